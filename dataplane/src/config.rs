@@ -1,0 +1,483 @@
+//! gatewayd's TOML configuration.
+//!
+//! Parsing is two steps: serde reads the file into plain structs (unknown
+//! keys are refused), then [`Config::validate`] checks values and turns them
+//! into typed settings. Every error names the field it is about, e.g.
+//! `port[1].address: "198.18.1.1" is not ADDRESS/PREFIX`.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use gw_proto::{DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceKey, ServiceSpec};
+use serde::Deserialize;
+
+use crate::route::{Iface, Route};
+use crate::tcp_state::Timeouts;
+use crate::wire::ethernet::MacAddr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {err}")]
+    Read { path: PathBuf, err: std::io::Error },
+    #[error("{path}: {err}")]
+    Parse { path: PathBuf, err: String },
+    #[error("{field}: {msg}")]
+    Invalid { field: String, msg: String },
+}
+
+fn invalid(field: impl Into<String>, msg: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { field: field.into(), msg: msg.into() }
+}
+
+/// The file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub eal: EalSection,
+    #[serde(rename = "port")]
+    pub ports: Vec<PortSection>,
+    #[serde(default, rename = "route")]
+    pub routes: Vec<RouteSection>,
+    #[serde(default)]
+    pub workers: WorkersSection,
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    #[serde(default)]
+    pub neighbours: NeighSection,
+    #[serde(default)]
+    pub control: ControlSection,
+    #[serde(default, rename = "service")]
+    pub services: Vec<ServiceSection>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EalSection {
+    /// Extra EAL arguments (cores, memory, `--no-huge`, `--in-memory`, ...).
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortSection {
+    /// A label for routes and logs; defaults to `port<N>`.
+    pub name: Option<String>,
+    /// A PCI address (`0000:03:00.0`) or a vdev string
+    /// (`net_af_packet0,iface=veth0`).
+    pub device: String,
+    /// `ADDRESS/PREFIX`.
+    pub address: String,
+    /// Overrides the port's own MAC address.
+    pub mac: Option<String>,
+    #[serde(default = "default_desc")]
+    pub rx_desc: u16,
+    #[serde(default = "default_desc")]
+    pub tx_desc: u16,
+}
+
+fn default_desc() -> u16 {
+    1024
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSection {
+    /// `NETWORK/PREFIX`, e.g. `0.0.0.0/0`.
+    pub dest: String,
+    /// Next hop; must lie in a port's subnet.
+    pub via: String,
+}
+
+/// What a worker does when a poll receives nothing.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum IdlePolicy {
+    /// Poll without pause (production: a dedicated core).
+    Busy,
+    /// Sleep `idle_sleep_us` after `idle_polls` empty polls in a row.
+    #[default]
+    Sleep,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkersSection {
+    /// EAL lcores to run workers on; empty = every lcore but the main one.
+    pub cores: Vec<u32>,
+    pub idle: IdlePolicy,
+    pub idle_polls: u32,
+    pub idle_sleep_us: u64,
+    /// Session-table capacity of each worker.
+    pub sessions: usize,
+    /// Local ports for FULLNAT, inclusive.
+    pub lport_min: u16,
+    pub lport_max: u16,
+    /// Mbufs in the pool (per gateway).
+    pub mbufs: u32,
+    pub max_services: usize,
+    pub max_dests: usize,
+}
+
+impl Default for WorkersSection {
+    fn default() -> Self {
+        WorkersSection {
+            cores: vec![],
+            idle: IdlePolicy::Sleep,
+            idle_polls: 64,
+            idle_sleep_us: 100,
+            sessions: 1 << 20,
+            lport_min: 1024,
+            lport_max: 65535,
+            mbufs: 16383,
+            max_services: 4096,
+            max_dests: 65536,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NeighSection {
+    pub capacity: usize,
+    pub reachable_s: u64,
+    pub retry_ms: u64,
+    pub max_probes: u8,
+}
+
+impl Default for NeighSection {
+    fn default() -> Self {
+        NeighSection { capacity: 1024, reachable_s: 300, retry_ms: 1000, max_probes: 3 }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControlSection {
+    pub socket: PathBuf,
+}
+
+impl Default for ControlSection {
+    fn default() -> Self {
+        ControlSection { socket: PathBuf::from("/run/gatewayd.sock") }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSection {
+    /// `tcp` or `udp`.
+    pub proto: String,
+    /// `VIP:PORT`.
+    pub vip: String,
+    #[serde(default = "default_sched")]
+    pub scheduler: String,
+    #[serde(default)]
+    pub laddrs: Vec<String>,
+    #[serde(default, rename = "dest")]
+    pub dests: Vec<DestSection>,
+}
+
+fn default_sched() -> String {
+    "wrr".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DestSection {
+    /// `RIP:PORT` (or `RIP`: the service port).
+    pub addr: String,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    /// `fullnat` (others come with the other forwarding modes).
+    #[serde(default = "default_mode")]
+    pub mode: String,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+fn default_mode() -> String {
+    "fullnat".into()
+}
+
+/// A port after validation.
+#[derive(Debug, Clone)]
+pub struct PortConf {
+    pub name: String,
+    pub device: String,
+    pub addr: Ipv4Addr,
+    pub prefix: u8,
+    pub mac: Option<MacAddr>,
+    pub rx_desc: u16,
+    pub tx_desc: u16,
+}
+
+impl PortConf {
+    /// The EAL argument that brings up this device and the name DPDK gives it.
+    pub fn eal_device(&self) -> (Vec<String>, String) {
+        let name = self.device.split(',').next().unwrap_or("").to_string();
+        if is_pci(&name) {
+            (vec!["-a".into(), self.device.clone()], name)
+        } else {
+            (vec![format!("--vdev={}", self.device)], name)
+        }
+    }
+    pub fn iface(&self, port: u16, mac: MacAddr) -> Iface {
+        Iface { port, addr: self.addr, prefix: self.prefix, mac }
+    }
+}
+
+fn is_pci(s: &str) -> bool {
+    // DDDD:BB:DD.F or BB:DD.F
+    let parts: Vec<&str> = s.split([':', '.']).collect();
+    (parts.len() == 3 || parts.len() == 4) && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// Parses `A.B.C.D/N`.
+pub fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
+    let (a, p) = s.split_once('/')?;
+    let p: u8 = p.parse().ok()?;
+    (p <= 32).then_some(())?;
+    Some((a.parse().ok()?, p))
+}
+
+/// Parses `A.B.C.D:PORT`; with `default_port`, the port may be left out.
+pub fn parse_addr_port(s: &str, default_port: Option<u16>) -> Option<(Ipv4Addr, u16)> {
+    match s.split_once(':') {
+        Some((a, p)) => Some((a.parse().ok()?, p.parse().ok().filter(|p| *p != 0)?)),
+        None => Some((s.parse().ok()?, default_port?)),
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|err| ConfigError::Read { path: path.into(), err })?;
+        Config::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let c: Config =
+            toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.into(), err: e.to_string() })?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Checks every value; the error names the field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.ports.is_empty() {
+            return Err(invalid("port", "at least one [[port]] is required"));
+        }
+        let ports = self.port_confs()?;
+        for (i, p) in ports.iter().enumerate() {
+            if ports[..i].iter().any(|q| q.name == p.name) {
+                return Err(invalid(format!("port[{i}].name"), format!("duplicate name {:?}", p.name)));
+            }
+        }
+        self.static_routes(&ports)?;
+        let w = &self.workers;
+        if w.sessions == 0 || w.sessions >= u32::MAX as usize {
+            return Err(invalid("workers.sessions", "must be between 1 and 4294967294"));
+        }
+        if w.lport_min == 0 || w.lport_min > w.lport_max {
+            return Err(invalid("workers.lport_min", "must be >= 1 and <= workers.lport_max"));
+        }
+        if w.mbufs < 1024 {
+            return Err(invalid("workers.mbufs", "must be at least 1024"));
+        }
+        if w.max_services == 0 || w.max_dests == 0 {
+            return Err(invalid("workers.max_services", "max_services and max_dests must be above 0"));
+        }
+        if self.neighbours.capacity == 0 {
+            return Err(invalid("neighbours.capacity", "must be above 0"));
+        }
+        if self.timeouts.max_ms() == 0 {
+            return Err(invalid("timeouts", "timeouts must not all be 0"));
+        }
+        self.service_requests()?;
+        Ok(())
+    }
+
+    pub fn port_confs(&self) -> Result<Vec<PortConf>, ConfigError> {
+        self.ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let field = |f: &str| format!("port[{i}].{f}");
+                if p.device.trim().is_empty() {
+                    return Err(invalid(field("device"), "must not be empty"));
+                }
+                let (addr, prefix) = parse_cidr(&p.address)
+                    .ok_or_else(|| invalid(field("address"), format!("{:?} is not ADDRESS/PREFIX", p.address)))?;
+                let mac = match &p.mac {
+                    Some(m) => Some(
+                        m.parse::<MacAddr>()
+                            .ok()
+                            .filter(|m| m.is_unicast())
+                            .ok_or_else(|| invalid(field("mac"), format!("{m:?} is not a unicast MAC address")))?,
+                    ),
+                    None => None,
+                };
+                if p.rx_desc == 0 || p.tx_desc == 0 {
+                    return Err(invalid(field("rx_desc"), "descriptor counts must be above 0"));
+                }
+                Ok(PortConf {
+                    name: p.name.clone().unwrap_or_else(|| format!("port{i}")),
+                    device: p.device.clone(),
+                    addr,
+                    prefix,
+                    mac,
+                    rx_desc: p.rx_desc,
+                    tx_desc: p.tx_desc,
+                })
+            })
+            .collect()
+    }
+
+    /// Static routes; the output port is the one whose subnet holds the next hop.
+    pub fn static_routes(&self, ports: &[PortConf]) -> Result<Vec<Route>, ConfigError> {
+        self.routes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let (net, prefix) = parse_cidr(&r.dest).ok_or_else(|| {
+                    invalid(format!("route[{i}].dest"), format!("{:?} is not NETWORK/PREFIX", r.dest))
+                })?;
+                let via: Ipv4Addr = r
+                    .via
+                    .parse()
+                    .map_err(|_| invalid(format!("route[{i}].via"), format!("{:?} is not an address", r.via)))?;
+                let port = ports
+                    .iter()
+                    .position(|p| {
+                        let mask = if p.prefix == 0 { 0 } else { u32::MAX << (32 - p.prefix as u32) };
+                        u32::from(p.addr) & mask == u32::from(via) & mask
+                    })
+                    .ok_or_else(|| invalid(format!("route[{i}].via"), format!("{via} is in no port's subnet")))?;
+                Ok(Route { net: u32::from(net), prefix, via: Some(u32::from(via)), port: port as u16 })
+            })
+            .collect()
+    }
+
+    /// The `[[service]]` sections as control requests, applied at start.
+    pub fn service_requests(&self) -> Result<Vec<Request>, ConfigError> {
+        let mut out = vec![];
+        for (i, s) in self.services.iter().enumerate() {
+            let field = |f: &str| format!("service[{i}].{f}");
+            let proto = match s.proto.as_str() {
+                "tcp" => Protocol::Tcp,
+                "udp" => Protocol::Udp,
+                other => return Err(invalid(field("proto"), format!("{other:?} is not tcp or udp"))),
+            };
+            let (addr, port) = parse_addr_port(&s.vip, None)
+                .ok_or_else(|| invalid(field("vip"), format!("{:?} is not VIP:PORT", s.vip)))?;
+            let scheduler: Scheduler = s.scheduler.parse().map_err(|e: String| invalid(field("scheduler"), e))?;
+            let key = ServiceKey { proto, addr, port };
+            out.push(Request::AddService { spec: ServiceSpec { key, scheduler } });
+            for (j, l) in s.laddrs.iter().enumerate() {
+                let addr = l
+                    .parse()
+                    .map_err(|_| invalid(format!("service[{i}].laddrs[{j}]"), format!("{l:?} is not an address")))?;
+                out.push(Request::AddLaddr { service: key, addr });
+            }
+            for (j, d) in s.dests.iter().enumerate() {
+                let f = |x: &str| format!("service[{i}].dest[{j}].{x}");
+                let (addr, dport) = parse_addr_port(&d.addr, Some(port))
+                    .ok_or_else(|| invalid(f("addr"), format!("{:?} is not RIP[:PORT]", d.addr)))?;
+                let mode = match d.mode.as_str() {
+                    "fullnat" => ForwardMode::FullNat,
+                    "nat" | "masq" => ForwardMode::Masq,
+                    "dr" | "route" => ForwardMode::Route,
+                    "tun" | "tunnel" => ForwardMode::Tunnel,
+                    other => return Err(invalid(f("mode"), format!("{other:?} is not fullnat, nat, dr or tun"))),
+                };
+                if d.weight > 65535 {
+                    return Err(invalid(f("weight"), "must be 0..=65535"));
+                }
+                out.push(Request::AddDest {
+                    service: key,
+                    dest: DestSpec { addr, port: dport, mode, weight: d.weight },
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        [eal]
+        args = ["-l", "0,1", "--no-huge"]
+        [[port]]
+        name = "outside"
+        device = "net_af_packet0,iface=gw-c"
+        address = "198.18.0.1/24"
+        [[port]]
+        device = "0000:03:00.0"
+        address = "198.18.1.1/24"
+        mac = "02:00:00:00:01:01"
+        [[route]]
+        dest = "0.0.0.0/0"
+        via = "198.18.0.254"
+        [workers]
+        sessions = 1000
+        [timeouts]
+        established = 300
+        [[service]]
+        proto = "tcp"
+        vip = "198.18.0.100:80"
+        scheduler = "rr"
+        laddrs = ["198.18.1.10"]
+        [[service.dest]]
+        addr = "198.18.1.2:8080"
+        weight = 2
+    "#;
+
+    fn parse(s: &str) -> Result<Config, ConfigError> {
+        Config::parse(s, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn a_good_config_parses_into_typed_settings() {
+        let c = parse(GOOD).unwrap();
+        let ports = c.port_confs().unwrap();
+        assert_eq!(ports[0].eal_device(), (vec!["--vdev=net_af_packet0,iface=gw-c".to_string()], "net_af_packet0".into()));
+        assert_eq!(ports[1].eal_device(), (vec!["-a".to_string(), "0000:03:00.0".into()], "0000:03:00.0".into()));
+        assert_eq!(ports[1].name, "port1");
+        assert_eq!(c.static_routes(&ports).unwrap()[0].port, 0);
+        assert_eq!(c.timeouts.established, 300);
+        assert_eq!(c.timeouts.close, 10);
+        let reqs = c.service_requests().unwrap();
+        assert_eq!(reqs.len(), 3);
+        assert!(matches!(reqs[2], Request::AddDest { dest: DestSpec { port: 8080, weight: 2, .. }, .. }));
+    }
+
+    fn err_of(mutated: &str) -> String {
+        parse(mutated).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        assert!(err_of(&GOOD.replace("198.18.1.1/24", "198.18.1.1")).starts_with("port[1].address"));
+        assert!(err_of(&GOOD.replace("02:00:00:00:01:01", "01:00:00:00:01:01")).starts_with("port[1].mac"));
+        assert!(err_of(&GOOD.replace("198.18.0.254", "10.9.9.9")).starts_with("route[0].via"));
+        assert!(err_of(&GOOD.replace("sessions = 1000", "sessions = 0")).starts_with("workers.sessions"));
+        assert!(err_of(&GOOD.replace("\"rr\"", "\"xx\"")).starts_with("service[0].scheduler"));
+        assert!(err_of(&GOOD.replace("198.18.1.2:8080", "nope")).starts_with("service[0].dest[0].addr"));
+        assert!(err_of(&GOOD.replace("198.18.0.100:80", "198.18.0.100")).starts_with("service[0].vip"));
+    }
+
+    #[test]
+    fn unknown_keys_and_type_errors_are_refused_with_the_key() {
+        let e = err_of(&GOOD.replace("sessions = 1000", "sesions = 1000"));
+        assert!(e.contains("sesions"), "{e}");
+        let e = err_of(&GOOD.replace("sessions = 1000", "sessions = \"many\""));
+        assert!(e.contains("sessions"), "{e}");
+        assert!(err_of("").contains("port"));
+    }
+}

@@ -1,0 +1,589 @@
+//! The control plane: the service model, snapshot publishing, and the unix
+//! socket server that `gwctl` talks to.
+//!
+//! The model lives only here, behind one mutex that workers never take. Each
+//! change builds a new immutable [`Snapshot`] and publishes it; the previous
+//! snapshots are kept in `retired` until every worker reports (through its
+//! counters block) that it runs a newer generation, so the last reference to
+//! a snapshot is always dropped here and never on a worker's core.
+//!
+//! Statistics slots: each service and real server gets a slot that indexes
+//! the per-worker counter arrays. A deleted real server's slot is reused only
+//! when no session references it any more (its ActiveConn + InActConn summed
+//! over workers is 0) and every worker has seen the deletion, which is IPVS's
+//! "trash" rule for destinations.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gw_proto::{
+    read_frame, write_frame, DestInfo, DestSpec, ErrorKind, FrameError, Request, Response, ServiceInfo,
+    ServiceKey, ServiceSpec, Stats, WorkerCounters as WireCounters,
+};
+
+use crate::counters::WorkerCounters;
+use crate::sched::WrrParams;
+use crate::service::{Dest, Publisher, Service, Snapshot};
+
+#[derive(Clone, Debug)]
+struct DestEntry {
+    spec: DestSpec,
+    slot: u32,
+}
+
+#[derive(Clone, Debug)]
+struct SvcEntry {
+    slot: u32,
+    version: u64,
+    spec: ServiceSpec,
+    dests: Vec<DestEntry>,
+    laddrs: Vec<Ipv4Addr>,
+}
+
+/// A slot allocator whose freed slots wait until `reusable` says so.
+#[derive(Debug)]
+struct Slots {
+    next: u32,
+    max: u32,
+    /// (slot, generation at which it was freed)
+    free: Vec<(u32, u64)>,
+}
+
+impl Slots {
+    fn new(max: usize) -> Slots {
+        Slots { next: 0, max: max as u32, free: vec![] }
+    }
+    fn alloc(&mut self, reusable: impl Fn(u32, u64) -> bool) -> Option<u32> {
+        if let Some(pos) = self.free.iter().position(|(s, g)| reusable(*s, *g)) {
+            return Some(self.free.swap_remove(pos).0);
+        }
+        (self.next < self.max).then(|| {
+            self.next += 1;
+            self.next - 1
+        })
+    }
+    fn release(&mut self, slot: u32, generation: u64) {
+        self.free.push((slot, generation));
+    }
+}
+
+/// The service configuration and everything needed to answer `gwctl`.
+pub struct Control {
+    model: Mutex<Model>,
+    publisher: Arc<Publisher>,
+    workers: Vec<Arc<WorkerCounters>>,
+    conn_table_size: u64,
+    max_dests: usize,
+}
+
+struct Model {
+    services: BTreeMap<ServiceKey, SvcEntry>,
+    svc_slots: Slots,
+    dest_slots: Slots,
+    generation: u64,
+    version: u64,
+    retired: Vec<Arc<Snapshot>>,
+    /// Counter values at the last `-Z` (or slot reuse), subtracted on read.
+    svc_base: HashMap<u32, Stats>,
+    dest_base: HashMap<u32, Stats>,
+}
+
+fn err(kind: ErrorKind, msg: impl Into<String>) -> Response {
+    Response::error(kind, msg)
+}
+
+fn sub(a: Stats, b: Stats) -> Stats {
+    Stats {
+        conns: a.conns.wrapping_sub(b.conns),
+        inpkts: a.inpkts.wrapping_sub(b.inpkts),
+        outpkts: a.outpkts.wrapping_sub(b.outpkts),
+        inbytes: a.inbytes.wrapping_sub(b.inbytes),
+        outbytes: a.outbytes.wrapping_sub(b.outbytes),
+    }
+}
+
+impl Control {
+    /// A control plane publishing to `publisher`, reading `workers`' counters.
+    pub fn new(
+        publisher: Arc<Publisher>,
+        workers: Vec<Arc<WorkerCounters>>,
+        conn_table_size: u64,
+        max_services: usize,
+        max_dests: usize,
+    ) -> Control {
+        let generation = publisher.current().generation;
+        Control {
+            model: Mutex::new(Model {
+                services: BTreeMap::new(),
+                svc_slots: Slots::new(max_services),
+                dest_slots: Slots::new(max_dests),
+                generation,
+                version: 0,
+                retired: vec![],
+                svc_base: HashMap::new(),
+                dest_base: HashMap::new(),
+            }),
+            publisher,
+            workers,
+            conn_table_size,
+            max_dests,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Model> {
+        self.model.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn dest_stats(&self, slot: u32) -> (Stats, u64, u64) {
+        let mut st = Stats::default();
+        let (mut act, mut inact) = (0u64, 0u64);
+        for w in &self.workers {
+            let c = &w.dests[slot as usize];
+            st += c.read();
+            act = act.wrapping_add(c.active.get());
+            inact = inact.wrapping_add(c.inactive.get());
+        }
+        (st, act, inact)
+    }
+
+    fn svc_stats(&self, slot: u32) -> Stats {
+        let mut st = Stats::default();
+        for w in &self.workers {
+            st += w.services[slot as usize].read();
+        }
+        st
+    }
+
+    /// Lowest generation any worker runs.
+    fn min_worker_generation(&self) -> u64 {
+        self.workers.iter().map(|w| w.generation.get()).min().unwrap_or(u64::MAX)
+    }
+
+    /// Carries out one request.
+    pub fn handle(&self, req: Request) -> Response {
+        let mut m = self.lock();
+        let r = self.apply(&mut m, req);
+        if let Ok(true) = r {
+            self.publish(&mut m);
+        }
+        let min = self.min_worker_generation();
+        m.retired.retain(|s| s.generation >= min);
+        match r {
+            Ok(_) => Response::Ok,
+            Err(resp) => resp,
+        }
+    }
+
+    /// Builds and publishes a snapshot of the model.
+    fn publish(&self, m: &mut Model) {
+        m.generation += 1;
+        let services = m
+            .services
+            .values()
+            .map(|s| {
+                let dests: Vec<Dest> = s
+                    .dests
+                    .iter()
+                    .map(|d| Dest {
+                        slot: d.slot,
+                        addr: d.spec.addr,
+                        port: d.spec.port,
+                        mode: d.spec.mode,
+                        weight: d.spec.weight,
+                    })
+                    .collect();
+                Arc::new(Service {
+                    slot: s.slot,
+                    version: s.version,
+                    key: s.spec.key,
+                    scheduler: s.spec.scheduler,
+                    wrr: WrrParams::of(&dests),
+                    dests,
+                    laddrs: s.laddrs.iter().map(|a| u32::from(*a)).collect(),
+                })
+            })
+            .collect();
+        let snap = Arc::new(Snapshot::new(m.generation, services, self.max_dests));
+        let old = self.publisher.publish(snap);
+        m.retired.push(old);
+    }
+
+    /// Applies a request to the model; `Ok(true)` if it changed.
+    fn apply(&self, m: &mut Model, req: Request) -> Result<bool, Response> {
+        m.version += 1;
+        let version = m.version;
+        match req {
+            Request::AddService { spec } => {
+                if m.services.contains_key(&spec.key) {
+                    return Err(err(ErrorKind::ServiceExists, format!("{}", spec.key)));
+                }
+                let slot = m
+                    .svc_slots
+                    .alloc(|_, _| true)
+                    .ok_or_else(|| err(ErrorKind::Full, "service table is full (workers.max_services)"))?;
+                let base = self.svc_stats(slot);
+                m.svc_base.insert(slot, base);
+                m.services.insert(spec.key, SvcEntry { slot, version, spec, dests: vec![], laddrs: vec![] });
+                Ok(true)
+            }
+            Request::EditService { spec } => {
+                let s = m.services.get_mut(&spec.key).ok_or_else(|| no_service(&spec.key))?;
+                s.spec = spec;
+                s.version = version;
+                Ok(true)
+            }
+            Request::DelService { key } => {
+                let s = m.services.remove(&key).ok_or_else(|| no_service(&key))?;
+                let gen = m.generation + 1;
+                for d in s.dests {
+                    m.dest_slots.release(d.slot, gen);
+                }
+                m.svc_slots.release(s.slot, gen);
+                Ok(true)
+            }
+            Request::Clear => {
+                let gen = m.generation + 1;
+                let all = std::mem::take(&mut m.services);
+                for s in all.into_values() {
+                    for d in s.dests {
+                        m.dest_slots.release(d.slot, gen);
+                    }
+                    m.svc_slots.release(s.slot, gen);
+                }
+                Ok(true)
+            }
+            Request::AddDest { service, dest } => {
+                validate_dest(&dest)?;
+                let s = m.services.get(&service).ok_or_else(|| no_service(&service))?;
+                if s.dests.iter().any(|d| d.spec.addr == dest.addr && d.spec.port == dest.port) {
+                    return Err(err(ErrorKind::DestExists, format!("{}:{}", dest.addr, dest.port)));
+                }
+                let min_gen = self.min_worker_generation();
+                let slot = m
+                    .dest_slots
+                    .alloc(|slot, freed| {
+                        let (_, a, i) = self.dest_stats(slot);
+                        min_gen >= freed && a == 0 && i == 0
+                    })
+                    .ok_or_else(|| err(ErrorKind::Full, "real-server table is full (workers.max_dests)"))?;
+                let base = self.dest_stats(slot).0;
+                m.dest_base.insert(slot, base);
+                let s = m.services.get_mut(&service).expect("checked above");
+                s.dests.push(DestEntry { spec: dest, slot });
+                s.version = version;
+                Ok(true)
+            }
+            Request::EditDest { service, dest } => {
+                validate_dest(&dest)?;
+                let s = m.services.get_mut(&service).ok_or_else(|| no_service(&service))?;
+                let d = s
+                    .dests
+                    .iter_mut()
+                    .find(|d| d.spec.addr == dest.addr && d.spec.port == dest.port)
+                    .ok_or_else(|| err(ErrorKind::NoDest, format!("{}:{}", dest.addr, dest.port)))?;
+                d.spec = dest;
+                s.version = version;
+                Ok(true)
+            }
+            Request::DelDest { service, addr, port } => {
+                let gen = m.generation + 1;
+                let s = m.services.get_mut(&service).ok_or_else(|| no_service(&service))?;
+                let pos = s
+                    .dests
+                    .iter()
+                    .position(|d| d.spec.addr == addr && d.spec.port == port)
+                    .ok_or_else(|| err(ErrorKind::NoDest, format!("{addr}:{port}")))?;
+                let d = s.dests.remove(pos);
+                s.version = version;
+                m.dest_slots.release(d.slot, gen);
+                Ok(true)
+            }
+            Request::AddLaddr { service, addr } => {
+                if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() || addr.is_loopback() {
+                    return Err(err(ErrorKind::Invalid, format!("{addr} cannot be a local address")));
+                }
+                let s = m.services.get_mut(&service).ok_or_else(|| no_service(&service))?;
+                if s.laddrs.contains(&addr) {
+                    return Err(err(ErrorKind::LaddrExists, addr.to_string()));
+                }
+                s.laddrs.push(addr);
+                Ok(true)
+            }
+            Request::DelLaddr { service, addr } => {
+                let s = m.services.get_mut(&service).ok_or_else(|| no_service(&service))?;
+                let pos = s
+                    .laddrs
+                    .iter()
+                    .position(|a| *a == addr)
+                    .ok_or_else(|| err(ErrorKind::NoLaddr, addr.to_string()))?;
+                s.laddrs.remove(pos);
+                Ok(true)
+            }
+            Request::Zero { service } => {
+                let keys: Vec<ServiceKey> = match service {
+                    Some(k) if !m.services.contains_key(&k) => return Err(no_service(&k)),
+                    Some(k) => vec![k],
+                    None => m.services.keys().copied().collect(),
+                };
+                for k in keys {
+                    let s = m.services[&k].clone();
+                    m.svc_base.insert(s.slot, self.svc_stats(s.slot));
+                    for d in &s.dests {
+                        m.dest_base.insert(d.slot, self.dest_stats(d.slot).0);
+                    }
+                }
+                Ok(false)
+            }
+            Request::List { .. } | Request::GetLaddr { .. } | Request::Counters => {
+                Err(err(ErrorKind::BadRequest, "not a change"))
+            }
+        }
+    }
+
+    /// Answers read-only requests; everything else goes to [`handle`](Self::handle).
+    pub fn query(&self, req: Request) -> Response {
+        match req {
+            Request::List { service } => {
+                let m = self.lock();
+                if let Some(k) = service {
+                    if !m.services.contains_key(&k) {
+                        return no_service(&k);
+                    }
+                }
+                let services = m
+                    .services
+                    .values()
+                    .filter(|s| service.is_none_or(|k| k == s.spec.key))
+                    .map(|s| ServiceInfo {
+                        spec: s.spec.clone(),
+                        dests: s
+                            .dests
+                            .iter()
+                            .map(|d| {
+                                let (st, active, inactive) = self.dest_stats(d.slot);
+                                let base = m.dest_base.get(&d.slot).copied().unwrap_or_default();
+                                DestInfo {
+                                    spec: d.spec,
+                                    active_conns: active,
+                                    inactive_conns: inactive,
+                                    stats: sub(st, base),
+                                }
+                            })
+                            .collect(),
+                        laddrs: s.laddrs.clone(),
+                        stats: sub(
+                            self.svc_stats(s.slot),
+                            m.svc_base.get(&s.slot).copied().unwrap_or_default(),
+                        ),
+                    })
+                    .collect();
+                Response::Services { conn_table_size: self.conn_table_size, services }
+            }
+            Request::GetLaddr { service } => {
+                let m = self.lock();
+                if let Some(k) = service {
+                    if !m.services.contains_key(&k) {
+                        return no_service(&k);
+                    }
+                }
+                let entries = m
+                    .services
+                    .values()
+                    .filter(|s| service.is_none_or(|k| k == s.spec.key))
+                    .map(|s| (s.spec.key, s.laddrs.clone()))
+                    .collect();
+                Response::Laddrs { entries }
+            }
+            Request::Counters => Response::Counters {
+                workers: self
+                    .workers
+                    .iter()
+                    .map(|w| WireCounters { worker: w.worker, lcore: w.lcore, counters: w.snapshot() })
+                    .collect(),
+            },
+            other => self.handle(other),
+        }
+    }
+}
+
+fn no_service(k: &ServiceKey) -> Response {
+    err(ErrorKind::NoService, format!("{k}"))
+}
+
+fn validate_dest(d: &DestSpec) -> Result<(), Response> {
+    if d.weight > 65535 {
+        return Err(err(ErrorKind::Invalid, "weight must be 0..=65535"));
+    }
+    if d.port == 0 || d.addr.is_unspecified() || d.addr.is_multicast() || d.addr.is_broadcast() {
+        return Err(err(ErrorKind::Invalid, format!("bad real server {}:{}", d.addr, d.port)));
+    }
+    Ok(())
+}
+
+/// Most control connections served at once; more are refused.
+const MAX_CLIENTS: usize = 64;
+
+/// Serves `control` on a unix socket at `path` (mode 0600) until the process
+/// ends. Returns once the socket is listening; connections are served on
+/// their own threads.
+pub fn serve(control: Arc<Control>, path: &Path) -> io::Result<PathBuf> {
+    if path.exists() {
+        if UnixStream::connect(path).is_ok() {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("{} is in use: is another gatewayd running?", path.display()),
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    let active = Arc::new(AtomicUsize::new(0));
+    std::thread::Builder::new().name("gw-control".into()).spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            if active.fetch_add(1, Ordering::AcqRel) >= MAX_CLIENTS {
+                active.fetch_sub(1, Ordering::AcqRel);
+                let _ = write_frame(&mut conn, &err(ErrorKind::Full, "too many control connections"));
+                continue;
+            }
+            let (control, active) = (control.clone(), active.clone());
+            let spawned = std::thread::Builder::new().name("gw-ctl-conn".into()).spawn(move || {
+                serve_conn(&control, &mut conn);
+                active.fetch_sub(1, Ordering::AcqRel);
+            });
+            if spawned.is_err() {
+                tracing::warn!("cannot start a control connection thread");
+            }
+        }
+    })?;
+    Ok(path.to_path_buf())
+}
+
+/// Serves requests on one connection until it closes or misbehaves.
+pub fn serve_conn(control: &Control, conn: &mut UnixStream) {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+    let _ = conn.set_write_timeout(Some(Duration::from_secs(30)));
+    loop {
+        let reply = match read_frame::<_, Request>(conn) {
+            Ok(req) => control.query(req),
+            Err(FrameError::Closed) => return,
+            // The body was read whole, so the stream is still in step.
+            Err(FrameError::Decode(e)) => err(ErrorKind::BadRequest, format!("malformed request: {e}")),
+            Err(e) => {
+                let _ = write_frame(conn, &err(ErrorKind::BadRequest, e.to_string()));
+                return;
+            }
+        };
+        if write_frame(conn, &reply).is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gw_proto::{ForwardMode, Protocol, Scheduler};
+
+    fn key(port: u16) -> ServiceKey {
+        ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::new(198, 18, 0, 100), port }
+    }
+    fn dest(last: u8) -> DestSpec {
+        DestSpec { addr: Ipv4Addr::new(198, 18, 1, last), port: 80, mode: ForwardMode::FullNat, weight: 1 }
+    }
+    fn control(workers: usize) -> (Control, Arc<Publisher>) {
+        let publisher = Arc::new(Publisher::new(Arc::new(Snapshot::new(0, vec![], 16))));
+        let w = (0..workers).map(|i| Arc::new(WorkerCounters::new(i as u32, i as u32, 8, 16))).collect();
+        (Control::new(publisher.clone(), w, 1000, 8, 16), publisher)
+    }
+    fn add(c: &Control) {
+        let spec = ServiceSpec { key: key(80), scheduler: Scheduler::Rr };
+        assert_eq!(c.handle(Request::AddService { spec }), Response::Ok);
+        assert_eq!(c.handle(Request::AddDest { service: key(80), dest: dest(2) }), Response::Ok);
+    }
+
+    #[test]
+    fn changes_publish_snapshots_and_errors_do_not() {
+        let (c, p) = control(1);
+        add(&c);
+        let snap = p.current();
+        assert_eq!(snap.generation, 2);
+        let svc = snap.service(6, u32::from(Ipv4Addr::new(198, 18, 0, 100)), 80).unwrap();
+        assert_eq!(svc.dests.len(), 1);
+        let spec = ServiceSpec { key: key(80), scheduler: Scheduler::Rr };
+        assert!(matches!(
+            c.handle(Request::AddService { spec }),
+            Response::Error { kind: ErrorKind::ServiceExists, .. }
+        ));
+        assert!(matches!(
+            c.handle(Request::AddDest { service: key(80), dest: dest(2) }),
+            Response::Error { kind: ErrorKind::DestExists, .. }
+        ));
+        assert!(matches!(
+            c.handle(Request::DelDest { service: key(81), addr: dest(2).addr, port: 80 }),
+            Response::Error { kind: ErrorKind::NoService, .. }
+        ));
+        assert_eq!(p.current().generation, 2);
+    }
+
+    #[test]
+    fn listing_sums_workers_and_zero_resets() {
+        let (c, _) = control(2);
+        add(&c);
+        c.workers[0].dests[0].inpkts.add(3);
+        c.workers[1].dests[0].inpkts.add(4);
+        c.workers[1].dests[0].active.add(2);
+        let Response::Services { services, conn_table_size } = c.query(Request::List { service: None }) else {
+            panic!()
+        };
+        assert_eq!(conn_table_size, 1000);
+        assert_eq!(services[0].dests[0].stats.inpkts, 7);
+        assert_eq!(services[0].dests[0].active_conns, 2);
+        assert_eq!(c.query(Request::Zero { service: None }), Response::Ok);
+        let Response::Services { services, .. } = c.query(Request::List { service: None }) else { panic!() };
+        assert_eq!(services[0].dests[0].stats.inpkts, 0);
+        assert_eq!(services[0].dests[0].active_conns, 2);
+    }
+
+    #[test]
+    fn a_deleted_dest_slot_is_not_reused_while_sessions_hold_it() {
+        let (c, _) = control(1);
+        add(&c);
+        c.workers[0].dests[0].inactive.add(1); // a live session on slot 0
+        c.workers[0].generation.set(u64::MAX);
+        c.handle(Request::DelDest { service: key(80), addr: dest(2).addr, port: 80 });
+        c.handle(Request::AddDest { service: key(80), dest: dest(3) });
+        assert_eq!(c.lock().services[&key(80)].dests[0].slot, 1);
+        c.workers[0].dests[0].inactive.sub(1);
+        c.handle(Request::AddDest { service: key(80), dest: dest(4) });
+        assert_eq!(c.lock().services[&key(80)].dests[1].slot, 0);
+    }
+
+    #[test]
+    fn garbage_on_the_socket_gets_an_error_and_the_connection_survives() {
+        let (c, _) = control(1);
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        let t = std::thread::spawn(move || serve_conn(&c, &mut b));
+        use std::io::Write;
+        a.write_all(&5u32.to_be_bytes()).unwrap();
+        a.write_all(b"hello").unwrap();
+        let r: Response = read_frame(&mut a).unwrap();
+        assert!(matches!(r, Response::Error { kind: ErrorKind::BadRequest, .. }));
+        write_frame(&mut a, &Request::List { service: None }).unwrap();
+        let r: Response = read_frame(&mut a).unwrap();
+        assert!(matches!(r, Response::Services { .. }));
+        // A huge length closes the connection after an error reply.
+        a.write_all(&u32::MAX.to_be_bytes()).unwrap();
+        let r: Response = read_frame(&mut a).unwrap();
+        assert!(matches!(r, Response::Error { kind: ErrorKind::BadRequest, .. }));
+        t.join().unwrap();
+    }
+}

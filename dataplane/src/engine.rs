@@ -1,0 +1,443 @@
+//! The packet engine of one worker: a pure function of (state, now, frame).
+//!
+//! [`Engine::process`] takes one Ethernet frame, rewrites it in place and says
+//! what to do with it ([`Action`]). It never reads a clock (the caller passes
+//! `now` in milliseconds), never allocates and never blocks, so it runs the
+//! same on a `Vec<u8>` in a unit test and on an mbuf in a DPDK worker.
+//!
+//! Order of checks for an IPv4 frame: Ethernet destination, IPv4 header
+//! (length, version, IHL, checksum), source address sanity, fragments, then
+//! L4 header, then session lookup (client side, then real-server side), then
+//! service lookup for a new session. Every exit that does not forward names a
+//! [`Drop`] reason, counted by the caller.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use gw_proto::ForwardMode;
+
+use crate::counters::{Drop, Event, TrafficCells, WorkerCounters};
+use crate::nat::{self, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
+use crate::route::{Iface, Routes};
+use crate::sched::{self, SchedState};
+use crate::service::{Service, Snapshot};
+use crate::session::{FlowKey, Session, SessionTable, FLAG_ACTIVE};
+use crate::tcp_state::{self, flags, Dir, State, Timeouts};
+use crate::wire::ethernet::{self, EtherType, MacAddr};
+use crate::wire::{arp, icmpv4, ipv4, tcp, udp};
+
+/// Static settings of one worker's engine.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// This worker's index, 0-based.
+    pub worker: u32,
+    /// Number of workers: local ports are split so that worker i owns the
+    /// ports p with p % workers == i (DPVS's sa_pool scheme), which makes the
+    /// owner of a FULLNAT reply computable from its destination port.
+    pub workers: u32,
+    pub ifaces: Vec<Iface>,
+    pub routes: Routes,
+    pub timeouts: Timeouts,
+    /// Session-table capacity of this worker.
+    pub sessions: usize,
+    /// Local ports to allocate from, inclusive.
+    pub lport_range: (u16, u16),
+    /// Seed of the session hash.
+    pub seed: u64,
+    /// Most sessions examined per expiry call.
+    pub expire_budget: usize,
+    /// Service slots (sizes the per-service scheduler state).
+    pub max_services: usize,
+}
+
+/// What to do with a frame after [`Engine::process`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// L3 is rewritten; send out `port` to the MAC of `next_hop` (host order).
+    Forward { port: u16, next_hop: u32 },
+    /// Rewritten in place into a reply (ICMP echo), MACs set: send out `port`.
+    Reply { port: u16 },
+    /// An ARP packet from `sender` on `port`: learn it; if `reply`, the frame
+    /// was turned into an ARP reply and goes back out `port`.
+    Arp { port: u16, sender: (u32, MacAddr), reply: bool },
+    /// Not forwarded.
+    Drop(Drop),
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct SvcState {
+    version: u64,
+    sched: SchedState,
+    laddr_next: u32,
+    lport_next: u16,
+}
+
+/// One worker's sessions and packet logic.
+pub struct Engine {
+    cfg: EngineConfig,
+    snap: Arc<Snapshot>,
+    sessions: SessionTable,
+    svc: Box<[SvcState]>,
+    counters: Arc<WorkerCounters>,
+}
+
+/// Tries per local address before moving to the next one.
+const LPORT_TRIES: usize = 64;
+
+fn bad_source(ip: u32) -> bool {
+    let first = ip >> 24;
+    ip == 0 || ip == u32::MAX || first == 127 || (first & 0xf0) == 0xe0
+}
+
+impl Engine {
+    pub fn new(cfg: EngineConfig, snap: Arc<Snapshot>, counters: Arc<WorkerCounters>, now_ms: u64) -> Engine {
+        let sessions = SessionTable::new(cfg.sessions, cfg.seed, now_ms);
+        let svc = vec![SvcState::default(); cfg.max_services].into_boxed_slice();
+        Engine { cfg, snap, sessions, svc, counters }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+    pub fn counters(&self) -> &Arc<WorkerCounters> {
+        &self.counters
+    }
+    pub fn sessions(&self) -> &SessionTable {
+        &self.sessions
+    }
+    pub fn snapshot(&self) -> &Arc<Snapshot> {
+        &self.snap
+    }
+
+    /// Switches to a new configuration; returns the old one so the caller
+    /// decides where it is freed.
+    pub fn set_snapshot(&mut self, snap: Arc<Snapshot>) -> Arc<Snapshot> {
+        self.counters.generation.set(snap.generation);
+        std::mem::replace(&mut self.snap, snap)
+    }
+
+    pub fn iface(&self, port: u16) -> Option<&Iface> {
+        self.cfg.ifaces.iter().find(|i| i.port == port)
+    }
+
+    fn is_iface_addr(&self, ip: u32) -> bool {
+        self.cfg.ifaces.iter().any(|i| u32::from(i.addr) == ip)
+    }
+
+    /// Whether ARP requests for `ip` arriving on `iface` are ours to answer:
+    /// the port's own address, or a VIP/local address that lies in the port's
+    /// subnet (or in no port's subnet, e.g. a routed VIP).
+    fn answers_arp_for(&self, iface: &Iface, ip: u32) -> bool {
+        ip == u32::from(iface.addr)
+            || (self.snap.owns(ip)
+                && (iface.contains(ip) || !self.cfg.ifaces.iter().any(|i| i.contains(ip))))
+    }
+
+    /// Processes one frame received on `port`.
+    pub fn process(&mut self, now: u64, port: u16, frame: &mut [u8]) -> Action {
+        let Some(iface) = self.iface(port).copied() else {
+            return Action::Drop(Drop::NotForUs);
+        };
+        let (dst_mac, ethertype) = match ethernet::Frame::new_checked(&*frame) {
+            Ok(f) => (f.dst_addr(), f.ethertype()),
+            Err(_) => return Action::Drop(Drop::EthTruncated),
+        };
+        if dst_mac != iface.mac && !dst_mac.is_broadcast() {
+            return Action::Drop(Drop::NotOurMac);
+        }
+        match ethertype {
+            EtherType::Arp => self.arp(&iface, frame),
+            EtherType::Ipv4 => self.ipv4(now, &iface, frame),
+            _ => Action::Drop(Drop::UnsupportedEthertype),
+        }
+    }
+
+    fn arp(&mut self, iface: &Iface, frame: &mut [u8]) -> Action {
+        let (l2, l3) = frame.split_at_mut(ethernet::HEADER_LEN);
+        let mut a = match arp::Packet::new_checked(l3) {
+            Ok(a) => a,
+            Err(_) => return Action::Drop(Drop::ArpMalformed),
+        };
+        let sha = a.source_hardware_addr();
+        let spa = u32::from(a.source_protocol_addr());
+        let tpa = u32::from(a.target_protocol_addr());
+        if bad_source(spa) || !sha.is_unicast() {
+            return Action::Drop(Drop::ArpMalformed);
+        }
+        match a.operation() {
+            arp::Operation::Request if self.answers_arp_for(iface, tpa) => {
+                a.set_operation(arp::Operation::Reply);
+                a.set_target_hardware_addr(sha);
+                a.set_target_protocol_addr(Ipv4Addr::from(spa));
+                a.set_source_hardware_addr(iface.mac);
+                a.set_source_protocol_addr(Ipv4Addr::from(tpa));
+                let mut eth = ethernet::Frame::new_unchecked(l2);
+                eth.set_dst_addr(sha);
+                eth.set_src_addr(iface.mac);
+                self.counters.event(Event::ArpRequestsAnswered, 1);
+                Action::Arp { port: iface.port, sender: (spa, sha), reply: true }
+            }
+            arp::Operation::Reply if tpa == u32::from(iface.addr) || self.snap.owns(tpa) => {
+                Action::Arp { port: iface.port, sender: (spa, sha), reply: false }
+            }
+            arp::Operation::Request | arp::Operation::Reply => Action::Drop(Drop::ArpNotForUs),
+            _ => Action::Drop(Drop::ArpMalformed),
+        }
+    }
+
+    fn ipv4(&mut self, now: u64, iface: &Iface, frame: &mut [u8]) -> Action {
+        let l3 = &mut frame[ethernet::HEADER_LEN..];
+        let ip = match ipv4::Packet::new_checked(&*l3) {
+            Ok(p) => p,
+            Err(_) => return Action::Drop(Drop::Ipv4Malformed),
+        };
+        if !ip.verify_checksum() {
+            return Action::Drop(Drop::Ipv4BadChecksum);
+        }
+        let src = u32::from(ip.src_addr());
+        let dst = u32::from(ip.dst_addr());
+        if bad_source(src) {
+            return Action::Drop(Drop::BadSourceAddr);
+        }
+        if ip.more_frags() || ip.frag_offset() != 0 {
+            return Action::Drop(Drop::Fragment);
+        }
+        let hl = ip.header_len() as usize;
+        let tl = ip.total_len() as usize;
+        let ttl = ip.ttl();
+        let proto = u8::from(ip.protocol());
+        match proto {
+            PROTO_TCP | PROTO_UDP => {
+                let l4 = &l3[hl..tl];
+                let (sport, dport, tcp_flags) = if proto == PROTO_TCP {
+                    match tcp::Packet::new_checked(l4) {
+                        Ok(t) => (t.src_port(), t.dst_port(), t.flags()),
+                        Err(_) => return Action::Drop(Drop::L4Malformed),
+                    }
+                } else {
+                    match udp::Packet::new_checked(l4) {
+                        Ok(u) => (u.src_port(), u.dst_port(), 0),
+                        Err(_) => return Action::Drop(Drop::L4Malformed),
+                    }
+                };
+                if sport == 0 || dport == 0 {
+                    return Action::Drop(Drop::L4Malformed);
+                }
+                let key = FlowKey { proto, src, sport, dst, dport };
+                self.l4(now, &mut l3[..tl], key, tcp_flags, ttl)
+            }
+            PROTO_ICMP => self.icmp(iface, frame, hl, tl),
+            _ if self.snap.owns(dst) || self.is_iface_addr(dst) => Action::Drop(Drop::UnsupportedProto),
+            _ => Action::Drop(Drop::NotForUs),
+        }
+    }
+
+    fn l4(&mut self, now: u64, ip: &mut [u8], key: FlowKey, tcp_flags: u8, ttl: u8) -> Action {
+        if let Some(i) = self.sessions.lookup_in(&key) {
+            return self.forward(now, i, Dir::Input, ip, tcp_flags, ttl);
+        }
+        if let Some(i) = self.sessions.lookup_out(&key) {
+            return self.forward(now, i, Dir::Output, ip, tcp_flags, ttl);
+        }
+        match self.new_session(now, key, tcp_flags, ttl) {
+            Ok(i) => self.forward(now, i, Dir::Input, ip, tcp_flags, ttl),
+            Err(d) => Action::Drop(d),
+        }
+    }
+
+    /// Creates the session for the first packet of a flow to a service.
+    fn new_session(&mut self, now: u64, key: FlowKey, tcp_flags: u8, ttl: u8) -> Result<u32, Drop> {
+        let Engine { cfg, snap, sessions, svc: svc_state, counters } = self;
+        let Some(svc) = snap.service(key.proto, key.dst, key.dport) else {
+            return Err(if snap.is_laddr(key.dst) {
+                Drop::UnknownReply
+            } else if snap.owns(key.dst) || cfg.ifaces.iter().any(|i| u32::from(i.addr) == key.dst) {
+                Drop::NoService
+            } else {
+                Drop::NotForUs
+            });
+        };
+        if key.proto == PROTO_TCP
+            && (tcp_flags & flags::SYN == 0 || tcp_flags & (flags::ACK | flags::RST | flags::FIN) != 0)
+        {
+            return Err(Drop::NoSessionNotSyn);
+        }
+        if ttl <= 1 {
+            return Err(Drop::TtlExceeded);
+        }
+        let st = &mut svc_state[svc.slot as usize];
+        if st.version != svc.version {
+            *st = SvcState { version: svc.version, ..SvcState::default() };
+        }
+        let d = sched::pick(svc.scheduler, &svc.dests, svc.wrr, &mut st.sched).ok_or(Drop::NoDest)?;
+        let dest = &svc.dests[d];
+        if dest.mode != ForwardMode::FullNat {
+            return Err(Drop::ModeUnsupported);
+        }
+        let rs = (u32::from(dest.addr), if dest.port == 0 { key.dport } else { dest.port });
+        let local = alloc_lport(cfg, sessions, st, svc, key.proto, rs)?;
+        let state = if key.proto == PROTO_TCP { State::None } else { State::Udp };
+        let s = Session::new(
+            key.proto,
+            (key.src, key.sport),
+            (key.dst, key.dport),
+            rs,
+            local,
+            state,
+            dest.mode as u8,
+            svc.slot,
+            dest.slot,
+        );
+        let i = sessions.insert(s, now, cfg.timeouts.of_ms(state)).map_err(|_| Drop::TableFull)?;
+        counters.event(Event::SessionsCreated, 1);
+        counters.event(Event::SessionsLive, 1);
+        for cells in [&counters.dests[dest.slot as usize], &counters.services[svc.slot as usize]] {
+            cells.conns.add(1);
+        }
+        counters.dests[dest.slot as usize].inactive.add(1);
+        Ok(i)
+    }
+
+    /// Forwards a packet of session `i` coming from `dir`.
+    fn forward(&mut self, now: u64, i: u32, dir: Dir, ip: &mut [u8], tcp_flags: u8, ttl: u8) -> Action {
+        let Engine { cfg, snap, sessions, counters, .. } = self;
+        let s = *sessions.get(i);
+        if !snap.dest_live(s.dest) {
+            // As IPVS: the server is gone; drop and let the session expire.
+            return Action::Drop(Drop::DestUnavailable);
+        }
+        if ttl <= 1 {
+            return Action::Drop(Drop::TtlExceeded);
+        }
+        let old = s.state();
+        let new = if s.proto == PROTO_TCP { tcp_state::next(old, dir, tcp_flags) } else { old };
+        if new != old {
+            let sm = sessions.get_mut(i);
+            sm.state = new as u8;
+            let cells = &counters.dests[s.dest as usize];
+            let was_active = s.flags & FLAG_ACTIVE != 0;
+            if new == State::Established && !was_active {
+                sm.flags |= FLAG_ACTIVE;
+                cells.active.add(1);
+                cells.inactive.sub(1);
+            } else if new != State::Established && was_active {
+                sm.flags &= !FLAG_ACTIVE;
+                cells.active.sub(1);
+                cells.inactive.add(1);
+            }
+        }
+        sessions.touch(i, now, cfg.timeouts.of_ms(new));
+        let bytes = ip.len() as u64;
+        let (src, dst, event) = match dir {
+            Dir::Output => ((s.vip, s.vport), (s.cip, s.cport), Event::FwdOut),
+            _ => ((s.lip, s.lport), (s.rip, s.rport), Event::FwdIn),
+        };
+        let Some((port, next_hop)) = cfg.routes.lookup(dst.0) else {
+            return Action::Drop(Drop::NoRoute);
+        };
+        nat::rewrite(ip, s.proto, src, dst);
+        counters.event(event, 1);
+        let account = |c: &TrafficCells| {
+            if dir == Dir::Output {
+                c.outpkts.add(1);
+                c.outbytes.add(bytes);
+            } else {
+                c.inpkts.add(1);
+                c.inbytes.add(bytes);
+            }
+        };
+        account(&counters.dests[s.dest as usize]);
+        account(&counters.services[s.service as usize]);
+        Action::Forward { port, next_hop }
+    }
+
+    /// Answers an echo request to one of our addresses.
+    fn icmp(&mut self, iface: &Iface, frame: &mut [u8], hl: usize, tl: usize) -> Action {
+        let (l2, l3) = frame.split_at_mut(ethernet::HEADER_LEN);
+        let mut ip = ipv4::Packet::new_unchecked(&mut l3[..tl]);
+        let (src, dst) = (ip.src_addr(), ip.dst_addr());
+        if !(self.snap.owns(u32::from(dst)) || self.is_iface_addr(u32::from(dst))) {
+            return Action::Drop(Drop::NotForUs);
+        }
+        {
+            let mut icmp = match icmpv4::Packet::new_checked(&mut ip.payload_mut()[..]) {
+                Ok(p) => p,
+                Err(_) => return Action::Drop(Drop::IcmpUnhandled),
+            };
+            if icmp.msg_type() != icmpv4::Message::EchoRequest || !icmp.verify_checksum() {
+                return Action::Drop(Drop::IcmpUnhandled);
+            }
+            icmp.set_msg_type(icmpv4::Message::EchoReply);
+            icmp.fill_checksum();
+        }
+        let _ = hl;
+        ip.set_src_addr(dst);
+        ip.set_dst_addr(src);
+        ip.set_ttl(64);
+        ip.fill_checksum();
+        let mut eth = ethernet::Frame::new_unchecked(l2);
+        let peer = eth.src_addr();
+        eth.set_dst_addr(peer);
+        eth.set_src_addr(iface.mac);
+        self.counters.event(Event::IcmpEchoAnswered, 1);
+        Action::Reply { port: iface.port }
+    }
+
+    /// Expires due sessions (bounded work per call).
+    pub fn expire(&mut self, now: u64) -> usize {
+        let counters = &self.counters;
+        self.sessions.expire(now, self.cfg.expire_budget, |s| {
+            let cells = &counters.dests[s.dest as usize];
+            if s.flags & FLAG_ACTIVE != 0 {
+                cells.active.sub(1);
+            } else {
+                cells.inactive.sub(1);
+            }
+            counters.event(Event::SessionsExpired, 1);
+            counters.event_cell(Event::SessionsLive).sub(1);
+        })
+    }
+}
+
+/// Picks LIP:lport for a new FULLNAT session toward `rs`: the local
+/// addresses of the service in turn, and on each the ports of this worker's
+/// partition from a moving cursor, skipping any port whose reply key
+/// (proto, RIP, rport, LIP, lport) is still live. A port is therefore never
+/// handed out twice toward the same real server while a session holds it,
+/// and can be reused at once toward another real server.
+fn alloc_lport(
+    cfg: &EngineConfig,
+    sessions: &SessionTable,
+    st: &mut SvcState,
+    svc: &Service,
+    proto: u8,
+    rs: (u32, u16),
+) -> Result<(u32, u16), Drop> {
+    let n = svc.laddrs.len();
+    if n == 0 {
+        return Err(Drop::NoLaddr);
+    }
+    let (lo, hi) = cfg.lport_range;
+    let (w, nw) = (cfg.worker as u32, cfg.workers.max(1));
+    // First port of this worker's partition at or above `lo`.
+    let first = lo as u32 + (w + nw - lo as u32 % nw) % nw;
+    if first > hi as u32 {
+        return Err(Drop::LaddrExhausted);
+    }
+    let span = (hi as u32 - first) / nw + 1;
+    let tries = (span as usize).min(LPORT_TRIES);
+    for k in 0..n {
+        let lip = svc.laddrs[(st.laddr_next as usize + k) % n];
+        for _ in 0..tries {
+            let idx = st.lport_next as u32 % span;
+            st.lport_next = ((idx + 1) % span) as u16;
+            let lport = (first + idx * nw) as u16;
+            let key = FlowKey { proto, src: rs.0, sport: rs.1, dst: lip, dport: lport };
+            if sessions.lookup_out(&key).is_none() {
+                st.laddr_next = st.laddr_next.wrapping_add(1);
+                return Ok((lip, lport));
+            }
+        }
+    }
+    Err(Drop::LaddrExhausted)
+}

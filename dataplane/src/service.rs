@@ -1,0 +1,144 @@
+//! The service table as workers see it: an immutable snapshot.
+//!
+//! The control plane builds a new [`Snapshot`] for every change and publishes
+//! it through a [`Publisher`]; each worker checks one atomic generation
+//! number between bursts and picks the new snapshot up when it changed. A
+//! worker never writes to a snapshot, so reading it costs no shared-line
+//! writes. Old snapshots are released by the control plane once every worker
+//! has moved past them (see [`crate::control`]), so a worker never frees one.
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use gw_proto::{ForwardMode, Scheduler, ServiceKey};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::sched::{Candidate, WrrParams};
+
+/// A real server of a service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dest {
+    /// Stable slot for per-worker statistics.
+    pub slot: u32,
+    pub addr: Ipv4Addr,
+    pub port: u16,
+    pub mode: ForwardMode,
+    pub weight: u32,
+}
+
+impl Candidate for Dest {
+    #[inline]
+    fn weight(&self) -> u32 {
+        self.weight
+    }
+}
+
+/// A virtual service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Service {
+    /// Stable slot for per-worker statistics and scheduler state.
+    pub slot: u32,
+    /// Changes whenever the service or its server list changes, so workers
+    /// reset their scheduler cursor.
+    pub version: u64,
+    pub key: ServiceKey,
+    pub scheduler: Scheduler,
+    pub dests: Vec<Dest>,
+    pub wrr: WrrParams,
+    /// FULLNAT local addresses, host order.
+    pub laddrs: Vec<u32>,
+}
+
+/// Lookup key of a service: (protocol number, VIP host order, port).
+pub type SvcLookup = (u8, u32, u16);
+
+/// Everything a worker needs to know about services, immutable.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub generation: u64,
+    services: Vec<Arc<Service>>,
+    by_key: FxHashMap<SvcLookup, u32>,
+    /// VIPs and local addresses: the gateway answers ARP and ping for them.
+    owned: FxHashSet<u32>,
+    /// Local addresses only.
+    lips: FxHashSet<u32>,
+    /// Real-server slots that exist in this configuration.
+    live_dests: Vec<bool>,
+}
+
+impl Snapshot {
+    /// Builds a snapshot from services in listing order.
+    pub fn new(generation: u64, services: Vec<Arc<Service>>, max_dests: usize) -> Snapshot {
+        let mut s = Snapshot { generation, live_dests: vec![false; max_dests], ..Default::default() };
+        for (i, svc) in services.iter().enumerate() {
+            let k = svc.key;
+            s.by_key.insert((k.proto.number(), u32::from(k.addr), k.port), i as u32);
+            s.owned.insert(u32::from(k.addr));
+            for l in &svc.laddrs {
+                s.owned.insert(*l);
+                s.lips.insert(*l);
+            }
+            for d in &svc.dests {
+                if let Some(x) = s.live_dests.get_mut(d.slot as usize) {
+                    *x = true;
+                }
+            }
+        }
+        s.services = services;
+        s
+    }
+
+    #[inline]
+    pub fn service(&self, proto: u8, addr: u32, port: u16) -> Option<&Service> {
+        self.by_key.get(&(proto, addr, port)).map(|i| &*self.services[*i as usize])
+    }
+    /// A VIP or local address of any service.
+    #[inline]
+    pub fn owns(&self, addr: u32) -> bool {
+        self.owned.contains(&addr)
+    }
+    #[inline]
+    pub fn is_laddr(&self, addr: u32) -> bool {
+        self.lips.contains(&addr)
+    }
+    #[inline]
+    pub fn dest_live(&self, slot: u32) -> bool {
+        self.live_dests.get(slot as usize).copied().unwrap_or(false)
+    }
+    pub fn services(&self) -> &[Arc<Service>] {
+        &self.services
+    }
+}
+
+/// Hands snapshots from the control plane to the workers.
+pub struct Publisher {
+    generation: AtomicU64,
+    current: Mutex<Arc<Snapshot>>,
+}
+
+impl Publisher {
+    pub fn new(first: Arc<Snapshot>) -> Publisher {
+        Publisher { generation: AtomicU64::new(first.generation), current: Mutex::new(first) }
+    }
+    /// Makes `s` the current snapshot; returns the one it replaces.
+    pub fn publish(&self, s: Arc<Snapshot>) -> Arc<Snapshot> {
+        let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        let gen = s.generation;
+        let old = std::mem::replace(&mut *cur, s);
+        self.generation.store(gen, Ordering::Release);
+        old
+    }
+    /// The current snapshot if its generation differs from `have`. One atomic
+    /// load when nothing changed; the lock is taken only after a change.
+    #[inline]
+    pub fn newer_than(&self, have: u64) -> Option<Arc<Snapshot>> {
+        if self.generation.load(Ordering::Acquire) == have {
+            return None;
+        }
+        Some(self.current.lock().unwrap_or_else(|e| e.into_inner()).clone())
+    }
+    pub fn current(&self) -> Arc<Snapshot> {
+        self.current.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}

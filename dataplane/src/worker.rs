@@ -1,0 +1,165 @@
+//! One worker's packet step, generic over the packet buffer.
+//!
+//! [`Worker::handle`] runs the [`Engine`] on a received buffer and carries out
+//! its [`Action`]: resolve the next hop's MAC (parking the packet while ARP
+//! runs), write the Ethernet header and hand the buffer to the I/O layer, or
+//! drop and count it. The I/O layer ([`Io`]) is DPDK mbufs and TX bursts in
+//! `gatewayd`, and plain vectors in tests: this file never touches DPDK.
+
+use std::net::Ipv4Addr;
+
+use crate::counters::{Drop, Event};
+use crate::engine::{Action, Engine};
+use crate::neigh::{NeighConfig, NeighTable, Probe, Resolve};
+use crate::wire::arp;
+use crate::wire::ethernet::{self, EtherType, MacAddr};
+
+/// A packet buffer: its bytes, and a way to size a fresh one.
+pub trait PacketBuf: AsRef<[u8]> + AsMut<[u8]> {
+    /// Sets the data length of a freshly allocated buffer; false if it does
+    /// not fit.
+    fn set_len(&mut self, len: usize) -> bool;
+}
+
+impl PacketBuf for Vec<u8> {
+    fn set_len(&mut self, len: usize) -> bool {
+        self.resize(len, 0);
+        true
+    }
+}
+
+/// What the worker needs from the I/O layer.
+pub trait Io<B> {
+    /// A fresh buffer for a packet the gateway originates (ARP requests).
+    fn alloc(&mut self) -> Option<B>;
+    /// Queues `pkt` for transmission on `port`.
+    fn send(&mut self, port: u16, pkt: B);
+}
+
+/// Length of an ARP request frame, padded to the Ethernet minimum (60 bytes
+/// without FCS).
+const ARP_FRAME_LEN: usize = 60;
+/// Neighbour housekeeping period.
+const NEIGH_TICK_MS: u64 = 100;
+
+/// Writes an ARP request for `target` from `iface_mac`/`iface_ip` into `buf`.
+pub fn build_arp_request(buf: &mut [u8], mac: MacAddr, ip: Ipv4Addr, target: Ipv4Addr) {
+    buf.fill(0);
+    let mut eth = ethernet::Frame::new_unchecked(&mut *buf);
+    eth.set_dst_addr(MacAddr::BROADCAST);
+    eth.set_src_addr(mac);
+    eth.set_ethertype(EtherType::Arp);
+    let mut a = arp::Packet::new_unchecked(&mut buf[ethernet::HEADER_LEN..]);
+    a.set_hardware_type(1);
+    a.set_protocol_type(0x0800);
+    a.set_hardware_len(6);
+    a.set_protocol_len(4);
+    a.set_operation(arp::Operation::Request);
+    a.set_source_hardware_addr(mac);
+    a.set_source_protocol_addr(ip);
+    a.set_target_hardware_addr(MacAddr([0; 6]));
+    a.set_target_protocol_addr(target);
+}
+
+pub struct Worker<B> {
+    pub engine: Engine,
+    neigh: NeighTable<B>,
+    last_neigh_tick: u64,
+}
+
+impl<B: PacketBuf> Worker<B> {
+    pub fn new(engine: Engine, neigh: NeighConfig) -> Self {
+        Worker { engine, neigh: NeighTable::new(neigh), last_neigh_tick: 0 }
+    }
+
+    /// Processes one received packet.
+    pub fn handle(&mut self, now: u64, port: u16, mut pkt: B, io: &mut impl Io<B>) {
+        match self.engine.process(now, port, pkt.as_mut()) {
+            Action::Forward { port, next_hop } => self.output(now, port, next_hop, pkt, io),
+            Action::Reply { port } => io.send(port, pkt),
+            Action::Arp { port, sender, reply } => {
+                let Some(src_mac) = self.engine.iface(port).map(|i| i.mac) else { return };
+                // A request to us creates an entry (as Linux does); a reply
+                // creates one too: we get replies only to our own requests.
+                self.neigh.learn(now, port, sender.0, sender.1, true, |mut p, mac| {
+                    set_macs(p.as_mut(), src_mac, mac);
+                    io.send(port, p);
+                });
+                if reply {
+                    io.send(port, pkt);
+                } else {
+                    self.engine.counters().event(Event::ArpRepliesLearned, 1);
+                }
+            }
+            Action::Drop(why) => self.engine.counters().count_drop(why),
+        }
+    }
+
+    /// Sends a routed packet to `next_hop`, resolving its MAC first.
+    fn output(&mut self, now: u64, port: u16, next_hop: u32, mut pkt: B, io: &mut impl Io<B>) {
+        let Some(src_mac) = self.engine.iface(port).map(|i| i.mac) else {
+            self.engine.counters().count_drop(Drop::NoRoute);
+            return;
+        };
+        if let Some(mac) = self.neigh.lookup(port, next_hop) {
+            set_macs(pkt.as_mut(), src_mac, mac);
+            io.send(port, pkt);
+            return;
+        }
+        match self.neigh.park(now, port, next_hop, pkt) {
+            Resolve::HeldProbe => {
+                self.engine.counters().event(Event::NeighHeld, 1);
+                self.send_probe(Probe { port, ip: next_hop }, io);
+            }
+            Resolve::Held => self.engine.counters().event(Event::NeighHeld, 1),
+            Resolve::Full(_) => self.engine.counters().count_drop(Drop::NeighQueueFull),
+        }
+    }
+
+    fn send_probe(&mut self, p: Probe, io: &mut impl Io<B>) {
+        let Some(iface) = self.engine.iface(p.port).copied() else { return };
+        let Some(mut b) = io.alloc() else {
+            self.engine.counters().count_drop(Drop::NoMbuf);
+            return;
+        };
+        if !b.set_len(ARP_FRAME_LEN) {
+            self.engine.counters().count_drop(Drop::NoMbuf);
+            return;
+        }
+        build_arp_request(b.as_mut(), iface.mac, iface.addr, Ipv4Addr::from(p.ip));
+        self.engine.counters().event(Event::ArpRequestsSent, 1);
+        io.send(p.port, b);
+    }
+
+    /// Timers: session expiry and neighbour probes. Call once per poll loop.
+    pub fn tick(&mut self, now: u64, io: &mut impl Io<B>) {
+        self.engine.expire(now);
+        if now.saturating_sub(self.last_neigh_tick) >= NEIGH_TICK_MS {
+            self.last_neigh_tick = now;
+            let mut probes: [Option<Probe>; 16] = [None; 16];
+            let mut n = 0;
+            let counters = self.engine.counters();
+            self.neigh.tick(
+                now,
+                |p| {
+                    if n < probes.len() {
+                        probes[n] = Some(p);
+                        n += 1;
+                    }
+                },
+                |_dropped| counters.count_drop(Drop::NeighUnresolved),
+            );
+            for p in probes.into_iter().flatten() {
+                self.send_probe(p, io);
+            }
+        }
+    }
+}
+
+/// Sets source and destination MAC of an outgoing frame.
+#[inline]
+pub fn set_macs(frame: &mut [u8], src: MacAddr, dst: MacAddr) {
+    let mut eth = ethernet::Frame::new_unchecked(frame);
+    eth.set_dst_addr(dst);
+    eth.set_src_addr(src);
+}

@@ -1,0 +1,374 @@
+//! The control protocol spoken over gatewayd's unix socket.
+//!
+//! Both `gatewayd` and `gwctl` use these types, so the two sides cannot drift.
+//! A frame is a 4-byte big-endian body length followed by a JSON body of at most
+//! [`MAX_FRAME`] bytes. One request gets exactly one response on the same
+//! connection; a client may send several requests on one connection.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Largest frame body either side accepts (a listing of 10,000 services fits).
+pub const MAX_FRAME: usize = 64 << 20;
+
+/// Layer-4 protocol of a virtual service.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    /// The IP protocol number (RFC 790).
+    pub fn number(self) -> u8 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+        }
+    }
+    /// The name ipvsadm prints in listings: `TCP` or `UDP`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+        }
+    }
+}
+
+/// A virtual service: protocol, VIP and virtual port.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServiceKey {
+    pub proto: Protocol,
+    pub addr: Ipv4Addr,
+    pub port: u16,
+}
+
+impl fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}:{}", self.proto.label(), self.addr, self.port)
+    }
+}
+
+/// Scheduling algorithm of a service (`-s`), named as ipvsadm names them.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheduler {
+    /// Round robin.
+    Rr,
+    /// Weighted round robin, with the kernel's gcd-stepping sequence.
+    Wrr,
+}
+
+impl Scheduler {
+    pub const ALL: [Scheduler; 2] = [Scheduler::Rr, Scheduler::Wrr];
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheduler::Rr => "rr",
+            Scheduler::Wrr => "wrr",
+        }
+    }
+}
+
+impl fmt::Display for Scheduler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Scheduler {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Scheduler::ALL
+            .into_iter()
+            .find(|x| x.name() == s)
+            .ok_or_else(|| format!("Scheduler not found: {s}"))
+    }
+}
+
+/// Packet forwarding method of a real server.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum ForwardMode {
+    /// `-b`: SNAT to a local address and DNAT to the real server (DPVS's FULLNAT).
+    FullNat,
+    /// `-m`: DNAT only; real servers route replies back through the gateway.
+    Masq,
+    /// `-g`: direct routing, only the destination MAC changes.
+    Route,
+    /// `-i`: IP-in-IP tunnelling to the real server.
+    Tunnel,
+}
+
+impl ForwardMode {
+    /// The word ipvsadm prints in the Forward column.
+    pub fn label(self) -> &'static str {
+        match self {
+            ForwardMode::FullNat => "FullNat",
+            ForwardMode::Masq => "Masq",
+            ForwardMode::Route => "Route",
+            ForwardMode::Tunnel => "Tunnel",
+        }
+    }
+}
+
+/// A service as added with `-A` or changed with `-E`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ServiceSpec {
+    pub key: ServiceKey,
+    pub scheduler: Scheduler,
+}
+
+/// A real server as added with `-a` or changed with `-e`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DestSpec {
+    pub addr: Ipv4Addr,
+    pub port: u16,
+    pub mode: ForwardMode,
+    pub weight: u32,
+}
+
+/// A request from gwctl to gatewayd.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// `-A`
+    AddService { spec: ServiceSpec },
+    /// `-E`
+    EditService { spec: ServiceSpec },
+    /// `-D`
+    DelService { key: ServiceKey },
+    /// `-C`
+    Clear,
+    /// `-a`
+    AddDest { service: ServiceKey, dest: DestSpec },
+    /// `-e`
+    EditDest { service: ServiceKey, dest: DestSpec },
+    /// `-d`
+    DelDest { service: ServiceKey, addr: Ipv4Addr, port: u16 },
+    /// `--add-laddr -z LIP -t|-u VIP:port`
+    AddLaddr { service: ServiceKey, addr: Ipv4Addr },
+    /// `--del-laddr -z LIP -t|-u VIP:port`
+    DelLaddr { service: ServiceKey, addr: Ipv4Addr },
+    /// `--get-laddr [-t|-u VIP:port]`
+    GetLaddr { service: Option<ServiceKey> },
+    /// `-L`/`-l`: one service or all, with statistics.
+    List { service: Option<ServiceKey> },
+    /// `-Z`: zero the statistics of one service or all.
+    Zero { service: Option<ServiceKey> },
+    /// Gateway-wide counters: per-worker drop reasons and packet counts.
+    Counters,
+}
+
+/// Traffic statistics of a service or real server (ipvsadm `--stats`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub conns: u64,
+    pub inpkts: u64,
+    pub outpkts: u64,
+    pub inbytes: u64,
+    pub outbytes: u64,
+}
+
+impl std::ops::AddAssign for Stats {
+    fn add_assign(&mut self, o: Stats) {
+        self.conns += o.conns;
+        self.inpkts += o.inpkts;
+        self.outpkts += o.outpkts;
+        self.inbytes += o.inbytes;
+        self.outbytes += o.outbytes;
+    }
+}
+
+/// A real server in a listing.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct DestInfo {
+    pub spec: DestSpec,
+    /// Sessions in TCP ESTABLISHED (IPVS's ActiveConn).
+    pub active_conns: u64,
+    /// All other sessions (IPVS's InActConn).
+    pub inactive_conns: u64,
+    pub stats: Stats,
+}
+
+/// A service in a listing.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ServiceInfo {
+    pub spec: ServiceSpec,
+    pub dests: Vec<DestInfo>,
+    pub laddrs: Vec<Ipv4Addr>,
+    pub stats: Stats,
+}
+
+/// One named counter of one worker.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Counter {
+    pub name: String,
+    pub value: u64,
+}
+
+/// Counters of one worker.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct WorkerCounters {
+    pub worker: u32,
+    pub lcore: u32,
+    pub counters: Vec<Counter>,
+}
+
+/// Why a request failed. gwctl turns each into ipvsadm's wording.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    ServiceExists,
+    NoService,
+    DestExists,
+    NoDest,
+    LaddrExists,
+    NoLaddr,
+    /// The request was understood but its values are not acceptable.
+    Invalid,
+    /// The request could not be decoded.
+    BadRequest,
+    /// A configured limit (services, real servers, addresses) was reached.
+    Full,
+}
+
+impl ErrorKind {
+    /// ipvsadm's text for the error (libipvs `ipvs_strerror`), where it has one.
+    pub fn ipvsadm_text(self) -> &'static str {
+        match self {
+            ErrorKind::ServiceExists => "Service already exists",
+            ErrorKind::NoService => "No such service",
+            ErrorKind::DestExists => "Destination already exists",
+            ErrorKind::NoDest => "No such destination",
+            ErrorKind::LaddrExists => "Local address already exists",
+            ErrorKind::NoLaddr => "No such local address",
+            ErrorKind::Invalid => "Invalid argument",
+            ErrorKind::BadRequest => "Malformed request",
+            ErrorKind::Full => "Memory allocation problem",
+        }
+    }
+}
+
+/// gatewayd's answer to one request.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Response {
+    Ok,
+    Error { kind: ErrorKind, message: String },
+    Services {
+        /// Session-table capacity summed over workers (ipvsadm's `size=`).
+        conn_table_size: u64,
+        services: Vec<ServiceInfo>,
+    },
+    Laddrs { entries: Vec<(ServiceKey, Vec<Ipv4Addr>)> },
+    Counters { workers: Vec<WorkerCounters> },
+}
+
+impl Response {
+    pub fn error(kind: ErrorKind, message: impl Into<String>) -> Response {
+        Response::Error { kind, message: message.into() }
+    }
+}
+
+/// Why a frame could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("connection closed")]
+    Closed,
+    #[error("frame of {0} bytes exceeds the limit of {MAX_FRAME} bytes")]
+    TooLarge(usize),
+    #[error("malformed frame body: {0}")]
+    Decode(#[from] serde_json::Error),
+    #[error("i/o: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Writes `msg` as one frame.
+pub fn write_frame<W: Write, T: Serialize>(w: &mut W, msg: &T) -> Result<(), FrameError> {
+    let body = serde_json::to_vec(msg)?;
+    if body.len() > MAX_FRAME {
+        return Err(FrameError::TooLarge(body.len()));
+    }
+    let mut buf = Vec::with_capacity(4 + body.len());
+    buf.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    buf.extend_from_slice(&body);
+    w.write_all(&buf)?;
+    w.flush()?;
+    Ok(())
+}
+
+/// Reads one frame. A length above [`MAX_FRAME`] is refused before anything is allocated.
+pub fn read_frame<R: Read, T: for<'de> Deserialize<'de>>(r: &mut R) -> Result<T, FrameError> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(FrameError::Closed),
+        Err(e) => return Err(e.into()),
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(FrameError::TooLarge(len));
+    }
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body)?;
+    Ok(serde_json::from_slice(&body)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> ServiceKey {
+        ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::new(198, 18, 0, 100), port: 80 }
+    }
+
+    #[test]
+    fn request_round_trips_through_a_frame() {
+        let req = Request::AddDest {
+            service: key(),
+            dest: DestSpec {
+                addr: Ipv4Addr::new(198, 18, 1, 2),
+                port: 8080,
+                mode: ForwardMode::FullNat,
+                weight: 3,
+            },
+        };
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &req).unwrap();
+        assert_eq!(u32::from_be_bytes(buf[..4].try_into().unwrap()) as usize, buf.len() - 4);
+        let back: Request = read_frame(&mut buf.as_slice()).unwrap();
+        assert_eq!(back, req);
+    }
+
+    #[test]
+    fn oversized_length_is_refused_without_reading_the_body() {
+        let buf = (MAX_FRAME as u32 + 1).to_be_bytes();
+        let r: Result<Request, _> = read_frame(&mut buf.as_slice());
+        assert!(matches!(r, Err(FrameError::TooLarge(_))));
+    }
+
+    #[test]
+    fn truncated_and_garbage_frames_are_errors() {
+        let r: Result<Request, _> = read_frame(&mut [0u8, 0].as_slice());
+        assert!(matches!(r, Err(FrameError::Closed)));
+        let mut buf = 10u32.to_be_bytes().to_vec();
+        buf.extend_from_slice(b"{\"op\":");
+        let r: Result<Request, _> = read_frame(&mut buf.as_slice());
+        assert!(matches!(r, Err(FrameError::Io(_))));
+        let mut buf = 5u32.to_be_bytes().to_vec();
+        buf.extend_from_slice(b"hello");
+        let r: Result<Request, _> = read_frame(&mut buf.as_slice());
+        assert!(matches!(r, Err(FrameError::Decode(_))));
+    }
+
+    #[test]
+    fn scheduler_names_parse() {
+        assert_eq!("wrr".parse::<Scheduler>(), Ok(Scheduler::Wrr));
+        assert!("bogus".parse::<Scheduler>().is_err());
+    }
+}

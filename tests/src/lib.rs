@@ -1,0 +1,1 @@
+//! End-to-end labs; see e2e/.
