@@ -166,6 +166,13 @@ impl Control {
         self.workers.iter().map(|w| w.generation.get()).min().unwrap_or(u64::MAX)
     }
 
+    /// Releases retired snapshots that no worker uses any more. Called
+    /// periodically and after every request.
+    pub fn reap(&self) {
+        let min = self.min_worker_generation();
+        self.lock().retired.retain(|s| s.generation >= min);
+    }
+
     /// Carries out one request.
     pub fn handle(&self, req: Request) -> Response {
         let mut m = self.lock();

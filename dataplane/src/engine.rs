@@ -109,10 +109,12 @@ impl Engine {
         &self.snap
     }
 
-    /// Switches to a new configuration; returns the old one so the caller
-    /// decides where it is freed.
+    /// Switches to a new configuration and returns the old one. The caller
+    /// drops it, then reports the new generation
+    /// ([`WorkerCounters::generation`]): the control plane holds every
+    /// retired snapshot until all workers report a newer generation, so the
+    /// last reference is never dropped on a worker.
     pub fn set_snapshot(&mut self, snap: Arc<Snapshot>) -> Arc<Snapshot> {
-        self.counters.generation.set(snap.generation);
         std::mem::replace(&mut self.snap, snap)
     }
 

@@ -1,0 +1,195 @@
+//! gatewayd: the DPDK layer-4 load balancer.
+//!
+//! Start-up order: read and validate the config (refuse a bad one before
+//! touching DPDK), bring up EAL with the ports' devices, configure each port
+//! with one rx/tx queue pair per worker, apply the services from the config
+//! through the same control path gwctl uses, open the control socket, then
+//! launch one poll-mode worker per configured lcore. SIGINT/SIGTERM stop the
+//! workers, the ports and the socket cleanly.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use dataplane::config::{Config, PortConf};
+use dataplane::control::{self, Control};
+use dataplane::counters::WorkerCounters;
+use dataplane::dpdk::{self, Eal, Mempool, Port};
+use dataplane::engine::{Engine, EngineConfig};
+use dataplane::io::{Idle, WorkerLoop};
+use dataplane::neigh::NeighConfig;
+use dataplane::route::{Iface, Route, Routes};
+use dataplane::service::{Publisher, Snapshot};
+use dataplane::wire::ethernet::MacAddr;
+use dataplane::worker::Worker;
+use gw_proto::Response;
+
+/// gatewayd: a DPDK layer-4 load balancer driven by gwctl (ipvsadm syntax).
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    /// The TOML configuration file.
+    #[arg(long, short)]
+    config: PathBuf,
+    /// Only validate the configuration and exit.
+    #[arg(long)]
+    check: bool,
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    if let Err(e) = run(args) {
+        eprintln!("gatewayd: {e:#}");
+        std::process::exit(2);
+    }
+}
+
+fn run(args: Args) -> Result<()> {
+    let cfg = Config::load(&args.config)?;
+    if args.check {
+        println!("{}: ok", args.config.display());
+        return Ok(());
+    }
+    let port_confs = cfg.port_confs()?;
+    let statics = cfg.static_routes(&port_confs)?;
+    let stop_signal = dpdk::stop_on_signals().context("installing signal handlers")?;
+
+    let mut eal_args = cfg.eal.args.clone();
+    for p in &port_confs {
+        eal_args.extend(p.eal_device().0);
+    }
+    let eal = Eal::init(&eal_args).context("EAL initialisation")?;
+    let available = eal.worker_lcores();
+    let lcores = if cfg.workers.cores.is_empty() { available.clone() } else { cfg.workers.cores.clone() };
+    if lcores.is_empty() {
+        bail!("workers.cores: no worker lcore (give EAL at least two lcores, e.g. -l 0,1)");
+    }
+    if let Some(c) = lcores.iter().find(|c| !available.contains(c)) {
+        bail!("workers.cores: lcore {c} is not a worker lcore enabled in EAL ({available:?})");
+    }
+    let nworkers = lcores.len() as u16;
+    let socket = eal.socket_id();
+    let pool = Arc::new(
+        Mempool::new("gw_mbufs", cfg.workers.mbufs, 256, dpdk::DEFAULT_DATA_ROOM, socket)
+            .context("workers.mbufs: creating the mbuf pool")?,
+    );
+
+    let (ports, ifaces) = start_ports(&port_confs, nworkers, &pool, socket)?;
+    let routes = Routes::new(
+        &ifaces,
+        &statics.iter().map(|r| Route { port: ports[r.port as usize].id(), ..*r }).collect::<Vec<_>>(),
+    );
+
+    let max_services = cfg.workers.max_services;
+    let max_dests = cfg.workers.max_dests;
+    let publisher = Arc::new(Publisher::new(Arc::new(Snapshot::new(0, vec![], max_dests))));
+    let counters: Vec<Arc<WorkerCounters>> = lcores
+        .iter()
+        .enumerate()
+        .map(|(i, l)| Arc::new(WorkerCounters::new(i as u32, *l, max_services, max_dests)))
+        .collect();
+    let table_size = (cfg.workers.sessions * lcores.len()) as u64;
+    let control = Arc::new(Control::new(publisher.clone(), counters.clone(), table_size, max_services, max_dests));
+    for (i, req) in cfg.service_requests()?.into_iter().enumerate() {
+        if let Response::Error { kind, message } = control.handle(req.clone()) {
+            bail!("service: {req:?} (request {i}) refused: {} ({message})", kind.ipvsadm_text());
+        }
+    }
+    let socket_path = control::serve(control.clone(), &cfg.control.socket)
+        .with_context(|| format!("control.socket: {}", cfg.control.socket.display()))?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let now_ms = dpdk::tsc() / (dpdk::tsc_hz().max(1000) / 1000);
+    let seed = std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), now_ms);
+    let idle = Idle {
+        policy: cfg.workers.idle,
+        polls: cfg.workers.idle_polls,
+        sleep: Duration::from_micros(cfg.workers.idle_sleep_us),
+    };
+    let neigh = NeighConfig {
+        capacity: cfg.neighbours.capacity,
+        reachable_ms: cfg.neighbours.reachable_s * 1000,
+        retry_ms: cfg.neighbours.retry_ms,
+        max_probes: cfg.neighbours.max_probes,
+    };
+    for (i, lcore) in lcores.iter().enumerate() {
+        let ecfg = EngineConfig {
+            worker: i as u32,
+            workers: nworkers as u32,
+            ifaces: ifaces.clone(),
+            routes: routes.clone(),
+            timeouts: cfg.timeouts,
+            sessions: cfg.workers.sessions,
+            lport_range: (cfg.workers.lport_min, cfg.workers.lport_max),
+            seed: seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            expire_budget: 4096,
+            max_services,
+        };
+        let engine = Engine::new(ecfg, publisher.current(), counters[i].clone(), now_ms);
+        let worker = WorkerLoop {
+            worker: Worker::new(engine, neigh),
+            ports: ports.clone(),
+            queue: i as u16,
+            pool: pool.clone(),
+            publisher: publisher.clone(),
+            stop: stop.clone(),
+            idle,
+        };
+        eal.launch(*lcore, move || worker.run()).with_context(|| format!("launching worker on lcore {lcore}"))?;
+    }
+    tracing::info!(
+        workers = lcores.len(),
+        ports = ports.len(),
+        socket = %socket_path.display(),
+        "gatewayd running"
+    );
+
+    while !stop_signal.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+        control.reap();
+    }
+    tracing::info!("stopping");
+    stop.store(true, Ordering::Relaxed);
+    for lcore in &lcores {
+        eal.wait(*lcore);
+    }
+    for p in &ports {
+        p.stop();
+    }
+    let _ = std::fs::remove_file(&socket_path);
+    Ok(())
+}
+
+/// Finds, configures and starts every port; returns them with their
+/// interfaces (address, MAC) in config order.
+fn start_ports(confs: &[PortConf], queues: u16, pool: &Mempool, socket: i32) -> Result<(Vec<Port>, Vec<Iface>)> {
+    let mut ports = vec![];
+    let mut ifaces = vec![];
+    for (i, pc) in confs.iter().enumerate() {
+        let name = pc.eal_device().1;
+        let port = Port::by_name(&name).with_context(|| format!("port[{i}].device: {name} not found"))?;
+        port.configure(queues, queues, pc.rx_desc, pc.tx_desc, pool, socket)
+            .with_context(|| format!("port[{i}]: configuring {name}"))?;
+        // The gateway answers for its own addresses, VIPs and local
+        // addresses with its MAC and filters by destination MAC itself.
+        port.set_promiscuous(true);
+        port.start().with_context(|| format!("port[{i}]: starting {name}"))?;
+        let mac = match pc.mac {
+            Some(m) => m,
+            None => MacAddr(port.mac_addr().with_context(|| format!("port[{i}]: reading the MAC"))?),
+        };
+        tracing::info!(port = port.id(), name = %pc.name, device = %pc.device, addr = %pc.addr, %mac, "port up");
+        ifaces.push(pc.iface(port.id(), mac));
+        ports.push(port);
+    }
+    Ok((ports, ifaces))
+}

@@ -1,0 +1,150 @@
+//! The DPDK poll loop of one worker: rx burst -> [`Worker::handle`] -> tx burst.
+//!
+//! Per loop: pick up a new configuration snapshot if the generation moved,
+//! receive a burst on each port, run each packet through the worker, flush
+//! the TX buffers (freeing and counting what the NIC did not take), run the
+//! timers, and apply the idle policy when nothing arrived. Nothing here
+//! allocates or locks per packet; sleeping happens only when idle.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::IdlePolicy;
+use crate::counters::{Drop, Event, WorkerCounters};
+use crate::dpdk::{tsc, tsc_hz, Mbuf, Mempool, Port, RxBurst, TxBuffer};
+use crate::service::Publisher;
+use crate::worker::{Io, PacketBuf, Worker};
+
+impl PacketBuf for Mbuf {
+    fn set_len(&mut self, len: usize) -> bool {
+        Mbuf::set_len(self, len)
+    }
+}
+
+/// TX side of one worker: one buffer per port, on this worker's queue.
+struct DpdkIo<'a> {
+    pool: &'a Mempool,
+    ports: &'a [Port],
+    tx: &'a mut [TxBuffer],
+    queue: u16,
+    counters: &'a WorkerCounters,
+}
+
+impl DpdkIo<'_> {
+    fn flush(&mut self, i: usize) {
+        let (sent, dropped) = self.tx[i].flush(self.ports[i], self.queue);
+        self.counters.event(Event::TxPackets, sent as u64);
+        for _ in 0..dropped {
+            self.counters.count_drop(Drop::TxFull);
+        }
+    }
+    fn flush_all(&mut self) {
+        for i in 0..self.tx.len() {
+            if !self.tx[i].is_empty() {
+                self.flush(i);
+            }
+        }
+    }
+}
+
+impl Io<Mbuf> for DpdkIo<'_> {
+    fn alloc(&mut self) -> Option<Mbuf> {
+        self.pool.alloc()
+    }
+    #[inline]
+    fn send(&mut self, port: u16, pkt: Mbuf) {
+        let Some(i) = self.ports.iter().position(|p| p.id() == port) else {
+            self.counters.count_drop(Drop::NoRoute);
+            return;
+        };
+        if self.tx[i].is_full() {
+            self.flush(i);
+        }
+        if let Err(pkt) = self.tx[i].push(pkt) {
+            drop(pkt);
+            self.counters.count_drop(Drop::TxFull);
+        }
+    }
+}
+
+/// How a worker waits when there is no traffic.
+#[derive(Clone, Copy, Debug)]
+pub struct Idle {
+    pub policy: IdlePolicy,
+    /// Empty polls in a row before sleeping.
+    pub polls: u32,
+    pub sleep: Duration,
+}
+
+/// Everything one worker lcore runs with.
+pub struct WorkerLoop {
+    pub worker: Worker<Mbuf>,
+    pub ports: Vec<Port>,
+    pub queue: u16,
+    pub pool: Arc<Mempool>,
+    pub publisher: Arc<Publisher>,
+    pub stop: Arc<AtomicBool>,
+    pub idle: Idle,
+}
+
+impl WorkerLoop {
+    /// Runs until `stop` is set. Returns 0 (the lcore's exit status).
+    pub fn run(mut self) -> i32 {
+        let hz = tsc_hz().max(1000);
+        let per_ms = hz / 1000;
+        let counters = self.worker.engine.counters().clone();
+        let mut rx = RxBurst::new();
+        let mut tx: Vec<TxBuffer> = self.ports.iter().map(|_| TxBuffer::new()).collect();
+        let mut empty_polls = 0u32;
+        let mut generation = self.worker.engine.snapshot().generation;
+        counters.generation.set(generation);
+        while !self.stop.load(Ordering::Relaxed) {
+            if let Some(snap) = self.publisher.newer_than(generation) {
+                generation = snap.generation;
+                drop(self.worker.engine.set_snapshot(snap));
+                counters.generation.set(generation);
+            }
+            let start = tsc();
+            let now = start / per_ms;
+            let mut io = DpdkIo {
+                pool: &self.pool,
+                ports: &self.ports,
+                tx: &mut tx,
+                queue: self.queue,
+                counters: &counters,
+            };
+            let mut received = 0;
+            for port in &self.ports {
+                let n = port.rx_burst(self.queue, &mut rx);
+                if n == 0 {
+                    continue;
+                }
+                received += n;
+                for m in rx.drain() {
+                    self.worker.handle(now, port.id(), m, &mut io);
+                }
+            }
+            io.flush_all();
+            self.worker.tick(now, &mut io);
+            io.flush_all();
+            if received > 0 {
+                counters.event(Event::RxPackets, received as u64);
+                counters.event(Event::BusyCycles, tsc().wrapping_sub(start));
+                empty_polls = 0;
+                continue;
+            }
+            counters.event(Event::IdlePolls, 1);
+            match self.idle.policy {
+                IdlePolicy::Busy => std::hint::spin_loop(),
+                IdlePolicy::Sleep => {
+                    empty_polls += 1;
+                    if empty_polls >= self.idle.polls {
+                        std::thread::sleep(self.idle.sleep);
+                    }
+                }
+            }
+        }
+        0
+    }
+}

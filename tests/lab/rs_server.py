@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""A real server for the labs: HTTP and UDP echo on one port.
+
+Both answer with the server's name and the peer address they saw, so a test
+can tell which real server answered and what source address reached it:
+    HTTP GET /  ->  "rs1 198.18.1.10:5000\n"
+    UDP "x"     ->  "rs1 198.18.1.10:5000\n"
+Python's http.server (ThreadingHTTPServer) is the HTTP server.
+"""
+import socket
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+NAME, PORT = sys.argv[1], int(sys.argv[2])
+BIND = sys.argv[3] if len(sys.argv) > 3 else "0.0.0.0"
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+
+    def do_GET(self):
+        body = f"{NAME} {self.client_address[0]}:{self.client_address[1]}\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, fmt, *args):
+        pass
+
+
+def udp_echo():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((BIND, PORT))
+    while True:
+        _, peer = s.recvfrom(2048)
+        s.sendto(f"{NAME} {peer[0]}:{peer[1]}\n".encode(), peer)
+
+
+threading.Thread(target=udp_echo, daemon=True).start()
+ThreadingHTTPServer((BIND, PORT), Handler).serve_forever()
