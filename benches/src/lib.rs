@@ -1,1 +1,289 @@
-//! Shared helpers for the benchmarks.
+//! Shared helpers for the packet-core benchmarks: frame builders (with the
+//! independent `etherparse` crate), a FULLNAT engine/worker fixture set up
+//! through the same control-plane code gatewayd runs, synthetic sessions and a
+//! small deterministic PRNG.
+//!
+//! Invariants the benchmarks rely on:
+//! - Every frame built here is a valid Ethernet/IPv4 frame with correct IPv4
+//!   and L4 checksums, [`FRAME_LEN`] bytes long (data frames) or padded to the
+//!   Ethernet minimum of 60 bytes (SYNs), as it would sit in an mbuf.
+//! - Flow `f` of [`client`] has a distinct (address, port) for every
+//!   `f < 2^24`, so frames pre-generated for many flows never collide.
+//! - [`synthetic_session`] gives distinct client-side *and* reply-side keys
+//!   for every `i < 2^24`.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use dataplane::control::Control;
+use dataplane::counters::WorkerCounters;
+use dataplane::engine::{Engine, EngineConfig};
+use dataplane::nat::PROTO_TCP;
+use dataplane::route::{Iface, Route, Routes};
+use dataplane::service::{Publisher, Snapshot};
+use dataplane::session::{FlowKey, Session};
+use dataplane::tcp_state::{State, Timeouts};
+use dataplane::wire::ethernet::MacAddr;
+use dataplane::worker::Io;
+use etherparse::PacketBuilder;
+use gw_proto::{DestSpec, ForwardMode, Protocol, Request, Response, Scheduler, ServiceKey, ServiceSpec};
+
+/// Length of the data frames the benchmarks feed: the classic "64-byte
+/// packet" (Ethernet 14 + IPv4 20 + TCP 20 + 10 bytes payload, without FCS).
+pub const FRAME_LEN: usize = 64;
+/// Ethernet minimum frame length without FCS (IEEE 802.3 clause 3.2.8).
+pub const MIN_FRAME_LEN: usize = 60;
+/// Offset of the IPv4 header in an untagged Ethernet frame.
+pub const L3: usize = 14;
+
+/// MAC of the gateway's client-facing port 0.
+pub const GW_OUT: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);
+/// MAC of the gateway's server-facing port 1.
+pub const GW_IN: MacAddr = MacAddr([0x02, 0, 0, 0, 1, 0x01]);
+/// MAC of the upstream router that all client traffic comes through.
+pub const ROUTER_MAC: [u8; 6] = [0x02, 0xc0, 0, 0, 0, 0xfe];
+/// MACs of the two real servers.
+pub const RS_MAC: [[u8; 6]; 2] = [[0x02, 0xaa, 0, 0, 0, 0x02], [0x02, 0xaa, 0, 0, 0, 0x03]];
+/// Address of the upstream router (the default route's next hop).
+pub const ROUTER: [u8; 4] = [198, 18, 0, 254];
+/// The virtual IP; both services listen on port [`VPORT`].
+pub const VIP: [u8; 4] = [198, 18, 0, 100];
+/// Service port.
+pub const VPORT: u16 = 80;
+/// The FULLNAT local address.
+pub const LIP: [u8; 4] = [198, 18, 1, 10];
+/// The two real servers, both on port [`RPORT`].
+pub const RS: [[u8; 4]; 2] = [[198, 18, 1, 2], [198, 18, 1, 3]];
+/// Real-server port.
+pub const RPORT: u16 = 8080;
+
+/// Payload of data frames, sized so a TCP frame is [`FRAME_LEN`] bytes.
+const PAYLOAD: [u8; 10] = *b"0123456789";
+
+/// Client address and port of flow `f`: 4096 addresses in 100.64.0.0/10
+/// (routed through [`ROUTER`]) times source ports from 10000 up.
+pub fn client(f: u32) -> ([u8; 4], u16) {
+    let ip = 0x6440_0001u32 + (f & 0xfff);
+    (ip.to_be_bytes(), 10_000u16.wrapping_add((f >> 12) as u16))
+}
+
+/// TCP flags of a built frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tcp {
+    /// A bare SYN, no payload, padded to [`MIN_FRAME_LEN`].
+    Syn,
+    /// SYN+ACK, no payload, padded to [`MIN_FRAME_LEN`].
+    SynAck,
+    /// ACK with 10 bytes of data: a [`FRAME_LEN`]-byte frame.
+    AckData,
+}
+
+/// An Ethernet/IPv4/TCP frame `s -> d` with TTL 64.
+pub fn tcp_frame(src_mac: [u8; 6], dst_mac: MacAddr, s: ([u8; 4], u16), d: ([u8; 4], u16), kind: Tcp) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(src_mac, dst_mac.0).ipv4(s.0, d.0, 64).tcp(s.1, d.1, 1000, 64000);
+    let mut out = Vec::with_capacity(FRAME_LEN);
+    match kind {
+        Tcp::Syn => b.syn().write(&mut out, &[]),
+        Tcp::SynAck => b.syn().ack(1).write(&mut out, &[]),
+        Tcp::AckData => b.ack(1).write(&mut out, &PAYLOAD),
+    }
+    .expect("etherparse writes to a Vec");
+    out.resize(out.len().max(MIN_FRAME_LEN), 0);
+    out
+}
+
+/// An Ethernet/IPv4/UDP frame `s -> d` with TTL 64, [`FRAME_LEN`] bytes.
+pub fn udp_frame(src_mac: [u8; 6], dst_mac: MacAddr, s: ([u8; 4], u16), d: ([u8; 4], u16)) -> Vec<u8> {
+    let mut out = Vec::with_capacity(FRAME_LEN);
+    // 14 + 20 + 8 + 22 = 64.
+    PacketBuilder::ethernet2(src_mac, dst_mac.0)
+        .ipv4(s.0, d.0, 64)
+        .udp(s.1, d.1)
+        .write(&mut out, &[0x5a; 22])
+        .expect("etherparse writes to a Vec");
+    out
+}
+
+/// Checks a frame with etherparse: IPv4 header checksum and TCP/UDP checksum.
+/// Returns (source, destination, TTL). Panics on any mismatch.
+pub fn check_frame(frame: &[u8]) -> (([u8; 4], u16), ([u8; 4], u16), u8) {
+    use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+    let p = SlicedPacket::from_ethernet(frame).expect("frame parses");
+    let Some(NetSlice::Ipv4(ip)) = p.net else { panic!("not IPv4") };
+    let h = ip.header().to_header();
+    assert_eq!(h.header_checksum, h.calc_header_checksum(), "IPv4 checksum");
+    let (sp, dp) = match p.transport {
+        Some(TransportSlice::Tcp(t)) => {
+            let want = t.to_header().calc_checksum_ipv4_raw(h.source, h.destination, t.payload()).unwrap();
+            assert_eq!(t.checksum(), want, "TCP checksum");
+            (t.source_port(), t.destination_port())
+        }
+        Some(TransportSlice::Udp(u)) => {
+            let want = u.to_header().calc_checksum_ipv4_raw(h.source, h.destination, u.payload()).unwrap();
+            assert_eq!(u.checksum(), want, "UDP checksum");
+            (u.source_port(), u.destination_port())
+        }
+        _ => panic!("no TCP/UDP"),
+    };
+    ((h.source, sp), (h.destination, dp), h.time_to_live)
+}
+
+/// An ARP request from `mac`/`ip` for `target` (RFC 826 layout).
+pub fn arp_request(mac: [u8; 6], ip: [u8; 4], target: [u8; 4]) -> Vec<u8> {
+    let mut f = vec![0u8; MIN_FRAME_LEN];
+    f[0..6].copy_from_slice(&[0xff; 6]);
+    f[6..12].copy_from_slice(&mac);
+    f[12..14].copy_from_slice(&[0x08, 0x06]);
+    f[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+    f[22..28].copy_from_slice(&mac);
+    f[28..32].copy_from_slice(&ip);
+    f[38..42].copy_from_slice(&target);
+    f
+}
+
+/// The two ports of the gateway: 0 toward clients (default route via
+/// [`ROUTER`]), 1 toward the real servers.
+pub fn ifaces() -> Vec<Iface> {
+    vec![
+        Iface { port: 0, addr: Ipv4Addr::new(198, 18, 0, 1), prefix: 24, mac: GW_OUT },
+        Iface { port: 1, addr: Ipv4Addr::new(198, 18, 1, 1), prefix: 24, mac: GW_IN },
+    ]
+}
+
+/// Worker 0 of 1 with `sessions` capacity, the full local-port range and
+/// the given timeouts.
+pub fn engine_config(sessions: usize, timeouts: Timeouts) -> EngineConfig {
+    let ifaces = ifaces();
+    let default = Route { net: 0, prefix: 0, via: Some(u32::from_be_bytes(ROUTER)), port: 0 };
+    EngineConfig {
+        worker: 0,
+        workers: 1,
+        routes: Routes::new(&ifaces, &[default]),
+        ifaces,
+        timeouts,
+        sessions,
+        lport_range: (1024, 65535),
+        seed: 0x5eed_1234_abcd_0001,
+        expire_budget: 10_000,
+        max_services: 16,
+    }
+}
+
+/// An engine with a TCP and a UDP service on [`VIP`]:[`VPORT`], each with the
+/// two FULLNAT real servers [`RS`]:[`RPORT`] (round robin) and local address
+/// [`LIP`], configured through [`Control::handle`]. The clock starts at
+/// `now_ms`.
+pub fn fullnat_engine(sessions: usize, timeouts: Timeouts, now_ms: u64) -> Engine {
+    let publisher = Arc::new(Publisher::new(Arc::new(Snapshot::new(0, vec![], 64))));
+    let counters = Arc::new(WorkerCounters::new(0, 1, 16, 64));
+    let control = Control::new(publisher.clone(), vec![counters.clone()], sessions as u64, 16, 64);
+    let ok = |req: Request| assert_eq!(control.handle(req), Response::Ok);
+    for proto in [Protocol::Tcp, Protocol::Udp] {
+        let key = ServiceKey { proto, addr: Ipv4Addr::from(VIP), port: VPORT };
+        ok(Request::AddService { spec: ServiceSpec { key, scheduler: Scheduler::Rr } });
+        for rs in RS {
+            let dest = DestSpec { addr: Ipv4Addr::from(rs), port: RPORT, mode: ForwardMode::FullNat, weight: 1 };
+            ok(Request::AddDest { service: key, dest });
+        }
+        ok(Request::AddLaddr { service: key, addr: Ipv4Addr::from(LIP) });
+    }
+    Engine::new(engine_config(sessions, timeouts), publisher.current(), counters, now_ms)
+}
+
+/// Opens a TCP session of flow `f` through `engine` with a full three-way
+/// handshake (SYN, SYN+ACK, ACK), so it ends ESTABLISHED. Returns the
+/// real-server side (RIP, rport) and local side (LIP, lport) the engine chose.
+pub fn establish(engine: &mut Engine, now: u64, f: u32) -> (([u8; 4], u16), ([u8; 4], u16)) {
+    let c = client(f);
+    let mut syn = tcp_frame(ROUTER_MAC, GW_OUT, c, (VIP, VPORT), Tcp::Syn);
+    assert!(forwarded(engine.process(now, 0, &mut syn)), "SYN of flow {f}");
+    let key = FlowKey {
+        proto: PROTO_TCP,
+        src: u32::from_be_bytes(c.0),
+        sport: c.1,
+        dst: u32::from_be_bytes(VIP),
+        dport: VPORT,
+    };
+    let s = *engine.sessions().get(engine.sessions().lookup_in(&key).expect("session created"));
+    let rs = (s.rip.to_be_bytes(), s.rport);
+    let local = (s.lip.to_be_bytes(), s.lport);
+    let rs_mac = RS_MAC[RS.iter().position(|r| *r == rs.0).expect("a configured real server")];
+    let mut synack = tcp_frame(rs_mac, GW_IN, rs, local, Tcp::SynAck);
+    assert!(forwarded(engine.process(now, 1, &mut synack)), "SYN+ACK of flow {f}");
+    let mut ack = tcp_frame(ROUTER_MAC, GW_OUT, c, (VIP, VPORT), Tcp::AckData);
+    assert!(forwarded(engine.process(now, 0, &mut ack)), "ACK of flow {f}");
+    assert_eq!(engine.sessions().get(engine.sessions().lookup_in(&key).unwrap()).state(), State::Established);
+    (rs, local)
+}
+
+/// Whether an engine verdict forwards the frame.
+pub fn forwarded(a: dataplane::engine::Action) -> bool {
+    matches!(a, dataplane::engine::Action::Forward { .. })
+}
+
+/// A session for index `i` whose both keys are distinct for `i < 2^24`:
+/// client 10.(i>>16).(i>>8).i : 40000 -> VIP:80, server side
+/// RS[i%2]:8080 -> LIP+(i/64512) : 1024+(i%64512).
+pub fn synthetic_session(i: u32) -> Session {
+    let cip = 0x0a00_0000 | (i & 0x00ff_ffff);
+    let lip = u32::from_be_bytes(LIP) + i / 64_512;
+    let lport = 1024 + (i % 64_512) as u16;
+    let rip = u32::from_be_bytes(RS[(i & 1) as usize]);
+    Session::new(
+        PROTO_TCP,
+        (cip, 40_000),
+        (u32::from_be_bytes(VIP), VPORT),
+        (rip, RPORT),
+        (lip, lport),
+        State::Established,
+        ForwardMode::FullNat as u8,
+        0,
+        0,
+    )
+}
+
+/// xorshift64* (Vigna 2016): deterministic, dependency-free, good enough to
+/// shuffle benchmark inputs.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from a non-zero seed.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    /// Fisher-Yates shuffle.
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = (self.next_u64() % (i as u64 + 1)) as usize;
+            v.swap(i, j);
+        }
+    }
+}
+
+/// An [`Io`] that keeps the last sent buffer so the benchmark can reuse it:
+/// the measured loop moves one `Vec` around and never allocates.
+#[derive(Debug, Default)]
+pub struct RecycleIo {
+    /// The buffer last handed to `send`, if any.
+    pub slot: Option<Vec<u8>>,
+    /// Port of the last `send`.
+    pub port: u16,
+}
+
+impl Io<Vec<u8>> for RecycleIo {
+    fn alloc(&mut self) -> Option<Vec<u8>> {
+        Some(vec![0; MIN_FRAME_LEN])
+    }
+    fn send(&mut self, port: u16, pkt: Vec<u8>) {
+        self.port = port;
+        self.slot = Some(pkt);
+    }
+}

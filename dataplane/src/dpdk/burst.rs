@@ -1,0 +1,253 @@
+//! The data path: [`RxBurst`] and [`TxBuffer`], fixed arrays of mbuf
+//! pointers that own what they hold.
+//!
+//! No allocation, lock or system call: a burst claims its queue with one
+//! atomic swap (`queues.rs`), calls the PMD through the C shim, and frees
+//! leftovers with one `rte_pktmbuf_free_bulk`. Nothing is ever leaked:
+//! whatever an [`RxBurst`] did not hand out and whatever a [`TxBuffer`]
+//! could not send is freed and, for tx, counted in the return value.
+
+use std::ptr::{self, NonNull};
+
+use dpdk_sys as sys;
+
+use super::mbuf::Mbuf;
+use super::port::Port;
+use super::queues::{claim, Dir};
+
+/// Packets per burst.
+pub const BURST: usize = 32;
+
+/// Frees `pkts`: each is an owned mbuf no one else will touch.
+#[inline]
+fn free_all(pkts: &mut [*mut sys::rte_mbuf]) {
+    if pkts.is_empty() {
+        return;
+    }
+    // SAFETY: callers pass only owned, valid mbuf pointers, and forget
+    // them right after (their len/pos is reset); free_bulk accepts any
+    // count up to u32::MAX (ours is at most a burst).
+    unsafe { sys::rte_pktmbuf_free_bulk(pkts.as_mut_ptr(), pkts.len() as u32) };
+}
+
+/// Up to [`BURST`] received mbufs. Owns `pkts[pos..len]`.
+pub struct RxBurst {
+    pkts: [*mut sys::rte_mbuf; BURST],
+    len: usize,
+    pos: usize,
+}
+
+// SAFETY: RxBurst owns its mbufs exclusively; mbufs may be used and freed
+// on any thread (see Mbuf).
+unsafe impl Send for RxBurst {}
+
+impl RxBurst {
+    /// An empty burst.
+    pub fn new() -> Self {
+        RxBurst {
+            pkts: [ptr::null_mut(); BURST],
+            len: 0,
+            pos: 0,
+        }
+    }
+
+    /// Mbufs received and not yet drained.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len - self.pos
+    }
+
+    /// True when nothing is left to drain.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == self.pos
+    }
+
+    /// Hands out the received mbufs in order. Those not taken when the
+    /// iterator is dropped are freed.
+    #[inline]
+    pub fn drain(&mut self) -> Drain<'_> {
+        Drain { burst: self }
+    }
+
+    /// Frees whatever is left.
+    #[inline]
+    pub fn clear(&mut self) {
+        free_all(&mut self.pkts[self.pos..self.len]);
+        self.pos = 0;
+        self.len = 0;
+    }
+}
+
+impl Default for RxBurst {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for RxBurst {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+/// Iterator from [`RxBurst::drain`]: moves each mbuf out.
+pub struct Drain<'a> {
+    burst: &'a mut RxBurst,
+}
+
+impl Iterator for Drain<'_> {
+    type Item = Mbuf;
+
+    #[inline]
+    fn next(&mut self) -> Option<Mbuf> {
+        let b = &mut *self.burst;
+        if b.pos == b.len {
+            return None;
+        }
+        let p = b.pkts[b.pos];
+        b.pos += 1;
+        // SAFETY: pkts[..len] came from rte_eth_rx_burst, which returns
+        // owned, non-NULL, direct mbufs with refcnt 1; advancing pos first
+        // moves ownership out so it is never freed twice.
+        Some(unsafe { Mbuf::from_nonnull(NonNull::new_unchecked(p)) })
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.burst.len();
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for Drain<'_> {}
+
+impl Drop for Drain<'_> {
+    fn drop(&mut self) {
+        self.burst.clear();
+    }
+}
+
+impl Port {
+    /// Receives up to [`BURST`] mbufs from rx `queue` into `burst`, first
+    /// freeing anything `burst` still held. Returns how many arrived: 0
+    /// also when the queue is not configured or another thread is polling
+    /// it at the same moment.
+    #[inline]
+    pub fn rx_burst(&self, queue: u16, burst: &mut RxBurst) -> usize {
+        burst.clear();
+        let Some(_claim) = claim(self.id(), queue, Dir::Rx) else {
+            return 0;
+        };
+        // SAFETY: the port id is valid and `queue` is below its configured
+        // rx count, so the PMD's queue exists (or the port is stopped and
+        // DPDK's dummy burst runs); the claim makes this thread its only
+        // user; pkts has room for BURST pointers.
+        let n = unsafe {
+            sys::gw_rte_eth_rx_burst(self.id(), queue, burst.pkts.as_mut_ptr(), BURST as u16)
+        };
+        burst.len = usize::from(n);
+        burst.len
+    }
+}
+
+/// Mbufs gathered for one tx burst: up to `N` (default [`BURST`]). Owns
+/// `pkts[..len]`.
+pub struct TxBuffer<const N: usize = BURST> {
+    pkts: [*mut sys::rte_mbuf; N],
+    len: usize,
+}
+
+// SAFETY: as for RxBurst.
+unsafe impl<const N: usize> Send for TxBuffer<N> {}
+
+impl TxBuffer {
+    /// An empty buffer of [`BURST`] mbufs.
+    pub fn new() -> Self {
+        Self::with_capacity()
+    }
+}
+
+impl<const N: usize> TxBuffer<N> {
+    /// An empty buffer of `N` mbufs (`N` at most `u16::MAX`).
+    pub fn with_capacity() -> Self {
+        const { assert!(N > 0 && N <= u16::MAX as usize) };
+        TxBuffer {
+            pkts: [ptr::null_mut(); N],
+            len: 0,
+        }
+    }
+
+    /// Adds `m`; gives it back if the buffer is full.
+    #[inline]
+    pub fn push(&mut self, m: Mbuf) -> Result<(), Mbuf> {
+        if self.len == N {
+            return Err(m);
+        }
+        self.pkts[self.len] = m.into_raw();
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Mbufs waiting.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when nothing waits.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// True when [`TxBuffer::push`] would fail.
+    #[inline]
+    pub fn is_full(&self) -> bool {
+        self.len == N
+    }
+
+    /// Sends everything on tx `queue` of `port` with one
+    /// `rte_eth_tx_burst`, frees what the device did not take, and returns
+    /// `(sent, freed)`. The buffer is empty afterwards. If the queue is not
+    /// configured or another thread is using it, everything is freed.
+    #[inline]
+    pub fn flush(&mut self, port: Port, queue: u16) -> (usize, usize) {
+        let len = std::mem::take(&mut self.len);
+        if len == 0 {
+            return (0, 0);
+        }
+        let sent = match claim(port.id(), queue, Dir::Tx) {
+            // SAFETY: the port id is valid and `queue` is below its
+            // configured tx count (or DPDK's dummy burst runs on a stopped
+            // port); the claim makes this thread the queue's only user;
+            // pkts[..len] are owned mbufs. The device takes ownership of
+            // the first `sent`, the rest stay ours.
+            Some(_claim) => usize::from(unsafe {
+                sys::gw_rte_eth_tx_burst(port.id(), queue, self.pkts.as_mut_ptr(), len as u16)
+            }),
+            None => 0,
+        };
+        free_all(&mut self.pkts[sent..len]);
+        (sent, len - sent)
+    }
+
+    /// Frees everything waiting; returns how many.
+    pub fn clear(&mut self) -> usize {
+        let len = std::mem::take(&mut self.len);
+        free_all(&mut self.pkts[..len]);
+        len
+    }
+}
+
+impl Default for TxBuffer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> Drop for TxBuffer<N> {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}

@@ -1,0 +1,261 @@
+//! [`Mbuf`]: one owned packet buffer.
+//!
+//! Invariants of the mbuf behind an `Mbuf`: it is direct (owns its data
+//! buffer) and unshared (refcnt 1), as DPDK hands them out from
+//! `rte_pktmbuf_alloc` and rx bursts; `buf_addr` points to `buf_len` bytes
+//! and `data_off + data_len <= buf_len`. Every method here keeps that, so
+//! the first segment's data is always a valid, exclusively owned slice.
+//! Bytes that appear through [`Mbuf::prepend`], [`Mbuf::append`] or
+//! [`Mbuf::set_len`] are zeroed, so an old packet never leaks into a new one.
+
+use std::ptr::{self, NonNull};
+
+use dpdk_sys as sys;
+
+/// An owned mbuf. Data access ([`AsRef`], [`AsMut`], [`Mbuf::len`]) covers
+/// the first segment only; gatewayd's pools make single-segment mbufs.
+pub struct Mbuf {
+    ptr: NonNull<sys::rte_mbuf>,
+}
+
+// SAFETY: an Mbuf owns its mbuf exclusively (unshared, see module docs);
+// rte_pktmbuf_free may run on any thread (mempool put is thread-safe).
+unsafe impl Send for Mbuf {}
+// SAFETY: &Mbuf only reads fields of the mbuf it owns.
+unsafe impl Sync for Mbuf {}
+
+impl Mbuf {
+    /// Takes ownership of `m`.
+    ///
+    /// # Safety
+    /// `m` is a valid mbuf from a packet mempool that nothing else owns or
+    /// frees, direct and with refcnt 1, and its pool outlives it.
+    pub(crate) unsafe fn from_nonnull(m: NonNull<sys::rte_mbuf>) -> Mbuf {
+        Mbuf { ptr: m }
+    }
+
+    /// Takes ownership of a raw mbuf, for example one from [`Mbuf::into_raw`].
+    ///
+    /// # Safety
+    /// `p` is non-null and points to a valid mbuf from a packet mempool
+    /// created through [`Mempool`](super::Mempool); nothing else owns or will
+    /// free it; it is direct (not attached to another mbuf's data) and its
+    /// refcnt is 1.
+    pub unsafe fn from_raw(p: *mut sys::rte_mbuf) -> Mbuf {
+        let ptr = NonNull::new(p).expect("Mbuf::from_raw: null mbuf");
+        Mbuf { ptr }
+    }
+
+    /// Gives up ownership: the caller must free the mbuf or rebuild an
+    /// `Mbuf` with [`Mbuf::from_raw`].
+    #[inline]
+    pub fn into_raw(self) -> *mut sys::rte_mbuf {
+        std::mem::ManuallyDrop::new(self).ptr.as_ptr()
+    }
+
+    #[inline]
+    fn raw(&self) -> &sys::rte_mbuf {
+        // SAFETY: ptr is valid for as long as self lives, and only we
+        // access the mbuf (exclusive ownership).
+        unsafe { self.ptr.as_ref() }
+    }
+
+    #[inline]
+    fn raw_mut(&mut self) -> &mut sys::rte_mbuf {
+        // SAFETY: as in raw(); &mut self makes the access exclusive.
+        unsafe { self.ptr.as_mut() }
+    }
+
+    /// Length of the first segment's data (`data_len`).
+    #[inline]
+    pub fn len(&self) -> usize {
+        usize::from(self.raw().data_len)
+    }
+
+    /// True when the first segment holds no data.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.raw().data_len == 0
+    }
+
+    /// Total packet length over all segments (`pkt_len`).
+    #[inline]
+    pub fn pkt_len(&self) -> usize {
+        self.raw().pkt_len as usize
+    }
+
+    /// Number of segments.
+    #[inline]
+    pub fn nb_segs(&self) -> u16 {
+        self.raw().nb_segs
+    }
+
+    /// Free bytes in front of the data.
+    #[inline]
+    pub fn headroom(&self) -> usize {
+        usize::from(self.raw().data_off)
+    }
+
+    /// Free bytes after the data of the first segment.
+    #[inline]
+    pub fn tailroom(&self) -> usize {
+        let m = self.raw();
+        usize::from(m.buf_len) - usize::from(m.data_off) - usize::from(m.data_len)
+    }
+
+    /// Port the mbuf was received on.
+    #[inline]
+    pub fn port(&self) -> u16 {
+        self.raw().port
+    }
+
+    /// The NIC's RSS hash, if it set one.
+    #[inline]
+    pub fn rss_hash(&self) -> Option<u32> {
+        let m = self.raw();
+        if m.ol_flags & u64::from(sys::RTE_MBUF_F_RX_RSS_HASH) == 0 {
+            return None;
+        }
+        // SAFETY: the RSS flag says the PMD wrote the `rss` member of the
+        // hash union; any u32 bit pattern is valid anyway.
+        Some(unsafe { m.__bindgen_anon_2.hash.rss })
+    }
+
+    /// Offload flags (`ol_flags`, `RTE_MBUF_F_*`).
+    #[inline]
+    pub fn ol_flags(&self) -> u64 {
+        self.raw().ol_flags
+    }
+
+    /// Grows the data by `n` bytes at the front (zeroed); false, unchanged,
+    /// if the headroom is short.
+    #[inline]
+    pub fn prepend(&mut self, n: usize) -> bool {
+        let Ok(n16) = u16::try_from(n) else {
+            return false;
+        };
+        // SAFETY: we own the mbuf; prepend checks the headroom and returns
+        // NULL, changing nothing, if it is short.
+        let p = unsafe { sys::gw_rte_pktmbuf_prepend(self.ptr.as_ptr(), n16) };
+        if p.is_null() {
+            return false;
+        }
+        // SAFETY: p is the new data start, followed by at least n bytes of
+        // this mbuf's buffer, which we own.
+        unsafe { ptr::write_bytes(p.cast::<u8>(), 0, n) };
+        true
+    }
+
+    /// Strips `n` bytes from the front; false, unchanged, if the first
+    /// segment holds fewer.
+    #[inline]
+    pub fn adj(&mut self, n: usize) -> bool {
+        let Ok(n16) = u16::try_from(n) else {
+            return false;
+        };
+        // SAFETY: we own the mbuf; adj checks n against data_len and
+        // returns NULL, changing nothing, if it is larger.
+        !unsafe { sys::gw_rte_pktmbuf_adj(self.ptr.as_ptr(), n16) }.is_null()
+    }
+
+    /// Grows the data by `n` bytes at the end of the last segment (zeroed);
+    /// false, unchanged, if its tailroom is short.
+    #[inline]
+    pub fn append(&mut self, n: usize) -> bool {
+        let Ok(n16) = u16::try_from(n) else {
+            return false;
+        };
+        // SAFETY: we own the mbuf; append checks the tailroom and returns
+        // NULL, changing nothing, if it is short.
+        let p = unsafe { sys::gw_rte_pktmbuf_append(self.ptr.as_ptr(), n16) };
+        if p.is_null() {
+            return false;
+        }
+        // SAFETY: p is the start of the n bytes just added to the last
+        // segment, inside its buffer, which we own.
+        unsafe { ptr::write_bytes(p.cast::<u8>(), 0, n) };
+        true
+    }
+
+    /// Strips `n` bytes from the end of the last segment; false, unchanged,
+    /// if it holds fewer.
+    #[inline]
+    pub fn trim(&mut self, n: usize) -> bool {
+        let Ok(n16) = u16::try_from(n) else {
+            return false;
+        };
+        // SAFETY: we own the mbuf; trim checks n against the last
+        // segment's data_len and returns -1, changing nothing, if larger.
+        unsafe { sys::gw_rte_pktmbuf_trim(self.ptr.as_ptr(), n16) == 0 }
+    }
+
+    /// Sets the data length of a single-segment mbuf, zeroing any bytes it
+    /// grows by; false, unchanged, if it has several segments or `len`
+    /// does not fit in the buffer.
+    #[inline]
+    pub fn set_len(&mut self, len: usize) -> bool {
+        if self.nb_segs() != 1 {
+            return false;
+        }
+        let cur = self.len();
+        if len >= cur {
+            self.append(len - cur)
+        } else {
+            self.trim(cur - len)
+        }
+    }
+}
+
+impl AsRef<[u8]> for Mbuf {
+    /// The first segment's data: `buf_addr[data_off .. data_off + data_len]`.
+    #[inline]
+    fn as_ref(&self) -> &[u8] {
+        let m = self.raw();
+        // SAFETY: module invariant: data_off + data_len <= buf_len and
+        // buf_addr points to buf_len bytes of initialised memory (mempool
+        // memory comes zeroed from mmap) owned by this mbuf; the borrow of
+        // self keeps it alive and unchanged.
+        unsafe {
+            std::slice::from_raw_parts(
+                m.buf_addr.cast::<u8>().add(usize::from(m.data_off)),
+                usize::from(m.data_len),
+            )
+        }
+    }
+}
+
+impl AsMut<[u8]> for Mbuf {
+    /// The first segment's data, writable.
+    #[inline]
+    fn as_mut(&mut self) -> &mut [u8] {
+        let m = self.raw_mut();
+        // SAFETY: as in as_ref; &mut self makes the access exclusive, and
+        // the mbuf is unshared (refcnt 1), so no other mbuf sees the bytes.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                m.buf_addr.cast::<u8>().add(usize::from(m.data_off)),
+                usize::from(m.data_len),
+            )
+        }
+    }
+}
+
+impl Drop for Mbuf {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: we own the mbuf (and its chain) and give it back exactly
+        // once; its pool is alive or retired, never freed while it is out.
+        unsafe { sys::gw_rte_pktmbuf_free(self.ptr.as_ptr()) }
+    }
+}
+
+impl std::fmt::Debug for Mbuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mbuf")
+            .field("len", &self.len())
+            .field("pkt_len", &self.pkt_len())
+            .field("nb_segs", &self.nb_segs())
+            .field("port", &self.port())
+            .finish()
+    }
+}

@@ -1,0 +1,333 @@
+//! Tests of the DPDK wrappers.
+//!
+//! EAL can be initialised once per process, so everything that needs it
+//! runs in the single test `with_eal`, in order, on `net_null` (a sink and
+//! endless source) and `net_ring` (a loopback: what is sent on a queue
+//! comes back on the same queue; 1023 slots). No hugepages or devices are
+//! needed, so it also runs unprivileged; if EAL init fails for a user
+//! other than root, it is skipped.
+
+use super::*;
+
+/// Small, private, hugepage-free EAL without PCI scan. (In DPDK 22.11
+/// `--no-huge` implies legacy memory, which `--in-memory` refuses; with
+/// `--no-huge` memory is anonymous anyway, and `--no-shconf` skips the
+/// shared config file.)
+fn eal_args() -> Vec<String> {
+    [
+        "--no-huge",
+        "-m",
+        "256",
+        "--no-shconf",
+        "--no-pci",
+        "--no-telemetry",
+        "--log-level=lib.eal:warning",
+        "-l",
+        "0,1",
+        "--vdev=net_null0",
+        "--vdev=net_ring0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([format!("--file-prefix=gwtest{}", std::process::id())])
+    .collect()
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[test]
+fn without_eal() {
+    // Empty buffers never reach DPDK, so they work before EAL init.
+    let mut rx = RxBurst::new();
+    assert!(rx.is_empty());
+    assert_eq!(rx.drain().count(), 0);
+    let mut tx = TxBuffer::new();
+    assert!(tx.is_empty() && !tx.is_full());
+    assert_eq!(tx.clear(), 0);
+    // rte_strerror knows libc's errnos and DPDK's own.
+    let e = DpdkError::from_errno("op", libc::ENODEV);
+    assert_eq!(e.errno(), libc::ENODEV);
+    assert_eq!(e.to_string(), "op failed: No such device (errno 19)");
+    let e = DpdkError::from_errno("op", sys::E_RTE_SECONDARY as i32);
+    assert!(e.to_string().contains("secondary"), "{e}");
+}
+
+#[test]
+fn with_eal() {
+    let eal = match Eal::init(&eal_args()) {
+        Ok(eal) => eal,
+        Err(e) if !is_root() => {
+            eprintln!("skipping the EAL test (not root): {e}");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(Eal::init(&eal_args()).unwrap_err().errno(), libc::EALREADY);
+
+    lcores_and_clock(&eal);
+    let pool = Mempool::new("gwtest", 4095, 32, DEFAULT_DATA_ROOM, SOCKET_ANY).unwrap();
+    assert_eq!((pool.available(), pool.in_use()), (4095, 0));
+    mbuf_ops(&pool);
+    let (null, ring) = ports(&pool);
+    ring_tx_rx(ring, &pool);
+    unsent_mbufs_are_freed(ring, &pool);
+    null_port(null, &pool);
+    launch_on_worker(&eal, &pool);
+
+    // Close the ports and drop the pool: the EAL's drop can then clean up.
+    for p in [null, ring] {
+        p.close().unwrap();
+    }
+    assert!(Port::by_name("net_ring0").is_err());
+    assert_eq!(
+        ring.rx_burst(0, &mut RxBurst::new()),
+        0,
+        "closed port does nothing"
+    );
+    assert_eq!(pool.in_use(), 0);
+    drop(pool);
+    drop(eal);
+    assert!(eal::cleaned_up(), "rte_eal_cleanup ran");
+    // Afterwards every entry point refuses instead of touching freed memory.
+    assert_eq!(
+        Port::by_name("net_null0").unwrap_err().errno(),
+        libc::ENODEV
+    );
+    assert!(Mempool::new("late", 63, 0, DEFAULT_DATA_ROOM, SOCKET_ANY).is_err());
+    assert!(Port::all().is_err());
+}
+
+fn lcores_and_clock(eal: &Eal) {
+    assert_eq!(eal.main_lcore(), 0);
+    assert_eq!(lcore_id(), 0, "the init thread is the main lcore");
+    assert_eq!(eal.worker_lcores(), vec![1]);
+    assert!(eal.socket_id() >= 0);
+    assert!(tsc_hz() > 1_000_000);
+    let t0 = tsc();
+    std::thread::sleep(std::time::Duration::from_millis(10));
+    let ms = (tsc() - t0) * 1000 / tsc_hz();
+    assert!((9..200).contains(&ms), "10 ms sleep measured as {ms} ms");
+    // A thread EAL did not start has no lcore id.
+    assert_eq!(std::thread::spawn(lcore_id).join().unwrap(), u32::MAX);
+}
+
+fn mbuf_ops(pool: &Mempool) {
+    let mut m = pool.alloc().unwrap();
+    assert_eq!(pool.in_use(), 1);
+    assert_eq!((m.len(), m.pkt_len(), m.nb_segs()), (0, 0, 1));
+    assert_eq!((m.headroom(), m.tailroom()), (128, 2048));
+    assert!(m.rss_hash().is_none());
+
+    assert!(m.append(60));
+    assert_eq!(m.as_ref(), &[0u8; 60][..], "appended bytes are zeroed");
+    m.as_mut()
+        .iter_mut()
+        .enumerate()
+        .for_each(|(i, b)| *b = i as u8);
+    assert!(m.prepend(14));
+    assert_eq!((m.len(), m.pkt_len()), (74, 74));
+    assert_eq!(&m.as_ref()[..14], &[0u8; 14], "prepended bytes are zeroed");
+    assert_eq!(m.as_ref()[14..17], [0, 1, 2]);
+    assert!(m.adj(14));
+    assert_eq!(m.as_ref()[..3], [0, 1, 2]);
+    assert!(m.trim(10));
+    assert_eq!(m.len(), 50);
+    assert_eq!(m.as_ref()[49], 49);
+    assert!(m.set_len(55) && m.as_ref()[50..] == [0; 5]);
+    assert!(m.set_len(20) && m.len() == 20);
+
+    // Refusals leave the mbuf unchanged.
+    assert!(!m.prepend(129 + 14));
+    assert!(!m.adj(21));
+    assert!(!m.trim(21));
+    assert!(!m.append(4096));
+    assert!(!m.append(usize::MAX));
+    assert!(!m.set_len(2048 - 14 + 200));
+    assert_eq!((m.len(), m.as_ref()[19]), (20, 19));
+
+    // into_raw / from_raw round trip keeps ownership single.
+    let raw = m.into_raw();
+    assert_eq!(pool.in_use(), 1);
+    // SAFETY: raw came from into_raw just above and is not used again.
+    let m = unsafe { Mbuf::from_raw(raw) };
+    assert_eq!(m.len(), 20);
+    drop(m);
+    assert_eq!(pool.in_use(), 0, "drop frees");
+
+    // An empty pool says so instead of failing later.
+    let small = Mempool::new("gwtest_small", 7, 0, DEFAULT_DATA_ROOM, SOCKET_ANY).unwrap();
+    let held: Vec<Mbuf> = std::iter::from_fn(|| small.alloc()).collect();
+    assert_eq!((held.len(), small.available()), (7, 0));
+    drop(held);
+    assert_eq!(small.in_use(), 0);
+}
+
+fn ports(pool: &Mempool) -> (Port, Port) {
+    let null = Port::by_name("net_null0").unwrap();
+    let ring = Port::by_name("net_ring0").unwrap();
+    assert_eq!(Port::all().unwrap(), vec![null, ring]);
+    assert_eq!(ring.name().unwrap(), "net_ring0");
+    let e = Port::by_name("net_nonesuch0").unwrap_err();
+    assert_eq!(e.op(), "rte_eth_dev_get_port_by_name");
+    assert!(e.to_string().contains("errno"), "{e}");
+    assert!(Port::by_name("a\0b").is_err());
+
+    for p in [null, ring] {
+        // Several rx queues ask for RSS, masked to what the device has (none).
+        p.configure(2, 2, 256, 256, pool, SOCKET_ANY).unwrap();
+        p.configure(1, 1, 256, 256, pool, SOCKET_ANY).unwrap();
+        p.start().unwrap();
+        p.set_promiscuous(true);
+        assert!(p.mac_addr().is_ok());
+    }
+    assert!(ring.link_up());
+    assert!(
+        ring.configure(1, 1, 256, 256, pool, SOCKET_ANY).is_err(),
+        "started port cannot be reconfigured"
+    );
+    assert!(ring.configure(65, 1, 256, 256, pool, SOCKET_ANY).is_err());
+    (null, ring)
+}
+
+/// Pushes `n` mbufs whose first byte is `base + i`.
+fn fill(tx: &mut TxBuffer, pool: &Mempool, base: u8, n: usize) {
+    for i in 0..n {
+        let mut m = pool.alloc().unwrap();
+        assert!(m.append(64));
+        m.as_mut()[0] = base.wrapping_add(i as u8);
+        tx.push(m).unwrap();
+    }
+}
+
+fn ring_tx_rx(ring: Port, pool: &Mempool) {
+    let mut tx = TxBuffer::new();
+    fill(&mut tx, pool, 0, 10);
+    assert_eq!(tx.flush(ring, 0), (10, 0));
+    assert!(tx.is_empty());
+    assert_eq!(pool.in_use(), 10, "in the ring");
+
+    let mut rx = RxBurst::new();
+    assert_eq!(ring.rx_burst(0, &mut rx), 10);
+    let firsts: Vec<u8> = rx.drain().map(|m| m.as_ref()[0]).collect();
+    assert_eq!(firsts, (0..10).collect::<Vec<u8>>());
+    assert_eq!(pool.in_use(), 0);
+
+    // A drain dropped early frees the rest; so does the next rx_burst and
+    // the RxBurst's drop.
+    fill(&mut tx, pool, 0, 30);
+    tx.flush(ring, 0);
+    assert_eq!(ring.rx_burst(0, &mut rx), 30);
+    let taken: Vec<Mbuf> = rx.drain().take(3).collect();
+    assert_eq!((taken.len(), rx.len()), (3, 0));
+    assert_eq!(pool.in_use(), 3);
+    drop(taken);
+    fill(&mut tx, pool, 0, 5);
+    tx.flush(ring, 0);
+    assert_eq!(ring.rx_burst(0, &mut rx), 5);
+    assert_eq!(ring.rx_burst(0, &mut rx), 0);
+    assert_eq!(pool.in_use(), 0, "second rx_burst freed the undrained five");
+    fill(&mut tx, pool, 0, 5);
+    tx.flush(ring, 0);
+    let mut rx2 = RxBurst::new();
+    assert_eq!(ring.rx_burst(0, &mut rx2), 5);
+    drop(rx2);
+    assert_eq!(pool.in_use(), 0);
+
+    // Queues that do not exist: nothing received, everything freed.
+    assert_eq!(ring.rx_burst(1, &mut rx), 0);
+    assert_eq!(ring.rx_burst(u16::MAX, &mut rx), 0);
+    fill(&mut tx, pool, 0, 4);
+    assert_eq!(tx.flush(ring, 1), (0, 4));
+    assert_eq!(pool.in_use(), 0);
+
+    // While the control path holds the port, bursts do nothing.
+    fill(&mut tx, pool, 0, 2);
+    {
+        let _lock = queues::lock_port(ring.id());
+        assert_eq!(tx.flush(ring, 0), (0, 2));
+        assert_eq!(ring.rx_burst(0, &mut rx), 0);
+    }
+    assert_eq!(pool.in_use(), 0);
+}
+
+fn unsent_mbufs_are_freed(ring: Port, pool: &Mempool) {
+    // Fill the ring (1023 slots) until the device refuses some.
+    let mut tx = TxBuffer::new();
+    let (mut sent, mut freed) = (0, 0);
+    while freed == 0 {
+        fill(&mut tx, pool, 0, BURST);
+        assert!(tx.is_full());
+        let m = pool.alloc().unwrap();
+        assert!(tx.push(m).is_err(), "full buffer gives the mbuf back");
+        let (s, f) = tx.flush(ring, 0);
+        assert_eq!(s + f, BURST);
+        sent += s;
+        freed += f;
+    }
+    assert_eq!(sent, 1023);
+    assert_eq!(pool.in_use(), 1023, "only what the ring holds is in use");
+    fill(&mut tx, pool, 0, 7);
+    assert_eq!(tx.flush(ring, 0), (0, 7));
+    fill(&mut tx, pool, 0, 7);
+    drop(tx);
+    assert_eq!(pool.in_use(), 1023, "TxBuffer's drop frees");
+
+    let mut rx = RxBurst::new();
+    let mut got = 0;
+    while ring.rx_burst(0, &mut rx) > 0 {
+        got += rx.drain().count();
+    }
+    assert_eq!(got, 1023);
+    assert_eq!(pool.in_use(), 0);
+}
+
+fn null_port(null: Port, pool: &Mempool) {
+    let before = null.stats();
+    let mut tx = TxBuffer::new();
+    fill(&mut tx, pool, 0, BURST);
+    assert_eq!(tx.flush(null, 0), (BURST, 0));
+    assert_eq!(pool.in_use(), 0, "net_null frees what it sends");
+    let mut rx = RxBurst::new();
+    assert!(null.rx_burst(0, &mut rx) > 0, "net_null makes packets");
+    drop(rx);
+    assert_eq!(pool.in_use(), 0);
+    let after = null.stats();
+    assert_eq!(after.opackets - before.opackets, BURST as u64);
+    assert!(after.ipackets > before.ipackets);
+}
+
+fn launch_on_worker(eal: &Eal, pool: &Mempool) {
+    let worker = eal.worker_lcores()[0];
+    let p = pool.clone();
+    eal.launch(worker, move || {
+        // The worker's mempool cache is its own; what it allocates is
+        // freed back before it returns.
+        let m = p.alloc().expect("mbuf on worker");
+        drop(m);
+        i32::try_from(lcore_id()).unwrap() + 41
+    })
+    .unwrap();
+    assert_eq!(eal.wait(worker), 42);
+    assert_eq!(pool.in_use(), 0);
+
+    // A busy lcore refuses a second launch; wait returns the first's value.
+    eal.launch(worker, || {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        7
+    })
+    .unwrap();
+    assert_eq!(eal.launch(worker, || 0).unwrap_err().errno(), libc::EBUSY);
+    assert_eq!(eal.wait(worker), 7);
+
+    // A panic becomes -1 instead of crossing into C.
+    eal.launch(worker, || panic!("test panic on a worker lcore"))
+        .unwrap();
+    assert_eq!(eal.wait(worker), -1);
+
+    assert!(eal.launch(eal.main_lcore(), || 0).is_err());
+    assert!(eal.launch(4000, || 0).is_err());
+    assert_eq!(eal.wait(eal.main_lcore()), -libc::EINVAL);
+}

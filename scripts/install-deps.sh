@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what gatewayd needs to build, test and run its labs on Debian 12:
+# DPDK 22.11 (EAL, PMDs, headers), libclang for bindgen, lab tools, and
+# cargo-nextest. Safe to run again: it skips what is already there.
+set -euo pipefail
+pkgs=(dpdk dpdk-dev libdpdk-dev libclang-dev pkg-config build-essential
+      iproute2 ethtool iputils-ping curl python3 procps)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if ! command -v cargo >/dev/null; then
+    echo "cargo not found: install Rust (rustup) first" >&2
+    exit 1
+fi
+if ! cargo nextest --version >/dev/null 2>&1; then
+    cargo install cargo-nextest --locked
+fi

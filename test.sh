@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every test: the packet core's unit and property tests, gwctl's tests,
+# the DPDK wrapper's tests, and the end-to-end namespace labs (real DPDK
+# af_packet ports, real HTTP/UDP servers). Needs root (namespaces, DPDK).
+set -euo pipefail
+cd "$(dirname "$0")"
+scripts/install-deps.sh
+start=$(date +%s)
+cargo build --bins
+export GATEWAYD_BIN=$PWD/target/debug/gatewayd GWCTL_BIN=$PWD/target/debug/gwctl
+cargo nextest run --workspace --profile ci
+# The packet core builds and passes without DPDK too.
+cargo test -q -p gw-dataplane --no-default-features --lib
+echo "test.sh: all tests passed in $(( $(date +%s) - start )) s"
