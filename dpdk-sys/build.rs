@@ -44,18 +44,14 @@ fn probe(emit_link_flags: bool) -> pkg_config::Library {
         .atleast_version(MIN_VERSION)
         .cargo_metadata(emit_link_flags)
         .probe("libdpdk")
-        .unwrap_or_else(|e| {
-            panic!("dpdk-sys: libdpdk >= {MIN_VERSION} not found by pkg-config: {e}")
-        })
+        .unwrap_or_else(|e| panic!("dpdk-sys: libdpdk >= {MIN_VERSION} not found by pkg-config: {e}"))
 }
 
 /// Runs the pkg-config binary (honouring `$PKG_CONFIG`) and returns stdout.
 fn pkg_config_output(args: &[&str]) -> String {
     let exe = env::var("PKG_CONFIG").unwrap_or_else(|_| "pkg-config".into());
-    let out = Command::new(&exe)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("dpdk-sys: running {exe}: {e}"));
+    let out =
+        Command::new(&exe).args(args).output().unwrap_or_else(|e| panic!("dpdk-sys: running {exe}: {e}"));
     assert!(
         out.status.success(),
         "dpdk-sys: {exe} {args:?} failed: {}",
@@ -100,9 +96,7 @@ fn generate_bindings(src: &Path, cflags: &[&str]) {
         .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()));
     let bindings = builder.generate().expect("dpdk-sys: bindgen failed");
     let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("bindings.rs");
-    bindings
-        .write_to_file(&out)
-        .expect("dpdk-sys: writing bindings.rs");
+    bindings.write_to_file(&out).expect("dpdk-sys: writing bindings.rs");
 }
 
 /// Exports build-time facts about the DPDK found, for `include!` in lib.rs.
@@ -133,11 +127,7 @@ fn find_pmd_dir() -> Option<String> {
         .ok()?
         .filter_map(|e| e.ok())
         .map(|e| e.path())
-        .filter(|p| {
-            p.is_dir()
-                && p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("pmds-"))
-        })
+        .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("pmds-")))
         .collect();
     if dirs.len() != 1 {
         return None;

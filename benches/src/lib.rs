@@ -57,12 +57,15 @@ pub const RS: [[u8; 4]; 2] = [[198, 18, 1, 2], [198, 18, 1, 3]];
 /// Real-server port.
 pub const RPORT: u16 = 8080;
 
+/// An IPv4 address (network byte order) and a port.
+pub type Endpoint = ([u8; 4], u16);
+
 /// Payload of data frames, sized so a TCP frame is [`FRAME_LEN`] bytes.
 const PAYLOAD: [u8; 10] = *b"0123456789";
 
 /// Client address and port of flow `f`: 4096 addresses in 100.64.0.0/10
 /// (routed through [`ROUTER`]) times source ports from 10000 up.
-pub fn client(f: u32) -> ([u8; 4], u16) {
+pub fn client(f: u32) -> Endpoint {
     let ip = 0x6440_0001u32 + (f & 0xfff);
     (ip.to_be_bytes(), 10_000u16.wrapping_add((f >> 12) as u16))
 }
@@ -79,7 +82,13 @@ pub enum Tcp {
 }
 
 /// An Ethernet/IPv4/TCP frame `s -> d` with TTL 64.
-pub fn tcp_frame(src_mac: [u8; 6], dst_mac: MacAddr, s: ([u8; 4], u16), d: ([u8; 4], u16), kind: Tcp) -> Vec<u8> {
+pub fn tcp_frame(
+    src_mac: [u8; 6],
+    dst_mac: MacAddr,
+    s: ([u8; 4], u16),
+    d: ([u8; 4], u16),
+    kind: Tcp,
+) -> Vec<u8> {
     let b = PacketBuilder::ethernet2(src_mac, dst_mac.0).ipv4(s.0, d.0, 64).tcp(s.1, d.1, 1000, 64000);
     let mut out = Vec::with_capacity(FRAME_LEN);
     match kind {
@@ -93,7 +102,7 @@ pub fn tcp_frame(src_mac: [u8; 6], dst_mac: MacAddr, s: ([u8; 4], u16), d: ([u8;
 }
 
 /// An Ethernet/IPv4/UDP frame `s -> d` with TTL 64, [`FRAME_LEN`] bytes.
-pub fn udp_frame(src_mac: [u8; 6], dst_mac: MacAddr, s: ([u8; 4], u16), d: ([u8; 4], u16)) -> Vec<u8> {
+pub fn udp_frame(src_mac: [u8; 6], dst_mac: MacAddr, s: Endpoint, d: Endpoint) -> Vec<u8> {
     let mut out = Vec::with_capacity(FRAME_LEN);
     // 14 + 20 + 8 + 22 = 64.
     PacketBuilder::ethernet2(src_mac, dst_mac.0)
@@ -106,7 +115,7 @@ pub fn udp_frame(src_mac: [u8; 6], dst_mac: MacAddr, s: ([u8; 4], u16), d: ([u8;
 
 /// Checks a frame with etherparse: IPv4 header checksum and TCP/UDP checksum.
 /// Returns (source, destination, TTL). Panics on any mismatch.
-pub fn check_frame(frame: &[u8]) -> (([u8; 4], u16), ([u8; 4], u16), u8) {
+pub fn check_frame(frame: &[u8]) -> (Endpoint, Endpoint, u8) {
     use etherparse::{NetSlice, SlicedPacket, TransportSlice};
     let p = SlicedPacket::from_ethernet(frame).expect("frame parses");
     let Some(NetSlice::Ipv4(ip)) = p.net else { panic!("not IPv4") };
@@ -182,7 +191,8 @@ pub fn fullnat_engine(sessions: usize, timeouts: Timeouts, now_ms: u64) -> Engin
         let key = ServiceKey { proto, addr: Ipv4Addr::from(VIP), port: VPORT };
         ok(Request::AddService { spec: ServiceSpec { key, scheduler: Scheduler::Rr } });
         for rs in RS {
-            let dest = DestSpec { addr: Ipv4Addr::from(rs), port: RPORT, mode: ForwardMode::FullNat, weight: 1 };
+            let dest =
+                DestSpec { addr: Ipv4Addr::from(rs), port: RPORT, mode: ForwardMode::FullNat, weight: 1 };
             ok(Request::AddDest { service: key, dest });
         }
         ok(Request::AddLaddr { service: key, addr: Ipv4Addr::from(LIP) });
@@ -193,7 +203,7 @@ pub fn fullnat_engine(sessions: usize, timeouts: Timeouts, now_ms: u64) -> Engin
 /// Opens a TCP session of flow `f` through `engine` with a full three-way
 /// handshake (SYN, SYN+ACK, ACK), so it ends ESTABLISHED. Returns the
 /// real-server side (RIP, rport) and local side (LIP, lport) the engine chose.
-pub fn establish(engine: &mut Engine, now: u64, f: u32) -> (([u8; 4], u16), ([u8; 4], u16)) {
+pub fn establish(engine: &mut Engine, now: u64, f: u32) -> (Endpoint, Endpoint) {
     let c = client(f);
     let mut syn = tcp_frame(ROUTER_MAC, GW_OUT, c, (VIP, VPORT), Tcp::Syn);
     assert!(forwarded(engine.process(now, 0, &mut syn)), "SYN of flow {f}");

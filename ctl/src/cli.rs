@@ -259,8 +259,7 @@ mod tests {
     #[test]
     fn repeats_are_kept_for_resolve() {
         let c =
-            Cli::try_parse_from(["gwctl", "-A", "-A", "-t", "a", "-u", "b", "-w", "1", "-w", "2"])
-                .unwrap();
+            Cli::try_parse_from(["gwctl", "-A", "-A", "-t", "a", "-u", "b", "-w", "1", "-w", "2"]).unwrap();
         assert_eq!(c.add_service, 2);
         assert_eq!(c.weight.len(), 2);
         assert_eq!(c.extra.len(), 0);

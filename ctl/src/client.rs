@@ -57,9 +57,7 @@ impl Client {
             FrameError::Io(io)
                 if matches!(
                     io.kind(),
-                    io::ErrorKind::UnexpectedEof
-                        | io::ErrorKind::BrokenPipe
-                        | io::ErrorKind::ConnectionReset
+                    io::ErrorKind::UnexpectedEof | io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
                 ) =>
             {
                 ExchangeError::Closed

@@ -20,9 +20,7 @@ pub enum Failure {
     #[error("{0}")]
     BadOption(String),
     /// gatewayd's socket cannot be reached. Exit 2, as "Can't initialize ipvs".
-    #[error(
-        "Can't initialize gatewayd: {socket}: {reason}\nAre you sure that gatewayd is running?"
-    )]
+    #[error("Can't initialize gatewayd: {socket}: {reason}\nAre you sure that gatewayd is running?")]
     Unreachable { socket: String, reason: String },
     /// A change was refused or could not be completed. Exit 255.
     #[error("{0}")]
@@ -62,10 +60,7 @@ mod tests {
         assert_eq!(Failure::TryHelp.exit_code(), 255);
         assert_eq!(Failure::ChangeFailed("No such service".into()).exit_code(), 255);
         assert_eq!(Failure::QueryFailed("No such service".into()).exit_code(), 1);
-        let u = Failure::Unreachable {
-            socket: "/x".into(),
-            reason: "No such file or directory".into(),
-        };
+        let u = Failure::Unreachable { socket: "/x".into(), reason: "No such file or directory".into() };
         assert_eq!(u.exit_code(), 2);
         assert_eq!(
             u.to_string(),

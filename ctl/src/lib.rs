@@ -36,12 +36,7 @@ where
 }
 
 /// [`run`] with another socket timeout (tests use a short one).
-pub fn run_with_timeout<I, T>(
-    args: I,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-    timeout: Duration,
-) -> u8
+pub fn run_with_timeout<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write, timeout: Duration) -> u8
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
@@ -86,10 +81,8 @@ where
 
 /// Sends the invocation's request to the socket at `socket` and returns the answer.
 pub fn exchange(socket: &Path, inv: &Invocation, timeout: Duration) -> Result<Response, Failure> {
-    let mut client = Client::connect(socket, timeout).map_err(|e| Failure::Unreachable {
-        socket: socket.display().to_string(),
-        reason: os_text(&e),
-    })?;
+    let mut client = Client::connect(socket, timeout)
+        .map_err(|e| Failure::Unreachable { socket: socket.display().to_string(), reason: os_text(&e) })?;
     client.call(&inv.request).map_err(|e| failed(inv.command, e.to_string()))
 }
 

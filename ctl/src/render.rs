@@ -69,12 +69,7 @@ pub fn json(resp: &Response) -> String {
 /// `-L`: ipvsadm's table. `conn_table_size` is `Some` when listing every service
 /// (ipvsadm prints its "IP Virtual Server version" line only then) and `None`
 /// for `-L -t VIP:port`.
-pub fn list(
-    conn_table_size: Option<u64>,
-    services: &[ServiceInfo],
-    stats: bool,
-    exact: bool,
-) -> String {
+pub fn list(conn_table_size: Option<u64>, services: &[ServiceInfo], stats: bool, exact: bool) -> String {
     let mut out = String::new();
     if let Some(size) = conn_table_size {
         let _ = writeln!(out, "IP Virtual Server version {IPVS_VERSION} (size={size})");
@@ -239,22 +234,13 @@ pub fn error_text(req: &Request, kind: ErrorKind, message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gw_proto::{
-        Counter, DestInfo, DestSpec, ForwardMode, Protocol, Scheduler, ServiceSpec, Stats,
-    };
+    use gw_proto::{Counter, DestInfo, DestSpec, ForwardMode, Protocol, Scheduler, ServiceSpec, Stats};
 
     fn key(proto: Protocol, a: [u8; 4], port: u16) -> ServiceKey {
         ServiceKey { proto, addr: Ipv4Addr::from(a), port }
     }
 
-    fn dest(
-        a: [u8; 4],
-        port: u16,
-        weight: u32,
-        active: u64,
-        inactive: u64,
-        stats: Stats,
-    ) -> DestInfo {
+    fn dest(a: [u8; 4], port: u16, weight: u32, active: u64, inactive: u64, stats: Stats) -> DestInfo {
         DestInfo {
             spec: DestSpec { addr: Ipv4Addr::from(a), port, mode: ForwardMode::FullNat, weight },
             active_conns: active,
@@ -270,10 +256,7 @@ mod tests {
     /// A FULLNAT service with two real servers, given out of order.
     fn fullnat_service() -> ServiceInfo {
         ServiceInfo {
-            spec: ServiceSpec {
-                key: key(Protocol::Tcp, [198, 18, 0, 100], 80),
-                scheduler: Scheduler::Wrr,
-            },
+            spec: ServiceSpec { key: key(Protocol::Tcp, [198, 18, 0, 100], 80), scheduler: Scheduler::Wrr },
             dests: vec![
                 dest(
                     [198, 18, 1, 3],

@@ -570,10 +570,7 @@ mod tests {
 
     #[test]
     fn bad_values_give_ipvsadms_messages() {
-        assert_eq!(
-            fail(&["-A", "-t", "198.18.0.300:80"]),
-            "illegal virtual server address[:port] specified"
-        );
+        assert_eq!(fail(&["-A", "-t", "198.18.0.300:80"]), "illegal virtual server address[:port] specified");
         assert_eq!(fail(&["-A", "-t", "80"]), "illegal virtual server address[:port] specified");
         assert_eq!(
             fail(&["-A", "-t", "198.18.0.100:65536"]),
@@ -583,14 +580,8 @@ mod tests {
             fail(&["-A", "-t", "198.18.0.100:nosuch"]),
             "illegal virtual server address[:port] specified"
         );
-        assert_eq!(
-            fail(&["-A", "-t", "198.18.0.100:"]),
-            "illegal virtual server address[:port] specified"
-        );
-        assert_eq!(
-            fail(&["-A", "-t", "vip.example:80"]),
-            "illegal virtual server address[:port] specified"
-        );
+        assert_eq!(fail(&["-A", "-t", "198.18.0.100:"]), "illegal virtual server address[:port] specified");
+        assert_eq!(fail(&["-A", "-t", "vip.example:80"]), "illegal virtual server address[:port] specified");
         assert_eq!(
             fail(&["-a", "-t", "198.18.0.100:80", "-r", "x"]),
             "illegal real server address[:port] specified"
@@ -602,18 +593,9 @@ mod tests {
             );
         }
         assert_eq!(fail(&["-A", "-t", "198.18.0.100:80", "-s", "xyz"]), "Scheduler not found: xyz");
-        assert_eq!(
-            fail(&["--add-laddr", "-z", "nope", "-t", "198.18.0.100:80"]),
-            "illegal local address"
-        );
-        assert_eq!(
-            fail(&["-A", "-t", "198.18.0.100"]),
-            "Zero port specified for non-persistent service"
-        );
-        assert_eq!(
-            fail(&["-E", "-t", "198.18.0.100:0"]),
-            "Zero port specified for non-persistent service"
-        );
+        assert_eq!(fail(&["--add-laddr", "-z", "nope", "-t", "198.18.0.100:80"]), "illegal local address");
+        assert_eq!(fail(&["-A", "-t", "198.18.0.100"]), "Zero port specified for non-persistent service");
+        assert_eq!(fail(&["-E", "-t", "198.18.0.100:0"]), "Zero port specified for non-persistent service");
     }
 
     #[test]
@@ -663,18 +645,9 @@ mod tests {
     #[test]
     fn address_parsing() {
         let n = PortNames::builtin();
-        assert_eq!(
-            addr_port("1.2.3.4", Protocol::Tcp, &n),
-            Some((Ipv4Addr::new(1, 2, 3, 4), None))
-        );
-        assert_eq!(
-            addr_port("1.2.3.4:0", Protocol::Tcp, &n),
-            Some((Ipv4Addr::new(1, 2, 3, 4), Some(0)))
-        );
-        assert_eq!(
-            addr_port("1.2.3.4:+80", Protocol::Tcp, &n),
-            Some((Ipv4Addr::new(1, 2, 3, 4), Some(80)))
-        );
+        assert_eq!(addr_port("1.2.3.4", Protocol::Tcp, &n), Some((Ipv4Addr::new(1, 2, 3, 4), None)));
+        assert_eq!(addr_port("1.2.3.4:0", Protocol::Tcp, &n), Some((Ipv4Addr::new(1, 2, 3, 4), Some(0))));
+        assert_eq!(addr_port("1.2.3.4:+80", Protocol::Tcp, &n), Some((Ipv4Addr::new(1, 2, 3, 4), Some(80))));
         assert_eq!(
             addr_port("1.2.3.4:domain", Protocol::Udp, &n),
             Some((Ipv4Addr::new(1, 2, 3, 4), Some(53)))

@@ -13,8 +13,8 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use gw_proto::{
-    read_frame, write_frame, Counter, DestInfo, DestSpec, ErrorKind, ForwardMode, Protocol,
-    Request, Response, Scheduler, ServiceInfo, ServiceKey, ServiceSpec, Stats, WorkerCounters,
+    read_frame, write_frame, Counter, DestInfo, DestSpec, ErrorKind, ForwardMode, Protocol, Request,
+    Response, Scheduler, ServiceInfo, ServiceKey, ServiceSpec, Stats, WorkerCounters,
 };
 
 const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
@@ -63,8 +63,7 @@ fn gwctl(sock: &SockPath, args: &[&str]) -> Run {
 }
 
 fn gwctl_timeout(sock: &SockPath, args: &[&str], timeout: Duration) -> Run {
-    let argv: Vec<&str> =
-        ["gwctl", "--socket", sock.arg()].into_iter().chain(args.iter().copied()).collect();
+    let argv: Vec<&str> = ["gwctl", "--socket", sock.arg()].into_iter().chain(args.iter().copied()).collect();
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = gwctl::run_with_timeout(argv, &mut out, &mut err, timeout);
     Run { code, out: String::from_utf8(out).unwrap(), err: String::from_utf8(err).unwrap() }
@@ -271,10 +270,7 @@ fn bad_input_never_reaches_the_daemon() {
     let listener = UnixListener::bind(&sock.0).unwrap();
     listener.set_nonblocking(true).unwrap();
     for (args, msg) in [
-        (
-            &["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.2", "-w", "70000"][..],
-            "illegal weight specified",
-        ),
+        (&["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.2", "-w", "70000"][..], "illegal weight specified"),
         (&["-A", "-t", "198.18.0.100:80", "-s", "xyz"][..], "Scheduler not found: xyz"),
         (&["-A", "-t", "300.0.0.1:80"][..], "illegal virtual server address[:port] specified"),
     ] {
@@ -286,11 +282,7 @@ fn bad_input_never_reaches_the_daemon() {
     assert_eq!(r.err, "Try `gwctl -h' or 'gwctl --help' for more information.\n");
     let r = gwctl(&sock, &["--no-such-option"]);
     assert_eq!(r.code, 255);
-    assert!(
-        r.err.starts_with("error: unexpected argument '--no-such-option' found\n"),
-        "{}",
-        r.err
-    );
+    assert!(r.err.starts_with("error: unexpected argument '--no-such-option' found\n"), "{}", r.err);
     assert!(r.err.ends_with("Try `gwctl -h' or 'gwctl --help' for more information.\n"));
     assert!(listener.accept().is_err(), "gwctl connected although the command line was bad");
 }
@@ -298,10 +290,8 @@ fn bad_input_never_reaches_the_daemon() {
 #[test]
 fn binary_reads_the_socket_from_the_environment() {
     let sock = SockPath::new();
-    let daemon = serve_once(
-        &sock.0,
-        Response::Laddrs { entries: vec![(key(), vec![Ipv4Addr::new(198, 18, 2, 1)])] },
-    );
+    let daemon =
+        serve_once(&sock.0, Response::Laddrs { entries: vec![(key(), vec![Ipv4Addr::new(198, 18, 2, 1)])] });
     let out = Command::new(env!("CARGO_BIN_EXE_gwctl"))
         .args(["--get-laddr", "-t", "198.18.0.100:80"])
         .env("GWCTL_SOCKET", sock.arg())

@@ -47,10 +47,7 @@ fn main() -> anyhow::Result<()> {
     let [a, b] = ports[..] else {
         bail!("need exactly two ports, found {}", ports.len());
     };
-    let worker = *eal
-        .worker_lcores()
-        .first()
-        .context("need a worker lcore (e.g. -l 0,1)")?;
+    let worker = *eal.worker_lcores().first().context("need a worker lcore (e.g. -l 0,1)")?;
     let pool = Mempool::new("fwd_pool", 8191, 256, DEFAULT_DATA_ROOM, eal.socket_id())?;
     for p in [a, b] {
         p.configure(1, 1, 1024, 1024, &pool, p.socket_id())

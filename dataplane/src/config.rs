@@ -232,7 +232,8 @@ impl PortConf {
 fn is_pci(s: &str) -> bool {
     // DDDD:BB:DD.F or BB:DD.F
     let parts: Vec<&str> = s.split([':', '.']).collect();
-    (parts.len() == 3 || parts.len() == 4) && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_hexdigit()))
+    (parts.len() == 3 || parts.len() == 4)
+        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// Parses `A.B.C.D/N`.
@@ -309,15 +310,15 @@ impl Config {
                 if p.device.trim().is_empty() {
                     return Err(invalid(field("device"), "must not be empty"));
                 }
-                let (addr, prefix) = parse_cidr(&p.address)
-                    .ok_or_else(|| invalid(field("address"), format!("{:?} is not ADDRESS/PREFIX", p.address)))?;
+                let (addr, prefix) = parse_cidr(&p.address).ok_or_else(|| {
+                    invalid(field("address"), format!("{:?} is not ADDRESS/PREFIX", p.address))
+                })?;
                 let mac = match &p.mac {
-                    Some(m) => Some(
-                        m.parse::<MacAddr>()
-                            .ok()
-                            .filter(|m| m.is_unicast())
-                            .ok_or_else(|| invalid(field("mac"), format!("{m:?} is not a unicast MAC address")))?,
-                    ),
+                    Some(m) => {
+                        Some(m.parse::<MacAddr>().ok().filter(|m| m.is_unicast()).ok_or_else(|| {
+                            invalid(field("mac"), format!("{m:?} is not a unicast MAC address"))
+                        })?)
+                    }
                     None => None,
                 };
                 if p.rx_desc == 0 || p.tx_desc == 0 {
@@ -345,17 +346,18 @@ impl Config {
                 let (net, prefix) = parse_cidr(&r.dest).ok_or_else(|| {
                     invalid(format!("route[{i}].dest"), format!("{:?} is not NETWORK/PREFIX", r.dest))
                 })?;
-                let via: Ipv4Addr = r
-                    .via
-                    .parse()
-                    .map_err(|_| invalid(format!("route[{i}].via"), format!("{:?} is not an address", r.via)))?;
+                let via: Ipv4Addr = r.via.parse().map_err(|_| {
+                    invalid(format!("route[{i}].via"), format!("{:?} is not an address", r.via))
+                })?;
                 let port = ports
                     .iter()
                     .position(|p| {
                         let mask = if p.prefix == 0 { 0 } else { u32::MAX << (32 - p.prefix as u32) };
                         u32::from(p.addr) & mask == u32::from(via) & mask
                     })
-                    .ok_or_else(|| invalid(format!("route[{i}].via"), format!("{via} is in no port's subnet")))?;
+                    .ok_or_else(|| {
+                        invalid(format!("route[{i}].via"), format!("{via} is in no port's subnet"))
+                    })?;
                 Ok(Route { net: u32::from(net), prefix, via: Some(u32::from(via)), port: port as u16 })
             })
             .collect()
@@ -373,13 +375,14 @@ impl Config {
             };
             let (addr, port) = parse_addr_port(&s.vip, None)
                 .ok_or_else(|| invalid(field("vip"), format!("{:?} is not VIP:PORT", s.vip)))?;
-            let scheduler: Scheduler = s.scheduler.parse().map_err(|e: String| invalid(field("scheduler"), e))?;
+            let scheduler: Scheduler =
+                s.scheduler.parse().map_err(|e: String| invalid(field("scheduler"), e))?;
             let key = ServiceKey { proto, addr, port };
             out.push(Request::AddService { spec: ServiceSpec { key, scheduler } });
             for (j, l) in s.laddrs.iter().enumerate() {
-                let addr = l
-                    .parse()
-                    .map_err(|_| invalid(format!("service[{i}].laddrs[{j}]"), format!("{l:?} is not an address")))?;
+                let addr = l.parse().map_err(|_| {
+                    invalid(format!("service[{i}].laddrs[{j}]"), format!("{l:?} is not an address"))
+                })?;
                 out.push(Request::AddLaddr { service: key, addr });
             }
             for (j, d) in s.dests.iter().enumerate() {
@@ -391,7 +394,9 @@ impl Config {
                     "nat" | "masq" => ForwardMode::Masq,
                     "dr" | "route" => ForwardMode::Route,
                     "tun" | "tunnel" => ForwardMode::Tunnel,
-                    other => return Err(invalid(f("mode"), format!("{other:?} is not fullnat, nat, dr or tun"))),
+                    other => {
+                        return Err(invalid(f("mode"), format!("{other:?} is not fullnat, nat, dr or tun")))
+                    }
                 };
                 if d.weight > 65535 {
                     return Err(invalid(f("weight"), "must be 0..=65535"));
@@ -446,8 +451,14 @@ mod tests {
     fn a_good_config_parses_into_typed_settings() {
         let c = parse(GOOD).unwrap();
         let ports = c.port_confs().unwrap();
-        assert_eq!(ports[0].eal_device(), (vec!["--vdev=net_af_packet0,iface=gw-c".to_string()], "net_af_packet0".into()));
-        assert_eq!(ports[1].eal_device(), (vec!["-a".to_string(), "0000:03:00.0".into()], "0000:03:00.0".into()));
+        assert_eq!(
+            ports[0].eal_device(),
+            (vec!["--vdev=net_af_packet0,iface=gw-c".to_string()], "net_af_packet0".into())
+        );
+        assert_eq!(
+            ports[1].eal_device(),
+            (vec!["-a".to_string(), "0000:03:00.0".into()], "0000:03:00.0".into())
+        );
         assert_eq!(ports[1].name, "port1");
         assert_eq!(c.static_routes(&ports).unwrap()[0].port, 0);
         assert_eq!(c.timeouts.established, 300);

@@ -548,7 +548,8 @@ mod tests {
         c.workers[0].dests[0].inpkts.add(3);
         c.workers[1].dests[0].inpkts.add(4);
         c.workers[1].dests[0].active.add(2);
-        let Response::Services { services, conn_table_size } = c.query(Request::List { service: None }) else {
+        let Response::Services { services, conn_table_size } = c.query(Request::List { service: None })
+        else {
             panic!()
         };
         assert_eq!(conn_table_size, 1000);

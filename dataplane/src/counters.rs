@@ -307,9 +307,7 @@ impl WorkerCounters {
     pub fn snapshot(&self) -> Vec<gw_proto::Counter> {
         let ev = Event::ALL.iter().map(|e| (e.name(), self.event_count(*e)));
         let dr = Drop::ALL.iter().map(|d| (d.name(), self.drop_count(*d)));
-        ev.chain(dr)
-            .map(|(name, value)| gw_proto::Counter { name: name.to_string(), value })
-            .collect()
+        ev.chain(dr).map(|(name, value)| gw_proto::Counter { name: name.to_string(), value }).collect()
     }
 }
 

@@ -131,8 +131,7 @@ impl Engine {
     /// subnet (or in no port's subnet, e.g. a routed VIP).
     fn answers_arp_for(&self, iface: &Iface, ip: u32) -> bool {
         ip == u32::from(iface.addr)
-            || (self.snap.owns(ip)
-                && (iface.contains(ip) || !self.cfg.ifaces.iter().any(|i| i.contains(ip))))
+            || (self.snap.owns(ip) && (iface.contains(ip) || !self.cfg.ifaces.iter().any(|i| i.contains(ip))))
     }
 
     /// Processes one frame received on `port`.
@@ -204,7 +203,7 @@ impl Engine {
         if ip.more_frags() || ip.frag_offset() != 0 {
             return Action::Drop(Drop::Fragment);
         }
-        let hl = ip.header_len() as usize;
+        let hl = ip.header_len();
         let tl = ip.total_len() as usize;
         let ttl = ip.ttl();
         let proto = u8::from(ip.protocol());
@@ -235,8 +234,13 @@ impl Engine {
     }
 
     fn l4(&mut self, now: u64, ip: &mut [u8], key: FlowKey, tcp_flags: u8, ttl: u8) -> Action {
-        if let Some(i) = self.sessions.lookup_in(&key) {
-            return self.forward(now, i, Dir::Input, ip, tcp_flags, ttl);
+        // A packet to a local address can only be a FULLNAT reply: skip the
+        // client-side index (a likely cache miss) for it.
+        let reply_first = self.snap.is_laddr(key.dst);
+        if !reply_first {
+            if let Some(i) = self.sessions.lookup_in(&key) {
+                return self.forward(now, i, Dir::Input, ip, tcp_flags, ttl);
+            }
         }
         if let Some(i) = self.sessions.lookup_out(&key) {
             return self.forward(now, i, Dir::Output, ip, tcp_flags, ttl);
@@ -420,7 +424,7 @@ fn alloc_lport(
         return Err(Drop::NoLaddr);
     }
     let (lo, hi) = cfg.lport_range;
-    let (w, nw) = (cfg.worker as u32, cfg.workers.max(1));
+    let (w, nw) = (cfg.worker, cfg.workers.max(1));
     // First port of this worker's partition at or above `lo`.
     let first = lo as u32 + (w + nw - lo as u32 % nw) % nw;
     if first > hi as u32 {

@@ -20,7 +20,7 @@ pub const PROTO_UDP: u8 = 17;
 pub fn rewrite(ip: &mut [u8], proto: u8, src: (u32, u16), dst: (u32, u16)) {
     let (new_src, new_dst) = (Ipv4Addr::from(src.0), Ipv4Addr::from(dst.0));
     let mut pkt = ipv4::Packet::new_unchecked(&mut *ip);
-    let hl = pkt.header_len() as usize;
+    let hl = pkt.header_len();
     let (old_src, old_dst) = (pkt.src_addr(), pkt.dst_addr());
     let ttl = pkt.ttl();
     // TTL shares a 16-bit word with the protocol field.

@@ -111,14 +111,23 @@ impl<B> NeighTable<B> {
         };
         let mut held: [Option<B>; HOLD] = Default::default();
         held[0] = Some(pkt);
-        self.entries[i as usize] = Some(Entry { port, ip, mac: None, confirmed: 0, probed: now, probes: 1, held });
+        self.entries[i as usize] =
+            Some(Entry { port, ip, mac: None, confirmed: 0, probed: now, probes: 1, held });
         self.index.insert((port, ip), i);
         Resolve::HeldProbe
     }
 
     /// Records `ip` -> `mac` on `port` if the entry exists or `create`; hands
     /// the packets that were waiting for it to `release`.
-    pub fn learn(&mut self, now: u64, port: u16, ip: u32, mac: MacAddr, create: bool, mut release: impl FnMut(B, MacAddr)) {
+    pub fn learn(
+        &mut self,
+        now: u64,
+        port: u16,
+        ip: u32,
+        mac: MacAddr,
+        create: bool,
+        mut release: impl FnMut(B, MacAddr),
+    ) {
         let i = match self.index.get(&(port, ip)) {
             Some(&i) => i,
             None if create => match self.free.pop() {

@@ -51,7 +51,7 @@ impl Routes {
             .map(|i| Route { net: u32::from(i.addr), prefix: i.prefix, via: None, port: i.port })
             .chain(statics.iter().copied())
             .collect();
-        routes.sort_by(|a, b| b.prefix.cmp(&a.prefix));
+        routes.sort_by_key(|r| std::cmp::Reverse(r.prefix));
         Routes { routes }
     }
 

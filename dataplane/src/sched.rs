@@ -114,9 +114,7 @@ mod tests {
     fn sequence(sched: Scheduler, w: &[u32], n: usize) -> String {
         let p = WrrParams::of(w);
         let mut st = SchedState::default();
-        (0..n)
-            .map(|_| pick(sched, w, p, &mut st).map_or('-', |i| (b'A' + i as u8) as char))
-            .collect()
+        (0..n).map(|_| pick(sched, w, p, &mut st).map_or('-', |i| (b'A' + i as u8) as char)).collect()
     }
 
     #[test]

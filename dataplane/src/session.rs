@@ -397,7 +397,17 @@ mod tests {
     use crate::tcp_state::Timeouts;
 
     fn sess(cport: u16, lport: u16, rs: u32) -> Session {
-        Session::new(6, (0xc612_0002, cport), (0xc612_0064, 80), (rs, 80), (0xc612_010a, lport), State::SynRecv, 0, 0, 0)
+        Session::new(
+            6,
+            (0xc612_0002, cport),
+            (0xc612_0064, 80),
+            (rs, 80),
+            (0xc612_010a, lport),
+            State::SynRecv,
+            0,
+            0,
+            0,
+        )
     }
 
     #[test]

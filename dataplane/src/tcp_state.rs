@@ -29,7 +29,8 @@ pub enum State {
 }
 
 impl State {
-    pub fn from_u8(v: u8) -> State {
+    /// Every state, in discriminant order.
+    pub const ALL: [State; 12] = {
         use State::*;
         [
             None,
@@ -45,9 +46,11 @@ impl State {
             SynAck,
             Udp,
         ]
-        .get(v as usize)
-        .copied()
-        .unwrap_or(Close)
+    };
+
+    /// The state stored as `v` (an unknown value reads as `Close`).
+    pub fn from_u8(v: u8) -> State {
+        State::ALL.get(v as usize).copied().unwrap_or(State::Close)
     }
 
     /// The name `ipvsadm -lnc` prints.
@@ -256,6 +259,15 @@ mod tests {
     #[test]
     fn input_only_fin_goes_to_fin_wait() {
         assert_eq!(next(State::Established, Dir::InputOnly, FIN | ACK), State::FinWait);
+    }
+
+    #[test]
+    fn states_round_trip_through_their_byte() {
+        for (i, s) in State::ALL.iter().enumerate() {
+            assert_eq!(*s as usize, i);
+            assert_eq!(State::from_u8(*s as u8), *s);
+        }
+        assert_eq!(State::from_u8(200), State::Close);
     }
 
     #[test]

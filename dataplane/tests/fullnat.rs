@@ -91,7 +91,8 @@ impl Lab {
         for proto in [Protocol::Tcp, Protocol::Udp] {
             self.ok(Request::AddService { spec: ServiceSpec { key: key(proto), scheduler } });
             for rs in RS {
-                let dest = DestSpec { addr: Ipv4Addr::from(rs), port: 8080, mode: ForwardMode::FullNat, weight: 1 };
+                let dest =
+                    DestSpec { addr: Ipv4Addr::from(rs), port: 8080, mode: ForwardMode::FullNat, weight: 1 };
                 self.ok(Request::AddDest { service: key(proto), dest });
             }
             self.ok(Request::AddLaddr { service: key(proto), addr: Ipv4Addr::from(LIP) });
@@ -136,7 +137,14 @@ fn arp_reply(mac: [u8; 6], ip: [u8; 4], to_mac: MacAddr, to_ip: [u8; 4]) -> Vec<
     f
 }
 
-fn tcp(src_mac: [u8; 6], dst_mac: MacAddr, s: ([u8; 4], u16), d: ([u8; 4], u16), syn: bool, ack: bool) -> Vec<u8> {
+fn tcp(
+    src_mac: [u8; 6],
+    dst_mac: MacAddr,
+    s: ([u8; 4], u16),
+    d: ([u8; 4], u16),
+    syn: bool,
+    ack: bool,
+) -> Vec<u8> {
     let b = PacketBuilder::ethernet2(src_mac, dst_mac.0).ipv4(s.0, d.0, 64).tcp(s.1, d.1, 1000, 64000);
     let b = if syn { b.syn() } else { b };
     let b = if ack { b.ack(1) } else { b };
@@ -147,7 +155,11 @@ fn tcp(src_mac: [u8; 6], dst_mac: MacAddr, s: ([u8; 4], u16), d: ([u8; 4], u16),
 
 fn udp(src_mac: [u8; 6], dst_mac: MacAddr, s: ([u8; 4], u16), d: ([u8; 4], u16)) -> Vec<u8> {
     let mut out = vec![];
-    PacketBuilder::ethernet2(src_mac, dst_mac.0).ipv4(s.0, d.0, 64).udp(s.1, d.1).write(&mut out, b"ping").unwrap();
+    PacketBuilder::ethernet2(src_mac, dst_mac.0)
+        .ipv4(s.0, d.0, 64)
+        .udp(s.1, d.1)
+        .write(&mut out, b"ping")
+        .unwrap();
     out
 }
 
@@ -240,7 +252,9 @@ fn fullnat_tcp_both_directions_with_arp_resolution_on_the_way() {
     assert_eq!(lab.counters.event_count(Event::SessionsCreated), 1);
     assert_eq!(lab.counters.event_count(Event::FwdIn), 2);
     assert_eq!(lab.counters.event_count(Event::FwdOut), 1);
-    let Response::Services { services, .. } = lab.control.query(Request::List { service: None }) else { panic!() };
+    let Response::Services { services, .. } = lab.control.query(Request::List { service: None }) else {
+        panic!()
+    };
     let tcp_svc = services.iter().find(|s| s.spec.key.proto == Protocol::Tcp).unwrap();
     assert_eq!(tcp_svc.dests[0].active_conns, 1, "ESTABLISHED after the ACK");
     assert_eq!(tcp_svc.stats.conns, 1);
@@ -351,12 +365,55 @@ fn bad_frames_are_counted_by_reason_and_traffic_keeps_flowing() {
     let cases: Vec<(Vec<u8>, Drop)> = vec![
         (good[..10].to_vec(), Drop::EthTruncated),
         (good[..30].to_vec(), Drop::Ipv4Malformed),
-        ({ let mut f = good.clone(); f[14] = 0x44; f }, Drop::Ipv4Malformed), // IHL 4
-        ({ let mut f = good.clone(); f[14] = 0x65; f }, Drop::Ipv4Malformed), // version 6
-        ({ let mut f = good.clone(); f[16] = 0x10; f }, Drop::Ipv4Malformed), // total length beyond frame
-        ({ let mut f = good.clone(); f[24] ^= 0xff; f }, Drop::Ipv4BadChecksum),
-        ({ let mut f = good.clone(); f[5] = 0x77; f }, Drop::NotOurMac),
-        ({ let mut f = good.clone(); f[12] = 0x86; f[13] = 0xdd; f }, Drop::UnsupportedEthertype),
+        (
+            {
+                let mut f = good.clone();
+                f[14] = 0x44;
+                f
+            },
+            Drop::Ipv4Malformed,
+        ), // IHL 4
+        (
+            {
+                let mut f = good.clone();
+                f[14] = 0x65;
+                f
+            },
+            Drop::Ipv4Malformed,
+        ), // version 6
+        (
+            {
+                let mut f = good.clone();
+                f[16] = 0x10;
+                f
+            },
+            Drop::Ipv4Malformed,
+        ), // total length beyond frame
+        (
+            {
+                let mut f = good.clone();
+                f[24] ^= 0xff;
+                f
+            },
+            Drop::Ipv4BadChecksum,
+        ),
+        (
+            {
+                let mut f = good.clone();
+                f[5] = 0x77;
+                f
+            },
+            Drop::NotOurMac,
+        ),
+        (
+            {
+                let mut f = good.clone();
+                f[12] = 0x86;
+                f[13] = 0xdd;
+                f
+            },
+            Drop::UnsupportedEthertype,
+        ),
         (tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, 81), true, false), Drop::NoService),
         (tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), ([198, 18, 0, 50], 80), true, false), Drop::NotForUs),
         (tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, 80), false, true), Drop::NoSessionNotSyn),
@@ -383,7 +440,11 @@ fn bad_frames_are_counted_by_reason_and_traffic_keeps_flowing() {
     // A fragment never creates a session.
     let mut f = good.clone();
     f[20] = 0x20; // MF
-    let c = { f[24] = 0; f[25] = 0; etherparse::Ipv4HeaderSlice::from_slice(&f[14..34]).unwrap().to_header().calc_header_checksum() };
+    let c = {
+        f[24] = 0;
+        f[25] = 0;
+        etherparse::Ipv4HeaderSlice::from_slice(&f[14..34]).unwrap().to_header().calc_header_checksum()
+    };
     f[24..26].copy_from_slice(&c.to_be_bytes());
     assert!(lab.rx(0, f).is_empty());
     assert_eq!(lab.counters.drop_count(Drop::Fragment), 1);

@@ -83,10 +83,7 @@ impl fmt::Display for Scheduler {
 impl FromStr for Scheduler {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Scheduler::ALL
-            .into_iter()
-            .find(|x| x.name() == s)
-            .ok_or_else(|| format!("Scheduler not found: {s}"))
+        Scheduler::ALL.into_iter().find(|x| x.name() == s).ok_or_else(|| format!("Scheduler not found: {s}"))
     }
 }
 
@@ -259,14 +256,21 @@ impl ErrorKind {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Response {
     Ok,
-    Error { kind: ErrorKind, message: String },
+    Error {
+        kind: ErrorKind,
+        message: String,
+    },
     Services {
         /// Session-table capacity summed over workers (ipvsadm's `size=`).
         conn_table_size: u64,
         services: Vec<ServiceInfo>,
     },
-    Laddrs { entries: Vec<(ServiceKey, Vec<Ipv4Addr>)> },
-    Counters { workers: Vec<WorkerCounters> },
+    Laddrs {
+        entries: Vec<(ServiceKey, Vec<Ipv4Addr>)>,
+    },
+    Counters {
+        workers: Vec<WorkerCounters>,
+    },
 }
 
 impl Response {

@@ -24,7 +24,8 @@ fn binary(name: &str, env: &str) -> PathBuf {
     if let Ok(p) = std::env::var(env) {
         return PathBuf::from(p);
     }
-    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root().join("target"));
+    let target =
+        std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root().join("target"));
     for profile in ["release", "debug"] {
         let p = target.join(profile).join(name);
         if p.exists() {
@@ -50,6 +51,7 @@ struct Lab {
     config: PathBuf,
     log: PathBuf,
     gatewayd: Option<Child>,
+    servers: Vec<Child>,
 }
 
 impl Lab {
@@ -64,6 +66,7 @@ impl Lab {
             log: tmp.join(format!("{prefix}.log")),
             prefix,
             gatewayd: None,
+            servers: vec![],
         };
         let script = root().join("tests/lab/lab.sh");
         let o = run(Command::new("bash").arg(&script).args(["up", &lab.prefix]));
@@ -92,7 +95,7 @@ impl Lab {
         }
         for (i, _) in RS.iter().enumerate() {
             let name = format!("rs{}", i + 1);
-            Command::new("ip")
+            let server = Command::new("ip")
                 .args(["netns", "exec", &lab.ns(&name), "python3"])
                 .arg(root().join("tests/lab/rs_server.py"))
                 .args([&name, "80"])
@@ -100,13 +103,16 @@ impl Lab {
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("starting a real server");
+            lab.servers.push(server);
         }
         // Wait until both servers listen.
         for (i, rs) in RS.iter().enumerate() {
             let ns = lab.ns(&format!("rs{}", i + 1));
             let deadline = Instant::now() + Duration::from_secs(10);
             loop {
-                let o = run(Command::new("ip").args(["netns", "exec", &ns, "curl", "-s", "-m", "1"]).arg(format!("http://{rs}/")));
+                let o = run(Command::new("ip")
+                    .args(["netns", "exec", &ns, "curl", "-s", "-m", "1"])
+                    .arg(format!("http://{rs}/")));
                 if o.status.success() {
                     break;
                 }
@@ -192,7 +198,8 @@ impl Drop for Lab {
             let _ = child.kill();
             let _ = child.wait();
         }
-        let _ = Command::new("bash").arg(root().join("tests/lab/lab.sh")).args(["down", &self.prefix]).status();
+        let _ =
+            Command::new("bash").arg(root().join("tests/lab/lab.sh")).args(["down", &self.prefix]).status();
         let _ = std::fs::remove_file(&self.socket);
         let _ = std::fs::remove_file(&self.config);
     }
@@ -285,7 +292,8 @@ fn malformed_frames_are_counted_and_dropped_while_traffic_keeps_flowing() {
     lab.http_get();
     // The client learnt the gateway's MAC for the VIP through ARP.
     let neigh = text(&run(Command::new("ip").args(["-n", &lab.ns("client"), "neigh", "show", VIP])));
-    let mac = neigh.split_whitespace().skip_while(|w| *w != "lladdr").nth(1).expect("VIP in the neighbour table");
+    let mac =
+        neigh.split_whitespace().skip_while(|w| *w != "lladdr").nth(1).expect("VIP in the neighbour table");
     let before = lab.counter("drop_ipv4_malformed");
     let o = run(Command::new("ip")
         .args(["netns", "exec", &lab.ns("client"), "python3"])
@@ -316,10 +324,16 @@ fn gwctl_errors_read_like_ipvsadm_and_exit_non_zero() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("No such service"));
     let bad = lab.gwctl(&["-A", "-t", "300.1.1.1:80"]);
     assert!(!bad.status.success());
-    let down = run(Command::new(binary("gwctl", "GWCTL_BIN")).args(["--socket", "/run/gwe-nobody.sock", "-L", "-n"]));
+    let down = run(Command::new(binary("gwctl", "GWCTL_BIN")).args([
+        "--socket",
+        "/run/gwe-nobody.sock",
+        "-L",
+        "-n",
+    ]));
     assert!(!down.status.success());
     assert!(String::from_utf8_lossy(&down.stderr).contains("/run/gwe-nobody.sock"));
     // The socket is private to root.
-    let mode = std::fs::metadata(&lab.socket).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777);
+    let mode = std::fs::metadata(&lab.socket)
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777);
     assert_eq!(mode.unwrap(), 0o600);
 }

@@ -98,7 +98,8 @@ fn run(args: Args) -> Result<()> {
         .map(|(i, l)| Arc::new(WorkerCounters::new(i as u32, *l, max_services, max_dests)))
         .collect();
     let table_size = (cfg.workers.sessions * lcores.len()) as u64;
-    let control = Arc::new(Control::new(publisher.clone(), counters.clone(), table_size, max_services, max_dests));
+    let control =
+        Arc::new(Control::new(publisher.clone(), counters.clone(), table_size, max_services, max_dests));
     for (i, req) in cfg.service_requests()?.into_iter().enumerate() {
         if let Response::Error { kind, message } = control.handle(req.clone()) {
             bail!("service: {req:?} (request {i}) refused: {} ({message})", kind.ipvsadm_text());
@@ -144,7 +145,8 @@ fn run(args: Args) -> Result<()> {
             stop: stop.clone(),
             idle,
         };
-        eal.launch(*lcore, move || worker.run()).with_context(|| format!("launching worker on lcore {lcore}"))?;
+        eal.launch(*lcore, move || worker.run())
+            .with_context(|| format!("launching worker on lcore {lcore}"))?;
     }
     tracing::info!(
         workers = lcores.len(),
@@ -171,7 +173,12 @@ fn run(args: Args) -> Result<()> {
 
 /// Finds, configures and starts every port; returns them with their
 /// interfaces (address, MAC) in config order.
-fn start_ports(confs: &[PortConf], queues: u16, pool: &Mempool, socket: i32) -> Result<(Vec<Port>, Vec<Iface>)> {
+fn start_ports(
+    confs: &[PortConf],
+    queues: u16,
+    pool: &Mempool,
+    socket: i32,
+) -> Result<(Vec<Port>, Vec<Iface>)> {
     let mut ports = vec![];
     let mut ifaces = vec![];
     for (i, pc) in confs.iter().enumerate() {

@@ -44,11 +44,7 @@ unsafe impl Send for RxBurst {}
 impl RxBurst {
     /// An empty burst.
     pub fn new() -> Self {
-        RxBurst {
-            pkts: [ptr::null_mut(); BURST],
-            len: 0,
-            pos: 0,
-        }
+        RxBurst { pkts: [ptr::null_mut(); BURST], len: 0, pos: 0 }
     }
 
     /// Mbufs received and not yet drained.
@@ -143,9 +139,7 @@ impl Port {
         // rx count, so the PMD's queue exists (or the port is stopped and
         // DPDK's dummy burst runs); the claim makes this thread its only
         // user; pkts has room for BURST pointers.
-        let n = unsafe {
-            sys::gw_rte_eth_rx_burst(self.id(), queue, burst.pkts.as_mut_ptr(), BURST as u16)
-        };
+        let n = unsafe { sys::gw_rte_eth_rx_burst(self.id(), queue, burst.pkts.as_mut_ptr(), BURST as u16) };
         burst.len = usize::from(n);
         burst.len
     }
@@ -172,10 +166,7 @@ impl<const N: usize> TxBuffer<N> {
     /// An empty buffer of `N` mbufs (`N` at most `u16::MAX`).
     pub fn with_capacity() -> Self {
         const { assert!(N > 0 && N <= u16::MAX as usize) };
-        TxBuffer {
-            pkts: [ptr::null_mut(); N],
-            len: 0,
-        }
+        TxBuffer { pkts: [ptr::null_mut(); N], len: 0 }
     }
 
     /// Adds `m`; gives it back if the buffer is full.

@@ -71,10 +71,7 @@ impl Eal {
     /// `--no-huge` implies legacy memory, which `--in-memory` refuses.
     pub fn init(args: &[String]) -> Result<Eal, DpdkError> {
         const OP: &str = "rte_eal_init";
-        if STATE
-            .compare_exchange(UNINIT, STARTING, SeqCst, SeqCst)
-            .is_err()
-        {
+        if STATE.compare_exchange(UNINIT, STARTING, SeqCst, SeqCst).is_err() {
             return Err(DpdkError::from_errno(OP, libc::EALREADY));
         }
         // Owned, NUL-terminated, writable buffers: EAL receives `char **`.
@@ -82,19 +79,13 @@ impl Eal {
         for arg in std::iter::once("gatewayd").chain(args.iter().map(String::as_str)) {
             if arg.as_bytes().contains(&0) {
                 STATE.store(UNINIT, SeqCst);
-                return Err(DpdkError::InvalidArgument {
-                    op: OP,
-                    reason: "argument contains a NUL byte",
-                });
+                return Err(DpdkError::InvalidArgument { op: OP, reason: "argument contains a NUL byte" });
             }
             argv.push([arg.as_bytes(), &[0]].concat().into_boxed_slice());
         }
         let Ok(argc) = c_int::try_from(argv.len()) else {
             STATE.store(UNINIT, SeqCst);
-            return Err(DpdkError::InvalidArgument {
-                op: OP,
-                reason: "too many arguments",
-            });
+            return Err(DpdkError::InvalidArgument { op: OP, reason: "too many arguments" });
         };
         // EAL's getopt permutes this pointer array.
         let mut ptrs: Vec<*mut c_char> = argv.iter_mut().map(|a| a.as_mut_ptr().cast()).collect();
@@ -110,11 +101,7 @@ impl Eal {
             return Err(err);
         }
         STATE.store(RUNNING, SeqCst);
-        Ok(Eal {
-            _argv: argv,
-            _argv_ptrs: ptrs,
-            _not_send: PhantomData,
-        })
+        Ok(Eal { _argv: argv, _argv_ptrs: ptrs, _not_send: PhantomData })
     }
 }
 
@@ -132,7 +119,10 @@ impl Drop for Eal {
         STATE.store(FINISHED, SeqCst);
         let holds = HOLDS.load(SeqCst);
         if holds != 0 {
-            tracing::info!(holds, "skipping rte_eal_cleanup: mempools or ports still open; the OS reclaims them at exit");
+            tracing::info!(
+                holds,
+                "skipping rte_eal_cleanup: mempools or ports still open; the OS reclaims them at exit"
+            );
             return;
         }
         let busy = free_retired_pools();
@@ -165,10 +155,7 @@ static RETIRED: Mutex<Vec<Retired>> = Mutex::new(Vec::new());
 
 /// Hands a pool to the EAL's drop; see the module docs.
 pub(crate) fn retire_pool(pool: NonNull<sys::rte_mempool>) {
-    RETIRED
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push(Retired(pool));
+    RETIRED.lock().unwrap_or_else(PoisonError::into_inner).push(Retired(pool));
 }
 
 /// Frees retired pools that have no mbuf out; returns how many do.

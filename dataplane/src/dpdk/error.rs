@@ -10,27 +10,16 @@ use dpdk_sys as sys;
 pub enum DpdkError {
     /// `op` failed with `errno`; `msg` is `rte_strerror(errno)`.
     #[error("{op} failed: {msg} (errno {errno})")]
-    Call {
-        op: &'static str,
-        errno: i32,
-        msg: String,
-    },
+    Call { op: &'static str, errno: i32, msg: String },
     /// An argument DPDK cannot take (for example a name with a NUL byte).
     #[error("{op}: invalid argument: {reason}")]
-    InvalidArgument {
-        op: &'static str,
-        reason: &'static str,
-    },
+    InvalidArgument { op: &'static str, reason: &'static str },
 }
 
 impl DpdkError {
     /// The error `errno` (positive) for operation `op`.
     pub fn from_errno(op: &'static str, errno: i32) -> Self {
-        DpdkError::Call {
-            op,
-            errno,
-            msg: strerror(errno),
-        }
+        DpdkError::Call { op, errno, msg: strerror(errno) }
     }
 
     /// From a DPDK return code of the `-errno` convention.

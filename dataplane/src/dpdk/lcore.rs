@@ -48,17 +48,10 @@ impl Eal {
     /// value is what [`Eal::wait`] returns. A panic in `f` is caught and
     /// logged, and becomes -1. Fails with `EBUSY` if the lcore still runs
     /// an earlier function.
-    pub fn launch<F: FnOnce() -> i32 + Send + 'static>(
-        &self,
-        lcore: u32,
-        f: F,
-    ) -> Result<(), DpdkError> {
+    pub fn launch<F: FnOnce() -> i32 + Send + 'static>(&self, lcore: u32, f: F) -> Result<(), DpdkError> {
         const OP: &str = "rte_eal_remote_launch";
         if !self.is_worker(lcore) {
-            return Err(DpdkError::InvalidArgument {
-                op: OP,
-                reason: "not an enabled worker lcore",
-            });
+            return Err(DpdkError::InvalidArgument { op: OP, reason: "not an enabled worker lcore" });
         }
         let job: Box<Job> = Box::new(Box::new(f));
         let arg = Box::into_raw(job).cast::<c_void>();
@@ -87,9 +80,7 @@ impl Eal {
 
     fn is_worker(&self, lcore: u32) -> bool {
         // SAFETY: rte_lcore_is_enabled bounds-checks its argument.
-        lcore < MAX_LCORE
-            && lcore != self.main_lcore()
-            && unsafe { sys::rte_lcore_is_enabled(lcore) } != 0
+        lcore < MAX_LCORE && lcore != self.main_lcore() && unsafe { sys::rte_lcore_is_enabled(lcore) } != 0
     }
 }
 

@@ -43,30 +43,16 @@ impl Mempool {
     /// [`DEFAULT_DATA_ROOM`](super::DEFAULT_DATA_ROOM)), on NUMA `socket`.
     /// `n` is best a power of two minus one. Names are unique per process
     /// and at most 25 bytes.
-    pub fn new(
-        name: &str,
-        n: u32,
-        cache: u32,
-        data_room: u16,
-        socket: i32,
-    ) -> Result<Mempool, DpdkError> {
+    pub fn new(name: &str, n: u32, cache: u32, data_room: u16, socket: i32) -> Result<Mempool, DpdkError> {
         const OP: &str = "rte_pktmbuf_pool_create";
-        let cname = CString::new(name).map_err(|_| DpdkError::InvalidArgument {
-            op: OP,
-            reason: "name contains a NUL byte",
-        })?;
+        let cname = CString::new(name)
+            .map_err(|_| DpdkError::InvalidArgument { op: OP, reason: "name contains a NUL byte" })?;
         let hold = Hold::acquire(OP)?;
         // SAFETY: EAL is running (hold); cname is NUL-terminated and DPDK
         // copies it. Returns NULL on failure with rte_errno set.
-        let ptr =
-            unsafe { sys::rte_pktmbuf_pool_create(cname.as_ptr(), n, cache, 0, data_room, socket) };
+        let ptr = unsafe { sys::rte_pktmbuf_pool_create(cname.as_ptr(), n, cache, 0, data_room, socket) };
         let ptr = NonNull::new(ptr).ok_or_else(|| DpdkError::last(OP))?;
-        Ok(Mempool {
-            inner: Arc::new(PoolInner {
-                ptr,
-                hold: Some(hold),
-            }),
-        })
+        Ok(Mempool { inner: Arc::new(PoolInner { ptr, hold: Some(hold) }) })
     }
 
     /// Takes an mbuf from the pool; `None` if the pool is empty.

@@ -46,17 +46,13 @@ impl Port {
     /// ',' (`net_af_packet0`), a PCI device's is its address (`0000:01:00.0`).
     pub fn by_name(name: &str) -> Result<Port, DpdkError> {
         const OP: &str = "rte_eth_dev_get_port_by_name";
-        let cname = CString::new(name).map_err(|_| DpdkError::InvalidArgument {
-            op: OP,
-            reason: "name contains a NUL byte",
-        })?;
+        let cname = CString::new(name)
+            .map_err(|_| DpdkError::InvalidArgument { op: OP, reason: "name contains a NUL byte" })?;
         let _hold = Hold::acquire(OP)?;
         let mut id = 0u16;
         // SAFETY: EAL is running (hold); cname is NUL-terminated; id is a
         // valid place for the result.
-        check(OP, unsafe {
-            sys::rte_eth_dev_get_port_by_name(cname.as_ptr(), &mut id)
-        })?;
+        check(OP, unsafe { sys::rte_eth_dev_get_port_by_name(cname.as_ptr(), &mut id) })?;
         Ok(Port { id })
     }
 
@@ -89,13 +85,9 @@ impl Port {
         let mut buf = [0 as c_char; sys::RTE_ETH_NAME_MAX_LEN as usize];
         // SAFETY: EAL is running; buf has the RTE_ETH_NAME_MAX_LEN bytes
         // the call may write, NUL included.
-        check(OP, unsafe {
-            sys::rte_eth_dev_get_name_by_port(self.id, buf.as_mut_ptr())
-        })?;
+        check(OP, unsafe { sys::rte_eth_dev_get_name_by_port(self.id, buf.as_mut_ptr()) })?;
         // SAFETY: on success buf holds a NUL-terminated string.
-        Ok(unsafe { CStr::from_ptr(buf.as_ptr()) }
-            .to_string_lossy()
-            .into_owned())
+        Ok(unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned())
     }
 
     /// NUMA socket the device is attached to (-1 if unknown).
@@ -123,16 +115,10 @@ impl Port {
     ) -> Result<(), DpdkError> {
         const OP: &str = "rte_eth_dev_configure";
         if rx_queues > MAX_QUEUES || tx_queues > MAX_QUEUES {
-            return Err(DpdkError::InvalidArgument {
-                op: OP,
-                reason: "more than 64 queues",
-            });
+            return Err(DpdkError::InvalidArgument { op: OP, reason: "more than 64 queues" });
         }
         if rx_queues == 0 && tx_queues == 0 {
-            return Err(DpdkError::InvalidArgument {
-                op: OP,
-                reason: "no queues",
-            });
+            return Err(DpdkError::InvalidArgument { op: OP, reason: "no queues" });
         }
         let _hold = Hold::acquire(OP)?;
         let lock = lock_port(self.id);
@@ -162,8 +148,7 @@ impl Port {
         let info = self.dev_info()?;
         let mut conf = sys::rte_eth_conf::default();
         if rx_queues > 1 {
-            let wanted =
-                u64::from(sys::RTE_ETH_RSS_IP | sys::RTE_ETH_RSS_TCP | sys::RTE_ETH_RSS_UDP);
+            let wanted = u64::from(sys::RTE_ETH_RSS_IP | sys::RTE_ETH_RSS_TCP | sys::RTE_ETH_RSS_UDP);
             let rss_hf = wanted & info.flow_type_rss_offloads;
             if rss_hf == 0 {
                 tracing::warn!(
@@ -177,9 +162,7 @@ impl Port {
         }
         // SAFETY: EAL is running (caller's hold); the port is not polled
         // (caller's lock); conf is a fully initialised rte_eth_conf, copied.
-        check(OP, unsafe {
-            sys::rte_eth_dev_configure(self.id, rx_queues, tx_queues, &conf)
-        })?;
+        check(OP, unsafe { sys::rte_eth_dev_configure(self.id, rx_queues, tx_queues, &conf) })?;
 
         let (mut rxd, mut txd) = (rx_desc, tx_desc);
         // SAFETY: EAL is running; both pointers are to live u16s.
@@ -190,10 +173,7 @@ impl Port {
         if rx_queues > 0 {
             // The rx queues allocate from the pool from now on.
             let mut pools = PORT_POOLS.lock().unwrap_or_else(PoisonError::into_inner);
-            if !pools
-                .iter()
-                .any(|(id, p)| *id == self.id && Mempool::same_pool(p, pool))
-            {
+            if !pools.iter().any(|(id, p)| *id == self.id && Mempool::same_pool(p, pool)) {
                 pools.push((self.id, pool.share()));
             }
         }
@@ -204,14 +184,7 @@ impl Port {
             // and not polled (caller's lock); NULL rxconf means the device's defaults; the pool is
             // a live pktmbuf pool, kept alive by PORT_POOLS until close.
             check("rte_eth_rx_queue_setup", unsafe {
-                sys::rte_eth_rx_queue_setup(
-                    self.id,
-                    q,
-                    rxd,
-                    socket,
-                    std::ptr::null(),
-                    pool.as_ptr(),
-                )
+                sys::rte_eth_rx_queue_setup(self.id, q, rxd, socket, std::ptr::null(), pool.as_ptr())
             })?;
         }
         for q in 0..tx_queues {
@@ -256,10 +229,7 @@ impl Port {
         unsafe { sys::rte_eth_dev_stop(self.id) };
         // SAFETY: as above; the port is stopped.
         check(OP, unsafe { sys::rte_eth_dev_close(self.id) })?;
-        PORT_POOLS
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|(id, _)| *id != self.id);
+        PORT_POOLS.lock().unwrap_or_else(PoisonError::into_inner).retain(|(id, _)| *id != self.id);
         Ok(())
     }
 
@@ -331,9 +301,7 @@ impl Port {
         let mut info = sys::rte_eth_dev_info::default();
         // SAFETY: EAL is running (caller's hold); info is a valid place for
         // the result; DPDK fills it on success.
-        check("rte_eth_dev_info_get", unsafe {
-            sys::rte_eth_dev_info_get(self.id, &mut info)
-        })?;
+        check("rte_eth_dev_info_get", unsafe { sys::rte_eth_dev_info_get(self.id, &mut info) })?;
         Ok(info)
     }
 }

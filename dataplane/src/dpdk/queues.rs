@@ -15,9 +15,7 @@
 //! queues do not share one. The cost on the hot path is one uncontended
 //! swap and one store per burst.
 
-use std::sync::atomic::{
-    AtomicBool, AtomicU16, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
-};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 
 use dpdk_sys as sys;
 

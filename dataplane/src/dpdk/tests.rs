@@ -82,20 +82,13 @@ fn with_eal() {
         p.close().unwrap();
     }
     assert!(Port::by_name("net_ring0").is_err());
-    assert_eq!(
-        ring.rx_burst(0, &mut RxBurst::new()),
-        0,
-        "closed port does nothing"
-    );
+    assert_eq!(ring.rx_burst(0, &mut RxBurst::new()), 0, "closed port does nothing");
     assert_eq!(pool.in_use(), 0);
     drop(pool);
     drop(eal);
     assert!(eal::cleaned_up(), "rte_eal_cleanup ran");
     // Afterwards every entry point refuses instead of touching freed memory.
-    assert_eq!(
-        Port::by_name("net_null0").unwrap_err().errno(),
-        libc::ENODEV
-    );
+    assert_eq!(Port::by_name("net_null0").unwrap_err().errno(), libc::ENODEV);
     assert!(Mempool::new("late", 63, 0, DEFAULT_DATA_ROOM, SOCKET_ANY).is_err());
     assert!(Port::all().is_err());
 }
@@ -123,10 +116,7 @@ fn mbuf_ops(pool: &Mempool) {
 
     assert!(m.append(60));
     assert_eq!(m.as_ref(), &[0u8; 60][..], "appended bytes are zeroed");
-    m.as_mut()
-        .iter_mut()
-        .enumerate()
-        .for_each(|(i, b)| *b = i as u8);
+    m.as_mut().iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
     assert!(m.prepend(14));
     assert_eq!((m.len(), m.pkt_len()), (74, 74));
     assert_eq!(&m.as_ref()[..14], &[0u8; 14], "prepended bytes are zeroed");
@@ -184,10 +174,7 @@ fn ports(pool: &Mempool) -> (Port, Port) {
         assert!(p.mac_addr().is_ok());
     }
     assert!(ring.link_up());
-    assert!(
-        ring.configure(1, 1, 256, 256, pool, SOCKET_ANY).is_err(),
-        "started port cannot be reconfigured"
-    );
+    assert!(ring.configure(1, 1, 256, 256, pool, SOCKET_ANY).is_err(), "started port cannot be reconfigured");
     assert!(ring.configure(65, 1, 256, 256, pool, SOCKET_ANY).is_err());
     (null, ring)
 }
@@ -323,8 +310,7 @@ fn launch_on_worker(eal: &Eal, pool: &Mempool) {
     assert_eq!(eal.wait(worker), 7);
 
     // A panic becomes -1 instead of crossing into C.
-    eal.launch(worker, || panic!("test panic on a worker lcore"))
-        .unwrap();
+    eal.launch(worker, || panic!("test panic on a worker lcore")).unwrap();
     assert_eq!(eal.wait(worker), -1);
 
     assert!(eal.launch(eal.main_lcore(), || 0).is_err());

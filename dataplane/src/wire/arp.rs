@@ -276,11 +276,7 @@ impl Repr {
     /// "Who has `target`? Tell `source_protocol_addr`": a request with a zero
     /// target hardware address (RFC 826). Send it to [`MacAddr::BROADCAST`].
     #[inline]
-    pub fn request(
-        source_hardware_addr: MacAddr,
-        source_protocol_addr: Ipv4Addr,
-        target: Ipv4Addr,
-    ) -> Repr {
+    pub fn request(source_hardware_addr: MacAddr, source_protocol_addr: Ipv4Addr, target: Ipv4Addr) -> Repr {
         Repr {
             operation: Operation::Request,
             source_hardware_addr,
@@ -405,14 +401,9 @@ mod tests {
         assert_eq!(buf, REQUEST);
 
         let reply = req.reply(MAC2);
-        reply
-            .emit(&mut Packet::new_unchecked(&mut buf[..]))
-            .unwrap();
+        reply.emit(&mut Packet::new_unchecked(&mut buf[..])).unwrap();
         assert_eq!(buf, REPLY);
-        assert_eq!(
-            Repr::parse(&Packet::new_unchecked(&buf[..])).unwrap(),
-            reply
-        );
+        assert_eq!(Repr::parse(&Packet::new_unchecked(&buf[..])).unwrap(), reply);
         assert_eq!(reply.buffer_len(), 28);
     }
 
@@ -420,10 +411,7 @@ mod tests {
     fn emit_into_short_buffer() {
         let mut buf = [0u8; 27];
         let r = Repr::request(MAC1, IP1, IP2);
-        assert_eq!(
-            r.emit(&mut Packet::new_unchecked(&mut buf[..])),
-            Err(Error::Truncated)
-        );
+        assert_eq!(r.emit(&mut Packet::new_unchecked(&mut buf[..])), Err(Error::Truncated));
         assert_eq!(buf, [0u8; 27]);
     }
 
@@ -439,37 +427,18 @@ mod tests {
     #[test]
     fn short_buffer() {
         for n in 0..HEADER_LEN {
-            assert_eq!(
-                Packet::new_checked(&REQUEST[..n]).err(),
-                Some(Error::Truncated),
-                "len {n}"
-            );
+            assert_eq!(Packet::new_checked(&REQUEST[..n]).err(), Some(Error::Truncated), "len {n}");
         }
     }
 
     #[test]
     fn wrong_types_and_lengths() {
         // (offset, value): htype 6 (IEEE 802), ptype IPv6, hlen 8, plen 16.
-        for (at, v) in [
-            (1usize, 6u8),
-            (0, 1),
-            (2, 0x86),
-            (3, 0x06),
-            (4, 8),
-            (5, 16),
-            (5, 6),
-        ] {
+        for (at, v) in [(1usize, 6u8), (0, 1), (2, 0x86), (3, 0x06), (4, 8), (5, 16), (5, 6)] {
             let mut buf = REQUEST;
             buf[at] = v;
-            assert_eq!(
-                Packet::new_checked(&buf[..]).err(),
-                Some(Error::Malformed),
-                "byte {at} = {v}"
-            );
-            assert_eq!(
-                Repr::parse(&Packet::new_unchecked(&buf[..])).err(),
-                Some(Error::Malformed)
-            );
+            assert_eq!(Packet::new_checked(&buf[..]).err(), Some(Error::Malformed), "byte {at} = {v}");
+            assert_eq!(Repr::parse(&Packet::new_unchecked(&buf[..])).err(), Some(Error::Malformed));
         }
     }
 
@@ -488,16 +457,10 @@ mod tests {
         // around our ARP bytes, and the ARP bytes are checked by the fixtures.
         let mut buf = [0u8; 60];
         let mut f = Frame::new_unchecked(&mut buf[..]);
-        ethernet::Repr {
-            src_addr: MAC1,
-            dst_addr: MacAddr::BROADCAST,
-            ethertype: EtherType::Arp,
-        }
-        .emit(&mut f)
-        .unwrap();
-        Repr::request(MAC1, IP1, IP2)
-            .emit(&mut Packet::new_unchecked(f.payload_mut()))
+        ethernet::Repr { src_addr: MAC1, dst_addr: MacAddr::BROADCAST, ethertype: EtherType::Arp }
+            .emit(&mut f)
             .unwrap();
+        Repr::request(MAC1, IP1, IP2).emit(&mut Packet::new_unchecked(f.payload_mut())).unwrap();
         let (eth, rest) = etherparse::Ethernet2Header::from_slice(&buf).unwrap();
         assert_eq!(eth.ether_type, etherparse::EtherType::ARP);
         assert_eq!(eth.destination, [0xff; 6]);

@@ -162,9 +162,7 @@ mod tests {
     }
 
     fn nonzero_outside(data: &[u8], csum_at: usize) -> bool {
-        data.iter()
-            .enumerate()
-            .any(|(i, b)| *b != 0 && i != csum_at && i != csum_at + 1)
+        data.iter().enumerate().any(|(i, b)| *b != 0 && i != csum_at && i != csum_at + 1)
     }
 
     #[test]
@@ -226,12 +224,7 @@ mod tests {
 
     #[test]
     fn pseudo_header_words() {
-        let s = pseudo_header(
-            Ipv4Addr::new(192, 168, 1, 10),
-            Ipv4Addr::new(10, 0, 0, 1),
-            6,
-            24,
-        );
+        let s = pseudo_header(Ipv4Addr::new(192, 168, 1, 10), Ipv4Addr::new(10, 0, 0, 1), 6, 24);
         assert_eq!(s, 0xc0a8 + 0x010a + 0x0a00 + 0x0001 + 6 + 24);
     }
 
@@ -280,13 +273,9 @@ mod tests {
         (4usize..200, 0usize..200).prop_flat_map(move |(words, c)| {
             let c = c % words;
             // Field starts that leave room for the field and skip word c.
-            let starts: Vec<usize> = (0..=words - field_words)
-                .filter(|f| c < *f || c >= f + field_words)
-                .collect();
-            (
-                proptest::collection::vec(any::<u8>(), words * 2),
-                proptest::sample::select(starts),
-            )
+            let starts: Vec<usize> =
+                (0..=words - field_words).filter(|f| c < *f || c >= f + field_words).collect();
+            (proptest::collection::vec(any::<u8>(), words * 2), proptest::sample::select(starts))
                 .prop_map(move |(v, f)| (v, c * 2, f * 2))
         })
     }

@@ -74,11 +74,7 @@ impl From<MacAddr> for [u8; 6] {
 impl fmt::Display for MacAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = &self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            b[0], b[1], b[2], b[3], b[4], b[5]
-        )
+        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4], b[5])
     }
 }
 
@@ -310,11 +306,7 @@ impl Repr {
     #[inline]
     pub fn parse<T: AsRef<[u8]>>(frame: &Frame<T>) -> Result<Repr> {
         frame.check_len()?;
-        Ok(Repr {
-            src_addr: frame.src_addr(),
-            dst_addr: frame.dst_addr(),
-            ethertype: frame.ethertype(),
-        })
+        Ok(Repr { src_addr: frame.src_addr(), dst_addr: frame.dst_addr(), ethertype: frame.ethertype() })
     }
 
     /// Header length (14).
@@ -373,22 +365,12 @@ mod tests {
     #[test]
     fn repr_round_trip() {
         let repr = Repr::parse(&Frame::new_unchecked(&FRAME[..])).unwrap();
-        assert_eq!(
-            repr,
-            Repr {
-                src_addr: SRC,
-                dst_addr: DST,
-                ethertype: EtherType::Ipv4
-            }
-        );
+        assert_eq!(repr, Repr { src_addr: SRC, dst_addr: DST, ethertype: EtherType::Ipv4 });
         let mut buf = FRAME;
         buf[..14].fill(0);
         repr.emit(&mut Frame::new_unchecked(&mut buf[..])).unwrap();
         assert_eq!(buf, FRAME);
-        assert_eq!(
-            repr.emit(&mut Frame::new_unchecked(&mut [0u8; 13][..])),
-            Err(Error::Truncated)
-        );
+        assert_eq!(repr.emit(&mut Frame::new_unchecked(&mut [0u8; 13][..])), Err(Error::Truncated));
     }
 
     #[test]
@@ -400,10 +382,7 @@ mod tests {
     #[test]
     fn short_buffer() {
         for n in 0..HEADER_LEN {
-            assert_eq!(
-                Frame::new_checked(&FRAME[..n]).err(),
-                Some(Error::Truncated)
-            );
+            assert_eq!(Frame::new_checked(&FRAME[..n]).err(), Some(Error::Truncated));
         }
     }
 
@@ -459,10 +438,7 @@ mod tests {
         let mcast = MacAddr([0x01, 0x00, 0x5e, 0x00, 0x00, 0x01]);
         assert!(mcast.is_multicast() && !mcast.is_broadcast() && !mcast.is_unicast());
         assert!(SRC.is_unicast() && SRC.is_local() && !SRC.is_multicast());
-        assert_eq!(
-            MacAddr::from_bytes(&[1, 2, 3, 4, 5, 6]),
-            Some(MacAddr([1, 2, 3, 4, 5, 6]))
-        );
+        assert_eq!(MacAddr::from_bytes(&[1, 2, 3, 4, 5, 6]), Some(MacAddr([1, 2, 3, 4, 5, 6])));
         assert_eq!(MacAddr::from_bytes(&[1, 2, 3]), None);
     }
 

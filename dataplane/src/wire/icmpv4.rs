@@ -248,9 +248,7 @@ mod tests {
     use super::*;
     use crate::wire::ethernet::Frame;
     use crate::wire::ipv4;
-    use etherparse::{
-        icmpv4::DestUnreachableHeader, IcmpEchoHeader, Icmpv4Slice, Icmpv4Type, PacketBuilder,
-    };
+    use etherparse::{icmpv4::DestUnreachableHeader, IcmpEchoHeader, Icmpv4Slice, Icmpv4Type, PacketBuilder};
     use proptest::prelude::*;
 
     #[rustfmt::skip]
@@ -299,25 +297,15 @@ mod tests {
         let incremental = p.checksum();
         p.fill_checksum();
         assert_eq!(incremental, p.checksum());
-        assert_eq!(
-            (p.echo_ident(), p.echo_seq_no(), p.data()),
-            (0x1234, 1, &b"abcdefgh"[..])
-        );
+        assert_eq!((p.echo_ident(), p.echo_seq_no(), p.data()), (0x1234, 1, &b"abcdefgh"[..]));
     }
 
     #[test]
     fn short_buffer() {
         for n in 0..HEADER_LEN {
-            assert_eq!(
-                Packet::new_checked(&ECHO_REQUEST[..n]).err(),
-                Some(Error::Truncated),
-                "len {n}"
-            );
+            assert_eq!(Packet::new_checked(&ECHO_REQUEST[..n]).err(), Some(Error::Truncated), "len {n}");
         }
-        assert!(Packet::new_checked(&ECHO_REQUEST[..8])
-            .unwrap()
-            .data()
-            .is_empty());
+        assert!(Packet::new_checked(&ECHO_REQUEST[..8]).unwrap().data().is_empty());
     }
 
     #[test]

@@ -602,13 +602,7 @@ mod tests {
         let repr = Repr::parse(&Packet::new_checked(&PACKET[..]).unwrap()).unwrap();
         assert_eq!(
             repr,
-            Repr {
-                src_addr: SRC,
-                dst_addr: DST,
-                protocol: Protocol::Tcp,
-                ttl: 64,
-                payload_len: 24
-            }
+            Repr { src_addr: SRC, dst_addr: DST, protocol: Protocol::Tcp, ttl: 64, payload_len: 24 }
         );
         let mut buf = PACKET;
         buf[..20].fill(0);
@@ -622,22 +616,10 @@ mod tests {
 
     #[test]
     fn repr_emit_errors() {
-        let mut r = Repr {
-            src_addr: SRC,
-            dst_addr: DST,
-            protocol: Protocol::Udp,
-            ttl: 1,
-            payload_len: 8,
-        };
-        assert_eq!(
-            r.emit(&mut Packet::new_unchecked(&mut [0u8; 27][..])),
-            Err(Error::Truncated)
-        );
+        let mut r = Repr { src_addr: SRC, dst_addr: DST, protocol: Protocol::Udp, ttl: 1, payload_len: 8 };
+        assert_eq!(r.emit(&mut Packet::new_unchecked(&mut [0u8; 27][..])), Err(Error::Truncated));
         r.payload_len = 65_516;
-        assert_eq!(
-            r.emit(&mut Packet::new_unchecked(&mut [0u8; 27][..])),
-            Err(Error::Malformed)
-        );
+        assert_eq!(r.emit(&mut Packet::new_unchecked(&mut [0u8; 27][..])), Err(Error::Malformed));
     }
 
     #[test]
@@ -693,11 +675,7 @@ mod tests {
     #[test]
     fn short_buffer() {
         for n in 0..MIN_HEADER_LEN {
-            assert_eq!(
-                Packet::new_checked(&PACKET[..n]).err(),
-                Some(Error::Truncated),
-                "len {n}"
-            );
+            assert_eq!(Packet::new_checked(&PACKET[..n]).err(), Some(Error::Truncated), "len {n}");
         }
     }
 
@@ -744,10 +722,7 @@ mod tests {
         buf[2..4].copy_from_slice(&47u16.to_be_bytes());
         assert_eq!(Packet::new_checked(&buf[..]).err(), Some(Error::Truncated));
         // The same packet cut short by the link layer.
-        assert_eq!(
-            Packet::new_checked(&PACKET[..43]).err(),
-            Some(Error::Truncated)
-        );
+        assert_eq!(Packet::new_checked(&PACKET[..43]).err(), Some(Error::Truncated));
         // Exactly the buffer length is fine.
         buf[2..4].copy_from_slice(&46u16.to_be_bytes());
         assert_eq!(Packet::new_checked(&buf[..]).unwrap().payload().len(), 26);

@@ -105,9 +105,6 @@ mod tests {
         assert_eq!(b, [0x12, 0x34, 0xde, 0xad, 0xbe, 0xef]);
         assert_eq!(read_u16(&b[0..2]), 0x1234);
         assert_eq!(read_u32(&b[2..6]), 0xdead_beef);
-        assert_eq!(
-            read_ipv4(&b[2..6]),
-            std::net::Ipv4Addr::new(222, 173, 190, 239)
-        );
+        assert_eq!(read_ipv4(&b[2..6]), std::net::Ipv4Addr::new(222, 173, 190, 239));
     }
 }

@@ -534,9 +534,7 @@ mod tests {
             assert_eq!(p.flags(), 0);
         }
         p.set_flags(0xff);
-        assert!(
-            p.fin() && p.syn() && p.rst() && p.psh() && p.ack() && p.urg() && p.ece() && p.cwr()
-        );
+        assert!(p.fin() && p.syn() && p.rst() && p.psh() && p.ack() && p.urg() && p.ece() && p.cwr());
     }
 
     #[test]
@@ -549,20 +547,13 @@ mod tests {
         assert!(p.payload().is_empty() && p.syn() && !p.ack());
         let e = TcpSlice::from_slice(&buf).unwrap();
         assert_eq!(e.options(), &[0x02, 0x04, 0x05, 0xb4]);
-        assert_eq!(
-            e.checksum(),
-            e.calc_checksum_ipv4(SRC.octets(), DST.octets()).unwrap()
-        );
+        assert_eq!(e.checksum(), e.calc_checksum_ipv4(SRC.octets(), DST.octets()).unwrap());
     }
 
     #[test]
     fn short_buffer() {
         for n in 0..MIN_HEADER_LEN {
-            assert_eq!(
-                Packet::new_checked(&SEGMENT[..n]).err(),
-                Some(Error::Truncated),
-                "len {n}"
-            );
+            assert_eq!(Packet::new_checked(&SEGMENT[..n]).err(), Some(Error::Truncated), "len {n}");
         }
     }
 
@@ -582,10 +573,7 @@ mod tests {
         assert_eq!(Packet::new_checked(&buf[..]).err(), Some(Error::Truncated));
         buf[12] = 0x60; // exactly 24: fine, empty payload
         assert!(Packet::new_checked(&buf[..]).unwrap().payload().is_empty());
-        assert_eq!(
-            Packet::new_checked(&SYN_WITH_MSS[..23]).err(),
-            Some(Error::Truncated)
-        );
+        assert_eq!(Packet::new_checked(&SYN_WITH_MSS[..23]).err(), Some(Error::Truncated));
     }
 
     #[test]
@@ -660,14 +648,10 @@ mod tests {
     /// checksums with etherparse's own functions.
     fn etherparse_valid(frame: &[u8]) -> TcpSlice<'_> {
         let sliced = SlicedPacket::from_ethernet(frame).unwrap();
-        let Some(etherparse::NetSlice::Ipv4(ip)) = sliced.net else {
-            panic!("not IPv4")
-        };
+        let Some(etherparse::NetSlice::Ipv4(ip)) = sliced.net else { panic!("not IPv4") };
         let h = ip.header().to_header();
         assert_eq!(h.header_checksum, h.calc_header_checksum(), "IPv4 checksum");
-        let Some(TransportSlice::Tcp(tcp)) = sliced.transport else {
-            panic!("not TCP")
-        };
+        let Some(TransportSlice::Tcp(tcp)) = sliced.transport else { panic!("not TCP") };
         let want = tcp.calc_checksum_ipv4(h.source, h.destination).unwrap();
         assert_eq!(tcp.checksum(), want, "TCP checksum");
         tcp

@@ -323,14 +323,7 @@ mod tests {
     #[test]
     fn repr_round_trip() {
         let repr = Repr::parse(&Packet::new_checked(&DATAGRAM[..]).unwrap()).unwrap();
-        assert_eq!(
-            repr,
-            Repr {
-                src_port: 53,
-                dst_port: 33333,
-                payload_len: 4
-            }
-        );
+        assert_eq!(repr, Repr { src_port: 53, dst_port: 33333, payload_len: 4 });
         let mut buf = [0xffu8; 14];
         let mut p = Packet::new_unchecked(&mut buf[..]);
         repr.emit(&mut p).unwrap();
@@ -338,28 +331,15 @@ mod tests {
         p.payload_mut().copy_from_slice(b"abcd");
         p.fill_checksum(SRC, DST);
         assert_eq!(buf, DATAGRAM);
-        assert_eq!(
-            repr.emit(&mut Packet::new_unchecked(&mut [0u8; 11][..])),
-            Err(Error::Truncated)
-        );
-        let huge = Repr {
-            payload_len: 65_528,
-            ..repr
-        };
-        assert_eq!(
-            huge.emit(&mut Packet::new_unchecked(&mut [0u8; 8][..])),
-            Err(Error::Malformed)
-        );
+        assert_eq!(repr.emit(&mut Packet::new_unchecked(&mut [0u8; 11][..])), Err(Error::Truncated));
+        let huge = Repr { payload_len: 65_528, ..repr };
+        assert_eq!(huge.emit(&mut Packet::new_unchecked(&mut [0u8; 8][..])), Err(Error::Malformed));
     }
 
     #[test]
     fn short_buffer() {
         for n in 0..HEADER_LEN {
-            assert_eq!(
-                Packet::new_checked(&DATAGRAM[..n]).err(),
-                Some(Error::Truncated),
-                "len {n}"
-            );
+            assert_eq!(Packet::new_checked(&DATAGRAM[..n]).err(), Some(Error::Truncated), "len {n}");
         }
     }
 
@@ -368,11 +348,7 @@ mod tests {
         for len in 0..8u16 {
             let mut buf = DATAGRAM;
             buf[4..6].copy_from_slice(&len.to_be_bytes());
-            assert_eq!(
-                Packet::new_checked(&buf[..]).err(),
-                Some(Error::Malformed),
-                "len {len}"
-            );
+            assert_eq!(Packet::new_checked(&buf[..]).err(), Some(Error::Malformed), "len {len}");
         }
     }
 
@@ -381,10 +357,7 @@ mod tests {
         let mut buf = DATAGRAM;
         buf[4..6].copy_from_slice(&15u16.to_be_bytes());
         assert_eq!(Packet::new_checked(&buf[..]).err(), Some(Error::Truncated));
-        assert_eq!(
-            Packet::new_checked(&DATAGRAM[..11]).err(),
-            Some(Error::Truncated)
-        );
+        assert_eq!(Packet::new_checked(&DATAGRAM[..11]).err(), Some(Error::Truncated));
         // Header-only datagram.
         buf[4..6].copy_from_slice(&8u16.to_be_bytes());
         assert!(Packet::new_checked(&buf[..]).unwrap().payload().is_empty());
@@ -422,10 +395,7 @@ mod tests {
         assert!(p.verify_checksum(SRC, DST));
         // etherparse computes the same transmitted value.
         let h = UdpSlice::from_slice(&buf[..12]).unwrap();
-        let want = h
-            .to_header()
-            .calc_checksum_ipv4_raw(SRC.octets(), DST.octets(), h.payload())
-            .unwrap();
+        let want = h.to_header().calc_checksum_ipv4_raw(SRC.octets(), DST.octets(), h.payload()).unwrap();
         assert_eq!(want, 0xffff);
     }
 
@@ -470,18 +440,12 @@ mod tests {
     /// etherparse parses the frame and validates both checksums itself.
     fn etherparse_valid(frame: &[u8]) -> UdpSlice<'_> {
         let sliced = SlicedPacket::from_ethernet(frame).unwrap();
-        let Some(etherparse::NetSlice::Ipv4(ip)) = sliced.net else {
-            panic!("not IPv4")
-        };
+        let Some(etherparse::NetSlice::Ipv4(ip)) = sliced.net else { panic!("not IPv4") };
         let h = ip.header().to_header();
         assert_eq!(h.header_checksum, h.calc_header_checksum(), "IPv4 checksum");
-        let Some(TransportSlice::Udp(udp)) = sliced.transport else {
-            panic!("not UDP")
-        };
+        let Some(TransportSlice::Udp(udp)) = sliced.transport else { panic!("not UDP") };
         let header: UdpHeader = udp.to_header();
-        let want = header
-            .calc_checksum_ipv4_raw(h.source, h.destination, udp.payload())
-            .unwrap();
+        let want = header.calc_checksum_ipv4_raw(h.source, h.destination, udp.payload()).unwrap();
         assert_eq!(udp.checksum(), want, "UDP checksum");
         udp
     }
