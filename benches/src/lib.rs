@@ -154,8 +154,8 @@ pub fn arp_request(mac: [u8; 6], ip: [u8; 4], target: [u8; 4]) -> Vec<u8> {
 /// [`ROUTER`]), 1 toward the real servers.
 pub fn ifaces() -> Vec<Iface> {
     vec![
-        Iface { port: 0, addr: Ipv4Addr::new(198, 18, 0, 1), prefix: 24, mac: GW_OUT },
-        Iface { port: 1, addr: Ipv4Addr::new(198, 18, 1, 1), prefix: 24, mac: GW_IN },
+        Iface { port: 0, addr: Ipv4Addr::new(198, 18, 0, 1), prefix: 24, mac: GW_OUT, mtu: 1500 },
+        Iface { port: 1, addr: Ipv4Addr::new(198, 18, 1, 1), prefix: 24, mac: GW_IN, mtu: 1500 },
     ]
 }
 

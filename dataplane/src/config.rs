@@ -75,6 +75,13 @@ pub struct PortSection {
     pub rx_desc: u16,
     #[serde(default = "default_desc")]
     pub tx_desc: u16,
+    /// IP MTU of the link (68..=9000); TUN mode checks packets against it.
+    #[serde(default = "default_mtu")]
+    pub mtu: u16,
+}
+
+fn default_mtu() -> u16 {
+    1500
 }
 
 fn default_desc() -> u16 {
@@ -212,6 +219,7 @@ pub struct PortConf {
     pub mac: Option<MacAddr>,
     pub rx_desc: u16,
     pub tx_desc: u16,
+    pub mtu: u16,
 }
 
 impl PortConf {
@@ -225,7 +233,7 @@ impl PortConf {
         }
     }
     pub fn iface(&self, port: u16, mac: MacAddr) -> Iface {
-        Iface { port, addr: self.addr, prefix: self.prefix, mac }
+        Iface { port, addr: self.addr, prefix: self.prefix, mac, mtu: self.mtu }
     }
 }
 
@@ -324,6 +332,9 @@ impl Config {
                 if p.rx_desc == 0 || p.tx_desc == 0 {
                     return Err(invalid(field("rx_desc"), "descriptor counts must be above 0"));
                 }
+                if !(68..=9000).contains(&p.mtu) {
+                    return Err(invalid(field("mtu"), format!("{} is not within 68..=9000", p.mtu)));
+                }
                 Ok(PortConf {
                     name: p.name.clone().unwrap_or_else(|| format!("port{i}")),
                     device: p.device.clone(),
@@ -332,6 +343,7 @@ impl Config {
                     mac,
                     rx_desc: p.rx_desc,
                     tx_desc: p.tx_desc,
+                    mtu: p.mtu,
                 })
             })
             .collect()
@@ -478,6 +490,8 @@ mod tests {
         assert!(err_of(&GOOD.replace("02:00:00:00:01:01", "01:00:00:00:01:01")).starts_with("port[1].mac"));
         assert!(err_of(&GOOD.replace("198.18.0.254", "10.9.9.9")).starts_with("route[0].via"));
         assert!(err_of(&GOOD.replace("sessions = 1000", "sessions = 0")).starts_with("workers.sessions"));
+        let mtu = GOOD.replace("mac = \"02:00:00:00:01:01\"", "mac = \"02:00:00:00:01:01\"\nmtu = 20");
+        assert!(err_of(&mtu).starts_with("port[1].mtu"));
         assert!(err_of(&GOOD.replace("\"rr\"", "\"xx\"")).starts_with("service[0].scheduler"));
         assert!(err_of(&GOOD.replace("198.18.1.2:8080", "nope")).starts_with("service[0].dest[0].addr"));
         assert!(err_of(&GOOD.replace("198.18.0.100:80", "198.18.0.100")).starts_with("service[0].vip"));

@@ -58,6 +58,14 @@ pub enum Drop {
     /// The session's real server was deleted (IPVS drops these packets and lets
     /// the session expire).
     DestUnavailable,
+    /// NAT: the real server already has a session with this client
+    /// address and port (through another service).
+    NatConflict,
+    /// TUN: the packet plus the outer header exceeds the output MTU and DF
+    /// is clear (with DF set an ICMP "fragmentation needed" goes back).
+    TunnelTooBig,
+    /// No headroom in the buffer for the tunnel header.
+    NoHeadroom,
     /// No route to the destination.
     NoRoute,
     /// TTL would reach zero.
@@ -73,7 +81,7 @@ pub enum Drop {
 }
 
 impl Drop {
-    pub const ALL: [Drop; 28] = [
+    pub const ALL: [Drop; 31] = [
         Drop::EthTruncated,
         Drop::NotOurMac,
         Drop::UnsupportedEthertype,
@@ -96,6 +104,9 @@ impl Drop {
         Drop::LaddrExhausted,
         Drop::TableFull,
         Drop::DestUnavailable,
+        Drop::NatConflict,
+        Drop::TunnelTooBig,
+        Drop::NoHeadroom,
         Drop::NoRoute,
         Drop::TtlExceeded,
         Drop::NeighUnresolved,
@@ -129,6 +140,9 @@ impl Drop {
             Drop::LaddrExhausted => "drop_laddr_exhausted",
             Drop::TableFull => "drop_table_full",
             Drop::DestUnavailable => "drop_dest_unavailable",
+            Drop::NatConflict => "drop_nat_conflict",
+            Drop::TunnelTooBig => "drop_tunnel_too_big",
+            Drop::NoHeadroom => "drop_no_headroom",
             Drop::NoRoute => "drop_no_route",
             Drop::TtlExceeded => "drop_ttl_exceeded",
             Drop::NeighUnresolved => "drop_neigh_unresolved",
@@ -155,6 +169,8 @@ pub enum Event {
     ArpRequestsSent,
     ArpRepliesLearned,
     IcmpEchoAnswered,
+    /// ICMP "fragmentation needed" sent for packets too big for a tunnel.
+    IcmpFragNeededSent,
     /// Packets parked while their next hop was being resolved.
     NeighHeld,
     /// Sessions currently live (a gauge).
@@ -166,7 +182,7 @@ pub enum Event {
 }
 
 impl Event {
-    pub const ALL: [Event; 14] = [
+    pub const ALL: [Event; 15] = [
         Event::RxPackets,
         Event::TxPackets,
         Event::FwdIn,
@@ -177,6 +193,7 @@ impl Event {
         Event::ArpRequestsSent,
         Event::ArpRepliesLearned,
         Event::IcmpEchoAnswered,
+        Event::IcmpFragNeededSent,
         Event::NeighHeld,
         Event::SessionsLive,
         Event::IdlePolls,
@@ -195,6 +212,7 @@ impl Event {
             Event::ArpRequestsSent => "arp_requests_sent",
             Event::ArpRepliesLearned => "arp_replies_learned",
             Event::IcmpEchoAnswered => "icmp_echo_answered",
+            Event::IcmpFragNeededSent => "icmp_frag_needed_sent",
             Event::NeighHeld => "neigh_held_packets",
             Event::SessionsLive => "sessions_live",
             Event::IdlePolls => "idle_polls",

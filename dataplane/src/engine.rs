@@ -21,8 +21,9 @@ use crate::nat::{self, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use crate::route::{Iface, Routes};
 use crate::sched::{self, SchedState};
 use crate::service::{Service, Snapshot};
-use crate::session::{FlowKey, Session, SessionTable, FLAG_ACTIVE};
+use crate::session::{FlowKey, Session, SessionTable, FLAG_ACTIVE, FLAG_NO_OUT};
 use crate::tcp_state::{self, flags, Dir, State, Timeouts};
+use crate::tunnel::{self, OUTER_LEN};
 use crate::wire::ethernet::{self, EtherType, MacAddr};
 use crate::wire::{arp, icmpv4, ipv4, tcp, udp};
 
@@ -55,8 +56,13 @@ pub struct EngineConfig {
 pub enum Action {
     /// L3 is rewritten; send out `port` to the MAC of `next_hop` (host order).
     Forward { port: u16, next_hop: u32 },
-    /// Rewritten in place into a reply (ICMP echo), MACs set: send out `port`.
-    Reply { port: u16 },
+    /// Rewritten in place into a reply (ICMP echo, ICMP error), MACs set:
+    /// cut the frame to `len` bytes and send it out `port`.
+    Reply { port: u16, len: usize },
+    /// TUN mode: prepend [`OUTER_LEN`] bytes, encapsulate with
+    /// [`tunnel::encapsulate`] from `src` to `dst` (host order), and send out
+    /// `port` to the MAC of `next_hop`.
+    Encap { port: u16, next_hop: u32, src: u32, dst: u32 },
     /// An ARP packet from `sender` on `port`: learn it; if `reply`, the frame
     /// was turned into an ARP reply and goes back out `port`.
     Arp { port: u16, sender: (u32, MacAddr), reply: bool },
@@ -70,6 +76,28 @@ struct SvcState {
     sched: SchedState,
     laddr_next: u32,
     lport_next: u16,
+}
+
+/// What the checks of an IPv4 TCP/UDP packet found out.
+#[derive(Clone, Copy, Debug)]
+struct L4Info {
+    key: FlowKey,
+    tcp_flags: u8,
+    ttl: u8,
+    /// IPv4 total length.
+    tl: usize,
+    dont_frag: bool,
+}
+
+/// The forwarding mode stored in a session.
+#[inline]
+fn mode_of(m: u8) -> ForwardMode {
+    match m {
+        0 => ForwardMode::FullNat,
+        1 => ForwardMode::Masq,
+        2 => ForwardMode::Route,
+        _ => ForwardMode::Tunnel,
+    }
 }
 
 /// One worker's sessions and packet logic.
@@ -206,6 +234,7 @@ impl Engine {
         let hl = ip.header_len();
         let tl = ip.total_len() as usize;
         let ttl = ip.ttl();
+        let dont_frag = ip.dont_frag();
         let proto = u8::from(ip.protocol());
         match proto {
             PROTO_TCP | PROTO_UDP => {
@@ -225,7 +254,7 @@ impl Engine {
                     return Action::Drop(Drop::L4Malformed);
                 }
                 let key = FlowKey { proto, src, sport, dst, dport };
-                self.l4(now, &mut l3[..tl], key, tcp_flags, ttl)
+                self.l4(now, iface, frame, L4Info { key, tcp_flags, ttl, tl, dont_frag })
             }
             PROTO_ICMP => self.icmp(iface, frame, hl, tl),
             _ if self.snap.owns(dst) || self.is_iface_addr(dst) => Action::Drop(Drop::UnsupportedProto),
@@ -233,29 +262,30 @@ impl Engine {
         }
     }
 
-    fn l4(&mut self, now: u64, ip: &mut [u8], key: FlowKey, tcp_flags: u8, ttl: u8) -> Action {
+    fn l4(&mut self, now: u64, rx: &Iface, frame: &mut [u8], p: L4Info) -> Action {
         // A packet to a local address can only be a FULLNAT reply: skip the
         // client-side index (a likely cache miss) for it.
-        let reply_first = self.snap.is_laddr(key.dst);
+        let reply_first = self.snap.is_laddr(p.key.dst);
         if !reply_first {
-            if let Some(i) = self.sessions.lookup_in(&key) {
-                return self.forward(now, i, Dir::Input, ip, tcp_flags, ttl);
+            if let Some(i) = self.sessions.lookup_in(&p.key) {
+                return self.forward(now, rx, i, Dir::Input, frame, p);
             }
         }
-        if let Some(i) = self.sessions.lookup_out(&key) {
-            return self.forward(now, i, Dir::Output, ip, tcp_flags, ttl);
+        if let Some(i) = self.sessions.lookup_out(&p.key) {
+            return self.forward(now, rx, i, Dir::Output, frame, p);
         }
-        match self.new_session(now, key, tcp_flags, ttl) {
-            Ok(i) => self.forward(now, i, Dir::Input, ip, tcp_flags, ttl),
+        match self.new_session(now, p) {
+            Ok(i) => self.forward(now, rx, i, Dir::Input, frame, p),
             Err(d) => Action::Drop(d),
         }
     }
 
     /// Creates the session for the first packet of a flow to a service.
-    fn new_session(&mut self, now: u64, key: FlowKey, tcp_flags: u8, ttl: u8) -> Result<u32, Drop> {
+    fn new_session(&mut self, now: u64, p: L4Info) -> Result<u32, Drop> {
         let Engine { cfg, snap, sessions, svc: svc_state, counters } = self;
+        let (key, tcp_flags) = (p.key, p.tcp_flags);
         let Some(svc) = snap.service(key.proto, key.dst, key.dport) else {
-            return Err(if snap.is_laddr(key.dst) {
+            return Err(if snap.is_laddr(key.dst) || snap.is_masq_dest(key.proto, key.src, key.sport) {
                 Drop::UnknownReply
             } else if snap.owns(key.dst) || cfg.ifaces.iter().any(|i| u32::from(i.addr) == key.dst) {
                 Drop::NoService
@@ -268,22 +298,36 @@ impl Engine {
         {
             return Err(Drop::NoSessionNotSyn);
         }
-        if ttl <= 1 {
-            return Err(Drop::TtlExceeded);
-        }
         let st = &mut svc_state[svc.slot as usize];
         if st.version != svc.version {
             *st = SvcState { version: svc.version, ..SvcState::default() };
         }
         let d = sched::pick(svc.scheduler, &svc.dests, svc.wrr, &mut st.sched).ok_or(Drop::NoDest)?;
         let dest = &svc.dests[d];
-        if dest.mode != ForwardMode::FullNat {
-            return Err(Drop::ModeUnsupported);
-        }
-        let rs = (u32::from(dest.addr), if dest.port == 0 { key.dport } else { dest.port });
-        let local = alloc_lport(cfg, sessions, st, svc, key.proto, rs)?;
+        let rip = u32::from(dest.addr);
+        let (rs, local, flags) = match dest.mode {
+            ForwardMode::FullNat | ForwardMode::Masq if p.ttl <= 1 => return Err(Drop::TtlExceeded),
+            ForwardMode::FullNat => {
+                let rs = (rip, if dest.port == 0 { key.dport } else { dest.port });
+                (rs, alloc_lport(cfg, sessions, st, svc, key.proto, rs)?, 0)
+            }
+            ForwardMode::Masq => {
+                // Replies come back to the client address itself.
+                let rs = (rip, if dest.port == 0 { key.dport } else { dest.port });
+                let local = (key.src, key.sport);
+                let reply =
+                    FlowKey { proto: key.proto, src: rs.0, sport: rs.1, dst: local.0, dport: local.1 };
+                if sessions.lookup_out(&reply).is_some() {
+                    return Err(Drop::NatConflict);
+                }
+                (rs, local, 0)
+            }
+            // Replies bypass the gateway: no reply key. As in ipvsadm, the
+            // real-server port is the service port.
+            ForwardMode::Route | ForwardMode::Tunnel => ((rip, key.dport), (key.src, key.sport), FLAG_NO_OUT),
+        };
         let state = if key.proto == PROTO_TCP { State::None } else { State::Udp };
-        let s = Session::new(
+        let mut s = Session::new(
             key.proto,
             (key.src, key.sport),
             (key.dst, key.dport),
@@ -294,6 +338,7 @@ impl Engine {
             svc.slot,
             dest.slot,
         );
+        s.flags = flags;
         let i = sessions.insert(s, now, cfg.timeouts.of_ms(state)).map_err(|_| Drop::TableFull)?;
         counters.event(Event::SessionsCreated, 1);
         counters.event(Event::SessionsLive, 1);
@@ -305,18 +350,63 @@ impl Engine {
     }
 
     /// Forwards a packet of session `i` coming from `dir`.
-    fn forward(&mut self, now: u64, i: u32, dir: Dir, ip: &mut [u8], tcp_flags: u8, ttl: u8) -> Action {
+    fn forward(&mut self, now: u64, rx: &Iface, i: u32, dir: Dir, frame: &mut [u8], p: L4Info) -> Action {
         let Engine { cfg, snap, sessions, counters, .. } = self;
         let s = *sessions.get(i);
         if !snap.dest_live(s.dest) {
             // As IPVS: the server is gone; drop and let the session expire.
             return Action::Drop(Drop::DestUnavailable);
         }
-        if ttl <= 1 {
+        let mode = mode_of(s.mode);
+        // FULLNAT and NAT route the packet (rewrite L3, decrement TTL); DR
+        // and TUN hand it on untouched and never see the replies.
+        let routed = matches!(mode, ForwardMode::FullNat | ForwardMode::Masq);
+        if routed && p.ttl <= 1 {
             return Action::Drop(Drop::TtlExceeded);
         }
+        let (src, dst, event) = match dir {
+            Dir::Output => ((s.vip, s.vport), (s.cip, s.cport), Event::FwdOut),
+            _ => ((s.lip, s.lport), (s.rip, s.rport), Event::FwdIn),
+        };
+        let Some((port, next_hop)) = cfg.routes.lookup(dst.0) else {
+            return Action::Drop(Drop::NoRoute);
+        };
+        let action = match mode {
+            ForwardMode::FullNat | ForwardMode::Masq => {
+                nat::rewrite(
+                    &mut frame[ethernet::HEADER_LEN..ethernet::HEADER_LEN + p.tl],
+                    s.proto,
+                    src,
+                    dst,
+                );
+                Action::Forward { port, next_hop }
+            }
+            ForwardMode::Route => Action::Forward { port, next_hop },
+            ForwardMode::Tunnel => {
+                let Some(out) = cfg.ifaces.iter().find(|i| i.port == port) else {
+                    return Action::Drop(Drop::NoRoute);
+                };
+                if p.tl + OUTER_LEN > out.mtu as usize {
+                    // As IPVS: with DF, tell the client the tunnel's MTU;
+                    // without, drop. Never send an oversized packet.
+                    let mtu = out.mtu.saturating_sub(OUTER_LEN as u16);
+                    return match p.dont_frag {
+                        true => match tunnel::frag_needed_in_place(frame, p.tl, rx.mac, rx.addr, mtu) {
+                            Some(len) => {
+                                counters.event(Event::IcmpFragNeededSent, 1);
+                                Action::Reply { port: rx.port, len }
+                            }
+                            None => Action::Drop(Drop::TunnelTooBig),
+                        },
+                        false => Action::Drop(Drop::TunnelTooBig),
+                    };
+                }
+                Action::Encap { port, next_hop, src: u32::from(out.addr), dst: s.rip }
+            }
+        };
+        let table = if dir == Dir::Input && !routed { Dir::InputOnly } else { dir };
         let old = s.state();
-        let new = if s.proto == PROTO_TCP { tcp_state::next(old, dir, tcp_flags) } else { old };
+        let new = if s.proto == PROTO_TCP { tcp_state::next(old, table, p.tcp_flags) } else { old };
         if new != old {
             let sm = sessions.get_mut(i);
             sm.state = new as u8;
@@ -333,16 +423,8 @@ impl Engine {
             }
         }
         sessions.touch(i, now, cfg.timeouts.of_ms(new));
-        let bytes = ip.len() as u64;
-        let (src, dst, event) = match dir {
-            Dir::Output => ((s.vip, s.vport), (s.cip, s.cport), Event::FwdOut),
-            _ => ((s.lip, s.lport), (s.rip, s.rport), Event::FwdIn),
-        };
-        let Some((port, next_hop)) = cfg.routes.lookup(dst.0) else {
-            return Action::Drop(Drop::NoRoute);
-        };
-        nat::rewrite(ip, s.proto, src, dst);
         counters.event(event, 1);
+        let bytes = p.tl as u64;
         let account = |c: &TrafficCells| {
             if dir == Dir::Output {
                 c.outpkts.add(1);
@@ -354,7 +436,7 @@ impl Engine {
         };
         account(&counters.dests[s.dest as usize]);
         account(&counters.services[s.service as usize]);
-        Action::Forward { port, next_hop }
+        action
     }
 
     /// Answers an echo request to one of our addresses.
@@ -386,7 +468,7 @@ impl Engine {
         eth.set_dst_addr(peer);
         eth.set_src_addr(iface.mac);
         self.counters.event(Event::IcmpEchoAnswered, 1);
-        Action::Reply { port: iface.port }
+        Action::Reply { port: iface.port, len: frame.len() }
     }
 
     /// Expires due sessions (bounded work per call).

@@ -20,6 +20,15 @@ impl PacketBuf for Mbuf {
     fn set_len(&mut self, len: usize) -> bool {
         Mbuf::set_len(self, len)
     }
+    fn prepend(&mut self, n: usize) -> bool {
+        Mbuf::prepend(self, n)
+    }
+    fn truncate(&mut self, len: usize) {
+        let cur = self.len();
+        if len < cur {
+            self.trim(cur - len);
+        }
+    }
 }
 
 /// TX side of one worker: one buffer per port, on this worker's queue.

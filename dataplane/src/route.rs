@@ -15,6 +15,8 @@ pub struct Iface {
     pub addr: Ipv4Addr,
     pub prefix: u8,
     pub mac: MacAddr,
+    /// IP MTU of the port (bytes of IPv4 packet, without Ethernet header).
+    pub mtu: u16,
 }
 
 impl Iface {
@@ -73,8 +75,8 @@ mod tests {
     fn longest_prefix_wins_and_connected_hops_are_the_destination() {
         let mac = MacAddr([2, 0, 0, 0, 0, 1]);
         let ifaces = [
-            Iface { port: 0, addr: Ipv4Addr::new(198, 18, 0, 1), prefix: 24, mac },
-            Iface { port: 1, addr: Ipv4Addr::new(198, 18, 1, 1), prefix: 24, mac },
+            Iface { port: 0, addr: Ipv4Addr::new(198, 18, 0, 1), prefix: 24, mac, mtu: 1500 },
+            Iface { port: 1, addr: Ipv4Addr::new(198, 18, 1, 1), prefix: 24, mac, mtu: 1500 },
         ];
         let gw = u32::from(Ipv4Addr::new(198, 18, 0, 254));
         let def = Route { net: 0, prefix: 0, via: Some(gw), port: 0 };

@@ -65,6 +65,9 @@ pub struct Snapshot {
     lips: FxHashSet<u32>,
     /// Real-server slots that exist in this configuration.
     live_dests: Vec<bool>,
+    /// (protocol, address, port) of NAT real servers, to name their
+    /// replies that match no session.
+    masq_dests: FxHashSet<SvcLookup>,
 }
 
 impl Snapshot {
@@ -82,6 +85,9 @@ impl Snapshot {
             for d in &svc.dests {
                 if let Some(x) = s.live_dests.get_mut(d.slot as usize) {
                     *x = true;
+                }
+                if d.mode == ForwardMode::Masq {
+                    s.masq_dests.insert((k.proto.number(), u32::from(d.addr), d.port));
                 }
             }
         }
@@ -101,6 +107,11 @@ impl Snapshot {
     #[inline]
     pub fn is_laddr(&self, addr: u32) -> bool {
         self.lips.contains(&addr)
+    }
+    /// Whether `addr:port` is a NAT real server of a `proto` service.
+    #[inline]
+    pub fn is_masq_dest(&self, proto: u8, addr: u32, port: u16) -> bool {
+        !self.masq_dests.is_empty() && self.masq_dests.contains(&(proto, addr, port))
     }
     #[inline]
     pub fn dest_live(&self, slot: u32) -> bool {

@@ -73,6 +73,9 @@ pub struct Session {
 
 /// The session is counted in its real server's ActiveConn (else InActConn).
 pub const FLAG_ACTIVE: u8 = 1;
+/// The session has no reply key (DR, TUN: replies bypass the gateway), so it
+/// is not in the reply index.
+pub const FLAG_NO_OUT: u8 = 2;
 
 impl Session {
     /// A new session; links are set by [`SessionTable::insert`].
@@ -257,9 +260,11 @@ impl SessionTable {
         let slot = &mut self.slots[idx as usize];
         *slot = s;
         slot.next_in = self.in_buckets[bin];
-        slot.next_out = self.out_buckets[bout];
         self.in_buckets[bin] = idx;
-        self.out_buckets[bout] = idx;
+        if s.flags & FLAG_NO_OUT == 0 {
+            slot.next_out = self.out_buckets[bout];
+            self.out_buckets[bout] = idx;
+        }
         self.live += 1;
         let deadline = ms_to_tick(now_ms + timeout_ms);
         self.slots[idx as usize].expires = deadline;
@@ -285,7 +290,9 @@ impl SessionTable {
         let bin = self.bucket(&s.in_key());
         let bout = self.bucket(&s.out_key());
         Self::unchain(&mut self.in_buckets[bin], &mut self.slots, idx, |s| &mut s.next_in);
-        Self::unchain(&mut self.out_buckets[bout], &mut self.slots, idx, |s| &mut s.next_out);
+        if s.flags & FLAG_NO_OUT == 0 {
+            Self::unchain(&mut self.out_buckets[bout], &mut self.slots, idx, |s| &mut s.next_out);
+        }
         self.wheel_unlink(idx);
         self.slots[idx as usize].next_in = self.free_head;
         self.free_head = idx;
@@ -423,6 +430,18 @@ mod tests {
         t.remove(i);
         assert_eq!(t.lookup_in(&s.in_key()), None);
         assert_eq!(t.lookup_out(&s.out_key()), None);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn sessions_without_a_reply_key_are_found_from_the_client_side_only() {
+        let mut t = SessionTable::new(16, 42, 0);
+        let mut s = sess(40000, 40000, 0xc612_0102);
+        s.flags = FLAG_NO_OUT;
+        let i = t.insert(s, 0, 1000).unwrap();
+        assert_eq!(t.lookup_in(&s.in_key()), Some(i));
+        assert_eq!(t.lookup_out(&s.out_key()), None);
+        t.remove(i);
         assert!(t.is_empty());
     }
 

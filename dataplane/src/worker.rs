@@ -11,20 +11,32 @@ use std::net::Ipv4Addr;
 use crate::counters::{Drop, Event};
 use crate::engine::{Action, Engine};
 use crate::neigh::{NeighConfig, NeighTable, Probe, Resolve};
+use crate::tunnel::{self, OUTER_LEN};
 use crate::wire::arp;
 use crate::wire::ethernet::{self, EtherType, MacAddr};
 
-/// A packet buffer: its bytes, and a way to size a fresh one.
+/// A packet buffer: its bytes, and ways to resize it.
 pub trait PacketBuf: AsRef<[u8]> + AsMut<[u8]> {
     /// Sets the data length of a freshly allocated buffer; false if it does
     /// not fit.
     fn set_len(&mut self, len: usize) -> bool;
+    /// Adds `n` bytes in front of the data; false if there is no headroom.
+    fn prepend(&mut self, n: usize) -> bool;
+    /// Cuts the data to `len` bytes (no-op if already shorter).
+    fn truncate(&mut self, len: usize);
 }
 
 impl PacketBuf for Vec<u8> {
     fn set_len(&mut self, len: usize) -> bool {
         self.resize(len, 0);
         true
+    }
+    fn prepend(&mut self, n: usize) -> bool {
+        self.splice(0..0, std::iter::repeat_n(0, n));
+        true
+    }
+    fn truncate(&mut self, len: usize) {
+        Vec::truncate(self, len);
     }
 }
 
@@ -65,18 +77,32 @@ pub struct Worker<B> {
     pub engine: Engine,
     neigh: NeighTable<B>,
     last_neigh_tick: u64,
+    /// IPv4 identification of the headers this worker originates.
+    ip_ident: u16,
 }
 
 impl<B: PacketBuf> Worker<B> {
     pub fn new(engine: Engine, neigh: NeighConfig) -> Self {
-        Worker { engine, neigh: NeighTable::new(neigh), last_neigh_tick: 0 }
+        Worker { engine, neigh: NeighTable::new(neigh), last_neigh_tick: 0, ip_ident: 0 }
     }
 
     /// Processes one received packet.
     pub fn handle(&mut self, now: u64, port: u16, mut pkt: B, io: &mut impl Io<B>) {
         match self.engine.process(now, port, pkt.as_mut()) {
             Action::Forward { port, next_hop } => self.output(now, port, next_hop, pkt, io),
-            Action::Reply { port } => io.send(port, pkt),
+            Action::Encap { port, next_hop, src, dst } => {
+                if !pkt.prepend(OUTER_LEN) {
+                    self.engine.counters().count_drop(Drop::NoHeadroom);
+                    return;
+                }
+                self.ip_ident = self.ip_ident.wrapping_add(1);
+                tunnel::encapsulate(pkt.as_mut(), src, dst, self.ip_ident);
+                self.output(now, port, next_hop, pkt, io);
+            }
+            Action::Reply { port, len } => {
+                pkt.truncate(len);
+                io.send(port, pkt);
+            }
             Action::Arp { port, sender, reply } => {
                 let Some(src_mac) = self.engine.iface(port).map(|i| i.mac) else { return };
                 // A request to us creates an entry (as Linux does); a reply

@@ -1,195 +1,14 @@
-//! The FULLNAT packet path end to end through `Worker<Vec<u8>>`: frames built
-//! and checked with the independent `etherparse` crate, a driven clock, and
-//! the same control-plane code gatewayd runs.
+//! The FULLNAT packet path end to end through `Worker<Vec<u8>>` (see
+//! `common`): frames built and checked with `etherparse`.
+
+mod common;
 
 use std::net::Ipv4Addr;
-use std::sync::Arc;
 
-use dataplane::control::Control;
-use dataplane::counters::{Drop, Event, WorkerCounters};
-use dataplane::engine::{Engine, EngineConfig};
-use dataplane::neigh::NeighConfig;
-use dataplane::route::{Iface, Routes};
-use dataplane::service::{Publisher, Snapshot};
-use dataplane::tcp_state::Timeouts;
-use dataplane::wire::ethernet::MacAddr;
-use dataplane::worker::{Io, Worker};
+use common::*;
+use dataplane::counters::{Drop, Event};
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
-use gw_proto::{DestSpec, ForwardMode, Protocol, Request, Response, Scheduler, ServiceKey, ServiceSpec};
-
-const GW_OUT: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);
-const GW_IN: MacAddr = MacAddr([0x02, 0, 0, 0, 1, 0x01]);
-const CLIENT_MAC: [u8; 6] = [0x02, 0xc0, 0, 0, 0, 0x02];
-const RS_MAC: [[u8; 6]; 2] = [[0x02, 0xaa, 0, 0, 0, 0x02], [0x02, 0xaa, 0, 0, 0, 0x03]];
-const CLIENT: [u8; 4] = [198, 18, 0, 2];
-const VIP: [u8; 4] = [198, 18, 0, 100];
-const LIP: [u8; 4] = [198, 18, 1, 10];
-const RS: [[u8; 4]; 2] = [[198, 18, 1, 2], [198, 18, 1, 3]];
-
-#[derive(Default)]
-struct TestIo {
-    sent: Vec<(u16, Vec<u8>)>,
-    no_buffers: bool,
-}
-
-impl Io<Vec<u8>> for TestIo {
-    fn alloc(&mut self) -> Option<Vec<u8>> {
-        (!self.no_buffers).then(Vec::new)
-    }
-    fn send(&mut self, port: u16, pkt: Vec<u8>) {
-        self.sent.push((port, pkt));
-    }
-}
-
-struct Lab {
-    worker: Worker<Vec<u8>>,
-    control: Control,
-    publisher: Arc<Publisher>,
-    counters: Arc<WorkerCounters>,
-    io: TestIo,
-    now: u64,
-}
-
-fn key(proto: Protocol) -> ServiceKey {
-    ServiceKey { proto, addr: Ipv4Addr::from(VIP), port: 80 }
-}
-
-impl Lab {
-    fn new(sessions: usize, lports: (u16, u16)) -> Lab {
-        let publisher = Arc::new(Publisher::new(Arc::new(Snapshot::new(0, vec![], 64))));
-        let counters = Arc::new(WorkerCounters::new(0, 1, 16, 64));
-        let control = Control::new(publisher.clone(), vec![counters.clone()], sessions as u64, 16, 64);
-        let ifaces = vec![
-            Iface { port: 0, addr: Ipv4Addr::new(198, 18, 0, 1), prefix: 24, mac: GW_OUT },
-            Iface { port: 1, addr: Ipv4Addr::new(198, 18, 1, 1), prefix: 24, mac: GW_IN },
-        ];
-        let cfg = EngineConfig {
-            worker: 0,
-            workers: 1,
-            routes: Routes::new(&ifaces, &[]),
-            ifaces,
-            timeouts: Timeouts::default(),
-            sessions,
-            lport_range: lports,
-            seed: 7,
-            expire_budget: 10_000,
-            max_services: 16,
-        };
-        let engine = Engine::new(cfg, publisher.current(), counters.clone(), 0);
-        let worker = Worker::new(engine, NeighConfig::default());
-        Lab { worker, control, publisher, counters, io: TestIo::default(), now: 1000 }
-    }
-
-    fn ok(&mut self, req: Request) {
-        assert_eq!(self.control.handle(req), Response::Ok);
-        let snap = self.publisher.current();
-        self.worker.engine.set_snapshot(snap);
-    }
-
-    /// A TCP and a UDP service on VIP:80 with two FULLNAT real servers.
-    fn with_services(mut self, scheduler: Scheduler) -> Lab {
-        for proto in [Protocol::Tcp, Protocol::Udp] {
-            self.ok(Request::AddService { spec: ServiceSpec { key: key(proto), scheduler } });
-            for rs in RS {
-                let dest =
-                    DestSpec { addr: Ipv4Addr::from(rs), port: 8080, mode: ForwardMode::FullNat, weight: 1 };
-                self.ok(Request::AddDest { service: key(proto), dest });
-            }
-            self.ok(Request::AddLaddr { service: key(proto), addr: Ipv4Addr::from(LIP) });
-        }
-        self
-    }
-
-    fn rx(&mut self, port: u16, frame: Vec<u8>) -> Vec<(u16, Vec<u8>)> {
-        self.worker.handle(self.now, port, frame, &mut self.io);
-        std::mem::take(&mut self.io.sent)
-    }
-
-    /// Teaches the gateway the MACs of the client and both real servers, as
-    /// their own ARP requests would.
-    fn learn_neighbours(&mut self) {
-        let out = self.rx(0, arp_request(CLIENT_MAC, CLIENT, VIP));
-        assert_eq!(out.len(), 1);
-        for (i, rs) in RS.iter().enumerate() {
-            let out = self.rx(1, arp_request(RS_MAC[i], *rs, LIP));
-            assert_eq!(out.len(), 1, "gateway answers ARP for its local address");
-        }
-    }
-}
-
-fn arp_request(mac: [u8; 6], ip: [u8; 4], target: [u8; 4]) -> Vec<u8> {
-    let mut f = vec![0u8; 42];
-    f[0..6].copy_from_slice(&[0xff; 6]);
-    f[6..12].copy_from_slice(&mac);
-    f[12..14].copy_from_slice(&[0x08, 0x06]);
-    f[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
-    f[22..28].copy_from_slice(&mac);
-    f[28..32].copy_from_slice(&ip);
-    f[38..42].copy_from_slice(&target);
-    f
-}
-
-fn arp_reply(mac: [u8; 6], ip: [u8; 4], to_mac: MacAddr, to_ip: [u8; 4]) -> Vec<u8> {
-    let mut f = arp_request(mac, ip, to_ip);
-    f[0..6].copy_from_slice(&to_mac.0);
-    f[21] = 2;
-    f[32..38].copy_from_slice(&to_mac.0);
-    f
-}
-
-fn tcp(
-    src_mac: [u8; 6],
-    dst_mac: MacAddr,
-    s: ([u8; 4], u16),
-    d: ([u8; 4], u16),
-    syn: bool,
-    ack: bool,
-) -> Vec<u8> {
-    let b = PacketBuilder::ethernet2(src_mac, dst_mac.0).ipv4(s.0, d.0, 64).tcp(s.1, d.1, 1000, 64000);
-    let b = if syn { b.syn() } else { b };
-    let b = if ack { b.ack(1) } else { b };
-    let mut out = vec![];
-    b.write(&mut out, if syn { &[] } else { b"data" }).unwrap();
-    out
-}
-
-fn udp(src_mac: [u8; 6], dst_mac: MacAddr, s: ([u8; 4], u16), d: ([u8; 4], u16)) -> Vec<u8> {
-    let mut out = vec![];
-    PacketBuilder::ethernet2(src_mac, dst_mac.0)
-        .ipv4(s.0, d.0, 64)
-        .udp(s.1, d.1)
-        .write(&mut out, b"ping")
-        .unwrap();
-    out
-}
-
-/// (src mac, dst mac, src, dst, ttl) after checking both checksums.
-#[allow(clippy::type_complexity)]
-fn inspect(frame: &[u8]) -> ([u8; 6], [u8; 6], ([u8; 4], u16), ([u8; 4], u16), u8) {
-    let p = SlicedPacket::from_ethernet(frame).unwrap();
-    let eth = p.link.unwrap().to_header().unwrap();
-    let eth = match eth {
-        etherparse::LinkHeader::Ethernet2(e) => e,
-        _ => panic!(),
-    };
-    let Some(NetSlice::Ipv4(ip)) = p.net else { panic!("not ipv4") };
-    let h = ip.header().to_header();
-    assert_eq!(h.header_checksum, h.calc_header_checksum(), "IPv4 checksum");
-    let (sp, dp) = match p.transport.unwrap() {
-        TransportSlice::Tcp(t) => {
-            let want = t.to_header().calc_checksum_ipv4_raw(h.source, h.destination, t.payload()).unwrap();
-            assert_eq!(t.checksum(), want, "TCP checksum");
-            (t.source_port(), t.destination_port())
-        }
-        TransportSlice::Udp(u) => {
-            let want = u.to_header().calc_checksum_ipv4_raw(h.source, h.destination, u.payload()).unwrap();
-            assert_eq!(u.checksum(), want, "UDP checksum");
-            (u.source_port(), u.destination_port())
-        }
-        _ => panic!("no transport"),
-    };
-    (eth.source, eth.destination, (h.source, sp), (h.destination, dp), h.time_to_live)
-}
+use gw_proto::{Protocol, Request, Response, Scheduler};
 
 #[test]
 fn arp_for_a_vip_is_answered_with_the_port_mac() {
@@ -205,6 +24,11 @@ fn arp_for_a_vip_is_answered_with_the_port_mac() {
     assert_eq!(&a[18..24], &CLIENT_MAC);
     assert_eq!(&a[24..28], &CLIENT);
     assert_eq!(&f[0..6], &CLIENT_MAC);
+    // The local address is answered on the inside port.
+    let out = lab.rx(1, arp_request(RS_MAC[0], RS[0], LIP));
+    assert_eq!(out.len(), 1);
+    assert_eq!(&out[0].1[14 + 14..14 + 18], &LIP);
+    assert_eq!(&out[0].1[14 + 8..14 + 14], &GW_IN.0);
     // An address that is not ours gets no answer.
     assert!(lab.rx(0, arp_request(CLIENT_MAC, CLIENT, [198, 18, 0, 99])).is_empty());
     assert_eq!(lab.counters.drop_count(Drop::ArpNotForUs), 1);

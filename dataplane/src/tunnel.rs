@@ -1,0 +1,189 @@
+//! IP-in-IP encapsulation (RFC 2003) for TUN mode, and the ICMP
+//! "fragmentation needed" answer for packets too big for the tunnel.
+//!
+//! Outer header fields follow IPVS (`ip_vs_tunnel_xmit`): TOS and TTL are
+//! copied from the inner header, DF is copied from the inner header, the
+//! protocol is 4, the source is the gateway's address on the output port.
+
+use std::net::Ipv4Addr;
+
+use crate::nat::PROTO_ICMP;
+use crate::wire::ethernet::{self, MacAddr};
+use crate::wire::{icmpv4, ipv4};
+
+/// Size of the outer IPv4 header.
+pub const OUTER_LEN: usize = 20;
+/// IP protocol number of IP-in-IP (RFC 2003).
+pub const PROTO_IPIP: u8 = 4;
+
+/// Wraps the IPv4 packet of `frame` in an outer header from `src` to `dst`.
+///
+/// `frame` must already have [`OUTER_LEN`] new bytes in front of the
+/// original Ethernet frame (the caller prepended them); the Ethernet header
+/// moves to the front and the outer header goes between it and the inner
+/// packet, which stays byte for byte as it was.
+pub fn encapsulate(frame: &mut [u8], src: u32, dst: u32, ident: u16) {
+    let eth = ethernet::HEADER_LEN;
+    frame.copy_within(OUTER_LEN..OUTER_LEN + eth, 0);
+    let inner = ipv4::Packet::new_unchecked(&frame[eth + OUTER_LEN..]);
+    let (tos, ttl, df, inner_len) = (inner.tos(), inner.ttl(), inner.dont_frag(), inner.total_len());
+    let mut outer = ipv4::Packet::new_unchecked(&mut frame[eth..eth + OUTER_LEN]);
+    outer.set_version(4);
+    outer.set_header_len(OUTER_LEN);
+    outer.set_tos(tos);
+    outer.set_total_len(inner_len + OUTER_LEN as u16);
+    outer.set_ident(ident);
+    outer.clear_flags();
+    outer.set_dont_frag(df);
+    outer.set_frag_offset(0);
+    outer.set_ttl(ttl);
+    outer.set_protocol(ipv4::Protocol::IpIp);
+    outer.set_src_addr(Ipv4Addr::from(src));
+    outer.set_dst_addr(Ipv4Addr::from(dst));
+    outer.fill_checksum();
+}
+
+/// Turns the frame (an IPv4 packet of `tl` bytes received from `peer` MAC)
+/// into an ICMP destination unreachable / fragmentation needed (RFC 792,
+/// RFC 1191 next-hop MTU) from `our_ip`/`our_mac` back to its sender,
+/// quoting the original IP header and the first 8 bytes of its payload.
+/// Returns the new frame length, or `None` if the frame has no room for it.
+pub fn frag_needed_in_place(
+    frame: &mut [u8],
+    tl: usize,
+    our_mac: MacAddr,
+    our_ip: Ipv4Addr,
+    mtu: u16,
+) -> Option<usize> {
+    let eth = ethernet::HEADER_LEN;
+    let (peer_mac, orig_src, hl) = {
+        let f = ethernet::Frame::new_checked(&frame[..]).ok()?;
+        let ip = ipv4::Packet::new_checked(&frame[eth..]).ok()?;
+        (f.src_addr(), ip.src_addr(), ip.header_len())
+    };
+    let quoted = (hl + 8).min(tl);
+    let icmp_len = 8 + quoted;
+    let total = 20 + icmp_len;
+    if frame.len() < eth + total {
+        return None;
+    }
+    frame.copy_within(eth..eth + quoted, eth + 28);
+    {
+        let mut f = ethernet::Frame::new_unchecked(&mut frame[..]);
+        f.set_dst_addr(peer_mac);
+        f.set_src_addr(our_mac);
+    }
+    {
+        let mut ip = ipv4::Packet::new_unchecked(&mut frame[eth..eth + 20]);
+        ip.set_version(4);
+        ip.set_header_len(20);
+        // Precedence "internetwork control", as Linux sends ICMP errors.
+        ip.set_tos(0xc0);
+        ip.set_total_len(total as u16);
+        ip.set_ident(0);
+        ip.clear_flags();
+        ip.set_frag_offset(0);
+        ip.set_ttl(64);
+        ip.set_protocol(ipv4::Protocol::from(PROTO_ICMP));
+        ip.set_src_addr(our_ip);
+        ip.set_dst_addr(orig_src);
+        ip.fill_checksum();
+    }
+    let mut icmp = icmpv4::Packet::new_unchecked(&mut frame[eth + 20..eth + total]);
+    icmp.set_msg_type(icmpv4::Message::DstUnreachable);
+    icmp.set_code(icmpv4::CODE_FRAG_NEEDED);
+    // Bytes 4..6 unused (zero), 6..8 the next-hop MTU (RFC 1191).
+    icmp.set_echo_ident(0);
+    icmp.set_next_hop_mtu(mtu);
+    icmp.fill_checksum();
+    Some(eth + total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
+
+    fn frame(df: bool, payload: usize) -> Vec<u8> {
+        let mut out = vec![];
+        let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1]).ipv4(
+            [198, 18, 0, 2],
+            [198, 18, 0, 100],
+            33,
+        );
+        b.udp(4000, 80).write(&mut out, &vec![7u8; payload]).unwrap();
+        // etherparse sets DF; clear it when asked.
+        if !df {
+            out[20] &= !0x40;
+            out[24] = 0;
+            out[25] = 0;
+            let c = etherparse::Ipv4HeaderSlice::from_slice(&out[14..34])
+                .unwrap()
+                .to_header()
+                .calc_header_checksum();
+            out[24..26].copy_from_slice(&c.to_be_bytes());
+        }
+        out
+    }
+
+    #[test]
+    fn the_inner_packet_is_identical_and_the_outer_header_follows_ipvs() {
+        let orig = frame(true, 100);
+        let mut f = vec![0u8; OUTER_LEN];
+        f.extend_from_slice(&orig);
+        encapsulate(&mut f, 0xc612_0101, 0xc612_0202, 9);
+        assert_eq!(&f[..14], &orig[..14], "Ethernet header moved to the front");
+        assert_eq!(&f[34..], &orig[14..], "inner packet untouched");
+        let outer = etherparse::Ipv4HeaderSlice::from_slice(&f[14..34]).unwrap().to_header();
+        assert_eq!(outer.protocol, etherparse::IpNumber(4), "IP-in-IP");
+        assert_eq!(outer.source, [198, 18, 1, 1]);
+        assert_eq!(outer.destination, [198, 18, 2, 2]);
+        assert_eq!(outer.time_to_live, 33, "outer TTL copies the inner one");
+        assert!(outer.dont_fragment, "DF copied from the inner header");
+        assert_eq!(outer.total_len as usize, orig.len() - 14 + 20);
+        assert_eq!(outer.header_checksum, outer.calc_header_checksum());
+        // And etherparse reads the whole thing as IP-in-IP with a valid inner UDP packet.
+        let p = SlicedPacket::from_ip(&f[34..]).unwrap();
+        assert!(matches!(p.transport, Some(TransportSlice::Udp(_))));
+        let mut g = vec![0u8; OUTER_LEN];
+        g.extend_from_slice(&frame(false, 10));
+        encapsulate(&mut g, 1, 2, 3);
+        assert!(!etherparse::Ipv4HeaderSlice::from_slice(&g[14..34]).unwrap().dont_fragment());
+    }
+
+    #[test]
+    fn frag_needed_quotes_the_packet_and_carries_the_mtu() {
+        let mut f = frame(true, 1480);
+        let orig = f.clone();
+        let len = frag_needed_in_place(
+            &mut f,
+            orig.len() - 14,
+            MacAddr([2, 0, 0, 0, 0, 1]),
+            Ipv4Addr::new(198, 18, 0, 1),
+            1480,
+        )
+        .unwrap();
+        f.truncate(len);
+        assert_eq!(&f[0..6], &orig[6..12], "back to the sender's MAC");
+        let p = SlicedPacket::from_ethernet(&f).unwrap();
+        let Some(NetSlice::Ipv4(ip)) = &p.net else { panic!() };
+        let h = ip.header().to_header();
+        assert_eq!((h.source, h.destination), ([198, 18, 0, 1], [198, 18, 0, 2]));
+        assert_eq!(h.header_checksum, h.calc_header_checksum());
+        let Some(TransportSlice::Icmpv4(icmp)) = p.transport else { panic!() };
+        match icmp.icmp_type() {
+            etherparse::Icmpv4Type::DestinationUnreachable(
+                etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu },
+            ) => assert_eq!(next_hop_mtu, 1480),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(icmp.checksum(), icmp.icmp_type().calc_checksum(icmp.payload()));
+        assert_eq!(icmp.payload(), &orig[14..14 + 28], "original IP header + 8 bytes");
+        // A frame too short to hold the answer is refused.
+        let mut tiny = orig[..40].to_vec();
+        assert_eq!(
+            frag_needed_in_place(&mut tiny, 26, MacAddr([2, 0, 0, 0, 0, 1]), Ipv4Addr::new(1, 1, 1, 1), 100),
+            None
+        );
+    }
+}
