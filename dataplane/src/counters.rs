@@ -47,8 +47,6 @@ pub enum Drop {
     NoSessionNotSyn,
     /// The service has no real server with a weight above zero.
     NoDest,
-    /// The chosen real server's forwarding mode is not supported yet.
-    ModeUnsupported,
     /// The FULLNAT service has no local address configured.
     NoLaddr,
     /// Every local address and port toward that real server is in use.
@@ -81,7 +79,7 @@ pub enum Drop {
 }
 
 impl Drop {
-    pub const ALL: [Drop; 31] = [
+    pub const ALL: [Drop; 30] = [
         Drop::EthTruncated,
         Drop::NotOurMac,
         Drop::UnsupportedEthertype,
@@ -99,7 +97,6 @@ impl Drop {
         Drop::UnknownReply,
         Drop::NoSessionNotSyn,
         Drop::NoDest,
-        Drop::ModeUnsupported,
         Drop::NoLaddr,
         Drop::LaddrExhausted,
         Drop::TableFull,
@@ -135,7 +132,6 @@ impl Drop {
             Drop::UnknownReply => "drop_unknown_reply",
             Drop::NoSessionNotSyn => "drop_no_session_not_syn",
             Drop::NoDest => "drop_no_dest",
-            Drop::ModeUnsupported => "drop_mode_unsupported",
             Drop::NoLaddr => "drop_no_laddr",
             Drop::LaddrExhausted => "drop_laddr_exhausted",
             Drop::TableFull => "drop_table_full",
