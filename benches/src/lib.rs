@@ -189,10 +189,9 @@ pub fn fullnat_engine(sessions: usize, timeouts: Timeouts, now_ms: u64) -> Engin
     let ok = |req: Request| assert_eq!(control.handle(req), Response::Ok);
     for proto in [Protocol::Tcp, Protocol::Udp] {
         let key = ServiceKey { proto, addr: Ipv4Addr::from(VIP), port: VPORT };
-        ok(Request::AddService { spec: ServiceSpec { key, scheduler: Scheduler::Rr } });
+        ok(Request::AddService { spec: ServiceSpec::new(key, Scheduler::Rr) });
         for rs in RS {
-            let dest =
-                DestSpec { addr: Ipv4Addr::from(rs), port: RPORT, mode: ForwardMode::FullNat, weight: 1 };
+            let dest = DestSpec::new(Ipv4Addr::from(rs), RPORT, ForwardMode::FullNat, 1);
             ok(Request::AddDest { service: key, dest });
         }
         ok(Request::AddLaddr { service: key, addr: Ipv4Addr::from(LIP) });

@@ -242,10 +242,12 @@ mod tests {
 
     fn dest(a: [u8; 4], port: u16, weight: u32, active: u64, inactive: u64, stats: Stats) -> DestInfo {
         DestInfo {
-            spec: DestSpec { addr: Ipv4Addr::from(a), port, mode: ForwardMode::FullNat, weight },
+            spec: DestSpec::new(Ipv4Addr::from(a), port, ForwardMode::FullNat, weight),
             active_conns: active,
             inactive_conns: inactive,
+            persist_conns: 0,
             stats,
+            rates: Default::default(),
         }
     }
 
@@ -256,7 +258,7 @@ mod tests {
     /// A FULLNAT service with two real servers, given out of order.
     fn fullnat_service() -> ServiceInfo {
         ServiceInfo {
-            spec: ServiceSpec { key: key(Protocol::Tcp, [198, 18, 0, 100], 80), scheduler: Scheduler::Wrr },
+            spec: ServiceSpec::new(key(Protocol::Tcp, [198, 18, 0, 100], 80), Scheduler::Wrr),
             dests: vec![
                 dest(
                     [198, 18, 1, 3],
@@ -270,6 +272,7 @@ mod tests {
             ],
             laddrs: vec![Ipv4Addr::new(198, 18, 2, 1)],
             stats: stats(123_456_789, 99_999_999, 100_000_000, 5_000_000_000, 123),
+            rates: Default::default(),
         }
     }
 
@@ -280,10 +283,11 @@ mod tests {
     #[rustfmt::skip]
     fn list_numeric_matches_ipvsadm_byte_for_byte() {
         let udp = ServiceInfo {
-            spec: ServiceSpec { key: key(Protocol::Udp, [198, 18, 0, 100], 53), scheduler: Scheduler::Rr },
+            spec: ServiceSpec::new(key(Protocol::Udp, [198, 18, 0, 100], 53), Scheduler::Rr),
             dests: vec![],
             laddrs: vec![],
             stats: Stats::default(),
+            rates: Default::default(),
         };
         let got = list(Some(4096), &[udp, fullnat_service()], false, false);
         let want = concat!(

@@ -273,7 +273,7 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
                 Some(s) => s.parse::<Scheduler>().map_err(usage)?,
                 None => DEFAULT_SCHEDULER,
             };
-            let spec = ServiceSpec { key, scheduler };
+            let spec = ServiceSpec::new(key, scheduler);
             if cmd == Command::AddService {
                 Request::AddService { spec }
             } else {
@@ -290,7 +290,7 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
                 ForwardMode::Route | ForwardMode::Tunnel => service.port,
                 ForwardMode::FullNat | ForwardMode::Masq => port.unwrap_or(service.port),
             };
-            let dest = DestSpec { addr, port, mode, weight };
+            let dest = DestSpec::new(addr, port, mode, weight);
             if cmd == Command::AddServer {
                 Request::AddDest { service, dest }
             } else {
@@ -439,32 +439,32 @@ mod tests {
     }
 
     fn dest(port: u16, mode: ForwardMode, weight: u32) -> DestSpec {
-        DestSpec { addr: RIP, port, mode, weight }
+        DestSpec::new(RIP, port, mode, weight)
     }
 
     #[test]
     fn add_and_edit_service() {
         assert_eq!(
             req(&["-A", "-t", "198.18.0.100:80", "-s", "rr"]),
-            Request::AddService { spec: ServiceSpec { key: tcp(80), scheduler: Scheduler::Rr } }
+            Request::AddService { spec: ServiceSpec::new(tcp(80), Scheduler::Rr) }
         );
         assert_eq!(
             req(&["--add-service", "--udp-service", "198.18.0.100:53"]),
             Request::AddService {
-                spec: ServiceSpec {
-                    key: ServiceKey { proto: Protocol::Udp, addr: VIP, port: 53 },
-                    scheduler: DEFAULT_SCHEDULER
-                }
+                spec: ServiceSpec::new(
+                    ServiceKey { proto: Protocol::Udp, addr: VIP, port: 53 },
+                    DEFAULT_SCHEDULER
+                )
             }
         );
         assert_eq!(
             req(&["-E", "-t", "198.18.0.100:http", "-s", "wrr"]),
-            Request::EditService { spec: ServiceSpec { key: tcp(80), scheduler: Scheduler::Wrr } }
+            Request::EditService { spec: ServiceSpec::new(tcp(80), Scheduler::Wrr) }
         );
         // Clustered short options, as in `ipvsadm -At VIP:80`.
         assert_eq!(
             req(&["-At", "198.18.0.100:80"]),
-            Request::AddService { spec: ServiceSpec { key: tcp(80), scheduler: Scheduler::Wrr } }
+            Request::AddService { spec: ServiceSpec::new(tcp(80), Scheduler::Wrr) }
         );
     }
 

@@ -75,23 +75,21 @@ fn key() -> ServiceKey {
 
 fn fullnat_listing() -> Response {
     let dest = |last: u8, active| DestInfo {
-        spec: DestSpec {
-            addr: Ipv4Addr::new(198, 18, 1, last),
-            port: 80,
-            mode: ForwardMode::FullNat,
-            weight: 1,
-        },
+        spec: DestSpec::new(Ipv4Addr::new(198, 18, 1, last), 80, ForwardMode::FullNat, 1),
         active_conns: active,
         inactive_conns: 0,
+        persist_conns: 0,
         stats: Stats::default(),
+        rates: Default::default(),
     };
     Response::Services {
         conn_table_size: 4096,
         services: vec![ServiceInfo {
-            spec: ServiceSpec { key: key(), scheduler: Scheduler::Wrr },
+            spec: ServiceSpec::new(key(), Scheduler::Wrr),
             dests: vec![dest(3, 7), dest(2, 0)],
             laddrs: vec![],
             stats: Stats::default(),
+            rates: Default::default(),
         }],
     }
 }
@@ -102,10 +100,7 @@ fn add_service_sends_the_request_and_prints_nothing() {
     let daemon = serve_once(&sock.0, Response::Ok);
     let r = gwctl(&sock, &["-A", "-t", "198.18.0.100:80", "-s", "rr"]);
     assert_eq!((r.code, r.out.as_str(), r.err.as_str()), (0, "", ""));
-    assert_eq!(
-        daemon.join().unwrap(),
-        Request::AddService { spec: ServiceSpec { key: key(), scheduler: Scheduler::Rr } }
-    );
+    assert_eq!(daemon.join().unwrap(), Request::AddService { spec: ServiceSpec::new(key(), Scheduler::Rr) });
 }
 
 #[test]
@@ -217,7 +212,14 @@ fn frames_on_the_wire_are_length_prefixed_json() {
         sent,
         serde_json::json!({
             "op": "add_service",
-            "spec": {"key": {"proto": "tcp", "addr": "198.18.0.100", "port": 80}, "scheduler": "wrr"}
+            "spec": {
+                "key": {"proto": "tcp", "addr": "198.18.0.100", "port": 80},
+                "scheduler": "wrr",
+                "persistent": null,
+                "netmask": "255.255.255.255",
+                "one_packet": false,
+                "sched_flags": 0
+            }
         })
     );
 }

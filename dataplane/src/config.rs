@@ -390,7 +390,7 @@ impl Config {
             let scheduler: Scheduler =
                 s.scheduler.parse().map_err(|e: String| invalid(field("scheduler"), e))?;
             let key = ServiceKey { proto, addr, port };
-            out.push(Request::AddService { spec: ServiceSpec { key, scheduler } });
+            out.push(Request::AddService { spec: ServiceSpec::new(key, scheduler) });
             for (j, l) in s.laddrs.iter().enumerate() {
                 let addr = l.parse().map_err(|_| {
                     invalid(format!("service[{i}].laddrs[{j}]"), format!("{l:?} is not an address"))
@@ -413,10 +413,7 @@ impl Config {
                 if d.weight > 65535 {
                     return Err(invalid(f("weight"), "must be 0..=65535"));
                 }
-                out.push(Request::AddDest {
-                    service: key,
-                    dest: DestSpec { addr, port: dport, mode, weight: d.weight },
-                });
+                out.push(Request::AddDest { service: key, dest: DestSpec::new(addr, dport, mode, d.weight) });
             }
         }
         Ok(out)

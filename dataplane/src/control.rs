@@ -348,8 +348,13 @@ impl Control {
                 }
                 Ok(false)
             }
-            Request::List { .. } | Request::GetLaddr { .. } | Request::Counters => {
-                Err(err(ErrorKind::BadRequest, "not a change"))
+            Request::List { .. }
+            | Request::GetLaddr { .. }
+            | Request::Counters
+            | Request::GetTimeouts
+            | Request::ListConns { .. } => Err(err(ErrorKind::BadRequest, "not a change")),
+            Request::Restore { .. } | Request::SetTimeouts { .. } => {
+                Err(err(ErrorKind::Invalid, "not supported yet"))
             }
         }
     }
@@ -380,7 +385,9 @@ impl Control {
                                     spec: d.spec,
                                     active_conns: active,
                                     inactive_conns: inactive,
+                                    persist_conns: 0,
                                     stats: sub(st, base),
+                                    rates: Default::default(),
                                 }
                             })
                             .collect(),
@@ -389,6 +396,7 @@ impl Control {
                             self.svc_stats(s.slot),
                             m.svc_base.get(&s.slot).copied().unwrap_or_default(),
                         ),
+                        rates: Default::default(),
                     })
                     .collect();
                 Response::Services { conn_table_size: self.conn_table_size, services }
@@ -504,7 +512,7 @@ mod tests {
         ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::new(198, 18, 0, 100), port }
     }
     fn dest(last: u8) -> DestSpec {
-        DestSpec { addr: Ipv4Addr::new(198, 18, 1, last), port: 80, mode: ForwardMode::FullNat, weight: 1 }
+        DestSpec::new(Ipv4Addr::new(198, 18, 1, last), 80, ForwardMode::FullNat, 1)
     }
     fn control(workers: usize) -> (Control, Arc<Publisher>) {
         let publisher = Arc::new(Publisher::new(Arc::new(Snapshot::new(0, vec![], 16))));
@@ -512,7 +520,7 @@ mod tests {
         (Control::new(publisher.clone(), w, 1000, 8, 16), publisher)
     }
     fn add(c: &Control) {
-        let spec = ServiceSpec { key: key(80), scheduler: Scheduler::Rr };
+        let spec = ServiceSpec::new(key(80), Scheduler::Rr);
         assert_eq!(c.handle(Request::AddService { spec }), Response::Ok);
         assert_eq!(c.handle(Request::AddDest { service: key(80), dest: dest(2) }), Response::Ok);
     }
@@ -525,7 +533,7 @@ mod tests {
         assert_eq!(snap.generation, 2);
         let svc = snap.service(6, u32::from(Ipv4Addr::new(198, 18, 0, 100)), 80).unwrap();
         assert_eq!(svc.dests.len(), 1);
-        let spec = ServiceSpec { key: key(80), scheduler: Scheduler::Rr };
+        let spec = ServiceSpec::new(key(80), Scheduler::Rr);
         assert!(matches!(
             c.handle(Request::AddService { spec }),
             Response::Error { kind: ErrorKind::ServiceExists, .. }

@@ -58,6 +58,7 @@ pub fn pick<C: Candidate>(
     match sched {
         Scheduler::Rr => rr(dests, st),
         Scheduler::Wrr => wrr(dests, params, st),
+        _ => wrr(dests, params, st),
     }
 }
 

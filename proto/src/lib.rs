@@ -62,14 +62,59 @@ pub enum Scheduler {
     Rr,
     /// Weighted round robin, with the kernel's gcd-stepping sequence.
     Wrr,
+    /// Least connection.
+    Lc,
+    /// Weighted least connection (ipvsadm's default).
+    Wlc,
+    /// Shortest expected delay.
+    Sed,
+    /// Never queue.
+    Nq,
+    /// Destination hashing.
+    Dh,
+    /// Source hashing.
+    Sh,
+    /// Locality-based least connection.
+    Lblc,
+    /// Locality-based least connection with replication.
+    Lblcr,
+    /// Maglev hashing.
+    Mh,
+    /// Weighted failover.
+    Fo,
 }
 
 impl Scheduler {
-    pub const ALL: [Scheduler; 2] = [Scheduler::Rr, Scheduler::Wrr];
+    pub const ALL: [Scheduler; 12] = [
+        Scheduler::Rr,
+        Scheduler::Wrr,
+        Scheduler::Lc,
+        Scheduler::Wlc,
+        Scheduler::Sed,
+        Scheduler::Nq,
+        Scheduler::Dh,
+        Scheduler::Sh,
+        Scheduler::Lblc,
+        Scheduler::Lblcr,
+        Scheduler::Mh,
+        Scheduler::Fo,
+    ];
+    /// ipvsadm's default when `-s` is absent.
+    pub const DEFAULT: Scheduler = Scheduler::Wlc;
     pub fn name(self) -> &'static str {
         match self {
             Scheduler::Rr => "rr",
             Scheduler::Wrr => "wrr",
+            Scheduler::Lc => "lc",
+            Scheduler::Wlc => "wlc",
+            Scheduler::Sed => "sed",
+            Scheduler::Nq => "nq",
+            Scheduler::Dh => "dh",
+            Scheduler::Sh => "sh",
+            Scheduler::Lblc => "lblc",
+            Scheduler::Lblcr => "lblcr",
+            Scheduler::Mh => "mh",
+            Scheduler::Fo => "fo",
         }
     }
 }
@@ -113,11 +158,54 @@ impl ForwardMode {
     }
 }
 
+/// Scheduler flags (`-b` with `-A`/`-E`), IPVS's `IP_VS_SVC_F_SCHED1..3`.
+pub mod sched_flags {
+    /// `flag-1`: `sh-fallback` / `mh-fallback`.
+    pub const FLAG1: u8 = 1;
+    /// `flag-2`: `sh-port` / `mh-port`.
+    pub const FLAG2: u8 = 2;
+    /// `flag-3`.
+    pub const FLAG3: u8 = 4;
+}
+
+/// ipvsadm's persistence timeout when `-p` has no value (seconds).
+pub const DEFAULT_PERSISTENCE: u32 = 360;
+
+fn host_mask() -> Ipv4Addr {
+    Ipv4Addr::BROADCAST
+}
+
 /// A service as added with `-A` or changed with `-E`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct ServiceSpec {
     pub key: ServiceKey,
     pub scheduler: Scheduler,
+    /// `-p [timeout]`: persistence timeout in seconds; `None` when not persistent.
+    #[serde(default)]
+    pub persistent: Option<u32>,
+    /// `-M netmask`: clients in one masked network share a persistence template.
+    #[serde(default = "host_mask")]
+    pub netmask: Ipv4Addr,
+    /// `-o`: one-packet scheduling (each UDP datagram scheduled on its own).
+    #[serde(default)]
+    pub one_packet: bool,
+    /// `-b flags`: `sched_flags::*` bits.
+    #[serde(default)]
+    pub sched_flags: u8,
+}
+
+impl ServiceSpec {
+    /// A service with no persistence, flags or options.
+    pub fn new(key: ServiceKey, scheduler: Scheduler) -> ServiceSpec {
+        ServiceSpec {
+            key,
+            scheduler,
+            persistent: None,
+            netmask: host_mask(),
+            one_packet: false,
+            sched_flags: 0,
+        }
+    }
 }
 
 /// A real server as added with `-a` or changed with `-e`.
@@ -127,6 +215,29 @@ pub struct DestSpec {
     pub port: u16,
     pub mode: ForwardMode,
     pub weight: u32,
+    /// `-x`: upper connection threshold (0 = none).
+    #[serde(default)]
+    pub upper: u32,
+    /// `-y`: lower connection threshold (0 = none).
+    #[serde(default)]
+    pub lower: u32,
+}
+
+impl DestSpec {
+    /// A real server with no connection thresholds.
+    pub fn new(addr: Ipv4Addr, port: u16, mode: ForwardMode, weight: u32) -> DestSpec {
+        DestSpec { addr, port, mode, weight, upper: 0, lower: 0 }
+    }
+}
+
+/// Timeouts of `--set tcp tcpfin udp` and `-L --timeout`, in seconds.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimeoutSet {
+    /// TCP ESTABLISHED.
+    pub tcp: u32,
+    /// TCP FIN_WAIT (after a FIN).
+    pub tcpfin: u32,
+    pub udp: u32,
 }
 
 /// A request from gwctl to gatewayd.
@@ -159,6 +270,15 @@ pub enum Request {
     Zero { service: Option<ServiceKey> },
     /// Gateway-wide counters: per-worker drop reasons and packet counts.
     Counters,
+    /// `-R`: the requests of a rules file, applied in order as one change
+    /// (one snapshot); stops at the first error, keeping what came before.
+    Restore { requests: Vec<Request> },
+    /// `--set tcp tcpfin udp`; a 0 leaves that timeout as it is.
+    SetTimeouts { timeouts: TimeoutSet },
+    /// `-L --timeout`.
+    GetTimeouts,
+    /// `-L -c`: connections (and persistence templates) of one service or all.
+    ListConns { service: Option<ServiceKey> },
 }
 
 /// Traffic statistics of a service or real server (ipvsadm `--stats`).
@@ -181,6 +301,16 @@ impl std::ops::AddAssign for Stats {
     }
 }
 
+/// Per-second rates (`--rate`), computed by the daemon over a moving window.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rates {
+    pub cps: u64,
+    pub inpps: u64,
+    pub outpps: u64,
+    pub inbps: u64,
+    pub outbps: u64,
+}
+
 /// A real server in a listing.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct DestInfo {
@@ -189,7 +319,12 @@ pub struct DestInfo {
     pub active_conns: u64,
     /// All other sessions (IPVS's InActConn).
     pub inactive_conns: u64,
+    /// Persistence templates pointing at this server (IPVS's PersistConn).
+    #[serde(default)]
+    pub persist_conns: u64,
     pub stats: Stats,
+    #[serde(default)]
+    pub rates: Rates,
 }
 
 /// A service in a listing.
@@ -199,6 +334,28 @@ pub struct ServiceInfo {
     pub dests: Vec<DestInfo>,
     pub laddrs: Vec<Ipv4Addr>,
     pub stats: Stats,
+    #[serde(default)]
+    pub rates: Rates,
+}
+
+/// One connection or persistence template (`-L -c`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ConnInfo {
+    /// The worker that owns it.
+    pub worker: u32,
+    pub proto: Protocol,
+    /// TCP state name as ipvsadm prints it (`ESTABLISHED`, `UDP`, `NONE` for templates, ...).
+    pub state: String,
+    /// Milliseconds until it expires.
+    pub expires_ms: u64,
+    pub client: (Ipv4Addr, u16),
+    pub vip: (Ipv4Addr, u16),
+    /// FULLNAT: the local address and port; other modes: the client again.
+    pub local: (Ipv4Addr, u16),
+    pub dest: (Ipv4Addr, u16),
+    pub mode: ForwardMode,
+    /// A persistence template (client port 0), not a connection.
+    pub template: bool,
 }
 
 /// One named counter of one worker.
@@ -335,12 +492,7 @@ mod tests {
     fn request_round_trips_through_a_frame() {
         let req = Request::AddDest {
             service: key(),
-            dest: DestSpec {
-                addr: Ipv4Addr::new(198, 18, 1, 2),
-                port: 8080,
-                mode: ForwardMode::FullNat,
-                weight: 3,
-            },
+            dest: DestSpec::new(Ipv4Addr::new(198, 18, 1, 2), 8080, ForwardMode::FullNat, 3),
         };
         let mut buf = Vec::new();
         write_frame(&mut buf, &req).unwrap();
@@ -372,7 +524,17 @@ mod tests {
 
     #[test]
     fn scheduler_names_parse() {
-        assert_eq!("wrr".parse::<Scheduler>(), Ok(Scheduler::Wrr));
+        for s in Scheduler::ALL {
+            assert_eq!(s.name().parse::<Scheduler>(), Ok(s));
+        }
         assert!("bogus".parse::<Scheduler>().is_err());
+    }
+
+    #[test]
+    fn older_frames_without_the_new_fields_still_decode() {
+        let json = r#"{"op":"add_service","spec":{"key":{"proto":"tcp","addr":"1.2.3.4","port":80},"scheduler":"rr"}}"#;
+        let r: Request = serde_json::from_str(json).unwrap();
+        let Request::AddService { spec } = r else { panic!() };
+        assert_eq!(spec, ServiceSpec::new(spec.key, Scheduler::Rr));
     }
 }

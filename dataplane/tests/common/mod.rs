@@ -101,9 +101,9 @@ impl Lab {
     /// `rport`, and (FULLNAT) the local address.
     pub fn with_mode(mut self, scheduler: Scheduler, mode: ForwardMode, rport: u16) -> Lab {
         for proto in [Protocol::Tcp, Protocol::Udp] {
-            self.ok(Request::AddService { spec: ServiceSpec { key: key(proto), scheduler } });
+            self.ok(Request::AddService { spec: ServiceSpec::new(key(proto), scheduler) });
             for rs in RS {
-                let dest = DestSpec { addr: Ipv4Addr::from(rs), port: rport, mode, weight: 1 };
+                let dest = DestSpec::new(Ipv4Addr::from(rs), rport, mode, 1);
                 self.ok(Request::AddDest { service: key(proto), dest });
             }
             if mode == ForwardMode::FullNat {
