@@ -159,9 +159,8 @@ pub fn ifaces() -> Vec<Iface> {
     ]
 }
 
-/// Worker 0 of 1 with `sessions` capacity, the full local-port range and
-/// the given timeouts.
-pub fn engine_config(sessions: usize, timeouts: Timeouts) -> EngineConfig {
+/// Worker 0 of 1 with `sessions` capacity and the full local-port range.
+pub fn engine_config(sessions: usize) -> EngineConfig {
     let ifaces = ifaces();
     let default = Route { net: 0, prefix: 0, via: Some(u32::from_be_bytes(ROUTER)), port: 0 };
     EngineConfig {
@@ -169,7 +168,6 @@ pub fn engine_config(sessions: usize, timeouts: Timeouts) -> EngineConfig {
         workers: 1,
         routes: Routes::new(&ifaces, &[default]),
         ifaces,
-        timeouts,
         sessions,
         lport_range: (1024, 65535),
         seed: 0x5eed_1234_abcd_0001,
@@ -183,7 +181,8 @@ pub fn engine_config(sessions: usize, timeouts: Timeouts) -> EngineConfig {
 /// [`LIP`], configured through [`Control::handle`]. The clock starts at
 /// `now_ms`.
 pub fn fullnat_engine(sessions: usize, timeouts: Timeouts, now_ms: u64) -> Engine {
-    let publisher = Arc::new(Publisher::new(Arc::new(Snapshot::new(0, vec![], 64))));
+    let first = Snapshot::new(0, vec![], 64).with_timeouts(timeouts);
+    let publisher = Arc::new(Publisher::new(Arc::new(first)));
     let counters = Arc::new(WorkerCounters::new(0, 1, 16, 64));
     let control = Control::new(publisher.clone(), vec![counters.clone()], sessions as u64, 16, 64);
     let ok = |req: Request| assert_eq!(control.handle(req), Response::Ok);
@@ -196,7 +195,7 @@ pub fn fullnat_engine(sessions: usize, timeouts: Timeouts, now_ms: u64) -> Engin
         }
         ok(Request::AddLaddr { service: key, addr: Ipv4Addr::from(LIP) });
     }
-    Engine::new(engine_config(sessions, timeouts), publisher.current(), counters, now_ms)
+    Engine::new(engine_config(sessions), publisher.current(), counters, now_ms)
 }
 
 /// Opens a TCP session of flow `f` through `engine` with a full three-way

@@ -131,6 +131,8 @@ fn answer_name(resp: &Response) -> &'static str {
         Response::Services { .. } => "services",
         Response::Laddrs { .. } => "laddrs",
         Response::Counters { .. } => "counters",
+        Response::Timeouts { .. } => "timeouts",
+        Response::Conns { .. } => "conns",
     }
 }
 

@@ -25,12 +25,13 @@ use std::time::Duration;
 
 use gw_proto::{
     read_frame, write_frame, DestInfo, DestSpec, ErrorKind, FrameError, Request, Response, ServiceInfo,
-    ServiceKey, ServiceSpec, Stats, WorkerCounters as WireCounters,
+    ServiceKey, ServiceSpec, Stats, TimeoutSet, WorkerCounters as WireCounters,
 };
 
 use crate::counters::WorkerCounters;
 use crate::sched::WrrParams;
 use crate::service::{Dest, Publisher, Service, Snapshot};
+use crate::tcp_state::Timeouts;
 
 #[derive(Clone, Debug)]
 struct DestEntry {
@@ -89,6 +90,7 @@ struct Model {
     dest_slots: Slots,
     generation: u64,
     version: u64,
+    timeouts: Timeouts,
     retired: Vec<Arc<Snapshot>>,
     /// Counter values at the last `-Z` (or slot reuse), subtracted on read.
     svc_base: HashMap<u32, Stats>,
@@ -118,7 +120,8 @@ impl Control {
         max_services: usize,
         max_dests: usize,
     ) -> Control {
-        let generation = publisher.current().generation;
+        let first = publisher.current();
+        let (generation, timeouts) = (first.generation, first.timeouts);
         Control {
             model: Mutex::new(Model {
                 services: BTreeMap::new(),
@@ -126,6 +129,7 @@ impl Control {
                 dest_slots: Slots::new(max_dests),
                 generation,
                 version: 0,
+                timeouts,
                 retired: vec![],
                 svc_base: HashMap::new(),
                 dest_base: HashMap::new(),
@@ -217,7 +221,7 @@ impl Control {
                 })
             })
             .collect();
-        let snap = Arc::new(Snapshot::new(m.generation, services, self.max_dests));
+        let snap = Arc::new(Snapshot::new(m.generation, services, self.max_dests).with_timeouts(m.timeouts));
         let old = self.publisher.publish(snap);
         m.retired.push(old);
     }
@@ -348,14 +352,44 @@ impl Control {
                 }
                 Ok(false)
             }
+            Request::Restore { requests } => {
+                let mut changed = false;
+                for (i, r) in requests.into_iter().enumerate() {
+                    if matches!(r, Request::Restore { .. }) {
+                        return Err(err(ErrorKind::BadRequest, format!("rule {}: nested restore", i + 1)));
+                    }
+                    match self.apply(m, r) {
+                        Ok(c) => changed |= c,
+                        Err(Response::Error { kind, message }) => {
+                            // What came before stays applied, as with ipvsadm -R.
+                            if changed {
+                                self.publish(m);
+                            }
+                            return Err(err(kind, format!("rule {}: {message}", i + 1)));
+                        }
+                        Err(other) => return Err(other),
+                    }
+                }
+                Ok(changed)
+            }
+            Request::SetTimeouts { timeouts } => {
+                let t = &mut m.timeouts;
+                if timeouts.tcp != 0 {
+                    t.established = timeouts.tcp;
+                }
+                if timeouts.tcpfin != 0 {
+                    t.fin_wait = timeouts.tcpfin;
+                }
+                if timeouts.udp != 0 {
+                    t.udp = timeouts.udp;
+                }
+                Ok(true)
+            }
             Request::List { .. }
             | Request::GetLaddr { .. }
             | Request::Counters
             | Request::GetTimeouts
             | Request::ListConns { .. } => Err(err(ErrorKind::BadRequest, "not a change")),
-            Request::Restore { .. } | Request::SetTimeouts { .. } => {
-                Err(err(ErrorKind::Invalid, "not supported yet"))
-            }
         }
     }
 
@@ -415,6 +449,12 @@ impl Control {
                     .map(|s| (s.spec.key, s.laddrs.clone()))
                     .collect();
                 Response::Laddrs { entries }
+            }
+            Request::GetTimeouts => {
+                let t = self.lock().timeouts;
+                Response::Timeouts {
+                    timeouts: TimeoutSet { tcp: t.established, tcpfin: t.fin_wait, udp: t.udp },
+                }
             }
             Request::Counters => Response::Counters {
                 workers: self
@@ -507,6 +547,7 @@ pub fn serve_conn(control: &Control, conn: &mut UnixStream) {
 mod tests {
     use super::*;
     use gw_proto::{ForwardMode, Protocol, Scheduler};
+    use std::os::unix::fs::PermissionsExt;
 
     fn key(port: u16) -> ServiceKey {
         ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::new(198, 18, 0, 100), port }
@@ -581,6 +622,101 @@ mod tests {
         c.workers[0].dests[0].inactive.sub(1);
         c.handle(Request::AddDest { service: key(80), dest: dest(4) });
         assert_eq!(c.lock().services[&key(80)].dests[1].slot, 0);
+    }
+
+    #[test]
+    fn restore_applies_in_order_as_one_change_and_stops_at_the_first_error() {
+        let (c, p) = control(1);
+        let spec = ServiceSpec::new(key(80), Scheduler::Rr);
+        let good = vec![
+            Request::AddService { spec: spec.clone() },
+            Request::AddDest { service: key(80), dest: dest(2) },
+            Request::AddDest { service: key(80), dest: dest(3) },
+        ];
+        assert_eq!(c.handle(Request::Restore { requests: good }), Response::Ok);
+        assert_eq!(p.current().generation, 1, "one snapshot for the whole batch");
+        let bad = vec![
+            Request::AddService { spec: ServiceSpec::new(key(81), Scheduler::Rr) },
+            Request::AddService { spec },
+            Request::AddService { spec: ServiceSpec::new(key(82), Scheduler::Rr) },
+        ];
+        let Response::Error { kind, message } = c.handle(Request::Restore { requests: bad }) else {
+            panic!()
+        };
+        assert_eq!(kind, ErrorKind::ServiceExists);
+        assert!(message.starts_with("rule 2:"), "{message}");
+        let snap = p.current();
+        assert!(snap.service(6, u32::from(key(81).addr), 81).is_some(), "rule 1 stays applied");
+        assert!(snap.service(6, u32::from(key(82).addr), 82).is_none(), "rule 3 never ran");
+    }
+
+    #[test]
+    fn set_timeouts_changes_only_what_is_not_zero_and_reaches_the_snapshot() {
+        let (c, p) = control(1);
+        let t = TimeoutSet { tcp: 300, tcpfin: 0, udp: 30 };
+        assert_eq!(c.handle(Request::SetTimeouts { timeouts: t }), Response::Ok);
+        let Response::Timeouts { timeouts } = c.query(Request::GetTimeouts) else { panic!() };
+        assert_eq!(timeouts, TimeoutSet { tcp: 300, tcpfin: 120, udp: 30 });
+        assert_eq!(p.current().timeouts.established, 300);
+        assert_eq!(p.current().timeouts.udp, 30);
+    }
+
+    #[test]
+    fn the_socket_survives_hostile_clients_and_keeps_the_rules() {
+        use std::io::{Read, Write};
+        let (c, _) = control(1);
+        add(&c);
+        let c = Arc::new(c);
+        let path = std::env::temp_dir().join(format!("gw-ctl-test-{}.sock", std::process::id()));
+        serve(c.clone(), &path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let mut junk = 0x2545_f491_4f6c_dd1du64;
+        let mut threads = vec![];
+        for t in 0..32u64 {
+            let path = path.clone();
+            junk = junk.wrapping_mul(6364136223846793005).wrapping_add(t);
+            let seed = junk;
+            threads.push(std::thread::spawn(move || {
+                let mut conn = UnixStream::connect(&path).unwrap();
+                conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                match t % 4 {
+                    // Arbitrary bytes.
+                    0 => {
+                        let bytes: Vec<u8> =
+                            (0..4096u64).map(|i| (seed.rotate_left(i as u32 % 64) ^ i) as u8).collect();
+                        let _ = conn.write_all(&bytes);
+                    }
+                    // A truncated frame, then hang up.
+                    1 => {
+                        let _ = conn.write_all(&100u32.to_be_bytes());
+                        let _ = conn.write_all(b"{\"op\":\"cle");
+                    }
+                    // A huge length: refused without reading it.
+                    2 => {
+                        let _ = conn.write_all(&u32::MAX.to_be_bytes());
+                        let mut buf = vec![];
+                        let _ = conn.read_to_end(&mut buf);
+                    }
+                    // A well-behaved client.
+                    _ => {
+                        write_frame(&mut conn, &Request::List { service: None }).unwrap();
+                        let r: Response = read_frame(&mut conn).unwrap();
+                        assert!(matches!(r, Response::Services { .. }));
+                    }
+                }
+            }));
+        }
+        for t in threads {
+            t.join().unwrap();
+        }
+        // The daemon still answers and nothing was lost.
+        let mut conn = UnixStream::connect(&path).unwrap();
+        write_frame(&mut conn, &Request::List { service: None }).unwrap();
+        let Response::Services { services, .. } = read_frame(&mut conn).unwrap() else { panic!() };
+        assert_eq!(services.len(), 1);
+        assert_eq!(services[0].dests.len(), 1);
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]

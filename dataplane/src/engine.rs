@@ -22,7 +22,7 @@ use crate::route::{Iface, Routes};
 use crate::sched::{self, SchedState};
 use crate::service::{Service, Snapshot};
 use crate::session::{FlowKey, Session, SessionTable, FLAG_ACTIVE, FLAG_NO_OUT};
-use crate::tcp_state::{self, flags, Dir, State, Timeouts};
+use crate::tcp_state::{self, flags, Dir, State};
 use crate::tunnel::{self, OUTER_LEN};
 use crate::wire::ethernet::{self, EtherType, MacAddr};
 use crate::wire::{arp, icmpv4, ipv4, tcp, udp};
@@ -38,7 +38,6 @@ pub struct EngineConfig {
     pub workers: u32,
     pub ifaces: Vec<Iface>,
     pub routes: Routes,
-    pub timeouts: Timeouts,
     /// Session-table capacity of this worker.
     pub sessions: usize,
     /// Local ports to allocate from, inclusive.
@@ -339,7 +338,7 @@ impl Engine {
             dest.slot,
         );
         s.flags = flags;
-        let i = sessions.insert(s, now, cfg.timeouts.of_ms(state)).map_err(|_| Drop::TableFull)?;
+        let i = sessions.insert(s, now, snap.timeouts.of_ms(state)).map_err(|_| Drop::TableFull)?;
         counters.event(Event::SessionsCreated, 1);
         counters.event(Event::SessionsLive, 1);
         for cells in [&counters.dests[dest.slot as usize], &counters.services[svc.slot as usize]] {
@@ -422,7 +421,7 @@ impl Engine {
                 cells.inactive.add(1);
             }
         }
-        sessions.touch(i, now, cfg.timeouts.of_ms(new));
+        sessions.touch(i, now, snap.timeouts.of_ms(new));
         counters.event(event, 1);
         let bytes = p.tl as u64;
         let account = |c: &TrafficCells| {

@@ -15,6 +15,7 @@ use gw_proto::{ForwardMode, Scheduler, ServiceKey};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::sched::{Candidate, WrrParams};
+use crate::tcp_state::Timeouts;
 
 /// A real server of a service.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +58,8 @@ pub type SvcLookup = (u8, u32, u16);
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub generation: u64,
+    /// Session timeouts per state (`[timeouts]`, `gwctl --set`).
+    pub timeouts: Timeouts,
     services: Vec<Arc<Service>>,
     by_key: FxHashMap<SvcLookup, u32>,
     /// VIPs and local addresses: the gateway answers ARP and ping for them.
@@ -73,7 +76,12 @@ pub struct Snapshot {
 impl Snapshot {
     /// Builds a snapshot from services in listing order.
     pub fn new(generation: u64, services: Vec<Arc<Service>>, max_dests: usize) -> Snapshot {
-        let mut s = Snapshot { generation, live_dests: vec![false; max_dests], ..Default::default() };
+        let mut s = Snapshot {
+            generation,
+            timeouts: Timeouts::default(),
+            live_dests: vec![false; max_dests],
+            ..Default::default()
+        };
         for (i, svc) in services.iter().enumerate() {
             let k = svc.key;
             s.by_key.insert((k.proto.number(), u32::from(k.addr), k.port), i as u32);
@@ -93,6 +101,12 @@ impl Snapshot {
         }
         s.services = services;
         s
+    }
+
+    /// The same snapshot with session timeouts `t`.
+    pub fn with_timeouts(mut self, t: Timeouts) -> Snapshot {
+        self.timeouts = t;
+        self
     }
 
     #[inline]

@@ -428,6 +428,14 @@ pub enum Response {
     Counters {
         workers: Vec<WorkerCounters>,
     },
+    /// `-L --timeout`.
+    Timeouts {
+        timeouts: TimeoutSet,
+    },
+    /// `-L -c`.
+    Conns {
+        conns: Vec<ConnInfo>,
+    },
 }
 
 impl Response {

@@ -91,7 +91,8 @@ fn run(args: Args) -> Result<()> {
 
     let max_services = cfg.workers.max_services;
     let max_dests = cfg.workers.max_dests;
-    let publisher = Arc::new(Publisher::new(Arc::new(Snapshot::new(0, vec![], max_dests))));
+    let first = Snapshot::new(0, vec![], max_dests).with_timeouts(cfg.timeouts);
+    let publisher = Arc::new(Publisher::new(Arc::new(first)));
     let counters: Vec<Arc<WorkerCounters>> = lcores
         .iter()
         .enumerate()
@@ -128,7 +129,6 @@ fn run(args: Args) -> Result<()> {
             workers: nworkers as u32,
             ifaces: ifaces.clone(),
             routes: routes.clone(),
-            timeouts: cfg.timeouts,
             sessions: cfg.workers.sessions,
             lport_range: (cfg.workers.lport_min, cfg.workers.lport_max),
             seed: seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),

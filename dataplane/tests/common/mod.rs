@@ -12,7 +12,6 @@ use dataplane::engine::{Engine, EngineConfig};
 use dataplane::neigh::NeighConfig;
 use dataplane::route::{Iface, Routes};
 use dataplane::service::{Publisher, Snapshot};
-use dataplane::tcp_state::Timeouts;
 use dataplane::wire::ethernet::MacAddr;
 use dataplane::worker::{Io, Worker};
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
@@ -74,7 +73,6 @@ impl Lab {
             workers: 1,
             routes: Routes::new(&ifaces, &[]),
             ifaces,
-            timeouts: Timeouts::default(),
             sessions,
             lport_range: lports,
             seed: 7,
