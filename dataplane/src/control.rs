@@ -21,16 +21,19 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gw_proto::{
-    read_frame, write_frame, DestInfo, DestSpec, ErrorKind, FrameError, Request, Response, ServiceInfo,
-    ServiceKey, ServiceSpec, Stats, TimeoutSet, WorkerCounters as WireCounters,
+    read_frame, write_frame, ConnInfo, DestInfo, DestSpec, ErrorKind, FrameError, Protocol, Rates, Request,
+    Response, ServiceInfo, ServiceKey, ServiceSpec, Stats, TimeoutSet, WorkerCounters as WireCounters,
 };
 
 use crate::counters::WorkerCounters;
+use crate::mailbox::{ConnFilter, ControlMailbox};
 use crate::sched::WrrParams;
 use crate::service::{Dest, Publisher, Service, Snapshot};
+use crate::session::{forward_mode, Session};
+use crate::tcp_state::State;
 use crate::tcp_state::Timeouts;
 
 #[derive(Clone, Debug)]
@@ -80,8 +83,55 @@ pub struct Control {
     model: Mutex<Model>,
     publisher: Arc<Publisher>,
     workers: Vec<Arc<WorkerCounters>>,
+    /// One per worker, in worker order (connection listing).
+    mailboxes: Vec<ControlMailbox>,
     conn_table_size: u64,
     max_dests: usize,
+}
+
+/// IPVS's rate estimator for one service or server: every [`RATE_PERIOD`]
+/// the rate over the period is folded into a moving average with weight
+/// 1/4 (`avg += (rate - avg) / 4`, as `ip_vs_estimator.c`).
+#[derive(Clone, Copy, Debug, Default)]
+struct RateEst {
+    last: Stats,
+    avg: [f64; 5],
+}
+
+/// How often rates are estimated (IPVS: 2 s).
+pub const RATE_PERIOD: Duration = Duration::from_secs(2);
+
+impl RateEst {
+    fn update(&mut self, now: Stats, secs: f64) {
+        let d = sub(now, self.last);
+        let rates = [d.conns, d.inpkts, d.outpkts, d.inbytes * 8, d.outbytes * 8];
+        for (avg, r) in self.avg.iter_mut().zip(rates) {
+            *avg += (r as f64 / secs - *avg) / 4.0;
+        }
+        self.last = now;
+    }
+    fn rates(&self) -> Rates {
+        let r = |i: usize| self.avg[i].round().max(0.0) as u64;
+        Rates { cps: r(0), inpps: r(1), outpps: r(2), inbps: r(3), outbps: r(4) }
+    }
+}
+
+/// A session as `gwctl -L -c` shows it.
+fn conn_info(worker: u32, s: &Session, now_ms: u64) -> ConnInfo {
+    let a = |ip: u32, port: u16| (Ipv4Addr::from(ip), port);
+    let template = s.flags & crate::session::FLAG_TEMPLATE != 0;
+    ConnInfo {
+        worker,
+        proto: if s.proto == crate::nat::PROTO_UDP { Protocol::Udp } else { Protocol::Tcp },
+        state: if template { "NONE".into() } else { State::from_u8(s.state).name().into() },
+        expires_ms: s.expires_in_ms(now_ms),
+        client: a(s.cip, s.cport),
+        vip: a(s.vip, s.vport),
+        local: a(s.lip, s.lport),
+        dest: a(s.rip, s.rport),
+        mode: forward_mode(s.mode),
+        template,
+    }
 }
 
 struct Model {
@@ -95,6 +145,9 @@ struct Model {
     /// Counter values at the last `-Z` (or slot reuse), subtracted on read.
     svc_base: HashMap<u32, Stats>,
     dest_base: HashMap<u32, Stats>,
+    /// Rate estimators by (is a real server, slot).
+    rates: HashMap<(bool, u32), RateEst>,
+    last_estimate: Option<Instant>,
 }
 
 fn err(kind: ErrorKind, msg: impl Into<String>) -> Response {
@@ -133,9 +186,12 @@ impl Control {
                 retired: vec![],
                 svc_base: HashMap::new(),
                 dest_base: HashMap::new(),
+                rates: HashMap::new(),
+                last_estimate: None,
             }),
             publisher,
             workers,
+            mailboxes: vec![],
             conn_table_size,
             max_dests,
         }
@@ -157,6 +213,11 @@ impl Control {
         (st, act, inact)
     }
 
+    /// Persistence templates pointing at a real server, over workers.
+    fn dest_persist(&self, slot: u32) -> u64 {
+        self.workers.iter().map(|w| w.dests[slot as usize].persist.get()).fold(0, u64::wrapping_add)
+    }
+
     fn svc_stats(&self, slot: u32) -> Stats {
         let mut st = Stats::default();
         for w in &self.workers {
@@ -170,11 +231,43 @@ impl Control {
         self.workers.iter().map(|w| w.generation.get()).min().unwrap_or(u64::MAX)
     }
 
-    /// Releases retired snapshots that no worker uses any more. Called
-    /// periodically and after every request.
-    pub fn reap(&self) {
+    /// Connects the workers' mailboxes (in worker order) for `-L -c`.
+    pub fn with_mailboxes(mut self, mailboxes: Vec<ControlMailbox>) -> Control {
+        self.mailboxes = mailboxes;
+        self
+    }
+
+    /// Housekeeping, called every 100 ms or so: releases retired snapshots
+    /// no worker uses any more, and every [`RATE_PERIOD`] updates the rates.
+    pub fn tick(&self, now: Instant) {
         let min = self.min_worker_generation();
-        self.lock().retired.retain(|s| s.generation >= min);
+        let mut m = self.lock();
+        m.retired.retain(|s| s.generation >= min);
+        let secs = match m.last_estimate {
+            None => {
+                m.last_estimate = Some(now);
+                return;
+            }
+            Some(t) if now.duration_since(t) < RATE_PERIOD => return,
+            Some(t) => now.duration_since(t).as_secs_f64(),
+        };
+        m.last_estimate = Some(now);
+        let slots: Vec<(bool, u32)> = m
+            .services
+            .values()
+            .flat_map(|s| std::iter::once((false, s.slot)).chain(s.dests.iter().map(|d| (true, d.slot))))
+            .collect();
+        for (is_dest, slot) in slots {
+            let cur = if is_dest { self.dest_stats(slot).0 } else { self.svc_stats(slot) };
+            m.rates
+                .entry((is_dest, slot))
+                .or_insert_with(|| RateEst { last: cur, avg: [0.0; 5] })
+                .update(cur, secs);
+        }
+    }
+
+    fn rates_of(m: &Model, is_dest: bool, slot: u32) -> Rates {
+        m.rates.get(&(is_dest, slot)).map(RateEst::rates).unwrap_or_default()
     }
 
     /// Carries out one request.
@@ -241,6 +334,7 @@ impl Control {
                     .ok_or_else(|| err(ErrorKind::Full, "service table is full (workers.max_services)"))?;
                 let base = self.svc_stats(slot);
                 m.svc_base.insert(slot, base);
+                m.rates.remove(&(false, slot));
                 m.services.insert(spec.key, SvcEntry { slot, version, spec, dests: vec![], laddrs: vec![] });
                 Ok(true)
             }
@@ -286,6 +380,7 @@ impl Control {
                     .ok_or_else(|| err(ErrorKind::Full, "real-server table is full (workers.max_dests)"))?;
                 let base = self.dest_stats(slot).0;
                 m.dest_base.insert(slot, base);
+                m.rates.remove(&(true, slot));
                 let s = m.services.get_mut(&service).expect("checked above");
                 s.dests.push(DestEntry { spec: dest, slot });
                 s.version = version;
@@ -419,9 +514,9 @@ impl Control {
                                     spec: d.spec,
                                     active_conns: active,
                                     inactive_conns: inactive,
-                                    persist_conns: 0,
+                                    persist_conns: self.dest_persist(d.slot),
                                     stats: sub(st, base),
-                                    rates: Default::default(),
+                                    rates: Self::rates_of(&m, true, d.slot),
                                 }
                             })
                             .collect(),
@@ -430,7 +525,7 @@ impl Control {
                             self.svc_stats(s.slot),
                             m.svc_base.get(&s.slot).copied().unwrap_or_default(),
                         ),
-                        rates: Default::default(),
+                        rates: Self::rates_of(&m, false, s.slot),
                     })
                     .collect();
                 Response::Services { conn_table_size: self.conn_table_size, services }
@@ -449,6 +544,30 @@ impl Control {
                     .map(|s| (s.spec.key, s.laddrs.clone()))
                     .collect();
                 Response::Laddrs { entries }
+            }
+            Request::ListConns { service } => {
+                if let Some(k) = service {
+                    if !self.lock().services.contains_key(&k) {
+                        return no_service(&k);
+                    }
+                }
+                let filter = service.map(|k| ConnFilter {
+                    proto: k.proto.number(),
+                    vip: u32::from(k.addr),
+                    vport: k.port,
+                });
+                let mut conns = vec![];
+                for (w, mb) in self.mailboxes.iter().enumerate() {
+                    let (sessions, now, complete) = mb.list(filter, 8192, Duration::from_secs(2));
+                    if !complete {
+                        return err(
+                            ErrorKind::Invalid,
+                            format!("worker {w} did not answer the connection listing"),
+                        );
+                    }
+                    conns.extend(sessions.iter().map(|s| conn_info(w as u32, s, now)));
+                }
+                Response::Conns { conns }
             }
             Request::GetTimeouts => {
                 let t = self.lock().timeouts;

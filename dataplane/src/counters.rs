@@ -258,6 +258,8 @@ pub struct TrafficCells {
     pub active: Cell,
     /// Other live sessions (gauge).
     pub inactive: Cell,
+    /// Live persistence templates pointing here (gauge, IPVS's PersistConn).
+    pub persist: Cell,
 }
 
 impl TrafficCells {

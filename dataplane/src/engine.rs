@@ -17,11 +17,12 @@ use std::sync::Arc;
 use gw_proto::ForwardMode;
 
 use crate::counters::{Drop, Event, TrafficCells, WorkerCounters};
+use crate::mailbox::{ConnQuery, SCAN_PER_CHUNK};
 use crate::nat::{self, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use crate::route::{Iface, Routes};
 use crate::sched::{self, SchedState};
 use crate::service::{Service, Snapshot};
-use crate::session::{FlowKey, Session, SessionTable, FLAG_ACTIVE, FLAG_NO_OUT};
+use crate::session::{forward_mode, FlowKey, Session, SessionTable, FLAG_ACTIVE, FLAG_NO_OUT};
 use crate::tcp_state::{self, flags, Dir, State};
 use crate::tunnel::{self, OUTER_LEN};
 use crate::wire::ethernet::{self, EtherType, MacAddr};
@@ -86,17 +87,6 @@ struct L4Info {
     /// IPv4 total length.
     tl: usize,
     dont_frag: bool,
-}
-
-/// The forwarding mode stored in a session.
-#[inline]
-fn mode_of(m: u8) -> ForwardMode {
-    match m {
-        0 => ForwardMode::FullNat,
-        1 => ForwardMode::Masq,
-        2 => ForwardMode::Route,
-        _ => ForwardMode::Tunnel,
-    }
 }
 
 /// One worker's sessions and packet logic.
@@ -356,7 +346,7 @@ impl Engine {
             // As IPVS: the server is gone; drop and let the session expire.
             return Action::Drop(Drop::DestUnavailable);
         }
-        let mode = mode_of(s.mode);
+        let mode = forward_mode(s.mode);
         // FULLNAT and NAT route the packet (rewrite L3, decrement TTL); DR
         // and TUN hand it on untouched and never see the replies.
         let routed = matches!(mode, ForwardMode::FullNat | ForwardMode::Masq);
@@ -468,6 +458,25 @@ impl Engine {
         eth.set_src_addr(iface.mac);
         self.counters.event(Event::IcmpEchoAnswered, 1);
         Action::Reply { port: iface.port, len: frame.len() }
+    }
+
+    /// Copies one chunk of live sessions into a control-plane query (see
+    /// [`crate::mailbox`]): scans at most [`SCAN_PER_CHUNK`] slots and never
+    /// grows the query's buffer.
+    pub fn dump(&self, now: u64, q: &mut ConnQuery) {
+        let cap = self.sessions.capacity();
+        let end = (q.start + SCAN_PER_CHUNK).min(cap);
+        let mut i = q.start;
+        while i < end && q.out.len() < q.out.capacity() {
+            if let Some(s) = self.sessions.slot(i) {
+                if q.filter.is_none_or(|f| (f.proto, f.vip, f.vport) == (s.proto, s.vip, s.vport)) {
+                    q.out.push(*s);
+                }
+            }
+            i += 1;
+        }
+        q.now_ms = now;
+        q.next = (i < cap).then_some(i);
     }
 
     /// Expires due sessions (bounded work per call).

@@ -13,6 +13,7 @@ use std::time::Duration;
 use crate::config::IdlePolicy;
 use crate::counters::{Drop, Event, WorkerCounters};
 use crate::dpdk::{tsc, tsc_hz, Mbuf, Mempool, Port, RxBurst, TxBuffer};
+use crate::mailbox::WorkerMailbox;
 use crate::service::Publisher;
 use crate::worker::{Io, PacketBuf, Worker};
 
@@ -95,6 +96,8 @@ pub struct WorkerLoop {
     pub publisher: Arc<Publisher>,
     pub stop: Arc<AtomicBool>,
     pub idle: Idle,
+    /// Control-plane questions (connection listing), answered between bursts.
+    pub mailbox: WorkerMailbox,
 }
 
 impl WorkerLoop {
@@ -137,6 +140,8 @@ impl WorkerLoop {
             io.flush_all();
             self.worker.tick(now, &mut io);
             io.flush_all();
+            let engine = &self.worker.engine;
+            self.mailbox.serve(|q| engine.dump(now, q));
             if received > 0 {
                 counters.event(Event::RxPackets, received as u64);
                 counters.event(Event::BusyCycles, tsc().wrapping_sub(start));

@@ -9,6 +9,7 @@ pub mod config;
 pub mod control;
 pub mod counters;
 pub mod engine;
+pub mod mailbox;
 pub mod nat;
 pub mod neigh;
 pub mod route;

@@ -18,6 +18,19 @@
 
 use crate::tcp_state::State;
 
+use gw_proto::ForwardMode;
+
+/// The forwarding mode stored in a session (`ForwardMode as u8`).
+#[inline]
+pub fn forward_mode(m: u8) -> ForwardMode {
+    match m {
+        0 => ForwardMode::FullNat,
+        1 => ForwardMode::Masq,
+        2 => ForwardMode::Route,
+        _ => ForwardMode::Tunnel,
+    }
+}
+
 /// "No session" in the intrusive links.
 pub const NIL: u32 = u32::MAX;
 /// log2 of the wheel tick in milliseconds (64 ms).
@@ -76,6 +89,10 @@ pub const FLAG_ACTIVE: u8 = 1;
 /// The session has no reply key (DR, TUN: replies bypass the gateway), so it
 /// is not in the reply index.
 pub const FLAG_NO_OUT: u8 = 2;
+/// A persistence template (client port 0), not a connection.
+pub const FLAG_TEMPLATE: u8 = 4;
+/// One-packet scheduling (`-o`): the next datagram of the flow is scheduled anew.
+pub const FLAG_ONE_PACKET: u8 = 8;
 
 impl Session {
     /// A new session; links are set by [`SessionTable::insert`].
@@ -294,7 +311,10 @@ impl SessionTable {
             Self::unchain(&mut self.out_buckets[bout], &mut self.slots, idx, |s| &mut s.next_out);
         }
         self.wheel_unlink(idx);
-        self.slots[idx as usize].next_in = self.free_head;
+        let slot = &mut self.slots[idx as usize];
+        // Protocol 0 marks a free slot (see `slot`).
+        slot.proto = 0;
+        slot.next_in = self.free_head;
         self.free_head = idx;
         self.live -= 1;
     }
@@ -386,15 +406,11 @@ impl SessionTable {
         expired
     }
 
-    /// Iterates over live sessions (control plane: connection listing).
-    pub fn iter(&self) -> impl Iterator<Item = &Session> + '_ {
-        let mut free = vec![false; self.slots.len()];
-        let mut i = self.free_head;
-        while i != NIL {
-            free[i as usize] = true;
-            i = self.slots[i as usize].next_in;
-        }
-        self.slots.iter().enumerate().filter(move |(i, _)| !free[*i]).map(|(_, s)| s)
+    /// The live session in slot `i`, if any (connection listing walks the
+    /// slots in chunks; a free slot has protocol 0, which no session has).
+    #[inline]
+    pub fn slot(&self, i: usize) -> Option<&Session> {
+        self.slots.get(i).filter(|s| s.proto != 0)
     }
 }
 
@@ -424,12 +440,14 @@ mod tests {
         let i = t.insert(s, 0, 1000).unwrap();
         assert_eq!(t.lookup_in(&s.in_key()), Some(i));
         assert_eq!(t.lookup_out(&s.out_key()), Some(i));
+        assert_eq!(t.slot(i as usize).map(|x| x.cport), Some(40000));
         let mut other = s.in_key();
         other.sport = 40001;
         assert_eq!(t.lookup_in(&other), None);
         t.remove(i);
         assert_eq!(t.lookup_in(&s.in_key()), None);
         assert_eq!(t.lookup_out(&s.out_key()), None);
+        assert!(t.slot(i as usize).is_none(), "a freed slot reads as empty");
         assert!(t.is_empty());
     }
 

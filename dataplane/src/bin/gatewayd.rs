@@ -20,6 +20,7 @@ use dataplane::counters::WorkerCounters;
 use dataplane::dpdk::{self, Eal, Mempool, Port};
 use dataplane::engine::{Engine, EngineConfig};
 use dataplane::io::{Idle, WorkerLoop};
+use dataplane::mailbox::mailbox;
 use dataplane::neigh::NeighConfig;
 use dataplane::route::{Iface, Route, Routes};
 use dataplane::service::{Publisher, Snapshot};
@@ -99,8 +100,11 @@ fn run(args: Args) -> Result<()> {
         .map(|(i, l)| Arc::new(WorkerCounters::new(i as u32, *l, max_services, max_dests)))
         .collect();
     let table_size = (cfg.workers.sessions * lcores.len()) as u64;
-    let control =
-        Arc::new(Control::new(publisher.clone(), counters.clone(), table_size, max_services, max_dests));
+    let (control_boxes, mut worker_boxes): (Vec<_>, Vec<_>) = lcores.iter().map(|_| mailbox()).unzip();
+    let control = Arc::new(
+        Control::new(publisher.clone(), counters.clone(), table_size, max_services, max_dests)
+            .with_mailboxes(control_boxes),
+    );
     for (i, req) in cfg.service_requests()?.into_iter().enumerate() {
         if let Response::Error { kind, message } = control.handle(req.clone()) {
             bail!("service: {req:?} (request {i}) refused: {} ({message})", kind.ipvsadm_text());
@@ -144,6 +148,7 @@ fn run(args: Args) -> Result<()> {
             publisher: publisher.clone(),
             stop: stop.clone(),
             idle,
+            mailbox: worker_boxes.remove(0),
         };
         eal.launch(*lcore, move || worker.run())
             .with_context(|| format!("launching worker on lcore {lcore}"))?;
@@ -157,7 +162,7 @@ fn run(args: Args) -> Result<()> {
 
     while !stop_signal.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
-        control.reap();
+        control.tick(std::time::Instant::now());
     }
     tracing::info!("stopping");
     stop.store(true, Ordering::Relaxed);

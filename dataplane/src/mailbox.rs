@@ -1,0 +1,125 @@
+//! Questions from the control plane to a worker, answered between bursts.
+//!
+//! A worker's session table is touched only by that worker. To list
+//! connections (`gwctl -L -c`), the control plane sends a [`ConnQuery`]
+//! carrying an empty buffer with room for a chunk; the worker, between two
+//! bursts, copies up to that many live sessions from a bounded range of
+//! slots into it and sends it back with where to resume. The worker never
+//! allocates (the buffer comes with the query), never blocks (`try_recv`,
+//! `try_send` on channels of depth 1) and does a bounded amount of work per
+//! poll, so a listing of millions of sessions never stalls forwarding.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::session::Session;
+
+/// Slots a worker scans for one chunk.
+pub const SCAN_PER_CHUNK: usize = 65_536;
+
+/// Which sessions a query wants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnFilter {
+    pub proto: u8,
+    pub vip: u32,
+    pub vport: u16,
+}
+
+/// One chunk's worth of question.
+pub struct ConnQuery {
+    /// Matches an answer to its question (a late answer to a query that
+    /// timed out is recognised and dropped).
+    pub id: u64,
+    pub filter: Option<ConnFilter>,
+    /// First slot to scan.
+    pub start: usize,
+    /// Filled by the worker, up to its capacity.
+    pub out: Vec<Session>,
+    /// The worker's clock when it filled `out`, for expiry times.
+    pub now_ms: u64,
+    /// Where to resume, or `None` when the table was scanned to the end.
+    pub next: Option<usize>,
+}
+
+/// The worker's end.
+pub struct WorkerMailbox {
+    queries: Receiver<ConnQuery>,
+    answers: SyncSender<ConnQuery>,
+}
+
+/// The control plane's end.
+pub struct ControlMailbox {
+    queries: SyncSender<ConnQuery>,
+    answers: Mutex<Receiver<ConnQuery>>,
+    next_id: AtomicU64,
+}
+
+/// A connected pair of ends.
+pub fn mailbox() -> (ControlMailbox, WorkerMailbox) {
+    let (qt, qr) = sync_channel(1);
+    let (at, ar) = sync_channel(1);
+    (
+        ControlMailbox { queries: qt, answers: Mutex::new(ar), next_id: AtomicU64::new(1) },
+        WorkerMailbox { queries: qr, answers: at },
+    )
+}
+
+impl WorkerMailbox {
+    /// Answers a pending query, if any, with `fill`. Never blocks.
+    #[inline]
+    pub fn serve(&self, fill: impl FnOnce(&mut ConnQuery)) {
+        if let Ok(mut q) = self.queries.try_recv() {
+            fill(&mut q);
+            // Depth 1 and one query at a time: the slot is free. If the
+            // control plane went away, the answer is dropped here (control
+            // thread memory, freed on this thread only in that case).
+            if let Err(TrySendError::Full(q) | TrySendError::Disconnected(q)) = self.answers.try_send(q) {
+                drop(q);
+            }
+        }
+    }
+}
+
+impl ControlMailbox {
+    /// All sessions matching `filter`, chunk by chunk. Gives up (returning
+    /// what it has) if the worker does not answer within `timeout` per chunk.
+    pub fn list(
+        &self,
+        filter: Option<ConnFilter>,
+        chunk: usize,
+        timeout: Duration,
+    ) -> (Vec<Session>, u64, bool) {
+        // One listing at a time per worker.
+        let answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all = Vec::new();
+        let mut start = 0;
+        let mut now = 0;
+        loop {
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            let q = ConnQuery { id, filter, start, out: Vec::with_capacity(chunk), now_ms: 0, next: None };
+            if self.queries.try_send(q).is_err() {
+                return (all, now, false);
+            }
+            let answer = loop {
+                match answers.recv_timeout(timeout) {
+                    Ok(a) if a.id == id => break Ok(a),
+                    Ok(_stale) => continue,
+                    Err(e) => break Err(e),
+                }
+            };
+            match answer {
+                Ok(a) => {
+                    now = a.now_ms;
+                    all.extend_from_slice(&a.out);
+                    match a.next {
+                        Some(n) => start = n,
+                        None => return (all, now, true),
+                    }
+                }
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return (all, now, false),
+            }
+        }
+    }
+}
