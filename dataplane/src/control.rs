@@ -301,6 +301,8 @@ impl Control {
                         port: d.spec.port,
                         mode: d.spec.mode,
                         weight: d.spec.weight,
+                        upper: d.spec.upper,
+                        lower: d.spec.lower,
                     })
                     .collect();
                 Arc::new(Service {
@@ -311,6 +313,10 @@ impl Control {
                     wrr: WrrParams::of(&dests),
                     dests,
                     laddrs: s.laddrs.iter().map(|a| u32::from(*a)).collect(),
+                    persistent_ms: s.spec.persistent.map(|p| p as u64 * 1000),
+                    netmask: u32::from(s.spec.netmask),
+                    one_packet: s.spec.one_packet,
+                    sched_flags: s.spec.sched_flags,
                 })
             })
             .collect();

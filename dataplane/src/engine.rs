@@ -22,7 +22,10 @@ use crate::nat::{self, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use crate::route::{Iface, Routes};
 use crate::sched::{self, SchedState};
 use crate::service::{Service, Snapshot};
-use crate::session::{forward_mode, FlowKey, Session, SessionTable, FLAG_ACTIVE, FLAG_NO_OUT};
+use crate::session::{
+    forward_mode, FlowKey, Session, SessionTable, FLAG_ACTIVE, FLAG_NO_OUT, FLAG_ONE_PACKET, FLAG_TEMPLATE,
+    NIL,
+};
 use crate::tcp_state::{self, flags, Dir, State};
 use crate::tunnel::{self, OUTER_LEN};
 use crate::wire::ethernet::{self, EtherType, MacAddr};
@@ -96,6 +99,9 @@ pub struct Engine {
     sessions: SessionTable,
     svc: Box<[SvcState]>,
     counters: Arc<WorkerCounters>,
+    /// IPVS's IP_VS_DEST_F_OVERLOAD per real-server slot, from this worker's
+    /// share of the `-x`/`-y` thresholds.
+    overloaded: Box<[bool]>,
 }
 
 /// Tries per local address before moving to the next one.
@@ -110,7 +116,8 @@ impl Engine {
     pub fn new(cfg: EngineConfig, snap: Arc<Snapshot>, counters: Arc<WorkerCounters>, now_ms: u64) -> Engine {
         let sessions = SessionTable::new(cfg.sessions, cfg.seed, now_ms);
         let svc = vec![SvcState::default(); cfg.max_services].into_boxed_slice();
-        Engine { cfg, snap, sessions, svc, counters }
+        let overloaded = vec![false; counters.dests.len()].into_boxed_slice();
+        Engine { cfg, snap, sessions, svc, counters, overloaded }
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -257,7 +264,13 @@ impl Engine {
         let reply_first = self.snap.is_laddr(p.key.dst);
         if !reply_first {
             if let Some(i) = self.sessions.lookup_in(&p.key) {
-                return self.forward(now, rx, i, Dir::Input, frame, p);
+                if self.sessions.get(i).flags & FLAG_ONE_PACKET == 0 {
+                    return self.forward(now, rx, i, Dir::Input, frame, p);
+                }
+                // One-packet scheduling: every datagram is scheduled anew.
+                let s = *self.sessions.get(i);
+                unbind(&self.counters, &mut self.overloaded, &self.snap, self.cfg.workers, &s);
+                self.sessions.remove(i);
             }
         }
         if let Some(i) = self.sessions.lookup_out(&p.key) {
@@ -271,7 +284,7 @@ impl Engine {
 
     /// Creates the session for the first packet of a flow to a service.
     fn new_session(&mut self, now: u64, p: L4Info) -> Result<u32, Drop> {
-        let Engine { cfg, snap, sessions, svc: svc_state, counters } = self;
+        let Engine { cfg, snap, sessions, svc: svc_state, counters, overloaded } = self;
         let (key, tcp_flags) = (p.key, p.tcp_flags);
         let Some(svc) = snap.service(key.proto, key.dst, key.dport) else {
             return Err(if snap.is_laddr(key.dst) || snap.is_masq_dest(key.proto, key.src, key.sport) {
@@ -291,10 +304,67 @@ impl Engine {
         if st.version != svc.version {
             *st = SvcState { version: svc.version, ..SvcState::default() };
         }
-        let d = sched::pick(svc.scheduler, &svc.dests, svc.wrr, &mut st.sched).ok_or(Drop::NoDest)?;
+        // Persistence (-p): a template per (masked client, VIP, port) names
+        // the server; it lives while it controls connections, plus the
+        // persistence timeout after the last one (IPVS's n_control rule).
+        let mut template = None;
+        let d = match svc.persistent_ms {
+            None => sched::pick(svc.scheduler, &svc.dests, svc.wrr, &mut st.sched).ok_or(Drop::NoDest)?,
+            Some(ptime) => {
+                let tkey = FlowKey {
+                    proto: key.proto,
+                    src: key.src & svc.netmask,
+                    sport: 0,
+                    dst: key.dst,
+                    dport: key.dport,
+                };
+                let found = sessions.lookup_in(&tkey);
+                let kept = found.and_then(|t| svc.dests.iter().position(|d| d.slot == sessions.get(t).dest));
+                let d = match kept {
+                    Some(d) => d,
+                    None => {
+                        sched::pick(svc.scheduler, &svc.dests, svc.wrr, &mut st.sched).ok_or(Drop::NoDest)?
+                    }
+                };
+                let dest = &svc.dests[d];
+                let rs = (u32::from(dest.addr), if dest.port == 0 { key.dport } else { dest.port });
+                let t = match found {
+                    Some(t) => {
+                        if kept.is_none() {
+                            // Its server is gone: the template follows the new choice.
+                            let tm = sessions.get_mut(t);
+                            counters.dests[tm.dest as usize].persist.sub(1);
+                            (tm.dest, tm.rip, tm.rport) = (dest.slot, rs.0, rs.1);
+                            counters.dests[dest.slot as usize].persist.add(1);
+                        }
+                        sessions.touch(t, now, ptime);
+                        t
+                    }
+                    None => {
+                        let mut tpl = Session::new(
+                            key.proto,
+                            (tkey.src, 0),
+                            (key.dst, key.dport),
+                            rs,
+                            (ptime.min(u32::MAX as u64) as u32, 0),
+                            State::None,
+                            dest.mode as u8,
+                            svc.slot,
+                            dest.slot,
+                        );
+                        tpl.flags = FLAG_TEMPLATE | FLAG_NO_OUT;
+                        let t = sessions.insert(tpl, now, ptime).map_err(|_| Drop::TableFull)?;
+                        counters.dests[dest.slot as usize].persist.add(1);
+                        t
+                    }
+                };
+                template = Some(t);
+                d
+            }
+        };
         let dest = &svc.dests[d];
         let rip = u32::from(dest.addr);
-        let (rs, local, flags) = match dest.mode {
+        let (rs, local, mut flags) = match dest.mode {
             ForwardMode::FullNat | ForwardMode::Masq if p.ttl <= 1 => return Err(Drop::TtlExceeded),
             ForwardMode::FullNat => {
                 let rs = (rip, if dest.port == 0 { key.dport } else { dest.port });
@@ -315,6 +385,9 @@ impl Engine {
             // real-server port is the service port.
             ForwardMode::Route | ForwardMode::Tunnel => ((rip, key.dport), (key.src, key.sport), FLAG_NO_OUT),
         };
+        if svc.one_packet && key.proto == PROTO_UDP {
+            flags |= FLAG_ONE_PACKET;
+        }
         let state = if key.proto == PROTO_TCP { State::None } else { State::Udp };
         let mut s = Session::new(
             key.proto,
@@ -328,13 +401,24 @@ impl Engine {
             dest.slot,
         );
         s.flags = flags;
+        s.control = template.unwrap_or(NIL);
         let i = sessions.insert(s, now, snap.timeouts.of_ms(state)).map_err(|_| Drop::TableFull)?;
+        if let Some(t) = template {
+            let tm = sessions.get_mut(t);
+            tm.lport = tm.lport.saturating_add(1);
+        }
         counters.event(Event::SessionsCreated, 1);
         counters.event(Event::SessionsLive, 1);
         for cells in [&counters.dests[dest.slot as usize], &counters.services[svc.slot as usize]] {
             cells.conns.add(1);
         }
-        counters.dests[dest.slot as usize].inactive.add(1);
+        let cells = &counters.dests[dest.slot as usize];
+        cells.inactive.add(1);
+        // IPVS's bind rule: at the upper threshold the server is overloaded.
+        let upper = per_worker(dest.upper, cfg.workers);
+        if upper != 0 && cells.active.get() + cells.inactive.get() >= upper as u64 {
+            overloaded[dest.slot as usize] = true;
+        }
         Ok(i)
     }
 
@@ -481,17 +565,60 @@ impl Engine {
 
     /// Expires due sessions (bounded work per call).
     pub fn expire(&mut self, now: u64) -> usize {
-        let counters = &self.counters;
-        self.sessions.expire(now, self.cfg.expire_budget, |s| {
-            let cells = &counters.dests[s.dest as usize];
-            if s.flags & FLAG_ACTIVE != 0 {
-                cells.active.sub(1);
-            } else {
-                cells.inactive.sub(1);
+        let Engine { cfg, snap, sessions, counters, overloaded, .. } = self;
+        sessions.expire(now, cfg.expire_budget, |s| {
+            if s.flags & FLAG_TEMPLATE != 0 {
+                if s.lport > 0 {
+                    // Still controls connections: keep it (IPVS re-arms).
+                    return Some(s.lip as u64);
+                }
+                counters.dests[s.dest as usize].persist.sub(1);
+                return None;
             }
-            counters.event(Event::SessionsExpired, 1);
-            counters.event_cell(Event::SessionsLive).sub(1);
+            unbind(counters, overloaded, snap, cfg.workers, s);
+            None
         })
+    }
+}
+
+/// This worker's share of a gateway-wide connection threshold.
+#[inline]
+fn per_worker(threshold: u32, workers: u32) -> u32 {
+    if threshold == 0 {
+        0
+    } else {
+        threshold.div_ceil(workers.max(1))
+    }
+}
+
+/// Accounting when connection `s` goes away: gauges, counters, and IPVS's
+/// unbind rule for the overload flag (clear below the lower threshold, or
+/// below 3/4 of the upper one when there is no lower threshold).
+fn unbind(counters: &WorkerCounters, overloaded: &mut [bool], snap: &Snapshot, workers: u32, s: &Session) {
+    let cells = &counters.dests[s.dest as usize];
+    if s.flags & FLAG_ACTIVE != 0 {
+        cells.active.sub(1);
+    } else {
+        cells.inactive.sub(1);
+    }
+    counters.event(Event::SessionsExpired, 1);
+    counters.event_cell(Event::SessionsLive).sub(1);
+    let total = cells.active.get() + cells.inactive.get();
+    let clear = match snap.dest_thresholds(s.dest) {
+        None => true,
+        Some((upper, lower)) => {
+            let (u, l) = (per_worker(upper, workers) as u64, per_worker(lower, workers) as u64);
+            if l != 0 {
+                total < l
+            } else if u != 0 {
+                total * 4 < u * 3
+            } else {
+                true
+            }
+        }
+    };
+    if clear {
+        overloaded[s.dest as usize] = false;
     }
 }
 

@@ -26,6 +26,9 @@ pub struct Dest {
     pub port: u16,
     pub mode: ForwardMode,
     pub weight: u32,
+    /// `-x`/`-y` connection thresholds for the whole gateway (0 = none).
+    pub upper: u32,
+    pub lower: u32,
 }
 
 impl Candidate for Dest {
@@ -49,6 +52,14 @@ pub struct Service {
     pub wrr: WrrParams,
     /// FULLNAT local addresses, host order.
     pub laddrs: Vec<u32>,
+    /// `-p`: persistence timeout in milliseconds.
+    pub persistent_ms: Option<u64>,
+    /// `-M`: persistence netmask, host order.
+    pub netmask: u32,
+    /// `-o`: one-packet scheduling.
+    pub one_packet: bool,
+    /// `-b`: scheduler flags.
+    pub sched_flags: u8,
 }
 
 /// Lookup key of a service: (protocol number, VIP host order, port).
@@ -66,8 +77,9 @@ pub struct Snapshot {
     owned: FxHashSet<u32>,
     /// Local addresses only.
     lips: FxHashSet<u32>,
-    /// Real-server slots that exist in this configuration.
-    live_dests: Vec<bool>,
+    /// Real-server slots that exist in this configuration, with their
+    /// thresholds (`None`: no such server).
+    live_dests: Vec<Option<(u32, u32)>>,
     /// (protocol, address, port) of NAT real servers, to name their
     /// replies that match no session.
     masq_dests: FxHashSet<SvcLookup>,
@@ -79,7 +91,7 @@ impl Snapshot {
         let mut s = Snapshot {
             generation,
             timeouts: Timeouts::default(),
-            live_dests: vec![false; max_dests],
+            live_dests: vec![None; max_dests],
             ..Default::default()
         };
         for (i, svc) in services.iter().enumerate() {
@@ -92,7 +104,7 @@ impl Snapshot {
             }
             for d in &svc.dests {
                 if let Some(x) = s.live_dests.get_mut(d.slot as usize) {
-                    *x = true;
+                    *x = Some((d.upper, d.lower));
                 }
                 if d.mode == ForwardMode::Masq {
                     s.masq_dests.insert((k.proto.number(), u32::from(d.addr), d.port));
@@ -129,7 +141,12 @@ impl Snapshot {
     }
     #[inline]
     pub fn dest_live(&self, slot: u32) -> bool {
-        self.live_dests.get(slot as usize).copied().unwrap_or(false)
+        self.dest_thresholds(slot).is_some()
+    }
+    /// (upper, lower) connection thresholds of a live real server.
+    #[inline]
+    pub fn dest_thresholds(&self, slot: u32) -> Option<(u32, u32)> {
+        self.live_dests.get(slot as usize).copied().flatten()
     }
     pub fn services(&self) -> &[Arc<Service>] {
         &self.services

@@ -82,6 +82,8 @@ pub struct Session {
     next_out: u32,
     wheel_next: u32,
     wheel_prev: u32,
+    /// The persistence template that controls this connection, or [`NIL`].
+    pub control: u32,
 }
 
 /// The session is counted in its real server's ActiveConn (else InActConn).
@@ -89,7 +91,10 @@ pub const FLAG_ACTIVE: u8 = 1;
 /// The session has no reply key (DR, TUN: replies bypass the gateway), so it
 /// is not in the reply index.
 pub const FLAG_NO_OUT: u8 = 2;
-/// A persistence template (client port 0), not a connection.
+/// A persistence template (client port 0), not a connection. A template's
+/// `lport` counts the live connections it controls (IPVS's `n_control`) and
+/// its `lip` holds the persistence timeout in milliseconds: when the last
+/// controlled connection goes, the template lives that long again.
 pub const FLAG_TEMPLATE: u8 = 4;
 /// One-packet scheduling (`-o`): the next datagram of the flow is scheduled anew.
 pub const FLAG_ONE_PACKET: u8 = 8;
@@ -129,6 +134,7 @@ impl Session {
             next_out: NIL,
             wheel_next: NIL,
             wheel_prev: NIL,
+            control: NIL,
         }
     }
     /// Key of the client's packets.
@@ -167,6 +173,8 @@ pub struct SessionTable {
     wheel: Box<[u32]>,
     /// The next tick whose slot has not been processed yet.
     cur_tick: u32,
+    /// The clock of the latest `expire` call, in ticks.
+    now_tick: u32,
 }
 
 #[inline(always)]
@@ -200,6 +208,7 @@ impl SessionTable {
             seed: (seed | 1, seed.rotate_left(32) ^ 0x9e37_79b9_7f4a_7c15),
             wheel: vec![NIL; WHEEL_SLOTS].into_boxed_slice(),
             cur_tick: ms_to_tick(now_ms),
+            now_tick: ms_to_tick(now_ms),
         }
     }
 
@@ -311,6 +320,18 @@ impl SessionTable {
             Self::unchain(&mut self.out_buckets[bout], &mut self.slots, idx, |s| &mut s.next_out);
         }
         self.wheel_unlink(idx);
+        if s.control != NIL {
+            let t = &mut self.slots[s.control as usize];
+            t.lport = t.lport.saturating_sub(1);
+            if t.lport == 0 {
+                // Measured from when the connection ended: its deadline, or
+                // now if it was removed early. (Not the wheel cursor, which
+                // lags the clock while a long pause is caught up.) The wheel
+                // moves lazily: a later deadline needs no relink.
+                let ended = s.expires.min(self.now_tick);
+                t.expires = t.expires.max(ended + ms_to_tick(t.lip as u64));
+            }
+        }
         let slot = &mut self.slots[idx as usize];
         // Protocol 0 marks a free slot (see `slot`).
         slot.proto = 0;
@@ -367,11 +388,19 @@ impl SessionTable {
         }
     }
 
-    /// Expires sessions whose deadline is at or before `now_ms`, calling
-    /// `on_expire` for each before it is freed. Examines at most `budget`
-    /// sessions, so one call's cost is bounded; returns the number expired.
-    pub fn expire(&mut self, now_ms: u64, budget: usize, mut on_expire: impl FnMut(&Session)) -> usize {
+    /// Expires sessions whose deadline is at or before `now_ms`. For each,
+    /// `on_expire` decides: `None` frees it, `Some(ms)` keeps it for `ms`
+    /// more (a persistence template that still controls connections).
+    /// Examines at most `budget` sessions, so one call's cost is bounded;
+    /// returns the number freed.
+    pub fn expire(
+        &mut self,
+        now_ms: u64,
+        budget: usize,
+        mut on_expire: impl FnMut(&Session) -> Option<u64>,
+    ) -> usize {
         let now = ms_to_tick(now_ms);
+        self.now_tick = now;
         // After a long pause, one lap visits every slot: skip the rest.
         if now.saturating_sub(self.cur_tick) >= WHEEL_SLOTS as u32 {
             self.cur_tick = now - WHEEL_SLOTS as u32 + 1;
@@ -390,9 +419,18 @@ impl SessionTable {
                 let next = s.wheel_next;
                 if s.wheel_tick <= self.cur_tick {
                     if s.expires <= now {
-                        on_expire(&s);
-                        self.remove(i);
-                        expired += 1;
+                        match on_expire(&s) {
+                            None => {
+                                self.remove(i);
+                                expired += 1;
+                            }
+                            Some(ms) => {
+                                let deadline = ms_to_tick(now_ms + ms.max(1 << TICK_SHIFT));
+                                self.slots[i as usize].expires = deadline;
+                                self.wheel_unlink(i);
+                                self.wheel_link(i, deadline);
+                            }
+                        }
                     } else {
                         // expires > now >= cur_tick, so this lands in another slot.
                         self.wheel_unlink(i);
@@ -487,17 +525,29 @@ mod tests {
         let syn = t.insert(sess(1, 1, 1), 0, to.of_ms(State::SynRecv)).unwrap();
         let est = t.insert(sess(2, 2, 1), 0, to.of_ms(State::Established)).unwrap();
         let mut gone = vec![];
-        t.expire(59_000, usize::MAX, |s| gone.push(s.cport));
+        t.expire(59_000, usize::MAX, |s| {
+            gone.push(s.cport);
+            None
+        });
         assert!(gone.is_empty());
-        t.expire(60_100, usize::MAX, |s| gone.push(s.cport));
+        t.expire(60_100, usize::MAX, |s| {
+            gone.push(s.cport);
+            None
+        });
         assert_eq!(gone, vec![1]);
         assert!(t.lookup_in(&t.get(est).in_key()).is_some());
         let _ = syn;
         // Traffic keeps the established one alive past its first deadline.
         t.touch(est, 800_000, to.of_ms(State::Established));
-        t.expire(1_000_000, usize::MAX, |s| gone.push(s.cport));
+        t.expire(1_000_000, usize::MAX, |s| {
+            gone.push(s.cport);
+            None
+        });
         assert_eq!(gone, vec![1]);
-        t.expire(1_700_100, usize::MAX, |s| gone.push(s.cport));
+        t.expire(1_700_100, usize::MAX, |s| {
+            gone.push(s.cport);
+            None
+        });
         assert_eq!(gone, vec![1, 2]);
         assert!(t.is_empty());
     }
@@ -508,7 +558,10 @@ mod tests {
         let i = t.insert(sess(1, 1, 1), 0, 900_000).unwrap();
         t.touch(i, 1_000, 10_000); // e.g. ESTABLISHED -> CLOSE
         let mut n = 0;
-        t.expire(11_100, usize::MAX, |_| n += 1);
+        t.expire(11_100, usize::MAX, |_| {
+            n += 1;
+            None
+        });
         assert_eq!(n, 1);
     }
 
@@ -518,11 +571,11 @@ mod tests {
         for n in 0..1000 {
             t.insert(sess(n, n, 1), 0, 1000).unwrap();
         }
-        let first = t.expire(5_000, 100, |_| {});
+        let first = t.expire(5_000, 100, |_| None);
         assert_eq!(first, 100);
         let mut total = first;
         while total < 1000 {
-            total += t.expire(5_000, 100, |_| {});
+            total += t.expire(5_000, 100, |_| None);
         }
         assert!(t.is_empty());
     }
@@ -532,8 +585,33 @@ mod tests {
         let mut t = SessionTable::new(8, 3, 0);
         t.insert(sess(1, 1, 1), 0, 300_000).unwrap();
         let mut n = 0;
-        t.expire(10_000_000, usize::MAX, |_| n += 1);
+        t.expire(10_000_000, usize::MAX, |_| {
+            n += 1;
+            None
+        });
         assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn a_template_lives_while_it_controls_connections() {
+        let mut t = SessionTable::new(8, 3, 0);
+        let mut tpl = sess(0, 0, 1);
+        tpl.flags = FLAG_TEMPLATE | FLAG_NO_OUT;
+        tpl.lip = 2_000;
+        let ti = t.insert(tpl, 0, 1_000).unwrap();
+        let mut c = sess(40000, 5000, 1);
+        c.control = ti;
+        t.get_mut(ti).lport += 1;
+        let ci = t.insert(c, 0, 60_000).unwrap();
+        let keep = |s: &Session| (s.flags & FLAG_TEMPLATE != 0 && s.lport > 0).then_some(1_000);
+        assert_eq!(t.expire(5_000, usize::MAX, keep), 0, "kept: it controls a connection");
+        assert!(t.slot(ti as usize).is_some());
+        assert_eq!(t.expire(61_000, usize::MAX, keep), 1, "the connection expires");
+        assert_eq!(t.get(ti).lport, 0, "and no longer counts");
+        assert_eq!(t.expire(61_500, usize::MAX, keep), 0, "the template lives its timeout again");
+        assert_eq!(t.expire(62_200, usize::MAX, keep), 1, "then it goes, 2 s after its last connection");
+        assert!(t.is_empty());
+        let _ = ci;
     }
 
     #[test]
