@@ -74,12 +74,14 @@ pub enum Drop {
     NeighQueueFull,
     /// No mbuf for an ARP request.
     NoMbuf,
+    /// The owning worker's inbox was full (multi-core hand-off).
+    RedirectFull,
     /// The TX ring was full.
     TxFull,
 }
 
 impl Drop {
-    pub const ALL: [Drop; 30] = [
+    pub const ALL: [Drop; 31] = [
         Drop::EthTruncated,
         Drop::NotOurMac,
         Drop::UnsupportedEthertype,
@@ -109,6 +111,7 @@ impl Drop {
         Drop::NeighUnresolved,
         Drop::NeighQueueFull,
         Drop::NoMbuf,
+        Drop::RedirectFull,
         Drop::TxFull,
     ];
 
@@ -144,6 +147,7 @@ impl Drop {
             Drop::NeighUnresolved => "drop_neigh_unresolved",
             Drop::NeighQueueFull => "drop_neigh_queue_full",
             Drop::NoMbuf => "drop_no_mbuf",
+            Drop::RedirectFull => "drop_redirect_full",
             Drop::TxFull => "drop_tx_full",
         }
     }
@@ -171,6 +175,10 @@ pub enum Event {
     NeighHeld,
     /// Sessions currently live (a gauge).
     SessionsLive,
+    /// Packets handed to the worker that owns them.
+    RedirectOut,
+    /// Packets received from other workers.
+    RedirectIn,
     /// Polls that received nothing (idle policy).
     IdlePolls,
     /// TSC cycles spent in polls that received packets.
@@ -178,7 +186,7 @@ pub enum Event {
 }
 
 impl Event {
-    pub const ALL: [Event; 15] = [
+    pub const ALL: [Event; 17] = [
         Event::RxPackets,
         Event::TxPackets,
         Event::FwdIn,
@@ -192,6 +200,8 @@ impl Event {
         Event::IcmpFragNeededSent,
         Event::NeighHeld,
         Event::SessionsLive,
+        Event::RedirectOut,
+        Event::RedirectIn,
         Event::IdlePolls,
         Event::BusyCycles,
     ];
@@ -211,6 +221,8 @@ impl Event {
             Event::IcmpFragNeededSent => "icmp_frag_needed_sent",
             Event::NeighHeld => "neigh_held_packets",
             Event::SessionsLive => "sessions_live",
+            Event::RedirectOut => "redirect_out_packets",
+            Event::RedirectIn => "redirect_in_packets",
             Event::IdlePolls => "idle_polls",
             Event::BusyCycles => "busy_cycles",
         }

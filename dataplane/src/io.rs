@@ -12,10 +12,11 @@ use std::time::Duration;
 
 use crate::config::IdlePolicy;
 use crate::counters::{Drop, Event, WorkerCounters};
-use crate::dpdk::{tsc, tsc_hz, Mbuf, Mempool, Port, RxBurst, TxBuffer};
+use crate::dpdk::{tsc, tsc_hz, Mbuf, Mempool, Port, RxBurst, TxBuffer, BURST};
 use crate::mailbox::WorkerMailbox;
 use crate::service::Publisher;
-use crate::worker::{Io, PacketBuf, Worker};
+use crate::steer::{self, Owner, Redirect};
+use crate::worker::{Io, Learned, PacketBuf, Worker};
 
 impl PacketBuf for Mbuf {
     fn set_len(&mut self, len: usize) -> bool {
@@ -98,6 +99,11 @@ pub struct WorkerLoop {
     pub idle: Idle,
     /// Control-plane questions (connection listing), answered between bursts.
     pub mailbox: WorkerMailbox,
+    /// This worker's index and the hand-off to the others (see [`crate::steer`]).
+    pub me: u32,
+    pub redirect: Redirect<Mbuf>,
+    /// Neighbours learnt by any worker, one inbox per worker.
+    pub neighbours: Redirect<Learned>,
 }
 
 impl WorkerLoop {
@@ -126,6 +132,7 @@ impl WorkerLoop {
                 queue: self.queue,
                 counters: &counters,
             };
+            let workers = self.redirect.workers() as u32;
             let mut received = 0;
             for port in &self.ports {
                 let n = port.rx_burst(self.queue, &mut rx);
@@ -134,7 +141,32 @@ impl WorkerLoop {
                 }
                 received += n;
                 for m in rx.drain() {
-                    self.worker.handle(now, port.id(), m, &mut io);
+                    match steer::owner(self.worker.engine.snapshot(), workers, m.as_ref()) {
+                        Owner::Worker(w) if w != self.me => match self.redirect.send(w, port.id(), m) {
+                            Ok(()) => counters.event(Event::RedirectOut, 1),
+                            Err(m) => {
+                                drop(m);
+                                counters.count_drop(Drop::RedirectFull);
+                            }
+                        },
+                        _ => self.worker.handle(now, port.id(), m, &mut io),
+                    }
+                }
+            }
+            // Packets other workers received for this one.
+            for _ in 0..BURST * 2 {
+                let Some((port, m)) = self.redirect.recv(self.me) else { break };
+                received += 1;
+                counters.event(Event::RedirectIn, 1);
+                self.worker.handle(now, port, m, &mut io);
+            }
+            while let Some((_, (port, ip, mac))) = self.neighbours.recv(self.me) {
+                self.worker.learn(now, port, ip, mac, &mut io);
+            }
+            for learned in self.worker.take_learned() {
+                for w in (0..workers).filter(|w| *w != self.me) {
+                    // A full inbox only delays that worker's own ARP.
+                    let _ = self.neighbours.send(w, learned.0, learned);
                 }
             }
             io.flush_all();

@@ -16,6 +16,7 @@ pub mod route;
 pub mod sched;
 pub mod service;
 pub mod session;
+pub mod steer;
 pub mod tcp_state;
 pub mod tunnel;
 pub mod wire;

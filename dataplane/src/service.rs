@@ -81,8 +81,9 @@ pub struct Snapshot {
     /// thresholds (`None`: no such server).
     live_dests: Vec<Option<(u32, u32)>>,
     /// (protocol, address, port) of NAT real servers, to name their
-    /// replies that match no session.
-    masq_dests: FxHashSet<SvcLookup>,
+    /// replies that match no session and to steer their replies, with the
+    /// persistence netmask of their service (if persistent).
+    masq_dests: FxHashMap<SvcLookup, Option<u32>>,
 }
 
 impl Snapshot {
@@ -107,7 +108,8 @@ impl Snapshot {
                     *x = Some((d.upper, d.lower));
                 }
                 if d.mode == ForwardMode::Masq {
-                    s.masq_dests.insert((k.proto.number(), u32::from(d.addr), d.port));
+                    let mask = svc.persistent_ms.map(|_| svc.netmask);
+                    s.masq_dests.insert((k.proto.number(), u32::from(d.addr), d.port), mask);
                 }
             }
         }
@@ -137,7 +139,15 @@ impl Snapshot {
     /// Whether `addr:port` is a NAT real server of a `proto` service.
     #[inline]
     pub fn is_masq_dest(&self, proto: u8, addr: u32, port: u16) -> bool {
-        !self.masq_dests.is_empty() && self.masq_dests.contains(&(proto, addr, port))
+        self.masq_dest(proto, addr, port).is_some()
+    }
+    /// A NAT real server: `Some(persistence netmask if persistent)`.
+    #[inline]
+    pub fn masq_dest(&self, proto: u8, addr: u32, port: u16) -> Option<Option<u32>> {
+        if self.masq_dests.is_empty() {
+            return None;
+        }
+        self.masq_dests.get(&(proto, addr, port)).copied()
     }
     #[inline]
     pub fn dest_live(&self, slot: u32) -> bool {

@@ -73,17 +73,32 @@ pub fn build_arp_request(buf: &mut [u8], mac: MacAddr, ip: Ipv4Addr, target: Ipv
     a.set_target_protocol_addr(target);
 }
 
+/// A neighbour learnt from ARP: (port, address, MAC).
+pub type Learned = (u16, u32, MacAddr);
+
+/// Neighbours learnt since the I/O layer last asked (to tell other workers).
+const LEARNED_MAX: usize = 16;
+
 pub struct Worker<B> {
     pub engine: Engine,
     neigh: NeighTable<B>,
     last_neigh_tick: u64,
+    learned: [Option<Learned>; LEARNED_MAX],
+    n_learned: usize,
     /// IPv4 identification of the headers this worker originates.
     ip_ident: u16,
 }
 
 impl<B: PacketBuf> Worker<B> {
     pub fn new(engine: Engine, neigh: NeighConfig) -> Self {
-        Worker { engine, neigh: NeighTable::new(neigh), last_neigh_tick: 0, ip_ident: 0 }
+        Worker {
+            engine,
+            neigh: NeighTable::new(neigh),
+            last_neigh_tick: 0,
+            learned: [None; LEARNED_MAX],
+            n_learned: 0,
+            ip_ident: 0,
+        }
     }
 
     /// Processes one received packet.
@@ -104,13 +119,11 @@ impl<B: PacketBuf> Worker<B> {
                 io.send(port, pkt);
             }
             Action::Arp { port, sender, reply } => {
-                let Some(src_mac) = self.engine.iface(port).map(|i| i.mac) else { return };
-                // A request to us creates an entry (as Linux does); a reply
-                // creates one too: we get replies only to our own requests.
-                self.neigh.learn(now, port, sender.0, sender.1, true, |mut p, mac| {
-                    set_macs(p.as_mut(), src_mac, mac);
-                    io.send(port, p);
-                });
+                self.learn(now, port, sender.0, sender.1, io);
+                if self.n_learned < LEARNED_MAX {
+                    self.learned[self.n_learned] = Some((port, sender.0, sender.1));
+                    self.n_learned += 1;
+                }
                 if reply {
                     io.send(port, pkt);
                 } else {
@@ -119,6 +132,24 @@ impl<B: PacketBuf> Worker<B> {
             }
             Action::Drop(why) => self.engine.counters().count_drop(why),
         }
+    }
+
+    /// Records `ip` -> `mac` on `port` and sends the packets that waited for
+    /// it. Called for ARP this worker received, and for neighbours other
+    /// workers learnt. A request to us creates an entry (as Linux does); a
+    /// reply creates one too: the gateway gets replies to its own requests.
+    pub fn learn(&mut self, now: u64, port: u16, ip: u32, mac: MacAddr, io: &mut impl Io<B>) {
+        let Some(src_mac) = self.engine.iface(port).map(|i| i.mac) else { return };
+        self.neigh.learn(now, port, ip, mac, true, |mut p, mac| {
+            set_macs(p.as_mut(), src_mac, mac);
+            io.send(port, p);
+        });
+    }
+
+    /// The neighbours learnt since the last call (for the other workers).
+    pub fn take_learned(&mut self) -> impl Iterator<Item = Learned> + '_ {
+        let n = std::mem::take(&mut self.n_learned);
+        self.learned[..n].iter_mut().filter_map(Option::take)
     }
 
     /// Sends a routed packet to `next_hop`, resolving its MAC first.

@@ -24,6 +24,7 @@ use dataplane::mailbox::mailbox;
 use dataplane::neigh::NeighConfig;
 use dataplane::route::{Iface, Route, Routes};
 use dataplane::service::{Publisher, Snapshot};
+use dataplane::steer::Redirect;
 use dataplane::wire::ethernet::MacAddr;
 use dataplane::worker::Worker;
 use gw_proto::Response;
@@ -127,6 +128,10 @@ fn run(args: Args) -> Result<()> {
         retry_ms: cfg.neighbours.retry_ms,
         max_probes: cfg.neighbours.max_probes,
     };
+    // Hand-off between workers: an inbox of packets and one of learnt
+    // neighbours per worker (see dataplane::steer).
+    let redirect = Redirect::new(lcores.len(), 4096);
+    let neighbours = Redirect::new(lcores.len(), 256);
     for (i, lcore) in lcores.iter().enumerate() {
         let ecfg = EngineConfig {
             worker: i as u32,
@@ -149,6 +154,9 @@ fn run(args: Args) -> Result<()> {
             stop: stop.clone(),
             idle,
             mailbox: worker_boxes.remove(0),
+            me: i as u32,
+            redirect: redirect.clone(),
+            neighbours: neighbours.clone(),
         };
         eal.launch(*lcore, move || worker.run())
             .with_context(|| format!("launching worker on lcore {lcore}"))?;
@@ -169,6 +177,9 @@ fn run(args: Args) -> Result<()> {
     for lcore in &lcores {
         eal.wait(*lcore);
     }
+    // Packets still in the inboxes go back to the pool while EAL is up.
+    drop(redirect);
+    drop(neighbours);
     for p in &ports {
         p.stop();
     }

@@ -1,0 +1,260 @@
+//! Which worker owns a packet, and the hand-off to it.
+//!
+//! Each worker owns its sessions, so every packet of a connection must be
+//! processed by one worker, whatever queue the NIC put it on. Ownership is a
+//! pure function of the packet and the configuration, computable by any
+//! worker without shared state:
+//!
+//! | packet | owner |
+//! |---|---|
+//! | to a FULLNAT local address (a reply) | `lport % N`: worker *i* allocates only local ports with `port % N == i` |
+//! | to a VIP:port of a service | `hash(client address, client port) % N`, or `hash(client address & netmask) % N` when the service is persistent, so all of a client's connections and its template live on one worker |
+//! | from a NAT real server (a reply to the client) | the same hash, of the destination (the client) |
+//! | anything else (ARP, ping, errors, not ours) | whoever received it |
+//!
+//! The client side normally needs no hand-off when the NIC spreads flows
+//! with a hash over the 5-tuple (RSS): every packet of a flow lands on one
+//! queue. But that queue need not be the owner the table above names, and
+//! replies never hash like their requests after NAT, so a worker that
+//! receives a packet it does not own passes it to the owner through a
+//! bounded lock-free queue ([`Redirect`]). A full queue drops and counts the
+//! packet; nothing blocks. The hash is fixed (not seeded) so all workers
+//! agree; it only spreads load, nothing is looked up by it.
+
+use std::sync::Arc;
+
+use crossbeam_queue::ArrayQueue;
+
+use crate::nat::{PROTO_TCP, PROTO_UDP};
+use crate::service::Snapshot;
+use crate::wire::ethernet::{self, EtherType};
+use crate::wire::ipv4;
+
+/// Who processes a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// The worker that received it.
+    Here,
+    /// Worker `n`.
+    Worker(u32),
+}
+
+#[inline]
+fn spread(addr: u32, port: u16, workers: u32) -> u32 {
+    let x = ((addr as u64) << 16 | port as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    ((x >> 32) as u32) % workers
+}
+
+/// The owner of `frame` among `workers` workers.
+#[inline]
+pub fn owner(snap: &Snapshot, workers: u32, frame: &[u8]) -> Owner {
+    if workers <= 1 {
+        return Owner::Here;
+    }
+    let Ok(eth) = ethernet::Frame::new_checked(frame) else { return Owner::Here };
+    if eth.ethertype() != EtherType::Ipv4 {
+        return Owner::Here;
+    }
+    let Ok(ip) = ipv4::Packet::new_checked(eth.payload()) else { return Owner::Here };
+    let proto = u8::from(ip.protocol());
+    if (proto != PROTO_TCP && proto != PROTO_UDP) || ip.is_fragment() {
+        return Owner::Here;
+    }
+    let l4 = ip.payload();
+    if l4.len() < 4 {
+        return Owner::Here;
+    }
+    let sport = u16::from_be_bytes([l4[0], l4[1]]);
+    let dport = u16::from_be_bytes([l4[2], l4[3]]);
+    let (src, dst) = (u32::from(ip.src_addr()), u32::from(ip.dst_addr()));
+    if snap.is_laddr(dst) {
+        return Owner::Worker(dport as u32 % workers);
+    }
+    if let Some(svc) = snap.service(proto, dst, dport) {
+        return Owner::Worker(match svc.persistent_ms {
+            Some(_) => spread(src & svc.netmask, 0, workers),
+            None => spread(src, sport, workers),
+        });
+    }
+    if let Some(mask) = snap.masq_dest(proto, src, sport) {
+        return Owner::Worker(match mask {
+            Some(m) => spread(dst & m, 0, workers),
+            None => spread(dst, dport, workers),
+        });
+    }
+    Owner::Here
+}
+
+/// One worker's inbox: packets other workers received for it, with the
+/// port they came in on.
+pub type Inbox<B> = ArrayQueue<(u16, B)>;
+
+/// The hand-off between workers: every worker's inbox, shared by all.
+pub struct Redirect<B> {
+    inboxes: Vec<Arc<Inbox<B>>>,
+}
+
+impl<B> Clone for Redirect<B> {
+    fn clone(&self) -> Self {
+        Redirect { inboxes: self.inboxes.clone() }
+    }
+}
+
+impl<B> Redirect<B> {
+    /// Inboxes of `capacity` packets for `workers` workers.
+    pub fn new(workers: usize, capacity: usize) -> Redirect<B> {
+        Redirect { inboxes: (0..workers).map(|_| Arc::new(ArrayQueue::new(capacity.max(1)))).collect() }
+    }
+    /// Hands `pkt` to worker `to`; gives it back if that inbox is full.
+    #[inline]
+    pub fn send(&self, to: u32, port: u16, pkt: B) -> Result<(), B> {
+        self.inboxes[to as usize].push((port, pkt)).map_err(|(_, p)| p)
+    }
+    /// The next packet waiting for worker `me`.
+    #[inline]
+    pub fn recv(&self, me: u32) -> Option<(u16, B)> {
+        self.inboxes[me as usize].pop()
+    }
+    pub fn workers(&self) -> usize {
+        self.inboxes.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sched::WrrParams;
+    use crate::service::{Dest, Service};
+    use etherparse::PacketBuilder;
+    use gw_proto::{ForwardMode, Protocol, Scheduler, ServiceKey};
+    use std::net::Ipv4Addr;
+
+    const VIP: [u8; 4] = [198, 18, 0, 100];
+    const LIP: [u8; 4] = [198, 18, 1, 10];
+
+    fn snap(persistent: bool, mode: ForwardMode) -> Snapshot {
+        let key = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::from(VIP), port: 80 };
+        let dest = Dest {
+            slot: 0,
+            addr: Ipv4Addr::new(198, 18, 1, 2),
+            port: 8080,
+            mode,
+            weight: 1,
+            upper: 0,
+            lower: 0,
+        };
+        let svc = Service {
+            slot: 0,
+            version: 1,
+            key,
+            scheduler: Scheduler::Rr,
+            wrr: WrrParams::of(std::slice::from_ref(&dest)),
+            dests: vec![dest],
+            laddrs: vec![u32::from_be_bytes(LIP)],
+            persistent_ms: persistent.then_some(300_000),
+            netmask: 0xffff_ff00,
+            one_packet: false,
+            sched_flags: 0,
+        };
+        Snapshot::new(1, vec![Arc::new(svc)], 4)
+    }
+
+    fn tcp(src: ([u8; 4], u16), dst: ([u8; 4], u16)) -> Vec<u8> {
+        let mut f = vec![];
+        PacketBuilder::ethernet2([2; 6], [4; 6])
+            .ipv4(src.0, dst.0, 64)
+            .tcp(src.1, dst.1, 1, 100)
+            .write(&mut f, &[])
+            .unwrap();
+        f
+    }
+
+    #[test]
+    fn fullnat_replies_belong_to_the_worker_owning_the_local_port() {
+        let s = snap(false, ForwardMode::FullNat);
+        for lport in [1024u16, 1025, 1026, 1027, 65535] {
+            let f = tcp(([198, 18, 1, 2], 8080), (LIP, lport));
+            assert_eq!(owner(&s, 4, &f), Owner::Worker(lport as u32 % 4));
+        }
+    }
+
+    #[test]
+    fn a_client_flow_always_has_the_same_owner_and_flows_spread() {
+        let s = snap(false, ForwardMode::FullNat);
+        let mut per_worker = [0; 4];
+        for port in 1000..5000u16 {
+            let f = tcp(([198, 18, 0, 2], port), (VIP, 80));
+            let Owner::Worker(w) = owner(&s, 4, &f) else { panic!() };
+            assert_eq!(owner(&s, 4, &f), Owner::Worker(w));
+            per_worker[w as usize] += 1;
+        }
+        assert!(per_worker.iter().all(|n| (800..1200).contains(n)), "{per_worker:?}");
+    }
+
+    #[test]
+    fn a_persistent_client_and_its_network_stay_on_one_worker() {
+        let s = snap(true, ForwardMode::FullNat);
+        let first = owner(&s, 8, &tcp(([198, 18, 0, 2], 1000), (VIP, 80)));
+        for host in 2..250u8 {
+            for port in [1, 2000, 65000] {
+                assert_eq!(owner(&s, 8, &tcp(([198, 18, 0, host], port), (VIP, 80))), first);
+            }
+        }
+    }
+
+    #[test]
+    fn nat_replies_go_where_the_client_side_went() {
+        for persistent in [false, true] {
+            let s = snap(persistent, ForwardMode::Masq);
+            for port in 1000..1100u16 {
+                let client = ([198, 18, 0, 7], port);
+                let there = owner(&s, 4, &tcp(client, (VIP, 80)));
+                let back = owner(&s, 4, &tcp(([198, 18, 1, 2], 8080), client));
+                assert_eq!(there, back);
+            }
+        }
+    }
+
+    #[test]
+    fn everything_else_stays_where_it_arrived() {
+        let s = snap(false, ForwardMode::FullNat);
+        assert_eq!(owner(&s, 4, &tcp(([1, 2, 3, 4], 5), ([5, 6, 7, 8], 9))), Owner::Here);
+        assert_eq!(owner(&s, 4, &[0u8; 10]), Owner::Here);
+        let mut arp = tcp(([198, 18, 0, 2], 1), (VIP, 80));
+        arp[12] = 0x08;
+        arp[13] = 0x06;
+        assert_eq!(owner(&s, 4, &arp), Owner::Here);
+        assert_eq!(owner(&s, 1, &tcp(([198, 18, 1, 2], 8080), (LIP, 1025))), Owner::Here);
+    }
+
+    #[test]
+    fn the_hand_off_delivers_in_order_and_a_full_inbox_gives_the_packet_back() {
+        let r: Redirect<Vec<u8>> = Redirect::new(2, 2);
+        assert!(r.send(1, 0, vec![1]).is_ok());
+        assert!(r.send(1, 1, vec![2]).is_ok());
+        assert_eq!(r.send(1, 0, vec![3]), Err(vec![3]), "full: refused at once, not blocked");
+        assert_eq!(r.recv(1), Some((0, vec![1])));
+        assert_eq!(r.recv(1), Some((1, vec![2])));
+        assert_eq!(r.recv(1), None);
+        assert_eq!(r.recv(0), None);
+        // Across threads.
+        let r2 = r.clone();
+        let t = std::thread::spawn(move || {
+            for i in 0..1000u32 {
+                let mut p = i.to_be_bytes().to_vec();
+                while let Err(back) = r2.send(0, 0, p) {
+                    p = back;
+                    std::thread::yield_now();
+                }
+            }
+        });
+        let mut next = 0u32;
+        while next < 1000 {
+            if let Some((_, p)) = r.recv(0) {
+                assert_eq!(u32::from_be_bytes(p[..4].try_into().unwrap()), next);
+                next += 1;
+            }
+        }
+        t.join().unwrap();
+    }
+}
