@@ -153,7 +153,7 @@ impl Port {
             if rss_hf == 0 {
                 tracing::warn!(
                     port = self.id,
-                    "device has no IP/TCP/UDP RSS; all traffic goes to rx queue 0"
+                    "device reports no IP/TCP/UDP RSS offload: queues get what the driver spreads (af_packet: the kernel's PACKET_FANOUT) or queue 0; gatewayd steers each packet to its owning worker either way"
                 );
             } else {
                 conf.rxmode.mq_mode = sys::RTE_ETH_MQ_RX_RSS;
