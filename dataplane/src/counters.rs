@@ -175,6 +175,10 @@ pub enum Event {
     NeighHeld,
     /// Sessions currently live (a gauge).
     SessionsLive,
+    /// Bytes the session table allocated (slab, both indexes, timer wheel).
+    SessionTableBytes,
+    /// Session-table capacity of this worker.
+    SessionCapacity,
     /// Packets handed to the worker that owns them.
     RedirectOut,
     /// Packets received from other workers.
@@ -186,7 +190,7 @@ pub enum Event {
 }
 
 impl Event {
-    pub const ALL: [Event; 17] = [
+    pub const ALL: [Event; 19] = [
         Event::RxPackets,
         Event::TxPackets,
         Event::FwdIn,
@@ -200,6 +204,8 @@ impl Event {
         Event::IcmpFragNeededSent,
         Event::NeighHeld,
         Event::SessionsLive,
+        Event::SessionTableBytes,
+        Event::SessionCapacity,
         Event::RedirectOut,
         Event::RedirectIn,
         Event::IdlePolls,
@@ -221,6 +227,8 @@ impl Event {
             Event::IcmpFragNeededSent => "icmp_frag_needed_sent",
             Event::NeighHeld => "neigh_held_packets",
             Event::SessionsLive => "sessions_live",
+            Event::SessionTableBytes => "session_table_bytes",
+            Event::SessionCapacity => "session_capacity",
             Event::RedirectOut => "redirect_out_packets",
             Event::RedirectIn => "redirect_in_packets",
             Event::IdlePolls => "idle_polls",

@@ -117,6 +117,8 @@ impl Engine {
         let sessions = SessionTable::new(cfg.sessions, cfg.seed, now_ms);
         let svc = vec![SvcState::default(); cfg.max_services].into_boxed_slice();
         let overloaded = vec![false; counters.dests.len()].into_boxed_slice();
+        counters.event_cell(Event::SessionTableBytes).set(sessions.memory_bytes() as u64);
+        counters.event_cell(Event::SessionCapacity).set(sessions.capacity() as u64);
         Engine { cfg, snap, sessions, svc, counters, overloaded }
     }
 
