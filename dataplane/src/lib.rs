@@ -9,6 +9,8 @@ pub mod config;
 pub mod control;
 pub mod counters;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod mailbox;
 pub mod nat;
 pub mod neigh;

@@ -471,7 +471,8 @@ pub fn write_frame<W: Write, T: Serialize>(w: &mut W, msg: &T) -> Result<(), Fra
     Ok(())
 }
 
-/// Reads one frame. A length above [`MAX_FRAME`] is refused before anything is allocated.
+/// Reads one frame. A length above [`MAX_FRAME`] is refused before anything
+/// is read; memory grows only with the bytes that arrive.
 pub fn read_frame<R: Read, T: for<'de> Deserialize<'de>>(r: &mut R) -> Result<T, FrameError> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len) {
@@ -483,8 +484,13 @@ pub fn read_frame<R: Read, T: for<'de> Deserialize<'de>>(r: &mut R) -> Result<T,
     if len > MAX_FRAME {
         return Err(FrameError::TooLarge(len));
     }
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body)?;
+    // Grow with what actually arrives: a peer announcing a large frame and
+    // sending nothing costs nothing.
+    let mut body = Vec::with_capacity(len.min(64 * 1024));
+    r.take(len as u64).read_to_end(&mut body)?;
+    if body.len() != len {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "truncated frame").into());
+    }
     Ok(serde_json::from_slice(&body)?)
 }
 

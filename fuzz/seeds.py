@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of the fuzz targets (run from fuzz/).
+
+packet_path inputs are records `[port+flags][clock step][len u16][frame]`
+(see dataplane/src/fuzzing.rs): valid client traffic to every service, the
+real servers' replies, ARP and ping, so the fuzzer starts deep in the path.
+control inputs are length-prefixed JSON requests.
+"""
+import json
+import os
+import struct
+
+GW_OUT = bytes([2, 0, 0, 0, 0, 1])
+GW_IN = bytes([2, 0, 0, 0, 1, 1])
+CLIENT_MAC = bytes([2, 0xC0, 0, 0, 0, 2])
+RS_MAC = bytes([2, 0xAA, 0, 0, 0, 2])
+
+
+def ip(a):
+    return bytes(int(x) for x in a.split("."))
+
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return (~s) & 0xFFFF
+
+
+def ipv4(src, dst, proto, payload, ttl=64, df=True):
+    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 1, 0x4000 if df else 0, ttl, proto, 0, ip(src), ip(dst))
+    h = h[:10] + struct.pack("!H", csum(h)) + h[12:]
+    return h + payload
+
+
+def l4(proto, src, dst, sport, dport, flags=0x02, data=b""):
+    pseudo = lambda seg: struct.pack("!4s4sBBH", ip(src), ip(dst), 0, proto, len(seg))
+    if proto == 6:
+        seg = struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 5 << 4, flags, 65535, 0, 0) + data
+        c = csum(pseudo(seg) + seg)
+        return seg[:16] + struct.pack("!H", c) + seg[18:]
+    seg = struct.pack("!HHHH", sport, dport, 8 + len(data), 0) + data
+    c = csum(pseudo(seg) + seg) or 0xFFFF
+    return seg[:6] + struct.pack("!H", c) + seg[8:]
+
+
+def eth(dst, src, etype, payload):
+    return dst + src + struct.pack("!H", etype) + payload
+
+
+def arp_request(mac, sip, tip):
+    return eth(b"\xff" * 6, mac, 0x0806, struct.pack("!HHBBH6s4s6s4s", 1, 0x800, 6, 4, 1, mac, ip(sip), b"\0" * 6, ip(tip)))
+
+
+def icmp_echo(src, dst):
+    body = struct.pack("!BBHHH", 8, 0, 0, 7, 1) + b"abcdefgh"
+    body = body[:2] + struct.pack("!H", csum(body)) + body[4:]
+    return ipv4(src, dst, 1, body)
+
+
+def rec(port, step, frame):
+    return bytes([port, step]) + struct.pack("!H", len(frame)) + frame
+
+
+C, V, L = "198.18.0.2", "198.18.0.100", "198.18.1.10"
+learn = rec(0, 1, arp_request(CLIENT_MAC, C, V)) + rec(1, 1, arp_request(RS_MAC, "198.18.1.2", "198.18.1.1"))
+seeds = {
+    "fullnat_tcp": learn
+    + rec(0, 1, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 6, l4(6, C, V, 40000, 80))))
+    + rec(1, 1, eth(GW_IN, RS_MAC, 0x800, ipv4("198.18.1.2", L, 6, l4(6, "198.18.1.2", L, 80, 5000, 0x12))))
+    + rec(0, 1, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 6, l4(6, C, V, 40000, 80, 0x10, b"GET /")))),
+    "nat_udp": learn
+    + rec(0, 1, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 17, l4(17, C, V, 5353, 80, data=b"hello"))))
+    + rec(1, 1, eth(GW_IN, RS_MAC, 0x800, ipv4("198.18.1.2", C, 17, l4(17, "198.18.1.2", C, 8080, 5353, data=b"hi")))),
+    "dr_tcp": learn + rec(0, 1, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 6, l4(6, C, V, 40001, 81)))),
+    "tun_udp_big": learn
+    + rec(0, 1, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 17, l4(17, C, V, 7000, 82, data=b"x" * 700)))),
+    "persistent": learn
+    + b"".join(rec(0, 3, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 6, l4(6, C, V, p, 83))))
+               for p in range(41000, 41004)),
+    "ping": rec(0, 1, eth(GW_OUT, CLIENT_MAC, 0x800, icmp_echo(C, V))),
+    "config_change": learn + rec(0x81, 9, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 6, l4(6, C, V, 40002, 80)))),
+}
+for name, data in seeds.items():
+    with open(os.path.join("corpus/packet_path", name), "wb") as f:
+        f.write(data)
+
+
+def frame(obj):
+    body = json.dumps(obj).encode()
+    return struct.pack("!I", len(body)) + body
+
+
+key = {"proto": "tcp", "addr": V, "port": 80}
+control = {
+    "list": frame({"op": "list", "service": None}),
+    "add_service": frame({"op": "add_service", "spec": {"key": {**key, "port": 90}, "scheduler": "mh"}}),
+    "add_dest": frame({"op": "add_dest", "service": key,
+                       "dest": {"addr": "198.18.1.9", "port": 80, "mode": "masq", "weight": 2, "upper": 5}}),
+    "restore": frame({"op": "restore", "requests": [{"op": "del_service", "key": key}, {"op": "clear"}]}),
+    "timeouts": frame({"op": "set_timeouts", "timeouts": {"tcp": 10, "tcpfin": 0, "udp": 5}}),
+    "garbage": b"\x00\x00\x00\x05hello",
+}
+for name, data in control.items():
+    with open(os.path.join("corpus/control", name), "wb") as f:
+        f.write(data)
+print(len(seeds), "packet seeds,", len(control), "control seeds")
