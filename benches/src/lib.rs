@@ -173,6 +173,7 @@ pub fn engine_config(sessions: usize) -> EngineConfig {
         seed: 0x5eed_1234_abcd_0001,
         expire_budget: 10_000,
         max_services: 16,
+        half_open_max: usize::MAX,
     }
 }
 

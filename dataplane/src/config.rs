@@ -125,6 +125,9 @@ pub struct WorkersSection {
     pub mbufs: u32,
     pub max_services: usize,
     pub max_dests: usize,
+    /// Share of each worker's session table that half-open TCP sessions
+    /// (NONE, SYN_RECV) may take, in percent (SYN flood protection).
+    pub half_open_percent: u8,
 }
 
 impl Default for WorkersSection {
@@ -140,6 +143,7 @@ impl Default for WorkersSection {
             mbufs: 16383,
             max_services: 4096,
             max_dests: 65536,
+            half_open_percent: 50,
         }
     }
 }
@@ -292,6 +296,9 @@ impl Config {
         }
         if w.lport_min == 0 || w.lport_min > w.lport_max {
             return Err(invalid("workers.lport_min", "must be >= 1 and <= workers.lport_max"));
+        }
+        if !(1..=100).contains(&w.half_open_percent) {
+            return Err(invalid("workers.half_open_percent", "must be 1..=100"));
         }
         if w.mbufs < 1024 {
             return Err(invalid("workers.mbufs", "must be at least 1024"));

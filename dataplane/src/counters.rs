@@ -33,8 +33,11 @@ pub enum Drop {
     Fragment,
     /// TCP or UDP header fails its length checks, or a port is zero.
     L4Malformed,
-    /// ICMP message that is not an echo request to one of our addresses.
+    /// ICMP message that is not an echo request to one of our addresses,
+    /// nor an error about a live session.
     IcmpUnhandled,
+    /// ICMP error (unreachable, time exceeded) quoting a flow with no session.
+    IcmpUnknownFlow,
     /// IP protocol other than TCP, UDP or ICMP.
     UnsupportedProto,
     /// Destination is not one of our addresses and matches no session.
@@ -53,6 +56,9 @@ pub enum Drop {
     LaddrExhausted,
     /// The session table is full.
     TableFull,
+    /// A new TCP connection while half-open sessions (NONE, SYN_RECV) are
+    /// at their cap (SYN flood protection; established sessions keep room).
+    HalfOpenLimit,
     /// The session's real server was deleted (IPVS drops these packets and lets
     /// the session expire).
     DestUnavailable,
@@ -81,7 +87,7 @@ pub enum Drop {
 }
 
 impl Drop {
-    pub const ALL: [Drop; 31] = [
+    pub const ALL: [Drop; 33] = [
         Drop::EthTruncated,
         Drop::NotOurMac,
         Drop::UnsupportedEthertype,
@@ -93,6 +99,7 @@ impl Drop {
         Drop::Fragment,
         Drop::L4Malformed,
         Drop::IcmpUnhandled,
+        Drop::IcmpUnknownFlow,
         Drop::UnsupportedProto,
         Drop::NotForUs,
         Drop::NoService,
@@ -102,6 +109,7 @@ impl Drop {
         Drop::NoLaddr,
         Drop::LaddrExhausted,
         Drop::TableFull,
+        Drop::HalfOpenLimit,
         Drop::DestUnavailable,
         Drop::NatConflict,
         Drop::TunnelTooBig,
@@ -129,6 +137,7 @@ impl Drop {
             Drop::Fragment => "drop_fragment",
             Drop::L4Malformed => "drop_l4_malformed",
             Drop::IcmpUnhandled => "drop_icmp_unhandled",
+            Drop::IcmpUnknownFlow => "drop_icmp_unknown_flow",
             Drop::UnsupportedProto => "drop_unsupported_proto",
             Drop::NotForUs => "drop_not_for_us",
             Drop::NoService => "drop_no_service",
@@ -138,6 +147,7 @@ impl Drop {
             Drop::NoLaddr => "drop_no_laddr",
             Drop::LaddrExhausted => "drop_laddr_exhausted",
             Drop::TableFull => "drop_table_full",
+            Drop::HalfOpenLimit => "drop_half_open_limit",
             Drop::DestUnavailable => "drop_dest_unavailable",
             Drop::NatConflict => "drop_nat_conflict",
             Drop::TunnelTooBig => "drop_tunnel_too_big",
@@ -171,10 +181,14 @@ pub enum Event {
     IcmpEchoAnswered,
     /// ICMP "fragmentation needed" sent for packets too big for a tunnel.
     IcmpFragNeededSent,
+    /// ICMP errors about a session translated and forwarded.
+    IcmpErrorsTranslated,
     /// Packets parked while their next hop was being resolved.
     NeighHeld,
     /// Sessions currently live (a gauge).
     SessionsLive,
+    /// TCP sessions in NONE or SYN_RECV (a gauge).
+    HalfOpen,
     /// Bytes the session table allocated (slab, both indexes, timer wheel).
     SessionTableBytes,
     /// Session-table capacity of this worker.
@@ -190,7 +204,7 @@ pub enum Event {
 }
 
 impl Event {
-    pub const ALL: [Event; 19] = [
+    pub const ALL: [Event; 21] = [
         Event::RxPackets,
         Event::TxPackets,
         Event::FwdIn,
@@ -202,8 +216,10 @@ impl Event {
         Event::ArpRepliesLearned,
         Event::IcmpEchoAnswered,
         Event::IcmpFragNeededSent,
+        Event::IcmpErrorsTranslated,
         Event::NeighHeld,
         Event::SessionsLive,
+        Event::HalfOpen,
         Event::SessionTableBytes,
         Event::SessionCapacity,
         Event::RedirectOut,
@@ -225,8 +241,10 @@ impl Event {
             Event::ArpRepliesLearned => "arp_replies_learned",
             Event::IcmpEchoAnswered => "icmp_echo_answered",
             Event::IcmpFragNeededSent => "icmp_frag_needed_sent",
+            Event::IcmpErrorsTranslated => "icmp_errors_translated",
             Event::NeighHeld => "neigh_held_packets",
             Event::SessionsLive => "sessions_live",
+            Event::HalfOpen => "sessions_half_open",
             Event::SessionTableBytes => "session_table_bytes",
             Event::SessionCapacity => "session_capacity",
             Event::RedirectOut => "redirect_out_packets",
@@ -314,8 +332,8 @@ impl WorkerCounters {
         WorkerCounters {
             worker,
             lcore,
-            drops: Default::default(),
-            events: Default::default(),
+            drops: std::array::from_fn(|_| Cell::default()),
+            events: std::array::from_fn(|_| Cell::default()),
             dests: (0..max_dests).map(|_| TrafficCells::default()).collect(),
             services: (0..max_services).map(|_| TrafficCells::default()).collect(),
             generation: Cell::default(),

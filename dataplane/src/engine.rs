@@ -52,6 +52,16 @@ pub struct EngineConfig {
     pub expire_budget: usize,
     /// Service slots (sizes the per-service scheduler state).
     pub max_services: usize,
+    /// Most TCP sessions in NONE/SYN_RECV at once; new connections beyond
+    /// it are dropped (`drop_half_open_limit`) so a SYN flood cannot take
+    /// the table from established sessions.
+    pub half_open_max: usize,
+}
+
+/// A TCP state before the handshake completed.
+#[inline]
+fn half_open(state: u8) -> bool {
+    state == State::None as u8 || state == State::SynRecv as u8
 }
 
 /// What to do with a frame after [`Engine::process`].
@@ -302,6 +312,9 @@ impl Engine {
         {
             return Err(Drop::NoSessionNotSyn);
         }
+        if key.proto == PROTO_TCP && counters.event_count(Event::HalfOpen) >= cfg.half_open_max as u64 {
+            return Err(Drop::HalfOpenLimit);
+        }
         let st = &mut svc_state[svc.slot as usize];
         if st.version != svc.version {
             *st = SvcState { version: svc.version, ..SvcState::default() };
@@ -411,6 +424,9 @@ impl Engine {
         }
         counters.event(Event::SessionsCreated, 1);
         counters.event(Event::SessionsLive, 1);
+        if key.proto == PROTO_TCP {
+            counters.event(Event::HalfOpen, 1);
+        }
         for cells in [&counters.dests[dest.slot as usize], &counters.services[svc.slot as usize]] {
             cells.conns.add(1);
         }
@@ -485,6 +501,11 @@ impl Engine {
         if new != old {
             let sm = sessions.get_mut(i);
             sm.state = new as u8;
+            match (half_open(old as u8), half_open(new as u8)) {
+                (true, false) => counters.event_cell(Event::HalfOpen).sub(1),
+                (false, true) => counters.event(Event::HalfOpen, 1),
+                _ => {}
+            }
             let cells = &counters.dests[s.dest as usize];
             let was_active = s.flags & FLAG_ACTIVE != 0;
             if new == State::Established && !was_active {
@@ -514,26 +535,31 @@ impl Engine {
         action
     }
 
-    /// Answers an echo request to one of our addresses.
+    /// ICMP: echo requests to our addresses are answered; errors about a
+    /// live session are translated back through it (as IPVS does).
     fn icmp(&mut self, iface: &Iface, frame: &mut [u8], hl: usize, tl: usize) -> Action {
-        let (l2, l3) = frame.split_at_mut(ethernet::HEADER_LEN);
-        let mut ip = ipv4::Packet::new_unchecked(&mut l3[..tl]);
-        let (src, dst) = (ip.src_addr(), ip.dst_addr());
-        if !(self.snap.owns(u32::from(dst)) || self.is_iface_addr(u32::from(dst))) {
+        let l3 = &frame[ethernet::HEADER_LEN..ethernet::HEADER_LEN + tl];
+        let Ok(icmp) = icmpv4::Packet::new_checked(&l3[hl..]) else {
+            return Action::Drop(Drop::IcmpUnhandled);
+        };
+        if nat::is_icmp_error(u8::from(icmp.msg_type())) {
+            return self.icmp_error(frame, hl, tl);
+        }
+        let dst = u32::from(ipv4::Packet::new_unchecked(l3).dst_addr());
+        if !(self.snap.owns(dst) || self.is_iface_addr(dst)) {
             return Action::Drop(Drop::NotForUs);
         }
+        if icmp.msg_type() != icmpv4::Message::EchoRequest || !icmp.verify_checksum() {
+            return Action::Drop(Drop::IcmpUnhandled);
+        }
+        let (l2, l3) = frame.split_at_mut(ethernet::HEADER_LEN);
+        let mut ip = ipv4::Packet::new_unchecked(&mut l3[..tl]);
         {
-            let mut icmp = match icmpv4::Packet::new_checked(&mut ip.payload_mut()[..]) {
-                Ok(p) => p,
-                Err(_) => return Action::Drop(Drop::IcmpUnhandled),
-            };
-            if icmp.msg_type() != icmpv4::Message::EchoRequest || !icmp.verify_checksum() {
-                return Action::Drop(Drop::IcmpUnhandled);
-            }
+            let mut icmp = icmpv4::Packet::new_unchecked(&mut ip.payload_mut()[..]);
             icmp.set_msg_type(icmpv4::Message::EchoReply);
             icmp.fill_checksum();
         }
-        let _ = hl;
+        let (src, dst) = (ip.src_addr(), ip.dst_addr());
         ip.set_src_addr(dst);
         ip.set_dst_addr(src);
         ip.set_ttl(64);
@@ -544,6 +570,46 @@ impl Engine {
         eth.set_src_addr(iface.mac);
         self.counters.event(Event::IcmpEchoAnswered, 1);
         Action::Reply { port: iface.port, len: frame.len() }
+    }
+
+    /// An ICMP error quoting a packet of a FULLNAT or NAT session: from the
+    /// real-server side it goes to the client as if about the client's own
+    /// packet (outer source the VIP, quoted packet client -> VIP); from the
+    /// client side it goes to the real server as if about the packet it sent.
+    fn icmp_error(&mut self, frame: &mut [u8], hl: usize, tl: usize) -> Action {
+        let ip = &mut frame[ethernet::HEADER_LEN..ethernet::HEADER_LEN + tl];
+        let Some(q) = nat::icmp_quote(&ip[hl..]) else {
+            return Action::Drop(Drop::IcmpUnhandled);
+        };
+        if ipv4::Packet::new_unchecked(&*ip).ttl() <= 1 {
+            return Action::Drop(Drop::TtlExceeded);
+        }
+        // The quoted packet went q.src -> q.dst; its session knows the other way.
+        let back = FlowKey { proto: q.proto, src: q.dst, sport: q.dport, dst: q.src, dport: q.sport };
+        let (s, toward_client) = match self.sessions.lookup_out(&back) {
+            Some(i) => (*self.sessions.get(i), true),
+            None => match self.sessions.lookup_in(&back) {
+                Some(i) => (*self.sessions.get(i), false),
+                None => return Action::Drop(Drop::IcmpUnknownFlow),
+            },
+        };
+        if !matches!(forward_mode(s.mode), ForwardMode::FullNat | ForwardMode::Masq) {
+            return Action::Drop(Drop::IcmpUnknownFlow);
+        }
+        if !self.snap.dest_live(s.dest) {
+            return Action::Drop(Drop::DestUnavailable);
+        }
+        let (outer, quoted_src, quoted_dst, to) = if toward_client {
+            ((s.vip, s.cip), (s.cip, s.cport), (s.vip, s.vport), s.cip)
+        } else {
+            ((s.lip, s.rip), (s.rip, s.rport), (s.lip, s.lport), s.rip)
+        };
+        let Some((port, next_hop)) = self.cfg.routes.lookup(to) else {
+            return Action::Drop(Drop::NoRoute);
+        };
+        nat::rewrite_icmp_error(ip, outer, quoted_src, quoted_dst);
+        self.counters.event(Event::IcmpErrorsTranslated, 1);
+        Action::Forward { port, next_hop }
     }
 
     /// Copies one chunk of live sessions into a control-plane query (see
@@ -605,6 +671,9 @@ fn unbind(counters: &WorkerCounters, overloaded: &mut [bool], snap: &Snapshot, w
     }
     counters.event(Event::SessionsExpired, 1);
     counters.event_cell(Event::SessionsLive).sub(1);
+    if s.proto == PROTO_TCP && half_open(s.state) {
+        counters.event_cell(Event::HalfOpen).sub(1);
+    }
     let total = cells.active.get() + cells.inactive.get();
     let clear = match snap.dest_thresholds(s.dest) {
         None => true,

@@ -59,7 +59,8 @@ fn setup() -> (Worker<Vec<u8>>, Control, Arc<Publisher>) {
         spec.one_packet = port == 82;
         control.handle(Request::AddService { spec });
         for (i, r) in rs.iter().enumerate() {
-            let mut d = DestSpec::new(*r, if mode == ForwardMode::Masq { 8080 } else { port }, mode, i as u32 + 1);
+            let mut d =
+                DestSpec::new(*r, if mode == ForwardMode::Masq { 8080 } else { port }, mode, i as u32 + 1);
             d.upper = 3;
             control.handle(Request::AddDest { service: key, dest: d });
         }
@@ -69,7 +70,8 @@ fn setup() -> (Worker<Vec<u8>>, Control, Arc<Publisher>) {
         Iface { port: 0, addr: Ipv4Addr::new(198, 18, 0, 1), prefix: 24, mac: OUT_MAC, mtu: 1500 },
         Iface { port: 1, addr: Ipv4Addr::new(198, 18, 1, 1), prefix: 24, mac: IN_MAC, mtu: 600 },
     ];
-    let via = Route { net: u32::from(Ipv4Addr::new(198, 18, 2, 0)), prefix: 24, via: Some(0xc612_01fe), port: 1 };
+    let via =
+        Route { net: u32::from(Ipv4Addr::new(198, 18, 2, 0)), prefix: 24, via: Some(0xc612_01fe), port: 1 };
     let cfg = EngineConfig {
         worker: 0,
         workers: 2,
@@ -80,6 +82,7 @@ fn setup() -> (Worker<Vec<u8>>, Control, Arc<Publisher>) {
         seed: 1,
         expire_budget: 64,
         max_services: 16,
+        half_open_max: 16,
     };
     let engine = Engine::new(cfg, publisher.current(), counters, 0);
     let neigh = NeighConfig { capacity: 8, reachable_ms: 5_000, retry_ms: 100, max_probes: 2 };

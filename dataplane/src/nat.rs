@@ -158,3 +158,82 @@ mod tests {
         }
     }
 }
+
+/// The flow an ICMP error quotes (RFC 792: the original IP header and at
+/// least 8 bytes of its payload, i.e. the ports).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quote {
+    pub proto: u8,
+    pub src: u32,
+    pub sport: u16,
+    pub dst: u32,
+    pub dport: u16,
+}
+
+/// ICMP types that quote a packet and that the gateway translates:
+/// destination unreachable (incl. fragmentation needed) and time exceeded.
+pub fn is_icmp_error(msg_type: u8) -> bool {
+    msg_type == 3 || msg_type == 11
+}
+
+/// The TCP/UDP flow quoted by the ICMP error message `icmp` (header and
+/// data), or `None` if it is not an error, not about TCP/UDP, or too short.
+pub fn icmp_quote(icmp: &[u8]) -> Option<Quote> {
+    if icmp.len() < 8 || !is_icmp_error(icmp[0]) {
+        return None;
+    }
+    let inner = &icmp[8..];
+    if inner.len() < 20 || inner[0] >> 4 != 4 {
+        return None;
+    }
+    let ihl = (inner[0] & 0x0f) as usize * 4;
+    let proto = inner[9];
+    if ihl < 20 || inner.len() < ihl + 8 || (proto != PROTO_TCP && proto != PROTO_UDP) {
+        return None;
+    }
+    let addr = |o: usize| u32::from_be_bytes([inner[o], inner[o + 1], inner[o + 2], inner[o + 3]]);
+    let port = |o: usize| u16::from_be_bytes([inner[ihl + o], inner[ihl + o + 1]]);
+    Some(Quote { proto, src: addr(12), sport: port(0), dst: addr(16), dport: port(2) })
+}
+
+/// Translates an ICMP error in place, as IPVS does for NAT: the outer
+/// header gets `outer_src -> outer_dst` (TTL decremented), the quoted packet
+/// gets `quoted_src -> quoted_dst` with its header checksum and, for UDP,
+/// its checksum updated; the ICMP checksum is recomputed. `ip` is the outer
+/// IPv4 packet (exactly its total length) and passed [`icmp_quote`].
+pub fn rewrite_icmp_error(ip: &mut [u8], outer: (u32, u32), quoted_src: (u32, u16), quoted_dst: (u32, u16)) {
+    let hl = ipv4::Packet::new_unchecked(&*ip).header_len();
+    let q = hl + 8;
+    let ihl = (ip[q] & 0x0f) as usize * 4;
+    {
+        let mut inner = ipv4::Packet::new_unchecked(&mut ip[q..q + ihl]);
+        let (old_src, old_dst) = (inner.src_addr(), inner.dst_addr());
+        inner.set_src_addr(Ipv4Addr::from(quoted_src.0));
+        inner.set_dst_addr(Ipv4Addr::from(quoted_dst.0));
+        inner.fill_checksum();
+        let l4 = q + ihl;
+        let (old_sp, old_dp) =
+            (u16::from_be_bytes([ip[l4], ip[l4 + 1]]), u16::from_be_bytes([ip[l4 + 2], ip[l4 + 3]]));
+        ip[l4..l4 + 2].copy_from_slice(&quoted_src.1.to_be_bytes());
+        ip[l4 + 2..l4 + 4].copy_from_slice(&quoted_dst.1.to_be_bytes());
+        // The quoted UDP checksum lies within the 8 quoted bytes: keep it right.
+        if ip[q + 9] == PROTO_UDP {
+            let old = u16::from_be_bytes([ip[l4 + 6], ip[l4 + 7]]);
+            if old != 0 {
+                let mut c = update_addr(old, old_src, Ipv4Addr::from(quoted_src.0));
+                c = update_addr(c, old_dst, Ipv4Addr::from(quoted_dst.0));
+                c = update16(c, old_sp, quoted_src.1);
+                c = update16(c, old_dp, quoted_dst.1);
+                ip[l4 + 6..l4 + 8].copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_be_bytes());
+            }
+        }
+    }
+    let mut icmp = crate::wire::icmpv4::Packet::new_unchecked(&mut ip[hl..]);
+    icmp.fill_checksum();
+    let mut outer_ip = ipv4::Packet::new_unchecked(&mut *ip);
+    outer_ip.set_src_addr(Ipv4Addr::from(outer.0));
+    outer_ip.set_dst_addr(Ipv4Addr::from(outer.1));
+    let ttl = outer_ip.ttl();
+    outer_ip.set_ttl(ttl.saturating_sub(1));
+    outer_ip.fill_checksum();
+}

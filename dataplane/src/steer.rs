@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use crossbeam_queue::ArrayQueue;
 
-use crate::nat::{PROTO_TCP, PROTO_UDP};
+use crate::nat::{self, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use crate::service::Snapshot;
 use crate::wire::ethernet::{self, EtherType};
 use crate::wire::ipv4;
@@ -57,16 +57,35 @@ pub fn owner(snap: &Snapshot, workers: u32, frame: &[u8]) -> Owner {
     }
     let Ok(ip) = ipv4::Packet::new_checked(eth.payload()) else { return Owner::Here };
     let proto = u8::from(ip.protocol());
-    if (proto != PROTO_TCP && proto != PROTO_UDP) || ip.is_fragment() {
+    if ip.is_fragment() {
         return Owner::Here;
     }
     let l4 = ip.payload();
-    if l4.len() < 4 {
+    if proto == PROTO_ICMP {
+        // An error about a session belongs where the session is: the owner
+        // of the quoted flow's other direction.
+        return match nat::icmp_quote(l4) {
+            Some(q) => owner_of(snap, workers, q.proto, (q.dst, q.dport), (q.src, q.sport)),
+            None => Owner::Here,
+        };
+    }
+    if (proto != PROTO_TCP && proto != PROTO_UDP) || l4.len() < 4 {
         return Owner::Here;
     }
     let sport = u16::from_be_bytes([l4[0], l4[1]]);
     let dport = u16::from_be_bytes([l4[2], l4[3]]);
-    let (src, dst) = (u32::from(ip.src_addr()), u32::from(ip.dst_addr()));
+    owner_of(snap, workers, proto, (u32::from(ip.src_addr()), sport), (u32::from(ip.dst_addr()), dport))
+}
+
+/// The owner of a TCP/UDP packet `src -> dst` (see the table above).
+#[inline]
+fn owner_of(
+    snap: &Snapshot,
+    workers: u32,
+    proto: u8,
+    (src, sport): (u32, u16),
+    (dst, dport): (u32, u16),
+) -> Owner {
     if snap.is_laddr(dst) {
         return Owner::Worker(dport as u32 % workers);
     }
@@ -212,6 +231,24 @@ mod tests {
                 let back = owner(&s, 4, &tcp(([198, 18, 1, 2], 8080), client));
                 assert_eq!(there, back);
             }
+        }
+    }
+
+    #[test]
+    fn an_icmp_error_goes_to_the_owner_of_the_flow_it_quotes() {
+        let s = snap(false, ForwardMode::FullNat);
+        for lport in [1024u16, 1025, 1026, 1027] {
+            // The real server's "port unreachable" about LIP:lport -> RIP:8080.
+            let quoted = tcp((LIP, lport), ([198, 18, 1, 2], 8080));
+            let mut f = vec![];
+            PacketBuilder::ethernet2([2; 6], [4; 6])
+                .ipv4([198, 18, 1, 2], LIP, 64)
+                .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+                    etherparse::icmpv4::DestUnreachableHeader::Port,
+                ))
+                .write(&mut f, &quoted[14..14 + 28])
+                .unwrap();
+            assert_eq!(owner(&s, 4, &f), Owner::Worker(lport as u32 % 4));
         }
     }
 

@@ -278,6 +278,60 @@ fn bad_frames_are_counted_by_reason_and_traffic_keeps_flowing() {
 }
 
 #[test]
+fn a_syn_flood_fills_only_its_share_and_established_sessions_keep_working() {
+    let mut lab = Lab::build(64, (1024, 65535), 1500, 8).with_services(Scheduler::Rr);
+    lab.learn_neighbours();
+    // Two established connections.
+    let mut est = vec![];
+    for cport in [40000, 40001] {
+        let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, cport), (VIP, 80), true, false));
+        let (_, _, src, dst, _) = inspect(&out[0].1);
+        lab.rx(1, tcp(RS_MAC[0], GW_IN, dst, src, true, true)); // SYN-ACK (to whichever server)
+        lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, cport), (VIP, 80), false, true));
+        est.push(cport);
+    }
+    assert_eq!(lab.counters.event_count(Event::HalfOpen), 0);
+    // A flood of SYNs from spoofed sources.
+    let mut passed = 0;
+    for i in 0..200u16 {
+        let src = [198, 18, (i >> 8) as u8 + 10, i as u8];
+        passed += lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (src, 1000 + i), (VIP, 80), true, false)).len();
+    }
+    assert_eq!(passed, 8, "only the half-open share gets sessions");
+    assert_eq!(lab.counters.drop_count(Drop::HalfOpenLimit), 192);
+    // Established connections are untouched and keep forwarding.
+    for cport in est {
+        assert_eq!(lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, cport), (VIP, 80), false, true)).len(), 1);
+    }
+    // ACKs without a session never create one.
+    assert!(lab.rx(0, tcp(CLIENT_MAC, GW_OUT, ([198, 18, 9, 9], 9), (VIP, 80), false, true)).is_empty());
+    // When the half-open sessions expire (SYN_RECV 60 s), new clients get in again.
+    lab.now += 61_000;
+    lab.worker.tick(lab.now, &mut lab.io);
+    assert_eq!(lab.counters.event_count(Event::HalfOpen), 0);
+    assert_eq!(lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 50000), (VIP, 80), true, false)).len(), 1);
+}
+
+#[test]
+fn a_frame_cut_at_every_length_is_dropped_with_a_reason_never_a_panic() {
+    let mut lab = Lab::new(64, (1024, 65535)).with_services(Scheduler::Rr);
+    lab.learn_neighbours();
+    for good in [
+        tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, 80), true, false),
+        udp(CLIENT_MAC, GW_OUT, (CLIENT, 5000), (VIP, 80)),
+        arp_request(CLIENT_MAC, CLIENT, VIP),
+    ] {
+        for len in 0..good.len() - 4 {
+            let drops = |lab: &Lab| Drop::ALL.iter().map(|d| lab.counters.drop_count(*d)).sum::<u64>();
+            let before = drops(&lab);
+            let out = lab.rx(0, good[..len].to_vec());
+            assert!(out.is_empty(), "a {len}-byte cut was forwarded");
+            assert_eq!(drops(&lab), before + 1, "a {len}-byte cut was not counted");
+        }
+    }
+}
+
+#[test]
 fn unanswered_arp_drops_the_held_packets_with_a_reason() {
     let mut lab = Lab::new(64, (1024, 65535)).with_services(Scheduler::Rr);
     lab.rx(0, arp_request(CLIENT_MAC, CLIENT, VIP));

@@ -143,6 +143,7 @@ fn run(args: Args) -> Result<()> {
             seed: seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
             expire_budget: 4096,
             max_services,
+            half_open_max: (cfg.workers.sessions * cfg.workers.half_open_percent as usize).div_ceil(100),
         };
         let engine = Engine::new(ecfg, publisher.current(), counters[i].clone(), now_ms);
         let worker = WorkerLoop {

@@ -61,6 +61,11 @@ impl Lab {
 
     /// A lab whose inside port (1) has IP MTU `mtu`.
     pub fn with_mtu(sessions: usize, lports: (u16, u16), mtu: u16) -> Lab {
+        Lab::build(sessions, lports, mtu, usize::MAX)
+    }
+
+    /// A lab with every engine knob the tests turn.
+    pub fn build(sessions: usize, lports: (u16, u16), mtu: u16, half_open_max: usize) -> Lab {
         let publisher = Arc::new(Publisher::new(Arc::new(Snapshot::new(0, vec![], 64))));
         let counters = Arc::new(WorkerCounters::new(0, 1, 16, 64));
         let control = Control::new(publisher.clone(), vec![counters.clone()], sessions as u64, 16, 64);
@@ -78,6 +83,7 @@ impl Lab {
             seed: 7,
             expire_budget: 10_000,
             max_services: 16,
+            half_open_max,
         };
         let engine = Engine::new(cfg, publisher.current(), counters.clone(), 0);
         let worker = Worker::new(engine, NeighConfig::default());
