@@ -30,7 +30,7 @@ use gw_proto::{
 
 use crate::counters::WorkerCounters;
 use crate::mailbox::{ConnFilter, ControlMailbox};
-use crate::sched::WrrParams;
+use crate::sched::{DestConf, Prepared};
 use crate::service::{Dest, Publisher, Service, Snapshot};
 use crate::session::{forward_mode, Session};
 use crate::tcp_state::State;
@@ -40,6 +40,9 @@ use crate::tcp_state::Timeouts;
 struct DestEntry {
     spec: DestSpec,
     slot: u32,
+    /// The last non-zero weight (IPVS's `last_weight`): Maglev builds its
+    /// table from it, so quiescing a server (weight 0) moves no one else.
+    last_weight: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -292,6 +295,16 @@ impl Control {
             .services
             .values()
             .map(|s| {
+                let confs: Vec<DestConf> = s
+                    .dests
+                    .iter()
+                    .map(|d| DestConf {
+                        weight: d.spec.weight,
+                        last_weight: d.last_weight,
+                        addr: u32::from(d.spec.addr),
+                        port: d.spec.port,
+                    })
+                    .collect();
                 let dests: Vec<Dest> = s
                     .dests
                     .iter()
@@ -310,7 +323,7 @@ impl Control {
                     version: s.version,
                     key: s.spec.key,
                     scheduler: s.spec.scheduler,
-                    wrr: WrrParams::of(&dests),
+                    prep: Prepared::build(s.spec.scheduler, s.spec.sched_flags, &confs),
                     dests,
                     laddrs: s.laddrs.iter().map(|a| u32::from(*a)).collect(),
                     persistent_ms: s.spec.persistent.map(|p| p as u64 * 1000),
@@ -388,7 +401,7 @@ impl Control {
                 m.dest_base.insert(slot, base);
                 m.rates.remove(&(true, slot));
                 let s = m.services.get_mut(&service).expect("checked above");
-                s.dests.push(DestEntry { spec: dest, slot });
+                s.dests.push(DestEntry { spec: dest, slot, last_weight: dest.weight });
                 s.version = version;
                 Ok(true)
             }
@@ -401,6 +414,9 @@ impl Control {
                     .find(|d| d.spec.addr == dest.addr && d.spec.port == dest.port)
                     .ok_or_else(|| err(ErrorKind::NoDest, format!("{}:{}", dest.addr, dest.port)))?;
                 d.spec = dest;
+                if dest.weight != 0 {
+                    d.last_weight = dest.weight;
+                }
                 s.version = version;
                 Ok(true)
             }

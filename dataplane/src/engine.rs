@@ -20,7 +20,7 @@ use crate::counters::{Drop, Event, TrafficCells, WorkerCounters};
 use crate::mailbox::{ConnQuery, SCAN_PER_CHUNK};
 use crate::nat::{self, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use crate::route::{Iface, Routes};
-use crate::sched::{self, SchedState};
+use crate::sched::{self, Dests, Flow, SchedState};
 use crate::service::{Service, Snapshot};
 use crate::session::{
     forward_mode, FlowKey, Session, SessionTable, FLAG_ACTIVE, FLAG_NO_OUT, FLAG_ONE_PACKET, FLAG_TEMPLATE,
@@ -83,7 +83,7 @@ pub enum Action {
     Drop(Drop),
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct SvcState {
     version: u64,
     sched: SchedState,
@@ -317,14 +317,19 @@ impl Engine {
         }
         let st = &mut svc_state[svc.slot as usize];
         if st.version != svc.version {
-            *st = SvcState { version: svc.version, ..SvcState::default() };
+            st.version = svc.version;
+            st.sched.reconfigure(&svc.prep);
+            st.laddr_next = 0;
+            st.lport_next = 0;
         }
+        let view = SvcDests { svc, counters, overloaded };
+        let flow = Flow { src: key.src, sport: key.sport, dst: key.dst, dport: key.dport, now_ms: now };
         // Persistence (-p): a template per (masked client, VIP, port) names
         // the server; it lives while it controls connections, plus the
         // persistence timeout after the last one (IPVS's n_control rule).
         let mut template = None;
         let d = match svc.persistent_ms {
-            None => sched::pick(svc.scheduler, &svc.dests, svc.wrr, &mut st.sched).ok_or(Drop::NoDest)?,
+            None => sched::pick(&svc.prep, &mut st.sched, &view, &flow).ok_or(Drop::NoDest)?,
             Some(ptime) => {
                 let tkey = FlowKey {
                     proto: key.proto,
@@ -337,9 +342,7 @@ impl Engine {
                 let kept = found.and_then(|t| svc.dests.iter().position(|d| d.slot == sessions.get(t).dest));
                 let d = match kept {
                     Some(d) => d,
-                    None => {
-                        sched::pick(svc.scheduler, &svc.dests, svc.wrr, &mut st.sched).ok_or(Drop::NoDest)?
-                    }
+                    None => sched::pick(&svc.prep, &mut st.sched, &view, &flow).ok_or(Drop::NoDest)?,
                 };
                 let dest = &svc.dests[d];
                 let rs = (u32::from(dest.addr), if dest.port == 0 { key.dport } else { dest.port });
@@ -734,4 +737,33 @@ fn alloc_lport(
         }
     }
     Err(Drop::LaddrExhausted)
+}
+
+/// What the schedulers see of a service's servers on this worker.
+struct SvcDests<'a> {
+    svc: &'a Service,
+    counters: &'a WorkerCounters,
+    overloaded: &'a [bool],
+}
+
+impl Dests for SvcDests<'_> {
+    fn len(&self) -> usize {
+        self.svc.dests.len()
+    }
+    fn weight(&self, i: usize) -> u32 {
+        self.svc.dests[i].weight
+    }
+    fn addr(&self, i: usize) -> u32 {
+        u32::from(self.svc.dests[i].addr)
+    }
+    fn port(&self, i: usize) -> u16 {
+        self.svc.dests[i].port
+    }
+    fn conns(&self, i: usize) -> (u32, u32) {
+        let c = &self.counters.dests[self.svc.dests[i].slot as usize];
+        (c.active.get().min(u32::MAX as u64) as u32, c.inactive.get().min(u32::MAX as u64) as u32)
+    }
+    fn overloaded(&self, i: usize) -> bool {
+        self.overloaded.get(self.svc.dests[i].slot as usize).copied().unwrap_or(false)
+    }
 }

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use gw_proto::{ForwardMode, Scheduler, ServiceKey};
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::sched::{Candidate, WrrParams};
+use crate::sched::Prepared;
 use crate::tcp_state::Timeouts;
 
 /// A real server of a service.
@@ -31,13 +31,6 @@ pub struct Dest {
     pub lower: u32,
 }
 
-impl Candidate for Dest {
-    #[inline]
-    fn weight(&self) -> u32 {
-        self.weight
-    }
-}
-
 /// A virtual service.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Service {
@@ -49,7 +42,8 @@ pub struct Service {
     pub key: ServiceKey,
     pub scheduler: Scheduler,
     pub dests: Vec<Dest>,
-    pub wrr: WrrParams,
+    /// The scheduler's precomputed tables (`sched::Prepared`).
+    pub prep: Prepared,
     /// FULLNAT local addresses, host order.
     pub laddrs: Vec<u32>,
     /// `-p`: persistence timeout in milliseconds.

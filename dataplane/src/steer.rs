@@ -142,7 +142,7 @@ impl<B> Redirect<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sched::WrrParams;
+    use crate::sched::{DestConf, Prepared};
     use crate::service::{Dest, Service};
     use etherparse::PacketBuilder;
     use gw_proto::{ForwardMode, Protocol, Scheduler, ServiceKey};
@@ -167,7 +167,7 @@ mod tests {
             version: 1,
             key,
             scheduler: Scheduler::Rr,
-            wrr: WrrParams::of(std::slice::from_ref(&dest)),
+            prep: Prepared::build(Scheduler::Rr, 0, &[DestConf::new(1, u32::from(dest.addr), dest.port)]),
             dests: vec![dest],
             laddrs: vec![u32::from_be_bytes(LIP)],
             persistent_ms: persistent.then_some(300_000),

@@ -130,3 +130,27 @@ fn one_packet_scheduling_schedules_every_datagram() {
     let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 7000), (VIP, 80), false, true));
     assert_eq!(inspect(&out[0].1).3 .0, a);
 }
+
+#[test]
+fn an_upper_threshold_overloads_a_server_until_it_drops_below_three_quarters() {
+    let mut lab = Lab::new(256, (1024, 65535));
+    let spec = ServiceSpec::new(key(Protocol::Tcp), Scheduler::Rr);
+    lab.ok(Request::AddService { spec });
+    for (i, rs) in RS.iter().enumerate() {
+        let mut dest = DestSpec::new(Ipv4Addr::from(*rs), 8080, ForwardMode::Masq, 1);
+        dest.upper = if i == 0 { 2 } else { 0 };
+        lab.ok(Request::AddDest { service: key(Protocol::Tcp), dest });
+    }
+    lab.learn_neighbours();
+    let picks: Vec<_> = (0..8).map(|p| connect(&mut lab, CLIENT, 1000 + p)).collect();
+    assert_eq!(&picks[..3], &[RS[0], RS[1], RS[0]]);
+    assert!(
+        picks[3..].iter().all(|r| *r == RS[1]),
+        "at 2 connections the first server is overloaded: {picks:?}"
+    );
+    // Its connections expire (SYN_RECV 60 s): below 3/4 of the threshold it is back.
+    lab.now += 61_000;
+    lab.worker.tick(lab.now, &mut lab.io);
+    let later: Vec<_> = (0..2).map(|p| connect(&mut lab, CLIENT, 2000 + p)).collect();
+    assert!(later.contains(&RS[0]), "{later:?}");
+}

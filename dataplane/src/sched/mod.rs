@@ -1,0 +1,542 @@
+//! Schedulers: pick a real server for a new connection, with the rules of
+//! the kernel's twelve IPVS schedulers (`net/netfilter/ipvs/ip_vs_*.c`).
+//!
+//! # How to use it
+//!
+//! * **Control plane**, on every change of a service or of its servers (may
+//!   allocate): [`Prepared::build`]`(scheduler, flags, &[DestConf])`. The
+//!   result is immutable and shared by all workers: the scheduler and its
+//!   flags, wrr's maximum weight and gcd, the 256-bucket sh/dh tables, the
+//!   4093-slot Maglev table. Maglev needs each server's `last_weight` (see
+//!   [`DestConf`]), which the control plane keeps across edits.
+//! * **Worker**, per service: [`SchedState::new`] once (this allocates the
+//!   lblc/lblcr cache, bounded), then [`SchedState::reconfigure`] whenever the
+//!   service's [`Prepared`] changes. `reconfigure` allocates only when the
+//!   scheduler itself changed.
+//! * **Worker**, per new connection: [`pick`]`(&prepared, &mut state,
+//!   &dests, &flow)` returns the index of the chosen server in `dests`, or
+//!   `None` ("no destination available"). `dests` is the worker's view of the
+//!   same server list, in the same order as the `DestConf`s ([`Dests`]).
+//!
+//! # Invariants
+//!
+//! * `pick` never allocates: it only reads the [`Prepared`] and writes
+//!   cursors and fixed-size boxed slices of [`SchedState`] that were
+//!   allocated by `new`/`reconfigure`. The lblc/lblcr caches are
+//!   set-associative with [`CACHE_WAYS`] ways per bucket; when a bucket is
+//!   full the least recently used entry is evicted, and entries idle longer
+//!   than the expiration (24 h, the kernel's `lblc_expiration` and
+//!   `lblcr_expiration` default) are treated as absent.
+//! * `pick` never returns a server with weight 0 (quiesced) or flagged
+//!   overloaded ([`Dests::overloaded`], the kernel's `IP_VS_DEST_F_OVERLOAD`
+//!   from the `-x`/`-y` thresholds, which the caller maintains).
+//! * An index out of range of `dests` is never returned, even if `dests` and
+//!   the `Prepared` disagree (that is a caller bug, caught by a debug
+//!   assertion).
+//!
+//! # Per-worker state: how it differs from the kernel
+//!
+//! The kernel keeps one state per service; here each worker has its own, so
+//! workers never write a shared cache line.
+//!
+//! * **rr, wrr**: each worker runs its own sequence. Over many connections
+//!   the shares are the configured ones, but consecutive connections landing
+//!   on different workers can go to the same server. The cursor is an index:
+//!   after servers are added or removed before it, rr goes on from the same
+//!   position rather than from the same server.
+//! * **lc, wlc, sed, nq, and the least-load part of lblc/lblcr**: a worker
+//!   only knows its *own* active/inactive connection counts per server
+//!   ([`Dests::conns`]), so it compares per-worker counts. With RSS spreading
+//!   flows evenly over workers, each worker's counts are about 1/N of the
+//!   global ones and the choices approximate the kernel's.
+//! * **lblc, lblcr**: each worker has its own destination-address cache, so
+//!   the same destination address can be cached to different servers on
+//!   different workers (each worker's choice follows the kernel's rules).
+//!   The kernel's table grows without bound and garbage-collects entries idle
+//!   for 6 minutes once it holds more than 16384 of them; here the cache is
+//!   bounded and evicts the least recently used entry of the bucket. An lblcr
+//!   set holds at most [`LBLCR_SET_MAX`] servers (unbounded in the kernel).
+//! * **dh, sh, mh, fo**: no mutable state; every worker makes the same
+//!   choice for the same flow, as the kernel does.
+//!
+//! # Deliberate differences from the kernel
+//!
+//! * lblc: the kernel keeps using a cached server that is flagged overloaded
+//!   (it only applies its own "more active connections than weight" rule);
+//!   here, as for every scheduler, a server flagged overloaded is never
+//!   chosen, so the connection is rescheduled.
+//! * lblc/lblcr cache entries name servers by address and port, not by index,
+//!   so they survive configuration changes (the kernel keeps a reference to
+//!   the server, which it keeps in its trash while it is deleted).
+
+use gw_proto::{sched_flags, Scheduler};
+
+mod cache;
+mod hashing;
+mod least;
+mod locality;
+mod rr;
+mod siphash;
+
+pub use cache::CACHE_WAYS;
+pub use hashing::{HASH_TAB_SIZE, MH_TAB_SIZE};
+pub use locality::{DEFAULT_CACHE_ENTRIES, DEFAULT_EXPIRATION_MS, LBLCR_SET_MAX};
+
+/// What schedulers see of the real servers of one service, on this worker.
+/// Index `i` is the same server as `DestConf` number `i` given to
+/// [`Prepared::build`].
+pub trait Dests {
+    /// Number of servers.
+    fn len(&self) -> usize;
+    /// Current weight; 0 = quiesced.
+    fn weight(&self, i: usize) -> u32;
+    /// Address, host order.
+    fn addr(&self, i: usize) -> u32;
+    /// Port, host order.
+    fn port(&self, i: usize) -> u16;
+    /// (active, inactive) connections to server `i` owned by this worker.
+    fn conns(&self, i: usize) -> (u32, u32);
+    /// `IP_VS_DEST_F_OVERLOAD`: above its upper connection threshold (`-x`)
+    /// and not yet back below the lower one (`-y`). Maintained by the caller.
+    fn overloaded(&self, i: usize) -> bool;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A server can take new connections: weight above zero and not overloaded.
+#[inline]
+fn available<D: Dests + ?Sized>(d: &D, i: usize) -> bool {
+    d.weight(i) > 0 && !d.overloaded(i)
+}
+
+/// The new connection being scheduled. Addresses and ports in host order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Flow {
+    pub src: u32,
+    /// Client port for TCP/UDP/SCTP, 0 for other protocols (what the kernel
+    /// hashes with `sh-port`/`mh-port`).
+    pub sport: u16,
+    pub dst: u32,
+    pub dport: u16,
+    /// A monotonic clock in milliseconds (lblc/lblcr cache ageing).
+    pub now_ms: u64,
+}
+
+/// One real server as configured, input of [`Prepared::build`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DestConf {
+    /// Current weight.
+    pub weight: u32,
+    /// The kernel's `last_weight`: the weight the server was added with, then
+    /// the last weight it was set to that was not 0. Maglev builds its table
+    /// from it, so quiescing a server (weight 0) does not reshuffle the
+    /// other servers' sources.
+    pub last_weight: u32,
+    /// Address, host order.
+    pub addr: u32,
+    /// Port, host order.
+    pub port: u16,
+}
+
+impl DestConf {
+    /// A server whose `last_weight` is its weight (a server just added).
+    pub fn new(weight: u32, addr: u32, port: u16) -> DestConf {
+        DestConf { weight, last_weight: weight, addr, port }
+    }
+}
+
+/// Immutable per-configuration data of one service, built by the control
+/// plane and shared by all workers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prepared {
+    sched: Scheduler,
+    flags: u8,
+    /// Number of servers it was built for.
+    len: usize,
+    /// wrr: largest weight and gcd of the weights above zero (at least 1).
+    max_weight: u32,
+    gcd: u32,
+    /// dh/sh: [`HASH_TAB_SIZE`] buckets; mh: [`MH_TAB_SIZE`] slots. Each
+    /// holds a server index or [`hashing::NONE`]. Empty for the others.
+    table: Box<[u16]>,
+    /// lblc/lblcr: idle time after which a cache entry is forgotten, and an
+    /// lblcr set unchanged for this long loses its most loaded member.
+    expiration_ms: u64,
+}
+
+impl Prepared {
+    /// Precomputes what `sched` needs for this server list. `flags` are
+    /// [`sched_flags`] bits (`sh-fallback`/`mh-fallback`, `sh-port`/`mh-port`).
+    pub fn build(sched: Scheduler, flags: u8, dests: &[DestConf]) -> Prepared {
+        let max_weight = dests.iter().map(|d| d.weight).max().unwrap_or(0);
+        let gcd = dests.iter().map(|d| d.weight).filter(|w| *w > 0).fold(0, gcd).max(1);
+        let table = match sched {
+            Scheduler::Dh => hashing::build_dh(dests),
+            Scheduler::Sh => hashing::build_sh(dests),
+            Scheduler::Mh => hashing::build_mh(dests),
+            _ => Box::default(),
+        };
+        Prepared {
+            sched,
+            flags,
+            len: dests.len(),
+            max_weight,
+            gcd,
+            table,
+            expiration_ms: DEFAULT_EXPIRATION_MS,
+        }
+    }
+
+    /// Sets the lblc/lblcr expiration (the kernel's `lblc_expiration` and
+    /// `lblcr_expiration` sysctls; default [`DEFAULT_EXPIRATION_MS`]).
+    pub fn with_expiration_ms(mut self, ms: u64) -> Prepared {
+        self.expiration_ms = ms;
+        self
+    }
+
+    pub fn scheduler(&self) -> Scheduler {
+        self.sched
+    }
+
+    pub fn flags(&self) -> u8 {
+        self.flags
+    }
+
+    fn fallback(&self) -> bool {
+        self.flags & sched_flags::FLAG1 != 0
+    }
+
+    fn hash_port(&self) -> bool {
+        self.flags & sched_flags::FLAG2 != 0
+    }
+}
+
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// Per-worker, per-service mutable scheduler state: the rr/wrr cursor and
+/// the lblc/lblcr cache. Its memory is allocated by [`SchedState::new`] and
+/// [`SchedState::reconfigure`], never by [`pick`].
+#[derive(Clone)]
+pub struct SchedState {
+    sched: Scheduler,
+    /// rr: index chosen last; wrr: index examined last. `None`: start at the
+    /// head of the list.
+    last: Option<usize>,
+    /// wrr's current weight; 0 before the first pick.
+    cw: u32,
+    /// Entries of the lblc/lblcr cache, kept across scheduler changes.
+    entries: usize,
+    cache: locality::Cache,
+}
+
+impl SchedState {
+    /// State for `sched` with a cache of [`DEFAULT_CACHE_ENTRIES`] entries if
+    /// it is lblc or lblcr.
+    pub fn new(sched: Scheduler) -> SchedState {
+        SchedState::with_capacity(sched, DEFAULT_CACHE_ENTRIES)
+    }
+
+    /// State for `sched` with a cache of about `entries` entries (rounded up
+    /// to whole buckets of [`CACHE_WAYS`]) if it is lblc or lblcr.
+    pub fn with_capacity(sched: Scheduler, entries: usize) -> SchedState {
+        SchedState { sched, last: None, cw: 0, entries, cache: locality::Cache::new(sched, entries) }
+    }
+
+    /// Follows a configuration change of the service. A new scheduler gets a
+    /// new state (this allocates the cache of lblc/lblcr). Otherwise, as the
+    /// kernel's `dest_changed` hooks do: wrr restarts from the head of the
+    /// list at its current weight level (rounded to the new gcd); rr keeps its
+    /// cursor; lblc/lblcr keep their cache (entries name servers by address
+    /// and port, so they follow a server that moved in the list).
+    pub fn reconfigure(&mut self, prep: &Prepared) {
+        if prep.sched != self.sched {
+            *self = SchedState::with_capacity(prep.sched, self.entries);
+            return;
+        }
+        if self.sched == Scheduler::Wrr {
+            self.last = None;
+            if self.cw > prep.max_weight {
+                self.cw = 0;
+            } else if self.cw > 0 {
+                self.cw = (self.cw / prep.gcd).max(1) * prep.gcd;
+            }
+        }
+    }
+
+    pub fn scheduler(&self) -> Scheduler {
+        self.sched
+    }
+
+    /// Live lblc/lblcr cache entries (for statistics; walks the cache).
+    pub fn cached(&self, now_ms: u64, prep: &Prepared) -> usize {
+        self.cache.live(now_ms, prep.expiration_ms)
+    }
+}
+
+impl Default for SchedState {
+    /// State of ipvsadm's default scheduler (wlc), which allocates nothing.
+    fn default() -> SchedState {
+        SchedState::new(Scheduler::DEFAULT)
+    }
+}
+
+impl std::fmt::Debug for SchedState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SchedState")
+            .field("sched", &self.sched)
+            .field("last", &self.last)
+            .field("cw", &self.cw)
+            .field("cache_capacity", &self.cache.capacity())
+            .finish()
+    }
+}
+
+/// Picks the server for a new connection: an index into `dests`, or `None`
+/// if no server is available. Never allocates (see the module docs).
+///
+/// `st` should have been made for `prep`'s scheduler ([`SchedState::new`] or
+/// [`SchedState::reconfigure`]); if it was not, lblc and lblcr still pick a
+/// server by their least-load rule, without a cache.
+pub fn pick<D: Dests + ?Sized>(
+    prep: &Prepared,
+    st: &mut SchedState,
+    dests: &D,
+    flow: &Flow,
+) -> Option<usize> {
+    debug_assert_eq!(prep.len, dests.len(), "Dests and Prepared describe different server lists");
+    let i = match prep.sched {
+        Scheduler::Rr => rr::rr(st, dests),
+        Scheduler::Wrr => rr::wrr(prep, st, dests),
+        Scheduler::Lc => least::lc(dests),
+        Scheduler::Wlc => least::wlc(dests),
+        Scheduler::Sed => least::sed(dests),
+        Scheduler::Nq => least::nq(dests),
+        Scheduler::Fo => least::fo(dests),
+        Scheduler::Dh => hashing::dh(prep, dests, flow),
+        Scheduler::Sh => hashing::sh(prep, dests, flow),
+        Scheduler::Mh => hashing::mh(prep, dests, flow),
+        Scheduler::Lblc => locality::lblc(prep, &mut st.cache, dests, flow),
+        Scheduler::Lblcr => locality::lblcr(prep, &mut st.cache, dests, flow),
+    }?;
+    debug_assert!(i < dests.len() && available(dests, i));
+    Some(i)
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    //! A server list for tests.
+    use super::*;
+
+    /// A test server: weight, address, port, (active, inactive), overloaded.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct D {
+        pub w: u32,
+        pub addr: u32,
+        pub port: u16,
+        pub act: u32,
+        pub inact: u32,
+        pub over: bool,
+    }
+
+    impl Dests for [D] {
+        fn len(&self) -> usize {
+            <[D]>::len(self)
+        }
+        fn weight(&self, i: usize) -> u32 {
+            self[i].w
+        }
+        fn addr(&self, i: usize) -> u32 {
+            self[i].addr
+        }
+        fn port(&self, i: usize) -> u16 {
+            self[i].port
+        }
+        fn conns(&self, i: usize) -> (u32, u32) {
+            (self[i].act, self[i].inact)
+        }
+        fn overloaded(&self, i: usize) -> bool {
+            self[i].over
+        }
+    }
+
+    /// Servers 10.0.0.1, 10.0.0.2, ... port 80 with these weights.
+    pub fn servers(weights: &[u32]) -> Vec<D> {
+        weights
+            .iter()
+            .enumerate()
+            .map(|(i, w)| D { w: *w, addr: 0x0a00_0001 + i as u32, port: 80, ..D::default() })
+            .collect()
+    }
+
+    /// With (active, inactive) connections.
+    pub fn loaded(weights: &[u32], active: &[u32], inactive: &[u32]) -> Vec<D> {
+        let mut v = servers(weights);
+        for (i, d) in v.iter_mut().enumerate() {
+            d.act = active.get(i).copied().unwrap_or(0);
+            d.inact = inactive.get(i).copied().unwrap_or(0);
+        }
+        v
+    }
+
+    pub fn confs(ds: &[D]) -> Vec<DestConf> {
+        ds.iter().map(|d| DestConf::new(d.w, d.addr, d.port)).collect()
+    }
+
+    pub fn prepare(sched: Scheduler, flags: u8, ds: &[D]) -> Prepared {
+        Prepared::build(sched, flags, &confs(ds))
+    }
+
+    /// A flow from `src` to `dst` at `now_ms`.
+    pub fn flow(src: u32, dst: u32, now_ms: u64) -> Flow {
+        Flow { src, sport: 40000, dst, dport: 80, now_ms }
+    }
+
+    /// One pick with a fresh state.
+    pub fn pick_once(sched: Scheduler, ds: &[D]) -> Option<usize> {
+        let p = prepare(sched, 0, ds);
+        pick(&p, &mut SchedState::new(sched), ds, &flow(1, 2, 0))
+    }
+
+    /// `n` picks as letters ('A' = index 0, '-' = none).
+    pub fn sequence(sched: Scheduler, ds: &[D], n: usize) -> String {
+        let p = prepare(sched, 0, ds);
+        let mut st = SchedState::new(sched);
+        (0..n).map(|_| letter(pick(&p, &mut st, ds, &flow(1, 2, 0)))).collect()
+    }
+
+    pub fn letter(i: Option<usize>) -> char {
+        i.map_or('-', |i| (b'A' + i as u8) as char)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testutil::*;
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn nothing_to_pick_from() {
+        for s in Scheduler::ALL {
+            assert_eq!(pick_once(s, &[]), None, "{s}");
+            assert_eq!(pick_once(s, &servers(&[0, 0, 0])), None, "{s}");
+            let mut all_over = servers(&[1, 2, 3]);
+            all_over.iter_mut().for_each(|d| d.over = true);
+            assert_eq!(pick_once(s, &all_over), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn a_single_server_is_always_chosen() {
+        for s in Scheduler::ALL {
+            let ds = servers(&[3]);
+            let p = prepare(s, 0, &ds);
+            let mut st = SchedState::new(s);
+            for k in 0..50 {
+                assert_eq!(pick(&p, &mut st, &ds[..], &flow(k * 7919, k * 104729, k as u64)), Some(0), "{s}");
+            }
+        }
+    }
+
+    /// The structure guarantee behind "pick never allocates": the state's
+    /// buffers are boxed slices that pick cannot grow; this checks they are
+    /// the very same buffers after many picks of every scheduler.
+    #[test]
+    fn pick_keeps_the_state_buffers() {
+        for s in Scheduler::ALL {
+            let mut ds = servers(&[1, 2, 3, 4, 5]);
+            let p = prepare(s, sched_flags::FLAG1 | sched_flags::FLAG2, &ds);
+            let mut st = SchedState::with_capacity(s, 64);
+            let before = st.cache.buffer();
+            for k in 0..20_000u32 {
+                let i = (k % 5) as usize;
+                ds[i].act = k % 13;
+                ds[i].over = k % 17 == 0;
+                let f = Flow {
+                    src: k.wrapping_mul(2_654_435_761),
+                    sport: k as u16,
+                    dst: k % 1000,
+                    dport: 80,
+                    now_ms: k as u64 * 1000,
+                };
+                let _ = pick(&p, &mut st, &ds[..], &f);
+            }
+            assert_eq!(st.cache.buffer(), before, "{s}");
+        }
+    }
+
+    #[test]
+    fn reconfigure_keeps_or_replaces_the_state() {
+        let ds = servers(&[1, 1]);
+        let mut st = SchedState::with_capacity(Scheduler::Lblc, 64);
+        let lblc = prepare(Scheduler::Lblc, 0, &ds);
+        pick(&lblc, &mut st, &ds[..], &flow(1, 2, 0));
+        let buf = st.cache.buffer();
+        st.reconfigure(&lblc);
+        assert_eq!(st.cache.buffer(), buf);
+        assert_eq!(st.cached(0, &lblc), 1);
+        st.reconfigure(&prepare(Scheduler::Lblcr, 0, &ds));
+        assert_eq!(st.scheduler(), Scheduler::Lblcr);
+        assert_eq!(st.cache.capacity(), 64);
+        st.reconfigure(&prepare(Scheduler::Wlc, 0, &ds));
+        assert_eq!(st.cache.capacity(), 0);
+        assert_eq!(SchedState::default().scheduler(), Scheduler::Wlc);
+    }
+
+    #[test]
+    fn a_state_for_another_scheduler_still_picks() {
+        let ds = loaded(&[1, 1], &[3, 1], &[]);
+        for s in [Scheduler::Lblc, Scheduler::Lblcr] {
+            let p = prepare(s, 0, &ds);
+            assert_eq!(pick(&p, &mut SchedState::new(Scheduler::Rr), &ds[..], &flow(1, 2, 0)), Some(1));
+        }
+    }
+
+    fn any_servers() -> impl Strategy<Value = Vec<D>> {
+        prop::collection::vec((0u32..4, 0u32..6, 0u32..6, prop::bool::weighted(0.2)), 0..7).prop_map(|v| {
+            v.into_iter()
+                .enumerate()
+                .map(|(i, (w, act, inact, over))| D {
+                    w,
+                    addr: 0x0a00_0001 + i as u32,
+                    port: 80,
+                    act,
+                    inact,
+                    over,
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        /// Whatever the weights, loads and flags: a pick is an available
+        /// server, and if one is available every non-hashing scheduler finds
+        /// one.
+        #[test]
+        fn picks_only_available_servers(ds in any_servers(), src in any::<u32>(), dst in any::<u32>(), flags in 0u8..4) {
+            let any = (0..ds.len()).any(|i| available(&ds[..], i));
+            for s in Scheduler::ALL {
+                let p = prepare(s, flags, &ds);
+                let mut st = SchedState::with_capacity(s, 16);
+                for k in 0..3u64 {
+                    let f = Flow { src: src.wrapping_add(k as u32), sport: 1, dst, dport: 80, now_ms: k };
+                    let got = pick(&p, &mut st, &ds[..], &f);
+                    if let Some(i) = got {
+                        prop_assert!(i < ds.len() && available(&ds[..], i), "{} chose {}", s, i);
+                    }
+                    let hashing = matches!(s, Scheduler::Dh | Scheduler::Sh | Scheduler::Mh);
+                    if any && !hashing {
+                        prop_assert!(got.is_some(), "{} found nothing", s);
+                    }
+                }
+            }
+        }
+    }
+}

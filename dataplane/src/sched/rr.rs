@@ -1,0 +1,145 @@
+//! Round robin (`ip_vs_rr.c`) and weighted round robin (`ip_vs_wrr.c`).
+
+use super::{available, Dests, Prepared, SchedState};
+
+/// Round robin: the next available server after the one chosen last.
+/// Weights above zero do not matter.
+pub(super) fn rr<D: Dests + ?Sized>(st: &mut SchedState, d: &D) -> Option<usize> {
+    let n = d.len();
+    if n == 0 {
+        return None;
+    }
+    let start = st.last.map_or(0, |l| l.wrapping_add(1) % n);
+    let i = (0..n).map(|k| (start + k) % n).find(|i| available(d, *i))?;
+    st.last = Some(i);
+    Some(i)
+}
+
+/// Weighted round robin with the kernel's sequence: walk the list; each time
+/// it wraps, lower the current weight by the gcd of the weights (back to the
+/// maximum below 1); pick the next server, not overloaded, whose weight is at
+/// least the current weight. Weights 4,3,2 give A A B A B C A B C.
+///
+/// The kernel starts its levels at `max - (gcd - 1)` so that a weight lowered
+/// concurrently below the gcd is still reached; the weights here come from
+/// an immutable [`Prepared`] and are all multiples of the gcd, so levels at
+/// multiples of the gcd give the same sequence.
+pub(super) fn wrr<D: Dests + ?Sized>(p: &Prepared, st: &mut SchedState, d: &D) -> Option<usize> {
+    let (n, max, g) = (d.len(), p.max_weight, p.gcd);
+    if n == 0 || max == 0 {
+        return None;
+    }
+    let mut cw = if st.cw == 0 || st.cw > max { max } else { st.cw };
+    let mut i = st.last.map_or(0, |l| l.saturating_add(1));
+    // Enough steps to try every server at every level once, plus the rest
+    // of the first sweep.
+    for _ in 0..n * (max / g + 2) as usize {
+        if i >= n {
+            i = 0;
+            cw = if cw <= g { max } else { cw - g };
+        }
+        if d.weight(i) >= cw && !d.overloaded(i) {
+            st.last = Some(i);
+            st.cw = cw;
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::*;
+    use super::super::*;
+
+    #[test]
+    fn wrr_432_gives_the_ipvs_sequence() {
+        assert_eq!(sequence(Scheduler::Wrr, &servers(&[4, 3, 2]), 9), "AABABCABC");
+        assert_eq!(sequence(Scheduler::Wrr, &servers(&[4, 3, 2]), 18), "AABABCABCAABABCABC");
+    }
+
+    #[test]
+    fn wrr_steps_by_the_gcd() {
+        assert_eq!(sequence(Scheduler::Wrr, &servers(&[4, 2]), 6), "AABAAB");
+        assert_eq!(sequence(Scheduler::Wrr, &servers(&[6, 4]), 10), "AABABAABAB");
+        assert_eq!(sequence(Scheduler::Wrr, &servers(&[1, 1, 1]), 6), "ABCABC");
+    }
+
+    #[test]
+    fn weight_zero_servers_get_nothing() {
+        assert_eq!(sequence(Scheduler::Wrr, &servers(&[3, 0, 1]), 8), "AAACAAAC");
+        assert_eq!(sequence(Scheduler::Rr, &servers(&[1, 0, 5]), 4), "ACAC");
+        assert_eq!(sequence(Scheduler::Rr, &servers(&[0, 0]), 2), "--");
+        assert_eq!(sequence(Scheduler::Wrr, &servers(&[0, 0]), 2), "--");
+        assert_eq!(sequence(Scheduler::Wrr, &servers(&[]), 1), "-");
+    }
+
+    #[test]
+    fn rr_ignores_weights_above_zero() {
+        assert_eq!(sequence(Scheduler::Rr, &servers(&[5, 1, 1]), 6), "ABCABC");
+    }
+
+    #[test]
+    fn overloaded_servers_are_skipped() {
+        let mut ds = servers(&[4, 3, 2]);
+        ds[0].over = true;
+        assert_eq!(sequence(Scheduler::Wrr, &ds, 5), "BBCBC");
+        assert_eq!(sequence(Scheduler::Rr, &ds, 4), "BCBC");
+        ds[1].over = true;
+        ds[2].over = true;
+        assert_eq!(sequence(Scheduler::Wrr, &ds, 2), "--");
+        assert_eq!(sequence(Scheduler::Rr, &ds, 2), "--");
+    }
+
+    #[test]
+    fn overload_clears_mid_sequence() {
+        let mut ds = servers(&[1, 1, 1]);
+        let p = prepare(Scheduler::Rr, 0, &ds);
+        let mut st = SchedState::new(Scheduler::Rr);
+        let f = flow(1, 2, 0);
+        assert_eq!(pick(&p, &mut st, &ds[..], &f), Some(0));
+        ds[1].over = true;
+        assert_eq!(pick(&p, &mut st, &ds[..], &f), Some(2));
+        ds[1].over = false;
+        assert_eq!(pick(&p, &mut st, &ds[..], &f), Some(0));
+        assert_eq!(pick(&p, &mut st, &ds[..], &f), Some(1));
+    }
+
+    #[test]
+    fn wrr_reconfigure_restarts_from_the_head_at_the_same_level() {
+        let ds = servers(&[4, 3, 2]);
+        let p = prepare(Scheduler::Wrr, 0, &ds);
+        let mut st = SchedState::new(Scheduler::Wrr);
+        let f = flow(1, 2, 0);
+        let s: String = (0..4).map(|_| letter(pick(&p, &mut st, &ds[..], &f))).collect();
+        assert_eq!(s, "AABA"); // now at level 2, after A
+                               // Weight of C raised to 4: same level (2), from the head.
+        let ds = servers(&[4, 3, 4]);
+        let p = prepare(Scheduler::Wrr, 0, &ds);
+        st.reconfigure(&p);
+        let s: String = (0..6).map(|_| letter(pick(&p, &mut st, &ds[..], &f))).collect();
+        assert_eq!(s, "ABCABC");
+        // All weights now 2 and 4 (gcd 2): the level rounds down to a multiple of 2.
+        let ds = servers(&[4, 2]);
+        let p = prepare(Scheduler::Wrr, 0, &ds);
+        st.reconfigure(&p);
+        assert_eq!(st.cw % 2, 0);
+        // Fewer servers than the cursor: starts over without going out of range.
+        let ds = servers(&[1]);
+        let p = prepare(Scheduler::Wrr, 0, &ds);
+        st.last = Some(7);
+        assert_eq!(pick(&p, &mut st, &ds[..], &f), Some(0));
+        let mut rr = SchedState::new(Scheduler::Rr);
+        rr.last = Some(usize::MAX);
+        assert_eq!(pick(&prepare(Scheduler::Rr, 0, &ds), &mut rr, &ds[..], &f), Some(0));
+    }
+
+    #[test]
+    fn wrr_shares_follow_weights() {
+        let ds = servers(&[5, 3, 1, 0]);
+        let s = sequence(Scheduler::Wrr, &ds, 900);
+        let count = |c| s.chars().filter(|x| *x == c).count();
+        assert_eq!((count('A'), count('B'), count('C'), count('D')), (500, 300, 100, 0));
+    }
+}
