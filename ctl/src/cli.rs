@@ -6,6 +6,16 @@
 //! kept, so that [`crate::resolve`] can report every problem with ipvsadm's own
 //! message and exit code. clap itself rejects only an option it does not know
 //! or a missing value (popt errors in ipvsadm, exit 255).
+//!
+//! Two options take an optional value, as popt's `POPT_ARGFLAG_OPTIONAL` does in
+//! ipvsadm: `-p [timeout]`, and `-b`, which is DPVS's FULLNAT flag on its own and
+//! ipvsadm's `--sched-flags` when a word follows. The next word is their value
+//! unless it starts with `-`. A bare occurrence is recorded as [`BARE`].
+//!
+//! ipvsadm options that gatewayd has no use for (fwmark services, the sync
+//! daemon, persistence engines, SCTP, IPv6, GUE/GRE tunnels) are known here, hidden
+//! from the help, so that `resolve` can say clearly that they are not supported
+//! instead of clap's "unexpected argument".
 
 use std::path::PathBuf;
 
@@ -14,15 +24,22 @@ use clap::{ArgAction, Parser};
 /// Where gatewayd listens unless `--socket` or `GWCTL_SOCKET` says otherwise.
 pub const DEFAULT_SOCKET: &str = "/run/gatewayd.sock";
 
+/// The value recorded for `-p` or `-b` given without a value. A NUL cannot
+/// occur in an argument, and rules files with one are refused.
+pub const BARE: &str = "\0";
+
 /// ipvsadm's usage lines, for the commands gwctl has.
 const USAGE: &str = "\
-gwctl -A|E virtual-service [-s scheduler]
+gwctl -A|E virtual-service [-s scheduler] [-p [timeout]] [-M netmask] [-o] [-b sched-flags]
        gwctl -D virtual-service
        gwctl -C
-       gwctl -a|e virtual-service -r server-address [-b|-m|-g|-i] [-w weight]
+       gwctl -R
+       gwctl -S [-n]
+       gwctl -a|e virtual-service -r server-address [-b|-m|-g|-i] [-w weight] [-x upper] [-y lower]
        gwctl -d virtual-service -r server-address
-       gwctl -L|l [virtual-service] [-n] [--stats [--exact]] [--json]
+       gwctl -L|l [virtual-service] [options]
        gwctl -Z [virtual-service]
+       gwctl --set tcp tcpfin udp
        gwctl --add-laddr|--del-laddr -z local-address virtual-service
        gwctl --get-laddr [virtual-service] [--json]
        gwctl --counters [--json]
@@ -33,10 +50,11 @@ virtual-service is -t|--tcp-service VIP:port or -u|--udp-service VIP:port";
 const COMMANDS: &str = "Commands";
 const SERVICE: &str = "Virtual service";
 const OPTIONS: &str = "Options";
+const LISTING: &str = "Listing options";
 
 /// The raw arguments. Every command and flag is a count and every valued option
 /// a list, so a repeat reaches `resolve` instead of being refused by clap.
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, Clone)]
 #[command(
     name = "gwctl",
     version,
@@ -45,13 +63,15 @@ const OPTIONS: &str = "Options";
     override_usage = USAGE,
     about = "Administer gatewayd's virtual services, with ipvsadm's commands and output.",
     after_help = "Addresses are IPv4 dotted quads; a port may be a number or a service name \
-                  from /etc/services. Listings are always numeric (-n is accepted)."
+                  from /etc/services. Output is always numeric (-n is accepted). \
+                  Schedulers: rr wrr lc wlc sed nq dh sh lblc lblcr mh fo (default wlc). \
+                  See docs/gwctl.md for every difference from ipvsadm."
 )]
 pub struct Cli {
     /// Add a virtual service.
     #[arg(short = 'A', long = "add-service", action = ArgAction::Count, help_heading = COMMANDS)]
     pub add_service: u8,
-    /// Edit a virtual service.
+    /// Edit a virtual service (options not given return to their defaults).
     #[arg(short = 'E', long = "edit-service", action = ArgAction::Count, help_heading = COMMANDS)]
     pub edit_service: u8,
     /// Delete a virtual service and its real servers.
@@ -60,10 +80,16 @@ pub struct Cli {
     /// Clear the whole table.
     #[arg(short = 'C', long = "clear", action = ArgAction::Count, help_heading = COMMANDS)]
     pub clear: u8,
+    /// Restore rules from stdin, in one change.
+    #[arg(short = 'R', long = "restore", action = ArgAction::Count, help_heading = COMMANDS)]
+    pub restore: u8,
+    /// Save rules to stdout, in the form -R reads.
+    #[arg(short = 'S', long = "save", action = ArgAction::Count, help_heading = COMMANDS)]
+    pub save: u8,
     /// Add a real server to a virtual service.
     #[arg(short = 'a', long = "add-server", action = ArgAction::Count, help_heading = COMMANDS)]
     pub add_server: u8,
-    /// Edit a real server (an omitted -w or forwarding method resets to the default).
+    /// Edit a real server (options not given return to their defaults).
     #[arg(short = 'e', long = "edit-server", action = ArgAction::Count, help_heading = COMMANDS)]
     pub edit_server: u8,
     /// Delete a real server.
@@ -81,6 +107,9 @@ pub struct Cli {
     /// Zero the counters of one virtual service or of all.
     #[arg(short = 'Z', long = "zero", action = ArgAction::Count, help_heading = COMMANDS)]
     pub zero: u8,
+    /// Set the tcp, tcpfin and udp timeouts in seconds (0 keeps a value).
+    #[arg(long = "set", action = ArgAction::Count, help_heading = COMMANDS)]
+    pub set: u8,
     /// Add a local (SNAT) address to a FULLNAT virtual service (DPVS).
     #[arg(short = 'P', long = "add-laddr", action = ArgAction::Count, help_heading = COMMANDS)]
     pub add_laddr: u8,
@@ -113,7 +142,7 @@ pub struct Cli {
     )]
     pub udp_service: Vec<String>,
 
-    /// Scheduler: rr or wrr (default wrr).
+    /// Scheduler: rr wrr lc wlc sed nq dh sh lblc lblcr mh fo (default wlc).
     #[arg(
         short = 's',
         long = "scheduler",
@@ -122,6 +151,42 @@ pub struct Cli {
         help_heading = OPTIONS
     )]
     pub scheduler: Vec<String>,
+    /// Persistent service; the timeout defaults to 360 seconds.
+    #[arg(
+        short = 'p',
+        long = "persistent",
+        value_name = "TIMEOUT",
+        num_args = 0..=1,
+        default_missing_value = BARE,
+        action = ArgAction::Append,
+        help_heading = OPTIONS
+    )]
+    pub persistent: Vec<String>,
+    /// Persistence granularity mask: dotted quad, or /prefix.
+    #[arg(
+        short = 'M',
+        long = "netmask",
+        value_name = "NETMASK",
+        action = ArgAction::Append,
+        help_heading = OPTIONS
+    )]
+    pub netmask: Vec<String>,
+    /// One-packet scheduling (UDP services).
+    #[arg(short = 'o', long = "ops", action = ArgAction::Count, help_heading = OPTIONS)]
+    pub ops: u8,
+    /// With -a/-e alone: FULLNAT forwarding (DPVS). With -A/-E and a value:
+    /// scheduler flags, comma-separated (flag-1, flag-2, flag-3, sh-fallback,
+    /// sh-port, mh-fallback, mh-port).
+    #[arg(
+        short = 'b',
+        long = "sched-flags",
+        value_name = "FLAGS",
+        num_args = 0..=1,
+        default_missing_value = BARE,
+        action = ArgAction::Append,
+        help_heading = OPTIONS
+    )]
+    pub b: Vec<String>,
     /// Real server; the port defaults to the service's.
     #[arg(
         short = 'r',
@@ -131,8 +196,8 @@ pub struct Cli {
         help_heading = OPTIONS
     )]
     pub real_server: Vec<String>,
-    /// Forward by full NAT: SNAT to a local address, DNAT to the real server.
-    #[arg(short = 'b', long = "fullnat", action = ArgAction::Count, help_heading = OPTIONS)]
+    /// Forward by full NAT: SNAT to a local address, DNAT to the real server (as -b).
+    #[arg(long = "fullnat", action = ArgAction::Count, help_heading = OPTIONS)]
     pub fullnat: u8,
     /// Forward by masquerading (NAT).
     #[arg(short = 'm', long = "masquerading", action = ArgAction::Count, help_heading = OPTIONS)]
@@ -153,6 +218,26 @@ pub struct Cli {
         help_heading = OPTIONS
     )]
     pub weight: Vec<String>,
+    /// Upper connection threshold of the real server (0 = none).
+    #[arg(
+        short = 'x',
+        long = "u-threshold",
+        value_name = "UTHRESHOLD",
+        action = ArgAction::Append,
+        allow_negative_numbers = true,
+        help_heading = OPTIONS
+    )]
+    pub u_threshold: Vec<String>,
+    /// Lower connection threshold of the real server (0 = none).
+    #[arg(
+        short = 'y',
+        long = "l-threshold",
+        value_name = "LTHRESHOLD",
+        action = ArgAction::Append,
+        allow_negative_numbers = true,
+        help_heading = OPTIONS
+    )]
+    pub l_threshold: Vec<String>,
     /// Local address for --add-laddr/--del-laddr.
     #[arg(
         short = 'z',
@@ -162,17 +247,39 @@ pub struct Cli {
         help_heading = OPTIONS
     )]
     pub laddr: Vec<String>,
+
     /// Numeric output (always on: gwctl never resolves names).
-    #[arg(short = 'n', long = "numeric", action = ArgAction::Count, help_heading = OPTIONS)]
+    #[arg(short = 'n', long = "numeric", action = ArgAction::Count, help_heading = LISTING)]
     pub numeric: u8,
-    /// With -L: traffic statistics instead of connection counts.
-    #[arg(long = "stats", action = ArgAction::Count, help_heading = OPTIONS)]
+    /// With -L: the connections (with -t or -u: of that service only).
+    #[arg(short = 'c', long = "connection", action = ArgAction::Count, help_heading = LISTING)]
+    pub connection: u8,
+    /// With -L: the tcp, tcpfin and udp timeouts.
+    #[arg(long = "timeout", action = ArgAction::Count, help_heading = LISTING)]
+    pub timeout: u8,
+    /// With -L: traffic statistics.
+    #[arg(long = "stats", action = ArgAction::Count, help_heading = LISTING)]
     pub stats: u8,
-    /// With --stats: exact numbers instead of K/M/G/T.
-    #[arg(short = 'X', long = "exact", action = ArgAction::Count, help_heading = OPTIONS)]
+    /// With -L: rates (connections, packets and bytes per second).
+    #[arg(long = "rate", action = ArgAction::Count, help_heading = LISTING)]
+    pub rate: u8,
+    /// With -L: the real servers' connection thresholds.
+    #[arg(long = "thresholds", action = ArgAction::Count, help_heading = LISTING)]
+    pub thresholds: u8,
+    /// With -L: persistence templates per real server.
+    #[arg(long = "persistent-conn", action = ArgAction::Count, help_heading = LISTING)]
+    pub persistent_conn: u8,
+    /// With -L: sort services and real servers (the default; accepted for compatibility).
+    #[arg(long = "sort", action = ArgAction::Count, help_heading = LISTING)]
+    pub sort: u8,
+    /// With -L: keep gatewayd's order.
+    #[arg(long = "nosort", action = ArgAction::Count, help_heading = LISTING)]
+    pub nosort: u8,
+    /// With --stats or --rate: exact numbers instead of K/M/G/T.
+    #[arg(short = 'X', long = "exact", action = ArgAction::Count, help_heading = LISTING)]
     pub exact: u8,
     /// With -L, --get-laddr or --counters: print gatewayd's answer as JSON.
-    #[arg(long = "json", action = ArgAction::Count, help_heading = OPTIONS)]
+    #[arg(long = "json", action = ArgAction::Count, help_heading = LISTING)]
     pub json: u8,
 
     /// gatewayd's control socket.
@@ -192,35 +299,183 @@ pub struct Cli {
     #[arg(short = 'v', long = "version", action = ArgAction::Version, help_heading = OPTIONS)]
     pub version: Option<bool>,
 
-    /// Words that are not options; ipvsadm refuses them ("unexpected argument").
+    /// ipvsadm options gatewayd does not support; `resolve` refuses them by name.
+    #[command(flatten)]
+    pub unsupported: Unsupported,
+
+    /// Words that are not options: --set's three timeouts, or an error.
     #[arg(hide = true, allow_hyphen_values = false)]
     pub extra: Vec<String>,
 }
 
+/// ipvsadm 1.31 options with no meaning in gatewayd, kept so they get a clear refusal.
+#[derive(clap::Args, Debug, Default, Clone)]
+pub struct Unsupported {
+    #[arg(short = 'f', long = "fwmark-service", hide = true, action = ArgAction::Append)]
+    pub fwmark_service: Vec<String>,
+    #[arg(long = "sctp-service", hide = true, action = ArgAction::Append)]
+    pub sctp_service: Vec<String>,
+    #[arg(short = '6', long = "ipv6", hide = true, action = ArgAction::Count)]
+    pub ipv6: u8,
+    #[arg(long = "start-daemon", hide = true, action = ArgAction::Append)]
+    pub start_daemon: Vec<String>,
+    #[arg(long = "stop-daemon", hide = true, action = ArgAction::Append)]
+    pub stop_daemon: Vec<String>,
+    #[arg(long = "daemon", hide = true, action = ArgAction::Count)]
+    pub daemon: u8,
+    #[arg(long = "mcast-interface", hide = true, action = ArgAction::Append)]
+    pub mcast_interface: Vec<String>,
+    #[arg(long = "syncid", hide = true, action = ArgAction::Append)]
+    pub syncid: Vec<String>,
+    #[arg(long = "mcast-group", hide = true, action = ArgAction::Append)]
+    pub mcast_group: Vec<String>,
+    #[arg(long = "mcast-port", hide = true, action = ArgAction::Append)]
+    pub mcast_port: Vec<String>,
+    #[arg(long = "mcast-ttl", hide = true, action = ArgAction::Append)]
+    pub mcast_ttl: Vec<String>,
+    #[arg(long = "sync-maxlen", hide = true, action = ArgAction::Append)]
+    pub sync_maxlen: Vec<String>,
+    #[arg(long = "pe", hide = true, action = ArgAction::Append)]
+    pub pe: Vec<String>,
+    #[arg(long = "tun-type", hide = true, action = ArgAction::Append)]
+    pub tun_type: Vec<String>,
+    #[arg(long = "tun-port", hide = true, action = ArgAction::Append)]
+    pub tun_port: Vec<String>,
+    #[arg(long = "tun-nocsum", hide = true, action = ArgAction::Count)]
+    pub tun_nocsum: u8,
+    #[arg(long = "tun-csum", hide = true, action = ArgAction::Count)]
+    pub tun_csum: u8,
+    #[arg(long = "tun-remcsum", hide = true, action = ArgAction::Count)]
+    pub tun_remcsum: u8,
+    #[arg(long = "tun-info", hide = true, action = ArgAction::Count)]
+    pub tun_info: u8,
+}
+
+impl Unsupported {
+    /// Why the first unsupported option given cannot be used, if any was given.
+    pub fn refusal(&self) -> Option<&'static str> {
+        let given = |n: usize| n > 0;
+        if given(self.fwmark_service.len()) {
+            return Some(
+                "fwmark services (-f, --fwmark-service) are not supported by gatewayd: \
+                 use -t or -u VIP:port",
+            );
+        }
+        if given(self.sctp_service.len()) {
+            return Some("SCTP services (--sctp-service) are not supported by gatewayd");
+        }
+        if given(self.ipv6.into()) {
+            return Some("IPv6 (-6, --ipv6) is not supported by gatewayd");
+        }
+        let daemon = [
+            self.start_daemon.len(),
+            self.stop_daemon.len(),
+            usize::from(self.daemon),
+            self.mcast_interface.len(),
+            self.syncid.len(),
+            self.mcast_group.len(),
+            self.mcast_port.len(),
+            self.mcast_ttl.len(),
+            self.sync_maxlen.len(),
+        ];
+        if daemon.into_iter().any(given) {
+            return Some(
+                "the connection synchronisation daemon (--start-daemon, --stop-daemon, --daemon, \
+                 --mcast-*, --syncid, --sync-maxlen) is not supported by gatewayd",
+            );
+        }
+        if given(self.pe.len()) {
+            return Some("persistence engines (--pe) are not supported by gatewayd");
+        }
+        let tun = [
+            self.tun_type.len(),
+            self.tun_port.len(),
+            usize::from(self.tun_nocsum),
+            usize::from(self.tun_csum),
+            usize::from(self.tun_remcsum),
+            usize::from(self.tun_info),
+        ];
+        if tun.into_iter().any(given) {
+            return Some(
+                "tunnel options (--tun-type, --tun-port, --tun-*csum, --tun-info) are not \
+                 supported by gatewayd: -i is always IP-in-IP",
+            );
+        }
+        None
+    }
+}
+
 impl Cli {
+    /// Every word taken from the command line as an option value or positional,
+    /// for [`crate::rules`] to put the real words in place of its markers.
+    /// (A new valued field must be added here too; `rules` tests check.)
+    pub fn words_mut(&mut self) -> impl Iterator<Item = &mut String> {
+        let u = &mut self.unsupported;
+        [
+            &mut self.tcp_service,
+            &mut self.udp_service,
+            &mut self.scheduler,
+            &mut self.persistent,
+            &mut self.netmask,
+            &mut self.b,
+            &mut self.real_server,
+            &mut self.weight,
+            &mut self.u_threshold,
+            &mut self.l_threshold,
+            &mut self.laddr,
+            &mut self.extra,
+            &mut u.fwmark_service,
+            &mut u.sctp_service,
+            &mut u.start_daemon,
+            &mut u.stop_daemon,
+            &mut u.mcast_interface,
+            &mut u.syncid,
+            &mut u.mcast_group,
+            &mut u.mcast_port,
+            &mut u.mcast_ttl,
+            &mut u.sync_maxlen,
+            &mut u.pe,
+            &mut u.tun_type,
+            &mut u.tun_port,
+        ]
+        .into_iter()
+        .flat_map(|v| v.iter_mut())
+    }
+
     /// True when nothing but `--socket` was given: ipvsadm then lists the table.
-    /// (A new field must be added here too.)
+    /// (A new field must be added here too; `bare_detection_covers_every_option` checks.)
     pub fn is_bare(&self) -> bool {
         let counts = [
             self.add_service,
             self.edit_service,
             self.delete_service,
             self.clear,
+            self.restore,
+            self.save,
             self.add_server,
             self.edit_server,
             self.delete_server,
             self.list,
             self.zero,
+            self.set,
             self.add_laddr,
             self.del_laddr,
             self.get_laddr,
             self.counters,
+            self.ops,
             self.fullnat,
             self.masquerading,
             self.gatewaying,
             self.ipip,
             self.numeric,
+            self.connection,
+            self.timeout,
             self.stats,
+            self.rate,
+            self.thresholds,
+            self.persistent_conn,
+            self.sort,
+            self.nosort,
             self.exact,
             self.json,
         ];
@@ -228,12 +483,19 @@ impl Cli {
             &self.tcp_service,
             &self.udp_service,
             &self.scheduler,
+            &self.persistent,
+            &self.netmask,
+            &self.b,
             &self.real_server,
             &self.weight,
+            &self.u_threshold,
+            &self.l_threshold,
             &self.laddr,
             &self.extra,
         ];
-        counts.iter().all(|&n| n == 0) && lists.iter().all(|l| l.is_empty())
+        counts.iter().all(|&n| n == 0)
+            && lists.iter().all(|l| l.is_empty())
+            && self.unsupported.refusal().is_none()
     }
 }
 
@@ -254,6 +516,8 @@ mod tests {
         let c = Cli::try_parse_from(["gwctl", "-lnt", "1.2.3.4:80"]).unwrap();
         assert_eq!((c.list, c.numeric), (1, 1));
         assert_eq!(c.tcp_service, ["1.2.3.4:80"]);
+        let c = Cli::try_parse_from(["gwctl", "-lnc"]).unwrap();
+        assert_eq!((c.list, c.numeric, c.connection), (1, 1, 1));
     }
 
     #[test]
@@ -266,10 +530,71 @@ mod tests {
     }
 
     #[test]
+    fn optional_values_take_the_next_word_unless_it_is_an_option() {
+        let c = Cli::try_parse_from(["gwctl", "-A", "-p", "-t", "a"]).unwrap();
+        assert_eq!(c.persistent, [BARE]);
+        let c = Cli::try_parse_from(["gwctl", "-A", "-p", "600", "-t", "a"]).unwrap();
+        assert_eq!(c.persistent, ["600"]);
+        let c = Cli::try_parse_from(["gwctl", "-A", "--persistent=600"]).unwrap();
+        assert_eq!(c.persistent, ["600"]);
+        let c = Cli::try_parse_from(["gwctl", "-a", "-b", "-w", "3"]).unwrap();
+        assert_eq!((c.b.as_slice(), c.weight.as_slice()), (&[BARE.to_owned()][..], &["3".to_owned()][..]));
+        let c = Cli::try_parse_from(["gwctl", "-A", "-b", "sh-fallback,sh-port"]).unwrap();
+        assert_eq!(c.b, ["sh-fallback,sh-port"]);
+        let c = Cli::try_parse_from(["gwctl", "-a", "-b"]).unwrap();
+        assert_eq!(c.b, [BARE]);
+    }
+
+    #[test]
+    fn set_keeps_its_three_words() {
+        let c = Cli::try_parse_from(["gwctl", "--set", "900", "120", "300"]).unwrap();
+        assert_eq!((c.set, c.extra.as_slice()), (1, &["900".to_owned(), "120".into(), "300".into()][..]));
+    }
+
+    #[test]
+    fn unsupported_options_are_recognised() {
+        let c = Cli::try_parse_from(["gwctl", "-A", "-f", "1"]).unwrap();
+        assert!(c.unsupported.refusal().unwrap().contains("fwmark"));
+        let c = Cli::try_parse_from(["gwctl", "--start-daemon", "master"]).unwrap();
+        assert!(c.unsupported.refusal().unwrap().contains("synchronisation daemon"));
+        let c = Cli::try_parse_from(["gwctl", "-L", "--daemon"]).unwrap();
+        assert!(c.unsupported.refusal().unwrap().contains("synchronisation daemon"));
+        assert!(Cli::try_parse_from(["gwctl", "-L"]).unwrap().unsupported.refusal().is_none());
+    }
+
+    #[test]
     fn bare_invocation_is_detected() {
         assert!(Cli::try_parse_from(["gwctl"]).unwrap().is_bare());
         assert!(Cli::try_parse_from(["gwctl", "--socket", "/x"]).unwrap().is_bare());
         assert!(!Cli::try_parse_from(["gwctl", "-n"]).unwrap().is_bare());
         assert!(!Cli::try_parse_from(["gwctl", "word"]).unwrap().is_bare());
+        assert!(!Cli::try_parse_from(["gwctl", "--daemon"]).unwrap().is_bare());
+    }
+
+    #[test]
+    fn bare_detection_covers_every_option() {
+        // Every argument but --socket, -h and -v must make the line non-bare.
+        let mut cmd = Cli::command();
+        cmd.build();
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if matches!(id, "socket" | "help" | "version") {
+                continue;
+            }
+            let word = match (arg.get_long(), arg.get_short()) {
+                (Some(l), _) => format!("--{l}"),
+                (None, Some(s)) => format!("-{s}"),
+                (None, None) => "word".to_owned(), // the positional
+            };
+            let mut argv = vec!["gwctl".to_owned(), word.clone()];
+            let needs_value = arg.get_action().takes_values()
+                && arg.get_num_args().is_some_and(|n| n.min_values() > 0)
+                && !arg.is_positional();
+            if needs_value {
+                argv.push("v".to_owned());
+            }
+            let c = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+            assert!(!c.is_bare(), "{word} is not seen by is_bare");
+        }
     }
 }

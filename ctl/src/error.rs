@@ -5,7 +5,12 @@
 //! -1, i.e. status 255, when popt rejects an option, when no command is given
 //! (`tryhelp_exit`), and when a change (`-A -E -D -C -a -e -d -Z`) fails. A
 //! listing that fails calls `exit(1)`. gwctl keeps that split, so scripts written
-//! for ipvsadm read the same statuses.
+//! for ipvsadm read the same statuses. A rules file (`-R`) that gwctl refuses
+//! exits as its bad line would on the command line (2, or 255 for an unknown
+//! option); one that gatewayd refuses exits 255, as ipvsadm -R does when a
+//! change fails.
+
+use crate::rules::RulesError;
 
 /// A reason to stop, printed on stderr; [`Failure::exit_code`] gives the status.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,6 +33,9 @@ pub enum Failure {
     /// A listing was refused or could not be completed. Exit 1.
     #[error("{0}")]
     QueryFailed(String),
+    /// A line of the rules read by `-R` is wrong; nothing was sent.
+    #[error("{0}")]
+    Rules(RulesError),
 }
 
 impl Failure {
@@ -37,6 +45,7 @@ impl Failure {
             Failure::Usage(_) | Failure::Unreachable { .. } => 2,
             Failure::TryHelp | Failure::BadOption(_) | Failure::ChangeFailed(_) => 255,
             Failure::QueryFailed(_) => 1,
+            Failure::Rules(e) => e.exit_code(),
         }
     }
 }

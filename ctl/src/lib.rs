@@ -1,38 +1,51 @@
 //! gwctl: ipvsadm's command line for gatewayd.
 //!
 //! One run is: parse raw arguments ([`cli`]), resolve them to a validated
-//! request or an ipvsadm-style usage error ([`resolve`]), send the request over
-//! gatewayd's unix socket ([`client`]), and render the response ([`render`]).
-//! Everything but the socket is pure, and [`run`] takes its output streams, so a
-//! whole run can be tested in-process.
+//! request or an ipvsadm-style usage error ([`resolve`]; `-R` also reads its
+//! rules from stdin with [`rules`]), send the request over gatewayd's unix
+//! socket ([`client`]), and render the response ([`render`]). Everything but the
+//! socket is pure, and [`run_with_input`] takes its input and output streams, so
+//! a whole run can be tested in-process.
+//!
+//! gatewayd uses [`parse_rules`] to load a rules file (`gwctl -S` output) at start.
 
 pub mod cli;
 pub mod client;
 pub mod error;
 pub mod render;
 pub mod resolve;
+pub mod rules;
 pub mod services;
+pub mod values;
 
 use std::ffi::OsString;
-use std::io::Write;
+use std::io::{self, Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
 use clap::Parser;
 use gw_proto::{ErrorKind, Request, Response};
 
+pub use crate::rules::{parse_rules, RulesError};
+
 use crate::cli::Cli;
 use crate::client::{Client, TIMEOUT};
 use crate::error::{os_text, Failure};
 use crate::resolve::{Command, Invocation, View};
+use crate::services::PortNames;
 
-/// Runs gwctl with `args` (program name first); returns the exit status.
+/// A restore may carry a whole configuration (10,000 services and more), so
+/// gatewayd gets this many times the usual timeout to apply it.
+const RESTORE_TIMEOUT_FACTOR: u32 = 6;
+
+/// Runs gwctl with `args` (program name first) on the process's stdin; returns
+/// the exit status.
 pub fn run<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> u8
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    run_with_timeout(args, out, err, TIMEOUT)
+    run_with_input(args, &mut io::stdin(), out, err, TIMEOUT)
 }
 
 /// [`run`] with another socket timeout (tests use a short one).
@@ -41,7 +54,22 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    match execute(args, timeout) {
+    run_with_input(args, &mut io::stdin(), out, err, timeout)
+}
+
+/// [`run`] reading `-R`'s rules from `input` instead of stdin.
+pub fn run_with_input<I, T>(
+    args: I,
+    input: &mut dyn Read,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    timeout: Duration,
+) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    match execute(args, input, timeout) {
         Ok(text) => {
             // A closed pipe (`gwctl -L | head`) is not an error worth reporting.
             let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
@@ -54,7 +82,7 @@ where
     }
 }
 
-fn execute<I, T>(args: I, timeout: Duration) -> Result<String, Failure>
+fn execute<I, T>(args: I, input: &mut dyn Read, timeout: Duration) -> Result<String, Failure>
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
@@ -74,7 +102,20 @@ where
             };
         }
     };
-    let inv = resolve::resolve(&cli)?;
+    let names = PortNames::system();
+    let mut inv = resolve::resolve_with(&cli, &names)?;
+    let mut timeout = timeout;
+    if inv.command == Command::Restore {
+        let mut text = String::new();
+        input
+            .read_to_string(&mut text)
+            .map_err(|e| Failure::Usage(format!("cannot read the rules from stdin: {}", os_text(&e))))?;
+        let rules = rules::parse_rule_lines(&text, &names).map_err(Failure::Rules)?;
+        let (lines, requests) = rules.into_iter().map(|r| (r.line, r.request)).unzip();
+        inv.lines = lines;
+        inv.request = Request::Restore { requests };
+        timeout = timeout.saturating_mul(RESTORE_TIMEOUT_FACTOR);
+    }
     let resp = exchange(&cli.socket, &inv, timeout)?;
     present(&inv, resp)
 }
@@ -89,12 +130,18 @@ pub fn exchange(socket: &Path, inv: &Invocation, timeout: Duration) -> Result<Re
 /// Turns gatewayd's answer into the text to print, or the failure to report.
 pub fn present(inv: &Invocation, mut resp: Response) -> Result<String, Failure> {
     if let Response::Error { kind, message } = &resp {
-        return Err(failed(inv.command, render::error_text(&inv.request, *kind, message)));
+        let text = match &inv.request {
+            Request::Restore { requests } => render::restore_error_text(requests, &inv.lines, *kind, message),
+            req => render::error_text(req, *kind, message),
+        };
+        return Err(failed(inv.command, text));
     }
     let expected = matches!(
         (inv.view, &resp),
         (View::Done, Response::Ok)
-            | (View::List { .. }, Response::Services { .. })
+            | (View::List { .. } | View::Save, Response::Services { .. })
+            | (View::Conns { .. }, Response::Conns { .. })
+            | (View::Timeouts, Response::Timeouts { .. })
             | (View::Laddrs, Response::Laddrs { .. })
             | (View::Counters, Response::Counters { .. })
     );
@@ -109,19 +156,32 @@ pub fn present(inv: &Invocation, mut resp: Response) -> Result<String, Failure> 
             return Err(failed(inv.command, ErrorKind::NoService.ipvsadm_text().to_owned()));
         }
     }
-    render::sort(&mut resp);
+    let sort = match inv.view {
+        View::List { sort, .. } | View::Conns { sort, .. } => sort,
+        _ => true,
+    };
+    if sort {
+        render::sort(&mut resp);
+    }
     if inv.json && inv.view != View::Done {
         return Ok(render::json(&resp));
     }
-    Ok(match (inv.view, &resp) {
-        (View::List { stats, exact }, Response::Services { conn_table_size, services }) => {
+    let mut out = String::new();
+    match (inv.view, &resp) {
+        (View::List { format, exact, .. }, Response::Services { conn_table_size, services }) => {
             let header = (!one_service).then_some(*conn_table_size);
-            render::list(header, services, stats, exact)
+            render::list(&mut out, header, services, format, exact);
         }
-        (View::Laddrs, Response::Laddrs { entries }) => render::laddrs(entries),
-        (View::Counters, Response::Counters { workers }) => render::counters(workers),
-        _ => String::new(),
-    })
+        (View::Save, Response::Services { services, .. }) => render::save(&mut out, services),
+        (View::Conns { persistent, .. }, Response::Conns { conns }) => {
+            render::conns(&mut out, conns, persistent)
+        }
+        (View::Timeouts, Response::Timeouts { timeouts }) => out = render::timeouts(timeouts),
+        (View::Laddrs, Response::Laddrs { entries }) => out = render::laddrs(entries),
+        (View::Counters, Response::Counters { workers }) => out = render::counters(workers),
+        _ => {}
+    }
+    Ok(out)
 }
 
 fn answer_name(resp: &Response) -> &'static str {

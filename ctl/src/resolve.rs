@@ -2,38 +2,53 @@
 //!
 //! This follows ipvsadm 1.31's `process_options`, with its messages and exit
 //! statuses, and never contacts gatewayd:
+//! 0. options gatewayd does not support (fwmark, sync daemon, ...): a clear refusal;
 //! 1. exactly one command (none: "Try ... --help", 255; several: "multiple
 //!    commands specified");
 //! 2. no option class given twice ("multiple 'weight' options specified"; -t and
 //!    -u are one class, as are -b/-m/-g/-i);
-//! 3. values: addresses, ports, weight ("illegal weight specified", ...);
-//! 4. no stray words ("unexpected argument X");
-//! 5. ipvsadm's command/option table ("You need to supply the 'real-server'
-//!    option for the 'add-server' command", "Illegal 'weight' option with ...");
-//! 6. per-command rules: zero port, scheduler name.
+//! 3. values: addresses, ports, weight, thresholds, timeouts, mask ("illegal
+//!    weight specified", ...), --set's three timeouts, stray words ("unexpected
+//!    argument X");
+//! 4. ipvsadm's command/option table ("You need to supply the 'real-server'
+//!    option for the 'add-server' command", "Illegal 'weight' option with ...",
+//!    "The option 'timeout' conflicts with ...");
+//! 5. per-command rules: zero port without persistence, one-packet scheduling for
+//!    UDP only, scheduler name and flags, listing options that conflict.
 //!
 //! ipvsadm reports value errors in argv order, which clap does not keep; gwctl
 //! reports them in the order above. Only which of several errors is shown can differ.
 //!
-//! Defaults are ipvsadm's: weight 1, forwarding by gatewaying (Route), real-server
-//! port = service port. As in ipvsadm, Route and Tunnel force the real-server port
-//! to the service port (neither can rewrite ports); -e resets an omitted -w or
-//! forwarding method to these defaults, since it sends a whole destination.
+//! `-b` depends on the command, as DPVS users expect: alone it is DPVS's FULLNAT
+//! forwarding method (`-a`/`-e`), with a value it is ipvsadm's `--sched-flags`
+//! (`-A`/`-E`). The table then rejects each where it does not belong.
+//!
+//! Defaults are ipvsadm's: scheduler wlc, persistence 360 s for a bare `-p`, mask
+//! 255.255.255.255, weight 1, forwarding by gatewaying (Route), real-server port =
+//! service port. As in ipvsadm, Route and Tunnel force the real-server port to the
+//! service port (neither can rewrite ports); `-E` and `-e` send a whole service or
+//! destination, so an option left out returns to its default.
 
 use std::net::Ipv4Addr;
 
-use gw_proto::{DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceKey, ServiceSpec};
+use gw_proto::{
+    DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceKey, ServiceSpec, TimeoutSet,
+    DEFAULT_PERSISTENCE,
+};
 
-use crate::cli::Cli;
+use crate::cli::{Cli, BARE};
 use crate::error::Failure;
 use crate::services::PortNames;
+use crate::values::{self, number, MAX_TIMEOUT};
 
-/// Scheduler for -A/-E without -s. ipvsadm's default, wlc, is not in gatewayd yet.
-pub const DEFAULT_SCHEDULER: Scheduler = Scheduler::Wrr;
+/// Scheduler for -A/-E without -s (ipvsadm's `DEF_SCHED`).
+pub const DEFAULT_SCHEDULER: Scheduler = Scheduler::DEFAULT;
 /// Real-server weight without -w (ipvsadm's).
 pub const DEFAULT_WEIGHT: u32 = 1;
 /// Forwarding method without -b/-m/-g/-i (ipvsadm's: direct routing).
 pub const DEFAULT_FORWARD: ForwardMode = ForwardMode::Route;
+/// Largest connection threshold (ipvsadm's `INT_MAX`).
+pub const MAX_THRESHOLD: u32 = i32::MAX as u32;
 
 /// A command, named as ipvsadm (or DPVS's ipvsadm) names it in messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +61,9 @@ pub enum Command {
     AddServer,
     DelServer,
     EditServer,
+    SetTimeouts,
+    Restore,
+    Save,
     Zero,
     AddLaddr,
     DelLaddr,
@@ -54,7 +72,7 @@ pub enum Command {
 }
 
 impl Command {
-    /// The name in ipvsadm's `cmdnames[]` (`-C` is "flush" there).
+    /// The name in ipvsadm's `cmdnames[]` (`-C` is "flush" there, `--set` is "set").
     pub fn name(self) -> &'static str {
         match self {
             Command::AddService => "add-service",
@@ -65,6 +83,9 @@ impl Command {
             Command::AddServer => "add-server",
             Command::DelServer => "delete-server",
             Command::EditServer => "edit-server",
+            Command::SetTimeouts => "set",
+            Command::Restore => "restore",
+            Command::Save => "save",
             Command::Zero => "zero",
             Command::AddLaddr => "add-laddr",
             Command::DelLaddr => "del-laddr",
@@ -75,35 +96,64 @@ impl Command {
 
     /// True for commands that only read; their failures exit 1, not 255.
     pub fn is_query(self) -> bool {
-        matches!(self, Command::List | Command::GetLaddr | Command::Counters)
+        matches!(self, Command::List | Command::Save | Command::GetLaddr | Command::Counters)
+    }
+
+    /// True for the commands a rules file (`-R`) may hold.
+    pub fn is_rule(self) -> bool {
+        !self.is_query() && self != Command::Restore
     }
 }
 
-/// An option class, in the order of ipvsadm's `optnames[]`: the first problem in
-/// this order is the one reported, as in ipvsadm's `generic_opt_check`.
+/// An option class, in the order of ipvsadm's `optnames[]` (gwctl's own last):
+/// the first problem in this order is the one reported, as in `generic_opt_check`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Opt {
     Numeric,
+    Connection,
     Service,
     Sched,
+    Persistent,
+    Netmask,
     RealServer,
     Forward,
     Weight,
+    UThreshold,
+    LThreshold,
+    Timeout,
     Stats,
+    Rate,
+    Thresholds,
+    PersistentConn,
+    NoSort,
     Exact,
+    Ops,
+    SchedFlags,
     Laddr,
     Json,
 }
 
-const OPTS: [Opt; 10] = [
+const OPTS: [Opt; 22] = [
     Opt::Numeric,
+    Opt::Connection,
     Opt::Service,
     Opt::Sched,
+    Opt::Persistent,
+    Opt::Netmask,
     Opt::RealServer,
     Opt::Forward,
     Opt::Weight,
+    Opt::UThreshold,
+    Opt::LThreshold,
+    Opt::Timeout,
     Opt::Stats,
+    Opt::Rate,
+    Opt::Thresholds,
+    Opt::PersistentConn,
+    Opt::NoSort,
     Opt::Exact,
+    Opt::Ops,
+    Opt::SchedFlags,
     Opt::Laddr,
     Opt::Json,
 ];
@@ -112,57 +162,100 @@ impl Opt {
     fn name(self) -> &'static str {
         match self {
             Opt::Numeric => "numeric",
+            Opt::Connection => "connection",
             Opt::Service => "service-address",
             Opt::Sched => "scheduler",
+            Opt::Persistent => "persistent",
+            Opt::Netmask => "netmask",
             Opt::RealServer => "real-server",
             Opt::Forward => "forwarding-method",
             Opt::Weight => "weight",
+            Opt::UThreshold => "u-threshold",
+            Opt::LThreshold => "l-threshold",
+            Opt::Timeout => "timeout",
             Opt::Stats => "stats",
+            Opt::Rate => "rate",
+            Opt::Thresholds => "thresholds",
+            Opt::PersistentConn => "persistent-conn",
+            Opt::NoSort => "nosort",
             Opt::Exact => "exact",
+            Opt::Ops => "ops",
+            Opt::SchedFlags => "sched-flags",
             Opt::Laddr => "local-address",
             Opt::Json => "json",
         }
     }
 
     fn count(self, c: &Cli) -> usize {
+        let bare_b = || c.b.iter().filter(|v| *v == BARE).count();
         match self {
             Opt::Numeric => c.numeric.into(),
+            Opt::Connection => c.connection.into(),
             Opt::Service => c.tcp_service.len() + c.udp_service.len(),
             Opt::Sched => c.scheduler.len(),
+            Opt::Persistent => c.persistent.len(),
+            Opt::Netmask => c.netmask.len(),
             Opt::RealServer => c.real_server.len(),
             Opt::Forward => {
-                usize::from(c.fullnat)
+                bare_b()
+                    + usize::from(c.fullnat)
                     + usize::from(c.masquerading)
                     + usize::from(c.gatewaying)
                     + usize::from(c.ipip)
             }
             Opt::Weight => c.weight.len(),
+            Opt::UThreshold => c.u_threshold.len(),
+            Opt::LThreshold => c.l_threshold.len(),
+            Opt::Timeout => c.timeout.into(),
             Opt::Stats => c.stats.into(),
+            Opt::Rate => c.rate.into(),
+            Opt::Thresholds => c.thresholds.into(),
+            Opt::PersistentConn => c.persistent_conn.into(),
+            Opt::NoSort => c.nosort.into(),
             Opt::Exact => c.exact.into(),
+            Opt::Ops => c.ops.into(),
+            Opt::SchedFlags => c.b.len() - bare_b(),
             Opt::Laddr => c.laddr.len(),
             Opt::Json => c.json.into(),
         }
     }
 }
 
-#[derive(PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Rule {
     Required,
     Optional,
+    /// ipvsadm's '1': at most one of these may be given.
+    Exclusive,
     Illegal,
 }
 
 /// ipvsadm's `commands_v_options` table (DPVS's rows for the laddr commands),
-/// cut to the options gwctl has; `json` is gwctl's own.
+/// cut to the options gatewayd has; `json` is gwctl's own.
 fn rule(cmd: Command, opt: Opt) -> Rule {
     use Command::*;
     match (cmd, opt) {
         (AddService | EditService, Opt::Service) => Rule::Required,
-        (AddService | EditService, Opt::Sched) => Rule::Optional,
+        (AddService | EditService, Opt::Sched | Opt::Persistent | Opt::Netmask | Opt::Ops) => Rule::Optional,
+        (AddService | EditService, Opt::SchedFlags) => Rule::Optional,
         (DelService, Opt::Service) => Rule::Required,
         (AddServer | EditServer | DelServer, Opt::Service | Opt::RealServer) => Rule::Required,
-        (AddServer | EditServer, Opt::Forward | Opt::Weight) => Rule::Optional,
-        (List, Opt::Numeric | Opt::Service | Opt::Stats | Opt::Exact | Opt::Json) => Rule::Optional,
+        (AddServer | EditServer, Opt::Forward | Opt::Weight | Opt::UThreshold | Opt::LThreshold) => {
+            Rule::Optional
+        }
+        (List, Opt::Connection | Opt::Service | Opt::Timeout) => Rule::Exclusive,
+        (
+            List,
+            Opt::Numeric
+            | Opt::Stats
+            | Opt::Rate
+            | Opt::Thresholds
+            | Opt::PersistentConn
+            | Opt::NoSort
+            | Opt::Exact
+            | Opt::Json,
+        ) => Rule::Optional,
+        (Save, Opt::Numeric) => Rule::Optional,
         (Zero, Opt::Service) => Rule::Optional,
         (AddLaddr | DelLaddr, Opt::Service | Opt::Laddr) => Rule::Required,
         (GetLaddr, Opt::Service | Opt::Json) => Rule::Optional,
@@ -171,13 +264,34 @@ fn rule(cmd: Command, opt: Opt) -> Rule {
     }
 }
 
+/// Which `-L` table: ipvsadm's `print_title` picks the first format set, in this order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListFormat {
+    /// `--stats`: Conns InPkts OutPkts InBytes OutBytes.
+    Stats,
+    /// `--rate`: CPS InPPS OutPPS InBPS OutBPS.
+    Rate,
+    /// `--thresholds`: Uthreshold Lthreshold ActiveConn InActConn.
+    Thresholds,
+    /// `--persistent-conn`: Weight PersistConn ActiveConn InActConn.
+    PersistConn,
+    /// Forward Weight ActiveConn InActConn.
+    Plain,
+}
+
 /// How gatewayd's answer is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum View {
     /// A change: gatewayd answers `Ok` and nothing is printed.
     Done,
-    /// `-L`: ipvsadm's table; `stats` for `--stats`, `exact` for `--exact`.
-    List { stats: bool, exact: bool },
+    /// `-L`: ipvsadm's table. `exact` for `--exact`, `sort` unless `--nosort`.
+    List { format: ListFormat, exact: bool, sort: bool },
+    /// `-L -c`: ipvsadm's connection entries; `persistent` for `--persistent-conn`.
+    Conns { persistent: bool, sort: bool },
+    /// `-L --timeout`.
+    Timeouts,
+    /// `-S`: the rules, in the form `-R` reads.
+    Save,
     /// `--get-laddr`: DPVS's local-address table.
     Laddrs,
     /// `--counters`: one row per counter, one column per worker and a total.
@@ -188,10 +302,13 @@ pub enum View {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Invocation {
     pub command: Command,
+    /// For `-R`, `Restore` with no requests yet: the caller reads them from stdin.
     pub request: Request,
     pub view: View,
     /// `--json`: print the response as JSON instead of a table.
     pub json: bool,
+    /// For `-R`: the rules-file line of each request, to name the one gatewayd refuses.
+    pub lines: Vec<usize>,
 }
 
 /// Resolves the raw arguments with the system's port names (`/etc/services`).
@@ -206,9 +323,13 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
         return Ok(Invocation {
             command: Command::List,
             request: Request::List { service: None },
-            view: View::List { stats: false, exact: false },
+            view: View::List { format: ListFormat::Plain, exact: false, sort: true },
             json: false,
+            lines: Vec::new(),
         });
+    }
+    if let Some(why) = cli.unsupported.refusal() {
+        return Err(usage(why));
     }
     let cmd = command(cli)?;
     for opt in OPTS {
@@ -217,63 +338,37 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
         }
     }
 
-    let service = service(cli, names)?;
-    let proto = service.map_or(Protocol::Tcp, |k| k.proto);
-    let real = match cli.real_server.first() {
-        Some(s) => Some(
-            addr_port(s, proto, names)
-                .ok_or_else(|| usage("illegal real server address[:port] specified"))?,
-        ),
-        None => None,
-    };
-    let weight = match cli.weight.first() {
-        Some(w) => number(w, 0, 65535).ok_or_else(|| usage("illegal weight specified"))?,
-        None => DEFAULT_WEIGHT,
-    };
-    let laddr = match cli.laddr.first() {
-        Some(s) => Some(s.parse::<Ipv4Addr>().map_err(|_| usage("illegal local address"))?),
-        None => None,
-    };
-    if let Some(word) = cli.extra.first() {
-        return Err(usage(format!("unexpected argument {word}")));
-    }
-
-    for opt in OPTS {
-        let given = opt.count(cli) > 0;
-        match rule(cmd, opt) {
-            Rule::Required if !given => {
-                return Err(usage(format!(
-                    "You need to supply the '{}' option for the '{}' command",
-                    opt.name(),
-                    cmd.name()
-                )))
-            }
-            Rule::Illegal if given => {
-                return Err(usage(format!(
-                    "Illegal '{}' option with the '{}' command",
-                    opt.name(),
-                    cmd.name()
-                )))
-            }
-            _ => {}
-        }
-    }
-
+    let v = values_of(cli, cmd, names)?;
+    table_check(cli, cmd)?;
+    let service = v.service;
     // From here on the table guarantees what each command needs.
     let key = || service.expect("service-address is required for this command");
-    let mode = forward(cli);
     let request = match cmd {
         Command::AddService | Command::EditService => {
             let key = key();
-            if key.port == 0 {
-                // gatewayd has no persistent services, so a zero port is never valid.
+            let persistent = v.persistent;
+            if key.port == 0 && persistent.is_none() {
                 return Err(usage("Zero port specified for non-persistent service"));
+            }
+            if cli.ops > 0 && key.proto != Protocol::Udp {
+                return Err(usage("One-Packet Scheduling is only for UDP virtual services"));
             }
             let scheduler = match cli.scheduler.first() {
                 Some(s) => s.parse::<Scheduler>().map_err(usage)?,
                 None => DEFAULT_SCHEDULER,
             };
-            let spec = ServiceSpec::new(key, scheduler);
+            let sched_flags = match cli.b.iter().find(|b| *b != BARE) {
+                Some(f) => values::sched_flags(scheduler, f).map_err(usage)?,
+                None => 0,
+            };
+            let spec = ServiceSpec {
+                key,
+                scheduler,
+                persistent,
+                netmask: v.netmask.unwrap_or(Ipv4Addr::BROADCAST),
+                one_packet: cli.ops > 0,
+                sched_flags,
+            };
             if cmd == Command::AddService {
                 Request::AddService { spec }
             } else {
@@ -284,13 +379,14 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
         Command::Flush => Request::Clear,
         Command::AddServer | Command::EditServer => {
             let service = key();
-            let (addr, port) = real.expect("real-server is required for this command");
+            let (addr, port) = v.real.expect("real-server is required for this command");
+            let mode = forward(cli);
             let port = match mode {
                 // Neither can change the destination port: ipvsadm forces the service's.
                 ForwardMode::Route | ForwardMode::Tunnel => service.port,
                 ForwardMode::FullNat | ForwardMode::Masq => port.unwrap_or(service.port),
             };
-            let dest = DestSpec::new(addr, port, mode, weight);
+            let dest = DestSpec { addr, port, mode, weight: v.weight, upper: v.upper, lower: v.lower };
             if cmd == Command::AddServer {
                 Request::AddDest { service, dest }
             } else {
@@ -299,14 +395,26 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
         }
         Command::DelServer => {
             let service = key();
-            let (addr, port) = real.expect("real-server is required for this command");
+            let (addr, port) = v.real.expect("real-server is required for this command");
             Request::DelDest { service, addr, port: port.unwrap_or(service.port) }
         }
-        Command::List => Request::List { service },
+        Command::List => {
+            list_conflicts(cli)?;
+            if cli.connection > 0 {
+                Request::ListConns { service }
+            } else if cli.timeout > 0 {
+                Request::GetTimeouts
+            } else {
+                Request::List { service }
+            }
+        }
+        Command::SetTimeouts => Request::SetTimeouts { timeouts: v.timeouts.expect("parsed for --set") },
+        Command::Restore => Request::Restore { requests: Vec::new() },
+        Command::Save => Request::List { service: None },
         Command::Zero => Request::Zero { service },
         Command::AddLaddr | Command::DelLaddr => {
             let service = key();
-            let addr = laddr.expect("local-address is required for this command");
+            let addr = v.laddr.expect("local-address is required for this command");
             if cmd == Command::AddLaddr {
                 Request::AddLaddr { service, addr }
             } else {
@@ -316,13 +424,19 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
         Command::GetLaddr => Request::GetLaddr { service },
         Command::Counters => Request::Counters,
     };
-    let view = match cmd {
-        Command::List => View::List { stats: cli.stats > 0, exact: cli.exact > 0 },
-        Command::GetLaddr => View::Laddrs,
-        Command::Counters => View::Counters,
+    let sort = cli.nosort == 0;
+    let view = match (cmd, &request) {
+        (Command::List, Request::ListConns { .. }) => {
+            View::Conns { persistent: cli.persistent_conn > 0, sort }
+        }
+        (Command::List, Request::GetTimeouts) => View::Timeouts,
+        (Command::List, _) => View::List { format: list_format(cli), exact: cli.exact > 0, sort },
+        (Command::Save, _) => View::Save,
+        (Command::GetLaddr, _) => View::Laddrs,
+        (Command::Counters, _) => View::Counters,
         _ => View::Done,
     };
-    Ok(Invocation { command: cmd, request, view, json: cli.json > 0 })
+    Ok(Invocation { command: cmd, request, view, json: cli.json > 0, lines: Vec::new() })
 }
 
 fn usage(msg: impl Into<String>) -> Failure {
@@ -340,6 +454,9 @@ fn command(cli: &Cli) -> Result<Command, Failure> {
         (cli.add_server, Command::AddServer),
         (cli.delete_server, Command::DelServer),
         (cli.edit_server, Command::EditServer),
+        (cli.set, Command::SetTimeouts),
+        (cli.restore, Command::Restore),
+        (cli.save, Command::Save),
         (cli.zero, Command::Zero),
         (cli.add_laddr, Command::AddLaddr),
         (cli.del_laddr, Command::DelLaddr),
@@ -354,6 +471,148 @@ fn command(cli: &Cli) -> Result<Command, Failure> {
     }
 }
 
+/// The values of the options given, each parsed once (at most one of each).
+struct Values {
+    service: Option<ServiceKey>,
+    real: Option<(Ipv4Addr, Option<u16>)>,
+    weight: u32,
+    upper: u32,
+    lower: u32,
+    persistent: Option<u32>,
+    netmask: Option<Ipv4Addr>,
+    laddr: Option<Ipv4Addr>,
+    timeouts: Option<TimeoutSet>,
+}
+
+fn values_of(cli: &Cli, cmd: Command, names: &PortNames) -> Result<Values, Failure> {
+    let service = service(cli, names)?;
+    let proto = service.map_or(Protocol::Tcp, |k| k.proto);
+    let real = match cli.real_server.first() {
+        Some(s) => Some(
+            values::addr_port(s, proto, names)
+                .ok_or_else(|| usage("illegal real server address[:port] specified"))?,
+        ),
+        None => None,
+    };
+    let weight = match cli.weight.first() {
+        Some(w) => number(w, 0, 65535).ok_or_else(|| usage("illegal weight specified"))?,
+        None => DEFAULT_WEIGHT,
+    };
+    let upper = match cli.u_threshold.first() {
+        Some(x) => {
+            number(x, 0, MAX_THRESHOLD.into()).ok_or_else(|| usage("illegal u_threshold specified"))?
+        }
+        None => 0,
+    };
+    let lower = match cli.l_threshold.first() {
+        Some(y) => {
+            number(y, 0, MAX_THRESHOLD.into()).ok_or_else(|| usage("illegal l_threshold specified"))?
+        }
+        None => 0,
+    };
+    let persistent = match cli.persistent.first() {
+        Some(p) if p == BARE => Some(DEFAULT_PERSISTENCE),
+        Some(p) => Some(values::timeout(p, 1, MAX_TIMEOUT).map_err(usage)?),
+        None => None,
+    };
+    let netmask = match cli.netmask.first() {
+        Some(m) => Some(values::netmask(m).map_err(usage)?),
+        None => None,
+    };
+    let laddr = match cli.laddr.first() {
+        Some(s) => Some(s.parse::<Ipv4Addr>().map_err(|_| usage("illegal local address"))?),
+        None => None,
+    };
+    // ipvsadm takes --set's three values from the words left over, then
+    // refuses any word still left.
+    let mut words = cli.extra.iter();
+    let timeouts = if cmd == Command::SetTimeouts {
+        match (words.next(), words.next(), words.next()) {
+            (Some(tcp), Some(fin), Some(udp)) => {
+                let t = |s: &str| values::timeout(s, 0, MAX_TIMEOUT).map_err(usage);
+                Some(TimeoutSet { tcp: t(tcp)?, tcpfin: t(fin)?, udp: t(udp)? })
+            }
+            _ => return Err(usage("--set option requires 3 timeout values")),
+        }
+    } else {
+        None
+    };
+    if let Some(word) = words.next() {
+        return Err(usage(format!("unexpected argument {word}")));
+    }
+    Ok(Values { service, real, weight, upper, lower, persistent, netmask, laddr, timeouts })
+}
+
+/// ipvsadm's `generic_opt_check`: required, illegal and mutually exclusive options.
+fn table_check(cli: &Cli, cmd: Command) -> Result<(), Failure> {
+    if matches!(cmd, Command::AddService | Command::EditService) && cli.b.iter().any(|b| b == BARE) {
+        // -b without a value is FULLNAT, which belongs to -a/-e: say so.
+        return Err(usage(
+            "-b with -A/-E takes scheduler flags (-b flag-1,flag-2,...); \
+             -b alone is FULLNAT forwarding, for -a/-e",
+        ));
+    }
+    let mut exclusive: Option<Opt> = None;
+    for opt in OPTS {
+        let given = opt.count(cli) > 0;
+        match rule(cmd, opt) {
+            Rule::Required if !given => {
+                return Err(usage(format!(
+                    "You need to supply the '{}' option for the '{}' command",
+                    opt.name(),
+                    cmd.name()
+                )))
+            }
+            Rule::Illegal if given => {
+                return Err(usage(format!(
+                    "Illegal '{}' option with the '{}' command",
+                    opt.name(),
+                    cmd.name()
+                )))
+            }
+            Rule::Exclusive if given => match exclusive {
+                // gwctl's addition: -L -c may name one service.
+                Some(Opt::Connection) if opt == Opt::Service => {}
+                Some(first) => {
+                    return Err(usage(format!(
+                        "The option '{}' conflicts with the '{}' option in the '{}' command",
+                        opt.name(),
+                        first.name(),
+                        cmd.name()
+                    )))
+                }
+                None => exclusive = Some(opt),
+            },
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// ipvsadm's check of `-L`'s output options against each other.
+fn list_conflicts(cli: &Cli) -> Result<(), Failure> {
+    let table = cli.stats > 0 || cli.rate > 0 || cli.thresholds > 0;
+    let not_a_table = cli.connection > 0 || cli.timeout > 0;
+    if (not_a_table && table) || (cli.timeout > 0 && cli.persistent_conn > 0) {
+        return Err(usage("options conflicts in the list command"));
+    }
+    Ok(())
+}
+
+fn list_format(cli: &Cli) -> ListFormat {
+    if cli.stats > 0 {
+        ListFormat::Stats
+    } else if cli.rate > 0 {
+        ListFormat::Rate
+    } else if cli.thresholds > 0 {
+        ListFormat::Thresholds
+    } else if cli.persistent_conn > 0 {
+        ListFormat::PersistConn
+    } else {
+        ListFormat::Plain
+    }
+}
+
 /// The -t/-u service, if given (at most one, checked before).
 fn service(cli: &Cli, names: &PortNames) -> Result<Option<ServiceKey>, Failure> {
     let (text, proto) = match (cli.tcp_service.first(), cli.udp_service.first()) {
@@ -361,14 +620,14 @@ fn service(cli: &Cli, names: &PortNames) -> Result<Option<ServiceKey>, Failure> 
         (None, Some(u)) => (u, Protocol::Udp),
         (None, None) => return Ok(None),
     };
-    let (addr, port) = addr_port(text, proto, names)
+    let (addr, port) = values::addr_port(text, proto, names)
         .ok_or_else(|| usage("illegal virtual server address[:port] specified"))?;
     Ok(Some(ServiceKey { proto, addr, port: port.unwrap_or(0) }))
 }
 
 /// The forwarding method flag given, or the default.
 fn forward(cli: &Cli) -> ForwardMode {
-    if cli.fullnat > 0 {
+    if cli.fullnat > 0 || cli.b.iter().any(|b| b == BARE) {
         ForwardMode::FullNat
     } else if cli.masquerading > 0 {
         ForwardMode::Masq
@@ -379,39 +638,11 @@ fn forward(cli: &Cli) -> ForwardMode {
     }
 }
 
-/// ipvsadm's `parse_service` for IPv4: `ADDR[:PORT]`, the port a number from 0 to
-/// 65535 or a service name of `proto`. The address must be a dotted quad (ipvsadm
-/// would also resolve host names and accept `inet_aton`'s short forms).
-pub fn addr_port(s: &str, proto: Protocol, names: &PortNames) -> Option<(Ipv4Addr, Option<u16>)> {
-    let (addr, port) = match s.rsplit_once(':') {
-        Some((a, p)) => (a, Some(p)),
-        None => (s, None),
-    };
-    let addr = addr.parse::<Ipv4Addr>().ok()?;
-    let port = match port {
-        None => None,
-        Some(p) => Some(match number(p, 0, 65535) {
-            Some(n) => u16::try_from(n).ok()?,
-            None => names.lookup(p, proto)?,
-        }),
-    };
-    Some((addr, port))
-}
-
-/// ipvsadm's `string_to_number`: a decimal integer within `min..=max`.
-fn number(s: &str, min: i64, max: i64) -> Option<u32> {
-    let n = s.parse::<i64>().ok()?;
-    if (min..=max).contains(&n) {
-        u32::try_from(n).ok()
-    } else {
-        None
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::Parser;
+    use gw_proto::{sched_flags, DEFAULT_PERSISTENCE};
 
     const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
     const RIP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 2);
@@ -438,8 +669,19 @@ mod tests {
         ServiceKey { proto: Protocol::Tcp, addr: VIP, port }
     }
 
+    fn udp(port: u16) -> ServiceKey {
+        ServiceKey { proto: Protocol::Udp, addr: VIP, port }
+    }
+
     fn dest(port: u16, mode: ForwardMode, weight: u32) -> DestSpec {
         DestSpec::new(RIP, port, mode, weight)
+    }
+
+    fn spec(args: &[&str]) -> ServiceSpec {
+        match req(args) {
+            Request::AddService { spec } | Request::EditService { spec } => spec,
+            other => panic!("{args:?}: {other:?}"),
+        }
     }
 
     #[test]
@@ -450,12 +692,7 @@ mod tests {
         );
         assert_eq!(
             req(&["--add-service", "--udp-service", "198.18.0.100:53"]),
-            Request::AddService {
-                spec: ServiceSpec::new(
-                    ServiceKey { proto: Protocol::Udp, addr: VIP, port: 53 },
-                    DEFAULT_SCHEDULER
-                )
-            }
+            Request::AddService { spec: ServiceSpec::new(udp(53), Scheduler::Wlc) }
         );
         assert_eq!(
             req(&["-E", "-t", "198.18.0.100:http", "-s", "wrr"]),
@@ -464,7 +701,185 @@ mod tests {
         // Clustered short options, as in `ipvsadm -At VIP:80`.
         assert_eq!(
             req(&["-At", "198.18.0.100:80"]),
-            Request::AddService { spec: ServiceSpec::new(tcp(80), Scheduler::Wrr) }
+            Request::AddService { spec: ServiceSpec::new(tcp(80), Scheduler::Wlc) }
+        );
+    }
+
+    #[test]
+    fn default_scheduler_is_wlc_and_every_scheduler_parses() {
+        assert_eq!(DEFAULT_SCHEDULER, Scheduler::Wlc);
+        assert_eq!(spec(&["-A", "-t", "198.18.0.100:80"]).scheduler, Scheduler::Wlc);
+        assert_eq!(spec(&["-E", "-t", "198.18.0.100:80"]).scheduler, Scheduler::Wlc);
+        for s in Scheduler::ALL {
+            assert_eq!(spec(&["-A", "-t", "198.18.0.100:80", "-s", s.name()]).scheduler, s);
+            assert_eq!(spec(&["-A", "-t", "198.18.0.100:80", "--scheduler", s.name()]).scheduler, s);
+        }
+    }
+
+    #[test]
+    fn persistence_defaults_to_360() {
+        assert_eq!(DEFAULT_PERSISTENCE, 360);
+        assert_eq!(spec(&["-A", "-t", "198.18.0.100:80", "-p"]).persistent, Some(360));
+        assert_eq!(spec(&["-A", "-t", "198.18.0.100:80", "-p", "-s", "rr"]).persistent, Some(360));
+        assert_eq!(spec(&["-A", "-p", "-t", "198.18.0.100:80"]).persistent, Some(360));
+        assert_eq!(spec(&["-A", "-t", "198.18.0.100:80", "-p", "600"]).persistent, Some(600));
+        assert_eq!(spec(&["-A", "-t", "198.18.0.100:80", "--persistent", "1"]).persistent, Some(1));
+        assert_eq!(
+            spec(&["-A", "-t", "198.18.0.100:80", "--persistent=2678400"]).persistent,
+            Some(2_678_400)
+        );
+        assert_eq!(spec(&["-A", "-t", "198.18.0.100:80"]).persistent, None);
+        assert_eq!(fail(&["-A", "-t", "198.18.0.100:80", "-p", "0"]), "invalid timeout value `0' specified");
+        assert_eq!(
+            fail(&["-A", "-t", "198.18.0.100:80", "-p", "2678401"]),
+            "invalid timeout value `2678401' specified"
+        );
+        // A persistent service may have port 0 (all ports), as in ipvsadm.
+        assert_eq!(spec(&["-A", "-t", "198.18.0.100", "-p"]).key.port, 0);
+        assert_eq!(spec(&["-A", "-t", "198.18.0.100:0", "-p", "60"]).key.port, 0);
+    }
+
+    #[test]
+    fn netmask_forms() {
+        let mask = |m: &str| spec(&["-A", "-t", "198.18.0.100:80", "-p", "-M", m]).netmask;
+        assert_eq!(mask("255.255.255.0"), Ipv4Addr::new(255, 255, 255, 0));
+        assert_eq!(mask("/24"), Ipv4Addr::new(255, 255, 255, 0));
+        assert_eq!(mask("16"), Ipv4Addr::new(255, 255, 0, 0));
+        let s = spec(&["-A", "-t", "198.18.0.100:80", "--netmask", "255.255.0.0"]);
+        assert_eq!((s.netmask, s.persistent), (Ipv4Addr::new(255, 255, 0, 0), None));
+        assert_eq!(spec(&["-A", "-t", "198.18.0.100:80"]).netmask, Ipv4Addr::BROADCAST);
+        assert_eq!(
+            fail(&["-A", "-t", "198.18.0.100:80", "-M", "/33"]),
+            "illegal virtual server persistent mask specified"
+        );
+    }
+
+    #[test]
+    fn one_packet_scheduling_is_for_udp() {
+        assert!(spec(&["-A", "-u", "198.18.0.100:53", "-o"]).one_packet);
+        assert!(spec(&["-E", "-u", "198.18.0.100:53", "--ops"]).one_packet);
+        assert!(!spec(&["-A", "-u", "198.18.0.100:53"]).one_packet);
+        assert_eq!(
+            fail(&["-A", "-t", "198.18.0.100:80", "-o"]),
+            "One-Packet Scheduling is only for UDP virtual services"
+        );
+        assert_eq!(
+            fail(&["-a", "-u", "198.18.0.100:53", "-r", "198.18.1.2", "-o"]),
+            "Illegal 'ops' option with the 'add-server' command"
+        );
+    }
+
+    #[test]
+    fn b_is_sched_flags_with_a_service_command() {
+        let f = |args: &[&str]| spec(args).sched_flags;
+        assert_eq!(f(&["-A", "-t", "198.18.0.100:80", "-s", "sh", "-b", "sh-fallback,sh-port"]), 3);
+        assert_eq!(f(&["-E", "-t", "198.18.0.100:80", "-s", "mh", "--sched-flags", "mh-port"]), 2);
+        assert_eq!(f(&["-A", "-t", "198.18.0.100:80", "-b", "flag-1,flag-3"]), 5);
+        assert_eq!(sched_flags::FLAG1 | sched_flags::FLAG3, 5);
+        assert_eq!(f(&["-A", "-t", "198.18.0.100:80"]), 0);
+        // The scheduler decides which names are valid; wlc when -s is absent.
+        assert_eq!(
+            fail(&["-A", "-t", "198.18.0.100:80", "-b", "sh-port"]),
+            "incompatible scheduler flag `sh-port'"
+        );
+        assert_eq!(
+            fail(&["-A", "-t", "198.18.0.100:80", "-s", "sh", "-b", "sh-port,nope"]),
+            "invalid scheduler flag `nope'"
+        );
+        assert!(fail(&["-A", "-t", "198.18.0.100:80", "-s", "sh", "-b"]).starts_with("-b with -A/-E takes"));
+        assert!(fail(&["-E", "-t", "198.18.0.100:80", "-b", "-s", "sh"]).starts_with("-b with -A/-E takes"));
+        assert_eq!(
+            fail(&["-A", "-t", "198.18.0.100:80", "-b", "flag-1", "-b", "flag-2"]),
+            "multiple 'sched-flags' options specified"
+        );
+    }
+
+    #[test]
+    fn b_is_fullnat_with_a_server_command() {
+        assert_eq!(
+            req(&["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.2:8080", "-b"]),
+            Request::AddDest { service: tcp(80), dest: dest(8080, ForwardMode::FullNat, 1) }
+        );
+        assert_eq!(
+            req(&["-e", "-t", "198.18.0.100:80", "-r", "198.18.1.2", "-b", "-w", "4"]),
+            Request::EditDest { service: tcp(80), dest: dest(80, ForwardMode::FullNat, 4) }
+        );
+        assert_eq!(
+            req(&["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.2", "--fullnat"]),
+            Request::AddDest { service: tcp(80), dest: dest(80, ForwardMode::FullNat, 1) }
+        );
+        assert_eq!(
+            fail(&["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.2", "-b", "flag-1"]),
+            "Illegal 'sched-flags' option with the 'add-server' command"
+        );
+        assert_eq!(
+            fail(&["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.2", "-b", "-b"]),
+            "multiple 'forwarding-method' options specified"
+        );
+        assert_eq!(
+            fail(&["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.2", "-b", "-m"]),
+            "multiple 'forwarding-method' options specified"
+        );
+    }
+
+    #[test]
+    fn thresholds() {
+        let d = |args: &[&str]| match req(args) {
+            Request::AddDest { dest, .. } | Request::EditDest { dest, .. } => dest,
+            other => panic!("{other:?}"),
+        };
+        let got = d(&["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.2", "-x", "100", "-y", "50"]);
+        assert_eq!((got.upper, got.lower), (100, 50));
+        let got = d(&["-e", "-t", "198.18.0.100:80", "-r", "198.18.1.2", "--u-threshold", "2147483647"]);
+        assert_eq!((got.upper, got.lower), (2_147_483_647, 0));
+        let got = d(&["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.2", "--l-threshold", "0"]);
+        assert_eq!((got.upper, got.lower), (0, 0));
+        for bad in ["-1", "2147483648", "x"] {
+            assert_eq!(
+                fail(&["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.2", "-x", bad]),
+                "illegal u_threshold specified"
+            );
+            assert_eq!(
+                fail(&["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.2", "-y", bad]),
+                "illegal l_threshold specified"
+            );
+        }
+        assert_eq!(
+            fail(&["-A", "-t", "198.18.0.100:80", "-x", "1"]),
+            "Illegal 'u-threshold' option with the 'add-service' command"
+        );
+        assert_eq!(
+            fail(&["-d", "-t", "198.18.0.100:80", "-r", "198.18.1.2", "-y", "1"]),
+            "Illegal 'l-threshold' option with the 'delete-server' command"
+        );
+    }
+
+    #[test]
+    fn a_service_with_every_option() {
+        let s = spec(&[
+            "-A",
+            "-u",
+            "198.18.0.100:53",
+            "-s",
+            "sh",
+            "-p",
+            "600",
+            "-M",
+            "255.255.255.0",
+            "-o",
+            "-b",
+            "sh-fallback,sh-port",
+        ]);
+        assert_eq!(
+            s,
+            ServiceSpec {
+                key: udp(53),
+                scheduler: Scheduler::Sh,
+                persistent: Some(600),
+                netmask: Ipv4Addr::new(255, 255, 255, 0),
+                one_packet: true,
+                sched_flags: 3,
+            }
         );
     }
 
@@ -545,15 +960,120 @@ mod tests {
     fn list_zero_and_counters() {
         let i = run(&["-L", "-n"]).unwrap();
         assert_eq!(i.request, Request::List { service: None });
-        assert_eq!(i.view, View::List { stats: false, exact: false });
+        assert_eq!(i.view, View::List { format: ListFormat::Plain, exact: false, sort: true });
         let i = run(&["-l", "-n", "--stats", "--exact", "-t", "198.18.0.100:80"]).unwrap();
         assert_eq!(i.request, Request::List { service: Some(tcp(80)) });
-        assert_eq!(i.view, View::List { stats: true, exact: true });
+        assert_eq!(i.view, View::List { format: ListFormat::Stats, exact: true, sort: true });
         assert!(run(&["-L", "--json"]).unwrap().json);
         assert_eq!(req(&["-Z"]), Request::Zero { service: None });
         assert_eq!(req(&["-Z", "-t", "198.18.0.100:80"]), Request::Zero { service: Some(tcp(80)) });
         let i = run(&["--counters", "--json"]).unwrap();
         assert_eq!((i.request, i.view, i.json), (Request::Counters, View::Counters, true));
+    }
+
+    #[test]
+    fn listing_formats() {
+        let view = |args: &[&str]| run(args).unwrap().view;
+        let list = |format, exact, sort| View::List { format, exact, sort };
+        assert_eq!(view(&["-L", "--rate"]), list(ListFormat::Rate, false, true));
+        assert_eq!(view(&["-L", "--rate", "--exact"]), list(ListFormat::Rate, true, true));
+        assert_eq!(view(&["-L", "--thresholds"]), list(ListFormat::Thresholds, false, true));
+        assert_eq!(view(&["-L", "--persistent-conn"]), list(ListFormat::PersistConn, false, true));
+        // ipvsadm's print_title: stats before rate before thresholds before persistent-conn.
+        assert_eq!(view(&["-L", "--thresholds", "--rate", "--stats"]), list(ListFormat::Stats, false, true));
+        assert_eq!(
+            view(&["-L", "--persistent-conn", "--thresholds"]),
+            list(ListFormat::Thresholds, false, true)
+        );
+        assert_eq!(view(&["-L", "--sort"]), list(ListFormat::Plain, false, true));
+        assert_eq!(view(&["-L", "--sort", "--sort"]), list(ListFormat::Plain, false, true));
+        assert_eq!(view(&["-L", "--nosort"]), list(ListFormat::Plain, false, false));
+        assert_eq!(view(&["-Ln", "-X"]), list(ListFormat::Plain, true, true));
+    }
+
+    #[test]
+    fn connections_and_timeouts() {
+        let i = run(&["-L", "-n", "-c"]).unwrap();
+        assert_eq!(i.request, Request::ListConns { service: None });
+        assert_eq!(i.view, View::Conns { persistent: false, sort: true });
+        let i = run(&["-lnc", "--persistent-conn", "--json"]).unwrap();
+        assert_eq!((i.view, i.json), (View::Conns { persistent: true, sort: true }, true));
+        // gwctl's addition: connections of one service.
+        let i = run(&["-L", "-c", "-t", "198.18.0.100:80"]).unwrap();
+        assert_eq!(i.request, Request::ListConns { service: Some(tcp(80)) });
+        let i = run(&["-L", "--timeout"]).unwrap();
+        assert_eq!((i.request, i.view), (Request::GetTimeouts, View::Timeouts));
+        assert_eq!(run(&["-L", "--timeout"]).unwrap().command, Command::List);
+
+        assert_eq!(fail(&["-L", "-c", "--stats"]), "options conflicts in the list command");
+        assert_eq!(fail(&["-L", "-c", "--rate"]), "options conflicts in the list command");
+        assert_eq!(fail(&["-L", "--timeout", "--thresholds"]), "options conflicts in the list command");
+        assert_eq!(fail(&["-L", "--timeout", "--persistent-conn"]), "options conflicts in the list command");
+        assert_eq!(
+            fail(&["-L", "-c", "--timeout"]),
+            "The option 'timeout' conflicts with the 'connection' option in the 'list' command"
+        );
+        assert_eq!(
+            fail(&["-L", "-t", "198.18.0.100:80", "--timeout"]),
+            "The option 'timeout' conflicts with the 'service-address' option in the 'list' command"
+        );
+        assert_eq!(
+            fail(&["-A", "-t", "198.18.0.100:80", "-c"]),
+            "Illegal 'connection' option with the 'add-service' command"
+        );
+    }
+
+    #[test]
+    fn set_timeouts() {
+        assert_eq!(
+            req(&["--set", "900", "120", "300"]),
+            Request::SetTimeouts { timeouts: TimeoutSet { tcp: 900, tcpfin: 120, udp: 300 } }
+        );
+        assert_eq!(
+            req(&["--set", "0", "0", "2678400"]),
+            Request::SetTimeouts { timeouts: TimeoutSet { tcp: 0, tcpfin: 0, udp: 2_678_400 } }
+        );
+        assert_eq!(fail(&["--set", "900", "120"]), "--set option requires 3 timeout values");
+        assert_eq!(fail(&["--set"]), "--set option requires 3 timeout values");
+        assert_eq!(fail(&["--set", "900", "x", "300"]), "invalid timeout value `x' specified");
+        assert_eq!(fail(&["--set", "900", "120", "2678401"]), "invalid timeout value `2678401' specified");
+        assert_eq!(fail(&["--set", "1", "2", "3", "4"]), "unexpected argument 4");
+        assert_eq!(fail(&["--set", "1", "2", "3", "-n"]), "Illegal 'numeric' option with the 'set' command");
+        assert_eq!(fail(&["-L", "1"]), "unexpected argument 1");
+    }
+
+    #[test]
+    fn save_and_restore() {
+        let i = run(&["-S"]).unwrap();
+        assert_eq!(
+            (i.command, i.request, i.view),
+            (Command::Save, Request::List { service: None }, View::Save)
+        );
+        assert_eq!(run(&["--save", "-n"]).unwrap().view, View::Save);
+        assert_eq!(
+            fail(&["-S", "-t", "198.18.0.100:80"]),
+            "Illegal 'service-address' option with the 'save' command"
+        );
+        assert_eq!(fail(&["-S", "--json"]), "Illegal 'json' option with the 'save' command");
+        let i = run(&["-R"]).unwrap();
+        assert_eq!(
+            (i.command, i.request, i.view),
+            (Command::Restore, Request::Restore { requests: vec![] }, View::Done)
+        );
+        assert_eq!(fail(&["--restore", "-n"]), "Illegal 'numeric' option with the 'restore' command");
+    }
+
+    #[test]
+    fn unsupported_options_are_refused_clearly() {
+        assert!(
+            fail(&["-A", "-f", "1"]).starts_with("fwmark services (-f, --fwmark-service) are not supported")
+        );
+        assert!(fail(&["-L", "--daemon"]).contains("synchronisation daemon"));
+        assert!(fail(&["--start-daemon", "master"]).contains("synchronisation daemon"));
+        assert!(fail(&["--stop-daemon", "backup", "--syncid", "3"]).contains("synchronisation daemon"));
+        assert!(fail(&["-A", "-t", "198.18.0.100:80", "--pe", "sip"]).contains("--pe"));
+        assert!(fail(&["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.2", "-i", "--tun-type", "gue"])
+            .contains("tunnel"));
     }
 
     #[test]
@@ -602,6 +1122,7 @@ mod tests {
     fn bad_combinations_give_ipvsadms_messages() {
         assert_eq!(fail(&["-A", "-a", "-t", "198.18.0.100:80"]), "multiple commands specified");
         assert_eq!(fail(&["-L", "-L"]), "multiple commands specified");
+        assert_eq!(fail(&["-S", "-R"]), "multiple commands specified");
         assert_eq!(
             fail(&["-A", "-t", "198.18.0.100:80", "-u", "198.18.0.100:80"]),
             "multiple 'service-address' options specified"
@@ -613,6 +1134,10 @@ mod tests {
         assert_eq!(
             fail(&["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.2", "-w", "1", "-w", "2"]),
             "multiple 'weight' options specified"
+        );
+        assert_eq!(
+            fail(&["-A", "-t", "198.18.0.100:80", "-p", "-p", "5"]),
+            "multiple 'persistent' options specified"
         );
         assert_eq!(
             fail(&["-A", "-s", "rr"]),
@@ -634,26 +1159,20 @@ mod tests {
             fail(&["-d", "-t", "198.18.0.100:80", "-r", "198.18.1.2", "-b"]),
             "Illegal 'forwarding-method' option with the 'delete-server' command"
         );
+        assert_eq!(
+            fail(&["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.2", "-p"]),
+            "Illegal 'persistent' option with the 'add-server' command"
+        );
+        assert_eq!(
+            fail(&["-D", "-t", "198.18.0.100:80", "-M", "/24"]),
+            "Illegal 'netmask' option with the 'delete-service' command"
+        );
         assert_eq!(fail(&["-C", "-n"]), "Illegal 'numeric' option with the 'flush' command");
+        assert_eq!(fail(&["-L", "-o"]), "Illegal 'ops' option with the 'list' command");
         assert_eq!(
             fail(&["-A", "-t", "198.18.0.100:80", "--json"]),
             "Illegal 'json' option with the 'add-service' command"
         );
         assert_eq!(fail(&["-L", "extra"]), "unexpected argument extra");
-    }
-
-    #[test]
-    fn address_parsing() {
-        let n = PortNames::builtin();
-        assert_eq!(addr_port("1.2.3.4", Protocol::Tcp, &n), Some((Ipv4Addr::new(1, 2, 3, 4), None)));
-        assert_eq!(addr_port("1.2.3.4:0", Protocol::Tcp, &n), Some((Ipv4Addr::new(1, 2, 3, 4), Some(0))));
-        assert_eq!(addr_port("1.2.3.4:+80", Protocol::Tcp, &n), Some((Ipv4Addr::new(1, 2, 3, 4), Some(80))));
-        assert_eq!(
-            addr_port("1.2.3.4:domain", Protocol::Udp, &n),
-            Some((Ipv4Addr::new(1, 2, 3, 4), Some(53)))
-        );
-        assert_eq!(addr_port("1.2.3.4:http", Protocol::Udp, &n), None);
-        assert_eq!(addr_port("[::1]:80", Protocol::Tcp, &n), None);
-        assert_eq!(addr_port("", Protocol::Tcp, &n), None);
     }
 }

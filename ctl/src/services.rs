@@ -5,6 +5,8 @@
 //! table of common names stands in. A name is looked up for the service's own
 //! protocol only, as ipvsadm does (`domain` is 53 for both, `https` may be TCP only).
 
+use std::collections::HashMap;
+
 use gw_proto::Protocol;
 
 /// Used when `/etc/services` cannot be read.
@@ -32,17 +34,17 @@ postgresql 5432/tcp
 http-alt 8080/tcp webcache
 ";
 
-/// A table of port names: (name or alias, port, protocol).
+/// A table of port names: (name or alias, protocol) to port.
 #[derive(Debug, Clone, Default)]
 pub struct PortNames {
-    entries: Vec<(String, u16, Protocol)>,
+    entries: HashMap<(String, Protocol), u16>,
 }
 
 impl PortNames {
     /// Parses the `/etc/services` format: `name port/proto [aliases...] [# comment]`.
     /// Lines that do not fit are skipped, as the C library does.
     pub fn parse(text: &str) -> PortNames {
-        let mut entries = Vec::new();
+        let mut entries = HashMap::new();
         for line in text.lines() {
             let line = line.split('#').next().unwrap_or("");
             let mut words = line.split_whitespace();
@@ -57,7 +59,8 @@ impl PortNames {
             };
             let Ok(port) = port.parse::<u16>() else { continue };
             for n in std::iter::once(name).chain(words) {
-                entries.push((n.to_owned(), port, proto));
+                // The first entry wins, as in getservbyname.
+                entries.entry((n.to_owned(), proto)).or_insert(port);
             }
         }
         PortNames { entries }
@@ -78,7 +81,7 @@ impl PortNames {
 
     /// The port of `name` for `proto`; the first entry wins, as in `getservbyname`.
     pub fn lookup(&self, name: &str, proto: Protocol) -> Option<u16> {
-        self.entries.iter().find(|(n, _, p)| n == name && *p == proto).map(|&(_, port, _)| port)
+        self.entries.get(&(name.to_owned(), proto)).copied()
     }
 }
 

@@ -1,0 +1,159 @@
+//! `-L -c`: ipvsadm 1.31's "IPVS connection entries" (`list_conn`, `print_conn`).
+//!
+//! ipvsadm's columns are `pro expire state source virtual destination`
+//! (`"%-3s %-6s %-11s %-18s %-18s %s"`), the expiry as `MM:SS`. A FULLNAT
+//! connection has a fourth address, the local address and port it was given;
+//! DPVS's ipvsadm prints it between virtual and destination, and so does gwctl:
+//! when a listing holds a FULLNAT connection, every line gets a `local` column
+//! (`%-18s`; for other modes it repeats the client, which is what the real
+//! server sees). Without FULLNAT connections the layout is exactly ipvsadm's, so
+//! scripts reading LVS listings keep working. The worker that owns a connection
+//! is not shown (DPVS prefixes `[lcore]`, which would break those scripts);
+//! `--json` gives it with every other field.
+//!
+//! `--persistent-conn` adds ipvsadm's `pe name` and `pe_data` headings; gatewayd
+//! has no persistence engines, so the lines carry no such fields (as ipvsadm's
+//! lines without them).
+
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+use gw_proto::{ConnInfo, ForwardMode};
+
+use super::pad_from;
+
+/// `-L -c`: appends ipvsadm's connection listing of `conns`, in the order given.
+pub fn conns(out: &mut String, conns: &[ConnInfo], persistent: bool) {
+    let fullnat = conns.iter().any(|c| c.mode == ForwardMode::FullNat);
+    out.reserve(100 * conns.len() + 200);
+    out.push_str("IPVS connection entries\n");
+    let _ = write!(out, "pro expire {:<11} {:<18} {:<18} ", "state", "source", "virtual");
+    if fullnat {
+        let _ = write!(out, "{:<18} ", "local");
+    }
+    let _ = if persistent {
+        writeln!(out, "{:<18} {:<16} pe_data", "destination", "pe name")
+    } else {
+        writeln!(out, "destination")
+    };
+    for c in conns {
+        let secs = c.expires_ms / 1000;
+        let start = out.len();
+        out.push_str(c.proto.label());
+        pad_from(out, start, 3);
+        let start = out.len();
+        let _ = write!(out, " {:02}:{:02}", secs / 60, secs % 60);
+        pad_from(out, start, 7);
+        let _ = write!(out, " {:<11} ", c.state);
+        addr_column(out, c.client, 18);
+        addr_column(out, c.vip, 18);
+        if fullnat {
+            addr_column(out, c.local, 18);
+        }
+        let _ = write!(out, "{}:{}", c.dest.0, c.dest.1);
+        out.push('\n');
+    }
+}
+
+/// `"%-Ns "` of `addr:port`.
+fn addr_column(out: &mut String, (addr, port): (Ipv4Addr, u16), width: usize) {
+    let start = out.len();
+    let _ = write!(out, "{addr}:{port}");
+    pad_from(out, start, width);
+    out.push(' ');
+}
+
+#[cfg(test)]
+mod tests {
+    use gw_proto::Protocol;
+
+    use super::*;
+
+    fn ip(d: u8) -> Ipv4Addr {
+        Ipv4Addr::new(198, 18, 0, d)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn conn(
+        proto: Protocol,
+        state: &str,
+        expires_ms: u64,
+        client: (Ipv4Addr, u16),
+        vip: (Ipv4Addr, u16),
+        local: (Ipv4Addr, u16),
+        dest: (Ipv4Addr, u16),
+        mode: ForwardMode,
+    ) -> ConnInfo {
+        ConnInfo {
+            worker: 1,
+            proto,
+            state: state.into(),
+            expires_ms,
+            client,
+            vip,
+            local,
+            dest,
+            mode,
+            template: false,
+        }
+    }
+
+    // Expected texts: ipvsadm 1.31's format strings ("pro expire %-11s %-18s %-18s %s\n"
+    // and "%-3s %-6s %-11s %-18s %-18s %s\n"), printed by a C program.
+
+    #[test]
+    #[rustfmt::skip]
+    fn connections_without_fullnat_are_ipvsadms_layout() {
+        let list = vec![
+            conn(Protocol::Tcp, "ESTABLISHED", 899_999, (ip(2), 43210), (ip(100), 80), (ip(2), 43210), (Ipv4Addr::new(198, 18, 1, 2), 80), ForwardMode::Masq),
+            conn(Protocol::Udp, "UDP", 299_500, (ip(2), 5353), (ip(100), 53), (ip(2), 5353), (Ipv4Addr::new(198, 18, 1, 3), 53), ForwardMode::Route),
+            // A persistence template: client port 0, state NONE.
+            ConnInfo { template: true, ..conn(Protocol::Tcp, "NONE", 6_000_000, (ip(2), 0), (ip(100), 80), (ip(2), 0), (Ipv4Addr::new(198, 18, 1, 2), 80), ForwardMode::Masq) },
+        ];
+        let mut out = String::new();
+        conns(&mut out, &list, false);
+        assert_eq!(out, concat!(
+            "IPVS connection entries\n",
+            "pro expire state       source             virtual            destination\n",
+            "TCP 14:59  ESTABLISHED 198.18.0.2:43210   198.18.0.100:80    198.18.1.2:80\n",
+            "UDP 04:59  UDP         198.18.0.2:5353    198.18.0.100:53    198.18.1.3:53\n",
+            "TCP 100:00 NONE        198.18.0.2:0       198.18.0.100:80    198.18.1.2:80\n",
+        ));
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn fullnat_adds_the_local_address_before_the_destination() {
+        let list = vec![
+            conn(Protocol::Tcp, "SYN_RECV", 59_000, (ip(2), 43210), (ip(100), 80), (Ipv4Addr::new(198, 18, 1, 10), 1029), (Ipv4Addr::new(198, 18, 1, 2), 8080), ForwardMode::FullNat),
+            conn(Protocol::Tcp, "FIN_WAIT", 1_999, (ip(3), 5000), (ip(100), 80), (ip(3), 5000), (Ipv4Addr::new(198, 18, 1, 3), 80), ForwardMode::Route),
+        ];
+        let mut out = String::new();
+        conns(&mut out, &list, false);
+        assert_eq!(out, concat!(
+            "IPVS connection entries\n",
+            "pro expire state       source             virtual            local              destination\n",
+            "TCP 00:59  SYN_RECV    198.18.0.2:43210   198.18.0.100:80    198.18.1.10:1029   198.18.1.2:8080\n",
+            "TCP 00:01  FIN_WAIT    198.18.0.3:5000    198.18.0.100:80    198.18.0.3:5000    198.18.1.3:80\n",
+        ));
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn persistent_conn_adds_ipvsadms_pe_headings() {
+        let list = vec![
+            conn(Protocol::Udp, "UDP", 10_000, (ip(2), 5353), (ip(100), 53), (ip(2), 5353), (Ipv4Addr::new(198, 18, 1, 3), 53), ForwardMode::Masq),
+        ];
+        let mut out = String::new();
+        conns(&mut out, &list, true);
+        assert_eq!(out, concat!(
+            "IPVS connection entries\n",
+            // "pro expire %-11s %-18s %-18s %-18s %-16s %s\n"
+            "pro expire state       source             virtual            destination        pe name          pe_data\n",
+            "UDP 00:10  UDP         198.18.0.2:5353    198.18.0.100:53    198.18.1.3:53\n",
+        ));
+        let mut out = String::new();
+        conns(&mut out, &[], false);
+        assert_eq!(out, "IPVS connection entries\npro expire state       source             virtual            destination\n");
+    }
+}

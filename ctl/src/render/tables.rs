@@ -1,0 +1,130 @@
+//! DPVS's `--get-laddr` table and gwctl's `--counters` table.
+
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+use gw_proto::{ServiceKey, WorkerCounters};
+
+/// `--get-laddr`: DPVS ipvsadm's layout (`%-20s %-8s %-20s`): a title, then per
+/// service a `VIP:VPORT TOTAL` line and one line per local address. DPVS also
+/// prints CONFLICTS and CONNS per address; gw_proto does not carry them, so those
+/// columns are left out. Like DPVS, nothing at all is printed without services.
+pub fn laddrs(entries: &[(ServiceKey, Vec<Ipv4Addr>)]) -> String {
+    let mut out = String::new();
+    if entries.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "{:<20} {:<8} SNAT_IP", "VIP:VPORT", "TOTAL");
+    let mut entries: Vec<_> = entries.iter().collect();
+    entries.sort_by_key(|e| e.0);
+    for (key, addrs) in entries {
+        let _ = writeln!(out, "{:<20} {:<8} ", format!("{}:{}", key.addr, key.port), addrs.len());
+        for a in addrs {
+            let _ = writeln!(out, "{:<20} {:<8} {a}", "", "");
+        }
+    }
+    out
+}
+
+/// `--counters`: one row per counter name (in the order first met), one column
+/// per worker headed `w<worker>/lc<lcore>`, and a TOTAL column summing the
+/// workers. A counter a worker does not report shows `-` there. Every counter
+/// is shown, zero or not.
+pub fn counters(workers: &[WorkerCounters]) -> String {
+    let mut workers: Vec<&WorkerCounters> = workers.iter().collect();
+    workers.sort_by_key(|w| w.worker);
+    let mut names: Vec<&str> = Vec::new();
+    for w in &workers {
+        for c in &w.counters {
+            if !names.contains(&c.name.as_str()) {
+                names.push(&c.name);
+            }
+        }
+    }
+
+    let mut rows: Vec<Vec<String>> = Vec::with_capacity(names.len() + 1);
+    let mut header = vec!["COUNTER".to_owned()];
+    header.extend(workers.iter().map(|w| format!("w{}/lc{}", w.worker, w.lcore)));
+    header.push("TOTAL".to_owned());
+    rows.push(header);
+    for name in &names {
+        let mut row = vec![(*name).to_owned()];
+        let mut total: u128 = 0;
+        for w in &workers {
+            let mut found = false;
+            let mut sum: u128 = 0;
+            for c in w.counters.iter().filter(|c| c.name == *name) {
+                found = true;
+                sum += u128::from(c.value);
+            }
+            total += sum;
+            row.push(if found { sum.to_string() } else { "-".to_owned() });
+        }
+        row.push(total.to_string());
+        rows.push(row);
+    }
+
+    let columns = rows[0].len();
+    let widths: Vec<usize> =
+        (0..columns).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if i == 0 {
+                let _ = write!(out, "{cell:<w$}", w = widths[0]);
+            } else {
+                let _ = write!(out, "  {cell:>w$}", w = widths[i]);
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use gw_proto::{Counter, Protocol};
+
+    use super::*;
+
+    fn key(proto: Protocol, a: [u8; 4], port: u16) -> ServiceKey {
+        ServiceKey { proto, addr: Ipv4Addr::from(a), port }
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn laddrs_follow_dpvs() {
+        let entries = vec![
+            (key(Protocol::Udp, [198, 18, 0, 100], 53), vec![Ipv4Addr::new(198, 18, 2, 9)]),
+            (key(Protocol::Tcp, [198, 18, 0, 100], 80), vec![Ipv4Addr::new(198, 18, 2, 1), Ipv4Addr::new(198, 18, 2, 2)]),
+        ];
+        let want = concat!(
+            "VIP:VPORT            TOTAL    SNAT_IP\n",
+            "198.18.0.100:80      2        \n",
+            "                              198.18.2.1\n",
+            "                              198.18.2.2\n",
+            "198.18.0.100:53      1        \n",
+            "                              198.18.2.9\n",
+        );
+        assert_eq!(laddrs(&entries), want);
+        assert_eq!(laddrs(&[]), "");
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn counters_table_has_a_total_column() {
+        let c = |name: &str, value| Counter { name: name.into(), value };
+        let workers = vec![
+            WorkerCounters { worker: 1, lcore: 3, counters: vec![c("rx_packets", 2_000_000), c("drop_no_service", 0), c("drop_bad_csum", 7)] },
+            WorkerCounters { worker: 0, lcore: 2, counters: vec![c("rx_packets", 5), c("drop_no_service", 0)] },
+        ];
+        let want = concat!(
+            "COUNTER          w0/lc2   w1/lc3    TOTAL\n",
+            "rx_packets            5  2000000  2000005\n",
+            "drop_no_service       0        0        0\n",
+            "drop_bad_csum         -        7        7\n",
+        );
+        assert_eq!(counters(&workers), want);
+        assert_eq!(counters(&[]), "COUNTER  TOTAL\n");
+    }
+}

@@ -1,0 +1,194 @@
+//! Option values, parsed as ipvsadm 1.31 parses them, with its messages.
+//!
+//! Every function is pure; the messages are those of ipvsadm's `fail(2, ...)`
+//! calls, which [`crate::resolve`] turns into exit status 2.
+
+use std::net::Ipv4Addr;
+
+use gw_proto::{sched_flags, Protocol, Scheduler};
+
+use crate::services::PortNames;
+
+/// ipvsadm's `MAX_TIMEOUT`: 31 days, the largest `-p` and `--set` value.
+pub const MAX_TIMEOUT: u32 = 86_400 * 31;
+
+/// ipvsadm's `string_to_number`: a decimal integer (optional sign, as
+/// `strtol`) within `min..=max`.
+pub fn number(s: &str, min: i64, max: i64) -> Option<u32> {
+    let n = s.parse::<i64>().ok()?;
+    if (min..=max).contains(&n) {
+        u32::try_from(n).ok()
+    } else {
+        None
+    }
+}
+
+/// ipvsadm's `parse_service` for IPv4: `ADDR[:PORT]`, the port a number from 0 to
+/// 65535 or a service name of `proto`. The address must be a dotted quad (ipvsadm
+/// would also resolve host names and accept `inet_aton`'s short forms).
+pub fn addr_port(s: &str, proto: Protocol, names: &PortNames) -> Option<(Ipv4Addr, Option<u16>)> {
+    let (addr, port) = match s.rsplit_once(':') {
+        Some((a, p)) => (a, Some(p)),
+        None => (s, None),
+    };
+    let addr = addr.parse::<Ipv4Addr>().ok()?;
+    let port = match port {
+        None => None,
+        Some(p) => Some(match number(p, 0, 65535) {
+            Some(n) => u16::try_from(n).ok()?,
+            None => names.lookup(p, proto)?,
+        }),
+    };
+    Some((addr, port))
+}
+
+/// ipvsadm's `parse_timeout`: `min..=max` seconds, or "invalid timeout value".
+pub fn timeout(s: &str, min: u32, max: u32) -> Result<u32, String> {
+    number(s, min.into(), max.into()).ok_or_else(|| format!("invalid timeout value `{s}' specified"))
+}
+
+/// `-M`: a dotted-quad mask as ipvsadm takes it (any 32-bit value, contiguous or
+/// not), or a prefix length `/N` or `N` from 0 to 32 (gwctl's addition: ipvsadm
+/// would read a bare `24` as the address 0.0.0.24).
+pub fn netmask(s: &str) -> Result<Ipv4Addr, String> {
+    let bad = || "illegal virtual server persistent mask specified".to_owned();
+    if let Ok(mask) = s.parse::<Ipv4Addr>() {
+        return Ok(mask);
+    }
+    let digits = s.strip_prefix('/').unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let len: u32 = digits.parse().map_err(|_| bad())?;
+    if len > 32 {
+        return Err(bad());
+    }
+    let bits = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+    Ok(Ipv4Addr::from(bits))
+}
+
+/// ipvsadm's `parse_sched_flags`: comma-separated names, checked against the
+/// scheduler (`-s`, or wlc when absent). Empty items are skipped, as `strtok` does.
+pub fn sched_flags(scheduler: Scheduler, s: &str) -> Result<u8, String> {
+    let mut flags = 0;
+    let mut any = false;
+    for flag in s.split(',').filter(|f| !f.is_empty()) {
+        any = true;
+        let (bit, needs) = match flag {
+            "flag-1" => (sched_flags::FLAG1, None),
+            "flag-2" => (sched_flags::FLAG2, None),
+            "flag-3" => (sched_flags::FLAG3, None),
+            "sh-fallback" => (sched_flags::FLAG1, Some(Scheduler::Sh)),
+            "sh-port" => (sched_flags::FLAG2, Some(Scheduler::Sh)),
+            "mh-fallback" => (sched_flags::FLAG1, Some(Scheduler::Mh)),
+            "mh-port" => (sched_flags::FLAG2, Some(Scheduler::Mh)),
+            _ => return Err(format!("invalid scheduler flag `{flag}'")),
+        };
+        if needs.is_some_and(|n| n != scheduler) {
+            return Err(format!("incompatible scheduler flag `{flag}'"));
+        }
+        flags |= bit;
+    }
+    if !any && !s.is_empty() {
+        // ipvsadm's strtok finds no flag in ",": it would crash; name the input.
+        return Err(format!("invalid scheduler flag `{s}'"));
+    }
+    Ok(flags)
+}
+
+/// Scheduler flag names as ipvsadm's `print_sched_flags` writes them
+/// (comma-separated, in bit order), or `None` without flags. Where ipvsadm
+/// drops flag-3 of an sh or mh service, gwctl writes `flag-3`, so that the
+/// listing and `-S` say everything that is set.
+pub fn sched_flag_names(scheduler: Scheduler, flags: u8) -> Option<String> {
+    let names: [&str; 3] = match scheduler {
+        Scheduler::Sh => ["sh-fallback", "sh-port", "flag-3"],
+        Scheduler::Mh => ["mh-fallback", "mh-port", "flag-3"],
+        _ => ["flag-1", "flag-2", "flag-3"],
+    };
+    let bits = [sched_flags::FLAG1, sched_flags::FLAG2, sched_flags::FLAG3];
+    let set: Vec<&str> = bits.iter().zip(names).filter(|(b, _)| flags & **b != 0).map(|(_, n)| n).collect();
+    (!set.is_empty()).then(|| set.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_parsing() {
+        let n = PortNames::builtin();
+        assert_eq!(addr_port("1.2.3.4", Protocol::Tcp, &n), Some((Ipv4Addr::new(1, 2, 3, 4), None)));
+        assert_eq!(addr_port("1.2.3.4:0", Protocol::Tcp, &n), Some((Ipv4Addr::new(1, 2, 3, 4), Some(0))));
+        assert_eq!(addr_port("1.2.3.4:+80", Protocol::Tcp, &n), Some((Ipv4Addr::new(1, 2, 3, 4), Some(80))));
+        assert_eq!(
+            addr_port("1.2.3.4:domain", Protocol::Udp, &n),
+            Some((Ipv4Addr::new(1, 2, 3, 4), Some(53)))
+        );
+        assert_eq!(addr_port("1.2.3.4:http", Protocol::Udp, &n), None);
+        assert_eq!(addr_port("[::1]:80", Protocol::Tcp, &n), None);
+        assert_eq!(addr_port("", Protocol::Tcp, &n), None);
+    }
+
+    #[test]
+    fn netmask_forms() {
+        let m = |s| netmask(s).map(|a| a.to_string());
+        assert_eq!(m("255.255.255.0"), Ok("255.255.255.0".into()));
+        assert_eq!(m("255.0.255.0"), Ok("255.0.255.0".into()), "ipvsadm takes any mask");
+        assert_eq!(m("/24"), Ok("255.255.255.0".into()));
+        assert_eq!(m("24"), Ok("255.255.255.0".into()));
+        assert_eq!(m("/0"), Ok("0.0.0.0".into()));
+        assert_eq!(m("/32"), Ok("255.255.255.255".into()));
+        assert_eq!(m("/17"), Ok("255.255.128.0".into()));
+        for bad in ["/33", "/", "", "255.255.255", "mask", "/-1", "/+8", "1.2.3.4.5"] {
+            assert_eq!(m(bad), Err("illegal virtual server persistent mask specified".into()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn timeouts() {
+        assert_eq!(timeout("1", 1, MAX_TIMEOUT), Ok(1));
+        assert_eq!(timeout("2678400", 1, MAX_TIMEOUT), Ok(2_678_400));
+        assert_eq!(
+            timeout("2678401", 1, MAX_TIMEOUT),
+            Err("invalid timeout value `2678401' specified".into())
+        );
+        assert_eq!(timeout("0", 1, MAX_TIMEOUT), Err("invalid timeout value `0' specified".into()));
+        assert_eq!(timeout("0", 0, MAX_TIMEOUT), Ok(0));
+        assert_eq!(timeout("x", 0, MAX_TIMEOUT), Err("invalid timeout value `x' specified".into()));
+    }
+
+    #[test]
+    fn sched_flags_follow_the_scheduler() {
+        assert_eq!(sched_flags(Scheduler::Sh, "sh-fallback,sh-port"), Ok(3));
+        assert_eq!(sched_flags(Scheduler::Mh, "mh-port"), Ok(2));
+        assert_eq!(sched_flags(Scheduler::Rr, "flag-1,flag-3"), Ok(5));
+        assert_eq!(sched_flags(Scheduler::Sh, "flag-2,,flag-3"), Ok(6));
+        assert_eq!(sched_flags(Scheduler::Wlc, ""), Ok(0));
+        assert_eq!(
+            sched_flags(Scheduler::Wlc, "sh-port"),
+            Err("incompatible scheduler flag `sh-port'".into())
+        );
+        assert_eq!(
+            sched_flags(Scheduler::Sh, "mh-port"),
+            Err("incompatible scheduler flag `mh-port'".into())
+        );
+        assert_eq!(sched_flags(Scheduler::Sh, "sh-port,bogus"), Err("invalid scheduler flag `bogus'".into()));
+        assert_eq!(sched_flags(Scheduler::Sh, ","), Err("invalid scheduler flag `,'".into()));
+    }
+
+    #[test]
+    fn sched_flag_names_read_back() {
+        assert_eq!(sched_flag_names(Scheduler::Sh, 3).as_deref(), Some("sh-fallback,sh-port"));
+        assert_eq!(sched_flag_names(Scheduler::Mh, 1).as_deref(), Some("mh-fallback"));
+        assert_eq!(sched_flag_names(Scheduler::Wrr, 7).as_deref(), Some("flag-1,flag-2,flag-3"));
+        assert_eq!(sched_flag_names(Scheduler::Sh, 4).as_deref(), Some("flag-3"));
+        assert_eq!(sched_flag_names(Scheduler::Sh, 0), None);
+        for s in Scheduler::ALL {
+            for f in 0..8 {
+                let back = sched_flag_names(s, f).map_or(Ok(0), |n| sched_flags(s, &n));
+                assert_eq!(back, Ok(f), "{s} {f}");
+            }
+        }
+    }
+}
