@@ -167,11 +167,14 @@ impl Default for NeighSection {
 #[serde(deny_unknown_fields, default)]
 pub struct ControlSection {
     pub socket: PathBuf,
+    /// A rules file in `gwctl -S` (ipvsadm) format applied at start, after
+    /// the `[[service]]` sections; `gatewayd --rules` overrides it.
+    pub rules: Option<PathBuf>,
 }
 
 impl Default for ControlSection {
     fn default() -> Self {
-        ControlSection { socket: PathBuf::from("/run/gatewayd.sock") }
+        ControlSection { socket: PathBuf::from("/run/gatewayd.sock"), rules: None }
     }
 }
 

@@ -344,6 +344,10 @@ impl Control {
         let version = m.version;
         match req {
             Request::AddService { spec } => {
+                // IPVS: a port-0 ("all ports") service must be persistent.
+                if spec.key.port == 0 && spec.persistent.is_none() {
+                    return Err(err(ErrorKind::Invalid, "a port 0 service must be persistent"));
+                }
                 if m.services.contains_key(&spec.key) {
                     return Err(err(ErrorKind::ServiceExists, format!("{}", spec.key)));
                 }
@@ -617,8 +621,12 @@ fn validate_dest(d: &DestSpec) -> Result<(), Response> {
     if d.weight > 65535 {
         return Err(err(ErrorKind::Invalid, "weight must be 0..=65535"));
     }
-    if d.port == 0 || d.addr.is_unspecified() || d.addr.is_multicast() || d.addr.is_broadcast() {
+    if d.addr.is_unspecified() || d.addr.is_multicast() || d.addr.is_broadcast() {
         return Err(err(ErrorKind::Invalid, format!("bad real server {}:{}", d.addr, d.port)));
+    }
+    // As the kernel (ERANGE): a lower threshold above the upper one.
+    if d.upper != 0 && d.lower > d.upper {
+        return Err(err(ErrorKind::Invalid, "lower threshold above the upper threshold"));
     }
     Ok(())
 }

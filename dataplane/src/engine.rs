@@ -331,12 +331,13 @@ impl Engine {
         let d = match svc.persistent_ms {
             None => sched::pick(&svc.prep, &mut st.sched, &view, &flow).ok_or(Drop::NoDest)?,
             Some(ptime) => {
+                // A port-0 service shares one template across all ports.
                 let tkey = FlowKey {
                     proto: key.proto,
                     src: key.src & svc.netmask,
                     sport: 0,
                     dst: key.dst,
-                    dport: key.dport,
+                    dport: svc.key.port,
                 };
                 let found = sessions.lookup_in(&tkey);
                 let kept = found.and_then(|t| svc.dests.iter().position(|d| d.slot == sessions.get(t).dest));
@@ -362,7 +363,7 @@ impl Engine {
                         let mut tpl = Session::new(
                             key.proto,
                             (tkey.src, 0),
-                            (key.dst, key.dport),
+                            (tkey.dst, tkey.dport),
                             rs,
                             (ptime.min(u32::MAX as u64) as u32, 0),
                             State::None,

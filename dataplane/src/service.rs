@@ -117,9 +117,12 @@ impl Snapshot {
         self
     }
 
+    /// The service for `addr:port`, else a port-0 ("all ports", always
+    /// persistent) service on `addr`, as IPVS looks them up.
     #[inline]
     pub fn service(&self, proto: u8, addr: u32, port: u16) -> Option<&Service> {
-        self.by_key.get(&(proto, addr, port)).map(|i| &*self.services[*i as usize])
+        let i = self.by_key.get(&(proto, addr, port)).or_else(|| self.by_key.get(&(proto, addr, 0)))?;
+        Some(&*self.services[*i as usize])
     }
     /// A VIP or local address of any service.
     #[inline]

@@ -154,3 +154,26 @@ fn an_upper_threshold_overloads_a_server_until_it_drops_below_three_quarters() {
     let later: Vec<_> = (0..2).map(|p| connect(&mut lab, CLIENT, 2000 + p)).collect();
     assert!(later.contains(&RS[0]), "{later:?}");
 }
+
+#[test]
+fn a_port_zero_service_takes_every_port_and_shares_one_template() {
+    let mut lab = Lab::new(256, (1024, 65535));
+    let vip_all = gw_proto::ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::from(VIP), port: 0 };
+    let mut spec = ServiceSpec::new(vip_all, Scheduler::Rr);
+    assert!(matches!(lab.control.handle(Request::AddService { spec: spec.clone() }), Response::Error { .. }));
+    spec.persistent = Some(300);
+    lab.ok(Request::AddService { spec });
+    for rs in RS {
+        let dest = DestSpec::new(Ipv4Addr::from(rs), 0, ForwardMode::Masq, 1);
+        lab.ok(Request::AddDest { service: vip_all, dest });
+    }
+    lab.learn_neighbours();
+    let mut seen = vec![];
+    for (cport, vport) in [(1000, 80), (1001, 443), (1002, 22)] {
+        let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, cport), (VIP, vport), true, false));
+        let (_, _, _, dst, _) = inspect(&out[0].1);
+        assert_eq!(dst.1, vport, "the real-server port is the packet's");
+        seen.push(dst.0);
+    }
+    assert!(seen.iter().all(|r| *r == seen[0]), "one template for all ports: {seen:?}");
+}

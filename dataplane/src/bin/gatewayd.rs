@@ -36,9 +36,19 @@ struct Args {
     /// The TOML configuration file.
     #[arg(long, short)]
     config: PathBuf,
-    /// Only validate the configuration and exit.
+    /// A rules file (`gwctl -S` output) to apply at start; overrides
+    /// `[control] rules`.
+    #[arg(long)]
+    rules: Option<PathBuf>,
+    /// Only validate the configuration (and the rules file) and exit.
     #[arg(long)]
     check: bool,
+}
+
+/// The requests of a rules file, or an error naming the file and line.
+fn load_rules(path: &std::path::Path) -> Result<Vec<gw_proto::Request>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("rules file {}", path.display()))?;
+    gwctl::parse_rules(&text).map_err(|e| anyhow::anyhow!("rules file {}: {e}", path.display()))
 }
 
 fn main() {
@@ -57,6 +67,8 @@ fn main() {
 
 fn run(args: Args) -> Result<()> {
     let cfg = Config::load(&args.config)?;
+    let rules_path = args.rules.clone().or(cfg.control.rules.clone());
+    let rules = rules_path.as_deref().map(load_rules).transpose()?;
     if args.check {
         println!("{}: ok", args.config.display());
         return Ok(());
@@ -110,6 +122,13 @@ fn run(args: Args) -> Result<()> {
         if let Response::Error { kind, message } = control.handle(req.clone()) {
             bail!("service: {req:?} (request {i}) refused: {} ({message})", kind.ipvsadm_text());
         }
+    }
+    if let (Some(path), Some(requests)) = (&rules_path, rules) {
+        let n = requests.len();
+        if let Response::Error { message, .. } = control.handle(gw_proto::Request::Restore { requests }) {
+            bail!("rules file {}: {message}", path.display());
+        }
+        tracing::info!(rules = n, file = %path.display(), "rules applied");
     }
     let socket_path = control::serve(control.clone(), &cfg.control.socket)
         .with_context(|| format!("control.socket: {}", cfg.control.socket.display()))?;
