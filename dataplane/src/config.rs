@@ -170,11 +170,14 @@ pub struct ControlSection {
     /// A rules file in `gwctl -S` (ipvsadm) format applied at start, after
     /// the `[[service]]` sections; `gatewayd --rules` overrides it.
     pub rules: Option<PathBuf>,
+    /// A group whose members may use the control socket besides root
+    /// (socket mode 0660 instead of 0600).
+    pub group: Option<String>,
 }
 
 impl Default for ControlSection {
     fn default() -> Self {
-        ControlSection { socket: PathBuf::from("/run/gatewayd.sock"), rules: None }
+        ControlSection { socket: PathBuf::from("/run/gatewayd.sock"), rules: None, group: None }
     }
 }
 

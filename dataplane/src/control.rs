@@ -634,6 +634,33 @@ fn validate_dest(d: &DestSpec) -> Result<(), Response> {
 /// Most control connections served at once; more are refused.
 const MAX_CLIENTS: usize = 64;
 
+/// The numeric id of group `name`, from `/etc/group`.
+pub fn group_id(name: &str) -> io::Result<u32> {
+    let text = std::fs::read_to_string("/etc/group")?;
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split(':');
+            let (n, _, gid) = (f.next()?, f.next()?, f.next()?);
+            (n == name).then(|| gid.parse().ok()).flatten()
+        })
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no group {name:?} in /etc/group")))
+}
+
+/// Serves `control` on a unix socket at `path` until the process ends. Only
+/// root may connect (mode 0600), or also the members of `group` (mode 0660,
+/// group-owned): the kernel checks the socket file's permissions on
+/// connect. Returns once the socket is listening; connections are served on
+/// their own threads.
+pub fn serve_with_group(control: Arc<Control>, path: &Path, group: Option<u32>) -> io::Result<PathBuf> {
+    let p = serve(control, path)?;
+    if let Some(gid) = group {
+        std::os::unix::fs::chown(&p, None, Some(gid))?;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o660))?;
+    }
+    Ok(p)
+}
+
 /// Serves `control` on a unix socket at `path` (mode 0600) until the process
 /// ends. Returns once the socket is listening; connections are served on
 /// their own threads.
@@ -865,6 +892,20 @@ mod tests {
         let Response::Services { services, .. } = read_frame(&mut conn).unwrap() else { panic!() };
         assert_eq!(services.len(), 1);
         assert_eq!(services[0].dests.len(), 1);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn a_configured_group_may_use_the_socket() {
+        use std::os::unix::fs::MetadataExt;
+        let (c, _) = control(1);
+        let path = std::env::temp_dir().join(format!("gw-ctl-group-{}.sock", std::process::id()));
+        let gid = group_id("root").unwrap();
+        serve_with_group(Arc::new(c), &path, Some(gid)).unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+        assert_eq!(meta.gid(), gid);
+        assert!(group_id("no-such-group-here").is_err());
         let _ = std::fs::remove_file(&path);
     }
 

@@ -130,7 +130,11 @@ fn run(args: Args) -> Result<()> {
         }
         tracing::info!(rules = n, file = %path.display(), "rules applied");
     }
-    let socket_path = control::serve(control.clone(), &cfg.control.socket)
+    let group = match &cfg.control.group {
+        Some(name) => Some(control::group_id(name).with_context(|| format!("control.group: {name}"))?),
+        None => None,
+    };
+    let socket_path = control::serve_with_group(control.clone(), &cfg.control.socket, group)
         .with_context(|| format!("control.socket: {}", cfg.control.socket.display()))?;
 
     let stop = Arc::new(AtomicBool::new(false));
