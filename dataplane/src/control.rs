@@ -89,6 +89,7 @@ pub struct Control {
     /// One per worker, in worker order (connection listing).
     mailboxes: Vec<ControlMailbox>,
     conn_table_size: u64,
+    max_services: usize,
     max_dests: usize,
 }
 
@@ -196,6 +197,7 @@ impl Control {
             workers,
             mailboxes: vec![],
             conn_table_size,
+            max_services,
             max_dests,
         }
     }
@@ -512,6 +514,63 @@ impl Control {
             | Request::GetTimeouts
             | Request::ListConns { .. } => Err(err(ErrorKind::BadRequest, "not a change")),
         }
+    }
+
+    /// Makes the configuration equal to what `desired` (a rules file's
+    /// requests) describes, for a reload. `desired` is first applied to an
+    /// empty scratch model: if any request fails, nothing changes and the
+    /// error says which. Otherwise only the differences are applied, as one
+    /// change: services, servers and local addresses that stay keep their
+    /// slots, statistics and sessions.
+    pub fn sync(&self, desired: Vec<Request>) -> Response {
+        let empty = Arc::new(Publisher::new(Arc::new(Snapshot::new(0, vec![], self.max_dests))));
+        let scratch = Control::new(empty, vec![], 0, self.max_services, self.max_dests);
+        if let e @ Response::Error { .. } = scratch.handle(Request::Restore { requests: desired }) {
+            return e;
+        }
+        let want = std::mem::take(&mut scratch.lock().services);
+        let ops = {
+            let m = self.lock();
+            let mut ops = vec![];
+            for k in m.services.keys().filter(|k| !want.contains_key(k)) {
+                ops.push(Request::DelService { key: *k });
+            }
+            for (k, w) in &want {
+                let same_dest = |a: &DestSpec, b: &DestSpec| (a.addr, a.port) == (b.addr, b.port);
+                let Some(cur) = m.services.get(k) else {
+                    ops.push(Request::AddService { spec: w.spec.clone() });
+                    ops.extend(w.dests.iter().map(|d| Request::AddDest { service: *k, dest: d.spec }));
+                    ops.extend(w.laddrs.iter().map(|a| Request::AddLaddr { service: *k, addr: *a }));
+                    continue;
+                };
+                if cur.spec != w.spec {
+                    ops.push(Request::EditService { spec: w.spec.clone() });
+                }
+                for d in cur.dests.iter().filter(|d| !w.dests.iter().any(|x| same_dest(&x.spec, &d.spec))) {
+                    ops.push(Request::DelDest { service: *k, addr: d.spec.addr, port: d.spec.port });
+                }
+                for d in &w.dests {
+                    match cur.dests.iter().find(|x| same_dest(&x.spec, &d.spec)) {
+                        None => ops.push(Request::AddDest { service: *k, dest: d.spec }),
+                        Some(x) if x.spec != d.spec => {
+                            ops.push(Request::EditDest { service: *k, dest: d.spec })
+                        }
+                        Some(_) => {}
+                    }
+                }
+                for a in cur.laddrs.iter().filter(|a| !w.laddrs.contains(a)) {
+                    ops.push(Request::DelLaddr { service: *k, addr: *a });
+                }
+                for a in w.laddrs.iter().filter(|a| !cur.laddrs.contains(a)) {
+                    ops.push(Request::AddLaddr { service: *k, addr: *a });
+                }
+            }
+            ops
+        };
+        if ops.is_empty() {
+            return Response::Ok;
+        }
+        self.handle(Request::Restore { requests: ops })
     }
 
     /// Answers read-only requests; everything else goes to [`handle`](Self::handle).
@@ -893,6 +952,46 @@ mod tests {
         assert_eq!(services.len(), 1);
         assert_eq!(services[0].dests.len(), 1);
         let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn a_reload_applies_only_the_differences_and_a_bad_one_changes_nothing() {
+        let (c, p) = control(1);
+        add(&c);
+        let slot_of = |c: &Control, last: u8| {
+            c.lock().services[&key(80)].dests.iter().find(|d| d.spec.addr.octets()[3] == last).map(|d| d.slot)
+        };
+        let kept = slot_of(&c, 2).unwrap();
+        let spec = ServiceSpec::new(key(80), Scheduler::Rr);
+        let mut heavier = dest(3);
+        heavier.weight = 5;
+        let desired = vec![
+            Request::AddService { spec: spec.clone() },
+            Request::AddDest { service: key(80), dest: dest(2) },
+            Request::AddDest { service: key(80), dest: heavier },
+            Request::AddService { spec: ServiceSpec::new(key(81), Scheduler::Wlc) },
+        ];
+        assert_eq!(c.sync(desired.clone()), Response::Ok);
+        assert_eq!(slot_of(&c, 2), Some(kept), "an unchanged server keeps its slot (and sessions)");
+        assert_eq!(
+            c.lock().services[&key(80)].dests.iter().find(|d| d.spec.weight == 5).map(|d| d.spec.addr),
+            Some(heavier.addr)
+        );
+        assert!(c.lock().services.contains_key(&key(81)));
+        let generation = p.current().generation;
+        assert_eq!(c.sync(desired), Response::Ok);
+        assert_eq!(p.current().generation, generation, "nothing to do: no new snapshot");
+        // A bad reload keeps everything as it was.
+        let bad = vec![Request::AddService { spec: spec.clone() }, Request::AddService { spec }];
+        assert!(matches!(c.sync(bad), Response::Error { kind: ErrorKind::ServiceExists, .. }));
+        assert_eq!(p.current().generation, generation);
+        assert!(c.lock().services.contains_key(&key(81)));
+        // Dropping a service from the file deletes it.
+        assert_eq!(
+            c.sync(vec![Request::AddService { spec: ServiceSpec::new(key(81), Scheduler::Wlc) }]),
+            Response::Ok
+        );
+        assert!(!c.lock().services.contains_key(&key(80)));
     }
 
     #[test]

@@ -45,6 +45,28 @@ struct Args {
     check: bool,
 }
 
+/// SIGHUP: re-reads the `[[service]]` sections and the rules file and makes
+/// the running configuration equal to them. Any error (unreadable or invalid
+/// file, refused request) is logged and the running configuration is kept.
+fn reload(control: &Control, config: &std::path::Path, rules: Option<&std::path::Path>) {
+    let desired = (|| -> Result<Vec<gw_proto::Request>> {
+        let mut reqs = Config::load(config)?.service_requests()?;
+        if let Some(path) = rules {
+            reqs.extend(load_rules(path)?);
+        }
+        Ok(reqs)
+    })();
+    match desired.map(|reqs| control.sync(reqs)) {
+        Ok(Response::Error { kind, message }) => {
+            tracing::error!(error = %message, kind = kind.ipvsadm_text(), "reload refused; the running configuration is kept")
+        }
+        Ok(_) => tracing::info!("reloaded"),
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "reload failed; the running configuration is kept")
+        }
+    }
+}
+
 /// The requests of a rules file, or an error naming the file and line.
 fn load_rules(path: &std::path::Path) -> Result<Vec<gw_proto::Request>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("rules file {}", path.display()))?;
@@ -76,6 +98,7 @@ fn run(args: Args) -> Result<()> {
     let port_confs = cfg.port_confs()?;
     let statics = cfg.static_routes(&port_confs)?;
     let stop_signal = dpdk::stop_on_signals().context("installing signal handlers")?;
+    let reload_signal = dpdk::reload_on_sighup().context("installing the SIGHUP handler")?;
 
     let mut eal_args = cfg.eal.args.clone();
     for p in &port_confs {
@@ -195,6 +218,9 @@ fn run(args: Args) -> Result<()> {
     while !stop_signal.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
         control.tick(std::time::Instant::now());
+        if reload_signal.swap(false, Ordering::Relaxed) {
+            reload(&control, &args.config, rules_path.as_deref());
+        }
     }
     tracing::info!("stopping");
     stop.store(true, Ordering::Relaxed);

@@ -38,7 +38,7 @@ pub use lcore::{lcore_id, tsc, tsc_hz};
 pub use mbuf::Mbuf;
 pub use mempool::Mempool;
 pub use port::{Port, PortStats};
-pub use signal::stop_on_signals;
+pub use signal::{reload_on_sighup, stop_on_signals};
 
 /// The raw bindings, for what the safe layer does not cover yet.
 pub use dpdk_sys as sys;
