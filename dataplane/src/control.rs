@@ -402,7 +402,12 @@ impl Control {
                         let (_, a, i) = self.dest_stats(slot);
                         min_gen >= freed && a == 0 && i == 0
                     })
-                    .ok_or_else(|| err(ErrorKind::Full, "real-server table is full (workers.max_dests)"))?;
+                    .ok_or_else(|| {
+                        err(
+                            ErrorKind::Full,
+                            format!("real-server table is full (workers.max_dests = {})", m.dest_slots.max),
+                        )
+                    })?;
                 let base = self.dest_stats(slot).0;
                 m.dest_base.insert(slot, base);
                 m.rates.remove(&(true, slot));
