@@ -7,7 +7,8 @@ cd "$(dirname "$0")"
 scripts/install-deps.sh
 start=$(date +%s)
 cargo build --bins
-export GATEWAYD_BIN=$PWD/target/debug/gatewayd GWCTL_BIN=$PWD/target/debug/gwctl
+target=${CARGO_TARGET_DIR:-$PWD/target}
+export GATEWAYD_BIN=$target/debug/gatewayd GWCTL_BIN=$target/debug/gwctl
 cargo nextest run --workspace --profile ci
 # The packet core builds and passes without DPDK too.
 cargo test -q -p gw-dataplane --no-default-features --lib

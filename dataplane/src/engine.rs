@@ -466,39 +466,6 @@ impl Engine {
         let Some((port, next_hop)) = cfg.routes.lookup(dst.0) else {
             return Action::Drop(Drop::NoRoute);
         };
-        let action = match mode {
-            ForwardMode::FullNat | ForwardMode::Masq => {
-                nat::rewrite(
-                    &mut frame[ethernet::HEADER_LEN..ethernet::HEADER_LEN + p.tl],
-                    s.proto,
-                    src,
-                    dst,
-                );
-                Action::Forward { port, next_hop }
-            }
-            ForwardMode::Route => Action::Forward { port, next_hop },
-            ForwardMode::Tunnel => {
-                let Some(out) = cfg.ifaces.iter().find(|i| i.port == port) else {
-                    return Action::Drop(Drop::NoRoute);
-                };
-                if p.tl + OUTER_LEN > out.mtu as usize {
-                    // As IPVS: with DF, tell the client the tunnel's MTU;
-                    // without, drop. Never send an oversized packet.
-                    let mtu = out.mtu.saturating_sub(OUTER_LEN as u16);
-                    return match p.dont_frag {
-                        true => match tunnel::frag_needed_in_place(frame, p.tl, rx.mac, rx.addr, mtu) {
-                            Some(len) => {
-                                counters.event(Event::IcmpFragNeededSent, 1);
-                                Action::Reply { port: rx.port, len }
-                            }
-                            None => Action::Drop(Drop::TunnelTooBig),
-                        },
-                        false => Action::Drop(Drop::TunnelTooBig),
-                    };
-                }
-                Action::Encap { port, next_hop, src: u32::from(out.addr), dst: s.rip }
-            }
-        };
         let table = if dir == Dir::Input && !routed { Dir::InputOnly } else { dir };
         let old = s.state();
         let new = if s.proto == PROTO_TCP { tcp_state::next(old, table, p.tcp_flags) } else { old };
@@ -534,8 +501,43 @@ impl Engine {
                 c.inbytes.add(bytes);
             }
         };
+        // As IPVS: the packet is counted (and moves the state) before it is
+        // transmitted, also when transmission then fails (TUN too big).
         account(&counters.dests[s.dest as usize]);
         account(&counters.services[s.service as usize]);
+        let action = match mode {
+            ForwardMode::FullNat | ForwardMode::Masq => {
+                nat::rewrite(
+                    &mut frame[ethernet::HEADER_LEN..ethernet::HEADER_LEN + p.tl],
+                    s.proto,
+                    src,
+                    dst,
+                );
+                Action::Forward { port, next_hop }
+            }
+            ForwardMode::Route => Action::Forward { port, next_hop },
+            ForwardMode::Tunnel => {
+                let Some(out) = cfg.ifaces.iter().find(|i| i.port == port) else {
+                    return Action::Drop(Drop::NoRoute);
+                };
+                if p.tl + OUTER_LEN > out.mtu as usize {
+                    // As IPVS: with DF, tell the client the tunnel's MTU;
+                    // without, drop. Never send an oversized packet.
+                    let mtu = out.mtu.saturating_sub(OUTER_LEN as u16);
+                    return match p.dont_frag {
+                        true => match tunnel::frag_needed_in_place(frame, p.tl, rx.mac, rx.addr, mtu) {
+                            Some(len) => {
+                                counters.event(Event::IcmpFragNeededSent, 1);
+                                Action::Reply { port: rx.port, len }
+                            }
+                            None => Action::Drop(Drop::TunnelTooBig),
+                        },
+                        false => Action::Drop(Drop::TunnelTooBig),
+                    };
+                }
+                Action::Encap { port, next_hop, src: u32::from(out.addr), dst: s.rip }
+            }
+        };
         action
     }
 

@@ -156,6 +156,9 @@ fn tun_packets_too_big_for_the_mtu_get_frag_needed_or_are_dropped_never_sent() {
         )
     ));
     assert_eq!(lab.counters.event_count(Event::IcmpFragNeededSent), 1);
+    // As IPVS, the refused packet was counted in its session's statistics.
+    let svc = dest_line(&lab, Protocol::Udp);
+    assert_eq!((svc.stats.conns, svc.stats.inpkts), (1, 1));
     // Without DF: counted and dropped.
     assert!(lab.rx(0, big_udp(false, 960)).is_empty());
     assert_eq!(lab.counters.drop_count(Drop::TunnelTooBig), 1);

@@ -3,8 +3,11 @@
 
 Both answer with the server's name and the peer address they saw, so a test
 can tell which real server answered and what source address reached it:
-    HTTP GET /  ->  "rs1 198.18.1.10:5000\n"
-    UDP "x"     ->  "rs1 198.18.1.10:5000\n"
+    HTTP GET /        ->  "rs1 198.18.1.10:5000\n"
+    HTTP POST / (N B) ->  "rs1 198.18.1.10:5000 N\n" (reads the whole body)
+    UDP "x"           ->  "rs1 198.18.1.10:5000\n"
+Usage: rs_server.py NAME PORT [BIND] (BIND defaults to 0.0.0.0; DR and TUN
+real servers bind the VIP so that UDP answers leave from the VIP).
 Python's http.server (ThreadingHTTPServer) is the HTTP server.
 """
 import socket
@@ -21,6 +24,16 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         body = f"{NAME} {self.client_address[0]}:{self.client_address[1]}\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        got = len(self.rfile.read(n))
+        body = f"{NAME} {self.client_address[0]}:{self.client_address[1]} {got}\n".encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))

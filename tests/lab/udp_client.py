@@ -1,18 +1,30 @@
 #!/usr/bin/env python3
 """Sends N UDP datagrams to HOST:PORT, each from a new socket (a new flow),
-and prints one line per answer ("rs1 198.18.1.10:5000") or "timeout"."""
+and prints one line per answer ("rs1 198.18.1.10:5000 from 198.18.0.100:80")
+or "timeout". With --local, each line ends with " local ADDR:PORT", the
+client socket's own address, so a test can compare it with what the real
+server saw."""
 import socket
 import sys
 
-host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+args = [a for a in sys.argv[1:] if a != "--local"]
+show_local = "--local" in sys.argv[1:]
+host, port, n = args[0], int(args[1]), int(args[2])
 for i in range(n):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.settimeout(2.0)
     try:
         s.sendto(f"hello {i}".encode(), (host, port))
         data, peer = s.recvfrom(2048)
-        print(f"{data.decode().strip()} from {peer[0]}:{peer[1]}")
+        line = f"{data.decode().strip()} from {peer[0]}:{peer[1]}"
+        if show_local:
+            # The source address the kernel chose for the datagram.
+            probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            probe.connect((host, port))
+            line += f" local {probe.getsockname()[0]}:{s.getsockname()[1]}"
+            probe.close()
+        print(line, flush=True)
     except socket.timeout:
-        print("timeout")
+        print("timeout", flush=True)
     finally:
         s.close()

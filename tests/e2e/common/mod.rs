@@ -1,0 +1,615 @@
+//! What the end-to-end labs share (`mod common;` in each test file): the
+//! [`Topology`] of each forwarding mode, the [`Lab`] guard that builds it
+//! (tests/lab/lab.sh), starts gatewayd and the real servers and removes
+//! everything again (also when a test fails), and the helpers that drive
+//! real traffic and read gwctl's listings and counters.
+//!
+//! All traffic stays in namespaces the lab creates (198.18.0.0/15). Needs
+//! root, the Debian DPDK packages, and built `gatewayd`/`gwctl` binaries
+//! (found through GATEWAYD_BIN/GWCTL_BIN, else $CARGO_TARGET_DIR or target/,
+//! release before debug). `./test.sh` takes care of all of that.
+//!
+//! When a test panics, the guard prints gatewayd's log, its non-zero
+//! counters and the `-L -n --stats` listing before tearing the lab down, so a
+//! failure says where the packets went (e.g. `drop_mode_unsupported`).
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The virtual service address in every lab.
+pub const VIP: &str = "198.18.0.100";
+/// The client's address in every lab.
+pub const CLIENT: &str = "198.18.0.2";
+/// The virtual service port in every lab.
+pub const VPORT: u16 = 80;
+
+/// One lab layout (tests/lab/lab.sh MODE) and how the services use it.
+#[derive(Debug)]
+pub struct Topology {
+    /// lab.sh's MODE argument.
+    pub lab: &'static str,
+    /// gatewayd's configuration, relative to the workspace root.
+    pub config: &'static str,
+    /// gwctl's forwarding flag for the real servers.
+    pub forward: &'static str,
+    /// The Forward column of `gwctl -L -n`.
+    pub forward_label: &'static str,
+    /// The real servers: (namespace suffix, address).
+    pub servers: [(&'static str, &'static str); 2],
+    /// The port the real servers listen on.
+    pub server_port: u16,
+    /// The address the real servers bind. DR and TUN bind the VIP, so that
+    /// the UDP echo's replies leave from the VIP (a server bound to 0.0.0.0
+    /// would answer from its own address).
+    pub server_bind: Option<&'static str>,
+    /// FULLNAT's local address.
+    pub laddr: Option<&'static str>,
+}
+
+impl Topology {
+    /// `RIP[:port]` as given to `gwctl -a -r`: ipvsadm forces the service
+    /// port for -g and -i, so those take no port.
+    pub fn rs_arg(&self, rip: &str) -> String {
+        match self.forward {
+            "-g" | "-i" => rip.to_string(),
+            _ => format!("{rip}:{}", self.server_port),
+        }
+    }
+
+    /// `RIP:port` as gwctl lists a real server.
+    pub fn rs_listed(&self, rip: &str) -> String {
+        format!("{rip}:{}", self.server_port)
+    }
+
+    /// The exact `gwctl -L -n` line of real server `rip` (ipvsadm's layout).
+    pub fn dest_line(&self, rip: &str, weight: u32) -> String {
+        format!("  -> {:<28} {:<7} {:<6} ", self.rs_listed(rip), self.forward_label, weight)
+    }
+
+    /// The index (0 or 1) of the real server named `name` ("rs1", "rs2").
+    pub fn server_index(&self, name: &str) -> usize {
+        self.servers.iter().position(|(n, _)| *n == name).unwrap_or_else(|| panic!("no real server {name:?}"))
+    }
+}
+
+/// FULLNAT: two-armed; the real servers see the local address.
+pub const FULLNAT: Topology = Topology {
+    lab: "fullnat",
+    config: "conf/lab-fullnat.toml",
+    forward: "-b",
+    forward_label: "FullNat",
+    servers: [("rs1", "198.18.1.2"), ("rs2", "198.18.1.3")],
+    server_port: 80,
+    server_bind: None,
+    laddr: Some("198.18.1.10"),
+};
+
+/// NAT (LVS-NAT, "Masq"): the FULLNAT wiring, the real servers route back
+/// through the gateway, and listen on 8080 to show the port mapping.
+pub const NAT: Topology = Topology {
+    lab: "nat",
+    config: "conf/lab-fullnat.toml",
+    forward: "-m",
+    forward_label: "Masq",
+    servers: [("rs1", "198.18.1.2"), ("rs2", "198.18.1.3")],
+    server_port: 8080,
+    server_bind: None,
+    laddr: None,
+};
+
+/// DR ("Route"): one segment, the VIP on the real servers' lo.
+pub const DR: Topology = Topology {
+    lab: "dr",
+    config: "conf/lab-dr.toml",
+    forward: "-g",
+    forward_label: "Route",
+    servers: [("rs1", "198.18.0.3"), ("rs2", "198.18.0.4")],
+    server_port: 80,
+    server_bind: Some(VIP),
+    laddr: None,
+};
+
+/// TUN ("Tunnel"): IP-in-IP through a router to another subnet.
+pub const TUN: Topology = Topology {
+    lab: "tun",
+    config: "conf/lab-tun.toml",
+    forward: "-i",
+    forward_label: "Tunnel",
+    servers: [("rs1", "198.18.2.2"), ("rs2", "198.18.2.3")],
+    server_port: 80,
+    server_bind: Some(VIP),
+    laddr: None,
+};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// A lab helper script under tests/lab/.
+pub fn script(name: &str) -> PathBuf {
+    root().join("tests/lab").join(name)
+}
+
+pub fn binary(name: &str, env: &str) -> PathBuf {
+    if let Ok(p) = std::env::var(env) {
+        return PathBuf::from(p);
+    }
+    let target =
+        std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root().join("target"));
+    for profile in ["release", "debug"] {
+        let p = target.join(profile).join(name);
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("{name} not built: run `cargo build --release --bins` (or set {env})");
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
+}
+
+pub fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// One HTTP exchange as the client saw it.
+#[derive(Debug, Clone)]
+pub struct Http {
+    /// The real server that answered ("rs1").
+    pub server: String,
+    /// The peer address:port that real server saw.
+    pub peer: String,
+    /// The address:port curl connected to.
+    pub remote: String,
+    /// curl's own address:port.
+    pub local: String,
+}
+
+/// One UDP exchange as the client saw it (tests/lab/udp_client.py).
+#[derive(Debug, Clone)]
+pub struct Udp {
+    pub server: String,
+    /// The peer address:port the real server saw.
+    pub peer: String,
+    /// The source address:port of the reply.
+    pub from: String,
+    /// The client socket's own address:port.
+    pub local: String,
+}
+
+/// ipvsadm's `--stats` columns of one service or real server.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    pub conns: u64,
+    pub inpkts: u64,
+    pub outpkts: u64,
+    pub inbytes: u64,
+    pub outbytes: u64,
+}
+
+/// One service of a stats listing: ("TCP 198.18.0.100:80", its stats,
+/// [("RIP:port", stats)]).
+pub type ServiceStats = (String, Stats, Vec<(String, Stats)>);
+
+/// The parsed `gwctl -L -n --stats --exact` listing.
+#[derive(Debug)]
+pub struct StatsListing {
+    pub text: String,
+    pub services: Vec<ServiceStats>,
+}
+
+impl StatsListing {
+    fn parse(text: String) -> StatsListing {
+        fn nums(fields: &[&str], text: &str) -> Stats {
+            let n: Vec<u64> = fields
+                .iter()
+                .map(|f| f.parse().unwrap_or_else(|_| panic!("{f:?} is not a number in\n{text}")))
+                .collect();
+            assert_eq!(n.len(), 5, "five stats columns expected in\n{text}");
+            Stats { conns: n[0], inpkts: n[1], outpkts: n[2], inbytes: n[3], outbytes: n[4] }
+        }
+        let mut services: Vec<ServiceStats> = vec![];
+        for line in text.lines().skip_while(|l| !l.starts_with("  -> RemoteAddress:Port")).skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if line.starts_with("  -> ") {
+                let svc =
+                    services.last_mut().unwrap_or_else(|| panic!("real server before a service:\n{text}"));
+                svc.2.push((f[1].to_string(), nums(&f[2..], &text)));
+            } else {
+                services.push((format!("{} {}", f[0], f[1]), nums(&f[2..], &text), vec![]));
+            }
+        }
+        StatsListing { text, services }
+    }
+
+    /// The stats of service `proto` ("TCP"/"UDP") VIP:80.
+    pub fn service(&self, proto: &str) -> Stats {
+        let name = format!("{proto} {VIP}:{VPORT}");
+        self.services
+            .iter()
+            .find(|s| s.0 == name)
+            .unwrap_or_else(|| panic!("no service {name} in\n{}", self.text))
+            .1
+    }
+
+    /// The stats of real server `rs` ("RIP:port") of service `proto` VIP:80.
+    pub fn dest(&self, proto: &str, rs: &str) -> Stats {
+        let name = format!("{proto} {VIP}:{VPORT}");
+        let svc =
+            self.services.iter().find(|s| s.0 == name).unwrap_or_else(|| panic!("no {name}:\n{}", self.text));
+        svc.2.iter().find(|d| d.0 == rs).unwrap_or_else(|| panic!("no {rs} under {name}:\n{}", self.text)).1
+    }
+}
+
+/// One lab: namespaces PREFIX-*, gatewayd, real servers.
+pub struct Lab {
+    pub topo: &'static Topology,
+    pub prefix: String,
+    pub socket: PathBuf,
+    config: PathBuf,
+    log: PathBuf,
+    gatewayd: Option<Child>,
+    servers: Vec<Child>,
+    started: Instant,
+}
+
+impl Lab {
+    /// Builds the lab of `topo` under the name `name` (unique per test),
+    /// starts gatewayd and both real servers, and waits until they answer.
+    pub fn up(topo: &'static Topology, name: &str) -> Lab {
+        let uid = text(&run(Command::new("id").arg("-u")));
+        assert_eq!(uid.trim(), "0", "the labs create network namespaces: run as root");
+        let prefix = format!("gwe-{name}");
+        let tmp = std::env::temp_dir();
+        let mut lab = Lab {
+            topo,
+            socket: PathBuf::from(format!("/run/{prefix}.sock")),
+            config: tmp.join(format!("{prefix}.toml")),
+            log: tmp.join(format!("{prefix}.log")),
+            prefix,
+            gatewayd: None,
+            servers: vec![],
+            started: Instant::now(),
+        };
+        let o = run(Command::new("bash").arg(script("lab.sh")).args(["up", &lab.prefix, topo.lab]));
+        assert!(o.status.success(), "lab.sh up {} {}: {}", lab.prefix, topo.lab, stderr(&o));
+        let conf = std::fs::read_to_string(root().join(topo.config)).unwrap();
+        let conf = conf.replace("/run/gatewayd-lab.sock", lab.socket.to_str().unwrap());
+        std::fs::write(&lab.config, conf).unwrap();
+        let log = std::fs::File::create(&lab.log).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &lab.ns("gw")])
+            .arg(binary("gatewayd", "GATEWAYD_BIN"))
+            .arg("--config")
+            .arg(&lab.config)
+            .env("NO_COLOR", "1") // a plain log file
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("starting gatewayd");
+        lab.gatewayd = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !lab.socket.exists() {
+            if let Some(st) = lab.gatewayd.as_mut().unwrap().try_wait().unwrap() {
+                panic!("gatewayd exited ({st}): {}", lab.log_text());
+            }
+            assert!(Instant::now() < deadline, "gatewayd did not open its socket: {}", lab.log_text());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let port = topo.server_port.to_string();
+        for (name, _) in topo.servers {
+            let mut cmd = Command::new("ip");
+            cmd.args(["netns", "exec", &lab.ns(name), "python3"])
+                .arg(script("rs_server.py"))
+                .args([name, &port]);
+            if let Some(bind) = topo.server_bind {
+                cmd.arg(bind);
+            }
+            let server =
+                cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("starting a real server");
+            lab.servers.push(server);
+        }
+        // Wait until both servers listen (asked from inside their namespace).
+        for (name, rip) in topo.servers {
+            let url = format!("http://{}:{port}/", topo.server_bind.unwrap_or(rip));
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if lab.exec(name, &["curl", "-s", "-m", "1", &url]).status.success() {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "real server {name} ({url}) did not start");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        lab
+    }
+
+    /// The full name of namespace `n` ("client", "gw", "rs1", ...).
+    pub fn ns(&self, n: &str) -> String {
+        format!("{}-{n}", self.prefix)
+    }
+
+    /// Runs `args` in namespace `n`.
+    pub fn exec(&self, n: &str, args: &[&str]) -> Output {
+        run(Command::new("ip").args(["netns", "exec", &self.ns(n)]).args(args))
+    }
+
+    /// Runs tests/lab/`name` with python3 in namespace `n`; panics (with
+    /// the diagnostics) if it fails.
+    pub fn python(&self, n: &str, name: &str, args: &[&str]) -> String {
+        let o = run(Command::new("ip")
+            .args(["netns", "exec", &self.ns(n), "python3"])
+            .arg(script(name))
+            .args(args));
+        assert!(o.status.success(), "{name} {args:?} in {n} failed: {}{}", text(&o), stderr(&o));
+        text(&o)
+    }
+
+    /// Starts tests/lab/`name` with python3 in namespace `n`, stdout piped.
+    pub fn spawn_python(&self, n: &str, name: &str, args: &[&str]) -> (Child, BufReader<ChildStdout>) {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.ns(n), "python3"])
+            .arg(script(name))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting a python helper");
+        let out = BufReader::new(child.stdout.take().unwrap());
+        (child, out)
+    }
+
+    /// Runs gwctl against this lab's gatewayd.
+    pub fn gwctl(&self, args: &[&str]) -> Output {
+        run(Command::new(binary("gwctl", "GWCTL_BIN")).arg("--socket").arg(&self.socket).args(args))
+    }
+
+    pub fn gwctl_ok(&self, args: &[&str]) -> String {
+        let o = self.gwctl(args);
+        assert!(o.status.success(), "gwctl {args:?}: {}", stderr(&o));
+        text(&o)
+    }
+
+    /// Service VIP:80 for `proto` ("-t" or "-u"), rr, with both real servers
+    /// in this lab's forwarding mode (and the local address for FULLNAT).
+    pub fn add_service(&self, proto: &str) {
+        let vip = format!("{VIP}:{VPORT}");
+        self.gwctl_ok(&["-A", proto, &vip, "-s", "rr"]);
+        for (_, rip) in self.topo.servers {
+            self.gwctl_ok(&["-a", proto, &vip, "-r", &self.topo.rs_arg(rip), self.topo.forward, "-w", "1"]);
+        }
+        if let Some(lip) = self.topo.laddr {
+            self.gwctl_ok(&["--add-laddr", "-z", lip, proto, &vip]);
+        }
+    }
+
+    /// One HTTP GET from the client to the VIP: (body, the address curl connected to).
+    pub fn http_get(&self) -> (String, String) {
+        let h = self.http();
+        (format!("{} {}", h.server, h.peer), h.remote)
+    }
+
+    /// One HTTP GET from the client to the VIP; panics with the
+    /// diagnostics if it fails.
+    pub fn http(&self) -> Http {
+        let o = self.exec(
+            "client",
+            &[
+                "curl",
+                "-s",
+                "-S",
+                "-m",
+                "5",
+                "-w",
+                "\n%{remote_ip}:%{remote_port} %{local_ip}:%{local_port}",
+                &format!("http://{VIP}:{VPORT}/"),
+            ],
+        );
+        assert!(o.status.success(), "HTTP through the VIP failed ({}): {}", o.status, stderr(&o).trim());
+        let t = text(&o);
+        let (body, addrs) = t.rsplit_once('\n').unwrap();
+        let (remote, local) = addrs.trim().split_once(' ').unwrap();
+        let (server, peer) = body.trim().split_once(' ').unwrap_or_else(|| panic!("odd answer {body:?}"));
+        Http { server: server.into(), peer: peer.into(), remote: remote.into(), local: local.into() }
+    }
+
+    /// One HTTP POST of `n` bytes from the client to the VIP: the exchange
+    /// and the number of bytes the real server read.
+    pub fn http_post(&self, n: usize) -> (Http, usize) {
+        let file = std::env::temp_dir().join(format!("{}-post.bin", self.prefix));
+        std::fs::write(&file, vec![b'x'; n]).unwrap();
+        let o = self.exec(
+            "client",
+            &[
+                "curl",
+                "-s",
+                "-S",
+                "-m",
+                "10",
+                "--data-binary",
+                &format!("@{}", file.display()),
+                "-w",
+                "\n%{remote_ip}:%{remote_port} %{local_ip}:%{local_port}",
+                &format!("http://{VIP}:{VPORT}/"),
+            ],
+        );
+        let _ = std::fs::remove_file(&file);
+        assert!(o.status.success(), "HTTP POST through the VIP failed ({}): {}", o.status, stderr(&o).trim());
+        let t = text(&o);
+        let (body, addrs) = t.rsplit_once('\n').unwrap();
+        let (remote, local) = addrs.trim().split_once(' ').unwrap();
+        let f: Vec<&str> = body.split_whitespace().collect();
+        assert_eq!(f.len(), 3, "odd answer {body:?}");
+        let http =
+            Http { server: f[0].into(), peer: f[1].into(), remote: remote.into(), local: local.into() };
+        (http, f[2].parse().unwrap())
+    }
+
+    /// `n` UDP exchanges, each from a new client socket (a new flow), as
+    /// lines "rs1 PEER from VIP:80"; panics with the diagnostics if one
+    /// gets no answer.
+    pub fn udp(&self, n: usize) -> Vec<String> {
+        self.udp_flows(n).iter().map(|u| format!("{} {} from {}", u.server, u.peer, u.from)).collect()
+    }
+
+    /// `n` UDP exchanges, each from a new client socket (a new flow).
+    pub fn udp_flows(&self, n: usize) -> Vec<Udp> {
+        let out =
+            self.python("client", "udp_client.py", &[VIP, &VPORT.to_string(), &n.to_string(), "--local"]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), n, "udp_client.py: {out}");
+        assert!(!out.contains("timeout"), "UDP through the VIP got no answer:\n{out}");
+        lines
+            .iter()
+            .map(|l| {
+                // "rs1 198.18.0.2:5000 from 198.18.0.100:80 local 198.18.0.2:5000"
+                let f: Vec<&str> = l.split_whitespace().collect();
+                assert!(f.len() == 6 && f[2] == "from" && f[4] == "local", "odd line {l:?}");
+                Udp { server: f[0].into(), peer: f[1].into(), from: f[3].into(), local: f[5].into() }
+            })
+            .collect()
+    }
+
+    /// Counter `name` summed over workers, from `gwctl --counters --json`.
+    pub fn counter(&self, name: &str) -> u64 {
+        let json = self.gwctl_ok(&["--counters", "--json"]);
+        let v: serde_json_lite::Value = serde_json_lite::parse(&json);
+        v.sum_counter(name)
+    }
+
+    /// `gwctl -L -n`.
+    pub fn listing(&self) -> String {
+        self.gwctl_ok(&["-L", "-n"])
+    }
+
+    /// `gwctl -L -n --stats --exact`, parsed.
+    pub fn stats(&self) -> StatsListing {
+        StatsListing::parse(self.gwctl_ok(&["-L", "-n", "--stats", "--exact"]))
+    }
+
+    /// A field of /proc/net/snmp in namespace `n`, e.g. ("Udp", "InDatagrams").
+    pub fn snmp(&self, n: &str, group: &str, field: &str) -> u64 {
+        let t = text(&self.exec(n, &["cat", "/proc/net/snmp"]));
+        let prefix = format!("{group}:");
+        let mut lines = t.lines().filter(|l| l.starts_with(&prefix));
+        let (names, values) = (lines.next().unwrap(), lines.next().unwrap());
+        let i =
+            names.split_whitespace().position(|f| f == field).unwrap_or_else(|| panic!("no {group} {field}"));
+        values.split_whitespace().nth(i).unwrap().parse().unwrap()
+    }
+
+    /// The MAC address of interface `dev` in namespace `n`.
+    pub fn mac(&self, n: &str, dev: &str) -> String {
+        text(&self.exec(n, &["cat", &format!("/sys/class/net/{dev}/address")])).trim().to_string()
+    }
+
+    /// The MAC address namespace `n`'s neighbour table holds for `ip`.
+    pub fn neigh(&self, n: &str, ip: &str) -> Option<String> {
+        let t = text(&run(Command::new("ip").args(["-n", &self.ns(n), "neigh", "show", ip])));
+        t.split_whitespace().skip_while(|w| *w != "lladdr").nth(1).map(str::to_string)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// gatewayd's log, its non-zero counters and the stats listing (never panics).
+    pub fn diag(&self) -> String {
+        let counters = self.gwctl(&["--counters"]);
+        let stats = self.gwctl(&["-L", "-n", "--stats", "--exact"]);
+        let nonzero: String = text(&counters)
+            .lines()
+            .filter(|l| {
+                l.split_whitespace().skip(1).any(|f| f.parse::<u64>().is_ok_and(|n| n > 0))
+                    || !l.starts_with(char::is_lowercase)
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        format!(
+            concat!(
+                "--- lab {} ({}), up {:.1} s\n",
+                "--- gatewayd log:\n{}",
+                "--- gwctl --counters (non-zero):\n{}{}",
+                "--- gwctl -L -n --stats --exact:\n{}{}"
+            ),
+            self.prefix,
+            self.topo.lab,
+            self.started.elapsed().as_secs_f64(),
+            self.log_text(),
+            nonzero,
+            stderr(&counters),
+            text(&stats),
+            stderr(&stats),
+        )
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        // A failing test shows where the packets went (the panic message
+        // says what was expected).
+        if std::thread::panicking() {
+            eprintln!("=== the test failed; gatewayd's side:\n{}", self.diag());
+        }
+        if let Some(mut child) = self.gatewayd.take() {
+            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // lab.sh down stops every process left in the lab's namespaces.
+        let _ = Command::new("bash").arg(script("lab.sh")).args(["down", &self.prefix]).status();
+        for mut s in self.servers.drain(..) {
+            let _ = s.kill();
+            let _ = s.wait();
+        }
+        let _ = std::fs::remove_file(&self.socket);
+        let _ = std::fs::remove_file(&self.config);
+    }
+}
+
+/// Reads one line of a helper's output, panicking on EOF.
+pub fn read_line(out: &mut BufReader<ChildStdout>) -> String {
+    let mut l = String::new();
+    out.read_line(&mut l).expect("reading a helper's output");
+    assert!(!l.is_empty(), "the helper ended early");
+    l.trim_end().to_string()
+}
+
+/// The few bits of JSON these tests read, without a JSON dependency: the
+/// counters response is `{"workers":[{"counters":[{"name":..,"value":..}]}]}`.
+mod serde_json_lite {
+    pub struct Value(String);
+    pub fn parse(s: &str) -> Value {
+        Value(s.split_whitespace().collect())
+    }
+    impl Value {
+        pub fn sum_counter(&self, name: &str) -> u64 {
+            let pat = format!("\"name\":\"{name}\",\"value\":");
+            let mut total = 0;
+            let mut rest = self.0.as_str();
+            let mut found = false;
+            while let Some(i) = rest.find(&pat) {
+                rest = &rest[i + pat.len()..];
+                let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+                total += digits.parse::<u64>().unwrap();
+                found = true;
+            }
+            assert!(found, "no counter {name} in {}", self.0);
+            total
+        }
+    }
+}

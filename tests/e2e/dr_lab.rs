@@ -1,0 +1,73 @@
+//! End-to-end DR lab (direct routing, `gwctl -g`, Forward `Route`): the
+//! client, gatewayd's single port and both real servers share one bridged
+//! segment (tests/lab/lab.sh up PREFIX dr). The real servers hold the VIP on
+//! `lo` and ignore ARP for it; the gateway only rewrites the destination MAC,
+//! and the real servers answer the client directly. Proof that replies
+//! bypass the gateway: OutPkts stays 0 and the worker counter
+//! `fwd_out_packets` stays 0 while the client gets every answer.
+
+mod common;
+
+use common::{Lab, CLIENT, DR, VIP};
+
+#[test]
+fn dr_real_servers_see_the_client_and_answer_it_directly() {
+    let lab = Lab::up(&DR, "dr-both");
+    lab.add_service("-t");
+    lab.add_service("-u");
+    let listing = lab.listing();
+    assert!(listing.contains("TCP  198.18.0.100:80 rr\n"), "{listing}");
+    for (_, rip) in DR.servers {
+        // -g without a port: ipvsadm uses the service port.
+        assert!(listing.contains(&DR.dest_line(rip, 1)), "no Route line for {rip}:80 in\n{listing}");
+    }
+
+    let mut by_server = [0; 2];
+    for _ in 0..6 {
+        let h = lab.http();
+        assert_eq!(h.remote, format!("{VIP}:80"), "the client talks to the VIP only");
+        assert!(h.local.starts_with(&format!("{CLIENT}:")), "{h:?}");
+        assert_eq!(h.peer, h.local, "the real server saw {} instead of the client {}", h.peer, h.local);
+        by_server[DR.server_index(&h.server)] += 1;
+    }
+    assert_eq!(by_server, [3, 3], "rr alternates between the two real servers");
+    // Only the gateway answered ARP for the VIP (the real servers hold it on
+    // lo with arp_ignore=1).
+    assert_eq!(lab.neigh("client", VIP), Some(lab.mac("gw", "gw0")), "the VIP must resolve to the gateway");
+
+    let flows = lab.udp_flows(6);
+    for u in &flows {
+        assert_eq!(u.from, format!("{VIP}:80"), "the UDP answer must come from the VIP: {u:?}");
+        assert_eq!(u.peer, u.local, "the UDP server saw {} instead of the client {}", u.peer, u.local);
+    }
+    assert_eq!(flows.iter().filter(|u| u.server == "rs1").count(), 3, "{flows:?}");
+
+    let stats = lab.stats();
+    let (tcp, udp) = (stats.service("TCP"), stats.service("UDP"));
+    assert_eq!(tcp.conns, 6, "one connection per HTTP request:\n{}", stats.text);
+    assert_eq!(udp.conns, 6, "one connection per UDP flow:\n{}", stats.text);
+    // The client's SYN, ACK, request and FIN pass the gateway; no reply does.
+    assert!(tcp.inpkts >= 6 * 4, "{}", stats.text);
+    assert_eq!(udp.inpkts, 6, "{}", stats.text);
+    assert_eq!((tcp.outpkts, udp.outpkts, tcp.outbytes, udp.outbytes), (0, 0, 0, 0), "{}", stats.text);
+    for (_, rip) in DR.servers {
+        assert_eq!(stats.dest("TCP", &DR.rs_listed(rip)).conns, 3, "{}", stats.text);
+        assert_eq!(stats.dest("UDP", &DR.rs_listed(rip)).conns, 3, "{}", stats.text);
+    }
+    assert_eq!(lab.counter("fwd_in_packets"), tcp.inpkts + udp.inpkts);
+    assert_eq!(lab.counter("fwd_out_packets"), 0, "a reply went through the gateway");
+    assert_eq!(lab.counter("sessions_created"), 12);
+}
+
+#[test]
+fn dr_deleted_real_server_gets_no_new_connections() {
+    let lab = Lab::up(&DR, "dr-del");
+    lab.add_service("-t");
+    let first: Vec<String> = (0..2).map(|_| lab.http().server).collect();
+    assert!(first.contains(&"rs1".to_string()) && first.contains(&"rs2".to_string()), "{first:?}");
+    lab.gwctl_ok(&["-d", "-t", &format!("{VIP}:80"), "-r", DR.servers[0].1]);
+    for _ in 0..4 {
+        assert_eq!(lab.http().server, "rs2");
+    }
+    assert!(!lab.listing().contains(DR.servers[0].1));
+}
