@@ -125,6 +125,14 @@ pub const TUN: Topology = Topology {
     laddr: None,
 };
 
+/// FULLNAT with two workers: two queue pairs per af_packet port (the kernel
+/// spreads packets over them with PACKET_FANOUT) and three EAL lcores on the
+/// two CPUs (the main lcore and a worker share one; idle workers sleep).
+pub const FULLNAT_2W: Topology = Topology { config: "conf/lab-fullnat-2w.toml", ..FULLNAT };
+
+/// NAT with two workers (see [`FULLNAT_2W`]).
+pub const NAT_2W: Topology = Topology { config: "conf/lab-fullnat-2w.toml", ..NAT };
+
 /// The workspace root.
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -267,6 +275,12 @@ impl Lab {
     /// Builds the lab of `topo` under the name `name` (unique per test),
     /// starts gatewayd and both real servers, and waits until they answer.
     pub fn up(topo: &'static Topology, name: &str) -> Lab {
+        Lab::up_tweaked(topo, name, |c| c)
+    }
+
+    /// [`Lab::up`] with gatewayd's configuration text passed through `tweak`
+    /// (e.g. a smaller table, a rules file).
+    pub fn up_tweaked(topo: &'static Topology, name: &str, tweak: impl Fn(String) -> String) -> Lab {
         let uid = text(&run(Command::new("id").arg("-u")));
         assert_eq!(uid.trim(), "0", "the labs create network namespaces: run as root");
         let prefix = format!("gwe-{name}");
@@ -285,7 +299,7 @@ impl Lab {
         assert!(o.status.success(), "lab.sh up {} {}: {}", lab.prefix, topo.lab, stderr(&o));
         let conf = std::fs::read_to_string(root().join(topo.config)).unwrap();
         let conf = conf.replace("/run/gatewayd-lab.sock", lab.socket.to_str().unwrap());
-        std::fs::write(&lab.config, conf).unwrap();
+        std::fs::write(&lab.config, tweak(conf)).unwrap();
         let log = std::fs::File::create(&lab.log).unwrap();
         let child = Command::new("ip")
             .args(["netns", "exec", &lab.ns("gw")])
