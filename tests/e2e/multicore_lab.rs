@@ -16,7 +16,13 @@ fn many_flows(lab: &Lab) {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 120);
     let failed: Vec<&&str> = lines.iter().filter(|l| l.starts_with("error")).collect();
-    assert!(failed.is_empty(), "{} of 120 HTTP requests failed: {:?}\n{}", failed.len(), failed, lab.log_text());
+    assert!(
+        failed.is_empty(),
+        "{} of 120 HTTP requests failed: {:?}\n{}",
+        failed.len(),
+        failed,
+        lab.log_text()
+    );
     for server in ["rs1", "rs2"] {
         assert!(lines.iter().any(|l| l.starts_with(server)), "{server} got no request");
     }

