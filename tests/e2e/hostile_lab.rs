@@ -31,7 +31,9 @@ fn real_requests_all_succeed_through_malformed_frames_and_floods() {
     let failed = out.lines().filter(|l| l.starts_with("error")).count();
     assert_eq!(failed, 0, "real requests failed during the attack:\n{out}\n{}", lab.log_text());
     assert_eq!(out.lines().count(), 60);
-    assert!(lab.counter("drop_ipv4_malformed") >= 100, "malformed frames counted");
+    // Counted by reason (exact counts are the unit tests' and fullnat_lab's
+    // job; a burst on a busy machine may lose frames before gatewayd).
+    assert!(lab.counter("drop_ipv4_malformed") > 0 && lab.counter("drop_ipv4_bad_checksum") > 0);
     assert!(lab.counter("sessions_half_open") <= 4096, "the flood stays within its share");
 
     // 2. ACK, RST and FIN floods never create a session.
@@ -51,7 +53,15 @@ fn real_requests_all_succeed_through_malformed_frames_and_floods() {
     let mut line = String::new();
     held_out.read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "open");
-    lab.python("client", "tcp_flood.py", &[VIP, "80", "6000", "S", "130"]);
+    // Batches of 2000 until the cap is hit (a burst may overflow the
+    // af_packet ring on a busy machine; those packets never reach gatewayd).
+    for batch in 0..10 {
+        let base = (130 + batch * 10).to_string();
+        lab.python("client", "tcp_flood.py", &[VIP, "80", "2000", "S", &base]);
+        if lab.counter("drop_half_open_limit") > 0 {
+            break;
+        }
+    }
     assert!(lab.counter("drop_half_open_limit") > 0, "the cap was reached and counted");
     assert!(lab.counter("sessions_half_open") <= 4096);
     std::fs::write(&go, b"go").unwrap();
