@@ -8,29 +8,12 @@
 
 mod common;
 
-use common::{Lab, CLIENT, DR, VIP};
+use common::{Lab, DR, VIP};
 
 #[test]
 fn dr_real_servers_see_the_client_and_answer_it_directly() {
     let lab = Lab::up(&DR, "dr-both");
-    lab.add_service("-t");
-    lab.add_service("-u");
-    let listing = lab.listing();
-    assert!(listing.contains("TCP  198.18.0.100:80 rr\n"), "{listing}");
-    for (_, rip) in DR.servers {
-        // -g without a port: ipvsadm uses the service port.
-        assert!(listing.contains(&DR.dest_line(rip, 1)), "no Route line for {rip}:80 in\n{listing}");
-    }
-
-    let mut by_server = [0; 2];
-    for _ in 0..6 {
-        let h = lab.http();
-        assert_eq!(h.remote, format!("{VIP}:80"), "the client talks to the VIP only");
-        assert!(h.local.starts_with(&format!("{CLIENT}:")), "{h:?}");
-        assert_eq!(h.peer, h.local, "the real server saw {} instead of the client {}", h.peer, h.local);
-        by_server[DR.server_index(&h.server)] += 1;
-    }
-    assert_eq!(by_server, [3, 3], "rr alternates between the two real servers");
+    lab.check_services_and_client_seen();
     // Only the gateway answered ARP for the VIP (the real servers hold it on
     // lo with arp_ignore=1).
     assert_eq!(lab.neigh("client", VIP), Some(lab.mac("gw", "gw0")), "the VIP must resolve to the gateway");

@@ -14,26 +14,7 @@ use common::{read_line, Lab, CLIENT, NAT, VIP};
 #[test]
 fn nat_maps_vip_port_80_to_8080_and_real_servers_see_the_client() {
     let lab = Lab::up(&NAT, "nat-both");
-    lab.add_service("-t");
-    lab.add_service("-u");
-    let listing = lab.listing();
-    assert!(listing.contains("TCP  198.18.0.100:80 rr\n"), "{listing}");
-    assert!(listing.contains("UDP  198.18.0.100:80 rr\n"), "{listing}");
-    for (_, rip) in NAT.servers {
-        // Port mapping: the real servers are listed (and reached) on 8080.
-        assert!(listing.contains(&NAT.dest_line(rip, 1)), "no Masq line for {rip}:8080 in\n{listing}");
-    }
-
-    let mut by_server = [0; 2];
-    for _ in 0..6 {
-        let h = lab.http();
-        assert_eq!(h.remote, format!("{VIP}:80"), "the client talks to VIP:80 only");
-        // No source NAT: the server saw the client's own address and port.
-        assert!(h.local.starts_with(&format!("{CLIENT}:")), "{h:?}");
-        assert_eq!(h.peer, h.local, "the real server saw {} instead of the client {}", h.peer, h.local);
-        by_server[NAT.server_index(&h.server)] += 1;
-    }
-    assert_eq!(by_server, [3, 3], "rr alternates between the two real servers");
+    lab.check_services_and_client_seen();
 
     let flows = lab.udp_flows(6);
     for u in &flows {

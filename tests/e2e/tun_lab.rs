@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{Lab, CLIENT, TUN, VIP};
+use common::{Lab, TUN, VIP};
 
 /// A UDP payload that makes a 1500-byte inner packet: 1520 bytes encapsulated.
 const TOO_BIG: &str = "1472";
@@ -34,23 +34,7 @@ fn route_cache_mtu(lab: &Lab) -> String {
 #[test]
 fn tun_real_servers_see_the_client_and_answer_it_directly() {
     let lab = Lab::up(&TUN, "tun-both");
-    lab.add_service("-t");
-    lab.add_service("-u");
-    let listing = lab.listing();
-    assert!(listing.contains("TCP  198.18.0.100:80 rr\n"), "{listing}");
-    for (_, rip) in TUN.servers {
-        assert!(listing.contains(&TUN.dest_line(rip, 1)), "no Tunnel line for {rip}:80 in\n{listing}");
-    }
-
-    let mut by_server = [0; 2];
-    for _ in 0..6 {
-        let h = lab.http();
-        assert_eq!(h.remote, format!("{VIP}:80"), "the client talks to the VIP only");
-        assert!(h.local.starts_with(&format!("{CLIENT}:")), "{h:?}");
-        assert_eq!(h.peer, h.local, "the real server saw {} instead of the client {}", h.peer, h.local);
-        by_server[TUN.server_index(&h.server)] += 1;
-    }
-    assert_eq!(by_server, [3, 3], "rr alternates between the two real servers");
+    lab.check_services_and_client_seen();
 
     let flows = lab.udp_flows(6);
     for u in &flows {

@@ -408,6 +408,33 @@ impl Lab {
     }
 
     /// One HTTP GET from the client to the VIP: (body, the address curl connected to).
+    /// For the modes without source NAT (NAT, DR, TUN): TCP and UDP services
+    /// with both real servers are listed in ipvsadm's layout with this
+    /// mode's Forward word, and six HTTP requests alternate 3/3 between the
+    /// servers, each talking to VIP:80 only, each server seeing the client's
+    /// own address and port.
+    pub fn check_services_and_client_seen(&self) {
+        self.add_service("-t");
+        self.add_service("-u");
+        let listing = self.listing();
+        for proto in ["TCP", "UDP"] {
+            assert!(listing.contains(&format!("{proto}  {VIP}:{VPORT} rr\n")), "{listing}");
+        }
+        for (_, rip) in self.topo.servers {
+            let line = self.topo.dest_line(rip, 1);
+            assert!(listing.contains(&line), "no {line:?} in\n{listing}");
+        }
+        let mut by_server = [0; 2];
+        for _ in 0..6 {
+            let h = self.http();
+            assert_eq!(h.remote, format!("{VIP}:{VPORT}"), "the client talks to the VIP only");
+            assert!(h.local.starts_with(&format!("{CLIENT}:")), "{h:?}");
+            assert_eq!(h.peer, h.local, "the real server saw {} instead of the client {}", h.peer, h.local);
+            by_server[self.topo.server_index(&h.server)] += 1;
+        }
+        assert_eq!(by_server, [3, 3], "rr alternates between the two real servers");
+    }
+
     pub fn http_get(&self) -> (String, String) {
         let h = self.http();
         (format!("{} {}", h.server, h.peer), h.remote)
