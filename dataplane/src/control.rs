@@ -88,6 +88,9 @@ pub struct Control {
     workers: Vec<Arc<WorkerCounters>>,
     /// One per worker, in worker order (connection listing).
     mailboxes: Vec<ControlMailbox>,
+    /// Called with every local address after each published change (the
+    /// daemon keeps NIC flow rules in step with it).
+    laddr_hook: Option<Box<dyn Fn(&[Ipv4Addr]) + Send + Sync>>,
     conn_table_size: u64,
     max_services: usize,
     max_dests: usize,
@@ -196,6 +199,7 @@ impl Control {
             publisher,
             workers,
             mailboxes: vec![],
+            laddr_hook: None,
             conn_table_size,
             max_services,
             max_dests,
@@ -234,6 +238,22 @@ impl Control {
     /// Lowest generation any worker runs.
     fn min_worker_generation(&self) -> u64 {
         self.workers.iter().map(|w| w.generation.get()).min().unwrap_or(u64::MAX)
+    }
+
+    /// Calls `hook` with all local addresses now and after every change.
+    pub fn with_laddr_hook(mut self, hook: impl Fn(&[Ipv4Addr]) + Send + Sync + 'static) -> Control {
+        self.laddr_hook = Some(Box::new(hook));
+        self.notify_laddrs(&self.lock());
+        self
+    }
+
+    fn notify_laddrs(&self, m: &Model) {
+        if let Some(hook) = &self.laddr_hook {
+            let mut all: Vec<Ipv4Addr> = m.services.values().flat_map(|s| s.laddrs.iter().copied()).collect();
+            all.sort();
+            all.dedup();
+            hook(&all);
+        }
     }
 
     /// Connects the workers' mailboxes (in worker order) for `-L -c`.
@@ -338,6 +358,7 @@ impl Control {
         let snap = Arc::new(Snapshot::new(m.generation, services, self.max_dests).with_timeouts(m.timeouts));
         let old = self.publisher.publish(snap);
         m.retired.push(old);
+        self.notify_laddrs(m);
     }
 
     /// Applies a request to the model; `Ok(true)` if it changed.
@@ -997,6 +1018,24 @@ mod tests {
             Response::Ok
         );
         assert!(!c.lock().services.contains_key(&key(80)));
+    }
+
+    #[test]
+    fn the_laddr_hook_follows_every_change() {
+        let seen = Arc::new(Mutex::new(vec![]));
+        let (c, _) = control(1);
+        let c = c.with_laddr_hook({
+            let seen = seen.clone();
+            move |l| seen.lock().unwrap().push(l.to_vec())
+        });
+        add(&c);
+        let lip = Ipv4Addr::new(198, 18, 1, 10);
+        c.handle(Request::AddLaddr { service: key(80), addr: lip });
+        c.handle(Request::DelLaddr { service: key(80), addr: lip });
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.first(), Some(&vec![]));
+        assert!(seen.contains(&vec![lip]));
+        assert_eq!(seen.last(), Some(&vec![]));
     }
 
     #[test]

@@ -138,9 +138,14 @@ fn run(args: Args) -> Result<()> {
         .collect();
     let table_size = (cfg.workers.sessions * lcores.len()) as u64;
     let (control_boxes, mut worker_boxes): (Vec<_>, Vec<_>) = lcores.iter().map(|_| mailbox()).unzip();
+    let flows = Arc::new(FlowSteering::new(ports.clone(), nworkers));
     let control = Arc::new(
         Control::new(publisher.clone(), counters.clone(), table_size, max_services, max_dests)
-            .with_mailboxes(control_boxes),
+            .with_mailboxes(control_boxes)
+            .with_laddr_hook({
+                let flows = flows.clone();
+                move |laddrs| flows.reconcile(laddrs)
+            }),
     );
     for (i, req) in cfg.service_requests()?.into_iter().enumerate() {
         if let Response::Error { kind, message } = control.handle(req.clone()) {
@@ -236,6 +241,61 @@ fn run(args: Args) -> Result<()> {
     }
     let _ = std::fs::remove_file(&socket_path);
     Ok(())
+}
+
+/// NIC flow rules that put each local address's replies on the queue of the
+/// worker owning their destination port (`dataplane::steer` does the same in
+/// software, always). Needs a power-of-two worker count and a port that
+/// accepts the rules; a port that refuses once is left to software.
+struct FlowSteering {
+    ports: Vec<Port>,
+    workers: u16,
+    state: std::sync::Mutex<FlowState>,
+}
+
+#[derive(Default)]
+struct FlowState {
+    refused: std::collections::HashSet<u16>,
+    rules: std::collections::HashMap<(u16, std::net::Ipv4Addr), Vec<dpdk::FlowRule>>,
+}
+
+impl FlowSteering {
+    fn new(ports: Vec<Port>, workers: u16) -> FlowSteering {
+        FlowSteering { ports, workers, state: Default::default() }
+    }
+
+    /// Rules for exactly the local addresses `laddrs` on every willing port.
+    fn reconcile(&self, laddrs: &[std::net::Ipv4Addr]) {
+        if self.workers < 2 || !self.workers.is_power_of_two() {
+            return;
+        }
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.rules.retain(|(_, a), _| laddrs.contains(a));
+        for port in &self.ports {
+            for addr in laddrs {
+                if st.refused.contains(&port.id()) || st.rules.contains_key(&(port.id(), *addr)) {
+                    continue;
+                }
+                let mut made = vec![];
+                let result = [6u8, 17].iter().try_for_each(|proto| {
+                    (0..self.workers).try_for_each(|w| {
+                        made.push(port.steer_local_ports(*addr, *proto, w, self.workers)?);
+                        Ok::<(), dpdk::DpdkError>(())
+                    })
+                });
+                match result {
+                    Ok(()) => {
+                        tracing::info!(port = port.id(), %addr, rules = made.len(), "replies steered by flow rules");
+                        st.rules.insert((port.id(), *addr), made);
+                    }
+                    Err(e) => {
+                        tracing::info!(port = port.id(), error = %e, "no flow rules on this port: software steering");
+                        st.refused.insert(port.id());
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Finds, configures and starts every port; returns them with their

@@ -21,6 +21,7 @@
 mod burst;
 mod eal;
 mod error;
+mod flow;
 mod lcore;
 mod mbuf;
 mod mempool;
@@ -34,6 +35,7 @@ mod tests;
 pub use burst::{Drain, RxBurst, TxBuffer, BURST};
 pub use eal::Eal;
 pub use error::DpdkError;
+pub use flow::FlowRule;
 pub use lcore::{lcore_id, tsc, tsc_hz};
 pub use mbuf::Mbuf;
 pub use mempool::Mempool;
