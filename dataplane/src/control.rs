@@ -90,11 +90,14 @@ pub struct Control {
     mailboxes: Vec<ControlMailbox>,
     /// Called with every local address after each published change (the
     /// daemon keeps NIC flow rules in step with it).
-    laddr_hook: Option<Box<dyn Fn(&[Ipv4Addr]) + Send + Sync>>,
+    laddr_hook: Option<LaddrHook>,
     conn_table_size: u64,
     max_services: usize,
     max_dests: usize,
 }
+
+/// See [`Control::with_laddr_hook`].
+type LaddrHook = Box<dyn Fn(&[Ipv4Addr]) + Send + Sync>;
 
 /// IPVS's rate estimator for one service or server: every [`RATE_PERIOD`]
 /// the rate over the period is folded into a moving average with weight
