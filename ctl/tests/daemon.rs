@@ -493,8 +493,8 @@ fn connection_listing_shows_the_local_address_of_fullnat() {
     assert_eq!(r.code, 0, "{}", r.err);
     assert_eq!(r.out, concat!(
         "IPVS connection entries\n",
-        "pro expire state       source             virtual            local              destination\n",
-        "TCP 14:59  ESTABLISHED 198.18.0.2:43210   198.18.0.100:80    198.18.1.10:1029   198.18.1.2:80\n",
+        "pro expire state       source             virtual            local              destination        worker\n",
+        "TCP 14:59  ESTABLISHED 198.18.0.2:43210   198.18.0.100:80    198.18.1.10:1029   198.18.1.2:80      3\n",
     ));
     assert_eq!(daemon.join().unwrap(), Request::ListConns { service: None });
 }

@@ -8,8 +8,10 @@
 //! (`%-18s`; for other modes it repeats the client, which is what the real
 //! server sees). Without FULLNAT connections the layout is exactly ipvsadm's, so
 //! scripts reading LVS listings keep working. The worker that owns a connection
-//! is not shown (DPVS prefixes `[lcore]`, which would break those scripts);
-//! `--json` gives it with every other field.
+//! is shown as a last `worker` column whenever the listing already leaves
+//! ipvsadm's layout (FULLNAT) or spans several workers (DPVS prefixes
+//! `[lcore]`, which would move every column); a one-worker listing without
+//! FULLNAT stays ipvsadm's. `--json` gives it with every other field.
 //!
 //! `--persistent-conn` adds ipvsadm's `pe name` and `pe_data` headings; gatewayd
 //! has no persistence engines, so the lines carry no such fields (as ipvsadm's
@@ -25,6 +27,8 @@ use super::pad_from;
 /// `-L -c`: appends ipvsadm's connection listing of `conns`, in the order given.
 pub fn conns(out: &mut String, conns: &[ConnInfo], persistent: bool) {
     let fullnat = conns.iter().any(|c| c.mode == ForwardMode::FullNat);
+    let several_workers = conns.iter().any(|c| c.worker != conns[0].worker);
+    let worker = (fullnat || several_workers) && !persistent;
     out.reserve(100 * conns.len() + 200);
     out.push_str("IPVS connection entries\n");
     let _ = write!(out, "pro expire {:<11} {:<18} {:<18} ", "state", "source", "virtual");
@@ -33,6 +37,8 @@ pub fn conns(out: &mut String, conns: &[ConnInfo], persistent: bool) {
     }
     let _ = if persistent {
         writeln!(out, "{:<18} {:<16} pe_data", "destination", "pe name")
+    } else if worker {
+        writeln!(out, "{:<18} worker", "destination")
     } else {
         writeln!(out, "destination")
     };
@@ -50,7 +56,12 @@ pub fn conns(out: &mut String, conns: &[ConnInfo], persistent: bool) {
         if fullnat {
             addr_column(out, c.local, 18);
         }
-        let _ = write!(out, "{}:{}", c.dest.0, c.dest.1);
+        if worker {
+            addr_column(out, c.dest, 18);
+            let _ = write!(out, "{}", c.worker);
+        } else {
+            let _ = write!(out, "{}:{}", c.dest.0, c.dest.1);
+        }
         out.push('\n');
     }
 }
@@ -132,9 +143,26 @@ mod tests {
         conns(&mut out, &list, false);
         assert_eq!(out, concat!(
             "IPVS connection entries\n",
-            "pro expire state       source             virtual            local              destination\n",
-            "TCP 00:59  SYN_RECV    198.18.0.2:43210   198.18.0.100:80    198.18.1.10:1029   198.18.1.2:8080\n",
-            "TCP 00:01  FIN_WAIT    198.18.0.3:5000    198.18.0.100:80    198.18.0.3:5000    198.18.1.3:80\n",
+            "pro expire state       source             virtual            local              destination        worker\n",
+            "TCP 00:59  SYN_RECV    198.18.0.2:43210   198.18.0.100:80    198.18.1.10:1029   198.18.1.2:8080    1\n",
+            "TCP 00:01  FIN_WAIT    198.18.0.3:5000    198.18.0.100:80    198.18.0.3:5000    198.18.1.3:80      1\n",
+        ));
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn connections_of_several_workers_name_their_worker() {
+        let list = vec![
+            conn(Protocol::Udp, "UDP", 10_000, (ip(2), 5353), (ip(100), 53), (ip(2), 5353), (Ipv4Addr::new(198, 18, 1, 3), 53), ForwardMode::Masq),
+            ConnInfo { worker: 0, ..conn(Protocol::Udp, "UDP", 9_000, (ip(2), 5354), (ip(100), 53), (ip(2), 5354), (Ipv4Addr::new(198, 18, 1, 2), 53), ForwardMode::Masq) },
+        ];
+        let mut out = String::new();
+        conns(&mut out, &list, false);
+        assert_eq!(out, concat!(
+            "IPVS connection entries\n",
+            "pro expire state       source             virtual            destination        worker\n",
+            "UDP 00:10  UDP         198.18.0.2:5353    198.18.0.100:53    198.18.1.3:53      1\n",
+            "UDP 00:09  UDP         198.18.0.2:5354    198.18.0.100:53    198.18.1.2:53      0\n",
         ));
     }
 
