@@ -296,3 +296,6 @@ impl Io<Vec<u8>> for RecycleIo {
         self.slot = Some(pkt);
     }
 }
+
+/// The DPDK traffic harness's pure parts (`gw-pktgen`, `gw-benchrun`).
+pub mod traffic;

@@ -1,0 +1,228 @@
+//! gw-benchrun: runs issue 5's benchmark scenarios and writes the results.
+//!
+//! For each scenario it starts the device under test (gatewayd with one
+//! busy-polling worker pinned to CPU 1, or dpdk-testpmd macswap as the
+//! ceiling) with two memif server ports, runs gw-pktgen on CPU 0 against
+//! them, reads gatewayd's counters, RSS and the generator's report, and
+//! stops everything. At the end it writes `results.md`, `results.json` and
+//! `plot.svg`. `--smoke` runs one short FULLNAT scenario and fails unless
+//! packets came back through the gateway (for CI).
+//!
+//! Every child is stopped by pid when the runner ends, on any path,
+//! including SIGINT/SIGTERM; the scratch directory and DPDK's runtime
+//! directories of our file prefixes are removed.
+
+#![forbid(unsafe_code)]
+
+mod procs;
+mod results;
+mod run;
+mod scenarios;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use gw_benches::traffic::table::{self, Row};
+
+/// gw-benchrun: gatewayd's benchmark harness (issue 5). Usually started by
+/// benches/run.sh, which builds everything first.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    /// One short FULLNAT run that must forward traffic (exit 1 otherwise).
+    #[arg(long)]
+    smoke: bool,
+    /// Only these scenario ids (comma separated; see --list).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// List the scenarios and exit.
+    #[arg(long)]
+    list: bool,
+    /// Where results.md, results.json and plot.svg go (default: benches/results,
+    /// or nowhere for --smoke).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Scratch directory (created, and removed at the end).
+    #[arg(long)]
+    run_dir: Option<PathBuf>,
+    /// The gatewayd binary (default: next to this one).
+    #[arg(long)]
+    gatewayd: Option<PathBuf>,
+    /// The gw-pktgen binary (default: next to this one).
+    #[arg(long)]
+    pktgen: Option<PathBuf>,
+    /// dpdk-testpmd.
+    #[arg(long, default_value = "dpdk-testpmd")]
+    testpmd: PathBuf,
+    /// Directory of the bench-*.toml gatewayd configs.
+    #[arg(long)]
+    conf_dir: Option<PathBuf>,
+    /// Seconds to wait before each scenario for other processes to leave
+    /// the CPUs (a shared machine); the run goes ahead afterwards and the
+    /// row says how busy the machine was.
+    #[arg(long, default_value_t = 5.0)]
+    quiet_wait: f64,
+    /// Keep the scratch directory (configs and logs) for a look afterwards.
+    #[arg(long)]
+    keep: bool,
+}
+
+fn main() {
+    let args = Args::parse();
+    match real_main(args) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("gw-benchrun: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// The repository root (this crate is `benches/`).
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).to_path_buf()
+}
+
+fn sibling(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join(name)))
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+/// Removes the scratch directory when the run ends, however it ends.
+struct Scratch {
+    dir: PathBuf,
+    keep: bool,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if self.keep {
+            eprintln!("gw-benchrun: kept {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn real_main(args: Args) -> Result<i32> {
+    let mut list = if args.smoke { scenarios::smoke() } else { scenarios::full() };
+    if !args.only.is_empty() {
+        let all: Vec<_> = scenarios::full().into_iter().chain(scenarios::smoke()).collect();
+        list = args
+            .only
+            .iter()
+            .map(|id| {
+                all.iter()
+                    .find(|s| &s.id == id)
+                    .cloned()
+                    .with_context(|| format!("no scenario {id:?} (see --list)"))
+            })
+            .collect::<Result<_>>()?;
+    }
+    if args.list {
+        for s in &list {
+            println!("{:<24} {} ({} flows, {} B)", s.id, s.title, s.flows, s.frames());
+        }
+        return Ok(0);
+    }
+    let stop = dataplane::dpdk::stop_on_signals().context("installing signal handlers")?;
+    let tag = format!("gwbench{}", std::process::id());
+    let dir = args.run_dir.clone().unwrap_or_else(|| PathBuf::from(format!("/run/{tag}")));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let _scratch = Scratch { dir: dir.clone(), keep: args.keep };
+    let ctx = run::Ctx {
+        dir,
+        tag,
+        conf_dir: args.conf_dir.clone().unwrap_or_else(|| repo().join("conf")),
+        gatewayd: args.gatewayd.clone().unwrap_or_else(|| sibling("gatewayd")),
+        pktgen: args.pktgen.clone().unwrap_or_else(|| sibling("gw-pktgen")),
+        testpmd: args.testpmd.clone(),
+        stop,
+        quiet_wait: if args.smoke { 0.0 } else { args.quiet_wait },
+    };
+    for (what, p) in [("gatewayd", &ctx.gatewayd), ("gw-pktgen", &ctx.pktgen)] {
+        if !p.exists() {
+            bail!("{what} not found at {} (build it, or pass --{what})", p.display());
+        }
+    }
+
+    let started = Instant::now();
+    let mut rows: Vec<Row> = vec![];
+    let mut failed = vec![];
+    for (i, s) in list.iter().enumerate() {
+        if stop.load(Relaxed) {
+            bail!("interrupted");
+        }
+        eprintln!(
+            "gw-benchrun: [{}/{}] {} — {} ({} flows, {} B)",
+            i + 1,
+            list.len(),
+            s.id,
+            s.title,
+            s.flows,
+            s.frames()
+        );
+        let t = Instant::now();
+        match run::scenario(&ctx, s) {
+            Ok(row) => {
+                eprintln!(
+                    "gw-benchrun: {} done in {:.1} s: {:.3} Mpps, {} cycles/pkt, drop {:.2} %",
+                    s.id,
+                    t.elapsed().as_secs_f64(),
+                    row.mpps,
+                    row.cycles_per_packet.map_or("–".into(), |c| format!("{c:.0}")),
+                    row.drop_pct
+                );
+                rows.push(row);
+            }
+            Err(e) => {
+                eprintln!("gw-benchrun: {} FAILED: {e:#}", s.id);
+                failed.push(s.id.clone());
+                if stop.load(Relaxed) {
+                    bail!("interrupted");
+                }
+            }
+        }
+    }
+    results::add_testpmd_ratios(&mut rows);
+    let elapsed = started.elapsed().as_secs_f64();
+    println!("{}", table::markdown(&rows));
+    println!("{} scenarios in {elapsed:.0} s", rows.len());
+
+    if args.smoke {
+        return Ok(smoke_verdict(&rows, &failed));
+    }
+    let out = args.out.clone().unwrap_or_else(|| repo().join("benches/results"));
+    let hz = rows.first().map_or(0, |r| r.tsc_hz);
+    let command = if args.only.is_empty() {
+        "benches/run.sh".to_string()
+    } else {
+        format!("benches/run.sh --only {}", args.only.join(","))
+    };
+    let env = results::Env::collect(&repo(), hz, elapsed, &command);
+    results::write(&out, &rows, &env)?;
+    eprintln!("gw-benchrun: wrote {}/results.md, results.json, plot.svg", out.display());
+    if !failed.is_empty() {
+        eprintln!("gw-benchrun: failed scenarios: {}", failed.join(", "));
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+/// The smoke run passes when packets went through the gateway both ways and
+/// came back to the clients.
+fn smoke_verdict(rows: &[Row], failed: &[String]) -> i32 {
+    let ok = failed.is_empty() && rows.iter().all(|r| r.mpps > 0.0 && r.latency_max_load.samples > 0);
+    if ok {
+        println!("smoke: 1 passed, 0 failed");
+        0
+    } else {
+        println!("smoke: 0 passed, 1 failed (no traffic came back through gatewayd)");
+        1
+    }
+}

@@ -1,0 +1,311 @@
+//! Writing a run's results: `results.md` (environment, table, goals),
+//! `results.json` (every row) and `plot.svg`.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result};
+use gw_benches::traffic::plot::{self, Reference, Series};
+use gw_benches::traffic::table::{self, Row};
+use serde::Serialize;
+
+/// Where and on what the run happened.
+#[derive(Clone, Debug, Serialize)]
+pub struct Env {
+    pub date_utc: String,
+    pub cpu: String,
+    pub cpus: usize,
+    pub kernel: String,
+    pub dpdk: String,
+    pub gatewayd_rev: String,
+    pub tsc_mhz: f64,
+    pub elapsed_s: f64,
+    pub command: String,
+}
+
+fn cmd_out(prog: &str, args: &[&str]) -> String {
+    Command::new(prog)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+impl Env {
+    pub fn collect(repo: &Path, tsc_hz: u64, elapsed_s: f64, command: &str) -> Env {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split(':').nth(1))
+            .map_or_else(|| "unknown".into(), |s| s.trim().to_string());
+        let repo = repo.to_string_lossy().to_string();
+        let rev = cmd_out("git", &["-C", &repo, "describe", "--always", "--dirty"]);
+        Env {
+            date_utc: cmd_out("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+            cpu,
+            cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+            dpdk: cmd_out("pkg-config", &["--modversion", "libdpdk"]),
+            gatewayd_rev: rev,
+            tsc_mhz: tsc_hz as f64 / 1e6,
+            elapsed_s,
+            command: command.to_string(),
+        }
+    }
+}
+
+/// Fills in the ratios to the testpmd rows with the same frame sizes: the
+/// best of them (highest Mpps, lowest cycles/packet), since a slow moment of
+/// a shared machine can only make the ceiling look lower than it is.
+pub fn add_testpmd_ratios(rows: &mut [Row]) {
+    let ceilings: Vec<(String, f64, Option<f64>)> = rows
+        .iter()
+        .filter(|r| r.dut.starts_with("testpmd"))
+        .map(|r| (r.frames.clone(), r.mpps, r.cycles_per_packet))
+        .collect();
+    for r in rows.iter_mut().filter(|r| !r.dut.starts_with("testpmd")) {
+        let same: Vec<_> = ceilings.iter().filter(|c| c.0 == r.frames).collect();
+        let mpps = same.iter().map(|c| c.1).fold(0.0, f64::max);
+        let cycles = same.iter().filter_map(|c| c.2).filter(|c| *c > 0.0).reduce(f64::min);
+        r.vs_testpmd_mpps = (mpps > 0.0).then(|| r.mpps / mpps);
+        r.vs_testpmd_cycles = match (r.cycles_per_packet, cycles) {
+            (Some(a), Some(b)) => Some(a / b),
+            _ => None,
+        };
+    }
+}
+
+/// The best testpmd row for `frames` (lowest cycles/packet).
+fn best_ceiling<'a>(rows: &'a [Row], frames: &str) -> Option<&'a Row> {
+    rows.iter().filter(|r| r.dut.starts_with("testpmd") && r.frames == frames).min_by(|a, b| {
+        a.cycles_per_packet.unwrap_or(f64::MAX).total_cmp(&b.cycles_per_packet.unwrap_or(f64::MAX))
+    })
+}
+
+/// One goal of issue 5, measured.
+struct Goal {
+    goal: &'static str,
+    measured: String,
+    met: Option<bool>,
+}
+
+fn goals(rows: &[Row]) -> Vec<Goal> {
+    let by = |id: &str| rows.iter().find(|r| r.id == id);
+    let mut g = vec![];
+    let hot = by("fullnat-udp-1k");
+    g.push(Goal {
+        goal: "FULLNAT 64 B established: >= 9 Mpps per core from cycles/packet (3x DPVS's 2.9)",
+        measured: hot.and_then(Row::capacity_mpps).map_or("not run".into(), |m| {
+            format!(
+                "{m:.2} Mpps/core ({:.0} cycles/pkt, fullnat-udp-1k)",
+                hot.and_then(|r| r.cycles_per_packet).unwrap_or(0.0)
+            )
+        }),
+        met: hot.and_then(Row::capacity_mpps).map(|m| m >= 9.0),
+    });
+    g.push(Goal {
+        goal: "cycles/packet no worse than 2x testpmd macswap on the same link",
+        measured: hot
+            .and_then(|r| r.vs_testpmd_cycles)
+            .map_or("not run".into(), |x| format!("{x:.2}x (fullnat-udp-1k)")),
+        met: hot.and_then(|r| r.vs_testpmd_cycles).map(|x| x <= 2.0),
+    });
+    let new = by("fullnat-udp-new");
+    g.push(Goal {
+        goal: ">= 2M new sessions per second per core with 1M+ live",
+        measured: new.and_then(|r| r.new_sessions_per_s).map_or("not run".into(), |v| {
+            format!(
+                "{:.2} M/s UDP, {} TCP (SYN)",
+                v / 1e6,
+                by("fullnat-tcp-new")
+                    .and_then(|r| r.new_sessions_per_s)
+                    .map_or("–".into(), |t| format!("{:.2} M/s", t / 1e6))
+            )
+        }),
+        met: new.and_then(|r| r.new_sessions_per_s).map(|v| v >= 2e6),
+    });
+    let bps = rows
+        .iter()
+        .filter_map(|r| r.bytes_per_session)
+        .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))));
+    g.push(Goal {
+        goal: "<= 128 bytes per session, both directions' index included",
+        measured: bps
+            .map_or("not run".into(), |b| format!("{b:.1} B (largest over the runs, gatewayd's accounting)")),
+        met: bps.map(|b| b <= 128.0),
+    });
+    let big = by("fullnat-udp-10m");
+    g.push(Goal {
+        goal: "10M sessions in <= 2 GiB",
+        measured: big.and_then(|r| r.rss_mib).map_or("not run".into(), |m| {
+            format!("RSS {m:.0} MiB with {} sessions live", big.and_then(|r| r.sessions_live).unwrap_or(0))
+        }),
+        met: big.and_then(|r| r.rss_mib).map(|m| m <= 2048.0),
+    });
+    let p99 = hot.and_then(|r| r.latency_half_load).and_then(|l| l.p99_us);
+    g.push(Goal {
+        goal: "latency at half load: p99 < 20 µs",
+        measured: p99.map_or("not run".into(), |p| {
+            format!("{p:.1} µs (fullnat-udp-1k, round trip through the gateway twice)")
+        }),
+        met: p99.map(|p| p < 20.0),
+    });
+    let cliff = match (hot, big) {
+        (Some(a), Some(b)) if b.mpps > 0.0 && a.mpps > 0.0 => {
+            let c = match (a.cycles_per_packet, b.cycles_per_packet) {
+                (Some(x), Some(y)) if x > 0.0 => format!(", cycles/pkt {:.2}x", y / x),
+                _ => String::new(),
+            };
+            Some((a.mpps / b.mpps, format!("1k/10M Mpps ratio {:.2}{c}", a.mpps / b.mpps)))
+        }
+        _ => None,
+    };
+    g.push(Goal {
+        goal: "no cliff: the 10M-session figure within 2x of the 1k one",
+        measured: cliff.as_ref().map_or("not run".into(), |c| c.1.clone()),
+        met: cliff.map(|c| c.0 <= 2.0),
+    });
+    g
+}
+
+fn goals_md(rows: &[Row]) -> String {
+    let mut s = String::from("| goal (issue 5) | measured | met |\n|---|---|---|\n");
+    for g in goals(rows) {
+        let met = match g.met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "–",
+        };
+        s.push_str(&format!("| {} | {} | {met} |\n", g.goal, g.measured));
+    }
+    s
+}
+
+fn svg(rows: &[Row], env: &Env) -> String {
+    let family = |prefix: &str, workers: u32| -> Vec<&Row> {
+        let mut v: Vec<&Row> = rows
+            .iter()
+            .filter(|r| {
+                r.id.starts_with(prefix)
+                    && r.workers == workers
+                    && r.frames == "64"
+                    && !r.id.ends_with("-new")
+            })
+            .collect();
+        v.sort_by_key(|r| r.flows);
+        v
+    };
+    let mut mpps = vec![];
+    let mut cycles = vec![];
+    for (prefix, workers, label) in [
+        ("fullnat-udp-", 1, "FULLNAT UDP 64 B"),
+        ("fullnat-tcp-", 1, "FULLNAT TCP ACK 64 B"),
+        ("fullnat-udp-", 2, "FULLNAT UDP 2w (1 CPU)"),
+    ] {
+        let f = family(prefix, workers);
+        if f.is_empty() {
+            continue;
+        }
+        mpps.push(Series {
+            label: label.into(),
+            points: f.iter().map(|r| (r.flows as f64, r.mpps)).collect(),
+        });
+        cycles.push(Series {
+            label: label.into(),
+            points: f.iter().filter_map(|r| r.cycles_per_packet.map(|c| (r.flows as f64, c))).collect(),
+        });
+    }
+    let tp = best_ceiling(rows, "64");
+    let mpps_refs: Vec<Reference> =
+        tp.map(|t| Reference { label: "testpmd macswap".into(), y: t.mpps }).into_iter().collect();
+    let cyc_refs: Vec<Reference> = tp
+        .and_then(|t| t.cycles_per_packet)
+        .map(|c| Reference { label: "testpmd macswap".into(), y: c })
+        .into_iter()
+        .collect();
+    let caption = format!(
+        "gatewayd {} on {} ({} CPUs), net_memif, {}; generator gw-pktgen on the other CPU",
+        env.gatewayd_rev, env.cpu, env.cpus, env.date_utc
+    );
+    plot::svg(&mpps, &mpps_refs, &cycles, &cyc_refs, &caption)
+}
+
+/// Writes results.md, results.json and plot.svg into `out`.
+pub fn write(out: &Path, rows: &[Row], env: &Env) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut md = String::new();
+    md.push_str("# gatewayd benchmark results\n\n");
+    md.push_str(&format!(
+        "Run {} with `{}` ({:.0} s). Machine: {}, {} CPUs, TSC {:.0} MHz, Linux {}, DPDK {}. gatewayd `{}`.\n\n",
+        env.date_utc, env.command, env.elapsed_s, env.cpu, env.cpus, env.tsc_mhz, env.kernel, env.dpdk, env.gatewayd_rev
+    ));
+    md.push_str(
+        "Link: two `net_memif` pairs (copy mode, no hugepages) between gw-pktgen on CPU 0 and the device under \
+         test (DUT) on CPU 1. Mpps counts packets the DUT forwarded in both directions; cycles/pkt is the DUT's \
+         own TSC count per received packet in polls that received something. What each column means: \
+         `docs/benchmarks.md`.\n\n",
+    );
+    md.push_str(&table::markdown(rows));
+    md.push_str("\n## Goals\n\n");
+    md.push_str(&goals_md(rows));
+    md.push_str("\n![Mpps and cycles per packet against concurrent sessions](plot.svg)\n");
+    std::fs::write(out.join("results.md"), md)?;
+    #[derive(Serialize)]
+    struct All<'a> {
+        env: &'a Env,
+        rows: &'a [Row],
+    }
+    std::fs::write(out.join("results.json"), serde_json::to_string_pretty(&All { env, rows })?)?;
+    std::fs::write(out.join("plot.svg"), svg(rows, env))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, dut: &str, flows: u64, mpps: f64, cycles: f64) -> Row {
+        Row {
+            id: id.into(),
+            dut: dut.into(),
+            workers: 1,
+            flows,
+            frames: "64".into(),
+            mpps,
+            cycles_per_packet: Some(cycles),
+            tsc_hz: 2_600_000_000,
+            ..Row::default()
+        }
+    }
+
+    #[test]
+    fn ratios_goals_and_files() {
+        let mut rows = vec![
+            row("testpmd-64", "testpmd macswap", 1000, 8.0, 100.0),
+            row("testpmd-64-end", "testpmd macswap", 1000, 4.0, 200.0),
+            row("fullnat-udp-1k", "gatewayd", 1000, 4.0, 250.0),
+            row("fullnat-udp-10m", "gatewayd", 10_000_000, 1.0, 900.0),
+        ];
+        add_testpmd_ratios(&mut rows);
+        assert_eq!(rows[2].vs_testpmd_mpps, Some(0.5));
+        assert_eq!(rows[2].vs_testpmd_cycles, Some(2.5));
+        assert_eq!(best_ceiling(&rows, "64").unwrap().id, "testpmd-64");
+        let g = goals(&rows);
+        assert_eq!(g[0].met, Some(true)); // 2600 / 250 = 10.4 Mpps
+        assert_eq!(g[1].met, Some(false));
+        assert_eq!(g.last().unwrap().met, Some(false)); // 4x cliff
+        let dir = std::env::temp_dir().join(format!("gwbench-results-{}", std::process::id()));
+        let env = Env::collect(Path::new("."), 2_600_000_000, 1.0, "test");
+        write(&dir, &rows, &env).unwrap();
+        let md = std::fs::read_to_string(dir.join("results.md")).unwrap();
+        assert!(md.contains("| goal (issue 5) |"));
+        assert!(std::fs::read_to_string(dir.join("plot.svg")).unwrap().contains("<polyline"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,389 @@
+//! Running one scenario: start the device under test, run the generator
+//! against it, collect the figures, stop everything.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use gw_benches::traffic::report::{self, GenReport};
+use gw_benches::traffic::table::Row;
+
+use crate::procs::{self, Proc};
+use crate::scenarios::{self, Dut, Endpoints, Scenario};
+
+/// MACs of the generator's ports and of the DUT's (gatewayd's config uses
+/// the same for its ports).
+const GEN_CLIENT_MAC: &str = "02:c0:00:00:00:fe";
+const GEN_SERVER_MAC: &str = "02:aa:00:00:00:02";
+const DUT_OUTSIDE_MAC: &str = "02:00:00:00:00:01";
+const DUT_INSIDE_MAC: &str = "02:00:00:00:01:01";
+
+/// What every scenario of one harness run shares.
+pub struct Ctx {
+    /// Scratch directory for configs, logs and socket names; removed at the end.
+    pub dir: PathBuf,
+    /// Unique per harness run: DPDK file prefixes start with it.
+    pub tag: String,
+    pub conf_dir: PathBuf,
+    pub gatewayd: PathBuf,
+    pub pktgen: PathBuf,
+    pub testpmd: PathBuf,
+    pub stop: &'static AtomicBool,
+    /// Seconds to wait, per scenario, for other processes to leave the CPUs.
+    pub quiet_wait: f64,
+}
+
+impl Ctx {
+    fn stopped(&self) -> bool {
+        self.stop.load(Relaxed)
+    }
+
+    fn endpoints(&self, id: &str) -> Endpoints {
+        // memif sockets are abstract (DPDK's default): names, not files.
+        Endpoints {
+            outside_sock: format!("{}/{id}-outside.sock", self.dir.display()),
+            inside_sock: format!("{}/{id}-inside.sock", self.dir.display()),
+            control_sock: format!("{}/{id}-control.sock", self.dir.display()),
+        }
+    }
+
+    /// Waits (up to `quiet_wait`) until other processes use under 25 % of
+    /// the CPUs; returns how busy the machine was when we went ahead.
+    fn wait_quiet(&self) -> f64 {
+        let until = Instant::now() + Duration::from_secs_f64(self.quiet_wait);
+        loop {
+            let busy = procs::busy_now(Duration::from_millis(500));
+            if busy < 25.0 || Instant::now() >= until || self.stopped() {
+                return busy;
+            }
+            eprintln!("gw-benchrun: machine {busy:.0} % busy with other work, waiting");
+        }
+    }
+}
+
+/// Runs scenario `s`; the returned row lacks the testpmd ratios.
+pub fn scenario(ctx: &Ctx, s: &Scenario) -> Result<Row> {
+    let busy_before = ctx.wait_quiet();
+    let ep = ctx.endpoints(&s.id);
+    let prefix = |what: &str| format!("{}-{}-{what}", ctx.tag, s.id);
+    let t0 = procs::machine_ticks();
+    let result = match s.dut {
+        Dut::Gatewayd { .. } => run_gatewayd(ctx, s, &ep, &prefix("gw"), &prefix("gen")),
+        Dut::Testpmd => run_testpmd(ctx, s, &ep, &prefix("tp"), &prefix("gen")),
+    };
+    for p in ["gw", "gen", "tp"] {
+        procs::remove_dpdk_runtime(&prefix(p));
+    }
+    let (report, dut, ours) = result?;
+    let t1 = procs::machine_ticks();
+    let mut row = to_row(s, &report, &dut)?;
+    if let (Some(a), Some(b)) = (t0, t1) {
+        row.others_cpu_pct = Some(procs::others_pct(a, b, ours));
+    }
+    let others = row.others_cpu_pct.unwrap_or(0.0);
+    let preempt = row.dut_preemptions_per_s.unwrap_or(0.0);
+    // Two workers on one CPU preempt each other by design (see the row's note).
+    let n = if others > 10.0 {
+        Some(format!(
+            "machine shared: other processes used {others:.0} % of the CPU time ({busy_before:.0} % just before), the DUT worker was preempted {preempt:.0} times/s: figures are depressed"
+        ))
+    } else if preempt > 200.0 && s.workers() == 1 {
+        Some(format!("the DUT worker was preempted {preempt:.0} times/s: figures may be depressed"))
+    } else {
+        None
+    };
+    if let Some(n) = n {
+        row.note = if row.note.is_empty() { n } else { format!("{}; {n}", row.note) };
+    }
+    Ok(row)
+}
+
+/// What the DUT reported besides the generator.
+#[derive(Default)]
+struct DutFigures {
+    rss_mib: Option<f64>,
+    /// testpmd's own cycles per packet.
+    cycles: Option<f64>,
+    /// Preemptions of the DUT's workers while the generator ran, per second.
+    preemptions_per_s: Option<f64>,
+}
+
+/// Counts the DUT workers' preemptions from now on.
+struct PreemptMeter {
+    pid: u32,
+    start: Option<u64>,
+    t0: Instant,
+}
+
+impl PreemptMeter {
+    fn start(pid: u32) -> PreemptMeter {
+        PreemptMeter { pid, start: procs::worker_preemptions(pid), t0: Instant::now() }
+    }
+    fn per_s(&self) -> Option<f64> {
+        let end = procs::worker_preemptions(self.pid)?;
+        Some(end.saturating_sub(self.start?) as f64 / self.t0.elapsed().as_secs_f64().max(1e-3))
+    }
+}
+
+fn pktgen_cmd(
+    ctx: &Ctx,
+    s: &Scenario,
+    ep: &Endpoints,
+    prefix: &str,
+    gw_socket: Option<&str>,
+    hold: bool,
+) -> Command {
+    let mut c = Command::new(&ctx.pktgen);
+    c.arg("--flows").arg(s.flows.to_string()).arg("--proto").arg(s.proto);
+    c.arg("--sizes").arg(s.sizes.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(","));
+    if !s.mix.is_empty() {
+        c.arg("--mix").arg(s.mix.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(","));
+    }
+    c.arg("--duration").arg(s.duration.to_string());
+    c.arg("--warmup").arg(s.warmup.to_string());
+    c.arg("--half-load").arg(s.half_load.to_string());
+    if s.new_flows {
+        c.arg("--new-flows");
+    }
+    match s.dut {
+        Dut::Gatewayd { mode, .. } if mode.one_way() => {
+            c.arg("--one-way");
+        }
+        Dut::Testpmd => {
+            // testpmd answers no ARP and keeps no sessions.
+            c.args(["--gw-mac", DUT_OUTSIDE_MAC, "--no-open"]);
+        }
+        _ => {}
+    }
+    if let Some(sock) = gw_socket {
+        c.arg("--gw-socket").arg(sock);
+    }
+    if hold {
+        c.arg("--hold");
+    }
+    // A memif pair must agree on its queue count: one per gatewayd worker.
+    c.arg("--queues").arg(s.workers().to_string());
+    c.arg("--");
+    c.args(["--lcores", "0@0", "--no-huge", "-m", "256", "--file-prefix", prefix]);
+    c.args(["--no-pci", "--no-telemetry", "--log-level", "*:warning"]);
+    c.arg(format!("--vdev=net_memif0,role=client,socket={},id=0,mac={GEN_CLIENT_MAC}", ep.outside_sock));
+    c.arg(format!("--vdev=net_memif1,role=client,socket={},id=0,mac={GEN_SERVER_MAC}", ep.inside_sock));
+    c
+}
+
+/// Runs the generator until it reported; returns it (still running if
+/// `hold`: it waits for a line on stdin), its report and its CPU ticks.
+fn run_pktgen(
+    ctx: &Ctx,
+    s: &Scenario,
+    cmd: Command,
+    dut: &mut Proc,
+    hold: bool,
+) -> Result<(Proc, GenReport, u64)> {
+    let json = ctx.dir.join(format!("{}.pktgen.json", s.id));
+    let mut gen =
+        Proc::spawn("gw-pktgen", cmd, &ctx.dir.join(format!("{}.pktgen.log", s.id)), Some(&json), hold)?;
+    let reported = || std::fs::read_to_string(&json).is_ok_and(|t| t.ends_with("}\n"));
+    let until = Instant::now() + Duration::from_secs_f64(s.budget_s());
+    let mut ticks = 0;
+    let status = loop {
+        if let Some(t) = procs::cpu_ticks(gen.pid()) {
+            ticks = t;
+        }
+        if hold && reported() {
+            break None;
+        }
+        if let Some(st) = gen.try_wait() {
+            break Some(st);
+        }
+        if let Some(st) = dut.try_wait() {
+            bail!("{} exited ({st}) during the run:\n{}", dut.name, dut.log_tail(20));
+        }
+        if ctx.stopped() {
+            bail!("interrupted");
+        }
+        if Instant::now() >= until {
+            bail!("gw-pktgen did not finish within {:.0} s:\n{}", s.budget_s(), gen.log_tail(20));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let log = gen.log_tail(12);
+    if let Some(st) = status.filter(|st| !st.success()) {
+        bail!("gw-pktgen failed ({st}):\n{log}");
+    }
+    eprintln!("{log}");
+    let text = std::fs::read_to_string(&json).context("reading the generator's report")?;
+    let report: GenReport = serde_json::from_str(text.trim()).context("parsing the generator's report")?;
+    Ok((gen, report, ticks))
+}
+
+fn run_gatewayd(
+    ctx: &Ctx,
+    s: &Scenario,
+    ep: &Endpoints,
+    gw_prefix: &str,
+    gen_prefix: &str,
+) -> Result<(GenReport, DutFigures, u64)> {
+    let conf = scenarios::gatewayd_config(&ctx.conf_dir, s, ep, gw_prefix)?;
+    let conf_path = ctx.dir.join(format!("{}.toml", s.id));
+    std::fs::write(&conf_path, conf)?;
+    let mut cmd = Command::new(&ctx.gatewayd);
+    cmd.arg("--config").arg(&conf_path).env("RUST_LOG", "warn");
+    let mut gw = Proc::spawn("gatewayd", cmd, &ctx.dir.join(format!("{}.gatewayd.log", s.id)), None, false)?;
+    // Up when the control socket answers (the session table is allocated
+    // before it opens).
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        if report::gw_counters(Path::new(&ep.control_sock)).is_ok() {
+            break;
+        }
+        if let Some(st) = gw.try_wait() {
+            bail!("gatewayd exited ({st}) at start:\n{}", gw.log_tail(20));
+        }
+        if Instant::now() >= until || ctx.stopped() {
+            bail!("gatewayd's control socket did not answer within 60 s:\n{}", gw.log_tail(20));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The generator holds its memif connections until gatewayd has stopped:
+    // DPDK 22.11's memif PMD unmaps a connection's rings from its interrupt
+    // thread when the peer leaves, and a worker in the middle of a burst on
+    // it then faults (seen with two workers time-sliced on one CPU).
+    let cmd = pktgen_cmd(ctx, s, ep, gen_prefix, Some(&ep.control_sock), true);
+    let preempt = PreemptMeter::start(gw.pid());
+    let (mut gen, report, gen_ticks) = run_pktgen(ctx, s, cmd, &mut gw, true)?;
+    let preemptions_per_s = preempt.per_s();
+    let rss = procs::rss_mib(gw.pid()).map(|r| r.0);
+    let gw_ticks = procs::cpu_ticks(gw.pid()).unwrap_or(0);
+    let status = gw.stop(Duration::from_secs(15));
+    if !status.is_some_and(|s| s.success()) {
+        eprintln!("gw-benchrun: gatewayd exited with {status:?}:\n{}", gw.log_tail(10));
+    }
+    gen.send_line("");
+    let _ = gen.wait_timeout(Duration::from_secs(10), &|| false);
+    Ok((report, DutFigures { rss_mib: rss, cycles: None, preemptions_per_s }, gen_ticks + gw_ticks))
+}
+
+fn run_testpmd(
+    ctx: &Ctx,
+    s: &Scenario,
+    ep: &Endpoints,
+    tp_prefix: &str,
+    gen_prefix: &str,
+) -> Result<(GenReport, DutFigures, u64)> {
+    let mut cmd = Command::new(&ctx.testpmd);
+    cmd.args(["--lcores", "0@0,1@1", "--no-huge", "-m", "512", "--file-prefix", tp_prefix]);
+    cmd.args(["--no-pci", "--no-telemetry", "--log-level", "*:warning"]);
+    cmd.arg(format!("--vdev=net_memif0,role=server,socket={},id=0,mac={DUT_OUTSIDE_MAC}", ep.outside_sock));
+    cmd.arg(format!("--vdev=net_memif1,role=server,socket={},id=0,mac={DUT_INSIDE_MAC}", ep.inside_sock));
+    cmd.args([
+        "--",
+        "--forward-mode=macswap",
+        "--record-core-cycles",
+        "--nb-cores=1",
+        "--disable-link-check",
+    ]);
+    cmd.args(["--total-num-mbufs=32768", "--burst=32", "--rxd=1024", "--txd=1024"]);
+    let log = ctx.dir.join(format!("{}.testpmd.log", s.id));
+    let mut tp = Proc::spawn("dpdk-testpmd", cmd, &log, None, true)?;
+    // Ready when both memif sockets listen (testpmd's stdout is a file, so
+    // block-buffered: its messages cannot tell us).
+    let until = Instant::now() + Duration::from_secs(30);
+    while !procs::unix_listening(&ep.outside_sock) || !procs::unix_listening(&ep.inside_sock) {
+        if let Some(st) = tp.try_wait() {
+            bail!("dpdk-testpmd exited ({st}) at start:\n{}", tp.log_tail(20));
+        }
+        if Instant::now() >= until || ctx.stopped() {
+            bail!("dpdk-testpmd's memif sockets did not appear within 30 s:\n{}", tp.log_tail(20));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let cmd = pktgen_cmd(ctx, s, ep, gen_prefix, None, true);
+    let preempt = PreemptMeter::start(tp.pid());
+    let (mut gen, report, gen_ticks) = run_pktgen(ctx, s, cmd, &mut tp, true)?;
+    let preemptions_per_s = preempt.per_s();
+    let rss = procs::rss_mib(tp.pid()).map(|r| r.0);
+    let tp_ticks = procs::cpu_ticks(tp.pid()).unwrap_or(0);
+    // "Press enter to exit": testpmd stops forwarding and prints its stats,
+    // while the generator still holds the memif connections (the counters
+    // testpmd reads vanish with them).
+    tp.send_line("");
+    let _ = tp.wait_timeout(Duration::from_secs(15), &|| false);
+    tp.stop(Duration::from_secs(5));
+    gen.send_line("");
+    let _ = gen.wait_timeout(Duration::from_secs(10), &|| false);
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let cycles = testpmd_cycles(&text);
+    if cycles.is_none() {
+        eprintln!("gw-benchrun: no 'CPU cycles/packet' in testpmd's output:\n{}", tp.log_tail(20));
+    }
+    Ok((report, DutFigures { rss_mib: rss, cycles, preemptions_per_s }, gen_ticks + tp_ticks))
+}
+
+/// testpmd's `--record-core-cycles` figure: the last "CPU cycles/packet=X".
+pub fn testpmd_cycles(out: &str) -> Option<f64> {
+    let at = out.rfind("CPU cycles/packet=")? + "CPU cycles/packet=".len();
+    let num: String = out[at..].chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+    num.parse().ok()
+}
+
+fn to_row(s: &Scenario, r: &GenReport, dut: &DutFigures) -> Result<Row> {
+    let m = r.phase("measure").context("the generator reported no measurement")?;
+    let half = r.phase("half_load").map(|p| p.latency);
+    let gw = matches!(s.dut, Dut::Gatewayd { .. });
+    let (mpps, mpps_lo, mpps_hi) = m.forwarded_pps_spread();
+    let (cycles, cycles_range) = match (gw, m.gw_cycles_spread()) {
+        (true, Some((c, lo, hi))) => (Some(c), Some((lo, hi))),
+        (true, None) => (None, None),
+        (false, _) => (dut.cycles, None),
+    };
+    let capacity = m.gw("session_capacity");
+    Ok(Row {
+        id: s.id.clone(),
+        scenario: s.title.clone(),
+        dut: if gw { "gatewayd".into() } else { "testpmd macswap".into() },
+        workers: s.workers(),
+        flows: s.flows,
+        frames: s.frames(),
+        mpps: mpps / 1e6,
+        mpps_range: Some((mpps_lo / 1e6, mpps_hi / 1e6)),
+        cycles_per_packet: cycles,
+        cycles_range,
+        tsc_hz: r.tsc_hz,
+        vs_testpmd_mpps: None,
+        vs_testpmd_cycles: None,
+        drop_pct: m.loss(r.round_trip) * 100.0,
+        gw_drops: m.gw_drops(),
+        gw_drop_reasons: m
+            .gw
+            .iter()
+            .flatten()
+            .filter(|(k, v)| k.starts_with("drop_") && **v > 0)
+            .map(|(k, v)| (k.clone(), *v))
+            .collect(),
+        latency_max_load: m.latency,
+        latency_half_load: half,
+        new_sessions_per_s: s.new_flows.then(|| m.gw("sessions_created") as f64 / m.seconds.max(1e-9)),
+        sessions_live: gw.then(|| m.gw("sessions_live")),
+        bytes_per_session: (capacity > 0).then(|| m.gw("session_table_bytes") as f64 / capacity as f64),
+        rss_mib: dut.rss_mib,
+        dut_preemptions_per_s: dut.preemptions_per_s,
+        others_cpu_pct: None,
+        note: s.note.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn testpmd_cycles_are_parsed() {
+        let out =
+            "...\n  CPU cycles/packet=121.26 (busy cycles=100 / total macswap packets=5) at 2600 MHz Clock\n";
+        assert_eq!(testpmd_cycles(out), Some(121.26));
+        assert_eq!(testpmd_cycles("nothing"), None);
+    }
+}

@@ -1,0 +1,327 @@
+//! The scenarios of issue 5 and the per-scenario gatewayd configuration.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+/// gatewayd's forwarding mode under test; names its `conf/bench-*.toml`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    FullNat,
+    Nat,
+    Dr,
+    Tun,
+}
+
+impl Mode {
+    pub fn conf_name(self) -> &'static str {
+        match self {
+            Mode::FullNat => "bench-fullnat.toml",
+            Mode::Nat => "bench-nat.toml",
+            Mode::Dr => "bench-dr.toml",
+            Mode::Tun => "bench-tun.toml",
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Mode::FullNat => "FULLNAT",
+            Mode::Nat => "NAT",
+            Mode::Dr => "DR",
+            Mode::Tun => "TUN",
+        }
+    }
+    /// DR and TUN servers answer the client directly, not through the
+    /// gateway: the generator counts at the servers.
+    pub fn one_way(self) -> bool {
+        matches!(self, Mode::Dr | Mode::Tun)
+    }
+}
+
+/// The device under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dut {
+    Gatewayd {
+        mode: Mode,
+        workers: u32,
+    },
+    /// `dpdk-testpmd --forward-mode=macswap` on the same memif link: the ceiling.
+    Testpmd,
+}
+
+/// One row of the results.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub id: String,
+    pub title: String,
+    pub dut: Dut,
+    pub proto: &'static str,
+    pub sizes: Vec<usize>,
+    pub mix: Vec<usize>,
+    pub flows: u64,
+    /// Every measured packet opens a new flow.
+    pub new_flows: bool,
+    pub duration: f64,
+    pub warmup: f64,
+    pub half_load: f64,
+    /// gatewayd's session capacity (per worker).
+    pub sessions: usize,
+    pub note: String,
+}
+
+/// The simple IMIX: 7 x 64 B, 4 x 512 B, 1 x 1514 B (a 1500-byte IP packet).
+pub const IMIX_SIZES: [usize; 3] = [64, 512, 1514];
+pub const IMIX_MIX: [usize; 3] = [7, 4, 1];
+
+impl Scenario {
+    /// The frame sizes as the table shows them.
+    pub fn frames(&self) -> String {
+        if self.sizes.len() == 1 {
+            self.sizes[0].to_string()
+        } else {
+            let s: Vec<String> = self.sizes.iter().map(|s| s.to_string()).collect();
+            let m: Vec<String> = self.mix.iter().map(|s| s.to_string()).collect();
+            format!("{} ({})", s.join("/"), m.join(":"))
+        }
+    }
+
+    pub fn workers(&self) -> u32 {
+        match self.dut {
+            Dut::Gatewayd { workers, .. } => workers,
+            Dut::Testpmd => 1,
+        }
+    }
+
+    /// Upper bound of the scenario's run time, for time-outs.
+    pub fn budget_s(&self) -> f64 {
+        // Opening runs at ~300k flows/s on a loaded 2-CPU machine, more
+        // when it is quiet; allow for 100k/s.
+        let open = self.flows as f64 / 100_000.0;
+        30.0 + open + self.warmup + self.duration + self.half_load
+    }
+}
+
+fn capacity_for(flows: u64) -> usize {
+    // Room for the flows plus a quarter, rounded up to a power of two (the
+    // bucket arrays are a power of two anyway).
+    ((flows + flows / 4).max(65_536) as usize).next_power_of_two()
+}
+
+fn count(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000 => format!("{}m", n / 1_000_000),
+        n if n >= 1_000 => format!("{}k", n / 1_000),
+        n => n.to_string(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn gw(
+    mode: Mode,
+    proto: &'static str,
+    flows: u64,
+    workers: u32,
+    sizes: &[usize],
+    mix: &[usize],
+    title: &str,
+    half: f64,
+) -> Scenario {
+    let frames = if sizes.len() > 1 { "-imix" } else { "" };
+    let w = if workers > 1 { format!("-{workers}w") } else { String::new() };
+    Scenario {
+        id: format!("{}-{proto}{frames}-{}{w}", mode.label().to_lowercase(), count(flows)),
+        title: title.to_string(),
+        dut: Dut::Gatewayd { mode, workers },
+        proto,
+        sizes: sizes.to_vec(),
+        mix: mix.to_vec(),
+        flows,
+        new_flows: false,
+        duration: 3.0,
+        warmup: 0.5,
+        half_load: half,
+        sessions: capacity_for(flows),
+        note: String::new(),
+    }
+}
+
+fn testpmd(id: &str, sizes: &[usize], mix: &[usize]) -> Scenario {
+    Scenario {
+        id: id.to_string(),
+        title: "ceiling: same memif link".to_string(),
+        dut: Dut::Testpmd,
+        proto: "udp",
+        sizes: sizes.to_vec(),
+        mix: mix.to_vec(),
+        flows: 1000,
+        new_flows: false,
+        duration: 3.0,
+        warmup: 0.5,
+        half_load: 1.5,
+        sessions: 0,
+        note: String::new(),
+    }
+}
+
+/// Every scenario of issue 5, ceilings first.
+pub fn full() -> Vec<Scenario> {
+    let mut v = vec![testpmd("testpmd-64", &[64], &[]), testpmd("testpmd-imix", &IMIX_SIZES, &IMIX_MIX)];
+    for proto in ["udp", "tcp"] {
+        let what = if proto == "udp" { "FULLNAT UDP established" } else { "FULLNAT TCP ACK established" };
+        for flows in [1_000, 100_000, 1_000_000, 10_000_000] {
+            v.push(gw(Mode::FullNat, proto, flows, 1, &[64], &[], what, 1.5));
+        }
+    }
+    for (proto, title) in
+        [("udp", "FULLNAT new UDP flows, 1M live"), ("tcp", "FULLNAT new TCP connections, 1M live")]
+    {
+        let mut s = gw(Mode::FullNat, proto, 1_000_000, 1, &[64], &[], title, 0.0);
+        s.id = format!("fullnat-{proto}-new");
+        s.new_flows = true;
+        s.duration = 2.0;
+        s.warmup = 0.2;
+        // 1M live plus a few million new ones.
+        s.sessions = 1 << 24;
+        s.note = if proto == "tcp" {
+            "new connections: SYN, SYN+ACK, the client's ACK (with data) and the server's echo, 4 packets each".into()
+        } else {
+            "new flows: the first packet and the server's answer, 2 packets each".into()
+        };
+        v.push(s);
+    }
+    for mode in [Mode::Nat, Mode::Dr, Mode::Tun] {
+        let title = format!("{} UDP established", mode.label());
+        let mut s = gw(mode, "udp", 100_000, 1, &[64], &[], &title, 1.5);
+        if mode.one_way() {
+            s.note = "one way: the real servers answer the clients directly; Mpps counts client -> server only, latency is one way".into();
+        }
+        v.push(s);
+    }
+    v.push(gw(
+        Mode::FullNat,
+        "udp",
+        100_000,
+        1,
+        &IMIX_SIZES,
+        &IMIX_MIX,
+        "FULLNAT UDP established, IMIX",
+        1.5,
+    ));
+    for flows in [1_000, 1_000_000] {
+        let mut s = gw(Mode::FullNat, "udp", flows, 2, &[64], &[], "FULLNAT UDP established", 1.5);
+        s.note = "2 workers on ONE CPU (the machine has 2; the other runs the generator): oversubscribed, shows the hand-off path works, not a scaling figure".into();
+        v.push(s);
+    }
+    // The ceiling again: on a shared machine the same run can be twice as
+    // fast minutes later, so the ratios use the better of the two.
+    let mut end = testpmd("testpmd-64-end", &[64], &[]);
+    end.title = "ceiling again, at the end".into();
+    v.push(end);
+    v
+}
+
+/// The CI smoke run: one short FULLNAT scenario.
+pub fn smoke() -> Vec<Scenario> {
+    let mut s = gw(Mode::FullNat, "udp", 1_000, 1, &[64], &[], "FULLNAT UDP established (smoke)", 0.0);
+    s.duration = 1.0;
+    s.warmup = 0.2;
+    vec![s]
+}
+
+/// Where the scenario's processes meet: sockets and DPDK file prefixes.
+#[derive(Clone, Debug)]
+pub struct Endpoints {
+    pub outside_sock: String,
+    pub inside_sock: String,
+    pub control_sock: String,
+}
+
+/// gatewayd's config for a scenario: `conf/bench-*.toml` with the run's
+/// sockets, file prefix, lcores and session capacity.
+pub fn gatewayd_config(conf_dir: &Path, s: &Scenario, ep: &Endpoints, prefix: &str) -> Result<String> {
+    let Dut::Gatewayd { mode, workers } = s.dut else { bail!("{} is not a gatewayd scenario", s.id) };
+    let path = conf_dir.join(mode.conf_name());
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut t: toml::Table = text.parse().with_context(|| format!("parsing {}", path.display()))?;
+    // EAL: our file prefix; lcore 0 (control) on CPU 0 with the generator,
+    // every worker on CPU 1.
+    let lcores = (1..=workers).map(|w| format!("{w}@1")).collect::<Vec<_>>().join(",");
+    let args = vec![
+        "--lcores".to_string(),
+        format!("0@0,{lcores}"),
+        "--no-huge".into(),
+        "-m".into(),
+        "512".into(),
+        "--file-prefix".into(),
+        prefix.to_string(),
+        "--no-pci".into(),
+        "--no-telemetry".into(),
+        "--log-level".into(),
+        "*:warning".into(),
+    ];
+    let eal = t.entry("eal").or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    eal.as_table_mut().context("[eal] is not a table")?.insert("args".into(), args.into());
+    let ports = t.get_mut("port").and_then(|p| p.as_array_mut()).context("no [[port]]")?;
+    for (p, sock) in ports.iter_mut().zip([&ep.outside_sock, &ep.inside_sock]) {
+        let p = p.as_table_mut().context("[[port]] is not a table")?;
+        let dev = p.get("device").and_then(|d| d.as_str()).context("port without device")?;
+        let dev: Vec<String> = dev
+            .split(',')
+            .map(|kv| if kv.starts_with("socket=") { format!("socket={sock}") } else { kv.to_string() })
+            .collect();
+        p.insert("device".into(), dev.join(",").into());
+    }
+    let w = t.entry("workers").or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    let w = w.as_table_mut().context("[workers] is not a table")?;
+    w.insert("cores".into(), (1..=i64::from(workers)).map(toml::Value::from).collect::<Vec<_>>().into());
+    w.insert("sessions".into(), (s.sessions as i64).into());
+    w.insert("idle".into(), "busy".into());
+    let c = t.entry("control").or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    c.as_table_mut()
+        .context("[control] is not a table")?
+        .insert("socket".into(), ep.control_sock.clone().into());
+    Ok(toml::to_string(&t)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenario_ids_are_unique_and_readable() {
+        let v = full();
+        let mut ids: Vec<_> = v.iter().map(|s| s.id.clone()).collect();
+        assert!(ids.contains(&"fullnat-udp-10m".to_string()), "{ids:?}");
+        assert!(ids.contains(&"fullnat-tcp-1k".to_string()));
+        assert!(ids.contains(&"fullnat-udp-1k-2w".to_string()));
+        assert!(ids.contains(&"fullnat-udp-imix-100k".to_string()));
+        let n = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), n);
+        assert_eq!(capacity_for(10_000_000), 1 << 24);
+        assert_eq!(capacity_for(1_000), 65_536);
+        // The whole run fits the issue's 10 minutes with room to spare.
+        let budget: f64 =
+            v.iter().map(|s| s.warmup + s.duration + s.half_load + s.flows as f64 / 1e6 + 6.0).sum();
+        assert!(budget < 400.0, "{budget}");
+    }
+
+    #[test]
+    fn configs_are_rewritten_for_the_run() {
+        let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf");
+        let ep = Endpoints {
+            outside_sock: "/run/gwbench.x/o.sock".into(),
+            inside_sock: "/run/gwbench.x/i.sock".into(),
+            control_sock: "/run/gwbench.x/c.sock".into(),
+        };
+        for s in full().iter().filter(|s| s.dut != Dut::Testpmd) {
+            let text = gatewayd_config(&conf, s, &ep, "gwbench-x-gw").unwrap();
+            let c = dataplane::config::Config::parse(&text, Path::new("x.toml")).unwrap();
+            assert_eq!(c.workers.cores.len() as u32, s.workers());
+            assert_eq!(c.workers.sessions, s.sessions);
+            assert!(c.ports[0].device.contains("socket=/run/gwbench.x/o.sock,"), "{}", c.ports[0].device);
+            assert!(c.eal.args.contains(&"gwbench-x-gw".to_string()));
+            assert_eq!(c.control.socket, Path::new("/run/gwbench.x/c.sock"));
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! Command line of gw-pktgen.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+use dataplane::wire::ethernet::MacAddr;
+use gw_benches::traffic::flows;
+
+/// Transport of the generated flows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Proto {
+    /// UDP datagrams; the first one of a flow creates its session.
+    Udp,
+    /// TCP: SYN opens a flow (the servers answer SYN+ACK, the clients ACK),
+    /// then ACK+PSH segments with data.
+    Tcp,
+}
+
+/// gw-pktgen: a pktgen-style generator that plays both the clients and the
+/// real servers of a layer-4 load balancer over two DPDK ports.
+///
+/// Port 0 (`--client-port`) faces the gateway's outside: it sends the
+/// clients' packets to the VIP and receives the answers. Port 1
+/// (`--server-port`) faces the inside: it receives what the gateway forwards
+/// to the real servers and, unless `--one-way`, sends each packet back as
+/// the server's answer (addresses and ports swapped, SYN answered with
+/// SYN+ACK). Every packet carries the sender's TSC, so latency through the
+/// gateway is measured where it arrives. It answers ARP for the router in
+/// front of the clients and for the real servers.
+///
+/// Phases: prime (a few packets, slowly, so the gateway resolves its
+/// neighbours), open (one opening packet per flow, unless --no-open), warm-up,
+/// measure, and optionally half-load (latency at half the measured rate).
+/// The result is one JSON object on stdout.
+///
+/// Usage: gw-pktgen [OPTIONS] -- [EAL ARGS]
+#[derive(Parser, Debug)]
+#[command(version)]
+pub struct Args {
+    /// DPDK name of the client-side port.
+    #[arg(long, default_value = "net_memif0")]
+    pub client_port: String,
+    /// DPDK name of the server-side port.
+    #[arg(long, default_value = "net_memif1")]
+    pub server_port: String,
+    /// Concurrent flows (distinct client address:port tuples), 1 to 4.2 G.
+    #[arg(long, default_value_t = 1000)]
+    pub flows: u64,
+    /// Transport.
+    #[arg(long, value_enum, default_value_t = Proto::Udp)]
+    pub proto: Proto,
+    /// Frame sizes in bytes without FCS (60 to 1514), comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "64")]
+    pub sizes: Vec<usize>,
+    /// How many frames of each size in turn (e.g. 7,4,1 with --sizes
+    /// 64,512,1514 is the simple IMIX); default one of each.
+    #[arg(long, value_delimiter = ',')]
+    pub mix: Vec<usize>,
+    /// Client packets per second in the measurement; 0 = as fast as the
+    /// link takes them.
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+    /// Seconds of measurement.
+    #[arg(long, default_value_t = 3.0)]
+    pub duration: f64,
+    /// Seconds per sub-window of the measurement: figures are also given
+    /// per sub-window, so a median and a spread can be reported.
+    #[arg(long, default_value_t = 0.5)]
+    pub sample: f64,
+    /// Seconds of warm-up before the measurement (same rate, not counted).
+    #[arg(long, default_value_t = 0.5)]
+    pub warmup: f64,
+    /// Seconds at half the measured rate, for latency at half load (0: skip).
+    #[arg(long, default_value_t = 0.0)]
+    pub half_load: f64,
+    /// Do not open the flows before measuring.
+    #[arg(long)]
+    pub no_open: bool,
+    /// Measure new flows: every packet of the measurement is a flow never
+    /// seen (numbered after the --flows that were opened).
+    #[arg(long)]
+    pub new_flows: bool,
+    /// The servers only count (DR, TUN: real servers answer the client
+    /// directly, not through the gateway); latency is client -> server.
+    #[arg(long)]
+    pub one_way: bool,
+    /// The gateway's outside address, resolved with ARP for its MAC.
+    #[arg(long, default_value_t = flows::GW_OUTSIDE)]
+    pub gw_ip: Ipv4Addr,
+    /// The gateway's outside MAC: skips ARP (for testpmd, which answers none).
+    #[arg(long)]
+    pub gw_mac: Option<MacAddr>,
+    /// The virtual service.
+    #[arg(long, default_value_t = flows::VIP)]
+    pub vip: Ipv4Addr,
+    /// The virtual port.
+    #[arg(long, default_value_t = flows::VPORT)]
+    pub vport: u16,
+    /// gatewayd's control socket: its counters are read around each phase.
+    #[arg(long)]
+    pub gw_socket: Option<PathBuf>,
+    /// Seconds to wait for both links and the gateway's ARP answer.
+    #[arg(long, default_value_t = 15.0)]
+    pub link_timeout: f64,
+    /// After printing the report, keep the ports open until a line (or EOF)
+    /// arrives on stdin: a memif peer's statistics vanish when its peer
+    /// disconnects, and testpmd reads them when it stops.
+    #[arg(long)]
+    pub hold: bool,
+    /// Rx/tx queue pairs per port. A memif pair must agree: give as many
+    /// as gatewayd has workers. Generated bursts go round the queues.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub queues: u16,
+    /// At "as fast as possible", how long to pause sending after the link
+    /// refused a burst (its ring is full), in nanoseconds. Retrying a full
+    /// memif ring at once keeps its cache lines bouncing between the two
+    /// CPUs and slows the receiver down.
+    #[arg(long, default_value_t = 2000)]
+    pub backoff_ns: u64,
+    /// Mbufs in the generator's pool.
+    #[arg(long, default_value_t = 16383)]
+    pub mbufs: u32,
+    /// EAL arguments (after `--`).
+    #[arg(last = true)]
+    pub eal: Vec<String>,
+}
+
+impl Args {
+    /// Checks what clap cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.flows == 0 || self.flows > flows::MAX_FLOWS {
+            return Err(format!("--flows must be 1..={}", flows::MAX_FLOWS));
+        }
+        if self.sizes.is_empty() || self.sizes.iter().any(|s| !(60..=1514).contains(s)) {
+            return Err("--sizes: each size must be 60..=1514".into());
+        }
+        if !self.mix.is_empty() && (self.mix.len() != self.sizes.len() || self.mix.iter().all(|m| *m == 0)) {
+            return Err("--mix needs one count per size, not all 0".into());
+        }
+        if !(self.rate >= 0.0
+            && self.duration > 0.0
+            && self.warmup >= 0.0
+            && self.half_load >= 0.0
+            && self.sample > 0.0)
+        {
+            return Err("--rate, --warmup and --half-load must be >= 0, --duration and --sample > 0".into());
+        }
+        Ok(())
+    }
+
+    /// Which size index each packet in turn uses.
+    pub fn size_pattern(&self) -> Vec<usize> {
+        let mix = if self.mix.is_empty() { vec![1; self.sizes.len()] } else { self.mix.clone() };
+        mix.iter().enumerate().flat_map(|(i, n)| (0..*n).map(move |_| i)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes_and_mix() {
+        let a =
+            Args::parse_from(["gw-pktgen", "--sizes", "64,512,1514", "--mix", "7,4,1", "--", "--no-huge"]);
+        a.validate().unwrap();
+        let p = a.size_pattern();
+        assert_eq!(p.len(), 12);
+        assert_eq!(p.iter().filter(|i| **i == 2).count(), 1);
+        assert_eq!(a.eal, vec!["--no-huge".to_string()]);
+        let bad = Args::parse_from(["gw-pktgen", "--sizes", "64,512", "--mix", "1"]);
+        assert!(bad.validate().is_err());
+        let bad = Args::parse_from(["gw-pktgen", "--sizes", "40"]);
+        assert!(bad.validate().is_err());
+    }
+}

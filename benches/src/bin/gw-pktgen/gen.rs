@@ -1,0 +1,536 @@
+//! The generator's poll loop: one thread, two ports.
+//!
+//! Each turn of the loop: drain the server port (answer or count each
+//! packet, answer ARP), drain the client port (count answers, record
+//! latency, complete TCP handshakes, answer ARP), then send at most one
+//! burst of client packets, paced by the TSC. Receiving comes first and
+//! takes up to [`RX_BURSTS_PER_TURN`] bursts per port, so the generator
+//! drains what the gateway sends before it adds more: a gateway TX ring
+//! never fills because the generator was busy building packets.
+//!
+//! At "as fast as possible" a burst the link refused makes the next turn
+//! skip sending (backpressure instead of building packets only to free
+//! them). In the open phase a refused packet's flow is sent again, so every
+//! flow gets its opening packet.
+
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::Duration;
+
+use dataplane::dpdk::{tsc, Mempool, Port, RxBurst, TxBuffer, BURST};
+use dataplane::wire::ethernet::MacAddr;
+use gw_benches::traffic::flows;
+use gw_benches::traffic::frame::{self, Kind, Template};
+use gw_benches::traffic::hist::Histogram;
+use gw_benches::traffic::report::{self, GwCounters, Phase, Sample};
+
+/// Rx bursts per port per turn of the loop.
+const RX_BURSTS_PER_TURN: usize = 4;
+/// Handshake ACKs waiting to be sent, at most.
+const MAX_PENDING_ACKS: usize = 1 << 20;
+/// A stamp older than this many seconds is not a latency but a stale packet.
+const MAX_LATENCY_S: u64 = 1;
+
+/// A port and the MAC the generator uses on it.
+#[derive(Clone, Copy, Debug)]
+pub struct Link {
+    pub port: Port,
+    pub mac: MacAddr,
+}
+
+/// Which flows a phase sends, in what order.
+#[derive(Clone, Copy, Debug)]
+pub enum Flows {
+    /// Flows `next..end`, once each (opening packets).
+    Once { next: u64, end: u64 },
+    /// Flows `0..n` round and round (established traffic).
+    Cycle { n: u64, next: u64 },
+    /// A new flow per packet, from `next` up.
+    Fresh { next: u64 },
+}
+
+impl Flows {
+    #[inline]
+    fn next(&mut self) -> Option<u64> {
+        match self {
+            Flows::Once { next, end } => (*next < *end).then(|| {
+                *next += 1;
+                *next - 1
+            }),
+            Flows::Cycle { n, next } => {
+                let f = *next;
+                *next = if f + 1 == *n { 0 } else { f + 1 };
+                Some(f)
+            }
+            Flows::Fresh { next } => {
+                *next += 1;
+                Some(*next - 1)
+            }
+        }
+    }
+
+    /// Gives back the last `k` flows handed out (their packets were refused).
+    fn rewind(&mut self, k: u64) {
+        if let Flows::Once { next, .. } = self {
+            *next -= k;
+        }
+    }
+
+    fn done(&self) -> bool {
+        matches!(self, Flows::Once { next, end } if next >= end)
+    }
+}
+
+/// What one phase sends.
+pub struct Traffic<'a> {
+    /// One template per size; `pattern` says which one each packet uses.
+    pub templates: &'a [Template],
+    pub pattern: &'a [usize],
+    pub flows: Flows,
+    /// Client packets per second; 0 = as fast as the link takes them.
+    pub rate: f64,
+    /// Seconds to send; `None`: until `flows` is exhausted.
+    pub seconds: Option<f64>,
+}
+
+/// The generator's state across phases.
+pub struct Gen {
+    pub client: Link,
+    pub server: Link,
+    pub pool: Mempool,
+    pub hz: u64,
+    pub one_way: bool,
+    pub gw_ip: Ipv4Addr,
+    pub gw_mac: Option<MacAddr>,
+    pub gw_socket: Option<PathBuf>,
+    pub stop: &'static AtomicBool,
+    /// Rx/tx queue pairs per port (as many as the gateway has workers: a
+    /// memif pair must agree on it).
+    queues: u16,
+    /// Tx queue of the next generated burst (bursts go round the queues).
+    next_queue: u16,
+    /// Pause after a refused burst at "as fast as possible" (TSC ticks).
+    pub backoff_ticks: u64,
+    /// The clients' handshake ACK (TCP), sent for every SYN+ACK that arrives.
+    pub ack_template: Option<Template>,
+    /// Clients whose SYN+ACK arrived and whose ACK is not sent yet. They go
+    /// before any new packet, and a refused one is sent again: a lost ACK
+    /// would leave its session half-open.
+    pending_acks: VecDeque<(u32, u16)>,
+    servers: Vec<Ipv4Addr>,
+    rx: RxBurst,
+    tx_client: TxBuffer,
+    tx_server: TxBuffer,
+    cur: Phase,
+    hist: Histogram,
+    gw_warned: bool,
+}
+
+impl Gen {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        client: Link,
+        server: Link,
+        pool: Mempool,
+        hz: u64,
+        one_way: bool,
+        gw_ip: Ipv4Addr,
+        gw_mac: Option<MacAddr>,
+        gw_socket: Option<PathBuf>,
+        stop: &'static AtomicBool,
+        queues: u16,
+    ) -> Gen {
+        Gen {
+            client,
+            server,
+            pool,
+            hz,
+            one_way,
+            gw_ip,
+            gw_mac,
+            gw_socket,
+            stop,
+            queues: queues.max(1),
+            next_queue: 0,
+            backoff_ticks: 0,
+            ack_template: None,
+            pending_acks: VecDeque::with_capacity(1 << 16),
+            servers: flows::real_servers(),
+            rx: RxBurst::new(),
+            tx_client: TxBuffer::new(),
+            tx_server: TxBuffer::new(),
+            cur: Phase::default(),
+            hist: Histogram::new(),
+            gw_warned: false,
+        }
+    }
+
+    fn secs(&self, ticks: u64) -> f64 {
+        ticks as f64 / self.hz as f64
+    }
+
+    /// Waits until both links are up. A memif client does not reconnect by
+    /// itself when the server refused it (e.g. it connected before the
+    /// server's port started), so a link still down after a second is
+    /// restarted.
+    pub fn wait_links(&self, timeout_s: f64) -> bool {
+        let start = tsc();
+        let until = start + (timeout_s * self.hz as f64) as u64;
+        let mut last_restart = start;
+        while tsc() < until && !self.stop.load(Relaxed) {
+            if self.client.port.link_up() && self.server.port.link_up() {
+                return true;
+            }
+            if tsc() - last_restart > self.hz {
+                for l in [self.client, self.server] {
+                    if !l.port.link_up() {
+                        l.port.stop();
+                        if let Err(e) = l.port.start() {
+                            eprintln!("gw-pktgen: restarting port {}: {e}", l.port.id());
+                        }
+                    }
+                }
+                last_restart = tsc();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
+    /// Resolves the gateway's MAC with ARP from the client port (as the
+    /// router would), answering ARP meanwhile. Returns it, or `None` after
+    /// `timeout_s`.
+    pub fn resolve_gateway(&mut self, timeout_s: f64) -> Option<MacAddr> {
+        if let Some(m) = self.gw_mac {
+            return Some(m);
+        }
+        let start = tsc();
+        let until = start + (timeout_s * self.hz as f64) as u64;
+        let every = self.hz / 5;
+        let mut last = 0u64;
+        while self.gw_mac.is_none() && tsc() < until && !self.stop.load(Relaxed) {
+            if tsc() - last >= every {
+                last = tsc();
+                if let Some(mut m) = self.pool.alloc() {
+                    if m.set_len(frame::MIN_FRAME) {
+                        frame::arp_request(m.as_mut(), self.client.mac, flows::ROUTER, self.gw_ip);
+                        let _ = self.tx_client.push(m);
+                        self.tx_client.flush(self.client.port, 0);
+                    }
+                }
+            }
+            self.poll();
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        self.gw_mac
+    }
+
+    fn gw_snapshot(&mut self) -> Option<GwCounters> {
+        let path = self.gw_socket.as_ref()?;
+        match report::gw_counters(path) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                if !self.gw_warned {
+                    eprintln!("gw-pktgen: reading gatewayd's counters from {}: {e}", path.display());
+                    self.gw_warned = true;
+                }
+                None
+            }
+        }
+    }
+
+    /// Runs one phase and returns its counters. `flows` is updated so the
+    /// next phase can continue where this one stopped. With `sample_s`, the
+    /// phase is also cut into sub-windows of that length (see [`Sample`]).
+    pub fn run(&mut self, name: &str, t: &mut Traffic<'_>, sample_s: Option<f64>) -> Phase {
+        self.cur = Phase { name: name.to_string(), target_pps: t.rate, ..Phase::default() };
+        self.hist = Histogram::new();
+        let gw_start = self.gw_snapshot();
+        let t0 = tsc();
+        let every = sample_s.map(|s| (s * self.hz as f64) as u64);
+        let mut mark = (t0, self.cur.server_rx + self.cur.client_rx, gw_start.clone());
+        let end = t.seconds.map(|s| t0 + (s * self.hz as f64) as u64);
+        let mut attempted = 0u64;
+        let mut pat = 0usize;
+        // At "as fast as possible", no new burst before this TSC (set when
+        // the link refused one).
+        let mut backoff_until = 0u64;
+        let retry = matches!(t.flows, Flows::Once { .. });
+        loop {
+            let now = tsc();
+            if end.is_some_and(|e| now >= e) || t.flows.done() || self.stop.load(Relaxed) {
+                break;
+            }
+            if let Some(every) = every {
+                // Only whole sub-windows: the last partial one is left out.
+                if now - mark.0 >= every && end.is_some_and(|e| e - now >= every / 2) {
+                    mark = self.sample(mark, now);
+                }
+            }
+            self.poll();
+            if !self.pending_acks.is_empty() {
+                if now >= backoff_until && self.send_acks() {
+                    backoff_until = tsc() + self.backoff_ticks;
+                }
+                continue;
+            }
+            let mut n = BURST;
+            if t.rate > 0.0 {
+                let due = (self.secs(now - t0) * t.rate) as u64;
+                n = due.saturating_sub(attempted).min(BURST as u64) as usize;
+            } else if now < backoff_until {
+                n = 0;
+            }
+            if n == 0 {
+                continue;
+            }
+            let stamp = tsc();
+            let mut pushed = 0;
+            for _ in 0..n {
+                let Some(f) = t.flows.next() else { break };
+                let tpl = &t.templates[t.pattern[pat]];
+                let Some(mut m) = self.pool.alloc() else {
+                    t.flows.rewind(1);
+                    break;
+                };
+                pat = if pat + 1 == t.pattern.len() { 0 } else { pat + 1 };
+                if !m.set_len(tpl.len()) {
+                    t.flows.rewind(1);
+                    break;
+                }
+                let (ip, port) = flows::client(f);
+                tpl.write(m.as_mut(), ip, port, stamp);
+                // Cannot fail: the poll above flushed the buffer and n <= BURST.
+                let _ = self.tx_client.push(m);
+                pushed += 1;
+            }
+            attempted += pushed;
+            let q = self.next_queue;
+            self.next_queue = if q + 1 == self.queues { 0 } else { q + 1 };
+            let (sent, refused) = self.tx_client.flush(self.client.port, q);
+            self.cur.client_tx += sent as u64;
+            self.cur.client_tx_refused += refused as u64;
+            if refused > 0 {
+                if t.rate == 0.0 {
+                    backoff_until = tsc() + self.backoff_ticks;
+                }
+                if retry {
+                    t.flows.rewind(refused as u64);
+                }
+            }
+        }
+        let sent_for = tsc() - t0;
+        self.drain();
+        let gw_end = self.gw_snapshot();
+        self.cur.seconds = self.secs(sent_for);
+        self.cur.latency = self.hist.summary(self.hz);
+        if let (Some(a), Some(b)) = (gw_start, gw_end) {
+            self.cur.gw = Some(report::delta(&a, &b));
+        }
+        std::mem::take(&mut self.cur)
+    }
+
+    /// Sends up to a burst of pending handshake ACKs; those the link refused
+    /// stay pending. Returns whether any was refused.
+    fn send_acks(&mut self) -> bool {
+        let Some(tpl) = self.ack_template.as_ref() else {
+            self.pending_acks.clear();
+            return false;
+        };
+        let stamp = tsc();
+        for &(ip, port) in self.pending_acks.iter().take(BURST) {
+            let Some(mut m) = self.pool.alloc() else { break };
+            if !m.set_len(tpl.len()) {
+                break;
+            }
+            tpl.write(m.as_mut(), ip, port, stamp);
+            let _ = self.tx_client.push(m);
+        }
+        let q = self.next_queue;
+        self.next_queue = if q + 1 == self.queues { 0 } else { q + 1 };
+        let (sent, refused) = self.tx_client.flush(self.client.port, q);
+        self.pending_acks.drain(..sent);
+        self.cur.acks_sent += sent as u64;
+        self.cur.client_tx += sent as u64;
+        self.cur.client_tx_refused += refused as u64;
+        refused > 0
+    }
+
+    /// Closes the sub-window that started at `mark` and starts the next.
+    fn sample(&mut self, mark: (u64, u64, Option<GwCounters>), now: u64) -> (u64, u64, Option<GwCounters>) {
+        let fwd = self.cur.server_rx + self.cur.client_rx;
+        let gw = self.gw_snapshot();
+        let (rx, busy) = match (&mark.2, &gw) {
+            (Some(a), Some(b)) => {
+                let d =
+                    |k: &str| b.get(k).copied().unwrap_or(0).saturating_sub(a.get(k).copied().unwrap_or(0));
+                (d("rx_packets"), d("busy_cycles"))
+            }
+            _ => (0, 0),
+        };
+        self.cur.samples.push(Sample {
+            seconds: self.secs(now - mark.0),
+            forwarded: fwd - mark.1,
+            gw_rx_packets: rx,
+            gw_busy_cycles: busy,
+        });
+        (tsc(), self.cur.server_rx + self.cur.client_rx, gw)
+    }
+
+    /// Keeps receiving after sending stopped, until nothing arrived for
+    /// 20 ms (or 500 ms in all), so packets in flight count in the phase.
+    fn drain(&mut self) {
+        let start = tsc();
+        let mut last = start;
+        loop {
+            let now = tsc();
+            if self.poll() > 0 {
+                last = now;
+            }
+            if !self.pending_acks.is_empty() {
+                self.send_acks();
+                last = now;
+            }
+            if self.secs(now - last) > 0.020 || self.secs(now - start) > 0.5 {
+                break;
+            }
+        }
+    }
+
+    /// Receives on both ports; returns how many frames arrived.
+    pub fn poll(&mut self) -> usize {
+        self.poll_server() + self.poll_client()
+    }
+
+    fn poll_server(&mut self) -> usize {
+        (0..self.queues).map(|q| self.poll_server_queue(q)).sum()
+    }
+
+    fn poll_client(&mut self) -> usize {
+        (0..self.queues).map(|q| self.poll_client_queue(q)).sum()
+    }
+
+    /// Answers go out on the queue the request came in on.
+    fn poll_server_queue(&mut self, q: u16) -> usize {
+        let mut got = 0;
+        for _ in 0..RX_BURSTS_PER_TURN {
+            let n = self.server.port.rx_burst(q, &mut self.rx);
+            got += n;
+            if n == 0 {
+                break;
+            }
+            let now = tsc();
+            for mut m in self.rx.drain() {
+                match frame::classify(m.as_ref()) {
+                    Kind::Data { stamp, .. } => {
+                        self.cur.server_rx += 1;
+                        if self.one_way {
+                            record(&mut self.hist, &mut self.cur, self.hz, stamp, now);
+                        } else if frame::reflect(m.as_mut()) {
+                            let _ = self.tx_server.push(m);
+                        }
+                    }
+                    Kind::ArpRequest { target, .. } if self.servers.contains(&target) => {
+                        if frame::arp_reply_in_place(m.as_mut(), self.server.mac) {
+                            self.cur.arp_answered += 1;
+                            let _ = self.tx_server.push(m);
+                        }
+                    }
+                    _ => self.cur.other_rx += 1,
+                }
+            }
+            let (sent, refused) = self.tx_server.flush(self.server.port, q);
+            self.cur.server_tx += sent as u64;
+            self.cur.server_tx_refused += refused as u64;
+            if n < BURST {
+                break;
+            }
+        }
+        got
+    }
+
+    fn poll_client_queue(&mut self, q: u16) -> usize {
+        let mut got = 0;
+        for _ in 0..RX_BURSTS_PER_TURN {
+            let n = self.client.port.rx_burst(q, &mut self.rx);
+            got += n;
+            if n == 0 {
+                break;
+            }
+            let now = tsc();
+            for mut m in self.rx.drain() {
+                match frame::classify(m.as_ref()) {
+                    Kind::Data { stamp, tcp_flags, .. } => {
+                        self.cur.client_rx += 1;
+                        record(&mut self.hist, &mut self.cur, self.hz, stamp, now);
+                        const SYN_ACK: u8 = 0x12;
+                        if tcp_flags & SYN_ACK == SYN_ACK {
+                            if let Some(client) = frame::dst_endpoint(m.as_ref()) {
+                                if self.pending_acks.len() < MAX_PENDING_ACKS {
+                                    self.pending_acks.push_back(client);
+                                } else {
+                                    self.cur.acks_lost += 1;
+                                }
+                            }
+                        }
+                    }
+                    Kind::ArpRequest { target, .. } if is_client_side(target) => {
+                        if frame::arp_reply_in_place(m.as_mut(), self.client.mac) {
+                            self.cur.arp_answered += 1;
+                            let _ = self.tx_client.push(m);
+                        }
+                    }
+                    Kind::ArpReply { sender, sender_mac } if sender == self.gw_ip => {
+                        self.gw_mac.get_or_insert(sender_mac);
+                    }
+                    _ => self.cur.other_rx += 1,
+                }
+            }
+            let (sent, refused) = self.tx_client.flush(self.client.port, q);
+            self.cur.client_tx += sent as u64;
+            self.cur.client_tx_refused += refused as u64;
+            if n < BURST {
+                break;
+            }
+        }
+        got
+    }
+}
+
+/// Records the latency of a packet stamped `stamp` that arrived at `now`.
+#[inline]
+fn record(hist: &mut Histogram, cur: &mut Phase, hz: u64, stamp: Option<u64>, now: u64) {
+    match stamp {
+        Some(s) if now >= s && now - s < MAX_LATENCY_S * hz => hist.record(now - s),
+        _ => cur.unstamped += 1,
+    }
+}
+
+/// Addresses the client port answers ARP for: the router and the clients.
+fn is_client_side(a: Ipv4Addr) -> bool {
+    a == flows::ROUTER || u32::from(a) >> 16 == u32::from(flows::CLIENT_NET) >> 16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flow_cursors() {
+        let mut f = Flows::Once { next: 0, end: 3 };
+        assert_eq!((f.next(), f.next()), (Some(0), Some(1)));
+        f.rewind(1);
+        assert_eq!((f.next(), f.next(), f.next()), (Some(1), Some(2), None));
+        assert!(f.done());
+        let mut c = Flows::Cycle { n: 2, next: 0 };
+        assert_eq!((c.next(), c.next(), c.next()), (Some(0), Some(1), Some(0)));
+        c.rewind(1);
+        assert!(!c.done());
+        let mut n = Flows::Fresh { next: 10 };
+        assert_eq!((n.next(), n.next()), (Some(10), Some(11)));
+        assert!(is_client_side(flows::ROUTER) && is_client_side(Ipv4Addr::new(198, 19, 3, 4)));
+        assert!(!is_client_side(flows::GW_OUTSIDE));
+    }
+}

@@ -1,0 +1,203 @@
+//! gw-pktgen: the benchmark's traffic generator on gatewayd's own DPDK
+//! layer (`dataplane::dpdk`). See `args.rs` for what it does and
+//! `docs/benchmarks.md` for how the harness uses it.
+//!
+//! One lcore runs everything (the main thread): on this project's 2-core
+//! benchmark machine the other core belongs to the device under test.
+
+#![forbid(unsafe_code)]
+
+mod args;
+mod gen;
+
+use std::io::Write;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use dataplane::dpdk::{self, Eal, Mempool, Port, DEFAULT_DATA_ROOM};
+use dataplane::wire::ethernet::MacAddr;
+use dataplane::wire::tcp::flags;
+use gw_benches::traffic::frame::{L4Kind, Template};
+use gw_benches::traffic::report::GenReport;
+
+use args::{Args, Proto};
+use gen::{Flows, Gen, Link, Traffic};
+
+/// Flows sent slowly first, so the gateway resolves its neighbours (the
+/// router, each real server) before the open phase floods it.
+const PRIME_FLOWS: u64 = 64;
+const PRIME_PPS: f64 = 20_000.0;
+
+fn main() {
+    let args = Args::parse();
+    if let Err(e) = args.validate() {
+        eprintln!("gw-pktgen: {e}");
+        std::process::exit(2);
+    }
+    match run(&args) {
+        Ok(()) => {}
+        Err(e) => {
+            eprintln!("gw-pktgen: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn open_link(name: &str, pool: &Mempool, queues: u16) -> Result<Link> {
+    let port =
+        Port::by_name(name).with_context(|| format!("port {name} (is it in the EAL --vdev arguments?)"))?;
+    port.configure(queues, queues, 1024, 1024, pool, port.socket_id())
+        .with_context(|| format!("configuring {name}"))?;
+    port.start().with_context(|| format!("starting {name}"))?;
+    let mac = MacAddr(port.mac_addr().with_context(|| format!("MAC of {name}"))?);
+    Ok(Link { port, mac })
+}
+
+fn run(args: &Args) -> Result<()> {
+    let stop = dpdk::stop_on_signals().context("installing signal handlers")?;
+    let eal = Eal::init(&args.eal).context("EAL initialisation")?;
+    let hz = dpdk::tsc_hz();
+    let pool =
+        Mempool::new("pktgen", args.mbufs, 256, DEFAULT_DATA_ROOM, eal.socket_id()).context("mbuf pool")?;
+    let client = open_link(&args.client_port, &pool, args.queues)?;
+    let server = open_link(&args.server_port, &pool, args.queues)?;
+    eprintln!(
+        "gw-pktgen: client port {} {}, server port {} {}, TSC {hz} Hz",
+        args.client_port, client.mac, args.server_port, server.mac
+    );
+
+    let mut g = Gen::new(
+        client,
+        server,
+        pool,
+        hz,
+        args.one_way,
+        args.gw_ip,
+        args.gw_mac,
+        args.gw_socket.clone(),
+        stop,
+        args.queues,
+    );
+    g.backoff_ticks = args.backoff_ns * hz / 1_000_000_000;
+    let result = phases(args, &mut g).map(|report| {
+        let json = serde_json::to_string(&report).expect("the report serialises");
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{json}");
+        let _ = out.flush();
+    });
+    if args.hold && result.is_ok() {
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+    }
+    for l in [client, server] {
+        if let Err(e) = l.port.close() {
+            eprintln!("gw-pktgen: closing port {}: {e}", l.port.id());
+        }
+    }
+    drop(g);
+    drop(eal);
+    result
+}
+
+fn phases(args: &Args, g: &mut Gen) -> Result<GenReport> {
+    if !g.wait_links(args.link_timeout) {
+        bail!("links not up after {} s (is the peer running?)", args.link_timeout);
+    }
+    let Some(gw_mac) = g.resolve_gateway(args.link_timeout) else {
+        bail!("no ARP answer from the gateway {} within {} s", args.gw_ip, args.link_timeout);
+    };
+    eprintln!("gw-pktgen: gateway {} is at {gw_mac}", args.gw_ip);
+
+    let make = |kind: L4Kind, sizes: &[usize]| -> Vec<Template> {
+        sizes.iter().map(|s| Template::new(g.client.mac, gw_mac, args.vip, args.vport, kind, *s)).collect()
+    };
+    let smallest = [*args.sizes.iter().min().expect("validated non-empty")];
+    let (open_kind, data_kind) = match args.proto {
+        Proto::Udp => (L4Kind::Udp, L4Kind::Udp),
+        Proto::Tcp => (L4Kind::Tcp(flags::SYN), L4Kind::Tcp(flags::ACK | flags::PSH)),
+    };
+    let open_tpl = make(open_kind, &smallest);
+    if args.proto == Proto::Tcp {
+        g.ack_template = make(L4Kind::Tcp(flags::ACK), &smallest).pop();
+    }
+    let pattern = args.size_pattern();
+    // New flows open with every packet: SYNs for TCP.
+    let data_tpl = make(if args.new_flows { open_kind } else { data_kind }, &args.sizes);
+    let one = [0usize];
+
+    let mut report = GenReport {
+        tsc_hz: g.hz,
+        round_trip: !args.one_way,
+        flows: args.flows,
+        frame_sizes: args.sizes.clone(),
+        proto: format!("{:?}", args.proto).to_lowercase(),
+        phases: vec![],
+    };
+    let mut prime = Traffic {
+        templates: &open_tpl,
+        pattern: &one,
+        flows: Flows::Once { next: 0, end: PRIME_FLOWS.min(args.flows) },
+        rate: PRIME_PPS,
+        seconds: None,
+    };
+    report.phases.push(g.run("prime", &mut prime, None));
+    if !args.no_open {
+        let mut open = Traffic {
+            templates: &open_tpl,
+            pattern: &one,
+            flows: Flows::Once { next: 0, end: args.flows },
+            rate: 0.0,
+            seconds: None,
+        };
+        let p = g.run("open", &mut open, None);
+        eprintln!(
+            "gw-pktgen: opened {} flows in {:.2} s ({:.0}/s), {} answers",
+            args.flows,
+            p.seconds,
+            args.flows as f64 / p.seconds.max(1e-9),
+            p.client_rx
+        );
+        report.phases.push(p);
+    }
+    let flows = if args.new_flows {
+        Flows::Fresh { next: args.flows }
+    } else {
+        Flows::Cycle { n: args.flows, next: 0 }
+    };
+    let mut t = Traffic {
+        templates: &data_tpl,
+        pattern: &pattern,
+        flows,
+        rate: args.rate,
+        seconds: Some(args.warmup),
+    };
+    if args.warmup > 0.0 {
+        report.phases.push(g.run("warmup", &mut t, None));
+    }
+    t.seconds = Some(args.duration);
+    let m = g.run("measure", &mut t, Some(args.sample));
+    let delivered = if args.one_way { m.server_rx } else { m.client_rx } as f64 / m.seconds.max(1e-9);
+    eprintln!(
+        "gw-pktgen: measure {:.2} s: client tx {} (refused {}), server rx {}, client rx {}, {:.3} Mpps forwarded, p50 {:?} us p99 {:?} us",
+        m.seconds,
+        m.client_tx,
+        m.client_tx_refused,
+        m.server_rx,
+        m.client_rx,
+        m.forwarded_pps() / 1e6,
+        m.latency.p50_us,
+        m.latency.p99_us
+    );
+    report.phases.push(m);
+    if args.half_load > 0.0 && delivered > 0.0 {
+        t.rate = delivered / 2.0;
+        t.seconds = Some(args.half_load);
+        let h = g.run("half_load", &mut t, None);
+        eprintln!(
+            "gw-pktgen: half load {:.0} pps: p50 {:?} us p99 {:?} us",
+            t.rate, h.latency.p50_us, h.latency.p99_us
+        );
+        report.phases.push(h);
+    }
+    Ok(report)
+}

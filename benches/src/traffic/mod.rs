@@ -1,0 +1,20 @@
+//! The traffic harness's pure parts: everything `gw-pktgen` and
+//! `gw-benchrun` compute that needs no DPDK, so it is unit tested with plain
+//! `cargo test`.
+//!
+//! - [`flows`]: which client address and port flow `f` uses, and the
+//!   addressing plan shared by the generator, the gatewayd configs
+//!   (`conf/bench-*.toml`) and the docs.
+//! - [`frame`]: frame templates with precomputed checksum sums, the per
+//!   packet fill (client tuple + TSC stamp), the "real server" reflection,
+//!   ARP answers and stamp extraction.
+//! - [`hist`]: a latency histogram (log-linear buckets, ~3 % resolution).
+//! - [`report`]: the JSON the generator prints, read back by the runner.
+//! - [`table`] and [`plot`]: the markdown table and the SVG plot.
+
+pub mod flows;
+pub mod frame;
+pub mod hist;
+pub mod plot;
+pub mod report;
+pub mod table;
