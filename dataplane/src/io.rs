@@ -153,13 +153,15 @@ impl WorkerLoop {
                     }
                 }
             }
-            // Packets other workers received for this one.
+            // Packets other workers received for this one (counted as
+            // redirect_in, not again as rx_packets).
+            let mut handed = 0;
             for _ in 0..BURST * 2 {
                 let Some((port, m)) = self.redirect.recv(self.me) else { break };
-                received += 1;
-                counters.event(Event::RedirectIn, 1);
+                handed += 1;
                 self.worker.handle(now, port, m, &mut io);
             }
+            counters.event(Event::RedirectIn, handed);
             while let Some((_, (port, ip, mac))) = self.neighbours.recv(self.me) {
                 self.worker.learn(now, port, ip, mac, &mut io);
             }
@@ -174,7 +176,7 @@ impl WorkerLoop {
             io.flush_all();
             let engine = &self.worker.engine;
             self.mailbox.serve(|q| engine.dump(now, q));
-            if received > 0 {
+            if received > 0 || handed > 0 {
                 counters.event(Event::RxPackets, received as u64);
                 counters.event(Event::BusyCycles, tsc().wrapping_sub(start));
                 empty_polls = 0;
