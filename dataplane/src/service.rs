@@ -56,6 +56,31 @@ pub struct Service {
     pub sched_flags: u8,
 }
 
+/// Which part of a connection names the worker that owns it
+/// (see [`crate::steer`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Steer {
+    /// The client's address and port.
+    Client,
+    /// The client's address under the persistence netmask: a client's
+    /// connections and its template share a worker.
+    ClientNet(u32),
+    /// The service's destination address (lblc, lblcr: their per-destination
+    /// state then lives on one worker, as the kernel's single table).
+    Destination(u32),
+}
+
+impl Service {
+    /// How this service's connections are steered to a worker.
+    pub fn steer(&self) -> Steer {
+        match (self.scheduler, self.persistent_ms) {
+            (Scheduler::Lblc | Scheduler::Lblcr, _) => Steer::Destination(u32::from(self.key.addr)),
+            (_, Some(_)) => Steer::ClientNet(self.netmask),
+            (_, None) => Steer::Client,
+        }
+    }
+}
+
 /// Lookup key of a service: (protocol number, VIP host order, port).
 pub type SvcLookup = (u8, u32, u16);
 
@@ -77,7 +102,7 @@ pub struct Snapshot {
     /// (protocol, address, port) of NAT real servers, to name their
     /// replies that match no session and to steer their replies, with the
     /// persistence netmask of their service (if persistent).
-    masq_dests: FxHashMap<SvcLookup, Option<u32>>,
+    masq_dests: FxHashMap<SvcLookup, Steer>,
 }
 
 impl Snapshot {
@@ -102,8 +127,7 @@ impl Snapshot {
                     *x = Some((d.upper, d.lower));
                 }
                 if d.mode == ForwardMode::Masq {
-                    let mask = svc.persistent_ms.map(|_| svc.netmask);
-                    s.masq_dests.insert((k.proto.number(), u32::from(d.addr), d.port), mask);
+                    s.masq_dests.insert((k.proto.number(), u32::from(d.addr), d.port), svc.steer());
                 }
             }
         }
@@ -138,9 +162,9 @@ impl Snapshot {
     pub fn is_masq_dest(&self, proto: u8, addr: u32, port: u16) -> bool {
         self.masq_dest(proto, addr, port).is_some()
     }
-    /// A NAT real server: `Some(persistence netmask if persistent)`.
+    /// A NAT real server: how its service's packets are steered.
     #[inline]
-    pub fn masq_dest(&self, proto: u8, addr: u32, port: u16) -> Option<Option<u32>> {
+    pub fn masq_dest(&self, proto: u8, addr: u32, port: u16) -> Option<Steer> {
         if self.masq_dests.is_empty() {
             return None;
         }

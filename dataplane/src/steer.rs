@@ -8,7 +8,7 @@
 //! | packet | owner |
 //! |---|---|
 //! | to a FULLNAT local address (a reply) | `lport % N`: worker *i* allocates only local ports with `port % N == i` |
-//! | to a VIP:port of a service | `hash(client address, client port) % N`, or `hash(client address & netmask) % N` when the service is persistent, so all of a client's connections and its template live on one worker |
+//! | to a VIP:port of a service | `hash(client address, client port) % N`, or `hash(client address & netmask) % N` when the service is persistent, so all of a client's connections and its template live on one worker; for lblc/lblcr, `hash(VIP) % N`, so their per-destination state lives on one worker as the kernel's single table does (such a service then runs on one core) |
 //! | from a NAT real server (a reply to the client) | the same hash, of the destination (the client) |
 //! | anything else (ARP, ping, errors, not ours) | whoever received it |
 //!
@@ -26,7 +26,7 @@ use std::sync::Arc;
 use crossbeam_queue::ArrayQueue;
 
 use crate::nat::{self, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
-use crate::service::Snapshot;
+use crate::service::{Snapshot, Steer};
 use crate::wire::ethernet::{self, EtherType};
 use crate::wire::ipv4;
 
@@ -89,17 +89,18 @@ fn owner_of(
     if snap.is_laddr(dst) {
         return Owner::Worker(dport as u32 % workers);
     }
+    // The client is the source of a client packet and the destination of a
+    // NAT reply; the steering rule of the service says which part counts.
+    let by = |steer: Steer, client: (u32, u16)| match steer {
+        Steer::Client => spread(client.0, client.1, workers),
+        Steer::ClientNet(mask) => spread(client.0 & mask, 0, workers),
+        Steer::Destination(vip) => spread(vip, 0, workers),
+    };
     if let Some(svc) = snap.service(proto, dst, dport) {
-        return Owner::Worker(match svc.persistent_ms {
-            Some(_) => spread(src & svc.netmask, 0, workers),
-            None => spread(src, sport, workers),
-        });
+        return Owner::Worker(by(svc.steer(), (src, sport)));
     }
-    if let Some(mask) = snap.masq_dest(proto, src, sport) {
-        return Owner::Worker(match mask {
-            Some(m) => spread(dst & m, 0, workers),
-            None => spread(dst, dport, workers),
-        });
+    if let Some(steer) = snap.masq_dest(proto, src, sport) {
+        return Owner::Worker(by(steer, (dst, dport)));
     }
     Owner::Here
 }
@@ -152,6 +153,10 @@ mod tests {
     const LIP: [u8; 4] = [198, 18, 1, 10];
 
     fn snap(persistent: bool, mode: ForwardMode) -> Snapshot {
+        snap_with(Scheduler::Rr, persistent, mode)
+    }
+
+    fn snap_with(scheduler: Scheduler, persistent: bool, mode: ForwardMode) -> Snapshot {
         let key = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::from(VIP), port: 80 };
         let dest = Dest {
             slot: 0,
@@ -166,8 +171,8 @@ mod tests {
             slot: 0,
             version: 1,
             key,
-            scheduler: Scheduler::Rr,
-            prep: Prepared::build(Scheduler::Rr, 0, &[DestConf::new(1, u32::from(dest.addr), dest.port)]),
+            scheduler,
+            prep: Prepared::build(scheduler, 0, &[DestConf::new(1, u32::from(dest.addr), dest.port)]),
             dests: vec![dest],
             laddrs: vec![u32::from_be_bytes(LIP)],
             persistent_ms: persistent.then_some(300_000),
@@ -249,6 +254,25 @@ mod tests {
                 .write(&mut f, &quoted[14..14 + 28])
                 .unwrap();
             assert_eq!(owner(&s, 4, &f), Owner::Worker(lport as u32 % 4));
+        }
+    }
+
+    #[test]
+    fn an_lblc_service_runs_on_the_worker_of_its_destination() {
+        for sched in [Scheduler::Lblc, Scheduler::Lblcr] {
+            let s = snap_with(sched, false, ForwardMode::Masq);
+            let first = owner(&s, 4, &tcp(([198, 18, 0, 2], 1000), (VIP, 80)));
+            for host in 2..60u8 {
+                for port in [1000u16, 2000, 3000] {
+                    let client = ([198, 18, 0, host], port);
+                    assert_eq!(owner(&s, 4, &tcp(client, (VIP, 80))), first);
+                    assert_eq!(
+                        owner(&s, 4, &tcp(([198, 18, 1, 2], 8080), client)),
+                        first,
+                        "its NAT replies too"
+                    );
+                }
+            }
         }
     }
 
