@@ -25,21 +25,7 @@ fn dr_real_servers_see_the_client_and_answer_it_directly() {
     }
     assert_eq!(flows.iter().filter(|u| u.server == "rs1").count(), 3, "{flows:?}");
 
-    let stats = lab.stats();
-    let (tcp, udp) = (stats.service("TCP"), stats.service("UDP"));
-    assert_eq!(tcp.conns, 6, "one connection per HTTP request:\n{}", stats.text);
-    assert_eq!(udp.conns, 6, "one connection per UDP flow:\n{}", stats.text);
-    // The client's SYN, ACK, request and FIN pass the gateway; no reply does.
-    assert!(tcp.inpkts >= 6 * 4, "{}", stats.text);
-    assert_eq!(udp.inpkts, 6, "{}", stats.text);
-    assert_eq!((tcp.outpkts, udp.outpkts, tcp.outbytes, udp.outbytes), (0, 0, 0, 0), "{}", stats.text);
-    for (_, rip) in DR.servers {
-        assert_eq!(stats.dest("TCP", &DR.rs_listed(rip)).conns, 3, "{}", stats.text);
-        assert_eq!(stats.dest("UDP", &DR.rs_listed(rip)).conns, 3, "{}", stats.text);
-    }
-    assert_eq!(lab.counter("fwd_in_packets"), tcp.inpkts + udp.inpkts);
-    assert_eq!(lab.counter("fwd_out_packets"), 0, "a reply went through the gateway");
-    assert_eq!(lab.counter("sessions_created"), 12);
+    lab.check_one_way_counters();
 }
 
 #[test]

@@ -440,28 +440,51 @@ impl Lab {
         (format!("{} {}", h.server, h.peer), h.remote)
     }
 
-    /// One HTTP GET from the client to the VIP; panics with the
-    /// diagnostics if it fails.
-    pub fn http(&self) -> Http {
-        let o = self.exec(
-            "client",
-            &[
-                "curl",
-                "-s",
-                "-S",
-                "-m",
-                "5",
-                "-w",
-                "\n%{remote_ip}:%{remote_port} %{local_ip}:%{local_port}",
-                &format!("http://{VIP}:{VPORT}/"),
-            ],
-        );
+    /// After the six HTTP requests and six UDP flows of
+    /// [`check_services_and_client_seen`](Self::check_services_and_client_seen)
+    /// plus [`udp_flows`](Self::udp_flows)`(6)` in a mode whose replies
+    /// bypass the gateway (DR, TUN): one connection per exchange, 3 per real
+    /// server, the client's packets counted in, nothing counted out, and no
+    /// reply forwarded by the gateway.
+    pub fn check_one_way_counters(&self) {
+        let stats = self.stats();
+        let (tcp, udp) = (stats.service("TCP"), stats.service("UDP"));
+        assert_eq!(tcp.conns, 6, "one connection per HTTP request:\n{}", stats.text);
+        assert_eq!(udp.conns, 6, "one connection per UDP flow:\n{}", stats.text);
+        // The client's SYN, ACK, request and FIN pass the gateway; no reply does.
+        assert!(tcp.inpkts >= 6 * 4, "{}", stats.text);
+        assert_eq!(udp.inpkts, 6, "{}", stats.text);
+        assert_eq!((tcp.outpkts, udp.outpkts, tcp.outbytes, udp.outbytes), (0, 0, 0, 0), "{}", stats.text);
+        for (_, rip) in self.topo.servers {
+            assert_eq!(stats.dest("TCP", &self.topo.rs_listed(rip)).conns, 3, "{}", stats.text);
+            assert_eq!(stats.dest("UDP", &self.topo.rs_listed(rip)).conns, 3, "{}", stats.text);
+        }
+        assert_eq!(self.counter("fwd_in_packets"), tcp.inpkts + udp.inpkts);
+        assert_eq!(self.counter("fwd_out_packets"), 0, "a reply went through the gateway");
+        assert_eq!(self.counter("sessions_created"), 12);
+    }
+
+    /// curl from the client to the VIP with `extra` arguments: the answer's
+    /// body, and the addresses curl connected to and from.
+    fn curl(&self, timeout: &str, extra: &[&str]) -> (String, String, String) {
+        let url = format!("http://{VIP}:{VPORT}/");
+        let mut args = vec!["curl", "-s", "-S", "-m", timeout];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["-w", "\n%{remote_ip}:%{remote_port} %{local_ip}:%{local_port}", &url]);
+        let o = self.exec("client", &args);
         assert!(o.status.success(), "HTTP through the VIP failed ({}): {}", o.status, stderr(&o).trim());
         let t = text(&o);
         let (body, addrs) = t.rsplit_once('\n').unwrap();
         let (remote, local) = addrs.trim().split_once(' ').unwrap();
+        (body.to_string(), remote.to_string(), local.to_string())
+    }
+
+    /// One HTTP GET from the client to the VIP; panics with the
+    /// diagnostics if it fails.
+    pub fn http(&self) -> Http {
+        let (body, remote, local) = self.curl("5", &[]);
         let (server, peer) = body.trim().split_once(' ').unwrap_or_else(|| panic!("odd answer {body:?}"));
-        Http { server: server.into(), peer: peer.into(), remote: remote.into(), local: local.into() }
+        Http { server: server.into(), peer: peer.into(), remote, local }
     }
 
     /// One HTTP POST of `n` bytes from the client to the VIP: the exchange
@@ -469,30 +492,12 @@ impl Lab {
     pub fn http_post(&self, n: usize) -> (Http, usize) {
         let file = std::env::temp_dir().join(format!("{}-post.bin", self.prefix));
         std::fs::write(&file, vec![b'x'; n]).unwrap();
-        let o = self.exec(
-            "client",
-            &[
-                "curl",
-                "-s",
-                "-S",
-                "-m",
-                "10",
-                "--data-binary",
-                &format!("@{}", file.display()),
-                "-w",
-                "\n%{remote_ip}:%{remote_port} %{local_ip}:%{local_port}",
-                &format!("http://{VIP}:{VPORT}/"),
-            ],
-        );
+        let data = format!("@{}", file.display());
+        let (body, remote, local) = self.curl("10", &["--data-binary", &data]);
         let _ = std::fs::remove_file(&file);
-        assert!(o.status.success(), "HTTP POST through the VIP failed ({}): {}", o.status, stderr(&o).trim());
-        let t = text(&o);
-        let (body, addrs) = t.rsplit_once('\n').unwrap();
-        let (remote, local) = addrs.trim().split_once(' ').unwrap();
         let f: Vec<&str> = body.split_whitespace().collect();
         assert_eq!(f.len(), 3, "odd answer {body:?}");
-        let http =
-            Http { server: f[0].into(), peer: f[1].into(), remote: remote.into(), local: local.into() };
+        let http = Http { server: f[0].into(), peer: f[1].into(), remote, local };
         (http, f[2].parse().unwrap())
     }
 
