@@ -85,6 +85,17 @@ pub struct Phase {
     /// gatewayd's counters over the phase (summed over workers; gauges such
     /// as `sessions_live` are the value at the end), if it was asked.
     pub gw: Option<BTreeMap<String, u64>>,
+    /// Flood packets (SYN-flood measurement) the link took, and refused.
+    #[serde(default)]
+    pub flood_tx: u64,
+    #[serde(default)]
+    pub flood_tx_refused: u64,
+    /// Flood packets that reached the servers, and the servers' answers to
+    /// them (SYN+ACKs) that came back to the spoofed clients.
+    #[serde(default)]
+    pub flood_server_rx: u64,
+    #[serde(default)]
+    pub flood_client_rx: u64,
     /// Consecutive sub-windows of the phase (measurement only), so a figure
     /// can be given as a median with its spread on a noisy machine.
     #[serde(default)]

@@ -18,6 +18,7 @@ mod procs;
 mod results;
 mod run;
 mod scenarios;
+mod synflood;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
@@ -112,7 +113,8 @@ impl Drop for Scratch {
 fn real_main(args: Args) -> Result<i32> {
     let mut list = if args.smoke { scenarios::smoke() } else { scenarios::full() };
     if !args.only.is_empty() {
-        let all: Vec<_> = scenarios::full().into_iter().chain(scenarios::smoke()).collect();
+        let all: Vec<_> =
+            scenarios::full().into_iter().chain(scenarios::smoke()).chain(scenarios::extra()).collect();
         list = args
             .only
             .iter()
@@ -127,6 +129,11 @@ fn real_main(args: Args) -> Result<i32> {
     if args.list {
         for s in &list {
             println!("{:<24} {} ({} flows, {} B)", s.id, s.title, s.flows, s.frames());
+        }
+        if args.only.is_empty() && !args.smoke {
+            for s in scenarios::extra() {
+                println!("{:<24} {} (only with --only {}; writes {}.md)", s.id, s.title, s.id, s.id);
+            }
         }
         return Ok(0);
     }
@@ -168,6 +175,24 @@ fn real_main(args: Args) -> Result<i32> {
             s.frames()
         );
         let t = Instant::now();
+        if s.syn_flood > 0.0 {
+            match run::flood_scenario(&ctx, s) {
+                Ok((report, others)) => {
+                    println!("{}", synflood::table(&report));
+                    let out = args.out.clone().unwrap_or_else(|| repo().join("benches/results"));
+                    let command = format!("benches/run.sh --only {}", s.id);
+                    let env =
+                        results::Env::collect(&repo(), report.tsc_hz, t.elapsed().as_secs_f64(), &command);
+                    synflood::write(&out, s, &report, others, &env)?;
+                    eprintln!("gw-benchrun: wrote {}/synflood.md, synflood.json", out.display());
+                }
+                Err(e) => {
+                    eprintln!("gw-benchrun: {} FAILED: {e:#}", s.id);
+                    failed.push(s.id.clone());
+                }
+            }
+            continue;
+        }
         match run::scenario(&ctx, s) {
             Ok(row) => {
                 eprintln!(
@@ -188,6 +213,10 @@ fn real_main(args: Args) -> Result<i32> {
                 }
             }
         }
+    }
+    if rows.is_empty() && !list.is_empty() && list.iter().all(|s| s.syn_flood > 0.0) {
+        // Only the SYN-flood measurement ran: it wrote its own files.
+        return Ok(if failed.is_empty() { 0 } else { 1 });
     }
     results::add_testpmd_ratios(&mut rows);
     let elapsed = started.elapsed().as_secs_f64();

@@ -100,6 +100,25 @@ pub fn scenario(ctx: &Ctx, s: &Scenario) -> Result<Row> {
     Ok(row)
 }
 
+/// Runs a SYN-flood scenario (gatewayd only); returns the generator's report
+/// (one phase per step) and how much CPU other processes took, in percent.
+pub fn flood_scenario(ctx: &Ctx, s: &Scenario) -> Result<(GenReport, Option<f64>)> {
+    let _ = ctx.wait_quiet();
+    let ep = ctx.endpoints(&s.id);
+    let prefix = |what: &str| format!("{}-{}-{what}", ctx.tag, s.id);
+    let t0 = procs::machine_ticks();
+    let result = run_gatewayd(ctx, s, &ep, &prefix("gw"), &prefix("gen"));
+    for p in ["gw", "gen"] {
+        procs::remove_dpdk_runtime(&prefix(p));
+    }
+    let (report, _dut, ours) = result?;
+    let others = match (t0, procs::machine_ticks()) {
+        (Some(a), Some(b)) => Some(procs::others_pct(a, b, ours)),
+        _ => None,
+    };
+    Ok((report, others))
+}
+
 /// What the DUT reported besides the generator.
 #[derive(Default)]
 struct DutFigures {
@@ -146,6 +165,13 @@ fn pktgen_cmd(
     c.arg("--half-load").arg(s.half_load.to_string());
     if s.new_flows {
         c.arg("--new-flows");
+    }
+    if s.syn_flood > 0.0 {
+        c.arg("--rate").arg(s.rate.to_string());
+        c.arg("--syn-flood").arg(s.syn_flood.to_string());
+        c.arg("--ack-flood").arg(s.ack_flood.to_string());
+        c.arg("--paced-flood").arg(s.paced_flood.to_string());
+        c.arg("--flood-rate").arg(s.flood_rate.to_string());
     }
     match s.dut {
         Dut::Gatewayd { mode, .. } if mode.one_way() => {

@@ -66,6 +66,14 @@ pub struct Scenario {
     /// gatewayd's session capacity (per worker).
     pub sessions: usize,
     pub note: String,
+    /// SYN-flood measurement (issue 7): established flows at `rate` client
+    /// packets/s, `syn_flood` s of SYN flood, `ack_flood` s of ACK flood.
+    pub syn_flood: f64,
+    pub ack_flood: f64,
+    pub rate: f64,
+    /// Seconds of SYN flood at `flood_rate` before the full-rate one.
+    pub paced_flood: f64,
+    pub flood_rate: f64,
 }
 
 /// The simple IMIX: 7 x 64 B, 4 x 512 B, 1 x 1514 B (a 1500-byte IP packet).
@@ -96,7 +104,12 @@ impl Scenario {
         // Opening runs at ~300k flows/s on a loaded 2-CPU machine, more
         // when it is quiet; allow for 100k/s.
         let open = self.flows as f64 / 100_000.0;
-        30.0 + open + self.warmup + self.duration + self.half_load
+        let floods = if self.syn_flood > 0.0 {
+            3.0 * self.duration + self.paced_flood + self.syn_flood + self.ack_flood
+        } else {
+            0.0
+        };
+        30.0 + open + self.warmup + self.duration + self.half_load + floods
     }
 }
 
@@ -141,6 +154,11 @@ fn gw(
         half_load: half,
         sessions: capacity_for(flows),
         note: String::new(),
+        syn_flood: 0.0,
+        ack_flood: 0.0,
+        rate: 0.0,
+        paced_flood: 0.0,
+        flood_rate: 0.0,
     }
 }
 
@@ -159,6 +177,11 @@ fn testpmd(id: &str, sizes: &[usize], mix: &[usize]) -> Scenario {
         half_load: 1.5,
         sessions: 0,
         note: String::new(),
+        syn_flood: 0.0,
+        ack_flood: 0.0,
+        rate: 0.0,
+        paced_flood: 0.0,
+        flood_rate: 0.0,
     }
 }
 
@@ -217,6 +240,24 @@ pub fn full() -> Vec<Scenario> {
     end.title = "ceiling again, at the end".into();
     v.push(end);
     v
+}
+
+/// Scenarios outside the default run (`--only` picks them): the SYN-flood
+/// measurement of issue 7, written to `synflood.md` / `synflood.json`.
+pub fn extra() -> Vec<Scenario> {
+    let mut s =
+        gw(Mode::FullNat, "tcp", 10_000, 1, &[64], &[], "FULLNAT TCP established under a SYN flood", 0.0);
+    s.id = "synflood".into();
+    s.duration = 3.0;
+    s.warmup = 0.5;
+    // 1M sessions: the half-open cap (half_open_percent 50) is 524288.
+    s.sessions = 1 << 20;
+    s.rate = 200_000.0;
+    s.paced_flood = 4.0;
+    s.flood_rate = 1_000_000.0;
+    s.syn_flood = 5.0;
+    s.ack_flood = 3.0;
+    vec![s]
 }
 
 /// The CI smoke run: one short FULLNAT scenario.
@@ -307,6 +348,16 @@ mod tests {
     }
 
     #[test]
+    fn the_syn_flood_scenario_is_apart_and_reaches_the_cap() {
+        let x = extra();
+        assert!(x.iter().all(|s| s.syn_flood > 0.0 && s.rate > 0.0 && s.proto == "tcp"));
+        assert!(full().iter().all(|s| s.syn_flood == 0.0 && x.iter().all(|e| e.id != s.id)));
+        // The paced flood alone offers more SYNs than the half-open cap (50 %).
+        let s = &x[0];
+        assert!(s.paced_flood * s.flood_rate > s.sessions as f64 / 2.0);
+    }
+
+    #[test]
     fn configs_are_rewritten_for_the_run() {
         let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf");
         let ep = Endpoints {
@@ -314,7 +365,7 @@ mod tests {
             inside_sock: "/run/gwbench.x/i.sock".into(),
             control_sock: "/run/gwbench.x/c.sock".into(),
         };
-        for s in full().iter().filter(|s| s.dut != Dut::Testpmd) {
+        for s in full().iter().chain(extra().iter()).filter(|s| s.dut != Dut::Testpmd) {
             let text = gatewayd_config(&conf, s, &ep, "gwbench-x-gw").unwrap();
             let c = dataplane::config::Config::parse(&text, Path::new("x.toml")).unwrap();
             assert_eq!(c.workers.cores.len() as u32, s.workers());

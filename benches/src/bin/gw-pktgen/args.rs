@@ -121,6 +121,25 @@ pub struct Args {
     /// Mbufs in the generator's pool.
     #[arg(long, default_value_t = 16383)]
     pub mbufs: u32,
+    /// SYN-flood measurement (issue 7), TCP with --rate only: after the
+    /// warm-up, phases `before` (--duration), `syn_flood_paced` (see
+    /// --paced-flood), `syn_flood` (this many seconds:
+    /// the established flows at --rate plus SYNs from never-seen spoofed
+    /// client tuples as fast as the link takes them; the SYN+ACKs are never
+    /// answered), `after` (--duration), then `ack_flood` (--ack-flood
+    /// seconds of ACKs without a session) and `after_ack`. 0: off.
+    #[arg(long, default_value_t = 0.0)]
+    pub syn_flood: f64,
+    /// Before the full-rate SYN flood, this many seconds of SYN flood at
+    /// --flood-rate (0: none).
+    #[arg(long, default_value_t = 0.0)]
+    pub paced_flood: f64,
+    /// SYNs per second of the paced flood.
+    #[arg(long, default_value_t = 1_000_000.0)]
+    pub flood_rate: f64,
+    /// Seconds of the ACK flood of the SYN-flood measurement (0: none).
+    #[arg(long, default_value_t = 0.0)]
+    pub ack_flood: f64,
     /// EAL arguments (after `--`).
     #[arg(last = true)]
     pub eal: Vec<String>,
@@ -145,6 +164,16 @@ impl Args {
             && self.sample > 0.0)
         {
             return Err("--rate, --warmup and --half-load must be >= 0, --duration and --sample > 0".into());
+        }
+        if self.syn_flood > 0.0 && (self.proto != Proto::Tcp || self.rate <= 0.0 || self.new_flows) {
+            return Err("--syn-flood needs --proto tcp and a --rate, and no --new-flows".into());
+        }
+        if !(self.syn_flood >= 0.0
+            && self.ack_flood >= 0.0
+            && self.paced_flood >= 0.0
+            && self.flood_rate > 0.0)
+        {
+            return Err("--syn-flood and --ack-flood must be >= 0".into());
         }
         Ok(())
     }
@@ -179,5 +208,10 @@ mod tests {
         assert!(bad.validate().is_err());
         let bad = Args::parse_from(["gw-pktgen", "--sizes", "40"]);
         assert!(bad.validate().is_err());
+        let flood = ["gw-pktgen", "--proto", "tcp", "--rate", "1000", "--syn-flood", "2", "--ack-flood", "1"];
+        Args::parse_from(flood).validate().unwrap();
+        // A SYN flood needs TCP and a fixed rate for the established flows.
+        assert!(Args::parse_from(["gw-pktgen", "--proto", "tcp", "--syn-flood", "2"]).validate().is_err());
+        assert!(Args::parse_from(["gw-pktgen", "--rate", "1000", "--syn-flood", "2"]).validate().is_err());
     }
 }

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use dataplane::dpdk::{tsc, Mempool, Port, RxBurst, TxBuffer, BURST};
 use dataplane::wire::ethernet::MacAddr;
+use dataplane::wire::tcp::flags;
 use gw_benches::traffic::flows;
 use gw_benches::traffic::frame::{self, Kind, Template};
 use gw_benches::traffic::hist::Histogram;
@@ -95,6 +96,15 @@ pub struct Traffic<'a> {
     pub seconds: Option<f64>,
 }
 
+/// A flood sent alongside the established traffic, as fast as the link
+/// takes it, whenever no established packet is due.
+pub struct Flood {
+    pub template: Template,
+    pub flows: Flows,
+    /// Flood packets per second; 0 = as fast as the link takes them.
+    pub rate: f64,
+}
+
 /// The generator's state across phases.
 pub struct Gen {
     pub client: Link,
@@ -119,6 +129,12 @@ pub struct Gen {
     /// before any new packet, and a refused one is sent again: a lost ACK
     /// would leave its session half-open.
     pending_acks: VecDeque<(u32, u16)>,
+    /// The flood of the current phase, if any.
+    pub flood: Option<Flood>,
+    /// SYN-flood measurement: only TCP segments with PSH and without SYN are
+    /// the established flows' (counted, timed); anything else is flood, never
+    /// answered with a handshake ACK (its clients are spoofed).
+    pub split_flood: bool,
     servers: Vec<Ipv4Addr>,
     rx: RxBurst,
     tx_client: TxBuffer,
@@ -157,6 +173,8 @@ impl Gen {
             backoff_ticks: 0,
             ack_template: None,
             pending_acks: VecDeque::with_capacity(1 << 16),
+            flood: None,
+            split_flood: false,
             servers: flows::real_servers(),
             rx: RxBurst::new(),
             tx_client: TxBuffer::new(),
@@ -257,6 +275,8 @@ impl Gen {
         // At "as fast as possible", no new burst before this TSC (set when
         // the link refused one).
         let mut backoff_until = 0u64;
+        let mut flood_backoff = 0u64;
+        let mut flood_attempted = 0u64;
         let retry = matches!(t.flows, Flows::Once { .. });
         loop {
             let now = tsc();
@@ -284,6 +304,23 @@ impl Gen {
                 n = 0;
             }
             if n == 0 {
+                if let Some(rate) = self.flood.as_ref().map(|f| f.rate) {
+                    let k = if rate > 0.0 {
+                        ((self.secs(now - t0) * rate) as u64)
+                            .saturating_sub(flood_attempted)
+                            .min(BURST as u64)
+                    } else if now >= flood_backoff {
+                        BURST as u64
+                    } else {
+                        0
+                    };
+                    if k > 0 {
+                        flood_attempted += k;
+                        if self.send_flood(k as usize) && rate == 0.0 {
+                            flood_backoff = tsc() + self.backoff_ticks;
+                        }
+                    }
+                }
                 continue;
             }
             let stamp = tsc();
@@ -330,6 +367,38 @@ impl Gen {
             self.cur.gw = Some(report::delta(&a, &b));
         }
         std::mem::take(&mut self.cur)
+    }
+
+    /// Sends `n` (at most a burst) flood packets; returns whether the link refused any.
+    fn send_flood(&mut self, n: usize) -> bool {
+        let Some(fl) = self.flood.as_mut() else { return false };
+        let stamp = tsc();
+        let mut pushed = 0u64;
+        for _ in 0..n {
+            let Some(f) = fl.flows.next() else { break };
+            let Some(mut m) = self.pool.alloc() else { break };
+            if !m.set_len(fl.template.len()) {
+                break;
+            }
+            let (ip, port) = flows::client(f);
+            fl.template.write(m.as_mut(), ip, port, stamp);
+            let _ = self.tx_client.push(m);
+            pushed += 1;
+        }
+        let q = self.next_queue;
+        self.next_queue = if q + 1 == self.queues { 0 } else { q + 1 };
+        let (sent, refused) = self.tx_client.flush(self.client.port, q);
+        debug_assert!(sent as u64 + refused as u64 == pushed);
+        self.cur.flood_tx += sent as u64;
+        self.cur.flood_tx_refused += refused as u64;
+        refused > 0
+    }
+
+    /// Whether a received TCP segment with `tcp_flags` belongs to the flood
+    /// (see [`Gen::split_flood`]).
+    #[inline]
+    fn is_flood(split_flood: bool, tcp_flags: u8) -> bool {
+        split_flood && (tcp_flags & flags::PSH == 0 || tcp_flags & flags::SYN != 0)
     }
 
     /// Sends up to a burst of pending handshake ACKs; those the link refused
@@ -422,8 +491,16 @@ impl Gen {
                 break;
             }
             let now = tsc();
+            let split = self.split_flood;
             for mut m in self.rx.drain() {
                 match frame::classify(m.as_ref()) {
+                    Kind::Data { tcp_flags, .. } if Self::is_flood(split, tcp_flags) => {
+                        // A real server answers a SYN with a SYN+ACK.
+                        self.cur.flood_server_rx += 1;
+                        if frame::reflect(m.as_mut()) {
+                            let _ = self.tx_server.push(m);
+                        }
+                    }
                     Kind::Data { stamp, .. } => {
                         self.cur.server_rx += 1;
                         if self.one_way {
@@ -460,8 +537,12 @@ impl Gen {
                 break;
             }
             let now = tsc();
+            let split = self.split_flood;
             for mut m in self.rx.drain() {
                 match frame::classify(m.as_ref()) {
+                    Kind::Data { tcp_flags, .. } if Self::is_flood(split, tcp_flags) => {
+                        self.cur.flood_client_rx += 1;
+                    }
                     Kind::Data { stamp, tcp_flags, .. } => {
                         self.cur.client_rx += 1;
                         record(&mut self.hist, &mut self.cur, self.hz, stamp, now);

@@ -21,7 +21,7 @@ use gw_benches::traffic::frame::{L4Kind, Template};
 use gw_benches::traffic::report::GenReport;
 
 use args::{Args, Proto};
-use gen::{Flows, Gen, Link, Traffic};
+use gen::{Flood, Flows, Gen, Link, Traffic};
 
 /// Flows sent slowly first, so the gateway resolves its neighbours (the
 /// router, each real server) before the open phase floods it.
@@ -124,6 +124,10 @@ fn phases(args: &Args, g: &mut Gen) -> Result<GenReport> {
     // New flows open with every packet: SYNs for TCP.
     let data_tpl = make(if args.new_flows { open_kind } else { data_kind }, &args.sizes);
     let one = [0usize];
+    let floods = [
+        make(L4Kind::Tcp(flags::SYN), &smallest).remove(0),
+        make(L4Kind::Tcp(flags::ACK), &smallest).remove(0),
+    ];
 
     let mut report = GenReport {
         tsc_hz: g.hz,
@@ -174,6 +178,10 @@ fn phases(args: &Args, g: &mut Gen) -> Result<GenReport> {
     if args.warmup > 0.0 {
         report.phases.push(g.run("warmup", &mut t, None));
     }
+    if args.syn_flood > 0.0 {
+        syn_flood(args, g, &mut t, [&floods[0], &floods[1]], &mut report);
+        return Ok(report);
+    }
     t.seconds = Some(args.duration);
     let m = g.run("measure", &mut t, Some(args.sample));
     let delivered = if args.one_way { m.server_rx } else { m.client_rx } as f64 / m.seconds.max(1e-9);
@@ -200,4 +208,55 @@ fn phases(args: &Args, g: &mut Gen) -> Result<GenReport> {
         report.phases.push(h);
     }
     Ok(report)
+}
+
+/// The SYN-flood measurement (issue 7): the established flows at a fixed
+/// rate, before, during (paced, then as fast as possible) and after a SYN
+/// flood from never-seen spoofed tuples, then during and after an ACK flood
+/// of tuples without a session.
+fn syn_flood(args: &Args, g: &mut Gen, t: &mut Traffic<'_>, floods: [&Template; 2], report: &mut GenReport) {
+    g.split_flood = true;
+    let [syn, ack] = floods;
+    let mut next_spoofed = args.flows;
+    let phases: [(&str, f64, Option<&Template>, f64); 6] = [
+        ("before", args.duration, None, 0.0),
+        ("syn_flood_paced", args.paced_flood, Some(syn), args.flood_rate),
+        ("syn_flood", args.syn_flood, Some(syn), 0.0),
+        ("after", args.duration, None, 0.0),
+        ("ack_flood", args.ack_flood, Some(ack), 0.0),
+        ("after_ack", args.duration, None, 0.0),
+    ];
+    for (name, secs, flood, rate) in phases {
+        if secs <= 0.0 || (name == "after_ack" && args.ack_flood <= 0.0) {
+            continue;
+        }
+        g.flood = flood.map(|tpl| Flood {
+            template: tpl.clone(),
+            flows: Flows::Fresh { next: next_spoofed },
+            rate,
+        });
+        t.seconds = Some(secs);
+        let p = g.run(name, t, Some(args.sample));
+        if let Some(Flood { flows: Flows::Fresh { next }, .. }) = g.flood.take() {
+            next_spoofed = next;
+        }
+        let gw = |k: &str| p.gw.as_ref().and_then(|c| c.get(k).copied()).unwrap_or(0);
+        eprintln!(
+            "gw-pktgen: {name} {:.2} s: established tx {} rx {} (refused {}), flood tx {} (refused {}) at servers {}, p50 {:?} p99 {:?} us, gw sessions_live {} half_open {} drop_half_open_limit {} drop_no_session_not_syn {}",
+            p.seconds,
+            p.client_tx,
+            p.client_rx,
+            p.client_tx_refused,
+            p.flood_tx,
+            p.flood_tx_refused,
+            p.flood_server_rx,
+            p.latency.p50_us,
+            p.latency.p99_us,
+            gw("sessions_live"),
+            gw("sessions_half_open"),
+            gw("drop_half_open_limit"),
+            gw("drop_no_session_not_syn"),
+        );
+        report.phases.push(p);
+    }
 }
