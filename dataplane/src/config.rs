@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use gw_proto::{DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceKey, ServiceSpec};
 use serde::Deserialize;
 
-use crate::route::{Iface, Route};
+use crate::route::{prefix_match, Iface, Route};
 use crate::tcp_state::Timeouts;
 use crate::wire::ethernet::MacAddr;
 
@@ -376,10 +376,7 @@ impl Config {
                 })?;
                 let port = ports
                     .iter()
-                    .position(|p| {
-                        let mask = if p.prefix == 0 { 0 } else { u32::MAX << (32 - p.prefix as u32) };
-                        u32::from(p.addr) & mask == u32::from(via) & mask
-                    })
+                    .position(|p| prefix_match(u32::from(p.addr), p.prefix, u32::from(via)))
                     .ok_or_else(|| {
                         invalid(format!("route[{i}].via"), format!("{via} is in no port's subnet"))
                     })?;

@@ -268,9 +268,8 @@ impl Control {
     /// Housekeeping, called every 100 ms or so: releases retired snapshots
     /// no worker uses any more, and every [`RATE_PERIOD`] updates the rates.
     pub fn tick(&self, now: Instant) {
-        let min = self.min_worker_generation();
         let mut m = self.lock();
-        m.retired.retain(|s| s.generation >= min);
+        self.release_retired(&mut m);
         let secs = match m.last_estimate {
             None => {
                 m.last_estimate = Some(now);
@@ -294,6 +293,12 @@ impl Control {
         }
     }
 
+    /// Drops the retired snapshots every worker has moved past.
+    fn release_retired(&self, m: &mut Model) {
+        let min = self.min_worker_generation();
+        m.retired.retain(|s| s.generation >= min);
+    }
+
     fn rates_of(m: &Model, is_dest: bool, slot: u32) -> Rates {
         m.rates.get(&(is_dest, slot)).map(RateEst::rates).unwrap_or_default()
     }
@@ -305,8 +310,7 @@ impl Control {
         if let Ok(true) = r {
             self.publish(&mut m);
         }
-        let min = self.min_worker_generation();
-        m.retired.retain(|s| s.generation >= min);
+        self.release_retired(&mut m);
         match r {
             Ok(_) => Response::Ok,
             Err(resp) => resp,

@@ -344,6 +344,10 @@ impl WorkerCounters {
         self.drops[why as usize].add(1);
     }
     #[inline(always)]
+    pub fn count_drops(&self, why: Drop, n: u64) {
+        self.drops[why as usize].add(n);
+    }
+    #[inline(always)]
     pub fn event(&self, e: Event, n: u64) {
         self.events[e as usize].add(n);
     }

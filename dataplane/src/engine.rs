@@ -323,6 +323,8 @@ impl Engine {
             st.lport_next = 0;
         }
         let view = SvcDests { svc, counters, overloaded };
+        // The real server's port; 0 (port-0 services, -g/-i) means the packet's.
+        let rs_port = |d: &crate::service::Dest| if d.port == 0 { key.dport } else { d.port };
         let flow = Flow { src: key.src, sport: key.sport, dst: key.dst, dport: key.dport, now_ms: now };
         // Persistence (-p): a template per (masked client, VIP, port) names
         // the server; it lives while it controls connections, plus the
@@ -346,7 +348,7 @@ impl Engine {
                     None => sched::pick(&svc.prep, &mut st.sched, &view, &flow).ok_or(Drop::NoDest)?,
                 };
                 let dest = &svc.dests[d];
-                let rs = (u32::from(dest.addr), if dest.port == 0 { key.dport } else { dest.port });
+                let rs = (u32::from(dest.addr), rs_port(dest));
                 let t = match found {
                     Some(t) => {
                         if kept.is_none() {
@@ -386,12 +388,12 @@ impl Engine {
         let (rs, local, mut flags) = match dest.mode {
             ForwardMode::FullNat | ForwardMode::Masq if p.ttl <= 1 => return Err(Drop::TtlExceeded),
             ForwardMode::FullNat => {
-                let rs = (rip, if dest.port == 0 { key.dport } else { dest.port });
+                let rs = (rip, rs_port(dest));
                 (rs, alloc_lport(cfg, sessions, st, svc, key.proto, rs)?, 0)
             }
             ForwardMode::Masq => {
                 // Replies come back to the client address itself.
-                let rs = (rip, if dest.port == 0 { key.dport } else { dest.port });
+                let rs = (rip, rs_port(dest));
                 let local = (key.src, key.sport);
                 let reply =
                     FlowKey { proto: key.proto, src: rs.0, sport: rs.1, dst: local.0, dport: local.1 };

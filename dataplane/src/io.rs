@@ -46,9 +46,7 @@ impl DpdkIo<'_> {
     fn flush(&mut self, i: usize) {
         let (sent, dropped) = self.tx[i].flush(self.ports[i], self.queue);
         self.counters.event(Event::TxPackets, sent as u64);
-        for _ in 0..dropped {
-            self.counters.count_drop(Drop::TxFull);
-        }
+        self.counters.count_drops(Drop::TxFull, dropped as u64);
     }
     fn flush_all(&mut self) {
         for i in 0..self.tx.len() {

@@ -13,6 +13,31 @@ pub const PROTO_ICMP: u8 = 1;
 pub const PROTO_TCP: u8 = 6;
 pub const PROTO_UDP: u8 = 17;
 
+/// A TCP or UDP checksum after its packet moved from `old` to `new`
+/// ((source, destination) addresses and ports; the pseudo header counts the
+/// addresses). For UDP (`udp`): a 0 checksum means "none" and stays 0, and
+/// a computed 0 is sent as 0xffff (RFC 768).
+#[inline]
+fn l4_checksum(
+    c: u16,
+    udp: bool,
+    old: ((Ipv4Addr, u16), (Ipv4Addr, u16)),
+    new: ((Ipv4Addr, u16), (Ipv4Addr, u16)),
+) -> u16 {
+    if udp && c == 0 {
+        return 0;
+    }
+    let mut c = update_addr(c, old.0 .0, new.0 .0);
+    c = update_addr(c, old.1 .0, new.1 .0);
+    c = update16(c, old.0 .1, new.0 .1);
+    c = update16(c, old.1 .1, new.1 .1);
+    if udp && c == 0 {
+        0xffff
+    } else {
+        c
+    }
+}
+
 /// Rewrites source and destination address and port of a TCP or UDP packet
 /// and decrements the TTL (the gateway routes it). `ip` starts at the IPv4
 /// header; TTL must be above 1 (checked by the caller).
@@ -33,28 +58,21 @@ pub fn rewrite(ip: &mut [u8], proto: u8, src: (u32, u16), dst: (u32, u16)) {
     pkt.set_ttl(ttl - 1);
     pkt.set_checksum(c);
     let l4 = &mut ip[hl..];
-    let l4_update = |c: u16, old_sp: u16, old_dp: u16| {
-        let mut c = update_addr(c, old_src, new_src);
-        c = update_addr(c, old_dst, new_dst);
-        c = update16(c, old_sp, src.1);
-        update16(c, old_dp, dst.1)
-    };
+    let new = ((new_src, src.1), (new_dst, dst.1));
     match proto {
         PROTO_TCP => {
             let mut t = tcp::Packet::new_unchecked(l4);
-            let c = l4_update(t.checksum(), t.src_port(), t.dst_port());
+            let old = ((old_src, t.src_port()), (old_dst, t.dst_port()));
+            let c = l4_checksum(t.checksum(), false, old, new);
             t.set_src_port(src.1);
             t.set_dst_port(dst.1);
             t.set_checksum(c);
         }
         PROTO_UDP => {
             let mut u = udp::Packet::new_unchecked(l4);
-            let old = u.checksum();
-            // A UDP checksum of 0 means "none" (RFC 768): leave it so.
-            if old != 0 {
-                let c = l4_update(old, u.src_port(), u.dst_port());
-                u.set_checksum(if c == 0 { 0xffff } else { c });
-            }
+            let old = ((old_src, u.src_port()), (old_dst, u.dst_port()));
+            let c = l4_checksum(u.checksum(), true, old, new);
+            u.set_checksum(c);
             u.set_src_port(src.1);
             u.set_dst_port(dst.1);
         }
@@ -218,14 +236,11 @@ pub fn rewrite_icmp_error(ip: &mut [u8], outer: (u32, u32), quoted_src: (u32, u1
         ip[l4 + 2..l4 + 4].copy_from_slice(&quoted_dst.1.to_be_bytes());
         // The quoted UDP checksum lies within the 8 quoted bytes: keep it right.
         if ip[q + 9] == PROTO_UDP {
-            let old = u16::from_be_bytes([ip[l4 + 6], ip[l4 + 7]]);
-            if old != 0 {
-                let mut c = update_addr(old, old_src, Ipv4Addr::from(quoted_src.0));
-                c = update_addr(c, old_dst, Ipv4Addr::from(quoted_dst.0));
-                c = update16(c, old_sp, quoted_src.1);
-                c = update16(c, old_dp, quoted_dst.1);
-                ip[l4 + 6..l4 + 8].copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_be_bytes());
-            }
+            let c = u16::from_be_bytes([ip[l4 + 6], ip[l4 + 7]]);
+            let old = ((old_src, old_sp), (old_dst, old_dp));
+            let new =
+                ((Ipv4Addr::from(quoted_src.0), quoted_src.1), (Ipv4Addr::from(quoted_dst.0), quoted_dst.1));
+            ip[l4 + 6..l4 + 8].copy_from_slice(&l4_checksum(c, true, old, new).to_be_bytes());
         }
     }
     let mut icmp = crate::wire::icmpv4::Packet::new_unchecked(&mut ip[hl..]);

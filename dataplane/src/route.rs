@@ -34,8 +34,9 @@ pub struct Route {
     pub port: u16,
 }
 
+/// Whether `ip` lies in `net`/`prefix`.
 #[inline]
-fn prefix_match(net: u32, prefix: u8, ip: u32) -> bool {
+pub fn prefix_match(net: u32, prefix: u8, ip: u32) -> bool {
     let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix as u32) };
     net & mask == ip & mask
 }
