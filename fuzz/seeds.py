@@ -2,7 +2,7 @@
 """Writes the seed corpus of the fuzz targets (run from fuzz/).
 
 packet_path inputs are records `[port+flags][clock step][len u16][frame]`
-(see dataplane/src/fuzzing.rs): valid client traffic to every service, the
+(see dataplane/src/fuzzing.rs; the packet core is core/): valid client traffic to every service, the
 real servers' replies, ARP and ping, so the fuzzer starts deep in the path.
 control inputs are length-prefixed JSON requests.
 """

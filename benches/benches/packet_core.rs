@@ -19,13 +19,13 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use dataplane::counters::Drop;
-use dataplane::engine::Engine;
-use dataplane::nat::{self, PROTO_TCP, PROTO_UDP};
-use dataplane::neigh::NeighConfig;
-use dataplane::session::{Session, SessionTable};
-use dataplane::tcp_state::Timeouts;
-use dataplane::worker::Worker;
+use gw_core::counters::Drop;
+use gw_core::engine::Engine;
+use gw_core::nat::{self, PROTO_TCP, PROTO_UDP};
+use gw_core::neigh::NeighConfig;
+use gw_core::session::{Session, SessionTable};
+use gw_core::tcp_state::Timeouts;
+use gw_core::worker::Worker;
 use gw_benches::{
     arp_request, check_frame, client, establish, forwarded, fullnat_engine, synthetic_session, tcp_frame,
     udp_frame, RecycleIo, Rng, Tcp, FRAME_LEN, GW_IN, GW_OUT, L3, LIP, MIN_FRAME_LEN, ROUTER, ROUTER_MAC, RS,
@@ -226,7 +226,7 @@ impl NewFlows {
     }
 
     #[inline(always)]
-    fn step(&mut self) -> dataplane::engine::Action {
+    fn step(&mut self) -> gw_core::engine::Action {
         self.buf.copy_from_slice(&self.syns[self.i * MIN_FRAME_LEN..][..MIN_FRAME_LEN]);
         self.i = (self.i + 1) & (Self::K - 1);
         self.now += 1;
@@ -271,7 +271,7 @@ fn engine(c: &mut Criterion) {
     let live_before = nf.engine.sessions().len();
     g.bench_function("new_flow", |b| b.iter(|| black_box(nf.step())));
     assert_no_drops(&nf.engine, "new_flow");
-    let created = nf.engine.counters().event_count(dataplane::counters::Event::SessionsCreated);
+    let created = nf.engine.counters().event_count(gw_core::counters::Event::SessionsCreated);
     assert_eq!(created, nf.now - T0, "every SYN created a session");
     println!(
         "engine/new_flow: {} SYNs, live sessions {} before timing, {} after",

@@ -16,15 +16,15 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use dataplane::control::Control;
-use dataplane::counters::WorkerCounters;
-use dataplane::engine::{Engine, EngineConfig};
-use dataplane::nat::PROTO_TCP;
-use dataplane::route::{Iface, Route, Routes};
-use dataplane::service::{Publisher, Snapshot};
-use dataplane::session::{FlowKey, Session};
-use dataplane::tcp_state::{State, Timeouts};
-use dataplane::wire::ethernet::MacAddr;
-use dataplane::worker::Io;
+use gw_core::counters::WorkerCounters;
+use gw_core::engine::{Engine, EngineConfig};
+use gw_core::nat::PROTO_TCP;
+use gw_core::route::{Iface, Route, Routes};
+use gw_core::service::{Publisher, Snapshot};
+use gw_core::session::{FlowKey, Session};
+use gw_core::tcp_state::{State, Timeouts};
+use gw_core::wire::ethernet::MacAddr;
+use gw_core::worker::Io;
 use etherparse::PacketBuilder;
 use gw_proto::{DestSpec, ForwardMode, Protocol, Request, Response, Scheduler, ServiceKey, ServiceSpec};
 
@@ -226,8 +226,8 @@ pub fn establish(engine: &mut Engine, now: u64, f: u32) -> (Endpoint, Endpoint) 
 }
 
 /// Whether an engine verdict forwards the frame.
-pub fn forwarded(a: dataplane::engine::Action) -> bool {
-    matches!(a, dataplane::engine::Action::Forward { .. })
+pub fn forwarded(a: gw_core::engine::Action) -> bool {
+    matches!(a, gw_core::engine::Action::Forward { .. })
 }
 
 /// A session for index `i` whose both keys are distinct for `i < 2^24`:

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dataplane::control::{serve, Control};
-use dataplane::counters::WorkerCounters;
-use dataplane::service::{Publisher, Snapshot};
+use gw_core::counters::WorkerCounters;
+use gw_core::service::{Publisher, Snapshot};
 
 const SERVICES: u32 = 10_000;
 const DESTS: u32 = 10;

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use gw_proto::{DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceKey, ServiceSpec};
 use serde::Deserialize;
 
-use crate::route::{prefix_match, Iface, Route};
-use crate::tcp_state::Timeouts;
-use crate::wire::ethernet::MacAddr;
+use gw_core::route::{prefix_match, Iface, Route};
+use gw_core::tcp_state::Timeouts;
+use gw_core::wire::ethernet::MacAddr;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -28,13 +28,13 @@ use gw_proto::{
     Response, ServiceInfo, ServiceKey, ServiceSpec, Stats, TimeoutSet, WorkerCounters as WireCounters,
 };
 
-use crate::counters::WorkerCounters;
-use crate::mailbox::{ConnFilter, ControlMailbox};
-use crate::sched::{DestConf, Prepared};
-use crate::service::{Dest, Publisher, Service, Snapshot};
-use crate::session::{forward_mode, Session};
-use crate::tcp_state::State;
-use crate::tcp_state::Timeouts;
+use gw_core::counters::WorkerCounters;
+use gw_core::mailbox::{ConnFilter, ControlMailbox};
+use gw_core::sched::{DestConf, Prepared};
+use gw_core::service::{Dest, Publisher, Service, Snapshot};
+use gw_core::session::{forward_mode, Session};
+use gw_core::tcp_state::State;
+use gw_core::tcp_state::Timeouts;
 
 #[derive(Clone, Debug)]
 struct DestEntry {
@@ -129,10 +129,10 @@ impl RateEst {
 /// A session as `gwctl -L -c` shows it.
 fn conn_info(worker: u32, s: &Session, now_ms: u64) -> ConnInfo {
     let a = |ip: u32, port: u16| (Ipv4Addr::from(ip), port);
-    let template = s.flags & crate::session::FLAG_TEMPLATE != 0;
+    let template = s.flags & gw_core::session::FLAG_TEMPLATE != 0;
     ConnInfo {
         worker,
-        proto: if s.proto == crate::nat::PROTO_UDP { Protocol::Udp } else { Protocol::Tcp },
+        proto: if s.proto == gw_core::nat::PROTO_UDP { Protocol::Udp } else { Protocol::Tcp },
         state: if template { "NONE".into() } else { State::from_u8(s.state).name().into() },
         expires_ms: s.expires_in_ms(now_ms),
         client: a(s.cip, s.cport),

@@ -14,14 +14,14 @@ use std::sync::Arc;
 use gw_proto::{read_frame, DestSpec, ForwardMode, Protocol, Request, ServiceKey, ServiceSpec};
 
 use crate::control::Control;
-use crate::counters::WorkerCounters;
-use crate::engine::{Engine, EngineConfig};
-use crate::neigh::NeighConfig;
-use crate::route::{Iface, Route, Routes};
-use crate::service::{Publisher, Snapshot};
-use crate::wire::ethernet::{self, EtherType, MacAddr};
-use crate::wire::ipv4;
-use crate::worker::{Io, Worker};
+use gw_core::counters::WorkerCounters;
+use gw_core::engine::{Engine, EngineConfig};
+use gw_core::neigh::NeighConfig;
+use gw_core::route::{Iface, Route, Routes};
+use gw_core::service::{Publisher, Snapshot};
+use gw_core::wire::ethernet::{self, EtherType, MacAddr};
+use gw_core::wire::ipv4;
+use gw_core::worker::{Io, Worker};
 
 struct SinkIo {
     sent: Vec<(u16, Vec<u8>)>,

@@ -11,27 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::IdlePolicy;
-use crate::counters::{Drop, Event, WorkerCounters};
-use crate::dpdk::{tsc, tsc_hz, Mbuf, Mempool, Port, RxBurst, TxBuffer, BURST};
-use crate::mailbox::WorkerMailbox;
-use crate::service::Publisher;
-use crate::steer::{self, Owner, Redirect};
-use crate::worker::{Io, Learned, PacketBuf, Worker};
-
-impl PacketBuf for Mbuf {
-    fn set_len(&mut self, len: usize) -> bool {
-        Mbuf::set_len(self, len)
-    }
-    fn prepend(&mut self, n: usize) -> bool {
-        Mbuf::prepend(self, n)
-    }
-    fn truncate(&mut self, len: usize) {
-        let cur = self.len();
-        if len < cur {
-            self.trim(cur - len);
-        }
-    }
-}
+use gw_core::counters::{Drop, Event, WorkerCounters};
+use gw_dpdk::{tsc, tsc_hz, Mbuf, Mempool, Port, RxBurst, TxBuffer, BURST};
+use gw_core::mailbox::WorkerMailbox;
+use gw_core::service::Publisher;
+use gw_core::steer::{self, Owner, Redirect};
+use gw_core::worker::{Io, Learned, Worker};
 
 /// TX side of one worker: one buffer per port, on this worker's queue.
 struct DpdkIo<'a> {
@@ -97,7 +82,7 @@ pub struct WorkerLoop {
     pub idle: Idle,
     /// Control-plane questions (connection listing), answered between bursts.
     pub mailbox: WorkerMailbox,
-    /// This worker's index and the hand-off to the others (see [`crate::steer`]).
+    /// This worker's index and the hand-off to the others (see [`gw_core::steer`]).
     pub me: u32,
     pub redirect: Redirect<Mbuf>,
     /// Neighbours learnt by any worker, one inbox per worker.

@@ -6,7 +6,7 @@ mod common;
 use std::net::Ipv4Addr;
 
 use common::*;
-use dataplane::counters::{Drop, Event};
+use gw_core::counters::{Drop, Event};
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use gw_proto::{Protocol, Request, Response, Scheduler};
 

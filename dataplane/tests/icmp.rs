@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use dataplane::counters::{Drop, Event};
+use gw_core::counters::{Drop, Event};
 use etherparse::{
     icmpv4::DestUnreachableHeader, Icmpv4Type, NetSlice, PacketBuilder, SlicedPacket, TransportSlice,
 };

@@ -19,12 +19,12 @@
 
 use std::net::Ipv4Addr;
 
-use dataplane::wire::arp::{self, Operation};
-use dataplane::wire::checksum;
-use dataplane::wire::ethernet::{self, EtherType, MacAddr};
-use dataplane::wire::ipv4::{self, Protocol};
-use dataplane::wire::tcp::{self, flags};
-use dataplane::wire::udp;
+use gw_core::wire::arp::{self, Operation};
+use gw_core::wire::checksum;
+use gw_core::wire::ethernet::{self, EtherType, MacAddr};
+use gw_core::wire::ipv4::{self, Protocol};
+use gw_core::wire::tcp::{self, flags};
+use gw_core::wire::udp;
 use etherparse::PacketBuilder;
 
 /// Two bytes after the TSC that mark a generator packet.

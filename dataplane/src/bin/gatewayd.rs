@@ -16,17 +16,17 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use dataplane::config::{Config, PortConf};
 use dataplane::control::{self, Control};
-use dataplane::counters::WorkerCounters;
-use dataplane::dpdk::{self, Eal, Mempool, Port};
-use dataplane::engine::{Engine, EngineConfig};
+use gw_core::counters::WorkerCounters;
+use gw_dpdk::{self as dpdk, Eal, Mempool, Port};
+use gw_core::engine::{Engine, EngineConfig};
 use dataplane::io::{Idle, WorkerLoop};
-use dataplane::mailbox::mailbox;
-use dataplane::neigh::NeighConfig;
-use dataplane::route::{Iface, Route, Routes};
-use dataplane::service::{Publisher, Snapshot};
-use dataplane::steer::Redirect;
-use dataplane::wire::ethernet::MacAddr;
-use dataplane::worker::Worker;
+use gw_core::mailbox::mailbox;
+use gw_core::neigh::NeighConfig;
+use gw_core::route::{Iface, Route, Routes};
+use gw_core::service::{Publisher, Snapshot};
+use gw_core::steer::Redirect;
+use gw_core::wire::ethernet::MacAddr;
+use gw_core::worker::Worker;
 use gw_proto::Response;
 
 /// gatewayd: a DPDK layer-4 load balancer driven by gwctl (ipvsadm syntax).
@@ -181,7 +181,7 @@ fn run(args: Args) -> Result<()> {
         max_probes: cfg.neighbours.max_probes,
     };
     // Hand-off between workers: an inbox of packets and one of learnt
-    // neighbours per worker (see dataplane::steer).
+    // neighbours per worker (see gw_core::steer).
     let redirect = Redirect::new(lcores.len(), 4096);
     let neighbours = Redirect::new(lcores.len(), 256);
     for (i, lcore) in lcores.iter().enumerate() {
@@ -244,7 +244,7 @@ fn run(args: Args) -> Result<()> {
 }
 
 /// NIC flow rules that put each local address's replies on the queue of the
-/// worker owning their destination port (`dataplane::steer` does the same in
+/// worker owning their destination port (`gw_core::steer` does the same in
 /// software, always). Needs a power-of-two worker count and a port that
 /// accepts the rules; a port that refuses once is left to software.
 struct FlowSteering {

@@ -7,13 +7,13 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use dataplane::control::Control;
-use dataplane::counters::WorkerCounters;
-use dataplane::engine::{Engine, EngineConfig};
-use dataplane::neigh::NeighConfig;
-use dataplane::route::{Iface, Routes};
-use dataplane::service::{Publisher, Snapshot};
-use dataplane::wire::ethernet::MacAddr;
-use dataplane::worker::{Io, Worker};
+use gw_core::counters::WorkerCounters;
+use gw_core::engine::{Engine, EngineConfig};
+use gw_core::neigh::NeighConfig;
+use gw_core::route::{Iface, Routes};
+use gw_core::service::{Publisher, Snapshot};
+use gw_core::wire::ethernet::MacAddr;
+use gw_core::worker::{Io, Worker};
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use gw_proto::{DestSpec, ForwardMode, Protocol, Request, Response, Scheduler, ServiceKey, ServiceSpec};
 

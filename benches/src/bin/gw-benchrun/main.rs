@@ -137,7 +137,7 @@ fn real_main(args: Args) -> Result<i32> {
         }
         return Ok(0);
     }
-    let stop = dataplane::dpdk::stop_on_signals().context("installing signal handlers")?;
+    let stop = gw_dpdk::stop_on_signals().context("installing signal handlers")?;
     let tag = format!("gwbench{}", std::process::id());
     let dir = args.run_dir.clone().unwrap_or_else(|| PathBuf::from(format!("/run/{tag}")));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;

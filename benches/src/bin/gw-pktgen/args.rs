@@ -4,7 +4,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
-use dataplane::wire::ethernet::MacAddr;
+use gw_core::wire::ethernet::MacAddr;
 use gw_benches::traffic::flows;
 
 /// Transport of the generated flows.

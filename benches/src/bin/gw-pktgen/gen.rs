@@ -19,9 +19,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 
-use dataplane::dpdk::{tsc, Mempool, Port, RxBurst, TxBuffer, BURST};
-use dataplane::wire::ethernet::MacAddr;
-use dataplane::wire::tcp::flags;
+use gw_dpdk::{tsc, Mempool, Port, RxBurst, TxBuffer, BURST};
+use gw_core::wire::ethernet::MacAddr;
+use gw_core::wire::tcp::flags;
 use gw_benches::traffic::flows;
 use gw_benches::traffic::frame::{self, Kind, Template};
 use gw_benches::traffic::hist::Histogram;

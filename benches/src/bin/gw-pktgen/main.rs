@@ -1,5 +1,5 @@
 //! gw-pktgen: the benchmark's traffic generator on gatewayd's own DPDK
-//! layer (`dataplane::dpdk`). See `args.rs` for what it does and
+//! layer (`gw_dpdk`). See `args.rs` for what it does and
 //! `docs/benchmarks.md` for how the harness uses it.
 //!
 //! One lcore runs everything (the main thread): on this project's 2-core
@@ -14,9 +14,9 @@ use std::io::Write;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use dataplane::dpdk::{self, Eal, Mempool, Port, DEFAULT_DATA_ROOM};
-use dataplane::wire::ethernet::MacAddr;
-use dataplane::wire::tcp::flags;
+use gw_dpdk::{self as dpdk, Eal, Mempool, Port, DEFAULT_DATA_ROOM};
+use gw_core::wire::ethernet::MacAddr;
+use gw_core::wire::tcp::flags;
 use gw_benches::traffic::frame::{L4Kind, Template};
 use gw_benches::traffic::report::GenReport;
 

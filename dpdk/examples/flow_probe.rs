@@ -1,7 +1,7 @@
 //! Asks a port whether it takes gatewayd's local-port steering rules.
 //! `flow_probe -- <EAL args with one --vdev or -a>` e.g.
 //! `flow_probe --no-huge -m 256 --no-shconf --no-pci --vdev=net_tap0,iface=gwflowprobe0`
-use dataplane::dpdk::{Eal, Mempool, Port, DEFAULT_DATA_ROOM, SOCKET_ANY};
+use gw_dpdk::{Eal, Mempool, Port, DEFAULT_DATA_ROOM, SOCKET_ANY};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

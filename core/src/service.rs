@@ -5,7 +5,7 @@
 //! number between bursts and picks the new snapshot up when it changed. A
 //! worker never writes to a snapshot, so reading it costs no shared-line
 //! writes. Old snapshots are released by the control plane once every worker
-//! has moved past them (see [`crate::control`]), so a worker never frees one.
+//! has moved past them (see the control plane), so a worker never frees one.
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};

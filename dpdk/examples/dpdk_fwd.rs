@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use dataplane::dpdk::{self, Eal, Mempool, Port, RxBurst, TxBuffer, DEFAULT_DATA_ROOM};
+use gw_dpdk::{self as dpdk, Eal, Mempool, Port, RxBurst, TxBuffer, DEFAULT_DATA_ROOM};
 
 const IDLE_SLEEP: Duration = Duration::from_micros(50);
 

@@ -259,3 +259,19 @@ impl std::fmt::Debug for Mbuf {
             .finish()
     }
 }
+
+/// The packet core's worker runs on mbufs as it runs on `Vec<u8>` in tests.
+impl gw_core::worker::PacketBuf for Mbuf {
+    fn set_len(&mut self, len: usize) -> bool {
+        Mbuf::set_len(self, len)
+    }
+    fn prepend(&mut self, n: usize) -> bool {
+        Mbuf::prepend(self, n)
+    }
+    fn truncate(&mut self, len: usize) {
+        let cur = self.len();
+        if len < cur {
+            self.trim(cur - len);
+        }
+    }
+}
