@@ -19,6 +19,11 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use gw_benches::{
+    arp_request, check_frame, client, establish, forwarded, fullnat_engine, synthetic_session, tcp_frame,
+    udp_frame, RecycleIo, Rng, Tcp, FRAME_LEN, GW_IN, GW_OUT, L3, LIP, MIN_FRAME_LEN, ROUTER, ROUTER_MAC, RS,
+    RS_MAC, VIP, VPORT,
+};
 use gw_core::counters::Drop;
 use gw_core::engine::Engine;
 use gw_core::nat::{self, PROTO_TCP, PROTO_UDP};
@@ -26,11 +31,6 @@ use gw_core::neigh::NeighConfig;
 use gw_core::session::{Session, SessionTable};
 use gw_core::tcp_state::Timeouts;
 use gw_core::worker::Worker;
-use gw_benches::{
-    arp_request, check_frame, client, establish, forwarded, fullnat_engine, synthetic_session, tcp_frame,
-    udp_frame, RecycleIo, Rng, Tcp, FRAME_LEN, GW_IN, GW_OUT, L3, LIP, MIN_FRAME_LEN, ROUTER, ROUTER_MAC, RS,
-    RS_MAC, VIP, VPORT,
-};
 
 /// Session capacity of the engines under test, as a production worker.
 const ENGINE_SESSIONS: usize = 1 << 20;

@@ -16,6 +16,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use dataplane::control::Control;
+use etherparse::PacketBuilder;
 use gw_core::counters::WorkerCounters;
 use gw_core::engine::{Engine, EngineConfig};
 use gw_core::nat::PROTO_TCP;
@@ -25,7 +26,6 @@ use gw_core::session::{FlowKey, Session};
 use gw_core::tcp_state::{State, Timeouts};
 use gw_core::wire::ethernet::MacAddr;
 use gw_core::worker::Io;
-use etherparse::PacketBuilder;
 use gw_proto::{DestSpec, ForwardMode, Protocol, Request, Response, Scheduler, ServiceKey, ServiceSpec};
 
 /// Length of the data frames the benchmarks feed: the classic "64-byte

@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use crate::config::IdlePolicy;
 use gw_core::counters::{Drop, Event, WorkerCounters};
-use gw_dpdk::{tsc, tsc_hz, Mbuf, Mempool, Port, RxBurst, TxBuffer, BURST};
 use gw_core::mailbox::WorkerMailbox;
 use gw_core::service::Publisher;
 use gw_core::steer::{self, Owner, Redirect};
 use gw_core::worker::{Io, Learned, Worker};
+use gw_dpdk::{tsc, tsc_hz, Mbuf, Mempool, Port, RxBurst, TxBuffer, BURST};
 
 /// TX side of one worker: one buffer per port, on this worker's queue.
 struct DpdkIo<'a> {

@@ -6,8 +6,8 @@ mod common;
 use std::net::Ipv4Addr;
 
 use common::*;
-use gw_core::counters::{Drop, Event};
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
+use gw_core::counters::{Drop, Event};
 use gw_proto::{Protocol, Request, Response, Scheduler};
 
 #[test]

@@ -5,10 +5,10 @@
 mod common;
 
 use common::*;
-use gw_core::counters::{Drop, Event};
 use etherparse::{
     icmpv4::DestUnreachableHeader, Icmpv4Type, NetSlice, PacketBuilder, SlicedPacket, TransportSlice,
 };
+use gw_core::counters::{Drop, Event};
 use gw_proto::{ForwardMode, Scheduler};
 
 /// An ICMP error from `src` to `dst` quoting `quoted` (a frame), sent from `mac` to `to_mac`.

@@ -8,8 +8,8 @@ mod common;
 use std::net::Ipv4Addr;
 
 use common::*;
-use gw_core::counters::{Drop, Event};
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
+use gw_core::counters::{Drop, Event};
 use gw_proto::{ForwardMode, Protocol, Request, Response, Scheduler};
 
 fn dest_line(lab: &Lab, proto: Protocol) -> gw_proto::ServiceInfo {

@@ -19,13 +19,13 @@
 
 use std::net::Ipv4Addr;
 
+use etherparse::PacketBuilder;
 use gw_core::wire::arp::{self, Operation};
 use gw_core::wire::checksum;
 use gw_core::wire::ethernet::{self, EtherType, MacAddr};
 use gw_core::wire::ipv4::{self, Protocol};
 use gw_core::wire::tcp::{self, flags};
 use gw_core::wire::udp;
-use etherparse::PacketBuilder;
 
 /// Two bytes after the TSC that mark a generator packet.
 pub const STAMP_MAGIC: [u8; 2] = *b"gp";

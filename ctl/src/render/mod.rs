@@ -71,7 +71,7 @@ pub fn largenum(n: u64, exact: bool) -> String {
 fn pad_from(out: &mut String, start: usize, width: usize) {
     let len = out.len() - start;
     if len < width {
-        out.extend(std::iter::repeat(' ').take(width - len));
+        out.extend(std::iter::repeat_n(' ', width - len));
     }
 }
 

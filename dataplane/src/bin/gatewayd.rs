@@ -16,10 +16,9 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use dataplane::config::{Config, PortConf};
 use dataplane::control::{self, Control};
-use gw_core::counters::WorkerCounters;
-use gw_dpdk::{self as dpdk, Eal, Mempool, Port};
-use gw_core::engine::{Engine, EngineConfig};
 use dataplane::io::{Idle, WorkerLoop};
+use gw_core::counters::WorkerCounters;
+use gw_core::engine::{Engine, EngineConfig};
 use gw_core::mailbox::mailbox;
 use gw_core::neigh::NeighConfig;
 use gw_core::route::{Iface, Route, Routes};
@@ -27,6 +26,7 @@ use gw_core::service::{Publisher, Snapshot};
 use gw_core::steer::Redirect;
 use gw_core::wire::ethernet::MacAddr;
 use gw_core::worker::Worker;
+use gw_dpdk::{self as dpdk, Eal, Mempool, Port};
 use gw_proto::Response;
 
 /// gatewayd: a DPDK layer-4 load balancer driven by gwctl (ipvsadm syntax).

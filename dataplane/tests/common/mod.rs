@@ -7,6 +7,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use dataplane::control::Control;
+use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use gw_core::counters::WorkerCounters;
 use gw_core::engine::{Engine, EngineConfig};
 use gw_core::neigh::NeighConfig;
@@ -14,7 +15,6 @@ use gw_core::route::{Iface, Routes};
 use gw_core::service::{Publisher, Snapshot};
 use gw_core::wire::ethernet::MacAddr;
 use gw_core::worker::{Io, Worker};
-use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use gw_proto::{DestSpec, ForwardMode, Protocol, Request, Response, Scheduler, ServiceKey, ServiceSpec};
 
 pub const GW_OUT: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);

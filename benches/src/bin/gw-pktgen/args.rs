@@ -4,8 +4,8 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
-use gw_core::wire::ethernet::MacAddr;
 use gw_benches::traffic::flows;
+use gw_core::wire::ethernet::MacAddr;
 
 /// Transport of the generated flows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -19,13 +19,13 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 
-use gw_dpdk::{tsc, Mempool, Port, RxBurst, TxBuffer, BURST};
-use gw_core::wire::ethernet::MacAddr;
-use gw_core::wire::tcp::flags;
 use gw_benches::traffic::flows;
 use gw_benches::traffic::frame::{self, Kind, Template};
 use gw_benches::traffic::hist::Histogram;
 use gw_benches::traffic::report::{self, GwCounters, Phase, Sample};
+use gw_core::wire::ethernet::MacAddr;
+use gw_core::wire::tcp::flags;
+use gw_dpdk::{tsc, Mempool, Port, RxBurst, TxBuffer, BURST};
 
 /// Rx bursts per port per turn of the loop.
 const RX_BURSTS_PER_TURN: usize = 4;

@@ -14,11 +14,11 @@ use std::io::Write;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use gw_dpdk::{self as dpdk, Eal, Mempool, Port, DEFAULT_DATA_ROOM};
-use gw_core::wire::ethernet::MacAddr;
-use gw_core::wire::tcp::flags;
 use gw_benches::traffic::frame::{L4Kind, Template};
 use gw_benches::traffic::report::GenReport;
+use gw_core::wire::ethernet::MacAddr;
+use gw_core::wire::tcp::flags;
+use gw_dpdk::{self as dpdk, Eal, Mempool, Port, DEFAULT_DATA_ROOM};
 
 use args::{Args, Proto};
 use gen::{Flood, Flows, Gen, Link, Traffic};
