@@ -7,16 +7,15 @@
 //! socket is pure, and [`run_with_input`] takes its input and output streams, so
 //! a whole run can be tested in-process.
 //!
-//! gatewayd uses [`parse_rules`] to load a rules file (`gwctl -S` output) at start.
+//! The grammar (`cli`, `resolve`, `rules`, `values`, `services`, `error`) lives
+//! in the `gw-ipvsadm` crate, which gatewayd uses too to load rules files; it is
+//! re-exported here under its old paths. This crate keeps the client, the
+//! rendering and the run.
 
-pub mod cli;
 pub mod client;
-pub mod error;
 pub mod render;
-pub mod resolve;
-pub mod rules;
-pub mod services;
-pub mod values;
+
+pub use gw_ipvsadm::{cli, error, resolve, rules, services, values};
 
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
@@ -26,7 +25,7 @@ use std::time::Duration;
 use clap::Parser;
 use gw_proto::{ErrorKind, Request, Response};
 
-pub use crate::rules::{parse_rules, RulesError};
+pub use gw_ipvsadm::{parse_rules, RulesError};
 
 use crate::cli::Cli;
 use crate::client::{Client, TIMEOUT};

@@ -70,7 +70,7 @@ fn reload(control: &Control, config: &std::path::Path, rules: Option<&std::path:
 /// The requests of a rules file, or an error naming the file and line.
 fn load_rules(path: &std::path::Path) -> Result<Vec<gw_proto::Request>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("rules file {}", path.display()))?;
-    gwctl::parse_rules(&text).map_err(|e| anyhow::anyhow!("rules file {}: {e}", path.display()))
+    gw_ipvsadm::parse_rules(&text).map_err(|e| anyhow::anyhow!("rules file {}: {e}", path.display()))
 }
 
 fn main() {
