@@ -1,0 +1,224 @@
+//! The control plane: the service model behind `gwctl`'s socket, published
+//! to the workers as snapshots.
+//!
+//! One job per file: [`model`] holds the services and real servers and
+//! applies one change; [`reload`] turns a desired configuration into the
+//! differences to apply (SIGHUP); [`stats`] sums the workers' counters and
+//! estimates rates; [`query`] answers the read-only requests; [`server`] is the
+//! unix socket. This file has the [`Control`] type and the request dispatch.
+//!
+//! The model lives only here, behind one mutex that workers never take. Each
+//! change builds a new immutable [`Snapshot`](gw_core::service::Snapshot) and publishes it; the previous
+//! snapshots are kept in `retired` until every worker reports (through its
+//! counters block) that it runs a newer generation, so the last reference to
+//! a snapshot is always dropped here and never on a worker's core.
+//!
+//! Statistics slots: each service and real server gets a slot that indexes
+//! the per-worker counter arrays. A deleted real server's slot is reused only
+//! when no session references it any more (its ActiveConn + InActConn summed
+//! over workers is 0) and every worker has seen the deletion, which is IPVS's
+//! "trash" rule for destinations.
+
+mod model;
+mod query;
+mod reload;
+mod server;
+mod stats;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use gw_proto::{ErrorKind, Request, Response, ServiceKey};
+
+use gw_core::counters::WorkerCounters;
+use gw_core::mailbox::ControlMailbox;
+use gw_core::service::Publisher;
+
+use self::model::{Model, Slots};
+
+pub use self::server::{group_id, serve, serve_conn, serve_with_group};
+pub use self::stats::RATE_PERIOD;
+
+/// The service configuration and everything needed to answer `gwctl`.
+pub struct Control {
+    model: Mutex<Model>,
+    publisher: Arc<Publisher>,
+    workers: Vec<Arc<WorkerCounters>>,
+    /// One per worker, in worker order (connection listing).
+    mailboxes: Vec<ControlMailbox>,
+    /// Called with every local address after each published change (the
+    /// daemon keeps NIC flow rules in step with it).
+    laddr_hook: Option<LaddrHook>,
+    conn_table_size: u64,
+    max_services: usize,
+    max_dests: usize,
+}
+
+/// See [`Control::with_laddr_hook`].
+type LaddrHook = Box<dyn Fn(&[Ipv4Addr]) + Send + Sync>;
+
+fn err(kind: ErrorKind, msg: impl Into<String>) -> Response {
+    Response::error(kind, msg)
+}
+
+impl Control {
+    /// A control plane publishing to `publisher`, reading `workers`' counters.
+    pub fn new(
+        publisher: Arc<Publisher>,
+        workers: Vec<Arc<WorkerCounters>>,
+        conn_table_size: u64,
+        max_services: usize,
+        max_dests: usize,
+    ) -> Control {
+        let first = publisher.current();
+        let (generation, timeouts) = (first.generation, first.timeouts);
+        Control {
+            model: Mutex::new(Model {
+                services: BTreeMap::new(),
+                svc_slots: Slots::new(max_services),
+                dest_slots: Slots::new(max_dests),
+                generation,
+                version: 0,
+                timeouts,
+                retired: vec![],
+                svc_base: HashMap::new(),
+                dest_base: HashMap::new(),
+                rates: HashMap::new(),
+                last_estimate: None,
+            }),
+            publisher,
+            workers,
+            mailboxes: vec![],
+            laddr_hook: None,
+            conn_table_size,
+            max_services,
+            max_dests,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Model> {
+        self.model.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Calls `hook` with all local addresses now and after every change.
+    pub fn with_laddr_hook(mut self, hook: impl Fn(&[Ipv4Addr]) + Send + Sync + 'static) -> Control {
+        self.laddr_hook = Some(Box::new(hook));
+        self.notify_laddrs(&self.lock());
+        self
+    }
+
+    fn notify_laddrs(&self, m: &Model) {
+        if let Some(hook) = &self.laddr_hook {
+            let mut all: Vec<Ipv4Addr> = m.services.values().flat_map(|s| s.laddrs.iter().copied()).collect();
+            all.sort();
+            all.dedup();
+            hook(&all);
+        }
+    }
+
+    /// Connects the workers' mailboxes (in worker order) for `-L -c`.
+    pub fn with_mailboxes(mut self, mailboxes: Vec<ControlMailbox>) -> Control {
+        self.mailboxes = mailboxes;
+        self
+    }
+
+    /// Housekeeping, called every 100 ms or so: releases retired snapshots
+    /// no worker uses any more, and every [`RATE_PERIOD`] updates the rates.
+    pub fn tick(&self, now: Instant) {
+        let mut m = self.lock();
+        self.release_retired(&mut m);
+        self.estimate(&mut m, now);
+    }
+
+    /// Drops the retired snapshots every worker has moved past.
+    fn release_retired(&self, m: &mut Model) {
+        let min = self.min_worker_generation();
+        m.retired.retain(|s| s.generation >= min);
+    }
+
+    /// Carries out one request.
+    pub fn handle(&self, req: Request) -> Response {
+        let mut m = self.lock();
+        let r = self.apply(&mut m, req);
+        if let Ok(true) = r {
+            self.publish(&mut m);
+        }
+        self.release_retired(&mut m);
+        match r {
+            Ok(_) => Response::Ok,
+            Err(resp) => resp,
+        }
+    }
+
+    /// Answers read-only requests; everything else goes to [`handle`](Self::handle).
+    pub fn query(&self, req: Request) -> Response {
+        match req {
+            Request::List { service } => self.list(service),
+            Request::GetLaddr { service } => self.laddrs(service),
+            Request::ListConns { service } => self.conns(service),
+            Request::GetTimeouts => self.timeouts(),
+            Request::Counters => self.counters(),
+            other => self.handle(other),
+        }
+    }
+}
+
+fn no_service(k: &ServiceKey) -> Response {
+    err(ErrorKind::NoService, format!("{k}"))
+}
+
+/// Fixtures shared by the control plane's unit tests.
+#[cfg(test)]
+mod test_util {
+    use std::net::Ipv4Addr;
+    use std::sync::Arc;
+
+    use gw_core::counters::WorkerCounters;
+    use gw_core::service::{Publisher, Snapshot};
+    use gw_proto::{DestSpec, ForwardMode, Protocol, Request, Response, Scheduler, ServiceKey, ServiceSpec};
+
+    use super::Control;
+
+    pub(super) fn key(port: u16) -> ServiceKey {
+        ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::new(198, 18, 0, 100), port }
+    }
+    pub(super) fn dest(last: u8) -> DestSpec {
+        DestSpec::new(Ipv4Addr::new(198, 18, 1, last), 80, ForwardMode::FullNat, 1)
+    }
+    pub(super) fn control(workers: usize) -> (Control, Arc<Publisher>) {
+        let publisher = Arc::new(Publisher::new(Arc::new(Snapshot::new(0, vec![], 16))));
+        let w = (0..workers).map(|i| Arc::new(WorkerCounters::new(i as u32, i as u32, 8, 16))).collect();
+        (Control::new(publisher.clone(), w, 1000, 8, 16), publisher)
+    }
+    pub(super) fn add(c: &Control) {
+        let spec = ServiceSpec::new(key(80), Scheduler::Rr);
+        assert_eq!(c.handle(Request::AddService { spec }), Response::Ok);
+        assert_eq!(c.handle(Request::AddDest { service: key(80), dest: dest(2) }), Response::Ok);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::test_util::{add, control, key};
+
+    #[test]
+    fn the_laddr_hook_follows_every_change() {
+        let seen = Arc::new(Mutex::new(vec![]));
+        let (c, _) = control(1);
+        let c = c.with_laddr_hook({
+            let seen = seen.clone();
+            move |l| seen.lock().unwrap().push(l.to_vec())
+        });
+        add(&c);
+        let lip = Ipv4Addr::new(198, 18, 1, 10);
+        c.handle(Request::AddLaddr { service: key(80), addr: lip });
+        c.handle(Request::DelLaddr { service: key(80), addr: lip });
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.first(), Some(&vec![]));
+        assert!(seen.contains(&vec![lip]));
+        assert_eq!(seen.last(), Some(&vec![]));
+    }
+}

@@ -1,0 +1,422 @@
+//! The service model: services, their real servers and local addresses,
+//! the statistics slots they own, and how one change request alters them.
+//!
+//! Invariants:
+//! - The model is only touched behind [`Control`]'s mutex; workers never see
+//!   it, only the immutable [`Snapshot`] that [`Control::publish`] builds from
+//!   it after a change.
+//! - [`Control::apply`] validates before it changes anything: a refused
+//!   request leaves the model as it was (a `Restore` keeps what its earlier
+//!   requests did, as `ipvsadm -R` does).
+//! - Each service and real server owns a slot in the per-worker counter
+//!   arrays. A freed real-server slot is reused only when no session
+//!   references it any more (its ActiveConn + InActConn summed over workers is
+//!   0) and every worker has seen the deletion, which is IPVS's "trash" rule for
+//!   destinations; a reused slot's counters are read relative to a base taken
+//!   when it was handed out.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use gw_proto::{DestSpec, ErrorKind, Request, Response, ServiceKey, ServiceSpec, Stats};
+
+use gw_core::sched::{DestConf, Prepared};
+use gw_core::service::{Dest, Service, Snapshot};
+use gw_core::tcp_state::Timeouts;
+
+use super::stats::RateEst;
+use super::{err, no_service, Control};
+
+#[derive(Clone, Debug)]
+pub(super) struct DestEntry {
+    pub(super) spec: DestSpec,
+    pub(super) slot: u32,
+    /// The last non-zero weight (IPVS's `last_weight`): Maglev builds its
+    /// table from it, so quiescing a server (weight 0) moves no one else.
+    pub(super) last_weight: u32,
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct SvcEntry {
+    pub(super) slot: u32,
+    pub(super) version: u64,
+    pub(super) spec: ServiceSpec,
+    pub(super) dests: Vec<DestEntry>,
+    pub(super) laddrs: Vec<Ipv4Addr>,
+}
+
+/// A slot allocator whose freed slots wait until `reusable` says so.
+#[derive(Debug)]
+pub(super) struct Slots {
+    next: u32,
+    pub(super) max: u32,
+    /// (slot, generation at which it was freed)
+    free: Vec<(u32, u64)>,
+}
+
+impl Slots {
+    pub(super) fn new(max: usize) -> Slots {
+        Slots { next: 0, max: max as u32, free: vec![] }
+    }
+    pub(super) fn alloc(&mut self, reusable: impl Fn(u32, u64) -> bool) -> Option<u32> {
+        if let Some(pos) = self.free.iter().position(|(s, g)| reusable(*s, *g)) {
+            return Some(self.free.swap_remove(pos).0);
+        }
+        (self.next < self.max).then(|| {
+            self.next += 1;
+            self.next - 1
+        })
+    }
+    pub(super) fn release(&mut self, slot: u32, generation: u64) {
+        self.free.push((slot, generation));
+    }
+}
+
+/// The configuration as gwctl changes it, behind [`Control`]'s one mutex.
+pub(super) struct Model {
+    pub(super) services: BTreeMap<ServiceKey, SvcEntry>,
+    pub(super) svc_slots: Slots,
+    pub(super) dest_slots: Slots,
+    pub(super) generation: u64,
+    pub(super) version: u64,
+    pub(super) timeouts: Timeouts,
+    pub(super) retired: Vec<Arc<Snapshot>>,
+    /// Counter values at the last `-Z` (or slot reuse), subtracted on read.
+    pub(super) svc_base: HashMap<u32, Stats>,
+    pub(super) dest_base: HashMap<u32, Stats>,
+    /// Rate estimators by (is a real server, slot).
+    pub(super) rates: HashMap<(bool, u32), RateEst>,
+    pub(super) last_estimate: Option<Instant>,
+}
+
+impl Control {
+    /// Builds and publishes a snapshot of the model.
+    pub(super) fn publish(&self, m: &mut Model) {
+        m.generation += 1;
+        let services = m
+            .services
+            .values()
+            .map(|s| {
+                let confs: Vec<DestConf> = s
+                    .dests
+                    .iter()
+                    .map(|d| DestConf {
+                        weight: d.spec.weight,
+                        last_weight: d.last_weight,
+                        addr: u32::from(d.spec.addr),
+                        port: d.spec.port,
+                    })
+                    .collect();
+                let dests: Vec<Dest> = s
+                    .dests
+                    .iter()
+                    .map(|d| Dest {
+                        slot: d.slot,
+                        addr: d.spec.addr,
+                        port: d.spec.port,
+                        mode: d.spec.mode,
+                        weight: d.spec.weight,
+                        upper: d.spec.upper,
+                        lower: d.spec.lower,
+                    })
+                    .collect();
+                Arc::new(Service {
+                    slot: s.slot,
+                    version: s.version,
+                    key: s.spec.key,
+                    scheduler: s.spec.scheduler,
+                    prep: Prepared::build(s.spec.scheduler, s.spec.sched_flags, &confs),
+                    dests,
+                    laddrs: s.laddrs.iter().map(|a| u32::from(*a)).collect(),
+                    persistent_ms: s.spec.persistent.map(|p| p as u64 * 1000),
+                    netmask: u32::from(s.spec.netmask),
+                    one_packet: s.spec.one_packet,
+                    sched_flags: s.spec.sched_flags,
+                })
+            })
+            .collect();
+        let snap = Arc::new(Snapshot::new(m.generation, services, self.max_dests).with_timeouts(m.timeouts));
+        let old = self.publisher.publish(snap);
+        m.retired.push(old);
+        self.notify_laddrs(m);
+    }
+
+    /// Applies a request to the model; `Ok(true)` if it changed.
+    pub(super) fn apply(&self, m: &mut Model, req: Request) -> Result<bool, Response> {
+        m.version += 1;
+        let version = m.version;
+        match req {
+            Request::AddService { spec } => {
+                // IPVS: a port-0 ("all ports") service must be persistent.
+                if spec.key.port == 0 && spec.persistent.is_none() {
+                    return Err(err(ErrorKind::Invalid, "a port 0 service must be persistent"));
+                }
+                if m.services.contains_key(&spec.key) {
+                    return Err(err(ErrorKind::ServiceExists, format!("{}", spec.key)));
+                }
+                let slot = m
+                    .svc_slots
+                    .alloc(|_, _| true)
+                    .ok_or_else(|| err(ErrorKind::Full, "service table is full (workers.max_services)"))?;
+                let base = self.svc_stats(slot);
+                m.svc_base.insert(slot, base);
+                m.rates.remove(&(false, slot));
+                m.services.insert(spec.key, SvcEntry { slot, version, spec, dests: vec![], laddrs: vec![] });
+                Ok(true)
+            }
+            Request::EditService { spec } => {
+                let s = m.services.get_mut(&spec.key).ok_or_else(|| no_service(&spec.key))?;
+                s.spec = spec;
+                s.version = version;
+                Ok(true)
+            }
+            Request::DelService { key } => {
+                let s = m.services.remove(&key).ok_or_else(|| no_service(&key))?;
+                let gen = m.generation + 1;
+                for d in s.dests {
+                    m.dest_slots.release(d.slot, gen);
+                }
+                m.svc_slots.release(s.slot, gen);
+                Ok(true)
+            }
+            Request::Clear => {
+                let gen = m.generation + 1;
+                let all = std::mem::take(&mut m.services);
+                for s in all.into_values() {
+                    for d in s.dests {
+                        m.dest_slots.release(d.slot, gen);
+                    }
+                    m.svc_slots.release(s.slot, gen);
+                }
+                Ok(true)
+            }
+            Request::AddDest { service, dest } => {
+                validate_dest(&dest)?;
+                let s = m.services.get(&service).ok_or_else(|| no_service(&service))?;
+                if s.dests.iter().any(|d| d.spec.addr == dest.addr && d.spec.port == dest.port) {
+                    return Err(err(ErrorKind::DestExists, format!("{}:{}", dest.addr, dest.port)));
+                }
+                let min_gen = self.min_worker_generation();
+                let slot = m
+                    .dest_slots
+                    .alloc(|slot, freed| {
+                        let (_, a, i) = self.dest_stats(slot);
+                        min_gen >= freed && a == 0 && i == 0
+                    })
+                    .ok_or_else(|| {
+                        err(
+                            ErrorKind::Full,
+                            format!("real-server table is full (workers.max_dests = {})", m.dest_slots.max),
+                        )
+                    })?;
+                let base = self.dest_stats(slot).0;
+                m.dest_base.insert(slot, base);
+                m.rates.remove(&(true, slot));
+                let s = m.services.get_mut(&service).expect("checked above");
+                s.dests.push(DestEntry { spec: dest, slot, last_weight: dest.weight });
+                s.version = version;
+                Ok(true)
+            }
+            Request::EditDest { service, dest } => {
+                validate_dest(&dest)?;
+                let s = m.services.get_mut(&service).ok_or_else(|| no_service(&service))?;
+                let d = s
+                    .dests
+                    .iter_mut()
+                    .find(|d| d.spec.addr == dest.addr && d.spec.port == dest.port)
+                    .ok_or_else(|| err(ErrorKind::NoDest, format!("{}:{}", dest.addr, dest.port)))?;
+                d.spec = dest;
+                if dest.weight != 0 {
+                    d.last_weight = dest.weight;
+                }
+                s.version = version;
+                Ok(true)
+            }
+            Request::DelDest { service, addr, port } => {
+                let gen = m.generation + 1;
+                let s = m.services.get_mut(&service).ok_or_else(|| no_service(&service))?;
+                let pos = s
+                    .dests
+                    .iter()
+                    .position(|d| d.spec.addr == addr && d.spec.port == port)
+                    .ok_or_else(|| err(ErrorKind::NoDest, format!("{addr}:{port}")))?;
+                let d = s.dests.remove(pos);
+                s.version = version;
+                m.dest_slots.release(d.slot, gen);
+                Ok(true)
+            }
+            Request::AddLaddr { service, addr } => {
+                if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() || addr.is_loopback() {
+                    return Err(err(ErrorKind::Invalid, format!("{addr} cannot be a local address")));
+                }
+                let s = m.services.get_mut(&service).ok_or_else(|| no_service(&service))?;
+                if s.laddrs.contains(&addr) {
+                    return Err(err(ErrorKind::LaddrExists, addr.to_string()));
+                }
+                s.laddrs.push(addr);
+                Ok(true)
+            }
+            Request::DelLaddr { service, addr } => {
+                let s = m.services.get_mut(&service).ok_or_else(|| no_service(&service))?;
+                let pos = s
+                    .laddrs
+                    .iter()
+                    .position(|a| *a == addr)
+                    .ok_or_else(|| err(ErrorKind::NoLaddr, addr.to_string()))?;
+                s.laddrs.remove(pos);
+                Ok(true)
+            }
+            Request::Zero { service } => {
+                let keys: Vec<ServiceKey> = match service {
+                    Some(k) if !m.services.contains_key(&k) => return Err(no_service(&k)),
+                    Some(k) => vec![k],
+                    None => m.services.keys().copied().collect(),
+                };
+                for k in keys {
+                    let s = m.services[&k].clone();
+                    m.svc_base.insert(s.slot, self.svc_stats(s.slot));
+                    for d in &s.dests {
+                        m.dest_base.insert(d.slot, self.dest_stats(d.slot).0);
+                    }
+                }
+                Ok(false)
+            }
+            Request::Restore { requests } => {
+                let mut changed = false;
+                for (i, r) in requests.into_iter().enumerate() {
+                    if matches!(r, Request::Restore { .. }) {
+                        return Err(err(ErrorKind::BadRequest, format!("rule {}: nested restore", i + 1)));
+                    }
+                    match self.apply(m, r) {
+                        Ok(c) => changed |= c,
+                        Err(Response::Error { kind, message }) => {
+                            // What came before stays applied, as with ipvsadm -R.
+                            if changed {
+                                self.publish(m);
+                            }
+                            return Err(err(kind, format!("rule {}: {message}", i + 1)));
+                        }
+                        Err(other) => return Err(other),
+                    }
+                }
+                Ok(changed)
+            }
+            Request::SetTimeouts { timeouts } => {
+                let t = &mut m.timeouts;
+                if timeouts.tcp != 0 {
+                    t.established = timeouts.tcp;
+                }
+                if timeouts.tcpfin != 0 {
+                    t.fin_wait = timeouts.tcpfin;
+                }
+                if timeouts.udp != 0 {
+                    t.udp = timeouts.udp;
+                }
+                Ok(true)
+            }
+            Request::List { .. }
+            | Request::GetLaddr { .. }
+            | Request::Counters
+            | Request::GetTimeouts
+            | Request::ListConns { .. } => Err(err(ErrorKind::BadRequest, "not a change")),
+        }
+    }
+}
+
+fn validate_dest(d: &DestSpec) -> Result<(), Response> {
+    if d.weight > 65535 {
+        return Err(err(ErrorKind::Invalid, "weight must be 0..=65535"));
+    }
+    if d.addr.is_unspecified() || d.addr.is_multicast() || d.addr.is_broadcast() {
+        return Err(err(ErrorKind::Invalid, format!("bad real server {}:{}", d.addr, d.port)));
+    }
+    // As the kernel (ERANGE): a lower threshold above the upper one.
+    if d.upper != 0 && d.lower > d.upper {
+        return Err(err(ErrorKind::Invalid, "lower threshold above the upper threshold"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::test_util::{add, control, dest, key};
+    use gw_proto::{Scheduler, TimeoutSet};
+
+    #[test]
+    fn changes_publish_snapshots_and_errors_do_not() {
+        let (c, p) = control(1);
+        add(&c);
+        let snap = p.current();
+        assert_eq!(snap.generation, 2);
+        let svc = snap.service(6, u32::from(Ipv4Addr::new(198, 18, 0, 100)), 80).unwrap();
+        assert_eq!(svc.dests.len(), 1);
+        let spec = ServiceSpec::new(key(80), Scheduler::Rr);
+        assert!(matches!(
+            c.handle(Request::AddService { spec }),
+            Response::Error { kind: ErrorKind::ServiceExists, .. }
+        ));
+        assert!(matches!(
+            c.handle(Request::AddDest { service: key(80), dest: dest(2) }),
+            Response::Error { kind: ErrorKind::DestExists, .. }
+        ));
+        assert!(matches!(
+            c.handle(Request::DelDest { service: key(81), addr: dest(2).addr, port: 80 }),
+            Response::Error { kind: ErrorKind::NoService, .. }
+        ));
+        assert_eq!(p.current().generation, 2);
+    }
+
+    #[test]
+    fn a_deleted_dest_slot_is_not_reused_while_sessions_hold_it() {
+        let (c, _) = control(1);
+        add(&c);
+        c.workers[0].dests[0].inactive.add(1); // a live session on slot 0
+        c.workers[0].generation.set(u64::MAX);
+        c.handle(Request::DelDest { service: key(80), addr: dest(2).addr, port: 80 });
+        c.handle(Request::AddDest { service: key(80), dest: dest(3) });
+        assert_eq!(c.lock().services[&key(80)].dests[0].slot, 1);
+        c.workers[0].dests[0].inactive.sub(1);
+        c.handle(Request::AddDest { service: key(80), dest: dest(4) });
+        assert_eq!(c.lock().services[&key(80)].dests[1].slot, 0);
+    }
+
+    #[test]
+    fn restore_applies_in_order_as_one_change_and_stops_at_the_first_error() {
+        let (c, p) = control(1);
+        let spec = ServiceSpec::new(key(80), Scheduler::Rr);
+        let good = vec![
+            Request::AddService { spec: spec.clone() },
+            Request::AddDest { service: key(80), dest: dest(2) },
+            Request::AddDest { service: key(80), dest: dest(3) },
+        ];
+        assert_eq!(c.handle(Request::Restore { requests: good }), Response::Ok);
+        assert_eq!(p.current().generation, 1, "one snapshot for the whole batch");
+        let bad = vec![
+            Request::AddService { spec: ServiceSpec::new(key(81), Scheduler::Rr) },
+            Request::AddService { spec },
+            Request::AddService { spec: ServiceSpec::new(key(82), Scheduler::Rr) },
+        ];
+        let Response::Error { kind, message } = c.handle(Request::Restore { requests: bad }) else {
+            panic!()
+        };
+        assert_eq!(kind, ErrorKind::ServiceExists);
+        assert!(message.starts_with("rule 2:"), "{message}");
+        let snap = p.current();
+        assert!(snap.service(6, u32::from(key(81).addr), 81).is_some(), "rule 1 stays applied");
+        assert!(snap.service(6, u32::from(key(82).addr), 82).is_none(), "rule 3 never ran");
+    }
+
+    #[test]
+    fn set_timeouts_changes_only_what_is_not_zero_and_reaches_the_snapshot() {
+        let (c, p) = control(1);
+        let t = TimeoutSet { tcp: 300, tcpfin: 0, udp: 30 };
+        assert_eq!(c.handle(Request::SetTimeouts { timeouts: t }), Response::Ok);
+        let Response::Timeouts { timeouts } = c.query(Request::GetTimeouts) else { panic!() };
+        assert_eq!(timeouts, TimeoutSet { tcp: 300, tcpfin: 120, udp: 30 });
+        assert_eq!(p.current().timeouts.established, 300);
+        assert_eq!(p.current().timeouts.udp, 30);
+    }
+}

@@ -1,0 +1,134 @@
+//! Read-only answers: listings of services, local addresses, connections,
+//! timeouts and worker counters.
+//!
+//! Nothing here changes the model. Listings take the model lock only to copy
+//! what they need; the connection listing asks each worker through its
+//! mailbox (the sessions live on the workers' cores) and gives up with an
+//! error if one does not answer in time, rather than show a partial table.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use gw_proto::{
+    ConnInfo, DestInfo, ErrorKind, Protocol, Response, ServiceInfo, ServiceKey, TimeoutSet,
+    WorkerCounters as WireCounters,
+};
+
+use gw_core::mailbox::ConnFilter;
+use gw_core::session::{forward_mode, Session};
+use gw_core::tcp_state::State;
+
+use super::stats::sub;
+use super::{err, no_service, Control};
+
+/// A session as `gwctl -L -c` shows it.
+fn conn_info(worker: u32, s: &Session, now_ms: u64) -> ConnInfo {
+    let a = |ip: u32, port: u16| (Ipv4Addr::from(ip), port);
+    let template = s.flags & gw_core::session::FLAG_TEMPLATE != 0;
+    ConnInfo {
+        worker,
+        proto: if s.proto == gw_core::nat::PROTO_UDP { Protocol::Udp } else { Protocol::Tcp },
+        state: if template { "NONE".into() } else { State::from_u8(s.state).name().into() },
+        expires_ms: s.expires_in_ms(now_ms),
+        client: a(s.cip, s.cport),
+        vip: a(s.vip, s.vport),
+        local: a(s.lip, s.lport),
+        dest: a(s.rip, s.rport),
+        mode: forward_mode(s.mode),
+        template,
+    }
+}
+
+impl Control {
+    /// `-L`: the services (or the one `service`) with their real servers and statistics.
+    pub(super) fn list(&self, service: Option<ServiceKey>) -> Response {
+        let m = self.lock();
+        if let Some(k) = service {
+            if !m.services.contains_key(&k) {
+                return no_service(&k);
+            }
+        }
+        let services = m
+            .services
+            .values()
+            .filter(|s| service.is_none_or(|k| k == s.spec.key))
+            .map(|s| ServiceInfo {
+                spec: s.spec.clone(),
+                dests: s
+                    .dests
+                    .iter()
+                    .map(|d| {
+                        let (st, active, inactive) = self.dest_stats(d.slot);
+                        let base = m.dest_base.get(&d.slot).copied().unwrap_or_default();
+                        DestInfo {
+                            spec: d.spec,
+                            active_conns: active,
+                            inactive_conns: inactive,
+                            persist_conns: self.dest_persist(d.slot),
+                            stats: sub(st, base),
+                            rates: Self::rates_of(&m, true, d.slot),
+                        }
+                    })
+                    .collect(),
+                laddrs: s.laddrs.clone(),
+                stats: sub(self.svc_stats(s.slot), m.svc_base.get(&s.slot).copied().unwrap_or_default()),
+                rates: Self::rates_of(&m, false, s.slot),
+            })
+            .collect();
+        Response::Services { conn_table_size: self.conn_table_size, services }
+    }
+
+    /// `--get-laddr`: the local addresses of every service or of one.
+    pub(super) fn laddrs(&self, service: Option<ServiceKey>) -> Response {
+        let m = self.lock();
+        if let Some(k) = service {
+            if !m.services.contains_key(&k) {
+                return no_service(&k);
+            }
+        }
+        let entries = m
+            .services
+            .values()
+            .filter(|s| service.is_none_or(|k| k == s.spec.key))
+            .map(|s| (s.spec.key, s.laddrs.clone()))
+            .collect();
+        Response::Laddrs { entries }
+    }
+
+    /// `-L -c`: the sessions of every worker, or of one service's.
+    pub(super) fn conns(&self, service: Option<ServiceKey>) -> Response {
+        if let Some(k) = service {
+            if !self.lock().services.contains_key(&k) {
+                return no_service(&k);
+            }
+        }
+        let filter =
+            service.map(|k| ConnFilter { proto: k.proto.number(), vip: u32::from(k.addr), vport: k.port });
+        let mut conns = vec![];
+        for (w, mb) in self.mailboxes.iter().enumerate() {
+            let (sessions, now, complete) = mb.list(filter, 8192, Duration::from_secs(2));
+            if !complete {
+                return err(ErrorKind::Invalid, format!("worker {w} did not answer the connection listing"));
+            }
+            conns.extend(sessions.iter().map(|s| conn_info(w as u32, s, now)));
+        }
+        Response::Conns { conns }
+    }
+
+    /// `-L --timeout`.
+    pub(super) fn timeouts(&self) -> Response {
+        let t = self.lock().timeouts;
+        Response::Timeouts { timeouts: TimeoutSet { tcp: t.established, tcpfin: t.fin_wait, udp: t.udp } }
+    }
+
+    /// `--counters`: each worker's counters.
+    pub(super) fn counters(&self) -> Response {
+        Response::Counters {
+            workers: self
+                .workers
+                .iter()
+                .map(|w| WireCounters { worker: w.worker, lcore: w.lcore, counters: w.snapshot() })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Reload (SIGHUP): make the running configuration equal to a desired one
+//! by applying only the differences.
+//!
+//! Invariants: the desired requests are validated in full on a scratch
+//! [`Control`] before anything changes, so a bad file changes nothing; the
+//! differences go through [`Control::handle`] as one `Restore`, so workers see
+//! one new snapshot (or none when nothing differs); services, real servers and
+//! local addresses that stay keep their slots, statistics and sessions.
+
+use std::sync::Arc;
+
+use gw_proto::{DestSpec, Request, Response};
+
+use gw_core::service::{Publisher, Snapshot};
+
+use super::Control;
+
+impl Control {
+    /// Makes the configuration equal to what `desired` (a rules file's
+    /// requests) describes, for a reload. `desired` is first applied to an
+    /// empty scratch model: if any request fails, nothing changes and the
+    /// error says which. Otherwise only the differences are applied, as one
+    /// change: services, servers and local addresses that stay keep their
+    /// slots, statistics and sessions.
+    pub fn sync(&self, desired: Vec<Request>) -> Response {
+        let empty = Arc::new(Publisher::new(Arc::new(Snapshot::new(0, vec![], self.max_dests))));
+        let scratch = Control::new(empty, vec![], 0, self.max_services, self.max_dests);
+        if let e @ Response::Error { .. } = scratch.handle(Request::Restore { requests: desired }) {
+            return e;
+        }
+        let want = std::mem::take(&mut scratch.lock().services);
+        let ops = {
+            let m = self.lock();
+            let mut ops = vec![];
+            for k in m.services.keys().filter(|k| !want.contains_key(k)) {
+                ops.push(Request::DelService { key: *k });
+            }
+            for (k, w) in &want {
+                let same_dest = |a: &DestSpec, b: &DestSpec| (a.addr, a.port) == (b.addr, b.port);
+                let Some(cur) = m.services.get(k) else {
+                    ops.push(Request::AddService { spec: w.spec.clone() });
+                    ops.extend(w.dests.iter().map(|d| Request::AddDest { service: *k, dest: d.spec }));
+                    ops.extend(w.laddrs.iter().map(|a| Request::AddLaddr { service: *k, addr: *a }));
+                    continue;
+                };
+                if cur.spec != w.spec {
+                    ops.push(Request::EditService { spec: w.spec.clone() });
+                }
+                for d in cur.dests.iter().filter(|d| !w.dests.iter().any(|x| same_dest(&x.spec, &d.spec))) {
+                    ops.push(Request::DelDest { service: *k, addr: d.spec.addr, port: d.spec.port });
+                }
+                for d in &w.dests {
+                    match cur.dests.iter().find(|x| same_dest(&x.spec, &d.spec)) {
+                        None => ops.push(Request::AddDest { service: *k, dest: d.spec }),
+                        Some(x) if x.spec != d.spec => {
+                            ops.push(Request::EditDest { service: *k, dest: d.spec })
+                        }
+                        Some(_) => {}
+                    }
+                }
+                for a in cur.laddrs.iter().filter(|a| !w.laddrs.contains(a)) {
+                    ops.push(Request::DelLaddr { service: *k, addr: *a });
+                }
+                for a in w.laddrs.iter().filter(|a| !cur.laddrs.contains(a)) {
+                    ops.push(Request::AddLaddr { service: *k, addr: *a });
+                }
+            }
+            ops
+        };
+        if ops.is_empty() {
+            return Response::Ok;
+        }
+        self.handle(Request::Restore { requests: ops })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::test_util::{add, control, dest, key};
+    use gw_proto::{ErrorKind, Scheduler, ServiceSpec};
+
+    #[test]
+    fn a_reload_applies_only_the_differences_and_a_bad_one_changes_nothing() {
+        let (c, p) = control(1);
+        add(&c);
+        let slot_of = |c: &Control, last: u8| {
+            c.lock().services[&key(80)].dests.iter().find(|d| d.spec.addr.octets()[3] == last).map(|d| d.slot)
+        };
+        let kept = slot_of(&c, 2).unwrap();
+        let spec = ServiceSpec::new(key(80), Scheduler::Rr);
+        let mut heavier = dest(3);
+        heavier.weight = 5;
+        let desired = vec![
+            Request::AddService { spec: spec.clone() },
+            Request::AddDest { service: key(80), dest: dest(2) },
+            Request::AddDest { service: key(80), dest: heavier },
+            Request::AddService { spec: ServiceSpec::new(key(81), Scheduler::Wlc) },
+        ];
+        assert_eq!(c.sync(desired.clone()), Response::Ok);
+        assert_eq!(slot_of(&c, 2), Some(kept), "an unchanged server keeps its slot (and sessions)");
+        assert_eq!(
+            c.lock().services[&key(80)].dests.iter().find(|d| d.spec.weight == 5).map(|d| d.spec.addr),
+            Some(heavier.addr)
+        );
+        assert!(c.lock().services.contains_key(&key(81)));
+        let generation = p.current().generation;
+        assert_eq!(c.sync(desired), Response::Ok);
+        assert_eq!(p.current().generation, generation, "nothing to do: no new snapshot");
+        // A bad reload keeps everything as it was.
+        let bad = vec![Request::AddService { spec: spec.clone() }, Request::AddService { spec }];
+        assert!(matches!(c.sync(bad), Response::Error { kind: ErrorKind::ServiceExists, .. }));
+        assert_eq!(p.current().generation, generation);
+        assert!(c.lock().services.contains_key(&key(81)));
+        // Dropping a service from the file deletes it.
+        assert_eq!(
+            c.sync(vec![Request::AddService { spec: ServiceSpec::new(key(81), Scheduler::Wlc) }]),
+            Response::Ok
+        );
+        assert!(!c.lock().services.contains_key(&key(80)));
+    }
+}

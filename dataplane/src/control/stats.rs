@@ -1,0 +1,142 @@
+//! Statistics and rates: counters summed over workers, `-Z` bases, and
+//! IPVS's rate estimator.
+//!
+//! Workers only add to their own counter blocks; everything here reads them.
+//! A service's or real server's statistics are the sum over workers minus the
+//! base recorded at its last `-Z` (or when its slot was handed out), with
+//! wrapping arithmetic, so a reused slot starts from zero without the workers
+//! being told. Rates are estimated every [`RATE_PERIOD`] on the control thread
+//! ([`Control::tick`]), never on a worker's core.
+
+use std::time::{Duration, Instant};
+
+use gw_proto::{Rates, Stats};
+
+use super::model::Model;
+use super::Control;
+
+/// IPVS's rate estimator for one service or server: every [`RATE_PERIOD`]
+/// the rate over the period is folded into a moving average with weight
+/// 1/4 (`avg += (rate - avg) / 4`, as `ip_vs_estimator.c`).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct RateEst {
+    pub(super) last: Stats,
+    pub(super) avg: [f64; 5],
+}
+
+/// How often rates are estimated (IPVS: 2 s).
+pub const RATE_PERIOD: Duration = Duration::from_secs(2);
+
+impl RateEst {
+    pub(super) fn update(&mut self, now: Stats, secs: f64) {
+        let d = sub(now, self.last);
+        let rates = [d.conns, d.inpkts, d.outpkts, d.inbytes * 8, d.outbytes * 8];
+        for (avg, r) in self.avg.iter_mut().zip(rates) {
+            *avg += (r as f64 / secs - *avg) / 4.0;
+        }
+        self.last = now;
+    }
+    pub(super) fn rates(&self) -> Rates {
+        let r = |i: usize| self.avg[i].round().max(0.0) as u64;
+        Rates { cps: r(0), inpps: r(1), outpps: r(2), inbps: r(3), outbps: r(4) }
+    }
+}
+
+/// `a - b` field by field, wrapping (counters are read relative to a base).
+pub(super) fn sub(a: Stats, b: Stats) -> Stats {
+    Stats {
+        conns: a.conns.wrapping_sub(b.conns),
+        inpkts: a.inpkts.wrapping_sub(b.inpkts),
+        outpkts: a.outpkts.wrapping_sub(b.outpkts),
+        inbytes: a.inbytes.wrapping_sub(b.inbytes),
+        outbytes: a.outbytes.wrapping_sub(b.outbytes),
+    }
+}
+
+impl Control {
+    pub(super) fn dest_stats(&self, slot: u32) -> (Stats, u64, u64) {
+        let mut st = Stats::default();
+        let (mut act, mut inact) = (0u64, 0u64);
+        for w in &self.workers {
+            let c = &w.dests[slot as usize];
+            st += c.read();
+            act = act.wrapping_add(c.active.get());
+            inact = inact.wrapping_add(c.inactive.get());
+        }
+        (st, act, inact)
+    }
+
+    /// Persistence templates pointing at a real server, over workers.
+    pub(super) fn dest_persist(&self, slot: u32) -> u64 {
+        self.workers.iter().map(|w| w.dests[slot as usize].persist.get()).fold(0, u64::wrapping_add)
+    }
+
+    pub(super) fn svc_stats(&self, slot: u32) -> Stats {
+        let mut st = Stats::default();
+        for w in &self.workers {
+            st += w.services[slot as usize].read();
+        }
+        st
+    }
+
+    /// Lowest generation any worker runs.
+    pub(super) fn min_worker_generation(&self) -> u64 {
+        self.workers.iter().map(|w| w.generation.get()).min().unwrap_or(u64::MAX)
+    }
+
+    /// Every [`RATE_PERIOD`], folds the rates of every service and real server
+    /// into their estimators; called from [`Control::tick`] with the model locked.
+    pub(super) fn estimate(&self, m: &mut Model, now: Instant) {
+        let secs = match m.last_estimate {
+            None => {
+                m.last_estimate = Some(now);
+                return;
+            }
+            Some(t) if now.duration_since(t) < RATE_PERIOD => return,
+            Some(t) => now.duration_since(t).as_secs_f64(),
+        };
+        m.last_estimate = Some(now);
+        let slots: Vec<(bool, u32)> = m
+            .services
+            .values()
+            .flat_map(|s| std::iter::once((false, s.slot)).chain(s.dests.iter().map(|d| (true, d.slot))))
+            .collect();
+        for (is_dest, slot) in slots {
+            let cur = if is_dest { self.dest_stats(slot).0 } else { self.svc_stats(slot) };
+            m.rates
+                .entry((is_dest, slot))
+                .or_insert_with(|| RateEst { last: cur, avg: [0.0; 5] })
+                .update(cur, secs);
+        }
+    }
+
+    pub(super) fn rates_of(m: &Model, is_dest: bool, slot: u32) -> Rates {
+        m.rates.get(&(is_dest, slot)).map(RateEst::rates).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::control::test_util::{add, control};
+    use gw_proto::{Request, Response};
+
+    #[test]
+    fn listing_sums_workers_and_zero_resets() {
+        let (c, _) = control(2);
+        add(&c);
+        c.workers[0].dests[0].inpkts.add(3);
+        c.workers[1].dests[0].inpkts.add(4);
+        c.workers[1].dests[0].active.add(2);
+        let Response::Services { services, conn_table_size } = c.query(Request::List { service: None })
+        else {
+            panic!()
+        };
+        assert_eq!(conn_table_size, 1000);
+        assert_eq!(services[0].dests[0].stats.inpkts, 7);
+        assert_eq!(services[0].dests[0].active_conns, 2);
+        assert_eq!(c.query(Request::Zero { service: None }), Response::Ok);
+        let Response::Services { services, .. } = c.query(Request::List { service: None }) else { panic!() };
+        assert_eq!(services[0].dests[0].stats.inpkts, 0);
+        assert_eq!(services[0].dests[0].active_conns, 2);
+    }
+}
