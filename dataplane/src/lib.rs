@@ -4,8 +4,11 @@
 
 pub mod config;
 pub mod control;
+pub mod engine_config;
 #[doc(hidden)]
 pub mod fuzzing;
 
 #[cfg(feature = "dpdk")]
 pub mod io;
+#[cfg(feature = "dpdk")]
+pub mod ports;

@@ -14,19 +14,19 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use dataplane::config::{Config, PortConf};
+use dataplane::config::Config;
 use dataplane::control::{self, Control};
+use dataplane::engine_config::{CONTROL_TICK, MBUF_CACHE, NEIGHBOUR_INBOX, REDIRECT_INBOX};
 use dataplane::io::{Idle, WorkerLoop};
+use dataplane::ports::{start_ports, FlowSteering};
 use gw_core::counters::WorkerCounters;
-use gw_core::engine::{Engine, EngineConfig};
+use gw_core::engine::Engine;
 use gw_core::mailbox::mailbox;
-use gw_core::neigh::NeighConfig;
-use gw_core::route::{Iface, Route, Routes};
+use gw_core::route::{Route, Routes};
 use gw_core::service::{Publisher, Snapshot};
 use gw_core::steer::Redirect;
-use gw_core::wire::ethernet::MacAddr;
 use gw_core::worker::Worker;
-use gw_dpdk::{self as dpdk, Eal, Mempool, Port};
+use gw_dpdk::{self as dpdk, Eal, Mempool};
 use gw_proto::Response;
 
 /// gatewayd: a DPDK layer-4 load balancer driven by gwctl (ipvsadm syntax).
@@ -117,7 +117,7 @@ fn run(args: Args) -> Result<()> {
     let nworkers = lcores.len() as u16;
     let socket = eal.socket_id();
     let pool = Arc::new(
-        Mempool::new("gw_mbufs", cfg.workers.mbufs, 256, dpdk::DEFAULT_DATA_ROOM, socket)
+        Mempool::new("gw_mbufs", cfg.workers.mbufs, MBUF_CACHE, dpdk::DEFAULT_DATA_ROOM, socket)
             .context("workers.mbufs: creating the mbuf pool")?,
     );
 
@@ -136,7 +136,7 @@ fn run(args: Args) -> Result<()> {
         .enumerate()
         .map(|(i, l)| Arc::new(WorkerCounters::new(i as u32, *l, max_services, max_dests)))
         .collect();
-    let table_size = (cfg.workers.sessions * lcores.len()) as u64;
+    let table_size = cfg.conn_table_size(lcores.len());
     let (control_boxes, mut worker_boxes): (Vec<_>, Vec<_>) = lcores.iter().map(|_| mailbox()).unzip();
     let flows = Arc::new(FlowSteering::new(ports.clone(), nworkers));
     let control = Arc::new(
@@ -174,29 +174,13 @@ fn run(args: Args) -> Result<()> {
         polls: cfg.workers.idle_polls,
         sleep: Duration::from_micros(cfg.workers.idle_sleep_us),
     };
-    let neigh = NeighConfig {
-        capacity: cfg.neighbours.capacity,
-        reachable_ms: cfg.neighbours.reachable_s * 1000,
-        retry_ms: cfg.neighbours.retry_ms,
-        max_probes: cfg.neighbours.max_probes,
-    };
+    let neigh = cfg.neigh_config();
     // Hand-off between workers: an inbox of packets and one of learnt
     // neighbours per worker (see gw_core::steer).
-    let redirect = Redirect::new(lcores.len(), 4096);
-    let neighbours = Redirect::new(lcores.len(), 256);
+    let redirect = Redirect::new(lcores.len(), REDIRECT_INBOX);
+    let neighbours = Redirect::new(lcores.len(), NEIGHBOUR_INBOX);
     for (i, lcore) in lcores.iter().enumerate() {
-        let ecfg = EngineConfig {
-            worker: i as u32,
-            workers: nworkers as u32,
-            ifaces: ifaces.clone(),
-            routes: routes.clone(),
-            sessions: cfg.workers.sessions,
-            lport_range: (cfg.workers.lport_min, cfg.workers.lport_max),
-            seed: seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
-            expire_budget: 4096,
-            max_services,
-            half_open_max: (cfg.workers.sessions * cfg.workers.half_open_percent as usize).div_ceil(100),
-        };
+        let ecfg = cfg.engine_config(i as u32, u32::from(nworkers), &ifaces, &routes, seed);
         let engine = Engine::new(ecfg, publisher.current(), counters[i].clone(), now_ms);
         let worker = WorkerLoop {
             worker: Worker::new(engine, neigh),
@@ -222,7 +206,7 @@ fn run(args: Args) -> Result<()> {
     );
 
     while !stop_signal.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(CONTROL_TICK);
         control.tick(std::time::Instant::now());
         if reload_signal.swap(false, Ordering::Relaxed) {
             reload(&control, &args.config, rules_path.as_deref());
@@ -241,89 +225,4 @@ fn run(args: Args) -> Result<()> {
     }
     let _ = std::fs::remove_file(&socket_path);
     Ok(())
-}
-
-/// NIC flow rules that put each local address's replies on the queue of the
-/// worker owning their destination port (`gw_core::steer` does the same in
-/// software, always). Needs a power-of-two worker count and a port that
-/// accepts the rules; a port that refuses once is left to software.
-struct FlowSteering {
-    ports: Vec<Port>,
-    workers: u16,
-    state: std::sync::Mutex<FlowState>,
-}
-
-#[derive(Default)]
-struct FlowState {
-    refused: std::collections::HashSet<u16>,
-    rules: std::collections::HashMap<(u16, std::net::Ipv4Addr), Vec<dpdk::FlowRule>>,
-}
-
-impl FlowSteering {
-    fn new(ports: Vec<Port>, workers: u16) -> FlowSteering {
-        FlowSteering { ports, workers, state: Default::default() }
-    }
-
-    /// Rules for exactly the local addresses `laddrs` on every willing port.
-    fn reconcile(&self, laddrs: &[std::net::Ipv4Addr]) {
-        if self.workers < 2 || !self.workers.is_power_of_two() {
-            return;
-        }
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        st.rules.retain(|(_, a), _| laddrs.contains(a));
-        for port in &self.ports {
-            for addr in laddrs {
-                if st.refused.contains(&port.id()) || st.rules.contains_key(&(port.id(), *addr)) {
-                    continue;
-                }
-                let mut made = vec![];
-                let result = [6u8, 17].iter().try_for_each(|proto| {
-                    (0..self.workers).try_for_each(|w| {
-                        made.push(port.steer_local_ports(*addr, *proto, w, self.workers)?);
-                        Ok::<(), dpdk::DpdkError>(())
-                    })
-                });
-                match result {
-                    Ok(()) => {
-                        tracing::info!(port = port.id(), %addr, rules = made.len(), "replies steered by flow rules");
-                        st.rules.insert((port.id(), *addr), made);
-                    }
-                    Err(e) => {
-                        tracing::info!(port = port.id(), error = %e, "no flow rules on this port: software steering");
-                        st.refused.insert(port.id());
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Finds, configures and starts every port; returns them with their
-/// interfaces (address, MAC) in config order.
-fn start_ports(
-    confs: &[PortConf],
-    queues: u16,
-    pool: &Mempool,
-    socket: i32,
-) -> Result<(Vec<Port>, Vec<Iface>)> {
-    let mut ports = vec![];
-    let mut ifaces = vec![];
-    for (i, pc) in confs.iter().enumerate() {
-        let name = pc.eal_device().1;
-        let port = Port::by_name(&name).with_context(|| format!("port[{i}].device: {name} not found"))?;
-        port.configure(queues, queues, pc.rx_desc, pc.tx_desc, pool, socket)
-            .with_context(|| format!("port[{i}]: configuring {name}"))?;
-        // The gateway answers for its own addresses, VIPs and local
-        // addresses with its MAC and filters by destination MAC itself.
-        port.set_promiscuous(true);
-        port.start().with_context(|| format!("port[{i}]: starting {name}"))?;
-        let mac = match pc.mac {
-            Some(m) => m,
-            None => MacAddr(port.mac_addr().with_context(|| format!("port[{i}]: reading the MAC"))?),
-        };
-        tracing::info!(port = port.id(), name = %pc.name, device = %pc.device, addr = %pc.addr, %mac, "port up");
-        ifaces.push(pc.iface(port.id(), mac));
-        ports.push(port);
-    }
-    Ok((ports, ifaces))
 }
