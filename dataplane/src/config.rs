@@ -4,11 +4,16 @@
 //! keys are refused), then [`Config::validate`] checks values and turns them
 //! into typed settings. Every error names the field it is about, e.g.
 //! `port[1].address: "198.18.1.1" is not ADDRESS/PREFIX`.
+//!
+//! Services have one grammar, ipvsadm's: a `[[service]]` section holds its
+//! rules as `gwctl -S` writes them (`rules = """-A -t VIP:PORT -s rr ..."""`),
+//! parsed by `gw-ipvsadm` exactly as gwctl and rules files are.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use gw_proto::{DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceKey, ServiceSpec};
+use gw_ipvsadm::services::PortNames;
+use gw_proto::Request;
 use serde::Deserialize;
 
 use gw_core::route::{prefix_match, Iface, Route};
@@ -181,42 +186,13 @@ impl Default for ControlSection {
     }
 }
 
+/// One virtual service, in ipvsadm's rules syntax.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSection {
-    /// `tcp` or `udp`.
-    pub proto: String,
-    /// `VIP:PORT`.
-    pub vip: String,
-    #[serde(default = "default_sched")]
-    pub scheduler: String,
-    #[serde(default)]
-    pub laddrs: Vec<String>,
-    #[serde(default, rename = "dest")]
-    pub dests: Vec<DestSection>,
-}
-
-fn default_sched() -> String {
-    "wrr".into()
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DestSection {
-    /// `RIP:PORT` (or `RIP`: the service port).
-    pub addr: String,
-    #[serde(default = "default_weight")]
-    pub weight: u32,
-    /// `fullnat` (others come with the other forwarding modes).
-    #[serde(default = "default_mode")]
-    pub mode: String,
-}
-
-fn default_weight() -> u32 {
-    1
-}
-fn default_mode() -> String {
-    "fullnat".into()
+    /// Rules as in a rules file (`gwctl -S` output): the service's `-A` line
+    /// first, then only `-a` and `--add-laddr` lines for that same service.
+    pub rules: String,
 }
 
 /// A port after validation.
@@ -260,14 +236,6 @@ pub fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
     let p: u8 = p.parse().ok()?;
     (p <= 32).then_some(())?;
     Some((a.parse().ok()?, p))
-}
-
-/// Parses `A.B.C.D:PORT`; with `default_port`, the port may be left out.
-pub fn parse_addr_port(s: &str, default_port: Option<u16>) -> Option<(Ipv4Addr, u16)> {
-    match s.split_once(':') {
-        Some((a, p)) => Some((a.parse().ok()?, p.parse().ok().filter(|p| *p != 0)?)),
-        None => Some((s.parse().ok()?, default_port?)),
-    }
 }
 
 impl Config {
@@ -385,53 +353,59 @@ impl Config {
             .collect()
     }
 
-    /// The `[[service]]` sections as control requests, applied at start.
-    pub fn service_requests(&self) -> Result<Vec<Request>, ConfigError> {
+    /// The `[[service]]` sections as control requests, applied at start
+    /// and on reload, each with where it came from.
+    pub fn service_rules(&self) -> Result<Vec<ServiceRule>, ConfigError> {
+        let names = PortNames::system();
         let mut out = vec![];
         for (i, s) in self.services.iter().enumerate() {
-            let field = |f: &str| format!("service[{i}].{f}");
-            let proto = match s.proto.as_str() {
-                "tcp" => Protocol::Tcp,
-                "udp" => Protocol::Udp,
-                other => return Err(invalid(field("proto"), format!("{other:?} is not tcp or udp"))),
+            let field = format!("service[{i}].rules");
+            let rules =
+                gw_ipvsadm::parse_rule_lines(&s.rules, &names).map_err(|e| invalid(&field, e.to_string()))?;
+            let mut rules = rules.into_iter();
+            let first = rules.next().ok_or_else(|| invalid(&field, "no rules: a service starts with -A"))?;
+            let Request::AddService { spec } = &first.request else {
+                let msg = format!("line {}: a service starts with its -A line", first.line);
+                return Err(invalid(&field, msg));
             };
-            let (addr, port) = parse_addr_port(&s.vip, None)
-                .ok_or_else(|| invalid(field("vip"), format!("{:?} is not VIP:PORT", s.vip)))?;
-            let scheduler: Scheduler =
-                s.scheduler.parse().map_err(|e: String| invalid(field("scheduler"), e))?;
-            let key = ServiceKey { proto, addr, port };
-            out.push(Request::AddService { spec: ServiceSpec::new(key, scheduler) });
-            for (j, l) in s.laddrs.iter().enumerate() {
-                let addr = l.parse().map_err(|_| {
-                    invalid(format!("service[{i}].laddrs[{j}]"), format!("{l:?} is not an address"))
-                })?;
-                out.push(Request::AddLaddr { service: key, addr });
-            }
-            for (j, d) in s.dests.iter().enumerate() {
-                let f = |x: &str| format!("service[{i}].dest[{j}].{x}");
-                let (addr, dport) = parse_addr_port(&d.addr, Some(port))
-                    .ok_or_else(|| invalid(f("addr"), format!("{:?} is not RIP[:PORT]", d.addr)))?;
-                let mode = match d.mode.as_str() {
-                    "fullnat" => ForwardMode::FullNat,
-                    "nat" | "masq" => ForwardMode::Masq,
-                    "dr" | "route" => ForwardMode::Route,
-                    "tun" | "tunnel" => ForwardMode::Tunnel,
-                    other => {
-                        return Err(invalid(f("mode"), format!("{other:?} is not fullnat, nat, dr or tun")))
+            let key = spec.key;
+            out.push(ServiceRule { section: i, line: first.line, request: first.request });
+            for r in rules {
+                let service = match &r.request {
+                    Request::AddDest { service, .. } | Request::AddLaddr { service, .. } => *service,
+                    _ => {
+                        let msg = format!("line {}: only -a and --add-laddr may follow the -A line", r.line);
+                        return Err(invalid(&field, msg));
                     }
                 };
-                if d.weight > 65535 {
-                    return Err(invalid(f("weight"), "must be 0..=65535"));
+                if service != key {
+                    let msg = format!("line {}: {service} is not this section's service ({key})", r.line);
+                    return Err(invalid(&field, msg));
                 }
-                out.push(Request::AddDest { service: key, dest: DestSpec::new(addr, dport, mode, d.weight) });
+                out.push(ServiceRule { section: i, line: r.line, request: r.request });
             }
         }
         Ok(out)
     }
+
+    /// [`Config::service_rules`], the requests only.
+    pub fn service_requests(&self) -> Result<Vec<Request>, ConfigError> {
+        Ok(self.service_rules()?.into_iter().map(|r| r.request).collect())
+    }
+}
+
+/// One request of a `[[service]]` section: `service[section].rules`, line `line`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceRule {
+    pub section: usize,
+    pub line: usize,
+    pub request: Request,
 }
 
 #[cfg(test)]
 mod tests {
+    use gw_proto::{DestSpec, ForwardMode, Protocol, Scheduler, ServiceKey, ServiceSpec};
+
     use super::*;
 
     const GOOD: &str = r#"
@@ -453,13 +427,11 @@ mod tests {
         [timeouts]
         established = 300
         [[service]]
-        proto = "tcp"
-        vip = "198.18.0.100:80"
-        scheduler = "rr"
-        laddrs = ["198.18.1.10"]
-        [[service.dest]]
-        addr = "198.18.1.2:8080"
-        weight = 2
+        rules = """
+        -A -t 198.18.0.100:80 -s rr
+        --add-laddr -z 198.18.1.10 -t 198.18.0.100:80   # the SNAT address
+        -a -t 198.18.0.100:80 -r 198.18.1.2:8080 -b -w 2
+        """
     "#;
 
     fn parse(s: &str) -> Result<Config, ConfigError> {
@@ -482,9 +454,19 @@ mod tests {
         assert_eq!(c.static_routes(&ports).unwrap()[0].port, 0);
         assert_eq!(c.timeouts.established, 300);
         assert_eq!(c.timeouts.close, 10);
-        let reqs = c.service_requests().unwrap();
-        assert_eq!(reqs.len(), 3);
-        assert!(matches!(reqs[2], Request::AddDest { dest: DestSpec { port: 8080, weight: 2, .. }, .. }));
+        let key = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::new(198, 18, 0, 100), port: 80 };
+        let rip = Ipv4Addr::new(198, 18, 1, 2);
+        assert_eq!(
+            c.service_requests().unwrap(),
+            [
+                Request::AddService { spec: ServiceSpec::new(key, Scheduler::Rr) },
+                Request::AddLaddr { service: key, addr: Ipv4Addr::new(198, 18, 1, 10) },
+                Request::AddDest { service: key, dest: DestSpec::new(rip, 8080, ForwardMode::FullNat, 2) },
+            ]
+        );
+        let lines: Vec<(usize, usize)> =
+            c.service_rules().unwrap().iter().map(|r| (r.section, r.line)).collect();
+        assert_eq!(lines, [(0, 1), (0, 2), (0, 3)], "lines count from the one after the opening quotes");
     }
 
     fn err_of(mutated: &str) -> String {
@@ -499,9 +481,52 @@ mod tests {
         assert!(err_of(&GOOD.replace("sessions = 1000", "sessions = 0")).starts_with("workers.sessions"));
         let mtu = GOOD.replace("mac = \"02:00:00:00:01:01\"", "mac = \"02:00:00:00:01:01\"\nmtu = 20");
         assert!(err_of(&mtu).starts_with("port[1].mtu"));
-        assert!(err_of(&GOOD.replace("\"rr\"", "\"xx\"")).starts_with("service[0].scheduler"));
-        assert!(err_of(&GOOD.replace("198.18.1.2:8080", "nope")).starts_with("service[0].dest[0].addr"));
-        assert!(err_of(&GOOD.replace("198.18.0.100:80", "198.18.0.100")).starts_with("service[0].vip"));
+    }
+
+    #[test]
+    fn service_rules_are_checked_with_gwctls_messages() {
+        let e = err_of(&GOOD.replace("-s rr", "-s xx"));
+        assert_eq!(e, "service[0].rules: line 1: Scheduler not found: xx");
+        let e = err_of(&GOOD.replace("-w 2", "-w 70000"));
+        assert_eq!(e, "service[0].rules: line 3: illegal weight specified");
+        let e = err_of(&GOOD.replace("-r 198.18.1.2:8080", "-r nope"));
+        assert!(e.starts_with("service[0].rules: line 3: "), "{e}");
+    }
+
+    #[test]
+    fn a_service_section_holds_one_service() {
+        let e = err_of(&GOOD.replace("-A -t 198.18.0.100:80 -s rr", "--set 1 2 3"));
+        assert_eq!(e, "service[0].rules: line 1: a service starts with its -A line");
+        let e = err_of(&GOOD.replace("-r 198.18.1.2:8080 -b -w 2", "-r 198.18.1.2:8080 -b -w 2\n-C"));
+        assert_eq!(e, "service[0].rules: line 4: only -a and --add-laddr may follow the -A line");
+        let e = err_of(&GOOD.replace("-a -t 198.18.0.100:80", "-a -t 198.18.0.101:80"));
+        assert_eq!(
+            e,
+            "service[0].rules: line 3: TCP 198.18.0.101:80 is not this section's service (TCP 198.18.0.100:80)"
+        );
+        let e = err_of(&GOOD.replace("-A -t 198.18.0.100:80 -s rr", "-L -n"));
+        assert!(e.starts_with("service[0].rules: line 1: the 'list' command cannot be restored"), "{e}");
+        let empty =
+            GOOD.split("[[service]]").next().unwrap().to_owned() + "[[service]]\nrules = \"# none\"\n";
+        assert_eq!(err_of(&empty), "service[0].rules: no rules: a service starts with -A");
+    }
+
+    #[test]
+    fn the_shipped_configs_are_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let c = Config::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                c.service_requests().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                seen += 1;
+            }
+        }
+        assert!(seen >= 5, "conf/*.toml not found in {}", dir.display());
+        let fullnat = Config::load(&dir.join("bench-fullnat.toml")).unwrap().service_requests().unwrap();
+        // Two services (UDP, TCP), each with 37 local addresses and 5 real servers.
+        assert_eq!(fullnat.len(), 2 * (1 + 37 + 5));
     }
 
     #[test]

@@ -147,9 +147,10 @@ fn run(args: Args) -> Result<()> {
                 move |laddrs| flows.reconcile(laddrs)
             }),
     );
-    for (i, req) in cfg.service_requests()?.into_iter().enumerate() {
-        if let Response::Error { kind, message } = control.handle(req.clone()) {
-            bail!("service: {req:?} (request {i}) refused: {} ({message})", kind.ipvsadm_text());
+    for r in cfg.service_rules()? {
+        if let Response::Error { kind, message } = control.handle(r.request) {
+            let (section, line) = (r.section, r.line);
+            bail!("service[{section}].rules: line {line}: refused: {} ({message})", kind.ipvsadm_text());
         }
     }
     if let (Some(path), Some(requests)) = (&rules_path, rules) {
