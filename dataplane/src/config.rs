@@ -28,6 +28,9 @@ pub enum ConfigError {
     Parse { path: PathBuf, err: String },
     #[error("{field}: {msg}")]
     Invalid { field: String, msg: String },
+    /// A rules file cannot be read, or a line of it is refused.
+    #[error("rules file {}: {msg}", path.display())]
+    Rules { path: PathBuf, msg: String },
 }
 
 fn invalid(field: impl Into<String>, msg: impl Into<String>) -> ConfigError {
@@ -193,6 +196,25 @@ pub struct ServiceSection {
     /// Rules as in a rules file (`gwctl -S` output): the service's `-A` line
     /// first, then only `-a` and `--add-laddr` lines for that same service.
     pub rules: String,
+}
+
+/// The requests of a rules file (`gwctl -S` output, `[control] rules`), or an
+/// error naming the file and the line.
+pub fn load_rules(path: &Path) -> Result<Vec<Request>, ConfigError> {
+    let fail = |msg: String| ConfigError::Rules { path: path.into(), msg };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    gw_ipvsadm::parse_rules(&text).map_err(|e| fail(e.to_string()))
+}
+
+/// What a reload (SIGHUP) makes the running services equal to: the
+/// `[[service]]` sections of the configuration file at `config`, then the
+/// rules file `rules`. The whole configuration file is validated again.
+pub fn reload_requests(config: &Path, rules: Option<&Path>) -> Result<Vec<Request>, ConfigError> {
+    let mut requests = Config::load(config)?.service_requests()?;
+    if let Some(path) = rules {
+        requests.extend(load_rules(path)?);
+    }
+    Ok(requests)
 }
 
 /// A port after validation.
@@ -527,6 +549,27 @@ mod tests {
         let fullnat = Config::load(&dir.join("bench-fullnat.toml")).unwrap().service_requests().unwrap();
         // Two services (UDP, TCP), each with 37 local addresses and 5 real servers.
         assert_eq!(fullnat.len(), 2 * (1 + 37 + 5));
+    }
+
+    #[test]
+    fn a_reload_reads_the_sections_then_the_rules_file() {
+        let dir = std::env::temp_dir().join(format!("gw-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (conf, rules) = (dir.join("gw.toml"), dir.join("rules"));
+        std::fs::write(&conf, GOOD).unwrap();
+        std::fs::write(&rules, "-A -u 198.18.0.100:53 -s rr\n").unwrap();
+        let all = reload_requests(&conf, Some(&rules)).unwrap();
+        assert_eq!(all.len(), 4);
+        assert!(matches!(&all[3], Request::AddService { spec } if spec.key.proto == Protocol::Udp));
+        assert_eq!(reload_requests(&conf, None).unwrap().len(), 3);
+        std::fs::write(&rules, "-A -u 198.18.0.100:53 -s rr\n-a -u 198.18.0.100:53 -r 198.18.1.2 -w x\n")
+            .unwrap();
+        let e = reload_requests(&conf, Some(&rules)).unwrap_err().to_string();
+        assert_eq!(e, format!("rules file {}: line 2: illegal weight specified", rules.display()));
+        let missing = dir.join("missing");
+        let e = load_rules(&missing).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("rules file {}: No such file", missing.display())), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -7,14 +7,14 @@
 //! launch one poll-mode worker per configured lcore. SIGINT/SIGTERM stop the
 //! workers, the ports and the socket cleanly.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use dataplane::config::Config;
+use dataplane::config::{load_rules, reload_requests, Config};
 use dataplane::control::{self, Control};
 use dataplane::engine_config::{CONTROL_TICK, MBUF_CACHE, NEIGHBOUR_INBOX, REDIRECT_INBOX};
 use dataplane::io::{Idle, WorkerLoop};
@@ -48,29 +48,14 @@ struct Args {
 /// SIGHUP: re-reads the `[[service]]` sections and the rules file and makes
 /// the running configuration equal to them. Any error (unreadable or invalid
 /// file, refused request) is logged and the running configuration is kept.
-fn reload(control: &Control, config: &std::path::Path, rules: Option<&std::path::Path>) {
-    let desired = (|| -> Result<Vec<gw_proto::Request>> {
-        let mut reqs = Config::load(config)?.service_requests()?;
-        if let Some(path) = rules {
-            reqs.extend(load_rules(path)?);
-        }
-        Ok(reqs)
-    })();
-    match desired.map(|reqs| control.sync(reqs)) {
+fn reload(control: &Control, config: &Path, rules: Option<&Path>) {
+    match reload_requests(config, rules).map(|reqs| control.sync(reqs)) {
         Ok(Response::Error { kind, message }) => {
             tracing::error!(error = %message, kind = kind.ipvsadm_text(), "reload refused; the running configuration is kept")
         }
         Ok(_) => tracing::info!("reloaded"),
-        Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "reload failed; the running configuration is kept")
-        }
+        Err(e) => tracing::error!(error = %e, "reload failed; the running configuration is kept"),
     }
-}
-
-/// The requests of a rules file, or an error naming the file and line.
-fn load_rules(path: &std::path::Path) -> Result<Vec<gw_proto::Request>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("rules file {}", path.display()))?;
-    gw_ipvsadm::parse_rules(&text).map_err(|e| anyhow::anyhow!("rules file {}: {e}", path.display()))
 }
 
 fn main() {
