@@ -1,10 +1,11 @@
 //! Read-only answers: listings of services, local addresses, connections,
 //! timeouts and worker counters.
 //!
-//! Nothing here changes the model. Listings take the model lock only to copy
-//! what they need; the connection listing asks each worker through its
-//! mailbox (the sessions live on the workers' cores) and gives up with an
-//! error if one does not answer in time, rather than show a partial table.
+//! Nothing here changes the model: listings read it under its lock and sum
+//! the workers' counters ([`super::stats`]). The connection listing asks each
+//! worker through its mailbox (the sessions live on the workers' cores) and
+//! gives up with an error if one does not answer in time, rather than show a
+//! partial table.
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
