@@ -4,8 +4,11 @@
 
 pub mod config;
 pub mod control;
+#[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod fuzzing;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 #[cfg(feature = "dpdk")]
 pub mod io;
