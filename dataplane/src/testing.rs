@@ -25,6 +25,8 @@ use gw_core::wire::ethernet::MacAddr;
 use gw_core::worker::{Io, Worker};
 use gw_proto::{DestSpec, ForwardMode, Protocol, Request, Response, Scheduler, ServiceKey, ServiceSpec};
 
+use crate::control::Control;
+
 /// MAC of the gateway's client-facing port 0.
 pub const GW_OUT: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);
 /// MAC of the gateway's server-facing port 1.
@@ -184,8 +186,6 @@ impl LabConfig {
         Lab { worker, control, publisher, counters, io: SinkIo::default(), now: self.now }
     }
 }
-
-use crate::control::Control;
 
 /// A worker, its control plane and a driven clock.
 pub struct Lab {
