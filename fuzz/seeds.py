@@ -3,7 +3,8 @@
 
 packet_path inputs are records `[port+flags][clock step][len u16][frame]`
 (see dataplane/src/fuzzing.rs; the packet core is core/): valid client traffic to every service, the
-real servers' replies, ARP and ping, so the fuzzer starts deep in the path.
+real servers' replies, ARP, ping and an ICMP error, so the fuzzer starts deep in the path; one
+frame goes in raw (flag 0x40) with a wrong checksum.
 control inputs are length-prefixed JSON requests.
 """
 import json
@@ -14,6 +15,7 @@ GW_OUT = bytes([2, 0, 0, 0, 0, 1])
 GW_IN = bytes([2, 0, 0, 0, 1, 1])
 CLIENT_MAC = bytes([2, 0xC0, 0, 0, 0, 2])
 RS_MAC = bytes([2, 0xAA, 0, 0, 0, 2])
+ROUTER_MAC = bytes([2, 0xAA, 0, 0, 0, 0xFE])
 
 
 def ip(a):
@@ -60,12 +62,27 @@ def icmp_echo(src, dst):
     return ipv4(src, dst, 1, body)
 
 
+def icmp_unreachable(src, dst, quoted):
+    """Port unreachable (RFC 792) quoting the IPv4 header and 8 bytes of `quoted`."""
+    body = struct.pack("!BBHI", 3, 3, 0, 0) + quoted[:28]
+    body = body[:2] + struct.pack("!H", csum(body)) + body[4:]
+    return ipv4(src, dst, 1, body)
+
+
+def bad_udp_sum(seg):
+    """UDP `seg` with its checksum's last bit flipped."""
+    return seg[:7] + bytes([seg[7] ^ 1]) + seg[8:]
+
+
 def rec(port, step, frame):
     return bytes([port, step]) + struct.pack("!H", len(frame)) + frame
 
 
 C, V, L = "198.18.0.2", "198.18.0.100", "198.18.1.10"
-learn = rec(0, 1, arp_request(CLIENT_MAC, C, V)) + rec(1, 1, arp_request(RS_MAC, "198.18.1.2", "198.18.1.1"))
+# The client, the first real server and the router in front of the second (198.18.2.3) announce
+# themselves, so traffic to either real server goes out at once instead of waiting for ARP.
+learn = (rec(0, 1, arp_request(CLIENT_MAC, C, V)) + rec(1, 1, arp_request(RS_MAC, "198.18.1.2", "198.18.1.1"))
+         + rec(1, 1, arp_request(ROUTER_MAC, "198.18.1.254", "198.18.1.1")))
 seeds = {
     "fullnat_tcp": learn
     + rec(0, 1, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 6, l4(6, C, V, 40000, 80))))
@@ -75,12 +92,21 @@ seeds = {
     + rec(0, 1, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 17, l4(17, C, V, 5353, 80, data=b"hello"))))
     + rec(1, 1, eth(GW_IN, RS_MAC, 0x800, ipv4("198.18.1.2", C, 17, l4(17, "198.18.1.2", C, 8080, 5353, data=b"hi")))),
     "dr_tcp": learn + rec(0, 1, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 6, l4(6, C, V, 40001, 81)))),
+    "tun_udp": learn
+    + b"".join(rec(0, 1, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 17, l4(17, C, V, p, 82, data=b"x" * 40))))
+               for p in (7001, 7002)),
     "tun_udp_big": learn
     + rec(0, 1, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 17, l4(17, C, V, 7000, 82, data=b"x" * 700)))),
     "persistent": learn
     + b"".join(rec(0, 3, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 6, l4(6, C, V, p, 83))))
                for p in range(41000, 41004)),
     "ping": rec(0, 1, eth(GW_OUT, CLIENT_MAC, 0x800, icmp_echo(C, V))),
+    "icmp_error": learn
+    + rec(0, 1, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 6, l4(6, C, V, 40000, 80))))
+    + rec(1, 1, eth(GW_IN, RS_MAC, 0x800, icmp_unreachable("198.18.1.2", L,
+                                                           ipv4(L, "198.18.1.2", 6, l4(6, L, "198.18.1.2", 5000, 80))))),
+    "raw_bad_checksum": learn
+    + rec(0x40, 1, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 17, bad_udp_sum(l4(17, C, V, 5353, 80, data=b"hello"))))),
     "config_change": learn + rec(0x81, 9, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 6, l4(6, C, V, 40002, 80)))),
 }
 for name, data in seeds.items():

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use gw_benches::{
-    arp_request, check_frame, client, establish, forwarded, fullnat_engine, synthetic_session, tcp_frame,
+    arp_request, client, establish, forwarded, fullnat_engine, inspect, synthetic_session, tcp_frame,
     udp_frame, RecycleIo, Rng, Tcp, FRAME_LEN, GW_IN, GW_OUT, L3, LIP, MIN_FRAME_LEN, ROUTER, ROUTER_MAC, RS,
     RS_MAC, VIP, VPORT,
 };
@@ -141,7 +141,7 @@ fn nat(c: &mut Criterion) {
         let mut flip = 0;
         for _ in 0..200 {
             nat_step(&mut buf, &tpl, proto, &rewrites, &mut flip);
-            check_frame(&buf);
+            inspect(&buf);
         }
         g.bench_function(name, |b| {
             let mut buf = tpl.clone();
@@ -177,11 +177,11 @@ fn established(flows: u32) -> Established {
     for f in 0..flows as usize {
         let mut a = to_rs[f * FRAME_LEN..][..FRAME_LEN].to_vec();
         assert!(forwarded(engine.process(T0, 0, &mut a)));
-        let (src, _, ttl) = check_frame(&a);
+        let (_, _, src, _, ttl) = inspect(&a);
         assert_eq!((src.0, ttl), (LIP, 63));
         let mut b = to_client[f * FRAME_LEN..][..FRAME_LEN].to_vec();
         assert!(forwarded(engine.process(T0, 1, &mut b)));
-        assert_eq!(check_frame(&b).1, client(f as u32));
+        assert_eq!(inspect(&b).3, client(f as u32));
     }
     Established { engine, to_rs, to_client }
 }
@@ -306,7 +306,7 @@ fn worker(c: &mut Criterion) {
             w.handle(T0, port, frames[..FRAME_LEN].to_vec(), &mut io);
             let out = io.slot.take().expect("forwarded at once: neighbour known");
             assert_eq!(io.port, out_port);
-            check_frame(&out);
+            inspect(&out);
             io.slot = Some(out);
             let n = frames.len() / FRAME_LEN;
             g.bench_with_input(BenchmarkId::new(name, flows), &flows, |b, _| {

@@ -1,7 +1,7 @@
 //! Shared helpers for the packet-core benchmarks: frame builders (with the
-//! independent `etherparse` crate), a FULLNAT engine/worker fixture set up
-//! through the same control-plane code gatewayd runs, synthetic sessions and a
-//! small deterministic PRNG.
+//! independent `etherparse` crate), a FULLNAT engine from the shared lab
+//! (`dataplane::testing`, configured through the same control-plane code
+//! gatewayd runs), synthetic sessions and a small deterministic PRNG.
 //!
 //! Invariants the benchmarks rely on:
 //! - Every frame built here is a valid Ethernet/IPv4 frame with correct IPv4
@@ -12,21 +12,19 @@
 //! - [`synthetic_session`] gives distinct client-side *and* reply-side keys
 //!   for every `i < 2^24`.
 
-use std::net::Ipv4Addr;
-use std::sync::Arc;
-
-use dataplane::control::Control;
 use etherparse::PacketBuilder;
-use gw_core::counters::WorkerCounters;
-use gw_core::engine::{Engine, EngineConfig};
 use gw_core::nat::PROTO_TCP;
-use gw_core::route::{Iface, Route, Routes};
-use gw_core::service::{Publisher, Snapshot};
+use gw_core::route::Route;
 use gw_core::session::{FlowKey, Session};
 use gw_core::tcp_state::{State, Timeouts};
 use gw_core::wire::ethernet::MacAddr;
 use gw_core::worker::Io;
-use gw_proto::{DestSpec, ForwardMode, Protocol, Request, Response, Scheduler, ServiceKey, ServiceSpec};
+use gw_proto::{ForwardMode, Scheduler};
+
+pub use dataplane::testing::{
+    inspect, Endpoint, LabConfig, GW_IN, GW_OUT, LIP, ROUTER, ROUTER_MAC, RS, RS_MAC, VIP, VPORT,
+};
+use gw_core::engine::Engine;
 
 /// Length of the data frames the benchmarks feed: the classic "64-byte
 /// packet" (Ethernet 14 + IPv4 20 + TCP 20 + 10 bytes payload, without FCS).
@@ -36,29 +34,8 @@ pub const MIN_FRAME_LEN: usize = 60;
 /// Offset of the IPv4 header in an untagged Ethernet frame.
 pub const L3: usize = 14;
 
-/// MAC of the gateway's client-facing port 0.
-pub const GW_OUT: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);
-/// MAC of the gateway's server-facing port 1.
-pub const GW_IN: MacAddr = MacAddr([0x02, 0, 0, 0, 1, 0x01]);
-/// MAC of the upstream router that all client traffic comes through.
-pub const ROUTER_MAC: [u8; 6] = [0x02, 0xc0, 0, 0, 0, 0xfe];
-/// MACs of the two real servers.
-pub const RS_MAC: [[u8; 6]; 2] = [[0x02, 0xaa, 0, 0, 0, 0x02], [0x02, 0xaa, 0, 0, 0, 0x03]];
-/// Address of the upstream router (the default route's next hop).
-pub const ROUTER: [u8; 4] = [198, 18, 0, 254];
-/// The virtual IP; both services listen on port [`VPORT`].
-pub const VIP: [u8; 4] = [198, 18, 0, 100];
-/// Service port.
-pub const VPORT: u16 = 80;
-/// The FULLNAT local address.
-pub const LIP: [u8; 4] = [198, 18, 1, 10];
-/// The two real servers, both on port [`RPORT`].
-pub const RS: [[u8; 4]; 2] = [[198, 18, 1, 2], [198, 18, 1, 3]];
 /// Real-server port.
 pub const RPORT: u16 = 8080;
-
-/// An IPv4 address (network byte order) and a port.
-pub type Endpoint = ([u8; 4], u16);
 
 /// Payload of data frames, sized so a TCP frame is [`FRAME_LEN`] bytes.
 const PAYLOAD: [u8; 10] = *b"0123456789";
@@ -113,90 +90,32 @@ pub fn udp_frame(src_mac: [u8; 6], dst_mac: MacAddr, s: Endpoint, d: Endpoint) -
     out
 }
 
-/// Checks a frame with etherparse: IPv4 header checksum and TCP/UDP checksum.
-/// Returns (source, destination, TTL). Panics on any mismatch.
-pub fn check_frame(frame: &[u8]) -> (Endpoint, Endpoint, u8) {
-    use etherparse::{NetSlice, SlicedPacket, TransportSlice};
-    let p = SlicedPacket::from_ethernet(frame).expect("frame parses");
-    let Some(NetSlice::Ipv4(ip)) = p.net else { panic!("not IPv4") };
-    let h = ip.header().to_header();
-    assert_eq!(h.header_checksum, h.calc_header_checksum(), "IPv4 checksum");
-    let (sp, dp) = match p.transport {
-        Some(TransportSlice::Tcp(t)) => {
-            let want = t.to_header().calc_checksum_ipv4_raw(h.source, h.destination, t.payload()).unwrap();
-            assert_eq!(t.checksum(), want, "TCP checksum");
-            (t.source_port(), t.destination_port())
-        }
-        Some(TransportSlice::Udp(u)) => {
-            let want = u.to_header().calc_checksum_ipv4_raw(h.source, h.destination, u.payload()).unwrap();
-            assert_eq!(u.checksum(), want, "UDP checksum");
-            (u.source_port(), u.destination_port())
-        }
-        _ => panic!("no TCP/UDP"),
-    };
-    ((h.source, sp), (h.destination, dp), h.time_to_live)
-}
-
-/// An ARP request from `mac`/`ip` for `target` (RFC 826 layout).
+/// An ARP request from `mac`/`ip` for `target`, padded to [`MIN_FRAME_LEN`].
 pub fn arp_request(mac: [u8; 6], ip: [u8; 4], target: [u8; 4]) -> Vec<u8> {
-    let mut f = vec![0u8; MIN_FRAME_LEN];
-    f[0..6].copy_from_slice(&[0xff; 6]);
-    f[6..12].copy_from_slice(&mac);
-    f[12..14].copy_from_slice(&[0x08, 0x06]);
-    f[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
-    f[22..28].copy_from_slice(&mac);
-    f[28..32].copy_from_slice(&ip);
-    f[38..42].copy_from_slice(&target);
+    let mut f = dataplane::testing::arp_request(mac, ip, target);
+    f.resize(MIN_FRAME_LEN, 0);
     f
-}
-
-/// The two ports of the gateway: 0 toward clients (default route via
-/// [`ROUTER`]), 1 toward the real servers.
-pub fn ifaces() -> Vec<Iface> {
-    vec![
-        Iface { port: 0, addr: Ipv4Addr::new(198, 18, 0, 1), prefix: 24, mac: GW_OUT, mtu: 1500 },
-        Iface { port: 1, addr: Ipv4Addr::new(198, 18, 1, 1), prefix: 24, mac: GW_IN, mtu: 1500 },
-    ]
-}
-
-/// Worker 0 of 1 with `sessions` capacity and the full local-port range.
-pub fn engine_config(sessions: usize) -> EngineConfig {
-    let ifaces = ifaces();
-    let default = Route { net: 0, prefix: 0, via: Some(u32::from_be_bytes(ROUTER)), port: 0 };
-    EngineConfig {
-        worker: 0,
-        workers: 1,
-        routes: Routes::new(&ifaces, &[default]),
-        ifaces,
-        sessions,
-        lport_range: (1024, 65535),
-        seed: 0x5eed_1234_abcd_0001,
-        expire_budget: 10_000,
-        max_services: 16,
-        half_open_max: usize::MAX,
-    }
 }
 
 /// An engine with a TCP and a UDP service on [`VIP`]:[`VPORT`], each with the
 /// two FULLNAT real servers [`RS`]:[`RPORT`] (round robin) and local address
-/// [`LIP`], configured through [`Control::handle`]. The clock starts at
+/// [`LIP`], configured through the control plane (the shared lab's
+/// `with_mode`), behind a default route via [`ROUTER`]. The clock starts at
 /// `now_ms`.
 pub fn fullnat_engine(sessions: usize, timeouts: Timeouts, now_ms: u64) -> Engine {
-    let first = Snapshot::new(0, vec![], 64).with_timeouts(timeouts);
-    let publisher = Arc::new(Publisher::new(Arc::new(first)));
-    let counters = Arc::new(WorkerCounters::new(0, 1, 16, 64));
-    let control = Control::new(publisher.clone(), vec![counters.clone()], sessions as u64, 16, 64);
-    let ok = |req: Request| assert_eq!(control.handle(req), Response::Ok);
-    for proto in [Protocol::Tcp, Protocol::Udp] {
-        let key = ServiceKey { proto, addr: Ipv4Addr::from(VIP), port: VPORT };
-        ok(Request::AddService { spec: ServiceSpec::new(key, Scheduler::Rr) });
-        for rs in RS {
-            let dest = DestSpec::new(Ipv4Addr::from(rs), RPORT, ForwardMode::FullNat, 1);
-            ok(Request::AddDest { service: key, dest });
-        }
-        ok(Request::AddLaddr { service: key, addr: Ipv4Addr::from(LIP) });
+    let default = Route { net: 0, prefix: 0, via: Some(u32::from_be_bytes(ROUTER)), port: 0 };
+    LabConfig {
+        sessions,
+        lports: (1024, 65535),
+        routes: vec![default],
+        seed: 0x5eed_1234_abcd_0001,
+        timeouts,
+        start_ms: now_ms,
+        ..LabConfig::default()
     }
-    Engine::new(engine_config(sessions), publisher.current(), counters, now_ms)
+    .build()
+    .with_mode(Scheduler::Rr, ForwardMode::FullNat, RPORT)
+    .into_engine()
 }
 
 /// Opens a TCP session of flow `f` through `engine` with a full three-way

@@ -8,250 +8,147 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-/// Why a packet was not forwarded. Every variant is a named counter that
-/// `gwctl --counters` shows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Drop {
-    /// Frame shorter than an Ethernet header.
-    EthTruncated,
-    /// Destination MAC is neither ours nor broadcast.
-    NotOurMac,
-    /// EtherType we do not handle (IPv6, VLAN, ...).
-    UnsupportedEthertype,
-    /// ARP packet that is malformed or not Ethernet/IPv4.
-    ArpMalformed,
-    /// ARP request for an address that is not ours.
-    ArpNotForUs,
-    /// IPv4 header fails the length/version/IHL checks.
-    Ipv4Malformed,
-    /// IPv4 header checksum is wrong.
-    Ipv4BadChecksum,
-    /// A multicast, broadcast, loopback or unspecified source address.
-    BadSourceAddr,
-    /// IPv4 fragment (policy: fragments are not load balanced, as in DPVS).
-    Fragment,
-    /// TCP or UDP header fails its length checks, or a port is zero.
-    L4Malformed,
-    /// ICMP message that is not an echo request to one of our addresses,
-    /// nor an error about a live session.
-    IcmpUnhandled,
-    /// ICMP error (unreachable, time exceeded) quoting a flow with no session.
-    IcmpUnknownFlow,
-    /// IP protocol other than TCP, UDP or ICMP.
-    UnsupportedProto,
-    /// Destination is not one of our addresses and matches no session.
-    NotForUs,
-    /// Destination is a VIP (or our address) but no service matches the port.
-    NoService,
-    /// Packet to a local address (a reply) that matches no session.
-    UnknownReply,
-    /// TCP packet without a session that is not a plain SYN.
-    NoSessionNotSyn,
-    /// The service has no real server with a weight above zero.
-    NoDest,
-    /// The FULLNAT service has no local address configured.
-    NoLaddr,
-    /// Every local address and port toward that real server is in use.
-    LaddrExhausted,
-    /// The session table is full.
-    TableFull,
-    /// A new TCP connection while half-open sessions (NONE, SYN_RECV) are
-    /// at their cap (SYN flood protection; established sessions keep room).
-    HalfOpenLimit,
-    /// The session's real server was deleted (IPVS drops these packets and lets
-    /// the session expire).
-    DestUnavailable,
-    /// NAT: the real server already has a session with this client
-    /// address and port (through another service).
-    NatConflict,
-    /// TUN: the packet plus the outer header exceeds the output MTU and DF
-    /// is clear (with DF set an ICMP "fragmentation needed" goes back).
-    TunnelTooBig,
-    /// No headroom in the buffer for the tunnel header.
-    NoHeadroom,
-    /// No route to the destination.
-    NoRoute,
-    /// TTL would reach zero.
-    TtlExceeded,
-    /// The neighbour (next hop) did not answer ARP in time.
-    NeighUnresolved,
-    /// The neighbour's hold queue or the neighbour table is full.
-    NeighQueueFull,
-    /// No mbuf for an ARP request.
-    NoMbuf,
-    /// The owning worker's inbox was full (multi-core hand-off).
-    RedirectFull,
-    /// The TX ring was full.
-    TxFull,
+/// Emits a counter enum from one list of `Variant = "name", "meaning"` rows:
+/// the enum (the meaning is each variant's doc), `ALL` in declaration order,
+/// `name()` (what `gwctl --counters` prints) and `meaning()` (the text of
+/// the README's table). Adding a counter is adding a row; nothing else can
+/// drift.
+macro_rules! counters {
+    (
+        $(#[$meta:meta])*
+        pub enum $ty:ident { $($variant:ident = $name:literal, $meaning:literal,)* }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[repr(u8)]
+        pub enum $ty {
+            $(#[doc = $meaning] $variant,)*
+        }
+
+        impl $ty {
+            /// Every counter, in declaration (and slot) order.
+            pub const ALL: [$ty; [$($ty::$variant),*].len()] = [$($ty::$variant),*];
+
+            /// The counter's name as `gwctl --counters` prints it.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name,)*
+                }
+            }
+
+            /// What the counter counts, as the README's table says it.
+            pub fn meaning(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $meaning,)*
+                }
+            }
+        }
+    };
 }
 
-impl Drop {
-    pub const ALL: [Drop; 33] = [
-        Drop::EthTruncated,
-        Drop::NotOurMac,
-        Drop::UnsupportedEthertype,
-        Drop::ArpMalformed,
-        Drop::ArpNotForUs,
-        Drop::Ipv4Malformed,
-        Drop::Ipv4BadChecksum,
-        Drop::BadSourceAddr,
-        Drop::Fragment,
-        Drop::L4Malformed,
-        Drop::IcmpUnhandled,
-        Drop::IcmpUnknownFlow,
-        Drop::UnsupportedProto,
-        Drop::NotForUs,
-        Drop::NoService,
-        Drop::UnknownReply,
-        Drop::NoSessionNotSyn,
-        Drop::NoDest,
-        Drop::NoLaddr,
-        Drop::LaddrExhausted,
-        Drop::TableFull,
-        Drop::HalfOpenLimit,
-        Drop::DestUnavailable,
-        Drop::NatConflict,
-        Drop::TunnelTooBig,
-        Drop::NoHeadroom,
-        Drop::NoRoute,
-        Drop::TtlExceeded,
-        Drop::NeighUnresolved,
-        Drop::NeighQueueFull,
-        Drop::NoMbuf,
-        Drop::RedirectFull,
-        Drop::TxFull,
-    ];
-
-    /// The counter's name as `gwctl --counters` prints it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Drop::EthTruncated => "drop_eth_truncated",
-            Drop::NotOurMac => "drop_not_our_mac",
-            Drop::UnsupportedEthertype => "drop_unsupported_ethertype",
-            Drop::ArpMalformed => "drop_arp_malformed",
-            Drop::ArpNotForUs => "drop_arp_not_for_us",
-            Drop::Ipv4Malformed => "drop_ipv4_malformed",
-            Drop::Ipv4BadChecksum => "drop_ipv4_bad_checksum",
-            Drop::BadSourceAddr => "drop_bad_source_addr",
-            Drop::Fragment => "drop_fragment",
-            Drop::L4Malformed => "drop_l4_malformed",
-            Drop::IcmpUnhandled => "drop_icmp_unhandled",
-            Drop::IcmpUnknownFlow => "drop_icmp_unknown_flow",
-            Drop::UnsupportedProto => "drop_unsupported_proto",
-            Drop::NotForUs => "drop_not_for_us",
-            Drop::NoService => "drop_no_service",
-            Drop::UnknownReply => "drop_unknown_reply",
-            Drop::NoSessionNotSyn => "drop_no_session_not_syn",
-            Drop::NoDest => "drop_no_dest",
-            Drop::NoLaddr => "drop_no_laddr",
-            Drop::LaddrExhausted => "drop_laddr_exhausted",
-            Drop::TableFull => "drop_table_full",
-            Drop::HalfOpenLimit => "drop_half_open_limit",
-            Drop::DestUnavailable => "drop_dest_unavailable",
-            Drop::NatConflict => "drop_nat_conflict",
-            Drop::TunnelTooBig => "drop_tunnel_too_big",
-            Drop::NoHeadroom => "drop_no_headroom",
-            Drop::NoRoute => "drop_no_route",
-            Drop::TtlExceeded => "drop_ttl_exceeded",
-            Drop::NeighUnresolved => "drop_neigh_unresolved",
-            Drop::NeighQueueFull => "drop_neigh_queue_full",
-            Drop::NoMbuf => "drop_no_mbuf",
-            Drop::RedirectFull => "drop_redirect_full",
-            Drop::TxFull => "drop_tx_full",
-        }
+counters! {
+    /// Why a packet was not forwarded. Every variant is a named counter that
+    /// `gwctl --counters` shows; the README's "Drop counters" table is
+    /// [`Drop::readme_table`] (a test keeps them equal).
+    pub enum Drop {
+        EthTruncated = "drop_eth_truncated", "frame shorter than an Ethernet header",
+        NotOurMac = "drop_not_our_mac",
+            "destination MAC is neither the port's nor broadcast (ports run promiscuous)",
+        UnsupportedEthertype = "drop_unsupported_ethertype", "not IPv4 or ARP (IPv6, VLAN tags, ...)",
+        ArpMalformed = "drop_arp_malformed", "ARP that is not Ethernet/IPv4, or has a bad sender",
+        ArpNotForUs = "drop_arp_not_for_us", "ARP for an address that is not ours on that port",
+        Ipv4Malformed = "drop_ipv4_malformed",
+            "IPv4 header too short, version ≠ 4, IHL < 5 or beyond the frame, \
+             total length beyond the frame",
+        Ipv4BadChecksum = "drop_ipv4_bad_checksum", "wrong IPv4 header checksum",
+        BadSourceAddr = "drop_bad_source_addr", "source is 0.0.0.0, broadcast, loopback or multicast",
+        Fragment = "drop_fragment",
+            "an IPv4 fragment (policy for now: fragments are not balanced, as in DPVS)",
+        L4Malformed = "drop_l4_malformed", "TCP/UDP header truncated or inconsistent, or port 0",
+        IcmpUnhandled = "drop_icmp_unhandled",
+            "ICMP to us that is neither a valid echo request nor an error about a session",
+        // ICMP errors are unreachable, time exceeded and the like.
+        IcmpUnknownFlow = "drop_icmp_unknown_flow", "an ICMP error quoting a flow with no session",
+        UnsupportedProto = "drop_unsupported_proto",
+            "IP protocol other than TCP, UDP, ICMP to one of our addresses",
+        NotForUs = "drop_not_for_us", "destination is not our address and matches no session",
+        NoService = "drop_no_service", "destination is our address or a VIP, but no service has that port",
+        UnknownReply = "drop_unknown_reply",
+            "packet to a local address (LIP), or from a NAT real server, that matches no session",
+        NoSessionNotSyn = "drop_no_session_not_syn",
+            "TCP without a session that is not a plain SYN (no session is created)",
+        NoDest = "drop_no_dest", "the service has no real server with weight > 0",
+        NoLaddr = "drop_no_laddr", "FULLNAT service without a local address",
+        LaddrExhausted = "drop_laddr_exhausted", "every local address:port toward that real server is in use",
+        TableFull = "drop_table_full", "the worker's session table is full (existing sessions keep working)",
+        // Half-open sessions are those in NONE or SYN_RECV; established
+        // sessions keep their room.
+        HalfOpenLimit = "drop_half_open_limit",
+            "a new TCP connection while half-open sessions hold their share of the table \
+             (`workers.half_open_percent`, SYN flood protection)",
+        DestUnavailable = "drop_dest_unavailable",
+            "packet of a session whose real server was deleted (IPVS drops these \
+             and lets the session expire)",
+        NatConflict = "drop_nat_conflict",
+            "NAT: the real server already has a session with this client address:port \
+             (through another service)",
+        // With DF set an ICMP "fragmentation needed" goes back instead.
+        TunnelTooBig = "drop_tunnel_too_big",
+            "TUN: packet + outer header exceeds the output MTU and DF is clear",
+        NoHeadroom = "drop_no_headroom", "TUN: no mbuf headroom for the outer header",
+        NoRoute = "drop_no_route", "no route to the destination",
+        TtlExceeded = "drop_ttl_exceeded", "TTL would reach 0 (the gateway decrements TTL when it forwards)",
+        NeighUnresolved = "drop_neigh_unresolved",
+            "the next hop did not answer ARP (packets waited, then dropped)",
+        NeighQueueFull = "drop_neigh_queue_full",
+            "the next hop's hold queue (8 packets) or the neighbour table is full",
+        NoMbuf = "drop_no_mbuf", "no mbuf for an ARP request",
+        // Multi-core hand-off.
+        RedirectFull = "drop_redirect_full", "the owning worker's hand-off queue was full",
+        TxFull = "drop_tx_full", "the TX ring did not take the packet",
     }
 }
 
-/// Non-drop events a worker counts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Event {
-    RxPackets,
-    TxPackets,
-    /// Client-to-server packets forwarded through a session.
-    FwdIn,
-    /// Server-to-client packets forwarded through a session.
-    FwdOut,
-    SessionsCreated,
-    SessionsExpired,
-    ArpRequestsAnswered,
-    ArpRequestsSent,
-    ArpRepliesLearned,
-    IcmpEchoAnswered,
-    /// ICMP "fragmentation needed" sent for packets too big for a tunnel.
-    IcmpFragNeededSent,
-    /// ICMP errors about a session translated and forwarded.
-    IcmpErrorsTranslated,
-    /// Packets parked while their next hop was being resolved.
-    NeighHeld,
-    /// Sessions currently live (a gauge).
-    SessionsLive,
-    /// TCP sessions in NONE or SYN_RECV (a gauge).
-    HalfOpen,
-    /// Bytes the session table allocated (slab, both indexes, timer wheel).
-    SessionTableBytes,
-    /// Session-table capacity of this worker.
-    SessionCapacity,
-    /// Packets handed to the worker that owns them.
-    RedirectOut,
-    /// Packets received from other workers.
-    RedirectIn,
-    /// Polls that received nothing (idle policy).
-    IdlePolls,
-    /// TSC cycles spent in polls that received packets.
-    BusyCycles,
+impl Drop {
+    /// The README's "Drop counters" table (markdown), one row per counter.
+    /// `cargo test -p gw-core readme` prints it when the README differs.
+    pub fn readme_table() -> String {
+        let mut t = String::from("| counter | meaning |\n|---|---|\n");
+        for d in Drop::ALL {
+            t.push_str(&format!("| `{}` | {} |\n", d.name(), d.meaning()));
+        }
+        t
+    }
 }
 
-impl Event {
-    pub const ALL: [Event; 21] = [
-        Event::RxPackets,
-        Event::TxPackets,
-        Event::FwdIn,
-        Event::FwdOut,
-        Event::SessionsCreated,
-        Event::SessionsExpired,
-        Event::ArpRequestsAnswered,
-        Event::ArpRequestsSent,
-        Event::ArpRepliesLearned,
-        Event::IcmpEchoAnswered,
-        Event::IcmpFragNeededSent,
-        Event::IcmpErrorsTranslated,
-        Event::NeighHeld,
-        Event::SessionsLive,
-        Event::HalfOpen,
-        Event::SessionTableBytes,
-        Event::SessionCapacity,
-        Event::RedirectOut,
-        Event::RedirectIn,
-        Event::IdlePolls,
-        Event::BusyCycles,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Event::RxPackets => "rx_packets",
-            Event::TxPackets => "tx_packets",
-            Event::FwdIn => "fwd_in_packets",
-            Event::FwdOut => "fwd_out_packets",
-            Event::SessionsCreated => "sessions_created",
-            Event::SessionsExpired => "sessions_expired",
-            Event::ArpRequestsAnswered => "arp_requests_answered",
-            Event::ArpRequestsSent => "arp_requests_sent",
-            Event::ArpRepliesLearned => "arp_replies_learned",
-            Event::IcmpEchoAnswered => "icmp_echo_answered",
-            Event::IcmpFragNeededSent => "icmp_frag_needed_sent",
-            Event::IcmpErrorsTranslated => "icmp_errors_translated",
-            Event::NeighHeld => "neigh_held_packets",
-            Event::SessionsLive => "sessions_live",
-            Event::HalfOpen => "sessions_half_open",
-            Event::SessionTableBytes => "session_table_bytes",
-            Event::SessionCapacity => "session_capacity",
-            Event::RedirectOut => "redirect_out_packets",
-            Event::RedirectIn => "redirect_in_packets",
-            Event::IdlePolls => "idle_polls",
-            Event::BusyCycles => "busy_cycles",
-        }
+counters! {
+    /// Non-drop events a worker counts (the README lists them under "Other
+    /// counters").
+    pub enum Event {
+        RxPackets = "rx_packets", "Packets received from a NIC.",
+        TxPackets = "tx_packets", "Packets sent.",
+        FwdIn = "fwd_in_packets", "Client-to-server packets forwarded through a session.",
+        FwdOut = "fwd_out_packets", "Server-to-client packets forwarded through a session.",
+        SessionsCreated = "sessions_created", "Sessions created.",
+        SessionsExpired = "sessions_expired", "Sessions expired.",
+        ArpRequestsAnswered = "arp_requests_answered", "ARP requests for our addresses answered.",
+        ArpRequestsSent = "arp_requests_sent", "ARP requests sent to resolve a next hop.",
+        ArpRepliesLearned = "arp_replies_learned", "ARP replies learned into the neighbour table.",
+        IcmpEchoAnswered = "icmp_echo_answered", "ICMP echo requests to our addresses answered.",
+        IcmpFragNeededSent = "icmp_frag_needed_sent",
+            "ICMP \"fragmentation needed\" sent for packets too big for a tunnel.",
+        IcmpErrorsTranslated = "icmp_errors_translated",
+            "ICMP errors about a session translated and forwarded.",
+        NeighHeld = "neigh_held_packets", "Packets parked while their next hop was being resolved.",
+        SessionsLive = "sessions_live", "Sessions currently live (a gauge).",
+        HalfOpen = "sessions_half_open", "TCP sessions in NONE or SYN_RECV (a gauge).",
+        SessionTableBytes = "session_table_bytes",
+            "Bytes the session table allocated (slab, both indexes, timer wheel).",
+        SessionCapacity = "session_capacity", "Session-table capacity of this worker.",
+        RedirectOut = "redirect_out_packets", "Packets handed to the worker that owns them.",
+        RedirectIn = "redirect_in_packets", "Packets received from other workers.",
+        IdlePolls = "idle_polls", "Polls that received nothing (idle policy).",
+        BusyCycles = "busy_cycles", "TSC cycles spent in polls that received packets.",
     }
 }
 
@@ -387,6 +284,53 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), n);
+    }
+
+    fn readme() -> String {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+        std::fs::read_to_string(path).expect("README.md at the workspace root")
+    }
+
+    #[test]
+    fn readme_drop_table_is_the_one_the_enum_makes() {
+        let readme = readme();
+        let start = readme.find("| counter | meaning |").expect("README has the drop-counter table");
+        let found: Vec<&str> = readme[start..].lines().take_while(|l| l.starts_with('|')).collect();
+        let want = Drop::readme_table();
+        let want: Vec<&str> = want.lines().collect();
+        if found != want {
+            let (i, (w, f)) = want
+                .iter()
+                .chain(std::iter::repeat(&"(nothing)"))
+                .zip(found.iter().chain(std::iter::repeat(&"(nothing)")))
+                .enumerate()
+                .find(|(_, (w, f))| w != f)
+                .expect("the tables differ somewhere");
+            panic!(
+                "README.md's drop-counter table differs from core/src/counters.rs at table line {}:\n  \
+                 README: {f}\n  wanted: {w}\nReplace the README's table with:\n\n{}",
+                i + 1,
+                want.join("\n")
+            );
+        }
+    }
+
+    #[test]
+    fn readme_names_every_other_counter() {
+        let readme = readme();
+        let start = readme.find("Other counters:").expect("README lists the other counters");
+        let para = readme[start..].split("\n\n").next().unwrap();
+        let mut found: Vec<&str> = para
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|w| w.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+            .collect();
+        let mut want: Vec<&str> = Event::ALL.iter().map(|e| e.name()).collect();
+        found.sort();
+        found.dedup();
+        want.sort();
+        assert_eq!(found, want, "README.md's \"Other counters\" paragraph and the Event enum differ");
     }
 
     #[test]

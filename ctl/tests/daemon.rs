@@ -555,28 +555,17 @@ fn big_listing() -> Response {
     Response::Services { conn_table_size: 1 << 20, services }
 }
 
-/// The time limit for a whole run at 10,000 x 10: 1 s optimised (the target is
-/// well under it; `cargo run --release --example scale` shows the parts), more
-/// for an unoptimised test build.
-fn scale_limit() -> Duration {
-    if cfg!(debug_assertions) {
-        Duration::from_secs(60)
-    } else {
-        Duration::from_secs(1)
-    }
-}
-
+/// How long these take is a benchmark's business, not a test's:
+/// `dataplane/benches/control_plane.rs` times `-L -n`, `-S -n` and `-R` at
+/// this scale against gatewayd's real control plane.
 #[test]
-fn ten_thousand_services_list_save_and_restore_quickly() {
+fn ten_thousand_services_list_save_and_restore() {
     let sock = SockPath::new();
     let daemon = serve_once(&sock.0, big_listing());
-    let t = std::time::Instant::now();
     let r = gwctl(&sock, &["-L", "-n"]);
-    let listed = t.elapsed();
     assert_eq!(r.code, 0, "{}", r.err);
     assert_eq!(r.out.lines().count(), 3 + 10_000 * 11);
     daemon.join().unwrap();
-    assert!(listed < scale_limit(), "-L -n took {listed:?}");
 
     let sock = SockPath::new();
     let daemon = serve_once(&sock.0, big_listing());
@@ -586,11 +575,8 @@ fn ten_thousand_services_list_save_and_restore_quickly() {
 
     let sock = SockPath::new();
     let daemon = serve_once(&sock.0, Response::Ok);
-    let t = std::time::Instant::now();
     let r = restore(&sock, &saved.out);
-    let restored = t.elapsed();
     assert_eq!((r.code, r.err.as_str()), (0, ""));
     let Request::Restore { requests } = daemon.join().unwrap() else { panic!("not a restore") };
     assert_eq!(requests.len(), 120_000);
-    assert!(restored < scale_limit(), "-R took {restored:?}");
 }

@@ -1,7 +1,9 @@
 //! The control plane at scale, end to end: gwctl's code over gatewayd's real
 //! unix-socket server and control model (no DPDK needed). Prints a table:
 //! `gwctl -R` of 10,000 services with 10 real servers each (goal < 2 s),
-//! `gwctl -L -n` of that (goal < 1 s), and `gwctl -S`.
+//! `gwctl -L -n` of that (goal < 1 s), and `gwctl -S`. These goals are
+//! measured here, not asserted in tests (a test on a loaded machine would
+//! fail for the machine's sake); the table says whether each was met.
 //! `cargo bench -p gw-dataplane --bench control_plane`
 
 use std::fmt::Write as _;
@@ -76,11 +78,15 @@ fn main() {
     let _ = std::fs::remove_file(&path);
 
     println!("control plane, {SERVICES} services x {DESTS} real servers ({lines} rules lines)\n");
+    let goal = |t: Duration, secs: u64| {
+        let met = if t < Duration::from_secs(secs) { "met" } else { "MISSED" };
+        format!("< {secs} s ({met})")
+    };
     println!("| operation | time | goal |");
     println!("|---|---|---|");
-    println!("| gwctl -R (empty table) | {:.3} s | < 2 s |", restore.as_secs_f64());
-    println!("| gwctl -L -n ({list_bytes} bytes) | {:.3} s | < 1 s |", list.as_secs_f64());
+    println!("| gwctl -R (empty table) | {:.3} s | {} |", restore.as_secs_f64(), goal(restore, 2));
+    println!("| gwctl -L -n ({list_bytes} bytes) | {:.3} s | {} |", list.as_secs_f64(), goal(list, 1));
     println!("| gwctl -S -n ({save_bytes} bytes) | {:.3} s | |", save.as_secs_f64());
     println!("| gwctl -C | {:.3} s | |", clear.as_secs_f64());
-    println!("| gwctl -R (after -C) | {:.3} s | < 2 s |", restore2.as_secs_f64());
+    println!("| gwctl -R (after -C) | {:.3} s | {} |", restore2.as_secs_f64(), goal(restore2, 2));
 }

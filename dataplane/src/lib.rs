@@ -5,8 +5,11 @@
 pub mod config;
 pub mod control;
 pub mod engine_config;
+#[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod fuzzing;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 #[cfg(feature = "dpdk")]
 pub mod io;

@@ -4,8 +4,12 @@
 //! runs in the single test `with_eal`, in order, on `net_null` (a sink and
 //! endless source) and `net_ring` (a loopback: what is sent on a queue
 //! comes back on the same queue; 1023 slots). No hugepages or devices are
-//! needed, so it also runs unprivileged; if EAL init fails for a user
-//! other than root, it is skipped.
+//! needed, but EAL init wants root on most machines, so `with_eal` is an
+//! ignored test: the runner reports it as skipped ("needs root") instead of
+//! passing it silently, and `test.sh` (run as root) runs it with
+//! `--run-ignored all`. Run it by hand with
+//! `cargo nextest run -p gw-dpdk --run-ignored all`; there, an EAL that
+//! fails to start fails the test.
 
 use super::*;
 
@@ -56,13 +60,11 @@ fn without_eal() {
 }
 
 #[test]
+#[ignore = "needs root (DPDK EAL); test.sh runs it with --run-ignored all"]
 fn with_eal() {
     let eal = match Eal::init(&eal_args()) {
         Ok(eal) => eal,
-        Err(e) if !is_root() => {
-            eprintln!("skipping the EAL test (not root): {e}");
-            return;
-        }
+        Err(e) if !is_root() => panic!("EAL init failed ({e}): this test needs root"),
         Err(e) => panic!("{e}"),
     };
     assert_eq!(Eal::init(&eal_args()).unwrap_err().errno(), libc::EALREADY);
@@ -99,10 +101,14 @@ fn lcores_and_clock(eal: &Eal) {
     assert_eq!(eal.worker_lcores(), vec![1]);
     assert!(eal.socket_id() >= 0);
     assert!(tsc_hz() > 1_000_000);
+    // The TSC runs, and at no more than `tsc_hz`: a sleep lasts at least what
+    // it asked for, so 10 ms can never read as less than 9 (a tsc_hz off by
+    // 10% or more). No upper bound: on a loaded machine a sleep may last
+    // any time, and how fast things run is the benchmarks' business.
     let t0 = tsc();
     std::thread::sleep(std::time::Duration::from_millis(10));
     let ms = (tsc() - t0) * 1000 / tsc_hz();
-    assert!((9..200).contains(&ms), "10 ms sleep measured as {ms} ms");
+    assert!(ms >= 9, "a 10 ms sleep measured as {ms} ms: tsc_hz() is too high");
     // A thread EAL did not start has no lcore id.
     assert_eq!(std::thread::spawn(lcore_id).join().unwrap(), u32::MAX);
 }

@@ -318,7 +318,7 @@ pub fn arp_request(buf: &mut [u8], mac: MacAddr, ip: Ipv4Addr, target: Ipv4Addr)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check_frame;
+    use crate::inspect;
 
     const A: MacAddr = MacAddr([2, 0, 0, 0, 0, 0xa]);
     const B: MacAddr = MacAddr([2, 0, 0, 0, 0, 0xb]);
@@ -344,7 +344,7 @@ mod tests {
                     (0, 1, 1),
                 ] {
                     let f = filled(&t, src, sport, tsc);
-                    let ((s, sp), (d, dp), ttl) = check_frame(&f);
+                    let (_, _, (s, sp), (d, dp), ttl) = inspect(&f);
                     assert_eq!((u32::from_be_bytes(s), sp), (src, sport));
                     assert_eq!((d, dp, ttl), (VIP.octets(), 80, 64));
                     match classify(&f) {
@@ -366,7 +366,7 @@ mod tests {
         // Raising the last stamp word by c turns the checksum into 0.
         let f2 = filled(&t, 0xc613_0000, 1024, u64::from(c));
         assert_eq!(&f2[40..42], &[0xff, 0xff]);
-        check_frame(&f2);
+        inspect(&f2);
     }
 
     #[test]
@@ -374,7 +374,7 @@ mod tests {
         let t = Template::new(A, B, VIP, 80, L4Kind::Tcp(flags::SYN), 64);
         let mut f = filled(&t, 0xc613_0102, 2000, 77);
         assert!(reflect(&mut f));
-        let ((s, sp), (d, dp), _) = check_frame(&f);
+        let (_, _, (s, sp), (d, dp), _) = inspect(&f);
         assert_eq!((s, sp, u32::from_be_bytes(d), dp), (VIP.octets(), 80, 0xc613_0102, 2000));
         assert_eq!(&f[0..6], &A.0);
         assert_eq!(&f[6..12], &B.0);
@@ -386,14 +386,14 @@ mod tests {
         assert_eq!(dst_endpoint(&f), Some((0xc613_0102, 2000)));
         let ack = Template::new(A, B, VIP, 80, L4Kind::Tcp(flags::ACK), 64);
         let a = filled(&ack, 0xc613_0102, 2000, 78);
-        check_frame(&a);
+        inspect(&a);
         assert_eq!(classify(&a), Kind::Data { stamp: Some(78), tcp_flags: flags::ACK, tunneled: false });
         assert_eq!(dst_endpoint(&[0u8; 20]), None);
 
         let u = Template::new(A, B, VIP, 80, L4Kind::Udp, 512);
         let mut f = filled(&u, 0xc613_0102, 2000, 5);
         assert!(reflect(&mut f));
-        let ((s, sp), (d, dp), _) = check_frame(&f);
+        let (_, _, (s, sp), (d, dp), _) = inspect(&f);
         assert_eq!((s, sp, u32::from_be_bytes(d), dp), (VIP.octets(), 80, 0xc613_0102, 2000));
     }
 
