@@ -132,3 +132,6 @@ pub(crate) fn rs_port(key: &FlowKey, dest: &Dest) -> u16 {
         dest.port
     }
 }
+
+#[cfg(test)]
+mod tests;
