@@ -19,6 +19,7 @@ pub struct Dr;
 impl Mode for Dr {
     const ROUTED: bool = false;
     const IN_TABLE: Dir = Dir::InputOnly;
+    const REPLIES_TO_CLIENT: bool = false;
 
     #[inline]
     fn bind(_: &mut BindCx<'_>, key: &FlowKey, dest: &Dest) -> Result<Bound, Drop> {

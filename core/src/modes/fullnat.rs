@@ -23,6 +23,7 @@ pub struct FullNat;
 impl Mode for FullNat {
     const ROUTED: bool = true;
     const IN_TABLE: Dir = Dir::Input;
+    const REPLIES_TO_CLIENT: bool = false;
 
     #[inline]
     fn bind(cx: &mut BindCx<'_>, key: &FlowKey, dest: &Dest) -> Result<Bound, Drop> {

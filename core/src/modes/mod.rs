@@ -79,6 +79,11 @@ pub trait Mode {
     /// TCP transition table of client packets: [`Dir::Input`] when the
     /// gateway also sees replies, [`Dir::InputOnly`] when it does not.
     const IN_TABLE: Dir;
+    /// The real server's replies are addressed to the client itself (NAT),
+    /// so the gateway knows them by their source, RIP:rport: to steer them
+    /// to the owning worker and to tell a reply without session from a
+    /// stray packet ([`crate::service::Snapshot::masq_dest`]).
+    const REPLIES_TO_CLIENT: bool;
     /// Binds a new connection of client flow `key` to real server `dest`.
     fn bind(cx: &mut BindCx<'_>, key: &FlowKey, dest: &Dest) -> Result<Bound, Drop>;
     /// Transmits a client packet (Ethernet frame, `cx.tl` bytes of IPv4)
@@ -120,6 +125,21 @@ pub fn routed(mode: ForwardMode) -> bool {
         }
     }
     dispatch(mode, Routed)
+}
+
+/// Whether `mode`'s replies go to the client itself
+/// ([`Mode::REPLIES_TO_CLIENT`]).
+#[inline]
+pub fn replies_to_client(mode: ForwardMode) -> bool {
+    struct RepliesToClient;
+    impl ModeOp for RepliesToClient {
+        type Out = bool;
+        #[inline(always)]
+        fn run<M: Mode>(self) -> bool {
+            M::REPLIES_TO_CLIENT
+        }
+    }
+    dispatch(mode, RepliesToClient)
 }
 
 /// The real server's port for a mode that may change it: the

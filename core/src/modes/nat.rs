@@ -26,6 +26,7 @@ pub struct Nat;
 impl Mode for Nat {
     const ROUTED: bool = true;
     const IN_TABLE: Dir = Dir::Input;
+    const REPLIES_TO_CLIENT: bool = true;
 
     #[inline]
     fn bind(cx: &mut BindCx<'_>, key: &FlowKey, dest: &Dest) -> Result<Bound, Drop> {

@@ -108,6 +108,7 @@ fn each_mode_says_whether_it_routes_and_which_tcp_table_it_uses() {
     ] {
         assert_eq!(dispatch(mode, Table), want, "{mode:?}");
         assert_eq!(routed(mode), want.0, "{mode:?}");
+        assert_eq!(replies_to_client(mode), mode == ForwardMode::Masq, "{mode:?}");
     }
 }
 

@@ -35,6 +35,7 @@ pub struct Tun;
 impl Mode for Tun {
     const ROUTED: bool = false;
     const IN_TABLE: Dir = Dir::InputOnly;
+    const REPLIES_TO_CLIENT: bool = false;
 
     #[inline]
     fn bind(_: &mut BindCx<'_>, key: &FlowKey, dest: &Dest) -> Result<Bound, Drop> {
