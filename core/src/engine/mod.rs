@@ -111,6 +111,7 @@ fn bad_source(ip: u32) -> bool {
 }
 
 impl Engine {
+    /// An engine with an empty session table of `cfg.sessions` slots.
     pub fn new(cfg: EngineConfig, snap: Arc<Snapshot>, counters: Arc<WorkerCounters>, now_ms: u64) -> Engine {
         let sessions = SessionTable::new(cfg.sessions, cfg.seed, now_ms);
         let svc = vec![SvcState::default(); cfg.max_services].into_boxed_slice();
@@ -120,15 +121,19 @@ impl Engine {
         Engine { cfg, snap, sessions, svc, counters, overloaded }
     }
 
+    /// The static settings.
     pub fn config(&self) -> &EngineConfig {
         &self.cfg
     }
+    /// This worker's counters.
     pub fn counters(&self) -> &Arc<WorkerCounters> {
         &self.counters
     }
+    /// This worker's sessions.
     pub fn sessions(&self) -> &SessionTable {
         &self.sessions
     }
+    /// The service configuration in use.
     pub fn snapshot(&self) -> &Arc<Snapshot> {
         &self.snap
     }
@@ -142,6 +147,7 @@ impl Engine {
         std::mem::replace(&mut self.snap, snap)
     }
 
+    /// The interface of `port`.
     pub fn iface(&self, port: u16) -> Option<&Iface> {
         self.cfg.ifaces.iter().find(|i| i.port == port)
     }

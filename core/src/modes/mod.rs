@@ -48,9 +48,13 @@ pub struct Bound {
 /// FULLNAT local port must be free toward its real server) and the
 /// service's allocation cursors.
 pub struct BindCx<'a> {
+    /// The worker's settings (local port range, worker index).
     pub(crate) cfg: &'a EngineConfig,
+    /// The worker's sessions, to check a reply key is free.
     pub(crate) sessions: &'a SessionTable,
+    /// The service's local address and port cursors.
     pub(crate) st: &'a mut SvcState,
+    /// The service (its local addresses).
     pub(crate) svc: &'a Service,
 }
 
@@ -60,6 +64,7 @@ pub struct XmitCx<'a> {
     pub ifaces: &'a [Iface],
     /// The port the packet came in on.
     pub rx: &'a Iface,
+    /// The worker's counters (e.g. ICMP errors the mode sends).
     pub counters: &'a WorkerCounters,
     /// Output port and next hop (host order) from the route lookup.
     pub port: u16,
@@ -97,6 +102,7 @@ pub trait Mode {
 /// Work done with a session's mode type: [`dispatch`] runs it with the
 /// implementation of that mode.
 pub trait ModeOp {
+    /// What the work returns.
     type Out;
     /// Runs with mode `M`.
     fn run<M: Mode>(self) -> Self::Out;

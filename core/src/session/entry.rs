@@ -178,6 +178,7 @@ impl Session {
     pub(super) fn is_out(&self, k: &FlowKey, proto: u8) -> bool {
         (self.proto, self.rip, self.rport, self.lip, self.lport) == (proto, k.src, k.sport, k.dst, k.dport)
     }
+    /// The TCP (or UDP) state.
     #[inline]
     pub fn state(&self) -> State {
         self.state

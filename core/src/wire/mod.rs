@@ -58,10 +58,15 @@ pub type Result<T> = core::result::Result<T, Error>;
 /// the session table's key and what [`icmpv4::Packet::quoted`] returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FlowKey {
+    /// IP protocol (TCP or UDP).
     pub proto: ipv4::Protocol,
+    /// Source address, host order.
     pub src: u32,
+    /// Source port.
     pub sport: u16,
+    /// Destination address, host order.
     pub dst: u32,
+    /// Destination port.
     pub dport: u16,
 }
 
