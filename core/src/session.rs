@@ -123,7 +123,7 @@ impl SessionTable {
     }
 
     /// The session whose client-side key is `k`.
-    #[inline]
+    #[inline(always)]
     pub fn lookup_in(&self, k: &FlowKey) -> Option<u32> {
         let proto = u8::from(k.proto);
         let mut i = self.in_buckets[self.bucket(k)];
@@ -138,7 +138,7 @@ impl SessionTable {
     }
 
     /// The session whose real-server-side key is `k`.
-    #[inline]
+    #[inline(always)]
     pub fn lookup_out(&self, k: &FlowKey) -> Option<u32> {
         let proto = u8::from(k.proto);
         let mut i = self.out_buckets[self.bucket(k)];

@@ -3,14 +3,14 @@
 //! A TCP/UDP packet is matched to its session (client side first, then the
 //! real-server side, unless it goes to a local address and can only be a
 //! FULLNAT reply), or opens one ([`super::conn`]). Its session's forwarding
-//! mode ([`crate::modes::dispatch`], once per packet) then decides the TTL
-//! check, the TCP state table and the transmit; state, timers and counters
-//! move before the transmit, also when it then fails (as IPVS).
+//! mode then decides the TTL check, the TCP state table and the transmit;
+//! state, timers and counters move before the transmit, also when it then
+//! fails (as IPVS).
 
 use super::conn::{half_open, unbind};
 use super::{bad_source, Action, Engine};
 use crate::counters::{Drop, Event, TrafficCells};
-use crate::modes::{self, Mode, ModeOp, XmitCx};
+use crate::modes::{self, XmitCx};
 use crate::route::Iface;
 use crate::session::{Flags, FlowKey};
 use crate::tcp_state::{self, Dir, State};
@@ -103,39 +103,20 @@ impl Engine {
         }
     }
 
-    /// Forwards a packet of session `i` coming from `dir` through the
-    /// session's mode.
-    #[inline]
+    /// Forwards a packet of session `i` coming from `dir`: the common step
+    /// (TTL, route, TCP state, timer, counters) with the mode's constants
+    /// ([`modes::traits`]), then the mode's transmit ([`modes::xmit`]). The
+    /// common step exists once, not once per mode, so it stays small enough
+    /// for the compiler to inline what it calls.
     fn forward(&mut self, now: u64, rx: &Iface, i: u32, dir: Dir, frame: &mut [u8], p: L4Info) -> Action {
-        let mode = self.sessions.get(i).mode;
-        modes::dispatch(mode, Forward { engine: self, now, rx, i, dir, frame, p })
-    }
-}
-
-/// A session's packet step, run with its mode's type.
-struct Forward<'a> {
-    engine: &'a mut Engine,
-    now: u64,
-    rx: &'a Iface,
-    i: u32,
-    dir: Dir,
-    frame: &'a mut [u8],
-    p: L4Info,
-}
-
-impl ModeOp for Forward<'_> {
-    type Out = Action;
-
-    #[inline(always)]
-    fn run<M: Mode>(self) -> Action {
-        let Forward { engine, now, rx, i, dir, frame, p } = self;
-        let Engine { cfg, snap, sessions, counters, .. } = engine;
+        let Engine { cfg, snap, sessions, counters, .. } = self;
         let s = *sessions.get(i);
+        let mode = modes::traits(s.mode);
         if !snap.dest_live(s.dest) {
             // As IPVS: the server is gone; drop and let the session expire.
             return Action::Drop(Drop::DestUnavailable);
         }
-        if M::ROUTED && p.ttl <= 1 {
+        if mode.routed && p.ttl <= 1 {
             return Action::Drop(Drop::TtlExceeded);
         }
         let (to, event) = match dir {
@@ -145,7 +126,7 @@ impl ModeOp for Forward<'_> {
         let Some((port, next_hop)) = cfg.routes.lookup(to) else {
             return Action::Drop(Drop::NoRoute);
         };
-        let table = if dir == Dir::Input { M::IN_TABLE } else { dir };
+        let table = if dir == Dir::Input { mode.in_table } else { dir };
         let old = s.state;
         let new = if s.protocol() == Protocol::Tcp { tcp_state::next(old, table, p.tcp_flags) } else { old };
         if new != old {
@@ -186,10 +167,6 @@ impl ModeOp for Forward<'_> {
         account(&counters.services[s.service as usize]);
         let cx =
             XmitCx { ifaces: &cfg.ifaces, rx, counters, port, next_hop, tl: p.tl, dont_frag: p.dont_frag };
-        if dir == Dir::Output {
-            M::xmit_out(&cx, &s, frame)
-        } else {
-            M::xmit_in(&cx, &s, frame)
-        }
+        modes::xmit(s.mode, dir == Dir::Output, &cx, &s, frame)
     }
 }

@@ -15,7 +15,10 @@
 //!
 //! [`dispatch`] is the one place that maps a session's mode byte to its
 //! implementation: a `match` that calls code monomorphised per mode, so the
-//! packet path has no indirect call. Adding a mode (e.g. DPVS's SNAT) takes
+//! packet path has no indirect call. The engine's packet step reads the
+//! mode's constants ([`traits`]) and then transmits with it ([`xmit`]);
+//! only the transmit is compiled once per mode, so the common step stays
+//! one small function whose callees the compiler still inlines. Adding a mode (e.g. DPVS's SNAT) takes
 //! a new file implementing [`Mode`], its `mod` line below and one arm in
 //! [`dispatch`] (plus the `ForwardMode` variant in `gw-proto`).
 
@@ -119,33 +122,67 @@ pub fn dispatch<O: ModeOp>(mode: ForwardMode, op: O) -> O::Out {
     }
 }
 
+/// A mode's constants, for code that runs the same for every mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Traits {
+    /// [`Mode::ROUTED`].
+    pub routed: bool,
+    /// [`Mode::IN_TABLE`].
+    pub in_table: Dir,
+    /// [`Mode::REPLIES_TO_CLIENT`].
+    pub replies_to_client: bool,
+}
+
+/// The constants of `mode`.
+#[inline]
+pub fn traits(mode: ForwardMode) -> Traits {
+    struct Get;
+    impl ModeOp for Get {
+        type Out = Traits;
+        #[inline(always)]
+        fn run<M: Mode>(self) -> Traits {
+            Traits { routed: M::ROUTED, in_table: M::IN_TABLE, replies_to_client: M::REPLIES_TO_CLIENT }
+        }
+    }
+    dispatch(mode, Get)
+}
+
 /// Whether `mode` routes packets ([`Mode::ROUTED`]).
 #[inline]
 pub fn routed(mode: ForwardMode) -> bool {
-    struct Routed;
-    impl ModeOp for Routed {
-        type Out = bool;
-        #[inline(always)]
-        fn run<M: Mode>(self) -> bool {
-            M::ROUTED
-        }
-    }
-    dispatch(mode, Routed)
+    traits(mode).routed
 }
 
 /// Whether `mode`'s replies go to the client itself
 /// ([`Mode::REPLIES_TO_CLIENT`]).
 #[inline]
 pub fn replies_to_client(mode: ForwardMode) -> bool {
-    struct RepliesToClient;
-    impl ModeOp for RepliesToClient {
-        type Out = bool;
+    traits(mode).replies_to_client
+}
+
+/// Transmits a packet of session `s` with its mode: toward the client if
+/// `out` ([`Mode::xmit_out`]), else toward the real server
+/// ([`Mode::xmit_in`]).
+#[inline]
+pub fn xmit(mode: ForwardMode, out: bool, cx: &XmitCx<'_>, s: &Session, frame: &mut [u8]) -> Action {
+    struct Xmit<'a, 'b> {
+        out: bool,
+        cx: &'a XmitCx<'b>,
+        s: &'a Session,
+        frame: &'a mut [u8],
+    }
+    impl ModeOp for Xmit<'_, '_> {
+        type Out = Action;
         #[inline(always)]
-        fn run<M: Mode>(self) -> bool {
-            M::REPLIES_TO_CLIENT
+        fn run<M: Mode>(self) -> Action {
+            if self.out {
+                M::xmit_out(self.cx, self.s, self.frame)
+            } else {
+                M::xmit_in(self.cx, self.s, self.frame)
+            }
         }
     }
-    dispatch(mode, RepliesToClient)
+    dispatch(mode, Xmit { out, cx, s, frame })
 }
 
 /// The real server's port for a mode that may change it: the

@@ -40,19 +40,20 @@ impl Mode for Nat {
         Ok(Bound { rs, local, flags: Flags::NONE })
     }
 
-    #[inline]
+    #[inline(always)]
     fn xmit_in(cx: &XmitCx<'_>, s: &Session, frame: &mut [u8]) -> Action {
         xmit_rewrite(cx, s, frame, (s.lip, s.lport), (s.rip, s.rport))
     }
 
-    #[inline]
+    #[inline(always)]
     fn xmit_out(cx: &XmitCx<'_>, s: &Session, frame: &mut [u8]) -> Action {
         xmit_rewrite(cx, s, frame, (s.vip, s.vport), (s.cip, s.cport))
     }
 }
 
-/// Rewrites the packet of `frame` to `src -> dst` and forwards it.
-#[inline]
+/// Rewrites the packet of `frame` to `src -> dst` and forwards it. One
+/// out-of-line copy serves both directions of FULLNAT and NAT.
+#[inline(never)]
 pub(super) fn xmit_rewrite(
     cx: &XmitCx<'_>,
     s: &Session,
