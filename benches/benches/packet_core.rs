@@ -26,10 +26,11 @@ use gw_benches::{
 };
 use gw_core::counters::Drop;
 use gw_core::engine::Engine;
-use gw_core::nat::{self, PROTO_TCP, PROTO_UDP};
+use gw_core::modes::nat;
 use gw_core::neigh::NeighConfig;
 use gw_core::session::{Session, SessionTable};
 use gw_core::tcp_state::Timeouts;
+use gw_core::wire::ipv4::Protocol;
 use gw_core::worker::Worker;
 
 /// Session capacity of the engines under test, as a production worker.
@@ -116,7 +117,7 @@ type Rewrite = ((u32, u16), (u32, u16));
 /// restoring the frame from `tpl` once the TTL (decremented by every
 /// rewrite) would reach zero, i.e. once per 63 rewrites.
 #[inline(always)]
-fn nat_step(buf: &mut [u8], tpl: &[u8], proto: u8, rewrites: &[Rewrite; 2], flip: &mut usize) {
+fn nat_step(buf: &mut [u8], tpl: &[u8], proto: Protocol, rewrites: &[Rewrite; 2], flip: &mut usize) {
     if buf[L3 + 8] <= 1 {
         buf.copy_from_slice(tpl);
     }
@@ -131,8 +132,8 @@ fn nat(c: &mut Criterion) {
     let cl = client(0);
     let rewrites = [((ip(LIP), 5000), (ip(RS[0]), 8080)), ((ip(VIP), VPORT), (ip(cl.0), cl.1))];
     let frames = [
-        ("rewrite_tcp", PROTO_TCP, tcp_frame(ROUTER_MAC, GW_OUT, cl, (VIP, VPORT), Tcp::AckData)),
-        ("rewrite_udp", PROTO_UDP, udp_frame(ROUTER_MAC, GW_OUT, cl, (VIP, VPORT))),
+        ("rewrite_tcp", Protocol::Tcp, tcp_frame(ROUTER_MAC, GW_OUT, cl, (VIP, VPORT), Tcp::AckData)),
+        ("rewrite_udp", Protocol::Udp, udp_frame(ROUTER_MAC, GW_OUT, cl, (VIP, VPORT))),
     ];
     for (name, proto, tpl) in frames {
         assert_eq!(tpl.len(), FRAME_LEN);

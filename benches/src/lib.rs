@@ -13,11 +13,11 @@
 //!   for every `i < 2^24`.
 
 use etherparse::PacketBuilder;
-use gw_core::nat::PROTO_TCP;
 use gw_core::route::Route;
 use gw_core::session::{FlowKey, Session};
 use gw_core::tcp_state::{State, Timeouts};
 use gw_core::wire::ethernet::MacAddr;
+use gw_core::wire::ipv4::Protocol as IpProto;
 use gw_core::worker::Io;
 use gw_proto::{ForwardMode, Scheduler};
 
@@ -126,7 +126,7 @@ pub fn establish(engine: &mut Engine, now: u64, f: u32) -> (Endpoint, Endpoint) 
     let mut syn = tcp_frame(ROUTER_MAC, GW_OUT, c, (VIP, VPORT), Tcp::Syn);
     assert!(forwarded(engine.process(now, 0, &mut syn)), "SYN of flow {f}");
     let key = FlowKey {
-        proto: PROTO_TCP,
+        proto: IpProto::Tcp,
         src: u32::from_be_bytes(c.0),
         sport: c.1,
         dst: u32::from_be_bytes(VIP),
@@ -158,13 +158,13 @@ pub fn synthetic_session(i: u32) -> Session {
     let lport = 1024 + (i % 64_512) as u16;
     let rip = u32::from_be_bytes(RS[(i & 1) as usize]);
     Session::new(
-        PROTO_TCP,
+        IpProto::Tcp,
         (cip, 40_000),
         (u32::from_be_bytes(VIP), VPORT),
         (rip, RPORT),
         (lip, lport),
         State::Established,
-        ForwardMode::FullNat as u8,
+        ForwardMode::FullNat,
         0,
         0,
     )

@@ -126,7 +126,7 @@ impl Snapshot {
                 if let Some(x) = s.live_dests.get_mut(d.slot as usize) {
                     *x = Some((d.upper, d.lower));
                 }
-                if d.mode == ForwardMode::Masq {
+                if crate::modes::replies_to_client(d.mode) {
                     s.masq_dests.insert((k.proto.number(), u32::from(d.addr), d.port), svc.steer());
                 }
             }

@@ -25,10 +25,10 @@ use std::sync::Arc;
 
 use crossbeam_queue::ArrayQueue;
 
-use crate::nat::{self, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use crate::service::{Snapshot, Steer};
 use crate::wire::ethernet::{self, EtherType};
-use crate::wire::ipv4;
+use crate::wire::ipv4::{self, Protocol};
+use crate::wire::{icmpv4, ports, FlowKey};
 
 /// Who processes a packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,36 +56,32 @@ pub fn owner(snap: &Snapshot, workers: u32, frame: &[u8]) -> Owner {
         return Owner::Here;
     }
     let Ok(ip) = ipv4::Packet::new_checked(eth.payload()) else { return Owner::Here };
-    let proto = u8::from(ip.protocol());
+    let proto = ip.protocol();
     if ip.is_fragment() {
         return Owner::Here;
     }
     let l4 = ip.payload();
-    if proto == PROTO_ICMP {
+    if proto == Protocol::Icmp {
         // An error about a session belongs where the session is: the owner
         // of the quoted flow's other direction.
-        return match nat::icmp_quote(l4) {
-            Some(q) => owner_of(snap, workers, q.proto, (q.dst, q.dport), (q.src, q.sport)),
+        return match icmpv4::Packet::new_checked(l4).ok().and_then(|m| m.quoted()) {
+            Some(q) => owner_of(snap, workers, &q.reversed()),
             None => Owner::Here,
         };
     }
-    if (proto != PROTO_TCP && proto != PROTO_UDP) || l4.len() < 4 {
+    if !matches!(proto, Protocol::Tcp | Protocol::Udp) {
         return Owner::Here;
     }
-    let sport = u16::from_be_bytes([l4[0], l4[1]]);
-    let dport = u16::from_be_bytes([l4[2], l4[3]]);
-    owner_of(snap, workers, proto, (u32::from(ip.src_addr()), sport), (u32::from(ip.dst_addr()), dport))
+    let Some((sport, dport)) = ports(l4) else { return Owner::Here };
+    let (src, dst) = (u32::from(ip.src_addr()), u32::from(ip.dst_addr()));
+    owner_of(snap, workers, &FlowKey { proto, src, sport, dst, dport })
 }
 
-/// The owner of a TCP/UDP packet `src -> dst` (see the table above).
+/// The owner of a TCP/UDP packet of flow `k` (see the table above).
 #[inline]
-fn owner_of(
-    snap: &Snapshot,
-    workers: u32,
-    proto: u8,
-    (src, sport): (u32, u16),
-    (dst, dport): (u32, u16),
-) -> Owner {
+fn owner_of(snap: &Snapshot, workers: u32, k: &FlowKey) -> Owner {
+    let FlowKey { proto, src, sport, dst, dport } = *k;
+    let proto = u8::from(proto);
     if snap.is_laddr(dst) {
         return Owner::Worker(dport as u32 % workers);
     }

@@ -10,8 +10,8 @@ use std::net::Ipv4Addr;
 
 use crate::counters::{Drop, Event};
 use crate::engine::{Action, Engine};
+use crate::modes::tun;
 use crate::neigh::{NeighConfig, NeighTable, Probe, Resolve};
-use crate::tunnel::{self, OUTER_LEN};
 use crate::wire::arp;
 use crate::wire::ethernet::{self, EtherType, MacAddr};
 
@@ -106,13 +106,10 @@ impl<B: PacketBuf> Worker<B> {
         match self.engine.process(now, port, pkt.as_mut()) {
             Action::Forward { port, next_hop } => self.output(now, port, next_hop, pkt, io),
             Action::Encap { port, next_hop, src, dst } => {
-                if !pkt.prepend(OUTER_LEN) {
-                    self.engine.counters().count_drop(Drop::NoHeadroom);
-                    return;
+                match tun::encap(&mut pkt, src, dst, &mut self.ip_ident) {
+                    Ok(()) => self.output(now, port, next_hop, pkt, io),
+                    Err(why) => self.engine.counters().count_drop(why),
                 }
-                self.ip_ident = self.ip_ident.wrapping_add(1);
-                tunnel::encapsulate(pkt.as_mut(), src, dst, self.ip_ident);
-                self.output(now, port, next_hop, pkt, io);
             }
             Action::Reply { port, len } => {
                 pkt.truncate(len);

@@ -11,8 +11,11 @@
 //! header and at least 8 bytes of its payload, which is how a load balancer
 //! finds the session an error belongs to.
 
+use std::net::Ipv4Addr;
+
 use super::checksum;
-use super::{read_u16, write_u16, Error, Result};
+use super::{ipv4, tcp, udp};
+use super::{read_u16, write_u16, Error, FlowKey, Result};
 
 /// The ICMP message type (RFC 792; IANA "ICMP Type Numbers").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -54,6 +57,20 @@ impl From<Message> for u8 {
         }
     }
 }
+
+impl Message {
+    /// Whether this is an error that quotes the offending packet and that a
+    /// load balancer translates: destination unreachable (including
+    /// "fragmentation needed") and time exceeded (RFC 792).
+    #[inline]
+    pub fn is_error(self) -> bool {
+        matches!(self, Message::DstUnreachable | Message::TimeExceeded)
+    }
+}
+
+/// Bytes of the offending packet's payload an error quotes at least
+/// (RFC 792): enough for the TCP/UDP ports.
+pub const QUOTED_L4_LEN: usize = 8;
 
 /// Destination-unreachable code "fragmentation needed and DF set"
 /// (RFC 792), whose header carries the next-hop MTU (RFC 1191).
@@ -170,6 +187,41 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn verify_checksum(&self) -> bool {
         checksum::checksum(self.buffer.as_ref()) == 0
     }
+
+    /// The TCP/UDP flow an error message quotes (RFC 792: the offending
+    /// IPv4 header and at least [`QUOTED_L4_LEN`] bytes of its payload), or
+    /// `None` if this is not an error ([`Message::is_error`]), the quote is
+    /// not IPv4 TCP/UDP, or it is too short. The quoted packet is normally
+    /// cut short, so its total length is not checked against the buffer.
+    #[inline]
+    pub fn quoted(&self) -> Option<FlowKey> {
+        let (ip, hl) = self.quoted_header()?;
+        let proto = ip.protocol();
+        if !matches!(proto, ipv4::Protocol::Tcp | ipv4::Protocol::Udp) {
+            return None;
+        }
+        let (sport, dport) = super::ports(&self.data()[hl..])?;
+        Some(FlowKey { proto, src: u32::from(ip.src_addr()), sport, dst: u32::from(ip.dst_addr()), dport })
+    }
+
+    /// The quoted IPv4 header and its length, if the message is an error
+    /// that holds a whole one plus [`QUOTED_L4_LEN`] bytes.
+    #[inline]
+    fn quoted_header(&self) -> Option<(ipv4::Packet<&[u8]>, usize)> {
+        if !self.msg_type().is_error() {
+            return None;
+        }
+        let inner = self.data();
+        if inner.len() < ipv4::MIN_HEADER_LEN {
+            return None;
+        }
+        let ip = ipv4::Packet::new_unchecked(inner);
+        let hl = ip.header_len();
+        if ip.version() != 4 || hl < ipv4::MIN_HEADER_LEN || inner.len() < hl + QUOTED_L4_LEN {
+            return None;
+        }
+        Some((ip, hl))
+    }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
@@ -235,6 +287,39 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         self.set_code(0);
         self.set_checksum(c);
     }
+
+    /// Rewrites the packet an error quotes to `src -> dst` (address, port)
+    /// and recomputes the ICMP checksum, which covers the quote. Call it
+    /// only after [`Packet::quoted`] returned `Some` (else it may panic).
+    ///
+    /// As IPVS (`ip_vs_nat_icmp`): the quoted IPv4 header checksum is
+    /// recomputed; a quoted UDP checksum, which lies within the 8 quoted
+    /// bytes, is updated incrementally by the UDP view (RFC 1624, keeping
+    /// RFC 768's "no checksum" 0); a quoted TCP checksum lies beyond them
+    /// and is left alone.
+    pub fn rewrite_quoted(&mut self, src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16)) {
+        let hl = ipv4::Packet::new_unchecked(self.data()).header_len();
+        let data = self.data_mut();
+        let (ip, l4) = data.split_at_mut(hl);
+        let mut ip = ipv4::Packet::new_unchecked(ip);
+        let (old_src, old_dst) = (ip.src_addr(), ip.dst_addr());
+        ip.set_src_addr(src.0);
+        ip.set_dst_addr(dst.0);
+        ip.fill_checksum();
+        let l4 = &mut l4[..QUOTED_L4_LEN];
+        if ip.protocol() == ipv4::Protocol::Udp {
+            let mut u = udp::Packet::new_unchecked(l4);
+            u.update_checksum_for_addr(old_src, src.0);
+            u.update_checksum_for_addr(old_dst, dst.0);
+            u.rewrite_src_port(src.1);
+            u.rewrite_dst_port(dst.1);
+        } else {
+            let mut t = tcp::Packet::new_unchecked(l4);
+            t.set_src_port(src.1);
+            t.set_dst_port(dst.1);
+        }
+        self.fill_checksum();
+    }
 }
 
 impl<T: AsRef<[u8]>> AsRef<[u8]> for Packet<T> {
@@ -244,175 +329,4 @@ impl<T: AsRef<[u8]>> AsRef<[u8]> for Packet<T> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::wire::ethernet::Frame;
-    use crate::wire::ipv4;
-    use etherparse::{icmpv4::DestUnreachableHeader, IcmpEchoHeader, Icmpv4Slice, Icmpv4Type, PacketBuilder};
-    use proptest::prelude::*;
-
-    #[rustfmt::skip]
-    const ECHO_REQUEST: [u8; 16] = [
-        0x08,                   // type: echo request
-        0x00,                   // code 0
-        0x54, 0x35,             // checksum
-        0x12, 0x34,             // identifier
-        0x00, 0x01,             // sequence number 1
-        b'a', b'b', b'c', b'd', // data "abcdefgh"
-        b'e', b'f', b'g', b'h',
-    ];
-
-    #[test]
-    fn deconstruct() {
-        let p = Packet::new_checked(&ECHO_REQUEST[..]).unwrap();
-        assert_eq!(p.msg_type(), Message::EchoRequest);
-        assert_eq!(p.code(), 0);
-        assert_eq!(p.checksum(), 0x5435);
-        assert_eq!(p.echo_ident(), 0x1234);
-        assert_eq!(p.echo_seq_no(), 1);
-        assert_eq!(p.data(), b"abcdefgh");
-        assert!(p.verify_checksum());
-    }
-
-    #[test]
-    fn construct() {
-        let mut buf = [0xffu8; 16];
-        let mut p = Packet::new_unchecked(&mut buf[..]);
-        p.set_msg_type(Message::EchoRequest);
-        p.set_code(0);
-        p.set_echo_ident(0x1234);
-        p.set_echo_seq_no(1);
-        p.data_mut().copy_from_slice(b"abcdefgh");
-        p.fill_checksum();
-        assert_eq!(buf, ECHO_REQUEST);
-    }
-
-    #[test]
-    fn echo_reply_in_place() {
-        let mut buf = ECHO_REQUEST;
-        let mut p = Packet::new_checked(&mut buf[..]).unwrap();
-        p.make_echo_reply();
-        assert_eq!(p.msg_type(), Message::EchoReply);
-        assert!(p.verify_checksum());
-        let incremental = p.checksum();
-        p.fill_checksum();
-        assert_eq!(incremental, p.checksum());
-        assert_eq!((p.echo_ident(), p.echo_seq_no(), p.data()), (0x1234, 1, &b"abcdefgh"[..]));
-    }
-
-    #[test]
-    fn short_buffer() {
-        for n in 0..HEADER_LEN {
-            assert_eq!(Packet::new_checked(&ECHO_REQUEST[..n]).err(), Some(Error::Truncated), "len {n}");
-        }
-        assert!(Packet::new_checked(&ECHO_REQUEST[..8]).unwrap().data().is_empty());
-    }
-
-    #[test]
-    fn bad_checksum_detected() {
-        let mut buf = ECHO_REQUEST;
-        buf[15] ^= 0x40;
-        assert!(!Packet::new_checked(&buf[..]).unwrap().verify_checksum());
-    }
-
-    #[test]
-    fn message_numbers() {
-        for (m, n) in [
-            (Message::EchoReply, 0u8),
-            (Message::DstUnreachable, 3),
-            (Message::EchoRequest, 8),
-            (Message::TimeExceeded, 11),
-            (Message::Unknown(5), 5),
-        ] {
-            assert_eq!(Message::from(n), m);
-            assert_eq!(u8::from(m), n);
-        }
-    }
-
-    #[test]
-    fn frag_needed_read_by_etherparse() {
-        // A "fragmentation needed" error quoting the IPv4 header of ipv4.rs.
-        let mut buf = vec![0u8; 8 + 28];
-        let mut p = Packet::new_unchecked(&mut buf[..]);
-        p.set_msg_type(Message::DstUnreachable);
-        p.set_code(CODE_FRAG_NEEDED);
-        p.set_next_hop_mtu(1400);
-        #[rustfmt::skip]
-        let quoted: [u8; 28] = [
-            0x45, 0x00, 0x05, 0xdc, 0x12, 0x34, 0x40, 0x00, // v4 IHL 5, len 1500, DF
-            0x40, 0x06, 0x00, 0x00, 0xc0, 0xa8, 0x01, 0x0a, // TTL 64, TCP, src
-            0x0a, 0x00, 0x00, 0x01,                         // dst
-            0xc0, 0x00, 0x00, 0x50, 0x01, 0x02, 0x03, 0x04, // ports, seq
-        ];
-        p.data_mut().copy_from_slice(&quoted);
-        p.fill_checksum();
-        let e = Icmpv4Slice::from_slice(&buf).unwrap();
-        assert_eq!(
-            e.icmp_type(),
-            Icmpv4Type::DestinationUnreachable(DestUnreachableHeader::FragmentationNeeded {
-                next_hop_mtu: 1400
-            })
-        );
-        assert_eq!(e.checksum(), e.icmp_type().calc_checksum(e.payload()));
-        let p = Packet::new_checked(&buf[..]).unwrap();
-        assert_eq!(p.next_hop_mtu(), 1400);
-        let inner = ipv4::Packet::new_unchecked(p.data());
-        assert_eq!(inner.dst_addr(), std::net::Ipv4Addr::new(10, 0, 0, 1));
-    }
-
-    proptest! {
-        #[test]
-        fn random_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..40)) {
-            if let Ok(p) = Packet::new_checked(&data[..]) {
-                let _ = (p.msg_type(), p.code(), p.checksum(), p.echo_ident(), p.echo_seq_no());
-                let _ = (p.next_hop_mtu(), p.data().len(), p.verify_checksum());
-            }
-        }
-
-        /// etherparse builds an echo request in a frame; we read it and
-        /// answer it in place; etherparse validates the reply.
-        #[test]
-        fn echo_round_trip_with_etherparse(
-            id: u16, seq: u16, payload in proptest::collection::vec(any::<u8>(), 0..64),
-        ) {
-            let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-                .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
-                .icmpv4_echo_request(id, seq);
-            let mut frame = Vec::new();
-            b.write(&mut frame, &payload).unwrap();
-            frame.resize(frame.len().max(60), 0);
-
-            let mut eth = Frame::new_checked(&mut frame[..]).unwrap();
-            let mut ip = ipv4::Packet::new_checked(eth.payload_mut()).unwrap();
-            prop_assert_eq!(ip.protocol(), ipv4::Protocol::Icmp);
-            let mut p = Packet::new_checked(ip.payload_mut()).unwrap();
-            prop_assert_eq!(p.msg_type(), Message::EchoRequest);
-            prop_assert_eq!((p.echo_ident(), p.echo_seq_no()), (id, seq));
-            prop_assert_eq!(p.data(), &payload[..]);
-            prop_assert!(p.verify_checksum());
-            p.make_echo_reply();
-
-            let icmp_len = 8 + payload.len();
-            let e = Icmpv4Slice::from_slice(&frame[34..34 + icmp_len]).unwrap();
-            prop_assert_eq!(e.icmp_type(), Icmpv4Type::EchoReply(IcmpEchoHeader { id, seq }));
-            prop_assert_eq!(e.checksum(), e.icmp_type().calc_checksum(e.payload()));
-        }
-
-        /// We write with setters + fill_checksum; etherparse validates.
-        #[test]
-        fn etherparse_reads_what_we_write(
-            id: u16, seq: u16, payload in proptest::collection::vec(any::<u8>(), 0..64),
-        ) {
-            let mut buf = vec![0u8; 8 + payload.len()];
-            let mut p = Packet::new_unchecked(&mut buf[..]);
-            p.set_msg_type(Message::EchoRequest);
-            p.set_echo_ident(id);
-            p.set_echo_seq_no(seq);
-            p.data_mut().copy_from_slice(&payload);
-            p.fill_checksum();
-            let e = Icmpv4Slice::from_slice(&buf).unwrap();
-            prop_assert_eq!(e.icmp_type(), Icmpv4Type::EchoRequest(IcmpEchoHeader { id, seq }));
-            prop_assert_eq!(e.checksum(), e.icmp_type().calc_checksum(e.payload()));
-        }
-    }
-}
+mod tests;

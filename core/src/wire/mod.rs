@@ -53,6 +53,40 @@ impl std::error::Error for Error {}
 /// Result of parsing a packet view.
 pub type Result<T> = core::result::Result<T, Error>;
 
+/// A TCP or UDP flow as seen on the wire: (protocol, source, source port,
+/// destination, destination port). Addresses are host-order `u32`. It is
+/// the session table's key and what [`icmpv4::Packet::quoted`] returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    /// IP protocol (TCP or UDP).
+    pub proto: ipv4::Protocol,
+    /// Source address, host order.
+    pub src: u32,
+    /// Source port.
+    pub sport: u16,
+    /// Destination address, host order.
+    pub dst: u32,
+    /// Destination port.
+    pub dport: u16,
+}
+
+impl FlowKey {
+    /// The same flow seen from its other end (`dst -> src`).
+    #[inline]
+    pub fn reversed(&self) -> FlowKey {
+        FlowKey { proto: self.proto, src: self.dst, sport: self.dport, dst: self.src, dport: self.sport }
+    }
+}
+
+/// Source and destination port of a TCP or UDP header, which both start
+/// with them (RFC 793 §3.1, RFC 768); `None` if `l4` is shorter than the
+/// two ports. Needs only those 4 bytes, not a whole header.
+#[inline]
+pub fn ports(l4: &[u8]) -> Option<(u16, u16)> {
+    let p = l4.get(udp::field::SRC_PORT.start..udp::field::DST_PORT.end)?;
+    Some((read_u16(&p[0..2]), read_u16(&p[2..4])))
+}
+
 // Big-endian helpers over a field slice. Callers pass `&data[field::X]` with a
 // constant range, so after inlining the length is known and the indexing
 // below compiles to a plain load with no bounds check.
@@ -106,5 +140,20 @@ mod tests {
         assert_eq!(read_u16(&b[0..2]), 0x1234);
         assert_eq!(read_u32(&b[2..6]), 0xdead_beef);
         assert_eq!(read_ipv4(&b[2..6]), std::net::Ipv4Addr::new(222, 173, 190, 239));
+    }
+
+    #[test]
+    fn ports_need_four_bytes() {
+        assert_eq!(ports(&[0x9c, 0x40, 0x00, 0x50]), Some((40000, 80)));
+        assert_eq!(ports(&[0x9c, 0x40, 0x00, 0x50, 0xff]), Some((40000, 80)));
+        assert_eq!(ports(&[0x9c, 0x40, 0x00]), None);
+    }
+
+    #[test]
+    fn a_reversed_flow_swaps_the_ends() {
+        let k = FlowKey { proto: ipv4::Protocol::Udp, src: 1, sport: 2, dst: 3, dport: 4 };
+        let r = k.reversed();
+        assert_eq!((r.src, r.sport, r.dst, r.dport), (3, 4, 1, 2));
+        assert_eq!(r.reversed(), k);
     }
 }

@@ -16,8 +16,7 @@ use gw_proto::{
 };
 
 use gw_core::mailbox::ConnFilter;
-use gw_core::session::{forward_mode, Session};
-use gw_core::tcp_state::State;
+use gw_core::session::Session;
 
 use super::stats::sub;
 use super::{err, no_service, Control};
@@ -25,17 +24,17 @@ use super::{err, no_service, Control};
 /// A session as `gwctl -L -c` shows it.
 fn conn_info(worker: u32, s: &Session, now_ms: u64) -> ConnInfo {
     let a = |ip: u32, port: u16| (Ipv4Addr::from(ip), port);
-    let template = s.flags & gw_core::session::FLAG_TEMPLATE != 0;
+    let template = s.is_template();
     ConnInfo {
         worker,
-        proto: if s.proto == gw_core::nat::PROTO_UDP { Protocol::Udp } else { Protocol::Tcp },
-        state: if template { "NONE".into() } else { State::from_u8(s.state).name().into() },
+        proto: if s.protocol() == gw_core::wire::ipv4::Protocol::Udp { Protocol::Udp } else { Protocol::Tcp },
+        state: if template { "NONE".into() } else { s.state.name().into() },
         expires_ms: s.expires_in_ms(now_ms),
         client: a(s.cip, s.cport),
         vip: a(s.vip, s.vport),
         local: a(s.lip, s.lport),
         dest: a(s.rip, s.rport),
-        mode: forward_mode(s.mode),
+        mode: s.mode,
         template,
     }
 }

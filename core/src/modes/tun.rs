@@ -1,5 +1,14 @@
-//! IP-in-IP encapsulation (RFC 2003) for TUN mode, and the ICMP
-//! "fragmentation needed" answer for packets too big for the tunnel.
+//! TUN (`-i`, DPVS's `dp_vs_xmit_tunnel`): IP-in-IP (RFC 2003) to the real
+//! server, which holds the VIP and answers the client directly.
+//!
+//! Everything TUN does lives here: binding (no reply key, INPUT-ONLY TCP
+//! table, the real server's port is the service port), the MTU decision
+//! (as IPVS: a packet that would not fit the output port's MTU with the
+//! outer header is never sent; with DF the client gets "fragmentation
+//! needed" with the tunnel's MTU, RFC 792 / RFC 1191, without DF it is
+//! dropped), and the encapsulation the worker carries out for
+//! [`Action::Encap`]: [`encap`] prepends [`OUTER_LEN`] bytes and writes the
+//! outer header ([`encapsulate`]).
 //!
 //! Outer header fields follow IPVS (`ip_vs_tunnel_xmit`): TOS and TTL are
 //! copied from the inner header, DF is copied from the inner header, the
@@ -7,14 +16,76 @@
 
 use std::net::Ipv4Addr;
 
-use crate::nat::PROTO_ICMP;
+use super::{BindCx, Bound, Mode, XmitCx};
+use crate::counters::{Drop, Event};
+use crate::engine::Action;
+use crate::service::Dest;
+use crate::session::{Flags, FlowKey, Session};
+use crate::tcp_state::Dir;
 use crate::wire::ethernet::{self, MacAddr};
 use crate::wire::{icmpv4, ipv4};
+use crate::worker::PacketBuf;
 
 /// Size of the outer IPv4 header.
 pub const OUTER_LEN: usize = 20;
-/// IP protocol number of IP-in-IP (RFC 2003).
-pub const PROTO_IPIP: u8 = 4;
+
+/// IP-in-IP tunnelling.
+pub struct Tun;
+
+impl Mode for Tun {
+    const ROUTED: bool = false;
+    const IN_TABLE: Dir = Dir::InputOnly;
+    const REPLIES_TO_CLIENT: bool = false;
+
+    #[inline]
+    fn bind(_: &mut BindCx<'_>, key: &FlowKey, dest: &Dest) -> Result<Bound, Drop> {
+        Ok(Bound { rs: (u32::from(dest.addr), key.dport), local: (key.src, key.sport), flags: Flags::NO_OUT })
+    }
+
+    /// The MTU decision, then [`Action::Encap`] from the output port's
+    /// address to the real server.
+    #[inline]
+    fn xmit_in(cx: &XmitCx<'_>, s: &Session, frame: &mut [u8]) -> Action {
+        let Some(out) = cx.ifaces.iter().find(|i| i.port == cx.port) else {
+            return Action::Drop(Drop::NoRoute);
+        };
+        if cx.tl + OUTER_LEN > out.mtu as usize {
+            let mtu = out.mtu.saturating_sub(OUTER_LEN as u16);
+            if !cx.dont_frag {
+                return Action::Drop(Drop::TunnelTooBig);
+            }
+            return match frag_needed_in_place(frame, cx.tl, cx.rx.mac, cx.rx.addr, mtu) {
+                Some(len) => {
+                    cx.counters.event(Event::IcmpFragNeededSent, 1);
+                    Action::Reply { port: cx.rx.port, len }
+                }
+                None => Action::Drop(Drop::TunnelTooBig),
+            };
+        }
+        Action::Encap { port: cx.port, next_hop: cx.next_hop, src: u32::from(out.addr), dst: s.rip }
+    }
+
+    /// Never reached: the session has no reply key.
+    #[inline]
+    fn xmit_out(_: &XmitCx<'_>, _: &Session, _: &mut [u8]) -> Action {
+        Action::Drop(Drop::UnknownReply)
+    }
+}
+
+/// Carries out [`Action::Encap`] on `pkt` (the Ethernet frame the engine
+/// returned it for): prepends [`OUTER_LEN`] bytes and writes the outer
+/// header from `src` to `dst` (host order), with the next value of the
+/// worker's IPv4 identification counter `ident`. `Err(NoHeadroom)` (and
+/// `ident` unchanged) if the buffer has no room in front.
+#[inline]
+pub fn encap<B: PacketBuf>(pkt: &mut B, src: u32, dst: u32, ident: &mut u16) -> Result<(), Drop> {
+    if !pkt.prepend(OUTER_LEN) {
+        return Err(Drop::NoHeadroom);
+    }
+    *ident = ident.wrapping_add(1);
+    encapsulate(pkt.as_mut(), src, dst, *ident);
+    Ok(())
+}
 
 /// Wraps the IPv4 packet of `frame` in an outer header from `src` to `dst`.
 ///
@@ -84,7 +155,7 @@ pub fn frag_needed_in_place(
         ip.clear_flags();
         ip.set_frag_offset(0);
         ip.set_ttl(64);
-        ip.set_protocol(ipv4::Protocol::from(PROTO_ICMP));
+        ip.set_protocol(ipv4::Protocol::Icmp);
         ip.set_src_addr(our_ip);
         ip.set_dst_addr(orig_src);
         ip.fill_checksum();

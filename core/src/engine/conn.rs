@@ -1,0 +1,250 @@
+//! Connection setup and teardown: a new session for the first packet of a
+//! flow (service lookup, SYN and half-open checks, scheduling or the
+//! persistence template, the mode's bind), FULLNAT local port allocation,
+//! and IPVS's bind/unbind accounting (ActiveConn/InActConn, the overload
+//! flag of the `-x`/`-y` thresholds, half-open and live gauges).
+//!
+//! Invariants: a session is counted once in its real server's
+//! inactive (or, once ESTABLISHED, active) gauge from insert to unbind;
+//! every TCP session in NONE/SYN_RECV counts in `HalfOpen`; nothing here
+//! allocates.
+
+use super::ipv4::L4Info;
+use super::Engine;
+use crate::counters::{Drop, Event, WorkerCounters};
+use crate::modes::{self, BindCx, Bound, Mode, ModeOp};
+use crate::persist;
+use crate::sched::{self, Dests, Flow};
+use crate::service::{Dest, Service, Snapshot};
+use crate::session::{Flags, FlowKey, Session};
+use crate::tcp_state::{flags, State};
+use crate::wire::ipv4::Protocol;
+
+/// Tries per local address before moving to the next one.
+const LPORT_TRIES: usize = 64;
+
+/// A TCP state before the handshake completed.
+#[inline]
+pub(super) fn half_open(state: State) -> bool {
+    state == State::None || state == State::SynRecv
+}
+
+impl Engine {
+    /// Creates the session for the first packet of a flow to a service.
+    pub(super) fn new_session(&mut self, now: u64, p: L4Info) -> Result<u32, Drop> {
+        let Engine { cfg, snap, sessions, svc: svc_state, counters, overloaded } = self;
+        let (key, tcp_flags) = (p.key, p.tcp_flags);
+        let proto = u8::from(key.proto);
+        let Some(svc) = snap.service(proto, key.dst, key.dport) else {
+            return Err(if snap.is_laddr(key.dst) || snap.is_masq_dest(proto, key.src, key.sport) {
+                Drop::UnknownReply
+            } else if snap.owns(key.dst) || cfg.ifaces.iter().any(|i| u32::from(i.addr) == key.dst) {
+                Drop::NoService
+            } else {
+                Drop::NotForUs
+            });
+        };
+        let tcp = key.proto == Protocol::Tcp;
+        if tcp && (tcp_flags & flags::SYN == 0 || tcp_flags & (flags::ACK | flags::RST | flags::FIN) != 0) {
+            return Err(Drop::NoSessionNotSyn);
+        }
+        if tcp && counters.event_count(Event::HalfOpen) >= cfg.half_open_max as u64 {
+            return Err(Drop::HalfOpenLimit);
+        }
+        let st = &mut svc_state[svc.slot as usize];
+        if st.version != svc.version {
+            st.version = svc.version;
+            st.sched.reconfigure(&svc.prep);
+            st.laddr_next = 0;
+            st.lport_next = 0;
+        }
+        let view = SvcDests { svc, counters, overloaded };
+        let flow = Flow { src: key.src, sport: key.sport, dst: key.dst, dport: key.dport, now_ms: now };
+        let mut pick = || sched::pick(&svc.prep, &mut st.sched, &view, &flow);
+        // Persistence (-p): the template names the server (see `persist`).
+        let (d, template) = match svc.persistent_ms {
+            None => (pick().ok_or(Drop::NoDest)?, None),
+            Some(ptime) => {
+                let (d, t) = persist::schedule(sessions, counters, svc, &key, now, ptime, pick)?;
+                (d, Some(t))
+            }
+        };
+        let dest = &svc.dests[d];
+        let cx = BindCx { cfg, sessions, st, svc };
+        let Bound { rs, local, mut flags } =
+            modes::dispatch(dest.mode, Bind { cx, key: &key, dest, ttl: p.ttl })?;
+        if svc.one_packet && key.proto == Protocol::Udp {
+            flags |= Flags::ONE_PACKET;
+        }
+        let state = if tcp { State::None } else { State::Udp };
+        let mut s = Session::new(
+            key.proto,
+            (key.src, key.sport),
+            (key.dst, key.dport),
+            rs,
+            local,
+            state,
+            dest.mode,
+            svc.slot,
+            dest.slot,
+        );
+        s.flags = flags;
+        let i = sessions.insert(s, now, snap.timeouts.of_ms(state)).map_err(|_| Drop::TableFull)?;
+        if let Some(t) = template {
+            persist::attach(sessions, t, i);
+        }
+        counters.event(Event::SessionsCreated, 1);
+        counters.event(Event::SessionsLive, 1);
+        if tcp {
+            counters.event(Event::HalfOpen, 1);
+        }
+        for cells in [&counters.dests[dest.slot as usize], &counters.services[svc.slot as usize]] {
+            cells.conns.add(1);
+        }
+        let cells = &counters.dests[dest.slot as usize];
+        cells.inactive.add(1);
+        // IPVS's bind rule: at the upper threshold the server is overloaded.
+        let upper = per_worker(dest.upper, cfg.workers);
+        if upper != 0 && cells.active.get() + cells.inactive.get() >= upper as u64 {
+            overloaded[dest.slot as usize] = true;
+        }
+        Ok(i)
+    }
+}
+
+/// Binding a new connection, run with its mode's type. A routed mode needs
+/// a TTL above 1 (checked after scheduling, as before the mode existed).
+struct Bind<'a> {
+    cx: BindCx<'a>,
+    key: &'a FlowKey,
+    dest: &'a Dest,
+    ttl: u8,
+}
+
+impl ModeOp for Bind<'_> {
+    type Out = Result<Bound, Drop>;
+
+    #[inline(always)]
+    fn run<M: Mode>(mut self) -> Result<Bound, Drop> {
+        if M::ROUTED && self.ttl <= 1 {
+            return Err(Drop::TtlExceeded);
+        }
+        M::bind(&mut self.cx, self.key, self.dest)
+    }
+}
+
+/// This worker's share of a gateway-wide connection threshold.
+#[inline]
+pub(super) fn per_worker(threshold: u32, workers: u32) -> u32 {
+    if threshold == 0 {
+        0
+    } else {
+        threshold.div_ceil(workers.max(1))
+    }
+}
+
+/// Accounting when connection `s` goes away: gauges, counters, and IPVS's
+/// unbind rule for the overload flag (clear below the lower threshold, or
+/// below 3/4 of the upper one when there is no lower threshold).
+pub(crate) fn unbind(
+    counters: &WorkerCounters,
+    overloaded: &mut [bool],
+    snap: &Snapshot,
+    workers: u32,
+    s: &Session,
+) {
+    let cells = &counters.dests[s.dest as usize];
+    if s.flags.contains(Flags::ACTIVE) {
+        cells.active.sub(1);
+    } else {
+        cells.inactive.sub(1);
+    }
+    counters.event(Event::SessionsExpired, 1);
+    counters.event_cell(Event::SessionsLive).sub(1);
+    if s.protocol() == Protocol::Tcp && half_open(s.state) {
+        counters.event_cell(Event::HalfOpen).sub(1);
+    }
+    let total = cells.active.get() + cells.inactive.get();
+    let clear = match snap.dest_thresholds(s.dest) {
+        None => true,
+        Some((upper, lower)) => {
+            let (u, l) = (per_worker(upper, workers) as u64, per_worker(lower, workers) as u64);
+            if l != 0 {
+                total < l
+            } else if u != 0 {
+                total * 4 < u * 3
+            } else {
+                true
+            }
+        }
+    };
+    if clear {
+        overloaded[s.dest as usize] = false;
+    }
+}
+
+/// Picks LIP:lport for a new FULLNAT session toward `rs`: the local
+/// addresses of the service in turn, and on each the ports of this worker's
+/// partition from a moving cursor, skipping any port whose reply key
+/// (proto, RIP, rport, LIP, lport) is still live. A port is therefore never
+/// handed out twice toward the same real server while a session holds it,
+/// and can be reused at once toward another real server.
+pub(crate) fn alloc_lport(cx: &mut BindCx<'_>, proto: Protocol, rs: (u32, u16)) -> Result<(u32, u16), Drop> {
+    let BindCx { cfg, sessions, st, svc } = cx;
+    let n = svc.laddrs.len();
+    if n == 0 {
+        return Err(Drop::NoLaddr);
+    }
+    let (lo, hi) = cfg.lport_range;
+    let (w, nw) = (cfg.worker, cfg.workers.max(1));
+    // First port of this worker's partition at or above `lo`.
+    let first = lo as u32 + (w + nw - lo as u32 % nw) % nw;
+    if first > hi as u32 {
+        return Err(Drop::LaddrExhausted);
+    }
+    let span = (hi as u32 - first) / nw + 1;
+    let tries = (span as usize).min(LPORT_TRIES);
+    for k in 0..n {
+        let lip = svc.laddrs[(st.laddr_next as usize + k) % n];
+        for _ in 0..tries {
+            let idx = st.lport_next as u32 % span;
+            st.lport_next = ((idx + 1) % span) as u16;
+            let lport = (first + idx * nw) as u16;
+            let key = FlowKey { proto, src: rs.0, sport: rs.1, dst: lip, dport: lport };
+            if sessions.lookup_out(&key).is_none() {
+                st.laddr_next = st.laddr_next.wrapping_add(1);
+                return Ok((lip, lport));
+            }
+        }
+    }
+    Err(Drop::LaddrExhausted)
+}
+
+/// What the schedulers see of a service's servers on this worker.
+struct SvcDests<'a> {
+    svc: &'a Service,
+    counters: &'a WorkerCounters,
+    overloaded: &'a [bool],
+}
+
+impl Dests for SvcDests<'_> {
+    fn len(&self) -> usize {
+        self.svc.dests.len()
+    }
+    fn weight(&self, i: usize) -> u32 {
+        self.svc.dests[i].weight
+    }
+    fn addr(&self, i: usize) -> u32 {
+        u32::from(self.svc.dests[i].addr)
+    }
+    fn port(&self, i: usize) -> u16 {
+        self.svc.dests[i].port
+    }
+    fn conns(&self, i: usize) -> (u32, u32) {
+        let c = &self.counters.dests[self.svc.dests[i].slot as usize];
+        (c.active.get().min(u32::MAX as u64) as u32, c.inactive.get().min(u32::MAX as u64) as u32)
+    }
+    fn overloaded(&self, i: usize) -> bool {
+        self.overloaded.get(self.svc.dests[i].slot as usize).copied().unwrap_or(false)
+    }
+}

@@ -1,0 +1,103 @@
+//! ICMP (RFC 792): echo requests to our addresses are answered in place;
+//! errors about a live FULLNAT or NAT session are translated back through
+//! it (as IPVS's `ip_vs_nat_icmp`).
+//!
+//! Invariants: a reply or translated error leaves with valid checksums: the
+//! echo reply's ICMP checksum is updated incrementally by
+//! [`icmpv4::Packet::make_echo_reply`] (RFC 1624); a translated error's
+//! quote is rewritten by [`icmpv4::Packet::rewrite_quoted`]; IPv4 headers
+//! whose addresses or TTL change are recomputed, as IPVS does
+//! (`ip_send_check`). Errors are never answered with errors (RFC 1812
+//! §4.3.2.7), and a translated error routes like a packet (TTL above 1).
+
+use std::net::Ipv4Addr;
+
+use super::{Action, Engine};
+use crate::counters::{Drop, Event};
+use crate::modes;
+use crate::route::Iface;
+use crate::wire::{ethernet, icmpv4, ipv4};
+
+/// TTL of the echo replies the gateway originates.
+const REPLY_TTL: u8 = 64;
+
+impl Engine {
+    /// An ICMP packet (IPv4 header `hl` bytes, total `tl`) received on `iface`.
+    pub(super) fn icmp(&mut self, iface: &Iface, frame: &mut [u8], hl: usize, tl: usize) -> Action {
+        let l3 = &frame[ethernet::HEADER_LEN..ethernet::HEADER_LEN + tl];
+        let Ok(icmp) = icmpv4::Packet::new_checked(&l3[hl..]) else {
+            return Action::Drop(Drop::IcmpUnhandled);
+        };
+        if icmp.msg_type().is_error() {
+            return self.icmp_error(frame, hl, tl);
+        }
+        let dst = u32::from(ipv4::Packet::new_unchecked(l3).dst_addr());
+        if !(self.snap.owns(dst) || self.is_iface_addr(dst)) {
+            return Action::Drop(Drop::NotForUs);
+        }
+        if icmp.msg_type() != icmpv4::Message::EchoRequest || !icmp.verify_checksum() {
+            return Action::Drop(Drop::IcmpUnhandled);
+        }
+        let (l2, l3) = frame.split_at_mut(ethernet::HEADER_LEN);
+        let mut ip = ipv4::Packet::new_unchecked(&mut l3[..tl]);
+        icmpv4::Packet::new_unchecked(ip.payload_mut()).make_echo_reply();
+        let (src, dst) = (ip.src_addr(), ip.dst_addr());
+        ip.set_src_addr(dst);
+        ip.set_dst_addr(src);
+        ip.set_ttl(REPLY_TTL);
+        ip.fill_checksum();
+        let mut eth = ethernet::Frame::new_unchecked(l2);
+        let peer = eth.src_addr();
+        eth.set_dst_addr(peer);
+        eth.set_src_addr(iface.mac);
+        self.counters.event(Event::IcmpEchoAnswered, 1);
+        Action::Reply { port: iface.port, len: frame.len() }
+    }
+
+    /// An ICMP error quoting a packet of a FULLNAT or NAT session: from the
+    /// real-server side it goes to the client as if about the client's own
+    /// packet (outer source the VIP, quoted packet client -> VIP); from the
+    /// client side it goes to the real server as if about the packet it sent.
+    fn icmp_error(&mut self, frame: &mut [u8], hl: usize, tl: usize) -> Action {
+        let ip = &mut frame[ethernet::HEADER_LEN..ethernet::HEADER_LEN + tl];
+        let Some(q) = icmpv4::Packet::new_unchecked(&ip[hl..]).quoted() else {
+            return Action::Drop(Drop::IcmpUnhandled);
+        };
+        let ttl = ipv4::Packet::new_unchecked(&*ip).ttl();
+        if ttl <= 1 {
+            return Action::Drop(Drop::TtlExceeded);
+        }
+        // The quoted packet went q.src -> q.dst; its session knows the other way.
+        let back = q.reversed();
+        let (s, toward_client) = match self.sessions.lookup_out(&back) {
+            Some(i) => (*self.sessions.get(i), true),
+            None => match self.sessions.lookup_in(&back) {
+                Some(i) => (*self.sessions.get(i), false),
+                None => return Action::Drop(Drop::IcmpUnknownFlow),
+            },
+        };
+        if !modes::routed(s.mode) {
+            return Action::Drop(Drop::IcmpUnknownFlow);
+        }
+        if !self.snap.dest_live(s.dest) {
+            return Action::Drop(Drop::DestUnavailable);
+        }
+        let (outer, quoted_src, quoted_dst, to) = if toward_client {
+            ((s.vip, s.cip), (s.cip, s.cport), (s.vip, s.vport), s.cip)
+        } else {
+            ((s.lip, s.rip), (s.rip, s.rport), (s.lip, s.lport), s.rip)
+        };
+        let Some((port, next_hop)) = self.cfg.routes.lookup(to) else {
+            return Action::Drop(Drop::NoRoute);
+        };
+        let addr = |(a, p): (u32, u16)| (Ipv4Addr::from(a), p);
+        icmpv4::Packet::new_unchecked(&mut ip[hl..]).rewrite_quoted(addr(quoted_src), addr(quoted_dst));
+        let mut outer_ip = ipv4::Packet::new_unchecked(&mut *ip);
+        outer_ip.set_src_addr(Ipv4Addr::from(outer.0));
+        outer_ip.set_dst_addr(Ipv4Addr::from(outer.1));
+        outer_ip.set_ttl(ttl - 1);
+        outer_ip.fill_checksum();
+        self.counters.event(Event::IcmpErrorsTranslated, 1);
+        Action::Forward { port, next_hop }
+    }
+}

@@ -1,0 +1,172 @@
+//! IPv4: header checks, L4 dispatch, and a session's packet step.
+//!
+//! A TCP/UDP packet is matched to its session (client side first, then the
+//! real-server side, unless it goes to a local address and can only be a
+//! FULLNAT reply), or opens one ([`super::conn`]). Its session's forwarding
+//! mode then decides the TTL check, the TCP state table and the transmit;
+//! state, timers and counters move before the transmit, also when it then
+//! fails (as IPVS).
+
+use super::conn::{half_open, unbind};
+use super::{bad_source, Action, Engine};
+use crate::counters::{Drop, Event, TrafficCells};
+use crate::modes::{self, XmitCx};
+use crate::route::Iface;
+use crate::session::{Flags, FlowKey};
+use crate::tcp_state::{self, Dir, State};
+use crate::wire::ethernet;
+use crate::wire::ipv4::{self, Protocol};
+use crate::wire::{tcp, udp};
+
+/// What the checks of an IPv4 TCP/UDP packet found out.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct L4Info {
+    pub(super) key: FlowKey,
+    pub(super) tcp_flags: u8,
+    pub(super) ttl: u8,
+    /// IPv4 total length.
+    pub(super) tl: usize,
+    pub(super) dont_frag: bool,
+}
+
+impl Engine {
+    /// An IPv4 frame received on `iface`.
+    pub(super) fn ipv4(&mut self, now: u64, iface: &Iface, frame: &mut [u8]) -> Action {
+        let l3 = &mut frame[ethernet::HEADER_LEN..];
+        let ip = match ipv4::Packet::new_checked(&*l3) {
+            Ok(p) => p,
+            Err(_) => return Action::Drop(Drop::Ipv4Malformed),
+        };
+        if !ip.verify_checksum() {
+            return Action::Drop(Drop::Ipv4BadChecksum);
+        }
+        let src = u32::from(ip.src_addr());
+        let dst = u32::from(ip.dst_addr());
+        if bad_source(src) {
+            return Action::Drop(Drop::BadSourceAddr);
+        }
+        if ip.more_frags() || ip.frag_offset() != 0 {
+            return Action::Drop(Drop::Fragment);
+        }
+        let hl = ip.header_len();
+        let tl = ip.total_len() as usize;
+        let ttl = ip.ttl();
+        let dont_frag = ip.dont_frag();
+        let proto = ip.protocol();
+        match proto {
+            Protocol::Tcp | Protocol::Udp => {
+                let l4 = &l3[hl..tl];
+                let (sport, dport, tcp_flags) = if proto == Protocol::Tcp {
+                    match tcp::Packet::new_checked(l4) {
+                        Ok(t) => (t.src_port(), t.dst_port(), t.flags()),
+                        Err(_) => return Action::Drop(Drop::L4Malformed),
+                    }
+                } else {
+                    match udp::Packet::new_checked(l4) {
+                        Ok(u) => (u.src_port(), u.dst_port(), 0),
+                        Err(_) => return Action::Drop(Drop::L4Malformed),
+                    }
+                };
+                if sport == 0 || dport == 0 {
+                    return Action::Drop(Drop::L4Malformed);
+                }
+                let key = FlowKey { proto, src, sport, dst, dport };
+                self.l4(now, iface, frame, L4Info { key, tcp_flags, ttl, tl, dont_frag })
+            }
+            Protocol::Icmp => self.icmp(iface, frame, hl, tl),
+            _ if self.snap.owns(dst) || self.is_iface_addr(dst) => Action::Drop(Drop::UnsupportedProto),
+            _ => Action::Drop(Drop::NotForUs),
+        }
+    }
+
+    fn l4(&mut self, now: u64, rx: &Iface, frame: &mut [u8], p: L4Info) -> Action {
+        // A packet to a local address can only be a FULLNAT reply: skip the
+        // client-side index (a likely cache miss) for it.
+        let reply_first = self.snap.is_laddr(p.key.dst);
+        if !reply_first {
+            if let Some(i) = self.sessions.lookup_in(&p.key) {
+                if !self.sessions.get(i).flags.contains(Flags::ONE_PACKET) {
+                    return self.forward(now, rx, i, Dir::Input, frame, p);
+                }
+                // One-packet scheduling: every datagram is scheduled anew.
+                let s = *self.sessions.get(i);
+                unbind(&self.counters, &mut self.overloaded, &self.snap, self.cfg.workers, &s);
+                self.sessions.remove(i);
+            }
+        }
+        if let Some(i) = self.sessions.lookup_out(&p.key) {
+            return self.forward(now, rx, i, Dir::Output, frame, p);
+        }
+        match self.new_session(now, p) {
+            Ok(i) => self.forward(now, rx, i, Dir::Input, frame, p),
+            Err(d) => Action::Drop(d),
+        }
+    }
+
+    /// Forwards a packet of session `i` coming from `dir`: the common step
+    /// (TTL, route, TCP state, timer, counters) with the mode's constants
+    /// ([`modes::traits`]), then the mode's transmit ([`modes::xmit`]). The
+    /// common step exists once, not once per mode, so it stays small enough
+    /// for the compiler to inline what it calls.
+    fn forward(&mut self, now: u64, rx: &Iface, i: u32, dir: Dir, frame: &mut [u8], p: L4Info) -> Action {
+        let Engine { cfg, snap, sessions, counters, .. } = self;
+        let s = *sessions.get(i);
+        let mode = modes::traits(s.mode);
+        if !snap.dest_live(s.dest) {
+            // As IPVS: the server is gone; drop and let the session expire.
+            return Action::Drop(Drop::DestUnavailable);
+        }
+        if mode.routed && p.ttl <= 1 {
+            return Action::Drop(Drop::TtlExceeded);
+        }
+        let (to, event) = match dir {
+            Dir::Output => (s.cip, Event::FwdOut),
+            _ => (s.rip, Event::FwdIn),
+        };
+        let Some((port, next_hop)) = cfg.routes.lookup(to) else {
+            return Action::Drop(Drop::NoRoute);
+        };
+        let table = if dir == Dir::Input { mode.in_table } else { dir };
+        let old = s.state;
+        let new = if s.protocol() == Protocol::Tcp { tcp_state::next(old, table, p.tcp_flags) } else { old };
+        if new != old {
+            let sm = sessions.get_mut(i);
+            sm.state = new;
+            match (half_open(old), half_open(new)) {
+                (true, false) => counters.event_cell(Event::HalfOpen).sub(1),
+                (false, true) => counters.event(Event::HalfOpen, 1),
+                _ => {}
+            }
+            let cells = &counters.dests[s.dest as usize];
+            let was_active = s.flags.contains(Flags::ACTIVE);
+            if new == State::Established && !was_active {
+                sm.flags.insert(Flags::ACTIVE);
+                cells.active.add(1);
+                cells.inactive.sub(1);
+            } else if new != State::Established && was_active {
+                sm.flags.remove(Flags::ACTIVE);
+                cells.active.sub(1);
+                cells.inactive.add(1);
+            }
+        }
+        sessions.touch(i, now, snap.timeouts.of_ms(new));
+        counters.event(event, 1);
+        let bytes = p.tl as u64;
+        let account = |c: &TrafficCells| {
+            if dir == Dir::Output {
+                c.outpkts.add(1);
+                c.outbytes.add(bytes);
+            } else {
+                c.inpkts.add(1);
+                c.inbytes.add(bytes);
+            }
+        };
+        // As IPVS: the packet is counted (and moves the state) before it is
+        // transmitted, also when transmission then fails (TUN too big).
+        account(&counters.dests[s.dest as usize]);
+        account(&counters.services[s.service as usize]);
+        let cx =
+            XmitCx { ifaces: &cfg.ifaces, rx, counters, port, next_hop, tl: p.tl, dont_frag: p.dont_frag };
+        modes::xmit(s.mode, dir == Dir::Output, &cx, &s, frame)
+    }
+}

@@ -1,0 +1,217 @@
+//! The packet engine of one worker: a pure function of (state, now, frame).
+//!
+//! [`Engine::process`] takes one Ethernet frame, rewrites it in place and says
+//! what to do with it ([`Action`]). It never reads a clock (the caller passes
+//! `now` in milliseconds), never allocates and never blocks, so it runs the
+//! same on a `Vec<u8>` in a unit test and on an mbuf in a DPDK worker.
+//!
+//! Split by protocol as smoltcp's `iface/interface/*`: this file is the
+//! Ethernet ladder and the engine's state; [`arp`] answers and learns ARP,
+//! [`ipv4`] checks IPv4 and dispatches on L4 (then runs a session's packet
+//! through its forwarding mode, [`crate::modes`]), [`icmp`] answers echo
+//! and translates errors, [`conn`] sets connections up (scheduling, local
+//! ports, bind/unbind accounting).
+//!
+//! Order of checks for an IPv4 frame: Ethernet destination, IPv4 header
+//! (length, version, IHL, checksum), source address sanity, fragments, then
+//! L4 header, then session lookup (client side, then real-server side), then
+//! service lookup for a new session. Every exit that does not forward names a
+//! [`Drop`] reason, counted by the caller.
+
+mod arp;
+pub(crate) mod conn;
+mod icmp;
+mod ipv4;
+
+use std::sync::Arc;
+
+use crate::counters::{Drop, Event, WorkerCounters};
+use crate::mailbox::{ConnQuery, SCAN_PER_CHUNK};
+use crate::persist;
+use crate::route::{Iface, Routes};
+use crate::sched::SchedState;
+use crate::service::Snapshot;
+use crate::session::SessionTable;
+use crate::wire::ethernet::{self, EtherType, MacAddr};
+
+/// Static settings of one worker's engine.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// This worker's index, 0-based.
+    pub worker: u32,
+    /// Number of workers: local ports are split so that worker i owns the
+    /// ports p with p % workers == i (DPVS's sa_pool scheme), which makes the
+    /// owner of a FULLNAT reply computable from its destination port.
+    pub workers: u32,
+    pub ifaces: Vec<Iface>,
+    pub routes: Routes,
+    /// Session-table capacity of this worker.
+    pub sessions: usize,
+    /// Local ports to allocate from, inclusive.
+    pub lport_range: (u16, u16),
+    /// Seed of the session hash.
+    pub seed: u64,
+    /// Most sessions examined per expiry call.
+    pub expire_budget: usize,
+    /// Service slots (sizes the per-service scheduler state).
+    pub max_services: usize,
+    /// Most TCP sessions in NONE/SYN_RECV at once; new connections beyond
+    /// it are dropped (`drop_half_open_limit`) so a SYN flood cannot take
+    /// the table from established sessions.
+    pub half_open_max: usize,
+}
+
+/// What to do with a frame after [`Engine::process`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// L3 is rewritten; send out `port` to the MAC of `next_hop` (host order).
+    Forward { port: u16, next_hop: u32 },
+    /// Rewritten in place into a reply (ICMP echo, ICMP error), MACs set:
+    /// cut the frame to `len` bytes and send it out `port`.
+    Reply { port: u16, len: usize },
+    /// TUN mode: encapsulate toward the real server from `src` to `dst`
+    /// (host order) with [`crate::modes::tun::encap`] (it prepends
+    /// [`crate::modes::tun::OUTER_LEN`] bytes), and send out `port` to the MAC
+    /// of `next_hop`.
+    Encap { port: u16, next_hop: u32, src: u32, dst: u32 },
+    /// An ARP packet from `sender` on `port`: learn it; if `reply`, the frame
+    /// was turned into an ARP reply and goes back out `port`.
+    Arp { port: u16, sender: (u32, MacAddr), reply: bool },
+    /// Not forwarded.
+    Drop(Drop),
+}
+
+/// Per-service state of one worker: scheduler state and the FULLNAT local
+/// address and port cursors, reset when the service's version changes.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SvcState {
+    version: u64,
+    sched: SchedState,
+    laddr_next: u32,
+    lport_next: u16,
+}
+
+/// One worker's sessions and packet logic.
+pub struct Engine {
+    cfg: EngineConfig,
+    snap: Arc<Snapshot>,
+    sessions: SessionTable,
+    svc: Box<[SvcState]>,
+    counters: Arc<WorkerCounters>,
+    /// IPVS's IP_VS_DEST_F_OVERLOAD per real-server slot, from this worker's
+    /// share of the `-x`/`-y` thresholds.
+    overloaded: Box<[bool]>,
+}
+
+/// Addresses that are never a valid source (RFC 1812 §5.3.7): 0/32,
+/// broadcast, loopback, multicast.
+fn bad_source(ip: u32) -> bool {
+    let first = ip >> 24;
+    ip == 0 || ip == u32::MAX || first == 127 || (first & 0xf0) == 0xe0
+}
+
+impl Engine {
+    /// An engine with an empty session table of `cfg.sessions` slots.
+    pub fn new(cfg: EngineConfig, snap: Arc<Snapshot>, counters: Arc<WorkerCounters>, now_ms: u64) -> Engine {
+        let sessions = SessionTable::new(cfg.sessions, cfg.seed, now_ms);
+        let svc = vec![SvcState::default(); cfg.max_services].into_boxed_slice();
+        let overloaded = vec![false; counters.dests.len()].into_boxed_slice();
+        counters.event_cell(Event::SessionTableBytes).set(sessions.memory_bytes() as u64);
+        counters.event_cell(Event::SessionCapacity).set(sessions.capacity() as u64);
+        Engine { cfg, snap, sessions, svc, counters, overloaded }
+    }
+
+    /// The static settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+    /// This worker's counters.
+    pub fn counters(&self) -> &Arc<WorkerCounters> {
+        &self.counters
+    }
+    /// This worker's sessions.
+    pub fn sessions(&self) -> &SessionTable {
+        &self.sessions
+    }
+    /// The service configuration in use.
+    pub fn snapshot(&self) -> &Arc<Snapshot> {
+        &self.snap
+    }
+
+    /// Switches to a new configuration and returns the old one. The caller
+    /// drops it, then reports the new generation
+    /// ([`WorkerCounters::generation`]): the control plane holds every
+    /// retired snapshot until all workers report a newer generation, so the
+    /// last reference is never dropped on a worker.
+    pub fn set_snapshot(&mut self, snap: Arc<Snapshot>) -> Arc<Snapshot> {
+        std::mem::replace(&mut self.snap, snap)
+    }
+
+    /// The interface of `port`.
+    pub fn iface(&self, port: u16) -> Option<&Iface> {
+        self.cfg.ifaces.iter().find(|i| i.port == port)
+    }
+
+    fn is_iface_addr(&self, ip: u32) -> bool {
+        self.cfg.ifaces.iter().any(|i| u32::from(i.addr) == ip)
+    }
+
+    /// Whether ARP requests for `ip` arriving on `iface` are ours to answer:
+    /// the port's own address, or a VIP/local address that lies in the port's
+    /// subnet (or in no port's subnet, e.g. a routed VIP).
+    fn answers_arp_for(&self, iface: &Iface, ip: u32) -> bool {
+        ip == u32::from(iface.addr)
+            || (self.snap.owns(ip) && (iface.contains(ip) || !self.cfg.ifaces.iter().any(|i| i.contains(ip))))
+    }
+
+    /// Processes one frame received on `port`.
+    pub fn process(&mut self, now: u64, port: u16, frame: &mut [u8]) -> Action {
+        let Some(iface) = self.iface(port).copied() else {
+            return Action::Drop(Drop::NotForUs);
+        };
+        let (dst_mac, ethertype) = match ethernet::Frame::new_checked(&*frame) {
+            Ok(f) => (f.dst_addr(), f.ethertype()),
+            Err(_) => return Action::Drop(Drop::EthTruncated),
+        };
+        if dst_mac != iface.mac && !dst_mac.is_broadcast() {
+            return Action::Drop(Drop::NotOurMac);
+        }
+        match ethertype {
+            EtherType::Arp => self.arp(&iface, frame),
+            EtherType::Ipv4 => self.ipv4(now, &iface, frame),
+            _ => Action::Drop(Drop::UnsupportedEthertype),
+        }
+    }
+
+    /// Copies one chunk of live sessions into a control-plane query (see
+    /// [`crate::mailbox`]): scans at most [`SCAN_PER_CHUNK`] slots and never
+    /// grows the query's buffer.
+    pub fn dump(&self, now: u64, q: &mut ConnQuery) {
+        let cap = self.sessions.capacity();
+        let end = (q.start + SCAN_PER_CHUNK).min(cap);
+        let mut i = q.start;
+        while i < end && q.out.len() < q.out.capacity() {
+            if let Some(s) = self.sessions.slot(i) {
+                if q.filter.is_none_or(|f| (f.proto, f.vip, f.vport) == (s.proto, s.vip, s.vport)) {
+                    q.out.push(*s);
+                }
+            }
+            i += 1;
+        }
+        q.now_ms = now;
+        q.next = (i < cap).then_some(i);
+    }
+
+    /// Expires due sessions (bounded work per call): a template by
+    /// [`persist::expire`]'s rule, a connection with [`conn::unbind`].
+    pub fn expire(&mut self, now: u64) -> usize {
+        let Engine { cfg, snap, sessions, counters, overloaded, .. } = self;
+        sessions.expire(now, cfg.expire_budget, |s| {
+            if s.is_template() {
+                return persist::expire(counters, s);
+            }
+            conn::unbind(counters, overloaded, snap, cfg.workers, s);
+            None
+        })
+    }
+}

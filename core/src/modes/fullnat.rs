@@ -1,0 +1,46 @@
+//! FULLNAT (`-b`, DPVS's `dp_vs_xmit_fnat`): SNAT to a local address and
+//! port and DNAT to the real server on the way in, the reverse on the way
+//! out. The real server sees only the gateway, so its replies come back
+//! whatever its routes, to LIP:lport, which is the reply key.
+//!
+//! Invariant: a bound local port is free toward its real server (no live
+//! reply key (proto, RIP, rport, LIP, lport)) and belongs to this worker's
+//! partition (`lport % workers == worker`), so replies steer to this worker
+//! (see [`crate::engine::conn::alloc_lport`]). The rewrite is NAT's.
+
+use super::nat::xmit_rewrite;
+use super::{rs_port, BindCx, Bound, Mode, XmitCx};
+use crate::counters::Drop;
+use crate::engine::conn::alloc_lport;
+use crate::engine::Action;
+use crate::service::Dest;
+use crate::session::{Flags, FlowKey, Session};
+use crate::tcp_state::Dir;
+
+/// FULLNAT.
+pub struct FullNat;
+
+impl Mode for FullNat {
+    const ROUTED: bool = true;
+    const IN_TABLE: Dir = Dir::Input;
+    const REPLIES_TO_CLIENT: bool = false;
+
+    #[inline]
+    fn bind(cx: &mut BindCx<'_>, key: &FlowKey, dest: &Dest) -> Result<Bound, Drop> {
+        let rs = (u32::from(dest.addr), rs_port(key, dest));
+        let local = alloc_lport(cx, key.proto, rs)?;
+        Ok(Bound { rs, local, flags: Flags::NONE })
+    }
+
+    /// CIP:cport -> VIP:vport becomes LIP:lport -> RIP:rport.
+    #[inline(always)]
+    fn xmit_in(cx: &XmitCx<'_>, s: &Session, frame: &mut [u8]) -> Action {
+        xmit_rewrite(cx, s, frame, (s.lip, s.lport), (s.rip, s.rport))
+    }
+
+    /// RIP:rport -> LIP:lport becomes VIP:vport -> CIP:cport.
+    #[inline(always)]
+    fn xmit_out(cx: &XmitCx<'_>, s: &Session, frame: &mut [u8]) -> Action {
+        xmit_rewrite(cx, s, frame, (s.vip, s.vport), (s.cip, s.cport))
+    }
+}

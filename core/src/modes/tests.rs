@@ -1,0 +1,282 @@
+//! Tests of the modes on their own: what each binds, its constants, and
+//! its transmit (the byte-level end-to-end checks are `dataplane/tests/`).
+
+use std::net::Ipv4Addr;
+
+use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
+use gw_proto::{ForwardMode, Protocol as SvcProto, Scheduler, ServiceKey};
+
+use super::*;
+use crate::counters::Event;
+use crate::route::Routes;
+use crate::sched::{DestConf, Prepared};
+use crate::tcp_state::State;
+use crate::wire::ethernet::MacAddr;
+use crate::wire::ipv4::Protocol;
+
+const CIP: u32 = 0xc612_0002; // 198.18.0.2
+const VIP: u32 = 0xc612_0064; // 198.18.0.100
+const RIP: u32 = 0xc612_0102; // 198.18.1.2
+const LIP: u32 = 0xc612_010a; // 198.18.1.10
+
+fn dest(mode: ForwardMode, port: u16) -> Dest {
+    Dest { slot: 0, addr: Ipv4Addr::from(RIP), port, mode, weight: 1, upper: 0, lower: 0 }
+}
+
+fn service(d: &Dest) -> Service {
+    Service {
+        slot: 0,
+        version: 1,
+        key: ServiceKey { proto: SvcProto::Tcp, addr: Ipv4Addr::from(VIP), port: 80 },
+        scheduler: Scheduler::Rr,
+        prep: Prepared::build(Scheduler::Rr, 0, &[DestConf::new(1, RIP, d.port)]),
+        dests: vec![d.clone()],
+        laddrs: vec![LIP],
+        persistent_ms: None,
+        netmask: u32::MAX,
+        one_packet: false,
+        sched_flags: 0,
+    }
+}
+
+fn iface(port: u16, last: u8, mtu: u16) -> Iface {
+    Iface {
+        port,
+        addr: Ipv4Addr::new(198, 18, port as u8, last),
+        prefix: 24,
+        mac: MacAddr([2, 0, 0, 0, 0, last]),
+        mtu,
+    }
+}
+
+fn config(worker: u32, workers: u32) -> EngineConfig {
+    let ifaces = vec![iface(0, 1, 1500), iface(1, 1, 1500)];
+    EngineConfig {
+        worker,
+        workers,
+        routes: Routes::new(&ifaces, &[]),
+        ifaces,
+        sessions: 64,
+        lport_range: (1024, 65535),
+        seed: 7,
+        expire_budget: 64,
+        max_services: 1,
+        half_open_max: 64,
+    }
+}
+
+fn key(dport: u16) -> FlowKey {
+    FlowKey { proto: Protocol::Tcp, src: CIP, sport: 40000, dst: VIP, dport }
+}
+
+/// Binds `key` to `d` with mode `mode`, as the engine does.
+fn bind(
+    mode: ForwardMode,
+    cfg: &EngineConfig,
+    sessions: &SessionTable,
+    d: &Dest,
+    key: &FlowKey,
+) -> Result<Bound, Drop> {
+    struct B<'a>(BindCx<'a>, &'a FlowKey, &'a Dest);
+    impl ModeOp for B<'_> {
+        type Out = Result<Bound, Drop>;
+        fn run<M: Mode>(mut self) -> Self::Out {
+            M::bind(&mut self.0, self.1, self.2)
+        }
+    }
+    let svc = service(d);
+    let mut st = SvcState::default();
+    dispatch(mode, B(BindCx { cfg, sessions, st: &mut st, svc: &svc }, key, d))
+}
+
+#[test]
+fn each_mode_says_whether_it_routes_and_which_tcp_table_it_uses() {
+    struct Table;
+    impl ModeOp for Table {
+        type Out = (bool, Dir);
+        fn run<M: Mode>(self) -> (bool, Dir) {
+            (M::ROUTED, M::IN_TABLE)
+        }
+    }
+    // IPVS: NAT-like modes see both directions (INPUT/OUTPUT), DR and TUN
+    // only the client's (INPUT-ONLY).
+    for (mode, want) in [
+        (ForwardMode::FullNat, (true, Dir::Input)),
+        (ForwardMode::Masq, (true, Dir::Input)),
+        (ForwardMode::Route, (false, Dir::InputOnly)),
+        (ForwardMode::Tunnel, (false, Dir::InputOnly)),
+    ] {
+        assert_eq!(dispatch(mode, Table), want, "{mode:?}");
+        assert_eq!(routed(mode), want.0, "{mode:?}");
+        assert_eq!(replies_to_client(mode), mode == ForwardMode::Masq, "{mode:?}");
+    }
+}
+
+#[test]
+fn fullnat_binds_a_free_local_port_of_this_workers_partition() {
+    let cfg = config(1, 4);
+    let mut sessions = SessionTable::new(64, 1, 0);
+    let d = dest(ForwardMode::FullNat, 8080);
+    let b = bind(ForwardMode::FullNat, &cfg, &sessions, &d, &key(80)).unwrap();
+    assert_eq!(b.rs, (RIP, 8080));
+    assert_eq!(b.local.0, LIP);
+    assert_eq!(b.local.1 % 4, 1, "a port worker 1 owns");
+    assert_eq!(b.flags, Flags::NONE, "replies come back: a reply key");
+    // While a session holds that port toward the same server, it is skipped.
+    let s = Session::new(
+        Protocol::Tcp,
+        (CIP, 1),
+        (VIP, 80),
+        b.rs,
+        b.local,
+        State::None,
+        ForwardMode::FullNat,
+        0,
+        0,
+    );
+    sessions.insert(s, 0, 1000).unwrap();
+    let again = bind(ForwardMode::FullNat, &cfg, &sessions, &d, &key(80)).unwrap();
+    assert_ne!(again.local, b.local);
+    assert_eq!(again.local.1 % 4, 1);
+    // A port-0 real server takes the packet's port.
+    let b = bind(ForwardMode::FullNat, &cfg, &sessions, &dest(ForwardMode::FullNat, 0), &key(443)).unwrap();
+    assert_eq!(b.rs, (RIP, 443));
+}
+
+#[test]
+fn nat_binds_the_client_as_reply_end_and_refuses_a_taken_reply_key() {
+    let cfg = config(0, 1);
+    let mut sessions = SessionTable::new(64, 1, 0);
+    let d = dest(ForwardMode::Masq, 8080);
+    let b = bind(ForwardMode::Masq, &cfg, &sessions, &d, &key(80)).unwrap();
+    assert_eq!((b.rs, b.local, b.flags), ((RIP, 8080), (CIP, 40000), Flags::NONE));
+    let s = Session::new(
+        Protocol::Tcp,
+        (CIP, 40000),
+        (VIP, 81),
+        b.rs,
+        b.local,
+        State::None,
+        ForwardMode::Masq,
+        0,
+        0,
+    );
+    sessions.insert(s, 0, 1000).unwrap();
+    assert_eq!(bind(ForwardMode::Masq, &cfg, &sessions, &d, &key(80)), Err(Drop::NatConflict));
+}
+
+#[test]
+fn dr_and_tun_bind_no_reply_key_and_keep_the_service_port() {
+    let cfg = config(0, 1);
+    let sessions = SessionTable::new(64, 1, 0);
+    for mode in [ForwardMode::Route, ForwardMode::Tunnel] {
+        let b = bind(mode, &cfg, &sessions, &dest(mode, 8080), &key(80)).unwrap();
+        assert_eq!((b.rs, b.local, b.flags), ((RIP, 80), (CIP, 40000), Flags::NO_OUT), "{mode:?}");
+    }
+}
+
+/// A client TCP frame CIP:40000 -> VIP:80 with `payload` bytes and DF as given.
+fn frame(payload: usize, df: bool) -> Vec<u8> {
+    let mut f = vec![];
+    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 9], [2, 0, 0, 0, 0, 1])
+        .ipv4(CIP.to_be_bytes(), VIP.to_be_bytes(), 64)
+        .tcp(40000, 80, 1, 1000)
+        .write(&mut f, &vec![7; payload])
+        .unwrap();
+    if !df {
+        f[20] &= !0x40;
+        let mut ip = crate::wire::ipv4::Packet::new_unchecked(&mut f[14..]);
+        ip.fill_checksum();
+    }
+    f
+}
+
+fn session(mode: ForwardMode) -> Session {
+    let local = if mode == ForwardMode::FullNat { (LIP, 5001) } else { (CIP, 40000) };
+    Session::new(Protocol::Tcp, (CIP, 40000), (VIP, 80), (RIP, 8080), local, State::None, mode, 0, 0)
+}
+
+fn xmit(mode: ForwardMode, out: bool, f: &mut [u8], mtu: u16, counters: &WorkerCounters) -> Action {
+    struct X<'a>(&'a XmitCx<'a>, &'a Session, &'a mut [u8], bool);
+    impl ModeOp for X<'_> {
+        type Out = Action;
+        fn run<M: Mode>(self) -> Action {
+            if self.3 {
+                M::xmit_out(self.0, self.1, self.2)
+            } else {
+                M::xmit_in(self.0, self.1, self.2)
+            }
+        }
+    }
+    let ifaces = [iface(0, 1, 1500), iface(1, 1, mtu)];
+    let tl = f.len() - 14;
+    let dont_frag = crate::wire::ipv4::Packet::new_unchecked(&f[14..]).dont_frag();
+    let cx = XmitCx { ifaces: &ifaces, rx: &ifaces[0], counters, port: 1, next_hop: RIP, tl, dont_frag };
+    let s = session(mode);
+    dispatch(mode, X(&cx, &s, f, out))
+}
+
+fn addrs(f: &[u8]) -> ((u32, u16), (u32, u16), u8) {
+    let p = SlicedPacket::from_ethernet(f).unwrap();
+    let Some(NetSlice::Ipv4(ip)) = p.net else { panic!("not IPv4") };
+    let h = ip.header().to_header();
+    assert_eq!(h.header_checksum, h.calc_header_checksum());
+    let Some(TransportSlice::Tcp(t)) = p.transport else { panic!("not TCP") };
+    let want = t.to_header().calc_checksum_ipv4_raw(h.source, h.destination, t.payload()).unwrap();
+    assert_eq!(t.checksum(), want);
+    let a = |b: [u8; 4]| u32::from_be_bytes(b);
+    ((a(h.source), t.source_port()), (a(h.destination), t.destination_port()), h.time_to_live)
+}
+
+#[test]
+fn the_nat_modes_rewrite_both_ways_and_dr_forwards_untouched() {
+    let counters = WorkerCounters::new(0, 0, 1, 1);
+    let fwd = Action::Forward { port: 1, next_hop: RIP };
+    let mut f = frame(10, true);
+    assert_eq!(xmit(ForwardMode::FullNat, false, &mut f, 1500, &counters), fwd);
+    assert_eq!(addrs(&f), ((LIP, 5001), (RIP, 8080), 63));
+    assert_eq!(xmit(ForwardMode::FullNat, true, &mut f, 1500, &counters), fwd);
+    assert_eq!(addrs(&f), ((VIP, 80), (CIP, 40000), 62));
+    let mut f = frame(10, true);
+    assert_eq!(xmit(ForwardMode::Masq, false, &mut f, 1500, &counters), fwd);
+    assert_eq!(addrs(&f), ((CIP, 40000), (RIP, 8080), 63));
+    let orig = frame(10, true);
+    let mut f = orig.clone();
+    assert_eq!(xmit(ForwardMode::Route, false, &mut f, 1500, &counters), fwd);
+    assert_eq!(f, orig, "DR leaves the packet as it is");
+}
+
+#[test]
+fn tun_encapsulates_what_fits_and_answers_df_packets_that_do_not() {
+    let counters = WorkerCounters::new(0, 0, 1, 1);
+    let orig = frame(100, true);
+    let tl = orig.len() - 14;
+    let mut f = orig.clone();
+    let encap = Action::Encap { port: 1, next_hop: RIP, src: 0xc612_0101, dst: RIP };
+    assert_eq!(xmit(ForwardMode::Tunnel, false, &mut f, (tl + OUTER) as u16, &counters), encap);
+    assert_eq!(f, orig, "the frame is only changed by the worker's tun::encap");
+    // One byte too big: with DF the client hears the tunnel's MTU.
+    let got = xmit(ForwardMode::Tunnel, false, &mut f, (tl + OUTER - 1) as u16, &counters);
+    assert!(matches!(got, Action::Reply { port: 0, .. }), "{got:?}");
+    assert_eq!(counters.event_count(Event::IcmpFragNeededSent), 1);
+    // Without DF it is dropped.
+    let mut f = frame(100, false);
+    let got = xmit(ForwardMode::Tunnel, false, &mut f, (tl + OUTER - 1) as u16, &counters);
+    assert_eq!(got, Action::Drop(Drop::TunnelTooBig));
+}
+
+const OUTER: usize = tun::OUTER_LEN;
+
+#[test]
+fn tun_encap_prepends_the_outer_header_and_counts_the_ident() {
+    let orig = frame(10, true);
+    let mut pkt = orig.clone();
+    let mut ident = 41;
+    tun::encap(&mut pkt, 0xc612_0101, RIP, &mut ident).unwrap();
+    assert_eq!(ident, 42);
+    assert_eq!(pkt.len(), orig.len() + OUTER);
+    assert_eq!(&pkt[14 + OUTER..], &orig[14..], "inner packet untouched");
+    let outer = etherparse::Ipv4HeaderSlice::from_slice(&pkt[14..14 + OUTER]).unwrap().to_header();
+    assert_eq!((outer.identification, outer.protocol), (42, etherparse::IpNumber(4)));
+    assert_eq!((outer.source, outer.destination), ([198, 18, 1, 1], RIP.to_be_bytes()));
+}

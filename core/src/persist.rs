@@ -1,0 +1,240 @@
+//! Persistence templates (`ipvsadm -p`): IPVS's template rule in one place.
+//!
+//! A template is a [`Session`] with [`Flags::TEMPLATE`] and [`Flags::NO_OUT`]
+//! in the client index under (protocol, client address & netmask, port 0,
+//! VIP, service port); a port-0 service shares one template across all
+//! ports. It names the real server (`dest`, `rip`, `rport`) that all new
+//! connections of that client network go to.
+//!
+//! Invariants (IPVS's `n_control` rule, `ip_vs_conn.c`):
+//! - [`Session::n_control`] counts the live connections whose `control` is
+//!   the template: [`attach`] adds one when a connection is created,
+//!   [`release`] takes it away when the connection leaves the table
+//!   (expiry, or early removal), whatever removed it.
+//! - While it controls connections the template never expires ([`expire`]
+//!   re-arms it); after the last one ends it lives [`Session::timeout_ms`]
+//!   more, measured from when that connection ended.
+//! - Each template counts once in its real server's `persist` gauge, moved
+//!   when the template follows a new server ([`schedule`]) and dropped when
+//!   it expires.
+//!
+//! Count and timeout live in storage a template does not otherwise use
+//! (see [`Session`]); only the named accessors touch it.
+
+use crate::counters::{Drop, WorkerCounters};
+use crate::service::Service;
+use crate::session::{ms_to_tick, Flags, FlowKey, Session, SessionTable};
+use crate::tcp_state::State;
+
+/// Picks the real server of a new connection of `key` on persistent
+/// service `svc` (timeout `ptime` ms) and returns (index into `svc.dests`,
+/// template slot). An existing template whose server is still in the
+/// service decides; otherwise `pick` schedules, and the template is created
+/// or follows the new choice. The template's deadline moves to `ptime`
+/// from `now` either way.
+#[allow(clippy::too_many_arguments)]
+pub fn schedule(
+    sessions: &mut SessionTable,
+    counters: &WorkerCounters,
+    svc: &Service,
+    key: &FlowKey,
+    now: u64,
+    ptime: u64,
+    pick: impl FnOnce() -> Option<usize>,
+) -> Result<(usize, u32), Drop> {
+    let tkey =
+        FlowKey { proto: key.proto, src: key.src & svc.netmask, sport: 0, dst: key.dst, dport: svc.key.port };
+    let found = sessions.lookup_in(&tkey);
+    let kept = found.and_then(|t| svc.dests.iter().position(|d| d.slot == sessions.get(t).dest));
+    let d = match kept {
+        Some(d) => d,
+        None => pick().ok_or(Drop::NoDest)?,
+    };
+    let dest = &svc.dests[d];
+    // The real server's port; 0 (port-0 services, -g/-i) means the packet's.
+    let rs = (u32::from(dest.addr), if dest.port == 0 { key.dport } else { dest.port });
+    let t = match found {
+        Some(t) => {
+            if kept.is_none() {
+                // Its server is gone: the template follows the new choice.
+                let tm = sessions.get_mut(t);
+                counters.dests[tm.dest as usize].persist.sub(1);
+                (tm.dest, tm.rip, tm.rport) = (dest.slot, rs.0, rs.1);
+                counters.dests[dest.slot as usize].persist.add(1);
+            }
+            sessions.touch(t, now, ptime);
+            t
+        }
+        None => {
+            let mut tpl = Session::new(
+                key.proto,
+                (tkey.src, 0),
+                (tkey.dst, tkey.dport),
+                rs,
+                (0, 0),
+                State::None,
+                dest.mode,
+                svc.slot,
+                dest.slot,
+            );
+            tpl.flags = Flags::TEMPLATE | Flags::NO_OUT;
+            tpl.set_timeout_ms(ptime.min(u32::MAX as u64) as u32);
+            tpl.set_n_control(0);
+            let t = sessions.insert(tpl, now, ptime).map_err(|_| Drop::TableFull)?;
+            counters.dests[dest.slot as usize].persist.add(1);
+            t
+        }
+    };
+    Ok((d, t))
+}
+
+/// Connection slot `conn` is now controlled by template `t`.
+#[inline]
+pub fn attach(sessions: &mut SessionTable, t: u32, conn: u32) {
+    sessions.get_mut(conn).control = t;
+    let tm = sessions.get_mut(t);
+    tm.set_n_control(tm.n_control().saturating_add(1));
+}
+
+/// A connection of template `t` ended at tick `ended`: it no longer counts,
+/// and after the last one the template lives its timeout from then.
+/// Called by [`SessionTable::remove`] for every removed connection that has
+/// a template.
+#[inline]
+pub(crate) fn release(t: &mut Session, ended: u32) {
+    let n = t.n_control().saturating_sub(1);
+    t.set_n_control(n);
+    if n == 0 {
+        t.extend_deadline(ended + ms_to_tick(t.timeout_ms() as u64));
+    }
+}
+
+/// Template `t` reached its deadline: `Some(ms)` keeps it `ms` longer
+/// (it still controls connections: IPVS re-arms it), `None` lets it go
+/// (and its real server's `persist` gauge drops).
+#[inline]
+pub fn expire(counters: &WorkerCounters, t: &Session) -> Option<u64> {
+    if t.n_control() > 0 {
+        return Some(t.timeout_ms() as u64);
+    }
+    counters.dests[t.dest as usize].persist.sub(1);
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use gw_proto::{ForwardMode, Protocol as SvcProto, Scheduler, ServiceKey};
+
+    use super::*;
+    use crate::sched::{DestConf, Prepared};
+    use crate::service::Dest;
+    use crate::session::NIL;
+    use crate::wire::ipv4::Protocol;
+
+    fn svc(rips: &[u32]) -> Service {
+        let dests: Vec<Dest> = rips
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Dest {
+                slot: i as u32,
+                addr: Ipv4Addr::from(*r),
+                port: 0,
+                mode: ForwardMode::Route,
+                weight: 1,
+                upper: 0,
+                lower: 0,
+            })
+            .collect();
+        let conf: Vec<_> = rips.iter().map(|r| DestConf::new(1, *r, 0)).collect();
+        Service {
+            slot: 0,
+            version: 1,
+            key: ServiceKey { proto: SvcProto::Tcp, addr: Ipv4Addr::new(198, 18, 0, 100), port: 80 },
+            scheduler: Scheduler::Rr,
+            prep: Prepared::build(Scheduler::Rr, 0, &conf),
+            dests,
+            laddrs: vec![],
+            persistent_ms: Some(2_000),
+            netmask: 0xffff_ff00,
+            one_packet: false,
+            sched_flags: 0,
+        }
+    }
+
+    fn key(src: u32, sport: u16) -> FlowKey {
+        FlowKey { proto: Protocol::Tcp, src, sport, dst: 0xc612_0064, dport: 80 }
+    }
+
+    #[test]
+    fn a_client_network_keeps_its_server_and_follows_a_new_one_when_it_goes() {
+        let counters = WorkerCounters::new(0, 0, 1, 2);
+        let mut sessions = SessionTable::new(16, 1, 0);
+        let two = svc(&[0xc612_0102, 0xc612_0103]);
+        let (d, t) =
+            schedule(&mut sessions, &counters, &two, &key(0xc612_0002, 1000), 0, 2_000, || Some(1)).unwrap();
+        assert_eq!(d, 1);
+        let tm = *sessions.get(t);
+        assert!(tm.is_template() && tm.flags.contains(Flags::NO_OUT));
+        assert_eq!((tm.cip, tm.cport, tm.rip, tm.rport), (0xc612_0000, 0, 0xc612_0103, 80));
+        assert_eq!((tm.n_control(), tm.timeout_ms(), tm.control), (0, 2_000, NIL));
+        assert_eq!(counters.dests[1].persist.get(), 1);
+        // Another host of the /24, another port: same template, no scheduling.
+        let again = schedule(&mut sessions, &counters, &two, &key(0xc612_0009, 2000), 10, 2_000, || panic!());
+        assert_eq!(again, Ok((1, t)));
+        // Server 1 left the service: the template follows the new choice.
+        let one = svc(&[0xc612_0102]);
+        let moved = schedule(&mut sessions, &counters, &one, &key(0xc612_0002, 1001), 20, 2_000, || Some(0));
+        assert_eq!(moved, Ok((0, t)));
+        assert_eq!((sessions.get(t).dest, sessions.get(t).rip), (0, 0xc612_0102));
+        assert_eq!((counters.dests[0].persist.get(), counters.dests[1].persist.get()), (1, 0));
+        assert_eq!(sessions.len(), 1, "still one template");
+    }
+
+    #[test]
+    fn a_template_lives_while_it_controls_connections_then_its_timeout() {
+        let counters = WorkerCounters::new(0, 0, 1, 1);
+        let mut sessions = SessionTable::new(16, 1, 0);
+        let s = svc(&[0xc612_0102]);
+        let (_, t) =
+            schedule(&mut sessions, &counters, &s, &key(0xc612_0002, 1000), 0, 2_000, || Some(0)).unwrap();
+        let conn =
+            Session::new(Protocol::Tcp, (1, 1), (2, 2), (3, 3), (1, 1), State::Udp, ForwardMode::Route, 0, 0);
+        let c = sessions.insert(conn, 0, 60_000).unwrap();
+        attach(&mut sessions, t, c);
+        assert_eq!((sessions.get(t).n_control(), sessions.get(c).control), (1, t));
+        assert_eq!(expire(&counters, sessions.get(t)), Some(2_000), "re-armed: it controls a connection");
+        sessions.remove(c);
+        assert_eq!(sessions.get(t).n_control(), 0, "release ran on removal");
+        // Deadline: 2 s after the connection ended (removed at tick 0 here).
+        assert_eq!(sessions.get(t).expires_in_ms(0), 1_984, "2 s in 64 ms ticks");
+        assert_eq!(expire(&counters, sessions.get(t)), None);
+        assert_eq!(counters.dests[0].persist.get(), 0, "the gauge drops with it");
+    }
+
+    #[test]
+    fn release_extends_only_after_the_last_connection() {
+        let mut t = Session::new(
+            Protocol::Tcp,
+            (1, 0),
+            (2, 80),
+            (3, 80),
+            (0, 0),
+            State::None,
+            ForwardMode::Route,
+            0,
+            0,
+        );
+        t.flags = Flags::TEMPLATE | Flags::NO_OUT;
+        t.set_timeout_ms(6_400);
+        t.set_n_control(2);
+        release(&mut t, 1_000);
+        assert_eq!((t.n_control(), t.expires_in_ms(0)), (1, 0), "one left: no change");
+        release(&mut t, 1_000);
+        assert_eq!((t.n_control(), t.expires_in_ms(0)), (0, (1_000 + 100) << 6));
+        release(&mut t, 5);
+        assert_eq!(t.n_control(), 0, "never below zero");
+        assert_eq!(t.expires_in_ms(0), (1_000 + 100) << 6, "an earlier end never shortens it");
+    }
+}

@@ -1,0 +1,227 @@
+//! One session: a connection through the gateway or a persistence
+//! template, and its flag bits.
+//!
+//! Invariants: a session is exactly one 64-byte cache line (checked at
+//! compile time); `state`, `mode` and `flags` are one byte each and typed;
+//! the links and the deadline belong to [`super::SessionTable`]. A
+//! template's count of controlled connections and its persistence timeout
+//! reuse storage a template does not need, behind named accessors.
+
+use std::ops::{BitOr, BitOrAssign};
+
+use gw_proto::ForwardMode;
+
+use super::{FlowKey, NIL, TICK_SHIFT};
+use crate::tcp_state::State;
+use crate::wire::ipv4::Protocol;
+
+/// A session's flag bits, one byte.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Flags(u8);
+
+impl Flags {
+    /// No flag.
+    pub const NONE: Flags = Flags(0);
+    /// The session is counted in its real server's ActiveConn (else InActConn).
+    pub const ACTIVE: Flags = Flags(1);
+    /// The session has no reply key (DR, TUN: replies bypass the gateway),
+    /// so it is not in the reply index.
+    pub const NO_OUT: Flags = Flags(2);
+    /// A persistence template (client port 0), not a connection: see
+    /// [`crate::persist`].
+    pub const TEMPLATE: Flags = Flags(4);
+    /// One-packet scheduling (`-o`): the next datagram of the flow is
+    /// scheduled anew.
+    pub const ONE_PACKET: Flags = Flags(8);
+
+    /// The raw bits.
+    #[inline]
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+    /// Whether every bit of `f` is set.
+    #[inline]
+    pub const fn contains(self, f: Flags) -> bool {
+        self.0 & f.0 == f.0
+    }
+    /// Sets the bits of `f`.
+    #[inline]
+    pub fn insert(&mut self, f: Flags) {
+        self.0 |= f.0;
+    }
+    /// Clears the bits of `f`.
+    #[inline]
+    pub fn remove(&mut self, f: Flags) {
+        self.0 &= !f.0;
+    }
+}
+
+impl BitOr for Flags {
+    type Output = Flags;
+    #[inline]
+    fn bitor(self, f: Flags) -> Flags {
+        Flags(self.0 | f.0)
+    }
+}
+
+impl BitOrAssign for Flags {
+    #[inline]
+    fn bitor_assign(&mut self, f: Flags) {
+        self.0 |= f.0;
+    }
+}
+
+/// One connection through the gateway, or a persistence template.
+///
+/// `cip:cport -> vip:vport` is the client side; `rip:rport -> lip:lport` is
+/// the key of the real server's replies (for FULLNAT, `lip` is the local
+/// address; for modes without SNAT it is the client address).
+///
+/// A template ([`Flags::TEMPLATE`]) has no local side: to keep a session one
+/// cache line it stores its persistence timeout in `lip` and its count of
+/// controlled connections in `lport`. Read and write those only through
+/// [`Session::timeout_ms`] and [`Session::n_control`] (see [`crate::persist`]).
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
+pub struct Session {
+    pub cip: u32,
+    pub vip: u32,
+    pub cport: u16,
+    pub vport: u16,
+    pub rip: u32,
+    /// Local address (connections); the persistence timeout (templates).
+    pub lip: u32,
+    pub rport: u16,
+    /// Local port (connections); the controlled-connection count (templates).
+    pub lport: u16,
+    /// IP protocol number (`u8::from(Protocol)`); 0 marks a free slot.
+    pub proto: u8,
+    pub state: State,
+    pub mode: ForwardMode,
+    pub flags: Flags,
+    /// Service slot.
+    pub service: u32,
+    /// Real-server slot.
+    pub dest: u32,
+    /// Deadline, in ticks.
+    pub(super) expires: u32,
+    /// The tick of the wheel slot this session is linked in.
+    pub(super) wheel_tick: u32,
+    pub(super) next_in: u32,
+    pub(super) next_out: u32,
+    pub(super) wheel_next: u32,
+    pub(super) wheel_prev: u32,
+    /// The persistence template that controls this connection, or [`NIL`].
+    pub control: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<Session>() == 64);
+
+impl Session {
+    /// A new session; links are set by [`SessionTable::insert`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        proto: Protocol,
+        client: (u32, u16),
+        vip: (u32, u16),
+        rs: (u32, u16),
+        local: (u32, u16),
+        state: State,
+        mode: ForwardMode,
+        service: u32,
+        dest: u32,
+    ) -> Session {
+        Session {
+            cip: client.0,
+            cport: client.1,
+            vip: vip.0,
+            vport: vip.1,
+            rip: rs.0,
+            rport: rs.1,
+            lip: local.0,
+            lport: local.1,
+            proto: u8::from(proto),
+            state,
+            mode,
+            flags: Flags::NONE,
+            service,
+            dest,
+            expires: 0,
+            wheel_tick: 0,
+            next_in: NIL,
+            next_out: NIL,
+            wheel_next: NIL,
+            wheel_prev: NIL,
+            control: NIL,
+        }
+    }
+    /// The IP protocol.
+    #[inline]
+    pub fn protocol(&self) -> Protocol {
+        Protocol::from(self.proto)
+    }
+    /// Key of the client's packets.
+    #[inline]
+    pub fn in_key(&self) -> FlowKey {
+        FlowKey { proto: self.protocol(), src: self.cip, sport: self.cport, dst: self.vip, dport: self.vport }
+    }
+    /// Key of the real server's replies.
+    #[inline]
+    pub fn out_key(&self) -> FlowKey {
+        FlowKey { proto: self.protocol(), src: self.rip, sport: self.rport, dst: self.lip, dport: self.lport }
+    }
+    #[inline]
+    pub(super) fn is_in(&self, k: &FlowKey, proto: u8) -> bool {
+        (self.proto, self.cip, self.cport, self.vip, self.vport) == (proto, k.src, k.sport, k.dst, k.dport)
+    }
+    #[inline]
+    pub(super) fn is_out(&self, k: &FlowKey, proto: u8) -> bool {
+        (self.proto, self.rip, self.rport, self.lip, self.lport) == (proto, k.src, k.sport, k.dst, k.dport)
+    }
+    /// The TCP (or UDP) state.
+    #[inline]
+    pub fn state(&self) -> State {
+        self.state
+    }
+    /// Whether this is a persistence template.
+    #[inline]
+    pub fn is_template(&self) -> bool {
+        self.flags.contains(Flags::TEMPLATE)
+    }
+    /// Milliseconds until expiry at `now_ms` (0 if due).
+    pub fn expires_in_ms(&self, now_ms: u64) -> u64 {
+        ((self.expires as u64) << TICK_SHIFT).saturating_sub(now_ms)
+    }
+    /// A template's count of live connections it controls (IPVS's
+    /// `n_control`). Stored in the template's unused `lport`.
+    #[inline]
+    pub fn n_control(&self) -> u16 {
+        debug_assert!(self.is_template());
+        self.lport
+    }
+    /// Sets a template's count of controlled connections.
+    #[inline]
+    pub(crate) fn set_n_control(&mut self, n: u16) {
+        debug_assert!(self.is_template());
+        self.lport = n;
+    }
+    /// A template's persistence timeout in milliseconds (`-p`). Stored in
+    /// the template's unused `lip`.
+    #[inline]
+    pub fn timeout_ms(&self) -> u32 {
+        debug_assert!(self.is_template());
+        self.lip
+    }
+    /// Sets a template's persistence timeout.
+    #[inline]
+    pub(crate) fn set_timeout_ms(&mut self, ms: u32) {
+        debug_assert!(self.is_template());
+        self.lip = ms;
+    }
+    /// Moves the deadline to `tick` if that is later (the wheel catches up
+    /// lazily: a later deadline needs no relink).
+    #[inline]
+    pub(crate) fn extend_deadline(&mut self, tick: u32) {
+        self.expires = self.expires.max(tick);
+    }
+}

@@ -1,0 +1,166 @@
+//! Tests of [`super`]: both indexes, the timer wheel with a driven clock,
+//! and the cache-line layout.
+use super::*;
+use crate::tcp_state::Timeouts;
+
+fn sess(cport: u16, lport: u16, rs: u32) -> Session {
+    Session::new(
+        Protocol::Tcp,
+        (0xc612_0002, cport),
+        (0xc612_0064, 80),
+        (rs, 80),
+        (0xc612_010a, lport),
+        State::SynRecv,
+        ForwardMode::FullNat,
+        0,
+        0,
+    )
+}
+
+#[test]
+fn both_directions_find_the_session() {
+    let mut t = SessionTable::new(16, 42, 0);
+    let s = sess(40000, 5000, 0xc612_0102);
+    let i = t.insert(s, 0, 1000).unwrap();
+    assert_eq!(t.lookup_in(&s.in_key()), Some(i));
+    assert_eq!(t.lookup_out(&s.out_key()), Some(i));
+    assert_eq!(t.slot(i as usize).map(|x| x.cport), Some(40000));
+    let mut other = s.in_key();
+    other.sport = 40001;
+    assert_eq!(t.lookup_in(&other), None);
+    t.remove(i);
+    assert_eq!(t.lookup_in(&s.in_key()), None);
+    assert_eq!(t.lookup_out(&s.out_key()), None);
+    assert!(t.slot(i as usize).is_none(), "a freed slot reads as empty");
+    assert!(t.is_empty());
+}
+
+#[test]
+fn sessions_without_a_reply_key_are_found_from_the_client_side_only() {
+    let mut t = SessionTable::new(16, 42, 0);
+    let mut s = sess(40000, 40000, 0xc612_0102);
+    s.flags = Flags::NO_OUT;
+    let i = t.insert(s, 0, 1000).unwrap();
+    assert_eq!(t.lookup_in(&s.in_key()), Some(i));
+    assert_eq!(t.lookup_out(&s.out_key()), None);
+    t.remove(i);
+    assert!(t.is_empty());
+}
+
+#[test]
+fn full_table_refuses_new_sessions_and_keeps_old_ones() {
+    let mut t = SessionTable::new(4, 1, 0);
+    let keys: Vec<_> = (0..4).map(|n| sess(1000 + n, 2000 + n, 7)).collect();
+    for s in &keys {
+        t.insert(*s, 0, 10_000).unwrap();
+    }
+    assert_eq!(t.insert(sess(9, 9, 7), 0, 10_000), Err(Full));
+    for s in &keys {
+        assert!(t.lookup_in(&s.in_key()).is_some());
+    }
+    // A freed slot is reused.
+    let i = t.lookup_in(&keys[2].in_key()).unwrap();
+    t.remove(i);
+    assert!(t.insert(sess(9, 9, 7), 0, 10_000).is_ok());
+}
+
+#[test]
+fn sessions_expire_by_state_timeout_with_a_driven_clock() {
+    let to = Timeouts::default();
+    let mut t = SessionTable::new(64, 3, 0);
+    let syn = t.insert(sess(1, 1, 1), 0, to.of_ms(State::SynRecv)).unwrap();
+    let est = t.insert(sess(2, 2, 1), 0, to.of_ms(State::Established)).unwrap();
+    let mut gone = vec![];
+    t.expire(59_000, usize::MAX, |s| {
+        gone.push(s.cport);
+        None
+    });
+    assert!(gone.is_empty());
+    t.expire(60_100, usize::MAX, |s| {
+        gone.push(s.cport);
+        None
+    });
+    assert_eq!(gone, vec![1]);
+    assert!(t.lookup_in(&t.get(est).in_key()).is_some());
+    let _ = syn;
+    // Traffic keeps the established one alive past its first deadline.
+    t.touch(est, 800_000, to.of_ms(State::Established));
+    t.expire(1_000_000, usize::MAX, |s| {
+        gone.push(s.cport);
+        None
+    });
+    assert_eq!(gone, vec![1]);
+    t.expire(1_700_100, usize::MAX, |s| {
+        gone.push(s.cport);
+        None
+    });
+    assert_eq!(gone, vec![1, 2]);
+    assert!(t.is_empty());
+}
+
+#[test]
+fn a_shorter_timeout_takes_effect_at_once() {
+    let mut t = SessionTable::new(8, 3, 0);
+    let i = t.insert(sess(1, 1, 1), 0, 900_000).unwrap();
+    t.touch(i, 1_000, 10_000); // e.g. ESTABLISHED -> CLOSE
+    let mut n = 0;
+    t.expire(11_100, usize::MAX, |_| {
+        n += 1;
+        None
+    });
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn expiry_work_is_bounded_per_call() {
+    let mut t = SessionTable::new(1000, 3, 0);
+    for n in 0..1000 {
+        t.insert(sess(n, n, 1), 0, 1000).unwrap();
+    }
+    let first = t.expire(5_000, 100, |_| None);
+    assert_eq!(first, 100);
+    let mut total = first;
+    while total < 1000 {
+        total += t.expire(5_000, 100, |_| None);
+    }
+    assert!(t.is_empty());
+}
+
+#[test]
+fn a_long_pause_does_not_lose_sessions() {
+    let mut t = SessionTable::new(8, 3, 0);
+    t.insert(sess(1, 1, 1), 0, 300_000).unwrap();
+    let mut n = 0;
+    t.expire(10_000_000, usize::MAX, |_| {
+        n += 1;
+        None
+    });
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn a_template_lives_while_it_controls_connections() {
+    let mut t = SessionTable::new(8, 3, 0);
+    let mut tpl = sess(0, 0, 1);
+    tpl.flags = Flags::TEMPLATE | Flags::NO_OUT;
+    tpl.set_timeout_ms(2_000);
+    let ti = t.insert(tpl, 0, 1_000).unwrap();
+    let mut c = sess(40000, 5000, 1);
+    c.control = ti;
+    t.get_mut(ti).set_n_control(1);
+    let ci = t.insert(c, 0, 60_000).unwrap();
+    let keep = |s: &Session| (s.is_template() && s.n_control() > 0).then_some(1_000);
+    assert_eq!(t.expire(5_000, usize::MAX, keep), 0, "kept: it controls a connection");
+    assert!(t.slot(ti as usize).is_some());
+    assert_eq!(t.expire(61_000, usize::MAX, keep), 1, "the connection expires");
+    assert_eq!(t.get(ti).n_control(), 0, "and no longer counts");
+    assert_eq!(t.expire(61_500, usize::MAX, keep), 0, "the template lives its timeout again");
+    assert_eq!(t.expire(62_200, usize::MAX, keep), 1, "then it goes, 2 s after its last connection");
+    assert!(t.is_empty());
+    let _ = ci;
+}
+
+#[test]
+fn session_is_one_cache_line() {
+    assert_eq!(std::mem::size_of::<Session>(), 64);
+}
