@@ -3,15 +3,19 @@
 and prints one line per answer ("rs1 198.18.1.10:5000 from 198.18.0.100:80")
 or "timeout". With --local, each line ends with " local ADDR:PORT", the
 client socket's own address, so a test can compare it with what the real
-server saw."""
+server saw. Every socket stays open until the end, so the kernel never
+hands a closed flow's port to a later one: N datagrams are N distinct
+flows (N sessions at the gateway)."""
 import socket
 import sys
 
 args = [a for a in sys.argv[1:] if a != "--local"]
 show_local = "--local" in sys.argv[1:]
 host, port, n = args[0], int(args[1]), int(args[2])
+held = []
 for i in range(n):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    held.append(s)
     s.settimeout(2.0)
     try:
         s.sendto(f"hello {i}".encode(), (host, port))
@@ -26,5 +30,5 @@ for i in range(n):
         print(line, flush=True)
     except socket.timeout:
         print("timeout", flush=True)
-    finally:
-        s.close()
+for s in held:
+    s.close()
