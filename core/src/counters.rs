@@ -131,6 +131,8 @@ counters! {
         FwdOut = "fwd_out_packets", "Server-to-client packets forwarded through a session.",
         SessionsCreated = "sessions_created", "Sessions created.",
         SessionsExpired = "sessions_expired", "Sessions expired.",
+        SessionsReused = "sessions_reused",
+            "Closing sessions ended by a new SYN from the same client port (conn_reuse_mode).",
         ArpRequestsAnswered = "arp_requests_answered", "ARP requests for our addresses answered.",
         ArpRequestsSent = "arp_requests_sent", "ARP requests sent to resolve a next hop.",
         ArpRepliesLearned = "arp_replies_learned", "ARP replies learned into the neighbour table.",

@@ -16,6 +16,7 @@ use gw_ipvsadm::services::PortNames;
 use gw_proto::Request;
 use serde::Deserialize;
 
+use gw_core::engine::ConnReuse;
 use gw_core::route::{prefix_match, Iface, Route};
 use gw_core::tcp_state::Timeouts;
 use gw_core::wire::ethernet::MacAddr;
@@ -55,6 +56,8 @@ pub struct Config {
     pub neighbours: NeighSection,
     #[serde(default)]
     pub control: ControlSection,
+    #[serde(default)]
+    pub ipvs: IpvsSection,
     #[serde(default, rename = "service")]
     pub services: Vec<ServiceSection>,
 }
@@ -189,6 +192,21 @@ impl Default for ControlSection {
     }
 }
 
+/// The IPVS sysctls (`net.ipv4.vs.*`) gatewayd honours, under their names.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IpvsSection {
+    /// `conn_reuse_mode`: 0, 1 (the kernel's default) .. 3 (see
+    /// `gw_core::engine::ConnReuse`).
+    pub conn_reuse_mode: u8,
+}
+
+impl Default for IpvsSection {
+    fn default() -> Self {
+        IpvsSection { conn_reuse_mode: ConnReuse::DEFAULT.mode() }
+    }
+}
+
 /// One virtual service, in ipvsadm's rules syntax.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -301,6 +319,9 @@ impl Config {
         }
         if w.max_services == 0 || w.max_dests == 0 {
             return Err(invalid("workers.max_services", "max_services and max_dests must be above 0"));
+        }
+        if ConnReuse::new(self.ipvs.conn_reuse_mode).is_none() {
+            return Err(invalid("ipvs.conn_reuse_mode", "must be 0..=3 (as net.ipv4.vs.conn_reuse_mode)"));
         }
         if self.neighbours.capacity == 0 {
             return Err(invalid("neighbours.capacity", "must be above 0"));

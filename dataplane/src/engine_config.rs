@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use gw_core::engine::EngineConfig;
+use gw_core::engine::{ConnReuse, EngineConfig};
 use gw_core::neigh::NeighConfig;
 use gw_core::route::{Iface, Routes};
 
@@ -75,6 +75,7 @@ impl Config {
             expire_budget: EXPIRE_BUDGET,
             max_services: w.max_services,
             half_open_max: self.half_open_max(),
+            conn_reuse: ConnReuse::new(self.ipvs.conn_reuse_mode).unwrap_or_default(),
         }
     }
 
@@ -128,6 +129,18 @@ mod tests {
         assert_eq!(e0.seed, 7);
         assert_eq!(e1.seed, 7 ^ SEED_STRIDE);
         assert_eq!(c.conn_table_size(2), 2002);
+    }
+
+    #[test]
+    fn conn_reuse_mode_is_the_kernels_sysctl_and_refused_out_of_range() {
+        let routes = Routes::new(&[], &[]);
+        assert_eq!(config("").engine_config(0, 1, &[], &routes, 7).conn_reuse, ConnReuse::DEFAULT);
+        let c = config("[ipvs]\nconn_reuse_mode = 0");
+        assert_eq!(c.engine_config(0, 1, &[], &routes, 7).conn_reuse, ConnReuse::new(0).unwrap());
+        let text =
+            "[[port]]\ndevice = \"net_null0\"\naddress = \"198.18.0.1/24\"\n[ipvs]\nconn_reuse_mode = 4\n";
+        let e = Config::parse(text, Path::new("test.toml")).unwrap_err().to_string();
+        assert!(e.contains("ipvs.conn_reuse_mode"), "{e}");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use etherparse::{LinkSlice, NetSlice, SlicedPacket, TransportSlice};
 use gw_core::counters::WorkerCounters;
-use gw_core::engine::{Engine, EngineConfig};
+use gw_core::engine::{ConnReuse, Engine, EngineConfig};
 use gw_core::neigh::NeighConfig;
 use gw_core::route::{Iface, Route, Routes};
 use gw_core::service::{Publisher, Snapshot};
@@ -108,6 +108,8 @@ pub struct LabConfig {
     pub inside_mtu: u16,
     /// Cap on half-open TCP sessions.
     pub half_open_max: usize,
+    /// What a SYN on a closing session does (IPVS's `conn_reuse_mode`).
+    pub conn_reuse: ConnReuse,
     /// Routes beyond the two connected subnets.
     pub routes: Vec<Route>,
     /// How many workers share the traffic (this lab is worker 0).
@@ -138,6 +140,7 @@ impl Default for LabConfig {
             lports: (1024, 65535),
             inside_mtu: 1500,
             half_open_max: usize::MAX,
+            conn_reuse: ConnReuse::default(),
             routes: vec![],
             workers: 1,
             seed: 7,
@@ -166,6 +169,7 @@ impl LabConfig {
             expire_budget: self.expire_budget,
             max_services: MAX_SERVICES,
             half_open_max: self.half_open_max,
+            conn_reuse: self.conn_reuse,
         }
     }
 

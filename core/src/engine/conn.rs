@@ -23,6 +23,66 @@ use crate::wire::ipv4::Protocol;
 /// Tries per local address before moving to the next one.
 const LPORT_TRIES: usize = 64;
 
+/// IPVS's `net.ipv4.vs.conn_reuse_mode`: what a plain SYN that matches an
+/// existing session of its client address and port does.
+///
+/// A client that reuses its source port (busy NAT gateways, load
+/// generators) opens a new connection while the old one's session still
+/// lingers. As the kernel (`ip_vs_in_hook`, `is_new_conn_expected`), the
+/// old session then ends (with its accounting: InActConn, its local port,
+/// its template's controlled count) and the SYN is scheduled as a new
+/// connection when the old one is in TIME_WAIT or CLOSE, or with bit 2
+/// also in FIN_WAIT when the gateway never sees the replies (DR, TUN). A
+/// SYN whose session's real server or service was deleted is scheduled
+/// anew too (the kernel's `expire_nodest_conn` for SYNs), never dropped.
+/// A persistent service's template stays in charge: the new connection
+/// goes through it, so it keeps its real server. Mode 0 keeps the old
+/// session whatever its state, as IPVS with `conn_reuse_mode = 0`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnReuse(u8);
+
+impl ConnReuse {
+    /// The kernel's default (1).
+    pub const DEFAULT: ConnReuse = ConnReuse(1);
+
+    /// `mode` as the sysctl takes it: 0 (never), 1 (TIME_WAIT, CLOSE), 2 or
+    /// 3 (also FIN_WAIT without replies seen). `None` above 3.
+    pub fn new(mode: u8) -> Option<ConnReuse> {
+        (mode <= 3).then_some(ConnReuse(mode))
+    }
+
+    /// The sysctl's value.
+    pub fn mode(self) -> u8 {
+        self.0
+    }
+
+    /// Whether a plain SYN that matched session `s` ends it and is
+    /// scheduled anew; `dest_live` says whether `s`'s real server still
+    /// exists.
+    #[inline]
+    pub fn reschedules(self, s: &Session, dest_live: bool) -> bool {
+        if self.0 == 0 || s.protocol() != Protocol::Tcp {
+            return false;
+        }
+        !dest_live
+            || matches!(s.state, State::TimeWait | State::Close)
+            || (self.0 & 2 != 0 && s.state == State::FinWait && s.flags.contains(Flags::NO_OUT))
+    }
+}
+
+impl Default for ConnReuse {
+    fn default() -> ConnReuse {
+        ConnReuse::DEFAULT
+    }
+}
+
+/// A TCP SYN with none of ACK, RST, FIN: the only packet that opens a
+/// connection.
+#[inline]
+pub(super) fn plain_syn(tcp_flags: u8) -> bool {
+    tcp_flags & flags::SYN != 0 && tcp_flags & (flags::ACK | flags::RST | flags::FIN) == 0
+}
+
 /// A TCP state before the handshake completed.
 #[inline]
 pub(super) fn half_open(state: State) -> bool {
@@ -45,7 +105,7 @@ impl Engine {
             });
         };
         let tcp = key.proto == Protocol::Tcp;
-        if tcp && (tcp_flags & flags::SYN == 0 || tcp_flags & (flags::ACK | flags::RST | flags::FIN) != 0) {
+        if tcp && !plain_syn(tcp_flags) {
             return Err(Drop::NoSessionNotSyn);
         }
         if tcp && counters.event_count(Event::HalfOpen) >= cfg.half_open_max as u64 {
@@ -246,5 +306,72 @@ impl Dests for SvcDests<'_> {
     }
     fn overloaded(&self, i: usize) -> bool {
         self.overloaded.get(self.svc.dests[i].slot as usize).copied().unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gw_proto::ForwardMode;
+
+    use super::*;
+
+    fn session(state: State, mode: ForwardMode) -> Session {
+        let mut s = Session::new(Protocol::Tcp, (1, 40_000), (2, 80), (3, 80), (4, 1024), state, mode, 0, 0);
+        if !modes::routed(mode) {
+            // DR and TUN never see replies (what their bind says).
+            s.flags = Flags::NO_OUT;
+        }
+        s
+    }
+
+    /// Every TCP state a plain SYN can meet, in every mode, against the
+    /// kernel's `is_new_conn_expected` for `conn_reuse_mode` 0..=3.
+    #[test]
+    fn a_plain_syn_reschedules_exactly_the_states_the_kernel_does() {
+        let modes = [ForwardMode::FullNat, ForwardMode::Masq, ForwardMode::Route, ForwardMode::Tunnel];
+        for state in State::ALL.into_iter().filter(|s| *s != State::Udp) {
+            for mode in modes {
+                let s = session(state, mode);
+                let no_out = s.flags.contains(Flags::NO_OUT);
+                for m in 0..=3u8 {
+                    let reuse = ConnReuse::new(m).unwrap();
+                    let expected = m != 0
+                        && (matches!(state, State::TimeWait | State::Close)
+                            || (m & 2 != 0 && state == State::FinWait && no_out));
+                    assert_eq!(reuse.reschedules(&s, true), expected, "{state:?} {mode:?} mode {m}");
+                    // A deleted real server: every state is scheduled anew
+                    // unless the knob is 0.
+                    assert_eq!(reuse.reschedules(&s, false), m != 0, "{state:?} {mode:?} mode {m}, no dest");
+                }
+            }
+        }
+        assert_eq!(ConnReuse::new(4), None);
+        assert_eq!(ConnReuse::default().mode(), 1, "the kernel's default");
+    }
+
+    #[test]
+    fn udp_sessions_are_never_rescheduled_by_the_knob() {
+        let s = Session::new(
+            Protocol::Udp,
+            (1, 5),
+            (2, 80),
+            (3, 80),
+            (4, 1024),
+            State::Udp,
+            ForwardMode::FullNat,
+            0,
+            0,
+        );
+        assert!(!ConnReuse::new(3).unwrap().reschedules(&s, false));
+    }
+
+    #[test]
+    fn only_a_syn_without_ack_rst_fin_opens_a_connection() {
+        assert!(plain_syn(flags::SYN));
+        assert!(plain_syn(flags::SYN | 0x08), "PSH does not matter");
+        for other in [flags::ACK, flags::RST, flags::FIN] {
+            assert!(!plain_syn(flags::SYN | other));
+        }
+        assert!(!plain_syn(flags::ACK));
     }
 }

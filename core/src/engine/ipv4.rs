@@ -7,7 +7,7 @@
 //! state, timers and counters move before the transmit, also when it then
 //! fails (as IPVS).
 
-use super::conn::{half_open, unbind};
+use super::conn::{half_open, plain_syn, unbind};
 use super::{bad_source, Action, Engine};
 use crate::counters::{Drop, Event, TrafficCells};
 use crate::modes::{self, XmitCx};
@@ -85,11 +85,18 @@ impl Engine {
         let reply_first = self.snap.is_laddr(p.key.dst);
         if !reply_first {
             if let Some(i) = self.sessions.lookup_in(&p.key) {
-                if !self.sessions.get(i).flags.contains(Flags::ONE_PACKET) {
+                let s = *self.sessions.get(i);
+                // One-packet scheduling: every datagram is scheduled anew;
+                // a new connection on a closing one's address too
+                // (`conn_reuse_mode`).
+                let reuse = plain_syn(p.tcp_flags)
+                    && self.cfg.conn_reuse.reschedules(&s, self.snap.dest_live(s.dest));
+                if !reuse && !s.flags.contains(Flags::ONE_PACKET) {
                     return self.forward(now, rx, i, Dir::Input, frame, p);
                 }
-                // One-packet scheduling: every datagram is scheduled anew.
-                let s = *self.sessions.get(i);
+                if reuse {
+                    self.counters.event(Event::SessionsReused, 1);
+                }
                 unbind(&self.counters, &mut self.overloaded, &self.snap, self.cfg.workers, &s);
                 self.sessions.remove(i);
             }

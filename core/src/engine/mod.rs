@@ -23,6 +23,8 @@ pub(crate) mod conn;
 mod icmp;
 mod ipv4;
 
+pub use conn::ConnReuse;
+
 use std::sync::Arc;
 
 use crate::counters::{Drop, Event, WorkerCounters};
@@ -59,6 +61,9 @@ pub struct EngineConfig {
     /// it are dropped (`drop_half_open_limit`) so a SYN flood cannot take
     /// the table from established sessions.
     pub half_open_max: usize,
+    /// IPVS's `net.ipv4.vs.conn_reuse_mode` (see [`conn::ConnReuse`]):
+    /// what a plain SYN that matches a closing session does.
+    pub conn_reuse: conn::ConnReuse,
 }
 
 /// What to do with a frame after [`Engine::process`].

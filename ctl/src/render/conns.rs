@@ -151,6 +151,25 @@ mod tests {
 
     #[test]
     #[rustfmt::skip]
+    fn a_fullnat_template_repeats_its_client_in_the_local_column() {
+        // The daemon lists a template's local side as its client (the
+        // masked address, port 0), never the count/timeout it stores there.
+        let list = vec![
+            ConnInfo { template: true, ..conn(Protocol::Tcp, "NONE", 359_000, (Ipv4Addr::new(198, 18, 0, 0), 0), (ip(100), 80), (Ipv4Addr::new(198, 18, 0, 0), 0), (Ipv4Addr::new(198, 18, 1, 2), 8080), ForwardMode::FullNat) },
+            conn(Protocol::Tcp, "ESTABLISHED", 899_000, (ip(2), 43210), (ip(100), 80), (Ipv4Addr::new(198, 18, 1, 10), 1029), (Ipv4Addr::new(198, 18, 1, 2), 8080), ForwardMode::FullNat),
+        ];
+        let mut out = String::new();
+        conns(&mut out, &list, false);
+        assert_eq!(out, concat!(
+            "IPVS connection entries\n",
+            "pro expire state       source             virtual            local              destination        worker\n",
+            "TCP 05:59  NONE        198.18.0.0:0       198.18.0.100:80    198.18.0.0:0       198.18.1.2:8080    1\n",
+            "TCP 14:59  ESTABLISHED 198.18.0.2:43210   198.18.0.100:80    198.18.1.10:1029   198.18.1.2:8080    1\n",
+        ));
+    }
+
+    #[test]
+    #[rustfmt::skip]
     fn connections_of_several_workers_name_their_worker() {
         let list = vec![
             conn(Protocol::Udp, "UDP", 10_000, (ip(2), 5353), (ip(100), 53), (ip(2), 5353), (Ipv4Addr::new(198, 18, 1, 3), 53), ForwardMode::Masq),

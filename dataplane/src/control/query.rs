@@ -32,7 +32,10 @@ fn conn_info(worker: u32, s: &Session, now_ms: u64) -> ConnInfo {
         expires_ms: s.expires_in_ms(now_ms),
         client: a(s.cip, s.cport),
         vip: a(s.vip, s.vport),
-        local: a(s.lip, s.lport),
+        // A template has no local address (its storage holds the template's
+        // own count and timeout): like every connection without source NAT,
+        // its local column repeats the client (the masked client, port 0).
+        local: if template { a(s.cip, s.cport) } else { a(s.lip, s.lport) },
         dest: a(s.rip, s.rport),
         mode: s.mode,
         template,
@@ -130,5 +133,42 @@ impl Control {
                 .map(|w| WireCounters { worker: w.worker, lcore: w.lcore, counters: w.snapshot() })
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gw_core::session::Flags;
+    use gw_core::tcp_state::State;
+    use gw_core::wire::ipv4::Protocol as IpProto;
+    use gw_proto::ForwardMode;
+
+    use super::*;
+
+    /// `-lnc` of a persistence template: no invented local address (its
+    /// storage holds the template's count and timeout); the local column
+    /// repeats the masked client, port 0, as for every connection without
+    /// source NAT.
+    #[test]
+    fn a_template_lists_the_client_as_its_local_side() {
+        let (client, vip, rs) = (0xc612_0000, 0xc612_0064, 0xc612_0102);
+        // What a template holds in the local side's storage: 30,000 ms and 6 connections.
+        let mut t = Session::new(
+            IpProto::Tcp,
+            (client, 0),
+            (vip, 80),
+            (rs, 80),
+            (30_000, 6),
+            State::None,
+            ForwardMode::FullNat,
+            0,
+            0,
+        );
+        t.flags = Flags::TEMPLATE | Flags::NO_OUT;
+        let c = conn_info(0, &t, 0);
+        assert!(c.template);
+        assert_eq!(c.state, "NONE");
+        assert_eq!(c.local, (Ipv4Addr::from(client), 0));
+        assert_eq!(c.client, c.local);
     }
 }
