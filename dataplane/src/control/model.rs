@@ -304,6 +304,18 @@ impl Control {
                 Ok(changed)
             }
             Request::SetTimeouts { timeouts } => {
+                // As the kernel (EINVAL), before anything changes: 0 leaves a
+                // value as it is, anything else must be a timeout the session
+                // wheel can hold (crate::limits).
+                for (name, s) in [("tcp", timeouts.tcp), ("tcpfin", timeouts.tcpfin), ("udp", timeouts.udp)] {
+                    if s != 0 && !crate::limits::timeout_in_range(s) {
+                        let max = crate::limits::MAX_TIMEOUT_S;
+                        return Err(err(
+                            ErrorKind::Invalid,
+                            format!("{name} timeout {s} is not within 1..={max} seconds"),
+                        ));
+                    }
+                }
                 let t = &mut m.timeouts;
                 if timeouts.tcp != 0 {
                     t.established = timeouts.tcp;
@@ -418,5 +430,22 @@ mod tests {
         assert_eq!(timeouts, TimeoutSet { tcp: 300, tcpfin: 120, udp: 30 });
         assert_eq!(p.current().timeouts.established, 300);
         assert_eq!(p.current().timeouts.udp, 30);
+    }
+
+    #[test]
+    fn set_timeouts_beyond_the_horizon_are_refused_and_change_nothing() {
+        let (c, p) = control(1);
+        let over = crate::limits::MAX_TIMEOUT_S + 1;
+        let t = TimeoutSet { tcp: 300, tcpfin: over, udp: 30 };
+        let Response::Error { kind, message } = c.handle(Request::SetTimeouts { timeouts: t }) else {
+            panic!()
+        };
+        assert_eq!(kind, ErrorKind::Invalid);
+        assert_eq!(message, "tcpfin timeout 2678401 is not within 1..=2678400 seconds");
+        let t = TimeoutSet { tcp: u32::MAX, tcpfin: 0, udp: 0 };
+        assert!(matches!(c.handle(Request::SetTimeouts { timeouts: t }), Response::Error { .. }));
+        assert_eq!(p.current().timeouts.established, 900, "nothing changed");
+        let t = TimeoutSet { tcp: crate::limits::MAX_TIMEOUT_S, tcpfin: 0, udp: 0 };
+        assert_eq!(c.handle(Request::SetTimeouts { timeouts: t }), Response::Ok);
     }
 }
