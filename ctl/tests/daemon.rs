@@ -190,6 +190,21 @@ fn refused_listing_exits_1() {
 }
 
 #[test]
+fn a_daemon_with_every_control_slot_busy_says_so() {
+    let sock = SockPath::new();
+    let busy = || Response::error(ErrorKind::Busy, "too many control connections");
+    let daemon = serve_once(&sock.0, busy());
+    let r = gwctl(&sock, &["-L", "-n"]);
+    assert_eq!((r.code, r.err.as_str()), (1, "too many control connections\n"), "a listing exits 1");
+    daemon.join().unwrap();
+    let sock = SockPath::new();
+    let daemon = serve_once(&sock.0, busy());
+    let r = gwctl(&sock, &["-A", "-t", "198.18.0.100:80"]);
+    assert_eq!((r.code, r.err.as_str()), (255, "too many control connections\n"), "a change exits 255");
+    daemon.join().unwrap();
+}
+
+#[test]
 fn wrong_answer_type_is_an_error() {
     let sock = SockPath::new();
     let daemon = serve_once(&sock.0, Response::Ok);
