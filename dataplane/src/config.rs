@@ -599,6 +599,10 @@ mod tests {
             .unwrap();
         let e = reload_requests(&conf, Some(&rules)).unwrap_err().to_string();
         assert_eq!(e, format!("rules file {}: line 2: illegal weight specified", rules.display()));
+        // A reload (SIGHUP) refuses a service defined twice, naming the section.
+        std::fs::write(&conf, format!("{GOOD}\n[[service]]\nrules = \"-A -t 198.18.0.100:80\"\n")).unwrap();
+        let e = reload_requests(&conf, None).unwrap_err().to_string();
+        assert_eq!(e, "service[1].rules: line 1: TCP 198.18.0.100:80 is already defined in service[0]");
         let missing = dir.join("missing");
         let e = load_rules(&missing).unwrap_err().to_string();
         assert!(e.starts_with(&format!("rules file {}: No such file", missing.display())), "{e}");
