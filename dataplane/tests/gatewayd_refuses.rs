@@ -72,3 +72,93 @@ fn a_regular_file_at_the_socket_path_refuses_the_start_and_is_kept() {
     assert!(err.contains(&format!("control.socket: {}", sock.display())), "{err}");
     assert_eq!(std::fs::read_to_string(&sock).unwrap(), "keep me");
 }
+
+/// A running gatewayd on a null device (no NIC, no hugepages), stopped with
+/// SIGTERM on drop.
+struct Daemon {
+    child: std::process::Child,
+    socket: PathBuf,
+}
+
+impl Daemon {
+    fn start(dir: &Path) -> Daemon {
+        let socket = dir.join("gw.sock");
+        let conf = dir.join("gw.toml");
+        let text = format!(
+            "[eal]\nargs = [\"-l\", \"0,1\", \"--no-huge\", \"-m\", \"256\", \"--no-shconf\", \"--no-pci\", \
+             \"--no-telemetry\", \"--log-level=*:warning\"]\n\
+             [[port]]\ndevice = \"net_null0\"\naddress = \"198.18.0.1/24\"\n\
+             [workers]\nsessions = 1024\nmbufs = 2048\n[control]\nsocket = {:?}\n",
+            socket.to_str().unwrap()
+        );
+        std::fs::write(&conf, text).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_gatewayd"))
+            .arg("--config")
+            .arg(&conf)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut d = Daemon { child, socket };
+        // Up when the socket answers (bounded: the daemon exiting ends the wait).
+        while std::os::unix::net::UnixStream::connect(&d.socket).is_err() {
+            if let Some(status) = d.child.try_wait().unwrap() {
+                panic!("gatewayd exited: {status}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        d
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+}
+
+/// gwctl's whole run with its own default timeout.
+fn gwctl(sock: &Path, args: &[&str]) -> (u8, String, String) {
+    let argv: Vec<&str> =
+        ["gwctl", "--socket", sock.to_str().unwrap()].into_iter().chain(args.iter().copied()).collect();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = gwctl::run(argv, &mut out, &mut err);
+    (code, String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
+}
+
+#[test]
+fn sixty_four_trickling_clients_do_not_keep_gwctl_from_answering() {
+    use std::io::Write;
+    let d = dir("slow");
+    let daemon = Daemon::start(&d.0);
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&daemon.socket).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    // 64 clients, each one byte into its request and then silent (a client
+    // trickling a byte every 20 s), holding every control slot.
+    let slow: Vec<_> = (0..dataplane::control::MAX_CLIENTS)
+        .map(|_| {
+            let mut c = std::os::unix::net::UnixStream::connect(&daemon.socket).unwrap();
+            c.write_all(&[0]).unwrap();
+            c
+        })
+        .collect();
+    for _ in 0..3 {
+        let (code, out, err) = gwctl(&daemon.socket, &["-L", "-n"]);
+        assert_eq!(code, 0, "gwctl did not answer: {err}");
+        assert!(out.starts_with("IP Virtual Server version 1.2.1 (size=1024)"), "{out}");
+    }
+    // A second daemon on the same socket is refused before it starts EAL.
+    let out = Command::new(env!("CARGO_BIN_EXE_gatewayd"))
+        .arg("--config")
+        .arg(d.0.join("gw.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is in use: is another gatewayd running?"));
+    assert_eq!(gwctl(&daemon.socket, &["-L", "-n"]).0, 0, "the first one still answers");
+    drop(slow);
+    let socket = daemon.socket.clone();
+    drop(daemon);
+    assert!(!socket.exists(), "gatewayd removes its own socket at SIGTERM");
+}
