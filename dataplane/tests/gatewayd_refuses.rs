@@ -92,8 +92,10 @@ impl Daemon {
             socket.to_str().unwrap()
         );
         std::fs::write(&conf, text).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_gatewayd"))
-            .arg("--config")
+        // Under umask 000, as in the report: the socket must still never be
+        // reachable with more than mode 0600.
+        let child = Command::new("sh")
+            .args(["-c", "umask 000 && exec \"$0\" --config \"$1\"", env!("CARGO_BIN_EXE_gatewayd")])
             .arg(&conf)
             .stderr(std::process::Stdio::null())
             .spawn()
