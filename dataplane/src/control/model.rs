@@ -149,6 +149,7 @@ impl Control {
         let version = m.version;
         match req {
             Request::AddService { spec } => {
+                validate_persistence(&spec)?;
                 // IPVS: a port-0 ("all ports") service must be persistent.
                 if spec.key.port == 0 && spec.persistent.is_none() {
                     return Err(err(ErrorKind::Invalid, "a port 0 service must be persistent"));
@@ -167,6 +168,7 @@ impl Control {
                 Ok(true)
             }
             Request::EditService { spec } => {
+                validate_persistence(&spec)?;
                 let s = m.services.get_mut(&spec.key).ok_or_else(|| no_service(&spec.key))?;
                 s.spec = spec;
                 s.version = version;
@@ -337,6 +339,17 @@ impl Control {
     }
 }
 
+/// A persistence timeout the session wheel can hold (as `--set`'s timeouts).
+fn validate_persistence(spec: &ServiceSpec) -> Result<(), Response> {
+    match spec.persistent {
+        Some(p) if !crate::limits::timeout_in_range(p) => {
+            let max = crate::limits::MAX_TIMEOUT_S;
+            Err(err(ErrorKind::Invalid, format!("persistence timeout {p} is not within 1..={max} seconds")))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn validate_dest(d: &DestSpec) -> Result<(), Response> {
     if d.weight > 65535 {
         return Err(err(ErrorKind::Invalid, "weight must be 0..=65535"));
@@ -447,5 +460,19 @@ mod tests {
         assert_eq!(p.current().timeouts.established, 900, "nothing changed");
         let t = TimeoutSet { tcp: crate::limits::MAX_TIMEOUT_S, tcpfin: 0, udp: 0 };
         assert_eq!(c.handle(Request::SetTimeouts { timeouts: t }), Response::Ok);
+    }
+
+    #[test]
+    fn a_persistence_timeout_beyond_the_horizon_is_refused() {
+        let (c, _) = control(1);
+        let mut spec = ServiceSpec::new(key(80), Scheduler::Rr);
+        spec.persistent = Some(u32::MAX);
+        let r = c.handle(Request::AddService { spec: spec.clone() });
+        assert!(matches!(r, Response::Error { kind: ErrorKind::Invalid, .. }), "{r:?}");
+        spec.persistent = Some(crate::limits::MAX_TIMEOUT_S);
+        assert_eq!(c.handle(Request::AddService { spec: spec.clone() }), Response::Ok);
+        spec.persistent = Some(0);
+        let r = c.handle(Request::EditService { spec });
+        assert!(matches!(r, Response::Error { kind: ErrorKind::Invalid, .. }), "{r:?}");
     }
 }
