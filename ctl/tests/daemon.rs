@@ -190,6 +190,21 @@ fn refused_listing_exits_1() {
 }
 
 #[test]
+fn a_daemon_with_every_control_slot_busy_says_so() {
+    let sock = SockPath::new();
+    let busy = || Response::error(ErrorKind::Busy, "too many control connections");
+    let daemon = serve_once(&sock.0, busy());
+    let r = gwctl(&sock, &["-L", "-n"]);
+    assert_eq!((r.code, r.err.as_str()), (1, "too many control connections\n"), "a listing exits 1");
+    daemon.join().unwrap();
+    let sock = SockPath::new();
+    let daemon = serve_once(&sock.0, busy());
+    let r = gwctl(&sock, &["-A", "-t", "198.18.0.100:80"]);
+    assert_eq!((r.code, r.err.as_str()), (255, "too many control connections\n"), "a change exits 255");
+    daemon.join().unwrap();
+}
+
+#[test]
 fn wrong_answer_type_is_an_error() {
     let sock = SockPath::new();
     let daemon = serve_once(&sock.0, Response::Ok);
@@ -560,22 +575,26 @@ fn big_listing() -> Response {
 /// this scale against gatewayd's real control plane.
 #[test]
 fn ten_thousand_services_list_save_and_restore() {
+    // The stand-in daemon encodes 110,000 entries in a debug build: on a
+    // loaded machine that takes longer than gwctl's 5 s, so these runs get
+    // a client timeout that only a hang reaches.
+    let patient = Duration::from_secs(120);
     let sock = SockPath::new();
     let daemon = serve_once(&sock.0, big_listing());
-    let r = gwctl(&sock, &["-L", "-n"]);
+    let r = gwctl_timeout(&sock, &["-L", "-n"], patient);
     assert_eq!(r.code, 0, "{}", r.err);
     assert_eq!(r.out.lines().count(), 3 + 10_000 * 11);
     daemon.join().unwrap();
 
     let sock = SockPath::new();
     let daemon = serve_once(&sock.0, big_listing());
-    let saved = gwctl(&sock, &["-S"]);
+    let saved = gwctl_timeout(&sock, &["-S"], patient);
     daemon.join().unwrap();
     assert_eq!(saved.out.lines().count(), 10_000 * 12);
 
     let sock = SockPath::new();
     let daemon = serve_once(&sock.0, Response::Ok);
-    let r = restore(&sock, &saved.out);
+    let r = gwctl_stdin(&sock, &["-R"], &saved.out, patient);
     assert_eq!((r.code, r.err.as_str()), (0, ""));
     let Request::Restore { requests } = daemon.join().unwrap() else { panic!("not a restore") };
     assert_eq!(requests.len(), 120_000);

@@ -9,11 +9,12 @@
 //! rules as `gwctl -S` writes them (`rules = """-A -t VIP:PORT -s rr ..."""`),
 //! parsed by `gw-ipvsadm` exactly as gwctl and rules files are.
 
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use gw_ipvsadm::services::PortNames;
-use gw_proto::Request;
+use gw_proto::{Request, ServiceKey};
 use serde::Deserialize;
 
 use gw_core::engine::ConnReuse;
@@ -34,7 +35,7 @@ pub enum ConfigError {
     Rules { path: PathBuf, msg: String },
 }
 
-fn invalid(field: impl Into<String>, msg: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(field: impl Into<String>, msg: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { field: field.into(), msg: msg.into() }
 }
 
@@ -305,30 +306,16 @@ impl Config {
         }
         self.static_routes(&ports)?;
         let w = &self.workers;
-        if w.sessions == 0 || w.sessions >= u32::MAX as usize {
-            return Err(invalid("workers.sessions", "must be between 1 and 4294967294"));
-        }
         if w.lport_min == 0 || w.lport_min > w.lport_max {
             return Err(invalid("workers.lport_min", "must be >= 1 and <= workers.lport_max"));
         }
         if !(1..=100).contains(&w.half_open_percent) {
             return Err(invalid("workers.half_open_percent", "must be 1..=100"));
         }
-        if w.mbufs < 1024 {
-            return Err(invalid("workers.mbufs", "must be at least 1024"));
-        }
-        if w.max_services == 0 || w.max_dests == 0 {
-            return Err(invalid("workers.max_services", "max_services and max_dests must be above 0"));
-        }
         if ConnReuse::new(self.ipvs.conn_reuse_mode).is_none() {
             return Err(invalid("ipvs.conn_reuse_mode", "must be 0..=3 (as net.ipv4.vs.conn_reuse_mode)"));
         }
-        if self.neighbours.capacity == 0 {
-            return Err(invalid("neighbours.capacity", "must be above 0"));
-        }
-        if self.timeouts.max_ms() == 0 {
-            return Err(invalid("timeouts", "timeouts must not all be 0"));
-        }
+        self.check_limits(crate::limits::mem_total())?;
         self.service_requests()?;
         Ok(())
     }
@@ -401,6 +388,11 @@ impl Config {
     pub fn service_rules(&self) -> Result<Vec<ServiceRule>, ConfigError> {
         let names = PortNames::system();
         let mut out = vec![];
+        // Where each service, real server and local address was defined
+        // (section, line): a second definition is refused here, not at start.
+        let mut services: HashMap<ServiceKey, usize> = HashMap::new();
+        let mut dests: HashMap<(ServiceKey, Ipv4Addr, u16), usize> = HashMap::new();
+        let mut laddrs: HashMap<(ServiceKey, Ipv4Addr), usize> = HashMap::new();
         for (i, s) in self.services.iter().enumerate() {
             let field = format!("service[{i}].rules");
             let rules =
@@ -412,6 +404,10 @@ impl Config {
                 return Err(invalid(&field, msg));
             };
             let key = spec.key;
+            if let Some(j) = services.insert(key, i) {
+                let msg = format!("line {}: {key} is already defined in service[{j}]", first.line);
+                return Err(invalid(&field, msg));
+            }
             out.push(ServiceRule { section: i, line: first.line, request: first.request });
             for r in rules {
                 let service = match &r.request {
@@ -424,6 +420,20 @@ impl Config {
                 if service != key {
                     let msg = format!("line {}: {service} is not this section's service ({key})", r.line);
                     return Err(invalid(&field, msg));
+                }
+                let again = match &r.request {
+                    Request::AddDest { dest, .. } => {
+                        dests.insert((key, dest.addr, dest.port), r.line).map(|l| {
+                            format!("real server {}:{} is already added on line {l}", dest.addr, dest.port)
+                        })
+                    }
+                    Request::AddLaddr { addr, .. } => laddrs
+                        .insert((key, *addr), r.line)
+                        .map(|l| format!("local address {addr} is already added on line {l}")),
+                    _ => None,
+                };
+                if let Some(what) = again {
+                    return Err(invalid(&field, format!("line {}: {what}", r.line)));
                 }
                 out.push(ServiceRule { section: i, line: r.line, request: r.request });
             }
@@ -555,6 +565,29 @@ mod tests {
     }
 
     #[test]
+    fn a_service_defined_twice_is_refused_with_the_section() {
+        let twice = format!("{GOOD}\n[[service]]\nrules = \"-A -t 198.18.0.100:80 -s wlc\"\n");
+        assert_eq!(
+            err_of(&twice),
+            "service[1].rules: line 1: TCP 198.18.0.100:80 is already defined in service[0]"
+        );
+        let udp = format!("{GOOD}\n[[service]]\nrules = \"-A -u 198.18.0.100:80 -s wlc\"\n");
+        parse(&udp).unwrap();
+        let e = err_of(&GOOD.replace("-s rr\n", "-s rr\n-A -t 198.18.0.100:80 -s rr\n"));
+        assert_eq!(e, "service[0].rules: line 2: only -a and --add-laddr may follow the -A line");
+        let dest = GOOD.replace("-b -w 2\n", "-b -w 2\n-a -t 198.18.0.100:80 -r 198.18.1.2:8080 -b -w 1\n");
+        assert_eq!(
+            err_of(&dest),
+            "service[0].rules: line 4: real server 198.18.1.2:8080 is already added on line 3"
+        );
+        let laddr = GOOD.replace("-b -w 2\n", "-b -w 2\n--add-laddr -z 198.18.1.10 -t 198.18.0.100:80\n");
+        assert_eq!(
+            err_of(&laddr),
+            "service[0].rules: line 4: local address 198.18.1.10 is already added on line 2"
+        );
+    }
+
+    #[test]
     fn the_shipped_configs_are_valid() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf");
         let mut seen = 0;
@@ -587,6 +620,10 @@ mod tests {
             .unwrap();
         let e = reload_requests(&conf, Some(&rules)).unwrap_err().to_string();
         assert_eq!(e, format!("rules file {}: line 2: illegal weight specified", rules.display()));
+        // A reload (SIGHUP) refuses a service defined twice, naming the section.
+        std::fs::write(&conf, format!("{GOOD}\n[[service]]\nrules = \"-A -t 198.18.0.100:80\"\n")).unwrap();
+        let e = reload_requests(&conf, None).unwrap_err().to_string();
+        assert_eq!(e, "service[1].rules: line 1: TCP 198.18.0.100:80 is already defined in service[0]");
         let missing = dir.join("missing");
         let e = load_rules(&missing).unwrap_err().to_string();
         assert!(e.starts_with(&format!("rules file {}: No such file", missing.display())), "{e}");

@@ -389,6 +389,8 @@ pub enum ErrorKind {
     BadRequest,
     /// A configured limit (services, real servers, addresses) was reached.
     Full,
+    /// gatewayd already serves as many control connections as it allows.
+    Busy,
 }
 
 impl ErrorKind {
@@ -404,6 +406,8 @@ impl ErrorKind {
             ErrorKind::Invalid => "Invalid argument",
             ErrorKind::BadRequest => "Malformed request",
             ErrorKind::Full => "Memory allocation problem",
+            // Not an IPVS error: ipvsadm has no text for it.
+            ErrorKind::Busy => "too many control connections",
         }
     }
 }

@@ -103,6 +103,9 @@ pub fn timeouts(t: &TimeoutSet) -> String {
     format!("Timeout (tcp tcpfin udp): {} {} {}\n", t.tcp, t.tcpfin, t.udp)
 }
 
+/// libipvs `ipvs_strerror`'s text for EINVAL where no command has its own.
+const EINVAL_TEXT: &str = "Invalid operation.  Possibly wrong module version, address not unicast, ...";
+
 /// The text for a refused request: ipvsadm's line first (libipvs's
 /// `ipvs_strerror`, which words "no such service" as "Service not defined" for
 /// real-server commands), then gatewayd's detail, if it adds any, on a second line.
@@ -112,6 +115,9 @@ pub fn error_text(req: &Request, kind: ErrorKind, message: &str) -> String {
             ErrorKind::NoService,
             Request::AddDest { .. } | Request::EditDest { .. } | Request::DelDest { .. },
         ) => "Service not defined",
+        // libipvs has no entry of its own for ipvs_set_timeout: the kernel's
+        // EINVAL gets the generic line.
+        (ErrorKind::Invalid, Request::SetTimeouts { .. }) => EINVAL_TEXT,
         _ => kind.ipvsadm_text(),
     };
     let detail = message.trim();
@@ -181,6 +187,12 @@ mod tests {
 
     #[test]
     fn error_text_puts_ipvsadms_line_first() {
+        let set = Request::SetTimeouts { timeouts: TimeoutSet { tcp: 0, tcpfin: 0, udp: 4_000_000 } };
+        assert_eq!(
+            error_text(&set, ErrorKind::Invalid, "udp timeout 4000000 is not within 1..=2678400 seconds"),
+            "Invalid operation.  Possibly wrong module version, address not unicast, ...\n\
+             gatewayd: udp timeout 4000000 is not within 1..=2678400 seconds"
+        );
         let svc = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::new(198, 18, 0, 100), port: 80 };
         let del = Request::DelService { key: svc };
         assert_eq!(error_text(&del, ErrorKind::NoService, ""), "No such service");

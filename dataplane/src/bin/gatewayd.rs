@@ -81,6 +81,9 @@ fn run(args: Args) -> Result<()> {
         println!("{}: ok", args.config.display());
         return Ok(());
     }
+    // Before EAL and the ports: a path that is not ours refuses the start at once.
+    control::clear_socket_path(&cfg.control.socket)
+        .with_context(|| format!("control.socket: {}", cfg.control.socket.display()))?;
     let port_confs = cfg.port_confs()?;
     let statics = cfg.static_routes(&port_confs)?;
     let stop_signal = dpdk::stop_on_signals().context("installing signal handlers")?;
@@ -209,6 +212,6 @@ fn run(args: Args) -> Result<()> {
     for p in &ports {
         p.stop();
     }
-    let _ = std::fs::remove_file(&socket_path);
+    control::remove_socket(&socket_path);
     Ok(())
 }

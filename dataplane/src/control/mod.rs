@@ -38,7 +38,10 @@ use gw_core::service::Publisher;
 
 use self::model::{Model, Slots};
 
-pub use self::server::{group_id, serve, serve_conn, serve_with_group};
+pub use self::server::{
+    clear_socket_path, group_id, remove_socket, serve, serve_conn, serve_with_group, MAX_CLIENTS,
+    REPLY_DEADLINE, REQUEST_DEADLINE,
+};
 pub use self::stats::RATE_PERIOD;
 
 /// The service configuration and everything needed to answer `gwctl`.

@@ -149,6 +149,7 @@ impl Control {
         let version = m.version;
         match req {
             Request::AddService { spec } => {
+                validate_persistence(&spec)?;
                 // IPVS: a port-0 ("all ports") service must be persistent.
                 if spec.key.port == 0 && spec.persistent.is_none() {
                     return Err(err(ErrorKind::Invalid, "a port 0 service must be persistent"));
@@ -167,6 +168,7 @@ impl Control {
                 Ok(true)
             }
             Request::EditService { spec } => {
+                validate_persistence(&spec)?;
                 let s = m.services.get_mut(&spec.key).ok_or_else(|| no_service(&spec.key))?;
                 s.spec = spec;
                 s.version = version;
@@ -304,6 +306,18 @@ impl Control {
                 Ok(changed)
             }
             Request::SetTimeouts { timeouts } => {
+                // As the kernel (EINVAL), before anything changes: 0 leaves a
+                // value as it is, anything else must be a timeout the session
+                // wheel can hold (crate::limits).
+                for (name, s) in [("tcp", timeouts.tcp), ("tcpfin", timeouts.tcpfin), ("udp", timeouts.udp)] {
+                    if s != 0 && !crate::limits::timeout_in_range(s) {
+                        let max = crate::limits::MAX_TIMEOUT_S;
+                        return Err(err(
+                            ErrorKind::Invalid,
+                            format!("{name} timeout {s} is not within 1..={max} seconds"),
+                        ));
+                    }
+                }
                 let t = &mut m.timeouts;
                 if timeouts.tcp != 0 {
                     t.established = timeouts.tcp;
@@ -322,6 +336,17 @@ impl Control {
             | Request::GetTimeouts
             | Request::ListConns { .. } => Err(err(ErrorKind::BadRequest, "not a change")),
         }
+    }
+}
+
+/// A persistence timeout the session wheel can hold (as `--set`'s timeouts).
+fn validate_persistence(spec: &ServiceSpec) -> Result<(), Response> {
+    match spec.persistent {
+        Some(p) if !crate::limits::timeout_in_range(p) => {
+            let max = crate::limits::MAX_TIMEOUT_S;
+            Err(err(ErrorKind::Invalid, format!("persistence timeout {p} is not within 1..={max} seconds")))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -418,5 +443,36 @@ mod tests {
         assert_eq!(timeouts, TimeoutSet { tcp: 300, tcpfin: 120, udp: 30 });
         assert_eq!(p.current().timeouts.established, 300);
         assert_eq!(p.current().timeouts.udp, 30);
+    }
+
+    #[test]
+    fn set_timeouts_beyond_the_horizon_are_refused_and_change_nothing() {
+        let (c, p) = control(1);
+        let over = crate::limits::MAX_TIMEOUT_S + 1;
+        let t = TimeoutSet { tcp: 300, tcpfin: over, udp: 30 };
+        let Response::Error { kind, message } = c.handle(Request::SetTimeouts { timeouts: t }) else {
+            panic!()
+        };
+        assert_eq!(kind, ErrorKind::Invalid);
+        assert_eq!(message, "tcpfin timeout 2678401 is not within 1..=2678400 seconds");
+        let t = TimeoutSet { tcp: u32::MAX, tcpfin: 0, udp: 0 };
+        assert!(matches!(c.handle(Request::SetTimeouts { timeouts: t }), Response::Error { .. }));
+        assert_eq!(p.current().timeouts.established, 900, "nothing changed");
+        let t = TimeoutSet { tcp: crate::limits::MAX_TIMEOUT_S, tcpfin: 0, udp: 0 };
+        assert_eq!(c.handle(Request::SetTimeouts { timeouts: t }), Response::Ok);
+    }
+
+    #[test]
+    fn a_persistence_timeout_beyond_the_horizon_is_refused() {
+        let (c, _) = control(1);
+        let mut spec = ServiceSpec::new(key(80), Scheduler::Rr);
+        spec.persistent = Some(u32::MAX);
+        let r = c.handle(Request::AddService { spec: spec.clone() });
+        assert!(matches!(r, Response::Error { kind: ErrorKind::Invalid, .. }), "{r:?}");
+        spec.persistent = Some(crate::limits::MAX_TIMEOUT_S);
+        assert_eq!(c.handle(Request::AddService { spec: spec.clone() }), Response::Ok);
+        spec.persistent = Some(0);
+        let r = c.handle(Request::EditService { spec });
+        assert!(matches!(r, Response::Error { kind: ErrorKind::Invalid, .. }), "{r:?}");
     }
 }

@@ -1,26 +1,54 @@
 //! The unix socket server that `gwctl` talks to.
 //!
-//! Invariants: the socket is created mode 0600 (0660 and group-owned with a
-//! configured group), so the kernel's permission check on connect is the
-//! access control; at most [`MAX_CLIENTS`] connections are served at once,
-//! each on its own thread, and one that sends garbage gets an error reply and
-//! cannot stall or crash the others. Requests are length-prefixed JSON frames
-//! ([`gw_proto::read_frame`]); every request goes to [`Control::query`].
+//! Invariants:
+//! - The socket never exists with a wider mode than its final one (0600, or
+//!   0660 and group-owned with a configured group): it is bound inside a
+//!   fresh 0700 directory next to the final path, given its mode and group
+//!   there, then hard-linked into place (`link` never replaces an existing
+//!   file) and the private name removed. The kernel's permission check on
+//!   connect is the access control.
+//! - The daemon removes nothing at the socket path but a stale socket: a
+//!   socket nobody answers on. A path that exists and is not a socket (a
+//!   regular file, a symlink, a directory) refuses the start and is kept.
+//! - At most [`MAX_CLIENTS`] connections are served at once, each on its own
+//!   thread. Each request must arrive whole within [`REQUEST_DEADLINE`] of the
+//!   server starting to wait for it, and each reply must be taken within
+//!   [`REPLY_DEADLINE`]; a client that trickles bytes is dropped. When all
+//!   slots are taken, a new connection evicts the connection that has waited
+//!   longest for its request (it is idle or slow); only when every slot is
+//!   running a request is the new one refused with "too many control
+//!   connections" ([`ErrorKind::Busy`]). So a `gwctl` run answers within its
+//!   own timeout however many clients hold connections open.
+//! - One that sends garbage gets an error reply and cannot stall or crash the
+//!   others. Requests are length-prefixed JSON frames ([`gw_proto::read_frame`]);
+//!   every request goes to [`Control::query`].
 
-use std::io;
-use std::os::unix::fs::PermissionsExt;
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use gw_proto::{read_frame, write_frame, ErrorKind, FrameError, Request};
 
 use super::{err, Control};
 
-/// Most control connections served at once; more are refused.
-const MAX_CLIENTS: usize = 64;
+/// Most control connections served at once.
+pub const MAX_CLIENTS: usize = 64;
+
+/// Time a client has to deliver one whole request, counted from when the
+/// server starts waiting for it (after the connect, or after the previous
+/// reply). gwctl sends its request at once; 3 s is below gwctl's own 5 s
+/// timeout, so slots held by slow clients free up before a waiting gwctl
+/// gives up.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(3);
+
+/// Time a client has to take one whole reply (a listing of 10,000 services
+/// is a few megabytes: milliseconds for a client that reads).
+pub const REPLY_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The numeric id of group `name`, from `/etc/group`.
 pub fn group_id(name: &str) -> io::Result<u32> {
@@ -35,50 +63,94 @@ pub fn group_id(name: &str) -> io::Result<u32> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no group {name:?} in /etc/group")))
 }
 
+/// Makes `path` free for a new control socket: nothing there, or a stale
+/// socket (nobody answers a connect), which is removed. Refuses, and keeps,
+/// anything else: a live socket (another gatewayd), a regular file, a
+/// directory, a symlink.
+pub fn clear_socket_path(path: &Path) -> io::Result<()> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if !meta.file_type().is_socket() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} exists and is not a socket; not removed", path.display()),
+        ));
+    }
+    match UnixStream::connect(path) {
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!("{} is in use: is another gatewayd running?", path.display()),
+        )),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => std::fs::remove_file(path),
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes the socket at `path` if it is still a socket (at shutdown).
+pub fn remove_socket(path: &Path) {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Binds a listening socket at `path` that has `mode` (and group `group`)
+/// from the moment it is reachable there: bound in a private 0700 directory
+/// beside `path`, then hard-linked into place.
+fn bind_private(path: &Path, mode: u32, group: Option<u32>) -> io::Result<UnixListener> {
+    clear_socket_path(path)?;
+    let name = path.file_name().ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, format!("{} names no file", path.display()))
+    })?;
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = parent.join(format!(".{}.{}", name.to_string_lossy(), std::process::id()));
+    let tmp = dir.join("s");
+    // Left over by a process of the same pid that died here: ours to remove.
+    let _ = std::fs::remove_file(&tmp);
+    let _ = std::fs::remove_dir(&dir);
+    std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+    let bound = (|| {
+        let listener = UnixListener::bind(&tmp)?;
+        if let Some(gid) = group {
+            std::os::unix::fs::chown(&tmp, None, Some(gid))?;
+        }
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
+        std::fs::hard_link(&tmp, path).map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot link the socket to {}: {e}", path.display()))
+        })?;
+        Ok(listener)
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    let _ = std::fs::remove_dir(&dir);
+    bound
+}
+
 /// Serves `control` on a unix socket at `path` until the process ends. Only
 /// root may connect (mode 0600), or also the members of `group` (mode 0660,
 /// group-owned): the kernel checks the socket file's permissions on
 /// connect. Returns once the socket is listening; connections are served on
 /// their own threads.
 pub fn serve_with_group(control: Arc<Control>, path: &Path, group: Option<u32>) -> io::Result<PathBuf> {
-    let p = serve(control, path)?;
-    if let Some(gid) = group {
-        std::os::unix::fs::chown(&p, None, Some(gid))?;
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o660))?;
-    }
-    Ok(p)
-}
-
-/// Serves `control` on a unix socket at `path` (mode 0600) until the process
-/// ends. Returns once the socket is listening; connections are served on
-/// their own threads.
-pub fn serve(control: Arc<Control>, path: &Path) -> io::Result<PathBuf> {
-    if path.exists() {
-        if UnixStream::connect(path).is_ok() {
-            return Err(io::Error::new(
-                io::ErrorKind::AddrInUse,
-                format!("{} is in use: is another gatewayd running?", path.display()),
-            ));
-        }
-        std::fs::remove_file(path)?;
-    }
-    let listener = UnixListener::bind(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    let active = Arc::new(AtomicUsize::new(0));
+    let mode = if group.is_some() { 0o660 } else { 0o600 };
+    let listener = bind_private(path, mode, group)?;
+    let conns = Arc::new(Conns::default());
     std::thread::Builder::new().name("gw-control".into()).spawn(move || {
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { continue };
-            if active.fetch_add(1, Ordering::AcqRel) >= MAX_CLIENTS {
-                active.fetch_sub(1, Ordering::AcqRel);
-                let _ = write_frame(&mut conn, &err(ErrorKind::Full, "too many control connections"));
+            let Some(id) = conns.admit(&conn) else {
+                let _ = conn.set_write_timeout(Some(Duration::from_secs(1)));
+                let _ = write_frame(&mut conn, &err(ErrorKind::Busy, "too many control connections"));
                 continue;
-            }
-            let (control, active) = (control.clone(), active.clone());
+            };
+            let (control, conns2) = (control.clone(), conns.clone());
             let spawned = std::thread::Builder::new().name("gw-ctl-conn".into()).spawn(move || {
-                serve_conn(&control, &mut conn);
-                active.fetch_sub(1, Ordering::AcqRel);
+                serve_tracked(&control, &mut conn, Some((&conns2, id)));
+                conns2.remove(id);
             });
             if spawned.is_err() {
+                conns.remove(id);
                 tracing::warn!("cannot start a control connection thread");
             }
         }
@@ -86,22 +158,146 @@ pub fn serve(control: Arc<Control>, path: &Path) -> io::Result<PathBuf> {
     Ok(path.to_path_buf())
 }
 
-/// Serves requests on one connection until it closes or misbehaves.
+/// Serves `control` on a unix socket at `path` (mode 0600) until the process
+/// ends. Returns once the socket is listening; connections are served on
+/// their own threads.
+pub fn serve(control: Arc<Control>, path: &Path) -> io::Result<PathBuf> {
+    serve_with_group(control, path, None)
+}
+
+/// The open connections, for [`MAX_CLIENTS`] and eviction.
+#[derive(Default)]
+struct Conns {
+    inner: Mutex<ConnTable>,
+}
+
+#[derive(Default)]
+struct ConnTable {
+    next: u64,
+    open: HashMap<u64, Open>,
+}
+
+struct Open {
+    /// A handle on the connection, to shut it down when evicted.
+    stream: UnixStream,
+    /// Since when the server has waited on this client (for a request or
+    /// for it to take a reply); `None` while a request runs.
+    waiting_since: Option<Instant>,
+}
+
+impl Conns {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ConnTable> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A slot for `conn`, evicting the longest-waiting connection if all are
+    /// taken; `None` if every slot is running a request.
+    fn admit(&self, conn: &UnixStream) -> Option<u64> {
+        let stream = conn.try_clone().ok()?;
+        let mut t = self.lock();
+        if t.open.len() >= MAX_CLIENTS {
+            let oldest = t
+                .open
+                .iter()
+                .filter_map(|(id, o)| o.waiting_since.map(|since| (since, *id)))
+                .min()
+                .map(|(_, id)| id)?;
+            if let Some(o) = t.open.remove(&oldest) {
+                let _ = o.stream.shutdown(Shutdown::Both);
+            }
+        }
+        let id = t.next;
+        t.next += 1;
+        t.open.insert(id, Open { stream, waiting_since: Some(Instant::now()) });
+        Some(id)
+    }
+
+    fn set_waiting(&self, id: u64, waiting: bool) {
+        if let Some(o) = self.lock().open.get_mut(&id) {
+            o.waiting_since = waiting.then(Instant::now);
+        }
+    }
+
+    fn remove(&self, id: u64) {
+        self.lock().open.remove(&id);
+    }
+}
+
+/// A connection with one total deadline for everything read or written
+/// through it (socket timeouts alone bound each `read`, not a request).
+struct Deadline<'a> {
+    conn: &'a UnixStream,
+    until: Instant,
+}
+
+impl Deadline<'_> {
+    fn passed() -> io::Error {
+        io::Error::new(io::ErrorKind::TimedOut, "deadline passed: the client is too slow")
+    }
+
+    fn left(&self) -> io::Result<Duration> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Self::passed());
+        }
+        Ok(left)
+    }
+
+    /// A socket timeout (EAGAIN) is the deadline passing.
+    fn timed(r: io::Result<usize>) -> io::Result<usize> {
+        r.map_err(|e| if e.kind() == io::ErrorKind::WouldBlock { Self::passed() } else { e })
+    }
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.conn.set_read_timeout(Some(self.left()?))?;
+        Self::timed((&mut &*self.conn).read(buf))
+    }
+}
+
+impl Write for Deadline<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.conn.set_write_timeout(Some(self.left()?))?;
+        Self::timed((&mut &*self.conn).write(buf))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Serves requests on one connection until it closes, misbehaves or misses
+/// a deadline ([`REQUEST_DEADLINE`], [`REPLY_DEADLINE`]).
 pub fn serve_conn(control: &Control, conn: &mut UnixStream) {
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
-    let _ = conn.set_write_timeout(Some(Duration::from_secs(30)));
+    serve_tracked(control, conn, None)
+}
+
+fn serve_tracked(control: &Control, conn: &mut UnixStream, slot: Option<(&Conns, u64)>) {
+    let waiting = |w: bool| {
+        if let Some((conns, id)) = slot {
+            conns.set_waiting(id, w);
+        }
+    };
     loop {
-        let reply = match read_frame::<_, Request>(conn) {
-            Ok(req) => control.query(req),
+        waiting(true);
+        let mut reading = Deadline { conn, until: Instant::now() + REQUEST_DEADLINE };
+        let reply = match read_frame::<_, Request>(&mut reading) {
+            Ok(req) => {
+                waiting(false);
+                control.query(req)
+            }
             Err(FrameError::Closed) => return,
             // The body was read whole, so the stream is still in step.
             Err(FrameError::Decode(e)) => err(ErrorKind::BadRequest, format!("malformed request: {e}")),
             Err(e) => {
-                let _ = write_frame(conn, &err(ErrorKind::BadRequest, e.to_string()));
+                let mut replying = Deadline { conn, until: Instant::now() + Duration::from_secs(1) };
+                let _ = write_frame(&mut replying, &err(ErrorKind::BadRequest, e.to_string()));
                 return;
             }
         };
-        if write_frame(conn, &reply).is_err() {
+        waiting(true);
+        let mut replying = Deadline { conn, until: Instant::now() + REPLY_DEADLINE };
+        if write_frame(&mut replying, &reply).is_err() {
             return;
         }
     }
@@ -202,6 +398,23 @@ mod tests {
         a.write_all(&u32::MAX.to_be_bytes()).unwrap();
         let r: Response = read_frame(&mut a).unwrap();
         assert!(matches!(r, Response::Error { kind: ErrorKind::BadRequest, .. }));
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn a_client_that_trickles_a_request_is_dropped_at_the_deadline() {
+        use std::io::Read;
+        let (c, _) = control(1);
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        let t = std::thread::spawn(move || serve_conn(&c, &mut b));
+        // Half a length prefix, then nothing: the server gives up on its own.
+        a.write_all(&[0, 0]).unwrap();
+        let r: Response = read_frame(&mut a).unwrap();
+        let Response::Error { kind, message } = r else { panic!("{r:?}") };
+        assert_eq!(kind, ErrorKind::BadRequest);
+        assert!(message.contains("deadline"), "{message}");
+        let mut rest = vec![];
+        assert_eq!(a.read_to_end(&mut rest).unwrap(), 0, "then the connection is closed");
         t.join().unwrap();
     }
 }

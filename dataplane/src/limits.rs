@@ -1,0 +1,318 @@
+//! The ranges `--check` enforces on the configuration, and why.
+//!
+//! A value that parses is not yet a value the daemon can run with: a timeout
+//! of 0 ends every connection after its handshake, a session count near
+//! `u32::MAX` overflows the index arithmetic, a table larger than the machine
+//! aborts the allocation at start, a multi-hour idle sleep leaves a worker deaf
+//! to SIGTERM. Each limit here is a named constant with its reason; every
+//! check names the field and the limit. The same timeout range guards
+//! `gwctl --set` at run time ([`timeout_in_range`]).
+//!
+//! Memory: the bytes a setting implies are computed from the sizes of the
+//! structures it allocates (sessions with both hash indexes, counter blocks
+//! per worker, mbufs) and compared with the machine's `MemTotal`, so a
+//! configuration that cannot fit is refused by `--check` with the field's
+//! name, not by an allocation abort at start.
+
+use gw_core::counters::TrafficCells;
+use gw_core::session::{Session, TICK_SHIFT};
+
+use crate::config::{invalid, Config, ConfigError};
+
+/// Longest timeout, in seconds, of any `[timeouts]` value and of `gwctl --set`:
+/// 31 days, ipvsadm's own maximum (`--set` and `-p` refuse more). Deadlines
+/// are kept as `u32` counts of 64 ms ticks (`gw_core::session`), which wrap
+/// after 2^32 * 64 ms (8.7 years); 31 days keeps `now + timeout` far from
+/// that. Deadlines past the wheel's 17.5-minute span are re-slotted when
+/// their slot fires, so the wheel itself sets no lower bound.
+pub const MAX_TIMEOUT_S: u32 = 31 * 86_400;
+
+/// Shortest timeout: 1 s. 0 would expire a session at once (every TCP
+/// connection dies after its handshake).
+pub const MIN_TIMEOUT_S: u32 = 1;
+
+/// The tick counter's span in milliseconds; [`MAX_TIMEOUT_S`] must stay far
+/// below it (checked at compile time).
+pub const TICK_SPAN_MS: u64 = (u32::MAX as u64) << TICK_SHIFT;
+const _: () = assert!((MAX_TIMEOUT_S as u64) * 1000 * 64 < TICK_SPAN_MS);
+
+/// Most sessions per worker: the index has `sessions.next_power_of_two()`
+/// buckets with a `u32` mask and `u32::MAX` means "no session", so 2^31 is
+/// the largest table whose arithmetic cannot overflow.
+pub const MAX_SESSIONS: usize = 1 << 31;
+
+/// Most services or real servers (`workers.max_services`, `max_dests`): slots
+/// are `u32` indexes and each worker keeps a 64-byte counter block per slot;
+/// 2^24 (16 M) keeps every product below overflow on any target.
+pub const MAX_SLOTS: usize = 1 << 24;
+
+/// Most mbufs: DPDK sizes the pool's ring to the next power of two above the
+/// count, which must fit in 31 bits.
+pub const MAX_MBUFS: u32 = 1 << 30;
+
+/// Bytes one mbuf takes: DPDK's default data room (2048 + 128 headroom) plus
+/// the 128-byte `rte_mbuf` header.
+pub const MBUF_BYTES: u64 = 2176 + 128;
+
+/// Longest idle sleep of a worker (`workers.idle_sleep_us`): 10 ms. A worker
+/// looks at the stop flag and the configuration between polls, so a longer
+/// sleep delays SIGTERM, new rules and the first packet after a quiet spell.
+pub const MAX_IDLE_SLEEP_US: u64 = 10_000;
+
+/// Longest `neighbours.reachable_s`: one day (it is multiplied into
+/// milliseconds; Linux's `base_reachable_time` is 30 s).
+pub const MAX_REACHABLE_S: u64 = 86_400;
+
+/// Longest `neighbours.retry_ms`: one minute between ARP probes.
+pub const MAX_RETRY_MS: u64 = 60_000;
+
+/// Most neighbour entries per worker.
+pub const MAX_NEIGHBOURS: usize = 1 << 20;
+
+/// Whether `s` seconds is an acceptable timeout.
+pub fn timeout_in_range(s: u32) -> bool {
+    (MIN_TIMEOUT_S..=MAX_TIMEOUT_S).contains(&s)
+}
+
+/// The machine's memory in bytes (`MemTotal` of `/proc/meminfo`), if known.
+pub fn mem_total() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// Bytes one worker's session table of `sessions` takes: the slab, two
+/// bucket arrays of `u32` (one per direction) and the timer wheel.
+pub fn session_bytes(sessions: usize) -> u64 {
+    let buckets = (sessions as u64).next_power_of_two();
+    sessions as u64 * std::mem::size_of::<Session>() as u64 + 2 * 4 * buckets + 4 * (1 << 14)
+}
+
+/// Bytes of counter blocks one worker keeps for `slots` services or real servers.
+pub fn counter_bytes(slots: usize) -> u64 {
+    slots as u64 * std::mem::size_of::<TrafficCells>() as u64
+}
+
+/// How many workers the daemon will run, as far as `--check` can tell:
+/// `workers.cores`, or else one per CPU but the main one.
+fn workers_estimate(c: &Config) -> u64 {
+    if !c.workers.cores.is_empty() {
+        return c.workers.cores.len() as u64;
+    }
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (cpus.max(2) - 1) as u64
+}
+
+fn gib(bytes: u64) -> String {
+    format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
+}
+
+impl Config {
+    /// Range checks of `[timeouts]`, `[workers]` and `[neighbours]`;
+    /// `mem` is the machine's memory in bytes (`None`: not checked).
+    pub fn check_limits(&self, mem: Option<u64>) -> Result<(), ConfigError> {
+        self.check_timeouts()?;
+        let w = &self.workers;
+        if w.sessions == 0 || w.sessions > MAX_SESSIONS {
+            return Err(invalid("workers.sessions", format!("must be between 1 and {MAX_SESSIONS}")));
+        }
+        for (field, v) in [("workers.max_services", w.max_services), ("workers.max_dests", w.max_dests)] {
+            if v == 0 || v > MAX_SLOTS {
+                return Err(invalid(field, format!("must be between 1 and {MAX_SLOTS}")));
+            }
+        }
+        if !(1024..=MAX_MBUFS).contains(&w.mbufs) {
+            return Err(invalid("workers.mbufs", format!("must be between 1024 and {MAX_MBUFS}")));
+        }
+        if w.idle_sleep_us > MAX_IDLE_SLEEP_US {
+            let msg = format!("{} is above {MAX_IDLE_SLEEP_US} (10 ms)", w.idle_sleep_us);
+            return Err(invalid("workers.idle_sleep_us", msg));
+        }
+        let n = &self.neighbours;
+        if n.capacity == 0 || n.capacity > MAX_NEIGHBOURS {
+            return Err(invalid("neighbours.capacity", format!("must be between 1 and {MAX_NEIGHBOURS}")));
+        }
+        if !(1..=MAX_REACHABLE_S).contains(&n.reachable_s) {
+            let msg = format!("must be between 1 and {MAX_REACHABLE_S} seconds");
+            return Err(invalid("neighbours.reachable_s", msg));
+        }
+        if !(1..=MAX_RETRY_MS).contains(&n.retry_ms) {
+            let msg = format!("must be between 1 and {MAX_RETRY_MS} milliseconds");
+            return Err(invalid("neighbours.retry_ms", msg));
+        }
+        if n.max_probes == 0 {
+            return Err(invalid("neighbours.max_probes", "must be above 0"));
+        }
+        if let Some(mem) = mem {
+            self.check_memory(mem)?;
+        }
+        Ok(())
+    }
+
+    /// Every `[timeouts]` value within [`MIN_TIMEOUT_S`]..=[`MAX_TIMEOUT_S`].
+    fn check_timeouts(&self) -> Result<(), ConfigError> {
+        let t = &self.timeouts;
+        let all = [
+            ("none", t.none),
+            ("established", t.established),
+            ("syn_sent", t.syn_sent),
+            ("syn_recv", t.syn_recv),
+            ("fin_wait", t.fin_wait),
+            ("time_wait", t.time_wait),
+            ("close", t.close),
+            ("close_wait", t.close_wait),
+            ("last_ack", t.last_ack),
+            ("listen", t.listen),
+            ("synack", t.synack),
+            ("udp", t.udp),
+        ];
+        match all.into_iter().find(|&(_, s)| !timeout_in_range(s)) {
+            Some((name, s)) => Err(invalid(
+                format!("timeouts.{name}"),
+                format!("{s} is not within {MIN_TIMEOUT_S}..={MAX_TIMEOUT_S} seconds (31 days)"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Each large allocation, and their sum, below the machine's memory.
+    fn check_memory(&self, mem: u64) -> Result<(), ConfigError> {
+        let w = &self.workers;
+        let workers = workers_estimate(self);
+        let parts = [
+            ("workers.sessions", session_bytes(w.sessions) * workers),
+            ("workers.max_dests", counter_bytes(w.max_dests) * workers + w.max_dests as u64 * 8),
+            ("workers.max_services", counter_bytes(w.max_services) * workers),
+            ("workers.mbufs", u64::from(w.mbufs) * MBUF_BYTES),
+        ];
+        let limit = format!("the machine's memory ({}, MemTotal)", gib(mem));
+        for (field, bytes) in parts {
+            if bytes > mem {
+                let msg = format!("needs {} with {workers} worker(s), above {limit}", gib(bytes));
+                return Err(invalid(field, msg));
+            }
+        }
+        let total: u64 = parts.iter().map(|p| p.1).sum();
+        if total > mem {
+            let msg = format!(
+                "sessions, counters and mbufs together need {} with {workers} worker(s), above {limit}",
+                gib(total)
+            );
+            return Err(invalid("workers", msg));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// A config with `workers` keys added to `[workers]` and `rest` after it.
+    fn config_with(workers: &str, rest: &str) -> Result<Config, ConfigError> {
+        let text = format!(
+            "[[port]]\ndevice = \"net_null0\"\naddress = \"198.18.0.1/24\"\n\
+             [workers]\ncores = [1]\n{workers}\n{rest}"
+        );
+        Config::parse(&text, Path::new("test.toml"))
+    }
+
+    fn config(rest: &str) -> Result<Config, ConfigError> {
+        config_with("sessions = 1000", rest)
+    }
+
+    /// `--check`'s message for a config with `rest` added.
+    fn refusal(rest: &str) -> String {
+        config(rest).expect_err(rest).to_string()
+    }
+
+    fn workers_refusal(workers: &str) -> String {
+        config_with(workers, "").expect_err(workers).to_string()
+    }
+
+    #[test]
+    fn every_timeout_is_refused_at_zero_and_past_the_horizon() {
+        for name in [
+            "none",
+            "established",
+            "syn_sent",
+            "syn_recv",
+            "fin_wait",
+            "time_wait",
+            "close",
+            "close_wait",
+            "last_ack",
+            "listen",
+            "synack",
+            "udp",
+        ] {
+            let e = refusal(&format!("[timeouts]\n{name} = 0"));
+            assert!(e.starts_with(&format!("timeouts.{name}: 0 is not within 1..=2678400")), "{e}");
+            let e = refusal(&format!("[timeouts]\n{name} = 2678401"));
+            assert!(e.starts_with(&format!("timeouts.{name}: 2678401 is not within")), "{e}");
+            let e = refusal(&format!("[timeouts]\n{name} = 4294967295"));
+            assert!(e.starts_with(&format!("timeouts.{name}: ")), "{e}");
+            config(&format!("[timeouts]\n{name} = 2678400")).unwrap();
+        }
+    }
+
+    #[test]
+    fn sizes_that_overflow_are_refused_with_the_field() {
+        let e = workers_refusal("sessions = 4294967294");
+        assert_eq!(e, "workers.sessions: must be between 1 and 2147483648");
+        assert!(workers_refusal("sessions = 0").starts_with("workers.sessions: "));
+        let e = workers_refusal("max_dests = 1099511627776");
+        assert_eq!(e, "workers.max_dests: must be between 1 and 16777216");
+        let e = workers_refusal("max_services = 9223372036854775807");
+        assert_eq!(e, "workers.max_services: must be between 1 and 16777216");
+        assert!(workers_refusal("max_services = 0").starts_with("workers.max_services: "));
+        assert!(workers_refusal("mbufs = 4294967295").starts_with("workers.mbufs: must be between 1024"));
+    }
+
+    #[test]
+    fn sizes_beyond_the_machines_memory_are_refused_with_the_field_and_the_limit() {
+        const GIB: u64 = 1 << 30;
+        let ok = config_with("sessions = 1000000", "").unwrap();
+        ok.check_limits(Some(GIB)).unwrap();
+        let big = config_with("sessions = 16777216", "").unwrap();
+        let e = big.check_limits(Some(GIB)).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "workers.sessions: needs 1.1 GiB with 1 worker(s), above the machine's memory (1.0 GiB, MemTotal)"
+        );
+        let four = Config::parse(
+            "[[port]]\ndevice = \"net_null0\"\naddress = \"198.18.0.1/24\"\n\
+             [workers]\ncores = [1, 2, 3, 4]\nsessions = 1000\nmax_dests = 4194304\n",
+            Path::new("test.toml"),
+        )
+        .unwrap();
+        let e = four.check_limits(Some(GIB)).unwrap_err().to_string();
+        assert!(e.starts_with("workers.max_dests: needs 1.0 GiB with 4 worker(s), above"), "{e}");
+        let e = config_with("sessions = 1000\nmbufs = 1073741824", "").unwrap_err().to_string();
+        assert!(
+            e.starts_with("workers.mbufs: needs 2304.0 GiB with 1 worker(s), above the machine's"),
+            "{e}"
+        );
+        // Each part fits, their sum does not.
+        let sum = config_with("sessions = 8000000\nmbufs = 250000", "").unwrap();
+        let e = sum.check_limits(Some(GIB)).unwrap_err().to_string();
+        assert!(e.starts_with("workers: sessions, counters and mbufs together need"), "{e}");
+    }
+
+    #[test]
+    fn sleeps_and_neighbour_times_are_bounded() {
+        let e = refusal("idle_sleep_us = 3600000000");
+        assert_eq!(e, "workers.idle_sleep_us: 3600000000 is above 10000 (10 ms)");
+        config("idle_sleep_us = 10000").unwrap();
+        let e = refusal("[neighbours]\nreachable_s = 9223372036854775807");
+        assert_eq!(e, "neighbours.reachable_s: must be between 1 and 86400 seconds");
+        assert!(refusal("[neighbours]\nreachable_s = 0").starts_with("neighbours.reachable_s: "));
+        assert!(refusal("[neighbours]\nretry_ms = 0").starts_with("neighbours.retry_ms: "));
+        assert!(refusal("[neighbours]\nretry_ms = 86400000").starts_with("neighbours.retry_ms: "));
+        assert!(refusal("[neighbours]\nmax_probes = 0").starts_with("neighbours.max_probes: "));
+        assert!(refusal("[neighbours]\ncapacity = 4294967296").starts_with("neighbours.capacity: "));
+    }
+}

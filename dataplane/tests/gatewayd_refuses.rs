@@ -1,0 +1,166 @@
+//! The gatewayd binary refuses, before it touches DPDK, a configuration that
+//! would break it: `--check` names the field, and a `[control] socket` that
+//! names a regular file refuses the start and keeps the file.
+#![cfg(feature = "dpdk")]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+struct Dir(PathBuf);
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn dir(name: &str) -> Dir {
+    let d = std::env::temp_dir().join(format!("gw-refuses-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    Dir(d)
+}
+
+/// Runs gatewayd on a config of `body` (after one port); returns (status, stderr).
+fn gatewayd(dir: &Path, body: &str, check: bool) -> (Option<i32>, String) {
+    let conf = dir.join("gw.toml");
+    let text = format!("[[port]]\ndevice = \"net_null0\"\naddress = \"198.18.0.1/24\"\n{body}");
+    std::fs::write(&conf, text).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatewayd"));
+    cmd.arg("--config").arg(&conf);
+    if check {
+        cmd.arg("--check");
+    }
+    let out = cmd.output().unwrap();
+    (out.status.code(), String::from_utf8(out.stderr).unwrap())
+}
+
+#[test]
+fn check_refuses_each_guarded_value_with_its_field() {
+    let d = dir("check");
+    let cases = [
+        ("[timeouts]\nestablished = 0", "timeouts.established: 0 is not within 1..=2678400 seconds"),
+        ("[timeouts]\nudp = 4294967295", "timeouts.udp: 4294967295 is not within"),
+        ("[workers]\nsessions = 4294967294", "workers.sessions: must be between 1 and 2147483648"),
+        ("[workers]\nmax_dests = 1099511627776", "workers.max_dests: must be between 1 and 16777216"),
+        ("[workers]\nmax_services = 1099511627776", "workers.max_services: must be between 1 and"),
+        ("[workers]\nmbufs = 1073741824", "workers.mbufs: needs 2304.0 GiB"),
+        ("[workers]\nidle_sleep_us = 3600000000", "workers.idle_sleep_us: 3600000000 is above 10000"),
+        ("[neighbours]\nreachable_s = 9223372036854775807", "neighbours.reachable_s: must be between 1"),
+        (
+            "[[service]]\nrules = \"-A -t 198.18.0.100:80\"\n[[service]]\nrules = \"-A -t 198.18.0.100:80\"",
+            "service[1].rules: line 1: TCP 198.18.0.100:80 is already defined in service[0]",
+        ),
+    ];
+    for (body, want) in cases {
+        let (code, err) = gatewayd(&d.0, body, true);
+        assert_eq!(code, Some(2), "{body}: {err}");
+        assert!(err.starts_with(&format!("gatewayd: {want}")), "{body}: {err}");
+    }
+    let (code, err) = gatewayd(&d.0, "[timeouts]\nestablished = 2678400", true);
+    assert_eq!(code, Some(0), "{err}");
+}
+
+#[test]
+fn a_regular_file_at_the_socket_path_refuses_the_start_and_is_kept() {
+    let d = dir("sockfile");
+    let sock = d.0.join("precious");
+    std::fs::write(&sock, "keep me").unwrap();
+    let (code, err) = gatewayd(&d.0, &format!("[control]\nsocket = {:?}", sock.to_str().unwrap()), false);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("exists and is not a socket; not removed"), "{err}");
+    assert!(err.contains(&format!("control.socket: {}", sock.display())), "{err}");
+    assert_eq!(std::fs::read_to_string(&sock).unwrap(), "keep me");
+}
+
+/// A running gatewayd on a null device (no NIC, no hugepages), stopped with
+/// SIGTERM on drop.
+struct Daemon {
+    child: std::process::Child,
+    socket: PathBuf,
+}
+
+impl Daemon {
+    fn start(dir: &Path) -> Daemon {
+        let socket = dir.join("gw.sock");
+        let conf = dir.join("gw.toml");
+        let text = format!(
+            "[eal]\nargs = [\"-l\", \"0,1\", \"--no-huge\", \"-m\", \"256\", \"--no-shconf\", \"--no-pci\", \
+             \"--no-telemetry\", \"--log-level=*:warning\"]\n\
+             [[port]]\ndevice = \"net_null0\"\naddress = \"198.18.0.1/24\"\n\
+             [workers]\nsessions = 1024\nmbufs = 2048\n[control]\nsocket = {:?}\n",
+            socket.to_str().unwrap()
+        );
+        std::fs::write(&conf, text).unwrap();
+        // Under umask 000, as in the report: the socket must still never be
+        // reachable with more than mode 0600.
+        let child = Command::new("sh")
+            .args(["-c", "umask 000 && exec \"$0\" --config \"$1\"", env!("CARGO_BIN_EXE_gatewayd")])
+            .arg(&conf)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut d = Daemon { child, socket };
+        // Up when the socket answers (bounded: the daemon exiting ends the wait).
+        while std::os::unix::net::UnixStream::connect(&d.socket).is_err() {
+            if let Some(status) = d.child.try_wait().unwrap() {
+                panic!("gatewayd exited: {status}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        d
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+}
+
+/// gwctl's whole run with its own default timeout.
+fn gwctl(sock: &Path, args: &[&str]) -> (u8, String, String) {
+    let argv: Vec<&str> =
+        ["gwctl", "--socket", sock.to_str().unwrap()].into_iter().chain(args.iter().copied()).collect();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = gwctl::run(argv, &mut out, &mut err);
+    (code, String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
+}
+
+#[test]
+fn sixty_four_trickling_clients_do_not_keep_gwctl_from_answering() {
+    use std::io::Write;
+    let d = dir("slow");
+    let daemon = Daemon::start(&d.0);
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&daemon.socket).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    // 64 clients, each one byte into its request and then silent (a client
+    // trickling a byte every 20 s), holding every control slot.
+    let slow: Vec<_> = (0..dataplane::control::MAX_CLIENTS)
+        .map(|_| {
+            let mut c = std::os::unix::net::UnixStream::connect(&daemon.socket).unwrap();
+            c.write_all(&[0]).unwrap();
+            c
+        })
+        .collect();
+    for _ in 0..3 {
+        let (code, out, err) = gwctl(&daemon.socket, &["-L", "-n"]);
+        assert_eq!(code, 0, "gwctl did not answer: {err}");
+        assert!(out.starts_with("IP Virtual Server version 1.2.1 (size=1024)"), "{out}");
+    }
+    // A second daemon on the same socket is refused before it starts EAL.
+    let out = Command::new(env!("CARGO_BIN_EXE_gatewayd"))
+        .arg("--config")
+        .arg(d.0.join("gw.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is in use: is another gatewayd running?"));
+    assert_eq!(gwctl(&daemon.socket, &["-L", "-n"]).0, 0, "the first one still answers");
+    drop(slow);
+    let socket = daemon.socket.clone();
+    drop(daemon);
+    assert!(!socket.exists(), "gatewayd removes its own socket at SIGTERM");
+}
