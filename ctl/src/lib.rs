@@ -75,7 +75,7 @@ where
             0
         }
         Err(f) => {
-            let _ = writeln!(err, "{f}");
+            let _ = writeln!(err, "{}", f.ipvsadm_text());
             f.exit_code()
         }
     }
@@ -140,7 +140,7 @@ pub fn present(inv: &Invocation, mut resp: Response) -> Result<String, Failure> 
         (View::Done, Response::Ok)
             | (View::List { .. } | View::Save, Response::Services { .. })
             | (View::Conns { .. }, Response::Conns { .. })
-            | (View::Timeouts, Response::Timeouts { .. })
+            | (View::Timeouts | View::Daemon, Response::Timeouts { .. })
             | (View::Laddrs, Response::Laddrs { .. })
             | (View::Counters, Response::Counters { .. })
     );
@@ -162,7 +162,7 @@ pub fn present(inv: &Invocation, mut resp: Response) -> Result<String, Failure> 
     if sort {
         render::sort(&mut resp);
     }
-    if inv.json && inv.view != View::Done {
+    if inv.json && !matches!(inv.view, View::Done | View::Daemon) {
         return Ok(render::json(&resp));
     }
     let mut out = String::new();

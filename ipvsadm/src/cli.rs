@@ -64,7 +64,7 @@ const LISTING: &str = "Listing options";
     about = "Administer gatewayd's virtual services, with ipvsadm's commands and output.",
     after_help = "Addresses are IPv4 dotted quads; a port may be a number or a service name \
                   from /etc/services. Output is always numeric (-n is accepted). \
-                  Schedulers: rr wrr lc wlc sed nq dh sh lblc lblcr mh fo (default wlc). \
+                  Schedulers: rr wrr lc wlc sed nq dh sh lblc lblcr mh fo ovf (default wlc). \
                   See docs/gwctl.md for every difference from ipvsadm."
 )]
 pub struct Cli {
@@ -142,7 +142,7 @@ pub struct Cli {
     )]
     pub udp_service: Vec<String>,
 
-    /// Scheduler: rr wrr lc wlc sed nq dh sh lblc lblcr mh fo (default wlc).
+    /// Scheduler: rr wrr lc wlc sed nq dh sh lblc lblcr mh fo ovf (default wlc).
     #[arg(
         short = 's',
         long = "scheduler",
@@ -370,7 +370,6 @@ impl Unsupported {
         let daemon = [
             self.start_daemon.len(),
             self.stop_daemon.len(),
-            usize::from(self.daemon),
             self.mcast_interface.len(),
             self.syncid.len(),
             self.mcast_group.len(),
@@ -380,7 +379,7 @@ impl Unsupported {
         ];
         if daemon.into_iter().any(given) {
             return Some(
-                "the connection synchronisation daemon (--start-daemon, --stop-daemon, --daemon, \
+                "the connection synchronisation daemon (--start-daemon, --stop-daemon, \
                  --mcast-*, --syncid, --sync-maxlen) is not supported by gatewayd",
             );
         }
@@ -478,6 +477,7 @@ impl Cli {
             self.nosort,
             self.exact,
             self.json,
+            self.unsupported.daemon,
         ];
         let lists = [
             &self.tcp_service,
@@ -557,8 +557,9 @@ mod tests {
         assert!(c.unsupported.refusal().unwrap().contains("fwmark"));
         let c = Cli::try_parse_from(["gwctl", "--start-daemon", "master"]).unwrap();
         assert!(c.unsupported.refusal().unwrap().contains("synchronisation daemon"));
+        // -L --daemon lists no daemon, as ipvsadm when none runs.
         let c = Cli::try_parse_from(["gwctl", "-L", "--daemon"]).unwrap();
-        assert!(c.unsupported.refusal().unwrap().contains("synchronisation daemon"));
+        assert!(c.unsupported.refusal().is_none());
         assert!(Cli::try_parse_from(["gwctl", "-L"]).unwrap().unsupported.refusal().is_none());
     }
 

@@ -121,6 +121,7 @@ enum Opt {
     UThreshold,
     LThreshold,
     Timeout,
+    Daemon,
     Stats,
     Rate,
     Thresholds,
@@ -133,7 +134,7 @@ enum Opt {
     Json,
 }
 
-const OPTS: [Opt; 22] = [
+const OPTS: [Opt; 23] = [
     Opt::Numeric,
     Opt::Connection,
     Opt::Service,
@@ -146,6 +147,7 @@ const OPTS: [Opt; 22] = [
     Opt::UThreshold,
     Opt::LThreshold,
     Opt::Timeout,
+    Opt::Daemon,
     Opt::Stats,
     Opt::Rate,
     Opt::Thresholds,
@@ -173,6 +175,7 @@ impl Opt {
             Opt::UThreshold => "u-threshold",
             Opt::LThreshold => "l-threshold",
             Opt::Timeout => "timeout",
+            Opt::Daemon => "daemon",
             Opt::Stats => "stats",
             Opt::Rate => "rate",
             Opt::Thresholds => "thresholds",
@@ -207,6 +210,7 @@ impl Opt {
             Opt::UThreshold => c.u_threshold.len(),
             Opt::LThreshold => c.l_threshold.len(),
             Opt::Timeout => c.timeout.into(),
+            Opt::Daemon => c.unsupported.daemon.into(),
             Opt::Stats => c.stats.into(),
             Opt::Rate => c.rate.into(),
             Opt::Thresholds => c.thresholds.into(),
@@ -243,7 +247,7 @@ fn rule(cmd: Command, opt: Opt) -> Rule {
         (AddServer | EditServer, Opt::Forward | Opt::Weight | Opt::UThreshold | Opt::LThreshold) => {
             Rule::Optional
         }
-        (List, Opt::Connection | Opt::Service | Opt::Timeout) => Rule::Exclusive,
+        (List, Opt::Connection | Opt::Service | Opt::Timeout | Opt::Daemon) => Rule::Exclusive,
         (
             List,
             Opt::Numeric
@@ -290,6 +294,10 @@ pub enum View {
     Conns { persistent: bool, sort: bool },
     /// `-L --timeout`.
     Timeouts,
+    /// `-L --daemon`: ipvsadm's `list_daemon`, which prints nothing when no
+    /// sync daemon runs; gatewayd has none. Gatewayd is still asked (for its
+    /// timeouts), so an unreachable gatewayd fails as ipvsadm without IPVS.
+    Daemon,
     /// `-S`: the rules, in the form `-R` reads.
     Save,
     /// `--get-laddr`: DPVS's local-address table.
@@ -354,7 +362,9 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
                 return Err(usage("One-Packet Scheduling is only for UDP virtual services"));
             }
             let scheduler = match cli.scheduler.first() {
-                Some(s) => s.parse::<Scheduler>().map_err(usage)?,
+                // ipvsadm sends any name; the kernel's ENOENT comes back as
+                // libipvs's text, and the failed change exits 255.
+                Some(s) => s.parse::<Scheduler>().map_err(|_| Failure::NoScheduler(s.clone()))?,
                 None => DEFAULT_SCHEDULER,
             };
             let sched_flags = match cli.b.iter().find(|b| *b != BARE) {
@@ -402,7 +412,7 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
             list_conflicts(cli)?;
             if cli.connection > 0 {
                 Request::ListConns { service }
-            } else if cli.timeout > 0 {
+            } else if cli.timeout > 0 || cli.unsupported.daemon > 0 {
                 Request::GetTimeouts
             } else {
                 Request::List { service }
@@ -429,6 +439,7 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
         (Command::List, Request::ListConns { .. }) => {
             View::Conns { persistent: cli.persistent_conn > 0, sort }
         }
+        (Command::List, Request::GetTimeouts) if cli.unsupported.daemon > 0 => View::Daemon,
         (Command::List, Request::GetTimeouts) => View::Timeouts,
         (Command::List, _) => View::List { format: list_format(cli), exact: cli.exact > 0, sort },
         (Command::Save, _) => View::Save,
@@ -592,8 +603,9 @@ fn table_check(cli: &Cli, cmd: Command) -> Result<(), Failure> {
 /// ipvsadm's check of `-L`'s output options against each other.
 fn list_conflicts(cli: &Cli) -> Result<(), Failure> {
     let table = cli.stats > 0 || cli.rate > 0 || cli.thresholds > 0;
-    let not_a_table = cli.connection > 0 || cli.timeout > 0;
-    if (not_a_table && table) || (cli.timeout > 0 && cli.persistent_conn > 0) {
+    let daemon = cli.unsupported.daemon > 0;
+    let not_a_table = cli.connection > 0 || cli.timeout > 0 || daemon;
+    if (not_a_table && table) || ((cli.timeout > 0 || daemon) && cli.persistent_conn > 0) {
         return Err(usage("options conflicts in the list command"));
     }
     Ok(())
@@ -1068,7 +1080,26 @@ mod tests {
         assert!(
             fail(&["-A", "-f", "1"]).starts_with("fwmark services (-f, --fwmark-service) are not supported")
         );
-        assert!(fail(&["-L", "--daemon"]).contains("synchronisation daemon"));
+        assert_eq!(req(&["-L", "--daemon"]), Request::GetTimeouts);
+        assert_eq!(run(&["-L", "--daemon"]).unwrap().view, View::Daemon);
+        // ipvsadm.c process_options: --daemon with a table option.
+        assert_eq!(fail(&["-L", "--daemon", "--stats"]), "options conflicts in the list command");
+        assert_eq!(
+            fail(&["-L", "--daemon", "-c"]),
+            "The option 'daemon' conflicts with the 'connection' option in the 'list' command"
+        );
+        assert_eq!(
+            fail(&["-A", "-t", "198.18.0.100:80", "--daemon"]),
+            "Illegal 'daemon' option with the 'add-service' command"
+        );
+        match run(&["-A", "-t", "198.18.0.100:80", "-s", "foo"]) {
+            Err(f @ Failure::NoScheduler(_)) => assert_eq!(
+                (f.ipvsadm_text().as_str(), f.exit_code()),
+                ("Scheduler or persistence engine not found", 255)
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(spec(&["-A", "-t", "198.18.0.100:80", "-s", "ovf"]).scheduler, Scheduler::Ovf);
         assert!(fail(&["--start-daemon", "master"]).contains("synchronisation daemon"));
         assert!(fail(&["--stop-daemon", "backup", "--syncid", "3"]).contains("synchronisation daemon"));
         assert!(fail(&["-A", "-t", "198.18.0.100:80", "--pe", "sip"]).contains("--pe"));
@@ -1112,7 +1143,6 @@ mod tests {
                 "illegal weight specified"
             );
         }
-        assert_eq!(fail(&["-A", "-t", "198.18.0.100:80", "-s", "xyz"]), "Scheduler not found: xyz");
         assert_eq!(fail(&["--add-laddr", "-z", "nope", "-t", "198.18.0.100:80"]), "illegal local address");
         assert_eq!(fail(&["-A", "-t", "198.18.0.100"]), "Zero port specified for non-persistent service");
         assert_eq!(fail(&["-E", "-t", "198.18.0.100:0"]), "Zero port specified for non-persistent service");

@@ -110,9 +110,16 @@ pub struct RulesError {
     pub line: usize,
     pub message: String,
     code: u8,
+    /// ipvsadm's text where it differs from `message` (see `Failure::ipvsadm_text`).
+    ipvsadm: Option<String>,
 }
 
 impl RulesError {
+    /// The message as ipvsadm words it, for gwctl's stderr.
+    pub fn ipvsadm_message(&self) -> &str {
+        self.ipvsadm.as_deref().unwrap_or(&self.message)
+    }
+
     /// The exit status gwctl gives for it: 2 for a bad value or combination, 255
     /// for an unknown option or a line without a command (ipvsadm's split).
     pub fn exit_code(&self) -> u8 {
@@ -140,7 +147,7 @@ pub fn parse_rule_lines(text: &str, names: &PortNames) -> Result<Vec<Rule>, Rule
     let mut rules = Vec::new();
     for (i, raw) in text.split('\n').enumerate() {
         let line = i + 1;
-        let err = |message: String, code: u8| RulesError { line, message, code };
+        let err = |message: String, code: u8| RulesError { line, message, code, ipvsadm: None };
         let content = raw.split_once('#').map_or(raw, |(before, _)| before);
         if content.contains('\0') {
             return Err(err("a NUL byte in the line".to_owned(), 2));
@@ -160,7 +167,11 @@ pub fn parse_rule_lines(text: &str, names: &PortNames) -> Result<Vec<Rule>, Rule
             let first = text.lines().next().unwrap_or("error: bad rule").to_owned();
             err(first, 255)
         })?;
-        let inv = crate::resolve::resolve_with(&cli, names).map_err(|f| err(f.to_string(), f.exit_code()))?;
+        let inv = crate::resolve::resolve_with(&cli, names).map_err(|f| {
+            let mut e = err(f.to_string(), f.exit_code());
+            e.ipvsadm = Some(f.ipvsadm_text()).filter(|t| *t != e.message);
+            e
+        })?;
         if !inv.command.is_rule() {
             return Err(err(
                 format!(

@@ -82,10 +82,12 @@ pub enum Scheduler {
     Mh,
     /// Weighted failover.
     Fo,
+    /// Weighted overflow (`ip_vs_ovf.c`).
+    Ovf,
 }
 
 impl Scheduler {
-    pub const ALL: [Scheduler; 12] = [
+    pub const ALL: [Scheduler; 13] = [
         Scheduler::Rr,
         Scheduler::Wrr,
         Scheduler::Lc,
@@ -98,6 +100,7 @@ impl Scheduler {
         Scheduler::Lblcr,
         Scheduler::Mh,
         Scheduler::Fo,
+        Scheduler::Ovf,
     ];
     /// ipvsadm's default when `-s` is absent.
     pub const DEFAULT: Scheduler = Scheduler::Wlc;
@@ -115,6 +118,7 @@ impl Scheduler {
             Scheduler::Lblcr => "lblcr",
             Scheduler::Mh => "mh",
             Scheduler::Fo => "fo",
+            Scheduler::Ovf => "ovf",
         }
     }
 }
@@ -389,6 +393,10 @@ pub enum ErrorKind {
     BadRequest,
     /// A configured limit (services, real servers, addresses) was reached.
     Full,
+    /// A value out of the kernel's range (ERANGE: a lower threshold above the upper one).
+    OutOfRange,
+    /// An unknown scheduler (the kernel's ENOENT on a service change).
+    NoScheduler,
 }
 
 impl ErrorKind {
@@ -404,6 +412,9 @@ impl ErrorKind {
             ErrorKind::Invalid => "Invalid argument",
             ErrorKind::BadRequest => "Malformed request",
             ErrorKind::Full => "Memory allocation problem",
+            // strerror(ERANGE): libipvs has no text of its own for it.
+            ErrorKind::OutOfRange => "Numerical result out of range",
+            ErrorKind::NoScheduler => "Scheduler or persistence engine not found",
         }
     }
 }

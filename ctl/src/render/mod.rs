@@ -103,10 +103,11 @@ pub fn timeouts(t: &TimeoutSet) -> String {
     format!("Timeout (tcp tcpfin udp): {} {} {}\n", t.tcp, t.tcpfin, t.udp)
 }
 
-/// The text for a refused request: ipvsadm's line first (libipvs's
+/// The text for a refused request: ipvsadm's one line (libipvs's
 /// `ipvs_strerror`, which words "no such service" as "Service not defined" for
-/// real-server commands), then gatewayd's detail, if it adds any, on a second line.
-pub fn error_text(req: &Request, kind: ErrorKind, message: &str) -> String {
+/// real-server commands). gatewayd's detail is not printed: ipvsadm prints one
+/// line, and scripts match it.
+pub fn error_text(req: &Request, kind: ErrorKind, _detail: &str) -> String {
     let head = match (kind, req) {
         (
             ErrorKind::NoService,
@@ -114,12 +115,7 @@ pub fn error_text(req: &Request, kind: ErrorKind, message: &str) -> String {
         ) => "Service not defined",
         _ => kind.ipvsadm_text(),
     };
-    let detail = message.trim();
-    if detail.is_empty() || detail == head {
-        head.to_owned()
-    } else {
-        format!("{head}\ngatewayd: {detail}")
-    }
+    head.to_owned()
 }
 
 /// The text for a refused `-R`: gatewayd names the failing request as
@@ -187,9 +183,15 @@ mod tests {
         assert_eq!(error_text(&del, ErrorKind::NoService, "No such service"), "No such service");
         let deld = Request::DelDest { service: svc, addr: Ipv4Addr::new(1, 2, 3, 4), port: 80 };
         assert_eq!(error_text(&deld, ErrorKind::NoService, ""), "Service not defined");
+        assert_eq!(error_text(&del, ErrorKind::Invalid, "weight above 65535"), "Invalid argument");
+        let add = Request::AddDest {
+            service: svc,
+            dest: gw_proto::DestSpec::new(Ipv4Addr::new(1, 2, 3, 4), 80, ForwardMode::Tunnel, 1),
+        };
+        // The kernel's ERANGE for -y above -x, through strerror (libipvs has no text).
         assert_eq!(
-            error_text(&del, ErrorKind::Invalid, "weight above 65535"),
-            "Invalid argument\ngatewayd: weight above 65535"
+            error_text(&add, ErrorKind::OutOfRange, "lower above upper"),
+            "Numerical result out of range"
         );
     }
 
@@ -207,10 +209,10 @@ mod tests {
         let t = |kind, msg| restore_error_text(&requests, &lines, kind, msg);
         assert_eq!(
             t(ErrorKind::ServiceExists, "rule 1: TCP 198.18.0.100:80"),
-            "line 3: Service already exists\ngatewayd: TCP 198.18.0.100:80"
+            "line 3: Service already exists"
         );
         assert_eq!(t(ErrorKind::NoService, "rule 2: "), "line 7: Service not defined");
-        assert_eq!(t(ErrorKind::Invalid, "rule 9: x"), "Invalid argument\ngatewayd: rule 9: x");
-        assert_eq!(t(ErrorKind::Full, "too many"), "Memory allocation problem\ngatewayd: too many");
+        assert_eq!(t(ErrorKind::Invalid, "rule 9: x"), "Invalid argument");
+        assert_eq!(t(ErrorKind::Full, "too many"), "Memory allocation problem");
     }
 }
