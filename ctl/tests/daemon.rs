@@ -437,6 +437,60 @@ fn restore_error_names_the_line_and_sends_nothing() {
 }
 
 #[test]
+fn ipvsadms_tun_save_file_restores_and_saves_back() {
+    // ipvsadm 1.31's -S for an ipip server: "-a %s -r %s %s -w %d --tun-type %s\n".
+    let file =
+        "-A -t 172.16.254.200:80 -s wlc\n-a -t 172.16.254.200:80 -r 10.0.0.2:80 -i -w 1 --tun-type ipip\n";
+    let sock = SockPath::new();
+    let daemon = serve_once(&sock.0, Response::Ok);
+    let r = restore(&sock, file);
+    assert_eq!((r.code, r.err.as_str()), (0, ""));
+    let vip = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::new(172, 16, 254, 200), port: 80 };
+    let dest = DestSpec::new(Ipv4Addr::new(10, 0, 0, 2), 80, ForwardMode::Tunnel, 1);
+    let sent = Request::Restore {
+        requests: vec![
+            Request::AddService { spec: ServiceSpec::new(vip, Scheduler::Wlc) },
+            Request::AddDest { service: vip, dest },
+        ],
+    };
+    assert_eq!(daemon.join().unwrap(), sent);
+    let table = ServiceInfo {
+        spec: ServiceSpec::new(vip, Scheduler::Wlc),
+        dests: vec![DestInfo {
+            spec: dest,
+            active_conns: 0,
+            inactive_conns: 0,
+            persist_conns: 0,
+            stats: Stats::default(),
+            rates: Default::default(),
+        }],
+        laddrs: vec![],
+        stats: Stats::default(),
+        rates: Default::default(),
+    };
+    let sock = SockPath::new();
+    let daemon = serve_once(&sock.0, Response::Services { conn_table_size: 4096, services: vec![table] });
+    let r = gwctl(&sock, &["-S", "-n"]);
+    assert_eq!((r.code, r.out.as_str(), r.err.as_str()), (0, file, ""));
+    daemon.join().unwrap();
+}
+
+#[test]
+fn a_tunnel_type_gatewayd_lacks_refuses_the_whole_file_by_line() {
+    let sock = SockPath::new();
+    let listener = UnixListener::bind(&sock.0).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let file = "-A -t 172.16.254.200:80 -s wlc\n\
+                -a -t 172.16.254.200:80 -r 10.0.0.2:80 -i -w 1 --tun-type gue --tun-port 6080 --tun-nocsum\n";
+    let r = restore(&sock, file);
+    assert_eq!(
+        (r.code, r.err.as_str()),
+        (2, "line 2: The 'gue' tunnel type is not supported by gatewayd: it tunnels with ipip only\n")
+    );
+    assert!(listener.accept().is_err(), "gwctl connected although the rules were refused");
+}
+
+#[test]
 fn refused_restore_names_the_rules_line() {
     let sock = SockPath::new();
     let daemon = serve_once(&sock.0, Response::error(ErrorKind::NoService, "rule 2: TCP 198.18.0.100:81"));

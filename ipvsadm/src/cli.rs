@@ -308,7 +308,9 @@ pub struct Cli {
     pub extra: Vec<String>,
 }
 
-/// ipvsadm 1.31 options with no meaning in gatewayd, kept so they get a clear refusal.
+/// ipvsadm 1.31 options that gatewayd honours only in part, or not at all,
+/// kept hidden so that they get ipvsadm's checks or a clear refusal: the
+/// tunnel options (`--tun-type ipip` is accepted, as ipvsadm's `-S` writes it).
 #[derive(clap::Args, Debug, Default, Clone)]
 pub struct Unsupported {
     #[arg(short = 'f', long = "fwmark-service", hide = true, action = ArgAction::Append)]
@@ -386,18 +388,9 @@ impl Unsupported {
         if given(self.pe.len()) {
             return Some("persistence engines (--pe) are not supported by gatewayd");
         }
-        let tun = [
-            self.tun_type.len(),
-            self.tun_port.len(),
-            usize::from(self.tun_nocsum),
-            usize::from(self.tun_csum),
-            usize::from(self.tun_remcsum),
-            usize::from(self.tun_info),
-        ];
-        if tun.into_iter().any(given) {
+        if given(self.tun_info.into()) {
             return Some(
-                "tunnel options (--tun-type, --tun-port, --tun-*csum, --tun-info) are not \
-                 supported by gatewayd: -i is always IP-in-IP",
+                "tunnel information (--tun-info) is not supported by gatewayd: it tunnels with ipip only",
             );
         }
         None
@@ -478,6 +471,9 @@ impl Cli {
             self.exact,
             self.json,
             self.unsupported.daemon,
+            self.unsupported.tun_nocsum,
+            self.unsupported.tun_csum,
+            self.unsupported.tun_remcsum,
         ];
         let lists = [
             &self.tcp_service,
@@ -492,6 +488,8 @@ impl Cli {
             &self.l_threshold,
             &self.laddr,
             &self.extra,
+            &self.unsupported.tun_type,
+            &self.unsupported.tun_port,
         ];
         counts.iter().all(|&n| n == 0)
             && lists.iter().all(|l| l.is_empty())

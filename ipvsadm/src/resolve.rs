@@ -130,11 +130,16 @@ enum Opt {
     Exact,
     Ops,
     SchedFlags,
+    TunType,
+    TunPort,
+    TunNocsum,
+    TunCsum,
+    TunRemcsum,
     Laddr,
     Json,
 }
 
-const OPTS: [Opt; 23] = [
+const OPTS: [Opt; 28] = [
     Opt::Numeric,
     Opt::Connection,
     Opt::Service,
@@ -156,6 +161,11 @@ const OPTS: [Opt; 23] = [
     Opt::Exact,
     Opt::Ops,
     Opt::SchedFlags,
+    Opt::TunType,
+    Opt::TunPort,
+    Opt::TunNocsum,
+    Opt::TunCsum,
+    Opt::TunRemcsum,
     Opt::Laddr,
     Opt::Json,
 ];
@@ -184,6 +194,11 @@ impl Opt {
             Opt::Exact => "exact",
             Opt::Ops => "ops",
             Opt::SchedFlags => "sched-flags",
+            Opt::TunType => "tun-type",
+            Opt::TunPort => "tun-port",
+            Opt::TunNocsum => "tun-nocsum",
+            Opt::TunCsum => "tun-csum",
+            Opt::TunRemcsum => "tun-remcsum",
             Opt::Laddr => "local-address",
             Opt::Json => "json",
         }
@@ -219,6 +234,11 @@ impl Opt {
             Opt::Exact => c.exact.into(),
             Opt::Ops => c.ops.into(),
             Opt::SchedFlags => c.b.len() - bare_b(),
+            Opt::TunType => c.unsupported.tun_type.len(),
+            Opt::TunPort => c.unsupported.tun_port.len(),
+            Opt::TunNocsum => c.unsupported.tun_nocsum.into(),
+            Opt::TunCsum => c.unsupported.tun_csum.into(),
+            Opt::TunRemcsum => c.unsupported.tun_remcsum.into(),
             Opt::Laddr => c.laddr.len(),
             Opt::Json => c.json.into(),
         }
@@ -247,6 +267,10 @@ fn rule(cmd: Command, opt: Opt) -> Rule {
         (AddServer | EditServer, Opt::Forward | Opt::Weight | Opt::UThreshold | Opt::LThreshold) => {
             Rule::Optional
         }
+        (
+            AddServer | EditServer,
+            Opt::TunType | Opt::TunPort | Opt::TunNocsum | Opt::TunCsum | Opt::TunRemcsum,
+        ) => Rule::Optional,
         (List, Opt::Connection | Opt::Service | Opt::Timeout | Opt::Daemon) => Rule::Exclusive,
         (
             List,
@@ -391,6 +415,7 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
             let service = key();
             let (addr, port) = v.real.expect("real-server is required for this command");
             let mode = forward(cli);
+            tunnel_check(cli, mode)?;
             let port = match mode {
                 // Neither can change the destination port: ipvsadm forces the service's.
                 ForwardMode::Route | ForwardMode::Tunnel => service.port,
@@ -635,6 +660,44 @@ fn service(cli: &Cli, names: &PortNames) -> Result<Option<ServiceKey>, Failure> 
     let (addr, port) = values::addr_port(text, proto, names)
         .ok_or_else(|| usage("illegal virtual server address[:port] specified"))?;
     Ok(Some(ServiceKey { proto, addr, port: port.unwrap_or(0) }))
+}
+
+/// The tunnel options, checked as ipvsadm 1.31 checks them: `--tun-type`'s
+/// value, "Tunnel options conflict with forward method" without `-i`, then its
+/// table of options per tunnel type, where ipip (the default) takes none.
+/// gatewayd tunnels by ipip only, so gue and gre are refused by name.
+fn tunnel_check(cli: &Cli, mode: ForwardMode) -> Result<(), Failure> {
+    let u = &cli.unsupported;
+    let tun_type = match u.tun_type.first().map(String::as_str) {
+        None | Some("ipip") => "ipip",
+        Some(t @ ("gue" | "gre")) => t,
+        Some(_) => return Err(usage("illegal tunnel type specified")),
+    };
+    if let Some(p) = u.tun_port.first() {
+        number(p, 1, 65535).ok_or_else(|| usage("illegal tunnel port specified"))?;
+    }
+    let options = [
+        (Opt::TunType, u.tun_type.len()),
+        (Opt::TunPort, u.tun_port.len()),
+        (Opt::TunNocsum, u.tun_nocsum.into()),
+        (Opt::TunCsum, u.tun_csum.into()),
+        (Opt::TunRemcsum, u.tun_remcsum.into()),
+    ];
+    if mode != ForwardMode::Tunnel {
+        if options.iter().any(|&(_, n)| n > 0) {
+            return Err(usage("Tunnel options conflict with forward method"));
+        }
+        return Ok(());
+    }
+    if tun_type != "ipip" {
+        return Err(usage(format!(
+            "The '{tun_type}' tunnel type is not supported by gatewayd: it tunnels with ipip only"
+        )));
+    }
+    if let Some((opt, _)) = options[1..].iter().find(|&&(_, n)| n > 0) {
+        return Err(usage(format!("Illegal '{}' option with the 'ipip' tunnel type", opt.name())));
+    }
+    Ok(())
 }
 
 /// The forwarding method flag given, or the default.
@@ -1103,8 +1166,36 @@ mod tests {
         assert!(fail(&["--start-daemon", "master"]).contains("synchronisation daemon"));
         assert!(fail(&["--stop-daemon", "backup", "--syncid", "3"]).contains("synchronisation daemon"));
         assert!(fail(&["-A", "-t", "198.18.0.100:80", "--pe", "sip"]).contains("--pe"));
-        assert!(fail(&["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.2", "-i", "--tun-type", "gue"])
-            .contains("tunnel"));
+        // ipvsadm 1.31's tunnel checks (its messages, from the binary's strings).
+        let a = ["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.2"];
+        fn with<'a>(a: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+            [a, extra].concat()
+        }
+        let tun = |extra: &[&'static str]| with(&a, extra);
+        assert_eq!(
+            req(&tun(&["-i", "-w", "1", "--tun-type", "ipip"])),
+            Request::AddDest { service: tcp(80), dest: dest(80, ForwardMode::Tunnel, 1) }
+        );
+        assert_eq!(fail(&tun(&["-i", "--tun-type", "vxlan"])), "illegal tunnel type specified");
+        assert_eq!(fail(&tun(&["-m", "--tun-type", "ipip"])), "Tunnel options conflict with forward method");
+        assert_eq!(
+            fail(&tun(&["-i", "--tun-nocsum"])),
+            "Illegal 'tun-nocsum' option with the 'ipip' tunnel type"
+        );
+        assert_eq!(
+            fail(&tun(&["-i", "--tun-type", "ipip", "--tun-port", "6080"])),
+            "Illegal 'tun-port' option with the 'ipip' tunnel type"
+        );
+        assert_eq!(fail(&tun(&["-i", "--tun-port", "0"])), "illegal tunnel port specified");
+        assert_eq!(
+            fail(&tun(&["-i", "--tun-type", "gue", "--tun-port", "6080"])),
+            "The 'gue' tunnel type is not supported by gatewayd: it tunnels with ipip only"
+        );
+        assert_eq!(
+            fail(&["-A", "-t", "198.18.0.100:80", "--tun-type", "ipip"]),
+            "Illegal 'tun-type' option with the 'add-service' command"
+        );
+        assert!(fail(&["-L", "--tun-info"]).contains("--tun-info"));
     }
 
     #[test]
