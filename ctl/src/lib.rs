@@ -86,23 +86,38 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    let argv: Vec<String> = args.into_iter().map(|a| a.into().to_string_lossy().into_owned()).collect();
+    let program = argv.first().map_or("gwctl", String::as_str);
+    // The words as ipvsadm sees them: gwctl's own --socket is not one.
+    let mut words = Vec::new();
+    let mut rest = argv.iter().skip(1);
+    while let Some(w) = rest.next() {
+        match w.as_str() {
+            "--socket" => drop(rest.next()),
+            w if w.starts_with("--socket=") => {}
+            w => words.push(w),
+        }
+    }
+    // ipvsadm honours -h and -v only as the first option.
+    match words.first().copied() {
+        Some("-h" | "--help") => return Ok(gw_ipvsadm::usage::usage(program)),
+        Some("-v" | "--version") => return Ok(gw_ipvsadm::usage::VERSION.to_owned()),
+        _ => {}
+    }
+    let cli = match Cli::try_parse_from(&argv) {
         Ok(cli) => cli,
         Err(e) => {
-            use clap::error::ErrorKind;
-            let text = e.render().to_string();
-            return match e.kind() {
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => Ok(text),
-                // Like popt's one-line complaint: clap's first line, then "Try ...".
-                _ => {
-                    let first = text.lines().next().unwrap_or("error: bad command line");
-                    Err(Failure::BadOption(format!("{first}\n{}", Failure::TryHelp)))
-                }
-            };
+            return Err(match cli::popt_message(&e, &words) {
+                Some(m) => Failure::BadOption(m),
+                None => try_help(program),
+            });
         }
     };
     let names = PortNames::system();
-    let mut inv = resolve::resolve_with(&cli, &names)?;
+    let mut inv = resolve::resolve_with(&cli, &names).map_err(|f| match f {
+        Failure::TryHelp => try_help(program),
+        f => f,
+    })?;
     let mut timeout = timeout;
     if inv.command == Command::Restore {
         let mut text = String::new();
@@ -181,6 +196,11 @@ pub fn present(inv: &Invocation, mut resp: Response) -> Result<String, Failure> 
         _ => {}
     }
     Ok(out)
+}
+
+/// ipvsadm's `tryhelp_exit`, with the program name as typed (exit 255).
+fn try_help(program: &str) -> Failure {
+    Failure::BadOption(format!("Try `{program} -h' or '{program} --help' for more information."))
 }
 
 fn answer_name(resp: &Response) -> &'static str {

@@ -28,25 +28,6 @@ pub const DEFAULT_SOCKET: &str = "/run/gatewayd.sock";
 /// occur in an argument, and rules files with one are refused.
 pub const BARE: &str = "\0";
 
-/// ipvsadm's usage lines, for the commands gwctl has.
-const USAGE: &str = "\
-gwctl -A|E virtual-service [-s scheduler] [-p [timeout]] [-M netmask] [-o] [-b sched-flags]
-       gwctl -D virtual-service
-       gwctl -C
-       gwctl -R
-       gwctl -S [-n]
-       gwctl -a|e virtual-service -r server-address [-b|-m|-g|-i] [-w weight] [-x upper] [-y lower]
-       gwctl -d virtual-service -r server-address
-       gwctl -L|l [virtual-service] [options]
-       gwctl -Z [virtual-service]
-       gwctl --set tcp tcpfin udp
-       gwctl --add-laddr|--del-laddr -z local-address virtual-service
-       gwctl --get-laddr [virtual-service] [--json]
-       gwctl --counters [--json]
-       gwctl -h|-v
-
-virtual-service is -t|--tcp-service VIP:port or -u|--udp-service VIP:port";
-
 const COMMANDS: &str = "Commands";
 const SERVICE: &str = "Virtual service";
 const OPTIONS: &str = "Options";
@@ -60,7 +41,6 @@ const LISTING: &str = "Listing options";
     version,
     disable_version_flag = true,
     disable_help_flag = true,
-    override_usage = USAGE,
     about = "Administer gatewayd's virtual services, with ipvsadm's commands and output.",
     after_help = "Addresses are IPv4 dotted quads; a port may be a number or a service name \
                   from /etc/services. Output is always numeric (-n is accepted). \
@@ -292,12 +272,12 @@ pub struct Cli {
     )]
     pub socket: PathBuf,
 
-    /// Print this help.
-    #[arg(short = 'h', long = "help", action = ArgAction::Help, help_heading = OPTIONS)]
-    pub help: Option<bool>,
-    /// Print the version.
-    #[arg(short = 'v', long = "version", action = ArgAction::Version, help_heading = OPTIONS)]
-    pub version: Option<bool>,
+    /// Print ipvsadm's usage (as the first option only; see [`crate::usage`]).
+    #[arg(short = 'h', long = "help", action = ArgAction::Count, help_heading = OPTIONS)]
+    pub help: u8,
+    /// Print ipvsadm's version line (as the first option only).
+    #[arg(short = 'v', long = "version", action = ArgAction::Count, help_heading = OPTIONS)]
+    pub version: u8,
 
     /// ipvsadm options gatewayd does not support; `resolve` refuses them by name.
     #[command(flatten)]
@@ -471,6 +451,8 @@ impl Cli {
             self.exact,
             self.json,
             self.unsupported.daemon,
+            self.help,
+            self.version,
             self.unsupported.tun_nocsum,
             self.unsupported.tun_csum,
             self.unsupported.tun_remcsum,
@@ -497,10 +479,54 @@ impl Cli {
     }
 }
 
+/// ipvsadm's complaint for an option clap refused, as popt words it
+/// (`ipvsadm.c` process_options: `"%s: %s\n"`, `poptBadOption`,
+/// `poptStrerror`): `WORD: unknown option` or `WORD: missing argument`.
+/// `None` when the bad word is the first option: ipvsadm's first
+/// `poptGetNextOpt` fails and it only prints "Try ..." (`tryhelp_exit`).
+/// `words` are the arguments after the program name.
+pub fn popt_message<S: AsRef<str>>(e: &clap::Error, words: &[S]) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let words: Vec<&str> = words.iter().map(AsRef::as_ref).collect();
+    let (at, why) = match e.kind() {
+        ErrorKind::UnknownArgument => {
+            let bad = match e.get(ContextKind::InvalidArg) {
+                Some(ContextValue::String(s)) => s.split(['=', ' ']).next().unwrap_or("").to_owned(),
+                _ => String::new(),
+            };
+            let short = bad.strip_prefix('-').filter(|r| !r.starts_with('-') && r.len() == 1);
+            let at = words.iter().position(|w| {
+                *w == bad
+                    || w.split('=').next() == Some(bad.as_str())
+                    || short.is_some_and(|c| w.starts_with('-') && !w.starts_with("--") && w.contains(c))
+            });
+            (at, "unknown option")
+        }
+        // A value is missing: the option is the last word given.
+        _ => (words.len().checked_sub(1), "missing argument"),
+    };
+    let at = at.unwrap_or(0);
+    (at > 0).then(|| format!("{}: {why}", words[at]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    fn popt(words: &[&str]) -> Option<String> {
+        let argv = std::iter::once("gwctl").chain(words.iter().copied());
+        let e = Cli::try_parse_from(argv).expect_err("clap refuses it");
+        popt_message(&e, words)
+    }
+
+    #[test]
+    fn clap_refusals_read_as_popts() {
+        assert_eq!(popt(&["--frobnicate"]), None);
+        assert_eq!(popt(&["-L", "--frobnicate"]).as_deref(), Some("--frobnicate: unknown option"));
+        assert_eq!(popt(&["-A", "-t"]).as_deref(), Some("-t: missing argument"));
+        assert_eq!(popt(&["-t"]), None);
+    }
 
     #[test]
     fn clap_definition_is_consistent() {
@@ -577,7 +603,7 @@ mod tests {
         cmd.build();
         for arg in cmd.get_arguments() {
             let id = arg.get_id().as_str();
-            if matches!(id, "socket" | "help" | "version") {
+            if id == "socket" {
                 continue;
             }
             let word = match (arg.get_long(), arg.get_short()) {

@@ -363,6 +363,14 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
     if let Some(why) = cli.unsupported.refusal() {
         return Err(usage(why));
     }
+    // -h and -v count only as the first option (see `crate::usage`); later
+    // ipvsadm's option loop refuses them.
+    if cli.help > 0 {
+        return Err(usage("invalid option `-h'"));
+    }
+    if cli.version > 0 {
+        return Err(usage("invalid option `-v'"));
+    }
     let cmd = command(cli)?;
     for opt in OPTS {
         if opt.count(cli) > 1 {

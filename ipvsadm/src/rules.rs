@@ -127,6 +127,14 @@ impl RulesError {
     }
 }
 
+/// popt's word for a clap refusal of the first option of a line.
+fn popt_why(e: &clap::Error) -> &'static str {
+    match e.kind() {
+        clap::error::ErrorKind::UnknownArgument => "unknown option",
+        _ => "missing argument",
+    }
+}
+
 /// One change of a rules file, with the line it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
@@ -159,13 +167,11 @@ pub fn parse_rule_lines(text: &str, names: &PortNames) -> Result<Vec<Rule>, Rule
             continue;
         }
         let cli = parser.parse(&argv).map_err(|e| {
-            use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-                return err("-h and -v are not rules".to_owned(), 2);
-            }
-            let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("error: bad rule").to_owned();
-            err(first, 255)
+            let words = &argv[1..];
+            let first = words.first().copied().unwrap_or("");
+            let message =
+                crate::cli::popt_message(&e, words).unwrap_or_else(|| format!("{first}: {}", popt_why(&e)));
+            err(message, 255)
         })?;
         let inv = crate::resolve::resolve_with(&cli, names).map_err(|f| {
             let mut e = err(f.to_string(), f.exit_code());
@@ -242,7 +248,7 @@ mod tests {
 
         let e = parse("-A -t 198.18.0.100:80 --bogus\n").unwrap_err();
         assert_eq!((e.line, e.exit_code()), (1, 255));
-        assert_eq!(e.message, "error: unexpected argument '--bogus' found");
+        assert_eq!(e.message, "--bogus: unknown option");
 
         let e = parse("-C\n-n\n").unwrap_err();
         assert_eq!((e.line, e.exit_code()), (2, 255));
@@ -308,7 +314,7 @@ mod tests {
             );
             assert_eq!((e.line, e.exit_code()), (1, 2));
         }
-        assert_eq!(parse("-C\n-h\n").unwrap_err().message, "-h and -v are not rules");
+        assert_eq!(parse("-C\n-h\n").unwrap_err().message, "invalid option `-h'");
         let e = parse("-a -t 198.18.0.100:80 -r 198.18.1.2 -x 5\x00\n").unwrap_err();
         assert_eq!(e.message, "a NUL byte in the line");
     }
