@@ -131,7 +131,7 @@ where
         timeout = timeout.saturating_mul(RESTORE_TIMEOUT_FACTOR);
     }
     let resp = exchange(&cli.socket, &inv, timeout)?;
-    present(&inv, resp)
+    present_with(&inv, resp, &names)
 }
 
 /// Sends the invocation's request to the socket at `socket` and returns the answer.
@@ -141,8 +141,14 @@ pub fn exchange(socket: &Path, inv: &Invocation, timeout: Duration) -> Result<Re
     client.call(&inv.request).map_err(|e| failed(inv.command, e.to_string()))
 }
 
-/// Turns gatewayd's answer into the text to print, or the failure to report.
-pub fn present(inv: &Invocation, mut resp: Response) -> Result<String, Failure> {
+/// Turns gatewayd's answer into the text to print, or the failure to report,
+/// with numeric addresses and ports.
+pub fn present(inv: &Invocation, resp: Response) -> Result<String, Failure> {
+    present_with(&Invocation { numeric: true, ..inv.clone() }, resp, &PortNames::builtin())
+}
+
+/// [`present`], naming hosts and ports from `names` unless the invocation is numeric.
+pub fn present_with(inv: &Invocation, mut resp: Response, names: &PortNames) -> Result<String, Failure> {
     if let Response::Error { kind, message } = &resp {
         let text = match &inv.request {
             Request::Restore { requests } => render::restore_error_text(requests, &inv.lines, *kind, message),
@@ -180,15 +186,16 @@ pub fn present(inv: &Invocation, mut resp: Response) -> Result<String, Failure> 
     if inv.json && !matches!(inv.view, View::Done | View::Daemon) {
         return Ok(render::json(&resp));
     }
+    let shown = if inv.numeric { render::Names::numeric() } else { render::Names::resolving(names) };
     let mut out = String::new();
     match (inv.view, &resp) {
         (View::List { format, exact, .. }, Response::Services { conn_table_size, services }) => {
             let header = (!one_service).then_some(*conn_table_size);
-            render::list(&mut out, header, services, format, exact);
+            render::list_with(&mut out, header, services, format, exact, &shown);
         }
-        (View::Save, Response::Services { services, .. }) => render::save(&mut out, services),
+        (View::Save, Response::Services { services, .. }) => render::save_with(&mut out, services, &shown),
         (View::Conns { persistent, .. }, Response::Conns { conns }) => {
-            render::conns(&mut out, conns, persistent)
+            render::conns_with(&mut out, conns, persistent, &shown)
         }
         (View::Timeouts, Response::Timeouts { timeouts }) => out = render::timeouts(timeouts),
         (View::Laddrs, Response::Laddrs { entries }) => out = render::laddrs(entries),

@@ -624,6 +624,110 @@ fn list_daemon_prints_nothing_as_ipvsadm_without_a_sync_daemon() {
     assert_eq!(daemon.join().unwrap(), Request::GetTimeouts);
 }
 
+/// A table on 127.0.0.1, which /etc/hosts names `localhost` on every system
+/// (no DNS is asked), with ports /etc/services names (netbase).
+fn localhost_listing() -> Response {
+    let vip = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::LOCALHOST, port: 80 };
+    Response::Services {
+        conn_table_size: 4096,
+        services: vec![ServiceInfo {
+            spec: ServiceSpec::new(vip, Scheduler::Wlc),
+            dests: vec![DestInfo {
+                spec: DestSpec::new(Ipv4Addr::LOCALHOST, 8080, ForwardMode::Masq, 1),
+                active_conns: 0,
+                inactive_conns: 0,
+                persist_conns: 0,
+                stats: Stats::default(),
+                rates: Default::default(),
+            }],
+            laddrs: vec![],
+            stats: Stats::default(),
+            rates: Default::default(),
+        }],
+    }
+}
+
+/// ipvsadm's addrport_to_anyname without -n: gethostbyaddr's name, else the
+/// number; getservbyport's name, else the number. The lines are ipvsadm's
+/// printf formats filled with those names: "%-4s %s" (cut at 33) and " %s" for
+/// the service, "  -> %-28s %-7s %-6d %-10u %-10u" for a server,
+/// "%-3s %-6s %-11s %-18s %-18s %s" for a connection, "-A %s -s %s" and
+/// "-a %s -r %s %s -w %d" for -S.
+#[test]
+#[rustfmt::skip]
+fn without_n_hosts_and_ports_are_named_as_ipvsadm() {
+    let sock = SockPath::new();
+    let daemon = serve_once(&sock.0, localhost_listing());
+    let r = gwctl(&sock, &["-L"]);
+    assert_eq!((r.code, r.err.as_str()), (0, ""));
+    assert_eq!(r.out, concat!(
+        "IP Virtual Server version 1.2.1 (size=4096)\n",
+        "Prot LocalAddress:Port Scheduler Flags\n",
+        "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n",
+        "TCP  localhost:http wlc\n",
+        "  -> localhost:http-alt           Masq    1      0          0         \n",
+    ));
+    daemon.join().unwrap();
+
+    let sock = SockPath::new();
+    let daemon = serve_once(&sock.0, localhost_listing());
+    let r = gwctl(&sock, &["-S"]);
+    assert_eq!((r.code, r.err.as_str()), (0, ""));
+    assert_eq!(r.out, "-A -t localhost:http -s wlc\n-a -t localhost:http -r localhost:http-alt -m -w 1\n");
+    daemon.join().unwrap();
+
+    let sock = SockPath::new();
+    let conn = ConnInfo {
+        worker: 0,
+        proto: Protocol::Tcp,
+        state: "ESTABLISHED".into(),
+        expires_ms: 899_400,
+        client: (Ipv4Addr::LOCALHOST, 43210),
+        vip: (Ipv4Addr::LOCALHOST, 80),
+        local: (Ipv4Addr::LOCALHOST, 43210),
+        dest: (Ipv4Addr::LOCALHOST, 8080),
+        mode: ForwardMode::Masq,
+        template: false,
+    };
+    let daemon = serve_once(&sock.0, Response::Conns { conns: vec![conn] });
+    let r = gwctl(&sock, &["-L", "-c"]);
+    assert_eq!((r.code, r.err.as_str()), (0, ""));
+    assert_eq!(r.out, concat!(
+        "IPVS connection entries\n",
+        "pro expire state       source             virtual            destination\n",
+        "TCP 14:59  ESTABLISHED localhost:43210    localhost:http     localhost:http-alt\n",
+    ));
+    daemon.join().unwrap();
+
+    // -n keeps numbers.
+    let sock = SockPath::new();
+    let daemon = serve_once(&sock.0, localhost_listing());
+    let r = gwctl(&sock, &["-S", "-n"]);
+    assert_eq!(r.out, "-A -t 127.0.0.1:80 -s wlc\n-a -t 127.0.0.1:80 -r 127.0.0.1:8080 -m -w 1\n");
+    daemon.join().unwrap();
+}
+
+/// ipvsadm's parse_service: a host name through gethostbyname, a port name
+/// through getservbyname; so ipvsadm's -S output without -n restores.
+#[test]
+fn host_and_port_names_are_accepted_as_input() {
+    let sock = SockPath::new();
+    let daemon = serve_once(&sock.0, Response::Ok);
+    let r = gwctl(&sock, &["-a", "-t", "localhost:http", "-r", "localhost:http-alt", "-m"]);
+    assert_eq!((r.code, r.err.as_str()), (0, ""));
+    let vip = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::LOCALHOST, port: 80 };
+    let dest = DestSpec::new(Ipv4Addr::LOCALHOST, 8080, ForwardMode::Masq, 1);
+    assert_eq!(daemon.join().unwrap(), Request::AddDest { service: vip, dest });
+
+    let sock = SockPath::new();
+    let daemon = serve_once(&sock.0, Response::Ok);
+    let r =
+        restore(&sock, "-A -t localhost:http -s wlc\n-a -t localhost:http -r localhost:http-alt -m -w 1\n");
+    assert_eq!((r.code, r.err.as_str()), (0, ""));
+    let Request::Restore { requests } = daemon.join().unwrap() else { panic!("not a restore") };
+    assert_eq!(requests[1], Request::AddDest { service: vip, dest });
+}
+
 #[test]
 fn lower_threshold_above_upper_is_strerror_erange_in_one_line() {
     // The kernel's -ERANGE; libipvs has no text for it, so strerror's; ipvsadm.c
@@ -702,7 +806,7 @@ fn ten_thousand_services_list_save_and_restore() {
 
     let sock = SockPath::new();
     let daemon = serve_once(&sock.0, big_listing());
-    let saved = gwctl(&sock, &["-S"]);
+    let saved = gwctl(&sock, &["-S", "-n"]);
     daemon.join().unwrap();
     assert_eq!(saved.out.lines().count(), 10_000 * 12);
 

@@ -42,10 +42,7 @@ const LISTING: &str = "Listing options";
     disable_version_flag = true,
     disable_help_flag = true,
     about = "Administer gatewayd's virtual services, with ipvsadm's commands and output.",
-    after_help = "Addresses are IPv4 dotted quads; a port may be a number or a service name \
-                  from /etc/services. Output is always numeric (-n is accepted). \
-                  Schedulers: rr wrr lc wlc sed nq dh sh lblc lblcr mh fo ovf (default wlc). \
-                  See docs/gwctl.md for every difference from ipvsadm."
+    after_help = "gwctl -h prints ipvsadm 1.31's usage; see docs/gwctl.md."
 )]
 pub struct Cli {
     /// Add a virtual service.
@@ -228,7 +225,7 @@ pub struct Cli {
     )]
     pub laddr: Vec<String>,
 
-    /// Numeric output (always on: gwctl never resolves names).
+    /// Numeric output of addresses and ports (without it, names as ipvsadm shows them).
     #[arg(short = 'n', long = "numeric", action = ArgAction::Count, help_heading = LISTING)]
     pub numeric: u8,
     /// With -L: the connections (with -t or -u: of that service only).

@@ -341,6 +341,8 @@ pub struct Invocation {
     pub json: bool,
     /// For `-R`: the rules-file line of each request, to name the one gatewayd refuses.
     pub lines: Vec<usize>,
+    /// `-n`: addresses and ports as numbers; without it, names as ipvsadm shows them.
+    pub numeric: bool,
 }
 
 /// Resolves the raw arguments with the system's port names (`/etc/services`).
@@ -358,6 +360,7 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
             view: View::List { format: ListFormat::Plain, exact: false, sort: true },
             json: false,
             lines: Vec::new(),
+            numeric: false,
         });
     }
     if let Some(why) = cli.unsupported.refusal() {
@@ -480,7 +483,14 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
         (Command::Counters, _) => View::Counters,
         _ => View::Done,
     };
-    Ok(Invocation { command: cmd, request, view, json: cli.json > 0, lines: Vec::new() })
+    Ok(Invocation {
+        command: cmd,
+        request,
+        view,
+        json: cli.json > 0,
+        lines: Vec::new(),
+        numeric: cli.numeric > 0,
+    })
 }
 
 fn usage(msg: impl Into<String>) -> Failure {

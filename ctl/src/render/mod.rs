@@ -20,14 +20,63 @@ pub mod list;
 pub mod save;
 pub mod tables;
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::net::Ipv4Addr;
 
-use gw_proto::{ErrorKind, Request, Response, TimeoutSet};
+use gw_proto::{ErrorKind, Protocol, Request, Response, TimeoutSet};
 
-pub use conns::conns;
-pub use list::list;
-pub use save::save;
+use crate::services::PortNames;
+
+pub use conns::{conns, conns_with};
+pub use list::{list, list_with};
+pub use save::{save, save_with};
 pub use tables::{counters, laddrs};
+
+/// How `addr:port` is shown: numbers (`-n`), or ipvsadm's
+/// `addrport_to_anyname`: the host's name from the system resolver
+/// (`gethostbyaddr`), else its number, and the port's name for the protocol
+/// from `/etc/services` (`getservbyport`), else its number. Each address is
+/// looked up once per run.
+pub struct Names<'a> {
+    ports: Option<&'a PortNames>,
+    hosts: RefCell<HashMap<Ipv4Addr, Option<String>>>,
+}
+
+impl<'a> Names<'a> {
+    /// Numbers only, as with `-n`.
+    pub fn numeric() -> Names<'static> {
+        Names { ports: None, hosts: RefCell::default() }
+    }
+
+    /// Names from `ports` (and from the system resolver if `ports` resolves hosts).
+    pub fn resolving(ports: &'a PortNames) -> Names<'a> {
+        Names { ports: Some(ports), hosts: RefCell::default() }
+    }
+
+    /// Appends `addr:port`, named or numeric.
+    pub fn push(&self, out: &mut String, addr: Ipv4Addr, port: u16, proto: Protocol) {
+        let Some(ports) = self.ports else {
+            let _ = write!(out, "{addr}:{port}");
+            return;
+        };
+        let mut hosts = self.hosts.borrow_mut();
+        match hosts.entry(addr).or_insert_with(|| ports.host_name(addr)) {
+            Some(host) => out.push_str(host),
+            None => {
+                let _ = write!(out, "{addr}");
+            }
+        }
+        out.push(':');
+        match ports.name_of(port, proto) {
+            Some(name) => out.push_str(name),
+            None => {
+                let _ = write!(out, "{port}");
+            }
+        }
+    }
+}
 
 /// The IPVS version gatewayd reports in ipvsadm's first listing line.
 pub const IPVS_VERSION: &str = "1.2.1";

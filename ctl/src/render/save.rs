@@ -23,16 +23,22 @@ use std::net::Ipv4Addr;
 
 use gw_proto::{ForwardMode, Protocol, ServiceInfo, ServiceKey};
 
+use super::Names;
 use crate::values::sched_flag_names;
 
-/// `-S`: appends the rules that rebuild `services`, in the order given.
+/// `-S -n`: appends the rules that rebuild `services`, in the order given.
 pub fn save(out: &mut String, services: &[ServiceInfo]) {
+    save_with(out, services, &Names::numeric());
+}
+
+/// [`save`], with addresses and ports shown as `names` says (`-S` without `-n`).
+pub fn save_with(out: &mut String, services: &[ServiceInfo], names: &Names) {
     let dests: usize = services.iter().map(|s| s.dests.len() + s.laddrs.len()).sum();
     out.reserve(80 * (services.len() + dests));
     for svc in services {
         let spec = &svc.spec;
         out.push_str("-A ");
-        service_arg(out, &spec.key);
+        service_arg(out, &spec.key, names);
         let _ = write!(out, " -s {}", spec.scheduler);
         if let Some(timeout) = spec.persistent {
             let _ = write!(out, " -p {timeout}");
@@ -50,14 +56,16 @@ pub fn save(out: &mut String, services: &[ServiceInfo]) {
         for d in &svc.dests {
             let d = &d.spec;
             out.push_str("-a ");
-            service_arg(out, &spec.key);
+            service_arg(out, &spec.key, names);
             let switch = match d.mode {
                 ForwardMode::FullNat => "-b",
                 ForwardMode::Masq => "-m",
                 ForwardMode::Route => "-g",
                 ForwardMode::Tunnel => "-i",
             };
-            let _ = write!(out, " -r {}:{} {switch} -w {}", d.addr, d.port, d.weight);
+            out.push_str(" -r ");
+            names.push(out, d.addr, d.port, spec.key.proto);
+            let _ = write!(out, " {switch} -w {}", d.weight);
             if d.mode == ForwardMode::Tunnel {
                 // ipvsadm 1.31 names the tunnel type of every tunnel server;
                 // gatewayd's is always ipip, which takes no other option.
@@ -73,19 +81,20 @@ pub fn save(out: &mut String, services: &[ServiceInfo]) {
         }
         for lip in &svc.laddrs {
             let _ = write!(out, "--add-laddr -z {lip} ");
-            service_arg(out, &spec.key);
+            service_arg(out, &spec.key, names);
             out.push('\n');
         }
     }
 }
 
 /// `-t VIP:PORT` or `-u VIP:PORT` (ipvsadm's `option_from_protocol`).
-fn service_arg(out: &mut String, k: &ServiceKey) {
+fn service_arg(out: &mut String, k: &ServiceKey, names: &Names) {
     let opt = match k.proto {
-        Protocol::Tcp => "-t",
-        Protocol::Udp => "-u",
+        Protocol::Tcp => "-t ",
+        Protocol::Udp => "-u ",
     };
-    let _ = write!(out, "{opt} {}:{}", k.addr, k.port);
+    out.push_str(opt);
+    names.push(out, k.addr, k.port, k.proto);
 }
 
 #[cfg(test)]
