@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what gatewayd needs to build, test and run its labs on Debian 12:
 # DPDK 22.11 (EAL, PMDs, headers), libclang for bindgen, lab tools, and
-# cargo-nextest. Safe to run again: it skips what is already there.
+# cargo-nextest, netbase (/etc/services). Safe to run again: it skips what is already there.
 set -euo pipefail
 pkgs=(dpdk dpdk-dev libdpdk-dev libclang-dev pkg-config build-essential
-      iproute2 ethtool iputils-ping curl python3 procps)
+      iproute2 ethtool iputils-ping curl python3 procps
+      netbase)  # /etc/services: gwctl's port names, as ipvsadm's getservbyname
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -75,7 +75,7 @@ where
             0
         }
         Err(f) => {
-            let _ = writeln!(err, "{f}");
+            let _ = writeln!(err, "{}", f.ipvsadm_text());
             f.exit_code()
         }
     }
@@ -86,23 +86,38 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    let argv: Vec<String> = args.into_iter().map(|a| a.into().to_string_lossy().into_owned()).collect();
+    let program = argv.first().map_or("gwctl", String::as_str);
+    // The words as ipvsadm sees them: gwctl's own --socket is not one.
+    let mut words = Vec::new();
+    let mut rest = argv.iter().skip(1);
+    while let Some(w) = rest.next() {
+        match w.as_str() {
+            "--socket" => drop(rest.next()),
+            w if w.starts_with("--socket=") => {}
+            w => words.push(w),
+        }
+    }
+    // ipvsadm honours -h and -v only as the first option.
+    match words.first().copied() {
+        Some("-h" | "--help") => return Ok(gw_ipvsadm::usage::usage(program)),
+        Some("-v" | "--version") => return Ok(gw_ipvsadm::usage::VERSION.to_owned()),
+        _ => {}
+    }
+    let cli = match Cli::try_parse_from(&argv) {
         Ok(cli) => cli,
         Err(e) => {
-            use clap::error::ErrorKind;
-            let text = e.render().to_string();
-            return match e.kind() {
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => Ok(text),
-                // Like popt's one-line complaint: clap's first line, then "Try ...".
-                _ => {
-                    let first = text.lines().next().unwrap_or("error: bad command line");
-                    Err(Failure::BadOption(format!("{first}\n{}", Failure::TryHelp)))
-                }
-            };
+            return Err(match cli::popt_message(&e, &words) {
+                Some(m) => Failure::BadOption(m),
+                None => try_help(program),
+            });
         }
     };
     let names = PortNames::system();
-    let mut inv = resolve::resolve_with(&cli, &names)?;
+    let mut inv = resolve::resolve_with(&cli, &names).map_err(|f| match f {
+        Failure::TryHelp => try_help(program),
+        f => f,
+    })?;
     let mut timeout = timeout;
     if inv.command == Command::Restore {
         let mut text = String::new();
@@ -116,7 +131,7 @@ where
         timeout = timeout.saturating_mul(RESTORE_TIMEOUT_FACTOR);
     }
     let resp = exchange(&cli.socket, &inv, timeout)?;
-    present(&inv, resp)
+    present_with(&inv, resp, &names)
 }
 
 /// Sends the invocation's request to the socket at `socket` and returns the answer.
@@ -126,8 +141,14 @@ pub fn exchange(socket: &Path, inv: &Invocation, timeout: Duration) -> Result<Re
     client.call(&inv.request).map_err(|e| failed(inv.command, e.to_string()))
 }
 
-/// Turns gatewayd's answer into the text to print, or the failure to report.
-pub fn present(inv: &Invocation, mut resp: Response) -> Result<String, Failure> {
+/// Turns gatewayd's answer into the text to print, or the failure to report,
+/// with numeric addresses and ports.
+pub fn present(inv: &Invocation, resp: Response) -> Result<String, Failure> {
+    present_with(&Invocation { numeric: true, ..inv.clone() }, resp, &PortNames::builtin())
+}
+
+/// [`present`], naming hosts and ports from `names` unless the invocation is numeric.
+pub fn present_with(inv: &Invocation, mut resp: Response, names: &PortNames) -> Result<String, Failure> {
     if let Response::Error { kind, message } = &resp {
         let text = match &inv.request {
             Request::Restore { requests } => render::restore_error_text(requests, &inv.lines, *kind, message),
@@ -140,7 +161,7 @@ pub fn present(inv: &Invocation, mut resp: Response) -> Result<String, Failure> 
         (View::Done, Response::Ok)
             | (View::List { .. } | View::Save, Response::Services { .. })
             | (View::Conns { .. }, Response::Conns { .. })
-            | (View::Timeouts, Response::Timeouts { .. })
+            | (View::Timeouts | View::Daemon, Response::Timeouts { .. })
             | (View::Laddrs, Response::Laddrs { .. })
             | (View::Counters, Response::Counters { .. })
     );
@@ -162,18 +183,19 @@ pub fn present(inv: &Invocation, mut resp: Response) -> Result<String, Failure> 
     if sort {
         render::sort(&mut resp);
     }
-    if inv.json && inv.view != View::Done {
+    if inv.json && !matches!(inv.view, View::Done | View::Daemon) {
         return Ok(render::json(&resp));
     }
+    let shown = if inv.numeric { render::Names::numeric() } else { render::Names::resolving(names) };
     let mut out = String::new();
     match (inv.view, &resp) {
         (View::List { format, exact, .. }, Response::Services { conn_table_size, services }) => {
             let header = (!one_service).then_some(*conn_table_size);
-            render::list(&mut out, header, services, format, exact);
+            render::list_with(&mut out, header, services, format, exact, &shown);
         }
-        (View::Save, Response::Services { services, .. }) => render::save(&mut out, services),
+        (View::Save, Response::Services { services, .. }) => render::save_with(&mut out, services, &shown),
         (View::Conns { persistent, .. }, Response::Conns { conns }) => {
-            render::conns(&mut out, conns, persistent)
+            render::conns_with(&mut out, conns, persistent, &shown)
         }
         (View::Timeouts, Response::Timeouts { timeouts }) => out = render::timeouts(timeouts),
         (View::Laddrs, Response::Laddrs { entries }) => out = render::laddrs(entries),
@@ -181,6 +203,11 @@ pub fn present(inv: &Invocation, mut resp: Response) -> Result<String, Failure> 
         _ => {}
     }
     Ok(out)
+}
+
+/// ipvsadm's `tryhelp_exit`, with the program name as typed (exit 255).
+fn try_help(program: &str) -> Failure {
+    Failure::BadOption(format!("Try `{program} -h' or '{program} --help' for more information."))
 }
 
 fn answer_name(resp: &Response) -> &'static str {

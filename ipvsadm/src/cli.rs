@@ -28,25 +28,6 @@ pub const DEFAULT_SOCKET: &str = "/run/gatewayd.sock";
 /// occur in an argument, and rules files with one are refused.
 pub const BARE: &str = "\0";
 
-/// ipvsadm's usage lines, for the commands gwctl has.
-const USAGE: &str = "\
-gwctl -A|E virtual-service [-s scheduler] [-p [timeout]] [-M netmask] [-o] [-b sched-flags]
-       gwctl -D virtual-service
-       gwctl -C
-       gwctl -R
-       gwctl -S [-n]
-       gwctl -a|e virtual-service -r server-address [-b|-m|-g|-i] [-w weight] [-x upper] [-y lower]
-       gwctl -d virtual-service -r server-address
-       gwctl -L|l [virtual-service] [options]
-       gwctl -Z [virtual-service]
-       gwctl --set tcp tcpfin udp
-       gwctl --add-laddr|--del-laddr -z local-address virtual-service
-       gwctl --get-laddr [virtual-service] [--json]
-       gwctl --counters [--json]
-       gwctl -h|-v
-
-virtual-service is -t|--tcp-service VIP:port or -u|--udp-service VIP:port";
-
 const COMMANDS: &str = "Commands";
 const SERVICE: &str = "Virtual service";
 const OPTIONS: &str = "Options";
@@ -60,12 +41,8 @@ const LISTING: &str = "Listing options";
     version,
     disable_version_flag = true,
     disable_help_flag = true,
-    override_usage = USAGE,
     about = "Administer gatewayd's virtual services, with ipvsadm's commands and output.",
-    after_help = "Addresses are IPv4 dotted quads; a port may be a number or a service name \
-                  from /etc/services. Output is always numeric (-n is accepted). \
-                  Schedulers: rr wrr lc wlc sed nq dh sh lblc lblcr mh fo (default wlc). \
-                  See docs/gwctl.md for every difference from ipvsadm."
+    after_help = "gwctl -h prints ipvsadm 1.31's usage; see docs/gwctl.md."
 )]
 pub struct Cli {
     /// Add a virtual service.
@@ -142,7 +119,7 @@ pub struct Cli {
     )]
     pub udp_service: Vec<String>,
 
-    /// Scheduler: rr wrr lc wlc sed nq dh sh lblc lblcr mh fo (default wlc).
+    /// Scheduler: rr wrr lc wlc sed nq dh sh lblc lblcr mh fo ovf (default wlc).
     #[arg(
         short = 's',
         long = "scheduler",
@@ -248,7 +225,7 @@ pub struct Cli {
     )]
     pub laddr: Vec<String>,
 
-    /// Numeric output (always on: gwctl never resolves names).
+    /// Numeric output of addresses and ports (without it, names as ipvsadm shows them).
     #[arg(short = 'n', long = "numeric", action = ArgAction::Count, help_heading = LISTING)]
     pub numeric: u8,
     /// With -L: the connections (with -t or -u: of that service only).
@@ -292,12 +269,12 @@ pub struct Cli {
     )]
     pub socket: PathBuf,
 
-    /// Print this help.
-    #[arg(short = 'h', long = "help", action = ArgAction::Help, help_heading = OPTIONS)]
-    pub help: Option<bool>,
-    /// Print the version.
-    #[arg(short = 'v', long = "version", action = ArgAction::Version, help_heading = OPTIONS)]
-    pub version: Option<bool>,
+    /// Print ipvsadm's usage (as the first option only; see [`crate::usage`]).
+    #[arg(short = 'h', long = "help", action = ArgAction::Count, help_heading = OPTIONS)]
+    pub help: u8,
+    /// Print ipvsadm's version line (as the first option only).
+    #[arg(short = 'v', long = "version", action = ArgAction::Count, help_heading = OPTIONS)]
+    pub version: u8,
 
     /// ipvsadm options gatewayd does not support; `resolve` refuses them by name.
     #[command(flatten)]
@@ -308,7 +285,9 @@ pub struct Cli {
     pub extra: Vec<String>,
 }
 
-/// ipvsadm 1.31 options with no meaning in gatewayd, kept so they get a clear refusal.
+/// ipvsadm 1.31 options that gatewayd honours only in part, or not at all,
+/// kept hidden so that they get ipvsadm's checks or a clear refusal: the
+/// tunnel options (`--tun-type ipip` is accepted, as ipvsadm's `-S` writes it).
 #[derive(clap::Args, Debug, Default, Clone)]
 pub struct Unsupported {
     #[arg(short = 'f', long = "fwmark-service", hide = true, action = ArgAction::Append)]
@@ -370,7 +349,6 @@ impl Unsupported {
         let daemon = [
             self.start_daemon.len(),
             self.stop_daemon.len(),
-            usize::from(self.daemon),
             self.mcast_interface.len(),
             self.syncid.len(),
             self.mcast_group.len(),
@@ -380,25 +358,16 @@ impl Unsupported {
         ];
         if daemon.into_iter().any(given) {
             return Some(
-                "the connection synchronisation daemon (--start-daemon, --stop-daemon, --daemon, \
+                "the connection synchronisation daemon (--start-daemon, --stop-daemon, \
                  --mcast-*, --syncid, --sync-maxlen) is not supported by gatewayd",
             );
         }
         if given(self.pe.len()) {
             return Some("persistence engines (--pe) are not supported by gatewayd");
         }
-        let tun = [
-            self.tun_type.len(),
-            self.tun_port.len(),
-            usize::from(self.tun_nocsum),
-            usize::from(self.tun_csum),
-            usize::from(self.tun_remcsum),
-            usize::from(self.tun_info),
-        ];
-        if tun.into_iter().any(given) {
+        if given(self.tun_info.into()) {
             return Some(
-                "tunnel options (--tun-type, --tun-port, --tun-*csum, --tun-info) are not \
-                 supported by gatewayd: -i is always IP-in-IP",
+                "tunnel information (--tun-info) is not supported by gatewayd: it tunnels with ipip only",
             );
         }
         None
@@ -478,6 +447,12 @@ impl Cli {
             self.nosort,
             self.exact,
             self.json,
+            self.unsupported.daemon,
+            self.help,
+            self.version,
+            self.unsupported.tun_nocsum,
+            self.unsupported.tun_csum,
+            self.unsupported.tun_remcsum,
         ];
         let lists = [
             &self.tcp_service,
@@ -492,6 +467,8 @@ impl Cli {
             &self.l_threshold,
             &self.laddr,
             &self.extra,
+            &self.unsupported.tun_type,
+            &self.unsupported.tun_port,
         ];
         counts.iter().all(|&n| n == 0)
             && lists.iter().all(|l| l.is_empty())
@@ -499,10 +476,54 @@ impl Cli {
     }
 }
 
+/// ipvsadm's complaint for an option clap refused, as popt words it
+/// (`ipvsadm.c` process_options: `"%s: %s\n"`, `poptBadOption`,
+/// `poptStrerror`): `WORD: unknown option` or `WORD: missing argument`.
+/// `None` when the bad word is the first option: ipvsadm's first
+/// `poptGetNextOpt` fails and it only prints "Try ..." (`tryhelp_exit`).
+/// `words` are the arguments after the program name.
+pub fn popt_message<S: AsRef<str>>(e: &clap::Error, words: &[S]) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let words: Vec<&str> = words.iter().map(AsRef::as_ref).collect();
+    let (at, why) = match e.kind() {
+        ErrorKind::UnknownArgument => {
+            let bad = match e.get(ContextKind::InvalidArg) {
+                Some(ContextValue::String(s)) => s.split(['=', ' ']).next().unwrap_or("").to_owned(),
+                _ => String::new(),
+            };
+            let short = bad.strip_prefix('-').filter(|r| !r.starts_with('-') && r.len() == 1);
+            let at = words.iter().position(|w| {
+                *w == bad
+                    || w.split('=').next() == Some(bad.as_str())
+                    || short.is_some_and(|c| w.starts_with('-') && !w.starts_with("--") && w.contains(c))
+            });
+            (at, "unknown option")
+        }
+        // A value is missing: the option is the last word given.
+        _ => (words.len().checked_sub(1), "missing argument"),
+    };
+    let at = at.unwrap_or(0);
+    (at > 0).then(|| format!("{}: {why}", words[at]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    fn popt(words: &[&str]) -> Option<String> {
+        let argv = std::iter::once("gwctl").chain(words.iter().copied());
+        let e = Cli::try_parse_from(argv).expect_err("clap refuses it");
+        popt_message(&e, words)
+    }
+
+    #[test]
+    fn clap_refusals_read_as_popts() {
+        assert_eq!(popt(&["--frobnicate"]), None);
+        assert_eq!(popt(&["-L", "--frobnicate"]).as_deref(), Some("--frobnicate: unknown option"));
+        assert_eq!(popt(&["-A", "-t"]).as_deref(), Some("-t: missing argument"));
+        assert_eq!(popt(&["-t"]), None);
+    }
 
     #[test]
     fn clap_definition_is_consistent() {
@@ -557,8 +578,9 @@ mod tests {
         assert!(c.unsupported.refusal().unwrap().contains("fwmark"));
         let c = Cli::try_parse_from(["gwctl", "--start-daemon", "master"]).unwrap();
         assert!(c.unsupported.refusal().unwrap().contains("synchronisation daemon"));
+        // -L --daemon lists no daemon, as ipvsadm when none runs.
         let c = Cli::try_parse_from(["gwctl", "-L", "--daemon"]).unwrap();
-        assert!(c.unsupported.refusal().unwrap().contains("synchronisation daemon"));
+        assert!(c.unsupported.refusal().is_none());
         assert!(Cli::try_parse_from(["gwctl", "-L"]).unwrap().unsupported.refusal().is_none());
     }
 
@@ -578,7 +600,7 @@ mod tests {
         cmd.build();
         for arg in cmd.get_arguments() {
             let id = arg.get_id().as_str();
-            if matches!(id, "socket" | "help" | "version") {
+            if id == "socket" {
                 continue;
             }
             let word = match (arg.get_long(), arg.get_short()) {

@@ -36,6 +36,11 @@ pub enum Failure {
     /// A line of the rules read by `-R` is wrong; nothing was sent.
     #[error("{0}")]
     Rules(RulesError),
+    /// `-s` names no scheduler gatewayd has. ipvsadm sends any name and the
+    /// kernel's ENOENT fails the change (255); gwctl prints libipvs's text
+    /// ([`Failure::ipvsadm_text`]), while gatewayd's config errors name the word.
+    #[error("Scheduler not found: {0}")]
+    NoScheduler(String),
 }
 
 impl Failure {
@@ -43,9 +48,20 @@ impl Failure {
     pub fn exit_code(&self) -> u8 {
         match self {
             Failure::Usage(_) | Failure::Unreachable { .. } => 2,
-            Failure::TryHelp | Failure::BadOption(_) | Failure::ChangeFailed(_) => 255,
+            Failure::TryHelp | Failure::BadOption(_) | Failure::ChangeFailed(_) | Failure::NoScheduler(_) => {
+                255
+            }
             Failure::QueryFailed(_) => 1,
             Failure::Rules(e) => e.exit_code(),
+        }
+    }
+
+    /// What gwctl prints on stderr: ipvsadm's text for the same failure.
+    pub fn ipvsadm_text(&self) -> String {
+        match self {
+            Failure::NoScheduler(_) => gw_proto::ErrorKind::NoScheduler.ipvsadm_text().to_owned(),
+            Failure::Rules(e) => format!("line {}: {}", e.line, e.ipvsadm_message()),
+            other => other.to_string(),
         }
     }
 }

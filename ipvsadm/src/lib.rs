@@ -18,6 +18,7 @@ pub mod error;
 pub mod resolve;
 pub mod rules;
 pub mod services;
+pub mod usage;
 pub mod values;
 
 pub use crate::rules::{parse_rule_lines, parse_rules, Rule, RulesError};

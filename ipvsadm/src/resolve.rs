@@ -121,6 +121,7 @@ enum Opt {
     UThreshold,
     LThreshold,
     Timeout,
+    Daemon,
     Stats,
     Rate,
     Thresholds,
@@ -129,11 +130,16 @@ enum Opt {
     Exact,
     Ops,
     SchedFlags,
+    TunType,
+    TunPort,
+    TunNocsum,
+    TunCsum,
+    TunRemcsum,
     Laddr,
     Json,
 }
 
-const OPTS: [Opt; 22] = [
+const OPTS: [Opt; 28] = [
     Opt::Numeric,
     Opt::Connection,
     Opt::Service,
@@ -146,6 +152,7 @@ const OPTS: [Opt; 22] = [
     Opt::UThreshold,
     Opt::LThreshold,
     Opt::Timeout,
+    Opt::Daemon,
     Opt::Stats,
     Opt::Rate,
     Opt::Thresholds,
@@ -154,6 +161,11 @@ const OPTS: [Opt; 22] = [
     Opt::Exact,
     Opt::Ops,
     Opt::SchedFlags,
+    Opt::TunType,
+    Opt::TunPort,
+    Opt::TunNocsum,
+    Opt::TunCsum,
+    Opt::TunRemcsum,
     Opt::Laddr,
     Opt::Json,
 ];
@@ -173,6 +185,7 @@ impl Opt {
             Opt::UThreshold => "u-threshold",
             Opt::LThreshold => "l-threshold",
             Opt::Timeout => "timeout",
+            Opt::Daemon => "daemon",
             Opt::Stats => "stats",
             Opt::Rate => "rate",
             Opt::Thresholds => "thresholds",
@@ -181,6 +194,11 @@ impl Opt {
             Opt::Exact => "exact",
             Opt::Ops => "ops",
             Opt::SchedFlags => "sched-flags",
+            Opt::TunType => "tun-type",
+            Opt::TunPort => "tun-port",
+            Opt::TunNocsum => "tun-nocsum",
+            Opt::TunCsum => "tun-csum",
+            Opt::TunRemcsum => "tun-remcsum",
             Opt::Laddr => "local-address",
             Opt::Json => "json",
         }
@@ -207,6 +225,7 @@ impl Opt {
             Opt::UThreshold => c.u_threshold.len(),
             Opt::LThreshold => c.l_threshold.len(),
             Opt::Timeout => c.timeout.into(),
+            Opt::Daemon => c.unsupported.daemon.into(),
             Opt::Stats => c.stats.into(),
             Opt::Rate => c.rate.into(),
             Opt::Thresholds => c.thresholds.into(),
@@ -215,6 +234,11 @@ impl Opt {
             Opt::Exact => c.exact.into(),
             Opt::Ops => c.ops.into(),
             Opt::SchedFlags => c.b.len() - bare_b(),
+            Opt::TunType => c.unsupported.tun_type.len(),
+            Opt::TunPort => c.unsupported.tun_port.len(),
+            Opt::TunNocsum => c.unsupported.tun_nocsum.into(),
+            Opt::TunCsum => c.unsupported.tun_csum.into(),
+            Opt::TunRemcsum => c.unsupported.tun_remcsum.into(),
             Opt::Laddr => c.laddr.len(),
             Opt::Json => c.json.into(),
         }
@@ -243,7 +267,11 @@ fn rule(cmd: Command, opt: Opt) -> Rule {
         (AddServer | EditServer, Opt::Forward | Opt::Weight | Opt::UThreshold | Opt::LThreshold) => {
             Rule::Optional
         }
-        (List, Opt::Connection | Opt::Service | Opt::Timeout) => Rule::Exclusive,
+        (
+            AddServer | EditServer,
+            Opt::TunType | Opt::TunPort | Opt::TunNocsum | Opt::TunCsum | Opt::TunRemcsum,
+        ) => Rule::Optional,
+        (List, Opt::Connection | Opt::Service | Opt::Timeout | Opt::Daemon) => Rule::Exclusive,
         (
             List,
             Opt::Numeric
@@ -290,6 +318,10 @@ pub enum View {
     Conns { persistent: bool, sort: bool },
     /// `-L --timeout`.
     Timeouts,
+    /// `-L --daemon`: ipvsadm's `list_daemon`, which prints nothing when no
+    /// sync daemon runs; gatewayd has none. Gatewayd is still asked (for its
+    /// timeouts), so an unreachable gatewayd fails as ipvsadm without IPVS.
+    Daemon,
     /// `-S`: the rules, in the form `-R` reads.
     Save,
     /// `--get-laddr`: DPVS's local-address table.
@@ -309,6 +341,8 @@ pub struct Invocation {
     pub json: bool,
     /// For `-R`: the rules-file line of each request, to name the one gatewayd refuses.
     pub lines: Vec<usize>,
+    /// `-n`: addresses and ports as numbers; without it, names as ipvsadm shows them.
+    pub numeric: bool,
 }
 
 /// Resolves the raw arguments with the system's port names (`/etc/services`).
@@ -326,10 +360,19 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
             view: View::List { format: ListFormat::Plain, exact: false, sort: true },
             json: false,
             lines: Vec::new(),
+            numeric: false,
         });
     }
     if let Some(why) = cli.unsupported.refusal() {
         return Err(usage(why));
+    }
+    // -h and -v count only as the first option (see `crate::usage`); later
+    // ipvsadm's option loop refuses them.
+    if cli.help > 0 {
+        return Err(usage("invalid option `-h'"));
+    }
+    if cli.version > 0 {
+        return Err(usage("invalid option `-v'"));
     }
     let cmd = command(cli)?;
     for opt in OPTS {
@@ -354,7 +397,9 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
                 return Err(usage("One-Packet Scheduling is only for UDP virtual services"));
             }
             let scheduler = match cli.scheduler.first() {
-                Some(s) => s.parse::<Scheduler>().map_err(usage)?,
+                // ipvsadm sends any name; the kernel's ENOENT comes back as
+                // libipvs's text, and the failed change exits 255.
+                Some(s) => s.parse::<Scheduler>().map_err(|_| Failure::NoScheduler(s.clone()))?,
                 None => DEFAULT_SCHEDULER,
             };
             let sched_flags = match cli.b.iter().find(|b| *b != BARE) {
@@ -381,6 +426,7 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
             let service = key();
             let (addr, port) = v.real.expect("real-server is required for this command");
             let mode = forward(cli);
+            tunnel_check(cli, mode)?;
             let port = match mode {
                 // Neither can change the destination port: ipvsadm forces the service's.
                 ForwardMode::Route | ForwardMode::Tunnel => service.port,
@@ -402,7 +448,7 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
             list_conflicts(cli)?;
             if cli.connection > 0 {
                 Request::ListConns { service }
-            } else if cli.timeout > 0 {
+            } else if cli.timeout > 0 || cli.unsupported.daemon > 0 {
                 Request::GetTimeouts
             } else {
                 Request::List { service }
@@ -429,6 +475,7 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
         (Command::List, Request::ListConns { .. }) => {
             View::Conns { persistent: cli.persistent_conn > 0, sort }
         }
+        (Command::List, Request::GetTimeouts) if cli.unsupported.daemon > 0 => View::Daemon,
         (Command::List, Request::GetTimeouts) => View::Timeouts,
         (Command::List, _) => View::List { format: list_format(cli), exact: cli.exact > 0, sort },
         (Command::Save, _) => View::Save,
@@ -436,7 +483,14 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
         (Command::Counters, _) => View::Counters,
         _ => View::Done,
     };
-    Ok(Invocation { command: cmd, request, view, json: cli.json > 0, lines: Vec::new() })
+    Ok(Invocation {
+        command: cmd,
+        request,
+        view,
+        json: cli.json > 0,
+        lines: Vec::new(),
+        numeric: cli.numeric > 0,
+    })
 }
 
 fn usage(msg: impl Into<String>) -> Failure {
@@ -592,8 +646,9 @@ fn table_check(cli: &Cli, cmd: Command) -> Result<(), Failure> {
 /// ipvsadm's check of `-L`'s output options against each other.
 fn list_conflicts(cli: &Cli) -> Result<(), Failure> {
     let table = cli.stats > 0 || cli.rate > 0 || cli.thresholds > 0;
-    let not_a_table = cli.connection > 0 || cli.timeout > 0;
-    if (not_a_table && table) || (cli.timeout > 0 && cli.persistent_conn > 0) {
+    let daemon = cli.unsupported.daemon > 0;
+    let not_a_table = cli.connection > 0 || cli.timeout > 0 || daemon;
+    if (not_a_table && table) || ((cli.timeout > 0 || daemon) && cli.persistent_conn > 0) {
         return Err(usage("options conflicts in the list command"));
     }
     Ok(())
@@ -623,6 +678,44 @@ fn service(cli: &Cli, names: &PortNames) -> Result<Option<ServiceKey>, Failure> 
     let (addr, port) = values::addr_port(text, proto, names)
         .ok_or_else(|| usage("illegal virtual server address[:port] specified"))?;
     Ok(Some(ServiceKey { proto, addr, port: port.unwrap_or(0) }))
+}
+
+/// The tunnel options, checked as ipvsadm 1.31 checks them: `--tun-type`'s
+/// value, "Tunnel options conflict with forward method" without `-i`, then its
+/// table of options per tunnel type, where ipip (the default) takes none.
+/// gatewayd tunnels by ipip only, so gue and gre are refused by name.
+fn tunnel_check(cli: &Cli, mode: ForwardMode) -> Result<(), Failure> {
+    let u = &cli.unsupported;
+    let tun_type = match u.tun_type.first().map(String::as_str) {
+        None | Some("ipip") => "ipip",
+        Some(t @ ("gue" | "gre")) => t,
+        Some(_) => return Err(usage("illegal tunnel type specified")),
+    };
+    if let Some(p) = u.tun_port.first() {
+        number(p, 1, 65535).ok_or_else(|| usage("illegal tunnel port specified"))?;
+    }
+    let options = [
+        (Opt::TunType, u.tun_type.len()),
+        (Opt::TunPort, u.tun_port.len()),
+        (Opt::TunNocsum, u.tun_nocsum.into()),
+        (Opt::TunCsum, u.tun_csum.into()),
+        (Opt::TunRemcsum, u.tun_remcsum.into()),
+    ];
+    if mode != ForwardMode::Tunnel {
+        if options.iter().any(|&(_, n)| n > 0) {
+            return Err(usage("Tunnel options conflict with forward method"));
+        }
+        return Ok(());
+    }
+    if tun_type != "ipip" {
+        return Err(usage(format!(
+            "The '{tun_type}' tunnel type is not supported by gatewayd: it tunnels with ipip only"
+        )));
+    }
+    if let Some((opt, _)) = options[1..].iter().find(|&&(_, n)| n > 0) {
+        return Err(usage(format!("Illegal '{}' option with the 'ipip' tunnel type", opt.name())));
+    }
+    Ok(())
 }
 
 /// The forwarding method flag given, or the default.
@@ -1068,12 +1161,59 @@ mod tests {
         assert!(
             fail(&["-A", "-f", "1"]).starts_with("fwmark services (-f, --fwmark-service) are not supported")
         );
-        assert!(fail(&["-L", "--daemon"]).contains("synchronisation daemon"));
+        assert_eq!(req(&["-L", "--daemon"]), Request::GetTimeouts);
+        assert_eq!(run(&["-L", "--daemon"]).unwrap().view, View::Daemon);
+        // ipvsadm.c process_options: --daemon with a table option.
+        assert_eq!(fail(&["-L", "--daemon", "--stats"]), "options conflicts in the list command");
+        assert_eq!(
+            fail(&["-L", "--daemon", "-c"]),
+            "The option 'daemon' conflicts with the 'connection' option in the 'list' command"
+        );
+        assert_eq!(
+            fail(&["-A", "-t", "198.18.0.100:80", "--daemon"]),
+            "Illegal 'daemon' option with the 'add-service' command"
+        );
+        match run(&["-A", "-t", "198.18.0.100:80", "-s", "foo"]) {
+            Err(f @ Failure::NoScheduler(_)) => assert_eq!(
+                (f.ipvsadm_text().as_str(), f.exit_code()),
+                ("Scheduler or persistence engine not found", 255)
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(spec(&["-A", "-t", "198.18.0.100:80", "-s", "ovf"]).scheduler, Scheduler::Ovf);
         assert!(fail(&["--start-daemon", "master"]).contains("synchronisation daemon"));
         assert!(fail(&["--stop-daemon", "backup", "--syncid", "3"]).contains("synchronisation daemon"));
         assert!(fail(&["-A", "-t", "198.18.0.100:80", "--pe", "sip"]).contains("--pe"));
-        assert!(fail(&["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.2", "-i", "--tun-type", "gue"])
-            .contains("tunnel"));
+        // ipvsadm 1.31's tunnel checks (its messages, from the binary's strings).
+        let a = ["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.2"];
+        fn with<'a>(a: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+            [a, extra].concat()
+        }
+        let tun = |extra: &[&'static str]| with(&a, extra);
+        assert_eq!(
+            req(&tun(&["-i", "-w", "1", "--tun-type", "ipip"])),
+            Request::AddDest { service: tcp(80), dest: dest(80, ForwardMode::Tunnel, 1) }
+        );
+        assert_eq!(fail(&tun(&["-i", "--tun-type", "vxlan"])), "illegal tunnel type specified");
+        assert_eq!(fail(&tun(&["-m", "--tun-type", "ipip"])), "Tunnel options conflict with forward method");
+        assert_eq!(
+            fail(&tun(&["-i", "--tun-nocsum"])),
+            "Illegal 'tun-nocsum' option with the 'ipip' tunnel type"
+        );
+        assert_eq!(
+            fail(&tun(&["-i", "--tun-type", "ipip", "--tun-port", "6080"])),
+            "Illegal 'tun-port' option with the 'ipip' tunnel type"
+        );
+        assert_eq!(fail(&tun(&["-i", "--tun-port", "0"])), "illegal tunnel port specified");
+        assert_eq!(
+            fail(&tun(&["-i", "--tun-type", "gue", "--tun-port", "6080"])),
+            "The 'gue' tunnel type is not supported by gatewayd: it tunnels with ipip only"
+        );
+        assert_eq!(
+            fail(&["-A", "-t", "198.18.0.100:80", "--tun-type", "ipip"]),
+            "Illegal 'tun-type' option with the 'add-service' command"
+        );
+        assert!(fail(&["-L", "--tun-info"]).contains("--tun-info"));
     }
 
     #[test]
@@ -1112,7 +1252,6 @@ mod tests {
                 "illegal weight specified"
             );
         }
-        assert_eq!(fail(&["-A", "-t", "198.18.0.100:80", "-s", "xyz"]), "Scheduler not found: xyz");
         assert_eq!(fail(&["--add-laddr", "-z", "nope", "-t", "198.18.0.100:80"]), "illegal local address");
         assert_eq!(fail(&["-A", "-t", "198.18.0.100"]), "Zero port specified for non-persistent service");
         assert_eq!(fail(&["-E", "-t", "198.18.0.100:0"]), "Zero port specified for non-persistent service");

@@ -110,13 +110,28 @@ pub struct RulesError {
     pub line: usize,
     pub message: String,
     code: u8,
+    /// ipvsadm's text where it differs from `message` (see `Failure::ipvsadm_text`).
+    ipvsadm: Option<String>,
 }
 
 impl RulesError {
+    /// The message as ipvsadm words it, for gwctl's stderr.
+    pub fn ipvsadm_message(&self) -> &str {
+        self.ipvsadm.as_deref().unwrap_or(&self.message)
+    }
+
     /// The exit status gwctl gives for it: 2 for a bad value or combination, 255
     /// for an unknown option or a line without a command (ipvsadm's split).
     pub fn exit_code(&self) -> u8 {
         self.code
+    }
+}
+
+/// popt's word for a clap refusal of the first option of a line.
+fn popt_why(e: &clap::Error) -> &'static str {
+    match e.kind() {
+        clap::error::ErrorKind::UnknownArgument => "unknown option",
+        _ => "missing argument",
     }
 }
 
@@ -140,7 +155,7 @@ pub fn parse_rule_lines(text: &str, names: &PortNames) -> Result<Vec<Rule>, Rule
     let mut rules = Vec::new();
     for (i, raw) in text.split('\n').enumerate() {
         let line = i + 1;
-        let err = |message: String, code: u8| RulesError { line, message, code };
+        let err = |message: String, code: u8| RulesError { line, message, code, ipvsadm: None };
         let content = raw.split_once('#').map_or(raw, |(before, _)| before);
         if content.contains('\0') {
             return Err(err("a NUL byte in the line".to_owned(), 2));
@@ -152,15 +167,17 @@ pub fn parse_rule_lines(text: &str, names: &PortNames) -> Result<Vec<Rule>, Rule
             continue;
         }
         let cli = parser.parse(&argv).map_err(|e| {
-            use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-                return err("-h and -v are not rules".to_owned(), 2);
-            }
-            let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("error: bad rule").to_owned();
-            err(first, 255)
+            let words = &argv[1..];
+            let first = words.first().copied().unwrap_or("");
+            let message =
+                crate::cli::popt_message(&e, words).unwrap_or_else(|| format!("{first}: {}", popt_why(&e)));
+            err(message, 255)
         })?;
-        let inv = crate::resolve::resolve_with(&cli, names).map_err(|f| err(f.to_string(), f.exit_code()))?;
+        let inv = crate::resolve::resolve_with(&cli, names).map_err(|f| {
+            let mut e = err(f.to_string(), f.exit_code());
+            e.ipvsadm = Some(f.ipvsadm_text()).filter(|t| *t != e.message);
+            e
+        })?;
         if !inv.command.is_rule() {
             return Err(err(
                 format!(
@@ -231,7 +248,7 @@ mod tests {
 
         let e = parse("-A -t 198.18.0.100:80 --bogus\n").unwrap_err();
         assert_eq!((e.line, e.exit_code()), (1, 255));
-        assert_eq!(e.message, "error: unexpected argument '--bogus' found");
+        assert_eq!(e.message, "--bogus: unknown option");
 
         let e = parse("-C\n-n\n").unwrap_err();
         assert_eq!((e.line, e.exit_code()), (2, 255));
@@ -297,7 +314,7 @@ mod tests {
             );
             assert_eq!((e.line, e.exit_code()), (1, 2));
         }
-        assert_eq!(parse("-C\n-h\n").unwrap_err().message, "-h and -v are not rules");
+        assert_eq!(parse("-C\n-h\n").unwrap_err().message, "invalid option `-h'");
         let e = parse("-a -t 198.18.0.100:80 -r 198.18.1.2 -x 5\x00\n").unwrap_err();
         assert_eq!(e.message, "a NUL byte in the line");
     }

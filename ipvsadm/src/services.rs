@@ -4,8 +4,13 @@
 //! where that file is missing, as in some minimal containers, a small built-in
 //! table of common names stands in. A name is looked up for the service's own
 //! protocol only, as ipvsadm does (`domain` is 53 for both, `https` may be TCP only).
+//!
+//! Host names go through the system resolver, as ipvsadm's `gethostbyname` and
+//! `gethostbyaddr` do (NSS: `/etc/hosts`, then DNS), but only for a table made by
+//! [`PortNames::system`]; the built-in table of tests never resolves hosts.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, ToSocketAddrs};
 
 use gw_proto::Protocol;
 
@@ -38,6 +43,10 @@ http-alt 8080/tcp webcache
 #[derive(Debug, Clone, Default)]
 pub struct PortNames {
     entries: HashMap<(String, Protocol), u16>,
+    /// (port, protocol) to the official name of its first entry (`getservbyport`).
+    names: HashMap<(u16, Protocol), String>,
+    /// Whether host names are looked up with the system resolver.
+    hosts: bool,
 }
 
 impl PortNames {
@@ -45,6 +54,7 @@ impl PortNames {
     /// Lines that do not fit are skipped, as the C library does.
     pub fn parse(text: &str) -> PortNames {
         let mut entries = HashMap::new();
+        let mut names = HashMap::new();
         for line in text.lines() {
             let line = line.split('#').next().unwrap_or("");
             let mut words = line.split_whitespace();
@@ -58,20 +68,22 @@ impl PortNames {
                 _ => continue,
             };
             let Ok(port) = port.parse::<u16>() else { continue };
+            names.entry((port, proto)).or_insert_with(|| name.to_owned());
             for n in std::iter::once(name).chain(words) {
                 // The first entry wins, as in getservbyname.
                 entries.entry((n.to_owned(), proto)).or_insert(port);
             }
         }
-        PortNames { entries }
+        PortNames { entries, names, hosts: false }
     }
 
     /// The system's table: `/etc/services`, or the built-in one if it cannot be read.
     pub fn system() -> PortNames {
-        match std::fs::read_to_string("/etc/services") {
+        let table = match std::fs::read_to_string("/etc/services") {
             Ok(text) => PortNames::parse(&text),
             Err(_) => PortNames::builtin(),
-        }
+        };
+        PortNames { hosts: true, ..table }
     }
 
     /// The built-in table of common names.
@@ -83,11 +95,64 @@ impl PortNames {
     pub fn lookup(&self, name: &str, proto: Protocol) -> Option<u16> {
         self.entries.get(&(name.to_owned(), proto)).copied()
     }
+
+    /// The name of `port` for `proto`, as `getservbyport`: the first entry's own name.
+    pub fn name_of(&self, port: u16, proto: Protocol) -> Option<&str> {
+        self.names.get(&(port, proto)).map(String::as_str)
+    }
+
+    /// ipvsadm's `host_to_addr`: the first IPv4 address of host `name`, from
+    /// the system resolver. `None` for a table that does not resolve hosts.
+    pub fn host_addr(&self, name: &str) -> Option<Ipv4Addr> {
+        if !self.hosts || name.is_empty() {
+            return None;
+        }
+        (name, 0).to_socket_addrs().ok()?.find_map(|a| match a.ip() {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(_) => None,
+        })
+    }
+
+    /// ipvsadm's `addr_to_host`: the name of `addr` from the system resolver
+    /// (`getnameinfo`, name required), `None` when it has none.
+    pub fn host_name(&self, addr: Ipv4Addr) -> Option<String> {
+        if !self.hosts {
+            return None;
+        }
+        let name = dns_lookup::lookup_addr(&IpAddr::V4(addr)).ok()?;
+        // Without a name getnameinfo gives the number back.
+        name.parse::<IpAddr>().is_err().then_some(name)
+    }
+
+    /// A table that resolves host names with the system resolver (for tests).
+    pub fn with_hosts(self) -> PortNames {
+        PortNames { hosts: true, ..self }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ports_name_back_as_getservbyport() {
+        let n = PortNames::builtin();
+        assert_eq!(n.name_of(80, Protocol::Tcp), Some("http"));
+        assert_eq!(n.name_of(80, Protocol::Udp), None);
+        assert_eq!(n.name_of(53, Protocol::Udp), Some("domain"));
+        assert_eq!(n.name_of(8080, Protocol::Tcp), Some("http-alt"));
+        assert_eq!(n.name_of(9, Protocol::Tcp), None);
+    }
+
+    /// /etc/hosts names localhost 127.0.0.1 on every system (no DNS is asked).
+    #[test]
+    fn hosts_resolve_through_the_system_resolver() {
+        let n = PortNames::builtin();
+        assert_eq!(n.host_addr("localhost"), None, "the built-in table resolves nothing");
+        let n = n.with_hosts();
+        assert_eq!(n.host_addr("localhost"), Some(Ipv4Addr::LOCALHOST));
+        assert_eq!(n.host_name(Ipv4Addr::LOCALHOST).as_deref(), Some("localhost"));
+    }
 
     #[rustfmt::skip]
     const FIXTURE: &str = "\

@@ -23,15 +23,18 @@ pub fn number(s: &str, min: i64, max: i64) -> Option<u32> {
     }
 }
 
-/// ipvsadm's `parse_service` for IPv4: `ADDR[:PORT]`, the port a number from 0 to
-/// 65535 or a service name of `proto`. The address must be a dotted quad (ipvsadm
-/// would also resolve host names and accept `inet_aton`'s short forms).
+/// ipvsadm's `parse_service` for IPv4: `HOST[:PORT]`, the port a number from 0 to
+/// 65535 or a service name of `proto`; the host a dotted quad or a name that
+/// `names` resolves (`gethostbyname`: its first IPv4 address).
 pub fn addr_port(s: &str, proto: Protocol, names: &PortNames) -> Option<(Ipv4Addr, Option<u16>)> {
     let (addr, port) = match s.rsplit_once(':') {
         Some((a, p)) => (a, Some(p)),
         None => (s, None),
     };
-    let addr = addr.parse::<Ipv4Addr>().ok()?;
+    let addr = match addr.parse::<Ipv4Addr>() {
+        Ok(a) => a,
+        Err(_) => names.host_addr(addr)?,
+    };
     let port = match port {
         None => None,
         Some(p) => Some(match number(p, 0, 65535) {

@@ -82,10 +82,12 @@ pub enum Scheduler {
     Mh,
     /// Weighted failover.
     Fo,
+    /// Weighted overflow (`ip_vs_ovf.c`).
+    Ovf,
 }
 
 impl Scheduler {
-    pub const ALL: [Scheduler; 12] = [
+    pub const ALL: [Scheduler; 13] = [
         Scheduler::Rr,
         Scheduler::Wrr,
         Scheduler::Lc,
@@ -98,6 +100,7 @@ impl Scheduler {
         Scheduler::Lblcr,
         Scheduler::Mh,
         Scheduler::Fo,
+        Scheduler::Ovf,
     ];
     /// ipvsadm's default when `-s` is absent.
     pub const DEFAULT: Scheduler = Scheduler::Wlc;
@@ -115,6 +118,7 @@ impl Scheduler {
             Scheduler::Lblcr => "lblcr",
             Scheduler::Mh => "mh",
             Scheduler::Fo => "fo",
+            Scheduler::Ovf => "ovf",
         }
     }
 }
@@ -391,6 +395,10 @@ pub enum ErrorKind {
     Full,
     /// gatewayd already serves as many control connections as it allows.
     Busy,
+    /// A value out of the kernel's range (ERANGE: a lower threshold above the upper one).
+    OutOfRange,
+    /// An unknown scheduler (the kernel's ENOENT on a service change).
+    NoScheduler,
 }
 
 impl ErrorKind {
@@ -408,6 +416,9 @@ impl ErrorKind {
             ErrorKind::Full => "Memory allocation problem",
             // Not an IPVS error: ipvsadm has no text for it.
             ErrorKind::Busy => "too many control connections",
+            // strerror(ERANGE): libipvs has no text of its own for it.
+            ErrorKind::OutOfRange => "Numerical result out of range",
+            ErrorKind::NoScheduler => "Scheduler or persistence engine not found",
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Least-load schedulers: lc (`ip_vs_lc.c`), wlc (`ip_vs_wlc.c`), sed
-//! (`ip_vs_sed.c`), nq (`ip_vs_nq.c`) and the weighted failover fo
-//! (`ip_vs_fo.c`).
+//! (`ip_vs_sed.c`), nq (`ip_vs_nq.c`), the weighted failover fo
+//! (`ip_vs_fo.c`) and the weighted overflow ovf (`ip_vs_ovf.c`).
 //!
 //! All walk the servers in list order, skip those with weight 0 or flagged
 //! overloaded, and keep the first one found unless a later one is strictly
@@ -79,6 +79,24 @@ pub(super) fn fo<D: Dests + ?Sized>(d: &D) -> Option<usize> {
     for i in (0..d.len()).filter(|i| available(d, *i)) {
         if best.is_none_or(|(_, bw)| d.weight(i) > bw) {
             best = Some((i, d.weight(i)));
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
+/// Weighted overflow: the server with the highest weight among those whose
+/// active connections do not exceed their weight; the first one on ties.
+/// The kernel skips a server when `activeconns > weight`, so a server takes
+/// new connections up to and including `weight` active ones.
+pub(super) fn ovf<D: Dests + ?Sized>(d: &D) -> Option<usize> {
+    let mut best: Option<(usize, u32)> = None;
+    for i in (0..d.len()).filter(|i| available(d, *i)) {
+        let w = d.weight(i);
+        if u64::from(d.conns(i).0) > u64::from(w) {
+            continue;
+        }
+        if best.is_none_or(|(_, bw)| w > bw) {
+            best = Some((i, w));
         }
     }
     best.map(|(i, _)| i)
@@ -219,5 +237,27 @@ mod tests {
         assert_eq!(pick_once(Scheduler::Fo, &ds), Some(3));
         ds[3].w = 0;
         assert_eq!(pick_once(Scheduler::Fo, &ds), None);
+    }
+
+    #[test]
+    fn ovf_fills_the_heaviest_server_then_overflows() {
+        let mut ds = servers(&[5, 10, 10, 1]);
+        assert_eq!(pick_once(Scheduler::Ovf, &ds), Some(1));
+        // Up to and including its weight in active connections it stays first.
+        ds[1].act = 10;
+        assert_eq!(pick_once(Scheduler::Ovf, &ds), Some(1));
+        // Beyond it: the next with the highest weight, list order on ties.
+        ds[1].act = 11;
+        assert_eq!(pick_once(Scheduler::Ovf, &ds), Some(2));
+        // Inactive connections do not count.
+        ds[2].inact = 1000;
+        assert_eq!(pick_once(Scheduler::Ovf, &ds), Some(2));
+        ds[2].act = 11;
+        assert_eq!(pick_once(Scheduler::Ovf, &ds), Some(0));
+        // Flagged overloaded (-x) and quiesced servers are skipped.
+        ds[0].over = true;
+        assert_eq!(pick_once(Scheduler::Ovf, &ds), Some(3));
+        ds[3].w = 0;
+        assert_eq!(pick_once(Scheduler::Ovf, &ds), None);
     }
 }

@@ -319,6 +319,7 @@ pub fn pick<D: Dests + ?Sized>(
         Scheduler::Sed => least::sed(dests),
         Scheduler::Nq => least::nq(dests),
         Scheduler::Fo => least::fo(dests),
+        Scheduler::Ovf => least::ovf(dests),
         Scheduler::Dh => hashing::dh(prep, dests, flow),
         Scheduler::Sh => hashing::sh(prep, dests, flow),
         Scheduler::Mh => hashing::mh(prep, dests, flow),

@@ -114,7 +114,11 @@ proptest! {
                     prop_assert!(i < ds.len() && available(&ds[..], i), "{} chose {}", s, i);
                 }
                 let hashing = matches!(s, Scheduler::Dh | Scheduler::Sh | Scheduler::Mh);
-                if any && !hashing {
+                if s == Scheduler::Ovf {
+                    // ip_vs_ovf.c: only servers with no more active connections than their weight.
+                    let fits = (0..ds.len()).any(|i| available(&ds[..], i) && ds[i].act <= ds[i].w);
+                    prop_assert_eq!(got.is_some(), fits, "ovf");
+                } else if any && !hashing {
                     prop_assert!(got.is_some(), "{} found nothing", s);
                 }
             }

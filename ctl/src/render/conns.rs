@@ -20,12 +20,17 @@
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
-use gw_proto::{ConnInfo, ForwardMode};
+use gw_proto::{ConnInfo, ForwardMode, Protocol};
 
-use super::pad_from;
+use super::{pad_from, Names};
 
 /// `-L -c`: appends ipvsadm's connection listing of `conns`, in the order given.
 pub fn conns(out: &mut String, conns: &[ConnInfo], persistent: bool) {
+    conns_with(out, conns, persistent, &Names::numeric());
+}
+
+/// [`conns`], with addresses and ports shown as `names` says (ipvsadm without `-n`).
+pub fn conns_with(out: &mut String, conns: &[ConnInfo], persistent: bool, names: &Names) {
     let fullnat = conns.iter().any(|c| c.mode == ForwardMode::FullNat);
     let several_workers = conns.iter().any(|c| c.worker != conns[0].worker);
     let worker = (fullnat || several_workers) && !persistent;
@@ -51,33 +56,32 @@ pub fn conns(out: &mut String, conns: &[ConnInfo], persistent: bool) {
         let _ = write!(out, " {:02}:{:02}", secs / 60, secs % 60);
         pad_from(out, start, 7);
         let _ = write!(out, " {:<11} ", c.state);
-        addr_column(out, c.client, 18);
-        addr_column(out, c.vip, 18);
+        let column = |out: &mut String, a| addr_column(out, a, c.proto, names);
+        column(out, c.client);
+        column(out, c.vip);
         if fullnat {
-            addr_column(out, c.local, 18);
+            column(out, c.local);
         }
         if worker {
-            addr_column(out, c.dest, 18);
+            column(out, c.dest);
             let _ = write!(out, "{}", c.worker);
         } else {
-            let _ = write!(out, "{}:{}", c.dest.0, c.dest.1);
+            names.push(out, c.dest.0, c.dest.1, c.proto);
         }
         out.push('\n');
     }
 }
 
-/// `"%-Ns "` of `addr:port`.
-fn addr_column(out: &mut String, (addr, port): (Ipv4Addr, u16), width: usize) {
+/// `"%-18s "` of `addr:port`.
+fn addr_column(out: &mut String, (addr, port): (Ipv4Addr, u16), proto: Protocol, names: &Names) {
     let start = out.len();
-    let _ = write!(out, "{addr}:{port}");
-    pad_from(out, start, width);
+    names.push(out, addr, port, proto);
+    pad_from(out, start, 18);
     out.push(' ');
 }
 
 #[cfg(test)]
 mod tests {
-    use gw_proto::Protocol;
-
     use super::*;
 
     fn ip(d: u8) -> Ipv4Addr {

@@ -6,9 +6,9 @@
 
 use std::fmt::Write as _;
 
-use gw_proto::{DestInfo, ServiceInfo, ServiceSpec};
+use gw_proto::{DestInfo, Protocol, ServiceInfo, ServiceSpec};
 
-use super::{pad_from, push_largenum, IPVS_VERSION};
+use super::{pad_from, push_largenum, Names, IPVS_VERSION};
 use crate::resolve::ListFormat;
 use crate::values::sched_flag_names;
 
@@ -22,6 +22,18 @@ pub fn list(
     format: ListFormat,
     exact: bool,
 ) {
+    list_with(out, conn_table_size, services, format, exact, &Names::numeric());
+}
+
+/// [`list`], with addresses and ports shown as `names` says (ipvsadm without `-n`).
+pub fn list_with(
+    out: &mut String,
+    conn_table_size: Option<u64>,
+    services: &[ServiceInfo],
+    format: ListFormat,
+    exact: bool,
+    names: &Names,
+) {
     let dests: usize = services.iter().map(|s| s.dests.len()).sum();
     out.reserve(64 * (services.len() + dests) + 200);
     if let Some(size) = conn_table_size {
@@ -29,9 +41,9 @@ pub fn list(
     }
     title(out, format);
     for svc in services {
-        service_line(out, svc, format, exact);
+        service_line(out, svc, format, exact, names);
         for d in &svc.dests {
-            dest_line(out, d, format, exact);
+            dest_line(out, d, svc.spec.key.proto, format, exact, names);
         }
     }
 }
@@ -77,10 +89,13 @@ fn title(out: &mut String, format: ListFormat) {
     out.push_str(REMOTE);
 }
 
-fn service_line(out: &mut String, svc: &ServiceInfo, format: ListFormat, exact: bool) {
+fn service_line(out: &mut String, svc: &ServiceInfo, format: ListFormat, exact: bool, names: &Names) {
     let k = &svc.spec.key;
     let start = out.len();
-    let _ = write!(out, "{:<4} {}:{}", k.proto.label(), k.addr, k.port);
+    let _ = write!(out, "{:<4} ", k.proto.label());
+    names.push(out, k.addr, k.port, k.proto);
+    // ipvsadm: `svc_name[33] = '\0'` for IPv4 (only a long host name reaches it).
+    cut(out, start, 33);
     match format {
         ListFormat::Stats | ListFormat::Rate => {
             pad_from(out, start, 33);
@@ -118,11 +133,31 @@ fn flags(out: &mut String, spec: &ServiceSpec) {
     }
 }
 
-fn dest_line(out: &mut String, d: &DestInfo, format: ListFormat, exact: bool) {
+/// Truncates what was written from `start` to `len` bytes, on a character boundary.
+fn cut(out: &mut String, start: usize, len: usize) {
+    let mut end = start + len;
+    if end < out.len() {
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
+    }
+}
+
+fn dest_line(
+    out: &mut String,
+    d: &DestInfo,
+    proto: Protocol,
+    format: ListFormat,
+    exact: bool,
+    names: &Names,
+) {
     let s = &d.spec;
     out.push_str("  -> ");
     let start = out.len();
-    let _ = write!(out, "{}:{}", s.addr, s.port);
+    names.push(out, s.addr, s.port, proto);
+    // ipvsadm: `dname[28] = '\0'` for IPv4 listings.
+    cut(out, start, 28);
     pad_from(out, start, 28);
     let _ = match format {
         ListFormat::Stats => {

@@ -20,14 +20,63 @@ pub mod list;
 pub mod save;
 pub mod tables;
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::net::Ipv4Addr;
 
-use gw_proto::{ErrorKind, Request, Response, TimeoutSet};
+use gw_proto::{ErrorKind, Protocol, Request, Response, TimeoutSet};
 
-pub use conns::conns;
-pub use list::list;
-pub use save::save;
+use crate::services::PortNames;
+
+pub use conns::{conns, conns_with};
+pub use list::{list, list_with};
+pub use save::{save, save_with};
 pub use tables::{counters, laddrs};
+
+/// How `addr:port` is shown: numbers (`-n`), or ipvsadm's
+/// `addrport_to_anyname`: the host's name from the system resolver
+/// (`gethostbyaddr`), else its number, and the port's name for the protocol
+/// from `/etc/services` (`getservbyport`), else its number. Each address is
+/// looked up once per run.
+pub struct Names<'a> {
+    ports: Option<&'a PortNames>,
+    hosts: RefCell<HashMap<Ipv4Addr, Option<String>>>,
+}
+
+impl<'a> Names<'a> {
+    /// Numbers only, as with `-n`.
+    pub fn numeric() -> Names<'static> {
+        Names { ports: None, hosts: RefCell::default() }
+    }
+
+    /// Names from `ports` (and from the system resolver if `ports` resolves hosts).
+    pub fn resolving(ports: &'a PortNames) -> Names<'a> {
+        Names { ports: Some(ports), hosts: RefCell::default() }
+    }
+
+    /// Appends `addr:port`, named or numeric.
+    pub fn push(&self, out: &mut String, addr: Ipv4Addr, port: u16, proto: Protocol) {
+        let Some(ports) = self.ports else {
+            let _ = write!(out, "{addr}:{port}");
+            return;
+        };
+        let mut hosts = self.hosts.borrow_mut();
+        match hosts.entry(addr).or_insert_with(|| ports.host_name(addr)) {
+            Some(host) => out.push_str(host),
+            None => {
+                let _ = write!(out, "{addr}");
+            }
+        }
+        out.push(':');
+        match ports.name_of(port, proto) {
+            Some(name) => out.push_str(name),
+            None => {
+                let _ = write!(out, "{port}");
+            }
+        }
+    }
+}
 
 /// The IPVS version gatewayd reports in ipvsadm's first listing line.
 pub const IPVS_VERSION: &str = "1.2.1";
@@ -106,10 +155,11 @@ pub fn timeouts(t: &TimeoutSet) -> String {
 /// libipvs `ipvs_strerror`'s text for EINVAL where no command has its own.
 const EINVAL_TEXT: &str = "Invalid operation.  Possibly wrong module version, address not unicast, ...";
 
-/// The text for a refused request: ipvsadm's line first (libipvs's
+/// The text for a refused request: ipvsadm's one line (libipvs's
 /// `ipvs_strerror`, which words "no such service" as "Service not defined" for
-/// real-server commands), then gatewayd's detail, if it adds any, on a second line.
-pub fn error_text(req: &Request, kind: ErrorKind, message: &str) -> String {
+/// real-server commands). gatewayd's detail is not printed: ipvsadm prints one
+/// line, and scripts match it.
+pub fn error_text(req: &Request, kind: ErrorKind, _detail: &str) -> String {
     let head = match (kind, req) {
         (
             ErrorKind::NoService,
@@ -120,12 +170,7 @@ pub fn error_text(req: &Request, kind: ErrorKind, message: &str) -> String {
         (ErrorKind::Invalid, Request::SetTimeouts { .. }) => EINVAL_TEXT,
         _ => kind.ipvsadm_text(),
     };
-    let detail = message.trim();
-    if detail.is_empty() || detail == head {
-        head.to_owned()
-    } else {
-        format!("{head}\ngatewayd: {detail}")
-    }
+    head.to_owned()
 }
 
 /// The text for a refused `-R`: gatewayd names the failing request as
@@ -186,12 +231,11 @@ mod tests {
     }
 
     #[test]
-    fn error_text_puts_ipvsadms_line_first() {
+    fn error_text_is_ipvsadms_one_line() {
         let set = Request::SetTimeouts { timeouts: TimeoutSet { tcp: 0, tcpfin: 0, udp: 4_000_000 } };
         assert_eq!(
             error_text(&set, ErrorKind::Invalid, "udp timeout 4000000 is not within 1..=2678400 seconds"),
-            "Invalid operation.  Possibly wrong module version, address not unicast, ...\n\
-             gatewayd: udp timeout 4000000 is not within 1..=2678400 seconds"
+            "Invalid operation.  Possibly wrong module version, address not unicast, ..."
         );
         let svc = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::new(198, 18, 0, 100), port: 80 };
         let del = Request::DelService { key: svc };
@@ -199,9 +243,15 @@ mod tests {
         assert_eq!(error_text(&del, ErrorKind::NoService, "No such service"), "No such service");
         let deld = Request::DelDest { service: svc, addr: Ipv4Addr::new(1, 2, 3, 4), port: 80 };
         assert_eq!(error_text(&deld, ErrorKind::NoService, ""), "Service not defined");
+        assert_eq!(error_text(&del, ErrorKind::Invalid, "weight above 65535"), "Invalid argument");
+        let add = Request::AddDest {
+            service: svc,
+            dest: gw_proto::DestSpec::new(Ipv4Addr::new(1, 2, 3, 4), 80, ForwardMode::Tunnel, 1),
+        };
+        // The kernel's ERANGE for -y above -x, through strerror (libipvs has no text).
         assert_eq!(
-            error_text(&del, ErrorKind::Invalid, "weight above 65535"),
-            "Invalid argument\ngatewayd: weight above 65535"
+            error_text(&add, ErrorKind::OutOfRange, "lower above upper"),
+            "Numerical result out of range"
         );
     }
 
@@ -219,10 +269,10 @@ mod tests {
         let t = |kind, msg| restore_error_text(&requests, &lines, kind, msg);
         assert_eq!(
             t(ErrorKind::ServiceExists, "rule 1: TCP 198.18.0.100:80"),
-            "line 3: Service already exists\ngatewayd: TCP 198.18.0.100:80"
+            "line 3: Service already exists"
         );
         assert_eq!(t(ErrorKind::NoService, "rule 2: "), "line 7: Service not defined");
-        assert_eq!(t(ErrorKind::Invalid, "rule 9: x"), "Invalid argument\ngatewayd: rule 9: x");
-        assert_eq!(t(ErrorKind::Full, "too many"), "Memory allocation problem\ngatewayd: too many");
+        assert_eq!(t(ErrorKind::Invalid, "rule 9: x"), "Invalid argument");
+        assert_eq!(t(ErrorKind::Full, "too many"), "Memory allocation problem");
     }
 }

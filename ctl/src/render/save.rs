@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! -A -t VIP:PORT -s SCHED [-p TIMEOUT] [-M MASK] [-o] [-b FLAGS]
-//! -a -t VIP:PORT -r RIP:PORT -g|-m|-i|-b -w WEIGHT [-x UPPER] [-y LOWER]
+//! -a -t VIP:PORT -r RIP:PORT -g|-m|-b -w WEIGHT [-x UPPER] [-y LOWER]
+//! -a -t VIP:PORT -r RIP:PORT -i -w WEIGHT --tun-type ipip [-x UPPER] [-y LOWER]
 //! --add-laddr -z LIP -t VIP:PORT
 //! ```
 //!
@@ -22,16 +23,22 @@ use std::net::Ipv4Addr;
 
 use gw_proto::{ForwardMode, Protocol, ServiceInfo, ServiceKey};
 
+use super::Names;
 use crate::values::sched_flag_names;
 
-/// `-S`: appends the rules that rebuild `services`, in the order given.
+/// `-S -n`: appends the rules that rebuild `services`, in the order given.
 pub fn save(out: &mut String, services: &[ServiceInfo]) {
+    save_with(out, services, &Names::numeric());
+}
+
+/// [`save`], with addresses and ports shown as `names` says (`-S` without `-n`).
+pub fn save_with(out: &mut String, services: &[ServiceInfo], names: &Names) {
     let dests: usize = services.iter().map(|s| s.dests.len() + s.laddrs.len()).sum();
     out.reserve(80 * (services.len() + dests));
     for svc in services {
         let spec = &svc.spec;
         out.push_str("-A ");
-        service_arg(out, &spec.key);
+        service_arg(out, &spec.key, names);
         let _ = write!(out, " -s {}", spec.scheduler);
         if let Some(timeout) = spec.persistent {
             let _ = write!(out, " -p {timeout}");
@@ -49,14 +56,21 @@ pub fn save(out: &mut String, services: &[ServiceInfo]) {
         for d in &svc.dests {
             let d = &d.spec;
             out.push_str("-a ");
-            service_arg(out, &spec.key);
+            service_arg(out, &spec.key, names);
             let switch = match d.mode {
                 ForwardMode::FullNat => "-b",
                 ForwardMode::Masq => "-m",
                 ForwardMode::Route => "-g",
                 ForwardMode::Tunnel => "-i",
             };
-            let _ = write!(out, " -r {}:{} {switch} -w {}", d.addr, d.port, d.weight);
+            out.push_str(" -r ");
+            names.push(out, d.addr, d.port, spec.key.proto);
+            let _ = write!(out, " {switch} -w {}", d.weight);
+            if d.mode == ForwardMode::Tunnel {
+                // ipvsadm 1.31 names the tunnel type of every tunnel server;
+                // gatewayd's is always ipip, which takes no other option.
+                out.push_str(" --tun-type ipip");
+            }
             if d.upper != 0 {
                 let _ = write!(out, " -x {}", d.upper);
             }
@@ -67,19 +81,20 @@ pub fn save(out: &mut String, services: &[ServiceInfo]) {
         }
         for lip in &svc.laddrs {
             let _ = write!(out, "--add-laddr -z {lip} ");
-            service_arg(out, &spec.key);
+            service_arg(out, &spec.key, names);
             out.push('\n');
         }
     }
 }
 
 /// `-t VIP:PORT` or `-u VIP:PORT` (ipvsadm's `option_from_protocol`).
-fn service_arg(out: &mut String, k: &ServiceKey) {
+fn service_arg(out: &mut String, k: &ServiceKey, names: &Names) {
     let opt = match k.proto {
-        Protocol::Tcp => "-t",
-        Protocol::Udp => "-u",
+        Protocol::Tcp => "-t ",
+        Protocol::Udp => "-u ",
     };
-    let _ = write!(out, "{opt} {}:{}", k.addr, k.port);
+    out.push_str(opt);
+    names.push(out, k.addr, k.port, k.proto);
 }
 
 #[cfg(test)]
@@ -165,7 +180,7 @@ mod tests {
             "-a -t 198.18.0.100:80 -r 198.18.1.2:8080 -b -w 3\n",
             "-a -t 198.18.0.100:80 -r 198.18.1.3:80 -m -w 0 -x 1000 -y 800\n",
             "-a -t 198.18.0.100:80 -r 198.18.1.4:80 -g -w 65535 -x 10\n",
-            "-a -t 198.18.0.100:80 -r 198.18.1.5:80 -i -w 1 -y 2\n",
+            "-a -t 198.18.0.100:80 -r 198.18.1.5:80 -i -w 1 --tun-type ipip -y 2\n",
             "--add-laddr -z 198.18.2.1 -t 198.18.0.100:80\n",
             "--add-laddr -z 198.18.2.2 -t 198.18.0.100:80\n",
             "-A -t 198.18.0.100:443 -s mh -M 255.255.0.0 -b mh-port,flag-3\n",
@@ -204,6 +219,30 @@ mod tests {
         let parsed: Vec<Request> =
             parse_rule_lines(&out, &PortNames::builtin()).unwrap().into_iter().map(|r| r.request).collect();
         assert_eq!(parsed, requests_for(&table));
+    }
+
+    /// A TUN director saved by ipvsadm 1.31 (`print_service_entry`, FMT_RULE:
+    /// `"-a %s -r %s %s -w %d --tun-type %s\n"` for ipip) restores, and gwctl
+    /// saves it back byte for byte.
+    #[test]
+    #[rustfmt::skip]
+    fn ipvsadms_tun_save_file_round_trips() {
+        let ipvsadm_s = concat!(
+            "-A -t 172.16.254.200:80 -s wlc\n",
+            "-a -t 172.16.254.200:80 -r 10.0.0.2:80 -i -w 1 --tun-type ipip\n",
+            "-a -t 172.16.254.200:80 -r 10.0.0.3:80 -i -w 3 --tun-type ipip\n",
+        );
+        let rules = parse_rule_lines(ipvsadm_s, &PortNames::builtin()).unwrap();
+        let vip = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::new(172, 16, 254, 200), port: 80 };
+        let dests = vec![
+            DestSpec::new(Ipv4Addr::new(10, 0, 0, 2), 80, ForwardMode::Tunnel, 1),
+            DestSpec::new(Ipv4Addr::new(10, 0, 0, 3), 80, ForwardMode::Tunnel, 3),
+        ];
+        let table = vec![info(ServiceSpec::new(vip, Scheduler::Wlc), dests, vec![])];
+        assert_eq!(rules.into_iter().map(|r| r.request).collect::<Vec<_>>(), requests_for(&table));
+        let mut out = String::new();
+        save(&mut out, &table);
+        assert_eq!(out, ipvsadm_s);
     }
 
     #[test]

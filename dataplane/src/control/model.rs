@@ -357,9 +357,10 @@ fn validate_dest(d: &DestSpec) -> Result<(), Response> {
     if d.addr.is_unspecified() || d.addr.is_multicast() || d.addr.is_broadcast() {
         return Err(err(ErrorKind::Invalid, format!("bad real server {}:{}", d.addr, d.port)));
     }
-    // As the kernel (ERANGE): a lower threshold above the upper one.
-    if d.upper != 0 && d.lower > d.upper {
-        return Err(err(ErrorKind::Invalid, "lower threshold above the upper threshold"));
+    // As the kernel's ip_vs_add_dest/ip_vs_edit_dest (ERANGE): a lower
+    // threshold above the upper one, also when the upper one is 0 (none).
+    if d.lower > d.upper {
+        return Err(err(ErrorKind::OutOfRange, "lower threshold above the upper threshold"));
     }
     Ok(())
 }
@@ -392,6 +393,28 @@ mod tests {
             Response::Error { kind: ErrorKind::NoService, .. }
         ));
         assert_eq!(p.current().generation, 2);
+    }
+
+    #[test]
+    fn lower_threshold_above_upper_is_erange_as_in_the_kernel() {
+        // ip_vs_ctl.c ip_vs_add_dest/ip_vs_edit_dest: l_threshold > u_threshold
+        // is -ERANGE, also with no upper threshold (-y 20 without -x).
+        let (c, _) = control(1);
+        add(&c);
+        for (upper, lower) in [(0, 20), (10, 20)] {
+            let d = DestSpec { upper, lower, ..dest(3) };
+            assert!(matches!(
+                c.handle(Request::AddDest { service: key(80), dest: d }),
+                Response::Error { kind: ErrorKind::OutOfRange, .. }
+            ));
+            let d = DestSpec { upper, lower, ..dest(2) };
+            assert!(matches!(
+                c.handle(Request::EditDest { service: key(80), dest: d }),
+                Response::Error { kind: ErrorKind::OutOfRange, .. }
+            ));
+        }
+        let d = DestSpec { upper: 20, lower: 10, ..dest(3) };
+        assert_eq!(c.handle(Request::AddDest { service: key(80), dest: d }), Response::Ok);
     }
 
     #[test]

@@ -30,7 +30,9 @@ pub const RATE_PERIOD: Duration = Duration::from_secs(2);
 impl RateEst {
     pub(super) fn update(&mut self, now: Stats, secs: f64) {
         let d = sub(now, self.last);
-        let rates = [d.conns, d.inpkts, d.outpkts, d.inbytes * 8, d.outbytes * 8];
+        // InBPS/OutBPS are bytes per second, as IPVS's `inbps`/`outbps` and
+        // ipvsadm(8) report them (ip_vs_estimator.c scales bytes, never bits).
+        let rates = [d.conns, d.inpkts, d.outpkts, d.inbytes, d.outbytes];
         for (avg, r) in self.avg.iter_mut().zip(rates) {
             *avg += (r as f64 / secs - *avg) / 4.0;
         }
@@ -118,7 +120,26 @@ impl Control {
 #[cfg(test)]
 mod tests {
     use crate::control::test_util::{add, control};
-    use gw_proto::{Request, Response};
+    use gw_proto::{Request, Response, Stats};
+
+    use super::RateEst;
+
+    #[test]
+    fn byte_rates_are_bytes_per_second() {
+        // 4 conns, 40 packets and 4000 bytes in 2 s, folded in until steady.
+        let mut est = RateEst::default();
+        let mut now = Stats::default();
+        for _ in 0..200 {
+            now.conns += 4;
+            now.inpkts += 40;
+            now.outpkts += 20;
+            now.inbytes += 4000;
+            now.outbytes += 1000;
+            est.update(now, 2.0);
+        }
+        let r = est.rates();
+        assert_eq!((r.cps, r.inpps, r.outpps, r.inbps, r.outbps), (2, 20, 10, 2000, 500));
+    }
 
     #[test]
     fn listing_sums_workers_and_zero_resets() {
