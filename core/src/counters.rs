@@ -62,6 +62,9 @@ counters! {
              total length beyond the frame",
         Ipv4BadChecksum = "drop_ipv4_bad_checksum", "wrong IPv4 header checksum",
         BadSourceAddr = "drop_bad_source_addr", "source is 0.0.0.0, broadcast, loopback or multicast",
+        ReversePath = "drop_reverse_path",
+            "the route back to the source does not leave through the port the packet came in on \
+             (`rp_filter`, strict per port by default; `loose`: no route back at all)",
         Fragment = "drop_fragment",
             "an IPv4 fragment (policy for now: fragments are not balanced, as in DPVS)",
         L4Malformed = "drop_l4_malformed", "TCP/UDP header truncated or inconsistent, or port 0",

@@ -16,7 +16,7 @@ use gw_ipvsadm::services::PortNames;
 use gw_proto::Request;
 use serde::Deserialize;
 
-use gw_core::route::{prefix_match, Iface, Route};
+use gw_core::route::{prefix_match, Iface, Route, RpFilter};
 use gw_core::tcp_state::Timeouts;
 use gw_core::wire::ethernet::MacAddr;
 
@@ -86,6 +86,9 @@ pub struct PortSection {
     /// IP MTU of the link (68..=9000); TUN mode checks packets against it.
     #[serde(default = "default_mtu")]
     pub mtu: u16,
+    /// Reverse-path filter: `strict` (default), `loose` or `off`.
+    #[serde(default)]
+    pub rp_filter: RpFilter,
 }
 
 fn default_mtu() -> u16 {
@@ -228,6 +231,7 @@ pub struct PortConf {
     pub rx_desc: u16,
     pub tx_desc: u16,
     pub mtu: u16,
+    pub rp_filter: RpFilter,
 }
 
 impl PortConf {
@@ -241,7 +245,7 @@ impl PortConf {
         }
     }
     pub fn iface(&self, port: u16, mac: MacAddr) -> Iface {
-        Iface { port, addr: self.addr, prefix: self.prefix, mac, mtu: self.mtu }
+        Iface { port, addr: self.addr, prefix: self.prefix, mac, mtu: self.mtu, rp_filter: self.rp_filter }
     }
 }
 
@@ -347,6 +351,7 @@ impl Config {
                     rx_desc: p.rx_desc,
                     tx_desc: p.tx_desc,
                     mtu: p.mtu,
+                    rp_filter: p.rp_filter,
                 })
             })
             .collect()
@@ -579,5 +584,18 @@ mod tests {
         let e = err_of(&GOOD.replace("sessions = 1000", "sessions = \"many\""));
         assert!(e.contains("sessions"), "{e}");
         assert!(err_of("").contains("port"));
+    }
+
+    #[test]
+    fn rp_filter_is_strict_unless_a_port_says_loose_or_off() {
+        let ports = parse(GOOD).unwrap().port_confs().unwrap();
+        assert!(ports.iter().all(|p| p.rp_filter == RpFilter::Strict));
+        let loose =
+            GOOD.replace("mac = \"02:00:00:00:01:01\"", "mac = \"02:00:00:00:01:01\"\nrp_filter = \"loose\"");
+        let ports = parse(&loose).unwrap().port_confs().unwrap();
+        assert_eq!((ports[0].rp_filter, ports[1].rp_filter), (RpFilter::Strict, RpFilter::Loose));
+        assert_eq!(ports[1].iface(1, MacAddr([2, 0, 0, 0, 0, 1])).rp_filter, RpFilter::Loose);
+        assert!(parse(&loose.replace("\"loose\"", "\"off\"")).is_ok());
+        assert!(err_of(&loose.replace("\"loose\"", "\"maybe\"")).contains("rp_filter"));
     }
 }

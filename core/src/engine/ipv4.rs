@@ -45,6 +45,9 @@ impl Engine {
         if bad_source(src) {
             return Action::Drop(Drop::BadSourceAddr);
         }
+        if !self.cfg.routes.reverse_path_ok(src, iface) {
+            return Action::Drop(Drop::ReversePath);
+        }
         if ip.more_frags() || ip.frag_offset() != 0 {
             return Action::Drop(Drop::Fragment);
         }
