@@ -57,6 +57,8 @@ counters! {
         UnsupportedEthertype = "drop_unsupported_ethertype", "not IPv4 or ARP (IPv6, VLAN tags, ...)",
         ArpMalformed = "drop_arp_malformed", "ARP that is not Ethernet/IPv4, or has a bad sender",
         ArpNotForUs = "drop_arp_not_for_us", "ARP for an address that is not ours on that port",
+        ArpOffSubnet = "drop_arp_off_subnet",
+            "ARP from a sender outside the receiving port's subnet (never learnt)",
         Ipv4Malformed = "drop_ipv4_malformed",
             "IPv4 header too short, version ≠ 4, IHL < 5 or beyond the frame, \
              total length beyond the frame",
@@ -143,6 +145,8 @@ counters! {
         IcmpErrorsTranslated = "icmp_errors_translated",
             "ICMP errors about a session translated and forwarded.",
         NeighHeld = "neigh_held_packets", "Packets parked while their next hop was being resolved.",
+        NeighEvicted = "neigh_evicted",
+            "Neighbour entries evicted (stalest first) to make room for a new one.",
         SessionsLive = "sessions_live", "Sessions currently live (a gauge).",
         HalfOpen = "sessions_half_open", "TCP sessions in NONE or SYN_RECV (a gauge).",
         SessionTableBytes = "session_table_bytes",

@@ -163,6 +163,8 @@ impl Default for WorkersSection {
 #[serde(deny_unknown_fields, default)]
 pub struct NeighSection {
     pub capacity: usize,
+    /// Share of `capacity` one port's neighbours may hold (1..=100).
+    pub per_port_percent: u8,
     pub reachable_s: u64,
     pub retry_ms: u64,
     pub max_probes: u8,
@@ -170,7 +172,7 @@ pub struct NeighSection {
 
 impl Default for NeighSection {
     fn default() -> Self {
-        NeighSection { capacity: 1024, reachable_s: 300, retry_ms: 1000, max_probes: 3 }
+        NeighSection { capacity: 1024, per_port_percent: 75, reachable_s: 300, retry_ms: 1000, max_probes: 3 }
     }
 }
 
@@ -308,6 +310,9 @@ impl Config {
         }
         if self.neighbours.capacity == 0 {
             return Err(invalid("neighbours.capacity", "must be above 0"));
+        }
+        if !(1..=100).contains(&self.neighbours.per_port_percent) {
+            return Err(invalid("neighbours.per_port_percent", "must be 1..=100"));
         }
         if self.timeouts.max_ms() == 0 {
             return Err(invalid("timeouts", "timeouts must not all be 0"));
@@ -597,5 +602,7 @@ mod tests {
         assert_eq!(ports[1].iface(1, MacAddr([2, 0, 0, 0, 0, 1])).rp_filter, RpFilter::Loose);
         assert!(parse(&loose.replace("\"loose\"", "\"off\"")).is_ok());
         assert!(err_of(&loose.replace("\"loose\"", "\"maybe\"")).contains("rp_filter"));
+        let share = GOOD.replace("[timeouts]", "[neighbours]\nper_port_percent = 0\n[timeouts]");
+        assert!(err_of(&share).starts_with("neighbours.per_port_percent"), "{}", err_of(&share));
     }
 }

@@ -8,6 +8,7 @@ mod common;
 
 use common::*;
 use gw_core::counters::{Drop, Event};
+use gw_core::neigh::NeighConfig;
 use gw_core::route::Route;
 use gw_proto::{ForwardMode, Scheduler};
 
@@ -102,4 +103,83 @@ fn with_no_route_back_a_source_is_dropped_on_every_port() {
     assert!(lab.rx(0, tcp(CLIENT_MAC, GW_OUT, ([203, 0, 113, 9], 1), (VIP, 80), true, false)).is_empty());
     assert_eq!(lab.counters.drop_count(Drop::ReversePath), 1);
     assert_eq!(lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 1), (VIP, 80), true, false)).len(), 1);
+}
+
+/// Whether `frame` is an ARP request (by its EtherType and opcode).
+fn is_arp_request(frame: &[u8]) -> bool {
+    frame[12..14] == [0x08, 0x06] && frame[20..22] == [0, 1]
+}
+
+#[test]
+fn arp_from_senders_outside_the_ports_subnet_is_neither_answered_nor_learnt() {
+    let mut lab = Lab::new(64, (1024, 65535)).with_services(Scheduler::Rr);
+    for i in 0..1100u32 {
+        let sender = (0x0a00_0000 + i).to_be_bytes(); // 10.0.x.y, on no port's subnet
+        assert!(lab.rx(0, arp_request(CLIENT_MAC, sender, GW_OUT_ADDR)).is_empty());
+    }
+    assert_eq!(lab.counters.drop_count(Drop::ArpOffSubnet), 1100);
+    // A real server's address on the client side is off that port's subnet too.
+    assert!(lab.rx(0, arp_request(RS_MAC[0], RS[0], GW_OUT_ADDR)).is_empty());
+    // A client never seen before is answered and served at once.
+    lab.learn_neighbours();
+    let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, 80), true, false));
+    assert_eq!(out.len(), 1);
+    assert!(!is_arp_request(&out[0].1));
+}
+
+#[test]
+fn unsolicited_and_gratuitous_arp_make_no_entry_but_refresh_one() {
+    let mut lab = Lab::new(64, (1024, 65535)).with_services(Scheduler::Rr);
+    lab.rx(0, arp_request(CLIENT_MAC, CLIENT, VIP));
+    // Unsolicited replies and gratuitous ARP from both real servers.
+    for (i, rs) in RS.iter().enumerate() {
+        assert!(lab.rx(1, arp_reply(RS_MAC[i], *rs, GW_IN, GW_IN_ADDR)).is_empty());
+        assert!(lab.rx(1, arp_request(RS_MAC[i], *rs, *rs)).is_empty());
+    }
+    assert_eq!(lab.counters.event_count(Event::ArpRepliesLearned), 0);
+    // So the SYN waits for the gateway's own probe.
+    let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, 80), true, false));
+    assert_eq!(out.len(), 1);
+    assert!(is_arp_request(&out[0].1), "probe for the real server");
+    let target: [u8; 4] = out[0].1[38..42].try_into().unwrap();
+    let idx = RS.iter().position(|r| *r == target).unwrap();
+    // The answer to the probe releases it.
+    let out = lab.rx(1, arp_reply(RS_MAC[idx], target, GW_IN, GW_IN_ADDR));
+    assert_eq!(out.len(), 1);
+    assert_eq!(inspect(&out[0].1).3 .0, target);
+    // Now a gratuitous ARP with a new MAC refreshes that entry.
+    let new_mac = [0x02, 0xaa, 0, 0, 0, 0x77];
+    assert!(lab.rx(1, arp_request(new_mac, target, target)).is_empty());
+    let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, 80), false, true));
+    assert_eq!(inspect(&out[0].1).1, new_mac);
+}
+
+#[test]
+fn a_neighbour_flood_on_the_client_segment_leaves_room_for_new_clients_and_servers() {
+    let neigh = NeighConfig { capacity: 16, per_port_max: 12, ..NeighConfig::default() };
+    let mut lab = LabConfig { neigh, ..LabConfig::default() }.build().with_services(Scheduler::Rr);
+    lab.learn_neighbours();
+    // Made-up senders inside the client subnet, all asking for the gateway.
+    for round in 0..3 {
+        for host in 10..250u8 {
+            let mac = [0x02, 0xbb, 0, 0, round, host];
+            assert_eq!(lab.rx(0, arp_request(mac, [198, 18, 0, host], GW_OUT_ADDR)).len(), 1);
+        }
+        lab.now += 1000;
+    }
+    assert!(lab.counters.event_count(Event::NeighEvicted) > 0);
+    // A new client (its first SYN-ACK must reach it) and both real servers.
+    let newcomer = [198, 18, 0, 251];
+    let newcomer_mac = [0x02, 0xc0, 0, 0, 0, 0x51];
+    let out = lab.rx(0, tcp(newcomer_mac, GW_OUT, (newcomer, 40000), (VIP, 80), true, false));
+    assert_eq!(out.len(), 1, "no ARP needed toward the real server: port 1 kept its entries");
+    assert!(!is_arp_request(&out[0].1));
+    let (_, _, lip, rip, _) = inspect(&out[0].1);
+    let idx = RS.iter().position(|r| *r == rip.0).unwrap();
+    let out = lab.rx(1, tcp(RS_MAC[idx], GW_IN, rip, lip, true, true));
+    assert_eq!(out.len(), 1);
+    assert!(is_arp_request(&out[0].1), "the newcomer is resolved");
+    let out = lab.rx(0, arp_reply(newcomer_mac, newcomer, GW_OUT, GW_OUT_ADDR));
+    assert_eq!(out.len(), 1);
+    assert_eq!(inspect(&out[0].1).3, (newcomer, 40000));
 }
