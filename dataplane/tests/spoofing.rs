@@ -183,3 +183,35 @@ fn a_neighbour_flood_on_the_client_segment_leaves_room_for_new_clients_and_serve
     assert_eq!(out.len(), 1);
     assert_eq!(inspect(&out[0].1).3, (newcomer, 40000));
 }
+
+/// The local ports of SYNs from CLIENT:40000.. through a lab of `workers`
+/// workers (this is worker 0) with session-hash seed `seed`.
+fn lports(workers: u32, seed: u64, n: u16) -> Vec<u16> {
+    let mut lab = LabConfig { workers, seed, sessions: 256, ..LabConfig::default() }
+        .build()
+        .with_services(Scheduler::Rr);
+    lab.learn_neighbours();
+    (0..n)
+        .map(|i| {
+            let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000 + i), (VIP, 80), true, false));
+            let (_, _, lip, _, _) = inspect(&out[0].1);
+            assert_eq!(lip.0, LIP);
+            lip.1
+        })
+        .collect()
+}
+
+#[test]
+fn local_ports_are_not_handed_out_in_sequence_and_stay_in_the_workers_share() {
+    let p = lports(2, 7, 32);
+    let steps = p.windows(2).filter(|w| w[1].abs_diff(w[0]) <= 2).count();
+    assert!(steps < 4, "consecutive local ports: {p:?}");
+    assert!(p.iter().all(|l| *l >= 1024 && l % 2 == 0), "worker 0 of 2 owns even ports: {p:?}");
+    let mut sorted = p.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), p.len());
+    // The same secret gives the same ports, another secret others.
+    assert_eq!(lports(2, 7, 32), p);
+    assert_ne!(lports(2, 8, 32), p);
+}
