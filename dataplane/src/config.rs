@@ -308,6 +308,10 @@ impl Config {
         if w.max_services == 0 || w.max_dests == 0 {
             return Err(invalid("workers.max_services", "max_services and max_dests must be above 0"));
         }
+        // Sessions hold the slots in 16 bits (gw_core::session::Session).
+        if w.max_services > 65536 || w.max_dests > 65536 {
+            return Err(invalid("workers.max_services", "max_services and max_dests must be at most 65536"));
+        }
         if self.neighbours.capacity == 0 {
             return Err(invalid("neighbours.capacity", "must be above 0"));
         }

@@ -215,3 +215,44 @@ fn local_ports_are_not_handed_out_in_sequence_and_stay_in_the_workers_share() {
     assert_eq!(lports(2, 7, 32), p);
     assert_ne!(lports(2, 8, 32), p);
 }
+
+/// Live sessions after the CLOSE timeout (10 s) has passed.
+fn live_after_close_timeout(lab: &mut Lab) -> usize {
+    lab.now += 11_000;
+    lab.worker.tick(lab.now, &mut lab.io);
+    lab.worker.engine.sessions().len()
+}
+
+#[test]
+fn a_rst_from_the_right_side_is_accepted_only_in_the_senders_window() {
+    for mode in [ForwardMode::FullNat, ForwardMode::Masq] {
+        let mut lab = Lab::new(64, (1024, 65535)).with_mode(Scheduler::Rr, mode, 8080);
+        lab.learn_neighbours();
+        let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, 80), true, false));
+        let (_, _, src, rip, _) = inspect(&out[0].1);
+        let idx = RS.iter().position(|r| *r == rip.0).unwrap();
+        lab.rx(1, tcp(RS_MAC[idx], GW_IN, rip, src, true, true)); // SYN-ACK, seq 1000
+        lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, 80), false, true));
+        let live = lab.worker.engine.sessions().len();
+        // Blind RSTs from the server's side, far from seq 1000.
+        for seq in [0x4000_0000, 0x8000_0000, 0x0003_0000] {
+            assert!(lab.rx(1, tcp_flags(RS_MAC[idx], GW_IN.0, rip, src, seq, true)).is_empty(), "{mode:?}");
+        }
+        assert_eq!(lab.counters.drop_count(Drop::TcpRstOutOfWindow), 3, "{mode:?}");
+        // A FIN far away moves nothing either.
+        let mut fin = tcp(RS_MAC[idx], GW_IN, rip, src, false, true);
+        fin[14 + 20 + 13] |= 0x01;
+        fin[14 + 20 + 4..14 + 20 + 8].copy_from_slice(&0x9000_0000u32.to_be_bytes());
+        fix_checksums(&mut fin);
+        assert!(lab.rx(1, fin).is_empty());
+        assert_eq!(lab.counters.drop_count(Drop::TcpOutOfWindow), 1, "{mode:?}");
+        assert_eq!(live_after_close_timeout(&mut lab), live, "{mode:?}: the session survived");
+        // Data still flows both ways.
+        assert_eq!(lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, 80), false, true)).len(), 1);
+        assert_eq!(lab.rx(1, tcp(RS_MAC[idx], GW_IN, rip, src, false, true)).len(), 1);
+        // The server's real RST (its own sequence number) goes through and closes.
+        let rst = lab.rx(1, tcp_flags(RS_MAC[idx], GW_IN.0, rip, src, 1005, true));
+        assert_eq!(rst.len(), 1, "{mode:?}");
+        assert_eq!(live_after_close_timeout(&mut lab), live - 1, "{mode:?}: closed by the real RST");
+    }
+}

@@ -165,7 +165,7 @@ pub(crate) fn unbind(
         counters.event_cell(Event::HalfOpen).sub(1);
     }
     let total = cells.active.get() + cells.inactive.get();
-    let clear = match snap.dest_thresholds(s.dest) {
+    let clear = match snap.dest_thresholds(u32::from(s.dest)) {
         None => true,
         Some((upper, lower)) => {
             let (u, l) = (per_worker(upper, workers) as u64, per_worker(lower, workers) as u64);
