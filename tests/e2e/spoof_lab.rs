@@ -2,8 +2,9 @@
 //! on the client segment sends a RST and a datagram "from" the real server
 //! to the local address and port of a held connection (the right ports,
 //! read from the real server, and a sweep of guessed ones). The strict
-//! reverse-path check drops them all (`drop_reverse_path`) and the held
-//! connection completes.
+//! reverse-path check drops them all (`drop_reverse_path`); a blind RST
+//! from the real server's own segment is out of the window
+//! (`drop_tcp_rst_out_of_window`); the held connection completes.
 
 mod common;
 
@@ -59,6 +60,13 @@ fn a_spoofed_rst_or_datagram_from_the_client_side_neither_kills_nor_reaches() {
     let dropped = lab.counter("drop_reverse_path") - before;
     assert!(dropped >= 10, "spoofed frames counted: {dropped}\n{}", lab.diag());
     assert!(lab.counter("drop_reverse_path") <= before + 15);
+    // From the right side (the real server's segment), a blind RST with the
+    // right ports but a sequence number out of the window (the script's
+    // fixed 1000 against a random ISN).
+    let rs_ns = FULLNAT.servers.iter().find(|(_, a)| a == rip).unwrap().0;
+    let rst_before = lab.counter("drop_tcp_rst_out_of_window");
+    lab.python(rs_ns, "l4_inject.py", &["tcp", rip, "80", lip, lport, "3", "R"]);
+    assert!(lab.counter("drop_tcp_rst_out_of_window") > rst_before, "{}", lab.diag());
     // The held connection completes.
     std::fs::write(&go, b"go").unwrap();
     line.clear();
