@@ -8,6 +8,16 @@
 //! still used while it is re-probed, and dropped when the probes fail.
 //! All storage is allocated at start: `capacity` entries, each with room for
 //! [`HOLD`] packets.
+//!
+//! Strangers cannot fill it (issue 10). The engine only offers senders
+//! inside a connected subnet of the receiving port, and only a request to
+//! us creates an entry (Linux `arp_accept=0`: an unsolicited reply or a
+//! gratuitous ARP only updates one). When the table, or the port's share of
+//! it (`per_port_max`), is full, a new entry takes the place of the least
+//! recently confirmed one, incomplete and stale entries first, on the port
+//! holding the most entries: resolving a new on-link host always succeeds,
+//! and a flood on one segment only ever evicts that segment's entries
+//! once it holds more than any other.
 
 use rustc_hash::FxHashMap;
 
@@ -19,6 +29,8 @@ pub const HOLD: usize = 8;
 #[derive(Clone, Copy, Debug)]
 pub struct NeighConfig {
     pub capacity: usize,
+    /// Most entries of one port (at most `capacity`).
+    pub per_port_max: usize,
     pub reachable_ms: u64,
     pub retry_ms: u64,
     pub max_probes: u8,
@@ -26,7 +38,13 @@ pub struct NeighConfig {
 
 impl Default for NeighConfig {
     fn default() -> Self {
-        NeighConfig { capacity: 1024, reachable_ms: 300_000, retry_ms: 1000, max_probes: 3 }
+        NeighConfig {
+            capacity: 1024,
+            per_port_max: 768,
+            reachable_ms: 300_000,
+            retry_ms: 1000,
+            max_probes: 3,
+        }
     }
 }
 
@@ -60,11 +78,30 @@ pub struct Probe {
     pub ip: u32,
 }
 
+/// Ports with their own entry count; higher port numbers share the last.
+const PORTS: usize = 64;
+
 pub struct NeighTable<B> {
     cfg: NeighConfig,
     index: FxHashMap<(u16, u32), u32>,
     entries: Vec<Option<Entry<B>>>,
     free: Vec<u32>,
+    /// Entries per port (index `port.min(PORTS - 1)`).
+    per_port: [u32; PORTS],
+    evicted: u64,
+}
+
+impl<B> Entry<B> {
+    /// Eviction order: stale or incomplete before fresh, then the least
+    /// recently confirmed or probed.
+    fn rank(&self, now: u64, reachable_ms: u64) -> (bool, u64) {
+        let fresh = self.mac.is_some() && now.saturating_sub(self.confirmed) < reachable_ms;
+        (fresh, self.confirmed.max(self.probed))
+    }
+}
+
+fn port_slot(port: u16) -> usize {
+    (port as usize).min(PORTS - 1)
 }
 
 impl<B> NeighTable<B> {
@@ -76,7 +113,52 @@ impl<B> NeighTable<B> {
             index,
             entries: (0..cfg.capacity).map(|_| None).collect(),
             free: (0..cfg.capacity as u32).rev().collect(),
+            per_port: [0; PORTS],
+            evicted: 0,
         }
+    }
+
+    /// Entries evicted to make room since the start.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    /// A free slot for a new entry on `port`: a free one while the table
+    /// and the port's share have room, else the slot of an evicted entry
+    /// (its parked packets go to `fail`). Runs only when an entry is made.
+    fn slot_for(&mut self, now: u64, port: u16, mut fail: impl FnMut(B)) -> Option<u32> {
+        let full_port = self.per_port[port_slot(port)] as usize >= self.cfg.per_port_max;
+        if !full_port {
+            if let Some(i) = self.free.pop() {
+                return Some(i);
+            }
+        }
+        // The victim's port: this one when it is at its share, else the
+        // port holding the most entries.
+        let victim_port =
+            if full_port { port_slot(port) } else { (0..PORTS).max_by_key(|&p| self.per_port[p])? };
+        let reachable = self.cfg.reachable_ms;
+        let (i, _) = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| e.as_ref().map(|e| (i, e)))
+            .filter(|(_, e)| port_slot(e.port) == victim_port)
+            .min_by_key(|(_, e)| e.rank(now, reachable))?;
+        let e = self.entries[i].take().expect("victim exists");
+        self.index.remove(&(e.port, e.ip));
+        self.per_port[port_slot(e.port)] -= 1;
+        for p in e.held.into_iter().flatten() {
+            fail(p);
+        }
+        self.evicted += 1;
+        Some(i as u32)
+    }
+
+    fn insert(&mut self, i: u32, e: Entry<B>) {
+        self.per_port[port_slot(e.port)] += 1;
+        self.index.insert((e.port, e.ip), i);
+        self.entries[i as usize] = Some(e);
     }
 
     pub fn len(&self) -> usize {
@@ -94,8 +176,9 @@ impl<B> NeighTable<B> {
     }
 
     /// Parks `pkt` until the MAC of `ip` on `port` is known (after
-    /// [`lookup`](Self::lookup) found none).
-    pub fn park(&mut self, now: u64, port: u16, ip: u32, pkt: B) -> Resolve<B> {
+    /// [`lookup`](Self::lookup) found none); packets of an entry evicted to
+    /// make room go to `fail`.
+    pub fn park(&mut self, now: u64, port: u16, ip: u32, pkt: B, fail: impl FnMut(B)) -> Resolve<B> {
         if let Some(&i) = self.index.get(&(port, ip)) {
             let e = self.entries[i as usize].as_mut().expect("indexed entry");
             return match e.held.iter_mut().find(|h| h.is_none()) {
@@ -106,33 +189,32 @@ impl<B> NeighTable<B> {
                 None => Resolve::Full(pkt),
             };
         }
-        let Some(i) = self.free.pop() else {
+        let Some(i) = self.slot_for(now, port, fail) else {
             return Resolve::Full(pkt);
         };
         let mut held: [Option<B>; HOLD] = Default::default();
         held[0] = Some(pkt);
-        self.entries[i as usize] =
-            Some(Entry { port, ip, mac: None, confirmed: 0, probed: now, probes: 1, held });
-        self.index.insert((port, ip), i);
+        self.insert(i, Entry { port, ip, mac: None, confirmed: 0, probed: now, probes: 1, held });
         Resolve::HeldProbe
     }
 
-    /// Records `ip` -> `mac` on `port` if the entry exists or `create`; hands
-    /// the packets that were waiting for it to `release`.
+    /// Records `ip` -> `mac` on `port` (`(port, ip)`) if the entry exists or `create`
+    /// (evicting one if need be: its packets go to `fail`); hands the
+    /// packets that were waiting for it to `release`. Whether it was stored.
     pub fn learn(
         &mut self,
         now: u64,
-        port: u16,
-        ip: u32,
+        (port, ip): (u16, u32),
         mac: MacAddr,
         create: bool,
         mut release: impl FnMut(B, MacAddr),
-    ) {
+        fail: impl FnMut(B),
+    ) -> bool {
         let i = match self.index.get(&(port, ip)) {
             Some(&i) => i,
-            None if create => match self.free.pop() {
+            None if create => match self.slot_for(now, port, fail) {
                 Some(i) => {
-                    self.entries[i as usize] = Some(Entry {
+                    let e = Entry {
                         port,
                         ip,
                         mac: None,
@@ -140,13 +222,13 @@ impl<B> NeighTable<B> {
                         probed: now,
                         probes: 0,
                         held: Default::default(),
-                    });
-                    self.index.insert((port, ip), i);
+                    };
+                    self.insert(i, e);
                     i
                 }
-                None => return,
+                None => return false,
             },
-            None => return,
+            None => return false,
         };
         let e = self.entries[i as usize].as_mut().expect("indexed entry");
         e.mac = Some(mac);
@@ -157,6 +239,7 @@ impl<B> NeighTable<B> {
                 release(p, mac);
             }
         }
+        true
     }
 
     /// Housekeeping: returns (via `probe`) the requests to send now, and
@@ -176,6 +259,7 @@ impl<B> NeighTable<B> {
                     }
                 }
                 self.index.remove(&(e.port, e.ip));
+                self.per_port[port_slot(e.port)] -= 1;
                 self.entries[i] = None;
                 self.free.push(i as u32);
                 continue;
@@ -197,10 +281,10 @@ mod tests {
     fn parks_until_the_reply_then_releases_in_order() {
         let mut t: NeighTable<u32> = NeighTable::new(NeighConfig::default());
         assert_eq!(t.lookup(1, 7), None);
-        assert!(matches!(t.park(0, 1, 7, 100), Resolve::HeldProbe));
-        assert!(matches!(t.park(1, 1, 7, 101), Resolve::Held));
+        assert!(matches!(t.park(0, 1, 7, 100, drop), Resolve::HeldProbe));
+        assert!(matches!(t.park(1, 1, 7, 101, drop), Resolve::Held));
         let mut out = vec![];
-        t.learn(2, 1, 7, MAC, false, |p, m| out.push((p, m)));
+        t.learn(2, (1, 7), MAC, false, |p, m| out.push((p, m)), drop);
         assert_eq!(out, vec![(100, MAC), (101, MAC)]);
         assert_eq!(t.lookup(1, 7), Some(MAC));
     }
@@ -209,16 +293,17 @@ mod tests {
     fn hold_queue_is_bounded() {
         let mut t: NeighTable<u32> = NeighTable::new(NeighConfig::default());
         for p in 0..HOLD as u32 {
-            assert!(!matches!(t.park(0, 0, 7, p), Resolve::Full(_)));
+            assert!(!matches!(t.park(0, 0, 7, p, drop), Resolve::Full(_)));
         }
-        assert!(matches!(t.park(0, 0, 7, 99), Resolve::Full(99)));
+        assert!(matches!(t.park(0, 0, 7, 99, drop), Resolve::Full(99)));
     }
 
     #[test]
     fn unanswered_neighbours_fail_after_the_probes_and_free_their_packets() {
-        let cfg = NeighConfig { capacity: 2, reachable_ms: 10_000, retry_ms: 100, max_probes: 3 };
+        let cfg =
+            NeighConfig { capacity: 2, per_port_max: 2, reachable_ms: 10_000, retry_ms: 100, max_probes: 3 };
         let mut t: NeighTable<u32> = NeighTable::new(cfg);
-        t.park(0, 0, 7, 1);
+        t.park(0, 0, 7, 1, drop);
         let (mut probes, mut failed) = (0, vec![]);
         for now in (0..=1000).step_by(50) {
             t.tick(now, |_| probes += 1, |p| failed.push(p));
@@ -227,22 +312,82 @@ mod tests {
         assert_eq!(failed, vec![1]);
         assert!(t.is_empty());
         // The slot is free again.
-        assert!(matches!(t.park(2000, 0, 8, 2), Resolve::HeldProbe));
+        assert!(matches!(t.park(2000, 0, 8, 2, drop), Resolve::HeldProbe));
     }
 
     #[test]
     fn stale_entries_are_reprobed_and_kept_while_they_answer() {
-        let cfg = NeighConfig { capacity: 2, reachable_ms: 1000, retry_ms: 100, max_probes: 2 };
+        let cfg =
+            NeighConfig { capacity: 2, per_port_max: 2, reachable_ms: 1000, retry_ms: 100, max_probes: 2 };
         let mut t: NeighTable<u32> = NeighTable::new(cfg);
-        t.learn(0, 0, 7, MAC, true, |_, _| {});
+        t.learn(0, (0, 7), MAC, true, |_, _| {}, drop);
         let mut probes = vec![];
         t.tick(500, |p| probes.push(p), |_| {});
         assert!(probes.is_empty());
         t.tick(1100, |p| probes.push(p), |_| {});
         assert_eq!(probes, vec![Probe { port: 0, ip: 7 }]);
         assert_eq!(t.lookup(0, 7), Some(MAC));
-        t.learn(1200, 0, 7, MAC, false, |_, _| {});
+        t.learn(1200, (0, 7), MAC, false, |_, _| {}, drop);
         t.tick(1300, |p| probes.push(p), |_| {});
         assert_eq!(probes.len(), 1);
+    }
+
+    fn cfg(capacity: usize, per_port_max: usize) -> NeighConfig {
+        NeighConfig { capacity, per_port_max, reachable_ms: 1000, retry_ms: 100, max_probes: 3 }
+    }
+
+    #[test]
+    fn a_full_table_evicts_the_stalest_so_a_new_host_always_resolves() {
+        let mut t: NeighTable<u32> = NeighTable::new(cfg(4, 4));
+        // A flood of learnt senders fills the table, the first one goes stale.
+        for ip in 1..=4 {
+            assert!(t.learn(ip as u64, (0, ip), MAC, true, |_, _| {}, drop));
+        }
+        t.learn(2000, (0, 2), MAC, false, |_, _| {}, drop); // 2 confirmed again, fresh
+                                                            // A new next hop: parked, evicting the oldest stale entry (1).
+        assert!(matches!(t.park(2001, 0, 99, 7, drop), Resolve::HeldProbe));
+        assert_eq!(t.lookup(0, 1), None);
+        assert_eq!(t.lookup(0, 2), Some(MAC));
+        assert_eq!(t.evicted(), 1);
+        // Its answer is stored and releases the packet.
+        let mut out = vec![];
+        assert!(t.learn(2002, (0, 99), MAC, false, |p, _| out.push(p), drop));
+        assert_eq!(out, vec![7]);
+        assert_eq!(t.len(), 4);
+    }
+
+    #[test]
+    fn incomplete_entries_go_before_fresh_ones_and_their_packets_are_failed() {
+        let mut t: NeighTable<u32> = NeighTable::new(cfg(2, 2));
+        t.park(10, 0, 50, 1, drop);
+        t.learn(5, (0, 51), MAC, true, |_, _| {}, drop);
+        let mut failed = vec![];
+        assert!(t.learn(20, (0, 52), MAC, true, |_, _| {}, |p| failed.push(p)));
+        assert_eq!(failed, vec![1], "the incomplete entry went, not the fresh one");
+        assert_eq!(t.lookup(0, 51), Some(MAC));
+    }
+
+    #[test]
+    fn an_unsolicited_answer_creates_nothing() {
+        let mut t: NeighTable<u32> = NeighTable::new(cfg(4, 4));
+        assert!(!t.learn(0, (0, 7), MAC, false, |_, _| {}, drop));
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_flood_on_one_port_cannot_take_the_other_ports_room() {
+        let mut t: NeighTable<u32> = NeighTable::new(cfg(8, 6));
+        t.learn(0, (1, 1000), MAC, true, |_, _| {}, drop);
+        t.learn(0, (1, 1001), MAC, true, |_, _| {}, drop);
+        for ip in 0..100 {
+            assert!(t.learn(1 + ip as u64, (0, ip), MAC, true, |_, _| {}, drop));
+        }
+        assert_eq!(t.lookup(1, 1000), Some(MAC));
+        assert_eq!(t.lookup(1, 1001), Some(MAC));
+        assert_eq!(t.len(), 8, "6 for port 0, 2 for port 1");
+        // Port 1 can still add hosts while port 0 is at its share.
+        assert!(t.learn(200, (1, 1002), MAC, true, |_, _| {}, drop));
+        assert_eq!(t.lookup(1, 1000), Some(MAC));
+        assert_eq!(t.lookup(0, 99), Some(MAC), "the newest of the flood stays");
     }
 }

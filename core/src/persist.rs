@@ -45,7 +45,7 @@ pub fn schedule(
     let tkey =
         FlowKey { proto: key.proto, src: key.src & svc.netmask, sport: 0, dst: key.dst, dport: svc.key.port };
     let found = sessions.lookup_in(&tkey);
-    let kept = found.and_then(|t| svc.dests.iter().position(|d| d.slot == sessions.get(t).dest));
+    let kept = found.and_then(|t| svc.dests.iter().position(|d| d.slot == u32::from(sessions.get(t).dest)));
     let d = match kept {
         Some(d) => d,
         None => pick().ok_or(Drop::NoDest)?,
@@ -59,7 +59,7 @@ pub fn schedule(
                 // Its server is gone: the template follows the new choice.
                 let tm = sessions.get_mut(t);
                 counters.dests[tm.dest as usize].persist.sub(1);
-                (tm.dest, tm.rip, tm.rport) = (dest.slot, rs.0, rs.1);
+                (tm.dest, tm.rip, tm.rport) = (dest.slot as u16, rs.0, rs.1);
                 counters.dests[dest.slot as usize].persist.add(1);
             }
             sessions.touch(t, now, ptime);

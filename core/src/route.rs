@@ -17,6 +17,29 @@ pub struct Iface {
     pub mac: MacAddr,
     /// IP MTU of the port (bytes of IPv4 packet, without Ethernet header).
     pub mtu: u16,
+    /// Which sources this port accepts ([`Routes::reverse_path_ok`]).
+    pub rp_filter: RpFilter,
+}
+
+/// Reverse-path filter of a port, as Linux's `rp_filter` (RFC 3704 §2):
+/// which source addresses a packet arriving on the port may carry.
+///
+/// Strict is the default: a reply "from" a real server can then only come
+/// in where that server is reachable, and a client packet only where
+/// clients are, so a host on the client segment cannot speak for a real
+/// server (kill or inject into its sessions) and the other way round.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RpFilter {
+    /// The route back to the source leaves through this port (RFC 3704
+    /// §2.2, Linux `rp_filter=1`).
+    #[default]
+    Strict,
+    /// Some route back to the source exists, through any port (§2.4,
+    /// `rp_filter=2`): for asymmetric routing.
+    Loose,
+    /// No check (`rp_filter=0`).
+    Off,
 }
 
 impl Iface {
@@ -66,6 +89,17 @@ impl Routes {
             .find(|r| prefix_match(r.net, r.prefix, dst))
             .map(|r| (r.port, r.via.unwrap_or(dst)))
     }
+
+    /// Whether a packet from `src` may arrive on `rx` under the port's
+    /// [`RpFilter`]. One lookup of the same table the forwarding uses.
+    #[inline]
+    pub fn reverse_path_ok(&self, src: u32, rx: &Iface) -> bool {
+        match rx.rp_filter {
+            RpFilter::Off => true,
+            RpFilter::Loose => self.lookup(src).is_some(),
+            RpFilter::Strict => self.lookup(src).is_some_and(|(port, _)| port == rx.port),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -76,8 +110,22 @@ mod tests {
     fn longest_prefix_wins_and_connected_hops_are_the_destination() {
         let mac = MacAddr([2, 0, 0, 0, 0, 1]);
         let ifaces = [
-            Iface { port: 0, addr: Ipv4Addr::new(198, 18, 0, 1), prefix: 24, mac, mtu: 1500 },
-            Iface { port: 1, addr: Ipv4Addr::new(198, 18, 1, 1), prefix: 24, mac, mtu: 1500 },
+            Iface {
+                port: 0,
+                addr: Ipv4Addr::new(198, 18, 0, 1),
+                prefix: 24,
+                mac,
+                mtu: 1500,
+                rp_filter: RpFilter::Strict,
+            },
+            Iface {
+                port: 1,
+                addr: Ipv4Addr::new(198, 18, 1, 1),
+                prefix: 24,
+                mac,
+                mtu: 1500,
+                rp_filter: RpFilter::Strict,
+            },
         ];
         let gw = u32::from(Ipv4Addr::new(198, 18, 0, 254));
         let def = Route { net: 0, prefix: 0, via: Some(gw), port: 0 };
@@ -87,5 +135,48 @@ mod tests {
         assert_eq!(r.lookup(u32::from(Ipv4Addr::new(8, 8, 8, 8))), Some((0, gw)));
         let none = Routes::new(&ifaces, &[]);
         assert_eq!(none.lookup(u32::from(Ipv4Addr::new(8, 8, 8, 8))), None);
+    }
+}
+
+#[cfg(test)]
+mod rp_tests {
+    use super::*;
+
+    fn lab(rp: RpFilter) -> ([Iface; 2], Routes) {
+        let mac = MacAddr([2, 0, 0, 0, 0, 1]);
+        let ifaces = [
+            Iface { port: 0, addr: Ipv4Addr::new(198, 18, 0, 1), prefix: 24, mac, mtu: 1500, rp_filter: rp },
+            Iface { port: 1, addr: Ipv4Addr::new(198, 18, 1, 1), prefix: 24, mac, mtu: 1500, rp_filter: rp },
+        ];
+        // Clients are anywhere behind a router on port 0.
+        let def = Route { net: 0, prefix: 0, via: Some(u32::from(Ipv4Addr::new(198, 18, 0, 254))), port: 0 };
+        let r = Routes::new(&ifaces, &[def]);
+        (ifaces, r)
+    }
+
+    #[test]
+    fn strict_accepts_a_source_only_on_the_port_its_route_leaves_by() {
+        let (i, r) = lab(RpFilter::Strict);
+        let rs = u32::from(Ipv4Addr::new(198, 18, 1, 7));
+        let client = u32::from(Ipv4Addr::new(203, 0, 113, 9));
+        assert!(r.reverse_path_ok(rs, &i[1]));
+        assert!(!r.reverse_path_ok(rs, &i[0]), "a real server's address from the client side");
+        assert!(r.reverse_path_ok(client, &i[0]));
+        assert!(!r.reverse_path_ok(client, &i[1]), "a client's address from the server side");
+    }
+
+    #[test]
+    fn loose_wants_any_route_back_and_off_wants_none() {
+        let (i, r) = lab(RpFilter::Loose);
+        let rs = u32::from(Ipv4Addr::new(198, 18, 1, 7));
+        assert!(r.reverse_path_ok(rs, &i[0]));
+        let (i2, r2) = lab(RpFilter::Loose);
+        let no_default = Routes::new(&i2, &[]);
+        let far = u32::from(Ipv4Addr::new(203, 0, 113, 9));
+        assert!(r2.reverse_path_ok(far, &i2[1]));
+        assert!(!no_default.reverse_path_ok(far, &i2[1]), "no route back at all");
+        let (i3, _) = lab(RpFilter::Off);
+        assert!(no_default.reverse_path_ok(far, &i3[1]));
+        assert!(!no_default.reverse_path_ok(far, &Iface { rp_filter: RpFilter::Strict, ..i3[1] }));
     }
 }

@@ -73,8 +73,9 @@ pub fn build_arp_request(buf: &mut [u8], mac: MacAddr, ip: Ipv4Addr, target: Ipv
     a.set_target_protocol_addr(target);
 }
 
-/// A neighbour learnt from ARP: (port, address, MAC).
-pub type Learned = (u16, u32, MacAddr);
+/// A neighbour learnt from ARP: (port, address, MAC, whether it may make
+/// an entry or only refresh one, see [`Action::Arp`]).
+pub type Learned = (u16, u32, MacAddr, bool);
 
 /// Neighbours learnt since the I/O layer last asked (to tell other workers).
 const LEARNED_MAX: usize = 16;
@@ -115,15 +116,17 @@ impl<B: PacketBuf> Worker<B> {
                 pkt.truncate(len);
                 io.send(port, pkt);
             }
-            Action::Arp { port, sender, reply } => {
-                self.learn(now, port, sender.0, sender.1, io);
+            Action::Arp { port, sender, reply, create } => {
+                let stored = self.learn_from(now, port, sender.0, sender.1, create, io);
+                // Shared with the other workers even when not stored here: the
+                // answer to another worker's probe may arrive on this one.
                 if self.n_learned < LEARNED_MAX {
-                    self.learned[self.n_learned] = Some((port, sender.0, sender.1));
+                    self.learned[self.n_learned] = Some((port, sender.0, sender.1, create));
                     self.n_learned += 1;
                 }
                 if reply {
                     io.send(port, pkt);
-                } else {
+                } else if stored {
                     self.engine.counters().event(Event::ArpRepliesLearned, 1);
                 }
             }
@@ -131,16 +134,41 @@ impl<B: PacketBuf> Worker<B> {
         }
     }
 
-    /// Records `ip` -> `mac` on `port` and sends the packets that waited for
-    /// it. Called for ARP this worker received, and for neighbours other
-    /// workers learnt. A request to us creates an entry (as Linux does); a
-    /// reply creates one too: the gateway gets replies to its own requests.
-    pub fn learn(&mut self, now: u64, port: u16, ip: u32, mac: MacAddr, io: &mut impl Io<B>) {
-        let Some(src_mac) = self.engine.iface(port).map(|i| i.mac) else { return };
-        self.neigh.learn(now, port, ip, mac, true, |mut p, mac| {
-            set_macs(p.as_mut(), src_mac, mac);
-            io.send(port, p);
-        });
+    /// Records a neighbour another worker received (and checked: inside the
+    /// port's subnet; `create` only for a request to us) and sends the
+    /// packets that waited for it.
+    pub fn learn(&mut self, now: u64, learned: Learned, io: &mut impl Io<B>) {
+        let (port, ip, mac, create) = learned;
+        self.learn_from(now, port, ip, mac, create, io);
+    }
+
+    /// [`Worker::learn`], creating an entry only if `create`; whether the
+    /// neighbour was stored. Evictions and the packets they drop are counted.
+    fn learn_from(
+        &mut self,
+        now: u64,
+        port: u16,
+        ip: u32,
+        mac: MacAddr,
+        create: bool,
+        io: &mut impl Io<B>,
+    ) -> bool {
+        let Some(src_mac) = self.engine.iface(port).map(|i| i.mac) else { return false };
+        let counters = self.engine.counters();
+        let evicted = self.neigh.evicted();
+        let stored = self.neigh.learn(
+            now,
+            (port, ip),
+            mac,
+            create,
+            |mut p, mac| {
+                set_macs(p.as_mut(), src_mac, mac);
+                io.send(port, p);
+            },
+            |_dropped| counters.count_drop(Drop::NeighUnresolved),
+        );
+        counters.event(Event::NeighEvicted, self.neigh.evicted() - evicted);
+        stored
     }
 
     /// The neighbours learnt since the last call (for the other workers).
@@ -160,7 +188,12 @@ impl<B: PacketBuf> Worker<B> {
             io.send(port, pkt);
             return;
         }
-        match self.neigh.park(now, port, next_hop, pkt) {
+        let counters = self.engine.counters();
+        let evicted = self.neigh.evicted();
+        let parked =
+            self.neigh.park(now, port, next_hop, pkt, |_dropped| counters.count_drop(Drop::NeighUnresolved));
+        counters.event(Event::NeighEvicted, self.neigh.evicted() - evicted);
+        match parked {
             Resolve::HeldProbe => {
                 self.engine.counters().event(Event::NeighHeld, 1);
                 self.send_probe(Probe { port, ip: next_hop }, io);

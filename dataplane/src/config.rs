@@ -18,7 +18,7 @@ use gw_proto::{Request, ServiceKey};
 use serde::Deserialize;
 
 use gw_core::engine::ConnReuse;
-use gw_core::route::{prefix_match, Iface, Route};
+use gw_core::route::{prefix_match, Iface, Route, RpFilter};
 use gw_core::tcp_state::Timeouts;
 use gw_core::wire::ethernet::MacAddr;
 
@@ -90,6 +90,9 @@ pub struct PortSection {
     /// IP MTU of the link (68..=9000); TUN mode checks packets against it.
     #[serde(default = "default_mtu")]
     pub mtu: u16,
+    /// Reverse-path filter: `strict` (default), `loose` or `off`.
+    #[serde(default)]
+    pub rp_filter: RpFilter,
 }
 
 fn default_mtu() -> u16 {
@@ -164,6 +167,8 @@ impl Default for WorkersSection {
 #[serde(deny_unknown_fields, default)]
 pub struct NeighSection {
     pub capacity: usize,
+    /// Share of `capacity` one port's neighbours may hold (1..=100).
+    pub per_port_percent: u8,
     pub reachable_s: u64,
     pub retry_ms: u64,
     pub max_probes: u8,
@@ -171,7 +176,7 @@ pub struct NeighSection {
 
 impl Default for NeighSection {
     fn default() -> Self {
-        NeighSection { capacity: 1024, reachable_s: 300, retry_ms: 1000, max_probes: 3 }
+        NeighSection { capacity: 1024, per_port_percent: 75, reachable_s: 300, retry_ms: 1000, max_probes: 3 }
     }
 }
 
@@ -247,6 +252,7 @@ pub struct PortConf {
     pub rx_desc: u16,
     pub tx_desc: u16,
     pub mtu: u16,
+    pub rp_filter: RpFilter,
 }
 
 impl PortConf {
@@ -260,7 +266,7 @@ impl PortConf {
         }
     }
     pub fn iface(&self, port: u16, mac: MacAddr) -> Iface {
-        Iface { port, addr: self.addr, prefix: self.prefix, mac, mtu: self.mtu }
+        Iface { port, addr: self.addr, prefix: self.prefix, mac, mtu: self.mtu, rp_filter: self.rp_filter }
     }
 }
 
@@ -315,6 +321,9 @@ impl Config {
         if ConnReuse::new(self.ipvs.conn_reuse_mode).is_none() {
             return Err(invalid("ipvs.conn_reuse_mode", "must be 0..=3 (as net.ipv4.vs.conn_reuse_mode)"));
         }
+        if !(1..=100).contains(&self.neighbours.per_port_percent) {
+            return Err(invalid("neighbours.per_port_percent", "must be 1..=100"));
+        }
         self.check_limits(crate::limits::mem_total())?;
         self.service_requests()?;
         Ok(())
@@ -355,6 +364,7 @@ impl Config {
                     rx_desc: p.rx_desc,
                     tx_desc: p.tx_desc,
                     mtu: p.mtu,
+                    rp_filter: p.rp_filter,
                 })
             })
             .collect()
@@ -637,5 +647,20 @@ mod tests {
         let e = err_of(&GOOD.replace("sessions = 1000", "sessions = \"many\""));
         assert!(e.contains("sessions"), "{e}");
         assert!(err_of("").contains("port"));
+    }
+
+    #[test]
+    fn rp_filter_is_strict_unless_a_port_says_loose_or_off() {
+        let ports = parse(GOOD).unwrap().port_confs().unwrap();
+        assert!(ports.iter().all(|p| p.rp_filter == RpFilter::Strict));
+        let loose =
+            GOOD.replace("mac = \"02:00:00:00:01:01\"", "mac = \"02:00:00:00:01:01\"\nrp_filter = \"loose\"");
+        let ports = parse(&loose).unwrap().port_confs().unwrap();
+        assert_eq!((ports[0].rp_filter, ports[1].rp_filter), (RpFilter::Strict, RpFilter::Loose));
+        assert_eq!(ports[1].iface(1, MacAddr([2, 0, 0, 0, 0, 1])).rp_filter, RpFilter::Loose);
+        assert!(parse(&loose.replace("\"loose\"", "\"off\"")).is_ok());
+        assert!(err_of(&loose.replace("\"loose\"", "\"maybe\"")).contains("rp_filter"));
+        let share = GOOD.replace("[timeouts]", "[neighbours]\nper_port_percent = 0\n[timeouts]");
+        assert!(err_of(&share).starts_with("neighbours.per_port_percent"), "{}", err_of(&share));
     }
 }

@@ -95,6 +95,7 @@ impl Config {
         let n = &self.neighbours;
         NeighConfig {
             capacity: n.capacity,
+            per_port_max: (n.capacity * n.per_port_percent as usize).div_ceil(100),
             reachable_ms: n.reachable_s * 1000,
             retry_ms: n.retry_ms,
             max_probes: n.max_probes,
@@ -147,5 +148,6 @@ mod tests {
     fn neighbour_times_are_in_milliseconds() {
         let n = config("").neigh_config();
         assert_eq!((n.reachable_ms, n.retry_ms, n.max_probes), (30_000, 1000, 3));
+        assert_eq!((n.capacity, n.per_port_max), (1024, 768), "75% per port by default");
     }
 }

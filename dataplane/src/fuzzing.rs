@@ -28,12 +28,18 @@ fn setup() -> Lab {
         lports: (5000, 5040),
         inside_mtu: 600,
         half_open_max: 16,
-        routes: vec![via],
+        routes: vec![via, testing::default_route()],
         workers: 2,
         seed: 1,
         expire_budget: 64,
         max_dests: 32,
-        neigh: NeighConfig { capacity: 8, reachable_ms: 5_000, retry_ms: 100, max_probes: 2 },
+        neigh: NeighConfig {
+            capacity: 8,
+            per_port_max: 6,
+            reachable_ms: 5_000,
+            retry_ms: 100,
+            max_probes: 2,
+        },
         ..LabConfig::default()
     }
     .build();

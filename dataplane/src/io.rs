@@ -145,8 +145,8 @@ impl WorkerLoop {
                 self.worker.handle(now, port, m, &mut io);
             }
             counters.event(Event::RedirectIn, handed);
-            while let Some((_, (port, ip, mac))) = self.neighbours.recv(self.me) {
-                self.worker.learn(now, port, ip, mac, &mut io);
+            while let Some((_, learned)) = self.neighbours.recv(self.me) {
+                self.worker.learn(now, learned, &mut io);
             }
             for learned in self.worker.take_learned() {
                 for w in (0..workers).filter(|w| *w != self.me) {

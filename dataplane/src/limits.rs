@@ -41,10 +41,10 @@ const _: () = assert!((MAX_TIMEOUT_S as u64) * 1000 * 64 < TICK_SPAN_MS);
 /// the largest table whose arithmetic cannot overflow.
 pub const MAX_SESSIONS: usize = 1 << 31;
 
-/// Most services or real servers (`workers.max_services`, `max_dests`): slots
-/// are `u32` indexes and each worker keeps a 64-byte counter block per slot;
-/// 2^24 (16 M) keeps every product below overflow on any target.
-pub const MAX_SLOTS: usize = 1 << 24;
+/// Most services or real servers (`workers.max_services`, `max_dests`): a
+/// session holds its service and real-server slots in 16 bits (it stays one
+/// 64-byte line), so 2^16.
+pub const MAX_SLOTS: usize = 1 << 16;
 
 /// Most mbufs: DPDK sizes the pool's ring to the next power of two above the
 /// count, which must fit in 31 bits.
@@ -265,9 +265,9 @@ mod tests {
         assert_eq!(e, "workers.sessions: must be between 1 and 2147483648");
         assert!(workers_refusal("sessions = 0").starts_with("workers.sessions: "));
         let e = workers_refusal("max_dests = 1099511627776");
-        assert_eq!(e, "workers.max_dests: must be between 1 and 16777216");
+        assert_eq!(e, "workers.max_dests: must be between 1 and 65536");
         let e = workers_refusal("max_services = 9223372036854775807");
-        assert_eq!(e, "workers.max_services: must be between 1 and 16777216");
+        assert_eq!(e, "workers.max_services: must be between 1 and 65536");
         assert!(workers_refusal("max_services = 0").starts_with("workers.max_services: "));
         assert!(workers_refusal("mbufs = 4294967295").starts_with("workers.mbufs: must be between 1024"));
     }
@@ -285,12 +285,12 @@ mod tests {
         );
         let four = Config::parse(
             "[[port]]\ndevice = \"net_null0\"\naddress = \"198.18.0.1/24\"\n\
-             [workers]\ncores = [1, 2, 3, 4]\nsessions = 1000\nmax_dests = 4194304\n",
+             [workers]\ncores = [1, 2, 3, 4]\nsessions = 1000\nmax_dests = 65536\n",
             Path::new("test.toml"),
         )
         .unwrap();
-        let e = four.check_limits(Some(GIB)).unwrap_err().to_string();
-        assert!(e.starts_with("workers.max_dests: needs 1.0 GiB with 4 worker(s), above"), "{e}");
+        let e = four.check_limits(Some(8 << 20)).unwrap_err().to_string();
+        assert!(e.starts_with("workers.max_dests: needs ") && e.contains(" with 4 worker(s), above"), "{e}");
         let e = config_with("sessions = 1000\nmbufs = 1073741824", "").unwrap_err().to_string();
         assert!(
             e.starts_with("workers.mbufs: needs 2304.0 GiB with 1 worker(s), above the machine's"),

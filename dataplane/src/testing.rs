@@ -18,7 +18,7 @@ use etherparse::{LinkSlice, NetSlice, SlicedPacket, TransportSlice};
 use gw_core::counters::WorkerCounters;
 use gw_core::engine::{ConnReuse, Engine, EngineConfig};
 use gw_core::neigh::NeighConfig;
-use gw_core::route::{Iface, Route, Routes};
+use gw_core::route::{Iface, Route, Routes, RpFilter};
 use gw_core::service::{Publisher, Snapshot};
 use gw_core::tcp_state::Timeouts;
 use gw_core::wire::ethernet::MacAddr;
@@ -78,8 +78,22 @@ impl Io<Vec<u8>> for SinkIo {
 /// The two ports; port 1 has IP MTU `inside_mtu`.
 pub fn ifaces(inside_mtu: u16) -> Vec<Iface> {
     vec![
-        Iface { port: 0, addr: Ipv4Addr::from(GW_OUT_ADDR), prefix: 24, mac: GW_OUT, mtu: 1500 },
-        Iface { port: 1, addr: Ipv4Addr::from(GW_IN_ADDR), prefix: 24, mac: GW_IN, mtu: inside_mtu },
+        Iface {
+            port: 0,
+            addr: Ipv4Addr::from(GW_OUT_ADDR),
+            prefix: 24,
+            mac: GW_OUT,
+            mtu: 1500,
+            rp_filter: RpFilter::Strict,
+        },
+        Iface {
+            port: 1,
+            addr: Ipv4Addr::from(GW_IN_ADDR),
+            prefix: 24,
+            mac: GW_IN,
+            mtu: inside_mtu,
+            rp_filter: RpFilter::Strict,
+        },
     ]
 }
 
@@ -110,7 +124,9 @@ pub struct LabConfig {
     pub half_open_max: usize,
     /// What a SYN on a closing session does (IPVS's `conn_reuse_mode`).
     pub conn_reuse: ConnReuse,
-    /// Routes beyond the two connected subnets.
+    /// Routes beyond the two connected subnets (default: everything else
+    /// via [`ROUTER`], so clients may come from anywhere on port 0 and pass
+    /// the strict reverse-path check).
     pub routes: Vec<Route>,
     /// How many workers share the traffic (this lab is worker 0).
     pub workers: u32,
@@ -130,6 +146,11 @@ pub struct LabConfig {
     pub now: u64,
 }
 
+/// 0.0.0.0/0 via [`ROUTER`] on port 0.
+pub fn default_route() -> Route {
+    Route { net: 0, prefix: 0, via: Some(u32::from_be_bytes(ROUTER)), port: 0 }
+}
+
 /// Service slots of every lab.
 pub const MAX_SERVICES: usize = 16;
 
@@ -141,7 +162,7 @@ impl Default for LabConfig {
             inside_mtu: 1500,
             half_open_max: usize::MAX,
             conn_reuse: ConnReuse::default(),
-            routes: vec![],
+            routes: vec![default_route()],
             workers: 1,
             seed: 7,
             expire_budget: 10_000,

@@ -242,7 +242,8 @@ fn bad_frames_are_counted_by_reason_and_traffic_keeps_flowing() {
         (tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), ([198, 18, 0, 50], 80), true, false), Drop::NotForUs),
         (tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, 80), false, true), Drop::NoSessionNotSyn),
         (tcp(CLIENT_MAC, GW_OUT, ([224, 0, 0, 1], 40000), (VIP, 80), true, false), Drop::BadSourceAddr),
-        (tcp(RS_MAC[0], GW_OUT, (RS[0], 8080), (LIP, 7777), true, true), Drop::UnknownReply),
+        // A real server's address on the client side (strict rp_filter).
+        (tcp(RS_MAC[0], GW_OUT, (RS[0], 8080), (LIP, 7777), true, true), Drop::ReversePath),
         (udp(CLIENT_MAC, GW_OUT, (CLIENT, 0), (VIP, 80)), Drop::L4Malformed),
     ];
     for (frame, why) in cases {
@@ -250,6 +251,8 @@ fn bad_frames_are_counted_by_reason_and_traffic_keeps_flowing() {
         assert!(lab.rx(0, frame).is_empty(), "{why:?}");
         assert_eq!(lab.counters.drop_count(why), before + 1, "{why:?}");
     }
+    assert!(lab.rx(1, tcp(RS_MAC[0], GW_IN, (RS[0], 8080), (LIP, 7777), true, true)).is_empty());
+    assert_eq!(lab.counters.drop_count(Drop::UnknownReply), 1);
     // Truncated TCP header inside a valid IPv4 packet.
     let mut f = good.clone();
     f.truncate(14 + 20 + 10);

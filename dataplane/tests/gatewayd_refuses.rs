@@ -42,7 +42,7 @@ fn check_refuses_each_guarded_value_with_its_field() {
         ("[timeouts]\nestablished = 0", "timeouts.established: 0 is not within 1..=2678400 seconds"),
         ("[timeouts]\nudp = 4294967295", "timeouts.udp: 4294967295 is not within"),
         ("[workers]\nsessions = 4294967294", "workers.sessions: must be between 1 and 2147483648"),
-        ("[workers]\nmax_dests = 1099511627776", "workers.max_dests: must be between 1 and 16777216"),
+        ("[workers]\nmax_dests = 1099511627776", "workers.max_dests: must be between 1 and 65536"),
         ("[workers]\nmax_services = 1099511627776", "workers.max_services: must be between 1 and"),
         ("[workers]\nmbufs = 1073741824", "workers.mbufs: needs 2304.0 GiB"),
         ("[workers]\nidle_sleep_us = 3600000000", "workers.idle_sleep_us: 3600000000 is above 10000"),

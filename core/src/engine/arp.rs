@@ -3,7 +3,11 @@
 //!
 //! Answered: requests for a port's own address, or for a VIP/local address
 //! that lies in the port's subnet (or in no port's subnet, e.g. a routed
-//! VIP). A sender with a bad source address or a non-unicast MAC is dropped.
+//! VIP). A sender with a bad source address or a non-unicast MAC is dropped,
+//! and so is one outside the receiving port's subnet (`drop_arp_off_subnet`):
+//! no stranger gets a neighbour entry. Only a request to us creates an entry;
+//! a reply to us or a gratuitous ARP (sender = target) only refreshes one
+//! (Linux `arp_accept=0`), see [`crate::neigh`].
 
 use std::net::Ipv4Addr;
 
@@ -27,7 +31,15 @@ impl Engine {
         if bad_source(spa) || !sha.is_unicast() {
             return Action::Drop(Drop::ArpMalformed);
         }
-        match a.operation() {
+        if !iface.contains(spa) {
+            return Action::Drop(Drop::ArpOffSubnet);
+        }
+        let op = a.operation();
+        if spa == tpa && matches!(op, arp::Operation::Request | arp::Operation::Reply) {
+            // Gratuitous ARP: refreshes an entry, never makes one.
+            return Action::Arp { port: iface.port, sender: (spa, sha), reply: false, create: false };
+        }
+        match op {
             arp::Operation::Request if self.answers_arp_for(iface, tpa) => {
                 a.set_operation(arp::Operation::Reply);
                 a.set_target_hardware_addr(sha);
@@ -38,10 +50,10 @@ impl Engine {
                 eth.set_dst_addr(sha);
                 eth.set_src_addr(iface.mac);
                 self.counters.event(Event::ArpRequestsAnswered, 1);
-                Action::Arp { port: iface.port, sender: (spa, sha), reply: true }
+                Action::Arp { port: iface.port, sender: (spa, sha), reply: true, create: true }
             }
             arp::Operation::Reply if tpa == u32::from(iface.addr) || self.snap.owns(tpa) => {
-                Action::Arp { port: iface.port, sender: (spa, sha), reply: false }
+                Action::Arp { port: iface.port, sender: (spa, sha), reply: false, create: false }
             }
             arp::Operation::Request | arp::Operation::Reply => Action::Drop(Drop::ArpNotForUs),
             _ => Action::Drop(Drop::ArpMalformed),

@@ -225,7 +225,7 @@ pub(crate) fn unbind(
         counters.event_cell(Event::HalfOpen).sub(1);
     }
     let total = cells.active.get() + cells.inactive.get();
-    let clear = match snap.dest_thresholds(s.dest) {
+    let clear = match snap.dest_thresholds(u32::from(s.dest)) {
         None => true,
         Some((upper, lower)) => {
             let (u, l) = (per_worker(upper, workers) as u64, per_worker(lower, workers) as u64);
@@ -243,13 +243,20 @@ pub(crate) fn unbind(
     }
 }
 
-/// Picks LIP:lport for a new FULLNAT session toward `rs`: the local
-/// addresses of the service in turn, and on each the ports of this worker's
-/// partition from a moving cursor, skipping any port whose reply key
+/// Picks LIP:lport for a new FULLNAT session of the client flow `flow`
+/// toward `rs`: the local addresses of the service in turn, and on each the
+/// ports of this worker's partition, skipping any port whose reply key
 /// (proto, RIP, rport, LIP, lport) is still live. A port is therefore never
 /// handed out twice toward the same real server while a session holds it,
 /// and can be reused at once toward another real server.
-pub(crate) fn alloc_lport(cx: &mut BindCx<'_>, proto: Protocol, rs: (u32, u16)) -> Result<(u32, u16), Drop> {
+///
+/// Where the search starts is RFC 6056's Algorithm 3 ("simple hash-based
+/// port selection", §3.3.3): a keyed hash of the flow (client, VIP, real
+/// server, local address; the key is the worker's secret seed) plus a
+/// counter that moves on every attempt. A host that sees one connection's
+/// local port cannot tell another's, so it cannot guess LIP:lport to spoof
+/// a reply, while DPVS's partition (`lport % workers == worker`) is kept.
+pub(crate) fn alloc_lport(cx: &mut BindCx<'_>, flow: &FlowKey, rs: (u32, u16)) -> Result<(u32, u16), Drop> {
     let BindCx { cfg, sessions, st, svc } = cx;
     let n = svc.laddrs.len();
     if n == 0 {
@@ -266,11 +273,12 @@ pub(crate) fn alloc_lport(cx: &mut BindCx<'_>, proto: Protocol, rs: (u32, u16)) 
     let tries = (span as usize).min(LPORT_TRIES);
     for k in 0..n {
         let lip = svc.laddrs[(st.laddr_next as usize + k) % n];
+        let offset = (port_offset(cfg.seed, flow, rs, lip) % span as u64) as u32;
         for _ in 0..tries {
-            let idx = st.lport_next as u32 % span;
-            st.lport_next = ((idx + 1) % span) as u16;
+            let idx = (offset + st.lport_next as u32) % span;
+            st.lport_next = st.lport_next.wrapping_add(1);
             let lport = (first + idx * nw) as u16;
-            let key = FlowKey { proto, src: rs.0, sport: rs.1, dst: lip, dport: lport };
+            let key = FlowKey { proto: flow.proto, src: rs.0, sport: rs.1, dst: lip, dport: lport };
             if sessions.lookup_out(&key).is_none() {
                 st.laddr_next = st.laddr_next.wrapping_add(1);
                 return Ok((lip, lport));
@@ -279,6 +287,29 @@ pub(crate) fn alloc_lport(cx: &mut BindCx<'_>, proto: Protocol, rs: (u32, u16)) 
     }
     Err(Drop::LaddrExhausted)
 }
+
+/// RFC 6056's F(): a keyed hash of the flow. SipHash-1-3 (std's
+/// `DefaultHasher`) over the secret followed by the flow, as the RFC's
+/// MD5(addresses, ports, secret_key); no allocation.
+fn port_offset(secret: u64, flow: &FlowKey, rs: (u32, u16), lip: u32) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::hash::DefaultHasher::new();
+    h.write_u64(secret ^ PORT_SECRET_TWEAK);
+    h.write_u32(flow.src);
+    h.write_u32(flow.dst);
+    h.write_u32(rs.0);
+    h.write_u32(lip);
+    h.write_u64(
+        u64::from(flow.sport) << 48
+            | u64::from(flow.dport) << 32
+            | u64::from(rs.1) << 16
+            | u64::from(u8::from(flow.proto)),
+    );
+    h.finish()
+}
+
+/// Separates the port hash's key from the session index's (same seed).
+const PORT_SECRET_TWEAK: u64 = 0x5eed_0f10_ca1f_9047;
 
 /// What the schedulers see of a service's servers on this worker.
 struct SvcDests<'a> {

@@ -12,7 +12,8 @@ use super::{bad_source, Action, Engine};
 use crate::counters::{Drop, Event, TrafficCells};
 use crate::modes::{self, XmitCx};
 use crate::route::Iface;
-use crate::session::{Flags, FlowKey};
+use crate::session::{Flags, FlowKey, Session};
+use crate::tcp_seq::{self, Verdict};
 use crate::tcp_state::{self, Dir, State};
 use crate::wire::ethernet;
 use crate::wire::ipv4::{self, Protocol};
@@ -23,6 +24,10 @@ use crate::wire::{tcp, udp};
 pub(super) struct L4Info {
     pub(super) key: FlowKey,
     pub(super) tcp_flags: u8,
+    /// TCP sequence number, and the sequence numbers the segment occupies
+    /// (payload, plus one each for SYN and FIN); 0 for UDP.
+    pub(super) seq: u32,
+    pub(super) seg_len: u32,
     pub(super) ttl: u8,
     /// IPv4 total length.
     pub(super) tl: usize,
@@ -45,6 +50,9 @@ impl Engine {
         if bad_source(src) {
             return Action::Drop(Drop::BadSourceAddr);
         }
+        if !self.cfg.routes.reverse_path_ok(src, iface) {
+            return Action::Drop(Drop::ReversePath);
+        }
         if ip.more_frags() || ip.frag_offset() != 0 {
             return Action::Drop(Drop::Fragment);
         }
@@ -56,14 +64,20 @@ impl Engine {
         match proto {
             Protocol::Tcp | Protocol::Udp => {
                 let l4 = &l3[hl..tl];
-                let (sport, dport, tcp_flags) = if proto == Protocol::Tcp {
+                let (sport, dport, tcp_flags, seq, seg_len) = if proto == Protocol::Tcp {
                     match tcp::Packet::new_checked(l4) {
-                        Ok(t) => (t.src_port(), t.dst_port(), t.flags()),
+                        Ok(t) => {
+                            let f = t.flags();
+                            let ctl = u32::from(f & tcp_state::flags::SYN != 0)
+                                + u32::from(f & tcp_state::flags::FIN != 0);
+                            let len = (l4.len() - t.header_len()) as u32 + ctl;
+                            (t.src_port(), t.dst_port(), f, t.seq_number(), len)
+                        }
                         Err(_) => return Action::Drop(Drop::L4Malformed),
                     }
                 } else {
                     match udp::Packet::new_checked(l4) {
-                        Ok(u) => (u.src_port(), u.dst_port(), 0),
+                        Ok(u) => (u.src_port(), u.dst_port(), 0, 0, 0),
                         Err(_) => return Action::Drop(Drop::L4Malformed),
                     }
                 };
@@ -71,7 +85,7 @@ impl Engine {
                     return Action::Drop(Drop::L4Malformed);
                 }
                 let key = FlowKey { proto, src, sport, dst, dport };
-                self.l4(now, iface, frame, L4Info { key, tcp_flags, ttl, tl, dont_frag })
+                self.l4(now, iface, frame, L4Info { key, tcp_flags, seq, seg_len, ttl, tl, dont_frag })
             }
             Protocol::Icmp => self.icmp(iface, frame, hl, tl),
             _ if self.snap.owns(dst) || self.is_iface_addr(dst) => Action::Drop(Drop::UnsupportedProto),
@@ -90,7 +104,7 @@ impl Engine {
                 // a new connection on a closing one's address too
                 // (`conn_reuse_mode`).
                 let reuse = plain_syn(p.tcp_flags)
-                    && self.cfg.conn_reuse.reschedules(&s, self.snap.dest_live(s.dest));
+                    && self.cfg.conn_reuse.reschedules(&s, self.snap.dest_live(u32::from(s.dest)));
                 if !reuse && !s.flags.contains(Flags::ONE_PACKET) {
                     return self.forward(now, rx, i, Dir::Input, frame, p);
                 }
@@ -119,7 +133,7 @@ impl Engine {
         let Engine { cfg, snap, sessions, counters, .. } = self;
         let s = *sessions.get(i);
         let mode = modes::traits(s.mode);
-        if !snap.dest_live(s.dest) {
+        if !snap.dest_live(u32::from(s.dest)) {
             // As IPVS: the server is gone; drop and let the session expire.
             return Action::Drop(Drop::DestUnavailable);
         }
@@ -133,6 +147,11 @@ impl Engine {
         let Some((port, next_hop)) = cfg.routes.lookup(to) else {
             return Action::Drop(Drop::NoRoute);
         };
+        if s.protocol() == Protocol::Tcp && !s.flags.contains(Flags::NO_OUT) {
+            if let Err(why) = track_seq(sessions.get_mut(i), dir, &p) {
+                return Action::Drop(why);
+            }
+        }
         let table = if dir == Dir::Input { mode.in_table } else { dir };
         let old = s.state;
         let new = if s.protocol() == Protocol::Tcp { tcp_state::next(old, table, p.tcp_flags) } else { old };
@@ -175,5 +194,30 @@ impl Engine {
         let cx =
             XmitCx { ifaces: &cfg.ifaces, rx, counters, port, next_hop, tl: p.tl, dont_frag: p.dont_frag };
         modes::xmit(s.mode, dir == Dir::Output, &cx, &s, frame)
+    }
+}
+
+/// RFC 5961-style validation of a TCP segment of a session that sees both
+/// directions ([`tcp_seq`]): updates the sender's mark, or says why the
+/// segment is dropped (before it can move the state). A SYN outside an
+/// established connection (a new ISN: the server's SYN-ACK, a client
+/// reusing its port after TIME_WAIT) sets the mark afresh.
+#[inline]
+fn track_seq(s: &mut Session, dir: Dir, p: &L4Info) -> Result<(), Drop> {
+    let (d, bit) = if dir == Dir::Output { (1, Flags::SEQ_OUT) } else { (0, Flags::SEQ_IN) };
+    let syn = p.tcp_flags & tcp_state::flags::SYN != 0;
+    let fresh =
+        syn && !matches!(s.state, State::Established | State::FinWait | State::CloseWait | State::LastAck);
+    let mark = (s.flags.contains(bit) && !fresh).then_some(s.seq_mark[d]);
+    match tcp_seq::check(mark, p.seq, p.seg_len, p.tcp_flags & tcp_state::flags::RST != 0) {
+        Verdict::Accept { mark: m } => {
+            if mark != Some(m) {
+                s.seq_mark[d] = m;
+                s.flags.insert(bit);
+            }
+            Ok(())
+        }
+        Verdict::RstOutOfWindow => Err(Drop::TcpRstOutOfWindow),
+        Verdict::OutOfWindow => Err(Drop::TcpOutOfWindow),
     }
 }

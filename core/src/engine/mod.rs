@@ -79,9 +79,11 @@ pub enum Action {
     /// [`crate::modes::tun::OUTER_LEN`] bytes), and send out `port` to the MAC
     /// of `next_hop`.
     Encap { port: u16, next_hop: u32, src: u32, dst: u32 },
-    /// An ARP packet from `sender` on `port`: learn it; if `reply`, the frame
-    /// was turned into an ARP reply and goes back out `port`.
-    Arp { port: u16, sender: (u32, MacAddr), reply: bool },
+    /// An ARP packet from `sender` (inside `port`'s subnet) on `port`: learn
+    /// it, making a neighbour entry only if `create` (a request to us), else
+    /// updating one that exists (Linux `arp_accept=0`); if `reply`, the
+    /// frame was turned into an ARP reply and goes back out `port`.
+    Arp { port: u16, sender: (u32, MacAddr), reply: bool, create: bool },
     /// Not forwarded.
     Drop(Drop),
 }

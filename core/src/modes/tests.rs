@@ -46,6 +46,7 @@ fn iface(port: u16, last: u8, mtu: u16) -> Iface {
         prefix: 24,
         mac: MacAddr([2, 0, 0, 0, 0, last]),
         mtu,
+        rp_filter: Default::default(),
     }
 }
 

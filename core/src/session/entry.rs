@@ -33,6 +33,10 @@ impl Flags {
     /// One-packet scheduling (`-o`): the next datagram of the flow is
     /// scheduled anew.
     pub const ONE_PACKET: Flags = Flags(8);
+    /// `seq_mark[0]` holds the client's sequence mark ([`crate::tcp_seq`]).
+    pub const SEQ_IN: Flags = Flags(16);
+    /// `seq_mark[1]` holds the real server's sequence mark.
+    pub const SEQ_OUT: Flags = Flags(32);
 
     /// The raw bits.
     #[inline]
@@ -81,6 +85,11 @@ impl BitOrAssign for Flags {
 /// cache line it stores its persistence timeout in `lip` and its count of
 /// controlled connections in `lport`. Read and write those only through
 /// [`Session::timeout_ms`] and [`Session::n_control`] (see [`crate::persist`]).
+///
+/// The bytes for the TCP sequence marks (`seq_mark`, [`crate::tcp_seq`]) come
+/// from narrowing the service and real-server slots to 16 bits: the
+/// configuration allows at most 65536 of each (`workers.max_services`,
+/// `workers.max_dests`).
 #[derive(Clone, Copy, Debug)]
 #[repr(C, align(64))]
 pub struct Session {
@@ -100,9 +109,13 @@ pub struct Session {
     pub mode: ForwardMode,
     pub flags: Flags,
     /// Service slot.
-    pub service: u32,
+    pub service: u16,
     /// Real-server slot.
-    pub dest: u32,
+    pub dest: u16,
+    /// TCP: per direction (client, real server), the top 16 bits of the
+    /// highest sequence number the sender has used, valid when
+    /// [`Flags::SEQ_IN`]/[`Flags::SEQ_OUT`] is set ([`crate::tcp_seq`]).
+    pub seq_mark: [u16; 2],
     /// Deadline, in ticks.
     pub(super) expires: u32,
     /// The tick of the wheel slot this session is linked in.
@@ -131,6 +144,7 @@ impl Session {
         service: u32,
         dest: u32,
     ) -> Session {
+        debug_assert!(service <= u16::MAX as u32 && dest <= u16::MAX as u32, "slots are 16-bit");
         Session {
             cip: client.0,
             cport: client.1,
@@ -144,8 +158,9 @@ impl Session {
             state,
             mode,
             flags: Flags::NONE,
-            service,
-            dest,
+            service: service as u16,
+            dest: dest as u16,
+            seq_mark: [0; 2],
             expires: 0,
             wheel_tick: 0,
             next_in: NIL,

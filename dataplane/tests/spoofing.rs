@@ -1,0 +1,258 @@
+//! Spoofed packets from the wrong segment (issue 10): with the strict
+//! reverse-path check, a host on the client segment cannot speak for a
+//! real server (kill a session with a RST, inject a datagram), and a host
+//! on the server segment cannot speak for a client. Frames are built and
+//! checked with `etherparse`.
+
+mod common;
+
+use common::*;
+use gw_core::counters::{Drop, Event};
+use gw_core::neigh::NeighConfig;
+use gw_core::route::Route;
+use gw_proto::{ForwardMode, Scheduler};
+
+/// A TCP frame with exactly the flags `rst`/`fin` (plus ACK), sequence `seq`.
+fn tcp_flags(
+    src_mac: [u8; 6],
+    dst_mac: MacAddrBytes,
+    s: Endpoint,
+    d: Endpoint,
+    seq: u32,
+    rst: bool,
+) -> Vec<u8> {
+    let b =
+        etherparse::PacketBuilder::ethernet2(src_mac, dst_mac).ipv4(s.0, d.0, 64).tcp(s.1, d.1, seq, 64000);
+    let b = if rst { b.rst() } else { b.ack(1) };
+    let mut out = vec![];
+    b.write(&mut out, &[]).unwrap();
+    out
+}
+
+type MacAddrBytes = [u8; 6];
+
+/// An established FULLNAT connection from CLIENT:40000: returns the real
+/// server's side of it ((RIP, rport), (LIP, lport)).
+fn established(lab: &mut Lab) -> (Endpoint, Endpoint) {
+    let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, 80), true, false));
+    let (_, _, lip, rip, _) = inspect(&out[0].1);
+    lab.rx(1, tcp(RS_MAC[0], GW_IN, rip, lip, true, true));
+    assert_eq!(lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, 80), false, true)).len(), 1);
+    assert_eq!(lab.counters.event_count(Event::HalfOpen), 0);
+    (rip, lip)
+}
+
+#[test]
+fn a_rst_for_a_real_server_from_the_client_side_is_dropped_and_the_session_lives() {
+    let mut lab = Lab::new(64, (1024, 65535)).with_services(Scheduler::Rr);
+    lab.learn_neighbours();
+    let (rip, lip) = established(&mut lab);
+    // The attacker on the client segment, with the right ports, any sequence.
+    for seq in [0, 1, 0x8000_0000] {
+        let rst = tcp_flags(CLIENT_MAC, GW_OUT.0, rip, lip, seq, true);
+        assert!(lab.rx(0, rst).is_empty());
+    }
+    assert_eq!(lab.counters.drop_count(Drop::ReversePath), 3);
+    // The session is still there and still established both ways.
+    assert_eq!(lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, 80), false, true)).len(), 1);
+    let back = lab.rx(1, tcp(RS_MAC[0], GW_IN, rip, lip, false, true));
+    assert_eq!(back.len(), 1);
+    let (_, _, src, dst, _) = inspect(&back[0].1);
+    assert_eq!((src, dst), ((VIP, 80), (CLIENT, 40000)));
+    let live = lab.worker.engine.sessions().len();
+    lab.now += 20_000; // past the CLOSE timeout a RST would have set
+    lab.worker.tick(lab.now, &mut lab.io);
+    assert_eq!(lab.worker.engine.sessions().len(), live);
+}
+
+#[test]
+fn a_datagram_for_a_real_server_from_the_client_side_never_reaches_the_client() {
+    for mode in [ForwardMode::FullNat, ForwardMode::Masq] {
+        let mut lab = Lab::new(64, (1024, 65535)).with_mode(Scheduler::Rr, mode, 8080);
+        lab.learn_neighbours();
+        let out = lab.rx(0, udp(CLIENT_MAC, GW_OUT, (CLIENT, 5353), (VIP, 80)));
+        let (_, _, src, rip, _) = inspect(&out[0].1);
+        // FULLNAT: src is LIP:lport; NAT: the client's own address.
+        let inject = udp(CLIENT_MAC, GW_OUT, rip, src);
+        assert!(lab.rx(0, inject).is_empty(), "{mode:?}");
+        assert_eq!(lab.counters.drop_count(Drop::ReversePath), 1, "{mode:?}");
+        // The real server's own reply still goes through.
+        let idx = RS.iter().position(|r| *r == rip.0).unwrap();
+        let back = lab.rx(1, udp(RS_MAC[idx], GW_IN, rip, src));
+        assert_eq!(back.len(), 1, "{mode:?}");
+        assert_eq!(inspect(&back[0].1).2, (VIP, 80));
+    }
+}
+
+#[test]
+fn a_client_address_from_the_server_side_is_dropped() {
+    let mut lab = Lab::new(64, (1024, 65535)).with_services(Scheduler::Rr);
+    lab.learn_neighbours();
+    assert!(lab.rx(1, tcp(RS_MAC[0], GW_IN, (CLIENT, 40000), (VIP, 80), true, false)).is_empty());
+    assert!(lab.rx(1, tcp(RS_MAC[0], GW_IN, ([203, 0, 113, 9], 40000), (VIP, 80), true, false)).is_empty());
+    assert_eq!(lab.counters.drop_count(Drop::ReversePath), 2);
+    assert_eq!(lab.counters.event_count(Event::SessionsCreated), 0);
+}
+
+#[test]
+fn with_no_route_back_a_source_is_dropped_on_every_port() {
+    let mut lab = LabConfig { routes: Vec::<Route>::new(), ..LabConfig::default() }
+        .build()
+        .with_services(Scheduler::Rr);
+    lab.learn_neighbours();
+    assert!(lab.rx(0, tcp(CLIENT_MAC, GW_OUT, ([203, 0, 113, 9], 1), (VIP, 80), true, false)).is_empty());
+    assert_eq!(lab.counters.drop_count(Drop::ReversePath), 1);
+    assert_eq!(lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 1), (VIP, 80), true, false)).len(), 1);
+}
+
+/// Whether `frame` is an ARP request (by its EtherType and opcode).
+fn is_arp_request(frame: &[u8]) -> bool {
+    frame[12..14] == [0x08, 0x06] && frame[20..22] == [0, 1]
+}
+
+#[test]
+fn arp_from_senders_outside_the_ports_subnet_is_neither_answered_nor_learnt() {
+    let mut lab = Lab::new(64, (1024, 65535)).with_services(Scheduler::Rr);
+    for i in 0..1100u32 {
+        let sender = (0x0a00_0000 + i).to_be_bytes(); // 10.0.x.y, on no port's subnet
+        assert!(lab.rx(0, arp_request(CLIENT_MAC, sender, GW_OUT_ADDR)).is_empty());
+    }
+    assert_eq!(lab.counters.drop_count(Drop::ArpOffSubnet), 1100);
+    // A real server's address on the client side is off that port's subnet too.
+    assert!(lab.rx(0, arp_request(RS_MAC[0], RS[0], GW_OUT_ADDR)).is_empty());
+    // A client never seen before is answered and served at once.
+    lab.learn_neighbours();
+    let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, 80), true, false));
+    assert_eq!(out.len(), 1);
+    assert!(!is_arp_request(&out[0].1));
+}
+
+#[test]
+fn unsolicited_and_gratuitous_arp_make_no_entry_but_refresh_one() {
+    let mut lab = Lab::new(64, (1024, 65535)).with_services(Scheduler::Rr);
+    lab.rx(0, arp_request(CLIENT_MAC, CLIENT, VIP));
+    // Unsolicited replies and gratuitous ARP from both real servers.
+    for (i, rs) in RS.iter().enumerate() {
+        assert!(lab.rx(1, arp_reply(RS_MAC[i], *rs, GW_IN, GW_IN_ADDR)).is_empty());
+        assert!(lab.rx(1, arp_request(RS_MAC[i], *rs, *rs)).is_empty());
+    }
+    assert_eq!(lab.counters.event_count(Event::ArpRepliesLearned), 0);
+    // So the SYN waits for the gateway's own probe.
+    let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, 80), true, false));
+    assert_eq!(out.len(), 1);
+    assert!(is_arp_request(&out[0].1), "probe for the real server");
+    let target: [u8; 4] = out[0].1[38..42].try_into().unwrap();
+    let idx = RS.iter().position(|r| *r == target).unwrap();
+    // The answer to the probe releases it.
+    let out = lab.rx(1, arp_reply(RS_MAC[idx], target, GW_IN, GW_IN_ADDR));
+    assert_eq!(out.len(), 1);
+    assert_eq!(inspect(&out[0].1).3 .0, target);
+    // Now a gratuitous ARP with a new MAC refreshes that entry.
+    let new_mac = [0x02, 0xaa, 0, 0, 0, 0x77];
+    assert!(lab.rx(1, arp_request(new_mac, target, target)).is_empty());
+    let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, 80), false, true));
+    assert_eq!(inspect(&out[0].1).1, new_mac);
+}
+
+#[test]
+fn a_neighbour_flood_on_the_client_segment_leaves_room_for_new_clients_and_servers() {
+    let neigh = NeighConfig { capacity: 16, per_port_max: 12, ..NeighConfig::default() };
+    let mut lab = LabConfig { neigh, ..LabConfig::default() }.build().with_services(Scheduler::Rr);
+    lab.learn_neighbours();
+    // Made-up senders inside the client subnet, all asking for the gateway.
+    for round in 0..3 {
+        for host in 10..250u8 {
+            let mac = [0x02, 0xbb, 0, 0, round, host];
+            assert_eq!(lab.rx(0, arp_request(mac, [198, 18, 0, host], GW_OUT_ADDR)).len(), 1);
+        }
+        lab.now += 1000;
+    }
+    assert!(lab.counters.event_count(Event::NeighEvicted) > 0);
+    // A new client (its first SYN-ACK must reach it) and both real servers.
+    let newcomer = [198, 18, 0, 251];
+    let newcomer_mac = [0x02, 0xc0, 0, 0, 0, 0x51];
+    let out = lab.rx(0, tcp(newcomer_mac, GW_OUT, (newcomer, 40000), (VIP, 80), true, false));
+    assert_eq!(out.len(), 1, "no ARP needed toward the real server: port 1 kept its entries");
+    assert!(!is_arp_request(&out[0].1));
+    let (_, _, lip, rip, _) = inspect(&out[0].1);
+    let idx = RS.iter().position(|r| *r == rip.0).unwrap();
+    let out = lab.rx(1, tcp(RS_MAC[idx], GW_IN, rip, lip, true, true));
+    assert_eq!(out.len(), 1);
+    assert!(is_arp_request(&out[0].1), "the newcomer is resolved");
+    let out = lab.rx(0, arp_reply(newcomer_mac, newcomer, GW_OUT, GW_OUT_ADDR));
+    assert_eq!(out.len(), 1);
+    assert_eq!(inspect(&out[0].1).3, (newcomer, 40000));
+}
+
+/// The local ports of SYNs from CLIENT:40000.. through a lab of `workers`
+/// workers (this is worker 0) with session-hash seed `seed`.
+fn lports(workers: u32, seed: u64, n: u16) -> Vec<u16> {
+    let mut lab = LabConfig { workers, seed, sessions: 256, ..LabConfig::default() }
+        .build()
+        .with_services(Scheduler::Rr);
+    lab.learn_neighbours();
+    (0..n)
+        .map(|i| {
+            let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000 + i), (VIP, 80), true, false));
+            let (_, _, lip, _, _) = inspect(&out[0].1);
+            assert_eq!(lip.0, LIP);
+            lip.1
+        })
+        .collect()
+}
+
+#[test]
+fn local_ports_are_not_handed_out_in_sequence_and_stay_in_the_workers_share() {
+    let p = lports(2, 7, 32);
+    let steps = p.windows(2).filter(|w| w[1].abs_diff(w[0]) <= 2).count();
+    assert!(steps < 4, "consecutive local ports: {p:?}");
+    assert!(p.iter().all(|l| *l >= 1024 && l % 2 == 0), "worker 0 of 2 owns even ports: {p:?}");
+    let mut sorted = p.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), p.len());
+    // The same secret gives the same ports, another secret others.
+    assert_eq!(lports(2, 7, 32), p);
+    assert_ne!(lports(2, 8, 32), p);
+}
+
+/// Live sessions after the CLOSE timeout (10 s) has passed.
+fn live_after_close_timeout(lab: &mut Lab) -> usize {
+    lab.now += 11_000;
+    lab.worker.tick(lab.now, &mut lab.io);
+    lab.worker.engine.sessions().len()
+}
+
+#[test]
+fn a_rst_from_the_right_side_is_accepted_only_in_the_senders_window() {
+    for mode in [ForwardMode::FullNat, ForwardMode::Masq] {
+        let mut lab = Lab::new(64, (1024, 65535)).with_mode(Scheduler::Rr, mode, 8080);
+        lab.learn_neighbours();
+        let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, 80), true, false));
+        let (_, _, src, rip, _) = inspect(&out[0].1);
+        let idx = RS.iter().position(|r| *r == rip.0).unwrap();
+        lab.rx(1, tcp(RS_MAC[idx], GW_IN, rip, src, true, true)); // SYN-ACK, seq 1000
+        lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, 80), false, true));
+        let live = lab.worker.engine.sessions().len();
+        // Blind RSTs from the server's side, far from seq 1000.
+        for seq in [0x4000_0000, 0x8000_0000, 0x0003_0000] {
+            assert!(lab.rx(1, tcp_flags(RS_MAC[idx], GW_IN.0, rip, src, seq, true)).is_empty(), "{mode:?}");
+        }
+        assert_eq!(lab.counters.drop_count(Drop::TcpRstOutOfWindow), 3, "{mode:?}");
+        // A FIN far away moves nothing either.
+        let mut fin = tcp(RS_MAC[idx], GW_IN, rip, src, false, true);
+        fin[14 + 20 + 13] |= 0x01;
+        fin[14 + 20 + 4..14 + 20 + 8].copy_from_slice(&0x9000_0000u32.to_be_bytes());
+        fix_checksums(&mut fin);
+        assert!(lab.rx(1, fin).is_empty());
+        assert_eq!(lab.counters.drop_count(Drop::TcpOutOfWindow), 1, "{mode:?}");
+        assert_eq!(live_after_close_timeout(&mut lab), live, "{mode:?}: the session survived");
+        // Data still flows both ways.
+        assert_eq!(lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, 80), false, true)).len(), 1);
+        assert_eq!(lab.rx(1, tcp(RS_MAC[idx], GW_IN, rip, src, false, true)).len(), 1);
+        // The server's real RST (its own sequence number) goes through and closes.
+        let rst = lab.rx(1, tcp_flags(RS_MAC[idx], GW_IN.0, rip, src, 1005, true));
+        assert_eq!(rst.len(), 1, "{mode:?}");
+        assert_eq!(live_after_close_timeout(&mut lab), live - 1, "{mode:?}: closed by the real RST");
+    }
+}
