@@ -76,6 +76,17 @@ fn connect_and_close(lab: &mut Lab, how: F) -> [u8; 4] {
     rs
 }
 
+/// The TCP service `spec` with both real servers (FULLNAT, port 8080) and the local address.
+fn tcp_service(lab: &mut Lab, spec: ServiceSpec) {
+    let tcp = spec.key;
+    lab.ok(Request::AddService { spec });
+    for rs in RS {
+        let dest = DestSpec::new(Ipv4Addr::from(rs), 8080, ForwardMode::FullNat, 1);
+        lab.ok(Request::AddDest { service: tcp, dest });
+    }
+    lab.ok(Request::AddLaddr { service: tcp, addr: Ipv4Addr::from(LIP) });
+}
+
 fn lab(reuse: ConnReuse) -> Lab {
     let mut lab = LabConfig { sessions: 64, conn_reuse: reuse, ..LabConfig::default() }
         .build()
@@ -172,14 +183,7 @@ fn a_syn_after_clear_and_re_adding_the_service_is_answered() {
     connect_and_close(&mut lab, F::FinAck);
     lab.ok(Request::Clear);
     let tcp = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::from(VIP), port: VPORT };
-    lab.ok(Request::AddService { spec: ServiceSpec::new(tcp, Scheduler::Rr) });
-    for rs in RS {
-        lab.ok(Request::AddDest {
-            service: tcp,
-            dest: DestSpec::new(Ipv4Addr::from(rs), 8080, ForwardMode::FullNat, 1),
-        });
-    }
-    lab.ok(Request::AddLaddr { service: tcp, addr: Ipv4Addr::from(LIP) });
+    tcp_service(&mut lab, ServiceSpec::new(tcp, Scheduler::Rr));
     assert!(client(&mut lab, F::Syn).is_some(), "the SYN is scheduled on the new service");
     assert_eq!(lab.counters.event_count(Event::SessionsReused), 1);
     assert_eq!(lab.counters.drop_count(Drop::DestUnavailable), 0);
@@ -191,14 +195,7 @@ fn with_persistence_the_template_keeps_the_server_of_a_reused_port() {
     let tcp = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::from(VIP), port: VPORT };
     let mut spec = ServiceSpec::new(tcp, Scheduler::Rr);
     spec.persistent = Some(300);
-    lab.ok(Request::AddService { spec });
-    for rs in RS {
-        lab.ok(Request::AddDest {
-            service: tcp,
-            dest: DestSpec::new(Ipv4Addr::from(rs), 8080, ForwardMode::FullNat, 1),
-        });
-    }
-    lab.ok(Request::AddLaddr { service: tcp, addr: Ipv4Addr::from(LIP) });
+    tcp_service(&mut lab, spec);
     lab.learn_neighbours();
     let first = connect_and_close(&mut lab, F::FinAck);
     let (second, _) = client(&mut lab, F::Syn).unwrap();

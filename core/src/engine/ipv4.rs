@@ -99,15 +99,16 @@ impl Engine {
         let reply_first = self.snap.is_laddr(p.key.dst);
         if !reply_first {
             if let Some(i) = self.sessions.lookup_in(&p.key) {
-                let s = *self.sessions.get(i);
+                let s = self.sessions.get(i);
                 // One-packet scheduling: every datagram is scheduled anew;
                 // a new connection on a closing one's address too
                 // (`conn_reuse_mode`).
                 let reuse = plain_syn(p.tcp_flags)
-                    && self.cfg.conn_reuse.reschedules(&s, self.snap.dest_live(u32::from(s.dest)));
+                    && self.cfg.conn_reuse.reschedules(s, self.snap.dest_live(u32::from(s.dest)));
                 if !reuse && !s.flags.contains(Flags::ONE_PACKET) {
                     return self.forward(now, rx, i, Dir::Input, frame, p);
                 }
+                let s = *s;
                 if reuse {
                     self.counters.event(Event::SessionsReused, 1);
                 }
