@@ -8,7 +8,9 @@
 //! descriptors, so [`packet_ring_drops`] finds the AF_PACKET sockets bound
 //! to an interface and reads their statistics. The kernel resets them on
 //! each read: the caller adds up what each call returns (one reader only,
-//! the control plane). Never called on the packet path.
+//! the control plane). A driver that reads them itself for `imissed` (as
+//! later af_packet drivers may) gets a disjoint share, so its `imissed`
+//! plus these still count every drop once. Never called on the packet path.
 
 use std::ffi::CString;
 use std::io;
