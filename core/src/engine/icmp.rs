@@ -94,9 +94,6 @@ impl Engine {
         if ttl <= 1 {
             return Action::Drop(Drop::TtlExceeded);
         }
-        if !self.snap.dest_live(u32::from(s.dest)) {
-            return Action::Drop(Drop::DestUnavailable);
-        }
         let (outer, quoted_src, quoted_dst, to) = if toward_client {
             ((s.vip, s.cip), (s.cip, s.cport), (s.vip, s.vport), s.cip)
         } else {
@@ -126,7 +123,8 @@ impl Engine {
     /// answered with an error (RFC 1812 §4.3.2.7), so a TUN error too big
     /// for the tunnel is dropped and counted (`drop_tunnel_too_big`), never
     /// answered with "fragmentation needed". Errors are small (Linux quotes
-    /// at most 576 bytes in all), so this needs an output MTU below 596.
+    /// at most 576 bytes in all), so that happens only on an output MTU below
+    /// 596.
     fn icmp_to_real_server(&mut self, rx: &Iface, s: &Session, frame: &mut [u8], tl: usize) -> Action {
         let Some((port, next_hop)) = self.cfg.routes.lookup(s.rip) else {
             return Action::Drop(Drop::NoRoute);
