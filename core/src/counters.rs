@@ -151,6 +151,8 @@ counters! {
             "ICMP \"fragmentation needed\" sent for packets too big for a tunnel.",
         IcmpErrorsTranslated = "icmp_errors_translated",
             "ICMP errors about a session translated and forwarded.",
+        IcmpErrorsForwarded = "icmp_errors_forwarded",
+            "ICMP errors about a DR or TUN session forwarded untranslated to its real server (as IPVS).",
         NeighHeld = "neigh_held_packets", "Packets parked while their next hop was being resolved.",
         NeighEvicted = "neigh_evicted",
             "Neighbour entries evicted (stalest first) to make room for a new one.",
