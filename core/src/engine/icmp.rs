@@ -130,7 +130,9 @@ impl Engine {
             return Action::Drop(Drop::NoRoute);
         };
         let counters = &*self.counters;
-        let cx = XmitCx { ifaces: &self.cfg.ifaces, rx, counters, port, next_hop, tl, dont_frag: false };
+        let proto = ipv4::Protocol::Icmp;
+        let cx =
+            XmitCx { ifaces: &self.cfg.ifaces, rx, counters, port, next_hop, proto, tl, dont_frag: false };
         let action = modes::xmit(s.mode, false, &cx, s, frame);
         if !matches!(action, Action::Drop(_)) {
             counters.event(Event::IcmpErrorsForwarded, 1);

@@ -73,7 +73,8 @@ pub struct XmitCx<'a> {
     /// Output port and next hop (host order) from the route lookup.
     pub port: u16,
     pub next_hop: u32,
-    /// The packet's (and its session's) protocol.
+    /// The packet's protocol: its session's, or ICMP for an error that DR
+    /// or TUN forwards to the session's real server.
     pub proto: Protocol,
     /// IPv4 total length of the packet.
     pub tl: usize,
