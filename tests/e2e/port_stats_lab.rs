@@ -12,18 +12,8 @@ use std::time::{Duration, Instant};
 
 use common::{Lab, FULLNAT, VIP};
 
-/// Statistic `name` of port `port` from `gwctl --counters --json`.
 fn port_stat(lab: &Lab, port: &str, name: &str) -> u64 {
-    let json = lab.gwctl_ok(&["--counters", "--json"]);
-    let flat: String = json.split_whitespace().collect();
-    let start = flat
-        .find(&format!("\"name\":\"{port}\",\"port\":"))
-        .unwrap_or_else(|| panic!("no port {port} in {json}"));
-    let rest = &flat[start..];
-    let rest = &rest[..rest.find("]}").unwrap_or(rest.len())];
-    let pat = format!("\"name\":\"{name}\",\"value\":");
-    let i = rest.find(&pat).unwrap_or_else(|| panic!("no {name} for port {port} in {json}"));
-    rest[i + pat.len()..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap()
+    lab.port_stat(port, name)
 }
 
 #[test]

@@ -579,6 +579,21 @@ impl Lab {
         v.sum_counter(name)
     }
 
+    /// Statistic `name` of port `port` (`ipackets`, `imissed`, ...) from
+    /// `gwctl --counters --json`.
+    pub fn port_stat(&self, port: &str, name: &str) -> u64 {
+        let json = self.gwctl_ok(&["--counters", "--json"]);
+        let flat: String = json.split_whitespace().collect();
+        let start = flat
+            .find(&format!("\"name\":\"{port}\",\"port\":"))
+            .unwrap_or_else(|| panic!("no port {port} in {json}"));
+        let rest = &flat[start..];
+        let rest = &rest[..rest.find("]}").unwrap_or(rest.len())];
+        let pat = format!("\"name\":\"{name}\",\"value\":");
+        let i = rest.find(&pat).unwrap_or_else(|| panic!("no {name} for port {port} in {json}"));
+        rest[i + pat.len()..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap()
+    }
+
     /// `gwctl -L -n`.
     pub fn listing(&self) -> String {
         self.gwctl_ok(&["-L", "-n"])
