@@ -76,6 +76,9 @@ pub const QUOTED_L4_LEN: usize = 8;
 /// (RFC 792), whose header carries the next-hop MTU (RFC 1191).
 pub const CODE_FRAG_NEEDED: u8 = 4;
 
+/// Destination-unreachable code "port unreachable" (RFC 792).
+pub const CODE_PORT_UNREACHABLE: u8 = 3;
+
 /// Header field offsets (RFC 792).
 pub mod field {
     use core::ops::{Range, RangeFrom};
