@@ -187,7 +187,11 @@ fn check_reply(rx: u16, input: &[u8], port: u16, out: &[u8]) {
                 let ihl = usize::from(q[0] & 0x0f) * 4;
                 assert_eq!(q.len(), ihl + 8, "the IP header and 8 bytes (RFC 792)");
                 match q[9] {
-                    6 => assert_eq!(inp.get(ihl + 13).map(|f| f & 0x17), Some(0x02), "only a plain SYN gets a port unreachable"),
+                    6 => assert_eq!(
+                        inp.get(ihl + 13).map(|f| f & 0x17),
+                        Some(0x02),
+                        "only a plain SYN gets a port unreachable"
+                    ),
                     17 => {}
                     p => panic!("a port unreachable for protocol {p}"),
                 }
