@@ -121,7 +121,7 @@ impl Engine {
         }
         match self.new_session(now, *p) {
             Ok(i) => self.forward(now, rx, i, Dir::Input, frame, p),
-            Err(d) => self.reject_or_drop(now, rx, frame, &p, d),
+            Err(d) => self.reject_or_drop(now, rx, frame, p, d),
         }
     }
 
