@@ -172,8 +172,12 @@ pub const OTHER_CHECKERS: [&str; 5] = ["SMTP_CHECK", "DNS_CHECK", "BFD_CHECK", "
 pub fn timing_keyword(n: &Node, t: &mut TimingOverrides) -> Result<bool, Error> {
     match n.keyword() {
         "delay_loop" => t.delay_loop = Some(timer(n, 1, Duration::from_micros(1)).and_then(|d| one(n, d))?),
-        "connect_timeout" => t.connect_timeout = Some(timer(n, 1, Duration::from_micros(1)).and_then(|d| one(n, d))?),
-        "delay_before_retry" => t.delay_before_retry = Some(timer(n, 1, Duration::ZERO).and_then(|d| one(n, d))?),
+        "connect_timeout" => {
+            t.connect_timeout = Some(timer(n, 1, Duration::from_micros(1)).and_then(|d| one(n, d))?)
+        }
+        "delay_before_retry" => {
+            t.delay_before_retry = Some(timer(n, 1, Duration::ZERO).and_then(|d| one(n, d))?)
+        }
         "warmup" => t.warmup = Some(timer(n, 1, Duration::ZERO).and_then(|d| one(n, d))?),
         "retry" | "nb_get_retry" => {
             leaf(n, 1)?;

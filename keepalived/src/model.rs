@@ -222,7 +222,9 @@ pub fn parse(nodes: &[Node]) -> Result<Conf, Error> {
                 let name = word(n, 1)?.to_owned();
                 let g = vs_group(n, &mut conf.notices)?;
                 if let Some(old) = conf.groups.get(&name) {
-                    return Err(n.at.error(format!("virtual_server_group {name} is already defined at {}", old.at)));
+                    return Err(n
+                        .at
+                        .error(format!("virtual_server_group {name} is already defined at {}", old.at)));
                 }
                 conf.groups.insert(name, g);
             }
@@ -230,7 +232,9 @@ pub fn parse(nodes: &[Node]) -> Result<Conf, Error> {
                 let name = word(n, 1)?.to_owned();
                 let g = laddr_group(n)?;
                 if let Some(old) = conf.laddr_groups.get(&name) {
-                    return Err(n.at.error(format!("local_address_group {name} is already defined at {}", old.at)));
+                    return Err(n
+                        .at
+                        .error(format!("local_address_group {name} is already defined at {}", old.at)));
                 }
                 conf.laddr_groups.insert(name, g);
             }
@@ -304,7 +308,8 @@ fn vs_group(n: &Node, notices: &mut Vec<Notice>) -> Result<VsGroup, Error> {
     for e in block(n)? {
         if e.keyword() == "fwmark" {
             leaf(e, 2)?;
-            notices.push(Notice::new(&e.at, "fwmark: fwmark services are not supported by gatewayd - skipped"));
+            notices
+                .push(Notice::new(&e.at, "fwmark: fwmark services are not supported by gatewayd - skipped"));
             continue;
         }
         leaf(e, 1)?;
@@ -347,7 +352,11 @@ fn forwarding(n: &Node, whose: &str) -> Result<ForwardMode, Error> {
     match n.words.get(2..).unwrap_or(&[]) {
         [] => {}
         [t, ty] if t == "type" && ty == "ipip" && m == ForwardMode::Tunnel => {}
-        [t, ..] => return Err(n.at.error(format!("Invalid tunnel option {t} for {whose} server (gatewayd tunnels IPIP)"))),
+        [t, ..] => {
+            return Err(n
+                .at
+                .error(format!("Invalid tunnel option {t} for {whose} server (gatewayd tunnels IPIP)")))
+        }
     }
     Ok(m)
 }
@@ -429,10 +438,9 @@ fn virtual_server(n: &Node, notices: &mut Vec<Notice>) -> Result<VirtualServer, 
             "persistence_granularity" => {
                 leaf(s, 1)?;
                 let g = word(s, 1)?;
-                vs.persistence_granularity = Some(
-                    g.parse::<Ipv4Addr>()
-                        .map_err(|_| s.at.error(format!("Invalid IPv4 persistence_granularity specified - {g}")))?,
-                );
+                vs.persistence_granularity = Some(g.parse::<Ipv4Addr>().map_err(|_| {
+                    s.at.error(format!("Invalid IPv4 persistence_granularity specified - {g}"))
+                })?);
             }
             "ops" => {
                 leaf(s, 0)?;
@@ -478,8 +486,10 @@ fn virtual_server(n: &Node, notices: &mut Vec<Notice>) -> Result<VirtualServer, 
             "sorry_server" => {
                 leaf(s, 2)?;
                 let addr = ipv4(s, word(s, 1)?, "sorry server")?;
-                let port = s.words.get(2).map(|p| port(s, p, "sorry server")).transpose()?.filter(|p| *p != 0);
-                vs.sorry_server = Some(SorryServer { at: s.at.clone(), addr, port, inhibit: false, forward: None });
+                let port =
+                    s.words.get(2).map(|p| port(s, p, "sorry server")).transpose()?.filter(|p| *p != 0);
+                vs.sorry_server =
+                    Some(SorryServer { at: s.at.clone(), addr, port, inhibit: false, forward: None });
             }
             "sorry_server_inhibit" => match vs.sorry_server.as_mut() {
                 Some(ss) => ss.inhibit = flag(s)?,
@@ -579,7 +589,9 @@ fn real_server(n: &Node, notices: &mut Vec<Notice>) -> Result<RealServer, Error>
                 leaf(s, 1)?;
                 notices.push(Notice::new(&s.at, format!("{k}: not supported by gatewayd - ignored")))
             }
-            "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "UDP_CHECK" | "MISC_CHECK" => rs.checkers.push(check::parse(s)?),
+            "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "UDP_CHECK" | "MISC_CHECK" => {
+                rs.checkers.push(check::parse(s)?)
+            }
             _ if OTHER_CHECKERS.contains(&k) => {
                 block(s)?;
                 notices.push(Notice::new(&s.at, format!("{k}: not supported by gatewayd - skipped")))

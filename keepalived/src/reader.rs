@@ -85,7 +85,8 @@ impl Reader {
         if self.stack.len() >= MAX_INCLUDE_DEPTH {
             return Err(fail(format!("includes nest more than {MAX_INCLUDE_DEPTH} deep")));
         }
-        let text = String::from_utf8(bytes).map_err(|_| fail(format!("{} is not UTF-8 text", path.display())))?;
+        let text =
+            String::from_utf8(bytes).map_err(|_| fail(format!("{} is not UTF-8 text", path.display())))?;
         self.stack.push(canon);
         let r = self.text(Arc::from(path), &text);
         self.stack.pop();
@@ -155,7 +156,8 @@ impl Reader {
                     None => ("", 0),
                 },
                 None => {
-                    let end = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len());
+                    let end =
+                        after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len());
                     (&after[..end], end)
                 }
             };
@@ -240,7 +242,9 @@ pub(crate) fn decomment(line: &str) -> Result<String, String> {
                 quote = !quote;
                 out.push(c);
             }
-            '\\' if !quote && matches!(chars.peek(), Some('#' | '!')) => out.push(chars.next().unwrap_or('#')),
+            '\\' if !quote && matches!(chars.peek(), Some('#' | '!')) => {
+                out.push(chars.next().unwrap_or('#'))
+            }
             '#' | '!' if !quote => break,
             _ => out.push(c),
         }
@@ -278,9 +282,7 @@ fn tokens(line: &str, mut emit: impl FnMut(Token)) -> Result<(), String> {
                 rest = &body[end + 1..];
             }
             _ => {
-                let end = rest
-                    .find(|c: char| matches!(c, ' ' | '\t' | '\r' | '\x0b' | '\x0c' | '"' | '{' | '}'))
-                    .unwrap_or(rest.len());
+                let end = rest.find([' ', '\t', '\r', '\x0b', '\x0c', '"', '{', '}']).unwrap_or(rest.len());
                 words.push(rest[..end].to_owned());
                 rest = &rest[end..];
             }
@@ -295,7 +297,11 @@ mod tests {
     use super::*;
 
     fn toks(text: &str) -> Vec<(usize, Token)> {
-        read_str(Path::new("/k/keepalived.conf"), text).unwrap().into_iter().map(|(p, t)| (p.line, t)).collect()
+        read_str(Path::new("/k/keepalived.conf"), text)
+            .unwrap()
+            .into_iter()
+            .map(|(p, t)| (p.line, t))
+            .collect()
     }
 
     fn w(words: &[&str]) -> Token {
@@ -363,8 +369,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("gw-ka-reader-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("conf.d/sub")).unwrap();
-        std::fs::write(dir.join("main.conf"), "first\ninclude conf.d/*.conf\nincluder conf.d/none-*.conf\nlast\n")
-            .unwrap();
+        std::fs::write(
+            dir.join("main.conf"),
+            "first\ninclude conf.d/*.conf\nincluder conf.d/none-*.conf\nlast\n",
+        )
+        .unwrap();
         std::fs::write(dir.join("conf.d/b.conf"), "b\n").unwrap();
         std::fs::write(dir.join("conf.d/a.conf"), "# a\na\ninclude sub/x\n").unwrap();
         std::fs::write(dir.join("conf.d/.hidden.conf"), "hidden\n").unwrap();

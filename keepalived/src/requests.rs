@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use gw_proto::{DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceKey, ServiceSpec, DEFAULT_PERSISTENCE};
+use gw_proto::{
+    DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceKey, ServiceSpec, DEFAULT_PERSISTENCE,
+};
 
 use crate::model::{Conf, VirtualServer, VsAddr};
 use crate::reader::Pos;
@@ -47,7 +49,8 @@ fn keys_of(conf: &Conf, vs: &VirtualServer) -> Result<Vec<(Ipv4Addr, u16)>, Erro
                 .groups
                 .get(name)
                 .ok_or_else(|| vs.at.error(format!("virtual_server_group {name} not found")))?;
-            let total: u64 = g.entries.iter().map(|e| u64::from(u32::from(e.last) - u32::from(e.first)) + 1).sum();
+            let total: u64 =
+                g.entries.iter().map(|e| u64::from(u32::from(e.last) - u32::from(e.first)) + 1).sum();
             if total > MAX_GROUP_SERVICES {
                 return Err(g.at.error(format!(
                     "virtual_server_group {name} stands for {total} addresses; gatewayd takes at most {MAX_GROUP_SERVICES}"
@@ -131,13 +134,21 @@ pub fn services(conf: &Conf, notices: &mut Vec<Notice>) -> Result<Vec<Service>, 
             let mut dests: Vec<(usize, DestSpec)> = vec![];
             for (j, rs) in vs.real_servers.iter().enumerate() {
                 let mode = rs.forward.or(default_mode).unwrap_or(ForwardMode::Masq);
-                let mut d = DestSpec::new(rs.addr, rs.port.unwrap_or(port), mode, rs.weight.or(vs.weight).unwrap_or(1));
+                let mut d = DestSpec::new(
+                    rs.addr,
+                    rs.port.unwrap_or(port),
+                    mode,
+                    rs.weight.or(vs.weight).unwrap_or(1),
+                );
                 d.upper = rs.upper;
                 d.lower = rs.lower;
                 if dests.iter().any(|(_, x)| (x.addr, x.port) == (d.addr, d.port)) {
                     notices.push(Notice::new(
                         &rs.at,
-                        format!("VS {key}: real server {}:{} is duplicated - removing second rs", d.addr, d.port),
+                        format!(
+                            "VS {key}: real server {}:{} is duplicated - removing second rs",
+                            d.addr, d.port
+                        ),
                     ));
                     continue;
                 }
@@ -148,7 +159,10 @@ pub fn services(conf: &Conf, notices: &mut Vec<Notice>) -> Result<Vec<Service>, 
                 laddrs.clone()
             } else {
                 let at = vs.laddr_group.as_ref().map(|(at, _)| at).unwrap_or(&vs.at);
-                notices.push(Notice::new(at, format!("VS {key}: laddr_group_name without an FNAT real server - unused")));
+                notices.push(Notice::new(
+                    at,
+                    format!("VS {key}: laddr_group_name without an FNAT real server - unused"),
+                ));
                 vec![]
             };
             out.push(Service { at: vs.at.clone(), vs: i, spec, dests, laddrs });

@@ -33,9 +33,11 @@ pub fn build(tokens: Vec<(Pos, Token)>) -> Result<Vec<Node>, Error> {
     for (at, token) in tokens {
         last_file = Some(at.clone());
         match token {
-            Token::Words(words) => {
-                stack.last_mut().expect("the top level is never popped").0.push(Node { at, words, block: None })
-            }
+            Token::Words(words) => stack.last_mut().expect("the top level is never popped").0.push(Node {
+                at,
+                words,
+                block: None,
+            }),
             Token::Open => {
                 let level = &mut stack.last_mut().expect("the top level is never popped").0;
                 match level.pop() {
@@ -61,7 +63,9 @@ pub fn build(tokens: Vec<(Pos, Token)>) -> Result<Vec<Node>, Error> {
         let (_, owner) = stack.pop().expect("more than one level");
         let owner = owner.expect("an inner level has an owner");
         let end = last_file.map(|p| format!(" (the last line read is {p})")).unwrap_or_default();
-        return Err(owner.at.error(format!("Missing '}}': the block of '{}' is not closed{end}", owner.keyword())));
+        return Err(owner
+            .at
+            .error(format!("Missing '}}': the block of '{}' is not closed{end}", owner.keyword())));
     }
     Ok(stack.pop().map(|l| l.0).unwrap_or_default())
 }

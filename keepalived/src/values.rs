@@ -48,7 +48,8 @@ pub fn number(s: &str, min: u64, max: u64) -> Option<u64> {
 /// Parameter `i` of `n` as a number in `min..=max`, or `what` in the error.
 pub fn number_at(n: &Node, i: usize, min: u64, max: u64, what: &str) -> Result<u64, Error> {
     let s = word(n, i)?;
-    number(s, min, max).ok_or_else(|| n.at.error(format!("{what} '{s}' invalid: not a number in [{min}, {max}]")))
+    number(s, min, max)
+        .ok_or_else(|| n.at.error(format!("{what} '{s}' invalid: not a number in [{min}, {max}]")))
 }
 
 /// The most a timer may say (keepalived's `TIMER_MAXIMUM` is far longer;
@@ -67,7 +68,12 @@ pub fn timer(n: &Node, i: usize, min: Duration) -> Result<Duration, Error> {
     let micros = if frac.is_empty() { 0 } else { format!("{frac:0<6}").parse::<u64>().map_err(|_| bad())? };
     let d = Duration::from_secs(secs) + Duration::from_micros(micros);
     if d < min || d > TIMER_MAX {
-        return Err(n.at.error(format!("{} '{s}' invalid: not in [{:?}, {:?}]", n.keyword(), min, TIMER_MAX)));
+        return Err(n.at.error(format!(
+            "{} '{s}' invalid: not in [{:?}, {:?}]",
+            n.keyword(),
+            min,
+            TIMER_MAX
+        )));
     }
     Ok(d)
 }
@@ -103,7 +109,10 @@ pub fn hex(n: &Node, s: &str) -> Result<Vec<u8>, Error> {
     if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(n.at.error(format!("{}: '{s}' is not an even number of hex digits", n.keyword())));
     }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| n.at.error("bad hex"))).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| n.at.error("bad hex")))
+        .collect()
 }
 
 #[cfg(test)]
@@ -128,7 +137,10 @@ mod tests {
         }
         assert!(timer(&node("t 0"), 1, Duration::from_secs(1)).is_err());
         let e = timer(&node("t"), 1, Duration::ZERO).unwrap_err();
-        assert_eq!(e.message, "Configuration line starting `t` is missing a parameter after keyword `t` at word position 2");
+        assert_eq!(
+            e.message,
+            "Configuration line starting `t` is missing a parameter after keyword `t` at word position 2"
+        );
     }
 
     #[test]
