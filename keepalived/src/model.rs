@@ -22,6 +22,9 @@ use crate::{Error, Notice};
 /// The largest weight gatewayd (as ipvsadm) accepts.
 pub const MAX_WEIGHT: u32 = 65535;
 
+/// The most addresses one `local_address_group` may hold.
+pub const MAX_LADDRS: usize = 4096;
+
 /// keepalived's `LVS_MAX_TIMEOUT`: 31 days.
 pub const MAX_PERSISTENCE: u32 = 86400 * 31;
 
@@ -329,6 +332,11 @@ fn laddr_group(n: &Node) -> Result<LaddrGroup, Error> {
     for e in block(n)? {
         leaf(e, 1)?;
         let (first, last) = range(e, e.keyword(), "local address")?;
+        if u64::from(u32::from(last) - u32::from(first)) + addrs.len() as u64 >= MAX_LADDRS as u64 {
+            return Err(e
+                .at
+                .error(format!("local address group {}: more than {MAX_LADDRS} addresses", n.words[1])));
+        }
         for a in u32::from(first)..=u32::from(last) {
             addrs.push((Ipv4Addr::from(a), e.words.get(1).cloned()));
         }

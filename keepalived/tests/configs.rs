@@ -304,6 +304,14 @@ fn broken_files_are_refused_with_their_line() {
         refused(&vs("    ip_family inet6")),
         "(k.conf: Line 4) ip_family: only inet (IPv4) is supported by gatewayd yet"
     );
+    assert_eq!(
+        refused("local_address_group g {\n  10.0.0.0-10.255.255.255 dpdk0\n}\n"),
+        "(k.conf: Line 2) local address group g: more than 4096 addresses"
+    );
+    assert_eq!(
+        refused("virtual_server_group g {\n  10.0.0.0/8 80\n}\nvirtual_server group g {\n  real_server 10.1.1.1 80\n}\n"),
+        "(k.conf: Line 1) virtual_server_group g stands for 16777216 addresses; gatewayd takes at most 4096"
+    );
 }
 
 #[test]
