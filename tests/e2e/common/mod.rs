@@ -579,6 +579,12 @@ impl Lab {
         v.sum_counter(name)
     }
 
+    /// Sends SIGHUP to gatewayd (`ip netns exec` execs it: the child is gatewayd).
+    pub fn sighup(&self) {
+        let pid = self.gatewayd.as_ref().expect("gatewayd runs").id().to_string();
+        assert!(run(Command::new("kill").args(["-HUP", &pid])).status.success(), "kill -HUP {pid}");
+    }
+
     /// `gwctl -L -n`.
     pub fn listing(&self) -> String {
         self.gwctl_ok(&["-L", "-n"])
