@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use crate::reader::Pos;
 use crate::tree::Node;
-use crate::values::{block, flag, hex, ipv4, leaf, number, number_at, port, timer, word};
-use crate::Error;
+use crate::values::{block, flag, hex, ipv4, leaf, no_block, number, number_at, port, timer, word};
+use crate::{Error, Notice};
 
 /// Options every checker takes (`install_checker_common_keywords`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -194,7 +194,9 @@ fn one<T>(n: &Node, v: T) -> Result<T, Error> {
 }
 
 /// Parses the checker block `n` (its keyword is one of [`CheckKind::keyword`]).
-pub fn parse(n: &Node) -> Result<Checker, Error> {
+/// A keyword the checker does not know is noted and ignored, as keepalived
+/// does (files often carry keywords of other versions, e.g. `nb_sock_retry`).
+pub fn parse(n: &Node, notices: &mut Vec<Notice>) -> Result<Checker, Error> {
     leaf_words(n)?;
     let mut kind = match n.keyword() {
         "TCP_CHECK" => CheckKind::Tcp,
@@ -209,11 +211,14 @@ pub fn parse(n: &Node) -> Result<Checker, Error> {
         if common_keyword(s, &mut common, !matches!(kind, CheckKind::Misc(_)))? {
             continue;
         }
-        match &mut kind {
-            CheckKind::Http(h) | CheckKind::Ssl(h) => http_keyword(s, h)?,
+        let known = match &mut kind {
+            CheckKind::Http(h) | CheckKind::Ssl(h) => http_keyword(s, h, notices)?,
             CheckKind::Udp(u) => udp_keyword(s, u)?,
             CheckKind::Misc(m) => misc_keyword(s, m)?,
-            CheckKind::Tcp => return Err(unknown(s)),
+            CheckKind::Tcp => false,
+        };
+        if !known {
+            notices.push(unknown(s));
         }
     }
     match &kind {
@@ -242,24 +247,22 @@ fn leaf_words(n: &Node) -> Result<(), Error> {
     Ok(())
 }
 
-fn unknown(n: &Node) -> Error {
-    n.at.error(format!("Unknown keyword '{}'", n.keyword()))
+/// keepalived's warning for a keyword it does not know in a block.
+pub(crate) fn unknown(n: &Node) -> Notice {
+    Notice::new(&n.at, format!("Unknown keyword '{}' - ignored", n.keyword()))
 }
 
 fn common_keyword(n: &Node, c: &mut CheckCommon, connection: bool) -> Result<bool, Error> {
+    if !connection && matches!(n.keyword(), "nb_get_retry" | "connect_timeout") {
+        return Ok(false);
+    }
     let mut t = TimingOverrides::default();
     if timing_keyword(n, &mut t)? {
-        if n.keyword() == "nb_get_retry" && !connection {
-            return Err(unknown(n));
-        }
         c.retry = t.retry.or(c.retry);
         c.delay_loop = t.delay_loop.or(c.delay_loop);
         c.connect_timeout = t.connect_timeout.or(c.connect_timeout);
         c.delay_before_retry = t.delay_before_retry.or(c.delay_before_retry);
         c.warmup = t.warmup.or(c.warmup);
-        if n.keyword() == "connect_timeout" && !connection {
-            return Err(unknown(n));
-        }
         return Ok(true);
     }
     match n.keyword() {
@@ -299,7 +302,7 @@ fn string(n: &Node) -> Result<String, Error> {
     Ok(word(n, 1)?.to_owned())
 }
 
-fn http_keyword(n: &Node, h: &mut HttpCheck) -> Result<(), Error> {
+fn http_keyword(n: &Node, h: &mut HttpCheck, notices: &mut Vec<Notice>) -> Result<bool, Error> {
     match n.keyword() {
         "virtualhost" => h.virtualhost = Some(string(n)?),
         "http_protocol" => {
@@ -317,19 +320,21 @@ fn http_keyword(n: &Node, h: &mut HttpCheck) -> Result<(), Error> {
             leaf_words(n)?;
             let mut u = Url::default();
             for s in block(n)? {
-                url_keyword(s, &mut u, h)?;
+                if !url_keyword(s, &mut u, h)? {
+                    notices.push(unknown(s));
+                }
             }
             if u.path.is_empty() {
                 return Err(n.at.error("HTTP/SSL_GET checker url has no path"));
             }
             h.urls.push(u);
         }
-        _ => return Err(unknown(n)),
+        _ => return Ok(false),
     }
-    Ok(())
+    Ok(true)
 }
 
-fn url_keyword(n: &Node, u: &mut Url, h: &mut HttpCheck) -> Result<(), Error> {
+fn url_keyword(n: &Node, u: &mut Url, h: &mut HttpCheck) -> Result<bool, Error> {
     match n.keyword() {
         "path" => u.path = string(n)?,
         "digest" => {
@@ -340,9 +345,7 @@ fn url_keyword(n: &Node, u: &mut Url, h: &mut HttpCheck) -> Result<(), Error> {
             u.digest = Some(d)
         }
         "status_code" => {
-            if n.block.is_some() {
-                return leaf(n, 0);
-            }
+            no_block(n)?;
             word(n, 1)?;
             for s in &n.words[1..] {
                 let (lo, hi) = s.split_once('-').unwrap_or((s, s));
@@ -359,12 +362,12 @@ fn url_keyword(n: &Node, u: &mut Url, h: &mut HttpCheck) -> Result<(), Error> {
             leaf(n, 8)?;
         }
         "tls_compliant" => h.tls_compliant = flag(n)?,
-        _ => return Err(unknown(n)),
+        _ => return Ok(false),
     }
-    Ok(())
+    Ok(true)
 }
 
-fn udp_keyword(n: &Node, u: &mut UdpCheck) -> Result<(), Error> {
+fn udp_keyword(n: &Node, u: &mut UdpCheck) -> Result<bool, Error> {
     match n.keyword() {
         "payload" => {
             leaf(n, 1)?;
@@ -385,17 +388,15 @@ fn udp_keyword(n: &Node, u: &mut UdpCheck) -> Result<(), Error> {
             leaf(n, 1)?;
             u.max_reply_length = Some(number_at(n, 1, 0, 65535, "max_reply_length")? as u32)
         }
-        _ => return Err(unknown(n)),
+        _ => return Ok(false),
     }
-    Ok(())
+    Ok(true)
 }
 
-fn misc_keyword(n: &Node, m: &mut MiscCheck) -> Result<(), Error> {
+fn misc_keyword(n: &Node, m: &mut MiscCheck) -> Result<bool, Error> {
     match n.keyword() {
         "misc_path" => {
-            if n.block.is_some() {
-                return leaf(n, 0);
-            }
+            no_block(n)?;
             // keepalived takes the rest of the line (quoted or not) as the command.
             word(n, 1)?;
             m.path = n.words[1..].join(" ")
@@ -409,7 +410,7 @@ fn misc_keyword(n: &Node, m: &mut MiscCheck) -> Result<(), Error> {
             leaf(n, 2)?;
             m.user = Some((word(n, 1)?.to_owned(), n.words.get(2).cloned()))
         }
-        _ => return Err(unknown(n)),
+        _ => return Ok(false),
     }
-    Ok(())
+    Ok(true)
 }

@@ -524,7 +524,7 @@ fn virtual_server(n: &Node, notices: &mut Vec<Notice>) -> Result<VirtualServer, 
             _ if REFUSED_VS.contains(&k) => {
                 return Err(s.at.error(format!("{k} is not supported by gatewayd")));
             }
-            _ => return Err(s.at.error(format!("Unknown keyword '{k}'"))),
+            _ => notices.push(check::unknown(s)),
         }
     }
     Ok(vs)
@@ -598,13 +598,13 @@ fn real_server(n: &Node, notices: &mut Vec<Notice>) -> Result<RealServer, Error>
                 notices.push(Notice::new(&s.at, format!("{k}: not supported by gatewayd - ignored")))
             }
             "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "UDP_CHECK" | "MISC_CHECK" => {
-                rs.checkers.push(check::parse(s)?)
+                rs.checkers.push(check::parse(s, notices)?)
             }
             _ if OTHER_CHECKERS.contains(&k) => {
                 block(s)?;
                 notices.push(Notice::new(&s.at, format!("{k}: not supported by gatewayd - skipped")))
             }
-            _ => return Err(s.at.error(format!("Unknown keyword '{k}'"))),
+            _ => notices.push(check::unknown(s)),
         }
     }
     Ok(rs)

@@ -32,6 +32,14 @@ pub fn leaf(n: &Node, max: usize) -> Result<(), Error> {
     Ok(())
 }
 
+/// Checks that `n` has no block (any number of parameters).
+pub fn no_block(n: &Node) -> Result<(), Error> {
+    match n.block {
+        Some(_) => Err(n.at.error(format!("'{}' takes no '{{' block", n.keyword()))),
+        None => Ok(()),
+    }
+}
+
 /// The block of `n`, or keepalived's message for a block keyword without one.
 pub fn block(n: &Node) -> Result<&[Node], Error> {
     n.block.as_deref().ok_or_else(|| n.at.error("Missing '{' at beginning of configuration block"))

@@ -204,7 +204,13 @@ fn dpvs_fnat_takes_its_local_address_group() {
             laddr("198.18.2.21"),
         ]
     );
-    assert_eq!(notices(&l), ["17: establish_timeout: not supported by gatewayd - ignored"]);
+    assert_eq!(
+        notices(&l),
+        [
+            "17: establish_timeout: not supported by gatewayd - ignored",
+            "24: Unknown keyword 'nb_sock_retry' - ignored"
+        ]
+    );
     assert_eq!(l.conf.laddr_groups["laddr_g1"].addrs[0].1.as_deref(), Some("dpdk0"));
 }
 
@@ -248,7 +254,6 @@ fn broken_files_are_refused_with_their_line() {
         refused(&vs("    lb_kind XX")),
         "(k.conf: Line 4) PARSER : unknown [XX] routing method for virtual server."
     );
-    assert_eq!(refused(&vs("    lb_algoo rr")), "(k.conf: Line 4) Unknown keyword 'lb_algoo'");
     assert_eq!(
         refused(&vs("    real_server 198.18.1.2 80 {\n        weight 70000\n    }")),
         "(k.conf: Line 5) Real server weight 70000 is outside range 0-65535"
@@ -269,7 +274,6 @@ fn broken_files_are_refused_with_their_line() {
     );
     assert_eq!(refused("vrrp_instnce VI_1 {\n}\n"), "(k.conf: Line 1) Unknown keyword 'vrrp_instnce'");
     assert_eq!(refused(&vs("    real_server 198.18.1.2 80 {\n        HTTP_GET {\n            connect_port 80\n        }\n    }")), "(k.conf: Line 5) HTTP_GET checker has no urls specified");
-    assert_eq!(refused(&vs("    real_server 198.18.1.2 80 {\n        TCP_CHECK {\n            url {\n            }\n        }\n    }")), "(k.conf: Line 6) Unknown keyword 'url'");
     assert_eq!(
         refused(&vs("    real_server 198.18.1.2 80 {\n        HTTP_GET {\n            url {\n                path /\n                status_code 99\n            }\n        }\n    }")),
         "(k.conf: Line 8) Invalid HTTP_GET status code '99'"
@@ -311,6 +315,26 @@ fn broken_files_are_refused_with_their_line() {
     assert_eq!(
         refused("virtual_server_group g {\n  10.0.0.0/8 80\n}\nvirtual_server group g {\n  real_server 10.1.1.1 80\n}\n"),
         "(k.conf: Line 1) virtual_server_group g stands for 16777216 addresses; gatewayd takes at most 4096"
+    );
+}
+
+#[test]
+fn unknown_keywords_in_blocks_are_noted_as_keepalived_does_but_not_at_the_top() {
+    let text = "virtual_server 198.18.0.100 80 {\n  protocol TCP\n  lb_algoo rr\n  real_server 198.18.1.2 80 {\n    \
+                future_option 3\n    TCP_CHECK {\n      url {\n        path /\n      }\n    }\n  }\n}\n";
+    let l = parse_str(Path::new("k.conf"), text).unwrap();
+    assert_eq!(
+        notices(&l)[..3],
+        [
+            "3: Unknown keyword 'lb_algoo' - ignored",
+            "5: Unknown keyword 'future_option' - ignored",
+            "7: Unknown keyword 'url' - ignored",
+        ]
+    );
+    assert_eq!(l.services.len(), 1);
+    assert_eq!(
+        refused("virtual_sever 198.18.0.100 80 {\n}\n"),
+        "(k.conf: Line 1) Unknown keyword 'virtual_sever'"
     );
 }
 
