@@ -256,6 +256,12 @@ fn common_keyword(n: &Node, c: &mut CheckCommon, connection: bool) -> Result<boo
     if !connection && matches!(n.keyword(), "nb_get_retry" | "connect_timeout") {
         return Ok(false);
     }
+    if n.keyword() == "retry" {
+        // A checker may say 0 (`check_api.c`); a server's retry starts at 1.
+        leaf(n, 1)?;
+        c.retry = Some(number_at(n, 1, 0, u64::from(u32::MAX), "retry value")? as u32);
+        return Ok(true);
+    }
     let mut t = TimingOverrides::default();
     if timing_keyword(n, &mut t)? {
         c.retry = t.retry.or(c.retry);

@@ -163,6 +163,7 @@ fn every_checker_is_parsed_with_its_options() {
     assert_eq!(rs1.notify_down.as_deref(), Some("/usr/local/bin/down.sh 198.18.1.3"));
     let CheckKind::Http(h) = &rs1.checkers[0].kind else { panic!() };
     assert_eq!((h.http_protocol.as_deref(), rs1.checkers[0].common.connect_port), (Some("1.1"), Some(80)));
+    assert_eq!(rs1.checkers[0].common.retry, Some(0), "a checker may say retry 0");
 
     let vs = &l.conf.virtual_servers[1];
     let CheckKind::Udp(u) = &vs.real_servers[0].checkers[0].kind else { panic!() };
