@@ -33,6 +33,9 @@ pub enum ConfigError {
     /// A rules file cannot be read, or a line of it is refused.
     #[error("rules file {}: {msg}", path.display())]
     Rules { path: PathBuf, msg: String },
+    /// A keepalived.conf cannot be read, or is refused (`msg` names file and line).
+    #[error("keepalived file {}: {msg}", path.display())]
+    Keepalived { path: PathBuf, msg: String },
 }
 
 pub(crate) fn invalid(field: impl Into<String>, msg: impl Into<String>) -> ConfigError {
@@ -187,6 +190,9 @@ pub struct ControlSection {
     /// A rules file in `gwctl -S` (ipvsadm) format applied at start, after
     /// the `[[service]]` sections; `gatewayd --rules` overrides it.
     pub rules: Option<PathBuf>,
+    /// A keepalived.conf whose `virtual_server` blocks are applied at start,
+    /// after the rules file; `gatewayd --keepalived` overrides it.
+    pub keepalived: Option<PathBuf>,
     /// A group whose members may use the control socket besides root
     /// (socket mode 0660 instead of 0600).
     pub group: Option<String>,
@@ -194,7 +200,12 @@ pub struct ControlSection {
 
 impl Default for ControlSection {
     fn default() -> Self {
-        ControlSection { socket: PathBuf::from("/run/gatewayd.sock"), rules: None, group: None }
+        ControlSection {
+            socket: PathBuf::from("/run/gatewayd.sock"),
+            rules: None,
+            keepalived: None,
+            group: None,
+        }
     }
 }
 

@@ -8,6 +8,7 @@ pub mod engine_config;
 #[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod keepalived;
 pub mod limits;
 #[cfg(feature = "testing")]
 pub mod testing;

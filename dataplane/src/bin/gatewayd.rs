@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use dataplane::config::{load_rules, reload_requests, Config};
+use dataplane::config::{load_rules, Config};
 use dataplane::control::{self, Control};
 use dataplane::engine_config::{CONTROL_TICK, MBUF_CACHE, NEIGHBOUR_INBOX, REDIRECT_INBOX};
 use dataplane::io::{Idle, WorkerLoop};
@@ -40,16 +40,21 @@ struct Args {
     /// `[control] rules`.
     #[arg(long)]
     rules: Option<PathBuf>,
-    /// Only validate the configuration (and the rules file) and exit.
+    /// A keepalived.conf whose virtual servers to apply at start (after the
+    /// rules file) and re-read on SIGHUP; overrides `[control] keepalived`.
+    #[arg(long)]
+    keepalived: Option<PathBuf>,
+    /// Only validate the configuration (and the rules and keepalived files) and exit.
     #[arg(long)]
     check: bool,
 }
 
-/// SIGHUP: re-reads the `[[service]]` sections and the rules file and makes
-/// the running configuration equal to them. Any error (unreadable or invalid
-/// file, refused request) is logged and the running configuration is kept.
-fn reload(control: &Control, config: &Path, rules: Option<&Path>) {
-    match reload_requests(config, rules).map(|reqs| control.sync(reqs)) {
+/// SIGHUP: re-reads the `[[service]]` sections, the rules file and the
+/// keepalived file and makes the running configuration equal to them. Any
+/// error (unreadable or invalid file, refused request) is logged and the
+/// running configuration is kept.
+fn reload(control: &Control, config: &Path, rules: Option<&Path>, keepalived: Option<&Path>) {
+    match dataplane::keepalived::reload_requests(config, rules, keepalived).map(|reqs| control.sync(reqs)) {
         Ok(Response::Error { kind, message }) => {
             tracing::error!(error = %message, kind = kind.ipvsadm_text(), "reload refused; the running configuration is kept")
         }
@@ -77,8 +82,26 @@ fn run(args: Args) -> Result<()> {
     let cfg = Config::load(&args.config)?;
     let rules_path = args.rules.clone().or(cfg.control.rules.clone());
     let rules = rules_path.as_deref().map(load_rules).transpose()?;
+    let keepalived_path = args.keepalived.clone().or(cfg.control.keepalived.clone());
+    let keepalived = match &keepalived_path {
+        Some(path) => {
+            let loaded = dataplane::keepalived::load(path)?;
+            let mut others = cfg.service_requests()?;
+            others.extend(rules.iter().flatten().cloned());
+            dataplane::keepalived::check_overlap(&others, path, &loaded)?;
+            // Reported once, at start: what is skipped or defaulted.
+            for n in &loaded.notices {
+                tracing::warn!("keepalived: {n}");
+            }
+            Some(loaded)
+        }
+        None => None,
+    };
     if args.check {
         println!("{}: ok", args.config.display());
+        if let (Some(path), Some(k)) = (&keepalived_path, &keepalived) {
+            println!("{}: ok ({} services, {} notices)", path.display(), k.services.len(), k.notices.len());
+        }
         return Ok(());
     }
     // Before EAL and the ports: a path that is not ours refuses the start at once.
@@ -150,6 +173,15 @@ fn run(args: Args) -> Result<()> {
         }
         tracing::info!(rules = n, file = %path.display(), "rules applied");
     }
+    if let (Some(path), Some(loaded)) = (&keepalived_path, keepalived) {
+        let services = loaded.services.len();
+        if let Response::Error { message, .. } =
+            control.handle(gw_proto::Request::Restore { requests: loaded.requests() })
+        {
+            bail!("keepalived file {}: {message}", path.display());
+        }
+        tracing::info!(services, file = %path.display(), "keepalived virtual servers applied (health checks parsed, not run)");
+    }
     let group = match &cfg.control.group {
         Some(name) => Some(control::group_id(name).with_context(|| format!("control.group: {name}"))?),
         None => None,
@@ -200,7 +232,7 @@ fn run(args: Args) -> Result<()> {
         std::thread::sleep(CONTROL_TICK);
         control.tick(std::time::Instant::now());
         if reload_signal.swap(false, Ordering::Relaxed) {
-            reload(&control, &args.config, rules_path.as_deref());
+            reload(&control, &args.config, rules_path.as_deref(), keepalived_path.as_deref());
         }
     }
     tracing::info!("stopping");

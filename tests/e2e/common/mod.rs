@@ -594,6 +594,12 @@ impl Lab {
         rest[i + pat.len()..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap()
     }
 
+    /// Sends SIGHUP to gatewayd (`ip netns exec` execs it: the child is gatewayd).
+    pub fn sighup(&self) {
+        let pid = self.gatewayd.as_ref().expect("gatewayd runs").id().to_string();
+        assert!(run(Command::new("kill").args(["-HUP", &pid])).status.success(), "kill -HUP {pid}");
+    }
+
     /// `gwctl -L -n`.
     pub fn listing(&self) -> String {
         self.gwctl_ok(&["-L", "-n"])

@@ -1,0 +1,611 @@
+//! The parsed configuration: virtual servers, their real servers and
+//! checkers, virtual server groups and DPVS's local address groups, as
+//! keepalived's `check_parser.c` (and DPVS's fork of it) reads them.
+//!
+//! Every keyword keepalived knows in these blocks is either kept here or
+//! reported as a [`Notice`] and ignored; an unknown keyword, a bad value or a
+//! block where none belongs refuses the file. Top-level blocks gatewayd does
+//! not run (`global_defs`, `vrrp_instance`, `static_ipaddress`, ...) are
+//! skipped whole, with one notice each.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use gw_proto::{sched_flags, ForwardMode, Protocol, Scheduler, DEFAULT_PERSISTENCE};
+
+use crate::check::{self, Checker, TimingOverrides, OTHER_CHECKERS};
+use crate::reader::Pos;
+use crate::tree::Node;
+use crate::values::{block, flag, ipv4, leaf, number, number_at, port, word};
+use crate::{Error, Notice};
+
+/// The largest weight gatewayd (as ipvsadm) accepts.
+pub const MAX_WEIGHT: u32 = 65535;
+
+/// The most addresses one `local_address_group` may hold.
+pub const MAX_LADDRS: usize = 4096;
+
+/// keepalived's `LVS_MAX_TIMEOUT`: 31 days.
+pub const MAX_PERSISTENCE: u32 = 86400 * 31;
+
+/// A whole configuration.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Conf {
+    pub virtual_servers: Vec<VirtualServer>,
+    pub groups: BTreeMap<String, VsGroup>,
+    pub laddr_groups: BTreeMap<String, LaddrGroup>,
+    /// The global `SSL` block (keys for `SSL_GET`).
+    pub ssl: Option<Ssl>,
+    pub notices: Vec<Notice>,
+}
+
+/// `SSL { password ca certificate key }`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ssl {
+    pub password: Option<String>,
+    pub ca: Option<String>,
+    pub certificate: Option<String>,
+    pub key: Option<String>,
+}
+
+/// `virtual_server_group NAME { ... }`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VsGroup {
+    pub at: Pos,
+    pub entries: Vec<VsgEntry>,
+}
+
+/// One line of a group: `IP [PORT]`, `IP-LAST [PORT]`, `IP-IP [PORT]` or `IP/MASK [PORT]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VsgEntry {
+    pub at: Pos,
+    pub first: Ipv4Addr,
+    pub last: Ipv4Addr,
+    /// `None` when absent or 0: a port-0 (all ports) service, valid only when persistent.
+    pub port: Option<u16>,
+}
+
+/// DPVS's `local_address_group NAME { IP[-LAST] [IFNAME] ... }`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LaddrGroup {
+    pub at: Pos,
+    /// Each address with the interface named after it (kept, not used: a
+    /// local address is reached through the route to the real servers).
+    pub addrs: Vec<(Ipv4Addr, Option<String>)>,
+}
+
+/// What a `virtual_server` line names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VsAddr {
+    Addr { addr: Ipv4Addr, port: u16 },
+    Group(String),
+}
+
+/// `sorry_server IP [PORT]` and its options.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SorryServer {
+    pub at: Pos,
+    pub addr: Ipv4Addr,
+    pub port: Option<u16>,
+    pub inhibit: bool,
+    pub forward: Option<ForwardMode>,
+}
+
+/// `virtual_server ... { ... }`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VirtualServer {
+    pub at: Pos,
+    pub addr: VsAddr,
+    /// `protocol`; keepalived uses UDP when it is absent (with a warning).
+    pub protocol: Option<Protocol>,
+    /// `lb_algo` / `lvs_sched`; keepalived's default is wlc.
+    pub scheduler: Option<Scheduler>,
+    /// `lb_kind` / `lvs_method`, the real servers' default.
+    pub forward: Option<ForwardMode>,
+    pub persistence_timeout: Option<u32>,
+    pub persistence_granularity: Option<Ipv4Addr>,
+    /// `ops`: one-packet scheduling.
+    pub one_packet: bool,
+    /// `flag-1..3`, `sh-port`, `sh-fallback`, `mh-port`, `mh-fallback`.
+    pub sched_flags: u8,
+    /// `weight`: the real servers' default weight (1).
+    pub weight: Option<u32>,
+    pub virtualhost: Option<String>,
+    /// DPVS's `laddr_group_name`.
+    pub laddr_group: Option<(Pos, String)>,
+    pub timing: TimingOverrides,
+    pub inhibit_on_failure: bool,
+    pub alpha: bool,
+    pub omega: bool,
+    pub quorum: u32,
+    pub hysteresis: u32,
+    pub quorum_up: Option<String>,
+    pub quorum_down: Option<String>,
+    pub sorry_server: Option<SorryServer>,
+    pub ha_suspend: bool,
+    pub real_servers: Vec<RealServer>,
+}
+
+/// `real_server IP [PORT] { ... }`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RealServer {
+    pub at: Pos,
+    pub addr: Ipv4Addr,
+    /// Absent or 0: the virtual server's port.
+    pub port: Option<u16>,
+    pub weight: Option<u32>,
+    pub forward: Option<ForwardMode>,
+    pub upper: u32,
+    pub lower: u32,
+    pub inhibit_on_failure: Option<bool>,
+    pub alpha: Option<bool>,
+    pub timing: TimingOverrides,
+    pub virtualhost: Option<String>,
+    pub notify_up: Option<String>,
+    pub notify_down: Option<String>,
+    pub checkers: Vec<Checker>,
+}
+
+/// Top-level blocks keepalived has that gatewayd does not run.
+const SKIPPED_ROOTS: [&str; 22] = [
+    "global_defs",
+    "vrrp_instance",
+    "vrrp_sync_group",
+    "vrrp_script",
+    "vrrp_track_file",
+    "track_file",
+    "vrrp_track_process",
+    "track_process",
+    "static_ipaddress",
+    "static_routes",
+    "static_rules",
+    "static_track_group",
+    "garp_group",
+    "bfd_instance",
+    "linkbeat_interfaces",
+    "net_namespace",
+    "net_namespace_ipvs",
+    "namespace_with_ipsets",
+    "instance",
+    "use_pid_dir",
+    // DPVS's fork.
+    "tunnel_group",
+    "deny_address_group",
+];
+
+/// DPVS's `allow_address_group`, skipped like the above.
+const SKIPPED_DPVS: [&str; 1] = ["allow_address_group"];
+
+/// Virtual-server keywords keepalived (or DPVS) has whose effect gatewayd
+/// does not have and that change nothing a client sees: noted and ignored.
+const IGNORED_VS: [&str; 11] = [
+    "smtp_alert",
+    "snmp_name",
+    "hashed",
+    "ip_family",
+    "establish_timeout",
+    "syn_proxy",
+    "bps",
+    "limit_proportion",
+    "expire_quiescent_conn",
+    "hash_target",
+    "vip_bind_dev",
+];
+
+/// DPVS keywords that change which packets are accepted or what they carry;
+/// ignoring them would change the service, so they refuse the file.
+const REFUSED_VS: [&str; 9] = [
+    "daddr_group_name",
+    "waddr_group_name",
+    "proxy_protocol",
+    "quic",
+    "src-range",
+    "dst-range",
+    "oif",
+    "iif",
+    "persistence_engine",
+];
+
+/// Parses the tree of a whole file.
+pub fn parse(nodes: &[Node]) -> Result<Conf, Error> {
+    let mut conf = Conf::default();
+    for n in nodes {
+        let k = n.keyword();
+        match k {
+            "virtual_server" if n.words.get(1).map(String::as_str) == Some("fwmark") => {
+                block(n)?;
+                let m = "virtual_server fwmark: fwmark services are not supported by gatewayd - skipped";
+                conf.notices.push(Notice::new(&n.at, m))
+            }
+            "virtual_server" => {
+                let vs = virtual_server(n, &mut conf.notices)?;
+                conf.virtual_servers.push(vs);
+            }
+            "virtual_server_group" => {
+                let name = word(n, 1)?.to_owned();
+                let g = vs_group(n, &mut conf.notices)?;
+                if let Some(old) = conf.groups.get(&name) {
+                    return Err(n
+                        .at
+                        .error(format!("virtual_server_group {name} is already defined at {}", old.at)));
+                }
+                conf.groups.insert(name, g);
+            }
+            "local_address_group" => {
+                let name = word(n, 1)?.to_owned();
+                let g = laddr_group(n)?;
+                if let Some(old) = conf.laddr_groups.get(&name) {
+                    return Err(n
+                        .at
+                        .error(format!("local_address_group {name} is already defined at {}", old.at)));
+                }
+                conf.laddr_groups.insert(name, g);
+            }
+            "SSL" => conf.ssl = Some(ssl(n)?),
+            _ if SKIPPED_ROOTS.contains(&k) || SKIPPED_DPVS.contains(&k) => {
+                conf.notices.push(Notice::new(&n.at, format!("{k}: not run by gatewayd - skipped")))
+            }
+            _ => return Err(n.at.error(format!("Unknown keyword '{k}'"))),
+        }
+    }
+    Ok(conf)
+}
+
+fn ssl(n: &Node) -> Result<Ssl, Error> {
+    leaf_words(n, 0)?;
+    let mut s = Ssl::default();
+    for c in block(n)? {
+        leaf(c, 1)?;
+        let v = Some(word(c, 1)?.to_owned());
+        match c.keyword() {
+            "password" => s.password = v,
+            "ca" => s.ca = v,
+            "certificate" => s.certificate = v,
+            "key" => s.key = v,
+            _ => return Err(c.at.error(format!("Unknown keyword '{}'", c.keyword()))),
+        }
+    }
+    Ok(s)
+}
+
+/// A block keyword's line: no more than `max` parameters.
+fn leaf_words(n: &Node, max: usize) -> Result<(), Error> {
+    match n.words.get(max + 1) {
+        Some(w) => Err(n.at.error(format!("'{}': unexpected '{w}'", n.keyword()))),
+        None => Ok(()),
+    }
+}
+
+/// `IP`, `IP-LAST` (last byte), `IP-IP` or `IP/MASK`: the first and last address.
+fn range(n: &Node, s: &str, what: &str) -> Result<(Ipv4Addr, Ipv4Addr), Error> {
+    if let Some((a, mask)) = s.split_once('/') {
+        let first = ipv4(n, a, what)?;
+        let bits = number(mask, 1, 32).ok_or_else(|| n.at.error(format!("Invalid netmask - {s}")))? as u32;
+        let host = u32::MAX.checked_shr(bits).unwrap_or(0);
+        if u32::from(first) & host != 0 {
+            return Err(n.at.error(format!("Address mask bits not empty - {s}")));
+        }
+        return Ok((first, Ipv4Addr::from(u32::from(first) | host)));
+    }
+    let Some((a, end)) = s.split_once('-') else {
+        let a = ipv4(n, s, what)?;
+        return Ok((a, a));
+    };
+    let first = ipv4(n, a, what)?;
+    let last = if end.contains('.') {
+        ipv4(n, end, what)?
+    } else {
+        let b = number(end, 0, 255).ok_or_else(|| n.at.error(format!("Invalid range end {s}")))? as u8;
+        let o = first.octets();
+        Ipv4Addr::new(o[0], o[1], o[2], b)
+    };
+    if first > last {
+        return Err(n.at.error(format!("Invalid range {s}: the end is below the start")));
+    }
+    Ok((first, last))
+}
+
+fn vs_group(n: &Node, notices: &mut Vec<Notice>) -> Result<VsGroup, Error> {
+    leaf_words(n, 1)?;
+    let mut entries = vec![];
+    for e in block(n)? {
+        if e.keyword() == "fwmark" {
+            leaf(e, 2)?;
+            notices
+                .push(Notice::new(&e.at, "fwmark: fwmark services are not supported by gatewayd - skipped"));
+            continue;
+        }
+        leaf(e, 1)?;
+        let (first, last) = range(e, e.keyword(), "virtual server group")?;
+        let p = e.words.get(1).map(|p| port(e, p, "virtual server group")).transpose()?.filter(|p| *p != 0);
+        entries.push(VsgEntry { at: e.at.clone(), first, last, port: p });
+    }
+    if block(n)?.is_empty() {
+        return Err(n.at.error(format!("virtual server group {} has no entries", n.words[1])));
+    }
+    Ok(VsGroup { at: n.at.clone(), entries })
+}
+
+fn laddr_group(n: &Node) -> Result<LaddrGroup, Error> {
+    leaf_words(n, 1)?;
+    let mut addrs = vec![];
+    for e in block(n)? {
+        leaf(e, 1)?;
+        let (first, last) = range(e, e.keyword(), "local address")?;
+        if u64::from(u32::from(last) - u32::from(first)) + addrs.len() as u64 >= MAX_LADDRS as u64 {
+            return Err(e
+                .at
+                .error(format!("local address group {}: more than {MAX_LADDRS} addresses", n.words[1])));
+        }
+        for a in u32::from(first)..=u32::from(last) {
+            addrs.push((Ipv4Addr::from(a), e.words.get(1).cloned()));
+        }
+    }
+    if addrs.is_empty() {
+        return Err(n.at.error(format!("local address group {} has no entries", n.words[1])));
+    }
+    Ok(LaddrGroup { at: n.at.clone(), addrs })
+}
+
+/// `lb_kind` / `lvs_method`: NAT, DR, TUN (IPIP only) and DPVS's FNAT.
+fn forwarding(n: &Node, whose: &str) -> Result<ForwardMode, Error> {
+    let m = match word(n, 1)? {
+        "NAT" => ForwardMode::Masq,
+        "DR" => ForwardMode::Route,
+        "TUN" => ForwardMode::Tunnel,
+        "FNAT" => ForwardMode::FullNat,
+        "SNAT" => return Err(n.at.error("SNAT forwarding is not supported by gatewayd")),
+        s => return Err(n.at.error(format!("PARSER : unknown [{s}] routing method for {whose} server."))),
+    };
+    match n.words.get(2..).unwrap_or(&[]) {
+        [] => {}
+        [t, ty] if t == "type" && ty == "ipip" && m == ForwardMode::Tunnel => {}
+        [t, ..] => {
+            return Err(n
+                .at
+                .error(format!("Invalid tunnel option {t} for {whose} server (gatewayd tunnels IPIP)")))
+        }
+    }
+    Ok(m)
+}
+
+fn scheduler(n: &Node) -> Result<Scheduler, Error> {
+    leaf(n, 1)?;
+    let s = word(n, 1)?;
+    s.parse().map_err(|_| match s {
+        "twos" | "conhash" => n.at.error(format!("lvs_scheduler '{s}' is not supported by gatewayd")),
+        _ => n.at.error(format!("Invalid lvs_scheduler '{s}'")),
+    })
+}
+
+fn virtual_server(n: &Node, notices: &mut Vec<Notice>) -> Result<VirtualServer, Error> {
+    let addr = match word(n, 1)? {
+        "group" => {
+            leaf_words(n, 2)?;
+            VsAddr::Group(word(n, 2)?.to_owned())
+        }
+        a => {
+            leaf_words(n, 2)?;
+            let addr = ipv4(n, a, "virtual server")?;
+            let port = n.words.get(2).map(|p| port(n, p, "virtual server")).transpose()?.unwrap_or(0);
+            VsAddr::Addr { addr, port }
+        }
+    };
+    let mut vs = VirtualServer {
+        at: n.at.clone(),
+        addr,
+        protocol: None,
+        scheduler: None,
+        forward: None,
+        persistence_timeout: None,
+        persistence_granularity: None,
+        one_packet: false,
+        sched_flags: 0,
+        weight: None,
+        virtualhost: None,
+        laddr_group: None,
+        timing: TimingOverrides::default(),
+        inhibit_on_failure: false,
+        alpha: false,
+        omega: false,
+        quorum: 1,
+        hysteresis: 0,
+        quorum_up: None,
+        quorum_down: None,
+        sorry_server: None,
+        ha_suspend: false,
+        real_servers: vec![],
+    };
+    for s in block(n)? {
+        let k = s.keyword();
+        if check::timing_keyword(s, &mut vs.timing)? {
+            continue;
+        }
+        match k {
+            "lb_algo" | "lvs_sched" => vs.scheduler = Some(scheduler(s)?),
+            "lb_kind" | "lvs_method" => {
+                leaf(s, 5)?;
+                vs.forward = Some(forwarding(s, "virtual")?)
+            }
+            "protocol" => {
+                leaf(s, 1)?;
+                vs.protocol = Some(match word(s, 1)?.to_ascii_uppercase().as_str() {
+                    "TCP" => Protocol::Tcp,
+                    "UDP" => Protocol::Udp,
+                    "SCTP" => return Err(s.at.error("protocol SCTP is not supported by gatewayd")),
+                    p => return Err(s.at.error(format!("Unknown protocol {p}"))),
+                })
+            }
+            "persistence_timeout" => {
+                leaf(s, 1)?;
+                vs.persistence_timeout = Some(match s.words.get(1) {
+                    None => DEFAULT_PERSISTENCE,
+                    Some(_) => number_at(s, 1, 1, u64::from(MAX_PERSISTENCE), "persistence_timeout")? as u32,
+                })
+            }
+            "persistence_granularity" => {
+                leaf(s, 1)?;
+                let g = word(s, 1)?;
+                vs.persistence_granularity = Some(g.parse::<Ipv4Addr>().map_err(|_| {
+                    s.at.error(format!("Invalid IPv4 persistence_granularity specified - {g}"))
+                })?);
+            }
+            "ops" => {
+                leaf(s, 0)?;
+                vs.one_packet = true
+            }
+            "flag-1" | "flag-2" | "flag-3" | "sh-port" | "sh-fallback" | "mh-port" | "mh-fallback" => {
+                leaf(s, 0)?;
+                vs.sched_flags |= match k {
+                    "flag-1" | "sh-fallback" | "mh-fallback" => sched_flags::FLAG1,
+                    "flag-2" | "sh-port" | "mh-port" => sched_flags::FLAG2,
+                    _ => sched_flags::FLAG3,
+                };
+            }
+            "weight" => {
+                leaf(s, 1)?;
+                let w = word(s, 1)?;
+                vs.weight = Some(number(w, 1, u64::from(MAX_WEIGHT)).ok_or_else(|| {
+                    s.at.error(format!("Virtual server weight {w} is outside range 1-{MAX_WEIGHT}"))
+                })? as u32);
+            }
+            "virtualhost" => {
+                leaf(s, 1)?;
+                vs.virtualhost = Some(word(s, 1)?.to_owned())
+            }
+            "laddr_group_name" => {
+                leaf(s, 1)?;
+                vs.laddr_group = Some((s.at.clone(), word(s, 1)?.to_owned()))
+            }
+            "inhibit_on_failure" => vs.inhibit_on_failure = flag(s)?,
+            "alpha" => vs.alpha = flag(s)?,
+            "omega" => vs.omega = flag(s)?,
+            "quorum" => {
+                leaf(s, 1)?;
+                vs.quorum = number_at(s, 1, 1, u64::from(u32::MAX), "Quorum")? as u32
+            }
+            "hysteresis" => {
+                leaf(s, 1)?;
+                vs.hysteresis = number_at(s, 1, 0, u64::from(u32::MAX), "Hysteresis")? as u32
+            }
+            "quorum_up" => vs.quorum_up = Some(script(s)?),
+            "quorum_down" => vs.quorum_down = Some(script(s)?),
+            "ha_suspend" => vs.ha_suspend = flag(s)?,
+            "sorry_server" => {
+                leaf(s, 2)?;
+                let addr = ipv4(s, word(s, 1)?, "sorry server")?;
+                let port =
+                    s.words.get(2).map(|p| port(s, p, "sorry server")).transpose()?.filter(|p| *p != 0);
+                vs.sorry_server =
+                    Some(SorryServer { at: s.at.clone(), addr, port, inhibit: false, forward: None });
+            }
+            "sorry_server_inhibit" => match vs.sorry_server.as_mut() {
+                Some(ss) => ss.inhibit = flag(s)?,
+                None => {
+                    return Err(s.at.error("sorry_server_inhibit used before or without sorry_server"));
+                }
+            },
+            "sorry_server_lvs_method" => match vs.sorry_server.as_mut() {
+                Some(ss) => ss.forward = Some(forwarding(s, "sorry")?),
+                None => return Err(s.at.error("sorry_server forwarding used without sorry_server")),
+            },
+            "real_server" => vs.real_servers.push(real_server(s, notices)?),
+            _ if IGNORED_VS.contains(&k) => {
+                if s.block.is_some() {
+                    leaf(s, 0)?;
+                }
+                if k == "ip_family" && s.words.get(1).map(String::as_str) != Some("inet") {
+                    return Err(s.at.error("ip_family: only inet (IPv4) is supported by gatewayd yet"));
+                }
+                if k != "ip_family" {
+                    notices.push(Notice::new(&s.at, format!("{k}: not supported by gatewayd - ignored")));
+                }
+            }
+            _ if REFUSED_VS.contains(&k) => {
+                return Err(s.at.error(format!("{k} is not supported by gatewayd")));
+            }
+            _ => notices.push(check::unknown(s)),
+        }
+    }
+    Ok(vs)
+}
+
+/// A notify script: the rest of the line, as keepalived's quoted keywords take it.
+fn script(n: &Node) -> Result<String, Error> {
+    if n.block.is_some() {
+        leaf(n, 0)?;
+    }
+    word(n, 1)?;
+    Ok(n.words[1..].join(" "))
+}
+
+fn real_server(n: &Node, notices: &mut Vec<Notice>) -> Result<RealServer, Error> {
+    leaf_words(n, 2)?;
+    let addr = ipv4(n, word(n, 1)?, "real server")?;
+    let port = n.words.get(2).map(|p| port(n, p, "real server")).transpose()?.filter(|p| *p != 0);
+    let mut rs = RealServer {
+        at: n.at.clone(),
+        addr,
+        port,
+        weight: None,
+        forward: None,
+        upper: 0,
+        lower: 0,
+        inhibit_on_failure: None,
+        alpha: None,
+        timing: TimingOverrides::default(),
+        virtualhost: None,
+        notify_up: None,
+        notify_down: None,
+        checkers: vec![],
+    };
+    // keepalived: `real_server IP PORT` with no block is a server with defaults.
+    for s in n.block.as_deref().unwrap_or(&[]) {
+        let k = s.keyword();
+        if check::timing_keyword(s, &mut rs.timing)? {
+            continue;
+        }
+        match k {
+            "weight" => {
+                leaf(s, 1)?;
+                let w = word(s, 1)?;
+                rs.weight = Some(number(w, 0, u64::from(MAX_WEIGHT)).ok_or_else(|| {
+                    s.at.error(format!("Real server weight {w} is outside range 0-{MAX_WEIGHT}"))
+                })? as u32);
+            }
+            "lvs_method" | "lb_kind" => {
+                leaf(s, 5)?;
+                rs.forward = Some(forwarding(s, "real")?)
+            }
+            "uthreshold" => {
+                leaf(s, 1)?;
+                rs.upper = number_at(s, 1, 0, u64::from(u32::MAX), "real_server uthreshold")? as u32
+            }
+            "lthreshold" => {
+                leaf(s, 1)?;
+                rs.lower = number_at(s, 1, 0, u64::from(u32::MAX), "real_server lthreshold")? as u32
+            }
+            "inhibit_on_failure" => rs.inhibit_on_failure = Some(flag(s)?),
+            "alpha" => rs.alpha = Some(flag(s)?),
+            "virtualhost" => {
+                leaf(s, 1)?;
+                rs.virtualhost = Some(word(s, 1)?.to_owned())
+            }
+            "notify_up" => rs.notify_up = Some(script(s)?),
+            "notify_down" => rs.notify_down = Some(script(s)?),
+            "smtp_alert" | "snmp_name" => {
+                leaf(s, 1)?;
+                notices.push(Notice::new(&s.at, format!("{k}: not supported by gatewayd - ignored")))
+            }
+            "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "UDP_CHECK" | "MISC_CHECK" => {
+                rs.checkers.push(check::parse(s, notices)?)
+            }
+            _ if OTHER_CHECKERS.contains(&k) => {
+                block(s)?;
+                notices.push(Notice::new(&s.at, format!("{k}: not supported by gatewayd - skipped")))
+            }
+            _ => notices.push(check::unknown(s)),
+        }
+    }
+    Ok(rs)
+}

@@ -1,0 +1,172 @@
+//! From the parsed configuration to gatewayd's services: one service per
+//! virtual server (per address and port of its group), its real servers and
+//! its FNAT local addresses, with keepalived's defaults and its checks
+//! (`check_data.c`'s `validate_check_config`).
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use gw_proto::{
+    DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceKey, ServiceSpec, DEFAULT_PERSISTENCE,
+};
+
+use crate::model::{Conf, VirtualServer, VsAddr};
+use crate::reader::Pos;
+use crate::{Error, Notice};
+
+/// The most services one `virtual_server group` may expand to.
+pub const MAX_GROUP_SERVICES: u64 = 4096;
+
+/// One service as the file defines it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Service {
+    /// The `virtual_server` line.
+    pub at: Pos,
+    /// Index of its `virtual_server` in [`Conf::virtual_servers`].
+    pub vs: usize,
+    pub spec: ServiceSpec,
+    /// Each real server with its index in the virtual server's `real_servers`.
+    pub dests: Vec<(usize, DestSpec)>,
+    pub laddrs: Vec<Ipv4Addr>,
+}
+
+impl Service {
+    /// The requests that create it: `AddService`, `AddDest`s, `AddLaddr`s.
+    pub fn requests(&self) -> impl Iterator<Item = Request> + '_ {
+        let key = self.spec.key;
+        std::iter::once(Request::AddService { spec: self.spec.clone() })
+            .chain(self.dests.iter().map(move |(_, d)| Request::AddDest { service: key, dest: *d }))
+            .chain(self.laddrs.iter().map(move |a| Request::AddLaddr { service: key, addr: *a }))
+    }
+}
+
+/// The addresses and ports a virtual server stands for.
+fn keys_of(conf: &Conf, vs: &VirtualServer) -> Result<Vec<(Ipv4Addr, u16)>, Error> {
+    match &vs.addr {
+        VsAddr::Addr { addr, port } => Ok(vec![(*addr, *port)]),
+        VsAddr::Group(name) => {
+            let g = conf
+                .groups
+                .get(name)
+                .ok_or_else(|| vs.at.error(format!("virtual_server_group {name} not found")))?;
+            let total: u64 =
+                g.entries.iter().map(|e| u64::from(u32::from(e.last) - u32::from(e.first)) + 1).sum();
+            if total > MAX_GROUP_SERVICES {
+                return Err(g.at.error(format!(
+                    "virtual_server_group {name} stands for {total} addresses; gatewayd takes at most {MAX_GROUP_SERVICES}"
+                )));
+            }
+            Ok(g.entries
+                .iter()
+                .flat_map(|e| {
+                    (u32::from(e.first)..=u32::from(e.last)).map(|a| (Ipv4Addr::from(a), e.port.unwrap_or(0)))
+                })
+                .collect())
+        }
+    }
+}
+
+/// Resolves every virtual server to its services, in file order.
+pub fn services(conf: &Conf, notices: &mut Vec<Notice>) -> Result<Vec<Service>, Error> {
+    let mut out: Vec<Service> = vec![];
+    let mut seen: BTreeMap<ServiceKey, Pos> = BTreeMap::new();
+    for (i, vs) in conf.virtual_servers.iter().enumerate() {
+        let name = match &vs.addr {
+            VsAddr::Addr { addr, port } => format!("{addr}:{port}"),
+            VsAddr::Group(g) => format!("group {g}"),
+        };
+        let mut note = |m: String| notices.push(Notice::new(&vs.at, format!("Virtual server {name}: {m}")));
+        let keys = keys_of(conf, vs)?;
+        if vs.real_servers.is_empty() {
+            note("no real servers - ignoring".into());
+            continue;
+        }
+        let proto = vs.protocol.unwrap_or_else(|| {
+            note("no protocol set - defaulting to UDP".into());
+            Protocol::Udp
+        });
+        let scheduler = vs.scheduler.unwrap_or_else(|| {
+            note("no scheduler set, setting default 'wlc'".into());
+            Scheduler::DEFAULT
+        });
+        let mut one_packet = vs.one_packet;
+        if one_packet && proto != Protocol::Udp {
+            note("one packet scheduling requires UDP - resetting".into());
+            one_packet = false;
+        }
+        let mut persistent = vs.persistence_timeout;
+        if persistent.is_none() && vs.persistence_granularity.is_some() {
+            persistent = Some(DEFAULT_PERSISTENCE);
+        }
+        if persistent.is_none() && keys.iter().any(|(_, p)| *p == 0) {
+            note("zero port only valid for persistent services - setting".into());
+            persistent = Some(DEFAULT_PERSISTENCE);
+        }
+        let default_mode = vs.real_servers.iter().any(|r| r.forward.is_none()).then(|| {
+            vs.forward.unwrap_or_else(|| {
+                note("no forwarding method set, setting default NAT".into());
+                ForwardMode::Masq
+            })
+        });
+        let laddrs = match &vs.laddr_group {
+            None => vec![],
+            Some((at, g)) => {
+                let group = conf
+                    .laddr_groups
+                    .get(g)
+                    .ok_or_else(|| at.error(format!("local_address_group {g} not found")))?;
+                group.addrs.iter().map(|(a, _)| *a).collect()
+            }
+        };
+        for (addr, port) in keys {
+            let key = ServiceKey { proto, addr, port };
+            if let Some(first) = seen.get(&key) {
+                return Err(vs.at.error(format!("virtual server {key} is already defined at {first}")));
+            }
+            seen.insert(key, vs.at.clone());
+            let mut spec = ServiceSpec::new(key, scheduler);
+            spec.persistent = persistent;
+            if let Some(m) = vs.persistence_granularity {
+                spec.netmask = m;
+            }
+            spec.one_packet = one_packet;
+            spec.sched_flags = vs.sched_flags;
+            let mut dests: Vec<(usize, DestSpec)> = vec![];
+            for (j, rs) in vs.real_servers.iter().enumerate() {
+                let mode = rs.forward.or(default_mode).unwrap_or(ForwardMode::Masq);
+                let mut d = DestSpec::new(
+                    rs.addr,
+                    rs.port.unwrap_or(port),
+                    mode,
+                    rs.weight.or(vs.weight).unwrap_or(1),
+                );
+                d.upper = rs.upper;
+                d.lower = rs.lower;
+                if dests.iter().any(|(_, x)| (x.addr, x.port) == (d.addr, d.port)) {
+                    notices.push(Notice::new(
+                        &rs.at,
+                        format!(
+                            "VS {key}: real server {}:{} is duplicated - removing second rs",
+                            d.addr, d.port
+                        ),
+                    ));
+                    continue;
+                }
+                dests.push((j, d));
+            }
+            let fnat = dests.iter().any(|(_, d)| d.mode == ForwardMode::FullNat);
+            let laddrs = if fnat || laddrs.is_empty() {
+                laddrs.clone()
+            } else {
+                let at = vs.laddr_group.as_ref().map(|(at, _)| at).unwrap_or(&vs.at);
+                notices.push(Notice::new(
+                    at,
+                    format!("VS {key}: laddr_group_name without an FNAT real server - unused"),
+                ));
+                vec![]
+            };
+            out.push(Service { at: vs.at.clone(), vs: i, spec, dests, laddrs });
+        }
+    }
+    Ok(out)
+}

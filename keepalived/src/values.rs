@@ -1,0 +1,170 @@
+//! Values of keepalived keywords: numbers, timers, booleans, addresses, and
+//! the helpers that check a statement's shape (a parameter present, a block
+//! present or absent), with keepalived's wording where it has one.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use crate::tree::Node;
+use crate::Error;
+
+/// The `i`th word of `n` (the keyword is word 0), or keepalived's
+/// missing-parameter message.
+pub fn word(n: &Node, i: usize) -> Result<&str, Error> {
+    n.words.get(i).map(String::as_str).ok_or_else(|| {
+        n.at.error(format!(
+            "Configuration line starting `{}` is missing a parameter after keyword `{}` at word position {}",
+            n.words[0],
+            n.words[i - 1],
+            i + 1
+        ))
+    })
+}
+
+/// Checks that `n` has no block and at most `max` parameters.
+pub fn leaf(n: &Node, max: usize) -> Result<(), Error> {
+    if n.block.is_some() {
+        return Err(n.at.error(format!("'{}' takes no '{{' block", n.keyword())));
+    }
+    if n.words.len() > max + 1 {
+        return Err(n.at.error(format!("'{}': unexpected '{}'", n.keyword(), n.words[max + 1])));
+    }
+    Ok(())
+}
+
+/// Checks that `n` has no block (any number of parameters).
+pub fn no_block(n: &Node) -> Result<(), Error> {
+    match n.block {
+        Some(_) => Err(n.at.error(format!("'{}' takes no '{{' block", n.keyword()))),
+        None => Ok(()),
+    }
+}
+
+/// The block of `n`, or keepalived's message for a block keyword without one.
+pub fn block(n: &Node) -> Result<&[Node], Error> {
+    n.block.as_deref().ok_or_else(|| n.at.error("Missing '{' at beginning of configuration block"))
+}
+
+/// An unsigned decimal in `min..=max`.
+pub fn number(s: &str, min: u64, max: u64) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse::<u64>().ok().filter(|v| (min..=max).contains(v))
+}
+
+/// Parameter `i` of `n` as a number in `min..=max`, or `what` in the error.
+pub fn number_at(n: &Node, i: usize, min: u64, max: u64, what: &str) -> Result<u64, Error> {
+    let s = word(n, i)?;
+    number(s, min, max)
+        .ok_or_else(|| n.at.error(format!("{what} '{s}' invalid: not a number in [{min}, {max}]")))
+}
+
+/// The most a timer may say (keepalived's `TIMER_MAXIMUM` is far longer;
+/// a day is more than any check interval needs and keeps `Instant` sums safe).
+pub const TIMER_MAX: Duration = Duration::from_secs(86400);
+
+/// keepalived's `read_timer`: seconds with up to six decimals (`1.5`).
+pub fn timer(n: &Node, i: usize, min: Duration) -> Result<Duration, Error> {
+    let s = word(n, i)?;
+    let bad = || n.at.error(format!("{} '{s}' invalid", n.keyword()));
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    if int.is_empty() && frac.is_empty() || frac.len() > 6 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let secs = if int.is_empty() { 0 } else { number(int, 0, TIMER_MAX.as_secs()).ok_or_else(bad)? };
+    let micros = if frac.is_empty() { 0 } else { format!("{frac:0<6}").parse::<u64>().map_err(|_| bad())? };
+    let d = Duration::from_secs(secs) + Duration::from_micros(micros);
+    if d < min || d > TIMER_MAX {
+        return Err(n.at.error(format!(
+            "{} '{s}' invalid: not in [{:?}, {:?}]",
+            n.keyword(),
+            min,
+            TIMER_MAX
+        )));
+    }
+    Ok(d)
+}
+
+/// keepalived's optional boolean after a flag keyword: absent = true, else
+/// `true|on|yes` or `false|off|no`.
+pub fn flag(n: &Node) -> Result<bool, Error> {
+    leaf(n, 1)?;
+    match n.words.get(1).map(String::as_str) {
+        None | Some("true" | "on" | "yes") => Ok(true),
+        Some("false" | "off" | "no") => Ok(false),
+        Some(s) => Err(n.at.error(format!("Invalid {} parameter {s}", n.keyword()))),
+    }
+}
+
+/// An address; IPv6 is keepalived's but not yet gatewayd's.
+pub fn ipv4(n: &Node, s: &str, what: &str) -> Result<Ipv4Addr, Error> {
+    match s.parse::<IpAddr>() {
+        Ok(IpAddr::V4(a)) => Ok(a),
+        Ok(IpAddr::V6(_)) => Err(n.at.error(format!("{what} {s}: IPv6 is not supported by gatewayd yet"))),
+        Err(_) => Err(n.at.error(format!("Invalid {what} ip address {s}"))),
+    }
+}
+
+/// A port number (`0` and an absent port are the same to keepalived).
+pub fn port(n: &Node, s: &str, what: &str) -> Result<u16, Error> {
+    number(s, 0, 65535).map(|p| p as u16).ok_or_else(|| n.at.error(format!("Invalid {what} port {s}")))
+}
+
+/// Hexadecimal bytes (UDP_CHECK's `payload`, `require_reply`).
+pub fn hex(n: &Node, s: &str) -> Result<Vec<u8>, Error> {
+    let s = s.strip_prefix("0x").unwrap_or(s);
+    if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(n.at.error(format!("{}: '{s}' is not an even number of hex digits", n.keyword())));
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| n.at.error("bad hex")))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::reader::read_str;
+    use crate::tree::build;
+
+    fn node(text: &str) -> Node {
+        build(read_str(Path::new("k"), text).unwrap()).unwrap().remove(0)
+    }
+
+    #[test]
+    fn timers_take_decimal_seconds() {
+        assert_eq!(timer(&node("t 6"), 1, Duration::ZERO).unwrap(), Duration::from_secs(6));
+        assert_eq!(timer(&node("t 1.5"), 1, Duration::ZERO).unwrap(), Duration::from_millis(1500));
+        assert_eq!(timer(&node("t .000001"), 1, Duration::ZERO).unwrap(), Duration::from_micros(1));
+        for bad in ["t x", "t 1.2.3", "t -1", "t 1.0000001", "t 86401", "t ."] {
+            assert!(timer(&node(bad), 1, Duration::ZERO).is_err(), "{bad}");
+        }
+        assert!(timer(&node("t 0"), 1, Duration::from_secs(1)).is_err());
+        let e = timer(&node("t"), 1, Duration::ZERO).unwrap_err();
+        assert_eq!(
+            e.message,
+            "Configuration line starting `t` is missing a parameter after keyword `t` at word position 2"
+        );
+    }
+
+    #[test]
+    fn flags_numbers_addresses_and_hex() {
+        assert!(flag(&node("alpha")).unwrap());
+        assert!(!flag(&node("alpha off")).unwrap());
+        assert_eq!(flag(&node("alpha maybe")).unwrap_err().message, "Invalid alpha parameter maybe");
+        assert_eq!(number("65535", 0, 65535), Some(65535));
+        assert_eq!(number("65536", 0, 65535), None);
+        assert_eq!(number("+1", 0, 9), None);
+        let n = node("x");
+        assert!(ipv4(&n, "2001:db8::1", "real server").unwrap_err().message.contains("IPv6"));
+        assert_eq!(ipv4(&n, "10.1.2.3", "real server").unwrap(), Ipv4Addr::new(10, 1, 2, 3));
+        assert_eq!(hex(&n, "0aFF").unwrap(), vec![0x0a, 0xff]);
+        assert!(hex(&n, "abc").is_err());
+        assert!(leaf(&node("weight 1 2"), 1).is_err());
+        assert!(leaf(&node("weight 1 {}"), 1).is_err());
+    }
+}

@@ -1,0 +1,369 @@
+//! Whole keepalived configuration files (tests/fixtures: excerpts after
+//! keepalived's doc/samples, a DR director, DPVS's FNAT, a tree of includes)
+//! to the requests gatewayd applies, and broken files to their line.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use gw_keepalived::check::{CheckKind, Timing};
+use gw_keepalived::{load, parse_str, Loaded};
+use gw_proto::{sched_flags, DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceKey, ServiceSpec};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+fn key(proto: Protocol, addr: &str, port: u16) -> ServiceKey {
+    ServiceKey { proto, addr: ip(addr), port }
+}
+
+fn tcp(addr: &str, port: u16) -> ServiceKey {
+    key(Protocol::Tcp, addr, port)
+}
+
+fn dest(addr: &str, port: u16, mode: ForwardMode, weight: u32) -> DestSpec {
+    DestSpec::new(ip(addr), port, mode, weight)
+}
+
+/// The notices without their file, as `line: message`.
+fn notices(l: &Loaded) -> Vec<String> {
+    l.notices.iter().map(|n| format!("{}: {}", n.line, n.message)).collect()
+}
+
+#[test]
+fn keepalived_doc_sample_loads_and_skips_what_is_not_ipvs() {
+    let l = load(&fixture("doc-sample.conf")).unwrap();
+    let svc = tcp("198.18.0.100", 1358);
+    let mut spec = ServiceSpec::new(svc, Scheduler::Rr);
+    spec.persistent = Some(50);
+    assert_eq!(
+        l.requests(),
+        vec![
+            Request::AddService { spec },
+            Request::AddDest { service: svc, dest: dest("198.18.1.2", 1358, ForwardMode::Masq, 1) },
+        ]
+    );
+    assert_eq!(
+        notices(&l),
+        ["4: global_defs: not run by gatewayd - skipped", "14: vrrp_instance: not run by gatewayd - skipped"]
+    );
+    // The checker and the sorry server are kept for a checker to run.
+    let vs = &l.conf.virtual_servers[0];
+    assert_eq!(vs.sorry_server.as_ref().map(|s| (s.addr, s.port)), Some((ip("198.18.1.200"), Some(1358))));
+    let rs = &vs.real_servers[0];
+    let CheckKind::Http(h) = &rs.checkers[0].kind else { panic!("{:?}", rs.checkers) };
+    assert_eq!(h.urls[0].path, "/testurl3/test.jsp");
+    assert_eq!(h.urls[0].digest.as_deref(), Some("640205b7b0fc66c1ea91c463fac6334d"));
+    assert_eq!(
+        rs.checkers[0].effective(&rs.timing, &vs.timing),
+        Timing {
+            delay_loop: Duration::from_secs(6),
+            connect_timeout: Duration::from_secs(3),
+            retry: 3,
+            delay_before_retry: Duration::from_secs(3),
+            warmup: Duration::ZERO,
+        }
+    );
+}
+
+#[test]
+fn a_dr_director_with_vrrp_loads_its_virtual_server() {
+    let l = load(&fixture("dr-keepalived.conf")).unwrap();
+    let svc = tcp("198.18.0.100", 80);
+    let mut spec = ServiceSpec::new(svc, Scheduler::Wlc);
+    spec.persistent = Some(300);
+    assert_eq!(
+        l.requests(),
+        vec![
+            Request::AddService { spec },
+            Request::AddDest { service: svc, dest: dest("198.18.0.3", 80, ForwardMode::Route, 1) },
+            Request::AddDest { service: svc, dest: dest("198.18.0.4", 80, ForwardMode::Route, 2) },
+        ]
+    );
+    assert_eq!(
+        notices(&l),
+        [
+            "3: global_defs: not run by gatewayd - skipped",
+            "8: vrrp_sync_group: not run by gatewayd - skipped",
+            "14: vrrp_instance: not run by gatewayd - skipped",
+        ]
+    );
+    let vs = &l.conf.virtual_servers[0];
+    let t: Vec<Timing> =
+        vs.real_servers.iter().map(|r| r.checkers[0].effective(&r.timing, &vs.timing)).collect();
+    assert_eq!(
+        (t[0].delay_loop, t[0].retry, t[0].connect_timeout),
+        (Duration::from_secs(3), 2, Duration::from_secs(2))
+    );
+    assert_eq!((t[1].retry, t[1].delay_before_retry), (1, Duration::from_secs(1)), "keepalived's defaults");
+    assert_eq!(vs.real_servers[0].checkers[0].common.connect_port, Some(80));
+}
+
+#[test]
+fn a_virtual_server_group_stands_for_each_of_its_addresses() {
+    let l = load(&fixture("virtual-server-group.conf")).unwrap();
+    let keys: Vec<ServiceKey> = l.services.iter().map(|s| s.spec.key).collect();
+    assert_eq!(
+        keys,
+        [
+            tcp("198.18.0.100", 8080),
+            tcp("198.18.0.101", 80),
+            tcp("198.18.0.110", 80),
+            tcp("198.18.0.111", 80),
+            tcp("198.18.0.112", 80),
+        ]
+    );
+    for s in &l.services {
+        assert_eq!((s.spec.persistent, s.spec.netmask), (Some(50), ip("255.255.255.0")));
+        let port = s.spec.key.port;
+        let dests: Vec<DestSpec> = s.dests.iter().map(|(_, d)| *d).collect();
+        assert_eq!(
+            dests,
+            [dest("198.18.1.2", 1358, ForwardMode::Masq, 2), dest("198.18.1.3", port, ForwardMode::Masq, 1)],
+            "a real server without a port takes the service's"
+        );
+    }
+    assert_eq!(notices(&l), ["6: fwmark: fwmark services are not supported by gatewayd - skipped"]);
+}
+
+#[test]
+fn every_checker_is_parsed_with_its_options() {
+    let l = load(&fixture("checks.conf")).unwrap();
+    assert_eq!(l.notices, vec![]);
+    let ssl = l.conf.ssl.as_ref().unwrap();
+    assert_eq!(ssl.certificate.as_deref(), Some("/etc/keepalived/client.pem"));
+
+    let [web, dns] = &l.services[..] else { panic!("{:?}", l.services) };
+    assert_eq!(web.spec, ServiceSpec::new(tcp("198.18.0.100", 443), Scheduler::Wrr));
+    let mut udp = ServiceSpec::new(key(Protocol::Udp, "198.18.0.100", 53), Scheduler::Sh);
+    udp.one_packet = true;
+    udp.sched_flags = sched_flags::FLAG2;
+    assert_eq!(dns.spec, udp);
+    let mut thresholds = dest("198.18.1.3", 53, ForwardMode::Masq, 1);
+    (thresholds.upper, thresholds.lower) = (100, 50);
+    assert_eq!(dns.dests[1].1, thresholds);
+
+    let vs = &l.conf.virtual_servers[0];
+    assert!(vs.alpha && vs.omega && vs.inhibit_on_failure);
+    assert_eq!((vs.quorum, vs.hysteresis), (2, 1));
+    assert_eq!(vs.quorum_up.as_deref(), Some("/usr/local/sbin/quorum-up.sh up"));
+    assert_eq!(vs.virtualhost.as_deref(), Some("www.example.net"));
+    assert!(vs.sorry_server.as_ref().unwrap().inhibit);
+    let CheckKind::Ssl(h) = &vs.real_servers[0].checkers[0].kind else { panic!() };
+    assert_eq!(h.urls[1].status_code, [(200, 200), (300, 302)]);
+    assert_eq!(h.urls[1].virtualhost.as_deref(), Some("health.example.net"));
+    assert_eq!(vs.real_servers[0].checkers[0].common.delay_before_retry, Some(Duration::from_millis(1500)));
+    let rs1 = &vs.real_servers[1];
+    assert_eq!(rs1.inhibit_on_failure, Some(false));
+    assert_eq!(rs1.notify_down.as_deref(), Some("/usr/local/bin/down.sh 198.18.1.3"));
+    let CheckKind::Http(h) = &rs1.checkers[0].kind else { panic!() };
+    assert_eq!((h.http_protocol.as_deref(), rs1.checkers[0].common.connect_port), (Some("1.1"), Some(80)));
+    assert_eq!(rs1.checkers[0].common.retry, Some(0), "a checker may say retry 0");
+
+    let vs = &l.conf.virtual_servers[1];
+    let CheckKind::Udp(u) = &vs.real_servers[0].checkers[0].kind else { panic!() };
+    assert_eq!(
+        (u.payload.as_deref(), u.require_reply.as_deref()),
+        (Some(&[10u8, 11][..]), Some(&[10u8, 11][..]))
+    );
+    assert_eq!(u.min_reply_length, Some(2));
+    let CheckKind::Misc(m) = &vs.real_servers[1].checkers[0].kind else { panic!() };
+    assert_eq!(m.path, "/usr/local/bin/check.sh 198.18.1.3");
+    assert_eq!((m.timeout, m.dynamic), (Some(Duration::from_secs(5)), true));
+    assert_eq!(m.user, Some(("nobody".to_owned(), Some("nogroup".to_owned()))));
+    let tcp_check = &vs.real_servers[2].checkers[0];
+    assert_eq!(tcp_check.kind, CheckKind::Tcp);
+    assert_eq!(
+        (
+            tcp_check.common.connect_ip,
+            tcp_check.common.connect_port,
+            tcp_check.common.bindto,
+            tcp_check.common.retry
+        ),
+        (Some(ip("198.18.1.40")), Some(5353), Some(ip("198.18.1.1")), Some(2))
+    );
+}
+
+#[test]
+fn dpvs_fnat_takes_its_local_address_group() {
+    let l = load(&fixture("dpvs-fnat.conf")).unwrap();
+    let svc = tcp("198.18.0.100", 80);
+    let laddr = |a: &str| Request::AddLaddr { service: svc, addr: ip(a) };
+    assert_eq!(
+        l.requests(),
+        vec![
+            Request::AddService { spec: ServiceSpec::new(svc, Scheduler::Rr) },
+            Request::AddDest { service: svc, dest: dest("198.18.1.2", 8080, ForwardMode::FullNat, 100) },
+            Request::AddDest { service: svc, dest: dest("198.18.1.3", 8080, ForwardMode::FullNat, 100) },
+            laddr("198.18.2.10"),
+            laddr("198.18.2.20"),
+            laddr("198.18.2.21"),
+        ]
+    );
+    assert_eq!(
+        notices(&l),
+        [
+            "17: establish_timeout: not supported by gatewayd - ignored",
+            "24: Unknown keyword 'nb_sock_retry' - ignored"
+        ]
+    );
+    assert_eq!(l.conf.laddr_groups["laddr_g1"].addrs[0].1.as_deref(), Some("dpdk0"));
+}
+
+#[test]
+fn includes_are_globs_relative_to_the_including_file() {
+    let l = load(&fixture("split/keepalived.conf")).unwrap();
+    let web = tcp("198.18.0.100", 80);
+    let dns = key(Protocol::Udp, "198.18.0.100", 53);
+    assert_eq!(
+        l.requests(),
+        vec![
+            Request::AddService { spec: ServiceSpec::new(web, Scheduler::Rr) },
+            Request::AddDest { service: web, dest: dest("198.18.0.3", 80, ForwardMode::Route, 1) },
+            Request::AddDest { service: web, dest: dest("198.18.0.4", 80, ForwardMode::Route, 2) },
+            Request::AddService { spec: ServiceSpec::new(dns, Scheduler::Rr) },
+            Request::AddDest { service: dns, dest: dest("198.18.0.3", 53, ForwardMode::Route, 1) },
+        ]
+    );
+    let rs = &l.conf.virtual_servers[0].real_servers[1];
+    let file = std::fs::canonicalize(&rs.at.file).unwrap();
+    assert_eq!((file, rs.at.line), (std::fs::canonicalize(fixture("split/servers/web-2.conf")).unwrap(), 1));
+}
+
+/// The error for `text` as file `k.conf`: `(k.conf: Line N) message`.
+fn refused(text: &str) -> String {
+    parse_str(Path::new("k.conf"), text).unwrap_err().to_string()
+}
+
+#[test]
+fn broken_files_are_refused_with_their_line() {
+    let vs = |body: &str| {
+        format!("# a comment\nvirtual_server 198.18.0.100 80 {{\n    protocol TCP\n{body}\n}}\n")
+    };
+    let rs = "    real_server 198.18.1.2 80 {\n        weight 1\n    }";
+    assert_eq!(refused(&vs("    lb_algo xyz")), "(k.conf: Line 4) Invalid lvs_scheduler 'xyz'");
+    assert_eq!(
+        refused(&vs("    lb_algo twos")),
+        "(k.conf: Line 4) lvs_scheduler 'twos' is not supported by gatewayd"
+    );
+    assert_eq!(
+        refused(&vs("    lb_kind XX")),
+        "(k.conf: Line 4) PARSER : unknown [XX] routing method for virtual server."
+    );
+    assert_eq!(
+        refused(&vs("    real_server 198.18.1.2 80 {\n        weight 70000\n    }")),
+        "(k.conf: Line 5) Real server weight 70000 is outside range 0-65535"
+    );
+    assert_eq!(
+        refused(&vs("    persistence_timeout x")),
+        "(k.conf: Line 4) persistence_timeout 'x' invalid: not a number in [1, 2678400]"
+    );
+    assert_eq!(
+        refused(&vs("    lb_algo\n")),
+        "(k.conf: Line 4) Configuration line starting `lb_algo` is missing a parameter after keyword `lb_algo` at word position 2"
+    );
+    assert_eq!(refused(&vs(&format!("{rs}\n{rs}\n    }}"))), "(k.conf: Line 11) Extra '}' found");
+    assert_eq!(refused(&format!("virtual_server 198.18.0.100 80 {{\n{rs}\n")), "(k.conf: Line 1) Missing '}': the block of 'virtual_server' is not closed (the last line read is k.conf: Line 4)");
+    assert_eq!(
+        refused("virtual_server 198.18.0.300 80 {\n}\n"),
+        "(k.conf: Line 1) Invalid virtual server ip address 198.18.0.300"
+    );
+    assert_eq!(refused("vrrp_instnce VI_1 {\n}\n"), "(k.conf: Line 1) Unknown keyword 'vrrp_instnce'");
+    assert_eq!(refused(&vs("    real_server 198.18.1.2 80 {\n        HTTP_GET {\n            connect_port 80\n        }\n    }")), "(k.conf: Line 5) HTTP_GET checker has no urls specified");
+    assert_eq!(
+        refused(&vs("    real_server 198.18.1.2 80 {\n        HTTP_GET {\n            url {\n                path /\n                status_code 99\n            }\n        }\n    }")),
+        "(k.conf: Line 8) Invalid HTTP_GET status code '99'"
+    );
+    assert_eq!(
+        refused(&vs("    laddr_group_name none\n    lb_kind FNAT\n    real_server 198.18.1.2 80")),
+        "(k.conf: Line 4) local_address_group none not found"
+    );
+    assert_eq!(
+        refused("virtual_server group none {\n  protocol TCP\n  real_server 198.18.1.2 80\n}\n"),
+        "(k.conf: Line 1) virtual_server_group none not found"
+    );
+    assert_eq!(
+        refused(&vs("    daddr_group_name deny")),
+        "(k.conf: Line 4) daddr_group_name is not supported by gatewayd"
+    );
+    assert_eq!(refused(&vs("    weight 1 {\n    }")), "(k.conf: Line 4) 'weight' takes no '{' block");
+    assert_eq!(
+        refused("virtual_server 198.18.0.100 80\nreal_server 1.2.3.4\n"),
+        "(k.conf: Line 1) Missing '{' at beginning of configuration block"
+    );
+    let twice = format!("{}{}", vs(rs), vs(rs));
+    assert_eq!(
+        refused(&twice),
+        "(k.conf: Line 9) virtual server TCP 198.18.0.100:80 is already defined at k.conf: Line 2"
+    );
+    assert_eq!(
+        refused("virtual_server 2001:db8::1 80 {\n}\n"),
+        "(k.conf: Line 1) virtual server 2001:db8::1: IPv6 is not supported by gatewayd yet"
+    );
+    assert_eq!(
+        refused(&vs("    ip_family inet6")),
+        "(k.conf: Line 4) ip_family: only inet (IPv4) is supported by gatewayd yet"
+    );
+    assert_eq!(
+        refused("local_address_group g {\n  10.0.0.0-10.255.255.255 dpdk0\n}\n"),
+        "(k.conf: Line 2) local address group g: more than 4096 addresses"
+    );
+    assert_eq!(
+        refused("virtual_server_group g {\n  10.0.0.0/8 80\n}\nvirtual_server group g {\n  real_server 10.1.1.1 80\n}\n"),
+        "(k.conf: Line 1) virtual_server_group g stands for 16777216 addresses; gatewayd takes at most 4096"
+    );
+}
+
+#[test]
+fn unknown_keywords_in_blocks_are_noted_as_keepalived_does_but_not_at_the_top() {
+    let text = "virtual_server 198.18.0.100 80 {\n  protocol TCP\n  lb_algoo rr\n  real_server 198.18.1.2 80 {\n    \
+                future_option 3\n    TCP_CHECK {\n      url {\n        path /\n      }\n    }\n  }\n}\n";
+    let l = parse_str(Path::new("k.conf"), text).unwrap();
+    assert_eq!(
+        notices(&l)[..3],
+        [
+            "3: Unknown keyword 'lb_algoo' - ignored",
+            "5: Unknown keyword 'future_option' - ignored",
+            "7: Unknown keyword 'url' - ignored",
+        ]
+    );
+    assert_eq!(l.services.len(), 1);
+    assert_eq!(
+        refused("virtual_sever 198.18.0.100 80 {\n}\n"),
+        "(k.conf: Line 1) Unknown keyword 'virtual_sever'"
+    );
+}
+
+#[test]
+fn keepalived_defaults_are_applied_and_said() {
+    let l = parse_str(
+        Path::new("k.conf"),
+        "virtual_server 198.18.0.100 80 {\n  ops\n  real_server 198.18.1.2 80\n  real_server 198.18.1.2 80\n}\nvirtual_server 198.18.0.100 81 {\n}\n",
+    )
+    .unwrap();
+    let svc = key(Protocol::Udp, "198.18.0.100", 80);
+    let mut spec = ServiceSpec::new(svc, Scheduler::Wlc);
+    spec.one_packet = true;
+    assert_eq!(
+        l.requests(),
+        vec![
+            Request::AddService { spec },
+            Request::AddDest { service: svc, dest: dest("198.18.1.2", 80, ForwardMode::Masq, 1) }
+        ]
+    );
+    assert_eq!(
+        notices(&l),
+        [
+            "1: Virtual server 198.18.0.100:80: no protocol set - defaulting to UDP",
+            "1: Virtual server 198.18.0.100:80: no scheduler set, setting default 'wlc'",
+            "1: Virtual server 198.18.0.100:80: no forwarding method set, setting default NAT",
+            "4: VS UDP 198.18.0.100:80: real server 198.18.1.2:80 is duplicated - removing second rs",
+            "6: Virtual server 198.18.0.100:81: no real servers - ignoring",
+        ]
+    );
+}

@@ -1,0 +1,170 @@
+//! gatewayd started with a keepalived.conf (`[control] keepalived`) on the
+//! DR lab (tests/lab/lab.sh up gwe-ka dr): the file's VRRP instance is
+//! skipped with a notice, its two DR virtual servers (TCP and UDP on
+//! VIP:80) serve real curl requests and UDP flows, and an edited file
+//! applied with SIGHUP changes only what differs: a download in flight
+//! across the reload completes intact, and the statistics of the servers
+//! that stay are kept.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A DR director's keepalived.conf for the lab; `{w2}` is rs2's weight,
+/// `{udp}` the UDP virtual server (or nothing).
+fn keepalived_conf(w2: u32, udp: bool) -> String {
+    let udp = if udp {
+        "virtual_server 198.18.0.100 80 {\n    lb_algo rr\n    lb_kind DR\n    protocol UDP\n    \
+         real_server 198.18.0.3 80\n    real_server 198.18.0.4 80\n}\n"
+    } else {
+        ""
+    };
+    format!(
+        r#"! keepalived.conf of the DR lab
+global_defs {{
+    router_id gwe-ka
+}}
+
+vrrp_instance VI_1 {{
+    state MASTER
+    interface eth0
+    virtual_router_id 51
+    priority 150
+    virtual_ipaddress {{
+        198.18.0.100/24 dev eth0
+    }}
+}}
+
+virtual_server 198.18.0.100 80 {{
+    delay_loop 3
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+
+    real_server 198.18.0.3 80 {{
+        weight 1
+        TCP_CHECK {{
+            connect_port 80
+            connect_timeout 2
+        }}
+    }}
+    real_server 198.18.0.4 80 {{
+        weight {w2}
+        HTTP_GET {{
+            url {{
+                path /
+                status_code 200
+            }}
+        }}
+    }}
+}}
+{udp}"#
+    )
+}
+
+/// Waits (bounded) until gatewayd's log holds `what` `n` times.
+fn wait_log(lab: &Lab, what: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while lab.log_text().matches(what).count() < n {
+        assert!(Instant::now() < deadline, "no {what:?} in gatewayd's log:\n{}", lab.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_keepalived_conf_drives_the_dr_lab_and_a_sighup_applies_only_the_difference() {
+    let file = std::env::temp_dir().join("gwe-ka.keepalived.conf");
+    std::fs::write(&file, keepalived_conf(1, true)).unwrap();
+    let path = file.to_str().unwrap().to_owned();
+    // conf/lab-dr.toml ends with its [control] section.
+    let lab = Lab::up_tweaked(&DR, "ka", |c| format!("{c}keepalived = {path:?}\n"));
+    let log = lab.log_text();
+    assert_eq!(log.matches("vrrp_instance: not run by gatewayd - skipped").count(), 1, "{log}");
+    assert!(log.contains(&format!("({path}: Line 6) vrrp_instance")), "the notice names the line: {log}");
+
+    let listing = lab.listing();
+    for proto in ["TCP", "UDP"] {
+        assert!(listing.contains(&format!("{proto}  {VIP}:{VPORT} rr\n")), "{listing}");
+    }
+    for (_, rip) in DR.servers {
+        assert!(listing.contains(&DR.dest_line(rip, 1)), "{listing}");
+    }
+    let mut by_server = [0; 2];
+    for _ in 0..6 {
+        let h = lab.http();
+        assert_eq!(h.remote, format!("{VIP}:{VPORT}"));
+        assert_eq!(h.peer, h.local, "DR: the real server sees the client itself");
+        by_server[DR.server_index(&h.server)] += 1;
+    }
+    assert_eq!(by_server, [3, 3], "rr over both real servers");
+    let flows = lab.udp_flows(4);
+    assert!(flows.iter().all(|u| u.from == format!("{VIP}:80")), "{flows:?}");
+
+    // A download in flight across the reload (curl reads slowly).
+    let body = std::env::temp_dir().join("gwe-ka-slow.bin");
+    let _ = std::fs::remove_file(&body);
+    let n = 1_000_000;
+    let mut curl = Command::new("ip")
+        .args(["netns", "exec", &lab.ns("client"), "curl", "-s", "-S", "-m", "60", "--limit-rate", "200k"])
+        .args(["-D", "-", "-o", body.to_str().unwrap(), &format!("http://{VIP}:{VPORT}/bytes/{n}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::metadata(&body).map(|m| m.len()).unwrap_or(0) == 0 {
+        assert!(Instant::now() < deadline, "the download did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let before = lab.stats();
+
+    // Edited: rs2's weight 1 -> 0 (quiesced), the UDP service gone.
+    std::fs::write(&file, keepalived_conf(0, false)).unwrap();
+    lab.sighup();
+    wait_log(&lab, "reloaded", 1);
+    assert!(curl.try_wait().unwrap().is_none(), "the download must still be running across the reload");
+    let listing = lab.listing();
+    let saved = lab.gwctl_ok(&["-S", "-n"]);
+    assert!(!listing.contains("UDP"), "{listing}");
+    assert!(listing.contains(&DR.dest_line(DR.servers[0].1, 1)), "{listing}");
+    assert!(listing.contains(&DR.dest_line(DR.servers[1].1, 0)), "{listing}");
+    let after = lab.stats();
+    for (_, rip) in DR.servers {
+        let rs = DR.rs_listed(rip);
+        assert_eq!(
+            after.dest("TCP", &rs).conns,
+            before.dest("TCP", &rs).conns,
+            "{rs} kept its statistics (not deleted and added again)"
+        );
+    }
+    let o = curl.wait_with_output().unwrap();
+    assert!(
+        o.status.success(),
+        "the download failed across the reload: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let headers = String::from_utf8_lossy(&o.stdout).into_owned();
+    let announced = headers.lines().find_map(|l| l.strip_prefix("X-Sha256:")).unwrap().trim().to_owned();
+    let sum = text(&run(Command::new("sha256sum").arg(&body)));
+    assert_eq!(sum.split_whitespace().next(), Some(announced.as_str()), "the download arrived intact");
+    assert_eq!(std::fs::metadata(&body).unwrap().len(), n);
+    let _ = std::fs::remove_file(&body);
+    for _ in 0..4 {
+        assert_eq!(lab.http().server, "rs1", "a quiesced server gets no new connections");
+    }
+
+    // A broken edit is refused with its line; the running services stay.
+    std::fs::write(&file, keepalived_conf(0, false).replace("lb_algo rr", "lb_algo nope")).unwrap();
+    lab.sighup();
+    wait_log(&lab, "reload failed; the running configuration is kept", 1);
+    assert!(
+        lab.log_text().contains(&format!("({path}: Line 18) Invalid lvs_scheduler 'nope'")),
+        "{}",
+        lab.log_text()
+    );
+    assert_eq!(lab.gwctl_ok(&["-S", "-n"]), saved, "the refused reload changed nothing");
+    let _ = std::fs::remove_file(&file);
+}
