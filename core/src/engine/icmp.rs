@@ -79,7 +79,7 @@ impl Engine {
         if !modes::routed(s.mode) {
             return Action::Drop(Drop::IcmpUnknownFlow);
         }
-        if !self.snap.dest_live(u32::from(s.dest)) {
+        if !self.snap.dest_forwards(u32::from(s.dest)) {
             return Action::Drop(Drop::DestUnavailable);
         }
         let (outer, quoted_src, quoted_dst, to) = if toward_client {
