@@ -228,9 +228,12 @@ impl Control {
                     laddrs: t.laddrs.iter().map(|a| u32::from(*a)).collect(),
                 })
                 .collect(),
+            // A deleted service's VIP and steering only while servers of
+            // it are in the trash (they hold its sessions).
             services: m
                 .svc_trash
                 .iter()
+                .filter(|t| m.dest_trash.iter().any(|d| d.service == t.entry.spec.key))
                 .map(|t| SnapSvc { key: t.entry.spec.key, steer: steer_of(&t.entry.spec) })
                 .collect(),
         }
@@ -365,6 +368,7 @@ mod tests {
         c.workers[0].generation.set(p.current().generation);
         c.tick(later(2000));
         c.tick(later(3000));
+        assert!(p.current().owns(u32::from(key(80).addr)), "the deleted service's VIP stays the gateway's");
         assert_eq!(c.lock().dest_trash.len(), 1, "a session and a template still use it");
         cells.inactive.sub(1);
         c.tick(later(4000));
@@ -377,6 +381,7 @@ mod tests {
         c.tick(later(5000) + TRASH_GRACE);
         assert!(c.lock().dest_trash.is_empty());
         assert!(!p.current().dest_forwards(slot), "the new snapshot drops it");
+        assert!(!p.current().owns(u32::from(key(80).addr)), "and the VIP of its deleted service");
         assert_eq!(c.lock().svc_trash.len(), 1, "the service goes a grace period after its last server");
         c.tick(later(5000) + TRASH_GRACE * 2);
         assert!(c.lock().svc_trash.is_empty());
