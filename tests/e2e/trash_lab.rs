@@ -151,3 +151,83 @@ fn nat_connections_survive_delete_re_add_and_clear_restore() {
 fn two_workers_keep_steering_the_connections_of_a_deleted_service() {
     held_across_delete_re_add_clear_and_restore(&FULLNAT_2W, "tr-2w");
 }
+
+/// gatewayd's process id: the process named gatewayd in the lab's gw namespace.
+fn gatewayd_pid(lab: &Lab) -> String {
+    let o = run(Command::new("ip").args(["netns", "pids", &lab.ns("gw")]));
+    text(&o)
+        .split_whitespace()
+        .find(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "gatewayd")
+        })
+        .unwrap_or_else(|| panic!("no gatewayd in {}", lab.ns("gw")))
+        .to_string()
+}
+
+/// Polls `gwctl -L -n` until `ok` holds (a reload is applied on the control
+/// thread's next tick); panics with the listing after 10 s.
+fn wait_listing(lab: &Lab, what: &str, ok: impl Fn(&str) -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let l = lab.listing();
+        if ok(&l) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}:\n{l}\n{}", lab.log_text());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_reload_that_drops_then_re_adds_the_service_keeps_its_connections() {
+    let rules_path = "/tmp/gwe-tr-hup.rules";
+    let vip = format!("{VIP}:{VPORT}");
+    let mut rules = format!("-A -t {vip} -s rr\n");
+    for (_, rip) in FULLNAT.servers {
+        rules += &format!("-a -t {vip} -r {rip}:80 -b -w 1\n");
+    }
+    rules += &format!("--add-laddr -z {} -t {vip}\n", FULLNAT.laddr.unwrap());
+    std::fs::write(rules_path, &rules).unwrap();
+    let lab = Lab::up_tweaked(&FULLNAT, "tr-hup", |c| {
+        c.replace("[control]\n", &format!("[control]\nrules = \"{rules_path}\"\n"))
+    });
+    wait_listing(&lab, "the rules file at start", |l| l.contains("TCP"));
+    let go: Vec<String> = (1..=2).map(|k| format!("/tmp/gwe-tr-hup-go{k}")).collect();
+    for g in &go {
+        let _ = std::fs::remove_file(g);
+    }
+    let (mut held, mut out) =
+        lab.spawn_python("client", "held_gets.py", &[VIP, "80", &HELD.to_string(), &go[0], &go[1]]);
+    expect_line(&lab, &mut out, "open");
+    let per_server = held_per_server(&lab);
+    assert_eq!(per_server.iter().sum::<u64>(), HELD as u64, "{}", lab.listing());
+    let hup = |lab: &Lab| {
+        let o = run(Command::new("kill").args(["-HUP", &gatewayd_pid(lab)]));
+        assert!(o.status.success());
+    };
+    // A reload without the service deletes it; its connections still forward.
+    std::fs::write(rules_path, "# nothing\n").unwrap();
+    hup(&lab);
+    wait_listing(&lab, "a reload without the service", |l| !l.contains("TCP"));
+    std::fs::write(&go[0], b"go").unwrap();
+    expect_line(&lab, &mut out, "step 1");
+    // A reload with it again takes it back, with its servers' connections.
+    std::fs::write(rules_path, &rules).unwrap();
+    hup(&lab);
+    wait_listing(&lab, "a reload with the service again", |l| l.contains("TCP"));
+    for (i, (_, rip)) in FULLNAT.servers.iter().enumerate() {
+        assert_eq!(conns_of(&lab, rip).map(|c| c.0), Some(per_server[i]), "{}", lab.listing());
+    }
+    std::fs::write(&go[1], b"go").unwrap();
+    expect_line(&lab, &mut out, "step 2");
+    for _ in 0..HELD {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert!(line.starts_with("200 intact rs"), "{line}\n{}", lab.diag());
+    }
+    assert!(held.wait().unwrap().success());
+    assert_eq!(lab.counter("drop_dest_unavailable"), 0, "{}", lab.diag());
+    for g in go.iter().map(String::as_str).chain([rules_path]) {
+        let _ = std::fs::remove_file(g);
+    }
+}
