@@ -107,6 +107,19 @@ seeds = {
                                                            ipv4(L, "198.18.1.2", 6, l4(6, L, "198.18.1.2", 5000, 80))))),
     "raw_bad_checksum": learn
     + rec(0x40, 1, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 17, bad_udp_sum(l4(17, C, V, 5353, 80, data=b"hello"))))),
+    # No session, no service, no real server: RSTs and port unreachables (more than the fuzz lab's
+    # bucket of 4 holds), a RST that gets nothing, then a FULLNAT connection whose sequence marks a
+    # blind RST from the real server misses.
+    "no_session": learn
+    + b"".join(rec(0, 0, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 6, l4(6, C, V, p, 80, 0x10, b"late"))))
+               for p in range(42000, 42004))
+    + rec(1, 0, eth(GW_IN, RS_MAC, 0x800, ipv4("198.18.1.2", L, 6, l4(6, "198.18.1.2", L, 80, 5003, 0x18, b"x"))))
+    + rec(0, 1, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 6, l4(6, C, V, 42010, 84))))
+    + rec(0, 1, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 17, l4(17, C, V, 5353, 85, data=b"hi"))))
+    + rec(0, 5, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 6, l4(6, C, V, 42011, 80, 0x04))))
+    + rec(0, 1, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 6, l4(6, C, V, 42012, 80))))
+    + rec(1, 1, eth(GW_IN, RS_MAC, 0x800, ipv4("198.18.1.2", L, 6, l4(6, "198.18.1.2", L, 80, 5000, 0x12))))
+    + rec(1, 1, eth(GW_IN, RS_MAC, 0x800, ipv4("198.18.1.2", L, 6, l4(6, "198.18.1.2", L, 80, 5000, 0x04)))),
     "config_change": learn + rec(0x81, 9, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 6, l4(6, C, V, 40002, 80)))),
 }
 for name, data in seeds.items():

@@ -64,9 +64,23 @@ pub fn prefix_match(net: u32, prefix: u8, ip: u32) -> bool {
     net & mask == ip & mask
 }
 
+/// The forwarding table: connected subnets and static routes, longest
+/// prefix first. A gateway has a handful of routes, so a scan of
+/// precomputed (network, mask) pairs beats any trie; each entry is 16 bytes,
+/// four to a cache line.
 #[derive(Clone, Debug, Default)]
 pub struct Routes {
-    routes: Vec<Route>,
+    entries: Vec<Entry>,
+}
+
+/// A [`Route`] as the lookup reads it: the network already masked, the
+/// mask precomputed, 0 for a connected subnet's next hop.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    net: u32,
+    mask: u32,
+    via: u32,
+    port: u16,
 }
 
 impl Routes {
@@ -78,16 +92,23 @@ impl Routes {
             .chain(statics.iter().copied())
             .collect();
         routes.sort_by_key(|r| std::cmp::Reverse(r.prefix));
-        Routes { routes }
+        let entries = routes
+            .iter()
+            .map(|r| {
+                let mask = if r.prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(r.prefix.min(32))) };
+                Entry { net: r.net & mask, mask, via: r.via.unwrap_or(0), port: r.port }
+            })
+            .collect();
+        Routes { entries }
     }
 
     /// Output port and next-hop address for `dst`.
     #[inline]
     pub fn lookup(&self, dst: u32) -> Option<(u16, u32)> {
-        self.routes
+        self.entries
             .iter()
-            .find(|r| prefix_match(r.net, r.prefix, dst))
-            .map(|r| (r.port, r.via.unwrap_or(dst)))
+            .find(|r| dst & r.mask == r.net)
+            .map(|r| (r.port, if r.via == 0 { dst } else { r.via }))
     }
 
     /// Whether a packet from `src` may arrive on `rx` under the port's

@@ -9,6 +9,7 @@
 use std::net::Ipv4Addr;
 
 use crate::counters::{Drop, Event};
+use crate::engine::reject::{self, Reject};
 use crate::engine::{Action, Engine};
 use crate::modes::tun;
 use crate::neigh::{NeighConfig, NeighTable, Probe, Resolve};
@@ -116,6 +117,9 @@ impl<B: PacketBuf> Worker<B> {
                 pkt.truncate(len);
                 io.send(port, pkt);
             }
+            Action::Reject { port, next_hop, reply, why } => {
+                self.reject(now, port, next_hop, reply, why, pkt, io)
+            }
             Action::Arp { port, sender, reply, create } => {
                 let stored = self.learn_from(now, port, sender.0, sender.1, create, io);
                 // Shared with the other workers even when not stored here: the
@@ -175,6 +179,36 @@ impl<B: PacketBuf> Worker<B> {
     pub fn take_learned(&mut self) -> impl Iterator<Item = Learned> + '_ {
         let n = std::mem::take(&mut self.n_learned);
         self.learned[..n].iter_mut().filter_map(Option::take)
+    }
+
+    /// Counts the drop `why`, turns `pkt` into `reply` ([`reject::build`])
+    /// and sends it to `next_hop` like a routed packet.
+    #[cold]
+    #[allow(clippy::too_many_arguments)]
+    fn reject(
+        &mut self,
+        now: u64,
+        port: u16,
+        next_hop: u32,
+        reply: Reject,
+        why: Drop,
+        mut pkt: B,
+        io: &mut impl Io<B>,
+    ) {
+        let counters = self.engine.counters();
+        counters.count_drop(why);
+        self.ip_ident = self.ip_ident.wrapping_add(1);
+        if !reject::build(&mut pkt, reply, self.ip_ident) {
+            return; // Not resizable (never for a single-segment buffer).
+        }
+        counters.event(
+            match reply {
+                Reject::Rst => Event::TcpRstSent,
+                Reject::PortUnreachable => Event::IcmpPortUnreachSent,
+            },
+            1,
+        );
+        self.output(now, port, next_hop, pkt, io);
     }
 
     /// Sends a routed packet to `next_hop`, resolving its MAC first.

@@ -166,8 +166,8 @@ mod tests {
     use std::net::Ipv4Addr;
 
     use gw_proto::{
-        Counter, DestInfo, DestSpec, ErrorKind, ForwardMode, Protocol, Scheduler, ServiceKey, ServiceSpec,
-        TimeoutSet, WorkerCounters,
+        Counter, DestInfo, DestSpec, ErrorKind, ForwardMode, PortCounters, Protocol, Scheduler, ServiceKey,
+        ServiceSpec, TimeoutSet, WorkerCounters,
     };
 
     use super::*;
@@ -217,6 +217,11 @@ mod tests {
                     worker: 0,
                     lcore: 1,
                     counters: vec![Counter { name: "rx".into(), value: 2 }],
+                }],
+                ports: vec![PortCounters {
+                    name: "outside".into(),
+                    port: 0,
+                    counters: vec![Counter { name: "imissed".into(), value: 3 }],
                 }],
             },
             Response::Timeouts { timeouts: TimeoutSet { tcp: 1, tcpfin: 2, udp: 3 } },

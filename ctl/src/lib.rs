@@ -199,7 +199,7 @@ pub fn present_with(inv: &Invocation, mut resp: Response, names: &PortNames) -> 
         }
         (View::Timeouts, Response::Timeouts { timeouts }) => out = render::timeouts(timeouts),
         (View::Laddrs, Response::Laddrs { entries }) => out = render::laddrs(entries),
-        (View::Counters, Response::Counters { workers }) => out = render::counters(workers),
+        (View::Counters, Response::Counters { workers, ports }) => out = render::counters(workers, ports),
         _ => {}
     }
     Ok(out)

@@ -13,8 +13,9 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use gw_proto::{
-    read_frame, write_frame, ConnInfo, Counter, DestInfo, DestSpec, ErrorKind, ForwardMode, Protocol,
-    Request, Response, Scheduler, ServiceInfo, ServiceKey, ServiceSpec, Stats, TimeoutSet, WorkerCounters,
+    read_frame, write_frame, ConnInfo, Counter, DestInfo, DestSpec, ErrorKind, ForwardMode, PortCounters,
+    Protocol, Request, Response, Scheduler, ServiceInfo, ServiceKey, ServiceSpec, Stats, TimeoutSet,
+    WorkerCounters,
 };
 
 const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
@@ -151,7 +152,7 @@ fn counters_table() {
         WorkerCounters { worker: 0, lcore: 1, counters: vec![c("rx", 3), c("drop_ttl", 0)] },
         WorkerCounters { worker: 1, lcore: 2, counters: vec![c("rx", 4), c("drop_ttl", 1)] },
     ];
-    let daemon = serve_once(&sock.0, Response::Counters { workers });
+    let daemon = serve_once(&sock.0, Response::Counters { workers, ports: vec![] });
     let r = gwctl(&sock, &["--counters"]);
     assert_eq!(r.code, 0, "{}", r.err);
     assert_eq!(
@@ -159,6 +160,30 @@ fn counters_table() {
         "COUNTER   w0/lc1  w1/lc2  TOTAL\nrx             3       4      7\ndrop_ttl       0       1      1\n"
     );
     assert_eq!(daemon.join().unwrap(), Request::Counters);
+}
+
+#[test]
+fn counters_show_the_port_statistics_in_the_table_and_in_json() {
+    let sock = SockPath::new();
+    let c = |name: &str, value| Counter { name: name.into(), value };
+    let workers = vec![WorkerCounters { worker: 0, lcore: 1, counters: vec![c("rx_packets", 3)] }];
+    let ports = vec![PortCounters { name: "outside".into(), port: 0, counters: vec![c("imissed", 1255)] }];
+    let resp = Response::Counters { workers, ports };
+    let daemon = serve_once(&sock.0, resp.clone());
+    let r = gwctl(&sock, &["--counters"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert_eq!(
+        r.out,
+        "COUNTER     w0/lc1  TOTAL\nrx_packets       3      3\n\nPORT     outside\nimissed     1255\n"
+    );
+    daemon.join().unwrap();
+    let sock = SockPath::new();
+    let daemon = serve_once(&sock.0, resp.clone());
+    let r = gwctl(&sock, &["--counters", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let back: Response = serde_json::from_str(&r.out).unwrap();
+    assert_eq!(back, resp);
+    daemon.join().unwrap();
 }
 
 #[test]

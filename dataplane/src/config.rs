@@ -17,7 +17,7 @@ use gw_ipvsadm::services::PortNames;
 use gw_proto::{Request, ServiceKey};
 use serde::Deserialize;
 
-use gw_core::engine::ConnReuse;
+use gw_core::engine::{ConnReuse, NoServiceReply, RejectConfig};
 use gw_core::route::{prefix_match, Iface, Route, RpFilter};
 use gw_core::tcp_state::Timeouts;
 use gw_core::wire::ethernet::MacAddr;
@@ -205,11 +205,42 @@ pub struct IpvsSection {
     /// `conn_reuse_mode`: 0, 1 (the kernel's default) .. 3 (see
     /// `gw_core::engine::ConnReuse`).
     pub conn_reuse_mode: u8,
+    /// What a TCP SYN or a UDP datagram to a VIP:port with no service or
+    /// no usable real server gets: `icmp` (port unreachable, IPVS's
+    /// `ip_vs_leave`; the default), `rst` (a RST for TCP), `none`.
+    pub no_service_reply: NoServiceReply,
+    /// Whether a TCP segment with no session (after expiry or a restart)
+    /// gets a RST, as the director's own stack sends under IPVS.
+    pub no_session_rst: bool,
+    /// Replies (RSTs, port unreachables) per second per worker, as Linux's
+    /// `icmp_msgs_per_sec`.
+    pub reply_rate: u32,
+    /// Replies a worker may send in a burst, as `icmp_msgs_burst`.
+    pub reply_burst: u32,
 }
 
 impl Default for IpvsSection {
     fn default() -> Self {
-        IpvsSection { conn_reuse_mode: ConnReuse::DEFAULT.mode() }
+        let r = RejectConfig::default();
+        IpvsSection {
+            conn_reuse_mode: ConnReuse::DEFAULT.mode(),
+            no_service_reply: r.no_service,
+            no_session_rst: r.no_session_rst,
+            reply_rate: r.rate,
+            reply_burst: r.burst,
+        }
+    }
+}
+
+impl IpvsSection {
+    /// The workers' reply settings.
+    pub fn reject(&self) -> RejectConfig {
+        RejectConfig {
+            no_service: self.no_service_reply,
+            no_session_rst: self.no_session_rst,
+            rate: self.reply_rate,
+            burst: self.reply_burst,
+        }
     }
 }
 

@@ -76,6 +76,7 @@ impl Config {
             max_services: w.max_services,
             half_open_max: self.half_open_max(),
             conn_reuse: ConnReuse::new(self.ipvs.conn_reuse_mode).unwrap_or_default(),
+            reject: self.ipvs.reject(),
         }
     }
 

@@ -3,16 +3,27 @@
 //! libFuzzer and under `cargo test`.
 //!
 //! [`packet_path`] feeds arbitrary frames into a worker that has services of
-//! every forwarding mode, persistence and live sessions, with a driven
-//! clock, and checks that whatever it sends is well-formed. [`control`]
+//! every forwarding mode, persistence and live sessions (with their TCP
+//! sequence marks), with a driven clock, and checks that whatever it sends
+//! is well-formed; replies to packets without a service or session are on,
+//! with a small token bucket, so the fuzzer drives both the replies and the
+//! limiter: each reply is checked against the packet it answers
+//! ([`check_reply`]) and the count of replies against the bucket. [`control`]
 //! feeds arbitrary bytes to the control-socket decoder and whatever decodes
 //! to the control plane.
 
 use std::net::Ipv4Addr;
 
+use etherparse::{Icmpv4Type, LinkSlice, NetSlice, SlicedPacket, TransportSlice};
+use gw_core::counters::Event;
+use gw_core::engine::RejectConfig;
 use gw_proto::{read_frame, DestSpec, ForwardMode, Protocol, Request, ServiceKey, ServiceSpec};
 
 use crate::testing::{self, Lab, LabConfig, LIP, VIP};
+
+/// The fuzz lab's reply bucket: small, so that random traffic empties it.
+const REPLY_RATE: u64 = 20;
+const REPLY_BURST: u64 = 4;
 use gw_core::neigh::NeighConfig;
 use gw_core::route::Route;
 
@@ -39,6 +50,11 @@ fn setup() -> Lab {
             reachable_ms: 5_000,
             retry_ms: 100,
             max_probes: 2,
+        },
+        reject: RejectConfig {
+            rate: REPLY_RATE as u32,
+            burst: REPLY_BURST as u32,
+            ..RejectConfig::default()
         },
         ..LabConfig::default()
     }
@@ -102,12 +118,115 @@ pub fn packet_path(data: &[u8]) {
             // A wrong L4 checksum goes out as wrong as it came in.
             l4_sums = false;
         }
-        lab.worker.handle(now, (ctl & 1) as u16, frame, &mut lab.io);
+        let (rx, input) = ((ctl & 1) as u16, frame.clone());
+        lab.worker.handle(now, rx, frame, &mut lab.io);
         lab.worker.tick(now, &mut lab.io);
         for (port, f) in lab.io.sent.drain(..) {
             assert!(port <= 1, "sent on a port that does not exist");
             testing::check_sent(port, &f, l4_sums);
+            check_reply(rx, &input, port, &f);
         }
+        // Never more replies than the bucket holds plus its refill (the
+        // engine's clock started at 0 ms).
+        let c = &lab.counters;
+        let replies = c.event_count(Event::TcpRstSent) + c.event_count(Event::IcmpPortUnreachSent);
+        assert!(
+            replies * 1000 <= REPLY_BURST * 1000 + REPLY_RATE * now,
+            "{replies} replies by {now} ms: the token bucket leaks"
+        );
+    }
+}
+
+/// If `out` (sent on `port`) is the gateway's reply to `input` (received on
+/// `rx`): a RST from where the segment went to where it came from, or a
+/// port unreachable quoting it, checks RFC 793's numbers, that it went back
+/// out `rx`, and that `input` was one that may be answered (unicast, not a
+/// RST, not a fragment). Every port unreachable, replies and translated
+/// errors alike, quotes a packet from its own destination to its source.
+fn check_reply(rx: u16, input: &[u8], port: u16, out: &[u8]) {
+    let Ok(o) = SlicedPacket::from_ethernet(out) else { return };
+    let Some(NetSlice::Ipv4(oip)) = &o.net else { return };
+    let (osrc, odst) = (oip.header().source_addr(), oip.header().destination_addr());
+    let i = SlicedPacket::from_ethernet(input).ok();
+    let i_ip = i.as_ref().and_then(|i| match (&i.link, &i.net) {
+        (Some(LinkSlice::Ethernet2(e)), Some(NetSlice::Ipv4(ip))) => Some((e.destination(), e.source(), ip)),
+        _ => None,
+    });
+    let answered = |what: &str| {
+        let (edst, esrc, ip) = i_ip.as_ref().expect("a reply to a frame that is not IPv4");
+        assert_eq!(port, rx, "{what} left by another port than its packet came in on");
+        assert_eq!(*edst, testing::port_mac(rx).0, "{what} to a frame not unicast to us");
+        assert_eq!(esrc[0] & 1, 0, "{what} to a multicast MAC");
+        let h = ip.header();
+        assert!(!h.is_fragmenting_payload(), "{what} to a fragment");
+        assert_eq!((osrc, odst), (h.destination_addr(), h.source_addr()), "{what} addresses");
+        let subnet_broadcasts = [Ipv4Addr::new(198, 18, 0, 255), Ipv4Addr::new(198, 18, 1, 255)];
+        assert!(
+            !odst.is_broadcast() && !odst.is_multicast() && !subnet_broadcasts.contains(&odst),
+            "{what} to {odst}"
+        );
+        assert_eq!(oip.header().ttl(), 64, "{what} TTL");
+    };
+    match &o.transport {
+        Some(TransportSlice::Icmpv4(icmp)) => {
+            let Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Port) =
+                icmp.icmp_type()
+            else {
+                return;
+            };
+            let q = icmp.payload();
+            assert!(q.len() >= 28, "a port unreachable quotes a header and 8 bytes");
+            assert_eq!(
+                (&q[12..16], &q[16..20]),
+                (&odst.octets()[..], &osrc.octets()[..]),
+                "quoted addresses"
+            );
+            let Some(inp) = input.get(14..) else { return };
+            if inp.len() >= q.len() && inp[..q.len()] == *q && oip.header().ttl() == 64 {
+                answered("a port unreachable");
+                let ihl = usize::from(q[0] & 0x0f) * 4;
+                assert_eq!(q.len(), ihl + 8, "the IP header and 8 bytes (RFC 792)");
+                match q[9] {
+                    6 => assert_eq!(
+                        inp.get(ihl + 13).map(|f| f & 0x17),
+                        Some(0x02),
+                        "only a plain SYN gets a port unreachable"
+                    ),
+                    17 => {}
+                    p => panic!("a port unreachable for protocol {p}"),
+                }
+            }
+        }
+        Some(TransportSlice::Tcp(t)) if t.rst() => {
+            let Some(Some(TransportSlice::Tcp(it))) = i.as_ref().map(|i| &i.transport) else { return };
+            let (_, _, iip) = i_ip.as_ref().unwrap();
+            let swapped = (osrc, t.source_port(), odst, t.destination_port())
+                == (
+                    iip.header().destination_addr(),
+                    it.destination_port(),
+                    iip.header().source_addr(),
+                    it.source_port(),
+                );
+            if !swapped {
+                return;
+            }
+            answered("a RST");
+            assert!(!it.rst(), "a RST answered with a RST");
+            assert!(t.payload().is_empty() && !t.syn() && !t.fin());
+            if it.ack() {
+                assert_eq!(
+                    (t.sequence_number(), t.ack()),
+                    (it.acknowledgment_number(), false),
+                    "RFC 793, ACK in"
+                );
+            } else {
+                let len = it.payload().len() as u32 + u32::from(it.syn()) + u32::from(it.fin());
+                assert_eq!(t.sequence_number(), 0, "RFC 793, no ACK in");
+                assert!(t.ack(), "RFC 793: the RST acknowledges");
+                assert_eq!(t.acknowledgment_number(), it.sequence_number().wrapping_add(len));
+            }
+        }
+        _ => {}
     }
 }
 

@@ -69,6 +69,14 @@ pub const MAX_RETRY_MS: u64 = 60_000;
 /// Most neighbour entries per worker.
 pub const MAX_NEIGHBOURS: usize = 1 << 20;
 
+/// Most replies per second per worker (`ipvs.reply_rate`): a million,
+/// far above Linux's default of 1000 (`icmp_msgs_per_sec`); the bucket's
+/// arithmetic (thousandths of a token per millisecond) stays exact below it.
+pub const MAX_REPLY_RATE: u32 = 1_000_000;
+
+/// Most replies in one burst (`ipvs.reply_burst`; Linux's default is 50).
+pub const MAX_REPLY_BURST: u32 = 1_000_000;
+
 /// Whether `s` seconds is an acceptable timeout.
 pub fn timeout_in_range(s: u32) -> bool {
     (MIN_TIMEOUT_S..=MAX_TIMEOUT_S).contains(&s)
@@ -109,7 +117,8 @@ fn gib(bytes: u64) -> String {
 }
 
 impl Config {
-    /// Range checks of `[timeouts]`, `[workers]` and `[neighbours]`;
+    /// Range checks of `[timeouts]`, `[workers]`, `[neighbours]` and the reply
+    /// rate of `[ipvs]`;
     /// `mem` is the machine's memory in bytes (`None`: not checked).
     pub fn check_limits(&self, mem: Option<u64>) -> Result<(), ConfigError> {
         self.check_timeouts()?;
@@ -143,6 +152,19 @@ impl Config {
         }
         if n.max_probes == 0 {
             return Err(invalid("neighbours.max_probes", "must be above 0"));
+        }
+        let ipvs = &self.ipvs;
+        if !(1..=MAX_REPLY_RATE).contains(&ipvs.reply_rate) {
+            let msg = format!(
+                "{} is not within 1..={MAX_REPLY_RATE} replies per second \
+                 (no_service_reply = \"none\" and no_session_rst = false turn replies off)",
+                ipvs.reply_rate
+            );
+            return Err(invalid("ipvs.reply_rate", msg));
+        }
+        if !(1..=MAX_REPLY_BURST).contains(&ipvs.reply_burst) {
+            let msg = format!("{} is not within 1..={MAX_REPLY_BURST} replies", ipvs.reply_burst);
+            return Err(invalid("ipvs.reply_burst", msg));
         }
         if let Some(mem) = mem {
             self.check_memory(mem)?;
@@ -314,5 +336,28 @@ mod tests {
         assert!(refusal("[neighbours]\nretry_ms = 86400000").starts_with("neighbours.retry_ms: "));
         assert!(refusal("[neighbours]\nmax_probes = 0").starts_with("neighbours.max_probes: "));
         assert!(refusal("[neighbours]\ncapacity = 4294967296").starts_with("neighbours.capacity: "));
+    }
+
+    #[test]
+    fn the_reply_rate_and_burst_are_bounded() {
+        let e = refusal("[ipvs]\nreply_rate = 0");
+        assert!(e.starts_with("ipvs.reply_rate: 0 is not within 1..=1000000 replies per second"), "{e}");
+        let e = refusal("[ipvs]\nreply_rate = 1000001");
+        assert!(e.starts_with("ipvs.reply_rate: 1000001 is not within"), "{e}");
+        assert!(refusal("[ipvs]\nreply_rate = 4294967296").contains("reply_rate"));
+        let e = refusal("[ipvs]\nreply_burst = 0");
+        assert_eq!(e, "ipvs.reply_burst: 0 is not within 1..=1000000 replies");
+        let c = config("[ipvs]\nreply_rate = 1000000\nreply_burst = 1000000\nno_service_reply = \"rst\"")
+            .unwrap();
+        let r = c.ipvs.reject();
+        assert_eq!(
+            (r.rate, r.burst, r.no_service),
+            (1_000_000, 1_000_000, gw_core::engine::NoServiceReply::Rst)
+        );
+        let e = refusal("[ipvs]\nno_service_reply = \"tcp\"");
+        assert!(e.contains("no_service_reply") || e.contains("unknown variant"), "{e}");
+        let d = config("").unwrap().ipvs.reject();
+        assert_eq!(d, gw_core::engine::RejectConfig::default());
+        assert_eq!((d.rate, d.burst, d.no_session_rst), (1000, 50, true), "Linux's icmp_msgs_per_sec/burst");
     }
 }

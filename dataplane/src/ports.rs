@@ -1,5 +1,6 @@
-//! The DPDK ports: bringing them up from the configuration, and the NIC
-//! flow rules (rte_flow) that steer FULLNAT replies to their worker's queue.
+//! The DPDK ports: bringing them up from the configuration, the NIC flow
+//! rules (rte_flow) that steer FULLNAT replies to their worker's queue, and
+//! the reader of their statistics ([`PortStatsReader`]).
 //!
 //! Steering policy: a FULLNAT reply must reach the worker that owns its
 //! destination (local) port, i.e. worker `lport % workers` (see
@@ -18,6 +19,7 @@ use anyhow::{Context, Result};
 use gw_core::route::Iface;
 use gw_core::wire::ethernet::MacAddr;
 use gw_dpdk::{self as dpdk, Mempool, Port};
+use gw_proto::{Counter, PortCounters};
 
 use crate::config::PortConf;
 
@@ -108,4 +110,113 @@ pub fn start_ports(
         ports.push(port);
     }
     Ok((ports, ifaces))
+}
+
+/// Reads the statistics of every port for the control plane
+/// ([`crate::control::Control::with_port_stats`], every
+/// [`crate::control::PORT_STATS_PERIOD`] on the control thread; workers
+/// never read them).
+///
+/// `rte_eth_stats` of each port, named as DPDK names them, then per queue
+/// (the first [`dpdk::QUEUE_STAT_CNTRS`] of the port's queues) `qN_*`.
+/// `imissed` also counts, for a `net_af_packet` port, the frames the
+/// kernel dropped because the socket's rx ring was full
+/// ([`dpdk::packet_ring_drops`]): DPDK 22.11's af_packet driver leaves
+/// `imissed` at 0, so without this a worker too slow for its traffic
+/// lost frames without a trace.
+pub struct PortStatsReader {
+    ports: Vec<ReadPort>,
+}
+
+struct ReadPort {
+    name: String,
+    port: Port,
+    queues: u16,
+    /// The kernel interface of a `net_af_packet` port.
+    packet_iface: Option<String>,
+    /// Its kernel ring drops so far (the kernel resets them on each read).
+    ring_drops: Mutex<u64>,
+}
+
+impl PortStatsReader {
+    /// A reader of `ports` (as [`start_ports`] returned them, in the order
+    /// of `confs`), each with `queues` queue pairs.
+    pub fn new(confs: &[PortConf], ports: &[Port], queues: u16) -> PortStatsReader {
+        let ports = confs
+            .iter()
+            .zip(ports)
+            .map(|(c, p)| ReadPort {
+                name: c.name.clone(),
+                port: *p,
+                queues,
+                packet_iface: af_packet_iface(&c.device),
+                ring_drops: Mutex::new(0),
+            })
+            .collect();
+        PortStatsReader { ports }
+    }
+
+    /// Every port's statistics now.
+    pub fn read(&self) -> Vec<PortCounters> {
+        self.ports.iter().map(ReadPort::read).collect()
+    }
+}
+
+impl ReadPort {
+    fn read(&self) -> PortCounters {
+        let s = self.port.stats();
+        let mut imissed = s.imissed;
+        if let Some(iface) = &self.packet_iface {
+            let mut total = self.ring_drops.lock().unwrap_or_else(|e| e.into_inner());
+            match dpdk::packet_ring_drops(iface) {
+                Ok(n) => *total += n,
+                Err(e) => tracing::debug!(port = %self.name, %iface, error = %e, "af_packet ring drops"),
+            }
+            imissed += *total;
+        }
+        let c = |name: &str, value| Counter { name: name.to_string(), value };
+        let mut counters = vec![
+            c("ipackets", s.ipackets),
+            c("opackets", s.opackets),
+            c("ibytes", s.ibytes),
+            c("obytes", s.obytes),
+            c("imissed", imissed),
+            c("ierrors", s.ierrors),
+            c("oerrors", s.oerrors),
+            c("rx_nombuf", s.rx_nombuf),
+        ];
+        for (q, qs) in s.queues.iter().enumerate().take(usize::from(self.queues)) {
+            counters.extend([
+                c(&format!("q{q}_ipackets"), qs.ipackets),
+                c(&format!("q{q}_opackets"), qs.opackets),
+                c(&format!("q{q}_ibytes"), qs.ibytes),
+                c(&format!("q{q}_obytes"), qs.obytes),
+                c(&format!("q{q}_errors"), qs.errors),
+            ]);
+        }
+        PortCounters { name: self.name.clone(), port: self.port.id(), counters }
+    }
+}
+
+/// The kernel interface of a `net_af_packet` device (`net_af_packetN,iface=NAME,...`).
+fn af_packet_iface(device: &str) -> Option<String> {
+    let mut parts = device.split(',');
+    if !parts.next()?.starts_with("net_af_packet") {
+        return None;
+    }
+    parts.find_map(|kv| kv.strip_prefix("iface=")).map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::af_packet_iface;
+
+    #[test]
+    fn the_kernel_interface_of_an_af_packet_device() {
+        assert_eq!(af_packet_iface("net_af_packet0,iface=gw0"), Some("gw0".into()));
+        assert_eq!(af_packet_iface("net_af_packet1,qpairs=2,iface=gw1,framecnt=64"), Some("gw1".into()));
+        assert_eq!(af_packet_iface("net_tap0,iface=gw0"), None);
+        assert_eq!(af_packet_iface("0000:01:00.0"), None);
+        assert_eq!(af_packet_iface("net_af_packet0"), None);
+    }
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use etherparse::{LinkSlice, NetSlice, SlicedPacket, TransportSlice};
 use gw_core::counters::WorkerCounters;
-use gw_core::engine::{ConnReuse, Engine, EngineConfig};
+use gw_core::engine::{ConnReuse, Engine, EngineConfig, RejectConfig};
 use gw_core::neigh::NeighConfig;
 use gw_core::route::{Iface, Route, Routes, RpFilter};
 use gw_core::service::{Publisher, Snapshot};
@@ -144,6 +144,8 @@ pub struct LabConfig {
     pub start_ms: u64,
     /// The lab's clock ([`Lab::now`]) to begin with (ms).
     pub now: u64,
+    /// Replies to packets with no service or session (gatewayd's defaults).
+    pub reject: RejectConfig,
 }
 
 /// 0.0.0.0/0 via [`ROUTER`] on port 0.
@@ -171,6 +173,7 @@ impl Default for LabConfig {
             neigh: NeighConfig::default(),
             start_ms: 0,
             now: 1000,
+            reject: RejectConfig::default(),
         }
     }
 }
@@ -191,6 +194,7 @@ impl LabConfig {
             max_services: MAX_SERVICES,
             half_open_max: self.half_open_max,
             conn_reuse: self.conn_reuse,
+            reject: self.reject,
         }
     }
 

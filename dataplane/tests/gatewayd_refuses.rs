@@ -47,6 +47,8 @@ fn check_refuses_each_guarded_value_with_its_field() {
         ("[workers]\nmbufs = 1073741824", "workers.mbufs: needs 2304.0 GiB"),
         ("[workers]\nidle_sleep_us = 3600000000", "workers.idle_sleep_us: 3600000000 is above 10000"),
         ("[neighbours]\nreachable_s = 9223372036854775807", "neighbours.reachable_s: must be between 1"),
+        ("[ipvs]\nreply_rate = 0", "ipvs.reply_rate: 0 is not within 1..=1000000 replies per second"),
+        ("[ipvs]\nreply_burst = 2000000", "ipvs.reply_burst: 2000000 is not within 1..=1000000"),
         (
             "[[service]]\nrules = \"-A -t 198.18.0.100:80\"\n[[service]]\nrules = \"-A -t 198.18.0.100:80\"",
             "service[1].rules: line 1: TCP 198.18.0.100:80 is already defined in service[0]",

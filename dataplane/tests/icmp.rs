@@ -1,6 +1,7 @@
 //! ICMP errors about live sessions are translated back through FULLNAT and
-//! NAT (as IPVS does), checked with etherparse; errors about unknown flows
-//! are dropped and counted.
+//! NAT (as IPVS does), and forwarded untranslated to the real server of a DR
+//! or TUN session (as IPVS's `ip_vs_icmp_xmit`), checked with etherparse;
+//! errors about unknown flows are dropped and counted.
 
 mod common;
 
@@ -124,4 +125,155 @@ fn errors_about_unknown_flows_are_dropped_and_counted() {
     );
     assert!(lab.rx(1, err).is_empty());
     assert_eq!(lab.counters.drop_count(Drop::IcmpUnknownFlow), 1);
+}
+
+/// A router's "fragmentation needed" (MTU 1400) about a real server's reply
+/// VIP:80 -> CLIENT:40000 that bypassed the gateway: addressed to the VIP,
+/// from the router on the client side, quoting `quote` bytes of the reply
+/// (Linux quotes up to 576 bytes in all).
+fn frag_needed_about_a_reply(quote: usize) -> Vec<u8> {
+    let mut reply = vec![];
+    PacketBuilder::ethernet2(RS_MAC[0], CLIENT_MAC)
+        .ipv4(VIP, CLIENT, 63)
+        .tcp(80, 40000, 5000, 64000)
+        .ack(1)
+        .write(&mut reply, &vec![0x5a; 1400])
+        .unwrap();
+    let mtu =
+        Icmpv4Type::DestinationUnreachable(DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1400 });
+    let mut f = vec![];
+    PacketBuilder::ethernet2(ROUTER_MAC, GW_OUT.0)
+        .ipv4(ROUTER, VIP, 64)
+        .icmpv4(mtu)
+        .write(&mut f, &reply[14..14 + quote])
+        .unwrap();
+    f
+}
+
+/// A lab with one TCP connection CLIENT:40000 -> VIP:80 in `mode` to RS[0].
+fn lab_with_connection(mode: ForwardMode, inside_mtu: u16) -> Lab {
+    let mut lab = Lab::with_mtu(64, (1024, 65535), inside_mtu).with_mode(Scheduler::Rr, mode, 80);
+    lab.learn_neighbours();
+    let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, 80), true, false));
+    assert_eq!(out[0].0, 1);
+    lab
+}
+
+#[test]
+fn dr_frag_needed_about_a_reply_goes_to_the_real_server_with_only_the_macs_changed() {
+    let mut lab = lab_with_connection(ForwardMode::Route, 1500);
+    let err = frag_needed_about_a_reply(548);
+    let out = lab.rx(0, err.clone());
+    assert_eq!(out.len(), 1);
+    let (port, f) = &out[0];
+    assert_eq!(*port, 1, "toward the real servers");
+    assert_eq!(&f[0..6], &RS_MAC[0], "destination MAC = the session's real server");
+    assert_eq!(&f[6..12], &GW_IN.0, "source MAC = the gateway's port");
+    assert_eq!(&f[12..], &err[12..], "IP header, ICMP and quote untouched, TTL included");
+    // And it still reads as the router's error about the reply.
+    let (osrc, odst, qsrc, qdst, t) = read_error(f);
+    assert_eq!((osrc, odst), (ROUTER, VIP));
+    assert_eq!((qsrc, qdst), ((VIP, 80), (CLIENT, 40000)));
+    assert!(matches!(
+        t,
+        Icmpv4Type::DestinationUnreachable(DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1400 })
+    ));
+    assert_eq!(lab.counters.event_count(Event::IcmpErrorsForwarded), 1);
+    assert_eq!(lab.counters.event_count(Event::IcmpErrorsTranslated), 0);
+    assert_eq!(lab.counters.drop_count(Drop::IcmpUnknownFlow), 0);
+}
+
+#[test]
+fn dr_time_exceeded_and_port_unreachable_are_forwarded_too_even_at_ttl_one() {
+    let mut lab = lab_with_connection(ForwardMode::Route, 1500);
+    let mut reply = vec![];
+    PacketBuilder::ethernet2(RS_MAC[0], CLIENT_MAC)
+        .ipv4(VIP, CLIENT, 1)
+        .tcp(80, 40000, 5000, 64000)
+        .write(&mut reply, b"x")
+        .unwrap();
+    let types = [
+        Icmpv4Type::TimeExceeded(etherparse::icmpv4::TimeExceededCode::TtlExceededInTransit),
+        Icmpv4Type::DestinationUnreachable(DestUnreachableHeader::Port),
+    ];
+    for t in types {
+        let mut err = icmp_error(ROUTER_MAC, GW_OUT.0, ROUTER, VIP, t, &reply);
+        // The error itself arrives with TTL 1: DR hands it on untouched.
+        err[22] = 1;
+        err[24..26].copy_from_slice(&[0, 0]);
+        let c =
+            etherparse::Ipv4HeaderSlice::from_slice(&err[14..34]).unwrap().to_header().calc_header_checksum();
+        err[24..26].copy_from_slice(&c.to_be_bytes());
+        let out = lab.rx(0, err.clone());
+        assert_eq!(out.len(), 1);
+        assert_eq!(&out[0].1[0..6], &RS_MAC[0]);
+        assert_eq!(&out[0].1[12..], &err[12..]);
+    }
+    assert_eq!(lab.counters.event_count(Event::IcmpErrorsForwarded), 2);
+    assert_eq!(lab.counters.drop_count(Drop::TtlExceeded), 0);
+}
+
+#[test]
+fn tun_frag_needed_about_a_reply_goes_to_the_real_server_in_ip_in_ip() {
+    let mut lab = lab_with_connection(ForwardMode::Tunnel, 1500);
+    let err = frag_needed_about_a_reply(548);
+    let out = lab.rx(0, err.clone());
+    assert_eq!(out.len(), 1);
+    let (port, f) = &out[0];
+    assert_eq!(*port, 1);
+    assert_eq!(&f[0..6], &RS_MAC[0]);
+    assert_eq!(&f[6..12], &GW_IN.0);
+    assert_eq!(&f[12..14], &[0x08, 0x00]);
+    let p = SlicedPacket::from_ethernet(f).unwrap();
+    let Some(NetSlice::Ipv4(outer)) = p.net else { panic!() };
+    let h = outer.header().to_header();
+    assert_eq!(h.protocol, etherparse::IpNumber(4), "IP-in-IP");
+    assert_eq!((h.source, h.destination), (GW_IN_ADDR, RS[0]));
+    assert_eq!(h.header_checksum, h.calc_header_checksum());
+    assert_eq!(h.total_len as usize, 20 + err.len() - 14);
+    assert_eq!(h.time_to_live, 64, "outer TTL copies the error's");
+    assert_eq!(h.dont_fragment, err[20] & 0x40 != 0, "DF copied from the error (IPVS)");
+    assert_eq!(&f[34..], &err[14..], "the inner error is the router's, byte for byte");
+    // The inner packet reads as the router's error about the reply.
+    let inner = [&f[..14], &f[34..]].concat();
+    let (osrc, odst, qsrc, qdst, _) = read_error(&inner);
+    assert_eq!((osrc, odst), (ROUTER, VIP));
+    assert_eq!((qsrc, qdst), ((VIP, 80), (CLIENT, 40000)));
+    assert_eq!(lab.counters.event_count(Event::IcmpErrorsForwarded), 1);
+}
+
+#[test]
+fn tun_an_error_too_big_for_the_tunnel_is_dropped_never_answered_with_an_error() {
+    // Inside MTU 500: the client's SYN fits, a 576-byte error plus the outer
+    // header does not.
+    let mut lab = lab_with_connection(ForwardMode::Tunnel, 500);
+    let mut err = frag_needed_about_a_reply(548);
+    // DF set on the error: still no "fragmentation needed" about an error.
+    err[20] |= 0x40;
+    err[24..26].copy_from_slice(&[0, 0]);
+    let c = etherparse::Ipv4HeaderSlice::from_slice(&err[14..34]).unwrap().to_header().calc_header_checksum();
+    err[24..26].copy_from_slice(&c.to_be_bytes());
+    assert!(lab.rx(0, err).is_empty());
+    assert_eq!(lab.counters.drop_count(Drop::TunnelTooBig), 1);
+    assert_eq!(lab.counters.event_count(Event::IcmpFragNeededSent), 0);
+    assert_eq!(lab.counters.event_count(Event::IcmpErrorsForwarded), 0);
+    // A short quote fits and goes through.
+    let out = lab.rx(0, frag_needed_about_a_reply(28));
+    assert_eq!(out.len(), 1);
+    assert_eq!(lab.counters.event_count(Event::IcmpErrorsForwarded), 1);
+}
+
+#[test]
+fn dr_an_error_about_a_client_packet_or_an_unknown_reply_is_not_forwarded() {
+    let mut lab = lab_with_connection(ForwardMode::Route, 1500);
+    // Quoting the client's own packet (client -> VIP): no session has that
+    // as its reverse.
+    let syn = tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, 80), true, false);
+    let t = Icmpv4Type::DestinationUnreachable(DestUnreachableHeader::Host);
+    assert!(lab.rx(0, icmp_error(ROUTER_MAC, GW_OUT.0, ROUTER, VIP, t.clone(), &syn)).is_empty());
+    // Quoting a reply to another client port.
+    let other = tcp(RS_MAC[0], GW_OUT, (VIP, 80), (CLIENT, 40001), false, true);
+    assert!(lab.rx(0, icmp_error(ROUTER_MAC, GW_OUT.0, ROUTER, VIP, t, &other)).is_empty());
+    assert_eq!(lab.counters.drop_count(Drop::IcmpUnknownFlow), 2);
+    assert_eq!(lab.counters.event_count(Event::IcmpErrorsForwarded), 0);
 }

@@ -25,6 +25,7 @@ mod flow;
 mod lcore;
 mod mbuf;
 mod mempool;
+mod packet_socket;
 mod port;
 mod queues;
 mod signal;
@@ -39,7 +40,8 @@ pub use flow::FlowRule;
 pub use lcore::{lcore_id, tsc, tsc_hz};
 pub use mbuf::Mbuf;
 pub use mempool::Mempool;
-pub use port::{Port, PortStats};
+pub use packet_socket::packet_ring_drops;
+pub use port::{Port, PortStats, QueueStats, QUEUE_STAT_CNTRS};
 pub use signal::{reload_on_sighup, stop_on_signals};
 
 /// The raw bindings, for what the safe layer does not cover yet.

@@ -23,6 +23,21 @@ pub struct Port {
     id: u16,
 }
 
+/// How many queues DPDK counts one by one (`RTE_ETHDEV_QUEUE_STAT_CNTRS`).
+pub const QUEUE_STAT_CNTRS: usize = sys::RTE_ETHDEV_QUEUE_STAT_CNTRS as usize;
+
+/// Counters of one queue pair (`rte_eth_stats`'s `q_*` arrays); zeros
+/// where the driver does not count per queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    pub ipackets: u64,
+    pub opackets: u64,
+    pub ibytes: u64,
+    pub obytes: u64,
+    /// Packets of this rx queue dropped in error (`q_errors`).
+    pub errors: u64,
+}
+
 /// Basic counters of a port (`rte_eth_stats`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PortStats {
@@ -36,6 +51,8 @@ pub struct PortStats {
     pub oerrors: u64,
     /// Rx failures for want of an mbuf.
     pub rx_nombuf: u64,
+    /// The first [`QUEUE_STAT_CNTRS`] queues, by queue id.
+    pub queues: [QueueStats; QUEUE_STAT_CNTRS],
 }
 
 /// Mempools used by configured ports: kept alive until the port closes.
@@ -293,6 +310,13 @@ impl Port {
             ierrors: s.ierrors,
             oerrors: s.oerrors,
             rx_nombuf: s.rx_nombuf,
+            queues: std::array::from_fn(|q| QueueStats {
+                ipackets: s.q_ipackets[q],
+                opackets: s.q_opackets[q],
+                ibytes: s.q_ibytes[q],
+                obytes: s.q_obytes[q],
+                errors: s.q_errors[q],
+            }),
         }
     }
 

@@ -290,6 +290,9 @@ fn null_port(null: Port, pool: &Mempool) {
     let after = null.stats();
     assert_eq!(after.opackets - before.opackets, BURST as u64);
     assert!(after.ipackets > before.ipackets);
+    // net_null counts per queue too: all of it on queue 0.
+    assert_eq!(after.queues[0].opackets - before.queues[0].opackets, BURST as u64);
+    assert_eq!(after.queues[0].ipackets - before.queues[0].ipackets, after.ipackets - before.ipackets);
 }
 
 fn launch_on_worker(eal: &Eal, pool: &Mempool) {

@@ -246,6 +246,9 @@ pub struct Cli {
     /// With -L: persistence templates per real server.
     #[arg(long = "persistent-conn", action = ArgAction::Count, help_heading = LISTING)]
     pub persistent_conn: u8,
+    /// With -L: each real server's tunnel type.
+    #[arg(long = "tun-info", action = ArgAction::Count, help_heading = LISTING)]
+    pub tun_info: u8,
     /// With -L: sort services and real servers (the default; accepted for compatibility).
     #[arg(long = "sort", action = ArgAction::Count, help_heading = LISTING)]
     pub sort: u8,
@@ -326,8 +329,6 @@ pub struct Unsupported {
     pub tun_csum: u8,
     #[arg(long = "tun-remcsum", hide = true, action = ArgAction::Count)]
     pub tun_remcsum: u8,
-    #[arg(long = "tun-info", hide = true, action = ArgAction::Count)]
-    pub tun_info: u8,
 }
 
 impl Unsupported {
@@ -364,11 +365,6 @@ impl Unsupported {
         }
         if given(self.pe.len()) {
             return Some("persistence engines (--pe) are not supported by gatewayd");
-        }
-        if given(self.tun_info.into()) {
-            return Some(
-                "tunnel information (--tun-info) is not supported by gatewayd: it tunnels with ipip only",
-            );
         }
         None
     }
@@ -443,6 +439,7 @@ impl Cli {
             self.rate,
             self.thresholds,
             self.persistent_conn,
+            self.tun_info,
             self.sort,
             self.nosort,
             self.exact,

@@ -130,6 +130,7 @@ enum Opt {
     Exact,
     Ops,
     SchedFlags,
+    TunInfo,
     TunType,
     TunPort,
     TunNocsum,
@@ -139,7 +140,7 @@ enum Opt {
     Json,
 }
 
-const OPTS: [Opt; 28] = [
+const OPTS: [Opt; 29] = [
     Opt::Numeric,
     Opt::Connection,
     Opt::Service,
@@ -161,6 +162,7 @@ const OPTS: [Opt; 28] = [
     Opt::Exact,
     Opt::Ops,
     Opt::SchedFlags,
+    Opt::TunInfo,
     Opt::TunType,
     Opt::TunPort,
     Opt::TunNocsum,
@@ -194,6 +196,7 @@ impl Opt {
             Opt::Exact => "exact",
             Opt::Ops => "ops",
             Opt::SchedFlags => "sched-flags",
+            Opt::TunInfo => "tun-info",
             Opt::TunType => "tun-type",
             Opt::TunPort => "tun-port",
             Opt::TunNocsum => "tun-nocsum",
@@ -234,6 +237,7 @@ impl Opt {
             Opt::Exact => c.exact.into(),
             Opt::Ops => c.ops.into(),
             Opt::SchedFlags => c.b.len() - bare_b(),
+            Opt::TunInfo => c.tun_info.into(),
             Opt::TunType => c.unsupported.tun_type.len(),
             Opt::TunPort => c.unsupported.tun_port.len(),
             Opt::TunNocsum => c.unsupported.tun_nocsum.into(),
@@ -281,6 +285,7 @@ fn rule(cmd: Command, opt: Opt) -> Rule {
             | Opt::PersistentConn
             | Opt::NoSort
             | Opt::Exact
+            | Opt::TunInfo
             | Opt::Json,
         ) => Rule::Optional,
         (Save, Opt::Numeric) => Rule::Optional,
@@ -303,6 +308,8 @@ pub enum ListFormat {
     Thresholds,
     /// `--persistent-conn`: Weight PersistConn ActiveConn InActConn.
     PersistConn,
+    /// `--tun-info`: Forward TunnelInfo Weight ActiveConn InActConn.
+    TunInfo,
     /// Forward Weight ActiveConn InActConn.
     Plain,
 }
@@ -663,6 +670,8 @@ fn list_format(cli: &Cli) -> ListFormat {
         ListFormat::Thresholds
     } else if cli.persistent_conn > 0 {
         ListFormat::PersistConn
+    } else if cli.tun_info > 0 {
+        ListFormat::TunInfo
     } else {
         ListFormat::Plain
     }
@@ -1072,6 +1081,12 @@ mod tests {
         assert_eq!(view(&["-L", "--rate", "--exact"]), list(ListFormat::Rate, true, true));
         assert_eq!(view(&["-L", "--thresholds"]), list(ListFormat::Thresholds, false, true));
         assert_eq!(view(&["-L", "--persistent-conn"]), list(ListFormat::PersistConn, false, true));
+        assert_eq!(view(&["-L", "--tun-info"]), list(ListFormat::TunInfo, false, true));
+        // print_title: --persistent-conn before --tun-info.
+        assert_eq!(
+            view(&["-L", "--tun-info", "--persistent-conn"]),
+            list(ListFormat::PersistConn, false, true)
+        );
         // ipvsadm's print_title: stats before rate before thresholds before persistent-conn.
         assert_eq!(view(&["-L", "--thresholds", "--rate", "--stats"]), list(ListFormat::Stats, false, true));
         assert_eq!(
@@ -1213,7 +1228,11 @@ mod tests {
             fail(&["-A", "-t", "198.18.0.100:80", "--tun-type", "ipip"]),
             "Illegal 'tun-type' option with the 'add-service' command"
         );
-        assert!(fail(&["-L", "--tun-info"]).contains("--tun-info"));
+        // --tun-info is a listing option (ipvsadm 1.31's commands_v_options).
+        assert_eq!(
+            fail(&["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.2", "--tun-info"]),
+            "Illegal 'tun-info' option with the 'add-server' command"
+        );
     }
 
     #[test]

@@ -31,9 +31,13 @@ pub fn addr_port(s: &str, proto: Protocol, names: &PortNames) -> Option<(Ipv4Add
         Some((a, p)) => (a, Some(p)),
         None => (s, None),
     };
-    let addr = match addr.parse::<Ipv4Addr>() {
-        Ok(a) => a,
-        Err(_) => names.host_addr(addr)?,
+    // parse_service: a string of digits alone is no service (SERVICE_NONE).
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let addr = match inet_aton(addr) {
+        Some(a) => a,
+        None => names.host_addr(addr)?,
     };
     let port = match port {
         None => None,
@@ -43,6 +47,58 @@ pub fn addr_port(s: &str, proto: Protocol, names: &PortNames) -> Option<(Ipv4Add
         }),
     };
     Some((addr, port))
+}
+
+/// glibc's `inet_aton`, which ipvsadm tries before resolving a name: one to
+/// four parts separated by dots, each decimal, octal (leading `0`) or hex
+/// (`0x`); the last part fills the remaining bytes (`10.1` is 10.0.0.1,
+/// `0x7f000001` is 127.0.0.1); anything after a whitespace is ignored.
+pub fn inet_aton(s: &str) -> Option<Ipv4Addr> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut parts = [0u32; 3];
+    let mut n = 0;
+    let val = loop {
+        if !b.get(i).is_some_and(u8::is_ascii_digit) {
+            return None;
+        }
+        // strtoul(.., 0): the base from the prefix, then its digits.
+        let (radix, start) = match (b[i], b.get(i + 1)) {
+            (b'0', Some(b'x' | b'X')) if b.get(i + 2).is_some_and(u8::is_ascii_hexdigit) => (16, i + 2),
+            (b'0', _) => (8, i),
+            _ => (10, i),
+        };
+        let mut end = start;
+        let mut v: u64 = 0;
+        while let Some(d) = b.get(end).and_then(|c| char::from(*c).to_digit(radix)) {
+            v = v.saturating_mul(u64::from(radix)).saturating_add(u64::from(d));
+            end += 1;
+        }
+        if v > 0xffff_ffff {
+            return None;
+        }
+        i = end;
+        if b.get(i) == Some(&b'.') {
+            if n == 3 || v > 0xff {
+                return None;
+            }
+            parts[n] = v as u32;
+            n += 1;
+            i += 1;
+        } else {
+            break v as u32;
+        }
+    };
+    if b.get(i).is_some_and(|c| !c.is_ascii_whitespace()) {
+        return None;
+    }
+    let (limit, high) = match n {
+        0 => (u32::MAX, 0),
+        1 => (0xff_ffff, parts[0] << 24),
+        2 => (0xffff, parts[0] << 24 | parts[1] << 16),
+        _ => (0xff, parts[0] << 24 | parts[1] << 16 | parts[2] << 8),
+    };
+    (val <= limit).then(|| Ipv4Addr::from(high | val))
 }
 
 /// ipvsadm's `parse_timeout`: `min..=max` seconds, or "invalid timeout value".
@@ -60,7 +116,8 @@ pub fn netmask(s: &str) -> Result<Ipv4Addr, String> {
     }
     let digits = s.strip_prefix('/').unwrap_or(s);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
+        // ipvsadm's parse_netmask: anything inet_aton takes (0xffffff00, 255.255.65280).
+        return inet_aton(s).ok_or_else(bad);
     }
     let len: u32 = digits.parse().map_err(|_| bad())?;
     if len > 32 {
@@ -131,6 +188,13 @@ mod tests {
         assert_eq!(addr_port("1.2.3.4:http", Protocol::Udp, &n), None);
         assert_eq!(addr_port("[::1]:80", Protocol::Tcp, &n), None);
         assert_eq!(addr_port("", Protocol::Tcp, &n), None);
+        // inet_aton's short forms, as ipvsadm; digits alone are no service.
+        assert_eq!(addr_port("198.18:80", Protocol::Tcp, &n), Some((Ipv4Addr::new(198, 0, 0, 18), Some(80))));
+        assert_eq!(
+            addr_port("0xc6120064:80", Protocol::Tcp, &n),
+            Some((Ipv4Addr::new(198, 18, 0, 100), Some(80)))
+        );
+        assert_eq!(addr_port("3323068516", Protocol::Tcp, &n), None);
     }
 
     #[test]
@@ -143,7 +207,10 @@ mod tests {
         assert_eq!(m("/0"), Ok("0.0.0.0".into()));
         assert_eq!(m("/32"), Ok("255.255.255.255".into()));
         assert_eq!(m("/17"), Ok("255.255.128.0".into()));
-        for bad in ["/33", "/", "", "255.255.255", "mask", "/-1", "/+8", "1.2.3.4.5"] {
+        // inet_aton's forms, as ipvsadm's parse_netmask takes them.
+        assert_eq!(m("0xffffff00"), Ok("255.255.255.0".into()));
+        assert_eq!(m("255.255.255"), Ok("255.255.0.255".into()), "inet_aton: the last part fills");
+        for bad in ["/33", "/", "", "mask", "/-1", "/+8", "1.2.3.4.5"] {
             assert_eq!(m(bad), Err("illegal virtual server persistent mask specified".into()), "{bad}");
         }
     }
@@ -192,6 +259,49 @@ mod tests {
                 let back = sched_flag_names(s, f).map_or(Ok(0), |n| sched_flags(s, &n));
                 assert_eq!(back, Ok(f), "{s} {f}");
             }
+        }
+    }
+
+    extern "C" {
+        /// glibc's `inet_aton` (<arpa/inet.h>); the libc crate has no binding.
+        #[link_name = "inet_aton"]
+        fn c_inet_aton(cp: *const libc::c_char, inp: *mut libc::in_addr) -> libc::c_int;
+    }
+
+    /// The C library's own `inet_aton` (glibc here, as under ipvsadm).
+    fn libc_inet_aton(s: &str) -> Option<Ipv4Addr> {
+        let c = std::ffi::CString::new(s).ok()?;
+        let mut a = libc::in_addr { s_addr: 0 };
+        // SAFETY: `c` is a NUL-terminated string and `a` a valid in_addr,
+        // both alive for the call; inet_aton writes only `a`.
+        let ok = unsafe { c_inet_aton(c.as_ptr(), &mut a) };
+        (ok != 0).then(|| Ipv4Addr::from(u32::from_be(a.s_addr)))
+    }
+
+    #[test]
+    fn inet_aton_takes_the_short_forms_glibc_takes() {
+        for (s, want) in [
+            ("10.1", Some([10, 0, 0, 1])),
+            ("10.1.2", Some([10, 1, 0, 2])),
+            ("0x7f000001", Some([127, 0, 0, 1])),
+            ("0300.0250.1.1", Some([192, 168, 1, 1])),
+            ("198.18.0.1 trailing", Some([198, 18, 0, 1])),
+            ("256.1.1.1", None),
+            ("1.2.3.4.5", None),
+            ("08.1.1.1", None),
+            ("0x", None),
+            ("1.2.3.", None),
+            ("", None),
+        ] {
+            assert_eq!(inet_aton(s), want.map(Ipv4Addr::from), "{s:?}");
+            assert_eq!(libc_inet_aton(s), want.map(Ipv4Addr::from), "glibc on {s:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn inet_aton_agrees_with_glibc(s in "[0-9xXa-f. ]{0,16}") {
+            proptest::prop_assert_eq!(inet_aton(&s), libc_inet_aton(&s), "{:?}", s);
         }
     }
 }

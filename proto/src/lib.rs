@@ -377,6 +377,20 @@ pub struct WorkerCounters {
     pub counters: Vec<Counter>,
 }
 
+/// Statistics of one DPDK port (`rte_eth_stats`), as the control plane
+/// last read them: `ipackets`, `opackets`, `ibytes`, `obytes`, `imissed`
+/// (frames the device or, for `net_af_packet`, the kernel's rx ring had no
+/// room for), `ierrors`, `oerrors`, `rx_nombuf`, then per queue
+/// `qN_ipackets`, `qN_opackets`, `qN_ibytes`, `qN_obytes`, `qN_errors`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct PortCounters {
+    /// The port's name in gatewayd's configuration.
+    pub name: String,
+    /// Its DPDK port id.
+    pub port: u16,
+    pub counters: Vec<Counter>,
+}
+
 /// Why a request failed. gwctl turns each into ipvsadm's wording.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -442,6 +456,9 @@ pub enum Response {
     },
     Counters {
         workers: Vec<WorkerCounters>,
+        /// Statistics of each port (absent from older daemons).
+        #[serde(default)]
+        ports: Vec<PortCounters>,
     },
     /// `-L --timeout`.
     Timeouts {

@@ -38,7 +38,11 @@ fn a_new_client_is_served_during_and_after_a_neighbour_flood() {
     let body = get_from(&lab, "198.18.0.61");
     assert!(body.starts_with("rs"), "{body}");
     assert!(off.wait().unwrap().success());
-    assert!(lab.counter("drop_arp_off_subnet") > 1000, "{}", lab.diag());
+    // Every request is refused by name, or lost at the receive ring (a
+    // worker starved of CPU) and counted there: none is learnt.
+    let refused = lab.counter("drop_arp_off_subnet");
+    let lost = lab.port_stat("outside", "imissed");
+    assert!(refused > 0 && refused + lost >= 1100, "refused {refused}, lost {lost}\n{}", lab.diag());
     assert!(get_from(&lab, "198.18.0.62").starts_with("rs"));
     // Senders inside the client subnet: learnt, then evicted stalest first.
     lab.python("client", "arp_flood.py", &["c0", "198.18.0.1", "1100", "198.18"]);

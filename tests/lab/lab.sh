@@ -2,7 +2,7 @@
 # The lab topologies, in network namespaces this script creates and removes.
 # All addresses are in 198.18.0.0/15; the VIP is 198.18.0.100 in every mode.
 #
-# Usage: lab.sh up PREFIX [fullnat|nat|dr|tun]   (default fullnat)
+# Usage: lab.sh up PREFIX [fullnat|nat|dr|dr-routed|tun]   (default fullnat)
 #        lab.sh down PREFIX                      (removes the namespaces of any mode)
 # PREFIX keeps several labs apart (namespace names are PREFIX-client, PREFIX-gw, ...).
 # The gateway's veths carry no IP address: the kernel in the gw namespace stays
@@ -25,6 +25,18 @@
 #   arp_ignore=1/arp_announce=2 on the real servers: only gatewayd answers ARP
 #   for the VIP; the real servers answer the client directly (same segment).
 #
+# dr-routed: the dr segment, but the client sits behind a router (ns "router")
+#   whose link toward the client has MTU 1400 (the client's own side keeps
+#   1500, so it advertises an MSS of 1460: a narrower link mid-path):
+#   c0 198.18.4.2/24 (client, default via .1) ---- rc 198.18.4.1/24 mtu 1400 (router)
+#   r0 198.18.0.254/24 (router) -- br0 -- gw0 [gatewayd port 0 198.18.0.1/24]
+#                                     |--- eth0 198.18.0.3/24 (rs1), VIP on lo
+#                                     '--- eth0 198.18.0.4/24 (rs2), VIP on lo
+#   The real servers' default route is the router: a reply of 1500 bytes with
+#   DF makes the router send "fragmentation needed" to its source, the VIP,
+#   which only the gateway answers ARP for (path MTU discovery, see
+#   tests/e2e/pmtu_lab.rs).
+#
 # tun: the real servers sit in another subnet, behind a router (ns "router"):
 #   c0 198.18.0.2/24 (client, default via .254) -- brc -- gw0 [port 0 198.18.0.1/24]
 #                                                     '-- r0 198.18.0.254/24 (router)
@@ -40,7 +52,7 @@
 #   router straight to the client, never through the gateway.
 set -euo pipefail
 
-usage() { echo "usage: lab.sh up PREFIX [fullnat|nat|dr|tun] | lab.sh down PREFIX" >&2; exit 2; }
+usage() { echo "usage: lab.sh up PREFIX [fullnat|nat|dr|dr-routed|tun] | lab.sh down PREFIX" >&2; exit 2; }
 cmd=${1:-}
 P=${2:-}
 MODE=${3:-fullnat}
@@ -154,6 +166,34 @@ up_dr() {
     done
 }
 
+up_dr_routed() {
+    mkns client gw sw router rs1 rs2
+    bridge br0
+    to_bridge gw gw0 p-gw br0
+    to_bridge router r0 p-r0 br0
+    to_bridge rs1 eth0 p-rs1 br0
+    to_bridge rs2 eth0 p-rs2 br0
+    ip link add c0 netns "$P-client" type veth peer name rc netns "$P-router"
+    gw_port gw0
+    host_if client c0 198.18.4.2/24
+    ns client ip route add default via 198.18.4.1
+    host_if router rc 198.18.4.1/24
+    ns router ip link set rc mtu 1400
+    host_if router r0 198.18.0.254/24
+    ns router sysctl -qw net.ipv4.ip_forward=1
+    local n=3 r
+    for r in rs1 rs2; do
+        for i in all eth0 lo; do
+            ns "$r" sysctl -qw "net.ipv4.conf.$i.arp_ignore=1" 2>/dev/null || true
+            ns "$r" sysctl -qw "net.ipv4.conf.$i.arp_announce=2" 2>/dev/null || true
+        done
+        ns "$r" ip addr add "$VIP/32" dev lo
+        host_if "$r" eth0 "198.18.0.$n/24"
+        ns "$r" ip route add default via 198.18.0.254
+        n=$((n + 1))
+    done
+}
+
 up_tun() {
     mkns client gw sw router rs1 rs2
     bridge brc
@@ -204,7 +244,7 @@ up_tun() {
 
 up() {
     case $MODE in
-        fullnat | nat | dr | tun) ;;
+        fullnat | nat | dr | dr-routed | tun) ;;
         *) usage ;;
     esac
     down
@@ -213,6 +253,7 @@ up() {
     case $MODE in
         fullnat | nat) up_two_armed ;;
         dr) up_dr ;;
+        dr-routed) up_dr_routed ;;
         tun) up_tun ;;
     esac
 }

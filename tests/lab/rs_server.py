@@ -5,11 +5,15 @@ Both answer with the server's name and the peer address they saw, so a test
 can tell which real server answered and what source address reached it:
     HTTP GET /        ->  "rs1 198.18.1.10:5000\n"
     HTTP POST / (N B) ->  "rs1 198.18.1.10:5000 N\n" (reads the whole body)
+    HTTP GET /bytes/N ->  N pseudo-random bytes (seeded by N), with headers
+                          X-Server (the name) and X-Sha256 (of the body)
     UDP "x"           ->  "rs1 198.18.1.10:5000\n"
 Usage: rs_server.py NAME PORT [BIND] (BIND defaults to 0.0.0.0; DR and TUN
 real servers bind the VIP so that UDP answers leave from the VIP).
 Python's http.server (ThreadingHTTPServer) is the HTTP server.
 """
+import hashlib
+import random
 import socket
 import sys
 import threading
@@ -23,6 +27,17 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
 
     def do_GET(self):
+        if self.path.startswith("/bytes/"):
+            n = int(self.path[len("/bytes/"):])
+            body = random.Random(n).randbytes(n)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(n))
+            self.send_header("X-Server", NAME)
+            self.send_header("X-Sha256", hashlib.sha256(body).hexdigest())
+            self.end_headers()
+            self.wfile.write(body)
+            return
         body = f"{NAME} {self.client_address[0]}:{self.client_address[1]}\n".encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")

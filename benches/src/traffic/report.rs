@@ -196,7 +196,7 @@ pub fn gw_counters(path: &Path) -> io::Result<GwCounters> {
     s.set_write_timeout(Some(Duration::from_secs(5)))?;
     write_frame(&mut s, &Request::Counters).map_err(io::Error::other)?;
     match read_frame::<_, Response>(&mut s).map_err(io::Error::other)? {
-        Response::Counters { workers } => {
+        Response::Counters { workers, .. } => {
             let mut sum = GwCounters::new();
             for w in workers {
                 for c in w.counters {

@@ -1,6 +1,11 @@
 //! ICMP (RFC 792): echo requests to our addresses are answered in place;
 //! errors about a live FULLNAT or NAT session are translated back through
-//! it (as IPVS's `ip_vs_nat_icmp`).
+//! it (as IPVS's `ip_vs_nat_icmp`); errors about a client packet of a DR or
+//! TUN session go to its real server with the session's own transmit, as
+//! IPVS's `ip_vs_icmp_xmit` calls `cp->packet_xmit` (DR: new MACs only,
+//! TUN: IP-in-IP), so path MTU discovery works for replies that bypass the
+//! gateway (a router's "fragmentation needed" about a real server's reply
+//! is addressed to the VIP).
 //!
 //! Invariants: a reply or translated error leaves with valid checksums: the
 //! echo reply's ICMP checksum is updated incrementally by
@@ -8,14 +13,17 @@
 //! quote is rewritten by [`icmpv4::Packet::rewrite_quoted`]; IPv4 headers
 //! whose addresses or TTL change are recomputed, as IPVS does
 //! (`ip_send_check`). Errors are never answered with errors (RFC 1812
-//! §4.3.2.7), and a translated error routes like a packet (TTL above 1).
+//! §4.3.2.7), and a translated error routes like a packet (TTL above 1); a
+//! forwarded DR/TUN error is handed on like the session's packets (TTL
+//! untouched).
 
 use std::net::Ipv4Addr;
 
 use super::{Action, Engine};
 use crate::counters::{Drop, Event};
-use crate::modes;
+use crate::modes::{self, XmitCx};
 use crate::route::Iface;
+use crate::session::Session;
 use crate::wire::{ethernet, icmpv4, ipv4};
 
 /// TTL of the echo replies the gateway originates.
@@ -29,7 +37,7 @@ impl Engine {
             return Action::Drop(Drop::IcmpUnhandled);
         };
         if icmp.msg_type().is_error() {
-            return self.icmp_error(frame, hl, tl);
+            return self.icmp_error(iface, frame, hl, tl);
         }
         let dst = u32::from(ipv4::Packet::new_unchecked(l3).dst_addr());
         if !(self.snap.owns(dst) || self.is_iface_addr(dst)) {
@@ -54,19 +62,18 @@ impl Engine {
         Action::Reply { port: iface.port, len: frame.len() }
     }
 
-    /// An ICMP error quoting a packet of a FULLNAT or NAT session: from the
+    /// An ICMP error quoting a packet of a session. FULLNAT or NAT: from the
     /// real-server side it goes to the client as if about the client's own
     /// packet (outer source the VIP, quoted packet client -> VIP); from the
     /// client side it goes to the real server as if about the packet it sent.
-    fn icmp_error(&mut self, frame: &mut [u8], hl: usize, tl: usize) -> Action {
+    /// DR or TUN: it quotes a reply the real server sent straight to the
+    /// client, so it goes to that real server untranslated
+    /// ([`Engine::icmp_to_real_server`]).
+    fn icmp_error(&mut self, rx: &Iface, frame: &mut [u8], hl: usize, tl: usize) -> Action {
         let ip = &mut frame[ethernet::HEADER_LEN..ethernet::HEADER_LEN + tl];
         let Some(q) = icmpv4::Packet::new_unchecked(&ip[hl..]).quoted() else {
             return Action::Drop(Drop::IcmpUnhandled);
         };
-        let ttl = ipv4::Packet::new_unchecked(&*ip).ttl();
-        if ttl <= 1 {
-            return Action::Drop(Drop::TtlExceeded);
-        }
         // The quoted packet went q.src -> q.dst; its session knows the other way.
         let back = q.reversed();
         let (s, toward_client) = match self.sessions.lookup_out(&back) {
@@ -76,11 +83,16 @@ impl Engine {
                 None => return Action::Drop(Drop::IcmpUnknownFlow),
             },
         };
-        if !modes::routed(s.mode) {
-            return Action::Drop(Drop::IcmpUnknownFlow);
-        }
         if !self.snap.dest_forwards(u32::from(s.dest)) {
             return Action::Drop(Drop::DestUnavailable);
+        }
+        if !modes::routed(s.mode) {
+            // Found by its client key (DR and TUN sessions have no other).
+            return self.icmp_to_real_server(rx, &s, frame, tl);
+        }
+        let ttl = ipv4::Packet::new_unchecked(&*ip).ttl();
+        if ttl <= 1 {
+            return Action::Drop(Drop::TtlExceeded);
         }
         let (outer, quoted_src, quoted_dst, to) = if toward_client {
             ((s.vip, s.cip), (s.cip, s.cport), (s.vip, s.vport), s.cip)
@@ -99,5 +111,32 @@ impl Engine {
         outer_ip.fill_checksum();
         self.counters.event(Event::IcmpErrorsTranslated, 1);
         Action::Forward { port, next_hop }
+    }
+
+    /// An ICMP error about a DR or TUN session `s` (`tl` bytes of IPv4),
+    /// transmitted toward its real server with the session's mode, as IPVS
+    /// forwards it with `cp->packet_xmit`: DR rewrites only the MACs, TUN
+    /// wraps the error, untouched, in IP-in-IP to the real server, which
+    /// decapsulates it and learns the path MTU toward the client.
+    ///
+    /// The error is offered to the transmit as DF-clear: an error is never
+    /// answered with an error (RFC 1812 §4.3.2.7), so a TUN error too big
+    /// for the tunnel is dropped and counted (`drop_tunnel_too_big`), never
+    /// answered with "fragmentation needed". Errors are small (Linux quotes
+    /// at most 576 bytes in all), so that happens only on an output MTU below
+    /// 596.
+    fn icmp_to_real_server(&mut self, rx: &Iface, s: &Session, frame: &mut [u8], tl: usize) -> Action {
+        let Some((port, next_hop)) = self.cfg.routes.lookup(s.rip) else {
+            return Action::Drop(Drop::NoRoute);
+        };
+        let counters = &*self.counters;
+        let proto = ipv4::Protocol::Icmp;
+        let cx =
+            XmitCx { ifaces: &self.cfg.ifaces, rx, counters, port, next_hop, proto, tl, dont_frag: false };
+        let action = modes::xmit(s.mode, false, &cx, s, frame);
+        if !matches!(action, Action::Drop(_)) {
+            counters.event(Event::IcmpErrorsForwarded, 1);
+        }
+        action
     }
 }

@@ -85,7 +85,7 @@ impl Engine {
                     return Action::Drop(Drop::L4Malformed);
                 }
                 let key = FlowKey { proto, src, sport, dst, dport };
-                self.l4(now, iface, frame, L4Info { key, tcp_flags, seq, seg_len, ttl, tl, dont_frag })
+                self.l4(now, iface, frame, &L4Info { key, tcp_flags, seq, seg_len, ttl, tl, dont_frag })
             }
             Protocol::Icmp => self.icmp(iface, frame, hl, tl),
             _ if self.snap.owns(dst) || self.is_iface_addr(dst) => Action::Drop(Drop::UnsupportedProto),
@@ -93,7 +93,7 @@ impl Engine {
         }
     }
 
-    fn l4(&mut self, now: u64, rx: &Iface, frame: &mut [u8], p: L4Info) -> Action {
+    fn l4(&mut self, now: u64, rx: &Iface, frame: &mut [u8], p: &L4Info) -> Action {
         // A packet to a local address can only be a FULLNAT reply: skip the
         // client-side index (a likely cache miss) for it.
         let reply_first = self.snap.is_laddr(p.key.dst);
@@ -119,9 +119,9 @@ impl Engine {
         if let Some(i) = self.sessions.lookup_out(&p.key) {
             return self.forward(now, rx, i, Dir::Output, frame, p);
         }
-        match self.new_session(now, p) {
+        match self.new_session(now, *p) {
             Ok(i) => self.forward(now, rx, i, Dir::Input, frame, p),
-            Err(d) => Action::Drop(d),
+            Err(d) => self.reject_or_drop(now, rx, frame, p, d),
         }
     }
 
@@ -130,7 +130,7 @@ impl Engine {
     /// ([`modes::traits`]), then the mode's transmit ([`modes::xmit`]). The
     /// common step exists once, not once per mode, so it stays small enough
     /// for the compiler to inline what it calls.
-    fn forward(&mut self, now: u64, rx: &Iface, i: u32, dir: Dir, frame: &mut [u8], p: L4Info) -> Action {
+    fn forward(&mut self, now: u64, rx: &Iface, i: u32, dir: Dir, frame: &mut [u8], p: &L4Info) -> Action {
         let Engine { cfg, snap, sessions, counters, .. } = self;
         let s = *sessions.get(i);
         let mode = modes::traits(s.mode);
@@ -149,14 +149,14 @@ impl Engine {
         let Some((port, next_hop)) = cfg.routes.lookup(to) else {
             return Action::Drop(Drop::NoRoute);
         };
-        if s.protocol() == Protocol::Tcp && !s.flags.contains(Flags::NO_OUT) {
-            if let Err(why) = track_seq(sessions.get_mut(i), dir, &p) {
+        if p.key.proto == Protocol::Tcp && !s.flags.contains(Flags::NO_OUT) {
+            if let Err(why) = track_seq(sessions.get_mut(i), dir, p) {
                 return Action::Drop(why);
             }
         }
         let table = if dir == Dir::Input { mode.in_table } else { dir };
         let old = s.state;
-        let new = if s.protocol() == Protocol::Tcp { tcp_state::next(old, table, p.tcp_flags) } else { old };
+        let new = if p.key.proto == Protocol::Tcp { tcp_state::next(old, table, p.tcp_flags) } else { old };
         if new != old {
             let sm = sessions.get_mut(i);
             sm.state = new;
@@ -193,8 +193,16 @@ impl Engine {
         // transmitted, also when transmission then fails (TUN too big).
         account(&counters.dests[s.dest as usize]);
         account(&counters.services[s.service as usize]);
-        let cx =
-            XmitCx { ifaces: &cfg.ifaces, rx, counters, port, next_hop, tl: p.tl, dont_frag: p.dont_frag };
+        let cx = XmitCx {
+            ifaces: &cfg.ifaces,
+            rx,
+            counters,
+            port,
+            next_hop,
+            proto: p.key.proto,
+            tl: p.tl,
+            dont_frag: p.dont_frag,
+        };
         modes::xmit(s.mode, dir == Dir::Output, &cx, &s, frame)
     }
 }

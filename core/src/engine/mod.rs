@@ -22,8 +22,10 @@ mod arp;
 pub(crate) mod conn;
 mod icmp;
 mod ipv4;
+pub mod reject;
 
 pub use conn::ConnReuse;
+pub use reject::{NoServiceReply, Reject, RejectConfig};
 
 use std::sync::Arc;
 
@@ -64,6 +66,9 @@ pub struct EngineConfig {
     /// IPVS's `net.ipv4.vs.conn_reuse_mode` (see [`conn::ConnReuse`]):
     /// what a plain SYN that matches a closing session does.
     pub conn_reuse: conn::ConnReuse,
+    /// Replies to packets with no service or no session, and their rate
+    /// ([`reject`]).
+    pub reject: RejectConfig,
 }
 
 /// What to do with a frame after [`Engine::process`].
@@ -84,6 +89,10 @@ pub enum Action {
     /// updating one that exists (Linux `arp_accept=0`); if `reply`, the
     /// frame was turned into an ARP reply and goes back out `port`.
     Arp { port: u16, sender: (u32, MacAddr), reply: bool, create: bool },
+    /// Dropped for `why` (count it), and answered: build `reply` over the
+    /// frame with [`reject::build`] and send it out `port` to the MAC of
+    /// `next_hop` (the sender's next hop), see [`reject`].
+    Reject { port: u16, next_hop: u32, reply: Reject, why: Drop },
     /// Not forwarded.
     Drop(Drop),
 }
@@ -108,6 +117,8 @@ pub struct Engine {
     /// IPVS's IP_VS_DEST_F_OVERLOAD per real-server slot, from this worker's
     /// share of the `-x`/`-y` thresholds.
     overloaded: Box<[bool]>,
+    /// The token bucket of replies ([`reject`]).
+    replies: reject::TokenBucket,
 }
 
 /// Addresses that are never a valid source (RFC 1812 §5.3.7): 0/32,
@@ -125,7 +136,8 @@ impl Engine {
         let overloaded = vec![false; counters.dests.len()].into_boxed_slice();
         counters.event_cell(Event::SessionTableBytes).set(sessions.memory_bytes() as u64);
         counters.event_cell(Event::SessionCapacity).set(sessions.capacity() as u64);
-        Engine { cfg, snap, sessions, svc, counters, overloaded }
+        let replies = reject::TokenBucket::new(cfg.reject.rate, cfg.reject.burst, now_ms);
+        Engine { cfg, snap, sessions, svc, counters, overloaded, replies }
     }
 
     /// The static settings.

@@ -36,12 +36,12 @@ impl Mode for FullNat {
     /// CIP:cport -> VIP:vport becomes LIP:lport -> RIP:rport.
     #[inline(always)]
     fn xmit_in(cx: &XmitCx<'_>, s: &Session, frame: &mut [u8]) -> Action {
-        xmit_rewrite(cx, s, frame, (s.lip, s.lport), (s.rip, s.rport))
+        xmit_rewrite(cx, frame, (s.lip, s.lport), (s.rip, s.rport))
     }
 
     /// RIP:rport -> LIP:lport becomes VIP:vport -> CIP:cport.
     #[inline(always)]
     fn xmit_out(cx: &XmitCx<'_>, s: &Session, frame: &mut [u8]) -> Action {
-        xmit_rewrite(cx, s, frame, (s.vip, s.vport), (s.cip, s.cport))
+        xmit_rewrite(cx, frame, (s.vip, s.vport), (s.cip, s.cport))
     }
 }

@@ -35,6 +35,7 @@ use crate::route::Iface;
 use crate::service::{Dest, Service};
 use crate::session::{Flags, FlowKey, Session, SessionTable};
 use crate::tcp_state::Dir;
+use crate::wire::ipv4::Protocol;
 
 /// What a mode binds into a new session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +73,9 @@ pub struct XmitCx<'a> {
     /// Output port and next hop (host order) from the route lookup.
     pub port: u16,
     pub next_hop: u32,
+    /// The packet's protocol: its session's, or ICMP for an error that DR
+    /// or TUN forwards to the session's real server.
+    pub proto: Protocol,
     /// IPv4 total length of the packet.
     pub tl: usize,
     /// The packet's DF bit.

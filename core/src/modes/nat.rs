@@ -42,27 +42,21 @@ impl Mode for Nat {
 
     #[inline(always)]
     fn xmit_in(cx: &XmitCx<'_>, s: &Session, frame: &mut [u8]) -> Action {
-        xmit_rewrite(cx, s, frame, (s.lip, s.lport), (s.rip, s.rport))
+        xmit_rewrite(cx, frame, (s.lip, s.lport), (s.rip, s.rport))
     }
 
     #[inline(always)]
     fn xmit_out(cx: &XmitCx<'_>, s: &Session, frame: &mut [u8]) -> Action {
-        xmit_rewrite(cx, s, frame, (s.vip, s.vport), (s.cip, s.cport))
+        xmit_rewrite(cx, frame, (s.vip, s.vport), (s.cip, s.cport))
     }
 }
 
 /// Rewrites the packet of `frame` to `src -> dst` and forwards it. One
 /// out-of-line copy serves both directions of FULLNAT and NAT.
 #[inline(never)]
-pub(super) fn xmit_rewrite(
-    cx: &XmitCx<'_>,
-    s: &Session,
-    frame: &mut [u8],
-    src: (u32, u16),
-    dst: (u32, u16),
-) -> Action {
+pub(super) fn xmit_rewrite(cx: &XmitCx<'_>, frame: &mut [u8], src: (u32, u16), dst: (u32, u16)) -> Action {
     let ip = &mut frame[ethernet::HEADER_LEN..ethernet::HEADER_LEN + cx.tl];
-    rewrite(ip, s.protocol(), src, dst);
+    rewrite(ip, cx.proto, src, dst);
     Action::Forward { port: cx.port, next_hop: cx.next_hop }
 }
 
@@ -73,29 +67,13 @@ pub(super) fn xmit_rewrite(
 /// (checked by the caller).
 #[inline]
 pub fn rewrite(ip: &mut [u8], proto: Protocol, src: (u32, u16), dst: (u32, u16)) {
-    let (new_src, new_dst) = (Ipv4Addr::from(src.0), Ipv4Addr::from(dst.0));
     let mut pkt = ipv4::Packet::new_unchecked(&mut *ip);
     let hl = pkt.header_len();
-    let (old_src, old_dst) = (pkt.src_addr(), pkt.dst_addr());
-    pkt.rewrite_src_addr(new_src);
-    pkt.rewrite_dst_addr(new_dst);
-    pkt.decrement_ttl();
+    let pseudo = pkt.rewrite_addrs_and_forward(Ipv4Addr::from(src.0), Ipv4Addr::from(dst.0));
     let l4 = &mut ip[hl..];
     match proto {
-        Protocol::Tcp => {
-            let mut t = tcp::Packet::new_unchecked(l4);
-            t.update_checksum_for_addr(old_src, new_src);
-            t.update_checksum_for_addr(old_dst, new_dst);
-            t.rewrite_src_port(src.1);
-            t.rewrite_dst_port(dst.1);
-        }
-        Protocol::Udp => {
-            let mut u = udp::Packet::new_unchecked(l4);
-            u.update_checksum_for_addr(old_src, new_src);
-            u.update_checksum_for_addr(old_dst, new_dst);
-            u.rewrite_src_port(src.1);
-            u.rewrite_dst_port(dst.1);
-        }
+        Protocol::Tcp => tcp::Packet::new_unchecked(l4).rewrite_ports(src.1, dst.1, pseudo),
+        Protocol::Udp => udp::Packet::new_unchecked(l4).rewrite_ports(src.1, dst.1, pseudo),
         _ => {}
     }
 }

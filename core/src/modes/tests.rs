@@ -64,6 +64,7 @@ fn config(worker: u32, workers: u32) -> EngineConfig {
         max_services: 1,
         half_open_max: 64,
         conn_reuse: crate::engine::ConnReuse::default(),
+        reject: Default::default(),
     }
 }
 
@@ -213,8 +214,10 @@ fn xmit(mode: ForwardMode, out: bool, f: &mut [u8], mtu: u16, counters: &WorkerC
     let ifaces = [iface(0, 1, 1500), iface(1, 1, mtu)];
     let tl = f.len() - 14;
     let dont_frag = crate::wire::ipv4::Packet::new_unchecked(&f[14..]).dont_frag();
-    let cx = XmitCx { ifaces: &ifaces, rx: &ifaces[0], counters, port: 1, next_hop: RIP, tl, dont_frag };
     let s = session(mode);
+    let proto = s.protocol();
+    let cx =
+        XmitCx { ifaces: &ifaces, rx: &ifaces[0], counters, port: 1, next_hop: RIP, proto, tl, dont_frag };
     dispatch(mode, X(&cx, &s, f, out))
 }
 

@@ -76,6 +76,9 @@ pub const QUOTED_L4_LEN: usize = 8;
 /// (RFC 792), whose header carries the next-hop MTU (RFC 1191).
 pub const CODE_FRAG_NEEDED: u8 = 4;
 
+/// Destination-unreachable code "port unreachable" (RFC 792).
+pub const CODE_PORT_UNREACHABLE: u8 = 3;
+
 /// Header field offsets (RFC 792).
 pub mod field {
     use core::ops::{Range, RangeFrom};
@@ -283,6 +286,10 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         let data = self.buffer.as_ref();
         let old = u16::from_be_bytes([data[field::TYPE], data[field::CODE]]);
         let c = checksum::update16(self.checksum(), old, 0);
+        // An all-zero reply (identifier, sequence and data 0) sums to 0 and
+        // only 0xffff verifies; RFC 1624's update gives 0 there. 0xffff
+        // verifies wherever 0 does (ones' complement: both are zero).
+        let c = if c == 0 { 0xffff } else { c };
         self.set_msg_type(Message::EchoReply);
         self.set_code(0);
         self.set_checksum(c);

@@ -12,7 +12,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::checksum;
+use super::checksum::{self, Delta};
 use super::{read_ipv4, read_u16, write_u16, Error, Result};
 
 /// The IP protocol number (IANA "Assigned Internet Protocol Numbers").
@@ -237,7 +237,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     /// Protocol of the payload.
-    #[inline]
+    #[inline(always)]
     pub fn protocol(&self) -> Protocol {
         Protocol::from(self.buffer.as_ref()[field::PROTOCOL])
     }
@@ -438,6 +438,34 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         self.set_ttl(ttl - 1);
         self.set_checksum(c);
         ttl - 1
+    }
+
+    /// Forwards the packet with both addresses rewritten, as NAT does:
+    /// sets source and destination, decrements the TTL and updates the
+    /// header checksum with one incremental update (RFC 1624) instead of
+    /// one per field. Returns the pseudo-header part of the change, for the
+    /// TCP/UDP checksum (`tcp::Packet::rewrite_ports`,
+    /// `udp::Packet::rewrite_ports`). The TTL must be above 0 (checked by
+    /// the caller, who drops and may answer Time Exceeded otherwise).
+    #[inline]
+    pub fn rewrite_addrs_and_forward(&mut self, src: Ipv4Addr, dst: Ipv4Addr) -> Delta {
+        let h: &mut [u8; MIN_HEADER_LEN] = (&mut self.buffer.as_mut()[..MIN_HEADER_LEN]).try_into().unwrap();
+        let word = |h: &[u8; MIN_HEADER_LEN], at: usize| u16::from_be_bytes([h[at], h[at + 1]]);
+        let addr = |h: &[u8; MIN_HEADER_LEN], at: usize| {
+            u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]])
+        };
+        let (src, dst) = (u32::from(src), u32::from(dst));
+        let addrs = Delta::word32(addr(h, field::SRC_ADDR.start), src)
+            + Delta::word32(addr(h, field::DST_ADDR.start), dst);
+        debug_assert!(h[field::TTL] > 0, "the caller checks the TTL");
+        let ttl_proto = word(h, field::TTL);
+        let ttl = Delta::word(ttl_proto, ttl_proto.wrapping_sub(0x100));
+        let csum = (addrs + ttl).apply(word(h, field::CHECKSUM.start));
+        h[field::TTL] = h[field::TTL].wrapping_sub(1);
+        h[field::CHECKSUM].copy_from_slice(&csum.to_be_bytes());
+        h[field::SRC_ADDR].copy_from_slice(&src.to_be_bytes());
+        h[field::DST_ADDR].copy_from_slice(&dst.to_be_bytes());
+        addrs
     }
 
     /// Option bytes, mutable.

@@ -14,7 +14,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::checksum;
+use super::checksum::{self, Delta};
 use super::{read_u16, write_u16, Error, Result};
 
 /// IP protocol number of UDP, for the pseudo header.
@@ -210,6 +210,24 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         let old = self.dst_port();
         self.update_checksum(|c| checksum::update16(c, old, port));
         self.set_dst_port(port);
+    }
+
+    /// Sets both ports and updates the checksum once for them and for
+    /// `pseudo`, the pseudo-header change of the IPv4 rewrite
+    /// (`ipv4::Packet::rewrite_addrs_and_forward`), unless the datagram
+    /// has none (RFC 768; a computed `0` is sent as `0xffff`).
+    #[inline]
+    pub fn rewrite_ports(&mut self, src: u16, dst: u16, pseudo: Delta) {
+        let h: &mut [u8; HEADER_LEN] = (&mut self.buffer.as_mut()[..HEADER_LEN]).try_into().unwrap();
+        let old = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
+        let new = u32::from(src) << 16 | u32::from(dst);
+        h[..4].copy_from_slice(&new.to_be_bytes());
+        let at = field::CHECKSUM.start;
+        let csum = u16::from_be_bytes([h[at], h[at + 1]]);
+        if csum != 0 {
+            let c = zero_to_ffff((pseudo + Delta::word32(old, new)).apply(csum));
+            h[field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
+        }
     }
 
     /// Updates the checksum for a pseudo-header address that the IPv4

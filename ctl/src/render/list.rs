@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use gw_proto::{DestInfo, Protocol, ServiceInfo, ServiceSpec};
+use gw_proto::{DestInfo, ForwardMode, Protocol, ServiceInfo, ServiceSpec};
 
 use super::{pad_from, push_largenum, Names, IPVS_VERSION};
 use crate::resolve::ListFormat;
@@ -85,6 +85,13 @@ fn title(out: &mut String, format: ListFormat) {
             out.push_str("  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n");
             return;
         }
+        ListFormat::TunInfo => {
+            out.push_str("Prot LocalAddress:Port Scheduler Flags\n");
+            out.push_str(
+                "  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n",
+            );
+            return;
+        }
     };
     out.push_str(REMOTE);
 }
@@ -110,7 +117,9 @@ fn service_line(out: &mut String, svc: &ServiceInfo, format: ListFormat, exact: 
                 push_largenum(out, n, exact);
             }
         }
-        ListFormat::Thresholds | ListFormat::PersistConn | ListFormat::Plain => flags(out, &svc.spec),
+        ListFormat::Thresholds | ListFormat::PersistConn | ListFormat::TunInfo | ListFormat::Plain => {
+            flags(out, &svc.spec)
+        }
     }
     out.push('\n');
 }
@@ -185,6 +194,17 @@ fn dest_line(
                 s.weight, d.persist_conns, d.active_conns, d.inactive_conns
             )
         }
+        ListFormat::TunInfo => writeln!(
+            out,
+            " {:<7} {:<13} {:<6} {:<10} {:<10}",
+            s.mode.label(),
+            // ipvsadm's fwd_tun_info: the tunnel type of a tunnel server
+            // (gatewayd's are ipip), "n/a" for the other methods.
+            if s.mode == ForwardMode::Tunnel { "ipip" } else { "n/a" },
+            s.weight,
+            d.active_conns,
+            d.inactive_conns
+        ),
         ListFormat::Plain => writeln!(
             out,
             " {:<7} {:<6} {:<10} {:<10}",
@@ -396,6 +416,24 @@ mod tests {
             "TCP  198.18.0.100:80                  1500 250000000       12 3000000000       99\n",
             "  -> 198.18.1.2:80                       7        8        9       10       11\n",
             "  -> 198.18.1.3:8080                  1500 250000000       12 3000000000       99\n",
+        );
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn list_tun_info_matches_ipvsadm_byte_for_byte() {
+        let mut svc = fullnat_service();
+        svc.dests[0].spec.mode = ForwardMode::Tunnel;
+        let got = render(Some(4096), vec![svc], ListFormat::TunInfo, false);
+        let want = concat!(
+            "IP Virtual Server version 1.2.1 (size=4096)\n",
+            "Prot LocalAddress:Port Scheduler Flags\n",
+            "  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n",
+            "TCP  198.18.0.100:80 wrr\n",
+            // "  -> %-28s %-7s %-13s %-6d %-10u %-10u\n", fwd_tun_info() or "n/a"
+            "  -> 198.18.1.2:80                FullNat n/a           1      0          0         \n",
+            "  -> 198.18.1.3:8080              Tunnel  ipip          2      1234       56        \n",
         );
         assert_eq!(got, want);
     }

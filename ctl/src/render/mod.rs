@@ -134,7 +134,10 @@ pub fn sort(resp: &mut Response) {
             }
         }
         Response::Laddrs { entries } => entries.sort_by_key(|e| e.0),
-        Response::Counters { workers } => workers.sort_by_key(|w| w.worker),
+        Response::Counters { workers, ports } => {
+            workers.sort_by_key(|w| w.worker);
+            ports.sort_by_key(|p| p.port);
+        }
         Response::Conns { conns } => conns.sort_by_key(|c| (c.proto, c.vip, c.client, c.worker)),
         Response::Ok | Response::Error { .. } | Response::Timeouts { .. } => {}
     }

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
-use gw_proto::{ServiceKey, WorkerCounters};
+use gw_proto::{Counter, PortCounters, ServiceKey, WorkerCounters};
 
 /// `--get-laddr`: DPVS ipvsadm's layout (`%-20s %-8s %-20s`): a title, then per
 /// service a `VIP:VPORT TOTAL` line and one line per local address. DPVS also
@@ -29,13 +29,32 @@ pub fn laddrs(entries: &[(ServiceKey, Vec<Ipv4Addr>)]) -> String {
 /// `--counters`: one row per counter name (in the order first met), one column
 /// per worker headed `w<worker>/lc<lcore>`, and a TOTAL column summing the
 /// workers. A counter a worker does not report shows `-` there. Every counter
-/// is shown, zero or not.
-pub fn counters(workers: &[WorkerCounters]) -> String {
+/// is shown, zero or not. Then, if the daemon reports ports, a second table
+/// of the DPDK port statistics: one row per statistic, one column per port
+/// headed by its configured name (no total: a frame may cross two ports).
+pub fn counters(workers: &[WorkerCounters], ports: &[PortCounters]) -> String {
     let mut workers: Vec<&WorkerCounters> = workers.iter().collect();
     workers.sort_by_key(|w| w.worker);
+    let columns: Vec<(String, &[Counter])> =
+        workers.iter().map(|w| (format!("w{}/lc{}", w.worker, w.lcore), &w.counters[..])).collect();
+    let mut out = table("COUNTER", &columns, true);
+    if !ports.is_empty() {
+        let mut ports: Vec<&PortCounters> = ports.iter().collect();
+        ports.sort_by_key(|p| p.port);
+        let columns: Vec<(String, &[Counter])> =
+            ports.iter().map(|p| (p.name.clone(), &p.counters[..])).collect();
+        out.push('\n');
+        out.push_str(&table("PORT", &columns, false));
+    }
+    out
+}
+
+/// A right-aligned table: one row per counter name (in the order first
+/// met), one column per `(heading, counters)`, and a TOTAL column if asked.
+fn table(first: &str, columns: &[(String, &[Counter])], with_total: bool) -> String {
     let mut names: Vec<&str> = Vec::new();
-    for w in &workers {
-        for c in &w.counters {
+    for (_, counters) in columns {
+        for c in counters.iter() {
             if !names.contains(&c.name.as_str()) {
                 names.push(&c.name);
             }
@@ -43,24 +62,28 @@ pub fn counters(workers: &[WorkerCounters]) -> String {
     }
 
     let mut rows: Vec<Vec<String>> = Vec::with_capacity(names.len() + 1);
-    let mut header = vec!["COUNTER".to_owned()];
-    header.extend(workers.iter().map(|w| format!("w{}/lc{}", w.worker, w.lcore)));
-    header.push("TOTAL".to_owned());
+    let mut header = vec![first.to_owned()];
+    header.extend(columns.iter().map(|(h, _)| h.clone()));
+    if with_total {
+        header.push("TOTAL".to_owned());
+    }
     rows.push(header);
     for name in &names {
         let mut row = vec![(*name).to_owned()];
         let mut total: u128 = 0;
-        for w in &workers {
+        for (_, counters) in columns {
             let mut found = false;
             let mut sum: u128 = 0;
-            for c in w.counters.iter().filter(|c| c.name == *name) {
+            for c in counters.iter().filter(|c| c.name == *name) {
                 found = true;
                 sum += u128::from(c.value);
             }
             total += sum;
             row.push(if found { sum.to_string() } else { "-".to_owned() });
         }
-        row.push(total.to_string());
+        if with_total {
+            row.push(total.to_string());
+        }
         rows.push(row);
     }
 
@@ -83,7 +106,7 @@ pub fn counters(workers: &[WorkerCounters]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use gw_proto::{Counter, Protocol};
+    use gw_proto::Protocol;
 
     use super::*;
 
@@ -124,7 +147,28 @@ mod tests {
             "drop_no_service       0        0        0\n",
             "drop_bad_csum         -        7        7\n",
         );
-        assert_eq!(counters(&workers), want);
-        assert_eq!(counters(&[]), "COUNTER  TOTAL\n");
+        assert_eq!(counters(&workers, &[]), want);
+        assert_eq!(counters(&[], &[]), "COUNTER  TOTAL\n");
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn port_statistics_follow_in_a_table_of_their_own_one_column_per_port() {
+        let c = |name: &str, value| Counter { name: name.into(), value };
+        let workers = vec![WorkerCounters { worker: 0, lcore: 1, counters: vec![c("rx_packets", 9)] }];
+        let ports = vec![
+            PortCounters { name: "inside".into(), port: 1, counters: vec![c("ipackets", 4), c("imissed", 0), c("q0_ipackets", 4)] },
+            PortCounters { name: "outside".into(), port: 0, counters: vec![c("ipackets", 5), c("imissed", 1255)] },
+        ];
+        let want = concat!(
+            "COUNTER     w0/lc1  TOTAL\n",
+            "rx_packets       9      9\n",
+            "\n",
+            "PORT         outside  inside\n",
+            "ipackets           5       4\n",
+            "imissed         1255       0\n",
+            "q0_ipackets        -       4\n",
+        );
+        assert_eq!(counters(&workers, &ports), want);
     }
 }

@@ -18,7 +18,7 @@ use dataplane::config::{load_rules, reload_requests, Config};
 use dataplane::control::{self, Control};
 use dataplane::engine_config::{CONTROL_TICK, MBUF_CACHE, NEIGHBOUR_INBOX, REDIRECT_INBOX};
 use dataplane::io::{Idle, WorkerLoop};
-use dataplane::ports::{start_ports, FlowSteering};
+use dataplane::ports::{start_ports, FlowSteering, PortStatsReader};
 use gw_core::counters::WorkerCounters;
 use gw_core::engine::Engine;
 use gw_core::mailbox::mailbox;
@@ -127,9 +127,11 @@ fn run(args: Args) -> Result<()> {
     let table_size = cfg.conn_table_size(lcores.len());
     let (control_boxes, mut worker_boxes): (Vec<_>, Vec<_>) = lcores.iter().map(|_| mailbox()).unzip();
     let flows = Arc::new(FlowSteering::new(ports.clone(), nworkers));
+    let port_stats = PortStatsReader::new(&port_confs, &ports, nworkers);
     let control = Arc::new(
         Control::new(publisher.clone(), counters.clone(), table_size, max_services, max_dests)
             .with_mailboxes(control_boxes)
+            .with_port_stats(move || port_stats.read())
             .with_laddr_hook({
                 let flows = flows.clone();
                 move |laddrs| flows.reconcile(laddrs)

@@ -43,7 +43,7 @@ pub use self::server::{
     clear_socket_path, group_id, remove_socket, serve, serve_conn, serve_with_group, MAX_CLIENTS,
     REPLY_DEADLINE, REQUEST_DEADLINE,
 };
-pub use self::stats::RATE_PERIOD;
+pub use self::stats::{PortReader, PORT_STATS_PERIOD, RATE_PERIOD};
 pub use self::trash::TRASH_GRACE;
 
 /// The service configuration and everything needed to answer `gwctl`.
@@ -59,6 +59,8 @@ pub struct Control {
     conn_table_size: u64,
     max_services: usize,
     max_dests: usize,
+    /// The DPDK ports' statistics (none without a reader).
+    ports: stats::PortStats,
 }
 
 /// See [`Control::with_laddr_hook`].
@@ -102,6 +104,7 @@ impl Control {
             conn_table_size,
             max_services,
             max_dests,
+            ports: Default::default(),
         }
     }
 
@@ -128,6 +131,16 @@ impl Control {
         }
     }
 
+    /// Reads the ports' statistics with `reader` every [`PORT_STATS_PERIOD`]
+    /// (on [`tick`](Self::tick)), for `--counters`.
+    pub fn with_port_stats(
+        mut self,
+        reader: impl Fn() -> Vec<gw_proto::PortCounters> + Send + Sync + 'static,
+    ) -> Control {
+        self.ports.reader = Some(Box::new(reader));
+        self
+    }
+
     /// Connects the workers' mailboxes (in worker order) for `-L -c`.
     pub fn with_mailboxes(mut self, mailboxes: Vec<ControlMailbox>) -> Control {
         self.mailboxes = mailboxes;
@@ -136,15 +149,18 @@ impl Control {
 
     /// Housekeeping, called every 100 ms or so: releases retired snapshots
     /// no worker uses any more, empties the trash of what no session
-    /// references any more ([`TRASH_GRACE`]), and every [`RATE_PERIOD`]
-    /// updates the rates.
+    /// references any more ([`TRASH_GRACE`]), every [`RATE_PERIOD`] updates
+    /// the rates, and every [`PORT_STATS_PERIOD`] reads the ports' statistics.
     pub fn tick(&self, now: Instant) {
-        let mut m = self.lock();
-        if self.sweep_trash(&mut m, now) {
-            self.publish(&mut m);
+        {
+            let mut m = self.lock();
+            if self.sweep_trash(&mut m, now) {
+                self.publish(&mut m);
+            }
+            self.release_retired(&mut m);
+            self.estimate(&mut m, now);
         }
-        self.release_retired(&mut m);
-        self.estimate(&mut m, now);
+        self.read_ports(now);
     }
 
     /// Drops the retired snapshots every worker has moved past.

@@ -124,7 +124,8 @@ impl Control {
         Response::Timeouts { timeouts: TimeoutSet { tcp: t.established, tcpfin: t.fin_wait, udp: t.udp } }
     }
 
-    /// `--counters`: each worker's counters.
+    /// `--counters`: each worker's counters, and the ports' statistics as
+    /// last read.
     pub(super) fn counters(&self) -> Response {
         Response::Counters {
             workers: self
@@ -132,6 +133,7 @@ impl Control {
                 .iter()
                 .map(|w| WireCounters { worker: w.worker, lcore: w.lcore, counters: w.snapshot() })
                 .collect(),
+            ports: self.port_counters(),
         }
     }
 }

@@ -1,16 +1,21 @@
-//! Statistics and rates: counters summed over workers, `-Z` bases, and
-//! IPVS's rate estimator.
+//! Statistics and rates: counters summed over workers, `-Z` bases,
+//! IPVS's rate estimator, and the DPDK port statistics.
 //!
 //! Workers only add to their own counter blocks; everything here reads them.
 //! A service's or real server's statistics are the sum over workers minus the
 //! base recorded at its last `-Z` (or when its slot was handed out), with
 //! wrapping arithmetic, so a reused slot starts from zero without the workers
 //! being told. Rates are estimated every [`RATE_PERIOD`] on the control thread
-//! ([`Control::tick`]), never on a worker's core.
+//! ([`Control::tick`]), never on a worker's core. The ports' statistics
+//! (`rte_eth_stats`: what the NIC or the kernel dropped before a worker saw
+//! it) are read every [`PORT_STATS_PERIOD`] on the same thread, through the
+//! reader gatewayd installs ([`Control::with_port_stats`]); `--counters`
+//! shows the last read.
 
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use gw_proto::{Rates, Stats};
+use gw_proto::{PortCounters, Rates, Stats};
 
 use super::model::Model;
 use super::Control;
@@ -42,6 +47,21 @@ impl RateEst {
         let r = |i: usize| self.avg[i].round().max(0.0) as u64;
         Rates { cps: r(0), inpps: r(1), outpps: r(2), inbps: r(3), outbps: r(4) }
     }
+}
+
+/// How often the control plane reads the ports' statistics.
+pub const PORT_STATS_PERIOD: Duration = Duration::from_secs(1);
+
+/// Reads every port's statistics (gatewayd's is `ports::PortStatsReader`).
+/// Called on the control thread only, never on a worker's.
+pub type PortReader = Box<dyn Fn() -> Vec<PortCounters> + Send + Sync>;
+
+/// The port reader and its last reading.
+#[derive(Default)]
+pub(super) struct PortStats {
+    pub(super) reader: Option<PortReader>,
+    /// When the ports were last read, and what was read.
+    last: Mutex<(Option<Instant>, Vec<PortCounters>)>,
 }
 
 /// `a - b` field by field, wrapping (counters are read relative to a base).
@@ -115,6 +135,23 @@ impl Control {
         }
     }
 
+    /// Every [`PORT_STATS_PERIOD`], reads the ports' statistics; called from
+    /// [`Control::tick`] (without the model's lock: reading may take a
+    /// system call per port).
+    pub(super) fn read_ports(&self, now: Instant) {
+        let Some(reader) = &self.ports.reader else { return };
+        let mut last = self.ports.last.lock().unwrap_or_else(|e| e.into_inner());
+        if last.0.is_some_and(|t| now.duration_since(t) < PORT_STATS_PERIOD) {
+            return;
+        }
+        *last = (Some(now), reader());
+    }
+
+    /// The ports' statistics as last read.
+    pub(super) fn port_counters(&self) -> Vec<PortCounters> {
+        self.ports.last.lock().unwrap_or_else(|e| e.into_inner()).1.clone()
+    }
+
     pub(super) fn rates_of(m: &Model, is_dest: bool, slot: u32) -> Rates {
         m.rates.get(&(is_dest, slot)).map(RateEst::rates).unwrap_or_default()
     }
@@ -126,6 +163,47 @@ mod tests {
     use gw_proto::{Request, Response, Stats};
 
     use super::RateEst;
+
+    #[test]
+    fn port_statistics_are_read_on_the_tick_every_period_and_shown_with_the_counters() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::Arc;
+        use std::time::{Duration, Instant};
+
+        use gw_proto::{Counter, PortCounters};
+
+        let reads = Arc::new(AtomicU64::new(0));
+        let (c, _) = control(1);
+        let c = c.with_port_stats({
+            let reads = reads.clone();
+            move || {
+                let n = reads.fetch_add(1, Ordering::Relaxed) + 1;
+                vec![PortCounters {
+                    name: "outside".into(),
+                    port: 0,
+                    counters: vec![Counter { name: "imissed".into(), value: n * 10 }],
+                }]
+            }
+        });
+        let ports = |c: &crate::control::Control| match c.query(Request::Counters) {
+            Response::Counters { ports, .. } => ports,
+            other => panic!("{other:?}"),
+        };
+        assert!(ports(&c).is_empty(), "nothing read before the first tick");
+        let t0 = Instant::now();
+        c.tick(t0);
+        assert_eq!(ports(&c)[0].counters[0].value, 10);
+        // Within the period: no new read, the query shows the last one.
+        c.tick(t0 + super::PORT_STATS_PERIOD / 2);
+        assert_eq!(reads.load(Ordering::Relaxed), 1);
+        assert_eq!(ports(&c)[0].name, "outside");
+        c.tick(t0 + super::PORT_STATS_PERIOD + Duration::from_millis(1));
+        assert_eq!(ports(&c)[0].counters[0].value, 20);
+        // A control plane without ports (tests, no DPDK) shows none.
+        let (bare, _) = control(1);
+        bare.tick(t0);
+        assert!(ports(&bare).is_empty());
+    }
 
     #[test]
     fn byte_rates_are_bytes_per_second() {

@@ -113,6 +113,10 @@ pub const DR: Topology = Topology {
     laddr: None,
 };
 
+/// DR with the client behind a router whose link toward the client has
+/// MTU 1400 (lab.sh dr-routed): the real servers' replies cross it.
+pub const DR_ROUTED: Topology = Topology { lab: "dr-routed", ..DR };
+
 /// TUN ("Tunnel"): IP-in-IP through a router to another subnet.
 pub const TUN: Topology = Topology {
     lab: "tun",
@@ -193,6 +197,19 @@ pub struct Udp {
     pub from: String,
     /// The client socket's own address:port.
     pub local: String,
+}
+
+/// One download ([`Lab::download`]).
+#[derive(Debug, Clone)]
+pub struct Download {
+    /// The real server that sent it.
+    pub server: String,
+    /// The SHA-256 (hex) the real server computed over what it sent.
+    pub announced: String,
+    /// The SHA-256 (hex) of what the client received.
+    pub received: String,
+    /// Bytes the client received.
+    pub size: usize,
 }
 
 /// ipvsadm's `--stats` columns of one service or real server.
@@ -501,6 +518,35 @@ impl Lab {
         (http, f[2].parse().unwrap())
     }
 
+    /// A download of `n` bytes from GET /bytes/`n` (tests/lab/rs_server.py):
+    /// the real server that sent it, the SHA-256 it announced, and the
+    /// SHA-256 and size of what the client received (`sha256sum` of the
+    /// file curl wrote); panics with the diagnostics if curl fails.
+    pub fn download(&self, n: usize, timeout: &str) -> Download {
+        let file = std::env::temp_dir().join(format!("{}-download.bin", self.prefix));
+        let _ = std::fs::remove_file(&file);
+        let url = format!("http://{VIP}:{VPORT}/bytes/{n}");
+        let path = file.to_str().unwrap();
+        let o = self.exec("client", &["curl", "-s", "-S", "-m", timeout, "-D", "-", "-o", path, &url]);
+        assert!(o.status.success(), "download of {n} bytes failed ({}): {}", o.status, stderr(&o).trim());
+        let headers = text(&o);
+        let header = |name: &str| {
+            headers
+                .lines()
+                .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+                .unwrap_or_else(|| panic!("no {name} in\n{headers}"))
+        };
+        let sum = text(&run(Command::new("sha256sum").arg(&file)));
+        let got = std::fs::metadata(&file).map(|m| m.len() as usize).unwrap_or(0);
+        let _ = std::fs::remove_file(&file);
+        Download {
+            server: header("X-Server:"),
+            announced: header("X-Sha256:"),
+            received: sum.split_whitespace().next().unwrap_or_default().to_string(),
+            size: got,
+        }
+    }
+
     /// `n` UDP exchanges, each from a new client socket (a new flow), as
     /// lines "rs1 PEER from VIP:80"; panics with the diagnostics if one
     /// gets no answer.
@@ -531,6 +577,21 @@ impl Lab {
         let json = self.gwctl_ok(&["--counters", "--json"]);
         let v: serde_json_lite::Value = serde_json_lite::parse(&json);
         v.sum_counter(name)
+    }
+
+    /// Statistic `name` of port `port` (`ipackets`, `imissed`, ...) from
+    /// `gwctl --counters --json`.
+    pub fn port_stat(&self, port: &str, name: &str) -> u64 {
+        let json = self.gwctl_ok(&["--counters", "--json"]);
+        let flat: String = json.split_whitespace().collect();
+        let start = flat
+            .find(&format!("\"name\":\"{port}\",\"port\":"))
+            .unwrap_or_else(|| panic!("no port {port} in {json}"));
+        let rest = &flat[start..];
+        let rest = &rest[..rest.find("]}").unwrap_or(rest.len())];
+        let pat = format!("\"name\":\"{name}\",\"value\":");
+        let i = rest.find(&pat).unwrap_or_else(|| panic!("no {name} for port {port} in {json}"));
+        rest[i + pat.len()..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap()
     }
 
     /// `gwctl -L -n`.

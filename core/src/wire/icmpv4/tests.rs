@@ -56,6 +56,19 @@ fn echo_reply_in_place() {
 }
 
 #[test]
+fn an_all_zero_echo_reply_still_verifies() {
+    // Request: type 8, identifier, sequence and 8 bytes of data all 0.
+    let mut buf = [0u8; 16];
+    buf[0] = 8;
+    let mut p = Packet::new_checked(&mut buf[..]).unwrap();
+    p.fill_checksum();
+    assert!(p.verify_checksum());
+    p.make_echo_reply();
+    assert!(p.verify_checksum(), "checksum {:#06x} over all-zero data", p.checksum());
+    assert_eq!(p.checksum(), 0xffff);
+}
+
+#[test]
 fn short_buffer() {
     for n in 0..HEADER_LEN {
         assert_eq!(Packet::new_checked(&ECHO_REQUEST[..n]).err(), Some(Error::Truncated), "len {n}");

@@ -256,6 +256,36 @@ proptest! {
         prop_assert_eq!((e.source_port(), e.destination_port()), (new_sport, new_dport));
     }
 
+    /// NAT's fused rewrite (addresses, TTL, ports; one fold per checksum)
+    /// equals a full recompute, etherparse validates it, and a port pair
+    /// that lands on a computed 0 is sent as 0xffff.
+    #[test]
+    fn fused_rewrite_equals_recompute(
+        src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16,
+        payload in proptest::collection::vec(any::<u8>(), 0..100),
+        new_src: [u8; 4], new_dst: [u8; 4], new_sport: u16, new_dport: u16,
+    ) {
+        let mut frame = build(src, dst, sport, dport, &payload);
+        let (new_src, new_dst) = (Ipv4Addr::from(new_src), Ipv4Addr::from(new_dst));
+        let mut eth = Frame::new_checked(&mut frame[..]).unwrap();
+        let mut ip = ipv4::Packet::new_checked(eth.payload_mut()).unwrap();
+        let pseudo = ip.rewrite_addrs_and_forward(new_src, new_dst);
+        prop_assert_eq!(ip.ttl(), 63);
+        let mut p = Packet::new_checked(ip.payload_mut()).unwrap();
+        p.rewrite_ports(new_sport, new_dport, pseudo);
+        let e = etherparse_valid(&frame);
+        prop_assert_eq!((e.source_port(), e.destination_port()), (new_sport, new_dport));
+        // Through zero: the source port that makes the computed checksum 0.
+        let mut eth = Frame::new_checked(&mut frame[..]).unwrap();
+        let mut ip = ipv4::Packet::new_checked(eth.payload_mut()).unwrap();
+        let mut p = Packet::new_checked(ip.payload_mut()).unwrap();
+        let c = p.checksum();
+        let zero_port = oc_add(new_sport, if c == 0xffff { 0 } else { c });
+        p.rewrite_ports(zero_port, new_dport, checksum::Delta::default());
+        prop_assert_eq!(p.checksum(), 0xffff);
+        etherparse_valid(&frame);
+    }
+
     /// Single-port rewrites that land exactly on a computed 0 and back.
     #[test]
     fn port_rewrite_through_zero(sport: u16, dport: u16, payload in proptest::collection::vec(any::<u8>(), 0..20)) {

@@ -1,0 +1,325 @@
+//! Fail fast without becoming a reflector: the replies the gateway sends for
+//! a TCP/UDP packet that has nowhere to go (issue 10).
+//!
+//! - A TCP SYN to a VIP:port with no service, or whose service has no usable
+//!   real server, gets an ICMP port unreachable (the default, as IPVS's
+//!   `ip_vs_leave` does: "the TCP RST packet cannot be sent, instead that
+//!   ICMP_PORT_UNREACH is sent here no matter it is TCP/UDP"), or a RST, or
+//!   nothing ([`NoServiceReply`], `[ipvs] no_service_reply`). A client's
+//!   TCP in SYN_SENT takes either as a hard error (`ECONNREFUSED`).
+//! - A UDP datagram to a VIP:port with no service or no usable real server
+//!   gets an ICMP port unreachable (unless `no_service_reply = "none"`).
+//! - A TCP segment other than a plain SYN (and other than a RST) with no
+//!   session gets a RST from the address and port it was sent to
+//!   (`[ipvs] no_session_rst`): a client's packet to VIP:vport after its
+//!   session expired or the gateway restarted is reset from VIP:vport; a
+//!   real server's packet to LIP:lport (FULLNAT) or to client:cport (NAT)
+//!   is reset from there, so both ends learn at once. Seq/ack follow RFC 793
+//!   §3.4 "Reset Generation" ([`rst_numbers`]); a RST is never answered.
+//!
+//! Not a reflector: nothing is sent for a frame that was not unicast to the
+//! port's MAC, from a non-unicast MAC, from one of the gateway's own
+//! addresses or from a subnet's broadcast address; fragments, ICMP errors
+//! and packets failing the reverse-path check were dropped before this point;
+//! a reply only leaves through the port the packet came in on (the route
+//! back to the sender must leave there, whatever the port's `rp_filter`).
+//! Every reply takes a token from the worker's bucket ([`TokenBucket`], as
+//! Linux's `icmp_msgs_per_sec`/`icmp_msgs_burst`, driven by the worker's
+//! clock, no syscall); without a token the packet is only dropped
+//! (`replies_rate_limited`). The packet is counted under its drop reason in
+//! every case: a reply is extra, not instead.
+//!
+//! The engine only decides ([`Action::Reject`]); the worker builds the reply
+//! over the received buffer ([`build`]: the first bytes of the original are
+//! copied aside, the buffer is resized, no allocation) and sends it to the
+//! sender's next hop through the neighbour table, as any routed packet.
+
+use std::net::Ipv4Addr;
+
+use super::conn::plain_syn;
+use super::ipv4::L4Info;
+use super::{Action, Engine};
+use crate::counters::{Drop, Event};
+use crate::route::Iface;
+use crate::tcp_state::flags;
+use crate::wire::ethernet::{self, EtherType};
+use crate::wire::ipv4::{self, Protocol};
+use crate::wire::{icmpv4, tcp};
+use crate::worker::PacketBuf;
+
+/// What a TCP SYN (and a UDP datagram) to a VIP:port with no service or no
+/// usable real server gets (`[ipvs] no_service_reply`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoServiceReply {
+    /// ICMP port unreachable for TCP and UDP, as IPVS's `ip_vs_leave`.
+    #[default]
+    Icmp,
+    /// A RST for TCP (what a host's closed port sends); ICMP port
+    /// unreachable for UDP.
+    Rst,
+    /// Nothing: the packet is only dropped and counted.
+    None,
+}
+
+/// The reply settings of a worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RejectConfig {
+    /// What a SYN or a datagram to a VIP:port with no service gets.
+    pub no_service: NoServiceReply,
+    /// Whether a TCP segment with no session gets a RST.
+    pub no_session_rst: bool,
+    /// Replies per second per worker (the bucket's refill).
+    pub rate: u32,
+    /// Replies a worker may send at once after a quiet spell.
+    pub burst: u32,
+}
+
+impl RejectConfig {
+    /// Linux's `icmp_msgs_per_sec`.
+    pub const DEFAULT_RATE: u32 = 1000;
+    /// Linux's `icmp_msgs_burst`.
+    pub const DEFAULT_BURST: u32 = 50;
+}
+
+impl Default for RejectConfig {
+    fn default() -> RejectConfig {
+        RejectConfig {
+            no_service: NoServiceReply::Icmp,
+            no_session_rst: true,
+            rate: RejectConfig::DEFAULT_RATE,
+            burst: RejectConfig::DEFAULT_BURST,
+        }
+    }
+}
+
+/// Which reply the worker builds for [`Action::Reject`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reject {
+    /// A TCP RST from the packet's destination to its source (RFC 793).
+    Rst,
+    /// ICMP destination unreachable, port unreachable (type 3 code 3), from
+    /// the packet's destination, quoting its IP header and 8 bytes.
+    PortUnreachable,
+}
+
+/// A token bucket in thousandths of a token, refilled from the worker's
+/// millisecond clock (as Linux's `icmp_global_allow`): `rate` tokens per
+/// second, at most `burst` saved. Starts full.
+#[derive(Clone, Copy, Debug)]
+pub struct TokenBucket {
+    milli: u64,
+    last_ms: u64,
+    rate: u64,
+    cap: u64,
+}
+
+impl TokenBucket {
+    /// A full bucket of `burst` tokens refilled at `rate` per second.
+    pub fn new(rate: u32, burst: u32, now_ms: u64) -> TokenBucket {
+        let cap = u64::from(burst) * 1000;
+        TokenBucket { milli: cap, last_ms: now_ms, rate: u64::from(rate), cap }
+    }
+
+    /// Takes a token if there is one at `now_ms`.
+    #[inline]
+    pub fn take(&mut self, now_ms: u64) -> bool {
+        let elapsed = now_ms.saturating_sub(self.last_ms);
+        self.last_ms = self.last_ms.max(now_ms);
+        self.milli = self.milli.saturating_add(elapsed.saturating_mul(self.rate)).min(self.cap);
+        if self.milli >= 1000 {
+            self.milli -= 1000;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// RFC 793 §3.4 "Reset Generation" for a segment with `seg_flags`, `seq`,
+/// `ack` and `seg_len` (payload plus one each for SYN and FIN): (the RST's
+/// seq, its ack, its flags). With ACK: seq = the segment's ack, flags RST;
+/// without: seq 0, ack = seq + seg_len, flags RST|ACK.
+#[inline]
+pub fn rst_numbers(seg_flags: u8, seq: u32, ack: u32, seg_len: u32) -> (u32, u32, u8) {
+    if seg_flags & flags::ACK != 0 {
+        (ack, 0, flags::RST)
+    } else {
+        (0, seq.wrapping_add(seg_len), flags::RST | flags::ACK)
+    }
+}
+
+/// The reply a packet dropped for `why` gets under `cfg`, if any.
+fn reply_for(cfg: &RejectConfig, p: &L4Info, why: Drop) -> Option<Reject> {
+    let tcp = p.key.proto == Protocol::Tcp;
+    if tcp && p.tcp_flags & flags::RST != 0 {
+        return None; // Never answer a RST (RFC 793).
+    }
+    match why {
+        Drop::NoService | Drop::NoDest if !tcp || plain_syn(p.tcp_flags) => match cfg.no_service {
+            NoServiceReply::Icmp => Some(Reject::PortUnreachable),
+            NoServiceReply::Rst if tcp => Some(Reject::Rst),
+            NoServiceReply::Rst => Some(Reject::PortUnreachable),
+            NoServiceReply::None => None,
+        },
+        // A segment that is not a plain SYN, with no session: to a port
+        // without a service, to a service, to a local address (FULLNAT
+        // reply) or from a NAT real server.
+        Drop::NoService | Drop::NoSessionNotSyn | Drop::UnknownReply if tcp && cfg.no_session_rst => {
+            Some(Reject::Rst)
+        }
+        _ => None,
+    }
+}
+
+impl Engine {
+    /// A TCP/UDP packet that is dropped for `why`: [`Action::Reject`] if it
+    /// gets a reply (see the module docs), else [`Action::Drop`].
+    #[cold]
+    pub(super) fn reject_or_drop(
+        &mut self,
+        now: u64,
+        rx: &Iface,
+        frame: &[u8],
+        p: &L4Info,
+        why: Drop,
+    ) -> Action {
+        let Some(reply) = reply_for(&self.cfg.reject, p, why) else {
+            return Action::Drop(why);
+        };
+        if !self.may_reply(rx, frame, p.key.src) {
+            return Action::Drop(why);
+        }
+        // Back through the port it came in on, to the sender's next hop.
+        let Some((port, next_hop)) = self.cfg.routes.lookup(p.key.src).filter(|(port, _)| *port == rx.port)
+        else {
+            return Action::Drop(why);
+        };
+        if !self.replies.take(now) {
+            self.counters.event(Event::RepliesRateLimited, 1);
+            return Action::Drop(why);
+        }
+        Action::Reject { port, next_hop, reply, why }
+    }
+
+    /// Whether the sender of `frame` (IPv4 source `src`) may get a reply:
+    /// the frame was unicast to the port's MAC from a unicast MAC, and the
+    /// source is neither one of our addresses nor a subnet's broadcast.
+    fn may_reply(&self, rx: &Iface, frame: &[u8], src: u32) -> bool {
+        let eth = ethernet::Frame::new_unchecked(frame);
+        if eth.dst_addr() != rx.mac || !eth.src_addr().is_unicast() {
+            return false;
+        }
+        let directed_broadcast = |i: &Iface| {
+            let host = if i.prefix >= 31 { 0 } else { u32::MAX >> i.prefix };
+            host != 0 && i.contains(src) && src & host == host
+        };
+        !(self.snap.owns(src) || self.is_iface_addr(src) || self.cfg.ifaces.iter().any(directed_broadcast))
+    }
+}
+
+/// TTL of the replies the gateway originates.
+const REPLY_TTL: u8 = 64;
+/// Most bytes an ICMP error quotes: the longest IPv4 header and 8 bytes of
+/// its payload (RFC 792).
+const QUOTE_MAX: usize = ipv4::MAX_HEADER_LEN + icmpv4::QUOTED_L4_LEN;
+const ETH: usize = ethernet::HEADER_LEN;
+const IP: usize = 20;
+
+/// Turns `pkt`, the frame the engine returned [`Action::Reject`] for, into
+/// the reply `reply` with IPv4 identification `ident` (the worker then sets
+/// the MACs). The original's first bytes are copied aside, the buffer is cut
+/// or grown to the reply's length; false (nothing to send) if the buffer
+/// cannot take that length or the frame is not the TCP/UDP packet the engine
+/// checked.
+pub fn build<B: PacketBuf>(pkt: &mut B, reply: Reject, ident: u16) -> bool {
+    let f = pkt.as_ref();
+    let Ok(ip) = ipv4::Packet::new_checked(f.get(ETH..).unwrap_or_default()) else {
+        return false;
+    };
+    let (hl, tl) = (ip.header_len(), usize::from(ip.total_len()));
+    let (src, dst) = (ip.src_addr(), ip.dst_addr());
+    if tl < hl || ETH + tl > f.len() {
+        return false;
+    }
+    match reply {
+        Reject::Rst => {
+            let Ok(t) = tcp::Packet::new_checked(&f[ETH + hl..ETH + tl]) else {
+                return false;
+            };
+            let (fl, seq, ack) = (t.flags(), t.seq_number(), t.ack_number());
+            if fl & flags::RST != 0 {
+                return false;
+            }
+            let ctl = u32::from(fl & flags::SYN != 0) + u32::from(fl & flags::FIN != 0);
+            let seg_len = (tl - hl - t.header_len()) as u32 + ctl;
+            let (sport, dport) = (t.src_port(), t.dst_port());
+            let len = ETH + IP + tcp::MIN_HEADER_LEN;
+            if !pkt.set_len(len) {
+                return false;
+            }
+            let frame = pkt.as_mut();
+            frame[ETH + IP..len].fill(0);
+            write_ip(&mut frame[ETH..ETH + IP], Protocol::Tcp, 0, len - ETH, ident, dst, src);
+            let (rseq, rack, rflags) = rst_numbers(fl, seq, ack, seg_len);
+            let mut r = tcp::Packet::new_unchecked(&mut frame[ETH + IP..len]);
+            r.set_src_port(dport);
+            r.set_dst_port(sport);
+            r.set_seq_number(rseq);
+            r.set_ack_number(rack);
+            r.set_header_len(tcp::MIN_HEADER_LEN);
+            r.set_flags(rflags);
+            r.fill_checksum(dst, src);
+        }
+        Reject::PortUnreachable => {
+            let n = (hl + icmpv4::QUOTED_L4_LEN).min(tl);
+            let mut quote = [0u8; QUOTE_MAX];
+            quote[..n].copy_from_slice(&f[ETH..ETH + n]);
+            let start = ETH + IP + icmpv4::HEADER_LEN;
+            let len = start + n;
+            if !pkt.set_len(len) {
+                return false;
+            }
+            let frame = pkt.as_mut();
+            frame[start..len].copy_from_slice(&quote[..n]);
+            // Precedence "internetwork control", as Linux sends ICMP errors.
+            write_ip(&mut frame[ETH..ETH + IP], Protocol::Icmp, 0xc0, len - ETH, ident, dst, src);
+            let mut icmp = icmpv4::Packet::new_unchecked(&mut frame[ETH + IP..len]);
+            icmp.set_msg_type(icmpv4::Message::DstUnreachable);
+            icmp.set_code(icmpv4::CODE_PORT_UNREACHABLE);
+            icmp.set_echo_ident(0);
+            icmp.set_echo_seq_no(0);
+            icmp.fill_checksum();
+        }
+    }
+    ethernet::Frame::new_unchecked(pkt.as_mut()).set_ethertype(EtherType::Ipv4);
+    true
+}
+
+/// Writes a 20-byte IPv4 header (no options, DF clear, TTL [`REPLY_TTL`]).
+fn write_ip(
+    buf: &mut [u8],
+    proto: Protocol,
+    tos: u8,
+    total: usize,
+    ident: u16,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+) {
+    let mut ip = ipv4::Packet::new_unchecked(buf);
+    ip.set_version(4);
+    ip.set_header_len(IP);
+    ip.set_tos(tos);
+    ip.set_total_len(total as u16);
+    ip.set_ident(ident);
+    ip.clear_flags();
+    ip.set_frag_offset(0);
+    ip.set_ttl(REPLY_TTL);
+    ip.set_protocol(proto);
+    ip.set_src_addr(src);
+    ip.set_dst_addr(dst);
+    ip.fill_checksum();
+}
+
+#[cfg(test)]
+mod tests;
