@@ -86,8 +86,7 @@ impl Control {
                 services: BTreeMap::new(),
                 svc_slots: Slots::new(max_services),
                 dest_slots: Slots::new(max_dests),
-                svc_trash: vec![],
-                dest_trash: vec![],
+                trash: Default::default(),
                 generation,
                 version: 0,
                 timeouts,
@@ -122,7 +121,7 @@ impl Control {
     fn notify_laddrs(&self, m: &Model) {
         if let Some(hook) = &self.laddr_hook {
             // Trashed servers' sessions still use theirs (see `trash`).
-            let trashed = m.dest_trash.iter().flat_map(|d| d.laddrs.iter().copied());
+            let trashed = m.trash.dests.values().flat_map(|d| d.laddrs.iter().copied());
             let mut all: Vec<Ipv4Addr> =
                 m.services.values().flat_map(|s| s.laddrs.iter().copied()).chain(trashed).collect();
             all.sort();

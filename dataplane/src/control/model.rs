@@ -27,7 +27,7 @@ use gw_core::service::{Dest, Service, Snapshot};
 use gw_core::tcp_state::Timeouts;
 
 use super::stats::RateEst;
-use super::trash::{TrashedDest, TrashedSvc};
+use super::trash::TrashBin;
 use super::{err, no_service, Control};
 
 #[derive(Clone, Debug)]
@@ -81,8 +81,7 @@ pub(super) struct Model {
     pub(super) svc_slots: Slots,
     pub(super) dest_slots: Slots,
     /// Deleted services and real servers sessions may still reference.
-    pub(super) svc_trash: Vec<TrashedSvc>,
-    pub(super) dest_trash: Vec<TrashedDest>,
+    pub(super) trash: TrashBin,
     pub(super) generation: u64,
     pub(super) version: u64,
     pub(super) timeouts: Timeouts,
@@ -267,8 +266,8 @@ impl Control {
                     .ok_or_else(|| err(ErrorKind::NoDest, format!("{addr}:{port}")))?;
                 let d = s.dests.remove(pos);
                 s.version = version;
-                let s = s.clone();
-                Self::trash_dest(m, &s, d);
+                let (spec, laddrs) = (s.spec.clone(), s.laddrs.clone());
+                Self::trash_dest(m, &spec, &laddrs, d);
                 Ok(true)
             }
             Request::AddLaddr { service, addr } => {

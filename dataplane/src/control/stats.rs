@@ -123,8 +123,8 @@ impl Control {
             .services
             .values()
             .flat_map(|s| std::iter::once((false, s.slot)).chain(s.dests.iter().map(|d| (true, d.slot))))
-            .chain(m.svc_trash.iter().map(|t| (false, t.entry.slot)))
-            .chain(m.dest_trash.iter().map(|t| (true, t.entry.slot)))
+            .chain(m.trash.services.values().map(|t| (false, t.entry.slot)))
+            .chain(m.trash.dests.values().map(|t| (true, t.entry.slot)))
             .collect();
         for (is_dest, slot) in slots {
             let cur = if is_dest { self.dest_stats(slot).0 } else { self.svc_stats(slot) };

@@ -35,6 +35,7 @@
 //! counters start again from zero); if there is none, the add is refused
 //! as before.
 
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -57,10 +58,12 @@ pub(super) struct Idle {
     empty_since: Option<Instant>,
 }
 
+/// A real server in the trash: (service, address, port).
+pub(super) type DestKey = (ServiceKey, Ipv4Addr, u16);
+
 /// A deleted real server.
 #[derive(Clone, Debug)]
 pub(super) struct TrashedDest {
-    pub(super) service: ServiceKey,
     pub(super) entry: DestEntry,
     /// Its service's local addresses and steering when it was deleted.
     pub(super) laddrs: Vec<Ipv4Addr>,
@@ -75,6 +78,20 @@ pub(super) struct TrashedSvc {
     idle: Idle,
 }
 
+/// The trash: deleted services by key, deleted servers by (service, address, port).
+#[derive(Debug, Default)]
+pub(super) struct TrashBin {
+    pub(super) services: HashMap<ServiceKey, TrashedSvc>,
+    pub(super) dests: HashMap<DestKey, TrashedDest>,
+}
+
+impl TrashBin {
+    /// The services that have servers in the trash.
+    fn services_with_dests(&self) -> HashSet<ServiceKey> {
+        self.dests.keys().map(|k| k.0).collect()
+    }
+}
+
 /// How a service's connections are steered (see [`gw_core::steer`]).
 pub(super) fn steer_of(spec: &ServiceSpec) -> Steer {
     Steer::of(spec.scheduler, spec.persistent.is_some(), u32::from(spec.netmask), u32::from(spec.key.addr))
@@ -87,25 +104,22 @@ impl Control {
         active.wrapping_add(inactive).wrapping_add(self.dest_persist(slot))
     }
 
-    /// Moves real server `d` of service `svc` (just removed from it) to the trash.
-    pub(super) fn trash_dest(m: &mut Model, svc: &SvcEntry, d: DestEntry) {
+    /// Moves real server `d`, just removed from service `svc` (with local
+    /// addresses `laddrs`), to the trash.
+    pub(super) fn trash_dest(m: &mut Model, svc: &ServiceSpec, laddrs: &[Ipv4Addr], d: DestEntry) {
         let idle = Idle { gone_at: m.generation + 1, empty_since: None };
-        m.dest_trash.push(TrashedDest {
-            service: svc.spec.key,
-            entry: d,
-            laddrs: svc.laddrs.clone(),
-            steer: steer_of(&svc.spec),
-            idle,
-        });
+        let key = (svc.key, d.spec.addr, d.spec.port);
+        let t = TrashedDest { entry: d, laddrs: laddrs.to_vec(), steer: steer_of(svc), idle };
+        m.trash.dests.insert(key, t);
     }
 
     /// Moves service `s` (just removed from the model) and its servers to the trash.
     pub(super) fn trash_service(m: &mut Model, mut s: SvcEntry) {
         for d in std::mem::take(&mut s.dests) {
-            Self::trash_dest(m, &s, d);
+            Self::trash_dest(m, &s.spec, &s.laddrs, d);
         }
         let idle = Idle { gone_at: m.generation + 1, empty_since: None };
-        m.svc_trash.push(TrashedSvc { entry: s, idle });
+        m.trash.services.insert(s.spec.key, TrashedSvc { entry: s, idle });
     }
 
     /// Takes real server `addr:port` of service `svc` out of the trash.
@@ -115,17 +129,12 @@ impl Control {
         addr: Ipv4Addr,
         port: u16,
     ) -> Option<DestEntry> {
-        let pos = m
-            .dest_trash
-            .iter()
-            .position(|t| t.service == svc && t.entry.spec.addr == addr && t.entry.spec.port == port)?;
-        Some(m.dest_trash.swap_remove(pos).entry)
+        m.trash.dests.remove(&(svc, addr, port)).map(|t| t.entry)
     }
 
     /// Takes service `key` out of the trash (its servers stay there until added).
     pub(super) fn untrash_service(m: &mut Model, key: ServiceKey) -> Option<SvcEntry> {
-        let pos = m.svc_trash.iter().position(|t| t.entry.spec.key == key)?;
-        Some(m.svc_trash.swap_remove(pos).entry)
+        m.trash.services.remove(&key).map(|t| t.entry)
     }
 
     /// Whether a trashed entry gone at `gone_at` with `refs` references
@@ -137,35 +146,42 @@ impl Control {
     /// Slots run out: frees the real-server slot of a trashed server no
     /// session references (the longest idle first) and returns it.
     pub(super) fn reclaim_dest_slot(&self, m: &mut Model) -> Option<u32> {
-        let pos = (0..m.dest_trash.len())
-            .filter(|&i| {
-                let t = &m.dest_trash[i];
-                self.unreferenced(t.idle.gone_at, self.dest_refs(t.entry.slot))
-            })
-            .min_by_key(|&i| {
-                let since = m.dest_trash[i].idle.empty_since;
-                (since.is_none(), since)
-            })?;
-        Some(m.dest_trash.swap_remove(pos).entry.slot)
+        let key = m
+            .trash
+            .dests
+            .iter()
+            .filter(|(_, t)| self.unreferenced(t.idle.gone_at, self.dest_refs(t.entry.slot)))
+            .min_by_key(|(_, t)| (t.idle.empty_since.is_none(), t.idle.empty_since))
+            .map(|(k, _)| *k)?;
+        m.trash.dests.remove(&key).map(|t| t.entry.slot)
     }
 
     /// Slots run out: frees the slot of a trashed service none of whose
     /// trashed servers a session references (those go with it).
     pub(super) fn reclaim_svc_slot(&self, m: &mut Model) -> Option<u32> {
-        let pos = m.svc_trash.iter().position(|t| {
-            self.min_worker_generation() >= t.idle.gone_at
-                && m.dest_trash
-                    .iter()
-                    .filter(|d| d.service == t.entry.spec.key)
-                    .all(|d| self.unreferenced(d.idle.gone_at, self.dest_refs(d.entry.slot)))
-        })?;
-        let t = m.svc_trash.swap_remove(pos);
-        let key = t.entry.spec.key;
-        let (gone, kept): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut m.dest_trash).into_iter().partition(|d| d.service == key);
-        m.dest_trash = kept;
-        for d in gone {
-            m.dest_slots.release(d.entry.slot);
+        let mut busy = HashSet::new();
+        for ((svc, ..), d) in &m.trash.dests {
+            if !self.unreferenced(d.idle.gone_at, self.dest_refs(d.entry.slot)) {
+                busy.insert(*svc);
+            }
+        }
+        let key = m
+            .trash
+            .services
+            .iter()
+            .find(|(k, t)| !busy.contains(*k) && self.min_worker_generation() >= t.idle.gone_at)
+            .map(|(k, _)| *k)?;
+        let t = m.trash.services.remove(&key)?;
+        let mut freed = vec![];
+        m.trash.dests.retain(|k, d| {
+            let keep = k.0 != key;
+            if !keep {
+                freed.push(d.entry.slot);
+            }
+            keep
+        });
+        for slot in freed {
+            m.dest_slots.release(slot);
         }
         Some(t.entry.slot)
     }
@@ -175,6 +191,9 @@ impl Control {
     /// service goes once none of its servers is left in the trash. Returns
     /// whether anything went (the snapshot then changes).
     pub(super) fn sweep_trash(&self, m: &mut Model, now: Instant) -> bool {
+        if m.trash.dests.is_empty() && m.trash.services.is_empty() {
+            return false;
+        }
         let idle_long = |idle: &mut Idle, empty: bool| {
             if !empty {
                 idle.empty_since = None;
@@ -183,57 +202,59 @@ impl Control {
             let since = *idle.empty_since.get_or_insert(now);
             now.saturating_duration_since(since) >= TRASH_GRACE
         };
-        let mut freed = false;
-        let mut i = 0;
-        while i < m.dest_trash.len() {
-            let (gone_at, slot) = (m.dest_trash[i].idle.gone_at, m.dest_trash[i].entry.slot);
-            let empty = self.unreferenced(gone_at, self.dest_refs(slot));
-            if idle_long(&mut m.dest_trash[i].idle, empty) {
-                m.dest_trash.swap_remove(i);
-                m.dest_slots.release(slot);
-                freed = true;
+        let mut freed = vec![];
+        m.trash.dests.retain(|_, t| {
+            let empty = self.unreferenced(t.idle.gone_at, self.dest_refs(t.entry.slot));
+            let gone = idle_long(&mut t.idle, empty);
+            if gone {
+                freed.push((true, t.entry.slot));
+            }
+            !gone
+        });
+        let with_dests = m.trash.services_with_dests();
+        m.trash.services.retain(|k, t| {
+            let empty = self.min_worker_generation() >= t.idle.gone_at && !with_dests.contains(k);
+            let gone = idle_long(&mut t.idle, empty);
+            if gone {
+                freed.push((false, t.entry.slot));
+            }
+            !gone
+        });
+        for (is_dest, slot) in &freed {
+            if *is_dest {
+                m.dest_slots.release(*slot);
             } else {
-                i += 1;
+                m.svc_slots.release(*slot);
             }
         }
-        let mut i = 0;
-        while i < m.svc_trash.len() {
-            let key = m.svc_trash[i].entry.spec.key;
-            let empty = self.min_worker_generation() >= m.svc_trash[i].idle.gone_at
-                && !m.dest_trash.iter().any(|d| d.service == key);
-            if idle_long(&mut m.svc_trash[i].idle, empty) {
-                let t = m.svc_trash.swap_remove(i);
-                m.svc_slots.release(t.entry.slot);
-                freed = true;
-            } else {
-                i += 1;
-            }
-        }
-        freed
+        !freed.is_empty()
     }
 
     /// What the snapshot keeps of the trash.
     pub(super) fn snapshot_trash(m: &Model) -> Trash {
+        // A deleted service's VIP and steering only while servers of it are
+        // in the trash (they hold its sessions).
+        let with_dests = m.trash.services_with_dests();
         Trash {
             dests: m
-                .dest_trash
+                .trash
+                .dests
                 .iter()
-                .map(|t| SnapDest {
+                .map(|((svc, addr, port), t)| SnapDest {
                     slot: t.entry.slot,
-                    proto: t.service.proto.number(),
-                    addr: t.entry.spec.addr,
-                    port: t.entry.spec.port,
+                    proto: svc.proto.number(),
+                    addr: *addr,
+                    port: *port,
                     mode: t.entry.spec.mode,
                     steer: t.steer,
                     laddrs: t.laddrs.iter().map(|a| u32::from(*a)).collect(),
                 })
                 .collect(),
-            // A deleted service's VIP and steering only while servers of
-            // it are in the trash (they hold its sessions).
             services: m
-                .svc_trash
-                .iter()
-                .filter(|t| m.dest_trash.iter().any(|d| d.service == t.entry.spec.key))
+                .trash
+                .services
+                .values()
+                .filter(|t| with_dests.contains(&t.entry.spec.key))
                 .map(|t| SnapSvc { key: t.entry.spec.key, steer: steer_of(&t.entry.spec) })
                 .collect(),
         }
@@ -298,7 +319,7 @@ mod tests {
         let d = &listing(&c)[0].dests[0];
         assert_eq!((d.stats.inpkts, d.active_conns), (8, 3), "counters and gauges continue");
         assert!(p.current().dest_live(slot));
-        assert!(c.lock().dest_trash.is_empty());
+        assert!(c.lock().trash.dests.is_empty());
         // Another server at the same address but another port is another server.
         let mut other = dest(2);
         other.port = 81;
@@ -334,7 +355,7 @@ mod tests {
         assert_eq!(listing(&c)[0].stats.inpkts, 5, "the service's statistics continue");
         assert_eq!(listing(&c)[0].dests[0].inactive_conns, 1);
         let m = c.lock();
-        assert!(m.dest_trash.is_empty() && m.svc_trash.is_empty());
+        assert!(m.trash.dests.is_empty() && m.trash.services.is_empty());
     }
 
     #[test]
@@ -364,27 +385,27 @@ mod tests {
         let later = |s: u64| t0 + Duration::from_secs(s);
         c.tick(t0);
         c.tick(later(1000));
-        assert_eq!(c.lock().dest_trash.len(), 1, "a worker has not seen the deletion yet");
+        assert_eq!(c.lock().trash.dests.len(), 1, "a worker has not seen the deletion yet");
         c.workers[0].generation.set(p.current().generation);
         c.tick(later(2000));
         c.tick(later(3000));
         assert!(p.current().owns(u32::from(key(80).addr)), "the deleted service's VIP stays the gateway's");
-        assert_eq!(c.lock().dest_trash.len(), 1, "a session and a template still use it");
+        assert_eq!(c.lock().trash.dests.len(), 1, "a session and a template still use it");
         cells.inactive.sub(1);
         c.tick(later(4000));
-        assert_eq!(c.lock().dest_trash.len(), 1, "the template still does");
+        assert_eq!(c.lock().trash.dests.len(), 1, "the template still does");
         cells.persist.sub(1);
         c.tick(later(5000)); // first seen empty
         c.tick(later(5000) + TRASH_GRACE - Duration::from_secs(1));
-        assert_eq!(c.lock().dest_trash.len(), 1, "within the grace period");
+        assert_eq!(c.lock().trash.dests.len(), 1, "within the grace period");
         assert!(p.current().dest_forwards(slot));
         c.tick(later(5000) + TRASH_GRACE);
-        assert!(c.lock().dest_trash.is_empty());
+        assert!(c.lock().trash.dests.is_empty());
         assert!(!p.current().dest_forwards(slot), "the new snapshot drops it");
         assert!(!p.current().owns(u32::from(key(80).addr)), "and the VIP of its deleted service");
-        assert_eq!(c.lock().svc_trash.len(), 1, "the service goes a grace period after its last server");
+        assert_eq!(c.lock().trash.services.len(), 1, "the service goes a grace period after its last server");
         c.tick(later(5000) + TRASH_GRACE * 2);
-        assert!(c.lock().svc_trash.is_empty());
+        assert!(c.lock().trash.services.is_empty());
         // The slot is free again: a new server gets it, counted from zero.
         c.workers[0].dests[slot as usize].inpkts.add(9);
         add(&c);
@@ -405,9 +426,9 @@ mod tests {
         c.tick(t0 + TRASH_GRACE / 2);
         c.workers[0].dests[slot as usize].active.sub(1);
         c.tick(t0 + TRASH_GRACE);
-        assert_eq!(c.lock().dest_trash.len(), 1);
+        assert_eq!(c.lock().trash.dests.len(), 1);
         c.tick(t0 + TRASH_GRACE * 2);
-        assert!(c.lock().dest_trash.is_empty());
+        assert!(c.lock().trash.dests.is_empty());
     }
 
     #[test]
@@ -434,7 +455,7 @@ mod tests {
         let Response::Error { kind, message } = add_dest(&c, 31) else { panic!() };
         assert_eq!(kind, ErrorKind::Full, "a trashed slot with a session is never taken");
         assert_eq!(message, "real-server table is full (workers.max_dests = 16)");
-        assert_eq!(c.lock().dest_trash.len(), 1);
+        assert_eq!(c.lock().trash.dests.len(), 1);
         assert!(p.current().dest_forwards(busy));
         // 3's trash entry went with its slot: adding it back needs a new one.
         assert!(matches!(add_dest(&c, 3), Response::Error { kind: ErrorKind::Full, .. }));
@@ -467,6 +488,6 @@ mod tests {
         c.workers[0].generation.set(p.current().generation);
         assert_eq!(c.handle(Request::AddService { spec }), Response::Ok);
         assert_eq!(c.lock().services[&key(99)].slot, freed);
-        assert_eq!(c.lock().svc_trash.len(), 1, "the one with a session stays");
+        assert_eq!(c.lock().trash.services.len(), 1, "the one with a session stays");
     }
 }
