@@ -6,6 +6,13 @@
 //! worker never writes to a snapshot, so reading it costs no shared-line
 //! writes. Old snapshots are released by the control plane once every worker
 //! has moved past them (see the control plane), so a worker never frees one.
+//!
+//! Deleted services and real servers whose sessions still live (the control
+//! plane's trash, IPVS's `dest_trash`) stay in a snapshot in part
+//! ([`Trash`]): their sessions keep forwarding and their replies keep being
+//! steered, but no new connection is scheduled to them: they are not in any
+//! service's `dests` and a trashed service is not found by
+//! [`Snapshot::service`].
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -73,16 +80,68 @@ pub enum Steer {
 impl Service {
     /// How this service's connections are steered to a worker.
     pub fn steer(&self) -> Steer {
-        match (self.scheduler, self.persistent_ms) {
-            (Scheduler::Lblc | Scheduler::Lblcr, _) => Steer::Destination(u32::from(self.key.addr)),
-            (_, Some(_)) => Steer::ClientNet(self.netmask),
-            (_, None) => Steer::Client,
+        Steer::of(self.scheduler, self.persistent_ms.is_some(), self.netmask, u32::from(self.key.addr))
+    }
+}
+
+impl Steer {
+    /// The steering of a service with `scheduler`, persistent or not (with
+    /// `netmask`), on VIP `vip` (host order).
+    pub fn of(scheduler: Scheduler, persistent: bool, netmask: u32, vip: u32) -> Steer {
+        match (scheduler, persistent) {
+            (Scheduler::Lblc | Scheduler::Lblcr, _) => Steer::Destination(vip),
+            (_, true) => Steer::ClientNet(netmask),
+            (_, false) => Steer::Client,
         }
     }
 }
 
 /// Lookup key of a service: (protocol number, VIP host order, port).
 pub type SvcLookup = (u8, u32, u16);
+
+/// What a real-server slot is in a snapshot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum DestSlot {
+    /// No such server: its sessions' packets are dropped (`DestUnavailable`).
+    #[default]
+    Gone,
+    /// A configured server with its (upper, lower) thresholds.
+    Live(u32, u32),
+    /// A deleted server whose sessions still live (the trash): they keep
+    /// forwarding, nothing new is scheduled to it.
+    Trashed,
+}
+
+/// A deleted real server that sessions still reference.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrashedDest {
+    pub slot: u32,
+    /// Protocol number of its service.
+    pub proto: u8,
+    pub addr: Ipv4Addr,
+    pub port: u16,
+    pub mode: ForwardMode,
+    /// How its service's connections were steered (NAT replies follow it).
+    pub steer: Steer,
+    /// The local addresses its FULLNAT sessions may use, host order.
+    pub laddrs: Vec<u32>,
+}
+
+/// A deleted service that sessions still reference.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrashedService {
+    pub key: ServiceKey,
+    pub steer: Steer,
+}
+
+/// The part of the control plane's trash that established sessions need:
+/// their servers keep forwarding, their VIPs and local addresses stay the
+/// gateway's, their client packets and NAT replies stay steered.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Trash {
+    pub dests: Vec<TrashedDest>,
+    pub services: Vec<TrashedService>,
+}
 
 /// Everything a worker needs to know about services, immutable.
 #[derive(Debug, Default)]
@@ -96,9 +155,10 @@ pub struct Snapshot {
     owned: FxHashSet<u32>,
     /// Local addresses only.
     lips: FxHashSet<u32>,
-    /// Real-server slots that exist in this configuration, with their
-    /// thresholds (`None`: no such server).
-    live_dests: Vec<Option<(u32, u32)>>,
+    /// Real-server slots: live (with thresholds), trashed or gone.
+    dest_slots: Vec<DestSlot>,
+    /// Trashed services by key: only steering asks (see [`Self::trashed_steer`]).
+    trashed_services: FxHashMap<SvcLookup, Steer>,
     /// (protocol, address, port) of NAT real servers, to name their
     /// replies that match no session and to steer their replies, with the
     /// persistence netmask of their service (if persistent).
@@ -111,7 +171,7 @@ impl Snapshot {
         let mut s = Snapshot {
             generation,
             timeouts: Timeouts::default(),
-            live_dests: vec![None; max_dests],
+            dest_slots: vec![DestSlot::Gone; max_dests],
             ..Default::default()
         };
         for (i, svc) in services.iter().enumerate() {
@@ -123,8 +183,8 @@ impl Snapshot {
                 s.lips.insert(*l);
             }
             for d in &svc.dests {
-                if let Some(x) = s.live_dests.get_mut(d.slot as usize) {
-                    *x = Some((d.upper, d.lower));
+                if let Some(x) = s.dest_slots.get_mut(d.slot as usize) {
+                    *x = DestSlot::Live(d.upper, d.lower);
                 }
                 if crate::modes::replies_to_client(d.mode) {
                     s.masq_dests.insert((k.proto.number(), u32::from(d.addr), d.port), svc.steer());
@@ -133,6 +193,32 @@ impl Snapshot {
         }
         s.services = services;
         s
+    }
+
+    /// The same snapshot keeping what the sessions of `trash` need: their
+    /// servers forward, their addresses stay owned, their packets steered.
+    /// A live service or server of the same key or slot wins.
+    pub fn with_trash(mut self, trash: &Trash) -> Snapshot {
+        for d in &trash.dests {
+            if let Some(x @ DestSlot::Gone) = self.dest_slots.get_mut(d.slot as usize) {
+                *x = DestSlot::Trashed;
+            }
+            if crate::modes::replies_to_client(d.mode) {
+                self.masq_dests.entry((d.proto, u32::from(d.addr), d.port)).or_insert(d.steer);
+            }
+            for l in &d.laddrs {
+                self.owned.insert(*l);
+                self.lips.insert(*l);
+            }
+        }
+        for t in &trash.services {
+            let k = (t.key.proto.number(), u32::from(t.key.addr), t.key.port);
+            self.owned.insert(k.1);
+            if !self.by_key.contains_key(&k) {
+                self.trashed_services.insert(k, t.steer);
+            }
+        }
+        self
     }
 
     /// The same snapshot with session timeouts `t`.
@@ -170,14 +256,36 @@ impl Snapshot {
         }
         self.masq_dests.get(&(proto, addr, port)).copied()
     }
+    /// Whether real server `slot` is configured (not deleted, not trashed).
     #[inline]
     pub fn dest_live(&self, slot: u32) -> bool {
         self.dest_thresholds(slot).is_some()
     }
+    /// Whether sessions of real server `slot` forward: it is configured, or
+    /// deleted but in the trash (as IPVS takes a trashed server back with
+    /// its connections; see the crate docs of the control plane).
+    #[inline]
+    pub fn dest_forwards(&self, slot: u32) -> bool {
+        matches!(self.dest_slots.get(slot as usize), Some(DestSlot::Live(..) | DestSlot::Trashed))
+    }
     /// (upper, lower) connection thresholds of a live real server.
     #[inline]
     pub fn dest_thresholds(&self, slot: u32) -> Option<(u32, u32)> {
-        self.live_dests.get(slot as usize).copied().flatten()
+        match self.dest_slots.get(slot as usize) {
+            Some(DestSlot::Live(u, l)) => Some((*u, *l)),
+            _ => None,
+        }
+    }
+    /// How the connections of a trashed (deleted, sessions still live)
+    /// service `addr:port` (or port 0 on `addr`) are steered. Never asked
+    /// on the packet path unless no live service matched.
+    #[inline]
+    pub fn trashed_steer(&self, proto: u8, addr: u32, port: u16) -> Option<Steer> {
+        if self.trashed_services.is_empty() {
+            return None;
+        }
+        let t = &self.trashed_services;
+        t.get(&(proto, addr, port)).or_else(|| t.get(&(proto, addr, 0))).copied()
     }
     pub fn services(&self) -> &[Arc<Service>] {
         &self.services
@@ -213,5 +321,103 @@ impl Publisher {
     }
     pub fn current(&self) -> Arc<Snapshot> {
         self.current.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gw_proto::Protocol;
+
+    use super::*;
+    use crate::sched::DestConf;
+
+    fn service(slot: u32, port: u16, dests: &[(u32, u8)]) -> Service {
+        let key = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::new(198, 18, 0, 100), port };
+        let dests: Vec<Dest> = dests
+            .iter()
+            .map(|&(slot, last)| Dest {
+                slot,
+                addr: Ipv4Addr::new(198, 18, 1, last),
+                port: 80,
+                mode: ForwardMode::Masq,
+                weight: 1,
+                upper: 0,
+                lower: 0,
+            })
+            .collect();
+        let confs: Vec<DestConf> = dests
+            .iter()
+            .map(|d| DestConf { weight: 1, last_weight: 1, addr: u32::from(d.addr), port: d.port })
+            .collect();
+        Service {
+            slot,
+            version: 1,
+            key,
+            scheduler: Scheduler::Rr,
+            prep: Prepared::build(Scheduler::Rr, 0, &confs),
+            dests,
+            laddrs: vec![],
+            persistent_ms: None,
+            netmask: u32::MAX,
+            one_packet: false,
+            sched_flags: 0,
+        }
+    }
+
+    #[test]
+    fn trashed_servers_forward_but_are_neither_live_nor_scheduled_and_a_live_slot_wins() {
+        let vip = u32::from(Ipv4Addr::new(198, 18, 0, 100));
+        let lip = u32::from(Ipv4Addr::new(198, 18, 1, 10));
+        let trash = Trash {
+            dests: vec![
+                TrashedDest {
+                    slot: 3,
+                    proto: 6,
+                    addr: Ipv4Addr::new(198, 18, 1, 3),
+                    port: 80,
+                    mode: ForwardMode::Masq,
+                    steer: Steer::ClientNet(0xffff_ff00),
+                    laddrs: vec![lip],
+                },
+                // Slot 0 is live again (re-added): the live entry wins.
+                TrashedDest {
+                    slot: 0,
+                    proto: 6,
+                    addr: Ipv4Addr::new(198, 18, 1, 2),
+                    port: 80,
+                    mode: ForwardMode::Masq,
+                    steer: Steer::ClientNet(0),
+                    laddrs: vec![],
+                },
+            ],
+            services: vec![TrashedService {
+                key: ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::new(198, 18, 0, 100), port: 81 },
+                steer: Steer::Client,
+            }],
+        };
+        let live = Arc::new(service(0, 80, &[(0, 2)]));
+        let snap = Snapshot::new(1, vec![live], 8).with_trash(&trash);
+        // Slot 3: deleted, sessions still live.
+        assert!(snap.dest_forwards(3));
+        assert!(!snap.dest_live(3));
+        assert_eq!(snap.dest_thresholds(3), None);
+        // Slot 0: live; slot 5: nothing.
+        assert!(snap.dest_live(0) && snap.dest_forwards(0));
+        assert!(!snap.dest_forwards(5) && !snap.dest_forwards(100));
+        // Only the live service schedules; the trashed one only steers.
+        assert_eq!(snap.service(6, vip, 80).map(|s| s.dests.len()), Some(1));
+        assert!(snap.service(6, vip, 81).is_none());
+        assert_eq!(snap.trashed_steer(6, vip, 81), Some(Steer::Client));
+        assert_eq!(snap.trashed_steer(6, vip, 80), None);
+        // Its NAT replies keep their steering; the live server's stays as it is.
+        assert_eq!(
+            snap.masq_dest(6, u32::from(Ipv4Addr::new(198, 18, 1, 3)), 80),
+            Some(Steer::ClientNet(0xffff_ff00))
+        );
+        assert_eq!(snap.masq_dest(6, u32::from(Ipv4Addr::new(198, 18, 1, 2)), 80), Some(Steer::Client));
+        // Its local address stays the gateway's.
+        assert!(snap.owns(lip) && snap.is_laddr(lip));
+        let plain = Snapshot::new(1, vec![], 8);
+        assert!(!plain.dest_forwards(3) && plain.trashed_steer(6, vip, 81).is_none());
     }
 }

@@ -9,6 +9,7 @@
 //! |---|---|
 //! | to a FULLNAT local address (a reply) | `lport % N`: worker *i* allocates only local ports with `port % N == i` |
 //! | to a VIP:port of a service | `hash(client address, client port) % N`, or `hash(client address & netmask) % N` when the service is persistent, so all of a client's connections and its template live on one worker; for lblc/lblcr, `hash(VIP) % N`, so their per-destination state lives on one worker as the kernel's single table does (such a service then runs on one core) |
+//! | to a deleted VIP:port whose sessions still live (the trash) | as while it existed |
 //! | from a NAT real server (a reply to the client) | the same hash, of the destination (the client) |
 //! | anything else (ARP, ping, errors, not ours) | whoever received it |
 //!
@@ -94,6 +95,9 @@ fn owner_of(snap: &Snapshot, workers: u32, k: &FlowKey) -> Owner {
     };
     if let Some(svc) = snap.service(proto, dst, dport) {
         return Owner::Worker(by(svc.steer(), (src, sport)));
+    }
+    if let Some(steer) = snap.trashed_steer(proto, dst, dport) {
+        return Owner::Worker(by(steer, (src, sport)));
     }
     if let Some(steer) = snap.masq_dest(proto, src, sport) {
         return Owner::Worker(by(steer, (dst, dport)));

@@ -116,9 +116,67 @@ fn new_connections_alternate_and_a_deleted_server_gets_no_new_ones() {
         let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, cport), (VIP, 80), true, false));
         assert_eq!(inspect(&out[0].1).3 .0, RS[1]);
     }
-    // Packets of a session on the deleted server are dropped, as in IPVS.
-    assert!(lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, 80), false, true)).is_empty());
-    assert_eq!(lab.counters.drop_count(Drop::DestUnavailable), 1);
+    // Packets of a session on the deleted server still reach it (the trash).
+    let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, 80), false, true));
+    assert_eq!(inspect(&out[0].1).3, (RS[0], 8080));
+    assert_eq!(lab.counters.drop_count(Drop::DestUnavailable), 0);
+}
+
+/// The TCP service's listing: (real server, ActiveConn, InPkts) per server.
+fn tcp_dests(lab: &Lab) -> Vec<([u8; 4], u64, u64)> {
+    let Response::Services { services, .. } = lab.control.query(Request::List { service: None }) else {
+        panic!()
+    };
+    let svc = services.iter().find(|s| s.spec.key.proto == Protocol::Tcp).expect("the TCP service is listed");
+    svc.dests.iter().map(|d| (d.spec.addr.octets(), d.active_conns, d.stats.inpkts)).collect()
+}
+
+#[test]
+fn a_trashed_server_keeps_its_sessions_and_takes_them_back_when_re_added() {
+    let mut lab = Lab::new(64, (1024, 65535)).with_services(Scheduler::Rr);
+    lab.learn_neighbours();
+    let client = |lab: &mut Lab, syn: bool| {
+        let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, 80), syn, !syn));
+        out.first().map(|(_, f)| inspect(f))
+    };
+    let (_, _, local, rs, _) = client(&mut lab, true).unwrap();
+    assert_eq!(rs, (RS[0], 8080));
+    lab.rx(1, tcp(RS_MAC[0], GW_IN, rs, local, true, true));
+    client(&mut lab, false).unwrap();
+    assert_eq!(tcp_dests(&lab)[0], (RS[0], 1, 2), "ESTABLISHED on RS[0]");
+    let server = |lab: &mut Lab| {
+        let out = lab.rx(1, tcp(RS_MAC[0], GW_IN, rs, local, false, true));
+        out.first().map(|(_, f)| inspect(f))
+    };
+    let tcp_key = key(Protocol::Tcp);
+    let rs0 = gw_proto::DestSpec::new(Ipv4Addr::from(RS[0]), 8080, gw_proto::ForwardMode::FullNat, 1);
+    // -d: not listed, never scheduled, but the session forwards both ways.
+    lab.ok(Request::DelDest { service: tcp_key, addr: rs0.addr, port: 8080 });
+    assert_eq!(tcp_dests(&lab).iter().map(|d| d.0).collect::<Vec<_>>(), vec![RS[1]]);
+    assert_eq!(client(&mut lab, false).unwrap().3, rs);
+    assert_eq!(server(&mut lab).unwrap().3, (CLIENT, 40000));
+    for cport in 41000..41003 {
+        let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, cport), (VIP, 80), true, false));
+        assert_eq!(inspect(&out[0].1).3, (RS[1], 8080), "nothing new goes to a trashed server");
+    }
+    // -a of the same server: its slot, its session and its counters are back.
+    lab.ok(Request::AddDest { service: tcp_key, dest: rs0 });
+    assert!(tcp_dests(&lab).contains(&(RS[0], 1, 3)), "{:?}", tcp_dests(&lab));
+    assert_eq!(client(&mut lab, false).unwrap().3, rs);
+    // -C then -R of the same rules: the same again.
+    lab.ok(Request::Clear);
+    assert_eq!(client(&mut lab, false).unwrap().3, rs);
+    let rules = vec![
+        Request::AddService { spec: gw_proto::ServiceSpec::new(tcp_key, Scheduler::Rr) },
+        Request::AddDest { service: tcp_key, dest: rs0 },
+        Request::AddLaddr { service: tcp_key, addr: Ipv4Addr::from(LIP) },
+    ];
+    lab.ok(Request::Restore { requests: rules });
+    assert_eq!(tcp_dests(&lab), vec![(RS[0], 1, 5)]);
+    assert_eq!(client(&mut lab, false).unwrap().3, rs);
+    assert_eq!(server(&mut lab).unwrap().3, (CLIENT, 40000));
+    assert_eq!(lab.counters.drop_count(Drop::DestUnavailable), 0);
+    assert_eq!(lab.counters.event_count(Event::SessionsCreated), 4);
 }
 
 #[test]

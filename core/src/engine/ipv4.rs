@@ -134,8 +134,9 @@ impl Engine {
         let Engine { cfg, snap, sessions, counters, .. } = self;
         let s = *sessions.get(i);
         let mode = modes::traits(s.mode);
-        if !snap.dest_live(u32::from(s.dest)) {
-            // As IPVS: the server is gone; drop and let the session expire.
+        if !snap.dest_forwards(u32::from(s.dest)) {
+            // The server is gone (and out of the trash): drop and let the
+            // session expire. A trashed server's sessions forward.
             return Action::Drop(Drop::DestUnavailable);
         }
         if mode.routed && p.ttl <= 1 {

@@ -14,16 +14,17 @@
 //! a snapshot is always dropped here and never on a worker's core.
 //!
 //! Statistics slots: each service and real server gets a slot that indexes
-//! the per-worker counter arrays. A deleted real server's slot is reused only
-//! when no session references it any more (its ActiveConn + InActConn summed
-//! over workers is 0) and every worker has seen the deletion, which is IPVS's
-//! "trash" rule for destinations.
+//! the per-worker counter arrays. A deleted one goes to the trash
+//! ([`trash`], IPVS's `dest_trash`) with its slot while sessions may
+//! reference it: its sessions keep forwarding, and re-adding it takes it
+//! back with its slot, its sessions and its counters.
 
 mod model;
 mod query;
 mod reload;
 mod server;
 mod stats;
+mod trash;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
@@ -43,6 +44,7 @@ pub use self::server::{
     REPLY_DEADLINE, REQUEST_DEADLINE,
 };
 pub use self::stats::{PortReader, PORT_STATS_PERIOD, RATE_PERIOD};
+pub use self::trash::TRASH_GRACE;
 
 /// The service configuration and everything needed to answer `gwctl`.
 pub struct Control {
@@ -84,6 +86,7 @@ impl Control {
                 services: BTreeMap::new(),
                 svc_slots: Slots::new(max_services),
                 dest_slots: Slots::new(max_dests),
+                trash: Default::default(),
                 generation,
                 version: 0,
                 timeouts,
@@ -117,7 +120,10 @@ impl Control {
 
     fn notify_laddrs(&self, m: &Model) {
         if let Some(hook) = &self.laddr_hook {
-            let mut all: Vec<Ipv4Addr> = m.services.values().flat_map(|s| s.laddrs.iter().copied()).collect();
+            // Trashed servers' sessions still use theirs (see `trash`).
+            let trashed = m.trash.dests.values().flat_map(|d| d.laddrs.iter().copied());
+            let mut all: Vec<Ipv4Addr> =
+                m.services.values().flat_map(|s| s.laddrs.iter().copied()).chain(trashed).collect();
             all.sort();
             all.dedup();
             hook(&all);
@@ -141,11 +147,15 @@ impl Control {
     }
 
     /// Housekeeping, called every 100 ms or so: releases retired snapshots
-    /// no worker uses any more, every [`RATE_PERIOD`] updates the rates, and
-    /// every [`PORT_STATS_PERIOD`] reads the ports' statistics.
+    /// no worker uses any more, empties the trash of what no session
+    /// references any more ([`TRASH_GRACE`]), every [`RATE_PERIOD`] updates
+    /// the rates, and every [`PORT_STATS_PERIOD`] reads the ports' statistics.
     pub fn tick(&self, now: Instant) {
         {
             let mut m = self.lock();
+            if self.sweep_trash(&mut m, now) {
+                self.publish(&mut m);
+            }
             self.release_retired(&mut m);
             self.estimate(&mut m, now);
         }

@@ -9,11 +9,11 @@
 //!   request leaves the model as it was (a `Restore` keeps what its earlier
 //!   requests did, as `ipvsadm -R` does).
 //! - Each service and real server owns a slot in the per-worker counter
-//!   arrays. A freed real-server slot is reused only when no session
-//!   references it any more (its ActiveConn + InActConn summed over workers is
-//!   0) and every worker has seen the deletion, which is IPVS's "trash" rule for
-//!   destinations; a reused slot's counters are read relative to a base taken
-//!   when it was handed out.
+//!   arrays. A deleted one goes to the trash ([`super::trash`]) with its
+//!   slot; re-adding the same one takes it back with its slot, so its
+//!   sessions and counters continue. A slot is handed to another service or
+//!   server only once no session references it; a fresh slot's counters are
+//!   read relative to a base taken when it was handed out.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
@@ -27,6 +27,7 @@ use gw_core::service::{Dest, Service, Snapshot};
 use gw_core::tcp_state::Timeouts;
 
 use super::stats::RateEst;
+use super::trash::TrashBin;
 use super::{err, no_service, Control};
 
 #[derive(Clone, Debug)]
@@ -47,30 +48,30 @@ pub(super) struct SvcEntry {
     pub(super) laddrs: Vec<Ipv4Addr>,
 }
 
-/// A slot allocator whose freed slots wait until `reusable` says so.
+/// A slot allocator. Only slots no session references are released to it
+/// (the trash holds the others, [`super::trash`]).
 #[derive(Debug)]
 pub(super) struct Slots {
     next: u32,
     pub(super) max: u32,
-    /// (slot, generation at which it was freed)
-    free: Vec<(u32, u64)>,
+    free: Vec<u32>,
 }
 
 impl Slots {
     pub(super) fn new(max: usize) -> Slots {
         Slots { next: 0, max: max as u32, free: vec![] }
     }
-    pub(super) fn alloc(&mut self, reusable: impl Fn(u32, u64) -> bool) -> Option<u32> {
-        if let Some(pos) = self.free.iter().position(|(s, g)| reusable(*s, *g)) {
-            return Some(self.free.swap_remove(pos).0);
+    pub(super) fn alloc(&mut self) -> Option<u32> {
+        if let Some(slot) = self.free.pop() {
+            return Some(slot);
         }
         (self.next < self.max).then(|| {
             self.next += 1;
             self.next - 1
         })
     }
-    pub(super) fn release(&mut self, slot: u32, generation: u64) {
-        self.free.push((slot, generation));
+    pub(super) fn release(&mut self, slot: u32) {
+        self.free.push(slot);
     }
 }
 
@@ -79,6 +80,8 @@ pub(super) struct Model {
     pub(super) services: BTreeMap<ServiceKey, SvcEntry>,
     pub(super) svc_slots: Slots,
     pub(super) dest_slots: Slots,
+    /// Deleted services and real servers sessions may still reference.
+    pub(super) trash: TrashBin,
     pub(super) generation: u64,
     pub(super) version: u64,
     pub(super) timeouts: Timeouts,
@@ -137,7 +140,10 @@ impl Control {
                 })
             })
             .collect();
-        let snap = Arc::new(Snapshot::new(m.generation, services, self.max_dests).with_timeouts(m.timeouts));
+        let snap = Snapshot::new(m.generation, services, self.max_dests)
+            .with_trash(&Self::snapshot_trash(m))
+            .with_timeouts(m.timeouts);
+        let snap = Arc::new(snap);
         let old = self.publisher.publish(snap);
         m.retired.push(old);
         self.notify_laddrs(m);
@@ -157,13 +163,24 @@ impl Control {
                 if m.services.contains_key(&spec.key) {
                     return Err(err(ErrorKind::ServiceExists, format!("{}", spec.key)));
                 }
-                let slot = m
-                    .svc_slots
-                    .alloc(|_, _| true)
-                    .ok_or_else(|| err(ErrorKind::Full, "service table is full (workers.max_services)"))?;
-                let base = self.svc_stats(slot);
-                m.svc_base.insert(slot, base);
-                m.rates.remove(&(false, slot));
+                // The same service deleted earlier comes back with its slot
+                // (statistics continue); its servers come back as they are added.
+                let slot = match Self::untrash_service(m, spec.key) {
+                    Some(old) => old.slot,
+                    None => {
+                        let slot = match m.svc_slots.alloc() {
+                            Some(s) => Some(s),
+                            None => self.reclaim_svc_slot(m),
+                        }
+                        .ok_or_else(|| {
+                            err(ErrorKind::Full, "service table is full (workers.max_services)")
+                        })?;
+                        let base = self.svc_stats(slot);
+                        m.svc_base.insert(slot, base);
+                        m.rates.remove(&(false, slot));
+                        slot
+                    }
+                };
                 m.services.insert(spec.key, SvcEntry { slot, version, spec, dests: vec![], laddrs: vec![] });
                 Ok(true)
             }
@@ -176,21 +193,13 @@ impl Control {
             }
             Request::DelService { key } => {
                 let s = m.services.remove(&key).ok_or_else(|| no_service(&key))?;
-                let gen = m.generation + 1;
-                for d in s.dests {
-                    m.dest_slots.release(d.slot, gen);
-                }
-                m.svc_slots.release(s.slot, gen);
+                Self::trash_service(m, s);
                 Ok(true)
             }
             Request::Clear => {
-                let gen = m.generation + 1;
                 let all = std::mem::take(&mut m.services);
                 for s in all.into_values() {
-                    for d in s.dests {
-                        m.dest_slots.release(d.slot, gen);
-                    }
-                    m.svc_slots.release(s.slot, gen);
+                    Self::trash_service(m, s);
                 }
                 Ok(true)
             }
@@ -200,24 +209,36 @@ impl Control {
                 if s.dests.iter().any(|d| d.spec.addr == dest.addr && d.spec.port == dest.port) {
                     return Err(err(ErrorKind::DestExists, format!("{}:{}", dest.addr, dest.port)));
                 }
-                let min_gen = self.min_worker_generation();
-                let slot = m
-                    .dest_slots
-                    .alloc(|slot, freed| {
-                        let (_, a, i) = self.dest_stats(slot);
-                        min_gen >= freed && a == 0 && i == 0
-                    })
-                    .ok_or_else(|| {
-                        err(
-                            ErrorKind::Full,
-                            format!("real-server table is full (workers.max_dests = {})", m.dest_slots.max),
-                        )
-                    })?;
-                let base = self.dest_stats(slot).0;
-                m.dest_base.insert(slot, base);
-                m.rates.remove(&(true, slot));
+                // The same server deleted earlier comes back with its slot:
+                // its sessions resume, its statistics continue.
+                let entry = match Self::untrash_dest(m, service, dest.addr, dest.port) {
+                    Some(old) => DestEntry {
+                        spec: dest,
+                        slot: old.slot,
+                        last_weight: if dest.weight != 0 { dest.weight } else { old.last_weight },
+                    },
+                    None => {
+                        let slot = match m.dest_slots.alloc() {
+                            Some(s) => Some(s),
+                            None => self.reclaim_dest_slot(m),
+                        }
+                        .ok_or_else(|| {
+                            err(
+                                ErrorKind::Full,
+                                format!(
+                                    "real-server table is full (workers.max_dests = {})",
+                                    m.dest_slots.max
+                                ),
+                            )
+                        })?;
+                        let base = self.dest_stats(slot).0;
+                        m.dest_base.insert(slot, base);
+                        m.rates.remove(&(true, slot));
+                        DestEntry { spec: dest, slot, last_weight: dest.weight }
+                    }
+                };
                 let s = m.services.get_mut(&service).expect("checked above");
-                s.dests.push(DestEntry { spec: dest, slot, last_weight: dest.weight });
+                s.dests.push(entry);
                 s.version = version;
                 Ok(true)
             }
@@ -237,7 +258,6 @@ impl Control {
                 Ok(true)
             }
             Request::DelDest { service, addr, port } => {
-                let gen = m.generation + 1;
                 let s = m.services.get_mut(&service).ok_or_else(|| no_service(&service))?;
                 let pos = s
                     .dests
@@ -246,7 +266,8 @@ impl Control {
                     .ok_or_else(|| err(ErrorKind::NoDest, format!("{addr}:{port}")))?;
                 let d = s.dests.remove(pos);
                 s.version = version;
-                m.dest_slots.release(d.slot, gen);
+                let (spec, laddrs) = (s.spec.clone(), s.laddrs.clone());
+                Self::trash_dest(m, &spec, &laddrs, d);
                 Ok(true)
             }
             Request::AddLaddr { service, addr } => {
@@ -415,20 +436,6 @@ mod tests {
         }
         let d = DestSpec { upper: 20, lower: 10, ..dest(3) };
         assert_eq!(c.handle(Request::AddDest { service: key(80), dest: d }), Response::Ok);
-    }
-
-    #[test]
-    fn a_deleted_dest_slot_is_not_reused_while_sessions_hold_it() {
-        let (c, _) = control(1);
-        add(&c);
-        c.workers[0].dests[0].inactive.add(1); // a live session on slot 0
-        c.workers[0].generation.set(u64::MAX);
-        c.handle(Request::DelDest { service: key(80), addr: dest(2).addr, port: 80 });
-        c.handle(Request::AddDest { service: key(80), dest: dest(3) });
-        assert_eq!(c.lock().services[&key(80)].dests[0].slot, 1);
-        c.workers[0].dests[0].inactive.sub(1);
-        c.handle(Request::AddDest { service: key(80), dest: dest(4) });
-        assert_eq!(c.lock().services[&key(80)].dests[1].slot, 0);
     }
 
     #[test]

@@ -118,10 +118,13 @@ impl Control {
             Some(t) => now.duration_since(t).as_secs_f64(),
         };
         m.last_estimate = Some(now);
+        // Trashed entries too: re-added, their rates continue.
         let slots: Vec<(bool, u32)> = m
             .services
             .values()
             .flat_map(|s| std::iter::once((false, s.slot)).chain(s.dests.iter().map(|d| (true, d.slot))))
+            .chain(m.trash.services.values().map(|t| (false, t.entry.slot)))
+            .chain(m.trash.dests.values().map(|t| (true, t.entry.slot)))
             .collect();
         for (is_dest, slot) in slots {
             let cur = if is_dest { self.dest_stats(slot).0 } else { self.svc_stats(slot) };
