@@ -97,8 +97,8 @@ counters! {
             "a new TCP connection while half-open sessions hold their share of the table \
              (`workers.half_open_percent`, SYN flood protection)",
         DestUnavailable = "drop_dest_unavailable",
-            "packet of a session whose real server was deleted and has left the trash \
-             (a deleted server's sessions forward while it is in the trash)",
+            "packet of a session whose real server was deleted (until it is re-added, \
+             as IPVS's `expire_nodest_conn = 0`; see `[ipvs] nodest_conn`)",
         NatConflict = "drop_nat_conflict",
             "NAT: the real server already has a session with this client address:port \
              (through another service)",

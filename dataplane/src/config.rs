@@ -17,7 +17,7 @@ use gw_ipvsadm::services::PortNames;
 use gw_proto::{Request, ServiceKey};
 use serde::Deserialize;
 
-use gw_core::engine::{ConnReuse, NoServiceReply, RejectConfig};
+use gw_core::engine::{ConnReuse, NoDest, NoServiceReply, RejectConfig};
 use gw_core::route::{prefix_match, Iface, Route, RpFilter};
 use gw_core::tcp_state::Timeouts;
 use gw_core::wire::ethernet::MacAddr;
@@ -216,6 +216,11 @@ pub struct IpvsSection {
     /// `conn_reuse_mode`: 0, 1 (the kernel's default) .. 3 (see
     /// `gw_core::engine::ConnReuse`).
     pub conn_reuse_mode: u8,
+    /// What the packets of a deleted real server's sessions get: `drop`
+    /// (until it is re-added; `expire_nodest_conn = 0`, the kernel's
+    /// default), `expire` (`expire_nodest_conn = 1`), `forward` (gatewayd's
+    /// own: they keep flowing while the server is in the trash).
+    pub nodest_conn: NoDest,
     /// What a TCP SYN or a UDP datagram to a VIP:port with no service or
     /// no usable real server gets: `icmp` (port unreachable, IPVS's
     /// `ip_vs_leave`; the default), `rst` (a RST for TCP), `none`.
@@ -235,6 +240,7 @@ impl Default for IpvsSection {
         let r = RejectConfig::default();
         IpvsSection {
             conn_reuse_mode: ConnReuse::DEFAULT.mode(),
+            nodest_conn: NoDest::default(),
             no_service_reply: r.no_service,
             no_session_rst: r.no_session_rst,
             reply_rate: r.rate,

@@ -76,6 +76,7 @@ impl Config {
             max_services: w.max_services,
             half_open_max: self.half_open_max(),
             conn_reuse: ConnReuse::new(self.ipvs.conn_reuse_mode).unwrap_or_default(),
+            nodest: self.ipvs.nodest_conn,
             reject: self.ipvs.reject(),
         }
     }
@@ -143,6 +144,18 @@ mod tests {
             "[[port]]\ndevice = \"net_null0\"\naddress = \"198.18.0.1/24\"\n[ipvs]\nconn_reuse_mode = 4\n";
         let e = Config::parse(text, Path::new("test.toml")).unwrap_err().to_string();
         assert!(e.contains("ipvs.conn_reuse_mode"), "{e}");
+    }
+
+    #[test]
+    fn nodest_conn_defaults_to_ipvs_drop_and_names_the_field_when_wrong() {
+        let routes = Routes::new(&[], &[]);
+        assert_eq!(config("").engine_config(0, 1, &[], &routes, 7).nodest, gw_core::engine::NoDest::Drop);
+        let c = config("[ipvs]\nnodest_conn = \"forward\"");
+        assert_eq!(c.engine_config(0, 1, &[], &routes, 7).nodest, gw_core::engine::NoDest::Forward);
+        let text =
+            "[[port]]\ndevice = \"net_null0\"\naddress = \"198.18.0.1/24\"\n[ipvs]\nnodest_conn = \"keep\"\n";
+        let e = Config::parse(text, Path::new("test.toml")).unwrap_err().to_string();
+        assert!(e.contains("nodest_conn") && e.contains("expire"), "{e}");
     }
 
     #[test]

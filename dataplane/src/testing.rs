@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use etherparse::{LinkSlice, NetSlice, SlicedPacket, TransportSlice};
 use gw_core::counters::WorkerCounters;
-use gw_core::engine::{ConnReuse, Engine, EngineConfig, RejectConfig};
+use gw_core::engine::{ConnReuse, Engine, EngineConfig, NoDest, RejectConfig};
 use gw_core::neigh::NeighConfig;
 use gw_core::route::{Iface, Route, Routes, RpFilter};
 use gw_core::service::{Publisher, Snapshot};
@@ -124,6 +124,8 @@ pub struct LabConfig {
     pub half_open_max: usize,
     /// What a SYN on a closing session does (IPVS's `conn_reuse_mode`).
     pub conn_reuse: ConnReuse,
+    /// `[ipvs] nodest_conn`.
+    pub nodest: NoDest,
     /// Routes beyond the two connected subnets (default: everything else
     /// via [`ROUTER`], so clients may come from anywhere on port 0 and pass
     /// the strict reverse-path check).
@@ -164,6 +166,7 @@ impl Default for LabConfig {
             inside_mtu: 1500,
             half_open_max: usize::MAX,
             conn_reuse: ConnReuse::default(),
+            nodest: NoDest::default(),
             routes: vec![default_route()],
             workers: 1,
             seed: 7,
@@ -194,6 +197,7 @@ impl LabConfig {
             max_services: MAX_SERVICES,
             half_open_max: self.half_open_max,
             conn_reuse: self.conn_reuse,
+            nodest: self.nodest,
             reject: self.reject,
         }
     }

@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 use common::*;
 use etherparse::PacketBuilder;
 use gw_core::counters::{Drop, Event};
-use gw_core::engine::ConnReuse;
+use gw_core::engine::{ConnReuse, NoDest};
 use gw_proto::{DestSpec, ForwardMode, Protocol, Request, Response, Scheduler, ServiceKey, ServiceSpec};
 
 const CPORT: u16 = 40_000;
@@ -88,7 +88,11 @@ fn tcp_service(lab: &mut Lab, spec: ServiceSpec) {
 }
 
 fn lab(reuse: ConnReuse) -> Lab {
-    let mut lab = LabConfig { sessions: 64, conn_reuse: reuse, ..LabConfig::default() }
+    lab_with(reuse, NoDest::default())
+}
+
+fn lab_with(reuse: ConnReuse, nodest: NoDest) -> Lab {
+    let mut lab = LabConfig { sessions: 64, conn_reuse: reuse, nodest, ..LabConfig::default() }
         .build()
         .with_services(Scheduler::Rr);
     lab.learn_neighbours();
@@ -167,13 +171,55 @@ fn a_syn_whose_session_lost_its_server_is_scheduled_anew_never_dropped() {
     client(&mut lab, F::Ack).unwrap();
     let tcp = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::from(VIP), port: VPORT };
     lab.ok(Request::DelDest { service: tcp, addr: Ipv4Addr::from(rs), port: 8080 });
-    // Data of the old connection: its server is in the trash, it forwards.
-    assert_eq!(client(&mut lab, F::Ack), Some((rs, lport)));
+    // Data of the old connection: its server is deleted (as IPVS with
+    // expire_nodest_conn = 0: dropped until the server is re-added).
+    assert_eq!(client(&mut lab, F::Ack), None);
+    assert_eq!(lab.counters.drop_count(Drop::DestUnavailable), 1);
     // A new connection from the same port goes to the remaining server.
     let (second, _) = client(&mut lab, F::Syn).expect("scheduled anew");
     assert_ne!(second, rs);
-    assert_eq!(lab.counters.drop_count(Drop::DestUnavailable), 0);
+    assert_eq!(lab.counters.drop_count(Drop::DestUnavailable), 1);
     assert_eq!(lab.counters.event_count(Event::SessionsReused), 1);
+}
+
+/// `[ipvs] nodest_conn`: after `-d` of its server, an established
+/// connection's packets are dropped until `-a` brings the server back (the
+/// default, IPVS's `expire_nodest_conn = 0`), end the session at once
+/// (`expire`, `expire_nodest_conn = 1`), or keep flowing (`forward`).
+#[test]
+fn a_deleted_servers_connections_wait_expire_or_forward_as_configured() {
+    let tcp = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::from(VIP), port: VPORT };
+    for nodest in [NoDest::Drop, NoDest::Expire, NoDest::Forward] {
+        let mut lab = lab_with(ConnReuse::default(), nodest);
+        let (rs, lport) = client(&mut lab, F::Syn).unwrap();
+        server(&mut lab, rs, lport, F::SynAck);
+        client(&mut lab, F::Ack).unwrap();
+        let dest = DestSpec::new(Ipv4Addr::from(rs), 8080, ForwardMode::FullNat, 1);
+        lab.ok(Request::DelDest { service: tcp, addr: dest.addr, port: dest.port });
+        let during = client(&mut lab, F::Ack);
+        lab.ok(Request::AddDest { service: tcp, dest });
+        let dropped = lab.counters.drop_count(Drop::DestUnavailable);
+        match nodest {
+            NoDest::Drop => {
+                assert_eq!((during, dropped), (None, 1), "dropped while deleted");
+                let after = client(&mut lab, F::Ack);
+                assert_eq!(after, Some((rs, lport)), "and resumed on its old server once re-added");
+            }
+            NoDest::Expire => {
+                assert_eq!((during, dropped), (None, 1), "the session ended");
+                assert!(conns(&lab).is_empty(), "{:?}", conns(&lab));
+                // The client's next segment meets no session: a RST back.
+                let out = lab.rx(0, frame(CLIENT_MAC, GW_OUT.0, (CLIENT, CPORT), (VIP, VPORT), F::Ack));
+                assert_eq!(out.len(), 1);
+                assert_eq!(out[0].0, 0, "the reply leaves toward the client");
+                assert_eq!(lab.counters.event_count(Event::TcpRstSent), 1);
+            }
+            NoDest::Forward => {
+                assert_eq!((during, dropped), (Some((rs, lport)), 0));
+                assert_eq!(client(&mut lab, F::Ack), Some((rs, lport)));
+            }
+        }
+    }
 }
 
 #[test]

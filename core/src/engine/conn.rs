@@ -76,6 +76,33 @@ impl Default for ConnReuse {
     }
 }
 
+/// What happens to the packets of a session whose real server is deleted
+/// (`[ipvs] nodest_conn`). While the server sits in the control plane's
+/// trash it can be re-added, and its sessions then go on as before.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoDest {
+    /// Dropped (`drop_dest_unavailable`) until the server is re-added, as
+    /// IPVS with `net.ipv4.vs.expire_nodest_conn = 0`, its default.
+    #[default]
+    Drop,
+    /// The session is expired at its next packet, as IPVS with
+    /// `expire_nodest_conn = 1`: both ends then learn at once (a RST).
+    Expire,
+    /// Forwarded to the deleted server while it is in the trash (gatewayd's
+    /// own: a server taken out by mistake loses nothing).
+    Forward,
+}
+
+impl NoDest {
+    /// Whether a session of real server `slot` forwards under `snap`.
+    #[inline]
+    pub fn forwards(self, snap: &Snapshot, slot: u16) -> bool {
+        let slot = u32::from(slot);
+        snap.dest_live(slot) || (self == NoDest::Forward && snap.dest_forwards(slot))
+    }
+}
+
 /// A TCP SYN with none of ACK, RST, FIN: the only packet that opens a
 /// connection.
 #[inline]

@@ -83,7 +83,7 @@ impl Engine {
                 None => return Action::Drop(Drop::IcmpUnknownFlow),
             },
         };
-        if !self.snap.dest_forwards(u32::from(s.dest)) {
+        if !self.cfg.nodest.forwards(&self.snap, s.dest) {
             return Action::Drop(Drop::DestUnavailable);
         }
         if !modes::routed(s.mode) {

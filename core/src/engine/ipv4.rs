@@ -7,7 +7,7 @@
 //! state, timers and counters move before the transmit, also when it then
 //! fails (as IPVS).
 
-use super::conn::{half_open, plain_syn, unbind};
+use super::conn::{half_open, plain_syn, unbind, NoDest};
 use super::{bad_source, Action, Engine};
 use crate::counters::{Drop, Event, TrafficCells};
 use crate::modes::{self, XmitCx};
@@ -131,12 +131,16 @@ impl Engine {
     /// common step exists once, not once per mode, so it stays small enough
     /// for the compiler to inline what it calls.
     fn forward(&mut self, now: u64, rx: &Iface, i: u32, dir: Dir, frame: &mut [u8], p: &L4Info) -> Action {
-        let Engine { cfg, snap, sessions, counters, .. } = self;
+        let Engine { cfg, snap, sessions, counters, overloaded, .. } = self;
         let s = *sessions.get(i);
         let mode = modes::traits(s.mode);
-        if !snap.dest_forwards(u32::from(s.dest)) {
-            // The server is gone (and out of the trash): drop and let the
-            // session expire. A trashed server's sessions forward.
+        if !cfg.nodest.forwards(snap, s.dest) {
+            // The server is deleted: as IPVS, drop until it is re-added
+            // (the session keeps its timer), or end the session now.
+            if cfg.nodest == NoDest::Expire {
+                unbind(counters, overloaded, snap, cfg.workers, &s);
+                sessions.remove(i);
+            }
             return Action::Drop(Drop::DestUnavailable);
         }
         if mode.routed && p.ttl <= 1 {

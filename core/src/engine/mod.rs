@@ -24,7 +24,7 @@ mod icmp;
 mod ipv4;
 pub mod reject;
 
-pub use conn::ConnReuse;
+pub use conn::{ConnReuse, NoDest};
 pub use reject::{NoServiceReply, Reject, RejectConfig};
 
 use std::sync::Arc;
@@ -66,6 +66,9 @@ pub struct EngineConfig {
     /// IPVS's `net.ipv4.vs.conn_reuse_mode` (see [`conn::ConnReuse`]):
     /// what a plain SYN that matches a closing session does.
     pub conn_reuse: conn::ConnReuse,
+    /// What the packets of a deleted real server's sessions get
+    /// ([`conn::NoDest`], IPVS's `expire_nodest_conn`).
+    pub nodest: conn::NoDest,
     /// Replies to packets with no service or no session, and their rate
     /// ([`reject`]).
     pub reject: RejectConfig,
