@@ -56,6 +56,8 @@ pub struct Config {
     #[serde(default)]
     pub neighbours: NeighSection,
     #[serde(default)]
+    pub fragments: FragSection,
+    #[serde(default)]
     pub control: ControlSection,
     #[serde(default)]
     pub ipvs: IpvsSection,
@@ -177,6 +179,25 @@ pub struct NeighSection {
 impl Default for NeighSection {
     fn default() -> Self {
         NeighSection { capacity: 1024, per_port_percent: 75, reachable_s: 300, retry_ms: 1000, max_probes: 3 }
+    }
+}
+
+/// IPv4 reassembly, per worker (the kernel's `ipfrag_high_thresh` and
+/// `ipfrag_time`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FragSection {
+    /// Datagrams reassembled at once per worker, each with a preallocated
+    /// 64 KiB buffer (64: 4 MiB, the kernel's `ipfrag_high_thresh`); 0
+    /// turns reassembly off (fragments are dropped as `drop_fragment`).
+    pub datagrams: usize,
+    /// Seconds an incomplete datagram is kept (`ipfrag_time`, 30).
+    pub timeout_s: u64,
+}
+
+impl Default for FragSection {
+    fn default() -> Self {
+        FragSection { datagrams: 64, timeout_s: 30 }
     }
 }
 

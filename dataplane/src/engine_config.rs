@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use gw_core::engine::{ConnReuse, EngineConfig};
+use gw_core::frag::FragConfig;
 use gw_core::neigh::NeighConfig;
 use gw_core::route::{Iface, Routes};
 
@@ -76,6 +77,7 @@ impl Config {
             max_services: w.max_services,
             half_open_max: self.half_open_max(),
             conn_reuse: ConnReuse::new(self.ipvs.conn_reuse_mode).unwrap_or_default(),
+            frag: FragConfig { datagrams: self.fragments.datagrams, timeout_ms: self.fragments.timeout_s * 1000 },
         }
     }
 

@@ -69,6 +69,15 @@ pub const MAX_RETRY_MS: u64 = 60_000;
 /// Most neighbour entries per worker.
 pub const MAX_NEIGHBOURS: usize = 1 << 20;
 
+/// Most reassembly slots per worker (`fragments.datagrams`): 4096 slots
+/// of 64 KiB are 256 MiB per worker, and the oldest-first eviction scans
+/// the slots.
+pub const MAX_FRAG_DATAGRAMS: usize = 4096;
+
+/// Longest `fragments.timeout_s`: 10 minutes (the kernel's `ipfrag_time`
+/// is 30 s; a longer wait only lets a flood hold the slots longer).
+pub const MAX_FRAG_TIMEOUT_S: u64 = 600;
+
 /// Whether `s` seconds is an acceptable timeout.
 pub fn timeout_in_range(s: u32) -> bool {
     (MIN_TIMEOUT_S..=MAX_TIMEOUT_S).contains(&s)
@@ -92,6 +101,11 @@ pub fn session_bytes(sessions: usize) -> u64 {
 /// Bytes of counter blocks one worker keeps for `slots` services or real servers.
 pub fn counter_bytes(slots: usize) -> u64 {
     slots as u64 * std::mem::size_of::<TrafficCells>() as u64
+}
+
+/// Bytes one worker's reassembly table of `datagrams` slots takes.
+pub fn frag_bytes(datagrams: usize) -> u64 {
+    gw_core::frag::FragConfig { datagrams, timeout_ms: 0 }.memory_bytes() as u64
 }
 
 /// How many workers the daemon will run, as far as `--check` can tell:
@@ -144,6 +158,15 @@ impl Config {
         if n.max_probes == 0 {
             return Err(invalid("neighbours.max_probes", "must be above 0"));
         }
+        let f = &self.fragments;
+        if f.datagrams > MAX_FRAG_DATAGRAMS {
+            let msg = format!("{} is above {MAX_FRAG_DATAGRAMS} (0 turns reassembly off)", f.datagrams);
+            return Err(invalid("fragments.datagrams", msg));
+        }
+        if !(1..=MAX_FRAG_TIMEOUT_S).contains(&f.timeout_s) {
+            let msg = format!("{} is not within 1..={MAX_FRAG_TIMEOUT_S} seconds", f.timeout_s);
+            return Err(invalid("fragments.timeout_s", msg));
+        }
         if let Some(mem) = mem {
             self.check_memory(mem)?;
         }
@@ -185,6 +208,7 @@ impl Config {
             ("workers.max_dests", counter_bytes(w.max_dests) * workers + w.max_dests as u64 * 8),
             ("workers.max_services", counter_bytes(w.max_services) * workers),
             ("workers.mbufs", u64::from(w.mbufs) * MBUF_BYTES),
+            ("fragments.datagrams", frag_bytes(self.fragments.datagrams) * workers),
         ];
         let limit = format!("the machine's memory ({}, MemTotal)", gib(mem));
         for (field, bytes) in parts {
@@ -196,7 +220,7 @@ impl Config {
         let total: u64 = parts.iter().map(|p| p.1).sum();
         if total > mem {
             let msg = format!(
-                "sessions, counters and mbufs together need {} with {workers} worker(s), above {limit}",
+                "sessions, counters, mbufs and reassembly together need {} with {workers} worker(s), above {limit}",
                 gib(total)
             );
             return Err(invalid("workers", msg));
@@ -299,7 +323,19 @@ mod tests {
         // Each part fits, their sum does not.
         let sum = config_with("sessions = 8000000\nmbufs = 250000", "").unwrap();
         let e = sum.check_limits(Some(GIB)).unwrap_err().to_string();
-        assert!(e.starts_with("workers: sessions, counters and mbufs together need"), "{e}");
+        assert!(e.starts_with("workers: sessions, counters, mbufs and reassembly together need"), "{e}");
+    }
+
+    #[test]
+    fn reassembly_limits_name_their_field() {
+        let e = refusal("[fragments]\ndatagrams = 5000");
+        assert_eq!(e, "fragments.datagrams: 5000 is above 4096 (0 turns reassembly off)");
+        let e = refusal("[fragments]\ntimeout_s = 0");
+        assert_eq!(e, "fragments.timeout_s: 0 is not within 1..=600 seconds");
+        config("[fragments]\ndatagrams = 0\ntimeout_s = 600").unwrap();
+        let c = config("[fragments]\ndatagrams = 4096").unwrap();
+        let e = c.check_limits(Some(1 << 28)).unwrap_err().to_string();
+        assert!(e.starts_with("fragments.datagrams: needs 0.3 GiB with 1 worker(s)"), "{e}");
     }
 
     #[test]

@@ -191,6 +191,7 @@ impl LabConfig {
             max_services: MAX_SERVICES,
             half_open_max: self.half_open_max,
             conn_reuse: self.conn_reuse,
+            frag: gw_core::frag::FragConfig { datagrams: 8, timeout_ms: 30_000 },
         }
     }
 

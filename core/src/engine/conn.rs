@@ -92,7 +92,7 @@ pub(super) fn half_open(state: State) -> bool {
 impl Engine {
     /// Creates the session for the first packet of a flow to a service.
     pub(super) fn new_session(&mut self, now: u64, p: L4Info) -> Result<u32, Drop> {
-        let Engine { cfg, snap, sessions, svc: svc_state, counters, overloaded } = self;
+        let Engine { cfg, snap, sessions, svc: svc_state, counters, overloaded, .. } = self;
         let (key, tcp_flags) = (p.key, p.tcp_flags);
         let proto = u8::from(key.proto);
         let Some(svc) = snap.service(proto, key.dst, key.dport) else {

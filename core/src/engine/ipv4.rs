@@ -53,8 +53,8 @@ impl Engine {
         if !self.cfg.routes.reverse_path_ok(src, iface) {
             return Action::Drop(Drop::ReversePath);
         }
-        if ip.more_frags() || ip.frag_offset() != 0 {
-            return Action::Drop(Drop::Fragment);
+        if ip.is_fragment() {
+            return self.fragment(now, iface, frame);
         }
         let hl = ip.header_len();
         let tl = ip.total_len() as usize;
@@ -192,6 +192,10 @@ impl Engine {
         // transmitted, also when transmission then fails (TUN too big).
         account(&counters.dests[s.dest as usize]);
         account(&counters.services[s.service as usize]);
+        if let Some((a, sent)) = super::frag::too_big(s.mode, &cfg.ifaces, rx, port, p.tl, p.dont_frag, frame) {
+            counters.event(Event::IcmpFragNeededSent, u64::from(sent));
+            return a;
+        }
         let cx = XmitCx {
             ifaces: &cfg.ifaces,
             rx,

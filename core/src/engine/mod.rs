@@ -20,6 +20,7 @@
 
 mod arp;
 pub(crate) mod conn;
+mod frag;
 mod icmp;
 mod ipv4;
 
@@ -64,6 +65,8 @@ pub struct EngineConfig {
     /// IPVS's `net.ipv4.vs.conn_reuse_mode` (see [`conn::ConnReuse`]):
     /// what a plain SYN that matches a closing session does.
     pub conn_reuse: conn::ConnReuse,
+    /// Reassembly table size and timeout ([`crate::frag`]).
+    pub frag: crate::frag::FragConfig,
 }
 
 /// What to do with a frame after [`Engine::process`].
@@ -84,6 +87,12 @@ pub enum Action {
     /// updating one that exists (Linux `arp_accept=0`); if `reply`, the
     /// frame was turned into an ARP reply and goes back out `port`.
     Arp { port: u16, sender: (u32, MacAddr), reply: bool, create: bool },
+    /// A fragment kept for reassembly: free the buffer (counted as
+    /// `frag_received`).
+    Absorbed,
+    /// The fragment completed a datagram: free the buffer, then take the
+    /// datagram with [`Engine::take_reassembled`] and process it.
+    Reassembled,
     /// Not forwarded.
     Drop(Drop),
 }
@@ -108,6 +117,10 @@ pub struct Engine {
     /// IPVS's IP_VS_DEST_F_OVERLOAD per real-server slot, from this worker's
     /// share of the `-x`/`-y` thresholds.
     overloaded: Box<[bool]>,
+    /// Fragments being reassembled, and the datagram last completed (its
+    /// range in the table's output buffer, and its port).
+    frag: crate::frag::Reassembler,
+    reassembled: Option<(std::ops::Range<usize>, u16)>,
 }
 
 /// Addresses that are never a valid source (RFC 1812 §5.3.7): 0/32,
@@ -125,7 +138,10 @@ impl Engine {
         let overloaded = vec![false; counters.dests.len()].into_boxed_slice();
         counters.event_cell(Event::SessionTableBytes).set(sessions.memory_bytes() as u64);
         counters.event_cell(Event::SessionCapacity).set(sessions.capacity() as u64);
-        Engine { cfg, snap, sessions, svc, counters, overloaded }
+        let frag = crate::frag::Reassembler::new(cfg.frag);
+        counters.event_cell(Event::FragCapacity).set(frag.capacity() as u64);
+        counters.event_cell(Event::FragTableBytes).set(frag.memory_bytes() as u64);
+        Engine { cfg, snap, sessions, svc, counters, overloaded, frag, reassembled: None }
     }
 
     /// The static settings.

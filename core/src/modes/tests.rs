@@ -64,6 +64,7 @@ fn config(worker: u32, workers: u32) -> EngineConfig {
         max_services: 1,
         half_open_max: 64,
         conn_reuse: crate::engine::ConnReuse::default(),
+        frag: crate::frag::FragConfig { datagrams: 4, timeout_ms: 30_000 },
     }
 }
 
