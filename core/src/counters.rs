@@ -117,7 +117,8 @@ counters! {
              (through another service)",
         // With DF set an ICMP "fragmentation needed" goes back instead.
         TunnelTooBig = "drop_tunnel_too_big",
-            "TUN: packet + outer header exceeds the output MTU and DF is clear",
+            "TUN: packet + outer header exceeds 65,535 bytes, or is an ICMP error with DF set over the MTU \
+             (a DF-clear packet over the MTU only is sent as fragments of the outer packet)",
         NoHeadroom = "drop_no_headroom", "TUN: no mbuf headroom for the outer header",
         NoRoute = "drop_no_route", "no route to the destination",
         TtlExceeded = "drop_ttl_exceeded", "TTL would reach 0 (the gateway decrements TTL when it forwards)",

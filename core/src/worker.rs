@@ -297,11 +297,13 @@ impl<B: PacketBuf> Worker<B> {
         io.send(p.port, b);
     }
 
-    /// Timers: session expiry and neighbour probes. Call once per poll loop.
+    /// Timers: session expiry, neighbour probes and reassembly timeouts.
+    /// Call once per poll loop.
     pub fn tick(&mut self, now: u64, io: &mut impl Io<B>) {
         self.engine.expire(now);
         if now.saturating_sub(self.last_neigh_tick) >= NEIGH_TICK_MS {
             self.last_neigh_tick = now;
+            self.engine.expire_fragments(now);
             let mut probes: [Option<Probe>; 16] = [None; 16];
             let mut n = 0;
             let counters = self.engine.counters();
