@@ -60,8 +60,10 @@ counters! {
         ArpOffSubnet = "drop_arp_off_subnet",
             "ARP from a sender outside the receiving port's subnet (never learnt)",
         Ipv4Malformed = "drop_ipv4_malformed",
-            "IPv4 header too short, version ≠ 4, IHL < 5 or beyond the frame, \
-             total length beyond the frame",
+            "IPv4 header too short, version ≠ 4, IHL < 5 or beyond the frame, total length below the header",
+        Ipv4Truncated = "drop_ipv4_truncated",
+            "IPv4 total length beyond the received frame; on an af_packet port, a datagram the kernel \
+             reassembled (DPDK's PACKET_FANOUT_FLAG_DEFRAG) larger than the ring frame (`workers.mbuf_size`)",
         Ipv4BadChecksum = "drop_ipv4_bad_checksum", "wrong IPv4 header checksum",
         BadSourceAddr = "drop_bad_source_addr", "source is 0.0.0.0, broadcast, loopback or multicast",
         ReversePath = "drop_reverse_path",

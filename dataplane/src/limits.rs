@@ -17,7 +17,7 @@
 use gw_core::counters::TrafficCells;
 use gw_core::session::{Session, TICK_SHIFT};
 
-use crate::config::{invalid, Config, ConfigError};
+use crate::config::{invalid, Config, ConfigError, DEFAULT_MBUF_SIZE, MAX_MBUF_SIZE, MBUF_HEADROOM};
 
 /// Longest timeout, in seconds, of any `[timeouts]` value and of `gwctl --set`:
 /// 31 days, ipvsadm's own maximum (`--set` and `-p` refuse more). Deadlines
@@ -50,9 +50,14 @@ pub const MAX_SLOTS: usize = 1 << 16;
 /// count, which must fit in 31 bits.
 pub const MAX_MBUFS: u32 = 1 << 30;
 
-/// Bytes one mbuf takes: DPDK's default data room (2048 + 128 headroom) plus
-/// the 128-byte `rte_mbuf` header.
-pub const MBUF_BYTES: u64 = 2176 + 128;
+/// Bytes one mbuf takes besides its packet bytes (`workers.mbuf_size`):
+/// the 128-byte headroom and the 128-byte `rte_mbuf` header.
+pub const MBUF_OVERHEAD: u64 = (MBUF_HEADROOM + 128) as u64;
+
+/// Most bytes of packet an af_packet ring frame of whole pages can hold
+/// with mbufs of at most [`MAX_MBUF_SIZE`]: a 61,440-byte frame less its
+/// 66-byte header.
+pub const MAX_AF_PACKET: usize = 61_440 - 66;
 
 /// Longest idle sleep of a worker (`workers.idle_sleep_us`): 10 ms. A worker
 /// looks at the stop flag and the configuration between polls, so a longer
@@ -139,6 +144,19 @@ impl Config {
         if !(1024..=MAX_MBUFS).contains(&w.mbufs) {
             return Err(invalid("workers.mbufs", format!("must be between 1024 and {MAX_MBUFS}")));
         }
+        if !(DEFAULT_MBUF_SIZE..=MAX_MBUF_SIZE).contains(&w.mbuf_size) {
+            let msg = format!("{} is not within {DEFAULT_MBUF_SIZE}..={MAX_MBUF_SIZE}", w.mbuf_size);
+            return Err(invalid("workers.mbuf_size", msg));
+        }
+        if self.mbuf_size() > MAX_MBUF_SIZE {
+            let msg = format!(
+                "{} bytes of af_packet ring frame would need mbufs of {}, above {MAX_MBUF_SIZE} \
+                 (af_packet holds at most {MAX_AF_PACKET} bytes of packet)",
+                w.mbuf_size,
+                self.mbuf_size()
+            );
+            return Err(invalid("workers.mbuf_size", msg));
+        }
         if w.idle_sleep_us > MAX_IDLE_SLEEP_US {
             let msg = format!("{} is above {MAX_IDLE_SLEEP_US} (10 ms)", w.idle_sleep_us);
             return Err(invalid("workers.idle_sleep_us", msg));
@@ -207,7 +225,7 @@ impl Config {
             ("workers.sessions", session_bytes(w.sessions) * workers),
             ("workers.max_dests", counter_bytes(w.max_dests) * workers + w.max_dests as u64 * 8),
             ("workers.max_services", counter_bytes(w.max_services) * workers),
-            ("workers.mbufs", u64::from(w.mbufs) * MBUF_BYTES),
+            ("workers.mbufs", u64::from(w.mbufs) * (self.mbuf_size() as u64 + MBUF_OVERHEAD)),
             ("fragments.datagrams", frag_bytes(self.fragments.datagrams) * workers),
         ];
         let limit = format!("the machine's memory ({}, MemTotal)", gib(mem));

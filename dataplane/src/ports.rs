@@ -97,6 +97,14 @@ pub fn start_ports(
         let port = Port::by_name(&name).with_context(|| format!("port[{i}].device: {name} not found"))?;
         port.configure(queues, queues, pc.rx_desc, pc.tx_desc, pool, socket)
             .with_context(|| format!("port[{i}]: configuring {name}"))?;
+        // The device MTU: refused clearly when the device cannot take it
+        // (the mbufs were sized for it: `Config::mbuf_size`).
+        if let Ok((min, max)) = port.mtu_range() {
+            if !(min..=max).contains(&pc.mtu) {
+                anyhow::bail!("port[{i}].mtu: {} is outside what {name} supports ({min}..={max})", pc.mtu);
+            }
+        }
+        port.set_mtu(pc.mtu).with_context(|| format!("port[{i}].mtu: {name} refuses MTU {}", pc.mtu))?;
         // The gateway answers for its own addresses, VIPs and local
         // addresses with its MAC and filters by destination MAC itself.
         port.set_promiscuous(true);

@@ -211,8 +211,8 @@ fn bad_frames_are_counted_by_reason_and_traffic_keeps_flowing() {
                 f[16] = 0x10;
                 f
             },
-            Drop::Ipv4Malformed,
-        ), // total length beyond frame
+            Drop::Ipv4Truncated,
+        ), // total length beyond frame (af_packet: a kernel-reassembled datagram cut to the ring frame)
         (
             {
                 let mut f = good.clone();

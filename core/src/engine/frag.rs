@@ -92,6 +92,21 @@ impl Engine {
     }
 }
 
+/// Why an IPv4 header that failed its checks is dropped: a total length
+/// beyond the frame (with a header that is otherwise sound) is
+/// `drop_ipv4_truncated`. On an `af_packet` port that is what a datagram
+/// the kernel reassembled (DPDK's driver joins a PACKET_FANOUT group with
+/// PACKET_FANOUT_FLAG_DEFRAG) looks like when it exceeds the ring's frame.
+pub(super) fn malformed_or_truncated(l3: &[u8]) -> Drop {
+    let ip = ipv4::Packet::new_unchecked(l3);
+    let sound = l3.len() >= 20 && ip.version() == 4 && (20..=l3.len()).contains(&ip.header_len());
+    if sound && ip.total_len() as usize > l3.len() {
+        Drop::Ipv4Truncated
+    } else {
+        Drop::Ipv4Malformed
+    }
+}
+
 /// FULLNAT, NAT and DR: a packet of `tl` bytes with DF set, over the MTU of
 /// output port `out`, is answered with ICMP "fragmentation needed" from the
 /// receiving port `rx` (RFC 1191). `None` if it fits, DF is clear, or the

@@ -40,7 +40,7 @@ impl Engine {
         let l3 = &mut frame[ethernet::HEADER_LEN..];
         let ip = match ipv4::Packet::new_checked(&*l3) {
             Ok(p) => p,
-            Err(_) => return Action::Drop(Drop::Ipv4Malformed),
+            Err(_) => return Action::Drop(super::frag::malformed_or_truncated(l3)),
         };
         if !ip.verify_checksum() {
             return Action::Drop(Drop::Ipv4BadChecksum);
