@@ -12,10 +12,10 @@ use crate::counters::{Drop, Event, WorkerCounters};
 use crate::engine::{Action, Engine};
 use crate::frag::{self, Datagram};
 use crate::modes::tun;
-use crate::steer::{self, Owner};
 use crate::neigh::{NeighConfig, NeighTable, Probe, Resolve};
-use crate::wire::{arp, ipv4};
+use crate::steer::{self, Owner};
 use crate::wire::ethernet::{self, EtherType, MacAddr};
+use crate::wire::{arp, ipv4};
 
 /// A packet buffer: its bytes, and ways to resize it.
 pub trait PacketBuf: AsRef<[u8]> + AsMut<[u8]> {
@@ -161,9 +161,11 @@ impl<B: PacketBuf> Worker<B> {
                 let mtu = self.engine.iface(d.port).map_or(0, |i| i.mtu as usize);
                 let port = d.port;
                 let counters = self.engine.counters().clone();
-                write_fragments(&counters.clone(), d.as_ref(), mtu, io, |b, io| match io.hand_off(w, port, b) {
-                    Ok(()) => counters.event(Event::RedirectOut, 1),
-                    Err(_) => counters.count_drop(Drop::RedirectFull),
+                write_fragments(&counters.clone(), d.as_ref(), mtu, io, |b, io| {
+                    match io.hand_off(w, port, b) {
+                        Ok(()) => counters.event(Event::RedirectOut, 1),
+                        Err(_) => counters.count_drop(Drop::RedirectFull),
+                    }
                 });
             }
             _ => {
@@ -254,7 +256,8 @@ impl<B: PacketBuf> Worker<B> {
         if pkt.as_ref().len() > ethernet::HEADER_LEN + mtu {
             // Over the MTU with DF clear (the engine answered DF with
             // "fragmentation needed"): fragments in fresh buffers.
-            let df = ipv4::Packet::new_checked(&pkt.as_ref()[ethernet::HEADER_LEN..]).map_or(true, |ip| ip.dont_frag());
+            let df = ipv4::Packet::new_checked(&pkt.as_ref()[ethernet::HEADER_LEN..])
+                .map_or(true, |ip| ip.dont_frag());
             if df {
                 self.engine.counters().count_drop(Drop::CannotFragment);
             } else {

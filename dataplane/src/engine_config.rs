@@ -77,7 +77,10 @@ impl Config {
             max_services: w.max_services,
             half_open_max: self.half_open_max(),
             conn_reuse: ConnReuse::new(self.ipvs.conn_reuse_mode).unwrap_or_default(),
-            frag: FragConfig { datagrams: self.fragments.datagrams, timeout_ms: self.fragments.timeout_s * 1000 },
+            frag: FragConfig {
+                datagrams: self.fragments.datagrams,
+                timeout_ms: self.fragments.timeout_s * 1000,
+            },
         }
     }
 

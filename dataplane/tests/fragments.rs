@@ -29,7 +29,11 @@ fn udp_frame(
     let mut ip = Ipv4Header::new(0, 64, etherparse::IpNumber::UDP, s.0, d.0).unwrap();
     ip.dont_fragment = df;
     ip.identification = id;
-    PacketBuilder::ethernet2(src_mac, dst_mac.0).ip(etherparse::IpHeaders::Ipv4(ip, Default::default())).udp(s.1, d.1).write(&mut out, payload).unwrap();
+    PacketBuilder::ethernet2(src_mac, dst_mac.0)
+        .ip(etherparse::IpHeaders::Ipv4(ip, Default::default()))
+        .udp(s.1, d.1)
+        .write(&mut out, payload)
+        .unwrap();
     out
 }
 
@@ -323,7 +327,8 @@ fn overlapping_duplicate_and_stray_fragments_are_counted() {
     assert!(lab.rx(0, bad).is_empty());
     assert_eq!(lab.counters.drop_count(Drop::FragOverlap), 1);
     // A fragment for nobody of ours.
-    let stray = udp_frame(CLIENT_MAC, GW_OUT, (CLIENT, 1), ([198, 18, 0, 77], 80), &payload(3000, 0), false, 1);
+    let stray =
+        udp_frame(CLIENT_MAC, GW_OUT, (CLIENT, 1), ([198, 18, 0, 77], 80), &payload(3000, 0), false, 1);
     assert!(lab.rx(0, fragment(&stray, 1500)[0].clone()).is_empty());
     assert_eq!(lab.counters.drop_count(Drop::Fragment), 1);
 }

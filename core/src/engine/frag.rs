@@ -14,7 +14,7 @@ use gw_proto::ForwardMode;
 
 use super::{Action, Engine};
 use crate::counters::{Drop, Event};
-use crate::frag::{self, Datagram, Fragment, FragKey, Insert};
+use crate::frag::{self, Datagram, FragKey, Fragment, Insert};
 use crate::modes::tun::frag_needed_in_place;
 use crate::route::Iface;
 use crate::wire::{ethernet, ipv4};

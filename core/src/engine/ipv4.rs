@@ -192,7 +192,8 @@ impl Engine {
         // transmitted, also when transmission then fails (TUN too big).
         account(&counters.dests[s.dest as usize]);
         account(&counters.services[s.service as usize]);
-        if let Some((a, sent)) = super::frag::too_big(s.mode, &cfg.ifaces, rx, port, p.tl, p.dont_frag, frame) {
+        if let Some((a, sent)) = super::frag::too_big(s.mode, &cfg.ifaces, rx, port, p.tl, p.dont_frag, frame)
+        {
             counters.event(Event::IcmpFragNeededSent, u64::from(sent));
             return a;
         }

@@ -22,7 +22,12 @@ fn datagram(len: usize, id: u16, seed: u8) -> Vec<u8> {
 }
 
 fn key(id: u16) -> FragKey {
-    FragKey { src: u32::from_be_bytes(SRC).into(), dst: u32::from_be_bytes(DST).into(), proto: 17, id: id.into() }
+    FragKey {
+        src: u32::from_be_bytes(SRC).into(),
+        dst: u32::from_be_bytes(DST).into(),
+        proto: 17,
+        id: id.into(),
+    }
 }
 
 /// Fragments of `frame` for `mtu`, as frames (our fragmenter).

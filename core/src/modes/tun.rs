@@ -61,7 +61,12 @@ impl Mode for Tun {
                 if df || cx.tl + OUTER_LEN > crate::frag::MAX_DATAGRAM {
                     return Action::Drop(Drop::TunnelTooBig);
                 }
-                return Action::Encap { port: cx.port, next_hop: cx.next_hop, src: u32::from(out.addr), dst: s.rip };
+                return Action::Encap {
+                    port: cx.port,
+                    next_hop: cx.next_hop,
+                    src: u32::from(out.addr),
+                    dst: s.rip,
+                };
             }
             return match frag_needed_in_place(frame, cx.tl, cx.rx.mac, cx.rx.addr, mtu) {
                 Some(len) => {

@@ -259,7 +259,12 @@ impl StatsListing {
 
     /// The stats of service `proto` ("TCP"/"UDP") VIP:80.
     pub fn service(&self, proto: &str) -> Stats {
-        let name = format!("{proto} {VIP}:{VPORT}");
+        self.service_at(proto, VPORT)
+    }
+
+    /// The stats of service `proto` VIP:`port`.
+    pub fn service_at(&self, proto: &str, port: u16) -> Stats {
+        let name = format!("{proto} {VIP}:{port}");
         self.services
             .iter()
             .find(|s| s.0 == name)
