@@ -250,11 +250,12 @@ impl Port {
         Ok(())
     }
 
-    /// The device's MTU range (`min_mtu`, `max_mtu` of `rte_eth_dev_info`).
-    pub fn mtu_range(&self) -> Result<(u16, u16), DpdkError> {
+    /// The device's MTU range and largest frame (`min_mtu`, `max_mtu`,
+    /// `max_rx_pktlen` of `rte_eth_dev_info`).
+    pub fn mtu_limits(&self) -> Result<(u16, u16, u32), DpdkError> {
         let _hold = Hold::acquire("rte_eth_dev_info_get")?;
         let info = self.dev_info()?;
-        Ok((info.min_mtu, info.max_mtu))
+        Ok((info.min_mtu, info.max_mtu, info.max_rx_pktlen))
     }
 
     /// Sets the device's MTU (`rte_eth_dev_set_mtu`; af_packet: the kernel

@@ -192,6 +192,7 @@ fn run(args: Args) -> Result<()> {
     tracing::info!(
         workers = lcores.len(),
         ports = ports.len(),
+        mbuf_size = cfg.mbuf_size(),
         socket = %socket_path.display(),
         "gatewayd running"
     );
