@@ -290,7 +290,7 @@ fn a_fragment_flood_is_counted_bounded_and_real_datagrams_still_pass() {
         assert!(lab.rx(0, frags[0].clone()).is_empty(), "a lone last fragment waits");
         assert!(lab.counters.event_count(Event::FragDatagrams) <= cap);
         // A real request in between completes.
-        if x % 50 == 0 {
+        if x.is_multiple_of(50) {
             let data = payload(4000, 1);
             let req = udp_frame(CLIENT_MAC, GW_OUT, (CLIENT, 999), (VIP, VPORT), &data, false, 1);
             let (_, udp) = defrag(&feed(&mut lab, 0, fragment(&req, 1500)), 1, 1500);

@@ -28,43 +28,12 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use common::{script, Lab, Topology, CLIENT, DR, FULLNAT, FULLNAT_2W, NAT, TUN, VIP};
 
 /// The echo service's port (the real servers' port 80 runs rs_server.py).
 const ECHO: &str = "9000";
 const ECHO_PORT: u16 = 9000;
-
-/// Starts the echo server on both real servers and the UDP service
-/// VIP:9000 to them in the lab's mode.
-fn echo_service(lab: &Lab) {
-    for (name, rip) in lab.topo.servers {
-        let bind = lab.topo.server_bind.unwrap_or(rip);
-        Command::new("ip")
-            .args(["netns", "exec", &lab.ns(name), "python3"])
-            .arg(script("udp_echo.py"))
-            .args(["serve", bind, ECHO])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting the echo server");
-    }
-    // lab.sh down kills what runs in the namespaces; give the servers a moment to bind.
-    std::thread::sleep(Duration::from_millis(500));
-    let vip = format!("{VIP}:{ECHO}");
-    lab.gwctl_ok(&["-A", "-u", &vip, "-s", "rr"]);
-    for (_, rip) in lab.topo.servers {
-        let rs = match lab.topo.forward {
-            "-g" | "-i" => rip.to_string(),
-            _ => format!("{rip}:{ECHO}"),
-        };
-        lab.gwctl_ok(&["-a", "-u", &vip, "-r", &rs, lab.topo.forward, "-w", "1"]);
-    }
-    if let Some(lip) = lab.topo.laddr {
-        lab.gwctl_ok(&["--add-laddr", "-z", lip, "-u", &vip]);
-    }
-}
 
 /// Echoes datagrams of `sizes` bytes from the client (DF clear): every
 /// one comes back identical.
@@ -99,9 +68,9 @@ fn pcap_ports(conf: String) -> String {
 /// reassembles, gatewayd fragments on output) or pcap ports (gatewayd
 /// reassembles and fragments).
 fn big_echoes(topo: &'static Topology, name: &str, pcap: bool) -> Lab {
-    let lab =
+    let mut lab =
         if pcap { Lab::up_tweaked(topo, name, pcap_ports) } else { Lab::up_tweaked(topo, name, big_frames) };
-    echo_service(&lab);
+    lab.udp_echo_service(ECHO_PORT);
     echo(&lab, &["8000", "60000", "8000", "60000", "8000", "60000", "8000", "60000"]);
     let stats = lab.stats();
     let udp = stats.service_at("UDP", ECHO_PORT);
@@ -173,10 +142,10 @@ fn tun_reassembles_8k_and_60k_datagrams_and_fragments_a_df_clear_1500_byte_packe
 
 #[test]
 fn a_fragment_flood_is_counted_and_bounded_while_real_echoes_succeed() {
-    let lab = Lab::up_tweaked(&NAT, "fr-flood", |c| {
+    let mut lab = Lab::up_tweaked(&NAT, "fr-flood", |c| {
         format!("{}\n[fragments]\ndatagrams = 32\ntimeout_s = 30\n", pcap_ports(c))
     });
-    echo_service(&lab);
+    lab.udp_echo_service(ECHO_PORT);
     assert_eq!(lab.counter("frag_capacity"), 32);
     let flood = Command::new("ip")
         .args(["netns", "exec", &lab.ns("client"), "python3"])

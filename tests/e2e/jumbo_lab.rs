@@ -9,10 +9,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-use std::time::Duration;
-
-use common::{script, Lab, Topology, FULLNAT, VIP};
+use common::{Lab, Topology, FULLNAT, VIP};
 
 const MB: usize = 1 << 20;
 
@@ -21,7 +18,7 @@ const JUMBO: Topology = Topology { lab: "fullnat-jumbo", ..FULLNAT };
 
 #[test]
 fn fullnat_moves_9000_byte_frames_whole() {
-    let lab = Lab::up_tweaked(&JUMBO, "jumbo", |c| {
+    let mut lab = Lab::up_tweaked(&JUMBO, "jumbo", |c| {
         c.replace("address = \"198.18.0.1/24\"", "address = \"198.18.0.1/24\"\nmtu = 9000")
             .replace("address = \"198.18.1.1/24\"", "address = \"198.18.1.1/24\"\nmtu = 9000")
     });
@@ -36,23 +33,7 @@ fn fullnat_moves_9000_byte_frames_whole() {
     let per_packet = tcp.outbytes / tcp.outpkts.max(1);
     assert!(per_packet > 4000, "replies average {per_packet} bytes: not jumbo\n{tcp:?}");
     // UDP echo of 8,900-byte datagrams (8,928 bytes of IP) with DF set.
-    for (name, rip) in FULLNAT.servers {
-        Command::new("ip")
-            .args(["netns", "exec", &lab.ns(name), "python3"])
-            .arg(script("udp_echo.py"))
-            .args(["serve", rip, "9000"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting the echo server");
-    }
-    std::thread::sleep(Duration::from_millis(500));
-    let vip = format!("{VIP}:9000");
-    lab.gwctl_ok(&["-A", "-u", &vip, "-s", "rr"]);
-    for (_, rip) in FULLNAT.servers {
-        lab.gwctl_ok(&["-a", "-u", &vip, "-r", &format!("{rip}:9000"), "-b", "-w", "1"]);
-    }
-    lab.gwctl_ok(&["--add-laddr", "-z", FULLNAT.laddr.unwrap(), "-u", &vip]);
+    lab.udp_echo_service(9000);
     let out =
         lab.python("client", "udp_echo.py", &["send", VIP, "9000", "df", "8900", "8900", "8900", "8900"]);
     assert_eq!(out.lines().filter(|l| l.starts_with("ok 8900")).count(), 4, "{out}");
