@@ -131,7 +131,7 @@ impl Engine {
     /// common step exists once, not once per mode, so it stays small enough
     /// for the compiler to inline what it calls.
     fn forward(&mut self, now: u64, rx: &Iface, i: u32, dir: Dir, frame: &mut [u8], p: &L4Info) -> Action {
-        let Engine { cfg, snap, sessions, counters, .. } = self;
+        let Engine { cfg, snap, sessions, counters, min_mtu, .. } = self;
         let s = *sessions.get(i);
         let mode = modes::traits(s.mode);
         if !snap.dest_live(u32::from(s.dest)) {
@@ -192,10 +192,13 @@ impl Engine {
         // transmitted, also when transmission then fails (TUN too big).
         account(&counters.dests[s.dest as usize]);
         account(&counters.services[s.service as usize]);
-        if let Some((a, sent)) = super::frag::too_big(s.mode, &cfg.ifaces, rx, port, p.tl, p.dont_frag, frame)
-        {
-            counters.event(Event::IcmpFragNeededSent, u64::from(sent));
-            return a;
+        // Over the smallest MTU only: DF and the output port's MTU.
+        if p.tl > *min_mtu as usize {
+            let big = super::frag::too_big(s.mode, &cfg.ifaces, rx, port, p.tl, p.dont_frag, frame);
+            if let Some((a, sent)) = big {
+                counters.event(Event::IcmpFragNeededSent, u64::from(sent));
+                return a;
+            }
         }
         let cx = XmitCx {
             ifaces: &cfg.ifaces,

@@ -121,6 +121,9 @@ pub struct Engine {
     /// range in the table's output buffer, and its port).
     frag: crate::frag::Reassembler,
     reassembled: Option<(std::ops::Range<usize>, u16)>,
+    /// The smallest port MTU: a packet within it fits every port, and the
+    /// DF check skips the output port's lookup.
+    min_mtu: u16,
 }
 
 /// Addresses that are never a valid source (RFC 1812 §5.3.7): 0/32,
@@ -141,7 +144,8 @@ impl Engine {
         let frag = crate::frag::Reassembler::new(cfg.frag);
         counters.event_cell(Event::FragCapacity).set(frag.capacity() as u64);
         counters.event_cell(Event::FragTableBytes).set(frag.memory_bytes() as u64);
-        Engine { cfg, snap, sessions, svc, counters, overloaded, frag, reassembled: None }
+        let min_mtu = cfg.ifaces.iter().map(|i| i.mtu).min().unwrap_or(u16::MAX);
+        Engine { cfg, snap, sessions, svc, counters, overloaded, frag, reassembled: None, min_mtu }
     }
 
     /// The static settings.
