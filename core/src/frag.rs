@@ -164,7 +164,10 @@ impl Reassembler {
             bits: vec![[0u64; WORDS]; n].into_boxed_slice(),
             bufs: (0..n).map(|_| buf()).collect(),
             out: if n > 0 { buf() } else { Box::default() },
-            index: FxHashMap::with_capacity_and_hasher(n, Default::default()),
+            // Twice the slots: removals leave tombstones, and hashbrown
+            // cleans them in place (no allocation) only while the table
+            // is at most half full.
+            index: FxHashMap::with_capacity_and_hasher(2 * (n + 1), Default::default()),
             free: (0..n as u32).rev().collect(),
             dropped: Dropped::default(),
             peak: 0,
@@ -242,6 +245,9 @@ impl Reassembler {
 
     /// Takes one fragment of datagram `key` received on `port`.
     pub fn insert(&mut self, now: u64, port: u16, key: FragKey, f: &Fragment<'_>) -> Insert {
+        if self.meta.is_empty() {
+            return Insert::Drop { why: Drop::Fragment, discarded: false };
+        }
         let len = f.payload.len();
         if len == 0 || (f.more && len % 8 != 0) || f.offset % 8 != 0 {
             return Insert::Drop { why: Drop::FragMalformed, discarded: false };
@@ -250,9 +256,6 @@ impl Reassembler {
         if end > MAX_DATAGRAM || f.headers.len() > PAYLOAD_AT - HEADROOM {
             let discarded = self.discard(&key);
             return Insert::Drop { why: Drop::FragOversized, discarded };
-        }
-        if self.meta.is_empty() {
-            return Insert::Drop { why: Drop::Fragment, discarded: false };
         }
         let i = self.slot(now, key);
         let m = self.meta[i];

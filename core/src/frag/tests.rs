@@ -133,6 +133,7 @@ fn a_datagram_past_65535_bytes_is_refused() {
 fn a_flood_of_random_ids_evicts_the_oldest_and_never_grows_the_table() {
     let cfg = FragConfig { datagrams: 8, timeout_ms: 30_000 };
     let mut r = Reassembler::new(cfg);
+    let index_capacity = r.index.capacity();
     let real = datagram(3000, 1, 5);
     let frags = fragments(&real, 1500);
     for id in 100..1100u16 {
@@ -142,12 +143,32 @@ fn a_flood_of_random_ids_evicts_the_oldest_and_never_grows_the_table() {
     }
     assert_eq!(r.take_dropped().evicted, 1000 - 8);
     assert_eq!(r.peak(), 8);
+    assert_eq!(r.index.capacity(), index_capacity, "the index never grew (no allocation)");
     // A real datagram whose fragments arrive together still completes.
     let mut res = Insert::Held;
     for f in &frags {
         res = insert(&mut r, 2000, f);
     }
     assert_eq!(complete(&mut r, res), real);
+}
+
+#[test]
+fn churn_never_grows_the_index() {
+    // The default table under a long flood of random IDs: its index keeps
+    // the capacity it was built with (hashbrown reallocates only to grow).
+    let mut r = Reassembler::new(FragConfig::default());
+    let cap = r.index.capacity();
+    let mut x = 0x9e37_79b9u32;
+    for now in 0..200_000u64 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let key = FragKey { src: 1, dst: 2, proto: 17, id: x };
+        let f = Fragment { headers: &[0; 34], offset: 0, more: true, payload: &[0; 8] };
+        assert_eq!(r.insert(now, 0, key, &f), Insert::Held);
+    }
+    assert_eq!(r.len(), 64);
+    assert_eq!(r.index.capacity(), cap, "the index reallocated");
 }
 
 #[test]
