@@ -12,6 +12,7 @@
 
 pub mod counters;
 pub mod engine;
+pub mod frag;
 pub mod mailbox;
 pub mod modes;
 pub mod neigh;

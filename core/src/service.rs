@@ -163,6 +163,8 @@ pub struct Snapshot {
     /// replies that match no session and to steer their replies, with the
     /// persistence netmask of their service (if persistent).
     masq_dests: FxHashMap<SvcLookup, Steer>,
+    /// Addresses of NAT real servers (their fragments are reassembled).
+    masq_addrs: FxHashSet<u32>,
 }
 
 impl Snapshot {
@@ -188,6 +190,7 @@ impl Snapshot {
                 }
                 if crate::modes::replies_to_client(d.mode) {
                     s.masq_dests.insert((k.proto.number(), u32::from(d.addr), d.port), svc.steer());
+                    s.masq_addrs.insert(u32::from(d.addr));
                 }
             }
         }
@@ -255,6 +258,11 @@ impl Snapshot {
             return None;
         }
         self.masq_dests.get(&(proto, addr, port)).copied()
+    }
+    /// Whether `addr` is the address of a NAT real server.
+    #[inline]
+    pub fn is_masq_addr(&self, addr: u32) -> bool {
+        !self.masq_addrs.is_empty() && self.masq_addrs.contains(&addr)
     }
     /// Whether real server `slot` is configured (not deleted, not trashed).
     #[inline]

@@ -11,6 +11,7 @@
 //! | to a VIP:port of a service | `hash(client address, client port) % N`, or `hash(client address & netmask) % N` when the service is persistent, so all of a client's connections and its template live on one worker; for lblc/lblcr, `hash(VIP) % N`, so their per-destination state lives on one worker as the kernel's single table does (such a service then runs on one core) |
 //! | to a deleted VIP:port whose sessions still live (the trash) | as while it existed |
 //! | from a NAT real server (a reply to the client) | the same hash, of the destination (the client) |
+//! | an IPv4 fragment | `hash(source, destination, protocol, IP ID) % N`, the reassembling worker; it hands the reassembled datagram to the owner this table names for it, as fragments again (later fragments carry no ports, so the owner cannot be known before reassembly) |
 //! | anything else (ARP, ping, errors, not ours) | whoever received it |
 //!
 //! The client side normally needs no hand-off when the NIC spreads flows
@@ -59,7 +60,13 @@ pub fn owner(snap: &Snapshot, workers: u32, frame: &[u8]) -> Owner {
     let Ok(ip) = ipv4::Packet::new_checked(eth.payload()) else { return Owner::Here };
     let proto = ip.protocol();
     if ip.is_fragment() {
-        return Owner::Here;
+        // Only the first fragment has the ports: all fragments of a
+        // datagram meet on the worker their 3-tuple and ID name (as RSS
+        // hashes fragments on addresses), which reassembles the datagram
+        // and hands it on to its owner (`Worker::reassembled`).
+        let (src, dst) = (u32::from(ip.src_addr()), u32::from(ip.dst_addr()));
+        let addrs = src ^ dst.rotate_left(16) ^ u32::from(u8::from(proto)) << 8;
+        return Owner::Worker(spread(addrs, ip.ident(), workers));
     }
     let l4 = ip.payload();
     if proto == Protocol::Icmp {
@@ -274,6 +281,37 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn fragments_of_a_datagram_meet_on_one_worker_and_datagrams_spread() {
+        let s = snap(false, ForwardMode::FullNat);
+        let mut per_worker = [0; 4];
+        for id in 0..4000u16 {
+            let payload = vec![7u8; 3000];
+            let mut f = vec![];
+            PacketBuilder::ethernet2([2; 6], [4; 6])
+                .ipv4([198, 18, 0, 2], VIP, 64)
+                .udp(1000 + id, 53)
+                .write(&mut f, &payload)
+                .unwrap();
+            let mut ip = ipv4::Packet::new_unchecked(&mut f[14..]);
+            ip.set_ident(id);
+            ip.fill_checksum();
+            let owners: Vec<Owner> = crate::frag::fragment_lens(&f, 1500)
+                .enumerate()
+                .map(|(k, len)| {
+                    let mut out = vec![0; len];
+                    crate::frag::write_fragment(&f, 1500, k, &mut out);
+                    owner(&s, 4, &out)
+                })
+                .collect();
+            assert_eq!(owners.len(), 3);
+            assert!(owners.iter().all(|o| *o == owners[0]), "{owners:?}");
+            let Owner::Worker(w) = owners[0] else { panic!() };
+            per_worker[w as usize] += 1;
+        }
+        assert!(per_worker.iter().all(|n| (800..1200).contains(n)), "{per_worker:?}");
     }
 
     #[test]

@@ -8,13 +8,15 @@
 
 use std::net::Ipv4Addr;
 
-use crate::counters::{Drop, Event};
+use crate::counters::{Drop, Event, WorkerCounters};
 use crate::engine::reject::{self, Reject};
 use crate::engine::{Action, Engine};
+use crate::frag::{self, Datagram};
 use crate::modes::tun;
 use crate::neigh::{NeighConfig, NeighTable, Probe, Resolve};
-use crate::wire::arp;
+use crate::steer::{self, Owner};
 use crate::wire::ethernet::{self, EtherType, MacAddr};
+use crate::wire::{arp, ipv4};
 
 /// A packet buffer: its bytes, and ways to resize it.
 pub trait PacketBuf: AsRef<[u8]> + AsMut<[u8]> {
@@ -47,6 +49,13 @@ pub trait Io<B> {
     fn alloc(&mut self) -> Option<B>;
     /// Queues `pkt` for transmission on `port`.
     fn send(&mut self, port: u16, pkt: B);
+    /// Hands `pkt`, received on `port`, to worker `to` ([`crate::steer`]);
+    /// gives it back if that worker's inbox is full (or there is no other
+    /// worker).
+    fn hand_off(&mut self, to: u32, port: u16, pkt: B) -> Result<(), B> {
+        let _ = (to, port);
+        Err(pkt)
+    }
 }
 
 /// Length of an ARP request frame, padded to the Ethernet minimum (60 bytes
@@ -134,8 +143,72 @@ impl<B: PacketBuf> Worker<B> {
                     self.engine.counters().event(Event::ArpRepliesLearned, 1);
                 }
             }
+            Action::Absorbed => {}
+            Action::Reassembled => {
+                drop(pkt);
+                self.reassembled(now, io);
+            }
             Action::Drop(why) => self.engine.counters().count_drop(why),
         }
+    }
+
+    /// Runs the datagram the engine just reassembled: on this worker if it
+    /// owns the datagram's session ([`steer::owner`]), else hands it to the
+    /// owner as fragments the size of its receiving port's MTU (which the
+    /// owner reassembles again: fragments of a datagram are steered by
+    /// their 3-tuple and ID, not by the ports only the first one carries).
+    fn reassembled(&mut self, now: u64, io: &mut impl Io<B>) {
+        let Some(mut d) = self.engine.take_reassembled() else { return };
+        let (me, workers) = (self.engine.config().worker, self.engine.config().workers);
+        match steer::owner(self.engine.snapshot(), workers, d.as_ref()) {
+            Owner::Worker(w) if w != me => {
+                let mtu = self.engine.iface(d.port).map_or(0, |i| i.mtu as usize);
+                let port = d.port;
+                let counters = self.engine.counters().clone();
+                write_fragments(&counters.clone(), d.as_ref(), mtu, io, |b, io| {
+                    match io.hand_off(w, port, b) {
+                        Ok(()) => counters.event(Event::RedirectOut, 1),
+                        Err(_) => counters.count_drop(Drop::RedirectFull),
+                    }
+                });
+            }
+            _ => {
+                let action = self.engine.process(now, d.port, d.as_mut());
+                self.emit_big(now, action, &mut d, io);
+            }
+        }
+        self.engine.give_back(d);
+    }
+
+    /// Carries out `action` for a reassembled datagram: as [`Worker::handle`]
+    /// does, but sent as fragments in fresh buffers.
+    fn emit_big(&mut self, now: u64, action: Action, d: &mut Datagram, io: &mut impl Io<B>) {
+        match action {
+            Action::Forward { port, next_hop } => self.output_fragments(now, port, next_hop, d.as_ref(), io),
+            Action::Encap { port, next_hop, src, dst } => match tun::encap(d, src, dst, &mut self.ip_ident) {
+                Ok(()) => self.output_fragments(now, port, next_hop, d.as_ref(), io),
+                Err(why) => self.engine.counters().count_drop(why),
+            },
+            Action::Reply { port, len } => {
+                d.truncate(len);
+                let mtu = self.engine.iface(port).map_or(0, |i| i.mtu as usize);
+                write_fragments(self.engine.counters(), d.as_ref(), mtu, io, |b, io| io.send(port, b));
+            }
+            Action::Drop(why) => self.engine.counters().count_drop(why),
+            // A reassembled datagram with nowhere to go is only counted:
+            // replies quote the first fragment's header, which is gone.
+            Action::Reject { why, .. } => self.engine.counters().count_drop(why),
+            // ARP is never reassembled; a datagram is never a fragment.
+            Action::Arp { .. } | Action::Absorbed | Action::Reassembled => {}
+        }
+    }
+
+    /// Sends `frame` to `next_hop` out `port` as fragments of the port's
+    /// MTU, each resolved like any packet ([`Worker::output`]).
+    fn output_fragments(&mut self, now: u64, port: u16, next_hop: u32, frame: &[u8], io: &mut impl Io<B>) {
+        let mtu = self.engine.iface(port).map_or(0, |i| i.mtu as usize);
+        let counters = self.engine.counters().clone();
+        write_fragments(&counters, frame, mtu, io, |b, io| self.output(now, port, next_hop, b, io));
     }
 
     /// Records a neighbour another worker received (and checked: inside the
@@ -213,10 +286,22 @@ impl<B: PacketBuf> Worker<B> {
 
     /// Sends a routed packet to `next_hop`, resolving its MAC first.
     fn output(&mut self, now: u64, port: u16, next_hop: u32, mut pkt: B, io: &mut impl Io<B>) {
-        let Some(src_mac) = self.engine.iface(port).map(|i| i.mac) else {
+        let Some((src_mac, mtu)) = self.engine.iface(port).map(|i| (i.mac, i.mtu as usize)) else {
             self.engine.counters().count_drop(Drop::NoRoute);
             return;
         };
+        if pkt.as_ref().len() > ethernet::HEADER_LEN + mtu {
+            // Over the MTU with DF clear (the engine answered DF with
+            // "fragmentation needed"): fragments in fresh buffers.
+            let df = ipv4::Packet::new_checked(&pkt.as_ref()[ethernet::HEADER_LEN..])
+                .map_or(true, |ip| ip.dont_frag());
+            if df {
+                self.engine.counters().count_drop(Drop::CannotFragment);
+            } else {
+                self.output_fragments(now, port, next_hop, pkt.as_ref(), io);
+            }
+            return;
+        }
         if let Some(mac) = self.neigh.lookup(port, next_hop) {
             set_macs(pkt.as_mut(), src_mac, mac);
             io.send(port, pkt);
@@ -252,11 +337,13 @@ impl<B: PacketBuf> Worker<B> {
         io.send(p.port, b);
     }
 
-    /// Timers: session expiry and neighbour probes. Call once per poll loop.
+    /// Timers: session expiry, neighbour probes and reassembly timeouts.
+    /// Call once per poll loop.
     pub fn tick(&mut self, now: u64, io: &mut impl Io<B>) {
         self.engine.expire(now);
         if now.saturating_sub(self.last_neigh_tick) >= NEIGH_TICK_MS {
             self.last_neigh_tick = now;
+            self.engine.expire_fragments(now);
             let mut probes: [Option<Probe>; 16] = [None; 16];
             let mut n = 0;
             let counters = self.engine.counters();
@@ -283,4 +370,34 @@ pub fn set_macs(frame: &mut [u8], src: MacAddr, dst: MacAddr) {
     let mut eth = ethernet::Frame::new_unchecked(frame);
     eth.set_dst_addr(dst);
     eth.set_src_addr(src);
+}
+
+/// Writes `frame` as fragments of at most `mtu` bytes of IP into fresh
+/// buffers from `io` and gives each to `out`; counts them (`frag_sent`), or
+/// why there are none or too few.
+fn write_fragments<B: PacketBuf, I: Io<B>>(
+    counters: &WorkerCounters,
+    frame: &[u8],
+    mtu: usize,
+    io: &mut I,
+    mut out: impl FnMut(B, &mut I),
+) {
+    let mut n = 0;
+    for (k, len) in frag::fragment_lens(frame, mtu).enumerate() {
+        let Some(mut b) = io.alloc() else {
+            counters.count_drop(Drop::NoMbuf);
+            break;
+        };
+        if !b.set_len(len) {
+            counters.count_drop(Drop::NoMbuf);
+            break;
+        }
+        frag::write_fragment(frame, mtu, k, b.as_mut());
+        out(b, io);
+        n += 1;
+    }
+    if n == 0 && frag::fragment_lens(frame, mtu).next().is_none() {
+        counters.count_drop(Drop::CannotFragment);
+    }
+    counters.event(Event::FragSent, n);
 }

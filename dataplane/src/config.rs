@@ -59,6 +59,8 @@ pub struct Config {
     #[serde(default)]
     pub neighbours: NeighSection,
     #[serde(default)]
+    pub fragments: FragSection,
+    #[serde(default)]
     pub control: ControlSection,
     #[serde(default)]
     pub ipvs: IpvsSection,
@@ -146,6 +148,12 @@ pub struct WorkersSection {
     /// Share of each worker's session table that half-open TCP sessions
     /// (NONE, SYN_RECV) may take, in percent (SYN flood protection).
     pub half_open_percent: u8,
+    /// Bytes of packet one mbuf holds at least (the data room without
+    /// DPDK's 128-byte headroom); raised to the largest port MTU + 18
+    /// (jumbo frames are received whole, in one mbuf). On af_packet ports
+    /// it also bounds the datagrams the kernel reassembles for the driver
+    /// that arrive whole (see [`Config::mbuf_size`]).
+    pub mbuf_size: usize,
 }
 
 impl Default for WorkersSection {
@@ -162,6 +170,7 @@ impl Default for WorkersSection {
             max_services: 4096,
             max_dests: 65536,
             half_open_percent: 50,
+            mbuf_size: DEFAULT_MBUF_SIZE,
         }
     }
 }
@@ -180,6 +189,25 @@ pub struct NeighSection {
 impl Default for NeighSection {
     fn default() -> Self {
         NeighSection { capacity: 1024, per_port_percent: 75, reachable_s: 300, retry_ms: 1000, max_probes: 3 }
+    }
+}
+
+/// IPv4 reassembly, per worker (the kernel's `ipfrag_high_thresh` and
+/// `ipfrag_time`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FragSection {
+    /// Datagrams reassembled at once per worker, each with a preallocated
+    /// 64 KiB buffer (64: 4 MiB, the kernel's `ipfrag_high_thresh`); 0
+    /// turns reassembly off (fragments are dropped as `drop_fragment`).
+    pub datagrams: usize,
+    /// Seconds an incomplete datagram is kept (`ipfrag_time`, 30).
+    pub timeout_s: u64,
+}
+
+impl Default for FragSection {
+    fn default() -> Self {
+        FragSection { datagrams: 64, timeout_s: 30 }
     }
 }
 
@@ -289,6 +317,56 @@ pub fn reload_requests(config: &Path, rules: Option<&Path>) -> Result<Vec<Reques
     Ok(requests)
 }
 
+/// The mbuf size of DPDK's default pool (`RTE_MBUF_DEFAULT_DATAROOM`), and
+/// what an af_packet ring frame holds by default.
+pub const DEFAULT_MBUF_SIZE: usize = 2048;
+/// DPDK's mbuf headroom (`RTE_PKTMBUF_HEADROOM`).
+pub const MBUF_HEADROOM: usize = 128;
+/// Largest mbuf size: the data room (with the headroom) is 16 bits.
+pub const MAX_MBUF_SIZE: usize = u16::MAX as usize - MBUF_HEADROOM;
+/// Ethernet header and one VLAN tag: a frame is the MTU plus these.
+const L2_OVERHEAD: usize = 18;
+/// af_packet (TPACKET_V2, DPDK 22.11): bytes of a ring frame before the
+/// packet (the frame header, aligned: `tp_mac`), and the part the driver
+/// requires to fit in an mbuf beyond the packet data (`framesz - 32 <=
+/// mbuf size`).
+const TPACKET_MAC_OFFSET: usize = 66;
+const TPACKET_SLACK: usize = 32;
+/// Ring frames are whole pages (one frame per block).
+const PAGE: usize = 4096;
+
+impl Config {
+    /// Bytes of packet each mbuf holds: `workers.mbuf_size`, at least the
+    /// largest port MTU + 18. With af_packet ports and more than the
+    /// default 2,048, the rings get frames of whole pages holding that
+    /// (`framesz`, [`PortConf::eal_device`]) and the mbufs what the driver
+    /// requires for such frames. DPDK's af_packet driver joins its sockets
+    /// to a fanout group with PACKET_FANOUT_FLAG_DEFRAG: the kernel
+    /// reassembles fragments before the driver sees them, and a datagram
+    /// larger than the frame arrives cut (`drop_ipv4_truncated`), so this
+    /// size is also the largest datagram that crosses an af_packet port.
+    pub fn mbuf_size(&self) -> usize {
+        let need = self.mbuf_need();
+        match self.af_packet_frame(need) {
+            Some(frame) => frame - TPACKET_SLACK,
+            None => need,
+        }
+    }
+
+    /// `workers.mbuf_size`, at least the largest port MTU + 18.
+    fn mbuf_need(&self) -> usize {
+        let mtu = self.ports.iter().map(|p| p.mtu as usize + L2_OVERHEAD).max().unwrap_or(0);
+        mtu.max(self.workers.mbuf_size)
+    }
+
+    /// The af_packet ring frame size for `need` bytes of packet, if the
+    /// driver's default does not hold them.
+    fn af_packet_frame(&self, need: usize) -> Option<usize> {
+        let af_packet = self.ports.iter().any(|p| p.device.starts_with("net_af_packet"));
+        (af_packet && need > DEFAULT_MBUF_SIZE).then(|| (need + TPACKET_MAC_OFFSET).next_multiple_of(PAGE))
+    }
+}
+
 /// A port after validation.
 #[derive(Debug, Clone)]
 pub struct PortConf {
@@ -301,6 +379,9 @@ pub struct PortConf {
     pub tx_desc: u16,
     pub mtu: u16,
     pub rp_filter: RpFilter,
+    /// af_packet ring frame size to ask for (`framesz`, `blocksz`) when the
+    /// device string gives none ([`Config::mbuf_size`]).
+    pub ring_frame: Option<usize>,
 }
 
 impl PortConf {
@@ -310,7 +391,13 @@ impl PortConf {
         if is_pci(&name) {
             (vec!["-a".into(), self.device.clone()], name)
         } else {
-            (vec![format!("--vdev={}", self.device)], name)
+            let mut device = self.device.clone();
+            if let Some(f) = self.ring_frame {
+                if name.starts_with("net_af_packet") && !device.contains("framesz=") {
+                    device.push_str(&format!(",framesz={f},blocksz={f}"));
+                }
+            }
+            (vec![format!("--vdev={device}")], name)
         }
     }
     pub fn iface(&self, port: u16, mac: MacAddr) -> Iface {
@@ -378,6 +465,7 @@ impl Config {
     }
 
     pub fn port_confs(&self) -> Result<Vec<PortConf>, ConfigError> {
+        let ring_frame = self.af_packet_frame(self.mbuf_need());
         self.ports
             .iter()
             .enumerate()
@@ -413,6 +501,7 @@ impl Config {
                     tx_desc: p.tx_desc,
                     mtu: p.mtu,
                     rp_filter: p.rp_filter,
+                    ring_frame: ring_frame.filter(|_| p.device.starts_with("net_af_packet")),
                 })
             })
             .collect()
@@ -592,6 +681,37 @@ mod tests {
         assert!(err_of(&GOOD.replace("sessions = 1000", "sessions = 0")).starts_with("workers.sessions"));
         let mtu = GOOD.replace("mac = \"02:00:00:00:01:01\"", "mac = \"02:00:00:00:01:01\"\nmtu = 20");
         assert!(err_of(&mtu).starts_with("port[1].mtu"));
+    }
+
+    #[test]
+    fn jumbo_ports_size_the_mbufs_and_af_packet_rings() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.mbuf_size(), 2048, "the default pool for MTU 1500");
+        assert_eq!(c.port_confs().unwrap()[0].ring_frame, None, "the driver's default frame");
+        // A 9000-byte MTU: the frame (9018 bytes) plus the ring frame's
+        // header in whole pages (12,288), the mbufs what the driver
+        // requires for such frames.
+        let jumbo = GOOD.replace("address = \"198.18.0.1/24\"", "address = \"198.18.0.1/24\"\nmtu = 9000");
+        let c = parse(&jumbo).unwrap();
+        assert_eq!(c.mbuf_size(), 12_288 - 32);
+        let ports = c.port_confs().unwrap();
+        assert_eq!(ports[0].ring_frame, Some(12_288));
+        assert_eq!(ports[1].ring_frame, None, "not an af_packet port");
+        assert_eq!(
+            ports[0].eal_device().0,
+            ["--vdev=net_af_packet0,iface=gw-c,framesz=12288,blocksz=12288".to_string()]
+        );
+        // Given by the operator: kept.
+        let given = jumbo.replace("iface=gw-c", "iface=gw-c,framesz=16384,blocksz=16384");
+        let dev = parse(&given).unwrap().port_confs().unwrap()[0].eal_device().0;
+        assert_eq!(dev, ["--vdev=net_af_packet0,iface=gw-c,framesz=16384,blocksz=16384".to_string()]);
+        // Room for kernel-reassembled datagrams of 60,000 bytes.
+        let big = GOOD.replace("sessions = 1000", "sessions = 1000\nmbuf_size = 60100\nmbufs = 1024");
+        assert_eq!(parse(&big).unwrap().mbuf_size(), 61_440 - 32);
+        let e = err_of(&GOOD.replace("sessions = 1000", "sessions = 1000\nmbuf_size = 61400"));
+        assert!(e.starts_with("workers.mbuf_size: 61400 bytes of af_packet ring frame"), "{e}");
+        let e = err_of(&GOOD.replace("sessions = 1000", "sessions = 1000\nmbuf_size = 1000"));
+        assert_eq!(e, "workers.mbuf_size: 1000 is not within 2048..=65407");
     }
 
     #[test]

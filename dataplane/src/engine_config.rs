@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use gw_core::engine::{ConnReuse, EngineConfig};
+use gw_core::frag::FragConfig;
 use gw_core::neigh::NeighConfig;
 use gw_core::route::{Iface, Routes};
 
@@ -78,6 +79,10 @@ impl Config {
             conn_reuse: ConnReuse::new(self.ipvs.conn_reuse_mode).unwrap_or_default(),
             nodest: self.ipvs.nodest_conn,
             reject: self.ipvs.reject(),
+            frag: FragConfig {
+                datagrams: self.fragments.datagrams,
+                timeout_ms: self.fragments.timeout_s * 1000,
+            },
         }
     }
 

@@ -25,6 +25,7 @@ struct DpdkIo<'a> {
     tx: &'a mut [TxBuffer],
     queue: u16,
     counters: &'a WorkerCounters,
+    redirect: &'a Redirect<Mbuf>,
 }
 
 impl DpdkIo<'_> {
@@ -59,6 +60,9 @@ impl Io<Mbuf> for DpdkIo<'_> {
             drop(pkt);
             self.counters.count_drop(Drop::TxFull);
         }
+    }
+    fn hand_off(&mut self, to: u32, port: u16, pkt: Mbuf) -> Result<(), Mbuf> {
+        self.redirect.send(to, port, pkt)
     }
 }
 
@@ -114,6 +118,7 @@ impl WorkerLoop {
                 tx: &mut tx,
                 queue: self.queue,
                 counters: &counters,
+                redirect: &self.redirect,
             };
             let workers = self.redirect.workers() as u32;
             let mut received = 0;

@@ -17,7 +17,7 @@
 use gw_core::counters::TrafficCells;
 use gw_core::session::{Session, TICK_SHIFT};
 
-use crate::config::{invalid, Config, ConfigError};
+use crate::config::{invalid, Config, ConfigError, DEFAULT_MBUF_SIZE, MAX_MBUF_SIZE, MBUF_HEADROOM};
 
 /// Longest timeout, in seconds, of any `[timeouts]` value and of `gwctl --set`:
 /// 31 days, ipvsadm's own maximum (`--set` and `-p` refuse more). Deadlines
@@ -50,9 +50,14 @@ pub const MAX_SLOTS: usize = 1 << 16;
 /// count, which must fit in 31 bits.
 pub const MAX_MBUFS: u32 = 1 << 30;
 
-/// Bytes one mbuf takes: DPDK's default data room (2048 + 128 headroom) plus
-/// the 128-byte `rte_mbuf` header.
-pub const MBUF_BYTES: u64 = 2176 + 128;
+/// Bytes one mbuf takes besides its packet bytes (`workers.mbuf_size`):
+/// the 128-byte headroom and the 128-byte `rte_mbuf` header.
+pub const MBUF_OVERHEAD: u64 = (MBUF_HEADROOM + 128) as u64;
+
+/// Most bytes of packet an af_packet ring frame of whole pages can hold
+/// with mbufs of at most [`MAX_MBUF_SIZE`]: a 61,440-byte frame less its
+/// 66-byte header.
+pub const MAX_AF_PACKET: usize = 61_440 - 66;
 
 /// Longest idle sleep of a worker (`workers.idle_sleep_us`): 10 ms. A worker
 /// looks at the stop flag and the configuration between polls, so a longer
@@ -77,6 +82,15 @@ pub const MAX_REPLY_RATE: u32 = 1_000_000;
 /// Most replies in one burst (`ipvs.reply_burst`; Linux's default is 50).
 pub const MAX_REPLY_BURST: u32 = 1_000_000;
 
+/// Most reassembly slots per worker (`fragments.datagrams`): 4096 slots
+/// of 64 KiB are 256 MiB per worker, and the oldest-first eviction scans
+/// the slots.
+pub const MAX_FRAG_DATAGRAMS: usize = 4096;
+
+/// Longest `fragments.timeout_s`: 10 minutes (the kernel's `ipfrag_time`
+/// is 30 s; a longer wait only lets a flood hold the slots longer).
+pub const MAX_FRAG_TIMEOUT_S: u64 = 600;
+
 /// Whether `s` seconds is an acceptable timeout.
 pub fn timeout_in_range(s: u32) -> bool {
     (MIN_TIMEOUT_S..=MAX_TIMEOUT_S).contains(&s)
@@ -100,6 +114,11 @@ pub fn session_bytes(sessions: usize) -> u64 {
 /// Bytes of counter blocks one worker keeps for `slots` services or real servers.
 pub fn counter_bytes(slots: usize) -> u64 {
     slots as u64 * std::mem::size_of::<TrafficCells>() as u64
+}
+
+/// Bytes one worker's reassembly table of `datagrams` slots takes.
+pub fn frag_bytes(datagrams: usize) -> u64 {
+    gw_core::frag::FragConfig { datagrams, timeout_ms: 0 }.memory_bytes() as u64
 }
 
 /// How many workers the daemon will run, as far as `--check` can tell:
@@ -134,6 +153,19 @@ impl Config {
         if !(1024..=MAX_MBUFS).contains(&w.mbufs) {
             return Err(invalid("workers.mbufs", format!("must be between 1024 and {MAX_MBUFS}")));
         }
+        if !(DEFAULT_MBUF_SIZE..=MAX_MBUF_SIZE).contains(&w.mbuf_size) {
+            let msg = format!("{} is not within {DEFAULT_MBUF_SIZE}..={MAX_MBUF_SIZE}", w.mbuf_size);
+            return Err(invalid("workers.mbuf_size", msg));
+        }
+        if self.mbuf_size() > MAX_MBUF_SIZE {
+            let msg = format!(
+                "{} bytes of af_packet ring frame would need mbufs of {}, above {MAX_MBUF_SIZE} \
+                 (af_packet holds at most {MAX_AF_PACKET} bytes of packet)",
+                w.mbuf_size,
+                self.mbuf_size()
+            );
+            return Err(invalid("workers.mbuf_size", msg));
+        }
         if w.idle_sleep_us > MAX_IDLE_SLEEP_US {
             let msg = format!("{} is above {MAX_IDLE_SLEEP_US} (10 ms)", w.idle_sleep_us);
             return Err(invalid("workers.idle_sleep_us", msg));
@@ -165,6 +197,15 @@ impl Config {
         if !(1..=MAX_REPLY_BURST).contains(&ipvs.reply_burst) {
             let msg = format!("{} is not within 1..={MAX_REPLY_BURST} replies", ipvs.reply_burst);
             return Err(invalid("ipvs.reply_burst", msg));
+        }
+        let f = &self.fragments;
+        if f.datagrams > MAX_FRAG_DATAGRAMS {
+            let msg = format!("{} is above {MAX_FRAG_DATAGRAMS} (0 turns reassembly off)", f.datagrams);
+            return Err(invalid("fragments.datagrams", msg));
+        }
+        if !(1..=MAX_FRAG_TIMEOUT_S).contains(&f.timeout_s) {
+            let msg = format!("{} is not within 1..={MAX_FRAG_TIMEOUT_S} seconds", f.timeout_s);
+            return Err(invalid("fragments.timeout_s", msg));
         }
         if let Some(mem) = mem {
             self.check_memory(mem)?;
@@ -206,7 +247,8 @@ impl Config {
             ("workers.sessions", session_bytes(w.sessions) * workers),
             ("workers.max_dests", counter_bytes(w.max_dests) * workers + w.max_dests as u64 * 8),
             ("workers.max_services", counter_bytes(w.max_services) * workers),
-            ("workers.mbufs", u64::from(w.mbufs) * MBUF_BYTES),
+            ("workers.mbufs", u64::from(w.mbufs) * (self.mbuf_size() as u64 + MBUF_OVERHEAD)),
+            ("fragments.datagrams", frag_bytes(self.fragments.datagrams) * workers),
         ];
         let limit = format!("the machine's memory ({}, MemTotal)", gib(mem));
         for (field, bytes) in parts {
@@ -218,7 +260,7 @@ impl Config {
         let total: u64 = parts.iter().map(|p| p.1).sum();
         if total > mem {
             let msg = format!(
-                "sessions, counters and mbufs together need {} with {workers} worker(s), above {limit}",
+                "sessions, counters, mbufs and reassembly together need {} with {workers} worker(s), above {limit}",
                 gib(total)
             );
             return Err(invalid("workers", msg));
@@ -321,7 +363,19 @@ mod tests {
         // Each part fits, their sum does not.
         let sum = config_with("sessions = 8000000\nmbufs = 250000", "").unwrap();
         let e = sum.check_limits(Some(GIB)).unwrap_err().to_string();
-        assert!(e.starts_with("workers: sessions, counters and mbufs together need"), "{e}");
+        assert!(e.starts_with("workers: sessions, counters, mbufs and reassembly together need"), "{e}");
+    }
+
+    #[test]
+    fn reassembly_limits_name_their_field() {
+        let e = refusal("[fragments]\ndatagrams = 5000");
+        assert_eq!(e, "fragments.datagrams: 5000 is above 4096 (0 turns reassembly off)");
+        let e = refusal("[fragments]\ntimeout_s = 0");
+        assert_eq!(e, "fragments.timeout_s: 0 is not within 1..=600 seconds");
+        config("[fragments]\ndatagrams = 0\ntimeout_s = 600").unwrap();
+        let c = config("[fragments]\ndatagrams = 4096").unwrap();
+        let e = c.check_limits(Some(1 << 28)).unwrap_err().to_string();
+        assert!(e.starts_with("fragments.datagrams: needs 0.3 GiB with 1 worker(s)"), "{e}");
     }
 
     #[test]

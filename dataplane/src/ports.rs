@@ -97,6 +97,7 @@ pub fn start_ports(
         let port = Port::by_name(&name).with_context(|| format!("port[{i}].device: {name} not found"))?;
         port.configure(queues, queues, pc.rx_desc, pc.tx_desc, pool, socket)
             .with_context(|| format!("port[{i}]: configuring {name}"))?;
+        set_mtu(i, pc, &port)?;
         // The gateway answers for its own addresses, VIPs and local
         // addresses with its MAC and filters by destination MAC itself.
         port.set_promiscuous(true);
@@ -110,6 +111,48 @@ pub fn start_ports(
         ports.push(port);
     }
     Ok((ports, ifaces))
+}
+
+/// Ethernet header and CRC: a device's largest frame is its MTU plus these.
+const FRAME_OVERHEAD: u32 = 18;
+
+/// Sets port `i`'s device MTU (the mbufs and af_packet ring frames were
+/// sized for it: `Config::mbuf_size`), or refuses clearly when the device
+/// cannot take it. DPDK 22.11's af_packet driver reports 1,518-byte frames
+/// at most, and so refuses any larger MTU, yet receives whatever its ring
+/// frames hold: for it the kernel interface's MTU is the operator's (`ip
+/// link set IFACE mtu N`), checked here.
+fn set_mtu(i: usize, pc: &PortConf, port: &Port) -> Result<()> {
+    let name = pc.eal_device().1;
+    let (min, max, max_frame) = port.mtu_limits().with_context(|| format!("port[{i}]: {name}'s limits"))?;
+    let frame = u32::from(pc.mtu) + FRAME_OVERHEAD;
+    if let Some(iface) = af_packet_iface(&pc.device).filter(|_| max_frame < frame) {
+        let path = format!("/sys/class/net/{iface}/mtu");
+        let kernel: u16 = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .with_context(|| format!("port[{i}].mtu: reading {path}"))?;
+        return check_kernel_mtu(i, pc.mtu, &iface, kernel);
+    }
+    if !(min..=max).contains(&pc.mtu) || max_frame < frame {
+        anyhow::bail!(
+            "port[{i}].mtu: {} is beyond what {name} supports (MTU {min}..={max}, frames up to {max_frame} bytes)",
+            pc.mtu
+        );
+    }
+    port.set_mtu(pc.mtu).with_context(|| format!("port[{i}].mtu: {name} refuses MTU {}", pc.mtu))
+}
+
+/// An af_packet port's kernel interface `iface`, at MTU `kernel`, carries
+/// frames of the configured `mtu`.
+fn check_kernel_mtu(i: usize, mtu: u16, iface: &str, kernel: u16) -> Result<()> {
+    if kernel < mtu {
+        anyhow::bail!(
+            "port[{i}].mtu: {mtu} needs the kernel interface {iface} at MTU {mtu} or more (it is {kernel}; \
+             DPDK's af_packet driver cannot set it: ip link set {iface} mtu {mtu})"
+        );
+    }
+    Ok(())
 }
 
 /// Reads the statistics of every port for the control plane
@@ -210,6 +253,18 @@ fn af_packet_iface(device: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::af_packet_iface;
+
+    #[test]
+    fn an_af_packet_jumbo_port_needs_its_kernel_interface_at_that_mtu() {
+        assert!(super::check_kernel_mtu(0, 9000, "gw0", 9000).is_ok());
+        assert!(super::check_kernel_mtu(0, 1500, "gw0", 9000).is_ok());
+        let e = super::check_kernel_mtu(1, 9000, "gw1", 1500).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "port[1].mtu: 9000 needs the kernel interface gw1 at MTU 9000 or more (it is 1500; \
+             DPDK's af_packet driver cannot set it: ip link set gw1 mtu 9000)"
+        );
+    }
 
     #[test]
     fn the_kernel_interface_of_an_af_packet_device() {

@@ -64,6 +64,8 @@ pub struct SinkIo {
     pub sent: Vec<(u16, Vec<u8>)>,
     /// When set, `alloc` fails (no mbuf).
     pub no_buffers: bool,
+    /// (worker, port, frame) handed to other workers, in order.
+    pub handed: Vec<(u32, u16, Vec<u8>)>,
 }
 
 impl Io<Vec<u8>> for SinkIo {
@@ -72,6 +74,10 @@ impl Io<Vec<u8>> for SinkIo {
     }
     fn send(&mut self, port: u16, pkt: Vec<u8>) {
         self.sent.push((port, pkt));
+    }
+    fn hand_off(&mut self, to: u32, port: u16, pkt: Vec<u8>) -> Result<(), Vec<u8>> {
+        self.handed.push((to, port, pkt));
+        Ok(())
     }
 }
 
@@ -199,6 +205,7 @@ impl LabConfig {
             conn_reuse: self.conn_reuse,
             nodest: self.nodest,
             reject: self.reject,
+            frag: gw_core::frag::FragConfig { datagrams: 8, timeout_ms: 30_000 },
         }
     }
 

@@ -137,7 +137,7 @@ fn big_udp(df: bool, payload: usize) -> Vec<u8> {
 }
 
 #[test]
-fn tun_packets_too_big_for_the_mtu_get_frag_needed_or_are_dropped_never_sent() {
+fn tun_packets_too_big_for_the_mtu_get_frag_needed_or_go_as_outer_fragments() {
     let mut lab = Lab::with_mtu(64, (1024, 65535), 1000).with_mode(Scheduler::Rr, ForwardMode::Tunnel, 80);
     lab.learn_neighbours();
     // 20 + 8 + 960 = 988 bytes inner; +20 outer = 1008 > 1000.
@@ -159,9 +159,11 @@ fn tun_packets_too_big_for_the_mtu_get_frag_needed_or_are_dropped_never_sent() {
     // As IPVS, the refused packet was counted in its session's statistics.
     let svc = dest_line(&lab, Protocol::Udp);
     assert_eq!((svc.stats.conns, svc.stats.inpkts), (1, 1));
-    // Without DF: counted and dropped.
-    assert!(lab.rx(0, big_udp(false, 960)).is_empty());
-    assert_eq!(lab.counters.drop_count(Drop::TunnelTooBig), 1);
+    // Without DF: the outer packet goes out as fragments (as IPVS).
+    let out = lab.rx(0, big_udp(false, 960));
+    assert_eq!(out.len(), 2);
+    assert!(out.iter().all(|(p, f)| *p == 1 && f.len() - 14 <= 1000));
+    assert_eq!(lab.counters.drop_count(Drop::TunnelTooBig), 0);
     // One that fits goes through, encapsulated.
     let out = lab.rx(0, big_udp(true, 940));
     assert_eq!(out[0].0, 1);

@@ -250,6 +250,33 @@ impl Port {
         Ok(())
     }
 
+    /// The device's MTU range and largest frame (`min_mtu`, `max_mtu`,
+    /// `max_rx_pktlen` of `rte_eth_dev_info`).
+    pub fn mtu_limits(&self) -> Result<(u16, u16, u32), DpdkError> {
+        let _hold = Hold::acquire("rte_eth_dev_info_get")?;
+        let info = self.dev_info()?;
+        Ok((info.min_mtu, info.max_mtu, info.max_rx_pktlen))
+    }
+
+    /// Sets the device's MTU (`rte_eth_dev_set_mtu`; af_packet: the kernel
+    /// interface's). A driver without MTU support (`ENOTSUP`) is accepted
+    /// when its MTU already is `mtu`.
+    pub fn set_mtu(&self, mtu: u16) -> Result<(), DpdkError> {
+        const OP: &str = "rte_eth_dev_set_mtu";
+        let _hold = Hold::acquire(OP)?;
+        // SAFETY: EAL is running; the call validates the port id and the MTU
+        // against the device's limits.
+        let ret = unsafe { sys::rte_eth_dev_set_mtu(self.id, mtu) };
+        if ret == -libc::ENOTSUP {
+            let mut now = 0u16;
+            // SAFETY: EAL is running; `now` is a valid place for the result.
+            if unsafe { sys::rte_eth_dev_get_mtu(self.id, &mut now) } == 0 && now == mtu {
+                return Ok(());
+            }
+        }
+        check(OP, ret).map(|_| ())
+    }
+
     /// Enables or disables promiscuous mode; errors are logged.
     pub fn set_promiscuous(&self, on: bool) {
         const OP: &str = "rte_eth_promiscuous_enable/disable";

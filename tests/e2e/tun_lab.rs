@@ -7,9 +7,9 @@
 //! to the client: OutPkts and `fwd_out_packets` stay 0.
 //!
 //! Packets that do not fit in the tunnel (port MTU 1500 - 20 bytes of outer
-//! header) are never sent: with DF the client gets ICMP "fragmentation
-//! needed" (next-hop MTU 1480) and its path MTU drops, without DF they are
-//! dropped and counted.
+//! header): with DF the client gets ICMP "fragmentation needed" (next-hop
+//! MTU 1480) and its path MTU drops; without DF the outer packet is sent as
+//! fragments, as IPVS does, and the real server's kernel reassembles it.
 
 mod common;
 
@@ -52,18 +52,20 @@ fn tun_real_servers_see_the_client_and_answer_it_directly() {
 }
 
 #[test]
-fn tun_udp_too_big_for_the_tunnel_is_not_sent_and_df_gets_frag_needed() {
+fn tun_udp_too_big_for_the_tunnel_goes_as_outer_fragments_and_df_gets_frag_needed() {
     let lab = Lab::up(&TUN, "tun-big");
     lab.add_service("-u");
     assert_eq!(lab.udp_flows(1).len(), 1);
-    let rs_before = rs_udp_in(&lab);
 
-    // DF clear: dropped and counted, no ICMP (the gateway never sends an
-    // oversized packet, and does not fragment the outer one).
+    // DF clear: as IPVS, the outer packet goes out as two fragments, which
+    // the real server's kernel reassembles; the datagram is answered. No
+    // ICMP.
     let out = lab.python("client", "udp_big.py", &[VIP, "80", TOO_BIG, "nodf"]);
-    assert!(out.contains("first=timeout\n") && out.contains("mtu=1500\n"), "{out}");
-    assert_eq!(lab.counter("drop_tunnel_too_big"), 2, "both DF-clear datagrams\n{out}");
+    assert!(out.contains("first=reply rs") && out.contains("mtu=1500\n"), "{out}");
+    assert_eq!(lab.counter("drop_tunnel_too_big"), 0, "{out}");
+    assert_eq!(lab.counter("frag_sent"), 4, "two datagrams, two outer fragments each\n{out}");
     assert_eq!(lab.counter("icmp_frag_needed_sent"), 0);
+    let rs_before = rs_udp_in(&lab);
 
     // DF set: ICMP "fragmentation needed" with the tunnel's MTU 1480. The
     // connected socket reports EMSGSIZE, its path MTU drops to 1480, and the

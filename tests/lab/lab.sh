@@ -2,7 +2,7 @@
 # The lab topologies, in network namespaces this script creates and removes.
 # All addresses are in 198.18.0.0/15; the VIP is 198.18.0.100 in every mode.
 #
-# Usage: lab.sh up PREFIX [fullnat|nat|dr|dr-routed|tun]   (default fullnat)
+# Usage: lab.sh up PREFIX [fullnat|nat|dr|dr-routed|tun|fullnat-jumbo]   (default fullnat)
 #        lab.sh down PREFIX                      (removes the namespaces of any mode)
 # PREFIX keeps several labs apart (namespace names are PREFIX-client, PREFIX-gw, ...).
 # The gateway's veths carry no IP address: the kernel in the gw namespace stays
@@ -14,6 +14,8 @@
 #                         gw1 [port 1 198.18.1.1/24] ------------ br0 -------------- eth0 198.18.1.2/24
 #                                                                     '------------- eth0 198.18.1.3/24
 #   VIP 198.18.0.100 (answered by gatewayd), LIP 198.18.1.10
+#
+# fullnat-jumbo: the fullnat wiring with every link at MTU 9000 (jumbo frames).
 #
 # nat: the same wiring (conf/lab-fullnat.toml), plus on rs1/rs2 a default route
 #   via 198.18.1.1: the classic LVS-NAT layout, replies go back through the gateway.
@@ -52,7 +54,7 @@
 #   router straight to the client, never through the gateway.
 set -euo pipefail
 
-usage() { echo "usage: lab.sh up PREFIX [fullnat|nat|dr|dr-routed|tun] | lab.sh down PREFIX" >&2; exit 2; }
+usage() { echo "usage: lab.sh up PREFIX [fullnat|nat|dr|dr-routed|tun|fullnat-jumbo] | lab.sh down PREFIX" >&2; exit 2; }
 cmd=${1:-}
 P=${2:-}
 MODE=${3:-fullnat}
@@ -242,9 +244,24 @@ up_tun() {
     done
 }
 
+# Every link of every namespace (but lo) to MTU $1: the jumbo layouts.
+# Twice: a bridge takes a larger MTU only once its ports have it.
+all_mtu() {
+    local n dev pass
+    for pass in 1 2; do
+        for n in "${ALL_NS[@]}"; do
+            ip netns pids "$P-$n" >/dev/null 2>&1 || continue
+            for dev in $(ns "$n" ls /sys/class/net 2>/dev/null); do
+                [ "$dev" = lo ] && continue
+                ns "$n" ip link set "$dev" mtu "$1" 2>/dev/null || [ "$pass" = 1 ]
+            done
+        done
+    done
+}
+
 up() {
     case $MODE in
-        fullnat | nat | dr | dr-routed | tun) ;;
+        fullnat | nat | dr | dr-routed | tun | fullnat-jumbo) ;;
         *) usage ;;
     esac
     down
@@ -252,6 +269,10 @@ up() {
     trap 'rc=$?; [ "$rc" -eq 0 ] || down; exit "$rc"' EXIT
     case $MODE in
         fullnat | nat) up_two_armed ;;
+        fullnat-jumbo)
+            MODE=fullnat up_two_armed
+            all_mtu 9000
+            ;;
         dr) up_dr ;;
         dr-routed) up_dr_routed ;;
         tun) up_tun ;;

@@ -40,7 +40,7 @@ impl Engine {
         let l3 = &mut frame[ethernet::HEADER_LEN..];
         let ip = match ipv4::Packet::new_checked(&*l3) {
             Ok(p) => p,
-            Err(_) => return Action::Drop(Drop::Ipv4Malformed),
+            Err(_) => return Action::Drop(super::frag::malformed_or_truncated(l3)),
         };
         if !ip.verify_checksum() {
             return Action::Drop(Drop::Ipv4BadChecksum);
@@ -53,8 +53,8 @@ impl Engine {
         if !self.cfg.routes.reverse_path_ok(src, iface) {
             return Action::Drop(Drop::ReversePath);
         }
-        if ip.more_frags() || ip.frag_offset() != 0 {
-            return Action::Drop(Drop::Fragment);
+        if ip.is_fragment() {
+            return self.fragment(now, iface, frame);
         }
         let hl = ip.header_len();
         let tl = ip.total_len() as usize;
@@ -131,7 +131,7 @@ impl Engine {
     /// common step exists once, not once per mode, so it stays small enough
     /// for the compiler to inline what it calls.
     fn forward(&mut self, now: u64, rx: &Iface, i: u32, dir: Dir, frame: &mut [u8], p: &L4Info) -> Action {
-        let Engine { cfg, snap, sessions, counters, overloaded, .. } = self;
+        let Engine { cfg, snap, sessions, counters, overloaded, min_mtu, .. } = self;
         let s = *sessions.get(i);
         let mode = modes::traits(s.mode);
         if !cfg.nodest.forwards(snap, s.dest) {
@@ -197,6 +197,14 @@ impl Engine {
         // transmitted, also when transmission then fails (TUN too big).
         account(&counters.dests[s.dest as usize]);
         account(&counters.services[s.service as usize]);
+        // Over the smallest MTU only: DF and the output port's MTU.
+        if p.tl > *min_mtu as usize {
+            let big = super::frag::too_big(s.mode, &cfg.ifaces, rx, port, p.tl, p.dont_frag, frame);
+            if let Some((a, sent)) = big {
+                counters.event(Event::IcmpFragNeededSent, u64::from(sent));
+                return a;
+            }
+        }
         let cx = XmitCx {
             ifaces: &cfg.ifaces,
             rx,

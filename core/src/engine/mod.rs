@@ -20,6 +20,7 @@
 
 mod arp;
 pub(crate) mod conn;
+mod frag;
 mod icmp;
 mod ipv4;
 pub mod reject;
@@ -72,6 +73,8 @@ pub struct EngineConfig {
     /// Replies to packets with no service or no session, and their rate
     /// ([`reject`]).
     pub reject: RejectConfig,
+    /// Reassembly table size and timeout ([`crate::frag`]).
+    pub frag: crate::frag::FragConfig,
 }
 
 /// What to do with a frame after [`Engine::process`].
@@ -96,6 +99,12 @@ pub enum Action {
     /// frame with [`reject::build`] and send it out `port` to the MAC of
     /// `next_hop` (the sender's next hop), see [`reject`].
     Reject { port: u16, next_hop: u32, reply: Reject, why: Drop },
+    /// A fragment kept for reassembly: free the buffer (counted as
+    /// `frag_received`).
+    Absorbed,
+    /// The fragment completed a datagram: free the buffer, then take the
+    /// datagram with [`Engine::take_reassembled`] and process it.
+    Reassembled,
     /// Not forwarded.
     Drop(Drop),
 }
@@ -122,6 +131,13 @@ pub struct Engine {
     overloaded: Box<[bool]>,
     /// The token bucket of replies ([`reject`]).
     replies: reject::TokenBucket,
+    /// Fragments being reassembled, and the datagram last completed (its
+    /// range in the table's output buffer, and its port).
+    frag: crate::frag::Reassembler,
+    reassembled: Option<(std::ops::Range<usize>, u16)>,
+    /// The smallest port MTU: a packet within it fits every port, and the
+    /// DF check skips the output port's lookup.
+    min_mtu: u16,
 }
 
 /// Addresses that are never a valid source (RFC 1812 §5.3.7): 0/32,
@@ -140,7 +156,11 @@ impl Engine {
         counters.event_cell(Event::SessionTableBytes).set(sessions.memory_bytes() as u64);
         counters.event_cell(Event::SessionCapacity).set(sessions.capacity() as u64);
         let replies = reject::TokenBucket::new(cfg.reject.rate, cfg.reject.burst, now_ms);
-        Engine { cfg, snap, sessions, svc, counters, overloaded, replies }
+        let frag = crate::frag::Reassembler::new(cfg.frag);
+        counters.event_cell(Event::FragCapacity).set(frag.capacity() as u64);
+        counters.event_cell(Event::FragTableBytes).set(frag.memory_bytes() as u64);
+        let min_mtu = cfg.ifaces.iter().map(|i| i.mtu).min().unwrap_or(u16::MAX);
+        Engine { cfg, snap, sessions, svc, counters, overloaded, replies, frag, reassembled: None, min_mtu }
     }
 
     /// The static settings.

@@ -66,6 +66,7 @@ fn config(worker: u32, workers: u32) -> EngineConfig {
         conn_reuse: crate::engine::ConnReuse::default(),
         nodest: crate::engine::NoDest::default(),
         reject: Default::default(),
+        frag: crate::frag::FragConfig { datagrams: 4, timeout_ms: 30_000 },
     }
 }
 
@@ -265,10 +266,11 @@ fn tun_encapsulates_what_fits_and_answers_df_packets_that_do_not() {
     let got = xmit(ForwardMode::Tunnel, false, &mut f, (tl + OUTER - 1) as u16, &counters);
     assert!(matches!(got, Action::Reply { port: 0, .. }), "{got:?}");
     assert_eq!(counters.event_count(Event::IcmpFragNeededSent), 1);
-    // Without DF it is dropped.
+    // Without DF it is encapsulated all the same: the worker sends the
+    // outer packet as fragments, as IPVS.
     let mut f = frame(100, false);
     let got = xmit(ForwardMode::Tunnel, false, &mut f, (tl + OUTER - 1) as u16, &counters);
-    assert_eq!(got, Action::Drop(Drop::TunnelTooBig));
+    assert_eq!(got, encap);
 }
 
 const OUTER: usize = tun::OUTER_LEN;

@@ -4,9 +4,10 @@
 //! Everything TUN does lives here: binding (no reply key, INPUT-ONLY TCP
 //! table, the real server's port is the service port), the MTU decision
 //! (as IPVS: a packet that would not fit the output port's MTU with the
-//! outer header is never sent; with DF the client gets "fragmentation
-//! needed" with the tunnel's MTU, RFC 792 / RFC 1191, without DF it is
-//! dropped), and the encapsulation the worker carries out for
+//! outer header is not sent whole; with DF the client gets "fragmentation
+//! needed" with the tunnel's MTU, RFC 792 / RFC 1191, without DF the outer
+//! packet is sent as fragments, which the worker makes on output), and the
+//! encapsulation the worker carries out for
 //! [`Action::Encap`]: [`encap`] prepends [`OUTER_LEN`] bytes and writes the
 //! outer header ([`encapsulate`]).
 //!
@@ -52,7 +53,20 @@ impl Mode for Tun {
         if cx.tl + OUTER_LEN > out.mtu as usize {
             let mtu = out.mtu.saturating_sub(OUTER_LEN as u16);
             if !cx.dont_frag {
-                return Action::Drop(Drop::TunnelTooBig);
+                // As IPVS: the outer packet goes out as fragments (the
+                // worker splits it, DF being copied clear). An ICMP error
+                // with DF set (it gets no "fragmentation needed", so
+                // `cx.dont_frag` is false for it) cannot be: dropped.
+                let df = ipv4::Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]).dont_frag();
+                if df || cx.tl + OUTER_LEN > crate::frag::MAX_DATAGRAM {
+                    return Action::Drop(Drop::TunnelTooBig);
+                }
+                return Action::Encap {
+                    port: cx.port,
+                    next_hop: cx.next_hop,
+                    src: u32::from(out.addr),
+                    dst: s.rip,
+                };
             }
             return match frag_needed_in_place(frame, cx.tl, cx.rx.mac, cx.rx.addr, mtu) {
                 Some(len) => {

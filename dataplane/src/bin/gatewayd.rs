@@ -128,7 +128,7 @@ fn run(args: Args) -> Result<()> {
     let nworkers = lcores.len() as u16;
     let socket = eal.socket_id();
     let pool = Arc::new(
-        Mempool::new("gw_mbufs", cfg.workers.mbufs, MBUF_CACHE, dpdk::DEFAULT_DATA_ROOM, socket)
+        Mempool::new("gw_mbufs", cfg.workers.mbufs, MBUF_CACHE, mbuf_data_room(&cfg), socket)
             .context("workers.mbufs: creating the mbuf pool")?,
     );
 
@@ -224,6 +224,7 @@ fn run(args: Args) -> Result<()> {
     tracing::info!(
         workers = lcores.len(),
         ports = ports.len(),
+        mbuf_size = cfg.mbuf_size(),
         socket = %socket_path.display(),
         "gatewayd running"
     );
@@ -248,4 +249,11 @@ fn run(args: Args) -> Result<()> {
     }
     control::remove_socket(&socket_path);
     Ok(())
+}
+
+/// The mbuf pool's data room: [`Config::mbuf_size`] plus the headroom
+/// (within 16 bits: `--check` refused larger sizes).
+fn mbuf_data_room(cfg: &dataplane::config::Config) -> u16 {
+    let room = cfg.mbuf_size() + dataplane::config::MBUF_HEADROOM;
+    u16::try_from(room).unwrap_or(u16::MAX).max(dpdk::DEFAULT_DATA_ROOM)
 }

@@ -259,7 +259,12 @@ impl StatsListing {
 
     /// The stats of service `proto` ("TCP"/"UDP") VIP:80.
     pub fn service(&self, proto: &str) -> Stats {
-        let name = format!("{proto} {VIP}:{VPORT}");
+        self.service_at(proto, VPORT)
+    }
+
+    /// The stats of service `proto` VIP:`port`.
+    pub fn service_at(&self, proto: &str, port: u16) -> Stats {
+        let name = format!("{proto} {VIP}:{port}");
         self.services
             .iter()
             .find(|s| s.0 == name)
@@ -409,6 +414,54 @@ impl Lab {
         let o = self.gwctl(args);
         assert!(o.status.success(), "gwctl {args:?}: {}", stderr(&o));
         text(&o)
+    }
+
+    /// A UDP echo server (tests/lab/udp_echo.py: datagrams up to 65,507
+    /// bytes, echoed byte for byte) on both real servers at `port`, bound
+    /// as the lab's servers bind, and the UDP service VIP:`port` to them in
+    /// this lab's mode (rr, and the local address for FULLNAT). The
+    /// servers stop with the lab.
+    pub fn udp_echo_service(&mut self, port: u16) {
+        let port_s = port.to_string();
+        for (name, rip) in self.topo.servers {
+            let bind = self.topo.server_bind.unwrap_or(rip);
+            let child = Command::new("ip")
+                .args(["netns", "exec", &self.ns(name), "python3"])
+                .arg(script("udp_echo.py"))
+                .args(["serve", bind, &port_s])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("starting the UDP echo server");
+            self.servers.push(child);
+        }
+        // Bound once a datagram to it is answered from inside its namespace.
+        for (name, rip) in self.topo.servers {
+            let to = self.topo.server_bind.unwrap_or(rip);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !self
+                .exec(
+                    name,
+                    &["python3", script("udp_echo.py").to_str().unwrap(), "send", to, &port_s, "nodf", "1"],
+                )
+                .status
+                .success()
+            {
+                assert!(Instant::now() < deadline, "the UDP echo on {name} did not start");
+            }
+        }
+        let vip = format!("{VIP}:{port}");
+        self.gwctl_ok(&["-A", "-u", &vip, "-s", "rr"]);
+        for (_, rip) in self.topo.servers {
+            let rs = match self.topo.forward {
+                "-g" | "-i" => rip.to_string(),
+                _ => format!("{rip}:{port}"),
+            };
+            self.gwctl_ok(&["-a", "-u", &vip, "-r", &rs, self.topo.forward, "-w", "1"]);
+        }
+        if let Some(lip) = self.topo.laddr {
+            self.gwctl_ok(&["--add-laddr", "-z", lip, "-u", &vip]);
+        }
     }
 
     /// Service VIP:80 for `proto` ("-t" or "-u"), rr, with both real servers
