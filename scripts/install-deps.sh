@@ -5,7 +5,8 @@
 set -euo pipefail
 pkgs=(dpdk dpdk-dev libdpdk-dev libclang-dev pkg-config build-essential
       iproute2 ethtool iputils-ping curl python3 procps
-      netbase)  # /etc/services: gwctl's port names, as ipvsadm's getservbyname
+      netbase  # /etc/services: gwctl's port names, as ipvsadm's getservbyname
+      prometheus)  # metrics_lab: a real Prometheus server and promtool
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -61,6 +61,8 @@ pub struct Config {
     pub ipvs: IpvsSection,
     #[serde(default, rename = "service")]
     pub services: Vec<ServiceSection>,
+    #[serde(default)]
+    pub metrics: MetricsSection,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -198,6 +200,28 @@ impl Default for ControlSection {
     }
 }
 
+/// The Prometheus endpoint (`/metrics`), off unless `listen` is set.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// `address:port` to serve `/metrics` on, e.g. "127.0.0.1:9120".
+    pub listen: Option<String>,
+}
+
+impl MetricsSection {
+    /// The address to serve `/metrics` on, if any (validated).
+    pub fn listen_addr(&self) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+        let Some(s) = &self.listen else { return Ok(None) };
+        let a: std::net::SocketAddr = s.parse().map_err(|_| {
+            invalid("metrics.listen", format!("{s:?} is not an address:port (e.g. \"127.0.0.1:9120\")"))
+        })?;
+        if a.port() == 0 {
+            return Err(invalid("metrics.listen", "the port must be 1..=65535"));
+        }
+        Ok(Some(a))
+    }
+}
+
 /// The IPVS sysctls (`net.ipv4.vs.*`) gatewayd honours, under their names.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -325,6 +349,7 @@ impl Config {
             return Err(invalid("neighbours.per_port_percent", "must be 1..=100"));
         }
         self.check_limits(crate::limits::mem_total())?;
+        self.metrics.listen_addr()?;
         self.service_requests()?;
         Ok(())
     }

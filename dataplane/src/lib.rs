@@ -9,6 +9,7 @@ pub mod engine_config;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod limits;
+pub mod metrics;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -47,6 +47,12 @@ fn check_refuses_each_guarded_value_with_its_field() {
         ("[workers]\nmbufs = 1073741824", "workers.mbufs: needs 2304.0 GiB"),
         ("[workers]\nidle_sleep_us = 3600000000", "workers.idle_sleep_us: 3600000000 is above 10000"),
         ("[neighbours]\nreachable_s = 9223372036854775807", "neighbours.reachable_s: must be between 1"),
+        ("[metrics]\nlisten = \"localhost\"", "metrics.listen: \"localhost\" is not an address:port"),
+        ("[metrics]\nlisten = \"127.0.0.1:0\"", "metrics.listen: the port must be 1..=65535"),
+        (
+            "[metrics]\nlisten = \"127.0.0.1:70000\"",
+            "metrics.listen: \"127.0.0.1:70000\" is not an address:port",
+        ),
         (
             "[[service]]\nrules = \"-A -t 198.18.0.100:80\"\n[[service]]\nrules = \"-A -t 198.18.0.100:80\"",
             "service[1].rules: line 1: TCP 198.18.0.100:80 is already defined in service[0]",
@@ -58,6 +64,8 @@ fn check_refuses_each_guarded_value_with_its_field() {
         assert!(err.starts_with(&format!("gatewayd: {want}")), "{body}: {err}");
     }
     let (code, err) = gatewayd(&d.0, "[timeouts]\nestablished = 2678400", true);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = gatewayd(&d.0, "[metrics]\nlisten = \"[::1]:9120\"", true);
     assert_eq!(code, Some(0), "{err}");
 }
 

@@ -154,6 +154,11 @@ fn run(args: Args) -> Result<()> {
         Some(name) => Some(control::group_id(name).with_context(|| format!("control.group: {name}"))?),
         None => None,
     };
+    if let Some(addr) = cfg.metrics.listen_addr()? {
+        let bound = dataplane::metrics::serve(control.clone(), addr)
+            .with_context(|| format!("metrics.listen: {addr}"))?;
+        tracing::info!(%bound, "serving /metrics");
+    }
     let socket_path = control::serve_with_group(control.clone(), &cfg.control.socket, group)
         .with_context(|| format!("control.socket: {}", cfg.control.socket.display()))?;
 

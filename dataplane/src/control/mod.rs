@@ -19,6 +19,7 @@
 //! over workers is 0) and every worker has seen the deletion, which is IPVS's
 //! "trash" rule for destinations.
 
+mod metrics;
 mod model;
 mod query;
 mod reload;
