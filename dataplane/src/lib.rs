@@ -10,6 +10,7 @@ pub mod engine_config;
 pub mod fuzzing;
 pub mod limits;
 pub mod metrics;
+pub mod sd_notify;
 #[cfg(feature = "testing")]
 pub mod testing;
 

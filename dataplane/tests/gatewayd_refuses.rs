@@ -47,6 +47,12 @@ fn check_refuses_each_guarded_value_with_its_field() {
         ("[workers]\nmbufs = 1073741824", "workers.mbufs: needs 2304.0 GiB"),
         ("[workers]\nidle_sleep_us = 3600000000", "workers.idle_sleep_us: 3600000000 is above 10000"),
         ("[neighbours]\nreachable_s = 9223372036854775807", "neighbours.reachable_s: must be between 1"),
+        ("[[neighbour]]\naddress = \"198.18.0.9\"\nmac = \"02:00:00:00:00:09\"\nport = \"nope\"", "neighbour[0].port: no port named \"nope\" (ports: port0)"),
+        ("[[neighbour]]\naddress = \"198.18.1.9\"\nmac = \"02:00:00:00:00:09\"\nport = \"port0\"", "neighbour[0].address: 198.18.1.9 is not on port \"port0\"'s subnet 198.18.0.0/24"),
+        ("[[neighbour]]\naddress = \"198.18.0.9\"\nmac = \"02:00:00:00:09\"\nport = \"port0\"", "neighbour[0].mac: \"02:00:00:00:09\" is not a MAC address"),
+        ("[[neighbour]]\naddress = \"198.18.0.9\"\nmac = \"01:00:5e:00:00:09\"\nport = \"port0\"", "neighbour[0].mac: 01:00:5e:00:00:09 is not a unicast MAC address"),
+        ("[[neighbour]]\naddress = \"198.18.0\"\nmac = \"02:00:00:00:00:09\"\nport = \"port0\"", "neighbour[0].address: \"198.18.0\" is not an IPv4 address"),
+        ("[[neighbour]]\naddress = \"198.18.0.9\"\nmac = \"02:00:00:00:00:09\"\nport = \"port0\"\n[[neighbour]]\naddress = \"198.18.0.9\"\nmac = \"02:00:00:00:00:0a\"\nport = \"port0\"", "neighbour[1].address: 198.18.0.9 on port \"port0\" is already neighbour[0]"),
         ("[metrics]\nlisten = \"localhost\"", "metrics.listen: \"localhost\" is not an address:port"),
         ("[metrics]\nlisten = \"127.0.0.1:0\"", "metrics.listen: the port must be 1..=65535"),
         (
@@ -64,6 +70,9 @@ fn check_refuses_each_guarded_value_with_its_field() {
         assert!(err.starts_with(&format!("gatewayd: {want}")), "{body}: {err}");
     }
     let (code, err) = gatewayd(&d.0, "[timeouts]\nestablished = 2678400", true);
+    assert_eq!(code, Some(0), "{err}");
+    let ok = "[[neighbour]]\naddress = \"198.18.0.9\"\nmac = \"02:00:00:00:00:09\"\nport = \"port0\"";
+    let (code, err) = gatewayd(&d.0, ok, true);
     assert_eq!(code, Some(0), "{err}");
     let (code, err) = gatewayd(&d.0, "[metrics]\nlisten = \"[::1]:9120\"", true);
     assert_eq!(code, Some(0), "{err}");
