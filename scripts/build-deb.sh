@@ -33,7 +33,9 @@ manpage() { # name section summary help-text-file
         printf '.SH DESCRIPTION\nThe text of \\fB%s \\-\\-help\\fR:\n.PP\n.nf\n' "$1"
         # Escape backslashes, and lines that would start a troff request.
         sed -e 's/\\/\\e/g' -e "s/^\\([.']\\)/\\\\\\&\\1/" "$4"
-        printf '.fi\n.SH FILES\n'
+        printf '.fi\n'
+        [[ -n ${5:-} ]] && printf '%s\n' "$5"
+        printf '.SH FILES\n'
         printf '/etc/gatewayd/gatewayd.toml, /etc/gatewayd/rules, /etc/default/gatewayd\n'
         printf '.SH SEE ALSO\n\\fBgatewayd\\fR(8), \\fBgwctl\\fR(8), \\fBipvsadm\\fR(8);\n'
         printf '/usr/share/doc/gatewayd/README.md\n'
@@ -44,7 +46,24 @@ manpage() { # name section summary help-text-file
 manpage gatewayd 8 "a DPDK layer-4 load balancer driven by gwctl (ipvsadm syntax)" "$man/gatewayd.txt"
 # gwctl prints ipvsadm's usage under the name it was called by.
 (cd "$target/$dir" && ./gwctl --help | sed 's|\./gwctl|gwctl|g') > "$man/gwctl.txt"
-manpage gwctl 8 "administer gatewayd's virtual services (ipvsadm's command line)" "$man/gwctl.txt"
+manpage gwctl 8 "administer gatewayd's virtual services (ipvsadm's command line)" "$man/gwctl.txt" \
+'.SH EXTENSIONS
+Beyond ipvsadm (see /usr/share/doc/gatewayd/README.md):
+.TP
+\fB\-\-add\-laddr\fR, \fB\-\-del\-laddr\fR, \fB\-\-get\-laddr\fR
+FULLNAT local addresses of a service (DPVS).
+.TP
+\fB\-\-counters\fR [\fB\-\-json\fR]
+Per-worker counters (drop reasons) and port statistics.
+.TP
+\fB\-\-add\-neighbour\fR \fIADDRESS\fR \fB\-\-mac\fR \fIMAC\fR \fB\-\-port\fR \fIPORT\fR
+A static neighbour: never evicted, never changed by ARP.
+.TP
+\fB\-\-del\-neighbour\fR \fIADDRESS\fR \fB\-\-port\fR \fIPORT\fR, \fB\-\-list\-neighbours\fR [\fB\-\-json\fR]
+Remove or list static neighbours.
+.TP
+\fB\-\-socket\fR \fIPATH\fR
+gatewayd'"'"'s control socket (default /run/gatewayd.sock).'
 rm "$man"/*.txt
 
 args=(-p gw-dataplane --no-build)

@@ -181,3 +181,44 @@ fn sixty_four_trickling_clients_do_not_keep_gwctl_from_answering() {
     drop(daemon);
     assert!(!socket.exists(), "gatewayd removes its own socket at SIGTERM");
 }
+
+/// systemd's readiness protocol (gatewayd.service is Type=notify): with
+/// NOTIFY_SOCKET set, gatewayd sends READY=1 once it serves (its ports are
+/// up and its control socket answers by then), and STOPPING=1 on SIGTERM.
+#[test]
+fn readiness_is_signalled_to_systemd_once_the_ports_are_up_and_stopping_on_sigterm() {
+    use std::os::unix::net::{UnixDatagram, UnixStream};
+    use std::time::Duration;
+    let d = dir("notify");
+    let notify = d.0.join("notify.sock");
+    let rx = UnixDatagram::bind(&notify).unwrap();
+    // A generous bound so a hung daemon fails the test instead of hanging it.
+    rx.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let socket = d.0.join("gw.sock");
+    let conf = d.0.join("gw.toml");
+    let text = format!(
+        "[eal]\nargs = [\"-l\", \"0,1\", \"--no-huge\", \"-m\", \"256\", \"--no-shconf\", \"--no-pci\", \
+         \"--no-telemetry\", \"--log-level=*:warning\"]\n\
+         [[port]]\ndevice = \"net_null0\"\naddress = \"198.18.0.1/24\"\n\
+         [workers]\nsessions = 1024\nmbufs = 2048\n[control]\nsocket = {:?}\n",
+        socket.to_str().unwrap()
+    );
+    std::fs::write(&conf, text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gatewayd"))
+        .arg("--config")
+        .arg(&conf)
+        .env("NOTIFY_SOCKET", &notify)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let n = rx.recv(&mut buf).expect("no readiness notification from gatewayd");
+    assert_eq!(&buf[..n], b"READY=1\nSTATUS=forwarding");
+    // Ready means serving: the control socket answers already.
+    assert!(UnixStream::connect(&socket).is_ok());
+    assert!(child.try_wait().unwrap().is_none());
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let n = rx.recv(&mut buf).expect("no STOPPING=1 from gatewayd");
+    assert_eq!(&buf[..n], b"STOPPING=1");
+    assert!(child.wait().unwrap().success());
+}
