@@ -38,12 +38,14 @@ run=$(mktemp -d /run/gwe-pkt.XXXXXX)
 gw_pid= gen_pid=
 cleanup() {
     local rc=$?
+    # Each was started as the leader of its own process group (setsid):
+    # the group goes, children included (script(1)'s pktgen).
     for pid in $gen_pid $gw_pid; do
-        kill -TERM "$pid" 2>/dev/null || true
+        kill -TERM -- "-$pid" 2>/dev/null || true
     done
     for pid in $gen_pid $gw_pid; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL -- "-$pid" 2>/dev/null || true
     done
     ip netns del "$NS" 2>/dev/null || true
     rm -rf "$run" /var/run/dpdk/gwe-pkt-*
@@ -84,7 +86,7 @@ sed -e "s|net_memif0,role=server,socket=/run/gwbench/outside.sock,id=0,mac=02:00
     done
     printf '[[neighbour]]\naddress = "198.18.0.254"\nmac = "02:00:00:00:10:01"\nport = "outside"\n'
 } >> "$run/gatewayd.toml"
-in_ns "$bin/gatewayd" --config "$run/gatewayd.toml" > "$run/gatewayd.log" 2>&1 &
+setsid ip netns exec "$NS" "$bin/gatewayd" --config "$run/gatewayd.toml" > "$run/gatewayd.log" 2>&1 &
 gw_pid=$!
 for _ in $(seq 100); do [ -S "$run/gatewayd.sock" ] && break; sleep 0.1; done
 [ -S "$run/gatewayd.sock" ] || { cat "$run/gatewayd.log"; exit 1; }
@@ -130,12 +132,12 @@ enable 0 range
 start 0
 PKT
     # Pktgen's CLI wants a terminal: script(1) gives it one; its screen goes to the log.
-    in_ns script -qfec "$pktgen --lcores 0@0,1@0 --no-huge -m 3072 --file-prefix gwe-pkt-pg --no-pci \
+    setsid ip netns exec "$NS" script -qfec "$pktgen --lcores 0@0,1@0 --no-huge -m 3072 --file-prefix gwe-pkt-pg --no-pci \
         --vdev=net_${link}0,iface=pk0 --vdev=net_${link}1,iface=pk1 \
         -- -P -T -m 1.[0-1] -f $run/cmds.pkt" "$run/pktgen.log" < /dev/null > /dev/null 2>&1 &
     gen_pid=$!
 else
-    in_ns "$bin/gw-pktgen" --client-port "net_${link}0" --server-port "net_${link}1" --one-way \
+    setsid ip netns exec "$NS" "$bin/gw-pktgen" --client-port "net_${link}0" --server-port "net_${link}1" --one-way \
         --flows "$flows" --duration "$((secs + 6))" --warmup 1 -- \
         --lcores 0@0 --no-huge -m 1024 --file-prefix gwe-pkt-pg --no-pci \
         --vdev="net_${link}0,iface=pk0" --vdev="net_${link}1,iface=pk1" > "$run/pktgen.log" 2>&1 &
