@@ -5,7 +5,9 @@
 set -euo pipefail
 pkgs=(dpdk dpdk-dev libdpdk-dev libclang-dev pkg-config build-essential
       iproute2 ethtool iputils-ping curl python3 procps
-      netbase)  # /etc/services: gwctl's port names, as ipvsadm's getservbyname
+      netbase  # /etc/services: gwctl's port names, as ipvsadm's getservbyname
+      prometheus  # metrics_lab: a real Prometheus server and promtool
+      dpkg-dev systemd)  # the package: dpkg-shlibdeps, systemd-analyze verify
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -22,4 +24,8 @@ if ! command -v cargo >/dev/null; then
 fi
 if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install cargo-nextest --locked
+fi
+# The Debian package (scripts/build-deb.sh, tests/e2e/package.rs).
+if ! cargo deb --version >/dev/null 2>&1; then
+    cargo install cargo-deb --locked
 fi

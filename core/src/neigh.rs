@@ -18,6 +18,15 @@
 //! holding the most entries: resolving a new on-link host always succeeds,
 //! and a flood on one segment only ever evicts that segment's entries
 //! once it holds more than any other.
+//!
+//! Static neighbours (`[[neighbour]]`, `gwctl --add-neighbour`) live beside
+//! the learnt ones: they are never evicted, never probed, and ARP never
+//! changes them (for a generator or router that does not answer ARP). The
+//! control plane publishes the whole set ([`StaticNeighbours`]); a worker
+//! takes a new set between bursts ([`NeighTable::set_statics`]).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use rustc_hash::FxHashMap;
 
@@ -81,8 +90,50 @@ pub struct Probe {
 /// Ports with their own entry count; higher port numbers share the last.
 const PORTS: usize = 64;
 
+/// A neighbour set by configuration: never evicted, never changed by ARP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StaticNeigh {
+    pub port: u16,
+    pub ip: u32,
+    pub mac: MacAddr,
+}
+
+/// Hands the set of static neighbours from the control plane to the
+/// workers, as [`crate::service::Publisher`] does snapshots: one atomic load
+/// when nothing changed, the lock only after a change.
+pub struct StaticNeighbours {
+    version: AtomicU64,
+    current: Mutex<Arc<[StaticNeigh]>>,
+}
+
+impl StaticNeighbours {
+    pub fn new(first: Vec<StaticNeigh>) -> StaticNeighbours {
+        StaticNeighbours { version: AtomicU64::new(1), current: Mutex::new(first.into()) }
+    }
+    /// Makes `set` the current set.
+    pub fn publish(&self, set: Vec<StaticNeigh>) {
+        let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        *cur = set.into();
+        self.version.fetch_add(1, Ordering::Release);
+    }
+    /// The current set and its version if the version differs from `have`.
+    #[inline]
+    pub fn newer_than(&self, have: u64) -> Option<(u64, Arc<[StaticNeigh]>)> {
+        if self.version.load(Ordering::Acquire) == have {
+            return None;
+        }
+        let cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        Some((self.version.load(Ordering::Acquire), cur.clone()))
+    }
+    pub fn current(&self) -> Arc<[StaticNeigh]> {
+        self.current.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
 pub struct NeighTable<B> {
     cfg: NeighConfig,
+    /// Static neighbours by (port, address); consulted first.
+    statics: FxHashMap<(u16, u32), MacAddr>,
     index: FxHashMap<(u16, u32), u32>,
     entries: Vec<Option<Entry<B>>>,
     free: Vec<u32>,
@@ -110,6 +161,7 @@ impl<B> NeighTable<B> {
         index.reserve(cfg.capacity);
         NeighTable {
             cfg,
+            statics: FxHashMap::default(),
             index,
             entries: (0..cfg.capacity).map(|_| None).collect(),
             free: (0..cfg.capacity as u32).rev().collect(),
@@ -168,9 +220,37 @@ impl<B> NeighTable<B> {
         self.index.is_empty()
     }
 
-    /// The MAC of `ip` on `port`, if known.
+    /// Replaces the static neighbours by `set`. A learnt entry for the
+    /// same neighbour is removed, and the packets it held leave through
+    /// `release` (packet, port, MAC) with the static MAC.
+    pub fn set_statics(&mut self, set: &[StaticNeigh], mut release: impl FnMut(B, u16, MacAddr)) {
+        self.statics.clear();
+        for s in set {
+            self.statics.insert((s.port, s.ip), s.mac);
+            if let Some(i) = self.index.remove(&(s.port, s.ip)) {
+                let e = self.entries[i as usize].take().expect("indexed entry");
+                self.per_port[port_slot(e.port)] -= 1;
+                self.free.push(i);
+                for p in e.held.into_iter().flatten() {
+                    release(p, s.port, s.mac);
+                }
+            }
+        }
+    }
+
+    /// Static neighbours in force.
+    pub fn statics(&self) -> usize {
+        self.statics.len()
+    }
+
+    /// The MAC of `ip` on `port`, if known (a static neighbour first).
     #[inline]
     pub fn lookup(&self, port: u16, ip: u32) -> Option<MacAddr> {
+        if !self.statics.is_empty() {
+            if let Some(&mac) = self.statics.get(&(port, ip)) {
+                return Some(mac);
+            }
+        }
         let i = *self.index.get(&(port, ip))?;
         self.entries[i as usize].as_ref().and_then(|e| e.mac)
     }
@@ -210,6 +290,10 @@ impl<B> NeighTable<B> {
         mut release: impl FnMut(B, MacAddr),
         fail: impl FnMut(B),
     ) -> bool {
+        // ARP never changes a static neighbour, nor makes an entry beside it.
+        if self.statics.contains_key(&(port, ip)) {
+            return false;
+        }
         let i = match self.index.get(&(port, ip)) {
             Some(&i) => i,
             None if create => match self.slot_for(now, port, fail) {
@@ -276,6 +360,52 @@ mod tests {
     use super::*;
 
     const MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 9]);
+
+    #[test]
+    fn a_static_neighbour_is_never_changed_by_arp_never_evicted_and_frees_what_waited() {
+        let cfg =
+            NeighConfig { capacity: 2, per_port_max: 2, reachable_ms: 10_000, retry_ms: 100, max_probes: 1 };
+        let mut t: NeighTable<u32> = NeighTable::new(cfg);
+        // A packet waits for 7 on port 1; then 7 is made static: it leaves
+        // with the static MAC and the learnt entry's slot is free again.
+        assert!(matches!(t.park(0, 1, 7, 100, drop), Resolve::HeldProbe));
+        let fixed = MacAddr([2, 0, 0, 0, 0, 7]);
+        let mut out = vec![];
+        t.set_statics(&[StaticNeigh { port: 1, ip: 7, mac: fixed }], |p, port, m| out.push((p, port, m)));
+        assert_eq!(out, vec![(100, 1, fixed)]);
+        assert_eq!((t.len(), t.statics()), (0, 1));
+        assert_eq!(t.lookup(1, 7), Some(fixed));
+        // Same address on another port: not static.
+        assert_eq!(t.lookup(2, 7), None);
+        // ARP, solicited or not, does not change it nor make an entry.
+        assert!(!t.learn(1, (1, 7), MAC, true, |_, _| panic!(), drop));
+        assert_eq!((t.lookup(1, 7), t.len()), (Some(fixed), 0));
+        // A full table of learnt neighbours, probes failing, time passing:
+        // the static one stays.
+        for ip in 10..20 {
+            t.learn(2, (1, ip), MAC, true, |_, _| {}, drop);
+        }
+        t.tick(1_000_000, |p| assert_ne!(p.ip, 7), drop);
+        t.tick(2_000_000, |p| assert_ne!(p.ip, 7), drop);
+        assert_eq!(t.lookup(1, 7), Some(fixed));
+        // Removed from the set: unknown again, and ARP learns it as usual.
+        t.set_statics(&[], |_, _, _| panic!());
+        assert_eq!(t.lookup(1, 7), None);
+        assert!(t.learn(3, (1, 7), MAC, true, |_, _| {}, drop));
+        assert_eq!(t.lookup(1, 7), Some(MAC));
+    }
+
+    #[test]
+    fn the_static_set_reaches_a_reader_once_per_change() {
+        let p = StaticNeighbours::new(vec![]);
+        let (v, set) = p.newer_than(0).unwrap();
+        assert!(set.is_empty());
+        assert!(p.newer_than(v).is_none());
+        p.publish(vec![StaticNeigh { port: 0, ip: 1, mac: MAC }]);
+        let (v2, set) = p.newer_than(v).unwrap();
+        assert_eq!(&set[..], &[StaticNeigh { port: 0, ip: 1, mac: MAC }]);
+        assert!(p.newer_than(v2).is_none());
+    }
 
     #[test]
     fn parks_until_the_reply_then_releases_in_order() {

@@ -7,13 +7,14 @@
 //! `gatewayd`, and plain vectors in tests: this file never touches DPDK.
 
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use crate::counters::{Drop, Event, WorkerCounters};
 use crate::engine::reject::{self, Reject};
 use crate::engine::{Action, Engine};
 use crate::frag::{self, Datagram};
 use crate::modes::tun;
-use crate::neigh::{NeighConfig, NeighTable, Probe, Resolve};
+use crate::neigh::{NeighConfig, NeighTable, Probe, Resolve, StaticNeighbours};
 use crate::steer::{self, Owner};
 use crate::wire::ethernet::{self, EtherType, MacAddr};
 use crate::wire::{arp, ipv4};
@@ -98,6 +99,8 @@ pub struct Worker<B> {
     n_learned: usize,
     /// IPv4 identification of the headers this worker originates.
     ip_ident: u16,
+    /// The static neighbours' publisher and the version in force.
+    statics: Option<(Arc<StaticNeighbours>, u64)>,
 }
 
 impl<B: PacketBuf> Worker<B> {
@@ -109,7 +112,32 @@ impl<B: PacketBuf> Worker<B> {
             learned: [None; LEARNED_MAX],
             n_learned: 0,
             ip_ident: 0,
+            statics: None,
         }
+    }
+
+    /// Takes its static neighbours from `statics` (now, and on
+    /// [`tick`](Self::tick) after every change).
+    pub fn with_static_neighbours(mut self, statics: Arc<StaticNeighbours>) -> Self {
+        let (version, set) = statics.newer_than(0).expect("versions start at 1");
+        self.neigh.set_statics(&set, |_, _, _| {});
+        self.statics = Some((statics, version));
+        self
+    }
+
+    /// Takes a new set of static neighbours if one was published; packets
+    /// that waited for one of them leave.
+    fn refresh_statics(&mut self, io: &mut impl Io<B>) {
+        let Some((publisher, have)) = &mut self.statics else { return };
+        let Some((version, set)) = publisher.newer_than(*have) else { return };
+        *have = version;
+        let engine = &self.engine;
+        self.neigh.set_statics(&set, |mut p, port, mac| {
+            if let Some(src) = engine.iface(port).map(|i| i.mac) {
+                set_macs(p.as_mut(), src, mac);
+                io.send(port, p);
+            }
+        });
     }
 
     /// Processes one received packet.
@@ -341,6 +369,7 @@ impl<B: PacketBuf> Worker<B> {
     /// Call once per poll loop.
     pub fn tick(&mut self, now: u64, io: &mut impl Io<B>) {
         self.engine.expire(now);
+        self.refresh_statics(io);
         if now.saturating_sub(self.last_neigh_tick) >= NEIGH_TICK_MS {
             self.last_neigh_tick = now;
             self.engine.expire_fragments(now);

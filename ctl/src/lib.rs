@@ -13,6 +13,7 @@
 //! rendering and the run.
 
 pub mod client;
+pub mod neighbours;
 pub mod render;
 
 pub use gw_ipvsadm::{cli, error, resolve, rules, services, values};
@@ -103,6 +104,26 @@ where
         Some("-h" | "--help") => return Ok(gw_ipvsadm::usage::usage(program)),
         Some("-v" | "--version") => return Ok(gw_ipvsadm::usage::VERSION.to_owned()),
         _ => {}
+    }
+    // The static-neighbour extension, outside ipvsadm's grammar.
+    if let Some(parsed) = neighbours::parse(&words) {
+        let (request, json) = parsed?;
+        let mut socket_args = vec![program.to_owned()];
+        let mut it = argv.iter().skip(1);
+        while let Some(w) = it.next() {
+            if w == "--socket" {
+                socket_args.extend([w.clone(), it.next().cloned().unwrap_or_default()]);
+            } else if w.starts_with("--socket=") {
+                socket_args.push(w.clone());
+            }
+        }
+        let socket = Cli::try_parse_from(&socket_args).map_err(|_| try_help(program))?.socket;
+        let mut client = Client::connect(&socket, timeout).map_err(|e| Failure::Unreachable {
+            socket: socket.display().to_string(),
+            reason: os_text(&e),
+        })?;
+        let resp = client.call(&request).map_err(|e| Failure::ChangeFailed(e.to_string()))?;
+        return neighbours::render(resp, json);
     }
     let cli = match Cli::try_parse_from(&argv) {
         Ok(cli) => cli,
@@ -219,6 +240,7 @@ fn answer_name(resp: &Response) -> &'static str {
         Response::Counters { .. } => "counters",
         Response::Timeouts { .. } => "timeouts",
         Response::Conns { .. } => "conns",
+        Response::Neighbours { .. } => "neighbours",
     }
 }
 

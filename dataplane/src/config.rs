@@ -66,6 +66,10 @@ pub struct Config {
     pub ipvs: IpvsSection,
     #[serde(default, rename = "service")]
     pub services: Vec<ServiceSection>,
+    #[serde(default)]
+    pub metrics: MetricsSection,
+    #[serde(default, rename = "neighbour")]
+    pub static_neighbours: Vec<NeighbourSection>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -234,6 +238,89 @@ impl Default for ControlSection {
             keepalived: None,
             group: None,
         }
+    }
+}
+
+/// A static neighbour: `mac` is used for next hop `address` on port
+/// `port` (a `[[port]] name`), never evicted, never changed by ARP.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NeighbourSection {
+    pub address: String,
+    pub mac: String,
+    pub port: String,
+}
+
+impl Config {
+    /// The `[[neighbour]]` entries, checked against the ports (ids are the
+    /// ports' indexes here; gatewayd maps them to DPDK port ids).
+    pub fn static_neighbours(
+        &self,
+        ports: &[PortConf],
+    ) -> Result<Vec<gw_proto::StaticNeighbour>, ConfigError> {
+        let nports = self.neigh_ports(ports, |i| i as u16);
+        let mut out: Vec<gw_proto::StaticNeighbour> = vec![];
+        for (i, n) in self.static_neighbours.iter().enumerate() {
+            let field = |f: &str| format!("neighbour[{i}].{f}");
+            let addr: Ipv4Addr = n
+                .address
+                .parse()
+                .map_err(|_| invalid(field("address"), format!("{:?} is not an IPv4 address", n.address)))?;
+            let mac: MacAddr = n
+                .mac
+                .parse()
+                .map_err(|_| invalid(field("mac"), format!("{:?} is not a MAC address", n.mac)))?;
+            let entry = gw_proto::StaticNeighbour { addr, mac: mac.into(), port: n.port.clone() };
+            crate::control::check_neighbour(&nports, &entry).map_err(|(f, msg)| invalid(field(f), msg))?;
+            if let Some(j) = out.iter().position(|e| e.addr == addr && e.port == n.port) {
+                return Err(invalid(
+                    field("address"),
+                    format!("{addr} on port {:?} is already neighbour[{j}]", n.port),
+                ));
+            }
+            out.push(entry);
+        }
+        Ok(out)
+    }
+
+    /// The ports as static neighbours name them, with their ids from `id`.
+    pub fn neigh_ports(
+        &self,
+        ports: &[PortConf],
+        id: impl Fn(usize) -> u16,
+    ) -> Vec<crate::control::NeighPort> {
+        ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| crate::control::NeighPort {
+                name: p.name.clone(),
+                id: id(i),
+                addr: p.addr,
+                prefix: p.prefix,
+            })
+            .collect()
+    }
+}
+
+/// The Prometheus endpoint (`/metrics`), off unless `listen` is set.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// `address:port` to serve `/metrics` on, e.g. "127.0.0.1:9120".
+    pub listen: Option<String>,
+}
+
+impl MetricsSection {
+    /// The address to serve `/metrics` on, if any (validated).
+    pub fn listen_addr(&self) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+        let Some(s) = &self.listen else { return Ok(None) };
+        let a: std::net::SocketAddr = s.parse().map_err(|_| {
+            invalid("metrics.listen", format!("{s:?} is not an address:port (e.g. \"127.0.0.1:9120\")"))
+        })?;
+        if a.port() == 0 {
+            return Err(invalid("metrics.listen", "the port must be 1..=65535"));
+        }
+        Ok(Some(a))
     }
 }
 
@@ -460,6 +547,8 @@ impl Config {
             return Err(invalid("neighbours.per_port_percent", "must be 1..=100"));
         }
         self.check_limits(crate::limits::mem_total())?;
+        self.metrics.listen_addr()?;
+        self.static_neighbours(&ports)?;
         self.service_requests()?;
         Ok(())
     }

@@ -10,6 +10,8 @@ pub mod engine_config;
 pub mod fuzzing;
 pub mod keepalived;
 pub mod limits;
+pub mod metrics;
+pub mod sd_notify;
 #[cfg(feature = "testing")]
 pub mod testing;
 

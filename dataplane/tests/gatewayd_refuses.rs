@@ -49,6 +49,18 @@ fn check_refuses_each_guarded_value_with_its_field() {
         ("[neighbours]\nreachable_s = 9223372036854775807", "neighbours.reachable_s: must be between 1"),
         ("[ipvs]\nreply_rate = 0", "ipvs.reply_rate: 0 is not within 1..=1000000 replies per second"),
         ("[ipvs]\nreply_burst = 2000000", "ipvs.reply_burst: 2000000 is not within 1..=1000000"),
+        ("[[neighbour]]\naddress = \"198.18.0.9\"\nmac = \"02:00:00:00:00:09\"\nport = \"nope\"", "neighbour[0].port: no port named \"nope\" (ports: port0)"),
+        ("[[neighbour]]\naddress = \"198.18.1.9\"\nmac = \"02:00:00:00:00:09\"\nport = \"port0\"", "neighbour[0].address: 198.18.1.9 is not on port \"port0\"'s subnet 198.18.0.0/24"),
+        ("[[neighbour]]\naddress = \"198.18.0.9\"\nmac = \"02:00:00:00:09\"\nport = \"port0\"", "neighbour[0].mac: \"02:00:00:00:09\" is not a MAC address"),
+        ("[[neighbour]]\naddress = \"198.18.0.9\"\nmac = \"01:00:5e:00:00:09\"\nport = \"port0\"", "neighbour[0].mac: 01:00:5e:00:00:09 is not a unicast MAC address"),
+        ("[[neighbour]]\naddress = \"198.18.0\"\nmac = \"02:00:00:00:00:09\"\nport = \"port0\"", "neighbour[0].address: \"198.18.0\" is not an IPv4 address"),
+        ("[[neighbour]]\naddress = \"198.18.0.9\"\nmac = \"02:00:00:00:00:09\"\nport = \"port0\"\n[[neighbour]]\naddress = \"198.18.0.9\"\nmac = \"02:00:00:00:00:0a\"\nport = \"port0\"", "neighbour[1].address: 198.18.0.9 on port \"port0\" is already neighbour[0]"),
+        ("[metrics]\nlisten = \"localhost\"", "metrics.listen: \"localhost\" is not an address:port"),
+        ("[metrics]\nlisten = \"127.0.0.1:0\"", "metrics.listen: the port must be 1..=65535"),
+        (
+            "[metrics]\nlisten = \"127.0.0.1:70000\"",
+            "metrics.listen: \"127.0.0.1:70000\" is not an address:port",
+        ),
         (
             "[[service]]\nrules = \"-A -t 198.18.0.100:80\"\n[[service]]\nrules = \"-A -t 198.18.0.100:80\"",
             "service[1].rules: line 1: TCP 198.18.0.100:80 is already defined in service[0]",
@@ -60,6 +72,11 @@ fn check_refuses_each_guarded_value_with_its_field() {
         assert!(err.starts_with(&format!("gatewayd: {want}")), "{body}: {err}");
     }
     let (code, err) = gatewayd(&d.0, "[timeouts]\nestablished = 2678400", true);
+    assert_eq!(code, Some(0), "{err}");
+    let ok = "[[neighbour]]\naddress = \"198.18.0.9\"\nmac = \"02:00:00:00:00:09\"\nport = \"port0\"";
+    let (code, err) = gatewayd(&d.0, ok, true);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = gatewayd(&d.0, "[metrics]\nlisten = \"[::1]:9120\"", true);
     assert_eq!(code, Some(0), "{err}");
 }
 
@@ -165,4 +182,45 @@ fn sixty_four_trickling_clients_do_not_keep_gwctl_from_answering() {
     let socket = daemon.socket.clone();
     drop(daemon);
     assert!(!socket.exists(), "gatewayd removes its own socket at SIGTERM");
+}
+
+/// systemd's readiness protocol (gatewayd.service is Type=notify): with
+/// NOTIFY_SOCKET set, gatewayd sends READY=1 once it serves (its ports are
+/// up and its control socket answers by then), and STOPPING=1 on SIGTERM.
+#[test]
+fn readiness_is_signalled_to_systemd_once_the_ports_are_up_and_stopping_on_sigterm() {
+    use std::os::unix::net::{UnixDatagram, UnixStream};
+    use std::time::Duration;
+    let d = dir("notify");
+    let notify = d.0.join("notify.sock");
+    let rx = UnixDatagram::bind(&notify).unwrap();
+    // A generous bound so a hung daemon fails the test instead of hanging it.
+    rx.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let socket = d.0.join("gw.sock");
+    let conf = d.0.join("gw.toml");
+    let text = format!(
+        "[eal]\nargs = [\"-l\", \"0,1\", \"--no-huge\", \"-m\", \"256\", \"--no-shconf\", \"--no-pci\", \
+         \"--no-telemetry\", \"--log-level=*:warning\"]\n\
+         [[port]]\ndevice = \"net_null0\"\naddress = \"198.18.0.1/24\"\n\
+         [workers]\nsessions = 1024\nmbufs = 2048\n[control]\nsocket = {:?}\n",
+        socket.to_str().unwrap()
+    );
+    std::fs::write(&conf, text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gatewayd"))
+        .arg("--config")
+        .arg(&conf)
+        .env("NOTIFY_SOCKET", &notify)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let n = rx.recv(&mut buf).expect("no readiness notification from gatewayd");
+    assert_eq!(&buf[..n], b"READY=1\nSTATUS=forwarding");
+    // Ready means serving: the control socket answers already.
+    assert!(UnixStream::connect(&socket).is_ok());
+    assert!(child.try_wait().unwrap().is_none());
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let n = rx.recv(&mut buf).expect("no STOPPING=1 from gatewayd");
+    assert_eq!(&buf[..n], b"STOPPING=1");
+    assert!(child.wait().unwrap().success());
 }

@@ -283,6 +283,26 @@ pub enum Request {
     GetTimeouts,
     /// `-L -c`: connections (and persistence templates) of one service or all.
     ListConns { service: Option<ServiceKey> },
+    /// Static neighbours (`--add-neighbour`, `--del-neighbour`,
+    /// `--list-neighbours`): a gwctl extension.
+    Neighbour(NeighbourRequest),
+}
+
+/// A neighbour whose MAC is set, not learnt through ARP (`[[neighbour]]`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct StaticNeighbour {
+    pub addr: Ipv4Addr,
+    pub mac: [u8; 6],
+    /// The port's name in gatewayd's configuration.
+    pub port: String,
+}
+
+/// What to do with the static neighbours.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub enum NeighbourRequest {
+    Add(StaticNeighbour),
+    Del { addr: Ipv4Addr, port: String },
+    List,
 }
 
 /// Traffic statistics of a service or real server (ipvsadm `--stats`).
@@ -467,6 +487,10 @@ pub enum Response {
     /// `-L -c`.
     Conns {
         conns: Vec<ConnInfo>,
+    },
+    /// `--list-neighbours`.
+    Neighbours {
+        entries: Vec<StaticNeighbour>,
     },
 }
 

@@ -139,6 +139,7 @@ pub fn sort(resp: &mut Response) {
             ports.sort_by_key(|p| p.port);
         }
         Response::Conns { conns } => conns.sort_by_key(|c| (c.proto, c.vip, c.client, c.worker)),
+        Response::Neighbours { entries } => entries.sort_by(|a, b| (&a.port, a.addr).cmp(&(&b.port, b.addr))),
         Response::Ok | Response::Error { .. } | Response::Timeouts { .. } => {}
     }
 }

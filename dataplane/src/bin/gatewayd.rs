@@ -22,6 +22,7 @@ use dataplane::ports::{start_ports, FlowSteering, PortStatsReader};
 use gw_core::counters::WorkerCounters;
 use gw_core::engine::Engine;
 use gw_core::mailbox::mailbox;
+use gw_core::neigh::StaticNeighbours;
 use gw_core::route::{Route, Routes};
 use gw_core::service::{Publisher, Snapshot};
 use gw_core::steer::Redirect;
@@ -151,10 +152,13 @@ fn run(args: Args) -> Result<()> {
     let (control_boxes, mut worker_boxes): (Vec<_>, Vec<_>) = lcores.iter().map(|_| mailbox()).unzip();
     let flows = Arc::new(FlowSteering::new(ports.clone(), nworkers));
     let port_stats = PortStatsReader::new(&port_confs, &ports, nworkers);
+    let static_neigh = Arc::new(StaticNeighbours::new(vec![]));
+    let neigh_ports = cfg.neigh_ports(&port_confs, |i| ports[i].id());
     let control = Arc::new(
         Control::new(publisher.clone(), counters.clone(), table_size, max_services, max_dests)
             .with_mailboxes(control_boxes)
             .with_port_stats(move || port_stats.read())
+            .with_static_neighbours(static_neigh.clone(), neigh_ports, cfg.static_neighbours(&port_confs)?)
             .with_laddr_hook({
                 let flows = flows.clone();
                 move |laddrs| flows.reconcile(laddrs)
@@ -186,6 +190,11 @@ fn run(args: Args) -> Result<()> {
         Some(name) => Some(control::group_id(name).with_context(|| format!("control.group: {name}"))?),
         None => None,
     };
+    if let Some(addr) = cfg.metrics.listen_addr()? {
+        let bound = dataplane::metrics::serve(control.clone(), addr)
+            .with_context(|| format!("metrics.listen: {addr}"))?;
+        tracing::info!(%bound, "serving /metrics");
+    }
     let socket_path = control::serve_with_group(control.clone(), &cfg.control.socket, group)
         .with_context(|| format!("control.socket: {}", cfg.control.socket.display()))?;
 
@@ -206,7 +215,7 @@ fn run(args: Args) -> Result<()> {
         let ecfg = cfg.engine_config(i as u32, u32::from(nworkers), &ifaces, &routes, seed);
         let engine = Engine::new(ecfg, publisher.current(), counters[i].clone(), now_ms);
         let worker = WorkerLoop {
-            worker: Worker::new(engine, neigh),
+            worker: Worker::new(engine, neigh).with_static_neighbours(static_neigh.clone()),
             ports: ports.clone(),
             queue: i as u16,
             pool: pool.clone(),
@@ -228,6 +237,11 @@ fn run(args: Args) -> Result<()> {
         socket = %socket_path.display(),
         "gatewayd running"
     );
+    // systemd (Type=notify): ready once the ports are up, the services
+    // applied, the socket open and the workers running.
+    if let Err(e) = dataplane::sd_notify::notify("READY=1\nSTATUS=forwarding") {
+        tracing::warn!(error = %e, "cannot notify systemd");
+    }
 
     while !stop_signal.load(Ordering::Relaxed) {
         std::thread::sleep(CONTROL_TICK);
@@ -237,6 +251,7 @@ fn run(args: Args) -> Result<()> {
         }
     }
     tracing::info!("stopping");
+    let _ = dataplane::sd_notify::notify("STOPPING=1");
     stop.store(true, Ordering::Relaxed);
     for lcore in &lcores {
         eal.wait(*lcore);

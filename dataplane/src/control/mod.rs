@@ -19,7 +19,9 @@
 //! reference it: its sessions keep forwarding, and re-adding it takes it
 //! back with its slot, its sessions and its counters.
 
+mod metrics;
 mod model;
+mod neighbours;
 mod query;
 mod reload;
 mod server;
@@ -39,6 +41,7 @@ use gw_core::service::Publisher;
 
 use self::model::{Model, Slots};
 
+pub use self::neighbours::{check as check_neighbour, NeighPort};
 pub use self::server::{
     clear_socket_path, group_id, remove_socket, serve, serve_conn, serve_with_group, MAX_CLIENTS,
     REPLY_DEADLINE, REQUEST_DEADLINE,
@@ -61,6 +64,8 @@ pub struct Control {
     max_dests: usize,
     /// The DPDK ports' statistics (none without a reader).
     ports: stats::PortStats,
+    /// Static neighbours (none without ports).
+    statics: Option<neighbours::Statics>,
 }
 
 /// See [`Control::with_laddr_hook`].
@@ -104,6 +109,7 @@ impl Control {
             max_services,
             max_dests,
             ports: Default::default(),
+            statics: None,
         }
     }
 
@@ -190,6 +196,7 @@ impl Control {
             Request::ListConns { service } => self.conns(service),
             Request::GetTimeouts => self.timeouts(),
             Request::Counters => self.counters(),
+            Request::Neighbour(r) => self.neighbour(r),
             other => self.handle(other),
         }
     }

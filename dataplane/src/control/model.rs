@@ -355,7 +355,8 @@ impl Control {
             | Request::GetLaddr { .. }
             | Request::Counters
             | Request::GetTimeouts
-            | Request::ListConns { .. } => Err(err(ErrorKind::BadRequest, "not a change")),
+            | Request::ListConns { .. }
+            | Request::Neighbour(_) => Err(err(ErrorKind::BadRequest, "not a change")),
         }
     }
 }

@@ -1,0 +1,349 @@
+//! What `/metrics` exports, in the Prometheus text format (0.0.4).
+//!
+//! Two sets of families. First the node_exporter IPVS collector's, under its
+//! names, help texts, types and labels, so dashboards built on
+//! node_exporter's `ipvs` collector work unchanged: the box-wide totals
+//! `node_ipvs_{connections,incoming_packets,outgoing_packets,incoming_bytes,
+//! outgoing_bytes}_total` and, per real server, `node_ipvs_backend_*` with
+//! `local_address`, `local_port`, `remote_address`, `remote_port`, `proto`,
+//! `local_mark`. Then gatewayd's own `gatewayd_*`: every worker counter of
+//! `gwctl --counters` (drops as one family labelled by `reason`), the
+//! per-service and per-real-server statistics of `gwctl -L --stats`, the
+//! session table's fill and the ports' statistics.
+//!
+//! A scrape reads the same counter blocks as `gwctl`, under the model's lock
+//! (never a session: its cost is services + real servers + counters, times
+//! workers), and never waits for a worker.
+
+use std::collections::BTreeMap;
+
+use gw_core::counters::{Drop, Event};
+use gw_proto::Stats;
+use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
+use prometheus::{Encoder, TextEncoder};
+
+use super::stats::sub;
+use super::Control;
+
+/// The families of one scrape, in the order they are first named.
+#[derive(Default)]
+struct Families(Vec<MetricFamily>, BTreeMap<String, usize>);
+
+impl Families {
+    fn add(&mut self, name: &str, help: &str, ty: MetricType, labels: &[(&str, String)], value: f64) {
+        let i = *self.1.entry(name.to_string()).or_insert_with(|| {
+            let mut f = MetricFamily::default();
+            f.set_name(name.to_string());
+            f.set_help(help.to_string());
+            f.set_field_type(ty);
+            self.0.push(f);
+            self.0.len() - 1
+        });
+        let mut m = Metric::default();
+        m.set_label(
+            labels
+                .iter()
+                .map(|(k, v)| {
+                    let mut l = LabelPair::default();
+                    l.set_name(k.to_string());
+                    l.set_value(v.clone());
+                    l
+                })
+                .collect(),
+        );
+        if ty == MetricType::COUNTER {
+            let mut c = Counter::default();
+            c.set_value(value);
+            m.set_counter(c);
+        } else {
+            let mut g = Gauge::default();
+            g.set_value(value);
+            m.set_gauge(g);
+        }
+        self.0[i].mut_metric().push(m);
+    }
+    fn counter(&mut self, name: &str, help: &str, labels: &[(&str, String)], value: u64) {
+        self.add(name, help, MetricType::COUNTER, labels, value as f64);
+    }
+    fn gauge(&mut self, name: &str, help: &str, labels: &[(&str, String)], value: f64) {
+        self.add(name, help, MetricType::GAUGE, labels, value);
+    }
+}
+
+/// The worker events that are levels, not counts.
+fn is_gauge(e: Event) -> bool {
+    matches!(e, Event::SessionsLive | Event::HalfOpen | Event::SessionTableBytes | Event::SessionCapacity)
+}
+
+/// The five traffic counters of `st` as `{prefix}_{connections,...}_total`.
+fn traffic(f: &mut Families, prefix: &str, what: &str, labels: &[(&str, String)], st: Stats) {
+    let rows = [
+        ("connections", "connections", st.conns),
+        ("incoming_packets", "incoming packets", st.inpkts),
+        ("outgoing_packets", "outgoing packets", st.outpkts),
+        ("incoming_bytes", "incoming bytes", st.inbytes),
+        ("outgoing_bytes", "outgoing bytes", st.outbytes),
+    ];
+    for (name, help, v) in rows {
+        f.counter(&format!("{prefix}_{name}_total"), &format!("The number of {help} {what}."), labels, v);
+    }
+}
+
+impl Control {
+    /// The body of one `/metrics` scrape (Prometheus text format 0.0.4).
+    pub fn metrics(&self) -> String {
+        let mut f = Families::default();
+        self.ipvs_metrics(&mut f);
+        self.worker_metrics(&mut f);
+        self.port_metrics(&mut f);
+        let mut out = vec![];
+        TextEncoder::new().encode(&f.0, &mut out).expect("text encoding into memory");
+        String::from_utf8(out).expect("the text format is UTF-8")
+    }
+
+    /// node_exporter's IPVS families, then the per-service and per-real-server
+    /// statistics of `-L --stats`.
+    fn ipvs_metrics(&self, f: &mut Families) {
+        // Box-wide totals, as /proc/net/ip_vs_stats: every service slot summed
+        // over workers, raw (a deleted service's traffic stays counted, and
+        // the totals only grow).
+        let mut total = Stats::default();
+        for slot in 0..self.max_services as u32 {
+            total += self.svc_stats(slot);
+        }
+        let rows = [
+            ("node_ipvs_connections_total", "The total number of connections made.", total.conns),
+            ("node_ipvs_incoming_packets_total", "The total number of incoming packets.", total.inpkts),
+            ("node_ipvs_outgoing_packets_total", "The total number of outgoing packets.", total.outpkts),
+            ("node_ipvs_incoming_bytes_total", "The total amount of incoming data.", total.inbytes),
+            ("node_ipvs_outgoing_bytes_total", "The total amount of outgoing data.", total.outbytes),
+        ];
+        for (name, help, v) in rows {
+            f.counter(name, help, &[], v);
+        }
+        let m = self.lock();
+        let mut per_service = vec![];
+        let mut per_dest = vec![];
+        for s in m.services.values() {
+            let k = s.spec.key;
+            let svc = [
+                ("local_address", k.addr.to_string()),
+                ("local_port", k.port.to_string()),
+                ("proto", k.proto.label().to_string()),
+            ];
+            let base = m.svc_base.get(&s.slot).copied().unwrap_or_default();
+            per_service.push((svc.clone(), sub(self.svc_stats(s.slot), base)));
+            for d in &s.dests {
+                // node_exporter's label order; local_mark is empty for a
+                // service by address (gatewayd has no fwmark services).
+                let labels = [
+                    svc[0].clone(),
+                    svc[1].clone(),
+                    ("remote_address", d.spec.addr.to_string()),
+                    ("remote_port", d.spec.port.to_string()),
+                    svc[2].clone(),
+                    ("local_mark", String::new()),
+                ];
+                let (st, active, inactive) = self.dest_stats(d.slot);
+                let base = m.dest_base.get(&d.slot).copied().unwrap_or_default();
+                f.gauge(
+                    "node_ipvs_backend_connections_active",
+                    "The current active connections by local and remote address.",
+                    &labels,
+                    active as f64,
+                );
+                f.gauge(
+                    "node_ipvs_backend_connections_inactive",
+                    "The current inactive connections by local and remote address.",
+                    &labels,
+                    inactive as f64,
+                );
+                f.gauge(
+                    "node_ipvs_backend_weight",
+                    "The current backend weight by local and remote address.",
+                    &labels,
+                    f64::from(d.spec.weight),
+                );
+                per_dest.push((labels, sub(st, base), self.dest_persist(d.slot)));
+            }
+        }
+        drop(m);
+        for (labels, st) in per_service {
+            traffic(f, "gatewayd_service", "of a virtual service (as -L --stats, reset by -Z)", &labels, st);
+        }
+        for (labels, st, persist) in per_dest {
+            traffic(f, "gatewayd_backend", "of a real server (as -L --stats, reset by -Z)", &labels, st);
+            f.gauge(
+                "gatewayd_backend_connections_persistent",
+                "Live persistence templates pointing at a real server (PersistConn).",
+                &labels,
+                persist as f64,
+            );
+        }
+    }
+
+    /// Every worker counter of `--counters`, labelled by worker (and drops
+    /// by reason), and the session table's fill.
+    fn worker_metrics(&self, f: &mut Families) {
+        for w in &self.workers {
+            let worker = [("worker", w.worker.to_string())];
+            for d in Drop::ALL {
+                let reason = d.name().strip_prefix("drop_").unwrap_or(d.name());
+                f.counter(
+                    "gatewayd_drops_total",
+                    "Packets dropped, by reason (gwctl --counters' drop_<reason>; README's drop counters).",
+                    &[worker[0].clone(), ("reason", reason.to_string())],
+                    w.drop_count(d),
+                );
+            }
+            for e in Event::ALL {
+                let help = e.meaning();
+                if is_gauge(e) {
+                    f.gauge(&format!("gatewayd_{}", e.name()), help, &worker, w.event_count(e) as f64);
+                } else {
+                    f.counter(&format!("gatewayd_{}_total", e.name()), help, &worker, w.event_count(e));
+                }
+            }
+            let cap = w.event_count(Event::SessionCapacity);
+            let live = w.event_count(Event::SessionsLive);
+            f.gauge(
+                "gatewayd_session_table_fill_ratio",
+                "Live sessions over the worker's session-table capacity (0..1).",
+                &worker,
+                if cap == 0 { 0.0 } else { live as f64 / cap as f64 },
+            );
+            f.gauge(
+                "gatewayd_worker_generation",
+                "The configuration generation the worker runs with.",
+                &worker,
+                w.generation.get() as f64,
+            );
+        }
+    }
+
+    /// The ports' statistics as last read (every second, by the control
+    /// thread): `gatewayd_port_<stat>_total{port}` and, per queue,
+    /// `gatewayd_port_queue_<stat>_total{port,queue}`.
+    fn port_metrics(&self, f: &mut Families) {
+        for p in self.port_counters() {
+            for c in &p.counters {
+                let queue = c
+                    .name
+                    .strip_prefix('q')
+                    .and_then(|r| r.split_once('_'))
+                    .filter(|(q, _)| !q.is_empty() && q.bytes().all(|b| b.is_ascii_digit()));
+                match queue {
+                    Some((q, stat)) => f.counter(
+                        &format!("gatewayd_port_queue_{stat}_total"),
+                        &format!("rte_eth_stats q_{stat} of a port's queue (one queue per worker)."),
+                        &[("port", p.name.clone()), ("queue", q.to_string())],
+                        c.value,
+                    ),
+                    None => f.counter(
+                        &format!("gatewayd_port_{}_total", c.name),
+                        &format!(
+                            "rte_eth_stats {} of a port (imissed includes af_packet ring drops).",
+                            c.name
+                        ),
+                        &[("port", p.name.clone())],
+                        c.value,
+                    ),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gw_core::counters::{Drop, Event};
+    use gw_proto::{Counter, PortCounters, Request, Response};
+
+    use crate::control::test_util::{add, control, key};
+
+    /// The value of the sample whose line starts with `prefix` (name and labels).
+    fn sample(body: &str, prefix: &str) -> f64 {
+        let line = body
+            .lines()
+            .find(|l| l.starts_with(prefix) && l[prefix.len()..].starts_with(' '))
+            .unwrap_or_else(|| panic!("no {prefix} in\n{body}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn the_ipvs_families_carry_node_exporters_names_types_and_labels() {
+        let (c, _) = control(2);
+        add(&c);
+        c.workers[0].services[0].conns.add(3);
+        c.workers[1].services[0].conns.add(4);
+        c.workers[1].services[0].inbytes.add(1000);
+        c.workers[0].dests[0].active.add(2);
+        c.workers[1].dests[0].inactive.add(5);
+        let body = c.metrics();
+        assert!(body.contains("# HELP node_ipvs_connections_total The total number of connections made.\n"));
+        assert!(body.contains("# TYPE node_ipvs_connections_total counter\n"), "{body}");
+        assert_eq!(sample(&body, "node_ipvs_connections_total"), 7.0);
+        assert_eq!(sample(&body, "node_ipvs_incoming_bytes_total"), 1000.0);
+        assert!(body.contains("# TYPE node_ipvs_backend_weight gauge\n"));
+        let labels = r#"{local_address="198.18.0.100",local_port="80",remote_address="198.18.1.2",remote_port="80",proto="TCP",local_mark=""}"#;
+        assert_eq!(sample(&body, &format!("node_ipvs_backend_connections_active{labels}")), 2.0);
+        assert_eq!(sample(&body, &format!("node_ipvs_backend_connections_inactive{labels}")), 5.0);
+        assert_eq!(sample(&body, &format!("node_ipvs_backend_weight{labels}")), 1.0);
+        let svc = r#"{local_address="198.18.0.100",local_port="80",proto="TCP"}"#;
+        assert_eq!(sample(&body, &format!("gatewayd_service_connections_total{svc}")), 7.0);
+        // -Z resets the per-service counters; the box-wide total only grows.
+        assert_eq!(c.query(Request::Zero { service: Some(key(80)) }), Response::Ok);
+        let body = c.metrics();
+        assert_eq!(sample(&body, &format!("gatewayd_service_connections_total{svc}")), 0.0);
+        assert_eq!(sample(&body, "node_ipvs_connections_total"), 7.0);
+    }
+
+    #[test]
+    fn every_drop_reason_and_worker_counter_is_exported_per_worker() {
+        let (c, _) = control(2);
+        c.workers[1].count_drops(Drop::NoService, 9);
+        c.workers[0].event(Event::RxPackets, 11);
+        c.workers[0].event_cell(Event::SessionCapacity).set(100);
+        c.workers[0].event_cell(Event::SessionsLive).set(25);
+        let body = c.metrics();
+        for d in Drop::ALL {
+            let reason = d.name().strip_prefix("drop_").unwrap();
+            for w in 0..2 {
+                assert!(
+                    body.contains(&format!("gatewayd_drops_total{{worker=\"{w}\",reason=\"{reason}\"}} "))
+                );
+            }
+        }
+        assert_eq!(sample(&body, r#"gatewayd_drops_total{worker="1",reason="no_service"}"#), 9.0);
+        assert_eq!(sample(&body, r#"gatewayd_rx_packets_total{worker="0"}"#), 11.0);
+        assert!(body.contains("# TYPE gatewayd_sessions_live gauge\n"));
+        assert!(body.contains("# TYPE gatewayd_busy_cycles_total counter\n"));
+        assert!(body.contains("# TYPE gatewayd_redirect_out_packets_total counter\n"));
+        assert_eq!(sample(&body, r#"gatewayd_session_table_fill_ratio{worker="0"}"#), 0.25);
+        // One HELP and TYPE per family, all families before... the
+        // encoder's job; names are valid.
+        for l in body.lines().filter(|l| !l.starts_with('#')) {
+            let name = l.split(['{', ' ']).next().unwrap();
+            assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'), "{l}");
+        }
+    }
+
+    #[test]
+    fn port_statistics_are_exported_per_port_and_queue() {
+        let (c, _) = control(1);
+        let c = c.with_port_stats(|| {
+            vec![PortCounters {
+                name: "outside".into(),
+                port: 0,
+                counters: vec![
+                    Counter { name: "imissed".into(), value: 4 },
+                    Counter { name: "q0_ipackets".into(), value: 8 },
+                ],
+            }]
+        });
+        c.tick(std::time::Instant::now());
+        let body = c.metrics();
+        assert_eq!(sample(&body, r#"gatewayd_port_imissed_total{port="outside"}"#), 4.0);
+        assert_eq!(sample(&body, r#"gatewayd_port_queue_ipackets_total{port="outside",queue="0"}"#), 8.0);
+    }
+}

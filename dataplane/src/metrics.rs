@@ -1,0 +1,199 @@
+//! The `/metrics` HTTP endpoint (`[metrics] listen`): a small HTTP/1.x
+//! server on the control plane's side, never on a worker's core.
+//!
+//! One thread accepts; each client gets its own short-lived thread, at most
+//! [`MAX_CLIENTS`] at once (one more is answered 503 and closed), and the
+//! whole exchange has a deadline ([`DEADLINE`]): a client that sends its
+//! request slowly or never reads the answer is dropped. The body is
+//! [`Control::metrics`] (see `control/metrics.rs`); every answer closes the
+//! connection.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::control::Control;
+
+/// Clients served at once; further ones get 503.
+pub const MAX_CLIENTS: usize = 4;
+/// Time a client has to send its request and read the answer.
+pub const DEADLINE: Duration = Duration::from_secs(5);
+/// The longest request head read (request line and headers).
+const MAX_HEAD: usize = 8192;
+
+/// Binds `addr` and serves `/metrics` from `control` on a thread of its own.
+/// Returns the bound address (the port is chosen by the system for port 0).
+pub fn serve(control: Arc<Control>, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr)?;
+    let local = listener.local_addr()?;
+    std::thread::Builder::new().name("gw-metrics".into()).spawn(move || {
+        let busy = Arc::new(AtomicUsize::new(0));
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            if busy.fetch_add(1, Ordering::AcqRel) >= MAX_CLIENTS {
+                busy.fetch_sub(1, Ordering::AcqRel);
+                // Takes what the client already sent (so closing does not
+                // reset the connection before it reads the answer), briefly.
+                let _ = conn.set_read_timeout(Some(Duration::from_millis(50)));
+                let _ = conn.read(&mut [0u8; 2048]);
+                let _ = conn.set_write_timeout(Some(Duration::from_millis(100)));
+                let _ =
+                    respond(&mut conn, "503 Service Unavailable", "text/plain", b"too many clients\n", true);
+                continue;
+            }
+            let (control, mine) = (control.clone(), busy.clone());
+            let spawned = std::thread::Builder::new().name("gw-metrics-client".into()).spawn(move || {
+                let _ = handle(&control, conn);
+                mine.fetch_sub(1, Ordering::AcqRel);
+            });
+            if spawned.is_err() {
+                busy.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+    })?;
+    Ok(local)
+}
+
+/// Reads the request head within the deadline.
+fn read_head(conn: &mut TcpStream, deadline: Instant) -> std::io::Result<Option<Vec<u8>>> {
+    let mut head = Vec::with_capacity(512);
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || head.len() > MAX_HEAD {
+            return Ok(None);
+        }
+        conn.set_read_timeout(Some(left))?;
+        match conn.read(&mut buf)? {
+            0 => return Ok(None),
+            n => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    Ok(Some(head))
+}
+
+/// One exchange: `GET /metrics` (or `HEAD`), anything else 404/405/400.
+fn handle(control: &Control, mut conn: TcpStream) -> std::io::Result<()> {
+    let deadline = Instant::now() + DEADLINE;
+    let Some(head) = read_head(&mut conn, deadline)? else { return Ok(()) };
+    conn.set_write_timeout(Some(
+        deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)),
+    ))?;
+    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line);
+    let mut parts = line.split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    if !parts.next().is_some_and(|v| v.starts_with("HTTP/1.")) {
+        return respond(&mut conn, "400 Bad Request", "text/plain", b"bad request\n", true);
+    }
+    let path = target.split('?').next().unwrap_or("");
+    let head_only = method == "HEAD";
+    match (method, path) {
+        ("GET" | "HEAD", "/metrics") => {
+            let body = control.metrics();
+            respond(&mut conn, "200 OK", prometheus::TEXT_FORMAT, body.as_bytes(), !head_only)
+        }
+        ("GET" | "HEAD", "/") => respond(
+            &mut conn,
+            "200 OK",
+            "text/html",
+            b"<html><body><a href=\"/metrics\">/metrics</a></body></html>\n",
+            !head_only,
+        ),
+        ("GET" | "HEAD", _) => respond(&mut conn, "404 Not Found", "text/plain", b"not found\n", !head_only),
+        _ => respond(&mut conn, "405 Method Not Allowed", "text/plain", b"GET or HEAD only\n", true),
+    }
+}
+
+fn respond(
+    conn: &mut TcpStream,
+    status: &str,
+    ty: &str,
+    body: &[u8],
+    with_body: bool,
+) -> std::io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {ty}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes())?;
+    if with_body {
+        conn.write_all(body)?;
+    }
+    conn.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn control() -> Arc<Control> {
+        use gw_core::counters::WorkerCounters;
+        use gw_core::service::{Publisher, Snapshot};
+        let publisher = Arc::new(Publisher::new(Arc::new(Snapshot::new(0, vec![], 16))));
+        let w = vec![Arc::new(WorkerCounters::new(0, 1, 8, 16))];
+        Arc::new(Control::new(publisher, w, 1000, 8, 16))
+    }
+
+    fn get(addr: SocketAddr, req: &str) -> String {
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.write_all(req.as_bytes()).unwrap();
+        let mut out = vec![];
+        // A refused client may see its connection reset after the answer.
+        let _ = c.read_to_end(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn serves_metrics_and_refuses_the_rest() {
+        let addr = serve(control(), "127.0.0.1:0".parse().unwrap()).unwrap();
+        let r = get(addr, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r}");
+        assert!(r.contains("Content-Type: text/plain; version=0.0.4\r\n"), "{r}");
+        let (head, body) = r.split_once("\r\n\r\n").unwrap();
+        let len: usize =
+            head.lines().find_map(|l| l.strip_prefix("Content-Length: ")).unwrap().parse().unwrap();
+        assert_eq!(len, body.len());
+        assert!(body.contains("\nnode_ipvs_connections_total 0\n"), "{body}");
+        assert!(get(addr, "GET /nope HTTP/1.0\r\n\r\n").starts_with("HTTP/1.1 404 "));
+        assert!(get(addr, "POST /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 405 "));
+        assert!(get(addr, "garbage\r\n\r\n").starts_with("HTTP/1.1 400 "));
+        let h = get(addr, "HEAD /metrics HTTP/1.1\r\n\r\n");
+        assert!(h.starts_with("HTTP/1.1 200 OK\r\n") && h.ends_with("\r\n\r\n"), "{h}");
+    }
+
+    #[test]
+    fn silent_clients_beyond_the_limit_get_503_and_a_scrape_still_works_after() {
+        let addr = serve(control(), "127.0.0.1:0".parse().unwrap()).unwrap();
+        // MAX_CLIENTS clients that connect and say nothing hold every slot.
+        let idle: Vec<TcpStream> = (0..MAX_CLIENTS).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        // The accept loop counts them in order; the next one is refused.
+        let mut refused = false;
+        for _ in 0..50 {
+            let r = get(addr, "GET /metrics HTTP/1.1\r\n\r\n");
+            if r.starts_with("HTTP/1.1 503 ") {
+                refused = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(refused, "a client beyond MAX_CLIENTS was served");
+        drop(idle);
+        // Closed clients free their slots (their read ends at once).
+        let mut served = false;
+        for _ in 0..100 {
+            if get(addr, "GET /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 200 ") {
+                served = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(served);
+    }
+}
