@@ -8,6 +8,7 @@
 
 use std::net::Ipv4Addr;
 
+use crate::client_addr;
 use crate::counters::{Drop, Event};
 use crate::engine::reject::{self, Reject};
 use crate::engine::{Action, Engine};
@@ -111,6 +112,12 @@ impl<B: PacketBuf> Worker<B> {
                 match tun::encap(&mut pkt, src, dst, &mut self.ip_ident) {
                     Ok(()) => self.output(now, port, next_hop, pkt, io),
                     Err(why) => self.engine.counters().count_drop(why),
+                }
+            }
+            Action::Grow { port, next_hop, ins } => {
+                let r = client_addr::apply(&mut pkt, ins);
+                if client_addr::count(self.engine.counters(), r, ins) {
+                    self.output(now, port, next_hop, pkt, io);
                 }
             }
             Action::Reply { port, len } => {

@@ -9,6 +9,7 @@
 
 use super::conn::{half_open, plain_syn, unbind};
 use super::{bad_source, Action, Engine};
+use crate::client_addr;
 use crate::counters::{Drop, Event, TrafficCells};
 use crate::modes::{self, XmitCx};
 use crate::route::Iface;
@@ -131,7 +132,7 @@ impl Engine {
     /// common step exists once, not once per mode, so it stays small enough
     /// for the compiler to inline what it calls.
     fn forward(&mut self, now: u64, rx: &Iface, i: u32, dir: Dir, frame: &mut [u8], p: &L4Info) -> Action {
-        let Engine { cfg, snap, sessions, counters, .. } = self;
+        let Engine { cfg, snap, sessions, counters, ca, .. } = self;
         let s = *sessions.get(i);
         let mode = modes::traits(s.mode);
         if !snap.dest_live(u32::from(s.dest)) {
@@ -202,7 +203,11 @@ impl Engine {
             tl: p.tl,
             dont_frag: p.dont_frag,
         };
-        modes::xmit(s.mode, dir == Dir::Output, &cx, &s, frame)
+        let act = modes::xmit(s.mode, dir == Dir::Output, &cx, &s, frame);
+        if s.flags.client_addr_bits() != 0 {
+            return client_addr::on_forward(ca, i, &s, old, dir == Dir::Output, p.tcp_flags, frame, act);
+        }
+        act
     }
 }
 

@@ -93,6 +93,9 @@ pub enum Action {
     /// frame with [`reject::build`] and send it out `port` to the MAC of
     /// `next_hop` (the sender's next hop), see [`reject`].
     Reject { port: u16, next_hop: u32, reply: Reject, why: Drop },
+    /// Rewritten like [`Action::Forward`], and the worker grows it with
+    /// `ins` ([`crate::client_addr::apply`]: TOA, a PROXY header) first.
+    Grow { port: u16, next_hop: u32, ins: crate::client_addr::Insert },
     /// Not forwarded.
     Drop(Drop),
 }
@@ -119,6 +122,8 @@ pub struct Engine {
     overloaded: Box<[bool]>,
     /// The token bucket of replies ([`reject`]).
     replies: reject::TokenBucket,
+    /// PROXY protocol sessions' ISN and header length ([`crate::client_addr`]).
+    ca: crate::client_addr::Table,
 }
 
 /// Addresses that are never a valid source (RFC 1812 §5.3.7): 0/32,
@@ -137,7 +142,8 @@ impl Engine {
         counters.event_cell(Event::SessionTableBytes).set(sessions.memory_bytes() as u64);
         counters.event_cell(Event::SessionCapacity).set(sessions.capacity() as u64);
         let replies = reject::TokenBucket::new(cfg.reject.rate, cfg.reject.burst, now_ms);
-        Engine { cfg, snap, sessions, svc, counters, overloaded, replies }
+        let ca = crate::client_addr::Table::new(sessions.capacity());
+        Engine { cfg, snap, sessions, svc, counters, overloaded, replies, ca }
     }
 
     /// The static settings.
