@@ -190,6 +190,10 @@ pub enum ClientAddr {
 }
 
 impl ClientAddr {
+    /// Whether it is [`ClientAddr::None`] (then not on the wire at all).
+    pub fn is_none(&self) -> bool {
+        *self == ClientAddr::None
+    }
     /// The word DPVS's ipvsadm lists after the service's flags (`toa` is
     /// gwctl's), `None` for [`ClientAddr::None`].
     pub fn list_word(self) -> Option<&'static str> {
@@ -228,7 +232,7 @@ pub struct ServiceSpec {
     pub sched_flags: u8,
     /// How a FULLNAT TCP connection tells the real server the client's
     /// address (`--toa`, `--proxy-protocol v1|v2`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "ClientAddr::is_none")]
     pub client_addr: ClientAddr,
 }
 

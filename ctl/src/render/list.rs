@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use gw_proto::{ClientAddr, DestInfo, ForwardMode, Protocol, ServiceInfo, ServiceSpec};
+use gw_proto::{DestInfo, ForwardMode, Protocol, ServiceInfo, ServiceSpec};
 
 use super::{pad_from, push_largenum, Names, IPVS_VERSION};
 use crate::resolve::ListFormat;
@@ -224,7 +224,7 @@ fn dest_line(
 mod tests {
     use std::net::Ipv4Addr;
 
-    use gw_proto::{DestSpec, ForwardMode, Protocol, Rates, Response, Scheduler, ServiceKey, Stats};
+    use gw_proto::{ClientAddr, DestSpec, ForwardMode, Protocol, Rates, Response, Scheduler, ServiceKey, Stats};
 
     use super::*;
     use crate::render::sort;
