@@ -171,6 +171,11 @@ fn offsets(frame: &[u8]) -> Option<(usize, usize, usize)> {
     Some((hl, tl, t.header_len()))
 }
 
+/// IPv4 total length of the frame's packet.
+fn ip_len(frame: &[u8]) -> usize {
+    offsets(frame).map_or(usize::MAX / 2, |(_, tl, _)| tl)
+}
+
 /// Lowers the MSS option of the SYN in `frame` by `by` bytes, updating the
 /// checksum incrementally.
 fn clamp_mss(frame: &mut [u8], by: u16) {
@@ -222,11 +227,16 @@ fn unmap(v: u32, first: u32, len: u32) -> u32 {
 /// After the mode's transmit of a packet of a session with a client-address
 /// choice: the packet's rewrite (sequence numbers, MSS) or the insertion
 /// the worker must make. `old` is the state before this packet, `out` the
-/// direction (real server to client).
+/// direction (real server to client), `mtu` the output port's IP MTU: a
+/// packet that would outgrow it gets no TOA (`toa_no_room`) or, for a
+/// PROXY header, is dropped (`drop_proxy_header_no_room`; the SYN's MSS
+/// was lowered so that a client's full segment fits).
 #[cold]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn on_forward(
     table: &Table,
+    counters: &WorkerCounters,
+    mtu: usize,
     i: u32,
     s: &Session,
     old: State,
@@ -248,7 +258,14 @@ pub(crate) fn on_forward(
         if syn && !ack {
             clamp_mss(frame, TOA_LEN as u16);
         }
-        return if toa { Action::Grow { port, next_hop, ins: Insert::Toa { addr: s.cip, port: s.cport } } } else { act };
+        if !toa {
+            return act;
+        }
+        if ip_len(frame) + TOA_LEN > mtu {
+            counters.event(Event::ToaNoRoom, 1);
+            return act;
+        }
+        return Action::Grow { port, next_hop, ins: Insert::Toa { addr: s.cip, port: s.cport } };
     }
     let (isn, len) = table.get(i);
     if len == 0 {
@@ -280,6 +297,9 @@ pub(crate) fn on_forward(
     let seq = t.seq_number();
     let payload = tl - hl - thl;
     if seq == first && !rst && (payload > 0 || (ack && old == State::SynRecv)) {
+        if tl + len as usize > mtu {
+            return Action::Drop(Drop::ProxyHeaderNoRoom);
+        }
         let v2 = ca == ClientAddr::ProxyV2;
         return Action::Grow {
             port,

@@ -92,7 +92,7 @@ counters! {
         LaddrExhausted = "drop_laddr_exhausted", "every local address:port toward that real server is in use",
         TableFull = "drop_table_full", "the worker's session table is full (existing sessions keep working)",
         ProxyHeaderNoRoom = "drop_proxy_header_no_room",
-            "a client's first segment could not grow by its PROXY header (buffer without tailroom)",
+            "a client's first segment could not grow by its PROXY header (over the MTU, or a buffer without tailroom)",
         // Half-open sessions are those in NONE or SYN_RECV; established
         // sessions keep their room.
         HalfOpenLimit = "drop_half_open_limit",
@@ -171,7 +171,7 @@ counters! {
         SessionCapacity = "session_capacity", "Session-table capacity of this worker.",
         ToaAdded = "toa_added", "TOA options (client address, FULLNAT --toa) added to a handshake packet.",
         ToaNoRoom = "toa_no_room",
-            "Handshake packets sent without TOA: no room in the TCP option space or the buffer.",
+            "Handshake packets sent without TOA: no room in the TCP option space, the MTU or the buffer.",
         ProxyHeadersSent = "proxy_headers_sent",
             "PROXY protocol headers (FULLNAT --proxy-protocol) put in front of a client's first bytes.",
         RedirectOut = "redirect_out_packets", "Packets handed to the worker that owns them.",

@@ -205,7 +205,9 @@ impl Engine {
         };
         let act = modes::xmit(s.mode, dir == Dir::Output, &cx, &s, frame);
         if s.flags.client_addr_bits() != 0 {
-            return client_addr::on_forward(ca, i, &s, old, dir == Dir::Output, p.tcp_flags, frame, act);
+            let mtu = cfg.ifaces.iter().find(|f| f.port == port).map_or(1500, |f| f.mtu as usize);
+            let out = dir == Dir::Output;
+            return client_addr::on_forward(ca, counters, mtu, i, &s, old, out, p.tcp_flags, frame, act);
         }
         act
     }
