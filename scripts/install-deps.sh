@@ -5,7 +5,8 @@
 set -euo pipefail
 pkgs=(dpdk dpdk-dev libdpdk-dev libclang-dev pkg-config build-essential
       iproute2 ethtool iputils-ping curl python3 procps
-      netbase)  # /etc/services: gwctl's port names, as ipvsadm's getservbyname
+      netbase   # /etc/services: gwctl's port names, as ipvsadm's getservbyname
+      nginx-light haproxy python3-scapy)  # real servers and a capture for the client-address lab
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

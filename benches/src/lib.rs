@@ -103,8 +103,14 @@ pub fn arp_request(mac: [u8; 6], ip: [u8; 4], target: [u8; 4]) -> Vec<u8> {
 /// `with_mode`), behind a default route via [`ROUTER`]. The clock starts at
 /// `now_ms`.
 pub fn fullnat_engine(sessions: usize, timeouts: Timeouts, now_ms: u64) -> Engine {
+    fullnat_engine_with(sessions, timeouts, now_ms, gw_proto::ClientAddr::None)
+}
+
+/// [`fullnat_engine`] whose TCP service hands the client address as `ca`
+/// (`--toa`, `--proxy-protocol`).
+pub fn fullnat_engine_with(sessions: usize, timeouts: Timeouts, now_ms: u64, ca: gw_proto::ClientAddr) -> Engine {
     let default = Route { net: 0, prefix: 0, via: Some(u32::from_be_bytes(ROUTER)), port: 0 };
-    LabConfig {
+    let lab = LabConfig {
         sessions,
         lports: (1024, 65535),
         routes: vec![default],
@@ -114,8 +120,14 @@ pub fn fullnat_engine(sessions: usize, timeouts: Timeouts, now_ms: u64) -> Engin
         ..LabConfig::default()
     }
     .build()
-    .with_mode(Scheduler::Rr, ForwardMode::FullNat, RPORT)
-    .into_engine()
+    .with_mode(Scheduler::Rr, ForwardMode::FullNat, RPORT);
+    let mut lab = lab;
+    if ca != gw_proto::ClientAddr::None {
+        let mut spec = gw_proto::ServiceSpec::new(dataplane::testing::key(gw_proto::Protocol::Tcp), Scheduler::Rr);
+        spec.client_addr = ca;
+        lab.ok(gw_proto::Request::EditService { spec });
+    }
+    lab.into_engine()
 }
 
 /// Opens a TCP session of flow `f` through `engine` with a full three-way
@@ -146,7 +158,7 @@ pub fn establish(engine: &mut Engine, now: u64, f: u32) -> (Endpoint, Endpoint) 
 
 /// Whether an engine verdict forwards the frame.
 pub fn forwarded(a: gw_core::engine::Action) -> bool {
-    matches!(a, gw_core::engine::Action::Forward { .. })
+    matches!(a, gw_core::engine::Action::Forward { .. } | gw_core::engine::Action::Grow { .. })
 }
 
 /// A session for index `i` whose both keys are distinct for `i < 2^24`:

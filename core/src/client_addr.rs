@@ -42,6 +42,7 @@ use gw_proto::ClientAddr;
 
 use crate::counters::{Drop, Event, WorkerCounters};
 use crate::engine::Action;
+use crate::route::Iface;
 use crate::session::{Flags, Session};
 use crate::tcp_state::{flags as tf, State};
 use crate::wire::checksum;
@@ -224,19 +225,34 @@ fn unmap(v: u32, first: u32, len: u32) -> u32 {
     }
 }
 
+/// Whether a packet of a session with flags `f` (state `old` before it,
+/// from the real server if `out`) needs [`on_forward`]: every packet of a
+/// PROXY session, a TOA session's client packets until the handshake is
+/// done. One test of the flag byte for every other session.
+#[inline(always)]
+pub(crate) fn concerns(f: Flags, old: State, out: bool, tcp_flags: u8) -> bool {
+    match f.client_addr_bits() {
+        0 => false,
+        1 => !out && (old == State::SynRecv || tcp_flags & tf::SYN != 0),
+        _ => true,
+    }
+}
+
 /// After the mode's transmit of a packet of a session with a client-address
-/// choice: the packet's rewrite (sequence numbers, MSS) or the insertion
-/// the worker must make. `old` is the state before this packet, `out` the
-/// direction (real server to client), `mtu` the output port's IP MTU: a
-/// packet that would outgrow it gets no TOA (`toa_no_room`) or, for a
-/// PROXY header, is dropped (`drop_proxy_header_no_room`; the SYN's MSS
-/// was lowered so that a client's full segment fits).
-#[cold]
+/// choice ([`concerns`]): the packet's rewrite (sequence numbers, MSS) or
+/// the insertion the worker must make. `old` is the state before this
+/// packet, `out` the direction (real server to client). A packet that
+/// would outgrow the output port's IP MTU gets no TOA (`toa_no_room`) or,
+/// for a PROXY header, is dropped (`drop_proxy_header_no_room`; the SYN's
+/// MSS was lowered so that a client's full segment fits). Not inlined:
+/// the common step stays small; an established PROXY packet spends here a
+/// 32-bit rewrite of its sequence or acknowledgement number.
+#[inline(never)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn on_forward(
     table: &Table,
     counters: &WorkerCounters,
-    mtu: usize,
+    ifaces: &[Iface],
     i: u32,
     s: &Session,
     old: State,
@@ -246,6 +262,7 @@ pub(crate) fn on_forward(
     act: Action,
 ) -> Action {
     let Action::Forward { port, next_hop } = act else { return act };
+    let mtu = || ifaces.iter().find(|f| f.port == port).map_or(1500, |f| f.mtu as usize);
     let ca = of_flags(s.flags);
     let syn = tcp_flags & tf::SYN != 0;
     let ack = tcp_flags & tf::ACK != 0;
@@ -261,7 +278,7 @@ pub(crate) fn on_forward(
         if !toa {
             return act;
         }
-        if ip_len(frame) + TOA_LEN > mtu {
+        if ip_len(frame) + TOA_LEN > mtu() {
             counters.event(Event::ToaNoRoom, 1);
             return act;
         }
@@ -272,46 +289,61 @@ pub(crate) fn on_forward(
         return act;
     }
     let first = isn.wrapping_add(1);
-    let Some((hl, tl, thl)) = offsets(frame) else { return act };
+    // The engine checked both headers: their lengths are in bounds.
+    let hl = usize::from(frame[ETH] & 0x0f) * 4;
     let t0 = ETH + hl;
+    let thl = usize::from(frame[t0 + 12] >> 4) * 4;
     if out {
         if !ack {
             return act;
         }
-        let mut t = tcp::Packet::new_unchecked(&mut frame[t0..ETH + tl]);
-        let a = t.ack_number();
+        let a = be32(frame, t0 + 8);
         let na = unmap(a, first, len);
         if na != a {
-            let c = checksum::update32(t.checksum(), a, na);
-            t.set_ack_number(na);
-            t.set_checksum(c);
+            frame[t0 + 8..t0 + 12].copy_from_slice(&na.to_be_bytes());
+            fix_sum(frame, t0, a, na);
         }
-        unmap_sack(&mut frame[t0..t0 + thl], first, len);
+        if thl > tcp::MIN_HEADER_LEN {
+            unmap_sack(&mut frame[t0..t0 + thl], first, len);
+        }
         return act;
     }
     if syn {
         clamp_mss(frame, len as u16);
         return act;
     }
-    let mut t = tcp::Packet::new_unchecked(&mut frame[t0..ETH + tl]);
-    let seq = t.seq_number();
-    let payload = tl - hl - thl;
-    if seq == first && !rst && (payload > 0 || (ack && old == State::SynRecv)) {
-        if tl + len as usize > mtu {
-            return Action::Drop(Drop::ProxyHeaderNoRoom);
+    let seq = be32(frame, t0 + 4);
+    if seq == first && !rst {
+        let tl = usize::from(u16::from_be_bytes([frame[ETH + 2], frame[ETH + 3]]));
+        if tl > hl + thl || (ack && old == State::SynRecv) {
+            if tl + len as usize > mtu() {
+                return Action::Drop(Drop::ProxyHeaderNoRoom);
+            }
+            let v2 = ca == ClientAddr::ProxyV2;
+            return Action::Grow {
+                port,
+                next_hop,
+                ins: Insert::Proxy { v2, src: s.cip, dst: s.vip, sport: s.cport, dport: s.vport },
+            };
         }
-        let v2 = ca == ClientAddr::ProxyV2;
-        return Action::Grow {
-            port,
-            next_hop,
-            ins: Insert::Proxy { v2, src: s.cip, dst: s.vip, sport: s.cport, dport: s.vport },
-        };
     }
     let ns = seq.wrapping_add(len);
-    let c = checksum::update32(t.checksum(), seq, ns);
-    t.set_seq_number(ns);
-    t.set_checksum(c);
+    frame[t0 + 4..t0 + 8].copy_from_slice(&ns.to_be_bytes());
+    fix_sum(frame, t0, seq, ns);
     act
+}
+
+#[inline(always)]
+fn be32(f: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([f[at], f[at + 1], f[at + 2], f[at + 3]])
+}
+
+/// Updates the TCP checksum of the segment at `t0` for a 32-bit field
+/// that changed from `old` to `new`.
+#[inline(always)]
+fn fix_sum(f: &mut [u8], t0: usize, old: u32, new: u32) {
+    let c = u16::from_be_bytes([f[t0 + 16], f[t0 + 17]]);
+    f[t0 + 16..t0 + 18].copy_from_slice(&checksum::update32(c, old, new).to_be_bytes());
 }
 
 /// Maps the SACK blocks of a server segment's options (`hdr`: its TCP

@@ -204,10 +204,9 @@ impl Engine {
             dont_frag: p.dont_frag,
         };
         let act = modes::xmit(s.mode, dir == Dir::Output, &cx, &s, frame);
-        if s.flags.client_addr_bits() != 0 {
-            let mtu = cfg.ifaces.iter().find(|f| f.port == port).map_or(1500, |f| f.mtu as usize);
-            let out = dir == Dir::Output;
-            return client_addr::on_forward(ca, counters, mtu, i, &s, old, out, p.tcp_flags, frame, act);
+        let out = dir == Dir::Output;
+        if client_addr::concerns(s.flags, old, out, p.tcp_flags) {
+            return client_addr::on_forward(ca, counters, &cfg.ifaces, i, &s, old, out, p.tcp_flags, frame, act);
         }
         act
     }
