@@ -244,12 +244,79 @@ pub(crate) fn concerns(f: Flags, old: State, out: bool, tcp_flags: u8) -> bool {
 /// packet, `out` the direction (real server to client). A packet that
 /// would outgrow the output port's IP MTU gets no TOA (`toa_no_room`) or,
 /// for a PROXY header, is dropped (`drop_proxy_header_no_room`; the SYN's
-/// MSS was lowered so that a client's full segment fits). Not inlined:
-/// the common step stays small; an established PROXY packet spends here a
-/// 32-bit rewrite of its sequence or acknowledgement number.
-#[inline(never)]
+/// MSS was lowered so that a client's full segment fits). An established
+/// PROXY packet takes the inline [`shift`]: a 32-bit rewrite of its
+/// sequence or acknowledgement number; the rest goes to [`slow`].
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn on_forward(
+    table: &Table,
+    counters: &WorkerCounters,
+    ifaces: &[Iface],
+    i: u32,
+    s: &Session,
+    old: State,
+    out: bool,
+    tcp_flags: u8,
+    frame: &mut [u8],
+    act: Action,
+) -> Action {
+    if s.flags.client_addr_bits() >= 2
+        && tcp_flags & (tf::SYN | tf::RST) == 0
+        && old != State::SynRecv
+        && matches!(act, Action::Forward { .. })
+    {
+        let (isn, len) = table.get(i);
+        if len != 0 && shift(frame, isn.wrapping_add(1), len, out, tcp_flags) {
+            return act;
+        }
+    }
+    slow(table, counters, ifaces, i, s, old, out, tcp_flags, frame, act)
+}
+
+/// The shift of an established PROXY segment (no SYN, no RST): a client
+/// segment's sequence number up by `len`, a server segment's
+/// acknowledgement number and SACK edges down. False, untouched, for a
+/// client segment at `first` with data: it needs the header ([`slow`]).
+#[inline(always)]
+fn shift(frame: &mut [u8], first: u32, len: u32, out: bool, tcp_flags: u8) -> bool {
+    // The engine checked both headers: their lengths are in bounds.
+    let hl = usize::from(frame[ETH] & 0x0f) * 4;
+    let t0 = ETH + hl;
+    let thl = usize::from(frame[t0 + 12] >> 4) * 4;
+    if out {
+        if tcp_flags & tf::ACK == 0 {
+            return true;
+        }
+        let a = be32(frame, t0 + 8);
+        let na = unmap(a, first, len);
+        if na != a {
+            frame[t0 + 8..t0 + 12].copy_from_slice(&na.to_be_bytes());
+            fix_sum(frame, t0, a, na);
+        }
+        if thl > tcp::MIN_HEADER_LEN {
+            unmap_sack(&mut frame[t0..t0 + thl], first, len);
+        }
+        return true;
+    }
+    let seq = be32(frame, t0 + 4);
+    if seq == first {
+        let tl = usize::from(u16::from_be_bytes([frame[ETH + 2], frame[ETH + 3]]));
+        if tl > hl + thl {
+            return false;
+        }
+    }
+    let ns = seq.wrapping_add(len);
+    frame[t0 + 4..t0 + 8].copy_from_slice(&ns.to_be_bytes());
+    fix_sum(frame, t0, seq, ns);
+    true
+}
+
+/// Everything else [`on_forward`] does: TOA, the MSS of SYNs, the header.
+#[cold]
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn slow(
     table: &Table,
     counters: &WorkerCounters,
     ifaces: &[Iface],
@@ -451,4 +518,3 @@ pub fn count(counters: &WorkerCounters, r: Result<(), Result<Event, Drop>>, ins:
         }
     }
 }
-

@@ -206,7 +206,18 @@ impl Engine {
         let act = modes::xmit(s.mode, dir == Dir::Output, &cx, &s, frame);
         let out = dir == Dir::Output;
         if client_addr::concerns(s.flags, old, out, p.tcp_flags) {
-            return client_addr::on_forward(ca, counters, &cfg.ifaces, i, &s, old, out, p.tcp_flags, frame, act);
+            return client_addr::on_forward(
+                ca,
+                counters,
+                &cfg.ifaces,
+                i,
+                &s,
+                old,
+                out,
+                p.tcp_flags,
+                frame,
+                act,
+            );
         }
         act
     }
