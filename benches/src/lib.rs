@@ -108,7 +108,12 @@ pub fn fullnat_engine(sessions: usize, timeouts: Timeouts, now_ms: u64) -> Engin
 
 /// [`fullnat_engine`] whose TCP service hands the client address as `ca`
 /// (`--toa`, `--proxy-protocol`).
-pub fn fullnat_engine_with(sessions: usize, timeouts: Timeouts, now_ms: u64, ca: gw_proto::ClientAddr) -> Engine {
+pub fn fullnat_engine_with(
+    sessions: usize,
+    timeouts: Timeouts,
+    now_ms: u64,
+    ca: gw_proto::ClientAddr,
+) -> Engine {
     let default = Route { net: 0, prefix: 0, via: Some(u32::from_be_bytes(ROUTER)), port: 0 };
     let lab = LabConfig {
         sessions,
@@ -123,7 +128,8 @@ pub fn fullnat_engine_with(sessions: usize, timeouts: Timeouts, now_ms: u64, ca:
     .with_mode(Scheduler::Rr, ForwardMode::FullNat, RPORT);
     let mut lab = lab;
     if ca != gw_proto::ClientAddr::None {
-        let mut spec = gw_proto::ServiceSpec::new(dataplane::testing::key(gw_proto::Protocol::Tcp), Scheduler::Rr);
+        let mut spec =
+            gw_proto::ServiceSpec::new(dataplane::testing::key(gw_proto::Protocol::Tcp), Scheduler::Rr);
         spec.client_addr = ca;
         lab.ok(gw_proto::Request::EditService { spec });
     }

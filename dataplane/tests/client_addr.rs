@@ -94,13 +94,8 @@ fn one(out: Vec<(u16, Vec<u8>)>) -> Got {
     }
 }
 
-const SYN_OPTS: [TcpOptionElement; 5] = [
-    MaximumSegmentSize(1460),
-    SelectiveAcknowledgementPermitted,
-    Timestamp(1, 0),
-    Noop,
-    WindowScale(7),
-];
+const SYN_OPTS: [TcpOptionElement; 5] =
+    [MaximumSegmentSize(1460), SelectiveAcknowledgementPermitted, Timestamp(1, 0), Noop, WindowScale(7)];
 
 fn mss(opts: &[TcpOptionElement]) -> Option<u16> {
     opts.iter().find_map(|o| match o {

@@ -224,7 +224,9 @@ fn dest_line(
 mod tests {
     use std::net::Ipv4Addr;
 
-    use gw_proto::{ClientAddr, DestSpec, ForwardMode, Protocol, Rates, Response, Scheduler, ServiceKey, Stats};
+    use gw_proto::{
+        ClientAddr, DestSpec, ForwardMode, Protocol, Rates, Response, Scheduler, ServiceKey, Stats,
+    };
 
     use super::*;
     use crate::render::sort;
