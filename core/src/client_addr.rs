@@ -32,7 +32,9 @@
 //! A plain FULLNAT packet pays one test of a flag byte already loaded.
 //!
 //! Growing a packet needs its buffer: the engine answers
-//! [`crate::engine::Action::Grow`] and the worker calls [`apply`], which
+//! [`crate::engine::Action::Grow`] (what to insert waits in [`Table`], so
+//! the action stays as small as the others) and the worker calls [`apply`]
+//! with [`crate::engine::Engine::pending_insert`], which
 //! moves the bytes, fixes the IPv4 total length and checksum and recomputes
 //! the TCP checksum (only handshake and first segments grow).
 
@@ -143,12 +145,15 @@ pub fn proxy_len(v2: bool, s: &Session) -> usize {
 /// no PROXY session uses are never touched.
 pub struct Table {
     entries: Vec<(u32, u32)>,
+    /// What the last [`Action::Grow`] asks for (kept here, not in the
+    /// action, so that every other action stays small).
+    pending: Insert,
 }
 
 impl Table {
     /// A table for `capacity` sessions.
     pub fn new(capacity: usize) -> Table {
-        Table { entries: vec![(0, 0); capacity] }
+        Table { entries: vec![(0, 0); capacity], pending: Insert::Toa { addr: 0, port: 0 } }
     }
     /// Records a new PROXY session's client ISN and header length.
     #[inline]
@@ -156,6 +161,10 @@ impl Table {
         if let Some(e) = self.entries.get_mut(i as usize) {
             *e = (isn, len as u32);
         }
+    }
+    /// What the last [`Action::Grow`] asks the worker to insert.
+    pub fn pending(&self) -> Insert {
+        self.pending
     }
     #[inline]
     fn get(&self, i: u32) -> (u32, u32) {
@@ -250,7 +259,7 @@ pub(crate) fn concerns(f: Flags, old: State, out: bool, tcp_flags: u8) -> bool {
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn on_forward(
-    table: &Table,
+    table: &mut Table,
     counters: &WorkerCounters,
     ifaces: &[Iface],
     i: u32,
@@ -317,7 +326,7 @@ fn shift(frame: &mut [u8], first: u32, len: u32, out: bool, tcp_flags: u8) -> bo
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
 fn slow(
-    table: &Table,
+    table: &mut Table,
     counters: &WorkerCounters,
     ifaces: &[Iface],
     i: u32,
@@ -349,7 +358,8 @@ fn slow(
             counters.event(Event::ToaNoRoom, 1);
             return act;
         }
-        return Action::Grow { port, next_hop, ins: Insert::Toa { addr: s.cip, port: s.cport } };
+        table.pending = Insert::Toa { addr: s.cip, port: s.cport };
+        return Action::Grow { port, next_hop };
     }
     let (isn, len) = table.get(i);
     if len == 0 {
@@ -387,11 +397,8 @@ fn slow(
                 return Action::Drop(Drop::ProxyHeaderNoRoom);
             }
             let v2 = ca == ClientAddr::ProxyV2;
-            return Action::Grow {
-                port,
-                next_hop,
-                ins: Insert::Proxy { v2, src: s.cip, dst: s.vip, sport: s.cport, dport: s.vport },
-            };
+            table.pending = Insert::Proxy { v2, src: s.cip, dst: s.vip, sport: s.cport, dport: s.vport };
+            return Action::Grow { port, next_hop };
         }
     }
     let ns = seq.wrapping_add(len);
@@ -516,5 +523,41 @@ pub fn count(counters: &WorkerCounters, r: Result<(), Result<Event, Drop>>, ins:
             counters.count_drop(d);
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_hold_each_choice() {
+        for ca in [ClientAddr::None, ClientAddr::Toa, ClientAddr::ProxyV1, ClientAddr::ProxyV2] {
+            let f = Flags::ACTIVE | Flags::SEQ_OUT | flags_of(ca);
+            assert_eq!(of_flags(f), ca);
+            assert!(f.contains(Flags::ACTIVE | Flags::SEQ_OUT));
+        }
+    }
+
+    #[test]
+    fn the_longest_v1_line_fits() {
+        let mut b = [0; V1_MAX];
+        let n = proxy_header(false, u32::MAX, u32::MAX, 65535, 65535, &mut b);
+        assert_eq!(&b[..n], b"PROXY TCP4 255.255.255.255 255.255.255.255 65535 65535\r\n");
+        let n = proxy_header(false, 0xc612_0002, 0xc612_0064, 40000, 80, &mut b);
+        assert_eq!(&b[..n], b"PROXY TCP4 198.18.0.2 198.18.0.100 40000 80\r\n");
+        assert_eq!(proxy_header(true, 1, 2, 3, 4, &mut b), V2_LEN);
+        assert_eq!(&b[..16], b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c");
+    }
+
+    #[test]
+    fn acknowledgements_inside_the_header_map_to_its_start() {
+        let (first, len) = (u32::MAX - 2, 10);
+        assert_eq!(unmap(first, first, len), first);
+        assert_eq!(unmap(first.wrapping_add(5), first, len), first);
+        assert_eq!(unmap(first.wrapping_add(10), first, len), first);
+        assert_eq!(unmap(first.wrapping_add(25), first, len), first.wrapping_add(15));
+        // Before the first byte (an old segment): untouched.
+        assert_eq!(unmap(first.wrapping_sub(1), first, len), first.wrapping_sub(1));
     }
 }

@@ -114,7 +114,8 @@ impl<B: PacketBuf> Worker<B> {
                     Err(why) => self.engine.counters().count_drop(why),
                 }
             }
-            Action::Grow { port, next_hop, ins } => {
+            Action::Grow { port, next_hop } => {
+                let ins = self.engine.pending_insert();
                 let r = client_addr::apply(&mut pkt, ins);
                 if client_addr::count(self.engine.counters(), r, ins) {
                     self.output(now, port, next_hop, pkt, io);

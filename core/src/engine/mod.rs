@@ -95,7 +95,8 @@ pub enum Action {
     Reject { port: u16, next_hop: u32, reply: Reject, why: Drop },
     /// Rewritten like [`Action::Forward`], and the worker grows it with
     /// `ins` ([`crate::client_addr::apply`]: TOA, a PROXY header) first.
-    Grow { port: u16, next_hop: u32, ins: crate::client_addr::Insert },
+    /// What to insert: [`Engine::pending_insert`].
+    Grow { port: u16, next_hop: u32 },
     /// Not forwarded.
     Drop(Drop),
 }
@@ -170,6 +171,11 @@ impl Engine {
     /// last reference is never dropped on a worker.
     pub fn set_snapshot(&mut self, snap: Arc<Snapshot>) -> Arc<Snapshot> {
         std::mem::replace(&mut self.snap, snap)
+    }
+
+    /// What the last [`Action::Grow`] asks to insert.
+    pub fn pending_insert(&self) -> crate::client_addr::Insert {
+        self.ca.pending()
     }
 
     /// The interface of `port`.
