@@ -142,7 +142,7 @@ pub fn fullnat_engine_with(
 pub fn establish(engine: &mut Engine, now: u64, f: u32) -> (Endpoint, Endpoint) {
     let c = client(f);
     let mut syn = tcp_frame(ROUTER_MAC, GW_OUT, c, (VIP, VPORT), Tcp::Syn);
-    assert!(forwarded(engine.process(now, 0, &mut syn)), "SYN of flow {f}");
+    assert!(sent(engine.process(now, 0, &mut syn)), "SYN of flow {f}");
     let key = FlowKey {
         proto: IpProto::Tcp,
         src: u32::from_be_bytes(c.0),
@@ -157,14 +157,20 @@ pub fn establish(engine: &mut Engine, now: u64, f: u32) -> (Endpoint, Endpoint) 
     let mut synack = tcp_frame(rs_mac, GW_IN, rs, local, Tcp::SynAck);
     assert!(forwarded(engine.process(now, 1, &mut synack)), "SYN+ACK of flow {f}");
     let mut ack = tcp_frame(ROUTER_MAC, GW_OUT, c, (VIP, VPORT), Tcp::AckData);
-    assert!(forwarded(engine.process(now, 0, &mut ack)), "ACK of flow {f}");
+    assert!(sent(engine.process(now, 0, &mut ack)), "ACK of flow {f}");
     assert_eq!(engine.sessions().get(engine.sessions().lookup_in(&key).unwrap()).state(), State::Established);
     (rs, local)
 }
 
+/// Whether an engine verdict sends the frame on: forwarded, or grown
+/// first (TOA, a PROXY header: [`gw_core::engine::Action::Grow`]).
+fn sent(a: gw_core::engine::Action) -> bool {
+    matches!(a, gw_core::engine::Action::Forward { .. } | gw_core::engine::Action::Grow { .. })
+}
+
 /// Whether an engine verdict forwards the frame.
 pub fn forwarded(a: gw_core::engine::Action) -> bool {
-    matches!(a, gw_core::engine::Action::Forward { .. } | gw_core::engine::Action::Grow { .. })
+    matches!(a, gw_core::engine::Action::Forward { .. })
 }
 
 /// A session for index `i` whose both keys are distinct for `i < 2^24`:

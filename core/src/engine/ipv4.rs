@@ -203,9 +203,9 @@ impl Engine {
             tl: p.tl,
             dont_frag: p.dont_frag,
         };
-        let act = modes::xmit(s.mode, dir == Dir::Output, &cx, &s, frame);
         let out = dir == Dir::Output;
         if client_addr::concerns(s.flags, old, out, p.tcp_flags) {
+            let act = modes::xmit(s.mode, out, &cx, &s, frame);
             return client_addr::on_forward(
                 ca,
                 counters,
@@ -219,7 +219,7 @@ impl Engine {
                 act,
             );
         }
-        act
+        modes::xmit(s.mode, out, &cx, &s, frame)
     }
 }
 
