@@ -48,6 +48,15 @@ def l4(proto, src, dst, sport, dport, flags=0x02, data=b""):
     return seg[:6] + struct.pack("!H", c) + seg[8:]
 
 
+def tcp_seg(src, dst, sport, dport, seq, ack, flags, opts=b"", data=b""):
+    """A TCP segment with sequence and acknowledgement numbers and options (padded to 4 bytes)."""
+    opts += b"\1" * (-len(opts) % 4)
+    seg = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, (5 + len(opts) // 4) << 4, flags, 65535, 0, 0) + opts + data
+    pseudo = struct.pack("!4s4sBBH", ip(src), ip(dst), 0, 6, len(seg))
+    c = csum(pseudo + seg)
+    return seg[:16] + struct.pack("!H", c) + seg[18:]
+
+
 def eth(dst, src, etype, payload):
     return dst + src + struct.pack("!H", etype) + payload
 
@@ -120,6 +129,23 @@ seeds = {
     + rec(0, 1, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 6, l4(6, C, V, 42012, 80))))
     + rec(1, 1, eth(GW_IN, RS_MAC, 0x800, ipv4("198.18.1.2", L, 6, l4(6, "198.18.1.2", L, 80, 5000, 0x12))))
     + rec(1, 1, eth(GW_IN, RS_MAC, 0x800, ipv4("198.18.1.2", L, 6, l4(6, "198.18.1.2", L, 80, 5000, 0x04)))),
+    # The client address: a PROXY v1 service (86: header with the handshake ACK, shifted sequence
+    # numbers, a server ACK with a SACK block shifted back) and a TOA service (87: SYN with options);
+    # They go to the second real server (behind the router) from local ports 5014 and 5038.
+    "proxy_v1": learn
+    + rec(0, 1, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 6, tcp_seg(C, V, 43000, 86, 100, 0, 0x02,
+                                                                  struct.pack("!BBH", 2, 4, 1460) + b"\4\2"))))
+    + rec(1, 1, eth(GW_IN, ROUTER_MAC, 0x800, ipv4("198.18.2.3", L, 6, tcp_seg("198.18.2.3", L, 86, 5014, 900, 101, 0x12))))
+    + rec(0, 1, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 6, tcp_seg(C, V, 43000, 86, 101, 901, 0x10))))
+    + rec(0, 1, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 6, tcp_seg(C, V, 43000, 86, 101, 901, 0x18, data=b"GET /"))))
+    + rec(0, 1, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 6, tcp_seg(C, V, 43000, 86, 106, 901, 0x18, data=b"more"))))
+    + rec(1, 1, eth(GW_IN, ROUTER_MAC, 0x800, ipv4("198.18.2.3", L, 6, tcp_seg("198.18.2.3", L, 86, 5014, 901, 150, 0x10,
+                                                                            b"\1\1" + struct.pack("!BBII", 5, 10, 150, 160))))),
+    "toa": learn
+    + rec(0, 1, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 6, tcp_seg(C, V, 43001, 87, 100, 0, 0x02,
+                                                                  struct.pack("!BBH", 2, 4, 1460) + b"\4\2\1\3\3\7"))))
+    + rec(1, 1, eth(GW_IN, ROUTER_MAC, 0x800, ipv4("198.18.2.3", L, 6, tcp_seg("198.18.2.3", L, 87, 5038, 900, 101, 0x12))))
+    + rec(0, 1, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 6, tcp_seg(C, V, 43001, 87, 101, 901, 0x10)))),
     "config_change": learn + rec(0x81, 9, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 6, l4(6, C, V, 40002, 80)))),
 }
 for name, data in seeds.items():
@@ -136,6 +162,8 @@ key = {"proto": "tcp", "addr": V, "port": 80}
 control = {
     "list": frame({"op": "list", "service": None}),
     "add_service": frame({"op": "add_service", "spec": {"key": {**key, "port": 90}, "scheduler": "mh"}}),
+    "add_service_pp": frame({"op": "add_service", "spec": {"key": {**key, "port": 91}, "scheduler": "rr",
+                                                           "client_addr": "proxyv2"}}),
     "add_dest": frame({"op": "add_dest", "service": key,
                        "dest": {"addr": "198.18.1.9", "port": 80, "mode": "masq", "weight": 2, "upper": 5}}),
     "restore": frame({"op": "restore", "requests": [{"op": "del_service", "key": key}, {"op": "clear"}]}),

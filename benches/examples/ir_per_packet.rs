@@ -2,7 +2,7 @@
 //! a deterministic count that a noisy machine cannot blur (cycles/packet
 //! from `benches/run.sh` can vary by tens of percent on a shared VM).
 //!
-//! `ir_per_packet N` opens 1,000 TCP sessions, then runs N client->server
+//! `ir_per_packet N [toa|v1|v2]` opens 1,000 TCP sessions, then runs N client->server
 //! and N server->client packets through `Engine::process`. Two runs with
 //! different N give the per-packet cost free of the setup:
 //! (Ir(2N) - Ir(N)) / (2N).
@@ -14,7 +14,14 @@ use gw_benches::*;
 fn main() {
     let n: u32 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let flows = 1000u32;
-    let mut engine = fullnat_engine(4096, Default::default(), 0);
+    // A second argument: the service's client address (toa, v1, v2).
+    let ca = match std::env::args().nth(2).as_deref() {
+        Some("toa") => gw_proto::ClientAddr::Toa,
+        Some("v1") => gw_proto::ClientAddr::ProxyV1,
+        Some("v2") => gw_proto::ClientAddr::ProxyV2,
+        _ => gw_proto::ClientAddr::None,
+    };
+    let mut engine = fullnat_engine_with(4096, Default::default(), 0, ca);
     let mut to_rs = vec![];
     let mut to_client = vec![];
     for f in 0..flows {

@@ -103,8 +103,19 @@ pub fn arp_request(mac: [u8; 6], ip: [u8; 4], target: [u8; 4]) -> Vec<u8> {
 /// `with_mode`), behind a default route via [`ROUTER`]. The clock starts at
 /// `now_ms`.
 pub fn fullnat_engine(sessions: usize, timeouts: Timeouts, now_ms: u64) -> Engine {
+    fullnat_engine_with(sessions, timeouts, now_ms, gw_proto::ClientAddr::None)
+}
+
+/// [`fullnat_engine`] whose TCP service hands the client address as `ca`
+/// (`--toa`, `--proxy-protocol`).
+pub fn fullnat_engine_with(
+    sessions: usize,
+    timeouts: Timeouts,
+    now_ms: u64,
+    ca: gw_proto::ClientAddr,
+) -> Engine {
     let default = Route { net: 0, prefix: 0, via: Some(u32::from_be_bytes(ROUTER)), port: 0 };
-    LabConfig {
+    let lab = LabConfig {
         sessions,
         lports: (1024, 65535),
         routes: vec![default],
@@ -114,8 +125,15 @@ pub fn fullnat_engine(sessions: usize, timeouts: Timeouts, now_ms: u64) -> Engin
         ..LabConfig::default()
     }
     .build()
-    .with_mode(Scheduler::Rr, ForwardMode::FullNat, RPORT)
-    .into_engine()
+    .with_mode(Scheduler::Rr, ForwardMode::FullNat, RPORT);
+    let mut lab = lab;
+    if ca != gw_proto::ClientAddr::None {
+        let mut spec =
+            gw_proto::ServiceSpec::new(dataplane::testing::key(gw_proto::Protocol::Tcp), Scheduler::Rr);
+        spec.client_addr = ca;
+        lab.ok(gw_proto::Request::EditService { spec });
+    }
+    lab.into_engine()
 }
 
 /// Opens a TCP session of flow `f` through `engine` with a full three-way
@@ -124,7 +142,7 @@ pub fn fullnat_engine(sessions: usize, timeouts: Timeouts, now_ms: u64) -> Engin
 pub fn establish(engine: &mut Engine, now: u64, f: u32) -> (Endpoint, Endpoint) {
     let c = client(f);
     let mut syn = tcp_frame(ROUTER_MAC, GW_OUT, c, (VIP, VPORT), Tcp::Syn);
-    assert!(forwarded(engine.process(now, 0, &mut syn)), "SYN of flow {f}");
+    assert!(sent(engine.process(now, 0, &mut syn)), "SYN of flow {f}");
     let key = FlowKey {
         proto: IpProto::Tcp,
         src: u32::from_be_bytes(c.0),
@@ -139,9 +157,15 @@ pub fn establish(engine: &mut Engine, now: u64, f: u32) -> (Endpoint, Endpoint) 
     let mut synack = tcp_frame(rs_mac, GW_IN, rs, local, Tcp::SynAck);
     assert!(forwarded(engine.process(now, 1, &mut synack)), "SYN+ACK of flow {f}");
     let mut ack = tcp_frame(ROUTER_MAC, GW_OUT, c, (VIP, VPORT), Tcp::AckData);
-    assert!(forwarded(engine.process(now, 0, &mut ack)), "ACK of flow {f}");
+    assert!(sent(engine.process(now, 0, &mut ack)), "ACK of flow {f}");
     assert_eq!(engine.sessions().get(engine.sessions().lookup_in(&key).unwrap()).state(), State::Established);
     (rs, local)
+}
+
+/// Whether an engine verdict sends the frame on: forwarded, or grown
+/// first (TOA, a PROXY header: [`gw_core::engine::Action::Grow`]).
+fn sent(a: gw_core::engine::Action) -> bool {
+    matches!(a, gw_core::engine::Action::Forward { .. } | gw_core::engine::Action::Grow { .. })
 }
 
 /// Whether an engine verdict forwards the frame.

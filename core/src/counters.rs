@@ -106,6 +106,8 @@ counters! {
         NoLaddr = "drop_no_laddr", "FULLNAT service without a local address",
         LaddrExhausted = "drop_laddr_exhausted", "every local address:port toward that real server is in use",
         TableFull = "drop_table_full", "the worker's session table is full (existing sessions keep working)",
+        ProxyHeaderNoRoom = "drop_proxy_header_no_room",
+            "a client's first segment could not grow by its PROXY header (over the MTU, or a buffer without tailroom)",
         // Half-open sessions are those in NONE or SYN_RECV; established
         // sessions keep their room.
         HalfOpenLimit = "drop_half_open_limit",
@@ -194,6 +196,11 @@ counters! {
         SessionTableBytes = "session_table_bytes",
             "Bytes the session table allocated (slab, both indexes, timer wheel).",
         SessionCapacity = "session_capacity", "Session-table capacity of this worker.",
+        ToaAdded = "toa_added", "TOA options (client address, FULLNAT --toa) added to a handshake packet.",
+        ToaNoRoom = "toa_no_room",
+            "Handshake packets sent without TOA: no room in the TCP option space, the MTU or the buffer.",
+        ProxyHeadersSent = "proxy_headers_sent",
+            "PROXY protocol headers (FULLNAT --proxy-protocol) put in front of a client's first bytes.",
         RedirectOut = "redirect_out_packets", "Packets handed to the worker that owns them.",
         RedirectIn = "redirect_in_packets", "Packets received from other workers.",
         IdlePolls = "idle_polls", "Polls that received nothing (idle policy).",

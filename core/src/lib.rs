@@ -10,6 +10,7 @@
 //! reads a clock, allocates per packet or blocks.
 #![forbid(unsafe_code)]
 
+pub mod client_addr;
 pub mod counters;
 pub mod engine;
 pub mod frag;

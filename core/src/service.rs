@@ -18,7 +18,7 @@ use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use gw_proto::{ForwardMode, Scheduler, ServiceKey};
+use gw_proto::{ClientAddr, ForwardMode, Scheduler, ServiceKey};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::sched::Prepared;
@@ -61,6 +61,9 @@ pub struct Service {
     pub one_packet: bool,
     /// `-b`: scheduler flags.
     pub sched_flags: u8,
+    /// `--toa`, `--proxy-protocol`: how FULLNAT TCP connections tell the
+    /// real server the client's address ([`crate::client_addr`]).
+    pub client_addr: ClientAddr,
 }
 
 /// Which part of a connection names the worker that owns it
@@ -369,6 +372,7 @@ mod tests {
             netmask: u32::MAX,
             one_packet: false,
             sched_flags: 0,
+            client_addr: ClientAddr::None,
         }
     }
 

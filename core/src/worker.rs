@@ -9,6 +9,7 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
+use crate::client_addr;
 use crate::counters::{Drop, Event, WorkerCounters};
 use crate::engine::reject::{self, Reject};
 use crate::engine::{Action, Engine};
@@ -150,6 +151,13 @@ impl<B: PacketBuf> Worker<B> {
                     Err(why) => self.engine.counters().count_drop(why),
                 }
             }
+            Action::Grow { port, next_hop } => {
+                let ins = self.engine.pending_insert();
+                let r = client_addr::apply(&mut pkt, ins);
+                if client_addr::count(self.engine.counters(), r, ins) {
+                    self.output(now, port, next_hop, pkt, io);
+                }
+            }
             Action::Reply { port, len } => {
                 pkt.truncate(len);
                 io.send(port, pkt);
@@ -226,6 +234,10 @@ impl<B: PacketBuf> Worker<B> {
             // A reassembled datagram with nowhere to go is only counted:
             // replies quote the first fragment's header, which is gone.
             Action::Reject { why, .. } => self.engine.counters().count_drop(why),
+            // A TOA option or PROXY header belongs in a handshake segment,
+            // which is never fragmented: a reassembled one is refused rather
+            // than sent without what its sequence numbers now assume.
+            Action::Grow { .. } => self.engine.counters().count_drop(Drop::ProxyHeaderNoRoom),
             // ARP is never reassembled; a datagram is never a fragment.
             Action::Arp { .. } | Action::Absorbed | Action::Reassembled => {}
         }

@@ -410,6 +410,7 @@ fn full_listing() -> Response {
         netmask: Ipv4Addr::new(255, 255, 255, 0),
         one_packet: true,
         sched_flags: 3,
+        client_addr: Default::default(),
     };
     let dest = |spec| DestInfo {
         spec,

@@ -27,7 +27,8 @@ const REPLY_BURST: u64 = 4;
 use gw_core::neigh::NeighConfig;
 use gw_core::route::Route;
 
-/// A lab with services of every forwarding mode (and one persistent), two
+/// A lab with services of every forwarding mode (and one persistent, one
+/// with a PROXY header, one with TOA), two
 /// real servers each (one behind a router), a small session table, a
 /// narrow local-port range, a 600-byte inside MTU (tunnels overflow it) and
 /// a quick neighbour table. Every configuration request must be accepted.
@@ -66,12 +67,20 @@ fn setup() -> Lab {
         (Protocol::Tcp, 81, ForwardMode::Route, None),
         (Protocol::Udp, 82, ForwardMode::Tunnel, None),
         (Protocol::Tcp, 83, ForwardMode::FullNat, Some(60)),
+        // The client address: PROXY v1 (sequence shifting) and TOA.
+        (Protocol::Tcp, 86, ForwardMode::FullNat, None),
+        (Protocol::Tcp, 87, ForwardMode::FullNat, None),
     ];
     for (proto, port, mode, persistent) in modes {
         let key = ServiceKey { proto, addr: Ipv4Addr::from(VIP), port };
         let mut spec = ServiceSpec::new(key, gw_proto::Scheduler::Wrr);
         spec.persistent = persistent;
         spec.one_packet = port == 82;
+        spec.client_addr = match port {
+            86 => gw_proto::ClientAddr::ProxyV1,
+            87 => gw_proto::ClientAddr::Toa,
+            _ => gw_proto::ClientAddr::None,
+        };
         lab.ok(Request::AddService { spec });
         for (i, r) in rs.iter().enumerate() {
             let mut d =

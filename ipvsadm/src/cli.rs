@@ -151,6 +151,14 @@ pub struct Cli {
     /// One-packet scheduling (UDP services).
     #[arg(short = 'o', long = "ops", action = ArgAction::Count, help_heading = OPTIONS)]
     pub ops: u8,
+    /// TCP FULLNAT: hand the client's address to the real server in a PROXY
+    /// protocol header (disable, v1, v2), as DPVS's ipvsadm.
+    #[arg(long = "proxy-protocol", value_name = "VERSION", action = ArgAction::Append, help_heading = OPTIONS)]
+    pub proxy_protocol: Vec<String>,
+    /// TCP FULLNAT: hand the client's address to the real server in a TOA
+    /// option (kind 254) on the handshake (gwctl's).
+    #[arg(long = "toa", action = ArgAction::Count, help_heading = OPTIONS)]
+    pub toa: u8,
     /// With -a/-e alone: FULLNAT forwarding (DPVS). With -A/-E and a value:
     /// scheduler flags, comma-separated (flag-1, flag-2, flag-3, sh-fallback,
     /// sh-port, mh-fallback, mh-port).
@@ -388,6 +396,7 @@ impl Cli {
             &mut self.u_threshold,
             &mut self.l_threshold,
             &mut self.laddr,
+            &mut self.proxy_protocol,
             &mut self.extra,
             &mut u.fwmark_service,
             &mut u.sctp_service,
@@ -428,6 +437,7 @@ impl Cli {
             self.get_laddr,
             self.counters,
             self.ops,
+            self.toa,
             self.fullnat,
             self.masquerading,
             self.gatewaying,
@@ -463,6 +473,7 @@ impl Cli {
             &self.u_threshold,
             &self.l_threshold,
             &self.laddr,
+            &self.proxy_protocol,
             &self.extra,
             &self.unsupported.tun_type,
             &self.unsupported.tun_port,

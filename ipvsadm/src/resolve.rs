@@ -32,7 +32,7 @@
 use std::net::Ipv4Addr;
 
 use gw_proto::{
-    DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceKey, ServiceSpec, TimeoutSet,
+    ClientAddr, DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceKey, ServiceSpec, TimeoutSet,
     DEFAULT_PERSISTENCE,
 };
 
@@ -137,10 +137,12 @@ enum Opt {
     TunCsum,
     TunRemcsum,
     Laddr,
+    ProxyProto,
+    Toa,
     Json,
 }
 
-const OPTS: [Opt; 29] = [
+const OPTS: [Opt; 31] = [
     Opt::Numeric,
     Opt::Connection,
     Opt::Service,
@@ -169,6 +171,8 @@ const OPTS: [Opt; 29] = [
     Opt::TunCsum,
     Opt::TunRemcsum,
     Opt::Laddr,
+    Opt::ProxyProto,
+    Opt::Toa,
     Opt::Json,
 ];
 
@@ -203,6 +207,8 @@ impl Opt {
             Opt::TunCsum => "tun-csum",
             Opt::TunRemcsum => "tun-remcsum",
             Opt::Laddr => "local-address",
+            Opt::ProxyProto => "proxy-protocol",
+            Opt::Toa => "toa",
             Opt::Json => "json",
         }
     }
@@ -244,6 +250,8 @@ impl Opt {
             Opt::TunCsum => c.unsupported.tun_csum.into(),
             Opt::TunRemcsum => c.unsupported.tun_remcsum.into(),
             Opt::Laddr => c.laddr.len(),
+            Opt::ProxyProto => c.proxy_protocol.len(),
+            Opt::Toa => c.toa.into(),
             Opt::Json => c.json.into(),
         }
     }
@@ -265,7 +273,7 @@ fn rule(cmd: Command, opt: Opt) -> Rule {
     match (cmd, opt) {
         (AddService | EditService, Opt::Service) => Rule::Required,
         (AddService | EditService, Opt::Sched | Opt::Persistent | Opt::Netmask | Opt::Ops) => Rule::Optional,
-        (AddService | EditService, Opt::SchedFlags) => Rule::Optional,
+        (AddService | EditService, Opt::SchedFlags | Opt::ProxyProto | Opt::Toa) => Rule::Optional,
         (DelService, Opt::Service) => Rule::Required,
         (AddServer | EditServer | DelServer, Opt::Service | Opt::RealServer) => Rule::Required,
         (AddServer | EditServer, Opt::Forward | Opt::Weight | Opt::UThreshold | Opt::LThreshold) => {
@@ -413,6 +421,7 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
                 Some(f) => values::sched_flags(scheduler, f).map_err(usage)?,
                 None => 0,
             };
+            let client_addr = client_addr(cli, key.proto)?;
             let spec = ServiceSpec {
                 key,
                 scheduler,
@@ -420,6 +429,7 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
                 netmask: v.netmask.unwrap_or(Ipv4Addr::BROADCAST),
                 one_packet: cli.ops > 0,
                 sched_flags,
+                client_addr,
             };
             if cmd == Command::AddService {
                 Request::AddService { spec }
@@ -602,6 +612,30 @@ fn values_of(cli: &Cli, cmd: Command, names: &PortNames) -> Result<Values, Failu
         return Err(usage(format!("unexpected argument {word}")));
     }
     Ok(Values { service, real, weight, upper, lower, persistent, netmask, laddr, timeouts })
+}
+
+/// `--proxy-protocol disable|v1|v2` (DPVS's words; its `-insecure` forms,
+/// which also accept a header from the client, are refused) and `--toa`
+/// (gwctl's): one of them, for TCP services only.
+fn client_addr(cli: &Cli, proto: Protocol) -> Result<ClientAddr, Failure> {
+    let pp = match cli.proxy_protocol.first().map(String::as_str) {
+        None | Some("disable") => None,
+        Some("v1") => Some(ClientAddr::ProxyV1),
+        Some("v2") => Some(ClientAddr::ProxyV2),
+        Some(other) => {
+            return Err(usage(format!("invalid proxy protocol `{other}' (disable, v1 or v2)")));
+        }
+    };
+    let ca = match (pp, cli.toa > 0) {
+        (Some(_), true) => return Err(usage("--toa and --proxy-protocol exclude each other")),
+        (Some(p), false) => p,
+        (None, true) => ClientAddr::Toa,
+        (None, false) => ClientAddr::None,
+    };
+    if ca != ClientAddr::None && proto != Protocol::Tcp {
+        return Err(usage("--toa and --proxy-protocol are only for TCP virtual services"));
+    }
+    Ok(ca)
 }
 
 /// ipvsadm's `generic_opt_check`: required, illegal and mutually exclusive options.
@@ -981,8 +1015,30 @@ mod tests {
                 netmask: Ipv4Addr::new(255, 255, 255, 0),
                 one_packet: true,
                 sched_flags: 3,
+                client_addr: ClientAddr::None,
             }
         );
+    }
+
+    #[test]
+    fn client_address_options_as_dpvs() {
+        let ca = |args: &[&str]| spec(args).client_addr;
+        assert_eq!(ca(&["-A", "-t", "198.18.0.100:80"]), ClientAddr::None);
+        assert_eq!(ca(&["-A", "-t", "198.18.0.100:80", "--proxy-protocol", "v1"]), ClientAddr::ProxyV1);
+        assert_eq!(ca(&["-E", "-t", "198.18.0.100:80", "--proxy-protocol", "v2"]), ClientAddr::ProxyV2);
+        assert_eq!(ca(&["-E", "-t", "198.18.0.100:80", "--proxy-protocol", "disable"]), ClientAddr::None);
+        assert_eq!(ca(&["-A", "-t", "198.18.0.100:80", "--toa"]), ClientAddr::Toa);
+        for bad in [
+            &["-A", "-t", "198.18.0.100:80", "--proxy-protocol", "v3"][..],
+            &["-A", "-t", "198.18.0.100:80", "--proxy-protocol", "v1-insecure"],
+            &["-A", "-t", "198.18.0.100:80", "--proxy-protocol", "v1", "--toa"],
+            &["-A", "-u", "198.18.0.100:53", "--toa"],
+            &["-A", "-u", "198.18.0.100:53", "--proxy-protocol", "v2"],
+            &["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.1", "--toa"],
+            &["-A", "-t", "198.18.0.100:80", "--toa", "--toa"],
+        ] {
+            fail(bad);
+        }
     }
 
     #[test]

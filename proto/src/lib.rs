@@ -172,6 +172,40 @@ pub mod sched_flags {
     pub const FLAG3: u8 = 4;
 }
 
+/// How a FULLNAT TCP connection hands the client's address to the real
+/// server, which otherwise sees only the local address.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAddr {
+    /// Nothing (ipvsadm's FULLNAT, DPVS with `--proxy-protocol disable`).
+    #[default]
+    None,
+    /// `--toa`: TCP option 254 (client port and address) on the handshake's
+    /// SYN and ACK, as Alibaba's TOA kernel module reads it.
+    Toa,
+    /// `--proxy-protocol v1`: haproxy's text header before the first byte.
+    ProxyV1,
+    /// `--proxy-protocol v2`: haproxy's binary header.
+    ProxyV2,
+}
+
+impl ClientAddr {
+    /// Whether it is [`ClientAddr::None`] (then not on the wire at all).
+    pub fn is_none(&self) -> bool {
+        *self == ClientAddr::None
+    }
+    /// The word DPVS's ipvsadm lists after the service's flags (`toa` is
+    /// gwctl's), `None` for [`ClientAddr::None`].
+    pub fn list_word(self) -> Option<&'static str> {
+        match self {
+            ClientAddr::None => None,
+            ClientAddr::Toa => Some("toa"),
+            ClientAddr::ProxyV1 => Some("ppv1"),
+            ClientAddr::ProxyV2 => Some("ppv2"),
+        }
+    }
+}
+
 /// ipvsadm's persistence timeout when `-p` has no value (seconds).
 pub const DEFAULT_PERSISTENCE: u32 = 360;
 
@@ -196,6 +230,10 @@ pub struct ServiceSpec {
     /// `-b flags`: `sched_flags::*` bits.
     #[serde(default)]
     pub sched_flags: u8,
+    /// How a FULLNAT TCP connection tells the real server the client's
+    /// address (`--toa`, `--proxy-protocol v1|v2`).
+    #[serde(default, skip_serializing_if = "ClientAddr::is_none")]
+    pub client_addr: ClientAddr,
 }
 
 impl ServiceSpec {
@@ -208,6 +246,7 @@ impl ServiceSpec {
             netmask: host_mask(),
             one_packet: false,
             sched_flags: 0,
+            client_addr: ClientAddr::None,
         }
     }
 }

@@ -11,6 +11,9 @@
 
 use super::ipv4::L4Info;
 use super::Engine;
+use gw_proto::{ClientAddr, ForwardMode};
+
+use crate::client_addr;
 use crate::counters::{Drop, Event, WorkerCounters};
 use crate::modes::{self, BindCx, Bound, Mode, ModeOp};
 use crate::persist;
@@ -119,7 +122,7 @@ pub(super) fn half_open(state: State) -> bool {
 impl Engine {
     /// Creates the session for the first packet of a flow to a service.
     pub(super) fn new_session(&mut self, now: u64, p: L4Info) -> Result<u32, Drop> {
-        let Engine { cfg, snap, sessions, svc: svc_state, counters, overloaded, .. } = self;
+        let Engine { cfg, snap, sessions, svc: svc_state, counters, overloaded, ca, .. } = self;
         let (key, tcp_flags) = (p.key, p.tcp_flags);
         let proto = u8::from(key.proto);
         let Some(svc) = snap.service(proto, key.dst, key.dport) else {
@@ -175,8 +178,17 @@ impl Engine {
             svc.slot,
             dest.slot,
         );
-        s.flags = flags;
+        let pp = tcp && dest.mode == ForwardMode::FullNat && svc.client_addr != ClientAddr::None;
+        if pp {
+            s.flags = flags | client_addr::flags_of(svc.client_addr);
+        } else {
+            s.flags = flags;
+        }
         let i = sessions.insert(s, now, snap.timeouts.of_ms(state)).map_err(|_| Drop::TableFull)?;
+        if pp && svc.client_addr != ClientAddr::Toa {
+            let len = client_addr::proxy_len(svc.client_addr == ClientAddr::ProxyV2, &s);
+            ca.set(i, p.seq, len);
+        }
         if let Some(t) = template {
             persist::attach(sessions, t, i);
         }

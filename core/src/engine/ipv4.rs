@@ -9,6 +9,7 @@
 
 use super::conn::{half_open, plain_syn, unbind, NoDest};
 use super::{bad_source, Action, Engine};
+use crate::client_addr;
 use crate::counters::{Drop, Event, TrafficCells};
 use crate::modes::{self, XmitCx};
 use crate::route::Iface;
@@ -131,7 +132,7 @@ impl Engine {
     /// common step exists once, not once per mode, so it stays small enough
     /// for the compiler to inline what it calls.
     fn forward(&mut self, now: u64, rx: &Iface, i: u32, dir: Dir, frame: &mut [u8], p: &L4Info) -> Action {
-        let Engine { cfg, snap, sessions, counters, overloaded, min_mtu, .. } = self;
+        let Engine { cfg, snap, sessions, counters, overloaded, min_mtu, ca, .. } = self;
         let s = *sessions.get(i);
         let mode = modes::traits(s.mode);
         if !cfg.nodest.forwards(snap, s.dest) {
@@ -215,7 +216,23 @@ impl Engine {
             tl: p.tl,
             dont_frag: p.dont_frag,
         };
-        modes::xmit(s.mode, dir == Dir::Output, &cx, &s, frame)
+        let out = dir == Dir::Output;
+        if client_addr::concerns(s.flags, old, out, p.tcp_flags) {
+            let act = modes::xmit(s.mode, out, &cx, &s, frame);
+            return client_addr::on_forward(
+                ca,
+                counters,
+                &cfg.ifaces,
+                i,
+                &s,
+                old,
+                out,
+                p.tcp_flags,
+                frame,
+                act,
+            );
+        }
+        modes::xmit(s.mode, out, &cx, &s, frame)
     }
 }
 

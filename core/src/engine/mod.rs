@@ -105,6 +105,10 @@ pub enum Action {
     /// The fragment completed a datagram: free the buffer, then take the
     /// datagram with [`Engine::take_reassembled`] and process it.
     Reassembled,
+    /// Rewritten like [`Action::Forward`], and the worker grows it with
+    /// `ins` ([`crate::client_addr::apply`]: TOA, a PROXY header) first.
+    /// What to insert: [`Engine::pending_insert`].
+    Grow { port: u16, next_hop: u32 },
     /// Not forwarded.
     Drop(Drop),
 }
@@ -138,6 +142,8 @@ pub struct Engine {
     /// The smallest port MTU: a packet within it fits every port, and the
     /// DF check skips the output port's lookup.
     min_mtu: u16,
+    /// PROXY protocol sessions' ISN and header length ([`crate::client_addr`]).
+    ca: crate::client_addr::Table,
 }
 
 /// Addresses that are never a valid source (RFC 1812 §5.3.7): 0/32,
@@ -160,7 +166,20 @@ impl Engine {
         counters.event_cell(Event::FragCapacity).set(frag.capacity() as u64);
         counters.event_cell(Event::FragTableBytes).set(frag.memory_bytes() as u64);
         let min_mtu = cfg.ifaces.iter().map(|i| i.mtu).min().unwrap_or(u16::MAX);
-        Engine { cfg, snap, sessions, svc, counters, overloaded, replies, frag, reassembled: None, min_mtu }
+        let ca = crate::client_addr::Table::new(sessions.capacity());
+        Engine {
+            cfg,
+            snap,
+            sessions,
+            svc,
+            counters,
+            overloaded,
+            replies,
+            frag,
+            reassembled: None,
+            min_mtu,
+            ca,
+        }
     }
 
     /// The static settings.
@@ -187,6 +206,11 @@ impl Engine {
     /// last reference is never dropped on a worker.
     pub fn set_snapshot(&mut self, snap: Arc<Snapshot>) -> Arc<Snapshot> {
         std::mem::replace(&mut self.snap, snap)
+    }
+
+    /// What the last [`Action::Grow`] asks to insert.
+    pub fn pending_insert(&self) -> crate::client_addr::Insert {
+        self.ca.pending()
     }
 
     /// The interface of `port`.

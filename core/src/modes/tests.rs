@@ -36,6 +36,7 @@ fn service(d: &Dest) -> Service {
         netmask: u32::MAX,
         one_packet: false,
         sched_flags: 0,
+        client_addr: gw_proto::ClientAddr::None,
     }
 }
 

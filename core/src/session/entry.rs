@@ -37,6 +37,20 @@ impl Flags {
     pub const SEQ_IN: Flags = Flags(16);
     /// `seq_mark[1]` holds the real server's sequence mark.
     pub const SEQ_OUT: Flags = Flags(32);
+    /// Two bits: how the real server learns the client's address
+    /// ([`crate::client_addr`]): 0 not at all, 1 TOA, 2 PROXY v1, 3 PROXY v2.
+    pub const CLIENT_ADDR: Flags = Flags(64 | 128);
+
+    /// The [`Flags::CLIENT_ADDR`] bits holding `v` (0..=3).
+    #[inline]
+    pub const fn client_addr(v: u8) -> Flags {
+        Flags((v & 3) << 6)
+    }
+    /// The value of the [`Flags::CLIENT_ADDR`] bits.
+    #[inline]
+    pub const fn client_addr_bits(self) -> u8 {
+        self.0 >> 6
+    }
 
     /// The raw bits.
     #[inline]

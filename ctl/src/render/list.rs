@@ -140,6 +140,10 @@ fn flags(out: &mut String, spec: &ServiceSpec) {
     if spec.one_packet {
         out.push_str(" ops");
     }
+    if let Some(word) = spec.client_addr.list_word() {
+        // DPVS's ipvsadm: ` ppv1`/` ppv2` after the flags; ` toa` is gwctl's.
+        let _ = write!(out, " {word}");
+    }
 }
 
 /// Truncates what was written from `start` to `len` bytes, on a character boundary.
@@ -220,7 +224,9 @@ fn dest_line(
 mod tests {
     use std::net::Ipv4Addr;
 
-    use gw_proto::{DestSpec, ForwardMode, Protocol, Rates, Response, Scheduler, ServiceKey, Stats};
+    use gw_proto::{
+        ClientAddr, DestSpec, ForwardMode, Protocol, Rates, Response, Scheduler, ServiceKey, Stats,
+    };
 
     use super::*;
     use crate::render::sort;
@@ -325,6 +331,7 @@ mod tests {
             netmask: Ipv4Addr::new(255, 255, 255, 0),
             one_packet: true,
             sched_flags: 3,
+            client_addr: ClientAddr::None,
         };
         let got = render(None, vec![svc.clone()], ListFormat::Plain, false);
         // "%s %s", " (" flags ")", " persistent %u", " mask %s", " ops".
@@ -340,6 +347,21 @@ mod tests {
         svc.spec.netmask = Ipv4Addr::BROADCAST;
         let got = render(None, vec![svc], ListFormat::Thresholds, false);
         assert_eq!(got.lines().nth(2), Some("UDP  198.18.0.100:53 mh (mh-port) persistent 60 ops"));
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn client_address_words_follow_dpvs() {
+        let mut svc = fullnat_service();
+        for (ca, line) in [
+            (ClientAddr::ProxyV1, "TCP  198.18.0.100:80 wrr ppv1"),
+            (ClientAddr::ProxyV2, "TCP  198.18.0.100:80 wrr ppv2"),
+            (ClientAddr::Toa, "TCP  198.18.0.100:80 wrr toa"),
+        ] {
+            svc.spec.client_addr = ca;
+            let got = render(None, vec![svc.clone()], ListFormat::Plain, false);
+            assert_eq!(got.lines().nth(2), Some(line));
+        }
     }
 
     #[test]

@@ -21,7 +21,7 @@
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
-use gw_proto::{ForwardMode, Protocol, ServiceInfo, ServiceKey};
+use gw_proto::{ClientAddr, ForwardMode, Protocol, ServiceInfo, ServiceKey};
 
 use super::Names;
 use crate::values::sched_flag_names;
@@ -51,6 +51,12 @@ pub fn save_with(out: &mut String, services: &[ServiceInfo], names: &Names) {
         }
         if let Some(flags) = sched_flag_names(spec.scheduler, spec.sched_flags) {
             let _ = write!(out, " -b {flags}");
+        }
+        match spec.client_addr {
+            ClientAddr::None => {}
+            ClientAddr::Toa => out.push_str(" --toa"),
+            ClientAddr::ProxyV1 => out.push_str(" --proxy-protocol v1"),
+            ClientAddr::ProxyV2 => out.push_str(" --proxy-protocol v2"),
         }
         out.push('\n');
         for d in &svc.dests {
@@ -143,10 +149,16 @@ mod tests {
             netmask: Ipv4Addr::new(255, 255, 255, 0),
             one_packet: true,
             sched_flags: 3,
+            client_addr: ClientAddr::None,
         };
         let mut with_mask = ServiceSpec::new(key(Protocol::Tcp, 443), Scheduler::Mh);
         with_mask.netmask = Ipv4Addr::new(255, 255, 0, 0);
         with_mask.sched_flags = 6;
+        with_mask.client_addr = ClientAddr::ProxyV2;
+        let mut pp1 = ServiceSpec::new(key(Protocol::Tcp, 8001), Scheduler::Rr);
+        pp1.client_addr = ClientAddr::ProxyV1;
+        let mut toa = ServiceSpec::new(key(Protocol::Tcp, 8002), Scheduler::Rr);
+        toa.client_addr = ClientAddr::Toa;
         let mut bare_persistent = ServiceSpec::new(key(Protocol::Tcp, 0), Scheduler::Wlc);
         bare_persistent.persistent = Some(360);
         vec![
@@ -161,6 +173,8 @@ mod tests {
                 vec![Ipv4Addr::new(198, 18, 2, 1), Ipv4Addr::new(198, 18, 2, 2)],
             ),
             info(with_mask, vec![], vec![]),
+            info(pp1, vec![], vec![]),
+            info(toa, vec![], vec![]),
             info(bare_persistent, vec![DestSpec::new(rip(6), 0, ForwardMode::Route, 1)], vec![]),
             info(
                 every_option,
@@ -183,7 +197,9 @@ mod tests {
             "-a -t 198.18.0.100:80 -r 198.18.1.5:80 -i -w 1 --tun-type ipip -y 2\n",
             "--add-laddr -z 198.18.2.1 -t 198.18.0.100:80\n",
             "--add-laddr -z 198.18.2.2 -t 198.18.0.100:80\n",
-            "-A -t 198.18.0.100:443 -s mh -M 255.255.0.0 -b mh-port,flag-3\n",
+            "-A -t 198.18.0.100:443 -s mh -M 255.255.0.0 -b mh-port,flag-3 --proxy-protocol v2\n",
+            "-A -t 198.18.0.100:8001 -s rr --proxy-protocol v1\n",
+            "-A -t 198.18.0.100:8002 -s rr --toa\n",
             "-A -t 198.18.0.100:0 -s wlc -p 360\n",
             "-a -t 198.18.0.100:0 -r 198.18.1.6:0 -g -w 1\n",
             // Every service option at once, in ipvsadm's order.

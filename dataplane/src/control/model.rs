@@ -137,6 +137,7 @@ impl Control {
                     netmask: u32::from(s.spec.netmask),
                     one_packet: s.spec.one_packet,
                     sched_flags: s.spec.sched_flags,
+                    client_addr: s.spec.client_addr,
                 })
             })
             .collect();

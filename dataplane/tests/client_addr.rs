@@ -1,0 +1,284 @@
+//! The client's address toward a FULLNAT real server (`--toa`,
+//! `--proxy-protocol v1|v2`) end to end through `Worker<Vec<u8>>`: frames
+//! built and read back with `etherparse`, every sent frame's lengths and
+//! checksums checked ([`check_sent`]).
+
+mod common;
+
+use std::net::Ipv4Addr;
+
+use common::*;
+use etherparse::{PacketBuilder, SlicedPacket, TcpOptionElement, TcpOptionElement::*, TransportSlice};
+use gw_core::counters::{Drop, Event};
+use gw_proto::{ClientAddr, DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceSpec};
+
+const CPORT: u16 = 40000;
+const ISN: u32 = 1000;
+const SISN: u32 = 70_000;
+
+/// A lab with one TCP FULLNAT service on VIP:80 (one real server, RS[0]:8080)
+/// handing the client address as `ca`, neighbours known.
+fn lab(ca: ClientAddr) -> Lab {
+    let mut lab = Lab::new(64, (1024, 65535));
+    let mut spec = ServiceSpec::new(key(Protocol::Tcp), Scheduler::Rr);
+    spec.client_addr = ca;
+    lab.ok(Request::AddService { spec });
+    let dest = DestSpec::new(Ipv4Addr::from(RS[0]), 8080, ForwardMode::FullNat, 1);
+    lab.ok(Request::AddDest { service: key(Protocol::Tcp), dest });
+    lab.ok(Request::AddLaddr { service: key(Protocol::Tcp), addr: Ipv4Addr::from(LIP) });
+    lab.learn_neighbours();
+    lab
+}
+
+#[derive(Clone, Copy, Default)]
+struct Seg<'a> {
+    seq: u32,
+    ack: Option<u32>,
+    syn: bool,
+    fin: bool,
+    opts: &'a [TcpOptionElement],
+    data: &'a [u8],
+}
+
+fn client(s: Seg<'_>) -> Vec<u8> {
+    build(CLIENT_MAC, GW_OUT.0, (CLIENT, CPORT), (VIP, 80), s)
+}
+
+fn server(lport: u16, s: Seg<'_>) -> Vec<u8> {
+    build(RS_MAC[0], GW_IN.0, (RS[0], 8080), (LIP, lport), s)
+}
+
+fn build(sm: [u8; 6], dm: [u8; 6], src: ([u8; 4], u16), dst: ([u8; 4], u16), s: Seg<'_>) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(sm, dm).ipv4(src.0, dst.0, 64).tcp(src.1, dst.1, s.seq, 64000);
+    let b = if s.syn { b.syn() } else { b };
+    let b = if s.fin { b.fin() } else { b };
+    let b = match s.ack {
+        Some(a) => b.ack(a),
+        None => b,
+    };
+    let b = b.options(s.opts).unwrap();
+    let mut out = vec![];
+    b.write(&mut out, s.data).unwrap();
+    out
+}
+
+/// The one frame sent, checked; its TCP header fields, options and payload.
+struct Got {
+    port: u16,
+    src: ([u8; 4], u16),
+    dst: ([u8; 4], u16),
+    seq: u32,
+    ack: u32,
+    opts: Vec<TcpOptionElement>,
+    raw_opts: Vec<u8>,
+    payload: Vec<u8>,
+}
+
+fn one(out: Vec<(u16, Vec<u8>)>) -> Got {
+    assert_eq!(out.len(), 1, "one frame sent");
+    let (port, f) = &out[0];
+    check_sent(*port, f, true);
+    let p = SlicedPacket::from_ethernet(f).unwrap();
+    let Some(etherparse::NetSlice::Ipv4(ip)) = &p.net else { panic!() };
+    let Some(TransportSlice::Tcp(t)) = &p.transport else { panic!() };
+    Got {
+        port: *port,
+        src: (ip.header().source(), t.source_port()),
+        dst: (ip.header().destination(), t.destination_port()),
+        seq: t.sequence_number(),
+        ack: t.acknowledgment_number(),
+        // etherparse does not know kind 254: the others, as it reads them.
+        opts: t.options_iterator().filter_map(Result::ok).collect(),
+        raw_opts: t.options().to_vec(),
+        payload: t.payload().to_vec(),
+    }
+}
+
+const SYN_OPTS: [TcpOptionElement; 5] =
+    [MaximumSegmentSize(1460), SelectiveAcknowledgementPermitted, Timestamp(1, 0), Noop, WindowScale(7)];
+
+fn mss(opts: &[TcpOptionElement]) -> Option<u16> {
+    opts.iter().find_map(|o| match o {
+        MaximumSegmentSize(m) => Some(*m),
+        _ => None,
+    })
+}
+
+/// TOA as the TOA kernel module reads it: kind 254, length 8, port, address.
+fn toa_bytes() -> [u8; 8] {
+    let mut t = [254, 8, 0, 0, 0, 0, 0, 0];
+    t[2..4].copy_from_slice(&CPORT.to_be_bytes());
+    t[4..8].copy_from_slice(&CLIENT);
+    t
+}
+
+#[test]
+fn toa_rides_the_syn_and_the_handshake_ack_only() {
+    let mut lab = lab(ClientAddr::Toa);
+    let syn = client(Seg { seq: ISN, syn: true, opts: &SYN_OPTS, ..Seg::default() });
+    let g = one(lab.rx(0, syn.clone()));
+    assert_eq!((g.port, g.dst), (1, (RS[0], 8080)));
+    assert_eq!(g.src.0, LIP);
+    assert_eq!(g.raw_opts[..8], toa_bytes(), "TOA first in the option space");
+    // The client's options follow, intact but for the MSS (etherparse
+    // stops at kind 254, which it does not know: read the rest alone).
+    let rest: Vec<_> =
+        etherparse::TcpOptionsIterator::from_slice(&g.raw_opts[8..]).map(|o| o.unwrap()).collect();
+    assert_eq!(mss(&rest), Some(1452), "MSS lowered by the option's 8 bytes");
+    assert_eq!(rest[1..SYN_OPTS.len()], SYN_OPTS[1..]);
+    let lport = g.src.1;
+    let sa = server(lport, Seg { seq: SISN, ack: Some(ISN + 1), syn: true, ..Seg::default() });
+    let g = one(lab.rx(1, sa));
+    assert_eq!((g.dst, g.ack), ((CLIENT, CPORT), ISN + 1), "replies untouched");
+    // The handshake's ACK carries it (the TOA module reads it there).
+    let ack = client(Seg { seq: ISN + 1, ack: Some(SISN + 1), ..Seg::default() });
+    let g = one(lab.rx(0, ack));
+    assert_eq!(g.raw_opts, toa_bytes());
+    assert_eq!((g.seq, g.ack), (ISN + 1, SISN + 1));
+    assert!(g.payload.is_empty());
+    // Later segments do not.
+    let data = client(Seg { seq: ISN + 1, ack: Some(SISN + 1), data: b"GET /", ..Seg::default() });
+    let g = one(lab.rx(0, data));
+    assert!(g.raw_opts.is_empty());
+    assert_eq!(g.payload, b"GET /");
+    assert_eq!(lab.counters.event_count(Event::ToaAdded), 2);
+    assert_eq!(lab.counters.event_count(Event::ToaNoRoom), 0);
+}
+
+#[test]
+fn toa_without_room_leaves_the_options_alone_and_is_counted() {
+    let mut lab = lab(ClientAddr::Toa);
+    // 36 bytes of options: 8 more would pass 40.
+    let opts = [
+        MaximumSegmentSize(1400),
+        SelectiveAcknowledgementPermitted,
+        Timestamp(5, 0),
+        Noop,
+        WindowScale(9),
+        Noop,
+        Noop,
+        Noop,
+        Noop,
+        Noop,
+        Noop,
+        Noop,
+        Noop,
+        Noop,
+        Noop,
+        Noop,
+        Noop,
+        Noop,
+    ];
+    let syn = client(Seg { seq: ISN, syn: true, opts: &opts, ..Seg::default() });
+    let sent_opts = {
+        let p = SlicedPacket::from_ethernet(&syn).unwrap();
+        let Some(TransportSlice::Tcp(t)) = &p.transport else { panic!() };
+        t.options().to_vec()
+    };
+    assert!(sent_opts.len() + 8 > 40);
+    let g = one(lab.rx(0, syn));
+    assert_eq!(g.raw_opts.len(), sent_opts.len());
+    assert!(!g.raw_opts.windows(2).any(|w| w == [254, 8]));
+    assert_eq!(mss(&g.opts), Some(1392), "the MSS is still lowered");
+    assert_eq!(lab.counters.event_count(Event::ToaNoRoom), 1);
+    assert_eq!(lab.counters.event_count(Event::ToaAdded), 0);
+}
+
+fn v1_header() -> Vec<u8> {
+    format!("PROXY TCP4 {} {} {CPORT} 80\r\n", Ipv4Addr::from(CLIENT), Ipv4Addr::from(VIP)).into_bytes()
+}
+
+fn v2_header() -> Vec<u8> {
+    let mut h = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    h.extend_from_slice(&[0x21, 0x11, 0, 12]);
+    h.extend_from_slice(&CLIENT);
+    h.extend_from_slice(&VIP);
+    h.extend_from_slice(&CPORT.to_be_bytes());
+    h.extend_from_slice(&80u16.to_be_bytes());
+    h
+}
+
+/// The whole life of a PROXY connection: header with the handshake ACK,
+/// again in front of a retransmitted first segment, later sequence
+/// numbers shifted, acknowledgements and SACK edges shifted back.
+fn proxy_connection(ca: ClientAddr, hdr: &[u8]) {
+    let mut lab = lab(ca);
+    let n = hdr.len() as u32;
+    let g = one(lab.rx(0, client(Seg { seq: ISN, syn: true, opts: &SYN_OPTS, ..Seg::default() })));
+    assert_eq!(mss(&g.opts), Some(1460 - n as u16), "MSS leaves room for the header");
+    assert_eq!(g.seq, ISN);
+    let lport = g.src.1;
+    let g = one(lab.rx(1, server(lport, Seg { seq: SISN, ack: Some(ISN + 1), syn: true, ..Seg::default() })));
+    assert_eq!(g.ack, ISN + 1);
+    // Handshake ACK: the header goes with it (a server may speak first).
+    let g = one(lab.rx(0, client(Seg { seq: ISN + 1, ack: Some(SISN + 1), ..Seg::default() })));
+    assert_eq!((g.seq, g.ack), (ISN + 1, SISN + 1));
+    assert_eq!(g.payload, hdr);
+    // The server's banner; its ACK of the header maps to ISN+1.
+    let banner = Seg { seq: SISN + 1, ack: Some(ISN + 1 + n), data: b"220 hi\r\n", ..Seg::default() };
+    let g = one(lab.rx(1, server(lport, banner)));
+    assert_eq!((g.seq, g.ack), (SISN + 1, ISN + 1));
+    // First data at ISN+1 (also what a lost handshake ACK leaves): header again.
+    let d1 = Seg { seq: ISN + 1, ack: Some(SISN + 9), data: b"hello", ..Seg::default() };
+    let g = one(lab.rx(0, client(d1)));
+    assert_eq!(g.seq, ISN + 1);
+    assert_eq!(g.payload, [hdr, b"hello"].concat());
+    // Its retransmission carries the same bytes.
+    let g = one(lab.rx(0, client(d1)));
+    assert_eq!(g.payload, [hdr, b"hello"].concat());
+    // Later data moves by the header's length.
+    let d2 = Seg { seq: ISN + 6, ack: Some(SISN + 9), data: b"world", ..Seg::default() };
+    let g = one(lab.rx(0, client(d2)));
+    assert_eq!((g.seq, g.payload.as_slice()), (ISN + 6 + n, &b"world"[..]));
+    // A server ACK with a SACK block, both shifted back; one inside the
+    // header maps to ISN+1.
+    let sack = [Noop, Noop, SelectiveAcknowledgement((ISN + 6 + n, ISN + 11 + n), [None, None, None])];
+    let ackd = Seg { seq: SISN + 9, ack: Some(ISN + 1 + n), opts: &sack, ..Seg::default() };
+    let g = one(lab.rx(1, server(lport, ackd)));
+    assert_eq!(g.ack, ISN + 1);
+    assert!(g.opts.contains(&SelectiveAcknowledgement((ISN + 6, ISN + 11), [None, None, None])));
+    let inside = Seg { seq: SISN + 9, ack: Some(ISN + 3), ..Seg::default() };
+    assert_eq!(one(lab.rx(1, server(lport, inside))).ack, ISN + 1);
+    let all = Seg { seq: SISN + 9, ack: Some(ISN + 11 + n), ..Seg::default() };
+    assert_eq!(one(lab.rx(1, server(lport, all))).ack, ISN + 11);
+    // The client's FIN moves too.
+    let fin = Seg { seq: ISN + 11, ack: Some(SISN + 9), fin: true, ..Seg::default() };
+    assert_eq!(one(lab.rx(0, client(fin))).seq, ISN + 11 + n);
+    assert_eq!(lab.counters.event_count(Event::ProxyHeadersSent), 3);
+    assert_eq!(lab.counters.drop_count(Drop::ProxyHeaderNoRoom), 0);
+}
+
+#[test]
+fn proxy_protocol_v1_header_and_sequence_shift() {
+    proxy_connection(ClientAddr::ProxyV1, &v1_header());
+}
+
+#[test]
+fn proxy_protocol_v2_header_and_sequence_shift() {
+    assert_eq!(v2_header().len(), 28);
+    proxy_connection(ClientAddr::ProxyV2, &v2_header());
+}
+
+#[test]
+fn plain_fullnat_and_other_modes_are_untouched() {
+    // A NAT real server of a PROXY service gets no header (FULLNAT only).
+    let mut lab = Lab::new(64, (1024, 65535));
+    let mut spec = ServiceSpec::new(key(Protocol::Tcp), Scheduler::Rr);
+    spec.client_addr = ClientAddr::ProxyV1;
+    lab.ok(Request::AddService { spec });
+    let dest = DestSpec::new(Ipv4Addr::from(RS[0]), 8080, ForwardMode::Masq, 1);
+    lab.ok(Request::AddDest { service: key(Protocol::Tcp), dest });
+    lab.learn_neighbours();
+    one(lab.rx(0, client(Seg { seq: ISN, syn: true, opts: &SYN_OPTS, ..Seg::default() })));
+    let g = one(lab.rx(0, client(Seg { seq: ISN + 1, ack: Some(SISN + 1), data: b"x", ..Seg::default() })));
+    assert_eq!((g.seq, g.payload.as_slice()), (ISN + 1, &b"x"[..]));
+    assert_eq!(lab.counters.event_count(Event::ProxyHeadersSent), 0);
+    // Plain FULLNAT: the SYN's MSS stays.
+    let mut lab = lab_plain();
+    let g = one(lab.rx(0, client(Seg { seq: ISN, syn: true, opts: &SYN_OPTS, ..Seg::default() })));
+    assert_eq!(mss(&g.opts), Some(1460));
+}
+
+fn lab_plain() -> Lab {
+    lab(ClientAddr::None)
+}

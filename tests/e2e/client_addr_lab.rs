@@ -1,0 +1,255 @@
+//! End-to-end lab of the client address at FULLNAT real servers (`gwctl
+//! --proxy-protocol v1|v2`, `--toa`), with real servers from Debian: nginx
+//! (`listen ... proxy_protocol`, logging `$proxy_protocol_addr`) and
+//! HAProxy (`bind ... accept-proxy`, answering with `%ci:%cp`) must see the
+//! client's address and port for every request, v1 and v2; a python server
+//! that speaks first (an SMTP-like banner, tests/lab/pp_server.py) learns
+//! the client before the client says a word; 64 MiB downloads (nginx, and
+//! the python server) and an upload keep their sha256 through the shifted
+//! sequence numbers; a capture at the real server read with scapy
+//! (tests/lab/toa_capture.py) shows a well-formed TOA option (kind 254,
+//! length 8, the client's port and address) on the SYN and the handshake's
+//! ACK, and the SYN's MSS lowered by 8.
+//!
+//! FULLNAT topology of tests/lab/lab.sh under the prefix `gwe-pp`; nginx,
+//! haproxy and python3-scapy come from scripts/install-deps.sh.
+
+mod common;
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{script, text, Lab, CLIENT, FULLNAT, VIP};
+
+const LIP: &str = "198.18.1.10";
+const RS1: &str = "198.18.1.2";
+const RS2: &str = "198.18.1.3";
+/// Big transfers: 64 MiB.
+const BIG: usize = 64 << 20;
+
+/// Processes this test starts in the lab's namespaces (lab.sh down stops
+/// them too); killed and reaped on drop.
+struct Procs(Vec<Child>);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn spawn(lab: &Lab, ns: &str, args: &[&str]) -> Child {
+    Command::new("ip")
+        .args(["netns", "exec", &lab.ns(ns)])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {args:?}: {e}"))
+}
+
+/// Waits for the line "ready" on `child`'s stdout.
+fn ready(child: &mut Child) -> std::io::BufReader<std::process::ChildStdout> {
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready", "helper did not start");
+    out
+}
+
+/// Waits until `url` answers from inside `ns` when sent a PROXY v1 header.
+fn wait_listening(lab: &Lab, ns: &str, url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !lab.exec(ns, &["curl", "-s", "-m", "1", "--haproxy-protocol", url]).status.success() {
+        assert!(Instant::now() < deadline, "{url} in {ns} did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A FULLNAT TCP service VIP:`vport` with the real server `rs`:`rport` and
+/// the client-address options `opts`.
+fn service(lab: &Lab, vport: u16, rs: &str, rport: u16, opts: &[&str]) {
+    let vip = format!("{VIP}:{vport}");
+    let mut a = vec!["-A", "-t", &vip, "-s", "rr"];
+    a.extend_from_slice(opts);
+    lab.gwctl_ok(&a);
+    lab.gwctl_ok(&["-a", "-t", &vip, "-r", &format!("{rs}:{rport}"), "-b", "-w", "1"]);
+    lab.gwctl_ok(&["--add-laddr", "-z", LIP, "-t", &vip]);
+}
+
+/// curl from the client: (body, the client's local port).
+fn curl(lab: &Lab, url: &str) -> (String, String) {
+    let o = lab.exec("client", &["curl", "-s", "-S", "-m", "10", "-w", "\n%{local_port}", url]);
+    assert!(o.status.success(), "curl {url}: {}", String::from_utf8_lossy(&o.stderr));
+    let t = text(&o);
+    let (body, port) = t.rsplit_once('\n').unwrap();
+    (body.to_string(), port.trim().to_string())
+}
+
+fn sha256_file(lab: &Lab, ns: &str, cmd: &str) -> String {
+    let o = lab.exec(ns, &["sh", "-c", &format!("{cmd} | sha256sum")]);
+    assert!(o.status.success(), "{cmd}: {}", String::from_utf8_lossy(&o.stderr));
+    text(&o).split_whitespace().next().unwrap().to_string()
+}
+
+#[test]
+fn real_servers_learn_the_client_through_proxy_protocol_and_toa() {
+    let lab = Lab::up(&FULLNAT, "pp");
+    let dir = PathBuf::from(format!("/tmp/{}-srv", lab.prefix));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("www")).unwrap();
+    // The big file nginx serves: pseudo-random bytes.
+    let mut big = vec![0u8; BIG];
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for b in big.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    std::fs::write(dir.join("www/big.bin"), &big).unwrap();
+    drop(big);
+    let big_sha = sha256_file(&lab, "rs1", &format!("cat {}", dir.join("www/big.bin").display()));
+    let d = dir.display();
+    let nginx_conf = format!(
+        "daemon off; master_process on; worker_processes 1; user root;\n\
+         pid {d}/nginx.pid; error_log {d}/nginx-error.log;\n\
+         events {{ worker_connections 64; }}\n\
+         http {{\n\
+           access_log off;\n\
+           client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;\n\
+           uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
+           log_format pp '$proxy_protocol_addr:$proxy_protocol_port $server_port $request_uri';\n\
+           server {{\n\
+             listen 8081 proxy_protocol; listen 8082 proxy_protocol;\n\
+             access_log {d}/access.log pp;\n\
+             root {d}/www;\n\
+             location = /who {{ default_type text/plain; return 200 \"$proxy_protocol_addr:$proxy_protocol_port\\n\"; }}\n\
+           }}\n\
+         }}\n"
+    );
+    std::fs::write(dir.join("nginx.conf"), nginx_conf).unwrap();
+    let haproxy_conf = "global\n  maxconn 100\n\
+         defaults\n  mode http\n  timeout connect 5s\n  timeout client 10s\n  timeout server 10s\n\
+         frontend pp\n  bind :8083 accept-proxy\n\
+         \x20 http-request return status 200 content-type text/plain lf-string \"%ci:%cp\\n\"\n";
+    std::fs::write(dir.join("haproxy.cfg"), haproxy_conf).unwrap();
+    let nginx_conf_path = dir.join("nginx.conf").display().to_string();
+    let haproxy_cfg_path = dir.join("haproxy.cfg").display().to_string();
+    let pp = script("pp_server.py").display().to_string();
+    let mut procs = Procs(vec![
+        spawn(&lab, "rs1", &["nginx", "-c", &nginx_conf_path]),
+        spawn(&lab, "rs2", &["haproxy", "-db", "-f", &haproxy_cfg_path]),
+        spawn(&lab, "rs2", &["python3", &pp, "8085", "banner"]),
+        spawn(&lab, "rs2", &["python3", &pp, "8086", "bulk"]),
+    ]);
+    ready(&mut procs.0[2]);
+    ready(&mut procs.0[3]);
+    wait_listening(&lab, "rs1", &format!("http://{RS1}:8081/who"));
+    wait_listening(&lab, "rs2", &format!("http://{RS2}:8083/"));
+    // nginx appends: its log starts over with the lab's requests.
+    std::fs::write(dir.join("access.log"), "").unwrap();
+
+    service(&lab, 81, RS1, 8081, &["--proxy-protocol", "v1"]);
+    service(&lab, 82, RS1, 8082, &["--proxy-protocol", "v2"]);
+    service(&lab, 83, RS2, 8083, &["--proxy-protocol", "v1"]);
+    service(&lab, 84, RS2, 8083, &["--proxy-protocol", "v2"]);
+    service(&lab, 85, RS2, 8085, &["--proxy-protocol", "v1"]);
+    service(&lab, 86, RS2, 8086, &["--proxy-protocol", "v2"]);
+    service(&lab, 87, RS1, 80, &["--toa"]);
+    let listing = lab.listing();
+    assert!(listing.contains(&format!("TCP  {VIP}:81 rr ppv1\n")), "{listing}");
+    assert!(listing.contains(&format!("TCP  {VIP}:82 rr ppv2\n")), "{listing}");
+    assert!(listing.contains(&format!("TCP  {VIP}:87 rr toa\n")), "{listing}");
+    let rules = lab.gwctl_ok(&["-S", "-n"]);
+    assert!(rules.contains(&format!("-A -t {VIP}:81 -s rr --proxy-protocol v1\n")), "{rules}");
+    assert!(rules.contains(&format!("-A -t {VIP}:86 -s rr --proxy-protocol v2\n")), "{rules}");
+    assert!(rules.contains(&format!("-A -t {VIP}:87 -s rr --toa\n")), "{rules}");
+
+    // nginx and HAProxy see the client's address and port, every request.
+    let mut requests = 0;
+    for (vport, path) in [(81, "/who"), (82, "/who"), (83, "/"), (84, "/")] {
+        for _ in 0..3 {
+            let (body, port) = curl(&lab, &format!("http://{VIP}:{vport}{path}"));
+            assert_eq!(body.trim(), format!("{CLIENT}:{port}"), "VIP:{vport} answered {body:?}");
+            requests += 1;
+        }
+    }
+    let log = std::fs::read_to_string(dir.join("access.log")).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 6, "{log}");
+    for l in &lines {
+        assert!(l.starts_with(&format!("{CLIENT}:")), "nginx logged {l:?}");
+    }
+    assert_eq!(lines.iter().filter(|l| l.contains(" 8081 ")).count(), 3, "{log}");
+    assert_eq!(lines.iter().filter(|l| l.contains(" 8082 ")).count(), 3, "{log}");
+
+    // A server that speaks first: the header came with the handshake.
+    let pc = script("pp_client.py").display().to_string();
+    let o = lab.exec("client", &["python3", &pc, VIP, "85", "banner"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let t = text(&o);
+    let mut it = t.lines();
+    let banner = it.next().unwrap();
+    assert!(banner.starts_with(&format!("220 {CLIENT}:")) && banner.ends_with(" v1"), "{t}");
+    assert_eq!(it.next(), Some("221 bye"), "{t}");
+
+    // 64 MiB down from nginx (v1) and from the python server (v2), and up.
+    let got = sha256_file(&lab, "client", &format!("curl -s -S -m 120 http://{VIP}:81/big.bin"));
+    assert_eq!(got, big_sha, "download through PROXY v1 corrupted");
+    let n = BIG.to_string();
+    let o = lab.exec("client", &["python3", &pc, VIP, "86", "get", &n]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let t = text(&o);
+    let (len, sha) = t.trim().split_once(' ').unwrap();
+    assert_eq!(len, n, "download through PROXY v2 short");
+    let o = lab.exec("client", &["python3", &pc, VIP, "86", "put", &n]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let t = text(&o);
+    let f: Vec<&str> = t.split_whitespace().collect();
+    assert_eq!(f.len(), 4, "{t}");
+    assert!(f[1].starts_with(&format!("{CLIENT}:")) && f[2] == "v2", "{t}");
+    assert_eq!(f[0], f[3], "upload through PROXY v2 corrupted");
+    // The server's GET bytes are seeded by N: the client's upload of N
+    // bytes is the same stream, so both hashes agree.
+    assert_eq!(sha, f[0], "download and upload of the same stream differ");
+    requests += 4;
+
+    // TOA: the real server's capture, parsed by scapy.
+    let cap = script("toa_capture.py").display().to_string();
+    let mut capture = spawn(&lab, "rs1", &["/usr/bin/python3", &cap, "eth0", "80", "3", "20"]);
+    let mut out = ready(&mut capture);
+    let (body, cport) = curl(&lab, &format!("http://{VIP}:87/"));
+    assert!(body.starts_with(&format!("rs1 {LIP}:")), "{body}");
+    let mut lines = vec![];
+    let mut l = String::new();
+    while out.read_line(&mut l).unwrap() > 0 {
+        lines.push(std::mem::take(&mut l));
+    }
+    let _ = capture.wait();
+    let cport: u16 = cport.parse().unwrap();
+    let toa = format!("fe08{cport:04x}c6120002");
+    let syn = lines.iter().find(|l| l.starts_with("S ")).unwrap_or_else(|| panic!("no SYN: {lines:?}"));
+    let f: Vec<&str> = syn.split_whitespace().collect();
+    assert!(f[1].starts_with(&format!("{LIP}:")), "{syn}");
+    assert!(f[2].starts_with(&toa), "TOA first in the SYN's options: {syn}");
+    assert!(f[2].contains("020405ac"), "MSS 1460 - 8 = 1452 in the SYN: {syn}");
+    let ack = lines
+        .iter()
+        .find(|l| l.starts_with("A ") && l.trim().ends_with(" 0"))
+        .unwrap_or_else(|| panic!("no handshake ACK: {lines:?}"));
+    assert!(ack.split_whitespace().nth(2).unwrap().starts_with(&toa), "TOA in the handshake ACK: {ack}");
+    let data = lines.iter().find(|l| l.starts_with("PA ")).unwrap_or_else(|| panic!("no request: {lines:?}"));
+    assert!(!data.contains(&toa), "TOA only on the handshake: {data}");
+
+    assert!(lab.counter("proxy_headers_sent") >= requests, "a connection went without its header");
+    assert_eq!(lab.counter("toa_added"), 2);
+    assert_eq!(lab.counter("toa_no_room"), 0);
+    assert_eq!(lab.counter("drop_proxy_header_no_room"), 0);
+    drop(procs);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env python3
+"""Captures the client's packets toward PORT on IFACE with scapy (a parser
+independent of gatewayd's) and prints one line per TCP packet to PORT:
+    FLAGS SRC:SPORT OPTIONS_HEX PAYLOAD_LEN
+Exits after COUNT packets or TIMEOUT seconds; prints "ready" once the
+capture runs. tests/e2e/client_addr_lab.rs finds the TOA option (kind 254,
+length 8: client port and address) in OPTIONS_HEX.
+Usage: toa_capture.py IFACE PORT COUNT TIMEOUT   (needs python3-scapy)
+"""
+import sys
+import time
+
+from scapy.all import IP, TCP, AsyncSniffer
+
+iface, port, count, timeout = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+seen = []
+
+
+def keep(p):
+    return IP in p and TCP in p and p[TCP].dport == port
+
+
+sn = AsyncSniffer(iface=iface, lfilter=keep, count=count, timeout=timeout, store=True)
+sn.start()
+time.sleep(0.5)
+print("ready", flush=True)
+sn.join()
+for p in sn.results or []:
+    t = p[TCP]
+    raw = bytes(t)
+    opts = raw[20 : t.dataofs * 4]
+    print(t.sprintf("%TCP.flags%"), "%s:%d" % (p[IP].src, t.sport), opts.hex() or "-", len(t.payload), flush=True)
