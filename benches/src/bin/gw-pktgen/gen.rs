@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 
 use gw_benches::traffic::flows;
-use gw_benches::traffic::frame::{self, Kind, Template};
+use gw_benches::traffic::frame::{self, FragTemplate, Kind, Template};
 use gw_benches::traffic::hist::Histogram;
 use gw_benches::traffic::report::{self, GwCounters, Phase, Sample};
 use gw_core::wire::ethernet::MacAddr;
@@ -94,6 +94,9 @@ pub struct Traffic<'a> {
     pub rate: f64,
     /// Seconds to send; `None`: until `flows` is exhausted.
     pub seconds: Option<f64>,
+    /// Send fragmented datagrams from this template instead (`rate` then
+    /// counts datagrams).
+    pub frag: Option<&'a FragTemplate>,
 }
 
 /// A flood sent alongside the established traffic, as fast as the link
@@ -136,6 +139,10 @@ pub struct Gen {
     /// answered with a handshake ACK (its clients are spoofed).
     pub split_flood: bool,
     servers: Vec<Ipv4Addr>,
+    /// The datagram being cut into fragments, and the IP identification of
+    /// the next one (sequential, as most stacks do).
+    frag_buf: Vec<u8>,
+    next_ip_id: u16,
     rx: RxBurst,
     tx_client: TxBuffer,
     tx_server: TxBuffer,
@@ -176,6 +183,8 @@ impl Gen {
             flood: None,
             split_flood: false,
             servers: flows::real_servers(),
+            frag_buf: Vec::new(),
+            next_ip_id: 0,
             rx: RxBurst::new(),
             tx_client: TxBuffer::new(),
             tx_server: TxBuffer::new(),
@@ -324,6 +333,16 @@ impl Gen {
                 continue;
             }
             let stamp = tsc();
+            if let Some(ft) = t.frag {
+                // Whole datagrams only: as many as a burst of frames holds.
+                let n = n.min(BURST / ft.fragments()).max(1);
+                let (pushed, refused) = self.send_fragmented(ft, n, &mut t.flows, stamp);
+                attempted += pushed;
+                if refused > 0 && t.rate == 0.0 {
+                    backoff_until = tsc() + self.backoff_ticks;
+                }
+                continue;
+            }
             let mut pushed = 0;
             for _ in 0..n {
                 let Some(f) = t.flows.next() else { break };
@@ -367,6 +386,40 @@ impl Gen {
             self.cur.gw = Some(report::delta(&a, &b));
         }
         std::mem::take(&mut self.cur)
+    }
+
+    /// Sends up to `n` datagrams of `ft` (at most a burst of frames), each as
+    /// its fragments with its own IP identification. Returns how many were
+    /// built and how many of those the link refused (in whole or in part: a
+    /// full ring can cut a datagram, whose first fragments then time out in
+    /// the gateway's reassembly).
+    fn send_fragmented(&mut self, ft: &FragTemplate, n: usize, fl: &mut Flows, stamp: u64) -> (u64, u64) {
+        let k = ft.fragments();
+        self.frag_buf.resize(ft.datagram_frame_len(), 0);
+        let mut pushed = 0u64;
+        'datagrams: for _ in 0..n {
+            let Some(f) = fl.next() else { break };
+            let (ip, port) = flows::client(f);
+            ft.write_datagram(&mut self.frag_buf, ip, port, stamp);
+            let id = self.next_ip_id;
+            self.next_ip_id = id.wrapping_add(1);
+            for i in 0..k {
+                let Some(mut m) = self.pool.alloc() else { break 'datagrams };
+                if !m.set_len(ft.fragment_len(i)) {
+                    break 'datagrams;
+                }
+                ft.write_fragment(&self.frag_buf, i, id, m.as_mut());
+                let _ = self.tx_client.push(m);
+            }
+            pushed += 1;
+        }
+        let q = self.next_queue;
+        self.next_queue = if q + 1 == self.queues { 0 } else { q + 1 };
+        let (sent, _) = self.tx_client.flush(self.client.port, q);
+        let whole = (sent / k) as u64;
+        self.cur.client_tx += whole;
+        self.cur.client_tx_refused += pushed - whole.min(pushed);
+        (pushed, pushed - whole.min(pushed))
     }
 
     /// Sends `n` (at most a burst) flood packets; returns whether the link refused any.
@@ -431,19 +484,20 @@ impl Gen {
     fn sample(&mut self, mark: (u64, u64, Option<GwCounters>), now: u64) -> (u64, u64, Option<GwCounters>) {
         let fwd = self.cur.server_rx + self.cur.client_rx;
         let gw = self.gw_snapshot();
-        let (rx, busy) = match (&mark.2, &gw) {
+        let (rx, busy, datagrams) = match (&mark.2, &gw) {
             (Some(a), Some(b)) => {
                 let d =
                     |k: &str| b.get(k).copied().unwrap_or(0).saturating_sub(a.get(k).copied().unwrap_or(0));
-                (d("rx_packets"), d("busy_cycles"))
+                (d("rx_packets"), d("busy_cycles"), d("frag_reassembled"))
             }
-            _ => (0, 0),
+            _ => (0, 0, 0),
         };
         self.cur.samples.push(Sample {
             seconds: self.secs(now - mark.0),
             forwarded: fwd - mark.1,
             gw_rx_packets: rx,
             gw_busy_cycles: busy,
+            gw_datagrams: datagrams,
         });
         (tsc(), self.cur.server_rx + self.cur.client_rx, gw)
     }
@@ -509,6 +563,17 @@ impl Gen {
                             let _ = self.tx_server.push(m);
                         }
                     }
+                    Kind::Fragment { stamp, last } => {
+                        self.cur.rx_fragments += 1;
+                        self.cur.server_rx += u64::from(last);
+                        if self.one_way {
+                            if stamp.is_some() {
+                                record(&mut self.hist, &mut self.cur, self.hz, stamp, now);
+                            }
+                        } else if frame::reflect(m.as_mut()) {
+                            let _ = self.tx_server.push(m);
+                        }
+                    }
                     Kind::ArpRequest { target, .. } if self.servers.contains(&target) => {
                         if frame::arp_reply_in_place(m.as_mut(), self.server.mac) {
                             self.cur.arp_answered += 1;
@@ -555,6 +620,15 @@ impl Gen {
                                     self.cur.acks_lost += 1;
                                 }
                             }
+                        }
+                    }
+                    Kind::Fragment { stamp, last } => {
+                        // Latency from the first fragment (it carries the
+                        // stamp); the datagram counts with its last.
+                        self.cur.rx_fragments += 1;
+                        self.cur.client_rx += u64::from(last);
+                        if stamp.is_some() {
+                            record(&mut self.hist, &mut self.cur, self.hz, stamp, now);
                         }
                     }
                     Kind::ArpRequest { target, .. } if is_client_side(target) => {
