@@ -108,6 +108,16 @@ pub struct Flood {
     pub rate: f64,
 }
 
+/// A fragmented datagram (its flow, IP identification and stamp) and its
+/// next fragment to send.
+#[derive(Clone, Copy, Debug)]
+struct Cut {
+    flow: u64,
+    id: u16,
+    stamp: u64,
+    next: usize,
+}
+
 /// The generator's state across phases.
 pub struct Gen {
     pub client: Link,
@@ -143,6 +153,10 @@ pub struct Gen {
     /// the next one (sequential, as most stacks do).
     frag_buf: Vec<u8>,
     next_ip_id: u16,
+    /// The datagrams of the burst being sent, and the one whose last
+    /// fragments the link refused (sent first next time).
+    frag_burst: Vec<Cut>,
+    frag_cut: Option<Cut>,
     rx: RxBurst,
     tx_client: TxBuffer,
     tx_server: TxBuffer,
@@ -185,6 +199,8 @@ impl Gen {
             servers: flows::real_servers(),
             frag_buf: Vec::new(),
             next_ip_id: 0,
+            frag_burst: Vec::with_capacity(BURST),
+            frag_cut: None,
             rx: RxBurst::new(),
             tx_client: TxBuffer::new(),
             tx_server: TxBuffer::new(),
@@ -334,11 +350,9 @@ impl Gen {
             }
             let stamp = tsc();
             if let Some(ft) = t.frag {
-                // Whole datagrams only: as many as a burst of frames holds.
-                let n = n.min(BURST / ft.fragments()).max(1);
-                let (pushed, refused) = self.send_fragmented(ft, n, &mut t.flows, stamp);
-                attempted += pushed;
-                if refused > 0 && t.rate == 0.0 {
+                let (built, refused) = self.send_fragmented(ft, n, &mut t.flows, stamp);
+                attempted += built;
+                if refused && t.rate == 0.0 {
                     backoff_until = tsc() + self.backoff_ticks;
                 }
                 continue;
@@ -389,37 +403,67 @@ impl Gen {
     }
 
     /// Sends up to `n` datagrams of `ft` (at most a burst of frames), each as
-    /// its fragments with its own IP identification. Returns how many were
-    /// built and how many of those the link refused (in whole or in part: a
-    /// full ring can cut a datagram, whose first fragments then time out in
-    /// the gateway's reassembly).
-    fn send_fragmented(&mut self, ft: &FragTemplate, n: usize, fl: &mut Flows, stamp: u64) -> (u64, u64) {
+    /// its fragments with its own IP identification. Returns how many new
+    /// datagrams were built and whether the link refused any frame.
+    ///
+    /// A full ring can take the first fragments of a datagram and refuse the
+    /// rest; as a host's stack would, the rest is sent first the next time
+    /// (else the gateway would hold the datagram until it evicts it).
+    fn send_fragmented(&mut self, ft: &FragTemplate, n: usize, fl: &mut Flows, stamp: u64) -> (u64, bool) {
         let k = ft.fragments();
         self.frag_buf.resize(ft.datagram_frame_len(), 0);
-        let mut pushed = 0u64;
-        'datagrams: for _ in 0..n {
+        self.frag_burst.clear();
+        let cut = self.frag_cut.take();
+        let mut rest = 0;
+        let mut complete = true;
+        if let Some(c) = cut {
+            rest = k - c.next;
+            complete = self.push_fragments(ft, &c) == rest;
+        }
+        let n = if complete { n.min((BURST - rest) / k) } else { 0 };
+        for _ in 0..n {
             let Some(f) = fl.next() else { break };
-            let (ip, port) = flows::client(f);
-            ft.write_datagram(&mut self.frag_buf, ip, port, stamp);
-            let id = self.next_ip_id;
-            self.next_ip_id = id.wrapping_add(1);
-            for i in 0..k {
-                let Some(mut m) = self.pool.alloc() else { break 'datagrams };
-                if !m.set_len(ft.fragment_len(i)) {
-                    break 'datagrams;
-                }
-                ft.write_fragment(&self.frag_buf, i, id, m.as_mut());
-                let _ = self.tx_client.push(m);
+            let c = Cut { flow: f, id: self.next_ip_id, stamp, next: 0 };
+            self.next_ip_id = self.next_ip_id.wrapping_add(1);
+            self.frag_burst.push(c);
+            if self.push_fragments(ft, &c) < k {
+                break;
             }
-            pushed += 1;
         }
         let q = self.next_queue;
         self.next_queue = if q + 1 == self.queues { 0 } else { q + 1 };
-        let (sent, _) = self.tx_client.flush(self.client.port, q);
-        let whole = (sent / k) as u64;
-        self.cur.client_tx += whole;
-        self.cur.client_tx_refused += pushed - whole.min(pushed);
-        (pushed, pushed - whole.min(pushed))
+        let (sent, refused) = self.tx_client.flush(self.client.port, q);
+        let built = self.frag_burst.len() as u64;
+        if let Some(c) = cut.filter(|_| sent < rest) {
+            self.frag_cut = Some(Cut { next: c.next + sent, ..c });
+            self.cur.client_tx_refused += built;
+            return (built, true);
+        }
+        // Datagrams sent whole (the resumed one included), and where the
+        // burst was cut.
+        let (whole, at) = ((sent - rest) / k, (sent - rest) % k);
+        self.cur.client_tx += whole as u64 + u64::from(cut.is_some());
+        if at > 0 {
+            self.frag_cut = Some(Cut { next: at, ..self.frag_burst[whole] });
+        }
+        self.cur.client_tx_refused += built - whole as u64 - u64::from(at > 0);
+        (built, refused > 0)
+    }
+
+    /// Pushes the fragments of `c`'s datagram from `c.next` on; returns how
+    /// many (fewer when the pool is empty).
+    fn push_fragments(&mut self, ft: &FragTemplate, c: &Cut) -> usize {
+        let (ip, port) = flows::client(c.flow);
+        ft.write_datagram(&mut self.frag_buf, ip, port, c.stamp);
+        for i in c.next..ft.fragments() {
+            let Some(mut m) = self.pool.alloc() else { return i - c.next };
+            if !m.set_len(ft.fragment_len(i)) {
+                return i - c.next;
+            }
+            ft.write_fragment(&self.frag_buf, i, c.id, m.as_mut());
+            let _ = self.tx_client.push(m);
+        }
+        ft.fragments() - c.next
     }
 
     /// Sends `n` (at most a burst) flood packets; returns whether the link refused any.

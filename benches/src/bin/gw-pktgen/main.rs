@@ -194,13 +194,14 @@ fn phases(args: &Args, g: &mut Gen) -> Result<GenReport> {
     let m = g.run("measure", &mut t, Some(args.sample));
     let delivered = if args.one_way { m.server_rx } else { m.client_rx } as f64 / m.seconds.max(1e-9);
     eprintln!(
-        "gw-pktgen: measure {:.2} s: client tx {} (refused {}), server rx {}, client rx {}, fragments rx {}, {:.3} Mpps forwarded, p50 {:?} us p99 {:?} us",
+        "gw-pktgen: measure {:.2} s: client tx {} (refused {}), server rx {}, client rx {}, fragments rx {}, server tx refused {}, {:.3} Mpps forwarded, p50 {:?} us p99 {:?} us",
         m.seconds,
         m.client_tx,
         m.client_tx_refused,
         m.server_rx,
         m.client_rx,
         m.rx_fragments,
+        m.server_tx_refused,
         m.forwarded_pps() / 1e6,
         m.latency.p50_us,
         m.latency.p99_us
