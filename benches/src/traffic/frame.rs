@@ -78,12 +78,25 @@ impl Template {
         kind: L4Kind,
         frame_len: usize,
     ) -> Template {
+        Self::with_max(src_mac, dst_mac, dst, dport, kind, frame_len, MAX_FRAME)
+    }
+
+    /// As [`Template::new`], clamped to `max_frame` instead of [`MAX_FRAME`].
+    fn with_max(
+        src_mac: MacAddr,
+        dst_mac: MacAddr,
+        dst: Ipv4Addr,
+        dport: u16,
+        kind: L4Kind,
+        frame_len: usize,
+        max_frame: usize,
+    ) -> Template {
         let b = PacketBuilder::ethernet2(src_mac.0, dst_mac.0).ipv4([0; 4], dst.octets(), 64);
         let hdr = match kind {
             L4Kind::Udp => udp::HEADER_LEN,
             L4Kind::Tcp(_) => tcp::MIN_HEADER_LEN,
         };
-        let frame_len = frame_len.clamp((L4 + hdr + STAMP_LEN).max(MIN_FRAME), MAX_FRAME);
+        let frame_len = frame_len.clamp((L4 + hdr + STAMP_LEN).max(MIN_FRAME), max_frame);
         let mut payload = vec![FILL; frame_len - L4 - hdr];
         payload[8..STAMP_LEN].copy_from_slice(&STAMP_MAGIC);
         payload[..8].fill(0);
@@ -150,6 +163,78 @@ impl Template {
     }
 }
 
+/// A UDP datagram larger than the MTU, sent as IPv4 fragments with DF
+/// clear (RFC 791): the whole datagram is filled as a [`Template`] (so its
+/// UDP checksum is exact), then cut into fragments of at most `mtu` bytes of
+/// IP, each with its own header (same identification, offset, MF on all but
+/// the last). Only the first fragment carries the UDP header and the stamp.
+#[derive(Clone, Debug)]
+pub struct FragTemplate {
+    whole: Template,
+    /// Offset in the IP payload and length of each fragment's data.
+    pieces: Vec<(usize, usize)>,
+}
+
+impl FragTemplate {
+    /// A datagram of `udp_len` bytes (UDP header + payload) from `src_mac`
+    /// to `dst_mac`, to `dst`:`dport`, in fragments of at most `mtu` bytes
+    /// of IP (at least 28).
+    pub fn new(
+        src_mac: MacAddr,
+        dst_mac: MacAddr,
+        dst: Ipv4Addr,
+        dport: u16,
+        udp_len: usize,
+        mtu: usize,
+    ) -> Self {
+        let udp_len = udp_len.clamp(udp::HEADER_LEN + STAMP_LEN, 65_535 - ipv4::MIN_HEADER_LEN);
+        let whole = Template::with_max(src_mac, dst_mac, dst, dport, L4Kind::Udp, L4 + udp_len, L4 + udp_len);
+        let step = (mtu.max(28) - ipv4::MIN_HEADER_LEN) / 8 * 8;
+        let pieces = (0..udp_len).step_by(step).map(|o| (o, step.min(udp_len - o))).collect();
+        FragTemplate { whole, pieces }
+    }
+
+    /// Frame length of the whole (unfragmented) datagram: the size of the
+    /// buffer [`FragTemplate::write_datagram`] fills.
+    pub fn datagram_frame_len(&self) -> usize {
+        self.whole.len()
+    }
+
+    /// Fragments per datagram.
+    pub fn fragments(&self) -> usize {
+        self.pieces.len()
+    }
+
+    /// Frame length of fragment `i`.
+    pub fn fragment_len(&self, i: usize) -> usize {
+        L4 + self.pieces[i].1
+    }
+
+    /// Fills the whole datagram for client `src`:`sport` stamped `tsc` into
+    /// `datagram` ([`FragTemplate::datagram_frame_len`] bytes).
+    #[inline]
+    pub fn write_datagram(&self, datagram: &mut [u8], src: u32, sport: u16, tsc: u64) {
+        self.whole.write(datagram, src, sport, tsc);
+    }
+
+    /// Writes fragment `i` of `datagram` (filled by
+    /// [`FragTemplate::write_datagram`]) with IP identification `id` into
+    /// `buf` ([`FragTemplate::fragment_len`] bytes).
+    #[inline]
+    pub fn write_fragment(&self, datagram: &[u8], i: usize, id: u16, buf: &mut [u8]) {
+        let (off, len) = self.pieces[i];
+        buf[..L4].copy_from_slice(&datagram[..L4]);
+        buf[L4..].copy_from_slice(&datagram[L4 + off..L4 + off + len]);
+        let mut ip = ipv4::Packet::new_unchecked(&mut buf[L3..]);
+        ip.set_total_len((ipv4::MIN_HEADER_LEN + len) as u16);
+        ip.set_ident(id);
+        ip.clear_flags();
+        ip.set_frag_offset(off as u16);
+        ip.set_more_frags(i + 1 < self.pieces.len());
+        ip.fill_checksum();
+    }
+}
+
 fn csum_offset(kind: L4Kind) -> usize {
     match kind {
         L4Kind::Udp => udp::field::CHECKSUM.start,
@@ -167,6 +252,10 @@ pub enum Kind {
     /// IPv4 TCP or UDP (possibly inside IP-in-IP): `stamp` if it carries one,
     /// `tcp_flags` (0 for UDP).
     Data { stamp: Option<u64>, tcp_flags: u8, tunneled: bool },
+    /// An IPv4 fragment of a TCP or UDP datagram (possibly inside IP-in-IP):
+    /// `stamp` if it is the first fragment and carries one, `last` if it is
+    /// the last (MF clear).
+    Fragment { stamp: Option<u64>, last: bool },
     /// Anything else.
     Other,
 }
@@ -196,6 +285,13 @@ pub fn classify(frame: &[u8]) -> Kind {
 
 fn classify_ip(packet: &[u8], tunneled: bool) -> Kind {
     let Ok(ip) = ipv4::Packet::new_checked(packet) else { return Kind::Other };
+    if ip.is_fragment() && matches!(ip.protocol(), Protocol::Udp | Protocol::Tcp) {
+        // The first fragment starts with the L4 header: UDP's is 8 bytes
+        // (the benchmark fragments only UDP).
+        let first = ip.frag_offset() == 0 && ip.protocol() == Protocol::Udp;
+        let stamp = if first { ip.payload().get(udp::HEADER_LEN..).and_then(read_stamp) } else { None };
+        return Kind::Fragment { stamp, last: !ip.more_frags() };
+    }
     match ip.protocol() {
         Protocol::IpIp if !tunneled => classify_ip(ip.payload(), true),
         Protocol::Udp => match udp::Packet::new_checked(ip.payload()) {
@@ -233,10 +329,22 @@ pub fn reflect(frame: &mut [u8]) -> bool {
     }
     ip.set_src_addr(da);
     ip.set_dst_addr(sa);
+    if ip.is_fragment() && ip.frag_offset() != 0 {
+        // No L4 header in this fragment: the addresses were all there is.
+        return true;
+    }
+    let fragment = ip.is_fragment();
     let seg = ip.payload_mut();
     match proto {
         Protocol::Udp => {
-            let Ok(mut u) = udp::Packet::new_checked(seg) else { return false };
+            // A first fragment holds the UDP header but not the whole
+            // datagram its length field counts.
+            let mut u = if fragment && seg.len() >= udp::HEADER_LEN {
+                udp::Packet::new_unchecked(seg)
+            } else {
+                let Ok(u) = udp::Packet::new_checked(seg) else { return false };
+                u
+            };
             let (sp, dp) = (u.src_port(), u.dst_port());
             u.set_src_port(dp);
             u.set_dst_port(sp);
@@ -417,6 +525,62 @@ mod tests {
         let mut short = vec![0u8; 10];
         assert!(!reflect(&mut short));
         assert_eq!(classify(&short), Kind::Other);
+    }
+
+    #[test]
+    fn fragments_reassemble_to_the_datagram_and_are_reflected() {
+        let t = FragTemplate::new(A, B, VIP, 80, 3000, 1500);
+        assert_eq!(t.fragments(), 3);
+        let lens: Vec<usize> = (0..3).map(|i| t.fragment_len(i)).collect();
+        assert_eq!(lens, [1514, 1514, 74]);
+        let mut whole = vec![0; t.datagram_frame_len()];
+        t.write_datagram(&mut whole, 0xc613_0102, 2000, 42);
+        let mut frags: Vec<Vec<u8>> = (0..3)
+            .map(|i| {
+                let mut f = vec![0; t.fragment_len(i)];
+                t.write_fragment(&whole, i, 0x1234, &mut f);
+                f
+            })
+            .collect();
+        let kinds: Vec<Kind> = frags.iter().map(|f| classify(f)).collect();
+        assert_eq!(
+            kinds,
+            [
+                Kind::Fragment { stamp: Some(42), last: false },
+                Kind::Fragment { stamp: None, last: false },
+                Kind::Fragment { stamp: None, last: true }
+            ]
+        );
+        // etherparse, an independent implementation, reassembles them (in
+        // any order) into a datagram whose checksums verify.
+        let reassemble = |frags: &[Vec<u8>]| {
+            let mut pool = etherparse::defrag::IpDefragPool::<(), ()>::new();
+            let mut out = None;
+            for f in frags.iter().rev() {
+                let s = etherparse::SlicedPacket::from_ethernet(f).unwrap();
+                let Some(etherparse::NetSlice::Ipv4(ip)) = &s.net else { panic!("not IPv4") };
+                assert!(ip.header().is_fragmenting_payload() && !ip.header().dont_fragment());
+                let h = ip.header().to_header();
+                assert_eq!(h.header_checksum, h.calc_header_checksum());
+                out = pool.process_sliced_packet(&s, (), ()).unwrap().or(out);
+            }
+            out.expect("reassembled")
+        };
+        let d = reassemble(&frags);
+        assert_eq!(d.payload, whole[L4..]);
+        let udp = etherparse::UdpHeader::from_slice(&d.payload).unwrap().0;
+        let src = [198, 19, 1, 2];
+        assert_eq!((udp.source_port, udp.destination_port, udp.length), (2000, 80, 3000));
+        assert_eq!(udp.checksum, udp.calc_checksum_ipv4_raw(src, VIP.octets(), &d.payload[8..]).unwrap());
+        // The servers' answer: every fragment reflected on its own.
+        for f in &mut frags {
+            assert!(reflect(f));
+        }
+        let d = reassemble(&frags);
+        let udp = etherparse::UdpHeader::from_slice(&d.payload).unwrap().0;
+        assert_eq!((udp.source_port, udp.destination_port), (80, 2000));
+        assert_eq!(udp.checksum, udp.calc_checksum_ipv4_raw(VIP.octets(), src, &d.payload[8..]).unwrap());
+        assert_eq!(&d.payload[8..], &whole[L4 + 8..], "the payload (and stamp) stay");
     }
 
     #[test]

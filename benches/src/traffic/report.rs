@@ -31,6 +31,9 @@ pub struct Sample {
     pub forwarded: u64,
     pub gw_rx_packets: u64,
     pub gw_busy_cycles: u64,
+    /// gatewayd's `frag_reassembled` (fragmented-datagram scenario).
+    #[serde(default)]
+    pub gw_datagrams: u64,
 }
 
 impl Sample {
@@ -39,6 +42,9 @@ impl Sample {
     }
     pub fn cycles_per_packet(&self) -> Option<f64> {
         (self.gw_rx_packets > 0).then(|| self.gw_busy_cycles as f64 / self.gw_rx_packets as f64)
+    }
+    pub fn cycles_per_datagram(&self) -> Option<f64> {
+        (self.gw_datagrams > 0).then(|| self.gw_busy_cycles as f64 / self.gw_datagrams as f64)
     }
 }
 
@@ -96,6 +102,13 @@ pub struct Phase {
     pub flood_server_rx: u64,
     #[serde(default)]
     pub flood_client_rx: u64,
+    /// Frames of fragmented datagrams that reached the servers and the
+    /// clients. With fragmented datagrams (`gw-pktgen --fragment`), the
+    /// `client_tx`, `server_rx` and `client_rx` above count datagrams: a
+    /// datagram is sent when all its fragments were, and arrives with its
+    /// last fragment.
+    #[serde(default)]
+    pub rx_fragments: u64,
     /// Consecutive sub-windows of the phase (measurement only), so a figure
     /// can be given as a median with its spread on a noisy machine.
     #[serde(default)]
@@ -138,6 +151,19 @@ impl Phase {
     pub fn gw_cycles_spread(&self) -> Option<(f64, f64, f64)> {
         let whole = self.gw_cycles_per_packet()?;
         let v: Vec<f64> = self.samples.iter().filter_map(Sample::cycles_per_packet).collect();
+        if v.len() < 3 {
+            return Some((whole, whole, whole));
+        }
+        spread(v)
+    }
+
+    /// gatewayd's cycles per reassembled datagram (busy cycles /
+    /// `frag_reassembled`): median, min and max over the samples (the whole
+    /// phase if there are fewer than 3).
+    pub fn gw_cycles_per_datagram_spread(&self) -> Option<(f64, f64, f64)> {
+        let n = self.gw("frag_reassembled");
+        let whole = (n > 0).then(|| self.gw("busy_cycles") as f64 / n as f64)?;
+        let v: Vec<f64> = self.samples.iter().filter_map(Sample::cycles_per_datagram).collect();
         if v.len() < 3 {
             return Some((whole, whole, whole));
         }
@@ -229,7 +255,13 @@ mod tests {
         assert_eq!(spread(vec![3.0, 1.0, 2.0]), Some((2.0, 1.0, 3.0)));
         assert_eq!(spread(vec![4.0, 1.0, 2.0, 3.0]), Some((2.5, 1.0, 4.0)));
         assert_eq!(spread(vec![f64::NAN]), None);
-        let s = |f, rx, c| Sample { seconds: 0.5, forwarded: f, gw_rx_packets: rx, gw_busy_cycles: c };
+        let s = |f, rx, c| Sample {
+            seconds: 0.5,
+            forwarded: f,
+            gw_rx_packets: rx,
+            gw_busy_cycles: c,
+            gw_datagrams: 0,
+        };
         let p = Phase {
             seconds: 1.5,
             server_rx: 300,

@@ -11,7 +11,7 @@ use gw_benches::traffic::report::{self, GenReport};
 use gw_benches::traffic::table::Row;
 
 use crate::procs::{self, Proc};
-use crate::scenarios::{self, Dut, Endpoints, Scenario};
+use crate::scenarios::{self, fragment_frames, Dut, Endpoints, Scenario};
 
 /// MACs of the generator's ports and of the DUT's (gatewayd's config uses
 /// the same for its ports).
@@ -165,6 +165,9 @@ fn pktgen_cmd(
     c.arg("--half-load").arg(s.half_load.to_string());
     if s.new_flows {
         c.arg("--new-flows");
+    }
+    if s.fragment > 0 {
+        c.arg("--fragment").arg(s.fragment.to_string());
     }
     if s.syn_flood > 0.0 {
         c.arg("--rate").arg(s.rate.to_string());
@@ -360,7 +363,24 @@ fn to_row(s: &Scenario, r: &GenReport, dut: &DutFigures) -> Result<Row> {
     let half = r.phase("half_load").map(|p| p.latency);
     let gw = matches!(s.dut, Dut::Gatewayd { .. });
     let (mpps, mpps_lo, mpps_hi) = m.forwarded_pps_spread();
-    let (cycles, cycles_range) = match (gw, m.gw_cycles_spread()) {
+    // Fragmented datagrams: the rate and the cycles are per datagram; the
+    // frames go into the note.
+    let mut note = s.note.clone();
+    let cycles_spread = if s.fragment > 0 {
+        let frames = fragment_frames(s.fragment);
+        note = format!(
+            "Mpps and cycles per {} B UDP datagram ({} frames each way, {} B; reassembled and fragmented again by gatewayd in both directions): {:.2} M frames/s forwarded, {} cycles per frame received",
+            s.fragment,
+            frames.len(),
+            frames.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("+"),
+            m.rx_fragments as f64 / m.seconds.max(1e-9) / 1e6,
+            m.gw_cycles_per_packet().map_or("–".into(), |c| format!("{c:.0}")),
+        );
+        m.gw_cycles_per_datagram_spread()
+    } else {
+        m.gw_cycles_spread()
+    };
+    let (cycles, cycles_range) = match (gw, cycles_spread) {
         (true, Some((c, lo, hi))) => (Some(c), Some((lo, hi))),
         (true, None) => (None, None),
         (false, _) => (dut.cycles, None),
@@ -397,7 +417,7 @@ fn to_row(s: &Scenario, r: &GenReport, dut: &DutFigures) -> Result<Row> {
         rss_mib: dut.rss_mib,
         dut_preemptions_per_s: dut.preemptions_per_s,
         others_cpu_pct: None,
-        note: s.note.clone(),
+        note,
     })
 }
 

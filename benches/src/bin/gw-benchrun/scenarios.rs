@@ -74,6 +74,9 @@ pub struct Scenario {
     /// Seconds of SYN flood at `flood_rate` before the full-rate one.
     pub paced_flood: f64,
     pub flood_rate: f64,
+    /// UDP datagrams of this many bytes sent as IPv4 fragments instead of
+    /// `sizes` (`gw-pktgen --fragment`); 0: off.
+    pub fragment: usize,
 }
 
 /// The simple IMIX: 7 x 64 B, 4 x 512 B, 1 x 1514 B (a 1500-byte IP packet).
@@ -83,7 +86,10 @@ pub const IMIX_MIX: [usize; 3] = [7, 4, 1];
 impl Scenario {
     /// The frame sizes as the table shows them.
     pub fn frames(&self) -> String {
-        if self.sizes.len() == 1 {
+        if self.fragment > 0 {
+            let f: Vec<String> = fragment_frames(self.fragment).iter().map(|s| s.to_string()).collect();
+            format!("{} ({} B datagrams)", f.join("+"), self.fragment)
+        } else if self.sizes.len() == 1 {
             self.sizes[0].to_string()
         } else {
             let s: Vec<String> = self.sizes.iter().map(|s| s.to_string()).collect();
@@ -111,6 +117,14 @@ impl Scenario {
         };
         30.0 + open + self.warmup + self.duration + self.half_load + floods
     }
+}
+
+/// Frame lengths of the fragments of a `udp_len`-byte UDP datagram cut to a
+/// 1500-byte IP MTU (1480 bytes of data per fragment), as gw-pktgen sends
+/// them and gatewayd fragments on output.
+pub fn fragment_frames(udp_len: usize) -> Vec<usize> {
+    const STEP: usize = 1480;
+    (0..udp_len).step_by(STEP).map(|o| 14 + 20 + STEP.min(udp_len - o)).collect()
 }
 
 fn capacity_for(flows: u64) -> usize {
@@ -159,6 +173,7 @@ fn gw(
         rate: 0.0,
         paced_flood: 0.0,
         flood_rate: 0.0,
+        fragment: 0,
     }
 }
 
@@ -182,6 +197,7 @@ fn testpmd(id: &str, sizes: &[usize], mix: &[usize]) -> Scenario {
         rate: 0.0,
         paced_flood: 0.0,
         flood_rate: 0.0,
+        fragment: 0,
     }
 }
 
@@ -229,6 +245,12 @@ pub fn full() -> Vec<Scenario> {
         "FULLNAT UDP established, IMIX",
         1.5,
     ));
+    // Fragmented UDP (issue 11): every datagram is reassembled by gatewayd
+    // and fragmented again on output, in both directions.
+    let mut s = gw(Mode::FullNat, "udp", 1_000, 1, &[64], &[], "FULLNAT UDP, fragmented datagrams", 1.5);
+    s.id = "fullnat-udp-frag".into();
+    s.fragment = 3000;
+    v.push(s);
     for flows in [1_000, 1_000_000] {
         let mut s = gw(Mode::FullNat, "udp", flows, 2, &[64], &[], "FULLNAT UDP established", 1.5);
         s.note = "2 workers on ONE CPU (the machine has 2; the other runs the generator): oversubscribed, shows the hand-off path works, not a scaling figure".into();
@@ -335,6 +357,9 @@ mod tests {
         assert!(ids.contains(&"fullnat-tcp-1k".to_string()));
         assert!(ids.contains(&"fullnat-udp-1k-2w".to_string()));
         assert!(ids.contains(&"fullnat-udp-imix-100k".to_string()));
+        assert!(ids.contains(&"fullnat-udp-frag".to_string()));
+        assert_eq!(fragment_frames(3000), [1514, 1514, 74]);
+        assert_eq!(fragment_frames(2960), [1514, 1514]);
         let n = ids.len();
         ids.sort();
         ids.dedup();

@@ -7,6 +7,13 @@ use clap::{Parser, ValueEnum};
 use gw_benches::traffic::flows;
 use gw_core::wire::ethernet::MacAddr;
 
+/// IP MTU the fragmented datagrams are cut to (`--fragment`).
+pub const FRAGMENT_MTU: usize = 1500;
+/// Smallest `--fragment`: a UDP datagram that does not fit the MTU.
+const MIN_FRAGMENTED: usize = FRAGMENT_MTU - 20 + 1;
+/// Largest `--fragment`: its fragments fit one burst (32 x 1480 bytes).
+const MAX_FRAGMENTED: usize = gw_dpdk::BURST * (FRAGMENT_MTU - 20);
+
 /// Transport of the generated flows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Proto {
@@ -140,6 +147,14 @@ pub struct Args {
     /// Seconds of the ACK flood of the SYN-flood measurement (0: none).
     #[arg(long, default_value_t = 0.0)]
     pub ack_flood: f64,
+    /// Send UDP datagrams of this many bytes (UDP header + payload) as IPv4
+    /// fragments of at most 1500 bytes with DF clear, each datagram with its
+    /// own IP identification, instead of --sizes (the flows are still opened
+    /// with small datagrams). The real servers reflect each fragment;
+    /// datagrams are counted when their last fragment arrives
+    /// (`rx_fragments` counts the frames). 0: off.
+    #[arg(long, default_value_t = 0)]
+    pub fragment: usize,
     /// EAL arguments (after `--`).
     #[arg(last = true)]
     pub eal: Vec<String>,
@@ -164,6 +179,13 @@ impl Args {
             && self.sample > 0.0)
         {
             return Err("--rate, --warmup and --half-load must be >= 0, --duration and --sample > 0".into());
+        }
+        if self.fragment > 0
+            && (self.proto != Proto::Udp || !(MIN_FRAGMENTED..=MAX_FRAGMENTED).contains(&self.fragment))
+        {
+            return Err(format!(
+                "--fragment needs --proto udp and {MIN_FRAGMENTED}..={MAX_FRAGMENTED} bytes (at most a burst of fragments)"
+            ));
         }
         if self.syn_flood > 0.0 && (self.proto != Proto::Tcp || self.rate <= 0.0 || self.new_flows) {
             return Err("--syn-flood needs --proto tcp and a --rate, and no --new-flows".into());
@@ -213,5 +235,9 @@ mod tests {
         // A SYN flood needs TCP and a fixed rate for the established flows.
         assert!(Args::parse_from(["gw-pktgen", "--proto", "tcp", "--syn-flood", "2"]).validate().is_err());
         assert!(Args::parse_from(["gw-pktgen", "--rate", "1000", "--syn-flood", "2"]).validate().is_err());
+        Args::parse_from(["gw-pktgen", "--fragment", "3000"]).validate().unwrap();
+        assert!(Args::parse_from(["gw-pktgen", "--fragment", "1000"]).validate().is_err());
+        assert!(Args::parse_from(["gw-pktgen", "--fragment", "60000"]).validate().is_err());
+        assert!(Args::parse_from(["gw-pktgen", "--fragment", "3000", "--proto", "tcp"]).validate().is_err());
     }
 }

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 
 use gw_benches::traffic::flows;
-use gw_benches::traffic::frame::{self, Kind, Template};
+use gw_benches::traffic::frame::{self, FragTemplate, Kind, Template};
 use gw_benches::traffic::hist::Histogram;
 use gw_benches::traffic::report::{self, GwCounters, Phase, Sample};
 use gw_core::wire::ethernet::MacAddr;
@@ -94,6 +94,9 @@ pub struct Traffic<'a> {
     pub rate: f64,
     /// Seconds to send; `None`: until `flows` is exhausted.
     pub seconds: Option<f64>,
+    /// Send fragmented datagrams from this template instead (`rate` then
+    /// counts datagrams).
+    pub frag: Option<&'a FragTemplate>,
 }
 
 /// A flood sent alongside the established traffic, as fast as the link
@@ -103,6 +106,16 @@ pub struct Flood {
     pub flows: Flows,
     /// Flood packets per second; 0 = as fast as the link takes them.
     pub rate: f64,
+}
+
+/// A fragmented datagram (its flow, IP identification and stamp) and its
+/// next fragment to send.
+#[derive(Clone, Copy, Debug)]
+struct Cut {
+    flow: u64,
+    id: u16,
+    stamp: u64,
+    next: usize,
 }
 
 /// The generator's state across phases.
@@ -136,6 +149,14 @@ pub struct Gen {
     /// answered with a handshake ACK (its clients are spoofed).
     pub split_flood: bool,
     servers: Vec<Ipv4Addr>,
+    /// The datagram being cut into fragments, and the IP identification of
+    /// the next one (sequential, as most stacks do).
+    frag_buf: Vec<u8>,
+    next_ip_id: u16,
+    /// The datagrams of the burst being sent, and the one whose last
+    /// fragments the link refused (sent first next time).
+    frag_burst: Vec<Cut>,
+    frag_cut: Option<Cut>,
     rx: RxBurst,
     tx_client: TxBuffer,
     tx_server: TxBuffer,
@@ -176,6 +197,10 @@ impl Gen {
             flood: None,
             split_flood: false,
             servers: flows::real_servers(),
+            frag_buf: Vec::new(),
+            next_ip_id: 0,
+            frag_burst: Vec::with_capacity(BURST),
+            frag_cut: None,
             rx: RxBurst::new(),
             tx_client: TxBuffer::new(),
             tx_server: TxBuffer::new(),
@@ -324,6 +349,14 @@ impl Gen {
                 continue;
             }
             let stamp = tsc();
+            if let Some(ft) = t.frag {
+                let (built, refused) = self.send_fragmented(ft, n, &mut t.flows, stamp);
+                attempted += built;
+                if refused && t.rate == 0.0 {
+                    backoff_until = tsc() + self.backoff_ticks;
+                }
+                continue;
+            }
             let mut pushed = 0;
             for _ in 0..n {
                 let Some(f) = t.flows.next() else { break };
@@ -367,6 +400,70 @@ impl Gen {
             self.cur.gw = Some(report::delta(&a, &b));
         }
         std::mem::take(&mut self.cur)
+    }
+
+    /// Sends up to `n` datagrams of `ft` (at most a burst of frames), each as
+    /// its fragments with its own IP identification. Returns how many new
+    /// datagrams were built and whether the link refused any frame.
+    ///
+    /// A full ring can take the first fragments of a datagram and refuse the
+    /// rest; as a host's stack would, the rest is sent first the next time
+    /// (else the gateway would hold the datagram until it evicts it).
+    fn send_fragmented(&mut self, ft: &FragTemplate, n: usize, fl: &mut Flows, stamp: u64) -> (u64, bool) {
+        let k = ft.fragments();
+        self.frag_buf.resize(ft.datagram_frame_len(), 0);
+        self.frag_burst.clear();
+        let cut = self.frag_cut.take();
+        let mut rest = 0;
+        let mut complete = true;
+        if let Some(c) = cut {
+            rest = k - c.next;
+            complete = self.push_fragments(ft, &c) == rest;
+        }
+        let n = if complete { n.min((BURST - rest) / k) } else { 0 };
+        for _ in 0..n {
+            let Some(f) = fl.next() else { break };
+            let c = Cut { flow: f, id: self.next_ip_id, stamp, next: 0 };
+            self.next_ip_id = self.next_ip_id.wrapping_add(1);
+            self.frag_burst.push(c);
+            if self.push_fragments(ft, &c) < k {
+                break;
+            }
+        }
+        let q = self.next_queue;
+        self.next_queue = if q + 1 == self.queues { 0 } else { q + 1 };
+        let (sent, refused) = self.tx_client.flush(self.client.port, q);
+        let built = self.frag_burst.len() as u64;
+        if let Some(c) = cut.filter(|_| sent < rest) {
+            self.frag_cut = Some(Cut { next: c.next + sent, ..c });
+            self.cur.client_tx_refused += built;
+            return (built, true);
+        }
+        // Datagrams sent whole (the resumed one included), and where the
+        // burst was cut.
+        let (whole, at) = ((sent - rest) / k, (sent - rest) % k);
+        self.cur.client_tx += whole as u64 + u64::from(cut.is_some());
+        if at > 0 {
+            self.frag_cut = Some(Cut { next: at, ..self.frag_burst[whole] });
+        }
+        self.cur.client_tx_refused += built - whole as u64 - u64::from(at > 0);
+        (built, refused > 0)
+    }
+
+    /// Pushes the fragments of `c`'s datagram from `c.next` on; returns how
+    /// many (fewer when the pool is empty).
+    fn push_fragments(&mut self, ft: &FragTemplate, c: &Cut) -> usize {
+        let (ip, port) = flows::client(c.flow);
+        ft.write_datagram(&mut self.frag_buf, ip, port, c.stamp);
+        for i in c.next..ft.fragments() {
+            let Some(mut m) = self.pool.alloc() else { return i - c.next };
+            if !m.set_len(ft.fragment_len(i)) {
+                return i - c.next;
+            }
+            ft.write_fragment(&self.frag_buf, i, c.id, m.as_mut());
+            let _ = self.tx_client.push(m);
+        }
+        ft.fragments() - c.next
     }
 
     /// Sends `n` (at most a burst) flood packets; returns whether the link refused any.
@@ -431,19 +528,20 @@ impl Gen {
     fn sample(&mut self, mark: (u64, u64, Option<GwCounters>), now: u64) -> (u64, u64, Option<GwCounters>) {
         let fwd = self.cur.server_rx + self.cur.client_rx;
         let gw = self.gw_snapshot();
-        let (rx, busy) = match (&mark.2, &gw) {
+        let (rx, busy, datagrams) = match (&mark.2, &gw) {
             (Some(a), Some(b)) => {
                 let d =
                     |k: &str| b.get(k).copied().unwrap_or(0).saturating_sub(a.get(k).copied().unwrap_or(0));
-                (d("rx_packets"), d("busy_cycles"))
+                (d("rx_packets"), d("busy_cycles"), d("frag_reassembled"))
             }
-            _ => (0, 0),
+            _ => (0, 0, 0),
         };
         self.cur.samples.push(Sample {
             seconds: self.secs(now - mark.0),
             forwarded: fwd - mark.1,
             gw_rx_packets: rx,
             gw_busy_cycles: busy,
+            gw_datagrams: datagrams,
         });
         (tsc(), self.cur.server_rx + self.cur.client_rx, gw)
     }
@@ -509,6 +607,17 @@ impl Gen {
                             let _ = self.tx_server.push(m);
                         }
                     }
+                    Kind::Fragment { stamp, last } => {
+                        self.cur.rx_fragments += 1;
+                        self.cur.server_rx += u64::from(last);
+                        if self.one_way {
+                            if stamp.is_some() {
+                                record(&mut self.hist, &mut self.cur, self.hz, stamp, now);
+                            }
+                        } else if frame::reflect(m.as_mut()) {
+                            let _ = self.tx_server.push(m);
+                        }
+                    }
                     Kind::ArpRequest { target, .. } if self.servers.contains(&target) => {
                         if frame::arp_reply_in_place(m.as_mut(), self.server.mac) {
                             self.cur.arp_answered += 1;
@@ -555,6 +664,15 @@ impl Gen {
                                     self.cur.acks_lost += 1;
                                 }
                             }
+                        }
+                    }
+                    Kind::Fragment { stamp, last } => {
+                        // Latency from the first fragment (it carries the
+                        // stamp); the datagram counts with its last.
+                        self.cur.rx_fragments += 1;
+                        self.cur.client_rx += u64::from(last);
+                        if stamp.is_some() {
+                            record(&mut self.hist, &mut self.cur, self.hz, stamp, now);
                         }
                     }
                     Kind::ArpRequest { target, .. } if is_client_side(target) => {

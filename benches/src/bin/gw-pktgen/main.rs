@@ -14,7 +14,7 @@ use std::io::Write;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use gw_benches::traffic::frame::{L4Kind, Template};
+use gw_benches::traffic::frame::{FragTemplate, L4Kind, Template};
 use gw_benches::traffic::report::GenReport;
 use gw_core::wire::ethernet::MacAddr;
 use gw_core::wire::tcp::flags;
@@ -123,6 +123,11 @@ fn phases(args: &Args, g: &mut Gen) -> Result<GenReport> {
     let pattern = args.size_pattern();
     // New flows open with every packet: SYNs for TCP.
     let data_tpl = make(if args.new_flows { open_kind } else { data_kind }, &args.sizes);
+    // Fragmented datagrams: the flows are opened with small datagrams
+    // (above), then carry only fragmented ones.
+    let frag_tpl = (args.fragment > 0).then(|| {
+        FragTemplate::new(g.client.mac, gw_mac, args.vip, args.vport, args.fragment, args::FRAGMENT_MTU)
+    });
     let one = [0usize];
     let floods = [
         make(L4Kind::Tcp(flags::SYN), &smallest).remove(0),
@@ -143,6 +148,7 @@ fn phases(args: &Args, g: &mut Gen) -> Result<GenReport> {
         flows: Flows::Once { next: 0, end: PRIME_FLOWS.min(args.flows) },
         rate: PRIME_PPS,
         seconds: None,
+        frag: None,
     };
     report.phases.push(g.run("prime", &mut prime, None));
     if !args.no_open {
@@ -152,6 +158,7 @@ fn phases(args: &Args, g: &mut Gen) -> Result<GenReport> {
             flows: Flows::Once { next: 0, end: args.flows },
             rate: 0.0,
             seconds: None,
+            frag: None,
         };
         let p = g.run("open", &mut open, None);
         eprintln!(
@@ -174,6 +181,7 @@ fn phases(args: &Args, g: &mut Gen) -> Result<GenReport> {
         flows,
         rate: args.rate,
         seconds: Some(args.warmup),
+        frag: frag_tpl.as_ref(),
     };
     if args.warmup > 0.0 {
         report.phases.push(g.run("warmup", &mut t, None));
@@ -186,12 +194,14 @@ fn phases(args: &Args, g: &mut Gen) -> Result<GenReport> {
     let m = g.run("measure", &mut t, Some(args.sample));
     let delivered = if args.one_way { m.server_rx } else { m.client_rx } as f64 / m.seconds.max(1e-9);
     eprintln!(
-        "gw-pktgen: measure {:.2} s: client tx {} (refused {}), server rx {}, client rx {}, {:.3} Mpps forwarded, p50 {:?} us p99 {:?} us",
+        "gw-pktgen: measure {:.2} s: client tx {} (refused {}), server rx {}, client rx {}, fragments rx {}, server tx refused {}, {:.3} Mpps forwarded, p50 {:?} us p99 {:?} us",
         m.seconds,
         m.client_tx,
         m.client_tx_refused,
         m.server_rx,
         m.client_rx,
+        m.rx_fragments,
+        m.server_tx_refused,
         m.forwarded_pps() / 1e6,
         m.latency.p50_us,
         m.latency.p99_us
