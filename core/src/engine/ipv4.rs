@@ -218,22 +218,29 @@ impl Engine {
         };
         let out = dir == Dir::Output;
         if client_addr::concerns(s.flags, old, out, p.tcp_flags) {
-            let act = modes::xmit(s.mode, out, &cx, &s, frame);
-            return client_addr::on_forward(
-                ca,
-                counters,
-                &cfg.ifaces,
-                i,
-                &s,
-                old,
-                out,
-                p.tcp_flags,
-                frame,
-                act,
-            );
+            return xmit_client_addr(ca, &cx, i, &s, old, out, p.tcp_flags, frame);
         }
         modes::xmit(s.mode, out, &cx, &s, frame)
     }
+}
+
+/// The transmit of a packet of a session with a client-address choice
+/// (TOA, PROXY header; [`client_addr`]). Out of line, so that the path of
+/// every other session stays as small as it was.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn xmit_client_addr(
+    ca: &mut client_addr::Table,
+    cx: &XmitCx<'_>,
+    i: u32,
+    s: &Session,
+    old: State,
+    out: bool,
+    tcp_flags: u8,
+    frame: &mut [u8],
+) -> Action {
+    let act = modes::xmit(s.mode, out, cx, s, frame);
+    client_addr::on_forward(ca, cx.counters, cx.ifaces, i, s, old, out, tcp_flags, frame, act)
 }
 
 /// RFC 5961-style validation of a TCP segment of a session that sees both
