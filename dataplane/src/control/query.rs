@@ -124,9 +124,11 @@ impl Control {
         Response::Timeouts { timeouts: TimeoutSet { tcp: t.established, tcpfin: t.fin_wait, udp: t.udp } }
     }
 
-    /// `--counters`: each worker's counters, and the ports' statistics as
-    /// last read.
+    /// `--counters`: each worker's counters, and the ports' statistics
+    /// (read now, unless the last reading is under
+    /// [`super::stats::FRESH_PORT_STATS`] old).
     pub(super) fn counters(&self) -> Response {
+        self.read_ports_older_than(std::time::Instant::now(), super::stats::FRESH_PORT_STATS);
         Response::Counters {
             workers: self
                 .workers

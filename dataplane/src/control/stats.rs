@@ -52,6 +52,10 @@ impl RateEst {
 /// How often the control plane reads the ports' statistics.
 pub const PORT_STATS_PERIOD: Duration = Duration::from_secs(1);
 
+/// How old a reading `--counters` still shows as it is; older, it reads the
+/// ports again first.
+pub const FRESH_PORT_STATS: Duration = Duration::from_millis(100);
+
 /// Reads every port's statistics (gatewayd's is `ports::PortStatsReader`).
 /// Called on the control thread only, never on a worker's.
 pub type PortReader = Box<dyn Fn() -> Vec<PortCounters> + Send + Sync>;
@@ -139,9 +143,16 @@ impl Control {
     /// [`Control::tick`] (without the model's lock: reading may take a
     /// system call per port).
     pub(super) fn read_ports(&self, now: Instant) {
+        self.read_ports_older_than(now, PORT_STATS_PERIOD);
+    }
+
+    /// Reads the ports' statistics unless the last reading is younger than
+    /// `max_age` (`--counters` asks for a fresh one, bounded by
+    /// [`FRESH_PORT_STATS`] so that a client polling fast costs little).
+    pub(super) fn read_ports_older_than(&self, now: Instant, max_age: Duration) {
         let Some(reader) = &self.ports.reader else { return };
         let mut last = self.ports.last.lock().unwrap_or_else(|e| e.into_inner());
-        if last.0.is_some_and(|t| now.duration_since(t) < PORT_STATS_PERIOD) {
+        if last.0.is_some_and(|t| now.duration_since(t) < max_age) {
             return;
         }
         *last = (Some(now), reader());
@@ -165,7 +176,7 @@ mod tests {
     use super::RateEst;
 
     #[test]
-    fn port_statistics_are_read_on_the_tick_every_period_and_shown_with_the_counters() {
+    fn port_statistics_are_read_on_the_tick_every_period_and_when_a_query_finds_them_stale() {
         use std::sync::atomic::{AtomicU64, Ordering};
         use std::sync::Arc;
         use std::time::{Duration, Instant};
@@ -189,16 +200,21 @@ mod tests {
             Response::Counters { ports, .. } => ports,
             other => panic!("{other:?}"),
         };
-        assert!(ports(&c).is_empty(), "nothing read before the first tick");
-        let t0 = Instant::now();
-        c.tick(t0);
+        // A query reads the ports when the last reading is stale (none yet).
         assert_eq!(ports(&c)[0].counters[0].value, 10);
+        assert_eq!(reads.load(Ordering::Relaxed), 1);
+        // The tick reads every period. (Its times lie an hour ahead, so the
+        // queries below find each reading fresh and read nothing more.)
+        let t0 = Instant::now() + Duration::from_secs(3600);
+        c.tick(t0);
+        assert_eq!(ports(&c)[0].counters[0].value, 20);
         // Within the period: no new read, the query shows the last one.
         c.tick(t0 + super::PORT_STATS_PERIOD / 2);
-        assert_eq!(reads.load(Ordering::Relaxed), 1);
+        assert_eq!(reads.load(Ordering::Relaxed), 2);
         assert_eq!(ports(&c)[0].name, "outside");
         c.tick(t0 + super::PORT_STATS_PERIOD + Duration::from_millis(1));
-        assert_eq!(ports(&c)[0].counters[0].value, 20);
+        assert_eq!(ports(&c)[0].counters[0].value, 30);
+        assert_eq!(reads.load(Ordering::Relaxed), 3);
         // A control plane without ports (tests, no DPDK) shows none.
         let (bare, _) = control(1);
         bare.tick(t0);
