@@ -23,6 +23,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::sched::Prepared;
 use crate::tcp_state::Timeouts;
+use crate::wire::ipv4::Protocol;
 
 /// A real server of a service.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -236,7 +237,8 @@ impl Snapshot {
     /// The service for `addr:port`, else a port-0 ("all ports", always
     /// persistent) service on `addr`, as IPVS looks them up.
     #[inline]
-    pub fn service(&self, proto: u8, addr: u32, port: u16) -> Option<&Service> {
+    pub fn service(&self, proto: Protocol, addr: u32, port: u16) -> Option<&Service> {
+        let proto = u8::from(proto);
         let i = self.by_key.get(&(proto, addr, port)).or_else(|| self.by_key.get(&(proto, addr, 0)))?;
         Some(&*self.services[*i as usize])
     }
@@ -251,15 +253,16 @@ impl Snapshot {
     }
     /// Whether `addr:port` is a NAT real server of a `proto` service.
     #[inline]
-    pub fn is_masq_dest(&self, proto: u8, addr: u32, port: u16) -> bool {
+    pub fn is_masq_dest(&self, proto: Protocol, addr: u32, port: u16) -> bool {
         self.masq_dest(proto, addr, port).is_some()
     }
     /// A NAT real server: how its service's packets are steered.
     #[inline]
-    pub fn masq_dest(&self, proto: u8, addr: u32, port: u16) -> Option<Steer> {
+    pub fn masq_dest(&self, proto: Protocol, addr: u32, port: u16) -> Option<Steer> {
         if self.masq_dests.is_empty() {
             return None;
         }
+        let proto = u8::from(proto);
         self.masq_dests.get(&(proto, addr, port)).copied()
     }
     /// Whether `addr` is the address of a NAT real server.
@@ -291,10 +294,11 @@ impl Snapshot {
     /// service `addr:port` (or port 0 on `addr`) are steered. Never asked
     /// on the packet path unless no live service matched.
     #[inline]
-    pub fn trashed_steer(&self, proto: u8, addr: u32, port: u16) -> Option<Steer> {
+    pub fn trashed_steer(&self, proto: Protocol, addr: u32, port: u16) -> Option<Steer> {
         if self.trashed_services.is_empty() {
             return None;
         }
+        let proto = u8::from(proto);
         let t = &self.trashed_services;
         t.get(&(proto, addr, port)).or_else(|| t.get(&(proto, addr, 0))).copied()
     }
@@ -417,19 +421,25 @@ mod tests {
         assert!(snap.dest_live(0) && snap.dest_forwards(0));
         assert!(!snap.dest_forwards(5) && !snap.dest_forwards(100));
         // Only the live service schedules; the trashed one only steers.
-        assert_eq!(snap.service(6, vip, 80).map(|s| s.dests.len()), Some(1));
-        assert!(snap.service(6, vip, 81).is_none());
-        assert_eq!(snap.trashed_steer(6, vip, 81), Some(Steer::Client));
-        assert_eq!(snap.trashed_steer(6, vip, 80), None);
+        assert_eq!(snap.service(crate::wire::ipv4::Protocol::Tcp, vip, 80).map(|s| s.dests.len()), Some(1));
+        assert!(snap.service(crate::wire::ipv4::Protocol::Tcp, vip, 81).is_none());
+        assert_eq!(snap.trashed_steer(crate::wire::ipv4::Protocol::Tcp, vip, 81), Some(Steer::Client));
+        assert_eq!(snap.trashed_steer(crate::wire::ipv4::Protocol::Tcp, vip, 80), None);
         // Its NAT replies keep their steering; the live server's stays as it is.
         assert_eq!(
-            snap.masq_dest(6, u32::from(Ipv4Addr::new(198, 18, 1, 3)), 80),
+            snap.masq_dest(crate::wire::ipv4::Protocol::Tcp, u32::from(Ipv4Addr::new(198, 18, 1, 3)), 80),
             Some(Steer::ClientNet(0xffff_ff00))
         );
-        assert_eq!(snap.masq_dest(6, u32::from(Ipv4Addr::new(198, 18, 1, 2)), 80), Some(Steer::Client));
+        assert_eq!(
+            snap.masq_dest(crate::wire::ipv4::Protocol::Tcp, u32::from(Ipv4Addr::new(198, 18, 1, 2)), 80),
+            Some(Steer::Client)
+        );
         // Its local address stays the gateway's.
         assert!(snap.owns(lip) && snap.is_laddr(lip));
         let plain = Snapshot::new(1, vec![], 8);
-        assert!(!plain.dest_forwards(3) && plain.trashed_steer(6, vip, 81).is_none());
+        assert!(
+            !plain.dest_forwards(3)
+                && plain.trashed_steer(crate::wire::ipv4::Protocol::Tcp, vip, 81).is_none()
+        );
     }
 }

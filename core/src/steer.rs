@@ -89,7 +89,6 @@ pub fn owner(snap: &Snapshot, workers: u32, frame: &[u8]) -> Owner {
 #[inline]
 fn owner_of(snap: &Snapshot, workers: u32, k: &FlowKey) -> Owner {
     let FlowKey { proto, src, sport, dst, dport } = *k;
-    let proto = u8::from(proto);
     if snap.is_laddr(dst) {
         return Owner::Worker(dport as u32 % workers);
     }

@@ -124,9 +124,8 @@ impl Engine {
     pub(super) fn new_session(&mut self, now: u64, p: L4Info) -> Result<u32, Drop> {
         let Engine { cfg, snap, sessions, svc: svc_state, counters, overloaded, ca, .. } = self;
         let (key, tcp_flags) = (p.key, p.tcp_flags);
-        let proto = u8::from(key.proto);
-        let Some(svc) = snap.service(proto, key.dst, key.dport) else {
-            return Err(if snap.is_laddr(key.dst) || snap.is_masq_dest(proto, key.src, key.sport) {
+        let Some(svc) = snap.service(key.proto, key.dst, key.dport) else {
+            return Err(if snap.is_laddr(key.dst) || snap.is_masq_dest(key.proto, key.src, key.sport) {
                 Drop::UnknownReply
             } else if snap.owns(key.dst) || cfg.ifaces.iter().any(|i| u32::from(i.addr) == key.dst) {
                 Drop::NoService

@@ -400,7 +400,9 @@ mod tests {
         add(&c);
         let snap = p.current();
         assert_eq!(snap.generation, 2);
-        let svc = snap.service(6, u32::from(Ipv4Addr::new(198, 18, 0, 100)), 80).unwrap();
+        let svc = snap
+            .service(gw_core::wire::ipv4::Protocol::Tcp, u32::from(Ipv4Addr::new(198, 18, 0, 100)), 80)
+            .unwrap();
         assert_eq!(svc.dests.len(), 1);
         let spec = ServiceSpec::new(key(80), Scheduler::Rr);
         assert!(matches!(
@@ -462,8 +464,14 @@ mod tests {
         assert_eq!(kind, ErrorKind::ServiceExists);
         assert!(message.starts_with("rule 2:"), "{message}");
         let snap = p.current();
-        assert!(snap.service(6, u32::from(key(81).addr), 81).is_some(), "rule 1 stays applied");
-        assert!(snap.service(6, u32::from(key(82).addr), 82).is_none(), "rule 3 never ran");
+        assert!(
+            snap.service(gw_core::wire::ipv4::Protocol::Tcp, u32::from(key(81).addr), 81).is_some(),
+            "rule 1 stays applied"
+        );
+        assert!(
+            snap.service(gw_core::wire::ipv4::Protocol::Tcp, u32::from(key(82).addr), 82).is_none(),
+            "rule 3 never ran"
+        );
     }
 
     #[test]

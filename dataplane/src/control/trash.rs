@@ -342,7 +342,10 @@ mod tests {
             Response::Error { kind: ErrorKind::NoService, .. }
         ));
         let snap = p.current();
-        assert!(snap.service(6, u32::from(key(80).addr), 80).is_none(), "nothing new is scheduled");
+        assert!(
+            snap.service(gw_core::wire::ipv4::Protocol::Tcp, u32::from(key(80).addr), 80).is_none(),
+            "nothing new is scheduled"
+        );
         assert!(snap.dest_forwards(before[0].1[0].slot));
         assert!(snap.owns(u32::from(Ipv4Addr::new(198, 18, 1, 10))), "the local address stays the gateway's");
         assert!(snap.is_laddr(u32::from(Ipv4Addr::new(198, 18, 1, 10))));
