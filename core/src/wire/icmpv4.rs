@@ -286,10 +286,11 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         let data = self.buffer.as_ref();
         let old = u16::from_be_bytes([data[field::TYPE], data[field::CODE]]);
         let c = checksum::update16(self.checksum(), old, 0);
-        // An all-zero reply (identifier, sequence and data 0) sums to 0 and
-        // only 0xffff verifies; RFC 1624's update gives 0 there. 0xffff
-        // verifies wherever 0 does (ones' complement: both are zero).
-        let c = if c == 0 { 0xffff } else { c };
+        // An all-zero reply (identifier, sequence and data 0) sums to 0, and
+        // a full recompute gives 0xffff where RFC 1624's update gives 0.
+        // Any other reply whose update gives 0 is right as it is (its sum
+        // folds to 0xffff): what a full recompute gives, in both cases.
+        let c = if c == 0 && data[field::CHECKSUM.end..].iter().all(|b| *b == 0) { 0xffff } else { c };
         self.set_msg_type(Message::EchoReply);
         self.set_code(0);
         self.set_checksum(c);
