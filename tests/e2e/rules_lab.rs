@@ -5,9 +5,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use common::*;
 
 const RULES: &str = "\
@@ -24,20 +21,6 @@ const RULES: &str = "\
 -a -t 198.18.0.100:82 -r 198.18.1.3:8080 -m -w 2
 ";
 
-fn restore(lab: &Lab, rules: &str) {
-    let mut child = Command::new(binary("gwctl", "GWCTL_BIN"))
-        .arg("--socket")
-        .arg(&lab.socket)
-        .arg("-R")
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
-    let o = child.wait_with_output().unwrap();
-    assert!(o.status.success(), "gwctl -R: {}", String::from_utf8_lossy(&o.stderr));
-}
-
 /// One GET from `from` (an address of the client namespace): the real server's name.
 fn get_from(lab: &Lab, from: &str) -> String {
     let o =
@@ -49,13 +32,13 @@ fn get_from(lab: &Lab, from: &str) -> String {
 #[test]
 fn a_restored_rules_file_gives_persistence_and_quiescing_and_survives_a_restart() {
     let lab = Lab::up(&NAT, "rules");
-    restore(&lab, RULES);
+    lab.restore(RULES);
     // -S writes what -R reads: a second round trip is exact.
     let saved = lab.gwctl_ok(&["-S", "-n"]);
     assert_eq!(saved.lines().count(), RULES.lines().filter(|l| !l.starts_with('#')).count(), "{saved}");
     lab.gwctl_ok(&["-C"]);
     assert!(!lab.listing().contains("TCP"), "cleared");
-    restore(&lab, &saved);
+    lab.restore(&saved);
     assert_eq!(lab.gwctl_ok(&["-S", "-n"]), saved);
     let listing = lab.listing();
     assert!(listing.contains("TCP  198.18.0.100:80 rr persistent 60\n"), "{listing}");

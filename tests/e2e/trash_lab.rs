@@ -12,8 +12,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{ChildStdout, Command, Stdio};
+use std::io::{BufRead, BufReader};
+use std::process::{ChildStdout, Command};
 
 use common::*;
 
@@ -41,20 +41,6 @@ fn held_per_server(lab: &Lab) -> [u64; 2] {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-}
-
-fn restore(lab: &Lab, rules: &str) {
-    let mut child = Command::new(binary("gwctl", "GWCTL_BIN"))
-        .arg("--socket")
-        .arg(&lab.socket)
-        .arg("-R")
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
-    let o = child.wait_with_output().unwrap();
-    assert!(o.status.success(), "gwctl -R: {}", String::from_utf8_lossy(&o.stderr));
 }
 
 fn expect_line(lab: &Lab, out: &mut BufReader<ChildStdout>, want: &str) {
@@ -137,7 +123,7 @@ fn held_across_delete_re_add_clear_and_restore(topo: &'static Topology, name: &s
     } else {
         wait_dropped(&lab, dropped);
     }
-    restore(&lab, &saved);
+    lab.restore(&saved);
     if !forward {
         expect_line(&lab, &mut out, "step 2");
     }

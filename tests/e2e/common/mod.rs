@@ -15,7 +15,7 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -651,6 +651,21 @@ impl Lab {
     pub fn sighup(&self) {
         let pid = self.gatewayd.as_ref().expect("gatewayd runs").id().to_string();
         assert!(run(Command::new("kill").args(["-HUP", &pid])).status.success(), "kill -HUP {pid}");
+    }
+
+    /// `gwctl -R` with `rules` on its standard input; panics unless it succeeds.
+    pub fn restore(&self, rules: &str) {
+        let mut child = Command::new(binary("gwctl", "GWCTL_BIN"))
+            .arg("--socket")
+            .arg(&self.socket)
+            .arg("-R")
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "gwctl -R: {}", String::from_utf8_lossy(&o.stderr));
     }
 
     /// `gwctl -L -n`.
