@@ -289,35 +289,20 @@ pub(crate) fn on_forward(
 /// client segment at `first` with data: it needs the header ([`slow`]).
 #[inline(always)]
 fn shift(frame: &mut [u8], first: u32, len: u32, out: bool, tcp_flags: u8) -> bool {
-    // The engine checked both headers: their lengths are in bounds.
-    let hl = usize::from(frame[ETH] & 0x0f) * 4;
-    let t0 = ETH + hl;
-    let thl = usize::from(frame[t0 + 12] >> 4) * 4;
+    let (tl, hl, thl) = lengths(frame);
+    let seg = &mut frame[ETH + hl..];
     if out {
-        if tcp_flags & tf::ACK == 0 {
-            return true;
-        }
-        let a = be32(frame, t0 + 8);
-        let na = unmap(a, first, len);
-        if na != a {
-            frame[t0 + 8..t0 + 12].copy_from_slice(&na.to_be_bytes());
-            fix_sum(frame, t0, a, na);
-        }
-        if thl > tcp::MIN_HEADER_LEN {
-            unmap_sack(&mut frame[t0..t0 + thl], first, len);
+        if tcp_flags & tf::ACK != 0 {
+            unmap_acks(seg, thl, first, len);
         }
         return true;
     }
-    let seq = be32(frame, t0 + 4);
-    if seq == first {
-        let tl = usize::from(u16::from_be_bytes([frame[ETH + 2], frame[ETH + 3]]));
-        if tl > hl + thl {
-            return false;
-        }
+    let mut t = tcp::Packet::new_unchecked(seg);
+    let seq = t.seq_number();
+    if seq == first && tl > hl + thl {
+        return false;
     }
-    let ns = seq.wrapping_add(len);
-    frame[t0 + 4..t0 + 8].copy_from_slice(&ns.to_be_bytes());
-    fix_sum(frame, t0, seq, ns);
+    t.rewrite_seq_number(seq.wrapping_add(len));
     true
 }
 
@@ -366,22 +351,10 @@ fn slow(
         return act;
     }
     let first = isn.wrapping_add(1);
-    // The engine checked both headers: their lengths are in bounds.
-    let hl = usize::from(frame[ETH] & 0x0f) * 4;
-    let t0 = ETH + hl;
-    let thl = usize::from(frame[t0 + 12] >> 4) * 4;
+    let (tl, hl, thl) = lengths(frame);
     if out {
-        if !ack {
-            return act;
-        }
-        let a = be32(frame, t0 + 8);
-        let na = unmap(a, first, len);
-        if na != a {
-            frame[t0 + 8..t0 + 12].copy_from_slice(&na.to_be_bytes());
-            fix_sum(frame, t0, a, na);
-        }
-        if thl > tcp::MIN_HEADER_LEN {
-            unmap_sack(&mut frame[t0..t0 + thl], first, len);
+        if ack {
+            unmap_acks(&mut frame[ETH + hl..], thl, first, len);
         }
         return act;
     }
@@ -389,35 +362,43 @@ fn slow(
         clamp_mss(frame, len as u16);
         return act;
     }
-    let seq = be32(frame, t0 + 4);
-    if seq == first && !rst {
-        let tl = usize::from(u16::from_be_bytes([frame[ETH + 2], frame[ETH + 3]]));
-        if tl > hl + thl || (ack && old == State::SynRecv) {
-            if tl + len as usize > mtu() {
-                return Action::Drop(Drop::ProxyHeaderNoRoom);
-            }
-            let v2 = ca == ClientAddr::ProxyV2;
-            table.pending = Insert::Proxy { v2, src: s.cip, dst: s.vip, sport: s.cport, dport: s.vport };
-            return Action::Grow { port, next_hop };
+    let seq = tcp::Packet::new_unchecked(&frame[ETH + hl..]).seq_number();
+    // The first data, or the handshake's ACK: the header goes before it.
+    if seq == first && !rst && (tl > hl + thl || (ack && old == State::SynRecv)) {
+        if tl + len as usize > mtu() {
+            return Action::Drop(Drop::ProxyHeaderNoRoom);
         }
+        let v2 = ca == ClientAddr::ProxyV2;
+        table.pending = Insert::Proxy { v2, src: s.cip, dst: s.vip, sport: s.cport, dport: s.vport };
+        return Action::Grow { port, next_hop };
     }
-    let ns = seq.wrapping_add(len);
-    frame[t0 + 4..t0 + 8].copy_from_slice(&ns.to_be_bytes());
-    fix_sum(frame, t0, seq, ns);
+    tcp::Packet::new_unchecked(&mut frame[ETH + hl..]).rewrite_seq_number(seq.wrapping_add(len));
     act
 }
 
+/// The IPv4 total length, IPv4 header length and TCP header length of a
+/// TCP frame the engine checked (so they are in bounds).
 #[inline(always)]
-fn be32(f: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([f[at], f[at + 1], f[at + 2], f[at + 3]])
+fn lengths(frame: &[u8]) -> (usize, usize, usize) {
+    let ip = ipv4::Packet::new_unchecked(&frame[ETH..]);
+    let hl = ip.header_len();
+    (usize::from(ip.total_len()), hl, tcp::Packet::new_unchecked(&frame[ETH + hl..]).header_len())
 }
 
-/// Updates the TCP checksum of the segment at `t0` for a 32-bit field
-/// that changed from `old` to `new`.
+/// Maps a server segment's acknowledgement number and SACK edges (`seg`:
+/// its TCP segment, `thl` its header length) back to the client's
+/// sequence space, with incremental checksum updates.
 #[inline(always)]
-fn fix_sum(f: &mut [u8], t0: usize, old: u32, new: u32) {
-    let c = u16::from_be_bytes([f[t0 + 16], f[t0 + 17]]);
-    f[t0 + 16..t0 + 18].copy_from_slice(&checksum::update32(c, old, new).to_be_bytes());
+fn unmap_acks(seg: &mut [u8], thl: usize, first: u32, len: u32) {
+    let mut t = tcp::Packet::new_unchecked(&mut *seg);
+    let a = t.ack_number();
+    let na = unmap(a, first, len);
+    if na != a {
+        t.rewrite_ack_number(na);
+    }
+    if thl > tcp::MIN_HEADER_LEN {
+        unmap_sack(&mut seg[..thl], first, len);
+    }
 }
 
 /// Maps the SACK blocks of a server segment's options (`hdr`: its TCP
