@@ -21,7 +21,7 @@ use super::{BindCx, Bound, Mode, XmitCx};
 use crate::counters::{Drop, Event};
 use crate::engine::Action;
 use crate::service::Dest;
-use crate::session::{Flags, FlowKey, Session};
+use crate::session::{FlowKey, Session};
 use crate::tcp_state::Dir;
 use crate::wire::ethernet::{self, MacAddr};
 use crate::wire::{icmpv4, ipv4};
@@ -38,9 +38,10 @@ impl Mode for Tun {
     const IN_TABLE: Dir = Dir::InputOnly;
     const REPLIES_TO_CLIENT: bool = false;
 
+    /// As DR's: the real server takes the VIP's port, replies bypass us.
     #[inline]
-    fn bind(_: &mut BindCx<'_>, key: &FlowKey, dest: &Dest) -> Result<Bound, Drop> {
-        Ok(Bound { rs: (u32::from(dest.addr), key.dport), local: (key.src, key.sport), flags: Flags::NO_OUT })
+    fn bind(cx: &mut BindCx<'_>, key: &FlowKey, dest: &Dest) -> Result<Bound, Drop> {
+        super::dr::Dr::bind(cx, key, dest)
     }
 
     /// The MTU decision, then [`Action::Encap`] from the output port's
