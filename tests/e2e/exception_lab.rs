@@ -128,7 +128,7 @@ protocol static vips {
     ipv4;
     route 198.18.0.100/32 blackhole;
 }
-protocol bgp router {
+protocol bgp upstream {
     local 198.18.0.1 as 65001;
     neighbor 198.18.0.2 as 65000;
     connect retry time 1;
@@ -145,7 +145,7 @@ protocol device {}
 protocol kernel {
     ipv4 { export all; };
 }
-protocol bgp gateway {
+protocol bgp lb {
     local 198.18.0.2 as 65000;
     neighbor 198.18.0.1 as 65001;
     connect retry time 1;
@@ -154,6 +154,8 @@ protocol bgp gateway {
 "#,
     );
     let bird = |n: &str, conf: &PathBuf, sock: &PathBuf| {
+        let o = lab.exec(n, &["bird", "-p", "-c", conf.to_str().unwrap()]);
+        assert!(o.status.success(), "bird -p {}: {}", conf.display(), String::from_utf8_lossy(&o.stderr));
         spawn(&lab, n, &["bird", "-f", "-c", conf.to_str().unwrap(), "-s", sock.to_str().unwrap()])
     };
     let _gw_bird = bird("gw", &gw_conf, &gw_sock);
@@ -165,7 +167,7 @@ protocol bgp gateway {
     });
     eprintln!("router's route: {}", route.trim());
     let birdc =
-        text(&lab.exec("client", &["birdc", "-s", r_sock.to_str().unwrap(), "show", "protocols", "gateway"]));
+        text(&lab.exec("client", &["birdc", "-s", r_sock.to_str().unwrap(), "show", "protocols", "lb"]));
     assert!(birdc.contains("Established"), "{birdc}");
     // The session ran through the dataplane's outside port.
     assert!(lab.port_stat("gwk-out", "to_kernel") > 0, "{}", lab.diag());
