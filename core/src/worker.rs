@@ -61,7 +61,7 @@ pub trait Io<B> {
     /// Hands `pkt`, received on `port`, to `port`'s kernel interface (the
     /// exception path, [`Action::Kernel`]) through this worker's bounded
     /// ring; gives it back if the ring is full (or there is none).
-    fn to_kernel(&mut self, port: u16, pkt: B) -> Result<(), B> {
+    fn punt(&mut self, port: u16, pkt: B) -> Result<(), B> {
         let _ = port;
         Err(pkt)
     }
@@ -172,7 +172,7 @@ impl<B: PacketBuf> Worker<B> {
             Action::Reject { port, next_hop, reply, why } => {
                 self.reject(now, port, next_hop, reply, why, pkt, io)
             }
-            Action::Kernel { port } => self.to_kernel(port, pkt, io),
+            Action::Kernel { port } => self.punt(port, pkt, io),
             Action::Arp { port, sender, reply, create, kernel } => {
                 let stored = self.learn_from(now, port, sender.0, sender.1, create, io);
                 // Shared with the other workers even when not stored here: the
@@ -189,7 +189,7 @@ impl<B: PacketBuf> Worker<B> {
                     self.engine.counters().event(Event::ArpRepliesLearned, 1);
                 }
                 if kernel {
-                    self.to_kernel(port, pkt, io);
+                    self.punt(port, pkt, io);
                 }
             }
             Action::Absorbed => {}
@@ -316,7 +316,7 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     /// Hands `pkt` to `port`'s kernel interface, counted.
-    fn to_kernel(&mut self, port: u16, pkt: B, io: &mut impl Io<B>) {
+    fn punt(&mut self, port: u16, pkt: B, io: &mut impl Io<B>) {
         kernel_or_count(self.engine.counters(), port, pkt, io);
     }
 
@@ -434,7 +434,7 @@ impl<B: PacketBuf> Worker<B> {
 /// Hands `pkt` to `port`'s kernel interface and counts it
 /// (`kernel_punted`), or counts why not (`drop_kernel_full`).
 fn kernel_or_count<B>(counters: &WorkerCounters, port: u16, pkt: B, io: &mut impl Io<B>) {
-    match io.to_kernel(port, pkt) {
+    match io.punt(port, pkt) {
         Ok(()) => counters.event(Event::ToKernel, 1),
         Err(pkt) => {
             drop(pkt);

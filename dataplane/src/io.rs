@@ -69,7 +69,7 @@ impl Io<Mbuf> for DpdkIo<'_> {
     fn hand_off(&mut self, to: u32, port: u16, pkt: Mbuf) -> Result<(), Mbuf> {
         self.redirect.send(to, port, pkt)
     }
-    fn to_kernel(&mut self, port: u16, pkt: Mbuf) -> Result<(), Mbuf> {
+    fn punt(&mut self, port: u16, pkt: Mbuf) -> Result<(), Mbuf> {
         match self.kernel {
             Some(k) => k.to_kernel.send(self.me, port, pkt),
             None => Err(pkt),

@@ -83,7 +83,7 @@ impl Io<Vec<u8>> for SinkIo {
         self.handed.push((to, port, pkt));
         Ok(())
     }
-    fn to_kernel(&mut self, port: u16, pkt: Vec<u8>) -> Result<(), Vec<u8>> {
+    fn punt(&mut self, port: u16, pkt: Vec<u8>) -> Result<(), Vec<u8>> {
         if self.kernel_full {
             return Err(pkt);
         }
