@@ -180,3 +180,54 @@ protocol bgp lb {
         let _ = std::fs::remove_file(p);
     }
 }
+
+#[test]
+fn with_two_workers_a_download_from_the_gateways_kernel_arrives_whole() {
+    let lab = Lab::up_tweaked(&FULLNAT_2W, "exc-2w", with_kernel);
+    lab.add_service("-t");
+    // 2 MiB of random bytes served by the gateway's kernel on its inside
+    // address: the segments and ACKs spread over both workers' queues.
+    let dir = std::env::temp_dir().join(format!("{}-www", lab.prefix));
+    std::fs::create_dir_all(&dir).unwrap();
+    let blob: Vec<u8> = (0..2u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    std::fs::write(dir.join("blob"), &blob).unwrap();
+    let want = text(&run(Command::new("sha256sum").arg(dir.join("blob"))));
+    let want = want.split_whitespace().next().unwrap().to_string();
+    let _http = spawn(
+        &lab,
+        "gw",
+        &[
+            "python3",
+            "-m",
+            "http.server",
+            "--bind",
+            "198.18.1.1",
+            "--directory",
+            dir.to_str().unwrap(),
+            "8022",
+        ],
+    );
+    wait_for(&lab, 20, "the gateway's TCP service did not answer rs2", || {
+        lab.exec("rs2", &["curl", "-s", "-m", "2", "-o", "/dev/null", "http://198.18.1.1:8022/"])
+            .status
+            .success()
+    });
+    for _ in 0..3 {
+        let o = lab.exec("rs2", &["sh", "-c", "curl -s -m 20 http://198.18.1.1:8022/blob | sha256sum"]);
+        let got = text(&o);
+        assert_eq!(
+            got.split_whitespace().next(),
+            Some(want.as_str()),
+            "the download's digest\n{}",
+            lab.diag()
+        );
+    }
+    // The FULLNAT service is unaffected meanwhile.
+    for _ in 0..4 {
+        let h = lab.http();
+        assert!(h.peer.starts_with(FULLNAT.laddr.unwrap()), "{h:?}");
+    }
+    assert_eq!(lab.counter("drop_kernel_full"), 0, "{}", lab.diag());
+    assert_eq!(lab.port_stat("gwk-in", "from_kernel_dropped"), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
