@@ -10,7 +10,13 @@
 //! - BIRD 2 in the gateway namespace announcing the VIP over BGP to BIRD in
 //!   the client namespace (the upstream router's role, 198.18.0.2): the
 //!   session runs over the outside DPDK port, and the VIP's route lands in
-//!   the router's kernel table; the FULLNAT service keeps working meanwhile.
+//!   the router's kernel table; the FULLNAT service keeps working meanwhile;
+//! - with two workers, a 2 MiB download from the gateway's kernel arrives
+//!   whole;
+//! - a SYN flood to the gateway's own address (all for the kernel) while
+//!   HTTP requests go through the VIP: every request succeeds, every flood
+//!   frame is handed on or counted, and the kernel thread's counts equal
+//!   the workers'.
 //!
 //! What is asserted is what the peers saw (curl's answer, ping's replies,
 //! the router's routing table, the kernel's neighbour entry) and the
@@ -230,4 +236,42 @@ fn with_two_workers_a_download_from_the_gateways_kernel_arrives_whole() {
     assert_eq!(lab.counter("drop_kernel_full"), 0, "{}", lab.diag());
     assert_eq!(lab.port_stat("gwk-in", "from_kernel_dropped"), 0);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_flood_to_the_gateways_own_address_is_bounded_and_counted_while_the_service_runs() {
+    let lab = Lab::up_tweaked(&FULLNAT, "exc-flood", with_kernel);
+    lab.add_service("-t");
+    // 20,000 SYNs from spoofed sources to the outside address's BGP port:
+    // all for the kernel (no service there).
+    let (mut flood, _out) = lab.spawn_python("client", "tcp_flood.py", &["198.18.0.1", "179", "20000", "S"]);
+    let mut served = 0;
+    while flood.try_wait().unwrap().is_none() {
+        let h = lab.http();
+        assert!(h.peer.starts_with(FULLNAT.laddr.unwrap()), "{h:?}");
+        served += 1;
+    }
+    assert!(flood.wait().unwrap().success());
+    for _ in 0..5 {
+        lab.http();
+        served += 1;
+    }
+    eprintln!("{served} requests served during and after the flood");
+    // Every flood frame was handed on or dropped at a named counter, and
+    // what the workers handed on, the kernel thread wrote or counted.
+    let punted = lab.counter("kernel_punted");
+    let full = lab.counter("drop_kernel_full");
+    assert!(punted + full >= 20_000, "punted {punted} + full {full}\n{}", lab.diag());
+    wait_for(&lab, 10, "the kernel thread's counts never matched the workers'", || {
+        let thread: u64 = ["gwk-out", "gwk-in"]
+            .iter()
+            .map(|t| lab.port_stat(t, "to_kernel") + lab.port_stat(t, "to_kernel_dropped"))
+            .sum();
+        thread == lab.counter("kernel_punted")
+    });
+    eprintln!(
+        "kernel_punted {punted}, drop_kernel_full {full}, gwk-out to_kernel {} dropped {}",
+        lab.port_stat("gwk-out", "to_kernel"),
+        lab.port_stat("gwk-out", "to_kernel_dropped")
+    );
 }
