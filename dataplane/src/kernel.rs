@@ -6,8 +6,9 @@
 //! kernel has TUN/TAP but no vhost-net for `net_virtio_user`). At start
 //! gatewayd gives it the port's MAC, MTU and address and brings it up with
 //! `ip(8)` (one command each, logged; a failure refuses the start), and adds
-//! the static routes (`[[route]]`) whose next hop lies behind that port, so
-//! the kernel reaches every host the dataplane reaches.
+//! the static routes (`[[route]]`) whose next hop lies behind that port and
+//! the configured static neighbours (`[[neighbour]]`) of that port, so the
+//! kernel reaches every host the dataplane reaches.
 //!
 //! The packet core decides what goes to the kernel
 //! (`gw_core::engine`'s `kernel` module: what is for the port's own
@@ -131,12 +132,15 @@ impl Tap {
 /// Brings up the kernel interface of every port of `confs` that asks for
 /// one: its `net_tap` port (one queue pair, mbufs from `pool`), then, in the
 /// kernel, the MAC, MTU and address of the port (`ifaces`, in the order of
-/// `confs`), the link up, and the `routes` through that port.
+/// `confs`), the link up, the `routes` through that port and its static
+/// `neighbours`.
+#[allow(clippy::too_many_arguments)]
 pub fn start_taps(
     confs: &[PortConf],
     ports: &[Port],
     ifaces: &[Iface],
     routes: &[Route],
+    neighbours: &[gw_proto::StaticNeighbour],
     pool: &Mempool,
     socket: i32,
 ) -> Result<Vec<Tap>> {
@@ -159,6 +163,23 @@ pub fn start_taps(
             let net = format!("{}/{}", std::net::Ipv4Addr::from(r.net), r.prefix);
             let via = std::net::Ipv4Addr::from(via).to_string();
             ip(&["route", "replace", &net, "via", &via, "dev", name])?;
+        }
+        // The configured static neighbours answer no ARP: the kernel gets
+        // them as permanent entries (gwctl's changes at run time stay the
+        // dataplane's).
+        for n in neighbours.iter().filter(|n| n.port == pc.name) {
+            let lladdr = gw_core::wire::ethernet::MacAddr(n.mac).to_string();
+            ip(&[
+                "neigh",
+                "replace",
+                &n.addr.to_string(),
+                "lladdr",
+                &lladdr,
+                "dev",
+                name,
+                "nud",
+                "permanent",
+            ])?;
         }
         tracing::info!(port = ports[i].id(), kernel = %name, %addr, %mac, "kernel interface up (exception path)");
         taps.push(Tap { name: name.clone(), port: ports[i], tap, stats: Default::default() });

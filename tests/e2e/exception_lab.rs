@@ -69,9 +69,27 @@ fn spawn(lab: &Lab, n: &str, args: &[&str]) -> Daemon {
     )
 }
 
+/// The MAC of `dev` in namespace `ns` (before the [`Lab`] exists).
+fn mac_of(ns: &str, dev: &str) -> String {
+    text(&run(Command::new("ip").args([
+        "netns",
+        "exec",
+        ns,
+        "cat",
+        &format!("/sys/class/net/{dev}/address"),
+    ])))
+    .trim()
+    .to_string()
+}
+
 #[test]
 fn the_kernel_serves_tcp_and_pings_through_the_dpdk_ports() {
-    let lab = Lab::up_tweaked(&FULLNAT, "exc-host", with_kernel);
+    // rs2 is a static neighbour of the inside port: the kernel gets it too.
+    let lab = Lab::up_tweaked(&FULLNAT, "exc-host", |c| {
+        let mac = mac_of("gwe-exc-host-rs2", "eth0");
+        with_kernel(c)
+            + &format!("\n[[neighbour]]\naddress = \"198.18.1.3\"\nmac = \"{mac}\"\nport = \"inside\"\n")
+    });
     // The kernel interfaces carry the ports' addresses and MACs.
     let addrs = text(&lab.exec("gw", &["ip", "-4", "-o", "addr", "show"]));
     assert!(addrs.contains("gwk-out") && addrs.contains("198.18.0.1/24"), "{addrs}");
@@ -97,6 +115,11 @@ fn the_kernel_serves_tcp_and_pings_through_the_dpdk_ports() {
         Some(rs_mac.as_str()),
         "the kernel's neighbour entry for {rip}"
     );
+    // The static neighbour is a permanent entry in the kernel, and reached.
+    let entry = text(&lab.exec("gw", &["ip", "neigh", "show", "198.18.1.3"]));
+    assert!(entry.contains(&lab.mac("rs2", "eth0")) && entry.contains("PERMANENT"), "{entry}");
+    let o = lab.exec("gw", &["ping", "-c", "1", "-W", "2", "198.18.1.3"]);
+    assert!(o.status.success(), "ping rs2 from the gateway's kernel: {}", text(&o));
     // The inside kernel interface has the inside port's MAC: rs1 sees one
     // gateway.
     assert_eq!(lab.mac("gw", "gwk-in"), lab.mac("gw", "gw1"));

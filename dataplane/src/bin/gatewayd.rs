@@ -145,7 +145,16 @@ fn run(args: Args) -> Result<()> {
         statics.iter().map(|r| Route { port: ports[r.port as usize].id(), ..*r }).collect();
     let routes = Routes::new(&ifaces, &statics);
     // The exception path: a kernel interface per port that asks for one.
-    let taps = dataplane::kernel::start_taps(&port_confs, &ports, &ifaces, &statics, &pool, socket)?;
+    let static_neighbours = cfg.static_neighbours(&port_confs)?;
+    let taps = dataplane::kernel::start_taps(
+        &port_confs,
+        &ports,
+        &ifaces,
+        &statics,
+        &static_neighbours,
+        &pool,
+        socket,
+    )?;
     let kernel_ports: Vec<u16> = taps.iter().map(|t| t.port.id()).collect();
     let kernel_rings = (!taps.is_empty()).then(|| KernelRings::new(lcores.len()));
 
@@ -168,7 +177,7 @@ fn run(args: Args) -> Result<()> {
         Control::new(publisher.clone(), counters.clone(), table_size, max_services, max_dests)
             .with_mailboxes(control_boxes)
             .with_port_stats(move || port_stats.read())
-            .with_static_neighbours(static_neigh.clone(), neigh_ports, cfg.static_neighbours(&port_confs)?)
+            .with_static_neighbours(static_neigh.clone(), neigh_ports, static_neighbours)
             .with_laddr_hook({
                 let flows = flows.clone();
                 move |laddrs| flows.reconcile(laddrs)
