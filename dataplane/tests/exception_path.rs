@@ -225,3 +225,31 @@ fn established_fullnat_traffic_does_not_touch_the_kernel() {
     assert!(lab.io.kernel.is_empty());
     assert_eq!(lab.counters.event_count(Event::ToKernel), 0);
 }
+
+#[test]
+fn fragments_to_the_ports_own_address_go_to_the_kernel_which_reassembles() {
+    let (mac, rs) = rs0();
+    // The first fragment of a UDP datagram (MF set) to the inside address.
+    // 16 bytes of payload: a first fragment's length is a multiple of 8.
+    let mut frag = vec![];
+    PacketBuilder::ethernet2(mac, GW_IN.0)
+        .ipv4(rs, GW_IN_ADDR, 64)
+        .udp(5000, 53)
+        .write(&mut frag, b"12345678")
+        .unwrap();
+    frag[20] |= 0x20;
+    fix_checksums(&mut frag);
+    let mut lab = lab(&[1]);
+    assert!(lab.rx(1, frag.clone()).is_empty());
+    assert_eq!(lab.io.kernel, vec![(1, frag.clone())], "untouched, not reassembled here");
+    assert_eq!(lab.counters.event_count(Event::FragReceived), 0);
+    // Without a kernel interface the dataplane keeps it for reassembly.
+    let mut lab = lab_without_kernel();
+    assert!(lab.rx(1, frag).is_empty());
+    assert!(lab.io.kernel.is_empty());
+    assert_eq!(lab.counters.event_count(Event::FragReceived), 1);
+}
+
+fn lab_without_kernel() -> Lab {
+    lab(&[])
+}
