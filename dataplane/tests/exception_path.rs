@@ -253,3 +253,43 @@ fn fragments_to_the_ports_own_address_go_to_the_kernel_which_reassembles() {
 fn lab_without_kernel() -> Lab {
     lab(&[])
 }
+
+#[test]
+fn a_datagram_reassembled_for_a_vip_on_the_ports_address_goes_to_the_kernel_when_no_service_has_it() {
+    let mut lab = lab(&[1]);
+    // The inside address is also a VIP (a TCP service on 8080): its
+    // fragments are reassembled here.
+    let key = ServiceKey { proto: Protocol::Tcp, addr: GW_IN_ADDR.into(), port: 8080 };
+    lab.ok(Request::AddService { spec: ServiceSpec::new(key, Scheduler::Rr) });
+    let (mac, rs) = rs0();
+    let payload: Vec<u8> = (0..40u8).collect();
+    let mut whole = vec![];
+    PacketBuilder::ethernet2(mac, GW_IN.0)
+        .ipv4(rs, GW_IN_ADDR, 64)
+        .udp(5000, 53)
+        .write(&mut whole, &payload)
+        .unwrap();
+    // Two fragments: 24 bytes (UDP header + 16), then the rest.
+    let ip = &whole[14..];
+    let (hdr, body) = (&ip[..20], &ip[20..]);
+    let frag = |off: usize, data: &[u8], more: bool| {
+        let mut f = whole[..14].to_vec();
+        let mut h = hdr.to_vec();
+        h[2..4].copy_from_slice(&((20 + data.len()) as u16).to_be_bytes());
+        let fo = (off / 8) as u16 | if more { 0x2000 } else { 0 };
+        h[6..8].copy_from_slice(&fo.to_be_bytes());
+        f.extend_from_slice(&h);
+        f.extend_from_slice(data);
+        fix_checksums(&mut f);
+        f
+    };
+    assert!(lab.rx(1, frag(0, &body[..24], true)).is_empty());
+    assert!(lab.rx(1, frag(24, &body[24..], false)).is_empty());
+    assert_eq!(lab.counters.event_count(Event::FragReassembled), 1);
+    assert_eq!(lab.io.kernel.len(), 1, "the datagram fits the MTU: one frame");
+    let p = SlicedPacket::from_ethernet(&lab.io.kernel[0].1).expect("parses");
+    let Some(TransportSlice::Udp(u)) = &p.transport else { panic!("not UDP") };
+    assert_eq!((u.source_port(), u.destination_port()), (5000, 53));
+    assert_eq!(u.payload(), &payload[..]);
+    assert_eq!(lab.counters.event_count(Event::ToKernel), 1);
+}
