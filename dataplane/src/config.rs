@@ -627,8 +627,8 @@ impl Config {
         // Where each service, real server and local address was defined
         // (section, line): a second definition is refused here, not at start.
         let mut services: HashMap<ServiceKey, usize> = HashMap::new();
-        let mut dests: HashMap<(ServiceKey, Ipv4Addr, u16), usize> = HashMap::new();
-        let mut laddrs: HashMap<(ServiceKey, Ipv4Addr), usize> = HashMap::new();
+        let mut dests: HashMap<(ServiceKey, std::net::IpAddr, u16), usize> = HashMap::new();
+        let mut laddrs: HashMap<(ServiceKey, std::net::IpAddr), usize> = HashMap::new();
         for (i, s) in self.services.iter().enumerate() {
             let field = format!("service[{i}].rules");
             let rules =
@@ -743,13 +743,13 @@ mod tests {
         assert_eq!(c.static_routes(&ports).unwrap()[0].port, 0);
         assert_eq!(c.timeouts.established, 300);
         assert_eq!(c.timeouts.close, 10);
-        let key = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::new(198, 18, 0, 100), port: 80 };
+        let key = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::new(198, 18, 0, 100).into(), port: 80 };
         let rip = Ipv4Addr::new(198, 18, 1, 2);
         assert_eq!(
             c.service_requests().unwrap(),
             [
                 Request::AddService { spec: ServiceSpec::new(key, Scheduler::Rr) },
-                Request::AddLaddr { service: key, addr: Ipv4Addr::new(198, 18, 1, 10) },
+                Request::AddLaddr { service: key, addr: Ipv4Addr::new(198, 18, 1, 10).into() },
                 Request::AddDest { service: key, dest: DestSpec::new(rip, 8080, ForwardMode::FullNat, 2) },
             ]
         );

@@ -114,7 +114,7 @@ pub fn port_mac(port: u16) -> MacAddr {
 
 /// The service on [`VIP`]:[`VPORT`] for `proto`.
 pub fn key(proto: Protocol) -> ServiceKey {
-    ServiceKey { proto, addr: Ipv4Addr::from(VIP), port: VPORT }
+    ServiceKey { proto, addr: Ipv4Addr::from(VIP).into(), port: VPORT }
 }
 
 /// Every knob of a [`Lab`]; `Default` is what the integration tests use.
@@ -277,7 +277,7 @@ impl Lab {
                 self.ok(Request::AddDest { service: key(proto), dest });
             }
             if mode == ForwardMode::FullNat {
-                self.ok(Request::AddLaddr { service: key(proto), addr: Ipv4Addr::from(LIP) });
+                self.ok(Request::AddLaddr { service: key(proto), addr: Ipv4Addr::from(LIP).into() });
             }
         }
         self

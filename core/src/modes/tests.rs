@@ -27,7 +27,7 @@ fn service(d: &Dest) -> Service {
     Service {
         slot: 0,
         version: 1,
-        key: ServiceKey { proto: SvcProto::Tcp, addr: Ipv4Addr::from(VIP), port: 80 },
+        key: ServiceKey { proto: SvcProto::Tcp, addr: Ipv4Addr::from(VIP).into(), port: 80 },
         scheduler: Scheduler::Rr,
         prep: Prepared::build(Scheduler::Rr, 0, &[DestConf::new(1, RIP, d.port)]),
         dests: vec![d.clone()],
