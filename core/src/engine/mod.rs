@@ -12,6 +12,9 @@
 //! and translates errors, [`conn`] sets connections up (scheduling, local
 //! ports, bind/unbind accounting).
 //!
+//! [`ipv6`] answers neighbour solicitations and echo requests for a port's
+//! IPv6 address (a dual-stack port); IPv6 is not forwarded yet.
+//!
 //! Order of checks for an IPv4 frame: Ethernet destination, IPv4 header
 //! (length, version, IHL, checksum), source address sanity, fragments, then
 //! L4 header, then session lookup (client side, then real-server side), then
@@ -23,6 +26,7 @@ pub(crate) mod conn;
 mod frag;
 mod icmp;
 mod ipv4;
+mod ipv6;
 pub mod reject;
 
 pub use conn::{ConnReuse, NoDest};
@@ -239,12 +243,13 @@ impl Engine {
             Ok(f) => (f.dst_addr(), f.ethertype()),
             Err(_) => return Action::Drop(Drop::EthTruncated),
         };
-        if dst_mac != iface.mac && !dst_mac.is_broadcast() {
+        if dst_mac != iface.mac && !dst_mac.is_broadcast() && !ipv6::solicited_for(&iface, dst_mac) {
             return Action::Drop(Drop::NotOurMac);
         }
         match ethertype {
             EtherType::Arp => self.arp(&iface, frame),
             EtherType::Ipv4 => self.ipv4(now, &iface, frame),
+            EtherType::Ipv6 if iface.addr6.is_some() => self.ipv6(&iface, frame),
             _ => Action::Drop(Drop::UnsupportedEthertype),
         }
     }

@@ -45,6 +45,7 @@ fn iface(port: u16, last: u8, mtu: u16) -> Iface {
         port,
         addr: Ipv4Addr::new(198, 18, port as u8, last),
         prefix: 24,
+        addr6: None,
         mac: MacAddr([2, 0, 0, 0, 0, last]),
         mtu,
         rp_filter: Default::default(),
