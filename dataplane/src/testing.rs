@@ -81,6 +81,9 @@ impl Io<Vec<u8>> for SinkIo {
     }
 }
 
+/// The client-side port's IPv6 address.
+pub const GW_OUT_ADDR6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+
 /// The two ports; port 1 has IP MTU `inside_mtu`.
 pub fn ifaces(inside_mtu: u16) -> Vec<Iface> {
     vec![
@@ -88,7 +91,9 @@ pub fn ifaces(inside_mtu: u16) -> Vec<Iface> {
             port: 0,
             addr: Ipv4Addr::from(GW_OUT_ADDR),
             prefix: 24,
-            addr6: None,
+            // Dual stack on the client side, so that tests and the fuzz
+            // target reach the engine's IPv6 path (NS and echo answered).
+            addr6: Some((GW_OUT_ADDR6, 64)),
             mac: GW_OUT,
             mtu: 1500,
             rp_filter: RpFilter::Strict,

@@ -303,6 +303,16 @@ fn bad_frames_are_counted_by_reason_and_traffic_keeps_flowing() {
                 f[13] = 0xdd;
                 f
             },
+            // An IPv4 packet labelled IPv6, on the dual-stack port.
+            Drop::Ipv6Malformed,
+        ),
+        (
+            {
+                let mut f = good.clone();
+                f[12] = 0x81;
+                f[13] = 0x00;
+                f
+            },
             Drop::UnsupportedEthertype,
         ),
         (tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, 81), true, false), Drop::NoService),
