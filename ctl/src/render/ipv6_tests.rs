@@ -201,3 +201,16 @@ fn inet_ntop_forms() {
     assert_eq!(gw_proto::AddrPort(Ipv4Addr::new(198, 18, 0, 1).into(), 80).to_string(), "198.18.0.1:80");
     assert_eq!(gw_proto::AddrPort(ip("::198.18.0.2"), 80).to_string(), "[::198.18.0.2]:80");
 }
+
+#[test]
+fn without_n_ipv6_ports_are_named_inside_brackets_after() {
+    // addrport_to_anyname without FMT_NUMERIC: "[%s]:%s" of the host (its
+    // number here: the built-in table resolves no hosts) and the port name.
+    let ports = crate::services::PortNames::builtin();
+    let names = super::Names::resolving(&ports);
+    let mut out = String::new();
+    super::list_with(&mut out, None, &sorted(services())[1..2], ListFormat::Plain, false, &names);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[2], "TCP  [2001:db8::1]:http wrr persistent 360 mask 64");
+    assert_eq!(lines[3], "  -> [2001:db8::2]:http             Masq    1      0          0         ");
+}

@@ -59,8 +59,8 @@ impl<'a> Names<'a> {
     }
 
     /// Appends `addr:port`, named or numeric; an IPv6 address in brackets
-    /// (`[2001:db8::1]:80`), as ipvsadm's `addrport_to_anyname`. Host names
-    /// are looked up for IPv4 addresses only.
+    /// (`[2001:db8::1]:80`, `[host]:http`), as ipvsadm's
+    /// `addrport_to_anyname`.
     pub fn push(&self, out: &mut String, addr: IpAddr, port: u16, proto: Protocol) {
         let Some(ports) = self.ports else {
             let _ = write!(out, "{}", gw_proto::AddrPort(addr, port));
@@ -69,8 +69,7 @@ impl<'a> Names<'a> {
         let (open, close) = if addr.is_ipv6() { ("[", "]") } else { ("", "") };
         out.push_str(open);
         let mut hosts = self.hosts.borrow_mut();
-        let name = |a: IpAddr| gw_proto::v4(a).and_then(|a| ports.host_name(a));
-        match hosts.entry(addr).or_insert_with(|| name(addr)) {
+        match hosts.entry(addr).or_insert_with(|| ports.host_name(addr)) {
             Some(host) => out.push_str(host),
             None => {
                 let _ = write!(out, "{}", gw_proto::Ntop(addr));
