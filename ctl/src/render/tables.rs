@@ -133,6 +133,16 @@ mod tests {
         );
         assert_eq!(laddrs(&entries), want);
         assert_eq!(laddrs(&[]), "");
+        // An IPv6 service in brackets; local addresses of either family.
+        let v6 = ServiceKey { proto: Protocol::Tcp, addr: "2001:db8::1".parse().unwrap(), port: 80 };
+        let entries = vec![(v6, vec![Ipv4Addr::new(198, 18, 2, 1).into(), "2001:db8::100".parse().unwrap()])];
+        let want = concat!(
+            "VIP:VPORT            TOTAL    SNAT_IP\n",
+            "[2001:db8::1]:80     2        \n",
+            "                              198.18.2.1\n",
+            "                              2001:db8::100\n",
+        );
+        assert_eq!(laddrs(&entries), want);
     }
 
     #[test]

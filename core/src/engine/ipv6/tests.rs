@@ -179,3 +179,48 @@ fn other_ipv6_is_counted_not_handled() {
     let mut v4only = engine(None);
     assert_eq!(v4only.process(0, 0, &mut echo(GW6, GW_MAC)), Action::Drop(Drop::UnsupportedEthertype));
 }
+
+proptest::proptest! {
+    /// Any solicitation (random hop limit, source, target, option bytes)
+    /// is either answered with an advertisement etherparse accepts, for the
+    /// port's address, or dropped by name; nothing panics.
+    #[test]
+    fn random_solicitations_are_answered_validly_or_dropped_by_name(
+        hop_limit in proptest::prop_oneof![proptest::strategy::Just(255u8), proptest::prelude::any::<u8>()],
+        src_low: u16,
+        link_local_src: bool,
+        for_us: bool,
+        opt in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..16),
+        cut in 0usize..8,
+    ) {
+        let src = if link_local_src {
+            Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, src_low)
+        } else {
+            Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 1, src_low)
+        };
+        let target = if for_us { GW6 } else { Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 9) };
+        let group = ipv6::solicited_node(target);
+        let mut body = target.octets().to_vec();
+        body.extend_from_slice(&opt);
+        let b = PacketBuilder::ethernet2(HOST_MAC, GW_MAC.0)
+            .ipv6(src.octets(), group.octets(), hop_limit)
+            .icmpv6(Icmpv6Type::Unknown { type_u8: 135, code_u8: 0, bytes5to8: [0; 4] });
+        let mut f = Vec::new();
+        b.write(&mut f, &body).unwrap();
+        let keep = f.len() - cut.min(f.len() - 14);
+        f.truncate(keep);
+        let mut e = dual();
+        match e.process(0, 0, &mut f) {
+            Action::Reply { len, .. } => {
+                let (_, _, s, d, hop, icmp) = read(&f[..len]);
+                proptest::prop_assert_eq!((s, d, hop), (GW6, src, 255));
+                proptest::prop_assert_eq!(icmp[0], 136);
+                proptest::prop_assert!(for_us && hop_limit == 255);
+            }
+            Action::Drop(
+                Drop::NdInvalid | Drop::NotForUs | Drop::Ipv6Malformed | Drop::Ipv6NotHandled,
+            ) => {}
+            other => proptest::prop_assert!(false, "{other:?}"),
+        }
+    }
+}
