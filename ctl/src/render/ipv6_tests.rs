@@ -212,5 +212,5 @@ fn without_n_ipv6_ports_are_named_inside_brackets_after() {
     super::list_with(&mut out, None, &sorted(services())[1..2], ListFormat::Plain, false, &names);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[2], "TCP  [2001:db8::1]:http wrr persistent 360 mask 64");
-    assert_eq!(lines[3], "  -> [2001:db8::2]:http             Masq    1      0          0         ");
+    assert_eq!(lines[3], "  -> [2001:db8::2]:http           Masq    1      0          0         ");
 }
