@@ -53,8 +53,19 @@ counters! {
     pub enum Drop {
         EthTruncated = "drop_eth_truncated", "frame shorter than an Ethernet header",
         NotOurMac = "drop_not_our_mac",
-            "destination MAC is neither the port's nor broadcast (ports run promiscuous)",
-        UnsupportedEthertype = "drop_unsupported_ethertype", "not IPv4 or ARP (IPv6, VLAN tags, ...)",
+            "destination MAC is neither the port's, broadcast, nor the solicited-node group of its IPv6 \
+             address (ports run promiscuous)",
+        UnsupportedEthertype = "drop_unsupported_ethertype",
+            "not IPv4, ARP or IPv6 (VLAN tags, ...); IPv6 on a port without an IPv6 address",
+        Ipv6Malformed = "drop_ipv6_malformed",
+            "IPv6 header or extension headers malformed or beyond the frame, or an ICMPv6 checksum is wrong",
+        Ipv6NotHandled = "drop_ipv6_not_handled",
+            "IPv6 the dataplane does not handle yet: anything but neighbour solicitations and echo \
+             requests for a port's IPv6 address (issue 17)",
+        NdInvalid = "drop_nd_invalid",
+            "a neighbour solicitation failing RFC 4861 §7.1.1 (hop limit ≠ 255, code ≠ 0, multicast \
+             target, bad option), from a source neither link-local nor in the port's IPv6 subnet, or from \
+             :: (duplicate address detection: static addresses do not defend)",
         ArpMalformed = "drop_arp_malformed", "ARP that is not Ethernet/IPv4, or has a bad sender",
         ArpNotForUs = "drop_arp_not_for_us", "ARP for an address that is not ours on that port",
         ArpOffSubnet = "drop_arp_off_subnet",
@@ -171,6 +182,9 @@ counters! {
         ArpRequestsSent = "arp_requests_sent", "ARP requests sent to resolve a next hop.",
         ArpRepliesLearned = "arp_replies_learned", "ARP replies learned into the neighbour table.",
         IcmpEchoAnswered = "icmp_echo_answered", "ICMP echo requests to our addresses answered.",
+        NdSolicitsAnswered = "nd_solicits_answered",
+            "IPv6 neighbour solicitations for a port's address answered with an advertisement.",
+        Icmpv6EchoAnswered = "icmpv6_echo_answered", "ICMPv6 echo requests to a port's IPv6 address answered.",
         IcmpFragNeededSent = "icmp_frag_needed_sent",
             "ICMP \"fragmentation needed\" sent for packets with DF set too big for the output MTU (or the tunnel).",
         IcmpErrorsTranslated = "icmp_errors_translated",
@@ -388,7 +402,7 @@ mod tests {
             .split('`')
             .skip(1)
             .step_by(2)
-            .filter(|w| w.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+            .filter(|w| w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
             .collect();
         let mut want: Vec<&str> = Event::ALL.iter().map(|e| e.name()).collect();
         found.sort();

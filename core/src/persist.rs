@@ -151,7 +151,7 @@ mod tests {
         Service {
             slot: 0,
             version: 1,
-            key: ServiceKey { proto: SvcProto::Tcp, addr: Ipv4Addr::new(198, 18, 0, 100), port: 80 },
+            key: ServiceKey { proto: SvcProto::Tcp, addr: Ipv4Addr::new(198, 18, 0, 100).into(), port: 80 },
             scheduler: Scheduler::Rr,
             prep: Prepared::build(Scheduler::Rr, 0, &conf),
             dests,

@@ -4,16 +4,20 @@
 //! the configured routes), sorted by prefix length, so a lookup is a short
 //! linear scan with no allocation.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::wire::ethernet::MacAddr;
 
-/// One DPDK port with its IPv4 address.
+/// One DPDK port with its IPv4 address (and, dual stack, an IPv6 one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Iface {
     pub port: u16,
     pub addr: Ipv4Addr,
     pub prefix: u8,
+    /// The port's IPv6 address and prefix length, if it has one: the
+    /// engine answers neighbour solicitations and echo requests for it
+    /// ([`crate::engine`]); IPv6 is not forwarded yet (issue 17).
+    pub addr6: Option<(Ipv6Addr, u8)>,
     pub mac: MacAddr,
     /// IP MTU of the port (bytes of IPv4 packet, without Ethernet header).
     pub mtu: u16,
@@ -45,6 +49,20 @@ pub enum RpFilter {
 impl Iface {
     pub fn contains(&self, ip: u32) -> bool {
         prefix_match(u32::from(self.addr), self.prefix, ip)
+    }
+
+    /// The port's IPv6 address, if it has one.
+    #[inline]
+    pub fn ipv6(&self) -> Option<Ipv6Addr> {
+        self.addr6.map(|(a, _)| a)
+    }
+
+    /// Whether `ip` lies in the port's IPv6 subnet (false without one).
+    pub fn contains6(&self, ip: Ipv6Addr) -> bool {
+        self.addr6.is_some_and(|(a, p)| {
+            let mask = if p == 0 { 0 } else { u128::MAX << (128 - u32::from(p.min(128))) };
+            u128::from(a) & mask == u128::from(ip) & mask
+        })
     }
 }
 
@@ -135,6 +153,7 @@ mod tests {
                 port: 0,
                 addr: Ipv4Addr::new(198, 18, 0, 1),
                 prefix: 24,
+                addr6: None,
                 mac,
                 mtu: 1500,
                 rp_filter: RpFilter::Strict,
@@ -143,6 +162,7 @@ mod tests {
                 port: 1,
                 addr: Ipv4Addr::new(198, 18, 1, 1),
                 prefix: 24,
+                addr6: None,
                 mac,
                 mtu: 1500,
                 rp_filter: RpFilter::Strict,
@@ -166,8 +186,24 @@ mod rp_tests {
     fn lab(rp: RpFilter) -> ([Iface; 2], Routes) {
         let mac = MacAddr([2, 0, 0, 0, 0, 1]);
         let ifaces = [
-            Iface { port: 0, addr: Ipv4Addr::new(198, 18, 0, 1), prefix: 24, mac, mtu: 1500, rp_filter: rp },
-            Iface { port: 1, addr: Ipv4Addr::new(198, 18, 1, 1), prefix: 24, mac, mtu: 1500, rp_filter: rp },
+            Iface {
+                port: 0,
+                addr: Ipv4Addr::new(198, 18, 0, 1),
+                prefix: 24,
+                addr6: None,
+                mac,
+                mtu: 1500,
+                rp_filter: rp,
+            },
+            Iface {
+                port: 1,
+                addr: Ipv4Addr::new(198, 18, 1, 1),
+                prefix: 24,
+                addr6: None,
+                mac,
+                mtu: 1500,
+                rp_filter: rp,
+            },
         ];
         // Clients are anywhere behind a router on port 0.
         let def = Route { net: 0, prefix: 0, via: Some(u32::from(Ipv4Addr::new(198, 18, 0, 254))), port: 0 };

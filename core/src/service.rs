@@ -84,8 +84,16 @@ pub enum Steer {
 impl Service {
     /// How this service's connections are steered to a worker.
     pub fn steer(&self) -> Steer {
-        Steer::of(self.scheduler, self.persistent_ms.is_some(), self.netmask, u32::from(self.key.addr))
+        Steer::of(self.scheduler, self.persistent_ms.is_some(), self.netmask, vip4(&self.key).unwrap_or(0))
     }
+}
+
+/// The VIP of `key`, host order, if it is IPv4. The dataplane carries IPv4
+/// services only: gatewayd's control model refuses IPv6 ones (issue 17), and
+/// [`Snapshot::new`] skips any that would reach it.
+#[inline]
+pub fn vip4(key: &ServiceKey) -> Option<u32> {
+    key.v4().map(u32::from)
 }
 
 impl Steer {
@@ -182,8 +190,9 @@ impl Snapshot {
         };
         for (i, svc) in services.iter().enumerate() {
             let k = svc.key;
-            s.by_key.insert((k.proto.number(), u32::from(k.addr), k.port), i as u32);
-            s.owned.insert(u32::from(k.addr));
+            let Some(vip) = vip4(&k) else { continue };
+            s.by_key.insert((k.proto.number(), vip, k.port), i as u32);
+            s.owned.insert(vip);
             for l in &svc.laddrs {
                 s.owned.insert(*l);
                 s.lips.insert(*l);
@@ -219,7 +228,8 @@ impl Snapshot {
             }
         }
         for t in &trash.services {
-            let k = (t.key.proto.number(), u32::from(t.key.addr), t.key.port);
+            let Some(vip) = vip4(&t.key) else { continue };
+            let k = (t.key.proto.number(), vip, t.key.port);
             self.owned.insert(k.1);
             if !self.by_key.contains_key(&k) {
                 self.trashed_services.insert(k, t.steer);
@@ -347,7 +357,7 @@ mod tests {
     use crate::sched::DestConf;
 
     fn service(slot: u32, port: u16, dests: &[(u32, u8)]) -> Service {
-        let key = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::new(198, 18, 0, 100), port };
+        let key = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::new(198, 18, 0, 100).into(), port };
         let dests: Vec<Dest> = dests
             .iter()
             .map(|&(slot, last)| Dest {
@@ -407,7 +417,11 @@ mod tests {
                 },
             ],
             services: vec![TrashedService {
-                key: ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::new(198, 18, 0, 100), port: 81 },
+                key: ServiceKey {
+                    proto: Protocol::Tcp,
+                    addr: Ipv4Addr::new(198, 18, 0, 100).into(),
+                    port: 81,
+                },
                 steer: Steer::Client,
             }],
         };

@@ -163,7 +163,7 @@ mod tests {
     }
 
     fn snap_with(scheduler: Scheduler, persistent: bool, mode: ForwardMode) -> Snapshot {
-        let key = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::from(VIP), port: 80 };
+        let key = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::from(VIP).into(), port: 80 };
         let dest = Dest {
             slot: 0,
             addr: Ipv4Addr::new(198, 18, 1, 2),

@@ -16,7 +16,7 @@ fn main() {
     let services: Vec<ServiceInfo> = (0..10_000u32)
         .map(|i| ServiceInfo {
             spec: ServiceSpec::new(
-                ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::from(0x0a00_0000 + i), port: 80 },
+                ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::from(0x0a00_0000 + i).into(), port: 80 },
                 Scheduler::Wlc,
             ),
             dests: (0..10u32)
@@ -34,7 +34,7 @@ fn main() {
                     rates: Default::default(),
                 })
                 .collect(),
-            laddrs: vec![Ipv4Addr::new(198, 18, 2, 1)],
+            laddrs: vec![Ipv4Addr::new(198, 18, 2, 1).into()],
             stats: Default::default(),
             rates: Default::default(),
         })

@@ -173,7 +173,7 @@ mod tests {
     use super::*;
 
     fn key() -> ServiceKey {
-        ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::new(198, 18, 0, 100), port: 80 }
+        ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::new(198, 18, 0, 100).into(), port: 80 }
     }
 
     fn every_answer() -> Vec<Response> {
@@ -190,10 +190,10 @@ mod tests {
             proto: Protocol::Udp,
             state: "UDP".into(),
             expires_ms: 5,
-            client: (Ipv4Addr::new(1, 2, 3, 4), 5),
-            vip: (Ipv4Addr::new(198, 18, 0, 100), 53),
-            local: (Ipv4Addr::new(1, 2, 3, 4), 5),
-            dest: (Ipv4Addr::new(198, 18, 1, 2), 53),
+            client: (Ipv4Addr::new(1, 2, 3, 4).into(), 5),
+            vip: (Ipv4Addr::new(198, 18, 0, 100).into(), 53),
+            local: (Ipv4Addr::new(1, 2, 3, 4).into(), 5),
+            dest: (Ipv4Addr::new(198, 18, 1, 2).into(), 53),
             mode: ForwardMode::Masq,
             template: false,
         };
@@ -205,13 +205,13 @@ mod tests {
                 services: vec![ServiceInfo {
                     spec: ServiceSpec::new(key(), Scheduler::Mh),
                     dests: vec![dest],
-                    laddrs: vec![Ipv4Addr::new(198, 18, 2, 1)],
+                    laddrs: vec![Ipv4Addr::new(198, 18, 2, 1).into()],
                     stats: Default::default(),
                     rates: Default::default(),
                 }],
             },
             Response::Services { conn_table_size: 0, services: vec![] },
-            Response::Laddrs { entries: vec![(key(), vec![Ipv4Addr::new(198, 18, 2, 1)])] },
+            Response::Laddrs { entries: vec![(key(), vec![Ipv4Addr::new(198, 18, 2, 1).into()])] },
             Response::Counters {
                 workers: vec![WorkerCounters {
                     worker: 0,

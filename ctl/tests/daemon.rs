@@ -80,7 +80,7 @@ fn restore(sock: &SockPath, rules: &str) -> Run {
 }
 
 fn key() -> ServiceKey {
-    ServiceKey { proto: Protocol::Tcp, addr: VIP, port: 80 }
+    ServiceKey { proto: Protocol::Tcp, addr: VIP.into(), port: 80 }
 }
 
 fn fullnat_listing() -> Response {
@@ -377,8 +377,10 @@ fn help_and_version_are_ipvsadms() {
 #[test]
 fn binary_reads_the_socket_from_the_environment() {
     let sock = SockPath::new();
-    let daemon =
-        serve_once(&sock.0, Response::Laddrs { entries: vec![(key(), vec![Ipv4Addr::new(198, 18, 2, 1)])] });
+    let daemon = serve_once(
+        &sock.0,
+        Response::Laddrs { entries: vec![(key(), vec![Ipv4Addr::new(198, 18, 2, 1).into()])] },
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_gwctl"))
         .args(["--get-laddr", "-t", "198.18.0.100:80"])
         .env("GWCTL_SOCKET", sock.arg())
@@ -404,10 +406,11 @@ fn binary_reads_the_socket_from_the_environment() {
 /// A service with every option, two real servers and a local address.
 fn full_listing() -> Response {
     let spec = ServiceSpec {
-        key: ServiceKey { proto: Protocol::Udp, addr: VIP, port: 53 },
+        key: ServiceKey { proto: Protocol::Udp, addr: VIP.into(), port: 53 },
         scheduler: Scheduler::Sh,
         persistent: Some(600),
         netmask: Ipv4Addr::new(255, 255, 255, 0),
+        prefix6: gw_proto::FULL_PREFIX6,
         one_packet: true,
         sched_flags: 3,
         client_addr: Default::default(),
@@ -433,7 +436,7 @@ fn full_listing() -> Response {
                     }),
                     dest(DestSpec::new(Ipv4Addr::new(198, 18, 1, 2), 53, ForwardMode::Route, 1)),
                 ],
-                laddrs: vec![Ipv4Addr::new(198, 18, 2, 1)],
+                laddrs: vec![Ipv4Addr::new(198, 18, 2, 1).into()],
                 stats: Stats::default(),
                 rates: Default::default(),
             },
@@ -522,7 +525,7 @@ fn ipvsadms_tun_save_file_restores_and_saves_back() {
     let daemon = serve_once(&sock.0, Response::Ok);
     let r = restore(&sock, file);
     assert_eq!((r.code, r.err.as_str()), (0, ""));
-    let vip = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::new(172, 16, 254, 200), port: 80 };
+    let vip = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::new(172, 16, 254, 200).into(), port: 80 };
     let dest = DestSpec::new(Ipv4Addr::new(10, 0, 0, 2), 80, ForwardMode::Tunnel, 1);
     let sent = Request::Restore {
         requests: vec![
@@ -605,10 +608,10 @@ fn fullnat_conn() -> ConnInfo {
         proto: Protocol::Tcp,
         state: "ESTABLISHED".into(),
         expires_ms: 899_400,
-        client: (Ipv4Addr::new(198, 18, 0, 2), 43210),
-        vip: (VIP, 80),
-        local: (Ipv4Addr::new(198, 18, 1, 10), 1029),
-        dest: (Ipv4Addr::new(198, 18, 1, 2), 80),
+        client: (Ipv4Addr::new(198, 18, 0, 2).into(), 43210),
+        vip: (VIP.into(), 80),
+        local: (Ipv4Addr::new(198, 18, 1, 10).into(), 1029),
+        dest: (Ipv4Addr::new(198, 18, 1, 2).into(), 80),
         mode: ForwardMode::FullNat,
         template: false,
     }
@@ -668,7 +671,7 @@ fn list_daemon_prints_nothing_as_ipvsadm_without_a_sync_daemon() {
 /// A table on 127.0.0.1, which /etc/hosts names `localhost` on every system
 /// (no DNS is asked), with ports /etc/services names (netbase).
 fn localhost_listing() -> Response {
-    let vip = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::LOCALHOST, port: 80 };
+    let vip = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::LOCALHOST.into(), port: 80 };
     Response::Services {
         conn_table_size: 4096,
         services: vec![ServiceInfo {
@@ -723,10 +726,10 @@ fn without_n_hosts_and_ports_are_named_as_ipvsadm() {
         proto: Protocol::Tcp,
         state: "ESTABLISHED".into(),
         expires_ms: 899_400,
-        client: (Ipv4Addr::LOCALHOST, 43210),
-        vip: (Ipv4Addr::LOCALHOST, 80),
-        local: (Ipv4Addr::LOCALHOST, 43210),
-        dest: (Ipv4Addr::LOCALHOST, 8080),
+        client: (Ipv4Addr::LOCALHOST.into(), 43210),
+        vip: (Ipv4Addr::LOCALHOST.into(), 80),
+        local: (Ipv4Addr::LOCALHOST.into(), 43210),
+        dest: (Ipv4Addr::LOCALHOST.into(), 8080),
         mode: ForwardMode::Masq,
         template: false,
     };
@@ -756,7 +759,7 @@ fn host_and_port_names_are_accepted_as_input() {
     let daemon = serve_once(&sock.0, Response::Ok);
     let r = gwctl(&sock, &["-a", "-t", "localhost:http", "-r", "localhost:http-alt", "-m"]);
     assert_eq!((r.code, r.err.as_str()), (0, ""));
-    let vip = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::LOCALHOST, port: 80 };
+    let vip = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::LOCALHOST.into(), port: 80 };
     let dest = DestSpec::new(Ipv4Addr::LOCALHOST, 8080, ForwardMode::Masq, 1);
     assert_eq!(daemon.join().unwrap(), Request::AddDest { service: vip, dest });
 
@@ -807,7 +810,7 @@ fn big_listing() -> Response {
     let services = (0..10_000u32)
         .map(|i| ServiceInfo {
             spec: ServiceSpec::new(
-                ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::from(0x0a00_0000 + i), port: 80 },
+                ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::from(0x0a00_0000 + i).into(), port: 80 },
                 Scheduler::Wlc,
             ),
             dests: (0..10u32)
@@ -825,7 +828,7 @@ fn big_listing() -> Response {
                     rates: Default::default(),
                 })
                 .collect(),
-            laddrs: vec![Ipv4Addr::new(198, 18, 2, 1)],
+            laddrs: vec![Ipv4Addr::new(198, 18, 2, 1).into()],
             stats: Stats::default(),
             rates: Default::default(),
         })

@@ -88,8 +88,9 @@ pub struct PortSection {
     /// A PCI address (`0000:03:00.0`) or a vdev string
     /// (`net_af_packet0,iface=veth0`).
     pub device: String,
-    /// `ADDRESS/PREFIX`.
-    pub address: String,
+    /// `ADDRESS/PREFIX`, or a list of them for a dual-stack port: exactly
+    /// one IPv4 and at most one IPv6 (`["198.18.0.1/24", "2001:db8::1/64"]`).
+    pub address: Addresses,
     /// Overrides the port's own MAC address.
     pub mac: Option<String>,
     #[serde(default = "default_desc")]
@@ -465,6 +466,8 @@ pub struct PortConf {
     pub device: String,
     pub addr: Ipv4Addr,
     pub prefix: u8,
+    /// A dual-stack port's IPv6 address and prefix length.
+    pub addr6: Option<(std::net::Ipv6Addr, u8)>,
     pub mac: Option<MacAddr>,
     pub rx_desc: u16,
     pub tx_desc: u16,
@@ -494,7 +497,15 @@ impl PortConf {
         }
     }
     pub fn iface(&self, port: u16, mac: MacAddr) -> Iface {
-        Iface { port, addr: self.addr, prefix: self.prefix, mac, mtu: self.mtu, rp_filter: self.rp_filter }
+        Iface {
+            port,
+            addr: self.addr,
+            prefix: self.prefix,
+            addr6: self.addr6,
+            mac,
+            mtu: self.mtu,
+            rp_filter: self.rp_filter,
+        }
     }
 }
 
@@ -519,6 +530,67 @@ fn is_pci(s: &str) -> bool {
     let parts: Vec<&str> = s.split([':', '.']).collect();
     (parts.len() == 3 || parts.len() == 4)
         && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// `address` of a port: one `ADDRESS/PREFIX` or a list of them.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum Addresses {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Addresses {
+    fn list(&self) -> &[String] {
+        match self {
+            Addresses::One(s) => std::slice::from_ref(s),
+            Addresses::Many(v) => v,
+        }
+    }
+}
+
+/// Parses `IPV6/N` (N in 1..=128) of a unicast address.
+pub fn parse_cidr6(s: &str) -> Option<(std::net::Ipv6Addr, u8)> {
+    let (a, p) = s.split_once('/')?;
+    let p: u8 = p.parse().ok()?;
+    let a: std::net::Ipv6Addr = a.parse().ok()?;
+    ((1..=128).contains(&p) && !a.is_multicast() && !a.is_unspecified() && !a.is_loopback()).then_some((a, p))
+}
+
+/// An IPv4 address and prefix length.
+type Cidr4 = (Ipv4Addr, u8);
+/// An IPv6 address and prefix length.
+type Cidr6 = (std::net::Ipv6Addr, u8);
+
+/// A port's addresses: exactly one IPv4 (the dataplane is keyed by it) and
+/// at most one IPv6 (answered for NS and echo, not forwarded yet).
+fn port_addresses(a: &Addresses, field: &str) -> Result<(Cidr4, Option<Cidr6>), ConfigError> {
+    let (mut v4, mut v6) = (None, None);
+    for s in a.list() {
+        if let Some(c) = parse_cidr(s) {
+            if v4.replace(c).is_some() {
+                return Err(invalid(
+                    field,
+                    "more than one IPv4 address: a port has one IPv4 and at most one IPv6",
+                ));
+            }
+        } else if let Some(c) = parse_cidr6(s) {
+            if v6.replace(c).is_some() {
+                return Err(invalid(
+                    field,
+                    "more than one IPv6 address: a port has one IPv4 and at most one IPv6",
+                ));
+            }
+        } else {
+            return Err(invalid(
+                field,
+                format!("{s:?} is not ADDRESS/PREFIX (IPv4, or unicast IPv6 with a prefix of 1..=128)"),
+            ));
+        }
+    }
+    let v4 =
+        v4.ok_or_else(|| invalid(field, "needs an IPv4 ADDRESS/PREFIX: the dataplane forwards IPv4 only"))?;
+    Ok((v4, v6))
 }
 
 /// Parses `A.B.C.D/N`.
@@ -588,9 +660,7 @@ impl Config {
                 if p.device.trim().is_empty() {
                     return Err(invalid(field("device"), "must not be empty"));
                 }
-                let (addr, prefix) = parse_cidr(&p.address).ok_or_else(|| {
-                    invalid(field("address"), format!("{:?} is not ADDRESS/PREFIX", p.address))
-                })?;
+                let ((addr, prefix), addr6) = port_addresses(&p.address, &field("address"))?;
                 let mac = match &p.mac {
                     Some(m) => {
                         Some(m.parse::<MacAddr>().ok().filter(|m| m.is_unicast()).ok_or_else(|| {
@@ -613,6 +683,7 @@ impl Config {
                     device: p.device.clone(),
                     addr,
                     prefix,
+                    addr6,
                     mac,
                     rx_desc: p.rx_desc,
                     tx_desc: p.tx_desc,
@@ -656,8 +727,8 @@ impl Config {
         // Where each service, real server and local address was defined
         // (section, line): a second definition is refused here, not at start.
         let mut services: HashMap<ServiceKey, usize> = HashMap::new();
-        let mut dests: HashMap<(ServiceKey, Ipv4Addr, u16), usize> = HashMap::new();
-        let mut laddrs: HashMap<(ServiceKey, Ipv4Addr), usize> = HashMap::new();
+        let mut dests: HashMap<(ServiceKey, std::net::IpAddr, u16), usize> = HashMap::new();
+        let mut laddrs: HashMap<(ServiceKey, std::net::IpAddr), usize> = HashMap::new();
         for (i, s) in self.services.iter().enumerate() {
             let field = format!("service[{i}].rules");
             let rules =
@@ -772,13 +843,13 @@ mod tests {
         assert_eq!(c.static_routes(&ports).unwrap()[0].port, 0);
         assert_eq!(c.timeouts.established, 300);
         assert_eq!(c.timeouts.close, 10);
-        let key = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::new(198, 18, 0, 100), port: 80 };
+        let key = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::new(198, 18, 0, 100).into(), port: 80 };
         let rip = Ipv4Addr::new(198, 18, 1, 2);
         assert_eq!(
             c.service_requests().unwrap(),
             [
                 Request::AddService { spec: ServiceSpec::new(key, Scheduler::Rr) },
-                Request::AddLaddr { service: key, addr: Ipv4Addr::new(198, 18, 1, 10) },
+                Request::AddLaddr { service: key, addr: Ipv4Addr::new(198, 18, 1, 10).into() },
                 Request::AddDest { service: key, dest: DestSpec::new(rip, 8080, ForwardMode::FullNat, 2) },
             ]
         );
@@ -815,6 +886,34 @@ mod tests {
         assert!(err_of(&GOOD.replace("sessions = 1000", "sessions = 0")).starts_with("workers.sessions"));
         let mtu = GOOD.replace("mac = \"02:00:00:00:01:01\"", "mac = \"02:00:00:00:01:01\"\nmtu = 20");
         assert!(err_of(&mtu).starts_with("port[1].mtu"));
+    }
+
+    #[test]
+    fn a_port_may_have_one_ipv4_and_one_ipv6_address() {
+        let dual =
+            GOOD.replace("address = \"198.18.0.1/24\"", "address = [\"198.18.0.1/24\", \"2001:db8::1/64\"]");
+        let ports = parse(&dual).unwrap().port_confs().unwrap();
+        assert_eq!(ports[0].addr6, Some(("2001:db8::1".parse().unwrap(), 64)));
+        assert_eq!(ports[1].addr6, None);
+        let iface = ports[0].iface(0, MacAddr([2, 0, 0, 0, 0, 1]));
+        assert_eq!(
+            (iface.addr, iface.ipv6()),
+            (Ipv4Addr::new(198, 18, 0, 1), Some("2001:db8::1".parse().unwrap()))
+        );
+        // A list with one IPv4 address is the same as the string.
+        let one = GOOD.replace("address = \"198.18.0.1/24\"", "address = [\"198.18.0.1/24\"]");
+        assert_eq!(parse(&one).unwrap().port_confs().unwrap()[0].addr, Ipv4Addr::new(198, 18, 0, 1));
+        for (bad, why) in [
+            ("[\"2001:db8::1/64\"]", "needs an IPv4 ADDRESS/PREFIX"),
+            ("[\"198.18.0.1/24\", \"198.18.0.2/24\"]", "more than one IPv4 address"),
+            ("[\"198.18.0.1/24\", \"2001:db8::1/64\", \"2001:db8::2/64\"]", "more than one IPv6 address"),
+            ("[\"198.18.0.1/24\", \"ff02::1/64\"]", "is not ADDRESS/PREFIX"),
+            ("[\"198.18.0.1/24\", \"2001:db8::1/129\"]", "is not ADDRESS/PREFIX"),
+            ("[\"198.18.0.1/24\", \"2001:db8::1\"]", "is not ADDRESS/PREFIX"),
+        ] {
+            let e = err_of(&GOOD.replace("\"198.18.0.1/24\"", bad));
+            assert!(e.starts_with("port[0].address") && e.contains(why), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -76,7 +76,7 @@ fn setup() -> Lab {
         (Protocol::Tcp, 87, ForwardMode::FullNat, None),
     ];
     for (proto, port, mode, persistent) in modes {
-        let key = ServiceKey { proto, addr: Ipv4Addr::from(VIP), port };
+        let key = ServiceKey { proto, addr: Ipv4Addr::from(VIP).into(), port };
         let mut spec = ServiceSpec::new(key, gw_proto::Scheduler::Wrr);
         spec.persistent = persistent;
         spec.one_packet = port == 82;
@@ -92,7 +92,7 @@ fn setup() -> Lab {
             d.upper = 3;
             lab.ok(Request::AddDest { service: key, dest: d });
         }
-        lab.ok(Request::AddLaddr { service: key, addr: Ipv4Addr::from(LIP) });
+        lab.ok(Request::AddLaddr { service: key, addr: Ipv4Addr::from(LIP).into() });
     }
     lab
 }
@@ -119,7 +119,7 @@ pub fn packet_path(data: &[u8]) {
         now += step as u64 * 97;
         if ctl & 0x80 != 0 {
             // Now and then, change the configuration under the traffic.
-            let key = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::from(VIP), port: 80 };
+            let key = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::from(VIP).into(), port: 80 };
             let d = DestSpec::new(Ipv4Addr::new(198, 18, 1, 2), 80, ForwardMode::FullNat, (ctl & 3) as u32);
             lab.ok(Request::EditDest { service: key, dest: d });
         }

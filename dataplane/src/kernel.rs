@@ -157,6 +157,11 @@ pub fn start_taps(
         let addr = format!("{}/{}", iface.addr, iface.prefix);
         ip(&["link", "set", "dev", name, "address", &mac, "mtu", &iface.mtu.to_string()])?;
         ip(&["addr", "replace", &addr, "dev", name])?;
+        // A dual-stack port's IPv6 address too, without duplicate address
+        // detection: the dataplane answers neighbour solicitations for it.
+        if let Some((a6, p6)) = iface.addr6 {
+            ip(&["addr", "replace", &format!("{a6}/{p6}"), "dev", name, "nodad"])?;
+        }
         ip(&["link", "set", "dev", name, "up"])?;
         for r in routes.iter().filter(|r| r.port == ports[i].id()) {
             let Some(via) = r.via else { continue };

@@ -92,6 +92,9 @@ impl Io<Vec<u8>> for SinkIo {
     }
 }
 
+/// The client-side port's IPv6 address.
+pub const GW_OUT_ADDR6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+
 /// The two ports; port 1 has IP MTU `inside_mtu`.
 pub fn ifaces(inside_mtu: u16) -> Vec<Iface> {
     vec![
@@ -99,6 +102,9 @@ pub fn ifaces(inside_mtu: u16) -> Vec<Iface> {
             port: 0,
             addr: Ipv4Addr::from(GW_OUT_ADDR),
             prefix: 24,
+            // Dual stack on the client side, so that tests and the fuzz
+            // target reach the engine's IPv6 path (NS and echo answered).
+            addr6: Some((GW_OUT_ADDR6, 64)),
             mac: GW_OUT,
             mtu: 1500,
             rp_filter: RpFilter::Strict,
@@ -107,6 +113,7 @@ pub fn ifaces(inside_mtu: u16) -> Vec<Iface> {
             port: 1,
             addr: Ipv4Addr::from(GW_IN_ADDR),
             prefix: 24,
+            addr6: None,
             mac: GW_IN,
             mtu: inside_mtu,
             rp_filter: RpFilter::Strict,
@@ -125,7 +132,7 @@ pub fn port_mac(port: u16) -> MacAddr {
 
 /// The service on [`VIP`]:[`VPORT`] for `proto`.
 pub fn key(proto: Protocol) -> ServiceKey {
-    ServiceKey { proto, addr: Ipv4Addr::from(VIP), port: VPORT }
+    ServiceKey { proto, addr: Ipv4Addr::from(VIP).into(), port: VPORT }
 }
 
 /// Every knob of a [`Lab`]; `Default` is what the integration tests use.
@@ -292,7 +299,7 @@ impl Lab {
                 self.ok(Request::AddDest { service: key(proto), dest });
             }
             if mode == ForwardMode::FullNat {
-                self.ok(Request::AddLaddr { service: key(proto), addr: Ipv4Addr::from(LIP) });
+                self.ok(Request::AddLaddr { service: key(proto), addr: Ipv4Addr::from(LIP).into() });
             }
         }
         self

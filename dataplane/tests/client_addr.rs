@@ -25,7 +25,7 @@ fn lab(ca: ClientAddr) -> Lab {
     lab.ok(Request::AddService { spec });
     let dest = DestSpec::new(Ipv4Addr::from(RS[0]), 8080, ForwardMode::FullNat, 1);
     lab.ok(Request::AddDest { service: key(Protocol::Tcp), dest });
-    lab.ok(Request::AddLaddr { service: key(Protocol::Tcp), addr: Ipv4Addr::from(LIP) });
+    lab.ok(Request::AddLaddr { service: key(Protocol::Tcp), addr: Ipv4Addr::from(LIP).into() });
     lab.learn_neighbours();
     lab
 }

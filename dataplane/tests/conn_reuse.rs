@@ -84,7 +84,7 @@ fn tcp_service(lab: &mut Lab, spec: ServiceSpec) {
         let dest = DestSpec::new(Ipv4Addr::from(rs), 8080, ForwardMode::FullNat, 1);
         lab.ok(Request::AddDest { service: tcp, dest });
     }
-    lab.ok(Request::AddLaddr { service: tcp, addr: Ipv4Addr::from(LIP) });
+    lab.ok(Request::AddLaddr { service: tcp, addr: Ipv4Addr::from(LIP).into() });
 }
 
 fn lab(reuse: ConnReuse) -> Lab {
@@ -169,8 +169,8 @@ fn a_syn_whose_session_lost_its_server_is_scheduled_anew_never_dropped() {
     let (rs, lport) = client(&mut lab, F::Syn).unwrap();
     server(&mut lab, rs, lport, F::SynAck);
     client(&mut lab, F::Ack).unwrap();
-    let tcp = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::from(VIP), port: VPORT };
-    lab.ok(Request::DelDest { service: tcp, addr: Ipv4Addr::from(rs), port: 8080 });
+    let tcp = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::from(VIP).into(), port: VPORT };
+    lab.ok(Request::DelDest { service: tcp, addr: Ipv4Addr::from(rs).into(), port: 8080 });
     // Data of the old connection: its server is deleted (as IPVS with
     // expire_nodest_conn = 0: dropped until the server is re-added).
     assert_eq!(client(&mut lab, F::Ack), None);
@@ -188,7 +188,7 @@ fn a_syn_whose_session_lost_its_server_is_scheduled_anew_never_dropped() {
 /// (`expire`, `expire_nodest_conn = 1`), or keep flowing (`forward`).
 #[test]
 fn a_deleted_servers_connections_wait_expire_or_forward_as_configured() {
-    let tcp = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::from(VIP), port: VPORT };
+    let tcp = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::from(VIP).into(), port: VPORT };
     for nodest in [NoDest::Drop, NoDest::Expire, NoDest::Forward] {
         let mut lab = lab_with(ConnReuse::default(), nodest);
         let (rs, lport) = client(&mut lab, F::Syn).unwrap();
@@ -227,7 +227,7 @@ fn a_syn_after_clear_and_re_adding_the_service_is_answered() {
     let mut lab = lab(ConnReuse::default());
     connect_and_close(&mut lab, F::FinAck);
     lab.ok(Request::Clear);
-    let tcp = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::from(VIP), port: VPORT };
+    let tcp = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::from(VIP).into(), port: VPORT };
     tcp_service(&mut lab, ServiceSpec::new(tcp, Scheduler::Rr));
     assert!(client(&mut lab, F::Syn).is_some(), "the SYN is scheduled on the new service");
     assert_eq!(lab.counters.event_count(Event::SessionsReused), 1);
@@ -237,7 +237,7 @@ fn a_syn_after_clear_and_re_adding_the_service_is_answered() {
 #[test]
 fn with_persistence_the_template_keeps_the_server_of_a_reused_port() {
     let mut lab = LabConfig { sessions: 64, ..LabConfig::default() }.build();
-    let tcp = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::from(VIP), port: VPORT };
+    let tcp = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::from(VIP).into(), port: VPORT };
     let mut spec = ServiceSpec::new(tcp, Scheduler::Rr);
     spec.persistent = Some(300);
     tcp_service(&mut lab, spec);

@@ -100,7 +100,7 @@ fn a_service_on_the_ports_own_address_stays_the_dataplanes() {
     let mut lab = lab(&[1]);
     let key = ServiceKey { proto: Protocol::Tcp, addr: GW_IN_ADDR.into(), port: 8080 };
     lab.ok(Request::AddService { spec: ServiceSpec::new(key, Scheduler::Rr) });
-    let dest = DestSpec::new(RS[1].into(), 80, ForwardMode::Masq, 1);
+    let dest = DestSpec::new(std::net::Ipv4Addr::from(RS[1]), 80, ForwardMode::Masq, 1);
     lab.ok(Request::AddDest { service: key, dest });
     let (mac, rs) = rs0();
     let out = lab.rx(1, tcp(mac, GW_IN, (rs, 40000), (GW_IN_ADDR, 8080), true, false));
@@ -292,4 +292,41 @@ fn a_datagram_reassembled_for_a_vip_on_the_ports_address_goes_to_the_kernel_when
     assert_eq!((u.source_port(), u.destination_port()), (5000, 53));
     assert_eq!(u.payload(), &payload[..]);
     assert_eq!(lab.counters.event_count(Event::ToKernel), 1);
+}
+
+#[test]
+fn ipv6_the_dataplane_does_not_answer_goes_to_a_dual_stack_ports_kernel() {
+    use dataplane::testing::GW_OUT_ADDR6;
+    let client6: [u8; 16] = "2001:db8::2".parse::<std::net::Ipv6Addr>().unwrap().octets();
+    let ssh = {
+        let b = PacketBuilder::ethernet2(CLIENT_MAC, GW_OUT.0)
+            .ipv6(client6, GW_OUT_ADDR6.octets(), 64)
+            .tcp(40000, 22, 1, 64240)
+            .syn();
+        let mut out = vec![];
+        b.write(&mut out, &[]).unwrap();
+        out
+    };
+    let echo6 = {
+        let b = PacketBuilder::ethernet2(CLIENT_MAC, GW_OUT.0)
+            .ipv6(client6, GW_OUT_ADDR6.octets(), 64)
+            .icmpv6_echo_request(7, 1);
+        let mut out = vec![];
+        b.write(&mut out, b"ping").unwrap();
+        out
+    };
+    // With a kernel interface on the dual-stack outside port, TCP over IPv6
+    // to the port's own address is the kernel's, untouched; echo stays the
+    // dataplane's.
+    let mut with = lab(&[0]);
+    assert!(with.rx(0, ssh.clone()).is_empty());
+    assert_eq!(with.io.kernel.pop(), Some((0, ssh.clone())));
+    assert_eq!(with.rx(0, echo6).len(), 1, "echo answered by the dataplane");
+    assert!(with.io.kernel.is_empty());
+    assert_eq!(with.counters.drop_count(Drop::Ipv6NotHandled), 0);
+    // Without one, the same segment is a counted drop.
+    let mut without = lab(&[]);
+    assert!(without.rx(0, ssh).is_empty());
+    assert!(without.io.kernel.is_empty());
+    assert_eq!(without.counters.drop_count(Drop::Ipv6NotHandled), 1);
 }

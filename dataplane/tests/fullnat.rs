@@ -112,7 +112,7 @@ fn new_connections_alternate_and_a_deleted_server_gets_no_new_ones() {
         seen.push(inspect(&out[0].1).3 .0);
     }
     assert_eq!(seen, vec![RS[0], RS[1], RS[0], RS[1]]);
-    lab.ok(Request::DelDest { service: key(Protocol::Tcp), addr: Ipv4Addr::from(RS[0]), port: 8080 });
+    lab.ok(Request::DelDest { service: key(Protocol::Tcp), addr: Ipv4Addr::from(RS[0]).into(), port: 8080 });
     for cport in 41000..41004 {
         let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, cport), (VIP, 80), true, false));
         assert_eq!(inspect(&out[0].1).3 .0, RS[1]);
@@ -129,7 +129,10 @@ fn tcp_dests(lab: &Lab) -> Vec<([u8; 4], u64, u64)> {
         panic!()
     };
     let svc = services.iter().find(|s| s.spec.key.proto == Protocol::Tcp).expect("the TCP service is listed");
-    svc.dests.iter().map(|d| (d.spec.addr.octets(), d.active_conns, d.stats.inpkts)).collect()
+    svc.dests
+        .iter()
+        .map(|d| (gw_proto::v4(d.spec.addr).unwrap().octets(), d.active_conns, d.stats.inpkts))
+        .collect()
 }
 
 /// `[ipvs] nodest_conn = "forward"` (gatewayd's own; the default drops
@@ -175,7 +178,7 @@ fn a_trashed_server_keeps_its_sessions_and_takes_them_back_when_re_added() {
     let rules = vec![
         Request::AddService { spec: gw_proto::ServiceSpec::new(tcp_key, Scheduler::Rr) },
         Request::AddDest { service: tcp_key, dest: rs0 },
-        Request::AddLaddr { service: tcp_key, addr: Ipv4Addr::from(LIP) },
+        Request::AddLaddr { service: tcp_key, addr: Ipv4Addr::from(LIP).into() },
     ];
     lab.ok(Request::Restore { requests: rules });
     assert_eq!(tcp_dests(&lab), vec![(RS[0], 1, 5)]);
@@ -190,7 +193,7 @@ fn local_ports_are_never_reused_toward_the_same_server_while_live() {
     // Three local ports only.
     let mut lab = Lab::new(64, (5000, 5002)).with_services(Scheduler::Rr);
     lab.learn_neighbours();
-    lab.ok(Request::DelDest { service: key(Protocol::Tcp), addr: Ipv4Addr::from(RS[1]), port: 8080 });
+    lab.ok(Request::DelDest { service: key(Protocol::Tcp), addr: Ipv4Addr::from(RS[1]).into(), port: 8080 });
     let mut ports = vec![];
     for cport in 40000..40003 {
         let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, cport), (VIP, 80), true, false));
@@ -298,6 +301,16 @@ fn bad_frames_are_counted_by_reason_and_traffic_keeps_flowing() {
                 let mut f = good.clone();
                 f[12] = 0x86;
                 f[13] = 0xdd;
+                f
+            },
+            // An IPv4 packet labelled IPv6, on the dual-stack port.
+            Drop::Ipv6Malformed,
+        ),
+        (
+            {
+                let mut f = good.clone();
+                f[12] = 0x81;
+                f[13] = 0x00;
                 f
             },
             Drop::UnsupportedEthertype,
@@ -445,7 +458,7 @@ fn a_reload_that_drops_then_re_adds_a_service_resumes_its_sessions() {
         let dest = gw_proto::DestSpec::new(Ipv4Addr::from(r), 8080, gw_proto::ForwardMode::FullNat, 1);
         rules.push(Request::AddDest { service: tcp_key, dest });
     }
-    rules.push(Request::AddLaddr { service: tcp_key, addr: Ipv4Addr::from(LIP) });
+    rules.push(Request::AddLaddr { service: tcp_key, addr: Ipv4Addr::from(LIP).into() });
     assert_eq!(lab.control.sync(vec![]), Response::Ok);
     lab.worker.engine.set_snapshot(lab.publisher.current());
     assert!(client(&mut lab, false).is_none(), "dropped while the service is gone");

@@ -191,7 +191,8 @@ fn a_reload_of_an_edited_file_applies_only_the_difference_and_keeps_sessions() {
         panic!("no listing")
     };
     let fnat = services.iter().find(|s| s.spec.key.port == 80).unwrap();
-    let dests: Vec<(Ipv4Addr, u32)> = fnat.dests.iter().map(|d| (d.spec.addr, d.spec.weight)).collect();
+    let dests: Vec<(Ipv4Addr, u32)> =
+        fnat.dests.iter().map(|d| (gw_proto::v4(d.spec.addr).unwrap(), d.spec.weight)).collect();
     let ip = |l| Ipv4Addr::new(198, 18, 1, l);
     assert_eq!(dests, [(ip(2), 1), (ip(3), 5), (ip(4), 1)]);
     let sessions: u64 = fnat.dests.iter().map(|d| d.active_conns + d.inactive_conns).sum();

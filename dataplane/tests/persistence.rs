@@ -110,7 +110,7 @@ fn templates_expire_after_their_connections_and_the_timeout() {
 fn a_deleted_servers_template_follows_the_new_choice() {
     let mut lab = lab(|s| s.persistent = Some(300));
     let a = connect(&mut lab, CLIENT, 1000);
-    lab.ok(Request::DelDest { service: key(Protocol::Tcp), addr: Ipv4Addr::from(a), port: 8080 });
+    lab.ok(Request::DelDest { service: key(Protocol::Tcp), addr: Ipv4Addr::from(a).into(), port: 8080 });
     let b = connect(&mut lab, CLIENT, 1001);
     assert_ne!(a, b);
     assert_eq!(connect(&mut lab, CLIENT, 1002), b);
@@ -158,7 +158,7 @@ fn an_upper_threshold_overloads_a_server_until_it_drops_below_three_quarters() {
 #[test]
 fn a_port_zero_service_takes_every_port_and_shares_one_template() {
     let mut lab = Lab::new(256, (1024, 65535));
-    let vip_all = gw_proto::ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::from(VIP), port: 0 };
+    let vip_all = gw_proto::ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::from(VIP).into(), port: 0 };
     let mut spec = ServiceSpec::new(vip_all, Scheduler::Rr);
     assert!(matches!(lab.control.handle(Request::AddService { spec: spec.clone() }), Response::Error { .. }));
     spec.persistent = Some(300);

@@ -353,7 +353,9 @@ impl Unsupported {
             return Some("SCTP services (--sctp-service) are not supported by gatewayd");
         }
         if given(self.ipv6.into()) {
-            return Some("IPv6 (-6, --ipv6) is not supported by gatewayd");
+            // ipvsadm takes -6 only after -f (which is refused above), for
+            // an fwmark service of IPv6; its message keeps its newline.
+            return Some("-6 used before -f\n");
         }
         let daemon = [
             self.start_daemon.len(),

@@ -29,11 +29,11 @@
 //! service port (neither can rewrite ports); `-E` and `-e` send a whole service or
 //! destination, so an option left out returns to its default.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use gw_proto::{
     ClientAddr, DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceKey, ServiceSpec, TimeoutSet,
-    DEFAULT_PERSISTENCE,
+    DEFAULT_PERSISTENCE, FULL_PREFIX6,
 };
 
 use crate::cli::{Cli, BARE};
@@ -427,6 +427,7 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
                 scheduler,
                 persistent,
                 netmask: v.netmask.unwrap_or(Ipv4Addr::BROADCAST),
+                prefix6: v.prefix6.unwrap_or(FULL_PREFIX6),
                 one_packet: cli.ops > 0,
                 sched_flags,
                 client_addr,
@@ -443,6 +444,9 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
             let service = key();
             let (addr, port) = v.real.expect("real-server is required for this command");
             let mode = forward(cli);
+            if addr.is_ipv4() != service.addr.is_ipv4() && mode != ForwardMode::Tunnel {
+                return Err(usage("Different address family is allowed only for tunneling servers"));
+            }
             tunnel_check(cli, mode)?;
             let port = match mode {
                 // Neither can change the destination port: ipvsadm forces the service's.
@@ -545,13 +549,14 @@ fn command(cli: &Cli) -> Result<Command, Failure> {
 /// The values of the options given, each parsed once (at most one of each).
 struct Values {
     service: Option<ServiceKey>,
-    real: Option<(Ipv4Addr, Option<u16>)>,
+    real: Option<(IpAddr, Option<u16>)>,
     weight: u32,
     upper: u32,
     lower: u32,
     persistent: Option<u32>,
     netmask: Option<Ipv4Addr>,
-    laddr: Option<Ipv4Addr>,
+    prefix6: Option<u8>,
+    laddr: Option<IpAddr>,
     timeouts: Option<TimeoutSet>,
 }
 
@@ -586,12 +591,16 @@ fn values_of(cli: &Cli, cmd: Command, names: &PortNames) -> Result<Values, Failu
         Some(p) => Some(values::timeout(p, 1, MAX_TIMEOUT).map_err(usage)?),
         None => None,
     };
-    let netmask = match cli.netmask.first() {
-        Some(m) => Some(values::netmask(m).map_err(usage)?),
-        None => None,
+    // -M: a mask for an IPv4 service, a prefix length for an IPv6 one
+    // (ipvsadm reads it by the family of the service given so far; gwctl by
+    // the service's family wherever -M stands).
+    let (netmask, prefix6) = match (cli.netmask.first(), service.map(|k| k.addr)) {
+        (Some(m), Some(IpAddr::V6(_))) => (None, Some(values::prefix6(m).map_err(usage)?)),
+        (Some(m), _) => (Some(values::netmask(m).map_err(usage)?), None),
+        (None, _) => (None, None),
     };
     let laddr = match cli.laddr.first() {
-        Some(s) => Some(s.parse::<Ipv4Addr>().map_err(|_| usage("illegal local address"))?),
+        Some(s) => Some(s.parse::<IpAddr>().map_err(|_| usage("illegal local address"))?),
         None => None,
     };
     // ipvsadm takes --set's three values from the words left over, then
@@ -611,7 +620,7 @@ fn values_of(cli: &Cli, cmd: Command, names: &PortNames) -> Result<Values, Failu
     if let Some(word) = words.next() {
         return Err(usage(format!("unexpected argument {word}")));
     }
-    Ok(Values { service, real, weight, upper, lower, persistent, netmask, laddr, timeouts })
+    Ok(Values { service, real, weight, upper, lower, persistent, netmask, prefix6, laddr, timeouts })
 }
 
 /// `--proxy-protocol disable|v1|v2` (DPVS's words; its `-insecure` forms,
@@ -802,15 +811,98 @@ mod tests {
     }
 
     fn tcp(port: u16) -> ServiceKey {
-        ServiceKey { proto: Protocol::Tcp, addr: VIP, port }
+        ServiceKey { proto: Protocol::Tcp, addr: VIP.into(), port }
     }
 
     fn udp(port: u16) -> ServiceKey {
-        ServiceKey { proto: Protocol::Udp, addr: VIP, port }
+        ServiceKey { proto: Protocol::Udp, addr: VIP.into(), port }
     }
 
     fn dest(port: u16, mode: ForwardMode, weight: u32) -> DestSpec {
         DestSpec::new(RIP, port, mode, weight)
+    }
+
+    fn v6(s: &str) -> IpAddr {
+        IpAddr::V6(s.parse().unwrap())
+    }
+
+    #[test]
+    fn ipv6_services_and_servers() {
+        let key = ServiceKey { proto: Protocol::Tcp, addr: v6("2001:db8::1"), port: 80 };
+        let s = spec(&["-A", "-t", "[2001:db8::1]:80", "-s", "rr"]);
+        assert_eq!((s.key, s.prefix6, s.persistent), (key, FULL_PREFIX6, None));
+        // -M is a prefix length for an IPv6 service, before or after -t.
+        let s = spec(&["-A", "-t", "[2001:db8::1]:80", "-p", "-M", "64"]);
+        assert_eq!(
+            (s.prefix6, s.netmask, s.persistent),
+            (64, Ipv4Addr::BROADCAST, Some(DEFAULT_PERSISTENCE))
+        );
+        assert_eq!(spec(&["-A", "-M", "48", "-p", "-t", "[2001:db8::1]:80"]).prefix6, 48);
+        assert_eq!(
+            fail(&["-A", "-t", "[2001:db8::1]:80", "-p", "-M", "129"]),
+            "illegal ipv6 netmask specified"
+        );
+        assert_eq!(
+            fail(&["-A", "-t", "[2001:db8::1]:80", "-p", "-M", "ffff:ffff::"]),
+            "illegal ipv6 netmask specified"
+        );
+        // An IPv4 service keeps the dotted mask.
+        assert_eq!(spec(&["-A", "-t", "198.18.0.100:80", "-p", "-M", "/24"]).prefix6, FULL_PREFIX6);
+        // A bare IPv6 address has no port: a zero-port service needs -p.
+        assert_eq!(fail(&["-A", "-t", "2001:db8::1"]), "Zero port specified for non-persistent service");
+        assert_eq!(fail(&["-A", "-t", "[2001:db8::1]"]), "illegal virtual server address[:port] specified");
+        assert_eq!(
+            req(&["-a", "-t", "[2001:db8::1]:80", "-r", "[2001:db8::2]:8080", "-b", "-w", "2"]),
+            Request::AddDest {
+                service: key,
+                dest: DestSpec::new(v6("2001:db8::2"), 8080, ForwardMode::FullNat, 2)
+            }
+        );
+        assert_eq!(
+            req(&["-d", "-t", "[2001:db8::1]:80", "-r", "2001:db8::2"]),
+            Request::DelDest { service: key, addr: v6("2001:db8::2"), port: 80 }
+        );
+        assert_eq!(
+            fail(&["-a", "-t", "[2001:db8::1]:80", "-r", "[2001:db8::2]:http:80"]),
+            "illegal real server address[:port] specified"
+        );
+    }
+
+    #[test]
+    fn families_mix_only_for_tunnels_and_local_addresses() {
+        let msg = "Different address family is allowed only for tunneling servers";
+        assert_eq!(fail(&["-a", "-t", "[2001:db8::1]:80", "-r", "198.18.1.2:80", "-b"]), msg);
+        assert_eq!(fail(&["-e", "-t", "198.18.0.100:80", "-r", "[2001:db8::2]:80", "-m"]), msg);
+        assert_eq!(fail(&["-a", "-t", "198.18.0.100:80", "-r", "[2001:db8::2]:80", "-g"]), msg);
+        let tun = req(&["-a", "-t", "198.18.0.100:80", "-r", "[2001:db8::2]:80", "-i"]);
+        assert_eq!(
+            tun,
+            Request::AddDest {
+                service: tcp(80),
+                dest: DestSpec::new(v6("2001:db8::2"), 80, ForwardMode::Tunnel, 1)
+            }
+        );
+        // FULLNAT local addresses of either family (an IPv4 one on an IPv6
+        // service is NAT64's).
+        let key = ServiceKey { proto: Protocol::Tcp, addr: v6("2001:db8::1"), port: 80 };
+        assert_eq!(
+            req(&["--add-laddr", "-z", "198.18.2.1", "-t", "[2001:db8::1]:80"]),
+            Request::AddLaddr { service: key, addr: Ipv4Addr::new(198, 18, 2, 1).into() }
+        );
+        assert_eq!(
+            req(&["--del-laddr", "-z", "2001:db8::3", "-t", "198.18.0.100:80"]),
+            Request::DelLaddr { service: tcp(80), addr: v6("2001:db8::3") }
+        );
+        assert_eq!(
+            fail(&["--add-laddr", "-z", "[2001:db8::3]", "-t", "198.18.0.100:80"]),
+            "illegal local address"
+        );
+    }
+
+    #[test]
+    fn ipv6_flag_needs_fwmark() {
+        assert_eq!(fail(&["-A", "-t", "[2001:db8::1]:80", "-6"]), "-6 used before -f\n");
+        assert!(fail(&["-A", "-f", "1", "-6"]).starts_with("fwmark services"));
     }
 
     fn spec(args: &[&str]) -> ServiceSpec {
@@ -1013,6 +1105,7 @@ mod tests {
                 scheduler: Scheduler::Sh,
                 persistent: Some(600),
                 netmask: Ipv4Addr::new(255, 255, 255, 0),
+                prefix6: FULL_PREFIX6,
                 one_packet: true,
                 sched_flags: 3,
                 client_addr: ClientAddr::None,
@@ -1089,17 +1182,17 @@ mod tests {
     fn delete_server_keeps_the_given_port() {
         assert_eq!(
             req(&["-d", "-t", "198.18.0.100:80", "-r", "198.18.1.2:8080"]),
-            Request::DelDest { service: tcp(80), addr: RIP, port: 8080 }
+            Request::DelDest { service: tcp(80), addr: RIP.into(), port: 8080 }
         );
         assert_eq!(
             req(&["-d", "-t", "198.18.0.100:80", "-r", "198.18.1.2"]),
-            Request::DelDest { service: tcp(80), addr: RIP, port: 80 }
+            Request::DelDest { service: tcp(80), addr: RIP.into(), port: 80 }
         );
     }
 
     #[test]
     fn laddr_commands() {
-        let lip = Ipv4Addr::new(198, 18, 2, 1);
+        let lip = IpAddr::V4(Ipv4Addr::new(198, 18, 2, 1));
         assert_eq!(
             req(&["--add-laddr", "-z", "198.18.2.1", "-t", "198.18.0.100:80"]),
             Request::AddLaddr { service: tcp(80), addr: lip }

@@ -205,7 +205,7 @@ mod tests {
     }
 
     fn key(port: u16) -> ServiceKey {
-        ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::new(198, 18, 0, 100), port }
+        ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::new(198, 18, 0, 100).into(), port }
     }
 
     #[test]
@@ -228,7 +228,7 @@ mod tests {
             Request::AddService { spec: ServiceSpec::new(key(80), Scheduler::Rr) },
             Request::AddDest { service: key(80), dest: DestSpec::new(rip(2), 8080, ForwardMode::FullNat, 3) },
             Request::AddDest { service: key(80), dest: DestSpec::new(rip(3), 80, ForwardMode::Masq, 1) },
-            Request::AddLaddr { service: key(80), addr: Ipv4Addr::new(198, 18, 2, 1) },
+            Request::AddLaddr { service: key(80), addr: Ipv4Addr::new(198, 18, 2, 1).into() },
             Request::SetTimeouts { timeouts: TimeoutSet { tcp: 900, tcpfin: 120, udp: 300 } },
             Request::Zero { service: None },
             Request::Clear,

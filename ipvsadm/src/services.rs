@@ -115,11 +115,11 @@ impl PortNames {
 
     /// ipvsadm's `addr_to_host`: the name of `addr` from the system resolver
     /// (`getnameinfo`, name required), `None` when it has none.
-    pub fn host_name(&self, addr: Ipv4Addr) -> Option<String> {
+    pub fn host_name(&self, addr: IpAddr) -> Option<String> {
         if !self.hosts {
             return None;
         }
-        let name = dns_lookup::lookup_addr(&IpAddr::V4(addr)).ok()?;
+        let name = dns_lookup::lookup_addr(&addr).ok()?;
         // Without a name getnameinfo gives the number back.
         name.parse::<IpAddr>().is_err().then_some(name)
     }
@@ -151,7 +151,7 @@ mod tests {
         assert_eq!(n.host_addr("localhost"), None, "the built-in table resolves nothing");
         let n = n.with_hosts();
         assert_eq!(n.host_addr("localhost"), Some(Ipv4Addr::LOCALHOST));
-        assert_eq!(n.host_name(Ipv4Addr::LOCALHOST).as_deref(), Some("localhost"));
+        assert_eq!(n.host_name(Ipv4Addr::LOCALHOST.into()).as_deref(), Some("localhost"));
     }
 
     #[rustfmt::skip]

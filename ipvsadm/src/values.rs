@@ -3,7 +3,7 @@
 //! Every function is pure; the messages are those of ipvsadm's `fail(2, ...)`
 //! calls, which [`crate::resolve`] turns into exit status 2.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use gw_proto::{sched_flags, Protocol, Scheduler};
 
@@ -23,21 +23,41 @@ pub fn number(s: &str, min: i64, max: i64) -> Option<u32> {
     }
 }
 
-/// ipvsadm's `parse_service` for IPv4: `HOST[:PORT]`, the port a number from 0 to
-/// 65535 or a service name of `proto`; the host a dotted quad or a name that
-/// `names` resolves (`gethostbyname`: its first IPv4 address).
-pub fn addr_port(s: &str, proto: Protocol, names: &PortNames) -> Option<(Ipv4Addr, Option<u16>)> {
-    let (addr, port) = match s.rsplit_once(':') {
-        Some((a, p)) => (a, Some(p)),
-        None => (s, None),
-    };
+/// ipvsadm's `parse_service`: `HOST[:PORT]`, `IPV6` or `[IPV6]:PORT`; the
+/// port a number from 0 to 65535 or a service name of `proto`; an IPv4 host
+/// a dotted quad (`inet_aton`) or a name that `names` resolves
+/// (`gethostbyname`: its first IPv4 address). As ipvsadm 1.31:
+///
+/// - a bare IPv6 address has no port (`2001:db8::1:80` is one address);
+/// - brackets need a port: `[2001:db8::1]` alone is no service;
+/// - an IPv4 address in brackets loses its port (`[1.2.3.4]:80` is
+///   1.2.3.4 with no port: ipvsadm looks for the port inside the brackets).
+pub fn addr_port(s: &str, proto: Protocol, names: &PortNames) -> Option<(IpAddr, Option<u16>)> {
     // parse_service: a string of digits alone is no service (SERVICE_NONE).
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let addr = match inet_aton(addr) {
-        Some(a) => a,
-        None => names.host_addr(addr)?,
+    let (host, mut port) = match s.strip_prefix('[') {
+        Some(rest) => {
+            let (host, after) = rest.split_once(']')?;
+            (host, Some(after.strip_prefix(':')?))
+        }
+        None => (s, None),
+    };
+    let addr = match host.parse::<Ipv6Addr>() {
+        Ok(a) => IpAddr::V6(a),
+        Err(_) => {
+            // The IPv4 branch looks for the port again, inside `host`.
+            let (h, p) = match host.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (host, None),
+            };
+            port = p;
+            IpAddr::V4(match inet_aton(h) {
+                Some(a) => a,
+                None => names.host_addr(h)?,
+            })
+        }
     };
     let port = match port {
         None => None,
@@ -127,6 +147,24 @@ pub fn netmask(s: &str) -> Result<Ipv4Addr, String> {
     Ok(Ipv4Addr::from(bits))
 }
 
+/// `-M` of an IPv6 service: ipvsadm's `atoi` (leading blanks, a sign,
+/// then digits up to the first other character) within 1..=128.
+pub fn prefix6(s: &str) -> Result<u8, String> {
+    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (neg, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let end = digits.bytes().position(|b| !b.is_ascii_digit()).unwrap_or(digits.len());
+    let n: i64 = digits[..end].parse::<i64>().unwrap_or(if end == 0 { 0 } else { i64::MAX });
+    let n = if neg { -n } else { n };
+    u8::try_from(n)
+        .ok()
+        .filter(|n| (1..=128).contains(n))
+        .ok_or_else(|| "illegal ipv6 netmask specified".to_owned())
+}
+
 /// ipvsadm's `parse_sched_flags`: comma-separated names, checked against the
 /// scheduler (`-s`, or wlc when absent). Empty items are skipped, as `strtok` does.
 pub fn sched_flags(scheduler: Scheduler, s: &str) -> Result<u8, String> {
@@ -175,25 +213,60 @@ pub fn sched_flag_names(scheduler: Scheduler, flags: u8) -> Option<String> {
 mod tests {
     use super::*;
 
+    fn ip4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(a, b, c, d))
+    }
+
+    #[test]
+    fn ipv6_forms_as_ipvsadm_parse_service() {
+        let n = PortNames::builtin();
+        let v6 = |s: &str| IpAddr::V6(s.parse().unwrap());
+        let p = |s| addr_port(s, Protocol::Tcp, &n);
+        assert_eq!(p("[2001:db8::1]:80"), Some((v6("2001:db8::1"), Some(80))));
+        assert_eq!(p("[2001:db8::1]:http"), Some((v6("2001:db8::1"), Some(80))));
+        // Bare: the whole word is the address, no port.
+        assert_eq!(p("2001:db8::1"), Some((v6("2001:db8::1"), None)));
+        assert_eq!(p("2001:db8::1:80"), Some((v6("2001:db8::1:80"), None)));
+        assert_eq!(p("::ffff:198.18.0.1"), Some((v6("::ffff:198.18.0.1"), None)));
+        // Brackets need ":port"; a bad port is no service.
+        assert_eq!(p("[2001:db8::1]"), None);
+        assert_eq!(p("[2001:db8::1]80"), None);
+        assert_eq!(p("[2001:db8::1:80"), None);
+        assert_eq!(p("[2001:db8::1]:"), None);
+        assert_eq!(p("[2001:db8::1]:65536"), None);
+        assert_eq!(p("[2001:db8::g]:80"), None);
+        // ipvsadm's quirk: IPv4 in brackets loses its port.
+        assert_eq!(p("[1.2.3.4]:80"), Some((ip4(1, 2, 3, 4), None)));
+    }
+
+    #[test]
+    fn ipv6_netmask_is_atoi_in_1_to_128() {
+        assert_eq!(prefix6("64"), Ok(64));
+        assert_eq!(prefix6("128"), Ok(128));
+        assert_eq!(prefix6("1"), Ok(1));
+        assert_eq!(prefix6(" +48abc"), Ok(48));
+        let bad = Err("illegal ipv6 netmask specified".to_owned());
+        for s in ["0", "129", "-64", "abc", "", "/64", "ffff::", "99999999999999999999999"] {
+            assert_eq!(prefix6(s), bad, "{s:?}");
+        }
+    }
+
     #[test]
     fn address_parsing() {
         let n = PortNames::builtin();
-        assert_eq!(addr_port("1.2.3.4", Protocol::Tcp, &n), Some((Ipv4Addr::new(1, 2, 3, 4), None)));
-        assert_eq!(addr_port("1.2.3.4:0", Protocol::Tcp, &n), Some((Ipv4Addr::new(1, 2, 3, 4), Some(0))));
-        assert_eq!(addr_port("1.2.3.4:+80", Protocol::Tcp, &n), Some((Ipv4Addr::new(1, 2, 3, 4), Some(80))));
-        assert_eq!(
-            addr_port("1.2.3.4:domain", Protocol::Udp, &n),
-            Some((Ipv4Addr::new(1, 2, 3, 4), Some(53)))
-        );
+        assert_eq!(addr_port("1.2.3.4", Protocol::Tcp, &n), Some((ip4(1, 2, 3, 4), None)));
+        assert_eq!(addr_port("1.2.3.4:0", Protocol::Tcp, &n), Some((ip4(1, 2, 3, 4), Some(0))));
+        assert_eq!(addr_port("1.2.3.4:+80", Protocol::Tcp, &n), Some((ip4(1, 2, 3, 4), Some(80))));
+        assert_eq!(addr_port("1.2.3.4:domain", Protocol::Udp, &n), Some((ip4(1, 2, 3, 4), Some(53))));
         assert_eq!(addr_port("1.2.3.4:http", Protocol::Udp, &n), None);
-        assert_eq!(addr_port("[::1]:80", Protocol::Tcp, &n), None);
+        assert_eq!(
+            addr_port("[::1]:80", Protocol::Tcp, &n),
+            Some((IpAddr::V6(Ipv6Addr::LOCALHOST), Some(80)))
+        );
         assert_eq!(addr_port("", Protocol::Tcp, &n), None);
         // inet_aton's short forms, as ipvsadm; digits alone are no service.
-        assert_eq!(addr_port("198.18:80", Protocol::Tcp, &n), Some((Ipv4Addr::new(198, 0, 0, 18), Some(80))));
-        assert_eq!(
-            addr_port("0xc6120064:80", Protocol::Tcp, &n),
-            Some((Ipv4Addr::new(198, 18, 0, 100), Some(80)))
-        );
+        assert_eq!(addr_port("198.18:80", Protocol::Tcp, &n), Some((ip4(198, 0, 0, 18), Some(80))));
+        assert_eq!(addr_port("0xc6120064:80", Protocol::Tcp, &n), Some((ip4(198, 18, 0, 100), Some(80))));
         assert_eq!(addr_port("3323068516", Protocol::Tcp, &n), None);
     }
 

@@ -36,7 +36,7 @@ impl Service {
         let key = self.spec.key;
         std::iter::once(Request::AddService { spec: self.spec.clone() })
             .chain(self.dests.iter().map(move |(_, d)| Request::AddDest { service: key, dest: *d }))
-            .chain(self.laddrs.iter().map(move |a| Request::AddLaddr { service: key, addr: *a }))
+            .chain(self.laddrs.iter().map(move |a| Request::AddLaddr { service: key, addr: (*a).into() }))
     }
 }
 
@@ -119,7 +119,7 @@ pub fn services(conf: &Conf, notices: &mut Vec<Notice>) -> Result<Vec<Service>, 
             }
         };
         for (addr, port) in keys {
-            let key = ServiceKey { proto, addr, port };
+            let key = ServiceKey { proto, addr: addr.into(), port };
             if let Some(first) = seen.get(&key) {
                 return Err(vs.at.error(format!("virtual server {key} is already defined at {first}")));
             }

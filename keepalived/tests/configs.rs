@@ -19,7 +19,7 @@ fn ip(s: &str) -> Ipv4Addr {
 }
 
 fn key(proto: Protocol, addr: &str, port: u16) -> ServiceKey {
-    ServiceKey { proto, addr: ip(addr), port }
+    ServiceKey { proto, addr: ip(addr).into(), port }
 }
 
 fn tcp(addr: &str, port: u16) -> ServiceKey {
@@ -193,7 +193,7 @@ fn every_checker_is_parsed_with_its_options() {
 fn dpvs_fnat_takes_its_local_address_group() {
     let l = load(&fixture("dpvs-fnat.conf")).unwrap();
     let svc = tcp("198.18.0.100", 80);
-    let laddr = |a: &str| Request::AddLaddr { service: svc, addr: ip(a) };
+    let laddr = |a: &str| Request::AddLaddr { service: svc, addr: ip(a).into() };
     assert_eq!(
         l.requests(),
         vec![

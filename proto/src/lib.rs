@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -40,18 +40,90 @@ impl Protocol {
     }
 }
 
-/// A virtual service: protocol, VIP and virtual port.
+/// A virtual service: protocol, VIP (either family) and virtual port.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServiceKey {
     pub proto: Protocol,
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     pub port: u16,
 }
 
-impl fmt::Display for ServiceKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}:{}", self.proto.label(), self.addr, self.port)
+impl ServiceKey {
+    /// The VIP if it is IPv4 (the only family gatewayd's dataplane carries
+    /// today; the daemon refuses IPv6 services before they reach it).
+    pub fn v4(&self) -> Option<Ipv4Addr> {
+        v4(self.addr)
     }
+}
+
+impl fmt::Display for ServiceKey {
+    /// `TCP 198.18.0.1:80` or `TCP [2001:db8::1]:80`, as ipvsadm writes
+    /// an address and port.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.proto.label(), AddrPort(self.addr, self.port))
+    }
+}
+
+/// An address and port written as ipvsadm writes them
+/// (`addrport_to_anyname` with `-n`): `a.b.c.d:port`, `[v6]:port`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddrPort(pub IpAddr, pub u16);
+
+impl fmt::Display for AddrPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            IpAddr::V4(a) => write!(f, "{a}:{}", self.1),
+            IpAddr::V6(a) => write!(f, "[{}]:{}", Ntop(IpAddr::V6(a)), self.1),
+        }
+    }
+}
+
+/// An address as glibc's `inet_ntop` writes it, which ipvsadm prints: for
+/// IPv6 the longest run of two or more zero groups compressed (RFC 5952, as
+/// Rust's `Display`), except that an IPv4-compatible (`::a.b.c.d`, the
+/// first six groups zero and the seventh not) or IPv4-mapped
+/// (`::ffff:a.b.c.d`) address ends in dotted decimal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ntop(pub IpAddr);
+
+impl fmt::Display for Ntop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            IpAddr::V4(a) => write!(f, "{a}"),
+            IpAddr::V6(a) => {
+                let s = a.segments();
+                let o = a.octets();
+                let compat = s[..6] == [0; 6] && s[6] != 0;
+                if compat || s[..6] == [0, 0, 0, 0, 0, 0xffff] {
+                    let v4 = Ipv4Addr::new(o[12], o[13], o[14], o[15]);
+                    let head = if compat { "::" } else { "::ffff:" };
+                    write!(f, "{head}{v4}")
+                } else {
+                    write!(f, "{a}")
+                }
+            }
+        }
+    }
+}
+
+/// `addr` if it is IPv4.
+pub fn v4(addr: IpAddr) -> Option<Ipv4Addr> {
+    match addr {
+        IpAddr::V4(a) => Some(a),
+        IpAddr::V6(_) => None,
+    }
+}
+
+/// ipvsadm's persistence granularity of an IPv6 service when `-M` is not
+/// given: the whole address.
+pub const FULL_PREFIX6: u8 = 128;
+
+fn full_prefix6() -> u8 {
+    FULL_PREFIX6
+}
+
+fn is_full_prefix6(p: &u8) -> bool {
+    *p == FULL_PREFIX6
 }
 
 /// Scheduling algorithm of a service (`-s`), named as ipvsadm names them.
@@ -221,9 +293,14 @@ pub struct ServiceSpec {
     /// `-p [timeout]`: persistence timeout in seconds; `None` when not persistent.
     #[serde(default)]
     pub persistent: Option<u32>,
-    /// `-M netmask`: clients in one masked network share a persistence template.
+    /// `-M netmask` of an IPv4 service: clients in one masked network share
+    /// a persistence template.
     #[serde(default = "host_mask")]
     pub netmask: Ipv4Addr,
+    /// `-M prefix-length` of an IPv6 service (1..=128, ipvsadm's form for
+    /// IPv6; 128 when not given). Unused for IPv4 services.
+    #[serde(default = "full_prefix6", skip_serializing_if = "is_full_prefix6")]
+    pub prefix6: u8,
     /// `-o`: one-packet scheduling (each UDP datagram scheduled on its own).
     #[serde(default)]
     pub one_packet: bool,
@@ -244,6 +321,7 @@ impl ServiceSpec {
             scheduler,
             persistent: None,
             netmask: host_mask(),
+            prefix6: FULL_PREFIX6,
             one_packet: false,
             sched_flags: 0,
             client_addr: ClientAddr::None,
@@ -254,7 +332,7 @@ impl ServiceSpec {
 /// A real server as added with `-a` or changed with `-e`.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DestSpec {
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     pub port: u16,
     pub mode: ForwardMode,
     pub weight: u32,
@@ -268,8 +346,8 @@ pub struct DestSpec {
 
 impl DestSpec {
     /// A real server with no connection thresholds.
-    pub fn new(addr: Ipv4Addr, port: u16, mode: ForwardMode, weight: u32) -> DestSpec {
-        DestSpec { addr, port, mode, weight, upper: 0, lower: 0 }
+    pub fn new(addr: impl Into<IpAddr>, port: u16, mode: ForwardMode, weight: u32) -> DestSpec {
+        DestSpec { addr: addr.into(), port, mode, weight, upper: 0, lower: 0 }
     }
 }
 
@@ -300,11 +378,11 @@ pub enum Request {
     /// `-e`
     EditDest { service: ServiceKey, dest: DestSpec },
     /// `-d`
-    DelDest { service: ServiceKey, addr: Ipv4Addr, port: u16 },
+    DelDest { service: ServiceKey, addr: IpAddr, port: u16 },
     /// `--add-laddr -z LIP -t|-u VIP:port`
-    AddLaddr { service: ServiceKey, addr: Ipv4Addr },
+    AddLaddr { service: ServiceKey, addr: IpAddr },
     /// `--del-laddr -z LIP -t|-u VIP:port`
-    DelLaddr { service: ServiceKey, addr: Ipv4Addr },
+    DelLaddr { service: ServiceKey, addr: IpAddr },
     /// `--get-laddr [-t|-u VIP:port]`
     GetLaddr { service: Option<ServiceKey> },
     /// `-L`/`-l`: one service or all, with statistics.
@@ -395,7 +473,7 @@ pub struct DestInfo {
 pub struct ServiceInfo {
     pub spec: ServiceSpec,
     pub dests: Vec<DestInfo>,
-    pub laddrs: Vec<Ipv4Addr>,
+    pub laddrs: Vec<IpAddr>,
     pub stats: Stats,
     #[serde(default)]
     pub rates: Rates,
@@ -411,11 +489,11 @@ pub struct ConnInfo {
     pub state: String,
     /// Milliseconds until it expires.
     pub expires_ms: u64,
-    pub client: (Ipv4Addr, u16),
-    pub vip: (Ipv4Addr, u16),
+    pub client: (IpAddr, u16),
+    pub vip: (IpAddr, u16),
     /// FULLNAT: the local address and port; other modes: the client again.
-    pub local: (Ipv4Addr, u16),
-    pub dest: (Ipv4Addr, u16),
+    pub local: (IpAddr, u16),
+    pub dest: (IpAddr, u16),
     pub mode: ForwardMode,
     /// A persistence template (client port 0), not a connection.
     pub template: bool,
@@ -472,6 +550,9 @@ pub enum ErrorKind {
     OutOfRange,
     /// An unknown scheduler (the kernel's ENOENT on a service change).
     NoScheduler,
+    /// An address family the dataplane does not carry (IPv6 today; the
+    /// kernel's EAFNOSUPPORT).
+    Unsupported,
 }
 
 impl ErrorKind {
@@ -492,6 +573,7 @@ impl ErrorKind {
             // strerror(ERANGE): libipvs has no text of its own for it.
             ErrorKind::OutOfRange => "Numerical result out of range",
             ErrorKind::NoScheduler => "Scheduler or persistence engine not found",
+            ErrorKind::Unsupported => "Operation not supported with specified address family",
         }
     }
 }
@@ -511,7 +593,7 @@ pub enum Response {
         services: Vec<ServiceInfo>,
     },
     Laddrs {
-        entries: Vec<(ServiceKey, Vec<Ipv4Addr>)>,
+        entries: Vec<(ServiceKey, Vec<IpAddr>)>,
     },
     Counters {
         workers: Vec<WorkerCounters>,
@@ -594,7 +676,7 @@ mod tests {
     use super::*;
 
     fn key() -> ServiceKey {
-        ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::new(198, 18, 0, 100), port: 80 }
+        ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::new(198, 18, 0, 100).into(), port: 80 }
     }
 
     #[test]

@@ -12,6 +12,9 @@
 //! and translates errors, [`conn`] sets connections up (scheduling, local
 //! ports, bind/unbind accounting).
 //!
+//! [`ipv6`] answers neighbour solicitations and echo requests for a port's
+//! IPv6 address (a dual-stack port); IPv6 is not forwarded yet.
+//!
 //! Order of checks for an IPv4 frame: Ethernet destination, IPv4 header
 //! (length, version, IHL, checksum), source address sanity, fragments, then
 //! L4 header, then session lookup (client side, then real-server side), then
@@ -23,6 +26,7 @@ pub(crate) mod conn;
 mod frag;
 mod icmp;
 mod ipv4;
+mod ipv6;
 mod kernel;
 pub mod reject;
 
@@ -251,8 +255,8 @@ impl Engine {
             Ok(f) => (f.dst_addr(), f.ethertype()),
             Err(_) => return Action::Drop(Drop::EthTruncated),
         };
-        if dst_mac != iface.mac && !dst_mac.is_broadcast() {
-            // Multicast (OSPF, VRRP, LLDP, IPv6 ND) is the kernel's, if any.
+        if dst_mac != iface.mac && !dst_mac.is_broadcast() && !ipv6::solicited_for(&iface, dst_mac) {
+            // Multicast (OSPF, VRRP, LLDP, other IPv6 ND) is the kernel's, if any.
             if dst_mac.is_multicast() && self.has_kernel(&iface) {
                 return Action::Kernel { port };
             }
@@ -261,6 +265,12 @@ impl Engine {
         match ethertype {
             EtherType::Arp => self.arp(&iface, frame),
             EtherType::Ipv4 => self.ipv4(now, &iface, frame),
+            // What the dataplane does not answer of IPv6 (the kernel's own
+            // link-local ND, other ICMPv6, TCP/UDP) is the kernel's, if any.
+            EtherType::Ipv6 if iface.addr6.is_some() => match self.ipv6(&iface, frame) {
+                Action::Drop(Drop::Ipv6NotHandled) if self.has_kernel(&iface) => Action::Kernel { port },
+                action => action,
+            },
             _ if self.has_kernel(&iface) => Action::Kernel { port },
             _ => Action::Drop(Drop::UnsupportedEthertype),
         }

@@ -27,7 +27,7 @@ fn service(d: &Dest) -> Service {
     Service {
         slot: 0,
         version: 1,
-        key: ServiceKey { proto: SvcProto::Tcp, addr: Ipv4Addr::from(VIP), port: 80 },
+        key: ServiceKey { proto: SvcProto::Tcp, addr: Ipv4Addr::from(VIP).into(), port: 80 },
         scheduler: Scheduler::Rr,
         prep: Prepared::build(Scheduler::Rr, 0, &[DestConf::new(1, RIP, d.port)]),
         dests: vec![d.clone()],
@@ -45,6 +45,7 @@ fn iface(port: u16, last: u8, mtu: u16) -> Iface {
         port,
         addr: Ipv4Addr::new(198, 18, port as u8, last),
         prefix: 24,
+        addr6: None,
         mac: MacAddr([2, 0, 0, 0, 0, last]),
         mtu,
         rp_filter: Default::default(),

@@ -28,7 +28,7 @@
 //! returns `0`. [`super::udp::Packet`]'s `fill_checksum` and `rewrite_*`
 //! methods do both. TCP and ICMP have no such rule.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Ones-complement sum of `data` as big-endian 16-bit words (RFC 1071 §4.1).
 ///
@@ -91,6 +91,18 @@ pub fn pseudo_header(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, len: u16) -> u32 {
     let s = u32::from(src);
     let d = u32::from(dst);
     (s >> 16) + (s & 0xffff) + (d >> 16) + (d & 0xffff) + u32::from(proto) + u32::from(len)
+}
+
+/// Sum of the IPv6 pseudo header (RFC 8200 §8.1): source and destination
+/// address, the upper-layer packet length as 32 bits, three zero bytes and
+/// the next header. Reduced to `0..=0xffff` like [`sum`], not complemented;
+/// add it to [`sum`] of the upper-layer packet.
+#[inline]
+pub fn pseudo_header_v6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, len: u32) -> u32 {
+    let words = |a: Ipv6Addr| a.segments().iter().map(|w| u32::from(*w)).sum::<u32>();
+    // At most 16 * 0xffff + 2 * 0xffff + 0xff: no overflow.
+    let s = words(src) + words(dst) + (len >> 16) + (len & 0xffff) + u32::from(next_header);
+    u32::from(fold(s))
 }
 
 /// Completes an RFC 1624 eqn. 3 update: `!fold(s)`, where `s` is
@@ -167,6 +179,15 @@ impl Delta {
     #[inline]
     pub fn addr(old: Ipv4Addr, new: Ipv4Addr) -> Delta {
         Delta::word32(u32::from(old), u32::from(new))
+    }
+
+    /// An IPv6 address changed: in a TCP/UDP/ICMPv6 pseudo header (IPv6
+    /// has no header checksum).
+    #[inline]
+    pub fn addr6(old: Ipv6Addr, new: Ipv6Addr) -> Delta {
+        let (o, n) = (u128::from(old), u128::from(new));
+        let word = |v: u128, i: u32| u64::from((v >> (32 * i)) as u32);
+        Delta((0..4).map(|i| word(!o, i) + word(n, i)).sum())
     }
 
     /// Applies the change to checksum `csum` (complemented, as stored) and

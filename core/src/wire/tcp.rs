@@ -13,7 +13,7 @@
 //! fits, and a longer buffer (never a valid segment) gives a wrong but
 //! harmless checksum.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::checksum::{self, Delta};
 use super::{read_u16, read_u32, write_u16, write_u32, Error, Result};
@@ -247,6 +247,22 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
         self.full_sum(src, dst) == 0xffff
     }
+
+    /// Folded, uncomplemented sum of the IPv6 pseudo header (RFC 8200
+    /// §8.1) and the whole segment.
+    #[inline]
+    fn full_sum_v6(&self, src: Ipv6Addr, dst: Ipv6Addr) -> u16 {
+        let data = self.buffer.as_ref();
+        let ph = checksum::pseudo_header_v6(src, dst, PROTOCOL, data.len() as u32);
+        checksum::fold(ph + checksum::sum(data))
+    }
+
+    /// True if the checksum is valid for a segment from `src` to `dst`
+    /// over IPv6.
+    #[inline]
+    pub fn verify_checksum_v6(&self, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
+        self.full_sum_v6(src, dst) == 0xffff
+    }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
@@ -384,6 +400,16 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         self.set_checksum(c);
     }
 
+    /// Computes and stores the checksum over the IPv6 pseudo header
+    /// (`src`, `dst`, buffer length as 32 bits, next header 6) and the
+    /// whole buffer.
+    #[inline]
+    pub fn fill_checksum_v6(&mut self, src: Ipv6Addr, dst: Ipv6Addr) {
+        self.set_checksum(0);
+        let c = !self.full_sum_v6(src, dst);
+        self.set_checksum(c);
+    }
+
     /// Sets the source port and updates the checksum incrementally (RFC 1624).
     #[inline]
     pub fn rewrite_src_port(&mut self, port: u16) {
@@ -439,6 +465,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     #[inline]
     pub fn update_checksum_for_addr(&mut self, old: Ipv4Addr, new: Ipv4Addr) {
         let c = checksum::update_addr(self.checksum(), old, new);
+        self.set_checksum(c);
+    }
+
+    /// Updates the checksum for a pseudo-header IPv6 address changed from
+    /// `old` to `new` (`ipv6::Packet::rewrite_src_addr` returns the same
+    /// change as a `Delta`, for [`Packet::rewrite_ports`]).
+    #[inline]
+    pub fn update_checksum_for_addr_v6(&mut self, old: Ipv6Addr, new: Ipv6Addr) {
+        let c = Delta::addr6(old, new).apply(self.checksum());
         self.set_checksum(c);
     }
 }

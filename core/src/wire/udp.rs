@@ -12,7 +12,7 @@
 //! header, so NAT must call [`Packet::update_checksum_for_addr`] for each
 //! rewritten address.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::checksum::{self, Delta};
 use super::{read_u16, write_u16, Error, Result};
@@ -132,6 +132,23 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
         self.checksum() == 0 || self.full_sum(src, dst) == 0xffff
     }
+
+    /// Folded, uncomplemented sum of the IPv6 pseudo header (RFC 8200
+    /// §8.1) and bytes `..len`.
+    #[inline]
+    fn full_sum_v6(&self, src: Ipv6Addr, dst: Ipv6Addr) -> u16 {
+        let data = &self.buffer.as_ref()[..usize::from(self.len())];
+        let ph = checksum::pseudo_header_v6(src, dst, PROTOCOL, u32::from(self.len()));
+        checksum::fold(ph + checksum::sum(data))
+    }
+
+    /// True if the checksum is valid for a datagram from `src` to `dst`
+    /// over IPv6. Unlike IPv4, a stored `0` is invalid: IPv6 makes the UDP
+    /// checksum mandatory (RFC 8200 §8.1).
+    #[inline]
+    pub fn verify_checksum_v6(&self, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
+        self.checksum() != 0 && self.full_sum_v6(src, dst) == 0xffff
+    }
 }
 
 /// A computed checksum of 0 is transmitted as all ones (RFC 768).
@@ -185,6 +202,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         self.set_checksum(zero_to_ffff(c));
     }
 
+    /// Computes and stores the checksum over the IPv6 pseudo header and
+    /// bytes `..len`; a computed 0 is stored as `0xffff` (RFC 8200 §8.1).
+    #[inline]
+    pub fn fill_checksum_v6(&mut self, src: Ipv6Addr, dst: Ipv6Addr) {
+        self.set_checksum(0);
+        let c = !self.full_sum_v6(src, dst);
+        self.set_checksum(zero_to_ffff(c));
+    }
+
     /// Applies an RFC 1624 update to a present checksum; keeps 0 (none).
     #[inline]
     fn update_checksum(&mut self, update: impl FnOnce(u16) -> u16) {
@@ -235,6 +261,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     #[inline]
     pub fn update_checksum_for_addr(&mut self, old: Ipv4Addr, new: Ipv4Addr) {
         self.update_checksum(|c| checksum::update_addr(c, old, new));
+    }
+
+    /// Updates the checksum for a pseudo-header IPv6 address changed from
+    /// `old` to `new` (`ipv6::Packet::rewrite_src_addr` returns the same
+    /// change as a `Delta`). A stored 0 is left alone (invalid over IPv6
+    /// anyway; the caller counts and drops it).
+    #[inline]
+    pub fn update_checksum_for_addr_v6(&mut self, old: Ipv6Addr, new: Ipv6Addr) {
+        self.update_checksum(|c| Delta::addr6(old, new).apply(c));
     }
 }
 

@@ -18,7 +18,7 @@
 //! lines without them).
 
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use gw_proto::{ConnInfo, ForwardMode, Protocol};
 
@@ -73,7 +73,7 @@ pub fn conns_with(out: &mut String, conns: &[ConnInfo], persistent: bool, names:
 }
 
 /// `"%-18s "` of `addr:port`.
-fn addr_column(out: &mut String, (addr, port): (Ipv4Addr, u16), proto: Protocol, names: &Names) {
+fn addr_column(out: &mut String, (addr, port): (IpAddr, u16), proto: Protocol, names: &Names) {
     let start = out.len();
     names.push(out, addr, port, proto);
     pad_from(out, start, 18);
@@ -83,6 +83,7 @@ fn addr_column(out: &mut String, (addr, port): (Ipv4Addr, u16), proto: Protocol,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn ip(d: u8) -> Ipv4Addr {
         Ipv4Addr::new(198, 18, 0, d)
@@ -93,10 +94,10 @@ mod tests {
         proto: Protocol,
         state: &str,
         expires_ms: u64,
-        client: (Ipv4Addr, u16),
-        vip: (Ipv4Addr, u16),
-        local: (Ipv4Addr, u16),
-        dest: (Ipv4Addr, u16),
+        client: (impl Into<IpAddr>, u16),
+        vip: (impl Into<IpAddr>, u16),
+        local: (impl Into<IpAddr>, u16),
+        dest: (impl Into<IpAddr>, u16),
         mode: ForwardMode,
     ) -> ConnInfo {
         ConnInfo {
@@ -104,10 +105,10 @@ mod tests {
             proto,
             state: state.into(),
             expires_ms,
-            client,
-            vip,
-            local,
-            dest,
+            client: (client.0.into(), client.1),
+            vip: (vip.0.into(), vip.1),
+            local: (local.0.into(), local.1),
+            dest: (dest.0.into(), dest.1),
             mode,
             template: false,
         }

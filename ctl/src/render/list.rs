@@ -101,8 +101,11 @@ fn service_line(out: &mut String, svc: &ServiceInfo, format: ListFormat, exact: 
     let start = out.len();
     let _ = write!(out, "{:<4} ", k.proto.label());
     names.push(out, k.addr, k.port, k.proto);
-    // ipvsadm: `svc_name[33] = '\0'` for IPv4 (only a long host name reaches it).
-    cut(out, start, 33);
+    // ipvsadm: `svc_name[33] = '\0'` for IPv4 only (only a long host name
+    // reaches it); an IPv6 name runs on.
+    if k.addr.is_ipv4() {
+        cut(out, start, 33);
+    }
     match format {
         ListFormat::Stats | ListFormat::Rate => {
             pad_from(out, start, 33);
@@ -133,7 +136,12 @@ fn flags(out: &mut String, spec: &ServiceSpec) {
     }
     if let Some(timeout) = spec.persistent {
         let _ = write!(out, " persistent {timeout}");
-        if spec.netmask != std::net::Ipv4Addr::BROADCAST {
+        // ipvsadm: the dotted mask for IPv4, the prefix length for IPv6.
+        if spec.key.addr.is_ipv6() {
+            if spec.prefix6 != gw_proto::FULL_PREFIX6 {
+                let _ = write!(out, " mask {}", spec.prefix6);
+            }
+        } else if spec.netmask != std::net::Ipv4Addr::BROADCAST {
             let _ = write!(out, " mask {}", spec.netmask);
         }
     }
@@ -169,8 +177,10 @@ fn dest_line(
     out.push_str("  -> ");
     let start = out.len();
     names.push(out, s.addr, s.port, proto);
-    // ipvsadm: `dname[28] = '\0'` for IPv4 listings.
-    cut(out, start, 28);
+    // ipvsadm: `dname[28] = '\0'` for IPv4 servers only.
+    if s.addr.is_ipv4() {
+        cut(out, start, 28);
+    }
     pad_from(out, start, 28);
     let _ = match format {
         ListFormat::Stats => {
@@ -232,7 +242,7 @@ mod tests {
     use crate::render::sort;
 
     fn key(proto: Protocol, a: [u8; 4], port: u16) -> ServiceKey {
-        ServiceKey { proto, addr: Ipv4Addr::from(a), port }
+        ServiceKey { proto, addr: Ipv4Addr::from(a).into(), port }
     }
 
     fn dest(a: [u8; 4], port: u16, weight: u32, active: u64, inactive: u64, stats: Stats) -> DestInfo {
@@ -265,7 +275,7 @@ mod tests {
                 ),
                 dest([198, 18, 1, 2], 80, 1, 0, 0, stats(0, 0, 0, 0, 0)),
             ],
-            laddrs: vec![Ipv4Addr::new(198, 18, 2, 1)],
+            laddrs: vec![Ipv4Addr::new(198, 18, 2, 1).into()],
             stats: stats(123_456_789, 99_999_999, 100_000_000, 5_000_000_000, 123),
             rates: Rates::default(),
         }
@@ -329,6 +339,7 @@ mod tests {
             scheduler: Scheduler::Sh,
             persistent: Some(360),
             netmask: Ipv4Addr::new(255, 255, 255, 0),
+            prefix6: gw_proto::FULL_PREFIX6,
             one_packet: true,
             sched_flags: 3,
             client_addr: ClientAddr::None,

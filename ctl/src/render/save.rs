@@ -43,7 +43,12 @@ pub fn save_with(out: &mut String, services: &[ServiceInfo], names: &Names) {
         if let Some(timeout) = spec.persistent {
             let _ = write!(out, " -p {timeout}");
         }
-        if spec.netmask != Ipv4Addr::BROADCAST {
+        // ipvsadm: `-M` as a dotted mask for IPv4, a prefix length for IPv6.
+        if spec.key.addr.is_ipv6() {
+            if spec.prefix6 != gw_proto::FULL_PREFIX6 {
+                let _ = write!(out, " -M {}", spec.prefix6);
+            }
+        } else if spec.netmask != Ipv4Addr::BROADCAST {
             let _ = write!(out, " -M {}", spec.netmask);
         }
         if spec.one_packet {
@@ -86,7 +91,7 @@ pub fn save_with(out: &mut String, services: &[ServiceInfo], names: &Names) {
             out.push('\n');
         }
         for lip in &svc.laddrs {
-            let _ = write!(out, "--add-laddr -z {lip} ");
+            let _ = write!(out, "--add-laddr -z {} ", gw_proto::Ntop(*lip));
             service_arg(out, &spec.key, names);
             out.push('\n');
         }
@@ -122,7 +127,7 @@ mod tests {
         }
     }
 
-    fn info(spec: ServiceSpec, dests: Vec<DestSpec>, laddrs: Vec<Ipv4Addr>) -> ServiceInfo {
+    fn info(spec: ServiceSpec, dests: Vec<DestSpec>, laddrs: Vec<std::net::IpAddr>) -> ServiceInfo {
         ServiceInfo {
             spec,
             dests: dests.into_iter().map(dest).collect(),
@@ -133,7 +138,7 @@ mod tests {
     }
 
     fn key(proto: Protocol, port: u16) -> ServiceKey {
-        ServiceKey { proto, addr: Ipv4Addr::new(198, 18, 0, 100), port }
+        ServiceKey { proto, addr: Ipv4Addr::new(198, 18, 0, 100).into(), port }
     }
 
     fn rip(last: u8) -> Ipv4Addr {
@@ -147,6 +152,7 @@ mod tests {
             scheduler: Scheduler::Sh,
             persistent: Some(600),
             netmask: Ipv4Addr::new(255, 255, 255, 0),
+            prefix6: gw_proto::FULL_PREFIX6,
             one_packet: true,
             sched_flags: 3,
             client_addr: ClientAddr::None,
@@ -170,7 +176,7 @@ mod tests {
                     DestSpec { upper: 10, ..DestSpec::new(rip(4), 80, ForwardMode::Route, 65535) },
                     DestSpec { lower: 2, ..DestSpec::new(rip(5), 80, ForwardMode::Tunnel, 1) },
                 ],
-                vec![Ipv4Addr::new(198, 18, 2, 1), Ipv4Addr::new(198, 18, 2, 2)],
+                vec![Ipv4Addr::new(198, 18, 2, 1).into(), Ipv4Addr::new(198, 18, 2, 2).into()],
             ),
             info(with_mask, vec![], vec![]),
             info(pp1, vec![], vec![]),
@@ -179,7 +185,7 @@ mod tests {
             info(
                 every_option,
                 vec![DestSpec::new(rip(7), 5353, ForwardMode::FullNat, 1)],
-                vec![Ipv4Addr::new(198, 18, 2, 3)],
+                vec![Ipv4Addr::new(198, 18, 2, 3).into()],
             ),
         ]
     }
@@ -249,7 +255,7 @@ mod tests {
             "-a -t 172.16.254.200:80 -r 10.0.0.3:80 -i -w 3 --tun-type ipip\n",
         );
         let rules = parse_rule_lines(ipvsadm_s, &PortNames::builtin()).unwrap();
-        let vip = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::new(172, 16, 254, 200), port: 80 };
+        let vip = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::new(172, 16, 254, 200).into(), port: 80 };
         let dests = vec![
             DestSpec::new(Ipv4Addr::new(10, 0, 0, 2), 80, ForwardMode::Tunnel, 1),
             DestSpec::new(Ipv4Addr::new(10, 0, 0, 3), 80, ForwardMode::Tunnel, 3),

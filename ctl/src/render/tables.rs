@@ -1,15 +1,15 @@
 //! DPVS's `--get-laddr` table and gwctl's `--counters` table.
 
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
-use gw_proto::{Counter, PortCounters, ServiceKey, WorkerCounters};
+use gw_proto::{AddrPort, Counter, Ntop, PortCounters, ServiceKey, WorkerCounters};
 
 /// `--get-laddr`: DPVS ipvsadm's layout (`%-20s %-8s %-20s`): a title, then per
 /// service a `VIP:VPORT TOTAL` line and one line per local address. DPVS also
 /// prints CONFLICTS and CONNS per address; gw_proto does not carry them, so those
 /// columns are left out. Like DPVS, nothing at all is printed without services.
-pub fn laddrs(entries: &[(ServiceKey, Vec<Ipv4Addr>)]) -> String {
+pub fn laddrs(entries: &[(ServiceKey, Vec<IpAddr>)]) -> String {
     let mut out = String::new();
     if entries.is_empty() {
         return out;
@@ -18,9 +18,9 @@ pub fn laddrs(entries: &[(ServiceKey, Vec<Ipv4Addr>)]) -> String {
     let mut entries: Vec<_> = entries.iter().collect();
     entries.sort_by_key(|e| e.0);
     for (key, addrs) in entries {
-        let _ = writeln!(out, "{:<20} {:<8} ", format!("{}:{}", key.addr, key.port), addrs.len());
+        let _ = writeln!(out, "{:<20} {:<8} ", AddrPort(key.addr, key.port).to_string(), addrs.len());
         for a in addrs {
-            let _ = writeln!(out, "{:<20} {:<8} {a}", "", "");
+            let _ = writeln!(out, "{:<20} {:<8} {}", "", "", Ntop(*a));
         }
     }
     out
@@ -106,20 +106,22 @@ fn table(first: &str, columns: &[(String, &[Counter])], with_total: bool) -> Str
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use gw_proto::Protocol;
 
     use super::*;
 
     fn key(proto: Protocol, a: [u8; 4], port: u16) -> ServiceKey {
-        ServiceKey { proto, addr: Ipv4Addr::from(a), port }
+        ServiceKey { proto, addr: Ipv4Addr::from(a).into(), port }
     }
 
     #[test]
     #[rustfmt::skip]
     fn laddrs_follow_dpvs() {
         let entries = vec![
-            (key(Protocol::Udp, [198, 18, 0, 100], 53), vec![Ipv4Addr::new(198, 18, 2, 9)]),
-            (key(Protocol::Tcp, [198, 18, 0, 100], 80), vec![Ipv4Addr::new(198, 18, 2, 1), Ipv4Addr::new(198, 18, 2, 2)]),
+            (key(Protocol::Udp, [198, 18, 0, 100], 53), vec![Ipv4Addr::new(198, 18, 2, 9).into()]),
+            (key(Protocol::Tcp, [198, 18, 0, 100], 80), vec![Ipv4Addr::new(198, 18, 2, 1).into(), Ipv4Addr::new(198, 18, 2, 2).into()]),
         ];
         let want = concat!(
             "VIP:VPORT            TOTAL    SNAT_IP\n",
@@ -131,6 +133,16 @@ mod tests {
         );
         assert_eq!(laddrs(&entries), want);
         assert_eq!(laddrs(&[]), "");
+        // An IPv6 service in brackets; local addresses of either family.
+        let v6 = ServiceKey { proto: Protocol::Tcp, addr: "2001:db8::1".parse().unwrap(), port: 80 };
+        let entries = vec![(v6, vec![Ipv4Addr::new(198, 18, 2, 1).into(), "2001:db8::100".parse().unwrap()])];
+        let want = concat!(
+            "VIP:VPORT            TOTAL    SNAT_IP\n",
+            "[2001:db8::1]:80     2        \n",
+            "                              198.18.2.1\n",
+            "                              2001:db8::100\n",
+        );
+        assert_eq!(laddrs(&entries), want);
     }
 
     #[test]

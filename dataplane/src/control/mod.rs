@@ -219,7 +219,7 @@ mod test_util {
     use super::Control;
 
     pub(super) fn key(port: u16) -> ServiceKey {
-        ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::new(198, 18, 0, 100), port }
+        ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::new(198, 18, 0, 100).into(), port }
     }
     pub(super) fn dest(last: u8) -> DestSpec {
         DestSpec::new(Ipv4Addr::new(198, 18, 1, last), 80, ForwardMode::FullNat, 1)
@@ -251,11 +251,58 @@ mod tests {
         });
         add(&c);
         let lip = Ipv4Addr::new(198, 18, 1, 10);
-        c.handle(Request::AddLaddr { service: key(80), addr: lip });
-        c.handle(Request::DelLaddr { service: key(80), addr: lip });
+        c.handle(Request::AddLaddr { service: key(80), addr: lip.into() });
+        c.handle(Request::DelLaddr { service: key(80), addr: lip.into() });
         let seen = seen.lock().unwrap();
         assert_eq!(seen.first(), Some(&vec![]));
         assert!(seen.contains(&vec![lip]));
         assert_eq!(seen.last(), Some(&vec![]));
+    }
+
+    /// The dataplane carries IPv4 only: every way an IPv6 address could
+    /// enter the model is refused, naming IPv6, and nothing changes.
+    #[test]
+    fn ipv6_is_refused_until_the_dataplane_carries_it() {
+        use gw_proto::{ErrorKind, ForwardMode, Scheduler, ServiceSpec};
+        let (c, p) = control(1);
+        add(&c);
+        let generation = p.current().generation;
+        let v6: std::net::IpAddr = "2001:db8::1".parse().unwrap();
+        let v6_key = gw_proto::ServiceKey { addr: v6, ..key(80) };
+        let refused = [
+            Request::AddService { spec: ServiceSpec::new(v6_key, Scheduler::Rr) },
+            Request::EditService { spec: ServiceSpec::new(v6_key, Scheduler::Rr) },
+            Request::AddDest {
+                service: v6_key,
+                dest: gw_proto::DestSpec::new(Ipv4Addr::new(198, 18, 1, 3), 80, ForwardMode::FullNat, 1),
+            },
+            Request::AddDest {
+                service: key(80),
+                dest: gw_proto::DestSpec::new(v6, 80, ForwardMode::Tunnel, 1),
+            },
+            Request::EditDest {
+                service: key(80),
+                dest: gw_proto::DestSpec::new(v6, 80, ForwardMode::Tunnel, 1),
+            },
+            Request::AddLaddr { service: key(80), addr: v6 },
+            Request::Restore {
+                requests: vec![Request::AddService { spec: ServiceSpec::new(v6_key, Scheduler::Rr) }],
+            },
+        ];
+        for r in refused {
+            match c.handle(r.clone()) {
+                Response::Error { kind: ErrorKind::Unsupported, message } => {
+                    assert!(
+                        message.contains("IPv6 is not yet supported by gatewayd's dataplane"),
+                        "{message}"
+                    );
+                }
+                other => panic!("{r:?}: {other:?}"),
+            }
+        }
+        assert_eq!(p.current().generation, generation, "nothing was published");
+        // Deleting what cannot exist is the usual "no such" answer.
+        let del = c.handle(Request::DelService { key: v6_key });
+        assert!(matches!(del, Response::Error { kind: ErrorKind::NoService, .. }), "{del:?}");
     }
 }

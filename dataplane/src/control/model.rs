@@ -16,7 +16,7 @@
 //!   read relative to a base taken when it was handed out.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -108,7 +108,7 @@ impl Control {
                     .map(|d| DestConf {
                         weight: d.spec.weight,
                         last_weight: d.last_weight,
-                        addr: u32::from(d.spec.addr),
+                        addr: u32::from(dataplane_v4(d.spec.addr)),
                         port: d.spec.port,
                     })
                     .collect();
@@ -117,7 +117,7 @@ impl Control {
                     .iter()
                     .map(|d| Dest {
                         slot: d.slot,
-                        addr: d.spec.addr,
+                        addr: dataplane_v4(d.spec.addr),
                         port: d.spec.port,
                         mode: d.spec.mode,
                         weight: d.spec.weight,
@@ -152,6 +152,7 @@ impl Control {
 
     /// Applies a request to the model; `Ok(true)` if it changed.
     pub(super) fn apply(&self, m: &mut Model, req: Request) -> Result<bool, Response> {
+        refuse_ipv6(&req)?;
         m.version += 1;
         let version = m.version;
         match req {
@@ -272,6 +273,7 @@ impl Control {
                 Ok(true)
             }
             Request::AddLaddr { service, addr } => {
+                let addr = dataplane_v4(addr);
                 if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() || addr.is_loopback() {
                     return Err(err(ErrorKind::Invalid, format!("{addr} cannot be a local address")));
                 }
@@ -287,7 +289,7 @@ impl Control {
                 let pos = s
                     .laddrs
                     .iter()
-                    .position(|a| *a == addr)
+                    .position(|a| IpAddr::V4(*a) == addr)
                     .ok_or_else(|| err(ErrorKind::NoLaddr, addr.to_string()))?;
                 s.laddrs.remove(pos);
                 Ok(true)
@@ -373,11 +375,40 @@ fn validate_persistence(spec: &ServiceSpec) -> Result<(), Response> {
     }
 }
 
+/// The dataplane carries IPv4 only (issue 17): a request that would put an
+/// IPv6 service, real server or local address into the model is refused
+/// with [`ErrorKind::Unsupported`], before anything changes. Deleting or
+/// listing needs no check: no IPv6 entry can exist.
+fn refuse_ipv6(req: &Request) -> Result<(), Response> {
+    let (what, addr) = match req {
+        Request::AddService { spec } | Request::EditService { spec } => ("service", spec.key.addr),
+        Request::AddDest { service, .. } | Request::EditDest { service, .. } if service.addr.is_ipv6() => {
+            ("service", service.addr)
+        }
+        Request::AddDest { dest, .. } | Request::EditDest { dest, .. } => ("real server", dest.addr),
+        Request::AddLaddr { addr, .. } => ("local address", *addr),
+        _ => return Ok(()),
+    };
+    if addr.is_ipv6() {
+        let msg = format!("IPv6 is not yet supported by gatewayd's dataplane: {what} {addr}");
+        return Err(err(ErrorKind::Unsupported, msg));
+    }
+    Ok(())
+}
+
+/// An address [`refuse_ipv6`] let into the model, as the dataplane's IPv4.
+/// (An IPv6 one cannot be there; it would become 0.0.0.0, which matches no
+/// packet, rather than stop the control plane.)
+pub(super) fn dataplane_v4(addr: IpAddr) -> Ipv4Addr {
+    gw_proto::v4(addr).unwrap_or(Ipv4Addr::UNSPECIFIED)
+}
+
 fn validate_dest(d: &DestSpec) -> Result<(), Response> {
     if d.weight > 65535 {
         return Err(err(ErrorKind::Invalid, "weight must be 0..=65535"));
     }
-    if d.addr.is_unspecified() || d.addr.is_multicast() || d.addr.is_broadcast() {
+    let broadcast = gw_proto::v4(d.addr).is_some_and(|a| a.is_broadcast());
+    if d.addr.is_unspecified() || d.addr.is_multicast() || broadcast {
         return Err(err(ErrorKind::Invalid, format!("bad real server {}:{}", d.addr, d.port)));
     }
     // As the kernel's ip_vs_add_dest/ip_vs_edit_dest (ERANGE): a lower
@@ -465,11 +496,13 @@ mod tests {
         assert!(message.starts_with("rule 2:"), "{message}");
         let snap = p.current();
         assert!(
-            snap.service(gw_core::wire::ipv4::Protocol::Tcp, u32::from(key(81).addr), 81).is_some(),
+            snap.service(gw_core::wire::ipv4::Protocol::Tcp, gw_core::service::vip4(&key(81)).unwrap(), 81)
+                .is_some(),
             "rule 1 stays applied"
         );
         assert!(
-            snap.service(gw_core::wire::ipv4::Protocol::Tcp, u32::from(key(82).addr), 82).is_none(),
+            snap.service(gw_core::wire::ipv4::Protocol::Tcp, gw_core::service::vip4(&key(82)).unwrap(), 82)
+                .is_none(),
             "rule 3 never ran"
         );
     }

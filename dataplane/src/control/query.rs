@@ -7,7 +7,7 @@
 //! gives up with an error if one does not answer in time, rather than show a
 //! partial table.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use gw_proto::{
@@ -23,7 +23,7 @@ use super::{err, no_service, Control};
 
 /// A session as `gwctl -L -c` shows it.
 fn conn_info(worker: u32, s: &Session, now_ms: u64) -> ConnInfo {
-    let a = |ip: u32, port: u16| (Ipv4Addr::from(ip), port);
+    let a = |ip: u32, port: u16| (IpAddr::V4(Ipv4Addr::from(ip)), port);
     let template = s.is_template();
     ConnInfo {
         worker,
@@ -73,7 +73,7 @@ impl Control {
                         }
                     })
                     .collect(),
-                laddrs: s.laddrs.clone(),
+                laddrs: s.laddrs.iter().map(|a| IpAddr::V4(*a)).collect(),
                 stats: sub(self.svc_stats(s.slot), m.svc_base.get(&s.slot).copied().unwrap_or_default()),
                 rates: Self::rates_of(&m, false, s.slot),
             })
@@ -93,7 +93,7 @@ impl Control {
             .services
             .values()
             .filter(|s| service.is_none_or(|k| k == s.spec.key))
-            .map(|s| (s.spec.key, s.laddrs.clone()))
+            .map(|s| (s.spec.key, s.laddrs.iter().map(|a| IpAddr::V4(*a)).collect()))
             .collect();
         Response::Laddrs { entries }
     }
@@ -105,8 +105,11 @@ impl Control {
                 return no_service(&k);
             }
         }
-        let filter =
-            service.map(|k| ConnFilter { proto: k.proto.number(), vip: u32::from(k.addr), vport: k.port });
+        let filter = service.map(|k| ConnFilter {
+            proto: k.proto.number(),
+            vip: gw_core::service::vip4(&k).unwrap_or(0),
+            vport: k.port,
+        });
         let mut conns = vec![];
         for (w, mb) in self.mailboxes.iter().enumerate() {
             let (sessions, now, complete) = mb.list(filter, 8192, Duration::from_secs(2));
@@ -172,7 +175,7 @@ mod tests {
         let c = conn_info(0, &t, 0);
         assert!(c.template);
         assert_eq!(c.state, "NONE");
-        assert_eq!(c.local, (Ipv4Addr::from(client), 0));
+        assert_eq!(c.local, (Ipv4Addr::from(client).into(), 0));
         assert_eq!(c.client, c.local);
     }
 }

@@ -40,7 +40,7 @@ impl Control {
                 let Some(cur) = m.services.get(k) else {
                     ops.push(Request::AddService { spec: w.spec.clone() });
                     ops.extend(w.dests.iter().map(|d| Request::AddDest { service: *k, dest: d.spec }));
-                    ops.extend(w.laddrs.iter().map(|a| Request::AddLaddr { service: *k, addr: *a }));
+                    ops.extend(w.laddrs.iter().map(|a| Request::AddLaddr { service: *k, addr: (*a).into() }));
                     continue;
                 };
                 if cur.spec != w.spec {
@@ -59,10 +59,10 @@ impl Control {
                     }
                 }
                 for a in cur.laddrs.iter().filter(|a| !w.laddrs.contains(a)) {
-                    ops.push(Request::DelLaddr { service: *k, addr: *a });
+                    ops.push(Request::DelLaddr { service: *k, addr: (*a).into() });
                 }
                 for a in w.laddrs.iter().filter(|a| !cur.laddrs.contains(a)) {
-                    ops.push(Request::AddLaddr { service: *k, addr: *a });
+                    ops.push(Request::AddLaddr { service: *k, addr: (*a).into() });
                 }
             }
             ops
@@ -85,7 +85,11 @@ mod tests {
         let (c, p) = control(1);
         add(&c);
         let slot_of = |c: &Control, last: u8| {
-            c.lock().services[&key(80)].dests.iter().find(|d| d.spec.addr.octets()[3] == last).map(|d| d.slot)
+            c.lock().services[&key(80)]
+                .dests
+                .iter()
+                .find(|d| gw_proto::v4(d.spec.addr).unwrap().octets()[3] == last)
+                .map(|d| d.slot)
         };
         let kept = slot_of(&c, 2).unwrap();
         let spec = ServiceSpec::new(key(80), Scheduler::Rr);

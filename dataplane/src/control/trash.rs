@@ -36,7 +36,7 @@
 //! as before.
 
 use std::collections::{HashMap, HashSet};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use gw_core::service::{Steer, Trash, TrashedDest as SnapDest, TrashedService as SnapSvc};
@@ -59,7 +59,7 @@ pub(super) struct Idle {
 }
 
 /// A real server in the trash: (service, address, port).
-pub(super) type DestKey = (ServiceKey, Ipv4Addr, u16);
+pub(super) type DestKey = (ServiceKey, IpAddr, u16);
 
 /// A deleted real server.
 #[derive(Clone, Debug)]
@@ -94,7 +94,8 @@ impl TrashBin {
 
 /// How a service's connections are steered (see [`gw_core::steer`]).
 pub(super) fn steer_of(spec: &ServiceSpec) -> Steer {
-    Steer::of(spec.scheduler, spec.persistent.is_some(), u32::from(spec.netmask), u32::from(spec.key.addr))
+    let vip = gw_core::service::vip4(&spec.key).unwrap_or(0);
+    Steer::of(spec.scheduler, spec.persistent.is_some(), u32::from(spec.netmask), vip)
 }
 
 impl Control {
@@ -123,12 +124,7 @@ impl Control {
     }
 
     /// Takes real server `addr:port` of service `svc` out of the trash.
-    pub(super) fn untrash_dest(
-        m: &mut Model,
-        svc: ServiceKey,
-        addr: Ipv4Addr,
-        port: u16,
-    ) -> Option<DestEntry> {
+    pub(super) fn untrash_dest(m: &mut Model, svc: ServiceKey, addr: IpAddr, port: u16) -> Option<DestEntry> {
         m.trash.dests.remove(&(svc, addr, port)).map(|t| t.entry)
     }
 
@@ -243,7 +239,7 @@ impl Control {
                 .map(|((svc, addr, port), t)| SnapDest {
                     slot: t.entry.slot,
                     proto: svc.proto.number(),
-                    addr: *addr,
+                    addr: super::model::dataplane_v4(*addr),
                     port: *port,
                     mode: t.entry.spec.mode,
                     steer: t.steer,
@@ -274,7 +270,12 @@ mod tests {
 
     fn slot_of(c: &Control, svc: ServiceKey, last: u8) -> Option<u32> {
         let m = c.lock();
-        m.services.get(&svc)?.dests.iter().find(|d| d.spec.addr.octets()[3] == last).map(|d| d.slot)
+        m.services
+            .get(&svc)?
+            .dests
+            .iter()
+            .find(|d| gw_proto::v4(d.spec.addr).unwrap().octets()[3] == last)
+            .map(|d| d.slot)
     }
     fn listing(c: &Control) -> Vec<ServiceInfo> {
         let Response::Services { services, .. } = c.query(Request::List { service: None }) else { panic!() };
@@ -293,7 +294,7 @@ mod tests {
             Request::AddService { spec: ServiceSpec::new(key(80), Scheduler::Rr) },
             Request::AddDest { service: key(80), dest: dest(2) },
             Request::AddDest { service: key(80), dest: dest(3) },
-            Request::AddLaddr { service: key(80), addr: Ipv4Addr::new(198, 18, 1, 10) },
+            Request::AddLaddr { service: key(80), addr: Ipv4Addr::new(198, 18, 1, 10).into() },
             Request::AddService { spec: ServiceSpec::new(key(81), Scheduler::Wlc) },
             Request::AddDest { service: key(81), dest: dest(4) },
         ]
@@ -343,7 +344,8 @@ mod tests {
         ));
         let snap = p.current();
         assert!(
-            snap.service(gw_core::wire::ipv4::Protocol::Tcp, u32::from(key(80).addr), 80).is_none(),
+            snap.service(gw_core::wire::ipv4::Protocol::Tcp, gw_core::service::vip4(&key(80)).unwrap(), 80)
+                .is_none(),
             "nothing new is scheduled"
         );
         assert!(snap.dest_forwards(before[0].1[0].slot));
@@ -392,7 +394,10 @@ mod tests {
         c.workers[0].generation.set(p.current().generation);
         c.tick(later(2000));
         c.tick(later(3000));
-        assert!(p.current().owns(u32::from(key(80).addr)), "the deleted service's VIP stays the gateway's");
+        assert!(
+            p.current().owns(gw_core::service::vip4(&key(80)).unwrap()),
+            "the deleted service's VIP stays the gateway's"
+        );
         assert_eq!(c.lock().trash.dests.len(), 1, "a session and a template still use it");
         cells.inactive.sub(1);
         c.tick(later(4000));
@@ -405,7 +410,10 @@ mod tests {
         c.tick(later(5000) + TRASH_GRACE);
         assert!(c.lock().trash.dests.is_empty());
         assert!(!p.current().dest_forwards(slot), "the new snapshot drops it");
-        assert!(!p.current().owns(u32::from(key(80).addr)), "and the VIP of its deleted service");
+        assert!(
+            !p.current().owns(gw_core::service::vip4(&key(80)).unwrap()),
+            "and the VIP of its deleted service"
+        );
         assert_eq!(c.lock().trash.services.len(), 1, "the service goes a grace period after its last server");
         c.tick(later(5000) + TRASH_GRACE * 2);
         assert!(c.lock().trash.services.is_empty());

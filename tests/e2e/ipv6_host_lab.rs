@@ -1,0 +1,54 @@
+//! IPv6 on a dual-stack port (issue 17 groundwork): the FULLNAT lab with
+//! gatewayd's outside port given `address = ["198.18.0.1/24",
+//! "2001:db8::1/64"]`. The client's own kernel, a second IPv6
+//! implementation, resolves the gateway with a neighbour solicitation and
+//! pings it with `ping -6`: it only gets replies if gatewayd's neighbour
+//! advertisement and echo replies are valid (checksums, hop limit 255 on
+//! the NA, flags, target link-layer option), and it then holds the
+//! gateway's port MAC in its neighbour table. An IPv6 service is refused
+//! by name; IPv4 keeps working beside it.
+
+mod common;
+
+use common::*;
+
+const GW6: &str = "2001:db8::1";
+const CLIENT6: &str = "2001:db8::2";
+
+fn dual_stack(c: String) -> String {
+    c.replace("address = \"198.18.0.1/24\"", &format!("address = [\"198.18.0.1/24\", \"{GW6}/64\"]"))
+}
+
+#[test]
+fn ping6_to_the_gateway_port_is_answered() {
+    let lab = Lab::up_tweaked(&FULLNAT, "ip6host", dual_stack);
+    // lab.sh turns IPv6 off in every namespace: turn it on for the client's
+    // link only (no DAD: 2001:db8::2 is usable at once).
+    for key in ["all", "default", "c0"] {
+        lab.exec("client", &["sysctl", "-qw", &format!("net.ipv6.conf.{key}.disable_ipv6=0")]);
+    }
+    let o = lab.exec("client", &["ip", "-6", "addr", "add", &format!("{CLIENT6}/64"), "dev", "c0", "nodad"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = lab.exec("client", &["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "-n", GW6]);
+    assert!(o.status.success(), "ping -6 failed: {}\n{}", text(&o), lab.diag());
+    assert!(text(&o).contains("3 received"), "{}", text(&o));
+    // The kernel took the advertisement: the gateway's port MAC, learnt.
+    let gw_mac = lab.mac("gw", "gw0");
+    let neigh = text(&lab.exec("client", &["ip", "-6", "neigh", "show", GW6, "dev", "c0"]));
+    assert!(neigh.contains(&gw_mac), "client's neighbour entry for {GW6}: {neigh:?}, gateway port {gw_mac}");
+    assert!(lab.counter("nd_solicits_answered") >= 1, "{}", lab.diag());
+    assert_eq!(lab.counter("icmpv6_echo_answered"), 3, "{}", lab.diag());
+    assert_eq!(lab.counter("drop_nd_invalid"), 0, "{}", lab.diag());
+    // The kernel's other IPv6 (router solicitations, MLD reports) is
+    // counted by name, never as an unsupported EtherType.
+    assert_eq!(lab.counter("drop_unsupported_ethertype"), 0, "{}", lab.diag());
+    // gwctl reads ipvsadm's IPv6 form; gatewayd refuses it by name, as
+    // its dataplane does not carry IPv6 services yet.
+    let o = lab.gwctl(&["-A", "-t", &format!("[{GW6}]:80"), "-s", "rr"]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(255), "{err}");
+    assert!(err.contains("IPv6 is not yet supported by gatewayd's dataplane"), "{err}");
+    // IPv4 through the same port still works.
+    lab.add_service("-t");
+    lab.http();
+}
