@@ -98,6 +98,7 @@ fn fullnat_listing() -> Response {
             spec: ServiceSpec::new(key(), Scheduler::Wrr),
             dests: vec![dest(3, 7), dest(2, 0)],
             laddrs: vec![],
+            health: vec![],
             stats: Stats::default(),
             rates: Default::default(),
         }],
@@ -434,6 +435,7 @@ fn full_listing() -> Response {
                     dest(DestSpec::new(Ipv4Addr::new(198, 18, 1, 2), 53, ForwardMode::Route, 1)),
                 ],
                 laddrs: vec![Ipv4Addr::new(198, 18, 2, 1)],
+                health: vec![],
                 stats: Stats::default(),
                 rates: Default::default(),
             },
@@ -441,6 +443,7 @@ fn full_listing() -> Response {
                 spec: ServiceSpec::new(key(), Scheduler::Wlc),
                 dests: vec![],
                 laddrs: vec![],
+                health: vec![],
                 stats: Stats::default(),
                 rates: Default::default(),
             },
@@ -542,6 +545,7 @@ fn ipvsadms_tun_save_file_restores_and_saves_back() {
             rates: Default::default(),
         }],
         laddrs: vec![],
+        health: vec![],
         stats: Stats::default(),
         rates: Default::default(),
     };
@@ -682,6 +686,7 @@ fn localhost_listing() -> Response {
                 rates: Default::default(),
             }],
             laddrs: vec![],
+            health: vec![],
             stats: Stats::default(),
             rates: Default::default(),
         }],
@@ -826,6 +831,7 @@ fn big_listing() -> Response {
                 })
                 .collect(),
             laddrs: vec![Ipv4Addr::new(198, 18, 2, 1)],
+            health: vec![],
             stats: Stats::default(),
             rates: Default::default(),
         })

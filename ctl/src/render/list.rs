@@ -268,6 +268,7 @@ mod tests {
             laddrs: vec![Ipv4Addr::new(198, 18, 2, 1)],
             stats: stats(123_456_789, 99_999_999, 100_000_000, 5_000_000_000, 123),
             rates: Rates::default(),
+            health: vec![],
         }
     }
 
@@ -278,6 +279,7 @@ mod tests {
             laddrs: vec![],
             stats: Stats::default(),
             rates: Rates::default(),
+            health: vec![],
         }
     }
 

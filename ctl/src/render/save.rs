@@ -129,6 +129,7 @@ mod tests {
             laddrs,
             stats: Stats::default(),
             rates: Rates::default(),
+            health: vec![],
         }
     }
 
