@@ -2,10 +2,11 @@
 //! a deterministic count that a noisy machine cannot blur (cycles/packet
 //! from `benches/run.sh` can vary by tens of percent on a shared VM).
 //!
-//! `ir_per_packet N [toa|v1|v2]` opens 1,000 TCP sessions, then runs N client->server
+//! `ir_per_packet N [toa|v1|v2|kernel]` opens 1,000 TCP sessions, then runs N client->server
 //! and N server->client packets through `Engine::process`. Two runs with
 //! different N give the per-packet cost free of the setup:
-//! (Ir(2N) - Ir(N)) / (2N).
+//! (Ir(2N) - Ir(N)) / (2N). `kernel`: both ports have a kernel interface
+//! (the exception path enabled and idle).
 //!
 //!   cargo build --release -p gw-benches --example ir_per_packet
 //!   valgrind --tool=callgrind --callgrind-out-file=/tmp/a target/release/examples/ir_per_packet 100000
@@ -21,7 +22,8 @@ fn main() {
         Some("v2") => gw_proto::ClientAddr::ProxyV2,
         _ => gw_proto::ClientAddr::None,
     };
-    let mut engine = fullnat_engine_with(4096, Default::default(), 0, ca);
+    let kernel = if std::env::args().nth(2).as_deref() == Some("kernel") { vec![0, 1] } else { vec![] };
+    let mut engine = fullnat_engine_kernel(4096, Default::default(), 0, ca, kernel);
     let mut to_rs = vec![];
     let mut to_client = vec![];
     for f in 0..flows {

@@ -114,6 +114,18 @@ pub fn fullnat_engine_with(
     now_ms: u64,
     ca: gw_proto::ClientAddr,
 ) -> Engine {
+    fullnat_engine_kernel(sessions, timeouts, now_ms, ca, vec![])
+}
+
+/// [`fullnat_engine_with`] whose ports `kernel` have a kernel interface
+/// (the exception path, `[[port]] kernel`).
+pub fn fullnat_engine_kernel(
+    sessions: usize,
+    timeouts: Timeouts,
+    now_ms: u64,
+    ca: gw_proto::ClientAddr,
+    kernel: Vec<u16>,
+) -> Engine {
     let default = Route { net: 0, prefix: 0, via: Some(u32::from_be_bytes(ROUTER)), port: 0 };
     let lab = LabConfig {
         sessions,
@@ -122,6 +134,7 @@ pub fn fullnat_engine_with(
         seed: 0x5eed_1234_abcd_0001,
         timeouts,
         start_ms: now_ms,
+        kernel,
         ..LabConfig::default()
     }
     .build()

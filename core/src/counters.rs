@@ -136,6 +136,10 @@ counters! {
         // Multi-core hand-off.
         RedirectFull = "drop_redirect_full", "the owning worker's hand-off queue was full",
         TxFull = "drop_tx_full", "the TX ring did not take the packet",
+        // The exception path (issue 15): `[[port]] kernel`.
+        KernelFull = "drop_kernel_full",
+            "a frame for the kernel interface (`[[port]] kernel`) found the worker's ring toward the \
+             kernel thread full (or the port has none)",
     }
 }
 
@@ -203,6 +207,10 @@ counters! {
             "PROXY protocol headers (FULLNAT --proxy-protocol) put in front of a client's first bytes.",
         RedirectOut = "redirect_out_packets", "Packets handed to the worker that owns them.",
         RedirectIn = "redirect_in_packets", "Packets received from other workers.",
+        ToKernel = "kernel_punted",
+            "Frames handed to the receiving port's kernel interface (the exception path, `[[port]] kernel`).",
+        FromKernel = "kernel_sent",
+            "Frames the kernel sent on a port's kernel interface, transmitted out of the port by this worker.",
         IdlePolls = "idle_polls", "Polls that received nothing (idle policy).",
         BusyCycles = "busy_cycles", "TSC cycles spent in polls that received packets.",
     }

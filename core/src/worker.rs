@@ -58,6 +58,13 @@ pub trait Io<B> {
         let _ = (to, port);
         Err(pkt)
     }
+    /// Hands `pkt`, received on `port`, to `port`'s kernel interface (the
+    /// exception path, [`Action::Kernel`]) through this worker's bounded
+    /// ring; gives it back if the ring is full (or there is none).
+    fn punt(&mut self, port: u16, pkt: B) -> Result<(), B> {
+        let _ = port;
+        Err(pkt)
+    }
 }
 
 /// Length of an ARP request frame, padded to the Ethernet minimum (60 bytes
@@ -165,7 +172,8 @@ impl<B: PacketBuf> Worker<B> {
             Action::Reject { port, next_hop, reply, why } => {
                 self.reject(now, port, next_hop, reply, why, pkt, io)
             }
-            Action::Arp { port, sender, reply, create } => {
+            Action::Kernel { port } => self.punt(port, pkt, io),
+            Action::Arp { port, sender, reply, create, kernel } => {
                 let stored = self.learn_from(now, port, sender.0, sender.1, create, io);
                 // Shared with the other workers even when not stored here: the
                 // answer to another worker's probe may arrive on this one.
@@ -175,8 +183,13 @@ impl<B: PacketBuf> Worker<B> {
                 }
                 if reply {
                     io.send(port, pkt);
-                } else if stored {
+                    return;
+                }
+                if stored {
                     self.engine.counters().event(Event::ArpRepliesLearned, 1);
+                }
+                if kernel {
+                    self.punt(port, pkt, io);
                 }
             }
             Action::Absorbed => {}
@@ -238,6 +251,14 @@ impl<B: PacketBuf> Worker<B> {
             // which is never fragmented: a reassembled one is refused rather
             // than sent without what its sequence numbers now assume.
             Action::Grow { .. } => self.engine.counters().count_drop(Drop::ProxyHeaderNoRoom),
+            // The kernel reassembles for itself: fragments again.
+            Action::Kernel { port } => {
+                let mtu = self.engine.iface(port).map_or(0, |i| i.mtu as usize);
+                let counters = self.engine.counters().clone();
+                write_fragments(&counters.clone(), d.as_ref(), mtu, io, |b, io| {
+                    kernel_or_count(&counters, port, b, io)
+                });
+            }
             // ARP is never reassembled; a datagram is never a fragment.
             Action::Arp { .. } | Action::Absorbed | Action::Reassembled => {}
         }
@@ -292,6 +313,11 @@ impl<B: PacketBuf> Worker<B> {
     pub fn take_learned(&mut self) -> impl Iterator<Item = Learned> + '_ {
         let n = std::mem::take(&mut self.n_learned);
         self.learned[..n].iter_mut().filter_map(Option::take)
+    }
+
+    /// Hands `pkt` to `port`'s kernel interface, counted.
+    fn punt(&mut self, port: u16, pkt: B, io: &mut impl Io<B>) {
+        kernel_or_count(self.engine.counters(), port, pkt, io);
     }
 
     /// Counts the drop `why`, turns `pkt` into `reply` ([`reject::build`])
@@ -401,6 +427,18 @@ impl<B: PacketBuf> Worker<B> {
             for p in probes.into_iter().flatten() {
                 self.send_probe(p, io);
             }
+        }
+    }
+}
+
+/// Hands `pkt` to `port`'s kernel interface and counts it
+/// (`kernel_punted`), or counts why not (`drop_kernel_full`).
+fn kernel_or_count<B>(counters: &WorkerCounters, port: u16, pkt: B, io: &mut impl Io<B>) {
+    match io.punt(port, pkt) {
+        Ok(()) => counters.event(Event::ToKernel, 1),
+        Err(pkt) => {
+            drop(pkt);
+            counters.count_drop(Drop::KernelFull);
         }
     }
 }

@@ -102,6 +102,10 @@ pub struct PortSection {
     /// Reverse-path filter: `strict` (default), `loose` or `off`.
     #[serde(default)]
     pub rp_filter: RpFilter,
+    /// A kernel interface (TAP, DPDK's `net_tap`) of this name sharing the
+    /// port's address and MAC: the exception path (`crate::kernel`). None
+    /// by default.
+    pub kernel: Option<String>,
 }
 
 fn default_mtu() -> u16 {
@@ -469,6 +473,8 @@ pub struct PortConf {
     /// af_packet ring frame size to ask for (`framesz`, `blocksz`) when the
     /// device string gives none ([`Config::mbuf_size`]).
     pub ring_frame: Option<usize>,
+    /// The name of its kernel interface (exception path), if any.
+    pub kernel: Option<String>,
 }
 
 impl PortConf {
@@ -490,6 +496,22 @@ impl PortConf {
     pub fn iface(&self, port: u16, mac: MacAddr) -> Iface {
         Iface { port, addr: self.addr, prefix: self.prefix, mac, mtu: self.mtu, rp_filter: self.rp_filter }
     }
+}
+
+/// A Linux interface name (`dev_valid_name`): 1 to 15 bytes, no `/`,
+/// `:` or white space, not `.` or `..`; here also no `,` (it goes into a
+/// DPDK device string).
+fn check_kernel_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name.len() > 15 {
+        return Err("must be 1 to 15 bytes (a Linux interface name)");
+    }
+    if name == "."
+        || name == ".."
+        || name.chars().any(|c| c == '/' || c == ':' || c == ',' || c.is_whitespace())
+    {
+        return Err("is not a valid interface name");
+    }
+    Ok(())
 }
 
 fn is_pci(s: &str) -> bool {
@@ -530,6 +552,9 @@ impl Config {
         for (i, p) in ports.iter().enumerate() {
             if ports[..i].iter().any(|q| q.name == p.name) {
                 return Err(invalid(format!("port[{i}].name"), format!("duplicate name {:?}", p.name)));
+            }
+            if p.kernel.is_some() && ports[..i].iter().any(|q| q.kernel == p.kernel) {
+                return Err(invalid(format!("port[{i}].kernel"), format!("duplicate name {:?}", p.kernel)));
             }
         }
         self.static_routes(&ports)?;
@@ -580,6 +605,9 @@ impl Config {
                 if !(68..=9000).contains(&p.mtu) {
                     return Err(invalid(field("mtu"), format!("{} is not within 68..=9000", p.mtu)));
                 }
+                if let Some(k) = &p.kernel {
+                    check_kernel_name(k).map_err(|why| invalid(field("kernel"), format!("{k:?} {why}")))?;
+                }
                 Ok(PortConf {
                     name: p.name.clone().unwrap_or_else(|| format!("port{i}")),
                     device: p.device.clone(),
@@ -591,6 +619,7 @@ impl Config {
                     mtu: p.mtu,
                     rp_filter: p.rp_filter,
                     ring_frame: ring_frame.filter(|_| p.device.starts_with("net_af_packet")),
+                    kernel: p.kernel.clone(),
                 })
             })
             .collect()
@@ -756,6 +785,22 @@ mod tests {
         let lines: Vec<(usize, usize)> =
             c.service_rules().unwrap().iter().map(|r| (r.section, r.line)).collect();
         assert_eq!(lines, [(0, 1), (0, 2), (0, 3)], "lines count from the one after the opening quotes");
+    }
+
+    #[test]
+    fn a_kernel_interface_is_off_by_default_and_its_name_is_checked() {
+        let c = parse(GOOD).unwrap();
+        assert!(c.port_confs().unwrap().iter().all(|p| p.kernel.is_none()));
+        let k = GOOD.replace("name = \"outside\"", "name = \"outside\"\nkernel = \"gw-outside\"");
+        assert_eq!(parse(&k).unwrap().port_confs().unwrap()[0].kernel.as_deref(), Some("gw-outside"));
+        for bad in ["", "sixteen-bytes-xx", "a b", "a/b", "a,b", ".."] {
+            let k = GOOD.replace("name = \"outside\"", &format!("name = \"outside\"\nkernel = {bad:?}"));
+            assert!(err_of(&k).starts_with("port[0].kernel"), "{bad:?}: {}", err_of(&k));
+        }
+        let twice = GOOD
+            .replace("name = \"outside\"", "name = \"outside\"\nkernel = \"gw-k\"")
+            .replace("mac = \"02", "kernel = \"gw-k\"\nmac = \"02");
+        assert!(err_of(&twice).starts_with("port[1].kernel: duplicate"), "{}", err_of(&twice));
     }
 
     fn err_of(mutated: &str) -> String {

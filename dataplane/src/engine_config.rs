@@ -83,6 +83,7 @@ impl Config {
                 datagrams: self.fragments.datagrams,
                 timeout_ms: self.fragments.timeout_s * 1000,
             },
+            kernel: vec![],
         }
     }
 

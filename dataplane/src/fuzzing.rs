@@ -28,7 +28,8 @@ use gw_core::neigh::NeighConfig;
 use gw_core::route::Route;
 
 /// A lab with services of every forwarding mode (and one persistent, one
-/// with a PROXY header, one with TOA), two
+/// with a PROXY header, one with TOA), a kernel interface on the inside
+/// port, two
 /// real servers each (one behind a router), a small session table, a
 /// narrow local-port range, a 600-byte inside MTU (tunnels overflow it) and
 /// a quick neighbour table. Every configuration request must be accepted.
@@ -57,6 +58,9 @@ fn setup() -> Lab {
             burst: REPLY_BURST as u32,
             ..RejectConfig::default()
         },
+        // The inside port has a kernel interface (the exception path); the
+        // outside port keeps the fail-fast replies.
+        kernel: vec![1],
         ..LabConfig::default()
     }
     .build();
@@ -134,6 +138,13 @@ pub fn packet_path(data: &[u8]) {
             assert!(port <= 1, "sent on a port that does not exist");
             testing::check_sent(port, &f, l4_sums);
             check_reply(rx, &input, port, &f);
+        }
+        // The kernel gets only the frame that came in, untouched, from the
+        // port that has a kernel interface.
+        for (port, f) in lab.io.kernel.drain(..) {
+            assert_eq!(port, 1, "handed to a kernel interface that does not exist");
+            assert_eq!(rx, 1, "a frame of the outside port went to the kernel");
+            assert!(f == input, "the kernel got a changed frame");
         }
         // Never more replies than the bucket holds plus its refill (the
         // engine's clock started at 0 ms).

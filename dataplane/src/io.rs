@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::IdlePolicy;
+use crate::kernel::{KernelRings, FROM_KERNEL_BURST};
 use gw_core::counters::{Drop, Event, WorkerCounters};
 use gw_core::mailbox::WorkerMailbox;
 use gw_core::service::Publisher;
@@ -26,6 +27,10 @@ struct DpdkIo<'a> {
     queue: u16,
     counters: &'a WorkerCounters,
     redirect: &'a Redirect<Mbuf>,
+    /// This worker's index, and the rings toward the kernel interfaces
+    /// (the exception path), if any port has one.
+    me: u32,
+    kernel: Option<&'a KernelRings>,
 }
 
 impl DpdkIo<'_> {
@@ -64,6 +69,12 @@ impl Io<Mbuf> for DpdkIo<'_> {
     fn hand_off(&mut self, to: u32, port: u16, pkt: Mbuf) -> Result<(), Mbuf> {
         self.redirect.send(to, port, pkt)
     }
+    fn punt(&mut self, port: u16, pkt: Mbuf) -> Result<(), Mbuf> {
+        match self.kernel {
+            Some(k) => k.to_kernel.send(self.me, port, pkt),
+            None => Err(pkt),
+        }
+    }
 }
 
 /// How a worker waits when there is no traffic.
@@ -91,6 +102,9 @@ pub struct WorkerLoop {
     pub redirect: Redirect<Mbuf>,
     /// Neighbours learnt by any worker, one inbox per worker.
     pub neighbours: Redirect<Learned>,
+    /// The rings to and from the kernel interfaces ([`crate::kernel`]),
+    /// if any port has one.
+    pub kernel: Option<KernelRings>,
 }
 
 impl WorkerLoop {
@@ -119,6 +133,8 @@ impl WorkerLoop {
                 queue: self.queue,
                 counters: &counters,
                 redirect: &self.redirect,
+                me: self.me,
+                kernel: self.kernel.as_ref(),
             };
             let workers = self.redirect.workers() as u32;
             let mut received = 0;
@@ -150,6 +166,19 @@ impl WorkerLoop {
                 self.worker.handle(now, port, m, &mut io);
             }
             counters.event(Event::RedirectIn, handed);
+            let mut from_kernel = 0;
+            if let Some(k) = &self.kernel {
+                // What the kernel sent: out of the port as it is (the
+                // kernel resolved the MACs through the same port).
+                while from_kernel < FROM_KERNEL_BURST {
+                    let Some((port, m)) = k.from_kernel.recv(self.me) else { break };
+                    io.send(port, m);
+                    from_kernel += 1;
+                }
+                if from_kernel > 0 {
+                    counters.event(Event::FromKernel, from_kernel as u64);
+                }
+            }
             while let Some((_, learned)) = self.neighbours.recv(self.me) {
                 self.worker.learn(now, learned, &mut io);
             }
@@ -164,7 +193,7 @@ impl WorkerLoop {
             io.flush_all();
             let engine = &self.worker.engine;
             self.mailbox.serve(|q| engine.dump(now, q));
-            if received > 0 || handed > 0 {
+            if received > 0 || handed > 0 || from_kernel > 0 {
                 counters.event(Event::RxPackets, received as u64);
                 counters.event(Event::BusyCycles, tsc().wrapping_sub(start));
                 empty_polls = 0;

@@ -19,4 +19,6 @@ pub mod testing;
 #[cfg(feature = "dpdk")]
 pub mod io;
 #[cfg(feature = "dpdk")]
+pub mod kernel;
+#[cfg(feature = "dpdk")]
 pub mod ports;

@@ -169,6 +169,7 @@ fn check_kernel_mtu(i: usize, mtu: u16, iface: &str, kernel: u16) -> Result<()> 
 /// lost frames without a trace.
 pub struct PortStatsReader {
     ports: Vec<ReadPort>,
+    taps: Vec<crate::kernel::Tap>,
 }
 
 struct ReadPort {
@@ -196,16 +197,39 @@ impl PortStatsReader {
                 ring_drops: Mutex::new(0),
             })
             .collect();
-        PortStatsReader { ports }
+        PortStatsReader { ports, taps: vec![] }
+    }
+
+    /// Also the kernel interfaces `taps` (the exception path), each a
+    /// column named as the interface, with the kernel thread's counters.
+    pub fn with_taps(mut self, taps: &[crate::kernel::Tap]) -> PortStatsReader {
+        self.taps = taps.to_vec();
+        self
     }
 
     /// Every port's statistics now.
     pub fn read(&self) -> Vec<PortCounters> {
-        self.ports.iter().map(ReadPort::read).collect()
+        let mut all: Vec<PortCounters> = self.ports.iter().map(ReadPort::read).collect();
+        for t in &self.taps {
+            let mut c = ReadPort::tap(t).read();
+            c.counters.extend(t.counters());
+            all.push(c);
+        }
+        all
     }
 }
 
 impl ReadPort {
+    fn tap(t: &crate::kernel::Tap) -> ReadPort {
+        ReadPort {
+            name: t.name.clone(),
+            port: t.tap,
+            queues: 1,
+            packet_iface: None,
+            ring_drops: Mutex::new(0),
+        }
+    }
+
     fn read(&self) -> PortCounters {
         let s = self.port.stats();
         let mut imissed = s.imissed;

@@ -66,6 +66,10 @@ pub struct SinkIo {
     pub no_buffers: bool,
     /// (worker, port, frame) handed to other workers, in order.
     pub handed: Vec<(u32, u16, Vec<u8>)>,
+    /// (port, frame) handed to the port's kernel interface, in order.
+    pub kernel: Vec<(u16, Vec<u8>)>,
+    /// When set, the ring toward the kernel interfaces is full.
+    pub kernel_full: bool,
 }
 
 impl Io<Vec<u8>> for SinkIo {
@@ -77,6 +81,13 @@ impl Io<Vec<u8>> for SinkIo {
     }
     fn hand_off(&mut self, to: u32, port: u16, pkt: Vec<u8>) -> Result<(), Vec<u8>> {
         self.handed.push((to, port, pkt));
+        Ok(())
+    }
+    fn punt(&mut self, port: u16, pkt: Vec<u8>) -> Result<(), Vec<u8>> {
+        if self.kernel_full {
+            return Err(pkt);
+        }
+        self.kernel.push((port, pkt));
         Ok(())
     }
 }
@@ -154,6 +165,8 @@ pub struct LabConfig {
     pub now: u64,
     /// Replies to packets with no service or session (gatewayd's defaults).
     pub reject: RejectConfig,
+    /// Ports with a kernel interface (the exception path; none by default).
+    pub kernel: Vec<u16>,
 }
 
 /// 0.0.0.0/0 via [`ROUTER`] on port 0.
@@ -183,6 +196,7 @@ impl Default for LabConfig {
             start_ms: 0,
             now: 1000,
             reject: RejectConfig::default(),
+            kernel: vec![],
         }
     }
 }
@@ -206,6 +220,7 @@ impl LabConfig {
             nodest: self.nodest,
             reject: self.reject,
             frag: gw_core::frag::FragConfig { datagrams: 8, timeout_ms: 30_000 },
+            kernel: self.kernel.clone(),
         }
     }
 

@@ -7,7 +7,9 @@
 //! and so is one outside the receiving port's subnet (`drop_arp_off_subnet`):
 //! no stranger gets a neighbour entry. Only a request to us creates an entry;
 //! a reply to us or a gratuitous ARP (sender = target) only refreshes one
-//! (Linux `arp_accept=0`), see [`crate::neigh`].
+//! (Linux `arp_accept=0`), see [`crate::neigh`]. On a port with a kernel
+//! interface, replies to the port's address and gratuitous ARP also go to
+//! the kernel ([`super::kernel`]); requests are answered here, for both.
 
 use std::net::Ipv4Addr;
 
@@ -36,8 +38,10 @@ impl Engine {
         }
         let op = a.operation();
         if spa == tpa && matches!(op, arp::Operation::Request | arp::Operation::Reply) {
-            // Gratuitous ARP: refreshes an entry, never makes one.
-            return Action::Arp { port: iface.port, sender: (spa, sha), reply: false, create: false };
+            // Gratuitous ARP: refreshes an entry, never makes one (and the
+            // kernel's, if the port has a kernel interface).
+            let kernel = self.has_kernel(iface);
+            return Action::Arp { port: iface.port, sender: (spa, sha), reply: false, create: false, kernel };
         }
         match op {
             arp::Operation::Request if self.answers_arp_for(iface, tpa) => {
@@ -50,10 +54,13 @@ impl Engine {
                 eth.set_dst_addr(sha);
                 eth.set_src_addr(iface.mac);
                 self.counters.event(Event::ArpRequestsAnswered, 1);
-                Action::Arp { port: iface.port, sender: (spa, sha), reply: true, create: true }
+                Action::Arp { port: iface.port, sender: (spa, sha), reply: true, create: true, kernel: false }
             }
             arp::Operation::Reply if tpa == u32::from(iface.addr) || self.snap.owns(tpa) => {
-                Action::Arp { port: iface.port, sender: (spa, sha), reply: false, create: false }
+                // A reply to the port's address may answer the kernel's
+                // request (the exception path): it gets a copy of the news.
+                let kernel = self.for_kernel(iface, tpa);
+                Action::Arp { port: iface.port, sender: (spa, sha), reply: false, create: false, kernel }
             }
             arp::Operation::Request | arp::Operation::Reply => Action::Drop(Drop::ArpNotForUs),
             _ => Action::Drop(Drop::ArpMalformed),

@@ -1,4 +1,6 @@
-//! ICMP (RFC 792): echo requests to our addresses are answered in place;
+//! ICMP (RFC 792): echo requests to our addresses are answered in place
+//! (other ICMP to a port's own address goes to its kernel interface, if it
+//! has one: [`super::kernel`]);
 //! errors about a live FULLNAT or NAT session are translated back through
 //! it (as IPVS's `ip_vs_nat_icmp`); errors about a client packet of a DR or
 //! TUN session go to its real server with the session's own transmit, as
@@ -43,7 +45,11 @@ impl Engine {
         if !(self.snap.owns(dst) || self.is_iface_addr(dst)) {
             return Action::Drop(Drop::NotForUs);
         }
-        if icmp.msg_type() != icmpv4::Message::EchoRequest || !icmp.verify_checksum() {
+        if icmp.msg_type() != icmpv4::Message::EchoRequest {
+            // An echo reply to the kernel's ping, a timestamp, ...
+            return self.kernel_or_drop(iface, dst, Drop::IcmpUnhandled);
+        }
+        if !icmp.verify_checksum() {
             return Action::Drop(Drop::IcmpUnhandled);
         }
         let (l2, l3) = frame.split_at_mut(ethernet::HEADER_LEN);
@@ -80,7 +86,11 @@ impl Engine {
             Some(i) => (*self.sessions.get(i), true),
             None => match self.sessions.lookup_in(&back) {
                 Some(i) => (*self.sessions.get(i), false),
-                None => return Action::Drop(Drop::IcmpUnknownFlow),
+                // Maybe about the kernel's own flow (exception path).
+                None => {
+                    let dst = u32::from(ipv4::Packet::new_unchecked(&*ip).dst_addr());
+                    return self.kernel_or_drop(rx, dst, Drop::IcmpUnknownFlow);
+                }
             },
         };
         if !self.cfg.nodest.forwards(&self.snap, s.dest) {

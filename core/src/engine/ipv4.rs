@@ -55,6 +55,9 @@ impl Engine {
             return Action::Drop(Drop::ReversePath);
         }
         if ip.is_fragment() {
+            if self.for_kernel(iface, dst) && !self.snap.owns(dst) {
+                return Action::Kernel { port: iface.port }; // The kernel reassembles.
+            }
             return self.fragment(now, iface, frame);
         }
         let hl = ip.header_len();
@@ -89,6 +92,7 @@ impl Engine {
                 self.l4(now, iface, frame, &L4Info { key, tcp_flags, seq, seg_len, ttl, tl, dont_frag })
             }
             Protocol::Icmp => self.icmp(iface, frame, hl, tl),
+            _ if self.for_kernel(iface, dst) => Action::Kernel { port: iface.port },
             _ if self.snap.owns(dst) || self.is_iface_addr(dst) => Action::Drop(Drop::UnsupportedProto),
             _ => Action::Drop(Drop::NotForUs),
         }

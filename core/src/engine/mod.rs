@@ -23,6 +23,7 @@ pub(crate) mod conn;
 mod frag;
 mod icmp;
 mod ipv4;
+mod kernel;
 pub mod reject;
 
 pub use conn::{ConnReuse, NoDest};
@@ -75,6 +76,10 @@ pub struct EngineConfig {
     pub reject: RejectConfig,
     /// Reassembly table size and timeout ([`crate::frag`]).
     pub frag: crate::frag::FragConfig,
+    /// Ports with a kernel interface (the exception path, [`kernel`]):
+    /// what is for the port's own address and not the dataplane's goes to
+    /// the kernel ([`Action::Kernel`]). Empty by default.
+    pub kernel: Vec<u16>,
 }
 
 /// What to do with a frame after [`Engine::process`].
@@ -93,8 +98,15 @@ pub enum Action {
     /// An ARP packet from `sender` (inside `port`'s subnet) on `port`: learn
     /// it, making a neighbour entry only if `create` (a request to us), else
     /// updating one that exists (Linux `arp_accept=0`); if `reply`, the
-    /// frame was turned into an ARP reply and goes back out `port`.
-    Arp { port: u16, sender: (u32, MacAddr), reply: bool, create: bool },
+    /// frame was turned into an ARP reply and goes back out `port`; else if
+    /// `kernel`, the frame then goes to `port`'s kernel interface
+    /// ([`kernel`]: a reply to the port's address, a gratuitous ARP).
+    Arp { port: u16, sender: (u32, MacAddr), reply: bool, create: bool, kernel: bool },
+    /// For `port`'s kernel interface, untouched (the exception path,
+    /// [`kernel`]): the worker hands it to the thread that owns the kernel
+    /// interfaces, through a bounded ring (`kernel_punted`, or
+    /// `drop_kernel_full`).
+    Kernel { port: u16 },
     /// Dropped for `why` (count it), and answered: build `reply` over the
     /// frame with [`reject::build`] and send it out `port` to the MAC of
     /// `next_hop` (the sender's next hop), see [`reject`].
@@ -240,11 +252,16 @@ impl Engine {
             Err(_) => return Action::Drop(Drop::EthTruncated),
         };
         if dst_mac != iface.mac && !dst_mac.is_broadcast() {
+            // Multicast (OSPF, VRRP, LLDP, IPv6 ND) is the kernel's, if any.
+            if dst_mac.is_multicast() && self.has_kernel(&iface) {
+                return Action::Kernel { port };
+            }
             return Action::Drop(Drop::NotOurMac);
         }
         match ethertype {
             EtherType::Arp => self.arp(&iface, frame),
             EtherType::Ipv4 => self.ipv4(now, &iface, frame),
+            _ if self.has_kernel(&iface) => Action::Kernel { port },
             _ => Action::Drop(Drop::UnsupportedEthertype),
         }
     }

@@ -17,6 +17,10 @@
 //!   is reset from there, so both ends learn at once. Seq/ack follow RFC 793
 //!   §3.4 "Reset Generation" ([`rst_numbers`]); a RST is never answered.
 //!
+//! On a port with a kernel interface (`[[port]] kernel`, [`super::kernel`]),
+//! a packet to the port's own address with no service goes to the kernel
+//! instead, which answers as a host does; a VIP keeps the answers here.
+//!
 //! Not a reflector: nothing is sent for a frame that was not unicast to the
 //! port's MAC, from a non-unicast MAC, from one of the gateway's own
 //! addresses or from a subnet's broadcast address; fragments, ICMP errors
@@ -184,6 +188,11 @@ impl Engine {
         p: &L4Info,
         why: Drop,
     ) -> Action {
+        // No service on the receiving port's own address: the kernel's, if
+        // the port has a kernel interface (it answers for its closed ports).
+        if why == Drop::NoService && self.for_kernel(rx, p.key.dst) {
+            return Action::Kernel { port: rx.port };
+        }
         let Some(reply) = reply_for(&self.cfg.reject, p, why) else {
             return Action::Drop(why);
         };

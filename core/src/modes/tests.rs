@@ -68,6 +68,7 @@ fn config(worker: u32, workers: u32) -> EngineConfig {
         nodest: crate::engine::NoDest::default(),
         reject: Default::default(),
         frag: crate::frag::FragConfig { datagrams: 4, timeout_ms: 30_000 },
+        kernel: vec![],
     }
 }
 

@@ -19,6 +19,7 @@ use dataplane::control::{self, Control};
 use dataplane::engine_config::{CONTROL_TICK, MBUF_CACHE, NEIGHBOUR_INBOX, REDIRECT_INBOX};
 use dataplane::health::Health;
 use dataplane::io::{Idle, WorkerLoop};
+use dataplane::kernel::{KernelLoop, KernelRings};
 use dataplane::ports::{start_ports, FlowSteering, PortStatsReader};
 use gw_core::counters::WorkerCounters;
 use gw_core::engine::Engine;
@@ -124,6 +125,12 @@ fn run(args: Args) -> Result<()> {
     for p in &port_confs {
         eal_args.extend(p.eal_device().0);
     }
+    // The kernel interfaces after every port, so the ports keep their ids.
+    for (i, p) in port_confs.iter().enumerate() {
+        if let Some(name) = &p.kernel {
+            eal_args.push(dataplane::kernel::tap_vdev(i, name).0);
+        }
+    }
     let eal = Eal::init(&eal_args).context("EAL initialisation")?;
     let available = eal.worker_lcores();
     let lcores = if cfg.workers.cores.is_empty() { available.clone() } else { cfg.workers.cores.clone() };
@@ -141,10 +148,22 @@ fn run(args: Args) -> Result<()> {
     );
 
     let (ports, ifaces) = start_ports(&port_confs, nworkers, &pool, socket)?;
-    let routes = Routes::new(
+    let statics: Vec<Route> =
+        statics.iter().map(|r| Route { port: ports[r.port as usize].id(), ..*r }).collect();
+    let routes = Routes::new(&ifaces, &statics);
+    // The exception path: a kernel interface per port that asks for one.
+    let static_neighbours = cfg.static_neighbours(&port_confs)?;
+    let taps = dataplane::kernel::start_taps(
+        &port_confs,
+        &ports,
         &ifaces,
-        &statics.iter().map(|r| Route { port: ports[r.port as usize].id(), ..*r }).collect::<Vec<_>>(),
-    );
+        &statics,
+        &static_neighbours,
+        &pool,
+        socket,
+    )?;
+    let kernel_ports: Vec<u16> = taps.iter().map(|t| t.port.id()).collect();
+    let kernel_rings = (!taps.is_empty()).then(|| KernelRings::new(lcores.len()));
 
     let max_services = cfg.workers.max_services;
     let max_dests = cfg.workers.max_dests;
@@ -158,14 +177,14 @@ fn run(args: Args) -> Result<()> {
     let table_size = cfg.conn_table_size(lcores.len());
     let (control_boxes, mut worker_boxes): (Vec<_>, Vec<_>) = lcores.iter().map(|_| mailbox()).unzip();
     let flows = Arc::new(FlowSteering::new(ports.clone(), nworkers));
-    let port_stats = PortStatsReader::new(&port_confs, &ports, nworkers);
+    let port_stats = PortStatsReader::new(&port_confs, &ports, nworkers).with_taps(&taps);
     let static_neigh = Arc::new(StaticNeighbours::new(vec![]));
     let neigh_ports = cfg.neigh_ports(&port_confs, |i| ports[i].id());
     let control = Arc::new(
         Control::new(publisher.clone(), counters.clone(), table_size, max_services, max_dests)
             .with_mailboxes(control_boxes)
             .with_port_stats(move || port_stats.read())
-            .with_static_neighbours(static_neigh.clone(), neigh_ports, cfg.static_neighbours(&port_confs)?)
+            .with_static_neighbours(static_neigh.clone(), neigh_ports, static_neighbours)
             .with_laddr_hook({
                 let flows = flows.clone();
                 move |laddrs| flows.reconcile(laddrs)
@@ -225,7 +244,8 @@ fn run(args: Args) -> Result<()> {
     let redirect = Redirect::new(lcores.len(), REDIRECT_INBOX);
     let neighbours = Redirect::new(lcores.len(), NEIGHBOUR_INBOX);
     for (i, lcore) in lcores.iter().enumerate() {
-        let ecfg = cfg.engine_config(i as u32, u32::from(nworkers), &ifaces, &routes, seed);
+        let mut ecfg = cfg.engine_config(i as u32, u32::from(nworkers), &ifaces, &routes, seed);
+        ecfg.kernel = kernel_ports.clone();
         let engine = Engine::new(ecfg, publisher.current(), counters[i].clone(), now_ms);
         let worker = WorkerLoop {
             worker: Worker::new(engine, neigh).with_static_neighbours(static_neigh.clone()),
@@ -239,10 +259,18 @@ fn run(args: Args) -> Result<()> {
             me: i as u32,
             redirect: redirect.clone(),
             neighbours: neighbours.clone(),
+            kernel: kernel_rings.clone(),
         };
         eal.launch(*lcore, move || worker.run())
             .with_context(|| format!("launching worker on lcore {lcore}"))?;
     }
+    let kernel_thread = match &kernel_rings {
+        Some(rings) => {
+            let k = KernelLoop { taps: taps.clone(), rings: rings.clone(), stop: stop.clone() };
+            Some(std::thread::Builder::new().name("gw-kernel".into()).spawn(move || k.run())?)
+        }
+        None => None,
+    };
     tracing::info!(
         workers = lcores.len(),
         ports = ports.len(),
@@ -270,9 +298,16 @@ fn run(args: Args) -> Result<()> {
     for lcore in &lcores {
         eal.wait(*lcore);
     }
+    if let Some(t) = kernel_thread {
+        let _ = t.join();
+    }
     // Packets still in the inboxes go back to the pool while EAL is up.
     drop(redirect);
     drop(neighbours);
+    drop(kernel_rings);
+    for t in &taps {
+        t.tap.stop();
+    }
     for p in &ports {
         p.stop();
     }
