@@ -413,4 +413,65 @@ mod tests {
         // The socket is closed now: ICMP port unreachable.
         assert!(udp(&UdpCheck::default(), to, t).is_err());
     }
+
+    /// SSL_GET against `openssl s_server -www` (a second TLS implementation,
+    /// with a self-signed certificate: accepted, as keepalived accepts it).
+    #[test]
+    fn ssl_get_against_openssl_s_server() {
+        let dir = std::env::temp_dir().join(format!("gw-ssl-get-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (key, cert) = (dir.join("k.pem"), dir.join("c.pem"));
+        let st = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
+            .args(["-days", "1", "-subj", "/CN=localhost", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl (Debian's openssl package)");
+        assert!(st.success());
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut server = Command::new("openssl")
+            .args(["s_server", "-accept", &format!("127.0.0.1:{port}"), "-www", "-quiet", "-key"])
+            .arg(&key)
+            .arg("-cert")
+            .arg(&cert)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let to: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut h = HttpCheck::default();
+        h.urls.push(url("/"));
+        let at = gw_keepalived::reader::Pos { file: std::path::Path::new("t").into(), line: 1 };
+        let ssl = Checker { at, kind: CheckKind::Ssl(h.clone()), common: Default::default() };
+        let t = Duration::from_secs(3);
+        // Bounded wait for the server to listen (not a timing assertion).
+        let end = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(to).is_err() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let ok = probe(&ssl, to, t, Some("localhost"));
+        h.urls[0].status_code = vec![(404, 404)];
+        let wrong = probe(&Checker { kind: CheckKind::Ssl(h), ..ssl.clone() }, to, t, Some("localhost"));
+        // Plain HTTP to a TLS port fails too.
+        let plain = probe(
+            &Checker {
+                kind: CheckKind::Http(HttpCheck { urls: vec![url("/")], ..Default::default() }),
+                ..ssl
+            },
+            to,
+            t,
+            None,
+        );
+        let _ = server.kill();
+        let _ = server.wait();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(ok, Ok(()));
+        assert_eq!(wrong.unwrap_err(), format!("{to} /: HTTP status code 200"));
+        assert!(plain.is_err());
+    }
 }
