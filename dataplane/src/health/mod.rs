@@ -381,13 +381,18 @@ impl Health {
             let to = probe::target(&ck.checker, rs.dest.addr, rs.dest.port);
             (ck.checker.clone(), ck.timing, to, rs.host.clone())
         };
+        // keepalived: a script's `misc_timeout` defaults to `delay_loop`.
+        let timeout = match checker.kind {
+            gw_keepalived::check::CheckKind::Misc(_) => timing.delay_loop,
+            _ => timing.connect_timeout,
+        };
         if !self.sleep(slot, timing.warmup) {
             return;
         }
         loop {
             let mut tries = 0;
             let result = loop {
-                let r = probe::probe(&checker, to, timing.connect_timeout, host.as_deref());
+                let r = probe::probe(&checker, to, timeout, host.as_deref());
                 if r.is_ok() || tries >= timing.retry {
                     break r;
                 }
