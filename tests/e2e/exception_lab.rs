@@ -15,8 +15,9 @@
 //!   whole;
 //! - a SYN flood to the gateway's own address (all for the kernel) while
 //!   HTTP requests go through the VIP: every request succeeds, every flood
-//!   frame is handed on or counted, and the kernel thread's counts equal
-//!   the workers'.
+//!   frame is handed on or counted (`kernel_punted`, `drop_kernel_full`, or
+//!   the port's `imissed`), and the kernel thread's counts equal the
+//!   workers'.
 //!
 //! What is asserted is what the peers saw (curl's answer, ping's replies,
 //! the router's routing table, the kernel's neighbour entry) and the
@@ -280,11 +281,18 @@ fn a_flood_to_the_gateways_own_address_is_bounded_and_counted_while_the_service_
         served += 1;
     }
     eprintln!("{served} requests served during and after the flood");
-    // Every flood frame was handed on or dropped at a named counter, and
-    // what the workers handed on, the kernel thread wrote or counted.
+    // Every flood frame was handed on or dropped at a named counter (or
+    // lost before a worker saw it: the port's imissed, the af_packet ring
+    // full on a loaded machine), and what the workers handed on, the kernel
+    // thread wrote or counted.
     let punted = lab.counter("kernel_punted");
     let full = lab.counter("drop_kernel_full");
-    assert!(punted + full >= 20_000, "punted {punted} + full {full}\n{}", lab.diag());
+    let missed = lab.port_stat("outside", "imissed");
+    assert!(
+        punted + full + missed >= 20_000,
+        "punted {punted} + full {full} + missed {missed}\n{}",
+        lab.diag()
+    );
     wait_for(&lab, 10, "the kernel thread's counts never matched the workers'", || {
         let thread: u64 = ["gwk-out", "gwk-in"]
             .iter()
@@ -293,7 +301,7 @@ fn a_flood_to_the_gateways_own_address_is_bounded_and_counted_while_the_service_
         thread == lab.counter("kernel_punted")
     });
     eprintln!(
-        "kernel_punted {punted}, drop_kernel_full {full}, gwk-out to_kernel {} dropped {}",
+        "kernel_punted {punted}, drop_kernel_full {full}, outside imissed {missed}, gwk-out to_kernel {} dropped {}",
         lab.port_stat("gwk-out", "to_kernel"),
         lab.port_stat("gwk-out", "to_kernel_dropped")
     );
