@@ -9,6 +9,7 @@ pkgs=(dpdk dpdk-dev libdpdk-dev libclang-dev pkg-config build-essential
       prometheus  # metrics_lab: a real Prometheus server and promtool
       nginx-light haproxy python3-scapy  # real servers and a capture for the client-address lab
       bird2  # the exception-path lab: BGP over a DPDK port
+      openssl  # SSL_GET's test peer (openssl s_server)
       dpkg-dev systemd)  # the package: dpkg-shlibdeps, systemd-analyze verify
 missing=()
 for p in "${pkgs[@]}"; do

@@ -37,6 +37,7 @@ fn main() {
             laddrs: vec![Ipv4Addr::new(198, 18, 2, 1).into()],
             stats: Default::default(),
             rates: Default::default(),
+            health: vec![],
         })
         .collect();
     let mut resp = Response::Services { conn_table_size: 1 << 20, services };

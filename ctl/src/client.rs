@@ -208,6 +208,7 @@ mod tests {
                     laddrs: vec![Ipv4Addr::new(198, 18, 2, 1).into()],
                     stats: Default::default(),
                     rates: Default::default(),
+                    health: vec![],
                 }],
             },
             Response::Services { conn_table_size: 0, services: vec![] },

@@ -212,7 +212,11 @@ pub fn present_with(inv: &Invocation, mut resp: Response, names: &PortNames) -> 
     match (inv.view, &resp) {
         (View::List { format, exact, .. }, Response::Services { conn_table_size, services }) => {
             let header = (!one_service).then_some(*conn_table_size);
-            render::list_with(&mut out, header, services, format, exact, &shown);
+            if inv.health {
+                render::list_health(&mut out, header, services, format, exact, &shown);
+            } else {
+                render::list_with(&mut out, header, services, format, exact, &shown);
+            }
         }
         (View::Save, Response::Services { services, .. }) => render::save_with(&mut out, services, &shown),
         (View::Conns { persistent, .. }, Response::Conns { conns }) => {

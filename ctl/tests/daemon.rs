@@ -98,6 +98,7 @@ fn fullnat_listing() -> Response {
             spec: ServiceSpec::new(key(), Scheduler::Wrr),
             dests: vec![dest(3, 7), dest(2, 0)],
             laddrs: vec![],
+            health: vec![],
             stats: Stats::default(),
             rates: Default::default(),
         }],
@@ -437,6 +438,7 @@ fn full_listing() -> Response {
                     dest(DestSpec::new(Ipv4Addr::new(198, 18, 1, 2), 53, ForwardMode::Route, 1)),
                 ],
                 laddrs: vec![Ipv4Addr::new(198, 18, 2, 1).into()],
+                health: vec![],
                 stats: Stats::default(),
                 rates: Default::default(),
             },
@@ -444,6 +446,7 @@ fn full_listing() -> Response {
                 spec: ServiceSpec::new(key(), Scheduler::Wlc),
                 dests: vec![],
                 laddrs: vec![],
+                health: vec![],
                 stats: Stats::default(),
                 rates: Default::default(),
             },
@@ -545,6 +548,7 @@ fn ipvsadms_tun_save_file_restores_and_saves_back() {
             rates: Default::default(),
         }],
         laddrs: vec![],
+        health: vec![],
         stats: Stats::default(),
         rates: Default::default(),
     };
@@ -685,6 +689,7 @@ fn localhost_listing() -> Response {
                 rates: Default::default(),
             }],
             laddrs: vec![],
+            health: vec![],
             stats: Stats::default(),
             rates: Default::default(),
         }],
@@ -829,6 +834,7 @@ fn big_listing() -> Response {
                 })
                 .collect(),
             laddrs: vec![Ipv4Addr::new(198, 18, 2, 1).into()],
+            health: vec![],
             stats: Stats::default(),
             rates: Default::default(),
         })

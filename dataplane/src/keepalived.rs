@@ -68,3 +68,25 @@ pub fn reload_requests(
     }
     Ok(requests)
 }
+
+/// SIGHUP with health checks: [`reload_requests`]'s configuration, with
+/// every checked real server in or out as its health says, applied with
+/// [`crate::control::Control::sync`]; the checkers follow the new file
+/// (those of unchanged real servers keep their state).
+pub fn reload(
+    control: &crate::control::Control,
+    health: &std::sync::Arc<crate::health::Health>,
+    config: &Path,
+    rules: Option<&Path>,
+    keepalived: Option<&Path>,
+) -> Result<gw_proto::Response, ConfigError> {
+    let requests = crate::config::reload_requests(config, rules)?;
+    match keepalived {
+        Some(path) => {
+            let loaded = load(path)?;
+            check_overlap(&requests, path, &loaded)?;
+            Ok(health.apply(requests, &loaded, |reqs| control.sync(reqs)))
+        }
+        None => Ok(control.sync(requests)),
+    }
+}

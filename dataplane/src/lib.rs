@@ -8,6 +8,7 @@ pub mod engine_config;
 #[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod health;
 pub mod keepalived;
 pub mod limits;
 pub mod metrics;

@@ -269,6 +269,10 @@ pub struct Cli {
     /// With -L, --get-laddr or --counters: print gatewayd's answer as JSON.
     #[arg(long = "json", action = ArgAction::Count, help_heading = LISTING)]
     pub json: u8,
+    /// With -L: a health column after each real server (keepalived checks: UP,
+    /// DOWN, - when unchecked) and the checked servers taken out of the pool.
+    #[arg(long = "health", action = ArgAction::Count, help_heading = LISTING)]
+    pub health: u8,
 
     /// gatewayd's control socket.
     #[arg(
@@ -456,6 +460,7 @@ impl Cli {
             self.nosort,
             self.exact,
             self.json,
+            self.health,
             self.unsupported.daemon,
             self.help,
             self.version,

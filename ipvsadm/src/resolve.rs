@@ -140,9 +140,10 @@ enum Opt {
     ProxyProto,
     Toa,
     Json,
+    Health,
 }
 
-const OPTS: [Opt; 31] = [
+const OPTS: [Opt; 32] = [
     Opt::Numeric,
     Opt::Connection,
     Opt::Service,
@@ -174,6 +175,7 @@ const OPTS: [Opt; 31] = [
     Opt::ProxyProto,
     Opt::Toa,
     Opt::Json,
+    Opt::Health,
 ];
 
 impl Opt {
@@ -210,6 +212,7 @@ impl Opt {
             Opt::ProxyProto => "proxy-protocol",
             Opt::Toa => "toa",
             Opt::Json => "json",
+            Opt::Health => "health",
         }
     }
 
@@ -253,6 +256,7 @@ impl Opt {
             Opt::ProxyProto => c.proxy_protocol.len(),
             Opt::Toa => c.toa.into(),
             Opt::Json => c.json.into(),
+            Opt::Health => c.health.into(),
         }
     }
 }
@@ -294,7 +298,8 @@ fn rule(cmd: Command, opt: Opt) -> Rule {
             | Opt::NoSort
             | Opt::Exact
             | Opt::TunInfo
-            | Opt::Json,
+            | Opt::Json
+            | Opt::Health,
         ) => Rule::Optional,
         (Save, Opt::Numeric) => Rule::Optional,
         (Zero, Opt::Service) => Rule::Optional,
@@ -354,6 +359,8 @@ pub struct Invocation {
     pub view: View,
     /// `--json`: print the response as JSON instead of a table.
     pub json: bool,
+    /// `-L --health`: the health checks' state in the table (gwctl's own).
+    pub health: bool,
     /// For `-R`: the rules-file line of each request, to name the one gatewayd refuses.
     pub lines: Vec<usize>,
     /// `-n`: addresses and ports as numbers; without it, names as ipvsadm shows them.
@@ -374,6 +381,7 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
             request: Request::List { service: None },
             view: View::List { format: ListFormat::Plain, exact: false, sort: true },
             json: false,
+            health: false,
             lines: Vec::new(),
             numeric: false,
         });
@@ -509,6 +517,7 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
         request,
         view,
         json: cli.json > 0,
+        health: cli.health > 0,
         lines: Vec::new(),
         numeric: cli.numeric > 0,
     })

@@ -477,6 +477,35 @@ pub struct ServiceInfo {
     pub stats: Stats,
     #[serde(default)]
     pub rates: Rates,
+    /// The health-checked real servers (keepalived checkers), in the pool
+    /// or taken out; empty when the service has no checks.
+    #[serde(default)]
+    pub health: Vec<RsHealth>,
+}
+
+/// A health-checked real server's state (`-L --health`, `--json`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct RsHealth {
+    pub addr: IpAddr,
+    pub port: u16,
+    /// All its checkers succeed (keepalived's `alive`).
+    pub up: bool,
+    /// In the pool: up, or down with `inhibit_on_failure` (weight 0); false
+    /// when removed (down, or quorum lost with a sorry server).
+    pub in_pool: bool,
+    /// The weight it returns with when it recovers.
+    pub weight: u32,
+    /// Its checkers (keywords) and how many of them fail now.
+    pub checkers: Vec<String>,
+    pub failed: u32,
+    /// Up/down transitions since it was configured.
+    pub transitions: u64,
+    /// The last failure's reason, if any.
+    #[serde(default)]
+    pub last_error: String,
+    /// This is the virtual server's `sorry_server`.
+    #[serde(default)]
+    pub sorry: bool,
 }
 
 /// One connection or persistence template (`-L -c`).

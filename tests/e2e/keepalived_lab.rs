@@ -5,6 +5,11 @@
 //! applied with SIGHUP changes only what differs: a download in flight
 //! across the reload completes intact, and the statistics of the servers
 //! that stay are kept.
+//!
+//! The checkers run (gatewayd's health checks) and always succeed: this lab
+//! has no kernel interface for TCP or HTTP checks to reach the real servers,
+//! whose daemons bind only the VIP; tests/e2e/health_lab.rs checks real
+//! daemons through the exception path.
 
 mod common;
 
@@ -46,18 +51,15 @@ virtual_server 198.18.0.100 80 {{
 
     real_server 198.18.0.3 80 {{
         weight 1
-        TCP_CHECK {{
-            connect_port 80
-            connect_timeout 2
+        MISC_CHECK {{
+            misc_path /bin/true
         }}
     }}
     real_server 198.18.0.4 80 {{
         weight {w2}
-        HTTP_GET {{
-            url {{
-                path /
-                status_code 200
-            }}
+        MISC_CHECK {{
+            misc_path "/bin/sh -c 'exit 0'"
+            misc_timeout 2
         }}
     }}
 }}

@@ -73,7 +73,8 @@ fn services() -> Vec<ServiceInfo> {
     let mut long =
         ServiceSpec::new(key(Protocol::Udp, "2001:db8:1234:5678:9abc:def0:1234:5678", 65535), Scheduler::Rr);
     long.one_packet = true;
-    let info = |spec, dests, laddrs, stats, rates| ServiceInfo { spec, dests, laddrs, stats, rates };
+    let info =
+        |spec, dests, laddrs, stats, rates| ServiceInfo { spec, dests, laddrs, health: vec![], stats, rates };
     vec![
         info(
             long,

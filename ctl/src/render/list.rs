@@ -34,6 +34,43 @@ pub fn list_with(
     exact: bool,
     names: &Names,
 ) {
+    list_inner(out, conn_table_size, services, format, exact, names, false)
+}
+
+/// `-L --health` (gwctl's own): [`list_with`], each real server's line
+/// followed by its health (`UP`, `DOWN`, `SORRY` for the sorry server, `-`
+/// when unchecked), and after a service's real servers a line for each
+/// checked server the checks took out of the pool.
+pub fn list_health(
+    out: &mut String,
+    conn_table_size: Option<u64>,
+    services: &[ServiceInfo],
+    format: ListFormat,
+    exact: bool,
+    names: &Names,
+) {
+    list_inner(out, conn_table_size, services, format, exact, names, true)
+}
+
+/// The word `-L --health` shows for a real server.
+fn health_word(h: Option<&gw_proto::RsHealth>) -> &'static str {
+    match h {
+        None => "-",
+        Some(h) if h.sorry => "SORRY",
+        Some(h) if h.up => "UP",
+        Some(_) => "DOWN",
+    }
+}
+
+fn list_inner(
+    out: &mut String,
+    conn_table_size: Option<u64>,
+    services: &[ServiceInfo],
+    format: ListFormat,
+    exact: bool,
+    names: &Names,
+    health: bool,
+) {
     let dests: usize = services.iter().map(|s| s.dests.len()).sum();
     out.reserve(64 * (services.len() + dests) + 200);
     if let Some(size) = conn_table_size {
@@ -44,6 +81,23 @@ pub fn list_with(
         service_line(out, svc, format, exact, names);
         for d in &svc.dests {
             dest_line(out, d, svc.spec.key.proto, format, exact, names);
+            if health {
+                let h = svc.health.iter().find(|h| (h.addr, h.port) == (d.spec.addr, d.spec.port));
+                out.pop();
+                let _ = writeln!(out, " {}", health_word(h));
+            }
+        }
+        if health {
+            for h in svc.health.iter().filter(|h| !h.in_pool) {
+                if h.sorry {
+                    continue;
+                }
+                out.push_str("  -> ");
+                let start = out.len();
+                names.push(out, h.addr, h.port, svc.spec.key.proto);
+                pad_from(out, start, 28);
+                let _ = writeln!(out, " {} (out of the pool: {})", health_word(Some(h)), h.last_error);
+            }
         }
     }
 }
@@ -278,6 +332,7 @@ mod tests {
             laddrs: vec![Ipv4Addr::new(198, 18, 2, 1).into()],
             stats: stats(123_456_789, 99_999_999, 100_000_000, 5_000_000_000, 123),
             rates: Rates::default(),
+            health: vec![],
         }
     }
 
@@ -288,6 +343,7 @@ mod tests {
             laddrs: vec![],
             stats: Stats::default(),
             rates: Rates::default(),
+            health: vec![],
         }
     }
 
@@ -401,6 +457,51 @@ mod tests {
 
     #[test]
     #[rustfmt::skip]
+    fn health_column_only_with_the_option() {
+        let mut svc = fullnat_service();
+        svc.health = vec![
+            gw_proto::RsHealth {
+                addr: Ipv4Addr::new(198, 18, 1, 3).into(),
+                port: 8080,
+                up: true,
+                in_pool: true,
+                weight: 2,
+                checkers: vec!["HTTP_GET".into()],
+                failed: 0,
+                transitions: 0,
+                last_error: String::new(),
+                sorry: false,
+            },
+            gw_proto::RsHealth {
+                addr: Ipv4Addr::new(198, 18, 1, 9).into(),
+                port: 80,
+                up: false,
+                in_pool: false,
+                weight: 1,
+                checkers: vec!["TCP_CHECK".into()],
+                failed: 1,
+                transitions: 1,
+                last_error: "connection refused".into(),
+                sorry: false,
+            },
+        ];
+        let plain = render(None, vec![svc.clone()], ListFormat::Plain, false);
+        assert!(!plain.contains("UP") && !plain.contains("198.18.1.9"), "{plain}");
+        let mut out = String::new();
+        list_health(&mut out, None, &[svc], ListFormat::Plain, false, &Names::numeric());
+        let lines: Vec<&str> = out.lines().collect();
+        // The ipvsadm table, each real server's line with one more word.
+        let plain: Vec<&str> = plain.lines().collect();
+        assert_eq!(lines[..3], plain[..3]);
+        assert!(lines.iter().any(|l| l.starts_with("  -> 198.18.1.3:8080") && l.ends_with(" UP")), "{out}");
+        assert!(lines.iter().any(|l| l.starts_with("  -> 198.18.1.2:80") && l.ends_with(" -")), "{out}");
+        assert!(
+            lines.iter().any(|l| l.starts_with("  -> 198.18.1.9:80") && l.contains("DOWN (out of the pool: connection refused)")),
+            "{out}"
+        );
+    }
+
+    #[test]
     fn list_stats_exact() {
         let got = render(None, vec![fullnat_service()], ListFormat::Stats, true);
         let want = concat!(

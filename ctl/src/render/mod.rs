@@ -33,7 +33,7 @@ use gw_proto::{ErrorKind, Protocol, Request, Response, TimeoutSet};
 use crate::services::PortNames;
 
 pub use conns::{conns, conns_with};
-pub use list::{list, list_with};
+pub use list::{list, list_health, list_with};
 pub use save::{save, save_with};
 pub use tables::{counters, laddrs};
 

@@ -134,6 +134,7 @@ mod tests {
             laddrs,
             stats: Stats::default(),
             rates: Rates::default(),
+            health: vec![],
         }
     }
 

@@ -17,6 +17,7 @@ use clap::Parser;
 use dataplane::config::{load_rules, Config};
 use dataplane::control::{self, Control};
 use dataplane::engine_config::{CONTROL_TICK, MBUF_CACHE, NEIGHBOUR_INBOX, REDIRECT_INBOX};
+use dataplane::health::Health;
 use dataplane::io::{Idle, WorkerLoop};
 use dataplane::kernel::{KernelLoop, KernelRings};
 use dataplane::ports::{start_ports, FlowSteering, PortStatsReader};
@@ -55,8 +56,14 @@ struct Args {
 /// keepalived file and makes the running configuration equal to them. Any
 /// error (unreadable or invalid file, refused request) is logged and the
 /// running configuration is kept.
-fn reload(control: &Control, config: &Path, rules: Option<&Path>, keepalived: Option<&Path>) {
-    match dataplane::keepalived::reload_requests(config, rules, keepalived).map(|reqs| control.sync(reqs)) {
+fn reload(
+    control: &Control,
+    health: &Arc<Health>,
+    config: &Path,
+    rules: Option<&Path>,
+    keepalived: Option<&Path>,
+) {
+    match dataplane::keepalived::reload(control, health, config, rules, keepalived) {
         Ok(Response::Error { kind, message }) => {
             tracing::error!(error = %message, kind = kind.ipvsadm_text(), "reload refused; the running configuration is kept")
         }
@@ -196,14 +203,20 @@ fn run(args: Args) -> Result<()> {
         }
         tracing::info!(rules = n, file = %path.display(), "rules applied");
     }
+    // Health checks run in the control plane, one thread per checker; they
+    // start once the file's services are applied (servers with `alpha`
+    // start out of the pool).
+    let health = Health::new(control.clone());
     if let (Some(path), Some(loaded)) = (&keepalived_path, keepalived) {
         let services = loaded.services.len();
-        if let Response::Error { message, .. } =
-            control.handle(gw_proto::Request::Restore { requests: loaded.requests() })
-        {
+        let r =
+            health.apply(vec![], &loaded, |requests| control.handle(gw_proto::Request::Restore { requests }));
+        if let Response::Error { message, .. } = r {
             bail!("keepalived file {}: {message}", path.display());
         }
-        tracing::info!(services, file = %path.display(), "keepalived virtual servers applied (health checks parsed, not run)");
+        let checkers: usize =
+            loaded.conf.virtual_servers.iter().flat_map(|v| &v.real_servers).map(|r| r.checkers.len()).sum();
+        tracing::info!(services, checkers, file = %path.display(), "keepalived virtual servers applied, health checks running");
     }
     let group = match &cfg.control.group {
         Some(name) => Some(control::group_id(name).with_context(|| format!("control.group: {name}"))?),
@@ -275,10 +288,11 @@ fn run(args: Args) -> Result<()> {
         std::thread::sleep(CONTROL_TICK);
         control.tick(std::time::Instant::now());
         if reload_signal.swap(false, Ordering::Relaxed) {
-            reload(&control, &args.config, rules_path.as_deref(), keepalived_path.as_deref());
+            reload(&control, &health, &args.config, rules_path.as_deref(), keepalived_path.as_deref());
         }
     }
     tracing::info!("stopping");
+    health.stop();
     let _ = dataplane::sd_notify::notify("STOPPING=1");
     stop.store(true, Ordering::Relaxed);
     for lcore in &lcores {

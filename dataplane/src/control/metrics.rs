@@ -96,6 +96,7 @@ impl Control {
         self.ipvs_metrics(&mut f);
         self.worker_metrics(&mut f);
         self.port_metrics(&mut f);
+        self.health_metrics(&mut f);
         let mut out = vec![];
         TextEncoder::new().encode(&f.0, &mut out).expect("text encoding into memory");
         String::from_utf8(out).expect("the text format is UTF-8")
@@ -179,6 +180,41 @@ impl Control {
                 &labels,
                 persist as f64,
             );
+        }
+    }
+
+    /// The health checks' view of each checked real server: up (1/0), in
+    /// the pool (1/0) and its up/down transitions.
+    fn health_metrics(&self, f: &mut Families) {
+        let health = self.health.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for (k, servers) in &health {
+            for h in servers.iter().filter(|h| !h.sorry) {
+                let labels = [
+                    ("local_address", k.addr.to_string()),
+                    ("local_port", k.port.to_string()),
+                    ("remote_address", h.addr.to_string()),
+                    ("remote_port", h.port.to_string()),
+                    ("proto", k.proto.label().to_string()),
+                ];
+                f.gauge(
+                    "gatewayd_health_up",
+                    "1 when every checker of a real server succeeds.",
+                    &labels,
+                    f64::from(u8::from(h.up)),
+                );
+                f.gauge(
+                    "gatewayd_health_in_pool",
+                    "1 when a checked real server is in its service (up, or inhibited at weight 0).",
+                    &labels,
+                    f64::from(u8::from(h.in_pool)),
+                );
+                f.counter(
+                    "gatewayd_health_transitions_total",
+                    "Up/down transitions of a checked real server.",
+                    &labels,
+                    h.transitions,
+                );
+            }
         }
     }
 
@@ -268,6 +304,30 @@ mod tests {
             .find(|l| l.starts_with(prefix) && l[prefix.len()..].starts_with(' '))
             .unwrap_or_else(|| panic!("no {prefix} in\n{body}"));
         line.rsplit(' ').next().unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn health_states_are_exported_per_checked_server() {
+        let (c, _) = control(1);
+        add(&c);
+        let h = gw_proto::RsHealth {
+            addr: std::net::Ipv4Addr::new(198, 18, 1, 2).into(),
+            port: 80,
+            up: false,
+            in_pool: false,
+            weight: 1,
+            checkers: vec!["TCP_CHECK".into()],
+            failed: 1,
+            transitions: 3,
+            last_error: String::new(),
+            sorry: false,
+        };
+        c.set_health([(key(80), vec![h])].into_iter().collect());
+        let body = c.metrics();
+        let labels = r#"{local_address="198.18.0.100",local_port="80",remote_address="198.18.1.2",remote_port="80",proto="TCP"}"#;
+        assert!(body.contains(&format!("gatewayd_health_up{labels} 0")), "{body}");
+        assert!(body.contains(&format!("gatewayd_health_in_pool{labels} 0")), "{body}");
+        assert!(body.contains(&format!("gatewayd_health_transitions_total{labels} 3")), "{body}");
     }
 
     #[test]

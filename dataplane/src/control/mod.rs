@@ -66,6 +66,9 @@ pub struct Control {
     ports: stats::PortStats,
     /// Static neighbours (none without ports).
     statics: Option<neighbours::Statics>,
+    /// The health checkers' view of their real servers, per service, as
+    /// [`crate::health`] last published it (listings only).
+    health: Mutex<BTreeMap<ServiceKey, Vec<gw_proto::RsHealth>>>,
 }
 
 /// See [`Control::with_laddr_hook`].
@@ -110,7 +113,17 @@ impl Control {
             max_dests,
             ports: Default::default(),
             statics: None,
+            health: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Replaces the health state shown in listings (by [`crate::health`]).
+    pub fn set_health(&self, health: BTreeMap<ServiceKey, Vec<gw_proto::RsHealth>>) {
+        *self.health.lock().unwrap_or_else(|e| e.into_inner()) = health;
+    }
+
+    fn health_of(&self, key: &ServiceKey) -> Vec<gw_proto::RsHealth> {
+        self.health.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned().unwrap_or_default()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Model> {

@@ -76,6 +76,7 @@ impl Control {
                 laddrs: s.laddrs.iter().map(|a| IpAddr::V4(*a)).collect(),
                 stats: sub(self.svc_stats(s.slot), m.svc_base.get(&s.slot).copied().unwrap_or_default()),
                 rates: Self::rates_of(&m, false, s.slot),
+                health: self.health_of(&s.spec.key),
             })
             .collect();
         Response::Services { conn_table_size: self.conn_table_size, services }

@@ -1,0 +1,559 @@
+//! Health checks of a keepalived file's real servers, in the control plane
+//! (never on a worker), with keepalived's semantics (`check_api.c`,
+//! `ipwrapper.c`):
+//!
+//! - each checker runs on its own thread every `delay_loop`; a failed
+//!   attempt is retried `retry` times, `delay_before_retry` apart, before
+//!   the checker is declared failed; one success declares it up;
+//! - a real server is up when all its checkers are; `alpha` starts its
+//!   checkers failed (the server joins after its first success), otherwise
+//!   it starts up;
+//! - a real server that goes down is removed (`DelDest`), or with
+//!   `inhibit_on_failure` set to weight 0 (`EditDest`), through
+//!   [`Control::handle`] as a gwctl request is: new connections stop at
+//!   once, existing sessions follow the rules already in place (a removed
+//!   server's sessions go on through the trash). A recovered one comes back
+//!   with its weight;
+//! - `quorum` / `hysteresis`: the sum of the live servers' weights; when it
+//!   falls below `quorum - hysteresis` and the virtual server has a
+//!   `sorry_server`, the sorry server is added and the live servers taken
+//!   out; at `quorum + hysteresis` they come back and the sorry server goes;
+//! - `notify_up` / `notify_down` / `quorum_up` / `quorum_down` scripts run
+//!   (without a shell, not waited for). Not run: `omega` (scripts at
+//!   shutdown), `misc_dynamic` (the exit status is only success or failure).
+//!
+//! A weight changed with `gwctl -e` is not overwritten: when a checker
+//! takes a server out it remembers the weight the server had then (gwctl's
+//! edit included) and brings it back with that; if the operator gives an
+//! inhibited server a weight while it is down, recovery keeps theirs. A
+//! reload (SIGHUP) makes everything equal to the file again, health state
+//! applied: servers down stay out, the others get the file's weights.
+
+pub mod probe;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use gw_keepalived::check::{Checker, Timing};
+use gw_keepalived::Loaded;
+use gw_proto::{DestSpec, ErrorKind, ForwardMode, Request, Response, RsHealth, ServiceKey};
+
+use crate::control::Control;
+
+/// How often a sleeping checker looks whether it was replaced or stopped.
+const POLL: Duration = Duration::from_millis(50);
+
+/// The health checks of the running keepalived file.
+pub struct Health {
+    control: Arc<Control>,
+    state: Mutex<State>,
+    /// Bumped by every reload and by [`Health::stop`]: older threads end.
+    generation: AtomicU64,
+    /// Up and down transitions of all real servers (metrics).
+    pub ups: AtomicU64,
+    pub downs: AtomicU64,
+}
+
+#[derive(Default)]
+struct State {
+    services: Vec<Svc>,
+}
+
+struct Svc {
+    key: ServiceKey,
+    quorum: u32,
+    hysteresis: u32,
+    quorum_up: bool,
+    quorum_up_script: Option<String>,
+    quorum_down_script: Option<String>,
+    sorry: Option<DestSpec>,
+    rss: Vec<Rs>,
+}
+
+struct Rs {
+    /// As the file configures it.
+    dest: DestSpec,
+    inhibit: bool,
+    /// The weight it is (re)added with: the file's, or the live one when a
+    /// checker took it out.
+    restore: u32,
+    checkers: Vec<Ck>,
+    transitions: u64,
+    last_error: String,
+    notify_up: Option<String>,
+    notify_down: Option<String>,
+    host: Option<String>,
+}
+
+struct Ck {
+    checker: Checker,
+    timing: Timing,
+    up: bool,
+}
+
+impl Rs {
+    fn up(&self) -> bool {
+        self.checkers.iter().all(|c| c.up)
+    }
+}
+
+fn same_checker(a: &Checker, b: &Checker) -> bool {
+    (&a.kind, &a.common) == (&b.kind, &b.common)
+}
+
+impl Svc {
+    /// Quorum lost and a sorry server to fall back on.
+    fn sorry_mode(&self) -> bool {
+        self.sorry.is_some() && !self.quorum_up
+    }
+
+    /// The real servers (and sorry server) the service should have, with their weights.
+    fn pool(&self) -> BTreeMap<(IpAddr, u16), DestSpec> {
+        let mut out = BTreeMap::new();
+        let sorry = self.sorry_mode();
+        for rs in &self.rss {
+            let w = match (rs.up() && !sorry, rs.inhibit) {
+                (true, _) => rs.restore,
+                (false, true) => 0,
+                (false, false) => continue,
+            };
+            out.insert((rs.dest.addr, rs.dest.port), DestSpec { weight: w, ..rs.dest });
+        }
+        if let (true, Some(s)) = (sorry, self.sorry) {
+            out.entry((s.addr, s.port)).or_insert(s);
+        }
+        out
+    }
+
+    /// keepalived's `update_quorum_state`; `Some(up)` when it changed.
+    fn update_quorum(&mut self) -> Option<bool> {
+        let sum: u64 = self.rss.iter().filter(|r| r.up()).map(|r| u64::from(r.restore)).sum();
+        let (q, h) = (u64::from(self.quorum), u64::from(self.hysteresis));
+        if !self.quorum_up && sum >= q + h {
+            self.quorum_up = true;
+            return Some(true);
+        }
+        if self.quorum_up && (sum == 0 || sum < q.saturating_sub(h)) {
+            self.quorum_up = false;
+            return Some(false);
+        }
+        None
+    }
+
+    fn view(&self) -> Vec<RsHealth> {
+        let pool = self.pool();
+        let mut out: Vec<RsHealth> = self
+            .rss
+            .iter()
+            .filter(|r| !r.checkers.is_empty())
+            .map(|r| RsHealth {
+                addr: r.dest.addr,
+                port: r.dest.port,
+                up: r.up(),
+                in_pool: pool.contains_key(&(r.dest.addr, r.dest.port)),
+                weight: r.restore,
+                checkers: r.checkers.iter().map(|c| c.checker.kind.keyword().to_owned()).collect(),
+                failed: r.checkers.iter().filter(|c| !c.up).count() as u32,
+                transitions: r.transitions,
+                last_error: r.last_error.clone(),
+                sorry: false,
+            })
+            .collect();
+        if let Some(s) = self.sorry {
+            out.push(RsHealth {
+                addr: s.addr,
+                port: s.port,
+                up: true,
+                in_pool: self.sorry_mode(),
+                weight: s.weight,
+                checkers: vec![],
+                failed: 0,
+                transitions: 0,
+                last_error: String::new(),
+                sorry: true,
+            });
+        }
+        out
+    }
+}
+
+/// The checked services of `loaded`, every checker in its starting state
+/// (`alpha`: failed).
+fn build(loaded: &Loaded) -> State {
+    let mut services = vec![];
+    for s in &loaded.services {
+        let vs = &loaded.conf.virtual_servers[s.vs];
+        let rss: Vec<Rs> = s
+            .dests
+            .iter()
+            .map(|(j, d)| {
+                let rs = &vs.real_servers[*j];
+                let checkers = rs
+                    .checkers
+                    .iter()
+                    .map(|c| Ck {
+                        checker: c.clone(),
+                        timing: c.effective(&rs.timing, &vs.timing),
+                        up: !c.common.alpha.or(rs.alpha).unwrap_or(vs.alpha),
+                    })
+                    .collect();
+                Rs {
+                    dest: *d,
+                    inhibit: rs.inhibit_on_failure.unwrap_or(vs.inhibit_on_failure),
+                    restore: d.weight,
+                    checkers,
+                    transitions: 0,
+                    last_error: String::new(),
+                    notify_up: rs.notify_up.clone(),
+                    notify_down: rs.notify_down.clone(),
+                    host: rs.virtualhost.clone().or(vs.virtualhost.clone()),
+                }
+            })
+            .collect();
+        let sorry = vs.sorry_server.as_ref().map(|ss| {
+            let mode = ss.forward.or(vs.forward).unwrap_or(ForwardMode::Masq);
+            DestSpec::new(ss.addr, ss.port.unwrap_or(s.spec.key.port), mode, 1)
+        });
+        if rss.iter().all(|r| r.checkers.is_empty()) && sorry.is_none() {
+            continue;
+        }
+        let mut svc = Svc {
+            key: s.spec.key,
+            quorum: vs.quorum,
+            hysteresis: vs.hysteresis,
+            quorum_up: true,
+            quorum_up_script: vs.quorum_up.clone(),
+            quorum_down_script: vs.quorum_down.clone(),
+            sorry,
+            rss,
+        };
+        svc.update_quorum();
+        services.push(svc);
+    }
+    State { services }
+}
+
+/// Runs a notify script without a shell and without waiting for it.
+fn notify(script: &Option<String>) {
+    let Some(line) = script else { return };
+    let mut words = probe::split_command(line);
+    if words.is_empty() {
+        return;
+    }
+    let prog = words.remove(0);
+    match Command::new(&prog).args(&words).stdin(Stdio::null()).spawn() {
+        Ok(mut child) => {
+            std::thread::spawn(move || child.wait());
+        }
+        Err(e) => tracing::warn!(script = %line, error = %e, "health: cannot run the notify script"),
+    }
+}
+
+/// A checker's identity for its thread.
+#[derive(Clone, Copy)]
+struct Slot {
+    generation: u64,
+    svc: usize,
+    rs: usize,
+    ck: usize,
+}
+
+impl Health {
+    /// Health checks for nothing yet; [`Health::apply`] gives them a file.
+    pub fn new(control: Arc<Control>) -> Arc<Health> {
+        Arc::new(Health {
+            control,
+            state: Mutex::default(),
+            generation: AtomicU64::new(0),
+            ups: AtomicU64::new(0),
+            downs: AtomicU64::new(0),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes the checks those of `loaded` and the running configuration
+    /// what `apply` does with `requests` (the other sources' requests, then
+    /// the file's with every checked server as its health says). Servers
+    /// whose checkers did not change keep their state; the others start
+    /// as `alpha` says. Threads start only when `apply` succeeds; on an
+    /// error the running checks go on unchanged.
+    pub fn apply(
+        self: &Arc<Self>,
+        mut requests: Vec<Request>,
+        loaded: &Loaded,
+        apply: impl FnOnce(Vec<Request>) -> Response,
+    ) -> Response {
+        let mut st = self.lock();
+        let mut next = build(loaded);
+        for svc in &mut next.services {
+            let Some(old) = st.services.iter().find(|o| o.key == svc.key) else { continue };
+            for rs in &mut svc.rss {
+                let Some(o) =
+                    old.rss.iter().find(|o| (o.dest.addr, o.dest.port) == (rs.dest.addr, rs.dest.port))
+                else {
+                    continue;
+                };
+                let same = o.checkers.len() == rs.checkers.len()
+                    && o.checkers.iter().zip(&rs.checkers).all(|(a, b)| same_checker(&a.checker, &b.checker));
+                if same {
+                    for (n, o) in rs.checkers.iter_mut().zip(&o.checkers) {
+                        n.up = o.up;
+                    }
+                    rs.transitions = o.transitions;
+                    rs.last_error = o.last_error.clone();
+                }
+            }
+            svc.quorum_up = true;
+            svc.update_quorum();
+        }
+        let pools: BTreeMap<ServiceKey, _> = next.services.iter().map(|s| (s.key, s.pool())).collect();
+        for s in &loaded.services {
+            let key = s.spec.key;
+            let pool = pools.get(&key);
+            requests.push(Request::AddService { spec: s.spec.clone() });
+            match pool {
+                Some(p) => requests.extend(p.values().map(|d| Request::AddDest { service: key, dest: *d })),
+                None => {
+                    requests.extend(s.dests.iter().map(|(_, d)| Request::AddDest { service: key, dest: *d }))
+                }
+            }
+            requests.extend(s.laddrs.iter().map(|a| Request::AddLaddr { service: key, addr: (*a).into() }));
+        }
+        let r = apply(requests);
+        if matches!(r, Response::Error { .. }) {
+            return r;
+        }
+        *st = next;
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        for (si, svc) in st.services.iter().enumerate() {
+            for (ri, rs) in svc.rss.iter().enumerate() {
+                for ci in 0..rs.checkers.len() {
+                    let slot = Slot { generation, svc: si, rs: ri, ck: ci };
+                    let h = self.clone();
+                    let name = format!("gw-check-{si}-{ri}-{ci}");
+                    if let Err(e) = std::thread::Builder::new().name(name).spawn(move || h.run(slot)) {
+                        tracing::error!(error = %e, "health: cannot start a checker thread");
+                    }
+                }
+            }
+        }
+        self.publish(&st);
+        r
+    }
+
+    /// Stops every checker (at shutdown).
+    pub fn stop(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn current(&self, slot: Slot) -> bool {
+        self.generation.load(Ordering::SeqCst) == slot.generation
+    }
+
+    /// Sleeps `d` unless the checker is replaced first; false then.
+    fn sleep(&self, slot: Slot, d: Duration) -> bool {
+        let end = std::time::Instant::now() + d;
+        loop {
+            if !self.current(slot) {
+                return false;
+            }
+            let now = std::time::Instant::now();
+            if now >= end {
+                return true;
+            }
+            std::thread::sleep(POLL.min(end - now));
+        }
+    }
+
+    /// A checker's thread: probe, retry, report, wait `delay_loop`.
+    fn run(self: Arc<Self>, slot: Slot) {
+        let (checker, timing, to, host) = {
+            let st = self.lock();
+            let Some(rs) = st.services.get(slot.svc).and_then(|s| s.rss.get(slot.rs)) else { return };
+            let ck = &rs.checkers[slot.ck];
+            let to = probe::target(&ck.checker, rs.dest.addr, rs.dest.port);
+            (ck.checker.clone(), ck.timing, to, rs.host.clone())
+        };
+        // keepalived: a script's `misc_timeout` defaults to `delay_loop`.
+        let timeout = match checker.kind {
+            gw_keepalived::check::CheckKind::Misc(_) => timing.delay_loop,
+            _ => timing.connect_timeout,
+        };
+        if !self.sleep(slot, timing.warmup) {
+            return;
+        }
+        loop {
+            let mut tries = 0;
+            let result = loop {
+                let r = probe::probe(&checker, to, timeout, host.as_deref());
+                if r.is_ok() || tries >= timing.retry {
+                    break r;
+                }
+                tries += 1;
+                tracing::debug!(checker = checker.kind.keyword(), %to, error = %r.unwrap_err(), try_ = tries, "health: check failed, retrying");
+                if !self.sleep(slot, timing.delay_before_retry) {
+                    return;
+                }
+            };
+            if !self.report(slot, result) || !self.sleep(slot, timing.delay_loop) {
+                return;
+            }
+        }
+    }
+
+    /// A checker's result; false when the checker was replaced.
+    fn report(&self, slot: Slot, result: Result<(), String>) -> bool {
+        let mut st = self.lock();
+        if !self.current(slot) {
+            return false;
+        }
+        let svc = &mut st.services[slot.svc];
+        let before = svc.pool();
+        let rs = &mut svc.rss[slot.rs];
+        let was_up = rs.up();
+        let ck = &mut rs.checkers[slot.ck];
+        let ok = result.is_ok();
+        if ck.up == ok {
+            return true;
+        }
+        ck.up = ok;
+        let kw = ck.checker.kind.keyword();
+        if let Err(e) = &result {
+            rs.last_error = e.clone();
+        }
+        let (key, addr, port) = (svc.key, rs.dest.addr, rs.dest.port);
+        match &result {
+            Ok(()) => {
+                tracing::info!(service = %key, server = %format!("{addr}:{port}"), checker = kw, "health: check succeeded")
+            }
+            Err(e) => {
+                tracing::warn!(service = %key, server = %format!("{addr}:{port}"), checker = kw, error = %e, "health: check failed")
+            }
+        }
+        let now_up = rs.up();
+        if now_up != was_up {
+            rs.transitions += 1;
+            if now_up {
+                self.ups.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(service = %key, server = %format!("{addr}:{port}"), "health: real server up, bringing it back");
+                notify(&rs.notify_up);
+            } else {
+                self.downs.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(service = %key, server = %format!("{addr}:{port}"), inhibit = rs.inhibit, "health: real server down, taking it out");
+                notify(&rs.notify_down);
+            }
+            match svc.update_quorum() {
+                Some(true) => {
+                    tracing::info!(service = %key, "health: gained quorum");
+                    notify(&svc.quorum_up_script)
+                }
+                Some(false) => {
+                    tracing::warn!(service = %key, "health: lost quorum");
+                    notify(&svc.quorum_down_script)
+                }
+                None => {}
+            }
+            let after = svc.pool();
+            self.change(svc, before, after);
+        }
+        self.publish(&st);
+        true
+    }
+
+    /// The live weight of a real server, if it is in the service.
+    fn live(&self, key: ServiceKey, addr: IpAddr, port: u16) -> Option<DestSpec> {
+        match self.control.query(Request::List { service: Some(key) }) {
+            Response::Services { services, .. } => services
+                .into_iter()
+                .flat_map(|s| s.dests)
+                .map(|d| d.spec)
+                .find(|d| (d.addr, d.port) == (addr, port)),
+            _ => None,
+        }
+    }
+
+    /// Moves the service from pool `before` to pool `after`, through the
+    /// control path, one request per changed server.
+    fn change(
+        &self,
+        svc: &mut Svc,
+        before: BTreeMap<(IpAddr, u16), DestSpec>,
+        after: BTreeMap<(IpAddr, u16), DestSpec>,
+    ) {
+        let key = svc.key;
+        fn remember(svc: &mut Svc, addr: IpAddr, port: u16, live: Option<DestSpec>) {
+            let rs = svc.rss.iter_mut().find(|r| (r.dest.addr, r.dest.port) == (addr, port));
+            if let (Some(rs), Some(l)) = (rs, live) {
+                if l.weight > 0 {
+                    rs.restore = l.weight;
+                }
+            }
+        }
+        let mut reqs = vec![];
+        for (&(addr, port), b) in &before {
+            match after.get(&(addr, port)) {
+                None => {
+                    remember(svc, addr, port, self.live(key, addr, port));
+                    reqs.push(Request::DelDest { service: key, addr, port });
+                }
+                Some(a) if a.weight == 0 && b.weight != 0 => {
+                    let live = self.live(key, addr, port);
+                    remember(svc, addr, port, live);
+                    let spec = live.unwrap_or(*a);
+                    reqs.push(Request::EditDest { service: key, dest: DestSpec { weight: 0, ..spec } });
+                }
+                Some(a) if b.weight == 0 && a.weight != 0 => match self.live(key, addr, port) {
+                    Some(l) if l.weight != 0 => {
+                        tracing::info!(service = %key, server = %format!("{addr}:{port}"), weight = l.weight, "health: recovered server keeps the weight gwctl gave it")
+                    }
+                    live => {
+                        let spec = live.unwrap_or(*a);
+                        let w = svc
+                            .rss
+                            .iter()
+                            .find(|r| (r.dest.addr, r.dest.port) == (addr, port))
+                            .map_or(a.weight, |r| r.restore);
+                        reqs.push(Request::EditDest { service: key, dest: DestSpec { weight: w, ..spec } })
+                    }
+                },
+                Some(_) => {}
+            }
+        }
+        for (&(addr, port), a) in &after {
+            if !before.contains_key(&(addr, port)) {
+                let w = svc
+                    .rss
+                    .iter()
+                    .find(|r| (r.dest.addr, r.dest.port) == (addr, port))
+                    .map_or(a.weight, |r| r.restore);
+                reqs.push(Request::AddDest { service: key, dest: DestSpec { weight: w, ..*a } });
+            }
+        }
+        for r in reqs {
+            let what = format!("{r:?}");
+            match self.control.handle(r) {
+                Response::Error { kind: ErrorKind::DestExists | ErrorKind::NoDest, message } => {
+                    tracing::info!(service = %key, request = %what, %message, "health: already done by gwctl")
+                }
+                Response::Error { message, .. } => {
+                    tracing::error!(service = %key, request = %what, %message, "health: request refused")
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn publish(&self, st: &State) {
+        self.control.set_health(st.services.iter().map(|s| (s.key, s.view())).collect());
+    }
+}
+
+#[cfg(test)]
+mod tests;

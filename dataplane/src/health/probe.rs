@@ -1,0 +1,478 @@
+//! One attempt of a checker, with kernel sockets: `TCP_CHECK` connects,
+//! `HTTP_GET` / `SSL_GET` fetch every url and check its status code and
+//! digest (MD5 of the body, as keepalived's `genhash` prints it),
+//! `UDP_CHECK` sends its payload and reads a reply or an ICMP error,
+//! `MISC_CHECK` runs its script. Every attempt is bounded by the checker's
+//! `connect_timeout` (`misc_timeout` for a script), as keepalived bounds it.
+//!
+//! The source address is the kernel's choice for the route to the real
+//! server: through the exception path, the DPDK port's address.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gw_keepalived::check::{CheckKind, Checker, HttpCheck, MiscCheck, UdpCheck, Url};
+use md5::{Digest, Md5};
+
+/// The most body bytes read for a digest (keepalived reads the whole body;
+/// a health page is small).
+pub const MAX_BODY: usize = 1 << 20;
+
+/// Where a checker connects: its `connect_ip` / `connect_port`, else the real server's.
+pub fn target(c: &Checker, addr: IpAddr, port: u16) -> SocketAddr {
+    SocketAddr::new(c.common.connect_ip.map_or(addr, IpAddr::V4), c.common.connect_port.unwrap_or(port))
+}
+
+/// Runs one attempt of `c` against `to`; `Err` says why it failed.
+pub fn probe(c: &Checker, to: SocketAddr, timeout: Duration, host: Option<&str>) -> Result<(), String> {
+    match &c.kind {
+        CheckKind::Tcp => tcp(to, timeout).map(drop),
+        CheckKind::Http(h) => http(h, to, timeout, host, false),
+        CheckKind::Ssl(h) => http(h, to, timeout, host, true),
+        CheckKind::Udp(u) => udp(u, to, timeout),
+        CheckKind::Misc(m) => misc(m, timeout),
+    }
+}
+
+fn tcp(to: SocketAddr, timeout: Duration) -> Result<TcpStream, String> {
+    let s = TcpStream::connect_timeout(&to, timeout).map_err(|e| format!("connect {to}: {e}"))?;
+    s.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    s.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    Ok(s)
+}
+
+/// The request keepalived's HTTP_GET sends (`http_protocol` 1.0 by default).
+fn request(url: &Url, h: &HttpCheck, host: &str) -> String {
+    let proto = match h.http_protocol.as_deref() {
+        Some("1.1") => "HTTP/1.1",
+        _ => "HTTP/1.0",
+    };
+    let host = url.virtualhost.as_deref().or(h.virtualhost.as_deref()).unwrap_or(host);
+    format!(
+        "GET {} {proto}\r\nUser-Agent: KeepAliveClient\r\nHost: {host}\r\nConnection: close\r\n\r\n",
+        url.path
+    )
+}
+
+fn http(
+    h: &HttpCheck,
+    to: SocketAddr,
+    timeout: Duration,
+    host: Option<&str>,
+    tls: bool,
+) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    let host = host.map(str::to_owned).unwrap_or_else(|| to.ip().to_string());
+    for url in &h.urls {
+        let stream = tcp(to, timeout)?;
+        let raw = if tls {
+            let name = h.sni_name.clone().unwrap_or_else(|| host.clone());
+            fetch_tls(stream, &name, request(url, h, &host).as_bytes(), deadline)?
+        } else {
+            fetch(stream, request(url, h, &host).as_bytes(), deadline)?
+        };
+        check_response(url, &raw).map_err(|e| format!("{} {}: {e}", to, url.path))?;
+    }
+    Ok(())
+}
+
+fn fetch(mut s: TcpStream, req: &[u8], deadline: Instant) -> Result<Vec<u8>, String> {
+    s.write_all(req).map_err(|e| format!("send: {e}"))?;
+    read_all(&mut s, deadline)
+}
+
+fn read_all(s: &mut impl Read, deadline: Instant) -> Result<Vec<u8>, String> {
+    let mut out = vec![];
+    let mut buf = [0u8; 4096];
+    loop {
+        if Instant::now() > deadline {
+            return Err("timeout reading the response".into());
+        }
+        match s.read(&mut buf) {
+            Ok(0) => return Ok(out),
+            Ok(n) => {
+                out.extend_from_slice(&buf[..n]);
+                if out.len() > MAX_BODY {
+                    return Err(format!("response larger than {MAX_BODY} bytes"));
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            // A TLS peer that closes without close_notify: what was read counts.
+            Err(e) if e.kind() == ErrorKind::UnexpectedEof && !out.is_empty() => return Ok(out),
+            Err(e) => return Err(format!("read: {e}")),
+        }
+    }
+}
+
+/// MD5 of `body` as 32 lowercase hex digits (keepalived's `genhash`).
+pub fn md5_hex(body: &[u8]) -> String {
+    Md5::digest(body).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks a whole HTTP response against `url`: the status code (200-299
+/// unless `status_code` says otherwise) and the digest of the body.
+pub fn check_response(url: &Url, raw: &[u8]) -> Result<(), String> {
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("no end of the HTTP header")?;
+    let head = String::from_utf8_lossy(&raw[..end]);
+    let status = head
+        .split("\r\n")
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse::<u16>().ok())
+        .ok_or("no HTTP status line")?;
+    let ok = if url.status_code.is_empty() {
+        (200..=299).contains(&status)
+    } else {
+        url.status_code.iter().any(|(lo, hi)| (*lo..=*hi).contains(&status))
+    };
+    if !ok {
+        return Err(format!("HTTP status code {status}"));
+    }
+    if let Some(want) = &url.digest {
+        let chunked = head.lines().any(|l| {
+            let l = l.to_ascii_lowercase();
+            l.starts_with("transfer-encoding:") && l.contains("chunked")
+        });
+        let body = &raw[end + 4..];
+        let body = if chunked { dechunk(body).ok_or("bad chunked body")? } else { body.to_vec() };
+        let got = md5_hex(&body);
+        if &got != want {
+            return Err(format!("MD5 digest {got}, expected {want}"));
+        }
+    }
+    Ok(())
+}
+
+fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
+    let mut out = vec![];
+    loop {
+        let eol = b.windows(2).position(|w| w == b"\r\n")?;
+        let line = std::str::from_utf8(&b[..eol]).ok()?;
+        let size = usize::from_str_radix(line.split(';').next()?.trim(), 16).ok()?;
+        b = &b[eol + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(b.get(..size)?);
+        b = b.get(size + 2..)?;
+    }
+}
+
+/// keepalived checks no certificate unless told to (`SSL { ca ... }` is
+/// not supported here): any certificate is accepted, the handshake's
+/// signatures are still verified.
+#[derive(Debug)]
+struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
+        .with_no_client_auth();
+    Ok(Arc::new(cfg))
+}
+
+fn fetch_tls(mut s: TcpStream, name: &str, req: &[u8], deadline: Instant) -> Result<Vec<u8>, String> {
+    let server = rustls::pki_types::ServerName::try_from(name.to_owned())
+        .map_err(|e| format!("TLS server name {name}: {e}"))?;
+    let mut conn = rustls::ClientConnection::new(tls_config()?, server).map_err(|e| format!("TLS: {e}"))?;
+    let mut tls = rustls::Stream::new(&mut conn, &mut s);
+    tls.write_all(req).map_err(|e| format!("TLS: {e}"))?;
+    read_all(&mut tls, deadline)
+}
+
+fn udp(u: &UdpCheck, to: SocketAddr, timeout: Duration) -> Result<(), String> {
+    let any: IpAddr = if to.is_ipv4() { Ipv4Addr::UNSPECIFIED.into() } else { Ipv6Addr::UNSPECIFIED.into() };
+    let s = UdpSocket::bind((any, 0)).map_err(|e| e.to_string())?;
+    s.connect(to).map_err(|e| format!("connect {to}: {e}"))?;
+    s.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    s.send(u.payload.as_deref().unwrap_or(&[])).map_err(|e| format!("send to {to}: {e}"))?;
+    let mut buf = vec![0u8; 65536];
+    match s.recv(&mut buf) {
+        Ok(n) => {
+            let reply = &buf[..n];
+            if let Some(want) = &u.require_reply {
+                if !reply.starts_with(want) {
+                    return Err(format!("reply from {to} does not start with the required bytes"));
+                }
+            }
+            if u.min_reply_length.is_some_and(|m| (n as u32) < m)
+                || u.max_reply_length.is_some_and(|m| n as u32 > m)
+            {
+                return Err(format!("reply of {n} bytes from {to} outside the allowed length"));
+            }
+            Ok(())
+        }
+        // Nothing back within the timeout: up, unless a reply is required.
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => match u.require_reply {
+            Some(_) => Err(format!("no reply from {to}")),
+            None => Ok(()),
+        },
+        // The ICMP error (port unreachable) of a closed port.
+        Err(e) => Err(format!("{to}: {e}")),
+    }
+}
+
+fn misc(m: &MiscCheck, timeout: Duration) -> Result<(), String> {
+    let timeout = m.timeout.unwrap_or(timeout);
+    let mut words = split_command(&m.path);
+    if words.is_empty() {
+        return Err("empty misc_path".into());
+    }
+    let prog = words.remove(0);
+    let mut child = Command::new(&prog)
+        .args(&words)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("{prog}: {e}"))?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(st)) if st.success() => return Ok(()),
+            Ok(Some(st)) => return Err(format!("{prog}: {st}")),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{prog}: timed out after {timeout:?}"));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => return Err(format!("{prog}: {e}")),
+        }
+    }
+}
+
+/// Splits a `misc_path` into words as keepalived does: by blanks, with
+/// single or double quotes grouping (no shell).
+pub fn split_command(line: &str) -> Vec<String> {
+    let mut out = vec![];
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut any = false;
+    for ch in line.chars() {
+        match (quote, ch) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => cur.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(ch);
+                any = true
+            }
+            (None, c) if c.is_whitespace() => {
+                if any || !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+                any = false
+            }
+            (None, c) => cur.push(c),
+        }
+    }
+    if any || !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    fn url(path: &str) -> Url {
+        Url { path: path.into(), ..Default::default() }
+    }
+
+    #[test]
+    fn md5_is_genhash_s() {
+        // `echo -n hello | md5sum`
+        assert_eq!(md5_hex(b"hello"), "5d41402abc4b2a76b9719d911017c592");
+    }
+
+    #[test]
+    fn status_codes_and_digest() {
+        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+        assert_eq!(check_response(&url("/"), ok), Ok(()));
+        let nf = b"HTTP/1.0 404 Not Found\r\n\r\n";
+        assert_eq!(check_response(&url("/"), nf), Err("HTTP status code 404".into()));
+        let mut u = url("/");
+        u.status_code = vec![(404, 404)];
+        assert_eq!(check_response(&u, nf), Ok(()));
+        u.status_code = vec![];
+        u.digest = Some(md5_hex(b"hello"));
+        assert_eq!(check_response(&u, ok), Ok(()));
+        let chunked =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n";
+        assert_eq!(check_response(&u, chunked), Ok(()));
+        let other = b"HTTP/1.1 200 OK\r\n\r\nhellO";
+        assert!(check_response(&u, other).unwrap_err().starts_with("MD5 digest"));
+        assert!(check_response(&u, b"garbage").is_err());
+    }
+
+    #[test]
+    fn commands_split_as_keepalived_does() {
+        assert_eq!(split_command("/bin/check  -x 'a b' \"\""), vec!["/bin/check", "-x", "a b", ""]);
+    }
+
+    #[test]
+    fn tcp_http_and_misc_against_local_peers() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let to = l.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            for _ in 0..2 {
+                let (mut c, _) = l.accept().unwrap();
+                let mut buf = [0u8; 1024];
+                let n = c.read(&mut buf).unwrap();
+                let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                if req.starts_with("GET /") {
+                    assert!(req.contains("Host: 127.0.0.1\r\n"), "{req}");
+                    c.write_all(b"HTTP/1.0 200 OK\r\n\r\nhello").unwrap();
+                }
+            }
+        });
+        let t = Duration::from_secs(2);
+        let at = gw_keepalived::reader::Pos { file: std::path::Path::new("t").into(), line: 1 };
+        let tcp = Checker { at, kind: CheckKind::Tcp, common: Default::default() };
+        assert_eq!(probe(&tcp, to, t, None), Ok(()));
+        let mut h = HttpCheck::default();
+        let mut u = url("/health");
+        u.digest = Some(md5_hex(b"hello"));
+        h.urls.push(u);
+        let http = Checker { kind: CheckKind::Http(h), ..tcp.clone() };
+        // The first accept served the TCP check (no request sent).
+        assert_eq!(probe(&http, to, t, None), Ok(()));
+        server.join().unwrap();
+        assert!(probe(&tcp, to, t, None).unwrap_err().contains("refused"));
+        let misc = |path: &str| Checker {
+            kind: CheckKind::Misc(MiscCheck { path: path.into(), ..Default::default() }),
+            ..tcp.clone()
+        };
+        assert_eq!(probe(&misc("/bin/true"), to, t, None), Ok(()));
+        assert!(probe(&misc("/bin/false"), to, t, None).is_err());
+        assert!(probe(&misc("/bin/sleep 5"), to, Duration::from_millis(100), None)
+            .unwrap_err()
+            .contains("timed out"));
+    }
+
+    #[test]
+    fn udp_closed_port_fails_and_an_echo_passes() {
+        let echo = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = echo.local_addr().unwrap();
+        let t = Duration::from_millis(500);
+        let u = UdpCheck {
+            payload: Some(b"ping".to_vec()),
+            require_reply: Some(b"pi".to_vec()),
+            ..Default::default()
+        };
+        let server = std::thread::spawn(move || {
+            let mut b = [0u8; 64];
+            let (n, from) = echo.recv_from(&mut b).unwrap();
+            echo.send_to(&b[..n], from).unwrap();
+        });
+        assert_eq!(udp(&u, to, t), Ok(()));
+        server.join().unwrap();
+        // The socket is closed now: ICMP port unreachable.
+        assert!(udp(&UdpCheck::default(), to, t).is_err());
+    }
+
+    /// SSL_GET against `openssl s_server -www` (a second TLS implementation,
+    /// with a self-signed certificate: accepted, as keepalived accepts it).
+    #[test]
+    fn ssl_get_against_openssl_s_server() {
+        let dir = std::env::temp_dir().join(format!("gw-ssl-get-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (key, cert) = (dir.join("k.pem"), dir.join("c.pem"));
+        let st = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
+            .args(["-days", "1", "-subj", "/CN=localhost", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl (Debian's openssl package)");
+        assert!(st.success());
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut server = Command::new("openssl")
+            .args(["s_server", "-accept", &format!("127.0.0.1:{port}"), "-www", "-quiet", "-key"])
+            .arg(&key)
+            .arg("-cert")
+            .arg(&cert)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let to: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut h = HttpCheck::default();
+        h.urls.push(url("/"));
+        let at = gw_keepalived::reader::Pos { file: std::path::Path::new("t").into(), line: 1 };
+        let ssl = Checker { at, kind: CheckKind::Ssl(h.clone()), common: Default::default() };
+        let t = Duration::from_secs(3);
+        // Bounded wait for the server to listen (not a timing assertion).
+        let end = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(to).is_err() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let ok = probe(&ssl, to, t, Some("localhost"));
+        h.urls[0].status_code = vec![(404, 404)];
+        let wrong = probe(&Checker { kind: CheckKind::Ssl(h), ..ssl.clone() }, to, t, Some("localhost"));
+        // Plain HTTP to a TLS port fails too.
+        let plain = probe(
+            &Checker {
+                kind: CheckKind::Http(HttpCheck { urls: vec![url("/")], ..Default::default() }),
+                ..ssl
+            },
+            to,
+            t,
+            None,
+        );
+        let _ = server.kill();
+        let _ = server.wait();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(ok, Ok(()));
+        assert_eq!(wrong.unwrap_err(), format!("{to} /: HTTP status code 200"));
+        assert!(plain.is_err());
+    }
+}

@@ -1,0 +1,168 @@
+//! The health checks against real local peers (TCP listeners, a script)
+//! and a control plane without workers: servers leave and come back
+//! through the control path, with keepalived's semantics.
+
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gw_core::counters::WorkerCounters;
+use gw_core::service::{Publisher, Snapshot};
+use gw_proto::{DestSpec, ForwardMode, Request, Response, RsHealth, ServiceKey};
+
+use super::Health;
+use crate::control::Control;
+
+fn control() -> Arc<Control> {
+    let publisher = Arc::new(Publisher::new(Arc::new(Snapshot::new(0, vec![], 16))));
+    let w = vec![Arc::new(WorkerCounters::new(0, 0, 8, 16))];
+    Arc::new(Control::new(publisher, w, 1000, 8, 16))
+}
+
+fn conf(text: &str) -> gw_keepalived::Loaded {
+    gw_keepalived::parse_str(Path::new("/tmp/keepalived.conf"), text).unwrap()
+}
+
+fn key() -> ServiceKey {
+    ServiceKey { proto: gw_proto::Protocol::Tcp, addr: Ipv4Addr::new(198, 18, 0, 100).into(), port: 80 }
+}
+
+/// The real servers of the service and their weights.
+fn dests(c: &Control) -> Vec<(u16, u32)> {
+    match c.query(Request::List { service: Some(key()) }) {
+        Response::Services { services, .. } => {
+            let mut d: Vec<_> = services[0].dests.iter().map(|d| (d.spec.port, d.spec.weight)).collect();
+            d.sort();
+            d
+        }
+        r => panic!("{r:?}"),
+    }
+}
+
+fn health(c: &Control) -> Vec<RsHealth> {
+    match c.query(Request::List { service: Some(key()) }) {
+        Response::Services { services, .. } => services[0].health.clone(),
+        r => panic!("{r:?}"),
+    }
+}
+
+/// Waits (at most 20 s, a bound and not an assertion of speed) until `f` holds.
+fn wait(what: &str, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(Instant::now() < end, "never happened: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn start(h: &Arc<Health>, c: &Arc<Control>, loaded: &gw_keepalived::Loaded) {
+    let r = h.apply(vec![], loaded, |reqs| c.handle(Request::Restore { requests: reqs }));
+    assert_eq!(r, Response::Ok);
+}
+
+fn vs(body: &str) -> String {
+    format!(
+        "virtual_server 198.18.0.100 80 {{\n lb_algo rr\n lb_kind DR\n protocol TCP\n delay_loop 0.1\n{body}\n}}\n"
+    )
+}
+
+#[test]
+fn a_dead_server_leaves_and_comes_back_with_its_weight() {
+    let l1 = TcpListener::bind("127.0.0.1:0").unwrap();
+    let l2 = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (p1, p2) = (l1.local_addr().unwrap().port(), l2.local_addr().unwrap().port());
+    let text = vs(&format!(
+        " real_server 127.0.0.1 {p1} {{\n weight 3\n TCP_CHECK {{\n connect_timeout 1\n retry 1\n delay_before_retry 0.05\n }} }}\n \
+         real_server 127.0.0.1 {p2} {{\n weight 2\n TCP_CHECK {{ connect_timeout 1 }} }}"
+    ));
+    let c = control();
+    let h = Health::new(c.clone());
+    start(&h, &c, &conf(&text));
+    let both = |mut v: Vec<(u16, u32)>| {
+        v.sort();
+        v
+    };
+    assert_eq!(dests(&c), both(vec![(p1, 3), (p2, 2)]));
+    drop(l1);
+    wait("the dead server removed", || dests(&c) == vec![(p2, 2)]);
+    let view = health(&c);
+    assert_eq!((view[0].up, view[0].in_pool, view[0].transitions), (false, false, 1));
+    assert!(view[0].last_error.contains("refused"), "{}", view[0].last_error);
+    assert_eq!(h.downs.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let _l1 = TcpListener::bind(("127.0.0.1", p1)).unwrap();
+    wait("the server back", || dests(&c) == both(vec![(p1, 3), (p2, 2)]));
+    assert_eq!(health(&c)[0].transitions, 2);
+    h.stop();
+}
+
+#[test]
+fn inhibit_on_failure_sets_weight_zero_and_gwctl_edits_survive() {
+    let l1 = TcpListener::bind("127.0.0.1:0").unwrap();
+    let p1 = l1.local_addr().unwrap().port();
+    let text = vs(&format!(
+        " inhibit_on_failure\n real_server 127.0.0.1 {p1} {{\n weight 3\n TCP_CHECK {{\n connect_timeout 1\n retry 0\n }} }}"
+    ));
+    let c = control();
+    let h = Health::new(c.clone());
+    start(&h, &c, &conf(&text));
+    // gwctl -e changes the weight while the server is up ...
+    let edited = DestSpec::new(Ipv4Addr::LOCALHOST, p1, ForwardMode::Route, 7);
+    assert_eq!(c.handle(Request::EditDest { service: key(), dest: edited }), Response::Ok);
+    drop(l1);
+    wait("weight 0", || dests(&c) == vec![(p1, 0)]);
+    assert!(health(&c)[0].in_pool);
+    let _l1 = TcpListener::bind(("127.0.0.1", p1)).unwrap();
+    // ... and the server comes back with it, not the file's 3.
+    wait("weight back", || dests(&c) == vec![(p1, 7)]);
+    h.stop();
+}
+
+#[test]
+fn alpha_starts_down_and_quorum_loss_brings_the_sorry_server() {
+    let script = std::env::temp_dir().join(format!("gw-health-{}", std::process::id()));
+    let flag = script.with_extension("ok");
+    std::fs::write(&script, format!("#!/bin/sh\ntest -e {}\n", flag.display())).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let text = vs(&format!(
+        " alpha\n quorum 2\n sorry_server 127.0.0.9 8080\n \
+         real_server 127.0.0.1 81 {{\n weight 2\n MISC_CHECK {{\n misc_path {}\n }} }}",
+        script.display()
+    ));
+    let c = control();
+    let h = Health::new(c.clone());
+    start(&h, &c, &conf(&text));
+    // alpha: down from the start, quorum lost: the sorry server only.
+    assert_eq!(dests(&c), vec![(8080, 1)]);
+    std::fs::write(&flag, "").unwrap();
+    wait("the real server replaces the sorry server", || dests(&c) == vec![(81, 2)]);
+    std::fs::remove_file(&flag).unwrap();
+    wait("the sorry server again", || dests(&c) == vec![(8080, 1)]);
+    let view = health(&c);
+    assert!(view.iter().any(|v| v.sorry && v.in_pool), "{view:?}");
+    h.stop();
+    let _ = std::fs::remove_file(&script);
+}
+
+#[test]
+fn a_reload_keeps_the_state_of_unchanged_checkers() {
+    let l1 = TcpListener::bind("127.0.0.1:0").unwrap();
+    let p1 = l1.local_addr().unwrap().port();
+    drop(l1);
+    let text = |w: u32| {
+        vs(&format!(
+            " real_server 127.0.0.1 {p1} {{\n weight 3\n TCP_CHECK {{\n connect_timeout 1\n retry 0\n }} }}\n \
+             real_server 127.0.0.2 {p1} {{\n weight {w}\n }}"
+        ))
+    };
+    let c = control();
+    let h = Health::new(c.clone());
+    start(&h, &c, &conf(&text(1)));
+    wait("the dead server removed", || dests(&c) == vec![(p1, 1)]);
+    // The file changes another server's weight: the dead one stays out.
+    let r = h.apply(vec![], &conf(&text(5)), |reqs| c.sync(reqs));
+    assert_eq!(r, Response::Ok);
+    assert_eq!(dests(&c), vec![(p1, 5)]);
+    assert!(!health(&c)[0].up);
+    h.stop();
+}

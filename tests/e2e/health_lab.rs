@@ -1,0 +1,493 @@
+//! Health checks (issue 15) with real daemons, driven by a keepalived.conf
+//! on the DR lab (tests/lab/lab.sh up gwe-hl dr) with the exception path:
+//! a kernel interface on the DPDK port carries the port's address, so the
+//! checks leave from 198.18.0.1 through the DPDK port.
+//!
+//! Three virtual servers on the VIP:
+//! - DR TCP :8081 -> nginx on rs1 and rs2 (HTTP_GET, a digest on rs1's url);
+//! - FNAT TCP :9000 (one-armed, local address 198.18.0.10) -> rs_server.py
+//!   on rs1 (TCP_CHECK) and rs2 (MISC_CHECK: a bash script connecting to it);
+//! - FNAT UDP :9000 -> the same rs_server.py's UDP echo (UDP_CHECK with a
+//!   payload and a required reply).
+//!
+//! For each checker kind a daemon is stopped under a steady curl loop: the
+//! server is taken out, after that no request fails; the daemon starts
+//! again and the server gets traffic again. How many requests failed during
+//! detection, and how long detection took, are printed (measured, never
+//! asserted). Then a broken file is refused with its line number, and a
+//! SIGHUP with an edited file applies only the difference: a download in
+//! flight completes and the checkers' state is kept.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const LIP: &str = "198.18.0.10";
+
+fn tmp(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("gwe-hl-{name}"))
+}
+
+/// The lab's keepalived.conf; `w2` is rs2's weight on the DR service.
+fn keepalived_conf(w2: u32) -> String {
+    let digest = md5_hex(b"rs1\n");
+    let misc = tmp("misc.sh");
+    format!(
+        r#"! keepalived.conf of the health lab
+global_defs {{
+    router_id gwe-hl
+}}
+
+local_address_group laddr_g {{
+    {LIP}
+}}
+
+virtual_server {VIP} 8081 {{
+    delay_loop 1
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+
+    real_server 198.18.0.3 8081 {{
+        weight 1
+        HTTP_GET {{
+            url {{
+                path /index.html
+                digest {digest}
+            }}
+            connect_timeout 1
+            retry 1
+            delay_before_retry 0.5
+        }}
+    }}
+    real_server 198.18.0.4 8081 {{
+        weight {w2}
+        HTTP_GET {{
+            url {{
+                path /index.html
+                status_code 200
+            }}
+            connect_timeout 1
+            retry 1
+            delay_before_retry 0.5
+        }}
+    }}
+}}
+
+virtual_server {VIP} 9000 {{
+    delay_loop 1
+    lb_algo rr
+    lb_kind FNAT
+    protocol TCP
+    laddr_group_name laddr_g
+
+    real_server 198.18.0.3 9000 {{
+        weight 1
+        TCP_CHECK {{
+            connect_timeout 1
+            retry 1
+            delay_before_retry 0.5
+        }}
+    }}
+    real_server 198.18.0.4 9000 {{
+        weight 1
+        MISC_CHECK {{
+            misc_path "{misc}"
+            misc_timeout 2
+        }}
+    }}
+}}
+
+virtual_server {VIP} 9000 {{
+    delay_loop 1
+    lb_algo rr
+    lb_kind FNAT
+    protocol UDP
+    laddr_group_name laddr_g
+
+    real_server 198.18.0.3 9000 {{
+        UDP_CHECK {{
+            payload 78
+            require_reply 727331
+            connect_timeout 1
+            retry 1
+            delay_before_retry 0.5
+        }}
+    }}
+    real_server 198.18.0.4 9000 {{
+        UDP_CHECK {{
+            payload 78
+            require_reply 727332
+            connect_timeout 1
+        }}
+    }}
+}}
+"#,
+        misc = misc.display()
+    )
+}
+
+/// MD5 of `b` in hex, from `md5sum` (a second implementation).
+fn md5_hex(b: &[u8]) -> String {
+    let f = tmp("md5-input");
+    std::fs::write(&f, b).unwrap();
+    let o = run(Command::new("md5sum").arg(&f));
+    text(&o).split_whitespace().next().unwrap().to_string()
+}
+
+/// A process in a namespace, killed when dropped.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(lab: &Lab, n: &str, args: &[&str]) -> Daemon {
+    Daemon(
+        Command::new("ip")
+            .args(["netns", "exec", &lab.ns(n)])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {args:?} in {n}: {e}")),
+    )
+}
+
+/// nginx on real server `n` at :8081 serving `n\n` as /index.html.
+fn nginx_conf(n: &str) -> PathBuf {
+    let root = tmp(&format!("{n}-www"));
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("index.html"), format!("{n}\n")).unwrap();
+    let conf = tmp(&format!("{n}-nginx.conf"));
+    let t = |x: &str| tmp(&format!("{n}-nginx-{x}")).display().to_string();
+    std::fs::write(
+        &conf,
+        format!(
+            "daemon off;\nworker_processes 1;\npid {pid};\nerror_log {err};\nevents {{ worker_connections 256; }}\n\
+             http {{\n access_log off;\n client_body_temp_path {tmp1};\n proxy_temp_path {tmp2};\n \
+             fastcgi_temp_path {tmp3};\n uwsgi_temp_path {tmp4};\n scgi_temp_path {tmp5};\n \
+             server {{\n  listen 8081;\n  root {root};\n }}\n}}\n",
+            pid = t("pid"),
+            err = t("error.log"),
+            tmp1 = t("body"),
+            tmp2 = t("proxy"),
+            tmp3 = t("fcgi"),
+            tmp4 = t("uwsgi"),
+            tmp5 = t("scgi"),
+            root = root.display()
+        ),
+    )
+    .unwrap();
+    conf
+}
+
+fn start_nginx(lab: &Lab, n: &str) -> Daemon {
+    let conf = nginx_conf(n);
+    let d = spawn(lab, n, &["nginx", "-c", conf.to_str().unwrap()]);
+    wait_for(lab, 10, &format!("nginx on {n}"), || {
+        lab.exec(n, &["curl", "-s", "-m", "1", "http://127.0.0.1:8081/index.html"]).status.success()
+    });
+    d
+}
+
+/// Stops nginx as its operator would (`nginx -s stop`: master and workers).
+fn stop_nginx(lab: &Lab, n: &str, d: Daemon) {
+    let conf = nginx_conf(n);
+    let o = lab.exec(n, &["nginx", "-c", conf.to_str().unwrap(), "-s", "stop"]);
+    assert!(o.status.success(), "nginx -s stop on {n}: {}", String::from_utf8_lossy(&o.stderr));
+    let mut child = d;
+    let _ = child.0.wait();
+}
+
+/// rs_server.py (HTTP and UDP echo on :9000) on real server `n`.
+fn start_rs9000(lab: &Lab, n: &str) -> Daemon {
+    let d = spawn(lab, n, &["python3", script("rs_server.py").to_str().unwrap(), n, "9000"]);
+    wait_for(lab, 10, &format!("rs_server.py on {n}"), || {
+        lab.exec(n, &["curl", "-s", "-m", "1", "http://127.0.0.1:9000/"]).status.success()
+    });
+    d
+}
+
+fn wait_for(lab: &Lab, secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "{what}\n{}", lab.diag());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `gwctl -L -n --health`: the health word of `rs` ("198.18.0.3:8081") in
+/// service `svc` ("TCP  198.18.0.100:8081"); "OUT" when listed as taken
+/// out of the pool, None when not listed at all.
+fn health_of(lab: &Lab, svc: &str, rs: &str) -> Option<String> {
+    let listing = lab.gwctl_ok(&["-L", "-n", "--health"]);
+    let mut in_svc = false;
+    for line in listing.lines() {
+        if !line.starts_with("  ") {
+            in_svc = line.starts_with(&format!("{svc} "));
+            continue;
+        }
+        if in_svc && line.starts_with(&format!("  -> {rs} ")) {
+            if line.contains("(out of the pool") {
+                return Some("OUT".into());
+            }
+            return line.split_whitespace().last().map(str::to_string);
+        }
+    }
+    None
+}
+
+/// A steady request loop from the client: one curl after the other.
+struct Loop {
+    stop: Arc<AtomicBool>,
+    results: Arc<Mutex<Vec<(bool, String)>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Loop {
+    fn start(lab: &Lab, url: &str) -> Loop {
+        let stop = Arc::new(AtomicBool::new(false));
+        let results = Arc::new(Mutex::new(vec![]));
+        let (ns, url) = (lab.ns("client"), url.to_string());
+        let thread = std::thread::spawn({
+            let (stop, results) = (stop.clone(), results.clone());
+            move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let o =
+                        run(Command::new("ip").args(["netns", "exec", &ns, "curl", "-s", "-m", "2", &url]));
+                    results.lock().unwrap().push((o.status.success(), text(&o)));
+                }
+            }
+        });
+        Loop { stop, results, thread: Some(thread) }
+    }
+
+    /// How many requests ran and how many failed so far.
+    fn counts(&self) -> (usize, usize) {
+        let r = self.results.lock().unwrap();
+        (r.len(), r.iter().filter(|(ok, _)| !ok).count())
+    }
+
+    fn finish(mut self) -> Vec<(bool, String)> {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+        std::mem::take(&mut *self.results.lock().unwrap())
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The server names that answered `n` requests to `url` (all must succeed).
+fn answers(lab: &Lab, url: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|_| {
+            let o = lab.exec("client", &["curl", "-s", "-m", "2", url]);
+            assert!(o.status.success(), "a request to {url} failed after detection\n{}", lab.diag());
+            text(&o).split_whitespace().next().unwrap_or_default().to_string()
+        })
+        .collect()
+}
+
+/// One detection: `stop` takes a daemon down under a request loop to
+/// `url`; returns (requests, failed, seconds to detection).
+fn detect(lab: &Lab, url: &str, svc: &str, rs: &str, stop: impl FnOnce()) -> (usize, usize, f64) {
+    let l = Loop::start(lab, url);
+    wait_for(lab, 10, "the request loop started", || l.counts().0 >= 5);
+    let t0 = Instant::now();
+    stop();
+    wait_for(lab, 30, &format!("{rs} taken out of {svc}"), || {
+        matches!(health_of(lab, svc, rs).as_deref(), Some("OUT"))
+    });
+    let took = t0.elapsed().as_secs_f64();
+    let (n, failed) = l.counts();
+    drop(l.finish());
+    (n, failed, took)
+}
+
+/// The health entry of `addr:port` in a `--json` listing, whitespace removed.
+fn rs_json(json: &str, addr: &str, port: u16) -> String {
+    let flat: String = json.split_whitespace().collect();
+    let at = flat
+        .find(&format!("\"addr\":\"{addr}\",\"port\":{port},\"up\":"))
+        .unwrap_or_else(|| panic!("no health entry for {addr}:{port} in {json}"));
+    let rest = &flat[at..];
+    rest[..rest.find('}').unwrap()].to_string()
+}
+
+#[test]
+fn checks_take_dead_servers_out_and_bring_them_back() {
+    let misc = tmp("misc.sh");
+    std::fs::write(&misc, "#!/bin/bash\nexec 3<>/dev/tcp/198.18.0.4/9000\n").unwrap();
+    std::fs::set_permissions(&misc, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let file = tmp("keepalived.conf");
+    std::fs::write(&file, keepalived_conf(1)).unwrap();
+    let path = file.to_str().unwrap().to_owned();
+    let lab = Lab::up_tweaked(&DR, "hl", |c| {
+        c.replace("name = \"lan\"", "name = \"lan\"\nkernel = \"gwk-hl\"")
+            + &format!("keepalived = {path:?}\n")
+    });
+    let mut nginx = [Some(start_nginx(&lab, "rs1")), Some(start_nginx(&lab, "rs2"))];
+    let mut rs9000 = [Some(start_rs9000(&lab, "rs1")), Some(start_rs9000(&lab, "rs2"))];
+    let (dr, tcp, udp) = (format!("TCP  {VIP}:8081"), format!("TCP  {VIP}:9000"), format!("UDP  {VIP}:9000"));
+    let (dr_url, fnat_url) = (format!("http://{VIP}:8081/index.html"), format!("http://{VIP}:9000/"));
+    // Every checked server up and in its pool.
+    for (svc, rs) in [
+        (&dr, "198.18.0.3:8081"),
+        (&dr, "198.18.0.4:8081"),
+        (&tcp, "198.18.0.3:9000"),
+        (&tcp, "198.18.0.4:9000"),
+        (&udp, "198.18.0.3:9000"),
+        (&udp, "198.18.0.4:9000"),
+    ] {
+        wait_for(&lab, 30, &format!("{rs} up in {svc}"), || {
+            health_of(&lab, svc, rs).as_deref() == Some("UP")
+        });
+    }
+    // ipvsadm's table is unchanged without --health; --json carries the state.
+    let plain = lab.listing();
+    assert!(!plain.contains(" UP"), "{plain}");
+    let json = lab.gwctl_ok(&["-L", "-n", "--json"]);
+    assert!(
+        json.contains("\"health\"") && json.contains("HTTP_GET") && json.contains("MISC_CHECK"),
+        "{json}"
+    );
+    let mut by = answers(&lab, &dr_url, 4);
+    by.sort();
+    assert_eq!(by, ["rs1", "rs1", "rs2", "rs2"], "rr over both nginx");
+
+    // HTTP_GET: nginx on rs1 stops.
+    let d = nginx[0].take().unwrap();
+    let (n, failed, took) = detect(&lab, &dr_url, &dr, "198.18.0.3:8081", || stop_nginx(&lab, "rs1", d));
+    eprintln!(
+        "HTTP_GET (DR, nginx): {failed} of {n} requests failed during detection, taken out after {took:.1} s"
+    );
+    assert!(answers(&lab, &dr_url, 10).iter().all(|s| s == "rs2"));
+    nginx[0] = Some(start_nginx(&lab, "rs1"));
+    wait_for(&lab, 30, "rs1 back", || health_of(&lab, &dr, "198.18.0.3:8081").as_deref() == Some("UP"));
+    assert!(answers(&lab, &dr_url, 4).iter().any(|s| s == "rs1"), "rs1 gets traffic again");
+
+    // TCP_CHECK (and UDP_CHECK): rs_server.py on rs1 stops.
+    let mut d = rs9000[0].take().unwrap();
+    let (n, failed, took) = detect(&lab, &fnat_url, &tcp, "198.18.0.3:9000", || {
+        let _ = d.0.kill();
+        let _ = d.0.wait();
+    });
+    eprintln!(
+        "TCP_CHECK (FNAT): {failed} of {n} requests failed during detection, taken out after {took:.1} s"
+    );
+    assert!(answers(&lab, &fnat_url, 10).iter().all(|s| s == "rs2"));
+    wait_for(&lab, 30, "UDP_CHECK takes rs1 out", || {
+        health_of(&lab, &udp, "198.18.0.3:9000").as_deref() == Some("OUT")
+    });
+    let flows = lab.python("client", "udp_client.py", &[VIP, "9000", "4"]);
+    assert!(flows.lines().all(|l| l.starts_with("rs2")), "UDP only to rs2: {flows}");
+    rs9000[0] = Some(start_rs9000(&lab, "rs1"));
+    wait_for(&lab, 30, "rs1 back in TCP", || {
+        health_of(&lab, &tcp, "198.18.0.3:9000").as_deref() == Some("UP")
+    });
+    wait_for(&lab, 30, "rs1 back in UDP", || {
+        health_of(&lab, &udp, "198.18.0.3:9000").as_deref() == Some("UP")
+    });
+    assert!(answers(&lab, &fnat_url, 4).iter().any(|s| s == "rs1"), "rs1 gets traffic again");
+
+    // MISC_CHECK: rs_server.py on rs2 stops (the script cannot connect).
+    let mut d = rs9000[1].take().unwrap();
+    let (n, failed, took) = detect(&lab, &fnat_url, &tcp, "198.18.0.4:9000", || {
+        let _ = d.0.kill();
+        let _ = d.0.wait();
+    });
+    eprintln!(
+        "MISC_CHECK (FNAT): {failed} of {n} requests failed during detection, taken out after {took:.1} s"
+    );
+    assert!(answers(&lab, &fnat_url, 10).iter().all(|s| s == "rs1"));
+    rs9000[1] = Some(start_rs9000(&lab, "rs2"));
+    wait_for(&lab, 30, "rs2 back", || health_of(&lab, &tcp, "198.18.0.4:9000").as_deref() == Some("UP"));
+    assert!(answers(&lab, &fnat_url, 4).iter().any(|s| s == "rs2"), "rs2 gets traffic again");
+    let log = lab.log_text();
+    assert!(log.contains("health: real server down") && log.contains("health: real server up"), "{log}");
+
+    // A broken file: refused with its line number, by --check and by SIGHUP.
+    let broken = tmp("broken.conf");
+    std::fs::write(
+        &broken,
+        keepalived_conf(1).replace("    lb_algo rr\n    lb_kind FNAT", "    lb_algo nope\n    lb_kind FNAT"),
+    )
+    .unwrap();
+    let line = keepalived_conf(1).lines().position(|l| l.contains("lb_algo rr")).unwrap();
+    let line2 = keepalived_conf(1)
+        .lines()
+        .enumerate()
+        .skip(line + 1)
+        .find(|(_, l)| l.contains("lb_algo rr"))
+        .map(|(i, _)| i + 1)
+        .unwrap();
+    let o = run(Command::new(binary("gatewayd", "GATEWAYD_BIN"))
+        .args(["--config", root().join("conf/lab-dr.toml").to_str().unwrap(), "--check", "--keepalived"])
+        .arg(&broken));
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success(), "a broken file must be refused");
+    assert!(err.contains(&format!("Line {line2})")), "the line ({line2}) is named: {err}");
+
+    // SIGHUP with an edited file: rs2's weight on the DR service 1 -> 3.
+    // A download through the FNAT service runs across it.
+    let body = tmp("slow.bin");
+    let _ = std::fs::remove_file(&body);
+    let mut curl = Command::new("ip")
+        .args(["netns", "exec", &lab.ns("client"), "curl", "-s", "-S", "-m", "60", "--limit-rate", "200k"])
+        .args(["-D", "-", "-o", body.to_str().unwrap(), &format!("http://{VIP}:9000/bytes/1000000")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&lab, 20, "the download started", || std::fs::metadata(&body).map(|m| m.len()).unwrap_or(0) > 0);
+    let before = lab.gwctl_ok(&["-L", "-n", "--json"]);
+    std::fs::write(&file, keepalived_conf(3)).unwrap();
+    lab.sighup();
+    wait_for(&lab, 20, "reloaded", || lab.log_text().contains("reloaded"));
+    assert!(curl.try_wait().unwrap().is_none(), "the download must still run across the reload");
+    let listing = lab.listing();
+    assert!(listing.contains("  -> 198.18.0.4:8081              Route   3"), "{listing}");
+    assert!(listing.contains("  -> 198.18.0.3:8081              Route   1"), "{listing}");
+    let after = lab.gwctl_ok(&["-L", "-n", "--json"]);
+    // The checkers kept their state: rs1's HTTP_GET entry (its transitions
+    // and last error included) is the same as before the reload.
+    let (b, a) = (rs_json(&before, "198.18.0.3", 8081), rs_json(&after, "198.18.0.3", 8081));
+    assert!(b.contains("\"up\":true,\"in_pool\":true") && b.contains("\"transitions\":"), "{b}");
+    assert_eq!(a, b);
+    let o = curl.wait_with_output().unwrap();
+    assert!(
+        o.status.success(),
+        "the download failed across the reload: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let headers = String::from_utf8_lossy(&o.stdout).into_owned();
+    let announced = headers.lines().find_map(|l| l.strip_prefix("X-Sha256:")).unwrap().trim().to_owned();
+    let got = text(&run(Command::new("sha256sum").arg(&body)));
+    assert_eq!(got.split_whitespace().next().unwrap(), announced, "the download arrived whole");
+    // A broken file on SIGHUP keeps the running configuration.
+    std::fs::copy(&broken, &file).unwrap();
+    lab.sighup();
+    wait_for(&lab, 20, "the reload refused", || lab.log_text().contains("reload failed"));
+    assert!(lab.listing().contains(&format!("TCP  {VIP}:9000 rr")));
+    drop(nginx);
+    drop(rs9000);
+    for f in [misc, file, broken, body] {
+        let _ = std::fs::remove_file(f);
+    }
+}
