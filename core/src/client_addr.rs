@@ -72,6 +72,9 @@ pub enum Insert {
     /// A PROXY header before the payload: client and virtual address and
     /// port (host order).
     Proxy { v2: bool, src: u32, dst: u32, sport: u16, dport: u16 },
+    /// SYNPROXY: the SYN's options (`n` bytes, a multiple of 4) after the
+    /// TCP header of a SYN rebuilt without them ([`crate::synproxy`]).
+    Options { bytes: [u8; 20], n: u8 },
 }
 
 /// The session flag bits for a service's choice (FULLNAT TCP only).
@@ -165,6 +168,10 @@ impl Table {
     /// What the last [`Action::Grow`] asks the worker to insert.
     pub fn pending(&self) -> Insert {
         self.pending
+    }
+    /// Sets what the next [`Action::Grow`] inserts.
+    pub(crate) fn set_pending(&mut self, ins: Insert) {
+        self.pending = ins;
     }
     #[inline]
     fn get(&self, i: u32) -> (u32, u32) {
@@ -454,6 +461,14 @@ pub fn apply<B: PacketBuf>(pkt: &mut B, ins: Insert) -> Result<(), Result<Event,
         Insert::Proxy { v2, src, dst, sport, dport } => {
             (ETH + hl + thl, proxy_header(v2, src, dst, sport, dport, &mut hdr))
         }
+        Insert::Options { bytes, n } => {
+            let n = usize::from(n);
+            if thl + n > TCP_MAX_HEADER || n % 4 != 0 || n > bytes.len() {
+                return Err(Err(Drop::SynproxyNoRoom));
+            }
+            hdr[..n].copy_from_slice(&bytes[..n]);
+            (ETH + hl + thl, n)
+        }
     };
     let end = ETH + tl;
     let new_end = end + n;
@@ -464,6 +479,7 @@ pub fn apply<B: PacketBuf>(pkt: &mut B, ins: Insert) -> Result<(), Result<Event,
         return Err(match ins {
             Insert::Toa { .. } => Ok(Event::ToaNoRoom),
             Insert::Proxy { .. } => Err(Drop::ProxyHeaderNoRoom),
+            Insert::Options { .. } => Err(Drop::SynproxyNoRoom),
         });
     }
     pkt.truncate(new_end);
@@ -475,8 +491,10 @@ pub fn apply<B: PacketBuf>(pkt: &mut B, ins: Insert) -> Result<(), Result<Event,
     ip.fill_checksum();
     let (src, dst) = (ip.src_addr(), ip.dst_addr());
     let mut t = tcp::Packet::new_unchecked(&mut f[ETH + hl..new_end]);
-    if matches!(ins, Insert::Toa { .. }) {
-        t.set_header_len(thl + TOA_LEN);
+    match ins {
+        Insert::Toa { .. } => t.set_header_len(thl + TOA_LEN),
+        Insert::Options { n, .. } => t.set_header_len(thl + usize::from(n)),
+        Insert::Proxy { .. } => {}
     }
     t.fill_checksum(src, dst);
     Ok(())
@@ -487,13 +505,12 @@ pub fn apply<B: PacketBuf>(pkt: &mut B, ins: Insert) -> Result<(), Result<Event,
 pub fn count(counters: &WorkerCounters, r: Result<(), Result<Event, Drop>>, ins: Insert) -> bool {
     match r {
         Ok(()) => {
-            counters.event(
-                match ins {
-                    Insert::Toa { .. } => Event::ToaAdded,
-                    Insert::Proxy { .. } => Event::ProxyHeadersSent,
-                },
-                1,
-            );
+            match ins {
+                Insert::Toa { .. } => counters.event(Event::ToaAdded, 1),
+                Insert::Proxy { .. } => counters.event(Event::ProxyHeadersSent, 1),
+                // Counted by the engine (`synproxy_conns_opened`).
+                Insert::Options { .. } => {}
+            }
             true
         }
         Err(Ok(ev)) => {

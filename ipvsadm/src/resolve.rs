@@ -139,10 +139,11 @@ enum Opt {
     Laddr,
     ProxyProto,
     Toa,
+    Synproxy,
     Json,
 }
 
-const OPTS: [Opt; 31] = [
+const OPTS: [Opt; 32] = [
     Opt::Numeric,
     Opt::Connection,
     Opt::Service,
@@ -173,6 +174,7 @@ const OPTS: [Opt; 31] = [
     Opt::Laddr,
     Opt::ProxyProto,
     Opt::Toa,
+    Opt::Synproxy,
     Opt::Json,
 ];
 
@@ -209,6 +211,7 @@ impl Opt {
             Opt::Laddr => "local-address",
             Opt::ProxyProto => "proxy-protocol",
             Opt::Toa => "toa",
+            Opt::Synproxy => "synproxy",
             Opt::Json => "json",
         }
     }
@@ -252,6 +255,7 @@ impl Opt {
             Opt::Laddr => c.laddr.len(),
             Opt::ProxyProto => c.proxy_protocol.len(),
             Opt::Toa => c.toa.into(),
+            Opt::Synproxy => c.synproxy.len(),
             Opt::Json => c.json.into(),
         }
     }
@@ -273,7 +277,9 @@ fn rule(cmd: Command, opt: Opt) -> Rule {
     match (cmd, opt) {
         (AddService | EditService, Opt::Service) => Rule::Required,
         (AddService | EditService, Opt::Sched | Opt::Persistent | Opt::Netmask | Opt::Ops) => Rule::Optional,
-        (AddService | EditService, Opt::SchedFlags | Opt::ProxyProto | Opt::Toa) => Rule::Optional,
+        (AddService | EditService, Opt::SchedFlags | Opt::ProxyProto | Opt::Toa | Opt::Synproxy) => {
+            Rule::Optional
+        }
         (DelService, Opt::Service) => Rule::Required,
         (AddServer | EditServer | DelServer, Opt::Service | Opt::RealServer) => Rule::Required,
         (AddServer | EditServer, Opt::Forward | Opt::Weight | Opt::UThreshold | Opt::LThreshold) => {
@@ -422,6 +428,7 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
                 None => 0,
             };
             let client_addr = client_addr(cli, key.proto)?;
+            let synproxy = synproxy(cli, key.proto)?;
             let spec = ServiceSpec {
                 key,
                 scheduler,
@@ -430,6 +437,7 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
                 one_packet: cli.ops > 0,
                 sched_flags,
                 client_addr,
+                synproxy,
             };
             if cmd == Command::AddService {
                 Request::AddService { spec }
@@ -612,6 +620,19 @@ fn values_of(cli: &Cli, cmd: Command, names: &PortNames) -> Result<Values, Failu
         return Err(usage(format!("unexpected argument {word}")));
     }
     Ok(Values { service, real, weight, upper, lower, persistent, netmask, laddr, timeouts })
+}
+
+/// `-j`/`--synproxy enable|disable` (DPVS's words), for TCP services only.
+fn synproxy(cli: &Cli, proto: Protocol) -> Result<bool, Failure> {
+    let on = match cli.synproxy.first().map(String::as_str) {
+        None | Some("disable") => false,
+        Some("enable") => true,
+        Some(other) => return Err(usage(format!("invalid synproxy `{other}' (enable or disable)"))),
+    };
+    if on && proto != Protocol::Tcp {
+        return Err(usage("--synproxy is only for TCP virtual services"));
+    }
+    Ok(on)
 }
 
 /// `--proxy-protocol disable|v1|v2` (DPVS's words; its `-insecure` forms,
@@ -1016,8 +1037,25 @@ mod tests {
                 one_packet: true,
                 sched_flags: 3,
                 client_addr: ClientAddr::None,
+                synproxy: false,
             }
         );
+    }
+
+    #[test]
+    fn synproxy_as_dpvs() {
+        let sp = |args: &[&str]| spec(args).synproxy;
+        assert!(!sp(&["-A", "-t", "198.18.0.100:80"]));
+        assert!(sp(&["-A", "-t", "198.18.0.100:80", "-j", "enable"]));
+        assert!(sp(&["-E", "-t", "198.18.0.100:80", "--synproxy", "enable", "--proxy-protocol", "v2"]));
+        assert!(!sp(&["-E", "-t", "198.18.0.100:80", "-j", "disable"]));
+        for bad in [
+            &["-A", "-u", "198.18.0.100:53", "-j", "enable"][..],
+            &["-A", "-t", "198.18.0.100:80", "-j", "on"],
+            &["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.1", "-j", "enable"],
+        ] {
+            fail(bad);
+        }
     }
 
     #[test]

@@ -24,6 +24,7 @@ mod frag;
 mod icmp;
 mod ipv4;
 pub mod reject;
+mod synproxy;
 
 pub use conn::{ConnReuse, NoDest};
 pub use reject::{NoServiceReply, Reject, RejectConfig};
@@ -75,6 +76,9 @@ pub struct EngineConfig {
     pub reject: RejectConfig,
     /// Reassembly table size and timeout ([`crate::frag`]).
     pub frag: crate::frag::FragConfig,
+    /// The SYN cookie secret ([`crate::synproxy`]): random per gateway, the
+    /// same on every worker (any worker checks any cookie).
+    pub synproxy_secret: u64,
 }
 
 /// What to do with a frame after [`Engine::process`].
@@ -144,6 +148,8 @@ pub struct Engine {
     min_mtu: u16,
     /// PROXY protocol sessions' ISN and header length ([`crate::client_addr`]).
     ca: crate::client_addr::Table,
+    /// SYNPROXY sessions' splice ([`crate::synproxy`]).
+    sp: crate::synproxy::Table,
 }
 
 /// Addresses that are never a valid source (RFC 1812 §5.3.7): 0/32,
@@ -167,6 +173,7 @@ impl Engine {
         counters.event_cell(Event::FragTableBytes).set(frag.memory_bytes() as u64);
         let min_mtu = cfg.ifaces.iter().map(|i| i.mtu).min().unwrap_or(u16::MAX);
         let ca = crate::client_addr::Table::new(sessions.capacity());
+        let sp = crate::synproxy::Table::new(sessions.capacity());
         Engine {
             cfg,
             snap,
@@ -179,6 +186,7 @@ impl Engine {
             reassembled: None,
             min_mtu,
             ca,
+            sp,
         }
     }
 

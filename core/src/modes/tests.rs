@@ -37,6 +37,7 @@ fn service(d: &Dest) -> Service {
         one_packet: false,
         sched_flags: 0,
         client_addr: gw_proto::ClientAddr::None,
+        synproxy: false,
     }
 }
 
@@ -68,6 +69,7 @@ fn config(worker: u32, workers: u32) -> EngineConfig {
         nodest: crate::engine::NoDest::default(),
         reject: Default::default(),
         frag: crate::frag::FragConfig { datagrams: 4, timeout_ms: 30_000 },
+        synproxy_secret: 0x5eed,
     }
 }
 
