@@ -653,8 +653,9 @@ fn client_addr(cli: &Cli, proto: Protocol) -> Result<ClientAddr, Failure> {
         (None, true) => ClientAddr::Toa,
         (None, false) => ClientAddr::None,
     };
-    if ca != ClientAddr::None && proto != Protocol::Tcp {
-        return Err(usage("--toa and --proxy-protocol are only for TCP virtual services"));
+    // UDP: PROXY v2 (its DGRAM form) on a session's first datagram (UOA).
+    if !matches!(ca, ClientAddr::None | ClientAddr::ProxyV2) && proto != Protocol::Tcp {
+        return Err(usage("--toa and --proxy-protocol v1 are only for TCP virtual services"));
     }
     Ok(ca)
 }
@@ -1064,6 +1065,8 @@ mod tests {
         assert_eq!(ca(&["-A", "-t", "198.18.0.100:80"]), ClientAddr::None);
         assert_eq!(ca(&["-A", "-t", "198.18.0.100:80", "--proxy-protocol", "v1"]), ClientAddr::ProxyV1);
         assert_eq!(ca(&["-E", "-t", "198.18.0.100:80", "--proxy-protocol", "v2"]), ClientAddr::ProxyV2);
+        // UOA: PROXY v2's DGRAM form for UDP.
+        assert_eq!(ca(&["-A", "-u", "198.18.0.100:53", "--proxy-protocol", "v2"]), ClientAddr::ProxyV2);
         assert_eq!(ca(&["-E", "-t", "198.18.0.100:80", "--proxy-protocol", "disable"]), ClientAddr::None);
         assert_eq!(ca(&["-A", "-t", "198.18.0.100:80", "--toa"]), ClientAddr::Toa);
         for bad in [
@@ -1071,7 +1074,7 @@ mod tests {
             &["-A", "-t", "198.18.0.100:80", "--proxy-protocol", "v1-insecure"],
             &["-A", "-t", "198.18.0.100:80", "--proxy-protocol", "v1", "--toa"],
             &["-A", "-u", "198.18.0.100:53", "--toa"],
-            &["-A", "-u", "198.18.0.100:53", "--proxy-protocol", "v2"],
+            &["-A", "-u", "198.18.0.100:53", "--proxy-protocol", "v1"],
             &["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.1", "--toa"],
             &["-A", "-t", "198.18.0.100:80", "--toa", "--toa"],
         ] {

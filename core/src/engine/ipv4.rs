@@ -239,10 +239,28 @@ impl Engine {
             splice(sp, i, out, frame);
         }
         if client_addr::concerns(s.flags, old, out, p.tcp_flags) {
+            if p.key.proto == Protocol::Udp {
+                return xmit_uoa(ca, &cx, i, &s, out, frame);
+            }
             return xmit_client_addr(ca, &cx, i, &s, old, out, p.tcp_flags, frame);
         }
         modes::xmit(s.mode, out, &cx, &s, frame)
     }
+}
+
+/// The transmit of a datagram of a UDP session with PROXY v2 (UOA,
+/// [`client_addr`]): the header on the first one toward the real server.
+#[inline(never)]
+fn xmit_uoa(
+    ca: &mut client_addr::Table,
+    cx: &XmitCx<'_>,
+    i: u32,
+    s: &Session,
+    out: bool,
+    frame: &mut [u8],
+) -> Action {
+    let act = modes::xmit(s.mode, out, cx, s, frame);
+    client_addr::on_forward_udp(ca, cx.ifaces, i, s, out, frame, act)
 }
 
 /// The splice of a SYNPROXY session's segment ([`crate::synproxy`]), out
