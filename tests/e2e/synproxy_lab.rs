@@ -87,6 +87,7 @@ fn synproxy_splices_big_transfers_and_keeps_floods_from_the_real_servers() {
         spawn(&lab, "rs1", &["python3", &ps, "8091", "bulk", "noheader"]),
         spawn(&lab, "rs1", &["python3", &ps, "8092", "bulk"]),
         spawn(&lab, "rs2", &["python3", &ps, "8093", "bulk", "noheader"]),
+        spawn(&lab, "rs1", &["python3", &script("uoa_server.py").display().to_string(), "5399"]),
     ]);
     for p in &mut procs.0 {
         ready(p);
@@ -100,9 +101,32 @@ fn synproxy_splices_big_transfers_and_keeps_floods_from_the_real_servers() {
     let rules = lab.gwctl_ok(&["-S", "-n"]);
     assert!(rules.contains(&format!("-A -t {VIP}:91 -s rr -j enable\n")), "{rules}");
     assert!(rules.contains(&format!("-A -t {VIP}:92 -s rr --proxy-protocol v2 -j enable\n")), "{rules}");
+    // UOA: a UDP service with PROXY v2 (DGRAM) on each session's first
+    // datagram, read by a real UDP server.
+    let uvip = format!("{VIP}:99");
+    lab.gwctl_ok(&["-A", "-u", &uvip, "-s", "rr", "--proxy-protocol", "v2"]);
+    lab.gwctl_ok(&["-a", "-u", &uvip, "-r", &format!("{RS1}:5399"), "-b", "-w", "1"]);
+    lab.gwctl_ok(&["--add-laddr", "-z", LIP, "-u", &uvip]);
+    let rules = lab.gwctl_ok(&["-S", "-n"]);
+    assert!(rules.contains(&format!("-A -u {VIP}:99 -s rr --proxy-protocol v2\n")), "{rules}");
     lab.gwctl_ok(&["-C"]);
     lab.restore(&rules);
     assert_eq!(lab.gwctl_ok(&["-S", "-n"]), rules, "-S/-R round trip");
+
+    let uc = "import socket,sys\n\
+              s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(3); s.bind(('',0))\n\
+              for m in (b'one',b'two'): s.sendto(m,(sys.argv[1],99)); print(s.recv(200).decode(), s.getsockname()[1])\n";
+    let o = lab.exec("client", &["python3", "-c", uc, VIP]);
+    assert!(o.status.success(), "UDP client: {}", String::from_utf8_lossy(&o.stderr));
+    let t = text(&o);
+    let lines: Vec<&str> = t.lines().collect();
+    assert_eq!(lines.len(), 2, "{t}");
+    for (l, m) in lines.iter().zip(["one", "two"]) {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        assert_eq!(f.len(), 3, "{l}");
+        assert_eq!(f[0], format!("{CLIENT}:{}", f[2]), "the UDP server learned the client: {l}");
+        assert_eq!(f[1], m, "the payload after the header: {l}");
+    }
 
     // 200 MiB down and up, SYNPROXY alone and with PROXY v2.
     let n = BIG.to_string();
