@@ -148,6 +148,8 @@ mod tests {
         assert_eq!(e1.half_open_max, 101, "10% of 1001, rounded up");
         assert_eq!(e0.seed, 7);
         assert_eq!(e1.seed, 7 ^ SEED_STRIDE);
+        assert_eq!(e0.synproxy_secret, e1.synproxy_secret, "any worker checks any SYN cookie");
+        assert_ne!(e0.synproxy_secret, c.engine_config(0, 2, &[], &routes, 8).synproxy_secret);
         assert_eq!(c.conn_table_size(2), 2002);
     }
 

@@ -106,7 +106,8 @@ impl Engine {
                 // (`conn_reuse_mode`).
                 let reuse = plain_syn(p.tcp_flags)
                     && self.cfg.conn_reuse.reschedules(s, self.snap.dest_live(u32::from(s.dest)));
-                if !reuse && !(s.flags.contains(Flags::ONE_PACKET) && s.proto == u8::from(Protocol::Udp)) {
+                let one_packet = s.flags.contains(Flags::ONE_PACKET) && s.proto == u8::from(Protocol::Udp);
+                if !reuse && !one_packet {
                     return self.forward(now, rx, i, Dir::Input, frame, p);
                 }
                 let s = *s;
