@@ -146,7 +146,8 @@ impl Engine {
         frame: &mut [u8],
         p: &L4Info,
     ) -> Action {
-        if crate::synproxy::is_synproxy(self.sessions.get(i).flags, p.key.proto == Protocol::Tcp) {
+        let synproxy = crate::synproxy::is_synproxy(self.sessions.get(i).flags, p.key.proto == Protocol::Tcp);
+        if synproxy {
             if let Some(a) = self.synproxy_step(now, rx, i, dir, frame, p) {
                 return a;
             }
@@ -236,7 +237,7 @@ impl Engine {
             dont_frag: p.dont_frag,
         };
         let out = dir == Dir::Output;
-        if crate::synproxy::is_synproxy(s.flags, p.key.proto == Protocol::Tcp) {
+        if synproxy {
             splice(sp, i, out, frame);
         }
         if client_addr::concerns(s.flags, old, out, p.tcp_flags) {

@@ -93,6 +93,7 @@ impl Engine {
     /// before it, client segments wait (dropped, retransmitted) and a
     /// server's RST is put at the client's expected sequence number.
     /// `None`: forward as usual.
+    #[cold]
     #[inline(never)]
     pub(super) fn synproxy_step(
         &mut self,
