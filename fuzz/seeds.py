@@ -147,6 +147,31 @@ seeds = {
     + rec(1, 1, eth(GW_IN, ROUTER_MAC, 0x800, ipv4("198.18.2.3", L, 6, tcp_seg("198.18.2.3", L, 87, 5038, 900, 101, 0x12))))
     + rec(0, 1, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 6, tcp_seg(C, V, 43001, 87, 101, 901, 0x10)))),
     "config_change": learn + rec(0x81, 9, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 6, l4(6, C, V, 40002, 80)))),
+    # SYNPROXY: a SYN with options answered by a cookie; the cookie ACK (control bit 0x20: the
+    # harness puts the cookie in) opens the connection; data; the real server's SYN-ACK (NAT, 90:
+    # from either real server to the client) becomes the handshake ACK; spliced data both ways, a
+    # client SACK block and timestamps. 88 (FULLNAT) and 89 (with PROXY v2) likewise from the client
+    # side, and an ACK flood without cookies.
+    "synproxy": learn
+    + b"".join(
+        rec(0, 1, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 6, tcp_seg(C, V, 43100 + k, port, 100, 0, 0x02,
+            opts=bytes([2, 4, 5, 180, 4, 2, 8, 10, 0, 0, 0, 7, 0, 0, 0, 0, 1, 3, 3, 6])))))
+        + rec(0x20, 1, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 6, tcp_seg(C, V, 43100 + k, port, 0, 0, 0x10,
+            opts=bytes([1, 1, 8, 10, 0, 0, 0, 8, 0, 0, 0, 0])))))
+        + rec(0, 1, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 6, tcp_seg(C, V, 43100 + k, port, 101, 0, 0x18,
+            data=b"early"))))
+        + b"".join(rec(1, 1, eth(GW_IN, mac, 0x800, ipv4(rs, C, 6, tcp_seg(rs, C, 8080, 43100 + k, 7000, 101,
+            0x12, opts=bytes([2, 4, 5, 180, 4, 2, 8, 10, 0, 0, 1, 0, 0, 0, 0, 8, 1, 3, 3, 9]))))) for rs, mac in
+            [("198.18.1.2", RS_MAC), ("198.18.2.3", ROUTER_MAC)])
+        + rec(0x20, 1, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 6, tcp_seg(C, V, 43100 + k, port, 0, 0, 0x18,
+            opts=bytes([1, 1, 5, 10, 0, 0, 0, 9, 0, 0, 0, 19]), data=b"hello"))))
+        + b"".join(rec(1, 1, eth(GW_IN, mac, 0x800, ipv4(rs, C, 6, tcp_seg(rs, C, 8080, 43100 + k, 7001, 106,
+            0x18, opts=bytes([1, 1, 8, 10, 0, 0, 1, 5, 0, 0, 0, 8]), data=b"world")))) for rs, mac in
+            [("198.18.1.2", RS_MAC), ("198.18.2.3", ROUTER_MAC)])
+        for k, port in enumerate([90, 88, 89])
+    )
+    + b"".join(rec(0, 0, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 6, tcp_seg(C, V, 43200 + p, 88, p, p * 7, 0x10))))
+               for p in range(8)),
 }
 for name, data in seeds.items():
     with open(os.path.join("corpus/packet_path", name), "wb") as f:

@@ -49,7 +49,7 @@ use crate::session::{Flags, Session};
 use crate::tcp_state::{flags as tf, State};
 use crate::wire::checksum;
 use crate::wire::ethernet::HEADER_LEN as ETH;
-use crate::wire::{ipv4, tcp};
+use crate::wire::{ipv4, tcp, udp};
 use crate::worker::PacketBuf;
 
 /// TOA's option kind and length.
@@ -72,6 +72,12 @@ pub enum Insert {
     /// A PROXY header before the payload: client and virtual address and
     /// port (host order).
     Proxy { v2: bool, src: u32, dst: u32, sport: u16, dport: u16 },
+    /// UOA: a PROXY v2 header (AF_INET, DGRAM) before the payload of a
+    /// UDP datagram.
+    ProxyUdp { src: u32, dst: u32, sport: u16, dport: u16 },
+    /// SYNPROXY: the SYN's options (`n` bytes, a multiple of 4) after the
+    /// TCP header of a SYN rebuilt without them ([`crate::synproxy`]).
+    Options { bytes: [u8; 20], n: u8 },
 }
 
 /// The session flag bits for a service's choice (FULLNAT TCP only).
@@ -166,10 +172,48 @@ impl Table {
     pub fn pending(&self) -> Insert {
         self.pending
     }
+    /// Sets what the next [`Action::Grow`] inserts.
+    pub(crate) fn set_pending(&mut self, ins: Insert) {
+        self.pending = ins;
+    }
     #[inline]
     fn get(&self, i: u32) -> (u32, u32) {
         self.entries.get(i as usize).copied().unwrap_or((0, 0))
     }
+}
+
+/// UOA ([`Insert::ProxyUdp`]): after the mode's transmit of a datagram of
+/// a UDP FULLNAT session whose service has `--proxy-protocol v2`, the
+/// header goes before the payload of the session's first datagram toward
+/// the real server (DPVS's UDP PROXY v2; a server reads the client from
+/// the first datagram and keys it by the local address:port, which stays
+/// the session's). Later datagrams and replies go unchanged. Over the
+/// output MTU: dropped (`drop_proxy_header_no_room`), the next datagram
+/// tries again.
+#[inline(never)]
+pub(crate) fn on_forward_udp(
+    table: &mut Table,
+    ifaces: &[Iface],
+    i: u32,
+    s: &Session,
+    out: bool,
+    frame: &mut [u8],
+    act: Action,
+) -> Action {
+    let Action::Forward { port, next_hop } = act else { return act };
+    let (_, len) = table.get(i);
+    if out || len == 0 {
+        return act;
+    }
+    let mtu = ifaces.iter().find(|f| f.port == port).map_or(1500, |f| f.mtu as usize);
+    let tl = ipv4::Packet::new_checked(frame.get(ETH..).unwrap_or(&[]))
+        .map_or(usize::MAX / 2, |ip| ip.total_len() as usize);
+    if tl + len as usize > mtu {
+        return Action::Drop(Drop::ProxyHeaderNoRoom);
+    }
+    table.set(i, 0, 0);
+    table.pending = Insert::ProxyUdp { src: s.cip, dst: s.vip, sport: s.cport, dport: s.vport };
+    Action::Grow { port, next_hop }
 }
 
 /// Offsets of a TCP/IPv4 frame: IPv4 header length, total length, TCP
@@ -438,6 +482,9 @@ fn unmap_sack(hdr: &mut [u8], first: u32, len: u32) {
 /// Carries out [`Action::Grow`] on `pkt`; `Err` names what stopped it:
 /// an event (forward unchanged) or a drop.
 pub fn apply<B: PacketBuf>(pkt: &mut B, ins: Insert) -> Result<(), Result<Event, Drop>> {
+    if let Insert::ProxyUdp { src, dst, sport, dport } = ins {
+        return apply_udp(pkt, src, dst, sport, dport);
+    }
     let Some((hl, tl, thl)) = offsets(pkt.as_ref()) else { return Err(Err(Drop::L4Malformed)) };
     let mut hdr = [0u8; V1_MAX];
     let (at, n) = match ins {
@@ -454,6 +501,15 @@ pub fn apply<B: PacketBuf>(pkt: &mut B, ins: Insert) -> Result<(), Result<Event,
         Insert::Proxy { v2, src, dst, sport, dport } => {
             (ETH + hl + thl, proxy_header(v2, src, dst, sport, dport, &mut hdr))
         }
+        Insert::ProxyUdp { .. } => return Err(Err(Drop::L4Malformed)),
+        Insert::Options { bytes, n } => {
+            let n = usize::from(n);
+            if thl + n > TCP_MAX_HEADER || n % 4 != 0 || n > bytes.len() {
+                return Err(Err(Drop::SynproxyNoRoom));
+            }
+            hdr[..n].copy_from_slice(&bytes[..n]);
+            (ETH + hl + thl, n)
+        }
     };
     let end = ETH + tl;
     let new_end = end + n;
@@ -463,7 +519,8 @@ pub fn apply<B: PacketBuf>(pkt: &mut B, ins: Insert) -> Result<(), Result<Event,
     if pkt.as_ref().len() < new_end && !pkt.set_len(new_end) {
         return Err(match ins {
             Insert::Toa { .. } => Ok(Event::ToaNoRoom),
-            Insert::Proxy { .. } => Err(Drop::ProxyHeaderNoRoom),
+            Insert::Proxy { .. } | Insert::ProxyUdp { .. } => Err(Drop::ProxyHeaderNoRoom),
+            Insert::Options { .. } => Err(Drop::SynproxyNoRoom),
         });
     }
     pkt.truncate(new_end);
@@ -475,10 +532,54 @@ pub fn apply<B: PacketBuf>(pkt: &mut B, ins: Insert) -> Result<(), Result<Event,
     ip.fill_checksum();
     let (src, dst) = (ip.src_addr(), ip.dst_addr());
     let mut t = tcp::Packet::new_unchecked(&mut f[ETH + hl..new_end]);
-    if matches!(ins, Insert::Toa { .. }) {
-        t.set_header_len(thl + TOA_LEN);
+    match ins {
+        Insert::Toa { .. } => t.set_header_len(thl + TOA_LEN),
+        Insert::Options { n, .. } => t.set_header_len(thl + usize::from(n)),
+        Insert::Proxy { .. } | Insert::ProxyUdp { .. } => {}
     }
     t.fill_checksum(src, dst);
+    Ok(())
+}
+
+/// [`apply`] of [`Insert::ProxyUdp`]: the header before the UDP payload,
+/// UDP and IPv4 lengths and checksums made right.
+fn apply_udp<B: PacketBuf>(
+    pkt: &mut B,
+    src: u32,
+    dst: u32,
+    sport: u16,
+    dport: u16,
+) -> Result<(), Result<Event, Drop>> {
+    let f = pkt.as_ref();
+    let Some((hl, tl)) = ipv4::Packet::new_checked(f.get(ETH..).unwrap_or(&[]))
+        .ok()
+        .map(|ip| (ip.header_len(), ip.total_len() as usize))
+        .filter(|(hl, tl)| *tl >= hl + 8 && f.len() >= ETH + tl)
+    else {
+        return Err(Err(Drop::L4Malformed));
+    };
+    let mut hdr = [0u8; V1_MAX];
+    let n = proxy_header(true, src, dst, sport, dport, &mut hdr);
+    hdr[13] = 0x12; // AF_INET, DGRAM
+    let (at, end) = (ETH + hl + 8, ETH + tl);
+    let new_end = end + n;
+    if new_end > u16::MAX as usize + ETH {
+        return Err(Err(Drop::ProxyHeaderNoRoom));
+    }
+    if pkt.as_ref().len() < new_end && !pkt.set_len(new_end) {
+        return Err(Err(Drop::ProxyHeaderNoRoom));
+    }
+    pkt.truncate(new_end);
+    let f = pkt.as_mut();
+    f.copy_within(at..end, at + n);
+    f[at..at + n].copy_from_slice(&hdr[..n]);
+    let mut ip = ipv4::Packet::new_unchecked(&mut f[ETH..new_end]);
+    ip.set_total_len((tl + n) as u16);
+    ip.fill_checksum();
+    let (s, d) = (ip.src_addr(), ip.dst_addr());
+    let mut u = udp::Packet::new_unchecked(&mut f[ETH + hl..new_end]);
+    u.set_len((tl - hl + n) as u16);
+    u.fill_checksum(s, d);
     Ok(())
 }
 
@@ -487,13 +588,12 @@ pub fn apply<B: PacketBuf>(pkt: &mut B, ins: Insert) -> Result<(), Result<Event,
 pub fn count(counters: &WorkerCounters, r: Result<(), Result<Event, Drop>>, ins: Insert) -> bool {
     match r {
         Ok(()) => {
-            counters.event(
-                match ins {
-                    Insert::Toa { .. } => Event::ToaAdded,
-                    Insert::Proxy { .. } => Event::ProxyHeadersSent,
-                },
-                1,
-            );
+            match ins {
+                Insert::Toa { .. } => counters.event(Event::ToaAdded, 1),
+                Insert::Proxy { .. } | Insert::ProxyUdp { .. } => counters.event(Event::ProxyHeadersSent, 1),
+                // Counted by the engine (`synproxy_conns_opened`).
+                Insert::Options { .. } => {}
+            }
             true
         }
         Err(Ok(ev)) => {

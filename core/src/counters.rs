@@ -119,6 +119,16 @@ counters! {
         TableFull = "drop_table_full", "the worker's session table is full (existing sessions keep working)",
         ProxyHeaderNoRoom = "drop_proxy_header_no_room",
             "a client's first segment could not grow by its PROXY header (over the MTU, or a buffer without tailroom)",
+        SynproxyBadCookie = "drop_synproxy_bad_cookie",
+            "SYNPROXY: an ACK without a session whose acknowledgement is no valid SYN cookie, \
+             or a RST/FIN without a session (never reaches a real server)",
+        SynproxyPending = "drop_synproxy_pending",
+            "SYNPROXY: a client segment while the real server's handshake is under way \
+             (the client retransmits it)",
+        SynproxyMode = "drop_synproxy_mode",
+            "SYNPROXY: the service scheduled a DR/TUN real server (SYNPROXY needs FULLNAT or NAT)",
+        SynproxyNoRoom = "drop_synproxy_no_room",
+            "SYNPROXY: a SYN too short to be turned into the SYN-ACK with its options",
         // Half-open sessions are those in NONE or SYN_RECV; established
         // sessions keep their room.
         HalfOpenLimit = "drop_half_open_limit",
@@ -219,6 +229,11 @@ counters! {
             "Handshake packets sent without TOA: no room in the TCP option space, the MTU or the buffer.",
         ProxyHeadersSent = "proxy_headers_sent",
             "PROXY protocol headers (FULLNAT --proxy-protocol) put in front of a client's first bytes.",
+        SynproxySynAcks = "synproxy_syn_acks_sent", "SYNPROXY: SYN cookie SYN-ACKs sent to clients.",
+        SynproxyOpened = "synproxy_conns_opened",
+            "SYNPROXY: valid cookie ACKs that opened a connection to a real server.",
+        SynproxyDataRetransmit = "synproxy_data_left",
+            "SYNPROXY: client data carried by the cookie ACK, left for the client to retransmit.",
         RedirectOut = "redirect_out_packets", "Packets handed to the worker that owns them.",
         RedirectIn = "redirect_in_packets", "Packets received from other workers.",
         ToKernel = "kernel_punted",

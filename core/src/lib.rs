@@ -23,6 +23,7 @@ pub mod sched;
 pub mod service;
 pub mod session;
 pub mod steer;
+pub mod synproxy;
 pub mod tcp_seq;
 pub mod tcp_state;
 pub mod wire;

@@ -161,6 +161,7 @@ mod tests {
             one_packet: false,
             sched_flags: 0,
             client_addr: gw_proto::ClientAddr::None,
+            synproxy: false,
         }
     }
 

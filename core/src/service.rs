@@ -65,6 +65,8 @@ pub struct Service {
     /// `--toa`, `--proxy-protocol`: how FULLNAT TCP connections tell the
     /// real server the client's address ([`crate::client_addr`]).
     pub client_addr: ClientAddr,
+    /// `-j enable`: SYNPROXY for FULLNAT/NAT TCP ([`crate::synproxy`]).
+    pub synproxy: bool,
 }
 
 /// Which part of a connection names the worker that owns it
@@ -387,6 +389,7 @@ mod tests {
             one_packet: false,
             sched_flags: 0,
             client_addr: ClientAddr::None,
+            synproxy: false,
         }
     }
 

@@ -186,6 +186,7 @@ mod tests {
             one_packet: false,
             sched_flags: 0,
             client_addr: gw_proto::ClientAddr::None,
+            synproxy: false,
         };
         Snapshot::new(1, vec![Arc::new(svc)], 4)
     }

@@ -415,6 +415,7 @@ fn full_listing() -> Response {
         one_packet: true,
         sched_flags: 3,
         client_addr: Default::default(),
+        synproxy: false,
     };
     let dest = |spec| DestInfo {
         spec,

@@ -48,6 +48,16 @@ pub const SEED_STRIDE: u64 = 0x9e37_79b9_7f4a_7c15;
 /// operator, long enough to cost nothing.
 pub const CONTROL_TICK: Duration = Duration::from_millis(100);
 
+/// The gateway's SYN cookie secret, from the process's random `seed`
+/// (SipHash of it, so that it tells nothing of the session seeds).
+pub fn synproxy_secret(seed: u64) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::hash::DefaultHasher::new();
+    h.write_u64(seed);
+    h.write_u64(0x5359_4e50_524f_5859); // "SYNPROXY"
+    h.finish()
+}
+
 /// Worker `worker`'s session-hash seed, from the process's random `seed`.
 pub fn worker_seed(seed: u64, worker: u32) -> u64 {
     seed ^ u64::from(worker).wrapping_mul(SEED_STRIDE)
@@ -84,6 +94,8 @@ impl Config {
                 timeout_ms: self.fragments.timeout_s * 1000,
             },
             kernel: vec![],
+            // The same on every worker: any worker checks any cookie.
+            synproxy_secret: synproxy_secret(seed),
         }
     }
 
@@ -137,6 +149,8 @@ mod tests {
         assert_eq!(e1.half_open_max, 101, "10% of 1001, rounded up");
         assert_eq!(e0.seed, 7);
         assert_eq!(e1.seed, 7 ^ SEED_STRIDE);
+        assert_eq!(e0.synproxy_secret, e1.synproxy_secret, "any worker checks any SYN cookie");
+        assert_ne!(e0.synproxy_secret, c.engine_config(0, 2, &[], &routes, 8).synproxy_secret);
         assert_eq!(c.conn_table_size(2), 2002);
     }
 

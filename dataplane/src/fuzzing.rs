@@ -74,6 +74,10 @@ fn setup() -> Lab {
         // The client address: PROXY v1 (sequence shifting) and TOA.
         (Protocol::Tcp, 86, ForwardMode::FullNat, None),
         (Protocol::Tcp, 87, ForwardMode::FullNat, None),
+        // SYNPROXY (cookies, the splice): alone, with PROXY v2, over NAT.
+        (Protocol::Tcp, 88, ForwardMode::FullNat, None),
+        (Protocol::Tcp, 89, ForwardMode::FullNat, None),
+        (Protocol::Tcp, 90, ForwardMode::Masq, None),
     ];
     for (proto, port, mode, persistent) in modes {
         let key = ServiceKey { proto, addr: Ipv4Addr::from(VIP).into(), port };
@@ -83,8 +87,10 @@ fn setup() -> Lab {
         spec.client_addr = match port {
             86 => gw_proto::ClientAddr::ProxyV1,
             87 => gw_proto::ClientAddr::Toa,
+            89 => gw_proto::ClientAddr::ProxyV2,
             _ => gw_proto::ClientAddr::None,
         };
+        spec.synproxy = (88..=90).contains(&port);
         lab.ok(Request::AddService { spec });
         for (i, r) in rs.iter().enumerate() {
             let mut d =
@@ -104,10 +110,14 @@ fn setup() -> Lab {
 /// else its checksums are made right first ([`testing::fix_checksums`]) so
 /// that mutations get past the checksum checks. Every frame sent is checked
 /// ([`testing::check_sent`]), its L4 checksums too until a raw frame with
-/// wrong checksums went in. Panics on any misbehaviour.
+/// wrong checksums went in. Bit 5 of a client frame answers the gateway's
+/// last SYNPROXY cookie: its TCP sequence and acknowledgement numbers are
+/// set to the client's ISN+1 and the cookie+1 first (a fuzzer cannot guess
+/// a cookie), so that the splice is reached. Panics on any misbehaviour.
 pub fn packet_path(data: &[u8]) {
     let mut lab = setup();
     let mut now = 1_000u64;
+    let mut cookie: Option<(u32, u32)> = None;
     let mut l4_sums = true;
     let mut rest = data;
     while rest.len() >= 4 {
@@ -123,6 +133,9 @@ pub fn packet_path(data: &[u8]) {
             let d = DestSpec::new(Ipv4Addr::new(198, 18, 1, 2), 80, ForwardMode::FullNat, (ctl & 3) as u32);
             lab.ok(Request::EditDest { service: key, dest: d });
         }
+        if let (true, Some((seq, ack))) = (ctl & 0x21 == 0x20, cookie) {
+            answer_cookie(&mut frame, seq, ack);
+        }
         let mut fixed = frame.clone();
         testing::fix_checksums(&mut fixed);
         if ctl & 0x40 == 0 {
@@ -136,6 +149,9 @@ pub fn packet_path(data: &[u8]) {
         lab.worker.tick(now, &mut lab.io);
         for (port, f) in lab.io.sent.drain(..) {
             assert!(port <= 1, "sent on a port that does not exist");
+            if let Some(c) = syn_ack_numbers(port, &f) {
+                cookie = Some(c);
+            }
             testing::check_sent(port, &f, l4_sums);
             check_reply(rx, &input, port, &f);
         }
@@ -155,6 +171,27 @@ pub fn packet_path(data: &[u8]) {
             "{replies} replies by {now} ms: the token bucket leaks"
         );
     }
+}
+
+/// A SYN-ACK the gateway sent toward the client (port 0): the client's
+/// next sequence number and its acknowledgement of the cookie.
+fn syn_ack_numbers(port: u16, f: &[u8]) -> Option<(u32, u32)> {
+    let p = SlicedPacket::from_ethernet(f).ok()?;
+    let Some(TransportSlice::Tcp(t)) = &p.transport else { return None };
+    (port == 0 && t.syn() && t.ack())
+        .then(|| (t.acknowledgment_number(), t.sequence_number().wrapping_add(1)))
+}
+
+/// Sets the TCP sequence and acknowledgement numbers of an IPv4 frame (if
+/// it is one).
+fn answer_cookie(frame: &mut [u8], seq: u32, ack: u32) {
+    let Some(&vihl) = frame.get(14) else { return };
+    let t = 14 + usize::from(vihl & 0xf) * 4;
+    if vihl >> 4 != 4 || frame.get(23) != Some(&6) || frame.len() < t + 12 {
+        return;
+    }
+    frame[t + 4..t + 8].copy_from_slice(&seq.to_be_bytes());
+    frame[t + 8..t + 12].copy_from_slice(&ack.to_be_bytes());
 }
 
 /// If `out` (sent on `port`) is the gateway's reply to `input` (received on

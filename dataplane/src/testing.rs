@@ -228,6 +228,7 @@ impl LabConfig {
             reject: self.reject,
             frag: gw_core::frag::FragConfig { datagrams: 8, timeout_ms: 30_000 },
             kernel: self.kernel.clone(),
+            synproxy_secret: self.seed ^ 0x5359_4e50_524f_5859,
         }
     }
 

@@ -282,3 +282,53 @@ fn plain_fullnat_and_other_modes_are_untouched() {
 fn lab_plain() -> Lab {
     lab(ClientAddr::None)
 }
+
+/// UOA: a UDP FULLNAT service with `--proxy-protocol v2` puts the PROXY v2
+/// header (AF_INET, DGRAM: 0x21 0x12) before the payload of a session's
+/// first datagram toward the real server, and only there.
+#[test]
+fn udp_proxy_v2_header_on_the_first_datagram_only() {
+    let mut lab = Lab::new(64, (1024, 65535));
+    let mut spec = ServiceSpec::new(key(Protocol::Udp), Scheduler::Rr);
+    spec.client_addr = ClientAddr::ProxyV2;
+    lab.ok(Request::AddService { spec });
+    let dest = DestSpec::new(Ipv4Addr::from(RS[0]), 5353, ForwardMode::FullNat, 1);
+    lab.ok(Request::AddDest { service: key(Protocol::Udp), dest });
+    lab.ok(Request::AddLaddr { service: key(Protocol::Udp), addr: Ipv4Addr::from(LIP).into() });
+    lab.learn_neighbours();
+    let dgram = |data: &[u8]| {
+        let mut out = vec![];
+        PacketBuilder::ethernet2(CLIENT_MAC, GW_OUT.0)
+            .ipv4(CLIENT, VIP, 64)
+            .udp(CPORT, 80)
+            .write(&mut out, data)
+            .unwrap();
+        out
+    };
+    let read = |out: Vec<(u16, Vec<u8>)>| {
+        assert_eq!(out.len(), 1);
+        check_sent(out[0].0, &out[0].1, true);
+        let p = SlicedPacket::from_ethernet(&out[0].1).unwrap();
+        let Some(TransportSlice::Udp(u)) = &p.transport else { panic!() };
+        (u.source_port(), u.payload().to_vec())
+    };
+    let (lport, first) = read(lab.rx(0, dgram(b"query")));
+    let mut hdr = b"\r\n\r\n\0\r\nQUIT\n\x21\x12\x00\x0c".to_vec();
+    hdr.extend_from_slice(&CLIENT);
+    hdr.extend_from_slice(&VIP);
+    hdr.extend_from_slice(&CPORT.to_be_bytes());
+    hdr.extend_from_slice(&80u16.to_be_bytes());
+    assert_eq!(first, [&hdr[..], b"query"].concat());
+    let (_, second) = read(lab.rx(0, dgram(b"again")));
+    assert_eq!(second, b"again", "the header on the first datagram only");
+    // The reply goes back as it came.
+    let mut reply = vec![];
+    PacketBuilder::ethernet2(RS_MAC[0], GW_IN.0)
+        .ipv4(RS[0], LIP, 64)
+        .udp(5353, lport)
+        .write(&mut reply, b"answer")
+        .unwrap();
+    let (_, back) = read(lab.rx(1, reply));
+    assert_eq!(back, b"answer");
+    assert_eq!(lab.counters.event_count(Event::ProxyHeadersSent), 1);
+}

@@ -155,6 +155,11 @@ pub struct Cli {
     /// protocol header (disable, v1, v2), as DPVS's ipvsadm.
     #[arg(long = "proxy-protocol", value_name = "VERSION", action = ArgAction::Append, help_heading = OPTIONS)]
     pub proxy_protocol: Vec<String>,
+    /// TCP FULLNAT/NAT: answer the client's SYN with a SYN cookie and open
+    /// the connection to the real server only after its valid ACK
+    /// (enable, disable), as DPVS's ipvsadm.
+    #[arg(short = 'j', long = "synproxy", value_name = "enable|disable", action = ArgAction::Append, help_heading = OPTIONS)]
+    pub synproxy: Vec<String>,
     /// TCP FULLNAT: hand the client's address to the real server in a TOA
     /// option (kind 254) on the handshake (gwctl's).
     #[arg(long = "toa", action = ArgAction::Count, help_heading = OPTIONS)]
@@ -403,6 +408,7 @@ impl Cli {
             &mut self.l_threshold,
             &mut self.laddr,
             &mut self.proxy_protocol,
+            &mut self.synproxy,
             &mut self.extra,
             &mut u.fwmark_service,
             &mut u.sctp_service,
@@ -481,6 +487,7 @@ impl Cli {
             &self.l_threshold,
             &self.laddr,
             &self.proxy_protocol,
+            &self.synproxy,
             &self.extra,
             &self.unsupported.tun_type,
             &self.unsupported.tun_port,

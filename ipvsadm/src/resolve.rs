@@ -139,11 +139,12 @@ enum Opt {
     Laddr,
     ProxyProto,
     Toa,
+    Synproxy,
     Json,
     Health,
 }
 
-const OPTS: [Opt; 32] = [
+const OPTS: [Opt; 33] = [
     Opt::Numeric,
     Opt::Connection,
     Opt::Service,
@@ -174,6 +175,7 @@ const OPTS: [Opt; 32] = [
     Opt::Laddr,
     Opt::ProxyProto,
     Opt::Toa,
+    Opt::Synproxy,
     Opt::Json,
     Opt::Health,
 ];
@@ -211,6 +213,7 @@ impl Opt {
             Opt::Laddr => "local-address",
             Opt::ProxyProto => "proxy-protocol",
             Opt::Toa => "toa",
+            Opt::Synproxy => "synproxy",
             Opt::Json => "json",
             Opt::Health => "health",
         }
@@ -255,6 +258,7 @@ impl Opt {
             Opt::Laddr => c.laddr.len(),
             Opt::ProxyProto => c.proxy_protocol.len(),
             Opt::Toa => c.toa.into(),
+            Opt::Synproxy => c.synproxy.len(),
             Opt::Json => c.json.into(),
             Opt::Health => c.health.into(),
         }
@@ -277,7 +281,9 @@ fn rule(cmd: Command, opt: Opt) -> Rule {
     match (cmd, opt) {
         (AddService | EditService, Opt::Service) => Rule::Required,
         (AddService | EditService, Opt::Sched | Opt::Persistent | Opt::Netmask | Opt::Ops) => Rule::Optional,
-        (AddService | EditService, Opt::SchedFlags | Opt::ProxyProto | Opt::Toa) => Rule::Optional,
+        (AddService | EditService, Opt::SchedFlags | Opt::ProxyProto | Opt::Toa | Opt::Synproxy) => {
+            Rule::Optional
+        }
         (DelService, Opt::Service) => Rule::Required,
         (AddServer | EditServer | DelServer, Opt::Service | Opt::RealServer) => Rule::Required,
         (AddServer | EditServer, Opt::Forward | Opt::Weight | Opt::UThreshold | Opt::LThreshold) => {
@@ -430,6 +436,7 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
                 None => 0,
             };
             let client_addr = client_addr(cli, key.proto)?;
+            let synproxy = synproxy(cli, key.proto)?;
             let spec = ServiceSpec {
                 key,
                 scheduler,
@@ -439,6 +446,7 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
                 one_packet: cli.ops > 0,
                 sched_flags,
                 client_addr,
+                synproxy,
             };
             if cmd == Command::AddService {
                 Request::AddService { spec }
@@ -632,6 +640,19 @@ fn values_of(cli: &Cli, cmd: Command, names: &PortNames) -> Result<Values, Failu
     Ok(Values { service, real, weight, upper, lower, persistent, netmask, prefix6, laddr, timeouts })
 }
 
+/// `-j`/`--synproxy enable|disable` (DPVS's words), for TCP services only.
+fn synproxy(cli: &Cli, proto: Protocol) -> Result<bool, Failure> {
+    let on = match cli.synproxy.first().map(String::as_str) {
+        None | Some("disable") => false,
+        Some("enable") => true,
+        Some(other) => return Err(usage(format!("invalid synproxy `{other}' (enable or disable)"))),
+    };
+    if on && proto != Protocol::Tcp {
+        return Err(usage("--synproxy is only for TCP virtual services"));
+    }
+    Ok(on)
+}
+
 /// `--proxy-protocol disable|v1|v2` (DPVS's words; its `-insecure` forms,
 /// which also accept a header from the client, are refused) and `--toa`
 /// (gwctl's): one of them, for TCP services only.
@@ -650,8 +671,9 @@ fn client_addr(cli: &Cli, proto: Protocol) -> Result<ClientAddr, Failure> {
         (None, true) => ClientAddr::Toa,
         (None, false) => ClientAddr::None,
     };
-    if ca != ClientAddr::None && proto != Protocol::Tcp {
-        return Err(usage("--toa and --proxy-protocol are only for TCP virtual services"));
+    // UDP: PROXY v2 (its DGRAM form) on a session's first datagram (UOA).
+    if !matches!(ca, ClientAddr::None | ClientAddr::ProxyV2) && proto != Protocol::Tcp {
+        return Err(usage("--toa and --proxy-protocol v1 are only for TCP virtual services"));
     }
     Ok(ca)
 }
@@ -1118,8 +1140,25 @@ mod tests {
                 one_packet: true,
                 sched_flags: 3,
                 client_addr: ClientAddr::None,
+                synproxy: false,
             }
         );
+    }
+
+    #[test]
+    fn synproxy_as_dpvs() {
+        let sp = |args: &[&str]| spec(args).synproxy;
+        assert!(!sp(&["-A", "-t", "198.18.0.100:80"]));
+        assert!(sp(&["-A", "-t", "198.18.0.100:80", "-j", "enable"]));
+        assert!(sp(&["-E", "-t", "198.18.0.100:80", "--synproxy", "enable", "--proxy-protocol", "v2"]));
+        assert!(!sp(&["-E", "-t", "198.18.0.100:80", "-j", "disable"]));
+        for bad in [
+            &["-A", "-u", "198.18.0.100:53", "-j", "enable"][..],
+            &["-A", "-t", "198.18.0.100:80", "-j", "on"],
+            &["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.1", "-j", "enable"],
+        ] {
+            fail(bad);
+        }
     }
 
     #[test]
@@ -1128,6 +1167,8 @@ mod tests {
         assert_eq!(ca(&["-A", "-t", "198.18.0.100:80"]), ClientAddr::None);
         assert_eq!(ca(&["-A", "-t", "198.18.0.100:80", "--proxy-protocol", "v1"]), ClientAddr::ProxyV1);
         assert_eq!(ca(&["-E", "-t", "198.18.0.100:80", "--proxy-protocol", "v2"]), ClientAddr::ProxyV2);
+        // UOA: PROXY v2's DGRAM form for UDP.
+        assert_eq!(ca(&["-A", "-u", "198.18.0.100:53", "--proxy-protocol", "v2"]), ClientAddr::ProxyV2);
         assert_eq!(ca(&["-E", "-t", "198.18.0.100:80", "--proxy-protocol", "disable"]), ClientAddr::None);
         assert_eq!(ca(&["-A", "-t", "198.18.0.100:80", "--toa"]), ClientAddr::Toa);
         for bad in [
@@ -1135,7 +1176,7 @@ mod tests {
             &["-A", "-t", "198.18.0.100:80", "--proxy-protocol", "v1-insecure"],
             &["-A", "-t", "198.18.0.100:80", "--proxy-protocol", "v1", "--toa"],
             &["-A", "-u", "198.18.0.100:53", "--toa"],
-            &["-A", "-u", "198.18.0.100:53", "--proxy-protocol", "v2"],
+            &["-A", "-u", "198.18.0.100:53", "--proxy-protocol", "v1"],
             &["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.1", "--toa"],
             &["-A", "-t", "198.18.0.100:80", "--toa", "--toa"],
         ] {

@@ -311,6 +311,11 @@ pub struct ServiceSpec {
     /// address (`--toa`, `--proxy-protocol v1|v2`).
     #[serde(default, skip_serializing_if = "ClientAddr::is_none")]
     pub client_addr: ClientAddr,
+    /// `-j enable` (DPVS's `--synproxy`): the gateway answers a TCP
+    /// client's SYN with a SYN cookie and opens the connection to the real
+    /// server only after the client's valid ACK (FULLNAT and NAT).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub synproxy: bool,
 }
 
 impl ServiceSpec {
@@ -325,6 +330,7 @@ impl ServiceSpec {
             one_packet: false,
             sched_flags: 0,
             client_addr: ClientAddr::None,
+            synproxy: false,
         }
     }
 }

@@ -3,7 +3,7 @@
 proxy-protocol.txt, v1 or v2) in front of each connection, as the client
 address lab (tests/e2e/client_addr_lab.rs) needs it.
 
-Usage: pp_server.py PORT MODE
+Usage: pp_server.py PORT MODE [noheader]
   banner: speaks first. As soon as the header is read (gatewayd sends it
           with the handshake's ACK, before the client says anything) it
           sends "220 CIP:CPORT vN\r\n", then answers each line "QUIT" with
@@ -22,6 +22,9 @@ import sys
 import threading
 
 PORT, MODE = int(sys.argv[1]), sys.argv[2]
+# "noheader" as a third argument: no PROXY header expected (a SYNPROXY
+# service without --proxy-protocol, tests/e2e/synproxy_lab.rs).
+NOHEADER = len(sys.argv) > 3 and sys.argv[3] == "noheader"
 V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 
 
@@ -58,7 +61,7 @@ def read_header(c):
 
 def serve(c):
     try:
-        cip, cport, ver = read_header(c)
+        cip, cport, ver = ("-", 0, "none") if NOHEADER else read_header(c)
         who = "%s:%d %s" % (cip, cport, ver)
         if MODE == "banner":
             c.sendall(("220 %s\r\n" % who).encode())

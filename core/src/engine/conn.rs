@@ -177,7 +177,9 @@ impl Engine {
             svc.slot,
             dest.slot,
         );
-        let pp = tcp && dest.mode == ForwardMode::FullNat && svc.client_addr != ClientAddr::None;
+        // TCP: TOA or PROXY v1/v2; UDP: PROXY v2 on the first datagram (UOA).
+        let pp = dest.mode == ForwardMode::FullNat
+            && if tcp { svc.client_addr != ClientAddr::None } else { svc.client_addr == ClientAddr::ProxyV2 };
         if pp {
             s.flags = flags | client_addr::flags_of(svc.client_addr);
         } else {

@@ -110,7 +110,8 @@ impl Engine {
                 // (`conn_reuse_mode`).
                 let reuse = plain_syn(p.tcp_flags)
                     && self.cfg.conn_reuse.reschedules(s, self.snap.dest_live(u32::from(s.dest)));
-                if !reuse && !s.flags.contains(Flags::ONE_PACKET) {
+                let one_packet = s.flags.contains(Flags::ONE_PACKET) && s.proto == u8::from(Protocol::Udp);
+                if !reuse && !one_packet {
                     return self.forward(now, rx, i, Dir::Input, frame, p);
                 }
                 let s = *s;
@@ -124,6 +125,11 @@ impl Engine {
         if let Some(i) = self.sessions.lookup_out(&p.key) {
             return self.forward(now, rx, i, Dir::Output, frame, p);
         }
+        if p.key.proto == Protocol::Tcp
+            && self.snap.service(p.key.proto, p.key.dst, p.key.dport).is_some_and(|s| s.synproxy)
+        {
+            return self.synproxy_new(now, rx, frame, p);
+        }
         match self.new_session(now, *p) {
             Ok(i) => self.forward(now, rx, i, Dir::Input, frame, p),
             Err(d) => self.reject_or_drop(now, rx, frame, p, d),
@@ -135,8 +141,22 @@ impl Engine {
     /// ([`modes::traits`]), then the mode's transmit ([`modes::xmit`]). The
     /// common step exists once, not once per mode, so it stays small enough
     /// for the compiler to inline what it calls.
-    fn forward(&mut self, now: u64, rx: &Iface, i: u32, dir: Dir, frame: &mut [u8], p: &L4Info) -> Action {
-        let Engine { cfg, snap, sessions, counters, overloaded, min_mtu, ca, .. } = self;
+    pub(super) fn forward(
+        &mut self,
+        now: u64,
+        rx: &Iface,
+        i: u32,
+        dir: Dir,
+        frame: &mut [u8],
+        p: &L4Info,
+    ) -> Action {
+        let synproxy = crate::synproxy::is_synproxy(self.sessions.get(i).flags, p.key.proto == Protocol::Tcp);
+        if synproxy {
+            if let Some(a) = self.synproxy_step(now, rx, i, dir, frame, p) {
+                return a;
+            }
+        }
+        let Engine { cfg, snap, sessions, counters, overloaded, min_mtu, ca, sp, .. } = self;
         let s = *sessions.get(i);
         let mode = modes::traits(s.mode);
         if !cfg.nodest.forwards(snap, s.dest) {
@@ -221,10 +241,41 @@ impl Engine {
             dont_frag: p.dont_frag,
         };
         let out = dir == Dir::Output;
+        if synproxy {
+            splice(sp, i, out, frame);
+        }
         if client_addr::concerns(s.flags, old, out, p.tcp_flags) {
+            if p.key.proto == Protocol::Udp {
+                return xmit_uoa(ca, &cx, i, &s, out, frame);
+            }
             return xmit_client_addr(ca, &cx, i, &s, old, out, p.tcp_flags, frame);
         }
         modes::xmit(s.mode, out, &cx, &s, frame)
+    }
+}
+
+/// The transmit of a datagram of a UDP session with PROXY v2 (UOA,
+/// [`client_addr`]): the header on the first one toward the real server.
+#[inline(never)]
+fn xmit_uoa(
+    ca: &mut client_addr::Table,
+    cx: &XmitCx<'_>,
+    i: u32,
+    s: &Session,
+    out: bool,
+    frame: &mut [u8],
+) -> Action {
+    let act = modes::xmit(s.mode, out, cx, s, frame);
+    client_addr::on_forward_udp(ca, cx.ifaces, i, s, out, frame, act)
+}
+
+/// The splice of a SYNPROXY session's segment ([`crate::synproxy`]), out
+/// of line as [`xmit_client_addr`].
+#[inline(never)]
+fn splice(sp: &crate::synproxy::Table, i: u32, out: bool, frame: &mut [u8]) {
+    let e = sp.get(i);
+    if e.spliced {
+        crate::synproxy::splice(&e, out, frame);
     }
 }
 

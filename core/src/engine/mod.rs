@@ -29,6 +29,7 @@ mod ipv4;
 mod ipv6;
 mod kernel;
 pub mod reject;
+mod synproxy;
 
 pub use conn::{ConnReuse, NoDest};
 pub use reject::{NoServiceReply, Reject, RejectConfig};
@@ -84,6 +85,9 @@ pub struct EngineConfig {
     /// what is for the port's own address and not the dataplane's goes to
     /// the kernel ([`Action::Kernel`]). Empty by default.
     pub kernel: Vec<u16>,
+    /// The SYN cookie secret ([`crate::synproxy`]): random per gateway, the
+    /// same on every worker (any worker checks any cookie).
+    pub synproxy_secret: u64,
 }
 
 /// What to do with a frame after [`Engine::process`].
@@ -160,6 +164,8 @@ pub struct Engine {
     min_mtu: u16,
     /// PROXY protocol sessions' ISN and header length ([`crate::client_addr`]).
     ca: crate::client_addr::Table,
+    /// SYNPROXY sessions' splice ([`crate::synproxy`]).
+    sp: crate::synproxy::Table,
 }
 
 /// Addresses that are never a valid source (RFC 1812 §5.3.7): 0/32,
@@ -183,6 +189,7 @@ impl Engine {
         counters.event_cell(Event::FragTableBytes).set(frag.memory_bytes() as u64);
         let min_mtu = cfg.ifaces.iter().map(|i| i.mtu).min().unwrap_or(u16::MAX);
         let ca = crate::client_addr::Table::new(sessions.capacity());
+        let sp = crate::synproxy::Table::new(sessions.capacity());
         Engine {
             cfg,
             snap,
@@ -195,6 +202,7 @@ impl Engine {
             reassembled: None,
             min_mtu,
             ca,
+            sp,
         }
     }
 

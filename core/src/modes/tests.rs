@@ -37,6 +37,7 @@ fn service(d: &Dest) -> Service {
         one_packet: false,
         sched_flags: 0,
         client_addr: gw_proto::ClientAddr::None,
+        synproxy: false,
     }
 }
 
@@ -70,6 +71,7 @@ fn config(worker: u32, workers: u32) -> EngineConfig {
         reject: Default::default(),
         frag: crate::frag::FragConfig { datagrams: 4, timeout_ms: 30_000 },
         kernel: vec![],
+        synproxy_secret: 0x5eed,
     }
 }
 

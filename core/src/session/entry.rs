@@ -33,6 +33,9 @@ impl Flags {
     /// One-packet scheduling (`-o`): the next datagram of the flow is
     /// scheduled anew.
     pub const ONE_PACKET: Flags = Flags(8);
+    /// TCP: a SYNPROXY session ([`crate::synproxy`]). The same bit as
+    /// [`Flags::ONE_PACKET`], which only UDP sessions use.
+    pub const SYNPROXY: Flags = Flags(8);
     /// `seq_mark[0]` holds the client's sequence mark ([`crate::tcp_seq`]).
     pub const SEQ_IN: Flags = Flags(16);
     /// `seq_mark[1]` holds the real server's sequence mark.

@@ -206,6 +206,10 @@ fn flags(out: &mut String, spec: &ServiceSpec) {
         // DPVS's ipvsadm: ` ppv1`/` ppv2` after the flags; ` toa` is gwctl's.
         let _ = write!(out, " {word}");
     }
+    if spec.synproxy {
+        // DPVS's ipvsadm: ` synproxy` after the flags.
+        out.push_str(" synproxy");
+    }
 }
 
 /// Truncates what was written from `start` to `len` bytes, on a character boundary.
@@ -399,6 +403,7 @@ mod tests {
             one_packet: true,
             sched_flags: 3,
             client_addr: ClientAddr::None,
+            synproxy: false,
         };
         let got = render(None, vec![svc.clone()], ListFormat::Plain, false);
         // "%s %s", " (" flags ")", " persistent %u", " mask %s", " ops".
@@ -429,6 +434,9 @@ mod tests {
             let got = render(None, vec![svc.clone()], ListFormat::Plain, false);
             assert_eq!(got.lines().nth(2), Some(line));
         }
+        svc.spec.synproxy = true;
+        let got = render(None, vec![svc.clone()], ListFormat::Plain, false);
+        assert_eq!(got.lines().nth(2), Some("TCP  198.18.0.100:80 wrr toa synproxy"));
     }
 
     #[test]

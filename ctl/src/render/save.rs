@@ -63,6 +63,9 @@ pub fn save_with(out: &mut String, services: &[ServiceInfo], names: &Names) {
             ClientAddr::ProxyV1 => out.push_str(" --proxy-protocol v1"),
             ClientAddr::ProxyV2 => out.push_str(" --proxy-protocol v2"),
         }
+        if spec.synproxy {
+            out.push_str(" -j enable");
+        }
         out.push('\n');
         for d in &svc.dests {
             let d = &d.spec;
@@ -157,11 +160,13 @@ mod tests {
             one_packet: true,
             sched_flags: 3,
             client_addr: ClientAddr::None,
+            synproxy: false,
         };
         let mut with_mask = ServiceSpec::new(key(Protocol::Tcp, 443), Scheduler::Mh);
         with_mask.netmask = Ipv4Addr::new(255, 255, 0, 0);
         with_mask.sched_flags = 6;
         with_mask.client_addr = ClientAddr::ProxyV2;
+        with_mask.synproxy = true;
         let mut pp1 = ServiceSpec::new(key(Protocol::Tcp, 8001), Scheduler::Rr);
         pp1.client_addr = ClientAddr::ProxyV1;
         let mut toa = ServiceSpec::new(key(Protocol::Tcp, 8002), Scheduler::Rr);
@@ -204,7 +209,7 @@ mod tests {
             "-a -t 198.18.0.100:80 -r 198.18.1.5:80 -i -w 1 --tun-type ipip -y 2\n",
             "--add-laddr -z 198.18.2.1 -t 198.18.0.100:80\n",
             "--add-laddr -z 198.18.2.2 -t 198.18.0.100:80\n",
-            "-A -t 198.18.0.100:443 -s mh -M 255.255.0.0 -b mh-port,flag-3 --proxy-protocol v2\n",
+            "-A -t 198.18.0.100:443 -s mh -M 255.255.0.0 -b mh-port,flag-3 --proxy-protocol v2 -j enable\n",
             "-A -t 198.18.0.100:8001 -s rr --proxy-protocol v1\n",
             "-A -t 198.18.0.100:8002 -s rr --toa\n",
             "-A -t 198.18.0.100:0 -s wlc -p 360\n",

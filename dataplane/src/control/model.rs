@@ -138,6 +138,7 @@ impl Control {
                     one_packet: s.spec.one_packet,
                     sched_flags: s.spec.sched_flags,
                     client_addr: s.spec.client_addr,
+                    synproxy: s.spec.synproxy,
                 })
             })
             .collect();

@@ -46,6 +46,7 @@ fn engine(addr6: Option<(Ipv6Addr, u8)>) -> Engine {
         nodest: Default::default(),
         reject: Default::default(),
         kernel: vec![],
+        synproxy_secret: 1,
         frag: crate::frag::FragConfig { datagrams: 1, timeout_ms: 1000 },
     };
     let snap = Arc::new(Snapshot::new(0, vec![], 4));

@@ -1,0 +1,137 @@
+//! SYNPROXY in the engine ([`crate::synproxy`]): the SYN answered with a
+//! cookie, the cookie ACK turned into the client's SYN toward the real
+//! server (the session is created then), the server's SYN-ACK turned into
+//! the client's handshake ACK. Everything else of a SYNPROXY session takes
+//! [`Engine::forward`] with the splice.
+
+use gw_proto::{ClientAddr, ForwardMode};
+
+use super::conn::{plain_syn, unbind};
+use super::ipv4::L4Info;
+use super::{Action, Engine};
+use crate::client_addr;
+use crate::counters::{Drop, Event};
+use crate::route::Iface;
+use crate::session::{Flags, FlowKey};
+use crate::synproxy as sp;
+use crate::tcp_state::{flags as tf, Dir};
+use crate::wire::ethernet::HEADER_LEN as ETH;
+use crate::wire::ipv4::Protocol;
+
+impl Engine {
+    /// A TCP packet without a session to a SYNPROXY service: a plain SYN
+    /// is answered with a cookie SYN-ACK (no state); an ACK with a valid
+    /// cookie opens the connection; anything else is dropped.
+    #[inline(never)]
+    pub(super) fn synproxy_new(&mut self, now: u64, rx: &Iface, frame: &mut [u8], p: &L4Info) -> Action {
+        let secret = self.cfg.synproxy_secret;
+        let seg = sp::read(frame);
+        let f = p.tcp_flags;
+        if plain_syn(f) {
+            let mss = rx.mtu.saturating_sub(40).max(536);
+            let mut o = [0; 20];
+            let (sa, n) = sp::syn_ack(secret, now, &seg, mss, &mut o);
+            let Some((port, next_hop)) = self.cfg.routes.lookup(seg.src) else {
+                return Action::Drop(Drop::NoRoute);
+            };
+            // Written without its options, which the worker then inserts
+            // (a SYN may be shorter than its answer).
+            if sp::write(frame, &sa, &[], 64).is_none() {
+                return Action::Drop(Drop::SynproxyNoRoom);
+            }
+            self.counters.event(Event::SynproxySynAcks, 1);
+            self.ca.set_pending(sp::insert(o, n));
+            return Action::Grow { port, next_hop };
+        }
+        if f & (tf::SYN | tf::RST | tf::FIN) != 0 || f & tf::ACK == 0 {
+            return Action::Drop(Drop::SynproxyBadCookie);
+        }
+        let Some((syn, e, mut opts, n)) = sp::syn_of_ack(secret, now, &seg, 0) else {
+            return Action::Drop(Drop::SynproxyBadCookie);
+        };
+        if seg.data > 0 {
+            self.counters.event(Event::SynproxyDataRetransmit, 1);
+        }
+        let Some(tl) = sp::write(frame, &syn, &[], p.ttl) else {
+            return Action::Drop(Drop::SynproxyNoRoom);
+        };
+        let q = L4Info { tcp_flags: tf::SYN, seq: syn.seq, seg_len: 1, tl, dont_frag: true, ..*p };
+        let i = match self.new_session(now, q) {
+            Ok(i) => i,
+            Err(d) => return Action::Drop(d),
+        };
+        let s = *self.sessions.get(i);
+        if !matches!(s.mode, ForwardMode::FullNat | ForwardMode::Masq) {
+            unbind(&self.counters, &mut self.overloaded, &self.snap, self.cfg.workers, &s);
+            self.sessions.remove(i);
+            return Action::Drop(Drop::SynproxyMode);
+        }
+        // The room TOA or a PROXY header takes from the client's segments.
+        let less = match client_addr::of_flags(s.flags) {
+            ClientAddr::None => 0,
+            ClientAddr::Toa => client_addr::TOA_LEN,
+            ca => client_addr::proxy_len(ca == ClientAddr::ProxyV2, &s),
+        };
+        let mss = u16::from_be_bytes([opts[2], opts[3]]).saturating_sub(less as u16).max(536 - 40);
+        opts[2..4].copy_from_slice(&mss.to_be_bytes());
+        self.counters.event(Event::SynproxyOpened, 1);
+        let act = self.forward(now, rx, i, Dir::Input, frame, &q);
+        // Marked after the SYN went through: from now on the splice.
+        self.sessions.get_mut(i).flags.insert(Flags::SYNPROXY);
+        self.sp.set(i, e);
+        match act {
+            Action::Forward { port, next_hop } | Action::Grow { port, next_hop } => {
+                self.ca.set_pending(sp::insert(opts, n));
+                Action::Grow { port, next_hop }
+            }
+            other => other,
+        }
+    }
+
+    /// A packet of SYNPROXY session `i` before [`Engine::forward`]'s common
+    /// step: the server's SYN-ACK becomes the client's handshake ACK;
+    /// before it, client segments wait (dropped, retransmitted) and a
+    /// server's RST is put at the client's expected sequence number.
+    /// `None`: forward as usual.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn synproxy_step(
+        &mut self,
+        now: u64,
+        rx: &Iface,
+        i: u32,
+        dir: Dir,
+        frame: &mut [u8],
+        p: &L4Info,
+    ) -> Option<Action> {
+        let mut e = self.sp.get(i);
+        let out = dir == Dir::Output;
+        let f = p.tcp_flags;
+        if out && f & (tf::SYN | tf::ACK) == tf::SYN | tf::ACK && f & tf::RST == 0 {
+            let s = *self.sessions.get(i);
+            let sa = sp::read(frame);
+            let mut o = [0; 20];
+            let (ack, n) = sp::ack_of_syn_ack(&mut e, &sa, (s.cip, s.cport), (s.vip, s.vport), &mut o);
+            self.sp.set(i, e);
+            let Some(tl) = sp::write(frame, &ack, &o[..n], 64) else {
+                return Some(Action::Drop(Drop::SynproxyNoRoom));
+            };
+            let key =
+                FlowKey { proto: Protocol::Tcp, src: s.cip, sport: s.cport, dst: s.vip, dport: s.vport };
+            let q =
+                L4Info { key, tcp_flags: tf::ACK, seq: ack.seq, seg_len: 0, ttl: 64, tl, dont_frag: true };
+            return Some(self.forward(now, rx, i, Dir::Input, frame, &q));
+        }
+        if e.spliced {
+            return None;
+        }
+        if out && f & tf::RST != 0 {
+            // The server refuses: reset the client where it expects it.
+            let hl = crate::wire::ipv4::Packet::new_unchecked(&frame[ETH..]).header_len();
+            let mut t = crate::wire::tcp::Packet::new_unchecked(&mut frame[ETH + hl..]);
+            t.rewrite_seq_number(e.cookie_isn.wrapping_add(1));
+            return None;
+        }
+        Some(Action::Drop(Drop::SynproxyPending))
+    }
+}

@@ -1,0 +1,571 @@
+//! SYNPROXY (`-j enable`, DPVS's synproxy) for FULLNAT and NAT TCP
+//! services: the gateway answers a client's SYN itself with a SYN cookie,
+//! keeps no state for it, and opens the connection to the real server only
+//! when the client's ACK carries a valid cookie. A SYN flood therefore
+//! costs the real servers nothing and the gateway no session; an ACK, RST
+//! or FIN flood without a valid cookie is dropped (`drop_synproxy_bad_cookie`).
+//!
+//! **The cookie** is Linux's (`net/ipv4/syncookies.c`): the SYN-ACK's
+//! sequence number is `H1 + ISN + (count << 24) + ((H2(count) + mssind) &
+//! 0xffffff)`, `count` the minute counter (`now_ms / 60000`), `mssind`
+//! the index of the client's MSS in Linux's table (536, 1300, 1440, 1460);
+//! a cookie is valid for the minute it was made and the next one (Linux's
+//! `MAX_SYNCOOKIE_AGE`). `H1`, `H2` are SipHash-1-3 (std's `DefaultHasher`)
+//! of the gateway-wide secret ([`crate::engine::EngineConfig::synproxy_secret`],
+//! random per gatewayd run, the same on every worker so that any worker
+//! can check a cookie), the 4-tuple and, for `H2`, the minute counter.
+//! When the client sent timestamps, the SYN-ACK's TSval carries the rest
+//! as Linux's `cookie_init_timestamp`: its low 6 bits are the client's
+//! window scale (0xf: none), SACK permitted (bit 4) and ECN (bit 5, always
+//! 0 here); the client echoes them in every TSecr. Without timestamps only
+//! the MSS survives (window scale and SACK are then not offered, as Linux).
+//!
+//! **The splice.** The valid ACK is turned into the client's SYN (its ISN,
+//! the MSS, window scale, SACK and timestamp options from the cookie) and
+//! goes through the session's normal path (scheduling, FULLNAT local
+//! address, TOA/PROXY); the session is created only then. The real
+//! server's SYN-ACK is turned into the client's handshake ACK (the
+//! client's window and TSval of its cookie ACK), which then takes the
+//! normal path too (a PROXY header goes with it). From then on, per
+//! session in [`Table`] (a side table by session index that only SYNPROXY
+//! sessions touch): server sequence numbers and SACK edges differ by `off`
+//! = server ISN - cookie ISN (client ACKs and SACK blocks up, server
+//! sequence numbers down), timestamps by `ts_off` (server TSval up, client
+//! TSecr down, so that the client's PAWS sees one clock), and a server's
+//! window is rescaled from its window scale to the one the gateway
+//! announced ([`WSCALE`]) when they differ.
+//!
+//! Client segments that arrive between the cookie ACK and the server's
+//! SYN-ACK are dropped (`drop_synproxy_pending`), data carried by the
+//! cookie ACK itself too (`synproxy_data_left`): the client retransmits
+//! them (no buffer is held). The server refusing (RST) resets the client.
+//!
+//! The session flag [`Flags::SYNPROXY`] shares its bit with
+//! [`Flags::ONE_PACKET`] (UDP only); every other session pays one test of
+//! the flag byte.
+
+use std::hash::Hasher;
+
+use crate::client_addr::Insert;
+use crate::session::Flags;
+use crate::tcp_state::flags as tf;
+use crate::wire::ethernet::HEADER_LEN as ETH;
+use crate::wire::{checksum, ipv4, tcp};
+
+/// Linux's MSS table for cookies (`msstab` in `syncookies.c`).
+pub const MSS_TABLE: [u16; 4] = [536, 1300, 1440, 1460];
+const COOKIE_BITS: u32 = 24;
+const COOKIE_MASK: u32 = (1 << COOKIE_BITS) - 1;
+/// Minutes a cookie stays valid (Linux's `MAX_SYNCOOKIE_AGE`).
+const MAX_AGE: u32 = 2;
+/// The window scale the gateway announces to clients that offer one.
+pub const WSCALE: u8 = 7;
+/// TSval bits that carry the options (Linux's `TS_OPT_*`).
+const TS_WSCALE_MASK: u32 = 0xf;
+const TS_SACK: u32 = 1 << 4;
+const TS_BITS: u32 = 6;
+/// Tweaks separating the two hashes' keys.
+const H1: u64 = 0x5159_0c00_c1e1_0001;
+const H2: u64 = 0x5159_0c00_c1e1_0002;
+
+/// The options a client offered in its SYN (parsed, or from a cookie).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Opts {
+    pub mss: u16,
+    /// Window scale, if offered.
+    pub wscale: Option<u8>,
+    pub sack: bool,
+    /// TSval and TSecr, if the timestamp option is there.
+    pub ts: Option<(u32, u32)>,
+}
+
+/// Parses the TCP options of `hdr` (a TCP header with its options).
+pub fn parse_opts(hdr: &[u8]) -> Opts {
+    let mut o = Opts::default();
+    let mut i = tcp::MIN_HEADER_LEN;
+    while i < hdr.len() {
+        match hdr[i] {
+            0 => break,
+            1 => i += 1,
+            kind => {
+                let Some(&l) = hdr.get(i + 1) else { break };
+                let l = l as usize;
+                if l < 2 || i + l > hdr.len() {
+                    break;
+                }
+                let v = &hdr[i + 2..i + l];
+                match (kind, l) {
+                    (2, 4) => o.mss = u16::from_be_bytes([v[0], v[1]]),
+                    (3, 3) => o.wscale = Some(v[0].min(14)),
+                    (4, 2) => o.sack = true,
+                    (8, 10) => {
+                        o.ts = Some((
+                            u32::from_be_bytes([v[0], v[1], v[2], v[3]]),
+                            u32::from_be_bytes([v[4], v[5], v[6], v[7]]),
+                        ))
+                    }
+                    _ => {}
+                }
+                i += l;
+            }
+        }
+    }
+    o
+}
+
+/// Writes SYN/SYN-ACK options as Linux lays them out (MSS; SACK permitted
+/// and timestamps; window scale) into `out`; their length (a multiple of 4,
+/// at most 20).
+pub fn write_opts(
+    mss: u16,
+    wscale: Option<u8>,
+    sack: bool,
+    ts: Option<(u32, u32)>,
+    out: &mut [u8; 20],
+) -> usize {
+    out[..4].copy_from_slice(&[2, 4, (mss >> 8) as u8, mss as u8]);
+    let mut n = 4;
+    match (ts, sack) {
+        (Some((val, ecr)), _) => {
+            if sack {
+                out[n..n + 2].copy_from_slice(&[4, 2]);
+            } else {
+                out[n..n + 2].copy_from_slice(&[1, 1]);
+            }
+            out[n + 2..n + 4].copy_from_slice(&[8, 10]);
+            out[n + 4..n + 8].copy_from_slice(&val.to_be_bytes());
+            out[n + 8..n + 12].copy_from_slice(&ecr.to_be_bytes());
+            n += 12;
+        }
+        (None, true) => {
+            out[n..n + 4].copy_from_slice(&[1, 1, 4, 2]);
+            n += 4;
+        }
+        (None, false) => {}
+    }
+    if let Some(ws) = wscale {
+        out[n..n + 4].copy_from_slice(&[1, 3, 3, ws]);
+        n += 4;
+    }
+    n
+}
+
+/// The 4-tuple a cookie is bound to (host order, client side first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tuple {
+    pub saddr: u32,
+    pub daddr: u32,
+    pub sport: u16,
+    pub dport: u16,
+}
+
+fn hash(secret: u64, tweak: u64, t: &Tuple, count: u32) -> u32 {
+    let mut h = std::hash::DefaultHasher::new();
+    h.write_u64(secret ^ tweak);
+    h.write_u64(u64::from(t.saddr) << 32 | u64::from(t.daddr));
+    h.write_u64(u64::from(t.sport) << 48 | u64::from(t.dport) << 32 | u64::from(count));
+    h.finish() as u32
+}
+
+/// The minute counter at `now_ms`.
+#[inline]
+pub fn minute(now_ms: u64) -> u32 {
+    (now_ms / 60_000) as u32
+}
+
+/// The index in [`MSS_TABLE`] of the largest MSS not above `mss`.
+pub fn mss_index(mss: u16) -> u32 {
+    MSS_TABLE.iter().rposition(|m| *m <= mss).unwrap_or(0) as u32
+}
+
+/// Linux's `secure_tcp_syn_cookie`: the SYN-ACK's sequence number for a
+/// SYN with `isn` on `t`.
+pub fn cookie(secret: u64, t: &Tuple, isn: u32, count: u32, mssind: u32) -> u32 {
+    hash(secret, H1, t, 0)
+        .wrapping_add(isn)
+        .wrapping_add(count << COOKIE_BITS)
+        .wrapping_add(hash(secret, H2, t, count).wrapping_add(mssind) & COOKIE_MASK)
+}
+
+/// Linux's `check_tcp_syn_cookie`: the MSS index a cookie carries, if it
+/// was made for `t` and `isn` this minute or the one before.
+pub fn check(secret: u64, t: &Tuple, isn: u32, cookie: u32, count: u32) -> Option<u32> {
+    let c = cookie.wrapping_sub(hash(secret, H1, t, 0)).wrapping_sub(isn);
+    let diff = count.wrapping_sub(c >> COOKIE_BITS) & (u32::MAX >> COOKIE_BITS);
+    if diff >= MAX_AGE {
+        return None;
+    }
+    let mssind = c.wrapping_sub(hash(secret, H2, t, count.wrapping_sub(diff))) & COOKIE_MASK;
+    (mssind < MSS_TABLE.len() as u32).then_some(mssind)
+}
+
+/// Linux's `cookie_init_timestamp`: a TSval at `now_ms` whose low bits
+/// carry window scale and SACK, never ahead of the clock.
+pub fn ts_encode(now_ms: u64, wscale: Option<u8>, sack: bool) -> u32 {
+    let now = now_ms as u32;
+    let opts = u32::from(wscale.unwrap_or(0xf)) & TS_WSCALE_MASK | if sack { TS_SACK } else { 0 };
+    let mut ts = now & !((1 << TS_BITS) - 1) | opts;
+    if ts > now {
+        ts = ts.wrapping_sub(1 << TS_BITS);
+    }
+    ts
+}
+
+/// Window scale and SACK from an echoed TSval.
+pub fn ts_decode(tsecr: u32) -> (Option<u8>, bool) {
+    let ws = (tsecr & TS_WSCALE_MASK) as u8;
+    ((ws <= 14).then_some(ws), tsecr & TS_SACK != 0)
+}
+
+/// One SYNPROXY session's splice (see the module doc).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Entry {
+    /// The cookie (the gateway's ISN toward the client).
+    pub cookie_isn: u32,
+    /// Server ISN - cookie ISN (valid once `spliced`).
+    pub off: u32,
+    /// Gateway TSval - server TSval (valid once `spliced`).
+    pub ts_off: u32,
+    /// The gateway's TSval of its SYN-ACK (the cookie ACK's TSecr).
+    pub gw_tsval: u32,
+    /// The client's TSval of its cookie ACK (for the server's ACK).
+    pub client_tsval: u32,
+    /// The client's window of its cookie ACK.
+    pub client_win: u16,
+    /// Timestamps on both sides.
+    pub ts: bool,
+    /// Window scale: announced to the client (gateway), the server's.
+    pub ws_gw: u8,
+    pub ws_rs: u8,
+    /// The server's SYN-ACK was seen: the offsets are set.
+    pub spliced: bool,
+}
+
+/// [`Entry`] per session index, allocated zeroed for the whole table: the
+/// pages no SYNPROXY session uses are never written.
+pub struct Table {
+    entries: Vec<Entry>,
+}
+
+impl Table {
+    pub fn new(capacity: usize) -> Table {
+        Table { entries: vec![Entry::default(); capacity] }
+    }
+    #[inline]
+    pub fn get(&self, i: u32) -> Entry {
+        self.entries.get(i as usize).copied().unwrap_or_default()
+    }
+    #[inline]
+    pub fn set(&mut self, i: u32, e: Entry) {
+        if let Some(x) = self.entries.get_mut(i as usize) {
+            *x = e;
+        }
+    }
+}
+
+/// Whether a session with `flags` of protocol `tcp` is a SYNPROXY one.
+#[inline(always)]
+pub fn is_synproxy(flags: Flags, tcp: bool) -> bool {
+    tcp && flags.contains(Flags::SYNPROXY)
+}
+
+/// Addresses, ports, flags, sequence numbers and window of a TCP frame.
+#[derive(Clone, Copy, Debug)]
+pub struct Seg {
+    pub src: u32,
+    pub dst: u32,
+    pub sport: u16,
+    pub dport: u16,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: u8,
+    pub win: u16,
+    pub opts: Opts,
+    /// Payload bytes.
+    pub data: usize,
+}
+
+/// Reads a TCP/IPv4 frame the engine checked.
+pub fn read(frame: &[u8]) -> Seg {
+    let ip = ipv4::Packet::new_unchecked(&frame[ETH..]);
+    let (hl, tl) = (ip.header_len(), usize::from(ip.total_len()));
+    let (src, dst) = (u32::from(ip.src_addr()), u32::from(ip.dst_addr()));
+    let t = tcp::Packet::new_unchecked(&frame[ETH + hl..ETH + tl]);
+    let thl = t.header_len();
+    Seg {
+        src,
+        dst,
+        sport: t.src_port(),
+        dport: t.dst_port(),
+        seq: t.seq_number(),
+        ack: t.ack_number(),
+        flags: t.flags(),
+        win: t.window(),
+        opts: parse_opts(&frame[ETH + hl..ETH + hl + thl]),
+        data: tl - hl - thl,
+    }
+}
+
+/// Writes a fresh IPv4 (20 bytes, DF) + TCP header with `opts` over the
+/// frame after its Ethernet header, checksums computed; the IPv4 total
+/// length. False if the frame is too short.
+#[allow(clippy::too_many_arguments)]
+pub fn write(frame: &mut [u8], s: &Seg, opts: &[u8], ttl: u8) -> Option<usize> {
+    let tl = 20 + tcp::MIN_HEADER_LEN + opts.len();
+    if frame.len() < ETH + tl {
+        return None;
+    }
+    let f = &mut frame[ETH..ETH + tl];
+    f[..20].copy_from_slice(&[
+        0x45,
+        0,
+        (tl >> 8) as u8,
+        tl as u8,
+        0,
+        0,
+        0x40,
+        0,
+        ttl,
+        6,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ]);
+    f[12..16].copy_from_slice(&s.src.to_be_bytes());
+    f[16..20].copy_from_slice(&s.dst.to_be_bytes());
+    let c = checksum::checksum(&f[..20]);
+    f[10..12].copy_from_slice(&c.to_be_bytes());
+    let t = &mut f[20..];
+    t[0..2].copy_from_slice(&s.sport.to_be_bytes());
+    t[2..4].copy_from_slice(&s.dport.to_be_bytes());
+    t[4..8].copy_from_slice(&s.seq.to_be_bytes());
+    t[8..12].copy_from_slice(&s.ack.to_be_bytes());
+    t[12] = (((tcp::MIN_HEADER_LEN + opts.len()) / 4) as u8) << 4;
+    t[13] = s.flags;
+    t[14..16].copy_from_slice(&s.win.to_be_bytes());
+    t[16..20].fill(0);
+    t[20..].copy_from_slice(opts);
+    let mut p = tcp::Packet::new_unchecked(&mut *t);
+    p.fill_checksum(s.src.into(), s.dst.into());
+    Some(tl)
+}
+
+/// The SYN-ACK answering a client's SYN `syn` (read from the frame): its
+/// options into `out` (their length) and its header. `mss` is the
+/// gateway's own MSS (output MTU - 40).
+pub fn syn_ack(secret: u64, now_ms: u64, syn: &Seg, mss: u16, out: &mut [u8; 20]) -> (Seg, usize) {
+    let t = Tuple { saddr: syn.src, daddr: syn.dst, sport: syn.sport, dport: syn.dport };
+    let mssind = mss_index(if syn.opts.mss == 0 { 536 } else { syn.opts.mss });
+    let isn = cookie(secret, &t, syn.seq, minute(now_ms), mssind);
+    // Without timestamps, only the MSS survives the cookie (Linux).
+    let ts = syn.opts.ts.map(|(val, _)| (ts_encode(now_ms, syn.opts.wscale, syn.opts.sack), val));
+    let (ws, sack) =
+        if ts.is_some() { (syn.opts.wscale.map(|_| WSCALE), syn.opts.sack) } else { (None, false) };
+    let n = write_opts(mss, ws, sack, ts, out);
+    let seg = Seg {
+        src: syn.dst,
+        dst: syn.src,
+        sport: syn.dport,
+        dport: syn.sport,
+        seq: isn,
+        ack: syn.seq.wrapping_add(1),
+        flags: tf::SYN | tf::ACK,
+        win: 65535,
+        opts: Opts::default(),
+        data: 0,
+    };
+    (seg, n)
+}
+
+/// The client's SYN toward the real server rebuilt from a valid cookie ACK
+/// `ack`: its header (client addressed, options left out) and its
+/// options, with the MSS less `mss_less` (TOA, PROXY header); `None` if
+/// the cookie is not valid.
+pub fn syn_of_ack(
+    secret: u64,
+    now_ms: u64,
+    ack: &Seg,
+    mss_less: u16,
+) -> Option<(Seg, Entry, [u8; 20], usize)> {
+    let t = Tuple { saddr: ack.src, daddr: ack.dst, sport: ack.sport, dport: ack.dport };
+    let isn = ack.seq.wrapping_sub(1);
+    let cookie_isn = ack.ack.wrapping_sub(1);
+    let mssind = check(secret, &t, isn, cookie_isn, minute(now_ms))?;
+    let mss = MSS_TABLE[mssind as usize].saturating_sub(mss_less).max(536 - 40);
+    let (ws, sack, ts) = match ack.opts.ts {
+        Some((val, ecr)) => {
+            let (ws, sack) = ts_decode(ecr);
+            (ws, sack, Some((val, 0)))
+        }
+        None => (None, false, None),
+    };
+    let mut opts = [0u8; 20];
+    let n = write_opts(mss, ws, sack, ts, &mut opts);
+    let e = Entry {
+        cookie_isn,
+        off: 0,
+        ts_off: 0,
+        gw_tsval: ack.opts.ts.map_or(0, |(_, ecr)| ecr),
+        client_tsval: ack.opts.ts.map_or(0, |(val, _)| val),
+        client_win: ack.win,
+        ts: ts.is_some(),
+        ws_gw: if ws.is_some() { WSCALE } else { 0 },
+        ws_rs: 0,
+        spliced: false,
+    };
+    let win = if let Some(w) = ws { (u32::from(ack.win) << w).min(65535) as u16 } else { ack.win };
+    let syn = Seg {
+        src: ack.src,
+        dst: ack.dst,
+        sport: ack.sport,
+        dport: ack.dport,
+        seq: isn,
+        ack: 0,
+        flags: tf::SYN,
+        win,
+        opts: Opts::default(),
+        data: 0,
+    };
+    Some((syn, e, opts, n))
+}
+
+/// What [`Insert::Options`] carries: SYN options put after the TCP header.
+pub fn insert(opts: [u8; 20], n: usize) -> Insert {
+    Insert::Options { bytes: opts, n: n as u8 }
+}
+
+/// Records the server's SYN-ACK `sa` in `e` and returns the client's
+/// handshake ACK to send in its place (client addressed, in the client's
+/// sequence space) with its options, given the session's client side
+/// `(cip, cport)` and `(vip, vport)`.
+pub fn ack_of_syn_ack(
+    e: &mut Entry,
+    sa: &Seg,
+    client: (u32, u16),
+    virt: (u32, u16),
+    out: &mut [u8; 20],
+) -> (Seg, usize) {
+    if !e.spliced {
+        e.off = sa.seq.wrapping_sub(e.cookie_isn);
+    }
+    let mut n = 0;
+    if let (true, Some((val, _))) = (e.ts, sa.opts.ts) {
+        if !e.spliced {
+            e.ts_off = e.gw_tsval.wrapping_sub(val);
+        }
+        out[..4].copy_from_slice(&[1, 1, 8, 10]);
+        out[4..8].copy_from_slice(&e.client_tsval.to_be_bytes());
+        // In the client's view (the splice takes `ts_off` off again).
+        out[8..12].copy_from_slice(&val.wrapping_add(e.ts_off).to_be_bytes());
+        n = 12;
+    } else if !e.spliced {
+        // The server does not do timestamps: nothing to map.
+        e.ts = false;
+    }
+    if e.ws_gw != 0 && !e.spliced {
+        e.ws_rs = sa.opts.wscale.unwrap_or(0);
+    }
+    e.spliced = true;
+    let seg = Seg {
+        src: client.0,
+        dst: virt.0,
+        sport: client.1,
+        dport: virt.1,
+        seq: sa.ack,
+        ack: e.cookie_isn.wrapping_add(1),
+        flags: tf::ACK,
+        win: e.client_win,
+        opts: Opts::default(),
+        data: 0,
+    };
+    (seg, n)
+}
+
+/// The splice of an established SYNPROXY segment (`out`: from the real
+/// server), in place with incremental checksum updates: sequence or
+/// acknowledgement number and SACK edges by `off`, timestamps by `ts_off`,
+/// a server's window rescaled.
+pub fn splice(e: &Entry, out: bool, frame: &mut [u8]) {
+    let ip = ipv4::Packet::new_unchecked(&frame[ETH..]);
+    let hl = ip.header_len();
+    let seg = &mut frame[ETH + hl..];
+    let mut t = tcp::Packet::new_unchecked(&mut *seg);
+    let thl = t.header_len();
+    let flags = t.flags();
+    if out {
+        let s = t.seq_number();
+        t.rewrite_seq_number(s.wrapping_sub(e.off));
+        if e.ws_rs != e.ws_gw && flags & tf::SYN == 0 {
+            let w = t.window();
+            let nw = ((u32::from(w) << e.ws_rs) >> e.ws_gw).min(65535) as u16;
+            if nw != w {
+                let c = checksum::update16(t.checksum(), w, nw);
+                t.set_window(nw);
+                t.set_checksum(c);
+            }
+        }
+    } else if flags & tf::ACK != 0 {
+        let a = t.ack_number();
+        t.rewrite_ack_number(a.wrapping_add(e.off));
+    }
+    if thl > tcp::MIN_HEADER_LEN {
+        opts_splice(&mut seg[..thl], e, out);
+    }
+}
+
+/// The option part of [`splice`]: TSval (server) or TSecr (client), and a
+/// client's SACK edges.
+fn opts_splice(hdr: &mut [u8], e: &Entry, out: bool) {
+    let mut o = tcp::MIN_HEADER_LEN;
+    while o < hdr.len() {
+        match hdr[o] {
+            0 => return,
+            1 => o += 1,
+            kind => {
+                let Some(&l) = hdr.get(o + 1) else { return };
+                let l = l as usize;
+                if l < 2 || o + l > hdr.len() {
+                    return;
+                }
+                let edges = |e0: usize| (e0..o + l).step_by(4).take_while(move |x| x + 4 <= o + l);
+                match kind {
+                    5 if !out => {
+                        for at in edges(o + 2) {
+                            add32(hdr, at, e.off);
+                        }
+                    }
+                    8 if l == 10 && e.ts => {
+                        if out {
+                            add32(hdr, o + 2, e.ts_off);
+                        } else {
+                            add32(hdr, o + 6, e.ts_off.wrapping_neg());
+                        }
+                    }
+                    _ => {}
+                }
+                o += l;
+            }
+        }
+    }
+}
+
+/// Adds `d` to the 32-bit field at `at` of a TCP header, updating its
+/// checksum.
+fn add32(hdr: &mut [u8], at: usize, d: u32) {
+    let v = u32::from_be_bytes([hdr[at], hdr[at + 1], hdr[at + 2], hdr[at + 3]]);
+    let nv = v.wrapping_add(d);
+    hdr[at..at + 4].copy_from_slice(&nv.to_be_bytes());
+    let mut t = tcp::Packet::new_unchecked(&mut *hdr);
+    let c = checksum::update32(t.checksum(), v, nv);
+    t.set_checksum(c);
+}
+
+#[cfg(test)]
+mod tests;

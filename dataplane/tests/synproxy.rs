@@ -1,0 +1,300 @@
+//! SYNPROXY (`-j enable`) end to end through `Worker<Vec<u8>>`: the
+//! gateway's cookie SYN-ACK, the real server's handshake only after a
+//! valid cookie ACK, and the splice of sequence numbers, SACK edges,
+//! timestamps and windows; frames built and read back with `etherparse`,
+//! every sent frame's lengths and checksums checked ([`check_sent`]).
+
+mod common;
+
+use std::net::Ipv4Addr;
+
+use common::*;
+use etherparse::{PacketBuilder, SlicedPacket, TcpOptionElement, TcpOptionElement::*, TransportSlice};
+use gw_core::counters::{Drop, Event};
+use gw_proto::{ClientAddr, DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceSpec};
+
+const CPORT: u16 = 40000;
+const ISN: u32 = 1000;
+const SISN: u32 = 0x7000_0000;
+
+fn lab(ca: ClientAddr, mode: ForwardMode) -> Lab {
+    let mut lab = Lab::new(64, (1024, 65535));
+    let mut spec = ServiceSpec::new(key(Protocol::Tcp), Scheduler::Rr);
+    spec.client_addr = ca;
+    spec.synproxy = true;
+    lab.ok(Request::AddService { spec });
+    let dest = DestSpec::new(Ipv4Addr::from(RS[0]), 8080, mode, 1);
+    lab.ok(Request::AddDest { service: key(Protocol::Tcp), dest });
+    lab.ok(Request::AddLaddr { service: key(Protocol::Tcp), addr: Ipv4Addr::from(LIP).into() });
+    lab.learn_neighbours();
+    lab
+}
+
+#[derive(Clone, Copy, Default)]
+struct Seg<'a> {
+    seq: u32,
+    ack: Option<u32>,
+    syn: bool,
+    rst: bool,
+    win: u16,
+    opts: &'a [TcpOptionElement],
+    data: &'a [u8],
+}
+
+fn client(s: Seg<'_>) -> Vec<u8> {
+    build(CLIENT_MAC, GW_OUT.0, (CLIENT, CPORT), (VIP, 80), s)
+}
+
+fn server(dst: ([u8; 4], u16), s: Seg<'_>) -> Vec<u8> {
+    build(RS_MAC[0], GW_IN.0, (RS[0], 8080), dst, s)
+}
+
+fn build(sm: [u8; 6], dm: [u8; 6], src: ([u8; 4], u16), dst: ([u8; 4], u16), s: Seg<'_>) -> Vec<u8> {
+    let win = if s.win == 0 { 500 } else { s.win };
+    let b = PacketBuilder::ethernet2(sm, dm).ipv4(src.0, dst.0, 64).tcp(src.1, dst.1, s.seq, win);
+    let b = if s.syn { b.syn() } else { b };
+    let b = if s.rst { b.rst() } else { b };
+    let b = match s.ack {
+        Some(a) => b.ack(a),
+        None => b,
+    };
+    let b = b.options(s.opts).unwrap();
+    let mut out = vec![];
+    b.write(&mut out, s.data).unwrap();
+    out
+}
+
+#[derive(Debug)]
+struct Got {
+    port: u16,
+    src: ([u8; 4], u16),
+    dst: ([u8; 4], u16),
+    seq: u32,
+    ack: u32,
+    syn: bool,
+    ackf: bool,
+    rst: bool,
+    win: u16,
+    opts: Vec<TcpOptionElement>,
+    payload: Vec<u8>,
+}
+
+fn one(out: Vec<(u16, Vec<u8>)>) -> Got {
+    assert_eq!(out.len(), 1, "one frame sent");
+    let (port, f) = &out[0];
+    check_sent(*port, f, true);
+    let p = SlicedPacket::from_ethernet(f).unwrap();
+    let Some(etherparse::NetSlice::Ipv4(ip)) = &p.net else { panic!() };
+    let Some(TransportSlice::Tcp(t)) = &p.transport else { panic!() };
+    Got {
+        port: *port,
+        src: (ip.header().source(), t.source_port()),
+        dst: (ip.header().destination(), t.destination_port()),
+        seq: t.sequence_number(),
+        ack: t.acknowledgment_number(),
+        syn: t.syn(),
+        ackf: t.ack(),
+        rst: t.rst(),
+        win: t.window_size(),
+        opts: t.options_iterator().filter_map(Result::ok).collect(),
+        payload: t.payload().to_vec(),
+    }
+}
+
+fn ts(opts: &[TcpOptionElement]) -> Option<(u32, u32)> {
+    opts.iter().find_map(|o| match o {
+        Timestamp(a, b) => Some((*a, *b)),
+        _ => None,
+    })
+}
+
+fn mss(opts: &[TcpOptionElement]) -> Option<u16> {
+    opts.iter().find_map(|o| match o {
+        MaximumSegmentSize(m) => Some(*m),
+        _ => None,
+    })
+}
+
+fn wscale(opts: &[TcpOptionElement]) -> Option<u8> {
+    opts.iter().find_map(|o| match o {
+        WindowScale(w) => Some(*w),
+        _ => None,
+    })
+}
+
+const SYN_OPTS: [TcpOptionElement; 5] =
+    [MaximumSegmentSize(1460), SelectiveAcknowledgementPermitted, Timestamp(111, 0), Noop, WindowScale(6)];
+
+/// The client's SYN answered by the gateway: the cookie, its TSval.
+fn handshake(lab: &mut Lab) -> (u32, u32) {
+    let g = one(lab.rx(0, client(Seg { seq: ISN, syn: true, opts: &SYN_OPTS, ..Seg::default() })));
+    assert_eq!(g.port, 0, "back out the client's port");
+    assert!(g.syn && g.ackf);
+    assert_eq!((g.src, g.dst), ((VIP, 80), (CLIENT, CPORT)), "from the VIP");
+    assert_eq!(g.ack, ISN + 1);
+    assert_eq!(mss(&g.opts), Some(1460));
+    assert_eq!(wscale(&g.opts), Some(7), "the gateway's window scale");
+    assert!(g.opts.contains(&SelectiveAcknowledgementPermitted));
+    let (tsval, tsecr) = ts(&g.opts).expect("timestamps");
+    assert_eq!(tsecr, 111);
+    assert_eq!(tsval & 0xf, 6, "the client's window scale in the TSval");
+    assert_eq!(tsval & 0x10, 0x10, "SACK in the TSval");
+    assert_eq!(lab.worker.engine.sessions().len(), 0, "no state for a SYN");
+    (g.seq, tsval)
+}
+
+fn splice(ca: ClientAddr, mode: ForwardMode, hdr_len: u32) {
+    let mut lab = lab(ca, mode);
+    let (cookie, gw_ts) = handshake(&mut lab);
+    // The cookie ACK (with data, which the client will retransmit).
+    let tso = [Noop, Noop, Timestamp(112, gw_ts)];
+    let ack =
+        Seg { seq: ISN + 1, ack: Some(cookie + 1), win: 700, opts: &tso, data: b"early", ..Seg::default() };
+    let g = one(lab.rx(0, client(ack)));
+    assert_eq!(g.port, 1);
+    assert!(g.syn && !g.ackf, "the client's SYN toward the real server");
+    assert_eq!(g.seq, ISN);
+    assert_eq!(g.dst, (RS[0], 8080));
+    let local = g.src;
+    if mode == ForwardMode::FullNat {
+        assert_eq!(local.0, LIP);
+    } else {
+        assert_eq!(local, (CLIENT, CPORT));
+    }
+    let less = match ca {
+        ClientAddr::Toa => 8,
+        _ => hdr_len as u16,
+    };
+    assert_eq!(mss(&g.opts), Some(1460 - less), "MSS from the cookie, less the room TOA/PROXY take");
+    assert_eq!(wscale(&g.opts), Some(6), "the client's window scale");
+    assert!(g.opts.contains(&SelectiveAcknowledgementPermitted));
+    assert_eq!(ts(&g.opts), Some((112, 0)));
+    assert!(g.payload.is_empty(), "no data on the SYN");
+    assert_eq!(lab.worker.engine.sessions().len(), 1);
+    assert_eq!(lab.counters.event_count(Event::SynproxyOpened), 1);
+    assert_eq!(lab.counters.event_count(Event::SynproxyDataRetransmit), 1);
+    // A client segment before the server answered waits.
+    let early = Seg { seq: ISN + 1, ack: Some(cookie + 1), opts: &tso, data: b"early", ..Seg::default() };
+    assert!(lab.rx(0, client(early)).is_empty());
+    assert_eq!(lab.counters.drop_count(Drop::SynproxyPending), 1);
+    // The server's SYN-ACK becomes the client's handshake ACK.
+    let sa_opts = [
+        MaximumSegmentSize(1400),
+        SelectiveAcknowledgementPermitted,
+        Timestamp(9000, 112),
+        Noop,
+        WindowScale(9),
+    ];
+    let sa = Seg { seq: SISN, ack: Some(ISN + 1), syn: true, opts: &sa_opts, ..Seg::default() };
+    let g = one(lab.rx(1, server(local, sa)));
+    assert_eq!(g.port, 1, "toward the real server, not the client");
+    assert!(g.ackf && !g.syn);
+    assert_eq!((g.seq, g.ack), (ISN + 1, SISN + 1));
+    assert_eq!(g.win, 700, "the client's window");
+    if ca != ClientAddr::Toa {
+        // (etherparse stops at TOA's kind 254.)
+        assert_eq!(ts(&g.opts), Some((112, 9000)), "TSecr in the server's clock");
+    }
+    if hdr_len > 0 && ca != ClientAddr::Toa {
+        assert_eq!(g.payload.len() as u32, hdr_len, "the PROXY header goes with it");
+    }
+    if ca == ClientAddr::Toa {
+        assert_eq!(lab.counters.event_count(Event::ToaAdded), 1, "TOA on the handshake ACK");
+    }
+    let n = if ca == ClientAddr::Toa { 0 } else { hdr_len };
+    // Client data: its ACK and SACK edges move into the server's space,
+    // its TSecr into the server's clock.
+    let sack = [
+        Noop,
+        Noop,
+        Timestamp(113, gw_ts + 5),
+        Noop,
+        Noop,
+        SelectiveAcknowledgement((cookie + 11, cookie + 21), [None, None, None]),
+    ];
+    let d = Seg { seq: ISN + 1, ack: Some(cookie + 1), opts: &sack, data: b"hello", ..Seg::default() };
+    let g = one(lab.rx(0, client(d)));
+    assert_eq!(g.ack, SISN + 1);
+    assert_eq!(ts(&g.opts), Some((113, 9005)));
+    assert!(g.opts.contains(&SelectiveAcknowledgement((SISN + 11, SISN + 21), [None, None, None])));
+    assert_eq!(&g.payload[g.payload.len() - 5..], b"hello");
+    // Server data: its sequence number and TSval into the client's view,
+    // its window rescaled from 2^9 to 2^7.
+    let so = [Noop, Noop, Timestamp(9010, 113)];
+    let r =
+        Seg { seq: SISN + 1, ack: Some(ISN + 6 + n), win: 100, opts: &so, data: b"world", ..Seg::default() };
+    let g = one(lab.rx(1, server(local, r)));
+    assert_eq!(g.port, 0);
+    assert_eq!((g.src, g.dst), ((VIP, 80), (CLIENT, CPORT)));
+    assert_eq!((g.seq, g.ack), (cookie + 1, ISN + 6));
+    assert_eq!(ts(&g.opts), Some((gw_ts + 10, 113)));
+    assert_eq!(g.win, 400);
+    assert_eq!(g.payload, b"world");
+    // A retransmitted server SYN-ACK (our ACK lost) is answered again
+    // (after a PROXY header, at the sequence number that follows it).
+    let g = one(lab.rx(1, server(local, sa)));
+    assert_eq!((g.seq, g.ack, g.dst), (ISN + 1 + n, SISN + 1, (RS[0], 8080)));
+    assert_eq!(lab.counters.drop_count(Drop::SynproxyBadCookie), 0);
+}
+
+#[test]
+fn fullnat_connection_is_spliced_after_a_valid_cookie() {
+    splice(ClientAddr::None, ForwardMode::FullNat, 0);
+}
+
+#[test]
+fn nat_connection_is_spliced_after_a_valid_cookie() {
+    splice(ClientAddr::None, ForwardMode::Masq, 0);
+}
+
+#[test]
+fn synproxy_with_proxy_protocol_v2_moves_both_offsets() {
+    splice(ClientAddr::ProxyV2, ForwardMode::FullNat, 28);
+}
+
+#[test]
+fn synproxy_with_toa() {
+    splice(ClientAddr::Toa, ForwardMode::FullNat, 0);
+}
+
+#[test]
+fn floods_without_a_valid_cookie_never_reach_the_real_server() {
+    let mut lab = lab(ClientAddr::None, ForwardMode::FullNat);
+    for k in 0..200u32 {
+        let syn = Seg { seq: k * 7919, syn: true, ..Seg::default() };
+        let f = build(CLIENT_MAC, GW_OUT.0, (CLIENT, 1024 + k as u16), (VIP, 80), syn);
+        let g = one(lab.rx(0, f));
+        assert_eq!(g.port, 0, "every SYN answered to the client");
+        assert_eq!(mss(&g.opts), Some(1460));
+        assert_eq!(ts(&g.opts), None, "no timestamps offered, none answered");
+        assert_eq!(wscale(&g.opts), None);
+    }
+    for (k, (ack, rst)) in
+        [(Some(12345u32), false), (Some(1), false), (None, true), (Some(9), true)].into_iter().enumerate()
+    {
+        for j in 0..50u32 {
+            let s = Seg { seq: j, ack: ack.map(|a| a.wrapping_mul(j + 1)), rst, ..Seg::default() };
+            let f = build(CLIENT_MAC, GW_OUT.0, (CLIENT, 2000 + (k as u16) * 100 + j as u16), (VIP, 80), s);
+            assert!(lab.rx(0, f).is_empty());
+        }
+    }
+    assert_eq!(lab.worker.engine.sessions().len(), 0);
+    assert_eq!(lab.counters.event_count(Event::SynproxySynAcks), 200);
+    assert_eq!(lab.counters.drop_count(Drop::SynproxyBadCookie), 200);
+    assert_eq!(lab.counters.event_count(Event::FwdIn), 0, "nothing toward a real server");
+}
+
+#[test]
+fn a_refusing_server_resets_the_client_where_it_expects_it() {
+    let mut lab = lab(ClientAddr::None, ForwardMode::FullNat);
+    let g = one(lab.rx(0, client(Seg { seq: ISN, syn: true, ..Seg::default() })));
+    let cookie = g.seq;
+    assert_eq!(mss(&g.opts), Some(1460));
+    let g = one(lab.rx(0, client(Seg { seq: ISN + 1, ack: Some(cookie + 1), ..Seg::default() })));
+    assert!(g.syn);
+    assert_eq!(mss(&g.opts), Some(536), "no MSS in the SYN: Linux's 536");
+    let rst = Seg { seq: 0, ack: Some(ISN + 1), rst: true, ..Seg::default() };
+    let g = one(lab.rx(1, server(g.src, rst)));
+    assert!(g.rst);
+    assert_eq!((g.seq, g.dst), (cookie + 1, (CLIENT, CPORT)));
+}
