@@ -22,6 +22,7 @@ mod burst;
 mod eal;
 mod error;
 mod flow;
+pub mod huge;
 mod lcore;
 mod mbuf;
 mod mempool;
