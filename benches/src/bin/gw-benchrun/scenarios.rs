@@ -110,9 +110,10 @@ impl Scenario {
 
     /// Upper bound of the scenario's run time, for time-outs.
     pub fn budget_s(&self) -> f64 {
-        // Opening runs at ~300k flows/s on a loaded 2-CPU machine, more
-        // when it is quiet; allow for 100k/s.
-        let open = self.flows as f64 / 100_000.0;
+        // Opening runs at ~300k flows/s on a 2-CPU machine, more when it is
+        // quiet, but under 100k/s when other builds share it (10M flows
+        // missed a 100k/s budget): allow for 50k/s.
+        let open = self.flows as f64 / 50_000.0;
         let floods = if self.syn_flood > 0.0 {
             3.0 * self.duration + self.paced_flood + self.syn_flood + self.ack_flood
         } else {
