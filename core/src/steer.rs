@@ -221,6 +221,28 @@ mod tests {
     }
 
     #[test]
+    fn classify_gives_the_owner_and_the_flow_key_the_engine_looks_up() {
+        let s = snap(false, ForwardMode::FullNat);
+        let f = tcp(([198, 18, 0, 2], 40000), (VIP, 80));
+        let want = FlowKey {
+            proto: ipv4::Protocol::Tcp,
+            src: u32::from_be_bytes([198, 18, 0, 2]),
+            sport: 40000,
+            dst: u32::from_be_bytes(VIP),
+            dport: 80,
+        };
+        for workers in [1, 4] {
+            let p = classify(&s, workers, &f);
+            assert_eq!(p.owner, owner(&s, workers, &f));
+            assert_eq!(p.key, Some(want));
+        }
+        // A one-worker gateway still gets the key (for the prefetch); a
+        // frame without ports gets none.
+        assert_eq!(classify(&s, 1, &f).owner, Owner::Here);
+        assert_eq!(classify(&s, 4, &f[..20]), Parsed { owner: Owner::Here, key: None });
+    }
+
+    #[test]
     fn fullnat_replies_belong_to_the_worker_owning_the_local_port() {
         let s = snap(false, ForwardMode::FullNat);
         for lport in [1024u16, 1025, 1026, 1027, 65535] {
