@@ -4,19 +4,29 @@
 //! - All memory is allocated in [`SessionTable::new`]: a slab of `capacity`
 //!   sessions, two bucket arrays (one per direction) and the timer wheel.
 //!   Nothing on the packet path allocates.
-//! - Every live session is in exactly one chain of each index and in exactly
-//!   one wheel slot. Chains and wheel lists are intrusive (`u32` links inside
-//!   the session), so a session is one 64-byte cache line and the whole cost
-//!   of a session, both directions' index included, is 64 + 2 * 4 bytes of
-//!   buckets per slot at load factor 1.
+//! - Every live session is in each index exactly once (the reply index
+//!   skipped for [`Flags::NO_OUT`]) and in exactly one wheel slot. The
+//!   indexes are bucketised cuckoo hashes ([`index`]): a lookup reads one
+//!   64-byte bucket line (two at worst) and the session line, never a chain.
+//!   A session is one 64-byte cache line; with both indexes sized for at
+//!   most 7 entries per 8-way bucket, a session costs 64 + 2 * 64 / 8 / load
+//!   bytes: 82 to 101 bytes depending on how close `capacity` is to a power
+//!   of two times 7 ([`SessionTable::memory_bytes`]).
+//! - Wheel lists and the free list are intrusive (`u32` links inside the
+//!   session).
 //! - The index hash is keyed with a per-table random seed, so a remote sender
-//!   cannot aim many flows at one chain without knowing the seed.
+//!   cannot aim many flows at one bucket pair without knowing the seed.
+//! - Lookups come in two steps for burst pipelines: [`SessionTable::hash`]
+//!   then [`SessionTable::find_in`]/[`SessionTable::find_out`], with
+//!   [`SessionTable::prefetch_bucket`] and [`SessionTable::prefetch_session`]
+//!   between them so a burst's memory reads overlap.
 //! - Expiry is a hashed timer wheel of 64 ms ticks. A packet only stores the
 //!   new deadline (`expires`); the session moves to a later slot when its old
 //!   slot fires, or at once when the deadline moved earlier. `expire` does a
 //!   bounded amount of work per call, so no poll ever scans the table.
 
 mod entry;
+mod index;
 
 use gw_proto::ForwardMode;
 
@@ -25,6 +35,7 @@ use crate::tcp_state::State;
 use crate::wire::ipv4::Protocol;
 
 pub use self::entry::{Flags, Session};
+use self::index::Index;
 pub use crate::wire::FlowKey;
 
 /// "No session" in the intrusive links.
@@ -42,9 +53,8 @@ pub struct SessionTable {
     slots: Box<[Session]>,
     free_head: u32,
     live: usize,
-    in_buckets: Box<[u32]>,
-    out_buckets: Box<[u32]>,
-    mask: u32,
+    in_index: Index,
+    out_index: Index,
     seed: (u64, u64),
     wheel: Box<[u32]>,
     /// The next tick whose slot has not been processed yet.
@@ -68,7 +78,6 @@ impl SessionTable {
     /// Allocates a table for `capacity` sessions. `seed` keys the index hash.
     pub fn new(capacity: usize, seed: u64, now_ms: u64) -> SessionTable {
         assert!(capacity > 0 && capacity < NIL as usize, "session capacity out of range");
-        let buckets = capacity.next_power_of_two();
         let empty = Session::new(
             Protocol::Unknown(0),
             (0, 0),
@@ -82,15 +91,14 @@ impl SessionTable {
         );
         let mut slots = vec![empty; capacity].into_boxed_slice();
         for (i, s) in slots.iter_mut().enumerate() {
-            s.next_in = if i + 1 < capacity { i as u32 + 1 } else { NIL };
+            s.next_free = if i + 1 < capacity { i as u32 + 1 } else { NIL };
         }
         SessionTable {
             slots,
             free_head: 0,
             live: 0,
-            in_buckets: vec![NIL; buckets].into_boxed_slice(),
-            out_buckets: vec![NIL; buckets].into_boxed_slice(),
-            mask: buckets as u32 - 1,
+            in_index: Index::new(capacity),
+            out_index: Index::new(capacity),
             seed: (seed | 1, seed.rotate_left(32) ^ 0x9e37_79b9_7f4a_7c15),
             wheel: vec![NIL; WHEEL_SLOTS].into_boxed_slice(),
             cur_tick: ms_to_tick(now_ms),
@@ -110,46 +118,63 @@ impl SessionTable {
     /// Bytes this table allocated, for memory accounting.
     pub fn memory_bytes(&self) -> usize {
         std::mem::size_of_val(&*self.slots)
-            + std::mem::size_of_val(&*self.in_buckets)
-            + std::mem::size_of_val(&*self.out_buckets)
+            + self.in_index.memory_bytes()
+            + self.out_index.memory_bytes()
             + std::mem::size_of_val(&*self.wheel)
     }
 
+    /// The index hash of `k`: its low bits pick the bucket, its high 32
+    /// bits are the signature kept in the bucket.
     #[inline(always)]
-    fn bucket(&self, k: &FlowKey) -> usize {
+    pub fn hash(&self, k: &FlowKey) -> u64 {
         let a = ((k.src as u64) << 32 | k.dst as u64) ^ self.seed.0;
         let b = ((k.sport as u64) << 32 | (k.dport as u64) << 16 | u8::from(k.proto) as u64) ^ self.seed.1;
-        (fold_mul(fold_mul(a, b), 0x9e37_79b9_7f4a_7c15) as u32 & self.mask) as usize
+        fold_mul(fold_mul(a, b), 0x9e37_79b9_7f4a_7c15)
     }
 
     /// The session whose client-side key is `k`.
     #[inline(always)]
     pub fn lookup_in(&self, k: &FlowKey) -> Option<u32> {
-        let proto = u8::from(k.proto);
-        let mut i = self.in_buckets[self.bucket(k)];
-        while i != NIL {
-            let s = &self.slots[i as usize];
-            if s.is_in(k, proto) {
-                return Some(i);
-            }
-            i = s.next_in;
-        }
-        None
+        self.find_in(k, self.hash(k))
     }
 
     /// The session whose real-server-side key is `k`.
     #[inline(always)]
     pub fn lookup_out(&self, k: &FlowKey) -> Option<u32> {
+        self.find_out(k, self.hash(k))
+    }
+
+    /// [`SessionTable::lookup_in`] with `h == self.hash(k)` computed earlier.
+    #[inline(always)]
+    pub fn find_in(&self, k: &FlowKey, h: u64) -> Option<u32> {
         let proto = u8::from(k.proto);
-        let mut i = self.out_buckets[self.bucket(k)];
-        while i != NIL {
-            let s = &self.slots[i as usize];
-            if s.is_out(k, proto) {
-                return Some(i);
-            }
-            i = s.next_out;
+        self.in_index.find(h, |i| self.slots[i as usize].is_in(k, proto))
+    }
+
+    /// [`SessionTable::lookup_out`] with `h == self.hash(k)` computed earlier.
+    #[inline(always)]
+    pub fn find_out(&self, k: &FlowKey, h: u64) -> Option<u32> {
+        let proto = u8::from(k.proto);
+        self.out_index.find(h, |i| self.slots[i as usize].is_out(k, proto))
+    }
+
+    /// The bucket line a lookup of hash `h` reads first, for the caller to
+    /// prefetch (the core has no unsafe code, so it cannot prefetch itself).
+    #[inline(always)]
+    pub fn bucket_line(&self, h: u64, dir_out: bool) -> &impl Sized {
+        if dir_out {
+            self.out_index.bucket_of(h)
+        } else {
+            self.in_index.bucket_of(h)
         }
-        None
+    }
+
+    /// The session line a lookup of hash `h` will most likely read, once
+    /// its bucket line is in cache, for the caller to prefetch.
+    #[inline(always)]
+    pub fn session_line(&self, h: u64, dir_out: bool) -> Option<&Session> {
+        let i = if dir_out { self.out_index.candidate(h) } else { self.in_index.candidate(h) };
+        i.map(|i| &self.slots[i as usize])
     }
 
     #[inline]
@@ -168,17 +193,17 @@ impl SessionTable {
             return Err(Full);
         }
         let idx = self.free_head;
-        self.free_head = self.slots[idx as usize].next_in;
-        let bin = self.bucket(&s.in_key());
-        let bout = self.bucket(&s.out_key());
-        let slot = &mut self.slots[idx as usize];
-        *slot = s;
-        slot.next_in = self.in_buckets[bin];
-        self.in_buckets[bin] = idx;
+        let hin = self.hash(&s.in_key());
+        self.in_index.insert(hin, idx).map_err(|_| Full)?;
         if !s.flags.contains(Flags::NO_OUT) {
-            slot.next_out = self.out_buckets[bout];
-            self.out_buckets[bout] = idx;
+            let hout = self.hash(&s.out_key());
+            if self.out_index.insert(hout, idx).is_err() {
+                self.in_index.remove(hin, idx);
+                return Err(Full);
+            }
         }
+        self.free_head = self.slots[idx as usize].next_free;
+        self.slots[idx as usize] = s;
         self.live += 1;
         let deadline = ms_to_tick(now_ms + timeout_ms);
         self.slots[idx as usize].expires = deadline;
@@ -202,11 +227,11 @@ impl SessionTable {
     /// connection no longer counts for its template ([`persist::release`]).
     pub fn remove(&mut self, idx: u32) {
         let s = self.slots[idx as usize];
-        let bin = self.bucket(&s.in_key());
-        let bout = self.bucket(&s.out_key());
-        Self::unchain(&mut self.in_buckets[bin], &mut self.slots, idx, |s| &mut s.next_in);
+        let found = self.in_index.remove(self.hash(&s.in_key()), idx);
+        debug_assert!(found, "session {idx} missing from the client-side index");
         if !s.flags.contains(Flags::NO_OUT) {
-            Self::unchain(&mut self.out_buckets[bout], &mut self.slots, idx, |s| &mut s.next_out);
+            let found = self.out_index.remove(self.hash(&s.out_key()), idx);
+            debug_assert!(found, "session {idx} missing from the reply index");
         }
         self.wheel_unlink(idx);
         if s.control != NIL {
@@ -219,27 +244,9 @@ impl SessionTable {
         let slot = &mut self.slots[idx as usize];
         // Protocol 0 marks a free slot (see `slot`).
         slot.proto = 0;
-        slot.next_in = self.free_head;
+        slot.next_free = self.free_head;
         self.free_head = idx;
         self.live -= 1;
-    }
-
-    fn unchain(head: &mut u32, slots: &mut [Session], idx: u32, link: fn(&mut Session) -> &mut u32) {
-        if *head == idx {
-            *head = *link(&mut slots[idx as usize]);
-            return;
-        }
-        let mut i = *head;
-        while i != NIL {
-            let next = *link(&mut slots[i as usize]);
-            if next == idx {
-                let after = *link(&mut slots[idx as usize]);
-                *link(&mut slots[i as usize]) = after;
-                return;
-            }
-            i = next;
-        }
-        debug_assert!(false, "session {idx} missing from its chain");
     }
 
     fn wheel_link(&mut self, idx: u32, deadline: u32) {

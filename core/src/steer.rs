@@ -48,41 +48,61 @@ fn spread(addr: u32, port: u16, workers: u32) -> u32 {
 }
 
 /// The owner of `frame` among `workers` workers.
-#[inline]
 pub fn owner(snap: &Snapshot, workers: u32, frame: &[u8]) -> Owner {
-    if workers <= 1 {
-        return Owner::Here;
-    }
-    let Ok(eth) = ethernet::Frame::new_checked(frame) else { return Owner::Here };
+    classify(snap, workers, frame).owner
+}
+
+/// What the burst pipeline reads of a frame, once: its owner and, for
+/// TCP/UDP over unfragmented IPv4, its flow key (whose session lookup the
+/// pipeline then prefetches).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Parsed {
+    pub owner: Owner,
+    pub key: Option<FlowKey>,
+}
+
+/// The owner of `frame` among `workers` workers, and its flow key.
+pub fn classify(snap: &Snapshot, workers: u32, frame: &[u8]) -> Parsed {
+    let here = Parsed { owner: Owner::Here, key: None };
+    let Ok(eth) = ethernet::Frame::new_checked(frame) else { return here };
     if eth.ethertype() != EtherType::Ipv4 {
-        return Owner::Here;
+        return here;
     }
-    let Ok(ip) = ipv4::Packet::new_checked(eth.payload()) else { return Owner::Here };
+    let Ok(ip) = ipv4::Packet::new_checked(eth.payload()) else { return here };
     let proto = ip.protocol();
     if ip.is_fragment() {
+        if workers <= 1 {
+            return here;
+        }
         // Only the first fragment has the ports: all fragments of a
         // datagram meet on the worker their 3-tuple and ID name (as RSS
         // hashes fragments on addresses), which reassembles the datagram
         // and hands it on to its owner (`Worker::reassembled`).
         let (src, dst) = (u32::from(ip.src_addr()), u32::from(ip.dst_addr()));
         let addrs = src ^ dst.rotate_left(16) ^ u32::from(u8::from(proto)) << 8;
-        return Owner::Worker(spread(addrs, ip.ident(), workers));
+        return Parsed { owner: Owner::Worker(spread(addrs, ip.ident(), workers)), key: None };
     }
     let l4 = ip.payload();
     if proto == Protocol::Icmp {
+        if workers <= 1 {
+            return here;
+        }
         // An error about a session belongs where the session is: the owner
         // of the quoted flow's other direction.
-        return match icmpv4::Packet::new_checked(l4).ok().and_then(|m| m.quoted()) {
+        let owner = match icmpv4::Packet::new_checked(l4).ok().and_then(|m| m.quoted()) {
             Some(q) => owner_of(snap, workers, &q.reversed()),
             None => Owner::Here,
         };
+        return Parsed { owner, key: None };
     }
     if !matches!(proto, Protocol::Tcp | Protocol::Udp) {
-        return Owner::Here;
+        return here;
     }
-    let Some((sport, dport)) = ports(l4) else { return Owner::Here };
+    let Some((sport, dport)) = ports(l4) else { return here };
     let (src, dst) = (u32::from(ip.src_addr()), u32::from(ip.dst_addr()));
-    owner_of(snap, workers, &FlowKey { proto, src, sport, dst, dport })
+    let key = FlowKey { proto, src, sport, dst, dport };
+    let owner = if workers <= 1 { Owner::Here } else { owner_of(snap, workers, &key) };
+    Parsed { owner, key: Some(key) }
 }
 
 /// The owner of a TCP/UDP packet of flow `k` (see the table above).
@@ -199,6 +219,28 @@ mod tests {
             .write(&mut f, &[])
             .unwrap();
         f
+    }
+
+    #[test]
+    fn classify_gives_the_owner_and_the_flow_key_the_engine_looks_up() {
+        let s = snap(false, ForwardMode::FullNat);
+        let f = tcp(([198, 18, 0, 2], 40000), (VIP, 80));
+        let want = FlowKey {
+            proto: ipv4::Protocol::Tcp,
+            src: u32::from_be_bytes([198, 18, 0, 2]),
+            sport: 40000,
+            dst: u32::from_be_bytes(VIP),
+            dport: 80,
+        };
+        for workers in [1, 4] {
+            let p = classify(&s, workers, &f);
+            assert_eq!(p.owner, owner(&s, workers, &f));
+            assert_eq!(p.key, Some(want));
+        }
+        // A one-worker gateway still gets the key (for the prefetch); a
+        // frame without ports gets none.
+        assert_eq!(classify(&s, 1, &f).owner, Owner::Here);
+        assert_eq!(classify(&s, 4, &f[..20]), Parsed { owner: Owner::Here, key: None });
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! - [`frame`]: frame templates with precomputed checksum sums, the per
 //!   packet fill (client tuple + TSC stamp), the "real server" reflection,
 //!   ARP answers and stamp extraction.
+//! - [`order`]: the order established flows are visited in (table,
+//!   random permutation, Zipf).
 //! - [`hist`]: a latency histogram (log-linear buckets, ~3 % resolution).
 //! - [`report`]: the JSON the generator prints, read back by the runner.
 //! - [`table`] and [`plot`]: the markdown table and the SVG plot.
@@ -15,6 +17,7 @@
 pub mod flows;
 pub mod frame;
 pub mod hist;
+pub mod order;
 pub mod plot;
 pub mod report;
 pub mod table;

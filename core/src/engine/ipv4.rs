@@ -122,8 +122,14 @@ impl Engine {
                 self.sessions.remove(i);
             }
         }
-        if let Some(i) = self.sessions.lookup_out(&p.key) {
-            return self.forward(now, rx, i, Dir::Output, frame, p);
+        // A packet to a VIP is never a reply (replies go to a local address
+        // or, for NAT, to the client): a new flow skips the reply index, a
+        // second likely cache miss.
+        let to_vip = !reply_first && self.snap.owns(p.key.dst);
+        if !to_vip {
+            if let Some(i) = self.sessions.lookup_out(&p.key) {
+                return self.forward(now, rx, i, Dir::Output, frame, p);
+            }
         }
         if p.key.proto == Protocol::Tcp
             && self.snap.service(p.key.proto, p.key.dst, p.key.dport).is_some_and(|s| s.synproxy)

@@ -137,8 +137,11 @@ pub struct Session {
     pub(super) expires: u32,
     /// The tick of the wheel slot this session is linked in.
     pub(super) wheel_tick: u32,
-    pub(super) next_in: u32,
-    pub(super) next_out: u32,
+    /// The next free slot, while this slot is free.
+    pub(super) next_free: u32,
+    /// Free: the chain link of the reply index before the index became a
+    /// cuckoo hash (four bytes for a later field).
+    pub(super) spare: u32,
     pub(super) wheel_next: u32,
     pub(super) wheel_prev: u32,
     /// The persistence template that controls this connection, or [`NIL`].
@@ -180,8 +183,8 @@ impl Session {
             seq_mark: [0; 2],
             expires: 0,
             wheel_tick: 0,
-            next_in: NIL,
-            next_out: NIL,
+            next_free: NIL,
+            spare: 0,
             wheel_next: NIL,
             wheel_prev: NIL,
             control: NIL,

@@ -164,3 +164,49 @@ fn a_template_lives_while_it_controls_connections() {
 fn session_is_one_cache_line() {
     assert_eq!(std::mem::size_of::<Session>(), 64);
 }
+
+mod model {
+    //! The table against a `std` `HashMap` model: inserts, removes and
+    //! lookups in both directions, with the table filled to capacity.
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn table_agrees_with_a_hashmap(
+            ops in prop::collection::vec((any::<bool>(), 0u16..64, 0u16..4), 1..300),
+            cap in 1usize..40,
+        ) {
+            let mut t = SessionTable::new(cap, 7, 0);
+            // client port -> (session index, session)
+            let mut model: HashMap<u16, (u32, Session)> = HashMap::new();
+            for (insert, cport, rs) in ops {
+                let s = sess(10_000 + cport, 20_000 + cport, 0xc612_0200 + u32::from(rs));
+                match (insert, model.get(&cport).copied()) {
+                    (true, None) => match t.insert(s, 0, 1000) {
+                        Ok(i) => { model.insert(cport, (i, s)); }
+                        Err(Full) => prop_assert_eq!(model.len(), cap),
+                    },
+                    (false, Some((i, _))) => {
+                        t.remove(i);
+                        model.remove(&cport);
+                    }
+                    _ => {}
+                }
+                prop_assert_eq!(t.len(), model.len());
+                for c in 0u16..64 {
+                    let probe = sess(10_000 + c, 20_000 + c, 0);
+                    let want = model.get(&c).map(|&(i, _)| i);
+                    prop_assert_eq!(t.lookup_in(&probe.in_key()), want);
+                    let out = model.get(&c).map(|(_, s)| s.out_key());
+                    if let Some(k) = out {
+                        prop_assert_eq!(t.lookup_out(&k), want);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -32,6 +32,10 @@ use gw_core::worker::Worker;
 use gw_dpdk::{self as dpdk, Eal, Mempool};
 use gw_proto::Response;
 
+/// Large allocations (the session tables) on hugepages: see [`gw_dpdk::huge`].
+#[global_allocator]
+static ALLOC: dpdk::huge::HugeAlloc = dpdk::huge::HugeAlloc;
+
 /// gatewayd: a DPDK layer-4 load balancer driven by gwctl (ipvsadm syntax).
 #[derive(Parser, Debug)]
 #[command(version)]
@@ -271,6 +275,17 @@ fn run(args: Args) -> Result<()> {
         }
         None => None,
     };
+    // The session tables were just allocated (see gw_dpdk::huge).
+    let (huge, fallback) = (dpdk::huge::hugetlb_allocations(), dpdk::huge::fallbacks());
+    if fallback > 0 {
+        tracing::warn!(
+            hugetlb = huge,
+            fallback,
+            "no free hugepages for some large tables (session tables): they use ordinary pages with a transparent-hugepage hint"
+        );
+    } else {
+        tracing::info!(hugetlb = huge, "large tables (session tables) are on hugepages");
+    }
     tracing::info!(
         workers = lcores.len(),
         ports = ports.len(),

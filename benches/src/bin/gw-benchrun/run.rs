@@ -166,6 +166,7 @@ fn pktgen_cmd(
     if s.new_flows {
         c.arg("--new-flows");
     }
+    c.arg("--order").arg(s.order);
     if s.fragment > 0 {
         c.arg("--fragment").arg(s.fragment.to_string());
     }

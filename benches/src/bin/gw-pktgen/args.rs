@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 use gw_benches::traffic::flows;
+use gw_benches::traffic::order::Order;
 use gw_core::wire::ethernet::MacAddr;
 
 /// IP MTU the fragmented datagrams are cut to (`--fragment`).
@@ -13,6 +14,25 @@ pub const FRAGMENT_MTU: usize = 1500;
 const MIN_FRAGMENTED: usize = FRAGMENT_MTU - 20 + 1;
 /// Largest `--fragment`: its fragments fit one burst (32 x 1480 bytes).
 const MAX_FRAGMENTED: usize = gw_dpdk::BURST * (FRAGMENT_MTU - 20);
+
+/// `--order`: see [`gw_benches::traffic::order`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FlowOrder {
+    Table,
+    Random,
+    Zipf,
+}
+
+impl FlowOrder {
+    pub fn order(self, n: u64) -> Order {
+        let name = match self {
+            FlowOrder::Table => "table",
+            FlowOrder::Random => "random",
+            FlowOrder::Zipf => "zipf",
+        };
+        Order::new(name, n).expect("a known order")
+    }
+}
 
 /// Transport of the generated flows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -88,6 +108,12 @@ pub struct Args {
     /// seen (numbered after the --flows that were opened).
     #[arg(long)]
     pub new_flows: bool,
+    /// The order established flows are visited in: `random` (every flow
+    /// once per round, scattered over the gateway's session table),
+    /// `zipf` (a few hot flows, a long tail) or `table` (in the order they
+    /// were opened: sequential in the table, flattering).
+    #[arg(long, value_enum, default_value_t = FlowOrder::Random)]
+    pub order: FlowOrder,
     /// The servers only count (DR, TUN: real servers answer the client
     /// directly, not through the gateway); latency is client -> server.
     #[arg(long)]

@@ -22,6 +22,7 @@ use std::time::Duration;
 use gw_benches::traffic::flows;
 use gw_benches::traffic::frame::{self, FragTemplate, Kind, Template};
 use gw_benches::traffic::hist::Histogram;
+use gw_benches::traffic::order::Order;
 use gw_benches::traffic::report::{self, GwCounters, Phase, Sample};
 use gw_core::wire::ethernet::MacAddr;
 use gw_core::wire::tcp::flags;
@@ -46,8 +47,8 @@ pub struct Link {
 pub enum Flows {
     /// Flows `next..end`, once each (opening packets).
     Once { next: u64, end: u64 },
-    /// Flows `0..n` round and round (established traffic).
-    Cycle { n: u64, next: u64 },
+    /// Flows `0..n` round and round (established traffic), in `order`.
+    Cycle { n: u64, next: u64, order: Order },
     /// A new flow per packet, from `next` up.
     Fresh { next: u64 },
 }
@@ -60,10 +61,10 @@ impl Flows {
                 *next += 1;
                 *next - 1
             }),
-            Flows::Cycle { n, next } => {
-                let f = *next;
-                *next = if f + 1 == *n { 0 } else { f + 1 };
-                Some(f)
+            Flows::Cycle { n, next, order } => {
+                let i = *next;
+                *next = if i + 1 == *n { 0 } else { i + 1 };
+                Some(order.flow(i))
             }
             Flows::Fresh { next } => {
                 *next += 1;
@@ -723,7 +724,7 @@ mod tests {
         f.rewind(1);
         assert_eq!((f.next(), f.next(), f.next()), (Some(1), Some(2), None));
         assert!(f.done());
-        let mut c = Flows::Cycle { n: 2, next: 0 };
+        let mut c = Flows::Cycle { n: 2, next: 0, order: Order::Table };
         assert_eq!((c.next(), c.next(), c.next()), (Some(0), Some(1), Some(0)));
         c.rewind(1);
         assert!(!c.done());

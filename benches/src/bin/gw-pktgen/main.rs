@@ -173,7 +173,7 @@ fn phases(args: &Args, g: &mut Gen) -> Result<GenReport> {
     let flows = if args.new_flows {
         Flows::Fresh { next: args.flows }
     } else {
-        Flows::Cycle { n: args.flows, next: 0 }
+        Flows::Cycle { n: args.flows, next: 0, order: args.order.order(args.flows) }
     };
     let mut t = Traffic {
         templates: &data_tpl,
