@@ -123,6 +123,8 @@ pub struct VirtualServer {
     pub quorum_down: Option<String>,
     pub sorry_server: Option<SorryServer>,
     pub ha_suspend: bool,
+    /// DPVS's `syn_proxy`: SYNPROXY for the service (TCP only).
+    pub syn_proxy: bool,
     pub real_servers: Vec<RealServer>,
 }
 
@@ -178,13 +180,12 @@ const SKIPPED_DPVS: [&str; 1] = ["allow_address_group"];
 
 /// Virtual-server keywords keepalived (or DPVS) has whose effect gatewayd
 /// does not have and that change nothing a client sees: noted and ignored.
-const IGNORED_VS: [&str; 11] = [
+const IGNORED_VS: [&str; 10] = [
     "smtp_alert",
     "snmp_name",
     "hashed",
     "ip_family",
     "establish_timeout",
-    "syn_proxy",
     "bps",
     "limit_proportion",
     "expire_quiescent_conn",
@@ -414,6 +415,7 @@ fn virtual_server(n: &Node, notices: &mut Vec<Notice>) -> Result<VirtualServer, 
         quorum_down: None,
         sorry_server: None,
         ha_suspend: false,
+        syn_proxy: false,
         real_servers: vec![],
     };
     for s in block(n)? {
@@ -491,6 +493,7 @@ fn virtual_server(n: &Node, notices: &mut Vec<Notice>) -> Result<VirtualServer, 
             "quorum_up" => vs.quorum_up = Some(script(s)?),
             "quorum_down" => vs.quorum_down = Some(script(s)?),
             "ha_suspend" => vs.ha_suspend = flag(s)?,
+            "syn_proxy" => vs.syn_proxy = flag(s)?,
             "sorry_server" => {
                 leaf(s, 2)?;
                 let addr = ipv4(s, word(s, 1)?, "sorry server")?;

@@ -94,6 +94,10 @@ pub fn services(conf: &Conf, notices: &mut Vec<Notice>) -> Result<Vec<Service>, 
             note("one packet scheduling requires UDP - resetting".into());
             one_packet = false;
         }
+        let synproxy = vs.syn_proxy && proto == Protocol::Tcp;
+        if vs.syn_proxy && !synproxy {
+            note("syn_proxy requires TCP - ignoring".into());
+        }
         let mut persistent = vs.persistence_timeout;
         if persistent.is_none() && vs.persistence_granularity.is_some() {
             persistent = Some(DEFAULT_PERSISTENCE);
@@ -131,6 +135,7 @@ pub fn services(conf: &Conf, notices: &mut Vec<Notice>) -> Result<Vec<Service>, 
             }
             spec.one_packet = one_packet;
             spec.sched_flags = vs.sched_flags;
+            spec.synproxy = synproxy;
             let mut dests: Vec<(usize, DestSpec)> = vec![];
             for (j, rs) in vs.real_servers.iter().enumerate() {
                 let mode = rs.forward.or(default_mode).unwrap_or(ForwardMode::Masq);

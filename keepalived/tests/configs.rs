@@ -367,3 +367,22 @@ fn keepalived_defaults_are_applied_and_said() {
         ]
     );
 }
+
+#[test]
+fn dpvs_syn_proxy_turns_on_synproxy_for_tcp_and_is_noted_for_udp() {
+    let text = "virtual_server 198.18.0.100 80 {\n lb_algo rr\n lb_kind FNAT\n protocol TCP\n syn_proxy\n \
+                real_server 198.18.1.2 80 {\n weight 1\n }\n}\n\
+                virtual_server 198.18.0.100 53 {\n lb_algo rr\n lb_kind FNAT\n protocol UDP\n syn_proxy\n \
+                real_server 198.18.1.2 53 {\n weight 1\n }\n}\n";
+    let l = parse_str(Path::new("/tmp/keepalived.conf"), text).unwrap();
+    let specs: Vec<_> = l
+        .requests()
+        .into_iter()
+        .filter_map(|r| match r {
+            Request::AddService { spec } => Some((spec.key.proto, spec.synproxy)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(specs, [(Protocol::Tcp, true), (Protocol::Udp, false)]);
+    assert!(notices(&l).iter().any(|n| n.ends_with("syn_proxy requires TCP - ignoring")), "{:?}", notices(&l));
+}

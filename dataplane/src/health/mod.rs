@@ -19,8 +19,10 @@
 //!   `sorry_server`, the sorry server is added and the live servers taken
 //!   out; at `quorum + hysteresis` they come back and the sorry server goes;
 //! - `notify_up` / `notify_down` / `quorum_up` / `quorum_down` scripts run
-//!   (without a shell, not waited for). Not run: `omega` (scripts at
-//!   shutdown), `misc_dynamic` (the exit status is only success or failure).
+//!   (without a shell, not waited for); with `omega`, at shutdown the
+//!   `notify_down` of every server still up and `quorum_down` if the quorum
+//!   was held. Not run: `misc_dynamic` (the exit status is only success or
+//!   failure).
 //!
 //! A weight changed with `gwctl -e` is not overwritten: when a checker
 //! takes a server out it remembers the weight the server had then (gwctl's
@@ -70,6 +72,9 @@ struct Svc {
     quorum_up: bool,
     quorum_up_script: Option<String>,
     quorum_down_script: Option<String>,
+    /// keepalived's `omega`: at shutdown, `notify_down` for every server
+    /// still up and `quorum_down` if the quorum was held.
+    omega: bool,
     sorry: Option<DestSpec>,
     rss: Vec<Rs>,
 }
@@ -228,6 +233,7 @@ fn build(loaded: &Loaded) -> State {
             quorum_up: true,
             quorum_up_script: vs.quorum_up.clone(),
             quorum_down_script: vs.quorum_down.clone(),
+            omega: vs.omega,
             sorry,
             rss,
         };
@@ -348,9 +354,19 @@ impl Health {
         r
     }
 
-    /// Stops every checker (at shutdown).
+    /// Stops every checker (at shutdown); with `omega`, runs the down
+    /// scripts of what was still up, as keepalived does when it exits.
     pub fn stop(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        for svc in st.services.iter().filter(|s| s.omega) {
+            for rs in svc.rss.iter().filter(|r| r.up()) {
+                notify(&rs.notify_down);
+            }
+            if svc.quorum_up {
+                notify(&svc.quorum_down_script);
+            }
+        }
     }
 
     fn current(&self, slot: Slot) -> bool {

@@ -166,3 +166,27 @@ fn a_reload_keeps_the_state_of_unchanged_checkers() {
     assert!(!health(&c)[0].up);
     h.stop();
 }
+
+#[test]
+fn omega_runs_the_down_scripts_of_what_is_still_up_at_shutdown() {
+    let l1 = TcpListener::bind("127.0.0.1:0").unwrap();
+    let p1 = l1.local_addr().unwrap().port();
+    let dir = std::env::temp_dir().join(format!("gw-health-omega-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (down, quorum_down) = (dir.join("notify_down"), dir.join("quorum_down"));
+    let text = vs(&format!(
+        " omega\n quorum 1\n quorum_down \"/usr/bin/touch {}\"\n \
+         real_server 127.0.0.1 {p1} {{\n weight 1\n notify_down \"/usr/bin/touch {}\"\n TCP_CHECK {{ connect_timeout 1 }} }}",
+        quorum_down.display(),
+        down.display()
+    ));
+    let c = control();
+    let h = Health::new(c.clone());
+    start(&h, &c, &conf(&text));
+    assert!(health(&c)[0].up);
+    assert!(!down.exists() && !quorum_down.exists(), "nothing went down while running");
+    h.stop();
+    wait("notify_down and quorum_down run at shutdown", || down.exists() && quorum_down.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+    drop(l1);
+}
