@@ -384,5 +384,9 @@ fn dpvs_syn_proxy_turns_on_synproxy_for_tcp_and_is_noted_for_udp() {
         })
         .collect();
     assert_eq!(specs, [(Protocol::Tcp, true), (Protocol::Udp, false)]);
-    assert!(notices(&l).iter().any(|n| n.ends_with("syn_proxy requires TCP - ignoring")), "{:?}", notices(&l));
+    assert!(
+        notices(&l).iter().any(|n| n.ends_with("syn_proxy requires TCP - ignoring")),
+        "{:?}",
+        notices(&l)
+    );
 }
