@@ -235,31 +235,19 @@ fn ip_len(frame: &[u8]) -> usize {
 fn clamp_mss(frame: &mut [u8], by: u16) {
     let Some((hl, _, thl)) = offsets(frame) else { return };
     let t0 = ETH + hl;
-    let mut o = t0 + tcp::MIN_HEADER_LEN;
-    let end = t0 + thl;
-    while o < end {
-        match frame[o] {
-            0 => return,
-            1 => o += 1,
-            kind => {
-                let Some(&len) = frame.get(o + 1) else { return };
-                let len = len as usize;
-                if len < 2 || o + len > end {
-                    return;
-                }
-                if kind == 2 && len == 4 {
-                    let old = u16::from_be_bytes([frame[o + 2], frame[o + 3]]);
-                    let new = old.saturating_sub(by).max(536);
-                    if new < old {
-                        frame[o + 2..o + 4].copy_from_slice(&new.to_be_bytes());
-                        let mut t = tcp::Packet::new_unchecked(&mut frame[t0..]);
-                        let c = checksum::update16(t.checksum(), old, new);
-                        t.set_checksum(c);
-                    }
-                    return;
-                }
-                o += len;
+    let hdr = &mut frame[t0..t0 + thl];
+    let mut walk = tcp::OptionWalk::default();
+    while let Some((kind, o, len)) = walk.next(hdr) {
+        if kind == 2 && len == 4 {
+            let old = u16::from_be_bytes([hdr[o + 2], hdr[o + 3]]);
+            let new = old.saturating_sub(by).max(536);
+            if new < old {
+                hdr[o + 2..o + 4].copy_from_slice(&new.to_be_bytes());
+                let mut t = tcp::Packet::new_unchecked(&mut *hdr);
+                let c = checksum::update16(t.checksum(), old, new);
+                t.set_checksum(c);
             }
+            return;
         }
     }
 }
@@ -448,33 +436,22 @@ fn unmap_acks(seg: &mut [u8], thl: usize, first: u32, len: u32) {
 /// Maps the SACK blocks of a server segment's options (`hdr`: its TCP
 /// header) back to the client's sequence space.
 fn unmap_sack(hdr: &mut [u8], first: u32, len: u32) {
-    let mut o = tcp::MIN_HEADER_LEN;
-    while o < hdr.len() {
-        match hdr[o] {
-            0 => return,
-            1 => o += 1,
-            kind => {
-                let Some(&l) = hdr.get(o + 1) else { return };
-                let l = l as usize;
-                if l < 2 || o + l > hdr.len() {
-                    return;
-                }
-                if kind == 5 {
-                    let mut e = o + 2;
-                    while e + 4 <= o + l {
-                        let v = u32::from_be_bytes([hdr[e], hdr[e + 1], hdr[e + 2], hdr[e + 3]]);
-                        let nv = unmap(v, first, len);
-                        if nv != v {
-                            hdr[e..e + 4].copy_from_slice(&nv.to_be_bytes());
-                            let mut t = tcp::Packet::new_unchecked(&mut *hdr);
-                            let c = checksum::update32(t.checksum(), v, nv);
-                            t.set_checksum(c);
-                        }
-                        e += 4;
-                    }
-                }
-                o += l;
+    let mut walk = tcp::OptionWalk::default();
+    while let Some((kind, o, l)) = walk.next(hdr) {
+        if kind != 5 {
+            continue;
+        }
+        let mut e = o + 2;
+        while e + 4 <= o + l {
+            let v = u32::from_be_bytes([hdr[e], hdr[e + 1], hdr[e + 2], hdr[e + 3]]);
+            let nv = unmap(v, first, len);
+            if nv != v {
+                hdr[e..e + 4].copy_from_slice(&nv.to_be_bytes());
+                let mut t = tcp::Packet::new_unchecked(&mut *hdr);
+                let c = checksum::update32(t.checksum(), v, nv);
+                t.set_checksum(c);
             }
+            e += 4;
         }
     }
 }

@@ -82,32 +82,20 @@ pub struct Opts {
 /// Parses the TCP options of `hdr` (a TCP header with its options).
 pub fn parse_opts(hdr: &[u8]) -> Opts {
     let mut o = Opts::default();
-    let mut i = tcp::MIN_HEADER_LEN;
-    while i < hdr.len() {
-        match hdr[i] {
-            0 => break,
-            1 => i += 1,
-            kind => {
-                let Some(&l) = hdr.get(i + 1) else { break };
-                let l = l as usize;
-                if l < 2 || i + l > hdr.len() {
-                    break;
-                }
-                let v = &hdr[i + 2..i + l];
-                match (kind, l) {
-                    (2, 4) => o.mss = u16::from_be_bytes([v[0], v[1]]),
-                    (3, 3) => o.wscale = Some(v[0].min(14)),
-                    (4, 2) => o.sack = true,
-                    (8, 10) => {
-                        o.ts = Some((
-                            u32::from_be_bytes([v[0], v[1], v[2], v[3]]),
-                            u32::from_be_bytes([v[4], v[5], v[6], v[7]]),
-                        ))
-                    }
-                    _ => {}
-                }
-                i += l;
+    let mut walk = tcp::OptionWalk::default();
+    while let Some((kind, i, l)) = walk.next(hdr) {
+        let v = &hdr[i + 2..i + l];
+        match (kind, l) {
+            (2, 4) => o.mss = u16::from_be_bytes([v[0], v[1]]),
+            (3, 3) => o.wscale = Some(v[0].min(14)),
+            (4, 2) => o.sack = true,
+            (8, 10) => {
+                o.ts = Some((
+                    u32::from_be_bytes([v[0], v[1], v[2], v[3]]),
+                    u32::from_be_bytes([v[4], v[5], v[6], v[7]]),
+                ))
             }
+            _ => {}
         }
     }
     o
@@ -523,35 +511,22 @@ pub fn splice(e: &Entry, out: bool, frame: &mut [u8]) {
 /// The option part of [`splice`]: TSval (server) or TSecr (client), and a
 /// client's SACK edges.
 fn opts_splice(hdr: &mut [u8], e: &Entry, out: bool) {
-    let mut o = tcp::MIN_HEADER_LEN;
-    while o < hdr.len() {
-        match hdr[o] {
-            0 => return,
-            1 => o += 1,
-            kind => {
-                let Some(&l) = hdr.get(o + 1) else { return };
-                let l = l as usize;
-                if l < 2 || o + l > hdr.len() {
-                    return;
+    let mut walk = tcp::OptionWalk::default();
+    while let Some((kind, o, l)) = walk.next(hdr) {
+        match kind {
+            5 if !out => {
+                for at in (o + 2..o + l).step_by(4).take_while(|x| x + 4 <= o + l) {
+                    add32(hdr, at, e.off);
                 }
-                let edges = |e0: usize| (e0..o + l).step_by(4).take_while(move |x| x + 4 <= o + l);
-                match kind {
-                    5 if !out => {
-                        for at in edges(o + 2) {
-                            add32(hdr, at, e.off);
-                        }
-                    }
-                    8 if l == 10 && e.ts => {
-                        if out {
-                            add32(hdr, o + 2, e.ts_off);
-                        } else {
-                            add32(hdr, o + 6, e.ts_off.wrapping_neg());
-                        }
-                    }
-                    _ => {}
-                }
-                o += l;
             }
+            8 if l == 10 && e.ts => {
+                if out {
+                    add32(hdr, o + 2, e.ts_off);
+                } else {
+                    add32(hdr, o + 6, e.ts_off.wrapping_neg());
+                }
+            }
+            _ => {}
         }
     }
 }

@@ -484,5 +484,50 @@ impl<T: AsRef<[u8]>> AsRef<[u8]> for Packet<T> {
     }
 }
 
+/// A walk over the options of a TCP header (RFC 9293 §3.1): each call of
+/// [`OptionWalk::next`] gives the next option's kind, offset in the header
+/// and length. It ends at End of Option List, at the header's end, or at
+/// the first malformed option (a length under 2 or past the header). The
+/// header is passed to each call, so the caller may rewrite an option's
+/// bytes between calls.
+#[derive(Debug, Clone, Copy)]
+pub struct OptionWalk {
+    at: usize,
+}
+
+impl Default for OptionWalk {
+    fn default() -> Self {
+        OptionWalk { at: MIN_HEADER_LEN }
+    }
+}
+
+impl OptionWalk {
+    /// `(kind, offset, length)` of the next option of `hdr` (a TCP header
+    /// with its options, `header_len` bytes), or `None` at the end.
+    #[inline]
+    pub fn next(&mut self, hdr: &[u8]) -> Option<(u8, usize, usize)> {
+        loop {
+            let kind = *hdr.get(self.at)?;
+            match kind {
+                0 => {
+                    self.at = hdr.len();
+                    return None;
+                }
+                1 => self.at += 1,
+                _ => {
+                    let len = usize::from(*hdr.get(self.at + 1)?);
+                    if len < 2 || self.at + len > hdr.len() {
+                        self.at = hdr.len();
+                        return None;
+                    }
+                    let at = self.at;
+                    self.at += len;
+                    return Some((kind, at, len));
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -334,3 +334,27 @@ proptest! {
         prop_assert_eq!(e.payload(), &payload[..]);
     }
 }
+
+/// The options of a header (20 fixed bytes, then `opts`) as the walk sees them.
+fn walk(opts: &[u8]) -> Vec<(u8, usize, usize)> {
+    let mut hdr = vec![0u8; MIN_HEADER_LEN];
+    hdr.extend_from_slice(opts);
+    let mut w = OptionWalk::default();
+    std::iter::from_fn(|| w.next(&hdr)).collect()
+}
+
+#[test]
+fn option_walk_gives_kind_offset_and_length_and_skips_nops() {
+    // MSS 1460, NOP, window scale 7, SACK permitted, timestamps, EOL, junk.
+    let opts = [2, 4, 5, 180, 1, 3, 3, 7, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 0, 9, 9, 9];
+    assert_eq!(walk(&opts), [(2, 20, 4), (3, 25, 3), (4, 28, 2), (8, 30, 10)]);
+}
+
+#[test]
+fn option_walk_stops_at_a_malformed_option() {
+    // A length of 1, a length past the header, a kind with no length byte.
+    assert_eq!(walk(&[2, 4, 5, 180, 5, 1, 0, 0]), [(2, 20, 4)]);
+    assert_eq!(walk(&[1, 1, 5, 10, 0, 0, 0, 0]), []);
+    assert_eq!(walk(&[1, 1, 1, 8]), []);
+    assert_eq!(walk(&[]), []);
+}
