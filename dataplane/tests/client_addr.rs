@@ -30,79 +30,16 @@ fn lab(ca: ClientAddr) -> Lab {
     lab
 }
 
-#[derive(Clone, Copy, Default)]
-struct Seg<'a> {
-    seq: u32,
-    ack: Option<u32>,
-    syn: bool,
-    fin: bool,
-    opts: &'a [TcpOptionElement],
-    data: &'a [u8],
-}
-
 fn client(s: Seg<'_>) -> Vec<u8> {
-    build(CLIENT_MAC, GW_OUT.0, (CLIENT, CPORT), (VIP, 80), s)
+    segment(CLIENT_MAC, GW_OUT.0, (CLIENT, CPORT), (VIP, 80), s)
 }
 
 fn server(lport: u16, s: Seg<'_>) -> Vec<u8> {
-    build(RS_MAC[0], GW_IN.0, (RS[0], 8080), (LIP, lport), s)
-}
-
-fn build(sm: [u8; 6], dm: [u8; 6], src: ([u8; 4], u16), dst: ([u8; 4], u16), s: Seg<'_>) -> Vec<u8> {
-    let b = PacketBuilder::ethernet2(sm, dm).ipv4(src.0, dst.0, 64).tcp(src.1, dst.1, s.seq, 64000);
-    let b = if s.syn { b.syn() } else { b };
-    let b = if s.fin { b.fin() } else { b };
-    let b = match s.ack {
-        Some(a) => b.ack(a),
-        None => b,
-    };
-    let b = b.options(s.opts).unwrap();
-    let mut out = vec![];
-    b.write(&mut out, s.data).unwrap();
-    out
-}
-
-/// The one frame sent, checked; its TCP header fields, options and payload.
-struct Got {
-    port: u16,
-    src: ([u8; 4], u16),
-    dst: ([u8; 4], u16),
-    seq: u32,
-    ack: u32,
-    opts: Vec<TcpOptionElement>,
-    raw_opts: Vec<u8>,
-    payload: Vec<u8>,
-}
-
-fn one(out: Vec<(u16, Vec<u8>)>) -> Got {
-    assert_eq!(out.len(), 1, "one frame sent");
-    let (port, f) = &out[0];
-    check_sent(*port, f, true);
-    let p = SlicedPacket::from_ethernet(f).unwrap();
-    let Some(etherparse::NetSlice::Ipv4(ip)) = &p.net else { panic!() };
-    let Some(TransportSlice::Tcp(t)) = &p.transport else { panic!() };
-    Got {
-        port: *port,
-        src: (ip.header().source(), t.source_port()),
-        dst: (ip.header().destination(), t.destination_port()),
-        seq: t.sequence_number(),
-        ack: t.acknowledgment_number(),
-        // etherparse does not know kind 254: the others, as it reads them.
-        opts: t.options_iterator().filter_map(Result::ok).collect(),
-        raw_opts: t.options().to_vec(),
-        payload: t.payload().to_vec(),
-    }
+    segment(RS_MAC[0], GW_IN.0, (RS[0], 8080), (LIP, lport), s)
 }
 
 const SYN_OPTS: [TcpOptionElement; 5] =
     [MaximumSegmentSize(1460), SelectiveAcknowledgementPermitted, Timestamp(1, 0), Noop, WindowScale(7)];
-
-fn mss(opts: &[TcpOptionElement]) -> Option<u16> {
-    opts.iter().find_map(|o| match o {
-        MaximumSegmentSize(m) => Some(*m),
-        _ => None,
-    })
-}
 
 /// TOA as the TOA kernel module reads it: kind 254, length 8, port, address.
 fn toa_bytes() -> [u8; 8] {

@@ -9,7 +9,7 @@ mod common;
 use std::net::Ipv4Addr;
 
 use common::*;
-use etherparse::{PacketBuilder, SlicedPacket, TcpOptionElement, TcpOptionElement::*, TransportSlice};
+use etherparse::{TcpOptionElement, TcpOptionElement::*};
 use gw_core::counters::{Drop, Event};
 use gw_proto::{ClientAddr, DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceSpec};
 
@@ -30,87 +30,22 @@ fn lab(ca: ClientAddr, mode: ForwardMode) -> Lab {
     lab
 }
 
-#[derive(Clone, Copy, Default)]
-struct Seg<'a> {
-    seq: u32,
-    ack: Option<u32>,
-    syn: bool,
-    rst: bool,
-    win: u16,
-    opts: &'a [TcpOptionElement],
-    data: &'a [u8],
+/// These tests' segments have a window of 500 unless they set one.
+fn with_window(s: Seg<'_>) -> Seg<'_> {
+    Seg { win: if s.win == 0 { 500 } else { s.win }, ..s }
 }
 
 fn client(s: Seg<'_>) -> Vec<u8> {
-    build(CLIENT_MAC, GW_OUT.0, (CLIENT, CPORT), (VIP, 80), s)
+    segment(CLIENT_MAC, GW_OUT.0, (CLIENT, CPORT), (VIP, 80), with_window(s))
 }
 
 fn server(dst: ([u8; 4], u16), s: Seg<'_>) -> Vec<u8> {
-    build(RS_MAC[0], GW_IN.0, (RS[0], 8080), dst, s)
-}
-
-fn build(sm: [u8; 6], dm: [u8; 6], src: ([u8; 4], u16), dst: ([u8; 4], u16), s: Seg<'_>) -> Vec<u8> {
-    let win = if s.win == 0 { 500 } else { s.win };
-    let b = PacketBuilder::ethernet2(sm, dm).ipv4(src.0, dst.0, 64).tcp(src.1, dst.1, s.seq, win);
-    let b = if s.syn { b.syn() } else { b };
-    let b = if s.rst { b.rst() } else { b };
-    let b = match s.ack {
-        Some(a) => b.ack(a),
-        None => b,
-    };
-    let b = b.options(s.opts).unwrap();
-    let mut out = vec![];
-    b.write(&mut out, s.data).unwrap();
-    out
-}
-
-#[derive(Debug)]
-struct Got {
-    port: u16,
-    src: ([u8; 4], u16),
-    dst: ([u8; 4], u16),
-    seq: u32,
-    ack: u32,
-    syn: bool,
-    ackf: bool,
-    rst: bool,
-    win: u16,
-    opts: Vec<TcpOptionElement>,
-    payload: Vec<u8>,
-}
-
-fn one(out: Vec<(u16, Vec<u8>)>) -> Got {
-    assert_eq!(out.len(), 1, "one frame sent");
-    let (port, f) = &out[0];
-    check_sent(*port, f, true);
-    let p = SlicedPacket::from_ethernet(f).unwrap();
-    let Some(etherparse::NetSlice::Ipv4(ip)) = &p.net else { panic!() };
-    let Some(TransportSlice::Tcp(t)) = &p.transport else { panic!() };
-    Got {
-        port: *port,
-        src: (ip.header().source(), t.source_port()),
-        dst: (ip.header().destination(), t.destination_port()),
-        seq: t.sequence_number(),
-        ack: t.acknowledgment_number(),
-        syn: t.syn(),
-        ackf: t.ack(),
-        rst: t.rst(),
-        win: t.window_size(),
-        opts: t.options_iterator().filter_map(Result::ok).collect(),
-        payload: t.payload().to_vec(),
-    }
+    segment(RS_MAC[0], GW_IN.0, (RS[0], 8080), dst, with_window(s))
 }
 
 fn ts(opts: &[TcpOptionElement]) -> Option<(u32, u32)> {
     opts.iter().find_map(|o| match o {
         Timestamp(a, b) => Some((*a, *b)),
-        _ => None,
-    })
-}
-
-fn mss(opts: &[TcpOptionElement]) -> Option<u16> {
-    opts.iter().find_map(|o| match o {
-        MaximumSegmentSize(m) => Some(*m),
         _ => None,
     })
 }
@@ -262,7 +197,7 @@ fn floods_without_a_valid_cookie_never_reach_the_real_server() {
     let mut lab = lab(ClientAddr::None, ForwardMode::FullNat);
     for k in 0..200u32 {
         let syn = Seg { seq: k * 7919, syn: true, ..Seg::default() };
-        let f = build(CLIENT_MAC, GW_OUT.0, (CLIENT, 1024 + k as u16), (VIP, 80), syn);
+        let f = segment(CLIENT_MAC, GW_OUT.0, (CLIENT, 1024 + k as u16), (VIP, 80), with_window(syn));
         let g = one(lab.rx(0, f));
         assert_eq!(g.port, 0, "every SYN answered to the client");
         assert_eq!(mss(&g.opts), Some(1460));
@@ -274,7 +209,13 @@ fn floods_without_a_valid_cookie_never_reach_the_real_server() {
     {
         for j in 0..50u32 {
             let s = Seg { seq: j, ack: ack.map(|a| a.wrapping_mul(j + 1)), rst, ..Seg::default() };
-            let f = build(CLIENT_MAC, GW_OUT.0, (CLIENT, 2000 + (k as u16) * 100 + j as u16), (VIP, 80), s);
+            let f = segment(
+                CLIENT_MAC,
+                GW_OUT.0,
+                (CLIENT, 2000 + (k as u16) * 100 + j as u16),
+                (VIP, 80),
+                with_window(s),
+            );
             assert!(lab.rx(0, f).is_empty());
         }
     }
