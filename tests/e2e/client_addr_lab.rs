@@ -18,7 +18,6 @@ mod common;
 
 use std::io::BufRead;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{script, text, Lab, CLIENT, FULLNAT, VIP};
@@ -28,38 +27,6 @@ const RS1: &str = "198.18.1.2";
 const RS2: &str = "198.18.1.3";
 /// Big transfers: 64 MiB.
 const BIG: usize = 64 << 20;
-
-/// Processes this test starts in the lab's namespaces (lab.sh down stops
-/// them too); killed and reaped on drop.
-struct Procs(Vec<Child>);
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn spawn(lab: &Lab, ns: &str, args: &[&str]) -> Child {
-    Command::new("ip")
-        .args(["netns", "exec", &lab.ns(ns)])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {args:?}: {e}"))
-}
-
-/// Waits for the line "ready" on `child`'s stdout.
-fn ready(child: &mut Child) -> std::io::BufReader<std::process::ChildStdout> {
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "ready", "helper did not start");
-    out
-}
 
 /// Waits until `url` answers from inside `ns` when sent a PROXY v1 header.
 fn wait_listening(lab: &Lab, ns: &str, url: &str) {
@@ -141,14 +108,14 @@ fn real_servers_learn_the_client_through_proxy_protocol_and_toa() {
     let nginx_conf_path = dir.join("nginx.conf").display().to_string();
     let haproxy_cfg_path = dir.join("haproxy.cfg").display().to_string();
     let pp = script("pp_server.py").display().to_string();
-    let mut procs = Procs(vec![
-        spawn(&lab, "rs1", &["nginx", "-c", &nginx_conf_path]),
-        spawn(&lab, "rs2", &["haproxy", "-db", "-f", &haproxy_cfg_path]),
-        spawn(&lab, "rs2", &["python3", &pp, "8085", "banner"]),
-        spawn(&lab, "rs2", &["python3", &pp, "8086", "bulk"]),
-    ]);
-    ready(&mut procs.0[2]);
-    ready(&mut procs.0[3]);
+    let mut procs = vec![
+        lab.spawn("rs1", &["nginx", "-c", &nginx_conf_path]),
+        lab.spawn("rs2", &["haproxy", "-db", "-f", &haproxy_cfg_path]),
+        lab.spawn("rs2", &["python3", &pp, "8085", "banner"]),
+        lab.spawn("rs2", &["python3", &pp, "8086", "bulk"]),
+    ];
+    procs[2].ready();
+    procs[3].ready();
     wait_listening(&lab, "rs1", &format!("http://{RS1}:8081/who"));
     wait_listening(&lab, "rs2", &format!("http://{RS2}:8083/"));
     // nginx appends: its log starts over with the lab's requests.
@@ -221,8 +188,8 @@ fn real_servers_learn_the_client_through_proxy_protocol_and_toa() {
 
     // TOA: the real server's capture, parsed by scapy.
     let cap = script("toa_capture.py").display().to_string();
-    let mut capture = spawn(&lab, "rs1", &["/usr/bin/python3", &cap, "eth0", "80", "3", "20"]);
-    let mut out = ready(&mut capture);
+    let mut capture = lab.spawn("rs1", &["/usr/bin/python3", &cap, "eth0", "80", "3", "20"]);
+    let mut out = capture.ready();
     let (body, cport) = curl(&lab, &format!("http://{VIP}:87/"));
     assert!(body.starts_with(&format!("rs1 {LIP}:")), "{body}");
     let mut lines = vec![];
@@ -230,7 +197,7 @@ fn real_servers_learn_the_client_through_proxy_protocol_and_toa() {
     while out.read_line(&mut l).unwrap() > 0 {
         lines.push(std::mem::take(&mut l));
     }
-    let _ = capture.wait();
+    let _ = capture.0.wait();
     let cport: u16 = cport.parse().unwrap();
     let toa = format!("fe08{cport:04x}c6120002");
     let syn = lines.iter().find(|l| l.starts_with("S ")).unwrap_or_else(|| panic!("no SYN: {lines:?}"));

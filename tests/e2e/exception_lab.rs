@@ -26,7 +26,7 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -45,29 +45,6 @@ fn wait_for(lab: &Lab, secs: u64, what: &str, mut f: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "{what}\n{}", lab.diag());
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-/// A process in a lab namespace, killed when dropped (lab.sh down kills
-/// whatever is left in the namespaces too).
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(lab: &Lab, n: &str, args: &[&str]) -> Daemon {
-    Daemon(
-        Command::new("ip")
-            .args(["netns", "exec", &lab.ns(n)])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {args:?} in {n}: {e}")),
-    )
 }
 
 /// The MAC of `dev` in namespace `ns` (before the [`Lab`] exists).
@@ -96,7 +73,7 @@ fn the_kernel_serves_tcp_and_pings_through_the_dpdk_ports() {
     assert!(addrs.contains("gwk-out") && addrs.contains("198.18.0.1/24"), "{addrs}");
     assert!(addrs.contains("gwk-in") && addrs.contains("198.18.1.1/24"), "{addrs}");
     // A plain TCP service on the gateway's inside address.
-    let _http = spawn(&lab, "gw", &["python3", "-m", "http.server", "--bind", "198.18.1.1", "8022"]);
+    let _http = lab.spawn_quiet("gw", &["python3", "-m", "http.server", "--bind", "198.18.1.1", "8022"]);
     let (_, rip) = FULLNAT.servers[0];
     let mut body = String::new();
     wait_for(&lab, 20, "the gateway's TCP service did not answer rs1", || {
@@ -186,7 +163,7 @@ protocol bgp lb {
     let bird = |n: &str, conf: &PathBuf, sock: &PathBuf| {
         let o = lab.exec(n, &["bird", "-p", "-c", conf.to_str().unwrap()]);
         assert!(o.status.success(), "bird -p {}: {}", conf.display(), String::from_utf8_lossy(&o.stderr));
-        spawn(&lab, n, &["bird", "-f", "-c", conf.to_str().unwrap(), "-s", sock.to_str().unwrap()])
+        lab.spawn_quiet(n, &["bird", "-f", "-c", conf.to_str().unwrap(), "-s", sock.to_str().unwrap()])
     };
     let _gw_bird = bird("gw", &gw_conf, &gw_sock);
     let _router_bird = bird("client", &r_conf, &r_sock);
@@ -223,8 +200,7 @@ fn with_two_workers_a_download_from_the_gateways_kernel_arrives_whole() {
     std::fs::write(dir.join("blob"), &blob).unwrap();
     let want = text(&run(Command::new("sha256sum").arg(dir.join("blob"))));
     let want = want.split_whitespace().next().unwrap().to_string();
-    let _http = spawn(
-        &lab,
+    let _http = lab.spawn_quiet(
         "gw",
         &[
             "python3",

@@ -21,7 +21,7 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -141,28 +141,6 @@ fn md5_hex(b: &[u8]) -> String {
     text(&o).split_whitespace().next().unwrap().to_string()
 }
 
-/// A process in a namespace, killed when dropped.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(lab: &Lab, n: &str, args: &[&str]) -> Daemon {
-    Daemon(
-        Command::new("ip")
-            .args(["netns", "exec", &lab.ns(n)])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {args:?} in {n}: {e}")),
-    )
-}
-
 /// nginx on real server `n` at :8081 serving `n\n` as /index.html.
 fn nginx_conf(n: &str) -> PathBuf {
     let root = tmp(&format!("{n}-www"));
@@ -193,7 +171,7 @@ fn nginx_conf(n: &str) -> PathBuf {
 
 fn start_nginx(lab: &Lab, n: &str) -> Daemon {
     let conf = nginx_conf(n);
-    let d = spawn(lab, n, &["nginx", "-c", conf.to_str().unwrap()]);
+    let d = lab.spawn_quiet(n, &["nginx", "-c", conf.to_str().unwrap()]);
     wait_for(lab, 10, &format!("nginx on {n}"), || {
         lab.exec(n, &["curl", "-s", "-m", "1", "http://127.0.0.1:8081/index.html"]).status.success()
     });
@@ -211,7 +189,7 @@ fn stop_nginx(lab: &Lab, n: &str, d: Daemon) {
 
 /// rs_server.py (HTTP and UDP echo on :9000) on real server `n`.
 fn start_rs9000(lab: &Lab, n: &str) -> Daemon {
-    let d = spawn(lab, n, &["python3", script("rs_server.py").to_str().unwrap(), n, "9000"]);
+    let d = lab.spawn_quiet(n, &["python3", script("rs_server.py").to_str().unwrap(), n, "9000"]);
     wait_for(lab, 10, &format!("rs_server.py on {n}"), || {
         lab.exec(n, &["curl", "-s", "-m", "1", "http://127.0.0.1:9000/"]).status.success()
     });

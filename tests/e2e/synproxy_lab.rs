@@ -16,7 +16,6 @@
 mod common;
 
 use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
 
 use common::{script, text, Lab, CLIENT, FULLNAT_2W, VIP};
 
@@ -27,36 +26,6 @@ const RS2: &str = "198.18.1.3";
 const BIG: usize = 200 << 20;
 /// Packets per flood.
 const FLOOD: usize = 3000;
-
-/// Processes started in the lab's namespaces; killed and reaped on drop.
-struct Procs(Vec<Child>);
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn spawn(lab: &Lab, ns: &str, args: &[&str]) -> Child {
-    Command::new("ip")
-        .args(["netns", "exec", &lab.ns(ns)])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {args:?}: {e}"))
-}
-
-fn ready(child: &mut Child) -> std::io::BufReader<std::process::ChildStdout> {
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "ready", "helper did not start");
-    out
-}
 
 /// A SYNPROXY FULLNAT TCP service VIP:`vport` -> `rs`:`rport`, with `opts`.
 fn service(lab: &Lab, vport: u16, rs: &str, rport: u16, opts: &[&str]) {
@@ -83,14 +52,14 @@ fn pp(lab: &Lab, vport: u16, args: &[&str]) -> Vec<String> {
 fn synproxy_splices_big_transfers_and_keeps_floods_from_the_real_servers() {
     let lab = Lab::up(&FULLNAT_2W, "syp");
     let ps = script("pp_server.py").display().to_string();
-    let mut procs = Procs(vec![
-        spawn(&lab, "rs1", &["python3", &ps, "8091", "bulk", "noheader"]),
-        spawn(&lab, "rs1", &["python3", &ps, "8092", "bulk"]),
-        spawn(&lab, "rs2", &["python3", &ps, "8093", "bulk", "noheader"]),
-        spawn(&lab, "rs1", &["python3", &script("uoa_server.py").display().to_string(), "5399"]),
-    ]);
-    for p in &mut procs.0 {
-        ready(p);
+    let mut procs = vec![
+        lab.spawn("rs1", &["python3", &ps, "8091", "bulk", "noheader"]),
+        lab.spawn("rs1", &["python3", &ps, "8092", "bulk"]),
+        lab.spawn("rs2", &["python3", &ps, "8093", "bulk", "noheader"]),
+        lab.spawn("rs1", &["python3", &script("uoa_server.py").display().to_string(), "5399"]),
+    ];
+    for p in &mut procs {
+        p.ready();
     }
     service(&lab, 91, RS1, 8091, &[]);
     service(&lab, 92, RS1, 8092, &["--proxy-protocol", "v2"]);
@@ -144,8 +113,8 @@ fn synproxy_splices_big_transfers_and_keeps_floods_from_the_real_servers() {
 
     // Floods against VIP:93, counted on rs2's wire.
     let cnt = script("syn_count.py").display().to_string();
-    let mut counter = spawn(&lab, "rs2", &["/usr/bin/python3", &cnt, "eth0", "8093", "25"]);
-    let mut out = ready(&mut counter);
+    let mut counter = lab.spawn("rs2", &["/usr/bin/python3", &cnt, "eth0", "8093", "25"]);
+    let mut out = counter.ready();
     let before_syn_acks = lab.counter("synproxy_syn_acks_sent");
     let before_bad = lab.counter("drop_synproxy_bad_cookie");
     let probe = script("sp_probe.py").display().to_string();
@@ -165,7 +134,7 @@ fn synproxy_splices_big_transfers_and_keeps_floods_from_the_real_servers() {
     assert_eq!(got[0], "100000");
     let mut l = String::new();
     out.read_line(&mut l).unwrap();
-    let _ = counter.wait();
+    let _ = counter.0.wait();
     let c: Vec<u64> = l.split_whitespace().map(|x| x.parse().unwrap()).collect();
     assert_eq!(c.len(), 2, "{l:?}");
     assert_eq!(c[0], 1, "only the legitimate connection's SYN reaches the real server ({l})");

@@ -762,6 +762,56 @@ impl Drop for Lab {
     }
 }
 
+/// A process started in a lab namespace ([`Lab::spawn`]), killed and
+/// reaped when dropped, also when a test fails (lab.sh down kills whatever
+/// is left in the namespaces too).
+pub struct Daemon(pub Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Daemon {
+    /// Waits for the line "ready" on its stdout (the tests/lab helpers
+    /// print it once they listen); the rest of its output.
+    pub fn ready(&mut self) -> BufReader<ChildStdout> {
+        let mut out = BufReader::new(self.0.stdout.take().expect("stdout piped: Lab::spawn"));
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready", "helper did not start");
+        out
+    }
+}
+
+impl Lab {
+    /// Starts `args` in namespace `n`, stdout piped (for
+    /// [`Daemon::ready`]), stderr the test's.
+    pub fn spawn(&self, n: &str, args: &[&str]) -> Daemon {
+        self.spawn_with(n, args, Stdio::piped(), Stdio::inherit())
+    }
+
+    /// Starts a daemon that logs (nginx, bird, a web server) in namespace
+    /// `n`, its output discarded.
+    pub fn spawn_quiet(&self, n: &str, args: &[&str]) -> Daemon {
+        self.spawn_with(n, args, Stdio::null(), Stdio::null())
+    }
+
+    fn spawn_with(&self, n: &str, args: &[&str], out: Stdio, err: Stdio) -> Daemon {
+        Daemon(
+            Command::new("ip")
+                .args(["netns", "exec", &self.ns(n)])
+                .args(args)
+                .stdout(out)
+                .stderr(err)
+                .spawn()
+                .unwrap_or_else(|e| panic!("starting {args:?} in {n}: {e}")),
+        )
+    }
+}
+
 /// Reads one line of a helper's output, panicking on EOF.
 pub fn read_line(out: &mut BufReader<ChildStdout>) -> String {
     let mut l = String::new();
