@@ -2,9 +2,18 @@
 # The lab topologies, in network namespaces this script creates and removes.
 # All addresses are in 198.18.0.0/15; the VIP is 198.18.0.100 in every mode.
 #
-# Usage: lab.sh up PREFIX [fullnat|nat|dr|dr-routed|tun|fullnat-jumbo]   (default fullnat)
+# Usage: lab.sh up PREFIX [fullnat|nat|dr|dr-routed|tun|fullnat-jumbo] [dual]   (default fullnat)
 #        lab.sh down PREFIX                      (removes the namespaces of any mode)
 # PREFIX keeps several labs apart (namespace names are PREFIX-client, PREFIX-gw, ...).
+#
+# dual: the same layout dual-stack (the IPv6 labs, issue 17). Every IPv4
+# address 198.18.A.B/24 of a kernel interface gets its twin 2001:db8:A::B/64
+# (the last octet's digits read as hex: 198.18.0.254 -> 2001:db8::254), every
+# /32 on lo or vip0 a /128, every IPv4 route an IPv6 one; the VIP's twin is
+# 2001:db8::100. IPv6 is on in every namespace but on the gateway's ports
+# (gatewayd answers neighbour discovery itself), without duplicate address
+# detection, so the addresses are usable at once; the routers forward IPv6.
+# Without dual, IPv6 is off everywhere, as before.
 # The gateway's veths carry no IP address: the kernel in the gw namespace stays
 # out of the way and gatewayd owns the wire through af_packet.
 #
@@ -54,11 +63,13 @@
 #   router straight to the client, never through the gateway.
 set -euo pipefail
 
-usage() { echo "usage: lab.sh up PREFIX [fullnat|nat|dr|dr-routed|tun|fullnat-jumbo] | lab.sh down PREFIX" >&2; exit 2; }
+usage() { echo "usage: lab.sh up PREFIX [fullnat|nat|dr|dr-routed|tun|fullnat-jumbo] [dual] | lab.sh down PREFIX" >&2; exit 2; }
 cmd=${1:-}
 P=${2:-}
 MODE=${3:-fullnat}
+DUAL=${4:-}
 [ -n "$P" ] || usage
+[ -z "$DUAL" ] || [ "$DUAL" = dual ] || usage
 HERE=$(cd "$(dirname "$0")" && pwd)
 VIP=198.18.0.100
 # Every namespace any mode creates: `down` removes them all.
@@ -78,9 +89,52 @@ mkns() {
     for n in "$@"; do
         ip netns add "$P-$n"
         ns "$n" ip link set lo up
-        ns "$n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-        ns "$n" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+        if [ -n "$DUAL" ]; then
+            # Interfaces created from now on take the defaults: no DAD, no
+            # router advertisements, no autoconfigured addresses.
+            for k in all default; do
+                ns "$n" sysctl -qw "net.ipv6.conf.$k.accept_dad=0"
+                ns "$n" sysctl -qw "net.ipv6.conf.$k.accept_ra=0"
+                ns "$n" sysctl -qw "net.ipv6.conf.$k.autoconf=0"
+            done
+        else
+            ns "$n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+            ns "$n" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+        fi
     done
+}
+
+# The IPv6 twin of an IPv4 address of the lab (see dual above):
+# 198.18.A.B/24 -> 2001:db8:A::B/64, /32 -> /128.
+v6() {
+    local ip=${1%/*} len=${1#*/} a b c d
+    IFS=. read -r a b c d <<<"$ip"
+    case $len in 24) len=64 ;; 32) len=128 ;; esac
+    echo "2001:db8:$c::$d/$len"
+}
+
+# `ip addr add ADDR dev DEV` in namespace NS, and the IPv6 twin in dual labs.
+addr() {
+    local n=$1 a=$2 dev=$3
+    ns "$n" ip addr add "$a" dev "$dev"
+    [ -z "$DUAL" ] || ns "$n" ip -6 addr add "$(v6 "$a")" dev "$dev" nodad
+}
+
+# `ip route add default via GW` in namespace NS, and the IPv6 twin in dual labs.
+default_via() {
+    local n=$1 gw=$2
+    ns "$n" ip route add default via "$gw"
+    if [ -n "$DUAL" ]; then
+        local g6
+        g6=$(v6 "$gw/32")
+        ns "$n" ip -6 route add default via "${g6%/*}"
+    fi
+}
+
+# IP forwarding on in namespace NS (IPv6 too in dual labs).
+forwarding() {
+    ns "$1" sysctl -qw net.ipv4.ip_forward=1
+    [ -z "$DUAL" ] || ns "$1" sysctl -qw net.ipv6.conf.all.forwarding=1
 }
 
 # A bridge in the sw namespace.
@@ -108,8 +162,8 @@ gw_port() {
 # so it is off on every kernel interface that talks to the gateway or
 # forwards toward it.
 host_if() {
-    local n=$1 ifname=$2 addr=$3
-    ns "$n" ip addr add "$addr" dev "$ifname"
+    local n=$1 ifname=$2 a=$3
+    addr "$n" "$a" "$ifname"
     ns "$n" ip link set "$ifname" up
     ns "$n" ethtool -K "$ifname" tx off >/dev/null
 }
@@ -138,7 +192,7 @@ up_two_armed() {
     for r in rs1 rs2; do
         host_if "$r" eth0 "198.18.1.$n/24"
         # LVS-NAT: replies must go back through the gateway.
-        [ "$MODE" = nat ] && ns "$r" ip route add default via 198.18.1.1
+        [ "$MODE" = nat ] && default_via "$r" 198.18.1.1
         n=$((n + 1))
     done
     return 0
@@ -162,7 +216,7 @@ up_dr() {
             ns "$r" sysctl -qw "net.ipv4.conf.$i.arp_ignore=1" 2>/dev/null || true
             ns "$r" sysctl -qw "net.ipv4.conf.$i.arp_announce=2" 2>/dev/null || true
         done
-        ns "$r" ip addr add "$VIP/32" dev lo
+        addr "$r" "$VIP/32" lo
         host_if "$r" eth0 "198.18.0.$n/24"
         n=$((n + 1))
     done
@@ -178,20 +232,20 @@ up_dr_routed() {
     ip link add c0 netns "$P-client" type veth peer name rc netns "$P-router"
     gw_port gw0
     host_if client c0 198.18.4.2/24
-    ns client ip route add default via 198.18.4.1
+    default_via client 198.18.4.1
     host_if router rc 198.18.4.1/24
     ns router ip link set rc mtu 1400
     host_if router r0 198.18.0.254/24
-    ns router sysctl -qw net.ipv4.ip_forward=1
+    forwarding router
     local n=3 r
     for r in rs1 rs2; do
         for i in all eth0 lo; do
             ns "$r" sysctl -qw "net.ipv4.conf.$i.arp_ignore=1" 2>/dev/null || true
             ns "$r" sysctl -qw "net.ipv4.conf.$i.arp_announce=2" 2>/dev/null || true
         done
-        ns "$r" ip addr add "$VIP/32" dev lo
+        addr "$r" "$VIP/32" lo
         host_if "$r" eth0 "198.18.0.$n/24"
-        ns "$r" ip route add default via 198.18.0.254
+        default_via "$r" 198.18.0.254
         n=$((n + 1))
     done
 }
@@ -210,21 +264,23 @@ up_tun() {
     gw_port gw0
     gw_port gw1
     host_if client c0 198.18.0.2/24
-    ns client ip route add default via 198.18.0.254
+    default_via client 198.18.0.254
     host_if router r0 198.18.0.254/24
     host_if router r1 198.18.1.254/24
     host_if router r2 198.18.2.1/24
-    ns router sysctl -qw net.ipv4.ip_forward=1
+    forwarding router
     # Replies from the VIP arrive on r2 although the VIP's subnet is on r0.
     rp_filter_off router r0 r1 r2
     local n=2 r
     for r in rs1 rs2; do
         local rip="198.18.2.$n"
         host_if "$r" eth0 "$rip/24"
-        ns "$r" ip route add default via 198.18.2.1
+        default_via "$r" 198.18.2.1
         # The decapsulation helper (a stand-in for the ipip module + tunl0,
         # see the top of this file). It runs until the namespace is removed.
-        ns "$r" setsid python3 "$HERE/ipip_decap.py" "$rip" vip0 \
+        local rip6=
+        [ -z "$DUAL" ] || rip6=$(v6 "$rip/32")
+        ns "$r" setsid python3 "$HERE/ipip_decap.py" "$rip" vip0 ${rip6:+"${rip6%/*}"} \
             </dev/null >"${TMPDIR:-/tmp}/$P-$r-ipip.log" 2>&1 &
         local t
         for t in $(seq 50); do
@@ -236,7 +292,7 @@ up_tun() {
             echo "lab.sh: ipip_decap.py did not create vip0 in $P-$r" >&2
             return 1
         }
-        ns "$r" ip addr add "$VIP/32" dev vip0
+        addr "$r" "$VIP/32" vip0
         ns "$r" ip link set vip0 up
         # The inner packets come in on vip0 from a client routed via eth0.
         rp_filter_off "$r" eth0 vip0

@@ -9,7 +9,10 @@ can tell which real server answered and what source address reached it:
                           X-Server (the name) and X-Sha256 (of the body)
     UDP "x"           ->  "rs1 198.18.1.10:5000\n"
 Usage: rs_server.py NAME PORT [BIND] (BIND defaults to 0.0.0.0; DR and TUN
-real servers bind the VIP so that UDP answers leave from the VIP).
+real servers bind the VIP so that UDP answers leave from the VIP). An IPv6
+BIND (e.g. "::", the IPv6 labs) listens on IPv6; "::" takes IPv4 too, whose
+peers then read as IPv4-mapped (::ffff:198.18.1.10). Addresses are printed
+without brackets, as curl's %{local_ip}:%{local_port} prints them.
 Python's http.server (ThreadingHTTPServer) is the HTTP server.
 """
 import hashlib
@@ -21,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 NAME, PORT = sys.argv[1], int(sys.argv[2])
 BIND = sys.argv[3] if len(sys.argv) > 3 else "0.0.0.0"
+FAMILY = socket.AF_INET6 if ":" in BIND else socket.AF_INET
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -60,12 +64,16 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def udp_echo():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(FAMILY, socket.SOCK_DGRAM)
     s.bind((BIND, PORT))
     while True:
         _, peer = s.recvfrom(2048)
         s.sendto(f"{NAME} {peer[0]}:{peer[1]}\n".encode(), peer)
 
 
+class Server(ThreadingHTTPServer):
+    address_family = FAMILY
+
+
 threading.Thread(target=udp_echo, daemon=True).start()
-ThreadingHTTPServer((BIND, PORT), Handler).serve_forever()
+Server((BIND, PORT), Handler).serve_forever()

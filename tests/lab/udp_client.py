@@ -5,16 +5,18 @@ or "timeout". With --local, each line ends with " local ADDR:PORT", the
 client socket's own address, so a test can compare it with what the real
 server saw. Every socket stays open until the end, so the kernel never
 hands a closed flow's port to a later one: N datagrams are N distinct
-flows (N sessions at the gateway)."""
+flows (N sessions at the gateway). An IPv6 HOST is reached over IPv6;
+addresses are printed without brackets."""
 import socket
 import sys
 
 args = [a for a in sys.argv[1:] if a != "--local"]
 show_local = "--local" in sys.argv[1:]
 host, port, n = args[0], int(args[1]), int(args[2])
+family = socket.AF_INET6 if ":" in host else socket.AF_INET
 held = []
 for i in range(n):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(family, socket.SOCK_DGRAM)
     held.append(s)
     s.settimeout(2.0)
     try:
@@ -23,7 +25,7 @@ for i in range(n):
         line = f"{data.decode().strip()} from {peer[0]}:{peer[1]}"
         if show_local:
             # The source address the kernel chose for the datagram.
-            probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            probe = socket.socket(family, socket.SOCK_DGRAM)
             probe.connect((host, port))
             line += f" local {probe.getsockname()[0]}:{s.getsockname()[1]}"
             probe.close()

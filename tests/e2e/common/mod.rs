@@ -4,7 +4,11 @@
 //! everything again (also when a test fails), and the helpers that drive
 //! real traffic and read gwctl's listings and counters.
 //!
-//! All traffic stays in namespaces the lab creates (198.18.0.0/15). Needs
+//! All traffic stays in namespaces the lab creates (198.18.0.0/15, and
+//! 2001:db8::/32 in the dual-stack labs of issue 17: a [`Topology`] whose
+//! VIP is IPv6 builds `lab.sh up PREFIX MODE dual`, where every lab address
+//! 198.18.A.B has its twin 2001:db8:A::B, and gives gatewayd's ports and
+//! routes their IPv6 twins through [`dual_stack`]). Needs
 //! root, the Debian DPDK packages, and built `gatewayd`/`gwctl` binaries
 //! (found through GATEWAYD_BIN/GWCTL_BIN, else $CARGO_TARGET_DIR or target/,
 //! release before debug). `./test.sh` takes care of all of that.
@@ -26,12 +30,79 @@ pub const VIP: &str = "198.18.0.100";
 pub const CLIENT: &str = "198.18.0.2";
 /// The virtual service port in every lab.
 pub const VPORT: u16 = 80;
+/// The IPv6 VIP of the dual-stack labs (the twin of [`VIP`]).
+pub const VIP6: &str = "2001:db8::100";
+/// The client's IPv6 address in the dual-stack labs.
+pub const CLIENT6: &str = "2001:db8::2";
+
+/// `addr:port` as ipvsadm and gwctl write it: `[addr]:port` for IPv6.
+pub fn hostport(addr: &str, port: u16) -> String {
+    if addr.contains(':') {
+        format!("[{addr}]:{port}")
+    } else {
+        format!("{addr}:{port}")
+    }
+}
+
+/// The IPv6 twin of a lab address (tests/lab/lab.sh's `v6`):
+/// 198.18.A.B -> 2001:db8:A::B, 198.18.A.0/24 -> 2001:db8:A::/64,
+/// 0.0.0.0/0 -> ::/0.
+pub fn twin6(v4: &str) -> String {
+    let (ip, len) = match v4.split_once('/') {
+        Some((ip, len)) => (ip, Some(len)),
+        None => (v4, None),
+    };
+    let o: Vec<&str> = ip.split('.').collect();
+    assert_eq!(o.len(), 4, "not an IPv4 address: {v4}");
+    let addr = match (o[2], o[3]) {
+        _ if ip == "0.0.0.0" => "::".to_string(),
+        (c, "0") => format!("2001:db8:{c}::"),
+        (c, d) => format!("2001:db8:{c}::{d}"),
+    };
+    match len {
+        None => addr,
+        Some("0") => format!("{addr}/0"),
+        Some("24") => format!("{addr}/64"),
+        Some("32") => format!("{addr}/128"),
+        Some(l) => panic!("no IPv6 twin for prefix length {l}"),
+    }
+}
+
+/// gatewayd's configuration made dual-stack: every port `address =
+/// "198.18.A.1/24"` becomes `["198.18.A.1/24", "2001:db8:A::1/64"]` and
+/// every `[[route]]` gets an IPv6 twin after it.
+pub fn dual_stack(conf: String) -> String {
+    let quoted = |l: &str| l.split('"').nth(1).unwrap_or_else(|| panic!("odd line {l:?}")).to_string();
+    let mut out = String::new();
+    let mut dest = None;
+    for line in conf.lines() {
+        let t = line.trim();
+        if t.starts_with("address = \"") {
+            let a = quoted(t);
+            out += &format!("address = [\"{a}\", \"{}\"]\n", twin6(&a));
+            continue;
+        }
+        out += line;
+        out += "\n";
+        if t.starts_with("dest = ") {
+            dest = Some(quoted(t));
+        } else if t.starts_with("via = ") {
+            let d = dest.take().expect("via after dest in a [[route]]");
+            out += &format!("\n[[route]]\ndest = \"{}\"\nvia = \"{}\"\n", twin6(&d), twin6(&quoted(t)));
+        }
+    }
+    out
+}
 
 /// One lab layout (tests/lab/lab.sh MODE) and how the services use it.
 #[derive(Debug)]
 pub struct Topology {
     /// lab.sh's MODE argument.
     pub lab: &'static str,
+    /// The VIP; an IPv6 VIP makes the lab dual-stack.
+    pub vip: &'static str,
+    /// The client's address (of the VIP's family).
+    pub client: &'static str,
     /// gatewayd's configuration, relative to the workspace root.
     pub config: &'static str,
     /// gwctl's forwarding flag for the real servers.
@@ -51,18 +122,34 @@ pub struct Topology {
 }
 
 impl Topology {
+    /// Whether the lab is dual-stack (the VIP is IPv6).
+    pub fn dual(&self) -> bool {
+        self.vip.contains(':')
+    }
+
+    /// The service VIP:`port` as gwctl takes and lists it.
+    pub fn service(&self, port: u16) -> String {
+        hostport(self.vip, port)
+    }
+
+    /// The address a real server at `rip` binds: the topology's, else
+    /// the wildcard of `rip`'s family.
+    pub fn bind(&self, rip: &'static str) -> &'static str {
+        self.server_bind.unwrap_or(if rip.contains(':') { "::" } else { "0.0.0.0" })
+    }
+
     /// `RIP[:port]` as given to `gwctl -a -r`: ipvsadm forces the service
     /// port for -g and -i, so those take no port.
     pub fn rs_arg(&self, rip: &str) -> String {
         match self.forward {
             "-g" | "-i" => rip.to_string(),
-            _ => format!("{rip}:{}", self.server_port),
+            _ => hostport(rip, self.server_port),
         }
     }
 
     /// `RIP:port` as gwctl lists a real server.
     pub fn rs_listed(&self, rip: &str) -> String {
-        format!("{rip}:{}", self.server_port)
+        hostport(rip, self.server_port)
     }
 
     /// The exact `gwctl -L -n` line of real server `rip` (ipvsadm's layout).
@@ -79,6 +166,8 @@ impl Topology {
 /// FULLNAT: two-armed; the real servers see the local address.
 pub const FULLNAT: Topology = Topology {
     lab: "fullnat",
+    vip: VIP,
+    client: CLIENT,
     config: "conf/lab-fullnat.toml",
     forward: "-b",
     forward_label: "FullNat",
@@ -92,6 +181,8 @@ pub const FULLNAT: Topology = Topology {
 /// through the gateway, and listen on 8080 to show the port mapping.
 pub const NAT: Topology = Topology {
     lab: "nat",
+    vip: VIP,
+    client: CLIENT,
     config: "conf/lab-fullnat.toml",
     forward: "-m",
     forward_label: "Masq",
@@ -104,6 +195,8 @@ pub const NAT: Topology = Topology {
 /// DR ("Route"): one segment, the VIP on the real servers' lo.
 pub const DR: Topology = Topology {
     lab: "dr",
+    vip: VIP,
+    client: CLIENT,
     config: "conf/lab-dr.toml",
     forward: "-g",
     forward_label: "Route",
@@ -120,6 +213,8 @@ pub const DR_ROUTED: Topology = Topology { lab: "dr-routed", ..DR };
 /// TUN ("Tunnel"): IP-in-IP through a router to another subnet.
 pub const TUN: Topology = Topology {
     lab: "tun",
+    vip: VIP,
+    client: CLIENT,
     config: "conf/lab-tun.toml",
     forward: "-i",
     forward_label: "Tunnel",
@@ -136,6 +231,56 @@ pub const FULLNAT_2W: Topology = Topology { config: "conf/lab-fullnat-2w.toml", 
 
 /// NAT with two workers (see [`FULLNAT_2W`]).
 pub const NAT_2W: Topology = Topology { config: "conf/lab-fullnat-2w.toml", ..NAT };
+
+/// FULLNAT66: the FULLNAT lab dual-stack, an IPv6 service, IPv6 real
+/// servers (listening on `::`) that see the IPv6 local address.
+pub const FULLNAT6: Topology = Topology {
+    vip: VIP6,
+    client: CLIENT6,
+    servers: [("rs1", "2001:db8:1::2"), ("rs2", "2001:db8:1::3")],
+    laddr: Some("2001:db8:1::10"),
+    ..FULLNAT
+};
+
+/// FULLNAT66 with two workers (the mixed IPv4 + IPv6 lab).
+pub const FULLNAT6_2W: Topology = Topology { config: "conf/lab-fullnat-2w.toml", ..FULLNAT6 };
+
+/// NAT66: the NAT lab dual-stack (real servers on 8080, default routes via
+/// the gateway's inside addresses).
+pub const NAT6: Topology = Topology {
+    vip: VIP6,
+    client: CLIENT6,
+    servers: [("rs1", "2001:db8:1::2"), ("rs2", "2001:db8:1::3")],
+    ..NAT
+};
+
+/// DR for IPv6: the DR segment dual-stack, the IPv6 VIP on the real
+/// servers' lo (Linux answers neighbour solicitations only for addresses of
+/// the receiving interface, so only gatewayd answers for it).
+pub const DR6: Topology = Topology {
+    vip: VIP6,
+    client: CLIENT6,
+    servers: [("rs1", "2001:db8::3"), ("rs2", "2001:db8::4")],
+    server_bind: Some(VIP6),
+    ..DR
+};
+
+/// DR6 with the client behind a router whose link toward the client has
+/// MTU 1400 (lab.sh dr-routed dual).
+pub const DR6_ROUTED: Topology = Topology { lab: "dr-routed", client: "2001:db8:4::2", ..DR6 };
+
+/// TUN for IPv6: IPv6-in-IPv6 through the router to 2001:db8:2::/64.
+pub const TUN6: Topology = Topology {
+    vip: VIP6,
+    client: CLIENT6,
+    servers: [("rs1", "2001:db8:2::2"), ("rs2", "2001:db8:2::3")],
+    server_bind: Some(VIP6),
+    ..TUN
+};
+
+/// NAT64: an IPv6 client and VIP, the FULLNAT lab's IPv4 real servers,
+/// which see the IPv4 local address.
+pub const NAT64: Topology = Topology { vip: VIP6, client: CLIENT6, ..FULLNAT };
 
 /// The workspace root.
 pub fn root() -> PathBuf {
@@ -231,10 +376,12 @@ pub type ServiceStats = (String, Stats, Vec<(String, Stats)>);
 pub struct StatsListing {
     pub text: String,
     pub services: Vec<ServiceStats>,
+    /// The lab's VIP.
+    vip: &'static str,
 }
 
 impl StatsListing {
-    fn parse(text: String) -> StatsListing {
+    fn parse(text: String, vip: &'static str) -> StatsListing {
         fn nums(fields: &[&str], text: &str) -> Stats {
             let n: Vec<u64> = fields
                 .iter()
@@ -254,7 +401,7 @@ impl StatsListing {
                 services.push((format!("{} {}", f[0], f[1]), nums(&f[2..], &text), vec![]));
             }
         }
-        StatsListing { text, services }
+        StatsListing { text, services, vip }
     }
 
     /// The stats of service `proto` ("TCP"/"UDP") VIP:80.
@@ -264,7 +411,12 @@ impl StatsListing {
 
     /// The stats of service `proto` VIP:`port`.
     pub fn service_at(&self, proto: &str, port: u16) -> Stats {
-        let name = format!("{proto} {VIP}:{port}");
+        self.service_of(proto, self.vip, port)
+    }
+
+    /// The stats of service `proto` `vip`:`port`.
+    pub fn service_of(&self, proto: &str, vip: &str, port: u16) -> Stats {
+        let name = format!("{proto} {}", hostport(vip, port));
         self.services
             .iter()
             .find(|s| s.0 == name)
@@ -274,7 +426,7 @@ impl StatsListing {
 
     /// The stats of real server `rs` ("RIP:port") of service `proto` VIP:80.
     pub fn dest(&self, proto: &str, rs: &str) -> Stats {
-        let name = format!("{proto} {VIP}:{VPORT}");
+        let name = format!("{proto} {}", hostport(self.vip, VPORT));
         let svc =
             self.services.iter().find(|s| s.0 == name).unwrap_or_else(|| panic!("no {name}:\n{}", self.text));
         svc.2.iter().find(|d| d.0 == rs).unwrap_or_else(|| panic!("no {rs} under {name}:\n{}", self.text)).1
@@ -317,10 +469,12 @@ impl Lab {
             servers: vec![],
             started: Instant::now(),
         };
-        let o = run(Command::new("bash").arg(script("lab.sh")).args(["up", &lab.prefix, topo.lab]));
-        assert!(o.status.success(), "lab.sh up {} {}: {}", lab.prefix, topo.lab, stderr(&o));
+        let dual = if topo.dual() { "dual" } else { "" };
+        let o = run(Command::new("bash").arg(script("lab.sh")).args(["up", &lab.prefix, topo.lab, dual]));
+        assert!(o.status.success(), "lab.sh up {} {} {dual}: {}", lab.prefix, topo.lab, stderr(&o));
         let conf = std::fs::read_to_string(root().join(topo.config)).unwrap();
         let conf = conf.replace("/run/gatewayd-lab.sock", lab.socket.to_str().unwrap());
+        let conf = if topo.dual() { dual_stack(conf) } else { conf };
         std::fs::write(&lab.config, tweak(conf)).unwrap();
         let log = std::fs::File::create(&lab.log).unwrap();
         let child = Command::new("ip")
@@ -343,24 +497,23 @@ impl Lab {
             std::thread::sleep(Duration::from_millis(100));
         }
         let port = topo.server_port.to_string();
-        for (name, _) in topo.servers {
+        for (name, rip) in topo.servers {
             let mut cmd = Command::new("ip");
-            cmd.args(["netns", "exec", &lab.ns(name), "python3"])
-                .arg(script("rs_server.py"))
-                .args([name, &port]);
-            if let Some(bind) = topo.server_bind {
-                cmd.arg(bind);
-            }
+            cmd.args(["netns", "exec", &lab.ns(name), "python3"]).arg(script("rs_server.py")).args([
+                name,
+                &port,
+                topo.bind(rip),
+            ]);
             let server =
                 cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("starting a real server");
             lab.servers.push(server);
         }
         // Wait until both servers listen (asked from inside their namespace).
         for (name, rip) in topo.servers {
-            let url = format!("http://{}:{port}/", topo.server_bind.unwrap_or(rip));
+            let url = format!("http://{}/", hostport(topo.server_bind.unwrap_or(rip), topo.server_port));
             let deadline = Instant::now() + Duration::from_secs(10);
             loop {
-                if lab.exec(name, &["curl", "-s", "-m", "1", &url]).status.success() {
+                if lab.exec(name, &["curl", "-g", "-s", "-m", "1", &url]).status.success() {
                     break;
                 }
                 assert!(Instant::now() < deadline, "real server {name} ({url}) did not start");
@@ -450,12 +603,12 @@ impl Lab {
                 assert!(Instant::now() < deadline, "the UDP echo on {name} did not start");
             }
         }
-        let vip = format!("{VIP}:{port}");
+        let vip = self.topo.service(port);
         self.gwctl_ok(&["-A", "-u", &vip, "-s", "rr"]);
         for (_, rip) in self.topo.servers {
             let rs = match self.topo.forward {
                 "-g" | "-i" => rip.to_string(),
-                _ => format!("{rip}:{port}"),
+                _ => hostport(rip, port),
             };
             self.gwctl_ok(&["-a", "-u", &vip, "-r", &rs, self.topo.forward, "-w", "1"]);
         }
@@ -467,12 +620,18 @@ impl Lab {
     /// Service VIP:80 for `proto` ("-t" or "-u"), rr, with both real servers
     /// in this lab's forwarding mode (and the local address for FULLNAT).
     pub fn add_service(&self, proto: &str) {
-        let vip = format!("{VIP}:{VPORT}");
+        self.add_service_of(self.topo, proto);
+    }
+
+    /// [`add_service`](Self::add_service) with the addresses and mode of
+    /// `topo` (another family's services in a dual-stack lab).
+    pub fn add_service_of(&self, topo: &Topology, proto: &str) {
+        let vip = topo.service(VPORT);
         self.gwctl_ok(&["-A", proto, &vip, "-s", "rr"]);
-        for (_, rip) in self.topo.servers {
-            self.gwctl_ok(&["-a", proto, &vip, "-r", &self.topo.rs_arg(rip), self.topo.forward, "-w", "1"]);
+        for (_, rip) in topo.servers {
+            self.gwctl_ok(&["-a", proto, &vip, "-r", &topo.rs_arg(rip), topo.forward, "-w", "1"]);
         }
-        if let Some(lip) = self.topo.laddr {
+        if let Some(lip) = topo.laddr {
             self.gwctl_ok(&["--add-laddr", "-z", lip, proto, &vip]);
         }
     }
@@ -488,7 +647,7 @@ impl Lab {
         self.add_service("-u");
         let listing = self.listing();
         for proto in ["TCP", "UDP"] {
-            assert!(listing.contains(&format!("{proto}  {VIP}:{VPORT} rr\n")), "{listing}");
+            assert!(listing.contains(&format!("{proto}  {} rr\n", self.topo.service(VPORT))), "{listing}");
         }
         for (_, rip) in self.topo.servers {
             let line = self.topo.dest_line(rip, 1);
@@ -497,8 +656,8 @@ impl Lab {
         let mut by_server = [0; 2];
         for _ in 0..6 {
             let h = self.http();
-            assert_eq!(h.remote, format!("{VIP}:{VPORT}"), "the client talks to the VIP only");
-            assert!(h.local.starts_with(&format!("{CLIENT}:")), "{h:?}");
+            assert_eq!(h.remote, format!("{}:{VPORT}", self.topo.vip), "the client talks to the VIP only");
+            assert!(h.local.starts_with(&format!("{}:", self.topo.client)), "{h:?}");
             assert_eq!(h.peer, h.local, "the real server saw {} instead of the client {}", h.peer, h.local);
             by_server[self.topo.server_index(&h.server)] += 1;
         }
@@ -535,10 +694,11 @@ impl Lab {
     }
 
     /// curl from the client to the VIP with `extra` arguments: the answer's
-    /// body, and the addresses curl connected to and from.
-    fn curl(&self, timeout: &str, extra: &[&str]) -> (String, String, String) {
-        let url = format!("http://{VIP}:{VPORT}/");
-        let mut args = vec!["curl", "-s", "-S", "-m", timeout];
+    /// body, and the addresses curl connected to and from (IPv6 ones
+    /// without brackets, as "2001:db8::100:80").
+    fn curl(&self, vip: &str, timeout: &str, extra: &[&str]) -> (String, String, String) {
+        let url = format!("http://{}/", hostport(vip, VPORT));
+        let mut args = vec!["curl", "-g", "-s", "-S", "-m", timeout];
         args.extend_from_slice(extra);
         args.extend_from_slice(&["-w", "\n%{remote_ip}:%{remote_port} %{local_ip}:%{local_port}", &url]);
         let o = self.exec("client", &args);
@@ -552,7 +712,12 @@ impl Lab {
     /// One HTTP GET from the client to the VIP; panics with the
     /// diagnostics if it fails.
     pub fn http(&self) -> Http {
-        let (body, remote, local) = self.curl("5", &[]);
+        self.http_to(self.topo.vip)
+    }
+
+    /// [`http`](Self::http) to `vip` (another family's VIP in a dual-stack lab).
+    pub fn http_to(&self, vip: &str) -> Http {
+        let (body, remote, local) = self.curl(vip, "5", &[]);
         let (server, peer) = body.trim().split_once(' ').unwrap_or_else(|| panic!("odd answer {body:?}"));
         Http { server: server.into(), peer: peer.into(), remote, local }
     }
@@ -563,7 +728,7 @@ impl Lab {
         let file = std::env::temp_dir().join(format!("{}-post.bin", self.prefix));
         std::fs::write(&file, vec![b'x'; n]).unwrap();
         let data = format!("@{}", file.display());
-        let (body, remote, local) = self.curl("10", &["--data-binary", &data]);
+        let (body, remote, local) = self.curl(self.topo.vip, "10", &["--data-binary", &data]);
         let _ = std::fs::remove_file(&file);
         let f: Vec<&str> = body.split_whitespace().collect();
         assert_eq!(f.len(), 3, "odd answer {body:?}");
@@ -576,11 +741,17 @@ impl Lab {
     /// SHA-256 and size of what the client received (`sha256sum` of the
     /// file curl wrote); panics with the diagnostics if curl fails.
     pub fn download(&self, n: usize, timeout: &str) -> Download {
-        let file = std::env::temp_dir().join(format!("{}-download.bin", self.prefix));
+        self.download_from(self.topo.vip, n, timeout)
+    }
+
+    /// [`download`](Self::download) from `vip` (another family's VIP in a
+    /// dual-stack lab; downloads from different VIPs may run at once).
+    pub fn download_from(&self, vip: &str, n: usize, timeout: &str) -> Download {
+        let file = std::env::temp_dir().join(format!("{}-{vip}-download.bin", self.prefix));
         let _ = std::fs::remove_file(&file);
-        let url = format!("http://{VIP}:{VPORT}/bytes/{n}");
+        let url = format!("http://{}/bytes/{n}", hostport(vip, VPORT));
         let path = file.to_str().unwrap();
-        let o = self.exec("client", &["curl", "-s", "-S", "-m", timeout, "-D", "-", "-o", path, &url]);
+        let o = self.exec("client", &["curl", "-g", "-s", "-S", "-m", timeout, "-D", "-", "-o", path, &url]);
         assert!(o.status.success(), "download of {n} bytes failed ({}): {}", o.status, stderr(&o).trim());
         let headers = text(&o);
         let header = |name: &str| {
@@ -609,8 +780,14 @@ impl Lab {
 
     /// `n` UDP exchanges, each from a new client socket (a new flow).
     pub fn udp_flows(&self, n: usize) -> Vec<Udp> {
+        self.udp_flows_to(self.topo.vip, n)
+    }
+
+    /// [`udp_flows`](Self::udp_flows) to `vip` (another family's VIP in a
+    /// dual-stack lab).
+    pub fn udp_flows_to(&self, vip: &str, n: usize) -> Vec<Udp> {
         let out =
-            self.python("client", "udp_client.py", &[VIP, &VPORT.to_string(), &n.to_string(), "--local"]);
+            self.python("client", "udp_client.py", &[vip, &VPORT.to_string(), &n.to_string(), "--local"]);
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), n, "udp_client.py: {out}");
         assert!(!out.contains("timeout"), "UDP through the VIP got no answer:\n{out}");
@@ -675,7 +852,7 @@ impl Lab {
 
     /// `gwctl -L -n --stats --exact`, parsed.
     pub fn stats(&self) -> StatsListing {
-        StatsListing::parse(self.gwctl_ok(&["-L", "-n", "--stats", "--exact"]))
+        StatsListing::parse(self.gwctl_ok(&["-L", "-n", "--stats", "--exact"]), self.topo.vip)
     }
 
     /// A field of /proc/net/snmp in namespace `n`, e.g. ("Udp", "InDatagrams").
