@@ -809,6 +809,12 @@ impl Lab {
         v.sum_counter(name)
     }
 
+    /// Counter `name` of each worker, in order.
+    pub fn worker_counters(&self, name: &str) -> Vec<u64> {
+        let json = self.gwctl_ok(&["--counters", "--json"]);
+        serde_json_lite::parse(&json).counter_values(name)
+    }
+
     /// Statistic `name` of port `port` (`ipackets`, `imissed`, ...) from
     /// `gwctl --counters --json`.
     pub fn port_stat(&self, port: &str, name: &str) -> u64 {
@@ -864,6 +870,13 @@ impl Lab {
         let i =
             names.split_whitespace().position(|f| f == field).unwrap_or_else(|| panic!("no {group} {field}"));
         values.split_whitespace().nth(i).unwrap().parse().unwrap()
+    }
+
+    /// A field of /proc/net/snmp6 in namespace `n`, e.g. "Icmp6InPktTooBigs".
+    pub fn snmp6(&self, n: &str, field: &str) -> u64 {
+        let t = text(&self.exec(n, &["cat", "/proc/net/snmp6"]));
+        let v = t.lines().find_map(|l| l.strip_prefix(field).filter(|v| v.starts_with(char::is_whitespace)));
+        v.unwrap_or_else(|| panic!("no {field} in /proc/net/snmp6")).trim().parse().unwrap()
     }
 
     /// The MAC address of interface `dev` in namespace `n`.
@@ -1006,18 +1019,78 @@ mod serde_json_lite {
     }
     impl Value {
         pub fn sum_counter(&self, name: &str) -> u64 {
+            self.counter_values(name).iter().sum()
+        }
+
+        /// The values of counter `name`, one per worker, in order.
+        pub fn counter_values(&self, name: &str) -> Vec<u64> {
             let pat = format!("\"name\":\"{name}\",\"value\":");
-            let mut total = 0;
+            let mut values = vec![];
             let mut rest = self.0.as_str();
-            let mut found = false;
             while let Some(i) = rest.find(&pat) {
                 rest = &rest[i + pat.len()..];
                 let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-                total += digits.parse::<u64>().unwrap();
-                found = true;
+                values.push(digits.parse::<u64>().unwrap());
             }
-            assert!(found, "no counter {name} in {}", self.0);
-            total
+            assert!(!values.is_empty(), "no counter {name} in {}", self.0);
+            values
         }
+    }
+}
+
+/// One packet of a capture (tests/lab/ip_capture.py): its key=value words
+/// ("src", "dst", "hlim", "l4", "csum", "len", "outer_src", ...).
+#[derive(Debug, Clone)]
+pub struct Seen(pub std::collections::HashMap<String, String>);
+
+impl Seen {
+    /// Field `k`; panics if the capture did not print it.
+    pub fn get(&self, k: &str) -> &str {
+        self.0.get(k).unwrap_or_else(|| panic!("no {k} in {self:?}"))
+    }
+}
+
+/// A running capture ([`Lab::capture`]).
+pub struct Capture(Daemon, BufReader<ChildStdout>);
+
+impl Capture {
+    /// Waits for the capture to end (its count or timeout) and returns
+    /// what it saw.
+    pub fn packets(mut self) -> Vec<Seen> {
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut self.1, &mut out).expect("reading the capture");
+        let _ = self.0 .0.wait();
+        out.lines()
+            .map(|l| {
+                Seen(
+                    l.split_whitespace()
+                        .filter_map(|w| w.split_once('='))
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Lab {
+    /// Starts a capture (tests/lab/ip_capture.py, scapy) of up to `count`
+    /// TCP/UDP packets toward `port` on `iface` in namespace `n`, for at
+    /// most `secs` seconds; returns once it runs.
+    pub fn capture(&self, n: &str, iface: &str, port: u16, count: usize, secs: u32) -> Capture {
+        let s = script("ip_capture.py");
+        let mut d = self.spawn(
+            n,
+            &[
+                "python3",
+                s.to_str().unwrap(),
+                iface,
+                &port.to_string(),
+                &count.to_string(),
+                &secs.to_string(),
+            ],
+        );
+        let out = d.ready();
+        Capture(d, out)
     }
 }
