@@ -191,6 +191,8 @@ counters! {
         ArpRequestsAnswered = "arp_requests_answered", "ARP requests for our addresses answered.",
         ArpRequestsSent = "arp_requests_sent", "ARP requests sent to resolve a next hop.",
         ArpRepliesLearned = "arp_replies_learned", "ARP replies learned into the neighbour table.",
+        NdSolicitsSent = "nd_solicits_sent",
+            "IPv6 neighbour solicitations sent to resolve a next hop (to its solicited-node group).",
         IcmpEchoAnswered = "icmp_echo_answered", "ICMP echo requests to our addresses answered.",
         NdSolicitsAnswered = "nd_solicits_answered",
             "IPv6 neighbour solicitations for a port's address answered with an advertisement.",

@@ -95,6 +95,9 @@ pub struct EngineConfig {
 pub enum Action {
     /// L3 is rewritten; send out `port` to the MAC of `next_hop` (host order).
     Forward { port: u16, next_hop: u32 },
+    /// IPv6 L3 is rewritten; send out `port` to the MAC of the IPv6
+    /// `next_hop` (resolved by neighbour discovery, [`crate::neigh`]).
+    Forward6 { port: u16, next_hop: u128 },
     /// Rewritten in place into a reply (ICMP echo, ICMP error), MACs set:
     /// cut the frame to `len` bytes and send it out `port`.
     Reply { port: u16, len: usize },

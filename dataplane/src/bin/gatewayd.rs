@@ -25,7 +25,7 @@ use gw_core::counters::WorkerCounters;
 use gw_core::engine::Engine;
 use gw_core::mailbox::mailbox;
 use gw_core::neigh::StaticNeighbours;
-use gw_core::route::{Route, Routes};
+use gw_core::route::{Route, Route6, Routes};
 use gw_core::service::{Publisher, Snapshot};
 use gw_core::steer::Redirect;
 use gw_core::worker::Worker;
@@ -122,6 +122,7 @@ fn run(args: Args) -> Result<()> {
         .with_context(|| format!("control.socket: {}", cfg.control.socket.display()))?;
     let port_confs = cfg.port_confs()?;
     let statics = cfg.static_routes(&port_confs)?;
+    let statics6 = cfg.static_routes6(&port_confs)?;
     let stop_signal = dpdk::stop_on_signals().context("installing signal handlers")?;
     let reload_signal = dpdk::reload_on_sighup().context("installing the SIGHUP handler")?;
 
@@ -154,7 +155,9 @@ fn run(args: Args) -> Result<()> {
     let (ports, ifaces) = start_ports(&port_confs, nworkers, &pool, socket)?;
     let statics: Vec<Route> =
         statics.iter().map(|r| Route { port: ports[r.port as usize].id(), ..*r }).collect();
-    let routes = Routes::new(&ifaces, &statics);
+    let statics6: Vec<Route6> =
+        statics6.iter().map(|r| Route6 { port: ports[r.port as usize].id(), ..*r }).collect();
+    let routes = Routes::dual(&ifaces, &statics, &statics6);
     // The exception path: a kernel interface per port that asks for one.
     let static_neighbours = cfg.static_neighbours(&port_confs)?;
     let taps = dataplane::kernel::start_taps(
