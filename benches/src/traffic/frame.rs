@@ -256,6 +256,9 @@ pub enum Kind {
     /// `stamp` if it is the first fragment and carries one, `last` if it is
     /// the last (MF clear).
     Fragment { stamp: Option<u64>, last: bool },
+    /// An IPv6 neighbour solicitation for `target` (see
+    /// [`super::frame6::na_reply_in_place`]).
+    NeighSolicit { target: std::net::Ipv6Addr },
     /// Anything else.
     Other,
 }
@@ -279,6 +282,7 @@ pub fn classify(frame: &[u8]) -> Kind {
             }
         }
         EtherType::Ipv4 => classify_ip(eth.payload(), false),
+        EtherType::Ipv6 => super::frame6::classify6(eth.payload()),
         _ => Kind::Other,
     }
 }
@@ -316,7 +320,7 @@ fn read_stamp(payload: &[u8]) -> Option<u64> {
 pub fn reflect(frame: &mut [u8]) -> bool {
     let Ok(mut eth) = ethernet::Frame::new_checked(&mut *frame) else { return false };
     if eth.ethertype() != EtherType::Ipv4 {
-        return false;
+        return super::frame6::reflect6(frame);
     }
     let (src, dst) = (eth.src_addr(), eth.dst_addr());
     eth.set_src_addr(dst);
@@ -368,6 +372,9 @@ pub fn reflect(frame: &mut [u8]) -> bool {
 /// handshake's ACK from a template).
 pub fn dst_endpoint(frame: &[u8]) -> Option<(u32, u16)> {
     let eth = ethernet::Frame::new_checked(frame).ok()?;
+    if eth.ethertype() == EtherType::Ipv6 {
+        return super::frame6::dst_endpoint6(eth.payload());
+    }
     if eth.ethertype() != EtherType::Ipv4 {
         return None;
     }

@@ -8,6 +8,8 @@
 //! - [`frame`]: frame templates with precomputed checksum sums, the per
 //!   packet fill (client tuple + TSC stamp), the "real server" reflection,
 //!   ARP answers and stamp extraction.
+//! - [`frame6`]: the IPv6 templates, reflection and neighbour
+//!   advertisements (issue 17), beside the IPv4 ones.
 //! - [`order`]: the order established flows are visited in (table,
 //!   random permutation, Zipf).
 //! - [`hist`]: a latency histogram (log-linear buckets, ~3 % resolution).
@@ -16,6 +18,7 @@
 
 pub mod flows;
 pub mod frame;
+pub mod frame6;
 pub mod hist;
 pub mod order;
 pub mod plot;
