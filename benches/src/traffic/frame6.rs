@@ -27,7 +27,7 @@ use gw_core::wire::ipv6::{self, NextHeader};
 use gw_core::wire::tcp::{self, flags};
 use gw_core::wire::udp;
 
-use super::frame::{Kind, L4Kind, MAX_FRAME, MIN_FRAME, STAMP_LEN, STAMP_MAGIC};
+use super::frame::{Kind, L4Kind, Template, MAX_FRAME, MIN_FRAME, STAMP_LEN, STAMP_MAGIC};
 
 /// The clients' /96: flow `f`'s client is this with the IPv4 client
 /// address of [`super::flows::client`] in the low 32 bits.
@@ -149,6 +149,53 @@ impl Template6 {
         let at = L4 + csum_offset(self.kind);
         buf[at..at + 2].copy_from_slice(&l4.to_be_bytes());
     }
+}
+
+/// A template of either family: what gw-pktgen sends (`--ipv6` picks
+/// [`Template6`]). One `match` per packet, always the same arm in a run.
+#[derive(Clone, Debug)]
+pub enum AnyTemplate {
+    V4(Template),
+    V6(Template6),
+}
+
+impl AnyTemplate {
+    /// Frame length.
+    #[inline]
+    pub fn len(&self) -> usize {
+        match self {
+            AnyTemplate::V4(t) => t.len(),
+            AnyTemplate::V6(t) => t.len(),
+        }
+    }
+
+    /// Never true: a template holds at least the headers.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The transport and flags.
+    pub fn kind(&self) -> L4Kind {
+        match self {
+            AnyTemplate::V4(t) => t.kind(),
+            AnyTemplate::V6(t) => t.kind(),
+        }
+    }
+
+    /// [`Template::write`] or [`Template6::write`].
+    #[inline]
+    pub fn write(&self, buf: &mut [u8], src: u32, sport: u16, tsc: u64) {
+        match self {
+            AnyTemplate::V4(t) => t.write(buf, src, sport, tsc),
+            AnyTemplate::V6(t) => t.write(buf, src, sport, tsc),
+        }
+    }
+}
+
+/// Whether an IPv6 neighbour solicitation for `target` is the clients'
+/// side's to answer: the router or a client.
+pub fn is_client_side6(target: Ipv6Addr) -> bool {
+    target == ROUTER6 || u128::from(target) >> 32 == u128::from(CLIENT6_NET) >> 32
 }
 
 fn csum_offset(kind: L4Kind) -> usize {

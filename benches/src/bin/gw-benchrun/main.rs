@@ -132,7 +132,8 @@ fn real_main(args: Args) -> Result<i32> {
         }
         if args.only.is_empty() && !args.smoke {
             for s in scenarios::extra() {
-                println!("{:<24} {} (only with --only {}; writes {}.md)", s.id, s.title, s.id, s.id);
+                let writes = if s.syn_flood > 0.0 { format!("; writes {}.md", s.id) } else { String::new() };
+                println!("{:<24} {} (only with --only {}{writes})", s.id, s.title, s.id);
             }
         }
         return Ok(0);

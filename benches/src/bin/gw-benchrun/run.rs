@@ -170,6 +170,9 @@ fn pktgen_cmd(
     if s.fragment > 0 {
         c.arg("--fragment").arg(s.fragment.to_string());
     }
+    if s.ipv6 {
+        c.arg("--ipv6");
+    }
     if s.syn_flood > 0.0 {
         c.arg("--rate").arg(s.rate.to_string());
         c.arg("--syn-flood").arg(s.syn_flood.to_string());

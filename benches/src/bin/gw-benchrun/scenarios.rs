@@ -11,6 +11,9 @@ pub enum Mode {
     Nat,
     Dr,
     Tun,
+    /// FULLNAT IPv6 -> IPv6 (issue 17): IPv6 clients, VIP, local addresses
+    /// and real servers.
+    FullNat6,
 }
 
 impl Mode {
@@ -20,6 +23,7 @@ impl Mode {
             Mode::Nat => "bench-nat.toml",
             Mode::Dr => "bench-dr.toml",
             Mode::Tun => "bench-tun.toml",
+            Mode::FullNat6 => "bench-fullnat6.toml",
         }
     }
     pub fn label(self) -> &'static str {
@@ -28,7 +32,12 @@ impl Mode {
             Mode::Nat => "NAT",
             Mode::Dr => "DR",
             Mode::Tun => "TUN",
+            Mode::FullNat6 => "FULLNAT6",
         }
+    }
+    /// The clients speak IPv6 (`gw-pktgen --ipv6`).
+    pub fn ipv6(self) -> bool {
+        matches!(self, Mode::FullNat6)
     }
     /// DR and TUN servers answer the client directly, not through the
     /// gateway: the generator counts at the servers.
@@ -80,11 +89,16 @@ pub struct Scenario {
     /// The order established flows are visited in (`gw-pktgen --order`):
     /// "random" for every row unless the row says otherwise.
     pub order: &'static str,
+    /// The clients speak IPv6 (`gw-pktgen --ipv6`, issue 17).
+    pub ipv6: bool,
 }
 
 /// The simple IMIX: 7 x 64 B, 4 x 512 B, 1 x 1514 B (a 1500-byte IP packet).
 pub const IMIX_SIZES: [usize; 3] = [64, 512, 1514];
 pub const IMIX_MIX: [usize; 3] = [7, 4, 1];
+/// The IPv6 rows' frame: the IPv4 rows' 64 bytes (TCP header + stamp) plus
+/// the 20 bytes an IPv6 header is longer.
+pub const IPV6_FRAME: usize = 84;
 
 impl Scenario {
     /// The frame sizes as the table shows them.
@@ -179,6 +193,7 @@ fn gw(
         flood_rate: 0.0,
         fragment: 0,
         order: "random",
+        ipv6: mode.ipv6(),
     }
 }
 
@@ -204,6 +219,7 @@ fn testpmd(id: &str, sizes: &[usize], mix: &[usize]) -> Scenario {
         flood_rate: 0.0,
         fragment: 0,
         order: "random",
+        ipv6: false,
     }
 }
 
@@ -277,7 +293,9 @@ pub fn full() -> Vec<Scenario> {
 }
 
 /// Scenarios outside the default run (`--only` picks them): the SYN-flood
-/// measurement of issue 7, written to `synflood.md` / `synflood.json`.
+/// measurement of issue 7, written to `synflood.md` / `synflood.json`, and
+/// the IPv6 rows of issue 17 (FULLNAT66, testpmd with IPv6 frames),
+/// written as the default run's rows are.
 pub fn extra() -> Vec<Scenario> {
     let mut s =
         gw(Mode::FullNat, "tcp", 10_000, 1, &[64], &[], "FULLNAT TCP established under a SYN flood", 0.0);
@@ -291,7 +309,22 @@ pub fn extra() -> Vec<Scenario> {
     s.flood_rate = 1_000_000.0;
     s.syn_flood = 5.0;
     s.ack_flood = 3.0;
-    vec![s]
+    let mut v = vec![s];
+    // IPv6 (issue 17), beside fullnat-udp-1k in the same run for the ratio:
+    // `--only fullnat-udp-1k,fullnat6-udp-1k`.
+    for (mode, proto, title) in [
+        (Mode::FullNat6, "udp", "FULLNAT IPv6 -> IPv6 UDP established"),
+        (Mode::FullNat6, "tcp", "FULLNAT IPv6 -> IPv6 TCP ACK established"),
+    ] {
+        // The IPv4 rows' 64-byte frame with the 20 bytes IPv6's header adds.
+        v.push(gw(mode, proto, 1_000, 1, &[IPV6_FRAME], &[], title, 1.5));
+    }
+    // The generator's own IPv6 ceiling: IPv6 frames through testpmd.
+    let mut t = testpmd("testpmd-84-ipv6", &[IPV6_FRAME], &[]);
+    t.title = "ceiling: same memif link, IPv6 clients".into();
+    t.ipv6 = true;
+    v.push(t);
+    v
 }
 
 /// The CI smoke run: one short FULLNAT scenario.
@@ -386,8 +419,9 @@ mod tests {
 
     #[test]
     fn the_syn_flood_scenario_is_apart_and_reaches_the_cap() {
-        let x = extra();
-        assert!(x.iter().all(|s| s.syn_flood > 0.0 && s.rate > 0.0 && s.proto == "tcp"));
+        let x: Vec<_> = extra().into_iter().filter(|s| s.syn_flood > 0.0).collect();
+        assert_eq!(x.len(), 1);
+        assert!(x.iter().all(|s| s.rate > 0.0 && s.proto == "tcp"));
         assert!(full().iter().all(|s| s.syn_flood == 0.0 && x.iter().all(|e| e.id != s.id)));
         // The paced flood alone offers more SYNs than the half-open cap (50 %).
         let s = &x[0];

@@ -1,11 +1,11 @@
 //! Command line of gw-pktgen.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
-use gw_benches::traffic::flows;
 use gw_benches::traffic::order::Order;
+use gw_benches::traffic::{flows, frame6};
 use gw_core::wire::ethernet::MacAddr;
 
 /// IP MTU the fragmented datagrams are cut to (`--fragment`).
@@ -130,6 +130,18 @@ pub struct Args {
     /// The virtual port.
     #[arg(long, default_value_t = flows::VPORT)]
     pub vport: u16,
+    /// The clients speak IPv6 (issue 17): flow f's client is the IPv4
+    /// plan's address in the low 32 bits of 2001:db8:c000::/96, the service
+    /// is --vip6. The servers' side is whatever the gateway sends (IPv6 for
+    /// FULLNAT66, IPv4 for NAT64); the generator answers neighbour
+    /// solicitations for the router 2001:db8::254, the clients and the IPv6
+    /// real servers 2001:db8:1::2.. The gateway's MAC is still resolved with
+    /// ARP for --gw-ip (its outside port is dual-stack).
+    #[arg(long)]
+    pub ipv6: bool,
+    /// The IPv6 virtual service (with --ipv6).
+    #[arg(long, default_value_t = frame6::VIP6)]
+    pub vip6: Ipv6Addr,
     /// gatewayd's control socket: its counters are read around each phase.
     #[arg(long)]
     pub gw_socket: Option<PathBuf>,
@@ -212,6 +224,9 @@ impl Args {
             return Err(format!(
                 "--fragment needs --proto udp and {MIN_FRAGMENTED}..={MAX_FRAGMENTED} bytes (at most a burst of fragments)"
             ));
+        }
+        if self.ipv6 && self.fragment > 0 {
+            return Err("--fragment sends IPv4 fragments: not with --ipv6".into());
         }
         if self.syn_flood > 0.0 && (self.proto != Proto::Tcp || self.rate <= 0.0 || self.new_flows) {
             return Err("--syn-flood needs --proto tcp and a --rate, and no --new-flows".into());

@@ -20,7 +20,8 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 
 use gw_benches::traffic::flows;
-use gw_benches::traffic::frame::{self, FragTemplate, Kind, Template};
+use gw_benches::traffic::frame::{self, FragTemplate, Kind};
+use gw_benches::traffic::frame6::{self, AnyTemplate as Template};
 use gw_benches::traffic::hist::Histogram;
 use gw_benches::traffic::order::Order;
 use gw_benches::traffic::report::{self, GwCounters, Phase, Sample};
@@ -150,6 +151,8 @@ pub struct Gen {
     /// answered with a handshake ACK (its clients are spoofed).
     pub split_flood: bool,
     servers: Vec<Ipv4Addr>,
+    /// The IPv6 real servers (FULLNAT66), answered to neighbour solicitations.
+    servers6: Vec<std::net::Ipv6Addr>,
     /// The datagram being cut into fragments, and the IP identification of
     /// the next one (sequential, as most stacks do).
     frag_buf: Vec<u8>,
@@ -198,6 +201,7 @@ impl Gen {
             flood: None,
             split_flood: false,
             servers: flows::real_servers(),
+            servers6: (0..flows::RS_COUNT).map(|i| frame6::nth6(frame6::RS6_FIRST, i)).collect(),
             frag_buf: Vec::new(),
             next_ip_id: 0,
             frag_burst: Vec::with_capacity(BURST),
@@ -625,6 +629,12 @@ impl Gen {
                             let _ = self.tx_server.push(m);
                         }
                     }
+                    Kind::NeighSolicit { target } if self.servers6.contains(&target) => {
+                        if frame6::na_reply_in_place(m.as_mut(), self.server.mac) {
+                            self.cur.arp_answered += 1;
+                            let _ = self.tx_server.push(m);
+                        }
+                    }
                     _ => self.cur.other_rx += 1,
                 }
             }
@@ -678,6 +688,12 @@ impl Gen {
                     }
                     Kind::ArpRequest { target, .. } if is_client_side(target) => {
                         if frame::arp_reply_in_place(m.as_mut(), self.client.mac) {
+                            self.cur.arp_answered += 1;
+                            let _ = self.tx_client.push(m);
+                        }
+                    }
+                    Kind::NeighSolicit { target } if frame6::is_client_side6(target) => {
+                        if frame6::na_reply_in_place(m.as_mut(), self.client.mac) {
                             self.cur.arp_answered += 1;
                             let _ = self.tx_client.push(m);
                         }

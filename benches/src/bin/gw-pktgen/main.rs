@@ -15,6 +15,7 @@ use std::io::Write;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use gw_benches::traffic::frame::{FragTemplate, L4Kind, Template};
+use gw_benches::traffic::frame6::{AnyTemplate, Template6};
 use gw_benches::traffic::report::GenReport;
 use gw_core::wire::ethernet::MacAddr;
 use gw_core::wire::tcp::flags;
@@ -108,8 +109,15 @@ fn phases(args: &Args, g: &mut Gen) -> Result<GenReport> {
     };
     eprintln!("gw-pktgen: gateway {} is at {gw_mac}", args.gw_ip);
 
-    let make = |kind: L4Kind, sizes: &[usize]| -> Vec<Template> {
-        sizes.iter().map(|s| Template::new(g.client.mac, gw_mac, args.vip, args.vport, kind, *s)).collect()
+    let make = |kind: L4Kind, sizes: &[usize]| -> Vec<AnyTemplate> {
+        let (src, vport) = (g.client.mac, args.vport);
+        sizes
+            .iter()
+            .map(|s| match args.ipv6 {
+                false => AnyTemplate::V4(Template::new(src, gw_mac, args.vip, vport, kind, *s)),
+                true => AnyTemplate::V6(Template6::new(src, gw_mac, args.vip6, vport, kind, *s)),
+            })
+            .collect()
     };
     let smallest = [*args.sizes.iter().min().expect("validated non-empty")];
     let (open_kind, data_kind) = match args.proto {
@@ -224,11 +232,17 @@ fn phases(args: &Args, g: &mut Gen) -> Result<GenReport> {
 /// rate, before, during (paced, then as fast as possible) and after a SYN
 /// flood from never-seen spoofed tuples, then during and after an ACK flood
 /// of tuples without a session.
-fn syn_flood(args: &Args, g: &mut Gen, t: &mut Traffic<'_>, floods: [&Template; 2], report: &mut GenReport) {
+fn syn_flood(
+    args: &Args,
+    g: &mut Gen,
+    t: &mut Traffic<'_>,
+    floods: [&AnyTemplate; 2],
+    report: &mut GenReport,
+) {
     g.split_flood = true;
     let [syn, ack] = floods;
     let mut next_spoofed = args.flows;
-    let phases: [(&str, f64, Option<&Template>, f64); 6] = [
+    let phases: [(&str, f64, Option<&AnyTemplate>, f64); 6] = [
         ("before", args.duration, None, 0.0),
         ("syn_flood_paced", args.paced_flood, Some(syn), args.flood_rate),
         ("syn_flood", args.syn_flood, Some(syn), 0.0),
