@@ -66,8 +66,8 @@ counters! {
             "a neighbour solicitation or advertisement failing RFC 4861 §7.1 (hop limit ≠ 255, code ≠ 0, \
              multicast target, bad option, the solicited flag on a multicast advertisement), from a source \
              neither link-local nor in the port's IPv6 subnet, an advertisement for an off-link target or \
-             without a unicast target link-layer address, or a solicitation from :: (duplicate address \
-             detection: static addresses do not defend)",
+             without a unicast target link-layer address, or a solicitation from :: for one of our \
+             addresses (duplicate address detection: static addresses do not defend)",
         ArpMalformed = "drop_arp_malformed", "ARP that is not Ethernet/IPv4, or has a bad sender",
         ArpNotForUs = "drop_arp_not_for_us", "ARP for an address that is not ours on that port",
         ArpOffSubnet = "drop_arp_off_subnet",

@@ -8,7 +8,8 @@
 //! length) and come from a link-local address or one on the port's IPv6
 //! prefix: an off-link source is dropped (`drop_nd_invalid`), so no
 //! stranger gets an entry. One from `::` (duplicate address detection) is
-//! not answered: the port's address is static and not defended. A
+//! not answered: for one of our addresses it is `drop_nd_invalid` (they
+//! are static and not defended), for a neighbour's own `drop_not_for_us`. A
 //! solicitation for one of our addresses ([`Engine::answers_nd_for`]) is
 //! answered with a solicited advertisement and, if it carries the sender's
 //! link-layer address, makes (or refreshes) the sender's entry, as an ARP
@@ -66,7 +67,20 @@ impl Engine {
     /// in `frame` received on `iface`.
     pub(super) fn nd(&mut self, iface: &Iface, frame: &mut [u8], rx: Received, nd: NdRepr) -> Action {
         let Received { src, dst, hop_limit, icmp_len } = rx;
-        if hop_limit != icmpv6::ND_HOP_LIMIT || src.is_unspecified() || !on_link(iface, src) {
+        if hop_limit != icmpv6::ND_HOP_LIMIT {
+            return Action::Drop(Drop::NdInvalid);
+        }
+        if src.is_unspecified() {
+            // Duplicate address detection: a neighbour's own, or a claim on
+            // one of ours, which is static and not defended.
+            return match nd {
+                NdRepr::Solicit { target, .. } if !self.answers_nd_for(iface, target) => {
+                    Action::Drop(Drop::NotForUs)
+                }
+                _ => Action::Drop(Drop::NdInvalid),
+            };
+        }
+        if !on_link(iface, src) {
             return Action::Drop(Drop::NdInvalid);
         }
         match nd {

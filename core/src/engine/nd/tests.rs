@@ -146,3 +146,13 @@ fn an_echo_from_beyond_a_router_is_routed_back_through_it() {
     let mut f = echo_from(client, GW6, GW_MAC);
     assert_eq!(e.process(0, 0, &mut f), Action::Drop(Drop::NoRoute));
 }
+
+#[test]
+fn a_neighbours_duplicate_address_detection_is_not_ours_a_claim_on_ours_is_refused() {
+    let mut e = dual();
+    assert_eq!(
+        e.process(0, 0, &mut ns(Ipv6Addr::UNSPECIFIED, v6("fe80::9"), 255)),
+        Action::Drop(Drop::NotForUs)
+    );
+    assert_eq!(e.process(0, 0, &mut ns(Ipv6Addr::UNSPECIFIED, GW6, 255)), Action::Drop(Drop::NdInvalid));
+}
