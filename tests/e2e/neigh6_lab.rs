@@ -57,7 +57,7 @@ fn the_gateway_and_a_router_resolve_each_other_and_a_flood_stays_bounded() {
     let lab = Lab::up_tweaked(&DR_ROUTED, "h17n-nd6", dual_stack);
     ipv6_on(&lab, "router", &[("r0", "2001:db8::fe/64"), ("rc", "2001:db8:4::1/64")]);
     lab.exec("router", &["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]);
-    ipv6_on(&lab, "client", &[("c0", "2001:db8:4::2/64")]);
+    ipv6_on(&lab, "client", &[("c0", &format!("{CLIENT6}/64"))]);
     let o = lab.exec("client", &["ip", "-6", "route", "add", "default", "via", "2001:db8:4::1"]);
     assert!(o.status.success(), "{}", text(&o));
     let gw_mac = lab.mac("gw", "gw0");
