@@ -221,6 +221,22 @@ impl<B: PacketBuf> Worker<B> {
                     self.punt(port, pkt, io);
                 }
             }
+            Action::Nd { port, addr, mac, create, reply, kernel } => {
+                let learned = (port, IpAddr::V6(Ipv6Addr::from(addr)), mac, create);
+                let stored = self.learn_from(now, learned, io);
+                self.share(learned);
+                if reply != 0 {
+                    pkt.truncate(reply.into());
+                    io.send(port, pkt);
+                    return;
+                }
+                if stored {
+                    self.engine.counters().event(Event::NdAdvertsLearned, 1);
+                }
+                if kernel {
+                    self.punt(port, pkt, io);
+                }
+            }
             Action::Absorbed => {}
             Action::Reassembled => {
                 drop(pkt);
@@ -303,8 +319,8 @@ impl<B: PacketBuf> Worker<B> {
                     kernel_or_count(&counters, port, b, io)
                 });
             }
-            // ARP is never reassembled; a datagram is never a fragment.
-            Action::Arp { .. } | Action::Absorbed | Action::Reassembled => {}
+            // ARP and ND are never reassembled; a datagram is never a fragment.
+            Action::Arp { .. } | Action::Nd { .. } | Action::Absorbed | Action::Reassembled => {}
         }
     }
 
