@@ -15,7 +15,8 @@
 //! (tests/lab/neigh6_flood.py, its own checksums) stays within the
 //! neighbour table (`neigh_evicted`), one from off-link sources is refused
 //! by name (`drop_nd_invalid`), unsolicited advertisements make no entry,
-//! and the client is still answered after it all.
+//! and the client is still answered after it all. A static IPv6 neighbour
+//! (`gwctl --add-neighbour 2001:db8::fe`) overrides what was learnt.
 
 mod common;
 
@@ -112,4 +113,18 @@ fn the_gateway_and_a_router_resolve_each_other_and_a_flood_stays_bounded() {
     // again if the flood took its entry.
     ping6(&lab, 3);
     assert_eq!(lab.neigh("router", GW6).as_deref(), Some(gw_mac.as_str()));
+
+    // 5. A static IPv6 neighbour (gwctl, at run time) takes the place of the
+    // learnt entry and is used as given: a wrong MAC for the router loses
+    // the replies. Deleted, the gateway solicits the router again.
+    let wrong = "02:00:00:00:00:99";
+    lab.gwctl_ok(&["--add-neighbour", ROUTER6, "--mac", wrong, "--port", "lan"]);
+    let list = lab.gwctl_ok(&["--list-neighbours"]);
+    assert!(list.contains(ROUTER6) && list.contains(wrong), "{list}");
+    let o = lab.exec("client", &["ping", "-6", "-c", "2", "-i", "0.2", "-W", "1", "-n", GW6]);
+    assert!(text(&o).contains("0 received"), "replies went to the static MAC: {}", text(&o));
+    let solicited = lab.counter("nd_solicits_sent");
+    lab.gwctl_ok(&["--del-neighbour", ROUTER6, "--port", "lan"]);
+    ping6(&lab, 2);
+    assert!(lab.counter("nd_solicits_sent") > solicited, "{}", lab.diag());
 }
