@@ -165,6 +165,7 @@ fn run(args: Args) -> Result<()> {
         &ports,
         &ifaces,
         &statics,
+        &statics6,
         &static_neighbours,
         &pool,
         socket,
