@@ -16,9 +16,10 @@ pub struct Iface {
     pub port: u16,
     pub addr: Ipv4Addr,
     pub prefix: u8,
-    /// The port's IPv6 address and prefix length, if it has one: the
+    /// The port's IPv6 address and prefix length, if it has one (a
+    /// dual-stack port): its prefix is a connected IPv6 route, and the
     /// engine answers neighbour solicitations and echo requests for it
-    /// ([`crate::engine`]); IPv6 is not forwarded yet (issue 17).
+    /// ([`crate::engine`]).
     pub addr6: Option<(Ipv6Addr, u8)>,
     pub mac: MacAddr,
     /// IP MTU of the port (bytes of IPv4 packet, without Ethernet header).

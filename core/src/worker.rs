@@ -15,7 +15,7 @@ use crate::engine::reject::{self, Reject};
 use crate::engine::{Action, Engine};
 use crate::frag::{self, Datagram};
 use crate::modes::tun;
-use crate::neigh::{NeighConfig, NeighTable, Probe, Resolve, StaticNeighbours};
+use crate::neigh::{NeighAddr, NeighConfig, NeighTable, Probe, Resolve, StaticNeighbours};
 use crate::steer::{self, Owner};
 use crate::wire::ethernet::{self, EtherType, MacAddr};
 use crate::wire::{arp, icmpv6, ipv4, ipv6};
@@ -140,6 +140,38 @@ pub struct Worker<B> {
     ip_ident: u16,
     /// The static neighbours' publisher and the version in force.
     statics: Option<(Arc<StaticNeighbours>, u64)>,
+    /// The same for the IPv6 static neighbours.
+    statics6: Option<(Arc<StaticNeighbours<u128>>, u64)>,
+}
+
+/// `table`'s static neighbours from `statics`, and the publisher with the
+/// version taken.
+fn take_statics<B, A: NeighAddr>(
+    table: &mut NeighTable<B, A>,
+    statics: Arc<StaticNeighbours<A>>,
+) -> (Arc<StaticNeighbours<A>>, u64) {
+    let (version, set) = statics.newer_than(0).expect("versions start at 1");
+    table.set_statics(&set, |_, _, _| {});
+    (statics, version)
+}
+
+/// Takes a newer set from `statics` into `table`, if one was published;
+/// packets that waited for one of its neighbours leave.
+fn refresh_statics<B: PacketBuf, A: NeighAddr>(
+    engine: &Engine,
+    table: &mut NeighTable<B, A>,
+    statics: &mut Option<(Arc<StaticNeighbours<A>>, u64)>,
+    io: &mut impl Io<B>,
+) {
+    let Some((publisher, have)) = statics else { return };
+    let Some((version, set)) = publisher.newer_than(*have) else { return };
+    *have = version;
+    table.set_statics(&set, |mut p, port, mac| {
+        if let Some(src) = engine.iface(port).map(|i| i.mac) {
+            set_macs(p.as_mut(), src, mac);
+            io.send(port, p);
+        }
+    });
 }
 
 impl<B: PacketBuf> Worker<B> {
@@ -153,31 +185,28 @@ impl<B: PacketBuf> Worker<B> {
             n_learned: 0,
             ip_ident: 0,
             statics: None,
+            statics6: None,
         }
     }
 
     /// Takes its static neighbours from `statics` (now, and on
     /// [`tick`](Self::tick) after every change).
     pub fn with_static_neighbours(mut self, statics: Arc<StaticNeighbours>) -> Self {
-        let (version, set) = statics.newer_than(0).expect("versions start at 1");
-        self.neigh.set_statics(&set, |_, _, _| {});
-        self.statics = Some((statics, version));
+        self.statics = Some(take_statics(&mut self.neigh, statics));
         self
     }
 
-    /// Takes a new set of static neighbours if one was published; packets
-    /// that waited for one of them leave.
+    /// [`Worker::with_static_neighbours`] for the IPv6 neighbours.
+    pub fn with_static_neighbours6(mut self, statics: Arc<StaticNeighbours<u128>>) -> Self {
+        self.statics6 = Some(take_statics(&mut self.neigh6, statics));
+        self
+    }
+
+    /// Takes a new set of static neighbours of either family if one was
+    /// published; packets that waited for one of them leave.
     fn refresh_statics(&mut self, io: &mut impl Io<B>) {
-        let Some((publisher, have)) = &mut self.statics else { return };
-        let Some((version, set)) = publisher.newer_than(*have) else { return };
-        *have = version;
-        let engine = &self.engine;
-        self.neigh.set_statics(&set, |mut p, port, mac| {
-            if let Some(src) = engine.iface(port).map(|i| i.mac) {
-                set_macs(p.as_mut(), src, mac);
-                io.send(port, p);
-            }
-        });
+        refresh_statics(&self.engine, &mut self.neigh, &mut self.statics, io);
+        refresh_statics(&self.engine, &mut self.neigh6, &mut self.statics6, io);
     }
 
     /// Processes one received packet.

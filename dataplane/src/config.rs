@@ -252,8 +252,9 @@ impl Default for ControlSection {
     }
 }
 
-/// A static neighbour: `mac` is used for next hop `address` on port
-/// `port` (a `[[port]] name`), never evicted, never changed by ARP.
+/// A static neighbour: `mac` is used for next hop `address` (IPv4, or IPv6
+/// on a dual-stack port) on port `port` (a `[[port]] name`), never
+/// evicted, never changed by ARP or neighbour discovery.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NeighbourSection {
@@ -273,10 +274,9 @@ impl Config {
         let mut out: Vec<gw_proto::StaticNeighbour> = vec![];
         for (i, n) in self.static_neighbours.iter().enumerate() {
             let field = |f: &str| format!("neighbour[{i}].{f}");
-            let addr: Ipv4Addr = n
-                .address
-                .parse()
-                .map_err(|_| invalid(field("address"), format!("{:?} is not an IPv4 address", n.address)))?;
+            let addr: IpAddr = n.address.parse().map_err(|_| {
+                invalid(field("address"), format!("{:?} is not an IPv4 or IPv6 address", n.address))
+            })?;
             let mac: MacAddr = n
                 .mac
                 .parse()
@@ -308,6 +308,7 @@ impl Config {
                 id: id(i),
                 addr: p.addr,
                 prefix: p.prefix,
+                addr6: p.addr6,
             })
             .collect()
     }

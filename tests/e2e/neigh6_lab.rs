@@ -15,7 +15,8 @@
 //! (tests/lab/neigh6_flood.py, its own checksums) stays within the
 //! neighbour table (`neigh_evicted`), one from off-link sources is refused
 //! by name (`drop_nd_invalid`), unsolicited advertisements make no entry,
-//! and the client is still answered after it all.
+//! and the client is still answered after it all. A static IPv6 neighbour
+//! (`gwctl --add-neighbour 2001:db8::fe`) overrides what was learnt.
 
 mod common;
 
@@ -30,6 +31,18 @@ fn dual_stack(c: String) -> String {
     format!(
         "{c}\n[[route]]\ndest = \"2001:db8:4::/64\"\nvia = \"{ROUTER6}\"\n\n[neighbours]\ncapacity = 32\n"
     )
+}
+
+/// The lab of this file: IPv6 on in the router (forwarding) and the
+/// client, the client's default route through the router.
+fn ipv6_lab(name: &str, tweak: impl Fn(String) -> String) -> Lab {
+    let lab = Lab::up_tweaked(&DR_ROUTED, name, |c| tweak(dual_stack(c)));
+    ipv6_on(&lab, "router", &[("r0", "2001:db8::fe/64"), ("rc", "2001:db8:4::1/64")]);
+    lab.exec("router", &["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]);
+    ipv6_on(&lab, "client", &[("c0", &format!("{CLIENT6}/64"))]);
+    let o = lab.exec("client", &["ip", "-6", "route", "add", "default", "via", "2001:db8:4::1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    lab
 }
 
 /// Turns IPv6 on (lab.sh turns it off everywhere) for `devs` in namespace
@@ -54,12 +67,7 @@ fn ping6(lab: &Lab, n: u32) {
 
 #[test]
 fn the_gateway_and_a_router_resolve_each_other_and_a_flood_stays_bounded() {
-    let lab = Lab::up_tweaked(&DR_ROUTED, "h17n-nd6", dual_stack);
-    ipv6_on(&lab, "router", &[("r0", "2001:db8::fe/64"), ("rc", "2001:db8:4::1/64")]);
-    lab.exec("router", &["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]);
-    ipv6_on(&lab, "client", &[("c0", &format!("{CLIENT6}/64"))]);
-    let o = lab.exec("client", &["ip", "-6", "route", "add", "default", "via", "2001:db8:4::1"]);
-    assert!(o.status.success(), "{}", text(&o));
+    let lab = ipv6_lab("h17n-nd6", |c| c);
     let gw_mac = lab.mac("gw", "gw0");
 
     // 1. The router knows the gateway (a permanent entry: it never
@@ -112,4 +120,50 @@ fn the_gateway_and_a_router_resolve_each_other_and_a_flood_stays_bounded() {
     // again if the flood took its entry.
     ping6(&lab, 3);
     assert_eq!(lab.neigh("router", GW6).as_deref(), Some(gw_mac.as_str()));
+
+    // 5. A static IPv6 neighbour (gwctl, at run time) takes the place of the
+    // learnt entry and is used as given: a wrong MAC for the router loses
+    // the replies. Deleted, the gateway solicits the router again.
+    let wrong = "02:00:00:00:00:99";
+    lab.gwctl_ok(&["--add-neighbour", ROUTER6, "--mac", wrong, "--port", "lan"]);
+    let list = lab.gwctl_ok(&["--list-neighbours"]);
+    assert!(list.contains(ROUTER6) && list.contains(wrong), "{list}");
+    let o = lab.exec("client", &["ping", "-6", "-c", "2", "-i", "0.2", "-W", "1", "-n", GW6]);
+    assert!(text(&o).contains("0 received"), "replies went to the static MAC: {}", text(&o));
+    let solicited = lab.counter("nd_solicits_sent");
+    lab.gwctl_ok(&["--del-neighbour", ROUTER6, "--port", "lan"]);
+    ping6(&lab, 2);
+    assert!(lab.counter("nd_solicits_sent") > solicited, "{}", lab.diag());
+}
+
+/// With a kernel interface on the port (the exception path), the kernel
+/// gets the IPv6 route and resolves the router itself through the port:
+/// its solicitation leaves through the dataplane, the router's
+/// advertisement reaches it too, and the client's echo replies to the
+/// kernel's ping (not the dataplane's business) go to the kernel.
+#[test]
+fn the_kernel_interface_gets_the_ipv6_route_and_resolves_through_the_port() {
+    let lab = ipv6_lab("h17n-nd6k", |c| {
+        // lab.sh turns IPv6 off in every namespace; gatewayd gives the
+        // kernel interface it creates the port's IPv6 address, so the
+        // gateway's namespace needs it on for new interfaces (this runs
+        // after lab.sh, before gatewayd starts).
+        let o = run(std::process::Command::new("ip").args([
+            "netns",
+            "exec",
+            "gwe-h17n-nd6k-gw",
+            "sysctl",
+            "-qw",
+            "net.ipv6.conf.default.disable_ipv6=0",
+        ]));
+        assert!(o.status.success(), "{}", text(&o));
+        c.replace("name = \"lan\"", "name = \"lan\"\nkernel = \"gwk-lan\"")
+    });
+    let route = text(&lab.exec("gw", &["ip", "-6", "route", "show", "2001:db8:4::/64"]));
+    assert!(route.contains(&format!("via {ROUTER6} dev gwk-lan")), "{route:?}\n{}", lab.diag());
+    let o = lab.exec("gw", &["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "-n", CLIENT6]);
+    assert!(o.status.success() && text(&o).contains("3 received"), "{}\n{}", text(&o), lab.diag());
+    let router_mac = lab.mac("router", "r0");
+    assert_eq!(lab.neigh("gw", ROUTER6).as_deref(), Some(router_mac.as_str()), "the kernel's entry");
+    assert!(lab.counter("kernel_punted") >= 3, "{}", lab.diag());
 }

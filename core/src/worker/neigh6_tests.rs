@@ -160,3 +160,29 @@ fn a_flood_of_solicitations_from_many_sources_stays_bounded_and_is_counted() {
     w.handle(40_000, 0, ipv6_tests::echo_from(CLIENT6, GW6, GW_MAC), &mut io);
     assert_eq!(read_ns(&io.0[0].1).4[8..24], ROUTER6.octets());
 }
+
+#[test]
+fn a_static_ipv6_neighbour_is_used_at_once_and_never_changed_by_an_advertisement() {
+    let statics = Arc::new(StaticNeighbours::new(vec![crate::neigh::StaticNeigh {
+        port: 0,
+        ip: u128::from(ROUTER6),
+        mac: MacAddr(ROUTER_MAC),
+    }]));
+    let mut w = worker(16).with_static_neighbours6(statics.clone());
+    let mut io = Sent::default();
+    w.handle(0, 0, ipv6_tests::echo_from(CLIENT6, GW6, GW_MAC), &mut io);
+    assert_eq!(io.0.len(), 1);
+    assert_eq!(ipv6_tests::read(&io.0[0].1).1, ROUTER_MAC, "no solicitation: straight to the static MAC");
+    // An advertisement claiming another MAC changes nothing.
+    w.handle(1, 0, na(ROUTER6, GW6, ROUTER6, 0xe0, Some([2, 0, 0, 0, 0, 0x66]), 255), &mut io);
+    io.0.clear();
+    w.handle(2, 0, ipv6_tests::echo_from(CLIENT6, GW6, GW_MAC), &mut io);
+    assert_eq!(ipv6_tests::read(&io.0[0].1).1, ROUTER_MAC);
+    // Removed: the next reply solicits the router again.
+    statics.publish(vec![]);
+    w.tick(3, &mut io);
+    io.0.clear();
+    w.handle(4, 0, ipv6_tests::echo_from(CLIENT6, GW6, GW_MAC), &mut io);
+    assert_eq!(read_ns(&io.0[0].1).4[8..24], ROUTER6.octets());
+    assert_eq!(w.engine.counters().event_count(Event::NdSolicitsSent), 1);
+}

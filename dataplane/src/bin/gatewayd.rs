@@ -165,6 +165,7 @@ fn run(args: Args) -> Result<()> {
         &ports,
         &ifaces,
         &statics,
+        &statics6,
         &static_neighbours,
         &pool,
         socket,
@@ -186,12 +187,17 @@ fn run(args: Args) -> Result<()> {
     let flows = Arc::new(FlowSteering::new(ports.clone(), nworkers));
     let port_stats = PortStatsReader::new(&port_confs, &ports, nworkers).with_taps(&taps);
     let static_neigh = Arc::new(StaticNeighbours::new(vec![]));
+    let static_neigh6 = Arc::new(StaticNeighbours::new(vec![]));
     let neigh_ports = cfg.neigh_ports(&port_confs, |i| ports[i].id());
     let control = Arc::new(
         Control::new(publisher.clone(), counters.clone(), table_size, max_services, max_dests)
             .with_mailboxes(control_boxes)
             .with_port_stats(move || port_stats.read())
-            .with_static_neighbours(static_neigh.clone(), neigh_ports, static_neighbours)
+            .with_static_neighbours(
+                (static_neigh.clone(), static_neigh6.clone()),
+                neigh_ports,
+                static_neighbours,
+            )
             .with_laddr_hook({
                 let flows = flows.clone();
                 move |laddrs| flows.reconcile(laddrs)
@@ -255,7 +261,9 @@ fn run(args: Args) -> Result<()> {
         ecfg.kernel = kernel_ports.clone();
         let engine = Engine::new(ecfg, publisher.current(), counters[i].clone(), now_ms);
         let worker = WorkerLoop {
-            worker: Worker::new(engine, neigh).with_static_neighbours(static_neigh.clone()),
+            worker: Worker::new(engine, neigh)
+                .with_static_neighbours(static_neigh.clone())
+                .with_static_neighbours6(static_neigh6.clone()),
             ports: ports.clone(),
             queue: i as u16,
             pool: pool.clone(),

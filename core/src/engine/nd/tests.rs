@@ -156,3 +156,62 @@ fn a_neighbours_duplicate_address_detection_is_not_ours_a_claim_on_ours_is_refus
     );
     assert_eq!(e.process(0, 0, &mut ns(Ipv6Addr::UNSPECIFIED, GW6, 255)), Action::Drop(Drop::NdInvalid));
 }
+
+proptest::proptest! {
+    /// Any advertisement (random hop limit, flags, source, target,
+    /// destination, option bytes, cut short) is learnt only when every rule
+    /// holds, and then exactly as sent; otherwise dropped by name. Nothing
+    /// panics.
+    #[test]
+    fn random_advertisements_are_learnt_only_by_the_rules(
+        hop in proptest::prop_oneof![proptest::strategy::Just(255u8), proptest::prelude::any::<u8>()],
+        flags: u8,
+        src_kind in 0u8..3,
+        target_kind in 0u8..3,
+        to_all_nodes: bool,
+        opt in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..16),
+        cut in 0usize..8,
+    ) {
+        let pick = |kind: u8, low: u16| match kind {
+            0 => Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 3, low),
+            1 => Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 3, low),
+            _ => Ipv6Addr::new(0x2001, 0xdb8, 9, 0, 0, 0, 0, low),
+        };
+        let (src, target) = (pick(src_kind, 1), pick(target_kind, 2));
+        let dst = if to_all_nodes { ALL_NODES } else { GW6 };
+        let mut body = target.octets().to_vec();
+        body.extend_from_slice(&opt);
+        let dst_mac = if to_all_nodes { ipv6::multicast_mac(dst).0 } else { GW_MAC.0 };
+        let mut f = Vec::new();
+        PacketBuilder::ethernet2(HOST_MAC, dst_mac)
+            .ipv6(src.octets(), dst.octets(), hop)
+            .icmpv6(Icmpv6Type::Unknown { type_u8: 136, code_u8: 0, bytes5to8: [flags, 0, 0, 0] })
+            .write(&mut f, &body)
+            .unwrap();
+        let keep = f.len() - cut.min(f.len() - 14);
+        f.truncate(keep);
+        let mut e = dual();
+        match e.process(0, 0, &mut f) {
+            Action::Nd { addr, mac, create, reply, .. } => {
+                proptest::prop_assert!(!create && reply == 0);
+                proptest::prop_assert!(hop == 255 && src_kind < 2 && target_kind < 2 && cut == 0);
+                proptest::prop_assert!(!(to_all_nodes && flags & 0x40 != 0));
+                proptest::prop_assert_eq!(Ipv6Addr::from(addr), target);
+                // The target link-layer option, found by a walk of the
+                // option bytes here (RFC 4861 §4.6: type, length in 8-byte units).
+                let mut i = 0;
+                let mut tlla = None;
+                while i + 2 <= opt.len() && opt[i + 1] != 0 {
+                    let len = usize::from(opt[i + 1]) * 8;
+                    if opt[i] == 2 && len == 8 && i + 8 <= opt.len() && tlla.is_none() {
+                        tlla = Some(opt[i + 2..i + 8].to_vec());
+                    }
+                    i += len;
+                }
+                proptest::prop_assert_eq!(Some(mac.0.to_vec()), tlla);
+            }
+            Action::Drop(Drop::NdInvalid | Drop::Ipv6Malformed | Drop::NotForUs) => {}
+            other => proptest::prop_assert!(false, "{other:?}"),
+        }
+    }
+}
