@@ -22,7 +22,9 @@
 //! target, and carry the target's link-layer address; then it only
 //! refreshes or completes an entry the worker has (the answer to our
 //! solicitation, or an unsolicited advertisement of a known neighbour),
-//! never makes one (Linux `ndisc_notify`/`arp_accept=0` alike).
+//! never makes one (Linux `ndisc_notify`/`arp_accept=0` alike); with the
+//! override flag clear it does not change a known neighbour's MAC
+//! (§7.2.5).
 
 use std::net::Ipv6Addr;
 
@@ -102,11 +104,13 @@ impl Engine {
                 // The kernel interface resolves through the same port: it
                 // gets a copy of an answer to its address, or a multicast one.
                 let kernel = self.has_kernel(iface);
+                let replace = flags & icmpv6::NA_OVERRIDE != 0;
                 Action::Nd {
                     port: iface.port,
                     addr: u128::from(target),
                     mac,
                     create: false,
+                    replace,
                     reply: 0,
                     kernel,
                 }
@@ -163,6 +167,7 @@ impl Engine {
                 addr: u128::from(src),
                 mac,
                 create: true,
+                replace: true,
                 reply: len,
                 kernel: false,
             },
