@@ -13,8 +13,9 @@
 //! ports, bind/unbind accounting).
 //!
 //! [`ipv6`] handles IPv6 on a dual-stack port: neighbour discovery
-//! ([`nd`]: answers solicitations for the port's address, learns
-//! neighbours) and echo requests to the port's address.
+//! ([`nd`]: answers solicitations for the port's address and the IPv6
+//! VIPs and local addresses, learns neighbours) and echo requests to the
+//! port's address.
 //!
 //! Order of checks for an IPv4 frame: Ethernet destination, IPv4 header
 //! (length, version, IHL, checksum), source address sanity, fragments, then
