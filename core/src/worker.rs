@@ -250,10 +250,15 @@ impl<B: PacketBuf> Worker<B> {
                     self.punt(port, pkt, io);
                 }
             }
-            Action::Nd { port, addr, mac, create, reply, kernel } => {
+            Action::Nd { port, addr, mac, create, replace, reply, kernel } => {
+                // Without the override flag, a known neighbour keeps its MAC
+                // (here and, not shared, on the other workers).
+                let keeps = !replace && self.neigh6.lookup(port, addr).is_some_and(|m| m != mac);
                 let learned = (port, IpAddr::V6(Ipv6Addr::from(addr)), mac, create);
-                let stored = self.learn_from(now, learned, io);
-                self.share(learned);
+                let stored = !keeps && self.learn_from(now, learned, io);
+                if !keeps {
+                    self.share(learned);
+                }
                 if reply != 0 {
                     pkt.truncate(reply.into());
                     io.send(port, pkt);

@@ -186,3 +186,19 @@ fn a_static_ipv6_neighbour_is_used_at_once_and_never_changed_by_an_advertisement
     assert_eq!(read_ns(&io.0[0].1).4[8..24], ROUTER6.octets());
     assert_eq!(w.engine.counters().event_count(Event::NdSolicitsSent), 1);
 }
+
+#[test]
+fn an_advertisement_without_the_override_flag_keeps_a_known_mac() {
+    let mut w = worker(16);
+    let mut io = Sent::default();
+    w.handle(0, 0, ipv6_tests::echo_from(CLIENT6, GW6, GW_MAC), &mut io);
+    w.handle(1, 0, na(ROUTER6, GW6, ROUTER6, 0xe0, Some(ROUTER_MAC), 255), &mut io);
+    let other = [2, 0, 0, 0, 0, 0x66];
+    // Solicited, override clear (R|S), another MAC: ignored.
+    w.handle(2, 0, na(ROUTER6, GW6, ROUTER6, 0xc0, Some(other), 255), &mut io);
+    assert_eq!(w.neigh6.lookup(0, u128::from(ROUTER6)), Some(MacAddr(ROUTER_MAC)));
+    assert_eq!(w.engine.counters().event_count(Event::NdAdvertsLearned), 1);
+    // Override set: the neighbour moved.
+    w.handle(3, 0, na(ROUTER6, GW6, ROUTER6, 0xe0, Some(other), 255), &mut io);
+    assert_eq!(w.neigh6.lookup(0, u128::from(ROUTER6)), Some(MacAddr(other)));
+}
