@@ -132,8 +132,7 @@ fn real_main(args: Args) -> Result<i32> {
         }
         if args.only.is_empty() && !args.smoke {
             for s in scenarios::extra() {
-                let writes = if s.syn_flood > 0.0 { format!("; writes {}.md", s.id) } else { String::new() };
-                println!("{:<24} {} (only with --only {}{writes})", s.id, s.title, s.id);
+                println!("{:<24} {} (only with --only {}; writes {}.md)", s.id, s.title, s.id, s.id);
             }
         }
         return Ok(0);

@@ -232,6 +232,18 @@ pub fn full() -> Vec<Scenario> {
             v.push(gw(Mode::FullNat, proto, flows, 1, &[64], &[], what, 1.5));
         }
     }
+    // IPv6 (issue 17): FULLNAT66 beside the IPv4 1k rows, and the ceiling
+    // with IPv6 frames (the IPv4 rows' 64 bytes plus the 20 bytes IPv6's
+    // header adds).
+    let mut t = testpmd("testpmd-84-ipv6", &[IPV6_FRAME], &[]);
+    t.title = "ceiling: same memif link, IPv6 clients".into();
+    t.ipv6 = true;
+    v.push(t);
+    for (proto, title) in
+        [("udp", "FULLNAT IPv6 -> IPv6 UDP established"), ("tcp", "FULLNAT IPv6 -> IPv6 TCP ACK established")]
+    {
+        v.push(gw(Mode::FullNat6, proto, 1_000, 1, &[IPV6_FRAME], &[], title, 1.5));
+    }
     // The same 10M sessions with a skewed mix: a few hot flows, a long tail.
     let mut z =
         gw(Mode::FullNat, "udp", 10_000_000, 1, &[64], &[], "FULLNAT UDP established, Zipf (s = 0.99)", 0.0);
@@ -293,9 +305,7 @@ pub fn full() -> Vec<Scenario> {
 }
 
 /// Scenarios outside the default run (`--only` picks them): the SYN-flood
-/// measurement of issue 7, written to `synflood.md` / `synflood.json`, and
-/// the IPv6 rows of issue 17 (FULLNAT66, testpmd with IPv6 frames),
-/// written as the default run's rows are.
+/// measurement of issue 7, written to `synflood.md` / `synflood.json`.
 pub fn extra() -> Vec<Scenario> {
     let mut s =
         gw(Mode::FullNat, "tcp", 10_000, 1, &[64], &[], "FULLNAT TCP established under a SYN flood", 0.0);
@@ -309,22 +319,7 @@ pub fn extra() -> Vec<Scenario> {
     s.flood_rate = 1_000_000.0;
     s.syn_flood = 5.0;
     s.ack_flood = 3.0;
-    let mut v = vec![s];
-    // IPv6 (issue 17), beside fullnat-udp-1k in the same run for the ratio:
-    // `--only fullnat-udp-1k,fullnat6-udp-1k`.
-    for (mode, proto, title) in [
-        (Mode::FullNat6, "udp", "FULLNAT IPv6 -> IPv6 UDP established"),
-        (Mode::FullNat6, "tcp", "FULLNAT IPv6 -> IPv6 TCP ACK established"),
-    ] {
-        // The IPv4 rows' 64-byte frame with the 20 bytes IPv6's header adds.
-        v.push(gw(mode, proto, 1_000, 1, &[IPV6_FRAME], &[], title, 1.5));
-    }
-    // The generator's own IPv6 ceiling: IPv6 frames through testpmd.
-    let mut t = testpmd("testpmd-84-ipv6", &[IPV6_FRAME], &[]);
-    t.title = "ceiling: same memif link, IPv6 clients".into();
-    t.ipv6 = true;
-    v.push(t);
-    v
+    vec![s]
 }
 
 /// The CI smoke run: one short FULLNAT scenario.
@@ -403,6 +398,8 @@ mod tests {
         assert!(ids.contains(&"fullnat-udp-1k-2w".to_string()));
         assert!(ids.contains(&"fullnat-udp-imix-100k".to_string()));
         assert!(ids.contains(&"fullnat-udp-frag".to_string()));
+        assert!(ids.contains(&"fullnat6-udp-1k".to_string()) && ids.contains(&"fullnat6-tcp-1k".to_string()));
+        assert!(v.iter().filter(|s| s.ipv6).all(|s| s.sizes == [IPV6_FRAME]));
         assert_eq!(fragment_frames(3000), [1514, 1514, 74]);
         assert_eq!(fragment_frames(2960), [1514, 1514]);
         let n = ids.len();
@@ -419,9 +416,8 @@ mod tests {
 
     #[test]
     fn the_syn_flood_scenario_is_apart_and_reaches_the_cap() {
-        let x: Vec<_> = extra().into_iter().filter(|s| s.syn_flood > 0.0).collect();
-        assert_eq!(x.len(), 1);
-        assert!(x.iter().all(|s| s.rate > 0.0 && s.proto == "tcp"));
+        let x = extra();
+        assert!(x.iter().all(|s| s.syn_flood > 0.0 && s.rate > 0.0 && s.proto == "tcp"));
         assert!(full().iter().all(|s| s.syn_flood == 0.0 && x.iter().all(|e| e.id != s.id)));
         // The paced flood alone offers more SYNs than the half-open cap (50 %).
         let s = &x[0];
