@@ -27,8 +27,13 @@ fn key6(proto: Protocol) -> ServiceKey {
 
 /// A neighbour solicitation from `src` (at `mac`) for the port's address.
 fn ns(mac: [u8; 6], src: Ipv6Addr) -> Vec<u8> {
-    let group = ipv6::solicited_node(GW_OUT_ADDR6);
-    let mut body = GW_OUT_ADDR6.octets().to_vec();
+    ns_for(mac, src, GW_OUT_ADDR6)
+}
+
+/// A neighbour solicitation from `src` (at `mac`) for `target`.
+fn ns_for(mac: [u8; 6], src: Ipv6Addr, target: Ipv6Addr) -> Vec<u8> {
+    let group = ipv6::solicited_node(target);
+    let mut body = target.octets().to_vec();
     body.extend_from_slice(&[1, 1]);
     body.extend_from_slice(&mac);
     let mut out = vec![];
@@ -160,4 +165,36 @@ fn dr6_sends_the_packet_unchanged_to_the_real_servers_mac() {
     let mut lab = lab(ForwardMode::Route, 1);
     let out = lab.rx(0, tcp6(ROUTER_MAC, (CLIENT6, 40000), (VIP6, VPORT), true, false));
     assert_eq!(read(&out), (0, RS_MAC[0], (CLIENT6, 40000), (VIP6, VPORT), 64));
+}
+
+/// The gateway answers neighbour solicitations and echo requests for its
+/// IPv6 VIP and local address (what a router or a real server asks before
+/// sending to them), not for other addresses of the prefix.
+#[test]
+fn vips_and_local_addresses_answer_solicitations_and_echo() {
+    let mut lab = lab(ForwardMode::FullNat, 1);
+    for target in [VIP6, LIP6] {
+        let out = lab.rx(0, ns_for(RS_MAC[0], RS6, target));
+        assert_eq!(out.len(), 1, "NS for {target}");
+        let p = SlicedPacket::from_ethernet(&out[0].1).unwrap();
+        let Some(TransportSlice::Icmpv6(icmp)) = p.transport else { panic!("not ICMPv6") };
+        assert_eq!(icmp.type_u8(), 136, "a neighbour advertisement");
+        assert_eq!(&icmp.payload()[..16], &target.octets(), "for {target}");
+        let mut echo = vec![];
+        PacketBuilder::ethernet2(ROUTER_MAC, GW_OUT.0)
+            .ipv6(CLIENT6.octets(), target.octets(), 64)
+            .icmpv6_echo_request(7, 1)
+            .write(&mut echo, b"ping")
+            .unwrap();
+        let out = lab.rx(0, echo);
+        assert_eq!(out.len(), 1, "echo to {target}");
+        let p = SlicedPacket::from_ethernet(&out[0].1).unwrap();
+        let Some(NetSlice::Ipv6(ip)) = &p.net else { panic!("not IPv6") };
+        assert_eq!((ip.header().source_addr(), ip.header().destination_addr()), (target, CLIENT6));
+        let Some(TransportSlice::Icmpv6(icmp)) = &p.transport else { panic!("not ICMPv6") };
+        assert_eq!(icmp.type_u8(), 129, "an echo reply");
+        assert!(icmp.is_checksum_valid(ip.header().source(), ip.header().destination()));
+    }
+    let other = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x99);
+    assert!(lab.rx(0, ns_for(RS_MAC[0], RS6, other)).is_empty(), "not ours");
 }
