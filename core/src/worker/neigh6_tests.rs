@@ -221,3 +221,18 @@ fn a_neighbour_learnt_on_one_worker_reaches_the_others_parked_packets() {
     assert_eq!(io_a.0.len(), 1, "a's parked reply leaves");
     assert_eq!(ipv6_tests::read(&io_a.0[0].1).1, ROUTER_MAC);
 }
+
+#[test]
+fn without_a_dual_stack_port_an_ipv6_next_hop_is_no_route_and_no_table_is_kept() {
+    let engine = ipv6_tests::engine(None);
+    let mut w: Worker<Vec<u8>> = Worker::new(engine, neigh(16));
+    let mut io = Sent::default();
+    w.output6(0, 0, u128::from(ROUTER6), ipv6_tests::echo_from(CLIENT6, GW6, GW_MAC), &mut io);
+    assert!(io.0.is_empty());
+    assert_eq!(w.engine.counters().drop_count(Drop::NoRoute), 1);
+    assert_eq!(w.neigh6.len(), 0);
+    // Its IPv6 table has no room at all: nothing learnt, even when asked to.
+    let l = (0, IpAddr::V6(ROUTER6), MacAddr(ROUTER_MAC), true);
+    w.learn(1, l, &mut io);
+    assert_eq!(w.neigh6.len(), 0);
+}
