@@ -717,3 +717,107 @@ fn udp_zero_checksum_is_computed_for_ipv6() {
     let u = UdpHeader::from_slice(&out[40..]).unwrap().0;
     assert_eq!(u.checksum, u.calc_checksum_ipv6(&h, b"no sum").unwrap());
 }
+
+/// The translated packets of the scapy cross-check, with their headroom
+/// trimmed: (what it is, the packet).
+fn scapy_cases() -> Vec<(&'static str, Vec<u8>)> {
+    let mut cases = Vec::new();
+    let mut push4 = |name, pkt: Vec<u8>, p: &To4| {
+        let mut buf = roomy(&pkt);
+        let t = to_ipv4(&mut buf, ROOM, p).unwrap();
+        cases.push((name, buf[t.start..t.start + t.len].to_vec()));
+    };
+    let mut pkt = v6_packet(6, 40000, 80, 61, &[7; 100]);
+    set_tc_flow(&mut pkt, 0x28, 0x12345);
+    push4("tcp 6->4", pkt, &to4_params());
+    push4("big tcp 6->4", v6_packet(6, 40000, 80, 61, &[7; 1300]), &to4_params());
+    push4("echo 6->4", v6_packet(58, 0x1234, 9, 64, b"ping"), &to4_params());
+    let mut quoted = vec![];
+    PacketBuilder::ipv6(VIP6.octets(), CLIENT6.octets(), 63)
+        .tcp(80, 40000, 1, 100)
+        .write(&mut quoted, &[1; 300])
+        .unwrap();
+    let ptb = To4 { ends: Ends { src: ROUTER4, sport: 0, dst: RIP, dport: 0 }, ..to4_params() };
+    push4("ptb 6->4", icmp6_error(2, 0, 1400, &quoted), &ptb);
+
+    let mut push6 = |name, pkt: Vec<u8>, p: &To6| {
+        let mut buf = roomy(&pkt);
+        let t = to_ipv6(&mut buf, ROOM, p).unwrap();
+        cases.push((name, buf[t.start..t.start + t.len].to_vec()));
+    };
+    let mut pkt = v4_packet(17, 8080, 5000, 62, b"no checksum");
+    pkt[26..28].copy_from_slice(&[0, 0]);
+    push6("udp0 4->6", pkt, &to6_params());
+    let mut first = v4_packet(6, 8080, 5000, 62, &[3; 200]);
+    first.truncate(20 + 112);
+    first[2..4].copy_from_slice(&132u16.to_be_bytes());
+    first[4..6].copy_from_slice(&0x0abcu16.to_be_bytes());
+    first[6..8].copy_from_slice(&0x2000u16.to_be_bytes());
+    push6("first fragment 4->6", first, &to6_params());
+    push6("echo 4->6", v4_packet(1, 0x1234, 9, 64, b"pong"), &to6_params());
+    let mut quoted = vec![];
+    PacketBuilder::ipv4(LIP.octets(), RIP.octets(), 63)
+        .tcp(5000, 8080, 1, 100)
+        .write(&mut quoted, &[2; 1400])
+        .unwrap();
+    let fneed = To6 { ends: Ends { src: ROUTER6, sport: 0, dst: CLIENT6, dport: 0 }, ..to6_params() };
+    push6("frag needed 4->6", icmp4_error(3, 4, 1400, &quoted), &fneed);
+    let mut quoted = vec![];
+    PacketBuilder::ipv4(LIP.octets(), RIP.octets(), 63).udp(5000, 8080).write(&mut quoted, b"dns?").unwrap();
+    push6("port unreachable 4->6", icmp4_error(3, 3, 0, &quoted), &fneed);
+    cases
+}
+
+/// A second, independent reader: scapy parses every translated packet,
+/// recomputes each checksum it knows and reports the fields.
+#[test]
+#[ignore = "needs python3-scapy: cargo nextest run -p gw-core --run-ignored all scapy"]
+fn scapy_reads_what_we_translate() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let cases = scapy_cases();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/src/nat64/scapy_check.py");
+    // The distribution's python3 (python3-scapy), not a pyenv shim.
+    let python =
+        if std::path::Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
+    let mut child = Command::new(python)
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    {
+        let stdin = child.stdin.as_mut().unwrap();
+        for (_, pkt) in &cases {
+            let hex: String = pkt.iter().map(|b| format!("{b:02x}")).collect();
+            writeln!(stdin, "{hex}").unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "scapy_check.py failed");
+    let lines: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect();
+    for ((name, _), line) in cases.iter().zip(&lines) {
+        println!("{name}: {line}");
+    }
+    // ID 16962 is 0x4242 (To4::ident), flags 2 is DF (above 1260 bytes),
+    // id 2748 the IPv4 fragment's 0x0abc; a fragment's TCP checksum is not
+    // checked (it covers the whole datagram).
+    let want = [
+        "v4 198.18.1.1>198.18.2.2 p6 ttl61 tos40 id16962 f0 o0 len140 tcp 5000>8080",
+        "v4 198.18.1.1>198.18.2.2 p6 ttl61 tos0 id16962 f2 o0 len1340 tcp 5000>8080",
+        "v4 198.18.1.1>198.18.2.2 p1 ttl64 tos0 id16962 f0 o0 len32 icmp t8 c0 echo 4660/9",
+        "v4 198.18.9.1>198.18.2.2 p1 ttl60 tos0 id16962 f0 o0 len368 icmp t3 c4 mtu1380 \
+         in 198.18.2.2>198.18.1.1 p6 len340 in-tcp 8080>5000",
+        "v6 2001:db8:1::100>2001:db8:1::2 nh17 hlim62 tc0 fl0 plen19 udp 80>40000",
+        "v6 2001:db8:1::100>2001:db8:1::2 nh44 hlim62 tc0 fl0 plen120 frag o0 m1 id2748 nh6 tcp 80>40000",
+        "v6 2001:db8:1::100>2001:db8:1::2 nh58 hlim64 tc0 fl0 plen12 icmp6 t129 echo 4660/9",
+        "v6 2001:db8:9::1>2001:db8:1::2 nh58 hlim60 tc0 fl0 plen1240 icmp6 t2 mtu1420 \
+         in 2001:db8:1::2>2001:db8:1::100 nh6 plen1420 in-tcp 40000>80",
+        "v6 2001:db8:9::1>2001:db8:1::2 nh58 hlim60 tc0 fl0 plen60 icmp6 t1 c4 \
+         in 2001:db8:1::2>2001:db8:1::100 nh17 plen12 in-udp 40000>80",
+    ];
+    assert_eq!(lines.len(), cases.len());
+    for (w, got) in want.iter().zip(&lines) {
+        assert_eq!(got, w);
+    }
+}
