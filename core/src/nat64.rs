@@ -27,7 +27,12 @@
 //!   (`rte_pktmbuf_prepend`, as TUN's outer header).
 //!
 //! Bytes after the packet's own length (Ethernet padding) are ignored and
-//! not part of the result.
+//! not part of the result. On an error the buffer is unchanged.
+//!
+//! [`frame_to_ipv4`] and [`frame_to_ipv6`] do the same over an Ethernet
+//! frame in a [`PacketBuf`] (an mbuf): the Ethernet header follows the IP
+//! header, and the buffer is cut (`adj`, `truncate`) or grown (`prepend`)
+//! to the new frame.
 //!
 //! # What is translated (RFC 7915 §4, §5)
 //!
@@ -76,7 +81,11 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::wire::checksum::{self, Delta};
+use crate::wire::ethernet::{self, EtherType};
 use crate::wire::{ipv4, ipv6, read_u16, read_u32};
+use crate::worker::PacketBuf;
+
+const ETH_LEN: usize = ethernet::HEADER_LEN;
 
 /// Why a packet was not translated. Each is a counted drop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -661,13 +670,13 @@ fn icmp_to6(
     };
     let qpseudo = Delta::word(sum4(qip.src_addr(), qip.dst_addr()), sum6(inner.src, inner.dst));
     let q_l4 = inner_at + qihl;
-    if qfirst {
-        rewrite_l4(&mut buf[q_l4..end], qproto, qpseudo, inner.sport, inner.dport);
-    }
     // New layout, ending where the quote's upper layer ends:
     // [IPv6 40][ICMPv6 8][quoted IPv6 40 (+8)][quoted upper layer].
     let grown = IPV6_LEN + ICMP_HEADER_LEN + qhdr.len();
     let new_start = q_l4.checked_sub(grown).ok_or(Error::Headroom)?;
+    if qfirst {
+        rewrite_l4(&mut buf[q_l4..end], qproto, qpseudo, inner.sport, inner.dport);
+    }
     let end = end.min(new_start + MAX_ICMPV6_ERROR);
     let icmp_at = new_start + IPV6_LEN;
     qhdr.emit(&mut buf[q_l4 - qhdr.len()..q_l4]);
@@ -684,6 +693,56 @@ fn icmp_to6(
     };
     hdr.emit(&mut buf[new_start..icmp_at]);
     Ok(Some(Translated { start: new_start, len: end - new_start }))
+}
+
+/// The most [`to_ipv6`] grows a packet by: an ICMP error whose outer and
+/// quoted header both become IPv6 with a fragment header.
+pub const MAX_GROWTH: usize = 2 * (IPV6_LEN + FRAG_LEN - IPV4_LEN);
+
+/// [`to_ipv4`] over an Ethernet frame (untagged, IPv6 at byte 14): the
+/// Ethernet header moves in front of the IPv4 packet, its EtherType becomes
+/// IPv4, and the buffer loses the bytes in front (`adj`) and any after the
+/// packet. MACs are left for the worker to set.
+pub fn frame_to_ipv4<B: PacketBuf>(pkt: &mut B, p: &To4) -> Result<(), Error> {
+    let t = to_ipv4(pkt.as_mut(), ETH_LEN, p)?;
+    reframe(pkt, t, EtherType::Ipv4)
+}
+
+/// [`to_ipv6`] over an Ethernet frame (untagged, IPv4 at byte 14): the
+/// buffer first grows by [`MAX_GROWTH`] in front (`prepend`, the mbuf's
+/// headroom; [`Error::Headroom`] without it), then loses what the
+/// translation did not use; the Ethernet header moves in front of the IPv6
+/// packet with EtherType IPv6.
+pub fn frame_to_ipv6<B: PacketBuf>(pkt: &mut B, p: &To6) -> Result<(), Error> {
+    if !pkt.prepend(MAX_GROWTH) {
+        return Err(Error::Headroom);
+    }
+    pkt.as_mut().copy_within(MAX_GROWTH..MAX_GROWTH + ETH_LEN, 0);
+    match to_ipv6(pkt.as_mut(), MAX_GROWTH + ETH_LEN, p) {
+        Ok(t) => reframe(pkt, Translated { start: t.start, len: t.len }, EtherType::Ipv6),
+        Err(e) => {
+            // Give the frame back as it came (the caller may still answer
+            // or count it).
+            pkt.as_mut().copy_within(0..ETH_LEN, MAX_GROWTH);
+            pkt.adj(MAX_GROWTH);
+            Err(e)
+        }
+    }
+}
+
+/// Moves the Ethernet header (at the front of `pkt`) to just before the
+/// translated packet `t`, sets its EtherType, and cuts the buffer to the
+/// frame.
+fn reframe<B: PacketBuf>(pkt: &mut B, t: Translated, ty: EtherType) -> Result<(), Error> {
+    let at = t.start - ETH_LEN;
+    let buf = pkt.as_mut();
+    buf.copy_within(0..ETH_LEN, at);
+    ethernet::Frame::new_unchecked(&mut buf[at..at + ETH_LEN]).set_ethertype(ty);
+    if !pkt.adj(at) {
+        return Err(Error::Malformed);
+    }
+    pkt.truncate(ETH_LEN + t.len);
+    Ok(())
 }
 
 /// Embeds an IPv4 address in an RFC 6052 prefix of length `len` (32, 40,

@@ -29,6 +29,9 @@ pub trait PacketBuf: AsRef<[u8]> + AsMut<[u8]> {
     fn prepend(&mut self, n: usize) -> bool;
     /// Cuts the data to `len` bytes (no-op if already shorter).
     fn truncate(&mut self, len: usize);
+    /// Strips `n` bytes from the front; false, unchanged, if it holds
+    /// fewer (NAT64's IPv6 -> IPv4 header shrink).
+    fn adj(&mut self, n: usize) -> bool;
 }
 
 impl PacketBuf for Vec<u8> {
@@ -42,6 +45,13 @@ impl PacketBuf for Vec<u8> {
     }
     fn truncate(&mut self, len: usize) {
         Vec::truncate(self, len);
+    }
+    fn adj(&mut self, n: usize) -> bool {
+        if n > self.len() {
+            return false;
+        }
+        self.drain(..n);
+        true
     }
 }
 

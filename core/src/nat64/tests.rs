@@ -235,8 +235,14 @@ proptest! {
         }
         let mut buf = vec![0u8; room];
         buf.extend_from_slice(&bytes);
-        let _ = to_ipv4(&mut buf.clone(), room, &to4_params());
-        let _ = to_ipv6(&mut buf, room, &to6_params());
+        let orig = buf.clone();
+        if to_ipv4(&mut buf, room, &to4_params()).is_err() {
+            prop_assert_eq!(&buf, &orig, "an error leaves the buffer alone");
+        }
+        let mut buf = orig.clone();
+        if to_ipv6(&mut buf, room, &to6_params()).is_err() {
+            prop_assert_eq!(&buf, &orig, "an error leaves the buffer alone");
+        }
     }
 
     /// Valid headers with arbitrary ICMP bodies: never a panic, and what
@@ -820,4 +826,51 @@ fn scapy_reads_what_we_translate() {
     for (w, got) in want.iter().zip(&lines) {
         assert_eq!(got, w);
     }
+}
+
+#[test]
+fn frames_move_their_ethernet_header_and_change_size() {
+    const A: [u8; 6] = [2, 0, 0, 0, 0, 0xa];
+    const B: [u8; 6] = [2, 0, 0, 0, 0, 0xb];
+    let mut frame = vec![];
+    PacketBuilder::ethernet2(A, B)
+        .ipv6(CLIENT6.octets(), VIP6.octets(), 64)
+        .tcp(40000, 80, 1, 100)
+        .write(&mut frame, b"GET /")
+        .unwrap();
+    frame.extend_from_slice(&[0; 6]); // Ethernet padding is cut off
+    let len6 = frame.len() - 6;
+    frame_to_ipv4(&mut frame, &to4_params()).unwrap();
+    assert_eq!(frame.len(), len6 - 20);
+    let p = SlicedPacket::from_ethernet(&frame).unwrap();
+    let Some(etherparse::LinkSlice::Ethernet2(eth)) = &p.link else { panic!("not Ethernet") };
+    assert_eq!((eth.source(), eth.destination(), eth.ether_type().0), (A, B, 0x0800));
+    let (h, ports, body) = check4(&frame[14..]);
+    assert_eq!(
+        (h.source, h.destination, ports, &body[..]),
+        (LIP.octets(), RIP.octets(), Some((5000, 8080)), &b"GET /"[..])
+    );
+
+    // And back, through the headroom the IPv6 header needs.
+    let back =
+        To6 { ends: Ends { src: CLIENT6, sport: 40000, dst: VIP6, dport: 80 }, inner: None, mtu: u16::MAX };
+    frame_to_ipv6(&mut frame, &back).unwrap();
+    assert_eq!(frame.len(), len6);
+    let p = SlicedPacket::from_ethernet(&frame).unwrap();
+    let Some(etherparse::LinkSlice::Ethernet2(eth)) = &p.link else { panic!("not Ethernet") };
+    assert_eq!((eth.source(), eth.destination(), eth.ether_type().0), (A, B, 0x86dd));
+    let (h, ports, _) = check6(&frame[14..]);
+    assert_eq!((h.source, h.destination, ports), (CLIENT6.octets(), VIP6.octets(), Some((40000, 80))));
+
+    // An untranslatable frame comes back as it was.
+    let mut gre = vec![];
+    PacketBuilder::ethernet2(A, B)
+        .ipv4(RIP.octets(), LIP.octets(), 64)
+        .udp(1, 2)
+        .write(&mut gre, b"x")
+        .unwrap();
+    gre[14 + 9] = 47;
+    let orig = gre.clone();
+    assert_eq!(frame_to_ipv6(&mut gre, &to6_params()), Err(Error::Untranslatable));
+    assert_eq!(gre, orig);
 }
