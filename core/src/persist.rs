@@ -52,7 +52,7 @@ pub fn schedule(
     };
     let dest = &svc.dests[d];
     // The real server's port; 0 (port-0 services, -g/-i) means the packet's.
-    let rs = (u32::from(dest.addr), if dest.port == 0 { key.dport } else { dest.port });
+    let rs = (dest.addr4(), if dest.port == 0 { key.dport } else { dest.port });
     let t = match found {
         Some(t) => {
             if kept.is_none() {
@@ -139,7 +139,7 @@ mod tests {
             .enumerate()
             .map(|(i, r)| Dest {
                 slot: i as u32,
-                addr: Ipv4Addr::from(*r),
+                addr: std::net::IpAddr::V4(Ipv4Addr::from(*r)),
                 port: 0,
                 mode: ForwardMode::Route,
                 weight: 1,
@@ -149,6 +149,8 @@ mod tests {
             .collect();
         let conf: Vec<_> = rips.iter().map(|r| DestConf::new(1, *r, 0)).collect();
         Service {
+            laddrs6: vec![],
+            netmask6: u128::MAX,
             slot: 0,
             version: 1,
             key: ServiceKey { proto: SvcProto::Tcp, addr: Ipv4Addr::new(198, 18, 0, 100).into(), port: 80 },

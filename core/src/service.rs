@@ -13,8 +13,16 @@
 //! steered, but no new connection is scheduled to them: they are not in any
 //! service's `dests` and a trashed service is not found by
 //! [`Snapshot::service`].
+//!
+//! IPv6 services (issue 17) live beside the IPv4 ones in maps of their own
+//! keyed by `u128` addresses ([`Snapshot::service6`], [`Snapshot::owns6`],
+//! [`Snapshot::is_laddr6`], [`Snapshot::masq_dest6`]), so the IPv4 lookups
+//! stay as they were. A real server's address is an [`IpAddr`]: an IPv6
+//! service's servers are IPv6 (FULLNAT66, NAT66, DR, TUN) or, for FULLNAT,
+//! IPv4 (NAT64, with the service's IPv4 local addresses `laddrs`); its
+//! IPv6 local addresses are `laddrs6`.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -30,13 +38,59 @@ use crate::wire::ipv4::Protocol;
 pub struct Dest {
     /// Stable slot for per-worker statistics.
     pub slot: u32,
-    pub addr: Ipv4Addr,
+    /// IPv4 for an IPv4 service; IPv6, or IPv4 for FULLNAT (NAT64), for an
+    /// IPv6 service.
+    pub addr: IpAddr,
     pub port: u16,
     pub mode: ForwardMode,
     pub weight: u32,
     /// `-x`/`-y` connection thresholds for the whole gateway (0 = none).
     pub upper: u32,
     pub lower: u32,
+}
+
+impl Dest {
+    /// The address as IPv4, host order (0 for an IPv6 server, which an
+    /// IPv4 service never has).
+    #[inline]
+    pub fn addr4(&self) -> u32 {
+        match self.addr {
+            IpAddr::V4(a) => u32::from(a),
+            IpAddr::V6(_) => 0,
+        }
+    }
+    /// The address as IPv6, host order (`None` for an IPv4 server).
+    #[inline]
+    pub fn addr6(&self) -> Option<u128> {
+        match self.addr {
+            IpAddr::V6(a) => Some(u128::from(a)),
+            IpAddr::V4(_) => None,
+        }
+    }
+}
+
+/// An address as the schedulers' 32-bit key ([`crate::sched::DestConf`]):
+/// IPv4 as it is, IPv6 folded (the schedulers only hash and compare it).
+pub fn sched_addr(addr: IpAddr) -> u32 {
+    match addr {
+        IpAddr::V4(a) => u32::from(a),
+        IpAddr::V6(a) => fold32(u128::from(a)),
+    }
+}
+
+/// 128 bits xor-folded to 32.
+#[inline]
+pub fn fold32(a: u128) -> u32 {
+    let h = (a >> 64) as u64 ^ a as u64;
+    (h >> 32) as u32 ^ h as u32
+}
+
+/// The mask of an IPv6 prefix length (`-M` of an IPv6 service), host order.
+pub fn mask6(prefix: u8) -> u128 {
+    match prefix {
+        0 => 0,
+        p => u128::MAX << (128 - u32::from(p.min(128))),
+    }
 }
 
 /// A virtual service.
@@ -52,12 +106,17 @@ pub struct Service {
     pub dests: Vec<Dest>,
     /// The scheduler's precomputed tables (`sched::Prepared`).
     pub prep: Prepared,
-    /// FULLNAT local addresses, host order.
+    /// FULLNAT local addresses toward IPv4 real servers, host order.
     pub laddrs: Vec<u32>,
+    /// FULLNAT local addresses toward IPv6 real servers, host order.
+    pub laddrs6: Vec<u128>,
     /// `-p`: persistence timeout in milliseconds.
     pub persistent_ms: Option<u64>,
-    /// `-M`: persistence netmask, host order.
+    /// `-M`: persistence netmask of an IPv4 service, host order.
     pub netmask: u32,
+    /// `-M`: persistence prefix of an IPv6 service as a mask, host order
+    /// ([`mask6`]).
+    pub netmask6: u128,
     /// `-o`: one-packet scheduling.
     pub one_packet: bool,
     /// `-b`: scheduler flags.
@@ -83,19 +142,51 @@ pub enum Steer {
     Destination(u32),
 }
 
+/// [`Steer`] for IPv6 services: the same choices over `u128` addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Steer6 {
+    Client,
+    /// The client's address under the persistence prefix (a mask).
+    ClientNet(u128),
+    /// The VIP (lblc, lblcr).
+    Destination(u128),
+}
+
+impl Steer6 {
+    /// The steering of an IPv6 service (see [`Steer::of`]).
+    pub fn of(scheduler: Scheduler, persistent: bool, mask: u128, vip: u128) -> Steer6 {
+        match (scheduler, persistent) {
+            (Scheduler::Lblc | Scheduler::Lblcr, _) => Steer6::Destination(vip),
+            (_, true) => Steer6::ClientNet(mask),
+            (_, false) => Steer6::Client,
+        }
+    }
+}
+
 impl Service {
     /// How this service's connections are steered to a worker.
     pub fn steer(&self) -> Steer {
         Steer::of(self.scheduler, self.persistent_ms.is_some(), self.netmask, vip4(&self.key).unwrap_or(0))
     }
+    /// How this IPv6 service's connections are steered to a worker.
+    pub fn steer6(&self) -> Steer6 {
+        Steer6::of(self.scheduler, self.persistent_ms.is_some(), self.netmask6, vip6(&self.key).unwrap_or(0))
+    }
 }
 
-/// The VIP of `key`, host order, if it is IPv4. The dataplane carries IPv4
-/// services only: gatewayd's control model refuses IPv6 ones (issue 17), and
-/// [`Snapshot::new`] skips any that would reach it.
+/// The VIP of `key`, host order, if it is IPv4.
 #[inline]
 pub fn vip4(key: &ServiceKey) -> Option<u32> {
     key.v4().map(u32::from)
+}
+
+/// The VIP of `key`, host order, if it is IPv6.
+#[inline]
+pub fn vip6(key: &ServiceKey) -> Option<u128> {
+    match key.addr {
+        IpAddr::V6(a) => Some(u128::from(a)),
+        IpAddr::V4(_) => None,
+    }
 }
 
 impl Steer {
@@ -112,6 +203,8 @@ impl Steer {
 
 /// Lookup key of a service: (protocol number, VIP host order, port).
 pub type SvcLookup = (u8, u32, u16);
+/// Lookup key of an IPv6 service: (protocol number, VIP host order, port).
+pub type SvcLookup6 = (u8, u128, u16);
 
 /// What a real-server slot is in a snapshot.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -132,13 +225,17 @@ pub struct TrashedDest {
     pub slot: u32,
     /// Protocol number of its service.
     pub proto: u8,
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     pub port: u16,
     pub mode: ForwardMode,
-    /// How its service's connections were steered (NAT replies follow it).
+    /// How its service's connections were steered (NAT replies follow it),
+    /// for an IPv4 service ...
     pub steer: Steer,
+    /// ... and for an IPv6 one.
+    pub steer6: Steer6,
     /// The local addresses its FULLNAT sessions may use, host order.
     pub laddrs: Vec<u32>,
+    pub laddrs6: Vec<u128>,
 }
 
 /// A deleted service that sessions still reference.
@@ -146,6 +243,7 @@ pub struct TrashedDest {
 pub struct TrashedService {
     pub key: ServiceKey,
     pub steer: Steer,
+    pub steer6: Steer6,
 }
 
 /// The part of the control plane's trash that established sessions need:
@@ -179,6 +277,12 @@ pub struct Snapshot {
     masq_dests: FxHashMap<SvcLookup, Steer>,
     /// Addresses of NAT real servers (their fragments are reassembled).
     masq_addrs: FxHashSet<u32>,
+    /// The same for IPv6 services.
+    by_key6: FxHashMap<SvcLookup6, u32>,
+    owned6: FxHashSet<u128>,
+    lips6: FxHashSet<u128>,
+    trashed_services6: FxHashMap<SvcLookup6, Steer6>,
+    masq_dests6: FxHashMap<SvcLookup6, Steer6>,
 }
 
 impl Snapshot {
@@ -192,20 +296,38 @@ impl Snapshot {
         };
         for (i, svc) in services.iter().enumerate() {
             let k = svc.key;
-            let Some(vip) = vip4(&k) else { continue };
-            s.by_key.insert((k.proto.number(), vip, k.port), i as u32);
-            s.owned.insert(vip);
             for l in &svc.laddrs {
                 s.owned.insert(*l);
                 s.lips.insert(*l);
+            }
+            for l in &svc.laddrs6 {
+                s.owned6.insert(*l);
+                s.lips6.insert(*l);
             }
             for d in &svc.dests {
                 if let Some(x) = s.dest_slots.get_mut(d.slot as usize) {
                     *x = DestSlot::Live(d.upper, d.lower);
                 }
-                if crate::modes::replies_to_client(d.mode) {
-                    s.masq_dests.insert((k.proto.number(), u32::from(d.addr), d.port), svc.steer());
-                    s.masq_addrs.insert(u32::from(d.addr));
+            }
+            match k.addr {
+                IpAddr::V4(vip) => {
+                    let vip = u32::from(vip);
+                    s.by_key.insert((k.proto.number(), vip, k.port), i as u32);
+                    s.owned.insert(vip);
+                    for d in svc.dests.iter().filter(|d| crate::modes::replies_to_client(d.mode)) {
+                        s.masq_dests.insert((k.proto.number(), d.addr4(), d.port), svc.steer());
+                        s.masq_addrs.insert(d.addr4());
+                    }
+                }
+                IpAddr::V6(vip) => {
+                    let vip = u128::from(vip);
+                    s.by_key6.insert((k.proto.number(), vip, k.port), i as u32);
+                    s.owned6.insert(vip);
+                    for d in svc.dests.iter().filter(|d| crate::modes::replies_to_client(d.mode)) {
+                        if let Some(a) = d.addr6() {
+                            s.masq_dests6.insert((k.proto.number(), a, d.port), svc.steer6());
+                        }
+                    }
                 }
             }
         }
@@ -222,19 +344,40 @@ impl Snapshot {
                 *x = DestSlot::Trashed;
             }
             if crate::modes::replies_to_client(d.mode) {
-                self.masq_dests.entry((d.proto, u32::from(d.addr), d.port)).or_insert(d.steer);
+                match d.addr {
+                    IpAddr::V4(a) => {
+                        self.masq_dests.entry((d.proto, u32::from(a), d.port)).or_insert(d.steer);
+                    }
+                    IpAddr::V6(a) => {
+                        self.masq_dests6.entry((d.proto, u128::from(a), d.port)).or_insert(d.steer6);
+                    }
+                }
             }
             for l in &d.laddrs {
                 self.owned.insert(*l);
                 self.lips.insert(*l);
             }
+            for l in &d.laddrs6 {
+                self.owned6.insert(*l);
+                self.lips6.insert(*l);
+            }
         }
         for t in &trash.services {
-            let Some(vip) = vip4(&t.key) else { continue };
-            let k = (t.key.proto.number(), vip, t.key.port);
-            self.owned.insert(k.1);
-            if !self.by_key.contains_key(&k) {
-                self.trashed_services.insert(k, t.steer);
+            match t.key.addr {
+                IpAddr::V4(vip) => {
+                    let k = (t.key.proto.number(), u32::from(vip), t.key.port);
+                    self.owned.insert(k.1);
+                    if !self.by_key.contains_key(&k) {
+                        self.trashed_services.insert(k, t.steer);
+                    }
+                }
+                IpAddr::V6(vip) => {
+                    let k = (t.key.proto.number(), u128::from(vip), t.key.port);
+                    self.owned6.insert(k.1);
+                    if !self.by_key6.contains_key(&k) {
+                        self.trashed_services6.insert(k, t.steer6);
+                    }
+                }
             }
         }
         self
@@ -317,6 +460,47 @@ impl Snapshot {
     pub fn services(&self) -> &[Arc<Service>] {
         &self.services
     }
+
+    /// The IPv6 service for `addr:port`, else a port-0 service on `addr`
+    /// (as [`Self::service`]).
+    #[inline]
+    pub fn service6(&self, proto: Protocol, addr: u128, port: u16) -> Option<&Service> {
+        if self.by_key6.is_empty() {
+            return None;
+        }
+        let proto = u8::from(proto);
+        let i = self.by_key6.get(&(proto, addr, port)).or_else(|| self.by_key6.get(&(proto, addr, 0)))?;
+        Some(&*self.services[*i as usize])
+    }
+    /// An IPv6 VIP or IPv6 local address of any service.
+    #[inline]
+    pub fn owns6(&self, addr: u128) -> bool {
+        !self.owned6.is_empty() && self.owned6.contains(&addr)
+    }
+    /// An IPv6 local address of any service.
+    #[inline]
+    pub fn is_laddr6(&self, addr: u128) -> bool {
+        !self.lips6.is_empty() && self.lips6.contains(&addr)
+    }
+    /// An IPv6 NAT real server: how its service's packets are steered.
+    #[inline]
+    pub fn masq_dest6(&self, proto: Protocol, addr: u128, port: u16) -> Option<Steer6> {
+        if self.masq_dests6.is_empty() {
+            return None;
+        }
+        self.masq_dests6.get(&(u8::from(proto), addr, port)).copied()
+    }
+    /// How the connections of a trashed IPv6 service are steered (see
+    /// [`Self::trashed_steer`]).
+    #[inline]
+    pub fn trashed_steer6(&self, proto: Protocol, addr: u128, port: u16) -> Option<Steer6> {
+        if self.trashed_services6.is_empty() {
+            return None;
+        }
+        let proto = u8::from(proto);
+        let t = &self.trashed_services6;
+        t.get(&(proto, addr, port)).or_else(|| t.get(&(proto, addr, 0))).copied()
+    }
 }
 
 /// Hands snapshots from the control plane to the workers.
@@ -355,6 +539,8 @@ impl Publisher {
 mod tests {
     use gw_proto::Protocol;
 
+    use std::net::Ipv4Addr;
+
     use super::*;
     use crate::sched::DestConf;
 
@@ -364,7 +550,7 @@ mod tests {
             .iter()
             .map(|&(slot, last)| Dest {
                 slot,
-                addr: Ipv4Addr::new(198, 18, 1, last),
+                addr: Ipv4Addr::new(198, 18, 1, last).into(),
                 port: 80,
                 mode: ForwardMode::Masq,
                 weight: 1,
@@ -374,7 +560,7 @@ mod tests {
             .collect();
         let confs: Vec<DestConf> = dests
             .iter()
-            .map(|d| DestConf { weight: 1, last_weight: 1, addr: u32::from(d.addr), port: d.port })
+            .map(|d| DestConf { weight: 1, last_weight: 1, addr: d.addr4(), port: d.port })
             .collect();
         Service {
             slot,
@@ -384,8 +570,10 @@ mod tests {
             prep: Prepared::build(Scheduler::Rr, 0, &confs),
             dests,
             laddrs: vec![],
+            laddrs6: vec![],
             persistent_ms: None,
             netmask: u32::MAX,
+            netmask6: u128::MAX,
             one_packet: false,
             sched_flags: 0,
             client_addr: ClientAddr::None,
@@ -402,21 +590,25 @@ mod tests {
                 TrashedDest {
                     slot: 3,
                     proto: 6,
-                    addr: Ipv4Addr::new(198, 18, 1, 3),
+                    addr: Ipv4Addr::new(198, 18, 1, 3).into(),
                     port: 80,
                     mode: ForwardMode::Masq,
                     steer: Steer::ClientNet(0xffff_ff00),
                     laddrs: vec![lip],
+                    laddrs6: vec![],
+                    steer6: Steer6::Client,
                 },
                 // Slot 0 is live again (re-added): the live entry wins.
                 TrashedDest {
                     slot: 0,
                     proto: 6,
-                    addr: Ipv4Addr::new(198, 18, 1, 2),
+                    addr: Ipv4Addr::new(198, 18, 1, 2).into(),
                     port: 80,
                     mode: ForwardMode::Masq,
                     steer: Steer::ClientNet(0),
                     laddrs: vec![],
+                    laddrs6: vec![],
+                    steer6: Steer6::Client,
                 },
             ],
             services: vec![TrashedService {
@@ -426,6 +618,7 @@ mod tests {
                     port: 81,
                 },
                 steer: Steer::Client,
+                steer6: Steer6::Client,
             }],
         };
         let live = Arc::new(service(0, 80, &[(0, 2)]));

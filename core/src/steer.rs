@@ -186,7 +186,7 @@ mod tests {
         let key = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::from(VIP).into(), port: 80 };
         let dest = Dest {
             slot: 0,
-            addr: Ipv4Addr::new(198, 18, 1, 2),
+            addr: std::net::IpAddr::V4(Ipv4Addr::new(198, 18, 1, 2)),
             port: 8080,
             mode,
             weight: 1,
@@ -194,11 +194,13 @@ mod tests {
             lower: 0,
         };
         let svc = Service {
+            laddrs6: vec![],
+            netmask6: u128::MAX,
             slot: 0,
             version: 1,
             key,
             scheduler,
-            prep: Prepared::build(scheduler, 0, &[DestConf::new(1, u32::from(dest.addr), dest.port)]),
+            prep: Prepared::build(scheduler, 0, &[DestConf::new(1, dest.addr4(), dest.port)]),
             dests: vec![dest],
             laddrs: vec![u32::from_be_bytes(LIP)],
             persistent_ms: persistent.then_some(300_000),

@@ -42,12 +42,16 @@ fn ping6_to_the_gateway_port_is_answered() {
     // The kernel's other IPv6 (router solicitations, MLD reports) is
     // counted by name, never as an unsupported EtherType.
     assert_eq!(lab.counter("drop_unsupported_ethertype"), 0, "{}", lab.diag());
-    // gwctl reads ipvsadm's IPv6 form; gatewayd refuses it by name, as
-    // its dataplane does not carry IPv6 services yet.
-    let o = lab.gwctl(&["-A", "-t", &format!("[{GW6}]:80"), "-s", "rr"]);
+    // gwctl's IPv6 form reaches gatewayd's model, with ipvsadm's family
+    // rules: an IPv4 TUN server, which gwctl lets through as ipvsadm
+    // does, is refused by gatewayd (no tunnel across families).
+    let vip6 = format!("[{GW6}]:80");
+    lab.gwctl_ok(&["-A", "-t", &vip6, "-s", "rr"]);
+    let o = lab.gwctl(&["-a", "-t", &vip6, "-r", "198.18.0.9:80", "-i"]);
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert_eq!(o.status.code(), Some(255), "{err}");
-    assert!(err.contains("IPv6 is not yet supported by gatewayd's dataplane"), "{err}");
+    assert!(err.contains("is not of the family of service"), "{err}");
+    lab.gwctl_ok(&["-D", "-t", &vip6]);
     // IPv4 through the same port still works.
     lab.add_service("-t");
     lab.http();

@@ -366,7 +366,7 @@ impl Dests for SvcDests<'_> {
         self.svc.dests[i].weight
     }
     fn addr(&self, i: usize) -> u32 {
-        u32::from(self.svc.dests[i].addr)
+        self.svc.dests[i].addr4()
     }
     fn port(&self, i: usize) -> u16 {
         self.svc.dests[i].port

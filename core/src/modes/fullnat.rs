@@ -28,7 +28,7 @@ impl Mode for FullNat {
 
     #[inline]
     fn bind(cx: &mut BindCx<'_>, key: &FlowKey, dest: &Dest) -> Result<Bound, Drop> {
-        let rs = (u32::from(dest.addr), rs_port(key, dest));
+        let rs = (dest.addr4(), rs_port(key, dest));
         let local = alloc_lport(cx, key, rs)?;
         Ok(Bound { rs, local, flags: Flags::NONE })
     }

@@ -31,7 +31,7 @@ impl Mode for Nat {
     #[inline]
     fn bind(cx: &mut BindCx<'_>, key: &FlowKey, dest: &Dest) -> Result<Bound, Drop> {
         // Replies come back to the client address itself.
-        let rs = (u32::from(dest.addr), rs_port(key, dest));
+        let rs = (dest.addr4(), rs_port(key, dest));
         let local = (key.src, key.sport);
         let reply = FlowKey { proto: key.proto, src: rs.0, sport: rs.1, dst: local.0, dport: local.1 };
         if cx.sessions.lookup_out(&reply).is_some() {

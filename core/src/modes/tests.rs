@@ -20,11 +20,21 @@ const RIP: u32 = 0xc612_0102; // 198.18.1.2
 const LIP: u32 = 0xc612_010a; // 198.18.1.10
 
 fn dest(mode: ForwardMode, port: u16) -> Dest {
-    Dest { slot: 0, addr: Ipv4Addr::from(RIP), port, mode, weight: 1, upper: 0, lower: 0 }
+    Dest {
+        slot: 0,
+        addr: std::net::IpAddr::V4(Ipv4Addr::from(RIP)),
+        port,
+        mode,
+        weight: 1,
+        upper: 0,
+        lower: 0,
+    }
 }
 
 fn service(d: &Dest) -> Service {
     Service {
+        laddrs6: vec![],
+        netmask6: u128::MAX,
         slot: 0,
         version: 1,
         key: ServiceKey { proto: SvcProto::Tcp, addr: Ipv4Addr::from(VIP).into(), port: 80 },

@@ -140,9 +140,15 @@ impl Control {
     fn notify_laddrs(&self, m: &Model) {
         if let Some(hook) = &self.laddr_hook {
             // Trashed servers' sessions still use theirs (see `trash`).
+            // IPv4 ones only: the hook's users (the kernel port's ARP) are IPv4.
             let trashed = m.trash.dests.values().flat_map(|d| d.laddrs.iter().copied());
-            let mut all: Vec<Ipv4Addr> =
-                m.services.values().flat_map(|s| s.laddrs.iter().copied()).chain(trashed).collect();
+            let mut all: Vec<Ipv4Addr> = m
+                .services
+                .values()
+                .flat_map(|s| s.laddrs.iter().copied())
+                .chain(trashed)
+                .filter_map(gw_proto::v4)
+                .collect();
             all.sort();
             all.dedup();
             hook(&all);
@@ -272,50 +278,90 @@ mod tests {
         assert_eq!(seen.last(), Some(&vec![]));
     }
 
-    /// The dataplane carries IPv4 only: every way an IPv6 address could
-    /// enter the model is refused, naming IPv6, and nothing changes.
+    /// IPv6 services, servers and local addresses reach the snapshot under
+    /// ipvsadm's and DPVS's family rules; what breaks them is refused by
+    /// name and changes nothing.
     #[test]
-    fn ipv6_is_refused_until_the_dataplane_carries_it() {
-        use gw_proto::{ErrorKind, ForwardMode, Scheduler, ServiceSpec};
+    fn ipv6_services_follow_the_family_rules() {
+        use gw_core::wire::ipv4::Protocol as P;
+        use gw_proto::{DestSpec, ErrorKind, ForwardMode, Scheduler, ServiceSpec};
         let (c, p) = control(1);
         add(&c);
-        let generation = p.current().generation;
-        let v6: std::net::IpAddr = "2001:db8::1".parse().unwrap();
-        let v6_key = gw_proto::ServiceKey { addr: v6, ..key(80) };
-        let refused = [
-            Request::AddService { spec: ServiceSpec::new(v6_key, Scheduler::Rr) },
-            Request::EditService { spec: ServiceSpec::new(v6_key, Scheduler::Rr) },
+        let v6 = |s: &str| -> std::net::IpAddr { s.parse().unwrap() };
+        let key6 = gw_proto::ServiceKey { addr: v6("2001:db8::1"), ..key(80) };
+        let mut spec = ServiceSpec::new(key6, Scheduler::Rr);
+        spec.persistent = Some(60);
+        spec.prefix6 = 64;
+        let ok = [
+            Request::AddService { spec },
             Request::AddDest {
-                service: v6_key,
-                dest: gw_proto::DestSpec::new(Ipv4Addr::new(198, 18, 1, 3), 80, ForwardMode::FullNat, 1),
+                service: key6,
+                dest: DestSpec::new(v6("2001:db8:1::2"), 80, ForwardMode::FullNat, 1),
             },
             Request::AddDest {
-                service: key(80),
-                dest: gw_proto::DestSpec::new(v6, 80, ForwardMode::Tunnel, 1),
+                service: key6,
+                dest: DestSpec::new(v6("2001:db8:1::3"), 80, ForwardMode::Masq, 1),
             },
-            Request::EditDest {
-                service: key(80),
-                dest: gw_proto::DestSpec::new(v6, 80, ForwardMode::Tunnel, 1),
+            // NAT64: an IPv4 FULLNAT server behind the IPv6 VIP, with an IPv4 local address.
+            Request::AddDest {
+                service: key6,
+                dest: DestSpec::new(Ipv4Addr::new(198, 18, 1, 4), 80, ForwardMode::FullNat, 1),
             },
-            Request::AddLaddr { service: key(80), addr: v6 },
-            Request::Restore {
-                requests: vec![Request::AddService { spec: ServiceSpec::new(v6_key, Scheduler::Rr) }],
-            },
+            Request::AddLaddr { service: key6, addr: v6("2001:db8:1::10") },
+            Request::AddLaddr { service: key6, addr: Ipv4Addr::new(198, 18, 1, 10).into() },
         ];
-        for r in refused {
-            match c.handle(r.clone()) {
-                Response::Error { kind: ErrorKind::Unsupported, message } => {
-                    assert!(
-                        message.contains("IPv6 is not yet supported by gatewayd's dataplane"),
-                        "{message}"
-                    );
+        for r in ok {
+            assert_eq!(c.handle(r.clone()), Response::Ok, "{r:?}");
+        }
+        let snap = p.current();
+        let vip = u128::from(std::net::Ipv6Addr::from(0x2001_0db8_u128 << 96 | 1));
+        let svc = snap.service6(P::Tcp, vip, 80).expect("the IPv6 service");
+        assert_eq!(svc.dests.len(), 3);
+        assert_eq!(svc.laddrs6, vec![0x2001_0db8_0001_u128 << 80 | 0x10]);
+        assert_eq!(svc.laddrs, vec![u32::from(Ipv4Addr::new(198, 18, 1, 10))]);
+        assert_eq!(svc.netmask6, u128::MAX << 64);
+        assert!(snap.owns6(vip) && !snap.is_laddr6(vip));
+        assert!(snap.is_laddr6(0x2001_0db8_0001_u128 << 80 | 0x10));
+        assert!(snap.masq_dest6(P::Tcp, 0x2001_0db8_0001_u128 << 80 | 3, 80).is_some());
+        assert!(snap.masq_dest6(P::Tcp, 0x2001_0db8_0001_u128 << 80 | 2, 80).is_none(), "FULLNAT");
+        assert!(snap.service(P::Tcp, gw_core::service::vip4(&key(80)).unwrap(), 80).is_some(), "IPv4 stays");
+        // The listing gives back what was added, both families of local address.
+        let Response::Laddrs { entries } = c.query(Request::GetLaddr { service: Some(key6) }) else {
+            panic!()
+        };
+        assert_eq!(entries[0].1, vec![v6("2001:db8:1::10"), Ipv4Addr::new(198, 18, 1, 10).into()]);
+
+        let generation = p.current().generation;
+        let refused = [
+            // NAT, DR and TUN servers of the other family; NAT46.
+            (key6, DestSpec::new(Ipv4Addr::new(198, 18, 1, 5), 80, ForwardMode::Masq, 1), ErrorKind::Invalid),
+            (
+                key6,
+                DestSpec::new(Ipv4Addr::new(198, 18, 1, 5), 80, ForwardMode::Route, 1),
+                ErrorKind::Invalid,
+            ),
+            (
+                key6,
+                DestSpec::new(Ipv4Addr::new(198, 18, 1, 5), 80, ForwardMode::Tunnel, 1),
+                ErrorKind::Unsupported,
+            ),
+            (key(80), DestSpec::new(v6("2001:db8:1::5"), 80, ForwardMode::Tunnel, 1), ErrorKind::Unsupported),
+            (key(80), DestSpec::new(v6("2001:db8:1::5"), 80, ForwardMode::FullNat, 1), ErrorKind::Invalid),
+        ];
+        for (service, dest, want) in refused {
+            match c.handle(Request::AddDest { service, dest }) {
+                Response::Error { kind, message } => {
+                    assert_eq!(kind, want, "{message}");
+                    assert!(message.contains("is not of the family of service"), "{message}");
                 }
-                other => panic!("{r:?}: {other:?}"),
+                other => panic!("{dest:?}: {other:?}"),
             }
         }
+        let r = c.handle(Request::AddLaddr { service: key(80), addr: v6("2001:db8:1::10") });
+        assert!(matches!(r, Response::Error { kind: ErrorKind::Invalid, .. }), "{r:?}");
         assert_eq!(p.current().generation, generation, "nothing was published");
-        // Deleting what cannot exist is the usual "no such" answer.
-        let del = c.handle(Request::DelService { key: v6_key });
-        assert!(matches!(del, Response::Error { kind: ErrorKind::NoService, .. }), "{del:?}");
+        // Deleted, it leaves the snapshot.
+        assert_eq!(c.handle(Request::DelService { key: key6 }), Response::Ok);
+        assert!(p.current().service6(P::Tcp, vip, 80).is_none());
     }
 }

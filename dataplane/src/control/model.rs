@@ -16,7 +16,7 @@
 //!   read relative to a base taken when it was handed out.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -45,7 +45,9 @@ pub(super) struct SvcEntry {
     pub(super) version: u64,
     pub(super) spec: ServiceSpec,
     pub(super) dests: Vec<DestEntry>,
-    pub(super) laddrs: Vec<Ipv4Addr>,
+    /// Local addresses of either family (IPv6 toward IPv6 servers, IPv4
+    /// toward IPv4 ones: FULLNAT, and NAT64 on an IPv6 service).
+    pub(super) laddrs: Vec<IpAddr>,
 }
 
 /// A slot allocator. Only slots no session references are released to it
@@ -108,7 +110,7 @@ impl Control {
                     .map(|d| DestConf {
                         weight: d.spec.weight,
                         last_weight: d.last_weight,
-                        addr: u32::from(dataplane_v4(d.spec.addr)),
+                        addr: gw_core::service::sched_addr(d.spec.addr),
                         port: d.spec.port,
                     })
                     .collect();
@@ -117,7 +119,7 @@ impl Control {
                     .iter()
                     .map(|d| Dest {
                         slot: d.slot,
-                        addr: dataplane_v4(d.spec.addr),
+                        addr: d.spec.addr,
                         port: d.spec.port,
                         mode: d.spec.mode,
                         weight: d.spec.weight,
@@ -132,9 +134,11 @@ impl Control {
                     scheduler: s.spec.scheduler,
                     prep: Prepared::build(s.spec.scheduler, s.spec.sched_flags, &confs),
                     dests,
-                    laddrs: s.laddrs.iter().map(|a| u32::from(*a)).collect(),
+                    laddrs: laddrs4(&s.laddrs),
+                    laddrs6: laddrs6(&s.laddrs),
                     persistent_ms: s.spec.persistent.map(|p| p as u64 * 1000),
                     netmask: u32::from(s.spec.netmask),
+                    netmask6: gw_core::service::mask6(s.spec.prefix6),
                     one_packet: s.spec.one_packet,
                     sched_flags: s.spec.sched_flags,
                     client_addr: s.spec.client_addr,
@@ -153,7 +157,7 @@ impl Control {
 
     /// Applies a request to the model; `Ok(true)` if it changed.
     pub(super) fn apply(&self, m: &mut Model, req: Request) -> Result<bool, Response> {
-        refuse_ipv6(&req)?;
+        check_families(&req)?;
         m.version += 1;
         let version = m.version;
         match req {
@@ -274,8 +278,8 @@ impl Control {
                 Ok(true)
             }
             Request::AddLaddr { service, addr } => {
-                let addr = dataplane_v4(addr);
-                if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() || addr.is_loopback() {
+                let broadcast = gw_proto::v4(addr).is_some_and(|a| a.is_broadcast());
+                if addr.is_unspecified() || broadcast || addr.is_multicast() || addr.is_loopback() {
                     return Err(err(ErrorKind::Invalid, format!("{addr} cannot be a local address")));
                 }
                 let s = m.services.get_mut(&service).ok_or_else(|| no_service(&service))?;
@@ -290,7 +294,7 @@ impl Control {
                 let pos = s
                     .laddrs
                     .iter()
-                    .position(|a| IpAddr::V4(*a) == addr)
+                    .position(|a| *a == addr)
                     .ok_or_else(|| err(ErrorKind::NoLaddr, addr.to_string()))?;
                 s.laddrs.remove(pos);
                 Ok(true)
@@ -376,32 +380,56 @@ fn validate_persistence(spec: &ServiceSpec) -> Result<(), Response> {
     }
 }
 
-/// The dataplane carries IPv4 only (issue 17): a request that would put an
-/// IPv6 service, real server or local address into the model is refused
-/// with [`ErrorKind::Unsupported`], before anything changes. Deleting or
-/// listing needs no check: no IPv6 entry can exist.
-fn refuse_ipv6(req: &Request) -> Result<(), Response> {
-    let (what, addr) = match req {
-        Request::AddService { spec } | Request::EditService { spec } => ("service", spec.key.addr),
-        Request::AddDest { service, .. } | Request::EditDest { service, .. } if service.addr.is_ipv6() => {
-            ("service", service.addr)
+/// The address families a request may combine, checked before anything
+/// changes (ipvsadm's and DPVS's rules):
+/// - NAT, DR and TUN real servers are of the VIP's family. The kernel
+///   allows an IPv4 server behind an IPv6 TUN service and the reverse
+///   (IPv4-in-IPv6); gatewayd does not tunnel across families and refuses
+///   it ([`ErrorKind::Unsupported`]).
+/// - FULLNAT real servers are of the VIP's family, or IPv4 behind an IPv6
+///   VIP: that is NAT64 (DPVS's `-A -t [v6]:p`, `-a -r v4:p -b`), whose
+///   IPv4 local addresses the service also takes. An IPv4 VIP with IPv6
+///   servers (NAT46) is refused, as DPVS does not do it.
+/// - Local addresses of either family on an IPv6 service (IPv6 ones toward
+///   IPv6 servers, IPv4 ones for NAT64), IPv4 only on an IPv4 service.
+fn check_families(req: &Request) -> Result<(), Response> {
+    match req {
+        Request::AddDest { service, dest } | Request::EditDest { service, dest } => {
+            if service.addr.is_ipv6() == dest.addr.is_ipv6() {
+                return Ok(());
+            }
+            let kind = match (dest.mode, service.addr.is_ipv6()) {
+                (gw_proto::ForwardMode::FullNat, true) => return Ok(()),
+                (gw_proto::ForwardMode::Tunnel, _) => ErrorKind::Unsupported,
+                _ => ErrorKind::Invalid,
+            };
+            let msg = format!(
+                "real server {} is not of the family of service {service} ({} mode)",
+                dest.addr,
+                dest.mode.label()
+            );
+            Err(err(kind, msg))
         }
-        Request::AddDest { dest, .. } | Request::EditDest { dest, .. } => ("real server", dest.addr),
-        Request::AddLaddr { addr, .. } => ("local address", *addr),
-        _ => return Ok(()),
-    };
-    if addr.is_ipv6() {
-        let msg = format!("IPv6 is not yet supported by gatewayd's dataplane: {what} {addr}");
-        return Err(err(ErrorKind::Unsupported, msg));
+        Request::AddLaddr { service, addr } if service.addr.is_ipv4() && addr.is_ipv6() => {
+            Err(err(ErrorKind::Invalid, format!("IPv6 local address {addr} on IPv4 service {service}")))
+        }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
-/// An address [`refuse_ipv6`] let into the model, as the dataplane's IPv4.
-/// (An IPv6 one cannot be there; it would become 0.0.0.0, which matches no
-/// packet, rather than stop the control plane.)
-pub(super) fn dataplane_v4(addr: IpAddr) -> Ipv4Addr {
-    gw_proto::v4(addr).unwrap_or(Ipv4Addr::UNSPECIFIED)
+/// The IPv4 local addresses among `a`, host order.
+pub(super) fn laddrs4(a: &[IpAddr]) -> Vec<u32> {
+    a.iter().filter_map(|a| gw_proto::v4(*a)).map(u32::from).collect()
+}
+
+/// The IPv6 local addresses among `a`, host order.
+pub(super) fn laddrs6(a: &[IpAddr]) -> Vec<u128> {
+    a.iter()
+        .filter_map(|a| match a {
+            IpAddr::V6(a) => Some(u128::from(*a)),
+            IpAddr::V4(_) => None,
+        })
+        .collect()
 }
 
 fn validate_dest(d: &DestSpec) -> Result<(), Response> {
@@ -433,7 +461,11 @@ mod tests {
         let snap = p.current();
         assert_eq!(snap.generation, 2);
         let svc = snap
-            .service(gw_core::wire::ipv4::Protocol::Tcp, u32::from(Ipv4Addr::new(198, 18, 0, 100)), 80)
+            .service(
+                gw_core::wire::ipv4::Protocol::Tcp,
+                u32::from(std::net::Ipv4Addr::new(198, 18, 0, 100)),
+                80,
+            )
             .unwrap();
         assert_eq!(svc.dests.len(), 1);
         let spec = ServiceSpec::new(key(80), Scheduler::Rr);

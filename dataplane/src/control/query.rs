@@ -73,7 +73,7 @@ impl Control {
                         }
                     })
                     .collect(),
-                laddrs: s.laddrs.iter().map(|a| IpAddr::V4(*a)).collect(),
+                laddrs: s.laddrs.clone(),
                 stats: sub(self.svc_stats(s.slot), m.svc_base.get(&s.slot).copied().unwrap_or_default()),
                 rates: Self::rates_of(&m, false, s.slot),
                 health: self.health_of(&s.spec.key),
@@ -94,7 +94,7 @@ impl Control {
             .services
             .values()
             .filter(|s| service.is_none_or(|k| k == s.spec.key))
-            .map(|s| (s.spec.key, s.laddrs.iter().map(|a| IpAddr::V4(*a)).collect()))
+            .map(|s| (s.spec.key, s.laddrs.clone()))
             .collect();
         Response::Laddrs { entries }
     }

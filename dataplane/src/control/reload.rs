@@ -40,7 +40,7 @@ impl Control {
                 let Some(cur) = m.services.get(k) else {
                     ops.push(Request::AddService { spec: w.spec.clone() });
                     ops.extend(w.dests.iter().map(|d| Request::AddDest { service: *k, dest: d.spec }));
-                    ops.extend(w.laddrs.iter().map(|a| Request::AddLaddr { service: *k, addr: (*a).into() }));
+                    ops.extend(w.laddrs.iter().map(|a| Request::AddLaddr { service: *k, addr: *a }));
                     continue;
                 };
                 if cur.spec != w.spec {
@@ -59,10 +59,10 @@ impl Control {
                     }
                 }
                 for a in cur.laddrs.iter().filter(|a| !w.laddrs.contains(a)) {
-                    ops.push(Request::DelLaddr { service: *k, addr: (*a).into() });
+                    ops.push(Request::DelLaddr { service: *k, addr: *a });
                 }
                 for a in w.laddrs.iter().filter(|a| !cur.laddrs.contains(a)) {
-                    ops.push(Request::AddLaddr { service: *k, addr: (*a).into() });
+                    ops.push(Request::AddLaddr { service: *k, addr: *a });
                 }
             }
             ops

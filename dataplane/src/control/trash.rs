@@ -36,10 +36,10 @@
 //! as before.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use gw_core::service::{Steer, Trash, TrashedDest as SnapDest, TrashedService as SnapSvc};
+use gw_core::service::{Steer, Steer6, Trash, TrashedDest as SnapDest, TrashedService as SnapSvc};
 use gw_proto::{ServiceKey, ServiceSpec};
 
 use super::model::{DestEntry, Model, SvcEntry};
@@ -66,8 +66,9 @@ pub(super) type DestKey = (ServiceKey, IpAddr, u16);
 pub(super) struct TrashedDest {
     pub(super) entry: DestEntry,
     /// Its service's local addresses and steering when it was deleted.
-    pub(super) laddrs: Vec<Ipv4Addr>,
+    pub(super) laddrs: Vec<IpAddr>,
     pub(super) steer: Steer,
+    pub(super) steer6: Steer6,
     idle: Idle,
 }
 
@@ -98,6 +99,13 @@ pub(super) fn steer_of(spec: &ServiceSpec) -> Steer {
     Steer::of(spec.scheduler, spec.persistent.is_some(), u32::from(spec.netmask), vip)
 }
 
+/// How an IPv6 service's connections are steered.
+pub(super) fn steer6_of(spec: &ServiceSpec) -> Steer6 {
+    let vip = gw_core::service::vip6(&spec.key).unwrap_or(0);
+    let mask = gw_core::service::mask6(spec.prefix6);
+    Steer6::of(spec.scheduler, spec.persistent.is_some(), mask, vip)
+}
+
 impl Control {
     /// Sessions and templates referencing real-server slot `slot`, over workers.
     pub(super) fn dest_refs(&self, slot: u32) -> u64 {
@@ -107,10 +115,16 @@ impl Control {
 
     /// Moves real server `d`, just removed from service `svc` (with local
     /// addresses `laddrs`), to the trash.
-    pub(super) fn trash_dest(m: &mut Model, svc: &ServiceSpec, laddrs: &[Ipv4Addr], d: DestEntry) {
+    pub(super) fn trash_dest(m: &mut Model, svc: &ServiceSpec, laddrs: &[IpAddr], d: DestEntry) {
         let idle = Idle { gone_at: m.generation + 1, empty_since: None };
         let key = (svc.key, d.spec.addr, d.spec.port);
-        let t = TrashedDest { entry: d, laddrs: laddrs.to_vec(), steer: steer_of(svc), idle };
+        let t = TrashedDest {
+            entry: d,
+            laddrs: laddrs.to_vec(),
+            steer: steer_of(svc),
+            steer6: steer6_of(svc),
+            idle,
+        };
         m.trash.dests.insert(key, t);
     }
 
@@ -239,11 +253,13 @@ impl Control {
                 .map(|((svc, addr, port), t)| SnapDest {
                     slot: t.entry.slot,
                     proto: svc.proto.number(),
-                    addr: super::model::dataplane_v4(*addr),
+                    addr: *addr,
                     port: *port,
                     mode: t.entry.spec.mode,
                     steer: t.steer,
-                    laddrs: t.laddrs.iter().map(|a| u32::from(*a)).collect(),
+                    steer6: t.steer6,
+                    laddrs: super::model::laddrs4(&t.laddrs),
+                    laddrs6: super::model::laddrs6(&t.laddrs),
                 })
                 .collect(),
             services: m
@@ -251,7 +267,11 @@ impl Control {
                 .services
                 .values()
                 .filter(|t| with_dests.contains(&t.entry.spec.key))
-                .map(|t| SnapSvc { key: t.entry.spec.key, steer: steer_of(&t.entry.spec) })
+                .map(|t| SnapSvc {
+                    key: t.entry.spec.key,
+                    steer: steer_of(&t.entry.spec),
+                    steer6: steer6_of(&t.entry.spec),
+                })
                 .collect(),
         }
     }
