@@ -874,3 +874,85 @@ fn frames_move_their_ethernet_header_and_change_size() {
     assert_eq!(frame_to_ipv6(&mut gre, &to6_params()), Err(Error::Untranslatable));
     assert_eq!(gre, orig);
 }
+
+proptest! {
+    /// ICMPv6 errors quoting a whole TCP/UDP packet, any code of the
+    /// translated types: the ICMP checksum verifies, the quote reads as
+    /// the IPv4 packet the real server sent, with valid checksums.
+    #[test]
+    fn icmpv6_errors_with_whole_quotes(
+        pick in 0usize..6, tcp in any::<bool>(), mtu in 1280u32..9000,
+        payload in proptest::collection::vec(any::<u8>(), 0..600),
+    ) {
+        let (ty, code, rest, want) = [
+            (1u8, 0u8, 0u32, (3u8, 1u8)), (1, 1, 0, (3, 10)), (1, 4, 0, (3, 3)), (2, 0, mtu, (3, 4)),
+            (3, 0, 0, (11, 0)), (4, 0, 8, (12, 0)),
+        ][pick];
+        let mut quoted = vec![];
+        let b = PacketBuilder::ipv6(VIP6.octets(), CLIENT6.octets(), 63);
+        if tcp {
+            b.tcp(80, 40000, 7, 100).write(&mut quoted, &payload).unwrap();
+        } else {
+            b.udp(80, 40000).write(&mut quoted, &payload).unwrap();
+        }
+        let mut buf = roomy(&icmp6_error(ty, code, rest, &quoted));
+        let p = To4 { ends: Ends { src: ROUTER4, sport: 0, dst: RIP, dport: 0 }, ..to4_params() };
+        let t = to_ipv4(&mut buf, ROOM, &p).unwrap();
+        let out = &buf[t.start..t.start + t.len];
+        let (h, _, _) = check4(out);
+        prop_assert_eq!((h.source, h.destination, h.protocol.0), (ROUTER4.octets(), RIP.octets(), 1));
+        prop_assert!(icmp4_ok(&out[20..]));
+        prop_assert_eq!((out[20], out[21]), want);
+        match want {
+            (3, 4) => prop_assert_eq!(u32::from(u16::from_be_bytes([out[26], out[27]])), mtu - 20),
+            (12, 0) => prop_assert_eq!(out[24], 12, "the source address"),
+            _ => prop_assert_eq!(&out[24..28], &[0, 0, 0, 0]),
+        }
+        let (qh, ports, body) = check4(&out[28..]);
+        prop_assert_eq!((qh.source, qh.destination, qh.protocol.0), (RIP.octets(), LIP.octets(), if tcp { 6 } else { 17 }));
+        prop_assert_eq!((ports, body), (Some((8080, 5000)), payload));
+    }
+
+    /// ICMP errors quoting a whole TCP/UDP packet: the ICMPv6 checksum
+    /// verifies, the quote reads as the IPv6 packet the client sent, with
+    /// valid checksums, and the message is at most 1280 bytes.
+    #[test]
+    fn icmpv4_errors_with_whole_quotes(
+        pick in 0usize..6, tcp in any::<bool>(), mtu in 68u32..9000,
+        payload in proptest::collection::vec(any::<u8>(), 0..1400),
+    ) {
+        let (ty, code, rest, want) = [
+            (3u8, 1u8, 0u32, (1u8, 0u8)), (3, 3, 0, (1, 4)), (3, 13, 0, (1, 1)), (3, 4, mtu, (2, 0)),
+            (11, 1, 0, (3, 1)), (12, 0, 9 << 24, (4, 0)),
+        ][pick];
+        let mut quoted = vec![];
+        let b = PacketBuilder::ipv4(LIP.octets(), RIP.octets(), 63);
+        if tcp {
+            b.tcp(5000, 8080, 7, 100).write(&mut quoted, &payload).unwrap();
+        } else {
+            b.udp(5000, 8080).write(&mut quoted, &payload).unwrap();
+        }
+        let mut buf = roomy(&icmp4_error(ty, code, rest, &quoted));
+        let p = To6 { ends: Ends { src: ROUTER6, sport: 0, dst: CLIENT6, dport: 0 }, ..to6_params() };
+        let t = to_ipv6(&mut buf, ROOM, &p).unwrap();
+        let out = &buf[t.start..t.start + t.len];
+        prop_assert_eq!(t.len, (40 + 8 + 40 + quoted.len() - 20).min(1280));
+        let h = Ipv6Header::from_slice(out).unwrap().0;
+        prop_assert_eq!((h.source, h.destination, h.next_header.0), (ROUTER6.octets(), CLIENT6.octets(), 58));
+        prop_assert!(icmp6_ok(ROUTER6, CLIENT6, &out[40..]));
+        prop_assert_eq!((out[40], out[41]), want);
+        let rest6 = u32::from_be_bytes([out[44], out[45], out[46], out[47]]);
+        match want {
+            (2, 0) => prop_assert_eq!(rest6, (mtu + 20).max(1280)),
+            (4, 0) => prop_assert_eq!(rest6, 6, "protocol -> next header"),
+            _ => prop_assert_eq!(rest6, 0),
+        }
+        let q = Ipv6Header::from_slice(&out[48..]).unwrap().0;
+        prop_assert_eq!((q.source, q.destination, q.hop_limit), (CLIENT6.octets(), VIP6.octets(), 63));
+        prop_assert_eq!(usize::from(q.payload_length), quoted.len() - 20);
+        if t.len < 1280 {
+            let (_, ports, body) = check6(&out[48..]);
+            prop_assert_eq!((ports, body), (Some((40000, 80)), payload));
+        }
+    }
+}
