@@ -956,3 +956,46 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// Valid packets (TCP, UDP, echo, errors) with a few bytes changed:
+    /// never a panic, an error leaves the buffer as it was, and what is
+    /// translated parses.
+    #[test]
+    fn mutated_packets_never_panic_and_errors_change_nothing(
+        which in 0usize..4, flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4),
+    ) {
+        let mut quoted6 = vec![];
+        PacketBuilder::ipv6(VIP6.octets(), CLIENT6.octets(), 63).tcp(80, 40000, 1, 100).write(&mut quoted6, &[5; 40]).unwrap();
+        let mut quoted4 = vec![];
+        PacketBuilder::ipv4(LIP.octets(), RIP.octets(), 63).udp(5000, 8080).write(&mut quoted4, &[6; 40]).unwrap();
+        let (mut pkt, v6) = match which {
+            0 => (v6_packet(6, 40000, 80, 64, &[1; 60]), true),
+            1 => (icmp6_error(2, 0, 1400, &quoted6), true),
+            2 => (v4_packet(17, 8080, 5000, 64, &[2; 60]), false),
+            _ => (icmp4_error(3, 4, 1400, &quoted4), false),
+        };
+        for (at, v) in flips {
+            let n = pkt.len();
+            pkt[at % n] ^= v;
+        }
+        let orig = roomy(&pkt);
+        let mut buf = orig.clone();
+        let r = if v6 { to_ipv4(&mut buf, ROOM, &to4_params()).map(|t| (t, false)) } else { to_ipv6(&mut buf, ROOM, &to6_params()).map(|t| (t, true)) };
+        match r {
+            Err(_) => prop_assert_eq!(&buf, &orig),
+            Ok((t, to6)) => {
+                prop_assert!(t.start + t.len <= buf.len());
+                let out = &buf[t.start..t.start + t.len];
+                if to6 {
+                    prop_assert_eq!(out[0] >> 4, 6);
+                    prop_assert_eq!(40 + usize::from(u16::from_be_bytes([out[4], out[5]])), out.len());
+                } else {
+                    let h = Ipv4Header::from_slice(out).unwrap().0;
+                    prop_assert_eq!(h.header_checksum, h.calc_header_checksum());
+                    prop_assert_eq!(usize::from(h.total_len), out.len());
+                }
+            }
+        }
+    }
+}
