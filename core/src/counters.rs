@@ -53,19 +53,21 @@ counters! {
     pub enum Drop {
         EthTruncated = "drop_eth_truncated", "frame shorter than an Ethernet header",
         NotOurMac = "drop_not_our_mac",
-            "destination MAC is neither the port's, broadcast, nor the solicited-node group of its IPv6 \
-             address (ports run promiscuous)",
+            "destination MAC is neither the port's, broadcast, nor (on a dual-stack port) a solicited-node \
+             group or all-nodes (ports run promiscuous)",
         UnsupportedEthertype = "drop_unsupported_ethertype",
             "not IPv4, ARP or IPv6 (VLAN tags, ...); IPv6 on a port without an IPv6 address",
         Ipv6Malformed = "drop_ipv6_malformed",
             "IPv6 header or extension headers malformed or beyond the frame, or an ICMPv6 checksum is wrong",
         Ipv6NotHandled = "drop_ipv6_not_handled",
-            "IPv6 the dataplane does not handle yet: anything but neighbour solicitations and echo \
+            "IPv6 the dataplane does not handle yet: anything but neighbour discovery and echo \
              requests for a port's IPv6 address (issue 17)",
         NdInvalid = "drop_nd_invalid",
-            "a neighbour solicitation failing RFC 4861 §7.1.1 (hop limit ≠ 255, code ≠ 0, multicast \
-             target, bad option), from a source neither link-local nor in the port's IPv6 subnet, or from \
-             :: (duplicate address detection: static addresses do not defend)",
+            "a neighbour solicitation or advertisement failing RFC 4861 §7.1 (hop limit ≠ 255, code ≠ 0, \
+             multicast target, bad option, the solicited flag on a multicast advertisement), from a source \
+             neither link-local nor in the port's IPv6 subnet, an advertisement for an off-link target or \
+             without a unicast target link-layer address, or a solicitation from :: for one of our \
+             addresses (duplicate address detection: static addresses do not defend)",
         ArpMalformed = "drop_arp_malformed", "ARP that is not Ethernet/IPv4, or has a bad sender",
         ArpNotForUs = "drop_arp_not_for_us", "ARP for an address that is not ours on that port",
         ArpOffSubnet = "drop_arp_off_subnet",
@@ -191,6 +193,11 @@ counters! {
         ArpRequestsAnswered = "arp_requests_answered", "ARP requests for our addresses answered.",
         ArpRequestsSent = "arp_requests_sent", "ARP requests sent to resolve a next hop.",
         ArpRepliesLearned = "arp_replies_learned", "ARP replies learned into the neighbour table.",
+        NdAdvertsLearned = "nd_adverts_learned",
+            "IPv6 neighbour advertisements learned into the neighbour table (answers to our solicitations, \
+             unsolicited ones refreshing a known neighbour).",
+        NdSolicitsSent = "nd_solicits_sent",
+            "IPv6 neighbour solicitations sent to resolve a next hop (to its solicited-node group).",
         IcmpEchoAnswered = "icmp_echo_answered", "ICMP echo requests to our addresses answered.",
         NdSolicitsAnswered = "nd_solicits_answered",
             "IPv6 neighbour solicitations for a port's address answered with an advertisement.",

@@ -1,4 +1,7 @@
-//! Neighbour (ARP) cache of one worker, with a small hold queue per entry.
+//! Neighbour cache of one worker, with a small hold queue per entry: one
+//! table for ARP (keyed by IPv4 `u32`) and one for IPv6 neighbour
+//! discovery (keyed by `u128`, RFC 4861), the same code and rules; "ARP
+//! request" below reads "neighbour solicitation" for IPv6.
 //!
 //! A packet for a next hop whose MAC is unknown is parked (at most
 //! [`HOLD`] per neighbour) while ARP requests go out every `retry_ms`; when
@@ -57,9 +60,9 @@ impl Default for NeighConfig {
     }
 }
 
-struct Entry<B> {
+struct Entry<B, A> {
     port: u16,
-    ip: u32,
+    ip: A,
     mac: Option<MacAddr>,
     /// When the MAC was last confirmed.
     confirmed: u64,
@@ -82,9 +85,9 @@ pub enum Resolve<B> {
 
 /// An ARP request the worker should send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Probe {
+pub struct Probe<A = u32> {
     pub port: u16,
-    pub ip: u32,
+    pub ip: A,
 }
 
 /// Ports with their own entry count; higher port numbers share the last.
@@ -92,57 +95,60 @@ const PORTS: usize = 64;
 
 /// A neighbour set by configuration: never evicted, never changed by ARP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StaticNeigh {
+pub struct StaticNeigh<A = u32> {
     pub port: u16,
-    pub ip: u32,
+    pub ip: A,
     pub mac: MacAddr,
 }
 
 /// Hands the set of static neighbours from the control plane to the
 /// workers, as [`crate::service::Publisher`] does snapshots: one atomic load
 /// when nothing changed, the lock only after a change.
-pub struct StaticNeighbours {
+pub struct StaticNeighbours<A = u32> {
     version: AtomicU64,
-    current: Mutex<Arc<[StaticNeigh]>>,
+    current: Mutex<Arc<[StaticNeigh<A>]>>,
 }
 
-impl StaticNeighbours {
-    pub fn new(first: Vec<StaticNeigh>) -> StaticNeighbours {
+impl<A> StaticNeighbours<A> {
+    pub fn new(first: Vec<StaticNeigh<A>>) -> StaticNeighbours<A> {
         StaticNeighbours { version: AtomicU64::new(1), current: Mutex::new(first.into()) }
     }
     /// Makes `set` the current set.
-    pub fn publish(&self, set: Vec<StaticNeigh>) {
+    pub fn publish(&self, set: Vec<StaticNeigh<A>>) {
         let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
         *cur = set.into();
         self.version.fetch_add(1, Ordering::Release);
     }
     /// The current set and its version if the version differs from `have`.
     #[inline]
-    pub fn newer_than(&self, have: u64) -> Option<(u64, Arc<[StaticNeigh]>)> {
+    pub fn newer_than(&self, have: u64) -> Option<(u64, Arc<[StaticNeigh<A>]>)> {
         if self.version.load(Ordering::Acquire) == have {
             return None;
         }
         let cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
         Some((self.version.load(Ordering::Acquire), cur.clone()))
     }
-    pub fn current(&self) -> Arc<[StaticNeigh]> {
+    pub fn current(&self) -> Arc<[StaticNeigh<A>]> {
         self.current.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
-pub struct NeighTable<B> {
+/// The neighbour table of one address family: `A` is the address, `u32`
+/// for IPv4 (ARP) and `u128` for IPv6 (neighbour discovery, RFC 4861); the
+/// rules above hold for both.
+pub struct NeighTable<B, A = u32> {
     cfg: NeighConfig,
     /// Static neighbours by (port, address); consulted first.
-    statics: FxHashMap<(u16, u32), MacAddr>,
-    index: FxHashMap<(u16, u32), u32>,
-    entries: Vec<Option<Entry<B>>>,
+    statics: FxHashMap<(u16, A), MacAddr>,
+    index: FxHashMap<(u16, A), u32>,
+    entries: Vec<Option<Entry<B, A>>>,
     free: Vec<u32>,
     /// Entries per port (index `port.min(PORTS - 1)`).
     per_port: [u32; PORTS],
     evicted: u64,
 }
 
-impl<B> Entry<B> {
+impl<B, A> Entry<B, A> {
     /// Eviction order: stale or incomplete before fresh, then the least
     /// recently confirmed or probed.
     fn rank(&self, now: u64, reachable_ms: u64) -> (bool, u64) {
@@ -155,7 +161,12 @@ fn port_slot(port: u16) -> usize {
     (port as usize).min(PORTS - 1)
 }
 
-impl<B> NeighTable<B> {
+/// An address a [`NeighTable`] is keyed by.
+pub trait NeighAddr: Copy + Eq + std::hash::Hash + std::fmt::Debug {}
+impl NeighAddr for u32 {}
+impl NeighAddr for u128 {}
+
+impl<B, A: NeighAddr> NeighTable<B, A> {
     pub fn new(cfg: NeighConfig) -> Self {
         let mut index = FxHashMap::default();
         index.reserve(cfg.capacity);
@@ -207,7 +218,7 @@ impl<B> NeighTable<B> {
         Some(i as u32)
     }
 
-    fn insert(&mut self, i: u32, e: Entry<B>) {
+    fn insert(&mut self, i: u32, e: Entry<B, A>) {
         self.per_port[port_slot(e.port)] += 1;
         self.index.insert((e.port, e.ip), i);
         self.entries[i as usize] = Some(e);
@@ -223,7 +234,7 @@ impl<B> NeighTable<B> {
     /// Replaces the static neighbours by `set`. A learnt entry for the
     /// same neighbour is removed, and the packets it held leave through
     /// `release` (packet, port, MAC) with the static MAC.
-    pub fn set_statics(&mut self, set: &[StaticNeigh], mut release: impl FnMut(B, u16, MacAddr)) {
+    pub fn set_statics(&mut self, set: &[StaticNeigh<A>], mut release: impl FnMut(B, u16, MacAddr)) {
         self.statics.clear();
         for s in set {
             self.statics.insert((s.port, s.ip), s.mac);
@@ -245,7 +256,7 @@ impl<B> NeighTable<B> {
 
     /// The MAC of `ip` on `port`, if known (a static neighbour first).
     #[inline]
-    pub fn lookup(&self, port: u16, ip: u32) -> Option<MacAddr> {
+    pub fn lookup(&self, port: u16, ip: A) -> Option<MacAddr> {
         if !self.statics.is_empty() {
             if let Some(&mac) = self.statics.get(&(port, ip)) {
                 return Some(mac);
@@ -258,7 +269,7 @@ impl<B> NeighTable<B> {
     /// Parks `pkt` until the MAC of `ip` on `port` is known (after
     /// [`lookup`](Self::lookup) found none); packets of an entry evicted to
     /// make room go to `fail`.
-    pub fn park(&mut self, now: u64, port: u16, ip: u32, pkt: B, fail: impl FnMut(B)) -> Resolve<B> {
+    pub fn park(&mut self, now: u64, port: u16, ip: A, pkt: B, fail: impl FnMut(B)) -> Resolve<B> {
         if let Some(&i) = self.index.get(&(port, ip)) {
             let e = self.entries[i as usize].as_mut().expect("indexed entry");
             return match e.held.iter_mut().find(|h| h.is_none()) {
@@ -284,7 +295,7 @@ impl<B> NeighTable<B> {
     pub fn learn(
         &mut self,
         now: u64,
-        (port, ip): (u16, u32),
+        (port, ip): (u16, A),
         mac: MacAddr,
         create: bool,
         mut release: impl FnMut(B, MacAddr),
@@ -328,7 +339,7 @@ impl<B> NeighTable<B> {
 
     /// Housekeeping: returns (via `probe`) the requests to send now, and
     /// drops (via `fail`) packets of neighbours that did not answer.
-    pub fn tick(&mut self, now: u64, mut probe: impl FnMut(Probe), mut fail: impl FnMut(B)) {
+    pub fn tick(&mut self, now: u64, mut probe: impl FnMut(Probe<A>), mut fail: impl FnMut(B)) {
         let cfg = self.cfg;
         for i in 0..self.entries.len() {
             let Some(e) = self.entries[i].as_mut() else { continue };

@@ -1,8 +1,10 @@
-//! Interfaces and static routes (longest prefix match).
+//! Interfaces and static routes (longest prefix match), IPv4 and IPv6.
 //!
-//! The table is small and fixed at start (connected subnets of the ports plus
-//! the configured routes), sorted by prefix length, so a lookup is a short
-//! linear scan with no allocation.
+//! The tables are small and fixed at start (connected subnets of the ports,
+//! a dual-stack port's IPv6 prefix, plus the configured routes of each
+//! family), sorted by prefix length, so a lookup is a short linear scan
+//! with no allocation. IPv4 and IPv6 have separate lists: an IPv4 lookup
+//! never reads an IPv6 entry.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -14,9 +16,10 @@ pub struct Iface {
     pub port: u16,
     pub addr: Ipv4Addr,
     pub prefix: u8,
-    /// The port's IPv6 address and prefix length, if it has one: the
+    /// The port's IPv6 address and prefix length, if it has one (a
+    /// dual-stack port): its prefix is a connected IPv6 route, and the
     /// engine answers neighbour solicitations and echo requests for it
-    /// ([`crate::engine`]); IPv6 is not forwarded yet (issue 17).
+    /// ([`crate::engine`]).
     pub addr6: Option<(Ipv6Addr, u8)>,
     pub mac: MacAddr,
     /// IP MTU of the port (bytes of IPv4 packet, without Ethernet header).
@@ -66,14 +69,18 @@ impl Iface {
     }
 }
 
+/// A route of either family: `A` is `u32` for IPv4, `u128` for IPv6.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Route {
-    pub net: u32,
+pub struct Route<A = u32> {
+    pub net: A,
     pub prefix: u8,
     /// Next hop; `None` for a connected subnet.
-    pub via: Option<u32>,
+    pub via: Option<A>,
     pub port: u16,
 }
+
+/// An IPv6 route ([`Routes::lookup6`]).
+pub type Route6 = Route<u128>;
 
 /// Whether `ip` lies in `net`/`prefix`.
 #[inline]
@@ -82,62 +89,148 @@ pub fn prefix_match(net: u32, prefix: u8, ip: u32) -> bool {
     net & mask == ip & mask
 }
 
+/// An address a route table is keyed by: its mask of a prefix length.
+pub trait RouteAddr: Copy + Eq + Default + std::ops::BitAnd<Output = Self> {
+    /// The mask of `prefix` leading ones (prefixes beyond the width are
+    /// the full width).
+    fn mask(prefix: u8) -> Self;
+}
+
+impl RouteAddr for u32 {
+    #[inline]
+    fn mask(prefix: u8) -> u32 {
+        if prefix == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(prefix.min(32)))
+        }
+    }
+}
+
+impl RouteAddr for u128 {
+    #[inline]
+    fn mask(prefix: u8) -> u128 {
+        if prefix == 0 {
+            0
+        } else {
+            u128::MAX << (128 - u32::from(prefix.min(128)))
+        }
+    }
+}
+
 /// The forwarding table: connected subnets and static routes, longest
-/// prefix first. A gateway has a handful of routes, so a scan of
-/// precomputed (network, mask) pairs beats any trie; each entry is 16 bytes,
-/// four to a cache line.
+/// prefix first, one list per family. A gateway has a handful of routes,
+/// so a scan of precomputed (network, mask) pairs beats any trie; an IPv4
+/// entry is 16 bytes, four to a cache line.
 #[derive(Clone, Debug, Default)]
 pub struct Routes {
-    entries: Vec<Entry>,
+    v4: Table<u32>,
+    v6: Table<u128>,
+}
+
+/// The routes of one family, longest prefix first.
+#[derive(Clone, Debug, Default)]
+struct Table<A> {
+    entries: Vec<Entry<A>>,
 }
 
 /// A [`Route`] as the lookup reads it: the network already masked, the
-/// mask precomputed, 0 for a connected subnet's next hop.
+/// mask precomputed, 0 for a connected subnet's next hop (`0.0.0.0` and
+/// `::` are never a next hop).
 #[derive(Clone, Copy, Debug)]
-struct Entry {
-    net: u32,
-    mask: u32,
-    via: u32,
+struct Entry<A> {
+    net: A,
+    mask: A,
+    via: A,
     port: u16,
 }
 
-impl Routes {
-    /// Connected routes of `ifaces` plus `statics`, longest prefix first.
-    pub fn new(ifaces: &[Iface], statics: &[Route]) -> Routes {
-        let mut routes: Vec<Route> = ifaces
-            .iter()
-            .map(|i| Route { net: u32::from(i.addr), prefix: i.prefix, via: None, port: i.port })
-            .chain(statics.iter().copied())
-            .collect();
+impl<A: RouteAddr> Table<A> {
+    fn new(mut routes: Vec<Route<A>>) -> Table<A> {
         routes.sort_by_key(|r| std::cmp::Reverse(r.prefix));
         let entries = routes
             .iter()
             .map(|r| {
-                let mask = if r.prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(r.prefix.min(32))) };
-                Entry { net: r.net & mask, mask, via: r.via.unwrap_or(0), port: r.port }
+                let mask = A::mask(r.prefix);
+                Entry { net: r.net & mask, mask, via: r.via.unwrap_or_default(), port: r.port }
             })
             .collect();
-        Routes { entries }
+        Table { entries }
+    }
+
+    #[inline]
+    fn lookup(&self, dst: A) -> Option<(u16, A)> {
+        self.entries
+            .iter()
+            .find(|r| dst & r.mask == r.net)
+            .map(|r| (r.port, if r.via == A::default() { dst } else { r.via }))
+    }
+}
+
+impl Routes {
+    /// Connected routes of `ifaces` plus `statics`, longest prefix first
+    /// (IPv4 only beside the ports' connected IPv6 prefixes; see
+    /// [`Routes::dual`]).
+    pub fn new(ifaces: &[Iface], statics: &[Route]) -> Routes {
+        Routes::dual(ifaces, statics, &[])
+    }
+
+    /// Connected routes of `ifaces` (their IPv4 subnets and, on a
+    /// dual-stack port, its IPv6 prefix) plus the static routes of each
+    /// family.
+    pub fn dual(ifaces: &[Iface], statics: &[Route], statics6: &[Route6]) -> Routes {
+        let v4 = ifaces
+            .iter()
+            .map(|i| Route { net: u32::from(i.addr), prefix: i.prefix, via: None, port: i.port })
+            .chain(statics.iter().copied())
+            .collect();
+        let v6 = ifaces
+            .iter()
+            .filter_map(|i| {
+                let (a, prefix) = i.addr6?;
+                Some(Route { net: u128::from(a), prefix, via: None, port: i.port })
+            })
+            .chain(statics6.iter().copied())
+            .collect();
+        Routes { v4: Table::new(v4), v6: Table::new(v6) }
     }
 
     /// Output port and next-hop address for `dst`.
     #[inline]
     pub fn lookup(&self, dst: u32) -> Option<(u16, u32)> {
-        self.entries
-            .iter()
-            .find(|r| dst & r.mask == r.net)
-            .map(|r| (r.port, if r.via == 0 { dst } else { r.via }))
+        self.v4.lookup(dst)
+    }
+
+    /// Output port and next-hop address for the IPv6 `dst`: the
+    /// destination itself on a connected prefix, else the route's gateway.
+    /// Link-local destinations (`fe80::/10`) are on no prefix: the caller
+    /// answers those on the port they came from.
+    #[inline]
+    pub fn lookup6(&self, dst: u128) -> Option<(u16, u128)> {
+        self.v6.lookup(dst)
     }
 
     /// Whether a packet from `src` may arrive on `rx` under the port's
     /// [`RpFilter`]. One lookup of the same table the forwarding uses.
     #[inline]
     pub fn reverse_path_ok(&self, src: u32, rx: &Iface) -> bool {
-        match rx.rp_filter {
-            RpFilter::Off => true,
-            RpFilter::Loose => self.lookup(src).is_some(),
-            RpFilter::Strict => self.lookup(src).is_some_and(|(port, _)| port == rx.port),
-        }
+        rp_ok(self.lookup(src), rx)
+    }
+
+    /// [`Routes::reverse_path_ok`] for an IPv6 source.
+    #[inline]
+    pub fn reverse_path_ok6(&self, src: u128, rx: &Iface) -> bool {
+        rp_ok(self.lookup6(src), rx)
+    }
+}
+
+/// The reverse-path rule of `rx` given the route back to a source.
+#[inline]
+fn rp_ok<A>(back: Option<(u16, A)>, rx: &Iface) -> bool {
+    match rx.rp_filter {
+        RpFilter::Off => true,
+        RpFilter::Loose => back.is_some(),
+        RpFilter::Strict => back.is_some_and(|(port, _)| port == rx.port),
     }
 }
 
@@ -235,5 +328,83 @@ mod rp_tests {
         let (i3, _) = lab(RpFilter::Off);
         assert!(no_default.reverse_path_ok(far, &i3[1]));
         assert!(!no_default.reverse_path_ok(far, &Iface { rp_filter: RpFilter::Strict, ..i3[1] }));
+    }
+}
+
+#[cfg(test)]
+mod v6_tests {
+    use super::*;
+
+    fn v6(s: &str) -> u128 {
+        u128::from(s.parse::<Ipv6Addr>().unwrap())
+    }
+
+    fn ifaces() -> [Iface; 2] {
+        let mac = MacAddr([2, 0, 0, 0, 0, 1]);
+        let i = |port, v4: [u8; 4], v6: &str| Iface {
+            port,
+            addr: Ipv4Addr::from(v4),
+            prefix: 24,
+            addr6: Some((v6.parse().unwrap(), 64)),
+            mac,
+            mtu: 1500,
+            rp_filter: RpFilter::Strict,
+        };
+        [i(0, [198, 18, 0, 1], "2001:db8:0:1::1"), i(1, [198, 18, 1, 1], "2001:db8:0:2::1")]
+    }
+
+    #[test]
+    fn connected_prefixes_of_dual_stack_ports_and_ipv6_gateways() {
+        let ifaces = ifaces();
+        let gw = v6("2001:db8:0:1::fe");
+        let statics6 = [
+            Route6 { net: 0, prefix: 0, via: Some(gw), port: 0 },
+            Route6 { net: v6("2001:db8:99::"), prefix: 48, via: Some(v6("2001:db8:0:2::7")), port: 1 },
+        ];
+        let r = Routes::dual(&ifaces, &[], &statics6);
+        let rs = v6("2001:db8:0:2::42");
+        assert_eq!(r.lookup6(rs), Some((1, rs)), "connected: the destination is the next hop");
+        assert_eq!(r.lookup6(v6("2001:db8:99:5::1")), Some((1, v6("2001:db8:0:2::7"))), "/48 before /0");
+        assert_eq!(r.lookup6(v6("2606:4700::1111")), Some((0, gw)));
+        // The IPv4 table is untouched by the IPv6 routes, and the other way.
+        assert_eq!(r.lookup(u32::from(Ipv4Addr::new(198, 18, 1, 9))), Some((1, 0xc612_0109)));
+        assert_eq!(r.lookup(u32::from(Ipv4Addr::new(8, 8, 8, 8))), None);
+        // Without a default route, a far or link-local destination has no route.
+        let connected = Routes::new(&ifaces, &[]);
+        assert_eq!(connected.lookup6(v6("2606:4700::1111")), None);
+        assert_eq!(connected.lookup6(v6("fe80::1")), None);
+        // A port with no IPv6 address has no IPv6 prefix.
+        let v4only = [Iface { addr6: None, ..ifaces[0] }];
+        assert_eq!(Routes::new(&v4only, &[]).lookup6(v6("2001:db8:0:1::9")), None);
+    }
+
+    #[test]
+    fn a_route_prefix_masks_the_host_bits_and_128_is_one_host() {
+        let ifaces = ifaces();
+        let host =
+            Route6 { net: v6("2001:db8:77::5"), prefix: 128, via: Some(v6("2001:db8:0:1::2")), port: 0 };
+        let sloppy =
+            Route6 { net: v6("2001:db8:77::ffff"), prefix: 64, via: Some(v6("2001:db8:0:2::2")), port: 1 };
+        let r = Routes::dual(&ifaces, &[], &[sloppy, host]);
+        assert_eq!(r.lookup6(v6("2001:db8:77::5")), Some((0, v6("2001:db8:0:1::2"))));
+        assert_eq!(r.lookup6(v6("2001:db8:77::6")), Some((1, v6("2001:db8:0:2::2"))));
+        assert_eq!(r.lookup6(v6("2001:db8:78::6")), None);
+    }
+
+    #[test]
+    fn the_reverse_path_rule_holds_for_ipv6_sources() {
+        let ifaces = ifaces();
+        let def = Route6 { net: 0, prefix: 0, via: Some(v6("2001:db8:0:1::fe")), port: 0 };
+        let r = Routes::dual(&ifaces, &[], &[def]);
+        let rs = v6("2001:db8:0:2::7");
+        let client = v6("2001:db8:ffff::9");
+        assert!(r.reverse_path_ok6(rs, &ifaces[1]));
+        assert!(!r.reverse_path_ok6(rs, &ifaces[0]), "a real server's address from the client side");
+        assert!(r.reverse_path_ok6(client, &ifaces[0]));
+        assert!(!r.reverse_path_ok6(client, &ifaces[1]));
+        let loose = Iface { rp_filter: RpFilter::Loose, ..ifaces[1] };
+        assert!(r.reverse_path_ok6(client, &loose));
+        let connected = Routes::new(&ifaces, &[]);
+        assert!(!connected.reverse_path_ok6(client, &loose), "no route back at all");
     }
 }

@@ -27,6 +27,7 @@
 
 mod entry;
 mod index;
+pub mod ipv6;
 
 use gw_proto::ForwardMode;
 

@@ -6,7 +6,7 @@
 //! drop and count it. The I/O layer ([`Io`]) is DPDK mbufs and TX bursts in
 //! `gatewayd`, and plain vectors in tests: this file never touches DPDK.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use crate::client_addr;
@@ -15,10 +15,10 @@ use crate::engine::reject::{self, Reject};
 use crate::engine::{Action, Engine};
 use crate::frag::{self, Datagram};
 use crate::modes::tun;
-use crate::neigh::{NeighConfig, NeighTable, Probe, Resolve, StaticNeighbours};
+use crate::neigh::{NeighAddr, NeighConfig, NeighTable, Probe, Resolve, StaticNeighbours};
 use crate::steer::{self, Owner};
 use crate::wire::ethernet::{self, EtherType, MacAddr};
-use crate::wire::{arp, ipv4};
+use crate::wire::{arp, icmpv6, ipv4, ipv6};
 
 /// A packet buffer: its bytes, and ways to resize it.
 pub trait PacketBuf: AsRef<[u8]> + AsMut<[u8]> {
@@ -80,6 +80,10 @@ pub trait Io<B> {
 /// Length of an ARP request frame, padded to the Ethernet minimum (60 bytes
 /// without FCS).
 const ARP_FRAME_LEN: usize = 60;
+/// Length of a neighbour solicitation frame: Ethernet, IPv6, the NS and
+/// its source link-layer option (RFC 4861 §4.3).
+pub const NS_FRAME_LEN: usize =
+    ethernet::HEADER_LEN + ipv6::HEADER_LEN + icmpv6::ND_LEN + icmpv6::LL_OPTION_LEN;
 /// Neighbour housekeeping period.
 const NEIGH_TICK_MS: u64 = 100;
 
@@ -102,9 +106,34 @@ pub fn build_arp_request(buf: &mut [u8], mac: MacAddr, ip: Ipv4Addr, target: Ipv
     a.set_target_protocol_addr(target);
 }
 
-/// A neighbour learnt from ARP: (port, address, MAC, whether it may make
-/// an entry or only refresh one, see [`Action::Arp`]).
-pub type Learned = (u16, u32, MacAddr, bool);
+/// Writes a neighbour solicitation for `target` from `mac`/`src` into
+/// `buf` ([`NS_FRAME_LEN`] bytes): to the target's solicited-node group
+/// (`ff02::1:ffXX:XXXX`, MAC `33:33:ff:XX:XX:XX`), hop limit 255, with the
+/// source link-layer option (RFC 4861 §7.2.2).
+pub fn build_neighbour_solicit(buf: &mut [u8], mac: MacAddr, src: Ipv6Addr, target: Ipv6Addr) {
+    buf.fill(0);
+    let group = ipv6::solicited_node(target);
+    let mut eth = ethernet::Frame::new_unchecked(&mut *buf);
+    eth.set_dst_addr(ipv6::multicast_mac(group));
+    eth.set_src_addr(mac);
+    eth.set_ethertype(EtherType::Ipv6);
+    let ns = icmpv6::NdRepr::Solicit { target, lladdr: Some(mac) };
+    let mut ip = ipv6::Packet::new_unchecked(&mut buf[ethernet::HEADER_LEN..]);
+    ip.set_version(6);
+    ip.set_payload_len(ns.buffer_len() as u16);
+    ip.set_next_header(ipv6::NextHeader::Icmpv6);
+    ip.set_hop_limit(icmpv6::ND_HOP_LIMIT);
+    ip.set_src_addr(src);
+    ip.set_dst_addr(group);
+    let body = &mut buf[ethernet::HEADER_LEN + ipv6::HEADER_LEN..];
+    // The buffer is NS_FRAME_LEN bytes: the message fits.
+    let _ = ns.emit(&mut icmpv6::Packet::new_unchecked(body), src, group);
+}
+
+/// A neighbour learnt from ARP or neighbour discovery: (port, address,
+/// MAC, whether it may make an entry or only refresh one, see
+/// [`Action::Arp`]).
+pub type Learned = (u16, IpAddr, MacAddr, bool);
 
 /// Neighbours learnt since the I/O layer last asked (to tell other workers).
 const LEARNED_MAX: usize = 16;
@@ -112,6 +141,8 @@ const LEARNED_MAX: usize = 16;
 pub struct Worker<B> {
     pub engine: Engine,
     neigh: NeighTable<B>,
+    /// IPv6 neighbours (neighbour discovery), under the same rules.
+    neigh6: NeighTable<B, u128>,
     last_neigh_tick: u64,
     learned: [Option<Learned>; LEARNED_MAX],
     n_learned: usize,
@@ -119,6 +150,38 @@ pub struct Worker<B> {
     ip_ident: u16,
     /// The static neighbours' publisher and the version in force.
     statics: Option<(Arc<StaticNeighbours>, u64)>,
+    /// The same for the IPv6 static neighbours.
+    statics6: Option<(Arc<StaticNeighbours<u128>>, u64)>,
+}
+
+/// `table`'s static neighbours from `statics`, and the publisher with the
+/// version taken.
+fn take_statics<B, A: NeighAddr>(
+    table: &mut NeighTable<B, A>,
+    statics: Arc<StaticNeighbours<A>>,
+) -> (Arc<StaticNeighbours<A>>, u64) {
+    let (version, set) = statics.newer_than(0).expect("versions start at 1");
+    table.set_statics(&set, |_, _, _| {});
+    (statics, version)
+}
+
+/// Takes a newer set from `statics` into `table`, if one was published;
+/// packets that waited for one of its neighbours leave.
+fn refresh_statics<B: PacketBuf, A: NeighAddr>(
+    engine: &Engine,
+    table: &mut NeighTable<B, A>,
+    statics: &mut Option<(Arc<StaticNeighbours<A>>, u64)>,
+    io: &mut impl Io<B>,
+) {
+    let Some((publisher, have)) = statics else { return };
+    let Some((version, set)) = publisher.newer_than(*have) else { return };
+    *have = version;
+    table.set_statics(&set, |mut p, port, mac| {
+        if let Some(src) = engine.iface(port).map(|i| i.mac) {
+            set_macs(p.as_mut(), src, mac);
+            io.send(port, p);
+        }
+    });
 }
 
 impl<B: PacketBuf> Worker<B> {
@@ -126,42 +189,41 @@ impl<B: PacketBuf> Worker<B> {
         Worker {
             engine,
             neigh: NeighTable::new(neigh),
+            neigh6: NeighTable::new(neigh),
             last_neigh_tick: 0,
             learned: [None; LEARNED_MAX],
             n_learned: 0,
             ip_ident: 0,
             statics: None,
+            statics6: None,
         }
     }
 
     /// Takes its static neighbours from `statics` (now, and on
     /// [`tick`](Self::tick) after every change).
     pub fn with_static_neighbours(mut self, statics: Arc<StaticNeighbours>) -> Self {
-        let (version, set) = statics.newer_than(0).expect("versions start at 1");
-        self.neigh.set_statics(&set, |_, _, _| {});
-        self.statics = Some((statics, version));
+        self.statics = Some(take_statics(&mut self.neigh, statics));
         self
     }
 
-    /// Takes a new set of static neighbours if one was published; packets
-    /// that waited for one of them leave.
+    /// [`Worker::with_static_neighbours`] for the IPv6 neighbours.
+    pub fn with_static_neighbours6(mut self, statics: Arc<StaticNeighbours<u128>>) -> Self {
+        self.statics6 = Some(take_statics(&mut self.neigh6, statics));
+        self
+    }
+
+    /// Takes a new set of static neighbours of either family if one was
+    /// published; packets that waited for one of them leave.
     fn refresh_statics(&mut self, io: &mut impl Io<B>) {
-        let Some((publisher, have)) = &mut self.statics else { return };
-        let Some((version, set)) = publisher.newer_than(*have) else { return };
-        *have = version;
-        let engine = &self.engine;
-        self.neigh.set_statics(&set, |mut p, port, mac| {
-            if let Some(src) = engine.iface(port).map(|i| i.mac) {
-                set_macs(p.as_mut(), src, mac);
-                io.send(port, p);
-            }
-        });
+        refresh_statics(&self.engine, &mut self.neigh, &mut self.statics, io);
+        refresh_statics(&self.engine, &mut self.neigh6, &mut self.statics6, io);
     }
 
     /// Processes one received packet.
     pub fn handle(&mut self, now: u64, port: u16, mut pkt: B, io: &mut impl Io<B>) {
         match self.engine.process(now, port, pkt.as_mut()) {
             Action::Forward { port, next_hop } => self.output(now, port, next_hop, pkt, io),
+            Action::Forward6 { port, next_hop } => self.output6(now, port, next_hop, pkt, io),
             Action::Encap { port, next_hop, src, dst } => {
                 match tun::encap(&mut pkt, src, dst, &mut self.ip_ident) {
                     Ok(()) => self.output(now, port, next_hop, pkt, io),
@@ -184,13 +246,9 @@ impl<B: PacketBuf> Worker<B> {
             }
             Action::Kernel { port } => self.punt(port, pkt, io),
             Action::Arp { port, sender, reply, create, kernel } => {
-                let stored = self.learn_from(now, port, sender.0, sender.1, create, io);
-                // Shared with the other workers even when not stored here: the
-                // answer to another worker's probe may arrive on this one.
-                if self.n_learned < LEARNED_MAX {
-                    self.learned[self.n_learned] = Some((port, sender.0, sender.1, create));
-                    self.n_learned += 1;
-                }
+                let learned = (port, IpAddr::V4(Ipv4Addr::from(sender.0)), sender.1, create);
+                let stored = self.learn_from(now, learned, io);
+                self.share(learned);
                 if reply {
                     io.send(port, pkt);
                     return;
@@ -202,12 +260,37 @@ impl<B: PacketBuf> Worker<B> {
                     self.punt(port, pkt, io);
                 }
             }
+            Action::Nd { port, addr, mac, create, reply, kernel } => {
+                let learned = (port, IpAddr::V6(Ipv6Addr::from(addr)), mac, create);
+                let stored = self.learn_from(now, learned, io);
+                self.share(learned);
+                if reply != 0 {
+                    pkt.truncate(reply.into());
+                    io.send(port, pkt);
+                    return;
+                }
+                if stored {
+                    self.engine.counters().event(Event::NdAdvertsLearned, 1);
+                }
+                if kernel {
+                    self.punt(port, pkt, io);
+                }
+            }
             Action::Absorbed => {}
             Action::Reassembled => {
                 drop(pkt);
                 self.reassembled(now, io);
             }
             Action::Drop(why) => self.engine.counters().count_drop(why),
+        }
+    }
+
+    /// Keeps `learned` for the other workers, even when not stored here:
+    /// the answer to another worker's probe may arrive on this one.
+    fn share(&mut self, learned: Learned) {
+        if self.n_learned < LEARNED_MAX {
+            self.learned[self.n_learned] = Some(learned);
+            self.n_learned += 1;
         }
     }
 
@@ -244,6 +327,12 @@ impl<B: PacketBuf> Worker<B> {
     fn emit_big(&mut self, now: u64, action: Action, d: &mut Datagram, io: &mut impl Io<B>) {
         match action {
             Action::Forward { port, next_hop } => self.output_fragments(now, port, next_hop, d.as_ref(), io),
+            // IPv6 is never fragmented on the way (RFC 8200 §5): one frame
+            // if it fits, else counted.
+            Action::Forward6 { port, next_hop } => match self.copy_out(port, d.as_ref(), io) {
+                Some(b) => self.output6(now, port, next_hop, b, io),
+                None => self.engine.counters().count_drop(Drop::CannotFragment),
+            },
             Action::Encap { port, next_hop, src, dst } => match tun::encap(d, src, dst, &mut self.ip_ident) {
                 Ok(()) => self.output_fragments(now, port, next_hop, d.as_ref(), io),
                 Err(why) => self.engine.counters().count_drop(why),
@@ -269,8 +358,8 @@ impl<B: PacketBuf> Worker<B> {
                     kernel_or_count(&counters, port, b, io)
                 });
             }
-            // ARP is never reassembled; a datagram is never a fragment.
-            Action::Arp { .. } | Action::Absorbed | Action::Reassembled => {}
+            // ARP and ND are never reassembled; a datagram is never a fragment.
+            Action::Arp { .. } | Action::Nd { .. } | Action::Absorbed | Action::Reassembled => {}
         }
     }
 
@@ -286,36 +375,32 @@ impl<B: PacketBuf> Worker<B> {
     /// port's subnet; `create` only for a request to us) and sends the
     /// packets that waited for it.
     pub fn learn(&mut self, now: u64, learned: Learned, io: &mut impl Io<B>) {
-        let (port, ip, mac, create) = learned;
-        self.learn_from(now, port, ip, mac, create, io);
+        self.learn_from(now, learned, io);
     }
 
     /// [`Worker::learn`], creating an entry only if `create`; whether the
     /// neighbour was stored. Evictions and the packets they drop are counted.
-    fn learn_from(
-        &mut self,
-        now: u64,
-        port: u16,
-        ip: u32,
-        mac: MacAddr,
-        create: bool,
-        io: &mut impl Io<B>,
-    ) -> bool {
+    fn learn_from(&mut self, now: u64, (port, ip, mac, create): Learned, io: &mut impl Io<B>) -> bool {
         let Some(src_mac) = self.engine.iface(port).map(|i| i.mac) else { return false };
         let counters = self.engine.counters();
-        let evicted = self.neigh.evicted();
-        let stored = self.neigh.learn(
-            now,
-            (port, ip),
-            mac,
-            create,
-            |mut p, mac| {
-                set_macs(p.as_mut(), src_mac, mac);
-                io.send(port, p);
-            },
-            |_dropped| counters.count_drop(Drop::NeighUnresolved),
-        );
-        counters.event(Event::NeighEvicted, self.neigh.evicted() - evicted);
+        let release = |mut p: B, mac| {
+            set_macs(p.as_mut(), src_mac, mac);
+            io.send(port, p);
+        };
+        let fail = |_dropped| counters.count_drop(Drop::NeighUnresolved);
+        let (stored, evicted) = match ip {
+            IpAddr::V4(ip) => {
+                let before = self.neigh.evicted();
+                let stored = self.neigh.learn(now, (port, u32::from(ip)), mac, create, release, fail);
+                (stored, self.neigh.evicted() - before)
+            }
+            IpAddr::V6(ip) => {
+                let before = self.neigh6.evicted();
+                let stored = self.neigh6.learn(now, (port, u128::from(ip)), mac, create, release, fail);
+                (stored, self.neigh6.evicted() - before)
+            }
+        };
+        counters.event(Event::NeighEvicted, evicted);
         stored
     }
 
@@ -398,6 +483,78 @@ impl<B: PacketBuf> Worker<B> {
         }
     }
 
+    /// Sends a routed IPv6 packet to `next_hop`, resolving its MAC first
+    /// (a neighbour solicitation, the packet parked meanwhile). IPv6 is
+    /// not fragmented on the way: the engine answers a packet over the
+    /// output MTU with Packet Too Big; one that still is (a reply that
+    /// grew) is counted.
+    fn output6(&mut self, now: u64, port: u16, next_hop: u128, mut pkt: B, io: &mut impl Io<B>) {
+        let Some((src_mac, mtu, has6)) =
+            self.engine.iface(port).map(|i| (i.mac, i.mtu as usize, i.addr6.is_some()))
+        else {
+            self.engine.counters().count_drop(Drop::NoRoute);
+            return;
+        };
+        if pkt.as_ref().len() > ethernet::HEADER_LEN + mtu {
+            self.engine.counters().count_drop(Drop::CannotFragment);
+            return;
+        }
+        if let Some(mac) = self.neigh6.lookup(port, next_hop) {
+            set_macs(pkt.as_mut(), src_mac, mac);
+            io.send(port, pkt);
+            return;
+        }
+        if !has6 {
+            // No IPv6 address to solicit from: the port has no IPv6 route.
+            self.engine.counters().count_drop(Drop::NoRoute);
+            return;
+        }
+        let counters = self.engine.counters();
+        let evicted = self.neigh6.evicted();
+        let parked =
+            self.neigh6.park(now, port, next_hop, pkt, |_dropped| counters.count_drop(Drop::NeighUnresolved));
+        counters.event(Event::NeighEvicted, self.neigh6.evicted() - evicted);
+        match parked {
+            Resolve::HeldProbe => {
+                self.engine.counters().event(Event::NeighHeld, 1);
+                self.send_solicit(Probe { port, ip: next_hop }, io);
+            }
+            Resolve::Held => self.engine.counters().event(Event::NeighHeld, 1),
+            Resolve::Full(_) => self.engine.counters().count_drop(Drop::NeighQueueFull),
+        }
+    }
+
+    /// A fresh buffer holding `frame`, if it fits `port`'s MTU.
+    fn copy_out(&mut self, port: u16, frame: &[u8], io: &mut impl Io<B>) -> Option<B> {
+        let mtu = self.engine.iface(port)?.mtu as usize;
+        if frame.len() > ethernet::HEADER_LEN + mtu {
+            return None;
+        }
+        let mut b = io.alloc()?;
+        if !b.set_len(frame.len()) {
+            return None;
+        }
+        b.as_mut().copy_from_slice(frame);
+        Some(b)
+    }
+
+    /// Sends a neighbour solicitation for `p.ip` out `p.port`, from the
+    /// port's IPv6 address.
+    fn send_solicit(&mut self, p: Probe<u128>, io: &mut impl Io<B>) {
+        let Some((mac, Some(src))) = self.engine.iface(p.port).map(|i| (i.mac, i.ipv6())) else { return };
+        let Some(mut b) = io.alloc() else {
+            self.engine.counters().count_drop(Drop::NoMbuf);
+            return;
+        };
+        if !b.set_len(NS_FRAME_LEN) {
+            self.engine.counters().count_drop(Drop::NoMbuf);
+            return;
+        }
+        build_neighbour_solicit(b.as_mut(), mac, src, Ipv6Addr::from(p.ip));
+        self.engine.counters().event(Event::NdSolicitsSent, 1);
+        io.send(p.port, b);
+    }
+
     fn send_probe(&mut self, p: Probe, io: &mut impl Io<B>) {
         let Some(iface) = self.engine.iface(p.port).copied() else { return };
         let Some(mut b) = io.alloc() else {
@@ -436,6 +593,22 @@ impl<B: PacketBuf> Worker<B> {
             );
             for p in probes.into_iter().flatten() {
                 self.send_probe(p, io);
+            }
+            let mut probes6: [Option<Probe<u128>>; 16] = [None; 16];
+            let mut n = 0;
+            let counters = self.engine.counters();
+            self.neigh6.tick(
+                now,
+                |p| {
+                    if n < probes6.len() {
+                        probes6[n] = Some(p);
+                        n += 1;
+                    }
+                },
+                |_dropped| counters.count_drop(Drop::NeighUnresolved),
+            );
+            for p in probes6.into_iter().flatten() {
+                self.send_solicit(p, io);
             }
         }
     }
@@ -490,3 +663,6 @@ fn write_fragments<B: PacketBuf, I: Io<B>>(
     }
     counters.event(Event::FragSent, n);
 }
+
+#[cfg(test)]
+mod neigh6_tests;

@@ -7,10 +7,11 @@
 //! ```
 //!
 //! A static neighbour's MAC is used for that next hop on that port (a
-//! `[[port]] name`), never evicted and never changed by ARP. Parsed here,
+//! `[[port]] name`), never evicted and never changed by ARP or neighbour
+//! discovery; ADDRESS is IPv4, or IPv6 on a dual-stack port. Parsed here,
 //! before ipvsadm's grammar sees the line.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use gw_proto::{NeighbourRequest, Request, Response, StaticNeighbour};
 
@@ -50,9 +51,9 @@ fn parse_command(cmd: &str, rest: &[&str]) -> Result<(Request, bool), Failure> {
             w => return Err(usage(format!("unexpected argument {w:?}"))),
         }
     }
-    let address = |a: Option<&str>| -> Result<Ipv4Addr, Failure> {
+    let address = |a: Option<&str>| -> Result<IpAddr, Failure> {
         let a = a.ok_or_else(|| usage(format!("{cmd} needs an ADDRESS")))?;
-        a.parse().map_err(|_| usage(format!("{a:?} is not an IPv4 address")))
+        a.parse().map_err(|_| usage(format!("{a:?} is not an IPv4 or IPv6 address")))
     };
     let port_name =
         |p: Option<&str>| p.map(str::to_owned).ok_or_else(|| usage(format!("{cmd} needs --port")));
@@ -112,6 +113,8 @@ pub fn render(resp: Response, json: bool) -> Result<String, Failure> {
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use super::*;
 
     fn req(words: &[&str]) -> Result<Request, String> {
@@ -124,7 +127,7 @@ mod tests {
     #[test]
     fn the_three_commands_parse_and_bad_lines_are_refused_with_usage() {
         let n = StaticNeighbour {
-            addr: Ipv4Addr::new(198, 18, 1, 50),
+            addr: Ipv4Addr::new(198, 18, 1, 50).into(),
             mac: [2, 0, 0, 0, 0, 0x32],
             port: "inside".into(),
         };
@@ -139,7 +142,7 @@ mod tests {
         assert_eq!(
             req(&["--del-neighbour", "198.18.1.50", "--port", "inside"]),
             Ok(Request::Neighbour(NeighbourRequest::Del {
-                addr: Ipv4Addr::new(198, 18, 1, 50),
+                addr: Ipv4Addr::new(198, 18, 1, 50).into(),
                 port: "inside".into()
             }))
         );
@@ -150,7 +153,7 @@ mod tests {
             (&["--add-neighbour", "198.18.1.50", "--mac", "02:00:00:00:00", "--port", "x"], "not a MAC"),
             (
                 &["--add-neighbour", "198.18.1.500", "--mac", "02:00:00:00:00:01", "--port", "x"],
-                "not an IPv4",
+                "not an IPv4 or IPv6",
             ),
             (&["--del-neighbour", "198.18.1.50"], "needs --port"),
             (&["--del-neighbour", "198.18.1.50", "--port"], "--port needs a value"),
@@ -161,12 +164,22 @@ mod tests {
             assert!(e.contains(why) && e.contains("Usage: gwctl --add-neighbour"), "{bad:?}: {e}");
         }
         assert!(parse(&["-L", "-n"]).is_none());
+        // IPv6, for a dual-stack port.
+        let v6 = StaticNeighbour {
+            addr: "2001:db8::fe".parse().unwrap(),
+            mac: [2, 0, 0, 0, 0, 0xfe],
+            port: "outside".into(),
+        };
+        assert_eq!(
+            req(&["--add-neighbour", "2001:db8::fe", "--mac", "02:00:00:00:00:fe", "--port", "outside"]),
+            Ok(Request::Neighbour(NeighbourRequest::Add(v6)))
+        );
     }
 
     #[test]
     fn the_listing_is_a_table_sorted_by_port_and_address() {
         let e = |a: u8, port: &str| StaticNeighbour {
-            addr: Ipv4Addr::new(198, 18, 1, a),
+            addr: Ipv4Addr::new(198, 18, 1, a).into(),
             mac: [2, 0, 0, 0, 0, a],
             port: port.into(),
         };

@@ -10,7 +10,7 @@
 //! parsed by `gw-ipvsadm` exactly as gwctl and rules files are.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use gw_ipvsadm::services::PortNames;
@@ -18,7 +18,7 @@ use gw_proto::{Request, ServiceKey};
 use serde::Deserialize;
 
 use gw_core::engine::{ConnReuse, NoDest, NoServiceReply, RejectConfig};
-use gw_core::route::{prefix_match, Iface, Route, RpFilter};
+use gw_core::route::{Iface, Route, Route6, RouteAddr, RpFilter};
 use gw_core::tcp_state::Timeouts;
 use gw_core::wire::ethernet::MacAddr;
 
@@ -120,10 +120,16 @@ fn default_desc() -> u16 {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteSection {
-    /// `NETWORK/PREFIX`, e.g. `0.0.0.0/0`.
+    /// `NETWORK/PREFIX`, IPv4 or IPv6, e.g. `0.0.0.0/0` or `::/0`.
     pub dest: String,
-    /// Next hop; must lie in a port's subnet.
+    /// Next hop of the same family; must lie in a port's subnet (IPv6: a
+    /// dual-stack port's prefix), or be an IPv6 link-local address with
+    /// `port` given.
     pub via: String,
+    /// The output port's `name`: needed for a link-local `via`; otherwise
+    /// the port whose subnet holds `via` (and if given, it must be it).
+    #[serde(default)]
+    pub port: Option<String>,
 }
 
 /// What a worker does when a poll receives nothing.
@@ -246,8 +252,9 @@ impl Default for ControlSection {
     }
 }
 
-/// A static neighbour: `mac` is used for next hop `address` on port
-/// `port` (a `[[port]] name`), never evicted, never changed by ARP.
+/// A static neighbour: `mac` is used for next hop `address` (IPv4, or IPv6
+/// on a dual-stack port) on port `port` (a `[[port]] name`), never
+/// evicted, never changed by ARP or neighbour discovery.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NeighbourSection {
@@ -267,10 +274,9 @@ impl Config {
         let mut out: Vec<gw_proto::StaticNeighbour> = vec![];
         for (i, n) in self.static_neighbours.iter().enumerate() {
             let field = |f: &str| format!("neighbour[{i}].{f}");
-            let addr: Ipv4Addr = n
-                .address
-                .parse()
-                .map_err(|_| invalid(field("address"), format!("{:?} is not an IPv4 address", n.address)))?;
+            let addr: IpAddr = n.address.parse().map_err(|_| {
+                invalid(field("address"), format!("{:?} is not an IPv4 or IPv6 address", n.address))
+            })?;
             let mac: MacAddr = n
                 .mac
                 .parse()
@@ -302,6 +308,7 @@ impl Config {
                 id: id(i),
                 addr: p.addr,
                 prefix: p.prefix,
+                addr6: p.addr6,
             })
             .collect()
     }
@@ -593,6 +600,15 @@ fn port_addresses(a: &Addresses, field: &str) -> Result<(Cidr4, Option<Cidr6>), 
     Ok((v4, v6))
 }
 
+/// Whether `s` is a route destination: `A.B.C.D/N` (N up to 32) or
+/// `IPV6/N` (N up to 128); host bits may be set (they are masked).
+fn parse_route_dest(s: &str) -> Option<(IpAddr, u8)> {
+    let (a, p) = s.split_once('/')?;
+    let p: u8 = p.parse().ok()?;
+    let a: IpAddr = a.parse().ok()?;
+    (p <= if a.is_ipv4() { 32 } else { 128 }).then_some((a, p))
+}
+
 /// Parses `A.B.C.D/N`.
 pub fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
     let (a, p) = s.split_once('/')?;
@@ -630,6 +646,7 @@ impl Config {
             }
         }
         self.static_routes(&ports)?;
+        self.static_routes6(&ports)?;
         let w = &self.workers;
         if w.lport_min == 0 || w.lport_min > w.lport_max {
             return Err(invalid("workers.lport_min", "must be >= 1 and <= workers.lport_max"));
@@ -696,27 +713,80 @@ impl Config {
             .collect()
     }
 
-    /// Static routes; the output port is the one whose subnet holds the next hop.
+    /// The IPv4 static routes (`[[route]]` with an IPv4 `dest`); the output
+    /// port is the one whose subnet holds the next hop.
     pub fn static_routes(&self, ports: &[PortConf]) -> Result<Vec<Route>, ConfigError> {
-        self.routes
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let (net, prefix) = parse_cidr(&r.dest).ok_or_else(|| {
-                    invalid(format!("route[{i}].dest"), format!("{:?} is not NETWORK/PREFIX", r.dest))
-                })?;
-                let via: Ipv4Addr = r.via.parse().map_err(|_| {
-                    invalid(format!("route[{i}].via"), format!("{:?} is not an address", r.via))
-                })?;
-                let port = ports
-                    .iter()
-                    .position(|p| prefix_match(u32::from(p.addr), p.prefix, u32::from(via)))
-                    .ok_or_else(|| {
-                        invalid(format!("route[{i}].via"), format!("{via} is in no port's subnet"))
+        self.routes_of(
+            ports,
+            |s| s.parse::<Ipv4Addr>().ok().map(u32::from),
+            |p| vec![(u32::from(p.addr), p.prefix)],
+        )
+    }
+
+    /// The IPv6 static routes (`[[route]]` with an IPv6 `dest`); the output
+    /// port is the dual-stack port whose prefix holds the next hop, or the
+    /// named `port` for a link-local next hop (`fe80::/10`).
+    pub fn static_routes6(&self, ports: &[PortConf]) -> Result<Vec<Route6>, ConfigError> {
+        self.routes_of(
+            ports,
+            |s| s.parse::<Ipv6Addr>().ok().map(u128::from),
+            |p| p.addr6.map(|(a, n)| (u128::from(a), n)).into_iter().collect(),
+        )
+    }
+
+    /// The `[[route]]` entries whose `dest` is of the family `parse`
+    /// reads, checked; `subnets` are a port's connected prefixes in it.
+    fn routes_of<A: RouteAddr>(
+        &self,
+        ports: &[PortConf],
+        parse: impl Fn(&str) -> Option<A>,
+        subnets: impl Fn(&PortConf) -> Vec<(A, u8)>,
+    ) -> Result<Vec<Route<A>>, ConfigError> {
+        let width = if std::mem::size_of::<A>() == 4 { 32 } else { 128 };
+        let mut out = vec![];
+        for (i, r) in self.routes.iter().enumerate() {
+            let field = |f: &str| format!("route[{i}].{f}");
+            let (net, prefix) = r.dest.split_once('/').unwrap_or((&r.dest, ""));
+            if parse_route_dest(&r.dest).is_none() {
+                return Err(invalid(field("dest"), format!("{:?} is not NETWORK/PREFIX", r.dest)));
+            }
+            let Some(net) = parse(net) else { continue }; // The other family's.
+            let prefix: u8 = prefix.parse().expect("checked by parse_route_dest");
+            let via = parse(&r.via).ok_or_else(|| {
+                invalid(field("via"), format!("{:?} is not an address of the family of dest", r.via))
+            })?;
+            let link_local = width == 128 && (A::mask(10) & via) == parse("fe80::").expect("an IPv6 address");
+            let on = |p: &PortConf| subnets(p).iter().any(|&(a, n)| a & A::mask(n) == via & A::mask(n));
+            let port = match &r.port {
+                Some(name) => {
+                    let port = ports.iter().position(|p| &p.name == name).ok_or_else(|| {
+                        invalid(field("port"), format!("{name:?} is not the name of a [[port]]"))
                     })?;
-                Ok(Route { net: u32::from(net), prefix, via: Some(u32::from(via)), port: port as u16 })
-            })
-            .collect()
+                    if !link_local && !on(&ports[port]) {
+                        return Err(invalid(
+                            field("via"),
+                            format!("{} is not in port {name:?}'s subnet", r.via),
+                        ));
+                    }
+                    if width == 128 && ports[port].addr6.is_none() {
+                        return Err(invalid(field("port"), format!("port {name:?} has no IPv6 address")));
+                    }
+                    port
+                }
+                None if link_local => {
+                    return Err(invalid(
+                        field("port"),
+                        format!("needed for the link-local next hop {}", r.via),
+                    ));
+                }
+                None => ports
+                    .iter()
+                    .position(on)
+                    .ok_or_else(|| invalid(field("via"), format!("{} is in no port's subnet", r.via)))?,
+            };
+            out.push(Route { net, prefix, via: Some(via), port: port as u16 });
+        }
+        Ok(out)
     }
 
     /// The `[[service]]` sections as control requests, applied at start
@@ -856,6 +926,64 @@ mod tests {
         let lines: Vec<(usize, usize)> =
             c.service_rules().unwrap().iter().map(|r| (r.section, r.line)).collect();
         assert_eq!(lines, [(0, 1), (0, 2), (0, 3)], "lines count from the one after the opening quotes");
+    }
+
+    #[test]
+    fn ipv6_routes_take_an_ipv6_gateway_on_a_dual_stack_port_or_a_link_local_one_with_its_port() {
+        let dual = GOOD
+            .replace("address = \"198.18.0.1/24\"", "address = [\"198.18.0.1/24\", \"2001:db8:0:1::1/64\"]")
+            .replace("address = \"198.18.1.1/24\"", "address = [\"198.18.1.1/24\", \"2001:db8:0:2::1/64\"]");
+        let with = |routes: &str| format!("{dual}\n{routes}");
+        let c = parse(&with(
+            "[[route]]\ndest = \"::/0\"\nvia = \"2001:db8:0:1::fe\"\n\
+             [[route]]\ndest = \"2001:db8:99::/48\"\nvia = \"fe80::7\"\nport = \"port1\"",
+        ))
+        .unwrap();
+        let ports = c.port_confs().unwrap();
+        let v6 = |s: &str| u128::from(s.parse::<Ipv6Addr>().unwrap());
+        assert_eq!(
+            c.static_routes6(&ports).unwrap(),
+            [
+                Route6 { net: 0, prefix: 0, via: Some(v6("2001:db8:0:1::fe")), port: 0 },
+                Route6 { net: v6("2001:db8:99::"), prefix: 48, via: Some(v6("fe80::7")), port: 1 },
+            ]
+        );
+        // The IPv4 list keeps only the IPv4 route, and the other way round.
+        assert_eq!(c.static_routes(&ports).unwrap().len(), 1);
+        let routes = gw_core::route::Routes::dual(
+            &[ports[0].iface(0, MacAddr([2, 0, 0, 0, 0, 1])), ports[1].iface(1, MacAddr([2, 0, 0, 0, 0, 2]))],
+            &c.static_routes(&ports).unwrap(),
+            &c.static_routes6(&ports).unwrap(),
+        );
+        assert_eq!(routes.lookup6(v6("2001:db8:0:2::9")), Some((1, v6("2001:db8:0:2::9"))));
+        assert_eq!(routes.lookup6(v6("2001:db8:99::1")), Some((1, v6("fe80::7"))));
+        assert_eq!(routes.lookup6(v6("2600::1")), Some((0, v6("2001:db8:0:1::fe"))));
+        for (routes, want) in [
+            (
+                "dest = \"::/0\"\nvia = \"198.18.0.254\"",
+                "route[1].via: \"198.18.0.254\" is not an address of the family",
+            ),
+            ("dest = \"::/129\"\nvia = \"2001:db8:0:1::fe\"", "route[1].dest"),
+            (
+                "dest = \"::/0\"\nvia = \"2001:db8:5::1\"",
+                "route[1].via: 2001:db8:5::1 is in no port's subnet",
+            ),
+            ("dest = \"::/0\"\nvia = \"fe80::1\"", "route[1].port: needed for the link-local next hop"),
+            (
+                "dest = \"::/0\"\nvia = \"fe80::1\"\nport = \"nope\"",
+                "route[1].port: \"nope\" is not the name",
+            ),
+            (
+                "dest = \"::/0\"\nvia = \"2001:db8:0:1::fe\"\nport = \"port1\"",
+                "route[1].via: 2001:db8:0:1::fe is not in port \"port1\"'s subnet",
+            ),
+        ] {
+            let e = err_of(&with(&format!("[[route]]\n{routes}")));
+            assert!(e.starts_with(want), "{routes}: {e}");
+        }
+        // A port without an IPv6 address takes no IPv6 route.
+        let e = err_of(&format!("{GOOD}\n[[route]]\ndest = \"::/0\"\nvia = \"fe80::1\"\nport = \"outside\""));
+        assert!(e.starts_with("route[1].port: port \"outside\" has no IPv6 address"), "{e}");
     }
 
     #[test]

@@ -44,7 +44,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use gw_core::route::{Iface, Route};
+use gw_core::route::{Iface, Route, Route6};
 use gw_core::steer::Redirect;
 use gw_dpdk::{Mbuf, Mempool, Port, RxBurst, TxBuffer, BURST};
 use gw_proto::Counter;
@@ -132,14 +132,15 @@ impl Tap {
 /// Brings up the kernel interface of every port of `confs` that asks for
 /// one: its `net_tap` port (one queue pair, mbufs from `pool`), then, in the
 /// kernel, the MAC, MTU and address of the port (`ifaces`, in the order of
-/// `confs`), the link up, the `routes` through that port and its static
-/// `neighbours`.
+/// `confs`), the link up, the `routes` and `routes6` through that port
+/// and its static `neighbours`.
 #[allow(clippy::too_many_arguments)]
 pub fn start_taps(
     confs: &[PortConf],
     ports: &[Port],
     ifaces: &[Iface],
     routes: &[Route],
+    routes6: &[Route6],
     neighbours: &[gw_proto::StaticNeighbour],
     pool: &Mempool,
     socket: i32,
@@ -168,6 +169,12 @@ pub fn start_taps(
             let net = format!("{}/{}", std::net::Ipv4Addr::from(r.net), r.prefix);
             let via = std::net::Ipv4Addr::from(via).to_string();
             ip(&["route", "replace", &net, "via", &via, "dev", name])?;
+        }
+        for r in routes6.iter().filter(|r| r.port == ports[i].id()) {
+            let Some(via) = r.via else { continue };
+            let net = format!("{}/{}", std::net::Ipv6Addr::from(r.net), r.prefix);
+            let via = std::net::Ipv6Addr::from(via).to_string();
+            ip(&["-6", "route", "replace", &net, "via", &via, "dev", name])?;
         }
         // The configured static neighbours answer no ARP: the kernel gets
         // them as permanent entries (gwctl's changes at run time stay the

@@ -18,7 +18,7 @@ use etherparse::{LinkSlice, NetSlice, SlicedPacket, TransportSlice};
 use gw_core::counters::WorkerCounters;
 use gw_core::engine::{ConnReuse, Engine, EngineConfig, NoDest, RejectConfig};
 use gw_core::neigh::NeighConfig;
-use gw_core::route::{Iface, Route, Routes, RpFilter};
+use gw_core::route::{Iface, Route, Route6, Routes, RpFilter};
 use gw_core::service::{Publisher, Snapshot};
 use gw_core::tcp_state::Timeouts;
 use gw_core::wire::ethernet::MacAddr;
@@ -43,6 +43,8 @@ pub const CLIENT: [u8; 4] = [198, 18, 0, 2];
 pub const ROUTER_MAC: [u8; 6] = [0x02, 0xc0, 0, 0, 0, 0xfe];
 /// Address of the upstream router.
 pub const ROUTER: [u8; 4] = [198, 18, 0, 254];
+/// IPv6 address of the upstream router (on port 0's IPv6 prefix).
+pub const ROUTER6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0xfe);
 /// MACs of the two real servers.
 pub const RS_MAC: [[u8; 6]; 2] = [[0x02, 0xaa, 0, 0, 0, 0x02], [0x02, 0xaa, 0, 0, 0, 0x03]];
 /// The two real servers, on port 1's subnet.
@@ -154,6 +156,9 @@ pub struct LabConfig {
     /// via [`ROUTER`], so clients may come from anywhere on port 0 and pass
     /// the strict reverse-path check).
     pub routes: Vec<Route>,
+    /// IPv6 routes beyond port 0's prefix (default: everything else via
+    /// [`ROUTER6`] on port 0).
+    pub routes6: Vec<Route6>,
     /// How many workers share the traffic (this lab is worker 0).
     pub workers: u32,
     /// Session-table hash seed.
@@ -181,6 +186,11 @@ pub fn default_route() -> Route {
     Route { net: 0, prefix: 0, via: Some(u32::from_be_bytes(ROUTER)), port: 0 }
 }
 
+/// ::/0 via [`ROUTER6`] on port 0.
+pub fn default_route6() -> Route6 {
+    Route6 { net: 0, prefix: 0, via: Some(u128::from(ROUTER6)), port: 0 }
+}
+
 /// Service slots of every lab.
 pub const MAX_SERVICES: usize = 16;
 
@@ -194,6 +204,7 @@ impl Default for LabConfig {
             conn_reuse: ConnReuse::default(),
             nodest: NoDest::default(),
             routes: vec![default_route()],
+            routes6: vec![default_route6()],
             workers: 1,
             seed: 7,
             expire_budget: 10_000,
@@ -215,7 +226,7 @@ impl LabConfig {
         EngineConfig {
             worker: 0,
             workers: self.workers,
-            routes: Routes::new(&ifaces, &self.routes),
+            routes: Routes::dual(&ifaces, &self.routes, &self.routes6),
             ifaces,
             sessions: self.sessions,
             lport_range: self.lports,

@@ -411,10 +411,12 @@ pub enum Request {
     Neighbour(NeighbourRequest),
 }
 
-/// A neighbour whose MAC is set, not learnt through ARP (`[[neighbour]]`).
+/// A neighbour whose MAC is set, not learnt through ARP or neighbour
+/// discovery (`[[neighbour]]`): an IPv4 address, or an IPv6 one on a
+/// dual-stack port.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct StaticNeighbour {
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     pub mac: [u8; 6],
     /// The port's name in gatewayd's configuration.
     pub port: String,
@@ -424,7 +426,7 @@ pub struct StaticNeighbour {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub enum NeighbourRequest {
     Add(StaticNeighbour),
-    Del { addr: Ipv4Addr, port: String },
+    Del { addr: IpAddr, port: String },
     List,
 }
 

@@ -1,26 +1,26 @@
-//! IPv6 on a dual-stack port: neighbour solicitations for the port's IPv6
-//! address are answered with an advertisement (RFC 4861 §7.2.4) and echo
-//! requests to it with an echo reply (RFC 4443 §4.2), both in place.
-//! Nothing else is handled yet (`drop_ipv6_not_handled`): IPv6 is not
-//! forwarded, and learning neighbours from NS/NA waits for an IPv6
-//! neighbour table (issue 17; see docs/architecture.md).
+//! IPv6 on a dual-stack port: neighbour discovery ([`super::nd`]: NS for
+//! our addresses answered, neighbours learnt from NS/NA) and echo requests
+//! to the port's IPv6 address answered (RFC 4443 §4.2), in place. Nothing
+//! else is handled yet (`drop_ipv6_not_handled`): IPv6 sessions are
+//! issue 17's next step (docs/architecture.md).
 //!
 //! Checks, in order: the IPv6 header and its extension-header chain
-//! (`drop_ipv6_malformed`); only ICMPv6 right after the fixed header is
-//! handled (a packet with extension headers or fragmented is not ours to
-//! answer yet); the ICMPv6 checksum; then per message. A neighbour
-//! solicitation must pass RFC 4861 §7.1.1 (hop limit 255, code 0, target
-//! not multicast, options of non-zero length) and come from a link-local
-//! address or one in the port's IPv6 subnet, the anti-flood rule ARP has
-//! (`drop_nd_invalid`); one from `::` (duplicate address detection) is not
-//! answered: the port's address is static and not defended.
+//! (`drop_ipv6_malformed`); a multicast source (`drop_bad_source_addr`);
+//! only ICMPv6 right after the fixed header is handled (a packet with
+//! extension headers or fragmented is not ours to answer yet); the ICMPv6
+//! checksum; then per message.
 //!
-//! The answer goes back to the sender's link-layer address: the NS's source
-//! link-layer option (the frame's source MAC if there is none), or the
-//! frame's source MAC for an echo request, so no neighbour lookup is needed.
+//! An echo reply to an on-link source (link-local, or on the port's
+//! prefix) goes back to the frame's source MAC, no neighbour lookup. One
+//! to an off-link source is routed like any IPv6 packet: the route back
+//! ([`crate::route::Routes::lookup6`], `drop_no_route` without one) must
+//! pass the port's reverse-path filter (`drop_reverse_path`), and the
+//! worker resolves the next hop by neighbour discovery
+//! ([`Action::Forward6`]).
 
 use std::net::Ipv6Addr;
 
+use super::nd::{self, Received};
 use super::{Action, Engine};
 use crate::counters::{Drop, Event};
 use crate::route::Iface;
@@ -31,15 +31,16 @@ use crate::wire::ipv6::{self, NextHeader};
 /// Hop limit of echo replies (Linux's default `hop_limit`).
 const ECHO_HOP_LIMIT: u8 = 64;
 
-/// Whether `mac` is the solicited-node multicast MAC of the port's IPv6
-/// address (where neighbour solicitations for it arrive, RFC 4861 §7.2.2).
-pub(super) fn solicited_for(iface: &Iface, mac: MacAddr) -> bool {
-    iface.ipv6().is_some_and(|a| mac == ipv6::multicast_mac(ipv6::solicited_node(a)))
-}
+/// The all-nodes group's MAC (`ff02::1`, RFC 2464 §7).
+const ALL_NODES_MAC: MacAddr = MacAddr([0x33, 0x33, 0, 0, 0, 1]);
 
-/// Whether `a` is link-local unicast (fe80::/10, RFC 4291 §2.5.6).
-fn link_local(a: Ipv6Addr) -> bool {
-    a.segments()[0] & 0xffc0 == 0xfe80
+/// Whether `iface` has an IPv6 address and `mac` is a group neighbour
+/// discovery uses: a solicited-node group (`33:33:ff:xx:xx:xx`), where
+/// solicitations for the port's address and the gateway's other IPv6
+/// addresses arrive (RFC 4861 §7.2.2; the engine filters by target), or
+/// all-nodes, where unsolicited advertisements arrive (§7.2.6).
+pub(super) fn nd_group(iface: &Iface, mac: MacAddr) -> bool {
+    iface.addr6.is_some() && (mac.0[..3] == [0x33, 0x33, 0xff] || mac == ALL_NODES_MAC)
 }
 
 impl Engine {
@@ -48,8 +49,8 @@ impl Engine {
         let Some(own) = iface.ipv6() else {
             return Action::Drop(Drop::UnsupportedEthertype);
         };
-        let (l2, l3) = frame.split_at_mut(ethernet::HEADER_LEN);
-        let Ok(ip) = ipv6::Packet::new_checked(&*l3) else {
+        let l3 = &frame[ethernet::HEADER_LEN..];
+        let Ok(ip) = ipv6::Packet::new_checked(l3) else {
             return Action::Drop(Drop::Ipv6Malformed);
         };
         let Ok(t) = ip.transport() else {
@@ -70,57 +71,59 @@ impl Engine {
             return Action::Drop(Drop::Ipv6Malformed);
         }
         match icmp.msg_type() {
-            Message::NeighborSolicit => {
-                if hop_limit != icmpv6::ND_HOP_LIMIT || src.is_unspecified() {
-                    return Action::Drop(Drop::NdInvalid);
-                }
-                let Ok(NdRepr::Solicit { target, lladdr }) = NdRepr::parse(&icmp) else {
+            Message::NeighborSolicit | Message::NeighborAdvert => {
+                let Ok(repr) = NdRepr::parse(&icmp) else {
                     return Action::Drop(Drop::NdInvalid);
                 };
-                if target.is_multicast() || !(link_local(src) || iface.contains6(src)) {
-                    return Action::Drop(Drop::NdInvalid);
-                }
-                if target != own {
-                    return Action::Drop(Drop::NotForUs);
-                }
-                let na = NdRepr::Advert {
-                    flags: icmpv6::NA_SOLICITED | icmpv6::NA_OVERRIDE,
-                    target: own,
-                    // The option only where the NS made room for it (it
-                    // had one): the reply is built in the same buffer.
-                    lladdr: lladdr.map(|_| iface.mac),
-                };
-                let na_len = na.buffer_len();
-                if na_len > icmp_len {
-                    return Action::Drop(Drop::NdInvalid);
-                }
-                let to_mac = lladdr.unwrap_or_else(|| ethernet::Frame::new_unchecked(&*l2).src_addr());
-                let to_mac = if to_mac.is_unicast() { to_mac } else { return Action::Drop(Drop::NdInvalid) };
-                let mut ip = ipv6::Packet::new_unchecked(&mut *l3);
-                reply_header(&mut ip, own, src, na_len as u16, icmpv6::ND_HOP_LIMIT);
-                let body = &mut l3[ipv6::HEADER_LEN..ipv6::HEADER_LEN + na_len];
-                if na.emit(&mut icmpv6::Packet::new_unchecked(body), own, src).is_err() {
-                    return Action::Drop(Drop::NdInvalid);
-                }
-                set_macs(l2, iface.mac, to_mac);
-                self.counters.event(Event::NdSolicitsAnswered, 1);
-                Action::Reply { port: iface.port, len: ethernet::HEADER_LEN + ipv6::HEADER_LEN + na_len }
+                self.nd(iface, frame, Received { src, dst, hop_limit, icmp_len }, repr)
             }
             Message::EchoRequest if dst == own && icmp.code() == 0 => {
-                let eth = ethernet::Frame::new_unchecked(&*l2);
-                let to_mac = eth.src_addr();
-                if !to_mac.is_unicast() || src.is_unspecified() {
-                    return Action::Drop(Drop::BadSourceAddr);
-                }
-                let mut ip = ipv6::Packet::new_unchecked(&mut *l3);
-                reply_header(&mut ip, own, src, icmp_len as u16, ECHO_HOP_LIMIT);
-                let body = &mut l3[ipv6::HEADER_LEN..ipv6::HEADER_LEN + icmp_len];
-                icmpv6::Packet::new_unchecked(body).make_echo_reply();
-                set_macs(l2, iface.mac, to_mac);
-                self.counters.event(Event::Icmpv6EchoAnswered, 1);
-                Action::Reply { port: iface.port, len: ethernet::HEADER_LEN + ipv6::HEADER_LEN + icmp_len }
+                self.echo6(iface, frame, src, own, icmp_len)
             }
             _ => Action::Drop(Drop::Ipv6NotHandled),
+        }
+    }
+
+    /// Turns the echo request from `src` to `own` in `frame` into the
+    /// reply, sent back to the frame's source MAC if `src` is on-link,
+    /// else routed.
+    fn echo6(
+        &mut self,
+        iface: &Iface,
+        frame: &mut [u8],
+        src: Ipv6Addr,
+        own: Ipv6Addr,
+        icmp_len: usize,
+    ) -> Action {
+        let (l2, l3) = frame.split_at_mut(ethernet::HEADER_LEN);
+        let to_mac = ethernet::Frame::new_unchecked(&*l2).src_addr();
+        if !to_mac.is_unicast() || src.is_unspecified() {
+            return Action::Drop(Drop::BadSourceAddr);
+        }
+        let routed = if nd::on_link(iface, src) {
+            None
+        } else {
+            let Some(hop) = self.cfg.routes.lookup6(u128::from(src)) else {
+                return Action::Drop(Drop::NoRoute);
+            };
+            if !self.cfg.routes.reverse_path_ok6(u128::from(src), iface) {
+                return Action::Drop(Drop::ReversePath);
+            }
+            Some(hop)
+        };
+        let mut ip = ipv6::Packet::new_unchecked(&mut *l3);
+        reply_header(&mut ip, own, src, icmp_len as u16, ECHO_HOP_LIMIT);
+        let body = &mut l3[ipv6::HEADER_LEN..ipv6::HEADER_LEN + icmp_len];
+        icmpv6::Packet::new_unchecked(body).make_echo_reply();
+        self.counters.event(Event::Icmpv6EchoAnswered, 1);
+        let len = ethernet::HEADER_LEN + ipv6::HEADER_LEN + icmp_len;
+        match routed {
+            // The worker resolves the next hop and sets the MACs.
+            Some((port, next_hop)) => Action::Forward6 { port, next_hop },
+            None => {
+                set_macs(l2, iface.mac, to_mac);
+                Action::Reply { port: iface.port, len }
+            }
         }
     }
 }
@@ -128,7 +131,13 @@ impl Engine {
 /// Turns the received header into the reply's: `src -> dst`, traffic class
 /// and flow label 0, the given payload length and hop limit (next header
 /// stays ICMPv6).
-fn reply_header(ip: &mut ipv6::Packet<&mut [u8]>, src: Ipv6Addr, dst: Ipv6Addr, len: u16, hop_limit: u8) {
+pub(super) fn reply_header(
+    ip: &mut ipv6::Packet<&mut [u8]>,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    len: u16,
+    hop_limit: u8,
+) {
     ip.set_traffic_class(0);
     ip.set_flow_label(0);
     ip.set_payload_len(len);
@@ -137,11 +146,11 @@ fn reply_header(ip: &mut ipv6::Packet<&mut [u8]>, src: Ipv6Addr, dst: Ipv6Addr, 
     ip.set_dst_addr(dst);
 }
 
-fn set_macs(l2: &mut [u8], src: MacAddr, dst: MacAddr) {
+pub(super) fn set_macs(l2: &mut [u8], src: MacAddr, dst: MacAddr) {
     let mut eth = ethernet::Frame::new_unchecked(l2);
     eth.set_src_addr(src);
     eth.set_dst_addr(dst);
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

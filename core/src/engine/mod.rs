@@ -12,8 +12,9 @@
 //! and translates errors, [`conn`] sets connections up (scheduling, local
 //! ports, bind/unbind accounting).
 //!
-//! [`ipv6`] answers neighbour solicitations and echo requests for a port's
-//! IPv6 address (a dual-stack port); IPv6 is not forwarded yet.
+//! [`ipv6`] handles IPv6 on a dual-stack port: neighbour discovery
+//! ([`nd`]: answers solicitations for the port's address, learns
+//! neighbours) and echo requests to the port's address.
 //!
 //! Order of checks for an IPv4 frame: Ethernet destination, IPv4 header
 //! (length, version, IHL, checksum), source address sanity, fragments, then
@@ -28,10 +29,17 @@ mod icmp;
 mod ipv4;
 mod ipv6;
 mod kernel;
+mod nd;
 pub mod reject;
 mod synproxy;
 
 pub use conn::{ConnReuse, NoDest};
+/// The IPv6 engine tests' frames and engines, for the worker's tests.
+#[cfg(test)]
+pub(crate) use ipv6::tests as ipv6_tests;
+/// The neighbour-discovery tests' frames, for the worker's tests.
+#[cfg(test)]
+pub(crate) use nd::tests as nd_tests;
 pub use reject::{NoServiceReply, Reject, RejectConfig};
 
 use std::sync::Arc;
@@ -95,6 +103,9 @@ pub struct EngineConfig {
 pub enum Action {
     /// L3 is rewritten; send out `port` to the MAC of `next_hop` (host order).
     Forward { port: u16, next_hop: u32 },
+    /// IPv6 L3 is rewritten; send out `port` to the MAC of the IPv6
+    /// `next_hop` (resolved by neighbour discovery, [`crate::neigh`]).
+    Forward6 { port: u16, next_hop: u128 },
     /// Rewritten in place into a reply (ICMP echo, ICMP error), MACs set:
     /// cut the frame to `len` bytes and send it out `port`.
     Reply { port: u16, len: usize },
@@ -110,6 +121,14 @@ pub enum Action {
     /// `kernel`, the frame then goes to `port`'s kernel interface
     /// ([`kernel`]: a reply to the port's address, a gratuitous ARP).
     Arp { port: u16, sender: (u32, MacAddr), reply: bool, create: bool, kernel: bool },
+    /// A neighbour solicitation or advertisement on `port` telling that
+    /// IPv6 `addr` (link-local or on `port`'s prefix) is at `mac`
+    /// ([`ipv6`]'s rules): learn it as [`Action::Arp`] does, an entry made
+    /// only if `create` (a solicitation to us); if `reply` is not 0, the
+    /// frame was turned into an advertisement of `reply` bytes (MACs set):
+    /// cut it and send it out `port`; else if `kernel`, the frame then goes
+    /// to `port`'s kernel interface.
+    Nd { port: u16, addr: u128, mac: MacAddr, create: bool, reply: u16, kernel: bool },
     /// For `port`'s kernel interface, untouched (the exception path,
     /// [`kernel`]): the worker hands it to the thread that owns the kernel
     /// interfaces, through a bounded ring (`kernel_punted`, or
@@ -263,7 +282,7 @@ impl Engine {
             Ok(f) => (f.dst_addr(), f.ethertype()),
             Err(_) => return Action::Drop(Drop::EthTruncated),
         };
-        if dst_mac != iface.mac && !dst_mac.is_broadcast() && !ipv6::solicited_for(&iface, dst_mac) {
+        if dst_mac != iface.mac && !dst_mac.is_broadcast() && !ipv6::nd_group(&iface, dst_mac) {
             // Multicast (OSPF, VRRP, LLDP, other IPv6 ND) is the kernel's, if any.
             if dst_mac.is_multicast() && self.has_kernel(&iface) {
                 return Action::Kernel { port };
@@ -276,7 +295,9 @@ impl Engine {
             // What the dataplane does not answer of IPv6 (the kernel's own
             // link-local ND, other ICMPv6, TCP/UDP) is the kernel's, if any.
             EtherType::Ipv6 if iface.addr6.is_some() => match self.ipv6(&iface, frame) {
-                Action::Drop(Drop::Ipv6NotHandled) if self.has_kernel(&iface) => Action::Kernel { port },
+                Action::Drop(Drop::Ipv6NotHandled | Drop::NotForUs) if self.has_kernel(&iface) => {
+                    Action::Kernel { port }
+                }
                 action => action,
             },
             _ if self.has_kernel(&iface) => Action::Kernel { port },

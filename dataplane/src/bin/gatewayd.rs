@@ -25,7 +25,7 @@ use gw_core::counters::WorkerCounters;
 use gw_core::engine::Engine;
 use gw_core::mailbox::mailbox;
 use gw_core::neigh::StaticNeighbours;
-use gw_core::route::{Route, Routes};
+use gw_core::route::{Route, Route6, Routes};
 use gw_core::service::{Publisher, Snapshot};
 use gw_core::steer::Redirect;
 use gw_core::worker::Worker;
@@ -122,6 +122,7 @@ fn run(args: Args) -> Result<()> {
         .with_context(|| format!("control.socket: {}", cfg.control.socket.display()))?;
     let port_confs = cfg.port_confs()?;
     let statics = cfg.static_routes(&port_confs)?;
+    let statics6 = cfg.static_routes6(&port_confs)?;
     let stop_signal = dpdk::stop_on_signals().context("installing signal handlers")?;
     let reload_signal = dpdk::reload_on_sighup().context("installing the SIGHUP handler")?;
 
@@ -154,7 +155,9 @@ fn run(args: Args) -> Result<()> {
     let (ports, ifaces) = start_ports(&port_confs, nworkers, &pool, socket)?;
     let statics: Vec<Route> =
         statics.iter().map(|r| Route { port: ports[r.port as usize].id(), ..*r }).collect();
-    let routes = Routes::new(&ifaces, &statics);
+    let statics6: Vec<Route6> =
+        statics6.iter().map(|r| Route6 { port: ports[r.port as usize].id(), ..*r }).collect();
+    let routes = Routes::dual(&ifaces, &statics, &statics6);
     // The exception path: a kernel interface per port that asks for one.
     let static_neighbours = cfg.static_neighbours(&port_confs)?;
     let taps = dataplane::kernel::start_taps(
@@ -162,6 +165,7 @@ fn run(args: Args) -> Result<()> {
         &ports,
         &ifaces,
         &statics,
+        &statics6,
         &static_neighbours,
         &pool,
         socket,
@@ -183,12 +187,17 @@ fn run(args: Args) -> Result<()> {
     let flows = Arc::new(FlowSteering::new(ports.clone(), nworkers));
     let port_stats = PortStatsReader::new(&port_confs, &ports, nworkers).with_taps(&taps);
     let static_neigh = Arc::new(StaticNeighbours::new(vec![]));
+    let static_neigh6 = Arc::new(StaticNeighbours::new(vec![]));
     let neigh_ports = cfg.neigh_ports(&port_confs, |i| ports[i].id());
     let control = Arc::new(
         Control::new(publisher.clone(), counters.clone(), table_size, max_services, max_dests)
             .with_mailboxes(control_boxes)
             .with_port_stats(move || port_stats.read())
-            .with_static_neighbours(static_neigh.clone(), neigh_ports, static_neighbours)
+            .with_static_neighbours(
+                (static_neigh.clone(), static_neigh6.clone()),
+                neigh_ports,
+                static_neighbours,
+            )
             .with_laddr_hook({
                 let flows = flows.clone();
                 move |laddrs| flows.reconcile(laddrs)
@@ -252,7 +261,9 @@ fn run(args: Args) -> Result<()> {
         ecfg.kernel = kernel_ports.clone();
         let engine = Engine::new(ecfg, publisher.current(), counters[i].clone(), now_ms);
         let worker = WorkerLoop {
-            worker: Worker::new(engine, neigh).with_static_neighbours(static_neigh.clone()),
+            worker: Worker::new(engine, neigh)
+                .with_static_neighbours(static_neigh.clone())
+                .with_static_neighbours6(static_neigh6.clone()),
             ports: ports.clone(),
             queue: i as u16,
             pool: pool.clone(),

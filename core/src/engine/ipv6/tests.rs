@@ -12,10 +12,10 @@ use crate::engine::EngineConfig;
 use crate::route::Routes;
 use crate::service::Snapshot;
 
-const GW_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
-const HOST_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x42];
-const GW6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
-const HOST6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
+pub(crate) const GW_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
+pub(crate) const HOST_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x42];
+pub(crate) const GW6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+pub(crate) const HOST6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
 
 fn iface(addr6: Option<(Ipv6Addr, u8)>) -> Iface {
     Iface {
@@ -29,12 +29,17 @@ fn iface(addr6: Option<(Ipv6Addr, u8)>) -> Iface {
     }
 }
 
-fn engine(addr6: Option<(Ipv6Addr, u8)>) -> Engine {
+pub(crate) fn engine(addr6: Option<(Ipv6Addr, u8)>) -> Engine {
+    engine_with_routes(addr6, &[])
+}
+
+/// An engine on one port (0) with `addr6` and the IPv6 routes `routes6`.
+pub(crate) fn engine_with_routes(addr6: Option<(Ipv6Addr, u8)>, routes6: &[crate::route::Route6]) -> Engine {
     let ifaces = vec![iface(addr6)];
     let cfg = EngineConfig {
         worker: 0,
         workers: 1,
-        routes: Routes::new(&ifaces, &[]),
+        routes: Routes::dual(&ifaces, &[], routes6),
         ifaces,
         sessions: 16,
         lport_range: (1024, 65535),
@@ -53,13 +58,13 @@ fn engine(addr6: Option<(Ipv6Addr, u8)>) -> Engine {
     Engine::new(cfg, snap, Arc::new(WorkerCounters::new(0, 0, 1, 4)), 0)
 }
 
-fn dual() -> Engine {
+pub(crate) fn dual() -> Engine {
     engine(Some((GW6, 64)))
 }
 
 /// A neighbour solicitation for `target` from `src` to its solicited-node
 /// group, with a source link-layer option unless `src` is `::`.
-fn ns(src: Ipv6Addr, target: Ipv6Addr, hop_limit: u8) -> Vec<u8> {
+pub(crate) fn ns(src: Ipv6Addr, target: Ipv6Addr, hop_limit: u8) -> Vec<u8> {
     let group = ipv6::solicited_node(target);
     let mut body = target.octets().to_vec();
     if !src.is_unspecified() {
@@ -74,9 +79,14 @@ fn ns(src: Ipv6Addr, target: Ipv6Addr, hop_limit: u8) -> Vec<u8> {
     out
 }
 
-fn echo(dst: Ipv6Addr, dst_mac: MacAddr) -> Vec<u8> {
+pub(crate) fn echo(dst: Ipv6Addr, dst_mac: MacAddr) -> Vec<u8> {
+    echo_from(HOST6, dst, dst_mac)
+}
+
+/// An echo request from `src` to `dst`, sent to `dst_mac` from [`HOST_MAC`].
+pub(crate) fn echo_from(src: Ipv6Addr, dst: Ipv6Addr, dst_mac: MacAddr) -> Vec<u8> {
     let b = PacketBuilder::ethernet2(HOST_MAC, dst_mac.0)
-        .ipv6(HOST6.octets(), dst.octets(), 64)
+        .ipv6(src.octets(), dst.octets(), 64)
         .icmpv6_echo_request(7, 3);
     let mut out = Vec::new();
     b.write(&mut out, b"ping6").unwrap();
@@ -84,7 +94,7 @@ fn echo(dst: Ipv6Addr, dst_mac: MacAddr) -> Vec<u8> {
 }
 
 /// The reply etherparse reads: (src MAC, dst MAC, src, dst, hop limit, ICMPv6 slice bytes).
-fn read(frame: &[u8]) -> ([u8; 6], [u8; 6], Ipv6Addr, Ipv6Addr, u8, Vec<u8>) {
+pub(crate) fn read(frame: &[u8]) -> ([u8; 6], [u8; 6], Ipv6Addr, Ipv6Addr, u8, Vec<u8>) {
     let p = SlicedPacket::from_ethernet(frame).unwrap();
     let Some(LinkSlice::Ethernet2(eth)) = p.link else { panic!("not Ethernet") };
     let Some(NetSlice::Ipv6(ip)) = p.net else { panic!("not IPv6") };
@@ -105,8 +115,14 @@ fn read(frame: &[u8]) -> ([u8; 6], [u8; 6], Ipv6Addr, Ipv6Addr, u8, Vec<u8>) {
 fn a_solicitation_for_the_port_address_gets_an_advertisement() {
     let mut e = dual();
     let mut f = ns(HOST6, GW6, 255);
-    let Action::Reply { port: 0, len } = e.process(0, 0, &mut f) else { panic!("not answered") };
-    let (smac, dmac, src, dst, hop, icmp) = read(&f[..len]);
+    // Answered, and the sender (its source link-layer option) is learnt,
+    // with an entry made: it solicited us.
+    let Action::Nd { port: 0, addr, mac, create: true, reply, kernel: false } = e.process(0, 0, &mut f)
+    else {
+        panic!("not answered")
+    };
+    assert_eq!((Ipv6Addr::from(addr), mac.0), (HOST6, HOST_MAC));
+    let (smac, dmac, src, dst, hop, icmp) = read(&f[..usize::from(reply)]);
     assert_eq!((smac, dmac), (GW_MAC.0, HOST_MAC));
     assert_eq!((src, dst, hop), (GW6, HOST6, 255));
     // Type 136, code 0, flags S|O, target GW6, target link-layer option = the port's MAC.
@@ -122,8 +138,9 @@ fn a_solicitation_from_a_link_local_source_is_answered_too() {
     let mut e = dual();
     let ll: Ipv6Addr = "fe80::42".parse().unwrap();
     let mut f = ns(ll, GW6, 255);
-    let Action::Reply { len, .. } = e.process(0, 0, &mut f) else { panic!("not answered") };
-    assert_eq!(read(&f[..len]).3, ll);
+    let Action::Nd { reply, addr, .. } = e.process(0, 0, &mut f) else { panic!("not answered") };
+    assert_eq!(read(&f[..usize::from(reply)]).3, ll);
+    assert_eq!(Ipv6Addr::from(addr), ll);
 }
 
 #[test]
@@ -136,9 +153,14 @@ fn solicitations_failing_rfc4861_are_dropped_by_name() {
     // A source outside the port's subnet, not link-local.
     let far: Ipv6Addr = "2001:db8:1::2".parse().unwrap();
     assert_eq!(e.process(0, 0, &mut ns(far, GW6, 255)), Action::Drop(Drop::NdInvalid));
-    // For another address (sent to its solicited-node MAC): not ours.
+    // For another address (sent to its solicited-node MAC, which any
+    // dual-stack port takes): not ours.
     let other: Ipv6Addr = "2001:db8::1:1".parse().unwrap();
-    assert_eq!(e.process(0, 0, &mut ns(HOST6, other, 255)), Action::Drop(Drop::NotOurMac));
+    assert_eq!(e.process(0, 0, &mut ns(HOST6, other, 255)), Action::Drop(Drop::NotForUs));
+    // Nor is another multicast group's frame (all-routers).
+    let mut f = ns(HOST6, other, 255);
+    f[..6].copy_from_slice(&[0x33, 0x33, 0, 0, 0, 2]);
+    assert_eq!(e.process(0, 0, &mut f), Action::Drop(Drop::NotOurMac));
     let mut f = ns(HOST6, other, 255);
     f[..6].copy_from_slice(&GW_MAC.0);
     assert_eq!(e.process(0, 0, &mut f), Action::Drop(Drop::NotForUs));
@@ -212,17 +234,19 @@ proptest::proptest! {
         let keep = f.len() - cut.min(f.len() - 14);
         f.truncate(keep);
         let mut e = dual();
-        match e.process(0, 0, &mut f) {
-            Action::Reply { len, .. } => {
-                let (_, _, s, d, hop, icmp) = read(&f[..len]);
-                proptest::prop_assert_eq!((s, d, hop), (GW6, src, 255));
-                proptest::prop_assert_eq!(icmp[0], 136);
-                proptest::prop_assert!(for_us && hop_limit == 255);
-            }
+        let answered = match e.process(0, 0, &mut f) {
+            Action::Reply { len, .. } => Some(len),
+            Action::Nd { reply, create: true, .. } if reply > 0 => Some(usize::from(reply)),
             Action::Drop(
                 Drop::NdInvalid | Drop::NotForUs | Drop::Ipv6Malformed | Drop::Ipv6NotHandled,
-            ) => {}
-            other => proptest::prop_assert!(false, "{other:?}"),
+            ) => None,
+            other => { proptest::prop_assert!(false, "{other:?}"); None }
+        };
+        if let Some(len) = answered {
+            let (_, _, s, d, hop, icmp) = read(&f[..len]);
+            proptest::prop_assert_eq!((s, d, hop), (GW6, src, 255));
+            proptest::prop_assert_eq!(icmp[0], 136);
+            proptest::prop_assert!(for_us && hop_limit == 255);
         }
     }
 }
