@@ -14,6 +14,11 @@
 //! | an IPv4 fragment | `hash(source, destination, protocol, IP ID) % N`, the reassembling worker; it hands the reassembled datagram to the owner this table names for it, as fragments again (later fragments carry no ports, so the owner cannot be known before reassembly) |
 //! | anything else (ARP, ping, errors, not ours) | whoever received it |
 //!
+//! IPv6 TCP/UDP ([`classify6`]) follows the same table over `u128`
+//! addresses folded to 32 bits: `lport % N` for a FULLNAT66 reply, the
+//! (masked, for a persistent service) client address for the rest; IPv6
+//! fragments and ICMPv6 stay with whoever received them for now.
+//!
 //! The client side normally needs no hand-off when the NIC spreads flows
 //! with a hash over the 5-tuple (RSS): every packet of a flow lands on one
 //! queue. But that queue need not be the owner the table above names, and
@@ -27,9 +32,10 @@ use std::sync::Arc;
 
 use crossbeam_queue::ArrayQueue;
 
-use crate::service::{Snapshot, Steer};
+use crate::service::{fold32, Snapshot, Steer, Steer6};
 use crate::wire::ethernet::{self, EtherType};
 use crate::wire::ipv4::{self, Protocol};
+use crate::wire::ipv6;
 use crate::wire::{icmpv4, ports, FlowKey};
 
 /// Who processes a packet.
@@ -66,6 +72,9 @@ pub fn classify(snap: &Snapshot, workers: u32, frame: &[u8]) -> Parsed {
     let here = Parsed { owner: Owner::Here, key: None };
     let Ok(eth) = ethernet::Frame::new_checked(frame) else { return here };
     if eth.ethertype() != EtherType::Ipv4 {
+        if eth.ethertype() == EtherType::Ipv6 && workers > 1 {
+            return Parsed { owner: classify6(snap, workers, eth.payload()), key: None };
+        }
         return here;
     }
     let Ok(ip) = ipv4::Packet::new_checked(eth.payload()) else { return here };
@@ -126,6 +135,42 @@ fn owner_of(snap: &Snapshot, workers: u32, k: &FlowKey) -> Owner {
         return Owner::Worker(by(steer, (src, sport)));
     }
     if let Some(steer) = snap.masq_dest(proto, src, sport) {
+        return Owner::Worker(by(steer, (dst, dport)));
+    }
+    Owner::Here
+}
+
+/// The owner of IPv6 packet `l3` among `workers` (> 1) workers: TCP/UDP
+/// by the table above; anything else, a fragment or a packet whose
+/// extension headers do not walk, [`Owner::Here`].
+pub fn classify6(snap: &Snapshot, workers: u32, l3: &[u8]) -> Owner {
+    let Ok(ip) = ipv6::Packet::new_checked(l3) else { return Owner::Here };
+    let Ok(t) = ip.transport() else { return Owner::Here };
+    let proto = match t.protocol {
+        ipv6::NextHeader::Tcp => Protocol::Tcp,
+        ipv6::NextHeader::Udp => Protocol::Udp,
+        _ => return Owner::Here,
+    };
+    if t.fragment.is_some() {
+        return Owner::Here;
+    }
+    let Some((sport, dport)) = ports(ip.upper_layer(&t)) else { return Owner::Here };
+    let (src, dst) = (u128::from(ip.src_addr()), u128::from(ip.dst_addr()));
+    if snap.is_laddr6(dst) {
+        return Owner::Worker(dport as u32 % workers);
+    }
+    let by = |steer: Steer6, client: (u128, u16)| match steer {
+        Steer6::Client => spread(fold32(client.0), client.1, workers),
+        Steer6::ClientNet(mask) => spread(fold32(client.0 & mask), 0, workers),
+        Steer6::Destination(vip) => spread(fold32(vip), 0, workers),
+    };
+    if let Some(svc) = snap.service6(proto, dst, dport) {
+        return Owner::Worker(by(svc.steer6(), (src, sport)));
+    }
+    if let Some(steer) = snap.trashed_steer6(proto, dst, dport) {
+        return Owner::Worker(by(steer, (src, sport)));
+    }
+    if let Some(steer) = snap.masq_dest6(proto, src, sport) {
         return Owner::Worker(by(steer, (dst, dport)));
     }
     Owner::Here
@@ -400,5 +445,86 @@ mod tests {
             }
         }
         t.join().unwrap();
+    }
+
+    /// IPv6: a FULLNAT66 reply goes to the owner of its local port, a
+    /// client's flow to one worker (all of a /64's with a persistent /64
+    /// service), a NAT66 reply to its client's worker; what is not TCP/UDP
+    /// stays here.
+    #[test]
+    fn ipv6_flows_are_steered_like_ipv4_ones() {
+        let (vip, lip, rip): (u128, u128, u128) =
+            (0x2001_0db8 << 96 | 0x50, 0x2001_0db8 << 96 | 0x60, 0x2001_0db8 << 96 | 0x200);
+        let snap6 = |mode: ForwardMode, persistent: bool| {
+            let dest = Dest {
+                slot: 0,
+                addr: std::net::Ipv6Addr::from(rip).into(),
+                port: 8080,
+                mode,
+                weight: 1,
+                upper: 0,
+                lower: 0,
+            };
+            let svc = Service {
+                slot: 0,
+                version: 1,
+                key: ServiceKey {
+                    proto: Protocol::Tcp,
+                    addr: std::net::Ipv6Addr::from(vip).into(),
+                    port: 80,
+                },
+                scheduler: Scheduler::Rr,
+                prep: Prepared::build(Scheduler::Rr, 0, &[DestConf::new(1, 1, 8080)]),
+                dests: vec![dest],
+                laddrs: vec![],
+                laddrs6: vec![lip],
+                persistent_ms: persistent.then_some(300_000),
+                netmask: u32::MAX,
+                netmask6: crate::service::mask6(64),
+                one_packet: false,
+                sched_flags: 0,
+                client_addr: gw_proto::ClientAddr::None,
+                synproxy: false,
+            };
+            Snapshot::new(1, vec![Arc::new(svc)], 4)
+        };
+        let tcp6 = |src: (u128, u16), dst: (u128, u16)| {
+            let mut f = vec![];
+            PacketBuilder::ethernet2([2; 6], [4; 6])
+                .ipv6(src.0.to_be_bytes(), dst.0.to_be_bytes(), 64)
+                .tcp(src.1, dst.1, 1, 100)
+                .write(&mut f, &[])
+                .unwrap();
+            f
+        };
+        let client = |n: u128| 0x2001_0db8_0000_0001 << 64 | n;
+        let s = snap6(ForwardMode::FullNat, false);
+        for lport in [1024u16, 1025, 1027, 60001] {
+            let f = tcp6((rip, 8080), (lip, lport));
+            assert_eq!(owner(&s, 4, &f), Owner::Worker(u32::from(lport) % 4));
+        }
+        let mut seen = vec![];
+        for n in 0..64 {
+            let f = tcp6((client(n), 40000), (vip, 80));
+            let o = owner(&s, 4, &f);
+            assert_eq!(o, owner(&s, 4, &f));
+            seen.push(o);
+        }
+        assert!(seen.iter().any(|o| *o != seen[0]), "clients spread over workers: {seen:?}");
+        // Persistent with -M 64: one worker for the whole /64.
+        let s = snap6(ForwardMode::FullNat, true);
+        let first = owner(&s, 4, &tcp6((client(1), 1), (vip, 80)));
+        for n in 2..32 {
+            assert_eq!(owner(&s, 4, &tcp6((client(n), n as u16), (vip, 80))), first);
+        }
+        // NAT66: the reply goes where its client's request went.
+        let s = snap6(ForwardMode::Masq, false);
+        for n in 0..32 {
+            let req = owner(&s, 4, &tcp6((client(n), 40000), (vip, 80)));
+            assert_eq!(owner(&s, 4, &tcp6((rip, 8080), (client(n), 40000))), req);
+        }
+        // Not a service's: here; one worker: here.
+        assert_eq!(owner(&s, 4, &tcp6((client(1), 1), (vip + 1, 80))), Owner::Here);
+        assert_eq!(owner(&s, 1, &tcp6((client(1), 40000), (vip, 80))), Owner::Here);
     }
 }

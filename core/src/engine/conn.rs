@@ -64,12 +64,18 @@ impl ConnReuse {
     /// exists.
     #[inline]
     pub fn reschedules(self, s: &Session, dest_live: bool) -> bool {
-        if self.0 == 0 || s.protocol() != Protocol::Tcp {
+        self.reschedules_state(s.protocol(), s.state, s.flags, dest_live)
+    }
+
+    /// [`Self::reschedules`] for a session of either family.
+    #[inline]
+    pub fn reschedules_state(self, proto: Protocol, state: State, flags: Flags, dest_live: bool) -> bool {
+        if self.0 == 0 || proto != Protocol::Tcp {
             return false;
         }
         !dest_live
-            || matches!(s.state, State::TimeWait | State::Close)
-            || (self.0 & 2 != 0 && s.state == State::FinWait && s.flags.contains(Flags::NO_OUT))
+            || matches!(state, State::TimeWait | State::Close)
+            || (self.0 & 2 != 0 && state == State::FinWait && flags.contains(Flags::NO_OUT))
     }
 }
 
@@ -253,19 +259,35 @@ pub(crate) fn unbind(
     workers: u32,
     s: &Session,
 ) {
-    let cells = &counters.dests[s.dest as usize];
-    if s.flags.contains(Flags::ACTIVE) {
+    unbind_parts(counters, overloaded, snap, workers, s.dest, s.flags, s.protocol(), s.state);
+}
+
+/// [`unbind`] for a session of either family, from its real-server slot,
+/// flags, protocol and state.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn unbind_parts(
+    counters: &WorkerCounters,
+    overloaded: &mut [bool],
+    snap: &Snapshot,
+    workers: u32,
+    dest: u16,
+    flags: Flags,
+    proto: Protocol,
+    state: State,
+) {
+    let cells = &counters.dests[dest as usize];
+    if flags.contains(Flags::ACTIVE) {
         cells.active.sub(1);
     } else {
         cells.inactive.sub(1);
     }
     counters.event(Event::SessionsExpired, 1);
     counters.event_cell(Event::SessionsLive).sub(1);
-    if s.protocol() == Protocol::Tcp && half_open(s.state) {
+    if proto == Protocol::Tcp && half_open(state) {
         counters.event_cell(Event::HalfOpen).sub(1);
     }
     let total = cells.active.get() + cells.inactive.get();
-    let clear = match snap.dest_thresholds(u32::from(s.dest)) {
+    let clear = match snap.dest_thresholds(u32::from(dest)) {
         None => true,
         Some((upper, lower)) => {
             let (u, l) = (per_worker(upper, workers) as u64, per_worker(lower, workers) as u64);
@@ -279,7 +301,7 @@ pub(crate) fn unbind(
         }
     };
     if clear {
-        overloaded[s.dest as usize] = false;
+        overloaded[dest as usize] = false;
     }
 }
 
@@ -352,10 +374,10 @@ fn port_offset(secret: u64, flow: &FlowKey, rs: (u32, u16), lip: u32) -> u64 {
 const PORT_SECRET_TWEAK: u64 = 0x5eed_0f10_ca1f_9047;
 
 /// What the schedulers see of a service's servers on this worker.
-struct SvcDests<'a> {
-    svc: &'a Service,
-    counters: &'a WorkerCounters,
-    overloaded: &'a [bool],
+pub(super) struct SvcDests<'a> {
+    pub(super) svc: &'a Service,
+    pub(super) counters: &'a WorkerCounters,
+    pub(super) overloaded: &'a [bool],
 }
 
 impl Dests for SvcDests<'_> {
@@ -366,7 +388,7 @@ impl Dests for SvcDests<'_> {
         self.svc.dests[i].weight
     }
     fn addr(&self, i: usize) -> u32 {
-        self.svc.dests[i].addr4()
+        crate::service::sched_addr(self.svc.dests[i].addr)
     }
     fn port(&self, i: usize) -> u16 {
         self.svc.dests[i].port

@@ -45,7 +45,7 @@ pub(super) fn nd_group(iface: &Iface, mac: MacAddr) -> bool {
 
 impl Engine {
     /// An IPv6 frame received on `iface` (which has an IPv6 address).
-    pub(super) fn ipv6(&mut self, iface: &Iface, frame: &mut [u8]) -> Action {
+    pub(super) fn ipv6(&mut self, now: u64, iface: &Iface, frame: &mut [u8]) -> Action {
         let Some(own) = iface.ipv6() else {
             return Action::Drop(Drop::UnsupportedEthertype);
         };
@@ -59,6 +59,9 @@ impl Engine {
         let (src, dst, hop_limit) = (ip.src_addr(), ip.dst_addr(), ip.hop_limit());
         if src.is_multicast() {
             return Action::Drop(Drop::BadSourceAddr);
+        }
+        if matches!(t.protocol, NextHeader::Tcp | NextHeader::Udp) && t.fragment.is_none() {
+            return self.ipv6_l4(now, frame, &t);
         }
         if t.protocol != NextHeader::Icmpv6 || t.offset != ipv6::HEADER_LEN || t.fragment.is_some() {
             return Action::Drop(Drop::Ipv6NotHandled);

@@ -28,6 +28,7 @@ mod frag;
 mod icmp;
 mod ipv4;
 mod ipv6;
+mod ipv6_fwd;
 mod kernel;
 mod nd;
 pub mod reject;
@@ -167,6 +168,8 @@ pub struct Engine {
     cfg: EngineConfig,
     snap: Arc<Snapshot>,
     sessions: SessionTable,
+    /// IPv6 sessions ([`ipv6_fwd`]), a quarter of `sessions`.
+    sessions6: crate::session::ipv6::SessionTable6,
     svc: Box<[SvcState]>,
     counters: Arc<WorkerCounters>,
     /// IPVS's IP_VS_DEST_F_OVERLOAD per real-server slot, from this worker's
@@ -198,9 +201,16 @@ impl Engine {
     /// An engine with an empty session table of `cfg.sessions` slots.
     pub fn new(cfg: EngineConfig, snap: Arc<Snapshot>, counters: Arc<WorkerCounters>, now_ms: u64) -> Engine {
         let sessions = SessionTable::new(cfg.sessions, cfg.seed, now_ms);
+        let sessions6 = crate::session::ipv6::SessionTable6::new(
+            ipv6_fwd::sessions6_of(cfg.sessions),
+            cfg.seed.rotate_left(17),
+            now_ms,
+        );
         let svc = vec![SvcState::default(); cfg.max_services].into_boxed_slice();
         let overloaded = vec![false; counters.dests.len()].into_boxed_slice();
-        counters.event_cell(Event::SessionTableBytes).set(sessions.memory_bytes() as u64);
+        counters
+            .event_cell(Event::SessionTableBytes)
+            .set((sessions.memory_bytes() + sessions6.memory_bytes()) as u64);
         counters.event_cell(Event::SessionCapacity).set(sessions.capacity() as u64);
         let replies = reject::TokenBucket::new(cfg.reject.rate, cfg.reject.burst, now_ms);
         let frag = crate::frag::Reassembler::new(cfg.frag);
@@ -213,6 +223,7 @@ impl Engine {
             cfg,
             snap,
             sessions,
+            sessions6,
             svc,
             counters,
             overloaded,
@@ -294,7 +305,7 @@ impl Engine {
             EtherType::Ipv4 => self.ipv4(now, &iface, frame),
             // What the dataplane does not answer of IPv6 (the kernel's own
             // link-local ND, other ICMPv6, TCP/UDP) is the kernel's, if any.
-            EtherType::Ipv6 if iface.addr6.is_some() => match self.ipv6(&iface, frame) {
+            EtherType::Ipv6 if iface.addr6.is_some() => match self.ipv6(now, &iface, frame) {
                 Action::Drop(Drop::Ipv6NotHandled | Drop::NotForUs) if self.has_kernel(&iface) => {
                     Action::Kernel { port }
                 }
@@ -328,12 +339,13 @@ impl Engine {
     /// [`persist::expire`]'s rule, a connection with [`conn::unbind`].
     pub fn expire(&mut self, now: u64) -> usize {
         let Engine { cfg, snap, sessions, counters, overloaded, .. } = self;
-        sessions.expire(now, cfg.expire_budget, |s| {
+        let n = sessions.expire(now, cfg.expire_budget, |s| {
             if s.is_template() {
                 return persist::expire(counters, s);
             }
             conn::unbind(counters, overloaded, snap, cfg.workers, s);
             None
-        })
+        });
+        n + self.expire6(now)
     }
 }

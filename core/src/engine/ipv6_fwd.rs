@@ -1,0 +1,393 @@
+//! IPv6 TCP/UDP through a service (issue 17): FULLNAT66, NAT66 and DR for
+//! IPv6, with the sessions in the worker's [`SessionTable6`].
+//!
+//! The steps are the IPv4 path's ([`super::ipv4`]) over `u128` addresses:
+//! the client-side index (skipped for a packet to a local address), the
+//! reply index (skipped for a packet to a VIP), else a new session for a
+//! TCP SYN or a UDP datagram to an IPv6 service ([`Snapshot::service6`]):
+//! the scheduler over the service's servers, the mode's bind (FULLNAT66: an
+//! IPv6 local address and a port of this worker's share, free toward that
+//! real server; NAT66 and DR: the client's own address), the same
+//! accounting as IPv4 (half-open, ActiveConn/InActConn, thresholds). Then
+//! per packet: the hop limit (routed modes, as IPv4's TTL), the route
+//! ([`crate::route::Routes::lookup6`]), the TCP state machine with the
+//! mode's table, the timer, the counters, and the rewrite:
+//!
+//! - FULLNAT66: client->VIP becomes LIP:lport->RIP:rport, the reply
+//!   RIP:rport->LIP:lport becomes VIP:vport->client; the TCP/UDP checksum is
+//!   updated incrementally (two [`Delta::addr6`] over the pseudo header and
+//!   [`tcp::Packet::rewrite_ports`]).
+//! - NAT66: the destination only (VIP:vport -> RIP:rport), the reply's
+//!   source back.
+//! - DR: nothing in L3; the worker sends the frame to the real server's MAC.
+//!
+//! Not built yet, each a counted drop (`drop_ipv6_not_handled`), never a
+//! silent wrong answer: persistent IPv6 services (templates keyed by the
+//! masked `u128`), SYNPROXY and client-address options on IPv6 services,
+//! TUN for IPv6 (IPv6-in-IPv6), NAT64 (an IPv4 real server behind an IPv6
+//! VIP), fragments, and ICMPv6 errors about a session. The TCP sequence
+//! check of the IPv4 path ([`crate::tcp_seq`]) is not applied to IPv6
+//! sessions yet.
+
+use std::net::Ipv6Addr;
+
+use gw_proto::ForwardMode;
+
+use super::conn::{half_open, per_worker, plain_syn, unbind_parts, SvcDests};
+use super::{Action, Engine};
+use crate::counters::{Drop, Event, TrafficCells};
+use crate::modes;
+use crate::sched::{self, Flow};
+use crate::service::{fold32, Service};
+use crate::session::ipv6::{FlowKey6, Session6, SessionTable6};
+use crate::session::Flags;
+use crate::tcp_state::{self, Dir, State};
+use crate::wire::checksum::Delta;
+use crate::wire::ethernet;
+use crate::wire::ipv4::Protocol;
+use crate::wire::ipv6::{self, NextHeader, Transport};
+use crate::wire::{tcp, udp};
+
+/// Tries per local address before moving to the next one (as IPv4).
+const LPORT_TRIES: usize = 64;
+
+/// What the path needs of an IPv6 TCP/UDP packet.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct L4Info6 {
+    pub key: FlowKey6,
+    pub tcp_flags: u8,
+    pub hop_limit: u8,
+    /// Bytes from the IPv6 header to the end of the payload.
+    pub len: usize,
+    /// Offset of the TCP/UDP header from the start of the frame.
+    pub l4: usize,
+}
+
+/// Reads the 5-tuple of a TCP or UDP packet whose transport header the
+/// chain walk found at `t`; `None` if it is truncated.
+pub(super) fn l4_info(frame: &[u8], t: &Transport) -> Option<L4Info6> {
+    let ip = ipv6::Packet::new_checked(&frame[ethernet::HEADER_LEN..]).ok()?;
+    let l4 = ethernet::HEADER_LEN + t.offset;
+    let len = ipv6::HEADER_LEN + usize::from(ip.payload_len());
+    let seg = frame.get(l4..ethernet::HEADER_LEN + len)?;
+    let (proto, sport, dport, tcp_flags) = match t.protocol {
+        NextHeader::Tcp => {
+            let p = tcp::Packet::new_checked(seg).ok()?;
+            (Protocol::Tcp, p.src_port(), p.dst_port(), p.flags())
+        }
+        NextHeader::Udp => {
+            let p = udp::Packet::new_checked(seg).ok()?;
+            (Protocol::Udp, p.src_port(), p.dst_port(), 0)
+        }
+        _ => return None,
+    };
+    let key =
+        FlowKey6 { proto, src: u128::from(ip.src_addr()), sport, dst: u128::from(ip.dst_addr()), dport };
+    Some(L4Info6 { key, tcp_flags, hop_limit: ip.hop_limit(), len, l4 })
+}
+
+/// The number of IPv6 sessions a worker with `sessions` IPv4 sessions
+/// holds (a quarter, at least one; see `limits.rs`).
+pub fn sessions6_of(sessions: usize) -> usize {
+    (sessions / 4).max(1)
+}
+
+impl Engine {
+    /// A TCP/UDP packet to or from an IPv6 service (not a fragment).
+    pub(super) fn ipv6_l4(&mut self, now: u64, frame: &mut [u8], t: &Transport) -> Action {
+        let Some(p) = l4_info(frame, t) else {
+            return Action::Drop(Drop::Ipv6Malformed);
+        };
+        let reply_first = self.snap.is_laddr6(p.key.dst);
+        if !reply_first {
+            if let Some(i) = self.sessions6.lookup_in(&p.key) {
+                let s = *self.sessions6.get(i);
+                let reuse = plain_syn(p.tcp_flags)
+                    && self.cfg.conn_reuse.reschedules_state(
+                        s.protocol(),
+                        s.state,
+                        s.flags,
+                        self.snap.dest_live(u32::from(s.dest)),
+                    );
+                if !reuse {
+                    return self.forward6(now, i, Dir::Input, frame, &p);
+                }
+                self.counters.event(Event::SessionsReused, 1);
+                self.end6(i);
+            }
+        }
+        if reply_first || !self.snap.owns6(p.key.dst) {
+            if let Some(i) = self.sessions6.lookup_out(&p.key) {
+                return self.forward6(now, i, Dir::Output, frame, &p);
+            }
+        }
+        match self.new_session6(now, &p) {
+            Ok(i) => self.forward6(now, i, Dir::Input, frame, &p),
+            Err(d) => Action::Drop(d),
+        }
+    }
+
+    /// Ends IPv6 session `i` now, with its accounting.
+    fn end6(&mut self, i: u32) {
+        let s = *self.sessions6.get(i);
+        let (c, o, snap, w) = (&self.counters, &mut self.overloaded, &self.snap, self.cfg.workers);
+        unbind_parts(c, o, snap, w, s.dest, s.flags, s.protocol(), s.state);
+        self.sessions6.remove(i);
+    }
+
+    /// Expires due IPv6 sessions (bounded work, as [`Engine::expire`]).
+    pub(super) fn expire6(&mut self, now: u64) -> usize {
+        let Engine { cfg, snap, sessions6, counters, overloaded, .. } = self;
+        sessions6.expire(now, cfg.expire_budget, |s| {
+            unbind_parts(counters, overloaded, snap, cfg.workers, s.dest, s.flags, s.protocol(), s.state);
+            None
+        })
+    }
+
+    /// The session for the first packet of an IPv6 flow to a service.
+    fn new_session6(&mut self, now: u64, p: &L4Info6) -> Result<u32, Drop> {
+        let Engine { cfg, snap, sessions6, svc: svc_state, counters, overloaded, .. } = self;
+        let key = p.key;
+        let Some(svc) = snap.service6(key.proto, key.dst, key.dport) else {
+            let reply = snap.is_laddr6(key.dst) || snap.masq_dest6(key.proto, key.src, key.sport).is_some();
+            return Err(if reply {
+                Drop::UnknownReply
+            } else if snap.owns6(key.dst) {
+                Drop::NoService
+            } else {
+                Drop::Ipv6NotHandled
+            });
+        };
+        if not_built(svc) {
+            return Err(Drop::Ipv6NotHandled);
+        }
+        let tcp = key.proto == Protocol::Tcp;
+        if tcp && !plain_syn(p.tcp_flags) {
+            return Err(Drop::NoSessionNotSyn);
+        }
+        if tcp && counters.event_count(Event::HalfOpen) >= cfg.half_open_max as u64 {
+            return Err(Drop::HalfOpenLimit);
+        }
+        let st = &mut svc_state[svc.slot as usize];
+        if st.version != svc.version {
+            st.version = svc.version;
+            st.sched.reconfigure(&svc.prep);
+            st.laddr_next = 0;
+            st.lport_next = 0;
+        }
+        let view = SvcDests { svc, counters, overloaded };
+        let flow = Flow {
+            src: fold32(key.src),
+            sport: key.sport,
+            dst: fold32(key.dst),
+            dport: key.dport,
+            now_ms: now,
+        };
+        let d = sched::pick(&svc.prep, &mut st.sched, &view, &flow).ok_or(Drop::NoDest)?;
+        let dest = &svc.dests[d];
+        let Some(rip) = dest.addr6() else {
+            // NAT64: an IPv4 server behind the IPv6 VIP.
+            return Err(Drop::Ipv6NotHandled);
+        };
+        if modes::routed(dest.mode) && p.hop_limit <= 1 {
+            return Err(Drop::TtlExceeded);
+        }
+        let rs = (rip, if dest.port == 0 { key.dport } else { dest.port });
+        let (local, flags) = match dest.mode {
+            ForwardMode::FullNat => {
+                let l =
+                    alloc_lport6(sessions6, cfg.lport_range, (cfg.worker, cfg.workers), svc, st, &key, rs)?;
+                (l, Flags::NONE)
+            }
+            ForwardMode::Masq => ((key.src, key.sport), Flags::NONE),
+            ForwardMode::Route => ((key.src, key.sport), Flags::NO_OUT),
+            ForwardMode::Tunnel => return Err(Drop::Ipv6NotHandled),
+        };
+        let state = if tcp { State::None } else { State::Udp };
+        let mut s = Session6::new(
+            key.proto,
+            (key.src, key.sport),
+            (key.dst, key.dport),
+            rs,
+            local,
+            state,
+            dest.mode,
+            svc.slot,
+            dest.slot,
+        );
+        s.flags = flags;
+        let i = sessions6.insert(s, now, snap.timeouts.of_ms(state)).map_err(|_| Drop::TableFull)?;
+        counters.event(Event::SessionsCreated, 1);
+        counters.event(Event::SessionsLive, 1);
+        if tcp {
+            counters.event(Event::HalfOpen, 1);
+        }
+        for cells in [&counters.dests[dest.slot as usize], &counters.services[svc.slot as usize]] {
+            cells.conns.add(1);
+        }
+        let cells = &counters.dests[dest.slot as usize];
+        cells.inactive.add(1);
+        let upper = per_worker(dest.upper, cfg.workers);
+        if upper != 0 && cells.active.get() + cells.inactive.get() >= upper as u64 {
+            overloaded[dest.slot as usize] = true;
+        }
+        Ok(i)
+    }
+
+    /// Forwards a packet of IPv6 session `i` coming from `dir`.
+    fn forward6(&mut self, now: u64, i: u32, dir: Dir, frame: &mut [u8], p: &L4Info6) -> Action {
+        let Engine { cfg, snap, sessions6, counters, overloaded, .. } = self;
+        let s = *sessions6.get(i);
+        let mode = modes::traits(s.mode);
+        if !cfg.nodest.forwards(snap, s.dest) {
+            if cfg.nodest == super::conn::NoDest::Expire {
+                unbind_parts(counters, overloaded, snap, cfg.workers, s.dest, s.flags, s.protocol(), s.state);
+                sessions6.remove(i);
+            }
+            return Action::Drop(Drop::DestUnavailable);
+        }
+        if mode.routed && p.hop_limit <= 1 {
+            return Action::Drop(Drop::TtlExceeded);
+        }
+        let (to, event) = match dir {
+            Dir::Output => (s.cip, Event::FwdOut),
+            _ => (s.rip, Event::FwdIn),
+        };
+        let Some((port, next_hop)) = cfg.routes.lookup6(to) else {
+            return Action::Drop(Drop::NoRoute);
+        };
+        let table = if dir == Dir::Input { mode.in_table } else { dir };
+        let old = s.state;
+        let new = if p.key.proto == Protocol::Tcp { tcp_state::next(old, table, p.tcp_flags) } else { old };
+        if new != old {
+            let sm = sessions6.get_mut(i);
+            sm.state = new;
+            match (half_open(old), half_open(new)) {
+                (true, false) => counters.event_cell(Event::HalfOpen).sub(1),
+                (false, true) => counters.event(Event::HalfOpen, 1),
+                _ => {}
+            }
+            let cells = &counters.dests[s.dest as usize];
+            let was_active = s.flags.contains(Flags::ACTIVE);
+            if new == State::Established && !was_active {
+                sm.flags.insert(Flags::ACTIVE);
+                cells.active.add(1);
+                cells.inactive.sub(1);
+            } else if new != State::Established && was_active {
+                sm.flags.remove(Flags::ACTIVE);
+                cells.active.sub(1);
+                cells.inactive.add(1);
+            }
+        }
+        sessions6.touch(i, now, snap.timeouts.of_ms(new));
+        counters.event(event, 1);
+        let bytes = p.len as u64;
+        let account = |c: &TrafficCells| {
+            if dir == Dir::Output {
+                c.outpkts.add(1);
+                c.outbytes.add(bytes);
+            } else {
+                c.inpkts.add(1);
+                c.inbytes.add(bytes);
+            }
+        };
+        account(&counters.dests[s.dest as usize]);
+        account(&counters.services[s.service as usize]);
+        xmit6(&s, dir == Dir::Output, mode.routed, frame, p);
+        Action::Forward6 { port, next_hop }
+    }
+}
+
+/// What an IPv6 service may ask that the IPv6 path does not do yet.
+fn not_built(svc: &Service) -> bool {
+    svc.persistent_ms.is_some() || svc.synproxy || svc.client_addr != gw_proto::ClientAddr::None
+}
+
+/// Rewrites the IPv6 packet of session `s` for its mode (`out`: a reply
+/// from the real server); decrements the hop limit if `routed`.
+pub(crate) fn xmit6(s: &Session6, out: bool, routed: bool, frame: &mut [u8], p: &L4Info6) {
+    // (new source, new destination) addresses and ports, if rewritten.
+    let rewrite = match (s.mode, out) {
+        (ForwardMode::FullNat, false) => Some(((s.lip, s.lport), (s.rip, s.rport))),
+        (ForwardMode::FullNat, true) => Some(((s.vip, s.vport), (s.cip, s.cport))),
+        (ForwardMode::Masq, false) => Some(((s.cip, s.cport), (s.rip, s.rport))),
+        (ForwardMode::Masq, true) => Some(((s.vip, s.vport), (s.cip, s.cport))),
+        _ => None,
+    };
+    let l3 = &mut frame[ethernet::HEADER_LEN..];
+    let mut ip = ipv6::Packet::new_unchecked(&mut *l3);
+    if routed {
+        let h = ip.hop_limit();
+        ip.set_hop_limit(h - 1);
+    }
+    let Some(((src, sport), (dst, dport))) = rewrite else {
+        return;
+    };
+    let (old_src, old_dst) = (ip.src_addr(), ip.dst_addr());
+    let (src, dst) = (Ipv6Addr::from(src), Ipv6Addr::from(dst));
+    ip.set_src_addr(src);
+    ip.set_dst_addr(dst);
+    let pseudo = Delta::addr6(old_src, src) + Delta::addr6(old_dst, dst);
+    let seg = &mut frame[p.l4..ethernet::HEADER_LEN + p.len];
+    match p.key.proto {
+        Protocol::Tcp => tcp::Packet::new_unchecked(seg).rewrite_ports(sport, dport, pseudo),
+        _ => udp::Packet::new_unchecked(seg).rewrite_ports(sport, dport, pseudo),
+    }
+}
+
+/// Picks LIP:lport (IPv6) for a new FULLNAT66 session of `flow` toward
+/// `rs`, as [`super::conn::alloc_lport`] does for IPv4: the service's IPv6
+/// local addresses in turn, on each the ports of this worker's share
+/// (`lport % workers == worker`) from a keyed hash of the flow (RFC 6056
+/// §3.3.3), skipping a port whose reply key is live.
+fn alloc_lport6(
+    sessions: &SessionTable6,
+    (lo, hi): (u16, u16),
+    (w, nw): (u32, u32),
+    svc: &Service,
+    st: &mut super::SvcState,
+    flow: &FlowKey6,
+    rs: (u128, u16),
+) -> Result<(u128, u16), Drop> {
+    let n = svc.laddrs6.len();
+    if n == 0 {
+        return Err(Drop::NoLaddr);
+    }
+    let nw = nw.max(1);
+    let first = lo as u32 + (w + nw - lo as u32 % nw) % nw;
+    if first > hi as u32 {
+        return Err(Drop::LaddrExhausted);
+    }
+    let span = (hi as u32 - first) / nw + 1;
+    let tries = (span as usize).min(LPORT_TRIES);
+    for k in 0..n {
+        let lip = svc.laddrs6[(st.laddr_next as usize + k) % n];
+        let offset = (port_offset6(sessions.hash(flow), rs, lip) % span as u64) as u32;
+        for _ in 0..tries {
+            let idx = (offset + st.lport_next as u32) % span;
+            st.lport_next = st.lport_next.wrapping_add(1);
+            let lport = (first + idx * nw) as u16;
+            let key = FlowKey6 { proto: flow.proto, src: rs.0, sport: rs.1, dst: lip, dport: lport };
+            if sessions.lookup_out(&key).is_none() {
+                st.laddr_next = st.laddr_next.wrapping_add(1);
+                return Ok((lip, lport));
+            }
+        }
+    }
+    Err(Drop::LaddrExhausted)
+}
+
+/// RFC 6056's F() for IPv6: SipHash over the flow's keyed table hash (the
+/// table's secret seed is in it), the real server and the local address.
+fn port_offset6(flow_hash: u64, rs: (u128, u16), lip: u128) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::hash::DefaultHasher::new();
+    h.write_u64(flow_hash);
+    h.write_u128(rs.0);
+    h.write_u16(rs.1);
+    h.write_u128(lip);
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,268 @@
+//! Tests of [`super`]: frames built by etherparse, what leaves checked by
+//! etherparse (addresses, ports, hop limit, TCP/UDP checksums computed
+//! independently).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use etherparse::{Ipv6Header, NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
+use gw_proto::{ClientAddr, ForwardMode, Protocol as P, Scheduler, ServiceKey};
+use proptest::prelude::*;
+
+use super::*;
+use crate::counters::WorkerCounters;
+use crate::engine::EngineConfig;
+use crate::route::{Iface, Routes};
+use crate::sched::{DestConf, Prepared};
+use crate::service::{Dest, Snapshot};
+use crate::wire::ethernet::MacAddr;
+
+const GW_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
+const PEER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x42];
+const GW6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+const CIP: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
+const VIP: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x50);
+const LIP: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x60);
+const RIP: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x200);
+
+fn service(mode: ForwardMode, proto: P, persistent: bool) -> Service {
+    let dests =
+        vec![Dest { slot: 0, addr: IpAddr::V6(RIP), port: 8080, mode, weight: 1, upper: 0, lower: 0 }];
+    let confs: Vec<DestConf> =
+        dests.iter().map(|d| DestConf::new(1, crate::service::sched_addr(d.addr), d.port)).collect();
+    Service {
+        slot: 0,
+        version: 1,
+        key: ServiceKey { proto, addr: IpAddr::V6(VIP), port: 80 },
+        scheduler: Scheduler::Rr,
+        prep: Prepared::build(Scheduler::Rr, 0, &confs),
+        dests,
+        laddrs: vec![],
+        laddrs6: vec![u128::from(LIP)],
+        persistent_ms: persistent.then_some(60_000),
+        netmask: u32::MAX,
+        netmask6: u128::MAX,
+        one_packet: false,
+        sched_flags: 0,
+        client_addr: ClientAddr::None,
+        synproxy: false,
+    }
+}
+
+/// An engine on one dual-stack port (2001:db8::1/64: client, VIP, local
+/// address and real server all on link), `workers` workers, this one `worker`.
+fn engine(svc: Service, worker: u32, workers: u32) -> Engine {
+    let ifaces = vec![Iface {
+        port: 0,
+        addr: Ipv4Addr::new(198, 18, 0, 1),
+        prefix: 24,
+        addr6: Some((GW6, 64)),
+        mac: GW_MAC,
+        mtu: 1500,
+        rp_filter: Default::default(),
+    }];
+    let cfg = EngineConfig {
+        worker,
+        workers,
+        routes: Routes::dual(&ifaces, &[], &[]),
+        ifaces,
+        sessions: 64,
+        lport_range: (1024, 65535),
+        seed: 7,
+        expire_budget: 64,
+        max_services: 1,
+        half_open_max: 16,
+        conn_reuse: Default::default(),
+        nodest: Default::default(),
+        reject: Default::default(),
+        kernel: vec![],
+        synproxy_secret: 1,
+        frag: crate::frag::FragConfig { datagrams: 1, timeout_ms: 1000 },
+    };
+    let snap = Arc::new(Snapshot::new(1, vec![Arc::new(svc)], 4));
+    Engine::new(cfg, snap, Arc::new(WorkerCounters::new(worker, 0, 1, 4)), 0)
+}
+
+fn tcp_frame(src: (Ipv6Addr, u16), dst: (Ipv6Addr, u16), syn: bool, ack: bool, payload: &[u8]) -> Vec<u8> {
+    let mut b = PacketBuilder::ethernet2(PEER_MAC, GW_MAC.0)
+        .ipv6(src.0.octets(), dst.0.octets(), 64)
+        .tcp(src.1, dst.1, 1000, 4096);
+    if syn {
+        b = b.syn();
+    }
+    if ack {
+        b = b.ack(1);
+    }
+    let mut out = Vec::new();
+    b.write(&mut out, payload).unwrap();
+    out
+}
+
+fn udp_frame(src: (Ipv6Addr, u16), dst: (Ipv6Addr, u16), payload: &[u8]) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(PEER_MAC, GW_MAC.0)
+        .ipv6(src.0.octets(), dst.0.octets(), 64)
+        .udp(src.1, dst.1);
+    let mut out = Vec::new();
+    b.write(&mut out, payload).unwrap();
+    out
+}
+
+/// What etherparse reads of a frame that leaves: (source, destination),
+/// (source port, destination port), hop limit; panics unless the TCP/UDP
+/// checksum is the one etherparse computes.
+fn read(frame: &[u8]) -> ((Ipv6Addr, u16), (Ipv6Addr, u16), u8) {
+    let p = SlicedPacket::from_ethernet(frame).expect("etherparse parses it");
+    let Some(NetSlice::Ipv6(ip)) = &p.net else { panic!("not IPv6") };
+    let h: Ipv6Header = ip.header().to_header();
+    let (sport, dport) = match &p.transport {
+        Some(TransportSlice::Tcp(t)) => {
+            assert_eq!(
+                t.checksum(),
+                t.to_header().calc_checksum_ipv6(&h, t.payload()).unwrap(),
+                "TCP checksum"
+            );
+            (t.source_port(), t.destination_port())
+        }
+        Some(TransportSlice::Udp(u)) => {
+            assert_eq!(
+                u.checksum(),
+                u.to_header().calc_checksum_ipv6(&h, u.payload()).unwrap(),
+                "UDP checksum"
+            );
+            (u.source_port(), u.destination_port())
+        }
+        other => panic!("not TCP/UDP: {other:?}"),
+    };
+    ((Ipv6Addr::from(h.source), sport), (Ipv6Addr::from(h.destination), dport), h.hop_limit)
+}
+
+#[test]
+fn fullnat66_rewrites_both_directions_and_counts() {
+    let mut e = engine(service(ForwardMode::FullNat, P::Tcp, false), 0, 1);
+    let mut syn = tcp_frame((CIP, 40000), (VIP, 80), true, false, &[]);
+    assert_eq!(e.process(0, 0, &mut syn), Action::Forward6 { port: 0, next_hop: u128::from(RIP) });
+    let ((src, lport), (dst, rport), hops) = read(&syn);
+    assert_eq!((src, dst, rport, hops), (LIP, RIP, 8080, 63));
+    assert!(lport >= 1024);
+    assert_eq!(e.sessions6.len(), 1);
+    // The real server's SYN-ACK to LIP:lport goes back as VIP:80 -> client.
+    let mut synack = tcp_frame((RIP, 8080), (LIP, lport), true, true, &[]);
+    assert_eq!(e.process(1, 0, &mut synack), Action::Forward6 { port: 0, next_hop: u128::from(CIP) });
+    assert_eq!(read(&synack), ((VIP, 80), (CIP, 40000), 63));
+    // Data both ways, with a payload.
+    let mut data = tcp_frame((CIP, 40000), (VIP, 80), false, true, b"GET / HTTP/1.0\r\n\r\n");
+    assert!(matches!(e.process(2, 0, &mut data), Action::Forward6 { .. }));
+    assert_eq!(read(&data), ((LIP, lport), (RIP, 8080), 63));
+    let c = e.counters.clone();
+    assert_eq!(c.dests[0].conns.get(), 1);
+    assert_eq!((c.dests[0].inpkts.get(), c.dests[0].outpkts.get()), (2, 1));
+    assert_eq!(c.dests[0].active.get(), 1, "ESTABLISHED after the client's ACK");
+    assert_eq!(c.event_count(Event::FwdIn), 2);
+    // The session expires with its accounting.
+    assert_eq!(e.expire(1_000_000_000), 1);
+    assert_eq!((c.dests[0].active.get(), c.dests[0].inactive.get()), (0, 0));
+    assert_eq!(c.event_count(Event::HalfOpen), 0);
+    assert!(e.sessions6.is_empty());
+}
+
+#[test]
+fn fullnat66_local_ports_follow_the_worker_share() {
+    for (w, nw) in [(0, 2), (1, 2), (2, 3)] {
+        let mut e = engine(service(ForwardMode::FullNat, P::Udp, false), w, nw);
+        for cport in 0..12 {
+            let mut f = udp_frame((CIP, 30000 + cport), (VIP, 80), b"x");
+            let a = e.process(0, 0, &mut f);
+            assert!(matches!(a, Action::Forward6 { .. }), "{a:?}");
+            let ((_, lport), _, _) = read(&f);
+            assert_eq!(u32::from(lport) % nw, w, "worker {w} of {nw}");
+        }
+    }
+}
+
+#[test]
+fn nat66_rewrites_the_destination_and_the_reply_source() {
+    let mut e = engine(service(ForwardMode::Masq, P::Udp, false), 0, 1);
+    let mut q = udp_frame((CIP, 5353), (VIP, 80), b"ping");
+    assert_eq!(e.process(0, 0, &mut q), Action::Forward6 { port: 0, next_hop: u128::from(RIP) });
+    assert_eq!(read(&q), ((CIP, 5353), (RIP, 8080), 63));
+    let mut r = udp_frame((RIP, 8080), (CIP, 5353), b"pong");
+    assert_eq!(e.process(1, 0, &mut r), Action::Forward6 { port: 0, next_hop: u128::from(CIP) });
+    assert_eq!(read(&r), ((VIP, 80), (CIP, 5353), 63));
+    // A reply that matches no session is named as such.
+    let mut stray = udp_frame((RIP, 8080), (CIP, 5354), b"?");
+    assert_eq!(e.process(2, 0, &mut stray), Action::Drop(Drop::UnknownReply));
+}
+
+#[test]
+fn dr6_changes_nothing_in_l3_and_sends_to_the_real_server() {
+    let mut e = engine(service(ForwardMode::Route, P::Tcp, false), 0, 1);
+    let mut syn = tcp_frame((CIP, 40000), (VIP, 80), true, false, &[]);
+    let before = syn.clone();
+    assert_eq!(e.process(0, 0, &mut syn), Action::Forward6 { port: 0, next_hop: u128::from(RIP) });
+    assert_eq!(syn, before, "DR keeps the packet as it is (hop limit too)");
+    assert_eq!(e.counters.dests[0].conns.get(), 1);
+}
+
+#[test]
+fn what_is_not_built_is_a_counted_drop_and_no_session() {
+    // Persistent IPv6 services, TUN for IPv6.
+    for svc in [service(ForwardMode::FullNat, P::Tcp, true), service(ForwardMode::Tunnel, P::Tcp, false)] {
+        let mut e = engine(svc, 0, 1);
+        let mut syn = tcp_frame((CIP, 40000), (VIP, 80), true, false, &[]);
+        assert_eq!(e.process(0, 0, &mut syn), Action::Drop(Drop::Ipv6NotHandled));
+        assert!(e.sessions6.is_empty());
+        assert_eq!(e.counters.event_count(Event::HalfOpen), 0);
+    }
+    // NAT64: an IPv4 server behind the IPv6 VIP.
+    let mut svc = service(ForwardMode::FullNat, P::Tcp, false);
+    svc.dests[0].addr = IpAddr::V4(Ipv4Addr::new(198, 18, 1, 2));
+    let mut e = engine(svc, 0, 1);
+    let mut syn = tcp_frame((CIP, 40000), (VIP, 80), true, false, &[]);
+    assert_eq!(e.process(0, 0, &mut syn), Action::Drop(Drop::Ipv6NotHandled));
+}
+
+#[test]
+fn no_session_without_a_syn_no_service_no_local_address() {
+    let mut e = engine(service(ForwardMode::FullNat, P::Tcp, false), 0, 1);
+    let mut ack = tcp_frame((CIP, 40000), (VIP, 80), false, true, &[]);
+    assert_eq!(e.process(0, 0, &mut ack), Action::Drop(Drop::NoSessionNotSyn));
+    let mut other = tcp_frame((CIP, 40000), (VIP, 81), true, false, &[]);
+    assert_eq!(e.process(0, 0, &mut other), Action::Drop(Drop::NoService));
+    let mut svc = service(ForwardMode::FullNat, P::Tcp, false);
+    svc.laddrs6.clear();
+    let mut e = engine(svc, 0, 1);
+    let mut syn = tcp_frame((CIP, 40000), (VIP, 80), true, false, &[]);
+    assert_eq!(e.process(0, 0, &mut syn), Action::Drop(Drop::NoLaddr));
+    assert_eq!(e.counters.event_count(Event::HalfOpen), 0);
+    // A truncated TCP header is malformed, not a panic.
+    let mut cut = tcp_frame((CIP, 40000), (VIP, 80), true, false, &[]);
+    cut.truncate(cut.len() - 4);
+    assert!(matches!(e.process(0, 0, &mut cut), Action::Drop(_)));
+}
+
+proptest! {
+    /// FULLNAT66 round trip: any addresses, ports and payload; the client's
+    /// packet and the real server's reply leave with the session's
+    /// addresses and ports and checksums etherparse agrees with.
+    #[test]
+    fn fullnat66_rewrite_round_trip(
+        cip: u128, vip: u128, rip: u128, lip: u128,
+        cport: u16, vport: u16, rport: u16, lport: u16, udp: bool,
+        payload in proptest::collection::vec(any::<u8>(), 0..80),
+    ) {
+        let proto = if udp { Protocol::Udp } else { Protocol::Tcp };
+        let s = Session6::new(proto, (cip, cport), (vip, vport), (rip, rport), (lip, lport),
+            State::None, ForwardMode::FullNat, 0, 0);
+        let (c, v, r, l) = (Ipv6Addr::from(cip), Ipv6Addr::from(vip), Ipv6Addr::from(rip), Ipv6Addr::from(lip));
+        let mk = |src, dst| if udp { udp_frame(src, dst, &payload) } else { tcp_frame(src, dst, false, true, &payload) };
+        let mut f = mk((c, cport), (v, vport));
+        let t = ipv6::Packet::new_checked(&f[ethernet::HEADER_LEN..]).unwrap().transport().unwrap();
+        let p = l4_info(&f, &t).unwrap();
+        xmit6(&s, false, true, &mut f, &p);
+        prop_assert_eq!(read(&f), ((l, lport), (r, rport), 63));
+        let mut f = mk((r, rport), (l, lport));
+        let p = l4_info(&f, &t).unwrap();
+        xmit6(&s, true, true, &mut f, &p);
+        prop_assert_eq!(read(&f), ((v, vport), (c, cport), 63));
+    }
+}
