@@ -146,7 +146,12 @@ counters! {
         TunnelTooBig = "drop_tunnel_too_big",
             "TUN: packet + outer header exceeds 65,535 bytes, or is an ICMP error with DF set over the MTU \
              (a DF-clear packet over the MTU only is sent as fragments of the outer packet)",
-        NoHeadroom = "drop_no_headroom", "TUN: no mbuf headroom for the outer header",
+        NoHeadroom = "drop_no_headroom", "TUN or NAT64: no mbuf headroom for the outer or the IPv6 header",
+        Nat64TooBig = "drop_nat64_too_big",
+            "NAT64: the translated packet exceeds the output port's MTU (Packet Too Big / fragmentation \
+             needed toward the sender not built yet)",
+        Nat64Untranslatable = "drop_nat64_untranslatable",
+            "NAT64: RFC 7915 has no translation for it (see core/src/nat64.rs), or its headers are malformed",
         NoRoute = "drop_no_route", "no route to the destination",
         TtlExceeded = "drop_ttl_exceeded", "TTL would reach 0 (the gateway decrements TTL when it forwards)",
         NeighUnresolved = "drop_neigh_unresolved",

@@ -378,6 +378,13 @@ impl PacketBuf for Datagram {
     fn truncate(&mut self, len: usize) {
         self.end = self.end.min(self.start + len);
     }
+    fn adj(&mut self, n: usize) -> bool {
+        if self.start + n > self.end {
+            return false;
+        }
+        self.start += n;
+        true
+    }
 }
 
 fn count_set(bits: &[u64; WORDS], r: Range<usize>) -> usize {

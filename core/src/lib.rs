@@ -16,6 +16,7 @@ pub mod engine;
 pub mod frag;
 pub mod mailbox;
 pub mod modes;
+pub mod nat64;
 pub mod neigh;
 pub mod persist;
 pub mod route;

@@ -11,10 +11,12 @@ use std::sync::Arc;
 
 use crate::client_addr;
 use crate::counters::{Drop, Event, WorkerCounters};
+use crate::engine::nat64::Pending as Nat64Pending;
 use crate::engine::reject::{self, Reject};
 use crate::engine::{Action, Engine};
 use crate::frag::{self, Datagram};
 use crate::modes::tun;
+use crate::nat64;
 use crate::neigh::{NeighAddr, NeighConfig, NeighTable, Probe, Resolve, StaticNeighbours};
 use crate::steer::{self, Owner};
 use crate::wire::ethernet::{self, EtherType, MacAddr};
@@ -29,6 +31,9 @@ pub trait PacketBuf: AsRef<[u8]> + AsMut<[u8]> {
     fn prepend(&mut self, n: usize) -> bool;
     /// Cuts the data to `len` bytes (no-op if already shorter).
     fn truncate(&mut self, len: usize);
+    /// Strips `n` bytes from the front; false, unchanged, if it holds
+    /// fewer (NAT64's IPv6 -> IPv4 header shrink).
+    fn adj(&mut self, n: usize) -> bool;
 }
 
 impl PacketBuf for Vec<u8> {
@@ -42,6 +47,13 @@ impl PacketBuf for Vec<u8> {
     }
     fn truncate(&mut self, len: usize) {
         Vec::truncate(self, len);
+    }
+    fn adj(&mut self, n: usize) -> bool {
+        if n > self.len() {
+            return false;
+        }
+        self.drain(..n);
+        true
     }
 }
 
@@ -218,6 +230,16 @@ impl<B: PacketBuf> Worker<B> {
         match self.engine.process(now, port, pkt.as_mut()) {
             Action::Forward { port, next_hop } => self.output(now, port, next_hop, pkt, io),
             Action::Forward6 { port, next_hop } => self.output6(now, port, next_hop, pkt, io),
+            Action::Nat64To4 { port, next_hop } => {
+                if self.translate(&mut pkt) {
+                    self.output(now, port, next_hop, pkt, io)
+                }
+            }
+            Action::Nat64To6 { port, next_hop } => {
+                if self.translate(&mut pkt) {
+                    self.output6(now, port, next_hop, pkt, io)
+                }
+            }
             Action::Encap { port, next_hop, src, dst } => {
                 match tun::encap(&mut pkt, src, dst, &mut self.ip_ident) {
                     Ok(()) => self.output(now, port, next_hop, pkt, io),
@@ -332,6 +354,19 @@ impl<B: PacketBuf> Worker<B> {
                 Some(b) => self.output6(now, port, next_hop, b, io),
                 None => self.engine.counters().count_drop(Drop::CannotFragment),
             },
+            Action::Nat64To4 { port, next_hop } => {
+                if self.translate(d) {
+                    self.output_fragments(now, port, next_hop, d.as_ref(), io)
+                }
+            }
+            Action::Nat64To6 { port, next_hop } => {
+                if self.translate(d) {
+                    match self.copy_out(port, d.as_ref(), io) {
+                        Some(b) => self.output6(now, port, next_hop, b, io),
+                        None => self.engine.counters().count_drop(Drop::CannotFragment),
+                    }
+                }
+            }
             Action::Encap { port, next_hop, src, dst } => match tun::encap(d, src, dst, &mut self.ip_ident) {
                 Ok(()) => self.output_fragments(now, port, next_hop, d.as_ref(), io),
                 Err(why) => self.engine.counters().count_drop(why),
@@ -524,6 +559,29 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     /// A fresh buffer holding `frame`, if it fits `port`'s MTU.
+    /// Translates the frame of the last NAT64 action
+    /// ([`Engine::pending_nat64`]; IPv6 -> IPv4 takes the next IPv4
+    /// identification); false, counted, if the translation refuses it.
+    fn translate(&mut self, pkt: &mut impl PacketBuf) -> bool {
+        let r = match self.engine.pending_nat64() {
+            Nat64Pending::To4(mut p) => {
+                self.ip_ident = self.ip_ident.wrapping_add(1);
+                p.ident = self.ip_ident;
+                nat64::frame_to_ipv4(pkt, &p)
+            }
+            Nat64Pending::To6(p) => nat64::frame_to_ipv6(pkt, &p),
+        };
+        match r {
+            Ok(()) => true,
+            Err(e) => {
+                let why =
+                    if e == nat64::Error::Headroom { Drop::NoHeadroom } else { Drop::Nat64Untranslatable };
+                self.engine.counters().count_drop(why);
+                false
+            }
+        }
+    }
+
     fn copy_out(&mut self, port: u16, frame: &[u8], io: &mut impl Io<B>) -> Option<B> {
         let mtu = self.engine.iface(port)?.mtu as usize;
         if frame.len() > ethernet::HEADER_LEN + mtu {

@@ -274,4 +274,7 @@ impl gw_core::worker::PacketBuf for Mbuf {
             self.trim(cur - len);
         }
     }
+    fn adj(&mut self, n: usize) -> bool {
+        Mbuf::adj(self, n)
+    }
 }

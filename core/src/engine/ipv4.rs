@@ -131,6 +131,11 @@ impl Engine {
                 return self.forward(now, rx, i, Dir::Output, frame, p);
             }
         }
+        if reply_first {
+            if let Some(a) = self.nat64_reply(now, frame, p) {
+                return a;
+            }
+        }
         if p.key.proto == Protocol::Tcp
             && self.snap.service(p.key.proto, p.key.dst, p.key.dport).is_some_and(|s| s.synproxy)
         {

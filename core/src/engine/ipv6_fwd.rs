@@ -24,8 +24,9 @@
 //! Not built yet, each a counted drop (`drop_ipv6_not_handled`), never a
 //! silent wrong answer: persistent IPv6 services (templates keyed by the
 //! masked `u128`), SYNPROXY and client-address options on IPv6 services,
-//! TUN for IPv6 (IPv6-in-IPv6), NAT64 (an IPv4 real server behind an IPv6
-//! VIP), fragments, and ICMPv6 errors about a session. The TCP sequence
+//! TUN for IPv6 (IPv6-in-IPv6), fragments, and ICMPv6 errors about a
+//! session. NAT64 (an IPv4 real server behind an IPv6 VIP) takes this path
+//! with its own bind and transmit, [`super::nat64`]. The TCP sequence
 //! check of the IPv4 path ([`crate::tcp_seq`]) is not applied to IPv6
 //! sessions yet.
 
@@ -146,7 +147,7 @@ impl Engine {
 
     /// The session for the first packet of an IPv6 flow to a service.
     fn new_session6(&mut self, now: u64, p: &L4Info6) -> Result<u32, Drop> {
-        let Engine { cfg, snap, sessions6, svc: svc_state, counters, overloaded, .. } = self;
+        let Engine { cfg, snap, sessions, sessions6, svc: svc_state, counters, overloaded, .. } = self;
         let key = p.key;
         let Some(svc) = snap.service6(key.proto, key.dst, key.dport) else {
             let reply = snap.is_laddr6(key.dst) || snap.masq_dest6(key.proto, key.src, key.sport).is_some();
@@ -185,15 +186,22 @@ impl Engine {
         };
         let d = sched::pick(&svc.prep, &mut st.sched, &view, &flow).ok_or(Drop::NoDest)?;
         let dest = &svc.dests[d];
-        let Some(rip) = dest.addr6() else {
-            // NAT64: an IPv4 server behind the IPv6 VIP.
-            return Err(Drop::Ipv6NotHandled);
+        // NAT64: an IPv4 server behind the IPv6 VIP, kept IPv4-mapped.
+        let (rip, rip4) = match dest.addr {
+            std::net::IpAddr::V6(a) => (u128::from(a), None),
+            std::net::IpAddr::V4(a) => (super::nat64::mapped(u32::from(a)), Some(u32::from(a))),
         };
         if modes::routed(dest.mode) && p.hop_limit <= 1 {
             return Err(Drop::TtlExceeded);
         }
         let rs = (rip, if dest.port == 0 { key.dport } else { dest.port });
         let (local, flags) = match dest.mode {
+            ForwardMode::FullNat if rip4.is_some() => {
+                let (t, w) = ((&*sessions, &*sessions6), (cfg.worker, cfg.workers));
+                let rs4 = (rip4.unwrap_or_default(), rs.1);
+                (super::nat64::alloc_lport(t, cfg.lport_range, w, svc, st, &key, rs4)?, Flags::NONE)
+            }
+            _ if rip4.is_some() => return Err(Drop::Ipv6NotHandled),
             ForwardMode::FullNat => {
                 let l =
                     alloc_lport6(sessions6, cfg.lport_range, (cfg.worker, cfg.workers), svc, st, &key, rs)?;
@@ -235,8 +243,8 @@ impl Engine {
     }
 
     /// Forwards a packet of IPv6 session `i` coming from `dir`.
-    fn forward6(&mut self, now: u64, i: u32, dir: Dir, frame: &mut [u8], p: &L4Info6) -> Action {
-        let Engine { cfg, snap, sessions6, counters, overloaded, .. } = self;
+    pub(super) fn forward6(&mut self, now: u64, i: u32, dir: Dir, frame: &mut [u8], p: &L4Info6) -> Action {
+        let Engine { cfg, snap, sessions6, counters, overloaded, nat64: pending, .. } = self;
         let s = *sessions6.get(i);
         let mode = modes::traits(s.mode);
         if !cfg.nodest.forwards(snap, s.dest) {
@@ -253,7 +261,12 @@ impl Engine {
             Dir::Output => (s.cip, Event::FwdOut),
             _ => (s.rip, Event::FwdIn),
         };
-        let Some((port, next_hop)) = cfg.routes.lookup6(to) else {
+        let nat64 = super::nat64::v4_of(s.rip);
+        let route = match (nat64, dir) {
+            (Some(rip4), Dir::Input) => cfg.routes.lookup(rip4).map(|(port, hop)| (port, u128::from(hop))),
+            _ => cfg.routes.lookup6(to),
+        };
+        let Some((port, next_hop)) = route else {
             return Action::Drop(Drop::NoRoute);
         };
         let table = if dir == Dir::Input { mode.in_table } else { dir };
@@ -293,6 +306,10 @@ impl Engine {
         };
         account(&counters.dests[s.dest as usize]);
         account(&counters.services[s.service as usize]);
+        if nat64.is_some() {
+            let out = cfg.ifaces.iter().find(|i| i.port == port);
+            return super::nat64::xmit(pending, &s, dir, out, (port, next_hop), frame, p);
+        }
         xmit6(&s, dir == Dir::Output, mode.routed, frame, p);
         Action::Forward6 { port, next_hop }
     }
@@ -379,7 +396,7 @@ fn alloc_lport6(
 
 /// RFC 6056's F() for IPv6: SipHash over the flow's keyed table hash (the
 /// table's secret seed is in it), the real server and the local address.
-fn port_offset6(flow_hash: u64, rs: (u128, u16), lip: u128) -> u64 {
+pub(super) fn port_offset6(flow_hash: u64, rs: (u128, u16), lip: u128) -> u64 {
     use std::hash::Hasher;
     let mut h = std::hash::DefaultHasher::new();
     h.write_u64(flow_hash);

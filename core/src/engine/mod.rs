@@ -31,6 +31,7 @@ mod ipv4;
 mod ipv6;
 mod ipv6_fwd;
 mod kernel;
+pub mod nat64;
 mod nd;
 pub mod reject;
 mod synproxy;
@@ -153,6 +154,15 @@ pub enum Action {
     /// `ins` ([`crate::client_addr::apply`]: TOA, a PROXY header) first.
     /// What to insert: [`Engine::pending_insert`].
     Grow { port: u16, next_hop: u32 },
+    /// NAT64, client to server: the IPv6 frame is to be translated to
+    /// IPv4 ([`crate::nat64::frame_to_ipv4`] with
+    /// [`Engine::pending_nat64`] and the worker's IPv4 identification),
+    /// then sent like [`Action::Forward`].
+    Nat64To4 { port: u16, next_hop: u32 },
+    /// NAT64, server to client: the IPv4 frame is to be translated to IPv6
+    /// ([`crate::nat64::frame_to_ipv6`] with [`Engine::pending_nat64`]),
+    /// then sent like [`Action::Forward6`].
+    Nat64To6 { port: u16, next_hop: u128 },
     /// Not forwarded.
     Drop(Drop),
 }
@@ -174,6 +184,8 @@ pub struct Engine {
     sessions: SessionTable,
     /// IPv6 sessions ([`ipv6_fwd`]), a quarter of `sessions`.
     sessions6: crate::session::ipv6::SessionTable6,
+    /// The translation of the last NAT64 action ([`nat64`]).
+    nat64: nat64::Pending,
     svc: Box<[SvcState]>,
     counters: Arc<WorkerCounters>,
     /// IPVS's IP_VS_DEST_F_OVERLOAD per real-server slot, from this worker's
@@ -228,6 +240,7 @@ impl Engine {
             snap,
             sessions,
             sessions6,
+            nat64: nat64::Pending::NONE,
             svc,
             counters,
             overloaded,

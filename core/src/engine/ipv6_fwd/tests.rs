@@ -213,12 +213,14 @@ fn what_is_not_built_is_a_counted_drop_and_no_session() {
         assert!(e.sessions6.is_empty());
         assert_eq!(e.counters.event_count(Event::HalfOpen), 0);
     }
-    // NAT64: an IPv4 server behind the IPv6 VIP.
+    // NAT64 (an IPv4 server behind the IPv6 VIP, engine/nat64.rs) binds an
+    // IPv4 local address: without one, none.
     let mut svc = service(ForwardMode::FullNat, P::Tcp, false);
     svc.dests[0].addr = IpAddr::V4(Ipv4Addr::new(198, 18, 1, 2));
     let mut e = engine(svc, 0, 1);
     let mut syn = tcp_frame((CIP, 40000), (VIP, 80), true, false, &[]);
-    assert_eq!(e.process(0, 0, &mut syn), Action::Drop(Drop::Ipv6NotHandled));
+    assert_eq!(e.process(0, 0, &mut syn), Action::Drop(Drop::NoLaddr));
+    assert!(e.sessions6.is_empty());
 }
 
 #[test]

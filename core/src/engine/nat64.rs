@@ -1,0 +1,217 @@
+//! NAT64 sessions (issue 17): an IPv6 client, an IPv6 VIP, IPv4 FULLNAT
+//! real servers and IPv4 local addresses (DPVS's form), translated with
+//! [`crate::nat64`] (RFC 7915).
+//!
+//! The session lives in the IPv6 table ([`SessionTable6`]) like a
+//! FULLNAT66 one, with its IPv4 real server and local address stored as
+//! IPv4-mapped addresses (`::ffff:a.b.c.d`, never a real server's IPv6
+//! address: the control model takes IPv4 servers as IPv4). Its reply key
+//! (RIP:rport -> LIP:lport, mapped) is in the IPv6 table's reply index and
+//! is looked up from the IPv4 path only after the IPv4 reply index missed,
+//! for a packet to a local address: IPv4 sessions' lookups do not change.
+//!
+//! - Setup ([`alloc_lport`]): as FULLNAT's, an IPv4 local address of the
+//!   service (`Service.laddrs`) and a port of this worker's share, free
+//!   toward that real server in both tables.
+//! - Client -> server ([`xmit`], `Dir::Input`): the hop limit decremented,
+//!   the route to the IPv4 server, then [`Action::Nat64To4`]: the worker
+//!   translates the frame ([`crate::nat64::frame_to_ipv4`], source LIP:lport,
+//!   its IPv4 identification counter) and sends it as IPv4.
+//! - Server -> client (`Dir::Output`, [`Engine::nat64_reply`]): the TTL
+//!   decremented, the route to the client, then [`Action::Nat64To6`]: source
+//!   VIP:vport, destination client:cport.
+//! - Size: a packet whose translation exceeds the output port's MTU is
+//!   dropped (`drop_nat64_too_big`); Packet Too Big / fragmentation needed
+//!   toward the sender, ICMP errors about NAT64 sessions and fragments are
+//!   not built yet.
+//! - What the translation refuses is counted by the worker
+//!   (`drop_nat64_untranslatable`, `drop_no_headroom`).
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use super::ipv4::L4Info;
+use super::ipv6_fwd::{port_offset6, L4Info6};
+use super::{Action, Engine, SvcState};
+use crate::counters::Drop;
+use crate::nat64::{Ends, To4, To6};
+use crate::route::Iface;
+use crate::service::Service;
+use crate::session::ipv6::{FlowKey6, Session6, SessionTable6};
+use crate::session::SessionTable;
+use crate::tcp_state::Dir;
+use crate::wire::ethernet;
+use crate::wire::ipv4;
+use crate::wire::ipv6;
+use crate::wire::FlowKey;
+
+/// The IPv4-mapped prefix `::ffff:0:0/96` (RFC 4291 §2.5.5.2).
+const MAPPED: u128 = 0xffff << 32;
+/// Tries per local address before moving to the next one (as FULLNAT).
+const LPORT_TRIES: usize = 64;
+
+/// `a` as an IPv4-mapped address.
+#[inline]
+pub(crate) fn mapped(a: u32) -> u128 {
+    MAPPED | u128::from(a)
+}
+
+/// The IPv4 address a mapped address holds; `None` for any other address
+/// (a session whose real server is not mapped is not NAT64).
+#[inline]
+pub(crate) fn v4_of(a: u128) -> Option<u32> {
+    (a >> 32 == 0xffff).then_some(a as u32)
+}
+
+/// The translation the worker carries out for the last
+/// [`Action::Nat64To4`] or [`Action::Nat64To6`].
+#[derive(Clone, Copy, Debug)]
+pub enum Pending {
+    /// IPv6 -> IPv4 (the worker fills `ident`).
+    To4(To4),
+    /// IPv4 -> IPv6.
+    To6(To6),
+}
+
+/// Picks LIP:lport (IPv4) for a new NAT64 session of `flow` toward `rs`
+/// (IPv4 server, port), as FULLNAT does: the service's IPv4 local
+/// addresses in turn, on each the ports of this worker's share from a
+/// keyed hash of the flow (RFC 6056 §3.3.3), skipping a port whose reply
+/// key is live in either table. Returns the mapped local address.
+pub(super) fn alloc_lport(
+    (sessions, sessions6): (&SessionTable, &SessionTable6),
+    (lo, hi): (u16, u16),
+    (w, nw): (u32, u32),
+    svc: &Service,
+    st: &mut SvcState,
+    flow: &FlowKey6,
+    rs: (u32, u16),
+) -> Result<(u128, u16), Drop> {
+    let n = svc.laddrs.len();
+    if n == 0 {
+        return Err(Drop::NoLaddr);
+    }
+    let nw = nw.max(1);
+    let first = lo as u32 + (w + nw - lo as u32 % nw) % nw;
+    if first > hi as u32 {
+        return Err(Drop::LaddrExhausted);
+    }
+    let span = (hi as u32 - first) / nw + 1;
+    let tries = (span as usize).min(LPORT_TRIES);
+    for k in 0..n {
+        let lip = svc.laddrs[(st.laddr_next as usize + k) % n];
+        let offset =
+            (port_offset6(sessions6.hash(flow), (mapped(rs.0), rs.1), mapped(lip)) % span as u64) as u32;
+        for _ in 0..tries {
+            let idx = (offset + st.lport_next as u32) % span;
+            st.lport_next = st.lport_next.wrapping_add(1);
+            let lport = (first + idx * nw) as u16;
+            let key4 = FlowKey { proto: flow.proto, src: rs.0, sport: rs.1, dst: lip, dport: lport };
+            let key6 = FlowKey6 {
+                proto: flow.proto,
+                src: mapped(rs.0),
+                sport: rs.1,
+                dst: mapped(lip),
+                dport: lport,
+            };
+            if sessions.lookup_out(&key4).is_none() && sessions6.lookup_out(&key6).is_none() {
+                st.laddr_next = st.laddr_next.wrapping_add(1);
+                return Ok((mapped(lip), lport));
+            }
+        }
+    }
+    Err(Drop::LaddrExhausted)
+}
+
+/// The last step of a NAT64 session's packet (the common step of
+/// `forward6` is done): the hop limit or TTL, the size check against
+/// `out`'s MTU, and the translation the worker is to carry out.
+/// `rip4`: the session's IPv4 server; `(port, next_hop)` the route found.
+pub(super) fn xmit(
+    pending: &mut Pending,
+    s: &Session6,
+    dir: Dir,
+    out: Option<&Iface>,
+    (port, next_hop): (u16, u128),
+    frame: &mut [u8],
+    p: &L4Info6,
+) -> Action {
+    let mtu = out.map_or(0, |i| usize::from(i.mtu));
+    let l3 = &mut frame[ethernet::HEADER_LEN..];
+    if dir == Dir::Output {
+        // IPv4 from the server: 20 bytes more as IPv6.
+        if p.len + (ipv6::HEADER_LEN - ipv4::MIN_HEADER_LEN) > mtu {
+            return Action::Drop(Drop::Nat64TooBig);
+        }
+        ipv4::Packet::new_unchecked(l3).decrement_ttl();
+        let v6 = |a: u128| Ipv6Addr::from(a);
+        *pending = Pending::To6(To6 {
+            ends: Ends { src: v6(s.vip), sport: s.vport, dst: v6(s.cip), dport: s.cport },
+            inner: None,
+            mtu: u16::MAX,
+        });
+        return Action::Nat64To6 { port, next_hop };
+    }
+    // IPv6 from the client: its extension headers go, and 20 bytes.
+    let v4_len = p.len - (p.l4 - ethernet::HEADER_LEN) + ipv4::MIN_HEADER_LEN;
+    if v4_len > mtu {
+        return Action::Drop(Drop::Nat64TooBig);
+    }
+    let mut ip = ipv6::Packet::new_unchecked(l3);
+    let h = ip.hop_limit();
+    ip.set_hop_limit(h - 1);
+    let v4 = |a: u128| Ipv4Addr::from(a as u32);
+    *pending = Pending::To4(To4 {
+        ends: Ends { src: v4(s.lip), sport: s.lport, dst: v4(s.rip), dport: s.rport },
+        inner: None,
+        ident: 0,
+        mtu: u16::MAX,
+    });
+    Action::Nat64To4 { port, next_hop: next_hop as u32 }
+}
+
+impl Pending {
+    /// Before any NAT64 action.
+    pub const NONE: Pending = Pending::To4(To4 {
+        ends: Ends { src: Ipv4Addr::UNSPECIFIED, sport: 0, dst: Ipv4Addr::UNSPECIFIED, dport: 0 },
+        inner: None,
+        ident: 0,
+        mtu: 0,
+    });
+}
+
+impl Engine {
+    /// An IPv4 packet to a local address that no IPv4 session knows: the
+    /// reply of a NAT64 session, if the IPv6 table has one for it.
+    pub(super) fn nat64_reply(&mut self, now: u64, frame: &mut [u8], p: &L4Info) -> Option<Action> {
+        if self.sessions6.is_empty() {
+            return None;
+        }
+        let k = p.key;
+        let key = FlowKey6 {
+            proto: k.proto,
+            src: mapped(k.src),
+            sport: k.sport,
+            dst: mapped(k.dst),
+            dport: k.dport,
+        };
+        let i = self.sessions6.lookup_out(&key)?;
+        let ihl = ipv4::Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]).header_len();
+        let p6 = L4Info6 {
+            key,
+            tcp_flags: p.tcp_flags,
+            hop_limit: p.ttl,
+            len: p.tl,
+            l4: ethernet::HEADER_LEN + ihl,
+        };
+        Some(self.forward6(now, i, Dir::Output, frame, &p6))
+    }
+
+    /// What the last [`Action::Nat64To4`] or [`Action::Nat64To6`] asks
+    /// the worker to translate.
+    pub fn pending_nat64(&self) -> Pending {
+        self.nat64
+    }
+}
+
+#[cfg(test)]
+mod tests;

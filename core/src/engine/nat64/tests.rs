@@ -1,0 +1,276 @@
+//! Tests of [`super`]: an IPv6 client through a NAT64 service to an IPv4
+//! real server and back; frames built by etherparse, the engine's action
+//! carried out as the worker does (`crate::nat64::frame_to_*` with
+//! [`Engine::pending_nat64`]), what leaves parsed by etherparse with its
+//! TCP/UDP checksums computed there.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
+use gw_proto::{ClientAddr, ForwardMode, Protocol as P, Scheduler, ServiceKey};
+
+use super::*;
+use crate::counters::{Event, WorkerCounters};
+use crate::engine::EngineConfig;
+use crate::route::Routes;
+use crate::sched::{DestConf, Prepared};
+use crate::service::{Dest, Snapshot};
+use crate::wire::ethernet::MacAddr;
+
+const GW_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
+const PEER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x42];
+const GW6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+const CIP: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
+const VIP: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x50);
+const LIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 60);
+const RIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 200);
+
+fn service(proto: P) -> Service {
+    let dests = vec![Dest {
+        slot: 0,
+        addr: IpAddr::V4(RIP),
+        port: 8080,
+        mode: ForwardMode::FullNat,
+        weight: 1,
+        upper: 0,
+        lower: 0,
+    }];
+    let confs: Vec<DestConf> =
+        dests.iter().map(|d| DestConf::new(1, crate::service::sched_addr(d.addr), d.port)).collect();
+    Service {
+        slot: 0,
+        version: 1,
+        key: ServiceKey { proto, addr: IpAddr::V6(VIP), port: 80 },
+        scheduler: Scheduler::Rr,
+        prep: Prepared::build(Scheduler::Rr, 0, &confs),
+        dests,
+        laddrs: vec![u32::from(LIP)],
+        laddrs6: vec![],
+        persistent_ms: None,
+        netmask: u32::MAX,
+        netmask6: u128::MAX,
+        one_packet: false,
+        sched_flags: 0,
+        client_addr: ClientAddr::None,
+        synproxy: false,
+    }
+}
+
+/// One dual-stack port (198.18.0.1/24, 2001:db8::1/64): client, VIP, local
+/// address and real server all on link.
+fn engine(svc: Service, worker: u32, workers: u32) -> Engine {
+    let ifaces = vec![Iface {
+        port: 0,
+        addr: Ipv4Addr::new(198, 18, 0, 1),
+        prefix: 24,
+        addr6: Some((GW6, 64)),
+        mac: GW_MAC,
+        mtu: 1500,
+        rp_filter: Default::default(),
+    }];
+    let cfg = EngineConfig {
+        worker,
+        workers,
+        routes: Routes::dual(&ifaces, &[], &[]),
+        ifaces,
+        sessions: 64,
+        lport_range: (1024, 65535),
+        seed: 7,
+        expire_budget: 64,
+        max_services: 1,
+        half_open_max: 16,
+        conn_reuse: Default::default(),
+        nodest: Default::default(),
+        reject: Default::default(),
+        kernel: vec![],
+        synproxy_secret: 1,
+        frag: crate::frag::FragConfig { datagrams: 1, timeout_ms: 1000 },
+    };
+    let snap = Arc::new(Snapshot::new(1, vec![Arc::new(svc)], 4));
+    Engine::new(cfg, snap, Arc::new(WorkerCounters::new(worker, 0, 1, 4)), 0)
+}
+
+fn tcp6(src: (Ipv6Addr, u16), dst: (Ipv6Addr, u16), syn: bool, ack: bool, payload: &[u8]) -> Vec<u8> {
+    let mut b = PacketBuilder::ethernet2(PEER_MAC, GW_MAC.0)
+        .ipv6(src.0.octets(), dst.0.octets(), 64)
+        .tcp(src.1, dst.1, 1000, 4096);
+    if syn {
+        b = b.syn();
+    }
+    if ack {
+        b = b.ack(1);
+    }
+    let mut out = Vec::new();
+    b.write(&mut out, payload).unwrap();
+    out
+}
+
+fn tcp4(src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16), syn: bool, ack: bool, payload: &[u8]) -> Vec<u8> {
+    let mut b = PacketBuilder::ethernet2(PEER_MAC, GW_MAC.0)
+        .ipv4(src.0.octets(), dst.0.octets(), 64)
+        .tcp(src.1, dst.1, 1000, 4096);
+    if syn {
+        b = b.syn();
+    }
+    if ack {
+        b = b.ack(1);
+    }
+    let mut out = Vec::new();
+    b.write(&mut out, payload).unwrap();
+    out
+}
+
+fn udp6(src: (Ipv6Addr, u16), dst: (Ipv6Addr, u16), payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    PacketBuilder::ethernet2(PEER_MAC, GW_MAC.0)
+        .ipv6(src.0.octets(), dst.0.octets(), 64)
+        .udp(src.1, dst.1)
+        .write(&mut out, payload)
+        .unwrap();
+    out
+}
+
+fn udp4(src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16), payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    PacketBuilder::ethernet2(PEER_MAC, GW_MAC.0)
+        .ipv4(src.0.octets(), dst.0.octets(), 64)
+        .udp(src.1, dst.1)
+        .write(&mut out, payload)
+        .unwrap();
+    out
+}
+
+/// Carries out the engine's NAT64 action on `frame` as the worker does.
+fn translate(e: &Engine, frame: &mut Vec<u8>) {
+    match e.pending_nat64() {
+        Pending::To4(mut p) => {
+            p.ident = 7;
+            crate::nat64::frame_to_ipv4(frame, &p).unwrap()
+        }
+        Pending::To6(p) => crate::nat64::frame_to_ipv6(frame, &p).unwrap(),
+    }
+}
+
+/// (source, destination) address and port, TTL or hop limit, payload of
+/// a frame that leaves, read by etherparse, which also checks the
+/// EtherType, the IPv4 header checksum and the TCP/UDP checksum.
+fn read(frame: &[u8]) -> ((IpAddr, u16), (IpAddr, u16), u8, Vec<u8>) {
+    let p = SlicedPacket::from_ethernet(frame).expect("etherparse parses it");
+    let Some(etherparse::LinkSlice::Ethernet2(eth)) = &p.link else { panic!("not Ethernet") };
+    let (src, dst, hops, v4h, v6h) = match &p.net {
+        Some(NetSlice::Ipv4(ip)) => {
+            assert_eq!(eth.ether_type().0, 0x0800);
+            let h = ip.header().to_header();
+            assert_eq!(h.header_checksum, h.calc_header_checksum(), "IPv4 header checksum");
+            (IpAddr::from(h.source), IpAddr::from(h.destination), h.time_to_live, Some(h), None)
+        }
+        Some(NetSlice::Ipv6(ip)) => {
+            assert_eq!(eth.ether_type().0, 0x86dd);
+            let h = ip.header().to_header();
+            (IpAddr::from(h.source), IpAddr::from(h.destination), h.hop_limit, None, Some(h))
+        }
+        other => panic!("not IP: {other:?}"),
+    };
+    let (sport, dport, payload) = match &p.transport {
+        Some(TransportSlice::Tcp(t)) => {
+            let th = t.to_header();
+            let want = match (&v4h, &v6h) {
+                (Some(h), _) => th.calc_checksum_ipv4(h, t.payload()).unwrap(),
+                (_, Some(h)) => th.calc_checksum_ipv6(h, t.payload()).unwrap(),
+                _ => unreachable!(),
+            };
+            assert_eq!(th.checksum, want, "TCP checksum");
+            (th.source_port, th.destination_port, t.payload().to_vec())
+        }
+        Some(TransportSlice::Udp(u)) => {
+            let uh = u.to_header();
+            let want = match (&v4h, &v6h) {
+                (Some(h), _) => uh.calc_checksum_ipv4(h, u.payload()).unwrap(),
+                (_, Some(h)) => uh.calc_checksum_ipv6(h, u.payload()).unwrap(),
+                _ => unreachable!(),
+            };
+            assert_eq!(uh.checksum, want, "UDP checksum");
+            (uh.source_port, uh.destination_port, u.payload().to_vec())
+        }
+        other => panic!("not TCP/UDP: {other:?}"),
+    };
+    ((src, sport), (dst, dport), hops, payload)
+}
+
+#[test]
+fn an_ipv6_client_reaches_an_ipv4_server_and_back() {
+    let mut e = engine(service(P::Tcp), 0, 1);
+    let mut syn = tcp6((CIP, 40000), (VIP, 80), true, false, &[]);
+    assert_eq!(e.process(0, 0, &mut syn), Action::Nat64To4 { port: 0, next_hop: u32::from(RIP) });
+    translate(&e, &mut syn);
+    let ((src, lport), (dst, rport), ttl, _) = read(&syn);
+    assert_eq!((src, dst, rport, ttl), (IpAddr::V4(LIP), IpAddr::V4(RIP), 8080, 63));
+    assert!(lport >= 1024);
+    assert_eq!(e.sessions6.len(), 1);
+    assert!(e.sessions.is_empty(), "the IPv4 table is not used");
+
+    // The server's SYN-ACK to LIP:lport goes back as VIP:80 -> client.
+    let mut synack = tcp4((RIP, 8080), (LIP, lport), true, true, &[]);
+    assert_eq!(e.process(1, 0, &mut synack), Action::Nat64To6 { port: 0, next_hop: u128::from(CIP) });
+    translate(&e, &mut synack);
+    let (s, d, hops, _) = read(&synack);
+    assert_eq!((s, d, hops), ((IpAddr::V6(VIP), 80), (IpAddr::V6(CIP), 40000), 63));
+
+    // Data both ways.
+    let mut get = tcp6((CIP, 40000), (VIP, 80), false, true, b"GET / HTTP/1.0\r\n\r\n");
+    assert!(matches!(e.process(2, 0, &mut get), Action::Nat64To4 { .. }));
+    translate(&e, &mut get);
+    assert_eq!(read(&get).3, b"GET / HTTP/1.0\r\n\r\n");
+    let mut page = tcp4((RIP, 8080), (LIP, lport), false, true, b"HTTP/1.0 200 OK\r\n\r\n");
+    assert!(matches!(e.process(3, 0, &mut page), Action::Nat64To6 { .. }));
+    translate(&e, &mut page);
+    assert_eq!(read(&page).3, b"HTTP/1.0 200 OK\r\n\r\n");
+
+    let c = e.counters.clone();
+    assert_eq!(c.dests[0].conns.get(), 1);
+    assert_eq!((c.dests[0].inpkts.get(), c.dests[0].outpkts.get()), (2, 2));
+    assert_eq!(c.dests[0].active.get(), 1, "ESTABLISHED after the client's ACK");
+    assert_eq!((c.event_count(Event::FwdIn), c.event_count(Event::FwdOut)), (2, 2));
+    assert_eq!(e.expire(1_000_000_000), 1);
+    assert_eq!((c.dests[0].active.get(), c.dests[0].inactive.get()), (0, 0));
+    assert!(e.sessions6.is_empty());
+}
+
+#[test]
+fn udp_local_ports_follow_the_worker_share() {
+    for (w, nw) in [(0, 2), (1, 2), (2, 3)] {
+        let mut e = engine(service(P::Udp), w, nw);
+        for cport in 0..12 {
+            let mut f = udp6((CIP, 30000 + cport), (VIP, 80), b"q");
+            assert!(matches!(e.process(0, 0, &mut f), Action::Nat64To4 { .. }));
+            translate(&e, &mut f);
+            let ((src, lport), _, _, _) = read(&f);
+            assert_eq!(src, IpAddr::V4(LIP));
+            assert_eq!(u32::from(lport) % nw, w, "worker {w} of {nw}");
+            // The answer finds the session through the IPv4 reply.
+            let mut r = udp4((RIP, 8080), (LIP, lport), b"a");
+            assert!(matches!(e.process(1, 0, &mut r), Action::Nat64To6 { .. }));
+            translate(&e, &mut r);
+            assert_eq!(read(&r).1, (IpAddr::V6(CIP), 30000 + cport));
+        }
+    }
+}
+
+#[test]
+fn replies_without_a_session_and_oversized_packets_are_counted() {
+    let mut e = engine(service(P::Udp), 0, 1);
+    let mut stray = udp4((RIP, 8080), (LIP, 5555), b"?");
+    assert_eq!(e.process(0, 0, &mut stray), Action::Drop(Drop::UnknownReply));
+    // 1452 bytes of UDP payload: 1500 as IPv6 (1480 as IPv4) fits, the
+    // reply of 1472 bytes (1500 as IPv4) would be 1520 as IPv6.
+    let mut q = udp6((CIP, 1), (VIP, 80), &[1; 1452]);
+    assert!(matches!(e.process(0, 0, &mut q), Action::Nat64To4 { .. }));
+    translate(&e, &mut q);
+    let ((_, lport), _, _, body) = read(&q);
+    assert_eq!(body.len(), 1452);
+    let mut big = udp4((RIP, 8080), (LIP, lport), &[2; 1472]);
+    assert_eq!(e.process(1, 0, &mut big), Action::Drop(Drop::Nat64TooBig));
+    let mut fits = udp4((RIP, 8080), (LIP, lport), &[2; 1452]);
+    assert!(matches!(e.process(2, 0, &mut fits), Action::Nat64To6 { .. }));
+}
