@@ -14,6 +14,9 @@ pub enum Mode {
     /// FULLNAT IPv6 -> IPv6 (issue 17): IPv6 clients, VIP, local addresses
     /// and real servers.
     FullNat6,
+    /// NAT64 (issue 17): IPv6 clients and VIP, IPv4 local addresses and
+    /// real servers.
+    Nat64,
 }
 
 impl Mode {
@@ -24,6 +27,7 @@ impl Mode {
             Mode::Dr => "bench-dr.toml",
             Mode::Tun => "bench-tun.toml",
             Mode::FullNat6 => "bench-fullnat6.toml",
+            Mode::Nat64 => "bench-nat64.toml",
         }
     }
     pub fn label(self) -> &'static str {
@@ -33,11 +37,12 @@ impl Mode {
             Mode::Dr => "DR",
             Mode::Tun => "TUN",
             Mode::FullNat6 => "FULLNAT6",
+            Mode::Nat64 => "NAT64",
         }
     }
     /// The clients speak IPv6 (`gw-pktgen --ipv6`).
     pub fn ipv6(self) -> bool {
-        matches!(self, Mode::FullNat6)
+        matches!(self, Mode::FullNat6 | Mode::Nat64)
     }
     /// DR and TUN servers answer the client directly, not through the
     /// gateway: the generator counts at the servers.
@@ -232,17 +237,20 @@ pub fn full() -> Vec<Scenario> {
             v.push(gw(Mode::FullNat, proto, flows, 1, &[64], &[], what, 1.5));
         }
     }
-    // IPv6 (issue 17): FULLNAT66 beside the IPv4 1k rows, and the ceiling
+    // IPv6 (issue 17): FULLNAT66 and NAT64 beside the IPv4 1k rows, and the ceiling
     // with IPv6 frames (the IPv4 rows' 64 bytes plus the 20 bytes IPv6's
     // header adds).
     let mut t = testpmd("testpmd-84-ipv6", &[IPV6_FRAME], &[]);
     t.title = "ceiling: same memif link, IPv6 clients".into();
     t.ipv6 = true;
     v.push(t);
-    for (proto, title) in
-        [("udp", "FULLNAT IPv6 -> IPv6 UDP established"), ("tcp", "FULLNAT IPv6 -> IPv6 TCP ACK established")]
-    {
-        v.push(gw(Mode::FullNat6, proto, 1_000, 1, &[IPV6_FRAME], &[], title, 1.5));
+    for (mode, proto, title) in [
+        (Mode::FullNat6, "udp", "FULLNAT IPv6 -> IPv6 UDP established"),
+        (Mode::FullNat6, "tcp", "FULLNAT IPv6 -> IPv6 TCP ACK established"),
+        (Mode::Nat64, "udp", "NAT64 (IPv6 clients, IPv4 servers) UDP established"),
+        (Mode::Nat64, "tcp", "NAT64 (IPv6 clients, IPv4 servers) TCP ACK established"),
+    ] {
+        v.push(gw(mode, proto, 1_000, 1, &[IPV6_FRAME], &[], title, 1.5));
     }
     // The same 10M sessions with a skewed mix: a few hot flows, a long tail.
     let mut z =
@@ -398,7 +406,9 @@ mod tests {
         assert!(ids.contains(&"fullnat-udp-1k-2w".to_string()));
         assert!(ids.contains(&"fullnat-udp-imix-100k".to_string()));
         assert!(ids.contains(&"fullnat-udp-frag".to_string()));
-        assert!(ids.contains(&"fullnat6-udp-1k".to_string()) && ids.contains(&"fullnat6-tcp-1k".to_string()));
+        for id in ["fullnat6-udp-1k", "fullnat6-tcp-1k", "nat64-udp-1k", "nat64-tcp-1k"] {
+            assert!(ids.contains(&id.to_string()), "{id}");
+        }
         assert!(v.iter().filter(|s| s.ipv6).all(|s| s.sizes == [IPV6_FRAME]));
         assert_eq!(fragment_frames(3000), [1514, 1514, 74]);
         assert_eq!(fragment_frames(2960), [1514, 1514]);
