@@ -4,8 +4,9 @@
 //! through the control plane. The SYN leaves the inside port as IPv4 from
 //! the local address to the real server's MAC; the SYN-ACK comes back as
 //! IPv6 from the VIP, after the worker resolved the router by a neighbour
-//! solicitation. Frames built and read by etherparse (checksums computed
-//! there).
+//! solicitation; a router's "fragmentation needed" from the IPv4 side
+//! reaches the client as Packet Too Big. Frames built and read by
+//! etherparse (checksums computed there).
 
 mod common;
 
@@ -129,4 +130,33 @@ fn an_ipv6_client_talks_to_an_ipv4_server_through_the_worker() {
     assert_eq!(body, b"data");
     assert_eq!((lab.counters.event_count(Event::FwdIn), lab.counters.event_count(Event::FwdOut)), (2, 2));
     assert_eq!(lab.counters.drop_count(Drop::Nat64Untranslatable), 0);
+
+    // A router on the inside with a smaller MTU answers the client's next
+    // segment (as IPv4) with "fragmentation needed, MTU 1300": the client
+    // gets Packet Too Big with 1320 from the VIP, quoting its own segment.
+    let out = lab.rx(0, syn6(&[7; 1400], false));
+    let sent = &out[0].1;
+    let mut err = vec![];
+    PacketBuilder::ethernet2(RS_MAC[0], GW_IN.0)
+        .ipv4(RS[0], LIP, 64)
+        .icmpv4_raw(3, 4, [0, 0, 0x05, 0x14])
+        .write(&mut err, &sent[14..14 + 576 - 28])
+        .unwrap();
+    let out = lab.rx(1, err);
+    assert_eq!(out.len(), 1);
+    let (port, f) = &out[0];
+    assert_eq!(*port, 0);
+    let p = SlicedPacket::from_ethernet(f).unwrap();
+    let Some(LinkSlice::Ethernet2(eth)) = &p.link else { panic!("not Ethernet") };
+    assert_eq!((eth.destination(), eth.ether_type().0), (ROUTER_MAC, 0x86dd));
+    let Some(NetSlice::Ipv6(ip)) = &p.net else { panic!("not IPv6") };
+    let h = ip.header();
+    assert_eq!((h.source_addr(), h.destination_addr()), (VIP6, CLIENT6));
+    let Some(TransportSlice::Icmpv6(icmp)) = &p.transport else { panic!("not ICMPv6") };
+    assert!(icmp.is_checksum_valid(h.source(), h.destination()), "ICMPv6 checksum");
+    assert_eq!(icmp.icmp_type(), Icmpv6Type::PacketTooBig { mtu: 1320 });
+    let q = etherparse::Ipv6Header::from_slice(icmp.payload()).unwrap().0;
+    assert_eq!((Ipv6Addr::from(q.source), Ipv6Addr::from(q.destination)), (CLIENT6, VIP6));
+    assert_eq!(usize::from(q.payload_length), 20 + 1400, "the length the client sent");
+    assert_eq!(lab.counters.event_count(Event::IcmpErrorsTranslated), 1);
 }
