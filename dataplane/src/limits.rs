@@ -15,6 +15,7 @@
 //! name, not by an allocation abort at start.
 
 use gw_core::counters::TrafficCells;
+use gw_core::session::ipv6::Session6;
 use gw_core::session::{Session, TICK_SHIFT};
 
 use crate::config::{invalid, Config, ConfigError, DEFAULT_MBUF_SIZE, MAX_MBUF_SIZE, MBUF_HEADROOM};
@@ -104,11 +105,17 @@ pub fn mem_total() -> Option<u64> {
     kib.checked_mul(1024)
 }
 
-/// Bytes one worker's session table of `sessions` takes: the slab, two
-/// bucket arrays of `u32` (one per direction) and the timer wheel.
+/// Bytes one worker's session tables take for `sessions`: for each of
+/// the IPv4 table and the IPv6 one (a quarter of `sessions`,
+/// `gw_core::engine::sessions6_of`), the slab, two bucket arrays of `u32`
+/// (one per direction) and the timer wheel.
 pub fn session_bytes(sessions: usize) -> u64 {
-    let buckets = (sessions as u64).next_power_of_two();
-    sessions as u64 * std::mem::size_of::<Session>() as u64 + 2 * 4 * buckets + 4 * (1 << 14)
+    let table = |n: usize, entry: usize| {
+        let buckets = (n as u64).next_power_of_two();
+        n as u64 * entry as u64 + 2 * 4 * buckets + 4 * (1 << 14)
+    };
+    let v6 = gw_core::engine::sessions6_of(sessions);
+    table(sessions, std::mem::size_of::<Session>()) + table(v6, std::mem::size_of::<Session6>())
 }
 
 /// Bytes of counter blocks one worker keeps for `slots` services or real servers.
@@ -343,9 +350,10 @@ mod tests {
         ok.check_limits(Some(GIB)).unwrap();
         let big = config_with("sessions = 16777216", "").unwrap();
         let e = big.check_limits(Some(GIB)).unwrap_err().to_string();
+        // 1.1 GiB of IPv4 sessions and 0.5 GiB of IPv6 ones (a quarter as many).
         assert_eq!(
             e,
-            "workers.sessions: needs 1.1 GiB with 1 worker(s), above the machine's memory (1.0 GiB, MemTotal)"
+            "workers.sessions: needs 1.7 GiB with 1 worker(s), above the machine's memory (1.0 GiB, MemTotal)"
         );
         let four = Config::parse(
             "[[port]]\ndevice = \"net_null0\"\naddress = \"198.18.0.1/24\"\n\

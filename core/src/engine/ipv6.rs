@@ -80,8 +80,9 @@ impl Engine {
                 };
                 self.nd(iface, frame, Received { src, dst, hop_limit, icmp_len }, repr)
             }
-            Message::EchoRequest if dst == own && icmp.code() == 0 => {
-                self.echo6(iface, frame, src, own, icmp_len)
+            // The port's address, and the IPv6 VIPs and local addresses.
+            Message::EchoRequest if (dst == own || self.snap.owns6(u128::from(dst))) && icmp.code() == 0 => {
+                self.echo6(iface, frame, src, dst, icmp_len)
             }
             _ => Action::Drop(Drop::Ipv6NotHandled),
         }

@@ -39,6 +39,7 @@ pub use conn::{ConnReuse, NoDest};
 /// The IPv6 engine tests' frames and engines, for the worker's tests.
 #[cfg(test)]
 pub(crate) use ipv6::tests as ipv6_tests;
+pub use ipv6_fwd::sessions6_of;
 /// The neighbour-discovery tests' frames, for the worker's tests.
 #[cfg(test)]
 pub(crate) use nd::tests as nd_tests;

@@ -57,10 +57,13 @@ pub(super) struct Received {
 
 impl Engine {
     /// Whether neighbour solicitations for `target` arriving on `iface` are
-    /// ours to answer: the port's own IPv6 address. (VIPs and local
-    /// addresses join here when the snapshot carries IPv6 services.)
+    /// ours to answer: the port's own IPv6 address, or an IPv6 VIP or local
+    /// address on the port's prefix or on no port's prefix (a routed VIP),
+    /// as ARP's rule for IPv4.
     fn answers_nd_for(&self, iface: &Iface, target: Ipv6Addr) -> bool {
         iface.ipv6() == Some(target)
+            || (self.snap.owns6(u128::from(target))
+                && (iface.contains6(target) || !self.cfg.ifaces.iter().any(|i| i.contains6(target))))
     }
 
     /// A neighbour solicitation or advertisement `nd`, checksum verified,

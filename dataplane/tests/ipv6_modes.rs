@@ -1,0 +1,200 @@
+//! IPv6 services through a worker (issue 17): FULLNAT66, NAT66 and DR for
+//! IPv6 configured through the control plane as gwctl would, frames built
+//! and read by etherparse (checksums computed by etherparse), neighbours
+//! learnt by the worker from their solicitations.
+//!
+//! All on port 0's prefix (2001:db8::/64): the real servers on link, the
+//! client beyond the upstream router ([`ROUTER6`], the default route).
+
+mod common;
+
+use std::net::{IpAddr, Ipv6Addr};
+
+use common::*;
+use etherparse::{Icmpv6Type, Ipv6Header, LinkSlice, NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
+use gw_core::counters::Event;
+use gw_core::wire::ipv6;
+use gw_proto::{DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceKey, ServiceSpec};
+
+const CLIENT6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x77, 0, 0, 0, 0, 9);
+const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x50);
+const LIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x60);
+const RS6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x200);
+
+fn key6(proto: Protocol) -> ServiceKey {
+    ServiceKey { proto, addr: IpAddr::V6(VIP6), port: VPORT }
+}
+
+/// A neighbour solicitation from `src` (at `mac`) for the port's address.
+fn ns(mac: [u8; 6], src: Ipv6Addr) -> Vec<u8> {
+    ns_for(mac, src, GW_OUT_ADDR6)
+}
+
+/// A neighbour solicitation from `src` (at `mac`) for `target`.
+fn ns_for(mac: [u8; 6], src: Ipv6Addr, target: Ipv6Addr) -> Vec<u8> {
+    let group = ipv6::solicited_node(target);
+    let mut body = target.octets().to_vec();
+    body.extend_from_slice(&[1, 1]);
+    body.extend_from_slice(&mac);
+    let mut out = vec![];
+    PacketBuilder::ethernet2(mac, ipv6::multicast_mac(group).0)
+        .ipv6(src.octets(), group.octets(), 255)
+        .icmpv6(Icmpv6Type::Unknown { type_u8: 135, code_u8: 0, bytes5to8: [0; 4] })
+        .write(&mut out, &body)
+        .unwrap();
+    out
+}
+
+/// A lab with `workers` workers (this one is worker 0), one IPv6 service
+/// per protocol on [VIP6]:80 with the real server [RS6]:8080 of `mode`
+/// (and, FULLNAT, the local address [LIP6]); the router and the real
+/// server known as neighbours.
+fn lab(mode: ForwardMode, workers: u32) -> Lab {
+    let mut lab = LabConfig { workers, ..LabConfig::default() }.build();
+    for proto in [Protocol::Tcp, Protocol::Udp] {
+        lab.ok(Request::AddService { spec: ServiceSpec::new(key6(proto), Scheduler::Rr) });
+        lab.ok(Request::AddDest { service: key6(proto), dest: DestSpec::new(RS6, 8080, mode, 1) });
+        if mode == ForwardMode::FullNat {
+            lab.ok(Request::AddLaddr { service: key6(proto), addr: LIP6.into() });
+        }
+    }
+    for (mac, addr) in [(ROUTER_MAC, ROUTER6), (RS_MAC[0], RS6)] {
+        let out = lab.rx(0, ns(mac, addr));
+        assert_eq!(out.len(), 1, "the solicitation is answered");
+    }
+    lab
+}
+
+fn tcp6(mac: [u8; 6], s: (Ipv6Addr, u16), d: (Ipv6Addr, u16), syn: bool, ack: bool) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(mac, GW_OUT.0)
+        .ipv6(s.0.octets(), d.0.octets(), 64)
+        .tcp(s.1, d.1, 1000, 64000);
+    let b = if syn { b.syn() } else { b };
+    let b = if ack { b.ack(1) } else { b };
+    let mut out = vec![];
+    b.write(&mut out, if syn { &[] } else { b"data" }).unwrap();
+    out
+}
+
+fn udp6(mac: [u8; 6], s: (Ipv6Addr, u16), d: (Ipv6Addr, u16)) -> Vec<u8> {
+    let mut out = vec![];
+    PacketBuilder::ethernet2(mac, GW_OUT.0)
+        .ipv6(s.0.octets(), d.0.octets(), 64)
+        .udp(s.1, d.1)
+        .write(&mut out, b"datagram")
+        .unwrap();
+    out
+}
+
+/// An address and port.
+type End = (Ipv6Addr, u16);
+/// (port, destination MAC, source, destination, hop limit).
+type Sent = (u16, [u8; 6], End, End, u8);
+
+/// What leaves, as etherparse reads it: (port, destination MAC, source,
+/// destination, hop limit); the source MAC is the port's and the L4
+/// checksum etherparse's.
+fn read(sent: &[(u16, Vec<u8>)]) -> Sent {
+    assert_eq!(sent.len(), 1, "one frame out");
+    let (port, frame) = &sent[0];
+    let p = SlicedPacket::from_ethernet(frame).unwrap();
+    let Some(LinkSlice::Ethernet2(eth)) = &p.link else { panic!("not Ethernet") };
+    assert_eq!(eth.source(), port_mac(*port).0);
+    let Some(NetSlice::Ipv6(ip)) = &p.net else { panic!("not IPv6") };
+    let h: Ipv6Header = ip.header().to_header();
+    let ports = match &p.transport {
+        Some(TransportSlice::Tcp(t)) => {
+            assert_eq!(t.checksum(), t.to_header().calc_checksum_ipv6(&h, t.payload()).unwrap());
+            (t.source_port(), t.destination_port())
+        }
+        Some(TransportSlice::Udp(u)) => {
+            assert_eq!(u.checksum(), u.to_header().calc_checksum_ipv6(&h, u.payload()).unwrap());
+            (u.source_port(), u.destination_port())
+        }
+        other => panic!("not TCP/UDP: {other:?}"),
+    };
+    let (s, d) = (Ipv6Addr::from(h.source), Ipv6Addr::from(h.destination));
+    (*port, eth.destination(), (s, ports.0), (d, ports.1), h.hop_limit)
+}
+
+#[test]
+fn fullnat66_through_a_worker_both_ways() {
+    for workers in [1, 2] {
+        let mut lab = lab(ForwardMode::FullNat, workers);
+        let out = lab.rx(0, tcp6(ROUTER_MAC, (CLIENT6, 40000), (VIP6, VPORT), true, false));
+        let (port, mac, (src, lport), dst, hops) = read(&out);
+        assert_eq!((port, mac, src, dst, hops), (0, RS_MAC[0], LIP6, (RS6, 8080), 63));
+        assert_eq!(u32::from(lport) % workers, 0, "worker 0's share of local ports");
+        let out = lab.rx(0, tcp6(RS_MAC[0], (RS6, 8080), (LIP6, lport), true, true));
+        assert_eq!(read(&out), (0, ROUTER_MAC, (VIP6, VPORT), (CLIENT6, 40000), 63));
+        let out = lab.rx(0, tcp6(ROUTER_MAC, (CLIENT6, 40000), (VIP6, VPORT), false, true));
+        assert_eq!(read(&out).3, (RS6, 8080));
+        assert_eq!(lab.counters.event_count(Event::FwdIn), 2);
+        assert_eq!(lab.counters.event_count(Event::FwdOut), 1);
+        assert_eq!(lab.counters.event_count(Event::SessionsLive), 1);
+    }
+}
+
+#[test]
+fn the_listing_counts_ipv6_connections() {
+    let mut lab = lab(ForwardMode::FullNat, 1);
+    for cport in [40000, 40001, 40002] {
+        let out = lab.rx(0, udp6(ROUTER_MAC, (CLIENT6, cport), (VIP6, VPORT)));
+        assert_eq!(read(&out).3, (RS6, 8080));
+    }
+    let gw_proto::Response::Services { services, .. } =
+        lab.control.query(Request::List { service: Some(key6(Protocol::Udp)) })
+    else {
+        panic!("no listing")
+    };
+    assert_eq!(services[0].stats.conns, 3);
+    assert_eq!(services[0].dests[0].stats.inpkts, 3);
+}
+
+#[test]
+fn nat66_rewrites_the_destination_and_the_reply_source() {
+    let mut lab = lab(ForwardMode::Masq, 1);
+    let out = lab.rx(0, udp6(ROUTER_MAC, (CLIENT6, 5353), (VIP6, VPORT)));
+    assert_eq!(read(&out), (0, RS_MAC[0], (CLIENT6, 5353), (RS6, 8080), 63));
+    let out = lab.rx(0, udp6(RS_MAC[0], (RS6, 8080), (CLIENT6, 5353)));
+    assert_eq!(read(&out), (0, ROUTER_MAC, (VIP6, VPORT), (CLIENT6, 5353), 63));
+}
+
+#[test]
+fn dr6_sends_the_packet_unchanged_to_the_real_servers_mac() {
+    let mut lab = lab(ForwardMode::Route, 1);
+    let out = lab.rx(0, tcp6(ROUTER_MAC, (CLIENT6, 40000), (VIP6, VPORT), true, false));
+    assert_eq!(read(&out), (0, RS_MAC[0], (CLIENT6, 40000), (VIP6, VPORT), 64));
+}
+
+/// The gateway answers neighbour solicitations and echo requests for its
+/// IPv6 VIP and local address (what a router or a real server asks before
+/// sending to them), not for other addresses of the prefix.
+#[test]
+fn vips_and_local_addresses_answer_solicitations_and_echo() {
+    let mut lab = lab(ForwardMode::FullNat, 1);
+    for target in [VIP6, LIP6] {
+        let out = lab.rx(0, ns_for(RS_MAC[0], RS6, target));
+        assert_eq!(out.len(), 1, "NS for {target}");
+        let p = SlicedPacket::from_ethernet(&out[0].1).unwrap();
+        let Some(TransportSlice::Icmpv6(icmp)) = p.transport else { panic!("not ICMPv6") };
+        assert_eq!(icmp.type_u8(), 136, "a neighbour advertisement");
+        assert_eq!(&icmp.payload()[..16], &target.octets(), "for {target}");
+        let mut echo = vec![];
+        PacketBuilder::ethernet2(ROUTER_MAC, GW_OUT.0)
+            .ipv6(CLIENT6.octets(), target.octets(), 64)
+            .icmpv6_echo_request(7, 1)
+            .write(&mut echo, b"ping")
+            .unwrap();
+        let out = lab.rx(0, echo);
+        assert_eq!(out.len(), 1, "echo to {target}");
+        let p = SlicedPacket::from_ethernet(&out[0].1).unwrap();
+        let Some(NetSlice::Ipv6(ip)) = &p.net else { panic!("not IPv6") };
+        assert_eq!((ip.header().source_addr(), ip.header().destination_addr()), (target, CLIENT6));
+        let Some(TransportSlice::Icmpv6(icmp)) = &p.transport else { panic!("not ICMPv6") };
+        assert_eq!(icmp.type_u8(), 129, "an echo reply");
+        assert!(icmp.is_checksum_valid(ip.header().source(), ip.header().destination()));
+    }
+    let other = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x99);
+    assert!(lab.rx(0, ns_for(RS_MAC[0], RS6, other)).is_empty(), "not ours");
+}
