@@ -460,9 +460,9 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
             let service = key();
             let (addr, port) = v.real.expect("real-server is required for this command");
             let mode = forward(cli);
-            // ipvsadm's rule, with DPVS's NAT64 form: an IPv4 FULLNAT server
+            // ipvsadm's rule, plus DPVS's NAT64: an IPv4 FULLNAT server
             // behind an IPv6 VIP.
-            let nat64 = mode == ForwardMode::FullNat && addr.is_ipv4() && service.addr.is_ipv6();
+            let nat64 = mode == ForwardMode::FullNat && service.addr.is_ipv6() && addr.is_ipv4();
             if addr.is_ipv4() != service.addr.is_ipv4() && mode != ForwardMode::Tunnel && !nat64 {
                 return Err(usage("Different address family is allowed only for tunneling servers"));
             }
@@ -905,18 +905,18 @@ mod tests {
     #[test]
     fn families_mix_only_for_tunnels_and_local_addresses() {
         let msg = "Different address family is allowed only for tunneling servers";
-        assert_eq!(fail(&["-a", "-t", "[2001:db8::1]:80", "-r", "198.18.1.2:80", "-m"]), msg);
         assert_eq!(fail(&["-a", "-t", "198.18.0.100:80", "-r", "[2001:db8::2]:80", "-b"]), msg);
-        assert_eq!(fail(&["-e", "-t", "198.18.0.100:80", "-r", "[2001:db8::2]:80", "-m"]), msg);
-        // NAT64 (DPVS's form): an IPv4 FULLNAT server behind an IPv6 VIP.
-        let v6svc = ServiceKey { proto: Protocol::Tcp, addr: v6("2001:db8::1"), port: 80 };
+        // NAT64 (DPVS): an IPv4 FULLNAT server behind an IPv6 VIP.
+        let key6 = ServiceKey { proto: gw_proto::Protocol::Tcp, addr: v6("2001:db8::1"), port: 80 };
         assert_eq!(
-            req(&["-a", "-t", "[2001:db8::1]:80", "-r", "198.18.1.2:8080", "-b"]),
+            req(&["-a", "-t", "[2001:db8::1]:80", "-r", "198.18.1.2:80", "-b"]),
             Request::AddDest {
-                service: v6svc,
-                dest: DestSpec::new(IpAddr::V4(Ipv4Addr::new(198, 18, 1, 2)), 8080, ForwardMode::FullNat, 1)
+                service: key6,
+                dest: DestSpec::new(std::net::Ipv4Addr::new(198, 18, 1, 2), 80, ForwardMode::FullNat, 1)
             }
         );
+        assert_eq!(fail(&["-a", "-t", "[2001:db8::1]:80", "-r", "198.18.1.2:80", "-m"]), msg);
+        assert_eq!(fail(&["-e", "-t", "198.18.0.100:80", "-r", "[2001:db8::2]:80", "-m"]), msg);
         assert_eq!(fail(&["-a", "-t", "198.18.0.100:80", "-r", "[2001:db8::2]:80", "-g"]), msg);
         let tun = req(&["-a", "-t", "198.18.0.100:80", "-r", "[2001:db8::2]:80", "-i"]);
         assert_eq!(

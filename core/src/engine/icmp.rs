@@ -86,6 +86,9 @@ impl Engine {
             Some(i) => (*self.sessions.get(i), true),
             None => match self.sessions.lookup_in(&back) {
                 Some(i) => (*self.sessions.get(i), false),
+                None if !self.sessions6.is_empty() && self.snap.is_laddr(back.dst) => {
+                    return self.nat64_icmp(frame, &back);
+                }
                 // Maybe about the kernel's own flow (exception path).
                 None => {
                     let dst = u32::from(ipv4::Packet::new_unchecked(&*ip).dst_addr());

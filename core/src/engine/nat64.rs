@@ -20,10 +20,15 @@
 //! - Server -> client (`Dir::Output`, [`Engine::nat64_reply`]): the TTL
 //!   decremented, the route to the client, then [`Action::Nat64To6`]: source
 //!   VIP:vport, destination client:cport.
+//! - ICMP errors from the IPv4 side about a session's packet
+//!   ([`Engine::nat64_icmp`], from `engine/icmp.rs`'s miss branch): to the
+//!   client as ICMPv6 from the VIP quoting its own packet; a router's
+//!   "fragmentation needed" becomes Packet Too Big (MTU + 20, at least
+//!   1280), so path MTU discovery works through a smaller IPv4 link.
 //! - Size: a packet whose translation exceeds the output port's MTU is
 //!   dropped (`drop_nat64_too_big`); Packet Too Big / fragmentation needed
-//!   toward the sender, ICMP errors about NAT64 sessions and fragments are
-//!   not built yet.
+//!   from the gateway itself, ICMPv6 errors from the IPv6 side and
+//!   fragments are not built yet.
 //! - What the translation refuses is counted by the worker
 //!   (`drop_nat64_untranslatable`, `drop_no_headroom`).
 
@@ -204,6 +209,46 @@ impl Engine {
             l4: ethernet::HEADER_LEN + ihl,
         };
         Some(self.forward6(now, i, Dir::Output, frame, &p6))
+    }
+
+    /// An ICMP error to a local address that no IPv4 session knows, whose
+    /// quote is `back` reversed: if it is about a NAT64 session's packet
+    /// to its real server (a router's "fragmentation needed" in
+    /// particular), it goes to the client as ICMPv6 from the VIP, quoting
+    /// the client's own packet ([`crate::nat64::to_ipv6`]: Packet Too Big
+    /// with the MTU + 20, never below 1280, at most the client side's MTU).
+    pub(super) fn nat64_icmp(&mut self, frame: &mut [u8], back: &FlowKey) -> Action {
+        let k = back;
+        let key = FlowKey6 {
+            proto: k.proto,
+            src: mapped(k.src),
+            sport: k.sport,
+            dst: mapped(k.dst),
+            dport: k.dport,
+        };
+        let Some(i) = self.sessions6.lookup_out(&key) else {
+            return Action::Drop(Drop::IcmpUnknownFlow);
+        };
+        let s = *self.sessions6.get(i);
+        if !self.cfg.nodest.forwards(&self.snap, s.dest) {
+            return Action::Drop(Drop::DestUnavailable);
+        }
+        let mut ip = ipv4::Packet::new_unchecked(&mut frame[ethernet::HEADER_LEN..]);
+        if ip.ttl() <= 1 {
+            return Action::Drop(Drop::TtlExceeded);
+        }
+        let Some((port, next_hop)) = self.cfg.routes.lookup6(s.cip) else {
+            return Action::Drop(Drop::NoRoute);
+        };
+        ip.decrement_ttl();
+        let (vip, cip) = (Ipv6Addr::from(s.vip), Ipv6Addr::from(s.cip));
+        self.nat64 = Pending::To6(To6 {
+            ends: Ends { src: vip, sport: 0, dst: cip, dport: 0 },
+            inner: Some(Ends { src: cip, sport: s.cport, dst: vip, dport: s.vport }),
+            mtu: self.iface(port).map_or(ipv6::MIN_MTU, |i| i.mtu),
+        });
+        self.counters.event(crate::counters::Event::IcmpErrorsTranslated, 1);
+        Action::Nat64To6 { port, next_hop }
     }
 
     /// What the last [`Action::Nat64To4`] or [`Action::Nat64To6`] asks

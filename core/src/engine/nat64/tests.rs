@@ -274,3 +274,44 @@ fn replies_without_a_session_and_oversized_packets_are_counted() {
     let mut fits = udp4((RIP, 8080), (LIP, lport), &[2; 1452]);
     assert!(matches!(e.process(2, 0, &mut fits), Action::Nat64To6 { .. }));
 }
+
+#[test]
+fn fragmentation_needed_from_the_ipv4_side_reaches_the_client_as_packet_too_big() {
+    let mut e = engine(service(P::Tcp), 0, 1);
+    let mut syn = tcp6((CIP, 40000), (VIP, 80), true, false, &[]);
+    assert!(matches!(e.process(0, 0, &mut syn), Action::Nat64To4 { .. }));
+    translate(&e, &mut syn);
+    // A router on the IPv4 side quotes the IPv4 packet the gateway sent.
+    let quoted = &syn[ethernet::HEADER_LEN..];
+    let router = Ipv4Addr::new(198, 18, 0, 254);
+    let mut err = Vec::new();
+    PacketBuilder::ethernet2(PEER_MAC, GW_MAC.0)
+        .ipv4(router.octets(), LIP.octets(), 64)
+        .icmpv4_raw(3, 4, [0, 0, 0x05, 0x78]) // next-hop MTU 1400
+        .write(&mut err, quoted)
+        .unwrap();
+    assert_eq!(e.process(1, 0, &mut err), Action::Nat64To6 { port: 0, next_hop: u128::from(CIP) });
+    translate(&e, &mut err);
+    let p = SlicedPacket::from_ethernet(&err).unwrap();
+    let Some(NetSlice::Ipv6(ip)) = &p.net else { panic!("not IPv6") };
+    let h = ip.header();
+    assert_eq!((h.source_addr(), h.destination_addr(), h.hop_limit()), (VIP, CIP, 63));
+    let Some(TransportSlice::Icmpv6(icmp)) = &p.transport else { panic!("not ICMPv6") };
+    assert!(icmp.is_checksum_valid(h.source(), h.destination()), "ICMPv6 checksum");
+    assert_eq!(icmp.icmp_type(), etherparse::Icmpv6Type::PacketTooBig { mtu: 1420 });
+    // The quote is the client's own SYN: client:40000 -> VIP:80.
+    let q = etherparse::Ipv6Header::from_slice(icmp.payload()).unwrap().0;
+    assert_eq!((Ipv6Addr::from(q.source), Ipv6Addr::from(q.destination)), (CIP, VIP));
+    assert_eq!(&icmp.payload()[40..44], &[0x9c, 0x40, 0, 80]);
+    assert_eq!(e.counters.event_count(Event::IcmpErrorsTranslated), 1);
+    // An error about no session is still unknown.
+    let mut stray = Vec::new();
+    let mut other = quoted.to_vec();
+    other[20..22].copy_from_slice(&1u16.to_be_bytes());
+    PacketBuilder::ethernet2(PEER_MAC, GW_MAC.0)
+        .ipv4(router.octets(), LIP.octets(), 64)
+        .icmpv4_raw(3, 4, [0, 0, 0x05, 0x78])
+        .write(&mut stray, &other)
+        .unwrap();
+    assert_eq!(e.process(2, 0, &mut stray), Action::Drop(Drop::IcmpUnknownFlow));
+}
