@@ -265,10 +265,6 @@ pub const DR6: Topology = Topology {
     ..DR
 };
 
-/// DR6 with the client behind a router whose link toward the client has
-/// MTU 1400 (lab.sh dr-routed dual).
-pub const DR6_ROUTED: Topology = Topology { lab: "dr-routed", client: "2001:db8:4::2", ..DR6 };
-
 /// TUN for IPv6: IPv6-in-IPv6 through the router to 2001:db8:2::/64.
 pub const TUN6: Topology = Topology {
     vip: VIP6,
@@ -870,13 +866,6 @@ impl Lab {
         let i =
             names.split_whitespace().position(|f| f == field).unwrap_or_else(|| panic!("no {group} {field}"));
         values.split_whitespace().nth(i).unwrap().parse().unwrap()
-    }
-
-    /// A field of /proc/net/snmp6 in namespace `n`, e.g. "Icmp6InPktTooBigs".
-    pub fn snmp6(&self, n: &str, field: &str) -> u64 {
-        let t = text(&self.exec(n, &["cat", "/proc/net/snmp6"]));
-        let v = t.lines().find_map(|l| l.strip_prefix(field).filter(|v| v.starts_with(char::is_whitespace)));
-        v.unwrap_or_else(|| panic!("no {field} in /proc/net/snmp6")).trim().parse().unwrap()
     }
 
     /// The MAC address of interface `dev` in namespace `n`.
