@@ -20,12 +20,15 @@
 //! - NAT66: the destination only (VIP:vport -> RIP:rport), the reply's
 //!   source back.
 //! - DR: nothing in L3; the worker sends the frame to the real server's MAC.
+//! - TUN: IPv6-in-IPv6 to the real server ([`crate::modes::tun6`],
+//!   [`Action::Encap6`]).
 //!
 //! Not built yet, each a counted drop (`drop_ipv6_not_handled`), never a
 //! silent wrong answer: persistent IPv6 services (templates keyed by the
 //! masked `u128`), SYNPROXY and client-address options on IPv6 services,
-//! TUN for IPv6 (IPv6-in-IPv6), NAT64 (an IPv4 real server behind an IPv6
-//! VIP), fragments, and ICMPv6 errors about a session. The TCP sequence
+//! NAT64 (an IPv4 real server behind an IPv6 VIP), fragments, and ICMPv6
+//! errors about a session (Packet Too Big toward a smaller MTU: such a
+//! packet is `drop_cannot_fragment` in the worker). The TCP sequence
 //! check of the IPv4 path ([`crate::tcp_seq`]) is not applied to IPv6
 //! sessions yet.
 
@@ -200,8 +203,7 @@ impl Engine {
                 (l, Flags::NONE)
             }
             ForwardMode::Masq => ((key.src, key.sport), Flags::NONE),
-            ForwardMode::Route => ((key.src, key.sport), Flags::NO_OUT),
-            ForwardMode::Tunnel => return Err(Drop::Ipv6NotHandled),
+            ForwardMode::Route | ForwardMode::Tunnel => ((key.src, key.sport), Flags::NO_OUT),
         };
         let state = if tcp { State::None } else { State::Udp };
         let mut s = Session6::new(
@@ -293,6 +295,14 @@ impl Engine {
         };
         account(&counters.dests[s.dest as usize]);
         account(&counters.services[s.service as usize]);
+        if s.mode == ForwardMode::Tunnel {
+            // IPv6-in-IPv6 from the output port's IPv6 address.
+            let Some(src) = cfg.ifaces.iter().find(|i| i.port == port).and_then(|i| i.ipv6()) else {
+                return Action::Drop(Drop::NoRoute);
+            };
+            self.encap6 = (u128::from(src), s.rip);
+            return Action::Encap6 { port, next_hop };
+        }
         xmit6(&s, dir == Dir::Output, mode.routed, frame, p);
         Action::Forward6 { port, next_hop }
     }

@@ -205,10 +205,15 @@ fn dr6_changes_nothing_in_l3_and_sends_to_the_real_server() {
 
 #[test]
 fn what_is_not_built_is_a_counted_drop_and_no_session() {
-    // Persistent IPv6 services, TUN for IPv6.
-    for svc in [service(ForwardMode::FullNat, P::Tcp, true), service(ForwardMode::Tunnel, P::Tcp, false)] {
+    // Persistent IPv6 services.
+    for svc in [service(ForwardMode::FullNat, P::Tcp, true), service(ForwardMode::Masq, P::Udp, true)] {
         let mut e = engine(svc, 0, 1);
-        let mut syn = tcp_frame((CIP, 40000), (VIP, 80), true, false, &[]);
+        let proto = e.snap.services()[0].key.proto;
+        let mut syn = if proto == P::Tcp {
+            tcp_frame((CIP, 40000), (VIP, 80), true, false, &[])
+        } else {
+            udp_frame((CIP, 40000), (VIP, 80), b"x")
+        };
         assert_eq!(e.process(0, 0, &mut syn), Action::Drop(Drop::Ipv6NotHandled));
         assert!(e.sessions6.is_empty());
         assert_eq!(e.counters.event_count(Event::HalfOpen), 0);
@@ -265,4 +270,15 @@ proptest! {
         xmit6(&s, true, true, &mut f, &p);
         prop_assert_eq!(read(&f), ((v, vport), (c, cport), 63));
     }
+}
+
+#[test]
+fn tun6_asks_the_worker_to_encapsulate_from_the_port_to_the_real_server() {
+    let mut e = engine(service(ForwardMode::Tunnel, P::Tcp, false), 0, 1);
+    let mut syn = tcp_frame((CIP, 40000), (VIP, 80), true, false, &[]);
+    let before = syn.clone();
+    assert_eq!(e.process(0, 0, &mut syn), Action::Encap6 { port: 0, next_hop: u128::from(RIP) });
+    assert_eq!(e.pending_encap6(), (u128::from(GW6), u128::from(RIP)));
+    assert_eq!(syn, before, "the inner packet is not touched");
+    assert!(e.sessions6.get(0).flags.contains(Flags::NO_OUT));
 }
