@@ -205,19 +205,14 @@ fn dr6_changes_nothing_in_l3_and_sends_to_the_real_server() {
 
 #[test]
 fn what_is_not_built_is_a_counted_drop_and_no_session() {
-    // Persistent IPv6 services.
-    for svc in [service(ForwardMode::FullNat, P::Tcp, true), service(ForwardMode::Masq, P::Udp, true)] {
-        let mut e = engine(svc, 0, 1);
-        let proto = e.snap.services()[0].key.proto;
-        let mut syn = if proto == P::Tcp {
-            tcp_frame((CIP, 40000), (VIP, 80), true, false, &[])
-        } else {
-            udp_frame((CIP, 40000), (VIP, 80), b"x")
-        };
-        assert_eq!(e.process(0, 0, &mut syn), Action::Drop(Drop::Ipv6NotHandled));
-        assert!(e.sessions6.is_empty());
-        assert_eq!(e.counters.event_count(Event::HalfOpen), 0);
-    }
+    // SYNPROXY on an IPv6 service.
+    let mut svc = service(ForwardMode::FullNat, P::Tcp, false);
+    svc.synproxy = true;
+    let mut e = engine(svc, 0, 1);
+    let mut syn = tcp_frame((CIP, 40000), (VIP, 80), true, false, &[]);
+    assert_eq!(e.process(0, 0, &mut syn), Action::Drop(Drop::Ipv6NotHandled));
+    assert!(e.sessions6.is_empty());
+    assert_eq!(e.counters.event_count(Event::HalfOpen), 0);
     // NAT64: an IPv4 server behind the IPv6 VIP.
     let mut svc = service(ForwardMode::FullNat, P::Tcp, false);
     svc.dests[0].addr = IpAddr::V4(Ipv4Addr::new(198, 18, 1, 2));
@@ -281,4 +276,47 @@ fn tun6_asks_the_worker_to_encapsulate_from_the_port_to_the_real_server() {
     assert_eq!(e.pending_encap6(), (u128::from(GW6), u128::from(RIP)));
     assert_eq!(syn, before, "the inner packet is not touched");
     assert!(e.sessions6.get(0).flags.contains(Flags::NO_OUT));
+}
+
+/// Persistence with `-M 64`: every client of a /64 goes to the server its
+/// template names (round robin would alternate), the template counts its
+/// connections and the real server's persist gauge it; once the
+/// connections are gone the template lives its timeout, then goes.
+#[test]
+fn persistent_ipv6_services_keep_a_prefix_on_one_server() {
+    let mut svc = service(ForwardMode::FullNat, P::Udp, true);
+    svc.netmask6 = crate::service::mask6(64);
+    let second = Dest {
+        slot: 1,
+        addr: IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x201)),
+        ..svc.dests[0].clone()
+    };
+    svc.dests.push(second);
+    let confs: Vec<DestConf> =
+        svc.dests.iter().map(|d| DestConf::new(1, crate::service::sched_addr(d.addr), d.port)).collect();
+    svc.prep = Prepared::build(Scheduler::Rr, 0, &confs);
+    let mut e = engine(svc, 0, 1);
+    let mut servers = vec![];
+    for n in 0..4u16 {
+        let client = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0x77, n);
+        let mut f = udp_frame((client, 5000 + n), (VIP, 80), b"q");
+        assert!(matches!(e.process(0, 0, &mut f), Action::Forward6 { .. }));
+        servers.push(read(&f).1 .0);
+    }
+    assert!(servers.iter().all(|s| *s == servers[0]), "one server for the /64: {servers:?}");
+    // Another /64 is scheduled anew: round robin's next server.
+    let other = Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, 1);
+    let mut f = udp_frame((other, 5000), (VIP, 80), b"q");
+    assert!(matches!(e.process(0, 0, &mut f), Action::Forward6 { .. }));
+    assert_ne!(read(&f).1 .0, servers[0]);
+    let c = e.counters.clone();
+    assert_eq!(c.dests[0].persist.get() + c.dests[1].persist.get(), 2, "two templates");
+    assert_eq!(e.sessions6.len(), 4 + 1 + 2);
+    // UDP sessions end after the UDP timeout (300 s); the templates after
+    // their 60 s more.
+    e.expire(301_000);
+    assert_eq!(e.sessions6.len(), 2, "the templates outlive their connections");
+    e.expire(400_000);
+    assert!(e.sessions6.is_empty());
+    assert_eq!(c.dests[0].persist.get() + c.dests[1].persist.get(), 0);
 }
