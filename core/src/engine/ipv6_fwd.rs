@@ -31,9 +31,11 @@
 //! silent wrong answer: SYNPROXY and client-address options on IPv6 services,
 //! NAT64 (an IPv4 real server behind an IPv6 VIP), fragments, and ICMPv6
 //! errors about a session (Packet Too Big toward a smaller MTU: such a
-//! packet is `drop_cannot_fragment` in the worker). The TCP sequence
-//! check of the IPv4 path ([`crate::tcp_seq`]) is not applied to IPv6
-//! sessions yet.
+//! packet is `drop_cannot_fragment` in the worker).
+//!
+//! TCP segments of sessions that see both directions (FULLNAT66, NAT66)
+//! pass the IPv4 path's sequence check ([`crate::tcp_seq`], [`track_seq6`])
+//! before they move the state.
 
 use std::net::Ipv6Addr;
 
@@ -62,6 +64,10 @@ const LPORT_TRIES: usize = 64;
 pub(super) struct L4Info6 {
     pub key: FlowKey6,
     pub tcp_flags: u8,
+    /// TCP sequence number and the sequence numbers the segment occupies
+    /// (payload, plus one each for SYN and FIN); 0 for UDP.
+    pub seq: u32,
+    pub seg_len: u32,
     pub hop_limit: u8,
     /// Bytes from the IPv6 header to the end of the payload.
     pub len: usize,
@@ -76,20 +82,23 @@ pub(super) fn l4_info(frame: &[u8], t: &Transport) -> Option<L4Info6> {
     let l4 = ethernet::HEADER_LEN + t.offset;
     let len = ipv6::HEADER_LEN + usize::from(ip.payload_len());
     let seg = frame.get(l4..ethernet::HEADER_LEN + len)?;
-    let (proto, sport, dport, tcp_flags) = match t.protocol {
+    let (proto, sport, dport, tcp_flags, seq, seg_len) = match t.protocol {
         NextHeader::Tcp => {
             let p = tcp::Packet::new_checked(seg).ok()?;
-            (Protocol::Tcp, p.src_port(), p.dst_port(), p.flags())
+            let f = p.flags();
+            let ctl = u32::from(f & tcp_state::flags::SYN != 0) + u32::from(f & tcp_state::flags::FIN != 0);
+            let len = seg.len().checked_sub(p.header_len())? as u32 + ctl;
+            (Protocol::Tcp, p.src_port(), p.dst_port(), f, p.seq_number(), len)
         }
         NextHeader::Udp => {
             let p = udp::Packet::new_checked(seg).ok()?;
-            (Protocol::Udp, p.src_port(), p.dst_port(), 0)
+            (Protocol::Udp, p.src_port(), p.dst_port(), 0, 0, 0)
         }
         _ => return None,
     };
     let key =
         FlowKey6 { proto, src: u128::from(ip.src_addr()), sport, dst: u128::from(ip.dst_addr()), dport };
-    Some(L4Info6 { key, tcp_flags, hop_limit: ip.hop_limit(), len, l4 })
+    Some(L4Info6 { key, tcp_flags, seq, seg_len, hop_limit: ip.hop_limit(), len, l4 })
 }
 
 /// The number of IPv6 sessions a worker with `sessions` IPv4 sessions
@@ -282,6 +291,11 @@ impl Engine {
         let Some((port, next_hop)) = cfg.routes.lookup6(to) else {
             return Action::Drop(Drop::NoRoute);
         };
+        if p.key.proto == Protocol::Tcp && !s.flags.contains(Flags::NO_OUT) {
+            if let Err(why) = track_seq6(sessions6.get_mut(i), dir, p) {
+                return Action::Drop(why);
+            }
+        }
         let table = if dir == Dir::Input { mode.in_table } else { dir };
         let old = s.state;
         let new = if p.key.proto == Protocol::Tcp { tcp_state::next(old, table, p.tcp_flags) } else { old };
@@ -329,6 +343,29 @@ impl Engine {
         }
         xmit6(&s, dir == Dir::Output, mode.routed, frame, p);
         Action::Forward6 { port, next_hop }
+    }
+}
+
+/// The IPv4 path's RFC 5961-style check ([`crate::tcp_seq`]) for an IPv6
+/// session that sees both directions: updates the sender's mark or says
+/// why the segment is dropped, before it can move the state.
+fn track_seq6(s: &mut Session6, dir: Dir, p: &L4Info6) -> Result<(), Drop> {
+    use crate::tcp_seq::{self, Verdict};
+    let (d, bit) = if dir == Dir::Output { (1, Flags::SEQ_OUT) } else { (0, Flags::SEQ_IN) };
+    let syn = p.tcp_flags & tcp_state::flags::SYN != 0;
+    let fresh =
+        syn && !matches!(s.state, State::Established | State::FinWait | State::CloseWait | State::LastAck);
+    let mark = (s.flags.contains(bit) && !fresh).then_some(s.seq_mark[d]);
+    match tcp_seq::check(mark, p.seq, p.seg_len, p.tcp_flags & tcp_state::flags::RST != 0) {
+        Verdict::Accept { mark: m } => {
+            if mark != Some(m) {
+                s.seq_mark[d] = m;
+                s.flags.insert(bit);
+            }
+            Ok(())
+        }
+        Verdict::RstOutOfWindow => Err(Drop::TcpRstOutOfWindow),
+        Verdict::OutOfWindow => Err(Drop::TcpOutOfWindow),
     }
 }
 

@@ -320,3 +320,28 @@ fn persistent_ipv6_services_keep_a_prefix_on_one_server() {
     assert!(e.sessions6.is_empty());
     assert_eq!(c.dests[0].persist.get() + c.dests[1].persist.get(), 0);
 }
+
+/// A RST far outside the client's window is dropped before it can close
+/// the session (RFC 5961, as for IPv4); one in sequence closes it.
+#[test]
+fn a_blind_rst_is_dropped_and_an_in_window_one_is_not() {
+    let mut e = engine(service(ForwardMode::FullNat, P::Tcp, false), 0, 1);
+    let mut syn = tcp_frame((CIP, 40000), (VIP, 80), true, false, &[]);
+    assert!(matches!(e.process(0, 0, &mut syn), Action::Forward6 { .. }));
+    let rst = |seq: u32| {
+        let mut out = Vec::new();
+        PacketBuilder::ethernet2(PEER_MAC, GW_MAC.0)
+            .ipv6(CIP.octets(), VIP.octets(), 64)
+            .tcp(40000, 80, seq, 0)
+            .rst()
+            .write(&mut out, &[])
+            .unwrap();
+        out
+    };
+    let mut blind = rst(1000u32.wrapping_add(0x4000_0000));
+    assert_eq!(e.process(1, 0, &mut blind), Action::Drop(Drop::TcpRstOutOfWindow));
+    assert_eq!(e.sessions6.get(0).state, State::SynRecv, "the session is as it was");
+    let mut good = rst(1001);
+    assert!(matches!(e.process(2, 0, &mut good), Action::Forward6 { .. }));
+    assert_eq!(read(&good).1, (RIP, 8080));
+}
