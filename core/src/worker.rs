@@ -131,7 +131,8 @@ const LEARNED_MAX: usize = 16;
 pub struct Worker<B> {
     pub engine: Engine,
     neigh: NeighTable<B>,
-    /// IPv6 neighbours (neighbour discovery), under the same rules.
+    /// IPv6 neighbours (neighbour discovery), under the same rules and
+    /// settings; no room is allocated when no port is dual-stack.
     neigh6: NeighTable<B, u128>,
     last_neigh_tick: u64,
     learned: [Option<Learned>; LEARNED_MAX],
@@ -176,10 +177,13 @@ fn refresh_statics<B: PacketBuf, A: NeighAddr>(
 
 impl<B: PacketBuf> Worker<B> {
     pub fn new(engine: Engine, neigh: NeighConfig) -> Self {
+        // Room for IPv6 neighbours only where a port is dual-stack.
+        let dual = engine.config().ifaces.iter().any(|i| i.addr6.is_some());
+        let capacity6 = if dual { neigh.capacity } else { 0 };
         Worker {
             engine,
             neigh: NeighTable::new(neigh),
-            neigh6: NeighTable::new(neigh),
+            neigh6: NeighTable::new(NeighConfig { capacity: capacity6, ..neigh }),
             last_neigh_tick: 0,
             learned: [None; LEARNED_MAX],
             n_learned: 0,
@@ -257,10 +261,15 @@ impl<B: PacketBuf> Worker<B> {
                     self.punt(port, pkt, io);
                 }
             }
-            Action::Nd { port, addr, mac, create, reply, kernel } => {
+            Action::Nd { port, addr, mac, create, replace, reply, kernel } => {
+                // Without the override flag, a known neighbour keeps its MAC
+                // (here and, not shared, on the other workers).
+                let keeps = !replace && self.neigh6.lookup(port, addr).is_some_and(|m| m != mac);
                 let learned = (port, IpAddr::V6(Ipv6Addr::from(addr)), mac, create);
-                let stored = self.learn_from(now, learned, io);
-                self.share(learned);
+                let stored = !keeps && self.learn_from(now, learned, io);
+                if !keeps {
+                    self.share(learned);
+                }
                 if reply != 0 {
                     pkt.truncate(reply.into());
                     io.send(port, pkt);

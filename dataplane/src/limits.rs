@@ -72,7 +72,8 @@ pub const MAX_REACHABLE_S: u64 = 86_400;
 /// Longest `neighbours.retry_ms`: one minute between ARP probes.
 pub const MAX_RETRY_MS: u64 = 60_000;
 
-/// Most neighbour entries per worker.
+/// Most neighbour entries per worker and family (an IPv6 table of the same
+/// size is allocated when a port is dual-stack).
 pub const MAX_NEIGHBOURS: usize = 1 << 20;
 
 /// Most replies per second per worker (`ipvs.reply_rate`): a million,

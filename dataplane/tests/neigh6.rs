@@ -103,3 +103,40 @@ fn an_unanswered_router_costs_the_reply_counted() {
     assert!(lab.rx(0, echo_request(CLIENT6)).is_empty());
     assert_eq!(lab.counters.drop_count(Drop::NoRoute), 1);
 }
+
+/// A neighbour solicitation for `target` from a host on port 0's prefix.
+fn solicit(target: Ipv6Addr) -> Vec<u8> {
+    let host: Ipv6Addr = "2001:db8::2".parse().unwrap();
+    let group = gw_core::wire::ipv6::solicited_node(target);
+    let mut body = target.octets().to_vec();
+    body.extend_from_slice(&[1, 1]);
+    body.extend_from_slice(&CLIENT_MAC);
+    let mut out = vec![];
+    PacketBuilder::ethernet2(CLIENT_MAC, gw_core::wire::ipv6::multicast_mac(group).0)
+        .ipv6(host.octets(), group.octets(), 255)
+        .icmpv6(Icmpv6Type::Unknown { type_u8: 135, code_u8: 0, bytes5to8: [0; 4] })
+        .write(&mut out, &body)
+        .unwrap();
+    out
+}
+
+#[test]
+fn solicitations_for_an_ipv6_vip_are_answered_from_the_vip() {
+    use gw_proto::{Protocol, Request, Scheduler, ServiceKey, ServiceSpec};
+    let mut lab = LabConfig::default().build();
+    let on_prefix: Ipv6Addr = "2001:db8::100".parse().unwrap();
+    let routed: Ipv6Addr = "2001:db8:99::1".parse().unwrap();
+    // Not a VIP yet: not ours.
+    assert!(lab.rx(0, solicit(on_prefix)).is_empty());
+    assert_eq!(lab.counters.drop_count(Drop::NotForUs), 1);
+    for vip in [on_prefix, routed] {
+        let key = ServiceKey { proto: Protocol::Tcp, addr: vip.into(), port: 80 };
+        lab.ok(Request::AddService { spec: ServiceSpec::new(key, Scheduler::Rr) });
+        let out = lab.rx(0, solicit(vip));
+        assert_eq!(out.len(), 1, "{vip} answered");
+        let (dmac, src, dst, hop, icmp) = read(&out[0].1);
+        assert_eq!((dmac, src, dst, hop), (CLIENT_MAC, vip, "2001:db8::2".parse().unwrap(), 255));
+        assert_eq!((icmp[0], &icmp[8..24]), (136, &vip.octets()[..]));
+        assert_eq!(&icmp[24..32], &[[2, 1].as_slice(), &GW_OUT.0].concat()[..]);
+    }
+}

@@ -13,8 +13,9 @@
 //! ports, bind/unbind accounting).
 //!
 //! [`ipv6`] handles IPv6 on a dual-stack port: neighbour discovery
-//! ([`nd`]: answers solicitations for the port's address, learns
-//! neighbours) and echo requests to the port's address.
+//! ([`nd`]: answers solicitations for the port's address and the IPv6
+//! VIPs and local addresses, learns neighbours) and echo requests to the
+//! port's address.
 //!
 //! Order of checks for an IPv4 frame: Ethernet destination, IPv4 header
 //! (length, version, IHL, checksum), source address sanity, fragments, then
@@ -134,8 +135,10 @@ pub enum Action {
     /// only if `create` (a solicitation to us); if `reply` is not 0, the
     /// frame was turned into an advertisement of `reply` bytes (MACs set):
     /// cut it and send it out `port`; else if `kernel`, the frame then goes
-    /// to `port`'s kernel interface.
-    Nd { port: u16, addr: u128, mac: MacAddr, create: bool, reply: u16, kernel: bool },
+    /// to `port`'s kernel interface. Without `replace` (an advertisement
+    /// with the override flag clear, RFC 4861 §7.2.5) a known neighbour's
+    /// different MAC is kept.
+    Nd { port: u16, addr: u128, mac: MacAddr, create: bool, replace: bool, reply: u16, kernel: bool },
     /// For `port`'s kernel interface, untouched (the exception path,
     /// [`kernel`]): the worker hands it to the thread that owns the kernel
     /// interfaces, through a bounded ring (`kernel_punted`, or

@@ -22,7 +22,9 @@
 //! target, and carry the target's link-layer address; then it only
 //! refreshes or completes an entry the worker has (the answer to our
 //! solicitation, or an unsolicited advertisement of a known neighbour),
-//! never makes one (Linux `ndisc_notify`/`arp_accept=0` alike).
+//! never makes one (Linux `ndisc_notify`/`arp_accept=0` alike); with the
+//! override flag clear it does not change a known neighbour's MAC
+//! (§7.2.5).
 
 use std::net::Ipv6Addr;
 
@@ -58,8 +60,8 @@ pub(super) struct Received {
 impl Engine {
     /// Whether neighbour solicitations for `target` arriving on `iface` are
     /// ours to answer: the port's own IPv6 address, or an IPv6 VIP or local
-    /// address on the port's prefix or on no port's prefix (a routed VIP),
-    /// as ARP's rule for IPv4.
+    /// address that lies on the port's prefix (or on no port's prefix,
+    /// e.g. a routed VIP), as ARP's rule ([`Engine::answers_arp_for`]).
     fn answers_nd_for(&self, iface: &Iface, target: Ipv6Addr) -> bool {
         iface.ipv6() == Some(target)
             || (self.snap.owns6(u128::from(target))
@@ -105,11 +107,13 @@ impl Engine {
                 // The kernel interface resolves through the same port: it
                 // gets a copy of an answer to its address, or a multicast one.
                 let kernel = self.has_kernel(iface);
+                let replace = flags & icmpv6::NA_OVERRIDE != 0;
                 Action::Nd {
                     port: iface.port,
                     addr: u128::from(target),
                     mac,
                     create: false,
+                    replace,
                     reply: 0,
                     kernel,
                 }
@@ -166,6 +170,7 @@ impl Engine {
                 addr: u128::from(src),
                 mac,
                 create: true,
+                replace: true,
                 reply: len,
                 kernel: false,
             },

@@ -186,3 +186,53 @@ fn a_static_ipv6_neighbour_is_used_at_once_and_never_changed_by_an_advertisement
     assert_eq!(read_ns(&io.0[0].1).4[8..24], ROUTER6.octets());
     assert_eq!(w.engine.counters().event_count(Event::NdSolicitsSent), 1);
 }
+
+#[test]
+fn an_advertisement_without_the_override_flag_keeps_a_known_mac() {
+    let mut w = worker(16);
+    let mut io = Sent::default();
+    w.handle(0, 0, ipv6_tests::echo_from(CLIENT6, GW6, GW_MAC), &mut io);
+    w.handle(1, 0, na(ROUTER6, GW6, ROUTER6, 0xe0, Some(ROUTER_MAC), 255), &mut io);
+    let other = [2, 0, 0, 0, 0, 0x66];
+    // Solicited, override clear (R|S), another MAC: ignored.
+    w.handle(2, 0, na(ROUTER6, GW6, ROUTER6, 0xc0, Some(other), 255), &mut io);
+    assert_eq!(w.neigh6.lookup(0, u128::from(ROUTER6)), Some(MacAddr(ROUTER_MAC)));
+    assert_eq!(w.engine.counters().event_count(Event::NdAdvertsLearned), 1);
+    // Override set: the neighbour moved.
+    w.handle(3, 0, na(ROUTER6, GW6, ROUTER6, 0xe0, Some(other), 255), &mut io);
+    assert_eq!(w.neigh6.lookup(0, u128::from(ROUTER6)), Some(MacAddr(other)));
+}
+
+#[test]
+fn a_neighbour_learnt_on_one_worker_reaches_the_others_parked_packets() {
+    // Worker a parked a reply for the router; the advertisement arrives
+    // on worker b (another queue), which shares what it learnt.
+    let (mut a, mut b) = (worker(16), worker(16));
+    let (mut io_a, mut io_b) = (Sent::default(), Sent::default());
+    a.handle(0, 0, ipv6_tests::echo_from(CLIENT6, GW6, GW_MAC), &mut io_a);
+    io_a.0.clear();
+    b.handle(1, 0, na(ROUTER6, GW6, ROUTER6, 0xe0, Some(ROUTER_MAC), 255), &mut io_b);
+    assert_eq!(b.neigh6.len(), 0, "b was resolving nothing: no entry there");
+    let shared: Vec<Learned> = b.take_learned().collect();
+    assert_eq!(shared, [(0, IpAddr::V6(ROUTER6), MacAddr(ROUTER_MAC), false)]);
+    for l in shared {
+        a.learn(2, l, &mut io_a);
+    }
+    assert_eq!(io_a.0.len(), 1, "a's parked reply leaves");
+    assert_eq!(ipv6_tests::read(&io_a.0[0].1).1, ROUTER_MAC);
+}
+
+#[test]
+fn without_a_dual_stack_port_an_ipv6_next_hop_is_no_route_and_no_table_is_kept() {
+    let engine = ipv6_tests::engine(None);
+    let mut w: Worker<Vec<u8>> = Worker::new(engine, neigh(16));
+    let mut io = Sent::default();
+    w.output6(0, 0, u128::from(ROUTER6), ipv6_tests::echo_from(CLIENT6, GW6, GW_MAC), &mut io);
+    assert!(io.0.is_empty());
+    assert_eq!(w.engine.counters().drop_count(Drop::NoRoute), 1);
+    assert_eq!(w.neigh6.len(), 0);
+    // Its IPv6 table has no room at all: nothing learnt, even when asked to.
+    let l = (0, IpAddr::V6(ROUTER6), MacAddr(ROUTER_MAC), true);
+    w.learn(1, l, &mut io);
+    assert_eq!(w.neigh6.len(), 0);
+}

@@ -117,7 +117,8 @@ fn a_solicitation_for_the_port_address_gets_an_advertisement() {
     let mut f = ns(HOST6, GW6, 255);
     // Answered, and the sender (its source link-layer option) is learnt,
     // with an entry made: it solicited us.
-    let Action::Nd { port: 0, addr, mac, create: true, reply, kernel: false } = e.process(0, 0, &mut f)
+    let Action::Nd { port: 0, addr, mac, create: true, replace: true, reply, kernel: false } =
+        e.process(0, 0, &mut f)
     else {
         panic!("not answered")
     };

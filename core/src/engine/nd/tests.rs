@@ -56,6 +56,7 @@ fn an_advertisement_to_us_is_learnt_without_making_an_entry() {
             addr: u128::from(HOST6),
             mac: MacAddr(HOST_MAC),
             create: false,
+            replace: true,
             reply: 0,
             kernel: false
         }
