@@ -246,6 +246,13 @@ impl<B: PacketBuf> Worker<B> {
                     Err(why) => self.engine.counters().count_drop(why),
                 }
             }
+            Action::Encap6 { port, next_hop } => {
+                let (src, dst) = self.engine.pending_encap6();
+                match crate::modes::tun6::encap(&mut pkt, src, dst) {
+                    Ok(()) => self.output6(now, port, next_hop, pkt, io),
+                    Err(why) => self.engine.counters().count_drop(why),
+                }
+            }
             Action::Grow { port, next_hop } => {
                 let ins = self.engine.pending_insert();
                 let r = client_addr::apply(&mut pkt, ins);
@@ -367,6 +374,8 @@ impl<B: PacketBuf> Worker<B> {
                     }
                 }
             }
+            // Only IPv4 is reassembled; IPv6 is never fragmented on the way.
+            Action::Encap6 { .. } => self.engine.counters().count_drop(Drop::CannotFragment),
             Action::Encap { port, next_hop, src, dst } => match tun::encap(d, src, dst, &mut self.ip_ident) {
                 Ok(()) => self.output_fragments(now, port, next_hop, d.as_ref(), io),
                 Err(why) => self.engine.counters().count_drop(why),

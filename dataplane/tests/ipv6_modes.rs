@@ -198,3 +198,26 @@ fn vips_and_local_addresses_answer_solicitations_and_echo() {
     let other = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x99);
     assert!(lab.rx(0, ns_for(RS_MAC[0], RS6, other)).is_empty(), "not ours");
 }
+
+/// TUN for IPv6: the client's packet leaves inside an outer IPv6 header
+/// (next header 41) from the port's address to the real server, at the
+/// real server's MAC, the inner packet byte for byte as it came.
+#[test]
+fn tun6_wraps_the_packet_in_ipv6_to_the_real_server() {
+    let mut lab = lab(ForwardMode::Tunnel, 1);
+    let syn = tcp6(ROUTER_MAC, (CLIENT6, 40000), (VIP6, VPORT), true, false);
+    let inner = syn[14..].to_vec();
+    let out = lab.rx(0, syn);
+    assert_eq!(out.len(), 1);
+    let (port, frame) = &out[0];
+    assert_eq!(*port, 0);
+    let p = SlicedPacket::from_ethernet(frame).unwrap();
+    let Some(LinkSlice::Ethernet2(eth)) = &p.link else { panic!("not Ethernet") };
+    assert_eq!((eth.source(), eth.destination()), (GW_OUT.0, RS_MAC[0]));
+    let outer = Ipv6Header::from_slice(&frame[14..]).unwrap().0;
+    assert_eq!((Ipv6Addr::from(outer.source), Ipv6Addr::from(outer.destination)), (GW_OUT_ADDR6, RS6));
+    assert_eq!(outer.next_header, etherparse::IpNumber::IPV6);
+    assert_eq!(usize::from(outer.payload_length), inner.len());
+    assert_eq!(&frame[14 + 40..], &inner[..], "the inner packet as it came");
+    assert_eq!(lab.counters.event_count(Event::FwdIn), 1);
+}

@@ -20,15 +20,23 @@
 //! - NAT66: the destination only (VIP:vport -> RIP:rport), the reply's
 //!   source back.
 //! - DR: nothing in L3; the worker sends the frame to the real server's MAC.
+//! - TUN: IPv6-in-IPv6 to the real server ([`crate::modes::tun6`],
+//!   [`Action::Encap6`]).
+//!
+//! Persistence (`-p`, `-M` as a prefix length) keys a template by the
+//! client address under the service's mask ([`schedule6`], IPVS's rule as
+//! [`crate::persist`] for IPv4).
 //!
 //! Not built yet, each a counted drop (`drop_ipv6_not_handled`), never a
-//! silent wrong answer: persistent IPv6 services (templates keyed by the
-//! masked `u128`), SYNPROXY and client-address options on IPv6 services,
-//! TUN for IPv6 (IPv6-in-IPv6), fragments, and ICMPv6 errors about a
-//! session. NAT64 (an IPv4 real server behind an IPv6 VIP) takes this path
-//! with its own bind and transmit, [`super::nat64`]. The TCP sequence
-//! check of the IPv4 path ([`crate::tcp_seq`]) is not applied to IPv6
-//! sessions yet.
+//! silent wrong answer: SYNPROXY and client-address options on IPv6 services,
+//! fragments, and ICMPv6 errors about a session (Packet Too Big toward a
+//! smaller MTU: such a packet is `drop_cannot_fragment` in the worker).
+//! NAT64 (an IPv4 real server behind an IPv6 VIP) takes this path with its
+//! own bind and transmit, [`super::nat64`].
+//!
+//! TCP segments of sessions that see both directions (FULLNAT66, NAT66)
+//! pass the IPv4 path's sequence check ([`crate::tcp_seq`], [`track_seq6`])
+//! before they move the state.
 
 use std::net::Ipv6Addr;
 
@@ -57,6 +65,10 @@ const LPORT_TRIES: usize = 64;
 pub(super) struct L4Info6 {
     pub key: FlowKey6,
     pub tcp_flags: u8,
+    /// TCP sequence number and the sequence numbers the segment occupies
+    /// (payload, plus one each for SYN and FIN); 0 for UDP.
+    pub seq: u32,
+    pub seg_len: u32,
     pub hop_limit: u8,
     /// Bytes from the IPv6 header to the end of the payload.
     pub len: usize,
@@ -71,20 +83,23 @@ pub(super) fn l4_info(frame: &[u8], t: &Transport) -> Option<L4Info6> {
     let l4 = ethernet::HEADER_LEN + t.offset;
     let len = ipv6::HEADER_LEN + usize::from(ip.payload_len());
     let seg = frame.get(l4..ethernet::HEADER_LEN + len)?;
-    let (proto, sport, dport, tcp_flags) = match t.protocol {
+    let (proto, sport, dport, tcp_flags, seq, seg_len) = match t.protocol {
         NextHeader::Tcp => {
             let p = tcp::Packet::new_checked(seg).ok()?;
-            (Protocol::Tcp, p.src_port(), p.dst_port(), p.flags())
+            let f = p.flags();
+            let ctl = u32::from(f & tcp_state::flags::SYN != 0) + u32::from(f & tcp_state::flags::FIN != 0);
+            let len = seg.len().checked_sub(p.header_len())? as u32 + ctl;
+            (Protocol::Tcp, p.src_port(), p.dst_port(), f, p.seq_number(), len)
         }
         NextHeader::Udp => {
             let p = udp::Packet::new_checked(seg).ok()?;
-            (Protocol::Udp, p.src_port(), p.dst_port(), 0)
+            (Protocol::Udp, p.src_port(), p.dst_port(), 0, 0, 0)
         }
         _ => return None,
     };
     let key =
         FlowKey6 { proto, src: u128::from(ip.src_addr()), sport, dst: u128::from(ip.dst_addr()), dport };
-    Some(L4Info6 { key, tcp_flags, hop_limit: ip.hop_limit(), len, l4 })
+    Some(L4Info6 { key, tcp_flags, seq, seg_len, hop_limit: ip.hop_limit(), len, l4 })
 }
 
 /// The number of IPv6 sessions a worker with `sessions` IPv4 sessions
@@ -140,6 +155,14 @@ impl Engine {
     pub(super) fn expire6(&mut self, now: u64) -> usize {
         let Engine { cfg, snap, sessions6, counters, overloaded, .. } = self;
         sessions6.expire(now, cfg.expire_budget, |s| {
+            if s.is_template() {
+                // IPVS's rule (see `persist::expire`).
+                if s.n_control() > 0 {
+                    return Some(u64::from(s.timeout_ms()));
+                }
+                counters.dests[s.dest as usize].persist.sub(1);
+                return None;
+            }
             unbind_parts(counters, overloaded, snap, cfg.workers, s.dest, s.flags, s.protocol(), s.state);
             None
         })
@@ -184,7 +207,15 @@ impl Engine {
             dport: key.dport,
             now_ms: now,
         };
-        let d = sched::pick(&svc.prep, &mut st.sched, &view, &flow).ok_or(Drop::NoDest)?;
+        let mut pick = || sched::pick(&svc.prep, &mut st.sched, &view, &flow);
+        // Persistence (-p, -M as a prefix): the template names the server.
+        let (d, template) = match svc.persistent_ms {
+            None => (pick().ok_or(Drop::NoDest)?, None),
+            Some(ptime) => {
+                let (d, t) = schedule6(sessions6, counters, svc, &key, now, ptime, pick)?;
+                (d, Some(t))
+            }
+        };
         let dest = &svc.dests[d];
         // NAT64: an IPv4 server behind the IPv6 VIP, kept IPv4-mapped.
         let (rip, rip4) = match dest.addr {
@@ -208,8 +239,7 @@ impl Engine {
                 (l, Flags::NONE)
             }
             ForwardMode::Masq => ((key.src, key.sport), Flags::NONE),
-            ForwardMode::Route => ((key.src, key.sport), Flags::NO_OUT),
-            ForwardMode::Tunnel => return Err(Drop::Ipv6NotHandled),
+            ForwardMode::Route | ForwardMode::Tunnel => ((key.src, key.sport), Flags::NO_OUT),
         };
         let state = if tcp { State::None } else { State::Udp };
         let mut s = Session6::new(
@@ -225,6 +255,11 @@ impl Engine {
         );
         s.flags = flags;
         let i = sessions6.insert(s, now, snap.timeouts.of_ms(state)).map_err(|_| Drop::TableFull)?;
+        if let Some(t) = template {
+            sessions6.get_mut(i).control = t;
+            let tm = sessions6.get_mut(t);
+            tm.set_n_control(tm.n_control().saturating_add(1));
+        }
         counters.event(Event::SessionsCreated, 1);
         counters.event(Event::SessionsLive, 1);
         if tcp {
@@ -244,7 +279,7 @@ impl Engine {
 
     /// Forwards a packet of IPv6 session `i` coming from `dir`.
     pub(super) fn forward6(&mut self, now: u64, i: u32, dir: Dir, frame: &mut [u8], p: &L4Info6) -> Action {
-        let Engine { cfg, snap, sessions6, counters, overloaded, nat64: pending, .. } = self;
+        let Engine { cfg, snap, sessions6, counters, overloaded, nat64: pending, encap6, .. } = self;
         let s = *sessions6.get(i);
         let mode = modes::traits(s.mode);
         if !cfg.nodest.forwards(snap, s.dest) {
@@ -269,6 +304,11 @@ impl Engine {
         let Some((port, next_hop)) = route else {
             return Action::Drop(Drop::NoRoute);
         };
+        if p.key.proto == Protocol::Tcp && !s.flags.contains(Flags::NO_OUT) {
+            if let Err(why) = track_seq6(sessions6.get_mut(i), dir, p) {
+                return Action::Drop(why);
+            }
+        }
         let table = if dir == Dir::Input { mode.in_table } else { dir };
         let old = s.state;
         let new = if p.key.proto == Protocol::Tcp { tcp_state::next(old, table, p.tcp_flags) } else { old };
@@ -310,14 +350,118 @@ impl Engine {
             let out = cfg.ifaces.iter().find(|i| i.port == port);
             return super::nat64::xmit(pending, &s, dir, out, (port, next_hop), frame, p);
         }
+        if s.mode == ForwardMode::Tunnel {
+            // IPv6-in-IPv6 from the output port's IPv6 address.
+            let Some(src) = cfg.ifaces.iter().find(|i| i.port == port).and_then(|i| i.ipv6()) else {
+                return Action::Drop(Drop::NoRoute);
+            };
+            *encap6 = (u128::from(src), s.rip);
+            return Action::Encap6 { port, next_hop };
+        }
         xmit6(&s, dir == Dir::Output, mode.routed, frame, p);
         Action::Forward6 { port, next_hop }
     }
 }
 
+/// The IPv4 path's RFC 5961-style check ([`crate::tcp_seq`]) for an IPv6
+/// session that sees both directions: updates the sender's mark or says
+/// why the segment is dropped, before it can move the state.
+fn track_seq6(s: &mut Session6, dir: Dir, p: &L4Info6) -> Result<(), Drop> {
+    use crate::tcp_seq::{self, Verdict};
+    let (d, bit) = if dir == Dir::Output { (1, Flags::SEQ_OUT) } else { (0, Flags::SEQ_IN) };
+    let syn = p.tcp_flags & tcp_state::flags::SYN != 0;
+    let fresh =
+        syn && !matches!(s.state, State::Established | State::FinWait | State::CloseWait | State::LastAck);
+    let mark = (s.flags.contains(bit) && !fresh).then_some(s.seq_mark[d]);
+    match tcp_seq::check(mark, p.seq, p.seg_len, p.tcp_flags & tcp_state::flags::RST != 0) {
+        Verdict::Accept { mark: m } => {
+            if mark != Some(m) {
+                s.seq_mark[d] = m;
+                s.flags.insert(bit);
+            }
+            Ok(())
+        }
+        Verdict::RstOutOfWindow => Err(Drop::TcpRstOutOfWindow),
+        Verdict::OutOfWindow => Err(Drop::TcpOutOfWindow),
+    }
+}
+
 /// What an IPv6 service may ask that the IPv6 path does not do yet.
 fn not_built(svc: &Service) -> bool {
-    svc.persistent_ms.is_some() || svc.synproxy || svc.client_addr != gw_proto::ClientAddr::None
+    svc.synproxy || svc.client_addr != gw_proto::ClientAddr::None
+}
+
+/// A real server's address in an IPv6 session: its own, or IPv4-mapped
+/// (`::ffff:a.b.c.d`) for an IPv4 one (NAT64).
+fn rip6(dest: &crate::service::Dest) -> u128 {
+    match dest.addr {
+        std::net::IpAddr::V6(a) => u128::from(a),
+        std::net::IpAddr::V4(a) => u128::from(a.to_ipv6_mapped()),
+    }
+}
+
+/// [`crate::persist::schedule`] for IPv6: the template is keyed by the
+/// client address under the service's prefix (`-M`), port 0, the VIP and
+/// the service port; an existing template whose server is still in the
+/// service decides, else `pick` schedules and the template is created or
+/// follows the new choice; its deadline moves to `ptime` from `now`.
+/// Returns (index into `svc.dests`, template slot).
+fn schedule6(
+    sessions: &mut SessionTable6,
+    counters: &crate::counters::WorkerCounters,
+    svc: &Service,
+    key: &FlowKey6,
+    now: u64,
+    ptime: u64,
+    pick: impl FnOnce() -> Option<usize>,
+) -> Result<(usize, u32), Drop> {
+    let tkey = FlowKey6 {
+        proto: key.proto,
+        src: key.src & svc.netmask6,
+        sport: 0,
+        dst: key.dst,
+        dport: svc.key.port,
+    };
+    let found = sessions.lookup_in(&tkey);
+    let kept = found.and_then(|t| svc.dests.iter().position(|d| d.slot == u32::from(sessions.get(t).dest)));
+    let d = match kept {
+        Some(d) => d,
+        None => pick().ok_or(Drop::NoDest)?,
+    };
+    let dest = &svc.dests[d];
+    let rs = (rip6(dest), if dest.port == 0 { key.dport } else { dest.port });
+    let t = match found {
+        Some(t) => {
+            if kept.is_none() {
+                let tm = sessions.get_mut(t);
+                counters.dests[tm.dest as usize].persist.sub(1);
+                (tm.dest, tm.rip, tm.rport) = (dest.slot as u16, rs.0, rs.1);
+                counters.dests[dest.slot as usize].persist.add(1);
+            }
+            sessions.touch(t, now, ptime);
+            t
+        }
+        None => {
+            let mut tpl = Session6::new(
+                key.proto,
+                (tkey.src, 0),
+                (tkey.dst, tkey.dport),
+                rs,
+                (0, 0),
+                State::None,
+                dest.mode,
+                svc.slot,
+                dest.slot,
+            );
+            tpl.flags = Flags::TEMPLATE | Flags::NO_OUT;
+            tpl.set_timeout_ms(ptime.min(u32::MAX as u64) as u32);
+            tpl.set_n_control(0);
+            let t = sessions.insert(tpl, now, ptime).map_err(|_| Drop::TableFull)?;
+            counters.dests[dest.slot as usize].persist.add(1);
+            t
+        }
+    };
+    Ok((d, t))
 }
 
 /// Rewrites the IPv6 packet of session `s` for its mode (`out`: a reply

@@ -118,6 +118,11 @@ pub enum Action {
     /// [`crate::modes::tun::OUTER_LEN`] bytes), and send out `port` to the MAC
     /// of `next_hop`.
     Encap { port: u16, next_hop: u32, src: u32, dst: u32 },
+    /// TUN for IPv6: encapsulate with [`crate::modes::tun6::encap`] from
+    /// and to the addresses [`Engine::pending_encap6`] gives (kept in the
+    /// engine so that `Action` stays 32 bytes), and send out `port` to the
+    /// MAC of the IPv6 `next_hop`.
+    Encap6 { port: u16, next_hop: u128 },
     /// An ARP packet from `sender` (inside `port`'s subnet) on `port`: learn
     /// it, making a neighbour entry only if `create` (a request to us), else
     /// updating one that exists (Linux `arp_accept=0`); if `reply`, the
@@ -186,6 +191,8 @@ pub struct Engine {
     sessions6: crate::session::ipv6::SessionTable6,
     /// The translation of the last NAT64 action ([`nat64`]).
     nat64: nat64::Pending,
+    /// The outer (source, destination) of the last [`Action::Encap6`].
+    encap6: (u128, u128),
     svc: Box<[SvcState]>,
     counters: Arc<WorkerCounters>,
     /// IPVS's IP_VS_DEST_F_OVERLOAD per real-server slot, from this worker's
@@ -241,6 +248,7 @@ impl Engine {
             sessions,
             sessions6,
             nat64: nat64::Pending::NONE,
+            encap6: (0, 0),
             svc,
             counters,
             overloaded,
@@ -277,6 +285,11 @@ impl Engine {
     /// last reference is never dropped on a worker.
     pub fn set_snapshot(&mut self, snap: Arc<Snapshot>) -> Arc<Snapshot> {
         std::mem::replace(&mut self.snap, snap)
+    }
+
+    /// The outer (source, destination) of the last [`Action::Encap6`].
+    pub fn pending_encap6(&self) -> (u128, u128) {
+        self.encap6
     }
 
     /// What the last [`Action::Grow`] asks to insert.

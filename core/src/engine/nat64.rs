@@ -204,6 +204,8 @@ impl Engine {
         let p6 = L4Info6 {
             key,
             tcp_flags: p.tcp_flags,
+            seq: p.seq,
+            seg_len: p.seg_len,
             hop_limit: p.ttl,
             len: p.tl,
             l4: ethernet::HEADER_LEN + ihl,

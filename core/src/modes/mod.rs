@@ -26,6 +26,7 @@ pub mod dr;
 pub mod fullnat;
 pub mod nat;
 pub mod tun;
+pub mod tun6;
 
 use gw_proto::ForwardMode;
 

@@ -205,14 +205,14 @@ fn dr6_changes_nothing_in_l3_and_sends_to_the_real_server() {
 
 #[test]
 fn what_is_not_built_is_a_counted_drop_and_no_session() {
-    // Persistent IPv6 services, TUN for IPv6.
-    for svc in [service(ForwardMode::FullNat, P::Tcp, true), service(ForwardMode::Tunnel, P::Tcp, false)] {
-        let mut e = engine(svc, 0, 1);
-        let mut syn = tcp_frame((CIP, 40000), (VIP, 80), true, false, &[]);
-        assert_eq!(e.process(0, 0, &mut syn), Action::Drop(Drop::Ipv6NotHandled));
-        assert!(e.sessions6.is_empty());
-        assert_eq!(e.counters.event_count(Event::HalfOpen), 0);
-    }
+    // SYNPROXY on an IPv6 service.
+    let mut svc = service(ForwardMode::FullNat, P::Tcp, false);
+    svc.synproxy = true;
+    let mut e = engine(svc, 0, 1);
+    let mut syn = tcp_frame((CIP, 40000), (VIP, 80), true, false, &[]);
+    assert_eq!(e.process(0, 0, &mut syn), Action::Drop(Drop::Ipv6NotHandled));
+    assert!(e.sessions6.is_empty());
+    assert_eq!(e.counters.event_count(Event::HalfOpen), 0);
     // NAT64 (an IPv4 server behind the IPv6 VIP, engine/nat64.rs) binds an
     // IPv4 local address: without one, none.
     let mut svc = service(ForwardMode::FullNat, P::Tcp, false);
@@ -267,4 +267,83 @@ proptest! {
         xmit6(&s, true, true, &mut f, &p);
         prop_assert_eq!(read(&f), ((v, vport), (c, cport), 63));
     }
+}
+
+#[test]
+fn tun6_asks_the_worker_to_encapsulate_from_the_port_to_the_real_server() {
+    let mut e = engine(service(ForwardMode::Tunnel, P::Tcp, false), 0, 1);
+    let mut syn = tcp_frame((CIP, 40000), (VIP, 80), true, false, &[]);
+    let before = syn.clone();
+    assert_eq!(e.process(0, 0, &mut syn), Action::Encap6 { port: 0, next_hop: u128::from(RIP) });
+    assert_eq!(e.pending_encap6(), (u128::from(GW6), u128::from(RIP)));
+    assert_eq!(syn, before, "the inner packet is not touched");
+    assert!(e.sessions6.get(0).flags.contains(Flags::NO_OUT));
+}
+
+/// Persistence with `-M 64`: every client of a /64 goes to the server its
+/// template names (round robin would alternate), the template counts its
+/// connections and the real server's persist gauge it; once the
+/// connections are gone the template lives its timeout, then goes.
+#[test]
+fn persistent_ipv6_services_keep_a_prefix_on_one_server() {
+    let mut svc = service(ForwardMode::FullNat, P::Udp, true);
+    svc.netmask6 = crate::service::mask6(64);
+    let second = Dest {
+        slot: 1,
+        addr: IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x201)),
+        ..svc.dests[0].clone()
+    };
+    svc.dests.push(second);
+    let confs: Vec<DestConf> =
+        svc.dests.iter().map(|d| DestConf::new(1, crate::service::sched_addr(d.addr), d.port)).collect();
+    svc.prep = Prepared::build(Scheduler::Rr, 0, &confs);
+    let mut e = engine(svc, 0, 1);
+    let mut servers = vec![];
+    for n in 0..4u16 {
+        let client = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0x77, n);
+        let mut f = udp_frame((client, 5000 + n), (VIP, 80), b"q");
+        assert!(matches!(e.process(0, 0, &mut f), Action::Forward6 { .. }));
+        servers.push(read(&f).1 .0);
+    }
+    assert!(servers.iter().all(|s| *s == servers[0]), "one server for the /64: {servers:?}");
+    // Another /64 is scheduled anew: round robin's next server.
+    let other = Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, 1);
+    let mut f = udp_frame((other, 5000), (VIP, 80), b"q");
+    assert!(matches!(e.process(0, 0, &mut f), Action::Forward6 { .. }));
+    assert_ne!(read(&f).1 .0, servers[0]);
+    let c = e.counters.clone();
+    assert_eq!(c.dests[0].persist.get() + c.dests[1].persist.get(), 2, "two templates");
+    assert_eq!(e.sessions6.len(), 4 + 1 + 2);
+    // UDP sessions end after the UDP timeout (300 s); the templates after
+    // their 60 s more.
+    e.expire(301_000);
+    assert_eq!(e.sessions6.len(), 2, "the templates outlive their connections");
+    e.expire(400_000);
+    assert!(e.sessions6.is_empty());
+    assert_eq!(c.dests[0].persist.get() + c.dests[1].persist.get(), 0);
+}
+
+/// A RST far outside the client's window is dropped before it can close
+/// the session (RFC 5961, as for IPv4); one in sequence closes it.
+#[test]
+fn a_blind_rst_is_dropped_and_an_in_window_one_is_not() {
+    let mut e = engine(service(ForwardMode::FullNat, P::Tcp, false), 0, 1);
+    let mut syn = tcp_frame((CIP, 40000), (VIP, 80), true, false, &[]);
+    assert!(matches!(e.process(0, 0, &mut syn), Action::Forward6 { .. }));
+    let rst = |seq: u32| {
+        let mut out = Vec::new();
+        PacketBuilder::ethernet2(PEER_MAC, GW_MAC.0)
+            .ipv6(CIP.octets(), VIP.octets(), 64)
+            .tcp(40000, 80, seq, 0)
+            .rst()
+            .write(&mut out, &[])
+            .unwrap();
+        out
+    };
+    let mut blind = rst(1000u32.wrapping_add(0x4000_0000));
+    assert_eq!(e.process(1, 0, &mut blind), Action::Drop(Drop::TcpRstOutOfWindow));
+    assert_eq!(e.sessions6.get(0).state, State::SynRecv, "the session is as it was");
+    let mut good = rst(1001);
+    assert!(matches!(e.process(2, 0, &mut good), Action::Forward6 { .. }));
+    assert_eq!(read(&good).1, (RIP, 8080));
 }
