@@ -7,11 +7,12 @@
 //! - Every live session is in each index exactly once (the reply index
 //!   skipped for [`Flags::NO_OUT`]) and in exactly one wheel slot. The
 //!   indexes are bucketised cuckoo hashes ([`index`]): a lookup reads one
-//!   64-byte bucket line (two at worst) and the session line, never a chain.
+//!   64-byte bucket line (two at worst, and a lookup that finds nothing
+//!   only when the bucket has spilled) and the session line, never a chain.
 //!   A session is one 64-byte cache line; with both indexes sized for at
-//!   most 7 entries per 8-way bucket, a session costs 64 + 2 * 64 / 8 / load
-//!   bytes: 82 to 101 bytes depending on how close `capacity` is to a power
-//!   of two times 7 ([`SessionTable::memory_bytes`]).
+//!   most 7 entries per 10-way bucket, a session costs 64 + 2 * 64 / 7 /
+//!   fill bytes, fill being `capacity` over the next power of two times 7:
+//!   82 to 101 bytes ([`SessionTable::memory_bytes`]).
 //! - Wheel lists and the free list are intrusive (`u32` links inside the
 //!   session).
 //! - The index hash is keyed with a per-table random seed, so a remote sender
@@ -123,7 +124,7 @@ impl SessionTable {
             + std::mem::size_of_val(&*self.wheel)
     }
 
-    /// The index hash of `k`: its low bits pick the bucket, its high 32
+    /// The index hash of `k`: its low bits pick the bucket, its high 16
     /// bits are the signature kept in the bucket.
     #[inline(always)]
     pub fn hash(&self, k: &FlowKey) -> u64 {
