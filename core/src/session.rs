@@ -7,11 +7,19 @@
 //! - Every live session is in each index exactly once (the reply index
 //!   skipped for [`Flags::NO_OUT`]) and in exactly one wheel slot. The
 //!   indexes are bucketised cuckoo hashes ([`index`]): a lookup reads one
-//!   64-byte bucket line (two at worst) and the session line, never a chain.
+//!   64-byte bucket line (two at worst, and a lookup that finds nothing
+//!   only when the bucket has spilled) and the session line, never a chain.
 //!   A session is one 64-byte cache line; with both indexes sized for at
-//!   most 7 entries per 8-way bucket, a session costs 64 + 2 * 64 / 8 / load
-//!   bytes: 82 to 101 bytes depending on how close `capacity` is to a power
-//!   of two times 7 ([`SessionTable::memory_bytes`]).
+//!   most 7 entries per 10-way bucket, a session costs 64 + 2 * 64 / 7 /
+//!   fill bytes, fill being `capacity` over the next power of two times 7:
+//!   82 to 101 bytes ([`SessionTable::memory_bytes`]).
+//! - `reply_ports` counts, per (class of destination address, destination
+//!   port), the live sessions whose reply key has them (a counting filter
+//!   of a few MiB, where the reply index is tens): a zero says that no
+//!   reply key with that address and port exists, without reading the
+//!   reply index's random bucket line, so a FULLNAT bind finds a free local
+//!   port in O(1) ([`SessionTable::reply_port_unused`]). A count that
+//!   reaches 255 stays there (the port then only looks busy).
 //! - Wheel lists and the free list are intrusive (`u32` links inside the
 //!   session).
 //! - The index hash is keyed with a per-table random seed, so a remote sender
@@ -44,6 +52,10 @@ pub const NIL: u32 = u32::MAX;
 /// log2 of the wheel tick in milliseconds (64 ms).
 pub const TICK_SHIFT: u32 = 6;
 const WHEEL_SLOTS: usize = 1 << 14; // 16384 ticks * 64 ms = 17.5 minutes
+/// The reply-port counts: at least 4 KiB, at most 4 MiB (64 classes of
+/// 65536 ports), whatever the capacity.
+const MIN_REPLY_PORT_CELLS: usize = 1 << 12;
+const MAX_REPLY_PORT_CELLS: usize = 1 << 22;
 
 /// The table is full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +68,11 @@ pub struct SessionTable {
     live: usize,
     in_index: Index,
     out_index: Index,
+    /// Reply keys per (destination address class, destination port), a
+    /// power of two of cells.
+    reply_ports: Box<[u8]>,
+    /// `32 - log2(classes)`: the class is the address's mixed top bits.
+    class_shift: u32,
     seed: (u64, u64),
     wheel: Box<[u32]>,
     /// The next tick whose slot has not been processed yet.
@@ -94,12 +111,18 @@ impl SessionTable {
         for (i, s) in slots.iter_mut().enumerate() {
             s.next_free = if i + 1 < capacity { i as u32 + 1 } else { NIL };
         }
+        // Two counts per session, 4 KiB to 4 MiB: below 64 KiB the ports
+        // fold onto each other, above it the addresses split into classes.
+        let cells = (capacity * 2).next_power_of_two().clamp(MIN_REPLY_PORT_CELLS, MAX_REPLY_PORT_CELLS);
+        let classes = (cells >> 16).max(1);
         SessionTable {
             slots,
             free_head: 0,
             live: 0,
             in_index: Index::new(capacity),
             out_index: Index::new(capacity),
+            reply_ports: vec![0; cells].into_boxed_slice(),
+            class_shift: 32 - classes.trailing_zeros(),
             seed: (seed | 1, seed.rotate_left(32) ^ 0x9e37_79b9_7f4a_7c15),
             wheel: vec![NIL; WHEEL_SLOTS].into_boxed_slice(),
             cur_tick: ms_to_tick(now_ms),
@@ -121,16 +144,35 @@ impl SessionTable {
         std::mem::size_of_val(&*self.slots)
             + self.in_index.memory_bytes()
             + self.out_index.memory_bytes()
+            + self.reply_ports.len()
             + std::mem::size_of_val(&*self.wheel)
     }
 
-    /// The index hash of `k`: its low bits pick the bucket, its high 32
+    /// The index hash of `k`: its low bits pick the bucket, its high 16
     /// bits are the signature kept in the bucket.
     #[inline(always)]
     pub fn hash(&self, k: &FlowKey) -> u64 {
         let a = ((k.src as u64) << 32 | k.dst as u64) ^ self.seed.0;
         let b = ((k.sport as u64) << 32 | (k.dport as u64) << 16 | u8::from(k.proto) as u64) ^ self.seed.1;
         fold_mul(fold_mul(a, b), 0x9e37_79b9_7f4a_7c15)
+    }
+
+    /// The counter of reply keys to `addr:port`.
+    #[inline(always)]
+    fn reply_port_cell(&self, addr: u32, port: u16) -> usize {
+        // `class_shift` is 32 for one class: a u64 shift keeps that legal.
+        let class = (u64::from(addr.wrapping_mul(0x9e37_79b1)) >> self.class_shift) as usize;
+        (class << 16 | port as usize) & (self.reply_ports.len() - 1)
+    }
+
+    /// Whether no live session has a reply key to `addr:port` (from any
+    /// source, any protocol): then a FULLNAT bind may take local port
+    /// `port` on local address `addr` without looking the reply key up. A
+    /// `false` only means "look it up": another address of the same class
+    /// or another real server may hold the count.
+    #[inline(always)]
+    pub fn reply_port_unused(&self, addr: u32, port: u16) -> bool {
+        self.reply_ports[self.reply_port_cell(addr, port)] == 0
     }
 
     /// The session whose client-side key is `k`.
@@ -202,6 +244,8 @@ impl SessionTable {
                 self.in_index.remove(hin, idx);
                 return Err(Full);
             }
+            let c = &mut self.reply_ports[self.reply_port_cell(s.lip, s.lport)];
+            *c = c.saturating_add(1);
         }
         self.free_head = self.slots[idx as usize].next_free;
         self.slots[idx as usize] = s;
@@ -233,6 +277,10 @@ impl SessionTable {
         if !s.flags.contains(Flags::NO_OUT) {
             let found = self.out_index.remove(self.hash(&s.out_key()), idx);
             debug_assert!(found, "session {idx} missing from the reply index");
+            let c = &mut self.reply_ports[self.reply_port_cell(s.lip, s.lport)];
+            if *c != u8::MAX {
+                *c -= 1;
+            }
         }
         self.wheel_unlink(idx);
         if s.control != NIL {

@@ -181,6 +181,21 @@ impl Phase {
         (rx > 0).then(|| self.gw("busy_cycles") as f64 / rx as f64)
     }
 
+    /// The share of the phase gatewayd's workers spent in polls that
+    /// received something (busy cycles / TSC cycles elapsed), median over
+    /// the samples (the whole phase if there are fewer than 3). Near 1 when
+    /// the generator saturates the DUT; well below it, the generator (or
+    /// the machine) set the rate, not the DUT.
+    pub fn gw_busy_share(&self, tsc_hz: u64) -> Option<f64> {
+        let share = |busy: u64, s: f64| (s > 0.0 && tsc_hz > 0).then(|| busy as f64 / (s * tsc_hz as f64));
+        let whole = share(self.gw("busy_cycles"), self.seconds)?;
+        let v: Vec<f64> = self.samples.iter().filter_map(|x| share(x.gw_busy_cycles, x.seconds)).collect();
+        if v.len() < 3 {
+            return Some(whole);
+        }
+        spread(v).map(|m| m.0)
+    }
+
     /// Packets gatewayd dropped, over all reasons.
     pub fn gw_drops(&self) -> u64 {
         self.gw.as_ref().map_or(0, |m| m.iter().filter(|(k, _)| k.starts_with("drop_")).map(|(_, v)| v).sum())
@@ -274,6 +289,9 @@ mod tests {
         };
         assert_eq!(p.forwarded_pps_spread(), (400.0, 200.0, 600.0));
         assert_eq!(p.gw_cycles_spread(), Some((100.0, 100.0, 300.0)));
+        // Busy share at a 100 kHz TSC: 0.2, 0.4, 1.8 of each half second.
+        assert_eq!(p.gw_busy_share(100_000), Some(0.4));
+        assert_eq!(p.gw_busy_share(0), None);
     }
 
     #[test]

@@ -46,6 +46,18 @@ pub struct Row {
     pub latency_max_load: Latency,
     /// Latency at half the measured rate.
     pub latency_half_load: Option<Latency>,
+    /// p99 at half load / testpmd's p99 at half load on the same link and
+    /// frame sizes (the goal is at most 2).
+    #[serde(default)]
+    pub vs_testpmd_p99_half: Option<f64>,
+    /// Share of the measurement the DUT's workers were busy, in percent
+    /// (gatewayd): near 100 at saturation.
+    #[serde(default)]
+    pub dut_busy_pct: Option<f64>,
+    /// Times the scenario ran again because the DUT was not saturated
+    /// (the generator was slow); the row is the most saturated run.
+    #[serde(default)]
+    pub repeats: u32,
     /// Sessions created per second (new-flow scenarios).
     pub new_sessions_per_s: Option<f64>,
     /// Sessions live at the end of the measurement (gatewayd's gauge).
@@ -104,13 +116,13 @@ fn count(n: u64) -> String {
 pub fn markdown(rows: &[Row]) -> String {
     let mut s = String::new();
     s.push_str(
-        "| scenario | DUT | flows | frame B | Mpps fwd (range) | cycles/pkt (range) | Mpps/core from cycles | vs testpmd Mpps | vs testpmd cycles | drop % | new sess/s | lat p50/p99 µs, half load | lat p50/p99 µs, max load | B/session | sessions live | RSS MiB |\n",
+        "| scenario | DUT | flows | frame B | Mpps fwd (range) | cycles/pkt (range) | Mpps/core from cycles | vs testpmd Mpps | vs testpmd cycles | drop % | new sess/s | lat p50/p99 µs, half load | p99 half load vs testpmd | lat p50/p99 µs, max load | B/session | sessions live | RSS MiB |\n",
     );
-    s.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+    s.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
     for r in rows {
         let dut = if r.workers > 1 { format!("{} ({} workers)", r.dut, r.workers) } else { r.dut.clone() };
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.scenario,
             dut,
             count(r.flows),
@@ -123,6 +135,7 @@ pub fn markdown(rows: &[Row]) -> String {
             r.drop_pct,
             r.new_sessions_per_s.map_or_else(|| "–".to_string(), |v| format!("{:.0}k", v / 1e3)),
             lat(r.latency_half_load.as_ref()),
+            opt(r.vs_testpmd_p99_half, 2),
             lat(Some(&r.latency_max_load)),
             opt(r.bytes_per_session, 0),
             r.sessions_live.map_or_else(|| "–".to_string(), count),

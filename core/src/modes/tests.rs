@@ -164,6 +164,50 @@ fn fullnat_binds_a_free_local_port_of_this_workers_partition() {
 }
 
 #[test]
+fn fullnat_finds_the_free_ports_of_a_crowded_range() {
+    // 16 local ports; any mix of them held toward this server and toward
+    // another one (whose holds count in the reply-port counts too): the
+    // bind takes a port free toward this server, whether the first
+    // candidate, a port no server uses or one only the other server uses,
+    // and is exhausted only when this server holds all 16.
+    let mut cfg = config(0, 1);
+    cfg.lport_range = (2000, 2015);
+    let d = dest(ForwardMode::FullNat, 8080);
+    let other = (RIP + 1, 8080);
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for round in 0..300u32 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let (mine, theirs) = if round < 2 { (0xffff, 0) } else { (x as u16, (x >> 16) as u16) };
+        let mut sessions = SessionTable::new(64, u64::from(round), 0);
+        for (held, rs) in [(mine, (RIP, 8080)), (theirs, other)] {
+            for p in (0..16).filter(|p| held & 1 << p != 0) {
+                let s = Session::new(
+                    Protocol::Tcp,
+                    (CIP, 1 + p + u16::from(rs == other) * 16),
+                    (VIP, 80),
+                    rs,
+                    (LIP, 2000 + p),
+                    State::None,
+                    ForwardMode::FullNat,
+                    0,
+                    0,
+                );
+                sessions.insert(s, 0, 1000).unwrap();
+            }
+        }
+        match bind(ForwardMode::FullNat, &cfg, &sessions, &d, &key(80 + round as u16)) {
+            Ok(b) => {
+                let p = b.local.1 - 2000;
+                assert!(p < 16 && mine & 1 << p == 0, "round {round}: port {} is held", b.local.1);
+            }
+            Err(e) => assert_eq!((e, mine), (Drop::LaddrExhausted, 0xffff), "round {round}"),
+        }
+    }
+}
+
+#[test]
 fn nat_binds_the_client_as_reply_end_and_refuses_a_taken_reply_key() {
     let cfg = config(0, 1);
     let mut sessions = SessionTable::new(64, 1, 0);

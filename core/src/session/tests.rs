@@ -161,6 +161,28 @@ fn a_template_lives_while_it_controls_connections() {
 }
 
 #[test]
+fn reply_port_counts_follow_inserts_and_removes() {
+    // 1M sessions: 64 classes of addresses. Two servers share a local
+    // port, a DR session (no reply key) does not count.
+    let mut t = SessionTable::new(1 << 20, 9, 0);
+    let lip = 0xc612_010a;
+    let a = t.insert(sess(1, 40_000, 0xc612_0102), 0, 1000).unwrap();
+    let b = t.insert(sess(2, 40_000, 0xc612_0103), 0, 1000).unwrap();
+    let mut dr = sess(3, 40_001, 0xc612_0102);
+    dr.flags = Flags::NO_OUT;
+    let d = t.insert(dr, 0, 1000).unwrap();
+    assert!(!t.reply_port_unused(lip, 40_000));
+    assert!(t.reply_port_unused(lip, 40_001), "no reply key");
+    assert!(t.reply_port_unused(lip, 40_002));
+    t.remove(a);
+    assert!(!t.reply_port_unused(lip, 40_000), "the other server still holds it");
+    t.remove(b);
+    assert!(t.reply_port_unused(lip, 40_000));
+    t.remove(d);
+    assert!(t.is_empty());
+}
+
+#[test]
 fn session_is_one_cache_line() {
     assert_eq!(std::mem::size_of::<Session>(), 64);
 }
@@ -205,6 +227,9 @@ mod model {
                     if let Some(k) = out {
                         prop_assert_eq!(t.lookup_out(&k), want);
                     }
+                    // The reply-port counts: exact here (one address, no
+                    // two ports on one count).
+                    prop_assert_eq!(t.reply_port_unused(0xc612_010a, 20_000 + c), !model.contains_key(&c));
                 }
             }
         }

@@ -193,15 +193,16 @@ fn real_main(args: Args) -> Result<i32> {
             }
             continue;
         }
-        match run::scenario(&ctx, s) {
+        match run::scenario_saturated(&ctx, s) {
             Ok(row) => {
                 eprintln!(
-                    "gw-benchrun: {} done in {:.1} s: {:.3} Mpps, {} cycles/pkt, drop {:.2} %",
+                    "gw-benchrun: {} done in {:.1} s: {:.3} Mpps, {} cycles/pkt, drop {:.2} %, DUT busy {}",
                     s.id,
                     t.elapsed().as_secs_f64(),
                     row.mpps,
                     row.cycles_per_packet.map_or("–".into(), |c| format!("{c:.0}")),
-                    row.drop_pct
+                    row.drop_pct,
+                    row.dut_busy_pct.map_or("–".into(), |b| format!("{b:.0} %")),
                 );
                 rows.push(row);
             }

@@ -100,6 +100,50 @@ pub fn scenario(ctx: &Ctx, s: &Scenario) -> Result<Row> {
     Ok(row)
 }
 
+/// Below this share of busy cycles the DUT was not saturated: the
+/// generator (slow in about one run in seven on this machine) or the
+/// machine set the rate, and cycles per packet are not the DUT's cost at
+/// saturation.
+const SATURATED_BUSY_PCT: f64 = 90.0;
+/// Runs of a scenario whose DUT was not saturated, at most.
+const MAX_REPEATS: u32 = 2;
+
+/// [`scenario`], run again (at most [`MAX_REPEATS`] times) while one
+/// worker of gatewayd was busy less than [`SATURATED_BUSY_PCT`] of the
+/// measurement; the row is the run with the busiest DUT, and says how many
+/// runs it took. Two-worker rows (two workers on one CPU) and testpmd are
+/// taken as they come.
+pub fn scenario_saturated(ctx: &Ctx, s: &Scenario) -> Result<Row> {
+    let mut best = scenario(ctx, s)?;
+    let busy = |r: &Row| r.dut_busy_pct.unwrap_or(100.0);
+    if !matches!(s.dut, Dut::Gatewayd { .. }) || s.workers() > 1 {
+        return Ok(best);
+    }
+    let mut runs = vec![busy(&best)];
+    while busy(&best) < SATURATED_BUSY_PCT && (runs.len() as u32) <= MAX_REPEATS && !ctx.stop.load(Relaxed) {
+        eprintln!(
+            "gw-benchrun: {}: the DUT was busy {:.0} % of the measurement (< {SATURATED_BUSY_PCT:.0} %): not saturated, running it again",
+            s.id,
+            busy(&best)
+        );
+        let row = scenario(ctx, s)?;
+        runs.push(busy(&row));
+        if busy(&row) > busy(&best) {
+            best = row;
+        }
+    }
+    best.repeats = runs.len() as u32 - 1;
+    if best.repeats > 0 {
+        let list = runs.iter().map(|b| format!("{b:.0} %")).collect::<Vec<_>>().join(", ");
+        let n = format!(
+            "ran {} times: the DUT was busy {list} of the measurements (saturated at >= {SATURATED_BUSY_PCT:.0} %); the row is the busiest run",
+            runs.len()
+        );
+        best.note = if best.note.is_empty() { n } else { format!("{}; {n}", best.note) };
+    }
+    Ok(best)
+}
+
 /// Runs a SYN-flood scenario (gatewayd only); returns the generator's report
 /// (one phase per step) and how much CPU other processes took, in percent.
 pub fn flood_scenario(ctx: &Ctx, s: &Scenario) -> Result<(GenReport, Option<f64>)> {
@@ -415,6 +459,9 @@ fn to_row(s: &Scenario, r: &GenReport, dut: &DutFigures) -> Result<Row> {
             .collect(),
         latency_max_load: m.latency,
         latency_half_load: half,
+        vs_testpmd_p99_half: None,
+        dut_busy_pct: if gw { m.gw_busy_share(r.tsc_hz).map(|b| b * 100.0) } else { None },
+        repeats: 0,
         new_sessions_per_s: s.new_flows.then(|| m.gw("sessions_created") as f64 / m.seconds.max(1e-9)),
         sessions_live: gw.then(|| m.gw("sessions_live")),
         bytes_per_session: (capacity > 0).then(|| m.gw("session_table_bytes") as f64 / capacity as f64),
