@@ -18,7 +18,7 @@ const ISN: u32 = 1000;
 const SISN: u32 = 0x7000_0000;
 
 fn lab(ca: ClientAddr, mode: ForwardMode) -> Lab {
-    let mut lab = Lab::new(64, (1024, 65535));
+    let mut lab = Lab::new(256, (1024, 65535));
     let mut spec = ServiceSpec::new(key(Protocol::Tcp), Scheduler::Rr);
     spec.client_addr = ca;
     spec.synproxy = true;
@@ -81,7 +81,7 @@ fn handshake(lab: &mut Lab) -> (u32, u32) {
 fn splice(ca: ClientAddr, mode: ForwardMode, hdr_len: u32) {
     let mut lab = lab(ca, mode);
     let (cookie, gw_ts) = handshake(&mut lab);
-    // The cookie ACK (with data, which the client will retransmit).
+    // The cookie ACK, with data the gateway keeps for the real server.
     let tso = [Noop, Noop, Timestamp(112, gw_ts)];
     let ack =
         Seg { seq: ISN + 1, ack: Some(cookie + 1), win: 700, opts: &tso, data: b"early", ..Seg::default() };
@@ -107,7 +107,8 @@ fn splice(ca: ClientAddr, mode: ForwardMode, hdr_len: u32) {
     assert!(g.payload.is_empty(), "no data on the SYN");
     assert_eq!(lab.worker.engine.sessions().len(), 1);
     assert_eq!(lab.counters.event_count(Event::SynproxyOpened), 1);
-    assert_eq!(lab.counters.event_count(Event::SynproxyDataRetransmit), 1);
+    assert_eq!(lab.counters.event_count(Event::SynproxyDataHeld), 1);
+    assert_eq!(lab.counters.event_count(Event::SynproxyDataRetransmit), 0);
     // A client segment before the server answered waits.
     let early = Seg { seq: ISN + 1, ack: Some(cookie + 1), opts: &tso, data: b"early", ..Seg::default() };
     assert!(lab.rx(0, client(early)).is_empty());
@@ -121,7 +122,10 @@ fn splice(ca: ClientAddr, mode: ForwardMode, hdr_len: u32) {
         WindowScale(9),
     ];
     let sa = Seg { seq: SISN, ack: Some(ISN + 1), syn: true, opts: &sa_opts, ..Seg::default() };
-    let g = one(lab.rx(1, server(local, sa)));
+    let mut sent = lab.rx(1, server(local, sa));
+    assert_eq!(sent.len(), 2, "the handshake ACK, then the cookie ACK's data");
+    let early = one(vec![sent.pop().unwrap()]);
+    let g = one(sent);
     assert_eq!(g.port, 1, "toward the real server, not the client");
     assert!(g.ackf && !g.syn);
     assert_eq!((g.seq, g.ack), (ISN + 1, SISN + 1));
@@ -137,6 +141,16 @@ fn splice(ca: ClientAddr, mode: ForwardMode, hdr_len: u32) {
         assert_eq!(lab.counters.event_count(Event::ToaAdded), 1, "TOA on the handshake ACK");
     }
     let n = if ca == ClientAddr::Toa { 0 } else { hdr_len };
+    // The held data, spliced: in the server's sequence space and clock,
+    // after the PROXY header if there is one.
+    assert_eq!((early.port, early.src, early.dst), (1, local, (RS[0], 8080)));
+    assert!(early.ackf && !early.syn);
+    assert_eq!((early.seq, early.ack), (ISN + 1, SISN + 1));
+    assert_eq!(early.payload.len() as u32, 5 + n);
+    assert_eq!(&early.payload[n as usize..], b"early");
+    if ca != ClientAddr::Toa {
+        assert_eq!(ts(&early.opts), Some((112, 9000)));
+    }
     // Client data: its ACK and SACK edges move into the server's space,
     // its TSecr into the server's clock.
     let sack = [
@@ -238,4 +252,36 @@ fn a_refusing_server_resets_the_client_where_it_expects_it() {
     let g = one(lab.rx(1, server(g.src, rst)));
     assert!(g.rst);
     assert_eq!((g.seq, g.dst), (cookie + 1, (CLIENT, CPORT)));
+}
+
+#[test]
+fn cookie_ack_data_is_held_in_bounded_slots_freed_when_the_server_refuses() {
+    let mut lab = lab(ClientAddr::None, ForwardMode::FullNat);
+    let slots = gw_core::synproxy::HOLD_SLOTS as u16;
+    let mut first = None;
+    // One handshake with data per client port, no server answering.
+    let open = |lab: &mut Lab, port: u16| {
+        let syn = Seg { seq: ISN, syn: true, ..Seg::default() };
+        let f = segment(CLIENT_MAC, GW_OUT.0, (CLIENT, port), (VIP, 80), with_window(syn));
+        let cookie = one(lab.rx(0, f)).seq;
+        let ack = Seg { seq: ISN + 1, ack: Some(cookie + 1), data: b"data", ..Seg::default() };
+        let f = segment(CLIENT_MAC, GW_OUT.0, (CLIENT, port), (VIP, 80), with_window(ack));
+        let g = one(lab.rx(0, f));
+        assert!(g.syn && g.payload.is_empty(), "the SYN toward the server goes without the data");
+        g.src
+    };
+    for k in 0..slots {
+        let local = open(&mut lab, 30000 + k);
+        first.get_or_insert(local);
+    }
+    assert_eq!(lab.counters.event_count(Event::SynproxyDataHeld), u64::from(slots));
+    open(&mut lab, 30000 + slots);
+    assert_eq!(lab.counters.event_count(Event::SynproxyDataRetransmit), 1, "every slot taken");
+    // The first server refuses: the client is reset, its slot is free.
+    let rst = Seg { seq: 0, ack: Some(ISN + 1), rst: true, ..Seg::default() };
+    let g = one(lab.rx(1, server(first.unwrap(), rst)));
+    assert!(g.rst && g.dst == (CLIENT, 30000));
+    open(&mut lab, 30001 + slots);
+    assert_eq!(lab.counters.event_count(Event::SynproxyDataHeld), u64::from(slots) + 1);
+    assert_eq!(lab.counters.event_count(Event::SynproxyDataRetransmit), 1);
 }
