@@ -177,7 +177,7 @@ impl Table {
         self.pending = ins;
     }
     #[inline]
-    fn get(&self, i: u32) -> (u32, u32) {
+    pub(crate) fn get(&self, i: u32) -> (u32, u32) {
         self.entries.get(i as usize).copied().unwrap_or((0, 0))
     }
 }
@@ -255,7 +255,7 @@ fn clamp_mss(frame: &mut [u8], by: u16) {
 /// Maps a server acknowledgement (or SACK edge) back to the client's
 /// sequence space: minus the header, an edge inside the header to ISN+1.
 #[inline]
-fn unmap(v: u32, first: u32, len: u32) -> u32 {
+pub(crate) fn unmap(v: u32, first: u32, len: u32) -> u32 {
     let off = v.wrapping_sub(first);
     if off >= len && (off as i32) >= 0 {
         v.wrapping_sub(len)

@@ -2,7 +2,9 @@
 //! gateway's cookie SYN-ACK, the real server's handshake only after a
 //! valid cookie ACK, and the splice of sequence numbers, SACK edges,
 //! timestamps and windows; frames built and read back with `etherparse`,
-//! every sent frame's lengths and checksums checked ([`check_sent`]).
+//! every sent frame's lengths and checksums checked ([`check_sent`]);
+//! ICMP errors about a spliced (or PROXY-shifted) connection quote each
+//! end's own sequence numbers.
 
 mod common;
 
@@ -76,6 +78,42 @@ fn handshake(lab: &mut Lab) -> (u32, u32) {
     assert_eq!(tsval & 0x10, 0x10, "SACK in the TSval");
     assert_eq!(lab.worker.engine.sessions().len(), 0, "no state for a SYN");
     (g.seq, tsval)
+}
+
+/// Sends into `port` a "fragmentation needed" from the receiver of
+/// `quoted` (a frame the gateway sent) about it, quoting its first 28
+/// bytes, and reads the one translated error with etherparse (checksums
+/// checked): its port and what it quotes (source, destination, TCP
+/// sequence number).
+#[allow(clippy::type_complexity)]
+fn icmp_about(
+    lab: &mut Lab,
+    port: u16,
+    mac: [u8; 6],
+    gw_mac: [u8; 6],
+    quoted: &[u8],
+) -> (u16, (([u8; 4], u16), ([u8; 4], u16), u32)) {
+    use etherparse::{icmpv4::DestUnreachableHeader, Icmpv4Type, PacketBuilder, SlicedPacket};
+    let q = etherparse::Ipv4HeaderSlice::from_slice(&quoted[14..]).unwrap().to_header();
+    let t =
+        Icmpv4Type::DestinationUnreachable(DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1400 });
+    let mut f = vec![];
+    PacketBuilder::ethernet2(mac, gw_mac)
+        .ipv4(q.destination, q.source, 64)
+        .icmpv4(t)
+        .write(&mut f, &quoted[14..14 + 28])
+        .unwrap();
+    let out = lab.rx(port, f);
+    assert_eq!(out.len(), 1, "one translated error");
+    let p = SlicedPacket::from_ethernet(&out[0].1).unwrap();
+    let Some(etherparse::TransportSlice::Icmpv4(icmp)) = p.transport else { panic!("not ICMP") };
+    assert_eq!(icmp.checksum(), icmp.icmp_type().calc_checksum(icmp.payload()), "ICMP checksum");
+    let inner = etherparse::Ipv4HeaderSlice::from_slice(icmp.payload()).unwrap().to_header();
+    assert_eq!(inner.header_checksum, inner.calc_header_checksum(), "quoted IPv4 checksum");
+    let b = &icmp.payload()[20..28];
+    let be16 = |o: usize| u16::from_be_bytes([b[o], b[o + 1]]);
+    let seq = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
+    (out[0].0, ((inner.source, be16(0)), (inner.destination, be16(2)), seq))
 }
 
 fn splice(ca: ClientAddr, mode: ForwardMode, hdr_len: u32) {
@@ -172,13 +210,27 @@ fn splice(ca: ClientAddr, mode: ForwardMode, hdr_len: u32) {
     let so = [Noop, Noop, Timestamp(9010, 113)];
     let r =
         Seg { seq: SISN + 1, ack: Some(ISN + 6 + n), win: 100, opts: &so, data: b"world", ..Seg::default() };
-    let g = one(lab.rx(1, server(local, r)));
+    let sent = lab.rx(1, server(local, r));
+    let to_client = sent[0].1.clone();
+    let g = one(sent);
     assert_eq!(g.port, 0);
     assert_eq!((g.src, g.dst), ((VIP, 80), (CLIENT, CPORT)));
     assert_eq!((g.seq, g.ack), (cookie + 1, ISN + 6));
     assert_eq!(ts(&g.opts), Some((gw_ts + 10, 113)));
     assert_eq!(g.win, 400);
     assert_eq!(g.payload, b"world");
+    // ICMP errors quote each end's own sequence numbers: the client's
+    // later data (after the PROXY header toward the server) ...
+    let d = Seg { seq: ISN + 6, ack: Some(cookie + 6), opts: &so, data: b"again", ..Seg::default() };
+    let sent = lab.rx(0, client(d));
+    let to_server = sent[0].1.clone();
+    assert_eq!(one(sent).seq, ISN + 6 + n);
+    let (port, q) = icmp_about(&mut lab, 1, RS_MAC[0], GW_IN.0, &to_server);
+    assert_eq!((port, q), (0, ((CLIENT, CPORT), (VIP, 80), ISN + 6)), "to the client, its own number");
+    // ... and the server's data (moved by the splice toward the client).
+    let (port, q) = icmp_about(&mut lab, 0, CLIENT_MAC, GW_OUT.0, &to_client);
+    assert_eq!((port, q), (1, ((RS[0], 8080), local, SISN + 1)), "to the server, its own number");
+    assert_eq!(lab.counters.event_count(Event::IcmpErrorsTranslated), 2);
     // A retransmitted server SYN-ACK (our ACK lost) is answered again
     // (after a PROXY header, at the sequence number that follows it).
     let g = one(lab.rx(1, server(local, sa)));
