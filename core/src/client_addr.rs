@@ -287,9 +287,11 @@ pub(crate) fn concerns(f: Flags, old: State, out: bool, tcp_flags: u8) -> bool {
 /// segment's SACK edges are mapped here. `None` for anything else (a SYN
 /// or RST, the handshake, a client segment at the first byte with data,
 /// which needs the header): [`on_forward`] after the mode's transmit.
+/// `tl`: the packet's IPv4 total length.
 #[inline(always)]
 pub(crate) fn established_shift(
     table: &Table,
+    tl: usize,
     i: u32,
     s: &Session,
     old: State,
@@ -305,21 +307,23 @@ pub(crate) fn established_shift(
         return None;
     }
     let first = isn.wrapping_add(1);
-    let (tl, hl, thl) = lengths(frame);
-    let seg = &mut frame[ETH + hl..];
-    let t = tcp::Packet::new_unchecked(&*seg);
+    // The engine checked both headers: read them without a second parse.
+    let hl = usize::from(frame[ETH] & 0xf) * 4;
+    let Some(seg) = frame.get_mut(ETH + hl..ETH + tl) else { return None };
+    let Some(h) = seg.first_chunk::<{ tcp::MIN_HEADER_LEN }>() else { return None };
+    let thl = usize::from(h[12] >> 4) * 4;
     if out {
-        let a = t.ack_number();
+        let a = u32::from_be_bytes([h[8], h[9], h[10], h[11]]);
         if tcp_flags & tf::ACK == 0 {
             return Some((8, a));
         }
-        if thl > tcp::MIN_HEADER_LEN {
+        if thl > tcp::MIN_HEADER_LEN && thl <= seg.len() {
             unmap_sack(&mut seg[..thl], first, len);
         }
         return Some((8, unmap(a, first, len)));
     }
-    let seq = t.seq_number();
-    if seq == first && tl > hl + thl {
+    let seq = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
+    if seq == first && seg.len() > thl {
         return None;
     }
     Some((4, seq.wrapping_add(len)))

@@ -302,7 +302,7 @@ fn xmit_client_addr(
 ) -> Action {
     // (Client-address choices are FULLNAT's only.)
     if s.mode == gw_proto::ForwardMode::FullNat {
-        if let Some((at, v)) = client_addr::established_shift(ca, i, s, old, out, tcp_flags, frame) {
+        if let Some((at, v)) = client_addr::established_shift(ca, cx.tl, i, s, old, out, tcp_flags, frame) {
             return modes::fullnat::xmit_shifted(cx, s, out, frame, at, v);
         }
     }
