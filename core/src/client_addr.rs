@@ -289,6 +289,7 @@ pub(crate) fn concerns(f: Flags, old: State, out: bool, tcp_flags: u8) -> bool {
 /// which needs the header): [`on_forward`] after the mode's transmit.
 /// `tl`: the packet's IPv4 total length.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn established_shift(
     table: &Table,
     tl: usize,
@@ -309,8 +310,8 @@ pub(crate) fn established_shift(
     let first = isn.wrapping_add(1);
     // The engine checked both headers: read them without a second parse.
     let hl = usize::from(frame[ETH] & 0xf) * 4;
-    let Some(seg) = frame.get_mut(ETH + hl..ETH + tl) else { return None };
-    let Some(h) = seg.first_chunk::<{ tcp::MIN_HEADER_LEN }>() else { return None };
+    let seg = frame.get_mut(ETH + hl..ETH + tl)?;
+    let h = seg.first_chunk::<{ tcp::MIN_HEADER_LEN }>()?;
     let thl = usize::from(h[12] >> 4) * 4;
     if out {
         let a = u32::from_be_bytes([h[8], h[9], h[10], h[11]]);
