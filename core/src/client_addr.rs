@@ -177,7 +177,7 @@ impl Table {
         self.pending = ins;
     }
     #[inline]
-    fn get(&self, i: u32) -> (u32, u32) {
+    pub(crate) fn get(&self, i: u32) -> (u32, u32) {
         self.entries.get(i as usize).copied().unwrap_or((0, 0))
     }
 }
@@ -255,7 +255,7 @@ fn clamp_mss(frame: &mut [u8], by: u16) {
 /// Maps a server acknowledgement (or SACK edge) back to the client's
 /// sequence space: minus the header, an edge inside the header to ISN+1.
 #[inline]
-fn unmap(v: u32, first: u32, len: u32) -> u32 {
+pub(crate) fn unmap(v: u32, first: u32, len: u32) -> u32 {
     let off = v.wrapping_sub(first);
     if off >= len && (off as i32) >= 0 {
         v.wrapping_sub(len)
@@ -279,15 +279,65 @@ pub(crate) fn concerns(f: Flags, old: State, out: bool, tcp_flags: u8) -> bool {
     }
 }
 
+/// The established PROXY segment's shift, folded into the mode's rewrite
+/// ([`crate::modes::fullnat::xmit_shifted`]: one checksum update for
+/// addresses, ports and the shift): the TCP field to change (4: a client
+/// segment's sequence number, up by the header's length; 8: a server
+/// segment's acknowledgement number, down) and its new value. A server
+/// segment's SACK edges are mapped here. `None` for anything else (a SYN
+/// or RST, the handshake, a client segment at the first byte with data,
+/// which needs the header): [`on_forward`] after the mode's transmit.
+/// `tl`: the packet's IPv4 total length.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn established_shift(
+    table: &Table,
+    tl: usize,
+    i: u32,
+    s: &Session,
+    old: State,
+    out: bool,
+    tcp_flags: u8,
+    frame: &mut [u8],
+) -> Option<(usize, u32)> {
+    if s.flags.client_addr_bits() < 2 || tcp_flags & (tf::SYN | tf::RST) != 0 || old == State::SynRecv {
+        return None;
+    }
+    let (isn, len) = table.get(i);
+    if len == 0 {
+        return None;
+    }
+    let first = isn.wrapping_add(1);
+    // The engine checked both headers: read them without a second parse.
+    let hl = usize::from(frame[ETH] & 0xf) * 4;
+    let seg = frame.get_mut(ETH + hl..ETH + tl)?;
+    let h = seg.first_chunk::<{ tcp::MIN_HEADER_LEN }>()?;
+    let thl = usize::from(h[12] >> 4) * 4;
+    if out {
+        let a = u32::from_be_bytes([h[8], h[9], h[10], h[11]]);
+        if tcp_flags & tf::ACK == 0 {
+            return Some((8, a));
+        }
+        if thl > tcp::MIN_HEADER_LEN && thl <= seg.len() {
+            unmap_sack(&mut seg[..thl], first, len);
+        }
+        return Some((8, unmap(a, first, len)));
+    }
+    let seq = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
+    if seq == first && seg.len() > thl {
+        return None;
+    }
+    Some((4, seq.wrapping_add(len)))
+}
+
 /// After the mode's transmit of a packet of a session with a client-address
-/// choice ([`concerns`]): the packet's rewrite (sequence numbers, MSS) or
-/// the insertion the worker must make. `old` is the state before this
-/// packet, `out` the direction (real server to client). A packet that
-/// would outgrow the output port's IP MTU gets no TOA (`toa_no_room`) or,
-/// for a PROXY header, is dropped (`drop_proxy_header_no_room`; the SYN's
-/// MSS was lowered so that a client's full segment fits). An established
-/// PROXY packet takes the inline [`shift`]: a 32-bit rewrite of its
-/// sequence or acknowledgement number; the rest goes to [`slow`].
+/// choice ([`concerns`]) that [`established_shift`] did not take: the
+/// packet's rewrite (sequence numbers, MSS) or the insertion the worker
+/// must make. `old` is the state before this packet, `out` the direction
+/// (real server to client). A packet that would outgrow the output port's
+/// IP MTU gets no TOA (`toa_no_room`) or, for a PROXY header, is dropped
+/// (`drop_proxy_header_no_room`; the SYN's MSS was lowered so that a
+/// client's full segment fits).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn on_forward(
@@ -302,40 +352,7 @@ pub(crate) fn on_forward(
     frame: &mut [u8],
     act: Action,
 ) -> Action {
-    if s.flags.client_addr_bits() >= 2
-        && tcp_flags & (tf::SYN | tf::RST) == 0
-        && old != State::SynRecv
-        && matches!(act, Action::Forward { .. })
-    {
-        let (isn, len) = table.get(i);
-        if len != 0 && shift(frame, isn.wrapping_add(1), len, out, tcp_flags) {
-            return act;
-        }
-    }
     slow(table, counters, ifaces, i, s, old, out, tcp_flags, frame, act)
-}
-
-/// The shift of an established PROXY segment (no SYN, no RST): a client
-/// segment's sequence number up by `len`, a server segment's
-/// acknowledgement number and SACK edges down. False, untouched, for a
-/// client segment at `first` with data: it needs the header ([`slow`]).
-#[inline(always)]
-fn shift(frame: &mut [u8], first: u32, len: u32, out: bool, tcp_flags: u8) -> bool {
-    let (tl, hl, thl) = lengths(frame);
-    let seg = &mut frame[ETH + hl..];
-    if out {
-        if tcp_flags & tf::ACK != 0 {
-            unmap_acks(seg, thl, first, len);
-        }
-        return true;
-    }
-    let mut t = tcp::Packet::new_unchecked(seg);
-    let seq = t.seq_number();
-    if seq == first && tl > hl + thl {
-        return false;
-    }
-    t.rewrite_seq_number(seq.wrapping_add(len));
-    true
 }
 
 /// Everything else [`on_forward`] does: TOA, the MSS of SYNs, the header.

@@ -246,7 +246,10 @@ counters! {
         SynproxyOpened = "synproxy_conns_opened",
             "SYNPROXY: valid cookie ACKs that opened a connection to a real server.",
         SynproxyDataRetransmit = "synproxy_data_left",
-            "SYNPROXY: client data carried by the cookie ACK, left for the client to retransmit.",
+            "SYNPROXY: client data carried by the cookie ACK, left for the client to retransmit \
+             (every hold slot taken, or the frame larger than a slot).",
+        SynproxyDataHeld = "synproxy_data_held",
+            "SYNPROXY: client data carried by the cookie ACK, kept and sent after the real server's SYN-ACK.",
         RedirectOut = "redirect_out_packets", "Packets handed to the worker that owns them.",
         RedirectIn = "redirect_in_packets", "Packets received from other workers.",
         ToKernel = "kernel_punted",

@@ -35,10 +35,19 @@
 //! window is rescaled from its window scale to the one the gateway
 //! announced ([`WSCALE`]) when they differ.
 //!
-//! Client segments that arrive between the cookie ACK and the server's
-//! SYN-ACK are dropped (`drop_synproxy_pending`), data carried by the
-//! cookie ACK itself too (`synproxy_data_left`): the client retransmits
-//! them (no buffer is held). The server refusing (RST) resets the client.
+//! **Data on the cookie ACK** is kept ([`Hold`]: a copy of the frame in
+//! one of [`HOLD_SLOTS`] slots of [`HOLD_BYTES`], allocated once per
+//! worker, `synproxy_data_held`) until the real server's SYN-ACK; then,
+//! after the handshake ACK, the worker runs the kept frame through the
+//! engine again as the client's segment, which the splice (and a PROXY
+//! header's shift) now carries to the server. When every slot is taken
+//! by a live handshake, or the frame is larger than a slot, the data is
+//! left to the client's retransmission (`synproxy_data_left`). A slot is
+//! free again once its data left, the server refused, or its session died
+//! (a dead owner's slot is taken over). Other client segments that arrive
+//! between the cookie ACK and the server's SYN-ACK are dropped
+//! (`drop_synproxy_pending`): the client retransmits them. The server
+//! refusing (RST) resets the client.
 //!
 //! The session flag [`Flags::SYNPROXY`] shares its bit with
 //! [`Flags::ONE_PACKET`] (UDP only); every other session pays one test of
@@ -248,6 +257,110 @@ impl Table {
         if let Some(x) = self.entries.get_mut(i as usize) {
             *x = e;
         }
+    }
+}
+
+/// Slots of client data held for handshakes under way, per worker.
+pub const HOLD_SLOTS: usize = 64;
+/// The largest frame a slot holds (Ethernet header included).
+pub const HOLD_BYTES: usize = 2048;
+/// No owner.
+const FREE: u32 = u32::MAX;
+/// Taken, its session not yet made.
+const UNBOUND: u32 = u32::MAX - 1;
+
+/// One held frame: its session (index and cookie, [`FREE`] if none), the
+/// port it arrived on, its bytes.
+struct Held {
+    owner: u32,
+    cookie_isn: u32,
+    port: u16,
+    len: u16,
+    buf: Box<[u8]>,
+}
+
+/// The frames of cookie ACKs that carried data (see the module doc): a
+/// fixed set of slots, so that holding one copies and never allocates.
+pub struct Hold {
+    slots: Box<[Held]>,
+    /// The slot whose frame the worker is to send next.
+    ready: Option<usize>,
+}
+
+impl Default for Hold {
+    fn default() -> Hold {
+        let slot = || Held { owner: FREE, cookie_isn: 0, port: 0, len: 0, buf: vec![0; HOLD_BYTES].into() };
+        Hold { slots: (0..HOLD_SLOTS).map(|_| slot()).collect(), ready: None }
+    }
+}
+
+impl Hold {
+    /// Copies `frame` (received on `port`) into a free slot, or one whose
+    /// owner is no longer `alive(index, cookie)`, for a handshake with
+    /// `cookie_isn`, its session to be named with [`Hold::bind`]; the
+    /// slot, `None` if the frame is too large or every slot is taken.
+    pub fn put(
+        &mut self,
+        cookie_isn: u32,
+        port: u16,
+        frame: &[u8],
+        alive: impl Fn(u32, u32) -> bool,
+    ) -> Option<usize> {
+        if frame.len() > HOLD_BYTES {
+            return None;
+        }
+        let ready = self.ready;
+        let (k, h) = self.slots.iter_mut().enumerate().find(|(k, h)| {
+            Some(*k) != ready && (h.owner == FREE || h.owner != UNBOUND && !alive(h.owner, h.cookie_isn))
+        })?;
+        h.owner = UNBOUND;
+        h.cookie_isn = cookie_isn;
+        h.port = port;
+        h.len = frame.len() as u16;
+        h.buf[..frame.len()].copy_from_slice(frame);
+        Some(k)
+    }
+
+    /// Names the session of slot `k` ([`Hold::put`]), or frees the slot
+    /// (`None`: no session was made).
+    pub fn bind(&mut self, k: usize, owner: Option<u32>) {
+        self.slots[k].owner = owner.unwrap_or(FREE);
+    }
+
+    fn find(&self, owner: u32, cookie_isn: u32) -> Option<usize> {
+        self.slots.iter().position(|h| h.owner == owner && h.cookie_isn == cookie_isn)
+    }
+
+    /// Marks the frame of session `owner` (with `cookie_isn`) ready to
+    /// send ([`Hold::ready`]); false if it has none.
+    pub fn release(&mut self, owner: u32, cookie_isn: u32) -> bool {
+        self.ready = self.find(owner, cookie_isn);
+        self.ready.is_some()
+    }
+
+    /// Frees the slot of session `owner`, if it holds one.
+    pub fn forget(&mut self, owner: u32, cookie_isn: u32) {
+        if let Some(k) = self.find(owner, cookie_isn) {
+            self.slots[k].owner = FREE;
+        }
+    }
+
+    /// The frame [`Hold::release`] made ready and its port.
+    pub fn ready(&self) -> Option<(u16, &[u8])> {
+        let h = &self.slots[self.ready?];
+        Some((h.port, &h.buf[..usize::from(h.len)]))
+    }
+
+    /// Frees the ready slot (its frame was copied out, or is given up).
+    pub fn done(&mut self) {
+        if let Some(k) = self.ready.take() {
+            self.slots[k].owner = FREE;
+        }
+    }
+
+    /// Slots holding a frame.
+    pub fn used(&self) -> usize {
+        self.slots.iter().filter(|h| h.owner != FREE).count()
     }
 }
 

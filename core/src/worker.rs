@@ -253,12 +253,14 @@ impl<B: PacketBuf> Worker<B> {
                     Err(why) => self.engine.counters().count_drop(why),
                 }
             }
-            Action::Grow { port, next_hop } => {
-                let ins = self.engine.pending_insert();
-                let r = client_addr::apply(&mut pkt, ins);
-                if client_addr::count(self.engine.counters(), r, ins) {
+            Action::Grow { port, next_hop } => self.grow(now, port, next_hop, pkt, io),
+            Action::ThenHeld { port, next_hop, grow } => {
+                if grow {
+                    self.grow(now, port, next_hop, pkt, io);
+                } else {
                     self.output(now, port, next_hop, pkt, io);
                 }
+                self.send_held(now, io);
             }
             Action::Reply { port, len } => {
                 pkt.truncate(len);
@@ -319,6 +321,37 @@ impl<B: PacketBuf> Worker<B> {
         if self.n_learned < LEARNED_MAX {
             self.learned[self.n_learned] = Some(learned);
             self.n_learned += 1;
+        }
+    }
+
+    /// [`Action::Grow`]: inserts what the engine asks
+    /// ([`client_addr::apply`]), then sends.
+    fn grow(&mut self, now: u64, port: u16, next_hop: u32, mut pkt: B, io: &mut impl Io<B>) {
+        let ins = self.engine.pending_insert();
+        let r = client_addr::apply(&mut pkt, ins);
+        if client_addr::count(self.engine.counters(), r, ins) {
+            self.output(now, port, next_hop, pkt, io);
+        }
+    }
+
+    /// [`Action::ThenHeld`]: the client data SYNPROXY held, copied into a
+    /// fresh buffer and processed as if received again (the session is
+    /// spliced now).
+    fn send_held(&mut self, now: u64, io: &mut impl Io<B>) {
+        let b = io.alloc();
+        let Some((port, frame)) = self.engine.held_frame() else { return };
+        let copied = b.and_then(|mut b| {
+            if !b.set_len(frame.len()) {
+                return None;
+            }
+            b.as_mut().copy_from_slice(frame);
+            Some(b)
+        });
+        self.engine.held_done();
+        match copied {
+            Some(b) => self.handle(now, port, b, io),
+            // Left to the client's retransmission.
+            None => self.engine.counters().count_drop(Drop::NoMbuf),
         }
     }
 
@@ -402,7 +435,11 @@ impl<B: PacketBuf> Worker<B> {
                 });
             }
             // ARP and ND are never reassembled; a datagram is never a fragment.
-            Action::Arp { .. } | Action::Nd { .. } | Action::Absorbed | Action::Reassembled => {}
+            Action::Arp { .. }
+            | Action::Nd { .. }
+            | Action::Absorbed
+            | Action::Reassembled
+            | Action::ThenHeld { .. } => {}
         }
     }
 

@@ -2,7 +2,9 @@
 //! gateway's cookie SYN-ACK, the real server's handshake only after a
 //! valid cookie ACK, and the splice of sequence numbers, SACK edges,
 //! timestamps and windows; frames built and read back with `etherparse`,
-//! every sent frame's lengths and checksums checked ([`check_sent`]).
+//! every sent frame's lengths and checksums checked ([`check_sent`]);
+//! ICMP errors about a spliced (or PROXY-shifted) connection quote each
+//! end's own sequence numbers.
 
 mod common;
 
@@ -18,7 +20,7 @@ const ISN: u32 = 1000;
 const SISN: u32 = 0x7000_0000;
 
 fn lab(ca: ClientAddr, mode: ForwardMode) -> Lab {
-    let mut lab = Lab::new(64, (1024, 65535));
+    let mut lab = Lab::new(256, (1024, 65535));
     let mut spec = ServiceSpec::new(key(Protocol::Tcp), Scheduler::Rr);
     spec.client_addr = ca;
     spec.synproxy = true;
@@ -78,10 +80,46 @@ fn handshake(lab: &mut Lab) -> (u32, u32) {
     (g.seq, tsval)
 }
 
+/// Sends into `port` a "fragmentation needed" from the receiver of
+/// `quoted` (a frame the gateway sent) about it, quoting its first 28
+/// bytes, and reads the one translated error with etherparse (checksums
+/// checked): its port and what it quotes (source, destination, TCP
+/// sequence number).
+#[allow(clippy::type_complexity)]
+fn icmp_about(
+    lab: &mut Lab,
+    port: u16,
+    mac: [u8; 6],
+    gw_mac: [u8; 6],
+    quoted: &[u8],
+) -> (u16, (([u8; 4], u16), ([u8; 4], u16), u32)) {
+    use etherparse::{icmpv4::DestUnreachableHeader, Icmpv4Type, PacketBuilder, SlicedPacket};
+    let q = etherparse::Ipv4HeaderSlice::from_slice(&quoted[14..]).unwrap().to_header();
+    let t =
+        Icmpv4Type::DestinationUnreachable(DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1400 });
+    let mut f = vec![];
+    PacketBuilder::ethernet2(mac, gw_mac)
+        .ipv4(q.destination, q.source, 64)
+        .icmpv4(t)
+        .write(&mut f, &quoted[14..14 + 28])
+        .unwrap();
+    let out = lab.rx(port, f);
+    assert_eq!(out.len(), 1, "one translated error");
+    let p = SlicedPacket::from_ethernet(&out[0].1).unwrap();
+    let Some(etherparse::TransportSlice::Icmpv4(icmp)) = p.transport else { panic!("not ICMP") };
+    assert_eq!(icmp.checksum(), icmp.icmp_type().calc_checksum(icmp.payload()), "ICMP checksum");
+    let inner = etherparse::Ipv4HeaderSlice::from_slice(icmp.payload()).unwrap().to_header();
+    assert_eq!(inner.header_checksum, inner.calc_header_checksum(), "quoted IPv4 checksum");
+    let b = &icmp.payload()[20..28];
+    let be16 = |o: usize| u16::from_be_bytes([b[o], b[o + 1]]);
+    let seq = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
+    (out[0].0, ((inner.source, be16(0)), (inner.destination, be16(2)), seq))
+}
+
 fn splice(ca: ClientAddr, mode: ForwardMode, hdr_len: u32) {
     let mut lab = lab(ca, mode);
     let (cookie, gw_ts) = handshake(&mut lab);
-    // The cookie ACK (with data, which the client will retransmit).
+    // The cookie ACK, with data the gateway keeps for the real server.
     let tso = [Noop, Noop, Timestamp(112, gw_ts)];
     let ack =
         Seg { seq: ISN + 1, ack: Some(cookie + 1), win: 700, opts: &tso, data: b"early", ..Seg::default() };
@@ -107,7 +145,8 @@ fn splice(ca: ClientAddr, mode: ForwardMode, hdr_len: u32) {
     assert!(g.payload.is_empty(), "no data on the SYN");
     assert_eq!(lab.worker.engine.sessions().len(), 1);
     assert_eq!(lab.counters.event_count(Event::SynproxyOpened), 1);
-    assert_eq!(lab.counters.event_count(Event::SynproxyDataRetransmit), 1);
+    assert_eq!(lab.counters.event_count(Event::SynproxyDataHeld), 1);
+    assert_eq!(lab.counters.event_count(Event::SynproxyDataRetransmit), 0);
     // A client segment before the server answered waits.
     let early = Seg { seq: ISN + 1, ack: Some(cookie + 1), opts: &tso, data: b"early", ..Seg::default() };
     assert!(lab.rx(0, client(early)).is_empty());
@@ -121,7 +160,10 @@ fn splice(ca: ClientAddr, mode: ForwardMode, hdr_len: u32) {
         WindowScale(9),
     ];
     let sa = Seg { seq: SISN, ack: Some(ISN + 1), syn: true, opts: &sa_opts, ..Seg::default() };
-    let g = one(lab.rx(1, server(local, sa)));
+    let mut sent = lab.rx(1, server(local, sa));
+    assert_eq!(sent.len(), 2, "the handshake ACK, then the cookie ACK's data");
+    let early = one(vec![sent.pop().unwrap()]);
+    let g = one(sent);
     assert_eq!(g.port, 1, "toward the real server, not the client");
     assert!(g.ackf && !g.syn);
     assert_eq!((g.seq, g.ack), (ISN + 1, SISN + 1));
@@ -137,6 +179,16 @@ fn splice(ca: ClientAddr, mode: ForwardMode, hdr_len: u32) {
         assert_eq!(lab.counters.event_count(Event::ToaAdded), 1, "TOA on the handshake ACK");
     }
     let n = if ca == ClientAddr::Toa { 0 } else { hdr_len };
+    // The held data, spliced: in the server's sequence space and clock,
+    // after the PROXY header if there is one.
+    assert_eq!((early.port, early.src, early.dst), (1, local, (RS[0], 8080)));
+    assert!(early.ackf && !early.syn);
+    assert_eq!((early.seq, early.ack), (ISN + 1, SISN + 1));
+    assert_eq!(early.payload.len() as u32, 5 + n);
+    assert_eq!(&early.payload[n as usize..], b"early");
+    if ca != ClientAddr::Toa {
+        assert_eq!(ts(&early.opts), Some((112, 9000)));
+    }
     // Client data: its ACK and SACK edges move into the server's space,
     // its TSecr into the server's clock.
     let sack = [
@@ -158,13 +210,27 @@ fn splice(ca: ClientAddr, mode: ForwardMode, hdr_len: u32) {
     let so = [Noop, Noop, Timestamp(9010, 113)];
     let r =
         Seg { seq: SISN + 1, ack: Some(ISN + 6 + n), win: 100, opts: &so, data: b"world", ..Seg::default() };
-    let g = one(lab.rx(1, server(local, r)));
+    let sent = lab.rx(1, server(local, r));
+    let to_client = sent[0].1.clone();
+    let g = one(sent);
     assert_eq!(g.port, 0);
     assert_eq!((g.src, g.dst), ((VIP, 80), (CLIENT, CPORT)));
     assert_eq!((g.seq, g.ack), (cookie + 1, ISN + 6));
     assert_eq!(ts(&g.opts), Some((gw_ts + 10, 113)));
     assert_eq!(g.win, 400);
     assert_eq!(g.payload, b"world");
+    // ICMP errors quote each end's own sequence numbers: the client's
+    // later data (after the PROXY header toward the server) ...
+    let d = Seg { seq: ISN + 6, ack: Some(cookie + 6), opts: &so, data: b"again", ..Seg::default() };
+    let sent = lab.rx(0, client(d));
+    let to_server = sent[0].1.clone();
+    assert_eq!(one(sent).seq, ISN + 6 + n);
+    let (port, q) = icmp_about(&mut lab, 1, RS_MAC[0], GW_IN.0, &to_server);
+    assert_eq!((port, q), (0, ((CLIENT, CPORT), (VIP, 80), ISN + 6)), "to the client, its own number");
+    // ... and the server's data (moved by the splice toward the client).
+    let (port, q) = icmp_about(&mut lab, 0, CLIENT_MAC, GW_OUT.0, &to_client);
+    assert_eq!((port, q), (1, ((RS[0], 8080), local, SISN + 1)), "to the server, its own number");
+    assert_eq!(lab.counters.event_count(Event::IcmpErrorsTranslated), 2);
     // A retransmitted server SYN-ACK (our ACK lost) is answered again
     // (after a PROXY header, at the sequence number that follows it).
     let g = one(lab.rx(1, server(local, sa)));
@@ -238,4 +304,36 @@ fn a_refusing_server_resets_the_client_where_it_expects_it() {
     let g = one(lab.rx(1, server(g.src, rst)));
     assert!(g.rst);
     assert_eq!((g.seq, g.dst), (cookie + 1, (CLIENT, CPORT)));
+}
+
+#[test]
+fn cookie_ack_data_is_held_in_bounded_slots_freed_when_the_server_refuses() {
+    let mut lab = lab(ClientAddr::None, ForwardMode::FullNat);
+    let slots = gw_core::synproxy::HOLD_SLOTS as u16;
+    let mut first = None;
+    // One handshake with data per client port, no server answering.
+    let open = |lab: &mut Lab, port: u16| {
+        let syn = Seg { seq: ISN, syn: true, ..Seg::default() };
+        let f = segment(CLIENT_MAC, GW_OUT.0, (CLIENT, port), (VIP, 80), with_window(syn));
+        let cookie = one(lab.rx(0, f)).seq;
+        let ack = Seg { seq: ISN + 1, ack: Some(cookie + 1), data: b"data", ..Seg::default() };
+        let f = segment(CLIENT_MAC, GW_OUT.0, (CLIENT, port), (VIP, 80), with_window(ack));
+        let g = one(lab.rx(0, f));
+        assert!(g.syn && g.payload.is_empty(), "the SYN toward the server goes without the data");
+        g.src
+    };
+    for k in 0..slots {
+        let local = open(&mut lab, 30000 + k);
+        first.get_or_insert(local);
+    }
+    assert_eq!(lab.counters.event_count(Event::SynproxyDataHeld), u64::from(slots));
+    open(&mut lab, 30000 + slots);
+    assert_eq!(lab.counters.event_count(Event::SynproxyDataRetransmit), 1, "every slot taken");
+    // The first server refuses: the client is reset, its slot is free.
+    let rst = Seg { seq: 0, ack: Some(ISN + 1), rst: true, ..Seg::default() };
+    let g = one(lab.rx(1, server(first.unwrap(), rst)));
+    assert!(g.rst && g.dst == (CLIENT, 30000));
+    open(&mut lab, 30001 + slots);
+    assert_eq!(lab.counters.event_count(Event::SynproxyDataHeld), u64::from(slots) + 1);
+    assert_eq!(lab.counters.event_count(Event::SynproxyDataRetransmit), 1);
 }

@@ -7,7 +7,9 @@
 //! syncookies); SYN, ACK, RST and FIN floods without a valid cookie put
 //! zero SYNs on the real server's wire (counted there by scapy,
 //! tests/lab/syn_count.py) while a legitimate connection still succeeds;
-//! the rules round-trip through `-S`/`-R`.
+//! a request carried by the handshake's third ACK (scapy,
+//! tests/lab/sp_early_data.py) is held and delivered, after a PROXY
+//! header too; the rules round-trip through `-S`/`-R`.
 //!
 //! FULLNAT topology of tests/lab/lab.sh with two workers
 //! (conf/lab-fullnat-2w.toml) under the prefix `gwe-syp`; python3-scapy
@@ -96,6 +98,32 @@ fn synproxy_splices_big_transfers_and_keeps_floods_from_the_real_servers() {
         assert_eq!(f[0], format!("{CLIENT}:{}", f[2]), "the UDP server learned the client: {l}");
         assert_eq!(f[1], m, "the payload after the header: {l}");
     }
+
+    // A request on the cookie ACK itself (scapy, tests/lab/sp_early_data.py,
+    // from an address the client's kernel does not hold, reached through a
+    // static neighbour): held until the server's SYN-ACK, then delivered,
+    // after the PROXY header on VIP:92; the server's answer is the
+    // request's sha256 (pp_server.py's PUT).
+    let early = "198.18.0.77";
+    let cmac = lab.mac("client", "c0");
+    lab.gwctl_ok(&["--add-neighbour", early, "--mac", &cmac, "--port", "outside"]);
+    let held = lab.counter("synproxy_data_held");
+    let sed = script("sp_early_data.py").display().to_string();
+    let want = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+    for (vport, who) in [(91, "-:0".to_string()), (92, format!("{early}:34567"))] {
+        let port = vport.to_string();
+        let o = lab.exec(
+            "client",
+            &["timeout", "60", "/usr/bin/python3", &sed, "c0", early, VIP, &port, "PUT 5\\nhello"],
+        );
+        assert!(o.status.success(), "sp_early_data {vport}: {}", String::from_utf8_lossy(&o.stderr));
+        let t = text(&o);
+        let f: Vec<&str> = t.split_whitespace().collect();
+        assert_eq!(f.len(), 3, "VIP:{vport}: {t:?}");
+        assert!(f[0].starts_with(&who), "VIP:{vport}: the server saw {t:?}");
+        assert_eq!(f[2], want, "VIP:{vport}: the third ACK's data reached the server whole: {t:?}");
+    }
+    assert_eq!(lab.counter("synproxy_data_held") - held, 2, "both requests held, none left");
 
     // 200 MiB down and up, SYNPROXY alone and with PROXY v2.
     let n = BIG.to_string();

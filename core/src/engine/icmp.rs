@@ -17,7 +17,9 @@
 //! (`ip_send_check`). Errors are never answered with errors (RFC 1812
 //! §4.3.2.7), and a translated error routes like a packet (TTL above 1); a
 //! forwarded DR/TUN error is handed on like the session's packets (TTL
-//! untouched).
+//! untouched). A quoted TCP sequence number that a PROXY header or
+//! SYNPROXY's splice moved is moved back, so that each end sees its own
+//! numbers.
 
 use std::net::Ipv4Addr;
 
@@ -25,7 +27,7 @@ use super::{Action, Engine};
 use crate::counters::{Drop, Event};
 use crate::modes::{self, XmitCx};
 use crate::route::Iface;
-use crate::session::Session;
+use crate::session::{Flags, Session};
 use crate::wire::{ethernet, icmpv4, ipv4};
 
 /// TTL of the echo replies the gateway originates.
@@ -82,10 +84,10 @@ impl Engine {
         };
         // The quoted packet went q.src -> q.dst; its session knows the other way.
         let back = q.reversed();
-        let (s, toward_client) = match self.sessions.lookup_out(&back) {
-            Some(i) => (*self.sessions.get(i), true),
+        let (i, toward_client) = match self.sessions.lookup_out(&back) {
+            Some(i) => (i, true),
             None => match self.sessions.lookup_in(&back) {
-                Some(i) => (*self.sessions.get(i), false),
+                Some(i) => (i, false),
                 None if !self.sessions6.is_empty() && self.snap.is_laddr(back.dst) => {
                     return self.nat64_icmp(frame, &back);
                 }
@@ -96,6 +98,7 @@ impl Engine {
                 }
             },
         };
+        let s = *self.sessions.get(i);
         if !self.cfg.nodest.forwards(&self.snap, s.dest) {
             return Action::Drop(Drop::DestUnavailable);
         }
@@ -115,7 +118,13 @@ impl Engine {
         let Some((port, next_hop)) = self.cfg.routes.lookup(to) else {
             return Action::Drop(Drop::NoRoute);
         };
+        if q.proto == ipv4::Protocol::Tcp
+            && s.flags.bits() & (Flags::SYNPROXY | Flags::CLIENT_ADDR).bits() != 0
+        {
+            self.quoted_seq(i, &s, toward_client, &mut ip[hl..]);
+        }
         let addr = |(a, p): (u32, u16)| (Ipv4Addr::from(a), p);
+        // (Its ICMP checksum covers the sequence number just rewritten.)
         icmpv4::Packet::new_unchecked(&mut ip[hl..]).rewrite_quoted(addr(quoted_src), addr(quoted_dst));
         let mut outer_ip = ipv4::Packet::new_unchecked(&mut *ip);
         outer_ip.set_src_addr(Ipv4Addr::from(outer.0));
@@ -124,6 +133,29 @@ impl Engine {
         outer_ip.fill_checksum();
         self.counters.event(Event::IcmpErrorsTranslated, 1);
         Action::Forward { port, next_hop }
+    }
+
+    /// The quoted TCP sequence number of an error about a packet of
+    /// session `i` (`icmp`: the ICMP message) put back in the sequence
+    /// space of the end it goes to: a packet toward the real server was
+    /// shifted up by a PROXY header ([`crate::client_addr`]), one toward
+    /// the client down by SYNPROXY's splice ([`crate::synproxy`]).
+    #[cold]
+    #[inline(never)]
+    fn quoted_seq(&self, i: u32, s: &Session, toward_client: bool, icmp: &mut [u8]) {
+        let Some(at) = icmp.get(8).map(|v| 8 + usize::from(v & 0xf) * 4 + 4) else { return };
+        let Some(b) = icmp.get_mut(at..at + 4) else { return };
+        let seq = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+        let (isn, len) = self.ca.get(i);
+        let e = self.sp.get(i);
+        let v = if toward_client && s.flags.client_addr_bits() >= 2 && len != 0 {
+            crate::client_addr::unmap(seq, isn.wrapping_add(1), len)
+        } else if !toward_client && crate::synproxy::is_synproxy(s.flags, true) && e.spliced {
+            seq.wrapping_add(e.off)
+        } else {
+            seq
+        };
+        b.copy_from_slice(&v.to_be_bytes());
     }
 
     /// An ICMP error about a DR or TUN session `s` (`tl` bytes of IPv4),

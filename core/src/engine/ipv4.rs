@@ -305,6 +305,12 @@ fn xmit_client_addr(
     tcp_flags: u8,
     frame: &mut [u8],
 ) -> Action {
+    // (Client-address choices are FULLNAT's only.)
+    if s.mode == gw_proto::ForwardMode::FullNat {
+        if let Some((at, v)) = client_addr::established_shift(ca, cx.tl, i, s, old, out, tcp_flags, frame) {
+            return modes::fullnat::xmit_shifted(cx, s, out, frame, at, v);
+        }
+    }
     let act = modes::xmit(s.mode, out, cx, s, frame);
     client_addr::on_forward(ca, cx.counters, cx.ifaces, i, s, old, out, tcp_flags, frame, act)
 }

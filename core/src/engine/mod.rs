@@ -168,6 +168,10 @@ pub enum Action {
     /// ([`crate::nat64::frame_to_ipv6`] with [`Engine::pending_nat64`]),
     /// then sent like [`Action::Forward6`].
     Nat64To6 { port: u16, next_hop: u128 },
+    /// A SYNPROXY handshake ACK, rewritten like [`Action::Forward`] (like
+    /// [`Action::Grow`] if `grow`); after it the worker sends the client
+    /// data the cookie ACK carried, [`Engine::held_frame`].
+    ThenHeld { port: u16, next_hop: u32, grow: bool },
     /// Not forwarded.
     Drop(Drop),
 }
@@ -211,6 +215,8 @@ pub struct Engine {
     ca: crate::client_addr::Table,
     /// SYNPROXY sessions' splice ([`crate::synproxy`]).
     sp: crate::synproxy::Table,
+    /// Cookie ACKs' client data waiting for the real server's handshake.
+    sp_hold: crate::synproxy::Hold,
 }
 
 /// Addresses that are never a valid source (RFC 1812 §5.3.7): 0/32,
@@ -258,6 +264,7 @@ impl Engine {
             min_mtu,
             ca,
             sp,
+            sp_hold: crate::synproxy::Hold::default(),
         }
     }
 
@@ -295,6 +302,17 @@ impl Engine {
     /// What the last [`Action::Grow`] asks to insert.
     pub fn pending_insert(&self) -> crate::client_addr::Insert {
         self.ca.pending()
+    }
+
+    /// The frame [`Action::ThenHeld`] announced and the port it arrived
+    /// on: the worker processes a copy of it, then calls
+    /// [`Engine::held_done`].
+    pub fn held_frame(&self) -> Option<(u16, &[u8])> {
+        self.sp_hold.ready()
+    }
+    /// Frees the frame [`Engine::held_frame`] gave.
+    pub fn held_done(&mut self) {
+        self.sp_hold.done();
     }
 
     /// The interface of `port`.

@@ -49,22 +49,24 @@ impl Engine {
         let Some((syn, e, mut opts, n)) = sp::syn_of_ack(secret, now, &seg, 0) else {
             return Action::Drop(Drop::SynproxyBadCookie);
         };
-        if seg.data > 0 {
-            self.counters.event(Event::SynproxyDataRetransmit, 1);
-        }
+        // Data on the cookie ACK: a copy waits for the server's SYN-ACK.
+        let held = if seg.data > 0 { self.hold(rx.port, e.cookie_isn, &frame[..ETH + p.tl]) } else { None };
         let Some(tl) = sp::write(frame, &syn, &[], p.ttl) else {
-            return Action::Drop(Drop::SynproxyNoRoom);
+            return self.unhold(held, Action::Drop(Drop::SynproxyNoRoom));
         };
         let q = L4Info { tcp_flags: tf::SYN, seq: syn.seq, seg_len: 1, tl, dont_frag: true, ..*p };
         let i = match self.new_session(now, q) {
             Ok(i) => i,
-            Err(d) => return Action::Drop(d),
+            Err(d) => return self.unhold(held, Action::Drop(d)),
         };
         let s = *self.sessions.get(i);
         if !matches!(s.mode, ForwardMode::FullNat | ForwardMode::Masq) {
             unbind(&self.counters, &mut self.overloaded, &self.snap, self.cfg.workers, &s);
             self.sessions.remove(i);
-            return Action::Drop(Drop::SynproxyMode);
+            return self.unhold(held, Action::Drop(Drop::SynproxyMode));
+        }
+        if let Some(k) = held {
+            self.sp_hold.bind(k, Some(i));
         }
         // The room TOA or a PROXY header takes from the client's segments.
         let less = match client_addr::of_flags(s.flags) {
@@ -86,6 +88,34 @@ impl Engine {
             }
             other => other,
         }
+    }
+
+    /// Copies the cookie ACK `frame` (received on `port`) into the hold;
+    /// its slot, `None` (counted `synproxy_data_left`: the client
+    /// retransmits) if it is too large or every slot holds the data of a
+    /// live handshake.
+    fn hold(&mut self, port: u16, cookie_isn: u32, frame: &[u8]) -> Option<usize> {
+        let (sessions, table) = (&self.sessions, &self.sp);
+        let alive = |i: u32, cookie: u32| {
+            (i as usize) < sessions.capacity() && {
+                let s = sessions.get(i);
+                let e = table.get(i);
+                s.proto != 0 && s.flags.contains(Flags::SYNPROXY) && !e.spliced && e.cookie_isn == cookie
+            }
+        };
+        let k = self.sp_hold.put(cookie_isn, port, frame, alive);
+        self.counters
+            .event(if k.is_some() { Event::SynproxyDataHeld } else { Event::SynproxyDataRetransmit }, 1);
+        k
+    }
+
+    /// Frees the slot [`Engine::hold`] took for a connection that was not
+    /// opened; `act`.
+    fn unhold(&mut self, held: Option<usize>, act: Action) -> Action {
+        if let Some(k) = held {
+            self.sp_hold.bind(k, None);
+        }
+        act
     }
 
     /// A packet of SYNPROXY session `i` before [`Engine::forward`]'s common
@@ -120,7 +150,17 @@ impl Engine {
                 FlowKey { proto: Protocol::Tcp, src: s.cip, sport: s.cport, dst: s.vip, dport: s.vport };
             let q =
                 L4Info { key, tcp_flags: tf::ACK, seq: ack.seq, seg_len: 0, ttl: 64, tl, dont_frag: true };
-            return Some(self.forward(now, rx, i, Dir::Input, frame, &q));
+            let act = self.forward(now, rx, i, Dir::Input, frame, &q);
+            // The data the cookie ACK carried follows the handshake ACK.
+            return Some(match act {
+                Action::Forward { port, next_hop } if self.sp_hold.release(i, e.cookie_isn) => {
+                    Action::ThenHeld { port, next_hop, grow: false }
+                }
+                Action::Grow { port, next_hop } if self.sp_hold.release(i, e.cookie_isn) => {
+                    Action::ThenHeld { port, next_hop, grow: true }
+                }
+                other => other,
+            });
         }
         if e.spliced {
             return None;
@@ -130,6 +170,7 @@ impl Engine {
             let hl = crate::wire::ipv4::Packet::new_unchecked(&frame[ETH..]).header_len();
             let mut t = crate::wire::tcp::Packet::new_unchecked(&mut frame[ETH + hl..]);
             t.rewrite_seq_number(e.cookie_isn.wrapping_add(1));
+            self.sp_hold.forget(i, e.cookie_isn);
             return None;
         }
         Some(Action::Drop(Drop::SynproxyPending))

@@ -9,7 +9,7 @@
 //! (see [`crate::engine::conn::alloc_lport`]), chosen from a keyed hash of
 //! the flow (RFC 6056), so it cannot be guessed. The rewrite is NAT's.
 
-use super::nat::xmit_rewrite;
+use super::nat::{rewrite_tcp_shifted, xmit_rewrite};
 use super::{rs_port, BindCx, Bound, Mode, XmitCx};
 use crate::counters::Drop;
 use crate::engine::conn::alloc_lport;
@@ -44,4 +44,23 @@ impl Mode for FullNat {
     fn xmit_out(cx: &XmitCx<'_>, s: &Session, frame: &mut [u8]) -> Action {
         xmit_rewrite(cx, frame, (s.vip, s.vport), (s.cip, s.cport))
     }
+}
+
+/// [`FullNat`]'s transmit of an established PROXY segment: the rewrite of
+/// `xmit_in`/`xmit_out` with the TCP field at `at` set to `new` in the
+/// same checksum update ([`crate::client_addr::established_shift`]).
+#[inline(always)]
+pub(crate) fn xmit_shifted(
+    cx: &XmitCx<'_>,
+    s: &Session,
+    out: bool,
+    frame: &mut [u8],
+    at: usize,
+    new: u32,
+) -> Action {
+    let (src, dst) =
+        if out { ((s.vip, s.vport), (s.cip, s.cport)) } else { ((s.lip, s.lport), (s.rip, s.rport)) };
+    let ip = &mut frame[crate::wire::ethernet::HEADER_LEN..crate::wire::ethernet::HEADER_LEN + cx.tl];
+    rewrite_tcp_shifted(ip, src, dst, at, new);
+    Action::Forward { port: cx.port, next_hop: cx.next_hop }
 }

@@ -16,6 +16,7 @@ use crate::engine::Action;
 use crate::service::Dest;
 use crate::session::{Flags, FlowKey, Session};
 use crate::tcp_state::Dir;
+use crate::wire::checksum::Delta;
 use crate::wire::ethernet;
 use crate::wire::ipv4::{self, Protocol};
 use crate::wire::{tcp, udp};
@@ -76,6 +77,21 @@ pub fn rewrite(ip: &mut [u8], proto: Protocol, src: (u32, u16), dst: (u32, u16))
         Protocol::Udp => udp::Packet::new_unchecked(l4).rewrite_ports(src.1, dst.1, pseudo),
         _ => {}
     }
+}
+
+/// [`rewrite`] of a TCP segment whose 32-bit field at `at` (4: sequence
+/// number, 8: acknowledgement number) also becomes `new`: the change goes
+/// into the same checksum fold as the addresses and ports (the PROXY
+/// protocol's shift, [`crate::client_addr`]).
+#[inline]
+pub fn rewrite_tcp_shifted(ip: &mut [u8], src: (u32, u16), dst: (u32, u16), at: usize, new: u32) {
+    let mut pkt = ipv4::Packet::new_unchecked(&mut *ip);
+    let hl = pkt.header_len();
+    let pseudo = pkt.rewrite_addrs_and_forward(Ipv4Addr::from(src.0), Ipv4Addr::from(dst.0));
+    let l4 = &mut ip[hl..];
+    let old = u32::from_be_bytes([l4[at], l4[at + 1], l4[at + 2], l4[at + 3]]);
+    l4[at..at + 4].copy_from_slice(&new.to_be_bytes());
+    tcp::Packet::new_unchecked(l4).rewrite_ports(src.1, dst.1, pseudo + Delta::word32(old, new));
 }
 
 #[cfg(test)]
