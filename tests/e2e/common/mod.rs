@@ -1071,7 +1071,8 @@ impl Lab {
         let mut d = self.spawn(
             n,
             &[
-                "python3",
+                // Debian's python3 (python3-scapy), not a python3 earlier on PATH.
+                "/usr/bin/python3",
                 s.to_str().unwrap(),
                 iface,
                 &port.to_string(),
