@@ -96,12 +96,41 @@ pub fn attach(sessions: &mut SessionTable, t: u32, conn: u32) {
     tm.set_n_control(tm.n_control().saturating_add(1));
 }
 
+/// What the template rules below read and write of a template, in either
+/// session table (IPv4's [`Session`], IPv6's
+/// [`crate::session::ipv6::Session6`]): IPVS's rule lives here once.
+pub(crate) trait Template {
+    fn n_control(&self) -> u16;
+    fn set_n_control(&mut self, n: u16);
+    fn timeout_ms(&self) -> u32;
+    fn extend_deadline(&mut self, tick: u32);
+    fn dest(&self) -> u16;
+}
+
+impl Template for Session {
+    fn n_control(&self) -> u16 {
+        Session::n_control(self)
+    }
+    fn set_n_control(&mut self, n: u16) {
+        Session::set_n_control(self, n)
+    }
+    fn timeout_ms(&self) -> u32 {
+        Session::timeout_ms(self)
+    }
+    fn extend_deadline(&mut self, tick: u32) {
+        Session::extend_deadline(self, tick)
+    }
+    fn dest(&self) -> u16 {
+        self.dest
+    }
+}
+
 /// A connection of template `t` ended at tick `ended`: it no longer counts,
 /// and after the last one the template lives its timeout from then.
-/// Called by [`SessionTable::remove`] for every removed connection that has
-/// a template.
+/// Called by [`SessionTable::remove`] (and the IPv6 table's) for every
+/// removed connection that has a template.
 #[inline]
-pub(crate) fn release(t: &mut Session, ended: u32) {
+pub(crate) fn release(t: &mut impl Template, ended: u32) {
     let n = t.n_control().saturating_sub(1);
     t.set_n_control(n);
     if n == 0 {
@@ -113,11 +142,11 @@ pub(crate) fn release(t: &mut Session, ended: u32) {
 /// (it still controls connections: IPVS re-arms it), `None` lets it go
 /// (and its real server's `persist` gauge drops).
 #[inline]
-pub fn expire(counters: &WorkerCounters, t: &Session) -> Option<u64> {
+pub(crate) fn expire(counters: &WorkerCounters, t: &impl Template) -> Option<u64> {
     if t.n_control() > 0 {
         return Some(t.timeout_ms() as u64);
     }
-    counters.dests[t.dest as usize].persist.sub(1);
+    counters.dests[t.dest() as usize].persist.sub(1);
     None
 }
 

@@ -156,12 +156,7 @@ impl Engine {
         let Engine { cfg, snap, sessions6, counters, overloaded, .. } = self;
         sessions6.expire(now, cfg.expire_budget, |s| {
             if s.is_template() {
-                // IPVS's rule (see `persist::expire`).
-                if s.n_control() > 0 {
-                    return Some(u64::from(s.timeout_ms()));
-                }
-                counters.dests[s.dest as usize].persist.sub(1);
-                return None;
+                return crate::persist::expire(counters, s);
             }
             unbind_parts(counters, overloaded, snap, cfg.workers, s.dest, s.flags, s.protocol(), s.state);
             None

@@ -189,6 +189,25 @@ impl Session6 {
     }
 }
 
+impl crate::persist::Template for Session6 {
+    fn n_control(&self) -> u16 {
+        Session6::n_control(self)
+    }
+    fn set_n_control(&mut self, n: u16) {
+        Session6::set_n_control(self, n)
+    }
+    fn timeout_ms(&self) -> u32 {
+        Session6::timeout_ms(self)
+    }
+    fn extend_deadline(&mut self, tick: u32) {
+        // The wheel catches up lazily: a later deadline needs no relink.
+        self.expires = self.expires.max(tick);
+    }
+    fn dest(&self) -> u16 {
+        self.dest
+    }
+}
+
 /// IPv6 sessions of one worker, indexed in both directions, with a timer
 /// wheel (see the module docs and [`super::SessionTable`]).
 pub struct SessionTable6 {
@@ -339,14 +358,7 @@ impl SessionTable6 {
         self.wheel_unlink(idx);
         if s.control != NIL {
             let ended = s.expires.min(self.now_tick);
-            let t = &mut self.slots[s.control as usize];
-            t.set_n_control(t.n_control().saturating_sub(1));
-            if t.n_control() == 0 {
-                // The template lives its timeout from when its last
-                // connection ended.
-                let tick = ended + (t.timeout_ms() >> TICK_SHIFT);
-                t.expires = t.expires.max(tick);
-            }
+            crate::persist::release(&mut self.slots[s.control as usize], ended);
         }
         let slot = &mut self.slots[idx as usize];
         slot.proto = 0;
