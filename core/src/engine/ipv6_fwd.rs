@@ -546,4 +546,4 @@ pub(super) fn port_offset6(flow_hash: u64, rs: (u128, u16), lip: u128) -> u64 {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

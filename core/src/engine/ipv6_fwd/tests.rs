@@ -17,11 +17,11 @@ use crate::sched::{DestConf, Prepared};
 use crate::service::{Dest, Snapshot};
 use crate::wire::ethernet::MacAddr;
 
-const GW_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
-const PEER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x42];
-const GW6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
-const CIP: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
-const VIP: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x50);
+pub(crate) const GW_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
+pub(crate) const PEER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x42];
+pub(crate) const GW6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+pub(crate) const CIP: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
+pub(crate) const VIP: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x50);
 const LIP: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x60);
 const RIP: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x200);
 
@@ -51,7 +51,7 @@ fn service(mode: ForwardMode, proto: P, persistent: bool) -> Service {
 
 /// An engine on one dual-stack port (2001:db8::1/64: client, VIP, local
 /// address and real server all on link), `workers` workers, this one `worker`.
-fn engine(svc: Service, worker: u32, workers: u32) -> Engine {
+pub(crate) fn engine(svc: Service, worker: u32, workers: u32) -> Engine {
     let ifaces = vec![Iface {
         port: 0,
         addr: Ipv4Addr::new(198, 18, 0, 1),
@@ -83,7 +83,13 @@ fn engine(svc: Service, worker: u32, workers: u32) -> Engine {
     Engine::new(cfg, snap, Arc::new(WorkerCounters::new(worker, 0, 1, 4)), 0)
 }
 
-fn tcp_frame(src: (Ipv6Addr, u16), dst: (Ipv6Addr, u16), syn: bool, ack: bool, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn tcp_frame(
+    src: (Ipv6Addr, u16),
+    dst: (Ipv6Addr, u16),
+    syn: bool,
+    ack: bool,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut b = PacketBuilder::ethernet2(PEER_MAC, GW_MAC.0)
         .ipv6(src.0.octets(), dst.0.octets(), 64)
         .tcp(src.1, dst.1, 1000, 4096);
@@ -98,7 +104,7 @@ fn tcp_frame(src: (Ipv6Addr, u16), dst: (Ipv6Addr, u16), syn: bool, ack: bool, p
     out
 }
 
-fn udp_frame(src: (Ipv6Addr, u16), dst: (Ipv6Addr, u16), payload: &[u8]) -> Vec<u8> {
+pub(crate) fn udp_frame(src: (Ipv6Addr, u16), dst: (Ipv6Addr, u16), payload: &[u8]) -> Vec<u8> {
     let b = PacketBuilder::ethernet2(PEER_MAC, GW_MAC.0)
         .ipv6(src.0.octets(), dst.0.octets(), 64)
         .udp(src.1, dst.1);

@@ -5,24 +5,16 @@
 //! TCP/UDP checksums computed there.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::Arc;
 
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use gw_proto::{ClientAddr, ForwardMode, Protocol as P, Scheduler, ServiceKey};
 
 use super::*;
-use crate::counters::{Event, WorkerCounters};
-use crate::engine::EngineConfig;
-use crate::route::Routes;
+use crate::counters::Event;
+use crate::engine::ipv6_fwd::tests::{engine, tcp_frame, udp_frame, CIP, GW_MAC, PEER_MAC, VIP};
 use crate::sched::{DestConf, Prepared};
-use crate::service::{Dest, Snapshot};
-use crate::wire::ethernet::MacAddr;
+use crate::service::Dest;
 
-const GW_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
-const PEER_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x42];
-const GW6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
-const CIP: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
-const VIP: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x50);
 const LIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 60);
 const RIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 200);
 
@@ -57,55 +49,6 @@ fn service(proto: P) -> Service {
     }
 }
 
-/// One dual-stack port (198.18.0.1/24, 2001:db8::1/64): client, VIP, local
-/// address and real server all on link.
-fn engine(svc: Service, worker: u32, workers: u32) -> Engine {
-    let ifaces = vec![Iface {
-        port: 0,
-        addr: Ipv4Addr::new(198, 18, 0, 1),
-        prefix: 24,
-        addr6: Some((GW6, 64)),
-        mac: GW_MAC,
-        mtu: 1500,
-        rp_filter: Default::default(),
-    }];
-    let cfg = EngineConfig {
-        worker,
-        workers,
-        routes: Routes::dual(&ifaces, &[], &[]),
-        ifaces,
-        sessions: 64,
-        lport_range: (1024, 65535),
-        seed: 7,
-        expire_budget: 64,
-        max_services: 1,
-        half_open_max: 16,
-        conn_reuse: Default::default(),
-        nodest: Default::default(),
-        reject: Default::default(),
-        kernel: vec![],
-        synproxy_secret: 1,
-        frag: crate::frag::FragConfig { datagrams: 1, timeout_ms: 1000 },
-    };
-    let snap = Arc::new(Snapshot::new(1, vec![Arc::new(svc)], 4));
-    Engine::new(cfg, snap, Arc::new(WorkerCounters::new(worker, 0, 1, 4)), 0)
-}
-
-fn tcp6(src: (Ipv6Addr, u16), dst: (Ipv6Addr, u16), syn: bool, ack: bool, payload: &[u8]) -> Vec<u8> {
-    let mut b = PacketBuilder::ethernet2(PEER_MAC, GW_MAC.0)
-        .ipv6(src.0.octets(), dst.0.octets(), 64)
-        .tcp(src.1, dst.1, 1000, 4096);
-    if syn {
-        b = b.syn();
-    }
-    if ack {
-        b = b.ack(1);
-    }
-    let mut out = Vec::new();
-    b.write(&mut out, payload).unwrap();
-    out
-}
-
 fn tcp4(src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16), syn: bool, ack: bool, payload: &[u8]) -> Vec<u8> {
     let mut b = PacketBuilder::ethernet2(PEER_MAC, GW_MAC.0)
         .ipv4(src.0.octets(), dst.0.octets(), 64)
@@ -118,16 +61,6 @@ fn tcp4(src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16), syn: bool, ack: bool, payloa
     }
     let mut out = Vec::new();
     b.write(&mut out, payload).unwrap();
-    out
-}
-
-fn udp6(src: (Ipv6Addr, u16), dst: (Ipv6Addr, u16), payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    PacketBuilder::ethernet2(PEER_MAC, GW_MAC.0)
-        .ipv6(src.0.octets(), dst.0.octets(), 64)
-        .udp(src.1, dst.1)
-        .write(&mut out, payload)
-        .unwrap();
     out
 }
 
@@ -201,7 +134,7 @@ fn read(frame: &[u8]) -> ((IpAddr, u16), (IpAddr, u16), u8, Vec<u8>) {
 #[test]
 fn an_ipv6_client_reaches_an_ipv4_server_and_back() {
     let mut e = engine(service(P::Tcp), 0, 1);
-    let mut syn = tcp6((CIP, 40000), (VIP, 80), true, false, &[]);
+    let mut syn = tcp_frame((CIP, 40000), (VIP, 80), true, false, &[]);
     assert_eq!(e.process(0, 0, &mut syn), Action::Nat64To4 { port: 0, next_hop: u32::from(RIP) });
     translate(&e, &mut syn);
     let ((src, lport), (dst, rport), ttl, _) = read(&syn);
@@ -218,7 +151,7 @@ fn an_ipv6_client_reaches_an_ipv4_server_and_back() {
     assert_eq!((s, d, hops), ((IpAddr::V6(VIP), 80), (IpAddr::V6(CIP), 40000), 63));
 
     // Data both ways.
-    let mut get = tcp6((CIP, 40000), (VIP, 80), false, true, b"GET / HTTP/1.0\r\n\r\n");
+    let mut get = tcp_frame((CIP, 40000), (VIP, 80), false, true, b"GET / HTTP/1.0\r\n\r\n");
     assert!(matches!(e.process(2, 0, &mut get), Action::Nat64To4 { .. }));
     translate(&e, &mut get);
     assert_eq!(read(&get).3, b"GET / HTTP/1.0\r\n\r\n");
@@ -242,7 +175,7 @@ fn udp_local_ports_follow_the_worker_share() {
     for (w, nw) in [(0, 2), (1, 2), (2, 3)] {
         let mut e = engine(service(P::Udp), w, nw);
         for cport in 0..12 {
-            let mut f = udp6((CIP, 30000 + cport), (VIP, 80), b"q");
+            let mut f = udp_frame((CIP, 30000 + cport), (VIP, 80), b"q");
             assert!(matches!(e.process(0, 0, &mut f), Action::Nat64To4 { .. }));
             translate(&e, &mut f);
             let ((src, lport), _, _, _) = read(&f);
@@ -264,7 +197,7 @@ fn replies_without_a_session_and_oversized_packets_are_counted() {
     assert_eq!(e.process(0, 0, &mut stray), Action::Drop(Drop::UnknownReply));
     // 1452 bytes of UDP payload: 1500 as IPv6 (1480 as IPv4) fits, the
     // reply of 1472 bytes (1500 as IPv4) would be 1520 as IPv6.
-    let mut q = udp6((CIP, 1), (VIP, 80), &[1; 1452]);
+    let mut q = udp_frame((CIP, 1), (VIP, 80), &[1; 1452]);
     assert!(matches!(e.process(0, 0, &mut q), Action::Nat64To4 { .. }));
     translate(&e, &mut q);
     let ((_, lport), _, _, body) = read(&q);
@@ -278,7 +211,7 @@ fn replies_without_a_session_and_oversized_packets_are_counted() {
 #[test]
 fn fragmentation_needed_from_the_ipv4_side_reaches_the_client_as_packet_too_big() {
     let mut e = engine(service(P::Tcp), 0, 1);
-    let mut syn = tcp6((CIP, 40000), (VIP, 80), true, false, &[]);
+    let mut syn = tcp_frame((CIP, 40000), (VIP, 80), true, false, &[]);
     assert!(matches!(e.process(0, 0, &mut syn), Action::Nat64To4 { .. }));
     translate(&e, &mut syn);
     // A router on the IPv4 side quotes the IPv4 packet the gateway sent.
