@@ -149,6 +149,114 @@ fn a_dr_and_an_fnat_virtual_server_list_as_gwctl_lists_them() {
     dataplane::control::remove_socket(&sock);
 }
 
+/// keepalived's IPv6 forms: NAT, DR and TUN real servers behind IPv6
+/// virtual servers, a DPVS FNAT66 service with an IPv6 local address group
+/// and a NAT64 one (IPv6 VIP, IPv4 real server and local address).
+const KEEPALIVED6: &str = "\
+local_address_group l6 {
+    2001:db8:2::10-11 dpdk0
+}
+local_address_group l4 {
+    198.18.2.10 dpdk0
+}
+virtual_server 2001:db8::1 80 {
+    lb_algo rr
+    lvs_method NAT
+    protocol TCP
+    persistence_timeout 60
+    persistence_granularity 64
+    real_server 2001:db8:1::2 80 {
+        weight 1
+        TCP_CHECK {
+            connect_timeout 2
+        }
+    }
+    real_server 2001:db8:1::3 80 {
+        weight 2
+    }
+}
+virtual_server 2001:db8::1 81 {
+    lb_algo wrr
+    lvs_method DR
+    protocol TCP
+    real_server 2001:db8:1::2 81
+}
+virtual_server 2001:db8::1 82 {
+    lb_algo wrr
+    lvs_method TUN
+    protocol UDP
+    real_server 2001:db8:1::4 82
+}
+virtual_server 2001:db8::2 80 {
+    lb_algo rr
+    lvs_method FNAT
+    protocol TCP
+    laddr_group_name l6
+    real_server 2001:db8:1::2 8080
+}
+virtual_server 2001:db8::3 80 {
+    lb_algo rr
+    lvs_method FNAT
+    protocol TCP
+    laddr_group_name l4
+    real_server 198.18.1.2 8080
+}
+";
+
+const LISTING6: &str = "\
+IP Virtual Server version 1.2.1 (size=1000)
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
+TCP  [2001:db8::1]:80 rr persistent 60 mask 64
+  -> [2001:db8:1::2]:80           Masq    1      0          0         
+  -> [2001:db8:1::3]:80           Masq    2      0          0         
+TCP  [2001:db8::1]:81 wrr
+  -> [2001:db8:1::2]:81           Route   1      0          0         
+TCP  [2001:db8::2]:80 rr
+  -> [2001:db8:1::2]:8080         FullNat 1      0          0         
+TCP  [2001:db8::3]:80 rr
+  -> 198.18.1.2:8080              FullNat 1      0          0         
+UDP  [2001:db8::1]:82 wrr
+  -> [2001:db8:1::4]:82           Tunnel  1      0          0         
+";
+
+#[test]
+fn ipv6_virtual_servers_list_save_and_restore_as_gwctl_does() {
+    let d = Dir::new("ipv6");
+    let ka = d.write("keepalived.conf", KEEPALIVED6);
+    let loaded = dataplane::keepalived::load(&ka).unwrap();
+    let publisher = Arc::new(Publisher::new(Arc::new(Snapshot::new(0, vec![], 16))));
+    let counters = vec![Arc::new(WorkerCounters::new(0, 1, 8, 16))];
+    let control = Arc::new(Control::new(publisher, counters, 1000, 8, 16));
+    assert_eq!(control.handle(Request::Restore { requests: loaded.requests() }), Response::Ok);
+    let sock = serve(control.clone(), &d.0.join("gw.sock")).unwrap();
+    let (code, out, err) = gwctl(&sock, &["-L", "-n"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(out, LISTING6);
+    let (code, out, _) = gwctl(&sock, &["--get-laddr", "-t", "[2001:db8::2]:80"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("2001:db8:2::10\n") && out.contains("2001:db8:2::11\n"), "{out}");
+    let (_, out, _) = gwctl(&sock, &["--get-laddr", "-t", "[2001:db8::3]:80"]);
+    assert!(out.contains("198.18.2.10\n"), "{out}");
+    // -S, cleared, -R: the same listing.
+    let (code, saved, _) = gwctl(&sock, &["-S", "-n"]);
+    assert_eq!(code, 0);
+    assert!(saved.contains("-A -t [2001:db8::1]:80 -s rr -p 60 -M 64\n"), "{saved}");
+    assert_eq!(gwctl(&sock, &["-C"]).0, 0);
+    let argv = ["gwctl", "--socket", sock.to_str().unwrap(), "-R"];
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = gwctl::run_with_input(
+        argv,
+        &mut saved.as_bytes(),
+        &mut out,
+        &mut err,
+        std::time::Duration::from_secs(10),
+    );
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
+    assert_eq!(gwctl(&sock, &["-L", "-n"]).1, LISTING6);
+    dataplane::control::remove_socket(&sock);
+}
+
 /// A minimal gatewayd configuration (a reload reads it again).
 fn gw_toml(d: &Dir) -> PathBuf {
     d.write("gw.toml", "[[port]]\ndevice = \"net_null0\"\naddress = \"198.18.0.1/24\"\n")

@@ -8,20 +8,20 @@
 //! checker falls back to the real server's, then the virtual server's, then
 //! keepalived's defaults ([`Checker::effective`]).
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::reader::Pos;
 use crate::tree::Node;
-use crate::values::{block, flag, hex, ipv4, leaf, no_block, number, number_at, port, timer, word};
+use crate::values::{block, flag, hex, ip, leaf, no_block, number, number_at, port, timer, word};
 use crate::{Error, Notice};
 
 /// Options every checker takes (`install_checker_common_keywords`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CheckCommon {
-    pub connect_ip: Option<Ipv4Addr>,
+    pub connect_ip: Option<IpAddr>,
     pub connect_port: Option<u16>,
-    pub bindto: Option<Ipv4Addr>,
+    pub bindto: Option<IpAddr>,
     pub bind_port: Option<u16>,
     pub bind_if: Option<String>,
     pub connect_timeout: Option<Duration>,
@@ -276,7 +276,7 @@ fn common_keyword(n: &Node, c: &mut CheckCommon, connection: bool) -> Result<boo
         "log_all_failures" => c.log_all_failures = flag(n)?,
         "connect_ip" if connection => {
             leaf(n, 1)?;
-            c.connect_ip = Some(ipv4(n, word(n, 1)?, "connect_ip")?)
+            c.connect_ip = Some(ip(n, word(n, 1)?, "connect_ip")?)
         }
         "connect_port" if connection => {
             leaf(n, 1)?;
@@ -284,7 +284,7 @@ fn common_keyword(n: &Node, c: &mut CheckCommon, connection: bool) -> Result<boo
         }
         "bindto" if connection => {
             leaf(n, 1)?;
-            c.bindto = Some(ipv4(n, word(n, 1)?, "bindto")?)
+            c.bindto = Some(ip(n, word(n, 1)?, "bindto")?)
         }
         "bind_port" if connection => {
             leaf(n, 1)?;

@@ -9,14 +9,14 @@
 //! skipped whole, with one notice each.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use gw_proto::{sched_flags, ForwardMode, Protocol, Scheduler, DEFAULT_PERSISTENCE};
 
 use crate::check::{self, Checker, TimingOverrides, OTHER_CHECKERS};
 use crate::reader::Pos;
 use crate::tree::Node;
-use crate::values::{block, flag, ipv4, leaf, number, number_at, port, word};
+use crate::values::{block, flag, ip, leaf, number, number_at, port, word};
 use crate::{Error, Notice};
 
 /// The largest weight gatewayd (as ipvsadm) accepts.
@@ -55,12 +55,14 @@ pub struct VsGroup {
     pub entries: Vec<VsgEntry>,
 }
 
-/// One line of a group: `IP [PORT]`, `IP-LAST [PORT]`, `IP-IP [PORT]` or `IP/MASK [PORT]`.
+/// One line of a group: `IP [PORT]`, `IP-LAST [PORT]`, `IP-IP [PORT]` or
+/// `IP/MASK [PORT]`, IPv4 or IPv6 ([`range`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VsgEntry {
     pub at: Pos,
-    pub first: Ipv4Addr,
-    pub last: Ipv4Addr,
+    /// The first and last address, of one family.
+    pub first: IpAddr,
+    pub last: IpAddr,
     /// `None` when absent or 0: a port-0 (all ports) service, valid only when persistent.
     pub port: Option<u16>,
 }
@@ -71,13 +73,13 @@ pub struct LaddrGroup {
     pub at: Pos,
     /// Each address with the interface named after it (kept, not used: a
     /// local address is reached through the route to the real servers).
-    pub addrs: Vec<(Ipv4Addr, Option<String>)>,
+    pub addrs: Vec<(IpAddr, Option<String>)>,
 }
 
 /// What a `virtual_server` line names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum VsAddr {
-    Addr { addr: Ipv4Addr, port: u16 },
+    Addr { addr: IpAddr, port: u16 },
     Group(String),
 }
 
@@ -85,10 +87,19 @@ pub enum VsAddr {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SorryServer {
     pub at: Pos,
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     pub port: Option<u16>,
     pub inhibit: bool,
     pub forward: Option<ForwardMode>,
+}
+
+/// `persistence_granularity`: a netmask for an IPv4 service
+/// (`255.255.255.0`), a prefix length for an IPv6 one (`64`), as
+/// keepalived's `pgr_handler` reads it for each family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Granularity {
+    Mask(Ipv4Addr),
+    Prefix(u8),
 }
 
 /// `virtual_server ... { ... }`.
@@ -103,7 +114,7 @@ pub struct VirtualServer {
     /// `lb_kind` / `lvs_method`, the real servers' default.
     pub forward: Option<ForwardMode>,
     pub persistence_timeout: Option<u32>,
-    pub persistence_granularity: Option<Ipv4Addr>,
+    pub persistence_granularity: Option<Granularity>,
     /// `ops`: one-packet scheduling.
     pub one_packet: bool,
     /// `flag-1..3`, `sh-port`, `sh-fallback`, `mh-port`, `mh-fallback`.
@@ -132,7 +143,7 @@ pub struct VirtualServer {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RealServer {
     pub at: Pos,
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     /// Absent or 0: the virtual server's port.
     pub port: Option<u16>,
     pub weight: Option<u32>,
@@ -277,28 +288,66 @@ fn leaf_words(n: &Node, max: usize) -> Result<(), Error> {
     }
 }
 
-/// `IP`, `IP-LAST` (last byte), `IP-IP` or `IP/MASK`: the first and last address.
-fn range(n: &Node, s: &str, what: &str) -> Result<(Ipv4Addr, Ipv4Addr), Error> {
+/// `a` as a number (IPv4 in the low 32 bits).
+pub fn ip_bits(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+/// The address of the family of `like` whose number is `bits`.
+fn ip_of(like: IpAddr, bits: u128) -> IpAddr {
+    match like {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::from(bits as u32)),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::from(bits)),
+    }
+}
+
+/// The addresses `first..=last` (one family, `first <= last`).
+pub fn addrs_in(first: IpAddr, last: IpAddr) -> impl Iterator<Item = IpAddr> {
+    (ip_bits(first)..=ip_bits(last)).map(move |b| ip_of(first, b))
+}
+
+/// How many addresses `first..=last` holds, saturating.
+pub fn span(first: IpAddr, last: IpAddr) -> u128 {
+    (ip_bits(last) - ip_bits(first)).saturating_add(1)
+}
+
+/// `IP`, `IP-LAST`, `IP-IP` or `IP/MASK`: the first and last address. As
+/// keepalived's `inet_stor` reads a range, `LAST` replaces an IPv4
+/// address's last byte (decimal, `198.18.0.1-10`) or an IPv6 address's last
+/// 16-bit group (hexadecimal, `2001:db8::1-1f`).
+fn range(n: &Node, s: &str, what: &str) -> Result<(IpAddr, IpAddr), Error> {
     if let Some((a, mask)) = s.split_once('/') {
-        let first = ipv4(n, a, what)?;
-        let bits = number(mask, 1, 32).ok_or_else(|| n.at.error(format!("Invalid netmask - {s}")))? as u32;
-        let host = u32::MAX.checked_shr(bits).unwrap_or(0);
-        if u32::from(first) & host != 0 {
+        let first = ip(n, a, what)?;
+        let width: u32 = if first.is_ipv4() { 32 } else { 128 };
+        let bits = number(mask, 1, u64::from(width))
+            .ok_or_else(|| n.at.error(format!("Invalid netmask - {s}")))? as u32;
+        let host = if bits == width { 0 } else { (1u128 << (width - bits)) - 1 };
+        if ip_bits(first) & host != 0 {
             return Err(n.at.error(format!("Address mask bits not empty - {s}")));
         }
-        return Ok((first, Ipv4Addr::from(u32::from(first) | host)));
+        return Ok((first, ip_of(first, ip_bits(first) | host)));
     }
     let Some((a, end)) = s.split_once('-') else {
-        let a = ipv4(n, s, what)?;
+        let a = ip(n, s, what)?;
         return Ok((a, a));
     };
-    let first = ipv4(n, a, what)?;
-    let last = if end.contains('.') {
-        ipv4(n, end, what)?
+    let first = ip(n, a, what)?;
+    let last = if let Ok(last) = end.parse::<IpAddr>() {
+        if last.is_ipv4() != first.is_ipv4() {
+            return Err(n.at.error(format!("Invalid range {s}: the ends are of different families")));
+        }
+        last
     } else {
-        let b = number(end, 0, 255).ok_or_else(|| n.at.error(format!("Invalid range end {s}")))? as u8;
-        let o = first.octets();
-        Ipv4Addr::new(o[0], o[1], o[2], b)
+        let bad = || n.at.error(format!("Invalid range end {s}"));
+        let (low, radix, max) = if first.is_ipv4() { (0xff, 10, 255) } else { (0xffff, 16, 0xffff) };
+        let e = u32::from_str_radix(end, radix)
+            .ok()
+            .filter(|e| *e <= max && !end.starts_with('+'))
+            .ok_or_else(bad)?;
+        ip_of(first, (ip_bits(first) & !low) | u128::from(e))
     };
     if first > last {
         return Err(n.at.error(format!("Invalid range {s}: the end is below the start")));
@@ -333,14 +382,12 @@ fn laddr_group(n: &Node) -> Result<LaddrGroup, Error> {
     for e in block(n)? {
         leaf(e, 1)?;
         let (first, last) = range(e, e.keyword(), "local address")?;
-        if u64::from(u32::from(last) - u32::from(first)) + addrs.len() as u64 >= MAX_LADDRS as u64 {
+        if span(first, last) + addrs.len() as u128 > MAX_LADDRS as u128 {
             return Err(e
                 .at
                 .error(format!("local address group {}: more than {MAX_LADDRS} addresses", n.words[1])));
         }
-        for a in u32::from(first)..=u32::from(last) {
-            addrs.push((Ipv4Addr::from(a), e.words.get(1).cloned()));
-        }
+        addrs.extend(addrs_in(first, last).map(|a| (a, e.words.get(1).cloned())));
     }
     if addrs.is_empty() {
         return Err(n.at.error(format!("local address group {} has no entries", n.words[1])));
@@ -387,7 +434,7 @@ fn virtual_server(n: &Node, notices: &mut Vec<Notice>) -> Result<VirtualServer, 
         }
         a => {
             leaf_words(n, 2)?;
-            let addr = ipv4(n, a, "virtual server")?;
+            let addr = ip(n, a, "virtual server")?;
             let port = n.words.get(2).map(|p| port(n, p, "virtual server")).transpose()?.unwrap_or(0);
             VsAddr::Addr { addr, port }
         }
@@ -448,9 +495,13 @@ fn virtual_server(n: &Node, notices: &mut Vec<Notice>) -> Result<VirtualServer, 
             "persistence_granularity" => {
                 leaf(s, 1)?;
                 let g = word(s, 1)?;
-                vs.persistence_granularity = Some(g.parse::<Ipv4Addr>().map_err(|_| {
-                    s.at.error(format!("Invalid IPv4 persistence_granularity specified - {g}"))
-                })?);
+                // Which form fits is checked against the service's family
+                // when the services are resolved.
+                vs.persistence_granularity = Some(match (g.parse::<Ipv4Addr>(), number(g, 1, 128)) {
+                    (Ok(m), _) => Granularity::Mask(m),
+                    (_, Some(p)) => Granularity::Prefix(p as u8),
+                    _ => return Err(s.at.error(format!("Invalid persistence_granularity specified - {g}"))),
+                });
             }
             "ops" => {
                 leaf(s, 0)?;
@@ -496,7 +547,7 @@ fn virtual_server(n: &Node, notices: &mut Vec<Notice>) -> Result<VirtualServer, 
             "syn_proxy" => vs.syn_proxy = flag(s)?,
             "sorry_server" => {
                 leaf(s, 2)?;
-                let addr = ipv4(s, word(s, 1)?, "sorry server")?;
+                let addr = ip(s, word(s, 1)?, "sorry server")?;
                 let port =
                     s.words.get(2).map(|p| port(s, p, "sorry server")).transpose()?.filter(|p| *p != 0);
                 vs.sorry_server =
@@ -517,8 +568,8 @@ fn virtual_server(n: &Node, notices: &mut Vec<Notice>) -> Result<VirtualServer, 
                 if s.block.is_some() {
                     leaf(s, 0)?;
                 }
-                if k == "ip_family" && s.words.get(1).map(String::as_str) != Some("inet") {
-                    return Err(s.at.error("ip_family: only inet (IPv4) is supported by gatewayd yet"));
+                if k == "ip_family" && !matches!(s.words.get(1).map(String::as_str), Some("inet" | "inet6")) {
+                    return Err(s.at.error("ip_family: inet or inet6"));
                 }
                 if k != "ip_family" {
                     notices.push(Notice::new(&s.at, format!("{k}: not supported by gatewayd - ignored")));
@@ -544,7 +595,7 @@ fn script(n: &Node) -> Result<String, Error> {
 
 fn real_server(n: &Node, notices: &mut Vec<Notice>) -> Result<RealServer, Error> {
     leaf_words(n, 2)?;
-    let addr = ipv4(n, word(n, 1)?, "real server")?;
+    let addr = ip(n, word(n, 1)?, "real server")?;
     let port = n.words.get(2).map(|p| port(n, p, "real server")).transpose()?.filter(|p| *p != 0);
     let mut rs = RealServer {
         at: n.at.clone(),

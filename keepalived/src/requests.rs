@@ -4,13 +4,13 @@
 //! (`check_data.c`'s `validate_check_config`).
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use gw_proto::{
     DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceKey, ServiceSpec, DEFAULT_PERSISTENCE,
 };
 
-use crate::model::{Conf, VirtualServer, VsAddr};
+use crate::model::{addrs_in, span, Conf, Granularity, VirtualServer, VsAddr};
 use crate::reader::Pos;
 use crate::{Error, Notice};
 
@@ -27,7 +27,7 @@ pub struct Service {
     pub spec: ServiceSpec,
     /// Each real server with its index in the virtual server's `real_servers`.
     pub dests: Vec<(usize, DestSpec)>,
-    pub laddrs: Vec<Ipv4Addr>,
+    pub laddrs: Vec<IpAddr>,
 }
 
 impl Service {
@@ -36,12 +36,12 @@ impl Service {
         let key = self.spec.key;
         std::iter::once(Request::AddService { spec: self.spec.clone() })
             .chain(self.dests.iter().map(move |(_, d)| Request::AddDest { service: key, dest: *d }))
-            .chain(self.laddrs.iter().map(move |a| Request::AddLaddr { service: key, addr: (*a).into() }))
+            .chain(self.laddrs.iter().map(move |a| Request::AddLaddr { service: key, addr: *a }))
     }
 }
 
 /// The addresses and ports a virtual server stands for.
-fn keys_of(conf: &Conf, vs: &VirtualServer) -> Result<Vec<(Ipv4Addr, u16)>, Error> {
+fn keys_of(conf: &Conf, vs: &VirtualServer) -> Result<Vec<(IpAddr, u16)>, Error> {
     match &vs.addr {
         VsAddr::Addr { addr, port } => Ok(vec![(*addr, *port)]),
         VsAddr::Group(name) => {
@@ -49,18 +49,15 @@ fn keys_of(conf: &Conf, vs: &VirtualServer) -> Result<Vec<(Ipv4Addr, u16)>, Erro
                 .groups
                 .get(name)
                 .ok_or_else(|| vs.at.error(format!("virtual_server_group {name} not found")))?;
-            let total: u64 =
-                g.entries.iter().map(|e| u64::from(u32::from(e.last) - u32::from(e.first)) + 1).sum();
-            if total > MAX_GROUP_SERVICES {
+            let total = g.entries.iter().fold(0u128, |t, e| t.saturating_add(span(e.first, e.last)));
+            if total > u128::from(MAX_GROUP_SERVICES) {
                 return Err(g.at.error(format!(
                     "virtual_server_group {name} stands for {total} addresses; gatewayd takes at most {MAX_GROUP_SERVICES}"
                 )));
             }
             Ok(g.entries
                 .iter()
-                .flat_map(|e| {
-                    (u32::from(e.first)..=u32::from(e.last)).map(|a| (Ipv4Addr::from(a), e.port.unwrap_or(0)))
-                })
+                .flat_map(|e| addrs_in(e.first, e.last).map(|a| (a, e.port.unwrap_or(0))))
                 .collect())
         }
     }
@@ -72,7 +69,7 @@ pub fn services(conf: &Conf, notices: &mut Vec<Notice>) -> Result<Vec<Service>, 
     let mut seen: BTreeMap<ServiceKey, Pos> = BTreeMap::new();
     for (i, vs) in conf.virtual_servers.iter().enumerate() {
         let name = match &vs.addr {
-            VsAddr::Addr { addr, port } => format!("{addr}:{port}"),
+            VsAddr::Addr { addr, port } => gw_proto::AddrPort(*addr, *port).to_string(),
             VsAddr::Group(g) => format!("group {g}"),
         };
         let mut note = |m: String| notices.push(Notice::new(&vs.at, format!("Virtual server {name}: {m}")));
@@ -123,15 +120,24 @@ pub fn services(conf: &Conf, notices: &mut Vec<Notice>) -> Result<Vec<Service>, 
             }
         };
         for (addr, port) in keys {
-            let key = ServiceKey { proto, addr: addr.into(), port };
+            let key = ServiceKey { proto, addr, port };
             if let Some(first) = seen.get(&key) {
                 return Err(vs.at.error(format!("virtual server {key} is already defined at {first}")));
             }
             seen.insert(key, vs.at.clone());
             let mut spec = ServiceSpec::new(key, scheduler);
             spec.persistent = persistent;
-            if let Some(m) = vs.persistence_granularity {
-                spec.netmask = m;
+            // keepalived's pgr_handler: a netmask for IPv4, a prefix length for IPv6.
+            match (vs.persistence_granularity, addr) {
+                (None, _) => {}
+                (Some(Granularity::Mask(m)), IpAddr::V4(_)) => spec.netmask = m,
+                (Some(Granularity::Prefix(p)), IpAddr::V6(_)) => spec.prefix6 = p,
+                (Some(Granularity::Mask(m)), IpAddr::V6(_)) => {
+                    return Err(vs.at.error(format!("Invalid IPv6 persistence_granularity specified - {m}")));
+                }
+                (Some(Granularity::Prefix(p)), IpAddr::V4(_)) => {
+                    return Err(vs.at.error(format!("Invalid IPv4 persistence_granularity specified - {p}")));
+                }
             }
             spec.one_packet = one_packet;
             spec.sched_flags = vs.sched_flags;

@@ -2,7 +2,7 @@
 //! the helpers that check a statement's shape (a parameter present, a block
 //! present or absent), with keepalived's wording where it has one.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::tree::Node;
@@ -97,13 +97,10 @@ pub fn flag(n: &Node) -> Result<bool, Error> {
     }
 }
 
-/// An address; IPv6 is keepalived's but not yet gatewayd's.
-pub fn ipv4(n: &Node, s: &str, what: &str) -> Result<Ipv4Addr, Error> {
-    match s.parse::<IpAddr>() {
-        Ok(IpAddr::V4(a)) => Ok(a),
-        Ok(IpAddr::V6(_)) => Err(n.at.error(format!("{what} {s}: IPv6 is not supported by gatewayd yet"))),
-        Err(_) => Err(n.at.error(format!("Invalid {what} ip address {s}"))),
-    }
+/// An IPv4 or IPv6 address (`2001:db8::1`, without brackets, as keepalived
+/// writes them).
+pub fn ip(n: &Node, s: &str, what: &str) -> Result<IpAddr, Error> {
+    s.parse::<IpAddr>().map_err(|_| n.at.error(format!("Invalid {what} ip address {s}")))
 }
 
 /// A port number (`0` and an absent port are the same to keepalived).
@@ -160,8 +157,12 @@ mod tests {
         assert_eq!(number("65536", 0, 65535), None);
         assert_eq!(number("+1", 0, 9), None);
         let n = node("x");
-        assert!(ipv4(&n, "2001:db8::1", "real server").unwrap_err().message.contains("IPv6"));
-        assert_eq!(ipv4(&n, "10.1.2.3", "real server").unwrap(), Ipv4Addr::new(10, 1, 2, 3));
+        assert_eq!(
+            ip(&n, "[2001:db8::1]", "real server").unwrap_err().message,
+            "Invalid real server ip address [2001:db8::1]"
+        );
+        assert_eq!(ip(&n, "10.1.2.3", "real server").unwrap(), IpAddr::from([10, 1, 2, 3]));
+        assert_eq!(ip(&n, "2001:db8::2", "real server").unwrap(), "2001:db8::2".parse::<IpAddr>().unwrap());
         assert_eq!(hex(&n, "0aFF").unwrap(), vec![0x0a, 0xff]);
         assert!(hex(&n, "abc").is_err());
         assert!(leaf(&node("weight 1 2"), 1).is_err());

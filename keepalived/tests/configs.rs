@@ -2,7 +2,7 @@
 //! keepalived's doc/samples, a DR director, DPVS's FNAT, a tree of includes)
 //! to the requests gatewayd applies, and broken files to their line.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ fn ip(s: &str) -> Ipv4Addr {
 }
 
 fn key(proto: Protocol, addr: &str, port: u16) -> ServiceKey {
-    ServiceKey { proto, addr: ip(addr).into(), port }
+    ServiceKey { proto, addr: addr.parse().unwrap(), port }
 }
 
 fn tcp(addr: &str, port: u16) -> ServiceKey {
@@ -27,7 +27,7 @@ fn tcp(addr: &str, port: u16) -> ServiceKey {
 }
 
 fn dest(addr: &str, port: u16, mode: ForwardMode, weight: u32) -> DestSpec {
-    DestSpec::new(ip(addr), port, mode, weight)
+    DestSpec::new(addr.parse::<IpAddr>().unwrap(), port, mode, weight)
 }
 
 /// The notices without their file, as `line: message`.
@@ -54,7 +54,10 @@ fn keepalived_doc_sample_loads_and_skips_what_is_not_ipvs() {
     );
     // The checker and the sorry server are kept for a checker to run.
     let vs = &l.conf.virtual_servers[0];
-    assert_eq!(vs.sorry_server.as_ref().map(|s| (s.addr, s.port)), Some((ip("198.18.1.200"), Some(1358))));
+    assert_eq!(
+        vs.sorry_server.as_ref().map(|s| (s.addr, s.port)),
+        Some((ip("198.18.1.200").into(), Some(1358)))
+    );
     let rs = &vs.real_servers[0];
     let CheckKind::Http(h) = &rs.checkers[0].kind else { panic!("{:?}", rs.checkers) };
     assert_eq!(h.urls[0].path, "/testurl3/test.jsp");
@@ -131,6 +134,95 @@ fn a_virtual_server_group_stands_for_each_of_its_addresses() {
     assert_eq!(notices(&l), ["6: fwmark: fwmark services are not supported by gatewayd - skipped"]);
 }
 
+/// keepalived's IPv6 forms: `virtual_server 2001:db8::1 80`, IPv6 real
+/// servers with NAT, DR and TUN, a group with an IPv6 address, a hex range
+/// of the last group and a prefix, `persistence_granularity` as a prefix
+/// length, checkers with an IPv6 `connect_ip`, and DPVS's FNAT with IPv6
+/// local addresses.
+#[test]
+fn ipv6_virtual_servers_real_servers_and_groups_load() {
+    let text = "\
+virtual_server_group g6 {
+  2001:db8::10 80
+  2001:db8::20-21 8080
+  2001:db8::30/127 443
+}
+local_address_group l6 {
+  2001:db8:2::10-11 dpdk0
+}
+virtual_server 2001:db8::1 80 {
+  protocol TCP
+  lb_algo rr
+  lvs_method NAT
+  persistence_timeout 60
+  persistence_granularity 64
+  real_server 2001:db8:1::2 80 {
+    TCP_CHECK {
+      connect_ip 2001:db8:1::9
+      connect_timeout 2
+    }
+  }
+  real_server 2001:db8:1::3 8080 {
+    lvs_method DR
+  }
+  real_server 2001:db8:1::4 80 {
+    lvs_method TUN
+    HTTP_GET {
+      url {
+        path /
+        status_code 200
+      }
+    }
+  }
+}
+virtual_server group g6 {
+  protocol TCP
+  lvs_method DR
+  real_server 2001:db8:1::5 0
+}
+virtual_server 2001:db8::2 53 {
+  protocol UDP
+  lvs_method FNAT
+  laddr_group_name l6
+  real_server 2001:db8:1::6 53
+}
+";
+    let l = parse_str(Path::new("k.conf"), text).unwrap();
+    let keys: Vec<ServiceKey> = l.services.iter().map(|s| s.spec.key).collect();
+    let v6 = |a: &str, p| tcp(a, p);
+    assert_eq!(
+        keys,
+        [
+            v6("2001:db8::1", 80),
+            v6("2001:db8::10", 80),
+            v6("2001:db8::20", 8080),
+            v6("2001:db8::21", 8080),
+            v6("2001:db8::30", 443),
+            v6("2001:db8::31", 443),
+            key(Protocol::Udp, "2001:db8::2", 53),
+        ]
+    );
+    let first = &l.services[0];
+    assert_eq!((first.spec.persistent, first.spec.prefix6), (Some(60), 64));
+    let dests: Vec<DestSpec> = first.dests.iter().map(|(_, d)| *d).collect();
+    assert_eq!(
+        dests,
+        [
+            dest("2001:db8:1::2", 80, ForwardMode::Masq, 1),
+            dest("2001:db8:1::3", 8080, ForwardMode::Route, 1),
+            dest("2001:db8:1::4", 80, ForwardMode::Tunnel, 1),
+        ]
+    );
+    let rs = &l.conf.virtual_servers[0].real_servers[0];
+    assert_eq!(rs.checkers[0].common.connect_ip, Some("2001:db8:1::9".parse().unwrap()));
+    assert_eq!(l.services[1].dests[0].1, dest("2001:db8:1::5", 80, ForwardMode::Route, 1));
+    let fnat = &l.services[6];
+    assert_eq!(fnat.laddrs, ["2001:db8:2::10".parse::<IpAddr>().unwrap(), "2001:db8:2::11".parse().unwrap()]);
+    assert!(l
+        .requests()
+        .contains(&Request::AddLaddr { service: fnat.spec.key, addr: "2001:db8:2::11".parse().unwrap() }));
+}
+
 #[test]
 fn every_checker_is_parsed_with_its_options() {
     let l = load(&fixture("checks.conf")).unwrap();
@@ -185,7 +277,7 @@ fn every_checker_is_parsed_with_its_options() {
             tcp_check.common.bindto,
             tcp_check.common.retry
         ),
-        (Some(ip("198.18.1.40")), Some(5353), Some(ip("198.18.1.1")), Some(2))
+        (Some(ip("198.18.1.40").into()), Some(5353), Some(ip("198.18.1.1").into()), Some(2))
     );
 }
 
@@ -302,12 +394,38 @@ fn broken_files_are_refused_with_their_line() {
         "(k.conf: Line 9) virtual server TCP 198.18.0.100:80 is already defined at k.conf: Line 2"
     );
     assert_eq!(
-        refused("virtual_server 2001:db8::1 80 {\n}\n"),
-        "(k.conf: Line 1) virtual server 2001:db8::1: IPv6 is not supported by gatewayd yet"
+        refused("virtual_server [2001:db8::1] 80 {\n}\n"),
+        "(k.conf: Line 1) Invalid virtual server ip address [2001:db8::1]"
+    );
+    assert_eq!(refused(&vs("    ip_family inet5")), "(k.conf: Line 4) ip_family: inet or inet6");
+    let v6 = |body: &str| {
+        format!(
+            "virtual_server 2001:db8::1 80 {{\n  protocol TCP\n{body}\n  real_server 2001:db8:1::2 80\n}}\n"
+        )
+    };
+    assert_eq!(
+        refused(&v6("  persistence_granularity 255.255.255.0")),
+        "(k.conf: Line 1) Invalid IPv6 persistence_granularity specified - 255.255.255.0"
     );
     assert_eq!(
-        refused(&vs("    ip_family inet6")),
-        "(k.conf: Line 4) ip_family: only inet (IPv4) is supported by gatewayd yet"
+        refused(&vs(&format!("    persistence_granularity 64\n{rs}"))),
+        "(k.conf: Line 2) Invalid IPv4 persistence_granularity specified - 64"
+    );
+    assert_eq!(
+        refused(&v6("  persistence_granularity 129")),
+        "(k.conf: Line 3) Invalid persistence_granularity specified - 129"
+    );
+    assert_eq!(
+        refused("virtual_server_group g {\n  2001:db8::1-10000 80\n}\n"),
+        "(k.conf: Line 2) Invalid range end 2001:db8::1-10000"
+    );
+    assert_eq!(
+        refused("virtual_server_group g {\n  2001:db8::1-198.18.0.1 80\n}\n"),
+        "(k.conf: Line 2) Invalid range 2001:db8::1-198.18.0.1: the ends are of different families"
+    );
+    assert_eq!(
+        refused("virtual_server_group g {\n  2001:db8::/64 80\n}\nvirtual_server group g {\n  real_server 2001:db8:1::2 80\n}\n"),
+        "(k.conf: Line 1) virtual_server_group g stands for 18446744073709551616 addresses; gatewayd takes at most 4096"
     );
     assert_eq!(
         refused("local_address_group g {\n  10.0.0.0-10.255.255.255 dpdk0\n}\n"),

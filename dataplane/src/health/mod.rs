@@ -330,7 +330,7 @@ impl Health {
                     requests.extend(s.dests.iter().map(|(_, d)| Request::AddDest { service: key, dest: *d }))
                 }
             }
-            requests.extend(s.laddrs.iter().map(|a| Request::AddLaddr { service: key, addr: (*a).into() }));
+            requests.extend(s.laddrs.iter().map(|a| Request::AddLaddr { service: key, addr: *a }));
         }
         let r = apply(requests);
         if matches!(r, Response::Error { .. }) {

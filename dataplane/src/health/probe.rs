@@ -23,7 +23,7 @@ pub const MAX_BODY: usize = 1 << 20;
 
 /// Where a checker connects: its `connect_ip` / `connect_port`, else the real server's.
 pub fn target(c: &Checker, addr: IpAddr, port: u16) -> SocketAddr {
-    SocketAddr::new(c.common.connect_ip.map_or(addr, IpAddr::V4), c.common.connect_port.unwrap_or(port))
+    SocketAddr::new(c.common.connect_ip.unwrap_or(addr), c.common.connect_port.unwrap_or(port))
 }
 
 /// Runs one attempt of `c` against `to`; `Err` says why it failed.
@@ -65,11 +65,15 @@ fn http(
     tls: bool,
 ) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
-    let host = host.map(str::to_owned).unwrap_or_else(|| to.ip().to_string());
+    // keepalived's REQUEST_TEMPLATE_IPV6: an IPv6 server's Host in brackets.
+    let host = host.map(str::to_owned).unwrap_or_else(|| match to.ip() {
+        IpAddr::V6(a) => format!("[{a}]"),
+        a => a.to_string(),
+    });
     for url in &h.urls {
         let stream = tcp(to, timeout)?;
         let raw = if tls {
-            let name = h.sni_name.clone().unwrap_or_else(|| host.clone());
+            let name = h.sni_name.clone().unwrap_or_else(|| host.trim_matches(['[', ']']).to_owned());
             fetch_tls(stream, &name, request(url, h, &host).as_bytes(), deadline)?
         } else {
             fetch(stream, request(url, h, &host).as_bytes(), deadline)?
@@ -392,6 +396,56 @@ mod tests {
         assert!(probe(&misc("/bin/sleep 5"), to, Duration::from_millis(100), None)
             .unwrap_err()
             .contains("timed out"));
+    }
+
+    /// TCP_CHECK, HTTP_GET (Host in brackets, keepalived's
+    /// REQUEST_TEMPLATE_IPV6) and UDP_CHECK against IPv6 peers on `::1`,
+    /// and a `connect_ip` of IPv6 that redirects a checker.
+    #[test]
+    fn ipv6_peers_are_checked() {
+        let l = TcpListener::bind("[::1]:0").unwrap();
+        let to = l.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            for _ in 0..2 {
+                let (mut c, _) = l.accept().unwrap();
+                let mut buf = [0u8; 1024];
+                let n = c.read(&mut buf).unwrap();
+                let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                if req.starts_with("GET /") {
+                    assert!(req.contains("Host: [::1]\r\n"), "{req}");
+                    c.write_all(b"HTTP/1.0 200 OK\r\n\r\nhello").unwrap();
+                }
+            }
+        });
+        let t = Duration::from_secs(2);
+        let at = gw_keepalived::reader::Pos { file: std::path::Path::new("t").into(), line: 1 };
+        let tcp = Checker { at, kind: CheckKind::Tcp, common: Default::default() };
+        // The real server is elsewhere; connect_ip sends the check to ::1.
+        let mut redirected = tcp.clone();
+        redirected.common.connect_ip = Some("::1".parse().unwrap());
+        let elsewhere = SocketAddr::new("2001:db8:1::2".parse().unwrap(), to.port());
+        assert_eq!(target(&redirected, elsewhere.ip(), elsewhere.port()), to);
+        assert_eq!(probe(&tcp, to, t, None), Ok(()));
+        let mut h = HttpCheck::default();
+        h.urls.push(url("/health"));
+        let http = Checker { kind: CheckKind::Http(h), ..tcp.clone() };
+        assert_eq!(probe(&http, to, t, None), Ok(()));
+        server.join().unwrap();
+        assert!(probe(&tcp, to, t, None).is_err());
+        let echo = UdpSocket::bind("[::1]:0").unwrap();
+        let uto = echo.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let mut b = [0u8; 64];
+            let (n, from) = echo.recv_from(&mut b).unwrap();
+            echo.send_to(&b[..n], from).unwrap();
+        });
+        let u = UdpCheck {
+            payload: Some(b"ping".to_vec()),
+            require_reply: Some(b"ping".to_vec()),
+            ..Default::default()
+        };
+        assert_eq!(udp(&u, uto, t), Ok(()));
+        server.join().unwrap();
     }
 
     #[test]
