@@ -14,8 +14,17 @@
 //! A scrape reads the same counter blocks as `gwctl`, under the model's lock
 //! (never a session: its cost is services + real servers + counters, times
 //! workers), and never waits for a worker.
+//!
+//! Addresses are labelled as node_exporter labels them ([`ip_label`]): it
+//! reads the kernel's `/proc/net/ip_vs` with procfs, whose `parseIPPort`
+//! takes an IPv4 address as 8 hex digits and an IPv6 one as the kernel's
+//! `[%pI6]` (`[2001:0db8:0000:...:0001]`, every group written out) through
+//! `net.ParseIP`, and prints it with `net.IP.String()`: RFC 5952's short
+//! form (`2001:db8::1`), the same as Rust's `Ipv6Addr` display, but an
+//! IPv4-mapped address (`::ffff:a.b.c.d`) as the bare IPv4 address.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use gw_core::counters::{Drop, Event};
 use gw_proto::Stats;
@@ -24,6 +33,16 @@ use prometheus::{Encoder, TextEncoder};
 
 use super::stats::sub;
 use super::Control;
+
+/// `addr` as Go's `net.IP.String()` writes it (node_exporter's labels):
+/// RFC 5952 for IPv6, except an IPv4-mapped address, which Go writes as
+/// the dotted IPv4 address it holds (`To4()` succeeds).
+fn ip_label(addr: IpAddr) -> String {
+    match addr {
+        IpAddr::V6(a) => a.to_ipv4_mapped().map_or_else(|| a.to_string(), |v4| v4.to_string()),
+        IpAddr::V4(a) => a.to_string(),
+    }
+}
 
 /// The families of one scrape, in the order they are first named.
 #[derive(Default)]
@@ -128,7 +147,7 @@ impl Control {
         for s in m.services.values() {
             let k = s.spec.key;
             let svc = [
-                ("local_address", k.addr.to_string()),
+                ("local_address", ip_label(k.addr)),
                 ("local_port", k.port.to_string()),
                 ("proto", k.proto.label().to_string()),
             ];
@@ -140,7 +159,7 @@ impl Control {
                 let labels = [
                     svc[0].clone(),
                     svc[1].clone(),
-                    ("remote_address", d.spec.addr.to_string()),
+                    ("remote_address", ip_label(d.spec.addr)),
                     ("remote_port", d.spec.port.to_string()),
                     svc[2].clone(),
                     ("local_mark", String::new()),
@@ -190,9 +209,9 @@ impl Control {
         for (k, servers) in &health {
             for h in servers.iter().filter(|h| !h.sorry) {
                 let labels = [
-                    ("local_address", k.addr.to_string()),
+                    ("local_address", ip_label(k.addr)),
                     ("local_port", k.port.to_string()),
-                    ("remote_address", h.addr.to_string()),
+                    ("remote_address", ip_label(h.addr)),
                     ("remote_port", h.port.to_string()),
                     ("proto", k.proto.label().to_string()),
                 ];
@@ -405,5 +424,43 @@ mod tests {
         let body = c.metrics();
         assert_eq!(sample(&body, r#"gatewayd_port_imissed_total{port="outside"}"#), 4.0);
         assert_eq!(sample(&body, r#"gatewayd_port_queue_ipackets_total{port="outside",queue="0"}"#), 8.0);
+    }
+
+    /// node_exporter's labels for an IPv6 service and its real servers:
+    /// `net.IP.String()` of the address procfs parsed from the kernel's
+    /// `[2001:0db8:0000:0000:0000:0000:0000:0001]:0050`, and the port in
+    /// decimal. Go's forms are written out here, not derived from Rust's.
+    #[test]
+    fn ipv6_services_are_labelled_as_node_exporter_prints_them() {
+        let (c, _) = control(1);
+        let k6 = gw_proto::ServiceKey {
+            proto: gw_proto::Protocol::Udp,
+            addr: "2001:db8:0:0:1::1".parse().unwrap(),
+            port: 53,
+        };
+        let spec = gw_proto::ServiceSpec::new(k6, gw_proto::Scheduler::Rr);
+        assert_eq!(c.handle(Request::AddService { spec }), Response::Ok);
+        let dest = gw_proto::DestSpec::new(
+            "2001:db8:1::2".parse::<std::net::IpAddr>().unwrap(),
+            5353,
+            gw_proto::ForwardMode::Masq,
+            3,
+        );
+        assert_eq!(c.handle(Request::AddDest { service: k6, dest }), Response::Ok);
+        let body = c.metrics();
+        let labels = r#"{local_address="2001:db8::1:0:0:1",local_port="53",remote_address="2001:db8:1::2",remote_port="5353",proto="UDP",local_mark=""}"#;
+        assert_eq!(sample(&body, &format!("node_ipvs_backend_weight{labels}")), 3.0, "{body}");
+        let svc = r#"{local_address="2001:db8::1:0:0:1",local_port="53",proto="UDP"}"#;
+        assert_eq!(sample(&body, &format!("gatewayd_service_connections_total{svc}")), 0.0);
+        // Go: net.ParseIP("::ffff:198.18.1.2").String() == "198.18.1.2";
+        // IPv4-compatible and other forms stay hexadecimal.
+        let l = |s: &str| super::ip_label(s.parse().unwrap());
+        assert_eq!(l("::ffff:198.18.1.2"), "198.18.1.2");
+        assert_eq!(l("::198.18.1.2"), "::c612:102");
+        assert_eq!(l("2001:db8:0:0:1:0:0:1"), "2001:db8::1:0:0:1");
+        assert_eq!(l("2001:0:0:1:0:0:0:1"), "2001:0:0:1::1");
+        assert_eq!(l("2001:db8:0:1:1:1:1:1"), "2001:db8:0:1:1:1:1:1");
+        assert_eq!(l("::"), "::");
+        assert_eq!(l("198.18.0.100"), "198.18.0.100");
     }
 }
