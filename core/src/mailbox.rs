@@ -8,22 +8,30 @@
 //! allocates (the buffer comes with the query), never blocks (`try_recv`,
 //! `try_send` on channels of depth 1) and does a bounded amount of work per
 //! poll, so a listing of millions of sessions never stalls forwarding.
+//!
+//! IPv6 sessions live in a table of their own
+//! ([`crate::session::ipv6::SessionTable6`]); a query names the table it
+//! scans ([`ConnQuery::six`]) and is filled in `out` or `out6`, so the
+//! control plane lists a worker's IPv4 sessions, then its IPv6 ones.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::session::ipv6::Session6;
 use crate::session::Session;
 
 /// Slots a worker scans for one chunk.
 pub const SCAN_PER_CHUNK: usize = 65_536;
 
-/// Which sessions a query wants.
+/// Which sessions a query wants: one service's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnFilter {
     pub proto: u8,
-    pub vip: u32,
+    /// The VIP, host order, in the family of the table scanned (an IPv4
+    /// address's 32 bits for the IPv4 table).
+    pub vip: u128,
     pub vport: u16,
 }
 
@@ -35,8 +43,12 @@ pub struct ConnQuery {
     pub filter: Option<ConnFilter>,
     /// First slot to scan.
     pub start: usize,
-    /// Filled by the worker, up to its capacity.
+    /// Scan the IPv6 table into `out6` (else the IPv4 table into `out`).
+    pub six: bool,
+    /// Filled by the worker, up to its capacity (IPv4 sessions).
     pub out: Vec<Session>,
+    /// Filled by the worker, up to its capacity (IPv6 sessions).
+    pub out6: Vec<Session6>,
     /// The worker's clock when it filled `out`, for expiry times.
     pub now_ms: u64,
     /// Where to resume, or `None` when the table was scanned to the end.
@@ -83,24 +95,61 @@ impl WorkerMailbox {
 }
 
 impl ControlMailbox {
-    /// All sessions matching `filter`, chunk by chunk. Gives up (returning
-    /// what it has) if the worker does not answer within `timeout` per chunk.
+    /// All IPv4 sessions matching `filter`, chunk by chunk. Gives up
+    /// (returning what it has) if the worker does not answer within
+    /// `timeout` per chunk.
     pub fn list(
         &self,
         filter: Option<ConnFilter>,
         chunk: usize,
         timeout: Duration,
     ) -> (Vec<Session>, u64, bool) {
+        let mut all = Vec::new();
+        let (now, complete) = self.scan(filter, (chunk, 0), timeout, |a| all.extend_from_slice(&a.out));
+        (all, now, complete)
+    }
+
+    /// [`Self::list`] of the IPv6 table.
+    pub fn list6(
+        &self,
+        filter: Option<ConnFilter>,
+        chunk: usize,
+        timeout: Duration,
+    ) -> (Vec<Session6>, u64, bool) {
+        let mut all = Vec::new();
+        let (now, complete) = self.scan(filter, (0, chunk), timeout, |a| all.extend_from_slice(&a.out6));
+        (all, now, complete)
+    }
+
+    /// Sends queries with room for `(chunk, chunk6)` sessions until the
+    /// worker has scanned its table (the IPv6 one when `chunk6` is not 0),
+    /// handing each answer to `take`. Returns the worker's clock and
+    /// whether the scan completed.
+    fn scan(
+        &self,
+        filter: Option<ConnFilter>,
+        (chunk, chunk6): (usize, usize),
+        timeout: Duration,
+        mut take: impl FnMut(&ConnQuery),
+    ) -> (u64, bool) {
         // One listing at a time per worker.
         let answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
-        let mut all = Vec::new();
         let mut start = 0;
         let mut now = 0;
         loop {
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-            let q = ConnQuery { id, filter, start, out: Vec::with_capacity(chunk), now_ms: 0, next: None };
+            let q = ConnQuery {
+                id,
+                filter,
+                start,
+                six: chunk6 != 0,
+                out: Vec::with_capacity(chunk),
+                out6: Vec::with_capacity(chunk6),
+                now_ms: 0,
+                next: None,
+            };
             if self.queries.try_send(q).is_err() {
-                return (all, now, false);
+                return (now, false);
             }
             let answer = loop {
                 match answers.recv_timeout(timeout) {
@@ -112,13 +161,13 @@ impl ControlMailbox {
             match answer {
                 Ok(a) => {
                     now = a.now_ms;
-                    all.extend_from_slice(&a.out);
+                    take(&a);
                     match a.next {
                         Some(n) => start = n,
-                        None => return (all, now, true),
+                        None => return (now, true),
                     }
                 }
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return (all, now, false),
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return (now, false),
             }
         }
     }

@@ -153,6 +153,11 @@ pub struct WorkersSection {
     pub idle_sleep_us: u64,
     /// Session-table capacity of each worker.
     pub sessions: usize,
+    /// IPv6 session-table capacity of each worker (a table of its own, of
+    /// 128-byte sessions); absent: a quarter of `sessions`
+    /// ([`WorkersSection::sessions6`]).
+    #[serde(rename = "sessions6")]
+    pub sessions6_setting: Option<usize>,
     /// Local ports for FULLNAT, inclusive.
     pub lport_min: u16,
     pub lport_max: u16,
@@ -171,6 +176,14 @@ pub struct WorkersSection {
     pub mbuf_size: usize,
 }
 
+impl WorkersSection {
+    /// IPv6 sessions per worker: `sessions6`, else a quarter of `sessions`
+    /// (`gw_core::engine::sessions6_of`).
+    pub fn sessions6(&self) -> usize {
+        self.sessions6_setting.unwrap_or_else(|| gw_core::engine::sessions6_of(self.sessions))
+    }
+}
+
 impl Default for WorkersSection {
     fn default() -> Self {
         WorkersSection {
@@ -179,6 +192,7 @@ impl Default for WorkersSection {
             idle_polls: 64,
             idle_sleep_us: 100,
             sessions: 1 << 20,
+            sessions6_setting: None,
             lport_min: 1024,
             lport_max: 65535,
             mbufs: 16383,

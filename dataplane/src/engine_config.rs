@@ -81,6 +81,7 @@ impl Config {
             ifaces: ifaces.to_vec(),
             routes: routes.clone(),
             sessions: w.sessions,
+            sessions6: w.sessions6(),
             lport_range: (w.lport_min, w.lport_max),
             seed: worker_seed(seed, worker),
             expire_budget: EXPIRE_BUDGET,

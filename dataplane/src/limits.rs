@@ -106,17 +106,11 @@ pub fn mem_total() -> Option<u64> {
     kib.checked_mul(1024)
 }
 
-/// Bytes one worker's session tables take for `sessions`: for each of
-/// the IPv4 table and the IPv6 one (a quarter of `sessions`,
-/// `gw_core::engine::sessions6_of`), the slab, two bucket arrays of `u32`
-/// (one per direction) and the timer wheel.
-pub fn session_bytes(sessions: usize) -> u64 {
-    let table = |n: usize, entry: usize| {
-        let buckets = (n as u64).next_power_of_two();
-        n as u64 * entry as u64 + 2 * 4 * buckets + 4 * (1 << 14)
-    };
-    let v6 = gw_core::engine::sessions6_of(sessions);
-    table(sessions, std::mem::size_of::<Session>()) + table(v6, std::mem::size_of::<Session6>())
+/// Bytes of one worker's session table (the IPv4 one, or the IPv6 one) of `n` entries of `entry` bytes: the slab,
+/// two bucket arrays of `u32` (one per direction) and the timer wheel.
+fn table_bytes(n: usize, entry: usize) -> u64 {
+    let buckets = (n as u64).next_power_of_two();
+    n as u64 * entry as u64 + 2 * 4 * buckets + 4 * (1 << 14)
 }
 
 /// Bytes of counter blocks one worker keeps for `slots` services or real servers.
@@ -152,6 +146,11 @@ impl Config {
         let w = &self.workers;
         if w.sessions == 0 || w.sessions > MAX_SESSIONS {
             return Err(invalid("workers.sessions", format!("must be between 1 and {MAX_SESSIONS}")));
+        }
+        // No IPv6 table would need an "IPv6 off" branch on the IPv6 path:
+        // an IPv4-only gateway sets 1 (128 bytes and an empty index).
+        if w.sessions6_setting.is_some_and(|n| n == 0 || n > MAX_SESSIONS) {
+            return Err(invalid("workers.sessions6", format!("must be between 1 and {MAX_SESSIONS}")));
         }
         for (field, v) in [("workers.max_services", w.max_services), ("workers.max_dests", w.max_dests)] {
             if v == 0 || v > MAX_SLOTS {
@@ -251,8 +250,12 @@ impl Config {
     fn check_memory(&self, mem: u64) -> Result<(), ConfigError> {
         let w = &self.workers;
         let workers = workers_estimate(self);
+        let v6 = table_bytes(w.sessions6(), size_of::<Session6>()) * workers;
+        let (v6_default, v6_set) = if w.sessions6_setting.is_some() { (0, v6) } else { (v6, 0) };
         let parts = [
-            ("workers.sessions", session_bytes(w.sessions) * workers),
+            // The IPv6 table counts under the key that sized it.
+            ("workers.sessions", table_bytes(w.sessions, size_of::<Session>()) * workers + v6_default),
+            ("workers.sessions6", v6_set),
             ("workers.max_dests", counter_bytes(w.max_dests) * workers + w.max_dests as u64 * 8),
             ("workers.max_services", counter_bytes(w.max_services) * workers),
             ("workers.mbufs", u64::from(w.mbufs) * (self.mbuf_size() as u64 + MBUF_OVERHEAD)),
@@ -336,6 +339,10 @@ mod tests {
         let e = workers_refusal("sessions = 4294967294");
         assert_eq!(e, "workers.sessions: must be between 1 and 2147483648");
         assert!(workers_refusal("sessions = 0").starts_with("workers.sessions: "));
+        let e = workers_refusal("sessions6 = 0");
+        assert_eq!(e, "workers.sessions6: must be between 1 and 2147483648");
+        let e = workers_refusal("sessions6 = 4294967294");
+        assert_eq!(e, "workers.sessions6: must be between 1 and 2147483648");
         let e = workers_refusal("max_dests = 1099511627776");
         assert_eq!(e, "workers.max_dests: must be between 1 and 65536");
         let e = workers_refusal("max_services = 9223372036854775807");
@@ -356,6 +363,14 @@ mod tests {
             e,
             "workers.sessions: needs 1.7 GiB with 1 worker(s), above the machine's memory (1.0 GiB, MemTotal)"
         );
+        // Set, the IPv6 table counts under its own key.
+        let e = config_with("sessions = 1000000\nsessions6 = 16777216", "").unwrap();
+        let e = e.check_limits(Some(GIB)).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "workers.sessions6: needs 2.1 GiB with 1 worker(s), above the machine's memory (1.0 GiB, MemTotal)"
+        );
+        config_with("sessions = 16777216\nsessions6 = 1", "").unwrap().check_limits(Some(2 * GIB)).unwrap();
         let four = Config::parse(
             "[[port]]\ndevice = \"net_null0\"\naddress = \"198.18.0.1/24\"\n\
              [workers]\ncores = [1, 2, 3, 4]\nsessions = 1000\nmax_dests = 65536\n",

@@ -229,6 +229,7 @@ impl LabConfig {
             routes: Routes::dual(&ifaces, &self.routes, &self.routes6),
             ifaces,
             sessions: self.sessions,
+            sessions6: gw_core::engine::sessions6_of(self.sessions),
             lport_range: self.lports,
             seed: self.seed,
             expire_budget: self.expire_budget,

@@ -1,7 +1,10 @@
 //! gatewayd's control socket against hostile local clients, with gwctl's own
 //! run: the socket path is never taken from something that is not a stale
 //! socket of ours, and clients that connect and trickle bytes cannot keep
-//! `gwctl -L -n` from answering within gwctl's own timeout.
+//! `gwctl -L -n` from answering within gwctl's own timeout; and `gwctl -L -c`
+//! of a worker's IPv6 (NAT64) session through the worker's mailbox.
+
+mod common;
 
 use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -108,4 +111,77 @@ fn slow_clients_holding_every_slot_do_not_lock_gwctl_out() {
         assert!(out.starts_with("IP Virtual Server"), "{out}");
     }
     drop(slow);
+}
+
+/// `gwctl -lnc` of a NAT64 session, end to end: an IPv6 SYN (built by
+/// etherparse) makes the worker open the session in its IPv6 table; gwctl
+/// asks over the socket, the control plane asks the worker through its
+/// mailbox (served here between "bursts", as the poll loop does), and the
+/// line shows the IPv6 client and VIP in brackets, the IPv4 local address
+/// and real server as IPv4.
+#[test]
+fn gwctl_lists_a_workers_nat64_session() {
+    use common::*;
+    use gw_proto::{DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceKey, ServiceSpec};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    let client6 = Ipv6Addr::new(0x2001, 0xdb8, 0x77, 0, 0, 0, 0, 9);
+    let vip6 = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x50);
+    let key6 = ServiceKey { proto: Protocol::Tcp, addr: IpAddr::V6(vip6), port: 80 };
+    let mut lab = LabConfig::default().build();
+    assert_eq!(lab.rx(1, arp_request(RS_MAC[0], RS[0], GW_IN_ADDR)).len(), 1);
+    lab.ok(Request::AddService { spec: ServiceSpec::new(key6, Scheduler::Rr) });
+    let dest = DestSpec::new(Ipv4Addr::from(RS[0]), 8080, ForwardMode::FullNat, 1);
+    lab.ok(Request::AddDest { service: key6, dest });
+    lab.ok(Request::AddLaddr { service: key6, addr: Ipv4Addr::from(LIP).into() });
+    let mut syn = vec![];
+    etherparse::PacketBuilder::ethernet2(ROUTER_MAC, GW_OUT.0)
+        .ipv6(client6.octets(), vip6.octets(), 60)
+        .tcp(40000, 80, 1000, 64000)
+        .syn()
+        .write(&mut syn, &[])
+        .unwrap();
+    let out = lab.rx(0, syn);
+    assert_eq!(out.len(), 1, "the SYN leaves translated to IPv4");
+    let p = etherparse::SlicedPacket::from_ethernet(&out[0].1).unwrap();
+    let Some(etherparse::NetSlice::Ipv4(ip)) = &p.net else { panic!("not IPv4") };
+    let Some(etherparse::TransportSlice::Tcp(t)) = &p.transport else { panic!("not TCP") };
+    let (lip, lport) = (ip.header().source_addr(), t.source_port());
+    assert_eq!(lip, Ipv4Addr::from(LIP));
+
+    let Lab { worker, control, now, .. } = lab;
+    let (to_control, to_worker) = gw_core::mailbox::mailbox();
+    let d = Dir::new("conns6");
+    let sock = serve(Arc::new(control.with_mailboxes(vec![to_control])), &d.0.join("gw.sock")).unwrap();
+    let ask = |args: &'static [&'static str]| {
+        let sock = sock.clone();
+        let asking = std::thread::spawn(move || gwctl(&sock, args));
+        while !asking.is_finished() {
+            to_worker.serve(|q| worker.engine.dump(now, q));
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        asking.join().unwrap()
+    };
+    let (code, out, err) = ask(&["-L", "-c", "-n"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "IPVS connection entries");
+    assert_eq!(
+        lines[1],
+        "pro expire state       source             virtual            local              destination        worker"
+    );
+    assert_eq!(lines.len(), 3, "{out}");
+    // "%-3s %-6s %-11s " then each address column "%-18s " (overflowed by
+    // the long IPv6 client, as ipvsadm's), the worker last.
+    let local = format!("{lip}:{lport}");
+    let want_tail =
+        format!("SYN_RECV    [2001:db8:77::9]:40000 [2001:db8::50]:80  {local:<18} 198.18.1.2:8080    0");
+    assert!(lines[2].starts_with("TCP 00:") || lines[2].starts_with("TCP 01:00"), "{}", lines[2]);
+    assert_eq!(&lines[2][11..], want_tail);
+    // One service's connections: that service's family and VIP only.
+    let (_, out, _) = ask(&["-L", "-c", "-n", "-t", "[2001:db8::50]:80"]);
+    assert_eq!(out.lines().count(), 3, "{out}");
+    let (_, out, _) = ask(&["-L", "-c", "-n", "--json"]);
+    assert!(out.contains("\"2001:db8:77::9\"") && out.contains("\"198.18.1.2\""), "{out}");
+    dataplane::control::remove_socket(&sock);
 }

@@ -42,6 +42,8 @@ fn check_refuses_each_guarded_value_with_its_field() {
         ("[timeouts]\nestablished = 0", "timeouts.established: 0 is not within 1..=2678400 seconds"),
         ("[timeouts]\nudp = 4294967295", "timeouts.udp: 4294967295 is not within"),
         ("[workers]\nsessions = 4294967294", "workers.sessions: must be between 1 and 2147483648"),
+        ("[workers]\nsessions6 = 0", "workers.sessions6: must be between 1 and 2147483648"),
+        ("[workers]\nsessions6 = 4294967294", "workers.sessions6: must be between 1 and 2147483648"),
         ("[workers]\nmax_dests = 1099511627776", "workers.max_dests: must be between 1 and 65536"),
         ("[workers]\nmax_services = 1099511627776", "workers.max_services: must be between 1 and"),
         ("[workers]\nmbufs = 1073741824", "workers.mbufs: needs 2304.0 GiB"),
@@ -72,6 +74,12 @@ fn check_refuses_each_guarded_value_with_its_field() {
         assert_eq!(code, Some(2), "{body}: {err}");
         assert!(err.starts_with(&format!("gatewayd: {want}")), "{body}: {err}");
     }
+    // Not a number of sessions at all: refused, naming the key.
+    let (code, err) = gatewayd(&d.0, "[workers]\nsessions6 = -1", true);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.starts_with("gatewayd: ") && err.contains("sessions6"), "{err}");
+    let (code, err) = gatewayd(&d.0, "[workers]\nsessions6 = 1", true);
+    assert_eq!(code, Some(0), "{err}");
     let (code, err) = gatewayd(&d.0, "[timeouts]\nestablished = 2678400", true);
     assert_eq!(code, Some(0), "{err}");
     let ok = "[[neighbour]]\naddress = \"198.18.0.9\"\nmac = \"02:00:00:00:00:09\"\nport = \"port0\"";

@@ -10,6 +10,12 @@
 //! has no kernel interface for TCP or HTTP checks to reach the real servers,
 //! whose daemons bind only the VIP; tests/e2e/health_lab.rs checks real
 //! daemons through the exception path.
+//!
+//! A second test runs the FULLNAT lab dual-stack from an IPv6 keepalived.conf
+//! (an FNAT66 virtual server, IPv6 real servers, an IPv6 local address
+//! group): real `curl -6` requests, `gwctl -L -c -n` listing the IPv6
+//! connections, and `/metrics` labelling the IPv6 service and servers as
+//! node_exporter does.
 
 mod common;
 
@@ -168,5 +174,87 @@ fn a_keepalived_conf_drives_the_dr_lab_and_a_sighup_applies_only_the_difference(
         lab.log_text()
     );
     assert_eq!(lab.gwctl_ok(&["-S", "-n"]), saved, "the refused reload changed nothing");
+    let _ = std::fs::remove_file(&file);
+}
+
+/// FNAT66 from keepalived.conf, on the FULLNAT lab dual-stack.
+const KEEPALIVED6: &str = "\
+local_address_group l6 {
+    2001:db8:1::10 gw1
+}
+virtual_server 2001:db8::100 80 {
+    delay_loop 3
+    lb_algo rr
+    lvs_method FNAT
+    protocol TCP
+    laddr_group_name l6
+    real_server 2001:db8:1::2 80 {
+        MISC_CHECK {
+            misc_path /bin/true
+        }
+    }
+    real_server 2001:db8:1::3 80 {
+        MISC_CHECK {
+            misc_path /bin/true
+        }
+    }
+}
+";
+
+/// gatewayd's metrics listener inside the lab's gateway namespace.
+const METRICS6: &str = "127.0.0.1:9127";
+
+#[test]
+fn an_ipv6_keepalived_conf_serves_curl_6_and_lists_its_connections_and_metrics() {
+    let file = std::env::temp_dir().join("gwe-h17g-ka6.keepalived.conf");
+    std::fs::write(&file, KEEPALIVED6).unwrap();
+    let path = file.to_str().unwrap().to_owned();
+    // conf/lab-fullnat.toml ends with its [control] section.
+    let lab = Lab::up_tweaked(&FULLNAT6, "h17g-ka6", |c| {
+        format!("{c}keepalived = {path:?}\n\n[metrics]\nlisten = \"{METRICS6}\"\n")
+    });
+    let listing = lab.listing();
+    assert!(listing.contains("TCP  [2001:db8::100]:80 rr\n"), "{listing}");
+    for (_, rip) in FULLNAT6.servers {
+        assert!(listing.contains(&FULLNAT6.dest_line(rip, 1)), "{listing}");
+    }
+    let laddrs = lab.gwctl_ok(&["--get-laddr", "-t", "[2001:db8::100]:80"]);
+    assert!(laddrs.contains("2001:db8:1::10\n"), "{laddrs}");
+    let mut by_server = [0; 2];
+    for _ in 0..4 {
+        let h = lab.http();
+        assert_eq!(h.remote, format!("{VIP6}:80"), "{h:?}");
+        assert!(h.peer.starts_with("2001:db8:1::10:"), "the real server saw {} instead of the LIP", h.peer);
+        by_server[FULLNAT6.server_index(&h.server)] += 1;
+    }
+    assert_eq!(by_server, [2, 2], "rr over both real servers");
+
+    // The four connections are closing (TIME_WAIT is 10 s in this lab): listed
+    // with their IPv6 client, VIP, local address and real server.
+    let conns = lab.gwctl_ok(&["-L", "-c", "-n"]);
+    let lines: Vec<&str> = conns.lines().skip(2).collect();
+    assert_eq!(lines.len(), 4, "{conns}");
+    for l in &lines {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        assert_eq!(f[0], "TCP", "{l}");
+        assert!(["TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "FIN_WAIT"].contains(&f[2]), "{l}");
+        assert!(f[3].starts_with("[2001:db8::2]:"), "{l}");
+        assert_eq!(f[4], "[2001:db8::100]:80", "{l}");
+        assert!(f[5].starts_with("[2001:db8:1::10]:"), "{l}");
+        assert!(f[6] == "[2001:db8:1::2]:80" || f[6] == "[2001:db8:1::3]:80", "{l}");
+    }
+
+    // node_exporter's labels for the IPv6 service and its servers.
+    let o = lab.exec("gw", &["curl", "-s", "-S", "-m", "5", &format!("http://{METRICS6}/metrics")]);
+    assert!(o.status.success(), "scraping /metrics failed: {}", String::from_utf8_lossy(&o.stderr));
+    let body = text(&o);
+    let svc = r#"{local_address="2001:db8::100",local_port="80",proto="TCP"}"#;
+    assert!(body.contains(&format!("gatewayd_service_connections_total{svc} 4\n")), "{body}");
+    for rip in ["2001:db8:1::2", "2001:db8:1::3"] {
+        let labels = format!(
+            r#"{{local_address="2001:db8::100",local_port="80",remote_address="{rip}",remote_port="80",proto="TCP",local_mark=""}}"#
+        );
+        assert!(body.contains(&format!("node_ipvs_backend_weight{labels} 1\n")), "{labels}\n{body}");
+    }
     let _ = std::fs::remove_file(&file);
 }

@@ -103,7 +103,8 @@ pub(super) fn l4_info(frame: &[u8], t: &Transport) -> Option<L4Info6> {
 }
 
 /// The number of IPv6 sessions a worker with `sessions` IPv4 sessions
-/// holds (a quarter, at least one; see `limits.rs`).
+/// holds unless `[workers] sessions6` says otherwise (a quarter, at least
+/// one; see gatewayd's `limits.rs`).
 pub fn sessions6_of(sessions: usize) -> usize {
     (sessions / 4).max(1)
 }

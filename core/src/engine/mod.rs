@@ -70,6 +70,9 @@ pub struct EngineConfig {
     pub routes: Routes,
     /// Session-table capacity of this worker.
     pub sessions: usize,
+    /// IPv6 session-table capacity of this worker (gatewayd's
+    /// `[workers] sessions6`, by default [`sessions6_of`] `sessions`).
+    pub sessions6: usize,
     /// Local ports to allocate from, inclusive.
     pub lport_range: (u16, u16),
     /// Seed of the session hash.
@@ -227,14 +230,12 @@ fn bad_source(ip: u32) -> bool {
 }
 
 impl Engine {
-    /// An engine with an empty session table of `cfg.sessions` slots.
+    /// An engine with empty session tables of `cfg.sessions` IPv4 and
+    /// `cfg.sessions6` IPv6 slots.
     pub fn new(cfg: EngineConfig, snap: Arc<Snapshot>, counters: Arc<WorkerCounters>, now_ms: u64) -> Engine {
         let sessions = SessionTable::new(cfg.sessions, cfg.seed, now_ms);
-        let sessions6 = crate::session::ipv6::SessionTable6::new(
-            ipv6_fwd::sessions6_of(cfg.sessions),
-            cfg.seed.rotate_left(17),
-            now_ms,
-        );
+        let sessions6 =
+            crate::session::ipv6::SessionTable6::new(cfg.sessions6, cfg.seed.rotate_left(17), now_ms);
         let svc = vec![SvcState::default(); cfg.max_services].into_boxed_slice();
         let overloaded = vec![false; counters.dests.len()].into_boxed_slice();
         counters
@@ -368,13 +369,34 @@ impl Engine {
     /// [`crate::mailbox`]): scans at most [`SCAN_PER_CHUNK`] slots and never
     /// grows the query's buffer.
     pub fn dump(&self, now: u64, q: &mut ConnQuery) {
+        if q.six {
+            return self.dump6(now, q);
+        }
         let cap = self.sessions.capacity();
         let end = (q.start + SCAN_PER_CHUNK).min(cap);
         let mut i = q.start;
         while i < end && q.out.len() < q.out.capacity() {
             if let Some(s) = self.sessions.slot(i) {
-                if q.filter.is_none_or(|f| (f.proto, f.vip, f.vport) == (s.proto, s.vip, s.vport)) {
+                if q.filter.is_none_or(|f| (f.proto, f.vip, f.vport) == (s.proto, u128::from(s.vip), s.vport))
+                {
                     q.out.push(*s);
+                }
+            }
+            i += 1;
+        }
+        q.now_ms = now;
+        q.next = (i < cap).then_some(i);
+    }
+
+    /// [`Self::dump`] of the IPv6 table, into `q.out6`.
+    fn dump6(&self, now: u64, q: &mut ConnQuery) {
+        let cap = self.sessions6.capacity();
+        let end = (q.start + SCAN_PER_CHUNK).min(cap);
+        let mut i = q.start;
+        while i < end && q.out6.len() < q.out6.capacity() {
+            if let Some(s) = self.sessions6.slot(i) {
+                if q.filter.is_none_or(|f| (f.proto, f.vip, f.vport) == (s.proto, s.vip, s.vport)) {
+                    q.out6.push(*s);
                 }
             }
             i += 1;

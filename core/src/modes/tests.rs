@@ -71,6 +71,7 @@ fn config(worker: u32, workers: u32) -> EngineConfig {
         routes: Routes::new(&ifaces, &[]),
         ifaces,
         sessions: 64,
+        sessions6: 16,
         lport_range: (1024, 65535),
         seed: 7,
         expire_budget: 64,

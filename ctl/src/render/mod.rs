@@ -59,7 +59,7 @@ impl<'a> Names<'a> {
     }
 
     /// Appends `addr:port`, named or numeric; an IPv6 address in brackets
-    /// (`[2001:db8::1]:80`, `[host]:http`), as ipvsadm's
+    /// and never named (`[2001:db8::1]:http`), as ipvsadm's
     /// `addrport_to_anyname`.
     pub fn push(&self, out: &mut String, addr: IpAddr, port: u16, proto: Protocol) {
         let Some(ports) = self.ports else {
@@ -69,7 +69,11 @@ impl<'a> Names<'a> {
         let (open, close) = if addr.is_ipv6() { ("[", "]") } else { ("", "") };
         out.push_str(open);
         let mut hosts = self.hosts.borrow_mut();
-        match hosts.entry(addr).or_insert_with(|| ports.host_name(addr)) {
+        // ipvsadm's addr_to_host passes gethostbyaddr the length of an IPv4
+        // address whatever the family, which glibc refuses for AF_INET6: an
+        // IPv6 address is never named, so it is not looked up.
+        let name = |a: IpAddr| if a.is_ipv6() { None } else { ports.host_name(a) };
+        match hosts.entry(addr).or_insert_with(|| name(addr)) {
             Some(host) => out.push_str(host),
             None => {
                 let _ = write!(out, "{}", gw_proto::Ntop(addr));

@@ -5,9 +5,10 @@
 //! the workers' counters ([`super::stats`]). The connection listing asks each
 //! worker through its mailbox (the sessions live on the workers' cores) and
 //! gives up with an error if one does not answer in time, rather than show a
-//! partial table.
+//! partial table. A worker's IPv4 sessions come first, then its IPv6 ones
+//! (a separate table, [`gw_core::session::ipv6::SessionTable6`]).
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use gw_proto::{
@@ -16,6 +17,7 @@ use gw_proto::{
 };
 
 use gw_core::mailbox::ConnFilter;
+use gw_core::session::ipv6::Session6;
 use gw_core::session::Session;
 
 use super::stats::sub;
@@ -37,6 +39,34 @@ fn conn_info(worker: u32, s: &Session, now_ms: u64) -> ConnInfo {
         // its local column repeats the client (the masked client, port 0).
         local: if template { a(s.cip, s.cport) } else { a(s.lip, s.lport) },
         dest: a(s.rip, s.rport),
+        mode: s.mode,
+        template,
+    }
+}
+
+/// An IPv6 session as `gwctl -L -c` shows it. The client and the VIP are
+/// IPv6; a NAT64 session keeps its IPv4 real server and local address
+/// IPv4-mapped (`::ffff:a.b.c.d`, `gw_core::engine::nat64`), and they are
+/// listed as the IPv4 addresses they are, which is what the real server
+/// sees on the wire (the control model never gives an IPv6 session an
+/// IPv6 real server in the mapped range).
+fn conn_info6(worker: u32, s: &Session6, now_ms: u64) -> ConnInfo {
+    let v6 = |ip: u128, port: u16| (IpAddr::V6(Ipv6Addr::from(ip)), port);
+    let either = |ip: u128, port: u16| {
+        let a = Ipv6Addr::from(ip);
+        (a.to_ipv4_mapped().map_or(IpAddr::V6(a), IpAddr::V4), port)
+    };
+    let template = s.is_template();
+    ConnInfo {
+        worker,
+        proto: if s.protocol() == gw_core::wire::ipv4::Protocol::Udp { Protocol::Udp } else { Protocol::Tcp },
+        state: if template { "NONE".into() } else { s.state.name().into() },
+        expires_ms: s.expires_in_ms(now_ms),
+        client: v6(s.cip, s.cport),
+        vip: v6(s.vip, s.vport),
+        // As for IPv4: a template's local storage holds its count and timeout.
+        local: if template { v6(s.cip, s.cport) } else { either(s.lip, s.lport) },
+        dest: either(s.rip, s.rport),
         mode: s.mode,
         template,
     }
@@ -106,18 +136,35 @@ impl Control {
                 return no_service(&k);
             }
         }
+        // One service's connections are in the table of its family.
+        let (four, six) = service.map_or((true, true), |k| (k.addr.is_ipv4(), k.addr.is_ipv6()));
         let filter = service.map(|k| ConnFilter {
             proto: k.proto.number(),
-            vip: gw_core::service::vip4(&k).unwrap_or(0),
+            vip: match k.addr {
+                IpAddr::V4(a) => u128::from(u32::from(a)),
+                IpAddr::V6(a) => u128::from(a),
+            },
             vport: k.port,
         });
+        let (chunk, timeout) = (8192, Duration::from_secs(2));
+        let late =
+            |w: usize| err(ErrorKind::Invalid, format!("worker {w} did not answer the connection listing"));
         let mut conns = vec![];
         for (w, mb) in self.mailboxes.iter().enumerate() {
-            let (sessions, now, complete) = mb.list(filter, 8192, Duration::from_secs(2));
-            if !complete {
-                return err(ErrorKind::Invalid, format!("worker {w} did not answer the connection listing"));
+            if four {
+                let (sessions, now, complete) = mb.list(filter, chunk, timeout);
+                if !complete {
+                    return late(w);
+                }
+                conns.extend(sessions.iter().map(|s| conn_info(w as u32, s, now)));
             }
-            conns.extend(sessions.iter().map(|s| conn_info(w as u32, s, now)));
+            if six {
+                let (sessions, now, complete) = mb.list6(filter, chunk, timeout);
+                if !complete {
+                    return late(w);
+                }
+                conns.extend(sessions.iter().map(|s| conn_info6(w as u32, s, now)));
+            }
         }
         Response::Conns { conns }
     }
@@ -178,5 +225,65 @@ mod tests {
         assert_eq!(c.state, "NONE");
         assert_eq!(c.local, (Ipv4Addr::from(client).into(), 0));
         assert_eq!(c.client, c.local);
+    }
+
+    /// `-lnc` of IPv6 sessions: FULLNAT66 lists its IPv6 local address; a
+    /// NAT64 session its IPv4 real server and local address as IPv4 (not
+    /// `::ffff:a.b.c.d`); an IPv6 template repeats its client.
+    #[test]
+    fn ipv6_sessions_list_in_their_families() {
+        let v6 = |s: &str| u128::from(s.parse::<Ipv6Addr>().unwrap());
+        let (client, vip) = (v6("2001:db8::10"), v6("2001:db8::1"));
+        let s = Session6::new(
+            IpProto::Tcp,
+            (client, 43210),
+            (vip, 80),
+            (v6("2001:db8:1::2"), 8080),
+            (v6("2001:db8:1::100"), 1029),
+            State::Established,
+            ForwardMode::FullNat,
+            0,
+            0,
+        );
+        let c = conn_info6(2, &s, 0);
+        assert_eq!((c.worker, c.proto, c.state.as_str()), (2, Protocol::Tcp, "ESTABLISHED"));
+        assert_eq!(c.client, ("2001:db8::10".parse().unwrap(), 43210));
+        assert_eq!(c.vip, ("2001:db8::1".parse().unwrap(), 80));
+        assert_eq!(c.local, ("2001:db8:1::100".parse().unwrap(), 1029));
+        assert_eq!(c.dest, ("2001:db8:1::2".parse().unwrap(), 8080));
+        // NAT64: IPv4 server and local address, kept IPv4-mapped.
+        let mapped = |a: [u8; 4]| u128::from(Ipv4Addr::from(a).to_ipv6_mapped());
+        let n = Session6::new(
+            IpProto::Udp,
+            (client, 5353),
+            (vip, 53),
+            (mapped([198, 18, 1, 2]), 53),
+            (mapped([198, 18, 1, 10]), 2000),
+            State::Udp,
+            ForwardMode::FullNat,
+            0,
+            0,
+        );
+        let c = conn_info6(0, &n, 0);
+        assert_eq!(c.proto, Protocol::Udp);
+        assert_eq!(c.local, (Ipv4Addr::new(198, 18, 1, 10).into(), 2000));
+        assert_eq!(c.dest, (Ipv4Addr::new(198, 18, 1, 2).into(), 53));
+        assert!(c.client.0.is_ipv6());
+        let mut t = Session6::new(
+            IpProto::Tcp,
+            (client & !0xffff, 0),
+            (vip, 80),
+            (v6("2001:db8:1::2"), 80),
+            (30_000, 6),
+            State::None,
+            ForwardMode::Route,
+            0,
+            0,
+        );
+        t.flags = Flags::TEMPLATE | Flags::NO_OUT;
+        let c = conn_info6(0, &t, 0);
+        assert!(c.template);
+        assert_eq!(c.local, c.client);
+        assert_eq!(c.client, ("2001:db8::".parse().unwrap(), 0));
     }
 }

@@ -42,6 +42,7 @@ pub(crate) fn engine_with_routes(addr6: Option<(Ipv6Addr, u8)>, routes6: &[crate
         routes: Routes::dual(&ifaces, &[], routes6),
         ifaces,
         sessions: 16,
+        sessions6: 4,
         lport_range: (1024, 65535),
         seed: 1,
         expire_budget: 16,

@@ -67,6 +67,7 @@ pub(crate) fn engine(svc: Service, worker: u32, workers: u32) -> Engine {
         routes: Routes::dual(&ifaces, &[], &[]),
         ifaces,
         sessions: 64,
+        sessions6: 16,
         lport_range: (1024, 65535),
         seed: 7,
         expire_budget: 64,
