@@ -254,6 +254,12 @@ fn ipv6_virtual_servers_list_save_and_restore_as_gwctl_does() {
     );
     assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
     assert_eq!(gwctl(&sock, &["-L", "-n"]).1, LISTING6);
+    // The local addresses of either family came back with --add-laddr lines.
+    assert!(saved.contains("--add-laddr -z 2001:db8:2::11 -t [2001:db8::2]:80\n"), "{saved}");
+    let (_, out, _) = gwctl(&sock, &["--get-laddr", "-t", "[2001:db8::2]:80"]);
+    assert!(out.contains("2001:db8:2::10\n") && out.contains("2001:db8:2::11\n"), "{out}");
+    let (_, out, _) = gwctl(&sock, &["--get-laddr", "-t", "[2001:db8::3]:80"]);
+    assert!(out.contains("198.18.2.10\n"), "{out}");
     dataplane::control::remove_socket(&sock);
 }
 
