@@ -13,7 +13,8 @@
 //!
 //! A second test runs the FULLNAT lab dual-stack from an IPv6 keepalived.conf
 //! (an FNAT66 virtual server, IPv6 real servers, an IPv6 local address
-//! group): real `curl -6` requests, `gwctl -L -c -n` listing the IPv6
+//! group; `alpha` TCP_CHECK and HTTP_GET over IPv6 from a kernel interface
+//! on the inside port must bring the servers up): real `curl -6` requests, `gwctl -L -c -n` listing the IPv6
 //! connections, and `/metrics` labelling the IPv6 service and servers as
 //! node_exporter does.
 
@@ -189,13 +190,19 @@ virtual_server 2001:db8::100 80 {
     protocol TCP
     laddr_group_name l6
     real_server 2001:db8:1::2 80 {
-        MISC_CHECK {
-            misc_path /bin/true
+        alpha
+        TCP_CHECK {
+            connect_timeout 2
         }
     }
     real_server 2001:db8:1::3 80 {
-        MISC_CHECK {
-            misc_path /bin/true
+        alpha
+        HTTP_GET {
+            url {
+                path /
+                status_code 200
+            }
+            connect_timeout 2
         }
     }
 }
@@ -210,9 +217,30 @@ fn an_ipv6_keepalived_conf_serves_curl_6_and_lists_its_connections_and_metrics()
     std::fs::write(&file, KEEPALIVED6).unwrap();
     let path = file.to_str().unwrap().to_owned();
     // conf/lab-fullnat.toml ends with its [control] section.
+    // A kernel interface on the inside port: the checks leave from its
+    // IPv6 address 2001:db8:1::1 through the DPDK port.
     let lab = Lab::up_tweaked(&FULLNAT6, "h17g-ka6", |c| {
+        let c = c.replace("name = \"inside\"", "name = \"inside\"\nkernel = \"gwk-ka6\"");
         format!("{c}keepalived = {path:?}\n\n[metrics]\nlisten = \"{METRICS6}\"\n")
     });
+    // `alpha`: both servers start down and enter the pool only when their
+    // check (TCP_CHECK, HTTP_GET over IPv6 from 2001:db8:1::1) succeeds.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let health = lab.gwctl_ok(&["-L", "-n", "--health"]);
+        let up = |rs: &str| {
+            health.lines().any(|l| l.starts_with(&format!("  -> [{rs}]:80 ")) && l.ends_with(" UP"))
+        };
+        if up("2001:db8:1::2") && up("2001:db8:1::3") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the IPv6 checks did not bring the servers up:\n{health}\n{}",
+            lab.diag()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let listing = lab.listing();
     assert!(listing.contains("TCP  [2001:db8::100]:80 rr\n"), "{listing}");
     for (_, rip) in FULLNAT6.servers {
