@@ -215,3 +215,30 @@ fn without_n_ipv6_ports_are_named_inside_brackets_after() {
     assert_eq!(lines[2], "TCP  [2001:db8::1]:http wrr persistent 360 mask 64");
     assert_eq!(lines[3], "  -> [2001:db8::2]:http           Masq    1      0          0         ");
 }
+
+#[test]
+fn without_n_ipv6_connections_name_ports_not_hosts() {
+    // print_conn's addrport_to_anyname without FMT_NUMERIC: "[%s]:%s", the
+    // IPv6 host never named (addr_to_host's IPv4 length), the port by
+    // /etc/services; a NAT64 session's IPv4 server in ipvsadm's IPv4 form.
+    let ports = crate::services::PortNames::builtin();
+    let names = super::Names::resolving(&ports);
+    let c = ConnInfo {
+        worker: 0,
+        proto: Protocol::Tcp,
+        state: "ESTABLISHED".into(),
+        expires_ms: 899_000,
+        client: (ip("2001:db8::10"), 43210),
+        vip: (ip("2001:db8::1"), 80),
+        local: (ip("198.18.1.10"), 1029),
+        dest: (ip("198.18.1.2"), 8080),
+        mode: ForwardMode::FullNat,
+        template: false,
+    };
+    let mut out = String::new();
+    super::conns_with(&mut out, &[c], false, &names);
+    assert_eq!(
+        out.lines().nth(2),
+        Some("TCP 14:59  ESTABLISHED [2001:db8::10]:43210 [2001:db8::1]:http 198.18.1.10:1029   198.18.1.2:http-alt 0")
+    );
+}
