@@ -14,7 +14,7 @@
 //! `Engine::process` (the frame parsed twice); `parsedW` through `steer::classify`
 //! and then `Engine::process_parsed` with its record (parsed once). With 2
 //! workers classify also computes the owner (the service lookup); the
-//! example processes every frame whatever its owner.
+//! example processes every frame as its owner would.
 //!
 //!   cargo build --release -p gw-benches --example ir_per_packet
 //!   valgrind --tool=callgrind --callgrind-out-file=/tmp/a target/release/examples/ir_per_packet 100000
@@ -57,6 +57,12 @@ fn main() {
             to_client.push(tcp_frame(rs_mac, GW_IN, rs, local, Tcp::AckData));
         }
     }
+    // Each frame's owner among the path's workers, found once.
+    let owner = |f: &[u8]| match steer::owner(engine.snapshot(), path.map_or(1, |p| p.0), f) {
+        steer::Owner::Worker(w) => w,
+        steer::Owner::Here => 0,
+    };
+    let owners: Vec<[u32; 2]> = to_rs.iter().zip(&to_client).map(|(a, b)| [owner(a), owner(b)]).collect();
     let mut buf = Vec::with_capacity(FRAME_LEN);
     let mut ok = 0u32;
     for i in 0..n {
@@ -67,7 +73,9 @@ fn main() {
             let action = match path {
                 None => engine.process(1, port, &mut buf),
                 Some((workers, true)) => {
-                    let p = std::hint::black_box(steer::classify(engine.snapshot(), workers, 0, &buf));
+                    // As on the frame's owner (the worker that processes it).
+                    let me = owners[k][port as usize];
+                    let p = std::hint::black_box(steer::classify(engine.snapshot(), workers, me, &buf));
                     engine.process_parsed(1, port, &mut buf, p.l4.as_ref())
                 }
                 Some((workers, false)) => {
