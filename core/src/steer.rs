@@ -32,6 +32,7 @@ use std::sync::Arc;
 
 use crossbeam_queue::ArrayQueue;
 
+use crate::engine::L4Info;
 use crate::service::{fold32, Snapshot, Steer, Steer6};
 use crate::wire::ethernet::{self, EtherType};
 use crate::wire::ipv4::{self, Protocol};
@@ -55,25 +56,46 @@ fn spread(addr: u32, port: u16, workers: u32) -> u32 {
 
 /// The owner of `frame` among `workers` workers.
 pub fn owner(snap: &Snapshot, workers: u32, frame: &[u8]) -> Owner {
-    classify(snap, workers, frame).owner
+    classify_in(snap, workers, None, frame).owner
 }
 
-/// What the burst pipeline reads of a frame, once: its owner and, for
-/// TCP/UDP over unfragmented IPv4, its flow key (whose session lookup the
-/// pipeline then prefetches).
+/// What the burst pipeline reads of a frame, once: its owner and, for a
+/// TCP/UDP packet over unfragmented IPv4 that this worker processes, the
+/// engine's record of it ([`L4Info`]: the flow key, whose session lookup
+/// the pipeline prefetches, and the header facts the engine needs), made
+/// only when every stateless check of the engine's ladder passed. The
+/// engine then starts at the session step ([`Engine::process_parsed`]):
+/// the frame is parsed once.
+///
+/// [`Engine::process_parsed`]: crate::engine::Engine::process_parsed
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Parsed {
     pub owner: Owner,
-    pub key: Option<FlowKey>,
+    pub l4: Option<L4Info>,
 }
 
-/// The owner of `frame` among `workers` workers, and its flow key.
-pub fn classify(snap: &Snapshot, workers: u32, frame: &[u8]) -> Parsed {
-    let here = Parsed { owner: Owner::Here, key: None };
+impl Parsed {
+    /// The flow key of the record, if any.
+    #[inline]
+    pub fn key(&self) -> Option<FlowKey> {
+        self.l4.map(|p| p.key())
+    }
+}
+
+/// The owner of `frame` among `workers` workers, and the engine's record
+/// of it when worker `me` processes it (the owner is `me` or
+/// [`Owner::Here`]): a frame handed to another worker is checked there.
+pub fn classify(snap: &Snapshot, workers: u32, me: u32, frame: &[u8]) -> Parsed {
+    classify_in(snap, workers, Some(me), frame)
+}
+
+#[inline]
+fn classify_in(snap: &Snapshot, workers: u32, me: Option<u32>, frame: &[u8]) -> Parsed {
+    let here = Parsed { owner: Owner::Here, l4: None };
     let Ok(eth) = ethernet::Frame::new_checked(frame) else { return here };
     if eth.ethertype() != EtherType::Ipv4 {
         if eth.ethertype() == EtherType::Ipv6 && workers > 1 {
-            return Parsed { owner: classify6(snap, workers, eth.payload()), key: None };
+            return Parsed { owner: classify6(snap, workers, eth.payload()), l4: None };
         }
         return here;
     }
@@ -89,7 +111,7 @@ pub fn classify(snap: &Snapshot, workers: u32, frame: &[u8]) -> Parsed {
         // and hands it on to its owner (`Worker::reassembled`).
         let (src, dst) = (u32::from(ip.src_addr()), u32::from(ip.dst_addr()));
         let addrs = src ^ dst.rotate_left(16) ^ u32::from(u8::from(proto)) << 8;
-        return Parsed { owner: Owner::Worker(spread(addrs, ip.ident(), workers)), key: None };
+        return Parsed { owner: Owner::Worker(spread(addrs, ip.ident(), workers)), l4: None };
     }
     let l4 = ip.payload();
     if proto == Protocol::Icmp {
@@ -102,7 +124,7 @@ pub fn classify(snap: &Snapshot, workers: u32, frame: &[u8]) -> Parsed {
             Some(q) => owner_of(snap, workers, &q.reversed()),
             None => Owner::Here,
         };
-        return Parsed { owner, key: None };
+        return Parsed { owner, l4: None };
     }
     if !matches!(proto, Protocol::Tcp | Protocol::Udp) {
         return here;
@@ -111,7 +133,12 @@ pub fn classify(snap: &Snapshot, workers: u32, frame: &[u8]) -> Parsed {
     let (src, dst) = (u32::from(ip.src_addr()), u32::from(ip.dst_addr()));
     let key = FlowKey { proto, src, sport, dst, dport };
     let owner = if workers <= 1 { Owner::Here } else { owner_of(snap, workers, &key) };
-    Parsed { owner, key: Some(key) }
+    let mine = match (owner, me) {
+        (_, None) => false,
+        (Owner::Here, Some(_)) => true,
+        (Owner::Worker(w), Some(me)) => w == me,
+    };
+    Parsed { owner, l4: if mine { L4Info::check_ip(&ip) } else { None } }
 }
 
 /// The owner of a TCP/UDP packet of flow `k` (see the table above).
@@ -280,14 +307,29 @@ mod tests {
             dport: 80,
         };
         for workers in [1, 4] {
-            let p = classify(&s, workers, &f);
-            assert_eq!(p.owner, owner(&s, workers, &f));
-            assert_eq!(p.key, Some(want));
+            let owner = owner(&s, workers, &f);
+            let me = match owner {
+                Owner::Worker(w) => w,
+                Owner::Here => 0,
+            };
+            let p = classify(&s, workers, me, &f);
+            assert_eq!(p.owner, owner);
+            assert_eq!(p.key(), Some(want));
+            // The record is the engine's own check of the frame.
+            assert_eq!(p.l4, L4Info::check(&f));
+            // Another worker's frame is checked there, not here.
+            if workers > 1 {
+                assert_eq!(classify(&s, workers, me + 1, &f).l4, None);
+            }
         }
-        // A one-worker gateway still gets the key (for the prefetch); a
-        // frame without ports gets none.
-        assert_eq!(classify(&s, 1, &f).owner, Owner::Here);
-        assert_eq!(classify(&s, 4, &f[..20]), Parsed { owner: Owner::Here, key: None });
+        // A one-worker gateway still gets the record (for the prefetch and
+        // the engine); a frame without ports, or with a bad IPv4 header
+        // checksum, gets none.
+        assert_eq!(classify(&s, 1, 0, &f).owner, Owner::Here);
+        assert_eq!(classify(&s, 4, 0, &f[..20]), Parsed { owner: Owner::Here, l4: None });
+        let mut bad = f.clone();
+        bad[14 + 10] ^= 0xff;
+        assert_eq!(classify(&s, 1, 0, &bad).l4, None);
     }
 
     #[test]

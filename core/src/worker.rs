@@ -13,7 +13,7 @@ use crate::client_addr;
 use crate::counters::{Drop, Event, WorkerCounters};
 use crate::engine::nat64::Pending as Nat64Pending;
 use crate::engine::reject::{self, Reject};
-use crate::engine::{Action, Engine};
+use crate::engine::{Action, Engine, L4Info};
 use crate::frag::{self, Datagram};
 use crate::modes::tun;
 use crate::nat64;
@@ -226,8 +226,22 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     /// Processes one received packet.
-    pub fn handle(&mut self, now: u64, port: u16, mut pkt: B, io: &mut impl Io<B>) {
-        match self.engine.process(now, port, pkt.as_mut()) {
+    pub fn handle(&mut self, now: u64, port: u16, pkt: B, io: &mut impl Io<B>) {
+        self.handle_parsed(now, port, pkt, None, io)
+    }
+
+    /// Processes one received packet with the record the poll loop's
+    /// classify step made of it ([`steer::Parsed`]`::l4`, see
+    /// [`Engine::process_parsed`]): the engine does not parse it again.
+    pub fn handle_parsed(
+        &mut self,
+        now: u64,
+        port: u16,
+        mut pkt: B,
+        parsed: Option<&L4Info>,
+        io: &mut impl Io<B>,
+    ) {
+        match self.engine.process_parsed(now, port, pkt.as_mut(), parsed) {
             Action::Forward { port, next_hop } => self.output(now, port, next_hop, pkt, io),
             Action::Forward6 { port, next_hop } => self.output6(now, port, next_hop, pkt, io),
             Action::Nat64To4 { port, next_hop } => {

@@ -15,7 +15,7 @@ use crate::kernel::{KernelRings, FROM_KERNEL_BURST};
 use gw_core::counters::{Drop, Event, WorkerCounters};
 use gw_core::mailbox::WorkerMailbox;
 use gw_core::service::Publisher;
-use gw_core::steer::{self, Owner, Redirect};
+use gw_core::steer::{self, Owner, Parsed, Redirect};
 use gw_core::worker::{Io, Learned, Worker};
 use gw_dpdk::{tsc, tsc_hz, Mbuf, Mempool, Port, RxBurst, TxBuffer, BURST};
 
@@ -87,32 +87,33 @@ pub struct Idle {
 }
 
 /// The first stages of the burst pipeline: parses each frame of `burst`
-/// once for its owner and flow key, hashes the key and prefetches the
-/// bucket line its session lookup reads first (the client-side index, or
-/// the reply index for a packet to a local address); then, with those lines
-/// on their way, prefetches each likely session line. `staged` receives the
-/// frames with their owners, in order, for the last stage (processing). As
-/// `rte_hash_lookup_bulk` does, this turns a burst's dependent cache misses
-/// into misses in flight together.
+/// once ([`steer::classify`]: its owner and, for a TCP/UDP packet this
+/// worker processes, the engine's record of it), hashes the record's flow
+/// key and prefetches the bucket line its session lookup reads first (the
+/// client-side index, or the reply index for a packet to a local address);
+/// then, with those lines on their way, prefetches each likely session
+/// line. `staged` receives the frames with their records, in order, for the
+/// last stage (processing, [`Worker::handle_parsed`], which starts at the
+/// session step). As `rte_hash_lookup_bulk` does, this turns a burst's
+/// dependent cache misses into misses in flight together.
 fn stage(
     engine: &gw_core::engine::Engine,
     workers: u32,
     me: u32,
     burst: impl Iterator<Item = Mbuf>,
-    staged: &mut Vec<(Mbuf, Owner)>,
+    staged: &mut Vec<(Mbuf, Parsed)>,
 ) {
     let sessions = engine.sessions();
     let snap = engine.snapshot();
     let mut hashes = [(0u64, false, false); BURST];
     for (i, m) in burst.enumerate() {
-        let p = steer::classify(snap, workers, m.as_ref());
-        let mine = !matches!(p.owner, Owner::Worker(w) if w != me);
-        if let (true, Some(k), Some(h)) = (mine, p.key, hashes.get_mut(i)) {
+        let p = steer::classify(snap, workers, me, m.as_ref());
+        if let (Some(k), Some(h)) = (p.key(), hashes.get_mut(i)) {
             let out = snap.is_laddr(k.dst);
             *h = (sessions.hash(&k), out, true);
             gw_dpdk::prefetch(sessions.bucket_line(h.0, out));
         }
-        staged.push((m, p.owner));
+        staged.push((m, p));
     }
     for &(h, out, _) in hashes.iter().take(staged.len()).filter(|h| h.2) {
         if let Some(s) = sessions.session_line(h, out) {
@@ -152,7 +153,7 @@ impl WorkerLoop {
         let mut tx: Vec<TxBuffer> = self.ports.iter().map(|_| TxBuffer::new()).collect();
         let mut empty_polls = 0u32;
         // A burst between its stages (allocated once, here).
-        let mut staged: Vec<(Mbuf, Owner)> = Vec::with_capacity(BURST);
+        let mut staged: Vec<(Mbuf, Parsed)> = Vec::with_capacity(BURST);
         let mut from_port: Vec<u16> = Vec::with_capacity(BURST);
         let mut generation = self.worker.engine.snapshot().generation;
         counters.generation.set(generation);
@@ -183,8 +184,8 @@ impl WorkerLoop {
                 }
                 received += n;
                 stage(&self.worker.engine, workers, self.me, rx.drain(), &mut staged);
-                for (m, owner) in staged.drain(..) {
-                    match owner {
+                for (m, p) in staged.drain(..) {
+                    match p.owner {
                         Owner::Worker(w) if w != self.me => match self.redirect.send(w, port.id(), m) {
                             Ok(()) => counters.event(Event::RedirectOut, 1),
                             Err(m) => {
@@ -192,7 +193,7 @@ impl WorkerLoop {
                                 counters.count_drop(Drop::RedirectFull);
                             }
                         },
-                        _ => self.worker.handle(now, port.id(), m, &mut io),
+                        _ => self.worker.handle_parsed(now, port.id(), m, p.l4.as_ref(), &mut io),
                     }
                 }
             }
@@ -208,8 +209,8 @@ impl WorkerLoop {
                 });
                 stage(&self.worker.engine, 1, self.me, inbox, &mut staged);
                 handed += staged.len();
-                for ((m, _), port) in staged.drain(..).zip(from_port.drain(..)) {
-                    self.worker.handle(now, port, m, &mut io);
+                for ((m, p), port) in staged.drain(..).zip(from_port.drain(..)) {
+                    self.worker.handle_parsed(now, port, m, p.l4.as_ref(), &mut io);
                 }
             }
             counters.event(Event::RedirectIn, handed as u64);

@@ -318,9 +318,12 @@ impl Lab {
         self
     }
 
-    /// Feeds `frame` to the worker on `port` at [`Lab::now`]; returns what it sent.
+    /// Feeds `frame` to the worker on `port` at [`Lab::now`] as the poll
+    /// loop does (parsed once by [`gw_core::steer::classify`], then
+    /// [`Worker::handle_parsed`]); returns what it sent.
     pub fn rx(&mut self, port: u16, frame: Vec<u8>) -> Vec<(u16, Vec<u8>)> {
-        self.worker.handle(self.now, port, frame, &mut self.io);
+        let p = gw_core::steer::classify(self.worker.engine.snapshot(), 1, 0, &frame);
+        self.worker.handle_parsed(self.now, port, frame, p.l4.as_ref(), &mut self.io);
         std::mem::take(&mut self.io.sent)
     }
 

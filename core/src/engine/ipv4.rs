@@ -20,9 +20,12 @@ use crate::wire::ethernet;
 use crate::wire::ipv4::{self, Protocol};
 use crate::wire::{tcp, udp};
 
-/// What the checks of an IPv4 TCP/UDP packet found out.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct L4Info {
+/// What the checks of an IPv4 TCP/UDP packet found out: the parsed record
+/// of a frame. Only the engine makes one ([`L4Info::check`], all of the
+/// ladder's stateless checks passed), so a record handed back to
+/// [`Engine::process_parsed`] is one the engine itself checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct L4Info {
     pub(super) key: FlowKey,
     pub(super) tcp_flags: u8,
     /// TCP sequence number, and the sequence numbers the segment occupies
@@ -35,7 +38,82 @@ pub(super) struct L4Info {
     pub(super) dont_frag: bool,
 }
 
+impl L4Info {
+    /// The L4 facts of unfragmented IPv4 TCP/UDP packet `ip`: `None` when
+    /// its TCP/UDP header is malformed or a port is 0 (`drop_l4_malformed`).
+    #[inline]
+    fn of(ip: &ipv4::Packet<&[u8]>) -> Option<L4Info> {
+        let proto = ip.protocol();
+        let l4 = ip.payload();
+        let (sport, dport, tcp_flags, seq, seg_len) = if proto == Protocol::Tcp {
+            let t = tcp::Packet::new_checked(l4).ok()?;
+            let f = t.flags();
+            let ctl = u32::from(f & tcp_state::flags::SYN != 0) + u32::from(f & tcp_state::flags::FIN != 0);
+            let len = (l4.len() - t.header_len()) as u32 + ctl;
+            (t.src_port(), t.dst_port(), f, t.seq_number(), len)
+        } else {
+            let u = udp::Packet::new_checked(l4).ok()?;
+            (u.src_port(), u.dst_port(), 0, 0, 0)
+        };
+        if sport == 0 || dport == 0 {
+            return None;
+        }
+        let (src, dst) = (u32::from(ip.src_addr()), u32::from(ip.dst_addr()));
+        let key = FlowKey { proto, src, sport, dst, dport };
+        let (ttl, tl, dont_frag) = (ip.ttl(), ip.total_len() as usize, ip.dont_frag());
+        Some(L4Info { key, tcp_flags, seq, seg_len, ttl, tl, dont_frag })
+    }
+
+    /// The record of Ethernet frame `frame` when it is an unfragmented
+    /// IPv4 TCP/UDP packet that passes every check of the engine's ladder
+    /// that needs no engine state (IPv4 lengths, version, IHL, header
+    /// checksum, L4 header, ports); `None` for anything else, which then
+    /// takes [`Engine::process`]'s full ladder. What needs the engine's
+    /// state (the destination MAC, the source address against the routes)
+    /// [`Engine::process_parsed`] still checks.
+    #[inline]
+    pub fn check(frame: &[u8]) -> Option<L4Info> {
+        let eth = ethernet::Frame::new_checked(frame).ok()?;
+        if eth.ethertype() != ethernet::EtherType::Ipv4 {
+            return None;
+        }
+        L4Info::check_ip(&ipv4::Packet::new_checked(eth.payload()).ok()?)
+    }
+
+    /// [`L4Info::check`] of the IPv4 packet of a frame, which
+    /// `new_checked` accepted.
+    #[inline]
+    pub(crate) fn check_ip(ip: &ipv4::Packet<&[u8]>) -> Option<L4Info> {
+        if ip.is_fragment()
+            || !matches!(ip.protocol(), Protocol::Tcp | Protocol::Udp)
+            || !ip.verify_checksum()
+        {
+            return None;
+        }
+        L4Info::of(ip)
+    }
+
+    /// The flow key.
+    pub fn key(&self) -> FlowKey {
+        self.key
+    }
+}
+
 impl Engine {
+    /// The IPv4 TCP/UDP frame `frame` received on `iface`, whose stateless
+    /// checks [`L4Info::check`] passed: the source address checks, then
+    /// the session step.
+    #[inline]
+    pub(super) fn ipv4_checked(&mut self, now: u64, iface: &Iface, frame: &mut [u8], p: &L4Info) -> Action {
+        if bad_source(p.key.src) {
+            return Action::Drop(Drop::BadSourceAddr);
+        }
+        if !self.cfg.routes.reverse_path_ok(p.key.src, iface) {
+            return Action::Drop(Drop::ReversePath);
+        }
+        self.l4(now, iface, frame, p)
+    }
+
     /// An IPv4 frame received on `iface`.
     pub(super) fn ipv4(&mut self, now: u64, iface: &Iface, frame: &mut [u8]) -> Action {
         let l3 = &mut frame[ethernet::HEADER_LEN..];
@@ -62,35 +140,11 @@ impl Engine {
         }
         let hl = ip.header_len();
         let tl = ip.total_len() as usize;
-        let ttl = ip.ttl();
-        let dont_frag = ip.dont_frag();
-        let proto = ip.protocol();
-        match proto {
-            Protocol::Tcp | Protocol::Udp => {
-                let l4 = &l3[hl..tl];
-                let (sport, dport, tcp_flags, seq, seg_len) = if proto == Protocol::Tcp {
-                    match tcp::Packet::new_checked(l4) {
-                        Ok(t) => {
-                            let f = t.flags();
-                            let ctl = u32::from(f & tcp_state::flags::SYN != 0)
-                                + u32::from(f & tcp_state::flags::FIN != 0);
-                            let len = (l4.len() - t.header_len()) as u32 + ctl;
-                            (t.src_port(), t.dst_port(), f, t.seq_number(), len)
-                        }
-                        Err(_) => return Action::Drop(Drop::L4Malformed),
-                    }
-                } else {
-                    match udp::Packet::new_checked(l4) {
-                        Ok(u) => (u.src_port(), u.dst_port(), 0, 0, 0),
-                        Err(_) => return Action::Drop(Drop::L4Malformed),
-                    }
-                };
-                if sport == 0 || dport == 0 {
-                    return Action::Drop(Drop::L4Malformed);
-                }
-                let key = FlowKey { proto, src, sport, dst, dport };
-                self.l4(now, iface, frame, &L4Info { key, tcp_flags, seq, seg_len, ttl, tl, dont_frag })
-            }
+        match ip.protocol() {
+            Protocol::Tcp | Protocol::Udp => match L4Info::of(&ip) {
+                Some(p) => self.l4(now, iface, frame, &p),
+                None => Action::Drop(Drop::L4Malformed),
+            },
             Protocol::Icmp => self.icmp(iface, frame, hl, tl),
             _ if self.for_kernel(iface, dst) => Action::Kernel { port: iface.port },
             _ if self.snap.owns(dst) || self.is_iface_addr(dst) => Action::Drop(Drop::UnsupportedProto),

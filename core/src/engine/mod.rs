@@ -37,6 +37,7 @@ pub mod reject;
 mod synproxy;
 
 pub use conn::{ConnReuse, NoDest};
+pub use ipv4::L4Info;
 /// The IPv6 engine tests' frames and engines, for the worker's tests.
 #[cfg(test)]
 pub(crate) use ipv6::tests as ipv6_tests;
@@ -363,6 +364,31 @@ impl Engine {
             _ if self.has_kernel(&iface) => Action::Kernel { port },
             _ => Action::Drop(Drop::UnsupportedEthertype),
         }
+    }
+
+    /// Processes one frame received on `port` whose record `parsed` the
+    /// poll loop's classify step made ([`L4Info::check`] on this frame,
+    /// unchanged since): the Ethernet destination and the source-address
+    /// checks, then straight to the session step, without parsing the
+    /// frame again. Without a record, or for a frame not to this port's
+    /// MAC, [`Engine::process`]'s full ladder.
+    #[inline]
+    pub fn process_parsed(
+        &mut self,
+        now: u64,
+        port: u16,
+        frame: &mut [u8],
+        parsed: Option<&L4Info>,
+    ) -> Action {
+        let Some(p) = parsed else { return self.process(now, port, frame) };
+        debug_assert_eq!(L4Info::check(frame).as_ref(), Some(p), "the record is this frame's");
+        let Some(iface) = self.iface(port).copied() else {
+            return Action::Drop(Drop::NotForUs);
+        };
+        if frame.get(..6) != Some(&iface.mac.0[..]) {
+            return self.process(now, port, frame);
+        }
+        self.ipv4_checked(now, &iface, frame, p)
     }
 
     /// Copies one chunk of live sessions into a control-plane query (see
