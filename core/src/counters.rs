@@ -92,6 +92,9 @@ counters! {
         FragOversized = "drop_frag_oversized", "a fragment that would make the datagram exceed 65,535 bytes",
         FragOverlap = "drop_frag_overlap",
             "a fragment overlapping data already received: the whole datagram is dropped (RFC 5722's rule)",
+        FragHeaderChain = "drop_frag_header_chain",
+            "an IPv6 first fragment without the whole header chain up to the TCP/UDP header (RFC 7112): \
+             dropped with its datagram",
         FragDuplicate = "drop_frag_duplicate", "an exact duplicate of a fragment already received",
         FragEvicted = "drop_frag_evicted",
             "an incomplete datagram evicted (oldest first) because every reassembly slot was in use \

@@ -14,10 +14,12 @@
 //! | an IPv4 fragment | `hash(source, destination, protocol, IP ID) % N`, the reassembling worker; it hands the reassembled datagram to the owner this table names for it, as fragments again (later fragments carry no ports, so the owner cannot be known before reassembly) |
 //! | anything else (ARP, ping, errors, not ours) | whoever received it |
 //!
-//! IPv6 TCP/UDP ([`classify6`]) follows the same table over `u128`
-//! addresses folded to 32 bits: `lport % N` for a FULLNAT66 reply, the
-//! (masked, for a persistent service) client address for the rest; IPv6
-//! fragments and ICMPv6 stay with whoever received them for now.
+//! IPv6 ([`classify6`]) follows the same table over `u128` addresses
+//! folded to 32 bits: `lport % N` for a FULLNAT66 reply, the (masked, for
+//! a persistent service) client address for the rest; a fragment by
+//! `hash(source, destination, identification)` (IPv6 has no protocol in
+//! the fixed header: the next header of a later fragment is only the
+//! first one's copy); an ICMPv6 error by the flow it quotes, as IPv4's.
 //!
 //! The client side normally needs no hand-off when the NIC spreads flows
 //! with a hash over the 5-tuple (RSS): every packet of a flow lands on one
@@ -36,7 +38,7 @@ use crate::service::{fold32, Snapshot, Steer, Steer6};
 use crate::wire::ethernet::{self, EtherType};
 use crate::wire::ipv4::{self, Protocol};
 use crate::wire::ipv6;
-use crate::wire::{icmpv4, ports, FlowKey};
+use crate::wire::{icmpv4, icmpv6, ports, FlowKey};
 
 /// Who processes a packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,21 +143,48 @@ fn owner_of(snap: &Snapshot, workers: u32, k: &FlowKey) -> Owner {
 }
 
 /// The owner of IPv6 packet `l3` among `workers` (> 1) workers: TCP/UDP
-/// by the table above; anything else, a fragment or a packet whose
-/// extension headers do not walk, [`Owner::Here`].
+/// by the table above; a fragment (not atomic) by its addresses and
+/// identification, so all fragments of a datagram meet on the worker that
+/// reassembles it; an ICMPv6 error by the flow it quotes, turned around
+/// (the session's owner); anything else, or a packet whose extension
+/// headers do not walk, [`Owner::Here`].
 pub fn classify6(snap: &Snapshot, workers: u32, l3: &[u8]) -> Owner {
     let Ok(ip) = ipv6::Packet::new_checked(l3) else { return Owner::Here };
     let Ok(t) = ip.transport() else { return Owner::Here };
+    let (src, dst) = (u128::from(ip.src_addr()), u128::from(ip.dst_addr()));
+    match t.fragment {
+        // An atomic fragment is processed at once: steered by its ports.
+        Some(f) if !f.is_atomic() => {
+            let addrs = fold32(src) ^ fold32(dst).rotate_left(16);
+            return Owner::Worker(spread(addrs, (f.ident ^ f.ident >> 16) as u16, workers));
+        }
+        _ => {}
+    }
     let proto = match t.protocol {
         ipv6::NextHeader::Tcp => Protocol::Tcp,
         ipv6::NextHeader::Udp => Protocol::Udp,
+        ipv6::NextHeader::Icmpv6 => return icmp6_owner(snap, workers, ip.upper_layer(&t)),
         _ => return Owner::Here,
     };
-    if t.fragment.is_some() {
-        return Owner::Here;
-    }
     let Some((sport, dport)) = ports(ip.upper_layer(&t)) else { return Owner::Here };
-    let (src, dst) = (u128::from(ip.src_addr()), u128::from(ip.dst_addr()));
+    owner_of6(snap, workers, proto, (src, sport), (dst, dport))
+}
+
+/// The owner of ICMPv6 message `l4`: an error about a session belongs
+/// where the session is, the owner of the quoted flow's other direction.
+fn icmp6_owner(snap: &Snapshot, workers: u32, l4: &[u8]) -> Owner {
+    let Ok(m) = icmpv6::Packet::new_checked(l4) else { return Owner::Here };
+    let (Some((q, _)), Some((nh, sport, dport))) = (m.quoted(), m.quoted_ports()) else {
+        return Owner::Here;
+    };
+    let proto = if nh == ipv6::NextHeader::Tcp { Protocol::Tcp } else { Protocol::Udp };
+    let (src, dst) = (u128::from(q.src_addr()), u128::from(q.dst_addr()));
+    owner_of6(snap, workers, proto, (dst, dport), (src, sport))
+}
+
+/// The owner of an IPv6 TCP/UDP packet `src -> dst` (see the table above).
+fn owner_of6(snap: &Snapshot, workers: u32, proto: Protocol, src: (u128, u16), dst: (u128, u16)) -> Owner {
+    let ((src, sport), (dst, dport)) = (src, dst);
     if snap.is_laddr6(dst) {
         return Owner::Worker(dport as u32 % workers);
     }
