@@ -9,11 +9,14 @@
 //! received; the echo, fragmented by the real server's kernel, comes back
 //! the same way. Then scapy (an implementation independent of gatewayd's)
 //! sends an overlap (RFC 5722) and a first fragment without the whole TCP
-//! header (RFC 7112): both are counted drops, and echoes still pass.
+//! header (RFC 7112): both are counted drops, and echoes still pass. With
+//! two workers, the fragments of a datagram meet on the worker their
+//! addresses and identification name, which hands the reassembled
+//! datagram to its session's owner when that is the other worker.
 
 mod common;
 
-use common::{Lab, CLIENT6, FULLNAT6, VIP6};
+use common::{Lab, CLIENT6, FULLNAT6, FULLNAT6_2W, VIP6};
 
 const ECHO: &str = "9000";
 const ECHO_PORT: u16 = 9000;
@@ -80,4 +83,27 @@ fn fullnat66_reassembles_4k_8k_and_60k_datagrams_both_ways_and_drops_hostile_fra
     );
     echo(&lab, &["8000"]);
     assert_eq!(lab.stats().service_at("UDP", ECHO_PORT).outpkts, 5);
+}
+
+#[test]
+fn fullnat66_with_two_workers_echoes_fragmented_datagrams_from_many_sockets() {
+    let mut lab = Lab::up(&FULLNAT6_2W, "h17f-fr6w");
+    lab.udp_echo_service(ECHO_PORT);
+    // One socket per call: sessions (and their owners) differ.
+    for _ in 0..6 {
+        echo(&lab, &["4000", "20000"]);
+    }
+    let stats = lab.stats();
+    let udp = stats.service_at("UDP", ECHO_PORT);
+    assert_eq!(udp.conns, 6, "{}", stats.text);
+    assert_eq!((udp.inpkts, udp.outpkts), (12, 12), "{}", stats.text);
+    let per_worker = lab.worker_counters("frag_reassembled");
+    assert!(per_worker.iter().sum::<u64>() >= 24, "requests and echoes: {per_worker:?}");
+    // 24 datagrams with random identifications: fragments moved between
+    // the workers (2^-24 odds that none did).
+    assert!(lab.counter("redirect_out_packets") > 0, "no fragment changed worker");
+    for bad in ["drop_frag_malformed", "drop_frag_overlap", "drop_cannot_fragment", "drop_redirect_full"] {
+        assert_eq!(lab.counter(bad), 0, "{bad}");
+    }
+    assert_eq!(lab.counter("frag_datagrams"), 0, "nothing left half done");
 }
