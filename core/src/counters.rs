@@ -62,7 +62,8 @@ counters! {
         Ipv6NotHandled = "drop_ipv6_not_handled",
             "IPv6 the dataplane does not handle yet: not neighbour discovery, echo for the gateway's \
              IPv6 addresses, or TCP/UDP of an IPv6 service; or, on an IPv6 service, SYNPROXY, \
-             --toa/--proxy-protocol, NAT64 before its translation, fragments (issue 17)",
+             --toa/--proxy-protocol, NAT64 before its translation; IPv6 fragments not to or from an \
+             IPv6 service",
         NdInvalid = "drop_nd_invalid",
             "a neighbour solicitation or advertisement failing RFC 4861 §7.1 (hop limit ≠ 255, code ≠ 0, \
              multicast target, bad option, the solicited flag on a multicast advertisement), from a source \
@@ -92,6 +93,9 @@ counters! {
         FragOversized = "drop_frag_oversized", "a fragment that would make the datagram exceed 65,535 bytes",
         FragOverlap = "drop_frag_overlap",
             "a fragment overlapping data already received: the whole datagram is dropped (RFC 5722's rule)",
+        FragHeaderChain = "drop_frag_header_chain",
+            "an IPv6 first fragment without the whole header chain up to the TCP/UDP header (RFC 7112): \
+             dropped with its datagram",
         FragDuplicate = "drop_frag_duplicate", "an exact duplicate of a fragment already received",
         FragEvicted = "drop_frag_evicted",
             "an incomplete datagram evicted (oldest first) because every reassembly slot was in use \

@@ -1,5 +1,5 @@
-//! IP reassembly and fragmentation (RFC 791 §3.2, RFC 815), in bounded,
-//! preallocated memory.
+//! IP reassembly and fragmentation (RFC 791 §3.2, RFC 815; for IPv6
+//! RFC 8200 §4.5), in bounded, preallocated memory.
 //!
 //! [`Reassembler`] is one worker's table of datagrams being reassembled: a
 //! fixed number of slots, each with its own buffer big enough for the
@@ -22,31 +22,42 @@
 //!   for the newcomer (a flood of random IDs only ever evicts its own kind,
 //!   and costs the table nothing beyond its size);
 //! - a datagram still incomplete after the timeout is dropped by
-//!   [`Reassembler::expire`].
+//!   [`Reassembler::expire`]; an IPv6 one after twice the timeout (60 s
+//!   by default: RFC 8200 §4.5, Linux's `ip6frag_time`).
 //!
-//! The table is version-agnostic: the caller gives the key (addresses as
-//! `u128`, so IPv6 fits), the headers to keep (from the first fragment) and
-//! the fragment's offset, MF bit and payload; fixing up the reassembled
-//! header is the caller's (the IPv4 one is [`finish_ipv4`]).
+//! One table serves both versions: the caller gives the key (addresses as
+//! `u128`, [`FragKey::v6`] keeping the families apart), the headers to
+//! keep (from the first fragment) and the fragment's offset, MF bit and
+//! payload; fixing up the reassembled header is the caller's
+//! ([`finish_ipv4`], [`finish_ipv6`]). The table also remembers the
+//! largest fragment it received for each datagram ([`Insert::Complete`]'s
+//! `largest`, Linux's `frag_max_size`): an IPv6 datagram is fragmented
+//! again at that size toward its real server, never larger.
 //!
-//! Output fragmentation ([`fragment_lens`], [`write_fragment`]) splits one
-//! IPv4 packet into fragments no longer than an MTU, each written into a
-//! fresh buffer the caller allocates.
+//! Output fragmentation splits one packet into fragments no longer than an
+//! MTU, each written into a fresh buffer the caller allocates: the lengths
+//! from [`fragment_lens`], each fragment by [`write_fragment`] (IPv4) or
+//! [`write_fragment6`] (IPv6: a fragment header after the fixed header,
+//! RFC 8200 §4.5).
 
 use std::ops::Range;
 
 use rustc_hash::FxHashMap;
 
 use crate::counters::Drop;
-use crate::wire::{ethernet, ipv4};
+use crate::wire::ethernet::{self, EtherType};
+use crate::wire::{ipv4, ipv6};
 use crate::worker::PacketBuf;
 
 /// Largest IPv4 datagram (total length is 16 bits).
 pub const MAX_DATAGRAM: usize = 65_535;
-/// Longest IPv4 header (IHL 15).
-const MAX_HEADER: usize = 60;
-/// Room kept in front of a reassembled frame for an outer header (TUN).
-pub const HEADROOM: usize = 20;
+/// Longest header kept from a first fragment: IPv4's 60 bytes (IHL 15),
+/// or IPv6's 40 and up to 80 bytes of extension headers before the
+/// fragment header.
+const MAX_HEADER: usize = 120;
+/// Room kept in front of a reassembled frame for an outer header (TUN's
+/// IPv4 or IPv6 header).
+pub const HEADROOM: usize = 40;
 /// Where the payload starts in a slot's buffer: headroom, Ethernet header,
 /// the longest IP header.
 const PAYLOAD_AT: usize = HEADROOM + ethernet::HEADER_LEN + MAX_HEADER;
@@ -80,14 +91,17 @@ impl FragConfig {
 }
 
 /// What identifies the fragments of one datagram (RFC 791: source,
-/// destination, protocol, identification; IPv6 addresses fit the `u128`s
-/// and its 32-bit identification the `id`).
+/// destination, protocol, identification; RFC 8200: source, destination,
+/// identification, with `proto` 0: IPv6 addresses fit the `u128`s and its
+/// 32-bit identification the `id`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct FragKey {
     pub src: u128,
     pub dst: u128,
     pub proto: u8,
     pub id: u32,
+    /// An IPv6 datagram (it waits twice the timeout).
+    pub v6: bool,
 }
 
 /// One fragment as the caller parsed it.
@@ -95,6 +109,8 @@ pub struct FragKey {
 pub struct Fragment<'a> {
     /// Ethernet and IP headers (used from the fragment at offset 0).
     pub headers: &'a [u8],
+    /// Bytes of IP of the fragment as received (for `largest`).
+    pub size: usize,
     /// Offset of the payload in the datagram, in bytes.
     pub offset: usize,
     /// More fragments follow.
@@ -109,8 +125,9 @@ pub enum Insert {
     Held,
     /// Complete: the frame (headers of the first fragment, then the whole
     /// payload) is `range` of [`Reassembler::out`]; `headers` bytes of it
-    /// are headers, and it arrived on `port`. Valid until the next insert.
-    Complete { range: Range<usize>, headers: usize, port: u16 },
+    /// are headers, and it arrived on `port`; its largest fragment had
+    /// `largest` bytes of IP. Valid until the next insert.
+    Complete { range: Range<usize>, headers: usize, port: u16, largest: usize },
     /// Not kept, for this reason; `discarded` if the datagram it belonged
     /// to was dropped with it.
     Drop { why: Drop, discarded: bool },
@@ -128,6 +145,8 @@ struct Meta {
     /// Payload bytes received, and the furthest end seen.
     have: usize,
     max_end: usize,
+    /// The largest fragment, bytes of IP.
+    largest: usize,
     live: bool,
 }
 
@@ -287,6 +306,7 @@ impl Reassembler {
         }
         m.have += len;
         m.max_end = m.max_end.max(end);
+        m.largest = m.largest.max(f.size);
         if !f.more {
             m.total = Some(end);
         }
@@ -296,14 +316,29 @@ impl Reassembler {
                 std::mem::swap(&mut self.out, &mut self.bufs[i]);
                 self.release(i);
                 let start = PAYLOAD_AT - m.headers;
-                Insert::Complete { range: start..PAYLOAD_AT + total, headers: m.headers, port: m.port }
+                let range = start..PAYLOAD_AT + total;
+                Insert::Complete { range, headers: m.headers, port: m.port, largest: m.largest }
             }
             _ => Insert::Held,
         }
     }
 
+    /// An atomic IPv6 fragment (offset 0, M clear: RFC 6946), processed
+    /// at once and apart from any datagram of the same key: `headers` and
+    /// `payload` copied into [`Reassembler::out`], as a completed datagram.
+    pub fn single(&mut self, port: u16, headers: &[u8], payload: &[u8]) -> Insert {
+        let (h, len) = (headers.len(), payload.len());
+        if self.out.is_empty() || h > PAYLOAD_AT - HEADROOM || len > MAX_DATAGRAM {
+            return Insert::Drop { why: Drop::Fragment, discarded: false };
+        }
+        self.out[PAYLOAD_AT - h..PAYLOAD_AT].copy_from_slice(headers);
+        self.out[PAYLOAD_AT..PAYLOAD_AT + len].copy_from_slice(payload);
+        let range = PAYLOAD_AT - h..PAYLOAD_AT + len;
+        Insert::Complete { range, headers: h, port, largest: 0 }
+    }
+
     /// Drops datagram `key` if held; whether it was.
-    fn discard(&mut self, key: &FragKey) -> bool {
+    pub fn discard(&mut self, key: &FragKey) -> bool {
         match self.index.get(key) {
             Some(&i) => {
                 self.release(i as usize);
@@ -317,7 +352,9 @@ impl Reassembler {
     pub fn expire(&mut self, now: u64) -> usize {
         let mut n = 0;
         for i in 0..self.meta.len() {
-            if self.meta[i].live && now.saturating_sub(self.meta[i].born_ms) >= self.cfg.timeout_ms {
+            let m = &self.meta[i];
+            let timeout = if m.key.v6 { 2 * self.cfg.timeout_ms } else { self.cfg.timeout_ms };
+            if m.live && now.saturating_sub(m.born_ms) >= timeout {
                 self.release(i);
                 n += 1;
             }
@@ -336,11 +373,23 @@ pub struct Datagram {
     end: usize,
     /// The port its first fragment arrived on.
     pub port: u16,
+    /// Bytes of IP of its largest fragment (0 if it was not fragmented:
+    /// an atomic fragment).
+    pub largest: usize,
+    /// Its identification (IPv6: handed to another worker as fragments
+    /// again, they keep it).
+    pub ident: u32,
 }
 
 impl Datagram {
-    pub(crate) fn new(buf: Box<[u8]>, range: Range<usize>, port: u16) -> Datagram {
-        Datagram { buf, start: range.start, end: range.end, port }
+    pub(crate) fn new(
+        buf: Box<[u8]>,
+        range: Range<usize>,
+        port: u16,
+        largest: usize,
+        ident: u32,
+    ) -> Datagram {
+        Datagram { buf, start: range.start, end: range.end, port, largest, ident }
     }
     /// The buffer, for [`Reassembler::put_out`].
     pub fn into_buffer(self) -> Box<[u8]> {
@@ -420,16 +469,28 @@ fn per_fragment(hl: usize, mtu: usize) -> usize {
     mtu.saturating_sub(hl) & !7
 }
 
-/// How IPv4 packet `frame` (Ethernet header, IP header, payload; it may
-/// itself be a fragment) splits into fragments of at most `mtu` bytes of IP
-/// (RFC 791 §3.2): the frame length of each, for [`write_fragment`]. Empty
-/// if `mtu` leaves no room for 8 bytes of payload. Options are repeated in
-/// every fragment (the gateway forwards none it would have to strip).
+/// How packet `frame` splits into fragments of at most `mtu` bytes of IP:
+/// the frame length of each, for [`write_fragment`] or [`write_fragment6`].
+/// Empty if `mtu` leaves no room for 8 bytes of payload.
+///
+/// IPv4 (Ethernet header, IP header, payload; it may itself be a fragment,
+/// RFC 791 §3.2): options are repeated in every fragment (the gateway
+/// forwards none it would have to strip). IPv6 (the fixed header with no
+/// extension headers, else empty): each fragment is the fixed header, a
+/// fragment header and a multiple of 8 bytes of the payload, the last one
+/// the rest.
 pub fn fragment_lens(frame: &[u8], mtu: usize) -> impl Iterator<Item = usize> {
-    let ip = ipv4::Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
-    let hl = ip.header_len();
-    let payload = (ip.total_len() as usize).saturating_sub(hl);
-    let per = per_fragment(hl, mtu);
+    let l3 = &frame[ethernet::HEADER_LEN..];
+    let (hl, payload, per) = if ethernet::Frame::new_unchecked(frame).ethertype() == EtherType::Ipv6 {
+        let ip = ipv6::Packet::new_unchecked(l3);
+        let hl = ipv6::HEADER_LEN + FRAG_HEADER6;
+        let plain = !ip.next_header().is_extension();
+        (hl, usize::from(ip.payload_len()), if plain { per_fragment(hl, mtu) } else { 0 })
+    } else {
+        let ip = ipv4::Packet::new_unchecked(l3);
+        let hl = ip.header_len();
+        (hl, (ip.total_len() as usize).saturating_sub(hl), per_fragment(hl, mtu))
+    };
     let n = if per == 0 { 0 } else { payload.div_ceil(per).max(1) };
     (0..n).map(move |k| ethernet::HEADER_LEN + hl + per.min(payload - k * per))
 }
@@ -455,6 +516,48 @@ pub fn write_fragment(frame: &[u8], mtu: usize, k: usize, out: &mut [u8]) {
     h.set_more_frags(off + chunk < payload.len() || last_more);
     h.set_frag_offset((base + off) as u16);
     h.fill_checksum();
+}
+
+/// Makes the reassembled IPv6 frame `frame` (Ethernet header, the first
+/// fragment's unfragmentable headers with the next header that named the
+/// fragment header already set to the fragmentable part's, the whole
+/// payload) one unfragmented datagram: its payload length. `Err` if the
+/// payload exceeds 65,535 bytes.
+pub fn finish_ipv6(frame: &mut [u8]) -> Result<(), Drop> {
+    let len = frame.len() - ethernet::HEADER_LEN - ipv6::HEADER_LEN;
+    let len = u16::try_from(len).map_err(|_| Drop::FragOversized)?;
+    ipv6::Packet::new_unchecked(&mut frame[ethernet::HEADER_LEN..]).set_payload_len(len);
+    Ok(())
+}
+
+/// Bytes of an IPv6 fragment header.
+pub const FRAG_HEADER6: usize = 8;
+
+/// Writes IPv6 fragment `k` of [`fragment_lens`] into `out` (exactly that
+/// fragment's length): the Ethernet header, the fixed header with its
+/// payload length and next header (the fragment header's), the fragment
+/// header with `ident`, its offset and the M flag, and its part of the
+/// payload.
+pub fn write_fragment6(frame: &[u8], mtu: usize, k: usize, ident: u32, out: &mut [u8]) {
+    let eth = ethernet::HEADER_LEN;
+    let ip = ipv6::Packet::new_unchecked(&frame[eth..]);
+    let next = ip.next_header();
+    let hl = ipv6::HEADER_LEN + FRAG_HEADER6;
+    let per = per_fragment(hl, mtu);
+    let payload = &frame[eth + ipv6::HEADER_LEN..eth + ipv6::HEADER_LEN + usize::from(ip.payload_len())];
+    let off = k * per;
+    let chunk = out.len() - eth - hl;
+    out[..eth + ipv6::HEADER_LEN].copy_from_slice(&frame[..eth + ipv6::HEADER_LEN]);
+    let fh = &mut out[eth + ipv6::HEADER_LEN..eth + hl];
+    fh[0] = next.into();
+    fh[1] = 0;
+    let more = u16::from(off + chunk < payload.len());
+    fh[2..4].copy_from_slice(&(off as u16 | more).to_be_bytes());
+    fh[4..8].copy_from_slice(&ident.to_be_bytes());
+    out[eth + hl..].copy_from_slice(&payload[off..off + chunk]);
+    let mut h = ipv6::Packet::new_unchecked(&mut out[eth..]);
+    h.set_payload_len((FRAG_HEADER6 + chunk) as u16);
+    h.set_next_header(ipv6::NextHeader::Fragment);
 }
 
 #[cfg(test)]

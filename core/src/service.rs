@@ -283,6 +283,7 @@ pub struct Snapshot {
     lips6: FxHashSet<u128>,
     trashed_services6: FxHashMap<SvcLookup6, Steer6>,
     masq_dests6: FxHashMap<SvcLookup6, Steer6>,
+    masq_addrs6: FxHashSet<u128>,
 }
 
 impl Snapshot {
@@ -326,6 +327,7 @@ impl Snapshot {
                     for d in svc.dests.iter().filter(|d| crate::modes::replies_to_client(d.mode)) {
                         if let Some(a) = d.addr6() {
                             s.masq_dests6.insert((k.proto.number(), a, d.port), svc.steer6());
+                            s.masq_addrs6.insert(a);
                         }
                     }
                 }
@@ -489,6 +491,11 @@ impl Snapshot {
             return None;
         }
         self.masq_dests6.get(&(u8::from(proto), addr, port)).copied()
+    }
+    /// Whether `addr` is the address of an IPv6 NAT real server.
+    #[inline]
+    pub fn is_masq_addr6(&self, addr: u128) -> bool {
+        !self.masq_addrs6.is_empty() && self.masq_addrs6.contains(&addr)
     }
     /// How the connections of a trashed IPv6 service are steered (see
     /// [`Self::trashed_steer`]).

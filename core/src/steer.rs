@@ -14,10 +14,12 @@
 //! | an IPv4 fragment | `hash(source, destination, protocol, IP ID) % N`, the reassembling worker; it hands the reassembled datagram to the owner this table names for it, as fragments again (later fragments carry no ports, so the owner cannot be known before reassembly) |
 //! | anything else (ARP, ping, errors, not ours) | whoever received it |
 //!
-//! IPv6 TCP/UDP ([`classify6`]) follows the same table over `u128`
-//! addresses folded to 32 bits: `lport % N` for a FULLNAT66 reply, the
-//! (masked, for a persistent service) client address for the rest; IPv6
-//! fragments and ICMPv6 stay with whoever received them for now.
+//! IPv6 ([`classify6`]) follows the same table over `u128` addresses
+//! folded to 32 bits: `lport % N` for a FULLNAT66 reply, the (masked, for
+//! a persistent service) client address for the rest; a fragment by
+//! `hash(source, destination, identification)` (IPv6 has no protocol in
+//! the fixed header: the next header of a later fragment is only the
+//! first one's copy); an ICMPv6 error by the flow it quotes, as IPv4's.
 //!
 //! The client side normally needs no hand-off when the NIC spreads flows
 //! with a hash over the 5-tuple (RSS): every packet of a flow lands on one
@@ -37,7 +39,7 @@ use crate::service::{fold32, Snapshot, Steer, Steer6};
 use crate::wire::ethernet::{self, EtherType};
 use crate::wire::ipv4::{self, Protocol};
 use crate::wire::ipv6;
-use crate::wire::{icmpv4, ports, FlowKey};
+use crate::wire::{icmpv4, icmpv6, ports, FlowKey};
 
 /// Who processes a packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,21 +170,48 @@ fn owner_of(snap: &Snapshot, workers: u32, k: &FlowKey) -> Owner {
 }
 
 /// The owner of IPv6 packet `l3` among `workers` (> 1) workers: TCP/UDP
-/// by the table above; anything else, a fragment or a packet whose
-/// extension headers do not walk, [`Owner::Here`].
+/// by the table above; a fragment (not atomic) by its addresses and
+/// identification, so all fragments of a datagram meet on the worker that
+/// reassembles it; an ICMPv6 error by the flow it quotes, turned around
+/// (the session's owner); anything else, or a packet whose extension
+/// headers do not walk, [`Owner::Here`].
 pub fn classify6(snap: &Snapshot, workers: u32, l3: &[u8]) -> Owner {
     let Ok(ip) = ipv6::Packet::new_checked(l3) else { return Owner::Here };
     let Ok(t) = ip.transport() else { return Owner::Here };
+    let (src, dst) = (u128::from(ip.src_addr()), u128::from(ip.dst_addr()));
+    match t.fragment {
+        // An atomic fragment is processed at once: steered by its ports.
+        Some(f) if !f.is_atomic() => {
+            let addrs = fold32(src) ^ fold32(dst).rotate_left(16);
+            return Owner::Worker(spread(addrs, (f.ident ^ f.ident >> 16) as u16, workers));
+        }
+        _ => {}
+    }
     let proto = match t.protocol {
         ipv6::NextHeader::Tcp => Protocol::Tcp,
         ipv6::NextHeader::Udp => Protocol::Udp,
+        ipv6::NextHeader::Icmpv6 => return icmp6_owner(snap, workers, ip.upper_layer(&t)),
         _ => return Owner::Here,
     };
-    if t.fragment.is_some() {
-        return Owner::Here;
-    }
     let Some((sport, dport)) = ports(ip.upper_layer(&t)) else { return Owner::Here };
-    let (src, dst) = (u128::from(ip.src_addr()), u128::from(ip.dst_addr()));
+    owner_of6(snap, workers, proto, (src, sport), (dst, dport))
+}
+
+/// The owner of ICMPv6 message `l4`: an error about a session belongs
+/// where the session is, the owner of the quoted flow's other direction.
+fn icmp6_owner(snap: &Snapshot, workers: u32, l4: &[u8]) -> Owner {
+    let Ok(m) = icmpv6::Packet::new_checked(l4) else { return Owner::Here };
+    let (Some((q, _)), Some((nh, sport, dport))) = (m.quoted(), m.quoted_ports()) else {
+        return Owner::Here;
+    };
+    let proto = if nh == ipv6::NextHeader::Tcp { Protocol::Tcp } else { Protocol::Udp };
+    let (src, dst) = (u128::from(q.src_addr()), u128::from(q.dst_addr()));
+    owner_of6(snap, workers, proto, (dst, dport), (src, sport))
+}
+
+/// The owner of an IPv6 TCP/UDP packet `src -> dst` (see the table above).
+fn owner_of6(snap: &Snapshot, workers: u32, proto: Protocol, src: (u128, u16), dst: (u128, u16)) -> Owner {
+    let ((src, sport), (dst, dport)) = (src, dst);
     if snap.is_laddr6(dst) {
         return Owner::Worker(dport as u32 % workers);
     }
@@ -568,5 +597,104 @@ mod tests {
         // Not a service's: here; one worker: here.
         assert_eq!(owner(&s, 4, &tcp6((client(1), 1), (vip + 1, 80))), Owner::Here);
         assert_eq!(owner(&s, 1, &tcp6((client(1), 40000), (vip, 80))), Owner::Here);
+    }
+
+    /// IPv6 fragments of one datagram meet on one worker whatever their
+    /// offset (later ones carry no ports), and datagrams spread; an atomic
+    /// fragment goes where its flow goes; an ICMPv6 error goes to the owner
+    /// of the session it quotes.
+    #[test]
+    fn ipv6_fragments_meet_on_one_worker_and_icmpv6_errors_follow_their_session() {
+        let (vip, lip, rip): (u128, u128, u128) =
+            (0x2001_0db8 << 96 | 0x50, 0x2001_0db8 << 96 | 0x60, 0x2001_0db8 << 96 | 0x200);
+        let dest = Dest {
+            slot: 0,
+            addr: std::net::Ipv6Addr::from(rip).into(),
+            port: 8080,
+            mode: ForwardMode::FullNat,
+            weight: 1,
+            upper: 0,
+            lower: 0,
+        };
+        let svc = Service {
+            slot: 0,
+            version: 1,
+            key: ServiceKey { proto: Protocol::Udp, addr: std::net::Ipv6Addr::from(vip).into(), port: 53 },
+            scheduler: Scheduler::Rr,
+            prep: Prepared::build(Scheduler::Rr, 0, &[DestConf::new(1, 1, 8080)]),
+            dests: vec![dest],
+            laddrs: vec![],
+            laddrs6: vec![lip],
+            persistent_ms: None,
+            netmask: u32::MAX,
+            netmask6: u128::MAX,
+            one_packet: false,
+            sched_flags: 0,
+            client_addr: gw_proto::ClientAddr::None,
+            synproxy: false,
+        };
+        let s = Snapshot::new(1, vec![Arc::new(svc)], 4);
+        let client = |n: u128| 0x2001_0db8_0000_0001 << 64 | n;
+        let udp6 = |src: (u128, u16), dst: (u128, u16), len: usize| {
+            let mut f = vec![];
+            PacketBuilder::ethernet2([2; 6], [4; 6])
+                .ipv6(src.0.to_be_bytes(), dst.0.to_be_bytes(), 64)
+                .udp(src.1, dst.1)
+                .write(&mut f, &vec![7u8; len])
+                .unwrap();
+            f
+        };
+        let mut per_worker = [0; 4];
+        for id in 0..4000u32 {
+            let f = udp6((client(u128::from(id % 7)), 1000), (vip, 53), 3000);
+            let id = id.wrapping_mul(0x9e37_79b9);
+            let owners: Vec<Owner> = crate::frag::fragment_lens(&f, 1280)
+                .enumerate()
+                .map(|(k, len)| {
+                    let mut out = vec![0; len];
+                    crate::frag::write_fragment6(&f, 1280, k, id, &mut out);
+                    owner(&s, 4, &out)
+                })
+                .collect();
+            assert_eq!(owners.len(), 3);
+            assert!(owners.iter().all(|o| *o == owners[0]), "{owners:?}");
+            let Owner::Worker(w) = owners[0] else { panic!() };
+            per_worker[w as usize] += 1;
+        }
+        assert!(per_worker.iter().all(|n| (800..1200).contains(n)), "{per_worker:?}");
+        // An atomic fragment (offset 0, M clear) is steered by its ports.
+        for port in 1000..1064u16 {
+            let f = udp6((client(1), port), (vip, 53), 100);
+            let mut atomic = vec![0; f.len() + 8];
+            crate::frag::write_fragment6(&f, 1500, 0, 5, &mut atomic);
+            assert_eq!(owner(&s, 4, &atomic), owner(&s, 4, &f));
+        }
+        // The real server's "port unreachable" about LIP:lport -> RIP:8080
+        // goes to the worker owning lport; a quote of no session's flow
+        // and an echo request stay here.
+        let unreach = |quoted: &[u8]| {
+            let mut f = vec![];
+            PacketBuilder::ethernet2([2; 6], [4; 6])
+                .ipv6(rip.to_be_bytes(), lip.to_be_bytes(), 64)
+                .icmpv6(etherparse::Icmpv6Type::DestinationUnreachable(
+                    etherparse::icmpv6::DestUnreachableCode::Port,
+                ))
+                .write(&mut f, quoted)
+                .unwrap();
+            f
+        };
+        for lport in [1024u16, 1025, 1026, 1027] {
+            let quoted = udp6((lip, lport), (rip, 8080), 20);
+            assert_eq!(owner(&s, 4, &unreach(&quoted[14..])), Owner::Worker(u32::from(lport) % 4));
+        }
+        let stray = udp6((client(1), 9), (client(2), 9), 20);
+        assert_eq!(owner(&s, 4, &unreach(&stray[14..])), Owner::Here);
+        let mut echo = vec![];
+        PacketBuilder::ethernet2([2; 6], [4; 6])
+            .ipv6(client(1).to_be_bytes(), vip.to_be_bytes(), 64)
+            .icmpv6_echo_request(1, 1)
+            .write(&mut echo, &[0; 8])
+            .unwrap();
+        assert_eq!(owner(&s, 4, &echo), Owner::Here);
     }
 }

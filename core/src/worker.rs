@@ -151,6 +151,10 @@ pub struct Worker<B> {
     n_learned: usize,
     /// IPv4 identification of the headers this worker originates.
     ip_ident: u16,
+    /// IPv6 identification of the fragments this worker sends: this
+    /// worker's index plus multiples of the number of workers, so workers
+    /// never reuse each other's toward one (local address, real server).
+    ip6_ident: u32,
     /// The static neighbours' publisher and the version in force.
     statics: Option<(Arc<StaticNeighbours>, u64)>,
     /// The same for the IPv6 static neighbours.
@@ -192,6 +196,7 @@ impl<B: PacketBuf> Worker<B> {
         // Room for IPv6 neighbours only where a port is dual-stack.
         let dual = engine.config().ifaces.iter().any(|i| i.addr6.is_some());
         let capacity6 = if dual { neigh.capacity } else { 0 };
+        let engine_worker = engine.config().worker;
         Worker {
             engine,
             neigh: NeighTable::new(neigh),
@@ -200,6 +205,7 @@ impl<B: PacketBuf> Worker<B> {
             learned: [None; LEARNED_MAX],
             n_learned: 0,
             ip_ident: 0,
+            ip6_ident: engine_worker,
             statics: None,
             statics6: None,
         }
@@ -381,8 +387,11 @@ impl<B: PacketBuf> Worker<B> {
             Owner::Worker(w) if w != me => {
                 let mtu = self.engine.iface(d.port).map_or(0, |i| i.mtu as usize);
                 let port = d.port;
+                // IPv6: at most the size of the largest fragment received,
+                // with the datagram's identification.
+                let mtu = if d.largest > 0 { mtu.min(d.largest) } else { mtu };
                 let counters = self.engine.counters().clone();
-                write_fragments(&counters.clone(), d.as_ref(), mtu, io, |b, io| {
+                write_fragments(&counters.clone(), d.as_ref(), mtu, d.ident, io, |b, io| {
                     match io.hand_off(w, port, b) {
                         Ok(()) => counters.event(Event::RedirectOut, 1),
                         Err(_) => counters.count_drop(Drop::RedirectFull),
@@ -402,12 +411,9 @@ impl<B: PacketBuf> Worker<B> {
     fn emit_big(&mut self, now: u64, action: Action, d: &mut Datagram, io: &mut impl Io<B>) {
         match action {
             Action::Forward { port, next_hop } => self.output_fragments(now, port, next_hop, d.as_ref(), io),
-            // IPv6 is never fragmented on the way (RFC 8200 §5): one frame
-            // if it fits, else counted.
-            Action::Forward6 { port, next_hop } => match self.copy_out(port, d.as_ref(), io) {
-                Some(b) => self.output6(now, port, next_hop, b, io),
-                None => self.engine.counters().count_drop(Drop::CannotFragment),
-            },
+            Action::Forward6 { port, next_hop } => {
+                self.output6_big(now, port, next_hop, d.as_ref(), d.largest, io)
+            }
             Action::Nat64To4 { port, next_hop } => {
                 if self.translate(d) {
                     self.output_fragments(now, port, next_hop, d.as_ref(), io)
@@ -415,14 +421,17 @@ impl<B: PacketBuf> Worker<B> {
             }
             Action::Nat64To6 { port, next_hop } => {
                 if self.translate(d) {
-                    match self.copy_out(port, d.as_ref(), io) {
-                        Some(b) => self.output6(now, port, next_hop, b, io),
-                        None => self.engine.counters().count_drop(Drop::CannotFragment),
-                    }
+                    self.output6_big(now, port, next_hop, d.as_ref(), 0, io)
                 }
             }
-            // Only IPv4 is reassembled; IPv6 is never fragmented on the way.
-            Action::Encap6 { .. } => self.engine.counters().count_drop(Drop::CannotFragment),
+            // The outer packet is fragmented (RFC 2473 §7.2).
+            Action::Encap6 { port, next_hop } => {
+                let (src, dst) = self.engine.pending_encap6();
+                match crate::modes::tun6::encap(d, src, dst) {
+                    Ok(()) => self.output6_big(now, port, next_hop, d.as_ref(), 0, io),
+                    Err(why) => self.engine.counters().count_drop(why),
+                }
+            }
             Action::Encap { port, next_hop, src, dst } => match tun::encap(d, src, dst, &mut self.ip_ident) {
                 Ok(()) => self.output_fragments(now, port, next_hop, d.as_ref(), io),
                 Err(why) => self.engine.counters().count_drop(why),
@@ -430,7 +439,7 @@ impl<B: PacketBuf> Worker<B> {
             Action::Reply { port, len } => {
                 d.truncate(len);
                 let mtu = self.engine.iface(port).map_or(0, |i| i.mtu as usize);
-                write_fragments(self.engine.counters(), d.as_ref(), mtu, io, |b, io| io.send(port, b));
+                write_fragments(self.engine.counters(), d.as_ref(), mtu, 0, io, |b, io| io.send(port, b));
             }
             Action::Drop(why) => self.engine.counters().count_drop(why),
             // A reassembled datagram with nowhere to go is only counted:
@@ -444,7 +453,7 @@ impl<B: PacketBuf> Worker<B> {
             Action::Kernel { port } => {
                 let mtu = self.engine.iface(port).map_or(0, |i| i.mtu as usize);
                 let counters = self.engine.counters().clone();
-                write_fragments(&counters.clone(), d.as_ref(), mtu, io, |b, io| {
+                write_fragments(&counters.clone(), d.as_ref(), mtu, d.ident, io, |b, io| {
                     kernel_or_count(&counters, port, b, io)
                 });
             }
@@ -462,7 +471,38 @@ impl<B: PacketBuf> Worker<B> {
     fn output_fragments(&mut self, now: u64, port: u16, next_hop: u32, frame: &[u8], io: &mut impl Io<B>) {
         let mtu = self.engine.iface(port).map_or(0, |i| i.mtu as usize);
         let counters = self.engine.counters().clone();
-        write_fragments(&counters, frame, mtu, io, |b, io| self.output(now, port, next_hop, b, io));
+        write_fragments(&counters, frame, mtu, 0, io, |b, io| self.output(now, port, next_hop, b, io));
+    }
+
+    /// Sends the reassembled IPv6 datagram `frame` (or NAT64's or TUN6's
+    /// packet made of one) to `next_hop` out `port`: whole if it fits the
+    /// port's MTU and the largest fragment received (`largest`, 0 if
+    /// none: Linux's `frag_max_size` rule), else as fragments of at most
+    /// both, with a fresh identification.
+    fn output6_big(
+        &mut self,
+        now: u64,
+        port: u16,
+        next_hop: u128,
+        frame: &[u8],
+        largest: usize,
+        io: &mut impl Io<B>,
+    ) {
+        let mtu = self.engine.iface(port).map_or(0, |i| i.mtu as usize);
+        let size = if largest > 0 { mtu.min(largest) } else { mtu };
+        let l3 = frame.len() - ethernet::HEADER_LEN;
+        if l3 <= size {
+            match self.copy_out(port, frame, io) {
+                Some(b) => self.output6(now, port, next_hop, b, io),
+                None => self.engine.counters().count_drop(Drop::NoMbuf),
+            }
+            return;
+        }
+        self.ip6_ident = self.ip6_ident.wrapping_add(self.engine.config().workers.max(1));
+        let counters = self.engine.counters().clone();
+        write_fragments(&counters, frame, size, self.ip6_ident, io, |b, io| {
+            self.output6(now, port, next_hop, b, io)
+        });
     }
 
     /// Records a neighbour another worker received (and checked: inside the
@@ -753,14 +793,17 @@ pub fn set_macs(frame: &mut [u8], src: MacAddr, dst: MacAddr) {
 
 /// Writes `frame` as fragments of at most `mtu` bytes of IP into fresh
 /// buffers from `io` and gives each to `out`; counts them (`frag_sent`), or
-/// why there are none or too few.
+/// why there are none or too few. An IPv6 frame's fragments carry `ident`
+/// (an IPv4 frame's keep its own).
 fn write_fragments<B: PacketBuf, I: Io<B>>(
     counters: &WorkerCounters,
     frame: &[u8],
     mtu: usize,
+    ident: u32,
     io: &mut I,
     mut out: impl FnMut(B, &mut I),
 ) {
+    let v6 = ethernet::Frame::new_unchecked(frame).ethertype() == EtherType::Ipv6;
     let mut n = 0;
     for (k, len) in frag::fragment_lens(frame, mtu).enumerate() {
         let Some(mut b) = io.alloc() else {
@@ -771,7 +814,11 @@ fn write_fragments<B: PacketBuf, I: Io<B>>(
             counters.count_drop(Drop::NoMbuf);
             break;
         }
-        frag::write_fragment(frame, mtu, k, b.as_mut());
+        if v6 {
+            frag::write_fragment6(frame, mtu, k, ident, b.as_mut());
+        } else {
+            frag::write_fragment(frame, mtu, k, b.as_mut());
+        }
         out(b, io);
         n += 1;
     }

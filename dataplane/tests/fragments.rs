@@ -332,3 +332,434 @@ fn overlapping_duplicate_and_stray_fragments_are_counted() {
     assert!(lab.rx(0, fragment(&stray, 1500)[0].clone()).is_empty());
     assert_eq!(lab.counters.drop_count(Drop::Fragment), 1);
 }
+
+// IPv6 (RFC 8200 §4.5): the same table, the fragment header taken out and
+// put back by the worker, never larger than the largest fragment received.
+
+mod v6 {
+    use super::{payload, Event};
+    use crate::common::*;
+    use etherparse::{IpNumber, Ipv6Header, NetSlice, PacketBuilder, SlicedPacket, UdpHeader};
+    use gw_core::counters::Drop;
+    use gw_core::wire::ipv6;
+    use gw_proto::{DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceKey, ServiceSpec};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    const CLIENT6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x77, 0, 0, 0, 0, 9);
+    const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x50);
+    const LIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x60);
+    const RS6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x200);
+    type End = (Ipv6Addr, u16);
+
+    fn key6(proto: Protocol) -> ServiceKey {
+        ServiceKey { proto, addr: IpAddr::V6(VIP6), port: VPORT }
+    }
+
+    /// A neighbour solicitation from `src` (at `mac`) for the port's address.
+    fn ns(mac: [u8; 6], src: Ipv6Addr) -> Vec<u8> {
+        let group = ipv6::solicited_node(GW_OUT_ADDR6);
+        let mut body = GW_OUT_ADDR6.octets().to_vec();
+        body.extend_from_slice(&[1, 1]);
+        body.extend_from_slice(&mac);
+        let mut out = vec![];
+        PacketBuilder::ethernet2(mac, ipv6::multicast_mac(group).0)
+            .ipv6(src.octets(), group.octets(), 255)
+            .icmpv6(etherparse::Icmpv6Type::Unknown { type_u8: 135, code_u8: 0, bytes5to8: [0; 4] })
+            .write(&mut out, &body)
+            .unwrap();
+        out
+    }
+
+    /// `workers` workers (this is worker 0), IPv6 services on [VIP6]:80
+    /// with the real server [RS6]:8080 of `mode` (FULLNAT: local address
+    /// [LIP6]), the router and the real server known as neighbours.
+    fn lab6(mode: ForwardMode, workers: u32) -> Lab {
+        let mut lab = LabConfig { workers, ..LabConfig::default() }.build();
+        for proto in [Protocol::Tcp, Protocol::Udp] {
+            lab.ok(Request::AddService { spec: ServiceSpec::new(key6(proto), Scheduler::Rr) });
+            lab.ok(Request::AddDest { service: key6(proto), dest: DestSpec::new(RS6, 8080, mode, 1) });
+            if mode == ForwardMode::FullNat {
+                lab.ok(Request::AddLaddr { service: key6(proto), addr: LIP6.into() });
+            }
+        }
+        for (mac, addr) in [(ROUTER_MAC, ROUTER6), (RS_MAC[0], RS6)] {
+            assert_eq!(lab.rx(0, ns(mac, addr)).len(), 1, "the solicitation is answered");
+        }
+        lab
+    }
+
+    fn udp6(mac: [u8; 6], s: End, d: End, data: &[u8]) -> Vec<u8> {
+        let mut out = vec![];
+        PacketBuilder::ethernet2(mac, GW_OUT.0)
+            .ipv6(s.0.octets(), d.0.octets(), 64)
+            .udp(s.1, d.1)
+            .write(&mut out, data)
+            .unwrap();
+        out
+    }
+
+    /// An IPv6 fragment header by RFC 8200 §4.5's layout: offset (13 bits,
+    /// 8-byte units), 2 reserved bits, M. Written here, not with
+    /// etherparse 0.16, whose `Ipv6FragmentHeader` puts M in bit 7 of the
+    /// fourth byte and the offset's low bits under it (Linux and tshark
+    /// read that as another offset).
+    fn frag_header(next: IpNumber, offset: usize, more: bool, id: u32) -> [u8; 8] {
+        let off_m = (offset as u16 & 0xfff8) | u16::from(more);
+        let mut h = [next.0, 0, 0, 0, 0, 0, 0, 0];
+        h[2..4].copy_from_slice(&off_m.to_be_bytes());
+        h[4..].copy_from_slice(&id.to_be_bytes());
+        h
+    }
+
+    /// `frame` (no extension headers) as IPv6 fragments of at most `mtu`
+    /// bytes of IP with identification `id`, the fixed header written by
+    /// etherparse, in order.
+    fn fragment6(frame: &[u8], mtu: usize, id: u32) -> Vec<Vec<u8>> {
+        let (h, rest) = Ipv6Header::from_slice(&frame[14..]).unwrap();
+        let payload = &rest[..usize::from(h.payload_length)];
+        let per = (mtu - 48) & !7;
+        let mut out = vec![];
+        for (k, chunk) in payload.chunks(per).enumerate() {
+            let more = (k + 1) * per < payload.len();
+            let mut ih = h.clone();
+            ih.next_header = IpNumber::IPV6_FRAGMENTATION_HEADER;
+            ih.payload_length = (8 + chunk.len()) as u16;
+            let mut f = frame[..14].to_vec();
+            ih.write(&mut f).unwrap();
+            f.extend_from_slice(&frag_header(h.next_header, k * per, more, id));
+            f.extend_from_slice(chunk);
+            out.push(f);
+        }
+        out
+    }
+
+    /// What left `port`, put back together here (fixed headers read by
+    /// etherparse, fragment headers by RFC 8200's layout): (IPv6 header of
+    /// the first fragment, its upper-layer protocol, the whole payload).
+    /// Every fragment is at most `size` bytes of IP, all but the last
+    /// carry a multiple of 8 bytes, all one identification, no gap, no
+    /// overlap.
+    fn defrag6(sent: &[(u16, Vec<u8>)], port: u16, size: usize) -> (Ipv6Header, IpNumber, Vec<u8>) {
+        assert!(!sent.is_empty(), "nothing sent");
+        let mut parts = vec![];
+        let mut first = None;
+        for (p, f) in sent {
+            assert_eq!(*p, port, "every fragment leaves the same port");
+            assert!(f.len() - 14 <= size, "a fragment of {} bytes over {size}", f.len() - 14);
+            let s = SlicedPacket::from_ethernet(f).unwrap();
+            let Some(NetSlice::Ipv6(ip)) = &s.net else { panic!("not IPv6") };
+            let h = ip.header().to_header();
+            let body = &f[14 + 40..14 + 40 + usize::from(h.payload_length)];
+            if h.next_header != IpNumber::IPV6_FRAGMENTATION_HEADER {
+                assert_eq!(sent.len(), 1, "one frame when not fragmented");
+                return (h.clone(), h.next_header, body.to_vec());
+            }
+            let off_m = u16::from_be_bytes([body[2], body[3]]);
+            let id = u32::from_be_bytes(body[4..8].try_into().unwrap());
+            let (off, more) = (usize::from(off_m & 0xfff8), off_m & 1 == 1);
+            if off == 0 {
+                first = Some(h.clone());
+            }
+            parts.push((off, more, id, IpNumber(body[0]), body[8..].to_vec()));
+        }
+        parts.sort_by_key(|p| p.0);
+        let (mut whole, id, proto) = (vec![], parts[0].2, parts[0].3);
+        for (i, (off, more, pid, next, data)) in parts.iter().enumerate() {
+            assert_eq!((*off, *pid, *next), (whole.len(), id, proto), "contiguous, one datagram");
+            assert_eq!(*more, i + 1 < parts.len(), "M on all but the last");
+            assert!(!more || data.len() % 8 == 0);
+            whole.extend_from_slice(data);
+        }
+        (first.expect("first fragment"), proto, whole)
+    }
+
+    /// `udp` carries `data` from `s` to `d`, checksum checked by etherparse.
+    fn check_udp6(udp: &[u8], s: End, d: End, data: &[u8]) {
+        let (u, rest) = UdpHeader::from_slice(udp).unwrap();
+        assert_eq!((u.source_port, u.destination_port), (s.1, d.1));
+        assert!(rest == data, "payload differs");
+        assert_eq!(u.checksum, u.calc_checksum_ipv6_raw(s.0.octets(), d.0.octets(), rest).unwrap());
+    }
+
+    fn addrs(h: &Ipv6Header) -> (Ipv6Addr, Ipv6Addr) {
+        (h.source.into(), h.destination.into())
+    }
+
+    /// Feeds `frags`; nothing may leave before the last; what left then.
+    fn feed(lab: &mut Lab, frags: Vec<Vec<u8>>) -> Vec<(u16, Vec<u8>)> {
+        super::feed(lab, 0, frags)
+    }
+
+    #[test]
+    fn fullnat66_reassembles_in_and_out_of_order_both_ways_and_keeps_the_largest_fragment_size() {
+        let mut lab = lab6(ForwardMode::FullNat, 1);
+        for (i, (len, size)) in [(4_000, 1280), (60_000, 1500), (3_000, 1000)].into_iter().enumerate() {
+            let data = payload(len, i as u8);
+            let client = (CLIENT6, 5000 + i as u16);
+            let mut frags = fragment6(&udp6(ROUTER_MAC, client, (VIP6, VPORT), &data), size, 100 + i as u32);
+            if i % 2 == 1 {
+                frags.reverse();
+            }
+            let out = feed(&mut lab, frags);
+            let (h, proto, udp) = defrag6(&out, 0, size);
+            assert_eq!(proto, IpNumber::UDP);
+            assert_eq!(addrs(&h), (LIP6, RS6));
+            assert!(out.iter().all(|(_, f)| f[0..6] == RS_MAC[0]));
+            let lport = UdpHeader::from_slice(&udp).unwrap().0.source_port;
+            check_udp6(&udp, (LIP6, lport), (RS6, 8080), &data);
+            // The echo back, fragmented at 1500.
+            let mut back = udp6(RS_MAC[0], (RS6, 8080), (LIP6, lport), &data);
+            back[6..12].copy_from_slice(&RS_MAC[0]);
+            let out = feed(&mut lab, fragment6(&back, 1500, 7 + i as u32));
+            let (h, _, udp) = defrag6(&out, 0, 1500);
+            assert_eq!(addrs(&h), (VIP6, CLIENT6));
+            check_udp6(&udp, (VIP6, VPORT), client, &data);
+        }
+        assert_eq!(lab.counters.event_count(Event::FragReassembled), 6);
+        assert_eq!(lab.counters.event_count(Event::FragDatagrams), 0);
+        assert_eq!(lab.counters.event_count(Event::SessionsLive), 3);
+    }
+
+    #[test]
+    fn nat66_dr6_and_tun6_forward_the_reassembled_datagram_as_fragments() {
+        let data = payload(9_000, 3);
+        let client = (CLIENT6, 7000);
+        let req = udp6(ROUTER_MAC, client, (VIP6, VPORT), &data);
+        for mode in [ForwardMode::Masq, ForwardMode::Route, ForwardMode::Tunnel] {
+            let mut lab = lab6(mode, 1);
+            let out = feed(&mut lab, fragment6(&req, 1400, 9));
+            // TUN6 fragments the outer packet at the port's MTU (RFC 2473
+            // §7), the others the datagram at the largest fragment's size.
+            let size = if mode == ForwardMode::Tunnel { 1500 } else { 1400 };
+            let (h, proto, body) = defrag6(&out, 0, size);
+            match mode {
+                ForwardMode::Tunnel => {
+                    assert_eq!((addrs(&h), proto), ((GW_OUT_ADDR6, RS6), IpNumber::IPV6));
+                    let (ih, udp) = Ipv6Header::from_slice(&body).unwrap();
+                    assert_eq!((addrs(&ih), ih.next_header), ((CLIENT6, VIP6), IpNumber::UDP));
+                    assert_eq!(usize::from(ih.payload_length), udp.len(), "the inner packet is whole");
+                    check_udp6(udp, client, (VIP6, VPORT), &data);
+                }
+                ForwardMode::Masq => {
+                    assert_eq!(addrs(&h), (CLIENT6, RS6));
+                    check_udp6(&body, client, (RS6, 8080), &data);
+                    // The real server's reply, fragmented, back to the client.
+                    let back = udp6(RS_MAC[0], (RS6, 8080), client, &data);
+                    let out = feed(&mut lab, fragment6(&back, 1500, 10));
+                    let (h, _, udp) = defrag6(&out, 0, 1500);
+                    assert_eq!(addrs(&h), (VIP6, CLIENT6));
+                    check_udp6(&udp, (VIP6, VPORT), client, &data);
+                }
+                _ => {
+                    assert_eq!(addrs(&h), (CLIENT6, VIP6), "DR: the client's packet");
+                    check_udp6(&body, client, (VIP6, VPORT), &data);
+                }
+            }
+            assert!(out.iter().all(|(_, f)| f[0..6] == RS_MAC[0]), "{mode:?}");
+        }
+    }
+
+    /// NAT64: the reassembled IPv6 datagram is translated whole. (One
+    /// that would exceed the IPv4 port's MTU is `drop_nat64_too_big`: the
+    /// NAT64 path checks the MTU before the worker could fragment.)
+    #[test]
+    fn nat64_translates_the_reassembled_datagram() {
+        let mut lab = LabConfig::default().build();
+        assert_eq!(lab.rx(1, arp_request(RS_MAC[0], RS[0], GW_IN_ADDR)).len(), 1);
+        lab.ok(Request::AddService { spec: ServiceSpec::new(key6(Protocol::Udp), Scheduler::Rr) });
+        let dest = DestSpec::new(Ipv4Addr::from(RS[0]), 8080, ForwardMode::FullNat, 1);
+        lab.ok(Request::AddDest { service: key6(Protocol::Udp), dest });
+        lab.ok(Request::AddLaddr { service: key6(Protocol::Udp), addr: Ipv4Addr::from(LIP).into() });
+        let data = payload(1_400, 8);
+        let req = udp6(ROUTER_MAC, (CLIENT6, 40000), (VIP6, VPORT), &data);
+        let out = feed(&mut lab, fragment6(&req, 1280, 11));
+        let (h, udp) = super::defrag(&out, 1, 1500);
+        assert_eq!((h.source, h.destination), (LIP, RS[0]));
+        let lport = UdpHeader::from_slice(&udp).unwrap().0.source_port;
+        super::check_udp(&udp, (LIP, lport), (RS[0], 8080), &data);
+        assert_eq!(lab.counters.event_count(Event::FragReassembled), 1);
+    }
+
+    #[test]
+    fn an_atomic_fragment_is_forwarded_at_once_without_its_fragment_header() {
+        let mut lab = lab6(ForwardMode::FullNat, 1);
+        let data = payload(100, 1);
+        let frame = udp6(ROUTER_MAC, (CLIENT6, 9000), (VIP6, VPORT), &data);
+        let atomic = fragment6(&frame, 1500, 5).remove(0);
+        assert_eq!(atomic.len(), frame.len() + 8, "one fragment: offset 0, M clear");
+        // A held fragment of the same identification is not touched.
+        let big = fragment6(&udp6(ROUTER_MAC, (CLIENT6, 9001), (VIP6, VPORT), &payload(3000, 2)), 1280, 5);
+        assert!(lab.rx(0, big[1].clone()).is_empty());
+        let out = lab.rx(0, atomic);
+        let (h, proto, udp) = defrag6(&out, 0, 1500);
+        assert_eq!((addrs(&h), proto), ((LIP6, RS6), IpNumber::UDP));
+        assert_eq!(h.next_header, IpNumber::UDP, "no fragment header left");
+        let lport = UdpHeader::from_slice(&udp).unwrap().0.source_port;
+        check_udp6(&udp, (LIP6, lport), (RS6, 8080), &data);
+        assert_eq!(lab.counters.event_count(Event::FragDatagrams), 1, "the other datagram still waits");
+        let mut rest = big;
+        rest.remove(1);
+        assert!(!feed(&mut lab, rest).is_empty(), "and completes");
+    }
+
+    #[test]
+    fn an_overlap_drops_the_whole_datagram_and_a_duplicate_only_itself() {
+        let mut lab = lab6(ForwardMode::FullNat, 1);
+        let req = udp6(ROUTER_MAC, (CLIENT6, 1), (VIP6, VPORT), &payload(4000, 0));
+        let frags = fragment6(&req, 1280, 77);
+        assert!(lab.rx(0, frags[0].clone()).is_empty());
+        assert!(lab.rx(0, frags[0].clone()).is_empty());
+        assert_eq!(lab.counters.drop_count(Drop::FragDuplicate), 1);
+        // The second fragment moved 8 bytes back overlaps the first.
+        let mut bad = frags[1].clone();
+        bad[14 + 40..14 + 48].copy_from_slice(&frag_header(IpNumber::UDP, 1232 - 8, true, 77));
+        assert!(lab.rx(0, bad).is_empty());
+        assert_eq!(lab.counters.drop_count(Drop::FragOverlap), 1);
+        assert_eq!(lab.counters.event_count(Event::FragDatagrams), 0, "the datagram is gone");
+        // What is left of it never completes.
+        let out = feed(&mut lab, frags[1..].to_vec());
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_first_fragment_without_the_whole_header_chain_drops_the_datagram() {
+        let mut lab = lab6(ForwardMode::FullNat, 1);
+        let mut syn = vec![];
+        PacketBuilder::ethernet2(ROUTER_MAC, GW_OUT.0)
+            .ipv6(CLIENT6.octets(), VIP6.octets(), 64)
+            .tcp(40000, VPORT, 1, 1000)
+            .syn()
+            .write(&mut syn, &payload(200, 0))
+            .unwrap();
+        // 8 bytes of the 20-byte TCP header in the first fragment.
+        let frags = fragment6(&syn, 56, 3);
+        assert_eq!(frags[0].len(), 14 + 40 + 8 + 8);
+        assert!(lab.rx(0, frags[1].clone()).is_empty());
+        assert!(lab.rx(0, frags[0].clone()).is_empty());
+        assert_eq!(lab.counters.drop_count(Drop::FragHeaderChain), 1);
+        assert_eq!(lab.counters.event_count(Event::FragDatagrams), 0, "dropped with its datagram");
+        assert!(feed(&mut lab, frags[2..].to_vec()).is_empty());
+    }
+
+    #[test]
+    fn without_its_first_fragment_a_datagram_times_out_after_60_s() {
+        let mut lab = lab6(ForwardMode::FullNat, 1);
+        let req = udp6(ROUTER_MAC, (CLIENT6, 1), (VIP6, VPORT), &payload(4000, 0));
+        let frags = fragment6(&req, 1280, 12);
+        assert!(feed(&mut lab, frags[1..].to_vec()).is_empty());
+        assert_eq!(lab.counters.event_count(Event::FragDatagrams), 1);
+        lab.now += 31_000;
+        lab.worker.tick(lab.now, &mut lab.io);
+        assert_eq!(lab.counters.event_count(Event::FragDatagrams), 1, "IPv4's 30 s are not IPv6's");
+        lab.now += 30_000;
+        lab.worker.tick(lab.now, &mut lab.io);
+        assert_eq!(lab.counters.event_count(Event::FragDatagrams), 0);
+        assert_eq!(lab.counters.drop_count(Drop::FragTimeout), 1);
+    }
+
+    #[test]
+    fn a_flood_fills_the_table_evicts_the_oldest_and_real_datagrams_still_pass() {
+        let mut lab = lab6(ForwardMode::FullNat, 1);
+        let cap = lab.counters.event_count(Event::FragCapacity);
+        let junk = udp6(ROUTER_MAC, (CLIENT6, 1), (VIP6, VPORT), &payload(3000, 0));
+        for id in 0..500u32 {
+            let last = fragment6(&junk, 1280, id.wrapping_mul(0x9e37_79b9)).pop().unwrap();
+            assert!(lab.rx(0, last).is_empty(), "a lone last fragment waits");
+            assert!(lab.counters.event_count(Event::FragDatagrams) <= cap);
+            if id % 50 == 0 {
+                let data = payload(4000, 1);
+                let req = udp6(ROUTER_MAC, (CLIENT6, 999), (VIP6, VPORT), &data);
+                let (_, _, udp) = defrag6(&feed(&mut lab, fragment6(&req, 1280, 1)), 0, 1280);
+                assert_eq!(&udp[8..], &data[..]);
+            }
+        }
+        assert!(lab.counters.drop_count(Drop::FragEvicted) >= 490);
+        assert!(lab.counters.event_count(Event::FragPeak) <= cap);
+    }
+
+    #[test]
+    fn a_fragment_to_an_address_of_no_service_is_not_handled() {
+        let mut lab = lab6(ForwardMode::FullNat, 1);
+        let other = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x99);
+        let req = udp6(ROUTER_MAC, (CLIENT6, 1), (other, VPORT), &payload(3000, 0));
+        assert!(lab.rx(0, fragment6(&req, 1280, 1).remove(0)).is_empty());
+        assert_eq!(lab.counters.drop_count(Drop::Ipv6NotHandled), 1);
+        assert_eq!(lab.counters.event_count(Event::FragReceived), 0);
+    }
+
+    #[test]
+    fn a_reassembled_datagram_owned_by_another_worker_is_handed_on_as_fragments() {
+        let mut lab = lab6(ForwardMode::FullNat, 2);
+        let data = payload(5000, 4);
+        let mut handed = 0;
+        for port in 5000..5020u16 {
+            let req = udp6(ROUTER_MAC, (CLIENT6, port), (VIP6, VPORT), &data);
+            let out = feed(&mut lab, fragment6(&req, 1280, u32::from(port)));
+            let to_other = std::mem::take(&mut lab.io.handed);
+            if to_other.is_empty() {
+                assert!(!out.is_empty(), "this worker owns the session: forwarded here");
+                continue;
+            }
+            handed += 1;
+            assert!(out.is_empty());
+            assert!(to_other.iter().all(|(w, p, _)| (*w, *p) == (1, 0)));
+            let sent: Vec<(u16, Vec<u8>)> = to_other.into_iter().map(|(_, p, f)| (p, f)).collect();
+            let (h, _, udp) = defrag6(&sent, 0, 1280);
+            assert_eq!(addrs(&h), (CLIENT6, VIP6), "handed on untranslated");
+            check_udp6(&udp, (CLIENT6, port), (VIP6, VPORT), &data);
+            // Same identification: the owner's fragments steer like these.
+            let id = |f: &[u8]| u32::from_be_bytes(f[14 + 44..14 + 48].try_into().unwrap());
+            assert!(sent.iter().all(|(_, f)| id(f) == u32::from(port)));
+        }
+        assert!(handed > 0 && handed < 20, "{handed} of 20 handed on");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// Any size, any fragment size, any order: the real server gets
+        /// the datagram intact, in fragments no larger than the largest
+        /// received; mutated fragments (any byte of the fixed or fragment
+        /// header, or the length cut) never panic and leave a counted drop
+        /// or a held fragment.
+        #[test]
+        fn any_ipv6_fragmentation_in_any_order_reaches_the_real_server_intact(
+            len in 1usize..20_000,
+            size in 1280usize..=1500,
+            seed in proptest::prelude::any::<u64>(),
+            flip in proptest::prelude::any::<(usize, u8)>(),
+        ) {
+            let mut lab = lab6(ForwardMode::FullNat, 1);
+            let data = payload(len, seed as u8);
+            let req = udp6(ROUTER_MAC, (CLIENT6, 5555), (VIP6, VPORT), &data);
+            let mut frags = fragment6(&req, size, seed as u32);
+            let mut x = seed | 1;
+            for i in (1..frags.len()).rev() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                frags.swap(i, (x % (i as u64 + 1)) as usize);
+            }
+            let n = frags.len();
+            let mut out = vec![];
+            for (i, f) in frags.into_iter().enumerate() {
+                out = lab.rx(0, f);
+                if i + 1 < n {
+                    proptest::prop_assert!(out.is_empty());
+                }
+            }
+            let largest = if n == 1 { 1500 } else { size };
+            let (h, _, udp) = defrag6(&out, 0, largest);
+            proptest::prop_assert_eq!(addrs(&h), (LIP6, RS6));
+            let lport = UdpHeader::from_slice(&udp).unwrap().0.source_port;
+            check_udp6(&udp, (LIP6, lport), (RS6, 8080), &data);
+            // A mutated fragment of another datagram.
+            let mut bad = fragment6(&req, size, !(seed as u32)).swap_remove(0);
+            let at = 14 + flip.0 % (40 + 8);
+            bad[at] ^= flip.1 | 1;
+            let cut = 14 + (flip.0 >> 8) % (bad.len() - 14);
+            bad.truncate(if flip.1 & 0x80 != 0 { cut } else { bad.len() });
+            let _ = lab.rx(0, bad);
+        }
+    }
+}

@@ -181,6 +181,7 @@ fn a_fragment_flood_is_counted_and_bounded_while_real_echoes_succeed() {
 
 /// Bytes a table of `n` slots allocates (gw_core::frag::FragConfig::memory_bytes).
 fn gw_frag_bytes(n: u64) -> u64 {
-    // (n + 1) buffers of 20 + 14 + 60 + 65,535 bytes, n bitmaps of 129 words.
-    (n + 1) * 65_629 + n * 129 * 8
+    // (n + 1) buffers of 40 + 14 + 120 + 65,535 bytes (headroom for an IPv6
+    // outer header, room for IPv6 headers), n bitmaps of 129 words.
+    (n + 1) * 65_709 + n * 129 * 8
 }

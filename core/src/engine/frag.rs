@@ -5,6 +5,16 @@
 //! [`Engine::take_reassembled`]), which runs it through [`Engine::process`]
 //! like any packet: the normal session path.
 //!
+//! IPv6 fragments ([`Engine::fragment6`]) to an IPv6 VIP or local address,
+//! or from an IPv6 NAT real server, go into the same table (RFC 8200
+//! §4.5): the fragment header is taken out (the next header that named it
+//! gets the fragmentable part's), an atomic fragment (offset 0, M clear,
+//! RFC 6946) is processed at once and apart from any datagram of its
+//! identification, and a first fragment must hold the whole header chain
+//! up to the TCP or UDP header (RFC 7112), else it is dropped with its
+//! datagram (`drop_frag_header_chain`). Other IPv6 fragments are not the
+//! dataplane's (`drop_ipv6_not_handled`, the kernel's if it has a port).
+//!
 //! Also here: the "fragmentation needed" answer for a FULLNAT, NAT or DR
 //! packet with DF set that exceeds its output port's MTU (TUN has its own,
 //! [`crate::modes::tun`]); a DF-clear packet over the MTU is fragmented by
@@ -17,6 +27,7 @@ use crate::counters::{Drop, Event};
 use crate::frag::{self, Datagram, FragKey, Fragment, Insert};
 use crate::modes::tun::frag_needed_in_place;
 use crate::route::Iface;
+use crate::wire::ipv6::{self, NextHeader, Transport};
 use crate::wire::{ethernet, ipv4};
 
 impl Engine {
@@ -33,23 +44,30 @@ impl Engine {
         let eth = ethernet::HEADER_LEN;
         let f = Fragment {
             headers: &frame[..eth + hl],
+            size: tl,
             offset: ip.frag_offset() as usize,
             more: ip.more_frags(),
             payload: &frame[eth + hl..eth + tl],
         };
-        let key = FragKey { src: src.into(), dst: dst.into(), proto, id: ip.ident().into() };
+        let key = FragKey { src: src.into(), dst: dst.into(), proto, id: ip.ident().into(), v6: false };
         let res = self.frag.insert(now, iface.port, key, &f);
+        self.inserted(res, key.id, frag::finish_ipv4)
+    }
+
+    /// What the insert of a fragment of datagram `ident` means for the
+    /// worker; a completed datagram is finished by `finish` first.
+    fn inserted(&mut self, res: Insert, ident: u32, finish: fn(&mut [u8]) -> Result<(), Drop>) -> Action {
         let action = match res {
             Insert::Held => {
                 self.counters.event(Event::FragReceived, 1);
                 Action::Absorbed
             }
-            Insert::Complete { range, port, .. } => {
+            Insert::Complete { range, port, largest, .. } => {
                 self.counters.event(Event::FragReceived, 1);
-                match frag::finish_ipv4(&mut self.frag.out()[range.clone()]) {
+                match finish(&mut self.frag.out()[range.clone()]) {
                     Ok(()) => {
                         self.counters.event(Event::FragReassembled, 1);
-                        self.reassembled = Some((range, port));
+                        self.reassembled = Some((range, port, largest, ident));
                         Action::Reassembled
                     }
                     Err(why) => Action::Drop(why),
@@ -59,6 +77,50 @@ impl Engine {
         };
         self.frag_gauges();
         action
+    }
+
+    /// An IPv6 fragment (the chain walked to `t`, whose fragment header is
+    /// `f`) to an IPv6 VIP or local address or from an IPv6 NAT real
+    /// server, received on `iface` (see the module docs).
+    pub(super) fn fragment6(
+        &mut self,
+        now: u64,
+        iface: &Iface,
+        frame: &mut [u8],
+        t: &Transport,
+        f: ipv6::Fragment,
+    ) -> Action {
+        let eth = ethernet::HEADER_LEN;
+        let ip = ipv6::Packet::new_unchecked(&frame[eth..]);
+        let (src, dst) = (u128::from(ip.src_addr()), u128::from(ip.dst_addr()));
+        let end = eth + ipv6::HEADER_LEN + usize::from(ip.payload_len());
+        let key = FragKey { src, dst, proto: 0, id: f.ident, v6: true };
+        let fh = eth + f.header_at;
+        if f.is_first() {
+            let l4 = frame.get(eth + t.offset..end).unwrap_or_default();
+            let Some(need) = whole_l4_header(t.protocol, l4) else {
+                return Action::Drop(Drop::Ipv6NotHandled);
+            };
+            if end.saturating_sub(eth + t.offset) < need {
+                if self.frag.discard(&key) {
+                    self.frag_gauges();
+                }
+                return Action::Drop(Drop::FragHeaderChain);
+            }
+            // The headers kept name the fragmentable part, not the
+            // fragment header.
+            let field = names_fragment(frame, fh);
+            frame[field] = frame[fh];
+        }
+        let (headers, payload) = (&frame[..fh], &frame[fh + frag::FRAG_HEADER6..end]);
+        if f.is_atomic() {
+            let res = self.frag.single(iface.port, headers, payload);
+            return self.inserted(res, f.ident, frag::finish_ipv6);
+        }
+        let frag =
+            Fragment { headers, size: end - eth, offset: usize::from(f.offset), more: f.more, payload };
+        let res = self.frag.insert(now, iface.port, key, &frag);
+        self.inserted(res, f.ident, frag::finish_ipv6)
     }
 
     /// Publishes the table's gauges and the datagrams it dropped on its own.
@@ -82,14 +144,41 @@ impl Engine {
     /// moves out of the table, no allocation); give the buffer back with
     /// [`Engine::give_back`].
     pub fn take_reassembled(&mut self) -> Option<Datagram> {
-        let (range, port) = self.reassembled.take()?;
-        Some(Datagram::new(self.frag.take_out(), range, port))
+        let (range, port, largest, ident) = self.reassembled.take()?;
+        Some(Datagram::new(self.frag.take_out(), range, port, largest, ident))
     }
 
     /// Returns a buffer taken by [`Engine::take_reassembled`].
     pub fn give_back(&mut self, d: Datagram) {
         self.frag.put_out(d.into_buffer());
     }
+}
+
+/// Bytes of the whole TCP or UDP header at the start of `l4` (a TCP
+/// header's data offset read if its first 13 bytes are there, else its
+/// 20-byte minimum); `None` for another protocol.
+fn whole_l4_header(protocol: NextHeader, l4: &[u8]) -> Option<usize> {
+    match protocol {
+        NextHeader::Udp => Some(8),
+        NextHeader::Tcp => Some(l4.get(12).map_or(20, |b| usize::from(b >> 4) * 4).max(20)),
+        _ => None,
+    }
+}
+
+/// The frame offset of the next-header field that names the fragment
+/// header at frame offset `fh`: the fixed header's, or that of the last
+/// extension header before it (the chain walk checked their lengths).
+fn names_fragment(frame: &[u8], fh: usize) -> usize {
+    let eth = ethernet::HEADER_LEN;
+    let (mut field, mut at) = (eth + 6, eth + ipv6::HEADER_LEN);
+    while at < fh {
+        let len = usize::from(frame[at + 1]);
+        let len =
+            if NextHeader::from(frame[field]) == NextHeader::Ah { (len + 2) * 4 } else { (len + 1) * 8 };
+        field = at;
+        at += len;
+    }
+    field
 }
 
 /// Why an IPv4 header that failed its checks is dropped: a total length

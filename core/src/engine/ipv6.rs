@@ -60,6 +60,11 @@ impl Engine {
         if src.is_multicast() {
             return Action::Drop(Drop::BadSourceAddr);
         }
+        if let Some(f) = t.fragment {
+            if self.snap.owns6(u128::from(dst)) || self.snap.is_masq_addr6(u128::from(src)) {
+                return self.fragment6(now, iface, frame, &t, f);
+            }
+        }
         if matches!(t.protocol, NextHeader::Tcp | NextHeader::Udp) && t.fragment.is_none() {
             return self.ipv6_l4(now, frame, &t);
         }

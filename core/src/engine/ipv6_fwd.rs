@@ -29,8 +29,9 @@
 //!
 //! Not built yet, each a counted drop (`drop_ipv6_not_handled`), never a
 //! silent wrong answer: SYNPROXY and client-address options on IPv6 services,
-//! fragments, and ICMPv6 errors about a session (Packet Too Big toward a
-//! smaller MTU: such a packet is `drop_cannot_fragment` in the worker).
+//! and ICMPv6 errors about a session (Packet Too Big toward a smaller MTU:
+//! such a packet is `drop_cannot_fragment` in the worker). Fragments are
+//! reassembled first ([`super::frag`]) and arrive here whole.
 //! NAT64 (an IPv4 real server behind an IPv6 VIP) takes this path with its
 //! own bind and transmit, [`super::nat64`].
 //!

@@ -209,9 +209,10 @@ pub struct Engine {
     /// The token bucket of replies ([`reject`]).
     replies: reject::TokenBucket,
     /// Fragments being reassembled, and the datagram last completed (its
-    /// range in the table's output buffer, and its port).
+    /// range in the table's output buffer, its port, its largest fragment
+    /// and its identification).
     frag: crate::frag::Reassembler,
-    reassembled: Option<(std::ops::Range<usize>, u16)>,
+    reassembled: Option<(std::ops::Range<usize>, u16, usize, u32)>,
     /// The smallest port MTU: a packet within it fits every port, and the
     /// DF check skips the output port's lookup.
     min_mtu: u16,

@@ -27,6 +27,7 @@ fn key(id: u16) -> FragKey {
         dst: u32::from_be_bytes(DST).into(),
         proto: 17,
         id: id.into(),
+        v6: false,
     }
 }
 
@@ -49,6 +50,7 @@ fn insert(r: &mut Reassembler, now: u64, frag: &[u8]) -> Insert {
     let tl = ip.total_len() as usize;
     let f = Fragment {
         headers: &frag[..14 + hl],
+        size: tl,
         offset: ip.frag_offset() as usize,
         more: ip.more_frags(),
         payload: &frag[14 + hl..14 + tl],
@@ -163,8 +165,8 @@ fn churn_never_grows_the_index() {
         x ^= x << 13;
         x ^= x >> 17;
         x ^= x << 5;
-        let key = FragKey { src: 1, dst: 2, proto: 17, id: x };
-        let f = Fragment { headers: &[0; 34], offset: 0, more: true, payload: &[0; 8] };
+        let key = FragKey { src: 1, dst: 2, proto: 17, id: x, v6: false };
+        let f = Fragment { headers: &[0; 34], size: 28, offset: 0, more: true, payload: &[0; 8] };
         assert_eq!(r.insert(now, 0, key, &f), Insert::Held);
     }
     assert_eq!(r.len(), 64);
