@@ -33,10 +33,11 @@ use std::sync::Arc;
 use crossbeam_queue::ArrayQueue;
 
 use crate::service::{fold32, Snapshot, Steer, Steer6};
+use crate::session::ipv6::FlowKey6;
 use crate::wire::ethernet::{self, EtherType};
 use crate::wire::ipv4::{self, Protocol};
 use crate::wire::ipv6;
-use crate::wire::{icmpv4, ports, FlowKey};
+use crate::wire::{icmpv4, icmpv6, ports, FlowKey};
 
 /// Who processes a packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,11 +142,15 @@ fn owner_of(snap: &Snapshot, workers: u32, k: &FlowKey) -> Owner {
 }
 
 /// The owner of IPv6 packet `l3` among `workers` (> 1) workers: TCP/UDP
-/// by the table above; anything else, a fragment or a packet whose
+/// by the table above, an ICMPv6 error as IPv4's (the owner of the quoted
+/// flow's other direction); anything else, a fragment or a packet whose
 /// extension headers do not walk, [`Owner::Here`].
 pub fn classify6(snap: &Snapshot, workers: u32, l3: &[u8]) -> Owner {
     let Ok(ip) = ipv6::Packet::new_checked(l3) else { return Owner::Here };
     let Ok(t) = ip.transport() else { return Owner::Here };
+    if t.protocol == ipv6::NextHeader::Icmpv6 && t.fragment.is_none() {
+        return icmp6_owner(snap, workers, ip.upper_layer(&t));
+    }
     let proto = match t.protocol {
         ipv6::NextHeader::Tcp => Protocol::Tcp,
         ipv6::NextHeader::Udp => Protocol::Udp,
@@ -156,6 +161,25 @@ pub fn classify6(snap: &Snapshot, workers: u32, l3: &[u8]) -> Owner {
     }
     let Some((sport, dport)) = ports(ip.upper_layer(&t)) else { return Owner::Here };
     let (src, dst) = (u128::from(ip.src_addr()), u128::from(ip.dst_addr()));
+    owner6_of(snap, workers, &FlowKey6 { proto, src, sport, dst, dport })
+}
+
+/// The owner of an ICMPv6 message: an error quoting a TCP/UDP flow belongs
+/// to the owner of that flow's other direction, where its session is
+/// ([`crate::engine`]'s `icmp6`); anything else stays.
+fn icmp6_owner(snap: &Snapshot, workers: u32, l4: &[u8]) -> Owner {
+    let Ok(m) = icmpv6::Packet::new_checked(l4) else { return Owner::Here };
+    let (Some((proto, sport, dport)), Some((q, _))) = (m.quoted_ports(), m.quoted()) else {
+        return Owner::Here;
+    };
+    let proto = if proto == ipv6::NextHeader::Tcp { Protocol::Tcp } else { Protocol::Udp };
+    let (src, dst) = (u128::from(q.dst_addr()), u128::from(q.src_addr()));
+    owner6_of(snap, workers, &FlowKey6 { proto, src, sport: dport, dst, dport: sport })
+}
+
+/// The owner of an IPv6 TCP/UDP packet of flow `k` (see the table above).
+fn owner6_of(snap: &Snapshot, workers: u32, k: &FlowKey6) -> Owner {
+    let FlowKey6 { proto, src, sport, dst, dport } = *k;
     if snap.is_laddr6(dst) {
         return Owner::Worker(dport as u32 % workers);
     }
@@ -526,5 +550,26 @@ mod tests {
         // Not a service's: here; one worker: here.
         assert_eq!(owner(&s, 4, &tcp6((client(1), 1), (vip + 1, 80))), Owner::Here);
         assert_eq!(owner(&s, 1, &tcp6((client(1), 40000), (vip, 80))), Owner::Here);
+        // ICMPv6 errors go where the quoted flow's session is: one about a
+        // packet to the real server to the local port's owner, one about a
+        // reply to the client's worker.
+        let error6 = |quoted: &[u8]| {
+            let mut f = vec![];
+            PacketBuilder::ethernet2([2; 6], [4; 6])
+                .ipv6([0x20, 1, 0xd, 0xb8, 0, 0x66, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], [9; 16], 64)
+                .icmpv6(etherparse::Icmpv6Type::PacketTooBig { mtu: 1280 })
+                .write(&mut f, &quoted[14..])
+                .unwrap();
+            f
+        };
+        let s = snap6(ForwardMode::FullNat, false);
+        for lport in [1024u16, 1027] {
+            let err = error6(&tcp6((lip, lport), (rip, 8080)));
+            assert_eq!(owner(&s, 4, &err), Owner::Worker(u32::from(lport) % 4));
+        }
+        for n in 0..16 {
+            let req = owner(&s, 4, &tcp6((client(n), 40000), (vip, 80)));
+            assert_eq!(owner(&s, 4, &error6(&tcp6((vip, 80), (client(n), 40000)))), req);
+        }
     }
 }
