@@ -29,8 +29,9 @@
 //!   Packet Too Big): to the IPv4 server as ICMP about its own packet
 //!   ([`super::icmp6`]).
 //! - Size ([`xmit`]): a packet whose translation exceeds the output port's
-//!   MTU is answered back to its sender: IPv6 with Packet Too Big (IPv4 MTU
-//!   + 20), IPv4 with DF with "fragmentation needed" (IPv6 MTU - 20);
+//!   MTU is answered back to its sender: IPv6 with Packet Too Big (the
+//!   IPv4 MTU plus 20), IPv4 with DF with "fragmentation needed" (the IPv6
+//!   MTU less 20);
 //!   without DF (an IPv6 fragment header would be needed) or at 1280 bytes
 //!   of IPv6 or less it is dropped (`drop_nat64_too_big`). Fragments are not
 //!   built yet.
