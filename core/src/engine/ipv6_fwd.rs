@@ -365,7 +365,7 @@ impl Engine {
         if p.len + tun > usize::from(*min_mtu) {
             let mtu = cfg.ifaces.iter().find(|i| i.port == port).map_or(u16::MAX, |i| i.mtu);
             if p.len + tun > usize::from(mtu) {
-                return super::icmp6::too_big(counters, rx, frame, p.len, mtu - tun as u16);
+                return super::icmp6::too_big(counters, rx, frame, p.len, mtu.saturating_sub(tun as u16));
             }
         }
         if s.mode == ForwardMode::Tunnel {
