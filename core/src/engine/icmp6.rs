@@ -28,11 +28,13 @@
 //!   type and code, and Packet Too Big's MTU - 20 (RFC 7915 §5.2, capped
 //!   by the IPv4 output port's MTU).
 //!
-//! An error that quotes no TCP/UDP ports is `drop_icmp_unhandled`; one to
-//! a VIP or local address that matches no session `drop_icmp_unknown_flow`;
-//! one to any other address (the port's own: the kernel's, if the port has
-//! one) `drop_ipv6_not_handled`. Errors are not rate limited here, as on the
-//! IPv4 path: each costs one lookup and is forwarded at most once.
+//! An error behind extension headers or fragmented is not looked at
+//! (`drop_ipv6_not_handled`, as before); one that quotes no TCP/UDP ports
+//! is `drop_icmp_unhandled`; one to a VIP or local address that matches no
+//! session `drop_icmp_unknown_flow`; one to any other address (the port's
+//! own: the kernel's, if the port has one) `drop_ipv6_not_handled`. Errors
+//! are not rate limited here, as on the IPv4 path: each costs one lookup
+//! and is forwarded at most once.
 //!
 //! Packet Too Big from the gateway ([`too_big_in_place`]): an IPv6 packet of
 //! a session over the output port's MTU (TUN6: the MTU less the 40-byte
