@@ -14,14 +14,15 @@
 //!   1280 - 20) from the IPv4 local address, quoting RS:port -> LIP:lport;
 //!   the IPv4 server's kernel caches MTU 1260.
 //!
-//! Either way the server's TCP resends smaller segments and a multi-MB
+//! Also with two workers (FULLNAT66), where the error is steered to the
+//! worker that owns the session. Either way the server's TCP resends smaller segments and a multi-MB
 //! download arrives intact (SHA-256 compared); the server's cached path
 //! MTU (`ip route get` on the server, the kernel as the independent
 //! reader of the error) shows the translated error arrived and was valid.
 
 mod common;
 
-use common::{Lab, Topology, FULLNAT6, NAT64};
+use common::{Lab, Topology, FULLNAT6, FULLNAT6_2W, NAT64};
 
 /// The download's size.
 const SIZE: usize = 4 << 20;
@@ -31,6 +32,11 @@ const ROUTED_CLIENT6: &str = "2001:db8:4::2";
 
 /// FULLNAT66 with the client behind the 1280-byte link.
 const FULLNAT6_ROUTED: Topology = Topology { lab: "fullnat-routed", client: ROUTED_CLIENT6, ..FULLNAT6 };
+
+/// The same with two workers: the error reaches the worker that owns the
+/// session through the steering (`steer::classify6`), wherever it arrives.
+const FULLNAT6_ROUTED_2W: Topology =
+    Topology { lab: "fullnat-routed", client: ROUTED_CLIENT6, ..FULLNAT6_2W };
 
 /// NAT64 with the client behind the 1280-byte link.
 const NAT64_ROUTED: Topology = Topology { lab: "fullnat-routed", client: ROUTED_CLIENT6, ..NAT64 };
@@ -79,6 +85,13 @@ fn download_through_the_narrow_link(lab: &Lab, family: &str, laddr: &str, want: 
 #[test]
 fn fullnat66_download_through_a_1280_byte_link_completes_by_translated_packet_too_big() {
     let lab = Lab::up(&FULLNAT6_ROUTED, "h17i-pm6");
+    lab.add_service("-t");
+    download_through_the_narrow_link(&lab, "-6", "2001:db8:1::10", "mtu 1280");
+}
+
+#[test]
+fn fullnat66_with_two_workers_the_packet_too_big_reaches_the_sessions_worker() {
+    let lab = Lab::up(&FULLNAT6_ROUTED_2W, "h17i-pm6w");
     lab.add_service("-t");
     download_through_the_narrow_link(&lab, "-6", "2001:db8:1::10", "mtu 1280");
 }
