@@ -153,8 +153,8 @@ counters! {
              (a DF-clear packet over the MTU only is sent as fragments of the outer packet)",
         NoHeadroom = "drop_no_headroom", "TUN or NAT64: no mbuf headroom for the outer or the IPv6 header",
         Nat64TooBig = "drop_nat64_too_big",
-            "NAT64: the translated packet exceeds the output port's MTU (Packet Too Big / fragmentation \
-             needed toward the sender not built yet)",
+            "NAT64: the translated packet exceeds the output port's MTU and no error can tell the sender \
+             (an IPv4 packet without DF, an IPv6 one of 1280 bytes or less)",
         Nat64Untranslatable = "drop_nat64_untranslatable",
             "NAT64: RFC 7915 has no translation for it (see core/src/nat64.rs), or its headers are malformed",
         NoRoute = "drop_no_route", "no route to the destination",
@@ -214,6 +214,8 @@ counters! {
         Icmpv6EchoAnswered = "icmpv6_echo_answered", "ICMPv6 echo requests to a port's IPv6 address answered.",
         IcmpFragNeededSent = "icmp_frag_needed_sent",
             "ICMP \"fragmentation needed\" sent for packets with DF set too big for the output MTU (or the tunnel).",
+        Icmpv6TooBigSent = "icmpv6_too_big_sent",
+            "ICMPv6 Packet Too Big sent for IPv6 packets of a session too big for the output MTU (or the tunnel, or NAT64's IPv4 side).",
         IcmpErrorsTranslated = "icmp_errors_translated",
             "ICMP errors about a session translated and forwarded.",
         IcmpErrorsForwarded = "icmp_errors_forwarded",

@@ -597,6 +597,27 @@ mod tests {
         // Not a service's: here; one worker: here.
         assert_eq!(owner(&s, 4, &tcp6((client(1), 1), (vip + 1, 80))), Owner::Here);
         assert_eq!(owner(&s, 1, &tcp6((client(1), 40000), (vip, 80))), Owner::Here);
+        // ICMPv6 errors go where the quoted flow's session is: one about a
+        // packet to the real server to the local port's owner, one about a
+        // reply to the client's worker.
+        let error6 = |quoted: &[u8]| {
+            let mut f = vec![];
+            PacketBuilder::ethernet2([2; 6], [4; 6])
+                .ipv6([0x20, 1, 0xd, 0xb8, 0, 0x66, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], [9; 16], 64)
+                .icmpv6(etherparse::Icmpv6Type::PacketTooBig { mtu: 1280 })
+                .write(&mut f, &quoted[14..])
+                .unwrap();
+            f
+        };
+        let s = snap6(ForwardMode::FullNat, false);
+        for lport in [1024u16, 1027] {
+            let err = error6(&tcp6((lip, lport), (rip, 8080)));
+            assert_eq!(owner(&s, 4, &err), Owner::Worker(u32::from(lport) % 4));
+        }
+        for n in 0..16 {
+            let req = owner(&s, 4, &tcp6((client(n), 40000), (vip, 80)));
+            assert_eq!(owner(&s, 4, &error6(&tcp6((vip, 80), (client(n), 40000)))), req);
+        }
     }
 
     /// IPv6 fragments of one datagram meet on one worker whatever their

@@ -2,7 +2,7 @@
 # The lab topologies, in network namespaces this script creates and removes.
 # All addresses are in 198.18.0.0/15; the VIP is 198.18.0.100 in every mode.
 #
-# Usage: lab.sh up PREFIX [fullnat|nat|dr|dr-routed|tun|fullnat-jumbo] [dual]   (default fullnat)
+# Usage: lab.sh up PREFIX [fullnat|nat|dr|dr-routed|tun|fullnat-jumbo|fullnat-routed] [dual]   (default fullnat)
 #        lab.sh down PREFIX                      (removes the namespaces of any mode)
 # PREFIX keeps several labs apart (namespace names are PREFIX-client, PREFIX-gw, ...).
 #
@@ -25,6 +25,13 @@
 #   VIP 198.18.0.100 (answered by gatewayd), LIP 198.18.1.10
 #
 # fullnat-jumbo: the fullnat wiring with every link at MTU 9000 (jumbo frames).
+#
+# fullnat-routed: the fullnat wiring, but the client sits behind a router
+#   (ns "router") whose link toward the client has MTU 1280, the IPv6
+#   minimum (the client's own side keeps 1500, so its MSS invites full-size
+#   replies): the path-MTU lab of issue 17 (pmtu6_lab.rs).
+#   c0 198.18.4.2/24 (client, default via .1) ---- rc 198.18.4.1/24 mtu 1280 (router)
+#   r0 198.18.0.254/24 (router) ---- gw0 [port 0 198.18.0.1/24]; port 1 as fullnat
 #
 # nat: the same wiring (conf/lab-fullnat.toml), plus on rs1/rs2 a default route
 #   via 198.18.1.1: the classic LVS-NAT layout, replies go back through the gateway.
@@ -63,7 +70,7 @@
 #   router straight to the client, never through the gateway.
 set -euo pipefail
 
-usage() { echo "usage: lab.sh up PREFIX [fullnat|nat|dr|dr-routed|tun|fullnat-jumbo] [dual] | lab.sh down PREFIX" >&2; exit 2; }
+usage() { echo "usage: lab.sh up PREFIX [fullnat|nat|dr|dr-routed|tun|fullnat-jumbo|fullnat-routed] [dual] | lab.sh down PREFIX" >&2; exit 2; }
 cmd=${1:-}
 P=${2:-}
 MODE=${3:-fullnat}
@@ -222,6 +229,26 @@ up_dr() {
     done
 }
 
+up_fullnat_routed() {
+    mkns client gw sw router rs1 rs2
+    ip link add c0 netns "$P-client" type veth peer name rc netns "$P-router"
+    ip link add r0 netns "$P-router" type veth peer name gw0 netns "$P-gw"
+    bridge br0
+    to_bridge gw gw1 p-gw br0
+    to_bridge rs1 eth0 p-rs1 br0
+    to_bridge rs2 eth0 p-rs2 br0
+    gw_port gw0
+    gw_port gw1
+    host_if client c0 198.18.4.2/24
+    default_via client 198.18.4.1
+    host_if router rc 198.18.4.1/24
+    ns router ip link set rc mtu 1280
+    host_if router r0 198.18.0.254/24
+    forwarding router
+    host_if rs1 eth0 198.18.1.2/24
+    host_if rs2 eth0 198.18.1.3/24
+}
+
 up_dr_routed() {
     mkns client gw sw router rs1 rs2
     bridge br0
@@ -317,7 +344,7 @@ all_mtu() {
 
 up() {
     case $MODE in
-        fullnat | nat | dr | dr-routed | tun | fullnat-jumbo) ;;
+        fullnat | nat | dr | dr-routed | tun | fullnat-jumbo | fullnat-routed) ;;
         *) usage ;;
     esac
     down
@@ -331,6 +358,7 @@ up() {
             ;;
         dr) up_dr ;;
         dr-routed) up_dr_routed ;;
+        fullnat-routed) up_fullnat_routed ;;
         tun) up_tun ;;
     esac
 }

@@ -186,7 +186,7 @@ impl Engine {
             }
         }
         if reply_first {
-            if let Some(a) = self.nat64_reply(now, frame, p) {
+            if let Some(a) = self.nat64_reply(now, rx, frame, p) {
                 return a;
             }
         }

@@ -1,8 +1,9 @@
 //! IPv6 on a dual-stack port: neighbour discovery ([`super::nd`]: NS for
 //! our addresses answered, neighbours learnt from NS/NA) and echo requests
-//! to the port's IPv6 address answered (RFC 4443 §4.2), in place. Nothing
-//! else is handled yet (`drop_ipv6_not_handled`): IPv6 sessions are
-//! issue 17's next step (docs/architecture.md).
+//! to the port's IPv6 address answered (RFC 4443 §4.2), in place; TCP/UDP
+//! of IPv6 services ([`super::ipv6_fwd`]); ICMPv6 errors about a session
+//! ([`super::icmp6`]). Anything else is `drop_ipv6_not_handled` (the
+//! kernel's, if the port has a kernel interface).
 //!
 //! Checks, in order: the IPv6 header and its extension-header chain
 //! (`drop_ipv6_malformed`); a multicast source (`drop_bad_source_addr`);
@@ -66,7 +67,7 @@ impl Engine {
             }
         }
         if matches!(t.protocol, NextHeader::Tcp | NextHeader::Udp) && t.fragment.is_none() {
-            return self.ipv6_l4(now, frame, &t);
+            return self.ipv6_l4(now, iface, frame, &t);
         }
         if t.protocol != NextHeader::Icmpv6 || t.offset != ipv6::HEADER_LEN || t.fragment.is_some() {
             return Action::Drop(Drop::Ipv6NotHandled);
@@ -89,6 +90,8 @@ impl Engine {
             Message::EchoRequest if (dst == own || self.snap.owns6(u128::from(dst))) && icmp.code() == 0 => {
                 self.echo6(iface, frame, src, dst, icmp_len)
             }
+            // About a session's packet ([`super::icmp6`]).
+            m if m.is_error() => self.icmp6_error(frame, icmp_len),
             _ => Action::Drop(Drop::Ipv6NotHandled),
         }
     }

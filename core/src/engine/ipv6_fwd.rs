@@ -27,11 +27,16 @@
 //! client address under the service's mask ([`schedule6`], IPVS's rule as
 //! [`crate::persist`] for IPv4).
 //!
+//! A packet over the output port's MTU (TUN: less the outer header) is
+//! answered with Packet Too Big from the receiving port
+//! ([`super::icmp6::too_big`]), checked only above the smallest port MTU as
+//! IPv4's DF check is; ICMPv6 errors about a session are
+//! [`super::icmp6`]'s.
+//!
 //! Not built yet, each a counted drop (`drop_ipv6_not_handled`), never a
 //! silent wrong answer: SYNPROXY and client-address options on IPv6 services,
-//! and ICMPv6 errors about a session (Packet Too Big toward a smaller MTU:
-//! such a packet is `drop_cannot_fragment` in the worker). Fragments are
-//! reassembled first ([`super::frag`]) and arrive here whole.
+//! and client-address options on IPv6 services. Fragments are reassembled
+//! first ([`super::frag`]) and arrive here whole.
 //! NAT64 (an IPv4 real server behind an IPv6 VIP) takes this path with its
 //! own bind and transmit, [`super::nat64`].
 //!
@@ -47,6 +52,7 @@ use super::conn::{half_open, per_worker, plain_syn, unbind_parts, SvcDests};
 use super::{Action, Engine};
 use crate::counters::{Drop, Event, TrafficCells};
 use crate::modes;
+use crate::route::Iface;
 use crate::sched::{self, Flow};
 use crate::service::{fold32, Service};
 use crate::session::ipv6::{FlowKey6, Session6, SessionTable6};
@@ -112,7 +118,7 @@ pub fn sessions6_of(sessions: usize) -> usize {
 
 impl Engine {
     /// A TCP/UDP packet to or from an IPv6 service (not a fragment).
-    pub(super) fn ipv6_l4(&mut self, now: u64, frame: &mut [u8], t: &Transport) -> Action {
+    pub(super) fn ipv6_l4(&mut self, now: u64, rx: &Iface, frame: &mut [u8], t: &Transport) -> Action {
         let Some(p) = l4_info(frame, t) else {
             return Action::Drop(Drop::Ipv6Malformed);
         };
@@ -128,7 +134,7 @@ impl Engine {
                         self.snap.dest_live(u32::from(s.dest)),
                     );
                 if !reuse {
-                    return self.forward6(now, i, Dir::Input, frame, &p);
+                    return self.forward6(now, rx, i, Dir::Input, frame, &p);
                 }
                 self.counters.event(Event::SessionsReused, 1);
                 self.end6(i);
@@ -136,11 +142,11 @@ impl Engine {
         }
         if reply_first || !self.snap.owns6(p.key.dst) {
             if let Some(i) = self.sessions6.lookup_out(&p.key) {
-                return self.forward6(now, i, Dir::Output, frame, &p);
+                return self.forward6(now, rx, i, Dir::Output, frame, &p);
             }
         }
         match self.new_session6(now, &p) {
-            Ok(i) => self.forward6(now, i, Dir::Input, frame, &p),
+            Ok(i) => self.forward6(now, rx, i, Dir::Input, frame, &p),
             Err(d) => Action::Drop(d),
         }
     }
@@ -274,9 +280,18 @@ impl Engine {
         Ok(i)
     }
 
-    /// Forwards a packet of IPv6 session `i` coming from `dir`.
-    pub(super) fn forward6(&mut self, now: u64, i: u32, dir: Dir, frame: &mut [u8], p: &L4Info6) -> Action {
-        let Engine { cfg, snap, sessions6, counters, overloaded, nat64: pending, encap6, .. } = self;
+    /// Forwards a packet of IPv6 session `i` coming from `dir` (received
+    /// on `rx`).
+    pub(super) fn forward6(
+        &mut self,
+        now: u64,
+        rx: &Iface,
+        i: u32,
+        dir: Dir,
+        frame: &mut [u8],
+        p: &L4Info6,
+    ) -> Action {
+        let Engine { cfg, snap, sessions6, counters, overloaded, nat64: pending, encap6, min_mtu, .. } = self;
         let s = *sessions6.get(i);
         let mode = modes::traits(s.mode);
         if !cfg.nodest.forwards(snap, s.dest) {
@@ -345,7 +360,15 @@ impl Engine {
         account(&counters.services[s.service as usize]);
         if nat64.is_some() {
             let out = cfg.ifaces.iter().find(|i| i.port == port);
-            return super::nat64::xmit(pending, &s, dir, out, (port, next_hop), frame, p);
+            return super::nat64::xmit(pending, counters, rx, &s, dir, out, (port, next_hop), frame, p);
+        }
+        // Over the smallest MTU only: Packet Too Big to the sender.
+        let tun = if s.mode == ForwardMode::Tunnel { ipv6::HEADER_LEN } else { 0 };
+        if p.len + tun > usize::from(*min_mtu) {
+            let mtu = cfg.ifaces.iter().find(|i| i.port == port).map_or(u16::MAX, |i| i.mtu);
+            if p.len + tun > usize::from(mtu) {
+                return super::icmp6::too_big(counters, rx, frame, p.len, mtu.saturating_sub(tun as u16));
+            }
         }
         if s.mode == ForwardMode::Tunnel {
             // IPv6-in-IPv6 from the output port's IPv6 address.

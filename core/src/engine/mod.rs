@@ -15,7 +15,8 @@
 //! [`ipv6`] handles IPv6 on a dual-stack port: neighbour discovery
 //! ([`nd`]: answers solicitations for the port's address and the IPv6
 //! VIPs and local addresses, learns neighbours) and echo requests to the
-//! port's address.
+//! port's address; [`icmp6`] translates ICMPv6 errors about IPv6 sessions
+//! and sends Packet Too Big.
 //!
 //! Order of checks for an IPv4 frame: Ethernet destination, IPv4 header
 //! (length, version, IHL, checksum), source address sanity, fragments, then
@@ -27,6 +28,7 @@ mod arp;
 pub(crate) mod conn;
 mod frag;
 mod icmp;
+mod icmp6;
 mod ipv4;
 mod ipv6;
 mod ipv6_fwd;

@@ -25,10 +25,16 @@
 //!   client as ICMPv6 from the VIP quoting its own packet; a router's
 //!   "fragmentation needed" becomes Packet Too Big (MTU + 20, at least
 //!   1280), so path MTU discovery works through a smaller IPv4 link.
-//! - Size: a packet whose translation exceeds the output port's MTU is
-//!   dropped (`drop_nat64_too_big`); Packet Too Big / fragmentation needed
-//!   from the gateway itself, ICMPv6 errors from the IPv6 side and
-//!   fragments are not built yet.
+//! - ICMPv6 errors from the IPv6 side about a session's reply (a router's
+//!   Packet Too Big): to the IPv4 server as ICMP about its own packet
+//!   ([`super::icmp6`]).
+//! - Size ([`xmit`]): a packet whose translation exceeds the output port's
+//!   MTU is answered back to its sender: IPv6 with Packet Too Big (the
+//!   IPv4 MTU plus 20), IPv4 with DF with "fragmentation needed" (the IPv6
+//!   MTU less 20);
+//!   without DF (an IPv6 fragment header would be needed) or at 1280 bytes
+//!   of IPv6 or less it is dropped (`drop_nat64_too_big`). Fragments are not
+//!   built yet.
 //! - What the translation refuses is counted by the worker
 //!   (`drop_nat64_untranslatable`, `drop_no_headroom`).
 
@@ -37,7 +43,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use super::ipv4::L4Info;
 use super::ipv6_fwd::{port_offset6, L4Info6};
 use super::{Action, Engine, SvcState};
-use crate::counters::Drop;
+use crate::counters::{Drop, Event, WorkerCounters};
+use crate::modes::tun::frag_needed_in_place;
 use crate::nat64::{Ends, To4, To6};
 use crate::route::Iface;
 use crate::service::Service;
@@ -130,9 +137,16 @@ pub(super) fn alloc_lport(
 /// The last step of a NAT64 session's packet (the common step of
 /// `forward6` is done): the hop limit or TTL, the size check against
 /// `out`'s MTU, and the translation the worker is to carry out.
-/// `rip4`: the session's IPv4 server; `(port, next_hop)` the route found.
+/// `(port, next_hop)`: the route found. A packet too big for `out` once
+/// translated is answered back out `rx` ([`super::icmp6`]): an IPv6 one
+/// with Packet Too Big (the IPv4 MTU + 20, at least 1280), an IPv4 one with
+/// DF set with "fragmentation needed" (the IPv6 MTU - 20); an IPv4 one
+/// without DF is dropped (`drop_nat64_too_big`).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn xmit(
     pending: &mut Pending,
+    counters: &WorkerCounters,
+    rx: &Iface,
     s: &Session6,
     dir: Dir,
     out: Option<&Iface>,
@@ -144,8 +158,17 @@ pub(super) fn xmit(
     let l3 = &mut frame[ethernet::HEADER_LEN..];
     if dir == Dir::Output {
         // IPv4 from the server: 20 bytes more as IPv6.
-        if p.len + (ipv6::HEADER_LEN - ipv4::MIN_HEADER_LEN) > mtu {
-            return Action::Drop(Drop::Nat64TooBig);
+        const GROWS: usize = ipv6::HEADER_LEN - ipv4::MIN_HEADER_LEN;
+        if p.len + GROWS > mtu {
+            let df = ipv4::Packet::new_unchecked(&*l3).dont_frag();
+            let mtu4 = (mtu - GROWS.min(mtu)) as u16;
+            return match df.then(|| frag_needed_in_place(frame, p.len, rx.mac, rx.addr, mtu4)).flatten() {
+                Some(len) => {
+                    counters.event(Event::IcmpFragNeededSent, 1);
+                    Action::Reply { port: rx.port, len }
+                }
+                None => Action::Drop(Drop::Nat64TooBig),
+            };
         }
         ipv4::Packet::new_unchecked(l3).decrement_ttl();
         let v6 = |a: u128| Ipv6Addr::from(a);
@@ -159,7 +182,12 @@ pub(super) fn xmit(
     // IPv6 from the client: its extension headers go, and 20 bytes.
     let v4_len = p.len - (p.l4 - ethernet::HEADER_LEN) + ipv4::MIN_HEADER_LEN;
     if v4_len > mtu {
-        return Action::Drop(Drop::Nat64TooBig);
+        if p.len <= usize::from(ipv6::MIN_MTU) {
+            // Packet Too Big cannot go lower: an IPv4 link under 1260.
+            return Action::Drop(Drop::Nat64TooBig);
+        }
+        let mtu6 = (mtu + ipv6::HEADER_LEN - ipv4::MIN_HEADER_LEN).min(usize::from(u16::MAX)) as u16;
+        return super::icmp6::too_big(counters, rx, frame, p.len, mtu6);
     }
     let mut ip = ipv6::Packet::new_unchecked(l3);
     let h = ip.hop_limit();
@@ -187,7 +215,13 @@ impl Pending {
 impl Engine {
     /// An IPv4 packet to a local address that no IPv4 session knows: the
     /// reply of a NAT64 session, if the IPv6 table has one for it.
-    pub(super) fn nat64_reply(&mut self, now: u64, frame: &mut [u8], p: &L4Info) -> Option<Action> {
+    pub(super) fn nat64_reply(
+        &mut self,
+        now: u64,
+        rx: &Iface,
+        frame: &mut [u8],
+        p: &L4Info,
+    ) -> Option<Action> {
         if self.sessions6.is_empty() {
             return None;
         }
@@ -210,7 +244,7 @@ impl Engine {
             len: p.tl,
             l4: ethernet::HEADER_LEN + ihl,
         };
-        Some(self.forward6(now, i, Dir::Output, frame, &p6))
+        Some(self.forward6(now, rx, i, Dir::Output, frame, &p6))
     }
 
     /// An ICMP error to a local address that no IPv4 session knows, whose

@@ -18,7 +18,7 @@
 
 use std::net::Ipv6Addr;
 
-use super::checksum;
+use super::checksum::{self, Delta};
 use super::ethernet::MacAddr;
 use super::ipv6::{self, read_ipv6, NextHeader};
 use super::{read_u16, read_u32, write_u16, write_u32, Error, Result};
@@ -457,6 +457,46 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         self.set_checksum(0);
         let c = !self.full_sum(src, dst);
         self.set_checksum(c);
+    }
+
+    /// Rewrites an error's quoted packet to read `src -> dst` (addresses
+    /// and TCP/UDP ports), its TCP/UDP checksum updated incrementally
+    /// (RFC 1624) when the quote holds it, so the quote is the packet its
+    /// new receiver sent. The ICMPv6 checksum is not touched: the caller
+    /// computes it for the new outer addresses ([`Packet::fill_checksum`]).
+    /// Returns `false`, changing nothing, if the quote has no TCP/UDP ports
+    /// ([`Packet::quoted_ports`]).
+    pub fn rewrite_quoted(&mut self, src: (Ipv6Addr, u16), dst: (Ipv6Addr, u16)) -> bool {
+        let Some((proto, sport, dport)) = self.quoted_ports() else {
+            return false;
+        };
+        let Some((_, t)) = self.quoted() else {
+            return false;
+        };
+        let data = self.data_mut();
+        let (ip, l4) = data.split_at_mut(ipv6::HEADER_LEN);
+        let mut ip = ipv6::Packet::new_unchecked(ip);
+        let (old_src, old_dst) = (ip.src_addr(), ip.dst_addr());
+        ip.set_src_addr(src.0);
+        ip.set_dst_addr(dst.0);
+        let l4 = &mut l4[t.offset - ipv6::HEADER_LEN..];
+        l4[0..2].copy_from_slice(&src.1.to_be_bytes());
+        l4[2..4].copy_from_slice(&dst.1.to_be_bytes());
+        let at = if proto == NextHeader::Tcp { 16 } else { 6 };
+        // (A UDP checksum of 0, invalid over IPv6, stays 0.)
+        if let Some(c) = l4.get_mut(at..at + 2).filter(|c| proto == NextHeader::Tcp || c != &[0, 0]) {
+            let old = u16::from_be_bytes([c[0], c[1]]);
+            let delta = Delta::addr6(old_src, src.0)
+                + Delta::addr6(old_dst, dst.0)
+                + Delta::word(sport, src.1)
+                + Delta::word(dport, dst.1);
+            let new = match delta.apply(old) {
+                0 if proto == NextHeader::Udp => 0xffff,
+                v => v,
+            };
+            c.copy_from_slice(&new.to_be_bytes());
+        }
+        true
     }
 
     /// Turns an echo request into an echo reply in place, updating the

@@ -202,7 +202,15 @@ fn replies_without_a_session_and_oversized_packets_are_counted() {
     translate(&e, &mut q);
     let ((_, lport), _, _, body) = read(&q);
     assert_eq!(body.len(), 1452);
+    // With DF (etherparse sets it) "fragmentation needed" (1480) goes
+    // back out the port it came in; without DF it is dropped.
     let mut big = udp4((RIP, 8080), (LIP, lport), &[2; 1472]);
+    assert!(matches!(e.process(1, 0, &mut big), Action::Reply { port: 0, .. }));
+    assert_eq!(e.counters().event_count(crate::counters::Event::IcmpFragNeededSent), 1);
+    let mut big = udp4((RIP, 8080), (LIP, lport), &[2; 1472]);
+    let mut ip = ipv4::Packet::new_unchecked(&mut big[ethernet::HEADER_LEN..]);
+    ip.clear_flags();
+    ip.fill_checksum();
     assert_eq!(e.process(1, 0, &mut big), Action::Drop(Drop::Nat64TooBig));
     let mut fits = udp4((RIP, 8080), (LIP, lport), &[2; 1452]);
     assert!(matches!(e.process(2, 0, &mut fits), Action::Nat64To6 { .. }));

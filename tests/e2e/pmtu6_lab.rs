@@ -1,0 +1,104 @@
+//! IPv6 path MTU discovery through the gateway (issue 17): the client sits
+//! behind a real Linux router whose link toward it has MTU 1280
+//! (tests/lab/lab.sh up PREFIX fullnat-routed dual); the client's own link
+//! keeps 1500, so its MSS invites full-size replies. A reply of 1500 bytes
+//! makes the router send a real ICMPv6 Packet Too Big (MTU 1280) to the
+//! reply's source, the VIP. gatewayd finds the session by the quoted
+//! packet (VIP:80 -> client) and sends the error on to the real server
+//! about the packet the server sent (engine/icmp6.rs):
+//!
+//! - FULLNAT66: as ICMPv6 from the IPv6 local address, quoting RS:port ->
+//!   LIP:lport; the IPv6 server's kernel caches MTU 1280 toward the local
+//!   address.
+//! - NAT64: as ICMP "fragmentation needed" with MTU 1260 (RFC 7915 §5.2:
+//!   1280 - 20) from the IPv4 local address, quoting RS:port -> LIP:lport;
+//!   the IPv4 server's kernel caches MTU 1260.
+//!
+//! Also with two workers (FULLNAT66), where the error is steered to the
+//! worker that owns the session. Either way the server's TCP resends smaller segments and a multi-MB
+//! download arrives intact (SHA-256 compared); the server's cached path
+//! MTU (`ip route get` on the server, the kernel as the independent
+//! reader of the error) shows the translated error arrived and was valid.
+
+mod common;
+
+use common::{Lab, Topology, FULLNAT6, FULLNAT6_2W, NAT64};
+
+/// The download's size.
+const SIZE: usize = 4 << 20;
+
+/// The client behind the router (the IPv6 twin of 198.18.4.2).
+const ROUTED_CLIENT6: &str = "2001:db8:4::2";
+
+/// FULLNAT66 with the client behind the 1280-byte link.
+const FULLNAT6_ROUTED: Topology = Topology { lab: "fullnat-routed", client: ROUTED_CLIENT6, ..FULLNAT6 };
+
+/// The same with two workers: the error reaches the worker that owns the
+/// session through the steering (`steer::classify6`), wherever it arrives.
+const FULLNAT6_ROUTED_2W: Topology =
+    Topology { lab: "fullnat-routed", client: ROUTED_CLIENT6, ..FULLNAT6_2W };
+
+/// NAT64 with the client behind the 1280-byte link.
+const NAT64_ROUTED: Topology = Topology { lab: "fullnat-routed", client: ROUTED_CLIENT6, ..NAT64 };
+
+/// The route real server `rs` uses toward `laddr` (`-6` for IPv6), with
+/// the path MTU it cached, if any.
+fn rs_route(lab: &Lab, rs: &str, family: &str, laddr: &str) -> String {
+    common::text(&lab.exec(rs, &["ip", family, "route", "get", laddr]))
+}
+
+/// The lab's router has the narrow link and forwards IPv6; the real
+/// servers do path MTU discovery and have learnt nothing yet.
+fn check_before(lab: &Lab, family: &str, laddr: &str) {
+    let mtu = common::text(&lab.exec("router", &["cat", "/sys/class/net/rc/mtu"]));
+    assert_eq!(mtu.trim(), "1280", "the router's link toward the client");
+    let fwd = common::text(&lab.exec("router", &["sysctl", "-n", "net.ipv6.conf.all.forwarding"]));
+    assert_eq!(fwd.trim(), "1", "the router forwards IPv6");
+    for (rs, _) in lab.topo.servers {
+        let route = rs_route(lab, rs, family, laddr);
+        assert!(!route.contains("mtu"), "{rs} already has a path MTU toward {laddr}: {route}");
+    }
+}
+
+/// A download through the VIP that completes only because the router's
+/// Packet Too Big reached the real server, translated; then the server's
+/// cached path MTU toward the local address is `want`.
+fn download_through_the_narrow_link(lab: &Lab, family: &str, laddr: &str, want: &str) {
+    check_before(lab, family, laddr);
+    let d = lab.download(SIZE, "60");
+    assert_eq!(d.size, SIZE, "the whole download arrived: {d:?}");
+    assert_eq!(d.received, d.announced, "the bytes arrived intact: {d:?}");
+    let route = rs_route(lab, &d.server, family, laddr);
+    assert!(route.contains(want), "{} has no {want} toward {laddr}: {route}", d.server);
+    assert!(lab.counter("icmp_errors_translated") >= 1, "the gateway translated no ICMPv6 error");
+    assert_eq!(lab.counter("drop_icmp_unknown_flow"), 0);
+    assert_eq!(lab.counter("drop_icmp_unhandled"), 0);
+    // A second download needs no more errors from that server.
+    let before = lab.counter("icmp_errors_translated");
+    let again = lab.download(SIZE, "60");
+    assert_eq!((again.size, &again.received), (SIZE, &again.announced), "{again:?}");
+    if again.server == d.server {
+        assert_eq!(lab.counter("icmp_errors_translated"), before, "{} forgot its path MTU", d.server);
+    }
+}
+
+#[test]
+fn fullnat66_download_through_a_1280_byte_link_completes_by_translated_packet_too_big() {
+    let lab = Lab::up(&FULLNAT6_ROUTED, "h17i-pm6");
+    lab.add_service("-t");
+    download_through_the_narrow_link(&lab, "-6", "2001:db8:1::10", "mtu 1280");
+}
+
+#[test]
+fn fullnat66_with_two_workers_the_packet_too_big_reaches_the_sessions_worker() {
+    let lab = Lab::up(&FULLNAT6_ROUTED_2W, "h17i-pm6w");
+    lab.add_service("-t");
+    download_through_the_narrow_link(&lab, "-6", "2001:db8:1::10", "mtu 1280");
+}
+
+#[test]
+fn nat64_download_through_a_1280_byte_link_completes_by_frag_needed_to_the_ipv4_server() {
+    let lab = Lab::up(&NAT64_ROUTED, "h17i-pm64");
+    lab.add_service("-t");
+    download_through_the_narrow_link(&lab, "-4", "198.18.1.10", "mtu 1260");
+}
