@@ -399,7 +399,7 @@ impl<B: PacketBuf> Worker<B> {
                 });
             }
             _ => {
-                let action = self.engine.process(now, d.port, d.as_mut());
+                let action = self.engine.process_reassembled(now, d.port, d.as_mut());
                 self.emit_big(now, action, &mut d, io);
             }
         }

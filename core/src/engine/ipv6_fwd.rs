@@ -291,7 +291,9 @@ impl Engine {
         frame: &mut [u8],
         p: &L4Info6,
     ) -> Action {
-        let Engine { cfg, snap, sessions6, counters, overloaded, nat64: pending, encap6, min_mtu, .. } = self;
+        let Engine {
+            cfg, snap, sessions6, counters, overloaded, nat64: pending, encap6, min_mtu, whole, ..
+        } = self;
         let s = *sessions6.get(i);
         let mode = modes::traits(s.mode);
         if !cfg.nodest.forwards(snap, s.dest) {
@@ -362,9 +364,10 @@ impl Engine {
             let out = cfg.ifaces.iter().find(|i| i.port == port);
             return super::nat64::xmit(pending, counters, rx, &s, dir, out, (port, next_hop), frame, p);
         }
-        // Over the smallest MTU only: Packet Too Big to the sender.
+        // Over the smallest MTU only: Packet Too Big to the sender (not for
+        // a datagram reassembled here: the worker fragments it).
         let tun = if s.mode == ForwardMode::Tunnel { ipv6::HEADER_LEN } else { 0 };
-        if p.len + tun > usize::from(*min_mtu) {
+        if !*whole && p.len + tun > usize::from(*min_mtu) {
             let mtu = cfg.ifaces.iter().find(|i| i.port == port).map_or(u16::MAX, |i| i.mtu);
             if p.len + tun > usize::from(mtu) {
                 return super::icmp6::too_big(counters, rx, frame, p.len, mtu.saturating_sub(tun as u16));

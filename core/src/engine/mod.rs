@@ -215,6 +215,10 @@ pub struct Engine {
     /// and its identification).
     frag: crate::frag::Reassembler,
     reassembled: Option<(std::ops::Range<usize>, u16, usize, u32)>,
+    /// The frame being processed is a datagram this worker reassembled
+    /// ([`Engine::process_reassembled`]): the worker fragments it to the
+    /// output MTU, so IPv6 answers no Packet Too Big for it.
+    whole: bool,
     /// The smallest port MTU: a packet within it fits every port, and the
     /// DF check skips the output port's lookup.
     min_mtu: u16,
@@ -266,6 +270,7 @@ impl Engine {
             replies,
             frag,
             reassembled: None,
+            whole: false,
             min_mtu,
             ca,
             sp,
@@ -335,6 +340,18 @@ impl Engine {
     fn answers_arp_for(&self, iface: &Iface, ip: u32) -> bool {
         ip == u32::from(iface.addr)
             || (self.snap.owns(ip) && (iface.contains(ip) || !self.cfg.ifaces.iter().any(|i| i.contains(ip))))
+    }
+
+    /// [`Engine::process`] for a datagram this worker reassembled
+    /// ([`Engine::take_reassembled`]): the worker sends it as fragments of
+    /// its largest received fragment's size or the output MTU, so an IPv6
+    /// datagram over the output MTU is forwarded, not answered with Packet
+    /// Too Big (IPv4's reassembled datagrams carry no DF and pass as well).
+    pub fn process_reassembled(&mut self, now: u64, port: u16, frame: &mut [u8]) -> Action {
+        self.whole = true;
+        let action = self.process(now, port, frame);
+        self.whole = false;
+        action
     }
 
     /// Processes one frame received on `port`.
