@@ -17,7 +17,8 @@
 //! - `nat64`, `nat64-udp`: IPv6 clients, IPv4 servers and local address;
 //!   each packet is also translated (`nat64::frame_to_ipv4`/`_ipv6`, as the
 //!   worker does for `Action::Nat64To4`/`To6`), since that is part of its
-//!   forwarding (a `Vec`'s prepend/strip is a small memmove an mbuf avoids).
+//!   forwarding, in a buffer with headroom ([`Headroom`]) whose prepend and
+//!   strip move its start, as an mbuf's do.
 //!
 //! Frames are built by etherparse; what the engine chose (real server, local
 //! address and port) is read back from the forwarded SYN by etherparse too.
@@ -31,6 +32,7 @@ use gw_benches::*;
 use gw_core::engine::nat64::Pending;
 use gw_core::engine::{Action, Engine};
 use gw_core::nat64;
+use gw_core::worker::PacketBuf;
 use gw_proto::{DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceKey, ServiceSpec};
 
 /// The IPv6 VIP (any address: the services' own).
@@ -94,10 +96,73 @@ fn engine6(mode: Mode) -> Engine {
     lab.into_engine()
 }
 
+/// A packet buffer with 128 bytes of headroom: `prepend` and `adj` move the
+/// start of the data, as DPDK's `rte_pktmbuf_prepend`/`_adj` do (a `Vec`
+/// would move the bytes).
+struct Headroom {
+    buf: [u8; 384],
+    start: usize,
+    len: usize,
+}
+
+impl Headroom {
+    const HEADROOM: usize = 128;
+    fn new() -> Headroom {
+        Headroom { buf: [0; 384], start: Self::HEADROOM, len: 0 }
+    }
+    /// Resets the buffer to hold `frame` after the headroom.
+    fn fill(&mut self, frame: &[u8]) {
+        self.start = Self::HEADROOM;
+        self.len = frame.len();
+        self.buf[self.start..self.start + self.len].copy_from_slice(frame);
+    }
+}
+
+impl AsRef<[u8]> for Headroom {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[self.start..self.start + self.len]
+    }
+}
+
+impl AsMut<[u8]> for Headroom {
+    fn as_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[self.start..self.start + self.len]
+    }
+}
+
+impl PacketBuf for Headroom {
+    fn set_len(&mut self, len: usize) -> bool {
+        let ok = self.start + len <= self.buf.len();
+        if ok {
+            self.len = len;
+        }
+        ok
+    }
+    fn prepend(&mut self, n: usize) -> bool {
+        let ok = n <= self.start;
+        if ok {
+            self.start -= n;
+            self.len += n;
+        }
+        ok
+    }
+    fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+    fn adj(&mut self, n: usize) -> bool {
+        let ok = n <= self.len;
+        if ok {
+            self.start += n;
+            self.len -= n;
+        }
+        ok
+    }
+}
+
 /// Runs `frame` through `engine` on `port`, translating it as the worker
 /// does for a NAT64 verdict; whether it is forwarded.
-fn run(engine: &mut Engine, port: u16, frame: &mut Vec<u8>) -> bool {
-    match engine.process(1, port, frame) {
+fn run(engine: &mut Engine, port: u16, frame: &mut impl PacketBuf) -> bool {
+    match engine.process(1, port, frame.as_mut()) {
         Action::Forward { .. } | Action::Forward6 { .. } => true,
         Action::Nat64To4 { .. } | Action::Nat64To6 { .. } => match engine.pending_nat64() {
             Pending::To4(p) => nat64::frame_to_ipv4(frame, &p).is_ok(),
@@ -215,12 +280,11 @@ fn main() {
             (engine, frames)
         }
     };
-    let mut buf = Vec::with_capacity(256);
+    let mut buf = Headroom::new();
     let mut ok = 0u32;
     for i in 0..n {
         for (port, frame) in &frames[(i % flows) as usize] {
-            buf.clear();
-            buf.extend_from_slice(frame);
+            buf.fill(frame);
             ok += run(&mut engine, *port, &mut buf) as u32;
         }
     }

@@ -126,7 +126,13 @@ impl Engine {
         // or, for NAT, to the client): a new flow skips the reply index, a
         // second likely cache miss.
         let to_vip = !reply_first && self.snap.owns(p.key.dst);
-        if !to_vip {
+        // A reply to a local address:port that no IPv4 session has in its
+        // reply key (its reply-port count is 0) can only be NAT64's: skip
+        // the IPv4 reply index, whose miss reads two bucket lines.
+        let nat64_only = reply_first
+            && !self.sessions6.is_empty()
+            && self.sessions.reply_port_unused(p.key.dst, p.key.dport);
+        if !to_vip && !nat64_only {
             if let Some(i) = self.sessions.lookup_out(&p.key) {
                 return self.forward(now, rx, i, Dir::Output, frame, p);
             }
