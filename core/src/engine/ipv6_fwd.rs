@@ -42,9 +42,9 @@ use std::net::Ipv6Addr;
 
 use gw_proto::ForwardMode;
 
-use super::conn::{half_open, per_worker, plain_syn, unbind_parts, SvcDests};
+use super::conn::{count_traffic, per_worker, plain_syn, state_moved, unbind_parts, SvcDests};
 use super::{Action, Engine};
-use crate::counters::{Drop, Event, TrafficCells};
+use crate::counters::{Drop, Event};
 use crate::modes;
 use crate::sched::{self, Flow};
 use crate::service::{fold32, Service};
@@ -307,38 +307,11 @@ impl Engine {
         let new = if p.key.proto == Protocol::Tcp { tcp_state::next(old, table, p.tcp_flags) } else { old };
         if new != old {
             let sm = sessions6.get_mut(i);
-            sm.state = new;
-            match (half_open(old), half_open(new)) {
-                (true, false) => counters.event_cell(Event::HalfOpen).sub(1),
-                (false, true) => counters.event(Event::HalfOpen, 1),
-                _ => {}
-            }
-            let cells = &counters.dests[s.dest as usize];
-            let was_active = s.flags.contains(Flags::ACTIVE);
-            if new == State::Established && !was_active {
-                sm.flags.insert(Flags::ACTIVE);
-                cells.active.add(1);
-                cells.inactive.sub(1);
-            } else if new != State::Established && was_active {
-                sm.flags.remove(Flags::ACTIVE);
-                cells.active.sub(1);
-                cells.inactive.add(1);
-            }
+            state_moved(counters, (&mut sm.state, &mut sm.flags), s.dest, old, new);
         }
         sessions6.touch(i, now, snap.timeouts.of_ms(new));
         counters.event(event, 1);
-        let bytes = p.len as u64;
-        let account = |c: &TrafficCells| {
-            if dir == Dir::Output {
-                c.outpkts.add(1);
-                c.outbytes.add(bytes);
-            } else {
-                c.inpkts.add(1);
-                c.inbytes.add(bytes);
-            }
-        };
-        account(&counters.dests[s.dest as usize]);
-        account(&counters.services[s.service as usize]);
+        count_traffic(counters, (s.dest, s.service), dir, p.len as u64);
         if nat64.is_some() {
             let out = cfg.ifaces.iter().find(|i| i.port == port);
             return super::nat64::xmit(pending, &s, dir, out, (port, next_hop), frame, p);
