@@ -26,7 +26,7 @@
 //!   cannot aim many flows at one bucket pair without knowing the seed.
 //! - Lookups come in two steps for burst pipelines: [`SessionTable::hash`]
 //!   then [`SessionTable::find_in`]/[`SessionTable::find_out`], with
-//!   [`SessionTable::prefetch_bucket`] and [`SessionTable::prefetch_session`]
+//!   [`Table::bucket_line`] and [`Table::session_line`]
 //!   between them so a burst's memory reads overlap.
 //! - Expiry is a hashed timer wheel of 64 ms ticks. A packet only stores the
 //!   new deadline (`expires`); the session moves to a later slot when its old
