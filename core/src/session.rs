@@ -1,5 +1,11 @@
 //! The per-worker session table.
 //!
+//! The code is one generic [`Table`] ([`table`]: slab, indexes, free list,
+//! timer wheel), instantiated for IPv4 as [`SessionTable`] (64-byte
+//! [`Session`], with the reply-port counts) and for IPv6 as
+//! [`ipv6::SessionTable6`] (128-byte [`ipv6::Session6`]); an entry type
+//! brings its key, hash and compares ([`Entry`]).
+//!
 //! Invariants:
 //! - All memory is allocated in [`SessionTable::new`]: a slab of `capacity`
 //!   sessions, two bucket arrays (one per direction) and the timer wheel.
