@@ -22,62 +22,134 @@
 //! (see [`Session`]); only the named accessors touch it.
 
 use crate::counters::{Drop, WorkerCounters};
-use crate::service::Service;
-use crate::session::{ms_to_tick, Flags, FlowKey, Session, SessionTable};
+use crate::service::{Dest, Service};
+use crate::session::ipv6::{rip6, FlowKey6, Session6};
+use crate::session::{ms_to_tick, Entry, Flags, FlowKey, Session, Table};
 use crate::tcp_state::State;
+
+/// What [`schedule`] needs of a table's entry beyond [`Template`]: the
+/// family's template key and template, so that one body serves the IPv4
+/// table ([`Session`]) and the IPv6 one ([`Session6`]).
+pub trait Family: Entry {
+    /// The template key of connection `key` to `svc`: (protocol, client
+    /// address under the service's mask (`-M`), port 0, VIP, service port).
+    fn template_key(key: &Self::Key, svc: &Service) -> Self::Key;
+    /// The destination port of `key` (the real server's, on a port-0
+    /// service).
+    fn dport(key: &Self::Key) -> u16;
+    /// A template of `tkey` naming `dest` on `rport`, flagged
+    /// [`Flags::TEMPLATE`] and [`Flags::NO_OUT`].
+    fn template(tkey: &Self::Key, svc: &Service, dest: &Dest, rport: u16) -> Self;
+    /// The template follows `dest` on `rport`.
+    fn follow(&mut self, dest: &Dest, rport: u16);
+}
+
+impl Family for Session {
+    #[inline]
+    fn template_key(key: &FlowKey, svc: &Service) -> FlowKey {
+        FlowKey { proto: key.proto, src: key.src & svc.netmask, sport: 0, dst: key.dst, dport: svc.key.port }
+    }
+    #[inline]
+    fn dport(key: &FlowKey) -> u16 {
+        key.dport
+    }
+    fn template(tkey: &FlowKey, svc: &Service, dest: &Dest, rport: u16) -> Session {
+        let mut t = Session::new(
+            tkey.proto,
+            (tkey.src, 0),
+            (tkey.dst, tkey.dport),
+            (dest.addr4(), rport),
+            (0, 0),
+            State::None,
+            dest.mode,
+            svc.slot,
+            dest.slot,
+        );
+        t.flags = Flags::TEMPLATE | Flags::NO_OUT;
+        t
+    }
+    #[inline]
+    fn follow(&mut self, dest: &Dest, rport: u16) {
+        (self.dest, self.rip, self.rport) = (dest.slot as u16, dest.addr4(), rport);
+    }
+}
+
+impl Family for Session6 {
+    #[inline]
+    fn template_key(key: &FlowKey6, svc: &Service) -> FlowKey6 {
+        FlowKey6 {
+            proto: key.proto,
+            src: key.src & svc.netmask6,
+            sport: 0,
+            dst: key.dst,
+            dport: svc.key.port,
+        }
+    }
+    #[inline]
+    fn dport(key: &FlowKey6) -> u16 {
+        key.dport
+    }
+    fn template(tkey: &FlowKey6, svc: &Service, dest: &Dest, rport: u16) -> Session6 {
+        let mut t = Session6::new(
+            tkey.proto,
+            (tkey.src, 0),
+            (tkey.dst, tkey.dport),
+            (rip6(dest), rport),
+            (0, 0),
+            State::None,
+            dest.mode,
+            svc.slot,
+            dest.slot,
+        );
+        t.flags = Flags::TEMPLATE | Flags::NO_OUT;
+        t
+    }
+    #[inline]
+    fn follow(&mut self, dest: &Dest, rport: u16) {
+        (self.dest, self.rip, self.rport) = (dest.slot as u16, rip6(dest), rport);
+    }
+}
 
 /// Picks the real server of a new connection of `key` on persistent
 /// service `svc` (timeout `ptime` ms) and returns (index into `svc.dests`,
-/// template slot). An existing template whose server is still in the
-/// service decides; otherwise `pick` schedules, and the template is created
-/// or follows the new choice. The template's deadline moves to `ptime`
-/// from `now` either way.
+/// template slot), in either family's table. An existing template whose
+/// server is still in the service decides; otherwise `pick` schedules, and
+/// the template is created or follows the new choice. The template's
+/// deadline moves to `ptime` from `now` either way.
 #[allow(clippy::too_many_arguments)]
-pub fn schedule(
-    sessions: &mut SessionTable,
+pub fn schedule<E: Family>(
+    sessions: &mut Table<E>,
     counters: &WorkerCounters,
     svc: &Service,
-    key: &FlowKey,
+    key: &E::Key,
     now: u64,
     ptime: u64,
     pick: impl FnOnce() -> Option<usize>,
 ) -> Result<(usize, u32), Drop> {
-    let tkey =
-        FlowKey { proto: key.proto, src: key.src & svc.netmask, sport: 0, dst: key.dst, dport: svc.key.port };
+    let tkey = E::template_key(key, svc);
     let found = sessions.lookup_in(&tkey);
-    let kept = found.and_then(|t| svc.dests.iter().position(|d| d.slot == u32::from(sessions.get(t).dest)));
+    let kept = found.and_then(|t| svc.dests.iter().position(|d| d.slot == u32::from(sessions.get(t).dest())));
     let d = match kept {
         Some(d) => d,
         None => pick().ok_or(Drop::NoDest)?,
     };
     let dest = &svc.dests[d];
     // The real server's port; 0 (port-0 services, -g/-i) means the packet's.
-    let rs = (dest.addr4(), if dest.port == 0 { key.dport } else { dest.port });
+    let rport = if dest.port == 0 { E::dport(key) } else { dest.port };
     let t = match found {
         Some(t) => {
             if kept.is_none() {
                 // Its server is gone: the template follows the new choice.
                 let tm = sessions.get_mut(t);
-                counters.dests[tm.dest as usize].persist.sub(1);
-                (tm.dest, tm.rip, tm.rport) = (dest.slot as u16, rs.0, rs.1);
+                counters.dests[tm.dest() as usize].persist.sub(1);
+                tm.follow(dest, rport);
                 counters.dests[dest.slot as usize].persist.add(1);
             }
             sessions.touch(t, now, ptime);
             t
         }
         None => {
-            let mut tpl = Session::new(
-                key.proto,
-                (tkey.src, 0),
-                (tkey.dst, tkey.dport),
-                rs,
-                (0, 0),
-                State::None,
-                dest.mode,
-                svc.slot,
-                dest.slot,
-            );
-            tpl.flags = Flags::TEMPLATE | Flags::NO_OUT;
+            let mut tpl = E::template(&tkey, svc, dest, rport);
             tpl.set_timeout_ms(ptime.min(u32::MAX as u64) as u32);
             tpl.set_n_control(0);
             let t = sessions.insert(tpl, now, ptime).map_err(|_| Drop::TableFull)?;
@@ -90,19 +162,20 @@ pub fn schedule(
 
 /// Connection slot `conn` is now controlled by template `t`.
 #[inline]
-pub fn attach(sessions: &mut SessionTable, t: u32, conn: u32) {
-    sessions.get_mut(conn).control = t;
+pub fn attach<E: Entry>(sessions: &mut Table<E>, t: u32, conn: u32) {
+    sessions.get_mut(conn).set_control(t);
     let tm = sessions.get_mut(t);
     tm.set_n_control(tm.n_control().saturating_add(1));
 }
 
 /// What the template rules below read and write of a template, in either
-/// session table (IPv4's [`Session`], IPv6's
-/// [`crate::session::ipv6::Session6`]): IPVS's rule lives here once.
-pub(crate) trait Template {
+/// session table (IPv4's [`Session`], IPv6's [`Session6`]): IPVS's rule
+/// lives here once.
+pub trait Template {
     fn n_control(&self) -> u16;
     fn set_n_control(&mut self, n: u16);
     fn timeout_ms(&self) -> u32;
+    fn set_timeout_ms(&mut self, ms: u32);
     fn extend_deadline(&mut self, tick: u32);
     fn dest(&self) -> u16;
 }
@@ -117,6 +190,9 @@ impl Template for Session {
     fn timeout_ms(&self) -> u32 {
         Session::timeout_ms(self)
     }
+    fn set_timeout_ms(&mut self, ms: u32) {
+        Session::set_timeout_ms(self, ms)
+    }
     fn extend_deadline(&mut self, tick: u32) {
         Session::extend_deadline(self, tick)
     }
@@ -127,7 +203,7 @@ impl Template for Session {
 
 /// A connection of template `t` ended at tick `ended`: it no longer counts,
 /// and after the last one the template lives its timeout from then.
-/// Called by [`SessionTable::remove`] (and the IPv6 table's) for every
+/// Called by [`Table::remove`] (either family's table) for every
 /// removed connection that has a template.
 #[inline]
 pub(crate) fn release(t: &mut impl Template, ended: u32) {
@@ -159,6 +235,7 @@ mod tests {
     use super::*;
     use crate::sched::{DestConf, Prepared};
     use crate::service::Dest;
+    use crate::session::SessionTable;
     use crate::session::NIL;
     use crate::wire::ipv4::Protocol;
 

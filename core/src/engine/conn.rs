@@ -14,13 +14,13 @@ use super::Engine;
 use gw_proto::{ClientAddr, ForwardMode};
 
 use crate::client_addr;
-use crate::counters::{Drop, Event, WorkerCounters};
+use crate::counters::{Drop, Event, TrafficCells, WorkerCounters};
 use crate::modes::{self, BindCx, Bound, Mode, ModeOp};
 use crate::persist;
 use crate::sched::{self, Dests, Flow};
 use crate::service::{Dest, Service, Snapshot};
 use crate::session::{Flags, FlowKey, Session};
-use crate::tcp_state::{flags, State};
+use crate::tcp_state::{flags, Dir, State};
 use crate::wire::ipv4::Protocol;
 
 /// Tries per local address before moving to the next one.
@@ -123,6 +123,53 @@ pub(super) fn plain_syn(tcp_flags: u8) -> bool {
 #[inline]
 pub(super) fn half_open(state: State) -> bool {
     state == State::None || state == State::SynRecv
+}
+
+/// A forwarded packet moved its session's TCP state from `old` to `new`
+/// (`new != old`), in either family's table: store it, and keep the
+/// half-open count and the real server's active/inactive gauges in step.
+#[inline(always)]
+pub(super) fn state_moved(
+    counters: &WorkerCounters,
+    (state, flags): (&mut State, &mut Flags),
+    dest: u16,
+    old: State,
+    new: State,
+) {
+    *state = new;
+    match (half_open(old), half_open(new)) {
+        (true, false) => counters.event_cell(Event::HalfOpen).sub(1),
+        (false, true) => counters.event(Event::HalfOpen, 1),
+        _ => {}
+    }
+    let cells = &counters.dests[dest as usize];
+    let was_active = flags.contains(Flags::ACTIVE);
+    if new == State::Established && !was_active {
+        flags.insert(Flags::ACTIVE);
+        cells.active.add(1);
+        cells.inactive.sub(1);
+    } else if new != State::Established && was_active {
+        flags.remove(Flags::ACTIVE);
+        cells.active.sub(1);
+        cells.inactive.add(1);
+    }
+}
+
+/// Counts a forwarded packet of `bytes` coming from `dir` for its real
+/// server and its service, in either family.
+#[inline(always)]
+pub(super) fn count_traffic(counters: &WorkerCounters, (dest, service): (u16, u16), dir: Dir, bytes: u64) {
+    let account = |c: &TrafficCells| {
+        if dir == Dir::Output {
+            c.outpkts.add(1);
+            c.outbytes.add(bytes);
+        } else {
+            c.inpkts.add(1);
+            c.inbytes.add(bytes);
+        }
+    };
+    account(&counters.dests[dest as usize]);
+    account(&counters.services[service as usize]);
 }
 
 impl Engine {

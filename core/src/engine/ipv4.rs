@@ -7,10 +7,10 @@
 //! state, timers and counters move before the transmit, also when it then
 //! fails (as IPVS).
 
-use super::conn::{half_open, plain_syn, unbind, NoDest};
+use super::conn::{count_traffic, plain_syn, state_moved, unbind, NoDest};
 use super::{bad_source, Action, Engine};
 use crate::client_addr;
-use crate::counters::{Drop, Event, TrafficCells};
+use crate::counters::{Drop, Event};
 use crate::modes::{self, XmitCx};
 use crate::route::Iface;
 use crate::session::{Flags, FlowKey, Session};
@@ -180,7 +180,13 @@ impl Engine {
         // or, for NAT, to the client): a new flow skips the reply index, a
         // second likely cache miss.
         let to_vip = !reply_first && self.snap.owns(p.key.dst);
-        if !to_vip {
+        // A reply to a local address:port that no IPv4 session has in its
+        // reply key (its reply-port count is 0) can only be NAT64's: skip
+        // the IPv4 reply index, whose miss reads two bucket lines.
+        let nat64_only = reply_first
+            && !self.sessions6.is_empty()
+            && self.sessions.reply_port_unused(p.key.dst, p.key.dport);
+        if !to_vip && !nat64_only {
             if let Some(i) = self.sessions.lookup_out(&p.key) {
                 return self.forward(now, rx, i, Dir::Output, frame, p);
             }
@@ -253,40 +259,13 @@ impl Engine {
         let new = if p.key.proto == Protocol::Tcp { tcp_state::next(old, table, p.tcp_flags) } else { old };
         if new != old {
             let sm = sessions.get_mut(i);
-            sm.state = new;
-            match (half_open(old), half_open(new)) {
-                (true, false) => counters.event_cell(Event::HalfOpen).sub(1),
-                (false, true) => counters.event(Event::HalfOpen, 1),
-                _ => {}
-            }
-            let cells = &counters.dests[s.dest as usize];
-            let was_active = s.flags.contains(Flags::ACTIVE);
-            if new == State::Established && !was_active {
-                sm.flags.insert(Flags::ACTIVE);
-                cells.active.add(1);
-                cells.inactive.sub(1);
-            } else if new != State::Established && was_active {
-                sm.flags.remove(Flags::ACTIVE);
-                cells.active.sub(1);
-                cells.inactive.add(1);
-            }
+            state_moved(counters, (&mut sm.state, &mut sm.flags), s.dest, old, new);
         }
         sessions.touch(i, now, snap.timeouts.of_ms(new));
         counters.event(event, 1);
-        let bytes = p.tl as u64;
-        let account = |c: &TrafficCells| {
-            if dir == Dir::Output {
-                c.outpkts.add(1);
-                c.outbytes.add(bytes);
-            } else {
-                c.inpkts.add(1);
-                c.inbytes.add(bytes);
-            }
-        };
         // As IPVS: the packet is counted (and moves the state) before it is
         // transmitted, also when transmission then fails (TUN too big).
-        account(&counters.dests[s.dest as usize]);
-        account(&counters.services[s.service as usize]);
+        count_traffic(counters, (s.dest, s.service), dir, p.tl as u64);
         // Over the smallest MTU only: DF and the output port's MTU.
         if p.tl > *min_mtu as usize {
             let big = super::frag::too_big(s.mode, &cfg.ifaces, rx, port, p.tl, p.dont_frag, frame);

@@ -24,8 +24,8 @@
 //!   [`Action::Encap6`]).
 //!
 //! Persistence (`-p`, `-M` as a prefix length) keys a template by the
-//! client address under the service's mask ([`schedule6`], IPVS's rule as
-//! [`crate::persist`] for IPv4).
+//! client address under the service's mask: [`crate::persist::schedule`],
+//! the IPv4 table's code, on the IPv6 table.
 //!
 //! A packet over the output port's MTU (TUN: less the outer header) is
 //! answered with Packet Too Big from the receiving port
@@ -48,9 +48,9 @@ use std::net::Ipv6Addr;
 
 use gw_proto::ForwardMode;
 
-use super::conn::{half_open, per_worker, plain_syn, unbind_parts, SvcDests};
+use super::conn::{count_traffic, per_worker, plain_syn, state_moved, unbind_parts, SvcDests};
 use super::{Action, Engine};
-use crate::counters::{Drop, Event, TrafficCells};
+use crate::counters::{Drop, Event};
 use crate::modes;
 use crate::route::Iface;
 use crate::sched::{self, Flow};
@@ -215,7 +215,7 @@ impl Engine {
         let (d, template) = match svc.persistent_ms {
             None => (pick().ok_or(Drop::NoDest)?, None),
             Some(ptime) => {
-                let (d, t) = schedule6(sessions6, counters, svc, &key, now, ptime, pick)?;
+                let (d, t) = crate::persist::schedule(sessions6, counters, svc, &key, now, ptime, pick)?;
                 (d, Some(t))
             }
         };
@@ -259,9 +259,7 @@ impl Engine {
         s.flags = flags;
         let i = sessions6.insert(s, now, snap.timeouts.of_ms(state)).map_err(|_| Drop::TableFull)?;
         if let Some(t) = template {
-            sessions6.get_mut(i).control = t;
-            let tm = sessions6.get_mut(t);
-            tm.set_n_control(tm.n_control().saturating_add(1));
+            crate::persist::attach(sessions6, t, i);
         }
         counters.event(Event::SessionsCreated, 1);
         counters.event(Event::SessionsLive, 1);
@@ -328,38 +326,11 @@ impl Engine {
         let new = if p.key.proto == Protocol::Tcp { tcp_state::next(old, table, p.tcp_flags) } else { old };
         if new != old {
             let sm = sessions6.get_mut(i);
-            sm.state = new;
-            match (half_open(old), half_open(new)) {
-                (true, false) => counters.event_cell(Event::HalfOpen).sub(1),
-                (false, true) => counters.event(Event::HalfOpen, 1),
-                _ => {}
-            }
-            let cells = &counters.dests[s.dest as usize];
-            let was_active = s.flags.contains(Flags::ACTIVE);
-            if new == State::Established && !was_active {
-                sm.flags.insert(Flags::ACTIVE);
-                cells.active.add(1);
-                cells.inactive.sub(1);
-            } else if new != State::Established && was_active {
-                sm.flags.remove(Flags::ACTIVE);
-                cells.active.sub(1);
-                cells.inactive.add(1);
-            }
+            state_moved(counters, (&mut sm.state, &mut sm.flags), s.dest, old, new);
         }
         sessions6.touch(i, now, snap.timeouts.of_ms(new));
         counters.event(event, 1);
-        let bytes = p.len as u64;
-        let account = |c: &TrafficCells| {
-            if dir == Dir::Output {
-                c.outpkts.add(1);
-                c.outbytes.add(bytes);
-            } else {
-                c.inpkts.add(1);
-                c.inbytes.add(bytes);
-            }
-        };
-        account(&counters.dests[s.dest as usize]);
-        account(&counters.services[s.service as usize]);
+        count_traffic(counters, (s.dest, s.service), dir, p.len as u64);
         if nat64.is_some() {
             let out = cfg.ifaces.iter().find(|i| i.port == port);
             return super::nat64::xmit(pending, counters, rx, &s, dir, out, (port, next_hop), frame, p);
@@ -412,79 +383,6 @@ fn track_seq6(s: &mut Session6, dir: Dir, p: &L4Info6) -> Result<(), Drop> {
 /// What an IPv6 service may ask that the IPv6 path does not do yet.
 fn not_built(svc: &Service) -> bool {
     svc.synproxy || svc.client_addr != gw_proto::ClientAddr::None
-}
-
-/// A real server's address in an IPv6 session: its own, or IPv4-mapped
-/// (`::ffff:a.b.c.d`) for an IPv4 one (NAT64).
-fn rip6(dest: &crate::service::Dest) -> u128 {
-    match dest.addr {
-        std::net::IpAddr::V6(a) => u128::from(a),
-        std::net::IpAddr::V4(a) => u128::from(a.to_ipv6_mapped()),
-    }
-}
-
-/// [`crate::persist::schedule`] for IPv6: the template is keyed by the
-/// client address under the service's prefix (`-M`), port 0, the VIP and
-/// the service port; an existing template whose server is still in the
-/// service decides, else `pick` schedules and the template is created or
-/// follows the new choice; its deadline moves to `ptime` from `now`.
-/// Returns (index into `svc.dests`, template slot).
-fn schedule6(
-    sessions: &mut SessionTable6,
-    counters: &crate::counters::WorkerCounters,
-    svc: &Service,
-    key: &FlowKey6,
-    now: u64,
-    ptime: u64,
-    pick: impl FnOnce() -> Option<usize>,
-) -> Result<(usize, u32), Drop> {
-    let tkey = FlowKey6 {
-        proto: key.proto,
-        src: key.src & svc.netmask6,
-        sport: 0,
-        dst: key.dst,
-        dport: svc.key.port,
-    };
-    let found = sessions.lookup_in(&tkey);
-    let kept = found.and_then(|t| svc.dests.iter().position(|d| d.slot == u32::from(sessions.get(t).dest)));
-    let d = match kept {
-        Some(d) => d,
-        None => pick().ok_or(Drop::NoDest)?,
-    };
-    let dest = &svc.dests[d];
-    let rs = (rip6(dest), if dest.port == 0 { key.dport } else { dest.port });
-    let t = match found {
-        Some(t) => {
-            if kept.is_none() {
-                let tm = sessions.get_mut(t);
-                counters.dests[tm.dest as usize].persist.sub(1);
-                (tm.dest, tm.rip, tm.rport) = (dest.slot as u16, rs.0, rs.1);
-                counters.dests[dest.slot as usize].persist.add(1);
-            }
-            sessions.touch(t, now, ptime);
-            t
-        }
-        None => {
-            let mut tpl = Session6::new(
-                key.proto,
-                (tkey.src, 0),
-                (tkey.dst, tkey.dport),
-                rs,
-                (0, 0),
-                State::None,
-                dest.mode,
-                svc.slot,
-                dest.slot,
-            );
-            tpl.flags = Flags::TEMPLATE | Flags::NO_OUT;
-            tpl.set_timeout_ms(ptime.min(u32::MAX as u64) as u32);
-            tpl.set_n_control(0);
-            let t = sessions.insert(tpl, now, ptime).map_err(|_| Drop::TableFull)?;
-            counters.dests[dest.slot as usize].persist.add(1);
-            t
-        }
-    };
-    Ok((d, t))
 }
 
 /// Rewrites the IPv6 packet of session `s` for its mode (`out`: a reply

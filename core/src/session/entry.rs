@@ -3,7 +3,7 @@
 //!
 //! Invariants: a session is exactly one 64-byte cache line (checked at
 //! compile time); `state`, `mode` and `flags` are one byte each and typed;
-//! the links and the deadline belong to [`super::SessionTable`]. A
+//! the links and the deadline ([`Links`]) belong to the table ([`super::Table`]). A
 //! template's count of controlled connections and its persistence timeout
 //! reuse storage a template does not need, behind named accessors.
 
@@ -11,7 +11,7 @@ use std::ops::{BitOr, BitOrAssign};
 
 use gw_proto::ForwardMode;
 
-use super::{FlowKey, NIL, TICK_SHIFT};
+use super::{FlowKey, Links, NIL, TICK_SHIFT};
 use crate::tcp_state::State;
 use crate::wire::ipv4::Protocol;
 
@@ -133,25 +133,19 @@ pub struct Session {
     /// highest sequence number the sender has used, valid when
     /// [`Flags::SEQ_IN`]/[`Flags::SEQ_OUT`] is set ([`crate::tcp_seq`]).
     pub seq_mark: [u16; 2],
-    /// Deadline, in ticks.
-    pub(super) expires: u32,
-    /// The tick of the wheel slot this session is linked in.
-    pub(super) wheel_tick: u32,
-    /// The next free slot, while this slot is free.
-    pub(super) next_free: u32,
+    /// Deadline and intrusive links, owned by the table ([`super::Table`]).
+    pub(super) links: Links,
     /// Free: the chain link of the reply index before the index became a
     /// cuckoo hash (four bytes for a later field).
     pub(super) spare: u32,
-    pub(super) wheel_next: u32,
-    pub(super) wheel_prev: u32,
     /// The persistence template that controls this connection, or [`NIL`].
     pub control: u32,
 }
 
-const _: () = assert!(std::mem::size_of::<Session>() == 64);
+const _: () = assert!(std::mem::size_of::<Session>() == 64 && std::mem::align_of::<Session>() == 64);
 
 impl Session {
-    /// A new session; links are set by [`SessionTable::insert`].
+    /// A new session; links are set by [`super::Table::insert`].
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         proto: Protocol,
@@ -181,12 +175,8 @@ impl Session {
             service: service as u16,
             dest: dest as u16,
             seq_mark: [0; 2],
-            expires: 0,
-            wheel_tick: 0,
-            next_free: NIL,
+            links: Links::NONE,
             spare: 0,
-            wheel_next: NIL,
-            wheel_prev: NIL,
             control: NIL,
         }
     }
@@ -225,7 +215,7 @@ impl Session {
     }
     /// Milliseconds until expiry at `now_ms` (0 if due).
     pub fn expires_in_ms(&self, now_ms: u64) -> u64 {
-        ((self.expires as u64) << TICK_SHIFT).saturating_sub(now_ms)
+        ((self.links.expires as u64) << TICK_SHIFT).saturating_sub(now_ms)
     }
     /// A template's count of live connections it controls (IPVS's
     /// `n_control`). Stored in the template's unused `lport`.
@@ -257,6 +247,6 @@ impl Session {
     /// lazily: a later deadline needs no relink).
     #[inline]
     pub(crate) fn extend_deadline(&mut self, tick: u32) {
-        self.expires = self.expires.max(tick);
+        self.links.expires = self.links.expires.max(tick);
     }
 }

@@ -3,19 +3,24 @@
 //!
 //! An IPv4 session stays one 64-byte line in [`super::SessionTable`]; an
 //! IPv6 one has four 128-bit addresses and would not fit, so IPv6 sessions
-//! live in a second table of the same shape, which only IPv6 packets touch:
+//! live in a second instance of the same generic table ([`Table`], one
+//! copy of the slab, indexes, free list and timer wheel code), which only
+//! IPv6 packets touch. What is IPv6's own is the entry ([`Entry`] for
+//! [`Session6`]):
 //!
 //! - [`Session6`] is two cache lines (128 bytes, checked at compile time):
 //!   the addresses in the first line with the ports and the protocol, the
 //!   state, links and deadline in the second.
-//! - Both directions are indexed by the same bucketised cuckoo hash as the
-//!   IPv4 table ([`super::index::Index`]), keyed by a [`FlowKey6`] whose two
-//!   addresses are folded into the table's seeded hash.
-//! - The same 64 ms timer wheel with intrusive links and a bounded
-//!   [`SessionTable6::expire`]; the same TCP state machine, flags and
-//!   counters slots (a session's state does not depend on its family).
-//! - All memory is allocated in [`SessionTable6::new`]; nothing on the
-//!   packet path allocates.
+//! - The key, [`FlowKey6`], whose two addresses are folded into the
+//!   table's seeded hash; both directions are indexed by the same
+//!   bucketised cuckoo hash as the IPv4 table ([`super::index::Index`]).
+//! - No reply-port counts (the IPv4 table's [`super::ReplyPorts`]): an
+//!   IPv6 bind looks its candidate reply keys up.
+//!
+//! The same 64 ms timer wheel, bounded [`Table::expire`], TCP state
+//! machine, flags and counters slots (a session's state does not depend on
+//! its family). All memory is allocated in [`Table::new`]; nothing on the
+//! packet path allocates.
 //!
 //! A persistence template ([`Flags::TEMPLATE`]) keeps, as in the IPv4 table,
 //! its timeout in the unused local address and its count of controlled
@@ -24,8 +29,7 @@
 
 use gw_proto::ForwardMode;
 
-use super::index::Index;
-use super::{fold_mul, ms_to_tick, Flags, Full, NIL, TICK_SHIFT, WHEEL_SLOTS};
+use super::{fold_mul, Entry, Flags, Links, Table, NIL, TICK_SHIFT};
 use crate::tcp_state::State;
 use crate::wire::ipv4::Protocol;
 
@@ -68,20 +72,16 @@ pub struct Session6 {
     pub dest: u16,
     /// TCP sequence marks per direction ([`crate::tcp_seq`]).
     pub seq_mark: [u16; 2],
-    /// Deadline, in ticks.
-    expires: u32,
-    wheel_tick: u32,
-    next_free: u32,
-    wheel_next: u32,
-    wheel_prev: u32,
+    /// Deadline and intrusive links, owned by the table ([`Table`]).
+    links: Links,
     /// The persistence template that controls this connection, or [`NIL`].
     pub control: u32,
 }
 
-const _: () = assert!(std::mem::size_of::<Session6>() == 128);
+const _: () = assert!(std::mem::size_of::<Session6>() == 128 && std::mem::align_of::<Session6>() == 64);
 
 impl Session6 {
-    /// A new session; links are set by [`SessionTable6::insert`].
+    /// A new session; links are set by [`Table::insert`].
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         proto: Protocol,
@@ -111,11 +111,7 @@ impl Session6 {
             service: service as u16,
             dest: dest as u16,
             seq_mark: [0; 2],
-            expires: 0,
-            wheel_tick: 0,
-            next_free: NIL,
-            wheel_next: NIL,
-            wheel_prev: NIL,
+            links: Links::NONE,
             control: NIL,
         }
     }
@@ -163,7 +159,7 @@ impl Session6 {
     }
     /// Milliseconds until expiry at `now_ms` (0 if due).
     pub fn expires_in_ms(&self, now_ms: u64) -> u64 {
-        ((self.expires as u64) << TICK_SHIFT).saturating_sub(now_ms)
+        ((self.links.expires as u64) << TICK_SHIFT).saturating_sub(now_ms)
     }
     /// A template's count of live connections it controls (in `lport`).
     #[inline]
@@ -189,6 +185,15 @@ impl Session6 {
     }
 }
 
+/// A real server's address in an IPv6 session: its own, or IPv4-mapped
+/// (`::ffff:a.b.c.d`) for an IPv4 one (NAT64).
+pub(crate) fn rip6(dest: &crate::service::Dest) -> u128 {
+    match dest.addr {
+        std::net::IpAddr::V6(a) => u128::from(a),
+        std::net::IpAddr::V4(a) => u128::from(a.to_ipv6_mapped()),
+    }
+}
+
 impl crate::persist::Template for Session6 {
     fn n_control(&self) -> u16 {
         Session6::n_control(self)
@@ -199,28 +204,21 @@ impl crate::persist::Template for Session6 {
     fn timeout_ms(&self) -> u32 {
         Session6::timeout_ms(self)
     }
+    fn set_timeout_ms(&mut self, ms: u32) {
+        Session6::set_timeout_ms(self, ms)
+    }
     fn extend_deadline(&mut self, tick: u32) {
         // The wheel catches up lazily: a later deadline needs no relink.
-        self.expires = self.expires.max(tick);
+        self.links.expires = self.links.expires.max(tick);
     }
     fn dest(&self) -> u16 {
         self.dest
     }
 }
 
-/// IPv6 sessions of one worker, indexed in both directions, with a timer
-/// wheel (see the module docs and [`super::SessionTable`]).
-pub struct SessionTable6 {
-    slots: Box<[Session6]>,
-    free_head: u32,
-    live: usize,
-    in_index: Index,
-    out_index: Index,
-    seed: (u64, u64),
-    wheel: Box<[u32]>,
-    cur_tick: u32,
-    now_tick: u32,
-}
+/// IPv6 sessions of one worker: the generic [`Table`] (the IPv4 table's
+/// code) of 128-byte [`Session6`]s.
+pub type SessionTable6 = Table<Session6>;
 
 /// 128 bits folded to 64 (the hash mixes them further).
 #[inline(always)]
@@ -228,11 +226,12 @@ fn fold64(a: u128) -> u64 {
     (a as u64) ^ ((a >> 64) as u64).rotate_left(23)
 }
 
-impl SessionTable6 {
-    /// Allocates a table for `capacity` sessions. `seed` keys the index hash.
-    pub fn new(capacity: usize, seed: u64, now_ms: u64) -> SessionTable6 {
-        assert!(capacity > 0 && capacity < NIL as usize, "session capacity out of range");
-        let empty = Session6::new(
+impl Entry for Session6 {
+    type Key = FlowKey6;
+    type Aux = ();
+    #[inline(always)]
+    fn vacant() -> Session6 {
+        Session6::new(
             Protocol::Unknown(0),
             (0, 0),
             (0, 0),
@@ -242,217 +241,73 @@ impl SessionTable6 {
             ForwardMode::FullNat,
             0,
             0,
-        );
-        let mut slots = vec![empty; capacity].into_boxed_slice();
-        for (i, s) in slots.iter_mut().enumerate() {
-            s.next_free = if i + 1 < capacity { i as u32 + 1 } else { NIL };
-        }
-        SessionTable6 {
-            slots,
-            free_head: 0,
-            live: 0,
-            in_index: Index::new(capacity),
-            out_index: Index::new(capacity),
-            seed: (seed | 1, seed.rotate_left(29) ^ 0x6a09_e667_f3bc_c909),
-            wheel: vec![NIL; WHEEL_SLOTS].into_boxed_slice(),
-            cur_tick: ms_to_tick(now_ms),
-            now_tick: ms_to_tick(now_ms),
-        }
+        )
     }
-
-    pub fn len(&self) -> usize {
-        self.live
+    fn seed(seed: u64) -> (u64, u64) {
+        (seed | 1, seed.rotate_left(29) ^ 0x6a09_e667_f3bc_c909)
     }
-    pub fn is_empty(&self) -> bool {
-        self.live == 0
-    }
-    pub fn capacity(&self) -> usize {
-        self.slots.len()
-    }
-    /// Bytes this table allocated, for memory accounting.
-    pub fn memory_bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.slots)
-            + self.in_index.memory_bytes()
-            + self.out_index.memory_bytes()
-            + std::mem::size_of_val(&*self.wheel)
-    }
-    /// The index hash of `k` (low bits: bucket; high 32 bits: signature).
     #[inline(always)]
-    pub fn hash(&self, k: &FlowKey6) -> u64 {
-        let a = fold_mul(fold64(k.src) ^ self.seed.0, fold64(k.dst) ^ 0x9e37_79b9_7f4a_7c15);
-        let b = ((k.sport as u64) << 32 | (k.dport as u64) << 16 | u8::from(k.proto) as u64) ^ self.seed.1;
+    fn hash(seed: (u64, u64), k: &FlowKey6) -> u64 {
+        let a = fold_mul(fold64(k.src) ^ seed.0, fold64(k.dst) ^ 0x9e37_79b9_7f4a_7c15);
+        let b = ((k.sport as u64) << 32 | (k.dport as u64) << 16 | u8::from(k.proto) as u64) ^ seed.1;
         fold_mul(fold_mul(a, b), 0x9e37_79b9_7f4a_7c15)
     }
-
-    /// The session whose client-side key is `k`.
-    #[inline]
-    pub fn lookup_in(&self, k: &FlowKey6) -> Option<u32> {
-        let proto = u8::from(k.proto);
-        self.in_index.find(self.hash(k), |i| self.slots[i as usize].is_in(k, proto))
+    #[inline(always)]
+    fn in_key(&self) -> FlowKey6 {
+        Session6::in_key(self)
     }
-
-    /// The session whose real-server-side key is `k`.
-    #[inline]
-    pub fn lookup_out(&self, k: &FlowKey6) -> Option<u32> {
-        let proto = u8::from(k.proto);
-        self.out_index.find(self.hash(k), |i| self.slots[i as usize].is_out(k, proto))
+    #[inline(always)]
+    fn out_key(&self) -> FlowKey6 {
+        Session6::out_key(self)
     }
-
-    #[inline]
-    pub fn get(&self, idx: u32) -> &Session6 {
-        &self.slots[idx as usize]
+    #[inline(always)]
+    fn key_proto(k: &FlowKey6) -> u8 {
+        u8::from(k.proto)
     }
-    #[inline]
-    pub fn get_mut(&mut self, idx: u32) -> &mut Session6 {
-        &mut self.slots[idx as usize]
+    #[inline(always)]
+    fn is_in(&self, k: &FlowKey6, proto: u8) -> bool {
+        Session6::is_in(self, k, proto)
     }
-
-    /// Inserts `s`, expiring `timeout_ms` after `now_ms`. The caller has
-    /// checked that neither key is present.
-    pub fn insert(&mut self, s: Session6, now_ms: u64, timeout_ms: u64) -> Result<u32, Full> {
-        if self.free_head == NIL {
-            return Err(Full);
-        }
-        let idx = self.free_head;
-        let hin = self.hash(&s.in_key());
-        self.in_index.insert(hin, idx).map_err(|_| Full)?;
-        if !s.flags.contains(Flags::NO_OUT) {
-            let hout = self.hash(&s.out_key());
-            if self.out_index.insert(hout, idx).is_err() {
-                self.in_index.remove(hin, idx);
-                return Err(Full);
-            }
-        }
-        self.free_head = self.slots[idx as usize].next_free;
-        self.slots[idx as usize] = s;
-        self.live += 1;
-        let deadline = ms_to_tick(now_ms + timeout_ms);
-        self.slots[idx as usize].expires = deadline;
-        self.wheel_link(idx, deadline);
-        Ok(idx)
+    #[inline(always)]
+    fn is_out(&self, k: &FlowKey6, proto: u8) -> bool {
+        Session6::is_out(self, k, proto)
     }
-
-    /// Pushes the deadline of `idx` to `timeout_ms` after `now_ms`.
-    #[inline]
-    pub fn touch(&mut self, idx: u32, now_ms: u64, timeout_ms: u64) {
-        let deadline = ms_to_tick(now_ms + timeout_ms);
-        let s = &mut self.slots[idx as usize];
-        s.expires = deadline;
-        if deadline < s.wheel_tick {
-            self.wheel_unlink(idx);
-            self.wheel_link(idx, deadline);
-        }
+    #[inline(always)]
+    fn links(&self) -> &Links {
+        &self.links
     }
-
-    /// Removes `idx` from both indexes and the wheel and frees its slot; a
-    /// connection no longer counts for its template (IPVS's `n_control`,
-    /// as [`crate::persist::release`]).
-    pub fn remove(&mut self, idx: u32) {
-        let s = self.slots[idx as usize];
-        let found = self.in_index.remove(self.hash(&s.in_key()), idx);
-        debug_assert!(found, "session {idx} missing from the client-side index");
-        if !s.flags.contains(Flags::NO_OUT) {
-            let found = self.out_index.remove(self.hash(&s.out_key()), idx);
-            debug_assert!(found, "session {idx} missing from the reply index");
-        }
-        self.wheel_unlink(idx);
-        if s.control != NIL {
-            let ended = s.expires.min(self.now_tick);
-            crate::persist::release(&mut self.slots[s.control as usize], ended);
-        }
-        let slot = &mut self.slots[idx as usize];
-        slot.proto = 0;
-        slot.next_free = self.free_head;
-        self.free_head = idx;
-        self.live -= 1;
+    #[inline(always)]
+    fn links_mut(&mut self) -> &mut Links {
+        &mut self.links
     }
-
-    fn wheel_link(&mut self, idx: u32, deadline: u32) {
-        let tick = deadline.clamp(self.cur_tick, self.cur_tick + WHEEL_SLOTS as u32 - 1);
-        let slot = tick as usize & (WHEEL_SLOTS - 1);
-        let head = self.wheel[slot];
-        let s = &mut self.slots[idx as usize];
-        s.wheel_tick = tick;
-        s.wheel_prev = NIL;
-        s.wheel_next = head;
-        if head != NIL {
-            self.slots[head as usize].wheel_prev = idx;
-        }
-        self.wheel[slot] = idx;
+    #[inline(always)]
+    fn proto(&self) -> u8 {
+        self.proto
     }
-
-    fn wheel_unlink(&mut self, idx: u32) {
-        let (prev, next, tick) = {
-            let s = &self.slots[idx as usize];
-            (s.wheel_prev, s.wheel_next, s.wheel_tick)
-        };
-        if prev == NIL {
-            self.wheel[tick as usize & (WHEEL_SLOTS - 1)] = next;
-        } else {
-            self.slots[prev as usize].wheel_next = next;
-        }
-        if next != NIL {
-            self.slots[next as usize].wheel_prev = prev;
-        }
+    #[inline(always)]
+    fn set_free(&mut self) {
+        self.proto = 0;
     }
-
-    /// Expires sessions whose deadline is at or before `now_ms`, examining
-    /// at most `budget`; `on_expire` frees one (`None`) or keeps it `ms`
-    /// more (`Some(ms)`), as [`super::SessionTable::expire`]. Returns the
-    /// number freed.
-    pub fn expire(
-        &mut self,
-        now_ms: u64,
-        budget: usize,
-        mut on_expire: impl FnMut(&Session6) -> Option<u64>,
-    ) -> usize {
-        let now = ms_to_tick(now_ms);
-        self.now_tick = now;
-        if now.saturating_sub(self.cur_tick) >= WHEEL_SLOTS as u32 {
-            self.cur_tick = now - WHEEL_SLOTS as u32 + 1;
-        }
-        let (mut examined, mut expired) = (0, 0);
-        while self.cur_tick <= now {
-            let slot = self.cur_tick as usize & (WHEEL_SLOTS - 1);
-            let mut i = self.wheel[slot];
-            while i != NIL {
-                if examined == budget {
-                    return expired;
-                }
-                examined += 1;
-                let s = self.slots[i as usize];
-                let next = s.wheel_next;
-                if s.wheel_tick <= self.cur_tick {
-                    if s.expires <= now {
-                        match on_expire(&s) {
-                            None => {
-                                self.remove(i);
-                                expired += 1;
-                            }
-                            Some(ms) => {
-                                let deadline = ms_to_tick(now_ms + ms.max(1 << TICK_SHIFT));
-                                self.slots[i as usize].expires = deadline;
-                                self.wheel_unlink(i);
-                                self.wheel_link(i, deadline);
-                            }
-                        }
-                    } else {
-                        self.wheel_unlink(i);
-                        self.wheel_link(i, s.expires);
-                    }
-                }
-                i = next;
-            }
-            self.cur_tick += 1;
-        }
-        expired
+    #[inline(always)]
+    fn flags(&self) -> Flags {
+        self.flags
     }
-
-    /// The live session in slot `i`, if any (connection listings).
-    #[inline]
-    pub fn slot(&self, i: usize) -> Option<&Session6> {
-        self.slots.get(i).filter(|s| s.proto != 0)
+    #[inline(always)]
+    fn control(&self) -> u32 {
+        self.control
     }
+    #[inline(always)]
+    fn set_control(&mut self, t: u32) {
+        self.control = t;
+    }
+    fn new_aux(_: usize) {}
+    fn aux_bytes(_: &()) -> usize {
+        0
+    }
+    #[inline(always)]
+    fn reply_key_added(_: &mut (), _: &Session6) {}
+    #[inline(always)]
+    fn reply_key_removed(_: &mut (), _: &Session6) {}
 }
 
 #[cfg(test)]

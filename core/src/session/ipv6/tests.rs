@@ -3,6 +3,7 @@ use std::collections::HashMap;
 use proptest::prelude::*;
 
 use super::*;
+use crate::session::Full;
 
 const CIP: u128 = 0x2001_0db8_0000_0000_0000_0000_0000_0100;
 const VIP: u128 = 0x2001_0db8_0000_0000_0000_0000_0000_0001;

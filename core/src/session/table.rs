@@ -1,0 +1,358 @@
+//! The session table of both families: one slab, two cuckoo indexes, the
+//! free list and the timer wheel, generic over the entry ([`Entry`]).
+//!
+//! [`super::SessionTable`] (IPv4, 64-byte [`super::Session`]) and
+//! [`super::ipv6::SessionTable6`] (IPv6, 128-byte
+//! [`super::ipv6::Session6`]) are this table instantiated for their entry:
+//! what differs is the key, how it hashes and compares, and (IPv4 only) the
+//! reply-port counts a FULLNAT bind consults ([`Entry::Aux`]). Everything
+//! is monomorphised, so the IPv4 table compiles to what it was before it
+//! became generic (`benches/examples/ir_per_packet` counts the same
+//! instructions per packet, docs/benchmarks.md).
+//!
+//! The invariants are [`super`]'s: all memory allocated in [`Table::new`];
+//! every live entry in each index once (the reply index skipped for
+//! [`Flags::NO_OUT`]) and in one wheel slot; intrusive `u32` links
+//! ([`Links`]); bounded [`Table::expire`].
+
+use super::index::Index;
+use super::{ms_to_tick, Flags, Full, NIL, TICK_SHIFT, WHEEL_SLOTS};
+use crate::persist;
+
+/// An entry's links and deadline, owned by the [`Table`] (20 bytes, the
+/// same fields in both entry types).
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub struct Links {
+    /// Deadline, in ticks.
+    pub(super) expires: u32,
+    /// The tick of the wheel slot this entry is linked in.
+    pub(super) wheel_tick: u32,
+    /// The next free slot, while this slot is free.
+    pub(super) next_free: u32,
+    pub(super) wheel_next: u32,
+    pub(super) wheel_prev: u32,
+}
+
+impl Links {
+    /// Unlinked, no deadline.
+    pub(super) const NONE: Links =
+        Links { expires: 0, wheel_tick: 0, next_free: NIL, wheel_next: NIL, wheel_prev: NIL };
+}
+
+/// What a [`Table`] needs of its entry type: the key, its hash and
+/// compares, the links, and the state a free slot and the template rule
+/// ([`persist::Template`]) read.
+pub trait Entry: Copy + persist::Template {
+    /// The 5-tuple the indexes are keyed by.
+    type Key;
+    /// Per-table state kept beside the slots and updated with each reply
+    /// key (IPv4: the reply-port counts; IPv6: none).
+    type Aux;
+    /// A free slot (protocol 0).
+    fn vacant() -> Self;
+    /// The table's two hash keys from the configured seed.
+    fn seed(seed: u64) -> (u64, u64);
+    /// The index hash of `k` under `seed`: its low bits pick the bucket,
+    /// its high 16 bits are the signature kept in the bucket.
+    fn hash(seed: (u64, u64), k: &Self::Key) -> u64;
+    /// Key of the client's packets.
+    fn in_key(&self) -> Self::Key;
+    /// Key of the real server's replies.
+    fn out_key(&self) -> Self::Key;
+    /// `k`'s IP protocol number (read once per lookup, not per candidate).
+    fn key_proto(k: &Self::Key) -> u8;
+    /// Whether `k` (protocol `proto`) is this entry's client-side key.
+    fn is_in(&self, k: &Self::Key, proto: u8) -> bool;
+    /// Whether `k` (protocol `proto`) is this entry's reply key.
+    fn is_out(&self, k: &Self::Key, proto: u8) -> bool;
+    fn links(&self) -> &Links;
+    fn links_mut(&mut self) -> &mut Links;
+    /// IP protocol number; 0 marks a free slot.
+    fn proto(&self) -> u8;
+    fn set_free(&mut self);
+    fn flags(&self) -> Flags;
+    /// The controlling persistence template's slot, or [`NIL`].
+    fn control(&self) -> u32;
+    fn set_control(&mut self, t: u32);
+    fn new_aux(capacity: usize) -> Self::Aux;
+    fn aux_bytes(aux: &Self::Aux) -> usize;
+    /// `e`'s reply key entered the reply index.
+    fn reply_key_added(aux: &mut Self::Aux, e: &Self);
+    /// `e`'s reply key left the reply index.
+    fn reply_key_removed(aux: &mut Self::Aux, e: &Self);
+}
+
+/// Sessions of one worker, indexed in both directions, with a timer wheel.
+pub struct Table<E: Entry> {
+    slots: Box<[E]>,
+    free_head: u32,
+    live: usize,
+    in_index: Index,
+    out_index: Index,
+    pub(super) aux: E::Aux,
+    seed: (u64, u64),
+    wheel: Box<[u32]>,
+    /// The next tick whose slot has not been processed yet.
+    cur_tick: u32,
+    /// The clock of the latest `expire` call, in ticks.
+    now_tick: u32,
+}
+
+impl<E: Entry> Table<E> {
+    /// Allocates a table for `capacity` sessions. `seed` keys the index hash.
+    pub fn new(capacity: usize, seed: u64, now_ms: u64) -> Table<E> {
+        assert!(capacity > 0 && capacity < NIL as usize, "session capacity out of range");
+        let mut slots = vec![E::vacant(); capacity].into_boxed_slice();
+        for (i, s) in slots.iter_mut().enumerate() {
+            s.links_mut().next_free = if i + 1 < capacity { i as u32 + 1 } else { NIL };
+        }
+        Table {
+            slots,
+            free_head: 0,
+            live: 0,
+            in_index: Index::new(capacity),
+            out_index: Index::new(capacity),
+            aux: E::new_aux(capacity),
+            seed: E::seed(seed),
+            wheel: vec![NIL; WHEEL_SLOTS].into_boxed_slice(),
+            cur_tick: ms_to_tick(now_ms),
+            now_tick: ms_to_tick(now_ms),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.live
+    }
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+    /// Bytes this table allocated, for memory accounting.
+    pub fn memory_bytes(&self) -> usize {
+        std::mem::size_of_val(&*self.slots)
+            + self.in_index.memory_bytes()
+            + self.out_index.memory_bytes()
+            + E::aux_bytes(&self.aux)
+            + std::mem::size_of_val(&*self.wheel)
+    }
+
+    /// The index hash of `k`: its low bits pick the bucket, its high 16
+    /// bits are the signature kept in the bucket.
+    #[inline(always)]
+    pub fn hash(&self, k: &E::Key) -> u64 {
+        E::hash(self.seed, k)
+    }
+
+    /// The session whose client-side key is `k`.
+    #[inline(always)]
+    pub fn lookup_in(&self, k: &E::Key) -> Option<u32> {
+        self.find_in(k, self.hash(k))
+    }
+
+    /// The session whose real-server-side key is `k`.
+    #[inline(always)]
+    pub fn lookup_out(&self, k: &E::Key) -> Option<u32> {
+        self.find_out(k, self.hash(k))
+    }
+
+    /// [`Table::lookup_in`] with `h == self.hash(k)` computed earlier.
+    #[inline(always)]
+    pub fn find_in(&self, k: &E::Key, h: u64) -> Option<u32> {
+        let proto = E::key_proto(k);
+        self.in_index.find(h, |i| self.slots[i as usize].is_in(k, proto))
+    }
+
+    /// [`Table::lookup_out`] with `h == self.hash(k)` computed earlier.
+    #[inline(always)]
+    pub fn find_out(&self, k: &E::Key, h: u64) -> Option<u32> {
+        let proto = E::key_proto(k);
+        self.out_index.find(h, |i| self.slots[i as usize].is_out(k, proto))
+    }
+
+    /// The bucket line a lookup of hash `h` reads first, for the caller to
+    /// prefetch (the core has no unsafe code, so it cannot prefetch itself).
+    #[inline(always)]
+    pub fn bucket_line(&self, h: u64, dir_out: bool) -> &impl Sized {
+        if dir_out {
+            self.out_index.bucket_of(h)
+        } else {
+            self.in_index.bucket_of(h)
+        }
+    }
+
+    /// The session line a lookup of hash `h` will most likely read, once
+    /// its bucket line is in cache, for the caller to prefetch.
+    #[inline(always)]
+    pub fn session_line(&self, h: u64, dir_out: bool) -> Option<&E> {
+        let i = if dir_out { self.out_index.candidate(h) } else { self.in_index.candidate(h) };
+        i.map(|i| &self.slots[i as usize])
+    }
+
+    #[inline]
+    pub fn get(&self, idx: u32) -> &E {
+        &self.slots[idx as usize]
+    }
+    #[inline]
+    pub fn get_mut(&mut self, idx: u32) -> &mut E {
+        &mut self.slots[idx as usize]
+    }
+
+    /// Inserts `s`, expiring `timeout_ms` after `now_ms`. The caller has
+    /// checked that neither key is present.
+    pub fn insert(&mut self, s: E, now_ms: u64, timeout_ms: u64) -> Result<u32, Full> {
+        if self.free_head == NIL {
+            return Err(Full);
+        }
+        let idx = self.free_head;
+        let hin = self.hash(&s.in_key());
+        self.in_index.insert(hin, idx).map_err(|_| Full)?;
+        if !s.flags().contains(Flags::NO_OUT) {
+            let hout = self.hash(&s.out_key());
+            if self.out_index.insert(hout, idx).is_err() {
+                self.in_index.remove(hin, idx);
+                return Err(Full);
+            }
+            E::reply_key_added(&mut self.aux, &s);
+        }
+        self.free_head = self.slots[idx as usize].links().next_free;
+        self.slots[idx as usize] = s;
+        self.live += 1;
+        let deadline = ms_to_tick(now_ms + timeout_ms);
+        self.slots[idx as usize].links_mut().expires = deadline;
+        self.wheel_link(idx, deadline);
+        Ok(idx)
+    }
+
+    /// Pushes the deadline of `idx` to `timeout_ms` after `now_ms`.
+    #[inline]
+    pub fn touch(&mut self, idx: u32, now_ms: u64, timeout_ms: u64) {
+        let deadline = ms_to_tick(now_ms + timeout_ms);
+        let l = self.slots[idx as usize].links_mut();
+        l.expires = deadline;
+        if deadline < l.wheel_tick {
+            self.wheel_unlink(idx);
+            self.wheel_link(idx, deadline);
+        }
+    }
+
+    /// Removes `idx` from both indexes and the wheel and frees its slot; a
+    /// connection no longer counts for its template ([`persist::release`]).
+    pub fn remove(&mut self, idx: u32) {
+        let s = self.slots[idx as usize];
+        let found = self.in_index.remove(self.hash(&s.in_key()), idx);
+        debug_assert!(found, "session {idx} missing from the client-side index");
+        if !s.flags().contains(Flags::NO_OUT) {
+            let found = self.out_index.remove(self.hash(&s.out_key()), idx);
+            debug_assert!(found, "session {idx} missing from the reply index");
+            E::reply_key_removed(&mut self.aux, &s);
+        }
+        self.wheel_unlink(idx);
+        if s.control() != NIL {
+            // The connection ended at its deadline, or now if it was removed
+            // early. (Not the wheel cursor, which lags the clock while a long
+            // pause is caught up.)
+            let ended = s.links().expires.min(self.now_tick);
+            persist::release(&mut self.slots[s.control() as usize], ended);
+        }
+        let slot = &mut self.slots[idx as usize];
+        // Protocol 0 marks a free slot (see `slot`).
+        slot.set_free();
+        slot.links_mut().next_free = self.free_head;
+        self.free_head = idx;
+        self.live -= 1;
+    }
+
+    fn wheel_link(&mut self, idx: u32, deadline: u32) {
+        // Never schedule into the past or beyond one lap of the wheel.
+        let tick = deadline.clamp(self.cur_tick, self.cur_tick + WHEEL_SLOTS as u32 - 1);
+        let slot = tick as usize & (WHEEL_SLOTS - 1);
+        let head = self.wheel[slot];
+        let l = self.slots[idx as usize].links_mut();
+        l.wheel_tick = tick;
+        l.wheel_prev = NIL;
+        l.wheel_next = head;
+        if head != NIL {
+            self.slots[head as usize].links_mut().wheel_prev = idx;
+        }
+        self.wheel[slot] = idx;
+    }
+
+    fn wheel_unlink(&mut self, idx: u32) {
+        let Links { wheel_prev: prev, wheel_next: next, wheel_tick: tick, .. } =
+            *self.slots[idx as usize].links();
+        if prev == NIL {
+            self.wheel[tick as usize & (WHEEL_SLOTS - 1)] = next;
+        } else {
+            self.slots[prev as usize].links_mut().wheel_next = next;
+        }
+        if next != NIL {
+            self.slots[next as usize].links_mut().wheel_prev = prev;
+        }
+    }
+
+    /// Expires sessions whose deadline is at or before `now_ms`. For each,
+    /// `on_expire` decides: `None` frees it, `Some(ms)` keeps it for `ms`
+    /// more (a persistence template that still controls connections).
+    /// Examines at most `budget` sessions, so one call's cost is bounded;
+    /// returns the number freed.
+    pub fn expire(
+        &mut self,
+        now_ms: u64,
+        budget: usize,
+        mut on_expire: impl FnMut(&E) -> Option<u64>,
+    ) -> usize {
+        let now = ms_to_tick(now_ms);
+        self.now_tick = now;
+        // After a long pause, one lap visits every slot: skip the rest.
+        if now.saturating_sub(self.cur_tick) >= WHEEL_SLOTS as u32 {
+            self.cur_tick = now - WHEEL_SLOTS as u32 + 1;
+        }
+        let mut examined = 0;
+        let mut expired = 0;
+        while self.cur_tick <= now {
+            let slot = self.cur_tick as usize & (WHEEL_SLOTS - 1);
+            let mut i = self.wheel[slot];
+            while i != NIL {
+                if examined == budget {
+                    return expired;
+                }
+                examined += 1;
+                let s = self.slots[i as usize];
+                let l = *s.links();
+                if l.wheel_tick <= self.cur_tick {
+                    if l.expires <= now {
+                        match on_expire(&s) {
+                            None => {
+                                self.remove(i);
+                                expired += 1;
+                            }
+                            Some(ms) => {
+                                let deadline = ms_to_tick(now_ms + ms.max(1 << TICK_SHIFT));
+                                self.slots[i as usize].links_mut().expires = deadline;
+                                self.wheel_unlink(i);
+                                self.wheel_link(i, deadline);
+                            }
+                        }
+                    } else {
+                        // expires > now >= cur_tick, so this lands in another slot.
+                        self.wheel_unlink(i);
+                        self.wheel_link(i, l.expires);
+                    }
+                }
+                i = l.wheel_next;
+            }
+            self.cur_tick += 1;
+        }
+        expired
+    }
+
+    /// The live session in slot `i`, if any (connection listing walks the
+    /// slots in chunks; a free slot has protocol 0, which no session has).
+    #[inline]
+    pub fn slot(&self, i: usize) -> Option<&E> {
+        self.slots.get(i).filter(|s| s.proto() != 0)
+    }
+}
