@@ -242,7 +242,9 @@ impl Args {
         if self.syn_flood > 0.0 && (self.proto != Proto::Tcp || self.rate <= 0.0 || self.new_flows) {
             return Err("--syn-flood needs --proto tcp and a --rate, and no --new-flows".into());
         }
-        if self.synproxy && (self.proto != Proto::Tcp || self.ipv6 || !(self.legit_rate > 0.0)) {
+        if self.synproxy
+            && (self.proto != Proto::Tcp || self.ipv6 || self.legit_rate.is_nan() || self.legit_rate <= 0.0)
+        {
             return Err("--synproxy needs --proto tcp over IPv4 and a --legit-rate above 0".into());
         }
         if !(self.syn_flood >= 0.0
