@@ -14,6 +14,8 @@
 //!   random permutation, Zipf).
 //! - [`hist`]: a latency histogram (log-linear buckets, ~3 % resolution).
 //! - [`report`]: the JSON the generator prints, read back by the runner.
+//! - [`synproxy`]: the clients' and real servers' side of a SYNPROXY
+//!   service's handshake (cookie ACKs, the server's SYN+ACK).
 //! - [`table`] and [`plot`]: the markdown table and the SVG plot.
 
 pub mod flows;
@@ -23,4 +25,5 @@ pub mod hist;
 pub mod order;
 pub mod plot;
 pub mod report;
+pub mod synproxy;
 pub mod table;

@@ -109,6 +109,19 @@ pub struct Phase {
     /// last fragment.
     #[serde(default)]
     pub rx_fragments: u64,
+    /// SYNPROXY (`gw-pktgen --synproxy`): plain SYNs that reached the real
+    /// servers (each a connection whose cookie the gateway accepted), the
+    /// cookie SYN+ACKs that reached the clients (flood's and ours), the
+    /// legitimate new connections' SYNs sent during the flood and their
+    /// cookie ACKs sent (handshakes the clients completed).
+    #[serde(default)]
+    pub server_syn_rx: u64,
+    #[serde(default)]
+    pub cookies_rx: u64,
+    #[serde(default)]
+    pub legit_syn_tx: u64,
+    #[serde(default)]
+    pub legit_acks: u64,
     /// Consecutive sub-windows of the phase (measurement only), so a figure
     /// can be given as a median with its spread on a noisy machine.
     #[serde(default)]

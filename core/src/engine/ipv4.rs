@@ -292,6 +292,16 @@ impl Engine {
             if p.key.proto == Protocol::Udp {
                 return xmit_uoa(ca, &cx, i, &s, out, frame);
             }
+            // An established PROXY segment: FULLNAT's rewrite with the
+            // shift in the same checksum update, here (no call; client-
+            // address choices are FULLNAT's only).
+            if s.mode == gw_proto::ForwardMode::FullNat {
+                if let Some((at, v)) =
+                    client_addr::established_shift(ca, p.tl, i, &s, old, out, p.tcp_flags, frame)
+                {
+                    return modes::fullnat::xmit_shifted(&cx, &s, out, frame, at, v);
+                }
+            }
             return xmit_client_addr(ca, &cx, i, &s, old, out, p.tcp_flags, frame);
         }
         modes::xmit(s.mode, out, &cx, &s, frame)
@@ -324,8 +334,10 @@ fn splice(sp: &crate::synproxy::Table, i: u32, out: bool, frame: &mut [u8]) {
 }
 
 /// The transmit of a packet of a session with a client-address choice
-/// (TOA, PROXY header; [`client_addr`]). Out of line, so that the path of
-/// every other session stays as small as it was.
+/// (TOA, PROXY header; [`client_addr`]) that is not an established PROXY
+/// segment (those take [`client_addr::established_shift`] in
+/// [`Engine::forward`]). Out of line, so that the path of every other
+/// session stays as small as it was.
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
 fn xmit_client_addr(
@@ -338,12 +350,6 @@ fn xmit_client_addr(
     tcp_flags: u8,
     frame: &mut [u8],
 ) -> Action {
-    // (Client-address choices are FULLNAT's only.)
-    if s.mode == gw_proto::ForwardMode::FullNat {
-        if let Some((at, v)) = client_addr::established_shift(ca, cx.tl, i, s, old, out, tcp_flags, frame) {
-            return modes::fullnat::xmit_shifted(cx, s, out, frame, at, v);
-        }
-    }
     let act = modes::xmit(s.mode, out, cx, s, frame);
     client_addr::on_forward(ca, cx.counters, cx.ifaces, i, s, old, out, tcp_flags, frame, act)
 }

@@ -19,6 +19,7 @@ mod results;
 mod run;
 mod scenarios;
 mod synflood;
+mod synproxy_flood;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
@@ -177,6 +178,15 @@ fn real_main(args: Args) -> Result<i32> {
         let t = Instant::now();
         if s.syn_flood > 0.0 {
             match run::flood_scenario(&ctx, s) {
+                Ok((report, others)) if s.synproxy => {
+                    println!("{}", synproxy_flood::table(&report));
+                    let out = args.out.clone().unwrap_or_else(|| repo().join("benches/results"));
+                    let command = format!("benches/run.sh --only {}", s.id);
+                    let env =
+                        results::Env::collect(&repo(), report.tsc_hz, t.elapsed().as_secs_f64(), &command);
+                    synproxy_flood::write(&out, s, &report, others, &env)?;
+                    eprintln!("gw-benchrun: wrote {}/synproxy_flood.md, synproxy_flood.json", out.display());
+                }
                 Ok((report, others)) => {
                     println!("{}", synflood::table(&report));
                     let out = args.out.clone().unwrap_or_else(|| repo().join("benches/results"));

@@ -224,6 +224,9 @@ fn pktgen_cmd(
         c.arg("--paced-flood").arg(s.paced_flood.to_string());
         c.arg("--flood-rate").arg(s.flood_rate.to_string());
     }
+    if s.synproxy {
+        c.arg("--synproxy");
+    }
     match s.dut {
         Dut::Gatewayd { mode, .. } if mode.one_way() => {
             c.arg("--one-way");

@@ -96,6 +96,9 @@ pub struct Scenario {
     pub order: &'static str,
     /// The clients speak IPv6 (`gw-pktgen --ipv6`, issue 17).
     pub ipv6: bool,
+    /// The TCP service is a SYNPROXY one (`-j enable`, issue 16;
+    /// `gw-pktgen --synproxy`): written to `synproxy_flood.md`.
+    pub synproxy: bool,
 }
 
 /// The simple IMIX: 7 x 64 B, 4 x 512 B, 1 x 1514 B (a 1500-byte IP packet).
@@ -199,6 +202,7 @@ fn gw(
         fragment: 0,
         order: "random",
         ipv6: mode.ipv6(),
+        synproxy: false,
     }
 }
 
@@ -225,6 +229,7 @@ fn testpmd(id: &str, sizes: &[usize], mix: &[usize]) -> Scenario {
         fragment: 0,
         order: "random",
         ipv6: false,
+        synproxy: false,
     }
 }
 
@@ -327,7 +332,15 @@ pub fn extra() -> Vec<Scenario> {
     s.flood_rate = 1_000_000.0;
     s.syn_flood = 5.0;
     s.ack_flood = 3.0;
-    vec![s]
+    // Issue 16: the same established flows through a SYNPROXY service (the
+    // cookie handshake), a SYN flood at the generator's full rate and an
+    // ACK flood, legitimate new connections during both.
+    let mut p = s.clone();
+    p.id = "synproxy-flood".into();
+    p.title = "FULLNAT TCP established through SYNPROXY under a SYN flood".into();
+    p.synproxy = true;
+    p.paced_flood = 0.0;
+    vec![s, p]
 }
 
 /// The CI smoke run: one short FULLNAT scenario.
@@ -390,7 +403,37 @@ pub fn gatewayd_config(conf_dir: &Path, s: &Scenario, ep: &Endpoints, prefix: &s
     c.as_table_mut()
         .context("[control] is not a table")?
         .insert("socket".into(), ep.control_sock.clone().into());
+    if s.synproxy {
+        synproxy_services(&mut t)?;
+    }
     Ok(toml::to_string(&t)?)
+}
+
+/// Turns SYNPROXY on for every TCP service of the config (`-j enable` on
+/// its `-A -t` rule line).
+fn synproxy_services(t: &mut toml::Table) -> Result<()> {
+    let services = t.get_mut("service").and_then(|s| s.as_array_mut()).context("no [[service]]")?;
+    let mut n = 0;
+    for sv in services.iter_mut() {
+        let sv = sv.as_table_mut().context("[[service]] is not a table")?;
+        let Some(rules) = sv.get("rules").and_then(|r| r.as_str()) else { continue };
+        let rules: Vec<String> = rules
+            .lines()
+            .map(|l| {
+                if l.trim_start().starts_with("-A -t ") {
+                    n += 1;
+                    format!("{l} -j enable")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        sv.insert("rules".into(), (rules.join("\n") + "\n").into());
+    }
+    if n == 0 {
+        bail!("no TCP service (-A -t) to turn SYNPROXY on for");
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -450,6 +493,8 @@ mod tests {
             assert!(c.ports[0].device.contains("socket=/run/gwbench.x/o.sock,"), "{}", c.ports[0].device);
             assert!(c.eal.args.contains(&"gwbench-x-gw".to_string()));
             assert_eq!(c.control.socket, Path::new("/run/gwbench.x/c.sock"));
+            // SYNPROXY on the TCP service of the issue-16 flood only.
+            assert_eq!(text.contains("-A -t 198.18.0.100:80 -s rr -j enable"), s.synproxy, "{}", s.id);
         }
     }
 }

@@ -185,6 +185,17 @@ pub struct Args {
     /// Seconds of the ACK flood of the SYN-flood measurement (0: none).
     #[arg(long, default_value_t = 0.0)]
     pub ack_flood: f64,
+    /// The service is a SYNPROXY one (issue 16; TCP, IPv4): the clients
+    /// answer the gateway's cookie SYN+ACKs (ACK = cookie + 1), the real
+    /// servers acknowledge the gateway's SYNs; with --syn-flood, SYNs that
+    /// reach the servers are counted (`server_syn_rx`) and legitimate new
+    /// connections open during the floods at --legit-rate.
+    #[arg(long)]
+    pub synproxy: bool,
+    /// New legitimate connections per second during each flood (with
+    /// --synproxy).
+    #[arg(long, default_value_t = 10_000.0)]
+    pub legit_rate: f64,
     /// Send UDP datagrams of this many bytes (UDP header + payload) as IPv4
     /// fragments of at most 1500 bytes with DF clear, each datagram with its
     /// own IP identification, instead of --sizes (the flows are still opened
@@ -231,6 +242,11 @@ impl Args {
         if self.syn_flood > 0.0 && (self.proto != Proto::Tcp || self.rate <= 0.0 || self.new_flows) {
             return Err("--syn-flood needs --proto tcp and a --rate, and no --new-flows".into());
         }
+        if self.synproxy
+            && (self.proto != Proto::Tcp || self.ipv6 || self.legit_rate.is_nan() || self.legit_rate <= 0.0)
+        {
+            return Err("--synproxy needs --proto tcp over IPv4 and a --legit-rate above 0".into());
+        }
         if !(self.syn_flood >= 0.0
             && self.ack_flood >= 0.0
             && self.paced_flood >= 0.0
@@ -273,6 +289,9 @@ mod tests {
         assert!(bad.validate().is_err());
         let flood = ["gw-pktgen", "--proto", "tcp", "--rate", "1000", "--syn-flood", "2", "--ack-flood", "1"];
         Args::parse_from(flood).validate().unwrap();
+        let sp = ["gw-pktgen", "--proto", "tcp", "--rate", "1000", "--syn-flood", "2", "--synproxy"];
+        Args::parse_from(sp).validate().unwrap();
+        assert!(Args::parse_from(["gw-pktgen", "--synproxy"]).validate().is_err(), "SYNPROXY is TCP");
         // A SYN flood needs TCP and a fixed rate for the established flows.
         assert!(Args::parse_from(["gw-pktgen", "--proto", "tcp", "--syn-flood", "2"]).validate().is_err());
         assert!(Args::parse_from(["gw-pktgen", "--rate", "1000", "--syn-flood", "2"]).validate().is_err());

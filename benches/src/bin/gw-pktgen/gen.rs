@@ -25,6 +25,7 @@ use gw_benches::traffic::frame6::{self, AnyTemplate as Template};
 use gw_benches::traffic::hist::Histogram;
 use gw_benches::traffic::order::Order;
 use gw_benches::traffic::report::{self, GwCounters, Phase, Sample};
+use gw_benches::traffic::synproxy as sp;
 use gw_core::wire::ethernet::MacAddr;
 use gw_core::wire::tcp::flags;
 use gw_dpdk::{tsc, Mempool, Port, RxBurst, TxBuffer, BURST};
@@ -142,14 +143,22 @@ pub struct Gen {
     pub ack_template: Option<Template>,
     /// Clients whose SYN+ACK arrived and whose ACK is not sent yet. They go
     /// before any new packet, and a refused one is sent again: a lost ACK
-    /// would leave its session half-open.
-    pending_acks: VecDeque<(u32, u16)>,
+    /// would leave its session half-open. With each, the acknowledgement
+    /// number it carries under SYNPROXY (the cookie + 1).
+    pending_acks: VecDeque<(u32, u16, u32)>,
     /// The flood of the current phase, if any.
     pub flood: Option<Flood>,
     /// SYN-flood measurement: only TCP segments with PSH and without SYN are
     /// the established flows' (counted, timed); anything else is flood, never
     /// answered with a handshake ACK (its clients are spoofed).
     pub split_flood: bool,
+    /// The service is a SYNPROXY one ([`sp`]): the clients answer the
+    /// cookie SYN+ACKs of the established flows (below `established`) and
+    /// of the legitimate new connections, the servers acknowledge SYNs.
+    pub synproxy: bool,
+    pub established: u64,
+    /// Legitimate new connections (SYNs) sent during a flood, paced.
+    pub legit: Option<Flood>,
     servers: Vec<Ipv4Addr>,
     /// The IPv6 real servers (FULLNAT66), answered to neighbour solicitations.
     servers6: Vec<std::net::Ipv6Addr>,
@@ -200,6 +209,9 @@ impl Gen {
             pending_acks: VecDeque::with_capacity(1 << 16),
             flood: None,
             split_flood: false,
+            synproxy: false,
+            established: 0,
+            legit: None,
             servers: flows::real_servers(),
             servers6: (0..flows::RS_COUNT).map(|i| frame6::nth6(frame6::RS6_FIRST, i)).collect(),
             frag_buf: Vec::new(),
@@ -307,6 +319,7 @@ impl Gen {
         let mut backoff_until = 0u64;
         let mut flood_backoff = 0u64;
         let mut flood_attempted = 0u64;
+        let mut legit_attempted = 0u64;
         let retry = matches!(t.flows, Flows::Once { .. });
         loop {
             let now = tsc();
@@ -334,6 +347,15 @@ impl Gen {
                 n = 0;
             }
             if n == 0 {
+                if let Some(rate) = self.legit.as_ref().map(|f| f.rate) {
+                    let k = ((self.secs(now - t0) * rate) as u64)
+                        .saturating_sub(legit_attempted)
+                        .min(BURST as u64);
+                    if k > 0 {
+                        legit_attempted += k;
+                        self.send_legit(k as usize);
+                    }
+                }
                 if let Some(rate) = self.flood.as_ref().map(|f| f.rate) {
                     let k = if rate > 0.0 {
                         ((self.secs(now - t0) * rate) as u64)
@@ -496,6 +518,28 @@ impl Gen {
         refused > 0
     }
 
+    /// Sends `n` (at most a burst) SYNs of new legitimate connections
+    /// ([`Gen::legit`]); a refused one is sent again next time.
+    fn send_legit(&mut self, n: usize) {
+        let Some(fl) = self.legit.as_mut() else { return };
+        let stamp = tsc();
+        for _ in 0..n {
+            let Some(mut m) = self.pool.alloc() else { break };
+            if !m.set_len(fl.template.len()) {
+                break;
+            }
+            let Some(f) = fl.flows.next() else { break };
+            let (ip, port) = flows::client(f);
+            fl.template.write(m.as_mut(), ip, port, stamp);
+            let _ = self.tx_client.push(m);
+        }
+        let (sent, refused) = self.tx_client.flush(self.client.port, 0);
+        if let Flows::Fresh { next } = &mut fl.flows {
+            *next -= refused as u64;
+        }
+        self.cur.legit_syn_tx += sent as u64;
+    }
+
     /// Whether a received TCP segment with `tcp_flags` belongs to the flood
     /// (see [`Gen::split_flood`]).
     #[inline]
@@ -511,12 +555,15 @@ impl Gen {
             return false;
         };
         let stamp = tsc();
-        for &(ip, port) in self.pending_acks.iter().take(BURST) {
+        for &(ip, port, ack) in self.pending_acks.iter().take(BURST) {
             let Some(mut m) = self.pool.alloc() else { break };
             if !m.set_len(tpl.len()) {
                 break;
             }
             tpl.write(m.as_mut(), ip, port, stamp);
+            if self.synproxy {
+                sp::set_seq_ack(m.as_mut(), sp::CLIENT_ISN + 1, ack);
+            }
             let _ = self.tx_client.push(m);
         }
         let q = self.next_queue;
@@ -595,8 +642,17 @@ impl Gen {
             }
             let now = tsc();
             let split = self.split_flood;
+            let synproxy = self.synproxy;
             for mut m in self.rx.drain() {
                 match frame::classify(m.as_ref()) {
+                    Kind::Data { tcp_flags, .. } if synproxy && sp::is_plain_syn(tcp_flags) => {
+                        // Under SYNPROXY the gateway sends a SYN only for
+                        // a valid cookie ACK: answered as a TCP stack would.
+                        self.cur.server_syn_rx += 1;
+                        if frame::reflect(m.as_mut()) && sp::ack_the_syn(m.as_mut()) {
+                            let _ = self.tx_server.push(m);
+                        }
+                    }
                     Kind::Data { tcp_flags, .. } if Self::is_flood(split, tcp_flags) => {
                         // A real server answers a SYN with a SYN+ACK.
                         self.cur.flood_server_rx += 1;
@@ -658,19 +714,37 @@ impl Gen {
             }
             let now = tsc();
             let split = self.split_flood;
+            let synproxy = self.synproxy;
             for mut m in self.rx.drain() {
                 match frame::classify(m.as_ref()) {
+                    Kind::Data { tcp_flags, .. } if synproxy && tcp_flags & SYN_ACK == SYN_ACK => {
+                        // The gateway's cookie: our clients answer it, the
+                        // spoofed ones never do.
+                        self.cur.cookies_rx += 1;
+                        match sp::cookie_of(m.as_ref()) {
+                            Some((ip, port, cookie)) if sp::is_ours(ip, port, self.established) => {
+                                if self.pending_acks.len() < MAX_PENDING_ACKS {
+                                    self.pending_acks.push_back((ip, port, cookie.wrapping_add(1)));
+                                    if sp::flow_of(ip, port).is_some_and(|f| f >= sp::LEGIT_BASE) {
+                                        self.cur.legit_acks += 1;
+                                    }
+                                } else {
+                                    self.cur.acks_lost += 1;
+                                }
+                            }
+                            _ => self.cur.flood_client_rx += 1,
+                        }
+                    }
                     Kind::Data { tcp_flags, .. } if Self::is_flood(split, tcp_flags) => {
                         self.cur.flood_client_rx += 1;
                     }
                     Kind::Data { stamp, tcp_flags, .. } => {
                         self.cur.client_rx += 1;
                         record(&mut self.hist, &mut self.cur, self.hz, stamp, now);
-                        const SYN_ACK: u8 = 0x12;
                         if tcp_flags & SYN_ACK == SYN_ACK {
                             if let Some(client) = frame::dst_endpoint(m.as_ref()) {
                                 if self.pending_acks.len() < MAX_PENDING_ACKS {
-                                    self.pending_acks.push_back(client);
+                                    self.pending_acks.push_back((client.0, client.1, 1));
                                 } else {
                                     self.cur.acks_lost += 1;
                                 }
@@ -714,6 +788,9 @@ impl Gen {
         got
     }
 }
+
+/// SYN and ACK set: a SYN+ACK.
+const SYN_ACK: u8 = flags::SYN | flags::ACK;
 
 /// Records the latency of a packet stamped `stamp` that arrived at `now`.
 #[inline]

@@ -125,6 +125,9 @@ fn phases(args: &Args, g: &mut Gen) -> Result<GenReport> {
         Proto::Tcp => (L4Kind::Tcp(flags::SYN), L4Kind::Tcp(flags::ACK | flags::PSH)),
     };
     let open_tpl = make(open_kind, &smallest);
+    // SYNPROXY: from the open phase on, the cookie handshake.
+    g.synproxy = args.synproxy;
+    g.established = args.flows;
     if args.proto == Proto::Tcp {
         g.ack_template = make(L4Kind::Tcp(flags::ACK), &smallest).pop();
     }
@@ -242,6 +245,7 @@ fn syn_flood(
     g.split_flood = true;
     let [syn, ack] = floods;
     let mut next_spoofed = args.flows;
+    let mut next_legit = gw_benches::traffic::synproxy::LEGIT_BASE;
     let phases: [(&str, f64, Option<&AnyTemplate>, f64); 6] = [
         ("before", args.duration, None, 0.0),
         ("syn_flood_paced", args.paced_flood, Some(syn), args.flood_rate),
@@ -259,10 +263,19 @@ fn syn_flood(
             flows: Flows::Fresh { next: next_spoofed },
             rate,
         });
+        // Under SYNPROXY, legitimate new connections during the floods.
+        g.legit = (args.synproxy && flood.is_some()).then(|| Flood {
+            template: syn.clone(),
+            flows: Flows::Fresh { next: next_legit },
+            rate: args.legit_rate,
+        });
         t.seconds = Some(secs);
         let p = g.run(name, t, Some(args.sample));
         if let Some(Flood { flows: Flows::Fresh { next }, .. }) = g.flood.take() {
             next_spoofed = next;
+        }
+        if let Some(Flood { flows: Flows::Fresh { next }, .. }) = g.legit.take() {
+            next_legit = next;
         }
         let gw = |k: &str| p.gw.as_ref().and_then(|c| c.get(k).copied()).unwrap_or(0);
         eprintln!(
@@ -281,6 +294,18 @@ fn syn_flood(
             gw("drop_half_open_limit"),
             gw("drop_no_session_not_syn"),
         );
+        if args.synproxy {
+            eprintln!(
+                "gw-pktgen: {name}: SYNs at servers {}, cookies at clients {}, legitimate SYNs {} ACKs {}, gw synproxy_syn_acks_sent {} synproxy_conns_opened {} drop_synproxy_bad_cookie {}",
+                p.server_syn_rx,
+                p.cookies_rx,
+                p.legit_syn_tx,
+                p.legit_acks,
+                gw("synproxy_syn_acks_sent"),
+                gw("synproxy_conns_opened"),
+                gw("drop_synproxy_bad_cookie"),
+            );
+        }
         report.phases.push(p);
     }
 }
