@@ -338,55 +338,15 @@ fn overlapping_duplicate_and_stray_fragments_are_counted() {
 
 mod v6 {
     use super::{payload, Event};
+    use crate::common::v6::*;
     use crate::common::*;
     use etherparse::{IpNumber, Ipv6Header, NetSlice, PacketBuilder, SlicedPacket, UdpHeader};
     use gw_core::counters::Drop;
-    use gw_core::wire::ipv6;
-    use gw_proto::{DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceKey, ServiceSpec};
-    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-    const CLIENT6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x77, 0, 0, 0, 0, 9);
-    const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x50);
-    const LIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x60);
-    const RS6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x200);
+    use gw_proto::{DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceSpec};
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
     type End = (Ipv6Addr, u16);
-
-    fn key6(proto: Protocol) -> ServiceKey {
-        ServiceKey { proto, addr: IpAddr::V6(VIP6), port: VPORT }
-    }
-
-    /// A neighbour solicitation from `src` (at `mac`) for the port's address.
-    fn ns(mac: [u8; 6], src: Ipv6Addr) -> Vec<u8> {
-        let group = ipv6::solicited_node(GW_OUT_ADDR6);
-        let mut body = GW_OUT_ADDR6.octets().to_vec();
-        body.extend_from_slice(&[1, 1]);
-        body.extend_from_slice(&mac);
-        let mut out = vec![];
-        PacketBuilder::ethernet2(mac, ipv6::multicast_mac(group).0)
-            .ipv6(src.octets(), group.octets(), 255)
-            .icmpv6(etherparse::Icmpv6Type::Unknown { type_u8: 135, code_u8: 0, bytes5to8: [0; 4] })
-            .write(&mut out, &body)
-            .unwrap();
-        out
-    }
-
-    /// `workers` workers (this is worker 0), IPv6 services on [VIP6]:80
-    /// with the real server [RS6]:8080 of `mode` (FULLNAT: local address
-    /// [LIP6]), the router and the real server known as neighbours.
-    fn lab6(mode: ForwardMode, workers: u32) -> Lab {
-        let mut lab = LabConfig { workers, ..LabConfig::default() }.build();
-        for proto in [Protocol::Tcp, Protocol::Udp] {
-            lab.ok(Request::AddService { spec: ServiceSpec::new(key6(proto), Scheduler::Rr) });
-            lab.ok(Request::AddDest { service: key6(proto), dest: DestSpec::new(RS6, 8080, mode, 1) });
-            if mode == ForwardMode::FullNat {
-                lab.ok(Request::AddLaddr { service: key6(proto), addr: LIP6.into() });
-            }
-        }
-        for (mac, addr) in [(ROUTER_MAC, ROUTER6), (RS_MAC[0], RS6)] {
-            assert_eq!(lab.rx(0, ns(mac, addr)).len(), 1, "the solicitation is answered");
-        }
-        lab
-    }
 
     fn udp6(mac: [u8; 6], s: End, d: End, data: &[u8]) -> Vec<u8> {
         let mut out = vec![];

@@ -10,8 +10,9 @@
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{Ipv4Addr, Ipv6Addr};
 
+use common::v6::*;
 use common::*;
 use etherparse::icmpv4::DestUnreachableHeader;
 use etherparse::icmpv6::{DestUnreachableCode, TimeExceededCode};
@@ -20,51 +21,10 @@ use etherparse::{
     TransportSlice, UdpHeader,
 };
 use gw_core::counters::{Drop, Event};
-use gw_core::wire::ipv6;
-use gw_proto::{DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceKey, ServiceSpec};
+use gw_proto::{DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceSpec};
 
-const CLIENT6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x77, 0, 0, 0, 0, 9);
-const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x50);
-const LIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x60);
-const RS6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x200);
 /// A router beyond the gateway on the client side.
 const HOP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x66, 0, 0, 0, 0, 1);
-
-fn key6(proto: Protocol) -> ServiceKey {
-    ServiceKey { proto, addr: IpAddr::V6(VIP6), port: VPORT }
-}
-
-/// A neighbour solicitation from `src` (at `mac`) for the port's address.
-fn ns(mac: [u8; 6], src: Ipv6Addr) -> Vec<u8> {
-    let group = ipv6::solicited_node(GW_OUT_ADDR6);
-    let mut body = GW_OUT_ADDR6.octets().to_vec();
-    body.extend_from_slice(&[1, 1]);
-    body.extend_from_slice(&mac);
-    let mut out = vec![];
-    PacketBuilder::ethernet2(mac, ipv6::multicast_mac(group).0)
-        .ipv6(src.octets(), group.octets(), 255)
-        .icmpv6(Icmpv6Type::Unknown { type_u8: 135, code_u8: 0, bytes5to8: [0; 4] })
-        .write(&mut out, &body)
-        .unwrap();
-    out
-}
-
-/// An IPv6 service per protocol on [VIP6]:80 -> [RS6]:8080 of `mode`
-/// (FULLNAT: local address [LIP6]); the router and the server known.
-fn lab(mode: ForwardMode) -> Lab {
-    let mut lab = LabConfig::default().build();
-    for proto in [Protocol::Tcp, Protocol::Udp] {
-        lab.ok(Request::AddService { spec: ServiceSpec::new(key6(proto), Scheduler::Rr) });
-        lab.ok(Request::AddDest { service: key6(proto), dest: DestSpec::new(RS6, 8080, mode, 1) });
-        if mode == ForwardMode::FullNat {
-            lab.ok(Request::AddLaddr { service: key6(proto), addr: LIP6.into() });
-        }
-    }
-    for (mac, addr) in [(ROUTER_MAC, ROUTER6), (RS_MAC[0], RS6)] {
-        assert_eq!(lab.rx(0, ns(mac, addr)).len(), 1, "the solicitation is answered");
-    }
-    lab
-}
 
 /// A NAT64 lab: [VIP6]:80 (TCP) -> RS[0]:8080 (IPv4), local address LIP;
 /// port 1's MTU `inside_mtu`; the router and the server known.
@@ -169,7 +129,7 @@ fn read6(frame: &[u8]) -> (Ipv6Addr, Ipv6Addr, u8, Icmpv6Type, End, End) {
 /// VIP about its own packet, the MTU kept.
 #[test]
 fn fullnat66_packet_too_big_from_the_server_side_reaches_the_client() {
-    let mut lab = lab(ForwardMode::FullNat);
+    let mut lab = lab6(ForwardMode::FullNat, 1);
     let out = lab.rx(0, tcp6(ROUTER_MAC, (CLIENT6, 40000), (VIP6, VPORT), true, &[]));
     let sent = out[0].1.clone();
     let (lport, _) = ports(&sent);
@@ -189,7 +149,7 @@ fn fullnat66_packet_too_big_from_the_server_side_reaches_the_client() {
 /// the packet it sent (RS:8080 -> LIP:lport).
 #[test]
 fn fullnat66_an_error_about_a_reply_reaches_the_real_server() {
-    let mut lab = lab(ForwardMode::FullNat);
+    let mut lab = lab6(ForwardMode::FullNat, 1);
     let out = lab.rx(0, udp6(ROUTER_MAC, (CLIENT6, 5353), (VIP6, VPORT)));
     let (lport, _) = ports(&out[0].1);
     let out = lab.rx(0, udp6(RS_MAC[0], (RS6, 8080), (LIP6, lport)));
@@ -204,7 +164,7 @@ fn fullnat66_an_error_about_a_reply_reaches_the_real_server() {
 /// NAT66: the quote's destination (the real server) becomes the VIP.
 #[test]
 fn nat66_translates_a_servers_port_unreachable() {
-    let mut lab = lab(ForwardMode::Masq);
+    let mut lab = lab6(ForwardMode::Masq, 1);
     let out = lab.rx(0, udp6(ROUTER_MAC, (CLIENT6, 5353), (VIP6, VPORT)));
     let sent = out[0].1.clone();
     let t = Icmpv6Type::DestinationUnreachable(DestUnreachableCode::Port);
@@ -218,7 +178,7 @@ fn nat66_translates_a_servers_port_unreachable() {
 /// MAC byte for byte, so the server learns the path MTU.
 #[test]
 fn dr6_forwards_an_error_about_a_direct_reply_to_the_real_server() {
-    let mut lab = lab(ForwardMode::Route);
+    let mut lab = lab6(ForwardMode::Route, 1);
     lab.rx(0, tcp6(ROUTER_MAC, (CLIENT6, 40000), (VIP6, VPORT), true, &[]));
     let reply = tcp6(RS_MAC[0], (VIP6, VPORT), (CLIENT6, 40000), false, &[9; 1400]);
     let err = error6(ROUTER_MAC, HOP6, VIP6, Icmpv6Type::PacketTooBig { mtu: 1280 }, &reply, 1232);
@@ -234,7 +194,7 @@ fn dr6_forwards_an_error_about_a_direct_reply_to_the_real_server() {
 /// server.
 #[test]
 fn tun6_tunnels_an_error_about_a_direct_reply_to_the_real_server() {
-    let mut lab = lab(ForwardMode::Tunnel);
+    let mut lab = lab6(ForwardMode::Tunnel, 1);
     lab.rx(0, tcp6(ROUTER_MAC, (CLIENT6, 40000), (VIP6, VPORT), true, &[]));
     let reply = tcp6(RS_MAC[0], (VIP6, VPORT), (CLIENT6, 40000), false, &[9; 1400]);
     let err = error6(ROUTER_MAC, HOP6, VIP6, Icmpv6Type::PacketTooBig { mtu: 1280 }, &reply, 1232);
@@ -287,7 +247,7 @@ fn nat64_packet_too_big_from_the_ipv6_side_becomes_frag_needed_to_the_server() {
 /// `drop_icmp_unknown_flow`, a quote with no ports `drop_icmp_unhandled`.
 #[test]
 fn errors_about_no_session_or_with_garbage_quotes_are_counted() {
-    let mut lab = lab(ForwardMode::FullNat);
+    let mut lab = lab6(ForwardMode::FullNat, 1);
     let stranger = udp6(ROUTER_MAC, (VIP6, VPORT), (CLIENT6, 999));
     let t = Icmpv6Type::DestinationUnreachable(DestUnreachableCode::Port);
     assert!(lab.rx(0, error6(ROUTER_MAC, HOP6, VIP6, t, &stranger, 1232)).is_empty());
@@ -306,7 +266,7 @@ fn errors_about_no_session_or_with_garbage_quotes_are_counted() {
 /// quoting the segment as the client sent it, cut to fit 1280 bytes.
 #[test]
 fn an_ipv6_packet_over_the_mtu_gets_packet_too_big() {
-    let mut lab = lab(ForwardMode::FullNat);
+    let mut lab = lab6(ForwardMode::FullNat, 1);
     lab.rx(0, tcp6(ROUTER_MAC, (CLIENT6, 40000), (VIP6, VPORT), true, &[]));
     let big = tcp6(ROUTER_MAC, (CLIENT6, 40000), (VIP6, VPORT), false, &[5; 1500]);
     let out = lab.rx(0, big.clone());

@@ -8,62 +8,13 @@
 
 mod common;
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::Ipv6Addr;
 
+use common::v6::*;
 use common::*;
-use etherparse::{Icmpv6Type, Ipv6Header, LinkSlice, NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
+use etherparse::{Ipv6Header, LinkSlice, NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use gw_core::counters::Event;
-use gw_core::wire::ipv6;
-use gw_proto::{DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceKey, ServiceSpec};
-
-const CLIENT6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x77, 0, 0, 0, 0, 9);
-const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x50);
-const LIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x60);
-const RS6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x200);
-
-fn key6(proto: Protocol) -> ServiceKey {
-    ServiceKey { proto, addr: IpAddr::V6(VIP6), port: VPORT }
-}
-
-/// A neighbour solicitation from `src` (at `mac`) for the port's address.
-fn ns(mac: [u8; 6], src: Ipv6Addr) -> Vec<u8> {
-    ns_for(mac, src, GW_OUT_ADDR6)
-}
-
-/// A neighbour solicitation from `src` (at `mac`) for `target`.
-fn ns_for(mac: [u8; 6], src: Ipv6Addr, target: Ipv6Addr) -> Vec<u8> {
-    let group = ipv6::solicited_node(target);
-    let mut body = target.octets().to_vec();
-    body.extend_from_slice(&[1, 1]);
-    body.extend_from_slice(&mac);
-    let mut out = vec![];
-    PacketBuilder::ethernet2(mac, ipv6::multicast_mac(group).0)
-        .ipv6(src.octets(), group.octets(), 255)
-        .icmpv6(Icmpv6Type::Unknown { type_u8: 135, code_u8: 0, bytes5to8: [0; 4] })
-        .write(&mut out, &body)
-        .unwrap();
-    out
-}
-
-/// A lab with `workers` workers (this one is worker 0), one IPv6 service
-/// per protocol on [VIP6]:80 with the real server [RS6]:8080 of `mode`
-/// (and, FULLNAT, the local address [LIP6]); the router and the real
-/// server known as neighbours.
-fn lab(mode: ForwardMode, workers: u32) -> Lab {
-    let mut lab = LabConfig { workers, ..LabConfig::default() }.build();
-    for proto in [Protocol::Tcp, Protocol::Udp] {
-        lab.ok(Request::AddService { spec: ServiceSpec::new(key6(proto), Scheduler::Rr) });
-        lab.ok(Request::AddDest { service: key6(proto), dest: DestSpec::new(RS6, 8080, mode, 1) });
-        if mode == ForwardMode::FullNat {
-            lab.ok(Request::AddLaddr { service: key6(proto), addr: LIP6.into() });
-        }
-    }
-    for (mac, addr) in [(ROUTER_MAC, ROUTER6), (RS_MAC[0], RS6)] {
-        let out = lab.rx(0, ns(mac, addr));
-        assert_eq!(out.len(), 1, "the solicitation is answered");
-    }
-    lab
-}
+use gw_proto::{ForwardMode, Protocol, Request};
 
 fn tcp6(mac: [u8; 6], s: (Ipv6Addr, u16), d: (Ipv6Addr, u16), syn: bool, ack: bool) -> Vec<u8> {
     let b = PacketBuilder::ethernet2(mac, GW_OUT.0)
@@ -120,7 +71,7 @@ fn read(sent: &[(u16, Vec<u8>)]) -> Sent {
 #[test]
 fn fullnat66_through_a_worker_both_ways() {
     for workers in [1, 2] {
-        let mut lab = lab(ForwardMode::FullNat, workers);
+        let mut lab = lab6(ForwardMode::FullNat, workers);
         let out = lab.rx(0, tcp6(ROUTER_MAC, (CLIENT6, 40000), (VIP6, VPORT), true, false));
         let (port, mac, (src, lport), dst, hops) = read(&out);
         assert_eq!((port, mac, src, dst, hops), (0, RS_MAC[0], LIP6, (RS6, 8080), 63));
@@ -137,7 +88,7 @@ fn fullnat66_through_a_worker_both_ways() {
 
 #[test]
 fn the_listing_counts_ipv6_connections() {
-    let mut lab = lab(ForwardMode::FullNat, 1);
+    let mut lab = lab6(ForwardMode::FullNat, 1);
     for cport in [40000, 40001, 40002] {
         let out = lab.rx(0, udp6(ROUTER_MAC, (CLIENT6, cport), (VIP6, VPORT)));
         assert_eq!(read(&out).3, (RS6, 8080));
@@ -153,7 +104,7 @@ fn the_listing_counts_ipv6_connections() {
 
 #[test]
 fn nat66_rewrites_the_destination_and_the_reply_source() {
-    let mut lab = lab(ForwardMode::Masq, 1);
+    let mut lab = lab6(ForwardMode::Masq, 1);
     let out = lab.rx(0, udp6(ROUTER_MAC, (CLIENT6, 5353), (VIP6, VPORT)));
     assert_eq!(read(&out), (0, RS_MAC[0], (CLIENT6, 5353), (RS6, 8080), 63));
     let out = lab.rx(0, udp6(RS_MAC[0], (RS6, 8080), (CLIENT6, 5353)));
@@ -162,7 +113,7 @@ fn nat66_rewrites_the_destination_and_the_reply_source() {
 
 #[test]
 fn dr6_sends_the_packet_unchanged_to_the_real_servers_mac() {
-    let mut lab = lab(ForwardMode::Route, 1);
+    let mut lab = lab6(ForwardMode::Route, 1);
     let out = lab.rx(0, tcp6(ROUTER_MAC, (CLIENT6, 40000), (VIP6, VPORT), true, false));
     assert_eq!(read(&out), (0, RS_MAC[0], (CLIENT6, 40000), (VIP6, VPORT), 64));
 }
@@ -172,7 +123,7 @@ fn dr6_sends_the_packet_unchanged_to_the_real_servers_mac() {
 /// sending to them), not for other addresses of the prefix.
 #[test]
 fn vips_and_local_addresses_answer_solicitations_and_echo() {
-    let mut lab = lab(ForwardMode::FullNat, 1);
+    let mut lab = lab6(ForwardMode::FullNat, 1);
     for target in [VIP6, LIP6] {
         let out = lab.rx(0, ns_for(RS_MAC[0], RS6, target));
         assert_eq!(out.len(), 1, "NS for {target}");
@@ -204,7 +155,7 @@ fn vips_and_local_addresses_answer_solicitations_and_echo() {
 /// real server's MAC, the inner packet byte for byte as it came.
 #[test]
 fn tun6_wraps_the_packet_in_ipv6_to_the_real_server() {
-    let mut lab = lab(ForwardMode::Tunnel, 1);
+    let mut lab = lab6(ForwardMode::Tunnel, 1);
     let syn = tcp6(ROUTER_MAC, (CLIENT6, 40000), (VIP6, VPORT), true, false);
     let inner = syn[14..].to_vec();
     let out = lab.rx(0, syn);

@@ -9,6 +9,8 @@ use gw_core::wire::ethernet::MacAddr;
 
 pub use dataplane::testing::*;
 
+pub mod v6;
+
 pub fn arp_reply(mac: [u8; 6], ip: [u8; 4], to_mac: MacAddr, to_ip: [u8; 4]) -> Vec<u8> {
     let mut f = arp_request(mac, ip, to_ip);
     f[0..6].copy_from_slice(&to_mac.0);

@@ -1,0 +1,62 @@
+//! The IPv6 fixtures of the worker tests (ipv6_modes, icmp6, fragments):
+//! the addresses of an IPv6 service, a neighbour solicitation built by
+//! etherparse, and a lab with one IPv6 service per protocol.
+
+use std::net::{IpAddr, Ipv6Addr};
+
+use etherparse::{Icmpv6Type, PacketBuilder};
+use gw_core::wire::ipv6;
+use gw_proto::{DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceKey, ServiceSpec};
+
+use super::*;
+
+/// A client beyond the router on port 0.
+pub const CLIENT6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x77, 0, 0, 0, 0, 9);
+pub const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x50);
+/// FULLNAT66's local address.
+pub const LIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x60);
+pub const RS6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x200);
+
+/// The IPv6 service [VIP6]:[VPORT] of `proto`.
+pub fn key6(proto: Protocol) -> ServiceKey {
+    ServiceKey { proto, addr: IpAddr::V6(VIP6), port: VPORT }
+}
+
+/// A neighbour solicitation from `src` (at `mac`) for the port's address.
+pub fn ns(mac: [u8; 6], src: Ipv6Addr) -> Vec<u8> {
+    ns_for(mac, src, GW_OUT_ADDR6)
+}
+
+/// A neighbour solicitation from `src` (at `mac`) for `target`.
+pub fn ns_for(mac: [u8; 6], src: Ipv6Addr, target: Ipv6Addr) -> Vec<u8> {
+    let group = ipv6::solicited_node(target);
+    let mut body = target.octets().to_vec();
+    body.extend_from_slice(&[1, 1]);
+    body.extend_from_slice(&mac);
+    let mut out = vec![];
+    PacketBuilder::ethernet2(mac, ipv6::multicast_mac(group).0)
+        .ipv6(src.octets(), group.octets(), 255)
+        .icmpv6(Icmpv6Type::Unknown { type_u8: 135, code_u8: 0, bytes5to8: [0; 4] })
+        .write(&mut out, &body)
+        .unwrap();
+    out
+}
+
+/// A lab with `workers` workers (this one is worker 0), one IPv6 service
+/// per protocol on [VIP6]:80 with the real server [RS6]:8080 of `mode`
+/// (and, FULLNAT, the local address [LIP6]); the router and the real
+/// server known as neighbours (each answered our solicitation).
+pub fn lab6(mode: ForwardMode, workers: u32) -> Lab {
+    let mut lab = LabConfig { workers, ..LabConfig::default() }.build();
+    for proto in [Protocol::Tcp, Protocol::Udp] {
+        lab.ok(Request::AddService { spec: ServiceSpec::new(key6(proto), Scheduler::Rr) });
+        lab.ok(Request::AddDest { service: key6(proto), dest: DestSpec::new(RS6, 8080, mode, 1) });
+        if mode == ForwardMode::FullNat {
+            lab.ok(Request::AddLaddr { service: key6(proto), addr: LIP6.into() });
+        }
+    }
+    for (mac, addr) in [(ROUTER_MAC, ROUTER6), (RS_MAC[0], RS6)] {
+        assert_eq!(lab.rx(0, ns(mac, addr)).len(), 1, "the solicitation is answered");
+    }
+    lab
+}
