@@ -34,6 +34,23 @@ fn cmd_out(prog: &str, args: &[&str]) -> String {
 }
 
 impl Env {
+    /// The line under a flood report's title: the command, when, which
+    /// gatewayd, for how long, and on what machine.
+    pub fn flood_header(&self) -> String {
+        format!(
+            "`{}` ({}, gatewayd `{}`, {:.0} s), {} ({} CPUs, TSC {:.0} MHz, {}, DPDK {}).\n",
+            self.command,
+            self.date_utc,
+            self.gatewayd_rev,
+            self.elapsed_s,
+            self.cpu,
+            self.cpus,
+            self.tsc_mhz,
+            self.kernel,
+            self.dpdk
+        )
+    }
+
     pub fn collect(repo: &Path, tsc_hz: u64, elapsed_s: f64, command: &str) -> Env {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let cpu = cpuinfo

@@ -89,19 +89,7 @@ pub fn write(out: &Path, s: &Scenario, r: &GenReport, others_pct: Option<f64>, e
     std::fs::create_dir_all(out)?;
     let half_open_cap = (s.sessions * 50).div_ceil(100);
     let mut md = String::from("# SYN flood against established FULLNAT TCP flows (issue 7)\n\n");
-    let _ = writeln!(
-        md,
-        "`{}` ({}, gatewayd `{}`, {:.0} s), {} ({} CPUs, TSC {:.0} MHz, {}, DPDK {}).\n",
-        env.command,
-        env.date_utc,
-        env.gatewayd_rev,
-        env.elapsed_s,
-        env.cpu,
-        env.cpus,
-        env.tsc_mhz,
-        env.kernel,
-        env.dpdk
-    );
+    let _ = writeln!(md, "{}", env.flood_header());
     let _ = writeln!(
         md,
         "gatewayd: 1 worker, `sessions = {}` per worker, `half_open_percent = 50` (cap {half_open_cap} half-open sessions), `[timeouts] syn_recv = 60` s (defaults). {} established TCP flows send ACK+PSH 64 B at {:.0} client packets/s (each answered by the server: {:.2} Mpps forwarded when nothing is lost). SYN flood from never-seen spoofed client tuples (one new tuple per SYN): first {:.0} s paced at {:.1} M SYN/s, then {:.0} s as fast as the link takes them; the real servers answer SYN+ACK, the spoofed clients never ACK. ACK flood: {:.0} s of bare ACKs from tuples without a session.\n",

@@ -99,19 +99,7 @@ fn row(t: &mut String, p: &Phase, before: Option<f64>) {
 pub fn write(out: &Path, s: &Scenario, r: &GenReport, others_pct: Option<f64>, env: &Env) -> Result<()> {
     std::fs::create_dir_all(out)?;
     let mut md = String::from("# SYN flood against a SYNPROXY service with established flows (issue 16)\n\n");
-    let _ = writeln!(
-        md,
-        "`{}` ({}, gatewayd `{}`, {:.0} s), {} ({} CPUs, TSC {:.0} MHz, {}, DPDK {}).\n",
-        env.command,
-        env.date_utc,
-        env.gatewayd_rev,
-        env.elapsed_s,
-        env.cpu,
-        env.cpus,
-        env.tsc_mhz,
-        env.kernel,
-        env.dpdk
-    );
+    let _ = writeln!(md, "{}", env.flood_header());
     let _ = writeln!(
         md,
         "gatewayd: 1 worker, FULLNAT TCP service 198.18.0.100:80 with `-j enable` (SYNPROXY), `sessions = {}`. {} established TCP flows, opened through the cookie handshake (client SYN, the gateway's cookie SYN+ACK, the client's ACK = cookie + 1, the gateway's SYN to the real server, its SYN+ACK, the gateway's ACK), send ACK+PSH 64 B at {:.0} client packets/s (each answered by the server: {:.2} Mpps forwarded when nothing is lost). SYN flood: {:.0} s of SYNs from never-seen spoofed client tuples (one new tuple per SYN) as fast as the link takes them; the spoofed clients never answer the cookie. ACK flood: {:.0} s of bare ACKs without a valid cookie. During both floods, legitimate new connections (SYNs from other client tuples, gw-pktgen `--legit-rate`, 10,000/s) complete the cookie handshake.\n",
