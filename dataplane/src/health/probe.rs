@@ -358,9 +358,11 @@ mod tests {
         assert_eq!(split_command("/bin/check  -x 'a b' \"\""), vec!["/bin/check", "-x", "a b", ""]);
     }
 
-    #[test]
-    fn tcp_http_and_misc_against_local_peers() {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    /// A peer on `bind` that takes two connections: the first a TCP
+    /// check's (nothing read), the second an HTTP check's GET, which must
+    /// name `host` in its Host header and gets "hello".
+    fn web_peer(bind: &str, host: &'static str) -> (SocketAddr, std::thread::JoinHandle<()>) {
+        let l = TcpListener::bind(bind).unwrap();
         let to = l.local_addr().unwrap();
         let server = std::thread::spawn(move || {
             for _ in 0..2 {
@@ -369,11 +371,17 @@ mod tests {
                 let n = c.read(&mut buf).unwrap();
                 let req = String::from_utf8_lossy(&buf[..n]).to_string();
                 if req.starts_with("GET /") {
-                    assert!(req.contains("Host: 127.0.0.1\r\n"), "{req}");
+                    assert!(req.contains(&format!("Host: {host}\r\n")), "{req}");
                     c.write_all(b"HTTP/1.0 200 OK\r\n\r\nhello").unwrap();
                 }
             }
         });
+        (to, server)
+    }
+
+    #[test]
+    fn tcp_http_and_misc_against_local_peers() {
+        let (to, server) = web_peer("127.0.0.1:0", "127.0.0.1");
         let t = Duration::from_secs(2);
         let at = gw_keepalived::reader::Pos { file: std::path::Path::new("t").into(), line: 1 };
         let tcp = Checker { at, kind: CheckKind::Tcp, common: Default::default() };
@@ -403,20 +411,7 @@ mod tests {
     /// and a `connect_ip` of IPv6 that redirects a checker.
     #[test]
     fn ipv6_peers_are_checked() {
-        let l = TcpListener::bind("[::1]:0").unwrap();
-        let to = l.local_addr().unwrap();
-        let server = std::thread::spawn(move || {
-            for _ in 0..2 {
-                let (mut c, _) = l.accept().unwrap();
-                let mut buf = [0u8; 1024];
-                let n = c.read(&mut buf).unwrap();
-                let req = String::from_utf8_lossy(&buf[..n]).to_string();
-                if req.starts_with("GET /") {
-                    assert!(req.contains("Host: [::1]\r\n"), "{req}");
-                    c.write_all(b"HTTP/1.0 200 OK\r\n\r\nhello").unwrap();
-                }
-            }
-        });
+        let (to, server) = web_peer("[::1]:0", "[::1]");
         let t = Duration::from_secs(2);
         let at = gw_keepalived::reader::Pos { file: std::path::Path::new("t").into(), line: 1 };
         let tcp = Checker { at, kind: CheckKind::Tcp, common: Default::default() };
