@@ -246,9 +246,8 @@ impl Engine {
             crate::session::ipv6::SessionTable6::new(cfg.sessions6, cfg.seed.rotate_left(17), now_ms);
         let svc = vec![SvcState::default(); cfg.max_services].into_boxed_slice();
         let overloaded = vec![false; counters.dests.len()].into_boxed_slice();
-        counters
-            .event_cell(Event::SessionTableBytes)
-            .set((sessions.memory_bytes() + sessions6.memory_bytes()) as u64);
+        counters.event_cell(Event::SessionTableBytes).set(sessions.memory_bytes() as u64);
+        counters.event_cell(Event::Session6TableBytes).set(sessions6.memory_bytes() as u64);
         counters.event_cell(Event::SessionCapacity).set(sessions.capacity() as u64);
         let replies = reject::TokenBucket::new(cfg.reject.rate, cfg.reject.burst, now_ms);
         let frag = crate::frag::Reassembler::new(cfg.frag);

@@ -91,7 +91,14 @@ impl Families {
 
 /// The worker events that are levels, not counts.
 fn is_gauge(e: Event) -> bool {
-    matches!(e, Event::SessionsLive | Event::HalfOpen | Event::SessionTableBytes | Event::SessionCapacity)
+    matches!(
+        e,
+        Event::SessionsLive
+            | Event::HalfOpen
+            | Event::SessionTableBytes
+            | Event::Session6TableBytes
+            | Event::SessionCapacity
+    )
 }
 
 /// The five traffic counters of `st` as `{prefix}_{connections,...}_total`.
