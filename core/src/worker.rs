@@ -416,6 +416,14 @@ impl<B: PacketBuf> Worker<B> {
             }
             Action::Nat64To4 { port, next_hop } => {
                 if self.translate(d) {
+                    // Made of IPv6 fragments: DF clear (RFC 7915 §5.1.1),
+                    // an identification of this worker's, so it may go as
+                    // IPv4 fragments.
+                    self.ip_ident = self.ip_ident.wrapping_add(1);
+                    let mut ip = ipv4::Packet::new_unchecked(&mut d.as_mut()[ethernet::HEADER_LEN..]);
+                    ip.set_dont_frag(false);
+                    ip.set_ident(self.ip_ident);
+                    ip.fill_checksum();
                     self.output_fragments(now, port, next_hop, d.as_ref(), io)
                 }
             }

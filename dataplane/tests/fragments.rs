@@ -538,6 +538,16 @@ mod v6 {
         let lport = UdpHeader::from_slice(&udp).unwrap().0.source_port;
         super::check_udp(&udp, (LIP, lport), (RS[0], 8080), &data);
         assert_eq!(lab.counters.event_count(Event::FragReassembled), 1);
+        // A datagram over the IPv4 port's MTU goes as IPv4 fragments, DF
+        // clear (RFC 7915 §5.1.1), not back as Packet Too Big.
+        let data = payload(4_000, 9);
+        let req = udp6(ROUTER_MAC, (CLIENT6, 40000), (VIP6, VPORT), &data);
+        let out = feed(&mut lab, fragment6(&req, 1280, 12));
+        assert!(out.len() >= 3, "IPv4 fragments: {}", out.len());
+        let (h, udp) = super::defrag(&out, 1, 1500);
+        assert!(!h.dont_fragment && h.more_fragments);
+        super::check_udp(&udp, (LIP, lport), (RS[0], 8080), &data);
+        assert_eq!(lab.counters.event_count(Event::Icmpv6TooBigSent), 0);
     }
 
     #[test]

@@ -333,7 +333,18 @@ impl Engine {
         count_traffic(counters, (s.dest, s.service), dir, p.len as u64);
         if nat64.is_some() {
             let out = cfg.ifaces.iter().find(|i| i.port == port);
-            return super::nat64::xmit(pending, counters, rx, &s, dir, out, (port, next_hop), frame, p);
+            return super::nat64::xmit(
+                pending,
+                *whole,
+                counters,
+                rx,
+                &s,
+                dir,
+                out,
+                (port, next_hop),
+                frame,
+                p,
+            );
         }
         // Over the smallest MTU only: Packet Too Big to the sender (not for
         // a datagram reassembled here: the worker fragments it).

@@ -141,10 +141,13 @@ pub(super) fn alloc_lport(
 /// translated is answered back out `rx` ([`super::icmp6`]): an IPv6 one
 /// with Packet Too Big (the IPv4 MTU + 20, at least 1280), an IPv4 one with
 /// DF set with "fragmentation needed" (the IPv6 MTU - 20); an IPv4 one
-/// without DF is dropped (`drop_nat64_too_big`).
+/// without DF is dropped (`drop_nat64_too_big`). A datagram reassembled
+/// here (`whole`) is not checked: the worker sends it as fragments (RFC
+/// 7915 translates fragments with DF clear).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn xmit(
     pending: &mut Pending,
+    whole: bool,
     counters: &WorkerCounters,
     rx: &Iface,
     s: &Session6,
@@ -159,7 +162,7 @@ pub(super) fn xmit(
     if dir == Dir::Output {
         // IPv4 from the server: 20 bytes more as IPv6.
         const GROWS: usize = ipv6::HEADER_LEN - ipv4::MIN_HEADER_LEN;
-        if p.len + GROWS > mtu {
+        if !whole && p.len + GROWS > mtu {
             let df = ipv4::Packet::new_unchecked(&*l3).dont_frag();
             let mtu4 = (mtu - GROWS.min(mtu)) as u16;
             return match df.then(|| frag_needed_in_place(frame, p.len, rx.mac, rx.addr, mtu4)).flatten() {
@@ -181,7 +184,7 @@ pub(super) fn xmit(
     }
     // IPv6 from the client: its extension headers go, and 20 bytes.
     let v4_len = p.len - (p.l4 - ethernet::HEADER_LEN) + ipv4::MIN_HEADER_LEN;
-    if v4_len > mtu {
+    if !whole && v4_len > mtu {
         if p.len <= usize::from(ipv6::MIN_MTU) {
             // Packet Too Big cannot go lower: an IPv4 link under 1260.
             return Action::Drop(Drop::Nat64TooBig);
