@@ -50,8 +50,10 @@ pub fn table(r: &GenReport) -> String {
     t
 }
 
-fn row(t: &mut String, p: &Phase) {
-    let s = p.seconds.max(1e-9);
+/// A flood phase's two "offered" cells, over `s` seconds: the share of
+/// the established flows' packets the full ring refused (%), and the flood
+/// sent in Mpps with the share refused ("–" without a flood).
+pub fn offered_cells(p: &Phase, s: f64) -> (f64, String) {
     let offered = p.client_tx + p.client_tx_refused;
     let refused_pct = if offered > 0 { 100.0 * p.client_tx_refused as f64 / offered as f64 } else { 0.0 };
     let flood_offered = p.flood_tx + p.flood_tx_refused;
@@ -64,6 +66,12 @@ fn row(t: &mut String, p: &Phase) {
     } else {
         "–".into()
     };
+    (refused_pct, flood)
+}
+
+fn row(t: &mut String, p: &Phase) {
+    let s = p.seconds.max(1e-9);
+    let (refused_pct, flood) = offered_cells(p, s);
     let gw = |k: &str| p.gw.as_ref().and_then(|c| c.get(k).copied()).map_or("–".into(), |v| v.to_string());
     let _ = write!(
         t,

@@ -54,22 +54,11 @@ pub fn flood_syns(p: &Phase) -> i64 {
 
 fn row(t: &mut String, p: &Phase, before: Option<f64>) {
     let s = p.seconds.max(1e-9);
-    let offered = p.client_tx + p.client_tx_refused;
-    let refused_pct = if offered > 0 { 100.0 * p.client_tx_refused as f64 / offered as f64 } else { 0.0 };
-    let flood_offered = p.flood_tx + p.flood_tx_refused;
-    let flood = if flood_offered > 0 {
-        format!(
-            "{:.2} ({:.0} %)",
-            p.flood_tx as f64 / s / 1e6,
-            100.0 * p.flood_tx_refused as f64 / flood_offered as f64
-        )
-    } else {
-        "–".into()
-    };
+    let (refused_pct, flood) = crate::synflood::offered_cells(p, s);
     let kept =
         before.filter(|b| *b > 0.0).map_or("–".into(), |b| format!("{:.1}", 100.0 * p.forwarded_pps() / b));
     let us = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.1}"));
-    let flooding = flood_offered > 0;
+    let flooding = p.flood_tx + p.flood_tx_refused > 0;
     let _ = writeln!(
         t,
         "| {} | {:.1} | {:.3} | {} | {:.3} | {:.2} | {} / {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
