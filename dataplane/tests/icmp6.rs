@@ -50,16 +50,6 @@ fn tcp6(mac: [u8; 6], s: (Ipv6Addr, u16), d: (Ipv6Addr, u16), syn: bool, payload
     out
 }
 
-fn udp6(mac: [u8; 6], s: (Ipv6Addr, u16), d: (Ipv6Addr, u16)) -> Vec<u8> {
-    let mut out = vec![];
-    PacketBuilder::ethernet2(mac, GW_OUT.0)
-        .ipv6(s.0.octets(), d.0.octets(), 64)
-        .udp(s.1, d.1)
-        .write(&mut out, b"datagram")
-        .unwrap();
-    out
-}
-
 /// An ICMPv6 error `t` from `src` to `dst` (from `mac`) quoting the IPv6
 /// packet of `quoted` (a frame), whole or cut at `max` bytes.
 fn error6(mac: [u8; 6], src: Ipv6Addr, dst: Ipv6Addr, t: Icmpv6Type, quoted: &[u8], max: usize) -> Vec<u8> {

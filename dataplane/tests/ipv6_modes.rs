@@ -27,16 +27,6 @@ fn tcp6(mac: [u8; 6], s: (Ipv6Addr, u16), d: (Ipv6Addr, u16), syn: bool, ack: bo
     out
 }
 
-fn udp6(mac: [u8; 6], s: (Ipv6Addr, u16), d: (Ipv6Addr, u16)) -> Vec<u8> {
-    let mut out = vec![];
-    PacketBuilder::ethernet2(mac, GW_OUT.0)
-        .ipv6(s.0.octets(), d.0.octets(), 64)
-        .udp(s.1, d.1)
-        .write(&mut out, b"datagram")
-        .unwrap();
-    out
-}
-
 /// An address and port.
 type End = (Ipv6Addr, u16);
 /// (port, destination MAC, source, destination, hop limit).

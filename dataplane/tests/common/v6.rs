@@ -42,6 +42,17 @@ pub fn ns_for(mac: [u8; 6], src: Ipv6Addr, target: Ipv6Addr) -> Vec<u8> {
     out
 }
 
+/// A UDP datagram `s -> d` carrying "datagram", from `mac` to port 0.
+pub fn udp6(mac: [u8; 6], s: (Ipv6Addr, u16), d: (Ipv6Addr, u16)) -> Vec<u8> {
+    let mut out = vec![];
+    PacketBuilder::ethernet2(mac, GW_OUT.0)
+        .ipv6(s.0.octets(), d.0.octets(), 64)
+        .udp(s.1, d.1)
+        .write(&mut out, b"datagram")
+        .unwrap();
+    out
+}
+
 /// A lab with `workers` workers (this one is worker 0), one IPv6 service
 /// per protocol on [VIP6]:80 with the real server [RS6]:8080 of `mode`
 /// (and, FULLNAT, the local address [LIP6]); the router and the real
