@@ -94,9 +94,14 @@ impl ReplyPorts {
     fn new(capacity: usize) -> ReplyPorts {
         // Two counts per session, 4 KiB to 4 MiB: below 64 KiB the ports
         // fold onto each other, above it the addresses split into classes.
-        let cells = (capacity * 2).next_power_of_two().clamp(MIN_REPLY_PORT_CELLS, MAX_REPLY_PORT_CELLS);
+        let cells = ReplyPorts::cells_for(capacity);
         let classes = (cells >> 16).max(1);
         ReplyPorts { cells: vec![0; cells].into_boxed_slice(), class_shift: 32 - classes.trailing_zeros() }
+    }
+
+    /// One-byte counts for a table of `capacity` sessions.
+    fn cells_for(capacity: usize) -> usize {
+        (capacity * 2).next_power_of_two().clamp(MIN_REPLY_PORT_CELLS, MAX_REPLY_PORT_CELLS)
     }
 
     /// The counter of reply keys to `addr:port`.
@@ -185,8 +190,8 @@ impl Entry for Session {
     fn new_aux(capacity: usize) -> ReplyPorts {
         ReplyPorts::new(capacity)
     }
-    fn aux_bytes(aux: &ReplyPorts) -> usize {
-        aux.cells.len()
+    fn aux_bytes(capacity: usize) -> usize {
+        ReplyPorts::cells_for(capacity)
     }
     #[inline(always)]
     fn reply_key_added(aux: &mut ReplyPorts, s: &Session) {

@@ -15,8 +15,8 @@
 //! name, not by an allocation abort at start.
 
 use gw_core::counters::TrafficCells;
-use gw_core::session::ipv6::Session6;
-use gw_core::session::{Session, TICK_SHIFT};
+use gw_core::session::ipv6::SessionTable6;
+use gw_core::session::{SessionTable, TICK_SHIFT};
 
 use crate::config::{invalid, Config, ConfigError, DEFAULT_MBUF_SIZE, MAX_MBUF_SIZE, MBUF_HEADROOM};
 
@@ -104,13 +104,6 @@ pub fn mem_total() -> Option<u64> {
     let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     kib.checked_mul(1024)
-}
-
-/// Bytes of one worker's session table (the IPv4 one, or the IPv6 one) of `n` entries of `entry` bytes: the slab,
-/// two bucket arrays of `u32` (one per direction) and the timer wheel.
-fn table_bytes(n: usize, entry: usize) -> u64 {
-    let buckets = (n as u64).next_power_of_two();
-    n as u64 * entry as u64 + 2 * 4 * buckets + 4 * (1 << 14)
 }
 
 /// Bytes of counter blocks one worker keeps for `slots` services or real servers.
@@ -250,11 +243,11 @@ impl Config {
     fn check_memory(&self, mem: u64) -> Result<(), ConfigError> {
         let w = &self.workers;
         let workers = workers_estimate(self);
-        let v6 = table_bytes(w.sessions6(), size_of::<Session6>()) * workers;
+        let v6 = SessionTable6::bytes_for(w.sessions6()) as u64 * workers;
         let (v6_default, v6_set) = if w.sessions6_setting.is_some() { (0, v6) } else { (v6, 0) };
         let parts = [
             // The IPv6 table counts under the key that sized it.
-            ("workers.sessions", table_bytes(w.sessions, size_of::<Session>()) * workers + v6_default),
+            ("workers.sessions", SessionTable::bytes_for(w.sessions) as u64 * workers + v6_default),
             ("workers.sessions6", v6_set),
             ("workers.max_dests", counter_bytes(w.max_dests) * workers + w.max_dests as u64 * 8),
             ("workers.max_services", counter_bytes(w.max_services) * workers),
@@ -358,17 +351,18 @@ mod tests {
         ok.check_limits(Some(GIB)).unwrap();
         let big = config_with("sessions = 16777216", "").unwrap();
         let e = big.check_limits(Some(GIB)).unwrap_err().to_string();
-        // 1.1 GiB of IPv4 sessions and 0.5 GiB of IPv6 ones (a quarter as many).
+        // 1.5 GiB of IPv4 sessions (1 GiB of entries, two 256 MiB indexes of
+        // 64-byte buckets) and 0.6 GiB of IPv6 ones (a quarter as many).
         assert_eq!(
             e,
-            "workers.sessions: needs 1.7 GiB with 1 worker(s), above the machine's memory (1.0 GiB, MemTotal)"
+            "workers.sessions: needs 2.1 GiB with 1 worker(s), above the machine's memory (1.0 GiB, MemTotal)"
         );
         // Set, the IPv6 table counts under its own key.
         let e = config_with("sessions = 1000000\nsessions6 = 16777216", "").unwrap();
         let e = e.check_limits(Some(GIB)).unwrap_err().to_string();
         assert_eq!(
             e,
-            "workers.sessions6: needs 2.1 GiB with 1 worker(s), above the machine's memory (1.0 GiB, MemTotal)"
+            "workers.sessions6: needs 2.5 GiB with 1 worker(s), above the machine's memory (1.0 GiB, MemTotal)"
         );
         config_with("sessions = 16777216\nsessions6 = 1", "").unwrap().check_limits(Some(2 * GIB)).unwrap();
         let four = Config::parse(
@@ -385,7 +379,7 @@ mod tests {
             "{e}"
         );
         // Each part fits, their sum does not.
-        let sum = config_with("sessions = 8000000\nmbufs = 250000", "").unwrap();
+        let sum = config_with("sessions = 6000000\nmbufs = 250000", "").unwrap();
         let e = sum.check_limits(Some(GIB)).unwrap_err().to_string();
         assert!(e.starts_with("workers: sessions, counters, mbufs and reassembly together need"), "{e}");
     }

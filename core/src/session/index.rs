@@ -95,7 +95,7 @@ pub struct NoRoom;
 
 /// A cuckoo index from a 64-bit hash to session indexes.
 pub(super) struct Index {
-    buckets: Box<[Bucket]>,
+    pub(super) buckets: Box<[Bucket]>,
     mask: u32,
 }
 
@@ -107,12 +107,18 @@ fn sig_of(h: u64) -> u16 {
 impl Index {
     /// An index sized for `capacity` entries at a load of at most 7/10.
     pub fn new(capacity: usize) -> Index {
-        let n = capacity.div_ceil(LOAD_NUM).max(2).next_power_of_two();
+        let n = Index::buckets_for(capacity);
         Index { buckets: vec![EMPTY; n].into_boxed_slice(), mask: n as u32 - 1 }
     }
 
-    pub fn memory_bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.buckets)
+    /// Buckets of an index for `capacity` entries.
+    fn buckets_for(capacity: usize) -> usize {
+        capacity.div_ceil(LOAD_NUM).max(2).next_power_of_two()
+    }
+
+    /// Bytes an index for `capacity` entries allocates.
+    pub fn bytes_for(capacity: usize) -> usize {
+        Index::buckets_for(capacity) * std::mem::size_of::<Bucket>()
     }
 
     #[inline(always)]
@@ -373,7 +379,7 @@ mod tests {
             x ^= x << 17;
             ix.insert(x, i).unwrap();
         }
-        assert!(ix.memory_bytes() <= cap * 64 / 7 * 2);
+        assert!(std::mem::size_of_val(&*ix.buckets) <= cap * 64 / 7 * 2);
         let spilled = ix.buckets.iter().filter(|b| b.spill > 0).count();
         assert!(spilled * 5 < ix.buckets.len(), "{spilled} of {} buckets spilled", ix.buckets.len());
     }

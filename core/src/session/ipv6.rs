@@ -301,7 +301,7 @@ impl Entry for Session6 {
         self.control = t;
     }
     fn new_aux(_: usize) {}
-    fn aux_bytes(_: &()) -> usize {
+    fn aux_bytes(_: usize) -> usize {
         0
     }
     #[inline(always)]

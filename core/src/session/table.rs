@@ -76,7 +76,8 @@ pub trait Entry: Copy + persist::Template {
     fn control(&self) -> u32;
     fn set_control(&mut self, t: u32);
     fn new_aux(capacity: usize) -> Self::Aux;
-    fn aux_bytes(aux: &Self::Aux) -> usize;
+    /// Bytes the per-table state of a table of `capacity` entries takes.
+    fn aux_bytes(capacity: usize) -> usize;
     /// `e`'s reply key entered the reply index.
     fn reply_key_added(aux: &mut Self::Aux, e: &Self);
     /// `e`'s reply key left the reply index.
@@ -132,11 +133,18 @@ impl<E: Entry> Table<E> {
     }
     /// Bytes this table allocated, for memory accounting.
     pub fn memory_bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.slots)
-            + self.in_index.memory_bytes()
-            + self.out_index.memory_bytes()
-            + E::aux_bytes(&self.aux)
-            + std::mem::size_of_val(&*self.wheel)
+        Self::bytes_for(self.capacity())
+    }
+
+    /// Bytes a table of `capacity` entries allocates (its slab, both
+    /// indexes, per-table state and timer wheel): what
+    /// [`Table::memory_bytes`] reports once it is built, for sizing checks
+    /// before building it.
+    pub fn bytes_for(capacity: usize) -> usize {
+        capacity * std::mem::size_of::<E>()
+            + 2 * Index::bytes_for(capacity)
+            + E::aux_bytes(capacity)
+            + WHEEL_SLOTS * std::mem::size_of::<u32>()
     }
 
     /// The index hash of `k`: its low bits pick the bucket, its high 16
@@ -354,5 +362,34 @@ impl<E: Entry> Table<E> {
     #[inline]
     pub fn slot(&self, i: usize) -> Option<&E> {
         self.slots.get(i).filter(|s| s.proto() != 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::ipv6::Session6;
+    use crate::session::Session;
+
+    /// What the allocations of a built table add up to.
+    fn held<E: Entry>(t: &Table<E>, aux: usize) -> usize {
+        std::mem::size_of_val(&*t.slots)
+            + std::mem::size_of_val(&*t.in_index.buckets)
+            + std::mem::size_of_val(&*t.out_index.buckets)
+            + aux
+            + std::mem::size_of_val(&*t.wheel)
+    }
+
+    /// `bytes_for` (gatewayd's memory check before it builds a table) is
+    /// what a table of that capacity allocates, for both entries, around
+    /// powers of two and the reply-port counts' bounds.
+    #[test]
+    fn bytes_for_is_what_a_table_allocates() {
+        for n in [1, 2, 7, 8, 1000, 1 << 12, (1 << 12) + 1, 100_000, 1 << 21, (1 << 21) + 3] {
+            let t = Table::<Session>::new(n, 1, 0);
+            assert_eq!(Table::<Session>::bytes_for(n), held(&t, t.aux.cells.len()), "IPv4, {n}");
+            let t = Table::<Session6>::new(n, 1, 0);
+            assert_eq!(Table::<Session6>::bytes_for(n), held(&t, 0), "IPv6, {n}");
+        }
     }
 }
