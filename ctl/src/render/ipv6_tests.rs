@@ -146,6 +146,11 @@ fn ipv6_save_matches_ipvsadm_and_reads_back() {
     assert_eq!(reqs.len(), 9);
 }
 
+/// `-L -c` and `-L -c --persistent-conn`: the fixture's lines are ipvsadm's
+/// `print_conn` reading the kernel's own `/proc/net/ip_vs_conn` lines
+/// (`ip_vs_conn_seq_show` in net/netfilter/ipvs/ip_vs_conn.c: `%pI6`, the
+/// full eight-group form, ports `%04X`; the C program prints them as `==PROC`),
+/// so the kernel's full form comes out as `inet_ntop`'s short one.
 #[test]
 fn ipv6_connections_match_ipvsadm() {
     let conn =
@@ -179,6 +184,19 @@ fn ipv6_connections_match_ipvsadm() {
                 ("2001:db8::1", 80),
                 ("2001:db8::2", 80),
             ),
+            conn(Protocol::Udp, "UDP", 999, ("198.18.0.2", 5353), ("198.18.0.100", 53), ("198.18.1.3", 53)),
+            // The template of `-p 7200 -M 64`: the client's /64, port 0.
+            ConnInfo {
+                template: true,
+                ..conn(
+                    Protocol::Tcp,
+                    "NONE",
+                    7_199_000,
+                    ("2001:db8::", 0),
+                    ("2001:db8::1", 80),
+                    ("2001:db8::2", 80),
+                )
+            },
         ],
     };
     sort(&mut resp);
@@ -186,6 +204,9 @@ fn ipv6_connections_match_ipvsadm() {
     let mut out = String::new();
     conns(&mut out, &c, false);
     assert_eq!(out, section("CONNS"));
+    let mut out = String::new();
+    conns(&mut out, &c, true);
+    assert_eq!(out, section("CONNS_PCONN"));
 }
 
 #[test]
