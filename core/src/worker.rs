@@ -444,10 +444,13 @@ impl<B: PacketBuf> Worker<B> {
                 Ok(()) => self.output_fragments(now, port, next_hop, d.as_ref(), io),
                 Err(why) => self.engine.counters().count_drop(why),
             },
+            // An echo reply: IPv6 fragments carry the request's identification.
             Action::Reply { port, len } => {
                 d.truncate(len);
                 let mtu = self.engine.iface(port).map_or(0, |i| i.mtu as usize);
-                write_fragments(self.engine.counters(), d.as_ref(), mtu, 0, io, |b, io| io.send(port, b));
+                write_fragments(self.engine.counters(), d.as_ref(), mtu, d.ident, io, |b, io| {
+                    io.send(port, b)
+                });
             }
             Action::Drop(why) => self.engine.counters().count_drop(why),
             // A reassembled datagram with nowhere to go is only counted:

@@ -340,7 +340,10 @@ mod v6 {
     use super::{payload, Event};
     use crate::common::v6::*;
     use crate::common::*;
-    use etherparse::{IpNumber, Ipv6Header, NetSlice, PacketBuilder, SlicedPacket, UdpHeader};
+    use etherparse::{
+        IcmpEchoHeader, Icmpv6Header, Icmpv6Type, IpNumber, Ipv6Header, NetSlice, PacketBuilder,
+        SlicedPacket, UdpHeader,
+    };
     use gw_core::counters::Drop;
 
     use gw_proto::{DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceSpec};
@@ -645,6 +648,65 @@ mod v6 {
         }
         assert!(lab.counters.drop_count(Drop::FragEvicted) >= 490);
         assert!(lab.counters.event_count(Event::FragPeak) <= cap);
+    }
+
+    /// An echo request of `data` from `src` to `dst` (identifier 0x1234,
+    /// sequence `seq`), written by etherparse, from the router's MAC.
+    fn echo6(src: Ipv6Addr, dst: Ipv6Addr, seq: u16, data: &[u8]) -> Vec<u8> {
+        let mut out = vec![];
+        PacketBuilder::ethernet2(ROUTER_MAC, GW_OUT.0)
+            .ipv6(src.octets(), dst.octets(), 64)
+            .icmpv6_echo_request(0x1234, seq)
+            .write(&mut out, data)
+            .unwrap();
+        out
+    }
+
+    /// `ping -6 -s 3000` to the gateway: the request's 1280-byte fragments
+    /// are reassembled and answered (as IPv4's are), the reply in
+    /// fragments: routed back at most the size of the largest fragment
+    /// received, to an on-link source at the port's MTU with the request's
+    /// identification. etherparse reads the reply and checks its checksum.
+    #[test]
+    fn a_fragmented_echo_request_to_the_gateway_is_answered_in_fragments() {
+        let mut lab = lab6(ForwardMode::FullNat, 1);
+        let data = payload(3000, 7);
+        let cases = [(CLIENT6, GW_OUT_ADDR6, 1280), (ROUTER6, GW_OUT_ADDR6, 1500), (CLIENT6, VIP6, 1280)];
+        for (seq, (src, dst, size)) in cases.into_iter().enumerate() {
+            let id = 0x5000 + seq as u32;
+            let out = feed(&mut lab, fragment6(&echo6(src, dst, seq as u16, &data), 1280, id));
+            assert!(out.len() > 1, "the reply is fragmented");
+            assert!(out.iter().all(|(_, f)| f[..6] == ROUTER_MAC), "to the router's MAC");
+            if size == 1500 {
+                assert!(out.iter().any(|(_, f)| f.len() - 14 > 1280), "the port's MTU, not the fragments'");
+                // Answered in place: the request's identification (a routed
+                // reply takes the worker's next one).
+                assert!(out.iter().all(|(_, f)| f[14 + 44..14 + 48] == id.to_be_bytes()));
+            }
+            let (h, proto, icmp) = defrag6(&out, 0, size);
+            assert_eq!((addrs(&h), proto), ((dst, src), IpNumber::IPV6_ICMP));
+            let (reply, rest) = Icmpv6Header::from_slice(&icmp).unwrap();
+            assert_eq!(
+                reply.icmp_type,
+                Icmpv6Type::EchoReply(IcmpEchoHeader { id: 0x1234, seq: seq as u16 })
+            );
+            assert!(rest == data, "the request's data");
+            assert_eq!(reply.checksum, reply.icmp_type.calc_checksum(h.source, h.destination, rest).unwrap());
+        }
+        assert_eq!(lab.counters.event_count(Event::Icmpv6EchoAnswered), 3);
+        assert_eq!(lab.counters.event_count(Event::FragReassembled), 3);
+    }
+
+    /// With a kernel interface on the port, fragments to the port's own
+    /// address are the kernel's to reassemble and answer, as IPv4's.
+    #[test]
+    fn with_a_kernel_interface_fragments_to_the_port_go_to_the_kernel() {
+        let mut lab = LabConfig { kernel: vec![0], ..LabConfig::default() }.build();
+        let frags = fragment6(&echo6(ROUTER6, GW_OUT_ADDR6, 1, &payload(3000, 7)), 1280, 9);
+        let n = frags.len();
+        assert!(feed(&mut lab, frags).is_empty());
+        assert_eq!(lab.io.kernel.len(), n, "every fragment to the kernel");
+        assert_eq!(lab.counters.event_count(Event::FragReceived), 0);
     }
 
     #[test]

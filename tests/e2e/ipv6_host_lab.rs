@@ -7,6 +7,12 @@
 //! the NA, flags, target link-layer option), and it then holds the
 //! gateway's port MAC in its neighbour table. An IPv6 service is refused
 //! by name; IPv4 keeps working beside it.
+//!
+//! `ping -6 -s 3000`: the client's kernel sends each request as two
+//! fragments (its link's MTU is 1500); gatewayd reassembles them (the port
+//! has no kernel interface), answers, and sends the reply as fragments of
+//! the port's MTU, which the client's kernel puts back together and ping
+//! checks (its checksum and its 3000 bytes of pattern).
 
 mod common;
 
@@ -19,9 +25,10 @@ fn dual_stack(c: String) -> String {
     c.replace("address = \"198.18.0.1/24\"", &format!("address = [\"198.18.0.1/24\", \"{GW6}/64\"]"))
 }
 
-#[test]
-fn ping6_to_the_gateway_port_is_answered() {
-    let lab = Lab::up_tweaked(&FULLNAT, "ip6host", dual_stack);
+/// The FULLNAT lab with a dual-stack outside port, the client given
+/// [`CLIENT6`] on its link.
+fn up(name: &str) -> Lab {
+    let lab = Lab::up_tweaked(&FULLNAT, name, dual_stack);
     // lab.sh turns IPv6 off in every namespace: turn it on for the client's
     // link only (no DAD: 2001:db8::2 is usable at once).
     for key in ["all", "default", "c0"] {
@@ -29,6 +36,12 @@ fn ping6_to_the_gateway_port_is_answered() {
     }
     let o = lab.exec("client", &["ip", "-6", "addr", "add", &format!("{CLIENT6}/64"), "dev", "c0", "nodad"]);
     assert!(o.status.success(), "{}", text(&o));
+    lab
+}
+
+#[test]
+fn ping6_to_the_gateway_port_is_answered() {
+    let lab = up("ip6host");
     let o = lab.exec("client", &["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "-n", GW6]);
     assert!(o.status.success(), "ping -6 failed: {}\n{}", text(&o), lab.diag());
     assert!(text(&o).contains("3 received"), "{}", text(&o));
@@ -55,4 +68,19 @@ fn ping6_to_the_gateway_port_is_answered() {
     // IPv4 through the same port still works.
     lab.add_service("-t");
     lab.http();
+}
+
+#[test]
+fn a_3000_byte_ping6_comes_in_fragments_and_is_answered_in_fragments() {
+    let lab = up("h17x-p6");
+    let o = lab.exec("client", &["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "-n", "-s", "3000", GW6]);
+    assert!(o.status.success(), "ping -6 -s 3000 failed: {}\n{}", text(&o), lab.diag());
+    assert!(text(&o).contains("3 received"), "{}", text(&o));
+    assert!(text(&o).contains("3008 bytes from"), "{}", text(&o));
+    assert_eq!(lab.counter("icmpv6_echo_answered"), 3, "{}", lab.diag());
+    // Two fragments each way per ping (3048 bytes of IPv6 over a 1500 link).
+    assert_eq!(lab.counter("frag_reassembled"), 3, "{}", lab.diag());
+    assert!(lab.counter("frag_received") >= 6, "{}", lab.diag());
+    assert!(lab.counter("frag_sent") >= 6, "{}", lab.diag());
+    assert_eq!(lab.counter("drop_ipv6_not_handled"), 0, "{}", lab.diag());
 }

@@ -5,15 +5,17 @@
 //! [`Engine::take_reassembled`]), which runs it through [`Engine::process`]
 //! like any packet: the normal session path.
 //!
-//! IPv6 fragments ([`Engine::fragment6`]) to an IPv6 VIP or local address,
-//! or from an IPv6 NAT real server, go into the same table (RFC 8200
-//! §4.5): the fragment header is taken out (the next header that named it
-//! gets the fragmentable part's), an atomic fragment (offset 0, M clear,
-//! RFC 6946) is processed at once and apart from any datagram of its
-//! identification, and a first fragment must hold the whole header chain
-//! up to the TCP or UDP header (RFC 7112), else it is dropped with its
-//! datagram (`drop_frag_header_chain`). Other IPv6 fragments are not the
-//! dataplane's (`drop_ipv6_not_handled`, the kernel's if it has a port).
+//! IPv6 fragments ([`Engine::fragment6`]) to an IPv6 VIP or local address
+//! (or to the port's own address when no kernel interface takes them: an
+//! echo request larger than the path), or from an IPv6 NAT real server, go
+//! into the same table (RFC 8200 §4.5): the fragment header is taken out
+//! (the next header that named it gets the fragmentable part's), an atomic
+//! fragment (offset 0, M clear, RFC 6946) is processed at once and apart
+//! from any datagram of its identification, and a first fragment must hold
+//! the whole header chain up to the TCP, UDP or ICMPv6 header (RFC 7112),
+//! else it is dropped with its datagram (`drop_frag_header_chain`). Other
+//! IPv6 fragments are not the dataplane's (`drop_ipv6_not_handled`, the
+//! kernel's if it has a port).
 //!
 //! Also here: the "fragmentation needed" answer for a FULLNAT, NAT or DR
 //! packet with DF set that exceeds its output port's MTU (TUN has its own,
@@ -154,13 +156,15 @@ impl Engine {
     }
 }
 
-/// Bytes of the whole TCP or UDP header at the start of `l4` (a TCP
-/// header's data offset read if its first 13 bytes are there, else its
+/// Bytes of the whole TCP, UDP or ICMPv6 header at the start of `l4` (a
+/// TCP header's data offset read if its first 13 bytes are there, else its
 /// 20-byte minimum); `None` for another protocol.
 fn whole_l4_header(protocol: NextHeader, l4: &[u8]) -> Option<usize> {
     match protocol {
         NextHeader::Udp => Some(8),
         NextHeader::Tcp => Some(l4.get(12).map_or(20, |b| usize::from(b >> 4) * 4).max(20)),
+        // Every ICMPv6 message's fixed part (RFC 4443 §2.1, §4.1).
+        NextHeader::Icmpv6 => Some(8),
         _ => None,
     }
 }

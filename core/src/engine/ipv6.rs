@@ -1,15 +1,17 @@
 //! IPv6 on a dual-stack port: neighbour discovery ([`super::nd`]: NS for
 //! our addresses answered, neighbours learnt from NS/NA) and echo requests
-//! to the port's IPv6 address answered (RFC 4443 §4.2), in place; TCP/UDP
+//! to the port's IPv6 address answered (RFC 4443 §4.2), in place, or once
+//! reassembled when it came in fragments ([`super::frag`]); TCP/UDP
 //! of IPv6 services ([`super::ipv6_fwd`]); ICMPv6 errors about a session
 //! ([`super::icmp6`]). Anything else is `drop_ipv6_not_handled` (the
 //! kernel's, if the port has a kernel interface).
 //!
 //! Checks, in order: the IPv6 header and its extension-header chain
 //! (`drop_ipv6_malformed`); a multicast source (`drop_bad_source_addr`);
-//! only ICMPv6 right after the fixed header is handled (a packet with
-//! extension headers or fragmented is not ours to answer yet); the ICMPv6
-//! checksum; then per message.
+//! fragments to a VIP, a local address or (without a kernel interface)
+//! the port's address go to reassembly; only ICMPv6 right after the fixed
+//! header is handled (a packet with other extension headers is not ours to
+//! answer); the ICMPv6 checksum; then per message.
 //!
 //! An echo reply to an on-link source (link-local, or on the port's
 //! prefix) goes back to the frame's source MAC, no neighbour lookup. One
@@ -69,6 +71,11 @@ impl Engine {
         if matches!(t.protocol, NextHeader::Tcp | NextHeader::Udp) && t.fragment.is_none() {
             return self.ipv6_l4(now, iface, frame, &t);
         }
+        if let Some(f) = t.fragment {
+            if self.reassembles_for_port(iface, dst) {
+                return self.fragment6(now, iface, frame, &t, f);
+            }
+        }
         if t.protocol != NextHeader::Icmpv6 || t.offset != ipv6::HEADER_LEN || t.fragment.is_some() {
             return Action::Drop(Drop::Ipv6NotHandled);
         }
@@ -94,6 +101,16 @@ impl Engine {
             m if m.is_error() => self.icmp6_error(frame, icmp_len),
             _ => Action::Drop(Drop::Ipv6NotHandled),
         }
+    }
+
+    /// Whether a fragment to `dst` is one to the port's own address that
+    /// the dataplane reassembles (when no kernel interface takes it, as
+    /// IPv4's): an echo request larger than the path, answered once whole
+    /// ([`Engine::echo6`]; the worker sends the reply as fragments: to an
+    /// on-link source of the port's MTU with the request's identification,
+    /// routed ones no larger than the largest fragment received).
+    fn reassembles_for_port(&self, iface: &Iface, dst: Ipv6Addr) -> bool {
+        iface.ipv6() == Some(dst) && !self.has_kernel(iface)
     }
 
     /// Turns the echo request from `src` to `own` in `frame` into the
