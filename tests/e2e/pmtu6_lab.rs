@@ -20,9 +20,21 @@
 //! MTU (`ip route get` on the server, the kernel as the independent
 //! reader of the error) shows the translated error arrived and was valid.
 
+//!
+//! And the gateway's own Packet Too Big: the FULLNAT66 lab with gatewayd's
+//! inside port at `mtu = 1400` (the client's link and the real servers'
+//! stay at 1500, so both TCP ends announce an MSS of 1440). A 1500-byte
+//! packet from the client does not fit the inside port: gatewayd answers
+//! with Packet Too Big (MTU 1400) from its outside address, and the
+//! client's kernel, the independent reader, caches MTU 1400 toward the VIP
+//! (`ip -6 route get`): a 2 MB TCP upload (the server answers the SHA-256
+//! of what it read) completes with smaller segments, and a connected UDP
+//! socket gets EMSGSIZE, its path MTU (`IPV6_MTU`, tests/lab/udp_big.py)
+//! drops to 1400 and the next too-big send fails locally.
+
 mod common;
 
-use common::{Lab, Topology, FULLNAT6, FULLNAT6_2W, NAT64};
+use common::{Lab, Topology, FULLNAT6, FULLNAT6_2W, NAT64, VIP6};
 
 /// The download's size.
 const SIZE: usize = 4 << 20;
@@ -101,4 +113,68 @@ fn nat64_download_through_a_1280_byte_link_completes_by_frag_needed_to_the_ipv4_
     let lab = Lab::up(&NAT64_ROUTED, "h17i-pm64");
     lab.add_service("-t");
     download_through_the_narrow_link(&lab, "-4", "198.18.1.10", "mtu 1260");
+}
+
+/// FULLNAT66 with gatewayd's inside port (toward the real servers) at
+/// `mtu = 1400`, the client's side at 1500.
+fn narrow_inside(c: String) -> String {
+    let inside = "address = [\"198.18.1.1/24\", \"2001:db8:1::1/64\"]";
+    assert!(c.contains(inside), "the inside port's line in {c}");
+    c.replace(inside, &format!("{inside}\nmtu = 1400"))
+}
+
+/// The client's route toward the VIP, with the path MTU it cached, if any.
+fn client_route(lab: &Lab) -> String {
+    common::text(&lab.exec("client", &["ip", "-6", "route", "get", VIP6]))
+}
+
+#[test]
+fn fullnat66_the_gateways_packet_too_big_lowers_the_clients_path_mtu_and_an_upload_completes() {
+    let lab = Lab::up_tweaked(&FULLNAT6, "h17x-gptb", narrow_inside);
+    lab.add_service("-t");
+    lab.add_service("-u");
+    assert!(!client_route(&lab).contains("mtu"), "no path MTU yet: {}", client_route(&lab));
+
+    // TCP: 2 MB up, full-size segments first; the SHA-256 the real server
+    // computed of what it read is the file's.
+    let file = std::env::temp_dir().join(format!("{}-upload.bin", lab.prefix));
+    let data: Vec<u8> = (0..2u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    std::fs::write(&file, &data).unwrap();
+    let sha = common::text(&std::process::Command::new("sha256sum").arg(&file).output().unwrap());
+    let sha = sha.split_whitespace().next().unwrap().to_string();
+    let url = format!("http://[{VIP6}]:80/sha256");
+    let body = format!("@{}", file.display());
+    let o = lab.exec("client", &["curl", "-g", "-s", "-S", "-m", "60", "--data-binary", &body, &url]);
+    let _ = std::fs::remove_file(&file);
+    assert!(o.status.success(), "upload failed: {}\n{}", common::text(&o), lab.diag());
+    let f: Vec<String> = common::text(&o).split_whitespace().map(String::from).collect();
+    assert_eq!(f.len(), 4, "odd answer {f:?}");
+    assert_eq!((f[2].as_str(), f[3].as_str()), (data.len().to_string().as_str(), sha.as_str()), "{f:?}");
+    assert!(f[1].starts_with("[2001:db8:1::10]") || f[1].starts_with("2001:db8:1::10"), "FULLNAT66: {f:?}");
+    let sent = lab.counter("icmpv6_too_big_sent");
+    assert!(sent >= 1, "the gateway sent no Packet Too Big\n{}", lab.diag());
+    let route = client_route(&lab);
+    assert!(route.contains("mtu 1400"), "the client's route toward the VIP: {route}");
+    assert_eq!(lab.counter("drop_cannot_fragment"), 0);
+
+    // A second upload needs no more: the client remembers.
+    std::fs::write(&file, &data).unwrap();
+    let o = lab.exec("client", &["curl", "-g", "-s", "-S", "-m", "60", "--data-binary", &body, &url]);
+    let _ = std::fs::remove_file(&file);
+    assert!(common::text(&o).ends_with(&format!("{sha}\n")), "{}", common::text(&o));
+    assert_eq!(lab.counter("icmpv6_too_big_sent"), sent, "the client forgot its path MTU");
+
+    // UDP of 1,452 bytes (1,500 of IPv6) with IPV6_PMTUDISC_DO, once the
+    // path MTU the TCP taught is flushed (it is the same destination).
+    let o = lab.exec("client", &["ip", "-6", "route", "flush", "cache"]);
+    assert!(o.status.success(), "{}", common::text(&o));
+    assert!(!client_route(&lab).contains("mtu"), "flushed: {}", client_route(&lab));
+    let out = lab.python("client", "udp_big.py", &[VIP6, "80", "1452", "df"]);
+    assert!(out.contains("first=error EMSGSIZE\n"), "no Packet Too Big reached the socket:\n{out}");
+    assert!(out.contains("mtu=1400\n"), "{out}");
+    assert!(out.contains("second=error EMSGSIZE"), "{out}");
+    assert_eq!(lab.counter("icmpv6_too_big_sent"), sent + 1);
+    // A datagram that fits is echoed.
+    let out = lab.python("client", "udp_big.py", &[VIP6, "80", "1000", "df"]);
+    assert!(out.contains("first=reply rs"), "{out}");
 }

@@ -51,8 +51,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         n = int(self.headers.get("Content-Length", "0"))
-        got = len(self.rfile.read(n))
-        body = f"{NAME} {self.client_address[0]}:{self.client_address[1]} {got}\n".encode()
+        data = self.rfile.read(n)
+        body = f"{NAME} {self.client_address[0]}:{self.client_address[1]} {len(data)}"
+        # POST /sha256 also answers the SHA-256 of what was read.
+        if self.path == "/sha256":
+            body += f" {hashlib.sha256(data).hexdigest()}"
+        body = f"{body}\n".encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
