@@ -19,18 +19,18 @@
 //! download arrives intact (SHA-256 compared); the server's cached path
 //! MTU (`ip route get` on the server, the kernel as the independent
 //! reader of the error) shows the translated error arrived and was valid.
-
 //!
 //! And the gateway's own Packet Too Big: the FULLNAT66 lab with gatewayd's
 //! inside port at `mtu = 1400` (the client's link and the real servers'
 //! stay at 1500, so both TCP ends announce an MSS of 1440). A 1500-byte
 //! packet from the client does not fit the inside port: gatewayd answers
-//! with Packet Too Big (MTU 1400) from its outside address, and the
-//! client's kernel, the independent reader, caches MTU 1400 toward the VIP
-//! (`ip -6 route get`): a 2 MB TCP upload (the server answers the SHA-256
-//! of what it read) completes with smaller segments, and a connected UDP
-//! socket gets EMSGSIZE, its path MTU (`IPV6_MTU`, tests/lab/udp_big.py)
-//! drops to 1400 and the next too-big send fails locally.
+//! with Packet Too Big (MTU 1400) from its outside address (scapy reads
+//! it on the client's link: fields, checksum, the quoted packet), and the
+//! client's kernel caches MTU 1400 toward the VIP (`ip -6 route get`): a
+//! 2 MB TCP upload (the server answers the SHA-256 of what it read)
+//! completes with smaller segments, and a connected UDP socket gets
+//! EMSGSIZE, its path MTU (`IPV6_MTU`, tests/lab/udp_big.py) drops to 1400
+//! and the next too-big send fails locally.
 
 mod common;
 
@@ -144,6 +144,7 @@ fn fullnat66_the_gateways_packet_too_big_lowers_the_clients_path_mtu_and_an_uplo
     let sha = sha.split_whitespace().next().unwrap().to_string();
     let url = format!("http://[{VIP6}]:80/sha256");
     let body = format!("@{}", file.display());
+    let capture = lab.capture_ptb6("client", "c0", 1, 20);
     let o = lab.exec("client", &["curl", "-g", "-s", "-S", "-m", "60", "--data-binary", &body, &url]);
     let _ = std::fs::remove_file(&file);
     assert!(o.status.success(), "upload failed: {}\n{}", common::text(&o), lab.diag());
@@ -155,6 +156,24 @@ fn fullnat66_the_gateways_packet_too_big_lowers_the_clients_path_mtu_and_an_uplo
     assert!(sent >= 1, "the gateway sent no Packet Too Big\n{}", lab.diag());
     let route = client_route(&lab);
     assert!(route.contains("mtu 1400"), "the client's route toward the VIP: {route}");
+    // scapy's reading of the first one on the client's link: from the
+    // gateway's outside address, MTU 1400, checksum good, quoting the
+    // client's own packet to the VIP.
+    let ptb = capture.packets();
+    assert_eq!(ptb.len(), 1, "{ptb:?}");
+    let want = [
+        ("src", "2001:db8::1"),
+        ("dst", common::CLIENT6),
+        ("mtu", "1400"),
+        ("csum", "ok"),
+        ("len", "ok"),
+        ("quoted_src", common::CLIENT6),
+        ("quoted_dst", VIP6),
+        ("quoted_dport", "80"),
+    ];
+    for (k, v) in want {
+        assert_eq!(ptb[0].get(k), v, "{k}: {:?}", ptb[0]);
+    }
     assert_eq!(lab.counter("drop_cannot_fragment"), 0);
 
     // A second upload needs no more: the client remembers.

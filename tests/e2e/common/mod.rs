@@ -1083,4 +1083,15 @@ impl Lab {
         let out = d.ready();
         Capture(d, out)
     }
+
+    /// Starts a capture (tests/lab/ptb6_capture.py, scapy) of up to
+    /// `count` ICMPv6 Packet Too Big messages on `iface` in namespace `n`,
+    /// for at most `secs` seconds; returns once it runs.
+    pub fn capture_ptb6(&self, n: &str, iface: &str, count: usize, secs: u32) -> Capture {
+        let s = script("ptb6_capture.py");
+        let args = [s.to_str().unwrap(), iface, &count.to_string(), &secs.to_string()];
+        let mut d = self.spawn(n, &[&["/usr/bin/python3"][..], &args[..]].concat());
+        let out = d.ready();
+        Capture(d, out)
+    }
 }
