@@ -444,10 +444,19 @@ impl<B: PacketBuf> Worker<B> {
                 Ok(()) => self.output_fragments(now, port, next_hop, d.as_ref(), io),
                 Err(why) => self.engine.counters().count_drop(why),
             },
-            // An echo reply: IPv6 fragments carry the request's identification.
+            // An echo reply: whole if it fits (never an IPv6 atomic
+            // fragment, RFC 8021), else fragments, IPv6's with the
+            // request's identification.
             Action::Reply { port, len } => {
                 d.truncate(len);
                 let mtu = self.engine.iface(port).map_or(0, |i| i.mtu as usize);
+                if len <= ethernet::HEADER_LEN + mtu {
+                    match self.copy_out(port, d.as_ref(), io) {
+                        Some(b) => io.send(port, b),
+                        None => self.engine.counters().count_drop(Drop::NoMbuf),
+                    }
+                    return;
+                }
                 write_fragments(self.engine.counters(), d.as_ref(), mtu, d.ident, io, |b, io| {
                     io.send(port, b)
                 });

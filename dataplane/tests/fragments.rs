@@ -693,8 +693,19 @@ mod v6 {
             assert!(rest == data, "the request's data");
             assert_eq!(reply.checksum, reply.icmp_type.calc_checksum(h.source, h.destination, rest).unwrap());
         }
-        assert_eq!(lab.counters.event_count(Event::Icmpv6EchoAnswered), 3);
-        assert_eq!(lab.counters.event_count(Event::FragReassembled), 3);
+        // 1,400 bytes came in two fragments; the 1,448-byte reply fits the
+        // port: one whole packet, no atomic fragment (RFC 8021).
+        let small = payload(1400, 8);
+        let out = feed(&mut lab, fragment6(&echo6(ROUTER6, GW_OUT_ADDR6, 9, &small), 1280, 0x6000));
+        let (h, proto, icmp) = defrag6(&out, 0, 1500);
+        assert_eq!((addrs(&h), proto), ((GW_OUT_ADDR6, ROUTER6), IpNumber::IPV6_ICMP));
+        assert_eq!((out.len(), h.next_header), (1, IpNumber::IPV6_ICMP), "no fragment header");
+        let (reply, rest) = Icmpv6Header::from_slice(&icmp).unwrap();
+        assert_eq!(reply.icmp_type, Icmpv6Type::EchoReply(IcmpEchoHeader { id: 0x1234, seq: 9 }));
+        assert!(rest == small);
+        assert_eq!(reply.checksum, reply.icmp_type.calc_checksum(h.source, h.destination, rest).unwrap());
+        assert_eq!(lab.counters.event_count(Event::Icmpv6EchoAnswered), 4);
+        assert_eq!(lab.counters.event_count(Event::FragReassembled), 4);
     }
 
     /// With a kernel interface on the port, fragments to the port's own
