@@ -444,9 +444,9 @@ impl<B: PacketBuf> Worker<B> {
                 Ok(()) => self.output_fragments(now, port, next_hop, d.as_ref(), io),
                 Err(why) => self.engine.counters().count_drop(why),
             },
-            // An echo reply: whole if it fits (never an IPv6 atomic
-            // fragment, RFC 8021), else fragments, IPv6's with the
-            // request's identification.
+            // An answer (an echo reply, an ICMP error): whole if it fits
+            // (never an IPv6 atomic fragment, RFC 8021), else fragments,
+            // IPv6's with the identification of the datagram answered.
             Action::Reply { port, len } => {
                 d.truncate(len);
                 let mtu = self.engine.iface(port).map_or(0, |i| i.mtu as usize);
