@@ -400,7 +400,14 @@ pub(crate) fn alloc_lport(cx: &mut BindCx<'_>, flow: &FlowKey, rs: (u32, u16)) -
         let lip = svc.laddrs[(st.laddr_next as usize + k) % n];
         let offset = (port_offset(cfg.seed, flow, rs, lip) % span as u64) as u32;
         let start = st.lport_next as u32;
-        let t = if free(lip, port(offset, start)) {
+        // The first candidate's reply-port count and its reply bucket are
+        // both read, at once: the two cache misses then overlap, and the
+        // insert finds both lines in cache (it increments the one and
+        // writes the other). Reading the count only after the lookup (or
+        // only at the insert) put its miss after the bucket's (issue 14).
+        let p0 = port(offset, start);
+        let (unused, free0) = (sessions.reply_port_unused(lip, p0), free(lip, p0));
+        let t = if unused | free0 {
             Some(0)
         } else {
             (1..tries as u32)
