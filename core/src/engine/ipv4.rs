@@ -156,8 +156,12 @@ impl Engine {
         // A packet to a local address can only be a FULLNAT reply: skip the
         // client-side index (a likely cache miss) for it.
         let reply_first = self.snap.is_laddr(p.key.dst);
+        // The client-side hash, kept for a new session's insert.
+        let mut h_in = None;
         if !reply_first {
-            if let Some(i) = self.sessions.lookup_in(&p.key) {
+            let h = self.sessions.hash(&p.key);
+            h_in = Some(h);
+            if let Some(i) = self.sessions.find_in(&p.key, h) {
                 let s = self.sessions.get(i);
                 // One-packet scheduling: every datagram is scheduled anew;
                 // a new connection on a closing one's address too
@@ -201,7 +205,8 @@ impl Engine {
         {
             return self.synproxy_new(now, rx, frame, p);
         }
-        match self.new_session(now, *p) {
+        let h_in = h_in.unwrap_or_else(|| self.sessions.hash(&p.key));
+        match self.new_session_hashed(now, *p, h_in) {
             Ok(i) => self.forward(now, rx, i, Dir::Input, frame, p),
             Err(d) => self.reject_or_drop(now, rx, frame, p, d),
         }
