@@ -451,7 +451,7 @@ fn laddr_start(secret: u64, flow: &FlowKey, n: usize) -> usize {
     let b = (u64::from(flow.sport) << 32 | u64::from(flow.dport) << 16 | u64::from(u8::from(flow.proto)))
         ^ LADDR_TWEAK;
     let h = fold_mul(fold_mul(a, b), 0x9e37_79b9_7f4a_7c15);
-    ((h >> 32) * n as u64 >> 32) as usize
+    (((h >> 32) * n as u64) >> 32) as usize
 }
 
 /// Separates the local-address hash's key from the others (same seed).
