@@ -211,6 +211,31 @@ fn local_ports_are_never_reused_toward_the_same_server_while_live() {
     assert_eq!(out.len(), 1);
 }
 
+/// The local address of a new flow is not a round robin in step with the
+/// scheduler's: with 2 real servers and 2 local addresses under round
+/// robin, each server meets both addresses (a service-wide rotation paired
+/// RS 0 with one address and RS 1 with the other, forever).
+#[test]
+fn every_server_meets_every_local_address() {
+    let mut lab = Lab::new(1024, (1024, 65535)).with_services(Scheduler::Rr);
+    lab.learn_neighbours();
+    let lip2 = [198, 18, 1, 11];
+    lab.ok(Request::AddLaddr { service: key(Protocol::Udp), addr: Ipv4Addr::from(lip2).into() });
+    let mut pairs = std::collections::HashMap::new();
+    for cport in 1000..1400 {
+        let out = lab.rx(0, udp(CLIENT_MAC, GW_OUT, (CLIENT, cport), (VIP, 80)));
+        let (_, _, src, dst, _) = inspect(&out[0].1);
+        *pairs.entry((dst.0, src.0)).or_insert(0) += 1;
+    }
+    for rs in RS {
+        for lip in [LIP, lip2] {
+            let n = pairs.get(&(rs, lip)).copied().unwrap_or(0);
+            // 100 expected of 400; a binomial spread stays far above 50.
+            assert!(n > 50, "{rs:?} with {lip:?}: {n} of 400 flows ({pairs:?})");
+        }
+    }
+}
+
 #[test]
 fn a_full_table_drops_new_flows_and_keeps_existing_ones() {
     let mut lab = Lab::new(2, (1024, 65535)).with_services(Scheduler::Rr);

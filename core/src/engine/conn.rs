@@ -19,7 +19,7 @@ use crate::modes::{self, BindCx, Bound, Mode, ModeOp};
 use crate::persist;
 use crate::sched::{self, Dests, Flow};
 use crate::service::{Dest, Service, Snapshot};
-use crate::session::{Flags, FlowKey, Session};
+use crate::session::{fold_mul, Flags, FlowKey, Session};
 use crate::tcp_state::{flags, Dir, State};
 use crate::wire::ipv4::Protocol;
 
@@ -175,6 +175,14 @@ pub(super) fn count_traffic(counters: &WorkerCounters, (dest, service): (u16, u1
 impl Engine {
     /// Creates the session for the first packet of a flow to a service.
     pub(super) fn new_session(&mut self, now: u64, p: L4Info) -> Result<u32, Drop> {
+        let h_in = self.sessions.hash(&p.key);
+        self.new_session_hashed(now, p, h_in)
+    }
+
+    /// [`Engine::new_session`] with the index hash of the flow's key,
+    /// which the lookup that missed computed (`h_in ==
+    /// self.sessions.hash(&p.key)`): the insert does not hash it again.
+    pub(super) fn new_session_hashed(&mut self, now: u64, p: L4Info, h_in: u64) -> Result<u32, Drop> {
         let Engine { cfg, snap, sessions, svc: svc_state, counters, overloaded, ca, .. } = self;
         let (key, tcp_flags) = (p.key, p.tcp_flags);
         let Some(svc) = snap.service(key.proto, key.dst, key.dport) else {
@@ -238,7 +246,8 @@ impl Engine {
         } else {
             s.flags = flags;
         }
-        let i = sessions.insert(s, now, snap.timeouts.of_ms(state)).map_err(|_| Drop::TableFull)?;
+        let i =
+            sessions.insert_hashed(s, h_in, now, snap.timeouts.of_ms(state)).map_err(|_| Drop::TableFull)?;
         if pp && svc.client_addr != ClientAddr::Toa {
             let len = client_addr::proxy_len(svc.client_addr == ClientAddr::ProxyV2, &s);
             ca.set(i, p.seq, len);
@@ -353,8 +362,9 @@ pub(crate) fn unbind_parts(
 }
 
 /// Picks LIP:lport for a new FULLNAT session of the client flow `flow`
-/// toward `rs`: the local addresses of the service in turn, and on each the
-/// ports of this worker's partition, skipping any port whose reply key
+/// toward `rs`: the local addresses of the service in turn from one that a
+/// keyed hash of the flow names ([`laddr_start`]), and on each the ports
+/// of this worker's partition, skipping any port whose reply key
 /// (proto, RIP, rport, LIP, lport) is still live. A port is therefore never
 /// handed out twice toward the same real server while a session holds it,
 /// and can be reused at once toward another real server.
@@ -376,6 +386,13 @@ pub(crate) fn unbind_parts(
 /// sessions on 12 M ports) costs one more line, not a bucket line per
 /// busy port. Only when all of them are counted does the search look each
 /// reply key up.
+///
+/// The local address is not a service-wide round robin: that one moved in
+/// step with a round-robin scheduler, so with 2 real servers and an even
+/// number of local addresses each server only ever met half of them (with
+/// N servers and N addresses, one each), and a table past half of the
+/// pairs it used found every count taken and looked up 64 reply keys per
+/// address, about 8 us per new flow at 1 M live (issue 14).
 pub(crate) fn alloc_lport(cx: &mut BindCx<'_>, flow: &FlowKey, rs: (u32, u16)) -> Result<(u32, u16), Drop> {
     let BindCx { cfg, sessions, st, svc } = cx;
     let n = svc.laddrs.len();
@@ -396,11 +413,19 @@ pub(crate) fn alloc_lport(cx: &mut BindCx<'_>, flow: &FlowKey, rs: (u32, u16)) -
         let key = FlowKey { proto: flow.proto, src: rs.0, sport: rs.1, dst: lip, dport: lport };
         sessions.lookup_out(&key).is_none()
     };
+    let k0 = laddr_start(cfg.seed, flow, n);
     for k in 0..n {
-        let lip = svc.laddrs[(st.laddr_next as usize + k) % n];
+        let lip = svc.laddrs[(k0 + k) % n];
         let offset = (port_offset(cfg.seed, flow, rs, lip) % span as u64) as u32;
         let start = st.lport_next as u32;
-        let t = if free(lip, port(offset, start)) {
+        // The first candidate's reply-port count and its reply bucket are
+        // both read, at once: the two cache misses then overlap, and the
+        // insert finds both lines in cache (it increments the one and
+        // writes the other). Reading the count only after the lookup (or
+        // only at the insert) put its miss after the bucket's (issue 14).
+        let p0 = port(offset, start);
+        let (unused, free0) = (sessions.reply_port_unused(lip, p0), free(lip, p0));
+        let t = if unused | free0 {
             Some(0)
         } else {
             (1..tries as u32)
@@ -409,12 +434,28 @@ pub(crate) fn alloc_lport(cx: &mut BindCx<'_>, flow: &FlowKey, rs: (u32, u16)) -
         };
         st.lport_next = st.lport_next.wrapping_add(t.map_or(tries, |t| t as usize + 1) as u16);
         if let Some(t) = t {
-            st.laddr_next = st.laddr_next.wrapping_add(1);
             return Ok((lip, port(offset, start + t)));
         }
     }
     Err(Drop::LaddrExhausted)
 }
+
+/// The index, below `n`, of the local address a new FULLNAT session of
+/// `flow` tries first: a keyed multiply hash of the flow (not of the real
+/// server), so every (real server, local address) pair takes its share of
+/// new flows whatever the scheduler's order. Not a secret: the port's
+/// offset ([`port_offset`]) is.
+#[inline]
+fn laddr_start(secret: u64, flow: &FlowKey, n: usize) -> usize {
+    let a = (u64::from(flow.src) << 32 | u64::from(flow.dst)) ^ secret;
+    let b = (u64::from(flow.sport) << 32 | u64::from(flow.dport) << 16 | u64::from(u8::from(flow.proto)))
+        ^ LADDR_TWEAK;
+    let h = fold_mul(fold_mul(a, b), 0x9e37_79b9_7f4a_7c15);
+    (((h >> 32) * n as u64) >> 32) as usize
+}
+
+/// Separates the local-address hash's key from the others (same seed).
+const LADDR_TWEAK: u64 = 0x1add_5eed_7e11_0c4b;
 
 /// RFC 6056's F(): a keyed hash of the flow. SipHash-1-3 (std's
 /// `DefaultHasher`) over the secret followed by the flow, as the RFC's

@@ -157,7 +157,8 @@ impl Engine {
         // client-side index (a likely cache miss) for it.
         let reply_first = self.snap.is_laddr(p.key.dst);
         if !reply_first {
-            if let Some(i) = self.sessions.lookup_in(&p.key) {
+            let h = self.sessions.hash(&p.key);
+            if let Some(i) = self.sessions.find_in(&p.key, h) {
                 let s = self.sessions.get(i);
                 // One-packet scheduling: every datagram is scheduled anew;
                 // a new connection on a closing one's address too
@@ -175,18 +176,21 @@ impl Engine {
                 unbind(&self.counters, &mut self.overloaded, &self.snap, self.cfg.workers, &s);
                 self.sessions.remove(i);
             }
+            // A packet to a VIP is never a reply (replies go to a local
+            // address or, for NAT, to the client): a new flow skips the
+            // reply index, a second likely cache miss, and its insert
+            // reuses the hash of the lookup that missed.
+            if self.snap.owns(p.key.dst) {
+                return self.open(now, rx, frame, p, h);
+            }
         }
-        // A packet to a VIP is never a reply (replies go to a local address
-        // or, for NAT, to the client): a new flow skips the reply index, a
-        // second likely cache miss.
-        let to_vip = !reply_first && self.snap.owns(p.key.dst);
         // A reply to a local address:port that no IPv4 session has in its
         // reply key (its reply-port count is 0) can only be NAT64's: skip
         // the IPv4 reply index, whose miss reads two bucket lines.
         let nat64_only = reply_first
             && !self.sessions6.is_empty()
             && self.sessions.reply_port_unused(p.key.dst, p.key.dport);
-        if !to_vip && !nat64_only {
+        if !nat64_only {
             if let Some(i) = self.sessions.lookup_out(&p.key) {
                 return self.forward(now, rx, i, Dir::Output, frame, p);
             }
@@ -196,12 +200,21 @@ impl Engine {
                 return a;
             }
         }
+        let h_in = self.sessions.hash(&p.key);
+        self.open(now, rx, frame, p, h_in)
+    }
+
+    /// A packet that found no session: a SYNPROXY service's SYN, or a new
+    /// session (`h_in` is the hash of the packet's key), or its drop. Out
+    /// of line: the established path through [`Engine::l4`] stays small.
+    #[inline(never)]
+    fn open(&mut self, now: u64, rx: &Iface, frame: &mut [u8], p: &L4Info, h_in: u64) -> Action {
         if p.key.proto == Protocol::Tcp
             && self.snap.service(p.key.proto, p.key.dst, p.key.dport).is_some_and(|s| s.synproxy)
         {
             return self.synproxy_new(now, rx, frame, p);
         }
-        match self.new_session(now, *p) {
+        match self.new_session_hashed(now, *p, h_in) {
             Ok(i) => self.forward(now, rx, i, Dir::Input, frame, p),
             Err(d) => self.reject_or_drop(now, rx, frame, p, d),
         }

@@ -211,11 +211,19 @@ impl<E: Entry> Table<E> {
     /// Inserts `s`, expiring `timeout_ms` after `now_ms`. The caller has
     /// checked that neither key is present.
     pub fn insert(&mut self, s: E, now_ms: u64, timeout_ms: u64) -> Result<u32, Full> {
+        self.insert_hashed(s, self.hash(&s.in_key()), now_ms, timeout_ms)
+    }
+
+    /// [`Table::insert`] with `hin == self.hash(&s.in_key())`, which the
+    /// lookup that found no session computed: a new flow hashes its key
+    /// once.
+    #[inline]
+    pub fn insert_hashed(&mut self, s: E, hin: u64, now_ms: u64, timeout_ms: u64) -> Result<u32, Full> {
+        debug_assert_eq!(hin, self.hash(&s.in_key()), "the hash of the session's client-side key");
         if self.free_head == NIL {
             return Err(Full);
         }
         let idx = self.free_head;
-        let hin = self.hash(&s.in_key());
         self.in_index.insert(hin, idx).map_err(|_| Full)?;
         if !s.flags().contains(Flags::NO_OUT) {
             let hout = self.hash(&s.out_key());
