@@ -21,6 +21,7 @@ const DUT_OUTSIDE_MAC: &str = "02:00:00:00:00:01";
 const DUT_INSIDE_MAC: &str = "02:00:00:00:01:01";
 
 /// What every scenario of one harness run shares.
+#[derive(Clone)]
 pub struct Ctx {
     /// Scratch directory for configs, logs and socket names; removed at the end.
     pub dir: PathBuf,
@@ -51,7 +52,7 @@ impl Ctx {
 
     /// Waits (up to `quiet_wait`) until other processes use under 25 % of
     /// the CPUs; returns how busy the machine was when we went ahead.
-    fn wait_quiet(&self) -> f64 {
+    pub fn wait_quiet(&self) -> f64 {
         let until = Instant::now() + Duration::from_secs_f64(self.quiet_wait);
         loop {
             let busy = procs::busy_now(Duration::from_millis(500));
