@@ -145,6 +145,8 @@ pub struct Measured {
     pub dut_busy_pct: Option<f64>,
     /// Other processes' share of the machine's CPU time, percent.
     pub others_cpu_pct: Option<f64>,
+    /// Percent of the DUT's CPU the hypervisor stole.
+    pub steal_pct: Option<f64>,
     /// The generator's TSC ticks per second.
     pub tsc_hz: u64,
 }
@@ -157,6 +159,7 @@ impl Measured {
             p99_half_us: r.latency_half_load.as_ref().and_then(|l| l.p99_us).filter(|p| *p > 0.0),
             dut_busy_pct: r.dut_busy_pct,
             others_cpu_pct: r.others_cpu_pct,
+            steal_pct: r.steal_pct,
             tsc_hz: r.tsc_hz,
         }
     }
@@ -461,12 +464,12 @@ pub fn markdown(res: &[PairResult], env: &Env, builds: &Builds, rounds: u32) -> 
         md.push_str("| (no issue goal applies to these pairs) | | | |\n");
     }
     md.push_str(
-        "\n## Every round\n\n| pair | round | first | A cycles/pkt | B cycles/pkt | B/A | A / B p99 half load µs | A / B DUT busy % | others' CPU % (A / B) |\n|---|--:|---|--:|--:|--:|--:|--:|--:|\n",
+        "\n## Every round\n\n| pair | round | first | A cycles/pkt | B cycles/pkt | B/A | A / B p99 half load µs | A / B DUT busy % | A / B others' CPU % | A / B steal % |\n|---|--:|---|--:|--:|--:|--:|--:|--:|--:|\n",
     );
     for r in res {
         for (i, x) in r.rounds.iter().enumerate() {
             md.push_str(&format!(
-                "| `{}` | {} | {} | {} | {} | {} | {} / {} | {} / {} | {} / {} |\n",
+                "| `{}` | {} | {} | {} | {} | {} | {} / {} | {} / {} | {} / {} | {} / {} |\n",
                 r.pair.label(),
                 i + 1,
                 if x.a_first { "A" } else { "B" },
@@ -479,6 +482,8 @@ pub fn markdown(res: &[PairResult], env: &Env, builds: &Builds, rounds: u32) -> 
                 opt(x.b.dut_busy_pct, 0),
                 opt(x.a.others_cpu_pct, 0),
                 opt(x.b.others_cpu_pct, 0),
+                opt(x.a.steal_pct, 1),
+                opt(x.b.steal_pct, 1),
             ));
         }
     }
