@@ -29,6 +29,13 @@ pub struct Row {
     pub cycles_per_packet: Option<f64>,
     /// Smallest and largest sub-window figure of `cycles_per_packet`.
     pub cycles_range: Option<(f64, f64)>,
+    /// gatewayd's busy cycles / rx packets over warm-up, measurement and
+    /// half load together: the scope of testpmd's `--record-core-cycles`
+    /// figure (its whole run, half load included, where smaller bursts
+    /// cost more per packet), so the ratios to testpmd compare like with
+    /// like.
+    #[serde(default)]
+    pub cycles_testpmd_scope: Option<f64>,
     /// TSC ticks per second.
     pub tsc_hz: u64,
     /// `mpps / testpmd's mpps` on the same link and frame sizes.

@@ -138,6 +138,11 @@ fn parse_pair(spec: &str) -> Result<Pair> {
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Measured {
     pub cycles_per_packet: Option<f64>,
+    /// gatewayd's cycles/packet over the phases testpmd's figure spans
+    /// (`Row::cycles_testpmd_scope`): used against a testpmd side.
+    pub cycles_testpmd_scope: Option<f64>,
+    /// The side is testpmd.
+    pub testpmd: bool,
     pub mpps: f64,
     /// p99 round-trip latency at half load, µs.
     pub p99_half_us: Option<f64>,
@@ -155,6 +160,8 @@ impl Measured {
     pub fn of(r: &Row) -> Measured {
         Measured {
             cycles_per_packet: r.cycles_per_packet.filter(|c| *c > 0.0),
+            cycles_testpmd_scope: r.cycles_testpmd_scope.filter(|c| *c > 0.0),
+            testpmd: r.dut.starts_with("testpmd"),
             mpps: r.mpps,
             p99_half_us: r.latency_half_load.as_ref().and_then(|l| l.p99_us).filter(|p| *p > 0.0),
             dut_busy_pct: r.dut_busy_pct,
@@ -174,9 +181,21 @@ pub struct Round {
     pub b: Measured,
 }
 
+impl Measured {
+    /// Cycles/packet to compare with `other`: against testpmd, gatewayd's
+    /// figure over the same phases as testpmd's.
+    pub fn cycles_against(&self, other: &Measured) -> Option<f64> {
+        if other.testpmd && !self.testpmd {
+            self.cycles_testpmd_scope.or(self.cycles_per_packet)
+        } else {
+            self.cycles_per_packet
+        }
+    }
+}
+
 impl Round {
     pub fn cycles_ratio(&self) -> Option<f64> {
-        Some(self.b.cycles_per_packet? / self.a.cycles_per_packet?)
+        Some(self.b.cycles_against(&self.a)? / self.a.cycles_against(&self.b)?)
     }
     pub fn p99_ratio(&self) -> Option<f64> {
         Some(self.b.p99_half_us? / self.a.p99_half_us?)
@@ -215,11 +234,13 @@ pub struct PairResult {
 }
 
 impl PairResult {
+    /// A's cycles/packet over the rounds, as compared with B's.
     pub fn a_cycles(&self) -> Option<Stat> {
-        Stat::of(self.rounds.iter().map(|r| r.a.cycles_per_packet))
+        Stat::of(self.rounds.iter().map(|r| r.a.cycles_against(&r.b)))
     }
+    /// B's cycles/packet over the rounds, as compared with A's.
     pub fn b_cycles(&self) -> Option<Stat> {
-        Stat::of(self.rounds.iter().map(|r| r.b.cycles_per_packet))
+        Stat::of(self.rounds.iter().map(|r| r.b.cycles_against(&r.a)))
     }
     pub fn cycles_ratio(&self) -> Option<Stat> {
         Stat::of(self.rounds.iter().map(Round::cycles_ratio))
@@ -352,8 +373,8 @@ pub fn run(
                     eprintln!(
                         "gw-benchrun: {}: A {} B {} cycles/pkt, B/A {}",
                         p.label(),
-                        opt(round.a.cycles_per_packet, 0),
-                        opt(round.b.cycles_per_packet, 0),
+                        opt(round.a.cycles_against(&round.b), 0),
+                        opt(round.b.cycles_against(&round.a), 0),
                         opt(round.cycles_ratio(), 3)
                     );
                     res.rounds.push(round);
@@ -473,8 +494,8 @@ pub fn markdown(res: &[PairResult], env: &Env, builds: &Builds, rounds: u32) -> 
                 r.pair.label(),
                 i + 1,
                 if x.a_first { "A" } else { "B" },
-                opt(x.a.cycles_per_packet, 0),
-                opt(x.b.cycles_per_packet, 0),
+                opt(x.a.cycles_against(&x.b), 0),
+                opt(x.b.cycles_against(&x.a), 0),
                 opt(x.cycles_ratio(), 3),
                 opt(x.a.p99_half_us, 1),
                 opt(x.b.p99_half_us, 1),
@@ -566,6 +587,15 @@ mod tests {
         Measured { cycles_per_packet: Some(cycles), mpps: 1.0, p99_half_us: p99, ..Measured::default() }
     }
 
+    /// A testpmd side, and a gatewayd side whose figure over testpmd's
+    /// phases is `scoped` (its measurement alone: `cycles`).
+    fn tp(cycles: f64, p99: Option<f64>) -> Measured {
+        Measured { testpmd: true, ..m(cycles, p99) }
+    }
+    fn gw(cycles: f64, scoped: f64, p99: Option<f64>) -> Measured {
+        Measured { cycles_testpmd_scope: Some(scoped), ..m(cycles, p99) }
+    }
+
     fn env() -> Env {
         Env {
             date_utc: "2026-12-01 06:00 UTC".into(),
@@ -625,9 +655,9 @@ mod tests {
         let r = PairResult {
             pair: parse_pair("testpmd-64:fullnat-udp-1k").unwrap(),
             rounds: vec![
-                Round { a_first: true, a: m(200.0, Some(10.0)), b: m(300.0, Some(15.0)) },
-                Round { a_first: false, a: m(500.0, Some(40.0)), b: m(800.0, Some(100.0)) },
-                Round { a_first: true, a: m(180.0, None), b: m(330.0, Some(12.0)) },
+                Round { a_first: true, a: tp(200.0, Some(10.0)), b: gw(290.0, 300.0, Some(15.0)) },
+                Round { a_first: false, a: tp(500.0, Some(40.0)), b: gw(700.0, 800.0, Some(100.0)) },
+                Round { a_first: true, a: tp(180.0, None), b: gw(320.0, 330.0, Some(12.0)) },
             ],
             failed: 1,
         };
@@ -642,6 +672,9 @@ mod tests {
         // measurements of different moments.
         assert_eq!(r.b_cycles().unwrap().median / r.a_cycles().unwrap().median, 1.65);
         assert!(!smoke_ok(std::slice::from_ref(&r))); // a round failed
+                                                      // Between two gatewayd sides, the measurement's own figure.
+        let two = Round { a_first: true, a: gw(100.0, 150.0, None), b: gw(120.0, 200.0, None) };
+        assert_eq!(two.cycles_ratio(), Some(1.2));
 
         let builds = Builds { a: "target/release/gatewayd".into(), b: None };
         let md = markdown(std::slice::from_ref(&r), &env(), &builds, 4);

@@ -92,7 +92,8 @@ pub fn add_testpmd_ratios(rows: &mut [Row]) {
         let mpps = same.iter().map(|c| c.1).fold(0.0, f64::max);
         let cycles = same.iter().filter_map(|c| c.2).filter(|c| *c > 0.0).reduce(f64::min);
         r.vs_testpmd_mpps = (mpps > 0.0).then(|| r.mpps / mpps);
-        r.vs_testpmd_cycles = match (r.cycles_per_packet, cycles) {
+        // testpmd's figure spans its whole run: compare gatewayd's over the same phases.
+        r.vs_testpmd_cycles = match (r.cycles_testpmd_scope.or(r.cycles_per_packet), cycles) {
             (Some(a), Some(b)) => Some(a / b),
             _ => None,
         };
@@ -378,6 +379,11 @@ mod tests {
         add_testpmd_ratios(&mut rows);
         assert_eq!(rows[2].vs_testpmd_mpps, Some(0.5));
         assert_eq!(rows[2].vs_testpmd_cycles, Some(2.5));
+        // Against testpmd, gatewayd's figure over testpmd's phases when known.
+        let mut scoped = rows.clone();
+        scoped[2].cycles_testpmd_scope = Some(300.0);
+        add_testpmd_ratios(&mut scoped);
+        assert_eq!(scoped[2].vs_testpmd_cycles, Some(3.0));
         assert_eq!(best_ceiling(&rows, "64").unwrap().id, "testpmd-64");
         let g = goals(&rows);
         assert_eq!(g[0].met, Some(true)); // 2600 / 250 = 10.4 Mpps
