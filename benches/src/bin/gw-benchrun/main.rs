@@ -150,6 +150,11 @@ fn real_main(args: Args) -> Result<i32> {
                 println!("{:<24} {} (only with --only {}; writes {}.md)", s.id, s.title, s.id, s.id);
             }
         }
+        if args.only.is_empty() && !args.smoke {
+            println!("--ratio issues: {}", ratio::ISSUE_PAIRS.join(" "));
+            println!("  with --gatewayd-b also: {}", ratio::BUILD_PAIRS.join(" "));
+            println!("--ratio scale: {}", ratio::SCALE_PAIRS.join(" "));
+        }
         return Ok(0);
     }
     let stop = gw_dpdk::stop_on_signals().context("installing signal handlers")?;
