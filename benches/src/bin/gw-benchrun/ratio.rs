@@ -208,7 +208,20 @@ impl Measured {
     }
 }
 
+impl Measured {
+    /// The DUT was saturated (busy at least [`run::SATURATED_BUSY_PCT`] of
+    /// the measurement), so cycles/packet is its cost at saturation; a
+    /// side without the figure (testpmd) counts as saturated.
+    pub fn saturated(&self) -> bool {
+        self.dut_busy_pct.is_none_or(|b| b >= run::SATURATED_BUSY_PCT)
+    }
+}
+
 impl Round {
+    /// Both sides were saturated: the round's cycles ratio is judged.
+    pub fn saturated(&self) -> bool {
+        self.a.saturated() && self.b.saturated()
+    }
     pub fn cycles_ratio(&self) -> Option<f64> {
         Some(self.b.cycles_against(&self.a)? / self.a.cycles_against(&self.b)?)
     }
@@ -248,17 +261,26 @@ pub struct PairResult {
     pub failed: u32,
 }
 
+/// Cycles/packet figures are taken from saturated rounds only (issue 14:
+/// "cycles/packet reported at saturation only"); latency from every round.
 impl PairResult {
-    /// A's cycles/packet over the rounds, as compared with B's.
-    pub fn a_cycles(&self) -> Option<Stat> {
-        Stat::of(self.rounds.iter().map(|r| r.a.cycles_against(&r.b)))
+    fn saturated(&self) -> impl Iterator<Item = &Round> {
+        self.rounds.iter().filter(|r| r.saturated())
     }
-    /// B's cycles/packet over the rounds, as compared with A's.
+    /// Rounds where a side's DUT was not saturated.
+    pub fn unsaturated(&self) -> usize {
+        self.rounds.len() - self.saturated().count()
+    }
+    /// A's cycles/packet over the saturated rounds, as compared with B's.
+    pub fn a_cycles(&self) -> Option<Stat> {
+        Stat::of(self.saturated().map(|r| r.a.cycles_against(&r.b)))
+    }
+    /// B's cycles/packet over the saturated rounds, as compared with A's.
     pub fn b_cycles(&self) -> Option<Stat> {
-        Stat::of(self.rounds.iter().map(|r| r.b.cycles_against(&r.a)))
+        Stat::of(self.saturated().map(|r| r.b.cycles_against(&r.a)))
     }
     pub fn cycles_ratio(&self) -> Option<Stat> {
-        Stat::of(self.rounds.iter().map(Round::cycles_ratio))
+        Stat::of(self.saturated().map(Round::cycles_ratio))
     }
     pub fn p99_ratio(&self) -> Option<Stat> {
         Stat::of(self.rounds.iter().map(Round::p99_ratio))
@@ -431,6 +453,23 @@ pub fn tsc_hz(res: &[PairResult]) -> u64 {
     res.iter().flat_map(|r| &r.rounds).map(|x| x.a.tsc_hz.max(x.b.tsc_hz)).max().unwrap_or(0)
 }
 
+/// `" (2 not saturated, 1 failed)"`: rounds the cycles figures leave out,
+/// and rounds lost.
+fn lost(r: &PairResult) -> String {
+    let mut v = vec![];
+    if r.unsaturated() > 0 {
+        v.push(format!("{} not saturated", r.unsaturated()));
+    }
+    if r.failed > 0 {
+        v.push(format!("{} failed", r.failed));
+    }
+    if v.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", v.join(", "))
+    }
+}
+
 fn opt(v: Option<f64>, prec: usize) -> String {
     v.map_or_else(|| "–".to_string(), |v| format!("{v:.prec$}"))
 }
@@ -473,7 +512,8 @@ pub fn markdown(res: &[PairResult], env: &Env, builds: &Builds, rounds: u32) -> 
          first in even ones), each a full scenario run with a {MEASURE_S:.0} s measurement. A side's cycles/pkt \
          is the median (lowest–highest) over the rounds; **B/A is the median (lowest–highest) of the \
          per-round ratios**, each of two measurements seconds apart, so the machine's slow minutes move \
-         both sides of a ratio together. How to read it: `docs/benchmarks.md`, \"Ratios that hold on a noisy \
+         both sides of a ratio together. Cycles/pkt figures and their ratios count only the rounds where both \
+         DUTs were saturated (gatewayd busy >= 90 % of the measurement); latency counts every round. How to read it: `docs/benchmarks.md`, \"Ratios that hold on a noisy \
          machine\".\n\n"
     ));
     md.push_str(
@@ -486,7 +526,7 @@ pub fn markdown(res: &[PairResult], env: &Env, builds: &Builds, rounds: u32) -> 
             "| `{}` | {}{} | {} | {} | {} | {} | {} | {} |\n",
             r.pair.label(),
             r.rounds.len(),
-            if r.failed > 0 { format!(" ({} failed)", r.failed) } else { String::new() },
+            lost(r),
             stat(r.a_cycles(), 0),
             stat(r.b_cycles(), 0),
             stat(r.cycles_ratio(), 3),
@@ -529,7 +569,11 @@ pub fn markdown(res: &[PairResult], env: &Env, builds: &Builds, rounds: u32) -> 
                 if x.a_first { "A" } else { "B" },
                 opt(x.a.cycles_against(&x.b), 0),
                 opt(x.b.cycles_against(&x.a), 0),
-                opt(x.cycles_ratio(), 3),
+                if x.saturated() {
+                    opt(x.cycles_ratio(), 3)
+                } else {
+                    format!("{} (not saturated)", opt(x.cycles_ratio(), 3))
+                },
                 opt(x.a.p99_half_us, 1),
                 opt(x.b.p99_half_us, 1),
                 opt(x.a.dut_busy_pct, 0),
@@ -546,7 +590,11 @@ pub fn markdown(res: &[PairResult], env: &Env, builds: &Builds, rounds: u32) -> 
 
 /// The per-round ratios a goal judges.
 fn per_round(r: &PairResult, g: &Goal) -> Vec<f64> {
-    r.rounds.iter().filter_map(|x| if g.p99 { x.p99_ratio() } else { x.cycles_ratio() }).collect()
+    if g.p99 {
+        r.rounds.iter().filter_map(Round::p99_ratio).collect()
+    } else {
+        r.saturated().filter_map(Round::cycles_ratio).collect()
+    }
 }
 
 /// `yes`/`**no**` on the median, and whether every round agrees or how
@@ -732,7 +780,16 @@ mod tests {
         // measurements of different moments.
         assert_eq!(r.b_cycles().unwrap().median / r.a_cycles().unwrap().median, 1.65);
         assert!(!smoke_ok(std::slice::from_ref(&r))); // a round failed
-                                                      // Between two gatewayd sides, the measurement's own figure.
+                                                      // A round whose gatewayd was not saturated leaves the cycles figures.
+        let mut u = r.clone();
+        let slow = Measured { dut_busy_pct: Some(45.0), ..gw(2000.0, 2000.0, Some(20.0)) };
+        u.rounds.push(Round { a_first: false, a: tp(200.0, Some(10.0)), b: slow });
+        assert_eq!((u.unsaturated(), u.cycles_ratio(), u.b_cycles()), (1, r.cycles_ratio(), r.b_cycles()));
+        assert_eq!(u.p99_ratio().unwrap().n, 3);
+        let md = markdown(std::slice::from_ref(&u), &env(), &Builds { a: "g".into(), b: None }, 4);
+        assert!(md.contains("| 4 (1 not saturated, 1 failed) |"), "{md}");
+        assert!(md.contains("| 10.000 (not saturated) |"), "{md}");
+        // Between two gatewayd sides, the measurement's own figure.
         let two = Round { a_first: true, a: gw(100.0, 150.0, None), b: gw(120.0, 200.0, None) };
         assert_eq!(two.cycles_ratio(), Some(1.2));
 

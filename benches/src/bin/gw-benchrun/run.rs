@@ -119,7 +119,7 @@ pub fn scenario(ctx: &Ctx, s: &Scenario) -> Result<Row> {
 /// generator (slow in about one run in seven on this machine) or the
 /// machine set the rate, and cycles per packet are not the DUT's cost at
 /// saturation.
-const SATURATED_BUSY_PCT: f64 = 90.0;
+pub const SATURATED_BUSY_PCT: f64 = 90.0;
 /// Runs of a scenario whose DUT was not saturated, at most.
 const MAX_REPEATS: u32 = 2;
 
