@@ -616,7 +616,7 @@ pub fn write(out: &Path, res: &[PairResult], env: &Env, builds: &Builds, rounds:
     std::fs::write(out.join("ratios.md"), markdown(res, env, builds, rounds))?;
     #[derive(Serialize)]
     struct PairJson<'a> {
-        pair: String,
+        label: String,
         #[serde(flatten)]
         result: &'a PairResult,
         a_cycles: Option<Stat>,
@@ -636,7 +636,7 @@ pub fn write(out: &Path, res: &[PairResult], env: &Env, builds: &Builds, rounds:
     let pairs = res
         .iter()
         .map(|r| PairJson {
-            pair: r.pair.label(),
+            label: r.pair.label(),
             result: r,
             a_cycles: r.a_cycles(),
             b_cycles: r.b_cycles(),
@@ -817,6 +817,8 @@ mod tests {
         let j: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join("ratios.json")).unwrap()).unwrap();
         assert_eq!(j["pairs"][0]["cycles_ratio"]["median"], 1.6);
+        assert_eq!(j["pairs"][0]["label"], "testpmd-64:fullnat-udp-1k");
+        assert_eq!(j["pairs"][0]["pair"]["b"]["id"], "fullnat-udp-1k");
         assert_eq!(j["pairs"][0]["rounds"].as_array().unwrap().len(), 3);
         assert_eq!(j["pairs"][0]["goals"].as_array().unwrap().len(), 2);
         std::fs::remove_dir_all(&dir).unwrap();
