@@ -4,7 +4,8 @@
 //! 172-553 cycles per packet across runs), so two rows of one sequential run
 //! can land in different moments and their ratio says more about the
 //! moment than about the code. Here each pair of scenarios runs back to back,
-//! A then B, `N` rounds, the side that goes first alternating; every round
+//! A then B, `N` rounds, the side that goes first alternating, the rounds of
+//! all pairs interleaved (round 1 of every pair, then round 2); every round
 //! gives one ratio B/A of two measurements seconds apart, and the report is
 //! the median and range of those per-round ratios (plus each side's own
 //! median and range). A slow moment then costs one round, not the verdict.
@@ -377,9 +378,12 @@ pub fn scenario_for(id: &str, all: &[Scenario]) -> Result<Scenario> {
     Ok(s)
 }
 
-/// Runs every pair `rounds` times (pair by pair, round by round, the first
-/// side alternating). `ctx_b` runs the `@b` sides. A side that fails loses
-/// its round; an interruption ends the run.
+/// Runs every pair `rounds` times: round 1 of every pair, then round 2 of
+/// every pair, and so on, so each pair's rounds spread over the whole run
+/// (a slow stretch of minutes costs each pair a round, not one pair all of
+/// them); within a round the two sides run back to back, the first side
+/// alternating from round to round. `ctx_b` runs the `@b` sides. A side
+/// that fails loses its round; an interruption ends the run.
 pub fn run(
     ctx: &Ctx,
     ctx_b: Option<&Ctx>,
@@ -387,63 +391,67 @@ pub fn run(
     all: &[Scenario],
     rounds: u32,
 ) -> Result<Vec<PairResult>> {
-    let mut out = vec![];
-    for (i, p) in pairs.iter().enumerate() {
-        let sa = scenario_for(&p.a.id, all)?;
-        let sb = scenario_for(&p.b.id, all)?;
-        let ctx_of = |side: &Side| -> Result<Ctx> {
-            let c = match side.build {
-                Build::A => ctx,
-                Build::B => ctx_b.context("build b needs --gatewayd-b")?,
-            };
-            // The round waits for a quiet machine once, before its first
-            // side: the second follows at once.
-            Ok(Ctx { quiet_wait: 0.0, ..c.clone() })
+    let ctx_of = |side: &Side| -> Result<Ctx> {
+        let c = match side.build {
+            Build::A => ctx,
+            Build::B => ctx_b.context("build b needs --gatewayd-b")?,
         };
-        let (ca, cb) = (ctx_of(&p.a)?, ctx_of(&p.b)?);
-        let mut res = PairResult { pair: p.clone(), rounds: vec![], failed: 0 };
-        for r in 0..rounds {
+        // The round waits for a quiet machine once, before its first side:
+        // the second follows at once.
+        Ok(Ctx { quiet_wait: 0.0, ..c.clone() })
+    };
+    // Every pair's scenarios and contexts, checked before anything runs.
+    let sides = pairs
+        .iter()
+        .map(|p| {
+            Ok(((scenario_for(&p.a.id, all)?, ctx_of(&p.a)?), (scenario_for(&p.b.id, all)?, ctx_of(&p.b)?)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut out: Vec<PairResult> =
+        pairs.iter().map(|p| PairResult { pair: p.clone(), rounds: vec![], failed: 0 }).collect();
+    for r in 0..rounds {
+        for (i, (p, ((sa, ca), (sb, cb)))) in pairs.iter().zip(&sides).enumerate() {
             if ctx.stop.load(Relaxed) {
                 bail!("interrupted");
             }
             let a_first = r % 2 == 0;
             eprintln!(
-                "gw-benchrun: ratio [{}/{}] {} round {}/{rounds} ({} first)",
+                "gw-benchrun: ratio round {}/{rounds}, pair [{}/{}] {} ({} first)",
+                r + 1,
                 i + 1,
                 pairs.len(),
                 p.label(),
-                r + 1,
                 if a_first { "A" } else { "B" }
             );
             let _ = ctx.wait_quiet();
             let one = |c: &Ctx, s: &Scenario| run::scenario_saturated(c, s).map(|row| Measured::of(&row));
             let got = if a_first {
-                one(&ca, &sa).and_then(|a| Ok((a, one(&cb, &sb)?)))
+                one(ca, sa).and_then(|a| Ok((a, one(cb, sb)?)))
             } else {
-                one(&cb, &sb).and_then(|b| Ok((one(&ca, &sa)?, b)))
+                one(cb, sb).and_then(|b| Ok((one(ca, sa)?, b)))
             };
             match got {
                 Ok((a, b)) => {
                     let round = Round { a_first, a, b };
                     eprintln!(
-                        "gw-benchrun: {}: A {} B {} cycles/pkt, B/A {}",
+                        "gw-benchrun: {}: A {} B {} cycles/pkt, B/A {}{}",
                         p.label(),
                         opt(round.a.cycles_against(&round.b), 0),
                         opt(round.b.cycles_against(&round.a), 0),
-                        opt(round.cycles_ratio(), 3)
+                        opt(round.cycles_ratio(), 3),
+                        if round.saturated() { "" } else { " (not saturated)" }
                     );
-                    res.rounds.push(round);
+                    out[i].rounds.push(round);
                 }
                 Err(e) => {
                     if ctx.stop.load(Relaxed) {
                         bail!("interrupted");
                     }
                     eprintln!("gw-benchrun: {} round {} FAILED: {e:#}", p.label(), r + 1);
-                    res.failed += 1;
+                    out[i].failed += 1;
                 }
             }
         }
-        out.push(res);
     }
     Ok(out)
 }
@@ -508,8 +516,8 @@ pub fn markdown(res: &[PairResult], env: &Env, builds: &Builds, rounds: u32) -> 
         None => md.push_str(".\n\n"),
     }
     md.push_str(&format!(
-        "Each pair A:B ran {rounds} rounds; in a round A and B ran back to back (A first in odd rounds, B \
-         first in even ones), each a full scenario run with a {MEASURE_S:.0} s measurement. A side's cycles/pkt \
+        "Each pair A:B ran {rounds} rounds (round 1 of every pair, then round 2 of every pair, ...); in a round \
+         A and B ran back to back (A first in odd rounds, B first in even ones), each a full scenario run with a {MEASURE_S:.0} s measurement. A side's cycles/pkt \
          is the median (lowest–highest) over the rounds; **B/A is the median (lowest–highest) of the \
          per-round ratios**, each of two measurements seconds apart, so the machine's slow minutes move \
          both sides of a ratio together. Cycles/pkt figures and their ratios count only the rounds where both \
@@ -548,6 +556,10 @@ pub fn markdown(res: &[PairResult], env: &Env, builds: &Builds, rounds: u32) -> 
                         s.median, s.n, s.lo, s.hi
                     ),
                     verdict(&g, &s, &per_round(r, &g)),
+                ),
+                None if !g.p99 && r.unsaturated() > 0 => (
+                    format!("no round with both DUTs saturated ({} not saturated)", r.unsaturated()),
+                    "–".to_string(),
                 ),
                 None => ("not measured".to_string(), "–".to_string()),
             };
@@ -789,6 +801,9 @@ mod tests {
         let md = markdown(std::slice::from_ref(&u), &env(), &Builds { a: "g".into(), b: None }, 4);
         assert!(md.contains("| 4 (1 not saturated, 1 failed) |"), "{md}");
         assert!(md.contains("| 10.000 (not saturated) |"), "{md}");
+        let none = PairResult { rounds: u.rounds[3..].to_vec(), failed: 0, ..u.clone() };
+        let md = markdown(std::slice::from_ref(&none), &env(), &Builds { a: "g".into(), b: None }, 1);
+        assert!(md.contains("| no round with both DUTs saturated (1 not saturated) | – |"), "{md}");
         // Between two gatewayd sides, the measurement's own figure.
         let two = Round { a_first: true, a: gw(100.0, 150.0, None), b: gw(120.0, 200.0, None) };
         assert_eq!(two.cycles_ratio(), Some(1.2));
