@@ -29,6 +29,13 @@ pub struct Row {
     pub cycles_per_packet: Option<f64>,
     /// Smallest and largest sub-window figure of `cycles_per_packet`.
     pub cycles_range: Option<(f64, f64)>,
+    /// gatewayd's busy cycles / rx packets over warm-up, measurement and
+    /// half load together: the scope of testpmd's `--record-core-cycles`
+    /// figure (its whole run, half load included, where smaller bursts
+    /// cost more per packet), so the ratios to testpmd compare like with
+    /// like.
+    #[serde(default)]
+    pub cycles_testpmd_scope: Option<f64>,
     /// TSC ticks per second.
     pub tsc_hz: u64,
     /// `mpps / testpmd's mpps` on the same link and frame sizes.
@@ -71,11 +78,27 @@ pub struct Row {
     pub dut_preemptions_per_s: Option<f64>,
     /// Percent of the machine's CPU time other processes used during the run.
     pub others_cpu_pct: Option<f64>,
+    /// Percent of the DUT's CPU time the hypervisor stole during the run.
+    #[serde(default)]
+    pub steal_pct: Option<f64>,
     /// Anything a reader must know about this row.
     pub note: String,
 }
 
+/// Above this share of the machine's CPU time used by other processes, a
+/// row ran on a shared machine: its figures are depressed.
+pub const NOISY_OTHERS_PCT: f64 = 10.0;
+/// Above this share of the DUT's CPU stolen by the hypervisor, likewise.
+pub const NOISY_STEAL_PCT: f64 = 2.0;
+
 impl Row {
+    /// Whether the machine was busy with something else during the row
+    /// (other processes or the hypervisor): shown in bold in the table.
+    pub fn noisy(&self) -> bool {
+        self.others_cpu_pct.is_some_and(|o| o > NOISY_OTHERS_PCT)
+            || self.steal_pct.is_some_and(|s| s > NOISY_STEAL_PCT)
+    }
+
     /// Packets per second one core could forward at the measured cycles per
     /// packet: `tsc_hz / cycles_per_packet`, in millions.
     pub fn capacity_mpps(&self) -> Option<f64> {
@@ -104,6 +127,19 @@ fn with_range(v: Option<f64>, range: Option<(f64, f64)>, prec: usize) -> String 
     }
 }
 
+/// `others / steal`, in bold when the row was noisy.
+fn machine(r: &Row) -> String {
+    if r.others_cpu_pct.is_none() && r.steal_pct.is_none() {
+        return "–".to_string();
+    }
+    let m = format!("{} / {}", opt(r.others_cpu_pct, 0), opt(r.steal_pct, 1));
+    if r.noisy() {
+        format!("**{m}**")
+    } else {
+        m
+    }
+}
+
 fn count(n: u64) -> String {
     match n {
         n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
@@ -116,13 +152,13 @@ fn count(n: u64) -> String {
 pub fn markdown(rows: &[Row]) -> String {
     let mut s = String::new();
     s.push_str(
-        "| scenario | DUT | flows | frame B | Mpps fwd (range) | cycles/pkt (range) | Mpps/core from cycles | vs testpmd Mpps | vs testpmd cycles | drop % | new sess/s | lat p50/p99 µs, half load | p99 half load vs testpmd | lat p50/p99 µs, max load | B/session | sessions live | RSS MiB |\n",
+        "| scenario | DUT | flows | frame B | Mpps fwd (range) | cycles/pkt (range) | Mpps/core from cycles | vs testpmd Mpps | vs testpmd cycles | drop % | new sess/s | lat p50/p99 µs, half load | p99 half load vs testpmd | lat p50/p99 µs, max load | B/session | sessions live | RSS MiB | others' CPU / steal % |\n",
     );
-    s.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+    s.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
     for r in rows {
         let dut = if r.workers > 1 { format!("{} ({} workers)", r.dut, r.workers) } else { r.dut.clone() };
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.scenario,
             dut,
             count(r.flows),
@@ -140,6 +176,7 @@ pub fn markdown(rows: &[Row]) -> String {
             opt(r.bytes_per_session, 0),
             r.sessions_live.map_or_else(|| "–".to_string(), count),
             opt(r.rss_mib, 0),
+            machine(r),
         ));
     }
     let notes: Vec<_> = rows.iter().filter(|r| !r.note.is_empty()).collect();
@@ -185,6 +222,15 @@ mod tests {
         assert_eq!(with_range(Some(300.0), Some((290.0, 600.0)), 0), "300 (290–600)");
         assert!(line.contains("| 10.0 / 40.2 |") || line.contains("| 10.0 / 40.3 |"), "{line}");
         assert!(t.contains("- `fullnat-udp-1k`: oversubscribed"));
+        assert!(line.ends_with("| – |"), "{line}");
+        let quiet = Row { others_cpu_pct: Some(3.2), steal_pct: Some(0.04), ..Row::default() };
+        assert!(!quiet.noisy());
+        assert_eq!(machine(&quiet), "3 / 0.0");
+        let stolen = Row { steal_pct: Some(2.5), ..quiet.clone() };
+        assert!(stolen.noisy());
+        assert_eq!(machine(&stolen), "**3 / 2.5**");
+        let shared = Row { others_cpu_pct: Some(71.0), steal_pct: None, ..Row::default() };
+        assert_eq!(machine(&shared), "**71 / –**");
         assert_eq!(count(10_000_000), "10M");
         assert_eq!(count(100_000), "100k");
         assert_eq!(count(1234), "1234");

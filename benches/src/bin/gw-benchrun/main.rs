@@ -5,8 +5,10 @@
 //! ceiling) with two memif server ports, runs gw-pktgen on CPU 0 against
 //! them, reads gatewayd's counters, RSS and the generator's report, and
 //! stops everything. At the end it writes `results.md`, `results.json` and
-//! `plot.svg`. `--smoke` runs one short FULLNAT scenario and fails unless
-//! packets came back through the gateway (for CI).
+//! `plot.svg`. `--ratio A:B --rounds N` instead runs pairs of scenarios
+//! back to back in interleaved rounds and writes `ratios.md`/`ratios.json`
+//! (see [`ratio`]). `--smoke` runs one short FULLNAT scenario and one ratio
+//! round, and fails unless packets came back through the gateway (for CI).
 //!
 //! Every child is stopped by pid when the runner ends, on any path,
 //! including SIGINT/SIGTERM; the scratch directory and DPDK's runtime
@@ -15,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 mod procs;
+mod ratio;
 mod results;
 mod run;
 mod scenarios;
@@ -67,6 +70,17 @@ struct Args {
     /// row says how busy the machine was.
     #[arg(long, default_value_t = 5.0)]
     quiet_wait: f64,
+    /// Interleaved ratios instead of the table: pairs A:B of scenario ids
+    /// (comma separated; `issues` for the pairs of issues 14 and 17; a side
+    /// `ID@b` runs --gatewayd-b). Writes ratios.md and ratios.json.
+    #[arg(long, value_delimiter = ',')]
+    ratio: Vec<String>,
+    /// Rounds of each --ratio pair (the side that goes first alternates).
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..))]
+    rounds: u32,
+    /// A second gatewayd build, for --ratio sides written `ID@b`.
+    #[arg(long)]
+    gatewayd_b: Option<PathBuf>,
     /// Keep the scratch directory (configs and logs) for a look afterwards.
     #[arg(long)]
     keep: bool,
@@ -136,6 +150,11 @@ fn real_main(args: Args) -> Result<i32> {
                 println!("{:<24} {} (only with --only {}; writes {}.md)", s.id, s.title, s.id, s.id);
             }
         }
+        if args.only.is_empty() && !args.smoke {
+            println!("--ratio issues: {}", ratio::ISSUE_PAIRS.join(" "));
+            println!("  with --gatewayd-b also: {}", ratio::BUILD_PAIRS.join(" "));
+            println!("--ratio scale: {}", ratio::SCALE_PAIRS.join(" "));
+        }
         return Ok(0);
     }
     let stop = gw_dpdk::stop_on_signals().context("installing signal handlers")?;
@@ -157,6 +176,9 @@ fn real_main(args: Args) -> Result<i32> {
         if !p.exists() {
             bail!("{what} not found at {} (build it, or pass --{what})", p.display());
         }
+    }
+    if !args.ratio.is_empty() {
+        return ratios(&args, &ctx);
     }
 
     let started = Instant::now();
@@ -235,10 +257,21 @@ fn real_main(args: Args) -> Result<i32> {
     println!("{} scenarios in {elapsed:.0} s", rows.len());
 
     if args.smoke {
-        return Ok(smoke_verdict(&rows, &failed));
+        // The ratio path too: one round of one pair.
+        let all = ratio::smoke_scenarios(&scenarios::full());
+        let res = ratio::run(&ctx, None, &[ratio::smoke_pair()], &all, 1)?;
+        let builds = ratio::Builds { a: ctx.gatewayd.clone(), b: None };
+        let env = results::Env::collect(
+            &repo(),
+            hz_of(&rows),
+            started.elapsed().as_secs_f64(),
+            "benches/run.sh --smoke",
+        );
+        println!("{}", ratio::markdown(&res, &env, &builds, 1));
+        return Ok(smoke_verdict(&rows, &failed, ratio::smoke_ok(&res)));
     }
     let out = args.out.clone().unwrap_or_else(|| repo().join("benches/results"));
-    let hz = rows.first().map_or(0, |r| r.tsc_hz);
+    let hz = hz_of(&rows);
     let command = if args.only.is_empty() {
         "benches/run.sh".to_string()
     } else {
@@ -254,15 +287,55 @@ fn real_main(args: Args) -> Result<i32> {
     Ok(0)
 }
 
-/// The smoke run passes when packets went through the gateway both ways and
-/// came back to the clients.
-fn smoke_verdict(rows: &[Row], failed: &[String]) -> i32 {
-    let ok = failed.is_empty() && rows.iter().all(|r| r.mpps > 0.0 && r.latency_max_load.samples > 0);
-    if ok {
-        println!("smoke: 1 passed, 0 failed");
-        0
-    } else {
-        println!("smoke: 0 passed, 1 failed (no traffic came back through gatewayd)");
-        1
+fn hz_of(rows: &[Row]) -> u64 {
+    rows.first().map_or(0, |r| r.tsc_hz)
+}
+
+/// `--ratio`: the pairs in interleaved rounds, then ratios.md and .json.
+fn ratios(args: &Args, ctx: &run::Ctx) -> Result<i32> {
+    let pairs = ratio::parse_pairs(&args.ratio, args.gatewayd_b.is_some())?;
+    let ctx_b = match &args.gatewayd_b {
+        Some(b) if !b.exists() => bail!("--gatewayd-b: {} not found", b.display()),
+        Some(b) => Some(run::Ctx { gatewayd: b.clone(), ..ctx.clone() }),
+        None => None,
+    };
+    let mut all: Vec<_> =
+        scenarios::full().into_iter().chain(scenarios::smoke()).chain(scenarios::extra()).collect();
+    if args.smoke {
+        all = ratio::smoke_scenarios(&all);
     }
+    let started = Instant::now();
+    let res = ratio::run(ctx, ctx_b.as_ref(), &pairs, &all, args.rounds)?;
+    let mut command = format!("benches/run.sh --ratio {} --rounds {}", args.ratio.join(","), args.rounds);
+    if let Some(b) = &args.gatewayd_b {
+        command.push_str(&format!(" --gatewayd-b {}", b.display()));
+    }
+    let hz = ratio::tsc_hz(&res);
+    let env = results::Env::collect(&repo(), hz, started.elapsed().as_secs_f64(), &command);
+    let builds = ratio::Builds { a: ctx.gatewayd.clone(), b: args.gatewayd_b.clone() };
+    println!("{}", ratio::markdown(&res, &env, &builds, args.rounds));
+    if args.smoke {
+        let ok = ratio::smoke_ok(&res);
+        println!("smoke: {} passed, {} failed", u32::from(ok), u32::from(!ok));
+        return Ok(if ok { 0 } else { 1 });
+    }
+    let out = args.out.clone().unwrap_or_else(|| repo().join("benches/results"));
+    ratio::write(&out, &res, &env, &builds, args.rounds)?;
+    eprintln!("gw-benchrun: wrote {}/ratios.md, ratios.json", out.display());
+    Ok(if res.iter().any(|r| r.rounds.is_empty()) { 1 } else { 0 })
+}
+
+/// The smoke run passes when packets went through the gateway both ways and
+/// came back to the clients, and the ratio round measured both sides.
+fn smoke_verdict(rows: &[Row], failed: &[String], ratio_ok: bool) -> i32 {
+    let ok = failed.is_empty() && rows.iter().all(|r| r.mpps > 0.0 && r.latency_max_load.samples > 0);
+    let (passed, fails) = (u32::from(ok) + u32::from(ratio_ok), u32::from(!ok) + u32::from(!ratio_ok));
+    if !ok {
+        println!("smoke: no traffic came back through gatewayd");
+    }
+    if !ratio_ok {
+        println!("smoke: the ratio round did not measure both sides");
+    }
+    println!("smoke: {passed} passed, {fails} failed");
+    i32::from(fails > 0)
 }

@@ -179,6 +179,28 @@ pub fn others_pct(start: (u64, u64), end: (u64, u64), ours: u64) -> f64 {
     100.0 * busy.saturating_sub(ours) as f64 / total as f64
 }
 
+/// Steal and total clock ticks of one CPU (`cpuN` in /proc/stat). Steal
+/// is time the hypervisor ran something else while this virtual CPU had
+/// work: the DUT's worker stood still without being preempted by the guest.
+pub fn cpu_steal_ticks(cpu: usize) -> Option<(u64, u64)> {
+    let s = std::fs::read_to_string("/proc/stat").ok()?;
+    let name = format!("cpu{cpu}");
+    let line = s.lines().find(|l| l.split_whitespace().next() == Some(name.as_str()))?;
+    steal_of_line(line)
+}
+
+/// Steal (the 8th value) and the sum of the first eight of a `cpuN` line.
+fn steal_of_line(line: &str) -> Option<(u64, u64)> {
+    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    Some((*v.get(7)?, v.iter().take(8).sum()))
+}
+
+/// Percent of a CPU's time stolen between two [`cpu_steal_ticks`] readings.
+pub fn steal_pct(start: (u64, u64), end: (u64, u64)) -> f64 {
+    let total = end.1.saturating_sub(start.1).max(1);
+    100.0 * end.0.saturating_sub(start.0) as f64 / total as f64
+}
+
 /// How busy the machine is right now without us: percent of CPU time used
 /// over `over`.
 pub fn busy_now(over: Duration) -> f64 {
@@ -223,6 +245,13 @@ mod tests {
         assert!(total >= busy);
         assert_eq!(others_pct((0, 0), (50, 100), 10), 40.0);
         assert_eq!(others_pct((0, 0), (50, 100), 80), 0.0);
+        assert!(cpu_steal_ticks(0).is_some_and(|(steal, total)| total >= steal));
+        assert_eq!(
+            steal_of_line("cpu1 1051731 120282 236024 1908200 8058 0 9202 1826 0 0"),
+            Some((1826, 3335323))
+        );
+        assert_eq!(steal_of_line("cpu1 1 2"), None);
+        assert_eq!(steal_pct((10, 1000), (30, 1100)), 20.0);
     }
 
     #[test]

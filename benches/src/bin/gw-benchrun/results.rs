@@ -92,7 +92,8 @@ pub fn add_testpmd_ratios(rows: &mut [Row]) {
         let mpps = same.iter().map(|c| c.1).fold(0.0, f64::max);
         let cycles = same.iter().filter_map(|c| c.2).filter(|c| *c > 0.0).reduce(f64::min);
         r.vs_testpmd_mpps = (mpps > 0.0).then(|| r.mpps / mpps);
-        r.vs_testpmd_cycles = match (r.cycles_per_packet, cycles) {
+        // testpmd's figure spans its whole run: compare gatewayd's over the same phases.
+        r.vs_testpmd_cycles = match (r.cycles_testpmd_scope.or(r.cycles_per_packet), cycles) {
             (Some(a), Some(b)) => Some(a / b),
             _ => None,
         };
@@ -236,6 +237,39 @@ fn goals_md(rows: &[Row]) -> String {
     s
 }
 
+/// How steady the machine was: the ceiling at the start against the end
+/// (the guest cannot see its host's other tenants, but testpmd's cost moves
+/// with them), and which rows ran while other processes or the hypervisor
+/// took the CPU. Empty when there is nothing to say.
+fn machine_md(rows: &[Row]) -> String {
+    let mut s = String::new();
+    let cyc =
+        |id: &str| rows.iter().find(|r| r.id == id).and_then(|r| r.cycles_per_packet).filter(|c| *c > 0.0);
+    if let (Some(a), Some(b)) = (cyc("testpmd-64"), cyc("testpmd-64-end")) {
+        let drift = (b / a - 1.0) * 100.0;
+        s.push_str(&format!(
+            "**Machine drift**: the ceiling (`testpmd-64`) cost {a:.0} cycles/packet at the start and {b:.0} at the end \
+             ({drift:+.0} %), the same work minutes apart; two rows of this table compare no better than that. \
+             Ratios that must hold (IPv6/IPv4, gatewayd/testpmd, two builds) come from `benches/run.sh --ratio`, \
+             measured back to back in interleaved rounds (`ratios.md`).\n\n"
+        ));
+    }
+    let noisy: Vec<&str> = rows.iter().filter(|r| r.noisy()).map(|r| r.id.as_str()).collect();
+    if !noisy.is_empty() {
+        s.push_str(&format!(
+            "**Shared machine**: {} of {} rows ran while other processes used more than {:.0} % of the CPU time or \
+             the hypervisor stole more than {:.0} % of the DUT's CPU (bold in the last column; their figures are \
+             depressed): {}.\n\n",
+            noisy.len(),
+            rows.len(),
+            table::NOISY_OTHERS_PCT,
+            table::NOISY_STEAL_PCT,
+            noisy.iter().map(|id| format!("`{id}`")).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    s
+}
+
 fn svg(rows: &[Row], env: &Env) -> String {
     let family = |prefix: &str, workers: u32| -> Vec<&Row> {
         let mut v: Vec<&Row> = rows
@@ -300,6 +334,7 @@ pub fn write(out: &Path, rows: &[Row], env: &Env) -> Result<()> {
          own TSC count per received packet in polls that received something. What each column means: \
          `docs/benchmarks.md`.\n\n",
     );
+    md.push_str(&machine_md(rows));
     md.push_str(&table::markdown(rows));
     md.push_str("\n## Goals\n\n");
     md.push_str(&goals_md(rows));
@@ -344,6 +379,11 @@ mod tests {
         add_testpmd_ratios(&mut rows);
         assert_eq!(rows[2].vs_testpmd_mpps, Some(0.5));
         assert_eq!(rows[2].vs_testpmd_cycles, Some(2.5));
+        // Against testpmd, gatewayd's figure over testpmd's phases when known.
+        let mut scoped = rows.clone();
+        scoped[2].cycles_testpmd_scope = Some(300.0);
+        add_testpmd_ratios(&mut scoped);
+        assert_eq!(scoped[2].vs_testpmd_cycles, Some(3.0));
         assert_eq!(best_ceiling(&rows, "64").unwrap().id, "testpmd-64");
         let g = goals(&rows);
         assert_eq!(g[0].met, Some(true)); // 2600 / 250 = 10.4 Mpps
@@ -354,7 +394,17 @@ mod tests {
         write(&dir, &rows, &env).unwrap();
         let md = std::fs::read_to_string(dir.join("results.md")).unwrap();
         assert!(md.contains("| goal | measured | met |"));
+        assert!(md.contains("cost 100 cycles/packet at the start and 200 at the end (+100 %)"), "{md}");
+        assert!(!md.contains("**Shared machine**"));
         assert!(std::fs::read_to_string(dir.join("plot.svg")).unwrap().contains("<polyline"));
         std::fs::remove_dir_all(&dir).unwrap();
+        rows[3].others_cpu_pct = Some(40.0);
+        rows[2].steal_pct = Some(5.0);
+        rows[1].steal_pct = Some(0.5);
+        let m = machine_md(&rows);
+        assert!(
+            m.contains("2 of 4 rows ran while other processes used more than 10 % of the CPU time or the hypervisor stole more than 2 % of the DUT's CPU (bold in the last column; their figures are depressed): `fullnat-udp-1k`, `fullnat-udp-10m`."),
+            "{m}"
+        );
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use gw_benches::traffic::report::{self, GenReport};
-use gw_benches::traffic::table::Row;
+use gw_benches::traffic::table::{self, Row};
 
 use crate::procs::{self, Proc};
 use crate::scenarios::{self, fragment_frames, Dut, Endpoints, Scenario};
@@ -19,8 +19,11 @@ const GEN_CLIENT_MAC: &str = "02:c0:00:00:00:fe";
 const GEN_SERVER_MAC: &str = "02:aa:00:00:00:02";
 const DUT_OUTSIDE_MAC: &str = "02:00:00:00:00:01";
 const DUT_INSIDE_MAC: &str = "02:00:00:00:01:01";
+/// The CPU the DUT's worker (gatewayd's, testpmd's forwarding lcore) runs on.
+const DUT_CPU: usize = 1;
 
 /// What every scenario of one harness run shares.
+#[derive(Clone)]
 pub struct Ctx {
     /// Scratch directory for configs, logs and socket names; removed at the end.
     pub dir: PathBuf,
@@ -51,7 +54,7 @@ impl Ctx {
 
     /// Waits (up to `quiet_wait`) until other processes use under 25 % of
     /// the CPUs; returns how busy the machine was when we went ahead.
-    fn wait_quiet(&self) -> f64 {
+    pub fn wait_quiet(&self) -> f64 {
         let until = Instant::now() + Duration::from_secs_f64(self.quiet_wait);
         loop {
             let busy = procs::busy_now(Duration::from_millis(500));
@@ -69,6 +72,7 @@ pub fn scenario(ctx: &Ctx, s: &Scenario) -> Result<Row> {
     let ep = ctx.endpoints(&s.id);
     let prefix = |what: &str| format!("{}-{}-{what}", ctx.tag, s.id);
     let t0 = procs::machine_ticks();
+    let steal0 = procs::cpu_steal_ticks(DUT_CPU);
     let result = match s.dut {
         Dut::Gatewayd { .. } => run_gatewayd(ctx, s, &ep, &prefix("gw"), &prefix("gen")),
         Dut::Testpmd => run_testpmd(ctx, s, &ep, &prefix("tp"), &prefix("gen")),
@@ -82,10 +86,11 @@ pub fn scenario(ctx: &Ctx, s: &Scenario) -> Result<Row> {
     if let (Some(a), Some(b)) = (t0, t1) {
         row.others_cpu_pct = Some(procs::others_pct(a, b, ours));
     }
+    row.steal_pct = steal0.zip(procs::cpu_steal_ticks(DUT_CPU)).map(|(a, b)| procs::steal_pct(a, b));
     let others = row.others_cpu_pct.unwrap_or(0.0);
     let preempt = row.dut_preemptions_per_s.unwrap_or(0.0);
     // Two workers on one CPU preempt each other by design (see the row's note).
-    let n = if others > 10.0 {
+    let n = if others > table::NOISY_OTHERS_PCT {
         Some(format!(
             "machine shared: other processes used {others:.0} % of the CPU time ({busy_before:.0} % just before), the DUT worker was preempted {preempt:.0} times/s: figures are depressed"
         ))
@@ -93,6 +98,16 @@ pub fn scenario(ctx: &Ctx, s: &Scenario) -> Result<Row> {
         Some(format!("the DUT worker was preempted {preempt:.0} times/s: figures may be depressed"))
     } else {
         None
+    };
+    let steal = row.steal_pct.unwrap_or(0.0);
+    let n = match n {
+        Some(n) if steal > table::NOISY_STEAL_PCT => {
+            Some(format!("{n}; the hypervisor stole {steal:.1} % of the DUT's CPU"))
+        }
+        None if steal > table::NOISY_STEAL_PCT => Some(format!(
+            "the hypervisor stole {steal:.1} % of the DUT's CPU (steal time): figures are depressed"
+        )),
+        n => n,
     };
     if let Some(n) = n {
         row.note = if row.note.is_empty() { n } else { format!("{}; {n}", row.note) };
@@ -104,7 +119,7 @@ pub fn scenario(ctx: &Ctx, s: &Scenario) -> Result<Row> {
 /// generator (slow in about one run in seven on this machine) or the
 /// machine set the rate, and cycles per packet are not the DUT's cost at
 /// saturation.
-const SATURATED_BUSY_PCT: f64 = 90.0;
+pub const SATURATED_BUSY_PCT: f64 = 90.0;
 /// Runs of a scenario whose DUT was not saturated, at most.
 const MAX_REPEATS: u32 = 2;
 
@@ -437,6 +452,9 @@ fn to_row(s: &Scenario, r: &GenReport, dut: &DutFigures) -> Result<Row> {
         (false, _) => (dut.cycles, None),
     };
     let capacity = m.gw("session_capacity");
+    // The phases testpmd's figure spans (the open phase is gatewayd's own).
+    let scoped = r.phases.iter().filter(|p| matches!(p.name.as_str(), "warmup" | "measure" | "half_load"));
+    let (busy, rx) = scoped.fold((0, 0), |(b, n), p| (b + p.gw("busy_cycles"), n + p.gw("rx_packets")));
     Ok(Row {
         id: s.id.clone(),
         scenario: s.title.clone(),
@@ -448,6 +466,7 @@ fn to_row(s: &Scenario, r: &GenReport, dut: &DutFigures) -> Result<Row> {
         mpps_range: Some((mpps_lo / 1e6, mpps_hi / 1e6)),
         cycles_per_packet: cycles,
         cycles_range,
+        cycles_testpmd_scope: (gw && s.fragment == 0 && rx > 0).then(|| busy as f64 / rx as f64),
         tsc_hz: r.tsc_hz,
         vs_testpmd_mpps: None,
         vs_testpmd_cycles: None,
@@ -471,6 +490,7 @@ fn to_row(s: &Scenario, r: &GenReport, dut: &DutFigures) -> Result<Row> {
         rss_mib: dut.rss_mib,
         dut_preemptions_per_s: dut.preemptions_per_s,
         others_cpu_pct: None,
+        steal_pct: None,
         note,
     })
 }
