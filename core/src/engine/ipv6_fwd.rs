@@ -332,7 +332,6 @@ impl Engine {
         counters.event(event, 1);
         count_traffic(counters, (s.dest, s.service), dir, p.len as u64);
         if nat64.is_some() {
-            let out = cfg.ifaces.iter().find(|i| i.port == port);
             return super::nat64::xmit(
                 pending,
                 *whole,
@@ -340,7 +339,7 @@ impl Engine {
                 rx,
                 &s,
                 dir,
-                out,
+                (&cfg.ifaces, *min_mtu),
                 (port, next_hop),
                 frame,
                 p,
