@@ -198,6 +198,7 @@ impl Hdr4 {
     /// Writes the header as five 32-bit words, its checksum computed from
     /// them (RFC 1071; the sum of the 32-bit words folds to the sum of the
     /// 16-bit ones), not read back from the bytes.
+    #[inline]
     fn emit(&self, out: &mut [u8]) {
         let (src, dst) = (u32::from(self.src), u32::from(self.dst));
         let w0 = 0x4500_0000 | u32::from(self.tos) << 16 | u32::from(self.total_len);
@@ -257,7 +258,7 @@ impl Hdr6 {
 /// of a translation as one RFC 1624 update ([`Delta::word`]), which RFC
 /// 7915 §4.5/§5.5 allow in place of a recomputation: the length and the
 /// protocol words of both pseudo headers are the same.
-#[inline]
+#[inline(always)]
 fn sum6(a: Ipv6Addr, b: Ipv6Addr) -> u16 {
     let (a, b) = (u128::from(a), u128::from(b));
     let add = |s: u64, x: u64| {
@@ -271,7 +272,7 @@ fn sum6(a: Ipv6Addr, b: Ipv6Addr) -> u16 {
 }
 
 /// [`sum6`] for two IPv4 addresses.
-#[inline]
+#[inline(always)]
 fn sum4(a: Ipv4Addr, b: Ipv4Addr) -> u16 {
     let s = u64::from(u32::from(a)) + u64::from(u32::from(b));
     let s = (s & 0xffff_ffff) + (s >> 32);
@@ -282,6 +283,7 @@ fn sum4(a: Ipv4Addr, b: Ipv4Addr) -> u16 {
 /// `pseudo` (the pseudo-header change) plus the port change. `l4` may be a
 /// quote cut short: the ports need 4 bytes, the checksum its own field.
 /// A UDP checksum of 0 stays 0 (the caller handles IPv4 -> IPv6).
+#[inline]
 fn rewrite_l4(l4: &mut [u8], proto: u8, pseudo: Delta, sport: u16, dport: u16) {
     let Some(ports) = l4.get_mut(0..4) else { return };
     let (old_ports, new_ports) = (read_u32(ports), u32::from(sport) << 16 | u32::from(dport));
