@@ -82,7 +82,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::wire::checksum::{self, Delta};
 use crate::wire::ethernet::{self, EtherType};
-use crate::wire::{ipv4, ipv6, read_u16, read_u32};
+use crate::wire::{ipv4, ipv6, read_u16, read_u32, write_u32};
 use crate::worker::PacketBuf;
 
 const ETH_LEN: usize = ethernet::HEADER_LEN;
@@ -195,21 +195,22 @@ struct Hdr4 {
 }
 
 impl Hdr4 {
+    /// Writes the header as five 32-bit words, its checksum computed from
+    /// them (RFC 1071; the sum of the 32-bit words folds to the sum of the
+    /// 16-bit ones), not read back from the bytes.
+    #[inline]
     fn emit(&self, out: &mut [u8]) {
-        use ipv4::field;
+        let (src, dst) = (u32::from(self.src), u32::from(self.dst));
+        let w0 = 0x4500_0000 | u32::from(self.tos) << 16 | u32::from(self.total_len);
+        let w1 = u32::from(self.ident) << 16 | u32::from(self.flags_off);
+        let w2 = u32::from(self.ttl) << 24 | u32::from(self.proto) << 16;
+        let s = u64::from(w0) + u64::from(w1) + u64::from(w2) + u64::from(src) + u64::from(dst);
+        let s = (s & 0xffff_ffff) + (s >> 32);
+        let c = !checksum::fold(s as u32);
         let h = &mut out[..IPV4_LEN];
-        h[field::VER_IHL] = 0x45;
-        h[field::DSCP_ECN] = self.tos;
-        h[field::LENGTH].copy_from_slice(&self.total_len.to_be_bytes());
-        h[field::IDENT].copy_from_slice(&self.ident.to_be_bytes());
-        h[field::FLG_OFF].copy_from_slice(&self.flags_off.to_be_bytes());
-        h[field::TTL] = self.ttl;
-        h[field::PROTOCOL] = self.proto;
-        h[field::CHECKSUM].copy_from_slice(&[0, 0]);
-        h[field::SRC_ADDR].copy_from_slice(&self.src.octets());
-        h[field::DST_ADDR].copy_from_slice(&self.dst.octets());
-        let c = checksum::checksum(h);
-        h[field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
+        for (at, w) in [w0, w1, w2 | u32::from(c), src, dst].into_iter().enumerate() {
+            write_u32(&mut h[4 * at..4 * at + 4], w);
+        }
     }
 }
 
@@ -250,35 +251,50 @@ impl Hdr6 {
     }
 }
 
+/// Ones-complement sum (RFC 1071) of the two IPv6 addresses `a` and
+/// `b`, folded: their four 64-bit halves added with end-around carry
+/// (2^64 ≡ 1 mod 0xffff, as [`checksum::sum`]'s 32-bit words), then
+/// folded once. With [`sum4`] it gives the TCP/UDP pseudo-header change
+/// of a translation as one RFC 1624 update ([`Delta::word`]), which RFC
+/// 7915 §4.5/§5.5 allow in place of a recomputation: the length and the
+/// protocol words of both pseudo headers are the same.
+#[inline(always)]
 fn sum6(a: Ipv6Addr, b: Ipv6Addr) -> u16 {
-    let w = |x: Ipv6Addr| x.segments().iter().map(|s| u32::from(*s)).sum::<u32>();
-    checksum::fold(w(a) + w(b))
+    let (a, b) = (u128::from(a), u128::from(b));
+    let add = |s: u64, x: u64| {
+        let (s, c) = s.overflowing_add(x);
+        s + u64::from(c)
+    };
+    let s = add(add(add((a >> 64) as u64, a as u64), (b >> 64) as u64), b as u64);
+    let s = (s & 0xffff_ffff) + (s >> 32);
+    let s = (s & 0xffff_ffff) + (s >> 32);
+    checksum::fold(s as u32)
 }
 
+/// [`sum6`] for two IPv4 addresses.
+#[inline(always)]
 fn sum4(a: Ipv4Addr, b: Ipv4Addr) -> u16 {
-    let w = |x: Ipv4Addr| {
-        let v = u32::from(x);
-        (v >> 16) + (v & 0xffff)
-    };
-    checksum::fold(w(a) + w(b))
+    let s = u64::from(u32::from(a)) + u64::from(u32::from(b));
+    let s = (s & 0xffff_ffff) + (s >> 32);
+    checksum::fold(s as u32)
 }
 
 /// Rewrites the ports of a TCP/UDP header and updates its checksum by
 /// `pseudo` (the pseudo-header change) plus the port change. `l4` may be a
 /// quote cut short: the ports need 4 bytes, the checksum its own field.
 /// A UDP checksum of 0 stays 0 (the caller handles IPv4 -> IPv6).
+#[inline]
 fn rewrite_l4(l4: &mut [u8], proto: u8, pseudo: Delta, sport: u16, dport: u16) {
     let Some(ports) = l4.get_mut(0..4) else { return };
-    let (old_s, old_d) = (read_u16(&ports[0..2]), read_u16(&ports[2..4]));
-    ports[0..2].copy_from_slice(&sport.to_be_bytes());
-    ports[2..4].copy_from_slice(&dport.to_be_bytes());
+    let (old_ports, new_ports) = (read_u32(ports), u32::from(sport) << 16 | u32::from(dport));
+    write_u32(ports, new_ports);
     let at = if proto == PROTO_TCP { 16 } else { 6 };
     let Some(c) = l4.get_mut(at..at + 2) else { return };
     let old = read_u16(c);
     if proto == PROTO_UDP && old == 0 {
         return;
     }
-    let mut new = (pseudo + Delta::word(old_s, sport) + Delta::word(old_d, dport)).apply(old);
+    let mut new = (pseudo + Delta::word32(old_ports, new_ports)).apply(old);
     if proto == PROTO_UDP && new == 0 {
         new = 0xffff;
     }
@@ -709,24 +725,43 @@ pub fn frame_to_ipv4<B: PacketBuf>(pkt: &mut B, p: &To4) -> Result<(), Error> {
 }
 
 /// [`to_ipv6`] over an Ethernet frame (untagged, IPv4 at byte 14): the
-/// buffer first grows by [`MAX_GROWTH`] in front (`prepend`, the mbuf's
-/// headroom; [`Error::Headroom`] without it), then loses what the
-/// translation did not use; the Ethernet header moves in front of the IPv6
-/// packet with EtherType IPv6.
+/// buffer first grows in front (`prepend`, the mbuf's headroom;
+/// [`Error::Headroom`] without it) by what the new header needs, then loses
+/// what the translation did not use; the Ethernet header moves in front of
+/// the IPv6 packet with EtherType IPv6. An unfragmented TCP/UDP packet (the
+/// common case) grows by exactly the 40 bytes less its own header, so the
+/// Ethernet header moves once; anything else by [`MAX_GROWTH`].
 pub fn frame_to_ipv6<B: PacketBuf>(pkt: &mut B, p: &To6) -> Result<(), Error> {
-    if !pkt.prepend(MAX_GROWTH) {
+    let grow = match pkt.as_ref().get(ETH_LEN..ETH_LEN + IPV4_LEN) {
+        Some(h) if matches!(h[9], PROTO_TCP | PROTO_UDP) && read_u16(&h[6..8]) & 0x3fff == 0 => {
+            IPV6_LEN.saturating_sub(usize::from(h[0] & 0x0f) * 4)
+        }
+        _ => MAX_GROWTH,
+    };
+    if !pkt.prepend(grow) {
         return Err(Error::Headroom);
     }
-    pkt.as_mut().copy_within(MAX_GROWTH..MAX_GROWTH + ETH_LEN, 0);
-    match to_ipv6(pkt.as_mut(), MAX_GROWTH + ETH_LEN, p) {
+    move_eth(pkt.as_mut(), grow, 0);
+    match to_ipv6(pkt.as_mut(), grow + ETH_LEN, p) {
         Ok(t) => reframe(pkt, Translated { start: t.start, len: t.len }, EtherType::Ipv6),
         Err(e) => {
             // Give the frame back as it came (the caller may still answer
             // or count it).
-            pkt.as_mut().copy_within(0..ETH_LEN, MAX_GROWTH);
-            pkt.adj(MAX_GROWTH);
+            move_eth(pkt.as_mut(), 0, grow);
+            pkt.adj(grow);
             Err(e)
         }
+    }
+}
+
+/// Copies the 14-byte Ethernet header at `buf[from..]` to `buf[to..]`: a
+/// fixed-size copy, not a call to memmove.
+#[inline]
+fn move_eth(buf: &mut [u8], from: usize, to: usize) {
+    if from != to {
+        let mut eth = [0u8; ETH_LEN];
+        eth.copy_from_slice(&buf[from..from + ETH_LEN]);
+        buf[to..to + ETH_LEN].copy_from_slice(&eth);
     }
 }
 
@@ -736,7 +771,7 @@ pub fn frame_to_ipv6<B: PacketBuf>(pkt: &mut B, p: &To6) -> Result<(), Error> {
 fn reframe<B: PacketBuf>(pkt: &mut B, t: Translated, ty: EtherType) -> Result<(), Error> {
     let at = t.start - ETH_LEN;
     let buf = pkt.as_mut();
-    buf.copy_within(0..ETH_LEN, at);
+    move_eth(buf, 0, at);
     ethernet::Frame::new_unchecked(&mut buf[at..at + ETH_LEN]).set_ethertype(ty);
     if !pkt.adj(at) {
         return Err(Error::Malformed);

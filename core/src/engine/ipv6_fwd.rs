@@ -292,8 +292,12 @@ impl Engine {
         let Engine {
             cfg, snap, sessions6, counters, overloaded, nat64: pending, encap6, min_mtu, whole, ..
         } = self;
-        let s = *sessions6.get(i);
-        let mode = modes::traits(s.mode);
+        // The session by reference, not a copy of its 128 bytes: what the
+        // steps after its update read is kept here, and the transmit reads
+        // it again once the state has moved.
+        let s = sessions6.get(i);
+        let (dest, service, smode, old) = (s.dest, s.service, s.mode, s.state);
+        let mode = modes::traits(smode);
         if !cfg.nodest.forwards(snap, s.dest) {
             if cfg.nodest == super::conn::NoDest::Expire {
                 unbind_parts(counters, overloaded, snap, cfg.workers, s.dest, s.flags, s.protocol(), s.state);
@@ -322,25 +326,24 @@ impl Engine {
             }
         }
         let table = if dir == Dir::Input { mode.in_table } else { dir };
-        let old = s.state;
         let new = if p.key.proto == Protocol::Tcp { tcp_state::next(old, table, p.tcp_flags) } else { old };
         if new != old {
             let sm = sessions6.get_mut(i);
-            state_moved(counters, (&mut sm.state, &mut sm.flags), s.dest, old, new);
+            state_moved(counters, (&mut sm.state, &mut sm.flags), dest, old, new);
         }
         sessions6.touch(i, now, snap.timeouts.of_ms(new));
         counters.event(event, 1);
-        count_traffic(counters, (s.dest, s.service), dir, p.len as u64);
+        count_traffic(counters, (dest, service), dir, p.len as u64);
+        let s = sessions6.get(i);
         if nat64.is_some() {
-            let out = cfg.ifaces.iter().find(|i| i.port == port);
             return super::nat64::xmit(
                 pending,
                 *whole,
                 counters,
                 rx,
-                &s,
+                s,
                 dir,
-                out,
+                (&cfg.ifaces, *min_mtu),
                 (port, next_hop),
                 frame,
                 p,
@@ -348,14 +351,14 @@ impl Engine {
         }
         // Over the smallest MTU only: Packet Too Big to the sender (not for
         // a datagram reassembled here: the worker fragments it).
-        let tun = if s.mode == ForwardMode::Tunnel { ipv6::HEADER_LEN } else { 0 };
+        let tun = if smode == ForwardMode::Tunnel { ipv6::HEADER_LEN } else { 0 };
         if !*whole && p.len + tun > usize::from(*min_mtu) {
             let mtu = cfg.ifaces.iter().find(|i| i.port == port).map_or(u16::MAX, |i| i.mtu);
             if p.len + tun > usize::from(mtu) {
                 return super::icmp6::too_big(counters, rx, frame, p.len, mtu.saturating_sub(tun as u16));
             }
         }
-        if s.mode == ForwardMode::Tunnel {
+        if smode == ForwardMode::Tunnel {
             // IPv6-in-IPv6 from the output port's IPv6 address.
             let Some(src) = cfg.ifaces.iter().find(|i| i.port == port).and_then(|i| i.ipv6()) else {
                 return Action::Drop(Drop::NoRoute);
@@ -363,7 +366,7 @@ impl Engine {
             *encap6 = (u128::from(src), s.rip);
             return Action::Encap6 { port, next_hop };
         }
-        xmit6(&s, dir == Dir::Output, mode.routed, frame, p);
+        xmit6(s, dir == Dir::Output, mode.routed, frame, p);
         Action::Forward6 { port, next_hop }
     }
 }

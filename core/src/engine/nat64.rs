@@ -136,15 +136,19 @@ pub(super) fn alloc_lport(
 
 /// The last step of a NAT64 session's packet (the common step of
 /// `forward6` is done): the hop limit or TTL, the size check against
-/// `out`'s MTU, and the translation the worker is to carry out.
-/// `(port, next_hop)`: the route found. A packet too big for `out` once
+/// the output port's MTU (among `ifaces`, looked up only above `min_mtu`,
+/// the smallest), and the translation the worker is to carry out.
+/// `(port, next_hop)`: the route found. A packet too big for that port once
 /// translated is answered back out `rx` ([`super::icmp6`]): an IPv6 one
 /// with Packet Too Big (the IPv4 MTU + 20, at least 1280), an IPv4 one with
 /// DF set with "fragmentation needed" (the IPv6 MTU - 20); an IPv4 one
 /// without DF is dropped (`drop_nat64_too_big`). A datagram reassembled
 /// here (`whole`) is not checked: the worker sends it as fragments (RFC
 /// 7915 translates fragments with DF clear).
+// Inlined into its one caller, `forward6`: ten arguments passed cost
+// more than the step.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 pub(super) fn xmit(
     pending: &mut Pending,
     whole: bool,
@@ -152,17 +156,25 @@ pub(super) fn xmit(
     rx: &Iface,
     s: &Session6,
     dir: Dir,
-    out: Option<&Iface>,
+    (ifaces, min_mtu): (&[Iface], u16),
     (port, next_hop): (u16, u128),
     frame: &mut [u8],
     p: &L4Info6,
 ) -> Action {
-    let mtu = out.map_or(0, |i| usize::from(i.mtu));
+    // Whether `len` bytes exceed the output port's MTU, which is looked up
+    // only above the smallest port MTU (as IPv4's DF check); a port not
+    // configured has none.
+    let too_big = |len: usize| {
+        len > usize::from(min_mtu)
+            && len > ifaces.iter().find(|i| i.port == port).map_or(0, |i| usize::from(i.mtu))
+    };
+    let mtu = || ifaces.iter().find(|i| i.port == port).map_or(0, |i| usize::from(i.mtu));
     let l3 = &mut frame[ethernet::HEADER_LEN..];
     if dir == Dir::Output {
         // IPv4 from the server: 20 bytes more as IPv6.
         const GROWS: usize = ipv6::HEADER_LEN - ipv4::MIN_HEADER_LEN;
-        if !whole && p.len + GROWS > mtu {
+        if !whole && too_big(p.len + GROWS) {
+            let mtu = mtu();
             let df = ipv4::Packet::new_unchecked(&*l3).dont_frag();
             let mtu4 = (mtu - GROWS.min(mtu)) as u16;
             return match df.then(|| frag_needed_in_place(frame, p.len, rx.mac, rx.addr, mtu4)).flatten() {
@@ -184,7 +196,8 @@ pub(super) fn xmit(
     }
     // IPv6 from the client: its extension headers go, and 20 bytes.
     let v4_len = p.len - (p.l4 - ethernet::HEADER_LEN) + ipv4::MIN_HEADER_LEN;
-    if !whole && v4_len > mtu {
+    if !whole && too_big(v4_len) {
+        let mtu = mtu();
         if p.len <= usize::from(ipv6::MIN_MTU) {
             // Packet Too Big cannot go lower: an IPv4 link under 1260.
             return Action::Drop(Drop::Nat64TooBig);

@@ -999,3 +999,94 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// The TCP/UDP checksum is updated, not recomputed (the pseudo-header
+    /// change as one RFC 1624 update over the address words, with the
+    /// ports'); for any addresses, ports and TTL/identification the result
+    /// must be what etherparse computes from scratch over the translated
+    /// packet, both ways, and the IPv4 header checksum must verify. Also
+    /// through the framed path (`frame_to_ipv4`/`frame_to_ipv6`) with the
+    /// exact growth of an unfragmented packet.
+    #[test]
+    fn checksums_are_updated_as_a_recomputation_gives_for_any_addresses(
+        tcp in any::<bool>(), src6: u128, dst6: u128, src4: u32, dst4: u32, sport: u16, dport: u16,
+        nsport: u16, ndport: u16, hop in 1u8.., ident: u16,
+        payload in proptest::collection::vec(any::<u8>(), 0..300),
+    ) {
+        let (s6, d6, s4, d4) = (Ipv6Addr::from(src6), Ipv6Addr::from(dst6), Ipv4Addr::from(src4), Ipv4Addr::from(dst4));
+        let b = PacketBuilder::ipv6(s6.octets(), d6.octets(), hop);
+        let mut pkt = vec![];
+        if tcp {
+            b.tcp(sport, dport, 7, 1000).write(&mut pkt, &payload).unwrap();
+        } else {
+            b.udp(sport, dport).write(&mut pkt, &payload).unwrap();
+        }
+        let mut buf = roomy(&pkt);
+        let p4 = To4 { ends: Ends { src: s4, sport: nsport, dst: d4, dport: ndport }, inner: None, ident, mtu: u16::MAX };
+        let t = to_ipv4(&mut buf, ROOM, &p4).unwrap();
+        let (h, ports, body) = check4(&buf[t.start..t.start + t.len]);
+        prop_assert_eq!((h.source, h.destination), (s4.octets(), d4.octets()));
+        prop_assert_eq!(ports, Some((nsport, ndport)));
+        prop_assert_eq!(h.identification, ident);
+        prop_assert_eq!(&body, &payload);
+        // And back, to other IPv6 ends, as a frame in a buffer with headroom.
+        let v4 = buf[t.start..t.start + t.len].to_vec();
+        let mut frame = vec![0u8; 64];
+        frame.extend_from_slice(&[2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00]);
+        frame.extend_from_slice(&v4);
+        let mut pkt_buf = Headroom { buf: frame, start: 64 };
+        let p6 = To6 { ends: Ends { src: d6, sport: ndport, dst: s6, dport: nsport }, inner: None, mtu: u16::MAX };
+        frame_to_ipv6(&mut pkt_buf, &p6).unwrap();
+        prop_assert_eq!(pkt_buf.start, 64 - 20, "an unfragmented packet grows by 20 bytes exactly");
+        let f = pkt_buf.as_ref();
+        prop_assert_eq!(&f[12..14], &[0x86, 0xdd]);
+        let (h6, ports6, body6) = check6(&f[14..]);
+        prop_assert_eq!((h6.source, h6.destination), (d6.octets(), s6.octets()));
+        prop_assert_eq!(ports6, Some((ndport, nsport)));
+        prop_assert_eq!(&body6, &payload);
+    }
+}
+
+/// A `Vec` whose data starts at `start`: `prepend`/`adj` move the start, as
+/// an mbuf's do.
+struct Headroom {
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl AsRef<[u8]> for Headroom {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+}
+
+impl AsMut<[u8]> for Headroom {
+    fn as_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[self.start..]
+    }
+}
+
+impl PacketBuf for Headroom {
+    fn set_len(&mut self, len: usize) -> bool {
+        self.buf.truncate(self.start + len);
+        true
+    }
+    fn prepend(&mut self, n: usize) -> bool {
+        let ok = n <= self.start;
+        if ok {
+            self.start -= n;
+        }
+        ok
+    }
+    fn truncate(&mut self, len: usize) {
+        self.buf.truncate(self.start + len);
+    }
+    fn adj(&mut self, n: usize) -> bool {
+        let ok = n <= self.buf.len() - self.start;
+        if ok {
+            self.start += n;
+        }
+        ok
+    }
+}

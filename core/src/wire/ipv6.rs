@@ -425,9 +425,16 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// Walks the extension headers to the upper layer (see [`walk`]);
     /// offsets are from the start of the IPv6 header. Needs `check_len`.
-    #[inline]
+    /// A packet without extension headers (the fixed header's next header
+    /// is already the upper layer: most traffic) is answered inline, as the
+    /// walk's first step would.
+    #[inline(always)]
     pub fn transport(&self) -> Result<Transport> {
-        walk(self.next_header(), self.payload(), HEADER_LEN)
+        let first = self.next_header();
+        if !first.is_extension() {
+            return Ok(Transport { protocol: first, offset: HEADER_LEN, fragment: None });
+        }
+        walk(first, self.payload(), HEADER_LEN)
     }
 
     /// The upper-layer bytes a walk found: `t.offset..40 + payload_len`.
