@@ -168,9 +168,10 @@ pub struct WorkersSection {
     /// Share of each worker's session table that half-open TCP sessions
     /// (NONE, SYN_RECV) may take, in percent (SYN flood protection).
     pub half_open_percent: u8,
-    /// SYNs per second a worker answers while overloaded (its receive
-    /// bursts come back full); the rest are shed before any other work
-    /// (`drop_syn_shed`, [`gw_core::synproxy::shed`]).
+    /// SYNs per second a worker answers at most while overloaded (its
+    /// receive bursts come back full), beyond its per-burst quota; the
+    /// rest are shed before any other work (`drop_syn_shed`,
+    /// [`gw_core::synproxy::shed`]).
     pub overload_syn_rate: u32,
     /// Bytes of packet one mbuf holds at least (the data room without
     /// DPDK's 128-byte headroom); raised to the largest port MTU + 18

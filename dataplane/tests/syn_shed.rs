@@ -2,10 +2,12 @@
 //! `Worker<Vec<u8>>` as the poll loop drives it: each burst recorded with
 //! [`Shed::rx_burst`] (full or not), an overloaded burst's frames passed
 //! through [`Shed::admitted`], the rest handled. Against a SYNPROXY
-//! service: the budget's SYNs are answered with cookies, the others are
-//! counted `drop_syn_shed`, an established connection's segments and a
-//! cookie ACK are still forwarded, the budget refills with the clock, and
-//! calm bursts end the overload. Sent frames are read back with etherparse.
+//! service: full bursts halve the per-burst quota of SYNs answered with
+//! cookies (the rate cap holds them too), the others are counted
+//! `drop_syn_shed`, an established connection's segments and a cookie ACK
+//! are still forwarded, the cap refills with the clock, and short bursts
+//! raise the quota back to a whole burst. Sent frames are read back with
+//! etherparse.
 
 mod common;
 
@@ -13,7 +15,7 @@ use std::net::Ipv4Addr;
 
 use common::*;
 use gw_core::counters::{Drop, Event};
-use gw_core::synproxy::shed::{Shed, CALM_BURSTS};
+use gw_core::synproxy::shed::{Shed, FULL_QUOTA};
 use gw_proto::{DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceSpec};
 
 /// A full receive burst (`gw_dpdk::BURST`).
@@ -92,22 +94,23 @@ fn an_overloaded_worker_answers_its_budget_of_syns_and_forwards_the_rest() {
             .collect()
     };
 
-    // A full burst: 24 flood SYNs among 8 established segments.
+    // A full burst: 24 flood SYNs among 8 established segments. Quota 16,
+    // the cap 5.
     let mut frames = flood(24);
     for k in 0..8 {
         frames.insert(k * 4, data(sent_data + k as u32));
     }
     sent_data += 8;
     let (to_clients, to_server) = split(burst(&mut lab, &mut shed, frames));
-    assert_eq!(to_clients.len(), 5, "the budget's SYNs answered");
+    assert_eq!(to_clients.len(), 5, "the cap's SYNs answered");
     assert!(to_clients.iter().all(|g| g.syn && g.ackf && g.dst.0 == CLIENT));
     assert_eq!(to_server.len(), 8, "every established segment forwarded");
     assert!(to_server.iter().all(|g| g.payload == b"x" && g.dst == (RS[0], 8080)));
     assert_eq!(lab.counters.drop_count(Drop::SynShed), 19);
     assert!(shed.overloaded());
 
-    // The same millisecond: the budget is spent; a cookie ACK of an
-    // answered flood SYN still opens its connection.
+    // The same millisecond: the cap is spent; a cookie ACK of an answered
+    // flood SYN still opens its connection.
     let answered = &to_clients[0];
     let mut frames = flood(30);
     frames.push(data(sent_data));
@@ -119,26 +122,29 @@ fn an_overloaded_worker_answers_its_budget_of_syns_and_forwards_the_rest() {
     assert_eq!(to_server[0].payload, b"x");
     assert!(to_server[1].syn && !to_server[1].ackf, "the cookie ACK's SYN toward the real server");
     assert_eq!(lab.counters.drop_count(Drop::SynShed), 19 + 30);
+    assert_eq!(shed.quota(), 8);
 
-    // The next millisecond refills 5; many milliseconds still only 5.
-    for (now, answered) in [(11, 5), (11, 0), (5_000, 5)] {
+    // The next millisecond refills 5 but the quota is down to 4, then 2
+    // (many milliseconds later).
+    for (now, answered) in [(11, 4), (5_000, 2)] {
         lab.now = now;
         let (to_clients, _) = split(burst(&mut lab, &mut shed, flood(BURST)));
         assert_eq!(to_clients.len(), answered, "at {now} ms");
     }
-    // Short bursts: still overloaded until CALM_BURSTS of them in a row.
-    for k in 1..=CALM_BURSTS {
-        let (to_clients, _) = split(burst(&mut lab, &mut shed, flood(1)));
-        let calm = k == CALM_BURSTS;
-        assert_eq!(to_clients.len(), usize::from(calm), "short burst {k}");
-        assert_eq!(shed.overloaded(), !calm);
+    // Short bursts raise the quota by one each, back to a whole burst.
+    for quota in 3..=FULL_QUOTA {
+        lab.now += 1;
+        let (to_clients, _) = split(burst(&mut lab, &mut shed, flood(2)));
+        assert_eq!(to_clients.len(), 2, "quota {quota}");
+        assert_eq!(shed.overloaded(), quota < FULL_QUOTA);
     }
     let (to_clients, _) = split(burst(&mut lab, &mut shed, flood(20)));
-    assert_eq!(to_clients.len(), 20, "calm: every SYN answered");
+    assert_eq!(to_clients.len(), 20, "not overloaded: every SYN answered, the cap does not apply");
 
-    let shed_total = 19 + 30 + (BURST - 5) + BURST + (BURST - 5) + (CALM_BURSTS as usize - 1);
+    let shed_total = 19 + 30 + (BURST - 4) + (BURST - 2);
     assert_eq!(lab.counters.drop_count(Drop::SynShed), shed_total as u64);
-    assert_eq!(lab.counters.event_count(Event::SynproxySynAcks), 1 + 5 + 5 + 5 + 1 + 20);
+    let acks = 1 + 5 + 4 + 2 + 2 * (FULL_QUOTA as u64 - 2) + 20;
+    assert_eq!(lab.counters.event_count(Event::SynproxySynAcks), acks);
     assert_eq!(lab.counters.event_count(Event::SynproxyOpened), 2);
     assert_eq!(lab.counters.drop_count(Drop::SynproxyBadCookie), 0);
     assert_eq!(sent_data, 9);

@@ -13,11 +13,19 @@
 //! SYNs; shedding SYNs early keeps the ring drained, and the established
 //! packets get through.
 //!
-//! * **Overload** ([`Shed::rx_burst`]): a receive burst that came back
-//!   full (the ring held at least a burst more) marks the worker
-//!   overloaded; it stays so until [`CALM_BURSTS`] bursts in a row came
-//!   back short. The signal is the ring itself, so it costs nothing and
-//!   cannot be fooled by one kind of traffic.
+//! * **Overload and the quota** ([`Shed::rx_burst`]): a receive burst
+//!   that came back full (the ring held at least a burst more) halves the
+//!   worker's per-burst SYN quota (down to 1), a short one raises it by
+//!   one; while the quota is below a whole burst ([`FULL_QUOTA`]) the
+//!   worker is overloaded and answers at most that many SYNs of each
+//!   burst. The quota thus settles where the worker reads its ring as fast
+//!   as it fills (the backlog stays about one burst, far below the ring's
+//!   size, so established packets are not refused), and a worker with room
+//!   to spare is back to answering every SYN after a few short bursts. The
+//!   signal is the ring itself: it costs nothing and one kind of traffic
+//!   cannot fool it. (A fixed budget alone would either leave the ring
+//!   overflowing or cap a worker's new connections per second far below
+//!   what it makes when SYNs are all it receives.)
 //! * **Which frames** ([`plain_syn`]): TCP segments with SYN and none of
 //!   ACK, RST, FIN, in an untagged IPv4 frame (not a fragment) or an IPv6
 //!   frame whose next header is TCP, decided on the frame's bytes before
@@ -27,41 +35,46 @@
 //!   again; established packets, cookie ACKs, RSTs, FINs, UDP and
 //!   everything else are never shed. The decision does not know the
 //!   service: under overload a plain SYN to any destination (a plain
-//!   FULLNAT/NAT service, the kernel's own ports) is within the budget
-//!   or shed alike. Redirected packets (another worker read them) are not
+//!   FULLNAT/NAT service, the kernel's own ports) is within the quota or
+//!   shed alike. Redirected packets (another worker read them) are not
 //!   shed again.
-//! * **The budget** ([`Shed::admit`]): a token bucket of
-//!   `workers.overload_syn_rate` SYNs per second per worker, holding at
-//!   most one millisecond's worth (at least one SYN), refilled by the
-//!   poll loop's millisecond clock. A worker that is not overloaded
-//!   answers every SYN and spends no token.
+//! * **The rate cap** ([`Shed::admit`]): while overloaded, the SYNs within
+//!   the quota are also held to `workers.overload_syn_rate` per second per
+//!   worker (a token bucket holding one millisecond's worth, at least one
+//!   SYN, refilled by the poll loop's millisecond clock). This bounds the
+//!   SYN-ACKs a flooded worker sends toward spoofed sources (hosts that
+//!   never asked: backscatter) and the half-open sessions a flood makes;
+//!   its default ([`DEFAULT_RATE`]) is above what a worker answers, so by
+//!   default the quota alone decides.
 //!
-//! Shed SYNs count `drop_syn_shed`. The budget also bounds the SYN-ACKs a
-//! worker sends while flooded: a flood from spoofed sources (whose
-//! SYN-ACKs go to hosts that never asked, backscatter) makes at most
-//! `overload_syn_rate` of them per worker.
+//! Shed SYNs count `drop_syn_shed`.
 //!
 //! Nothing here allocates, locks or writes memory another core reads.
 
 use crate::tcp_state::flags as tf;
 
-/// Short receive bursts in a row after which a worker is no longer
-/// overloaded.
-pub const CALM_BURSTS: u32 = 8;
+/// A per-burst SYN quota of a whole burst (`gw_dpdk::BURST`): every SYN
+/// is answered, the worker is not overloaded.
+pub const FULL_QUOTA: u32 = 32;
 
 /// The default of `workers.overload_syn_rate`: SYNs a worker answers per
-/// second while overloaded.
-pub const DEFAULT_RATE: u32 = 100_000;
+/// second at most while overloaded (above the 3.3 M cookies per second a
+/// worker answers: by default the quota alone decides).
+pub const DEFAULT_RATE: u32 = 10_000_000;
 
 /// The accepted range of `workers.overload_syn_rate`: below 1,000 SYNs/s a
-/// flooded worker takes almost no new connection; above 10 M/s there is
-/// nothing left to shed (a worker answers a few million per second).
+/// flooded worker takes almost no new connection; above 10 M/s is more
+/// than a worker answers.
 pub const RATE_RANGE: std::ops::RangeInclusive<u32> = 1_000..=10_000_000;
 
 /// One worker's overload state and SYN budget.
 #[derive(Clone, Debug)]
 pub struct Shed {
-    /// SYNs per second while overloaded.
+    /// SYNs answered of each burst; [`FULL_QUOTA`]: not overloaded.
+    quota: u32,
+    /// SYNs the current burst may still have answered.
+    left: u32,
+    /// SYNs per second at most while overloaded.
     rate: u32,
     /// Budget left, in thousandths of a SYN (one millisecond adds `rate`).
     credit: u64,
@@ -69,41 +82,44 @@ pub struct Shed {
     cap: u64,
     /// Millisecond of the last refill.
     last_ms: u64,
-    /// Short bursts since the last full one; overloaded while below
-    /// [`CALM_BURSTS`].
-    calm: u32,
 }
 
 impl Shed {
-    /// A worker's shedding state, `rate` SYNs per second while overloaded
-    /// (the configuration checked [`RATE_RANGE`]; out of it is clamped).
+    /// A worker's shedding state, at most `rate` SYNs per second while
+    /// overloaded (the configuration checked [`RATE_RANGE`]; out of it is
+    /// clamped).
     pub fn new(rate: u32) -> Shed {
         let rate = rate.clamp(*RATE_RANGE.start(), *RATE_RANGE.end());
         let cap = u64::from(rate).max(1000);
-        Shed { rate, credit: cap, cap, last_ms: 0, calm: CALM_BURSTS }
+        Shed { quota: FULL_QUOTA, left: FULL_QUOTA, rate, credit: cap, cap, last_ms: 0 }
     }
 
-    /// The budget in SYNs per second.
+    /// The rate cap in SYNs per second.
     pub fn rate(&self) -> u32 {
         self.rate
     }
 
-    /// Whether the worker is overloaded (the last full burst is fewer
-    /// than [`CALM_BURSTS`] bursts ago).
+    /// SYNs answered of each burst while overloaded.
+    pub fn quota(&self) -> u32 {
+        self.quota
+    }
+
+    /// Whether the worker is overloaded (its quota is below a burst).
     #[inline]
     pub fn overloaded(&self) -> bool {
-        self.calm < CALM_BURSTS
+        self.quota < FULL_QUOTA
     }
 
     /// Records one receive burst at `now_ms` that came back `full`;
     /// whether the worker is overloaded for it (then each of its frames
-    /// goes through [`Shed::admit`]), the budget refilled.
+    /// goes through [`Shed::admit`]), the quota and the budget renewed.
     #[inline]
     pub fn rx_burst(&mut self, now_ms: u64, full: bool) -> bool {
-        self.calm = if full { 0 } else { self.calm.saturating_add(1) };
+        self.quota = if full { (self.quota / 2).max(1) } else { (self.quota + 1).min(FULL_QUOTA) };
         if !self.overloaded() {
             return false;
         }
+        self.left = self.quota;
         let ms = now_ms.saturating_sub(self.last_ms);
         if ms > 0 {
             self.last_ms = now_ms;
@@ -113,14 +129,15 @@ impl Shed {
     }
 
     /// Whether an overloaded worker processes `frame`: yes unless it is a
-    /// plain SYN ([`plain_syn`]) beyond the budget (the caller drops it
-    /// and counts `drop_syn_shed`).
+    /// plain SYN ([`plain_syn`]) beyond the burst's quota or the rate cap
+    /// (the caller drops it and counts `drop_syn_shed`).
     #[inline]
     pub fn admit(&mut self, frame: &[u8]) -> bool {
         if !plain_syn(frame) {
             return true;
         }
-        if self.credit >= 1000 {
+        if self.left > 0 && self.credit >= 1000 {
+            self.left -= 1;
             self.credit -= 1000;
             return true;
         }

@@ -102,30 +102,39 @@ fn only_plain_syns_are_sheddable() {
 }
 
 #[test]
-fn full_bursts_start_overload_and_calm_bursts_end_it() {
-    let mut s = Shed::new(5_000);
+fn full_bursts_halve_the_quota_and_short_ones_raise_it() {
+    let syn = tcp4(tf::SYN);
+    let mut s = Shed::default();
     assert!(!s.rx_burst(0, false), "idle");
-    assert!(s.rx_burst(0, true), "a full burst");
-    for _ in 1..CALM_BURSTS {
-        assert!(s.rx_burst(0, false), "still overloaded");
+    assert_eq!(s.quota(), FULL_QUOTA);
+    for want in [16, 8, 4, 2, 1, 1] {
+        assert!(s.rx_burst(0, true), "a full burst");
+        assert_eq!(s.quota(), want);
+        assert_eq!((0..FULL_QUOTA).filter(|_| s.admit(&syn)).count(), want as usize, "the burst's quota");
     }
-    assert!(!s.rx_burst(0, false), "calm again");
+    for want in 2..FULL_QUOTA {
+        assert!(s.rx_burst(0, false), "still overloaded");
+        assert_eq!(s.quota(), want);
+        assert_eq!((0..FULL_QUOTA).filter(|_| s.admit(&syn)).count(), want as usize);
+    }
+    assert!(!s.rx_burst(0, false), "a whole burst again: not overloaded");
     assert!(s.rx_burst(0, true));
 }
 
 #[test]
-fn the_budget_is_a_millisecond_of_the_rate_refilled_by_the_clock() {
+fn the_rate_cap_is_a_millisecond_of_the_rate_refilled_by_the_clock() {
     let (syn, ack) = (tcp4(tf::SYN), tcp4(tf::ACK));
     let mut s = Shed::new(5_000);
     assert!(s.rx_burst(10, true));
+    assert_eq!(s.quota(), 16);
     let admitted = (0..20).filter(|_| s.admit(&syn)).count();
     assert_eq!(admitted, 5, "5 per ms");
     assert!((0..100).all(|_| s.admit(&ack)), "never shed, never counted against the budget");
-    assert!(s.rx_burst(10, true));
+    assert!(s.rx_burst(10, false));
     assert!(!s.admit(&syn), "the same millisecond: empty");
-    assert!(s.rx_burst(11, true));
+    assert!(s.rx_burst(11, false));
     assert_eq!((0..20).filter(|_| s.admit(&syn)).count(), 5, "one more millisecond");
-    assert!(s.rx_burst(1_000_000, true));
+    assert!(s.rx_burst(1_000_000, false));
     assert_eq!((0..20).filter(|_| s.admit(&syn)).count(), 5, "never more than a millisecond's worth");
     // Below 1,000/s a bucket still holds one SYN; rates are clamped.
     let mut s = Shed::new(1);
