@@ -83,7 +83,6 @@ fn an_overloaded_worker_answers_its_budget_of_syns_and_forwards_the_rest() {
     let cookie = g.seq;
     let data =
         |k: u32| client(CPORT, Seg { seq: ISN + 1 + k, ack: Some(cookie + 1), data: b"x", ..Seg::default() });
-    let mut sent_data = 0;
     let mut flood_port = 10_000u16;
     let mut flood = |n: usize| -> Vec<Vec<u8>> {
         (0..n)
@@ -94,8 +93,14 @@ fn an_overloaded_worker_answers_its_budget_of_syns_and_forwards_the_rest() {
             .collect()
     };
 
-    // A full burst: 24 flood SYNs among 8 established segments. Quota 16,
-    // the cap 5.
+    // A full burst of established segments: one burst that arrived
+    // together is no backlog.
+    let to_server = burst(&mut lab, &mut shed, (0..BURST as u32).map(data).collect());
+    assert_eq!(to_server.len(), BURST);
+    assert!(!shed.overloaded());
+    let mut sent_data = BURST as u32;
+    // The next burst full too: 24 flood SYNs among 8 established segments.
+    // Quota 16, the cap 5.
     let mut frames = flood(24);
     for k in 0..8 {
         frames.insert(k * 4, data(sent_data + k as u32));
@@ -147,6 +152,6 @@ fn an_overloaded_worker_answers_its_budget_of_syns_and_forwards_the_rest() {
     assert_eq!(lab.counters.event_count(Event::SynproxySynAcks), acks);
     assert_eq!(lab.counters.event_count(Event::SynproxyOpened), 2);
     assert_eq!(lab.counters.drop_count(Drop::SynproxyBadCookie), 0);
-    assert_eq!(sent_data, 9);
+    assert_eq!(sent_data, BURST as u32 + 9);
     assert_eq!(lab.worker.engine.sessions().len(), 2, "shed SYNs left no state");
 }

@@ -14,9 +14,9 @@
 //! packets get through.
 //!
 //! * **Overload and the quota** ([`Shed::rx_burst`]): a receive burst
-//!   that came back full (the ring held at least a burst more) halves the
-//!   worker's per-burst SYN quota (down to 1), a short one raises it by
-//!   one; while the quota is below a whole burst ([`FULL_QUOTA`]) the
+//!   that came back full right after another full one (the ring holds a
+//!   backlog, not one burst that arrived together) halves the worker's
+//!   per-burst SYN quota (down to 1), a short one raises it by one; while the quota is below a whole burst ([`FULL_QUOTA`]) the
 //!   worker is overloaded and answers at most that many SYNs of each
 //!   burst. The quota thus settles where the worker reads its ring as fast
 //!   as it fills (the backlog stays about one burst, far below the ring's
@@ -82,6 +82,8 @@ pub struct Shed {
     cap: u64,
     /// Millisecond of the last refill.
     last_ms: u64,
+    /// Whether the previous burst came back full.
+    was_full: bool,
 }
 
 impl Shed {
@@ -91,7 +93,7 @@ impl Shed {
     pub fn new(rate: u32) -> Shed {
         let rate = rate.clamp(*RATE_RANGE.start(), *RATE_RANGE.end());
         let cap = u64::from(rate).max(1000);
-        Shed { quota: FULL_QUOTA, left: FULL_QUOTA, rate, credit: cap, cap, last_ms: 0 }
+        Shed { quota: FULL_QUOTA, left: FULL_QUOTA, rate, credit: cap, cap, last_ms: 0, was_full: false }
     }
 
     /// The rate cap in SYNs per second.
@@ -110,12 +112,18 @@ impl Shed {
         self.quota < FULL_QUOTA
     }
 
-    /// Records one receive burst at `now_ms` that came back `full`;
+    /// Records one receive burst at `now_ms` that came back `full` (the
+    /// second full one in a row halves the quota, a short one raises it);
     /// whether the worker is overloaded for it (then each of its frames
     /// goes through [`Shed::admit`]), the quota and the budget renewed.
     #[inline]
     pub fn rx_burst(&mut self, now_ms: u64, full: bool) -> bool {
-        self.quota = if full { (self.quota / 2).max(1) } else { (self.quota + 1).min(FULL_QUOTA) };
+        if !full {
+            self.quota = (self.quota + 1).min(FULL_QUOTA);
+        } else if self.was_full {
+            self.quota = (self.quota / 2).max(1);
+        }
+        self.was_full = full;
         if !self.overloaded() {
             return false;
         }

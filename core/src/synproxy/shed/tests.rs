@@ -107,6 +107,9 @@ fn full_bursts_halve_the_quota_and_short_ones_raise_it() {
     let mut s = Shed::default();
     assert!(!s.rx_burst(0, false), "idle");
     assert_eq!(s.quota(), FULL_QUOTA);
+    assert!(!s.rx_burst(0, true), "one full burst is no backlog yet");
+    assert!(!s.rx_burst(0, false));
+    assert!(!s.rx_burst(0, true));
     for want in [16, 8, 4, 2, 1, 1] {
         assert!(s.rx_burst(0, true), "a full burst");
         assert_eq!(s.quota(), want);
@@ -118,13 +121,15 @@ fn full_bursts_halve_the_quota_and_short_ones_raise_it() {
         assert_eq!((0..FULL_QUOTA).filter(|_| s.admit(&syn)).count(), want as usize);
     }
     assert!(!s.rx_burst(0, false), "a whole burst again: not overloaded");
-    assert!(s.rx_burst(0, true));
+    assert!(!s.rx_burst(0, true));
+    assert!(s.rx_burst(0, true), "a backlog again");
 }
 
 #[test]
 fn the_rate_cap_is_a_millisecond_of_the_rate_refilled_by_the_clock() {
     let (syn, ack) = (tcp4(tf::SYN), tcp4(tf::ACK));
     let mut s = Shed::new(5_000);
+    assert!(!s.rx_burst(10, true));
     assert!(s.rx_burst(10, true));
     assert_eq!(s.quota(), 16);
     let admitted = (0..20).filter(|_| s.admit(&syn)).count();
@@ -139,6 +144,7 @@ fn the_rate_cap_is_a_millisecond_of_the_rate_refilled_by_the_clock() {
     // Below 1,000/s a bucket still holds one SYN; rates are clamped.
     let mut s = Shed::new(1);
     assert_eq!(s.rate(), 1_000);
+    assert!(!s.rx_burst(3, true));
     assert!(s.rx_burst(3, true));
     assert_eq!((0..20).filter(|_| s.admit(&syn)).count(), 1);
     assert_eq!(Shed::new(u32::MAX).rate(), 10_000_000);
