@@ -28,6 +28,12 @@ use gen::{Flood, Flows, Gen, Link, Traffic};
 /// router, each real server) before the open phase floods it.
 const PRIME_FLOWS: u64 = 64;
 const PRIME_PPS: f64 = 20_000.0;
+/// TCP connections are opened at this rate, not as fast as the link takes
+/// them: a gateway whose ring holds a backlog of SYNs sheds some
+/// (`drop_syn_shed`, gw_core::synproxy::shed), and these clients, unlike a
+/// TCP stack, do not retransmit a SYN. A worker makes more connections per
+/// second than this.
+const OPEN_TCP_PPS: f64 = 500_000.0;
 
 fn main() {
     let args = Args::parse();
@@ -167,7 +173,7 @@ fn phases(args: &Args, g: &mut Gen) -> Result<GenReport> {
             templates: &open_tpl,
             pattern: &one,
             flows: Flows::Once { next: 0, end: args.flows },
-            rate: 0.0,
+            rate: if args.proto == Proto::Tcp { OPEN_TCP_PPS } else { 0.0 },
             seconds: None,
             frag: None,
         };
