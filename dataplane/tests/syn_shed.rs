@@ -2,7 +2,7 @@
 //! `Worker<Vec<u8>>` as the poll loop drives it: each burst recorded with
 //! [`Shed::rx_burst`] (full or not), an overloaded burst's frames passed
 //! through [`Shed::admitted`], the rest handled. Against a SYNPROXY
-//! service: full bursts halve the per-burst quota of SYNs answered with
+//! service: full bursts lower the per-burst quota of SYNs answered with
 //! cookies (the rate cap holds them too), the others are counted
 //! `drop_syn_shed`, an established connection's segments and a cookie ACK
 //! are still forwarded, the cap refills with the clock, and short bursts
@@ -100,7 +100,7 @@ fn an_overloaded_worker_answers_its_budget_of_syns_and_forwards_the_rest() {
     assert!(!shed.overloaded());
     let mut sent_data = BURST as u32;
     // The next burst full too: 24 flood SYNs among 8 established segments.
-    // Quota 16, the cap 5.
+    // Quota 31, the cap 5.
     let mut frames = flood(24);
     for k in 0..8 {
         frames.insert(k * 4, data(sent_data + k as u32));
@@ -127,17 +127,24 @@ fn an_overloaded_worker_answers_its_budget_of_syns_and_forwards_the_rest() {
     assert_eq!(to_server[0].payload, b"x");
     assert!(to_server[1].syn && !to_server[1].ackf, "the cookie ACK's SYN toward the real server");
     assert_eq!(lab.counters.drop_count(Drop::SynShed), 19 + 30);
-    assert_eq!(shed.quota(), 8);
+    assert_eq!(shed.quota(), FULL_QUOTA - 1);
 
-    // The next millisecond refills 5 but the quota is down to 4, then 2
-    // (many milliseconds later).
-    for (now, answered) in [(11, 4), (5_000, 2)] {
+    // The next millisecond refills 5, many milliseconds later still 5.
+    for now in [11, 5_000] {
         lab.now = now;
         let (to_clients, _) = split(burst(&mut lab, &mut shed, flood(BURST)));
-        assert_eq!(to_clients.len(), answered, "at {now} ms");
+        assert_eq!(to_clients.len(), 5, "at {now} ms");
     }
+    // Full bursts of SYNs only in the same millisecond: the quota goes
+    // down by one every second burst, to 1; none answered (the cap).
+    for _ in 0..64 {
+        assert!(split(burst(&mut lab, &mut shed, flood(BURST))).0.is_empty());
+    }
+    assert_eq!(shed.quota(), 1);
+    lab.now += 1;
+    assert_eq!(split(burst(&mut lab, &mut shed, flood(BURST))).0.len(), 1, "the quota, below the cap");
     // Short bursts raise the quota by one each, back to a whole burst.
-    for quota in 3..=FULL_QUOTA {
+    for quota in 2..=FULL_QUOTA {
         lab.now += 1;
         let (to_clients, _) = split(burst(&mut lab, &mut shed, flood(2)));
         assert_eq!(to_clients.len(), 2, "quota {quota}");
@@ -146,9 +153,9 @@ fn an_overloaded_worker_answers_its_budget_of_syns_and_forwards_the_rest() {
     let (to_clients, _) = split(burst(&mut lab, &mut shed, flood(20)));
     assert_eq!(to_clients.len(), 20, "not overloaded: every SYN answered, the cap does not apply");
 
-    let shed_total = 19 + 30 + (BURST - 4) + (BURST - 2);
+    let shed_total = 19 + 30 + 2 * (BURST - 5) + 64 * BURST + (BURST - 1);
     assert_eq!(lab.counters.drop_count(Drop::SynShed), shed_total as u64);
-    let acks = 1 + 5 + 4 + 2 + 2 * (FULL_QUOTA as u64 - 2) + 20;
+    let acks = 1 + 5 + 5 + 5 + 1 + 2 * (FULL_QUOTA as u64 - 1) + 20;
     assert_eq!(lab.counters.event_count(Event::SynproxySynAcks), acks);
     assert_eq!(lab.counters.event_count(Event::SynproxyOpened), 2);
     assert_eq!(lab.counters.drop_count(Drop::SynproxyBadCookie), 0);

@@ -13,11 +13,12 @@
 //! SYNs; shedding SYNs early keeps the ring drained, and the established
 //! packets get through.
 //!
-//! * **Overload and the quota** ([`Shed::rx_burst`]): a receive burst
-//!   that came back full right after another full one (the ring holds a
-//!   backlog, not one burst that arrived together) halves the worker's
-//!   per-burst SYN quota (down to 1), a short one raises it by one; while the quota is below a whole burst ([`FULL_QUOTA`]) the
-//!   worker is overloaded and answers at most that many SYNs of each
+//! * **Overload and the quota** ([`Shed::rx_burst`]): every second
+//!   receive burst in a row that came back full (the ring holds a backlog,
+//!   not one burst that arrived together) lowers the worker's per-burst
+//!   SYN quota by one (down to 1), a short one raises it by one; while the
+//!   quota is below a whole burst ([`FULL_QUOTA`]) the worker is
+//!   overloaded and answers at most that many SYNs of each
 //!   burst. The quota thus settles where the worker reads its ring as fast
 //!   as it fills (the backlog stays about one burst, far below the ring's
 //!   size, so established packets are not refused), and a worker with room
@@ -82,8 +83,8 @@ pub struct Shed {
     cap: u64,
     /// Millisecond of the last refill.
     last_ms: u64,
-    /// Whether the previous burst came back full.
-    was_full: bool,
+    /// Full bursts in a row.
+    full_run: u32,
 }
 
 impl Shed {
@@ -93,7 +94,7 @@ impl Shed {
     pub fn new(rate: u32) -> Shed {
         let rate = rate.clamp(*RATE_RANGE.start(), *RATE_RANGE.end());
         let cap = u64::from(rate).max(1000);
-        Shed { quota: FULL_QUOTA, left: FULL_QUOTA, rate, credit: cap, cap, last_ms: 0, was_full: false }
+        Shed { quota: FULL_QUOTA, left: FULL_QUOTA, rate, credit: cap, cap, last_ms: 0, full_run: 0 }
     }
 
     /// The rate cap in SYNs per second.
@@ -112,18 +113,22 @@ impl Shed {
         self.quota < FULL_QUOTA
     }
 
-    /// Records one receive burst at `now_ms` that came back `full` (the
-    /// second full one in a row halves the quota, a short one raises it);
+    /// Records one receive burst at `now_ms` that came back `full` (every
+    /// second full one in a row lowers the quota by one, a short one
+    /// raises it by one);
     /// whether the worker is overloaded for it (then each of its frames
     /// goes through [`Shed::admit`]), the quota and the budget renewed.
     #[inline]
     pub fn rx_burst(&mut self, now_ms: u64, full: bool) -> bool {
         if !full {
+            self.full_run = 0;
             self.quota = (self.quota + 1).min(FULL_QUOTA);
-        } else if self.was_full {
-            self.quota = (self.quota / 2).max(1);
+        } else {
+            self.full_run += 1;
+            if self.full_run % 2 == 0 {
+                self.quota = (self.quota - 1).max(1);
+            }
         }
-        self.was_full = full;
         if !self.overloaded() {
             return false;
         }

@@ -102,7 +102,7 @@ fn only_plain_syns_are_sheddable() {
 }
 
 #[test]
-fn full_bursts_halve_the_quota_and_short_ones_raise_it() {
+fn full_bursts_in_a_row_lower_the_quota_and_short_ones_raise_it() {
     let syn = tcp4(tf::SYN);
     let mut s = Shed::default();
     assert!(!s.rx_burst(0, false), "idle");
@@ -110,10 +110,18 @@ fn full_bursts_halve_the_quota_and_short_ones_raise_it() {
     assert!(!s.rx_burst(0, true), "one full burst is no backlog yet");
     assert!(!s.rx_burst(0, false));
     assert!(!s.rx_burst(0, true));
-    for want in [16, 8, 4, 2, 1, 1] {
-        assert!(s.rx_burst(0, true), "a full burst");
+    for want in (1..FULL_QUOTA).rev() {
+        if want < FULL_QUOTA - 1 {
+            assert!(s.rx_burst(0, true), "overloaded");
+            assert_eq!(s.quota(), want + 1, "every second full burst");
+        }
+        assert!(s.rx_burst(0, true));
         assert_eq!(s.quota(), want);
         assert_eq!((0..FULL_QUOTA).filter(|_| s.admit(&syn)).count(), want as usize, "the burst's quota");
+    }
+    for _ in 0..10 {
+        assert!(s.rx_burst(0, true));
+        assert_eq!(s.quota(), 1, "never below one");
     }
     for want in 2..FULL_QUOTA {
         assert!(s.rx_burst(0, false), "still overloaded");
@@ -131,15 +139,15 @@ fn the_rate_cap_is_a_millisecond_of_the_rate_refilled_by_the_clock() {
     let mut s = Shed::new(5_000);
     assert!(!s.rx_burst(10, true));
     assert!(s.rx_burst(10, true));
-    assert_eq!(s.quota(), 16);
+    assert_eq!(s.quota(), FULL_QUOTA - 1);
     let admitted = (0..20).filter(|_| s.admit(&syn)).count();
     assert_eq!(admitted, 5, "5 per ms");
     assert!((0..100).all(|_| s.admit(&ack)), "never shed, never counted against the budget");
-    assert!(s.rx_burst(10, false));
+    assert!(s.rx_burst(10, true));
     assert!(!s.admit(&syn), "the same millisecond: empty");
-    assert!(s.rx_burst(11, false));
+    assert!(s.rx_burst(11, true));
     assert_eq!((0..20).filter(|_| s.admit(&syn)).count(), 5, "one more millisecond");
-    assert!(s.rx_burst(1_000_000, false));
+    assert!(s.rx_burst(1_000_000, true));
     assert_eq!((0..20).filter(|_| s.admit(&syn)).count(), 5, "never more than a millisecond's worth");
     // Below 1,000/s a bucket still holds one SYN; rates are clamped.
     let mut s = Shed::new(1);
