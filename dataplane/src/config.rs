@@ -679,7 +679,7 @@ impl Config {
             let (lo, hi) = (syn_rate.start(), syn_rate.end());
             return Err(invalid(
                 "workers.overload_syn_rate",
-                format!("must be {lo}..={hi} (SYNs per second per worker)"),
+                format!("must be {lo}..={hi} (SYNs per second per worker and port)"),
             ));
         }
         if ConnReuse::new(self.ipvs.conn_reuse_mode).is_none() {

@@ -144,9 +144,10 @@ pub struct WorkerLoop {
     /// The rings to and from the kernel interfaces ([`crate::kernel`]),
     /// if any port has one.
     pub kernel: Option<KernelRings>,
-    /// SYN shedding while the worker is overloaded (its rx bursts come
-    /// back full): SYNs beyond the budget are dropped before the stages.
-    pub shed: Shed,
+    /// SYN shedding while a port's rx queue holds a backlog (its bursts
+    /// come back full), one per port in `ports`' order: SYNs beyond the
+    /// quota are dropped before the stages.
+    pub shed: Vec<Shed>,
 }
 
 impl WorkerLoop {
@@ -183,15 +184,15 @@ impl WorkerLoop {
             };
             let workers = self.redirect.workers() as u32;
             let mut received = 0;
-            for port in &self.ports {
+            for (port, shed) in self.ports.iter().zip(self.shed.iter_mut()) {
                 let n = port.rx_burst(self.queue, &mut rx);
                 if n == 0 {
                     continue;
                 }
                 received += n;
-                if self.shed.rx_burst(now, n == BURST) {
+                if shed.rx_burst(now, n == BURST) {
                     let mut dropped = 0;
-                    let admitted = self.shed.admitted(rx.drain(), &mut dropped);
+                    let admitted = shed.admitted(rx.drain(), &mut dropped);
                     stage(&self.worker.engine, workers, self.me, admitted, &mut staged);
                     if dropped > 0 {
                         counters.count_drops(Drop::SynShed, dropped);

@@ -13,7 +13,9 @@
 //! SYNs; shedding SYNs early keeps the ring drained, and the established
 //! packets get through.
 //!
-//! * **Overload and the quota** ([`Shed::rx_burst`]): every second
+//! * **Overload and the quota** ([`Shed::rx_burst`]; one `Shed` per rx
+//!   queue, i.e. per worker and port, since the backlog is a queue's and
+//!   the other port's short bursts say nothing about it): every second
 //!   receive burst in a row that came back full (the ring holds a backlog,
 //!   not one burst that arrived together) lowers the worker's per-burst
 //!   SYN quota by one (down to 1), a short one raises it by one; while the
@@ -41,7 +43,7 @@
 //!   shed again.
 //! * **The rate cap** ([`Shed::admit`]): while overloaded, the SYNs within
 //!   the quota are also held to `workers.overload_syn_rate` per second per
-//!   worker (a token bucket holding one millisecond's worth, at least one
+//!   worker and port (a token bucket holding one millisecond's worth, at least one
 //!   SYN, refilled by the poll loop's millisecond clock). This bounds the
 //!   SYN-ACKs a flooded worker sends toward spoofed sources (hosts that
 //!   never asked: backscatter) and the half-open sessions a flood makes;

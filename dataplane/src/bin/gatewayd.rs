@@ -276,7 +276,7 @@ fn run(args: Args) -> Result<()> {
             redirect: redirect.clone(),
             neighbours: neighbours.clone(),
             kernel: kernel_rings.clone(),
-            shed: Shed::new(cfg.workers.overload_syn_rate),
+            shed: ports.iter().map(|_| Shed::new(cfg.workers.overload_syn_rate)).collect(),
         };
         eal.launch(*lcore, move || worker.run())
             .with_context(|| format!("launching worker on lcore {lcore}"))?;
