@@ -136,6 +136,9 @@ counters! {
             "SYNPROXY: the service scheduled a DR/TUN real server (SYNPROXY needs FULLNAT or NAT)",
         SynproxyNoRoom = "drop_synproxy_no_room",
             "SYNPROXY: a SYN too short to be turned into the SYN-ACK with its options",
+        SynShed = "drop_syn_shed",
+            "a plain TCP SYN an overloaded worker (full receive bursts) shed beyond its per-burst quota \
+             and its rate cap (`workers.overload_syn_rate`) before any other work (the client retransmits it)",
         // Half-open sessions are those in NONE or SYN_RECV; established
         // sessions keep their room.
         HalfOpenLimit = "drop_half_open_limit",

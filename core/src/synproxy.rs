@@ -655,5 +655,7 @@ fn add32(hdr: &mut [u8], at: usize, d: u32) {
     t.set_checksum(c);
 }
 
+pub mod shed;
+
 #[cfg(test)]
 mod tests;

@@ -168,6 +168,11 @@ pub struct WorkersSection {
     /// Share of each worker's session table that half-open TCP sessions
     /// (NONE, SYN_RECV) may take, in percent (SYN flood protection).
     pub half_open_percent: u8,
+    /// SYNs per second a worker answers at most while overloaded (its
+    /// receive bursts come back full), beyond its per-burst quota; the
+    /// rest are shed before any other work (`drop_syn_shed`,
+    /// [`gw_core::synproxy::shed`]).
+    pub overload_syn_rate: u32,
     /// Bytes of packet one mbuf holds at least (the data room without
     /// DPDK's 128-byte headroom); raised to the largest port MTU + 18
     /// (jumbo frames are received whole, in one mbuf). On af_packet ports
@@ -199,6 +204,7 @@ impl Default for WorkersSection {
             max_services: 4096,
             max_dests: 65536,
             half_open_percent: 50,
+            overload_syn_rate: gw_core::synproxy::shed::DEFAULT_RATE,
             mbuf_size: DEFAULT_MBUF_SIZE,
         }
     }
@@ -667,6 +673,14 @@ impl Config {
         }
         if !(1..=100).contains(&w.half_open_percent) {
             return Err(invalid("workers.half_open_percent", "must be 1..=100"));
+        }
+        let syn_rate = gw_core::synproxy::shed::RATE_RANGE;
+        if !syn_rate.contains(&w.overload_syn_rate) {
+            let (lo, hi) = (syn_rate.start(), syn_rate.end());
+            return Err(invalid(
+                "workers.overload_syn_rate",
+                format!("must be {lo}..={hi} (SYNs per second per worker and port)"),
+            ));
         }
         if ConnReuse::new(self.ipvs.conn_reuse_mode).is_none() {
             return Err(invalid("ipvs.conn_reuse_mode", "must be 0..=3 (as net.ipv4.vs.conn_reuse_mode)"));
@@ -1190,6 +1204,26 @@ mod tests {
         let e = err_of(&GOOD.replace("sessions = 1000", "sessions = \"many\""));
         assert!(e.contains("sessions"), "{e}");
         assert!(err_of("").contains("port"));
+    }
+
+    #[test]
+    fn overload_syn_rate_is_refused_out_of_range_at_start_and_reload() {
+        assert_eq!(parse(GOOD).unwrap().workers.overload_syn_rate, gw_core::synproxy::shed::DEFAULT_RATE);
+        let with =
+            |v: &str| GOOD.replace("sessions = 1000", &format!("sessions = 1000\noverload_syn_rate = {v}"));
+        assert_eq!(parse(&with("250000")).unwrap().workers.overload_syn_rate, 250_000);
+        for bad in ["0", "999", "10000001"] {
+            let e = err_of(&with(bad));
+            assert!(e.starts_with("workers.overload_syn_rate: must be 1000..=10000000"), "{bad}: {e}");
+        }
+        assert!(err_of(&with("-1")).contains("overload_syn_rate"));
+        let dir = std::env::temp_dir().join(format!("gw-config-syn-rate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("gw.toml");
+        std::fs::write(&conf, with("0")).unwrap();
+        let e = reload_requests(&conf, None).unwrap_err().to_string();
+        assert!(e.contains("workers.overload_syn_rate: must be"), "a reload refuses it too: {e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

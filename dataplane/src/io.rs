@@ -4,7 +4,9 @@
 //! receive a burst on each port, run each packet through the worker, flush
 //! the TX buffers (freeing and counting what the NIC did not take), run the
 //! timers, and apply the idle policy when nothing arrived. Nothing here
-//! allocates or locks per packet; sleeping happens only when idle.
+//! allocates or locks per packet; sleeping happens only when idle. A
+//! worker whose rx bursts come back full sheds SYNs beyond its budget
+//! before the stages ([`gw_core::synproxy::shed`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use gw_core::counters::{Drop, Event, WorkerCounters};
 use gw_core::mailbox::WorkerMailbox;
 use gw_core::service::Publisher;
 use gw_core::steer::{self, Owner, Parsed, Redirect};
+use gw_core::synproxy::shed::Shed;
 use gw_core::worker::{Io, Learned, Worker};
 use gw_dpdk::{tsc, tsc_hz, Mbuf, Mempool, Port, RxBurst, TxBuffer, BURST};
 
@@ -141,6 +144,10 @@ pub struct WorkerLoop {
     /// The rings to and from the kernel interfaces ([`crate::kernel`]),
     /// if any port has one.
     pub kernel: Option<KernelRings>,
+    /// SYN shedding while a port's rx queue holds a backlog (its bursts
+    /// come back full), one per port in `ports`' order: SYNs beyond the
+    /// quota are dropped before the stages.
+    pub shed: Vec<Shed>,
 }
 
 impl WorkerLoop {
@@ -177,13 +184,22 @@ impl WorkerLoop {
             };
             let workers = self.redirect.workers() as u32;
             let mut received = 0;
-            for port in &self.ports {
+            for (port, shed) in self.ports.iter().zip(self.shed.iter_mut()) {
                 let n = port.rx_burst(self.queue, &mut rx);
                 if n == 0 {
                     continue;
                 }
                 received += n;
-                stage(&self.worker.engine, workers, self.me, rx.drain(), &mut staged);
+                if shed.rx_burst(now, n == BURST) {
+                    let mut dropped = 0;
+                    let admitted = shed.admitted(rx.drain(), &mut dropped);
+                    stage(&self.worker.engine, workers, self.me, admitted, &mut staged);
+                    if dropped > 0 {
+                        counters.count_drops(Drop::SynShed, dropped);
+                    }
+                } else {
+                    stage(&self.worker.engine, workers, self.me, rx.drain(), &mut staged);
+                }
                 for (m, p) in staged.drain(..) {
                     match p.owner {
                         Owner::Worker(w) if w != self.me => match self.redirect.send(w, port.id(), m) {

@@ -28,6 +28,7 @@ use gw_core::neigh::StaticNeighbours;
 use gw_core::route::{Route, Route6, Routes};
 use gw_core::service::{Publisher, Snapshot};
 use gw_core::steer::Redirect;
+use gw_core::synproxy::shed::Shed;
 use gw_core::worker::Worker;
 use gw_dpdk::{self as dpdk, Eal, Mempool};
 use gw_proto::Response;
@@ -275,6 +276,7 @@ fn run(args: Args) -> Result<()> {
             redirect: redirect.clone(),
             neighbours: neighbours.clone(),
             kernel: kernel_rings.clone(),
+            shed: ports.iter().map(|_| Shed::new(cfg.workers.overload_syn_rate)).collect(),
         };
         eal.launch(*lcore, move || worker.run())
             .with_context(|| format!("launching worker on lcore {lcore}"))?;

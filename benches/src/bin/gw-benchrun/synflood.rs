@@ -13,13 +13,14 @@ use crate::scenarios::Scenario;
 
 /// The gatewayd counters each row shows (gauges at the end of the phase,
 /// counters over the phase).
-const GW_COLUMNS: [&str; 6] = [
+const GW_COLUMNS: [&str; 7] = [
     "sessions_live",
     "sessions_half_open",
     "sessions_created",
     "drop_half_open_limit",
     "drop_table_full",
     "drop_no_session_not_syn",
+    "drop_syn_shed",
 ];
 
 fn phase_title(name: &str) -> &str {
@@ -41,7 +42,7 @@ fn us(v: Option<f64>) -> String {
 /// The markdown table of the phases.
 pub fn table(r: &GenReport) -> String {
     let mut t = String::from(
-        "| phase | s | est. Mpps fwd | est. lost % | est. refused % | est. lat p50/p99 µs | flood Mpps sent (refused %) | flood at servers | sessions_live | sessions_half_open | sessions_created | drop_half_open_limit | drop_table_full | drop_no_session_not_syn |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+        "| phase | s | est. Mpps fwd | est. lost % | est. refused % | est. lat p50/p99 µs | flood Mpps sent (refused %) | flood at servers | sessions_live | sessions_half_open | sessions_created | drop_half_open_limit | drop_table_full | drop_no_session_not_syn | drop_syn_shed |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
     );
     const PHASES: [&str; 6] = ["before", "syn_flood_paced", "syn_flood", "after", "ack_flood", "after_ack"];
     for p in r.phases.iter().filter(|p| PHASES.contains(&p.name.as_str())) {

@@ -37,7 +37,7 @@ fn opt(v: Option<u64>) -> String {
 /// The markdown table of the phases.
 pub fn table(r: &GenReport) -> String {
     let mut t = String::from(
-        "| phase | s | est. Mpps fwd | est. kept % | est. lost % | est. refused % | est. lat p50/p99 µs | flood Mpps sent (refused %) | cookies/s at clients | SYNs at servers | legit. SYNs sent | legit. handshakes | flood SYNs at servers | legit. conns/s | synproxy_syn_acks_sent | synproxy_conns_opened | drop_synproxy_bad_cookie | sessions_live |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+        "| phase | s | est. Mpps fwd | est. kept % | est. lost % | est. refused % | est. lat p50/p99 µs | flood Mpps sent (refused %) | cookies/s at clients | SYNs at servers | legit. SYNs sent | legit. handshakes | flood SYNs at servers | legit. conns/s | synproxy_syn_acks_sent | drop_syn_shed | synproxy_conns_opened | drop_synproxy_bad_cookie | sessions_live |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
     );
     const PHASES: [&str; 5] = ["before", "syn_flood", "after", "ack_flood", "after_ack"];
     let before = r.phases.iter().find(|p| p.name == "before").map(|p| p.forwarded_pps());
@@ -61,7 +61,7 @@ fn row(t: &mut String, p: &Phase, before: Option<f64>) {
     let flooding = p.flood_tx + p.flood_tx_refused > 0;
     let _ = writeln!(
         t,
-        "| {} | {:.1} | {:.3} | {} | {:.3} | {:.2} | {} / {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        "| {} | {:.1} | {:.3} | {} | {:.3} | {:.2} | {} / {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
         phase_title(&p.name),
         p.seconds,
         p.forwarded_pps() / 1e6,
@@ -78,6 +78,7 @@ fn row(t: &mut String, p: &Phase, before: Option<f64>) {
         flood_syns(p),
         if flooding { format!("{:.0}", p.legit_acks as f64 / s) } else { "–".into() },
         opt(gw(p, "synproxy_syn_acks_sent")),
+        opt(gw(p, "drop_syn_shed")),
         opt(gw(p, "synproxy_conns_opened")),
         opt(gw(p, "drop_synproxy_bad_cookie")),
         opt(gw(p, "sessions_live")),

@@ -45,7 +45,7 @@ pub struct Link {
 }
 
 /// Which flows a phase sends, in what order.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum Flows {
     /// Flows `next..end`, once each (opening packets).
     Once { next: u64, end: u64 },
@@ -53,6 +53,8 @@ pub enum Flows {
     Cycle { n: u64, next: u64, order: Order },
     /// A new flow per packet, from `next` up.
     Fresh { next: u64 },
+    /// These flows, once each (opening packets sent again).
+    List { flows: Vec<u64>, next: usize },
 }
 
 impl Flows {
@@ -72,18 +74,28 @@ impl Flows {
                 *next += 1;
                 Some(*next - 1)
             }
+            Flows::List { flows, next } => flows.get(*next).map(|f| {
+                *next += 1;
+                *f
+            }),
         }
     }
 
     /// Gives back the last `k` flows handed out (their packets were refused).
     fn rewind(&mut self, k: u64) {
-        if let Flows::Once { next, .. } = self {
-            *next -= k;
+        match self {
+            Flows::Once { next, .. } => *next -= k,
+            Flows::List { next, .. } => *next -= k as usize,
+            _ => {}
         }
     }
 
     fn done(&self) -> bool {
-        matches!(self, Flows::Once { next, end } if next >= end)
+        match self {
+            Flows::Once { next, end } => next >= end,
+            Flows::List { flows, next } => *next >= flows.len(),
+            _ => false,
+        }
     }
 }
 
@@ -157,6 +169,10 @@ pub struct Gen {
     /// of the legitimate new connections, the servers acknowledge SYNs.
     pub synproxy: bool,
     pub established: u64,
+    /// TCP: which of the flows below `established` had their SYN answered
+    /// (a SYN+ACK arrived at the client), so that the open phase can send
+    /// the others' SYN again as a TCP stack would.
+    pub answered: Vec<bool>,
     /// Legitimate new connections (SYNs) sent during a flood, paced.
     pub legit: Option<Flood>,
     servers: Vec<Ipv4Addr>,
@@ -211,6 +227,7 @@ impl Gen {
             split_flood: false,
             synproxy: false,
             established: 0,
+            answered: vec![],
             legit: None,
             servers: flows::real_servers(),
             servers6: (0..flows::RS_COUNT).map(|i| frame6::nth6(frame6::RS6_FIRST, i)).collect(),
@@ -320,7 +337,7 @@ impl Gen {
         let mut flood_backoff = 0u64;
         let mut flood_attempted = 0u64;
         let mut legit_attempted = 0u64;
-        let retry = matches!(t.flows, Flows::Once { .. });
+        let retry = matches!(t.flows, Flows::Once { .. } | Flows::List { .. });
         loop {
             let now = tsc();
             if end.is_some_and(|e| now >= e) || t.flows.done() || self.stop.load(Relaxed) {
@@ -723,6 +740,7 @@ impl Gen {
                         self.cur.cookies_rx += 1;
                         match sp::cookie_of(m.as_ref()) {
                             Some((ip, port, cookie)) if sp::is_ours(ip, port, self.established) => {
+                                mark(&mut self.answered, sp::flow_of(ip, port));
                                 if self.pending_acks.len() < MAX_PENDING_ACKS {
                                     self.pending_acks.push_back((ip, port, cookie.wrapping_add(1)));
                                     if sp::flow_of(ip, port).is_some_and(|f| f >= sp::LEGIT_BASE) {
@@ -743,6 +761,7 @@ impl Gen {
                         record(&mut self.hist, &mut self.cur, self.hz, stamp, now);
                         if tcp_flags & SYN_ACK == SYN_ACK {
                             if let Some(client) = frame::dst_endpoint(m.as_ref()) {
+                                mark(&mut self.answered, sp::flow_of(client.0, client.1));
                                 if self.pending_acks.len() < MAX_PENDING_ACKS {
                                     self.pending_acks.push_back((client.0, client.1, 1));
                                 } else {
@@ -792,6 +811,14 @@ impl Gen {
 /// SYN and ACK set: a SYN+ACK.
 const SYN_ACK: u8 = flags::SYN | flags::ACK;
 
+/// Marks flow `f` answered, if it is one of `answered`'s.
+#[inline]
+fn mark(answered: &mut [bool], f: Option<u64>) {
+    if let Some(a) = f.and_then(|f| answered.get_mut(usize::try_from(f).ok()?)) {
+        *a = true;
+    }
+}
+
 /// Records the latency of a packet stamped `stamp` that arrived at `now`.
 #[inline]
 fn record(hist: &mut Histogram, cur: &mut Phase, hz: u64, stamp: Option<u64>, now: u64) {
@@ -823,6 +850,16 @@ mod tests {
         assert!(!c.done());
         let mut n = Flows::Fresh { next: 10 };
         assert_eq!((n.next(), n.next()), (Some(10), Some(11)));
+        let mut l = Flows::List { flows: vec![7, 3, 9], next: 0 };
+        assert_eq!((l.next(), l.next()), (Some(7), Some(3)));
+        l.rewind(1);
+        assert_eq!((l.next(), l.next(), l.next()), (Some(3), Some(9), None));
+        assert!(l.done());
+        let mut answered = vec![false; 4];
+        mark(&mut answered, Some(2));
+        mark(&mut answered, Some(4));
+        mark(&mut answered, None);
+        assert_eq!(answered, [false, false, true, false]);
         assert!(is_client_side(flows::ROUTER) && is_client_side(Ipv4Addr::new(198, 19, 3, 4)));
         assert!(!is_client_side(flows::GW_OUTSIDE));
     }

@@ -28,6 +28,14 @@ use gen::{Flood, Flows, Gen, Link, Traffic};
 /// router, each real server) before the open phase floods it.
 const PRIME_FLOWS: u64 = 64;
 const PRIME_PPS: f64 = 20_000.0;
+/// TCP connections are opened at this rate, not as fast as the link takes
+/// them: a gateway whose ring holds a backlog of SYNs sheds some
+/// (`drop_syn_shed`, gw_core::synproxy::shed). A worker makes more
+/// connections per second than this.
+const OPEN_TCP_PPS: f64 = 500_000.0;
+/// Rounds of SYNs sent again to the flows whose SYN was not answered in
+/// the open phase (as a TCP stack retransmits a SYN).
+const OPEN_TCP_RETRIES: u32 = 5;
 
 fn main() {
     let args = Args::parse();
@@ -167,11 +175,32 @@ fn phases(args: &Args, g: &mut Gen) -> Result<GenReport> {
             templates: &open_tpl,
             pattern: &one,
             flows: Flows::Once { next: 0, end: args.flows },
-            rate: 0.0,
+            rate: if args.proto == Proto::Tcp { OPEN_TCP_PPS } else { 0.0 },
             seconds: None,
             frag: None,
         };
+        if args.proto == Proto::Tcp {
+            g.answered = vec![false; args.flows as usize];
+        }
         let p = g.run("open", &mut open, None);
+        for round in 1..=OPEN_TCP_RETRIES {
+            let missing: Vec<u64> =
+                (0..args.flows).filter(|f| g.answered.get(*f as usize) == Some(&false)).collect();
+            if missing.is_empty() {
+                break;
+            }
+            eprintln!("gw-pktgen: {} flows' SYN unanswered, sent again (round {round})", missing.len());
+            let mut again = Traffic {
+                templates: &open_tpl,
+                pattern: &one,
+                flows: Flows::List { flows: missing, next: 0 },
+                rate: OPEN_TCP_PPS,
+                seconds: None,
+                frag: None,
+            };
+            g.run("open_again", &mut again, None);
+        }
+        g.answered = vec![];
         eprintln!(
             "gw-pktgen: opened {} flows in {:.2} s ({:.0}/s), {} answers",
             args.flows,
