@@ -13,9 +13,10 @@ capture runs.
 Usage: ip_capture.py IFACE PORT COUNT TIMEOUT   (needs python3-scapy)
 """
 import sys
-import time
 
-from scapy.all import IP, TCP, UDP, AsyncSniffer, IPv6, raw
+from scapy.all import IP, TCP, UDP, IPv6, raw
+
+from capture import capture
 
 iface, port, count, timeout = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 
@@ -81,10 +82,5 @@ def describe(p):
     return " ".join(words)
 
 
-sn = AsyncSniffer(iface=iface, lfilter=keep, count=count, timeout=timeout, store=True)
-sn.start()
-time.sleep(0.5)
-print("ready", flush=True)
-sn.join()
-for p in sn.results or []:
+for p in capture(iface, keep, count, timeout):
     print(describe(p), flush=True)

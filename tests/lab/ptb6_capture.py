@@ -12,9 +12,10 @@ capture runs.
 Usage: ptb6_capture.py IFACE COUNT TIMEOUT   (needs python3-scapy)
 """
 import sys
-import time
 
-from scapy.all import AsyncSniffer, ICMPv6PacketTooBig, IPerror6, IPv6, raw
+from scapy.all import ICMPv6PacketTooBig, IPerror6, IPv6, raw
+
+from capture import capture
 
 iface, count, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 
@@ -42,10 +43,5 @@ def describe(p):
     return " ".join(words)
 
 
-sn = AsyncSniffer(iface=iface, lfilter=keep, count=count, timeout=timeout, store=True)
-sn.start()
-time.sleep(0.5)
-print("ready", flush=True)
-sn.join()
-for p in sn.results or []:
+for p in capture(iface, keep, count, timeout):
     print(describe(p), flush=True)

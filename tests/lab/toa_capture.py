@@ -8,9 +8,10 @@ length 8: client port and address) in OPTIONS_HEX.
 Usage: toa_capture.py IFACE PORT COUNT TIMEOUT   (needs python3-scapy)
 """
 import sys
-import time
 
-from scapy.all import IP, TCP, AsyncSniffer
+from scapy.all import IP, TCP
+
+from capture import capture
 
 iface, port, count, timeout = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 seen = []
@@ -20,12 +21,7 @@ def keep(p):
     return IP in p and TCP in p and p[TCP].dport == port
 
 
-sn = AsyncSniffer(iface=iface, lfilter=keep, count=count, timeout=timeout, store=True)
-sn.start()
-time.sleep(0.5)
-print("ready", flush=True)
-sn.join()
-for p in sn.results or []:
+for p in capture(iface, keep, count, timeout):
     t = p[TCP]
     raw = bytes(t)
     opts = raw[20 : t.dataofs * 4]
