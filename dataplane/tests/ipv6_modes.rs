@@ -14,7 +14,7 @@ use common::v6::*;
 use common::*;
 use etherparse::{Ipv6Header, LinkSlice, NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use gw_core::counters::Event;
-use gw_proto::{ForwardMode, Protocol, Request};
+use gw_proto::{DestSpec, ForwardMode, Protocol, Request};
 
 fn tcp6(mac: [u8; 6], s: (Ipv6Addr, u16), d: (Ipv6Addr, u16), syn: bool, ack: bool) -> Vec<u8> {
     let b = PacketBuilder::ethernet2(mac, GW_OUT.0)
@@ -161,4 +161,34 @@ fn tun6_wraps_the_packet_in_ipv6_to_the_real_server() {
     assert_eq!(usize::from(outer.payload_length), inner.len());
     assert_eq!(&frame[14 + 40..], &inner[..], "the inner packet as it came");
     assert_eq!(lab.counters.event_count(Event::FwdIn), 1);
+}
+
+/// FULLNAT66's bind starts at the local address a keyed hash of the flow
+/// names (as IPv4's, `every_server_meets_every_local_address`): with a
+/// round-robin scheduler over 2 real servers and 2 local addresses, each
+/// (real server, local address) pair takes its share of new flows. A
+/// per-service rotation of the local addresses moved in step with the
+/// scheduler and paired each server with one address only.
+#[test]
+fn fullnat66_every_server_meets_every_local_address() {
+    let mut lab = lab6_from(ForwardMode::FullNat, LabConfig { sessions: 4096, ..LabConfig::default() });
+    let rs2 = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x201);
+    let lip2 = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x61);
+    let udp = key6(Protocol::Udp);
+    lab.ok(Request::AddDest { service: udp, dest: DestSpec::new(rs2, 8080, ForwardMode::FullNat, 1) });
+    lab.ok(Request::AddLaddr { service: udp, addr: lip2.into() });
+    assert_eq!(lab.rx(0, ns(RS_MAC[1], rs2)).len(), 1, "the solicitation is answered");
+    let mut pairs = std::collections::HashMap::new();
+    for cport in 1000..1400 {
+        let out = lab.rx(0, udp6(ROUTER_MAC, (CLIENT6, cport), (VIP6, VPORT)));
+        let (_, _, (src, _), (dst, _), _) = read(&out);
+        *pairs.entry((dst, src)).or_insert(0) += 1;
+    }
+    for rs in [RS6, rs2] {
+        for lip in [LIP6, lip2] {
+            let n = pairs.get(&(rs, lip)).copied().unwrap_or(0);
+            // 100 expected of 400; a binomial spread stays far above 50.
+            assert!(n > 50, "{rs} with {lip}: {n} of 400 flows ({pairs:?})");
+        }
+    }
 }

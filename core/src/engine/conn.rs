@@ -205,7 +205,6 @@ impl Engine {
         if st.version != svc.version {
             st.version = svc.version;
             st.sched.reconfigure(&svc.prep);
-            st.laddr_next = 0;
             st.lport_next = 0;
         }
         let view = SvcDests { svc, counters, overloaded };
@@ -450,7 +449,16 @@ fn laddr_start(secret: u64, flow: &FlowKey, n: usize) -> usize {
     let a = (u64::from(flow.src) << 32 | u64::from(flow.dst)) ^ secret;
     let b = (u64::from(flow.sport) << 32 | u64::from(flow.dport) << 16 | u64::from(u8::from(flow.proto)))
         ^ LADDR_TWEAK;
-    let h = fold_mul(fold_mul(a, b), 0x9e37_79b9_7f4a_7c15);
+    laddr_index(fold_mul(fold_mul(a, b), 0x9e37_79b9_7f4a_7c15), n)
+}
+
+/// The local address, below `n`, that a keyed hash `h` of a new flow
+/// names first: its high half scaled to `n`. Every family's bind starts
+/// there (IPv4 from [`laddr_start`], FULLNAT66 and NAT64 from the IPv6
+/// table's keyed hash of the flow), not from a service-wide round robin,
+/// which moves in step with a round-robin scheduler (see [`alloc_lport`]).
+#[inline]
+pub(super) fn laddr_index(h: u64, n: usize) -> usize {
     (((h >> 32) * n as u64) >> 32) as usize
 }
 

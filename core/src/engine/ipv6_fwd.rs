@@ -199,7 +199,6 @@ impl Engine {
         if st.version != svc.version {
             st.version = svc.version;
             st.sched.reconfigure(&svc.prep);
-            st.laddr_next = 0;
             st.lport_next = 0;
         }
         let view = SvcDests { svc, counters, overloaded };
@@ -433,7 +432,8 @@ pub(crate) fn xmit6(s: &Session6, out: bool, routed: bool, frame: &mut [u8], p: 
 
 /// Picks LIP:lport (IPv6) for a new FULLNAT66 session of `flow` toward
 /// `rs`, as [`super::conn::alloc_lport`] does for IPv4: the service's IPv6
-/// local addresses in turn, on each the ports of this worker's share
+/// local addresses in turn from the one a keyed hash of the flow names
+/// ([`super::conn::laddr_index`]), on each the ports of this worker's share
 /// (`lport % workers == worker`) from a keyed hash of the flow (RFC 6056
 /// §3.3.3), skipping a port whose reply key is live.
 fn alloc_lport6(
@@ -456,16 +456,17 @@ fn alloc_lport6(
     }
     let span = (hi as u32 - first) / nw + 1;
     let tries = (span as usize).min(LPORT_TRIES);
+    let h = sessions.hash(flow);
+    let k0 = super::conn::laddr_index(h, n);
     for k in 0..n {
-        let lip = svc.laddrs6[(st.laddr_next as usize + k) % n];
-        let offset = (port_offset6(sessions.hash(flow), rs, lip) % span as u64) as u32;
+        let lip = svc.laddrs6[(k0 + k) % n];
+        let offset = (port_offset6(h, rs, lip) % span as u64) as u32;
         for _ in 0..tries {
             let idx = (offset + st.lport_next as u32) % span;
             st.lport_next = st.lport_next.wrapping_add(1);
             let lport = (first + idx * nw) as u16;
             let key = FlowKey6 { proto: flow.proto, src: rs.0, sport: rs.1, dst: lip, dport: lport };
             if sessions.lookup_out(&key).is_none() {
-                st.laddr_next = st.laddr_next.wrapping_add(1);
                 return Ok((lip, lport));
             }
         }

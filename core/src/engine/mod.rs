@@ -183,12 +183,11 @@ pub enum Action {
 }
 
 /// Per-service state of one worker: scheduler state and the FULLNAT local
-/// address and port cursors, reset when the service's version changes.
+/// port cursor, reset when the service's version changes.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct SvcState {
     version: u64,
     sched: SchedState,
-    laddr_next: u32,
     lport_next: u16,
 }
 

@@ -86,7 +86,7 @@ pub enum Pending {
 
 /// Picks LIP:lport (IPv4) for a new NAT64 session of `flow` toward `rs`
 /// (IPv4 server, port), as FULLNAT does: the service's IPv4 local
-/// addresses in turn, on each the ports of this worker's share from a
+/// addresses in turn from the one a keyed hash of the flow names, on each the ports of this worker's share from a
 /// keyed hash of the flow (RFC 6056 §3.3.3), skipping a port whose reply
 /// key is live in either table. Returns the mapped local address.
 pub(super) fn alloc_lport(
@@ -109,10 +109,11 @@ pub(super) fn alloc_lport(
     }
     let span = (hi as u32 - first) / nw + 1;
     let tries = (span as usize).min(LPORT_TRIES);
+    let h = sessions6.hash(flow);
+    let k0 = super::conn::laddr_index(h, n);
     for k in 0..n {
-        let lip = svc.laddrs[(st.laddr_next as usize + k) % n];
-        let offset =
-            (port_offset6(sessions6.hash(flow), (mapped(rs.0), rs.1), mapped(lip)) % span as u64) as u32;
+        let lip = svc.laddrs[(k0 + k) % n];
+        let offset = (port_offset6(h, (mapped(rs.0), rs.1), mapped(lip)) % span as u64) as u32;
         for _ in 0..tries {
             let idx = (offset + st.lport_next as u32) % span;
             st.lport_next = st.lport_next.wrapping_add(1);
@@ -126,7 +127,6 @@ pub(super) fn alloc_lport(
                 dport: lport,
             };
             if sessions.lookup_out(&key4).is_none() && sessions6.lookup_out(&key6).is_none() {
-                st.laddr_next = st.laddr_next.wrapping_add(1);
                 return Ok((mapped(lip), lport));
             }
         }

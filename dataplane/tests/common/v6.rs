@@ -58,7 +58,12 @@ pub fn udp6(mac: [u8; 6], s: (Ipv6Addr, u16), d: (Ipv6Addr, u16)) -> Vec<u8> {
 /// (and, FULLNAT, the local address [LIP6]); the router and the real
 /// server known as neighbours (each answered our solicitation).
 pub fn lab6(mode: ForwardMode, workers: u32) -> Lab {
-    let mut lab = LabConfig { workers, ..LabConfig::default() }.build();
+    lab6_from(mode, LabConfig { workers, ..LabConfig::default() })
+}
+
+/// [lab6] from `cfg` (e.g. a larger session table).
+pub fn lab6_from(mode: ForwardMode, cfg: LabConfig) -> Lab {
+    let mut lab = cfg.build();
     for proto in [Protocol::Tcp, Protocol::Udp] {
         lab.ok(Request::AddService { spec: ServiceSpec::new(key6(proto), Scheduler::Rr) });
         lab.ok(Request::AddDest { service: key6(proto), dest: DestSpec::new(RS6, 8080, mode, 1) });
