@@ -58,7 +58,6 @@ use crate::service::{fold32, Service};
 use crate::session::ipv6::{FlowKey6, Session6, SessionTable6};
 use crate::session::Flags;
 use crate::tcp_state::{self, Dir, State};
-use crate::wire::checksum::Delta;
 use crate::wire::ethernet;
 use crate::wire::ipv4::Protocol;
 use crate::wire::ipv6::{self, NextHeader, Transport};
@@ -411,18 +410,14 @@ pub(crate) fn xmit6(s: &Session6, out: bool, routed: bool, frame: &mut [u8], p: 
     };
     let l3 = &mut frame[ethernet::HEADER_LEN..];
     let mut ip = ipv6::Packet::new_unchecked(&mut *l3);
-    if routed {
-        let h = ip.hop_limit();
-        ip.set_hop_limit(h - 1);
-    }
     let Some(((src, sport), (dst, dport))) = rewrite else {
+        if routed {
+            let h = ip.hop_limit();
+            ip.set_hop_limit(h - 1);
+        }
         return;
     };
-    let (old_src, old_dst) = (ip.src_addr(), ip.dst_addr());
-    let (src, dst) = (Ipv6Addr::from(src), Ipv6Addr::from(dst));
-    ip.set_src_addr(src);
-    ip.set_dst_addr(dst);
-    let pseudo = Delta::addr6(old_src, src) + Delta::addr6(old_dst, dst);
+    let pseudo = ip.rewrite_addrs(Ipv6Addr::from(src), Ipv6Addr::from(dst), routed);
     let seg = &mut frame[p.l4..ethernet::HEADER_LEN + p.len];
     match p.key.proto {
         Protocol::Tcp => tcp::Packet::new_unchecked(seg).rewrite_ports(sport, dport, pseudo),
