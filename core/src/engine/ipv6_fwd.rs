@@ -67,7 +67,7 @@ use crate::wire::{tcp, udp};
 const LPORT_TRIES: usize = 64;
 
 /// What the path needs of an IPv6 TCP/UDP packet.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct L4Info6 {
     pub key: FlowKey6,
     pub tcp_flags: u8,
@@ -80,6 +80,54 @@ pub(super) struct L4Info6 {
     pub len: usize,
     /// Offset of the TCP/UDP header from the start of the frame.
     pub l4: usize,
+}
+
+/// [`l4_info`] of an IPv6 frame whose header names TCP or UDP itself (no
+/// extension header: almost every packet), from a source that is not
+/// multicast: what [`Engine::ipv6`]'s ladder (the header's checks, the
+/// chain walk, the source check) and [`l4_info`] find for it, read from
+/// the fixed 40-byte header with one bounds check (issue 14). `None` for
+/// anything else, which then takes the ladder (a proptest holds the two
+/// equal).
+#[inline]
+pub(super) fn l4_info_plain(frame: &[u8]) -> Option<L4Info6> {
+    let at = ethernet::HEADER_LEN;
+    let h: &[u8; ipv6::HEADER_LEN] = frame.get(at..at + ipv6::HEADER_LEN)?.try_into().ok()?;
+    // Version 6, a source that is not multicast (ff00::/8).
+    if h[0] >> 4 != 6 || h[8] == 0xff {
+        return None;
+    }
+    let be16 = |b: &[u8], i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
+    let len = ipv6::HEADER_LEN + usize::from(be16(h, 4));
+    let seg = frame.get(at + ipv6::HEADER_LEN..at + len)?;
+    let (proto, tcp_flags, seq, seg_len) = match h[6] {
+        6 => {
+            // `tcp::Packet::check_len`: 20 bytes, data offset in 20..=len.
+            if seg.len() < 20 {
+                return None;
+            }
+            let doff = usize::from(seg[12] >> 4) * 4;
+            if doff < 20 || doff > seg.len() {
+                return None;
+            }
+            let f = seg[13];
+            let ctl = u32::from(f & tcp_state::flags::SYN != 0) + u32::from(f & tcp_state::flags::FIN != 0);
+            let seq = u32::from_be_bytes([seg[4], seg[5], seg[6], seg[7]]);
+            (Protocol::Tcp, f, seq, (seg.len() - doff) as u32 + ctl)
+        }
+        17 => {
+            // `udp::Packet::check_len`: 8 bytes, its length in 8..=len.
+            if seg.len() < 8 || !(8..=seg.len()).contains(&usize::from(be16(seg, 4))) {
+                return None;
+            }
+            (Protocol::Udp, 0, 0, 0)
+        }
+        _ => return None,
+    };
+    let addr = |r: core::ops::Range<usize>| u128::from(ipv6::read_ipv6(&h[r]));
+    let (src, dst) = (addr(ipv6::field::SRC_ADDR), addr(ipv6::field::DST_ADDR));
+    let key = FlowKey6 { proto, src, sport: be16(seg, 0), dst, dport: be16(seg, 2) };
+    Some(L4Info6 { key, tcp_flags, seq, seg_len, hop_limit: h[7], len, l4: at + ipv6::HEADER_LEN })
 }
 
 /// Reads the 5-tuple of a TCP or UDP packet whose transport header the
@@ -121,6 +169,11 @@ impl Engine {
         let Some(p) = l4_info(frame, t) else {
             return Action::Drop(Drop::Ipv6Malformed);
         };
+        self.ipv6_l4_checked(now, rx, frame, p)
+    }
+
+    /// [`Engine::ipv6_l4`] of the packet whose checks gave `p`.
+    pub(super) fn ipv6_l4_checked(&mut self, now: u64, rx: &Iface, frame: &mut [u8], p: L4Info6) -> Action {
         let reply_first = self.snap.is_laddr6(p.key.dst);
         if !reply_first {
             if let Some(i) = self.sessions6.lookup_in(&p.key) {

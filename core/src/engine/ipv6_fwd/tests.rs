@@ -354,3 +354,106 @@ fn a_blind_rst_is_dropped_and_an_in_window_one_is_not() {
     assert!(matches!(e.process(2, 0, &mut good), Action::Forward6 { .. }));
     assert_eq!(read(&good).1, (RIP, 8080));
 }
+
+/// An Ethernet/IPv6 frame CIP:40000 -> VIP:80, TCP ACK or UDP with
+/// `payload`, with a hop-by-hop options header (PadN) ahead of the
+/// transport if `hop_by_hop`.
+fn frame6(tcp: bool, hop_by_hop: bool, payload: &[u8]) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(PEER_MAC, GW_MAC.0);
+    let b = if hop_by_hop {
+        let ext =
+            etherparse::Ipv6RawExtHeader::new_raw(etherparse::IpNumber::TCP, &[1, 4, 0, 0, 0, 0]).unwrap();
+        let ip = Ipv6Header {
+            source: CIP.octets(),
+            destination: VIP.octets(),
+            hop_limit: 64,
+            next_header: etherparse::IpNumber::IPV6_HEADER_HOP_BY_HOP,
+            ..Default::default()
+        };
+        let exts = etherparse::Ipv6Extensions { hop_by_hop_options: Some(ext), ..Default::default() };
+        b.ip(etherparse::IpHeaders::Ipv6(ip, exts))
+    } else {
+        b.ipv6(CIP.octets(), VIP.octets(), 64)
+    };
+    let mut f = Vec::new();
+    if tcp {
+        b.tcp(40000, 80, 7, 1000).ack(1).write(&mut f, payload).unwrap();
+    } else {
+        b.udp(40000, 80).write(&mut f, payload).unwrap();
+    }
+    f
+}
+
+/// What [`Engine::ipv6`]'s ladder hands the TCP/UDP step for `frame`
+/// (the header's checks, the chain walk, a source that is not multicast,
+/// no fragment, then [`l4_info`]), and the walk's transport offset.
+fn ladder6(frame: &[u8]) -> Option<(L4Info6, usize)> {
+    let ip = ipv6::Packet::new_checked(frame.get(ethernet::HEADER_LEN..)?).ok()?;
+    let t = ip.transport().ok()?;
+    if ip.src_addr().is_multicast()
+        || t.fragment.is_some()
+        || !matches!(t.protocol, NextHeader::Tcp | NextHeader::Udp)
+    {
+        return None;
+    }
+    Some((l4_info(frame, &t)?, t.offset))
+}
+
+proptest! {
+    /// The plain reading of IPv6 TCP/UDP ([`l4_info_plain`]) agrees with
+    /// the ladder on frames with a few bytes changed anywhere in their
+    /// headers and cut at any length: whatever it reads, the ladder reads
+    /// too, and it misses only packets with extension headers.
+    #[test]
+    fn plain_ipv6_reading_equals_the_ladder(
+        tcp: bool,
+        hop_by_hop: bool,
+        payload in proptest::collection::vec(any::<u8>(), 0..40),
+        edits in proptest::collection::vec((0usize..100, any::<u8>()), 0..4),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let mut f = frame6(tcp, hop_by_hop, &payload);
+        for (at, v) in edits {
+            if let Some(x) = f.get_mut(at) {
+                *x = v;
+            }
+        }
+        let f = &f[..cut.index(f.len() + 1)];
+        let ladder = ladder6(f);
+        match l4_info_plain(f) {
+            Some(p) => prop_assert_eq!(ladder, Some((p, ipv6::HEADER_LEN))),
+            None => prop_assert!(ladder.is_none_or(|(_, offset)| offset != ipv6::HEADER_LEN)),
+        }
+    }
+}
+
+#[test]
+fn plain_ipv6_reading_reads_tcp_and_udp() {
+    for tcp in [true, false] {
+        let b = PacketBuilder::ethernet2(PEER_MAC, GW_MAC.0).ipv6(CIP.octets(), VIP.octets(), 64);
+        let mut f = Vec::new();
+        let r = if tcp {
+            b.tcp(40000, 80, 7, 1000).syn().write(&mut f, b"0123456789")
+        } else {
+            b.udp(40000, 80).write(&mut f, b"0123456789")
+        };
+        r.unwrap();
+        let p = l4_info_plain(&f).expect("TCP/UDP right after the header");
+        assert_eq!((p.key.src, p.key.dst), (u128::from(CIP), u128::from(VIP)));
+        assert_eq!((p.key.sport, p.key.dport, p.hop_limit), (40000, 80, 64));
+        assert_eq!((p.len, p.l4), (f.len() - ethernet::HEADER_LEN, ethernet::HEADER_LEN + 40));
+        if tcp {
+            assert_eq!((p.seq, p.seg_len, p.tcp_flags), (7, 11, tcp_state::flags::SYN));
+        }
+    }
+}
+
+#[test]
+fn packets_with_extension_headers_take_the_ladder() {
+    for tcp in [true, false] {
+        let f = frame6(tcp, true, b"x");
+        assert_eq!(l4_info_plain(&f), None);
+        let (p, offset) = ladder6(&f).expect("the ladder walks the hop-by-hop header");
+        assert_eq!((offset, p.key.sport, p.key.dport), (48, 40000, 80));
+    }
+}
