@@ -55,6 +55,60 @@ fn plain_path_leaves_options_and_short_headers_to_the_ladder() {
     assert_eq!(L4Info::check_plain(&f[ethernet::HEADER_LEN..ethernet::HEADER_LEN + 19]), None);
 }
 
+/// Every byte of the IPv4 and TCP/UDP headers set to values that reach
+/// each check (the flag bits, lengths around their bounds, zero ports,
+/// the protocol), with the header checksum fixed after or left wrong:
+/// the plain path answers as the ladder does.
+#[test]
+fn plain_path_equals_the_ladder_on_every_header_byte() {
+    let fix = |f: &mut [u8]| {
+        let ip = &mut f[ethernet::HEADER_LEN..];
+        ip[10..12].copy_from_slice(&[0, 0]);
+        let c = crate::wire::checksum::checksum(&ip[..20]);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+    };
+    for tcp in [true, false] {
+        let base = frame(tcp, false, b"0123456789");
+        let end = ethernet::HEADER_LEN + 20 + if tcp { 20 } else { 8 };
+        for at in ethernet::HEADER_LEN..end {
+            for v in [
+                0,
+                1,
+                7,
+                8,
+                0x11,
+                0x14,
+                0x20,
+                0x2a,
+                0x40,
+                0x45,
+                0x50,
+                0x60,
+                0x70,
+                0x80,
+                0x90,
+                0xff,
+                base[at] ^ 0xff,
+            ] {
+                for fixed in [true, false] {
+                    let mut f = base.clone();
+                    f[at] = v;
+                    if fixed {
+                        fix(&mut f);
+                    }
+                    let ip = &f[ethernet::HEADER_LEN..];
+                    let fast = L4Info::check_plain(ip);
+                    if f[ethernet::HEADER_LEN] == 0x45 {
+                        assert_eq!(fast, Some(ladder(ip)), "byte {at} = {v:#x}, checksum fixed: {fixed}");
+                    } else {
+                        assert_eq!(fast, None, "byte {at} = {v:#x}");
+                    }
+                }
+            }
+        }
+    }
+}
+
 proptest! {
     /// Any frame (valid ones with up to four bytes changed anywhere in
     /// their headers, and cut at any length): where the plain path

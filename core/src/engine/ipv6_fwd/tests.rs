@@ -457,3 +457,31 @@ fn packets_with_extension_headers_take_the_ladder() {
         assert_eq!((offset, p.key.sport, p.key.dport), (48, 40000, 80));
     }
 }
+
+/// Every byte of the IPv6 and TCP/UDP headers set to values that reach
+/// each check (version, payload length, next header, a multicast source,
+/// the TCP data offset, the UDP length): the plain reading answers as the
+/// ladder does.
+#[test]
+fn plain_ipv6_reading_equals_the_ladder_on_every_header_byte() {
+    for tcp in [true, false] {
+        let base = frame6(tcp, false, b"0123456789");
+        let end = ethernet::HEADER_LEN + 40 + if tcp { 20 } else { 8 };
+        for at in ethernet::HEADER_LEN..end {
+            for v in
+                [0, 1, 6, 7, 8, 0x11, 0x12, 0x1e, 0x20, 0x3a, 0x50, 0x60, 0x80, 0x90, 0xff, base[at] ^ 0xff]
+            {
+                let mut f = base.clone();
+                f[at] = v;
+                let ladder = ladder6(&f);
+                match l4_info_plain(&f) {
+                    Some(p) => assert_eq!(ladder, Some((p, ipv6::HEADER_LEN)), "byte {at} = {v:#x}"),
+                    None => assert!(
+                        ladder.is_none_or(|(_, offset)| offset != ipv6::HEADER_LEN),
+                        "byte {at} = {v:#x}: the ladder reads {ladder:?}"
+                    ),
+                }
+            }
+        }
+    }
+}
