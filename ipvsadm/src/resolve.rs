@@ -33,7 +33,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use gw_proto::{
     ClientAddr, DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceKey, ServiceSpec, TimeoutSet,
-    DEFAULT_PERSISTENCE, FULL_PREFIX6,
+    TunnelCsum, TunnelEncap, DEFAULT_PERSISTENCE, FULL_PREFIX6,
 };
 
 use crate::cli::{Cli, BARE};
@@ -466,13 +466,14 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
             if addr.is_ipv4() != service.addr.is_ipv4() && mode != ForwardMode::Tunnel && !nat64 {
                 return Err(usage("Different address family is allowed only for tunneling servers"));
             }
-            tunnel_check(cli, mode)?;
+            let tunnel = tunnel_check(cli, mode)?;
             let port = match mode {
                 // Neither can change the destination port: ipvsadm forces the service's.
                 ForwardMode::Route | ForwardMode::Tunnel => service.port,
                 ForwardMode::FullNat | ForwardMode::Masq => port.unwrap_or(service.port),
             };
-            let dest = DestSpec { addr, port, mode, weight: v.weight, upper: v.upper, lower: v.lower };
+            let dest =
+                DestSpec { addr, port, mode, weight: v.weight, upper: v.upper, lower: v.lower, tunnel };
             if cmd == Command::AddServer {
                 Request::AddDest { service, dest }
             } else {
@@ -767,19 +768,29 @@ fn service(cli: &Cli, names: &PortNames) -> Result<Option<ServiceKey>, Failure> 
 }
 
 /// The tunnel options, checked as ipvsadm 1.31 checks them: `--tun-type`'s
-/// value, "Tunnel options conflict with forward method" without `-i`, then its
-/// table of options per tunnel type, where ipip (the default) takes none.
-/// gatewayd tunnels by ipip only, so gue and gre are refused by name.
-fn tunnel_check(cli: &Cli, mode: ForwardMode) -> Result<(), Failure> {
+/// value and `--tun-port`'s range, "Tunnel options conflict with forward
+/// method" without `-i`, then `tunnel_opt_check` over its table
+/// `tunnel_types_v_options` (tun-port, tun-nocsum, tun-csum, tun-remcsum):
+/// ipip (the default) takes none; gue needs the port and takes at most one
+/// checksum option; gre takes `--tun-nocsum` or `--tun-csum`.
+fn tunnel_check(cli: &Cli, mode: ForwardMode) -> Result<TunnelEncap, Failure> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Kind {
+        Ipip,
+        Gue,
+        Gre,
+    }
     let u = &cli.unsupported;
-    let tun_type = match u.tun_type.first().map(String::as_str) {
-        None | Some("ipip") => "ipip",
-        Some(t @ ("gue" | "gre")) => t,
+    let (kind, name) = match u.tun_type.first().map(String::as_str) {
+        None | Some("ipip") => (Kind::Ipip, "ipip"),
+        Some("gue") => (Kind::Gue, "gue"),
+        Some("gre") => (Kind::Gre, "gre"),
         Some(_) => return Err(usage("illegal tunnel type specified")),
     };
-    if let Some(p) = u.tun_port.first() {
-        number(p, 1, 65535).ok_or_else(|| usage("illegal tunnel port specified"))?;
-    }
+    let port = match u.tun_port.first() {
+        Some(p) => number(p, 1, 65535).ok_or_else(|| usage("illegal tunnel port specified"))? as u16,
+        None => 0,
+    };
     let options = [
         (Opt::TunType, u.tun_type.len()),
         (Opt::TunPort, u.tun_port.len()),
@@ -791,17 +802,49 @@ fn tunnel_check(cli: &Cli, mode: ForwardMode) -> Result<(), Failure> {
         if options.iter().any(|&(_, n)| n > 0) {
             return Err(usage("Tunnel options conflict with forward method"));
         }
-        return Ok(());
+        return Ok(TunnelEncap::Ipip);
     }
-    if tun_type != "ipip" {
-        return Err(usage(format!(
-            "The '{tun_type}' tunnel type is not supported by gatewayd: it tunnels with ipip only"
-        )));
+    // tunnel_types_v_options, columns tun-port, nocsum, csum, remcsum.
+    let table = match kind {
+        Kind::Ipip => [Rule::Illegal; 4],
+        Kind::Gue => [Rule::Required, Rule::Exclusive, Rule::Exclusive, Rule::Exclusive],
+        Kind::Gre => [Rule::Illegal, Rule::Exclusive, Rule::Exclusive, Rule::Illegal],
+    };
+    let mut first: Option<Opt> = None;
+    for (&(opt, n), rule) in options[1..].iter().zip(table) {
+        match rule {
+            Rule::Required if n == 0 => {
+                return Err(usage(format!(
+                    "You need to supply the '{}' option for the '{name}' tunnel type",
+                    opt.name()
+                )))
+            }
+            Rule::Illegal if n > 0 => {
+                return Err(usage(format!("Illegal '{}' option with the '{name}' tunnel type", opt.name())))
+            }
+            Rule::Exclusive if n > 0 => match first {
+                Some(f) => {
+                    return Err(usage(format!(
+                        "The option '{}' conflicts with the '{}' option in the '{name}' tunnel type",
+                        opt.name(),
+                        f.name()
+                    )))
+                }
+                None => first = Some(opt),
+            },
+            _ => {}
+        }
     }
-    if let Some((opt, _)) = options[1..].iter().find(|&&(_, n)| n > 0) {
-        return Err(usage(format!("Illegal '{}' option with the 'ipip' tunnel type", opt.name())));
-    }
-    Ok(())
+    let csum = match first {
+        Some(Opt::TunCsum) => TunnelCsum::Csum,
+        Some(Opt::TunRemcsum) => TunnelCsum::RemCsum,
+        _ => TunnelCsum::NoCsum,
+    };
+    Ok(match kind {
+        Kind::Ipip => TunnelEncap::Ipip,
+        Kind::Gue => TunnelEncap::Gue { port, csum },
+        Kind::Gre => TunnelEncap::Gre { csum },
+    })
 }
 
 /// The forwarding method flag given, or the default.
@@ -1433,8 +1476,9 @@ mod tests {
         );
         assert_eq!(fail(&tun(&["-i", "--tun-port", "0"])), "illegal tunnel port specified");
         assert_eq!(
-            fail(&tun(&["-i", "--tun-type", "gue", "--tun-port", "6080"])),
-            "The 'gue' tunnel type is not supported by gatewayd: it tunnels with ipip only"
+            fail(&tun(&["-i", "--tun-type", "gue", "--tun-csum", "--tun-remcsum"])),
+            "You need to supply the 'tun-port' option for the 'gue' tunnel type",
+            "tunnel_opt_check's first column comes first"
         );
         assert_eq!(
             fail(&["-A", "-t", "198.18.0.100:80", "--tun-type", "ipip"]),
@@ -1445,6 +1489,115 @@ mod tests {
             fail(&["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.2", "--tun-info"]),
             "Illegal 'tun-info' option with the 'add-server' command"
         );
+    }
+
+    /// ipvsadm 1.31's `tunnel_opt_check` over `tunnel_types_v_options`
+    /// (ipip: x x x x; gue: + 1 1 1; gre: x 1 1 x, in the columns tun-port,
+    /// tun-nocsum, tun-csum, tun-remcsum) and what each accepted line sets,
+    /// as its `parse_options` fills `tun_type`, `tun_port`, `tun_flags`.
+    #[test]
+    fn tunnel_types_and_options_as_ipvsadm_1_31() {
+        let a = ["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.2:8080", "-i", "-w", "2"];
+        let tun = |extra: &[&str]| -> Vec<String> { a.iter().chain(extra).map(|s| s.to_string()).collect() };
+        let ok = |extra: &[&str]| {
+            let args = tun(extra);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            match req(&args) {
+                Request::AddDest { dest, .. } => {
+                    assert_eq!(
+                        (dest.port, dest.mode),
+                        (80, ForwardMode::Tunnel),
+                        "-i takes the service's port"
+                    );
+                    dest.tunnel
+                }
+                other => panic!("{other:?}"),
+            }
+        };
+        let no = |extra: &[&str]| {
+            let args = tun(extra);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            fail(&args)
+        };
+        use TunnelCsum::*;
+        assert_eq!(ok(&[]), TunnelEncap::Ipip);
+        assert_eq!(
+            ok(&["--tun-type", "gue", "--tun-port", "6080"]),
+            TunnelEncap::Gue { port: 6080, csum: NoCsum }
+        );
+        assert_eq!(
+            ok(&["--tun-type", "gue", "--tun-port", "65535", "--tun-nocsum"]),
+            TunnelEncap::Gue { port: 65535, csum: NoCsum }
+        );
+        assert_eq!(
+            ok(&["--tun-csum", "--tun-port", "1", "--tun-type", "gue"]),
+            TunnelEncap::Gue { port: 1, csum: Csum },
+            "in any order"
+        );
+        assert_eq!(
+            ok(&["--tun-type", "gue", "--tun-port", "6080", "--tun-remcsum"]),
+            TunnelEncap::Gue { port: 6080, csum: RemCsum }
+        );
+        assert_eq!(ok(&["--tun-type", "gre"]), TunnelEncap::Gre { csum: NoCsum });
+        assert_eq!(ok(&["--tun-type", "gre", "--tun-nocsum"]), TunnelEncap::Gre { csum: NoCsum });
+        assert_eq!(ok(&["--tun-type", "gre", "--tun-csum"]), TunnelEncap::Gre { csum: Csum });
+        let refused = [
+            (
+                &["--tun-type", "gue"][..],
+                "You need to supply the 'tun-port' option for the 'gue' tunnel type",
+            ),
+            (
+                &["--tun-type", "gue", "--tun-port", "6080", "--tun-nocsum", "--tun-csum"],
+                "The option 'tun-csum' conflicts with the 'tun-nocsum' option in the 'gue' tunnel type",
+            ),
+            (
+                &["--tun-type", "gue", "--tun-port", "6080", "--tun-remcsum", "--tun-csum"],
+                "The option 'tun-remcsum' conflicts with the 'tun-csum' option in the 'gue' tunnel type",
+            ),
+            (
+                &["--tun-type", "gre", "--tun-port", "6080"],
+                "Illegal 'tun-port' option with the 'gre' tunnel type",
+            ),
+            (
+                &["--tun-type", "gre", "--tun-remcsum"],
+                "Illegal 'tun-remcsum' option with the 'gre' tunnel type",
+            ),
+            (
+                &["--tun-type", "gre", "--tun-csum", "--tun-remcsum"],
+                "Illegal 'tun-remcsum' option with the 'gre' tunnel type",
+            ),
+            (
+                &["--tun-type", "gre", "--tun-nocsum", "--tun-csum"],
+                "The option 'tun-csum' conflicts with the 'tun-nocsum' option in the 'gre' tunnel type",
+            ),
+            (&["--tun-type", "ipip", "--tun-csum"], "Illegal 'tun-csum' option with the 'ipip' tunnel type"),
+            (&["--tun-type", "GUE"], "illegal tunnel type specified"),
+            (&["--tun-type", "gue", "--tun-port", "65536"], "illegal tunnel port specified"),
+            (&["--tun-type", "gue", "--tun-port", "x"], "illegal tunnel port specified"),
+        ];
+        for (extra, want) in refused {
+            assert_eq!(no(extra), want, "{extra:?}");
+        }
+        // Without -i, any tunnel option is refused, also gue's.
+        assert_eq!(
+            fail(&["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.2", "-g", "--tun-type", "gre"]),
+            "Tunnel options conflict with forward method"
+        );
+        // -e sets the type anew (ipvsadm sends ipip when none is given).
+        match req(&[
+            "-e",
+            "-t",
+            "198.18.0.100:80",
+            "-r",
+            "198.18.1.2",
+            "-i",
+            "--tun-type",
+            "gre",
+            "--tun-csum",
+        ]) {
+            Request::EditDest { dest, .. } => assert_eq!(dest.tunnel, TunnelEncap::Gre { csum: Csum }),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
