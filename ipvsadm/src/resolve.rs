@@ -466,7 +466,7 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
             if addr.is_ipv4() != service.addr.is_ipv4() && mode != ForwardMode::Tunnel && !nat64 {
                 return Err(usage("Different address family is allowed only for tunneling servers"));
             }
-            let tunnel = tunnel_check(cli, mode)?;
+            let tunnel = tunnel_check(cli, &v, mode)?;
             let port = match mode {
                 // Neither can change the destination port: ipvsadm forces the service's.
                 ForwardMode::Route | ForwardMode::Tunnel => service.port,
@@ -579,6 +579,23 @@ struct Values {
     prefix6: Option<u8>,
     laddr: Option<IpAddr>,
     timeouts: Option<TimeoutSet>,
+    /// `--tun-type` (ipip when not given) and `--tun-port` (0 when not given).
+    tun_type: TunType,
+    tun_port: u16,
+}
+
+/// ipvsadm 1.31's `tunnames[]`: the index is IPVS's `tun_type`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TunType {
+    Ipip,
+    Gue,
+    Gre,
+}
+
+impl TunType {
+    fn name(self) -> &'static str {
+        ["ipip", "gue", "gre"][self as usize]
+    }
 }
 
 fn values_of(cli: &Cli, cmd: Command, names: &PortNames) -> Result<Values, Failure> {
@@ -624,6 +641,18 @@ fn values_of(cli: &Cli, cmd: Command, names: &PortNames) -> Result<Values, Failu
         Some(s) => Some(s.parse::<IpAddr>().map_err(|_| usage("illegal local address"))?),
         None => None,
     };
+    // parse_tun_type and string_to_number(optarg, 1, 65535), as ipvsadm
+    // reads the values, before any check of which options go together.
+    let tun_type = match cli.unsupported.tun_type.first().map(String::as_str) {
+        None | Some("ipip") => TunType::Ipip,
+        Some("gue") => TunType::Gue,
+        Some("gre") => TunType::Gre,
+        Some(_) => return Err(usage("illegal tunnel type specified")),
+    };
+    let tun_port = match cli.unsupported.tun_port.first() {
+        Some(p) => number(p, 1, 65535).ok_or_else(|| usage("illegal tunnel port specified"))? as u16,
+        None => 0,
+    };
     // ipvsadm takes --set's three values from the words left over, then
     // refuses any word still left.
     let mut words = cli.extra.iter();
@@ -641,7 +670,20 @@ fn values_of(cli: &Cli, cmd: Command, names: &PortNames) -> Result<Values, Failu
     if let Some(word) = words.next() {
         return Err(usage(format!("unexpected argument {word}")));
     }
-    Ok(Values { service, real, weight, upper, lower, persistent, netmask, prefix6, laddr, timeouts })
+    Ok(Values {
+        service,
+        real,
+        weight,
+        upper,
+        lower,
+        persistent,
+        netmask,
+        prefix6,
+        laddr,
+        timeouts,
+        tun_type,
+        tun_port,
+    })
 }
 
 /// `-j`/`--synproxy enable|disable` (DPVS's words), for TCP services only.
@@ -767,30 +809,17 @@ fn service(cli: &Cli, names: &PortNames) -> Result<Option<ServiceKey>, Failure> 
     Ok(Some(ServiceKey { proto, addr, port: port.unwrap_or(0) }))
 }
 
-/// The tunnel options, checked as ipvsadm 1.31 checks them: `--tun-type`'s
-/// value and `--tun-port`'s range, "Tunnel options conflict with forward
-/// method" without `-i`, then `tunnel_opt_check` over its table
-/// `tunnel_types_v_options` (tun-port, tun-nocsum, tun-csum, tun-remcsum):
-/// ipip (the default) takes none; gue needs the port and takes at most one
-/// checksum option; gre takes `--tun-nocsum` or `--tun-csum`.
-fn tunnel_check(cli: &Cli, mode: ForwardMode) -> Result<TunnelEncap, Failure> {
-    #[derive(Clone, Copy, PartialEq)]
-    enum Kind {
-        Ipip,
-        Gue,
-        Gre,
-    }
+/// The tunnel options, checked as ipvsadm 1.31 checks them once the values
+/// are read ([`values_of`]: `--tun-type`'s name, `--tun-port`'s range):
+/// "Tunnel options conflict with forward method" without `-i`, then
+/// `tunnel_opt_check` over its table `tunnel_types_v_options` (tun-port,
+/// tun-nocsum, tun-csum, tun-remcsum): ipip (the default) takes none; gue
+/// needs the port and takes at most one checksum option; gre takes
+/// `--tun-nocsum` or `--tun-csum`.
+fn tunnel_check(cli: &Cli, v: &Values, mode: ForwardMode) -> Result<TunnelEncap, Failure> {
     let u = &cli.unsupported;
-    let (kind, name) = match u.tun_type.first().map(String::as_str) {
-        None | Some("ipip") => (Kind::Ipip, "ipip"),
-        Some("gue") => (Kind::Gue, "gue"),
-        Some("gre") => (Kind::Gre, "gre"),
-        Some(_) => return Err(usage("illegal tunnel type specified")),
-    };
-    let port = match u.tun_port.first() {
-        Some(p) => number(p, 1, 65535).ok_or_else(|| usage("illegal tunnel port specified"))? as u16,
-        None => 0,
-    };
+    let (kind, port) = (v.tun_type, v.tun_port);
+    let name = kind.name();
     let options = [
         (Opt::TunType, u.tun_type.len()),
         (Opt::TunPort, u.tun_port.len()),
@@ -806,9 +835,9 @@ fn tunnel_check(cli: &Cli, mode: ForwardMode) -> Result<TunnelEncap, Failure> {
     }
     // tunnel_types_v_options, columns tun-port, nocsum, csum, remcsum.
     let table = match kind {
-        Kind::Ipip => [Rule::Illegal; 4],
-        Kind::Gue => [Rule::Required, Rule::Exclusive, Rule::Exclusive, Rule::Exclusive],
-        Kind::Gre => [Rule::Illegal, Rule::Exclusive, Rule::Exclusive, Rule::Illegal],
+        TunType::Ipip => [Rule::Illegal; 4],
+        TunType::Gue => [Rule::Required, Rule::Exclusive, Rule::Exclusive, Rule::Exclusive],
+        TunType::Gre => [Rule::Illegal, Rule::Exclusive, Rule::Exclusive, Rule::Illegal],
     };
     let mut first: Option<Opt> = None;
     for (&(opt, n), rule) in options[1..].iter().zip(table) {
@@ -841,9 +870,9 @@ fn tunnel_check(cli: &Cli, mode: ForwardMode) -> Result<TunnelEncap, Failure> {
         _ => TunnelCsum::NoCsum,
     };
     Ok(match kind {
-        Kind::Ipip => TunnelEncap::Ipip,
-        Kind::Gue => TunnelEncap::Gue { port, csum },
-        Kind::Gre => TunnelEncap::Gre { csum },
+        TunType::Ipip => TunnelEncap::Ipip,
+        TunType::Gue => TunnelEncap::Gue { port, csum },
+        TunType::Gre => TunnelEncap::Gre { csum },
     })
 }
 
@@ -1578,6 +1607,13 @@ mod tests {
         for (extra, want) in refused {
             assert_eq!(no(extra), want, "{extra:?}");
         }
+        // The values are read as the options are (parse_options), before
+        // the command's option table is consulted.
+        assert_eq!(
+            fail(&["-A", "-t", "198.18.0.100:80", "--tun-type", "vxlan"]),
+            "illegal tunnel type specified"
+        );
+        assert_eq!(fail(&["-L", "--tun-port", "0"]), "illegal tunnel port specified");
         // Without -i, any tunnel option is refused, also gue's.
         assert_eq!(
             fail(&["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.2", "-g", "--tun-type", "gre"]),
