@@ -106,6 +106,10 @@ seeds = {
                for p in (7001, 7002)),
     "tun_udp_big": learn
     + rec(0, 1, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 17, l4(17, C, V, 7000, 82, data=b"x" * 700)))),
+    "tun_gue_udp": learn
+    + b"".join(rec(0, 1, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 17, l4(17, C, V, 7003, 84, data=b"x" * n))))
+               for n in (40, 700)),
+    "tun_gre_tcp": learn + rec(0, 1, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 6, l4(6, C, V, 40002, 85)))),
     "persistent": learn
     + b"".join(rec(0, 3, eth(GW_OUT, CLIENT_MAC, 0x800, ipv4(C, V, 6, l4(6, C, V, p, 83))))
                for p in range(41000, 41004)),

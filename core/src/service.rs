@@ -26,7 +26,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use gw_proto::{ClientAddr, ForwardMode, Scheduler, ServiceKey};
+use gw_proto::{ClientAddr, ForwardMode, Scheduler, ServiceKey, TunnelEncap};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::sched::Prepared;
@@ -269,6 +269,9 @@ pub struct Snapshot {
     lips: FxHashSet<u32>,
     /// Real-server slots: live (with thresholds), trashed or gone.
     dest_slots: Vec<DestSlot>,
+    /// Tunnel types of real-server slots (`--tun-type`), live or trashed;
+    /// empty, or shorter than the slots, when all are ipip.
+    dest_tunnels: Vec<TunnelEncap>,
     /// Trashed services by key: only steering asks (see [`Self::trashed_steer`]).
     trashed_services: FxHashMap<SvcLookup, Steer>,
     /// (protocol, address, port) of NAT real servers, to name their
@@ -385,6 +388,23 @@ impl Snapshot {
         self
     }
 
+    /// The same snapshot with the tunnel types of real-server slots
+    /// (`(slot, type)`, trashed servers then live ones: a later entry for
+    /// a slot wins; a slot never named is ipip).
+    pub fn with_tunnels(mut self, tunnels: impl IntoIterator<Item = (u32, TunnelEncap)>) -> Snapshot {
+        for (slot, t) in tunnels {
+            let slot = slot as usize;
+            if slot >= self.dest_slots.len() || (t.is_ipip() && slot >= self.dest_tunnels.len()) {
+                continue;
+            }
+            if self.dest_tunnels.len() <= slot {
+                self.dest_tunnels.resize(slot + 1, TunnelEncap::Ipip);
+            }
+            self.dest_tunnels[slot] = t;
+        }
+        self
+    }
+
     /// The same snapshot with session timeouts `t`.
     pub fn with_timeouts(mut self, t: Timeouts) -> Snapshot {
         self.timeouts = t;
@@ -426,6 +446,12 @@ impl Snapshot {
     #[inline]
     pub fn is_masq_addr(&self, addr: u32) -> bool {
         !self.masq_addrs.is_empty() && self.masq_addrs.contains(&addr)
+    }
+    /// The tunnel type of real server `slot` (ipip unless set with
+    /// [`Self::with_tunnels`]).
+    #[inline]
+    pub fn dest_tunnel(&self, slot: u32) -> TunnelEncap {
+        self.dest_tunnels.get(slot as usize).copied().unwrap_or_default()
     }
     /// Whether real server `slot` is configured (not deleted, not trashed).
     #[inline]

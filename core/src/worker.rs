@@ -260,15 +260,15 @@ impl<B: PacketBuf> Worker<B> {
                     self.output6(now, port, next_hop, pkt, io)
                 }
             }
-            Action::Encap { port, next_hop, src, dst } => {
-                match tun::encap(&mut pkt, src, dst, &mut self.ip_ident) {
+            Action::Encap { port, next_hop, src, dst, tun: tunnel } => {
+                match tun::encap(&mut pkt, tunnel, src, dst, &mut self.ip_ident) {
                     Ok(()) => self.output(now, port, next_hop, pkt, io),
                     Err(why) => self.engine.counters().count_drop(why),
                 }
             }
-            Action::Encap6 { port, next_hop } => {
+            Action::Encap6 { port, next_hop, tun } => {
                 let (src, dst) = self.engine.pending_encap6();
-                match crate::modes::tun6::encap(&mut pkt, src, dst) {
+                match crate::modes::tun6::encap(&mut pkt, tun, src, dst) {
                     Ok(()) => self.output6(now, port, next_hop, pkt, io),
                     Err(why) => self.engine.counters().count_drop(why),
                 }
@@ -433,17 +433,19 @@ impl<B: PacketBuf> Worker<B> {
                 }
             }
             // The outer packet is fragmented (RFC 2473 §7.2).
-            Action::Encap6 { port, next_hop } => {
+            Action::Encap6 { port, next_hop, tun } => {
                 let (src, dst) = self.engine.pending_encap6();
-                match crate::modes::tun6::encap(d, src, dst) {
+                match crate::modes::tun6::encap(d, tun, src, dst) {
                     Ok(()) => self.output6_big(now, port, next_hop, d.as_ref(), 0, io),
                     Err(why) => self.engine.counters().count_drop(why),
                 }
             }
-            Action::Encap { port, next_hop, src, dst } => match tun::encap(d, src, dst, &mut self.ip_ident) {
-                Ok(()) => self.output_fragments(now, port, next_hop, d.as_ref(), io),
-                Err(why) => self.engine.counters().count_drop(why),
-            },
+            Action::Encap { port, next_hop, src, dst, tun: tunnel } => {
+                match tun::encap(d, tunnel, src, dst, &mut self.ip_ident) {
+                    Ok(()) => self.output_fragments(now, port, next_hop, d.as_ref(), io),
+                    Err(why) => self.engine.counters().count_drop(why),
+                }
+            }
             // An answer (an echo reply, an ICMP error): whole if it fits
             // (never an IPv6 atomic fragment, RFC 8021), else fragments,
             // IPv6's with the identification of the datagram answered.

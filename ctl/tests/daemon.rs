@@ -15,7 +15,7 @@ use std::time::Duration;
 use gw_proto::{
     read_frame, write_frame, ConnInfo, Counter, DestInfo, DestSpec, ErrorKind, ForwardMode, PortCounters,
     Protocol, Request, Response, Scheduler, ServiceInfo, ServiceKey, ServiceSpec, Stats, TimeoutSet,
-    WorkerCounters,
+    TunnelCsum, TunnelEncap, WorkerCounters,
 };
 
 const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
@@ -561,17 +561,46 @@ fn ipvsadms_tun_save_file_restores_and_saves_back() {
 }
 
 #[test]
-fn a_tunnel_type_gatewayd_lacks_refuses_the_whole_file_by_line() {
+fn gue_and_gre_rules_restore_and_a_bad_tunnel_line_refuses_the_file() {
+    // ipvsadm 1.31's print_tunnel_rule lines for gue and gre.
+    let file = "-A -t 172.16.254.200:80 -s wlc\n\
+                -a -t 172.16.254.200:80 -r 10.0.0.2:80 -i -w 1 --tun-type gue --tun-port 6080 --tun-nocsum\n\
+                -a -t 172.16.254.200:80 -r 10.0.0.3:80 -i -w 1 --tun-type gre --tun-csum\n";
+    let sock = SockPath::new();
+    let daemon = serve_once(&sock.0, Response::Ok);
+    let r = restore(&sock, file);
+    assert_eq!((r.code, r.err.as_str()), (0, ""));
+    let Request::Restore { requests } = daemon.join().unwrap() else { panic!("not a restore") };
+    let tunnels: Vec<TunnelEncap> = requests
+        .iter()
+        .filter_map(|r| match r {
+            Request::AddDest { dest, .. } => Some(dest.tunnel),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        tunnels,
+        [
+            TunnelEncap::Gue { port: 6080, csum: TunnelCsum::NoCsum },
+            TunnelEncap::Gre { csum: TunnelCsum::Csum }
+        ]
+    );
+    // ipvsadm's tunnel_opt_check, exit code 2, and nothing sent.
     let sock = SockPath::new();
     let listener = UnixListener::bind(&sock.0).unwrap();
     listener.set_nonblocking(true).unwrap();
-    let file = "-A -t 172.16.254.200:80 -s wlc\n\
-                -a -t 172.16.254.200:80 -r 10.0.0.2:80 -i -w 1 --tun-type gue --tun-port 6080 --tun-nocsum\n";
-    let r = restore(&sock, file);
+    let bad = "-A -t 172.16.254.200:80 -s wlc\n-a -t 172.16.254.200:80 -r 10.0.0.2:80 -i --tun-type gue\n";
+    let r = restore(&sock, bad);
     assert_eq!(
         (r.code, r.err.as_str()),
-        (2, "line 2: The 'gue' tunnel type is not supported by gatewayd: it tunnels with ipip only\n")
+        (2, "line 2: You need to supply the 'tun-port' option for the 'gue' tunnel type\n")
     );
+    let r = gwctl(
+        &sock,
+        &["-a", "-t", "172.16.254.200:80", "-r", "10.0.0.2", "-i", "--tun-type", "gre", "--tun-remcsum"],
+    );
+    assert_eq!(r.code, 2);
+    assert!(r.err.starts_with("Illegal 'tun-remcsum' option with the 'gre' tunnel type\n"), "{}", r.err);
     assert!(listener.accept().is_err(), "gwctl connected although the rules were refused");
 }
 

@@ -78,6 +78,9 @@ fn setup() -> Lab {
         (Protocol::Tcp, 88, ForwardMode::FullNat, None),
         (Protocol::Tcp, 89, ForwardMode::FullNat, None),
         (Protocol::Tcp, 90, ForwardMode::Masq, None),
+        // TUN by GUE (UDP to 6080, checksum) and by GRE (checksum).
+        (Protocol::Udp, 84, ForwardMode::Tunnel, None),
+        (Protocol::Tcp, 85, ForwardMode::Tunnel, None),
     ];
     for (proto, port, mode, persistent) in modes {
         let key = ServiceKey { proto, addr: Ipv4Addr::from(VIP).into(), port };
@@ -96,6 +99,13 @@ fn setup() -> Lab {
             let mut d =
                 DestSpec::new(*r, if mode == ForwardMode::Masq { 8080 } else { port }, mode, i as u32 + 1);
             d.upper = 3;
+            d.tunnel = match port {
+                84 => {
+                    gw_proto::TunnelEncap::Gue { port: testing::GUE_PORT, csum: gw_proto::TunnelCsum::Csum }
+                }
+                85 => gw_proto::TunnelEncap::Gre { csum: gw_proto::TunnelCsum::Csum },
+                _ => gw_proto::TunnelEncap::Ipip,
+            };
             lab.ok(Request::AddDest { service: key, dest: d });
         }
         lab.ok(Request::AddLaddr { service: key, addr: Ipv4Addr::from(LIP).into() });

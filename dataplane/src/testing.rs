@@ -413,6 +413,9 @@ fn fill_checksum(data: &mut [u8], at: usize, start: u32) {
 }
 
 const ETH_LEN: usize = 14;
+/// The UDP port of the GUE tunnels of the fuzz lab ([`check_sent`] reads a
+/// UDP datagram to it from the gateway as GUE).
+pub const GUE_PORT: u16 = 6080;
 const ICMP_ERRORS: [u8; 5] = [3, 4, 5, 11, 12];
 
 /// Rewrites every checksum in `frame` an independent computation can place
@@ -557,6 +560,27 @@ fn check_ipv4(ip: &[u8], l4_sums: bool, outer: bool) {
             if l4_sums && u.checksum() != 0 {
                 assert!(sums_ok(&l4[..len], pseudo_sum(src, dst, 17, len)), "UDP checksum wrong");
             }
+            if outer && u.destination_port() == GUE_PORT && dst != VIP {
+                // TUN by GUE (draft-ietf-intarea-gue §3.1): version 0, no
+                // options, an IPv4 packet (4), flags 0; the UDP checksum
+                // present (the lab's servers ask for it).
+                let g = &l4[8..len];
+                assert!(g.len() >= 4 && g[..4] == [0, 4, 0, 0], "GUE header {:02x?}", &g[..g.len().min(4)]);
+                assert!(u.checksum() != 0, "GUE without the UDP checksum asked for");
+                check_ipv4(&g[4..], l4_sums, false);
+            }
+        }
+        47 => {
+            // TUN by GRE (RFC 2784) with the checksum: C bit, version 0,
+            // protocol 0x0800, the checksum over GRE header and packet.
+            assert!(outer, "GRE inside a tunnel");
+            assert!(
+                l4.len() >= 8 && l4[..4] == [0x80, 0, 0x08, 0],
+                "GRE header {:02x?}",
+                &l4[..l4.len().min(4)]
+            );
+            assert!(sums_ok(l4, 0), "GRE checksum wrong");
+            check_ipv4(&l4[8..], l4_sums, false);
         }
         1 => {
             let Some(TransportSlice::Icmpv4(_)) = &slice.transport else {

@@ -306,8 +306,9 @@ pub struct Cli {
 }
 
 /// ipvsadm 1.31 options that gatewayd honours only in part, or not at all,
-/// kept hidden so that they get ipvsadm's checks or a clear refusal: the
-/// tunnel options (`--tun-type ipip` is accepted, as ipvsadm's `-S` writes it).
+/// kept hidden so that they get ipvsadm's checks or a clear refusal; and
+/// the tunnel options (`--tun-type ipip|gue|gre`, `--tun-port`,
+/// `--tun-*csum`), honoured, which `resolve` checks as ipvsadm does.
 #[derive(clap::Args, Debug, Default, Clone)]
 pub struct Unsupported {
     #[arg(short = 'f', long = "fwmark-service", hide = true, action = ArgAction::Append)]

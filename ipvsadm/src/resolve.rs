@@ -33,7 +33,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use gw_proto::{
     ClientAddr, DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceKey, ServiceSpec, TimeoutSet,
-    DEFAULT_PERSISTENCE, FULL_PREFIX6,
+    TunnelCsum, TunnelEncap, DEFAULT_PERSISTENCE, FULL_PREFIX6,
 };
 
 use crate::cli::{Cli, BARE};
@@ -466,13 +466,14 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
             if addr.is_ipv4() != service.addr.is_ipv4() && mode != ForwardMode::Tunnel && !nat64 {
                 return Err(usage("Different address family is allowed only for tunneling servers"));
             }
-            tunnel_check(cli, mode)?;
+            let tunnel = tunnel_check(cli, &v, mode)?;
             let port = match mode {
                 // Neither can change the destination port: ipvsadm forces the service's.
                 ForwardMode::Route | ForwardMode::Tunnel => service.port,
                 ForwardMode::FullNat | ForwardMode::Masq => port.unwrap_or(service.port),
             };
-            let dest = DestSpec { addr, port, mode, weight: v.weight, upper: v.upper, lower: v.lower };
+            let dest =
+                DestSpec { addr, port, mode, weight: v.weight, upper: v.upper, lower: v.lower, tunnel };
             if cmd == Command::AddServer {
                 Request::AddDest { service, dest }
             } else {
@@ -578,6 +579,23 @@ struct Values {
     prefix6: Option<u8>,
     laddr: Option<IpAddr>,
     timeouts: Option<TimeoutSet>,
+    /// `--tun-type` (ipip when not given) and `--tun-port` (0 when not given).
+    tun_type: TunType,
+    tun_port: u16,
+}
+
+/// ipvsadm 1.31's `tunnames[]`: the index is IPVS's `tun_type`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TunType {
+    Ipip,
+    Gue,
+    Gre,
+}
+
+impl TunType {
+    fn name(self) -> &'static str {
+        ["ipip", "gue", "gre"][self as usize]
+    }
 }
 
 fn values_of(cli: &Cli, cmd: Command, names: &PortNames) -> Result<Values, Failure> {
@@ -623,6 +641,18 @@ fn values_of(cli: &Cli, cmd: Command, names: &PortNames) -> Result<Values, Failu
         Some(s) => Some(s.parse::<IpAddr>().map_err(|_| usage("illegal local address"))?),
         None => None,
     };
+    // parse_tun_type and string_to_number(optarg, 1, 65535), as ipvsadm
+    // reads the values, before any check of which options go together.
+    let tun_type = match cli.unsupported.tun_type.first().map(String::as_str) {
+        None | Some("ipip") => TunType::Ipip,
+        Some("gue") => TunType::Gue,
+        Some("gre") => TunType::Gre,
+        Some(_) => return Err(usage("illegal tunnel type specified")),
+    };
+    let tun_port = match cli.unsupported.tun_port.first() {
+        Some(p) => number(p, 1, 65535).ok_or_else(|| usage("illegal tunnel port specified"))? as u16,
+        None => 0,
+    };
     // ipvsadm takes --set's three values from the words left over, then
     // refuses any word still left.
     let mut words = cli.extra.iter();
@@ -640,7 +670,20 @@ fn values_of(cli: &Cli, cmd: Command, names: &PortNames) -> Result<Values, Failu
     if let Some(word) = words.next() {
         return Err(usage(format!("unexpected argument {word}")));
     }
-    Ok(Values { service, real, weight, upper, lower, persistent, netmask, prefix6, laddr, timeouts })
+    Ok(Values {
+        service,
+        real,
+        weight,
+        upper,
+        lower,
+        persistent,
+        netmask,
+        prefix6,
+        laddr,
+        timeouts,
+        tun_type,
+        tun_port,
+    })
 }
 
 /// `-j`/`--synproxy enable|disable` (DPVS's words), for TCP services only.
@@ -766,20 +809,17 @@ fn service(cli: &Cli, names: &PortNames) -> Result<Option<ServiceKey>, Failure> 
     Ok(Some(ServiceKey { proto, addr, port: port.unwrap_or(0) }))
 }
 
-/// The tunnel options, checked as ipvsadm 1.31 checks them: `--tun-type`'s
-/// value, "Tunnel options conflict with forward method" without `-i`, then its
-/// table of options per tunnel type, where ipip (the default) takes none.
-/// gatewayd tunnels by ipip only, so gue and gre are refused by name.
-fn tunnel_check(cli: &Cli, mode: ForwardMode) -> Result<(), Failure> {
+/// The tunnel options, checked as ipvsadm 1.31 checks them once the values
+/// are read ([`values_of`]: `--tun-type`'s name, `--tun-port`'s range):
+/// "Tunnel options conflict with forward method" without `-i`, then
+/// `tunnel_opt_check` over its table `tunnel_types_v_options` (tun-port,
+/// tun-nocsum, tun-csum, tun-remcsum): ipip (the default) takes none; gue
+/// needs the port and takes at most one checksum option; gre takes
+/// `--tun-nocsum` or `--tun-csum`.
+fn tunnel_check(cli: &Cli, v: &Values, mode: ForwardMode) -> Result<TunnelEncap, Failure> {
     let u = &cli.unsupported;
-    let tun_type = match u.tun_type.first().map(String::as_str) {
-        None | Some("ipip") => "ipip",
-        Some(t @ ("gue" | "gre")) => t,
-        Some(_) => return Err(usage("illegal tunnel type specified")),
-    };
-    if let Some(p) = u.tun_port.first() {
-        number(p, 1, 65535).ok_or_else(|| usage("illegal tunnel port specified"))?;
-    }
+    let (kind, port) = (v.tun_type, v.tun_port);
+    let name = kind.name();
     let options = [
         (Opt::TunType, u.tun_type.len()),
         (Opt::TunPort, u.tun_port.len()),
@@ -791,17 +831,49 @@ fn tunnel_check(cli: &Cli, mode: ForwardMode) -> Result<(), Failure> {
         if options.iter().any(|&(_, n)| n > 0) {
             return Err(usage("Tunnel options conflict with forward method"));
         }
-        return Ok(());
+        return Ok(TunnelEncap::Ipip);
     }
-    if tun_type != "ipip" {
-        return Err(usage(format!(
-            "The '{tun_type}' tunnel type is not supported by gatewayd: it tunnels with ipip only"
-        )));
+    // tunnel_types_v_options, columns tun-port, nocsum, csum, remcsum.
+    let table = match kind {
+        TunType::Ipip => [Rule::Illegal; 4],
+        TunType::Gue => [Rule::Required, Rule::Exclusive, Rule::Exclusive, Rule::Exclusive],
+        TunType::Gre => [Rule::Illegal, Rule::Exclusive, Rule::Exclusive, Rule::Illegal],
+    };
+    let mut first: Option<Opt> = None;
+    for (&(opt, n), rule) in options[1..].iter().zip(table) {
+        match rule {
+            Rule::Required if n == 0 => {
+                return Err(usage(format!(
+                    "You need to supply the '{}' option for the '{name}' tunnel type",
+                    opt.name()
+                )))
+            }
+            Rule::Illegal if n > 0 => {
+                return Err(usage(format!("Illegal '{}' option with the '{name}' tunnel type", opt.name())))
+            }
+            Rule::Exclusive if n > 0 => match first {
+                Some(f) => {
+                    return Err(usage(format!(
+                        "The option '{}' conflicts with the '{}' option in the '{name}' tunnel type",
+                        opt.name(),
+                        f.name()
+                    )))
+                }
+                None => first = Some(opt),
+            },
+            _ => {}
+        }
     }
-    if let Some((opt, _)) = options[1..].iter().find(|&&(_, n)| n > 0) {
-        return Err(usage(format!("Illegal '{}' option with the 'ipip' tunnel type", opt.name())));
-    }
-    Ok(())
+    let csum = match first {
+        Some(Opt::TunCsum) => TunnelCsum::Csum,
+        Some(Opt::TunRemcsum) => TunnelCsum::RemCsum,
+        _ => TunnelCsum::NoCsum,
+    };
+    Ok(match kind {
+        TunType::Ipip => TunnelEncap::Ipip,
+        TunType::Gue => TunnelEncap::Gue { port, csum },
+        TunType::Gre => TunnelEncap::Gre { csum },
+    })
 }
 
 /// The forwarding method flag given, or the default.
@@ -1433,8 +1505,9 @@ mod tests {
         );
         assert_eq!(fail(&tun(&["-i", "--tun-port", "0"])), "illegal tunnel port specified");
         assert_eq!(
-            fail(&tun(&["-i", "--tun-type", "gue", "--tun-port", "6080"])),
-            "The 'gue' tunnel type is not supported by gatewayd: it tunnels with ipip only"
+            fail(&tun(&["-i", "--tun-type", "gue", "--tun-csum", "--tun-remcsum"])),
+            "You need to supply the 'tun-port' option for the 'gue' tunnel type",
+            "tunnel_opt_check's first column comes first"
         );
         assert_eq!(
             fail(&["-A", "-t", "198.18.0.100:80", "--tun-type", "ipip"]),
@@ -1445,6 +1518,122 @@ mod tests {
             fail(&["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.2", "--tun-info"]),
             "Illegal 'tun-info' option with the 'add-server' command"
         );
+    }
+
+    /// ipvsadm 1.31's `tunnel_opt_check` over `tunnel_types_v_options`
+    /// (ipip: x x x x; gue: + 1 1 1; gre: x 1 1 x, in the columns tun-port,
+    /// tun-nocsum, tun-csum, tun-remcsum) and what each accepted line sets,
+    /// as its `parse_options` fills `tun_type`, `tun_port`, `tun_flags`.
+    #[test]
+    fn tunnel_types_and_options_as_ipvsadm_1_31() {
+        let a = ["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.2:8080", "-i", "-w", "2"];
+        let tun = |extra: &[&str]| -> Vec<String> { a.iter().chain(extra).map(|s| s.to_string()).collect() };
+        let ok = |extra: &[&str]| {
+            let args = tun(extra);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            match req(&args) {
+                Request::AddDest { dest, .. } => {
+                    assert_eq!(
+                        (dest.port, dest.mode),
+                        (80, ForwardMode::Tunnel),
+                        "-i takes the service's port"
+                    );
+                    dest.tunnel
+                }
+                other => panic!("{other:?}"),
+            }
+        };
+        let no = |extra: &[&str]| {
+            let args = tun(extra);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            fail(&args)
+        };
+        use TunnelCsum::*;
+        assert_eq!(ok(&[]), TunnelEncap::Ipip);
+        assert_eq!(
+            ok(&["--tun-type", "gue", "--tun-port", "6080"]),
+            TunnelEncap::Gue { port: 6080, csum: NoCsum }
+        );
+        assert_eq!(
+            ok(&["--tun-type", "gue", "--tun-port", "65535", "--tun-nocsum"]),
+            TunnelEncap::Gue { port: 65535, csum: NoCsum }
+        );
+        assert_eq!(
+            ok(&["--tun-csum", "--tun-port", "1", "--tun-type", "gue"]),
+            TunnelEncap::Gue { port: 1, csum: Csum },
+            "in any order"
+        );
+        assert_eq!(
+            ok(&["--tun-type", "gue", "--tun-port", "6080", "--tun-remcsum"]),
+            TunnelEncap::Gue { port: 6080, csum: RemCsum }
+        );
+        assert_eq!(ok(&["--tun-type", "gre"]), TunnelEncap::Gre { csum: NoCsum });
+        assert_eq!(ok(&["--tun-type", "gre", "--tun-nocsum"]), TunnelEncap::Gre { csum: NoCsum });
+        assert_eq!(ok(&["--tun-type", "gre", "--tun-csum"]), TunnelEncap::Gre { csum: Csum });
+        let refused = [
+            (
+                &["--tun-type", "gue"][..],
+                "You need to supply the 'tun-port' option for the 'gue' tunnel type",
+            ),
+            (
+                &["--tun-type", "gue", "--tun-port", "6080", "--tun-nocsum", "--tun-csum"],
+                "The option 'tun-csum' conflicts with the 'tun-nocsum' option in the 'gue' tunnel type",
+            ),
+            (
+                &["--tun-type", "gue", "--tun-port", "6080", "--tun-remcsum", "--tun-csum"],
+                "The option 'tun-remcsum' conflicts with the 'tun-csum' option in the 'gue' tunnel type",
+            ),
+            (
+                &["--tun-type", "gre", "--tun-port", "6080"],
+                "Illegal 'tun-port' option with the 'gre' tunnel type",
+            ),
+            (
+                &["--tun-type", "gre", "--tun-remcsum"],
+                "Illegal 'tun-remcsum' option with the 'gre' tunnel type",
+            ),
+            (
+                &["--tun-type", "gre", "--tun-csum", "--tun-remcsum"],
+                "Illegal 'tun-remcsum' option with the 'gre' tunnel type",
+            ),
+            (
+                &["--tun-type", "gre", "--tun-nocsum", "--tun-csum"],
+                "The option 'tun-csum' conflicts with the 'tun-nocsum' option in the 'gre' tunnel type",
+            ),
+            (&["--tun-type", "ipip", "--tun-csum"], "Illegal 'tun-csum' option with the 'ipip' tunnel type"),
+            (&["--tun-type", "GUE"], "illegal tunnel type specified"),
+            (&["--tun-type", "gue", "--tun-port", "65536"], "illegal tunnel port specified"),
+            (&["--tun-type", "gue", "--tun-port", "x"], "illegal tunnel port specified"),
+        ];
+        for (extra, want) in refused {
+            assert_eq!(no(extra), want, "{extra:?}");
+        }
+        // The values are read as the options are (parse_options), before
+        // the command's option table is consulted.
+        assert_eq!(
+            fail(&["-A", "-t", "198.18.0.100:80", "--tun-type", "vxlan"]),
+            "illegal tunnel type specified"
+        );
+        assert_eq!(fail(&["-L", "--tun-port", "0"]), "illegal tunnel port specified");
+        // Without -i, any tunnel option is refused, also gue's.
+        assert_eq!(
+            fail(&["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.2", "-g", "--tun-type", "gre"]),
+            "Tunnel options conflict with forward method"
+        );
+        // -e sets the type anew (ipvsadm sends ipip when none is given).
+        match req(&[
+            "-e",
+            "-t",
+            "198.18.0.100:80",
+            "-r",
+            "198.18.1.2",
+            "-i",
+            "--tun-type",
+            "gre",
+            "--tun-csum",
+        ]) {
+            Request::EditDest { dest, .. } => assert_eq!(dest.tunnel, TunnelEncap::Gre { csum: Csum }),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use gw_proto::{sched_flags, ForwardMode, Protocol, Scheduler, DEFAULT_PERSISTENCE};
+use gw_proto::{sched_flags, ForwardMode, Protocol, Scheduler, TunnelCsum, TunnelEncap, DEFAULT_PERSISTENCE};
 
 use crate::check::{self, Checker, TimingOverrides, OTHER_CHECKERS};
 use crate::reader::Pos;
@@ -113,6 +113,9 @@ pub struct VirtualServer {
     pub scheduler: Option<Scheduler>,
     /// `lb_kind` / `lvs_method`, the real servers' default.
     pub forward: Option<ForwardMode>,
+    /// Its tunnel options (`lvs_method TUN type gue port 6080 csum`), the
+    /// real servers' default with it.
+    pub tunnel: TunnelEncap,
     pub persistence_timeout: Option<u32>,
     pub persistence_granularity: Option<Granularity>,
     /// `ops`: one-packet scheduling.
@@ -148,6 +151,8 @@ pub struct RealServer {
     pub port: Option<u16>,
     pub weight: Option<u32>,
     pub forward: Option<ForwardMode>,
+    /// The tunnel options of its `lvs_method` (ipip without one).
+    pub tunnel: TunnelEncap,
     pub upper: u32,
     pub lower: u32,
     pub inhibit_on_failure: Option<bool>,
@@ -395,8 +400,18 @@ fn laddr_group(n: &Node) -> Result<LaddrGroup, Error> {
     Ok(LaddrGroup { at: n.at.clone(), addrs })
 }
 
-/// `lb_kind` / `lvs_method`: NAT, DR, TUN (IPIP only) and DPVS's FNAT.
-fn forwarding(n: &Node, whose: &str) -> Result<ForwardMode, Error> {
+/// `lb_kind` / `lvs_method`: NAT, DR, TUN and DPVS's FNAT, then
+/// keepalived's tunnel options (`svr_forwarding_handler`, keepalived 2.1+):
+/// `type ipip|gue|gre`, `port N` (gue), `nocsum|csum|remcsum`, with its
+/// messages. keepalived reads them after any method; IPVS uses them only for
+/// TUN, so gatewayd keeps them only there.
+fn forwarding(n: &Node, whose: &str) -> Result<(ForwardMode, TunnelEncap), Error> {
+    #[derive(PartialEq)]
+    enum Type {
+        Ipip,
+        Gue,
+        Gre,
+    }
     let m = match word(n, 1)? {
         "NAT" => ForwardMode::Masq,
         "DR" => ForwardMode::Route,
@@ -405,16 +420,51 @@ fn forwarding(n: &Node, whose: &str) -> Result<ForwardMode, Error> {
         "SNAT" => return Err(n.at.error("SNAT forwarding is not supported by gatewayd")),
         s => return Err(n.at.error(format!("PARSER : unknown [{s}] routing method for {whose} server."))),
     };
-    match n.words.get(2..).unwrap_or(&[]) {
-        [] => {}
-        [t, ty] if t == "type" && ty == "ipip" && m == ForwardMode::Tunnel => {}
-        [t, ..] => {
-            return Err(n
-                .at
-                .error(format!("Invalid tunnel option {t} for {whose} server (gatewayd tunnels IPIP)")))
+    let (mut ty, mut port, mut csum) = (Type::Ipip, 0u16, TunnelCsum::NoCsum);
+    let mut words = n.words.iter().skip(2);
+    while let Some(w) = words.next() {
+        match w.as_str() {
+            "type" => {
+                ty = match words.next().map(String::as_str) {
+                    None => return Err(n.at.error(format!("Missing tunnel type for {whose} server."))),
+                    Some("ipip") => Type::Ipip,
+                    Some("gue") => Type::Gue,
+                    Some("gre") => Type::Gre,
+                    Some(t) => {
+                        return Err(n.at.error(format!("Unknown tunnel type {t} for {whose} server.")))
+                    }
+                }
+            }
+            "port" => {
+                let Some(p) = words.next() else {
+                    return Err(n.at.error(format!("Missing port for {whose} server gue tunnel.")));
+                };
+                port = number(p, 1, 65535)
+                    .ok_or_else(|| n.at.error(format!("Invalid gue tunnel port {p} for {whose} server.")))?
+                    as u16;
+            }
+            "nocsum" => csum = TunnelCsum::NoCsum,
+            "csum" => csum = TunnelCsum::Csum,
+            "remcsum" => csum = TunnelCsum::RemCsum,
+            t => return Err(n.at.error(format!("Invalid tunnel option {t} for {whose} server."))),
         }
     }
-    Ok(m)
+    if (ty == Type::Gue) != (port != 0) {
+        return Err(n.at.error("gue tunnels require port, otherwise cannot have port."));
+    }
+    if ty == Type::Ipip && csum != TunnelCsum::NoCsum {
+        return Err(n.at.error("ipip tunnels do not support checksum option."));
+    }
+    if ty == Type::Gre && csum == TunnelCsum::RemCsum {
+        return Err(n.at.error("gre tunnels do not support remote checksum option."));
+    }
+    let tunnel = match ty {
+        _ if m != ForwardMode::Tunnel => TunnelEncap::Ipip,
+        Type::Ipip => TunnelEncap::Ipip,
+        Type::Gue => TunnelEncap::Gue { port, csum },
+        Type::Gre => TunnelEncap::Gre { csum },
+    };
+    Ok((m, tunnel))
 }
 
 fn scheduler(n: &Node) -> Result<Scheduler, Error> {
@@ -445,6 +495,7 @@ fn virtual_server(n: &Node, notices: &mut Vec<Notice>) -> Result<VirtualServer, 
         protocol: None,
         scheduler: None,
         forward: None,
+        tunnel: TunnelEncap::Ipip,
         persistence_timeout: None,
         persistence_granularity: None,
         one_packet: false,
@@ -473,8 +524,9 @@ fn virtual_server(n: &Node, notices: &mut Vec<Notice>) -> Result<VirtualServer, 
         match k {
             "lb_algo" | "lvs_sched" => vs.scheduler = Some(scheduler(s)?),
             "lb_kind" | "lvs_method" => {
-                leaf(s, 5)?;
-                vs.forward = Some(forwarding(s, "virtual")?)
+                leaf(s, 7)?;
+                let (m, t) = forwarding(s, "virtual")?;
+                (vs.forward, vs.tunnel) = (Some(m), t);
             }
             "protocol" => {
                 leaf(s, 1)?;
@@ -560,7 +612,10 @@ fn virtual_server(n: &Node, notices: &mut Vec<Notice>) -> Result<VirtualServer, 
                 }
             },
             "sorry_server_lvs_method" => match vs.sorry_server.as_mut() {
-                Some(ss) => ss.forward = Some(forwarding(s, "sorry")?),
+                Some(ss) => match forwarding(s, "sorry")? {
+                    (m, TunnelEncap::Ipip) => ss.forward = Some(m),
+                    _ => return Err(s.at.error("a gue or gre sorry server is not supported by gatewayd")),
+                },
                 None => return Err(s.at.error("sorry_server forwarding used without sorry_server")),
             },
             "real_server" => vs.real_servers.push(real_server(s, notices)?),
@@ -603,6 +658,7 @@ fn real_server(n: &Node, notices: &mut Vec<Notice>) -> Result<RealServer, Error>
         port,
         weight: None,
         forward: None,
+        tunnel: TunnelEncap::Ipip,
         upper: 0,
         lower: 0,
         inhibit_on_failure: None,
@@ -628,8 +684,9 @@ fn real_server(n: &Node, notices: &mut Vec<Notice>) -> Result<RealServer, Error>
                 })? as u32);
             }
             "lvs_method" | "lb_kind" => {
-                leaf(s, 5)?;
-                rs.forward = Some(forwarding(s, "real")?)
+                leaf(s, 7)?;
+                let (m, t) = forwarding(s, "real")?;
+                (rs.forward, rs.tunnel) = (Some(m), t);
             }
             "uthreshold" => {
                 leaf(s, 1)?;

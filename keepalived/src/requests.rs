@@ -153,6 +153,9 @@ pub fn services(conf: &Conf, notices: &mut Vec<Notice>) -> Result<Vec<Service>, 
                 );
                 d.upper = rs.upper;
                 d.lower = rs.lower;
+                // keepalived's alloc_rs starts from the virtual server's
+                // tunnel options; the server's own lvs_method replaces them.
+                d.tunnel = if rs.forward.is_some() { rs.tunnel } else { vs.tunnel };
                 if dests.iter().any(|(_, x)| (x.addr, x.port) == (d.addr, d.port)) {
                     notices.push(Notice::new(
                         &rs.at,

@@ -508,3 +508,61 @@ fn dpvs_syn_proxy_turns_on_synproxy_for_tcp_and_is_noted_for_udp() {
         notices(&l)
     );
 }
+
+/// keepalived 2.1+'s tunnel options on `lvs_method TUN` (check_parser.c
+/// `svr_forwarding_handler`): a virtual server's are its real servers'
+/// default, a real server's own `lvs_method` replaces them, and its
+/// messages for what it refuses.
+#[test]
+fn tun_type_gue_and_gre_options_reach_the_real_servers() {
+    use gw_proto::{TunnelCsum, TunnelEncap};
+    let text = "\
+virtual_server 198.18.0.100 80 {
+  protocol TCP
+  lvs_method TUN type gue port 6080 csum
+  real_server 198.18.1.2 80
+  real_server 198.18.1.3 80 {
+    lvs_method TUN type gre
+  }
+  real_server 198.18.1.4 80 {
+    lvs_method TUN type gue port 5555 remcsum
+  }
+  real_server 198.18.1.5 80 {
+    lvs_method DR type gre csum
+  }
+}
+";
+    let l = parse_str(Path::new("k.conf"), text).unwrap();
+    let tunnels: Vec<(ForwardMode, TunnelEncap)> = l
+        .requests()
+        .into_iter()
+        .filter_map(|r| match r {
+            Request::AddDest { dest, .. } => Some((dest.mode, dest.tunnel)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        tunnels,
+        [
+            (ForwardMode::Tunnel, TunnelEncap::Gue { port: 6080, csum: TunnelCsum::Csum }),
+            (ForwardMode::Tunnel, TunnelEncap::Gre { csum: TunnelCsum::NoCsum }),
+            (ForwardMode::Tunnel, TunnelEncap::Gue { port: 5555, csum: TunnelCsum::RemCsum }),
+            // keepalived reads the options after any method; IPVS uses them for TUN only.
+            (ForwardMode::Route, TunnelEncap::Ipip),
+        ]
+    );
+    let vs = |m: &str| format!("virtual_server 198.18.0.100 80 {{\n  protocol TCP\n  lvs_method {m}\n}}\n");
+    for (m, want) in [
+        ("TUN type", "Missing tunnel type for virtual server."),
+        ("TUN type vxlan", "Unknown tunnel type vxlan for virtual server."),
+        ("TUN type gue port", "Missing port for virtual server gue tunnel."),
+        ("TUN type gue port 0", "Invalid gue tunnel port 0 for virtual server."),
+        ("TUN type gue", "gue tunnels require port, otherwise cannot have port."),
+        ("TUN type gre port 6080", "gue tunnels require port, otherwise cannot have port."),
+        ("TUN csum", "ipip tunnels do not support checksum option."),
+        ("TUN type gre remcsum", "gre tunnels do not support remote checksum option."),
+        ("TUN type gre fast", "Invalid tunnel option fast for virtual server."),
+    ] {
+        assert_eq!(refused(&vs(m)), format!("(k.conf: Line 3) {want}"), "{m}");
+    }
+}

@@ -348,12 +348,98 @@ pub struct DestSpec {
     /// `-y`: lower connection threshold (0 = none).
     #[serde(default)]
     pub lower: u32,
+    /// `--tun-type` and its options (only for [`ForwardMode::Tunnel`]; ipip
+    /// for the other modes, and left out of the JSON when ipip).
+    #[serde(default, skip_serializing_if = "TunnelEncap::is_ipip")]
+    pub tunnel: TunnelEncap,
 }
 
 impl DestSpec {
     /// A real server with no connection thresholds.
     pub fn new(addr: impl Into<IpAddr>, port: u16, mode: ForwardMode, weight: u32) -> DestSpec {
-        DestSpec { addr: addr.into(), port, mode, weight, upper: 0, lower: 0 }
+        DestSpec { addr: addr.into(), port, mode, weight, upper: 0, lower: 0, tunnel: TunnelEncap::Ipip }
+    }
+}
+
+/// The encapsulation of a tunnelling (`-i`) real server, as IPVS holds it
+/// per destination (`include/uapi/linux/ip_vs.h`: `IPVS_DEST_ATTR_TUN_TYPE`,
+/// `_TUN_PORT`, `_TUN_FLAGS`) and ipvsadm 1.31 sets it with `--tun-type`,
+/// `--tun-port` and one of `--tun-nocsum`, `--tun-csum`, `--tun-remcsum`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum TunnelEncap {
+    /// IP-in-IP (RFC 2003) or IPv6-in-IPv6 (RFC 2473): IPVS's default.
+    #[default]
+    Ipip,
+    /// Generic UDP Encapsulation (draft-ietf-intarea-gue, variant 0): an
+    /// outer UDP header to `port`, then the 4-byte GUE header.
+    Gue { port: u16, csum: TunnelCsum },
+    /// GRE (RFC 2784): 4 header bytes, 8 with the checksum.
+    Gre { csum: TunnelCsum },
+}
+
+/// The checksum option of a GUE or GRE tunnel (IPVS's
+/// `IP_VS_TUNNEL_ENCAP_FLAG_*`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum TunnelCsum {
+    /// `--tun-nocsum` (`IP_VS_TUNNEL_ENCAP_FLAG_NOCSUM`, 0): the default.
+    #[default]
+    NoCsum,
+    /// `--tun-csum` (`IP_VS_TUNNEL_ENCAP_FLAG_CSUM`, 1).
+    Csum,
+    /// `--tun-remcsum` (`IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM`, 2): GUE only.
+    RemCsum,
+}
+
+impl TunnelCsum {
+    /// IPVS's `tun_flags` value.
+    pub fn flags(self) -> u16 {
+        match self {
+            TunnelCsum::NoCsum => 0,
+            TunnelCsum::Csum => 1,
+            TunnelCsum::RemCsum => 2,
+        }
+    }
+    /// ipvsadm 1.31's `tunflags[]` word in `-L --tun-info`.
+    pub fn info(self) -> &'static str {
+        ["-c", "+c", "r+c"][usize::from(self.flags())]
+    }
+    /// ipvsadm 1.31's `tun_flags_opts[]` option in `-S`.
+    pub fn option(self) -> &'static str {
+        ["--tun-nocsum", "--tun-csum", "--tun-remcsum"][usize::from(self.flags())]
+    }
+}
+
+impl TunnelEncap {
+    /// True for IP-in-IP, the default.
+    pub fn is_ipip(&self) -> bool {
+        *self == TunnelEncap::Ipip
+    }
+    /// ipvsadm 1.31's `tunnames[]` word.
+    pub fn name(self) -> &'static str {
+        match self {
+            TunnelEncap::Ipip => "ipip",
+            TunnelEncap::Gue { .. } => "gue",
+            TunnelEncap::Gre { .. } => "gre",
+        }
+    }
+    /// ipvsadm 1.31's `fwd_tun_info` cell: `ipip`, `gue:PORT:FLAGS`, `gre:FLAGS`.
+    pub fn info(self) -> String {
+        match self {
+            TunnelEncap::Ipip => "ipip".to_owned(),
+            TunnelEncap::Gue { port, csum } => format!("gue:{port}:{}", csum.info()),
+            TunnelEncap::Gre { csum } => format!("gre:{}", csum.info()),
+        }
+    }
+    /// The options after `--tun-type` in ipvsadm 1.31's `-S`
+    /// (`print_tunnel_rule`), without the leading space.
+    pub fn rule(self) -> String {
+        match self {
+            TunnelEncap::Ipip => "--tun-type ipip".to_owned(),
+            TunnelEncap::Gue { port, csum } => format!("--tun-type gue --tun-port {port} {}", csum.option()),
+            TunnelEncap::Gre { csum } => format!("--tun-type gre {}", csum.option()),
+        }
     }
 }
 

@@ -8,28 +8,76 @@ too), as key=value words:
 `hlim` is IPv6's hop limit or IPv4's TTL; `csum` is whether the TCP/UDP
 checksum (and for IPv4 the header checksum) verifies, recomputed by scapy;
 `len` whether the IP length fields match the bytes captured.
+Inside GRE (scapy's GRE layer, RFC 2784) or GUE (UDP to GUE_PORT, 6080
+unless set in the environment, then the 4-byte GUE header decoded here
+after draft-ietf-intarea-gue §3.1) it also prints `tunnel=gre|gue|ipip`,
+for GRE `gre_proto=0x800|0x86dd gre_csum=ok|bad|none` (scapy recomputes
+the checksum), for GUE `gue_sport= gue_dport= gue_ver= gue_hlen=
+gue_proto= gue_csum=ok|bad|none` (the outer UDP checksum, recomputed by
+scapy over the outer pseudo header).
 Exits after COUNT packets or TIMEOUT seconds; prints "ready" once the
 capture runs.
 Usage: ip_capture.py IFACE PORT COUNT TIMEOUT   (needs python3-scapy)
 """
+import os
 import sys
 
-from scapy.all import IP, TCP, UDP, IPv6, raw
+from scapy.all import GRE, IP, TCP, UDP, IPv6, raw
 
 from capture import capture
 
 iface, port, count, timeout = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 
 
+GUE_PORT = int(os.environ.get("GUE_PORT", "6080"))
+
+
+def gue_inner(udp):
+    """The inner IP packet of a GUE datagram (variant 0), else None."""
+    b = bytes(udp.payload)
+    if len(b) < 4 or b[0] >> 6 != 0:
+        return None
+    body = b[4 + (b[0] & 0x1F) * 4:]
+    if b[1] == 4 and body[:1] and body[0] >> 4 == 4:
+        return IP(body)
+    if b[1] == 41 and body[:1] and body[0] >> 4 == 6:
+        return IPv6(body)
+    return None
+
+
 def innermost(p):
-    """(outer IP layer or None, the IP layer that carries TCP/UDP)."""
+    """(outer IP layer or None, the IP layer that carries TCP/UDP, tunnel
+    words)."""
     ip = p.getlayer(IPv6) or p.getlayer(IP)
     if ip is None:
-        return None, None
+        return None, None, []
     inner = ip.payload
     if isinstance(inner, (IPv6, IP)):
-        return ip, inner
-    return None, ip
+        return ip, inner, ["tunnel=ipip"]
+    if isinstance(inner, GRE) and isinstance(inner.payload, (IPv6, IP)):
+        gre = inner
+        if gre.chksum_present:
+            again = GRE(raw(gre))
+            del again.chksum
+            ok = "ok" if GRE(raw(again)).chksum == gre.chksum else "bad"
+        else:
+            ok = "none"
+        return ip, gre.payload, ["tunnel=gre", f"gre_proto={hex(gre.proto)}", f"gre_csum={ok}"]
+    if isinstance(inner, UDP) and inner.dport == GUE_PORT:
+        body = gue_inner(inner)
+        if body is not None:
+            b = bytes(inner.payload)
+            if inner.chksum == 0:
+                ok = "none"
+            else:
+                again = type(ip)(raw(ip))
+                del again.payload.chksum
+                ok = "ok" if type(ip)(raw(again)).payload.chksum == inner.chksum else "bad"
+            words = ["tunnel=gue", f"gue_sport={inner.sport}", f"gue_dport={inner.dport}",
+                     f"gue_ver={b[0] >> 6}", f"gue_hlen={b[0] & 0x1F}", f"gue_proto={b[1]}",
+                     f"gue_csum={ok}"]
+            return ip, body, words
+    return None, ip, []
 
 
 def l4_of(ip):
@@ -40,7 +88,7 @@ def l4_of(ip):
 
 
 def keep(p):
-    _, ip = innermost(p)
+    _, ip, _ = innermost(p)
     if ip is None:
         return False
     l4 = l4_of(ip)
@@ -65,7 +113,7 @@ def checks(ip, l4):
 
 
 def describe(p):
-    outer, ip = innermost(p)
+    outer, ip, tunnel = innermost(p)
     l4 = l4_of(ip)
     csum_ok, len_ok = checks(ip, l4)
     version = 6 if isinstance(ip, IPv6) else 4
@@ -78,7 +126,7 @@ def describe(p):
     if outer is not None:
         ov = 6 if isinstance(outer, IPv6) else 4
         words += [f"outer={ov}", f"outer_src={outer.src}", f"outer_dst={outer.dst}",
-                  f"outer_hlim={outer.hlim if ov == 6 else outer.ttl}"]
+                  f"outer_hlim={outer.hlim if ov == 6 else outer.ttl}"] + tunnel
     return " ".join(words)
 
 

@@ -176,8 +176,8 @@ impl Engine {
         };
         let counters = &*self.counters;
         let proto = ipv4::Protocol::Icmp;
-        let cx =
-            XmitCx { ifaces: &self.cfg.ifaces, rx, counters, port, next_hop, proto, tl, dont_frag: false };
+        let (ifaces, snap) = (&self.cfg.ifaces, &*self.snap);
+        let cx = XmitCx { ifaces, rx, counters, port, next_hop, proto, tl, dont_frag: false, snap };
         let action = modes::xmit(s.mode, false, &cx, s, frame);
         if !matches!(action, Action::Drop(_)) {
             counters.event(Event::IcmpErrorsForwarded, 1);

@@ -142,7 +142,7 @@ impl Engine {
             return Action::Drop(Drop::NoRoute);
         };
         self.encap6 = (u128::from(src), s.rip);
-        Action::Encap6 { port, next_hop }
+        Action::Encap6 { port, next_hop, tun: self.snap.dest_tunnel(u32::from(s.dest)) }
     }
 
     /// An ICMPv6 error from the client side about a reply of NAT64 session

@@ -373,6 +373,7 @@ impl Engine {
             proto: p.key.proto,
             tl: p.tl,
             dont_frag: p.dont_frag,
+            snap,
         };
         let out = dir == Dir::Output;
         if synproxy {

@@ -402,7 +402,13 @@ impl Engine {
         }
         // Over the smallest MTU only: Packet Too Big to the sender (not for
         // a datagram reassembled here: the worker fragments it).
-        let tun = if smode == ForwardMode::Tunnel { ipv6::HEADER_LEN } else { 0 };
+        // TUN's outer headers: IPv6 and the server's tunnel header.
+        let (tunnel, tun) = if smode == ForwardMode::Tunnel {
+            let t = snap.dest_tunnel(u32::from(dest));
+            (t, ipv6::HEADER_LEN + crate::modes::tun_encap::overhead(t))
+        } else {
+            (gw_proto::TunnelEncap::Ipip, 0)
+        };
         if !*whole && p.len + tun > usize::from(*min_mtu) {
             let mtu = cfg.ifaces.iter().find(|i| i.port == port).map_or(u16::MAX, |i| i.mtu);
             if p.len + tun > usize::from(mtu) {
@@ -410,12 +416,12 @@ impl Engine {
             }
         }
         if smode == ForwardMode::Tunnel {
-            // IPv6-in-IPv6 from the output port's IPv6 address.
+            // IPv6-in-IPv6 (or GUE, GRE) from the output port's IPv6 address.
             let Some(src) = cfg.ifaces.iter().find(|i| i.port == port).and_then(|i| i.ipv6()) else {
                 return Action::Drop(Drop::NoRoute);
             };
             *encap6 = (u128::from(src), s.rip);
-            return Action::Encap6 { port, next_hop };
+            return Action::Encap6 { port, next_hop, tun: tunnel };
         }
         xmit6(s, dir == Dir::Output, mode.routed, frame, p);
         Action::Forward6 { port, next_hop }

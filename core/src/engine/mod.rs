@@ -51,6 +51,8 @@ pub use reject::{NoServiceReply, Reject, RejectConfig};
 
 use std::sync::Arc;
 
+use gw_proto::TunnelEncap;
+
 use crate::counters::{Drop, Event, WorkerCounters};
 use crate::mailbox::{ConnQuery, SCAN_PER_CHUNK};
 use crate::persist;
@@ -121,14 +123,15 @@ pub enum Action {
     Reply { port: u16, len: usize },
     /// TUN mode: encapsulate toward the real server from `src` to `dst`
     /// (host order) with [`crate::modes::tun::encap`] (it prepends
-    /// [`crate::modes::tun::OUTER_LEN`] bytes), and send out `port` to the MAC
-    /// of `next_hop`.
-    Encap { port: u16, next_hop: u32, src: u32, dst: u32 },
+    /// [`crate::modes::tun::OUTER_LEN`] bytes and the tunnel header of the
+    /// server's `--tun-type` `tun`), and send out `port` to the MAC of
+    /// `next_hop`.
+    Encap { port: u16, next_hop: u32, src: u32, dst: u32, tun: TunnelEncap },
     /// TUN for IPv6: encapsulate with [`crate::modes::tun6::encap`] from
     /// and to the addresses [`Engine::pending_encap6`] gives (kept in the
-    /// engine so that `Action` stays 32 bytes), and send out `port` to the
-    /// MAC of the IPv6 `next_hop`.
-    Encap6 { port: u16, next_hop: u128 },
+    /// engine so that `Action` stays 32 bytes), in the tunnel of type
+    /// `tun`, and send out `port` to the MAC of the IPv6 `next_hop`.
+    Encap6 { port: u16, next_hop: u128, tun: TunnelEncap },
     /// An ARP packet from `sender` (inside `port`'s subnet) on `port`: learn
     /// it, making a neighbour entry only if `create` (a request to us), else
     /// updating one that exists (Linux `arp_accept=0`); if `reply`, the
@@ -463,3 +466,7 @@ impl Engine {
         n + self.expire6(now)
     }
 }
+
+// The worker matches an `Action` per packet: the tunnel type of TUN's
+// variants fits in their padding, and it stays 32 bytes.
+const _: () = assert!(std::mem::size_of::<Action>() == 32);

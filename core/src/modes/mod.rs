@@ -27,13 +27,14 @@ pub mod fullnat;
 pub mod nat;
 pub mod tun;
 pub mod tun6;
+pub mod tun_encap;
 
 use gw_proto::ForwardMode;
 
 use crate::counters::{Drop, WorkerCounters};
 use crate::engine::{Action, EngineConfig, SvcState};
 use crate::route::Iface;
-use crate::service::{Dest, Service};
+use crate::service::{Dest, Service, Snapshot};
 use crate::session::{Flags, FlowKey, Session, SessionTable};
 use crate::tcp_state::Dir;
 use crate::wire::ipv4::Protocol;
@@ -81,6 +82,9 @@ pub struct XmitCx<'a> {
     pub tl: usize,
     /// The packet's DF bit.
     pub dont_frag: bool,
+    /// The services: TUN reads its server's tunnel type here
+    /// ([`Snapshot::dest_tunnel`]), only when it transmits.
+    pub snap: &'a Snapshot,
 }
 
 /// One forwarding mode.

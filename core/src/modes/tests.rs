@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
-use gw_proto::{ForwardMode, Protocol as SvcProto, Scheduler, ServiceKey};
+use gw_proto::{ForwardMode, Protocol as SvcProto, Scheduler, ServiceKey, TunnelEncap};
 
 use super::*;
 use crate::counters::Event;
@@ -262,6 +262,18 @@ fn session(mode: ForwardMode) -> Session {
 }
 
 fn xmit(mode: ForwardMode, out: bool, f: &mut [u8], mtu: u16, counters: &WorkerCounters) -> Action {
+    xmit_with(mode, out, f, mtu, counters, &Snapshot::default())
+}
+
+/// [`xmit`] under the services of `snap` (e.g. the server's tunnel type).
+fn xmit_with(
+    mode: ForwardMode,
+    out: bool,
+    f: &mut [u8],
+    mtu: u16,
+    counters: &WorkerCounters,
+    snap: &Snapshot,
+) -> Action {
     struct X<'a>(&'a XmitCx<'a>, &'a Session, &'a mut [u8], bool);
     impl ModeOp for X<'_> {
         type Out = Action;
@@ -278,8 +290,17 @@ fn xmit(mode: ForwardMode, out: bool, f: &mut [u8], mtu: u16, counters: &WorkerC
     let dont_frag = crate::wire::ipv4::Packet::new_unchecked(&f[14..]).dont_frag();
     let s = session(mode);
     let proto = s.protocol();
-    let cx =
-        XmitCx { ifaces: &ifaces, rx: &ifaces[0], counters, port: 1, next_hop: RIP, proto, tl, dont_frag };
+    let cx = XmitCx {
+        ifaces: &ifaces,
+        rx: &ifaces[0],
+        counters,
+        port: 1,
+        next_hop: RIP,
+        proto,
+        tl,
+        dont_frag,
+        snap,
+    };
     dispatch(mode, X(&cx, &s, f, out))
 }
 
@@ -319,7 +340,7 @@ fn tun_encapsulates_what_fits_and_answers_df_packets_that_do_not() {
     let orig = frame(100, true);
     let tl = orig.len() - 14;
     let mut f = orig.clone();
-    let encap = Action::Encap { port: 1, next_hop: RIP, src: 0xc612_0101, dst: RIP };
+    let encap = Action::Encap { port: 1, next_hop: RIP, src: 0xc612_0101, dst: RIP, tun: TunnelEncap::Ipip };
     assert_eq!(xmit(ForwardMode::Tunnel, false, &mut f, (tl + OUTER) as u16, &counters), encap);
     assert_eq!(f, orig, "the frame is only changed by the worker's tun::encap");
     // One byte too big: with DF the client hears the tunnel's MTU.
@@ -335,12 +356,50 @@ fn tun_encapsulates_what_fits_and_answers_df_packets_that_do_not() {
 
 const OUTER: usize = tun::OUTER_LEN;
 
+/// GUE and GRE take their header off the tunnel MTU (IPVS's
+/// `__ip_vs_get_out_rt` with `IP_VS_RT_MODE_TUNNEL`): a DF packet that
+/// fits ipip but not the server's tunnel hears the smaller MTU, and the
+/// tunnel type rides in the action to the worker.
+#[test]
+fn gue_and_gre_take_their_headers_off_the_tunnel_mtu() {
+    use gw_proto::TunnelCsum;
+    let orig = frame(100, true);
+    let tl = orig.len() - 14;
+    for (tun, extra) in [
+        (TunnelEncap::Gue { port: 6080, csum: TunnelCsum::Csum }, 12),
+        (TunnelEncap::Gre { csum: TunnelCsum::NoCsum }, 4),
+        (TunnelEncap::Gre { csum: TunnelCsum::Csum }, 8),
+    ] {
+        let counters = WorkerCounters::new(0, 0, 1, 1);
+        let snap = Snapshot::new(0, vec![], 4).with_tunnels([(0, tun)]);
+        let mut f = orig.clone();
+        let mtu = (tl + OUTER + extra) as u16;
+        let encap = Action::Encap { port: 1, next_hop: RIP, src: 0xc612_0101, dst: RIP, tun };
+        assert_eq!(xmit_with(ForwardMode::Tunnel, false, &mut f, mtu, &counters, &snap), encap);
+        let got = xmit_with(ForwardMode::Tunnel, false, &mut f, mtu - 1, &counters, &snap);
+        let Action::Reply { port: 0, len } = got else { panic!("{tun:?}: {got:?}") };
+        let p = SlicedPacket::from_ethernet(&f[..len]).unwrap();
+        let Some(TransportSlice::Icmpv4(icmp)) = p.transport else { panic!("not ICMP") };
+        match icmp.icmp_type() {
+            etherparse::Icmpv4Type::DestinationUnreachable(
+                etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu },
+            ) => assert_eq!(usize::from(next_hop_mtu), tl - 1, "{tun:?}: the tunnel's MTU"),
+            other => panic!("{other:?}"),
+        }
+        // Another server's slot is ipip: it fits.
+        let snap = Snapshot::new(0, vec![], 4).with_tunnels([(1, tun)]);
+        let mut f = orig.clone();
+        let got = xmit_with(ForwardMode::Tunnel, false, &mut f, (tl + OUTER) as u16, &counters, &snap);
+        assert!(matches!(got, Action::Encap { tun: TunnelEncap::Ipip, .. }), "{got:?}");
+    }
+}
+
 #[test]
 fn tun_encap_prepends_the_outer_header_and_counts_the_ident() {
     let orig = frame(10, true);
     let mut pkt = orig.clone();
     let mut ident = 41;
-    tun::encap(&mut pkt, 0xc612_0101, RIP, &mut ident).unwrap();
+    tun::encap(&mut pkt, TunnelEncap::Ipip, 0xc612_0101, RIP, &mut ident).unwrap();
     assert_eq!(ident, 42);
     assert_eq!(pkt.len(), orig.len() + OUTER);
     assert_eq!(&pkt[14 + OUTER..], &orig[14..], "inner packet untouched");

@@ -8,23 +8,27 @@
 //! needed" with the tunnel's MTU, RFC 792 / RFC 1191, without DF the outer
 //! packet is sent as fragments, which the worker makes on output), and the
 //! encapsulation the worker carries out for
-//! [`Action::Encap`]: [`encap`] prepends [`OUTER_LEN`] bytes and writes the
-//! outer header ([`encapsulate`]).
+//! [`Action::Encap`]: [`encap`] prepends [`OUTER_LEN`] bytes and the tunnel
+//! header of the server's `--tun-type` ([`super::tun_encap`]: none for
+//! ipip, UDP and GUE, or GRE) and writes them ([`encapsulate`]).
 //!
 //! Outer header fields follow IPVS (`ip_vs_tunnel_xmit`): TOS and TTL are
 //! copied from the inner header, DF is copied from the inner header, the
-//! protocol is 4, the source is the gateway's address on the output port.
+//! protocol is 4 (ipip), 17 (gue) or 47 (gre), the source is the gateway's
+//! address on the output port.
 
 use std::net::Ipv4Addr;
 
-use super::{BindCx, Bound, Mode, XmitCx};
+use gw_proto::TunnelEncap;
+
+use super::{tun_encap, BindCx, Bound, Mode, XmitCx};
 use crate::counters::{Drop, Event};
 use crate::engine::Action;
 use crate::service::Dest;
 use crate::session::{FlowKey, Session};
 use crate::tcp_state::Dir;
 use crate::wire::ethernet::{self, MacAddr};
-use crate::wire::{icmpv4, ipv4};
+use crate::wire::{checksum, icmpv4, ipv4};
 use crate::worker::PacketBuf;
 
 /// Size of the outer IPv4 header.
@@ -45,29 +49,30 @@ impl Mode for Tun {
     }
 
     /// The MTU decision, then [`Action::Encap`] from the output port's
-    /// address to the real server.
+    /// address to the real server, with the server's tunnel type (read at
+    /// each packet, as IPVS reads `cp->dest->tun_type`: `-e` changes it for
+    /// the server's sessions too).
     #[inline]
     fn xmit_in(cx: &XmitCx<'_>, s: &Session, frame: &mut [u8]) -> Action {
         let Some(out) = cx.ifaces.iter().find(|i| i.port == cx.port) else {
             return Action::Drop(Drop::NoRoute);
         };
-        if cx.tl + OUTER_LEN > out.mtu as usize {
-            let mtu = out.mtu.saturating_sub(OUTER_LEN as u16);
+        let tun = cx.snap.dest_tunnel(u32::from(s.dest));
+        let outer = OUTER_LEN + tun_encap::overhead(tun);
+        let encap =
+            Action::Encap { port: cx.port, next_hop: cx.next_hop, src: u32::from(out.addr), dst: s.rip, tun };
+        if cx.tl + outer > out.mtu as usize {
+            let mtu = out.mtu.saturating_sub(outer as u16);
             if !cx.dont_frag {
                 // As IPVS: the outer packet goes out as fragments (the
                 // worker splits it, DF being copied clear). An ICMP error
                 // with DF set (it gets no "fragmentation needed", so
                 // `cx.dont_frag` is false for it) cannot be: dropped.
                 let df = ipv4::Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]).dont_frag();
-                if df || cx.tl + OUTER_LEN > crate::frag::MAX_DATAGRAM {
+                if df || cx.tl + outer > crate::frag::MAX_DATAGRAM {
                     return Action::Drop(Drop::TunnelTooBig);
                 }
-                return Action::Encap {
-                    port: cx.port,
-                    next_hop: cx.next_hop,
-                    src: u32::from(out.addr),
-                    dst: s.rip,
-                };
+                return encap;
             }
             return match frag_needed_in_place(frame, cx.tl, cx.rx.mac, cx.rx.addr, mtu) {
                 Some(len) => {
@@ -77,7 +82,7 @@ impl Mode for Tun {
                 None => Action::Drop(Drop::TunnelTooBig),
             };
         }
-        Action::Encap { port: cx.port, next_hop: cx.next_hop, src: u32::from(out.addr), dst: s.rip }
+        encap
     }
 
     /// Never reached: the session has no reply key.
@@ -88,44 +93,65 @@ impl Mode for Tun {
 }
 
 /// Carries out [`Action::Encap`] on `pkt` (the Ethernet frame the engine
-/// returned it for): prepends [`OUTER_LEN`] bytes and writes the outer
-/// header from `src` to `dst` (host order), with the next value of the
-/// worker's IPv4 identification counter `ident`. `Err(NoHeadroom)` (and
-/// `ident` unchanged) if the buffer has no room in front.
+/// returned it for): prepends [`OUTER_LEN`] bytes and the tunnel header of
+/// `tun` ([`tun_encap::overhead`]) and writes them from `src` to `dst` (host
+/// order), with the next value of the worker's IPv4 identification counter
+/// `ident`. `Err(NoHeadroom)` (and `ident` unchanged) if the buffer has no
+/// room in front.
 #[inline]
-pub fn encap<B: PacketBuf>(pkt: &mut B, src: u32, dst: u32, ident: &mut u16) -> Result<(), Drop> {
-    if !pkt.prepend(OUTER_LEN) {
+pub fn encap<B: PacketBuf>(
+    pkt: &mut B,
+    tun: TunnelEncap,
+    src: u32,
+    dst: u32,
+    ident: &mut u16,
+) -> Result<(), Drop> {
+    if !pkt.prepend(OUTER_LEN + tun_encap::overhead(tun)) {
         return Err(Drop::NoHeadroom);
     }
     *ident = ident.wrapping_add(1);
-    encapsulate(pkt.as_mut(), src, dst, *ident);
+    encapsulate(pkt.as_mut(), tun, src, dst, *ident);
     Ok(())
 }
 
-/// Wraps the IPv4 packet of `frame` in an outer header from `src` to `dst`.
+/// Wraps the IPv4 packet of `frame` in an outer header from `src` to `dst`
+/// and the tunnel header of `tun` (none for ipip, UDP and GUE, or GRE).
 ///
-/// `frame` must already have [`OUTER_LEN`] new bytes in front of the
-/// original Ethernet frame (the caller prepended them); the Ethernet header
-/// moves to the front and the outer header goes between it and the inner
-/// packet, which stays byte for byte as it was.
-pub fn encapsulate(frame: &mut [u8], src: u32, dst: u32, ident: u16) {
+/// `frame` must already have [`OUTER_LEN`] + [`tun_encap::overhead`] new
+/// bytes in front of the original Ethernet frame (the caller prepended
+/// them); the Ethernet header moves to the front and the outer headers go
+/// between it and the inner packet, which stays byte for byte as it was.
+pub fn encapsulate(frame: &mut [u8], tun: TunnelEncap, src: u32, dst: u32, ident: u16) {
     let eth = ethernet::HEADER_LEN;
-    frame.copy_within(OUTER_LEN..OUTER_LEN + eth, 0);
-    let inner = ipv4::Packet::new_unchecked(&frame[eth + OUTER_LEN..]);
+    let add = OUTER_LEN + tun_encap::overhead(tun);
+    frame.copy_within(add..add + eth, 0);
+    let inner = ipv4::Packet::new_unchecked(&frame[eth + add..]);
     let (tos, ttl, df, inner_len) = (inner.tos(), inner.ttl(), inner.dont_frag(), inner.total_len());
+    let sport = match tun {
+        TunnelEncap::Gue { .. } => tun_encap::flow_port(&frame[eth + add..], false),
+        _ => 0,
+    };
+    let end = (eth + add + usize::from(inner_len)).min(frame.len());
+    tun_encap::write_header(tun, &mut frame[eth + OUTER_LEN..end], false, sport);
+    let (src, dst) = (Ipv4Addr::from(src), Ipv4Addr::from(dst));
+    let outer_len = (end - eth) as u16;
+    if tun_encap::udp_csum(tun) {
+        let pseudo = checksum::pseudo_header(src, dst, tun_encap::PROTO_UDP, outer_len - OUTER_LEN as u16);
+        tun_encap::fill_udp_checksum(tun, &mut frame[eth + OUTER_LEN..end], pseudo);
+    }
     let mut outer = ipv4::Packet::new_unchecked(&mut frame[eth..eth + OUTER_LEN]);
     outer.set_version(4);
     outer.set_header_len(OUTER_LEN);
     outer.set_tos(tos);
-    outer.set_total_len(inner_len + OUTER_LEN as u16);
+    outer.set_total_len(outer_len);
     outer.set_ident(ident);
     outer.clear_flags();
     outer.set_dont_frag(df);
     outer.set_frag_offset(0);
     outer.set_ttl(ttl);
-    outer.set_protocol(ipv4::Protocol::IpIp);
-    outer.set_src_addr(Ipv4Addr::from(src));
-    outer.set_dst_addr(Ipv4Addr::from(dst));
+    outer.set_protocol(ipv4::Protocol::from(tun_encap::outer_proto(tun, false)));
+    outer.set_src_addr(src);
+    outer.set_dst_addr(dst);
     outer.fill_checksum();
 }
 
@@ -217,7 +243,7 @@ mod tests {
         let orig = frame(true, 100);
         let mut f = vec![0u8; OUTER_LEN];
         f.extend_from_slice(&orig);
-        encapsulate(&mut f, 0xc612_0101, 0xc612_0202, 9);
+        encapsulate(&mut f, TunnelEncap::Ipip, 0xc612_0101, 0xc612_0202, 9);
         assert_eq!(&f[..14], &orig[..14], "Ethernet header moved to the front");
         assert_eq!(&f[34..], &orig[14..], "inner packet untouched");
         let outer = etherparse::Ipv4HeaderSlice::from_slice(&f[14..34]).unwrap().to_header();
@@ -233,8 +259,99 @@ mod tests {
         assert!(matches!(p.transport, Some(TransportSlice::Udp(_))));
         let mut g = vec![0u8; OUTER_LEN];
         g.extend_from_slice(&frame(false, 10));
-        encapsulate(&mut g, 1, 2, 3);
+        encapsulate(&mut g, TunnelEncap::Ipip, 1, 2, 3);
         assert!(!etherparse::Ipv4HeaderSlice::from_slice(&g[14..34]).unwrap().dont_fragment());
+    }
+
+    /// RFC 1071 over `b`, written here again (not the crate's) so that
+    /// the tests check the checksums against a second implementation.
+    fn rfc1071(b: &[u8]) -> u16 {
+        let mut s: u32 = b.chunks(2).map(|c| u32::from(c[0]) << 8 | u32::from(*c.get(1).unwrap_or(&0))).sum();
+        while s > 0xffff {
+            s = (s & 0xffff) + (s >> 16);
+        }
+        !(s as u16)
+    }
+
+    /// GUE (draft-ietf-intarea-gue §3.1) and its UDP header, read by
+    /// etherparse and by hand, with each checksum option.
+    #[test]
+    fn gue_wraps_the_packet_in_udp_to_the_tun_port_and_a_gue_header() {
+        use gw_proto::TunnelCsum::*;
+        let orig = frame(true, 100);
+        let inner = &orig[14..];
+        let mut ports = vec![];
+        for csum in [NoCsum, Csum, RemCsum] {
+            let tun = TunnelEncap::Gue { port: 6080, csum };
+            let add = OUTER_LEN + 12;
+            let mut f = vec![0u8; add];
+            f.extend_from_slice(&orig);
+            // Ethernet padding after the packet stays out of the tunnel.
+            f.extend_from_slice(&[0xee; 6]);
+            encapsulate(&mut f, tun, 0xc612_0101, 0xc612_0202, 9);
+            let end = 14 + add + inner.len();
+            assert_eq!(&f[14 + add..end], inner, "inner packet untouched");
+            let p = SlicedPacket::from_ethernet(&f[..end]).unwrap();
+            let Some(NetSlice::Ipv4(ip)) = &p.net else { panic!() };
+            let h = ip.header().to_header();
+            assert_eq!(
+                (h.protocol, h.total_len as usize),
+                (etherparse::IpNumber(17), 20 + 8 + 4 + inner.len())
+            );
+            assert_eq!((h.source, h.destination, h.time_to_live), ([198, 18, 1, 1], [198, 18, 2, 2], 33));
+            assert!(h.dont_fragment);
+            let Some(TransportSlice::Udp(u)) = &p.transport else { panic!("not UDP") };
+            assert_eq!(u.destination_port(), 6080);
+            assert!((32768..61000).contains(&u.source_port()), "{}", u.source_port());
+            ports.push(u.source_port());
+            assert_eq!(usize::from(u.length()), 8 + 4 + inner.len());
+            if csum == NoCsum {
+                assert_eq!(u.checksum(), 0, "--tun-nocsum: no UDP checksum");
+            } else {
+                let want =
+                    u.to_header().calc_checksum_ipv4_raw(h.source, h.destination, u.payload()).unwrap();
+                assert_eq!(u.checksum(), want, "{csum:?}: the UDP checksum");
+            }
+            // GUE: ver 0 | C 0 | Hlen 0 (byte 0), Proto/ctype 4, flags 0.
+            assert_eq!(&u.payload()[..4], &[0, 4, 0, 0]);
+            assert_eq!(&u.payload()[4..], inner);
+        }
+        assert!(ports.windows(2).all(|w| w[0] == w[1]), "one flow, one source port");
+    }
+
+    /// GRE (RFC 2784 §2) read by hand: 4 bytes, or 8 with the C bit and the
+    /// checksum over the GRE header and the packet.
+    #[test]
+    fn gre_wraps_the_packet_with_protocol_0800_and_the_checksum_when_asked() {
+        use gw_proto::TunnelCsum::*;
+        let orig = frame(false, 333);
+        let inner = &orig[14..];
+        for (csum, len) in [(NoCsum, 4), (Csum, 8)] {
+            let tun = TunnelEncap::Gre { csum };
+            let add = OUTER_LEN + len;
+            let mut f = vec![0u8; add];
+            f.extend_from_slice(&orig);
+            encapsulate(&mut f, tun, 0xc612_0101, 0xc612_0202, 9);
+            let outer = etherparse::Ipv4HeaderSlice::from_slice(&f[14..34]).unwrap().to_header();
+            assert_eq!(outer.protocol, etherparse::IpNumber(47));
+            assert_eq!(outer.total_len as usize, 20 + len + inner.len());
+            assert_eq!(outer.header_checksum, outer.calc_header_checksum());
+            assert!(!outer.dont_fragment, "DF copied (clear)");
+            let gre = &f[34..34 + len];
+            let flags = u16::from_be_bytes([gre[0], gre[1]]);
+            assert_eq!(flags & 0x7fff, 0, "no K, S bits, reserved 0, version 0");
+            assert_eq!(u16::from_be_bytes([gre[2], gre[3]]), 0x0800, "protocol type IPv4");
+            if csum == Csum {
+                assert_eq!(flags, 0x8000, "C bit");
+                assert_eq!(&gre[6..8], &[0, 0], "reserved1");
+                assert_eq!(rfc1071(&f[34..]), 0, "the GRE checksum verifies over header and packet");
+            } else {
+                assert_eq!(flags, 0);
+            }
+            assert_eq!(&f[34 + len..], inner);
+            let p = SlicedPacket::from_ip(&f[34 + len..]).unwrap();
+            assert!(matches!(p.transport, Some(TransportSlice::Udp(_))));
+        }
     }
 
     #[test]

@@ -271,8 +271,8 @@ fn dest_line(
             " {:<7} {:<13} {:<6} {:<10} {:<10}",
             s.mode.label(),
             // ipvsadm's fwd_tun_info: the tunnel type of a tunnel server
-            // (gatewayd's are ipip), "n/a" for the other methods.
-            if s.mode == ForwardMode::Tunnel { "ipip" } else { "n/a" },
+            // (`ipip`, `gue:PORT:FLAGS`, `gre:FLAGS`), "n/a" for the others.
+            if s.mode == ForwardMode::Tunnel { s.tunnel.info() } else { "n/a".to_owned() },
             s.weight,
             d.active_conns,
             d.inactive_conns

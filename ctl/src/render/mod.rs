@@ -22,6 +22,8 @@ pub mod tables;
 
 #[cfg(test)]
 mod ipv6_tests;
+#[cfg(test)]
+mod tunnel_tests;
 
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -7,6 +7,8 @@
 //! -A -t VIP:PORT -s SCHED [-p TIMEOUT] [-M MASK] [-o] [-b FLAGS]
 //! -a -t VIP:PORT -r RIP:PORT -g|-m|-b -w WEIGHT [-x UPPER] [-y LOWER]
 //! -a -t VIP:PORT -r RIP:PORT -i -w WEIGHT --tun-type ipip [-x UPPER] [-y LOWER]
+//! -a -t VIP:PORT -r RIP:PORT -i -w WEIGHT --tun-type gue --tun-port P --tun-nocsum|--tun-csum|--tun-remcsum [-x ..] [-y ..]
+//! -a -t VIP:PORT -r RIP:PORT -i -w WEIGHT --tun-type gre --tun-nocsum|--tun-csum [-x ..] [-y ..]
 //! --add-laddr -z LIP -t VIP:PORT
 //! ```
 //!
@@ -81,9 +83,10 @@ pub fn save_with(out: &mut String, services: &[ServiceInfo], names: &Names) {
             names.push(out, d.addr, d.port, spec.key.proto);
             let _ = write!(out, " {switch} -w {}", d.weight);
             if d.mode == ForwardMode::Tunnel {
-                // ipvsadm 1.31 names the tunnel type of every tunnel server;
-                // gatewayd's is always ipip, which takes no other option.
-                out.push_str(" --tun-type ipip");
+                // ipvsadm 1.31's print_tunnel_rule: the tunnel type of every
+                // tunnel server, gue's port, gue's and gre's checksum option.
+                out.push(' ');
+                out.push_str(&d.tunnel.rule());
             }
             if d.upper != 0 {
                 let _ = write!(out, " -x {}", d.upper);

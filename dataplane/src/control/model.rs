@@ -146,8 +146,12 @@ impl Control {
                 })
             })
             .collect();
+        // Tunnel types by slot: trashed servers first, the live ones win.
+        let tunnels =
+            m.trash.dests.values().map(|t| &t.entry).chain(m.services.values().flat_map(|s| &s.dests));
         let snap = Snapshot::new(m.generation, services, self.max_dests)
             .with_trash(&Self::snapshot_trash(m))
+            .with_tunnels(tunnels.map(|d| (d.slot, d.spec.tunnel)).collect::<Vec<_>>())
             .with_timeouts(m.timeouts);
         let snap = Arc::new(snap);
         let old = self.publisher.publish(snap);
@@ -395,6 +399,7 @@ fn validate_persistence(spec: &ServiceSpec) -> Result<(), Response> {
 fn check_families(req: &Request) -> Result<(), Response> {
     match req {
         Request::AddDest { service, dest } | Request::EditDest { service, dest } => {
+            check_tunnel(dest)?;
             if service.addr.is_ipv6() == dest.addr.is_ipv6() {
                 return Ok(());
             }
@@ -415,6 +420,24 @@ fn check_families(req: &Request) -> Result<(), Response> {
         }
         _ => Ok(()),
     }
+}
+
+/// A tunnel type only on a tunnelling server, with the options ipvsadm
+/// 1.31 allows it (gwctl checks as ipvsadm; this is for other clients).
+fn check_tunnel(dest: &gw_proto::DestSpec) -> Result<(), Response> {
+    use gw_proto::{TunnelCsum, TunnelEncap};
+    let why = match dest.tunnel {
+        TunnelEncap::Ipip => return Ok(()),
+        t if dest.mode != gw_proto::ForwardMode::Tunnel => {
+            format!("tunnel type {} is for tunnelling servers, not {} mode", t.name(), dest.mode.label())
+        }
+        TunnelEncap::Gue { port: 0, .. } => "a gue tunnel needs a port (1-65535)".to_owned(),
+        TunnelEncap::Gre { csum: TunnelCsum::RemCsum } => {
+            "remote checksum offload is a gue option".to_owned()
+        }
+        _ => return Ok(()),
+    };
+    Err(err(ErrorKind::Invalid, format!("real server {}: {why}", dest.addr)))
 }
 
 /// The IPv4 local addresses among `a`, host order.
@@ -482,6 +505,51 @@ mod tests {
             Response::Error { kind: ErrorKind::NoService, .. }
         ));
         assert_eq!(p.current().generation, 2);
+    }
+
+    /// A server's `--tun-type` reaches the snapshot by its slot, `-e`
+    /// changes it, deletion keeps it for the trashed server's sessions,
+    /// and what ipvsadm would refuse is refused.
+    #[test]
+    fn tunnel_types_reach_the_snapshot_by_slot() {
+        use gw_proto::{ForwardMode, TunnelCsum, TunnelEncap};
+        let (c, p) = control(1);
+        add(&c);
+        let gue = TunnelEncap::Gue { port: 6080, csum: TunnelCsum::Csum };
+        let tun = DestSpec {
+            tunnel: gue,
+            ..DestSpec::new(std::net::Ipv4Addr::new(198, 18, 1, 3), 80, ForwardMode::Tunnel, 1)
+        };
+        assert_eq!(c.handle(Request::AddDest { service: key(80), dest: tun }), Response::Ok);
+        let slot_of = |last: u8| {
+            let snap = p.current();
+            let svc = snap.service(gw_core::wire::ipv4::Protocol::Tcp, 0xc612_0064, 80).unwrap();
+            svc.dests.iter().find(|d| d.addr4() == 0xc612_0100 + u32::from(last)).unwrap().slot
+        };
+        let (fnat, gue_slot) = (slot_of(2), slot_of(3));
+        assert_eq!(p.current().dest_tunnel(gue_slot), gue);
+        assert_eq!(p.current().dest_tunnel(fnat), TunnelEncap::Ipip);
+        let gre = TunnelEncap::Gre { csum: TunnelCsum::NoCsum };
+        assert_eq!(
+            c.handle(Request::EditDest { service: key(80), dest: DestSpec { tunnel: gre, ..tun } }),
+            Response::Ok
+        );
+        assert_eq!(p.current().dest_tunnel(gue_slot), gre, "-e changes it");
+        assert_eq!(c.handle(Request::DelDest { service: key(80), addr: tun.addr, port: 80 }), Response::Ok);
+        assert_eq!(p.current().dest_tunnel(gue_slot), gre, "its trashed sessions keep tunnelling so");
+        for bad in [
+            DestSpec { tunnel: gue, ..dest(4) },
+            DestSpec { tunnel: TunnelEncap::Gue { port: 0, csum: TunnelCsum::NoCsum }, ..tun },
+            DestSpec { tunnel: TunnelEncap::Gre { csum: TunnelCsum::RemCsum }, ..tun },
+        ] {
+            assert!(
+                matches!(
+                    c.handle(Request::AddDest { service: key(80), dest: bad }),
+                    Response::Error { kind: ErrorKind::Invalid, .. }
+                ),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -281,7 +281,10 @@ fn tun6_asks_the_worker_to_encapsulate_from_the_port_to_the_real_server() {
     let mut e = engine(service(ForwardMode::Tunnel, P::Tcp, false), 0, 1);
     let mut syn = tcp_frame((CIP, 40000), (VIP, 80), true, false, &[]);
     let before = syn.clone();
-    assert_eq!(e.process(0, 0, &mut syn), Action::Encap6 { port: 0, next_hop: u128::from(RIP) });
+    assert_eq!(
+        e.process(0, 0, &mut syn),
+        Action::Encap6 { port: 0, next_hop: u128::from(RIP), tun: gw_proto::TunnelEncap::Ipip }
+    );
     assert_eq!(e.pending_encap6(), (u128::from(GW6), u128::from(RIP)));
     assert_eq!(syn, before, "the inner packet is not touched");
     assert!(e.sessions6.get(0).flags.contains(Flags::NO_OUT));
