@@ -176,16 +176,26 @@ impl Engine {
     /// Creates the session for the first packet of a flow to a service.
     pub(super) fn new_session(&mut self, now: u64, p: L4Info) -> Result<u32, Drop> {
         let h_in = self.sessions.hash(&p.key);
-        self.new_session_hashed(now, p, h_in)
+        let svc = self.snap.service_slot(p.key.proto, p.key.dst, p.key.dport);
+        self.new_session_hashed(now, p, h_in, svc)
     }
 
     /// [`Engine::new_session`] with the index hash of the flow's key,
     /// which the lookup that missed computed (`h_in ==
-    /// self.sessions.hash(&p.key)`): the insert does not hash it again.
-    pub(super) fn new_session_hashed(&mut self, now: u64, p: L4Info, h_in: u64) -> Result<u32, Drop> {
+    /// self.sessions.hash(&p.key)`): the insert does not hash it again;
+    /// and with its service's slot (`Snapshot::service_slot` of its
+    /// destination), which the caller looked up for its SYNPROXY check.
+    pub(super) fn new_session_hashed(
+        &mut self,
+        now: u64,
+        p: L4Info,
+        h_in: u64,
+        svc: Option<u32>,
+    ) -> Result<u32, Drop> {
         let Engine { cfg, snap, sessions, svc: svc_state, counters, overloaded, ca, .. } = self;
         let (key, tcp_flags) = (p.key, p.tcp_flags);
-        let Some(svc) = snap.service(key.proto, key.dst, key.dport) else {
+        debug_assert_eq!(svc, snap.service_slot(key.proto, key.dst, key.dport));
+        let Some(svc) = svc.map(|i| snap.service_at(i)) else {
             return Err(if snap.is_laddr(key.dst) || snap.is_masq_dest(key.proto, key.src, key.sport) {
                 Drop::UnknownReply
             } else if snap.owns(key.dst) || cfg.ifaces.iter().any(|i| u32::from(i.addr) == key.dst) {

@@ -170,12 +170,17 @@ fn phases(args: &Args, g: &mut Gen) -> Result<GenReport> {
         frag: None,
     };
     report.phases.push(g.run("prime", &mut prime, None));
+    // Answer pacing from the open phase on (the prime phase has its rate).
+    g.window = gen::Window::new(args.window, args.window_timeout_ms);
     if !args.no_open {
+        // TCP: at a fixed rate, or paced by the answers with --window (as
+        // fast as the gateway answers however busy its CPU is).
+        let open_rate = if args.proto == Proto::Tcp && args.window == 0 { OPEN_TCP_PPS } else { 0.0 };
         let mut open = Traffic {
             templates: &open_tpl,
             pattern: &one,
             flows: Flows::Once { next: 0, end: args.flows },
-            rate: if args.proto == Proto::Tcp { OPEN_TCP_PPS } else { 0.0 },
+            rate: open_rate,
             seconds: None,
             frag: None,
         };
@@ -194,7 +199,7 @@ fn phases(args: &Args, g: &mut Gen) -> Result<GenReport> {
                 templates: &open_tpl,
                 pattern: &one,
                 flows: Flows::List { flows: missing, next: 0 },
-                rate: OPEN_TCP_PPS,
+                rate: open_rate,
                 seconds: None,
                 frag: None,
             };
@@ -215,6 +220,8 @@ fn phases(args: &Args, g: &mut Gen) -> Result<GenReport> {
     } else {
         Flows::Cycle { n: args.flows, next: 0, order: args.order.order(args.flows) }
     };
+    // From the warm-up on: half-open new connections.
+    g.complete_handshakes = !args.syn_only;
     let mut t = Traffic {
         templates: &data_tpl,
         pattern: &pattern,
