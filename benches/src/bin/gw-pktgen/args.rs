@@ -204,9 +204,8 @@ pub struct Args {
     /// (`rx_fragments` counts the frames). 0: off.
     #[arg(long, default_value_t = 0)]
     pub fragment: usize,
-    /// Answer pacing of the phases that run as fast as possible (the open
-    /// phase, and the warm-up and measurement without --rate; TCP's open
-    /// phase then drops its fixed rate): at most this many client packets in
+    /// Answer pacing of the warm-up and the measurement when they run as
+    /// fast as possible (no --rate): at most this many client packets in
     /// flight, i.e. sent and their answer not yet back (each client packet
     /// has one: a datagram's, a SYN's SYN+ACK, an ACK's echo). The
     /// generator then offers what the gateway answers rather than keeping
