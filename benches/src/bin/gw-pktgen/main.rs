@@ -171,12 +171,11 @@ fn phases(args: &Args, g: &mut Gen) -> Result<GenReport> {
     };
     report.phases.push(g.run("prime", &mut prime, None));
     if !args.no_open {
-        let open_rate = if args.proto == Proto::Tcp { OPEN_TCP_PPS } else { 0.0 };
         let mut open = Traffic {
             templates: &open_tpl,
             pattern: &one,
             flows: Flows::Once { next: 0, end: args.flows },
-            rate: open_rate,
+            rate: if args.proto == Proto::Tcp { OPEN_TCP_PPS } else { 0.0 },
             seconds: None,
             frag: None,
         };
@@ -195,7 +194,7 @@ fn phases(args: &Args, g: &mut Gen) -> Result<GenReport> {
                 templates: &open_tpl,
                 pattern: &one,
                 flows: Flows::List { flows: missing, next: 0 },
-                rate: open_rate,
+                rate: OPEN_TCP_PPS,
                 seconds: None,
                 frag: None,
             };
