@@ -415,9 +415,20 @@ impl Snapshot {
     /// persistent) service on `addr`, as IPVS looks them up.
     #[inline]
     pub fn service(&self, proto: Protocol, addr: u32, port: u16) -> Option<&Service> {
+        self.service_slot(proto, addr, port).map(|i| self.service_at(i))
+    }
+    /// [`Snapshot::service`] in two steps: where the service is in this
+    /// snapshot, which a caller that needs it twice (a new connection:
+    /// SYNPROXY or not, then its session) looks up once.
+    #[inline]
+    pub fn service_slot(&self, proto: Protocol, addr: u32, port: u16) -> Option<u32> {
         let proto = u8::from(proto);
-        let i = self.by_key.get(&(proto, addr, port)).or_else(|| self.by_key.get(&(proto, addr, 0)))?;
-        Some(&*self.services[*i as usize])
+        self.by_key.get(&(proto, addr, port)).or_else(|| self.by_key.get(&(proto, addr, 0))).copied()
+    }
+    /// The service [`Snapshot::service_slot`] found.
+    #[inline]
+    pub fn service_at(&self, slot: u32) -> &Service {
+        &self.services[slot as usize]
     }
     /// A VIP or local address of any service.
     #[inline]

@@ -126,6 +126,11 @@ pub struct Phase {
     /// can be given as a median with its spread on a noisy machine.
     #[serde(default)]
     pub samples: Vec<Sample>,
+    /// Answer pacing (`gw-pktgen --window`): client packets given up as
+    /// lost (no answer arrived while the window was full for
+    /// `--window-timeout-ms`), so that the window opens again.
+    #[serde(default)]
+    pub window_lost: u64,
 }
 
 impl Phase {

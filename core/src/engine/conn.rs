@@ -176,16 +176,26 @@ impl Engine {
     /// Creates the session for the first packet of a flow to a service.
     pub(super) fn new_session(&mut self, now: u64, p: L4Info) -> Result<u32, Drop> {
         let h_in = self.sessions.hash(&p.key);
-        self.new_session_hashed(now, p, h_in)
+        let svc = self.snap.service_slot(p.key.proto, p.key.dst, p.key.dport);
+        self.new_session_hashed(now, p, h_in, svc)
     }
 
     /// [`Engine::new_session`] with the index hash of the flow's key,
     /// which the lookup that missed computed (`h_in ==
-    /// self.sessions.hash(&p.key)`): the insert does not hash it again.
-    pub(super) fn new_session_hashed(&mut self, now: u64, p: L4Info, h_in: u64) -> Result<u32, Drop> {
+    /// self.sessions.hash(&p.key)`): the insert does not hash it again;
+    /// and with its service's slot (`Snapshot::service_slot` of its
+    /// destination), which the caller looked up for its SYNPROXY check.
+    pub(super) fn new_session_hashed(
+        &mut self,
+        now: u64,
+        p: L4Info,
+        h_in: u64,
+        svc: Option<u32>,
+    ) -> Result<u32, Drop> {
         let Engine { cfg, snap, sessions, svc: svc_state, counters, overloaded, ca, .. } = self;
         let (key, tcp_flags) = (p.key, p.tcp_flags);
-        let Some(svc) = snap.service(key.proto, key.dst, key.dport) else {
+        debug_assert_eq!(svc, snap.service_slot(key.proto, key.dst, key.dport));
+        let Some(svc) = svc.map(|i| snap.service_at(i)) else {
             return Err(if snap.is_laddr(key.dst) || snap.is_masq_dest(key.proto, key.src, key.sport) {
                 Drop::UnknownReply
             } else if snap.owns(key.dst) || cfg.ifaces.iter().any(|i| u32::from(i.addr) == key.dst) {
@@ -376,9 +386,10 @@ pub(crate) fn unbind_parts(
 /// a reply, while DPVS's partition (`lport % workers == worker`) is kept.
 ///
 /// O(1), and without a cache miss of its own in the usual case: the first
-/// candidate's reply key is looked up (one bucket line, since a lookup
-/// that finds nothing reads only the primary bucket, and the very line the
-/// session's insert then writes). When it is taken, the next candidates
+/// candidate's reply-port count and its reply bucket line (the very line
+/// the session's insert then writes) are read at once; the bucket's ways
+/// are compared only when the count says some reply key uses the port.
+/// When it is taken, the next candidates
 /// are checked against the table's reply-port counts (a few MiB, one line
 /// holds 64 consecutive ports) and the first port no reply key uses at
 /// all is taken without reading the reply index: a crowded table (10 M
@@ -408,10 +419,9 @@ pub(crate) fn alloc_lport(cx: &mut BindCx<'_>, flow: &FlowKey, rs: (u32, u16)) -
     let span = (hi as u32 - first) / nw + 1;
     let tries = (span as usize).min(LPORT_TRIES);
     let port = |offset: u32, k: u32| (first + (offset + k) % span * nw) as u16;
-    let free = |lip: u32, lport: u16| {
-        let key = FlowKey { proto: flow.proto, src: rs.0, sport: rs.1, dst: lip, dport: lport };
-        sessions.lookup_out(&key).is_none()
-    };
+    let reply =
+        |lip: u32, lport: u16| FlowKey { proto: flow.proto, src: rs.0, sport: rs.1, dst: lip, dport: lport };
+    let free = |lip: u32, lport: u16| sessions.lookup_out(&reply(lip, lport)).is_none();
     let k0 = laddr_start(cfg.seed, flow, n);
     for k in 0..n {
         let lip = svc.laddrs[(k0 + k) % n];
@@ -422,9 +432,14 @@ pub(crate) fn alloc_lport(cx: &mut BindCx<'_>, flow: &FlowKey, rs: (u32, u16)) -
         // insert finds both lines in cache (it increments the one and
         // writes the other). Reading the count only after the lookup (or
         // only at the insert) put its miss after the bucket's (issue 14).
+        // The bucket's ten ways are compared only when the count is not
+        // 0 (a port no reply key uses is free whatever the bucket holds).
         let p0 = port(offset, start);
-        let (unused, free0) = (sessions.reply_port_unused(lip, p0), free(lip, p0));
-        let t = if unused | free0 {
+        let k0 = reply(lip, p0);
+        let h0 = sessions.hash(&k0);
+        sessions.load_out_bucket(h0);
+        let unused = sessions.reply_port_unused(lip, p0);
+        let t = if unused || sessions.find_out(&k0, h0).is_none() {
             Some(0)
         } else {
             (1..tries as u32)

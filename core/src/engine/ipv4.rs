@@ -286,12 +286,12 @@ impl Engine {
     /// of line: the established path through [`Engine::l4`] stays small.
     #[inline(never)]
     fn open(&mut self, now: u64, rx: &Iface, frame: &mut [u8], p: &L4Info, h_in: u64) -> Action {
-        if p.key.proto == Protocol::Tcp
-            && self.snap.service(p.key.proto, p.key.dst, p.key.dport).is_some_and(|s| s.synproxy)
-        {
+        // One service lookup for both the SYNPROXY check and the session.
+        let svc = self.snap.service_slot(p.key.proto, p.key.dst, p.key.dport);
+        if p.key.proto == Protocol::Tcp && svc.is_some_and(|i| self.snap.service_at(i).synproxy) {
             return self.synproxy_new(now, rx, frame, p);
         }
-        match self.new_session_hashed(now, *p, h_in) {
+        match self.new_session_hashed(now, *p, h_in, svc) {
             Ok(i) => self.forward(now, rx, i, Dir::Input, frame, p),
             Err(d) => self.reject_or_drop(now, rx, frame, p, d),
         }

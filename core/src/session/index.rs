@@ -140,6 +140,14 @@ impl Index {
         &self.buckets[self.primary(h)]
     }
 
+    /// Reads the primary bucket line of hash `h` (its spill count): the
+    /// load starts the line's cache miss for a caller that wants the line
+    /// in cache soon (an insert) but has no ways to compare yet.
+    #[inline(always)]
+    pub fn load_bucket(&self, h: u64) -> u16 {
+        self.buckets[self.primary(h)].spill
+    }
+
     /// The first entry of hash `h` in its primary bucket whose signature
     /// matches (a likely hit, for prefetching its session line).
     #[inline(always)]

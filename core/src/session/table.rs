@@ -191,6 +191,14 @@ impl<E: Entry> Table<E> {
         }
     }
 
+    /// Starts reading the reply-index bucket line of hash `h` (one load,
+    /// kept by `black_box`), without the lookup's compares: the line is
+    /// in cache, or on its way, when an insert of that hash writes it.
+    #[inline(always)]
+    pub fn load_out_bucket(&self, h: u64) {
+        std::hint::black_box(self.out_index.load_bucket(h));
+    }
+
     /// The session line a lookup of hash `h` will most likely read, once
     /// its bucket line is in cache, for the caller to prefetch.
     #[inline(always)]

@@ -139,20 +139,23 @@ fn goals(rows: &[Row]) -> Vec<Goal> {
         met: hot.and_then(|r| r.vs_testpmd_cycles).map(|x| x <= 2.0),
     });
     let new = by("fullnat-udp-new");
+    // TCP sessions as UDP's are counted (SYN and SYN+ACK, `fullnat-tcp-syn`);
+    // a run without that row falls back to whole connections.
+    let (tcp_id, tcp_what) = match by("fullnat-tcp-syn") {
+        Some(_) => ("fullnat-tcp-syn", "SYN + SYN+ACK"),
+        None => ("fullnat-tcp-new", "whole connections"),
+    };
+    let tcp = by(tcp_id).and_then(|r| r.new_sessions_per_s);
     g.push(Goal {
         goal: "issue 5: >= 2M new sessions per second per core with 1M+ live (issue 14: and >= 1.5M TCP)",
         measured: new.and_then(|r| r.new_sessions_per_s).map_or("not run".into(), |v| {
             format!(
-                "{:.2} M/s UDP, {} TCP (SYN)",
+                "{:.2} M/s UDP, {} TCP ({tcp_what})",
                 v / 1e6,
-                by("fullnat-tcp-new")
-                    .and_then(|r| r.new_sessions_per_s)
-                    .map_or("–".into(), |t| format!("{:.2} M/s", t / 1e6))
+                tcp.map_or("–".into(), |t| format!("{:.2} M/s", t / 1e6))
             )
         }),
-        met: new.and_then(|r| r.new_sessions_per_s).map(|v| {
-            v >= 2e6 && by("fullnat-tcp-new").and_then(|r| r.new_sessions_per_s).is_none_or(|t| t >= 1.5e6)
-        }),
+        met: new.and_then(|r| r.new_sessions_per_s).map(|v| v >= 2e6 && tcp.is_none_or(|t| t >= 1.5e6)),
     });
     let bps = rows
         .iter()
@@ -279,6 +282,7 @@ fn svg(rows: &[Row], env: &Env) -> String {
                     && r.workers == workers
                     && r.frames == "64"
                     && !r.id.ends_with("-new")
+                    && !r.id.ends_with("-syn")
             })
             .collect();
         v.sort_by_key(|r| r.flows);

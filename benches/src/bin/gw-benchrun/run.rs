@@ -242,6 +242,12 @@ fn pktgen_cmd(
     if s.synproxy {
         c.arg("--synproxy");
     }
+    if s.window > 0 {
+        c.arg("--window").arg(s.window.to_string());
+    }
+    if s.syn_only {
+        c.arg("--syn-only");
+    }
     match s.dut {
         Dut::Gatewayd { mode, .. } if mode.one_way() => {
             c.arg("--one-way");

@@ -204,6 +204,29 @@ pub struct Args {
     /// (`rx_fragments` counts the frames). 0: off.
     #[arg(long, default_value_t = 0)]
     pub fragment: usize,
+    /// Answer pacing of the warm-up and the measurement when they run as
+    /// fast as possible (no --rate): at most this many client packets in
+    /// flight, i.e. sent and their answer not yet back (each client packet
+    /// has one: a datagram's, a SYN's SYN+ACK, an ACK's echo). The
+    /// generator then offers what the gateway answers rather than keeping
+    /// its receive ring full, where a gateway sheds SYNs (drop_syn_shed).
+    /// Packets without an answer --window-timeout-ms after the window
+    /// filled are given up (`window_lost`). 0: off.
+    #[arg(long, default_value_t = 0)]
+    pub window: u64,
+    /// How long a full --window waits for an answer before it gives up the
+    /// packets in flight as lost. Longer than a CPU time slice: a gateway
+    /// that was only descheduled (a shared machine) still holds them, and
+    /// a new window on top would fill its ring.
+    #[arg(long, default_value_t = 20)]
+    pub window_timeout_ms: u64,
+    /// With --new-flows and --proto tcp: the clients do not answer the
+    /// SYN+ACKs of the measured connections, so each new session is a SYN
+    /// forwarded to a server and its SYN+ACK returned (2 packets, like a
+    /// new UDP flow's first datagram and its answer). The flows opened
+    /// before are still whole handshakes.
+    #[arg(long)]
+    pub syn_only: bool,
     /// EAL arguments (after `--`).
     #[arg(last = true)]
     pub eal: Vec<String>,
@@ -246,6 +269,9 @@ impl Args {
             && (self.proto != Proto::Tcp || self.ipv6 || self.legit_rate.is_nan() || self.legit_rate <= 0.0)
         {
             return Err("--synproxy needs --proto tcp over IPv4 and a --legit-rate above 0".into());
+        }
+        if self.syn_only && (self.proto != Proto::Tcp || !self.new_flows || self.synproxy) {
+            return Err("--syn-only needs --proto tcp and --new-flows, and no --synproxy".into());
         }
         if !(self.syn_flood >= 0.0
             && self.ack_flood >= 0.0
@@ -299,5 +325,11 @@ mod tests {
         assert!(Args::parse_from(["gw-pktgen", "--fragment", "1000"]).validate().is_err());
         assert!(Args::parse_from(["gw-pktgen", "--fragment", "60000"]).validate().is_err());
         assert!(Args::parse_from(["gw-pktgen", "--fragment", "3000", "--proto", "tcp"]).validate().is_err());
+        let syn = ["gw-pktgen", "--proto", "tcp", "--new-flows", "--syn-only", "--window", "64"];
+        let a = Args::parse_from(syn);
+        a.validate().unwrap();
+        assert_eq!(a.window, 64);
+        assert!(Args::parse_from(["gw-pktgen", "--new-flows", "--syn-only"]).validate().is_err(), "TCP only");
+        assert!(Args::parse_from(["gw-pktgen", "--proto", "tcp", "--syn-only"]).validate().is_err());
     }
 }

@@ -12,6 +12,12 @@
 //! skip sending (backpressure instead of building packets only to free
 //! them). In the open phase a refused packet's flow is sent again, so every
 //! flow gets its opening packet.
+//!
+//! With a [`Window`] (`--window`), at most that many client packets are in
+//! flight (sent, their answer not yet back at the client port): the
+//! generator offers what the gateway answers, paced by the answers, instead
+//! of keeping its receive ring full (a gateway sheds SYNs from a full ring,
+//! `gw_core::synproxy::shed`).
 
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
@@ -133,6 +139,56 @@ struct Cut {
     next: usize,
 }
 
+/// Answer pacing (`--window`): at most `size` client packets in flight,
+/// each awaiting its one answer at the client port (a UDP datagram's, a
+/// SYN's SYN+ACK, a handshake ACK's echo). A packet whose answer never
+/// comes (shed, dropped) would close the window for good, so while the
+/// window is full and no answer arrived for a timeout, the packets in
+/// flight are given up as lost and counted (`window_lost`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Window {
+    /// Client packets in flight at most; 0: no pacing.
+    pub size: u64,
+    /// How long a full window waits for an answer before it gives up the
+    /// packets in flight.
+    pub timeout_ms: u64,
+    /// Packets of this phase given up as lost.
+    lost: u64,
+    /// Answers counted at the last call, and when that count last moved.
+    seen_rx: u64,
+    since: u64,
+}
+
+impl Window {
+    pub fn new(size: u64, timeout_ms: u64) -> Window {
+        Window { size, timeout_ms, ..Window::default() }
+    }
+
+    /// Starts a phase: its counters start at 0.
+    fn reset(&mut self, now: u64) {
+        *self = Window { since: now, ..Window::new(self.size, self.timeout_ms) };
+    }
+
+    /// How many client packets may go now, after `tx` sent and `rx`
+    /// answers so far in the phase; `timeout` in the `now` clock's ticks.
+    fn room(&mut self, tx: u64, rx: u64, now: u64, timeout: u64) -> u64 {
+        if self.size == 0 {
+            return u64::MAX;
+        }
+        if rx != self.seen_rx {
+            self.seen_rx = rx;
+            self.since = now;
+        }
+        let mut out = tx.saturating_sub(rx + self.lost);
+        if out >= self.size && now.saturating_sub(self.since) >= timeout {
+            self.lost += out;
+            self.since = now;
+            out = 0;
+        }
+        self.size.saturating_sub(out)
+    }
+}
+
 /// The generator's state across phases.
 pub struct Gen {
     pub client: Link,
@@ -192,6 +248,12 @@ pub struct Gen {
     cur: Phase,
     hist: Histogram,
     gw_warned: bool,
+    /// Answer pacing of phases at "as fast as possible" (`--window`).
+    pub window: Window,
+    /// The clients answer a SYN+ACK with the handshake's ACK; when false
+    /// (`--syn-only` measurements) the connections stay half-open, and a
+    /// new session costs the gateway the SYN and its SYN+ACK.
+    pub complete_handshakes: bool,
 }
 
 impl Gen {
@@ -241,6 +303,8 @@ impl Gen {
             cur: Phase::default(),
             hist: Histogram::new(),
             gw_warned: false,
+            window: Window::default(),
+            complete_handshakes: true,
         }
     }
 
@@ -338,6 +402,8 @@ impl Gen {
         let mut flood_attempted = 0u64;
         let mut legit_attempted = 0u64;
         let retry = matches!(t.flows, Flows::Once { .. } | Flows::List { .. });
+        self.window.reset(t0);
+        let window_timeout = self.window.timeout_ms * self.hz / 1000;
         loop {
             let now = tsc();
             if end.is_some_and(|e| now >= e) || t.flows.done() || self.stop.load(Relaxed) {
@@ -362,6 +428,9 @@ impl Gen {
                 n = due.saturating_sub(attempted).min(BURST as u64) as usize;
             } else if now < backoff_until {
                 n = 0;
+            } else {
+                let room = self.window.room(self.cur.client_tx, self.cur.client_rx, now, window_timeout);
+                n = n.min(usize::try_from(room).unwrap_or(BURST));
             }
             if n == 0 {
                 if let Some(rate) = self.legit.as_ref().map(|f| f.rate) {
@@ -440,6 +509,7 @@ impl Gen {
         let gw_end = self.gw_snapshot();
         self.cur.seconds = self.secs(sent_for);
         self.cur.latency = self.hist.summary(self.hz);
+        self.cur.window_lost = self.window.lost;
         if let (Some(a), Some(b)) = (gw_start, gw_end) {
             self.cur.gw = Some(report::delta(&a, &b));
         }
@@ -759,7 +829,7 @@ impl Gen {
                     Kind::Data { stamp, tcp_flags, .. } => {
                         self.cur.client_rx += 1;
                         record(&mut self.hist, &mut self.cur, self.hz, stamp, now);
-                        if tcp_flags & SYN_ACK == SYN_ACK {
+                        if tcp_flags & SYN_ACK == SYN_ACK && self.complete_handshakes {
                             if let Some(client) = frame::dst_endpoint(m.as_ref()) {
                                 mark(&mut self.answered, sp::flow_of(client.0, client.1));
                                 if self.pending_acks.len() < MAX_PENDING_ACKS {
@@ -862,5 +932,29 @@ mod tests {
         assert_eq!(answered, [false, false, true, false]);
         assert!(is_client_side(flows::ROUTER) && is_client_side(Ipv4Addr::new(198, 19, 3, 4)));
         assert!(!is_client_side(flows::GW_OUTSIDE));
+    }
+
+    #[test]
+    fn window_paces_by_answers_and_gives_up_lost_packets() {
+        let off = &mut Window::new(0, 10);
+        assert_eq!(off.room(1000, 0, 0, 10), u64::MAX);
+        let w = &mut Window::new(64, 10);
+        w.reset(100);
+        assert_eq!(w.room(0, 0, 100, 10), 64);
+        // 64 sent, 10 answered: 10 more may go.
+        assert_eq!(w.room(64, 10, 101, 10), 10);
+        assert_eq!(w.room(74, 10, 105, 10), 0);
+        // Answers keep the window alive however long it stays full.
+        assert_eq!(w.room(74, 11, 109, 10), 1);
+        assert_eq!(w.room(75, 11, 118, 10), 0);
+        // No answer for the timeout while full: the 64 in flight are lost.
+        assert_eq!(w.room(75, 11, 119, 10), 64);
+        assert_eq!(w.lost, 64);
+        assert_eq!(w.room(139, 11, 120, 10), 0);
+        assert_eq!(w.room(139, 43, 121, 10), 32);
+        // Late answers of the lost packets never open it beyond its size.
+        assert_eq!(w.room(139, 139, 122, 10), 64);
+        w.reset(200);
+        assert_eq!((w.lost, w.room(0, 0, 200, 10)), (0, 64));
     }
 }
