@@ -444,6 +444,31 @@ pub(crate) fn unmap(v: u32, first: u32, len: u32) -> u32 {
     }
 }
 
+/// Puts back in the client's sequence space the TCP sequence number at
+/// `at` in ICMP or ICMPv6 message `icmp`, an error toward the client that
+/// quotes a segment of the session whose [`Table`] entry is `i` (flags
+/// `f`), shifted by a PROXY header; the message's checksum (bytes 2..4 in
+/// both; the seq is not in ICMPv6's pseudo header) is updated
+/// incrementally. The client's TCP takes an error only if the quoted
+/// number lies in its send window (Linux `tcp_v4_err`, `tcp_v6_err`), so
+/// a Packet Too Big quoting a shifted segment would be lost. IPv6 sessions
+/// (FULLNAT66, NAT64); IPv4's is `engine/icmp.rs`'s `quoted_seq`.
+pub(crate) fn unmap_quoted(table: &Table, i: u32, f: Flags, icmp: &mut [u8], at: usize) {
+    let (isn, len) = table.get(i);
+    if f.client_addr_bits() < 2 || len == 0 || icmp.len() < 4 {
+        return;
+    }
+    let Some(b) = icmp.get_mut(at..at + 4) else { return };
+    let v = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    let nv = unmap(v, isn.wrapping_add(1), len);
+    if nv == v {
+        return;
+    }
+    b.copy_from_slice(&nv.to_be_bytes());
+    let c = checksum::update32(u16::from_be_bytes([icmp[2], icmp[3]]), v, nv);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+}
+
 /// Whether a packet of a session with flags `f` (state `old` before it,
 /// from the real server if `out`) needs [`on_forward`]: every packet of a
 /// PROXY session, a TOA session's client packets until the handshake is

@@ -410,3 +410,63 @@ fn ipv4_and_ipv6_services_side_by_side_each_get_their_family() {
     let g = one(lab.rx(0, client(Seg { seq: ISN + 1, ack: Some(SISN + 1), ..Seg::default() })));
     assert_eq!(g.payload, v1_header());
 }
+
+/// A Packet Too Big (FULLNAT66) or "fragmentation needed" (NAT64) from
+/// the real server's side about a client segment that the PROXY header
+/// shifted reaches the client quoting the sequence number it sent (its
+/// TCP takes an error only for a number in its send window), with a
+/// checksum etherparse verifies.
+#[test]
+fn an_error_about_a_shifted_segment_quotes_the_clients_own_sequence_number() {
+    use etherparse::icmpv4::DestUnreachableHeader;
+    use etherparse::{Icmpv4Type, Icmpv6Type, Ipv6HeaderSlice};
+    for kind in [Kind::Fnat66, Kind::Nat64] {
+        let hdr = v2_header(false);
+        let n = hdr.len() as u32;
+        let mut lab = lab(kind, Protocol::Tcp, ClientAddr::ProxyV2);
+        let g = one(lab.rx(0, client(Seg { seq: ISN, syn: true, ..Seg::default() })));
+        let lport = g.src.1;
+        let sa = server(kind, lport, Seg { seq: SISN, ack: Some(ISN + 1), syn: true, ..Seg::default() });
+        one(lab.rx(sa.0, sa.1));
+        one(lab.rx(0, client(Seg { seq: ISN + 1, ack: Some(SISN + 1), ..Seg::default() })));
+        let d2 = Seg { seq: ISN + 1, ack: Some(SISN + 1), data: b"shifted", ..Seg::default() };
+        assert_eq!(lab.rx(0, client(d2)).len(), 1);
+        let d2 = Seg { seq: ISN + 8, ack: Some(SISN + 1), data: b"later", ..Seg::default() };
+        let out = lab.rx(0, client(d2));
+        assert_eq!(one(out.clone()).seq, ISN + 8 + n);
+        let sent = &out[0].1[14..];
+        // The error, from the real server's side to the local address.
+        let mut err = vec![];
+        match kind {
+            Kind::Fnat66 => PacketBuilder::ethernet2(RS_MAC[0], GW_OUT.0)
+                .ipv6(RS6.octets(), LIP6.octets(), 64)
+                .icmpv6(Icmpv6Type::PacketTooBig { mtu: 1400 })
+                .write(&mut err, sent)
+                .unwrap(),
+            Kind::Nat64 => {
+                let unreach = DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: 1400 };
+                PacketBuilder::ethernet2(RS_MAC[0], GW_IN.0)
+                    .ipv4(RS[0], LIP, 64)
+                    .icmpv4(Icmpv4Type::DestinationUnreachable(unreach))
+                    .write(&mut err, &sent[..28])
+                    .unwrap()
+            }
+        }
+        let out = lab.rx(kind.rs_port(), err);
+        assert_eq!(out.len(), 1, "{kind:?}: the error reaches the client");
+        let p = SlicedPacket::from_ethernet(&out[0].1).unwrap();
+        let Some(NetSlice::Ipv6(ip)) = &p.net else { panic!("not IPv6") };
+        let h = ip.header();
+        assert_eq!(h.destination_addr(), CLIENT6);
+        let Some(TransportSlice::Icmpv6(icmp)) = &p.transport else { panic!("not ICMPv6") };
+        assert!(icmp.is_checksum_valid(h.source(), h.destination()), "{kind:?}: ICMPv6 checksum");
+        assert!(matches!(icmp.icmp_type(), Icmpv6Type::PacketTooBig { .. }), "{:?}", icmp.icmp_type());
+        let q = Ipv6HeaderSlice::from_slice(icmp.payload()).unwrap();
+        assert_eq!((q.source_addr(), q.destination_addr()), (CLIENT6, VIP6));
+        // The quote may hold only 8 bytes of TCP (NAT64 quoted 28 of IPv4).
+        let qt = &icmp.payload()[40..];
+        assert_eq!(qt[..4], [CPORT.to_be_bytes(), VPORT.to_be_bytes()].concat());
+        let seq = u32::from_be_bytes([qt[4], qt[5], qt[6], qt[7]]);
+        assert_eq!(seq, ISN + 8, "{kind:?}: the client's own sequence number");
+    }
+}
