@@ -903,4 +903,122 @@ mod tests {
         // Before the first byte (an old segment): untouched.
         assert_eq!(unmap(first.wrapping_sub(1), first, len), first.wrapping_sub(1));
     }
+
+    use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
+    use proptest::prelude::*;
+
+    const C6: &str = "2001:db8:77::9";
+    const V6: &str = "2001:db8::50";
+
+    fn conn6() -> Conn {
+        Conn::v6(C6.parse().unwrap(), V6.parse().unwrap(), 40000, 80)
+    }
+
+    /// An IPv6 frame from the local address to a real server carrying
+    /// `payload` over TCP (`tcp`) or UDP, with a destination options header
+    /// (8 bytes, a PadN) between the IPv6 header and the transport one.
+    fn frame6(tcp: bool, payload: &[u8]) -> Vec<u8> {
+        let (lip, rip): (Ipv6Addr, Ipv6Addr) =
+            ("2001:db8::60".parse().unwrap(), "2001:db8::200".parse().unwrap());
+        let b = PacketBuilder::ethernet2([2; 6], [4; 6]).ipv6(lip.octets(), rip.octets(), 63);
+        let mut f = vec![];
+        if tcp {
+            let opts = [etherparse::TcpOptionElement::MaximumSegmentSize(1400)];
+            b.tcp(5000, 8080, 77, 1000).ack(9).options(&opts).unwrap().write(&mut f, payload).unwrap();
+        } else {
+            b.udp(5000, 8080).write(&mut f, payload).unwrap();
+        }
+        // Destination options (next header 60) in front of the transport.
+        let nh = f[ETH + 6];
+        f[ETH + 6] = 60;
+        let pl = u16::from_be_bytes([f[ETH + 4], f[ETH + 5]]) + 8;
+        f[ETH + 4..ETH + 6].copy_from_slice(&pl.to_be_bytes());
+        let at = ETH + ipv6::HEADER_LEN;
+        f.splice(at..at, [nh, 0, 1, 4, 0, 0, 0, 0]);
+        f
+    }
+
+    /// (payload length field, extension headers kept, TCP options, payload)
+    /// of a frame as etherparse reads it; its TCP/UDP checksum verified.
+    fn read6(f: &[u8]) -> (usize, Vec<u8>, Vec<u8>) {
+        let p = SlicedPacket::from_ethernet(f).expect("etherparse parses it");
+        let Some(NetSlice::Ipv6(ip)) = &p.net else { panic!("not IPv6") };
+        let h = ip.header().to_header();
+        assert_eq!(usize::from(h.payload_length), f.len() - ETH - ipv6::HEADER_LEN, "payload length");
+        assert_eq!(ip.extensions().first_header(), Some(etherparse::IpNumber(60)), "extension header kept");
+        match &p.transport {
+            Some(TransportSlice::Tcp(t)) => {
+                assert_eq!(t.checksum(), t.to_header().calc_checksum_ipv6(&h, t.payload()).unwrap());
+                (usize::from(h.payload_length), t.options().to_vec(), t.payload().to_vec())
+            }
+            Some(TransportSlice::Udp(u)) => {
+                assert_eq!(u.checksum(), u.to_header().calc_checksum_ipv6(&h, u.payload()).unwrap());
+                assert_eq!(usize::from(u.length()), 8 + u.payload().len());
+                (usize::from(h.payload_length), vec![], u.payload().to_vec())
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn ipv6_frames_grow_behind_their_extension_headers() {
+        let mut v1 = [0; HDR_MAX];
+        let n1 = proxy_header(false, false, &conn6(), &mut v1);
+        let mut v2 = [0; HDR_MAX];
+        let n2 = proxy_header(true, true, &conn6(), &mut v2);
+        // PROXY v1 before the data.
+        let mut f = frame6(true, b"GET /");
+        let (pl, opts, _) = read6(&f);
+        assert_eq!(apply(&mut f, Insert::Proxy { v2: false, c: conn6() }), Ok(()));
+        let (pl2, opts2, data) = read6(&f);
+        assert_eq!((pl2, opts2), (pl + n1, opts.clone()));
+        assert_eq!(data, [&v1[..n1], b"GET /"].concat());
+        // TOA first in the options, the MSS after it.
+        let mut f = frame6(true, b"");
+        let c = conn6();
+        assert_eq!(apply(&mut f, Insert::Toa6 { addr: c.src, port: c.sport }), Ok(()));
+        let (pl2, opts2, _) = read6(&f);
+        assert_eq!(pl2, pl - 5 + TOA6_LEN);
+        assert_eq!(opts2[..4], [254, 20, 0x9c, 0x40]);
+        assert_eq!(opts2[4..20], C6.parse::<Ipv6Addr>().unwrap().octets());
+        assert_eq!(opts2[20..], opts[..]);
+        // UDP: the v2 DGRAM header before the payload.
+        let mut f = frame6(false, b"query");
+        let (pl, _, _) = read6(&f);
+        assert_eq!(apply(&mut f, Insert::ProxyUdp { c: conn6() }), Ok(()));
+        let (pl2, _, data) = read6(&f);
+        assert_eq!(pl2, pl + n2);
+        assert_eq!(data, [&v2[..n2], b"query"].concat());
+    }
+
+    proptest! {
+        /// Whatever bytes arrive, growing never panics and never writes
+        /// past what it says the packet is.
+        #[test]
+        fn apply_never_panics_on_mutated_frames(
+            tcp in any::<bool>(),
+            muts in proptest::collection::vec((0usize..120, any::<u8>()), 0..6),
+            cut in 0usize..40,
+            which in 0usize..4,
+        ) {
+            let mut f = frame6(tcp, b"data");
+            for (at, v) in muts {
+                if let Some(b) = f.get_mut(at) {
+                    *b = v;
+                }
+            }
+            f.truncate(f.len() - cut);
+            let c = conn6();
+            let ins = [
+                Insert::Proxy { v2: true, c },
+                Insert::Toa6 { addr: c.src, port: c.sport },
+                Insert::ProxyUdp { c },
+                Insert::Toa { addr: 1, port: 2 },
+            ][which];
+            let before = f.len();
+            if apply(&mut f, ins).is_ok() {
+                prop_assert!(f.len() <= before + HDR_MAX + 8);
+            }
+        }
+    }
 }

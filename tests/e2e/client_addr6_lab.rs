@@ -4,7 +4,9 @@
 //! from Debian: nginx (`listen ... proxy_protocol`, logging and answering
 //! `$proxy_protocol_addr:$proxy_protocol_port`) and HAProxy (`bind ...
 //! accept-proxy`, answering `%ci:%cp`) must see the IPv6 client's address
-//! and port for every request, v1 and v2; a 32 MiB download from nginx
+//! and port for every request, v1 and v2; a UDP server
+//! (tests/lab/uoa_server.py) learns it from the v2 DGRAM header on a
+//! session's first datagram; a 32 MiB download from nginx
 //! through PROXY keeps its sha256 through the shifted sequence numbers; a
 //! capture at the real server read with scapy (tests/lab/toa_capture.py)
 //! shows DPVS's IPv6 TOA (kind 254, length 20, the client's port and IPv6
@@ -116,10 +118,13 @@ fn client_address_lab(topo: &'static Topology, name: &str, lip: &str) {
     std::fs::write(dir.join("haproxy.cfg"), haproxy_conf).unwrap();
     let nginx_conf_path = dir.join("nginx.conf").display().to_string();
     let haproxy_cfg_path = dir.join("haproxy.cfg").display().to_string();
-    let procs = vec![
+    let uoa = script("uoa_server.py").display().to_string();
+    let mut procs = vec![
         lab.spawn("rs1", &["nginx", "-c", &nginx_conf_path]),
         lab.spawn("rs2", &["haproxy", "-db", "-f", &haproxy_cfg_path]),
+        lab.spawn("rs2", &["python3", &uoa, "5399", topo.bind(rs2)]),
     ];
+    procs[2].ready();
     wait_listening(&lab, "rs1", &format!("http://{l1}/who"));
     wait_listening(&lab, "rs1", &format!("http://{l2}/who"));
     wait_listening(&lab, "rs2", &format!("http://{}/", hostport(rs2, 8083)));
@@ -160,6 +165,28 @@ fn client_address_lab(topo: &'static Topology, name: &str, lip: &str) {
         assert_eq!(got, big_sha, "download through [VIP6]:{vport} corrupted");
         requests += 1;
     }
+
+    // UOA: a UDP service with PROXY v2 (AF_INET6, DGRAM) on each
+    // session's first datagram, read by a real UDP server.
+    let uvip = hostport(VIP6, 99);
+    lab.gwctl_ok(&["-A", "-u", &uvip, "-s", "rr", "--proxy-protocol", "v2"]);
+    lab.gwctl_ok(&["-a", "-u", &uvip, "-r", &hostport(rs2, 5399), "-b", "-w", "1"]);
+    lab.gwctl_ok(&["--add-laddr", "-z", lip, "-u", &uvip]);
+    let uc = "import socket,sys\n\
+              s=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM); s.settimeout(3); s.bind(('',0))\n\
+              for m in (b'one',b'two'): s.sendto(m,(sys.argv[1],99)); print(s.recv(200).decode(), s.getsockname()[1])\n";
+    let o = lab.exec("client", &["python3", "-c", uc, VIP6]);
+    assert!(o.status.success(), "UDP client: {}", String::from_utf8_lossy(&o.stderr));
+    let t = text(&o);
+    let lines: Vec<&str> = t.lines().collect();
+    assert_eq!(lines.len(), 2, "{t}");
+    for (l, m) in lines.iter().zip(["one", "two"]) {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        assert_eq!(f.len(), 3, "{l}");
+        assert_eq!(f[0], format!("{CLIENT6}:{}", f[2]), "the UDP server learned the IPv6 client: {l}");
+        assert_eq!(f[1], m, "the payload after the header: {l}");
+    }
+    requests += 1;
 
     // TOA: the real server's capture, parsed by scapy.
     let cap = script("toa_capture.py").display().to_string();
