@@ -358,12 +358,31 @@ impl Engine {
         counters.event(event, 1);
         count_traffic(counters, (dest, service), dir, p.len as u64);
         let s = sessions6.get(i);
-        // TOA or a PROXY header (FULLNAT66, NAT64) after the mode's
-        // transmit: one test of the flag byte for every other session.
+        // TOA or a PROXY header (FULLNAT66, NAT64): one test of the flag
+        // byte for every other session.
         let out = dir == Dir::Output;
-        let ca_on = client_addr::concerns(s.flags, old, out, p.tcp_flags);
+        if client_addr::concerns(s.flags, old, out, p.tcp_flags) {
+            let act = if nat64.is_some() {
+                super::nat64::xmit(
+                    pending,
+                    *whole,
+                    counters,
+                    rx,
+                    s,
+                    dir,
+                    (&cfg.ifaces, *min_mtu),
+                    (port, next_hop),
+                    frame,
+                    p,
+                )
+            } else {
+                let m = (&cfg.ifaces[..], *min_mtu, *whole);
+                fullnat66_xmit(s, (counters, rx), m, (port, next_hop), out, frame, p)
+            };
+            return xmit_client_addr6(ca, counters, &cfg.ifaces, i, s, old, out, p, frame, act);
+        }
         if nat64.is_some() {
-            let act = super::nat64::xmit(
+            return super::nat64::xmit(
                 pending,
                 *whole,
                 counters,
@@ -375,10 +394,6 @@ impl Engine {
                 frame,
                 p,
             );
-            if ca_on {
-                return xmit_client_addr6(ca, counters, &cfg.ifaces, i, s, old, out, p, frame, act);
-            }
-            return act;
         }
         // Over the smallest MTU only: Packet Too Big to the sender (not for
         // a datagram reassembled here: the worker fragments it).
@@ -397,12 +412,8 @@ impl Engine {
             *encap6 = (u128::from(src), s.rip);
             return Action::Encap6 { port, next_hop };
         }
-        xmit6(s, out, mode.routed, frame, p);
-        let act = Action::Forward6 { port, next_hop };
-        if ca_on {
-            return xmit_client_addr6(ca, counters, &cfg.ifaces, i, s, old, out, p, frame, act);
-        }
-        act
+        xmit6(s, dir == Dir::Output, mode.routed, frame, p);
+        Action::Forward6 { port, next_hop }
     }
 }
 
@@ -432,6 +443,29 @@ fn track_seq6(s: &mut Session6, dir: Dir, p: &L4Info6) -> Result<(), Drop> {
 /// What an IPv6 service may ask that the IPv6 path does not do yet.
 fn not_built(svc: &Service) -> bool {
     svc.synproxy
+}
+
+/// FULLNAT66's transmit of a packet of a session with a client-address
+/// choice (before [`xmit_client_addr6`]): as [`Engine::forward6`]'s,
+/// Packet Too Big over the output port's MTU (checked above the smallest
+/// port MTU only; not for a datagram reassembled here), else the rewrite.
+fn fullnat66_xmit(
+    s: &Session6,
+    (counters, rx): (&crate::counters::WorkerCounters, &Iface),
+    (ifaces, min_mtu, whole): (&[Iface], u16, bool),
+    (port, next_hop): (u16, u128),
+    out: bool,
+    frame: &mut [u8],
+    p: &L4Info6,
+) -> Action {
+    if !whole && p.len > usize::from(min_mtu) {
+        let mtu = ifaces.iter().find(|i| i.port == port).map_or(u16::MAX, |i| i.mtu);
+        if p.len > usize::from(mtu) {
+            return super::icmp6::too_big(counters, rx, frame, p.len, mtu);
+        }
+    }
+    xmit6(s, out, true, frame, p);
+    Action::Forward6 { port, next_hop }
 }
 
 /// The client-address step of an IPv6 session's packet after its mode's
