@@ -470,3 +470,21 @@ fn an_error_about_a_shifted_segment_quotes_the_clients_own_sequence_number() {
         assert_eq!(seq, ISN + 8, "{kind:?}: the client's own sequence number");
     }
 }
+
+/// SYNPROXY on an IPv6 service is not built yet: with a client-address
+/// choice too, its SYN is a counted drop and makes no session.
+#[test]
+fn synproxy_with_a_client_address_on_ipv6_stays_a_counted_drop() {
+    let mut lab = LabConfig::default().build();
+    let mut spec = ServiceSpec::new(key6(Protocol::Tcp), Scheduler::Rr);
+    spec.client_addr = ClientAddr::ProxyV2;
+    spec.synproxy = true;
+    lab.ok(Request::AddService { spec });
+    let dest = DestSpec::new(RS6, 8080, ForwardMode::FullNat, 1);
+    lab.ok(Request::AddDest { service: key6(Protocol::Tcp), dest });
+    lab.ok(Request::AddLaddr { service: key6(Protocol::Tcp), addr: LIP6.into() });
+    assert_eq!(lab.rx(0, ns(ROUTER_MAC, ROUTER6)).len(), 1);
+    assert!(lab.rx(0, client(Seg { seq: ISN, syn: true, ..Seg::default() })).is_empty());
+    assert_eq!(lab.counters.drop_count(Drop::Ipv6NotHandled), 1);
+    assert_eq!(lab.counters.event_count(Event::SessionsCreated), 0);
+}
