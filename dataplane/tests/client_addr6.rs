@@ -488,3 +488,40 @@ fn synproxy_with_a_client_address_on_ipv6_stays_a_counted_drop() {
     assert_eq!(lab.counters.drop_count(Drop::Ipv6NotHandled), 1);
     assert_eq!(lab.counters.event_count(Event::SessionsCreated), 0);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+    /// Any client segment after the first byte moves up by the header's
+    /// length, any server acknowledgement moves back down (one inside the
+    /// header to ISN+1), FULLNAT66 and NAT64, v1 and v2; every frame's
+    /// checksum recomputed by etherparse ([`one`]).
+    #[test]
+    fn sequence_numbers_shift_both_ways(
+        nat64 in proptest::prelude::any::<bool>(),
+        v2 in proptest::prelude::any::<bool>(),
+        events in proptest::collection::vec((proptest::prelude::any::<bool>(), 1u32..200_000, 1usize..64), 1..12),
+    ) {
+        let kind = if nat64 { Kind::Nat64 } else { Kind::Fnat66 };
+        let (ca, hdr) = if v2 { (ClientAddr::ProxyV2, v2_header(false)) } else { (ClientAddr::ProxyV1, v1_header()) };
+        let n = hdr.len() as u32;
+        let mut lab = lab(kind, Protocol::Tcp, ca);
+        let lport = one(lab.rx(0, client(Seg { seq: ISN, syn: true, ..Seg::default() }))).src.1;
+        let sa = server(kind, lport, Seg { seq: SISN, ack: Some(ISN + 1), syn: true, ..Seg::default() });
+        one(lab.rx(sa.0, sa.1));
+        let g = one(lab.rx(0, client(Seg { seq: ISN + 1, ack: Some(SISN + 1), ..Seg::default() })));
+        proptest::prop_assert_eq!(g.payload, hdr);
+        let data = [b'd'; 64];
+        for (from_client, off, len) in events {
+            if from_client {
+                let s = Seg { seq: ISN + 1 + off, ack: Some(SISN + 1), data: &data[..len], ..Seg::default() };
+                let g = one(lab.rx(0, client(s)));
+                proptest::prop_assert_eq!(g.seq, ISN + 1 + off + n);
+                proptest::prop_assert_eq!(g.payload.len(), len);
+            } else {
+                let (p, f) = server(kind, lport, Seg { seq: SISN + 1, ack: Some(ISN + 1 + off), ..Seg::default() });
+                let g = one(lab.rx(p, f));
+                proptest::prop_assert_eq!(g.ack, ISN + 1 + off.saturating_sub(n));
+            }
+        }
+    }
+}
