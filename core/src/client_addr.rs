@@ -490,8 +490,8 @@ pub(crate) fn concerns(f: Flags, old: State, out: bool, tcp_flags: u8) -> bool {
 /// segment's SACK edges are mapped here. `None` for anything else (a SYN
 /// or RST, the handshake, a client segment at the first byte with data,
 /// which needs the header): [`on_forward`] after the mode's transmit.
-/// `tl`: the packet's IPv4 total length. IPv4 sessions only (IPv6 ones
-/// take [`on_forward`] for every packet).
+/// `tl`: the packet's IPv4 total length. IPv4 sessions; IPv6 ones take
+/// [`shift_established`] after their transmit.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn established_shift(
@@ -507,14 +507,20 @@ pub(crate) fn established_shift(
     if s.flags.client_addr_bits() < 2 || tcp_flags & (tf::SYN | tf::RST) != 0 || old == State::SynRecv {
         return None;
     }
+    // The engine checked both headers: read them without a second parse.
+    let hl = usize::from(frame[ETH] & 0xf) * 4;
+    segment_shift(table, i, out, tcp_flags, frame.get_mut(ETH + hl..ETH + tl)?)
+}
+
+/// [`established_shift`]'s step on TCP segment `seg` (header checked by
+/// the engine) of table entry `i`, for either family.
+#[inline(always)]
+fn segment_shift(table: &Table, i: u32, out: bool, tcp_flags: u8, seg: &mut [u8]) -> Option<(usize, u32)> {
     let (isn, len) = table.get(i);
     if len == 0 {
         return None;
     }
     let first = isn.wrapping_add(1);
-    // The engine checked both headers: read them without a second parse.
-    let hl = usize::from(frame[ETH] & 0xf) * 4;
-    let seg = frame.get_mut(ETH + hl..ETH + tl)?;
     let h = seg.first_chunk::<{ tcp::MIN_HEADER_LEN }>()?;
     let thl = usize::from(h[12] >> 4) * 4;
     if out {
@@ -532,6 +538,38 @@ pub(crate) fn established_shift(
         return None;
     }
     Some((4, seq.wrapping_add(len)))
+}
+
+/// The established PROXY segment of an IPv6 session (FULLNAT66, NAT64)
+/// after its mode's transmit `act`: its sequence or acknowledgement number
+/// (and SACK edges) shifted in place on TCP segment `seg`, the one the
+/// engine read, with an incremental checksum update; whether it was (else
+/// [`on_forward`] does the rest: the handshake, the header, the MSS).
+/// Spares every established segment the cold path's second parse.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn shift_established(
+    table: &Table,
+    i: u32,
+    f: Flags,
+    old: State,
+    out: bool,
+    tcp_flags: u8,
+    seg: &mut [u8],
+    act: Action,
+) -> bool {
+    let fwd = matches!(act, Action::Forward6 { .. } | Action::Nat64To4 { .. } | Action::Nat64To6 { .. });
+    if !fwd || f.client_addr_bits() < 2 || tcp_flags & (tf::SYN | tf::RST) != 0 || old == State::SynRecv {
+        return false;
+    }
+    let Some((at, v)) = segment_shift(table, i, out, tcp_flags, seg) else { return false };
+    let mut t = tcp::Packet::new_unchecked(seg);
+    if at == 4 {
+        t.rewrite_seq_number(v);
+    } else {
+        t.rewrite_ack_number(v);
+    }
+    true
 }
 
 /// After the mode's transmit of a packet of a session with a client-address

@@ -491,6 +491,11 @@ fn xmit_client_addr6(
     if p.key.proto == Protocol::Udp {
         return client_addr::on_forward_udp(ca, ifaces, slot, s, out, frame, act);
     }
+    if let Some(seg) = frame.get_mut(p.l4..ethernet::HEADER_LEN + p.len) {
+        if client_addr::shift_established(ca, slot, s.flags, old, out, p.tcp_flags, seg, act) {
+            return act;
+        }
+    }
     client_addr::on_forward(ca, counters, ifaces, slot, s, old, out, p.tcp_flags, frame, act)
 }
 
