@@ -140,6 +140,10 @@ fn client_address_lab(topo: &'static Topology, name: &str, lip: &str) {
     assert!(listing.contains(&format!("TCP  [{VIP6}]:81 rr ppv1\n")), "{listing}");
     assert!(listing.contains(&format!("TCP  [{VIP6}]:84 rr ppv2\n")), "{listing}");
     assert!(listing.contains(&format!("TCP  [{VIP6}]:87 rr toa\n")), "{listing}");
+    let rules = lab.gwctl_ok(&["-S", "-n"]);
+    assert!(rules.contains(&format!("-A -t [{VIP6}]:81 -s rr --proxy-protocol v1\n")), "{rules}");
+    assert!(rules.contains(&format!("-A -t [{VIP6}]:84 -s rr --proxy-protocol v2\n")), "{rules}");
+    assert!(rules.contains(&format!("-A -t [{VIP6}]:87 -s rr --toa\n")), "{rules}");
 
     // nginx and HAProxy see the IPv6 client's address and port.
     let mut requests = 0;
