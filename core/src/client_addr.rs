@@ -37,24 +37,49 @@
 //! with [`crate::engine::Engine::pending_insert`], which
 //! moves the bytes, fixes the IPv4 total length and checksum and recomputes
 //! the TCP checksum (only handshake and first segments grow).
+//!
+//! IPv6 clients (issue 17): the same choices for FULLNAT66 and NAT64
+//! sessions, in the same functions over a [`Conn`] of either family (a
+//! session of either table gives one, [`Client`]), whatever the family of
+//! the frame the real server gets:
+//! - TOA carries the IPv6 client as DPVS's `tcpopt_ip6_addr`: kind 254,
+//!   length 20, port, 16 address bytes ([`TOA6_LEN`]), also toward an
+//!   IPv4 real server (NAT64: what DPVS sends, and what its TOA module's
+//!   NAT64 lookup reads). The SYN's MSS is lowered by 20.
+//! - PROXY v1 is `PROXY TCP6 CIP VIP CPORT VPORT\r\n` (addresses in RFC
+//!   5952 text), v2 has AF_INET6 (0x21) and 36 address bytes, for NAT64
+//!   too: the header describes the client's connection, to the IPv6 VIP
+//!   (haproxy's `proxy-protocol.txt` §2.1, §2.2).
+//! - NAT64 keeps the sequence numbers of the frame it has: a client's
+//!   segment is shifted in its IPv6 frame, a server's acknowledgement in
+//!   its IPv4 frame, before the worker translates them (the translation
+//!   updates the TCP checksum incrementally, so the shifted value
+//!   stays covered); what is inserted goes in after translation into IPv4
+//!   ([`crate::engine::Action::Nat64Grow`]).
+//! - FULLNAT66's frames grow in their IPv6 payload
+//!   ([`crate::engine::Action::Grow6`]), extension headers kept in front.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-use gw_proto::ClientAddr;
+use gw_proto::{ClientAddr, ForwardMode};
 
 use crate::counters::{Drop, Event, WorkerCounters};
 use crate::engine::Action;
 use crate::route::Iface;
+use crate::session::ipv6::Session6;
 use crate::session::{Flags, Session};
 use crate::tcp_state::{flags as tf, State};
 use crate::wire::checksum;
 use crate::wire::ethernet::HEADER_LEN as ETH;
-use crate::wire::{ipv4, tcp, udp};
+use crate::wire::{ipv4, ipv6, tcp, udp};
 use crate::worker::PacketBuf;
 
 /// TOA's option kind and length.
 pub const TOA_KIND: u8 = 254;
 pub const TOA_LEN: usize = 8;
+/// TOA's length for an IPv6 client (DPVS's `TCP_OLEN_IP6_ADDR`: kind,
+/// length, port, 16 address bytes).
+pub const TOA6_LEN: usize = 20;
 /// TCP's largest header (data offset 15).
 const TCP_MAX_HEADER: usize = 60;
 /// PROXY v2's signature.
@@ -63,18 +88,92 @@ pub const V2_SIG: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
 pub const V2_LEN: usize = 16 + 12;
 /// The longest PROXY v1 line for IPv4.
 pub const V1_MAX: usize = 56;
+/// PROXY v2 header length for TCP over IPv6 (36 address bytes).
+pub const V2_LEN6: usize = 16 + 36;
+/// The longest PROXY header: haproxy's 107-byte v1 line (`PROXY TCP6`,
+/// two 39-character addresses, two ports).
+pub const HDR_MAX: usize = 108;
+
+/// The connection a client-address insert describes: the client and the
+/// virtual service it connected to, IPv4 (`v6` false: the addresses are
+/// `u32` values) or IPv6.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conn {
+    pub v6: bool,
+    pub src: u128,
+    pub dst: u128,
+    pub sport: u16,
+    pub dport: u16,
+}
+
+impl Conn {
+    /// An IPv4 client's connection (host order).
+    pub fn v4(src: u32, dst: u32, sport: u16, dport: u16) -> Conn {
+        Conn { v6: false, src: src.into(), dst: dst.into(), sport, dport }
+    }
+    /// An IPv6 client's connection.
+    pub fn v6(src: Ipv6Addr, dst: Ipv6Addr, sport: u16, dport: u16) -> Conn {
+        Conn { v6: true, src: src.into(), dst: dst.into(), sport, dport }
+    }
+    /// The TOA option's length for this client.
+    #[inline]
+    pub fn toa_len(&self) -> usize {
+        if self.v6 {
+            TOA6_LEN
+        } else {
+            TOA_LEN
+        }
+    }
+}
+
+/// A session of either table, as the client-address steps read it.
+pub(crate) trait Client {
+    fn flags(&self) -> Flags;
+    /// Client -> virtual service.
+    fn conn(&self) -> Conn;
+}
+
+impl Client for Session {
+    #[inline(always)]
+    fn flags(&self) -> Flags {
+        self.flags
+    }
+    #[inline]
+    fn conn(&self) -> Conn {
+        Conn::v4(self.cip, self.vip, self.cport, self.vport)
+    }
+}
+
+impl Client for Session6 {
+    #[inline(always)]
+    fn flags(&self) -> Flags {
+        self.flags
+    }
+    #[inline]
+    fn conn(&self) -> Conn {
+        Conn::v6(self.cip.into(), self.vip.into(), self.cport, self.vport)
+    }
+}
+
+/// Whether a new session of a service with choice `ca` takes it: FULLNAT
+/// only (NAT64 is FULLNAT toward an IPv4 server), TCP any choice, UDP
+/// PROXY v2 (UOA).
+#[inline]
+pub(crate) fn applies(ca: ClientAddr, mode: ForwardMode, tcp: bool) -> bool {
+    mode == ForwardMode::FullNat && if tcp { ca != ClientAddr::None } else { ca == ClientAddr::ProxyV2 }
+}
 
 /// What to add to a packet on its way to the real server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Insert {
     /// A TOA option with the client's address and port (host order).
     Toa { addr: u32, port: u16 },
-    /// A PROXY header before the payload: client and virtual address and
-    /// port (host order).
-    Proxy { v2: bool, src: u32, dst: u32, sport: u16, dport: u16 },
-    /// UOA: a PROXY v2 header (AF_INET, DGRAM) before the payload of a
-    /// UDP datagram.
-    ProxyUdp { src: u32, dst: u32, sport: u16, dport: u16 },
+    /// A TOA option with an IPv6 client's address and port ([`TOA6_LEN`]).
+    Toa6 { addr: u128, port: u16 },
+    /// A PROXY header before the payload describing `c`.
+    Proxy { v2: bool, c: Conn },
+    /// UOA: a PROXY v2 header (DGRAM) before the payload of a UDP datagram.
+    ProxyUdp { c: Conn },
     /// SYNPROXY: the SYN's options (`n` bytes, a multiple of 4) after the
     /// TCP header of a SYN rebuilt without them ([`crate::synproxy`]).
     Options { bytes: [u8; 20], n: u8 },
@@ -102,35 +201,50 @@ pub fn of_flags(f: Flags) -> ClientAddr {
     }
 }
 
-/// Writes the PROXY header for `src:sport -> dst:dport` into `out`; its
-/// length.
-pub fn proxy_header(v2: bool, src: u32, dst: u32, sport: u16, dport: u16, out: &mut [u8; V1_MAX]) -> usize {
+/// Writes the PROXY header for `c` into `out` (STREAM, or DGRAM for v2
+/// if `dgram`); its length.
+pub fn proxy_header(v2: bool, dgram: bool, c: &Conn, out: &mut [u8; HDR_MAX]) -> usize {
     if v2 {
+        let (fam, alen) = if c.v6 { (0x20, 36) } else { (0x10, 12) };
         out[..12].copy_from_slice(&V2_SIG);
         out[12] = 0x21; // version 2, PROXY
-        out[13] = 0x11; // AF_INET, STREAM
-        out[14..16].copy_from_slice(&12u16.to_be_bytes());
-        out[16..20].copy_from_slice(&src.to_be_bytes());
-        out[20..24].copy_from_slice(&dst.to_be_bytes());
-        out[24..26].copy_from_slice(&sport.to_be_bytes());
-        out[26..28].copy_from_slice(&dport.to_be_bytes());
-        return V2_LEN;
+        out[13] = fam | if dgram { 0x2 } else { 0x1 }; // AF_INET(6), STREAM/DGRAM
+        out[14..16].copy_from_slice(&(alen as u16).to_be_bytes());
+        let a = if c.v6 {
+            out[16..32].copy_from_slice(&c.src.to_be_bytes());
+            out[32..48].copy_from_slice(&c.dst.to_be_bytes());
+            48
+        } else {
+            out[16..20].copy_from_slice(&(c.src as u32).to_be_bytes());
+            out[20..24].copy_from_slice(&(c.dst as u32).to_be_bytes());
+            24
+        };
+        out[a..a + 2].copy_from_slice(&c.sport.to_be_bytes());
+        out[a + 2..a + 4].copy_from_slice(&c.dport.to_be_bytes());
+        return a + 4;
     }
     let mut w = Cursor { buf: out, n: 0 };
     use std::io::Write;
-    let _ = write!(w, "PROXY TCP4 {} {} {sport} {dport}\r\n", Ipv4Addr::from(src), Ipv4Addr::from(dst));
+    let (sport, dport) = (c.sport, c.dport);
+    let _ = if c.v6 {
+        let (s, d) = (Ipv6Addr::from(c.src), Ipv6Addr::from(c.dst));
+        write!(w, "PROXY TCP6 {s} {d} {sport} {dport}\r\n")
+    } else {
+        let (s, d) = (Ipv4Addr::from(c.src as u32), Ipv4Addr::from(c.dst as u32));
+        write!(w, "PROXY TCP4 {s} {d} {sport} {dport}\r\n")
+    };
     w.n
 }
 
 /// A `Write` into a fixed array (no allocation).
 struct Cursor<'a> {
-    buf: &'a mut [u8; V1_MAX],
+    buf: &'a mut [u8; HDR_MAX],
     n: usize,
 }
 
 impl std::io::Write for Cursor<'_> {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        let k = b.len().min(V1_MAX - self.n);
+        let k = b.len().min(HDR_MAX - self.n);
         self.buf[self.n..self.n + k].copy_from_slice(&b[..k]);
         self.n += k;
         Ok(k)
@@ -142,24 +256,41 @@ impl std::io::Write for Cursor<'_> {
 
 /// The PROXY header length of session `s`.
 pub fn proxy_len(v2: bool, s: &Session) -> usize {
-    let mut b = [0; V1_MAX];
-    proxy_header(v2, s.cip, s.vip, s.cport, s.vport, &mut b)
+    proxy_len_of(v2, &s.conn())
+}
+
+/// The PROXY (TCP) header length for `c`.
+pub fn proxy_len_of(v2: bool, c: &Conn) -> usize {
+    let mut b = [0; HDR_MAX];
+    proxy_header(v2, false, c, &mut b)
 }
 
 /// Per session index: the client's ISN and the header length (0: not a
-/// PROXY session). Allocated zeroed for the whole session table, so pages
-/// no PROXY session uses are never touched.
+/// PROXY session); IPv4 sessions' entries first, then IPv6 sessions'
+/// ([`Table::slot6`]). Allocated zeroed for the whole session tables, so
+/// pages no PROXY session uses are never touched.
 pub struct Table {
     entries: Vec<(u32, u32)>,
+    /// The entry of IPv6 session `i` is `v6_base + i`.
+    v6_base: u32,
     /// What the last [`Action::Grow`] asks for (kept here, not in the
     /// action, so that every other action stays small).
     pending: Insert,
 }
 
 impl Table {
-    /// A table for `capacity` sessions.
-    pub fn new(capacity: usize) -> Table {
-        Table { entries: vec![(0, 0); capacity], pending: Insert::Toa { addr: 0, port: 0 } }
+    /// A table for `capacity` IPv4 and `capacity6` IPv6 sessions.
+    pub fn new(capacity: usize, capacity6: usize) -> Table {
+        Table {
+            entries: vec![(0, 0); capacity + capacity6],
+            v6_base: capacity as u32,
+            pending: Insert::Toa { addr: 0, port: 0 },
+        }
+    }
+    /// The entry index of IPv6 session `i`.
+    #[inline]
+    pub fn slot6(&self, i: u32) -> u32 {
+        self.v6_base + i
     }
     /// Records a new PROXY session's client ISN and header length.
     #[inline]
@@ -182,6 +313,25 @@ impl Table {
     }
 }
 
+/// A forwarding action toward the real server and the one that grows the
+/// frame first, with its output port: [`Action::Grow`], [`Action::Grow6`]
+/// or, NAT64, [`Action::Nat64Grow`]. `None` for anything else (a reply
+/// such as Packet Too Big, a drop).
+#[inline]
+fn growing(act: Action) -> Option<(u16, Action)> {
+    match act {
+        Action::Forward { port, next_hop } => Some((port, Action::Grow { port, next_hop })),
+        Action::Forward6 { port, next_hop } => Some((port, Action::Grow6 { port, next_hop })),
+        Action::Nat64To4 { port, next_hop } => Some((port, Action::Nat64Grow { port, next_hop })),
+        _ => None,
+    }
+}
+
+/// The IP MTU of port `port` (1500 if it is not configured).
+fn mtu_of(ifaces: &[Iface], port: u16) -> usize {
+    ifaces.iter().find(|f| f.port == port).map_or(1500, |f| f.mtu as usize)
+}
+
 /// UOA ([`Insert::ProxyUdp`]): after the mode's transmit of a datagram of
 /// a UDP FULLNAT session whose service has `--proxy-protocol v2`, the
 /// header goes before the payload of the session's first datagram toward
@@ -195,47 +345,75 @@ pub(crate) fn on_forward_udp(
     table: &mut Table,
     ifaces: &[Iface],
     i: u32,
-    s: &Session,
+    s: &impl Client,
     out: bool,
     frame: &mut [u8],
     act: Action,
 ) -> Action {
-    let Action::Forward { port, next_hop } = act else { return act };
+    let Some((port, grown)) = growing(act) else { return act };
     let (_, len) = table.get(i);
     if out || len == 0 {
         return act;
     }
-    let mtu = ifaces.iter().find(|f| f.port == port).map_or(1500, |f| f.mtu as usize);
-    let tl = ipv4::Packet::new_checked(frame.get(ETH..).unwrap_or(&[]))
-        .map_or(usize::MAX / 2, |ip| ip.total_len() as usize);
-    if tl + len as usize > mtu {
+    let tl = geo(frame).map_or(usize::MAX / 2, |g| out_len(&g, act));
+    if tl + len as usize > mtu_of(ifaces, port) {
         return Action::Drop(Drop::ProxyHeaderNoRoom);
     }
     table.set(i, 0, 0);
-    table.pending = Insert::ProxyUdp { src: s.cip, dst: s.vip, sport: s.cport, dport: s.vport };
-    Action::Grow { port, next_hop }
+    table.pending = Insert::ProxyUdp { c: s.conn() };
+    grown
 }
 
-/// Offsets of a TCP/IPv4 frame: IPv4 header length, total length, TCP
-/// header length. `None` if it does not look like one (checked before).
-fn offsets(frame: &[u8]) -> Option<(usize, usize, usize)> {
-    let ip = ipv4::Packet::new_checked(frame.get(ETH..)?).ok()?;
-    let (hl, tl) = (ip.header_len(), ip.total_len() as usize);
-    let t = tcp::Packet::new_checked(frame.get(ETH + hl..ETH + tl)?).ok()?;
-    Some((hl, tl, t.header_len()))
+/// Where the parts of a TCP/UDP frame are: the transport header's offset
+/// in the frame, the end of the IP packet, the IP family.
+#[derive(Clone, Copy, Debug)]
+struct Geo {
+    l4: usize,
+    end: usize,
+    v6: bool,
 }
 
-/// IPv4 total length of the frame's packet.
-fn ip_len(frame: &[u8]) -> usize {
-    offsets(frame).map_or(usize::MAX / 2, |(_, tl, _)| tl)
+/// [`Geo`] of an IPv4 or IPv6 frame (an IPv6 one's extension headers
+/// walked; a fragment is not one); `None` if it does not look like one.
+fn geo(frame: &[u8]) -> Option<Geo> {
+    let l3 = frame.get(ETH..)?;
+    match l3.first()? >> 4 {
+        4 => {
+            let ip = ipv4::Packet::new_checked(l3).ok()?;
+            let (hl, tl) = (ip.header_len(), ip.total_len() as usize);
+            Some(Geo { l4: ETH + hl, end: ETH + tl, v6: false })
+        }
+        6 => {
+            let ip = ipv6::Packet::new_checked(l3).ok()?;
+            let t = ip.transport().ok().filter(|t| t.fragment.is_none())?;
+            let end = ETH + ipv6::HEADER_LEN + usize::from(ip.payload_len());
+            Some(Geo { l4: ETH + t.offset, end, v6: true })
+        }
+        _ => None,
+    }
 }
 
-/// Lowers the MSS option of the SYN in `frame` by `by` bytes, updating the
-/// checksum incrementally.
-fn clamp_mss(frame: &mut [u8], by: u16) {
-    let Some((hl, _, thl)) = offsets(frame) else { return };
-    let t0 = ETH + hl;
-    let hdr = &mut frame[t0..t0 + thl];
+/// [`geo`] of a TCP frame and its TCP header length.
+fn tcp_geo(frame: &[u8]) -> Option<(Geo, usize)> {
+    let g = geo(frame)?;
+    let t = tcp::Packet::new_checked(frame.get(g.l4..g.end)?).ok()?;
+    Some((g, t.header_len()))
+}
+
+/// The IP length the packet of `g` has when it leaves as `act` says:
+/// translated to IPv4 (NAT64), its transport bytes under a 20-byte IPv4
+/// header.
+#[inline]
+fn out_len(g: &Geo, act: Action) -> usize {
+    match act {
+        Action::Nat64To4 { .. } => g.end - g.l4 + ipv4::MIN_HEADER_LEN,
+        _ => g.end - ETH,
+    }
+}
+
+/// Lowers the MSS option of a SYN (`hdr`: its TCP header) by `by` bytes,
+/// updating the checksum incrementally.
+fn clamp_mss(hdr: &mut [u8], by: u16) {
     let mut walk = tcp::OptionWalk::default();
     while let Some((kind, o, len)) = walk.next(hdr) {
         if kind == 2 && len == 4 {
@@ -266,6 +444,31 @@ pub(crate) fn unmap(v: u32, first: u32, len: u32) -> u32 {
     }
 }
 
+/// Puts back in the client's sequence space the TCP sequence number at
+/// `at` in ICMP or ICMPv6 message `icmp`, an error toward the client that
+/// quotes a segment of the session whose [`Table`] entry is `i` (flags
+/// `f`), shifted by a PROXY header; the message's checksum (bytes 2..4 in
+/// both; the seq is not in ICMPv6's pseudo header) is updated
+/// incrementally. The client's TCP takes an error only if the quoted
+/// number lies in its send window (Linux `tcp_v4_err`, `tcp_v6_err`), so
+/// a Packet Too Big quoting a shifted segment would be lost. IPv6 sessions
+/// (FULLNAT66, NAT64); IPv4's is `engine/icmp.rs`'s `quoted_seq`.
+pub(crate) fn unmap_quoted(table: &Table, i: u32, f: Flags, icmp: &mut [u8], at: usize) {
+    let (isn, len) = table.get(i);
+    if f.client_addr_bits() < 2 || len == 0 || icmp.len() < 4 {
+        return;
+    }
+    let Some(b) = icmp.get_mut(at..at + 4) else { return };
+    let v = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    let nv = unmap(v, isn.wrapping_add(1), len);
+    if nv == v {
+        return;
+    }
+    b.copy_from_slice(&nv.to_be_bytes());
+    let c = checksum::update32(u16::from_be_bytes([icmp[2], icmp[3]]), v, nv);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+}
+
 /// Whether a packet of a session with flags `f` (state `old` before it,
 /// from the real server if `out`) needs [`on_forward`]: every packet of a
 /// PROXY session, a TOA session's client packets until the handshake is
@@ -287,7 +490,8 @@ pub(crate) fn concerns(f: Flags, old: State, out: bool, tcp_flags: u8) -> bool {
 /// segment's SACK edges are mapped here. `None` for anything else (a SYN
 /// or RST, the handshake, a client segment at the first byte with data,
 /// which needs the header): [`on_forward`] after the mode's transmit.
-/// `tl`: the packet's IPv4 total length.
+/// `tl`: the packet's IPv4 total length. IPv4 sessions; IPv6 ones take
+/// [`shift_established`] after their transmit.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn established_shift(
@@ -303,14 +507,20 @@ pub(crate) fn established_shift(
     if s.flags.client_addr_bits() < 2 || tcp_flags & (tf::SYN | tf::RST) != 0 || old == State::SynRecv {
         return None;
     }
+    // The engine checked both headers: read them without a second parse.
+    let hl = usize::from(frame[ETH] & 0xf) * 4;
+    segment_shift(table, i, out, tcp_flags, frame.get_mut(ETH + hl..ETH + tl)?)
+}
+
+/// [`established_shift`]'s step on TCP segment `seg` (header checked by
+/// the engine) of table entry `i`, for either family.
+#[inline(always)]
+fn segment_shift(table: &Table, i: u32, out: bool, tcp_flags: u8, seg: &mut [u8]) -> Option<(usize, u32)> {
     let (isn, len) = table.get(i);
     if len == 0 {
         return None;
     }
     let first = isn.wrapping_add(1);
-    // The engine checked both headers: read them without a second parse.
-    let hl = usize::from(frame[ETH] & 0xf) * 4;
-    let seg = frame.get_mut(ETH + hl..ETH + tl)?;
     let h = seg.first_chunk::<{ tcp::MIN_HEADER_LEN }>()?;
     let thl = usize::from(h[12] >> 4) * 4;
     if out {
@@ -330,14 +540,48 @@ pub(crate) fn established_shift(
     Some((4, seq.wrapping_add(len)))
 }
 
+/// The established PROXY segment of an IPv6 session (FULLNAT66, NAT64)
+/// after its mode's transmit `act`: its sequence or acknowledgement number
+/// (and SACK edges) shifted in place on TCP segment `seg`, the one the
+/// engine read, with an incremental checksum update; whether it was (else
+/// [`on_forward`] does the rest: the handshake, the header, the MSS).
+/// Spares every established segment the cold path's second parse.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn shift_established(
+    table: &Table,
+    i: u32,
+    f: Flags,
+    old: State,
+    out: bool,
+    tcp_flags: u8,
+    seg: &mut [u8],
+    act: Action,
+) -> bool {
+    let fwd = matches!(act, Action::Forward6 { .. } | Action::Nat64To4 { .. } | Action::Nat64To6 { .. });
+    if !fwd || f.client_addr_bits() < 2 || tcp_flags & (tf::SYN | tf::RST) != 0 || old == State::SynRecv {
+        return false;
+    }
+    let Some((at, v)) = segment_shift(table, i, out, tcp_flags, seg) else { return false };
+    let mut t = tcp::Packet::new_unchecked(seg);
+    if at == 4 {
+        t.rewrite_seq_number(v);
+    } else {
+        t.rewrite_ack_number(v);
+    }
+    true
+}
+
 /// After the mode's transmit of a packet of a session with a client-address
 /// choice ([`concerns`]) that [`established_shift`] did not take: the
 /// packet's rewrite (sequence numbers, MSS) or the insertion the worker
 /// must make. `old` is the state before this packet, `out` the direction
-/// (real server to client). A packet that would outgrow the output port's
-/// IP MTU gets no TOA (`toa_no_room`) or, for a PROXY header, is dropped
-/// (`drop_proxy_header_no_room`; the SYN's MSS was lowered so that a
-/// client's full segment fits).
+/// (real server to client), `i` the session's [`Table`] entry. A packet
+/// that would outgrow the output port's IP MTU gets no TOA (`toa_no_room`)
+/// or, for a PROXY header, is dropped (`drop_proxy_header_no_room`; the
+/// SYN's MSS was lowered so that a client's full segment fits). The frame
+/// is the one the worker will send or translate: IPv4 (FULLNAT, a NAT64
+/// reply), IPv6 (FULLNAT66, a NAT64 client's packet).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn on_forward(
@@ -345,7 +589,7 @@ pub(crate) fn on_forward(
     counters: &WorkerCounters,
     ifaces: &[Iface],
     i: u32,
-    s: &Session,
+    s: &impl Client,
     old: State,
     out: bool,
     tcp_flags: u8,
@@ -364,74 +608,73 @@ fn slow(
     counters: &WorkerCounters,
     ifaces: &[Iface],
     i: u32,
-    s: &Session,
+    s: &impl Client,
     old: State,
     out: bool,
     tcp_flags: u8,
     frame: &mut [u8],
     act: Action,
 ) -> Action {
-    let Action::Forward { port, next_hop } = act else { return act };
-    let mtu = || ifaces.iter().find(|f| f.port == port).map_or(1500, |f| f.mtu as usize);
-    let ca = of_flags(s.flags);
+    let ca = of_flags(s.flags());
     let syn = tcp_flags & tf::SYN != 0;
     let ack = tcp_flags & tf::ACK != 0;
     let rst = tcp_flags & tf::RST != 0;
-    if ca == ClientAddr::Toa {
-        if out {
+    if out {
+        // TOA: replies go unchanged; PROXY: their acknowledgements back.
+        let fwd = matches!(act, Action::Forward { .. } | Action::Forward6 { .. } | Action::Nat64To6 { .. });
+        if ca == ClientAddr::Toa || !fwd || !ack {
             return act;
         }
+        let (isn, len) = table.get(i);
+        if let Some((g, thl)) = tcp_geo(frame).filter(|_| len != 0) {
+            unmap_acks(&mut frame[g.l4..g.end], thl, isn.wrapping_add(1), len);
+        }
+        return act;
+    }
+    let Some((port, grown)) = growing(act) else { return act };
+    let Some((g, thl)) = tcp_geo(frame) else { return act };
+    let c = s.conn();
+    if ca == ClientAddr::Toa {
+        let n = c.toa_len();
         let toa = if syn { !ack } else { ack && !rst && old == State::SynRecv };
         if syn && !ack {
-            clamp_mss(frame, TOA_LEN as u16);
+            clamp_mss(&mut frame[g.l4..g.l4 + thl], n as u16);
         }
         if !toa {
             return act;
         }
-        if ip_len(frame) + TOA_LEN > mtu() {
+        if out_len(&g, act) + n > mtu_of(ifaces, port) {
             counters.event(Event::ToaNoRoom, 1);
             return act;
         }
-        table.pending = Insert::Toa { addr: s.cip, port: s.cport };
-        return Action::Grow { port, next_hop };
+        table.pending = if c.v6 {
+            Insert::Toa6 { addr: c.src, port: c.sport }
+        } else {
+            Insert::Toa { addr: c.src as u32, port: c.sport }
+        };
+        return grown;
     }
     let (isn, len) = table.get(i);
     if len == 0 {
         return act;
     }
     let first = isn.wrapping_add(1);
-    let (tl, hl, thl) = lengths(frame);
-    if out {
-        if ack {
-            unmap_acks(&mut frame[ETH + hl..], thl, first, len);
-        }
-        return act;
-    }
     if syn {
-        clamp_mss(frame, len as u16);
+        clamp_mss(&mut frame[g.l4..g.l4 + thl], len as u16);
         return act;
     }
-    let seq = tcp::Packet::new_unchecked(&frame[ETH + hl..]).seq_number();
+    let seg = &mut frame[g.l4..g.end];
+    let seq = tcp::Packet::new_unchecked(&*seg).seq_number();
     // The first data, or the handshake's ACK: the header goes before it.
-    if seq == first && !rst && (tl > hl + thl || (ack && old == State::SynRecv)) {
-        if tl + len as usize > mtu() {
+    if seq == first && !rst && (seg.len() > thl || (ack && old == State::SynRecv)) {
+        if out_len(&g, act) + len as usize > mtu_of(ifaces, port) {
             return Action::Drop(Drop::ProxyHeaderNoRoom);
         }
-        let v2 = ca == ClientAddr::ProxyV2;
-        table.pending = Insert::Proxy { v2, src: s.cip, dst: s.vip, sport: s.cport, dport: s.vport };
-        return Action::Grow { port, next_hop };
+        table.pending = Insert::Proxy { v2: ca == ClientAddr::ProxyV2, c };
+        return grown;
     }
-    tcp::Packet::new_unchecked(&mut frame[ETH + hl..]).rewrite_seq_number(seq.wrapping_add(len));
+    tcp::Packet::new_unchecked(seg).rewrite_seq_number(seq.wrapping_add(len));
     act
-}
-
-/// The IPv4 total length, IPv4 header length and TCP header length of a
-/// TCP frame the engine checked (so they are in bounds).
-#[inline(always)]
-fn lengths(frame: &[u8]) -> (usize, usize, usize) {
-    let ip = ipv4::Packet::new_unchecked(&frame[ETH..]);
-    let hl = ip.header_len();
-    (usize::from(ip.total_len()), hl, tcp::Packet::new_unchecked(&frame[ETH + hl..]).header_len())
 }
 
 /// Maps a server segment's acknowledgement number and SACK edges (`seg`:
@@ -473,28 +716,43 @@ fn unmap_sack(hdr: &mut [u8], first: u32, len: u32) {
     }
 }
 
-/// Carries out [`Action::Grow`] on `pkt`; `Err` names what stopped it:
-/// an event (forward unchanged) or a drop.
+/// Writes a TOA option for `port` and `addr` (4 or 16 bytes) into `out`;
+/// its length.
+fn toa_option(out: &mut [u8; HDR_MAX], port: u16, addr: &[u8]) -> usize {
+    let n = 4 + addr.len();
+    out[0] = TOA_KIND;
+    out[1] = n as u8;
+    out[2..4].copy_from_slice(&port.to_be_bytes());
+    out[4..n].copy_from_slice(addr);
+    n
+}
+
+/// The largest frame an IP packet of `g`'s family may grow to (a 16-bit
+/// length field: IPv4's total length, IPv6's payload length).
+fn max_end(g: &Geo) -> usize {
+    ETH + u16::MAX as usize + if g.v6 { ipv6::HEADER_LEN } else { 0 }
+}
+
+/// Carries out [`Action::Grow`] (and [`Action::Grow6`], and
+/// [`Action::Nat64Grow`] after translation) on `pkt`; `Err` names what
+/// stopped it: an event (forward unchanged) or a drop.
 pub fn apply<B: PacketBuf>(pkt: &mut B, ins: Insert) -> Result<(), Result<Event, Drop>> {
-    if let Insert::ProxyUdp { src, dst, sport, dport } = ins {
-        return apply_udp(pkt, src, dst, sport, dport);
+    if let Insert::ProxyUdp { c } = ins {
+        return apply_udp(pkt, &c);
     }
-    let Some((hl, tl, thl)) = offsets(pkt.as_ref()) else { return Err(Err(Drop::L4Malformed)) };
-    let mut hdr = [0u8; V1_MAX];
+    let Some((g, thl)) = tcp_geo(pkt.as_ref()) else { return Err(Err(Drop::L4Malformed)) };
+    let mut hdr = [0u8; HDR_MAX];
+    // First in the option space, if the header has room for it.
+    let toa = |hdr: &mut [u8; HDR_MAX], port: u16, addr: &[u8]| {
+        if thl + 4 + addr.len() > TCP_MAX_HEADER {
+            return Err(Ok(Event::ToaNoRoom));
+        }
+        Ok((g.l4 + tcp::MIN_HEADER_LEN, toa_option(hdr, port, addr)))
+    };
     let (at, n) = match ins {
-        Insert::Toa { addr, port } => {
-            if thl + TOA_LEN > TCP_MAX_HEADER {
-                return Err(Ok(Event::ToaNoRoom));
-            }
-            hdr[0] = TOA_KIND;
-            hdr[1] = TOA_LEN as u8;
-            hdr[2..4].copy_from_slice(&port.to_be_bytes());
-            hdr[4..8].copy_from_slice(&addr.to_be_bytes());
-            (ETH + hl + tcp::MIN_HEADER_LEN, TOA_LEN)
-        }
-        Insert::Proxy { v2, src, dst, sport, dport } => {
-            (ETH + hl + thl, proxy_header(v2, src, dst, sport, dport, &mut hdr))
-        }
+        Insert::Toa { addr, port } => toa(&mut hdr, port, &addr.to_be_bytes())?,
+        Insert::Toa6 { addr, port } => toa(&mut hdr, port, &addr.to_be_bytes())?,
+        Insert::Proxy { v2, c } => (g.l4 + thl, proxy_header(v2, false, &c, &mut hdr)),
         Insert::ProxyUdp { .. } => return Err(Err(Drop::L4Malformed)),
         Insert::Options { bytes, n } => {
             let n = usize::from(n);
@@ -502,17 +760,17 @@ pub fn apply<B: PacketBuf>(pkt: &mut B, ins: Insert) -> Result<(), Result<Event,
                 return Err(Err(Drop::SynproxyNoRoom));
             }
             hdr[..n].copy_from_slice(&bytes[..n]);
-            (ETH + hl + thl, n)
+            (g.l4 + thl, n)
         }
     };
-    let end = ETH + tl;
+    let end = g.end;
     let new_end = end + n;
-    if new_end > u16::MAX as usize + ETH {
+    if new_end > max_end(&g) {
         return Err(Err(Drop::ProxyHeaderNoRoom));
     }
     if pkt.as_ref().len() < new_end && !pkt.set_len(new_end) {
         return Err(match ins {
-            Insert::Toa { .. } => Ok(Event::ToaNoRoom),
+            Insert::Toa { .. } | Insert::Toa6 { .. } => Ok(Event::ToaNoRoom),
             Insert::Proxy { .. } | Insert::ProxyUdp { .. } => Err(Drop::ProxyHeaderNoRoom),
             Insert::Options { .. } => Err(Drop::SynproxyNoRoom),
         });
@@ -521,43 +779,52 @@ pub fn apply<B: PacketBuf>(pkt: &mut B, ins: Insert) -> Result<(), Result<Event,
     let f = pkt.as_mut();
     f.copy_within(at..end, at + n);
     f[at..at + n].copy_from_slice(&hdr[..n]);
-    let mut ip = ipv4::Packet::new_unchecked(&mut f[ETH..new_end]);
-    ip.set_total_len((tl + n) as u16);
-    ip.fill_checksum();
-    let (src, dst) = (ip.src_addr(), ip.dst_addr());
-    let mut t = tcp::Packet::new_unchecked(&mut f[ETH + hl..new_end]);
+    let ends = grow_ip(f, &g, n);
+    let mut t = tcp::Packet::new_unchecked(&mut f[g.l4..new_end]);
     match ins {
-        Insert::Toa { .. } => t.set_header_len(thl + TOA_LEN),
-        Insert::Options { n, .. } => t.set_header_len(thl + usize::from(n)),
+        Insert::Toa { .. } | Insert::Toa6 { .. } | Insert::Options { .. } => t.set_header_len(thl + n),
         Insert::Proxy { .. } | Insert::ProxyUdp { .. } => {}
     }
-    t.fill_checksum(src, dst);
+    match ends {
+        Ends::V4(src, dst) => t.fill_checksum(src, dst),
+        Ends::V6(src, dst) => t.fill_checksum_v6(src, dst),
+    }
     Ok(())
 }
 
+/// An IP packet's source and destination.
+enum Ends {
+    V4(Ipv4Addr, Ipv4Addr),
+    V6(Ipv6Addr, Ipv6Addr),
+}
+
+/// Adds `n` bytes to the IP length of the packet of `g` in `f` (IPv4: and
+/// its header checksum); its addresses, for the transport checksum.
+fn grow_ip(f: &mut [u8], g: &Geo, n: usize) -> Ends {
+    if g.v6 {
+        let mut ip = ipv6::Packet::new_unchecked(&mut f[ETH..g.end + n]);
+        let pl = ip.payload_len();
+        ip.set_payload_len(pl + n as u16);
+        return Ends::V6(ip.src_addr(), ip.dst_addr());
+    }
+    let mut ip = ipv4::Packet::new_unchecked(&mut f[ETH..g.end + n]);
+    ip.set_total_len((g.end - ETH + n) as u16);
+    ip.fill_checksum();
+    Ends::V4(ip.src_addr(), ip.dst_addr())
+}
+
 /// [`apply`] of [`Insert::ProxyUdp`]: the header before the UDP payload,
-/// UDP and IPv4 lengths and checksums made right.
-fn apply_udp<B: PacketBuf>(
-    pkt: &mut B,
-    src: u32,
-    dst: u32,
-    sport: u16,
-    dport: u16,
-) -> Result<(), Result<Event, Drop>> {
+/// UDP and IP lengths and checksums made right.
+fn apply_udp<B: PacketBuf>(pkt: &mut B, c: &Conn) -> Result<(), Result<Event, Drop>> {
     let f = pkt.as_ref();
-    let Some((hl, tl)) = ipv4::Packet::new_checked(f.get(ETH..).unwrap_or(&[]))
-        .ok()
-        .map(|ip| (ip.header_len(), ip.total_len() as usize))
-        .filter(|(hl, tl)| *tl >= hl + 8 && f.len() >= ETH + tl)
-    else {
+    let Some(g) = geo(f).filter(|g| g.end >= g.l4 + 8 && f.len() >= g.end) else {
         return Err(Err(Drop::L4Malformed));
     };
-    let mut hdr = [0u8; V1_MAX];
-    let n = proxy_header(true, src, dst, sport, dport, &mut hdr);
-    hdr[13] = 0x12; // AF_INET, DGRAM
-    let (at, end) = (ETH + hl + 8, ETH + tl);
+    let mut hdr = [0u8; HDR_MAX];
+    let n = proxy_header(true, true, c, &mut hdr);
+    let (at, end) = (g.l4 + 8, g.end);
     let new_end = end + n;
-    if new_end > u16::MAX as usize + ETH {
+    if new_end > max_end(&g) {
         return Err(Err(Drop::ProxyHeaderNoRoom));
     }
     if pkt.as_ref().len() < new_end && !pkt.set_len(new_end) {
@@ -567,13 +834,13 @@ fn apply_udp<B: PacketBuf>(
     let f = pkt.as_mut();
     f.copy_within(at..end, at + n);
     f[at..at + n].copy_from_slice(&hdr[..n]);
-    let mut ip = ipv4::Packet::new_unchecked(&mut f[ETH..new_end]);
-    ip.set_total_len((tl + n) as u16);
-    ip.fill_checksum();
-    let (s, d) = (ip.src_addr(), ip.dst_addr());
-    let mut u = udp::Packet::new_unchecked(&mut f[ETH + hl..new_end]);
-    u.set_len((tl - hl + n) as u16);
-    u.fill_checksum(s, d);
+    let ends = grow_ip(f, &g, n);
+    let mut u = udp::Packet::new_unchecked(&mut f[g.l4..new_end]);
+    u.set_len((end - g.l4 + n) as u16);
+    match ends {
+        Ends::V4(s, d) => u.fill_checksum(s, d),
+        Ends::V6(s, d) => u.fill_checksum_v6(s, d),
+    }
     Ok(())
 }
 
@@ -583,7 +850,7 @@ pub fn count(counters: &WorkerCounters, r: Result<(), Result<Event, Drop>>, ins:
     match r {
         Ok(()) => {
             match ins {
-                Insert::Toa { .. } => counters.event(Event::ToaAdded, 1),
+                Insert::Toa { .. } | Insert::Toa6 { .. } => counters.event(Event::ToaAdded, 1),
                 Insert::Proxy { .. } | Insert::ProxyUdp { .. } => counters.event(Event::ProxyHeadersSent, 1),
                 // Counted by the engine (`synproxy_conns_opened`).
                 Insert::Options { .. } => {}
@@ -616,13 +883,52 @@ mod tests {
 
     #[test]
     fn the_longest_v1_line_fits() {
-        let mut b = [0; V1_MAX];
-        let n = proxy_header(false, u32::MAX, u32::MAX, 65535, 65535, &mut b);
+        let mut b = [0; HDR_MAX];
+        let c = Conn::v4(u32::MAX, u32::MAX, 65535, 65535);
+        let n = proxy_header(false, false, &c, &mut b);
         assert_eq!(&b[..n], b"PROXY TCP4 255.255.255.255 255.255.255.255 65535 65535\r\n");
-        let n = proxy_header(false, 0xc612_0002, 0xc612_0064, 40000, 80, &mut b);
+        assert_eq!(n, V1_MAX);
+        let n = proxy_header(false, false, &Conn::v4(0xc612_0002, 0xc612_0064, 40000, 80), &mut b);
         assert_eq!(&b[..n], b"PROXY TCP4 198.18.0.2 198.18.0.100 40000 80\r\n");
-        assert_eq!(proxy_header(true, 1, 2, 3, 4, &mut b), V2_LEN);
+        assert_eq!(proxy_header(true, false, &Conn::v4(1, 2, 3, 4), &mut b), V2_LEN);
         assert_eq!(&b[..16], b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c");
+    }
+
+    /// haproxy's proxy-protocol.txt §2.1: the longest TCP6 line is
+    /// 104 bytes ("PROXY UNKNOWN" with full addresses makes its 107).
+    #[test]
+    fn the_longest_tcp6_line_fits_and_v2_has_36_address_bytes() {
+        let mut b = [0; HDR_MAX];
+        let all = Ipv6Addr::from(u128::MAX);
+        let n = proxy_header(false, false, &Conn::v6(all, all, 65535, 65535), &mut b);
+        let f = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff";
+        assert_eq!(&b[..n], format!("PROXY TCP6 {f} {f} 65535 65535\r\n").as_bytes());
+        assert_eq!(n, 104);
+        let (cip, vip) = ("2001:db8::100".parse().unwrap(), "2001:db8::50".parse().unwrap());
+        let c = Conn::v6(cip, vip, 40000, 80);
+        let n = proxy_header(false, false, &c, &mut b);
+        assert_eq!(&b[..n], b"PROXY TCP6 2001:db8::100 2001:db8::50 40000 80\r\n");
+        assert_eq!(proxy_header(true, false, &c, &mut b), V2_LEN6);
+        assert_eq!(&b[..16], b"\r\n\r\n\0\r\nQUIT\n\x21\x21\x00\x24");
+        assert_eq!(b[16..32], cip.octets());
+        assert_eq!(b[32..48], vip.octets());
+        assert_eq!(b[48..52], [0x9c, 0x40, 0, 80]);
+        assert_eq!(proxy_header(true, true, &c, &mut b), V2_LEN6);
+        assert_eq!(b[13], 0x22, "AF_INET6, DGRAM");
+        assert_eq!(proxy_len_of(false, &Conn::v6(all, all, 65535, 65535)), 104);
+    }
+
+    #[test]
+    fn the_toa_option_follows_dpvs_for_each_family() {
+        let mut b = [0; HDR_MAX];
+        assert_eq!(toa_option(&mut b, 40000, &[198, 18, 0, 2]), TOA_LEN);
+        assert_eq!(b[..8], [254, 8, 0x9c, 0x40, 198, 18, 0, 2]);
+        let a: Ipv6Addr = "2001:db8::100".parse().unwrap();
+        assert_eq!(toa_option(&mut b, 40000, &a.octets()), TOA6_LEN);
+        assert_eq!(b[..4], [254, 20, 0x9c, 0x40]);
+        assert_eq!(b[4..20], a.octets());
+        assert_eq!(Conn::v6(a, a, 1, 2).toa_len(), 20);
+        assert_eq!(Conn::v4(1, 2, 1, 2).toa_len(), 8);
     }
 
     #[test]
@@ -634,5 +940,123 @@ mod tests {
         assert_eq!(unmap(first.wrapping_add(25), first, len), first.wrapping_add(15));
         // Before the first byte (an old segment): untouched.
         assert_eq!(unmap(first.wrapping_sub(1), first, len), first.wrapping_sub(1));
+    }
+
+    use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
+    use proptest::prelude::*;
+
+    const C6: &str = "2001:db8:77::9";
+    const V6: &str = "2001:db8::50";
+
+    fn conn6() -> Conn {
+        Conn::v6(C6.parse().unwrap(), V6.parse().unwrap(), 40000, 80)
+    }
+
+    /// An IPv6 frame from the local address to a real server carrying
+    /// `payload` over TCP (`tcp`) or UDP, with a destination options header
+    /// (8 bytes, a PadN) between the IPv6 header and the transport one.
+    fn frame6(tcp: bool, payload: &[u8]) -> Vec<u8> {
+        let (lip, rip): (Ipv6Addr, Ipv6Addr) =
+            ("2001:db8::60".parse().unwrap(), "2001:db8::200".parse().unwrap());
+        let b = PacketBuilder::ethernet2([2; 6], [4; 6]).ipv6(lip.octets(), rip.octets(), 63);
+        let mut f = vec![];
+        if tcp {
+            let opts = [etherparse::TcpOptionElement::MaximumSegmentSize(1400)];
+            b.tcp(5000, 8080, 77, 1000).ack(9).options(&opts).unwrap().write(&mut f, payload).unwrap();
+        } else {
+            b.udp(5000, 8080).write(&mut f, payload).unwrap();
+        }
+        // Destination options (next header 60) in front of the transport.
+        let nh = f[ETH + 6];
+        f[ETH + 6] = 60;
+        let pl = u16::from_be_bytes([f[ETH + 4], f[ETH + 5]]) + 8;
+        f[ETH + 4..ETH + 6].copy_from_slice(&pl.to_be_bytes());
+        let at = ETH + ipv6::HEADER_LEN;
+        f.splice(at..at, [nh, 0, 1, 4, 0, 0, 0, 0]);
+        f
+    }
+
+    /// (payload length field, extension headers kept, TCP options, payload)
+    /// of a frame as etherparse reads it; its TCP/UDP checksum verified.
+    fn read6(f: &[u8]) -> (usize, Vec<u8>, Vec<u8>) {
+        let p = SlicedPacket::from_ethernet(f).expect("etherparse parses it");
+        let Some(NetSlice::Ipv6(ip)) = &p.net else { panic!("not IPv6") };
+        let h = ip.header().to_header();
+        assert_eq!(usize::from(h.payload_length), f.len() - ETH - ipv6::HEADER_LEN, "payload length");
+        assert_eq!(ip.extensions().first_header(), Some(etherparse::IpNumber(60)), "extension header kept");
+        match &p.transport {
+            Some(TransportSlice::Tcp(t)) => {
+                assert_eq!(t.checksum(), t.to_header().calc_checksum_ipv6(&h, t.payload()).unwrap());
+                (usize::from(h.payload_length), t.options().to_vec(), t.payload().to_vec())
+            }
+            Some(TransportSlice::Udp(u)) => {
+                assert_eq!(u.checksum(), u.to_header().calc_checksum_ipv6(&h, u.payload()).unwrap());
+                assert_eq!(usize::from(u.length()), 8 + u.payload().len());
+                (usize::from(h.payload_length), vec![], u.payload().to_vec())
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn ipv6_frames_grow_behind_their_extension_headers() {
+        let mut v1 = [0; HDR_MAX];
+        let n1 = proxy_header(false, false, &conn6(), &mut v1);
+        let mut v2 = [0; HDR_MAX];
+        let n2 = proxy_header(true, true, &conn6(), &mut v2);
+        // PROXY v1 before the data.
+        let mut f = frame6(true, b"GET /");
+        let (pl, opts, _) = read6(&f);
+        assert_eq!(apply(&mut f, Insert::Proxy { v2: false, c: conn6() }), Ok(()));
+        let (pl2, opts2, data) = read6(&f);
+        assert_eq!((pl2, opts2), (pl + n1, opts.clone()));
+        assert_eq!(data, [&v1[..n1], b"GET /"].concat());
+        // TOA first in the options, the MSS after it.
+        let mut f = frame6(true, b"");
+        let c = conn6();
+        assert_eq!(apply(&mut f, Insert::Toa6 { addr: c.src, port: c.sport }), Ok(()));
+        let (pl2, opts2, _) = read6(&f);
+        assert_eq!(pl2, pl - 5 + TOA6_LEN);
+        assert_eq!(opts2[..4], [254, 20, 0x9c, 0x40]);
+        assert_eq!(opts2[4..20], C6.parse::<Ipv6Addr>().unwrap().octets());
+        assert_eq!(opts2[20..], opts[..]);
+        // UDP: the v2 DGRAM header before the payload.
+        let mut f = frame6(false, b"query");
+        let (pl, _, _) = read6(&f);
+        assert_eq!(apply(&mut f, Insert::ProxyUdp { c: conn6() }), Ok(()));
+        let (pl2, _, data) = read6(&f);
+        assert_eq!(pl2, pl + n2);
+        assert_eq!(data, [&v2[..n2], b"query"].concat());
+    }
+
+    proptest! {
+        /// Whatever bytes arrive, growing never panics and never writes
+        /// past what it says the packet is.
+        #[test]
+        fn apply_never_panics_on_mutated_frames(
+            tcp in any::<bool>(),
+            muts in proptest::collection::vec((0usize..120, any::<u8>()), 0..6),
+            cut in 0usize..40,
+            which in 0usize..4,
+        ) {
+            let mut f = frame6(tcp, b"data");
+            for (at, v) in muts {
+                if let Some(b) = f.get_mut(at) {
+                    *b = v;
+                }
+            }
+            f.truncate(f.len() - cut);
+            let c = conn6();
+            let ins = [
+                Insert::Proxy { v2: true, c },
+                Insert::Toa6 { addr: c.src, port: c.sport },
+                Insert::ProxyUdp { c },
+                Insert::Toa { addr: 1, port: 2 },
+            ][which];
+            let before = f.len();
+            if apply(&mut f, ins).is_ok() {
+                prop_assert!(f.len() <= before + HDR_MAX + 8);
+            }
+        }
     }
 }

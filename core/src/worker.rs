@@ -274,6 +274,18 @@ impl<B: PacketBuf> Worker<B> {
                 }
             }
             Action::Grow { port, next_hop } => self.grow(now, port, next_hop, pkt, io),
+            Action::Grow6 { port, next_hop } => {
+                let ins = self.engine.pending_insert();
+                let r = client_addr::apply(&mut pkt, ins);
+                if client_addr::count(self.engine.counters(), r, ins) {
+                    self.output6(now, port, next_hop, pkt, io);
+                }
+            }
+            Action::Nat64Grow { port, next_hop } => {
+                if self.translate(&mut pkt) {
+                    self.grow(now, port, next_hop, pkt, io)
+                }
+            }
             Action::ThenHeld { port, next_hop, grow } => {
                 if grow {
                     self.grow(now, port, next_hop, pkt, io);
@@ -470,7 +482,9 @@ impl<B: PacketBuf> Worker<B> {
             // A TOA option or PROXY header belongs in a handshake segment,
             // which is never fragmented: a reassembled one is refused rather
             // than sent without what its sequence numbers now assume.
-            Action::Grow { .. } => self.engine.counters().count_drop(Drop::ProxyHeaderNoRoom),
+            Action::Grow { .. } | Action::Grow6 { .. } | Action::Nat64Grow { .. } => {
+                self.engine.counters().count_drop(Drop::ProxyHeaderNoRoom)
+            }
             // The kernel reassembles for itself: fragments again.
             Action::Kernel { port } => {
                 let mtu = self.engine.iface(port).map_or(0, |i| i.mtu as usize);

@@ -11,7 +11,7 @@
 
 use super::ipv4::L4Info;
 use super::Engine;
-use gw_proto::{ClientAddr, ForwardMode};
+use gw_proto::ClientAddr;
 
 use crate::client_addr;
 use crate::counters::{Drop, Event, TrafficCells, WorkerCounters};
@@ -248,8 +248,7 @@ impl Engine {
             dest.slot,
         );
         // TCP: TOA or PROXY v1/v2; UDP: PROXY v2 on the first datagram (UOA).
-        let pp = dest.mode == ForwardMode::FullNat
-            && if tcp { svc.client_addr != ClientAddr::None } else { svc.client_addr == ClientAddr::ProxyV2 };
+        let pp = client_addr::applies(svc.client_addr, dest.mode, tcp);
         if pp {
             s.flags = flags | client_addr::flags_of(svc.client_addr);
         } else {

@@ -75,9 +75,11 @@ impl Engine {
     pub(super) fn icmp6_error(&mut self, frame: &mut [u8], icmp_len: usize) -> Action {
         let at = ethernet::HEADER_LEN + ipv6::HEADER_LEN;
         let icmp = icmpv6::Packet::new_unchecked(&frame[at..at + icmp_len]);
-        let (Some((proto, sport, dport)), Some((q, _))) = (icmp.quoted_ports(), icmp.quoted()) else {
+        let (Some((proto, sport, dport)), Some((q, qt))) = (icmp.quoted_ports(), icmp.quoted()) else {
             return Action::Drop(Drop::IcmpUnhandled);
         };
+        // The quoted TCP sequence number, from the ICMPv6 header.
+        let seq_at = icmpv6::HEADER_LEN + qt.offset + 4;
         let proto = if proto == NextHeader::Tcp { Protocol::Tcp } else { Protocol::Udp };
         // The quoted packet went src -> dst; its session knows the other way.
         let (qsrc, qdst) = (u128::from(q.src_addr()), u128::from(q.dst_addr()));
@@ -120,6 +122,10 @@ impl Engine {
         ip.set_src_addr(src);
         ip.set_dst_addr(dst);
         ip.set_hop_limit(hop_limit - 1);
+        if toward_client && proto == Protocol::Tcp {
+            let f = &mut frame[at..at + icmp_len];
+            crate::client_addr::unmap_quoted(&self.ca, self.ca.slot6(i), s.flags, f, seq_at);
+        }
         let mut icmp = icmpv6::Packet::new_unchecked(&mut frame[at..at + icmp_len]);
         icmp.rewrite_quoted(v6(quoted_src), v6(quoted_dst));
         icmp.fill_checksum(src, dst);

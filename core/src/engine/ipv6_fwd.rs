@@ -33,10 +33,16 @@
 //! IPv4's DF check is; ICMPv6 errors about a session are
 //! [`super::icmp6`]'s.
 //!
-//! Not built yet, each a counted drop (`drop_ipv6_not_handled`), never a
-//! silent wrong answer: SYNPROXY and client-address options on IPv6 services,
-//! and client-address options on IPv6 services. Fragments are reassembled
-//! first ([`super::frag`]) and arrive here whole.
+//! The client's address toward a FULLNAT66 or NAT64 real server (`--toa`,
+//! `--proxy-protocol v1|v2`) is [`crate::client_addr`]'s, as IPv4's: a
+//! session that has a choice takes one out-of-line step after the mode's
+//! transmit ([`xmit_client_addr6`]); every other pays one test of its flag
+//! byte.
+//!
+//! Not built yet, a counted drop (`drop_ipv6_not_handled`), never a
+//! silent wrong answer: SYNPROXY on IPv6 services (with or without a
+//! client-address choice). Fragments are reassembled first
+//! ([`super::frag`]) and arrive here whole.
 //! NAT64 (an IPv4 real server behind an IPv6 VIP) takes this path with its
 //! own bind and transmit, [`super::nat64`].
 //!
@@ -50,6 +56,7 @@ use gw_proto::ForwardMode;
 
 use super::conn::{count_traffic, per_worker, plain_syn, state_moved, unbind_parts, SvcDests};
 use super::{Action, Engine};
+use crate::client_addr;
 use crate::counters::{Drop, Event};
 use crate::modes;
 use crate::route::Iface;
@@ -225,7 +232,7 @@ impl Engine {
 
     /// The session for the first packet of an IPv6 flow to a service.
     fn new_session6(&mut self, now: u64, p: &L4Info6) -> Result<u32, Drop> {
-        let Engine { cfg, snap, sessions, sessions6, svc: svc_state, counters, overloaded, .. } = self;
+        let Engine { cfg, snap, sessions, sessions6, svc: svc_state, counters, overloaded, ca, .. } = self;
         let key = p.key;
         let Some(svc) = snap.service6(key.proto, key.dst, key.dport) else {
             let reply = snap.is_laddr6(key.dst) || snap.masq_dest6(key.proto, key.src, key.sport).is_some();
@@ -307,8 +314,15 @@ impl Engine {
             svc.slot,
             dest.slot,
         );
-        s.flags = flags;
+        // TCP: TOA or PROXY v1/v2; UDP: PROXY v2 on the first datagram.
+        let pp = client_addr::applies(svc.client_addr, dest.mode, tcp);
+        s.flags = if pp { flags | client_addr::flags_of(svc.client_addr) } else { flags };
         let i = sessions6.insert(s, now, snap.timeouts.of_ms(state)).map_err(|_| Drop::TableFull)?;
+        if pp && svc.client_addr != gw_proto::ClientAddr::Toa {
+            use client_addr::Client;
+            let len = client_addr::proxy_len_of(svc.client_addr == gw_proto::ClientAddr::ProxyV2, &s.conn());
+            ca.set(ca.slot6(i), p.seq, len);
+        }
         if let Some(t) = template {
             crate::persist::attach(sessions6, t, i);
         }
@@ -341,7 +355,17 @@ impl Engine {
         p: &L4Info6,
     ) -> Action {
         let Engine {
-            cfg, snap, sessions6, counters, overloaded, nat64: pending, encap6, min_mtu, whole, ..
+            cfg,
+            snap,
+            sessions6,
+            counters,
+            overloaded,
+            nat64: pending,
+            encap6,
+            min_mtu,
+            whole,
+            ca,
+            ..
         } = self;
         // The session by reference, not a copy of its 128 bytes: what the
         // steps after its update read is kept here, and the transmit reads
@@ -386,6 +410,29 @@ impl Engine {
         counters.event(event, 1);
         count_traffic(counters, (dest, service), dir, p.len as u64);
         let s = sessions6.get(i);
+        // TOA or a PROXY header (FULLNAT66, NAT64): one test of the flag
+        // byte for every other session.
+        let out = dir == Dir::Output;
+        if client_addr::concerns(s.flags, old, out, p.tcp_flags) {
+            let act = if nat64.is_some() {
+                super::nat64::xmit(
+                    pending,
+                    *whole,
+                    counters,
+                    rx,
+                    s,
+                    dir,
+                    (&cfg.ifaces, *min_mtu),
+                    (port, next_hop),
+                    frame,
+                    p,
+                )
+            } else {
+                let m = (&cfg.ifaces[..], *min_mtu, *whole);
+                fullnat66_xmit(s, (counters, rx), m, (port, next_hop), out, frame, p)
+            };
+            return xmit_client_addr6(ca, counters, &cfg.ifaces, i, s, old, out, p, frame, act);
+        }
         if nat64.is_some() {
             return super::nat64::xmit(
                 pending,
@@ -453,7 +500,61 @@ fn track_seq6(s: &mut Session6, dir: Dir, p: &L4Info6) -> Result<(), Drop> {
 
 /// What an IPv6 service may ask that the IPv6 path does not do yet.
 fn not_built(svc: &Service) -> bool {
-    svc.synproxy || svc.client_addr != gw_proto::ClientAddr::None
+    svc.synproxy
+}
+
+/// FULLNAT66's transmit of a packet of a session with a client-address
+/// choice (before [`xmit_client_addr6`]): as [`Engine::forward6`]'s,
+/// Packet Too Big over the output port's MTU (checked above the smallest
+/// port MTU only; not for a datagram reassembled here), else the rewrite.
+fn fullnat66_xmit(
+    s: &Session6,
+    (counters, rx): (&crate::counters::WorkerCounters, &Iface),
+    (ifaces, min_mtu, whole): (&[Iface], u16, bool),
+    (port, next_hop): (u16, u128),
+    out: bool,
+    frame: &mut [u8],
+    p: &L4Info6,
+) -> Action {
+    if !whole && p.len > usize::from(min_mtu) {
+        let mtu = ifaces.iter().find(|i| i.port == port).map_or(u16::MAX, |i| i.mtu);
+        if p.len > usize::from(mtu) {
+            return super::icmp6::too_big(counters, rx, frame, p.len, mtu);
+        }
+    }
+    xmit6(s, out, true, frame, p);
+    Action::Forward6 { port, next_hop }
+}
+
+/// The client-address step of an IPv6 session's packet after its mode's
+/// transmit `act` ([`client_addr::on_forward`], UDP
+/// [`client_addr::on_forward_udp`]), with the session's entry in the
+/// IPv6 part of the table. Out of line: only sessions with a choice come
+/// here.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn xmit_client_addr6(
+    ca: &mut client_addr::Table,
+    counters: &crate::counters::WorkerCounters,
+    ifaces: &[Iface],
+    i: u32,
+    s: &Session6,
+    old: State,
+    out: bool,
+    p: &L4Info6,
+    frame: &mut [u8],
+    act: Action,
+) -> Action {
+    let slot = ca.slot6(i);
+    if p.key.proto == Protocol::Udp {
+        return client_addr::on_forward_udp(ca, ifaces, slot, s, out, frame, act);
+    }
+    if let Some(seg) = frame.get_mut(p.l4..ethernet::HEADER_LEN + p.len) {
+        if client_addr::shift_established(ca, slot, s.flags, old, out, p.tcp_flags, seg, act) {
+            return act;
+        }
+    }
+    client_addr::on_forward(ca, counters, ifaces, slot, s, old, out, p.tcp_flags, frame, act)
 }
 
 /// Rewrites the IPv6 packet of session `s` for its mode (`out`: a reply

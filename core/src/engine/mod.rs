@@ -177,6 +177,14 @@ pub enum Action {
     /// ([`crate::nat64::frame_to_ipv6`] with [`Engine::pending_nat64`]),
     /// then sent like [`Action::Forward6`].
     Nat64To6 { port: u16, next_hop: u128 },
+    /// Rewritten like [`Action::Forward6`] (FULLNAT66), and the worker
+    /// grows it first as [`Action::Grow`] does (an IPv6 client's TOA or
+    /// PROXY header, [`crate::client_addr`]).
+    Grow6 { port: u16, next_hop: u128 },
+    /// NAT64, client to server: translated as [`Action::Nat64To4`], then
+    /// grown as [`Action::Grow`] (the IPv6 client's TOA or PROXY header
+    /// into the IPv4 packet), then sent like [`Action::Forward`].
+    Nat64Grow { port: u16, next_hop: u32 },
     /// A SYNPROXY handshake ACK, rewritten like [`Action::Forward`] (like
     /// [`Action::Grow`] if `grow`); after it the worker sends the client
     /// data the cookie ACK carried, [`Engine::held_frame`].
@@ -256,7 +264,7 @@ impl Engine {
         counters.event_cell(Event::FragCapacity).set(frag.capacity() as u64);
         counters.event_cell(Event::FragTableBytes).set(frag.memory_bytes() as u64);
         let min_mtu = cfg.ifaces.iter().map(|i| i.mtu).min().unwrap_or(u16::MAX);
-        let ca = crate::client_addr::Table::new(sessions.capacity());
+        let ca = crate::client_addr::Table::new(sessions.capacity(), sessions6.capacity());
         let sp = crate::synproxy::Table::new(sessions.capacity());
         Engine {
             cfg,

@@ -285,10 +285,21 @@ impl Engine {
         if !self.cfg.nodest.forwards(&self.snap, s.dest) {
             return Action::Drop(Drop::DestUnavailable);
         }
-        let mut ip = ipv4::Packet::new_unchecked(&mut frame[ethernet::HEADER_LEN..]);
+        let ip = ipv4::Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]);
         if ip.ttl() <= 1 {
             return Action::Drop(Drop::TtlExceeded);
         }
+        let hl = ip.header_len();
+        if k.proto == ipv4::Protocol::Tcp {
+            // A PROXY session's quoted sequence number, back in the
+            // client's space (after the ICMP header, the quote's IPv4
+            // header, 4 bytes into TCP).
+            let icmp = &mut frame[ethernet::HEADER_LEN + hl..];
+            if let Some(at) = icmp.get(8).map(|v| 8 + usize::from(v & 0xf) * 4 + 4) {
+                crate::client_addr::unmap_quoted(&self.ca, self.ca.slot6(i), s.flags, icmp, at);
+            }
+        }
+        let mut ip = ipv4::Packet::new_unchecked(&mut frame[ethernet::HEADER_LEN..]);
         let Some((port, next_hop)) = self.cfg.routes.lookup6(s.cip) else {
             return Action::Drop(Drop::NoRoute);
         };

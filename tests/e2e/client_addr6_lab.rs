@@ -1,0 +1,239 @@
+//! End-to-end lab of the IPv6 client's address (issue 17: `gwctl
+//! --proxy-protocol v1|v2`, `--toa` on an IPv6 service), through FULLNAT66
+//! (IPv6 real servers) and NAT64 (IPv4 real servers), with real servers
+//! from Debian: nginx (`listen ... proxy_protocol`, logging and answering
+//! `$proxy_protocol_addr:$proxy_protocol_port`) and HAProxy (`bind ...
+//! accept-proxy`, answering `%ci:%cp`) must see the IPv6 client's address
+//! and port for every request, v1 and v2; a UDP server
+//! (tests/lab/uoa_server.py) learns it from the v2 DGRAM header on a
+//! session's first datagram; a 32 MiB download from nginx
+//! through PROXY keeps its sha256 through the shifted sequence numbers; a
+//! capture at the real server read with scapy (tests/lab/toa_capture.py)
+//! shows DPVS's IPv6 TOA (kind 254, length 20, the client's port and IPv6
+//! address) on the SYN and the handshake's ACK, over IPv6 or, through
+//! NAT64, over IPv4, and the SYN's MSS lowered by 20.
+//!
+//! The FULLNAT lab of tests/lab/lab.sh, dual-stack, under `gwe-h17p-*`;
+//! nginx, haproxy and python3-scapy come from scripts/install-deps.sh.
+
+mod common;
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::{hostport, script, text, Lab, Topology, CLIENT6, FULLNAT6, NAT64, VIP6};
+
+/// The download through PROXY: 32 MiB.
+const BIG: usize = 32 << 20;
+
+/// Waits until `url` answers from inside `ns` when sent a PROXY v1 header.
+fn wait_listening(lab: &Lab, ns: &str, url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !lab.exec(ns, &["curl", "-g", "-s", "-m", "1", "--haproxy-protocol", url]).status.success() {
+        assert!(Instant::now() < deadline, "{url} in {ns} did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A TCP service [VIP6]:`vport` with the real server `rs`:`rport`, the
+/// local address `lip` and the client-address options `opts`.
+fn service(lab: &Lab, lip: &str, vport: u16, rs: &str, rport: u16, opts: &[&str]) {
+    let vip = hostport(VIP6, vport);
+    let mut a = vec!["-A", "-t", &vip, "-s", "rr"];
+    a.extend_from_slice(opts);
+    lab.gwctl_ok(&a);
+    lab.gwctl_ok(&["-a", "-t", &vip, "-r", &hostport(rs, rport), "-b", "-w", "1"]);
+    lab.gwctl_ok(&["--add-laddr", "-z", lip, "-t", &vip]);
+}
+
+/// curl from the client: (body, the client's local port).
+fn curl(lab: &Lab, url: &str) -> (String, String) {
+    let o = lab.exec("client", &["curl", "-g", "-s", "-S", "-m", "10", "-w", "\n%{local_port}", url]);
+    assert!(o.status.success(), "curl {url}: {}", String::from_utf8_lossy(&o.stderr));
+    let t = text(&o);
+    let (body, port) = t.rsplit_once('\n').unwrap();
+    (body.to_string(), port.trim().to_string())
+}
+
+fn sha256_of(lab: &Lab, ns: &str, cmd: &str) -> String {
+    let o = lab.exec(ns, &["sh", "-c", &format!("{cmd} | sha256sum")]);
+    assert!(o.status.success(), "{cmd}: {}", String::from_utf8_lossy(&o.stderr));
+    text(&o).split_whitespace().next().unwrap().to_string()
+}
+
+/// The IPv6 client's address as 32 hex digits (TOA's 16 bytes).
+fn client6_hex() -> String {
+    let a: std::net::Ipv6Addr = CLIENT6.parse().unwrap();
+    a.octets().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The lab of `topo` (FULLNAT6 or NAT64): nginx on rs1 (PROXY v1 on 8081,
+/// v2 on 8082), HAProxy on rs2 (8083, either version), the lab's python
+/// server on rs1:80 for TOA; the services [VIP6]:81..84 and :87 (`--toa`)
+/// with the local address `lip`; then every check of the module's doc.
+fn client_address_lab(topo: &'static Topology, name: &str, lip: &str) {
+    let lab = Lab::up(topo, name);
+    let (rs1, rs2) = (topo.servers[0].1, topo.servers[1].1);
+    let dir = PathBuf::from(format!("/tmp/{}-srv", lab.prefix));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("www")).unwrap();
+    let mut big = vec![0u8; BIG];
+    let mut x = 0x51_7cc1_b727_220au64;
+    for b in big.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    std::fs::write(dir.join("www/big.bin"), &big).unwrap();
+    drop(big);
+    let big_sha = sha256_of(&lab, "rs1", &format!("cat {}", dir.join("www/big.bin").display()));
+    let d = dir.display();
+    let (l1, l2) = (hostport(rs1, 8081), hostport(rs1, 8082));
+    let nginx_conf = format!(
+        "daemon off; master_process on; worker_processes 1; user root;\n\
+         pid {d}/nginx.pid; error_log {d}/nginx-error.log;\n\
+         events {{ worker_connections 64; }}\n\
+         http {{\n\
+           access_log off;\n\
+           client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;\n\
+           uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
+           log_format pp '$proxy_protocol_addr $proxy_protocol_port $server_port $request_uri';\n\
+           server {{\n\
+             listen {l1} proxy_protocol; listen {l2} proxy_protocol;\n\
+             access_log {d}/access.log pp;\n\
+             root {d}/www;\n\
+             location = /who {{ default_type text/plain; return 200 \"$proxy_protocol_addr $proxy_protocol_port\\n\"; }}\n\
+           }}\n\
+         }}\n"
+    );
+    std::fs::write(dir.join("nginx.conf"), nginx_conf).unwrap();
+    let haproxy_conf = format!(
+        "global\n  maxconn 100\n\
+         defaults\n  mode http\n  timeout connect 5s\n  timeout client 10s\n  timeout server 10s\n\
+         frontend pp\n  bind {rs2}:8083 accept-proxy\n\
+         \x20 http-request return status 200 content-type text/plain lf-string \"%ci %cp\\n\"\n"
+    );
+    std::fs::write(dir.join("haproxy.cfg"), haproxy_conf).unwrap();
+    let nginx_conf_path = dir.join("nginx.conf").display().to_string();
+    let haproxy_cfg_path = dir.join("haproxy.cfg").display().to_string();
+    let uoa = script("uoa_server.py").display().to_string();
+    let mut procs = vec![
+        lab.spawn("rs1", &["nginx", "-c", &nginx_conf_path]),
+        lab.spawn("rs2", &["haproxy", "-db", "-f", &haproxy_cfg_path]),
+        lab.spawn("rs2", &["python3", &uoa, "5399", topo.bind(rs2)]),
+    ];
+    procs[2].ready();
+    wait_listening(&lab, "rs1", &format!("http://{l1}/who"));
+    wait_listening(&lab, "rs1", &format!("http://{l2}/who"));
+    wait_listening(&lab, "rs2", &format!("http://{}/", hostport(rs2, 8083)));
+    // nginx appends: its log starts over with the lab's requests.
+    std::fs::write(dir.join("access.log"), "").unwrap();
+
+    service(&lab, lip, 81, rs1, 8081, &["--proxy-protocol", "v1"]);
+    service(&lab, lip, 82, rs1, 8082, &["--proxy-protocol", "v2"]);
+    service(&lab, lip, 83, rs2, 8083, &["--proxy-protocol", "v1"]);
+    service(&lab, lip, 84, rs2, 8083, &["--proxy-protocol", "v2"]);
+    service(&lab, lip, 87, rs1, 80, &["--toa"]);
+    let listing = lab.listing();
+    assert!(listing.contains(&format!("TCP  [{VIP6}]:81 rr ppv1\n")), "{listing}");
+    assert!(listing.contains(&format!("TCP  [{VIP6}]:84 rr ppv2\n")), "{listing}");
+    assert!(listing.contains(&format!("TCP  [{VIP6}]:87 rr toa\n")), "{listing}");
+    let rules = lab.gwctl_ok(&["-S", "-n"]);
+    assert!(rules.contains(&format!("-A -t [{VIP6}]:81 -s rr --proxy-protocol v1\n")), "{rules}");
+    assert!(rules.contains(&format!("-A -t [{VIP6}]:84 -s rr --proxy-protocol v2\n")), "{rules}");
+    assert!(rules.contains(&format!("-A -t [{VIP6}]:87 -s rr --toa\n")), "{rules}");
+
+    // nginx and HAProxy see the IPv6 client's address and port.
+    let mut requests = 0;
+    for (vport, path) in [(81, "/who"), (82, "/who"), (83, "/"), (84, "/")] {
+        for _ in 0..3 {
+            let (body, port) = curl(&lab, &format!("http://[{VIP6}]:{vport}{path}"));
+            assert_eq!(body.trim(), format!("{CLIENT6} {port}"), "[VIP6]:{vport} answered {body:?}");
+            requests += 1;
+        }
+    }
+    let log = std::fs::read_to_string(dir.join("access.log")).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 6, "{log}");
+    for l in &lines {
+        assert!(l.starts_with(&format!("{CLIENT6} ")), "nginx logged {l:?}");
+    }
+    assert_eq!(lines.iter().filter(|l| l.contains(" 8081 ")).count(), 3, "{log}");
+    assert_eq!(lines.iter().filter(|l| l.contains(" 8082 ")).count(), 3, "{log}");
+
+    // 32 MiB down through PROXY v1 and v2.
+    for vport in [81, 82] {
+        let got = sha256_of(&lab, "client", &format!("curl -g -s -S -m 120 http://[{VIP6}]:{vport}/big.bin"));
+        assert_eq!(got, big_sha, "download through [VIP6]:{vport} corrupted");
+        requests += 1;
+    }
+
+    // UOA: a UDP service with PROXY v2 (AF_INET6, DGRAM) on each
+    // session's first datagram, read by a real UDP server.
+    let uvip = hostport(VIP6, 99);
+    lab.gwctl_ok(&["-A", "-u", &uvip, "-s", "rr", "--proxy-protocol", "v2"]);
+    lab.gwctl_ok(&["-a", "-u", &uvip, "-r", &hostport(rs2, 5399), "-b", "-w", "1"]);
+    lab.gwctl_ok(&["--add-laddr", "-z", lip, "-u", &uvip]);
+    let uc = "import socket,sys\n\
+              s=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM); s.settimeout(3); s.bind(('',0))\n\
+              for m in (b'one',b'two'): s.sendto(m,(sys.argv[1],99)); print(s.recv(200).decode(), s.getsockname()[1])\n";
+    let o = lab.exec("client", &["python3", "-c", uc, VIP6]);
+    assert!(o.status.success(), "UDP client: {}", String::from_utf8_lossy(&o.stderr));
+    let t = text(&o);
+    let lines: Vec<&str> = t.lines().collect();
+    assert_eq!(lines.len(), 2, "{t}");
+    for (l, m) in lines.iter().zip(["one", "two"]) {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        assert_eq!(f.len(), 3, "{l}");
+        assert_eq!(f[0], format!("{CLIENT6}:{}", f[2]), "the UDP server learned the IPv6 client: {l}");
+        assert_eq!(f[1], m, "the payload after the header: {l}");
+    }
+    requests += 1;
+
+    // TOA: the real server's capture, parsed by scapy.
+    let cap = script("toa_capture.py").display().to_string();
+    let mut capture = lab.spawn("rs1", &["/usr/bin/python3", &cap, "eth0", "80", "3", "20"]);
+    let mut out = capture.ready();
+    let (body, cport) = curl(&lab, &format!("http://[{VIP6}]:87/"));
+    assert!(body.starts_with(&format!("rs1 {lip}:")), "{body}");
+    let mut lines = vec![];
+    let mut l = String::new();
+    while out.read_line(&mut l).unwrap() > 0 {
+        lines.push(std::mem::take(&mut l));
+    }
+    let _ = capture.0.wait();
+    let cport: u16 = cport.parse().unwrap();
+    let toa = format!("fe14{cport:04x}{}", client6_hex());
+    let syn = lines.iter().find(|l| l.starts_with("S ")).unwrap_or_else(|| panic!("no SYN: {lines:?}"));
+    let f: Vec<&str> = syn.split_whitespace().collect();
+    assert!(f[1].starts_with(&format!("{lip}:")), "{syn}");
+    assert!(f[2].starts_with(&toa), "the IPv6 TOA first in the SYN's options: {syn}");
+    assert!(f[2].contains("0204058c"), "MSS 1440 - 20 = 1420 in the SYN: {syn}");
+    let ack = lines
+        .iter()
+        .find(|l| l.starts_with("A ") && l.trim().ends_with(" 0"))
+        .unwrap_or_else(|| panic!("no handshake ACK: {lines:?}"));
+    assert!(ack.split_whitespace().nth(2).unwrap().starts_with(&toa), "TOA in the handshake ACK: {ack}");
+    let data = lines.iter().find(|l| l.starts_with("PA ")).unwrap_or_else(|| panic!("no request: {lines:?}"));
+    assert!(!data.contains(&toa), "TOA only on the handshake: {data}");
+
+    assert!(lab.counter("proxy_headers_sent") >= requests, "a connection went without its header");
+    assert_eq!(lab.counter("toa_added"), 2);
+    assert_eq!(lab.counter("toa_no_room"), 0);
+    assert_eq!(lab.counter("drop_proxy_header_no_room"), 0);
+    assert_eq!(lab.counter("drop_ipv6_not_handled"), 0, "{}", lab.diag());
+    drop(procs);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn fullnat66_real_servers_learn_the_ipv6_client_through_proxy_protocol_and_toa() {
+    client_address_lab(&FULLNAT6, "h17p-pp6", "2001:db8:1::10");
+}
+
+#[test]
+fn nat64_ipv4_real_servers_learn_the_ipv6_client_through_proxy_protocol_and_toa() {
+    client_address_lab(&NAT64, "h17p-pp64", "198.18.1.10");
+}
