@@ -33,9 +33,14 @@
 //! IPv4's DF check is; ICMPv6 errors about a session are
 //! [`super::icmp6`]'s.
 //!
-//! Not built yet, each a counted drop (`drop_ipv6_not_handled`), never a
-//! silent wrong answer: SYNPROXY and client-address options on IPv6 services,
-//! and client-address options on IPv6 services. Fragments are reassembled
+//! SYNPROXY (`-j enable`) on an IPv6 service is [`super::synproxy6`]'s: a
+//! new TCP flow goes there instead of to [`Engine::new_session6`], and a
+//! SYNPROXY session's segments pass its step before the common one and
+//! its splice before the transmit.
+//!
+//! Not built yet, a counted drop (`drop_ipv6_not_handled`), never a silent
+//! wrong answer: client-address options (TOA, PROXY) on IPv6 services,
+//! with or without SYNPROXY. Fragments are reassembled
 //! first ([`super::frag`]) and arrive here whole.
 //! NAT64 (an IPv4 real server behind an IPv6 VIP) takes this path with its
 //! own bind and transmit, [`super::nat64`].
@@ -145,6 +150,14 @@ impl Engine {
                 return self.forward6(now, rx, i, Dir::Output, frame, &p);
             }
         }
+        if p.key.proto == Protocol::Tcp
+            && self
+                .snap
+                .service6(p.key.proto, p.key.dst, p.key.dport)
+                .is_some_and(|s| s.synproxy && !not_built(s))
+        {
+            return self.synproxy_new6(now, rx, frame, &p);
+        }
         match self.new_session6(now, &p) {
             Ok(i) => self.forward6(now, rx, i, Dir::Input, frame, &p),
             Err(d) => Action::Drop(d),
@@ -152,7 +165,7 @@ impl Engine {
     }
 
     /// Ends IPv6 session `i` now, with its accounting.
-    fn end6(&mut self, i: u32) {
+    pub(super) fn end6(&mut self, i: u32) {
         let s = *self.sessions6.get(i);
         let (c, o, snap, w) = (&self.counters, &mut self.overloaded, &self.snap, self.cfg.workers);
         unbind_parts(c, o, snap, w, s.dest, s.flags, s.protocol(), s.state);
@@ -172,7 +185,7 @@ impl Engine {
     }
 
     /// The session for the first packet of an IPv6 flow to a service.
-    fn new_session6(&mut self, now: u64, p: &L4Info6) -> Result<u32, Drop> {
+    pub(super) fn new_session6(&mut self, now: u64, p: &L4Info6) -> Result<u32, Drop> {
         let Engine { cfg, snap, sessions, sessions6, svc: svc_state, counters, overloaded, .. } = self;
         let key = p.key;
         let Some(svc) = snap.service6(key.proto, key.dst, key.dport) else {
@@ -288,8 +301,25 @@ impl Engine {
         frame: &mut [u8],
         p: &L4Info6,
     ) -> Action {
+        let synproxy =
+            crate::synproxy::is_synproxy(self.sessions6.get(i).flags, p.key.proto == Protocol::Tcp);
+        if synproxy {
+            if let Some(a) = self.synproxy_step6(i, dir, frame, p) {
+                return a;
+            }
+        }
         let Engine {
-            cfg, snap, sessions6, counters, overloaded, nat64: pending, encap6, min_mtu, whole, ..
+            cfg,
+            snap,
+            sessions6,
+            counters,
+            overloaded,
+            nat64: pending,
+            encap6,
+            min_mtu,
+            whole,
+            sp6,
+            ..
         } = self;
         // The session by reference, not a copy of its 128 bytes: what the
         // steps after its update read is kept here, and the transmit reads
@@ -335,7 +365,7 @@ impl Engine {
         count_traffic(counters, (dest, service), dir, p.len as u64);
         let s = sessions6.get(i);
         if nat64.is_some() {
-            return super::nat64::xmit(
+            let act = super::nat64::xmit(
                 pending,
                 *whole,
                 counters,
@@ -347,6 +377,10 @@ impl Engine {
                 frame,
                 p,
             );
+            if synproxy && matches!(act, Action::Nat64To4 { .. } | Action::Nat64To6 { .. }) {
+                super::synproxy6::splice6(sp6, i, dir == Dir::Output, frame, p);
+            }
+            return act;
         }
         // Over the smallest MTU only: Packet Too Big to the sender (not for
         // a datagram reassembled here: the worker fragments it).
@@ -364,6 +398,9 @@ impl Engine {
             };
             *encap6 = (u128::from(src), s.rip);
             return Action::Encap6 { port, next_hop };
+        }
+        if synproxy {
+            super::synproxy6::splice6(sp6, i, dir == Dir::Output, frame, p);
         }
         xmit6(s, dir == Dir::Output, mode.routed, frame, p);
         Action::Forward6 { port, next_hop }
@@ -395,7 +432,7 @@ fn track_seq6(s: &mut Session6, dir: Dir, p: &L4Info6) -> Result<(), Drop> {
 
 /// What an IPv6 service may ask that the IPv6 path does not do yet.
 fn not_built(svc: &Service) -> bool {
-    svc.synproxy || svc.client_addr != gw_proto::ClientAddr::None
+    svc.client_addr != gw_proto::ClientAddr::None
 }
 
 /// Rewrites the IPv6 packet of session `s` for its mode (`out`: a reply
