@@ -31,8 +31,9 @@
 //!
 //! A service with a client-address option (TOA, PROXY) and SYNPROXY is not
 //! built for IPv6: its SYN is `drop_ipv6_not_handled` and answered with
-//! nothing. ICMPv6 errors about a SYNPROXY session quote the numbers as
-//! they left (IPv4's [`super::icmp`] maps them back; IPv6's does not yet).
+//! nothing. An ICMPv6 error about a spliced reply goes to the real server
+//! quoting the server's own sequence number ([`unsplice_quote`], from
+//! [`super::icmp6`]), as IPv4's errors do.
 
 use gw_proto::ForwardMode;
 
@@ -45,7 +46,7 @@ use crate::session::Flags;
 use crate::synproxy as sp;
 use crate::tcp_state::{flags as tf, Dir, State};
 use crate::wire::ethernet::HEADER_LEN as ETH;
-use crate::wire::{ipv6, tcp};
+use crate::wire::{checksum, icmpv6, ipv6, tcp};
 
 /// Room for the longest frame SYNPROXY writes: Ethernet, IPv6, TCP with
 /// 20 bytes of options (94 bytes).
@@ -197,4 +198,25 @@ pub(super) fn splice6(sp6: &sp::Table, i: u32, out: bool, frame: &mut [u8], p: &
     if e.spliced {
         sp::splice_tcp(&e, out, &mut frame[p.l4..ETH + p.len]);
     }
+}
+
+/// The TCP sequence number quoted by ICMPv6 error `icmp` (the message,
+/// about a reply of IPv6 SYNPROXY session `i` as it left toward the
+/// client) put back in the real server's space, once spliced, the
+/// error's checksum updated (NAT64's translation verifies it). The quote's
+/// own TCP checksum is left as it is, as IPv4's (the quote is usually cut
+/// short).
+#[cold]
+#[inline(never)]
+pub(super) fn unsplice_quote(sp6: &sp::Table, i: u32, icmp: &mut [u8]) {
+    let e = sp6.get(i);
+    let mut p = icmpv6::Packet::new_unchecked(&mut *icmp);
+    let Some((_, t)) = p.quoted() else { return };
+    let at = t.offset + 4;
+    let Some(b) = p.data_mut().get_mut(at..at + 4).filter(|_| e.spliced) else { return };
+    let seq = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    let new = seq.wrapping_add(e.off);
+    b.copy_from_slice(&new.to_be_bytes());
+    let c = checksum::update32(p.checksum(), seq, new);
+    p.set_checksum(c);
 }

@@ -201,12 +201,17 @@ fn seen(frame: &[u8]) -> Seen {
 
 /// Handles `frame` at `now` and returns what left (port 0 each time).
 fn run(w: &mut Worker<Vec<u8>>, now: u64, frame: Vec<u8>) -> Vec<Seen> {
+    run_raw(w, now, frame).iter().map(|f| seen(f)).collect()
+}
+
+/// [`run`], the frames as they left.
+fn run_raw(w: &mut Worker<Vec<u8>>, now: u64, frame: Vec<u8>) -> Vec<Vec<u8>> {
     let mut io = Sent::default();
     w.handle(now, 0, frame, &mut io);
-    io.0.iter()
+    io.0.into_iter()
         .map(|(port, f)| {
-            assert_eq!(*port, 0);
-            seen(f)
+            assert_eq!(port, 0);
+            f
         })
         .collect()
 }
@@ -482,4 +487,69 @@ fn synproxy_with_a_client_address_option_is_not_built_for_ipv6() {
     assert!(run(&mut w, 0, tcp(C(), V(), CLIENT_ISN, None, true, false, &client_opts(1), &[])).is_empty());
     assert_eq!(c.drop_count(Drop::Ipv6NotHandled), 1);
     assert_eq!(c.event_count(Event::SynproxySynAcks), 0);
+}
+
+/// A Packet Too Big from a router on the client's side about a spliced
+/// reply reaches the real server quoting the server's own sequence
+/// number (FULLNAT66: ICMPv6 from the local address; NAT64: ICMP
+/// "fragmentation needed" to the IPv4 server), checksums checked by
+/// etherparse.
+#[test]
+fn an_icmpv6_error_about_a_spliced_reply_quotes_the_servers_sequence_number() {
+    use etherparse::{Icmpv4Type, Icmpv6Type};
+    let router = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0xfe);
+    for rip in [IpAddr::V6(RIP6), IpAddr::V4(RIP4)] {
+        let mut w = worker(service(rip, ForwardMode::FullNat));
+        let (h, _) = open(&mut w, b"");
+        splice(&mut w, &h, (rip, 8080), b"");
+        // Server data (sequence SERVER_ISN + 13) toward the client.
+        let data = vec![7u8; 1300];
+        let d = tcp((rip, 8080), h.local, SERVER_ISN + 13, Some(CLIENT_ISN + 1), false, false, &[], &data);
+        let out = run_raw(&mut w, 1_050, d);
+        assert_eq!(out.len(), 1);
+        let sent = seen(&out[0]);
+        assert_eq!(sent.seq, h.cookie.wrapping_add(13), "in the cookie's space toward the client");
+        // The router quotes the reply as it left, and answers its source.
+        let mut ptb = Vec::new();
+        PacketBuilder::ethernet2(PEER_MAC, GW_MAC.0)
+            .ipv6(router.octets(), VIP.octets(), 64)
+            .icmpv6(Icmpv6Type::PacketTooBig { mtu: 1280 })
+            .write(&mut ptb, &out[0][14..14 + 1232])
+            .unwrap();
+        let out = run_raw(&mut w, 1_060, ptb);
+        let c = w.engine.counters().clone();
+        let drops: Vec<_> =
+            Drop::ALL.iter().filter(|d| c.drop_count(**d) > 0).map(|d| (d, c.drop_count(*d))).collect();
+        assert_eq!(out.len(), 1, "the error goes to the real server: {drops:?}");
+        let p = SlicedPacket::from_ethernet(&out[0]).unwrap();
+        let quote = match (&p.net, &p.transport) {
+            (Some(NetSlice::Ipv6(ip)), Some(TransportSlice::Icmpv6(icmp))) => {
+                let hd = ip.header();
+                assert_eq!((hd.source_addr(), hd.destination_addr()), (LIP6, RIP6));
+                assert!(icmp.is_checksum_valid(hd.source(), hd.destination()), "ICMPv6 checksum");
+                assert!(matches!(icmp.icmp_type(), Icmpv6Type::PacketTooBig { mtu: 1280 }));
+                icmp.payload()[40..48].to_vec()
+            }
+            (Some(NetSlice::Ipv4(ip)), Some(TransportSlice::Icmpv4(icmp))) => {
+                let hd = ip.header().to_header();
+                assert_eq!((hd.source, hd.destination), (LIP4.octets(), RIP4.octets()));
+                assert_eq!(icmp.checksum(), icmp.icmp_type().calc_checksum(icmp.payload()), "ICMP checksum");
+                assert!(matches!(icmp.icmp_type(), Icmpv4Type::DestinationUnreachable(_)));
+                icmp.payload()[20..28].to_vec()
+            }
+            other => panic!("not an ICMP error: {other:?}"),
+        };
+        assert_eq!(u16::from_be_bytes([quote[0], quote[1]]), 8080, "the server's own packet");
+        let seq = u32::from_be_bytes([quote[4], quote[5], quote[6], quote[7]]);
+        assert_eq!(seq, SERVER_ISN + 13, "the server's own sequence number, not the client's view");
+    }
+}
+
+#[test]
+fn nat66_synproxy_handshake_then_spliced_data_both_ways() {
+    let mut w = worker(service(IpAddr::V6(RIP6), ForwardMode::Masq));
+    let (h, syn) = open(&mut w, b"hi");
+    assert_eq!(syn.src, C(), "NAT66 keeps the client's address");
+    assert_eq!(syn.dst, (IpAddr::V6(RIP6), 8080));
+    splice(&mut w, &h, (IpAddr::V6(RIP6), 8080), b"hi");
 }
