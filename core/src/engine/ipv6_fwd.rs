@@ -35,8 +35,8 @@
 //!
 //! SYNPROXY (`-j enable`) on an IPv6 service is [`super::synproxy6`]'s: a
 //! new TCP flow goes there instead of to [`Engine::new_session6`], and a
-//! SYNPROXY session's segments pass its step before the common one and
-//! its splice before the transmit.
+//! SYNPROXY session's segments take [`Engine::forward6_synproxy`]: its
+//! step, this path, then the splice.
 //!
 //! Not built yet, a counted drop (`drop_ipv6_not_handled`), never a silent
 //! wrong answer: client-address options (TOA, PROXY) on IPv6 services,
@@ -291,7 +291,8 @@ impl Engine {
     }
 
     /// Forwards a packet of IPv6 session `i` coming from `dir` (received
-    /// on `rx`).
+    /// on `rx`); a SYNPROXY session's through [`Engine::forward6_synproxy`]
+    /// (one test of the flags read anyway for the others).
     pub(super) fn forward6(
         &mut self,
         now: u64,
@@ -301,30 +302,31 @@ impl Engine {
         frame: &mut [u8],
         p: &L4Info6,
     ) -> Action {
-        let synproxy =
-            crate::synproxy::is_synproxy(self.sessions6.get(i).flags, p.key.proto == Protocol::Tcp);
-        if synproxy {
-            if let Some(a) = self.synproxy_step6(i, dir, frame, p) {
-                return a;
-            }
-        }
+        self.forward6_at::<true>(now, rx, i, dir, frame, p)
+    }
+
+    /// [`Engine::forward6`]; `SYNPROXY`: whether a SYNPROXY session is to
+    /// take its step and splice first (false once it did).
+    #[inline(always)]
+    pub(super) fn forward6_at<const SYNPROXY: bool>(
+        &mut self,
+        now: u64,
+        rx: &Iface,
+        i: u32,
+        dir: Dir,
+        frame: &mut [u8],
+        p: &L4Info6,
+    ) -> Action {
         let Engine {
-            cfg,
-            snap,
-            sessions6,
-            counters,
-            overloaded,
-            nat64: pending,
-            encap6,
-            min_mtu,
-            whole,
-            sp6,
-            ..
+            cfg, snap, sessions6, counters, overloaded, nat64: pending, encap6, min_mtu, whole, ..
         } = self;
         // The session by reference, not a copy of its 128 bytes: what the
         // steps after its update read is kept here, and the transmit reads
         // it again once the state has moved.
         let s = sessions6.get(i);
+        if SYNPROXY && crate::synproxy::is_synproxy(s.flags, p.key.proto == Protocol::Tcp) {
+            return self.forward6_synproxy(now, rx, i, dir, frame, p);
+        }
         let (dest, service, smode, old) = (s.dest, s.service, s.mode, s.state);
         let mode = modes::traits(smode);
         if !cfg.nodest.forwards(snap, s.dest) {
@@ -365,7 +367,7 @@ impl Engine {
         count_traffic(counters, (dest, service), dir, p.len as u64);
         let s = sessions6.get(i);
         if nat64.is_some() {
-            let act = super::nat64::xmit(
+            return super::nat64::xmit(
                 pending,
                 *whole,
                 counters,
@@ -377,10 +379,6 @@ impl Engine {
                 frame,
                 p,
             );
-            if synproxy && matches!(act, Action::Nat64To4 { .. } | Action::Nat64To6 { .. }) {
-                super::synproxy6::splice6(sp6, i, dir == Dir::Output, frame, p);
-            }
-            return act;
         }
         // Over the smallest MTU only: Packet Too Big to the sender (not for
         // a datagram reassembled here: the worker fragments it).
@@ -398,9 +396,6 @@ impl Engine {
             };
             *encap6 = (u128::from(src), s.rip);
             return Action::Encap6 { port, next_hop };
-        }
-        if synproxy {
-            super::synproxy6::splice6(sp6, i, dir == Dir::Output, frame, p);
         }
         xmit6(s, dir == Dir::Output, mode.routed, frame, p);
         Action::Forward6 { port, next_hop }

@@ -25,9 +25,10 @@
 //!   cookie ACK carried is held ([`sp::Hold`], shared with IPv4) and
 //!   processed after it.
 //!
-//! After that, [`Engine::forward6`] splices each segment of the session
-//! ([`splice6`]) just before its transmit, behind the session's
-//! [`Flags::SYNPROXY`] test: other sessions pay that one test.
+//! After that, each segment of the session is spliced after its path
+//! ([`Engine::forward6_synproxy`], which [`Engine::forward6`] calls behind
+//! the session's [`Flags::SYNPROXY`] test: other sessions pay that one
+//! test).
 //!
 //! A service with a client-address option (TOA, PROXY) and SYNPROXY is not
 //! built for IPv6: its SYN is `drop_ipv6_not_handled` and answered with
@@ -189,14 +190,37 @@ impl Engine {
     }
 }
 
-/// The splice of IPv6 SYNPROXY session `i`'s segment (`out`: from the real
-/// server; its TCP header at `p.l4`, IPv6 or, from a NAT64 server, IPv4),
-/// once the server's SYN-ACK set it. Out of line, as IPv4's.
-#[inline(never)]
-pub(super) fn splice6(sp6: &sp::Table, i: u32, out: bool, frame: &mut [u8], p: &L4Info6) {
-    let e = sp6.get(i);
-    if e.spliced {
-        sp::splice_tcp(&e, out, &mut frame[p.l4..ETH + p.len]);
+impl Engine {
+    /// [`Engine::forward6`] of a SYNPROXY session: its step
+    /// ([`Engine::synproxy_step6`]), else the session's path, then, once
+    /// the server's SYN-ACK set it, the splice of the segment it forwards
+    /// (its TCP header still at `p.l4`: the rewrite moved no header, and a
+    /// NAT64 frame is translated by the worker afterwards). The splice
+    /// comes after the path's size checks, so that a Packet Too Big or
+    /// "fragmentation needed" back to the sender quotes the sender's own
+    /// numbers, and touches only TCP fields, whose checksum update does
+    /// not depend on the addresses the rewrite changed.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn forward6_synproxy(
+        &mut self,
+        now: u64,
+        rx: &Iface,
+        i: u32,
+        dir: Dir,
+        frame: &mut [u8],
+        p: &L4Info6,
+    ) -> Action {
+        if let Some(a) = self.synproxy_step6(i, dir, frame, p) {
+            return a;
+        }
+        let act = self.forward6_at::<false>(now, rx, i, dir, frame, p);
+        let e = self.sp6.get(i);
+        let sent = matches!(act, Action::Forward6 { .. } | Action::Nat64To4 { .. } | Action::Nat64To6 { .. });
+        if e.spliced && sent {
+            sp::splice_tcp(&e, dir == Dir::Output, &mut frame[p.l4..ETH + p.len]);
+        }
+        act
     }
 }
 
