@@ -16,15 +16,16 @@
 //!   tests/lab/syn_count.py);
 //! - the rule round-trips through `-S`/`-R`.
 //!
-//! The FULLNAT lab dual-stack (tests/lab/lab.sh up PREFIX fullnat dual)
-//! under the prefixes `gwe-h17s-sp6` and `gwe-h17s-sp64`; python3-scapy
+//! The FULLNAT lab dual-stack (tests/lab/lab.sh up PREFIX fullnat dual),
+//! one worker and, for FULLNAT66, two (conf/lab-fullnat-2w.toml), under the
+//! prefixes `gwe-h17s-sp6`, `gwe-h17s-sp6w` and `gwe-h17s-sp64`; python3-scapy
 //! from scripts/install-deps.sh.
 
 mod common;
 
 use std::io::BufRead;
 
-use common::{script, text, Lab, Topology, FULLNAT6, NAT64, VIP6};
+use common::{script, text, Lab, Topology, FULLNAT6, FULLNAT6_2W, NAT64, VIP6};
 
 /// Packets per flood (af_packet on veth loses some before the gateway).
 const FLOOD: usize = 1000;
@@ -128,6 +129,14 @@ fn synproxy_lab(topo: &'static Topology, name: &str) {
 #[test]
 fn synproxy_fullnat66_cookies_splice_and_floods() {
     synproxy_lab(&FULLNAT6, "h17s-sp6");
+}
+
+/// Two workers: the cookie ACK, the server's SYN-ACK (steered by the
+/// local port) and the frames SYNPROXY processes again meet on the
+/// session's worker.
+#[test]
+fn synproxy_fullnat66_with_two_workers() {
+    synproxy_lab(&FULLNAT6_2W, "h17s-sp6w");
 }
 
 #[test]
