@@ -135,7 +135,8 @@ counters! {
         SynproxyMode = "drop_synproxy_mode",
             "SYNPROXY: the service scheduled a DR/TUN real server (SYNPROXY needs FULLNAT or NAT)",
         SynproxyNoRoom = "drop_synproxy_no_room",
-            "SYNPROXY: a SYN too short to be turned into the SYN-ACK with its options",
+            "SYNPROXY: a SYN too short to be turned into the SYN-ACK with its options (IPv6: a buffer \
+             without room for the frame SYNPROXY wrote)",
         SynShed = "drop_syn_shed",
             "a plain TCP SYN an overloaded worker (full receive bursts) shed beyond its per-burst quota \
              and its rate cap (`workers.overload_syn_rate`) before any other work (the client retransmits it)",

@@ -11,7 +11,9 @@ use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TcpOptionElement, Transp
 use gw_proto::{ClientAddr, ForwardMode, Protocol as P, Scheduler, ServiceKey};
 
 use super::*;
+use crate::counters::WorkerCounters;
 use crate::engine::ipv6_fwd_tests::{engine, CIP, GW_MAC, PEER_MAC, VIP};
+use crate::engine::EngineConfig;
 use crate::neigh::StaticNeigh;
 use crate::sched::{DestConf, Prepared};
 use crate::service::{Dest, Service};
@@ -552,4 +554,54 @@ fn nat66_synproxy_handshake_then_spliced_data_both_ways() {
     assert_eq!(syn.src, C(), "NAT66 keeps the client's address");
     assert_eq!(syn.dst, (IpAddr::V6(RIP6), 8080));
     splice(&mut w, &h, (IpAddr::V6(RIP6), 8080), b"hi");
+}
+
+/// The held-data slots are shared with IPv4, an IPv6 owner tagged
+/// ([`sp::V6_OWNER`]): with every slot held by a live IPv6 handshake the
+/// data is left to the client; once those sessions expired, their slots
+/// are taken over, and the data reaches the server after the handshake.
+#[test]
+fn held_data_slots_of_expired_ipv6_handshakes_are_taken_over() {
+    let probe = engine(service(IpAddr::V6(RIP6), ForwardMode::FullNat), 0, 1);
+    let cfg = EngineConfig { sessions6: 256, half_open_max: 256, ..probe.config().clone() };
+    let e = Engine::new(cfg, probe.snapshot().clone(), Arc::new(WorkerCounters::new(0, 0, 1, 4)), 0);
+    let neigh =
+        NeighConfig { capacity: 16, per_port_max: 16, reachable_ms: 30_000, retry_ms: 1000, max_probes: 3 };
+    let n6 = |ip: Ipv6Addr, mac| StaticNeigh { port: 0, ip: u128::from(ip), mac };
+    let mut w = Worker::new(e, neigh).with_static_neighbours6(Arc::new(StaticNeighbours::new(vec![
+        n6(CIP, CLIENT_MAC),
+        n6(RIP6, SERVER_MAC),
+    ])));
+    let c = w.engine.counters().clone();
+    // A handshake from client port `port` at `now` whose cookie ACK carries
+    // data: the SYN that reached the server.
+    let connect = |w: &mut Worker<Vec<u8>>, port: u16, now: u64| {
+        let cl = (IpAddr::V6(CIP), port);
+        let sa = run(w, now, tcp(cl, V(), CLIENT_ISN, None, true, false, &client_opts(1), &[]));
+        let ack = tcp(cl, V(), CLIENT_ISN + 1, Some(sa[0].seq.wrapping_add(1)), false, false, &[], b"data");
+        let out = run(w, now, ack);
+        assert_eq!(out.len(), 1, "the SYN toward the server");
+        out.into_iter().next().unwrap()
+    };
+    for k in 0..sp::HOLD_SLOTS as u16 {
+        connect(&mut w, 30000 + k, 1_000);
+    }
+    assert_eq!(c.event_count(Event::SynproxyDataHeld), sp::HOLD_SLOTS as u64);
+    connect(&mut w, 29999, 1_000);
+    assert_eq!(c.event_count(Event::SynproxyDataRetransmit), 1, "every slot held by a live handshake");
+    // The servers never answer: the half-open sessions expire.
+    let mut io = Sent::default();
+    for now in (10_000..=600_000).step_by(10_000) {
+        w.tick(now, &mut io);
+    }
+    assert_eq!(c.event_count(Event::SessionsLive), 0, "all expired");
+    let syn = connect(&mut w, 29998, 600_000);
+    assert_eq!(c.event_count(Event::SynproxyDataHeld), sp::HOLD_SLOTS as u64 + 1, "a dead owner's slot");
+    // The server answers: the handshake ACK, then the data it held.
+    let rs = (IpAddr::V6(RIP6), 8080);
+    let sa = tcp(rs, syn.src, SERVER_ISN, Some(CLIENT_ISN + 1), true, false, &[], &[]);
+    let out = run(&mut w, 600_010, sa);
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert_eq!((out[1].dst, out[1].seq, out[1].ack), (rs, CLIENT_ISN + 1, SERVER_ISN + 1));
+    assert_eq!(out[1].payload, b"data");
 }
