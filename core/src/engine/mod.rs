@@ -339,14 +339,13 @@ impl Engine {
     pub fn held_frame(&self) -> Option<(u16, &[u8])> {
         self.sp_hold.ready()
     }
-    /// The frame of the last [`Action::Built6`] or [`Action::Again`].
-    pub fn built_frame(&self) -> &[u8] {
-        self.sp_built.frame()
-    }
-
     /// Frees the frame [`Engine::held_frame`] gave.
     pub fn held_done(&mut self) {
         self.sp_hold.done();
+    }
+    /// The frame of the last [`Action::Built6`] or [`Action::Again`].
+    pub fn built_frame(&self) -> &[u8] {
+        self.sp_built.frame()
     }
 
     /// The interface of `port`.
