@@ -34,9 +34,10 @@
 //! [`super::icmp6`]'s.
 //!
 //! SYNPROXY (`-j enable`) on an IPv6 service is [`super::synproxy6`]'s: a
-//! new TCP flow goes there instead of to [`Engine::new_session6`], and a
-//! SYNPROXY session's segments take [`Engine::forward6_synproxy`]: its
-//! step, this path, then the splice.
+//! new TCP flow goes there instead of to [`Engine::new_session6`], and the
+//! segments of a SYNPROXY session a lookup found take
+//! [`Engine::forward6_synproxy`] ([`Engine::forward6_found`]): its step,
+//! this path, then the splice.
 //!
 //! Not built yet, a counted drop (`drop_ipv6_not_handled`), never a silent
 //! wrong answer: client-address options (TOA, PROXY) on IPv6 services,
@@ -139,7 +140,7 @@ impl Engine {
                         self.snap.dest_live(u32::from(s.dest)),
                     );
                 if !reuse {
-                    return self.forward6(now, rx, i, Dir::Input, frame, &p);
+                    return self.forward6_found(now, rx, i, Dir::Input, frame, &p);
                 }
                 self.counters.event(Event::SessionsReused, 1);
                 self.end6(i);
@@ -147,7 +148,7 @@ impl Engine {
         }
         if reply_first || !self.snap.owns6(p.key.dst) {
             if let Some(i) = self.sessions6.lookup_out(&p.key) {
-                return self.forward6(now, rx, i, Dir::Output, frame, &p);
+                return self.forward6_found(now, rx, i, Dir::Output, frame, &p);
             }
         }
         if p.key.proto == Protocol::Tcp
@@ -290,10 +291,11 @@ impl Engine {
         Ok(i)
     }
 
-    /// Forwards a packet of IPv6 session `i` coming from `dir` (received
-    /// on `rx`); a SYNPROXY session's through [`Engine::forward6_synproxy`]
-    /// (one test of the flags read anyway for the others).
-    pub(super) fn forward6(
+    /// [`Engine::forward6`] for a session a lookup found: a SYNPROXY
+    /// session's through [`Engine::forward6_synproxy`] (one flag test for
+    /// the others; a new session is never a SYNPROXY one).
+    #[inline(always)]
+    pub(super) fn forward6_found(
         &mut self,
         now: u64,
         rx: &Iface,
@@ -302,13 +304,15 @@ impl Engine {
         frame: &mut [u8],
         p: &L4Info6,
     ) -> Action {
-        self.forward6_at::<true>(now, rx, i, dir, frame, p)
+        if crate::synproxy::is_synproxy(self.sessions6.get(i).flags, p.key.proto == Protocol::Tcp) {
+            return self.forward6_synproxy(now, rx, i, dir, frame, p);
+        }
+        self.forward6(now, rx, i, dir, frame, p)
     }
 
-    /// [`Engine::forward6`]; `SYNPROXY`: whether a SYNPROXY session is to
-    /// take its step and splice first (false once it did).
-    #[inline(always)]
-    pub(super) fn forward6_at<const SYNPROXY: bool>(
+    /// Forwards a packet of IPv6 session `i` coming from `dir` (received
+    /// on `rx`).
+    pub(super) fn forward6(
         &mut self,
         now: u64,
         rx: &Iface,
@@ -324,9 +328,6 @@ impl Engine {
         // steps after its update read is kept here, and the transmit reads
         // it again once the state has moved.
         let s = sessions6.get(i);
-        if SYNPROXY && crate::synproxy::is_synproxy(s.flags, p.key.proto == Protocol::Tcp) {
-            return self.forward6_synproxy(now, rx, i, dir, frame, p);
-        }
         let (dest, service, smode, old) = (s.dest, s.service, s.mode, s.state);
         let mode = modes::traits(smode);
         if !cfg.nodest.forwards(snap, s.dest) {

@@ -26,9 +26,10 @@
 //!   processed after it.
 //!
 //! After that, each segment of the session is spliced after its path
-//! ([`Engine::forward6_synproxy`], which [`Engine::forward6`] calls behind
-//! the session's [`Flags::SYNPROXY`] test: other sessions pay that one
-//! test).
+//! ([`Engine::forward6_synproxy`], which the lookups that find a session
+//! call behind its [`Flags::SYNPROXY`] test, `Engine::forward6_found`:
+//! other sessions pay that one test, and [`Engine::forward6`] itself is
+//! unchanged).
 //!
 //! A service with a client-address option (TOA, PROXY) and SYNPROXY is not
 //! built for IPv6: its SYN is `drop_ipv6_not_handled` and answered with
@@ -214,7 +215,7 @@ impl Engine {
         if let Some(a) = self.synproxy_step6(i, dir, frame, p) {
             return a;
         }
-        let act = self.forward6_at::<false>(now, rx, i, dir, frame, p);
+        let act = self.forward6(now, rx, i, dir, frame, p);
         let e = self.sp6.get(i);
         let sent = matches!(act, Action::Forward6 { .. } | Action::Nat64To4 { .. } | Action::Nat64To6 { .. });
         if e.spliced && sent {
