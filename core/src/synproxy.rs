@@ -1,5 +1,5 @@
 //! SYNPROXY (`-j enable`, DPVS's synproxy) for FULLNAT and NAT TCP
-//! services: the gateway answers a client's SYN itself with a SYN cookie,
+//! services of either family (FULLNAT66, NAT66 and NAT64 too): the gateway answers a client's SYN itself with a SYN cookie,
 //! keeps no state for it, and opens the connection to the real server only
 //! when the client's ACK carries a valid cookie. A SYN flood therefore
 //! costs the real servers nothing and the gateway no session; an ACK, RST
@@ -8,12 +8,14 @@
 //! **The cookie** is Linux's (`net/ipv4/syncookies.c`): the SYN-ACK's
 //! sequence number is `H1 + ISN + (count << 24) + ((H2(count) + mssind) &
 //! 0xffffff)`, `count` the minute counter (`now_ms / 60000`), `mssind`
-//! the index of the client's MSS in Linux's table (536, 1300, 1440, 1460);
+//! the index of the client's MSS in Linux's table ([`Family::mss_table`]:
+//! IPv4's 536, 1300, 1440, 1460; IPv6's 1220, 1420, 1440, 8940);
 //! a cookie is valid for the minute it was made and the next one (Linux's
 //! `MAX_SYNCOOKIE_AGE`). `H1`, `H2` are SipHash-1-3 (std's `DefaultHasher`)
 //! of the gateway-wide secret ([`crate::engine::EngineConfig::synproxy_secret`],
 //! random per gatewayd run, the same on every worker so that any worker
-//! can check a cookie), the 4-tuple and, for `H2`, the minute counter.
+//! can check a cookie), the 4-tuple (IPv6's addresses whole) and, for
+//! `H2`, the minute counter.
 //! When the client sent timestamps, the SYN-ACK's TSval carries the rest
 //! as Linux's `cookie_init_timestamp`: its low 6 bits are the client's
 //! window scale (0xf: none), SACK permitted (bit 4) and ECN (bit 5, always
@@ -49,6 +51,12 @@
 //! (`drop_synproxy_pending`): the client retransmits them. The server
 //! refusing (RST) resets the client.
 //!
+//! The code here is the same for both families: [`Seg`] holds addresses
+//! as `u128` (an IPv4 one in the low 32 bits), [`read`]/[`write`] and
+//! [`read6`]/[`write6`] are the only family-specific steps, and the
+//! splice works on the TCP header alone ([`splice_tcp`]). The engine's
+//! IPv6 side is in `engine/synproxy6.rs`.
+//!
 //! The session flag [`Flags::SYNPROXY`] shares its bit with
 //! [`Flags::ONE_PACKET`] (UDP only); every other session pays one test of
 //! the flag byte.
@@ -58,11 +66,29 @@ use std::hash::Hasher;
 use crate::client_addr::Insert;
 use crate::session::Flags;
 use crate::tcp_state::flags as tf;
-use crate::wire::ethernet::HEADER_LEN as ETH;
-use crate::wire::{checksum, ipv4, tcp};
+use crate::wire::ethernet::{EtherType, HEADER_LEN as ETH};
+use crate::wire::{checksum, ipv4, ipv6, tcp};
 
-/// Linux's MSS table for cookies (`msstab` in `syncookies.c`).
-pub const MSS_TABLE: [u16; 4] = [536, 1300, 1440, 1460];
+/// What the cookie's MSS encoding differs in between the families.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Family {
+    /// Linux's MSS table for cookies (`msstab` in `net/ipv4/syncookies.c`
+    /// and `net/ipv6/syncookies.c`).
+    pub mss_table: [u16; 4],
+    /// The MSS of a SYN without the option (RFC 9293 §3.7.1: 536 for
+    /// IPv4; IPv6's minimum MTU 1280 less 60, RFC 8200 §5).
+    pub default_mss: u16,
+    /// IP and TCP header bytes (MTU - this = the gateway's own MSS).
+    pub headers: u16,
+}
+
+/// IPv4's cookie parameters.
+pub const V4: Family = Family { mss_table: [536, 1300, 1440, 1460], default_mss: 536, headers: 40 };
+/// IPv6's (Linux's `msstab` of `net/ipv6/syncookies.c`: 1280 - 60,
+/// 1480 - 60, 1500 - 60, 9000 - 60).
+pub const V6: Family = Family { mss_table: [1220, 1420, 1440, 8940], default_mss: 1220, headers: 60 };
+/// IPv4's MSS table ([`V4`]).
+pub const MSS_TABLE: [u16; 4] = V4.mss_table;
 const COOKIE_BITS: u32 = 24;
 const COOKIE_MASK: u32 = (1 << COOKIE_BITS) - 1;
 /// Minutes a cookie stays valid (Linux's `MAX_SYNCOOKIE_AGE`).
@@ -147,11 +173,12 @@ pub fn write_opts(
     n
 }
 
-/// The 4-tuple a cookie is bound to (host order, client side first).
+/// The 4-tuple a cookie is bound to (host order, client side first; an
+/// IPv4 address in the low 32 bits).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tuple {
-    pub saddr: u32,
-    pub daddr: u32,
+    pub saddr: u128,
+    pub daddr: u128,
     pub sport: u16,
     pub dport: u16,
 }
@@ -159,7 +186,14 @@ pub struct Tuple {
 fn hash(secret: u64, tweak: u64, t: &Tuple, count: u32) -> u32 {
     let mut h = std::hash::DefaultHasher::new();
     h.write_u64(secret ^ tweak);
-    h.write_u64(u64::from(t.saddr) << 32 | u64::from(t.daddr));
+    match (u32::try_from(t.saddr), u32::try_from(t.daddr)) {
+        // IPv4: both addresses in one word (one SipHash round less).
+        (Ok(s), Ok(d)) => h.write_u64(u64::from(s) << 32 | u64::from(d)),
+        _ => {
+            h.write_u128(t.saddr);
+            h.write_u128(t.daddr);
+        }
+    }
     h.write_u64(u64::from(t.sport) << 48 | u64::from(t.dport) << 32 | u64::from(count));
     h.finish() as u32
 }
@@ -170,9 +204,9 @@ pub fn minute(now_ms: u64) -> u32 {
     (now_ms / 60_000) as u32
 }
 
-/// The index in [`MSS_TABLE`] of the largest MSS not above `mss`.
-pub fn mss_index(mss: u16) -> u32 {
-    MSS_TABLE.iter().rposition(|m| *m <= mss).unwrap_or(0) as u32
+/// The index in `fam`'s table of the largest MSS not above `mss`.
+pub fn mss_index(fam: &Family, mss: u16) -> u32 {
+    fam.mss_table.iter().rposition(|m| *m <= mss).unwrap_or(0) as u32
 }
 
 /// Linux's `secure_tcp_syn_cookie`: the SYN-ACK's sequence number for a
@@ -193,7 +227,7 @@ pub fn check(secret: u64, t: &Tuple, isn: u32, cookie: u32, count: u32) -> Optio
         return None;
     }
     let mssind = c.wrapping_sub(hash(secret, H2, t, count.wrapping_sub(diff))) & COOKIE_MASK;
-    (mssind < MSS_TABLE.len() as u32).then_some(mssind)
+    (mssind < V4.mss_table.len() as u32).then_some(mssind)
 }
 
 /// Linux's `cookie_init_timestamp`: a TSval at `now_ms` whose low bits
@@ -264,6 +298,9 @@ impl Table {
 pub const HOLD_SLOTS: usize = 64;
 /// The largest frame a slot holds (Ethernet header included).
 pub const HOLD_BYTES: usize = 2048;
+/// The bit an IPv6 session's index carries as a slot's owner (session
+/// indexes stay far below it).
+pub const V6_OWNER: u32 = 1 << 31;
 /// No owner.
 const FREE: u32 = u32::MAX;
 /// Taken, its session not yet made.
@@ -370,11 +407,12 @@ pub fn is_synproxy(flags: Flags, tcp: bool) -> bool {
     tcp && flags.contains(Flags::SYNPROXY)
 }
 
-/// Addresses, ports, flags, sequence numbers and window of a TCP frame.
+/// Addresses (an IPv4 one in the low 32 bits), ports, flags, sequence
+/// numbers and window of a TCP frame.
 #[derive(Clone, Copy, Debug)]
 pub struct Seg {
-    pub src: u32,
-    pub dst: u32,
+    pub src: u128,
+    pub dst: u128,
     pub sport: u16,
     pub dport: u16,
     pub seq: u32,
@@ -391,19 +429,31 @@ pub fn read(frame: &[u8]) -> Seg {
     let ip = ipv4::Packet::new_unchecked(&frame[ETH..]);
     let (hl, tl) = (ip.header_len(), usize::from(ip.total_len()));
     let (src, dst) = (u32::from(ip.src_addr()), u32::from(ip.dst_addr()));
-    let t = tcp::Packet::new_unchecked(&frame[ETH + hl..ETH + tl]);
-    let thl = t.header_len();
+    read_tcp(src.into(), dst.into(), &frame[ETH + hl..ETH + tl])
+}
+
+/// Reads a TCP/IPv6 frame the engine checked, its TCP header at `l4` and
+/// its payload ending at `end` (offsets in the frame).
+pub fn read6(frame: &[u8], l4: usize, end: usize) -> Seg {
+    let ip = ipv6::Packet::new_unchecked(&frame[ETH..]);
+    read_tcp(u128::from(ip.src_addr()), u128::from(ip.dst_addr()), &frame[l4..end])
+}
+
+/// [`Seg`] of the TCP segment `t` (header, options, payload).
+fn read_tcp(src: u128, dst: u128, t: &[u8]) -> Seg {
+    let p = tcp::Packet::new_unchecked(t);
+    let thl = p.header_len();
     Seg {
         src,
         dst,
-        sport: t.src_port(),
-        dport: t.dst_port(),
-        seq: t.seq_number(),
-        ack: t.ack_number(),
-        flags: t.flags(),
-        win: t.window(),
-        opts: parse_opts(&frame[ETH + hl..ETH + hl + thl]),
-        data: tl - hl - thl,
+        sport: p.src_port(),
+        dport: p.dst_port(),
+        seq: p.seq_number(),
+        ack: p.ack_number(),
+        flags: p.flags(),
+        win: p.window(),
+        opts: parse_opts(&t[..thl]),
+        data: t.len() - thl,
     }
 }
 
@@ -439,11 +489,44 @@ pub fn write(frame: &mut [u8], s: &Seg, opts: &[u8], ttl: u8) -> Option<usize> {
         0,
         0,
     ]);
-    f[12..16].copy_from_slice(&s.src.to_be_bytes());
-    f[16..20].copy_from_slice(&s.dst.to_be_bytes());
+    let (src, dst) = (s.src as u32, s.dst as u32);
+    f[12..16].copy_from_slice(&src.to_be_bytes());
+    f[16..20].copy_from_slice(&dst.to_be_bytes());
     let c = checksum::checksum(&f[..20]);
     f[10..12].copy_from_slice(&c.to_be_bytes());
     let t = &mut f[20..];
+    write_tcp(t, s, opts);
+    tcp::Packet::new_unchecked(&mut *t).fill_checksum(src.into(), dst.into());
+    Some(tl)
+}
+
+/// Writes a fresh IPv6 header (no extension headers) + TCP header with
+/// `opts` over the frame after its Ethernet header, whose type it sets,
+/// the TCP checksum computed; the IPv6 packet's length. False if the frame
+/// is too short.
+pub fn write6(frame: &mut [u8], s: &Seg, opts: &[u8], hop_limit: u8) -> Option<usize> {
+    let tcp_len = tcp::MIN_HEADER_LEN + opts.len();
+    let len = ipv6::HEADER_LEN + tcp_len;
+    if frame.len() < ETH + len {
+        return None;
+    }
+    frame[12..14].copy_from_slice(&u16::from(EtherType::Ipv6).to_be_bytes());
+    let f = &mut frame[ETH..ETH + len];
+    // Version 6, no traffic class or flow label; TCP.
+    f[..4].copy_from_slice(&[0x60, 0, 0, 0]);
+    f[4..6].copy_from_slice(&(tcp_len as u16).to_be_bytes());
+    f[6..8].copy_from_slice(&[6, hop_limit]);
+    f[8..24].copy_from_slice(&s.src.to_be_bytes());
+    f[24..40].copy_from_slice(&s.dst.to_be_bytes());
+    let t = &mut f[ipv6::HEADER_LEN..];
+    write_tcp(t, s, opts);
+    tcp::Packet::new_unchecked(&mut *t).fill_checksum_v6(s.src.into(), s.dst.into());
+    Some(len)
+}
+
+/// The TCP header of `s` with `opts` into `t` (exactly as long), the
+/// checksum zero.
+fn write_tcp(t: &mut [u8], s: &Seg, opts: &[u8]) {
     t[0..2].copy_from_slice(&s.sport.to_be_bytes());
     t[2..4].copy_from_slice(&s.dport.to_be_bytes());
     t[4..8].copy_from_slice(&s.seq.to_be_bytes());
@@ -453,17 +536,21 @@ pub fn write(frame: &mut [u8], s: &Seg, opts: &[u8], ttl: u8) -> Option<usize> {
     t[14..16].copy_from_slice(&s.win.to_be_bytes());
     t[16..20].fill(0);
     t[20..].copy_from_slice(opts);
-    let mut p = tcp::Packet::new_unchecked(&mut *t);
-    p.fill_checksum(s.src.into(), s.dst.into());
-    Some(tl)
 }
 
 /// The SYN-ACK answering a client's SYN `syn` (read from the frame): its
 /// options into `out` (their length) and its header. `mss` is the
-/// gateway's own MSS (output MTU - 40).
-pub fn syn_ack(secret: u64, now_ms: u64, syn: &Seg, mss: u16, out: &mut [u8; 20]) -> (Seg, usize) {
+/// gateway's own MSS (output MTU less `fam`'s headers).
+pub fn syn_ack(
+    secret: u64,
+    now_ms: u64,
+    fam: &Family,
+    syn: &Seg,
+    mss: u16,
+    out: &mut [u8; 20],
+) -> (Seg, usize) {
     let t = Tuple { saddr: syn.src, daddr: syn.dst, sport: syn.sport, dport: syn.dport };
-    let mssind = mss_index(if syn.opts.mss == 0 { 536 } else { syn.opts.mss });
+    let mssind = mss_index(fam, if syn.opts.mss == 0 { fam.default_mss } else { syn.opts.mss });
     let isn = cookie(secret, &t, syn.seq, minute(now_ms), mssind);
     // Without timestamps, only the MSS survives the cookie (Linux).
     let ts = syn.opts.ts.map(|(val, _)| (ts_encode(now_ms, syn.opts.wscale, syn.opts.sack), val));
@@ -492,6 +579,7 @@ pub fn syn_ack(secret: u64, now_ms: u64, syn: &Seg, mss: u16, out: &mut [u8; 20]
 pub fn syn_of_ack(
     secret: u64,
     now_ms: u64,
+    fam: &Family,
     ack: &Seg,
     mss_less: u16,
 ) -> Option<(Seg, Entry, [u8; 20], usize)> {
@@ -499,7 +587,7 @@ pub fn syn_of_ack(
     let isn = ack.seq.wrapping_sub(1);
     let cookie_isn = ack.ack.wrapping_sub(1);
     let mssind = check(secret, &t, isn, cookie_isn, minute(now_ms))?;
-    let mss = MSS_TABLE[mssind as usize].saturating_sub(mss_less).max(536 - 40);
+    let mss = fam.mss_table[mssind as usize].saturating_sub(mss_less).max(fam.mss_table[0] - 40);
     let (ws, sack, ts) = match ack.opts.ts {
         Some((val, ecr)) => {
             let (ws, sack) = ts_decode(ecr);
@@ -549,8 +637,8 @@ pub fn insert(opts: [u8; 20], n: usize) -> Insert {
 pub fn ack_of_syn_ack(
     e: &mut Entry,
     sa: &Seg,
-    client: (u32, u16),
-    virt: (u32, u16),
+    client: (u128, u16),
+    virt: (u128, u16),
     out: &mut [u8; 20],
 ) -> (Seg, usize) {
     if !e.spliced {
@@ -594,9 +682,13 @@ pub fn ack_of_syn_ack(
 /// acknowledgement number and SACK edges by `off`, timestamps by `ts_off`,
 /// a server's window rescaled.
 pub fn splice(e: &Entry, out: bool, frame: &mut [u8]) {
-    let ip = ipv4::Packet::new_unchecked(&frame[ETH..]);
-    let hl = ip.header_len();
-    let seg = &mut frame[ETH + hl..];
+    let hl = ipv4::Packet::new_unchecked(&frame[ETH..]).header_len();
+    splice_tcp(e, out, &mut frame[ETH + hl..]);
+}
+
+/// [`splice`] on the TCP segment `seg` (from its header on) of a packet
+/// of either family: the pseudo header does not change.
+pub fn splice_tcp(e: &Entry, out: bool, seg: &mut [u8]) {
     let mut t = tcp::Packet::new_unchecked(&mut *seg);
     let thl = t.header_len();
     let flags = t.flags();

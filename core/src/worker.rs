@@ -294,6 +294,12 @@ impl<B: PacketBuf> Worker<B> {
                 }
                 self.send_held(now, io);
             }
+            Action::Built6 { port, next_hop } => {
+                if self.take_built(&mut pkt) {
+                    self.output6(now, port, next_hop, pkt, io);
+                }
+            }
+            Action::Again { port, held } => self.again(now, port, held, pkt, io),
             Action::Reply { port, len } => {
                 pkt.truncate(len);
                 io.send(port, pkt);
@@ -384,6 +390,30 @@ impl<B: PacketBuf> Worker<B> {
             Some(b) => self.handle(now, port, b, io),
             // Left to the client's retransmission.
             None => self.engine.counters().count_drop(Drop::NoMbuf),
+        }
+    }
+
+    /// Puts the frame the engine built ([`Engine::built_frame`]) in place
+    /// of `pkt`'s; false, counted, if it does not fit.
+    fn take_built(&mut self, pkt: &mut B) -> bool {
+        let f = self.engine.built_frame();
+        if f.is_empty() || !pkt.set_len(f.len()) {
+            self.engine.counters().count_drop(Drop::SynproxyNoRoom);
+            return false;
+        }
+        pkt.truncate(f.len());
+        pkt.as_mut().copy_from_slice(f);
+        true
+    }
+
+    /// [`Action::Again`]: the frame the engine built, processed as if
+    /// received on `port`, then the held client data if `held`.
+    fn again(&mut self, now: u64, port: u16, held: bool, mut pkt: B, io: &mut impl Io<B>) {
+        if self.take_built(&mut pkt) {
+            self.handle(now, port, pkt, io);
+        }
+        if held {
+            self.send_held(now, io);
         }
     }
 
@@ -485,6 +515,21 @@ impl<B: PacketBuf> Worker<B> {
             Action::Grow { .. } | Action::Grow6 { .. } | Action::Nat64Grow { .. } => {
                 self.engine.counters().count_drop(Drop::ProxyHeaderNoRoom)
             }
+            // SYNPROXY's frames (a reassembled SYN or cookie ACK) are
+            // small: a fresh buffer for them.
+            Action::Built6 { port, next_hop } => {
+                if let Some(mut b) = io.alloc() {
+                    if self.take_built(&mut b) {
+                        self.output6(now, port, next_hop, b, io);
+                    }
+                } else {
+                    self.engine.counters().count_drop(Drop::NoMbuf);
+                }
+            }
+            Action::Again { port, held } => match io.alloc() {
+                Some(b) => self.again(now, port, held, b, io),
+                None => self.engine.counters().count_drop(Drop::NoMbuf),
+            },
             // The kernel reassembles for itself: fragments again.
             Action::Kernel { port } => {
                 let mtu = self.engine.iface(port).map_or(0, |i| i.mtu as usize);
@@ -866,3 +911,5 @@ fn write_fragments<B: PacketBuf, I: Io<B>>(
 
 #[cfg(test)]
 mod neigh6_tests;
+#[cfg(test)]
+mod synproxy6_tests;

@@ -8,27 +8,29 @@ drops the answers instead of resetting them; scapy sees them on IFACE.
 SYN (MSS 1460, SACK, timestamps, window scale 6), then ACK+PSH carrying
 REQUEST (with "\\n" for newlines), then it acknowledges what comes back
 until the server's FIN (or 10 s) and prints it (one line).
+SRC and DST may be IPv6 addresses (then so is the packet).
 Usage: sp_early_data.py IFACE SRC DST DPORT REQUEST   (needs python3-scapy)
 """
 import sys
 import time
 
-from scapy.all import IP, TCP, AsyncSniffer, send
+from scapy.all import IP, TCP, AsyncSniffer, IPv6, send
 
 iface, src, dst, dport, req = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 req = req.replace("\\n", "\n").encode()
 SPORT, ISN = 34567, 5000
+L3 = IPv6 if ":" in dst else IP
 
 
 def ours(p):
-    return IP in p and TCP in p and p[IP].src == dst and p[IP].dst == src and p[TCP].dport == SPORT
+    return L3 in p and TCP in p and p[L3].src == dst and p[L3].dst == src and p[TCP].dport == SPORT
 
 
 seen_pkts = []
 sn = AsyncSniffer(iface=iface, store=False, prn=seen_pkts.append)
 sn.start()
 time.sleep(0.5)
-ip = IP(src=src, dst=dst)
+ip = L3(src=src, dst=dst)
 opts = [("MSS", 1460), ("SAckOK", b""), ("Timestamp", (4242, 0)), ("NOP", None), ("WScale", 6)]
 send(ip / TCP(sport=SPORT, dport=dport, flags="S", seq=ISN, window=512, options=opts), verbose=0)
 

@@ -28,6 +28,10 @@
 //!   type and code, and Packet Too Big's MTU - 20 (RFC 7915 §5.2, capped
 //!   by the IPv4 output port's MTU).
 //!
+//! An error about a reply of a spliced SYNPROXY session (toward the real
+//! server, either family) quotes the server's own sequence number again
+//! ([`super::synproxy6::unsplice_quote`], as IPv4's `quoted_seq`).
+//!
 //! An error behind extension headers or fragmented is not looked at
 //! (`drop_ipv6_not_handled`, as before); one that quotes no TCP/UDP ports
 //! is `drop_icmp_unhandled`; one to a VIP or local address that matches no
@@ -100,6 +104,10 @@ impl Engine {
         if s.flags.contains(Flags::NO_OUT) {
             // DR6, TUN6: found by the client key (they have no other).
             return self.icmp6_to_real_server(&s);
+        }
+        if !toward_client && crate::synproxy::is_synproxy(s.flags, proto == Protocol::Tcp) {
+            // A reply the splice moved into the client's sequence space.
+            super::synproxy6::unsplice_quote(&self.sp6, i, &mut frame[at..at + icmp_len]);
         }
         let mut ip = ipv6::Packet::new_unchecked(&mut frame[ethernet::HEADER_LEN..]);
         let hop_limit = ip.hop_limit();

@@ -39,9 +39,15 @@
 //! transmit ([`xmit_client_addr6`]); every other pays one test of its flag
 //! byte.
 //!
-//! Not built yet, a counted drop (`drop_ipv6_not_handled`), never a
-//! silent wrong answer: SYNPROXY on IPv6 services (with or without a
-//! client-address choice). Fragments are reassembled first
+//! SYNPROXY (`-j enable`) on an IPv6 service is [`super::synproxy6`]'s: a
+//! new TCP flow goes there instead of to [`Engine::new_session6`], and the
+//! segments of a SYNPROXY session a lookup found take
+//! [`Engine::forward6_synproxy`] ([`Engine::forward6_found`]): its step,
+//! this path, then the splice.
+//!
+//! Not built yet, a counted drop (`drop_ipv6_not_handled`), never a silent
+//! wrong answer: SYNPROXY together with a client-address option (TOA,
+//! PROXY) on one IPv6 service. Fragments are reassembled first
 //! ([`super::frag`]) and arrive here whole.
 //! NAT64 (an IPv4 real server behind an IPv6 VIP) takes this path with its
 //! own bind and transmit, [`super::nat64`].
@@ -193,7 +199,7 @@ impl Engine {
                         self.snap.dest_live(u32::from(s.dest)),
                     );
                 if !reuse {
-                    return self.forward6(now, rx, i, Dir::Input, frame, &p);
+                    return self.forward6_found(now, rx, i, Dir::Input, frame, &p);
                 }
                 self.counters.event(Event::SessionsReused, 1);
                 self.end6(i);
@@ -201,8 +207,16 @@ impl Engine {
         }
         if reply_first || !self.snap.owns6(p.key.dst) {
             if let Some(i) = self.sessions6.lookup_out(&p.key) {
-                return self.forward6(now, rx, i, Dir::Output, frame, &p);
+                return self.forward6_found(now, rx, i, Dir::Output, frame, &p);
             }
+        }
+        if p.key.proto == Protocol::Tcp
+            && self
+                .snap
+                .service6(p.key.proto, p.key.dst, p.key.dport)
+                .is_some_and(|s| s.synproxy && !not_built(s))
+        {
+            return self.synproxy_new6(now, rx, frame, &p);
         }
         match self.new_session6(now, &p) {
             Ok(i) => self.forward6(now, rx, i, Dir::Input, frame, &p),
@@ -211,7 +225,7 @@ impl Engine {
     }
 
     /// Ends IPv6 session `i` now, with its accounting.
-    fn end6(&mut self, i: u32) {
+    pub(super) fn end6(&mut self, i: u32) {
         let s = *self.sessions6.get(i);
         let (c, o, snap, w) = (&self.counters, &mut self.overloaded, &self.snap, self.cfg.workers);
         unbind_parts(c, o, snap, w, s.dest, s.flags, s.protocol(), s.state);
@@ -231,7 +245,7 @@ impl Engine {
     }
 
     /// The session for the first packet of an IPv6 flow to a service.
-    fn new_session6(&mut self, now: u64, p: &L4Info6) -> Result<u32, Drop> {
+    pub(super) fn new_session6(&mut self, now: u64, p: &L4Info6) -> Result<u32, Drop> {
         let Engine { cfg, snap, sessions, sessions6, svc: svc_state, counters, overloaded, ca, .. } = self;
         let key = p.key;
         let Some(svc) = snap.service6(key.proto, key.dst, key.dport) else {
@@ -341,6 +355,25 @@ impl Engine {
             overloaded[dest.slot as usize] = true;
         }
         Ok(i)
+    }
+
+    /// [`Engine::forward6`] for a session a lookup found: a SYNPROXY
+    /// session's through [`Engine::forward6_synproxy`] (one flag test for
+    /// the others; a new session is never a SYNPROXY one).
+    #[inline(always)]
+    pub(super) fn forward6_found(
+        &mut self,
+        now: u64,
+        rx: &Iface,
+        i: u32,
+        dir: Dir,
+        frame: &mut [u8],
+        p: &L4Info6,
+    ) -> Action {
+        if crate::synproxy::is_synproxy(self.sessions6.get(i).flags, p.key.proto == Protocol::Tcp) {
+            return self.forward6_synproxy(now, rx, i, dir, frame, p);
+        }
+        self.forward6(now, rx, i, dir, frame, p)
     }
 
     /// Forwards a packet of IPv6 session `i` coming from `dir` (received
@@ -500,7 +533,7 @@ fn track_seq6(s: &mut Session6, dir: Dir, p: &L4Info6) -> Result<(), Drop> {
 
 /// What an IPv6 service may ask that the IPv6 path does not do yet.
 fn not_built(svc: &Service) -> bool {
-    svc.synproxy
+    svc.synproxy && svc.client_addr != gw_proto::ClientAddr::None
 }
 
 /// FULLNAT66's transmit of a packet of a session with a client-address

@@ -37,6 +37,7 @@ pub mod nat64;
 mod nd;
 pub mod reject;
 mod synproxy;
+mod synproxy6;
 
 pub use conn::{ConnReuse, NoDest};
 pub use ipv4::L4Info;
@@ -44,6 +45,9 @@ pub use ipv4::L4Info;
 #[cfg(test)]
 pub(crate) use ipv6::tests as ipv6_tests;
 pub use ipv6_fwd::sessions6_of;
+/// The IPv6 forwarding tests' engine and frames, for the worker's tests.
+#[cfg(test)]
+pub(crate) use ipv6_fwd::tests as ipv6_fwd_tests;
 /// The neighbour-discovery tests' frames, for the worker's tests.
 #[cfg(test)]
 pub(crate) use nd::tests as nd_tests;
@@ -189,6 +193,16 @@ pub enum Action {
     /// [`Action::Grow`] if `grow`); after it the worker sends the client
     /// data the cookie ACK carried, [`Engine::held_frame`].
     ThenHeld { port: u16, next_hop: u32, grow: bool },
+    /// SYNPROXY for IPv6 ([`synproxy6`]): the frame is replaced by
+    /// [`Engine::built_frame`] (the cookie SYN-ACK, which may be longer
+    /// than the SYN it answers), then sent like [`Action::Forward6`].
+    Built6 { port: u16, next_hop: u128 },
+    /// SYNPROXY for IPv6: the frame is replaced by [`Engine::built_frame`]
+    /// (the client's SYN or handshake ACK, in the client's view) and
+    /// processed again as if received on `port`, which takes it along its
+    /// session's path; then, if `held`, the client data of the cookie ACK
+    /// ([`Engine::held_frame`]) is processed.
+    Again { port: u16, held: bool },
     /// Not forwarded.
     Drop(Drop),
 }
@@ -238,6 +252,10 @@ pub struct Engine {
     sp: crate::synproxy::Table,
     /// Cookie ACKs' client data waiting for the real server's handshake.
     sp_hold: crate::synproxy::Hold,
+    /// IPv6 SYNPROXY sessions' splice, by `sessions6` index.
+    sp6: crate::synproxy::Table,
+    /// The frame of the last [`Action::Built6`] or [`Action::Again`].
+    sp_built: synproxy6::Built,
 }
 
 /// Addresses that are never a valid source (RFC 1812 §5.3.7): 0/32,
@@ -266,6 +284,7 @@ impl Engine {
         let min_mtu = cfg.ifaces.iter().map(|i| i.mtu).min().unwrap_or(u16::MAX);
         let ca = crate::client_addr::Table::new(sessions.capacity(), sessions6.capacity());
         let sp = crate::synproxy::Table::new(sessions.capacity());
+        let sp6 = crate::synproxy::Table::new(sessions6.capacity());
         Engine {
             cfg,
             snap,
@@ -284,6 +303,8 @@ impl Engine {
             ca,
             sp,
             sp_hold: crate::synproxy::Hold::default(),
+            sp6,
+            sp_built: synproxy6::Built::default(),
         }
     }
 
@@ -332,6 +353,10 @@ impl Engine {
     /// Frees the frame [`Engine::held_frame`] gave.
     pub fn held_done(&mut self) {
         self.sp_hold.done();
+    }
+    /// The frame of the last [`Action::Built6`] or [`Action::Again`].
+    pub fn built_frame(&self) -> &[u8] {
+        self.sp_built.frame()
     }
 
     /// The interface of `port`.

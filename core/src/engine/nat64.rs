@@ -260,7 +260,7 @@ impl Engine {
             len: p.tl,
             l4: ethernet::HEADER_LEN + ihl,
         };
-        Some(self.forward6(now, rx, i, Dir::Output, frame, &p6))
+        Some(self.forward6_found(now, rx, i, Dir::Output, frame, &p6))
     }
 
     /// An ICMP error to a local address that no IPv4 session knows, whose

@@ -28,10 +28,10 @@ impl Engine {
         let seg = sp::read(frame);
         let f = p.tcp_flags;
         if plain_syn(f) {
-            let mss = rx.mtu.saturating_sub(40).max(536);
+            let mss = rx.mtu.saturating_sub(sp::V4.headers).max(sp::V4.default_mss);
             let mut o = [0; 20];
-            let (sa, n) = sp::syn_ack(secret, now, &seg, mss, &mut o);
-            let Some((port, next_hop)) = self.cfg.routes.lookup(seg.src) else {
+            let (sa, n) = sp::syn_ack(secret, now, &sp::V4, &seg, mss, &mut o);
+            let Some((port, next_hop)) = self.cfg.routes.lookup(seg.src as u32) else {
                 return Action::Drop(Drop::NoRoute);
             };
             // Written without its options, which the worker then inserts
@@ -46,7 +46,7 @@ impl Engine {
         if f & (tf::SYN | tf::RST | tf::FIN) != 0 || f & tf::ACK == 0 {
             return Action::Drop(Drop::SynproxyBadCookie);
         }
-        let Some((syn, e, mut opts, n)) = sp::syn_of_ack(secret, now, &seg, 0) else {
+        let Some((syn, e, mut opts, n)) = sp::syn_of_ack(secret, now, &sp::V4, &seg, 0) else {
             return Action::Drop(Drop::SynproxyBadCookie);
         };
         // Data on the cookie ACK: a copy waits for the server's SYN-ACK.
@@ -93,15 +93,26 @@ impl Engine {
     /// Copies the cookie ACK `frame` (received on `port`) into the hold;
     /// its slot, `None` (counted `synproxy_data_left`: the client
     /// retransmits) if it is too large or every slot holds the data of a
-    /// live handshake.
-    fn hold(&mut self, port: u16, cookie_isn: u32, frame: &[u8]) -> Option<usize> {
-        let (sessions, table) = (&self.sessions, &self.sp);
-        let alive = |i: u32, cookie: u32| {
-            (i as usize) < sessions.capacity() && {
+    /// live handshake. The slots are shared by both families: an IPv6
+    /// session's owner index carries [`sp::V6_OWNER`].
+    pub(super) fn hold(&mut self, port: u16, cookie_isn: u32, frame: &[u8]) -> Option<usize> {
+        let (sessions, sessions6, table, table6) = (&self.sessions, &self.sessions6, &self.sp, &self.sp6);
+        let alive = |owner: u32, cookie: u32| {
+            let i = owner & !sp::V6_OWNER;
+            let (proto, flags, e) = if owner & sp::V6_OWNER != 0 {
+                if i as usize >= sessions6.capacity() {
+                    return false;
+                }
+                let s = sessions6.get(i);
+                (s.proto, s.flags, table6.get(i))
+            } else {
+                if i as usize >= sessions.capacity() {
+                    return false;
+                }
                 let s = sessions.get(i);
-                let e = table.get(i);
-                s.proto != 0 && s.flags.contains(Flags::SYNPROXY) && !e.spliced && e.cookie_isn == cookie
-            }
+                (s.proto, s.flags, table.get(i))
+            };
+            proto != 0 && flags.contains(Flags::SYNPROXY) && !e.spliced && e.cookie_isn == cookie
         };
         let k = self.sp_hold.put(cookie_isn, port, frame, alive);
         self.counters
@@ -111,7 +122,7 @@ impl Engine {
 
     /// Frees the slot [`Engine::hold`] took for a connection that was not
     /// opened; `act`.
-    fn unhold(&mut self, held: Option<usize>, act: Action) -> Action {
+    pub(super) fn unhold(&mut self, held: Option<usize>, act: Action) -> Action {
         if let Some(k) = held {
             self.sp_hold.bind(k, None);
         }
@@ -141,7 +152,8 @@ impl Engine {
             let s = *self.sessions.get(i);
             let sa = sp::read(frame);
             let mut o = [0; 20];
-            let (ack, n) = sp::ack_of_syn_ack(&mut e, &sa, (s.cip, s.cport), (s.vip, s.vport), &mut o);
+            let (client, virt) = ((s.cip.into(), s.cport), (s.vip.into(), s.vport));
+            let (ack, n) = sp::ack_of_syn_ack(&mut e, &sa, client, virt, &mut o);
             self.sp.set(i, e);
             let Some(tl) = sp::write(frame, &ack, &o[..n], 64) else {
                 return Some(Action::Drop(Drop::SynproxyNoRoom));

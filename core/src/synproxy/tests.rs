@@ -35,10 +35,10 @@ fn random_acks_almost_never_pass() {
 
 #[test]
 fn the_mss_index_rounds_down() {
-    assert_eq!(mss_index(1460), 3);
-    assert_eq!(mss_index(9000), 3);
-    assert_eq!(mss_index(1400), 1);
-    assert_eq!(mss_index(100), 0);
+    assert_eq!(mss_index(&V4, 1460), 3);
+    assert_eq!(mss_index(&V4, 9000), 3);
+    assert_eq!(mss_index(&V4, 1400), 1);
+    assert_eq!(mss_index(&V4, 100), 0);
 }
 
 #[test]

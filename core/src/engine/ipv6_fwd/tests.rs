@@ -212,9 +212,11 @@ fn dr6_changes_nothing_in_l3_and_sends_to_the_real_server() {
 
 #[test]
 fn what_is_not_built_is_a_counted_drop_and_no_session() {
-    // SYNPROXY on an IPv6 service.
+    // A client-address option (here with SYNPROXY, which alone is built:
+    // worker/synproxy6_tests.rs) on an IPv6 service.
     let mut svc = service(ForwardMode::FullNat, P::Tcp, false);
     svc.synproxy = true;
+    svc.client_addr = ClientAddr::Toa;
     let mut e = engine(svc, 0, 1);
     let mut syn = tcp_frame((CIP, 40000), (VIP, 80), true, false, &[]);
     assert_eq!(e.process(0, 0, &mut syn), Action::Drop(Drop::Ipv6NotHandled));
