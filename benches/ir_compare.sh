@@ -22,8 +22,10 @@
 # Each build is `git archive`d into $GW_IR_DIR/<commit> (default
 # /var/tmp/gw-ir, kept: a second run only measures); `--new .` (the
 # default) is this work tree's tracked files as they are (`git stash
-# create`; untracked files are not part of it). One target directory is
-# shared, so the dependencies build once.
+# create`; untracked files are not part of it). Each tree has its own
+# target directory: cargo hashes a workspace member by its path relative to
+# the workspace root, so two trees sharing one would overwrite each other's
+# crates.
 #
 # Per packet = (Ir(2N) - Ir(N)) / 2N, the recipe of ir_per_packet.rs: the
 # setup (1,000 sessions opened) cancels out.
@@ -46,7 +48,6 @@ while [ $# -gt 0 ]; do
 done
 command -v valgrind >/dev/null || { echo "ir_compare.sh: valgrind is missing" >&2; exit 1; }
 base=${GW_IR_DIR:-/var/tmp/gw-ir}
-target=$base/target
 mkdir -p "$base"
 
 # The commit of build $1 ("." is the work tree's tracked state).
@@ -70,7 +71,7 @@ harness=$(git show "$c_old:benches/examples/ir_per_packet.rs") || {
 # Unpacks commit $1 with the harness as its `ir_base` example, builds it,
 # and prints the binary's path.
 build() {
-    local c=$1 t=$base/$1
+    local c=$1 t=$base/$1 target=$base/$1/target
     if [ ! -f "$t/Cargo.toml" ]; then
         mkdir -p "$t"
         git archive "$c" | tar -x -C "$t"

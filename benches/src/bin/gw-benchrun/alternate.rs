@@ -200,12 +200,9 @@ pub fn pairs_of(r: &GenReport) -> Vec<PairFig> {
         .collect()
 }
 
-/// Everything measured for one IPv6 row.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct AltResult {
-    pub ipv6_id: String,
-    pub ipv4_id: String,
-    pub phase_ms: u32,
+/// One gatewayd's alternation.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct AltRun {
     pub pairs: Vec<PairFig>,
     /// The DUT worker's preemptions per second over the run.
     pub preemptions_per_s: Option<f64>,
@@ -216,11 +213,35 @@ pub struct AltResult {
     pub error: Option<String>,
 }
 
-impl AltResult {
+impl AltRun {
     fn saturated(&self) -> impl Iterator<Item = &PairFig> {
         self.pairs.iter().filter(|p| p.saturated())
     }
-    /// The judged ratio (on-CPU cycles) over the saturated pairs.
+    /// The judged ratio over this run's saturated pairs.
+    pub fn ratio(&self) -> Option<Stat> {
+        Stat::of(self.saturated().map(PairFig::ratio))
+    }
+}
+
+/// Everything measured for one IPv6 row: its runs, each a gatewayd of its
+/// own (a process's memory placement is its own).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AltResult {
+    pub ipv6_id: String,
+    pub ipv4_id: String,
+    pub phase_ms: u32,
+    pub runs: Vec<AltRun>,
+}
+
+/// A pair is at the slow level when its IPv4 phase took this much more
+/// than the row's fastest IPv4 phase (the VM's levels are about 2x apart).
+pub const SLOW_LEVEL: f64 = 1.5;
+
+impl AltResult {
+    fn saturated(&self) -> impl Iterator<Item = &PairFig> {
+        self.runs.iter().flat_map(|r| r.saturated())
+    }
+    /// The judged ratio (on-CPU cycles) over every run's saturated pairs.
     pub fn ratio(&self) -> Option<Stat> {
         Stat::of(self.saturated().map(PairFig::ratio))
     }
@@ -234,6 +255,23 @@ impl AltResult {
     pub fn ipv6_cycles(&self) -> Option<Stat> {
         Stat::of(self.saturated().map(|p| p.ipv6.judged()))
     }
+    /// The judged ratio over the saturated pairs whose IPv4 phase was at
+    /// the fast level (`slow == false`) or the slow one.
+    pub fn ratio_at(&self, slow: bool) -> Option<Stat> {
+        let fastest = self.saturated().filter_map(|p| p.ipv4.judged()).min_by(f64::total_cmp)?;
+        Stat::of(
+            self.saturated()
+                .filter(|p| p.ipv4.judged().is_some_and(|c| (c >= SLOW_LEVEL * fastest) == slow))
+                .map(PairFig::ratio),
+        )
+    }
+    pub fn pairs(&self) -> usize {
+        self.runs.iter().map(|r| r.pairs.len()).sum()
+    }
+    /// Every run failed.
+    pub fn failed(&self) -> bool {
+        self.runs.iter().all(|r| r.error.is_some())
+    }
     /// The goal: issue 17's 1.3x.
     pub fn met(&self) -> Option<bool> {
         self.ratio().map(|s| s.median <= GOAL)
@@ -243,85 +281,91 @@ impl AltResult {
 /// Issue 17: IPv6 FULLNAT and NAT64 cycles/packet within 1.3x of IPv4's.
 pub const GOAL: f64 = 1.3;
 
-/// Runs every row's alternation once (one gatewayd per row).
-pub fn run(ctx: &Ctx, rows: &[Scenario], pairs: u32, phase_ms: u32) -> Result<Vec<AltResult>> {
-    let mut out = vec![];
-    for (i, s6) in rows.iter().enumerate() {
-        if ctx.stop.load(Relaxed) {
-            bail!("interrupted");
-        }
-        eprintln!(
-            "gw-benchrun: [{}/{}] alternating {} and {} ({pairs} pairs of {phase_ms} ms phases)",
-            i + 1,
-            rows.len(),
-            ipv4_id(s6),
-            s6.id
-        );
-        let _ = ctx.wait_quiet();
-        let mut s = s6.clone();
-        let phase_s = f64::from(phase_ms) / 1000.0;
-        // The generator's budget: the pairs, each phase's drain and counter
-        // reads, the warm-ups.
-        s.duration = f64::from(pairs) * 2.0 * (phase_s + 0.6) + 2.0;
-        s.half_load = 0.0;
-        let id = format!("alt-{}", s.id);
-        let ep = ctx.endpoints(&id);
-        let prefix = |what: &str| format!("{}-{id}-{what}", ctx.tag);
-        let steal0 = procs::cpu_steal_ticks(run::DUT_CPU);
-        let extra = |pid: u32| -> Vec<String> {
-            [
-                "--alternate".to_string(),
-                phase_s.to_string(),
-                "--pairs".into(),
-                pairs.to_string(),
-                "--sizes4".into(),
-                IPV4_FRAME.to_string(),
-                "--dut-pid".into(),
-                pid.to_string(),
-            ]
-            .into()
-        };
-        let got = merged_config(&ctx.conf_dir, &s, &ep, &prefix("gw"))
-            .and_then(|conf| run::gatewayd_custom(ctx, &s, &ep, &prefix("gen"), conf, &extra));
-        for p in ["gw", "gen"] {
-            procs::remove_dpdk_runtime(&prefix(p));
-        }
-        let steal_pct = steal0.zip(procs::cpu_steal_ticks(run::DUT_CPU)).map(|(a, b)| procs::steal_pct(a, b));
-        let mut r = AltResult {
-            ipv6_id: s6.id.clone(),
-            ipv4_id: ipv4_id(s6),
-            phase_ms,
-            pairs: vec![],
-            preemptions_per_s: None,
-            steal_pct,
-            tsc_hz: 0,
-            error: None,
-        };
-        match got {
-            Ok((report, preempt)) => {
-                r.pairs = pairs_of(&report);
-                r.tsc_hz = report.tsc_hz;
-                r.preemptions_per_s = preempt;
-                eprintln!(
+/// Runs every row's alternation `runs` times, a new gatewayd each time:
+/// run 1 of every row, then run 2, and so on.
+pub fn run(ctx: &Ctx, rows: &[Scenario], pairs: u32, phase_ms: u32, runs: u32) -> Result<Vec<AltResult>> {
+    let mut out: Vec<AltResult> = rows
+        .iter()
+        .map(|s| AltResult { ipv6_id: s.id.clone(), ipv4_id: ipv4_id(s), phase_ms, runs: vec![] })
+        .collect();
+    for k in 0..runs {
+        for (i, s6) in rows.iter().enumerate() {
+            if ctx.stop.load(Relaxed) {
+                bail!("interrupted");
+            }
+            eprintln!(
+                "gw-benchrun: run {}/{runs}, [{}/{}] alternating {} and {} ({pairs} pairs of {phase_ms} ms phases)",
+                k + 1,
+                i + 1,
+                rows.len(),
+                ipv4_id(s6),
+                s6.id
+            );
+            let r = run_one(ctx, s6, pairs, phase_ms)?;
+            match &r.error {
+                None => eprintln!(
                     "gw-benchrun: {}/{}: {} pairs ({} saturated), ratio {}",
-                    r.ipv6_id,
-                    r.ipv4_id,
+                    s6.id,
+                    ipv4_id(s6),
                     r.pairs.len(),
                     r.saturated().count(),
                     show(r.ratio(), 3)
-                );
+                ),
+                Some(e) => eprintln!("gw-benchrun: alternating {} FAILED: {e}", s6.id),
             }
-            Err(e) => {
-                if ctx.stop.load(Relaxed) {
-                    bail!("interrupted");
-                }
-                eprintln!("gw-benchrun: alternating {} FAILED: {e:#}", s6.id);
-                r.error = Some(format!("{e:#}"));
-            }
+            out[i].runs.push(r);
         }
-        out.push(r);
     }
     Ok(out)
+}
+
+/// One gatewayd, one alternation.
+fn run_one(ctx: &Ctx, s6: &Scenario, pairs: u32, phase_ms: u32) -> Result<AltRun> {
+    let _ = ctx.wait_quiet();
+    let mut s = s6.clone();
+    let phase_s = f64::from(phase_ms) / 1000.0;
+    // The generator's budget: the pairs, each phase's drain and counter
+    // reads, the warm-ups.
+    s.duration = f64::from(pairs) * 2.0 * (phase_s + 0.6) + 2.0;
+    s.half_load = 0.0;
+    let id = format!("alt-{}", s.id);
+    let ep = ctx.endpoints(&id);
+    let prefix = |what: &str| format!("{}-{id}-{what}", ctx.tag);
+    let steal0 = procs::cpu_steal_ticks(run::DUT_CPU);
+    let extra = |pid: u32| -> Vec<String> {
+        [
+            "--alternate".to_string(),
+            phase_s.to_string(),
+            "--pairs".into(),
+            pairs.to_string(),
+            "--sizes4".into(),
+            IPV4_FRAME.to_string(),
+            "--dut-pid".into(),
+            pid.to_string(),
+        ]
+        .into()
+    };
+    let got = merged_config(&ctx.conf_dir, &s, &ep, &prefix("gw"))
+        .and_then(|conf| run::gatewayd_custom(ctx, &s, &ep, &prefix("gen"), conf, &extra));
+    for p in ["gw", "gen"] {
+        procs::remove_dpdk_runtime(&prefix(p));
+    }
+    let steal_pct = steal0.zip(procs::cpu_steal_ticks(run::DUT_CPU)).map(|(a, b)| procs::steal_pct(a, b));
+    let mut r = AltRun { steal_pct, ..AltRun::default() };
+    match got {
+        Ok((report, preempt)) => {
+            r.pairs = pairs_of(&report);
+            r.tsc_hz = report.tsc_hz;
+            r.preemptions_per_s = preempt;
+        }
+        Err(e) => {
+            if ctx.stop.load(Relaxed) {
+                bail!("interrupted");
+            }
+            r.error = Some(format!("{e:#}"));
+        }
+    }
+    Ok(r)
 }
 
 fn show(s: Option<Stat>, prec: usize) -> String {
@@ -356,58 +400,82 @@ pub fn markdown(res: &[AltResult], env: &Env) -> String {
          \"Alternating phases\".\n\n",
     );
     md.push_str(
-        "| IPv6 row / IPv4 row | phase | pairs | IPv4 cycles/pkt | IPv6 cycles/pkt | IPv6 / IPv4 | within 1.3x | IPv6 / IPv4, busy cycles | DUT preempted /s | steal |\n",
+        "| IPv6 row / IPv4 row | phase | runs | pairs | IPv4 cycles/pkt | IPv6 cycles/pkt | IPv6 / IPv4 | within 1.3x | at the fast level | at the slow level | IPv6 / IPv4, busy cycles |\n",
     );
-    md.push_str("|---|--:|--:|--:|--:|--:|---|--:|--:|--:|\n");
+    md.push_str("|---|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|\n");
     for r in res {
         let sat = r.saturated().count();
-        let pairs = if sat == r.pairs.len() {
-            format!("{sat}")
-        } else {
-            format!("{sat} of {} saturated", r.pairs.len())
+        let pairs =
+            if sat == r.pairs() { format!("{sat}") } else { format!("{sat} of {} saturated", r.pairs()) };
+        let met = match r.met() {
+            _ if r.failed() => "failed".to_string(),
+            Some(true) => "yes".into(),
+            Some(false) => "**no**".into(),
+            None => "–".into(),
         };
-        let met = match (r.met(), &r.error) {
-            (_, Some(_)) => "failed".to_string(),
-            (Some(true), _) => "yes".into(),
-            (Some(false), _) => "**no**".into(),
-            (None, _) => "–".into(),
+        let level = |slow: bool| match r.ratio_at(slow) {
+            Some(s) => format!("{} ({} pairs)", show(Some(s), 3), s.n),
+            None => "–".into(),
         };
         md.push_str(&format!(
-            "| `{}` / `{}` | {} ms | {pairs} | {} | {} | {} | {met} | {} | {} | {} |\n",
+            "| `{}` / `{}` | {} ms | {} | {pairs} | {} | {} | {} | {met} | {} | {} | {} |\n",
             r.ipv6_id,
             r.ipv4_id,
             r.phase_ms,
+            r.runs.len(),
             show(r.ipv4_cycles(), 0),
             show(r.ipv6_cycles(), 0),
             show(r.ratio(), 3),
+            level(false),
+            level(true),
             show(r.busy_ratio(), 3),
-            r.preemptions_per_s.map_or("–".into(), |p| format!("{p:.0}")),
-            r.steal_pct.map_or("–".into(), |s| format!("{s:.1} %")),
         ));
+    }
+    md.push_str(&format!(
+        "\nA pair is at the slow level when its IPv4 phase took >= {SLOW_LEVEL}x the row's fastest IPv4 phase.\n\n## Every run\n\n| IPv6 row | run | pairs | IPv6 / IPv4 | DUT preempted /s | steal |\n|---|--:|--:|--:|--:|--:|\n"
+    ));
+    for r in res {
+        for (k, run) in r.runs.iter().enumerate() {
+            let sat = run.saturated().count();
+            let pairs = match &run.error {
+                Some(e) => format!("failed: {}", e.lines().next().unwrap_or("")),
+                None if sat == run.pairs.len() => format!("{sat}"),
+                None => format!("{sat} of {} saturated", run.pairs.len()),
+            };
+            md.push_str(&format!(
+                "| `{}` | {} | {pairs} | {} | {} | {} |\n",
+                r.ipv6_id,
+                k + 1,
+                show(run.ratio(), 3),
+                num(run.preemptions_per_s, 0),
+                run.steal_pct.map_or("–".into(), |s| format!("{s:.1} %")),
+            ));
+        }
     }
     md.push_str("\n## Every pair\n\nCycles per packet on the CPU (busy cycles per packet; the worker's busy share / share on the CPU of the phase).\n\n");
     for r in res {
-        md.push_str(&format!("`{}` / `{}`", r.ipv6_id, r.ipv4_id));
-        if let Some(e) = &r.error {
-            md.push_str(&format!(": failed: {}\n\n", e.lines().next().unwrap_or("")));
-            continue;
+        for (k, run) in r.runs.iter().enumerate() {
+            if run.pairs.is_empty() {
+                continue;
+            }
+            md.push_str(&format!("`{}` / `{}`, run {}:\n\n", r.ipv6_id, r.ipv4_id, k + 1));
+            md.push_str(
+                "| pair | first | IPv4 | IPv6 | IPv6 / IPv4 | busy cycles |\n|--:|---|--:|--:|--:|--:|\n",
+            );
+            for (i, p) in run.pairs.iter().enumerate() {
+                md.push_str(&format!(
+                    "| {} | {} | {} | {} | {}{} | {} |\n",
+                    i + 1,
+                    if p.ipv4_first { "IPv4" } else { "IPv6" },
+                    phase_cell(&p.ipv4),
+                    phase_cell(&p.ipv6),
+                    num(p.ratio(), 3),
+                    if p.saturated() { "" } else { " (not saturated)" },
+                    num(p.busy_ratio(), 3),
+                ));
+            }
+            md.push('\n');
         }
-        md.push_str(
-            ":\n\n| pair | first | IPv4 | IPv6 | IPv6 / IPv4 | busy cycles |\n|--:|---|--:|--:|--:|--:|\n",
-        );
-        for (i, p) in r.pairs.iter().enumerate() {
-            md.push_str(&format!(
-                "| {} | {} | {} | {} | {}{} | {} |\n",
-                i + 1,
-                if p.ipv4_first { "IPv4" } else { "IPv6" },
-                phase_cell(&p.ipv4),
-                phase_cell(&p.ipv6),
-                num(p.ratio(), 3),
-                if p.saturated() { "" } else { " (not saturated)" },
-                num(p.busy_ratio(), 3),
-            ));
-        }
-        md.push('\n');
     }
     md
 }
@@ -436,6 +504,8 @@ pub fn write(out: &Path, res: &[AltResult], env: &Env) -> Result<()> {
         #[serde(flatten)]
         r: &'a AltResult,
         ratio: Option<Stat>,
+        ratio_fast_level: Option<Stat>,
+        ratio_slow_level: Option<Stat>,
         busy_ratio: Option<Stat>,
         ipv4_cycles: Option<Stat>,
         ipv6_cycles: Option<Stat>,
@@ -446,6 +516,8 @@ pub fn write(out: &Path, res: &[AltResult], env: &Env) -> Result<()> {
         .map(|r| Row {
             r,
             ratio: r.ratio(),
+            ratio_fast_level: r.ratio_at(false),
+            ratio_slow_level: r.ratio_at(true),
             busy_ratio: r.busy_ratio(),
             ipv4_cycles: r.ipv4_cycles(),
             ipv6_cycles: r.ipv6_cycles(),
@@ -460,7 +532,11 @@ pub fn write(out: &Path, res: &[AltResult], env: &Env) -> Result<()> {
 /// The smoke's verdict: every row measured at least one pair with both
 /// figures.
 pub fn smoke_ok(res: &[AltResult]) -> bool {
-    !res.is_empty() && res.iter().all(|r| r.error.is_none() && r.pairs.iter().any(|p| p.ratio().is_some()))
+    !res.is_empty()
+        && res.iter().all(|r| {
+            !r.runs.is_empty()
+                && r.runs.iter().all(|x| x.error.is_none() && x.pairs.iter().any(|p| p.ratio().is_some()))
+        })
 }
 
 #[cfg(test)]
@@ -510,33 +586,55 @@ mod tests {
         assert_eq!(p[1].busy_ratio(), Some(440.0 / 300.0), "but not from busy cycles");
         assert_eq!(p[3].ipv4.run_pct, Some(50.0));
         assert_eq!(p.iter().map(PairFig::saturated).collect::<Vec<_>>(), [true, true, false, false]);
+        // A second gatewayd, at the VM's slow level.
+        let slow = GenReport {
+            phases: vec![
+                phase(IPV4, 700_000_000, 1_000_000, 0.7, 700_000_000),
+                phase(IPV6, 805_000_000, 1_000_000, 0.805, 805_000_000),
+            ],
+            ..r.clone()
+        };
         let res = AltResult {
             ipv6_id: "fullnat6-udp-1k".into(),
             ipv4_id: "fullnat-udp-1k".into(),
             phase_ms: 300,
-            pairs: p,
-            preemptions_per_s: Some(3.0),
-            steal_pct: Some(0.0),
-            tsc_hz: hz,
-            error: None,
+            runs: vec![
+                AltRun {
+                    pairs: p,
+                    preemptions_per_s: Some(3.0),
+                    steal_pct: Some(0.0),
+                    tsc_hz: hz,
+                    error: None,
+                },
+                AltRun { pairs: pairs_of(&slow), tsc_hz: hz, ..AltRun::default() },
+            ],
         };
         let s = res.ratio().unwrap();
-        assert_eq!((s.lo, s.hi, s.n), (1.25, 400.0 / 300.0, 2));
-        assert!((s.median - (1.25 + 400.0 / 300.0) / 2.0).abs() < 1e-12);
-        assert_eq!(res.ipv4_cycles().unwrap().n, 2);
+        assert_eq!((s.median, s.lo, s.hi, s.n), (1.25, 1.15, 400.0 / 300.0, 3));
+        assert_eq!(res.ratio_at(true).unwrap().median, 1.15);
+        assert_eq!(res.ratio_at(false).unwrap().n, 2);
+        assert_eq!(res.ipv4_cycles().unwrap().n, 3);
         assert_eq!(res.met(), Some(true));
         assert!(smoke_ok(std::slice::from_ref(&res)));
         let env = Env::collect(Path::new("."), hz, 1.0, "benches/run.sh --alternate issue17 --pairs 3");
         let md = markdown(std::slice::from_ref(&res), &env);
         assert!(
-            md.contains("| `fullnat6-udp-1k` / `fullnat-udp-1k` | 300 ms | 2 of 4 saturated | 300 (300–300) | 388 (375–400) | 1.292 (1.250–1.333) | yes | 1.358 (1.250–1.467) | 3 | 0.0 % |"),
+            md.contains("| `fullnat6-udp-1k` / `fullnat-udp-1k` | 300 ms | 2 | 3 of 5 saturated | 300 (300–700) | 400 (375–805) | 1.250 (1.150–1.333) | yes | 1.292 (1.250–1.333) (2 pairs) | 1.150 (1.150–1.150) (1 pairs) | 1.250 (1.150–1.467) |"),
             "{md}"
         );
+        assert!(
+            md.contains("| `fullnat6-udp-1k` | 1 | 2 of 4 saturated | 1.292 (1.250–1.333) | 3 | 0.0 % |"),
+            "{md}"
+        );
+        assert!(md.contains("| `fullnat6-udp-1k` | 2 | 1 | 1.150 (1.150–1.150) | – | – |"), "{md}");
         assert!(
             md.contains("| 2 | IPv6 | 300 (300; 100 / 100 %) | 400 (440; 100 / 91 %) | 1.333 | 1.467 |"),
             "{md}"
         );
         assert!(md.contains("| 3 | IPv4 | 300 (100; 33 / 100 %) | 300 (300; 100 / 100 %) | 1.000 (not saturated) | 3.000 |"), "{md}");
+        let failed =
+            AltResult { runs: vec![AltRun { error: Some("x".into()), ..AltRun::default() }], ..res.clone() };
+        assert!(failed.failed() && !smoke_ok(&[failed]));
 
         // Without --dut-pid (no run time) the busy figures are judged.
         let mut old = r.clone();

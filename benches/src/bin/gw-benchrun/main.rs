@@ -92,6 +92,10 @@ struct Args {
     /// Pairs of phases (IPv4, IPv6) per --alternate row.
     #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pairs: u32,
+    /// --alternate runs per row, a new gatewayd each (a process's memory
+    /// placement is its own); the rows take turns.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    alt_runs: u32,
     /// Length of one --alternate phase, milliseconds.
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(50..=10_000))]
     phase_ms: u32,
@@ -296,8 +300,13 @@ fn real_main(args: Args) -> Result<i32> {
 
     if args.smoke {
         // The alternation too: one row, a few short pairs.
-        let alt =
-            alternate::run(&ctx, &alternate::parse(&["nat64-udp-1k".into()], &scenarios::full())?, 3, 150)?;
+        let alt = alternate::run(
+            &ctx,
+            &alternate::parse(&["nat64-udp-1k".into()], &scenarios::full())?,
+            3,
+            150,
+            1,
+        )?;
         let env = results::Env::collect(
             &repo(),
             hz_of(&rows),
@@ -381,20 +390,21 @@ fn ratios(args: &Args, ctx: &run::Ctx) -> Result<i32> {
 fn alternations(args: &Args, ctx: &run::Ctx) -> Result<i32> {
     let rows = alternate::parse(&args.alternate, &scenarios::full())?;
     let started = Instant::now();
-    let res = alternate::run(ctx, &rows, args.pairs, args.phase_ms)?;
+    let res = alternate::run(ctx, &rows, args.pairs, args.phase_ms, args.alt_runs)?;
     let command = format!(
-        "benches/run.sh --alternate {} --pairs {} --phase-ms {}",
+        "benches/run.sh --alternate {} --pairs {} --phase-ms {} --alt-runs {}",
         args.alternate.join(","),
         args.pairs,
-        args.phase_ms
+        args.phase_ms,
+        args.alt_runs
     );
-    let hz = res.iter().map(|r| r.tsc_hz).max().unwrap_or(0);
+    let hz = res.iter().flat_map(|r| &r.runs).map(|r| r.tsc_hz).max().unwrap_or(0);
     let env = results::Env::collect(&repo(), hz, started.elapsed().as_secs_f64(), &command);
     println!("{}", alternate::markdown(&res, &env));
     let out = args.out.clone().unwrap_or_else(|| repo().join("benches/results"));
     alternate::write(&out, &res, &env)?;
     eprintln!("gw-benchrun: wrote {}/alternate.md, alternate.json", out.display());
-    Ok(if res.iter().any(|r| r.error.is_some() || r.pairs.is_empty()) { 1 } else { 0 })
+    Ok(if res.iter().any(|r| r.failed() || r.pairs() == 0) { 1 } else { 0 })
 }
 
 /// The smoke run passes when packets went through the gateway both ways and
