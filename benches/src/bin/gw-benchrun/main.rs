@@ -183,6 +183,10 @@ fn real_main(args: Args) -> Result<i32> {
             println!("--ratio issues: {}", ratio::ISSUE_PAIRS.join(" "));
             println!("  with --gatewayd-b also: {}", ratio::BUILD_PAIRS.join(" "));
             println!("--ratio scale: {}", ratio::SCALE_PAIRS.join(" "));
+            println!(
+                "--alternate issue17: {} (each against the IPv4 FULLNAT row of its protocol)",
+                alternate::ISSUE17.join(" ")
+            );
         }
         return Ok(0);
     }
