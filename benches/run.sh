@@ -2,11 +2,15 @@
 # gatewayd's benchmark harness (issue 5), one command:
 #
 #   benches/run.sh            every scenario (~4 minutes), writes benches/results/
-#   benches/run.sh --smoke    ~15 seconds: gatewayd must forward traffic (and one --ratio round), else exit 1 (CI)
+#   benches/run.sh --smoke    ~25 seconds: gatewayd must forward traffic (and one --ratio round, one
+#                             short --alternate), else exit 1 (CI)
 #   benches/run.sh --only fullnat-udp-1k,testpmd-64     some scenarios (--list shows them)
 #   benches/run.sh --debug --smoke                      use debug builds (faster to build)
 #   benches/run.sh --ratio issues --rounds 7            interleaved ratios (issues 14 and 17),
 #       writes benches/results/ratios.md; pairs A:B of ids, a side ID@b runs --gatewayd-b BIN
+#   benches/run.sh --alternate issue17 --pairs 24       IPv6/IPv4 in alternating phases of one
+#       gatewayd (issue 17), writes benches/results/alternate.md
+#   benches/run.sh --trace fullnat-udp-1k               cycles/packet per 100 ms over a long run
 #
 # Builds gatewayd, gw-pktgen and gw-benchrun, then runs gw-benchrun, which
 # starts gatewayd (or dpdk-testpmd) and gw-pktgen joined by net_memif for

@@ -16,6 +16,7 @@
 
 #![forbid(unsafe_code)]
 
+mod alternate;
 mod procs;
 mod ratio;
 mod results;
@@ -23,6 +24,7 @@ mod run;
 mod scenarios;
 mod synflood;
 mod synproxy_flood;
+mod trace;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
@@ -81,6 +83,33 @@ struct Args {
     /// A second gatewayd build, for --ratio sides written `ID@b`.
     #[arg(long)]
     gatewayd_b: Option<PathBuf>,
+    /// IPv6 and IPv4 in alternating phases of one gatewayd (issue 17's
+    /// ratios on a noisy machine): `issue17`, or IPv6 row ids (FULLNAT66,
+    /// NAT64), each against the IPv4 FULLNAT row of its protocol. Writes
+    /// alternate.md and alternate.json.
+    #[arg(long, value_delimiter = ',')]
+    alternate: Vec<String>,
+    /// Pairs of phases (IPv4, IPv6) per --alternate row.
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pairs: u32,
+    /// --alternate runs per row, a new gatewayd each (a process's memory
+    /// placement is its own); the rows take turns.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    alt_runs: u32,
+    /// Length of one --alternate phase, milliseconds.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(50..=10_000))]
+    phase_ms: u32,
+    /// Print gatewayd's cycles/packet per 100 ms over a long measurement of
+    /// this scenario (is the machine's speed level per process, or does it
+    /// switch within one?).
+    #[arg(long)]
+    trace: Option<String>,
+    /// Seconds of the --trace measurement.
+    #[arg(long, default_value_t = 30.0)]
+    trace_seconds: f64,
+    /// --trace runs (a new gatewayd each).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    trace_runs: u32,
     /// Keep the scratch directory (configs and logs) for a look afterwards.
     #[arg(long)]
     keep: bool,
@@ -154,6 +183,10 @@ fn real_main(args: Args) -> Result<i32> {
             println!("--ratio issues: {}", ratio::ISSUE_PAIRS.join(" "));
             println!("  with --gatewayd-b also: {}", ratio::BUILD_PAIRS.join(" "));
             println!("--ratio scale: {}", ratio::SCALE_PAIRS.join(" "));
+            println!(
+                "--alternate issue17: {} (each against the IPv4 FULLNAT row of its protocol)",
+                alternate::ISSUE17.join(" ")
+            );
         }
         return Ok(0);
     }
@@ -179,6 +212,19 @@ fn real_main(args: Args) -> Result<i32> {
     }
     if !args.ratio.is_empty() {
         return ratios(&args, &ctx);
+    }
+    if !args.alternate.is_empty() {
+        return alternations(&args, &ctx);
+    }
+    if let Some(id) = &args.trace {
+        let all: Vec<_> = scenarios::full().into_iter().chain(scenarios::smoke()).collect();
+        let s =
+            all.iter().find(|s| &s.id == id).with_context(|| format!("no scenario {id:?} (see --list)"))?;
+        if !(args.trace_seconds > 0.0 && args.trace_seconds <= 3600.0) {
+            bail!("--trace-seconds must be in (0, 3600]");
+        }
+        trace::run(&ctx, s, args.trace_seconds, args.trace_runs)?;
+        return Ok(0);
     }
 
     let started = Instant::now();
@@ -257,6 +303,25 @@ fn real_main(args: Args) -> Result<i32> {
     println!("{} scenarios in {elapsed:.0} s", rows.len());
 
     if args.smoke {
+        // The alternation too: one row, a few short pairs.
+        let alt = alternate::run(
+            &ctx,
+            &alternate::parse(&["nat64-udp-1k".into()], &scenarios::full())?,
+            3,
+            150,
+            1,
+        )?;
+        let env = results::Env::collect(
+            &repo(),
+            hz_of(&rows),
+            started.elapsed().as_secs_f64(),
+            "benches/run.sh --smoke",
+        );
+        println!("{}", alternate::markdown(&alt, &env));
+        let alt_ok = alternate::smoke_ok(&alt);
+        if !alt_ok {
+            println!("smoke: the alternation did not measure a pair");
+        }
         // The ratio path too: one round of one pair.
         let all = ratio::smoke_scenarios(&scenarios::full());
         let res = ratio::run(&ctx, None, &[ratio::smoke_pair()], &all, 1)?;
@@ -268,7 +333,7 @@ fn real_main(args: Args) -> Result<i32> {
             "benches/run.sh --smoke",
         );
         println!("{}", ratio::markdown(&res, &env, &builds, 1));
-        return Ok(smoke_verdict(&rows, &failed, ratio::smoke_ok(&res)));
+        return Ok(smoke_verdict(&rows, &failed, ratio::smoke_ok(&res)).max(i32::from(!alt_ok)));
     }
     let out = args.out.clone().unwrap_or_else(|| repo().join("benches/results"));
     let hz = hz_of(&rows);
@@ -323,6 +388,27 @@ fn ratios(args: &Args, ctx: &run::Ctx) -> Result<i32> {
     ratio::write(&out, &res, &env, &builds, args.rounds)?;
     eprintln!("gw-benchrun: wrote {}/ratios.md, ratios.json", out.display());
     Ok(if res.iter().any(|r| r.rounds.is_empty()) { 1 } else { 0 })
+}
+
+/// `--alternate`: each row's alternation, then alternate.md and .json.
+fn alternations(args: &Args, ctx: &run::Ctx) -> Result<i32> {
+    let rows = alternate::parse(&args.alternate, &scenarios::full())?;
+    let started = Instant::now();
+    let res = alternate::run(ctx, &rows, args.pairs, args.phase_ms, args.alt_runs)?;
+    let command = format!(
+        "benches/run.sh --alternate {} --pairs {} --phase-ms {} --alt-runs {}",
+        args.alternate.join(","),
+        args.pairs,
+        args.phase_ms,
+        args.alt_runs
+    );
+    let hz = res.iter().flat_map(|r| &r.runs).map(|r| r.tsc_hz).max().unwrap_or(0);
+    let env = results::Env::collect(&repo(), hz, started.elapsed().as_secs_f64(), &command);
+    println!("{}", alternate::markdown(&res, &env));
+    let out = args.out.clone().unwrap_or_else(|| repo().join("benches/results"));
+    alternate::write(&out, &res, &env)?;
+    eprintln!("gw-benchrun: wrote {}/alternate.md, alternate.json", out.display());
+    Ok(if res.iter().any(|r| r.failed() || r.pairs() == 0) { 1 } else { 0 })
 }
 
 /// The smoke run passes when packets went through the gateway both ways and

@@ -20,7 +20,7 @@ const GEN_SERVER_MAC: &str = "02:aa:00:00:00:02";
 const DUT_OUTSIDE_MAC: &str = "02:00:00:00:00:01";
 const DUT_INSIDE_MAC: &str = "02:00:00:00:01:01";
 /// The CPU the DUT's worker (gatewayd's, testpmd's forwarding lcore) runs on.
-const DUT_CPU: usize = 1;
+pub const DUT_CPU: usize = 1;
 
 /// What every scenario of one harness run shares.
 #[derive(Clone)]
@@ -43,7 +43,7 @@ impl Ctx {
         self.stop.load(Relaxed)
     }
 
-    fn endpoints(&self, id: &str) -> Endpoints {
+    pub fn endpoints(&self, id: &str) -> Endpoints {
         // memif sockets are abstract (DPDK's default): names, not files.
         Endpoints {
             outside_sock: format!("{}/{id}-outside.sock", self.dir.display()),
@@ -212,6 +212,7 @@ fn pktgen_cmd(
     prefix: &str,
     gw_socket: Option<&str>,
     hold: bool,
+    extra: &[String],
 ) -> Command {
     let mut c = Command::new(&ctx.pktgen);
     c.arg("--flows").arg(s.flows.to_string()).arg("--proto").arg(s.proto);
@@ -266,6 +267,7 @@ fn pktgen_cmd(
     }
     // A memif pair must agree on its queue count: one per gatewayd worker.
     c.arg("--queues").arg(s.workers().to_string());
+    c.args(extra);
     c.arg("--");
     c.args(["--lcores", "0@0", "--no-huge", "-m", "256", "--file-prefix", prefix]);
     c.args(["--no-pci", "--no-telemetry", "--log-level", "*:warning"]);
@@ -328,6 +330,34 @@ fn run_gatewayd(
     gen_prefix: &str,
 ) -> Result<(GenReport, DutFigures, u64)> {
     let conf = scenarios::gatewayd_config(&ctx.conf_dir, s, ep, gw_prefix)?;
+    run_gatewayd_conf(ctx, s, ep, gen_prefix, conf, &|_| vec![])
+}
+
+/// Runs gatewayd with config `conf` (made for `ep` and its file prefix)
+/// and the generator of scenario `s` with extra arguments (e.g.
+/// `--alternate`, a shorter `--sample`) that `extra` makes from gatewayd's
+/// pid; returns the generator's report and the DUT worker's preemptions
+/// per second. The caller removes the DPDK runtime directories of both
+/// prefixes.
+pub fn gatewayd_custom(
+    ctx: &Ctx,
+    s: &Scenario,
+    ep: &Endpoints,
+    gen_prefix: &str,
+    conf: String,
+    extra: &dyn Fn(u32) -> Vec<String>,
+) -> Result<(GenReport, Option<f64>)> {
+    run_gatewayd_conf(ctx, s, ep, gen_prefix, conf, extra).map(|(r, d, _)| (r, d.preemptions_per_s))
+}
+
+fn run_gatewayd_conf(
+    ctx: &Ctx,
+    s: &Scenario,
+    ep: &Endpoints,
+    gen_prefix: &str,
+    conf: String,
+    extra: &dyn Fn(u32) -> Vec<String>,
+) -> Result<(GenReport, DutFigures, u64)> {
     let conf_path = ctx.dir.join(format!("{}.toml", s.id));
     std::fs::write(&conf_path, conf)?;
     let mut cmd = Command::new(&ctx.gatewayd);
@@ -352,7 +382,7 @@ fn run_gatewayd(
     // DPDK 22.11's memif PMD unmaps a connection's rings from its interrupt
     // thread when the peer leaves, and a worker in the middle of a burst on
     // it then faults (seen with two workers time-sliced on one CPU).
-    let cmd = pktgen_cmd(ctx, s, ep, gen_prefix, Some(&ep.control_sock), true);
+    let cmd = pktgen_cmd(ctx, s, ep, gen_prefix, Some(&ep.control_sock), true, &extra(gw.pid()));
     let preempt = PreemptMeter::start(gw.pid());
     let (mut gen, report, gen_ticks) = run_pktgen(ctx, s, cmd, &mut gw, true)?;
     let preemptions_per_s = preempt.per_s();
@@ -401,7 +431,7 @@ fn run_testpmd(
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let cmd = pktgen_cmd(ctx, s, ep, gen_prefix, None, true);
+    let cmd = pktgen_cmd(ctx, s, ep, gen_prefix, None, true, &[]);
     let preempt = PreemptMeter::start(tp.pid());
     let (mut gen, report, gen_ticks) = run_pktgen(ctx, s, cmd, &mut tp, true)?;
     let preemptions_per_s = preempt.per_s();

@@ -142,6 +142,31 @@ pub struct Args {
     /// The IPv6 virtual service (with --ipv6).
     #[arg(long, default_value_t = frame6::VIP6)]
     pub vip6: Ipv6Addr,
+    /// Alternating phases (issue 17's ratios on a noisy machine), with
+    /// --ipv6: the flows are opened over IPv4 (--vip, frames of --sizes4)
+    /// and over IPv6 (--vip6, --sizes), then a warm-up of each, then
+    /// --pairs pairs of phases of this many seconds, one IPv4 (`ipv4`) and
+    /// one IPv6 (`ipv6`) each, the first of a pair alternating (ABBA), all
+    /// as fast as the link takes them. The gateway's counters are read at
+    /// every phase boundary, so each phase has its own cycles per packet.
+    /// Replaces the measure and half-load phases. 0: off.
+    #[arg(long, default_value_t = 0.0)]
+    pub alternate: f64,
+    /// Pairs of --alternate phases.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub pairs: u32,
+    /// Frame sizes of the IPv4 phases of --alternate (the IPv6 ones use
+    /// --sizes; the default pair, 64 and 84, differs by the IPv6 header's
+    /// extra 20 bytes, as the benchmark's rows).
+    #[arg(long, value_delimiter = ',', default_value = "64")]
+    pub sizes4: Vec<usize>,
+    /// gatewayd's process id: with --alternate, its worker threads' time
+    /// on the CPU (`/proc/PID/task/*/schedstat`) is read around every
+    /// phase and added to the phase's gateway counters as `worker_run_ns`,
+    /// so a phase's cycles per packet can leave out the time the worker
+    /// was not running (other processes on its CPU).
+    #[arg(long)]
+    pub dut_pid: Option<u32>,
     /// gatewayd's control socket: its counters are read around each phase.
     #[arg(long)]
     pub gw_socket: Option<PathBuf>,
@@ -262,6 +287,22 @@ impl Args {
         if self.ipv6 && self.fragment > 0 {
             return Err("--fragment sends IPv4 fragments: not with --ipv6".into());
         }
+        if self.alternate.is_nan() || self.alternate < 0.0 {
+            return Err("--alternate must be >= 0".into());
+        }
+        if self.alternate > 0.0
+            && (!self.ipv6
+                || self.new_flows
+                || self.syn_flood > 0.0
+                || self.synproxy
+                || self.one_way
+                || self.no_open
+                || !self.mix.is_empty()
+                || self.sizes4.len() != self.sizes.len()
+                || self.sizes4.iter().any(|s| !(60..=1514).contains(s)))
+        {
+            return Err("--alternate needs --ipv6 with established round-trip flows (no --new-flows, --syn-flood, --synproxy, --one-way, --no-open, --mix) and one --sizes4 (60..=1514) per --sizes".into());
+        }
         if self.syn_flood > 0.0 && (self.proto != Proto::Tcp || self.rate <= 0.0 || self.new_flows) {
             return Err("--syn-flood needs --proto tcp and a --rate, and no --new-flows".into());
         }
@@ -298,6 +339,21 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Args::command().debug_assert();
+    }
+
+    #[test]
+    fn alternate_needs_ipv6_and_established_flows() {
+        let ok = ["gw-pktgen", "--ipv6", "--sizes", "84", "--alternate", "0.3", "--pairs", "4"];
+        let a = Args::parse_from(ok);
+        a.validate().unwrap();
+        assert_eq!((a.pairs, a.sizes4.clone()), (4, vec![64]));
+        assert!(Args::parse_from(["gw-pktgen", "--alternate", "0.3"]).validate().is_err(), "IPv4 only");
+        let new = ["gw-pktgen", "--ipv6", "--alternate", "0.3", "--new-flows"];
+        assert!(Args::parse_from(new).validate().is_err());
+        let sizes = ["gw-pktgen", "--ipv6", "--alternate", "0.3", "--sizes4", "64,128"];
+        assert!(Args::parse_from(sizes).validate().is_err(), "one IPv4 size per IPv6 size");
+        assert!(Args::parse_from(["gw-pktgen", "--ipv6", "--alternate=-1"]).validate().is_err());
+        assert!(Args::try_parse_from(["gw-pktgen", "--pairs", "0"]).is_err());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+mod alternate;
 mod args;
 mod gen;
 
@@ -116,6 +117,9 @@ fn phases(args: &Args, g: &mut Gen) -> Result<GenReport> {
         bail!("no ARP answer from the gateway {} within {} s", args.gw_ip, args.link_timeout);
     };
     eprintln!("gw-pktgen: gateway {} is at {gw_mac}", args.gw_ip);
+    if args.alternate > 0.0 {
+        return alternate::phases(args, g, gw_mac);
+    }
 
     let make = |kind: L4Kind, sizes: &[usize]| -> Vec<AnyTemplate> {
         let (src, vport) = (g.client.mac, args.vport);
