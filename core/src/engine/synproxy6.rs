@@ -31,9 +31,15 @@
 //! other sessions pay that one test, and [`Engine::forward6`] itself is
 //! unchanged).
 //!
-//! A service with a client-address option (TOA, PROXY) and SYNPROXY is not
-//! built for IPv6: its SYN is `drop_ipv6_not_handled` and answered with
-//! nothing. An ICMPv6 error about a spliced reply goes to the real server
+//! With a client-address option (TOA, `--proxy-protocol v1|v2`), as on
+//! IPv4: the SYN rebuilt from the cookie takes the session's path like a
+//! client's own SYN (TOA added, the MSS lowered by the option's or the
+//! header's length), the handshake ACK carries TOA or the PROXY header,
+//! and the held data follows it at the client's first sequence number
+//! (the header again in front of it, as a retransmitted first segment).
+//! The PROXY shift (client sequence numbers, server acknowledgements) and
+//! the splice (client acknowledgements, server sequence numbers) touch
+//! different fields and compose. An ICMPv6 error about a spliced reply goes to the real server
 //! quoting the server's own sequence number ([`unsplice_quote`], from
 //! [`super::icmp6`]), as IPv4's errors do.
 
@@ -217,7 +223,18 @@ impl Engine {
         }
         let act = self.forward6(now, rx, i, dir, frame, p);
         let e = self.sp6.get(i);
-        let sent = matches!(act, Action::Forward6 { .. } | Action::Nat64To4 { .. } | Action::Nat64To6 { .. });
+        // With TOA or a PROXY header the worker then inserts (Grow6,
+        // Nat64Grow), which recomputes the TCP checksum over the spliced
+        // header; the PROXY shift moved the client's sequence number or the
+        // server's acknowledgement, the splice moves the other two.
+        let sent = matches!(
+            act,
+            Action::Forward6 { .. }
+                | Action::Nat64To4 { .. }
+                | Action::Nat64To6 { .. }
+                | Action::Grow6 { .. }
+                | Action::Nat64Grow { .. }
+        );
         if e.spliced && sent {
             sp::splice_tcp(&e, dir == Dir::Output, &mut frame[p.l4..ETH + p.len]);
         }
