@@ -78,6 +78,13 @@ impl Built {
         &self.buf[..self.len]
     }
 
+    /// Sets the destination MAC address of the frame written last.
+    fn set_dst_mac(&mut self, mac: crate::wire::ethernet::MacAddr) {
+        if self.len >= ETH {
+            self.buf[..6].copy_from_slice(&mac.0);
+        }
+    }
+
     /// Writes `seg` with `opts` as an IPv6 frame with the Ethernet
     /// addresses of `rx_frame` (the worker sets them again on output).
     fn write(&mut self, rx_frame: &[u8], seg: &sp::Seg, opts: &[u8], hop_limit: u8) {
@@ -176,6 +183,12 @@ impl Engine {
             let (ack, n) = sp::ack_of_syn_ack(&mut e, &sa, (s.cip, s.cport), (s.vip, s.vport), &mut o);
             self.sp6.set(i, e);
             self.sp_built.write(frame, &ack, &o[..n], 64);
+            // Processed again as received on the client's side, which is
+            // not the server's port when they differ (NAT64, a two-port
+            // FULLNAT66): that port's MAC, or it is `drop_not_our_mac`.
+            if let Some(mac) = self.iface(port).map(|i| i.mac) {
+                self.sp_built.set_dst_mac(mac);
+            }
             // The data the cookie ACK carried follows the handshake ACK.
             let held = self.sp_hold.release(i | sp::V6_OWNER, e.cookie_isn);
             return Some(Action::Again { port, held });
