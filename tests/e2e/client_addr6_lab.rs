@@ -16,7 +16,8 @@
 //! the IPv6 client through the cookie handshake, the 32 MiB download keeps
 //! its sha256 through the splice and the PROXY shift together, and the
 //! capture shows the IPv6 TOA on the SYN the gateway opens with and on the
-//! handshake ACK it makes of the server's SYN-ACK.
+//! handshake ACK it makes of the server's SYN-ACK; a request carried by
+//! the cookie ACK itself (scapy) reaches nginx after the v2 header.
 //!
 //! The FULLNAT lab of tests/lab/lab.sh, dual-stack, under `gwe-h17p-*`;
 //! nginx, haproxy and python3-scapy come from scripts/install-deps.sh.
@@ -183,6 +184,25 @@ fn client_address_lab(topo: &'static Topology, name: &str, lip: &str) {
         assert_eq!(got, big_sha, "download through [VIP6]:{vport} corrupted");
         requests += 1;
     }
+
+    // A request on the cookie ACK itself (scapy, tests/lab/sp_early_data.py,
+    // from an address reached through a static neighbour) to :85: held
+    // until nginx's SYN-ACK, then sent after the PROXY v2 header, which
+    // names the scapy client.
+    let early = "2001:db8::77";
+    let cmac = lab.mac("client", "c0");
+    lab.gwctl_ok(&["--add-neighbour", early, "--mac", &cmac, "--port", "outside"]);
+    let held = lab.counter("synproxy_data_held");
+    let sed = script("sp_early_data.py").display().to_string();
+    let o = lab.exec(
+        "client",
+        &["timeout", "60", "/usr/bin/python3", &sed, "c0", early, VIP6, "85", "GET /who HTTP/1.0\\n\\n"],
+    );
+    assert!(o.status.success(), "sp_early_data: {}", String::from_utf8_lossy(&o.stderr));
+    let t = text(&o);
+    assert_eq!(t.lines().last().unwrap_or_default().trim(), format!("{early} 34567"), "{t:?}");
+    assert_eq!(lab.counter("synproxy_data_held") - held, 1);
+    requests += 1;
 
     // UOA: a UDP service with PROXY v2 (AF_INET6, DGRAM) on each
     // session's first datagram, read by a real UDP server.
