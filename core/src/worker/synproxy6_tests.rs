@@ -618,6 +618,37 @@ fn synproxy_with(rip: IpAddr, ca: ClientAddr) {
     let Some(TransportSlice::Tcp(t)) = &p.transport else { panic!("not TCP") };
     let sack: Vec<_> = t.options_iterator().filter_map(Result::ok).collect();
     assert!(sack.contains(&SelectiveAcknowledgement((SERVER_ISN + 20, SERVER_ISN + 30), [None, None, None])));
+    // FULLNAT66: a Packet Too Big from a router on the server's side about
+    // that segment reaches the client quoting its own sequence number (the
+    // PROXY shift undone; the splice moved none of the client's).
+    if let IpAddr::V6(rip6) = rip {
+        use etherparse::Icmpv6Type;
+        let mut ptb = Vec::new();
+        PacketBuilder::ethernet2(PEER_MAC, GW_MAC.0)
+            .ipv6(rip6.octets(), LIP6.octets(), 64)
+            .icmpv6(Icmpv6Type::PacketTooBig { mtu: 1280 })
+            .write(&mut ptb, &raw[0][14..])
+            .unwrap();
+        let out = run_raw(&mut w, 1_045, ptb);
+        assert_eq!(out.len(), 1, "the error goes to the client");
+        let p = SlicedPacket::from_ethernet(&out[0]).unwrap();
+        let (Some(NetSlice::Ipv6(ip)), Some(TransportSlice::Icmpv6(icmp))) = (&p.net, &p.transport) else {
+            panic!("not ICMPv6: {p:?}")
+        };
+        let hd = ip.header();
+        assert_eq!((hd.source_addr(), hd.destination_addr()), (VIP, CIP));
+        assert!(icmp.is_checksum_valid(hd.source(), hd.destination()), "ICMPv6 checksum");
+        let q = &icmp.payload()[40..48];
+        assert_eq!(u16::from_be_bytes([q[0], q[1]]), CPORT, "the client's own segment");
+        assert_eq!(u32::from_be_bytes([q[4], q[5], q[6], q[7]]), CLIENT_ISN + 1 + sent);
+    }
+    // A retransmitted SYN-ACK (the handshake ACK lost) is answered again,
+    // after the header, without TOA: the session is established.
+    let again = tcp(rs, h.local, SERVER_ISN, Some(CLIENT_ISN + 1), true, false, &sa_opts, &[]);
+    let out = run(&mut w, 1_050, again);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!((out[0].dst, out[0].seq, out[0].ack), (rs, CLIENT_ISN + 1 + n, SERVER_ISN + 1));
+    assert!(out[0].ack_flag && !out[0].syn && out[0].toa.is_empty() && out[0].payload.is_empty());
     // Counted as the plain IPv6 path counts them, nothing dropped.
     if toa {
         assert_eq!(c.event_count(Event::ToaAdded), 2, "the SYN and the handshake ACK");
