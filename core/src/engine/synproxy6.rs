@@ -39,8 +39,11 @@
 //! (the header again in front of it, as a retransmitted first segment).
 //! The PROXY shift (client sequence numbers, server acknowledgements) and
 //! the splice (client acknowledgements, server sequence numbers) touch
-//! different fields and compose. An ICMPv6 error about a spliced reply goes to the real server
-//! quoting the server's own sequence number ([`unsplice_quote`], from
+//! different fields and compose. The handshake ACK, processed again as
+//! received on the client's side port, takes that port's MAC.
+//!
+//! An ICMPv6 error about a spliced reply goes to the real server quoting
+//! the server's own sequence number ([`unsplice_quote`], from
 //! [`super::icmp6`]), as IPv4's errors do.
 
 use gw_proto::ForwardMode;
