@@ -61,8 +61,8 @@ counters! {
             "IPv6 header or extension headers malformed or beyond the frame, or an ICMPv6 checksum is wrong",
         Ipv6NotHandled = "drop_ipv6_not_handled",
             "IPv6 the dataplane does not handle yet: not neighbour discovery, echo for the gateway's \
-             IPv6 addresses, or TCP/UDP of an IPv6 service; or, on an IPv6 service, SYNPROXY with \
-             --toa/--proxy-protocol, NAT64 before its translation; IPv6 fragments neither of an IPv6 \
+             IPv6 addresses, or TCP/UDP of an IPv6 service; or, on an IPv6 service, NAT64 before its \
+             translation; IPv6 fragments neither of an IPv6 \
              service nor to a port's own address (without a kernel interface)",
         NdInvalid = "drop_nd_invalid",
             "a neighbour solicitation or advertisement failing RFC 4861 §7.1 (hop limit ≠ 255, code ≠ 0, \

@@ -471,22 +471,65 @@ fn an_error_about_a_shifted_segment_quotes_the_clients_own_sequence_number() {
     }
 }
 
-/// SYNPROXY on an IPv6 service is not built yet: with a client-address
-/// choice too, its SYN is a counted drop and makes no session.
-#[test]
-fn synproxy_with_a_client_address_on_ipv6_stays_a_counted_drop() {
+/// SYNPROXY with a PROXY v2 header on an IPv6 service, through the
+/// dataplane's worker: the SYN is answered with a cookie and makes no
+/// session; the cookie ACK opens the connection with the client's MSS
+/// lowered by the header's 52 bytes; the server's SYN-ACK becomes the
+/// handshake ACK carrying the header; the server's data reaches the
+/// client spliced into the cookie's sequence space, its acknowledgement
+/// back by the header (`core/src/worker/synproxy6_tests.rs` has every
+/// combination).
+fn synproxy_with_proxy_v2(kind: Kind) {
     let mut lab = LabConfig::default().build();
     let mut spec = ServiceSpec::new(key6(Protocol::Tcp), Scheduler::Rr);
     spec.client_addr = ClientAddr::ProxyV2;
     spec.synproxy = true;
     lab.ok(Request::AddService { spec });
-    let dest = DestSpec::new(RS6, 8080, ForwardMode::FullNat, 1);
+    let dest = DestSpec::new(kind.rs(), 8080, ForwardMode::FullNat, 1);
     lab.ok(Request::AddDest { service: key6(Protocol::Tcp), dest });
-    lab.ok(Request::AddLaddr { service: key6(Protocol::Tcp), addr: LIP6.into() });
+    lab.ok(Request::AddLaddr { service: key6(Protocol::Tcp), addr: kind.lip() });
     assert_eq!(lab.rx(0, ns(ROUTER_MAC, ROUTER6)).len(), 1);
-    assert!(lab.rx(0, client(Seg { seq: ISN, syn: true, ..Seg::default() })).is_empty());
-    assert_eq!(lab.counters.drop_count(Drop::Ipv6NotHandled), 1);
+    match kind {
+        Kind::Fnat66 => assert_eq!(lab.rx(0, ns(RS_MAC[0], RS6)).len(), 1),
+        Kind::Nat64 => assert_eq!(lab.rx(1, arp_request(RS_MAC[0], RS[0], GW_IN_ADDR)).len(), 1),
+    }
+    let c6 = (IpAddr::from(CLIENT6), CPORT);
+    let hdr = v2_header(false);
+    let n = hdr.len() as u32;
+    let opts = [MaximumSegmentSize(1440)];
+    let g = one(lab.rx(0, client(Seg { seq: ISN, syn: true, opts: &opts, ..Seg::default() })));
+    assert_eq!((g.port, g.dst, g.ack), (0, c6, ISN + 1), "the cookie SYN-ACK to the client");
     assert_eq!(lab.counters.event_count(Event::SessionsCreated), 0);
+    let cookie = g.seq;
+    let g = one(lab.rx(0, client(Seg { seq: ISN + 1, ack: Some(cookie.wrapping_add(1)), ..Seg::default() })));
+    assert_eq!((g.port, g.src.0, g.dst, g.seq), (kind.rs_port(), kind.lip(), (kind.rs(), 8080), ISN));
+    assert_eq!(mss(&g.opts), Some(1440 - n as u16), "MSS leaves room for the header");
+    let lport = g.src.1;
+    let sa = server(kind, lport, Seg { seq: SISN, ack: Some(ISN + 1), syn: true, ..Seg::default() });
+    let g = one(lab.rx(sa.0, sa.1));
+    assert_eq!((g.port, g.dst, g.seq, g.ack), (kind.rs_port(), (kind.rs(), 8080), ISN + 1, SISN + 1));
+    assert_eq!(g.payload, hdr, "the header with the handshake ACK");
+    let banner = Seg { seq: SISN + 1, ack: Some(ISN + 1 + n), data: b"220 hi\r\n", ..Seg::default() };
+    let (p, f) = server(kind, lport, banner);
+    let g = one(lab.rx(p, f));
+    assert_eq!((g.dst, g.seq, g.ack), (c6, cookie.wrapping_add(1), ISN + 1));
+    let d = Seg { seq: ISN + 1, ack: Some(cookie.wrapping_add(9)), data: b"hello", ..Seg::default() };
+    let g = one(lab.rx(0, client(d)));
+    assert_eq!((g.seq, g.ack), (ISN + 1, SISN + 9));
+    assert_eq!(g.payload, [&hdr[..], b"hello"].concat());
+    assert_eq!(lab.counters.event_count(Event::ProxyHeadersSent), 2);
+    assert_eq!(lab.counters.drop_count(Drop::Ipv6NotHandled), 0);
+    assert_eq!(lab.counters.event_count(Event::SessionsCreated), 1);
+}
+
+#[test]
+fn fullnat66_synproxy_with_proxy_v2_carries_the_header() {
+    synproxy_with_proxy_v2(Kind::Fnat66);
+}
+
+#[test]
+fn nat64_synproxy_with_proxy_v2_carries_the_header() {
+    synproxy_with_proxy_v2(Kind::Nat64);
 }
 
 proptest::proptest! {

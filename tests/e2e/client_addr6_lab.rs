@@ -11,7 +11,13 @@
 //! capture at the real server read with scapy (tests/lab/toa_capture.py)
 //! shows DPVS's IPv6 TOA (kind 254, length 20, the client's port and IPv6
 //! address) on the SYN and the handshake's ACK, over IPv6 or, through
-//! NAT64, over IPv4, and the SYN's MSS lowered by 20.
+//! NAT64, over IPv4, and the SYN's MSS lowered by 20. The same with
+//! SYNPROXY (`-j enable`): nginx behind PROXY v2 and HAProxy behind v1 see
+//! the IPv6 client through the cookie handshake, the 32 MiB download keeps
+//! its sha256 through the splice and the PROXY shift together, and the
+//! capture shows the IPv6 TOA on the SYN the gateway opens with and on the
+//! handshake ACK it makes of the server's SYN-ACK; a request carried by
+//! the cookie ACK itself (scapy) reaches nginx after the v2 header.
 //!
 //! The FULLNAT lab of tests/lab/lab.sh, dual-stack, under `gwe-h17p-*`;
 //! nginx, haproxy and python3-scapy come from scripts/install-deps.sh.
@@ -136,18 +142,26 @@ fn client_address_lab(topo: &'static Topology, name: &str, lip: &str) {
     service(&lab, lip, 83, rs2, 8083, &["--proxy-protocol", "v1"]);
     service(&lab, lip, 84, rs2, 8083, &["--proxy-protocol", "v2"]);
     service(&lab, lip, 87, rs1, 80, &["--toa"]);
+    // SYNPROXY with each choice.
+    service(&lab, lip, 85, rs1, 8082, &["--proxy-protocol", "v2", "-j", "enable"]);
+    service(&lab, lip, 86, rs2, 8083, &["--proxy-protocol", "v1", "-j", "enable"]);
+    service(&lab, lip, 88, rs1, 80, &["--toa", "-j", "enable"]);
     let listing = lab.listing();
     assert!(listing.contains(&format!("TCP  [{VIP6}]:81 rr ppv1\n")), "{listing}");
     assert!(listing.contains(&format!("TCP  [{VIP6}]:84 rr ppv2\n")), "{listing}");
     assert!(listing.contains(&format!("TCP  [{VIP6}]:87 rr toa\n")), "{listing}");
+    assert!(listing.contains(&format!("TCP  [{VIP6}]:85 rr ppv2 synproxy\n")), "{listing}");
+    assert!(listing.contains(&format!("TCP  [{VIP6}]:88 rr toa synproxy\n")), "{listing}");
     let rules = lab.gwctl_ok(&["-S", "-n"]);
     assert!(rules.contains(&format!("-A -t [{VIP6}]:81 -s rr --proxy-protocol v1\n")), "{rules}");
     assert!(rules.contains(&format!("-A -t [{VIP6}]:84 -s rr --proxy-protocol v2\n")), "{rules}");
     assert!(rules.contains(&format!("-A -t [{VIP6}]:87 -s rr --toa\n")), "{rules}");
+    assert!(rules.contains(&format!("-A -t [{VIP6}]:85 -s rr --proxy-protocol v2 -j enable\n")), "{rules}");
+    assert!(rules.contains(&format!("-A -t [{VIP6}]:88 -s rr --toa -j enable\n")), "{rules}");
 
     // nginx and HAProxy see the IPv6 client's address and port.
     let mut requests = 0;
-    for (vport, path) in [(81, "/who"), (82, "/who"), (83, "/"), (84, "/")] {
+    for (vport, path) in [(81, "/who"), (82, "/who"), (83, "/"), (84, "/"), (85, "/who"), (86, "/")] {
         for _ in 0..3 {
             let (body, port) = curl(&lab, &format!("http://[{VIP6}]:{vport}{path}"));
             assert_eq!(body.trim(), format!("{CLIENT6} {port}"), "[VIP6]:{vport} answered {body:?}");
@@ -156,19 +170,39 @@ fn client_address_lab(topo: &'static Topology, name: &str, lip: &str) {
     }
     let log = std::fs::read_to_string(dir.join("access.log")).unwrap();
     let lines: Vec<&str> = log.lines().collect();
-    assert_eq!(lines.len(), 6, "{log}");
+    assert_eq!(lines.len(), 9, "{log}");
     for l in &lines {
         assert!(l.starts_with(&format!("{CLIENT6} ")), "nginx logged {l:?}");
     }
     assert_eq!(lines.iter().filter(|l| l.contains(" 8081 ")).count(), 3, "{log}");
-    assert_eq!(lines.iter().filter(|l| l.contains(" 8082 ")).count(), 3, "{log}");
+    assert_eq!(lines.iter().filter(|l| l.contains(" 8082 ")).count(), 6, "{log}");
+    assert!(lab.counter("synproxy_conns_opened") >= 6, "{}", lab.diag());
 
-    // 32 MiB down through PROXY v1 and v2.
-    for vport in [81, 82] {
+    // 32 MiB down through PROXY v1 and v2, and v2 with SYNPROXY's splice.
+    for vport in [81, 82, 85] {
         let got = sha256_of(&lab, "client", &format!("curl -g -s -S -m 120 http://[{VIP6}]:{vport}/big.bin"));
         assert_eq!(got, big_sha, "download through [VIP6]:{vport} corrupted");
         requests += 1;
     }
+
+    // A request on the cookie ACK itself (scapy, tests/lab/sp_early_data.py,
+    // from an address reached through a static neighbour) to :85: held
+    // until nginx's SYN-ACK, then sent after the PROXY v2 header, which
+    // names the scapy client.
+    let early = "2001:db8::77";
+    let cmac = lab.mac("client", "c0");
+    lab.gwctl_ok(&["--add-neighbour", early, "--mac", &cmac, "--port", "outside"]);
+    let held = lab.counter("synproxy_data_held");
+    let sed = script("sp_early_data.py").display().to_string();
+    let o = lab.exec(
+        "client",
+        &["timeout", "60", "/usr/bin/python3", &sed, "c0", early, VIP6, "85", "GET /who HTTP/1.0\\n\\n"],
+    );
+    assert!(o.status.success(), "sp_early_data: {}", String::from_utf8_lossy(&o.stderr));
+    let t = text(&o);
+    assert_eq!(t.lines().last().unwrap_or_default().trim(), format!("{early} 34567"), "{t:?}");
+    assert_eq!(lab.counter("synproxy_data_held") - held, 1);
+    requests += 1;
 
     // UOA: a UDP service with PROXY v2 (AF_INET6, DGRAM) on each
     // session's first datagram, read by a real UDP server.
@@ -192,35 +226,42 @@ fn client_address_lab(topo: &'static Topology, name: &str, lip: &str) {
     }
     requests += 1;
 
-    // TOA: the real server's capture, parsed by scapy.
-    let cap = script("toa_capture.py").display().to_string();
-    let mut capture = lab.spawn("rs1", &["/usr/bin/python3", &cap, "eth0", "80", "3", "20"]);
-    let mut out = capture.ready();
-    let (body, cport) = curl(&lab, &format!("http://[{VIP6}]:87/"));
-    assert!(body.starts_with(&format!("rs1 {lip}:")), "{body}");
-    let mut lines = vec![];
-    let mut l = String::new();
-    while out.read_line(&mut l).unwrap() > 0 {
-        lines.push(std::mem::take(&mut l));
+    // TOA: the real server's capture, parsed by scapy; :88 with SYNPROXY
+    // (the SYN the gateway opens with, the handshake ACK it makes).
+    for vport in [87, 88] {
+        let cap = script("toa_capture.py").display().to_string();
+        let mut capture = lab.spawn("rs1", &["/usr/bin/python3", &cap, "eth0", "80", "3", "20"]);
+        let mut out = capture.ready();
+        let (body, cport) = curl(&lab, &format!("http://[{VIP6}]:{vport}/"));
+        assert!(body.starts_with(&format!("rs1 {lip}:")), "{body}");
+        let mut lines = vec![];
+        let mut l = String::new();
+        while out.read_line(&mut l).unwrap() > 0 {
+            lines.push(std::mem::take(&mut l));
+        }
+        let _ = capture.0.wait();
+        let cport: u16 = cport.parse().unwrap();
+        let toa = format!("fe14{cport:04x}{}", client6_hex());
+        let syn = lines.iter().find(|l| l.starts_with("S ")).unwrap_or_else(|| panic!("no SYN: {lines:?}"));
+        let f: Vec<&str> = syn.split_whitespace().collect();
+        assert!(f[1].starts_with(&format!("{lip}:")), "{syn}");
+        assert!(f[2].starts_with(&toa), "the IPv6 TOA first in the SYN's options: {syn}");
+        assert!(f[2].contains("0204058c"), "MSS 1440 - 20 = 1420 in the SYN: {syn}");
+        let ack = lines
+            .iter()
+            .find(|l| l.starts_with("A ") && l.trim().ends_with(" 0"))
+            .unwrap_or_else(|| panic!("no handshake ACK: {lines:?}"));
+        assert!(
+            ack.split_whitespace().nth(2).unwrap().starts_with(&toa),
+            "TOA in the handshake ACK: {ack} ({lines:?})"
+        );
+        let data =
+            lines.iter().find(|l| l.starts_with("PA ")).unwrap_or_else(|| panic!("no request: {lines:?}"));
+        assert!(!data.contains(&toa), "TOA only on the handshake: {data}");
     }
-    let _ = capture.0.wait();
-    let cport: u16 = cport.parse().unwrap();
-    let toa = format!("fe14{cport:04x}{}", client6_hex());
-    let syn = lines.iter().find(|l| l.starts_with("S ")).unwrap_or_else(|| panic!("no SYN: {lines:?}"));
-    let f: Vec<&str> = syn.split_whitespace().collect();
-    assert!(f[1].starts_with(&format!("{lip}:")), "{syn}");
-    assert!(f[2].starts_with(&toa), "the IPv6 TOA first in the SYN's options: {syn}");
-    assert!(f[2].contains("0204058c"), "MSS 1440 - 20 = 1420 in the SYN: {syn}");
-    let ack = lines
-        .iter()
-        .find(|l| l.starts_with("A ") && l.trim().ends_with(" 0"))
-        .unwrap_or_else(|| panic!("no handshake ACK: {lines:?}"));
-    assert!(ack.split_whitespace().nth(2).unwrap().starts_with(&toa), "TOA in the handshake ACK: {ack}");
-    let data = lines.iter().find(|l| l.starts_with("PA ")).unwrap_or_else(|| panic!("no request: {lines:?}"));
-    assert!(!data.contains(&toa), "TOA only on the handshake: {data}");
 
     assert!(lab.counter("proxy_headers_sent") >= requests, "a connection went without its header");
-    assert_eq!(lab.counter("toa_added"), 2);
+    assert_eq!(lab.counter("toa_added"), 4);
     assert_eq!(lab.counter("toa_no_room"), 0);
     assert_eq!(lab.counter("drop_proxy_header_no_room"), 0);
     assert_eq!(lab.counter("drop_ipv6_not_handled"), 0, "{}", lab.diag());

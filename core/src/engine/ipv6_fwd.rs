@@ -43,12 +43,12 @@
 //! new TCP flow goes there instead of to [`Engine::new_session6`], and the
 //! segments of a SYNPROXY session a lookup found take
 //! [`Engine::forward6_synproxy`] ([`Engine::forward6_found`]): its step,
-//! this path, then the splice.
+//! this path, then the splice. With a client-address option too, the SYN
+//! rebuilt from the cookie and the handshake ACK made of the server's
+//! SYN-ACK take this path's client-address step as any client segment
+//! (TOA, the MSS lowered, the PROXY header), and the splice follows it.
 //!
-//! Not built yet, a counted drop (`drop_ipv6_not_handled`), never a silent
-//! wrong answer: SYNPROXY together with a client-address option (TOA,
-//! PROXY) on one IPv6 service. Fragments are reassembled first
-//! ([`super::frag`]) and arrive here whole.
+//! Fragments are reassembled first ([`super::frag`]) and arrive here whole.
 //! NAT64 (an IPv4 real server behind an IPv6 VIP) takes this path with its
 //! own bind and transmit, [`super::nat64`].
 //!
@@ -211,10 +211,7 @@ impl Engine {
             }
         }
         if p.key.proto == Protocol::Tcp
-            && self
-                .snap
-                .service6(p.key.proto, p.key.dst, p.key.dport)
-                .is_some_and(|s| s.synproxy && !not_built(s))
+            && self.snap.service6(p.key.proto, p.key.dst, p.key.dport).is_some_and(|s| s.synproxy)
         {
             return self.synproxy_new6(now, rx, frame, &p);
         }
@@ -258,9 +255,6 @@ impl Engine {
                 Drop::Ipv6NotHandled
             });
         };
-        if not_built(svc) {
-            return Err(Drop::Ipv6NotHandled);
-        }
         let tcp = key.proto == Protocol::Tcp;
         if tcp && !plain_syn(p.tcp_flags) {
             return Err(Drop::NoSessionNotSyn);
@@ -529,11 +523,6 @@ fn track_seq6(s: &mut Session6, dir: Dir, p: &L4Info6) -> Result<(), Drop> {
         Verdict::RstOutOfWindow => Err(Drop::TcpRstOutOfWindow),
         Verdict::OutOfWindow => Err(Drop::TcpOutOfWindow),
     }
-}
-
-/// What an IPv6 service may ask that the IPv6 path does not do yet.
-fn not_built(svc: &Service) -> bool {
-    svc.synproxy && svc.client_addr != gw_proto::ClientAddr::None
 }
 
 /// FULLNAT66's transmit of a packet of a session with a client-address

@@ -31,10 +31,19 @@
 //! other sessions pay that one test, and [`Engine::forward6`] itself is
 //! unchanged).
 //!
-//! A service with a client-address option (TOA, PROXY) and SYNPROXY is not
-//! built for IPv6: its SYN is `drop_ipv6_not_handled` and answered with
-//! nothing. An ICMPv6 error about a spliced reply goes to the real server
-//! quoting the server's own sequence number ([`unsplice_quote`], from
+//! With a client-address option (TOA, `--proxy-protocol v1|v2`), as on
+//! IPv4: the SYN rebuilt from the cookie takes the session's path like a
+//! client's own SYN (TOA added, the MSS lowered by the option's or the
+//! header's length), the handshake ACK carries TOA or the PROXY header,
+//! and the held data follows it at the client's first sequence number
+//! (the header again in front of it, as a retransmitted first segment).
+//! The PROXY shift (client sequence numbers, server acknowledgements) and
+//! the splice (client acknowledgements, server sequence numbers) touch
+//! different fields and compose. The handshake ACK, processed again as
+//! received on the client's side port, takes that port's MAC.
+//!
+//! An ICMPv6 error about a spliced reply goes to the real server quoting
+//! the server's own sequence number ([`unsplice_quote`], from
 //! [`super::icmp6`]), as IPv4's errors do.
 
 use gw_proto::ForwardMode;
@@ -70,6 +79,13 @@ impl Built {
     /// The frame written last.
     pub(crate) fn frame(&self) -> &[u8] {
         &self.buf[..self.len]
+    }
+
+    /// Sets the destination MAC address of the frame written last.
+    fn set_dst_mac(&mut self, mac: crate::wire::ethernet::MacAddr) {
+        if self.len >= ETH {
+            self.buf[..6].copy_from_slice(&mac.0);
+        }
     }
 
     /// Writes `seg` with `opts` as an IPv6 frame with the Ethernet
@@ -170,6 +186,12 @@ impl Engine {
             let (ack, n) = sp::ack_of_syn_ack(&mut e, &sa, (s.cip, s.cport), (s.vip, s.vport), &mut o);
             self.sp6.set(i, e);
             self.sp_built.write(frame, &ack, &o[..n], 64);
+            // Processed again as received on the client's side, which is
+            // not the server's port when they differ (NAT64, a two-port
+            // FULLNAT66): that port's MAC, or it is `drop_not_our_mac`.
+            if let Some(mac) = self.iface(port).map(|i| i.mac) {
+                self.sp_built.set_dst_mac(mac);
+            }
             // The data the cookie ACK carried follows the handshake ACK.
             let held = self.sp_hold.release(i | sp::V6_OWNER, e.cookie_isn);
             return Some(Action::Again { port, held });
@@ -217,7 +239,18 @@ impl Engine {
         }
         let act = self.forward6(now, rx, i, dir, frame, p);
         let e = self.sp6.get(i);
-        let sent = matches!(act, Action::Forward6 { .. } | Action::Nat64To4 { .. } | Action::Nat64To6 { .. });
+        // With TOA or a PROXY header the worker then inserts (Grow6,
+        // Nat64Grow), which recomputes the TCP checksum over the spliced
+        // header; the PROXY shift moved the client's sequence number or the
+        // server's acknowledgement, the splice moves the other two.
+        let sent = matches!(
+            act,
+            Action::Forward6 { .. }
+                | Action::Nat64To4 { .. }
+                | Action::Nat64To6 { .. }
+                | Action::Grow6 { .. }
+                | Action::Nat64Grow { .. }
+        );
         if e.spliced && sent {
             sp::splice_tcp(&e, dir == Dir::Output, &mut frame[p.l4..ETH + p.len]);
         }

@@ -148,6 +148,9 @@ struct Seen {
     wscale: Option<u8>,
     sack_ok: bool,
     ts: Option<(u32, u32)>,
+    /// A TOA option first in the option space (etherparse does not know
+    /// kind 254), as sent; empty if none.
+    toa: Vec<u8>,
     payload: Vec<u8>,
 }
 
@@ -187,9 +190,18 @@ fn seen(frame: &[u8]) -> Seen {
         wscale: None,
         sack_ok: false,
         ts: None,
+        toa: Vec::new(),
         payload: t.payload().to_vec(),
     };
-    for o in t.options_iterator() {
+    let raw = t.options();
+    let rest = match raw {
+        [254, n, ..] if usize::from(*n) <= raw.len() => {
+            s.toa = raw[..usize::from(*n)].to_vec();
+            &raw[usize::from(*n)..]
+        }
+        _ => raw,
+    };
+    for o in etherparse::TcpOptionsIterator::from_slice(rest) {
         match o.expect("well-formed options") {
             TcpOptionElement::MaximumSegmentSize(m) => s.mss = Some(m),
             TcpOptionElement::WindowScale(w) => s.wscale = Some(w),
@@ -245,6 +257,12 @@ struct Handshake {
 /// The client's SYN, the cookie SYN-ACK (checked), then the cookie ACK
 /// with `data`; returns the cookie and the SYN that reached the server.
 fn open(w: &mut Worker<Vec<u8>>, data: &[u8]) -> (Handshake, Seen) {
+    open_less(w, data, 0)
+}
+
+/// [`open`], the SYN toward the server with the client's MSS lowered by
+/// `less` (room for TOA or a PROXY header).
+fn open_less(w: &mut Worker<Vec<u8>>, data: &[u8], less: u16) -> (Handshake, Seen) {
     let c = w.engine.counters().clone();
     let out = run(w, 1_000, tcp(C(), V(), CLIENT_ISN, None, true, false, &client_opts(111), &[]));
     assert_eq!(out.len(), 1, "one SYN-ACK");
@@ -282,7 +300,10 @@ fn open(w: &mut Worker<Vec<u8>>, data: &[u8]) -> (Handshake, Seen) {
     let syn = out.into_iter().next().unwrap();
     assert!(syn.syn && !syn.ack_flag);
     assert_eq!(syn.seq, CLIENT_ISN);
-    assert_eq!((syn.mss, syn.wscale, syn.sack_ok, syn.ts), (Some(1440), Some(7), true, Some((112, 0))));
+    assert_eq!(
+        (syn.mss, syn.wscale, syn.sack_ok, syn.ts),
+        (Some(1440 - less), Some(7), true, Some((112, 0)))
+    );
     assert!(syn.payload.is_empty());
     assert_eq!(syn.dmac, SERVER_MAC.0);
     assert_eq!(c.event_count(Event::SynproxyOpened), 1);
@@ -480,15 +501,194 @@ fn a_syn_flood_from_ipv6_sources_is_answered_with_cookies_and_creates_no_state()
     assert_eq!(c.event_count(Event::HalfOpen), 0);
 }
 
-#[test]
-fn synproxy_with_a_client_address_option_is_not_built_for_ipv6() {
-    let mut svc = service(IpAddr::V6(RIP6), ForwardMode::FullNat);
-    svc.client_addr = ClientAddr::ProxyV1;
+/// The IPv6 TOA as DPVS writes it (kind 254, length 20, port, address).
+fn toa6() -> Vec<u8> {
+    let mut t = vec![254, 20];
+    t.extend_from_slice(&CPORT.to_be_bytes());
+    t.extend_from_slice(&CIP.octets());
+    t
+}
+
+/// The PROXY header for the IPv6 client and VIP, written out here from
+/// haproxy's proxy-protocol.txt (v1: §2.1's TCP6 line; v2: §2.2,
+/// AF_INET6 STREAM, 36 address bytes).
+fn proxy_hdr(ca: ClientAddr) -> Vec<u8> {
+    if ca == ClientAddr::ProxyV1 {
+        return b"PROXY TCP6 2001:db8::100 2001:db8::50 40000 80\r\n".to_vec();
+    }
+    let mut h = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    h.extend_from_slice(&[0x21, 0x21, 0, 36]);
+    h.extend_from_slice(&CIP.octets());
+    h.extend_from_slice(&VIP.octets());
+    h.extend_from_slice(&CPORT.to_be_bytes());
+    h.extend_from_slice(&80u16.to_be_bytes());
+    h
+}
+
+/// SYNPROXY with a client-address option on an IPv6 service (FULLNAT66:
+/// `rip` IPv6; NAT64: IPv4): the SYN rebuilt from the cookie carries TOA
+/// (and the MSS is lowered by the option's or the header's length), the
+/// handshake ACK made of the server's SYN-ACK carries TOA or the PROXY
+/// header, the data the cookie ACK carried follows with the header in
+/// front; then data both ways with the splice and the PROXY shift both
+/// applied (client: sequence up by the header, acknowledgement into the
+/// server's space; server: sequence into the cookie's space,
+/// acknowledgement down by the header). Every frame read by etherparse,
+/// its checksums recomputed there.
+fn synproxy_with(rip: IpAddr, ca: ClientAddr) {
+    use TcpOptionElement::*;
+    let mut svc = service(rip, ForwardMode::FullNat);
+    svc.client_addr = ca;
     let mut w = worker(svc);
     let c = w.engine.counters().clone();
-    assert!(run(&mut w, 0, tcp(C(), V(), CLIENT_ISN, None, true, false, &client_opts(1), &[])).is_empty());
-    assert_eq!(c.drop_count(Drop::Ipv6NotHandled), 1);
-    assert_eq!(c.event_count(Event::SynproxySynAcks), 0);
+    let toa = ca == ClientAddr::Toa;
+    let hdr = if toa { Vec::new() } else { proxy_hdr(ca) };
+    let n = hdr.len() as u32;
+    let less = if toa { 20 } else { n as u16 };
+    let early = b"GET / HTTP/1.0\r\n\r\n";
+    let (h, syn) = open_less(&mut w, early, less);
+    assert_eq!(syn.dst, (rip, 8080));
+    assert_eq!(syn.toa, if toa { toa6() } else { vec![] }, "TOA on the SYN toward the server");
+    // The server's SYN-ACK: the handshake ACK, then the held data.
+    let rs = (rip, 8080);
+    let sa_opts = [
+        MaximumSegmentSize(1400),
+        SelectiveAcknowledgementPermitted,
+        Timestamp(9000, 112),
+        Noop,
+        WindowScale(5),
+    ];
+    let out =
+        run(&mut w, 1_020, tcp(rs, h.local, SERVER_ISN, Some(CLIENT_ISN + 1), true, false, &sa_opts, &[]));
+    assert_eq!(out.len(), 2, "the handshake ACK and the held data: {out:?}");
+    let a = &out[0];
+    assert_eq!((a.src, a.dst), (h.local, rs));
+    assert!(a.ack_flag && !a.syn);
+    assert_eq!((a.seq, a.ack), (CLIENT_ISN + 1, SERVER_ISN + 1), "in the server's sequence space");
+    assert_eq!(a.ts, Some((112, 9000)));
+    assert_eq!(a.toa, if toa { toa6() } else { vec![] }, "TOA on the handshake ACK");
+    assert_eq!(a.payload, hdr, "the PROXY header with the handshake ACK");
+    let d = &out[1];
+    assert_eq!((d.src, d.dst), (h.local, rs));
+    assert_eq!((d.seq, d.ack), (CLIENT_ISN + 1, SERVER_ISN + 1));
+    assert_eq!(d.ts, Some((112, 9000)));
+    assert!(d.toa.is_empty());
+    assert_eq!(d.payload, [&hdr[..], early].concat(), "the held data after the header");
+    let sent = early.len() as u32;
+    // The server's answer: its acknowledgement back by the header, its
+    // sequence number into the cookie's space.
+    let reply = tcp(
+        rs,
+        h.local,
+        SERVER_ISN + 1,
+        Some(CLIENT_ISN + 1 + n + sent),
+        false,
+        false,
+        &[Noop, Noop, Timestamp(9010, 113)],
+        b"hello client",
+    );
+    let out = run(&mut w, 1_030, reply);
+    assert_eq!(out.len(), 1);
+    let r = &out[0];
+    assert_eq!((r.src, r.dst), (V(), C()));
+    assert_eq!((r.seq, r.ack), (h.cookie.wrapping_add(1), CLIENT_ISN + 1 + sent));
+    assert_eq!(r.ts, Some((h.gw_tsval.wrapping_add(10), 113)));
+    assert_eq!(r.payload, b"hello client");
+    // An acknowledgement inside the header maps to the client's ISN+1.
+    let inside = tcp(rs, h.local, SERVER_ISN + 13, Some(CLIENT_ISN + 2), false, false, &[], &[]);
+    let out = run(&mut w, 1_031, inside);
+    assert_eq!((out[0].seq, out[0].ack), (h.cookie.wrapping_add(13), CLIENT_ISN + 1 + u32::from(toa)));
+    // The client's next data: sequence up by the header, its
+    // acknowledgement and SACK edges into the server's space.
+    let cs = [
+        Noop,
+        Noop,
+        SelectiveAcknowledgement((h.cookie.wrapping_add(20), h.cookie.wrapping_add(30)), [None, None, None]),
+    ];
+    let more =
+        tcp(C(), V(), CLIENT_ISN + 1 + sent, Some(h.cookie.wrapping_add(13)), false, false, &cs, b"more");
+    let raw = run_raw(&mut w, 1_040, more);
+    assert_eq!(raw.len(), 1);
+    let m = seen(&raw[0]);
+    assert_eq!((m.src, m.dst), (h.local, rs));
+    assert_eq!((m.seq, m.ack), (CLIENT_ISN + 1 + sent + n, SERVER_ISN + 13));
+    assert!(m.toa.is_empty());
+    assert_eq!(m.payload, b"more");
+    let p = SlicedPacket::from_ethernet(&raw[0]).unwrap();
+    let Some(TransportSlice::Tcp(t)) = &p.transport else { panic!("not TCP") };
+    let sack: Vec<_> = t.options_iterator().filter_map(Result::ok).collect();
+    assert!(sack.contains(&SelectiveAcknowledgement((SERVER_ISN + 20, SERVER_ISN + 30), [None, None, None])));
+    // FULLNAT66: a Packet Too Big from a router on the server's side about
+    // that segment reaches the client quoting its own sequence number (the
+    // PROXY shift undone; the splice moved none of the client's).
+    if let IpAddr::V6(rip6) = rip {
+        use etherparse::Icmpv6Type;
+        let mut ptb = Vec::new();
+        PacketBuilder::ethernet2(PEER_MAC, GW_MAC.0)
+            .ipv6(rip6.octets(), LIP6.octets(), 64)
+            .icmpv6(Icmpv6Type::PacketTooBig { mtu: 1280 })
+            .write(&mut ptb, &raw[0][14..])
+            .unwrap();
+        let out = run_raw(&mut w, 1_045, ptb);
+        assert_eq!(out.len(), 1, "the error goes to the client");
+        let p = SlicedPacket::from_ethernet(&out[0]).unwrap();
+        let (Some(NetSlice::Ipv6(ip)), Some(TransportSlice::Icmpv6(icmp))) = (&p.net, &p.transport) else {
+            panic!("not ICMPv6: {p:?}")
+        };
+        let hd = ip.header();
+        assert_eq!((hd.source_addr(), hd.destination_addr()), (VIP, CIP));
+        assert!(icmp.is_checksum_valid(hd.source(), hd.destination()), "ICMPv6 checksum");
+        let q = &icmp.payload()[40..48];
+        assert_eq!(u16::from_be_bytes([q[0], q[1]]), CPORT, "the client's own segment");
+        assert_eq!(u32::from_be_bytes([q[4], q[5], q[6], q[7]]), CLIENT_ISN + 1 + sent);
+    }
+    // A retransmitted SYN-ACK (the handshake ACK lost) is answered again,
+    // after the header, without TOA: the session is established.
+    let again = tcp(rs, h.local, SERVER_ISN, Some(CLIENT_ISN + 1), true, false, &sa_opts, &[]);
+    let out = run(&mut w, 1_050, again);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!((out[0].dst, out[0].seq, out[0].ack), (rs, CLIENT_ISN + 1 + n, SERVER_ISN + 1));
+    assert!(out[0].ack_flag && !out[0].syn && out[0].toa.is_empty() && out[0].payload.is_empty());
+    // Counted as the plain IPv6 path counts them, nothing dropped.
+    if toa {
+        assert_eq!(c.event_count(Event::ToaAdded), 2, "the SYN and the handshake ACK");
+    } else {
+        assert_eq!(c.event_count(Event::ProxyHeadersSent), 2, "the handshake ACK and the held data");
+    }
+    assert_eq!(c.event_count(Event::SynproxyDataHeld), 1);
+    for d in [Drop::Ipv6NotHandled, Drop::SynproxyPending, Drop::ProxyHeaderNoRoom, Drop::SynproxyNoRoom] {
+        assert_eq!(c.drop_count(d), 0, "{d:?}");
+    }
+}
+
+#[test]
+fn fullnat66_synproxy_with_toa() {
+    synproxy_with(IpAddr::V6(RIP6), ClientAddr::Toa);
+}
+
+#[test]
+fn fullnat66_synproxy_with_proxy_protocol_v1() {
+    synproxy_with(IpAddr::V6(RIP6), ClientAddr::ProxyV1);
+}
+
+#[test]
+fn fullnat66_synproxy_with_proxy_protocol_v2() {
+    synproxy_with(IpAddr::V6(RIP6), ClientAddr::ProxyV2);
+}
+
+#[test]
+fn nat64_synproxy_with_toa() {
+    synproxy_with(IpAddr::V4(RIP4), ClientAddr::Toa);
+}
+
+#[test]
+fn nat64_synproxy_with_proxy_protocol_v1() {
+    synproxy_with(IpAddr::V4(RIP4), ClientAddr::ProxyV1);
+}
+
+#[test]
+fn nat64_synproxy_with_proxy_protocol_v2() {
+    synproxy_with(IpAddr::V4(RIP4), ClientAddr::ProxyV2);
 }
 
 /// A Packet Too Big from a router on the client's side about a spliced

@@ -211,17 +211,20 @@ fn dr6_changes_nothing_in_l3_and_sends_to_the_real_server() {
 }
 
 #[test]
-fn what_is_not_built_is_a_counted_drop_and_no_session() {
-    // A client-address option (here with SYNPROXY, which alone is built:
-    // worker/synproxy6_tests.rs) on an IPv6 service.
+fn synproxy_with_toa_answers_statelessly_and_nat64_without_a_laddr_is_a_counted_drop() {
+    // SYNPROXY with a client-address option on an IPv6 service: the SYN
+    // is answered with a cookie, no session, nothing counted as not built
+    // (the whole handshake: worker/synproxy6_tests.rs).
     let mut svc = service(ForwardMode::FullNat, P::Tcp, false);
     svc.synproxy = true;
     svc.client_addr = ClientAddr::Toa;
     let mut e = engine(svc, 0, 1);
     let mut syn = tcp_frame((CIP, 40000), (VIP, 80), true, false, &[]);
-    assert_eq!(e.process(0, 0, &mut syn), Action::Drop(Drop::Ipv6NotHandled));
+    assert!(matches!(e.process(0, 0, &mut syn), Action::Built6 { port: 0, .. }));
     assert!(e.sessions6.is_empty());
     assert_eq!(e.counters.event_count(Event::HalfOpen), 0);
+    assert_eq!(e.counters.event_count(Event::SynproxySynAcks), 1);
+    assert_eq!(e.counters.drop_count(Drop::Ipv6NotHandled), 0);
     // NAT64 (an IPv4 server behind the IPv6 VIP, engine/nat64.rs) binds an
     // IPv4 local address: without one, none.
     let mut svc = service(ForwardMode::FullNat, P::Tcp, false);
