@@ -2,7 +2,7 @@
 //! a deterministic count that a noisy machine cannot blur (cycles/packet
 //! from `benches/run.sh` can vary by tens of percent on a shared VM).
 //!
-//! `ir_per_packet N [toa|v1|v2|kernel|udp|fnat66|fnat66-udp|nat64|nat64-udp] [steer1|steer2|parsed1|parsed2]`
+//! `ir_per_packet N [toa|v1|v2|kernel|udp|fnat66|fnat66-udp|nat64|nat64-udp] [steer1|steer2|parsed1|parsed2|worker]`
 //! opens 1,000 sessions, then runs N client->server and N server->client
 //! packets through `Engine::process`. Two runs with different N give the
 //! per-packet cost free of the setup: (Ir(2N) - Ir(N)) / (2N).
@@ -26,6 +26,12 @@
 //!   `steer::classify` and then `Engine::process_parsed` with its record
 //!   (parsed once). With 2 workers classify also computes the owner; the
 //!   example processes every frame whatever its owner.
+//! - `worker` (issue 14): each frame goes through `Worker::handle` instead,
+//!   so the count also holds the worker's output step (the next hop's MAC
+//!   from the neighbour table, the MAC writes, the send) and its NAT64
+//!   translation. Its I/O layer ([`PoolIo`]) counts what is sent and puts
+//!   the buffer back in a free list, as a TX burst and the mempool would;
+//!   the neighbours are learnt before the run, as if ARP/ND had answered.
 //!
 //! Frames are built by etherparse; what the engine chose (real server, local
 //! address and port) is read back from the forwarded SYN by etherparse too.
@@ -39,8 +45,10 @@ use gw_benches::*;
 use gw_core::engine::nat64::Pending;
 use gw_core::engine::{Action, Engine};
 use gw_core::nat64;
+use gw_core::neigh::NeighConfig;
 use gw_core::steer;
-use gw_core::worker::PacketBuf;
+use gw_core::wire::ethernet::MacAddr;
+use gw_core::worker::{Io, PacketBuf, Worker};
 use gw_proto::{DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceKey, ServiceSpec};
 
 /// The IPv6 VIP (any address: the services' own).
@@ -264,6 +272,92 @@ fn setup6(engine: &mut Engine, mode: Mode, tcp: bool, flows: u32) -> Vec<[(u16, 
     v
 }
 
+/// The `worker` run's buffer: a [`Headroom`] from [`PoolIo`]'s free list
+/// (moved by pointer, as an mbuf is).
+struct Pooled(Box<Headroom>);
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        (*self.0).as_ref()
+    }
+}
+
+impl AsMut<[u8]> for Pooled {
+    fn as_mut(&mut self) -> &mut [u8] {
+        (*self.0).as_mut()
+    }
+}
+
+impl PacketBuf for Pooled {
+    fn set_len(&mut self, len: usize) -> bool {
+        self.0.set_len(len)
+    }
+    fn prepend(&mut self, n: usize) -> bool {
+        self.0.prepend(n)
+    }
+    fn truncate(&mut self, len: usize) {
+        self.0.truncate(len)
+    }
+    fn adj(&mut self, n: usize) -> bool {
+        self.0.adj(n)
+    }
+}
+
+/// The `worker` run's I/O layer: buffers from a free list (a mempool's
+/// cache), put back when sent (the NIC's TX completion), and counted.
+struct PoolIo {
+    free: Vec<Pooled>,
+    sent: u32,
+}
+
+impl Io<Pooled> for PoolIo {
+    fn alloc(&mut self) -> Option<Pooled> {
+        self.free.pop()
+    }
+    fn send(&mut self, _port: u16, pkt: Pooled) {
+        self.sent += 1;
+        self.free.push(pkt);
+    }
+}
+
+/// The `worker` run: `engine` in a [`Worker`] whose neighbours are every
+/// next hop the frames are forwarded to (found by one pass of each frame
+/// through the engine, learnt with a MAC of their own), then `n` rounds of
+/// all frames through [`Worker::handle`]; how many were sent.
+fn run_worker(mut engine: Engine, frames: &[[(u16, Vec<u8>); 2]], n: u32) -> u32 {
+    let mut hops = vec![];
+    let mut buf = Headroom::new();
+    for (port, frame) in frames.iter().flatten() {
+        buf.fill(frame);
+        let hop: (u16, IpAddr) = match engine.process(1, *port, buf.as_mut()) {
+            Action::Forward { port, next_hop } | Action::Nat64To4 { port, next_hop } => {
+                (port, Ipv4Addr::from(next_hop).into())
+            }
+            Action::Forward6 { port, next_hop } | Action::Nat64To6 { port, next_hop } => {
+                (port, Ipv6Addr::from(next_hop).into())
+            }
+            _ => panic!("frame not forwarded"),
+        };
+        if !hops.contains(&hop) {
+            hops.push(hop);
+        }
+    }
+    let mut worker = Worker::new(engine, NeighConfig::default());
+    let mut io = PoolIo { free: (0..64).map(|_| Pooled(Box::new(Headroom::new()))).collect(), sent: 0 };
+    for (i, (port, ip)) in hops.into_iter().enumerate() {
+        worker.learn(1, (port, ip, MacAddr([2, 0xbb, 0, 0, 0, i as u8]), true), &mut io);
+    }
+    let flows = frames.len() as u32;
+    for i in 0..n {
+        for (port, frame) in &frames[(i % flows) as usize] {
+            let mut b = io.alloc().expect("buffers come back when sent");
+            b.0.fill(frame);
+            worker.handle(1, *port, b, &mut io);
+        }
+    }
+    io.sent
+}
+
 fn main() {
     let n: u32 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let flows = 1000u32;
@@ -271,7 +365,8 @@ fn main() {
     // How frames reach the engine: (workers classify steers for, parsed).
     let paths = ["steer1", "steer2", "parsed1", "parsed2"];
     let path = paths.iter().position(|w| words.iter().any(|a| a == w)).map(|i| (1 + (i as u32 & 1), i >= 2));
-    let what = words.iter().find(|w| !paths.contains(&w.as_str())).cloned().unwrap_or_default();
+    let what =
+        words.iter().find(|w| !paths.contains(&w.as_str()) && *w != "worker").cloned().unwrap_or_default();
     let (mut engine, frames) = match what.as_str() {
         "fnat66" | "fnat66-udp" | "nat64" | "nat64-udp" => {
             let mode = if what.starts_with("fnat66") { Mode::Fnat66 } else { Mode::Nat64 };
@@ -312,6 +407,10 @@ fn main() {
             (engine, frames)
         }
     };
+    if words.iter().any(|w| w == "worker") {
+        assert_eq!(run_worker(engine, &frames, n), 2 * n, "every packet sent");
+        return;
+    }
     let mut buf = Headroom::new();
     let mut ok = 0u32;
     for i in 0..n {

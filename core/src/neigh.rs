@@ -27,6 +27,15 @@
 //! changes them (for a generator or router that does not answer ARP). The
 //! control plane publishes the whole set ([`StaticNeighbours`]); a worker
 //! takes a new set between bursts ([`NeighTable::set_statics`]).
+//!
+//! The worker asks for the next hop's MAC once per forwarded packet
+//! ([`NeighTable::resolve`]), so a resolved MAC is also kept in a small
+//! direct-mapped cache of [`HOT`] (port, address, MAC) lines in front of
+//! the hash maps: one multiply and one compare instead of two hash probes.
+//! A line is good only while the table's generation is the one it was
+//! filled in; every change that can alter an answer (an entry learnt,
+//! evicted, failed or removed, a new static set) takes a new generation,
+//! so the cache never answers what [`NeighTable::lookup`] would not.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -138,6 +147,12 @@ impl<A> StaticNeighbours<A> {
 /// rules above hold for both.
 pub struct NeighTable<B, A = u32> {
     cfg: NeighConfig,
+    /// The resolved-MAC cache ([`NeighTable::resolve`]), indexed by
+    /// [`NeighAddr::hot_line`].
+    hot: [Hot<A>; HOT],
+    /// The current generation: lines of another are stale. Starts at 1
+    /// (0 marks a line never filled) and only grows.
+    generation: u64,
     /// Static neighbours by (port, address); consulted first.
     statics: FxHashMap<(u16, A), MacAddr>,
     index: FxHashMap<(u16, A), u32>,
@@ -161,17 +176,55 @@ fn port_slot(port: u16) -> usize {
     (port as usize).min(PORTS - 1)
 }
 
+/// Lines of the resolved-MAC cache (a power of two): more than the next
+/// hops a gateway usually sends to (its routers and real servers); two
+/// that share a line take turns, each answered by the maps when it misses.
+pub const HOT: usize = 64;
+
+/// One line of the resolved-MAC cache.
+#[derive(Clone, Copy)]
+struct Hot<A> {
+    generation: u64,
+    port: u16,
+    ip: A,
+    mac: MacAddr,
+}
+
 /// An address a [`NeighTable`] is keyed by.
-pub trait NeighAddr: Copy + Eq + std::hash::Hash + std::fmt::Debug {}
-impl NeighAddr for u32 {}
-impl NeighAddr for u128 {}
+pub trait NeighAddr: Copy + Eq + std::hash::Hash + std::fmt::Debug + Default {
+    /// The resolved-MAC cache line of (`port`, `self`), below [`HOT`].
+    fn hot_line(self, port: u16) -> usize;
+}
+
+/// The top `HOT.trailing_zeros()` bits of a Fibonacci hash of `x`.
+#[inline]
+fn hot_hash(x: u64) -> usize {
+    (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - HOT.trailing_zeros())) as usize
+}
+
+impl NeighAddr for u32 {
+    #[inline]
+    fn hot_line(self, port: u16) -> usize {
+        hot_hash(u64::from(self) | u64::from(port) << 32)
+    }
+}
+
+impl NeighAddr for u128 {
+    #[inline]
+    fn hot_line(self, port: u16) -> usize {
+        hot_hash((self as u64) ^ ((self >> 64) as u64).rotate_left(17) ^ u64::from(port) << 48)
+    }
+}
 
 impl<B, A: NeighAddr> NeighTable<B, A> {
     pub fn new(cfg: NeighConfig) -> Self {
         let mut index = FxHashMap::default();
         index.reserve(cfg.capacity);
+        let line = Hot { generation: 0, port: 0, ip: A::default(), mac: MacAddr([0; 6]) };
         NeighTable {
             cfg,
+            hot: [line; HOT],
+            generation: 1,
             statics: FxHashMap::default(),
             index,
             entries: (0..cfg.capacity).map(|_| None).collect(),
@@ -209,6 +262,7 @@ impl<B, A: NeighAddr> NeighTable<B, A> {
             .filter(|(_, e)| port_slot(e.port) == victim_port)
             .min_by_key(|(_, e)| e.rank(now, reachable))?;
         let e = self.entries[i].take().expect("victim exists");
+        self.generation += 1;
         self.index.remove(&(e.port, e.ip));
         self.per_port[port_slot(e.port)] -= 1;
         for p in e.held.into_iter().flatten() {
@@ -235,6 +289,7 @@ impl<B, A: NeighAddr> NeighTable<B, A> {
     /// same neighbour is removed, and the packets it held leave through
     /// `release` (packet, port, MAC) with the static MAC.
     pub fn set_statics(&mut self, set: &[StaticNeigh<A>], mut release: impl FnMut(B, u16, MacAddr)) {
+        self.generation += 1;
         self.statics.clear();
         for s in set {
             self.statics.insert((s.port, s.ip), s.mac);
@@ -264,6 +319,21 @@ impl<B, A: NeighAddr> NeighTable<B, A> {
         }
         let i = *self.index.get(&(port, ip))?;
         self.entries[i as usize].as_ref().and_then(|e| e.mac)
+    }
+
+    /// [`lookup`](Self::lookup) through the resolved-MAC cache: the
+    /// per-packet question. A hit is one line compared; a miss asks the
+    /// maps and keeps a MAC found.
+    #[inline]
+    pub fn resolve(&mut self, port: u16, ip: A) -> Option<MacAddr> {
+        let line = ip.hot_line(port);
+        let h = &self.hot[line];
+        if h.generation == self.generation && h.ip == ip && h.port == port {
+            return Some(h.mac);
+        }
+        let mac = self.lookup(port, ip)?;
+        self.hot[line] = Hot { generation: self.generation, port, ip, mac };
+        Some(mac)
     }
 
     /// Parks `pkt` until the MAC of `ip` on `port` is known (after
@@ -326,6 +396,9 @@ impl<B, A: NeighAddr> NeighTable<B, A> {
             None => return false,
         };
         let e = self.entries[i as usize].as_mut().expect("indexed entry");
+        if e.mac != Some(mac) {
+            self.generation += 1;
+        }
         e.mac = Some(mac);
         e.confirmed = now;
         e.probes = 0;
@@ -356,6 +429,7 @@ impl<B, A: NeighAddr> NeighTable<B, A> {
                 self.index.remove(&(e.port, e.ip));
                 self.per_port[port_slot(e.port)] -= 1;
                 self.entries[i] = None;
+                self.generation += 1;
                 self.free.push(i as u32);
                 continue;
             }
@@ -371,6 +445,74 @@ mod tests {
     use super::*;
 
     const MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 9]);
+
+    /// One step of [`the_resolved_mac_cache_answers_as_the_maps_do`]:
+    /// (kind, port, address, MAC byte, time step).
+    type Op = (u8, u16, u32, u8, u64);
+
+    /// Replays `ops` on a small table (evictions, failures, MACs that
+    /// change, static sets) and checks after each that [`NeighTable::resolve`]
+    /// answers every (port, address) as [`NeighTable::lookup`] does, with
+    /// more keys than cache lines so lines are shared.
+    fn replay(ops: &[Op]) {
+        let cfg =
+            NeighConfig { capacity: 24, per_port_max: 16, reachable_ms: 50, retry_ms: 10, max_probes: 2 };
+        let mut t: NeighTable<u32> = NeighTable::new(cfg);
+        let mut now = 0;
+        for &(kind, port, ip, m, dt) in ops {
+            now += dt;
+            let mac = MacAddr([2, 0, 0, 0, 0, m]);
+            match kind % 5 {
+                0 | 1 => {
+                    t.learn(now, (port, ip), mac, kind % 5 == 0, |_, _| {}, drop);
+                }
+                2 => {
+                    t.park(now, port, ip, 0u32, drop);
+                }
+                3 => t.tick(now, |_| {}, drop),
+                _ => {
+                    let set: Vec<_> =
+                        (0..u32::from(m % 4)).map(|k| StaticNeigh { port, ip: ip + k, mac }).collect();
+                    t.set_statics(&set, |_, _, _| {});
+                }
+            }
+            for port in 0..3 {
+                for ip in 0..100 {
+                    assert_eq!(t.resolve(port, ip), t.lookup(port, ip), "port {port} ip {ip} after {kind}");
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_resolved_mac_cache_answers_as_the_maps_do(
+            ops in proptest::collection::vec((0u8..5, 0u16..3, 0u32..100, 0u8..3, 0u64..30), 1..60)
+        ) {
+            replay(&ops);
+        }
+    }
+
+    #[test]
+    fn a_cached_mac_follows_a_change_an_eviction_and_a_static() {
+        let mut t: NeighTable<u32> = NeighTable::new(cfg(2, 2));
+        let other = MacAddr([2, 0, 0, 0, 0, 10]);
+        t.learn(0, (0, 7), MAC, true, |_, _| {}, drop);
+        assert_eq!(t.resolve(0, 7), Some(MAC));
+        // A gratuitous ARP moves it.
+        t.learn(1, (0, 7), other, false, |_, _| {}, drop);
+        assert_eq!(t.resolve(0, 7), Some(other));
+        // Two new neighbours on a table of two evict it.
+        t.learn(2, (0, 8), MAC, true, |_, _| {}, drop);
+        t.learn(3, (0, 9), MAC, true, |_, _| {}, drop);
+        assert_eq!(t.resolve(0, 7), None);
+        // A static neighbour takes precedence over a learnt one.
+        assert_eq!(t.resolve(0, 9), Some(MAC));
+        t.set_statics(&[StaticNeigh { port: 0, ip: 9, mac: other }], |_, _, _| {});
+        assert_eq!(t.resolve(0, 9), Some(other));
+        t.set_statics(&[], |_, _, _| {});
+        assert_eq!(t.resolve(0, 9), None);
+    }
 
     #[test]
     fn a_static_neighbour_is_never_changed_by_arp_never_evicted_and_frees_what_waited() {

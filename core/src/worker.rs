@@ -678,7 +678,7 @@ impl<B: PacketBuf> Worker<B> {
             }
             return;
         }
-        if let Some(mac) = self.neigh.lookup(port, next_hop) {
+        if let Some(mac) = self.neigh.resolve(port, next_hop) {
             set_macs(pkt.as_mut(), src_mac, mac);
             io.send(port, pkt);
             return;
@@ -714,7 +714,7 @@ impl<B: PacketBuf> Worker<B> {
             self.engine.counters().count_drop(Drop::CannotFragment);
             return;
         }
-        if let Some(mac) = self.neigh6.lookup(port, next_hop) {
+        if let Some(mac) = self.neigh6.resolve(port, next_hop) {
             set_macs(pkt.as_mut(), src_mac, mac);
             io.send(port, pkt);
             return;

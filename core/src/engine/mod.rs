@@ -256,6 +256,9 @@ pub struct Engine {
     sp6: crate::synproxy::Table,
     /// The frame of the last [`Action::Built6`] or [`Action::Again`].
     sp_built: synproxy6::Built,
+    /// Port `k`'s interface is `cfg.ifaces[k]` for every `k` (as gatewayd
+    /// builds them): [`Engine::iface`] indexes instead of searching.
+    ifaces_indexed: bool,
 }
 
 /// Addresses that are never a valid source (RFC 1812 §5.3.7): 0/32,
@@ -282,6 +285,7 @@ impl Engine {
         counters.event_cell(Event::FragCapacity).set(frag.capacity() as u64);
         counters.event_cell(Event::FragTableBytes).set(frag.memory_bytes() as u64);
         let min_mtu = cfg.ifaces.iter().map(|i| i.mtu).min().unwrap_or(u16::MAX);
+        let ifaces_indexed = cfg.ifaces.iter().enumerate().all(|(k, i)| usize::from(i.port) == k);
         let ca = crate::client_addr::Table::new(sessions.capacity(), sessions6.capacity());
         let sp = crate::synproxy::Table::new(sessions.capacity());
         let sp6 = crate::synproxy::Table::new(sessions6.capacity());
@@ -305,6 +309,7 @@ impl Engine {
             sp_hold: crate::synproxy::Hold::default(),
             sp6,
             sp_built: synproxy6::Built::default(),
+            ifaces_indexed,
         }
     }
 
@@ -360,7 +365,11 @@ impl Engine {
     }
 
     /// The interface of `port`.
+    #[inline]
     pub fn iface(&self, port: u16) -> Option<&Iface> {
+        if self.ifaces_indexed {
+            return self.cfg.ifaces.get(usize::from(port));
+        }
         self.cfg.ifaces.iter().find(|i| i.port == port)
     }
 
