@@ -26,47 +26,12 @@ mod common;
 
 use std::io::BufRead;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
+use common::proxy::{curl, haproxy_cfg, nginx_conf, service, sha256_of, wait_listening, write_random};
 use common::{hostport, script, text, Lab, Topology, CLIENT6, FULLNAT6, NAT64, VIP6};
 
 /// The download through PROXY: 32 MiB.
 const BIG: usize = 32 << 20;
-
-/// Waits until `url` answers from inside `ns` when sent a PROXY v1 header.
-fn wait_listening(lab: &Lab, ns: &str, url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !lab.exec(ns, &["curl", "-g", "-s", "-m", "1", "--haproxy-protocol", url]).status.success() {
-        assert!(Instant::now() < deadline, "{url} in {ns} did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// A TCP service [VIP6]:`vport` with the real server `rs`:`rport`, the
-/// local address `lip` and the client-address options `opts`.
-fn service(lab: &Lab, lip: &str, vport: u16, rs: &str, rport: u16, opts: &[&str]) {
-    let vip = hostport(VIP6, vport);
-    let mut a = vec!["-A", "-t", &vip, "-s", "rr"];
-    a.extend_from_slice(opts);
-    lab.gwctl_ok(&a);
-    lab.gwctl_ok(&["-a", "-t", &vip, "-r", &hostport(rs, rport), "-b", "-w", "1"]);
-    lab.gwctl_ok(&["--add-laddr", "-z", lip, "-t", &vip]);
-}
-
-/// curl from the client: (body, the client's local port).
-fn curl(lab: &Lab, url: &str) -> (String, String) {
-    let o = lab.exec("client", &["curl", "-g", "-s", "-S", "-m", "10", "-w", "\n%{local_port}", url]);
-    assert!(o.status.success(), "curl {url}: {}", String::from_utf8_lossy(&o.stderr));
-    let t = text(&o);
-    let (body, port) = t.rsplit_once('\n').unwrap();
-    (body.to_string(), port.trim().to_string())
-}
-
-fn sha256_of(lab: &Lab, ns: &str, cmd: &str) -> String {
-    let o = lab.exec(ns, &["sh", "-c", &format!("{cmd} | sha256sum")]);
-    assert!(o.status.success(), "{cmd}: {}", String::from_utf8_lossy(&o.stderr));
-    text(&o).split_whitespace().next().unwrap().to_string()
-}
 
 /// The IPv6 client's address as 32 hex digits (TOA's 16 bytes).
 fn client6_hex() -> String {
@@ -84,46 +49,11 @@ fn client_address_lab(topo: &'static Topology, name: &str, lip: &str) {
     let dir = PathBuf::from(format!("/tmp/{}-srv", lab.prefix));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("www")).unwrap();
-    let mut big = vec![0u8; BIG];
-    let mut x = 0x51_7cc1_b727_220au64;
-    for b in big.iter_mut() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *b = x as u8;
-    }
-    std::fs::write(dir.join("www/big.bin"), &big).unwrap();
-    drop(big);
+    write_random(&dir.join("www/big.bin"), BIG, 0x51_7cc1_b727_220a);
     let big_sha = sha256_of(&lab, "rs1", &format!("cat {}", dir.join("www/big.bin").display()));
-    let d = dir.display();
     let (l1, l2) = (hostport(rs1, 8081), hostport(rs1, 8082));
-    let nginx_conf = format!(
-        "daemon off; master_process on; worker_processes 1; user root;\n\
-         pid {d}/nginx.pid; error_log {d}/nginx-error.log;\n\
-         events {{ worker_connections 64; }}\n\
-         http {{\n\
-           access_log off;\n\
-           client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;\n\
-           uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
-           log_format pp '$proxy_protocol_addr $proxy_protocol_port $server_port $request_uri';\n\
-           server {{\n\
-             listen {l1} proxy_protocol; listen {l2} proxy_protocol;\n\
-             access_log {d}/access.log pp;\n\
-             root {d}/www;\n\
-             location = /who {{ default_type text/plain; return 200 \"$proxy_protocol_addr $proxy_protocol_port\\n\"; }}\n\
-           }}\n\
-         }}\n"
-    );
-    std::fs::write(dir.join("nginx.conf"), nginx_conf).unwrap();
-    let haproxy_conf = format!(
-        "global\n  maxconn 100\n\
-         defaults\n  mode http\n  timeout connect 5s\n  timeout client 10s\n  timeout server 10s\n\
-         frontend pp\n  bind {rs2}:8083 accept-proxy\n\
-         \x20 http-request return status 200 content-type text/plain lf-string \"%ci %cp\\n\"\n"
-    );
-    std::fs::write(dir.join("haproxy.cfg"), haproxy_conf).unwrap();
-    let nginx_conf_path = dir.join("nginx.conf").display().to_string();
-    let haproxy_cfg_path = dir.join("haproxy.cfg").display().to_string();
+    let nginx_conf_path = nginx_conf(&dir, [&l1, &l2]);
+    let haproxy_cfg_path = haproxy_cfg(&dir, &hostport(rs2, 8083));
     let uoa = script("uoa_server.py").display().to_string();
     let mut procs = vec![
         lab.spawn("rs1", &["nginx", "-c", &nginx_conf_path]),
@@ -137,15 +67,15 @@ fn client_address_lab(topo: &'static Topology, name: &str, lip: &str) {
     // nginx appends: its log starts over with the lab's requests.
     std::fs::write(dir.join("access.log"), "").unwrap();
 
-    service(&lab, lip, 81, rs1, 8081, &["--proxy-protocol", "v1"]);
-    service(&lab, lip, 82, rs1, 8082, &["--proxy-protocol", "v2"]);
-    service(&lab, lip, 83, rs2, 8083, &["--proxy-protocol", "v1"]);
-    service(&lab, lip, 84, rs2, 8083, &["--proxy-protocol", "v2"]);
-    service(&lab, lip, 87, rs1, 80, &["--toa"]);
+    service(&lab, (VIP6, 81), lip, (rs1, 8081), &["--proxy-protocol", "v1"]);
+    service(&lab, (VIP6, 82), lip, (rs1, 8082), &["--proxy-protocol", "v2"]);
+    service(&lab, (VIP6, 83), lip, (rs2, 8083), &["--proxy-protocol", "v1"]);
+    service(&lab, (VIP6, 84), lip, (rs2, 8083), &["--proxy-protocol", "v2"]);
+    service(&lab, (VIP6, 87), lip, (rs1, 80), &["--toa"]);
     // SYNPROXY with each choice.
-    service(&lab, lip, 85, rs1, 8082, &["--proxy-protocol", "v2", "-j", "enable"]);
-    service(&lab, lip, 86, rs2, 8083, &["--proxy-protocol", "v1", "-j", "enable"]);
-    service(&lab, lip, 88, rs1, 80, &["--toa", "-j", "enable"]);
+    service(&lab, (VIP6, 85), lip, (rs1, 8082), &["--proxy-protocol", "v2", "-j", "enable"]);
+    service(&lab, (VIP6, 86), lip, (rs2, 8083), &["--proxy-protocol", "v1", "-j", "enable"]);
+    service(&lab, (VIP6, 88), lip, (rs1, 80), &["--toa", "-j", "enable"]);
     let listing = lab.listing();
     assert!(listing.contains(&format!("TCP  [{VIP6}]:81 rr ppv1\n")), "{listing}");
     assert!(listing.contains(&format!("TCP  [{VIP6}]:84 rr ppv2\n")), "{listing}");

@@ -1,7 +1,7 @@
 //! End-to-end lab of the client address at FULLNAT real servers (`gwctl
 //! --proxy-protocol v1|v2`, `--toa`), with real servers from Debian: nginx
 //! (`listen ... proxy_protocol`, logging `$proxy_protocol_addr`) and
-//! HAProxy (`bind ... accept-proxy`, answering with `%ci:%cp`) must see the
+//! HAProxy (`bind ... accept-proxy`, answering with `%ci %cp`) must see the
 //! client's address and port for every request, v1 and v2; a python server
 //! that speaks first (an SMTP-like banner, tests/lab/pp_server.py) learns
 //! the client before the client says a word; 64 MiB downloads (nginx, and
@@ -18,8 +18,8 @@ mod common;
 
 use std::io::BufRead;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
+use common::proxy::{curl, haproxy_cfg, nginx_conf, service, sha256_of, wait_listening, write_random};
 use common::{script, text, Lab, CLIENT, FULLNAT, VIP};
 
 const LIP: &str = "198.18.1.10";
@@ -28,41 +28,6 @@ const RS2: &str = "198.18.1.3";
 /// Big transfers: 64 MiB.
 const BIG: usize = 64 << 20;
 
-/// Waits until `url` answers from inside `ns` when sent a PROXY v1 header.
-fn wait_listening(lab: &Lab, ns: &str, url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !lab.exec(ns, &["curl", "-s", "-m", "1", "--haproxy-protocol", url]).status.success() {
-        assert!(Instant::now() < deadline, "{url} in {ns} did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// A FULLNAT TCP service VIP:`vport` with the real server `rs`:`rport` and
-/// the client-address options `opts`.
-fn service(lab: &Lab, vport: u16, rs: &str, rport: u16, opts: &[&str]) {
-    let vip = format!("{VIP}:{vport}");
-    let mut a = vec!["-A", "-t", &vip, "-s", "rr"];
-    a.extend_from_slice(opts);
-    lab.gwctl_ok(&a);
-    lab.gwctl_ok(&["-a", "-t", &vip, "-r", &format!("{rs}:{rport}"), "-b", "-w", "1"]);
-    lab.gwctl_ok(&["--add-laddr", "-z", LIP, "-t", &vip]);
-}
-
-/// curl from the client: (body, the client's local port).
-fn curl(lab: &Lab, url: &str) -> (String, String) {
-    let o = lab.exec("client", &["curl", "-s", "-S", "-m", "10", "-w", "\n%{local_port}", url]);
-    assert!(o.status.success(), "curl {url}: {}", String::from_utf8_lossy(&o.stderr));
-    let t = text(&o);
-    let (body, port) = t.rsplit_once('\n').unwrap();
-    (body.to_string(), port.trim().to_string())
-}
-
-fn sha256_file(lab: &Lab, ns: &str, cmd: &str) -> String {
-    let o = lab.exec(ns, &["sh", "-c", &format!("{cmd} | sha256sum")]);
-    assert!(o.status.success(), "{cmd}: {}", String::from_utf8_lossy(&o.stderr));
-    text(&o).split_whitespace().next().unwrap().to_string()
-}
-
 #[test]
 fn real_servers_learn_the_client_through_proxy_protocol_and_toa() {
     let lab = Lab::up(&FULLNAT, "pp");
@@ -70,43 +35,10 @@ fn real_servers_learn_the_client_through_proxy_protocol_and_toa() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("www")).unwrap();
     // The big file nginx serves: pseudo-random bytes.
-    let mut big = vec![0u8; BIG];
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    for b in big.iter_mut() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *b = x as u8;
-    }
-    std::fs::write(dir.join("www/big.bin"), &big).unwrap();
-    drop(big);
-    let big_sha = sha256_file(&lab, "rs1", &format!("cat {}", dir.join("www/big.bin").display()));
-    let d = dir.display();
-    let nginx_conf = format!(
-        "daemon off; master_process on; worker_processes 1; user root;\n\
-         pid {d}/nginx.pid; error_log {d}/nginx-error.log;\n\
-         events {{ worker_connections 64; }}\n\
-         http {{\n\
-           access_log off;\n\
-           client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;\n\
-           uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
-           log_format pp '$proxy_protocol_addr:$proxy_protocol_port $server_port $request_uri';\n\
-           server {{\n\
-             listen 8081 proxy_protocol; listen 8082 proxy_protocol;\n\
-             access_log {d}/access.log pp;\n\
-             root {d}/www;\n\
-             location = /who {{ default_type text/plain; return 200 \"$proxy_protocol_addr:$proxy_protocol_port\\n\"; }}\n\
-           }}\n\
-         }}\n"
-    );
-    std::fs::write(dir.join("nginx.conf"), nginx_conf).unwrap();
-    let haproxy_conf = "global\n  maxconn 100\n\
-         defaults\n  mode http\n  timeout connect 5s\n  timeout client 10s\n  timeout server 10s\n\
-         frontend pp\n  bind :8083 accept-proxy\n\
-         \x20 http-request return status 200 content-type text/plain lf-string \"%ci:%cp\\n\"\n";
-    std::fs::write(dir.join("haproxy.cfg"), haproxy_conf).unwrap();
-    let nginx_conf_path = dir.join("nginx.conf").display().to_string();
-    let haproxy_cfg_path = dir.join("haproxy.cfg").display().to_string();
+    write_random(&dir.join("www/big.bin"), BIG, 0x9e37_79b9_7f4a_7c15);
+    let big_sha = sha256_of(&lab, "rs1", &format!("cat {}", dir.join("www/big.bin").display()));
+    let nginx_conf_path = nginx_conf(&dir, ["8081", "8082"]);
+    let haproxy_cfg_path = haproxy_cfg(&dir, ":8083");
     let pp = script("pp_server.py").display().to_string();
     let mut procs = vec![
         lab.spawn("rs1", &["nginx", "-c", &nginx_conf_path]),
@@ -121,13 +53,13 @@ fn real_servers_learn_the_client_through_proxy_protocol_and_toa() {
     // nginx appends: its log starts over with the lab's requests.
     std::fs::write(dir.join("access.log"), "").unwrap();
 
-    service(&lab, 81, RS1, 8081, &["--proxy-protocol", "v1"]);
-    service(&lab, 82, RS1, 8082, &["--proxy-protocol", "v2"]);
-    service(&lab, 83, RS2, 8083, &["--proxy-protocol", "v1"]);
-    service(&lab, 84, RS2, 8083, &["--proxy-protocol", "v2"]);
-    service(&lab, 85, RS2, 8085, &["--proxy-protocol", "v1"]);
-    service(&lab, 86, RS2, 8086, &["--proxy-protocol", "v2"]);
-    service(&lab, 87, RS1, 80, &["--toa"]);
+    service(&lab, (VIP, 81), LIP, (RS1, 8081), &["--proxy-protocol", "v1"]);
+    service(&lab, (VIP, 82), LIP, (RS1, 8082), &["--proxy-protocol", "v2"]);
+    service(&lab, (VIP, 83), LIP, (RS2, 8083), &["--proxy-protocol", "v1"]);
+    service(&lab, (VIP, 84), LIP, (RS2, 8083), &["--proxy-protocol", "v2"]);
+    service(&lab, (VIP, 85), LIP, (RS2, 8085), &["--proxy-protocol", "v1"]);
+    service(&lab, (VIP, 86), LIP, (RS2, 8086), &["--proxy-protocol", "v2"]);
+    service(&lab, (VIP, 87), LIP, (RS1, 80), &["--toa"]);
     let listing = lab.listing();
     assert!(listing.contains(&format!("TCP  {VIP}:81 rr ppv1\n")), "{listing}");
     assert!(listing.contains(&format!("TCP  {VIP}:82 rr ppv2\n")), "{listing}");
@@ -142,7 +74,7 @@ fn real_servers_learn_the_client_through_proxy_protocol_and_toa() {
     for (vport, path) in [(81, "/who"), (82, "/who"), (83, "/"), (84, "/")] {
         for _ in 0..3 {
             let (body, port) = curl(&lab, &format!("http://{VIP}:{vport}{path}"));
-            assert_eq!(body.trim(), format!("{CLIENT}:{port}"), "VIP:{vport} answered {body:?}");
+            assert_eq!(body.trim(), format!("{CLIENT} {port}"), "VIP:{vport} answered {body:?}");
             requests += 1;
         }
     }
@@ -150,7 +82,7 @@ fn real_servers_learn_the_client_through_proxy_protocol_and_toa() {
     let lines: Vec<&str> = log.lines().collect();
     assert_eq!(lines.len(), 6, "{log}");
     for l in &lines {
-        assert!(l.starts_with(&format!("{CLIENT}:")), "nginx logged {l:?}");
+        assert!(l.starts_with(&format!("{CLIENT} ")), "nginx logged {l:?}");
     }
     assert_eq!(lines.iter().filter(|l| l.contains(" 8081 ")).count(), 3, "{log}");
     assert_eq!(lines.iter().filter(|l| l.contains(" 8082 ")).count(), 3, "{log}");
@@ -166,7 +98,7 @@ fn real_servers_learn_the_client_through_proxy_protocol_and_toa() {
     assert_eq!(it.next(), Some("221 bye"), "{t}");
 
     // 64 MiB down from nginx (v1) and from the python server (v2), and up.
-    let got = sha256_file(&lab, "client", &format!("curl -s -S -m 120 http://{VIP}:81/big.bin"));
+    let got = sha256_of(&lab, "client", &format!("curl -s -S -m 120 http://{VIP}:81/big.bin"));
     assert_eq!(got, big_sha, "download through PROXY v1 corrupted");
     let n = BIG.to_string();
     let o = lab.exec("client", &["python3", &pc, VIP, "86", "get", &n]);

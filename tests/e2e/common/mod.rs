@@ -24,6 +24,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod proxy;
+
 /// The virtual service address in every lab.
 pub const VIP: &str = "198.18.0.100";
 /// The client's address in every lab.

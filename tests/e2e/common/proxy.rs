@@ -1,0 +1,105 @@
+//! What the client-address labs share (`client_addr_lab`, IPv4 FULLNAT;
+//! `client_addr6_lab`, FULLNAT66 and NAT64): the real servers that read a
+//! PROXY header (nginx with `listen ... proxy_protocol`, HAProxy with
+//! `bind ... accept-proxy`), each answering and logging "ADDRESS PORT" of
+//! the client the header names, a pseudo-random file to download, and the
+//! client side's curl and sha256.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::{hostport, text, Lab};
+
+/// Waits until `url` answers from inside `ns` when sent a PROXY v1 header.
+pub fn wait_listening(lab: &Lab, ns: &str, url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !lab.exec(ns, &["curl", "-g", "-s", "-m", "1", "--haproxy-protocol", url]).status.success() {
+        assert!(Instant::now() < deadline, "{url} in {ns} did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// curl from the client: (body, the client's local port).
+pub fn curl(lab: &Lab, url: &str) -> (String, String) {
+    let o = lab.exec("client", &["curl", "-g", "-s", "-S", "-m", "10", "-w", "\n%{local_port}", url]);
+    assert!(o.status.success(), "curl {url}: {}", String::from_utf8_lossy(&o.stderr));
+    let t = text(&o);
+    let (body, port) = t.rsplit_once('\n').unwrap();
+    (body.to_string(), port.trim().to_string())
+}
+
+/// The sha256 (hex) of what `cmd` writes, run in `ns`.
+pub fn sha256_of(lab: &Lab, ns: &str, cmd: &str) -> String {
+    let o = lab.exec(ns, &["sh", "-c", &format!("{cmd} | sha256sum")]);
+    assert!(o.status.success(), "{cmd}: {}", String::from_utf8_lossy(&o.stderr));
+    text(&o).split_whitespace().next().unwrap().to_string()
+}
+
+/// Writes `len` pseudo-random bytes (xorshift from `seed`) to `path`.
+pub fn write_random(path: &Path, len: usize, seed: u64) {
+    let mut big = vec![0u8; len];
+    let mut x = seed;
+    for b in big.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    std::fs::write(path, &big).unwrap();
+}
+
+/// nginx's configuration in `dir` (its root `dir`/www): PROXY protocol on
+/// the two listen addresses `listen`, `/who` answering "ADDRESS PORT" of
+/// the header's client, every request logged to `dir`/access.log as
+/// "ADDRESS PORT SERVER_PORT URI". Returns the file's path.
+pub fn nginx_conf(dir: &Path, listen: [&str; 2]) -> String {
+    let d = dir.display();
+    let [l1, l2] = listen;
+    let conf = format!(
+        "daemon off; master_process on; worker_processes 1; user root;\n\
+         pid {d}/nginx.pid; error_log {d}/nginx-error.log;\n\
+         events {{ worker_connections 64; }}\n\
+         http {{\n\
+           access_log off;\n\
+           client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;\n\
+           uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
+           log_format pp '$proxy_protocol_addr $proxy_protocol_port $server_port $request_uri';\n\
+           server {{\n\
+             listen {l1} proxy_protocol; listen {l2} proxy_protocol;\n\
+             access_log {d}/access.log pp;\n\
+             root {d}/www;\n\
+             location = /who {{ default_type text/plain; return 200 \"$proxy_protocol_addr $proxy_protocol_port\\n\"; }}\n\
+           }}\n\
+         }}\n"
+    );
+    let path = dir.join("nginx.conf");
+    std::fs::write(&path, conf).unwrap();
+    path.display().to_string()
+}
+
+/// HAProxy's configuration in `dir`: PROXY protocol (either version) on
+/// `bind`, every request answered with "ADDRESS PORT" of the header's
+/// client. Returns the file's path.
+pub fn haproxy_cfg(dir: &Path, bind: &str) -> String {
+    let conf = format!(
+        "global\n  maxconn 100\n\
+         defaults\n  mode http\n  timeout connect 5s\n  timeout client 10s\n  timeout server 10s\n\
+         frontend pp\n  bind {bind} accept-proxy\n\
+         \x20 http-request return status 200 content-type text/plain lf-string \"%ci %cp\\n\"\n"
+    );
+    let path = dir.join("haproxy.cfg");
+    std::fs::write(&path, conf).unwrap();
+    path.display().to_string()
+}
+
+/// A FULLNAT (or NAT64) TCP service `vip`:`vport`, round robin, with the
+/// real server `rs`:`rport`, the local address `lip` and the
+/// client-address (and SYNPROXY) options `opts`.
+pub fn service(lab: &Lab, (vip, vport): (&str, u16), lip: &str, (rs, rport): (&str, u16), opts: &[&str]) {
+    let vip = hostport(vip, vport);
+    let mut a = vec!["-A", "-t", &vip, "-s", "rr"];
+    a.extend_from_slice(opts);
+    lab.gwctl_ok(&a);
+    lab.gwctl_ok(&["-a", "-t", &vip, "-r", &hostport(rs, rport), "-b", "-w", "1"]);
+    lab.gwctl_ok(&["--add-laddr", "-z", lip, "-t", &vip]);
+}
