@@ -422,7 +422,7 @@ fn clamp_mss(hdr: &mut [u8], by: u16) {
             if new < old {
                 hdr[o + 2..o + 4].copy_from_slice(&new.to_be_bytes());
                 let mut t = tcp::Packet::new_unchecked(&mut *hdr);
-                let c = checksum::update16(t.checksum(), old, new);
+                let c = checksum::update16_at(t.checksum(), o + 2, old, new);
                 t.set_checksum(c);
             }
             return;
@@ -708,7 +708,7 @@ fn unmap_sack(hdr: &mut [u8], first: u32, len: u32) {
             if nv != v {
                 hdr[e..e + 4].copy_from_slice(&nv.to_be_bytes());
                 let mut t = tcp::Packet::new_unchecked(&mut *hdr);
-                let c = checksum::update32(t.checksum(), v, nv);
+                let c = checksum::update32_at(t.checksum(), e, v, nv);
                 t.set_checksum(c);
             }
             e += 4;

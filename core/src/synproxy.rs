@@ -737,13 +737,13 @@ fn opts_splice(hdr: &mut [u8], e: &Entry, out: bool) {
 }
 
 /// Adds `d` to the 32-bit field at `at` of a TCP header, updating its
-/// checksum.
+/// checksum (`at` may be odd: an option after a single NOP).
 fn add32(hdr: &mut [u8], at: usize, d: u32) {
     let v = u32::from_be_bytes([hdr[at], hdr[at + 1], hdr[at + 2], hdr[at + 3]]);
     let nv = v.wrapping_add(d);
     hdr[at..at + 4].copy_from_slice(&nv.to_be_bytes());
     let mut t = tcp::Packet::new_unchecked(&mut *hdr);
-    let c = checksum::update32(t.checksum(), v, nv);
+    let c = checksum::update32_at(t.checksum(), at, v, nv);
     t.set_checksum(c);
 }
 

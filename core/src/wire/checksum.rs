@@ -139,6 +139,33 @@ pub fn update32(csum: u16, old: u32, new: u32) -> u16 {
     finish_update(u32::from(!csum) + old_hi + old_lo + (new >> 16) + (new & 0xffff))
 }
 
+/// [`update16`] for a 16-bit field at byte offset `at` of the checksummed
+/// data, even or odd. At an odd offset the field's two bytes fall into two
+/// different 16-bit words of the sum, which then sees them swapped (the
+/// ones' complement sum commutes with a byte swap, RFC 1071 §2(B)): a TCP
+/// option after a single NOP, say, which no sender has to pad.
+#[inline]
+pub fn update16_at(csum: u16, at: usize, old: u16, new: u16) -> u16 {
+    if at % 2 == 0 {
+        update16(csum, old, new)
+    } else {
+        update16(csum, old.swap_bytes(), new.swap_bytes())
+    }
+}
+
+/// [`update32`] for a 32-bit field at byte offset `at`, even or odd (see
+/// [`update16_at`]): SACK edges and timestamps sit wherever a sender's
+/// options put them.
+#[inline]
+pub fn update32_at(csum: u16, at: usize, old: u32, new: u32) -> u16 {
+    if at % 2 == 0 {
+        update32(csum, old, new)
+    } else {
+        // Bytes b0 b1 b2 b3 at an odd offset add b1b0 + b3b2 to the sum.
+        update32(csum, old.swap_bytes(), new.swap_bytes())
+    }
+}
+
 /// Like [`update32`] for an IPv4 address: use it for the IPv4 header
 /// checksum and for the TCP/UDP checksum (the pseudo header covers both
 /// addresses) when NAT rewrites an address.
@@ -347,7 +374,7 @@ mod tests {
     /// checksum slot, and the even byte offset `f` of a field of
     /// `field_words` 16-bit words that does not overlap the slot.
     fn data_and_offsets(field_words: usize) -> impl Strategy<Value = (Vec<u8>, usize, usize)> {
-        (4usize..200, 0usize..200).prop_flat_map(move |(words, c)| {
+        (2 * field_words + 2..200usize, 0usize..200).prop_flat_map(move |(words, c)| {
             let c = c % words;
             // Field starts that leave room for the field and skip word c.
             let starts: Vec<usize> =
@@ -398,6 +425,26 @@ mod tests {
                 update_addr(hc, Ipv4Addr::from(old), Ipv4Addr::from(new)),
                 recompute(&data, c)
             );
+        }
+
+        #[test]
+        fn updates_at_any_offset_match_recompute(
+            (mut data, c, f) in data_and_offsets(3), shift in 0usize..2, new16: u16, new32: u32,
+        ) {
+            // A 16-bit and a 32-bit field at `f + shift` (odd when shift is
+            // 1), inside the three words that keep clear of the slot.
+            let at = f + shift;
+            let hc = recompute(&data, c);
+            data[c..c + 2].copy_from_slice(&hc.to_be_bytes());
+            let old16 = u16::from_be_bytes([data[at], data[at + 1]]);
+            data[at..at + 2].copy_from_slice(&new16.to_be_bytes());
+            let hc16 = update16_at(hc, at, old16, new16);
+            prop_assume!(nonzero_outside(&data, c));
+            prop_assert_eq!(hc16, recompute(&data, c));
+            let old32 = u32::from_be_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]);
+            data[at..at + 4].copy_from_slice(&new32.to_be_bytes());
+            prop_assume!(nonzero_outside(&data, c));
+            prop_assert_eq!(update32_at(hc16, at, old32, new32), recompute(&data, c));
         }
 
         #[test]
