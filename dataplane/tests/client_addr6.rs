@@ -74,20 +74,7 @@ fn lab(kind: Kind, proto: Protocol, ca: ClientAddr) -> Lab {
 
 /// A TCP segment from the client (beyond the router) to the VIP.
 fn client(s: Seg<'_>) -> Vec<u8> {
-    let b = PacketBuilder::ethernet2(ROUTER_MAC, GW_OUT.0).ipv6(CLIENT6.octets(), VIP6.octets(), 64);
-    let win = if s.win == 0 { 64000 } else { s.win };
-    let b = b.tcp(CPORT, VPORT, s.seq, win);
-    let b = if s.syn { b.syn() } else { b };
-    let b = if s.fin { b.fin() } else { b };
-    let b = if s.rst { b.rst() } else { b };
-    let b = match s.ack {
-        Some(a) => b.ack(a),
-        None => b,
-    };
-    let b = b.options(s.opts).unwrap();
-    let mut out = vec![];
-    b.write(&mut out, s.data).unwrap();
-    out
+    segment6(ROUTER_MAC, GW_OUT.0, (CLIENT6.octets(), CPORT), (VIP6.octets(), VPORT), s)
 }
 
 /// A TCP segment from the real server to the local address, and the port
@@ -95,19 +82,7 @@ fn client(s: Seg<'_>) -> Vec<u8> {
 fn server(kind: Kind, lport: u16, s: Seg<'_>) -> (u16, Vec<u8>) {
     match kind {
         Kind::Nat64 => (1, segment(RS_MAC[0], GW_IN.0, (RS[0], 8080), (LIP, lport), s)),
-        Kind::Fnat66 => {
-            let b = PacketBuilder::ethernet2(RS_MAC[0], GW_OUT.0).ipv6(RS6.octets(), LIP6.octets(), 64);
-            let b = b.tcp(8080, lport, s.seq, 64000);
-            let b = if s.syn { b.syn() } else { b };
-            let b = match s.ack {
-                Some(a) => b.ack(a),
-                None => b,
-            };
-            let b = b.options(s.opts).unwrap();
-            let mut out = vec![];
-            b.write(&mut out, s.data).unwrap();
-            (0, out)
-        }
+        Kind::Fnat66 => (0, segment6(RS_MAC[0], GW_OUT.0, (RS6.octets(), 8080), (LIP6.octets(), lport), s)),
     }
 }
 

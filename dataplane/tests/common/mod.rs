@@ -4,7 +4,7 @@
 //! `etherparse` crate.
 #![allow(dead_code)]
 
-use etherparse::PacketBuilder;
+use etherparse::{IpHeaders, PacketBuilder, PacketBuilderStep};
 use gw_core::wire::ethernet::MacAddr;
 
 pub use dataplane::testing::*;
@@ -61,8 +61,18 @@ pub struct Seg<'a> {
 
 /// The frame of segment `s` from `src` to `dst`, built with etherparse.
 pub fn segment(sm: [u8; 6], dm: [u8; 6], src: ([u8; 4], u16), dst: ([u8; 4], u16), s: Seg<'_>) -> Vec<u8> {
+    tcp_frame(PacketBuilder::ethernet2(sm, dm).ipv4(src.0, dst.0, 64), (src.1, dst.1), s)
+}
+
+/// [`segment`] over IPv6 (hop limit 64).
+pub fn segment6(sm: [u8; 6], dm: [u8; 6], src: ([u8; 16], u16), dst: ([u8; 16], u16), s: Seg<'_>) -> Vec<u8> {
+    tcp_frame(PacketBuilder::ethernet2(sm, dm).ipv6(src.0, dst.0, 64), (src.1, dst.1), s)
+}
+
+/// Segment `s` from port `sport` to `dport` on the IP step `ip`.
+fn tcp_frame(ip: PacketBuilderStep<IpHeaders>, (sport, dport): (u16, u16), s: Seg<'_>) -> Vec<u8> {
     let win = if s.win == 0 { 64000 } else { s.win };
-    let b = PacketBuilder::ethernet2(sm, dm).ipv4(src.0, dst.0, 64).tcp(src.1, dst.1, s.seq, win);
+    let b = ip.tcp(sport, dport, s.seq, win);
     let b = if s.syn { b.syn() } else { b };
     let b = if s.fin { b.fin() } else { b };
     let b = if s.rst { b.rst() } else { b };
