@@ -27,7 +27,9 @@ mod common;
 use std::io::BufRead;
 use std::path::PathBuf;
 
-use common::proxy::{curl, haproxy_cfg, nginx_conf, service, sha256_of, wait_listening, write_random};
+use common::proxy::{
+    curl, haproxy_cfg, nginx_conf, service, sha256_of, udp_server_learns, wait_listening, write_random,
+};
 use common::{hostport, script, text, Lab, Topology, CLIENT6, FULLNAT6, NAT64, VIP6};
 
 /// The download through PROXY: 32 MiB.
@@ -140,20 +142,7 @@ fn client_address_lab(topo: &'static Topology, name: &str, lip: &str) {
     lab.gwctl_ok(&["-A", "-u", &uvip, "-s", "rr", "--proxy-protocol", "v2"]);
     lab.gwctl_ok(&["-a", "-u", &uvip, "-r", &hostport(rs2, 5399), "-b", "-w", "1"]);
     lab.gwctl_ok(&["--add-laddr", "-z", lip, "-u", &uvip]);
-    let uc = "import socket,sys\n\
-              s=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM); s.settimeout(3); s.bind(('',0))\n\
-              for m in (b'one',b'two'): s.sendto(m,(sys.argv[1],99)); print(s.recv(200).decode(), s.getsockname()[1])\n";
-    let o = lab.exec("client", &["python3", "-c", uc, VIP6]);
-    assert!(o.status.success(), "UDP client: {}", String::from_utf8_lossy(&o.stderr));
-    let t = text(&o);
-    let lines: Vec<&str> = t.lines().collect();
-    assert_eq!(lines.len(), 2, "{t}");
-    for (l, m) in lines.iter().zip(["one", "two"]) {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        assert_eq!(f.len(), 3, "{l}");
-        assert_eq!(f[0], format!("{CLIENT6}:{}", f[2]), "the UDP server learned the IPv6 client: {l}");
-        assert_eq!(f[1], m, "the payload after the header: {l}");
-    }
+    udp_server_learns(&lab, VIP6, CLIENT6);
     requests += 1;
 
     // TOA: the real server's capture, parsed by scapy; :88 with SYNPROXY

@@ -19,6 +19,7 @@ mod common;
 
 use std::io::BufRead;
 
+use common::proxy::udp_server_learns;
 use common::{script, text, Lab, CLIENT, FULLNAT_2W, VIP};
 
 const LIP: &str = "198.18.1.10";
@@ -84,20 +85,7 @@ fn synproxy_splices_big_transfers_and_keeps_floods_from_the_real_servers() {
     lab.restore(&rules);
     assert_eq!(lab.gwctl_ok(&["-S", "-n"]), rules, "-S/-R round trip");
 
-    let uc = "import socket,sys\n\
-              s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(3); s.bind(('',0))\n\
-              for m in (b'one',b'two'): s.sendto(m,(sys.argv[1],99)); print(s.recv(200).decode(), s.getsockname()[1])\n";
-    let o = lab.exec("client", &["python3", "-c", uc, VIP]);
-    assert!(o.status.success(), "UDP client: {}", String::from_utf8_lossy(&o.stderr));
-    let t = text(&o);
-    let lines: Vec<&str> = t.lines().collect();
-    assert_eq!(lines.len(), 2, "{t}");
-    for (l, m) in lines.iter().zip(["one", "two"]) {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        assert_eq!(f.len(), 3, "{l}");
-        assert_eq!(f[0], format!("{CLIENT}:{}", f[2]), "the UDP server learned the client: {l}");
-        assert_eq!(f[1], m, "the payload after the header: {l}");
-    }
+    udp_server_learns(&lab, VIP, CLIENT);
 
     // A request on the cookie ACK itself (scapy, tests/lab/sp_early_data.py,
     // from an address the client's kernel does not hold, reached through a

@@ -103,3 +103,28 @@ pub fn service(lab: &Lab, (vip, vport): (&str, u16), lip: &str, (rs, rport): (&s
     lab.gwctl_ok(&["-a", "-t", &vip, "-r", &hostport(rs, rport), "-b", "-w", "1"]);
     lab.gwctl_ok(&["--add-laddr", "-z", lip, "-t", &vip]);
 }
+
+/// Two datagrams from the client to `vip`:99, a UDP service with
+/// `--proxy-protocol v2` in front of tests/lab/uoa_server.py, which
+/// answers each with "ADDRESS:PORT PAYLOAD" of the client its header
+/// named: that must be `client` and the client socket's own port, and the
+/// payload the datagram's after the header.
+pub fn udp_server_learns(lab: &Lab, vip: &str, client: &str) {
+    let family = if vip.contains(':') { "AF_INET6" } else { "AF_INET" };
+    let uc = format!(
+        "import socket,sys\n\
+         s=socket.socket(socket.{family},socket.SOCK_DGRAM); s.settimeout(3); s.bind(('',0))\n\
+         for m in (b'one',b'two'): s.sendto(m,(sys.argv[1],99)); print(s.recv(200).decode(), s.getsockname()[1])\n"
+    );
+    let o = lab.exec("client", &["python3", "-c", &uc, vip]);
+    assert!(o.status.success(), "UDP client: {}", String::from_utf8_lossy(&o.stderr));
+    let t = text(&o);
+    let lines: Vec<&str> = t.lines().collect();
+    assert_eq!(lines.len(), 2, "{t}");
+    for (l, m) in lines.iter().zip(["one", "two"]) {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        assert_eq!(f.len(), 3, "{l}");
+        assert_eq!(f[0], format!("{client}:{}", f[2]), "the UDP server learned the client: {l}");
+        assert_eq!(f[1], m, "the payload after the header: {l}");
+    }
+}
