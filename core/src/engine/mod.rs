@@ -63,7 +63,7 @@ use crate::persist;
 use crate::route::{Iface, Routes};
 use crate::sched::SchedState;
 use crate::service::Snapshot;
-use crate::session::SessionTable;
+use crate::session::{Prefetch, SessionTable};
 use crate::wire::ethernet::{self, EtherType, MacAddr};
 
 /// Static settings of one worker's engine.
@@ -214,6 +214,9 @@ pub(crate) struct SvcState {
     version: u64,
     sched: SchedState,
     lport_next: u16,
+    /// Next ports chosen ([`conn::NextPort`]), never reset: the choices'
+    /// sequence number.
+    binds: u64,
 }
 
 /// One worker's sessions and packet logic.
@@ -232,6 +235,9 @@ pub struct Engine {
     /// IPVS's IP_VS_DEST_F_OVERLOAD per real-server slot, from this worker's
     /// share of the `-x`/`-y` thresholds.
     overloaded: Box<[bool]>,
+    /// Each real server's next FULLNAT local port ([`conn::NextPort`]),
+    /// by real-server slot.
+    next_ports: Box<[conn::NextPort]>,
     /// The token bucket of replies ([`reject`]).
     replies: reject::TokenBucket,
     /// Fragments being reassembled, and the datagram last completed (its
@@ -277,6 +283,7 @@ impl Engine {
             crate::session::ipv6::SessionTable6::new(cfg.sessions6, cfg.seed.rotate_left(17), now_ms);
         let svc = vec![SvcState::default(); cfg.max_services].into_boxed_slice();
         let overloaded = vec![false; counters.dests.len()].into_boxed_slice();
+        let next_ports = vec![conn::NextPort::default(); counters.dests.len()].into_boxed_slice();
         counters.event_cell(Event::SessionTableBytes).set(sessions.memory_bytes() as u64);
         counters.event_cell(Event::Session6TableBytes).set(sessions6.memory_bytes() as u64);
         counters.event_cell(Event::SessionCapacity).set(sessions.capacity() as u64);
@@ -299,6 +306,7 @@ impl Engine {
             svc,
             counters,
             overloaded,
+            next_ports,
             replies,
             frag,
             reassembled: None,
@@ -325,6 +333,15 @@ impl Engine {
     pub fn sessions(&self) -> &SessionTable {
         &self.sessions
     }
+    /// Lends the session tables a prefetch hint ([`Prefetch`]), which the
+    /// core cannot issue itself (no unsafe code): the next free slot and a
+    /// FULLNAT real server's next reply lines are then on their way before
+    /// a new flow needs them. Without one the engine works the same.
+    pub fn set_prefetch(&mut self, p: Prefetch) {
+        self.sessions.set_prefetch(p);
+        self.sessions6.set_prefetch(p);
+    }
+
     /// The service configuration in use.
     pub fn snapshot(&self) -> &Arc<Snapshot> {
         &self.snap

@@ -16,7 +16,7 @@
 //! ([`Links`]); bounded [`Table::expire`].
 
 use super::index::Index;
-use super::{ms_to_tick, Flags, Full, NIL, TICK_SHIFT, WHEEL_SLOTS};
+use super::{ms_to_tick, Flags, Full, Prefetch, NIL, TICK_SHIFT, WHEEL_SLOTS};
 use crate::persist;
 
 /// An entry's links and deadline, owned by the [`Table`] (20 bytes, the
@@ -98,6 +98,8 @@ pub struct Table<E: Entry> {
     cur_tick: u32,
     /// The clock of the latest `expire` call, in ticks.
     now_tick: u32,
+    /// Lines needed soon, hinted ([`Prefetch`]): the free list's head.
+    pub(super) prefetch: Prefetch,
 }
 
 impl<E: Entry> Table<E> {
@@ -119,7 +121,13 @@ impl<E: Entry> Table<E> {
             wheel: vec![NIL; WHEEL_SLOTS].into_boxed_slice(),
             cur_tick: ms_to_tick(now_ms),
             now_tick: ms_to_tick(now_ms),
+            prefetch: Prefetch::NONE,
         }
+    }
+
+    /// Sets the prefetch hint the table uses ([`Prefetch`]).
+    pub fn set_prefetch(&mut self, p: Prefetch) {
+        self.prefetch = p;
     }
 
     pub fn len(&self) -> usize {
@@ -242,6 +250,12 @@ impl<E: Entry> Table<E> {
             E::reply_key_added(&mut self.aux, &s);
         }
         self.free_head = self.slots[idx as usize].links().next_free;
+        // The next insert writes the new head's line: after expiries the
+        // free list runs through the slab at random, so start its miss now
+        // rather than on the next new flow's path.
+        if let Some(next) = self.slots.get(self.free_head as usize) {
+            self.prefetch.line(next);
+        }
         self.slots[idx as usize] = s;
         self.live += 1;
         let deadline = ms_to_tick(now_ms + timeout_ms);
