@@ -39,7 +39,7 @@ pub mod reject;
 mod synproxy;
 mod synproxy6;
 
-pub use conn::{ConnReuse, NoDest};
+pub use conn::{ConnReuse, NextPort, NoDest};
 pub use ipv4::L4Info;
 /// The IPv6 engine tests' frames and engines, for the worker's tests.
 #[cfg(test)]
