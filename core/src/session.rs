@@ -50,7 +50,7 @@ use crate::tcp_state::State;
 use crate::wire::ipv4::Protocol;
 
 pub use self::entry::{Flags, Session};
-pub use self::table::{Entry, Links, Table};
+pub use self::table::{Entry, Expired, Links, Table};
 pub use crate::wire::FlowKey;
 
 /// "No session" in the intrusive links.
@@ -62,6 +62,22 @@ const WHEEL_SLOTS: usize = 1 << 14; // 16384 ticks * 64 ms = 17.5 minutes
 /// 65536 ports), whatever the capacity.
 const MIN_REPLY_PORT_CELLS: usize = 1 << 12;
 const MAX_REPLY_PORT_CELLS: usize = 1 << 22;
+
+/// Starts loading the cache line that holds `*r`, without waiting for it:
+/// the dataplane's `gw_dpdk::prefetch`. The core has no unsafe code, so it
+/// cannot issue the instruction itself; a walk that knows its next lines
+/// early ([`Table::expire_with`]) takes one of these from its caller.
+pub trait Prefetch {
+    fn line<T>(&self, r: &T);
+}
+
+/// No prefetch (tests, and callers whose lines are in cache).
+pub struct NoPrefetch;
+
+impl Prefetch for NoPrefetch {
+    #[inline(always)]
+    fn line<T>(&self, _: &T) {}
+}
 
 /// The table is full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -63,7 +63,7 @@ use crate::persist;
 use crate::route::{Iface, Routes};
 use crate::sched::SchedState;
 use crate::service::Snapshot;
-use crate::session::SessionTable;
+use crate::session::{Expired, NoPrefetch, Prefetch, SessionTable};
 use crate::wire::ethernet::{self, EtherType, MacAddr};
 
 /// Static settings of one worker's engine.
@@ -86,7 +86,9 @@ pub struct EngineConfig {
     pub lport_range: (u16, u16),
     /// Seed of the session hash.
     pub seed: u64,
-    /// Most sessions examined per expiry call.
+    /// Most sessions [`Engine::expire`] examines per call, both tables
+    /// together (the poll loop passes its own per-poll budget to
+    /// [`Engine::expire_with`]).
     pub expire_budget: usize,
     /// Service slots (sizes the per-service scheduler state).
     pub max_services: usize,
@@ -494,18 +496,33 @@ impl Engine {
         q.next = (i < cap).then_some(i);
     }
 
-    /// Expires due sessions (bounded work per call): a template by
-    /// [`persist::expire`]'s rule, a connection with [`conn::unbind`].
+    /// Expires due sessions (at most `expire_budget` examined): a template
+    /// by [`persist::expire`]'s rule, a connection with [`conn::unbind`].
+    /// Returns the number freed.
     pub fn expire(&mut self, now: u64) -> usize {
+        self.expire_with(now, self.cfg.expire_budget, &NoPrefetch).freed
+    }
+
+    /// [`Engine::expire`] examining at most `budget` sessions of both
+    /// tables together, prefetching with `pf` (the poll loop's budget
+    /// rule: `gatewayd`'s `engine_config::expire_budget`). The IPv6 table
+    /// goes first with half the budget, then the IPv4 table with what is
+    /// left, then the IPv6 table again: neither table's backlog holds the
+    /// other's expiry back.
+    pub fn expire_with(&mut self, now: u64, budget: usize, pf: &impl Prefetch) -> Expired {
+        let mut done = self.expire6(now, budget / 2, pf);
         let Engine { cfg, snap, sessions, counters, overloaded, .. } = self;
-        let n = sessions.expire(now, cfg.expire_budget, |s| {
+        done += sessions.expire_with(now, budget - done.examined, pf, |s| {
             if s.is_template() {
                 return persist::expire(counters, s);
             }
             conn::unbind(counters, overloaded, snap, cfg.workers, s);
             None
         });
-        n + self.expire6(now)
+        if done.examined < budget {
+            done += self.expire6(now, budget - done.examined, pf);
+        }
+        done
     }
 }
 
