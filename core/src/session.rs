@@ -37,12 +37,16 @@
 //! - Expiry is a hashed timer wheel of 64 ms ticks. A packet only stores the
 //!   new deadline (`expires`); the session moves to a later slot when its old
 //!   slot fires, or at once when the deadline moved earlier. `expire` does a
-//!   bounded amount of work per call, so no poll ever scans the table.
+//!   bounded amount of work per call (the caller's budget of examined
+//!   sessions), so no poll ever scans the table or stalls on a slot that
+//!   holds many sessions. Each slot is [`table::WHEEL_LISTS`] lists (entry
+//!   `i` in list `i % WHEEL_LISTS`) walked side by side with prefetch
+//!   ([`Table::expire_with`]), so a walk's cache misses overlap.
 
 mod entry;
 mod index;
 pub mod ipv6;
-mod table;
+pub(crate) mod table;
 
 use gw_proto::ForwardMode;
 

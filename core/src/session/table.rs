@@ -40,6 +40,17 @@ impl Links {
         Links { expires: 0, wheel_tick: 0, next_free: NIL, wheel_next: NIL, wheel_prev: NIL };
 }
 
+/// Lists per wheel slot ([`Table::expire_with`] walks them side by side,
+/// so their cache misses overlap): 4 x 16384 heads, 256 KiB per table.
+pub const WHEEL_LISTS: usize = 4;
+
+/// The index in a table's `wheel` of the head of entry `idx`'s list in
+/// the slot of `tick`.
+#[inline(always)]
+fn head_of(idx: u32, tick: u32) -> usize {
+    (tick as usize & (WHEEL_SLOTS - 1)) * WHEEL_LISTS + (idx as usize & (WHEEL_LISTS - 1))
+}
+
 /// What one [`Table::expire_with`] call did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Expired {
@@ -109,6 +120,8 @@ pub struct Table<E: Entry> {
     out_index: Index,
     pub(super) aux: E::Aux,
     seed: (u64, u64),
+    /// [`WHEEL_LISTS`] list heads per slot: entry `i` is in list
+    /// `i % WHEEL_LISTS` of its slot.
     wheel: Box<[u32]>,
     /// The next tick whose slot has not been processed yet.
     cur_tick: u32,
@@ -132,7 +145,7 @@ impl<E: Entry> Table<E> {
             out_index: Index::new(capacity),
             aux: E::new_aux(capacity),
             seed: E::seed(seed),
-            wheel: vec![NIL; WHEEL_SLOTS].into_boxed_slice(),
+            wheel: vec![NIL; WHEEL_SLOTS * WHEEL_LISTS].into_boxed_slice(),
             cur_tick: ms_to_tick(now_ms),
             now_tick: ms_to_tick(now_ms),
         }
@@ -160,7 +173,7 @@ impl<E: Entry> Table<E> {
         capacity * std::mem::size_of::<E>()
             + 2 * Index::bytes_for(capacity)
             + E::aux_bytes(capacity)
-            + WHEEL_SLOTS * std::mem::size_of::<u32>()
+            + WHEEL_SLOTS * WHEEL_LISTS * std::mem::size_of::<u32>()
     }
 
     /// The index hash of `k`: its low bits pick the bucket, its high 16
@@ -308,7 +321,7 @@ impl<E: Entry> Table<E> {
     fn wheel_link(&mut self, idx: u32, deadline: u32) {
         // Never schedule into the past or beyond one lap of the wheel.
         let tick = deadline.clamp(self.cur_tick, self.cur_tick + WHEEL_SLOTS as u32 - 1);
-        let slot = self.wheel_slot(deadline);
+        let slot = self.wheel_head(idx, deadline);
         let head = self.wheel[slot];
         let l = self.slots[idx as usize].links_mut();
         l.wheel_tick = tick;
@@ -324,7 +337,7 @@ impl<E: Entry> Table<E> {
         let Links { wheel_prev: prev, wheel_next: next, wheel_tick: tick, .. } =
             *self.slots[idx as usize].links();
         if prev == NIL {
-            self.wheel[tick as usize & (WHEEL_SLOTS - 1)] = next;
+            self.wheel[head_of(idx, tick)] = next;
         } else {
             self.slots[prev as usize].links_mut().wheel_next = next;
         }
@@ -345,18 +358,19 @@ impl<E: Entry> Table<E> {
     /// [`Table::expire`], prefetching with `pf` and saying how many
     /// sessions it examined.
     ///
-    /// A wheel slot is an intrusive list: each entry's line must arrive
+    /// A wheel slot's lists are intrusive: each entry's line must arrive
     /// before the next one is known, and at a million sessions each is a
-    /// random cache miss (hundreds of cycles). The walk is therefore a
-    /// two-step pipeline: when entry `i`'s line is read, the next entry's
-    /// line is prefetched, and so are the lines that handling `i` will
-    /// write (its two index buckets when it is due, the head of the slot it
-    /// moves to when it is not); then the entry before `i`, whose lines
-    /// were prefetched one step earlier, is handled. The misses of three
-    /// entries are in flight together instead of one after the other.
+    /// random cache miss (hundreds of cycles). So a slot holds
+    /// [`WHEEL_LISTS`] lists, walked in turn, and each walk is a two-step
+    /// pipeline: when entry `i`'s line is read, the next entry's line is
+    /// prefetched, and so are the lines that handling `i` will write (its
+    /// two index buckets when it is due, the head of the slot it moves to
+    /// when it is not); the entry before `i` in its list, whose lines were
+    /// prefetched a round earlier, is handled then. The misses of a dozen
+    /// lines are in flight together instead of one after the other.
     /// Handling an entry never unlinks another one (a removed connection
     /// only changes its template's count and deadline, read when the
-    /// template is handled), so the `next` read ahead stays valid.
+    /// template is handled), so the entries read ahead stay valid.
     pub fn expire_with(
         &mut self,
         now_ms: u64,
@@ -372,27 +386,37 @@ impl<E: Entry> Table<E> {
         }
         let mut done = Expired::default();
         while self.cur_tick <= now {
-            let slot = self.cur_tick as usize & (WHEEL_SLOTS - 1);
-            let mut i = self.wheel[slot];
-            // Read and prefetched for, not handled yet.
-            let mut pending = NIL;
-            while i != NIL && done.examined < budget {
-                done.examined += 1;
-                let l = *self.slots[i as usize].links();
-                if l.wheel_next != NIL {
-                    pf.line(&self.slots[l.wheel_next as usize]);
+            let first = (self.cur_tick as usize & (WHEEL_SLOTS - 1)) * WHEEL_LISTS;
+            // Per list: the next entry to read, and the one read and
+            // prefetched for but not handled yet.
+            let mut next = [NIL; WHEEL_LISTS];
+            next.copy_from_slice(&self.wheel[first..first + WHEEL_LISTS]);
+            let mut pending = [NIL; WHEEL_LISTS];
+            let mut walking = next.iter().any(|&i| i != NIL);
+            while walking && done.examined < budget {
+                walking = false;
+                for list in 0..WHEEL_LISTS {
+                    let i = next[list];
+                    if i == NIL || done.examined == budget {
+                        continue;
+                    }
+                    done.examined += 1;
+                    let after = self.slots[i as usize].links().wheel_next;
+                    if after != NIL {
+                        pf.line(&self.slots[after as usize]);
+                        walking = true;
+                    }
+                    self.prefetch_handling(i, now, pf);
+                    if pending[list] != NIL {
+                        self.expire_one(pending[list], now, now_ms, &mut on_expire, &mut done);
+                    }
+                    (pending[list], next[list]) = (i, after);
                 }
-                self.prefetch_handling(i, now, pf);
-                if pending != NIL {
-                    self.expire_one(pending, now, now_ms, &mut on_expire, &mut done);
-                }
-                pending = i;
-                i = l.wheel_next;
             }
-            if pending != NIL {
-                self.expire_one(pending, now, now_ms, &mut on_expire, &mut done);
+            for i in pending.into_iter().filter(|&i| i != NIL) {
+                self.expire_one(i, now, now_ms, &mut on_expire, &mut done);
             }
-            if i != NIL {
+            if next.iter().any(|&i| i != NIL) {
                 // Out of budget in this slot: the rest waits for the next call.
                 return done;
             }
@@ -415,7 +439,7 @@ impl<E: Entry> Table<E> {
                 pf.line(self.out_index.bucket_of(self.hash(&s.out_key())));
             }
         } else {
-            let head = self.wheel[self.wheel_slot(l.expires)];
+            let head = self.wheel[self.wheel_head(i, l.expires)];
             if head != NIL {
                 pf.line(&self.slots[head as usize]);
             }
@@ -458,10 +482,11 @@ impl<E: Entry> Table<E> {
         }
     }
 
-    /// The wheel slot an entry with deadline `deadline` is linked in now.
+    /// The list head (in `wheel`) entry `idx` is linked behind when its
+    /// deadline is `deadline`: never in the past or beyond one lap.
     #[inline(always)]
-    fn wheel_slot(&self, deadline: u32) -> usize {
-        deadline.clamp(self.cur_tick, self.cur_tick + WHEEL_SLOTS as u32 - 1) as usize & (WHEEL_SLOTS - 1)
+    fn wheel_head(&self, idx: u32, deadline: u32) -> usize {
+        head_of(idx, deadline.clamp(self.cur_tick, self.cur_tick + WHEEL_SLOTS as u32 - 1))
     }
 
     /// Sessions linked in the wheel slots due at `now_ms` that no
@@ -472,10 +497,13 @@ impl<E: Entry> Table<E> {
         let first = self.cur_tick.max(now.saturating_sub(WHEEL_SLOTS as u32 - 1));
         let mut n = 0;
         for tick in first..=now {
-            let mut i = self.wheel[tick as usize & (WHEEL_SLOTS - 1)];
-            while i != NIL {
-                n += 1;
-                i = self.slots[i as usize].links().wheel_next;
+            let slot = (tick as usize & (WHEEL_SLOTS - 1)) * WHEEL_LISTS;
+            for &head in &self.wheel[slot..slot + WHEEL_LISTS] {
+                let mut i = head;
+                while i != NIL {
+                    n += 1;
+                    i = self.slots[i as usize].links().wheel_next;
+                }
             }
         }
         n
