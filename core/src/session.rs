@@ -39,14 +39,14 @@
 //!   slot fires, or at once when the deadline moved earlier. `expire` does a
 //!   bounded amount of work per call (the caller's budget of examined
 //!   sessions), so no poll ever scans the table or stalls on a slot that
-//!   holds many sessions. Each slot is [`table::WHEEL_LISTS`] lists (entry
+//!   holds many sessions. Each slot is [`WHEEL_LISTS`] lists (entry
 //!   `i` in list `i % WHEEL_LISTS`) walked side by side with prefetch
 //!   ([`Table::expire_with`]), so a walk's cache misses overlap.
 
 mod entry;
 mod index;
 pub mod ipv6;
-pub(crate) mod table;
+mod table;
 
 use gw_proto::ForwardMode;
 
@@ -54,7 +54,7 @@ use crate::tcp_state::State;
 use crate::wire::ipv4::Protocol;
 
 pub use self::entry::{Flags, Session};
-pub use self::table::{Entry, Expired, Links, Table};
+pub use self::table::{Entry, Expired, Links, Table, WHEEL_LISTS};
 pub use crate::wire::FlowKey;
 
 /// "No session" in the intrusive links.

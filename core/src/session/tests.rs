@@ -284,7 +284,7 @@ mod expiry {
         assert_eq!(calls, n.div_ceil(64));
         assert_eq!(t.expiry_backlog(61_000), 0);
         // The next entry of each list and both index buckets of each one.
-        assert!(pf.0.get() >= 3 * n as usize - table::WHEEL_LISTS, "{} prefetches", pf.0.get());
+        assert!(pf.0.get() >= 3 * n as usize - WHEEL_LISTS, "{} prefetches", pf.0.get());
     }
 
     /// Sessions refreshed since they were linked are moved to their new
