@@ -16,11 +16,17 @@
 //! burst), with and without the walk's prefetch. Timings: run it on a quiet
 //! machine; what holds anyway is the number of sessions a pass examines.
 //!
+//! Then the connection listing's share of a poll (`gwctl -L -c`,
+//! `Engine::dump`): one chunk scans up to `SCAN_PER_CHUNK` slots and copies
+//! the live sessions into the control plane's buffer of `LIST_CHUNK`
+//! sessions, timed for the former 65,536 and 8192 and the present values.
+//!
 //!   cargo build --release -p gw-benches --example expire_stall
 //!   target/release/examples/expire_stall 1000000
 use dataplane::engine_config::{expire_budget, EXPIRE_BUDGET};
 use gw_benches::*;
-use gw_core::session::{NoPrefetch, Prefetch, SessionTable};
+use gw_core::mailbox::{LIST_CHUNK, SCAN_PER_CHUNK};
+use gw_core::session::{NoPrefetch, Prefetch, Session, SessionTable};
 use gw_dpdk::tsc;
 
 #[global_allocator]
@@ -111,5 +117,34 @@ fn main() {
             let (n, p50, p99, max) = (p.len(), at(0.5), at(0.99), at(1.0));
             println!("| {case} | {budget} | {pf} | {n} | {p50} / {p99} / {max} | {us:.1} | {per:.0} |");
         }
+    }
+    let t = table(n, false);
+    println!();
+    println!("| listing: slots scanned | sessions copied | chunks | p50 / max (cycles) | p50 µs |");
+    println!("|--:|--:|--:|--:|--:|");
+    for (scan, chunk) in [(65_536, 8192), (SCAN_PER_CHUNK, LIST_CHUNK)] {
+        let mut out: Vec<Session> = Vec::with_capacity(chunk);
+        let mut lengths = vec![];
+        let mut start = 0;
+        while start < t.capacity() {
+            out.clear();
+            let t0 = tsc();
+            // Engine::dump's loop, without a filter.
+            let end = (start + scan).min(t.capacity());
+            let mut i = start;
+            while i < end && out.len() < out.capacity() {
+                if let Some(s) = t.slot(i) {
+                    out.push(*s);
+                }
+                i += 1;
+            }
+            lengths.push(tsc() - t0);
+            std::hint::black_box(&out);
+            start = i;
+        }
+        lengths.sort_unstable();
+        let (p50, max) = (lengths[lengths.len() / 2], lengths[lengths.len() - 1]);
+        let us = p50 as f64 * 1e6 / hz as f64;
+        println!("| {scan} | {chunk} | {} | {p50} / {max} | {us:.1} |", lengths.len());
     }
 }
