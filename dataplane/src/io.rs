@@ -196,7 +196,7 @@ impl WorkerLoop {
             }
             let start = tsc();
             if !slept {
-                counters.count_loop(start.wrapping_sub(last));
+                counters.count_loop(start.saturating_sub(last));
             }
             (last, slept) = (start, false);
             let now = start / per_ms;
