@@ -26,21 +26,11 @@
 use dataplane::engine_config::{expire_budget, EXPIRE_BUDGET};
 use gw_benches::*;
 use gw_core::mailbox::{LIST_CHUNK, SCAN_PER_CHUNK};
-use gw_core::session::{NoPrefetch, Prefetch, Session, SessionTable};
+use gw_core::session::{Prefetch, Session, SessionTable};
 use gw_dpdk::tsc;
 
 #[global_allocator]
 static ALLOC: gw_dpdk::huge::HugeAlloc = gw_dpdk::huge::HugeAlloc;
-
-/// The prefetch instruction (as the poll loop's).
-struct Prefetcher;
-
-impl Prefetch for Prefetcher {
-    #[inline(always)]
-    fn line<T>(&self, r: &T) {
-        gw_dpdk::prefetch(r);
-    }
-}
 
 /// Sessions opened per wheel tick (64 ms) at 2M/s.
 const PER_TICK: u32 = 128_000;
@@ -69,12 +59,12 @@ fn table(n: u32, refreshed: bool) -> SessionTable {
 /// Runs passes of `budget` at the clock where all of `t`'s first
 /// deadlines have come until the wheel has caught up; returns the passes'
 /// lengths in cycles, sorted, and the cycles per examined session.
-fn drain(t: &mut SessionTable, n: u32, budget: usize, pf: &impl Prefetch) -> (Vec<u64>, f64) {
+fn drain(t: &mut SessionTable, n: u32, budget: usize) -> (Vec<u64>, f64) {
     let now = TIMEOUT_MS + u64::from(n / PER_TICK + 1) * 64;
     let (mut passes, mut total, mut examined) = (vec![], 0, 0);
     loop {
         let t0 = tsc();
-        let done = t.expire_with(now, budget, pf, |_| None);
+        let done = t.expire_with(now, budget, |_| None);
         let dt = tsc() - t0;
         assert!(done.examined <= budget);
         if done.examined == 0 {
@@ -106,11 +96,9 @@ fn main() {
             [(4096, false), (EXPIRE_BUDGET, false), (EXPIRE_BUDGET, true), (expire_budget(32), true)]
         {
             let mut t = table(n, refreshed);
-            let (p, per) = if prefetch {
-                drain(&mut t, n, budget, &Prefetcher)
-            } else {
-                drain(&mut t, n, budget, &NoPrefetch)
-            };
+            // As gatewayd's workers (`Engine::set_prefetch`), or none.
+            t.set_prefetch(if prefetch { Prefetch(gw_dpdk::prefetch_addr) } else { Prefetch::NONE });
+            let (p, per) = drain(&mut t, n, budget);
             let at = |q: f64| p[((p.len() - 1) as f64 * q) as usize];
             let us = at(0.99) as f64 * 1e6 / hz as f64;
             let pf = if prefetch { "yes" } else { "no" };

@@ -67,22 +67,6 @@ const WHEEL_SLOTS: usize = 1 << 14; // 16384 ticks * 64 ms = 17.5 minutes
 const MIN_REPLY_PORT_CELLS: usize = 1 << 12;
 const MAX_REPLY_PORT_CELLS: usize = 1 << 22;
 
-/// Starts loading the cache line that holds `*r`, without waiting for it:
-/// the dataplane's `gw_dpdk::prefetch`. The core has no unsafe code, so it
-/// cannot issue the instruction itself; a walk that knows its next lines
-/// early ([`Table::expire_with`]) takes one of these from its caller.
-pub trait Prefetch {
-    fn line<T>(&self, r: &T);
-}
-
-/// No prefetch (tests, and callers whose lines are in cache).
-pub struct NoPrefetch;
-
-impl Prefetch for NoPrefetch {
-    #[inline(always)]
-    fn line<T>(&self, _: &T) {}
-}
-
 /// The table is full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Full;
@@ -236,6 +220,32 @@ impl Table<Session> {
     #[inline(always)]
     pub fn reply_port_unused(&self, addr: u32, port: u16) -> bool {
         self.aux.cells[self.aux.cell(addr, port)] == 0
+    }
+}
+
+/// A cache-line prefetch hint that the I/O layer lends the core: gw-core
+/// has no unsafe code and `_mm_prefetch` is unsafe (its pointer), so the
+/// table calls this for lines it knows it will need a packet or more
+/// later (the next free slot, a FULLNAT bind's next reply lines), where a
+/// burst stage cannot know them. A hint: [`Prefetch::NONE`] (tests, a
+/// table nobody set one on) does nothing, and the table works the same.
+#[derive(Clone, Copy)]
+pub struct Prefetch(pub fn(*const u8));
+
+impl Prefetch {
+    /// No prefetch.
+    pub const NONE: Prefetch = Prefetch(|_| {});
+
+    /// Hints the line holding `*r`.
+    #[inline(always)]
+    pub fn line<T>(self, r: &T) {
+        (self.0)(r as *const T as *const u8)
+    }
+}
+
+impl std::fmt::Debug for Prefetch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Prefetch")
     }
 }
 

@@ -18,7 +18,7 @@ use crate::frag::{self, Datagram};
 use crate::modes::tun;
 use crate::nat64;
 use crate::neigh::{NeighAddr, NeighConfig, NeighTable, Probe, Resolve, StaticNeighbours};
-use crate::session::{Expired, Prefetch};
+use crate::session::Expired;
 use crate::steer::{self, Owner};
 use crate::wire::ethernet::{self, EtherType, MacAddr};
 use crate::wire::{arp, icmpv6, ipv4, ipv6};
@@ -816,17 +816,11 @@ impl<B: PacketBuf> Worker<B> {
         self.timers(now, io);
     }
 
-    /// [`Worker::tick`] with the session expiry's budget and prefetch
-    /// given ([`Engine::expire_with`]): the poll loop's entry. Returns what
-    /// the expiry pass did.
-    pub fn tick_with(
-        &mut self,
-        now: u64,
-        expire_budget: usize,
-        pf: &impl Prefetch,
-        io: &mut impl Io<B>,
-    ) -> Expired {
-        let done = self.engine.expire_with(now, expire_budget, pf);
+    /// [`Worker::tick`] with the session expiry's budget given
+    /// ([`Engine::expire_with`]): the poll loop's entry. Returns what the
+    /// expiry pass did.
+    pub fn tick_with(&mut self, now: u64, expire_budget: usize, io: &mut impl Io<B>) -> Expired {
+        let done = self.engine.expire_with(now, expire_budget);
         self.timers(now, io);
         done
     }

@@ -235,7 +235,7 @@ mod tests {
     /// in ticks is the same as at full speed. Returns (sessions opened,
     /// the most ticks a session was freed after its deadline tick).
     fn simulate_peak(packets_per_s: u64, refresh: bool) -> (usize, u32) {
-        use gw_core::session::{NoPrefetch, Session, SessionTable};
+        use gw_core::session::{Session, SessionTable};
         use gw_core::tcp_state::State;
         use gw_core::wire::ipv4::Protocol;
         use gw_proto::ForwardMode;
@@ -253,7 +253,7 @@ mod tests {
         let mut now_us = 0u64; // the simulation's clock
         let poll =
             |t: &mut SessionTable, now_ms: u64, packets: usize, deadline: &Vec<u64>, latest: &mut u32| {
-                let done = t.expire_with(now_ms, expire_budget(packets), &NoPrefetch, |s: &Session| {
+                let done = t.expire_with(now_ms, expire_budget(packets), |s: &Session| {
                     let id = (s.cip - 0x0a00_0000) as usize;
                     let (due, now) = (deadline[id] >> 6, now_ms >> 6);
                     assert!(due <= now, "session {id} freed before its deadline");

@@ -14,7 +14,8 @@
 //! the worker looks: every loop is counted in a histogram of TSC cycles
 //! ([`WorkerCounters::count_loop`], `gwctl --counters`' `loops_*`), and
 //! the work between bursts is bounded to keep it short: session expiry
-//! examines [`expire_budget`] sessions per loop, with prefetch.
+//! examines [`expire_budget`] sessions per loop, with prefetch (the
+//! engine's hint, `Engine::set_prefetch`, set by gatewayd).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -26,7 +27,6 @@ use crate::kernel::{KernelRings, FROM_KERNEL_BURST};
 use gw_core::counters::{Drop, Event, WorkerCounters};
 use gw_core::mailbox::WorkerMailbox;
 use gw_core::service::Publisher;
-use gw_core::session::Prefetch;
 use gw_core::steer::{self, Owner, Parsed, Redirect};
 use gw_core::synproxy::shed::Shed;
 use gw_core::worker::{Io, Learned, Worker};
@@ -87,17 +87,6 @@ impl Io<Mbuf> for DpdkIo<'_> {
             Some(k) => k.to_kernel.send(self.me, port, pkt),
             None => Err(pkt),
         }
-    }
-}
-
-/// The prefetch instruction, for walks in the core that know their next
-/// lines early (session expiry).
-struct Prefetcher;
-
-impl Prefetch for Prefetcher {
-    #[inline(always)]
-    fn line<T>(&self, r: &T) {
-        gw_dpdk::prefetch(r);
     }
 }
 
@@ -284,7 +273,7 @@ impl WorkerLoop {
             }
             io.flush_all();
             let packets = received + handed;
-            self.worker.tick_with(now, expire_budget(packets), &Prefetcher, &mut io);
+            self.worker.tick_with(now, expire_budget(packets), &mut io);
             io.flush_all();
             let engine = &self.worker.engine;
             self.mailbox.serve(|q| engine.dump(now, q));

@@ -16,7 +16,7 @@
 //! ([`Links`]); bounded [`Table::expire`].
 
 use super::index::Index;
-use super::{ms_to_tick, Flags, Full, NoPrefetch, Prefetch, NIL, TICK_SHIFT, WHEEL_SLOTS};
+use super::{ms_to_tick, Flags, Full, Prefetch, NIL, TICK_SHIFT, WHEEL_SLOTS};
 use crate::persist;
 
 /// An entry's links and deadline, owned by the [`Table`] (20 bytes, the
@@ -127,6 +127,8 @@ pub struct Table<E: Entry> {
     cur_tick: u32,
     /// The clock of the latest `expire` call, in ticks.
     now_tick: u32,
+    /// Lines needed soon, hinted ([`Prefetch`]): the free list's head.
+    pub(super) prefetch: Prefetch,
 }
 
 impl<E: Entry> Table<E> {
@@ -148,7 +150,13 @@ impl<E: Entry> Table<E> {
             wheel: vec![NIL; WHEEL_SLOTS * WHEEL_LISTS].into_boxed_slice(),
             cur_tick: ms_to_tick(now_ms),
             now_tick: ms_to_tick(now_ms),
+            prefetch: Prefetch::NONE,
         }
+    }
+
+    /// Sets the prefetch hint the table uses ([`Prefetch`]).
+    pub fn set_prefetch(&mut self, p: Prefetch) {
+        self.prefetch = p;
     }
 
     pub fn len(&self) -> usize {
@@ -350,13 +358,13 @@ impl<E: Entry> Table<E> {
     /// `on_expire` decides: `None` frees it, `Some(ms)` keeps it for `ms`
     /// more (a persistence template that still controls connections).
     /// Examines at most `budget` sessions, so one call's cost is bounded;
-    /// returns the number freed. [`Table::expire_with`] without prefetch.
+    /// returns the number freed ([`Table::expire_with`] says more).
     pub fn expire(&mut self, now_ms: u64, budget: usize, on_expire: impl FnMut(&E) -> Option<u64>) -> usize {
-        self.expire_with(now_ms, budget, &NoPrefetch, on_expire).freed
+        self.expire_with(now_ms, budget, on_expire).freed
     }
 
-    /// [`Table::expire`], prefetching with `pf` and saying how many
-    /// sessions it examined.
+    /// [`Table::expire`], saying how many sessions it examined; prefetches
+    /// with the table's hint ([`Table::set_prefetch`]).
     ///
     /// A wheel slot's lists are intrusive: each entry's line must arrive
     /// before the next one is known, and at a million sessions each is a
@@ -375,9 +383,9 @@ impl<E: Entry> Table<E> {
         &mut self,
         now_ms: u64,
         budget: usize,
-        pf: &impl Prefetch,
         mut on_expire: impl FnMut(&E) -> Option<u64>,
     ) -> Expired {
+        let pf = self.prefetch;
         let now = ms_to_tick(now_ms);
         self.now_tick = now;
         // After a long pause, one lap visits every slot: skip the rest.
@@ -427,7 +435,7 @@ impl<E: Entry> Table<E> {
 
     /// Prefetches the lines that [`Table::expire_one`] of `i` will write.
     #[inline(always)]
-    fn prefetch_handling(&self, i: u32, now: u32, pf: &impl Prefetch) {
+    fn prefetch_handling(&self, i: u32, now: u32, pf: Prefetch) {
         let s = &self.slots[i as usize];
         let l = s.links();
         if l.wheel_tick > self.cur_tick {

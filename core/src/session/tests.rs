@@ -247,14 +247,14 @@ mod expiry {
 
     use super::*;
 
-    /// Counts the lines it is asked to prefetch.
-    #[derive(Default)]
-    struct Counting(Cell<usize>);
+    thread_local! {
+        /// Lines [`counting`] was asked to prefetch on this thread.
+        static PREFETCHED: Cell<usize> = const { Cell::new(0) };
+    }
 
-    impl Prefetch for Counting {
-        fn line<T>(&self, _: &T) {
-            self.0.set(self.0.get() + 1);
-        }
+    /// A prefetch hint that counts.
+    fn counting(_: *const u8) {
+        PREFETCHED.with(|c| c.set(c.get() + 1));
     }
 
     /// `n` sessions opened at time 0 with a 60 s timeout: one wheel slot.
@@ -274,17 +274,19 @@ mod expiry {
         let n = 100_000;
         let mut t = opened_together(n);
         assert_eq!(t.expiry_backlog(61_000), n as usize);
-        let pf = Counting::default();
+        t.set_prefetch(Prefetch(counting));
+        let before = PREFETCHED.with(Cell::get);
         let mut calls = 0;
         while !t.is_empty() {
-            let done = t.expire_with(61_000, 64, &pf, |_| None);
+            let done = t.expire_with(61_000, 64, |_| None);
             assert!(done.examined <= 64 && done.freed == done.examined, "{done:?}");
             calls += 1;
         }
         assert_eq!(calls, n.div_ceil(64));
         assert_eq!(t.expiry_backlog(61_000), 0);
         // The next entry of each list and both index buckets of each one.
-        assert!(pf.0.get() >= 3 * n as usize - WHEEL_LISTS, "{} prefetches", pf.0.get());
+        let prefetched = PREFETCHED.with(Cell::get) - before;
+        assert!(prefetched >= 3 * n as usize - WHEEL_LISTS, "{prefetched} prefetches");
     }
 
     /// Sessions refreshed since they were linked are moved to their new
@@ -298,7 +300,7 @@ mod expiry {
         }
         let mut calls = 0;
         while t.expiry_backlog(61_000) > 0 {
-            let done = t.expire_with(61_000, 64, &NoPrefetch, |_| None);
+            let done = t.expire_with(61_000, 64, |_| None);
             assert_eq!((done.freed, done.examined.min(64)), (0, done.examined));
             calls += 1;
         }
@@ -326,7 +328,7 @@ mod expiry {
             let keep = |s: &Session| (s.is_template() && s.n_control() > 0).then_some(1_000);
             let mut freed = 0;
             while t.expiry_backlog(61_000) > 0 {
-                freed += t.expire_with(61_000, budget, &NoPrefetch, keep).freed;
+                freed += t.expire_with(61_000, budget, keep).freed;
             }
             assert_eq!((freed, t.len()), (1, 1), "budget {budget}: the connection only");
             // The connection ended at its deadline (60 s): the template
@@ -365,6 +367,7 @@ mod expiry {
         #[test]
         fn expiry_agrees_with_a_deadline_model(ops in prop::collection::vec(op(), 1..400)) {
             let mut t = SessionTable::new(256, 11, 0);
+            t.set_prefetch(Prefetch(counting));
             // id -> (slot, deadline in ticks)
             let mut model: HashMap<u16, (u32, u32)> = HashMap::new();
             let mut now = 0u64;
@@ -387,7 +390,7 @@ mod expiry {
                         let tick = ms_to_tick(now);
                         loop {
                             let mut early = None;
-                            let done = t.expire_with(now, budget, &Counting::default(), |s| {
+                            let done = t.expire_with(now, budget, |s| {
                                 let d = model.get(&s.cport).map(|m| m.1);
                                 if d.is_none_or(|d| d > tick) {
                                     early = Some(s.cport);

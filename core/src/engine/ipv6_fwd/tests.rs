@@ -505,11 +505,10 @@ fn one_expiry_budget_covers_both_tables() {
         assert!(matches!(e.process(0, 0, &mut f), Action::Forward6 { .. }));
     }
     assert_eq!(e.sessions6.len(), 10);
-    let pf = crate::session::NoPrefetch;
-    assert_eq!(e.expire_with(299_000, 4, &pf), Expired::default(), "not due yet");
-    assert_eq!(e.expire_with(301_000, 4, &pf), Expired { examined: 4, freed: 4 });
-    assert_eq!(e.expire_with(301_000, 5, &pf), Expired { examined: 5, freed: 5 });
-    assert_eq!(e.expire_with(301_000, 5, &pf), Expired { examined: 1, freed: 1 });
+    assert_eq!(e.expire_with(299_000, 4), Expired::default(), "not due yet");
+    assert_eq!(e.expire_with(301_000, 4), Expired { examined: 4, freed: 4 });
+    assert_eq!(e.expire_with(301_000, 5), Expired { examined: 5, freed: 5 });
+    assert_eq!(e.expire_with(301_000, 5), Expired { examined: 1, freed: 1 });
     assert!(e.sessions6.is_empty());
     assert_eq!(e.counters.event_count(crate::counters::Event::SessionsExpired), 10);
 }
