@@ -63,7 +63,7 @@ use crate::persist;
 use crate::route::{Iface, Routes};
 use crate::sched::SchedState;
 use crate::service::Snapshot;
-use crate::session::{Expired, Prefetch, SessionTable};
+use crate::session::{Prefetch, SessionTable};
 use crate::wire::ethernet::{self, EtherType, MacAddr};
 
 /// Static settings of one worker's engine.
@@ -336,6 +336,7 @@ impl Engine {
         self.sessions.set_prefetch(p);
         self.sessions6.set_prefetch(p);
     }
+
     /// The service configuration in use.
     pub fn snapshot(&self) -> &Arc<Snapshot> {
         &self.snap
@@ -519,7 +520,7 @@ impl Engine {
     /// goes first with half the budget, then the IPv4 table with what is
     /// left, then the IPv6 table again: neither table's backlog holds the
     /// other's expiry back.
-    pub fn expire_with(&mut self, now: u64, budget: usize) -> Expired {
+    pub fn expire_with(&mut self, now: u64, budget: usize) -> crate::session::Expired {
         let mut done = self.expire6(now, budget / 2);
         let Engine { cfg, snap, sessions, counters, overloaded, .. } = self;
         done += sessions.expire_with(now, budget - done.examined, |s| {
