@@ -1103,7 +1103,7 @@ proptest! {
     fn the_plain_path_writes_what_the_general_one_writes(
         v6 in any::<bool>(), tcp in any::<bool>(), sport: u16, dport: u16, hop in 1u8.., tc: u8,
         payload in proptest::collection::vec(any::<u8>(), 0..200), udp_sum0 in any::<bool>(),
-        df in any::<bool>(), pad in 0usize..8, room in 0usize..48, cut in 0usize..24,
+        df in any::<bool>(), pad in 0usize..8, room in 0usize..48, cut in 0usize..24, fix_len in any::<bool>(),
         flips in proptest::collection::vec((0usize..48, any::<u8>()), 0..3),
     ) {
         let proto = if tcp { 6 } else { 17 };
@@ -1122,10 +1122,21 @@ proptest! {
             }
             p
         };
-        // A segment cut short behind an unchanged length, then up to 8
-        // bytes of padding; then the flips.
-        let keep = pkt.len() - cut.min(pkt.len() - 20);
+        // A segment cut short, behind its IP length set to match (a
+        // short segment) or left as it was (a truncated packet), then up
+        // to 8 bytes of padding; then the flips.
+        let ip_len = if v6 { 40 } else { 20 };
+        let keep = pkt.len() - cut.min(pkt.len() - ip_len);
         pkt.truncate(keep);
+        if fix_len {
+            let (at, len) = if v6 { (4, keep - 40) } else { (2, keep) };
+            pkt[at..at + 2].copy_from_slice(&(len as u16).to_be_bytes());
+        }
+        // What the plain path must take: whole lengths, the checksum field
+        // in the segment, and for IPv4 a UDP checksum and IPv6's headroom.
+        let whole = flips.is_empty() && (cut == 0 || fix_len);
+        let csum_in = keep - ip_len >= if tcp { 18 } else { 8 };
+        let plain = whole && csum_in && (v6 || (room >= 20 && (tcp || !udp_sum0)));
         pkt.extend(std::iter::repeat_n(0xa5, pad));
         for (at, v) in flips {
             let n = pkt.len();
@@ -1136,7 +1147,9 @@ proptest! {
         let (mut fast, mut any) = (orig.clone(), orig.clone());
         if v6 {
             let p = to4_params();
-            match plain_to_ipv4(&mut fast, room, &p) {
+            let r = plain_to_ipv4(&mut fast, room, &p);
+            prop_assert!(!plain || r.is_some(), "a plain packet takes the plain path");
+            match r {
                 Some(t) => {
                     prop_assert_eq!(any_to_ipv4(&mut any, room, &p), Ok(t));
                     prop_assert_eq!(&fast, &any);
@@ -1145,7 +1158,9 @@ proptest! {
             }
         } else {
             let p = to6_params();
-            match plain_to_ipv6(&mut fast, room, &p) {
+            let r = plain_to_ipv6(&mut fast, room, &p);
+            prop_assert!(!plain || r.is_some(), "a plain packet takes the plain path");
+            match r {
                 Some(t) => {
                     prop_assert_eq!(any_to_ipv6(&mut any, room, &p), Ok(t));
                     prop_assert_eq!(&fast, &any);
