@@ -889,9 +889,10 @@ pub fn frame_to_ipv6<B: PacketBuf>(pkt: &mut B, p: &To6) -> Result<(), Error> {
     if !pkt.prepend(grow) {
         return Err(Error::Headroom);
     }
-    move_eth(pkt.as_mut(), grow, 0);
-    match to_ipv6(pkt.as_mut(), grow + ETH_LEN, p) {
-        Ok(t) => reframe(pkt, Translated { start: t.start, len: t.len }, EtherType::Ipv6),
+    let buf = pkt.as_mut();
+    move_eth(buf, grow, 0);
+    match to_ipv6(buf, grow + ETH_LEN, p) {
+        Ok(t) => reframe(pkt, t, EtherType::Ipv6),
         Err(e) => {
             // Give the frame back as it came (the caller may still answer
             // or count it).
@@ -922,7 +923,9 @@ fn reframe<B: PacketBuf>(pkt: &mut B, t: Translated, ty: EtherType) -> Result<()
     let buf = pkt.as_mut();
     move_eth(buf, 0, at);
     ethernet::Frame::new_unchecked(&mut buf[at..at + ETH_LEN]).set_ethertype(ty);
-    if !pkt.adj(at) {
+    // (An unfragmented TCP/UDP packet from IPv4 grew by exactly what its
+    // header needed: nothing to strip.)
+    if at != 0 && !pkt.adj(at) {
         return Err(Error::Malformed);
     }
     pkt.truncate(ETH_LEN + t.len);
