@@ -201,8 +201,8 @@ fn run_by(engine: &mut Engine, port: u16, frame: &mut impl PacketBuf, path: Opti
     match action {
         Action::Forward { .. } | Action::Forward6 { .. } => true,
         Action::Nat64To4 { .. } | Action::Nat64To6 { .. } => match engine.pending_nat64() {
-            Pending::To4(p) => nat64::frame_to_ipv4(frame, &p).is_ok(),
-            Pending::To6(p) => nat64::frame_to_ipv6(frame, &p).is_ok(),
+            Pending::To4(p) => nat64::frame_to_ipv4(frame, p).is_ok(),
+            Pending::To6(p) => nat64::frame_to_ipv6(frame, p).is_ok(),
         },
         _ => false,
     }

@@ -746,12 +746,11 @@ impl<B: PacketBuf> Worker<B> {
     /// identification); false, counted, if the translation refuses it.
     fn translate(&mut self, pkt: &mut impl PacketBuf) -> bool {
         let r = match self.engine.pending_nat64() {
-            Nat64Pending::To4(mut p) => {
+            Nat64Pending::To4(p) => {
                 self.ip_ident = self.ip_ident.wrapping_add(1);
-                p.ident = self.ip_ident;
-                nat64::frame_to_ipv4(pkt, &p)
+                nat64::frame_to_ipv4(pkt, &nat64::To4 { ident: self.ip_ident, ..*p })
             }
-            Nat64Pending::To6(p) => nat64::frame_to_ipv6(pkt, &p),
+            Nat64Pending::To6(p) => nat64::frame_to_ipv6(pkt, p),
         };
         match r {
             Ok(()) => true,
