@@ -18,6 +18,7 @@ use crate::frag::{self, Datagram};
 use crate::modes::tun;
 use crate::nat64;
 use crate::neigh::{NeighAddr, NeighConfig, NeighTable, Probe, Resolve, StaticNeighbours};
+use crate::session::Expired;
 use crate::steer::{self, Owner};
 use crate::wire::ethernet::{self, EtherType, MacAddr};
 use crate::wire::{arp, icmpv6, ipv4, ipv6};
@@ -811,6 +812,20 @@ impl<B: PacketBuf> Worker<B> {
     /// Call once per poll loop.
     pub fn tick(&mut self, now: u64, io: &mut impl Io<B>) {
         self.engine.expire(now);
+        self.timers(now, io);
+    }
+
+    /// [`Worker::tick`] with the session expiry's budget given
+    /// ([`Engine::expire_with`]): the poll loop's entry. Returns what the
+    /// expiry pass did.
+    pub fn tick_with(&mut self, now: u64, expire_budget: usize, io: &mut impl Io<B>) -> Expired {
+        let done = self.engine.expire_with(now, expire_budget);
+        self.timers(now, io);
+        done
+    }
+
+    /// The timers other than session expiry.
+    fn timers(&mut self, now: u64, io: &mut impl Io<B>) {
         self.refresh_statics(io);
         if now.saturating_sub(self.last_neigh_tick) >= NEIGH_TICK_MS {
             self.last_neigh_tick = now;

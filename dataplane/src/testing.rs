@@ -256,7 +256,11 @@ impl LabConfig {
             MAX_SERVICES,
             self.max_dests,
         );
-        let engine = Engine::new(self.engine_config(), publisher.current(), counters.clone(), self.start_ms);
+        let mut engine =
+            Engine::new(self.engine_config(), publisher.current(), counters.clone(), self.start_ms);
+        // As gatewayd's workers (a hint: the tests see the same results).
+        #[cfg(feature = "dpdk")]
+        engine.set_prefetch(gw_core::session::Prefetch(gw_dpdk::prefetch_addr));
         let worker = Worker::new(engine, self.neigh);
         Lab { worker, control, publisher, counters, io: SinkIo::default(), now: self.now }
     }

@@ -44,7 +44,7 @@ pub use mbuf::Mbuf;
 pub use mempool::Mempool;
 pub use packet_socket::packet_ring_drops;
 pub use port::{Port, PortStats, QueueStats, QUEUE_STAT_CNTRS};
-pub use prefetch::prefetch;
+pub use prefetch::{prefetch, prefetch_addr};
 pub use signal::{reload_on_sighup, stop_on_signals};
 
 /// The raw bindings, for what the safe layer does not cover yet.

@@ -18,3 +18,18 @@ pub fn prefetch<T>(r: &T) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = r;
 }
+
+/// [`prefetch`] of the line at `p`, as a plain function the core's
+/// session table can hold (`gw_core::session::Prefetch`): the core has no
+/// unsafe code, so it is lent this one.
+pub fn prefetch_addr(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: PREFETCHT0 is a hint: it never faults and never changes
+    // memory or architectural state, whatever the address (the core passes
+    // addresses inside its live tables anyway).
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}

@@ -63,7 +63,7 @@ use crate::persist;
 use crate::route::{Iface, Routes};
 use crate::sched::SchedState;
 use crate::service::Snapshot;
-use crate::session::SessionTable;
+use crate::session::{Prefetch, SessionTable};
 use crate::wire::ethernet::{self, EtherType, MacAddr};
 
 /// Static settings of one worker's engine.
@@ -86,7 +86,9 @@ pub struct EngineConfig {
     pub lport_range: (u16, u16),
     /// Seed of the session hash.
     pub seed: u64,
-    /// Most sessions examined per expiry call.
+    /// Most sessions [`Engine::expire`] examines per call, both tables
+    /// together (the poll loop passes its own per-poll budget to
+    /// [`Engine::expire_with`]).
     pub expire_budget: usize,
     /// Service slots (sizes the per-service scheduler state).
     pub max_services: usize,
@@ -325,6 +327,16 @@ impl Engine {
     pub fn sessions(&self) -> &SessionTable {
         &self.sessions
     }
+    /// Lends the session tables a prefetch hint ([`Prefetch`]), which the
+    /// core cannot issue itself (no unsafe code): the lines a walk of the
+    /// timer wheel reads next are then on their way (see
+    /// [`crate::session::Table::expire_with`]). Without one the engine
+    /// works the same.
+    pub fn set_prefetch(&mut self, p: Prefetch) {
+        self.sessions.set_prefetch(p);
+        self.sessions6.set_prefetch(p);
+    }
+
     /// The service configuration in use.
     pub fn snapshot(&self) -> &Arc<Snapshot> {
         &self.snap
@@ -494,18 +506,34 @@ impl Engine {
         q.next = (i < cap).then_some(i);
     }
 
-    /// Expires due sessions (bounded work per call): a template by
-    /// [`persist::expire`]'s rule, a connection with [`conn::unbind`].
+    /// Expires due sessions (at most `expire_budget` examined): a template
+    /// by [`persist::expire`]'s rule, a connection with [`conn::unbind`].
+    /// Returns the number freed.
     pub fn expire(&mut self, now: u64) -> usize {
+        self.expire_with(now, self.cfg.expire_budget).freed
+    }
+
+    /// [`Engine::expire`] examining at most `budget` sessions of both
+    /// tables together, prefetching with the tables' hint
+    /// ([`Engine::set_prefetch`]) (the poll loop's budget
+    /// rule: `gatewayd`'s `engine_config::expire_budget`). The IPv6 table
+    /// goes first with half the budget, then the IPv4 table with what is
+    /// left, then the IPv6 table again: neither table's backlog holds the
+    /// other's expiry back.
+    pub fn expire_with(&mut self, now: u64, budget: usize) -> crate::session::Expired {
+        let mut done = self.expire6(now, budget / 2);
         let Engine { cfg, snap, sessions, counters, overloaded, .. } = self;
-        let n = sessions.expire(now, cfg.expire_budget, |s| {
+        done += sessions.expire_with(now, budget - done.examined, |s| {
             if s.is_template() {
                 return persist::expire(counters, s);
             }
             conn::unbind(counters, overloaded, snap, cfg.workers, s);
             None
         });
-        n + self.expire6(now)
+        if done.examined < budget {
+            done += self.expire6(now, budget - done.examined);
+        }
+        done
     }
 }
 

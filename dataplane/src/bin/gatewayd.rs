@@ -260,7 +260,8 @@ fn run(args: Args) -> Result<()> {
     for (i, lcore) in lcores.iter().enumerate() {
         let mut ecfg = cfg.engine_config(i as u32, u32::from(nworkers), &ifaces, &routes, seed);
         ecfg.kernel = kernel_ports.clone();
-        let engine = Engine::new(ecfg, publisher.current(), counters[i].clone(), now_ms);
+        let mut engine = Engine::new(ecfg, publisher.current(), counters[i].clone(), now_ms);
+        engine.set_prefetch(gw_core::session::Prefetch(gw_dpdk::prefetch_addr));
         let worker = WorkerLoop {
             worker: Worker::new(engine, neigh)
                 .with_static_neighbours(static_neigh.clone())
