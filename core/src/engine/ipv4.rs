@@ -230,6 +230,27 @@ impl Engine {
     }
 
     fn l4(&mut self, now: u64, rx: &Iface, frame: &mut [u8], p: &L4Info) -> Action {
+        // The established packet's one way out: the session step inline
+        // here, once for both directions (issue 14: no call, no arguments
+        // through the stack for it).
+        let (i, dir) = match self.find_session(now, rx, frame, p) {
+            Ok(found) => found,
+            Err(action) => return action,
+        };
+        self.forward_inline(now, rx, i, dir, frame, p)
+    }
+
+    /// The session of TCP/UDP packet `p` and the side it came from, or
+    /// what became of a packet that has none ([`Engine::open`], NAT64's
+    /// reply, a drop).
+    #[inline(always)]
+    fn find_session(
+        &mut self,
+        now: u64,
+        rx: &Iface,
+        frame: &mut [u8],
+        p: &L4Info,
+    ) -> Result<(u32, Dir), Action> {
         // A packet to a local address can only be a FULLNAT reply: skip the
         // client-side index (a likely cache miss) for it.
         let reply_first = self.snap.is_laddr(p.key.dst);
@@ -244,7 +265,7 @@ impl Engine {
                     && self.cfg.conn_reuse.reschedules(s, self.snap.dest_live(u32::from(s.dest)));
                 let one_packet = s.flags.contains(Flags::ONE_PACKET) && s.proto == u8::from(Protocol::Udp);
                 if !reuse && !one_packet {
-                    return self.forward(now, rx, i, Dir::Input, frame, p);
+                    return Ok((i, Dir::Input));
                 }
                 let s = *s;
                 if reuse {
@@ -258,7 +279,7 @@ impl Engine {
             // reply index, a second likely cache miss, and its insert
             // reuses the hash of the lookup that missed.
             if self.snap.owns(p.key.dst) {
-                return self.open(now, rx, frame, p, h);
+                return Err(self.open(now, rx, frame, p, h));
             }
         }
         // A reply to a local address:port that no IPv4 session has in its
@@ -269,16 +290,16 @@ impl Engine {
             && self.sessions.reply_port_unused(p.key.dst, p.key.dport);
         if !nat64_only {
             if let Some(i) = self.sessions.lookup_out(&p.key) {
-                return self.forward(now, rx, i, Dir::Output, frame, p);
+                return Ok((i, Dir::Output));
             }
         }
         if reply_first {
             if let Some(a) = self.nat64_reply(now, rx, frame, p) {
-                return a;
+                return Err(a);
             }
         }
         let h_in = self.sessions.hash(&p.key);
-        self.open(now, rx, frame, p, h_in)
+        Err(self.open(now, rx, frame, p, h_in))
     }
 
     /// A packet that found no session: a SYNPROXY service's SYN, or a new
@@ -301,8 +322,24 @@ impl Engine {
     /// (TTL, route, TCP state, timer, counters) with the mode's constants
     /// ([`modes::traits`]), then the mode's transmit ([`modes::xmit`]). The
     /// common step exists once, not once per mode, so it stays small enough
-    /// for the compiler to inline what it calls.
+    /// for the compiler to inline what it calls. Out of line for the new
+    /// session and SYNPROXY's steps; [`Engine::l4`] has it inline.
+    #[inline(never)]
     pub(super) fn forward(
+        &mut self,
+        now: u64,
+        rx: &Iface,
+        i: u32,
+        dir: Dir,
+        frame: &mut [u8],
+        p: &L4Info,
+    ) -> Action {
+        self.forward_inline(now, rx, i, dir, frame, p)
+    }
+
+    /// [`Engine::forward`]'s body.
+    #[inline(always)]
+    fn forward_inline(
         &mut self,
         now: u64,
         rx: &Iface,
