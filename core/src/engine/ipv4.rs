@@ -369,11 +369,19 @@ impl Engine {
         if mode.routed && p.ttl <= 1 {
             return Action::Drop(Drop::TtlExceeded);
         }
-        let (to, event) = match dir {
-            Dir::Output => (s.cip, Event::FwdOut),
-            _ => (s.rip, Event::FwdIn),
+        let (to, event, way) = match dir {
+            Dir::Output => (s.cip, Event::FwdOut, 1),
+            _ => (s.rip, Event::FwdIn, 0),
         };
-        let Some((port, next_hop)) = cfg.routes.lookup(to) else {
+        // The route of this side of the session, searched once.
+        let hop = match s.route[way] {
+            Some(no) => cfg.routes.lookup_at(no, to),
+            None => cfg.routes.lookup_numbered(to).map(|(no, hop)| {
+                sessions.get_mut(i).route[way] = Some(no);
+                hop
+            }),
+        };
+        let Some((port, next_hop)) = hop else {
             return Action::Drop(Drop::NoRoute);
         };
         if p.key.proto == Protocol::Tcp && !s.flags.contains(Flags::NO_OUT) {
