@@ -272,7 +272,7 @@ impl RouteNo {
 
 /// The reverse-path rule of `rx` given the route back to a source.
 #[inline]
-fn rp_ok<A>(back: Option<(u16, A)>, rx: &Iface) -> bool {
+pub(crate) fn rp_ok<A>(back: Option<(u16, A)>, rx: &Iface) -> bool {
     match rx.rp_filter {
         RpFilter::Off => true,
         RpFilter::Loose => back.is_some(),
