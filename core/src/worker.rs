@@ -661,8 +661,29 @@ impl<B: PacketBuf> Worker<B> {
         self.output(now, port, next_hop, pkt, io);
     }
 
-    /// Sends a routed packet to `next_hop`, resolving its MAC first.
+    /// Sends a routed packet to `next_hop`, resolving its MAC first. The
+    /// per-packet case (within the port's MTU, the next hop's MAC in the
+    /// neighbour cache) is inlined into the caller: the two MAC writes and
+    /// the send, without a call; anything else is [`Worker::output_slow`]'s.
+    #[inline(always)]
     fn output(&mut self, now: u64, port: u16, next_hop: u32, mut pkt: B, io: &mut impl Io<B>) {
+        if let Some((src_mac, mtu)) = self.engine.iface(port).map(|i| (i.mac, usize::from(i.mtu))) {
+            if pkt.as_ref().len() <= ethernet::HEADER_LEN + mtu {
+                if let Some(mac) = self.neigh.cached(port, next_hop) {
+                    set_macs(pkt.as_mut(), src_mac, mac);
+                    io.send(port, pkt);
+                    return;
+                }
+            }
+        }
+        self.output_slow(now, port, next_hop, pkt, io)
+    }
+
+    /// [`Worker::output`] when the fast case does not apply: no such port,
+    /// over the MTU (fragments, or the drop), the neighbour not cached
+    /// (the table, else parked while ARP runs).
+    #[inline(never)]
+    fn output_slow(&mut self, now: u64, port: u16, next_hop: u32, mut pkt: B, io: &mut impl Io<B>) {
         let Some((src_mac, mtu)) = self.engine.iface(port).map(|i| (i.mac, i.mtu as usize)) else {
             self.engine.counters().count_drop(Drop::NoRoute);
             return;
@@ -703,8 +724,25 @@ impl<B: PacketBuf> Worker<B> {
     /// (a neighbour solicitation, the packet parked meanwhile). IPv6 is
     /// not fragmented on the way: the engine answers a packet over the
     /// output MTU with Packet Too Big; one that still is (a reply that
-    /// grew) is counted.
+    /// grew) is counted. The per-packet case is inline, as
+    /// [`Worker::output`]'s.
+    #[inline(always)]
     fn output6(&mut self, now: u64, port: u16, next_hop: u128, mut pkt: B, io: &mut impl Io<B>) {
+        if let Some((src_mac, mtu)) = self.engine.iface(port).map(|i| (i.mac, usize::from(i.mtu))) {
+            if pkt.as_ref().len() <= ethernet::HEADER_LEN + mtu {
+                if let Some(mac) = self.neigh6.cached(port, next_hop) {
+                    set_macs(pkt.as_mut(), src_mac, mac);
+                    io.send(port, pkt);
+                    return;
+                }
+            }
+        }
+        self.output6_slow(now, port, next_hop, pkt, io)
+    }
+
+    /// [`Worker::output6`] when its fast case does not apply.
+    #[inline(never)]
+    fn output6_slow(&mut self, now: u64, port: u16, next_hop: u128, mut pkt: B, io: &mut impl Io<B>) {
         let Some((src_mac, mtu, has6)) =
             self.engine.iface(port).map(|i| (i.mac, i.mtu as usize, i.addr6.is_some()))
         else {

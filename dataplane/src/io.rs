@@ -47,6 +47,17 @@ struct DpdkIo<'a> {
 }
 
 impl DpdkIo<'_> {
+    /// The index in `ports` (and `tx`) of DPDK port `port`: the port's id
+    /// itself when the ports are listed in id order (they usually are:
+    /// ids 0, 1, ...), one compare; else a search.
+    #[inline]
+    fn slot(&self, port: u16) -> Option<usize> {
+        let i = usize::from(port);
+        if self.ports.get(i).is_some_and(|p| p.id() == port) {
+            return Some(i);
+        }
+        self.ports.iter().position(|p| p.id() == port)
+    }
     fn flush(&mut self, i: usize) {
         let (sent, dropped) = self.tx[i].flush(self.ports[i], self.queue);
         self.counters.event(Event::TxPackets, sent as u64);
@@ -67,7 +78,7 @@ impl Io<Mbuf> for DpdkIo<'_> {
     }
     #[inline]
     fn send(&mut self, port: u16, pkt: Mbuf) {
-        let Some(i) = self.ports.iter().position(|p| p.id() == port) else {
+        let Some(i) = self.slot(port) else {
             self.counters.count_drop(Drop::NoRoute);
             return;
         };

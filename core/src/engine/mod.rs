@@ -411,6 +411,14 @@ impl Engine {
 
     /// Processes one frame received on `port`.
     pub fn process(&mut self, now: u64, port: u16, frame: &mut [u8]) -> Action {
+        self.process_inline(now, port, frame)
+    }
+
+    /// [`Engine::process`]'s body, inline in [`Engine::process_parsed`]
+    /// (the worker's per-packet entry) so that the worker's step has no
+    /// call before the session step.
+    #[inline(always)]
+    fn process_inline(&mut self, now: u64, port: u16, frame: &mut [u8]) -> Action {
         let Some(iface) = self.iface(port).copied() else {
             return Action::Drop(Drop::NotForUs);
         };
@@ -455,7 +463,7 @@ impl Engine {
         frame: &mut [u8],
         parsed: Option<&L4Info>,
     ) -> Action {
-        let Some(p) = parsed else { return self.process(now, port, frame) };
+        let Some(p) = parsed else { return self.process_inline(now, port, frame) };
         debug_assert_eq!(L4Info::check(frame).as_ref(), Some(p), "the record is this frame's");
         let Some(iface) = self.iface(port).copied() else {
             return Action::Drop(Drop::NotForUs);
