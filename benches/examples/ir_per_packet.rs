@@ -134,13 +134,17 @@ impl Headroom {
     }
 }
 
+// Always inline, as `Mbuf`'s accessors are in the worker: a call here
+// would be the harness's cost, not the worker's.
 impl AsRef<[u8]> for Headroom {
+    #[inline(always)]
     fn as_ref(&self) -> &[u8] {
         &self.buf[self.start..self.start + self.len]
     }
 }
 
 impl AsMut<[u8]> for Headroom {
+    #[inline(always)]
     fn as_mut(&mut self) -> &mut [u8] {
         &mut self.buf[self.start..self.start + self.len]
     }
@@ -201,8 +205,8 @@ fn run_by(engine: &mut Engine, port: u16, frame: &mut impl PacketBuf, path: Opti
     match action {
         Action::Forward { .. } | Action::Forward6 { .. } => true,
         Action::Nat64To4 { .. } | Action::Nat64To6 { .. } => match engine.pending_nat64() {
-            Pending::To4(p) => nat64::frame_to_ipv4(frame, &p).is_ok(),
-            Pending::To6(p) => nat64::frame_to_ipv6(frame, &p).is_ok(),
+            Pending::To4(p) => nat64::frame_to_ipv4(frame, p).is_ok(),
+            Pending::To6(p) => nat64::frame_to_ipv6(frame, p).is_ok(),
         },
         _ => false,
     }
@@ -277,12 +281,14 @@ fn setup6(engine: &mut Engine, mode: Mode, tcp: bool, flows: u32) -> Vec<[(u16, 
 struct Pooled(Box<Headroom>);
 
 impl AsRef<[u8]> for Pooled {
+    #[inline(always)]
     fn as_ref(&self) -> &[u8] {
         (*self.0).as_ref()
     }
 }
 
 impl AsMut<[u8]> for Pooled {
+    #[inline(always)]
     fn as_mut(&mut self) -> &mut [u8] {
         (*self.0).as_mut()
     }
@@ -314,6 +320,7 @@ impl Io<Pooled> for PoolIo {
     fn alloc(&mut self) -> Option<Pooled> {
         self.free.pop()
     }
+    #[inline(always)]
     fn send(&mut self, _port: u16, pkt: Pooled) {
         self.sent += 1;
         self.free.push(pkt);

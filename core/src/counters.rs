@@ -270,7 +270,38 @@ counters! {
             "Frames the kernel sent on a port's kernel interface, transmitted out of the port by this worker.",
         IdlePolls = "idle_polls", "Polls that received nothing (idle policy).",
         BusyCycles = "busy_cycles", "TSC cycles spent in polls that received packets.",
+        // The poll loop's own stalls (issue 14): each loop's length, from one
+        // rx burst of the first port to the next, sleeps left out.
+        LoopCycles = "loop_cycles", "TSC cycles of all poll loops (sleeps left out): the histogram's sum.",
+        LoopsUnder4k = "loops_under_4k_cycles", "Poll loops shorter than 4,096 TSC cycles.",
+        LoopsUnder16k = "loops_under_16k_cycles", "Poll loops of 4,096 to 16,383 TSC cycles.",
+        LoopsUnder64k = "loops_under_64k_cycles", "Poll loops of 16,384 to 65,535 TSC cycles.",
+        LoopsUnder256k = "loops_under_256k_cycles", "Poll loops of 65,536 to 262,143 TSC cycles.",
+        LoopsUnder1m = "loops_under_1m_cycles", "Poll loops of 262,144 to 1,048,575 TSC cycles.",
+        LoopsOver1m = "loops_over_1m_cycles",
+            "Poll loops of 1,048,576 TSC cycles or more (0.4 ms at 2.6 GHz: packets waited that long).",
+        LoopCyclesMax = "loop_cycles_max", "The longest poll loop so far, in TSC cycles (a gauge).",
     }
+}
+
+/// The poll-loop histogram's buckets: each one's counter and the TSC
+/// cycles it stays below (powers of four; the last one is unbounded).
+pub const LOOP_BUCKETS: [(Event, u64); 6] = [
+    (Event::LoopsUnder4k, 1 << 12),
+    (Event::LoopsUnder16k, 1 << 14),
+    (Event::LoopsUnder64k, 1 << 16),
+    (Event::LoopsUnder256k, 1 << 18),
+    (Event::LoopsUnder1m, 1 << 20),
+    (Event::LoopsOver1m, u64::MAX),
+];
+
+/// The index in [`LOOP_BUCKETS`] of a loop of `cycles`: from its bit
+/// length, with no branch or search (12 bits or fewer: the first bucket,
+/// then two more bits per bucket).
+#[inline(always)]
+pub fn loop_bucket(cycles: u64) -> usize {
+    let bits = 64 - cycles.leading_zeros() as usize;
+    (bits.saturating_sub(11) / 2).min(LOOP_BUCKETS.len() - 1)
 }
 
 const N_DROPS: usize = Drop::ALL.len();
@@ -373,6 +404,18 @@ impl WorkerCounters {
     pub fn event_cell(&self, e: Event) -> &Cell {
         &self.events[e as usize]
     }
+    /// Counts one poll loop of `cycles` TSC cycles: its histogram bucket,
+    /// the sum and the maximum (three stores to this worker's own lines,
+    /// once per loop, not per packet).
+    #[inline(always)]
+    pub fn count_loop(&self, cycles: u64) {
+        self.event(LOOP_BUCKETS[loop_bucket(cycles)].0, 1);
+        self.event(Event::LoopCycles, cycles);
+        let max = self.event_cell(Event::LoopCyclesMax);
+        if cycles > max.get() {
+            max.set(cycles);
+        }
+    }
     pub fn drop_count(&self, why: Drop) -> u64 {
         self.drops[why as usize].get()
     }
@@ -390,6 +433,28 @@ impl WorkerCounters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each loop length lands in the bucket whose bounds hold it, checked
+    /// against [`LOOP_BUCKETS`]' bounds by a search, at every power of two
+    /// and on both sides of it.
+    #[test]
+    fn loop_lengths_land_in_their_bucket() {
+        let by_search = |c: u64| LOOP_BUCKETS.iter().position(|(_, below)| c < *below).unwrap();
+        for b in 0..64 {
+            for c in [(1u64 << b) - 1, 1 << b, (1 << b) + 1] {
+                assert_eq!(loop_bucket(c), by_search(c), "{c} cycles");
+            }
+        }
+        assert_eq!(loop_bucket(u64::MAX), LOOP_BUCKETS.len() - 1);
+        let w = WorkerCounters::new(0, 0, 1, 1);
+        for c in [100, 5_000, 5_000, 3_000_000, 70_000] {
+            w.count_loop(c);
+        }
+        let counts: Vec<u64> = LOOP_BUCKETS.iter().map(|(e, _)| w.event_count(*e)).collect();
+        assert_eq!(counts, [1, 2, 0, 1, 0, 1]);
+        assert_eq!(w.event_count(Event::LoopCycles), 3_080_100);
+        assert_eq!(w.event_count(Event::LoopCyclesMax), 3_000_000);
+    }
 
     #[test]
     fn every_reason_has_its_own_slot_and_name() {

@@ -22,8 +22,14 @@ use std::time::Duration;
 use crate::session::ipv6::Session6;
 use crate::session::Session;
 
-/// Slots a worker scans for one chunk.
-pub const SCAN_PER_CHUNK: usize = 65_536;
+/// Slots a worker scans for one chunk: 512 KiB of IPv4 sessions, read in
+/// order (tens of microseconds between two bursts; 65,536 before, a few
+/// hundred, `benches/examples/expire_stall`).
+pub const SCAN_PER_CHUNK: usize = 8192;
+
+/// Sessions one chunk carries back (the control plane's buffer, copied
+/// into by the worker): 64 KiB of IPv4 sessions per poll at most.
+pub const LIST_CHUNK: usize = 1024;
 
 /// Which sessions a query wants: one service's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

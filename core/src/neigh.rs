@@ -321,16 +321,25 @@ impl<B, A: NeighAddr> NeighTable<B, A> {
         self.entries[i as usize].as_ref().and_then(|e| e.mac)
     }
 
+    /// The MAC of `ip` on `port` if the resolved-MAC cache holds it (one
+    /// line compared, nothing written): the part of
+    /// [`resolve`](Self::resolve) the worker inlines into its per-packet
+    /// output; `None` says only "not cached".
+    #[inline(always)]
+    pub fn cached(&self, port: u16, ip: A) -> Option<MacAddr> {
+        let h = &self.hot[ip.hot_line(port)];
+        (h.generation == self.generation && h.ip == ip && h.port == port).then_some(h.mac)
+    }
+
     /// [`lookup`](Self::lookup) through the resolved-MAC cache: the
     /// per-packet question. A hit is one line compared; a miss asks the
     /// maps and keeps a MAC found.
     #[inline]
     pub fn resolve(&mut self, port: u16, ip: A) -> Option<MacAddr> {
-        let line = ip.hot_line(port);
-        let h = &self.hot[line];
-        if h.generation == self.generation && h.ip == ip && h.port == port {
-            return Some(h.mac);
+        if let Some(mac) = self.cached(port, ip) {
+            return Some(mac);
         }
+        let line = ip.hot_line(port);
         let mac = self.lookup(port, ip)?;
         self.hot[line] = Hot { generation: self.generation, port, ip, mac };
         Some(mac)

@@ -71,6 +71,9 @@ impl Family for Session {
     #[inline]
     fn follow(&mut self, dest: &Dest, rport: u16) {
         (self.dest, self.rip, self.rport) = (dest.slot as u16, dest.addr4(), rport);
+        // A route remembered for the old `rip` is not the new one's (a
+        // template never forwards; kept right all the same).
+        self.route = [None; 2];
     }
 }
 

@@ -160,10 +160,22 @@ impl<A: RouteAddr> Table<A> {
 
     #[inline]
     fn lookup(&self, dst: A) -> Option<(u16, A)> {
-        self.entries
-            .iter()
-            .find(|r| dst & r.mask == r.net)
-            .map(|r| (r.port, if r.via == A::default() { dst } else { r.via }))
+        self.lookup_indexed(dst).map(|(_, hop)| hop)
+    }
+
+    /// [`Table::lookup`] with the position of the route that matched.
+    #[inline]
+    fn lookup_indexed(&self, dst: A) -> Option<(usize, (u16, A))> {
+        let k = self.entries.iter().position(|r| dst & r.mask == r.net)?;
+        Some((k, self.entries[k].hop(dst)))
+    }
+}
+
+impl<A: RouteAddr> Entry<A> {
+    /// Output port and next hop of this route for `dst`.
+    #[inline(always)]
+    fn hop(&self, dst: A) -> (u16, A) {
+        (self.port, if self.via == A::default() { dst } else { self.via })
     }
 }
 
@@ -201,6 +213,26 @@ impl Routes {
         self.v4.lookup(dst)
     }
 
+    /// [`Routes::lookup`] and the number of the route that matched, which
+    /// [`Routes::lookup_at`] takes back: a session remembers the route of
+    /// each of its two addresses (`Session::route`) instead of searching
+    /// the table per packet. The table is fixed for the engine's life, so
+    /// a number stays valid for the address it was found for.
+    #[inline]
+    pub fn lookup_numbered(&self, dst: u32) -> Option<(RouteNo, (u16, u32))> {
+        let (k, hop) = self.v4.lookup_indexed(dst)?;
+        Some((RouteNo::new(k)?, hop))
+    }
+
+    /// Output port and next hop for `dst` by route `no`, which
+    /// [`Routes::lookup_numbered`] returned for `dst`.
+    #[inline]
+    pub fn lookup_at(&self, no: RouteNo, dst: u32) -> Option<(u16, u32)> {
+        let e = self.v4.entries.get(usize::from(no.0.get() - 1))?;
+        debug_assert_eq!(self.lookup(dst), Some(e.hop(dst)), "route {no:?} is not {dst:#x}'s");
+        Some(e.hop(dst))
+    }
+
     /// Output port and next-hop address for the IPv6 `dst`: the
     /// destination itself on a connected prefix, else the route's gateway.
     /// Link-local destinations (`fe80::/10`) are on no prefix: the caller
@@ -224,9 +256,23 @@ impl Routes {
     }
 }
 
+/// The number of an IPv4 route in [`Routes`] (its position plus one, so
+/// that an `Option<RouteNo>` is two bytes and 0 is "not known yet").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouteNo(std::num::NonZeroU16);
+
+impl RouteNo {
+    /// The number of the route at `index`; `None` beyond 65,534 routes
+    /// (those are searched per packet).
+    #[inline]
+    fn new(index: usize) -> Option<RouteNo> {
+        u16::try_from(index + 1).ok().and_then(std::num::NonZeroU16::new).map(RouteNo)
+    }
+}
+
 /// The reverse-path rule of `rx` given the route back to a source.
 #[inline]
-fn rp_ok<A>(back: Option<(u16, A)>, rx: &Iface) -> bool {
+pub(crate) fn rp_ok<A>(back: Option<(u16, A)>, rx: &Iface) -> bool {
     match rx.rp_filter {
         RpFilter::Off => true,
         RpFilter::Loose => back.is_some(),
@@ -269,6 +315,55 @@ mod tests {
         assert_eq!(r.lookup(u32::from(Ipv4Addr::new(8, 8, 8, 8))), Some((0, gw)));
         let none = Routes::new(&ifaces, &[]);
         assert_eq!(none.lookup(u32::from(Ipv4Addr::new(8, 8, 8, 8))), None);
+    }
+
+    /// A route's number, looked up once, gives every later packet to the
+    /// same address what the search gives: across overlapping prefixes
+    /// (a /16 over both /24s, a /8, the default) and without a route.
+    #[test]
+    fn numbered_lookups_agree_with_the_search() {
+        let mac = MacAddr([2, 0, 0, 0, 0, 1]);
+        let iface = |port, addr| Iface {
+            port,
+            addr,
+            prefix: 24,
+            addr6: None,
+            mac,
+            mtu: 1500,
+            rp_filter: RpFilter::Strict,
+        };
+        let ifaces = [iface(0, Ipv4Addr::new(198, 18, 0, 1)), iface(1, Ipv4Addr::new(198, 18, 1, 1))];
+        let via = |a: [u8; 4]| Some(u32::from(Ipv4Addr::from(a)));
+        let statics = [
+            Route {
+                net: u32::from(Ipv4Addr::new(198, 18, 0, 0)),
+                prefix: 16,
+                via: via([198, 18, 1, 254]),
+                port: 1,
+            },
+            Route {
+                net: u32::from(Ipv4Addr::new(10, 0, 0, 0)),
+                prefix: 8,
+                via: via([198, 18, 0, 253]),
+                port: 0,
+            },
+            Route { net: 0, prefix: 0, via: via([198, 18, 0, 254]), port: 0 },
+        ];
+        for routes in [Routes::new(&ifaces, &statics), Routes::new(&ifaces, &statics[..1])] {
+            for a in
+                [[198, 18, 0, 9], [198, 18, 1, 9], [198, 18, 7, 9], [10, 1, 2, 3], [8, 8, 8, 8], [0, 0, 0, 0]]
+            {
+                let dst = u32::from(Ipv4Addr::from(a));
+                let found = routes.lookup_numbered(dst);
+                assert_eq!(found.map(|(_, hop)| hop), routes.lookup(dst), "{a:?}");
+                if let Some((no, hop)) = found {
+                    assert_eq!(routes.lookup_at(no, dst), Some(hop), "{a:?}");
+                }
+            }
+        }
+        assert_eq!(RouteNo::new(0).map(|n| n.0.get()), Some(1));
+        assert_eq!(RouteNo::new(65_534).map(|n| n.0.get()), Some(65_535));
+        assert_eq!(RouteNo::new(65_535), None);
     }
 }
 

@@ -255,6 +255,14 @@ pub struct Trash {
     pub services: Vec<TrashedService>,
 }
 
+/// The bit of IPv4 address `addr` in [`Snapshot`]'s local-address filter:
+/// the top 6 bits of a multiplicative hash (Knuth's 2^32/phi), so that
+/// addresses next to each other land on different bits.
+#[inline(always)]
+fn lip_bit(addr: u32) -> u64 {
+    1 << (addr.wrapping_mul(0x9e37_79b1) >> 26)
+}
+
 /// Everything a worker needs to know about services, immutable.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -267,6 +275,10 @@ pub struct Snapshot {
     owned: FxHashSet<u32>,
     /// Local addresses only.
     lips: FxHashSet<u32>,
+    /// One bit per local address ([`lip_bit`]), so that
+    /// [`Snapshot::is_laddr`] answers most other addresses (a client's
+    /// packet to a VIP, every packet) without the set's probe.
+    lips_filter: u64,
     /// Real-server slots: live (with thresholds), trashed or gone.
     dest_slots: Vec<DestSlot>,
     /// Tunnel types of real-server slots (`--tun-type`), live or trashed;
@@ -302,7 +314,7 @@ impl Snapshot {
             let k = svc.key;
             for l in &svc.laddrs {
                 s.owned.insert(*l);
-                s.lips.insert(*l);
+                s.insert_lip(*l);
             }
             for l in &svc.laddrs6 {
                 s.owned6.insert(*l);
@@ -360,7 +372,7 @@ impl Snapshot {
             }
             for l in &d.laddrs {
                 self.owned.insert(*l);
-                self.lips.insert(*l);
+                self.insert_lip(*l);
             }
             for l in &d.laddrs6 {
                 self.owned6.insert(*l);
@@ -437,7 +449,12 @@ impl Snapshot {
     }
     #[inline]
     pub fn is_laddr(&self, addr: u32) -> bool {
-        self.lips.contains(&addr)
+        self.lips_filter & lip_bit(addr) != 0 && self.lips.contains(&addr)
+    }
+    /// Adds local address `l` (the set and its filter).
+    fn insert_lip(&mut self, l: u32) {
+        self.lips.insert(l);
+        self.lips_filter |= lip_bit(l);
     }
     /// Whether `addr:port` is a NAT real server of a `proto` service.
     #[inline]
@@ -695,5 +712,40 @@ mod tests {
             !plain.dest_forwards(3)
                 && plain.trashed_steer(crate::wire::ipv4::Protocol::Tcp, vip, 81).is_none()
         );
+    }
+
+    /// The local-address filter never hides a local address, and the set
+    /// still decides for an address whose bit another one set: with 40
+    /// local addresses most bits are set, so most of the /22 scanned
+    /// passes the filter and is answered by the set.
+    #[test]
+    fn is_laddr_is_exact_with_its_filter() {
+        let base = u32::from(Ipv4Addr::new(198, 18, 4, 0));
+        let lips: Vec<u32> = (0..40).map(|k| base + 7 * k + 1).collect();
+        let mut svc = service(0, 80, &[(0, 2)]);
+        svc.laddrs = lips[..20].to_vec();
+        let trash = Trash {
+            dests: vec![TrashedDest {
+                slot: 3,
+                proto: 6,
+                addr: Ipv4Addr::new(198, 18, 1, 3).into(),
+                port: 80,
+                mode: ForwardMode::FullNat,
+                steer: Steer::Client,
+                laddrs: lips[20..].to_vec(),
+                laddrs6: vec![],
+                steer6: Steer6::Client,
+            }],
+            services: vec![],
+        };
+        let snap = Snapshot::new(1, vec![Arc::new(svc)], 8).with_trash(&trash);
+        let mut passed = 0;
+        for a in base - 512..base + 1024 {
+            assert_eq!(snap.is_laddr(a), lips.contains(&a), "{}", Ipv4Addr::from(a));
+            passed += usize::from(snap.lips_filter & lip_bit(a) != 0);
+        }
+        assert!(passed > 40, "collisions exercised the set ({passed})");
+        let none = Snapshot::new(1, vec![], 8);
+        assert!((base..base + 300).all(|a| !none.is_laddr(a)) && none.lips_filter == 0);
     }
 }

@@ -37,7 +37,11 @@
 //! - Expiry is a hashed timer wheel of 64 ms ticks. A packet only stores the
 //!   new deadline (`expires`); the session moves to a later slot when its old
 //!   slot fires, or at once when the deadline moved earlier. `expire` does a
-//!   bounded amount of work per call, so no poll ever scans the table.
+//!   bounded amount of work per call (the caller's budget of examined
+//!   sessions), so no poll ever scans the table or stalls on a slot that
+//!   holds many sessions. Each slot is [`WHEEL_LISTS`] lists (entry
+//!   `i` in list `i % WHEEL_LISTS`) walked side by side with prefetch
+//!   ([`Table::expire_with`]), so a walk's cache misses overlap.
 
 mod entry;
 mod index;
@@ -50,7 +54,7 @@ use crate::tcp_state::State;
 use crate::wire::ipv4::Protocol;
 
 pub use self::entry::{Flags, Session};
-pub use self::table::{Entry, Links, Table};
+pub use self::table::{Entry, Expired, Links, Table, WHEEL_LISTS};
 pub use crate::wire::FlowKey;
 
 /// "No session" in the intrusive links.
@@ -232,8 +236,9 @@ impl Table<Session> {
 /// A cache-line prefetch hint that the I/O layer lends the core: gw-core
 /// has no unsafe code and `_mm_prefetch` is unsafe (its pointer), so the
 /// table calls this for lines it knows it will need a packet or more
-/// later (the next free slot, a FULLNAT bind's next reply lines), where a
-/// burst stage cannot know them. A hint: [`Prefetch::NONE`] (tests, a
+/// later (the next free slot, a FULLNAT bind's next reply lines, the
+/// sessions an expiry walk reaches next), where a burst stage cannot know
+/// them. A hint: [`Prefetch::NONE`] (tests, a
 /// table nobody set one on) does nothing, and the table works the same.
 #[derive(Clone, Copy)]
 pub struct Prefetch(pub fn(*const u8));

@@ -18,6 +18,7 @@ use crate::frag::{self, Datagram};
 use crate::modes::tun;
 use crate::nat64;
 use crate::neigh::{NeighAddr, NeighConfig, NeighTable, Probe, Resolve, StaticNeighbours};
+use crate::session::Expired;
 use crate::steer::{self, Owner};
 use crate::wire::ethernet::{self, EtherType, MacAddr};
 use crate::wire::{arp, icmpv6, ipv4, ipv6};
@@ -660,8 +661,29 @@ impl<B: PacketBuf> Worker<B> {
         self.output(now, port, next_hop, pkt, io);
     }
 
-    /// Sends a routed packet to `next_hop`, resolving its MAC first.
+    /// Sends a routed packet to `next_hop`, resolving its MAC first. The
+    /// per-packet case (within the port's MTU, the next hop's MAC in the
+    /// neighbour cache) is inlined into the caller: the two MAC writes and
+    /// the send, without a call; anything else is [`Worker::output_slow`]'s.
+    #[inline(always)]
     fn output(&mut self, now: u64, port: u16, next_hop: u32, mut pkt: B, io: &mut impl Io<B>) {
+        if let Some((src_mac, mtu)) = self.engine.iface(port).map(|i| (i.mac, usize::from(i.mtu))) {
+            if pkt.as_ref().len() <= ethernet::HEADER_LEN + mtu {
+                if let Some(mac) = self.neigh.cached(port, next_hop) {
+                    set_macs(pkt.as_mut(), src_mac, mac);
+                    io.send(port, pkt);
+                    return;
+                }
+            }
+        }
+        self.output_slow(now, port, next_hop, pkt, io)
+    }
+
+    /// [`Worker::output`] when the fast case does not apply: no such port,
+    /// over the MTU (fragments, or the drop), the neighbour not cached
+    /// (the table, else parked while ARP runs).
+    #[inline(never)]
+    fn output_slow(&mut self, now: u64, port: u16, next_hop: u32, mut pkt: B, io: &mut impl Io<B>) {
         let Some((src_mac, mtu)) = self.engine.iface(port).map(|i| (i.mac, i.mtu as usize)) else {
             self.engine.counters().count_drop(Drop::NoRoute);
             return;
@@ -702,8 +724,25 @@ impl<B: PacketBuf> Worker<B> {
     /// (a neighbour solicitation, the packet parked meanwhile). IPv6 is
     /// not fragmented on the way: the engine answers a packet over the
     /// output MTU with Packet Too Big; one that still is (a reply that
-    /// grew) is counted.
+    /// grew) is counted. The per-packet case is inline, as
+    /// [`Worker::output`]'s.
+    #[inline(always)]
     fn output6(&mut self, now: u64, port: u16, next_hop: u128, mut pkt: B, io: &mut impl Io<B>) {
+        if let Some((src_mac, mtu)) = self.engine.iface(port).map(|i| (i.mac, usize::from(i.mtu))) {
+            if pkt.as_ref().len() <= ethernet::HEADER_LEN + mtu {
+                if let Some(mac) = self.neigh6.cached(port, next_hop) {
+                    set_macs(pkt.as_mut(), src_mac, mac);
+                    io.send(port, pkt);
+                    return;
+                }
+            }
+        }
+        self.output6_slow(now, port, next_hop, pkt, io)
+    }
+
+    /// [`Worker::output6`] when its fast case does not apply.
+    #[inline(never)]
+    fn output6_slow(&mut self, now: u64, port: u16, next_hop: u128, mut pkt: B, io: &mut impl Io<B>) {
         let Some((src_mac, mtu, has6)) =
             self.engine.iface(port).map(|i| (i.mac, i.mtu as usize, i.addr6.is_some()))
         else {
@@ -745,12 +784,11 @@ impl<B: PacketBuf> Worker<B> {
     /// identification); false, counted, if the translation refuses it.
     fn translate(&mut self, pkt: &mut impl PacketBuf) -> bool {
         let r = match self.engine.pending_nat64() {
-            Nat64Pending::To4(mut p) => {
+            Nat64Pending::To4(p) => {
                 self.ip_ident = self.ip_ident.wrapping_add(1);
-                p.ident = self.ip_ident;
-                nat64::frame_to_ipv4(pkt, &p)
+                nat64::frame_to_ipv4(pkt, &nat64::To4 { ident: self.ip_ident, ..*p })
             }
-            Nat64Pending::To6(p) => nat64::frame_to_ipv6(pkt, &p),
+            Nat64Pending::To6(p) => nat64::frame_to_ipv6(pkt, p),
         };
         match r {
             Ok(()) => true,
@@ -812,6 +850,20 @@ impl<B: PacketBuf> Worker<B> {
     /// Call once per poll loop.
     pub fn tick(&mut self, now: u64, io: &mut impl Io<B>) {
         self.engine.expire(now);
+        self.timers(now, io);
+    }
+
+    /// [`Worker::tick`] with the session expiry's budget given
+    /// ([`Engine::expire_with`]): the poll loop's entry. Returns what the
+    /// expiry pass did.
+    pub fn tick_with(&mut self, now: u64, expire_budget: usize, io: &mut impl Io<B>) -> Expired {
+        let done = self.engine.expire_with(now, expire_budget);
+        self.timers(now, io);
+        done
+    }
+
+    /// The timers other than session expiry.
+    fn timers(&mut self, now: u64, io: &mut impl Io<B>) {
         self.refresh_statics(io);
         if now.saturating_sub(self.last_neigh_tick) >= NEIGH_TICK_MS {
             self.last_neigh_tick = now;

@@ -15,11 +15,51 @@ use gw_core::route::{Iface, Routes};
 
 use crate::config::Config;
 
-/// Most sessions one expiry pass examines (`EngineConfig::expire_budget`).
-/// Expiry runs once per poll, between bursts: the bound keeps that pass to a
-/// few microseconds, so a burst of timeouts cannot stall forwarding, while
-/// 4096 per poll still clears a full table far faster than sessions time out.
-pub const EXPIRE_BUDGET: usize = 4096;
+/// Sessions the expiry pass of a poll that received nothing examines
+/// (`EngineConfig::expire_budget`, [`expire_budget`]).
+///
+/// Expiry runs once per poll, between bursts, and packets that arrive
+/// meanwhile wait in the rx ring: its length is latency. A wheel slot is a
+/// list whose entries are random cache misses once the table is larger
+/// than the cache (500-1300 cycles each on the benchmark VM); the walk
+/// prefetches two entries ahead (`Table::expire_with`), which brings an
+/// entry to a few hundred cycles. 64 of them is some 10-30 µs at worst,
+/// about one burst's processing; the former 4096 per poll was up to a
+/// millisecond and more when a slot held thousands of sessions opened
+/// together (docs/benchmarks.md, "The poll loop's stalls").
+pub const EXPIRE_BUDGET: usize = 64;
+
+/// Sessions the expiry pass of a poll that received packets examines
+/// before [`EXPIRE_PER_PACKET`] adds its share: see [`expire_budget`].
+pub const EXPIRE_BUSY_BASE: usize = 16;
+
+/// Sessions the expiry pass may examine per packet its poll received.
+///
+/// Why the wheel keeps up: a session is examined once when it is freed and
+/// once more each time a slot finds it refreshed (it moves to its new
+/// deadline's slot), and a refresh is a packet; a persistence template's
+/// re-arm is the one exception, at most one per template and timeout.
+/// Every new session is a packet too. So the work that can come due is at
+/// most one examination per packet received (plus templates), whatever the
+/// rate: at the peak of 2 M new sessions/s per worker the busy polls alone
+/// examine at least 4 M/s, twice what comes due, and the surplus drains a
+/// backlog (a slot of sessions opened together). Idle polls add
+/// [`EXPIRE_BUDGET`] each. The session tests simulate this at the peak rate
+/// (`expiry_keeps_up_at_the_peak_new_session_rate`).
+pub const EXPIRE_PER_PACKET: usize = 2;
+
+/// The expiry budget of a poll that received (or was handed) `packets`:
+/// [`EXPIRE_BUDGET`] when idle, else [`EXPIRE_BUSY_BASE`] +
+/// [`EXPIRE_PER_PACKET`] per packet. A busy poll's pass thus grows with its
+/// own work (two entries per packet, whose own cost is a few hundred
+/// cycles), never to the thousands that stalled a poll before.
+pub fn expire_budget(packets: usize) -> usize {
+    if packets == 0 {
+        EXPIRE_BUDGET
+    } else {
+        EXPIRE_BUSY_BASE + EXPIRE_PER_PACKET * packets
+    }
+}
 
 /// Mbufs each lcore keeps in its mempool cache. DPDK's `rte_mempool_create`
 /// takes at most `RTE_MEMPOOL_CACHE_MAX_SIZE` (512); 256 is eight bursts,
@@ -184,5 +224,103 @@ mod tests {
         let n = config("").neigh_config();
         assert_eq!((n.reachable_ms, n.retry_ms, n.max_probes), (30_000, 1000, 3));
         assert_eq!((n.capacity, n.per_port_max), (1024, 768), "75% per port by default");
+    }
+
+    /// One worker at the peak new-session rate, polls simulated with
+    /// [`expire_budget`]: `new_per_packet` of every packet opens a session
+    /// (timeout 2 s), the others refresh a live one (which moves it once
+    /// more in the wheel). Time is scaled by 100 (20k packets per second of
+    /// the simulation's clock for 2M/s): a 64 ms wheel tick then sees the
+    /// same number of polls per session as at full speed, so the lateness
+    /// in ticks is the same as at full speed. Returns (sessions opened,
+    /// the most ticks a session was freed after its deadline tick).
+    fn simulate_peak(packets_per_s: u64, refresh: bool) -> (usize, u32) {
+        use gw_core::session::{Session, SessionTable};
+        use gw_core::tcp_state::State;
+        use gw_core::wire::ipv4::Protocol;
+        use gw_proto::ForwardMode;
+
+        const SCALE: u64 = 100;
+        const TIMEOUT_MS: u64 = 2_000;
+        const RUN_MS: u64 = 7_000;
+        let burst = 2 * gw_dpdk::BURST; // two ports, full bursts: the fewest polls
+        let poll_us = burst as u64 * 1_000_000 * SCALE / packets_per_s;
+        let mut t = SessionTable::new(1 << 17, 1, 0);
+        let mut deadline: Vec<u64> = vec![]; // per session id, in ms
+        let mut live: Vec<u32> = vec![]; // ids, for refreshes
+        let mut slot_of: Vec<u32> = vec![];
+        let (mut latest, mut freed, mut rng) = (0u32, 0usize, 0x2545_f491_4f6c_dd1du64);
+        let mut now_us = 0u64; // the simulation's clock
+        let poll =
+            |t: &mut SessionTable, now_ms: u64, packets: usize, deadline: &Vec<u64>, latest: &mut u32| {
+                let done = t.expire_with(now_ms, expire_budget(packets), |s: &Session| {
+                    let id = (s.cip - 0x0a00_0000) as usize;
+                    let (due, now) = (deadline[id] >> 6, now_ms >> 6);
+                    assert!(due <= now, "session {id} freed before its deadline");
+                    *latest = (*latest).max((now - due) as u32);
+                    None
+                });
+                assert!(done.examined <= expire_budget(packets));
+                done.freed
+            };
+        while now_us < RUN_MS * 1000 {
+            let now_ms = now_us / 1000;
+            for k in 0..burst {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                if refresh && k % 2 == 1 && !live.is_empty() {
+                    let id = live[(rng % live.len() as u64) as usize] as usize;
+                    if t.slot(slot_of[id] as usize).is_some_and(|s| (s.cip - 0x0a00_0000) as usize == id) {
+                        t.touch(slot_of[id], now_ms, TIMEOUT_MS);
+                        deadline[id] = now_ms + TIMEOUT_MS;
+                    }
+                    continue;
+                }
+                let id = deadline.len() as u32;
+                let s = Session::new(
+                    Protocol::Udp,
+                    (0x0a00_0000 + id, 1024),
+                    (0xc612_0064, 80),
+                    (0xc612_0102, 8080),
+                    (0xc612_0100 + (id >> 16), id as u16),
+                    State::None,
+                    ForwardMode::FullNat,
+                    0,
+                    0,
+                );
+                slot_of.push(t.insert(s, now_ms, TIMEOUT_MS).expect("room"));
+                deadline.push(now_ms + TIMEOUT_MS);
+                if live.len() < 4096 {
+                    live.push(id);
+                } else {
+                    live[(rng >> 20) as usize % 4096] = id;
+                }
+            }
+            freed += poll(&mut t, now_ms, burst, &deadline, &mut latest);
+            now_us += poll_us;
+        }
+        // Then idle, the clock past every deadline (lateness no longer
+        // measured): every session goes, none is left behind.
+        let end_ms = now_us / 1000 + TIMEOUT_MS + 64;
+        while !t.is_empty() {
+            freed += poll(&mut t, end_ms, 0, &deadline, &mut 0);
+        }
+        assert_eq!(freed, deadline.len(), "each session freed once");
+        (deadline.len(), latest)
+    }
+
+    /// The budget rule keeps up at 2M new sessions per second per worker:
+    /// every session is freed within a tick (64 ms) after its deadline
+    /// tick, never before, and none is left behind; also with as many
+    /// refreshes again (each one more move in the wheel).
+    #[test]
+    fn expiry_keeps_up_at_the_peak_new_session_rate() {
+        let (opened, late) = simulate_peak(2_000_000, false);
+        assert!(opened >= 2_000_000 * 7 / 100, "{opened} sessions");
+        assert!(late <= 1, "freed {late} ticks late");
+        let (opened, late) = simulate_peak(4_000_000, true);
+        assert!(opened >= 2_000_000 * 7 / 100, "{opened} sessions");
+        assert!(late <= 1, "freed {late} ticks late");
     }
 }

@@ -1,18 +1,28 @@
 //! The DPDK poll loop of one worker: rx burst -> [`Worker::handle`] -> tx burst.
 //!
 //! Per loop: pick up a new configuration snapshot if the generation moved,
-//! receive a burst on each port, run each packet through the worker, flush
-//! the TX buffers (freeing and counting what the NIC did not take), run the
-//! timers, and apply the idle policy when nothing arrived. Nothing here
-//! allocates or locks per packet; sleeping happens only when idle. A
-//! worker whose rx bursts come back full sheds SYNs beyond its budget
-//! before the stages ([`gw_core::synproxy::shed`]).
+//! receive a burst on each port, run each packet through the worker and
+//! flush the TX buffers right after each burst (as testpmd does: a packet
+//! leaves before the next port's burst is processed; what the NIC did not
+//! take is freed and counted), run the timers, and apply the idle policy
+//! when nothing arrived. Nothing here allocates or locks per packet;
+//! sleeping happens only when idle. A worker whose rx bursts come back full
+//! sheds SYNs beyond its budget before the stages
+//! ([`gw_core::synproxy::shed`]).
+//!
+//! A loop's length is the longest a packet can wait in an rx ring before
+//! the worker looks: every loop is counted in a histogram of TSC cycles
+//! ([`WorkerCounters::count_loop`], `gwctl --counters`' `loops_*`), and
+//! the work between bursts is bounded to keep it short: session expiry
+//! examines [`expire_budget`] sessions per loop, with prefetch (the
+//! engine's hint, `Engine::set_prefetch`, set by gatewayd).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::IdlePolicy;
+use crate::engine_config::expire_budget;
 use crate::kernel::{KernelRings, FROM_KERNEL_BURST};
 use gw_core::counters::{Drop, Event, WorkerCounters};
 use gw_core::mailbox::WorkerMailbox;
@@ -37,6 +47,17 @@ struct DpdkIo<'a> {
 }
 
 impl DpdkIo<'_> {
+    /// The index in `ports` (and `tx`) of DPDK port `port`: the port's id
+    /// itself when the ports are listed in id order (they usually are:
+    /// ids 0, 1, ...), one compare; else a search.
+    #[inline]
+    fn slot(&self, port: u16) -> Option<usize> {
+        let i = usize::from(port);
+        if self.ports.get(i).is_some_and(|p| p.id() == port) {
+            return Some(i);
+        }
+        self.ports.iter().position(|p| p.id() == port)
+    }
     fn flush(&mut self, i: usize) {
         let (sent, dropped) = self.tx[i].flush(self.ports[i], self.queue);
         self.counters.event(Event::TxPackets, sent as u64);
@@ -57,7 +78,7 @@ impl Io<Mbuf> for DpdkIo<'_> {
     }
     #[inline]
     fn send(&mut self, port: u16, pkt: Mbuf) {
-        let Some(i) = self.ports.iter().position(|p| p.id() == port) else {
+        let Some(i) = self.slot(port) else {
             self.counters.count_drop(Drop::NoRoute);
             return;
         };
@@ -164,6 +185,9 @@ impl WorkerLoop {
         let mut from_port: Vec<u16> = Vec::with_capacity(BURST);
         let mut generation = self.worker.engine.snapshot().generation;
         counters.generation.set(generation);
+        // The start of the previous loop, and whether it slept.
+        let mut last = tsc();
+        let mut slept = false;
         while !self.stop.load(Ordering::Relaxed) {
             if let Some(snap) = self.publisher.newer_than(generation) {
                 generation = snap.generation;
@@ -171,6 +195,10 @@ impl WorkerLoop {
                 counters.generation.set(generation);
             }
             let start = tsc();
+            if !slept {
+                counters.count_loop(start.saturating_sub(last));
+            }
+            (last, slept) = (start, false);
             let now = start / per_ms;
             let mut io = DpdkIo {
                 pool: &self.pool,
@@ -212,6 +240,8 @@ impl WorkerLoop {
                         _ => self.worker.handle_parsed(now, port.id(), m, p.l4.as_ref(), &mut io),
                     }
                 }
+                // Out before the next port's burst is processed.
+                io.flush_all();
             }
             // Packets other workers received for this one (counted as
             // redirect_in, not again as rx_packets).
@@ -253,7 +283,8 @@ impl WorkerLoop {
                 }
             }
             io.flush_all();
-            self.worker.tick(now, &mut io);
+            let packets = received + handed;
+            self.worker.tick_with(now, expire_budget(packets), &mut io);
             io.flush_all();
             let engine = &self.worker.engine;
             self.mailbox.serve(|q| engine.dump(now, q));
@@ -270,6 +301,7 @@ impl WorkerLoop {
                     empty_polls += 1;
                     if empty_polls >= self.idle.polls {
                         std::thread::sleep(self.idle.sleep);
+                        slept = true;
                     }
                 }
             }

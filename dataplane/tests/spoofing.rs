@@ -84,6 +84,30 @@ fn a_datagram_for_a_real_server_from_the_client_side_never_reaches_the_client() 
     }
 }
 
+/// A packet of an established session takes its reverse-path check from
+/// the route its session remembers (issue 14): the client's own flow
+/// spoofed from the server segment is dropped whether the session has
+/// learnt the route back to the client yet (the second packet) or not,
+/// counted, and the session still carries the client's next packet.
+#[test]
+fn an_established_clients_flow_from_the_server_side_is_dropped() {
+    let mut lab = Lab::new(64, (1024, 65535)).with_services(Scheduler::Rr);
+    lab.learn_neighbours();
+    let client = (CLIENT, 5353);
+    let out = lab.rx(0, udp(CLIENT_MAC, GW_OUT, client, (VIP, 80)));
+    assert_eq!(out.len(), 1);
+    // Before and after a client packet has taken the route back.
+    assert!(lab.rx(1, udp(RS_MAC[0], GW_IN, client, (VIP, 80))).is_empty());
+    assert_eq!(lab.counters.drop_count(Drop::ReversePath), 1);
+    assert_eq!(lab.rx(0, udp(CLIENT_MAC, GW_OUT, client, (VIP, 80))).len(), 1);
+    assert!(lab.rx(1, udp(RS_MAC[0], GW_IN, client, (VIP, 80))).is_empty());
+    assert_eq!(lab.counters.drop_count(Drop::ReversePath), 2);
+    assert_eq!(lab.counters.event_count(Event::SessionsCreated), 1);
+    let again = lab.rx(0, udp(CLIENT_MAC, GW_OUT, client, (VIP, 80)));
+    assert_eq!(again.len(), 1);
+    assert_eq!(inspect(&again[0].1), inspect(&out[0].1), "the same session, rewritten the same way");
+}
+
 #[test]
 fn a_client_address_from_the_server_side_is_dropped() {
     let mut lab = Lab::new(64, (1024, 65535)).with_services(Scheduler::Rr);

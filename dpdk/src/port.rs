@@ -91,6 +91,7 @@ impl Port {
     }
 
     /// The port's id.
+    #[inline]
     pub fn id(&self) -> u16 {
         self.id
     }

@@ -24,22 +24,16 @@
 
 mod common;
 
-use std::io::BufRead;
 use std::path::PathBuf;
 
 use common::proxy::{
-    curl, haproxy_cfg, nginx_conf, service, sha256_of, udp_server_learns, wait_listening, write_random,
+    haproxy_cfg, nginx_conf, nginx_logged, servers_name_the_client, service, sha256_of, toa_seen,
+    udp_server_learns, wait_listening, write_random,
 };
 use common::{hostport, script, text, Lab, Topology, CLIENT6, FULLNAT6, NAT64, VIP6};
 
 /// The download through PROXY: 32 MiB.
 const BIG: usize = 32 << 20;
-
-/// The IPv6 client's address as 32 hex digits (TOA's 16 bytes).
-fn client6_hex() -> String {
-    let a: std::net::Ipv6Addr = CLIENT6.parse().unwrap();
-    a.octets().iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// The lab of `topo` (FULLNAT6 or NAT64): nginx on rs1 (PROXY v1 on 8081,
 /// v2 on 8082), HAProxy on rs2 (8083, either version), the lab's python
@@ -92,22 +86,9 @@ fn client_address_lab(topo: &'static Topology, name: &str, lip: &str) {
     assert!(rules.contains(&format!("-A -t [{VIP6}]:88 -s rr --toa -j enable\n")), "{rules}");
 
     // nginx and HAProxy see the IPv6 client's address and port.
-    let mut requests = 0;
-    for (vport, path) in [(81, "/who"), (82, "/who"), (83, "/"), (84, "/"), (85, "/who"), (86, "/")] {
-        for _ in 0..3 {
-            let (body, port) = curl(&lab, &format!("http://[{VIP6}]:{vport}{path}"));
-            assert_eq!(body.trim(), format!("{CLIENT6} {port}"), "[VIP6]:{vport} answered {body:?}");
-            requests += 1;
-        }
-    }
-    let log = std::fs::read_to_string(dir.join("access.log")).unwrap();
-    let lines: Vec<&str> = log.lines().collect();
-    assert_eq!(lines.len(), 9, "{log}");
-    for l in &lines {
-        assert!(l.starts_with(&format!("{CLIENT6} ")), "nginx logged {l:?}");
-    }
-    assert_eq!(lines.iter().filter(|l| l.contains(" 8081 ")).count(), 3, "{log}");
-    assert_eq!(lines.iter().filter(|l| l.contains(" 8082 ")).count(), 6, "{log}");
+    let targets = [(81, "/who"), (82, "/who"), (83, "/"), (84, "/"), (85, "/who"), (86, "/")];
+    let mut requests = servers_name_the_client(&lab, VIP6, CLIENT6, &targets);
+    nginx_logged(&dir, CLIENT6, &[(8081, 3), (8082, 6)]);
     assert!(lab.counter("synproxy_conns_opened") >= 6, "{}", lab.diag());
 
     // 32 MiB down through PROXY v1 and v2, and v2 with SYNPROXY's splice.
@@ -148,35 +129,7 @@ fn client_address_lab(topo: &'static Topology, name: &str, lip: &str) {
     // TOA: the real server's capture, parsed by scapy; :88 with SYNPROXY
     // (the SYN the gateway opens with, the handshake ACK it makes).
     for vport in [87, 88] {
-        let cap = script("toa_capture.py").display().to_string();
-        let mut capture = lab.spawn("rs1", &["/usr/bin/python3", &cap, "eth0", "80", "3", "20"]);
-        let mut out = capture.ready();
-        let (body, cport) = curl(&lab, &format!("http://[{VIP6}]:{vport}/"));
-        assert!(body.starts_with(&format!("rs1 {lip}:")), "{body}");
-        let mut lines = vec![];
-        let mut l = String::new();
-        while out.read_line(&mut l).unwrap() > 0 {
-            lines.push(std::mem::take(&mut l));
-        }
-        let _ = capture.0.wait();
-        let cport: u16 = cport.parse().unwrap();
-        let toa = format!("fe14{cport:04x}{}", client6_hex());
-        let syn = lines.iter().find(|l| l.starts_with("S ")).unwrap_or_else(|| panic!("no SYN: {lines:?}"));
-        let f: Vec<&str> = syn.split_whitespace().collect();
-        assert!(f[1].starts_with(&format!("{lip}:")), "{syn}");
-        assert!(f[2].starts_with(&toa), "the IPv6 TOA first in the SYN's options: {syn}");
-        assert!(f[2].contains("0204058c"), "MSS 1440 - 20 = 1420 in the SYN: {syn}");
-        let ack = lines
-            .iter()
-            .find(|l| l.starts_with("A ") && l.trim().ends_with(" 0"))
-            .unwrap_or_else(|| panic!("no handshake ACK: {lines:?}"));
-        assert!(
-            ack.split_whitespace().nth(2).unwrap().starts_with(&toa),
-            "TOA in the handshake ACK: {ack} ({lines:?})"
-        );
-        let data =
-            lines.iter().find(|l| l.starts_with("PA ")).unwrap_or_else(|| panic!("no request: {lines:?}"));
-        assert!(!data.contains(&toa), "TOA only on the handshake: {data}");
+        toa_seen(&lab, &format!("http://[{VIP6}]:{vport}/"), lip, CLIENT6);
     }
 
     assert!(lab.counter("proxy_headers_sent") >= requests, "a connection went without its header");

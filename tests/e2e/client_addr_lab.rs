@@ -16,10 +16,12 @@
 
 mod common;
 
-use std::io::BufRead;
 use std::path::PathBuf;
 
-use common::proxy::{curl, haproxy_cfg, nginx_conf, service, sha256_of, wait_listening, write_random};
+use common::proxy::{
+    haproxy_cfg, nginx_conf, nginx_logged, servers_name_the_client, service, sha256_of, toa_seen,
+    wait_listening, write_random,
+};
 use common::{script, text, Lab, CLIENT, FULLNAT, VIP};
 
 const LIP: &str = "198.18.1.10";
@@ -70,22 +72,9 @@ fn real_servers_learn_the_client_through_proxy_protocol_and_toa() {
     assert!(rules.contains(&format!("-A -t {VIP}:87 -s rr --toa\n")), "{rules}");
 
     // nginx and HAProxy see the client's address and port, every request.
-    let mut requests = 0;
-    for (vport, path) in [(81, "/who"), (82, "/who"), (83, "/"), (84, "/")] {
-        for _ in 0..3 {
-            let (body, port) = curl(&lab, &format!("http://{VIP}:{vport}{path}"));
-            assert_eq!(body.trim(), format!("{CLIENT} {port}"), "VIP:{vport} answered {body:?}");
-            requests += 1;
-        }
-    }
-    let log = std::fs::read_to_string(dir.join("access.log")).unwrap();
-    let lines: Vec<&str> = log.lines().collect();
-    assert_eq!(lines.len(), 6, "{log}");
-    for l in &lines {
-        assert!(l.starts_with(&format!("{CLIENT} ")), "nginx logged {l:?}");
-    }
-    assert_eq!(lines.iter().filter(|l| l.contains(" 8081 ")).count(), 3, "{log}");
-    assert_eq!(lines.iter().filter(|l| l.contains(" 8082 ")).count(), 3, "{log}");
+    let mut requests =
+        servers_name_the_client(&lab, VIP, CLIENT, &[(81, "/who"), (82, "/who"), (83, "/"), (84, "/")]);
+    nginx_logged(&dir, CLIENT, &[(8081, 3), (8082, 3)]);
 
     // A server that speaks first: the header came with the handshake.
     let pc = script("pp_client.py").display().to_string();
@@ -119,31 +108,7 @@ fn real_servers_learn_the_client_through_proxy_protocol_and_toa() {
     requests += 4;
 
     // TOA: the real server's capture, parsed by scapy.
-    let cap = script("toa_capture.py").display().to_string();
-    let mut capture = lab.spawn("rs1", &["/usr/bin/python3", &cap, "eth0", "80", "3", "20"]);
-    let mut out = capture.ready();
-    let (body, cport) = curl(&lab, &format!("http://{VIP}:87/"));
-    assert!(body.starts_with(&format!("rs1 {LIP}:")), "{body}");
-    let mut lines = vec![];
-    let mut l = String::new();
-    while out.read_line(&mut l).unwrap() > 0 {
-        lines.push(std::mem::take(&mut l));
-    }
-    let _ = capture.0.wait();
-    let cport: u16 = cport.parse().unwrap();
-    let toa = format!("fe08{cport:04x}c6120002");
-    let syn = lines.iter().find(|l| l.starts_with("S ")).unwrap_or_else(|| panic!("no SYN: {lines:?}"));
-    let f: Vec<&str> = syn.split_whitespace().collect();
-    assert!(f[1].starts_with(&format!("{LIP}:")), "{syn}");
-    assert!(f[2].starts_with(&toa), "TOA first in the SYN's options: {syn}");
-    assert!(f[2].contains("020405ac"), "MSS 1460 - 8 = 1452 in the SYN: {syn}");
-    let ack = lines
-        .iter()
-        .find(|l| l.starts_with("A ") && l.trim().ends_with(" 0"))
-        .unwrap_or_else(|| panic!("no handshake ACK: {lines:?}"));
-    assert!(ack.split_whitespace().nth(2).unwrap().starts_with(&toa), "TOA in the handshake ACK: {ack}");
-    let data = lines.iter().find(|l| l.starts_with("PA ")).unwrap_or_else(|| panic!("no request: {lines:?}"));
-    assert!(!data.contains(&toa), "TOA only on the handshake: {data}");
+    toa_seen(&lab, &format!("http://{VIP}:87/"), LIP, CLIENT);
 
     assert!(lab.counter("proxy_headers_sent") >= requests, "a connection went without its header");
     assert_eq!(lab.counter("toa_added"), 2);

@@ -155,6 +155,7 @@ fn prometheus_reads_the_connection_count_and_drops_that_gwctl_shows() {
         "# TYPE node_ipvs_backend_connections_inactive gauge",
         "# TYPE node_ipvs_backend_weight gauge",
         "# TYPE gatewayd_drops_total counter",
+        "# TYPE gatewayd_loop_cycles histogram",
     ] {
         assert!(body.contains(family), "no {family:?} in\n{body}");
     }
@@ -169,6 +170,17 @@ fn prometheus_reads_the_connection_count_and_drops_that_gwctl_shows() {
     // Per real server, as node_exporter labels it: the weights gwctl set.
     let q = r#"sum(node_ipvs_backend_weight{local_address="198.18.0.100",local_port="80",proto="TCP"})"#;
     assert_eq!(prom.query(q), Some(2.0), "{q}");
+    // The poll loops' lengths are a histogram Prometheus computes with: the
+    // worker loops all the time, far below a millisecond at the median.
+    let q = r#"histogram_quantile(0.5, gatewayd_loop_cycles_bucket{worker="0"})"#;
+    let median = prom.query(q);
+    assert!(median.is_some_and(|c| c > 0.0 && c < 1_048_575.0), "{q}: {median:?}");
+    let loops: u64 = ["4k", "16k", "64k", "256k", "1m"]
+        .iter()
+        .map(|b| lab.counter(&format!("loops_under_{b}_cycles")))
+        .sum::<u64>()
+        + lab.counter("loops_over_1m_cycles");
+    assert!(loops > 0 && lab.counter("loop_cycles_max") > 0, "gwctl --counters' loops_*");
     // Prometheus scraped gatewayd, and gwctl still shows the same state.
     assert_eq!(prom.query(r#"up{job="gatewayd"}"#), Some(1.0));
     assert_eq!(lab.stats().service("TCP").conns, conns);

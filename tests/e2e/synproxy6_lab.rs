@@ -9,7 +9,7 @@
 //! - a request carried by the handshake's third ACK (scapy,
 //!   tests/lab/sp_early_data.py over IPv6, from an address reached through
 //!   a static neighbour) is held and delivered;
-//! - scapy (tests/lab/sp6_probe.py) sees the SYN-ACK come from the VIP with
+//! - scapy (tests/lab/sp_probe.py) sees the SYN-ACK come from the VIP with
 //!   the client's window scale and SACK in its TSval; SYNs from spoofed
 //!   IPv6 sources and ACKs with bad cookies create no session and put no
 //!   packet on the real servers' wire (counted there by scapy,
@@ -25,10 +25,16 @@ mod common;
 
 use std::io::BufRead;
 
-use common::{script, text, Lab, Topology, FULLNAT6, FULLNAT6_2W, NAT64, VIP6};
+use common::{hostport, script, text, Lab, Topology, FULLNAT6, FULLNAT6_2W, NAT64, VIP6};
 
 /// Packets per flood (af_packet on veth loses some before the gateway).
 const FLOOD: usize = 1000;
+/// The floods' sources: addresses no host holds.
+const SPOOF: &str = "2001:db8::5:0:0/96";
+/// The floods' rate, packets a second: each spoofed SYN's SYN-ACK costs the
+/// gateway a neighbour solicitation, and a debug build's worker sheds
+/// SYNs (`drop_syn_shed`) under a faster flood.
+const PPS: &str = "1000";
 
 fn synproxy_lab(topo: &'static Topology, name: &str) {
     let lab = Lab::up(topo, name);
@@ -96,19 +102,32 @@ fn synproxy_lab(topo: &'static Topology, name: &str) {
         lab.counter("synproxy_syn_acks_sent"),
         lab.counter("drop_synproxy_bad_cookie"),
     );
-    let probe = script("sp6_probe.py").display().to_string();
+    let probe = script("sp_probe.py").display().to_string();
     let n = FLOOD.to_string();
     for flags in ["S", "A", "PA"] {
         let o = lab.exec(
             "client",
-            &["timeout", "60", "/usr/bin/python3", &probe, VIP6, "80", &n, flags, "2001:db8::5:0:0"],
+            &[
+                "timeout",
+                "60",
+                "/usr/bin/python3",
+                &probe,
+                VIP6,
+                "80",
+                &n,
+                flags,
+                "--spoof",
+                SPOOF,
+                "--pps",
+                PPS,
+            ],
         );
-        assert!(o.status.success(), "sp6_probe {flags}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(o.status.success(), "sp_probe {flags}: {}", String::from_utf8_lossy(&o.stderr));
         let t = text(&o);
         let v: Vec<&str> = t.lines().next().unwrap_or_default().split_whitespace().collect();
         // From the VIP: MSS 1500 - 60, window scale 7, SACK, TSval low
         // bits = the client's window scale 6 | SACK (16), its TSval echoed.
-        assert_eq!(v, ["SA", &format!("{VIP6}.80"), "1440", "7", "1", "22", "4242"], "{t}");
+        assert_eq!(v, ["SA", &hostport(VIP6, 80), "1440", "7", "1", "22", "4242"], "{t}");
     }
     for (out, (rs, _)) in outs.iter_mut().zip(topo.servers) {
         let mut l = String::new();

@@ -12,8 +12,8 @@ use super::{bad_source, Action, Engine};
 use crate::client_addr;
 use crate::counters::{Drop, Event};
 use crate::modes::{self, XmitCx};
-use crate::route::Iface;
-use crate::session::{Flags, FlowKey, Session};
+use crate::route::{self, Iface, Routes};
+use crate::session::{Flags, FlowKey, Session, SessionTable};
 use crate::tcp_seq::{self, Verdict};
 use crate::tcp_state::{self, Dir, State};
 use crate::wire::ethernet;
@@ -175,18 +175,21 @@ impl Engine {
     /// The IPv4 TCP/UDP frame `frame` received on `iface`, whose stateless
     /// checks [`L4Info::check`] passed: the source address checks, then
     /// the session step.
+    /// The reverse-path check is the session step's ([`Engine::l4`] with
+    /// `rpf`): a packet of an established session takes the route its
+    /// session remembers rather than searching the table.
     #[inline]
     pub(super) fn ipv4_checked(&mut self, now: u64, iface: &Iface, frame: &mut [u8], p: &L4Info) -> Action {
         if bad_source(p.key.src) {
             return Action::Drop(Drop::BadSourceAddr);
         }
-        if !self.cfg.routes.reverse_path_ok(p.key.src, iface) {
-            return Action::Drop(Drop::ReversePath);
-        }
-        self.l4(now, iface, frame, p)
+        self.l4(now, iface, frame, p, true)
     }
 
-    /// An IPv4 frame received on `iface`.
+    /// An IPv4 frame received on `iface`. Inline in [`Engine::process`],
+    /// its one caller: the established path keeps one call, to
+    /// [`Engine::l4`].
+    #[inline(always)]
     pub(super) fn ipv4(&mut self, now: u64, iface: &Iface, frame: &mut [u8]) -> Action {
         // A TCP/UDP packet without options that passes every stateless
         // check (most): the same step as the ladder below takes for it.
@@ -219,7 +222,7 @@ impl Engine {
         let tl = ip.total_len() as usize;
         match ip.protocol() {
             Protocol::Tcp | Protocol::Udp => match L4Info::of(&ip) {
-                Some(p) => self.l4(now, iface, frame, &p),
+                Some(p) => self.l4(now, iface, frame, &p, false),
                 None => Action::Drop(Drop::L4Malformed),
             },
             Protocol::Icmp => self.icmp(iface, frame, hl, tl),
@@ -229,7 +232,36 @@ impl Engine {
         }
     }
 
-    fn l4(&mut self, now: u64, rx: &Iface, frame: &mut [u8], p: &L4Info) -> Action {
+    /// The session step of TCP/UDP packet `p`; `rpf`: its reverse path is
+    /// still to be checked (done here before anything changes, by the
+    /// session's remembered route for an established packet).
+    fn l4(&mut self, now: u64, rx: &Iface, frame: &mut [u8], p: &L4Info, rpf: bool) -> Action {
+        // The established packet's one way out: the session step inline
+        // here, once for both directions (issue 14: no call, no arguments
+        // through the stack for it).
+        let (i, dir) = match self.find_session(now, rx, frame, p, rpf) {
+            Ok(found) => found,
+            Err(action) => return action,
+        };
+        self.forward_inline(now, rx, i, dir, frame, p)
+    }
+
+    /// The session of TCP/UDP packet `p` and the side it came from, or
+    /// what became of a packet that has none ([`Engine::open`], NAT64's
+    /// reply, a drop). With `rpf`, the reverse-path check comes first in
+    /// effect: by the session's route for an established packet (its
+    /// source is the session's client or real server), else by the
+    /// search, before anything is changed.
+    #[inline(always)]
+    fn find_session(
+        &mut self,
+        now: u64,
+        rx: &Iface,
+        frame: &mut [u8],
+        p: &L4Info,
+        rpf: bool,
+    ) -> Result<(u32, Dir), Action> {
+        let mut rp_pending = rpf;
         // A packet to a local address can only be a FULLNAT reply: skip the
         // client-side index (a likely cache miss) for it.
         let reply_first = self.snap.is_laddr(p.key.dst);
@@ -244,9 +276,17 @@ impl Engine {
                     && self.cfg.conn_reuse.reschedules(s, self.snap.dest_live(u32::from(s.dest)));
                 let one_packet = s.flags.contains(Flags::ONE_PACKET) && s.proto == u8::from(Protocol::Udp);
                 if !reuse && !one_packet {
-                    return self.forward(now, rx, i, Dir::Input, frame, p);
+                    if rpf {
+                        let back =
+                            session_route(&self.cfg.routes, &mut self.sessions, i, TO_CLIENT, p.key.src);
+                        if !route::rp_ok(back, rx) {
+                            return Err(Action::Drop(Drop::ReversePath));
+                        }
+                    }
+                    return Ok((i, Dir::Input));
                 }
-                let s = *s;
+                self.rp_search(&mut rp_pending, rx, p)?;
+                let s = *self.sessions.get(i);
                 if reuse {
                     self.counters.event(Event::SessionsReused, 1);
                 }
@@ -258,7 +298,8 @@ impl Engine {
             // reply index, a second likely cache miss, and its insert
             // reuses the hash of the lookup that missed.
             if self.snap.owns(p.key.dst) {
-                return self.open(now, rx, frame, p, h);
+                self.rp_search(&mut rp_pending, rx, p)?;
+                return Err(self.open(now, rx, frame, p, h));
             }
         }
         // A reply to a local address:port that no IPv4 session has in its
@@ -269,16 +310,33 @@ impl Engine {
             && self.sessions.reply_port_unused(p.key.dst, p.key.dport);
         if !nat64_only {
             if let Some(i) = self.sessions.lookup_out(&p.key) {
-                return self.forward(now, rx, i, Dir::Output, frame, p);
+                if rp_pending {
+                    let back = session_route(&self.cfg.routes, &mut self.sessions, i, TO_SERVER, p.key.src);
+                    if !route::rp_ok(back, rx) {
+                        return Err(Action::Drop(Drop::ReversePath));
+                    }
+                }
+                return Ok((i, Dir::Output));
             }
         }
+        self.rp_search(&mut rp_pending, rx, p)?;
         if reply_first {
             if let Some(a) = self.nat64_reply(now, rx, frame, p) {
-                return a;
+                return Err(a);
             }
         }
         let h_in = self.sessions.hash(&p.key);
-        self.open(now, rx, frame, p, h_in)
+        Err(self.open(now, rx, frame, p, h_in))
+    }
+
+    /// The reverse-path check by the route table's search, if `pending`
+    /// (then no longer).
+    #[inline(always)]
+    fn rp_search(&self, pending: &mut bool, rx: &Iface, p: &L4Info) -> Result<(), Action> {
+        if std::mem::take(pending) && !self.cfg.routes.reverse_path_ok(p.key.src, rx) {
+            return Err(Action::Drop(Drop::ReversePath));
+        }
+        Ok(())
     }
 
     /// A packet that found no session: a SYNPROXY service's SYN, or a new
@@ -301,8 +359,24 @@ impl Engine {
     /// (TTL, route, TCP state, timer, counters) with the mode's constants
     /// ([`modes::traits`]), then the mode's transmit ([`modes::xmit`]). The
     /// common step exists once, not once per mode, so it stays small enough
-    /// for the compiler to inline what it calls.
+    /// for the compiler to inline what it calls. Out of line for the new
+    /// session and SYNPROXY's steps; [`Engine::l4`] has it inline.
+    #[inline(never)]
     pub(super) fn forward(
+        &mut self,
+        now: u64,
+        rx: &Iface,
+        i: u32,
+        dir: Dir,
+        frame: &mut [u8],
+        p: &L4Info,
+    ) -> Action {
+        self.forward_inline(now, rx, i, dir, frame, p)
+    }
+
+    /// [`Engine::forward`]'s body.
+    #[inline(always)]
+    fn forward_inline(
         &mut self,
         now: u64,
         rx: &Iface,
@@ -332,11 +406,11 @@ impl Engine {
         if mode.routed && p.ttl <= 1 {
             return Action::Drop(Drop::TtlExceeded);
         }
-        let (to, event) = match dir {
-            Dir::Output => (s.cip, Event::FwdOut),
-            _ => (s.rip, Event::FwdIn),
+        let (to, event, way) = match dir {
+            Dir::Output => (s.cip, Event::FwdOut, TO_CLIENT),
+            _ => (s.rip, Event::FwdIn, TO_SERVER),
         };
-        let Some((port, next_hop)) = cfg.routes.lookup(to) else {
+        let Some((port, next_hop)) = session_route(&cfg.routes, sessions, i, way, to) else {
             return Action::Drop(Drop::NoRoute);
         };
         if p.key.proto == Protocol::Tcp && !s.flags.contains(Flags::NO_OUT) {
@@ -396,6 +470,32 @@ impl Engine {
             return xmit_client_addr(ca, &cx, i, &s, old, out, p.tcp_flags, frame);
         }
         modes::xmit(s.mode, out, &cx, &s, frame)
+    }
+}
+
+/// [`Session::route`]'s side toward the real server (its `rip`).
+const TO_SERVER: usize = 0;
+/// [`Session::route`]'s side toward the client (its `cip`).
+const TO_CLIENT: usize = 1;
+
+/// Output port and next hop toward `to`, session `i`'s address on side
+/// `way`: by the route the session remembers, else searched and
+/// remembered (the routes never change under an engine, nor a
+/// connection's addresses; a debug assertion holds it to the search).
+#[inline(always)]
+fn session_route(
+    routes: &Routes,
+    sessions: &mut SessionTable,
+    i: u32,
+    way: usize,
+    to: u32,
+) -> Option<(u16, u32)> {
+    match sessions.get(i).route[way] {
+        Some(no) => routes.lookup_at(no, to),
+        None => routes.lookup_numbered(to).map(|(no, hop)| {
+            sessions.get_mut(i).route[way] = Some(no);
+            hop
+        }),
     }
 }
 

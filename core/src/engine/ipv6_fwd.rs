@@ -69,7 +69,7 @@ use crate::route::Iface;
 use crate::sched::{self, Flow};
 use crate::service::{fold32, Service};
 use crate::session::ipv6::{FlowKey6, Session6, SessionTable6};
-use crate::session::Flags;
+use crate::session::{Expired, Flags};
 use crate::tcp_state::{self, Dir, State};
 use crate::wire::ethernet;
 use crate::wire::ipv4::Protocol;
@@ -229,10 +229,11 @@ impl Engine {
         self.sessions6.remove(i);
     }
 
-    /// Expires due IPv6 sessions (bounded work, as [`Engine::expire`]).
-    pub(super) fn expire6(&mut self, now: u64) -> usize {
+    /// Expires due IPv6 sessions, examining at most `budget` (see
+    /// [`Engine::expire_with`]).
+    pub(super) fn expire6(&mut self, now: u64, budget: usize) -> Expired {
         let Engine { cfg, snap, sessions6, counters, overloaded, .. } = self;
-        sessions6.expire(now, cfg.expire_budget, |s| {
+        sessions6.expire_with(now, budget, |s| {
             if s.is_template() {
                 return crate::persist::expire(counters, s);
             }

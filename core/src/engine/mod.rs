@@ -86,7 +86,9 @@ pub struct EngineConfig {
     pub lport_range: (u16, u16),
     /// Seed of the session hash.
     pub seed: u64,
-    /// Most sessions examined per expiry call.
+    /// Most sessions [`Engine::expire`] examines per call, both tables
+    /// together (the poll loop passes its own per-poll budget to
+    /// [`Engine::expire_with`]).
     pub expire_budget: usize,
     /// Service slots (sizes the per-service scheduler state).
     pub max_services: usize,
@@ -334,9 +336,11 @@ impl Engine {
         &self.sessions
     }
     /// Lends the session tables a prefetch hint ([`Prefetch`]), which the
-    /// core cannot issue itself (no unsafe code): the next free slot and a
-    /// FULLNAT real server's next reply lines are then on their way before
-    /// a new flow needs them. Without one the engine works the same.
+    /// core cannot issue itself (no unsafe code): the next free slot, a
+    /// FULLNAT real server's next reply lines and the lines a walk of the
+    /// timer wheel reads next (see [`crate::session::Table::expire_with`])
+    /// are then on their way before they are needed. Without one the
+    /// engine works the same.
     pub fn set_prefetch(&mut self, p: Prefetch) {
         self.sessions.set_prefetch(p);
         self.sessions6.set_prefetch(p);
@@ -416,6 +420,14 @@ impl Engine {
 
     /// Processes one frame received on `port`.
     pub fn process(&mut self, now: u64, port: u16, frame: &mut [u8]) -> Action {
+        self.process_inline(now, port, frame)
+    }
+
+    /// [`Engine::process`]'s body, inline in [`Engine::process_parsed`]
+    /// (the worker's per-packet entry) so that the worker's step has no
+    /// call before the session step.
+    #[inline(always)]
+    fn process_inline(&mut self, now: u64, port: u16, frame: &mut [u8]) -> Action {
         let Some(iface) = self.iface(port).copied() else {
             return Action::Drop(Drop::NotForUs);
         };
@@ -460,7 +472,7 @@ impl Engine {
         frame: &mut [u8],
         parsed: Option<&L4Info>,
     ) -> Action {
-        let Some(p) = parsed else { return self.process(now, port, frame) };
+        let Some(p) = parsed else { return self.process_inline(now, port, frame) };
         debug_assert_eq!(L4Info::check(frame).as_ref(), Some(p), "the record is this frame's");
         let Some(iface) = self.iface(port).copied() else {
             return Action::Drop(Drop::NotForUs);
@@ -511,18 +523,34 @@ impl Engine {
         q.next = (i < cap).then_some(i);
     }
 
-    /// Expires due sessions (bounded work per call): a template by
-    /// [`persist::expire`]'s rule, a connection with [`conn::unbind`].
+    /// Expires due sessions (at most `expire_budget` examined): a template
+    /// by [`persist::expire`]'s rule, a connection with [`conn::unbind`].
+    /// Returns the number freed.
     pub fn expire(&mut self, now: u64) -> usize {
+        self.expire_with(now, self.cfg.expire_budget).freed
+    }
+
+    /// [`Engine::expire`] examining at most `budget` sessions of both
+    /// tables together, prefetching with the tables' hint
+    /// ([`Engine::set_prefetch`]) (the poll loop's budget
+    /// rule: `gatewayd`'s `engine_config::expire_budget`). The IPv6 table
+    /// goes first with half the budget, then the IPv4 table with what is
+    /// left, then the IPv6 table again: neither table's backlog holds the
+    /// other's expiry back.
+    pub fn expire_with(&mut self, now: u64, budget: usize) -> crate::session::Expired {
+        let mut done = self.expire6(now, budget / 2);
         let Engine { cfg, snap, sessions, counters, overloaded, .. } = self;
-        let n = sessions.expire(now, cfg.expire_budget, |s| {
+        done += sessions.expire_with(now, budget - done.examined, |s| {
             if s.is_template() {
                 return persist::expire(counters, s);
             }
             conn::unbind(counters, overloaded, snap, cfg.workers, s);
             None
         });
-        n + self.expire6(now)
+        if done.examined < budget {
+            done += self.expire6(now, budget - done.examined);
+        }
+        done
     }
 }
 

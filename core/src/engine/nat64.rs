@@ -18,8 +18,10 @@
 //!   translates the frame ([`crate::nat64::frame_to_ipv4`], source LIP:lport,
 //!   its IPv4 identification counter) and sends it as IPv4.
 //! - Server -> client (`Dir::Output`, [`Engine::nat64_reply`]): the TTL
-//!   decremented, the route to the client, then [`Action::Nat64To6`]: source
-//!   VIP:vport, destination client:cport.
+//!   decremented (the byte only: the translation writes a new header, so
+//!   the IPv4 header checksum is not updated), the route to the client,
+//!   then [`Action::Nat64To6`]: source VIP:vport, destination
+//!   client:cport.
 //! - ICMP errors from the IPv4 side about a session's packet
 //!   ([`Engine::nat64_icmp`], from `engine/icmp.rs`'s miss branch): to the
 //!   client as ICMPv6 from the VIP quoting its own packet; a router's
@@ -185,7 +187,11 @@ pub(super) fn xmit(
                 None => Action::Drop(Drop::Nat64TooBig),
             };
         }
-        ipv4::Packet::new_unchecked(l3).decrement_ttl();
+        // The TTL byte only: the translation writes a new header (no
+        // IPv4 header checksum to keep), or the packet is dropped.
+        let mut ip = ipv4::Packet::new_unchecked(l3);
+        let ttl = ip.ttl();
+        ip.set_ttl(ttl.saturating_sub(1));
         let v6 = |a: u128| Ipv6Addr::from(a);
         *pending = Pending::To6(To6 {
             ends: Ends { src: v6(s.vip), sport: s.vport, dst: v6(s.cip), dport: s.cport },
@@ -316,8 +322,8 @@ impl Engine {
 
     /// What the last [`Action::Nat64To4`] or [`Action::Nat64To6`] asks
     /// the worker to translate.
-    pub fn pending_nat64(&self) -> Pending {
-        self.nat64
+    pub fn pending_nat64(&self) -> &Pending {
+        &self.nat64
     }
 }
 

@@ -1090,3 +1090,95 @@ impl PacketBuf for Headroom {
         ok
     }
 }
+
+proptest! {
+    /// The fast path of a session's plain TCP/UDP packet
+    /// ([`plain_to_ipv4`], [`plain_to_ipv6`]) writes exactly what the
+    /// general translation writes, byte for byte, or declines and leaves
+    /// the buffer alone. Packets of both families, with short segments,
+    /// UDP checksum 0, DF, Ethernet padding, little headroom and a few
+    /// header bytes changed (version, next header, lengths, IHL, flags),
+    /// so both the accepted and the declined side are reached.
+    #[test]
+    fn the_plain_path_writes_what_the_general_one_writes(
+        v6 in any::<bool>(), tcp in any::<bool>(), sport: u16, dport: u16, hop in 1u8.., tc: u8,
+        payload in proptest::collection::vec(any::<u8>(), 0..200), udp_sum0 in any::<bool>(),
+        df in any::<bool>(), pad in 0usize..8, room in 0usize..48, cut in 0usize..24, fix_len in any::<bool>(),
+        flips in proptest::collection::vec((0usize..48, any::<u8>()), 0..3),
+    ) {
+        let proto = if tcp { 6 } else { 17 };
+        let mut pkt = if v6 {
+            let mut p = v6_packet(proto, sport, dport, hop, &payload);
+            set_tc_flow(&mut p, tc, 0x12345);
+            p
+        } else {
+            let mut p = v4_packet(proto, sport, dport, hop, &payload);
+            p[1] = tc;
+            if df {
+                p[6] |= 0x40;
+            }
+            if !tcp && udp_sum0 {
+                p[26..28].copy_from_slice(&[0, 0]);
+            }
+            p
+        };
+        // A segment cut short, behind its IP length set to match (a
+        // short segment) or left as it was (a truncated packet), then up
+        // to 8 bytes of padding; then the flips.
+        let ip_len = if v6 { 40 } else { 20 };
+        let keep = pkt.len() - cut.min(pkt.len() - ip_len);
+        pkt.truncate(keep);
+        if fix_len {
+            let (at, len) = if v6 { (4, keep - 40) } else { (2, keep) };
+            pkt[at..at + 2].copy_from_slice(&(len as u16).to_be_bytes());
+        }
+        // What the plain path must take: whole lengths, the checksum field
+        // in the segment, and for IPv4 a UDP checksum and IPv6's headroom.
+        let whole = flips.is_empty() && (cut == 0 || fix_len);
+        let csum_in = keep - ip_len >= if tcp { 18 } else { 8 };
+        let plain = whole && csum_in && (v6 || (room >= 20 && (tcp || !udp_sum0)));
+        pkt.extend(std::iter::repeat_n(0xa5, pad));
+        for (at, v) in flips {
+            let n = pkt.len();
+            pkt[at % n] ^= v;
+        }
+        let mut orig = vec![0u8; room];
+        orig.extend_from_slice(&pkt);
+        let (mut fast, mut any) = (orig.clone(), orig.clone());
+        if v6 {
+            let p = to4_params();
+            let r = plain_to_ipv4(&mut fast, room, &p);
+            prop_assert!(!plain || r.is_some(), "a plain packet takes the plain path");
+            match r {
+                Some(t) => {
+                    prop_assert_eq!(any_to_ipv4(&mut any, room, &p), Ok(t));
+                    prop_assert_eq!(&fast, &any);
+                }
+                None => prop_assert_eq!(&fast, &orig, "declined: untouched"),
+            }
+        } else {
+            let p = to6_params();
+            let r = plain_to_ipv6(&mut fast, room, &p);
+            prop_assert!(!plain || r.is_some(), "a plain packet takes the plain path");
+            match r {
+                Some(t) => {
+                    prop_assert_eq!(any_to_ipv6(&mut any, room, &p), Ok(t));
+                    prop_assert_eq!(&fast, &any);
+                }
+                None => prop_assert_eq!(&fast, &orig, "declined: untouched"),
+            }
+        }
+    }
+}
+
+/// The fast path is the one a session's packet takes: a TCP and a UDP
+/// packet of each family (with room for IPv6's header) are accepted.
+#[test]
+fn plain_packets_take_the_plain_path() {
+    for proto in [6, 17] {
+        let mut b = roomy(&v6_packet(proto, 40000, 80, 64, &[1; 100]));
+        assert!(plain_to_ipv4(&mut b, ROOM, &to4_params()).is_some(), "IPv6 proto {proto}");
+        let mut b = roomy(&v4_packet(proto, 8080, 5000, 64, &[1; 100]));
+        assert!(plain_to_ipv6(&mut b, ROOM, &to6_params()).is_some(), "IPv4 proto {proto}");
+    }
+}

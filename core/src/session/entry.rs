@@ -135,9 +135,13 @@ pub struct Session {
     pub seq_mark: [u16; 2],
     /// Deadline and intrusive links, owned by the table ([`super::Table`]).
     pub(super) links: Links,
-    /// Free: the chain link of the reply index before the index became a
-    /// cuckoo hash (four bytes for a later field).
-    pub(super) spare: u32,
+    /// The route toward the real server (`[0]`) and toward the client
+    /// (`[1]`), once the first packet that way found it ([`crate::route::Routes::lookup_numbered`]):
+    /// the routes never change under an engine, nor a connection's `rip`
+    /// and `cip`, so the established path does not search the table again.
+    /// `None` until then. (The four bytes were the reply index's chain
+    /// link before it became a cuckoo hash.)
+    pub route: [Option<crate::route::RouteNo>; 2],
     /// The persistence template that controls this connection, or [`NIL`].
     pub control: u32,
 }
@@ -176,7 +180,7 @@ impl Session {
             dest: dest as u16,
             seq_mark: [0; 2],
             links: Links::NONE,
-            spare: 0,
+            route: [None; 2],
             control: NIL,
         }
     }

@@ -235,3 +235,185 @@ mod model {
         }
     }
 }
+
+mod expiry {
+    //! [`Table::expire_with`]: its budget holds when a slot holds many
+    //! sessions, its pipeline prefetches ahead, and it agrees with a model
+    //! of deadlines (nothing freed early, nothing left behind).
+    use std::cell::Cell;
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    thread_local! {
+        /// Lines [`counting`] was asked to prefetch on this thread.
+        static PREFETCHED: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// A prefetch hint that counts.
+    fn counting(_: *const u8) {
+        PREFETCHED.with(|c| c.set(c.get() + 1));
+    }
+
+    /// `n` sessions opened at time 0 with a 60 s timeout: one wheel slot.
+    fn opened_together(n: u32) -> SessionTable {
+        let mut t = SessionTable::new(n as usize, 5, 0);
+        for k in 0..n {
+            let s = sess(k as u16, (k >> 16) as u16, 0xc612_0200 + k);
+            t.insert(s, 0, 60_000).unwrap();
+        }
+        t
+    }
+
+    /// 100k sessions due together are freed 64 per call, never more, and
+    /// the walk prefetches as it goes.
+    #[test]
+    fn a_full_slot_is_freed_a_budget_at_a_time() {
+        let n = 100_000;
+        let mut t = opened_together(n);
+        assert_eq!(t.expiry_backlog(61_000), n as usize);
+        t.set_prefetch(Prefetch(counting));
+        let before = PREFETCHED.with(Cell::get);
+        let mut calls = 0;
+        while !t.is_empty() {
+            let done = t.expire_with(61_000, 64, |_| None);
+            assert!(done.examined <= 64 && done.freed == done.examined, "{done:?}");
+            calls += 1;
+        }
+        assert_eq!(calls, n.div_ceil(64));
+        assert_eq!(t.expiry_backlog(61_000), 0);
+        // The next entry of each list and both index buckets of each one.
+        let prefetched = PREFETCHED.with(Cell::get) - before;
+        assert!(prefetched >= 3 * n as usize - WHEEL_LISTS, "{prefetched} prefetches");
+    }
+
+    /// Sessions refreshed since they were linked are moved to their new
+    /// deadline's slot, 64 per call, and freed there.
+    #[test]
+    fn refreshed_sessions_move_a_budget_at_a_time() {
+        let n = 20_000;
+        let mut t = opened_together(n);
+        for i in 0..n {
+            t.touch(i, 30_000, 60_000);
+        }
+        let mut calls = 0;
+        while t.expiry_backlog(61_000) > 0 {
+            let done = t.expire_with(61_000, 64, |_| None);
+            assert_eq!((done.freed, done.examined.min(64)), (0, done.examined));
+            calls += 1;
+        }
+        assert_eq!(calls, n.div_ceil(64));
+        assert_eq!(t.len(), n as usize, "none lost");
+        assert_eq!(t.expire(89_000, usize::MAX, |_| None), 0, "none early");
+        assert_eq!(t.expire(91_000, usize::MAX, |_| None), n as usize);
+    }
+
+    /// A template linked right behind its last connection, in the same
+    /// slot: freeing the connection (handled a step behind the walk)
+    /// re-arms the template, which the walk then keeps, at every budget.
+    #[test]
+    fn a_template_behind_its_connection_survives_it() {
+        for budget in [1, 2, 3, usize::MAX] {
+            let mut t = SessionTable::new(8, 3, 0);
+            let mut tpl = sess(0, 0, 1);
+            tpl.flags = Flags::TEMPLATE | Flags::NO_OUT;
+            tpl.set_timeout_ms(2_000);
+            let ti = t.insert(tpl, 0, 60_000).unwrap();
+            t.get_mut(ti).set_n_control(1);
+            let mut c = sess(40000, 5000, 1);
+            c.control = ti;
+            t.insert(c, 0, 60_000).unwrap();
+            let keep = |s: &Session| (s.is_template() && s.n_control() > 0).then_some(1_000);
+            let mut freed = 0;
+            while t.expiry_backlog(61_000) > 0 {
+                freed += t.expire_with(61_000, budget, keep).freed;
+            }
+            assert_eq!((freed, t.len()), (1, 1), "budget {budget}: the connection only");
+            // The connection ended at its deadline (60 s): the template
+            // lives 2 s from then.
+            assert_eq!(t.expire(61_900, usize::MAX, keep), 0, "budget {budget}");
+            assert_eq!(t.expire(62_000, usize::MAX, keep), 1, "budget {budget}: 2 s after the connection");
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// Open session `id` (if it is not live) with this timeout.
+        Open(u16, u64),
+        /// Refresh session `id` (if live) with this timeout.
+        Touch(u16, u64),
+        /// Advance the clock by this many ms and expire with this budget
+        /// until the wheel has caught up.
+        Advance(u64, usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let timeout = prop::sample::select(vec![0u64, 10, 64, 100, 1_000, 5_000, 60_000]);
+        prop_oneof![
+            (0u16..200, timeout.clone()).prop_map(|(i, t)| Op::Open(i, t)),
+            (0u16..200, timeout).prop_map(|(i, t)| Op::Touch(i, t)),
+            (0u64..3_000, 1usize..8).prop_map(|(d, b)| Op::Advance(d, b)),
+        ]
+    }
+
+    proptest! {
+        /// Whatever the budget, once the wheel has caught up with the
+        /// clock exactly the sessions whose deadline tick has come are
+        /// gone, each freed once and none before its deadline. (A deadline
+        /// in a tick the wheel has passed counts from the next tick: the
+        /// wheel never schedules into the past.)
+        #[test]
+        fn expiry_agrees_with_a_deadline_model(ops in prop::collection::vec(op(), 1..400)) {
+            let mut t = SessionTable::new(256, 11, 0);
+            t.set_prefetch(Prefetch(counting));
+            // id -> (slot, deadline in ticks)
+            let mut model: HashMap<u16, (u32, u32)> = HashMap::new();
+            let mut now = 0u64;
+            // The first tick the wheel has not processed.
+            let mut floor = 0u32;
+            for o in ops {
+                match o {
+                    Op::Open(id, to) if !model.contains_key(&id) => {
+                        let i = t.insert(sess(id, id, 7), now, to).unwrap();
+                        model.insert(id, (i, ms_to_tick(now + to).max(floor)));
+                    }
+                    Op::Touch(id, to) => {
+                        if let Some((i, d)) = model.get_mut(&id) {
+                            t.touch(*i, now, to);
+                            *d = ms_to_tick(now + to).max(floor);
+                        }
+                    }
+                    Op::Advance(dt, budget) => {
+                        now += dt;
+                        let tick = ms_to_tick(now);
+                        loop {
+                            let mut early = None;
+                            let done = t.expire_with(now, budget, |s| {
+                                let d = model.get(&s.cport).map(|m| m.1);
+                                if d.is_none_or(|d| d > tick) {
+                                    early = Some(s.cport);
+                                }
+                                None
+                            });
+                            prop_assert!(early.is_none(), "{early:?} freed before its deadline");
+                            prop_assert!(done.examined <= budget);
+                            if done.examined < budget {
+                                break;
+                            }
+                        }
+                        model.retain(|_, (_, d)| *d > tick);
+                        floor = tick + 1;
+                        prop_assert_eq!(t.expiry_backlog(now), 0);
+                    }
+                    _ => {}
+                }
+                prop_assert_eq!(t.len(), model.len());
+                for (id, (i, _)) in &model {
+                    prop_assert_eq!(t.lookup_in(&sess(*id, *id, 7).in_key()), Some(*i));
+                }
+            }
+        }
+    }
+}

@@ -46,7 +46,22 @@ impl From<u8> for Protocol {
 impl From<Protocol> for u8 {
     #[inline]
     fn from(p: Protocol) -> Self {
+        // TCP and UDP by two compares (the session hash asks per packet);
+        // a full match here compiles to a jump table.
         match p {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+            _ => p.other_number(),
+        }
+    }
+}
+
+impl Protocol {
+    /// The number of a protocol other than TCP and UDP.
+    #[cold]
+    #[inline(never)]
+    fn other_number(self) -> u8 {
+        match self {
             Protocol::Icmp => 1,
             Protocol::IpIp => 4,
             Protocol::Tcp => 6,

@@ -26,9 +26,9 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use gw_core::counters::{Drop, Event};
+use gw_core::counters::{Drop, Event, WorkerCounters, LOOP_BUCKETS};
 use gw_proto::Stats;
-use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
+use prometheus::proto::{Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType};
 use prometheus::{Encoder, TextEncoder};
 
 use super::stats::sub;
@@ -50,6 +50,19 @@ struct Families(Vec<MetricFamily>, BTreeMap<String, usize>);
 
 impl Families {
     fn add(&mut self, name: &str, help: &str, ty: MetricType, labels: &[(&str, String)], value: f64) {
+        let m = self.metric(name, help, ty, labels);
+        if ty == MetricType::COUNTER {
+            let mut c = Counter::default();
+            c.set_value(value);
+            m.set_counter(c);
+        } else {
+            let mut g = Gauge::default();
+            g.set_value(value);
+            m.set_gauge(g);
+        }
+    }
+    /// A new sample of family `name` (made on first use) with `labels`.
+    fn metric(&mut self, name: &str, help: &str, ty: MetricType, labels: &[(&str, String)]) -> &mut Metric {
         let i = *self.1.entry(name.to_string()).or_insert_with(|| {
             let mut f = MetricFamily::default();
             f.set_name(name.to_string());
@@ -70,16 +83,9 @@ impl Families {
                 })
                 .collect(),
         );
-        if ty == MetricType::COUNTER {
-            let mut c = Counter::default();
-            c.set_value(value);
-            m.set_counter(c);
-        } else {
-            let mut g = Gauge::default();
-            g.set_value(value);
-            m.set_gauge(g);
-        }
-        self.0[i].mut_metric().push(m);
+        let family = self.0[i].mut_metric();
+        family.push(m);
+        family.last_mut().expect("just pushed")
     }
     fn counter(&mut self, name: &str, help: &str, labels: &[(&str, String)], value: u64) {
         self.add(name, help, MetricType::COUNTER, labels, value as f64);
@@ -98,7 +104,39 @@ fn is_gauge(e: Event) -> bool {
             | Event::SessionTableBytes
             | Event::Session6TableBytes
             | Event::SessionCapacity
+            | Event::LoopCyclesMax
     )
+}
+
+/// The worker events exported as the poll-loop histogram
+/// ([`loop_histogram`]) rather than one family each.
+fn in_loop_histogram(e: Event) -> bool {
+    e == Event::LoopCycles || LOOP_BUCKETS.iter().any(|(b, _)| *b == e)
+}
+
+/// `gatewayd_loop_cycles{worker}`: the worker's poll loops by length in
+/// TSC cycles, a Prometheus histogram (cumulative `le` buckets, `_sum`,
+/// `_count`) from the `loops_*` counters.
+fn loop_histogram(f: &mut Families, w: &WorkerCounters, worker: &[(&str, String)]) {
+    let mut h = Histogram::default();
+    let mut total = 0;
+    let mut buckets = vec![];
+    for (e, below) in LOOP_BUCKETS {
+        total += w.event_count(e);
+        if below != u64::MAX {
+            // `le` is inclusive: a loop counted below 4096 is at most 4095.
+            let mut b = Bucket::default();
+            b.set_upper_bound((below - 1) as f64);
+            b.set_cumulative_count(total);
+            buckets.push(b);
+        }
+    }
+    h.set_bucket(buckets);
+    h.set_sample_count(total);
+    h.set_sample_sum(w.event_count(Event::LoopCycles) as f64);
+    let help = "Poll loops by length in TSC cycles (from one rx burst to the next, sleeps left out): \
+                how long a packet can wait in an rx ring (gwctl --counters' loops_*).";
+    f.metric("gatewayd_loop_cycles", help, MetricType::HISTOGRAM, worker).set_histogram(h);
 }
 
 /// The five traffic counters of `st` as `{prefix}_{connections,...}_total`.
@@ -260,12 +298,16 @@ impl Control {
             }
             for e in Event::ALL {
                 let help = e.meaning();
+                if in_loop_histogram(e) {
+                    continue;
+                }
                 if is_gauge(e) {
                     f.gauge(&format!("gatewayd_{}", e.name()), help, &worker, w.event_count(e) as f64);
                 } else {
                     f.counter(&format!("gatewayd_{}_total", e.name()), help, &worker, w.event_count(e));
                 }
             }
+            loop_histogram(f, w, &worker);
             let cap = w.event_count(Event::SessionCapacity);
             let live = w.event_count(Event::SessionsLive);
             f.gauge(
@@ -412,6 +454,31 @@ mod tests {
             let name = l.split(['{', ' ']).next().unwrap();
             assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'), "{l}");
         }
+    }
+
+    /// The `loops_*` counters come out as one histogram per worker, with
+    /// cumulative buckets whose `le` holds the loops counted below it, and
+    /// the longest loop as a gauge.
+    #[test]
+    fn poll_loop_lengths_are_a_histogram_per_worker() {
+        let (c, _) = control(2);
+        for cycles in [100, 4_095, 4_096, 70_000, 5_000_000] {
+            c.workers[1].count_loop(cycles);
+        }
+        let body = c.metrics();
+        assert!(body.contains("# TYPE gatewayd_loop_cycles histogram\n"), "{body}");
+        let w1 = |le: &str| sample(&body, &format!(r#"gatewayd_loop_cycles_bucket{{worker="1",le="{le}"}}"#));
+        let got: Vec<f64> = ["4095", "16383", "65535", "262143", "1048575", "+Inf"].map(w1).to_vec();
+        assert_eq!(got, [2.0, 3.0, 3.0, 4.0, 4.0, 5.0]);
+        assert_eq!(sample(&body, r#"gatewayd_loop_cycles_count{worker="1"}"#), 5.0);
+        assert_eq!(sample(&body, r#"gatewayd_loop_cycles_sum{worker="1"}"#), 5_078_291.0);
+        assert_eq!(sample(&body, r#"gatewayd_loop_cycles_count{worker="0"}"#), 0.0);
+        assert!(body.contains("# TYPE gatewayd_loop_cycles_max gauge\n"), "{body}");
+        assert_eq!(sample(&body, r#"gatewayd_loop_cycles_max{worker="1"}"#), 5_000_000.0);
+        assert!(
+            !body.contains("gatewayd_loops_under_4k_cycles"),
+            "the buckets are not families of their own"
+        );
     }
 
     #[test]

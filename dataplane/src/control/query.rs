@@ -146,7 +146,7 @@ impl Control {
             },
             vport: k.port,
         });
-        let (chunk, timeout) = (8192, Duration::from_secs(2));
+        let (chunk, timeout) = (gw_core::mailbox::LIST_CHUNK, Duration::from_secs(2));
         let late =
             |w: usize| err(ErrorKind::Invalid, format!("worker {w} did not answer the connection listing"));
         let mut conns = vec![];

@@ -3,12 +3,15 @@
 //! PROXY header (nginx with `listen ... proxy_protocol`, HAProxy with
 //! `bind ... accept-proxy`), each answering and logging "ADDRESS PORT" of
 //! the client the header names, a pseudo-random file to download, and the
-//! client side's curl and sha256.
+//! client side's curl and sha256; what those servers, and a capture of TOA
+//! at a real server, must have seen of the client.
 
+use std::io::BufRead;
+use std::net::IpAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{hostport, text, Lab};
+use super::{hostport, script, text, Lab};
 
 /// Waits until `url` answers from inside `ns` when sent a PROXY v1 header.
 pub fn wait_listening(lab: &Lab, ns: &str, url: &str) {
@@ -127,4 +130,90 @@ pub fn udp_server_learns(lab: &Lab, vip: &str, client: &str) {
         assert_eq!(f[0], format!("{client}:{}", f[2]), "the UDP server learned the client: {l}");
         assert_eq!(f[1], m, "the payload after the header: {l}");
     }
+}
+
+/// curl from the client, three times, to each `vip`:VPORT PATH of
+/// `targets`, each served behind a PROXY header by nginx (`/who`) or
+/// HAProxy (`/`): every answer must name `client` and curl's own port.
+/// Returns the number of requests made.
+pub fn servers_name_the_client(lab: &Lab, vip: &str, client: &str, targets: &[(u16, &str)]) -> u64 {
+    let mut requests = 0;
+    for &(vport, path) in targets {
+        let service = hostport(vip, vport);
+        for _ in 0..3 {
+            let (body, port) = curl(lab, &format!("http://{service}{path}"));
+            assert_eq!(body.trim(), format!("{client} {port}"), "{service} answered {body:?}");
+            requests += 1;
+        }
+    }
+    requests
+}
+
+/// nginx's access log in `dir` (see [`nginx_conf`]): exactly the requests
+/// `per_port` counts, (nginx's listening port, requests), every one logged
+/// with the PROXY header's client address `client`.
+pub fn nginx_logged(dir: &Path, client: &str, per_port: &[(u16, usize)]) {
+    let log = std::fs::read_to_string(dir.join("access.log")).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), per_port.iter().map(|&(_, n)| n).sum::<usize>(), "{log}");
+    for l in &lines {
+        assert!(l.starts_with(&format!("{client} ")), "nginx logged {l:?}");
+    }
+    for &(port, n) in per_port {
+        assert_eq!(lines.iter().filter(|l| l.contains(&format!(" {port} "))).count(), n, "{log}");
+    }
+}
+
+/// TOA as the real server must see it for `client`'s connection from
+/// `port`, in hex: kind 254, length 8 (IPv4, the TOA of Linux's toa
+/// module) or 20 (IPv6, DPVS's), the port, the address.
+fn toa_option(client: &str, port: u16) -> String {
+    let addr: Vec<u8> = match client.parse::<IpAddr>().unwrap() {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets().to_vec(),
+    };
+    let hex: String = addr.iter().map(|b| format!("{b:02x}")).collect();
+    format!("fe{:02x}{port:04x}{hex}", 4 + addr.len())
+}
+
+/// One curl of `url`, a `--toa` service in front of the lab's python
+/// server on rs1:80, while rs1 captures (scapy, tests/lab/toa_capture.py):
+/// the server answers the local address `lip`; the SYN from `lip` carries
+/// the TOA of `client` and curl's port first in its options and the
+/// client's MSS (1500-byte MTU) lowered by TOA's length; the handshake's
+/// ACK carries the TOA too, the request does not.
+pub fn toa_seen(lab: &Lab, url: &str, lip: &str, client: &str) {
+    let cap = script("toa_capture.py").display().to_string();
+    let mut capture = lab.spawn("rs1", &["/usr/bin/python3", &cap, "eth0", "80", "3", "20"]);
+    let mut out = capture.ready();
+    let (body, cport) = curl(lab, url);
+    assert!(body.starts_with(&format!("rs1 {lip}:")), "{body}");
+    let mut lines = vec![];
+    let mut l = String::new();
+    while out.read_line(&mut l).unwrap() > 0 {
+        lines.push(std::mem::take(&mut l));
+    }
+    let _ = capture.0.wait();
+    let toa = toa_option(client, cport.parse().unwrap());
+    let toa_len = toa.len() / 2;
+    let client_mss = if client.contains(':') { 1500 - 40 - 20 } else { 1500 - 20 - 20 };
+    let mss = client_mss - toa_len;
+    let syn = lines.iter().find(|l| l.starts_with("S ")).unwrap_or_else(|| panic!("no SYN: {lines:?}"));
+    let f: Vec<&str> = syn.split_whitespace().collect();
+    assert!(f[1].starts_with(&format!("{lip}:")), "{syn}");
+    assert!(f[2].starts_with(&toa), "TOA first in the SYN's options: {syn}");
+    assert!(
+        f[2].contains(&format!("0204{mss:04x}")),
+        "MSS {client_mss} - {toa_len} = {mss} in the SYN: {syn}"
+    );
+    let ack = lines
+        .iter()
+        .find(|l| l.starts_with("A ") && l.trim().ends_with(" 0"))
+        .unwrap_or_else(|| panic!("no handshake ACK: {lines:?}"));
+    assert!(
+        ack.split_whitespace().nth(2).unwrap().starts_with(&toa),
+        "TOA in the handshake ACK: {ack} ({lines:?})"
+    );
+    let data = lines.iter().find(|l| l.starts_with("PA ")).unwrap_or_else(|| panic!("no request: {lines:?}"));
+    assert!(!data.contains(&toa), "TOA only on the handshake: {data}");
 }

@@ -265,6 +265,15 @@ fn phases(args: &Args, g: &mut Gen) -> Result<GenReport> {
             "gw-pktgen: half load {:.0} pps: p50 {:?} us p99 {:?} us",
             t.rate, h.latency.p50_us, h.latency.p99_us
         );
+        if h.gw.is_some() {
+            // The worker's own stalls beside the latency (issue 14).
+            let loops: Vec<String> =
+                gw_core::counters::LOOP_BUCKETS.iter().map(|(e, _)| h.gw(e.name()).to_string()).collect();
+            eprintln!(
+                "gw-pktgen: half load: gatewayd poll loops by TSC cycles <4k/<16k/<64k/<256k/<1M/more: {}",
+                loops.join("/")
+            );
+        }
         report.phases.push(h);
     }
     Ok(report)

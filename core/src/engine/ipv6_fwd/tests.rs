@@ -493,3 +493,22 @@ fn plain_ipv6_reading_equals_the_ladder_on_every_header_byte() {
         }
     }
 }
+
+/// `Engine::expire_with` shares one budget between the tables: with only
+/// IPv6 sessions due, the IPv6 table gets its half, the IPv4 table's unused
+/// share, and nothing beyond the budget; every session goes in the end.
+#[test]
+fn one_expiry_budget_covers_both_tables() {
+    let mut e = engine(service(ForwardMode::FullNat, P::Udp, false), 0, 1);
+    for port in 0..10 {
+        let mut f = udp_frame((CIP, 5000 + port), (VIP, 80), b"q");
+        assert!(matches!(e.process(0, 0, &mut f), Action::Forward6 { .. }));
+    }
+    assert_eq!(e.sessions6.len(), 10);
+    assert_eq!(e.expire_with(299_000, 4), Expired::default(), "not due yet");
+    assert_eq!(e.expire_with(301_000, 4), Expired { examined: 4, freed: 4 });
+    assert_eq!(e.expire_with(301_000, 5), Expired { examined: 5, freed: 5 });
+    assert_eq!(e.expire_with(301_000, 5), Expired { examined: 1, freed: 1 });
+    assert!(e.sessions6.is_empty());
+    assert_eq!(e.counters.event_count(crate::counters::Event::SessionsExpired), 10);
+}

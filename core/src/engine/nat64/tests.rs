@@ -77,11 +77,8 @@ fn udp4(src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16), payload: &[u8]) -> Vec<u8> {
 /// Carries out the engine's NAT64 action on `frame` as the worker does.
 fn translate(e: &Engine, frame: &mut Vec<u8>) {
     match e.pending_nat64() {
-        Pending::To4(mut p) => {
-            p.ident = 7;
-            crate::nat64::frame_to_ipv4(frame, &p).unwrap()
-        }
-        Pending::To6(p) => crate::nat64::frame_to_ipv6(frame, &p).unwrap(),
+        Pending::To4(p) => crate::nat64::frame_to_ipv4(frame, &crate::nat64::To4 { ident: 7, ..*p }).unwrap(),
+        Pending::To6(p) => crate::nat64::frame_to_ipv6(frame, p).unwrap(),
     }
 }
 

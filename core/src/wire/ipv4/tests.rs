@@ -389,3 +389,14 @@ fn etherparse_sliced_packet_agrees_on_payload() {
         other => panic!("expected IPv4, got {other:?}"),
     }
 }
+
+/// Every protocol number survives `Protocol::from` and back, whichever
+/// arm of `u8::from` (the TCP/UDP compares or the cold match) answers.
+#[test]
+fn protocol_numbers_round_trip() {
+    for n in 0..=u8::MAX {
+        let p = Protocol::from(n);
+        assert_eq!(u8::from(p), n);
+        assert_eq!(matches!(p, Protocol::Unknown(_)), !matches!(n, 1 | 4 | 6 | 17), "{n}");
+    }
+}
