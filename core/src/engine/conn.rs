@@ -389,8 +389,8 @@ pub(crate) fn unbind_parts(
 /// (`lport % workers == worker`) is kept.
 ///
 /// When there is no next port (the server's first connection on this
-/// worker, a port-0 server, whose real port is the packet's) or it is
-/// taken, [`alloc_lport_search`].
+/// worker, a port-0 server met on another port than last time, an address
+/// deleted since) or it is taken, [`alloc_lport_search`].
 pub(crate) fn alloc_lport(
     cx: &mut BindCx<'_>,
     flow: &FlowKey,
@@ -403,7 +403,7 @@ pub(crate) fn alloc_lport(
     }
     let Some(part) = Partition::of(cx.cfg) else { return Err(Drop::LaddrExhausted) };
     let (svc, sessions) = (cx.svc, cx.sessions);
-    let taken = cx.next.get_mut(dest as usize).and_then(|c| c.take(svc, rs)).and_then(|c| {
+    let taken = cx.next.get_mut(dest as usize).and_then(|c| c.take(svc, flow.proto, rs)).and_then(|c| {
         // Both lines are in cache: a count of 0 says free without the
         // bucket; else the bucket, then this address's next ports whose
         // count is 0 (their counts share the line).
@@ -424,6 +424,7 @@ pub(crate) fn alloc_lport(
     if let Some(c) = cx.next.get_mut(dest as usize) {
         cx.st.binds = cx.st.binds.wrapping_add(1);
         *c = NextPort::choose(cx.cfg.seed, svc, rs, local, part, cx.st.binds);
+        c.proto = u8::from(flow.proto);
         c.h = sessions.hash(&c.reply_key(flow.proto, rs));
         sessions.prefetch_reply(c.lip, c.lport, c.h);
     }
@@ -462,9 +463,10 @@ impl Partition {
 /// ([`alloc_lport`]), by real-server slot; 32 bytes. Used once, and only
 /// while the address is still the service's (at the index it was chosen
 /// from: local addresses come and go without a new service version) and
-/// for the same real server (a slot may serve another service later, and
-/// a port-0 server's port is the packet's): what makes it a valid choice,
-/// its port being free, is checked at the bind.
+/// for the same real server and protocol (a slot may serve another service
+/// later, and a port-0 server's port is the packet's; `h` is the hash of
+/// that reply key): what makes it a valid choice, its port being free, is
+/// checked at the bind.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NextPort {
     /// The local address; 0 (never one): none.
@@ -474,6 +476,8 @@ pub struct NextPort {
     rip: u32,
     /// The address's index in the service's list.
     k: u32,
+    /// The IP protocol of the reply key.
+    proto: u8,
     /// The port's place in the partition, where the search goes on when
     /// the port is taken.
     offset: u32,
@@ -482,14 +486,14 @@ pub struct NextPort {
 }
 
 impl NextPort {
-    /// The next port toward real server `rs` of `svc`, if it was chosen
-    /// for that server and its address is still the service's; it is used
-    /// up.
+    /// The next port toward real server `rs` of `svc` for protocol
+    /// `proto`, if it was chosen for them and its address is still the
+    /// service's; it is used up.
     #[inline(always)]
-    fn take(&mut self, svc: &Service, rs: (u32, u16)) -> Option<NextPort> {
+    fn take(&mut self, svc: &Service, proto: Protocol, rs: (u32, u16)) -> Option<NextPort> {
         let c = std::mem::take(self);
         let lip_kept = c.lip != 0 && svc.laddrs.get(c.k as usize) == Some(&c.lip);
-        (lip_kept && (c.rip, c.rport) == rs).then_some(c)
+        (lip_kept && (c.rip, c.rport) == rs && c.proto == u8::from(proto)).then_some(c)
     }
 
     /// The local address and port it holds, if any (for tests).
@@ -505,8 +509,8 @@ impl NextPort {
     /// Chooses the next local address and port toward `rs` after `last`,
     /// the `seq`-th choice of the service on this worker: a keyed hash of
     /// them ([`next_port_hash`]) names the address (its high half) and the
-    /// port's place in the partition (its low half). Its reply key's hash
-    /// `h` is the caller's to set.
+    /// port's place in the partition (its low half). Its protocol and its
+    /// reply key's hash `h` are the caller's to set.
     fn choose(
         secret: u64,
         svc: &Service,
@@ -519,7 +523,7 @@ impl NextPort {
         let k = laddr_index(h, svc.laddrs.len());
         let offset = (((h & 0xffff_ffff) * u64::from(part.span)) >> 32) as u32;
         let lport = part.port(offset, 0);
-        NextPort { lip: svc.laddrs[k], lport, rport: rs.1, rip: rs.0, k: k as u32, offset, h: 0 }
+        NextPort { lip: svc.laddrs[k], lport, rport: rs.1, rip: rs.0, k: k as u32, proto: 0, offset, h: 0 }
     }
 }
 
