@@ -1,6 +1,6 @@
 //! New FULLNAT sessions per second through one engine, without DPDK, with
 //! many sessions live. `new_sessions [LIVE] [NEW] [ROUNDS] [udp|tcp]
-//! [LADDRS]` opens LIVE sessions (default 60,000), then times the next NEW
+//! [LADDRS] [load]` opens LIVE sessions (default 60,000), then times the next NEW
 //! (default 60,000) new flows (UDP: a datagram; TCP: a SYN) and prints the
 //! median and range of ROUNDS rounds (default 3), each on a fresh engine,
 //! in ns per new flow. The engine has two real servers and LADDRS local
@@ -16,14 +16,30 @@
 //! free port in its 64 candidates is refused (`drop_laddr_exhausted`);
 //! the refusals are printed.
 //!
+//! The engine has gatewayd's prefetch hint (`Engine::set_prefetch`: the
+//! next free slot, a real server's next reply lines).
+//!
+//! Instructions and cache misses per new flow, deterministic: callgrind
+//! counting `Bursts::run` only, at two NEW, `(X(2N) - X(N)) / N`. Its cache
+//! simulation ignores prefetch instructions, so a prefetched line's miss is
+//! counted where the line is first used; with `load` every prefetch (the
+//! stage's and the engine's hint) is a load instead, and the misses of the
+//! lines fetched ahead show under `load_line`, apart from the misses left
+//! on the flow's dependent path. (`load` is for counting only: a load
+//! waits, a prefetch does not.)
+//!
 //!   cargo build --release -p gw-benches --example new_sessions
 //!   target/release/examples/new_sessions 1000000 200000 5 udp 16
+//!   valgrind --tool=callgrind --cache-sim=yes --LL=33554432,16,64 \
+//!     --collect-atstart=no --toggle-collect='new_sessions::Bursts::run' \
+//!     target/release/examples/new_sessions 1000000 100000 1 udp 37 load
 use std::net::Ipv4Addr;
 use std::time::Instant;
 
 use gw_benches::*;
 use gw_core::engine::{Engine, L4Info};
-use gw_dpdk::{prefetch, BURST};
+use gw_core::session::Prefetch;
+use gw_dpdk::{prefetch, prefetch_addr, BURST};
 use gw_proto::{ForwardMode, Protocol, Request, Scheduler};
 
 #[global_allocator]
@@ -52,19 +68,39 @@ fn engine(sessions: usize, laddrs: u32) -> Engine {
     lab.into_engine()
 }
 
+/// Reads the line at `p` (the `load` mode's stand-in for a prefetch).
+#[inline(never)]
+fn load_line(p: *const u8) {
+    // SAFETY: every caller passes the address of a live element of the
+    // session table (the engine's hint takes a reference, the stage a
+    // bucket or session of the table it borrows).
+    std::hint::black_box(unsafe { p.read_volatile() });
+}
+
+/// The stage's prefetch of the line holding `*r` (as the poll loop's), or
+/// with `load` a [`load_line`].
+#[inline(always)]
+fn fetch<T>(load: bool, r: &T) {
+    if load {
+        load_line(r as *const T as *const u8)
+    } else {
+        prefetch(r)
+    }
+}
+
 /// The poll loop's stages for one burst of frames (the copies stand for
 /// the mbufs).
 struct Bursts {
     bufs: Vec<Vec<u8>>,
-}
-
-impl Default for Bursts {
-    fn default() -> Bursts {
-        Bursts { bufs: (0..BURST).map(|_| Vec::with_capacity(FRAME_LEN)).collect() }
-    }
+    /// The stage fetches a line ahead with [`load_line`], not a prefetch.
+    load: bool,
 }
 
 impl Bursts {
+    fn new(load: bool) -> Bursts {
+        Bursts { bufs: (0..BURST).map(|_| Vec::with_capacity(FRAME_LEN)).collect(), load }
+    }
+
     /// Sends `burst` through `engine` at `now`; returns how many frames it
     /// forwarded.
     fn run(&mut self, engine: &mut Engine, now: u64, burst: &[Vec<u8>]) -> u32 {
@@ -77,13 +113,13 @@ impl Bursts {
             *p = L4Info::check(b);
             if let Some(p) = p {
                 *h = sessions.hash(&p.key());
-                prefetch(sessions.bucket_line(*h, false));
+                fetch(self.load, sessions.bucket_line(*h, false));
             }
         }
         for (p, h) in parsed.iter().zip(&hashes).take(burst.len()) {
             if p.is_some() {
                 if let Some(s) = sessions.session_line(*h, false) {
-                    prefetch(s);
+                    fetch(self.load, s);
                 }
             }
         }
@@ -100,6 +136,8 @@ fn main() {
     let (live, new, rounds) = (arg(1, 60_000), arg(2, 60_000), arg(3, 3));
     let tcp = std::env::args().nth(4).is_some_and(|a| a == "tcp");
     let laddrs = arg(5, 1);
+    let load = std::env::args().nth(6).is_some_and(|a| a == "load");
+    let hint = if load { Prefetch(load_line) } else { Prefetch(prefetch_addr) };
     let frame = |f: u32| {
         if tcp {
             tcp_frame(ROUTER_MAC, GW_OUT, client(f), (VIP, VPORT), Tcp::Syn)
@@ -111,7 +149,8 @@ fn main() {
     let (mut runs, mut refused) = (Vec::new(), 0);
     for _ in 0..rounds {
         let mut engine = engine((live + new) as usize, laddrs);
-        let mut bursts = Bursts::default();
+        engine.set_prefetch(hint);
+        let mut bursts = Bursts::new(load);
         let mut ok = 0;
         for burst in frames[..live as usize].chunks(BURST) {
             ok += bursts.run(&mut engine, 1, burst);

@@ -221,13 +221,24 @@ impl Table<Session> {
     pub fn reply_port_unused(&self, addr: u32, port: u16) -> bool {
         self.aux.cells[self.aux.cell(addr, port)] == 0
     }
+
+    /// Prefetches (through the table's [`Prefetch`]) the two lines a
+    /// FULLNAT bind of local `addr:port` toward a real server reads and
+    /// writes: the reply-port count of [`Self::reply_port_unused`] and the
+    /// reply index's bucket line of the reply key's hash `h`.
+    #[inline(always)]
+    pub fn prefetch_reply(&self, addr: u32, port: u16, h: u64) {
+        self.prefetch.line(&self.aux.cells[self.aux.cell(addr, port)]);
+        self.prefetch.line(self.bucket_line(h, true));
+    }
 }
 
 /// A cache-line prefetch hint that the I/O layer lends the core: gw-core
 /// has no unsafe code and `_mm_prefetch` is unsafe (its pointer), so the
 /// table calls this for lines it knows it will need a packet or more
-/// later (the next free slot, a FULLNAT bind's next reply lines), where a
-/// burst stage cannot know them. A hint: [`Prefetch::NONE`] (tests, a
+/// later (the next free slot, a FULLNAT bind's next reply lines, the
+/// sessions an expiry walk reaches next), where a burst stage cannot know
+/// them. A hint: [`Prefetch::NONE`] (tests, a
 /// table nobody set one on) does nothing, and the table works the same.
 #[derive(Clone, Copy)]
 pub struct Prefetch(pub fn(*const u8));

@@ -111,6 +111,12 @@ pub fn counter_bytes(slots: usize) -> u64 {
     slots as u64 * std::mem::size_of::<TrafficCells>() as u64
 }
 
+/// Bytes one worker keeps per real-server slot besides its counters: the
+/// FULLNAT next port ([`gw_core::engine::NextPort`]) and the overload flag.
+pub fn dest_state_bytes(slots: usize) -> u64 {
+    slots as u64 * (std::mem::size_of::<gw_core::engine::NextPort>() + 1) as u64
+}
+
 /// Bytes one worker's reassembly table of `datagrams` slots takes.
 pub fn frag_bytes(datagrams: usize) -> u64 {
     gw_core::frag::FragConfig { datagrams, timeout_ms: 0 }.memory_bytes() as u64
@@ -249,7 +255,11 @@ impl Config {
             // The IPv6 table counts under the key that sized it.
             ("workers.sessions", SessionTable::bytes_for(w.sessions) as u64 * workers + v6_default),
             ("workers.sessions6", v6_set),
-            ("workers.max_dests", counter_bytes(w.max_dests) * workers + w.max_dests as u64 * 8),
+            (
+                "workers.max_dests",
+                (counter_bytes(w.max_dests) + dest_state_bytes(w.max_dests)) * workers
+                    + w.max_dests as u64 * 8,
+            ),
             ("workers.max_services", counter_bytes(w.max_services) * workers),
             ("workers.mbufs", u64::from(w.mbufs) * (self.mbuf_size() as u64 + MBUF_OVERHEAD)),
             ("fragments.datagrams", frag_bytes(self.fragments.datagrams) * workers),

@@ -192,7 +192,7 @@ impl Engine {
         h_in: u64,
         svc: Option<u32>,
     ) -> Result<u32, Drop> {
-        let Engine { cfg, snap, sessions, svc: svc_state, counters, overloaded, ca, .. } = self;
+        let Engine { cfg, snap, sessions, svc: svc_state, counters, overloaded, ca, next_ports, .. } = self;
         let (key, tcp_flags) = (p.key, p.tcp_flags);
         debug_assert_eq!(svc, snap.service_slot(key.proto, key.dst, key.dport));
         let Some(svc) = svc.map(|i| snap.service_at(i)) else {
@@ -229,7 +229,7 @@ impl Engine {
             }
         };
         let dest = &svc.dests[d];
-        let cx = BindCx { cfg, sessions, st, svc };
+        let cx = BindCx { cfg, sessions, st, svc, next: next_ports };
         let Bound { rs, local, mut flags } =
             modes::dispatch(dest.mode, Bind { cx, key: &key, dest, ttl: p.ttl })?;
         if svc.one_packet && key.proto == Protocol::Udp {
@@ -370,31 +370,207 @@ pub(crate) fn unbind_parts(
 }
 
 /// Picks LIP:lport for a new FULLNAT session of the client flow `flow`
-/// toward `rs`: the local addresses of the service in turn from one that a
-/// keyed hash of the flow names ([`laddr_start`]), and on each the ports
-/// of this worker's partition, skipping any port whose reply key
-/// (proto, RIP, rport, LIP, lport) is still live. A port is therefore never
-/// handed out twice toward the same real server while a session holds it,
-/// and can be reused at once toward another real server.
+/// toward `rs`, real server slot `dest`: a port of this worker's partition
+/// whose reply key (proto, RIP, rport, LIP, lport) is not live, so a port
+/// is never handed out twice toward the same real server while a session
+/// holds it, and can be reused at once toward another real server.
+///
+/// The first choice is the real server's [`NextPort`]: a local address
+/// and port that a keyed hash picked when the server's previous connection
+/// was bound, and whose two lines (its reply-port count and its reply
+/// bucket, which the check reads and the insert writes) were prefetched
+/// then. A new flow's bind then misses neither: the misses of one flow
+/// overlap the work of the flows between two binds to the same server,
+/// where reading them at the bind put one dependent miss on every new
+/// flow's path (issue 14). The choice is RFC 6056's Algorithm 1 ("simple
+/// port randomization", §3.3.1) with a keyed hash for the random function:
+/// a host that sees one connection's local port cannot tell the next one's,
+/// so it cannot guess LIP:lport to spoof a reply, while DPVS's partition
+/// (`lport % workers == worker`) is kept.
+///
+/// When there is no next port (the server's first connection on this
+/// worker, a port-0 server met on another port than last time, an address
+/// deleted since) or it is taken, [`alloc_lport_search`].
+pub(crate) fn alloc_lport(
+    cx: &mut BindCx<'_>,
+    flow: &FlowKey,
+    rs: (u32, u16),
+    dest: u32,
+) -> Result<(u32, u16), Drop> {
+    let n = cx.svc.laddrs.len();
+    if n == 0 {
+        return Err(Drop::NoLaddr);
+    }
+    let Some(part) = Partition::of(cx.cfg) else { return Err(Drop::LaddrExhausted) };
+    let (svc, sessions) = (cx.svc, cx.sessions);
+    let taken = cx.next.get_mut(dest as usize).and_then(|c| c.take(svc, flow.proto, rs)).and_then(|c| {
+        // Both lines are in cache: a count of 0 says free without the
+        // bucket; else the bucket, then this address's next ports whose
+        // count is 0 (their counts share the line).
+        let key = c.reply_key(flow.proto, rs);
+        if sessions.reply_port_unused(c.lip, c.lport) || sessions.find_out(&key, c.h).is_none() {
+            return Some((c.lip, c.lport));
+        }
+        let tries = (part.span as usize).min(LPORT_TRIES) as u32;
+        (1..tries)
+            .map(|t| part.port(c.offset, t))
+            .find(|&p| sessions.reply_port_unused(c.lip, p))
+            .map(|p| (c.lip, p))
+    });
+    let local = match taken {
+        Some(local) => local,
+        None => alloc_lport_search(cx, flow, rs, part)?,
+    };
+    if let Some(c) = cx.next.get_mut(dest as usize) {
+        cx.st.binds = cx.st.binds.wrapping_add(1);
+        *c = NextPort::choose(cx.cfg.seed, svc, rs, local, part, cx.st.binds);
+        c.proto = u8::from(flow.proto);
+        c.h = sessions.hash(&c.reply_key(flow.proto, rs));
+        sessions.prefetch_reply(c.lip, c.lport, c.h);
+    }
+    Ok(local)
+}
+
+/// The ports of this worker's partition of the local port range: `span`
+/// ports from `first`, `nw` apart.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Partition {
+    first: u32,
+    span: u32,
+    nw: u32,
+}
+
+impl Partition {
+    /// This worker's partition of `cfg.lport_range`; `None` when it has no
+    /// port.
+    #[inline]
+    fn of(cfg: &super::EngineConfig) -> Option<Partition> {
+        let (lo, hi) = cfg.lport_range;
+        let (w, nw) = (cfg.worker, cfg.workers.max(1));
+        // First port of this worker's partition at or above `lo`.
+        let first = lo as u32 + (w + nw - lo as u32 % nw) % nw;
+        (first <= hi as u32).then(|| Partition { first, span: (hi as u32 - first) / nw + 1, nw })
+    }
+
+    /// The port `k` places after the one at `offset` (below `span`).
+    #[inline(always)]
+    fn port(self, offset: u32, k: u32) -> u16 {
+        (self.first + (offset + k) % self.span * self.nw) as u16
+    }
+}
+
+/// A real server's next FULLNAT local address and port on this worker
+/// ([`alloc_lport`]), by real-server slot; 32 bytes. Used once, and only
+/// while the address is still the service's (at the index it was chosen
+/// from: local addresses come and go without a new service version) and
+/// for the same real server and protocol (a slot may serve another service
+/// later, and a port-0 server's port is the packet's; `h` is the hash of
+/// that reply key): what makes it a valid choice, its port being free, is
+/// checked at the bind.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NextPort {
+    /// The local address; 0 (never one): none.
+    lip: u32,
+    lport: u16,
+    rport: u16,
+    rip: u32,
+    /// The address's index in the service's list.
+    k: u32,
+    /// The IP protocol of the reply key.
+    proto: u8,
+    /// The port's place in the partition, where the search goes on when
+    /// the port is taken.
+    offset: u32,
+    /// The reply key's index hash.
+    h: u64,
+}
+
+impl NextPort {
+    /// The next port toward real server `rs` of `svc` for protocol
+    /// `proto`, if it was chosen for them and its address is still the
+    /// service's; it is used up.
+    #[inline(always)]
+    fn take(&mut self, svc: &Service, proto: Protocol, rs: (u32, u16)) -> Option<NextPort> {
+        let c = std::mem::take(self);
+        let lip_kept = c.lip != 0 && svc.laddrs.get(c.k as usize) == Some(&c.lip);
+        (lip_kept && (c.rip, c.rport) == rs && c.proto == u8::from(proto)).then_some(c)
+    }
+
+    /// The local address and port it holds, if any (for tests).
+    #[cfg(test)]
+    pub(crate) fn local(&self) -> Option<(u32, u16)> {
+        (self.lip != 0).then_some((self.lip, self.lport))
+    }
+
+    fn reply_key(&self, proto: Protocol, rs: (u32, u16)) -> FlowKey {
+        FlowKey { proto, src: rs.0, sport: rs.1, dst: self.lip, dport: self.lport }
+    }
+
+    /// Chooses the next local address and port toward `rs` after `last`,
+    /// the `seq`-th choice of the service on this worker: a keyed hash of
+    /// them ([`next_port_hash`]) names the address (its high half) and the
+    /// port's place in the partition (its low half). Its protocol and its
+    /// reply key's hash `h` are the caller's to set.
+    fn choose(
+        secret: u64,
+        svc: &Service,
+        rs: (u32, u16),
+        last: (u32, u16),
+        part: Partition,
+        seq: u64,
+    ) -> NextPort {
+        let h = next_port_hash(secret, svc.slot, rs, last, seq);
+        let k = laddr_index(h, svc.laddrs.len());
+        let offset = (((h & 0xffff_ffff) * u64::from(part.span)) >> 32) as u32;
+        let lport = part.port(offset, 0);
+        NextPort { lip: svc.laddrs[k], lport, rport: rs.1, rip: rs.0, k: k as u32, proto: 0, offset, h: 0 }
+    }
+}
+
+/// The keyed hash of [`NextPort::choose`]: SipHash-1-3, as
+/// [`port_offset`], over the secret, the service slot, the real server,
+/// the last choice and the sequence number (which never repeats, so the
+/// choices do not cycle through the few ports a chain of hashes of the
+/// last one alone would meet).
+fn next_port_hash(secret: u64, svc: u32, rs: (u32, u16), last: (u32, u16), seq: u64) -> u64 {
+    use std::hash::Hasher;
+    let mut msg = [0u8; 32];
+    msg[0..8].copy_from_slice(&(secret ^ NEXT_PORT_TWEAK).to_le_bytes());
+    msg[8..16].copy_from_slice(&(u64::from(rs.0) << 32 | u64::from(last.0)).to_le_bytes());
+    msg[16..24]
+        .copy_from_slice(&(u64::from(svc) << 32 | u64::from(rs.1) << 16 | u64::from(last.1)).to_le_bytes());
+    msg[24..32].copy_from_slice(&seq.to_le_bytes());
+    let mut h = std::hash::DefaultHasher::new();
+    h.write(&msg);
+    h.finish()
+}
+
+// One line holds two real servers' next ports.
+const _: () = assert!(std::mem::size_of::<NextPort>() == 32);
+
+/// Separates the next-port hash's key from the flow's port hash.
+const NEXT_PORT_TWEAK: u64 = 0x0e47_90c7_11a1_5eed;
+
+/// [`alloc_lport`] without a next port: the local addresses of the service
+/// in turn from one that a keyed hash of the flow names ([`laddr_start`]),
+/// and on each the ports of this worker's partition, skipping any port
+/// whose reply key is still live.
 ///
 /// Where the search starts is RFC 6056's Algorithm 3 ("simple hash-based
 /// port selection", §3.3.3): a keyed hash of the flow (client, VIP, real
 /// server, local address; the key is the worker's secret seed) plus a
-/// counter that moves on every attempt. A host that sees one connection's
-/// local port cannot tell another's, so it cannot guess LIP:lport to spoof
-/// a reply, while DPVS's partition (`lport % workers == worker`) is kept.
+/// counter that moves on every attempt.
 ///
-/// O(1), and without a cache miss of its own in the usual case: the first
-/// candidate's reply-port count and its reply bucket line (the very line
-/// the session's insert then writes) are read at once; the bucket's ways
-/// are compared only when the count says some reply key uses the port.
-/// When it is taken, the next candidates
-/// are checked against the table's reply-port counts (a few MiB, one line
-/// holds 64 consecutive ports) and the first port no reply key uses at
-/// all is taken without reading the reply index: a crowded table (10 M
-/// sessions on 12 M ports) costs one more line, not a bucket line per
-/// busy port. Only when all of them are counted does the search look each
-/// reply key up.
+/// O(1), with one cache miss in the usual case: the first candidate's
+/// reply-port count and its reply bucket line (the very line the session's
+/// insert then writes) are read at once; the bucket's ways are compared
+/// only when the count says some reply key uses the port. When it is
+/// taken, the next candidates are checked against the table's reply-port
+/// counts (a few MiB, one line holds 64 consecutive ports) and the first
+/// port no reply key uses at all is taken without reading the reply index:
+/// a crowded table (10 M sessions on 12 M ports) costs one more line, not
+/// a bucket line per busy port. Only when all of them are counted does the
+/// search look each reply key up.
 ///
 /// The local address is not a service-wide round robin: that one moved in
 /// step with a round-robin scheduler, so with 2 real servers and an even
@@ -402,22 +578,17 @@ pub(crate) fn unbind_parts(
 /// N servers and N addresses, one each), and a table past half of the
 /// pairs it used found every count taken and looked up 64 reply keys per
 /// address, about 8 us per new flow at 1 M live (issue 14).
-pub(crate) fn alloc_lport(cx: &mut BindCx<'_>, flow: &FlowKey, rs: (u32, u16)) -> Result<(u32, u16), Drop> {
-    let BindCx { cfg, sessions, st, svc } = cx;
+fn alloc_lport_search(
+    cx: &mut BindCx<'_>,
+    flow: &FlowKey,
+    rs: (u32, u16),
+    part: Partition,
+) -> Result<(u32, u16), Drop> {
+    let BindCx { cfg, sessions, st, svc, .. } = cx;
     let n = svc.laddrs.len();
-    if n == 0 {
-        return Err(Drop::NoLaddr);
-    }
-    let (lo, hi) = cfg.lport_range;
-    let (w, nw) = (cfg.worker, cfg.workers.max(1));
-    // First port of this worker's partition at or above `lo`.
-    let first = lo as u32 + (w + nw - lo as u32 % nw) % nw;
-    if first > hi as u32 {
-        return Err(Drop::LaddrExhausted);
-    }
-    let span = (hi as u32 - first) / nw + 1;
+    let span = part.span;
     let tries = (span as usize).min(LPORT_TRIES);
-    let port = |offset: u32, k: u32| (first + (offset + k) % span * nw) as u16;
+    let port = |offset: u32, k: u32| part.port(offset, k);
     let reply =
         |lip: u32, lport: u16| FlowKey { proto: flow.proto, src: rs.0, sport: rs.1, dst: lip, dport: lport };
     let free = |lip: u32, lport: u16| sessions.lookup_out(&reply(lip, lport)).is_none();

@@ -39,7 +39,7 @@ pub mod reject;
 mod synproxy;
 mod synproxy6;
 
-pub use conn::{ConnReuse, NoDest};
+pub use conn::{ConnReuse, NextPort, NoDest};
 pub use ipv4::L4Info;
 /// The IPv6 engine tests' frames and engines, for the worker's tests.
 #[cfg(test)]
@@ -216,6 +216,9 @@ pub(crate) struct SvcState {
     version: u64,
     sched: SchedState,
     lport_next: u16,
+    /// Next ports chosen ([`conn::NextPort`]), never reset: the choices'
+    /// sequence number.
+    binds: u64,
 }
 
 /// One worker's sessions and packet logic.
@@ -234,6 +237,9 @@ pub struct Engine {
     /// IPVS's IP_VS_DEST_F_OVERLOAD per real-server slot, from this worker's
     /// share of the `-x`/`-y` thresholds.
     overloaded: Box<[bool]>,
+    /// Each real server's next FULLNAT local port ([`conn::NextPort`]),
+    /// by real-server slot.
+    next_ports: Box<[conn::NextPort]>,
     /// The token bucket of replies ([`reject`]).
     replies: reject::TokenBucket,
     /// Fragments being reassembled, and the datagram last completed (its
@@ -279,6 +285,7 @@ impl Engine {
             crate::session::ipv6::SessionTable6::new(cfg.sessions6, cfg.seed.rotate_left(17), now_ms);
         let svc = vec![SvcState::default(); cfg.max_services].into_boxed_slice();
         let overloaded = vec![false; counters.dests.len()].into_boxed_slice();
+        let next_ports = vec![conn::NextPort::default(); counters.dests.len()].into_boxed_slice();
         counters.event_cell(Event::SessionTableBytes).set(sessions.memory_bytes() as u64);
         counters.event_cell(Event::Session6TableBytes).set(sessions6.memory_bytes() as u64);
         counters.event_cell(Event::SessionCapacity).set(sessions.capacity() as u64);
@@ -301,6 +308,7 @@ impl Engine {
             svc,
             counters,
             overloaded,
+            next_ports,
             replies,
             frag,
             reassembled: None,
@@ -328,10 +336,11 @@ impl Engine {
         &self.sessions
     }
     /// Lends the session tables a prefetch hint ([`Prefetch`]), which the
-    /// core cannot issue itself (no unsafe code): the lines a walk of the
-    /// timer wheel reads next are then on their way (see
-    /// [`crate::session::Table::expire_with`]). Without one the engine
-    /// works the same.
+    /// core cannot issue itself (no unsafe code): the next free slot, a
+    /// FULLNAT real server's next reply lines and the lines a walk of the
+    /// timer wheel reads next (see [`crate::session::Table::expire_with`])
+    /// are then on their way before they are needed. Without one the
+    /// engine works the same.
     pub fn set_prefetch(&mut self, p: Prefetch) {
         self.sessions.set_prefetch(p);
         self.sessions6.set_prefetch(p);

@@ -6,8 +6,8 @@
 //! Invariant: a bound local port is free toward its real server (no live
 //! reply key (proto, RIP, rport, LIP, lport)) and belongs to this worker's
 //! partition (`lport % workers == worker`), so replies steer to this worker
-//! (see [`crate::engine::conn::alloc_lport`]), chosen from a keyed hash of
-//! the flow (RFC 6056), so it cannot be guessed. The rewrite is NAT's.
+//! (see [`crate::engine::conn::alloc_lport`]), chosen from a keyed hash
+//! (RFC 6056), so it cannot be guessed. The rewrite is NAT's.
 
 use super::nat::{rewrite_tcp_shifted, xmit_rewrite};
 use super::{rs_port, BindCx, Bound, Mode, XmitCx};
@@ -29,7 +29,7 @@ impl Mode for FullNat {
     #[inline]
     fn bind(cx: &mut BindCx<'_>, key: &FlowKey, dest: &Dest) -> Result<Bound, Drop> {
         let rs = (dest.addr4(), rs_port(key, dest));
-        let local = alloc_lport(cx, key, rs)?;
+        let local = alloc_lport(cx, key, rs, dest.slot)?;
         Ok(Bound { rs, local, flags: Flags::NONE })
     }
 

@@ -62,6 +62,9 @@ pub struct BindCx<'a> {
     pub(crate) st: &'a mut SvcState,
     /// The service (its local addresses).
     pub(crate) svc: &'a Service,
+    /// Each real server's next FULLNAT local address and port, by real
+    /// server slot ([`crate::engine::conn::NextPort`]); may be empty.
+    pub(crate) next: &'a mut [crate::engine::conn::NextPort],
 }
 
 /// What a transmit may look at besides the session and the frame.

@@ -8,6 +8,7 @@ use gw_proto::{ForwardMode, Protocol as SvcProto, Scheduler, ServiceKey, TunnelE
 
 use super::*;
 use crate::counters::Event;
+use crate::engine::conn::NextPort;
 use crate::route::Routes;
 use crate::sched::{DestConf, Prepared};
 use crate::tcp_state::State;
@@ -107,7 +108,7 @@ fn bind(
     }
     let svc = service(d);
     let mut st = SvcState::default();
-    dispatch(mode, B(BindCx { cfg, sessions, st: &mut st, svc: &svc }, key, d))
+    dispatch(mode, B(BindCx { cfg, sessions, st: &mut st, svc: &svc, next: &mut [] }, key, d))
 }
 
 #[test]
@@ -206,6 +207,101 @@ fn fullnat_finds_the_free_ports_of_a_crowded_range() {
             Err(e) => assert_eq!((e, mine), (Drop::LaddrExhausted, 0xffff), "round {round}"),
         }
     }
+}
+
+/// A FULLNAT session of client port `cport` bound to `b`.
+fn fullnat_session(cport: u16, b: &Bound) -> Session {
+    Session::new(
+        Protocol::Tcp,
+        (CIP, cport),
+        (VIP, 80),
+        b.rs,
+        b.local,
+        State::None,
+        ForwardMode::FullNat,
+        0,
+        0,
+    )
+}
+
+#[test]
+fn fullnat_takes_the_next_port_chosen_at_the_last_bind() {
+    // Worker 1 of 2, 4 local addresses, 64 ports each in its partition:
+    // 256 (address, port) pairs toward the one server.
+    let mut cfg = config(1, 2);
+    cfg.lport_range = (2000, 2127);
+    let mut sessions = SessionTable::new(512, 3, 0);
+    let d = dest(ForwardMode::FullNat, 8080);
+    let mut svc = service(&d);
+    svc.laddrs = (0..4).map(|i| LIP + i).collect();
+    let mut st = SvcState::default();
+    let mut next = [NextPort::default(); 1];
+    let mut bind = |sessions: &SessionTable, svc: &Service, next: &mut [NextPort], cport: u16, proto| {
+        let cx = BindCx { cfg: &cfg, sessions, st: &mut st, svc, next };
+        struct B<'a>(BindCx<'a>, FlowKey, &'a Dest);
+        impl ModeOp for B<'_> {
+            type Out = Result<Bound, Drop>;
+            fn run<M: Mode>(mut self) -> Self::Out {
+                M::bind(&mut self.0, &self.1, self.2)
+            }
+        }
+        let key = FlowKey { proto, src: CIP, sport: cport, dst: VIP, dport: 80 };
+        dispatch(ForwardMode::FullNat, B(cx, key, &svc.dests[0]))
+    };
+    // Every bind is a free port of the partition on one of the service's
+    // addresses, and after each one the server has a next port, which the
+    // next bind takes when it is free; all 256 pairs get used.
+    let mut taken_next = 0;
+    for cport in 0..256u16 {
+        let want = next[0].local();
+        let b = bind(&sessions, &svc, &mut next, cport, Protocol::Tcp).unwrap();
+        assert!(svc.laddrs.contains(&b.local.0), "{b:?}");
+        assert!((2000..=2127).contains(&b.local.1) && b.local.1 % 2 == 1, "{b:?}");
+        assert_eq!(sessions.lookup_out(&fullnat_session(cport, &b).out_key()), None, "{b:?} was free");
+        assert!(next[0].local().is_some(), "a next port after bind {cport}");
+        if cport > 0 && want == Some(b.local) {
+            taken_next += 1;
+        }
+        sessions.insert(fullnat_session(cport, &b), 0, 1000).unwrap();
+    }
+    assert!(taken_next > 128, "the next port is mostly free: {taken_next} of 255");
+    assert_eq!(bind(&sessions, &svc, &mut next, 999, Protocol::Tcp), Err(Drop::LaddrExhausted));
+    // A next port of an address the service no longer has is not used.
+    let mut sessions = SessionTable::new(512, 3, 0);
+    bind(&sessions, &svc, &mut next, 0, Protocol::Tcp).unwrap();
+    let (lip, _) = next[0].local().unwrap();
+    svc.laddrs.retain(|&a| a != lip);
+    for cport in 1..150 {
+        let b = bind(&sessions, &svc, &mut next, cport, Protocol::Tcp).unwrap();
+        assert_ne!(b.local.0, lip, "bind {cport} took a deleted local address");
+        sessions.insert(fullnat_session(cport, &b), 0, 1000).unwrap();
+    }
+    // Nor one chosen for another protocol (its reply key's hash is that
+    // protocol's): a UDP session holding the TCP bind's next port makes
+    // that port taken for UDP, and a UDP bind must see it.
+    let (lip, lport) = next[0].local().unwrap();
+    let udp = Session::new(
+        Protocol::Udp,
+        (CIP, 9999),
+        (VIP, 80),
+        (RIP, 8080),
+        (lip, lport),
+        State::Udp,
+        ForwardMode::FullNat,
+        0,
+        0,
+    );
+    sessions.insert(udp, 0, 1000).unwrap();
+    let b = bind(&sessions, &svc, &mut next, 9998, Protocol::Udp).unwrap();
+    assert_ne!(b.local, (lip, lport), "a UDP bind took a port a UDP session holds");
+    // Nor one chosen toward another server (the slot moved, or a port-0
+    // server met another port).
+    let mut other = svc.clone();
+    other.dests[0].addr = std::net::IpAddr::V4(Ipv4Addr::from(RIP + 1));
+    let before = next[0].local();
+    let b = bind(&sessions, &other, &mut next, 500, Protocol::Tcp).unwrap();
+    assert_eq!(b.rs.0, RIP + 1);
+    assert!(before.is_some());
 }
 
 #[test]

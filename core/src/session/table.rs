@@ -127,7 +127,8 @@ pub struct Table<E: Entry> {
     cur_tick: u32,
     /// The clock of the latest `expire` call, in ticks.
     now_tick: u32,
-    /// Lines needed soon, hinted ([`Prefetch`]): the free list's head.
+    /// Lines needed soon, hinted ([`Prefetch`]): the free list's head, the
+    /// expiry walk's next sessions.
     pub(super) prefetch: Prefetch,
 }
 
@@ -279,6 +280,12 @@ impl<E: Entry> Table<E> {
             E::reply_key_added(&mut self.aux, &s);
         }
         self.free_head = self.slots[idx as usize].links().next_free;
+        // The next insert writes the new head's line: after expiries the
+        // free list runs through the slab at random, so start its miss now
+        // rather than on the next new flow's path.
+        if let Some(next) = self.slots.get(self.free_head as usize) {
+            self.prefetch.line(next);
+        }
         self.slots[idx as usize] = s;
         self.live += 1;
         let deadline = ms_to_tick(now_ms + timeout_ms);
