@@ -233,6 +233,24 @@ impl Routes {
         Some(e.hop(dst))
     }
 
+    /// [`Routes::lookup_numbered`] for the IPv6 `dst`: the number of its
+    /// route in the IPv6 table, which [`Routes::lookup6_at`] takes back
+    /// (`Session6::route`).
+    #[inline]
+    pub fn lookup6_numbered(&self, dst: u128) -> Option<(RouteNo, (u16, u128))> {
+        let (k, hop) = self.v6.lookup_indexed(dst)?;
+        Some((RouteNo::new(k)?, hop))
+    }
+
+    /// Output port and next hop for the IPv6 `dst` by route `no`, which
+    /// [`Routes::lookup6_numbered`] returned for `dst`.
+    #[inline]
+    pub fn lookup6_at(&self, no: RouteNo, dst: u128) -> Option<(u16, u128)> {
+        let e = self.v6.entries.get(usize::from(no.0.get() - 1))?;
+        debug_assert_eq!(self.lookup6(dst), Some(e.hop(dst)), "route {no:?} is not {dst:#x}'s");
+        Some(e.hop(dst))
+    }
+
     /// Output port and next-hop address for the IPv6 `dst`: the
     /// destination itself on a connected prefix, else the route's gateway.
     /// Link-local destinations (`fe80::/10`) are on no prefix: the caller
@@ -256,8 +274,11 @@ impl Routes {
     }
 }
 
-/// The number of an IPv4 route in [`Routes`] (its position plus one, so
-/// that an `Option<RouteNo>` is two bytes and 0 is "not known yet").
+/// The number of a route in one of [`Routes`]' two tables (its position
+/// plus one, so that an `Option<RouteNo>` is two bytes and 0 is "not
+/// known yet"): the IPv4 table's ([`Routes::lookup_numbered`]) or the
+/// IPv6 table's ([`Routes::lookup6_numbered`]); who keeps one knows
+/// which by the address it was found for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RouteNo(std::num::NonZeroU16);
 
@@ -471,6 +492,35 @@ mod v6_tests {
         // A port with no IPv6 address has no IPv6 prefix.
         let v4only = [Iface { addr6: None, ..ifaces[0] }];
         assert_eq!(Routes::new(&v4only, &[]).lookup6(v6("2001:db8:0:1::9")), None);
+    }
+
+    /// An IPv6 route's number gives later packets what the search gives,
+    /// across a /128, a /48, the connected /64s and the default.
+    #[test]
+    fn numbered_ipv6_lookups_agree_with_the_search() {
+        let ifaces = ifaces();
+        let statics6 = [
+            Route6 { net: 0, prefix: 0, via: Some(v6("2001:db8:0:1::fe")), port: 0 },
+            Route6 { net: v6("2001:db8:99::"), prefix: 48, via: Some(v6("2001:db8:0:2::7")), port: 1 },
+            Route6 { net: v6("2001:db8:99::5"), prefix: 128, via: Some(v6("2001:db8:0:1::2")), port: 0 },
+        ];
+        for r in [Routes::dual(&ifaces, &[], &statics6), Routes::dual(&ifaces, &[], &statics6[1..])] {
+            for a in [
+                "2001:db8:99::5",
+                "2001:db8:99::6",
+                "2001:db8:0:2::42",
+                "2001:db8:0:1::9",
+                "2606:4700::1",
+                "fe80::1",
+            ] {
+                let dst = v6(a);
+                let found = r.lookup6_numbered(dst);
+                assert_eq!(found.map(|(_, hop)| hop), r.lookup6(dst), "{a}");
+                if let Some((no, hop)) = found {
+                    assert_eq!(r.lookup6_at(no, dst), Some(hop), "{a}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -263,6 +263,13 @@ fn lip_bit(addr: u32) -> u64 {
     1 << (addr.wrapping_mul(0x9e37_79b1) >> 26)
 }
 
+/// [`lip_bit`] for an IPv6 address: its two halves folded, then the top
+/// 6 bits of a multiplicative hash (2^64/phi).
+#[inline(always)]
+fn lip6_bit(addr: u128) -> u64 {
+    1 << ((addr as u64 ^ (addr >> 64) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58)
+}
+
 /// Everything a worker needs to know about services, immutable.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -296,6 +303,9 @@ pub struct Snapshot {
     by_key6: FxHashMap<SvcLookup6, u32>,
     owned6: FxHashSet<u128>,
     lips6: FxHashSet<u128>,
+    /// One bit per IPv6 local address ([`lip6_bit`]), as `lips_filter`:
+    /// a client's packet to an IPv6 VIP skips the set's probe.
+    lips6_filter: u64,
     trashed_services6: FxHashMap<SvcLookup6, Steer6>,
     masq_dests6: FxHashMap<SvcLookup6, Steer6>,
     masq_addrs6: FxHashSet<u128>,
@@ -318,7 +328,7 @@ impl Snapshot {
             }
             for l in &svc.laddrs6 {
                 s.owned6.insert(*l);
-                s.lips6.insert(*l);
+                s.insert_lip6(*l);
             }
             for d in &svc.dests {
                 if let Some(x) = s.dest_slots.get_mut(d.slot as usize) {
@@ -376,7 +386,7 @@ impl Snapshot {
             }
             for l in &d.laddrs6 {
                 self.owned6.insert(*l);
-                self.lips6.insert(*l);
+                self.insert_lip6(*l);
             }
         }
         for t in &trash.services {
@@ -536,7 +546,12 @@ impl Snapshot {
     /// An IPv6 local address of any service.
     #[inline]
     pub fn is_laddr6(&self, addr: u128) -> bool {
-        !self.lips6.is_empty() && self.lips6.contains(&addr)
+        self.lips6_filter & lip6_bit(addr) != 0 && self.lips6.contains(&addr)
+    }
+    /// Adds IPv6 local address `l` (the set and its filter).
+    fn insert_lip6(&mut self, l: u128) {
+        self.lips6.insert(l);
+        self.lips6_filter |= lip6_bit(l);
     }
     /// An IPv6 NAT real server: how its service's packets are steered.
     #[inline]
@@ -600,7 +615,7 @@ impl Publisher {
 mod tests {
     use gw_proto::Protocol;
 
-    use std::net::Ipv4Addr;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     use super::*;
     use crate::sched::DestConf;
@@ -747,5 +762,40 @@ mod tests {
         assert!(passed > 40, "collisions exercised the set ({passed})");
         let none = Snapshot::new(1, vec![], 8);
         assert!((base..base + 300).all(|a| !none.is_laddr(a)) && none.lips_filter == 0);
+    }
+
+    /// As [`is_laddr_is_exact_with_its_filter`] for IPv6: local addresses
+    /// of a service and of a trashed server, scanned across their /64 and
+    /// a second prefix with the same interface identifiers.
+    #[test]
+    fn is_laddr6_is_exact_with_its_filter() {
+        let base = u128::from(Ipv6Addr::new(0x2001, 0xdb8, 0, 4, 0, 0, 0, 0));
+        let other = u128::from(Ipv6Addr::new(0x2001, 0xdb8, 0, 5, 0, 0, 0, 0));
+        let lips: Vec<u128> = (0..40).map(|k| base + 7 * k + 1).collect();
+        let mut svc = service(0, 80, &[(0, 2)]);
+        svc.laddrs6 = lips[..20].to_vec();
+        let trash = Trash {
+            dests: vec![TrashedDest {
+                slot: 3,
+                proto: 6,
+                addr: Ipv4Addr::new(198, 18, 1, 3).into(),
+                port: 80,
+                mode: ForwardMode::FullNat,
+                steer: Steer::Client,
+                laddrs: vec![],
+                laddrs6: lips[20..].to_vec(),
+                steer6: Steer6::Client,
+            }],
+            services: vec![],
+        };
+        let snap = Snapshot::new(1, vec![Arc::new(svc)], 8).with_trash(&trash);
+        let mut passed = 0;
+        for a in (base..base + 1024).chain(other..other + 512) {
+            assert_eq!(snap.is_laddr6(a), lips.contains(&a), "{}", Ipv6Addr::from(a));
+            passed += usize::from(snap.lips6_filter & lip6_bit(a) != 0);
+        }
+        assert!(passed > 40, "collisions exercised the set ({passed})");
+        let none = Snapshot::new(1, vec![], 8);
+        assert!((base..base + 300).all(|a| !none.is_laddr6(a)) && none.lips6_filter == 0);
     }
 }

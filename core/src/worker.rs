@@ -783,10 +783,14 @@ impl<B: PacketBuf> Worker<B> {
     /// ([`Engine::pending_nat64`]; IPv6 -> IPv4 takes the next IPv4
     /// identification); false, counted, if the translation refuses it.
     fn translate(&mut self, pkt: &mut impl PacketBuf) -> bool {
-        let r = match self.engine.pending_nat64() {
+        // The identification goes into the engine's record in place (no
+        // copy of the record per packet); it is the worker's counter.
+        let ident = self.ip_ident.wrapping_add(1);
+        let r = match self.engine.pending_nat64_mut() {
             Nat64Pending::To4(p) => {
-                self.ip_ident = self.ip_ident.wrapping_add(1);
-                nat64::frame_to_ipv4(pkt, &nat64::To4 { ident: self.ip_ident, ..*p })
+                self.ip_ident = ident;
+                p.ident = ident;
+                nat64::frame_to_ipv4(pkt, p)
             }
             Nat64Pending::To6(p) => nat64::frame_to_ipv6(pkt, p),
         };

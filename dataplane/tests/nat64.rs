@@ -160,3 +160,42 @@ fn an_ipv6_client_talks_to_an_ipv4_server_through_the_worker() {
     assert_eq!(usize::from(q.payload_length), 20 + 1400, "the length the client sent");
     assert_eq!(lab.counters.event_count(Event::IcmpErrorsTranslated), 1);
 }
+
+/// A NAT64 session's reply takes its reverse-path check from the route
+/// the session remembers toward its IPv4 real server (issue 17, as IPv4's
+/// established path, issue 14): the server's reply spoofed from the client
+/// side is dropped and counted whether the session has learnt that route
+/// yet (by the SYN: yes) or not, and the real reply still reaches the
+/// client translated, the session untouched.
+#[test]
+fn a_nat64_reply_from_the_client_side_is_dropped_by_the_sessions_route() {
+    let mut lab = lab();
+    let out = lab.rx(0, syn6(&[], true));
+    assert_eq!(out.len(), 1);
+    let (_, (_, lport), ..) = read(&out[0].1);
+    let spoofed = || tcp(ROUTER_MAC, GW_OUT, (RS[0], 8080), (LIP, lport), true, true);
+    assert!(lab.rx(0, spoofed()).is_empty(), "the reply from the client side is dropped");
+    assert_eq!(lab.counters.drop_count(Drop::ReversePath), 1);
+    // From the server side: translated to the client (the router solicited first).
+    let synack = tcp(RS_MAC[0], GW_IN, (RS[0], 8080), (LIP, lport), true, true);
+    assert_eq!(lab.rx(1, synack).len(), 1, "a neighbour solicitation for the router");
+    lab.now += 5;
+    let out = lab.rx(0, router_advert());
+    assert_eq!(out.len(), 1, "the parked SYN-ACK leaves");
+    let (_, src, dst, ..) = read(&out[0].1);
+    assert_eq!((src, dst), ((IpAddr::V6(VIP6), 80), (IpAddr::V6(CLIENT6), 40000)));
+    // Again from the client side, once both routes are remembered.
+    assert!(lab.rx(0, spoofed()).is_empty());
+    assert_eq!(lab.counters.drop_count(Drop::ReversePath), 2);
+    let page = tcp(RS_MAC[0], GW_IN, (RS[0], 8080), (LIP, lport), false, true);
+    let out = lab.rx(1, page);
+    assert_eq!(out.len(), 1);
+    let (port, f) = &out[0];
+    let (_, src, dst, _, body) = read(f);
+    assert_eq!(
+        (*port, src, dst, body.as_slice()),
+        (0, (IpAddr::V6(VIP6), 80), (IpAddr::V6(CLIENT6), 40000), &b"data"[..])
+    );
+    assert_eq!(lab.counters.event_count(Event::SessionsCreated), 1);
+    assert_eq!(lab.counters.event_count(Event::FwdOut), 2);
+}

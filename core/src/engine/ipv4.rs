@@ -319,12 +319,14 @@ impl Engine {
                 return Ok((i, Dir::Output));
             }
         }
-        self.rp_search(&mut rp_pending, rx, p)?;
+        // NAT64's reply checks its reverse path by its session's route;
+        // anything else by the search.
         if reply_first {
-            if let Some(a) = self.nat64_reply(now, rx, frame, p) {
+            if let Some(a) = self.nat64_reply(now, rx, frame, p, rp_pending) {
                 return Err(a);
             }
         }
+        self.rp_search(&mut rp_pending, rx, p)?;
         let h_in = self.sessions.hash(&p.key);
         Err(self.open(now, rx, frame, p, h_in))
     }
@@ -473,10 +475,11 @@ impl Engine {
     }
 }
 
-/// [`Session::route`]'s side toward the real server (its `rip`).
-const TO_SERVER: usize = 0;
+/// [`Session::route`]'s side toward the real server (its `rip`); also
+/// [`crate::session::ipv6::Session6::route`]'s.
+pub(super) const TO_SERVER: usize = 0;
 /// [`Session::route`]'s side toward the client (its `cip`).
-const TO_CLIENT: usize = 1;
+pub(super) const TO_CLIENT: usize = 1;
 
 /// Output port and next hop toward `to`, session `i`'s address on side
 /// `way`: by the route the session remembers, else searched and

@@ -55,7 +55,7 @@ impl Engine {
         // TCP/UDP right after the header (most packets): the ladder's
         // outcome for it, without the ladder.
         if let Some(p) = super::ipv6_fwd::l4_info_plain(frame) {
-            return self.ipv6_l4_checked(now, iface, frame, p);
+            return self.ipv6_l4_inline(now, iface, frame, &p);
         }
         let l3 = &frame[ethernet::HEADER_LEN..];
         let Ok(ip) = ipv6::Packet::new_checked(l3) else {

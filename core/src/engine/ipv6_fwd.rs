@@ -61,11 +61,12 @@ use std::net::Ipv6Addr;
 use gw_proto::ForwardMode;
 
 use super::conn::{count_traffic, per_worker, plain_syn, state_moved, unbind_parts, SvcDests};
+use super::ipv4::{TO_CLIENT, TO_SERVER};
 use super::{Action, Engine};
 use crate::client_addr;
 use crate::counters::{Drop, Event};
 use crate::modes;
-use crate::route::Iface;
+use crate::route::{Iface, Routes};
 use crate::sched::{self, Flow};
 use crate::service::{fold32, Service};
 use crate::session::ipv6::{FlowKey6, Session6, SessionTable6};
@@ -185,21 +186,51 @@ impl Engine {
         self.ipv6_l4_checked(now, rx, frame, p)
     }
 
-    /// [`Engine::ipv6_l4`] of the packet whose checks gave `p`.
+    /// [`Engine::ipv6_l4`] of the packet whose checks gave `p`. Out of
+    /// line for the ladder; [`Engine::ipv6`]'s fast case has its body
+    /// inline.
+    #[inline(never)]
     pub(super) fn ipv6_l4_checked(&mut self, now: u64, rx: &Iface, frame: &mut [u8], p: L4Info6) -> Action {
+        self.ipv6_l4_inline(now, rx, frame, &p)
+    }
+
+    /// [`Engine::ipv6_l4_checked`]'s body: the session step inline, once
+    /// for both directions, as IPv4's [`Engine::l4`].
+    #[inline(always)]
+    pub(super) fn ipv6_l4_inline(&mut self, now: u64, rx: &Iface, frame: &mut [u8], p: &L4Info6) -> Action {
+        let (i, dir) = match self.find_session6(now, rx, frame, p) {
+            Ok(found) => found,
+            Err(action) => return action,
+        };
+        self.forward6_found(now, rx, i, dir, frame, p)
+    }
+
+    /// The IPv6 session of TCP/UDP packet `p` and the side it came from,
+    /// or what became of a packet that has none ([`Engine::open6`]).
+    #[inline(always)]
+    fn find_session6(
+        &mut self,
+        now: u64,
+        rx: &Iface,
+        frame: &mut [u8],
+        p: &L4Info6,
+    ) -> Result<(u32, Dir), Action> {
         let reply_first = self.snap.is_laddr6(p.key.dst);
         if !reply_first {
             if let Some(i) = self.sessions6.lookup_in(&p.key) {
-                let s = *self.sessions6.get(i);
-                let reuse = plain_syn(p.tcp_flags)
-                    && self.cfg.conn_reuse.reschedules_state(
+                // Only a plain SYN can reschedule: the session is read
+                // for it only.
+                let reuse = plain_syn(p.tcp_flags) && {
+                    let s = self.sessions6.get(i);
+                    self.cfg.conn_reuse.reschedules_state(
                         s.protocol(),
                         s.state,
                         s.flags,
                         self.snap.dest_live(u32::from(s.dest)),
-                    );
+                    )
+                };
                 if !reuse {
-                    return self.forward6_found(now, rx, i, Dir::Input, frame, &p);
+                    return Ok((i, Dir::Input));
                 }
                 self.counters.event(Event::SessionsReused, 1);
                 self.end6(i);
@@ -207,16 +238,24 @@ impl Engine {
         }
         if reply_first || !self.snap.owns6(p.key.dst) {
             if let Some(i) = self.sessions6.lookup_out(&p.key) {
-                return self.forward6_found(now, rx, i, Dir::Output, frame, &p);
+                return Ok((i, Dir::Output));
             }
         }
+        Err(self.open6(now, rx, frame, p))
+    }
+
+    /// An IPv6 packet that found no session: a SYNPROXY service's SYN, or
+    /// a new session, or its drop. Out of line: the established path
+    /// through [`Engine::ipv6_l4_checked`] stays small.
+    #[inline(never)]
+    fn open6(&mut self, now: u64, rx: &Iface, frame: &mut [u8], p: &L4Info6) -> Action {
         if p.key.proto == Protocol::Tcp
             && self.snap.service6(p.key.proto, p.key.dst, p.key.dport).is_some_and(|s| s.synproxy)
         {
-            return self.synproxy_new6(now, rx, frame, &p);
+            return self.synproxy_new6(now, rx, frame, p);
         }
-        match self.new_session6(now, &p) {
-            Ok(i) => self.forward6(now, rx, i, Dir::Input, frame, &p),
+        match self.new_session6(now, p) {
+            Ok(i) => self.forward6(now, rx, i, Dir::Input, frame, p),
             Err(d) => Action::Drop(d),
         }
     }
@@ -368,12 +407,28 @@ impl Engine {
         if crate::synproxy::is_synproxy(self.sessions6.get(i).flags, p.key.proto == Protocol::Tcp) {
             return self.forward6_synproxy(now, rx, i, dir, frame, p);
         }
-        self.forward6(now, rx, i, dir, frame, p)
+        self.forward6_inline(now, rx, i, dir, frame, p)
     }
 
     /// Forwards a packet of IPv6 session `i` coming from `dir` (received
-    /// on `rx`).
+    /// on `rx`). Out of line for the new session and SYNPROXY's steps;
+    /// [`Engine::forward6_found`] has it inline.
+    #[inline(never)]
     pub(super) fn forward6(
+        &mut self,
+        now: u64,
+        rx: &Iface,
+        i: u32,
+        dir: Dir,
+        frame: &mut [u8],
+        p: &L4Info6,
+    ) -> Action {
+        self.forward6_inline(now, rx, i, dir, frame, p)
+    }
+
+    /// [`Engine::forward6`]'s body.
+    #[inline(always)]
+    fn forward6_inline(
         &mut self,
         now: u64,
         rx: &Iface,
@@ -411,18 +466,15 @@ impl Engine {
         if mode.routed && p.hop_limit <= 1 {
             return Action::Drop(Drop::TtlExceeded);
         }
-        let (to, event) = match dir {
-            Dir::Output => (s.cip, Event::FwdOut),
-            _ => (s.rip, Event::FwdIn),
+        let (to, event, way) = match dir {
+            Dir::Output => (s.cip, Event::FwdOut, TO_CLIENT),
+            _ => (s.rip, Event::FwdIn, TO_SERVER),
         };
         let nat64 = super::nat64::v4_of(s.rip);
-        let route = match (nat64, dir) {
-            (Some(rip4), Dir::Input) => cfg.routes.lookup(rip4).map(|(port, hop)| (port, u128::from(hop))),
-            _ => cfg.routes.lookup6(to),
-        };
-        let Some((port, next_hop)) = route else {
+        let Some((port, next_hop)) = session_route6(&cfg.routes, sessions6, i, way, to, nat64) else {
             return Action::Drop(Drop::NoRoute);
         };
+        let s = sessions6.get(i);
         if p.key.proto == Protocol::Tcp && !s.flags.contains(Flags::NO_OUT) {
             if let Err(why) = track_seq6(sessions6.get_mut(i), dir, p) {
                 return Action::Drop(why);
@@ -500,6 +552,42 @@ impl Engine {
         }
         xmit6(s, dir == Dir::Output, mode.routed, frame, p);
         Action::Forward6 { port, next_hop }
+    }
+}
+
+/// Output port and next hop toward `to`, session `i`'s address on side
+/// `way` (`TO_SERVER` or `TO_CLIENT`), by the route the session remembers
+/// ([`Session6::route`]), else searched and remembered, as IPv4's
+/// `session_route`. `nat64`: the session's IPv4 real server, whose route
+/// is the IPv4 table's.
+#[inline(always)]
+pub(super) fn session_route6(
+    routes: &Routes,
+    sessions6: &mut SessionTable6,
+    i: u32,
+    way: usize,
+    to: u128,
+    nat64: Option<u32>,
+) -> Option<(u16, u128)> {
+    let known = sessions6.get(i).route[way];
+    match (nat64, way) {
+        (Some(rip4), TO_SERVER) => {
+            let hop = match known {
+                Some(no) => routes.lookup_at(no, rip4),
+                None => routes.lookup_numbered(rip4).map(|(no, hop)| {
+                    sessions6.get_mut(i).route[way] = Some(no);
+                    hop
+                }),
+            };
+            hop.map(|(port, hop)| (port, u128::from(hop)))
+        }
+        _ => match known {
+            Some(no) => routes.lookup6_at(no, to),
+            None => routes.lookup6_numbered(to).map(|(no, hop)| {
+                sessions6.get_mut(i).route[way] = Some(no);
+                hop
+            }),
+        },
     }
 }
 
@@ -581,7 +669,9 @@ fn xmit_client_addr6(
 }
 
 /// Rewrites the IPv6 packet of session `s` for its mode (`out`: a reply
-/// from the real server); decrements the hop limit if `routed`.
+/// from the real server); decrements the hop limit if `routed`. Inline
+/// in the established path, as IPv4's rewrite is in its.
+#[inline(always)]
 pub(crate) fn xmit6(s: &Session6, out: bool, routed: bool, frame: &mut [u8], p: &L4Info6) {
     // (new source, new destination) addresses and ports, if rewritten.
     let rewrite = match (s.mode, out) {

@@ -43,7 +43,8 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::ipv4::L4Info;
-use super::ipv6_fwd::{port_offset6, L4Info6};
+use super::ipv4::TO_SERVER;
+use super::ipv6_fwd::{port_offset6, session_route6, L4Info6};
 use super::{Action, Engine, SvcState};
 use crate::counters::{Drop, Event, WorkerCounters};
 use crate::modes::tun::frag_needed_in_place;
@@ -236,29 +237,37 @@ impl Pending {
 
 impl Engine {
     /// An IPv4 packet to a local address that no IPv4 session knows: the
-    /// reply of a NAT64 session, if the IPv6 table has one for it.
+    /// reply of a NAT64 session, if the IPv6 table has one for it. With
+    /// `rpf`, its reverse path is checked by the route the session
+    /// remembers toward its IPv4 real server (the packet's source), as
+    /// IPv4's established path does, rather than by the route search; a
+    /// packet without a session is left to the caller's search. Out of
+    /// line, with the session step ([`Engine::forward6_found`]) inline:
+    /// IPv4's path does not carry it.
+    #[inline(never)]
     pub(super) fn nat64_reply(
         &mut self,
         now: u64,
         rx: &Iface,
         frame: &mut [u8],
         p: &L4Info,
+        rpf: bool,
     ) -> Option<Action> {
         if self.sessions6.is_empty() {
             return None;
         }
         let k = p.key;
-        let key = FlowKey6 {
-            proto: k.proto,
-            src: mapped(k.src),
-            sport: k.sport,
-            dst: mapped(k.dst),
-            dport: k.dport,
-        };
-        let i = self.sessions6.lookup_out(&key)?;
         let ihl = ipv4::Packet::new_unchecked(&frame[ethernet::HEADER_LEN..]).header_len();
+        // The packet as the IPv6 path sees it, its key the reply key's
+        // IPv4-mapped form; looked up in place (no copy of the key).
         let p6 = L4Info6 {
-            key,
+            key: FlowKey6 {
+                proto: k.proto,
+                src: mapped(k.src),
+                sport: k.sport,
+                dst: mapped(k.dst),
+                dport: k.dport,
+            },
             tcp_flags: p.tcp_flags,
             seq: p.seq,
             seg_len: p.seg_len,
@@ -266,6 +275,14 @@ impl Engine {
             len: p.tl,
             l4: ethernet::HEADER_LEN + ihl,
         };
+        let i = self.sessions6.lookup_out(&p6.key)?;
+        if rpf {
+            let routes = &self.cfg.routes;
+            let back = session_route6(routes, &mut self.sessions6, i, TO_SERVER, p6.key.src, Some(k.src));
+            if !crate::route::rp_ok(back, rx) {
+                return Some(Action::Drop(Drop::ReversePath));
+            }
+        }
         Some(self.forward6_found(now, rx, i, Dir::Output, frame, &p6))
     }
 
@@ -324,6 +341,12 @@ impl Engine {
     /// the worker to translate.
     pub fn pending_nat64(&self) -> &Pending {
         &self.nat64
+    }
+
+    /// [`Engine::pending_nat64`] for the worker to complete (the IPv4
+    /// identification of [`Pending::To4`]) before it translates.
+    pub fn pending_nat64_mut(&mut self) -> &mut Pending {
+        &mut self.nat64
     }
 }
 

@@ -76,6 +76,15 @@ pub struct Session6 {
     links: Links,
     /// The persistence template that controls this connection, or [`NIL`].
     pub control: u32,
+    /// The route toward the real server (`[0]`) and toward the client
+    /// (`[1]`), once the first packet that way found it, as
+    /// [`super::Session::route`]: the IPv6 table's numbers
+    /// ([`crate::route::Routes::lookup6_numbered`]), but toward a NAT64
+    /// session's IPv4 real server (`rip` IPv4-mapped) the IPv4 table's
+    /// ([`crate::route::Routes::lookup_numbered`]). `None` until then.
+    /// The four bytes come from the second line's tail, which the fields
+    /// above leave free (108 bytes of 128).
+    pub route: [Option<crate::route::RouteNo>; 2],
 }
 
 const _: () = assert!(std::mem::size_of::<Session6>() == 128 && std::mem::align_of::<Session6>() == 64);
@@ -113,6 +122,7 @@ impl Session6 {
             seq_mark: [0; 2],
             links: Links::NONE,
             control: NIL,
+            route: [None; 2],
         }
     }
     #[inline]

@@ -294,16 +294,25 @@ impl<E: Entry> Table<E> {
         Ok(idx)
     }
 
-    /// Pushes the deadline of `idx` to `timeout_ms` after `now_ms`.
-    #[inline]
+    /// Pushes the deadline of `idx` to `timeout_ms` after `now_ms`. Inline
+    /// in the established paths of both families: the deadline's store,
+    /// and [`Table::relink`] only when it moved earlier than its slot.
+    #[inline(always)]
     pub fn touch(&mut self, idx: u32, now_ms: u64, timeout_ms: u64) {
         let deadline = ms_to_tick(now_ms + timeout_ms);
         let l = self.slots[idx as usize].links_mut();
         l.expires = deadline;
         if deadline < l.wheel_tick {
-            self.wheel_unlink(idx);
-            self.wheel_link(idx, deadline);
+            self.relink(idx, deadline);
         }
+    }
+
+    /// Moves `idx` to the wheel slot of `deadline` (a shorter timeout:
+    /// a state change).
+    #[inline(never)]
+    fn relink(&mut self, idx: u32, deadline: u32) {
+        self.wheel_unlink(idx);
+        self.wheel_link(idx, deadline);
     }
 
     /// Removes `idx` from both indexes and the wheel and frees its slot; a
