@@ -267,10 +267,14 @@ impl Routes {
         rp_ok(self.lookup(src), rx)
     }
 
-    /// [`Routes::reverse_path_ok`] for an IPv6 source.
+    /// [`Routes::reverse_path_ok`] for an IPv6 source. A link-local
+    /// source (`fe80::/10`) passes: it is on the link it arrives from,
+    /// never routed (RFC 4291 §2.5.6), as Linux's `rpfilter` match looks
+    /// it up scoped to the arriving interface (a router may send its
+    /// ICMPv6 errors from one).
     #[inline]
     pub fn reverse_path_ok6(&self, src: u128, rx: &Iface) -> bool {
-        rp_ok(self.lookup6(src), rx)
+        src >> 118 == 0x3fa || rp_ok(self.lookup6(src), rx)
     }
 }
 
@@ -551,5 +555,8 @@ mod v6_tests {
         assert!(r.reverse_path_ok6(client, &loose));
         let connected = Routes::new(&ifaces, &[]);
         assert!(!connected.reverse_path_ok6(client, &loose), "no route back at all");
+        let link_local = v6("fe80::1");
+        assert!(r.reverse_path_ok6(link_local, &ifaces[0]) && r.reverse_path_ok6(link_local, &ifaces[1]));
+        assert!(!r.reverse_path_ok6(v6("fec0::1"), &ifaces[1]), "site-local (fec0::/10) is not link-local");
     }
 }

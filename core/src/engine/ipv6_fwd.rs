@@ -66,7 +66,7 @@ use super::{Action, Engine};
 use crate::client_addr;
 use crate::counters::{Drop, Event};
 use crate::modes;
-use crate::route::{Iface, Routes};
+use crate::route::{self, Iface, Routes};
 use crate::sched::{self, Flow};
 use crate::service::{fold32, Service};
 use crate::session::ipv6::{FlowKey6, Session6, SessionTable6};
@@ -207,6 +207,15 @@ impl Engine {
 
     /// The IPv6 session of TCP/UDP packet `p` and the side it came from,
     /// or what became of a packet that has none ([`Engine::open6`]).
+    ///
+    /// The reverse-path check ([`crate::route::RpFilter`], as IPv4's
+    /// `find_session`) comes first in effect: an established packet's
+    /// source is its session's client or real server, so the route the
+    /// session remembers toward that side ([`session_route6`], the one its
+    /// replies take) decides, a compare; a packet that reschedules a
+    /// session or has none is checked by the route search before anything
+    /// changes (no session ended or created, no state moved by a spoofed
+    /// packet).
     #[inline(always)]
     fn find_session6(
         &mut self,
@@ -215,6 +224,7 @@ impl Engine {
         frame: &mut [u8],
         p: &L4Info6,
     ) -> Result<(u32, Dir), Action> {
+        let mut rp_pending = true;
         let reply_first = self.snap.is_laddr6(p.key.dst);
         if !reply_first {
             if let Some(i) = self.sessions6.lookup_in(&p.key) {
@@ -230,18 +240,50 @@ impl Engine {
                     )
                 };
                 if !reuse {
+                    let back =
+                        session_route6(&self.cfg.routes, &mut self.sessions6, i, TO_CLIENT, p.key.src, None);
+                    if !route::rp_ok(back, rx) {
+                        return Err(Action::Drop(Drop::ReversePath));
+                    }
                     return Ok((i, Dir::Input));
                 }
+                rp_pending = false;
+                self.rp_search6(rx, p)?;
                 self.counters.event(Event::SessionsReused, 1);
                 self.end6(i);
             }
         }
         if reply_first || !self.snap.owns6(p.key.dst) {
             if let Some(i) = self.sessions6.lookup_out(&p.key) {
+                // A NAT64 session's reply key is IPv4-mapped: its replies
+                // arrive as IPv4 (`nat64_reply`), never as IPv6 from a
+                // mapped source (RFC 4291 §2.5.5.2: not on the wire), and
+                // its server-side route is an IPv4 one.
+                if super::nat64::v4_of(p.key.src).is_some() {
+                    return Err(Action::Drop(Drop::ReversePath));
+                }
+                let back =
+                    session_route6(&self.cfg.routes, &mut self.sessions6, i, TO_SERVER, p.key.src, None);
+                if !route::rp_ok(back, rx) {
+                    return Err(Action::Drop(Drop::ReversePath));
+                }
                 return Ok((i, Dir::Output));
             }
         }
+        if rp_pending {
+            self.rp_search6(rx, p)?;
+        }
         Err(self.open6(now, rx, frame, p))
+    }
+
+    /// The reverse-path check of packet `p`, which has no session, by the
+    /// route table's search ([`Routes::reverse_path_ok6`]).
+    #[inline(always)]
+    fn rp_search6(&self, rx: &Iface, p: &L4Info6) -> Result<(), Action> {
+        if !self.cfg.routes.reverse_path_ok6(p.key.src, rx) {
+            return Err(Action::Drop(Drop::ReversePath));
+        }
+        Ok(())
     }
 
     /// An IPv6 packet that found no session: a SYNPROXY service's SYN, or
