@@ -251,6 +251,20 @@ impl Routes {
         Some(e.hop(dst))
     }
 
+    /// [`Routes::reverse_path_ok6`] for a source whose route is `no`
+    /// ([`Routes::lookup6_numbered`], remembered by its session): a
+    /// compare of the route's port, no search. A route exists, so only
+    /// `strict` can refuse.
+    #[inline(always)]
+    pub fn reverse_path_ok6_at(&self, no: RouteNo, rx: &Iface) -> bool {
+        match rx.rp_filter {
+            RpFilter::Strict => {
+                self.v6.entries.get(usize::from(no.0.get() - 1)).is_some_and(|e| e.port == rx.port)
+            }
+            RpFilter::Loose | RpFilter::Off => true,
+        }
+    }
+
     /// Output port and next-hop address for the IPv6 `dst`: the
     /// destination itself on a connected prefix, else the route's gateway.
     /// Link-local destinations (`fe80::/10`) are on no prefix: the caller

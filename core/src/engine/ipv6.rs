@@ -7,7 +7,8 @@
 //! kernel's, if the port has a kernel interface).
 //!
 //! Checks, in order: the IPv6 header and its extension-header chain
-//! (`drop_ipv6_malformed`); a multicast source (`drop_bad_source_addr`);
+//! (`drop_ipv6_malformed`); a multicast source, or for TCP/UDP one in
+//! `::/64` (`drop_bad_source_addr`, [`super::ipv6_fwd::bad_source6`]);
 //! fragments to a VIP, a local address or (without a kernel interface)
 //! the port's address go to reassembly, those to a VIP or local address
 //! once their source passes the port's reverse-path filter
@@ -86,6 +87,9 @@ impl Engine {
             }
         }
         if matches!(t.protocol, NextHeader::Tcp | NextHeader::Udp) && t.fragment.is_none() {
+            if super::ipv6_fwd::bad_source6(u128::from(src)) {
+                return Action::Drop(Drop::BadSourceAddr);
+            }
             return self.ipv6_l4(now, iface, frame, &t);
         }
         if let Some(f) = t.fragment {

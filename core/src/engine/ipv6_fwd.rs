@@ -96,9 +96,22 @@ pub(super) struct L4Info6 {
     pub l4: usize,
 }
 
+/// Whether `src` cannot be the source of an IPv6 TCP/UDP packet from the
+/// wire: `::/64` holds the unspecified and loopback addresses, the
+/// IPv4-compatible ones (deprecated) and the IPv4-mapped ones, which are
+/// not sent on the wire (RFC 4291 §2.5.2, §2.5.3, §2.5.5). IPv6's
+/// twin of IPv4's `bad_source` for TCP/UDP (neighbour discovery's DAD
+/// uses `::`): a packet from an IPv4-mapped address must never pose as a
+/// NAT64 session's reply, whose key is IPv4-mapped and whose replies come
+/// as IPv4 (`nat64_reply`).
+#[inline(always)]
+pub(super) fn bad_source6(src: u128) -> bool {
+    (src >> 64) as u64 == 0
+}
+
 /// [`l4_info`] of an IPv6 frame whose header names TCP or UDP itself (no
 /// extension header: almost every packet), from a source that is not
-/// multicast: what [`Engine::ipv6`]'s ladder (the header's checks, the
+/// multicast nor [`bad_source6`]: what [`Engine::ipv6`]'s ladder (the header's checks, the
 /// chain walk, the source check) and [`l4_info`] find for it, read from
 /// the fixed 40-byte header with one bounds check (issue 14). `None` for
 /// anything else, which then takes the ladder (a proptest holds the two
@@ -107,8 +120,9 @@ pub(super) struct L4Info6 {
 pub(super) fn l4_info_plain(frame: &[u8]) -> Option<L4Info6> {
     let at = ethernet::HEADER_LEN;
     let h: &[u8; ipv6::HEADER_LEN] = frame.get(at..at + ipv6::HEADER_LEN)?.try_into().ok()?;
-    // Version 6, a source that is not multicast (ff00::/8).
-    if h[0] >> 4 != 6 || h[8] == 0xff {
+    // Version 6, a source that is not multicast (ff00::/8) nor in ::/64
+    // ([`bad_source6`]).
+    if h[0] >> 4 != 6 || h[8] == 0xff || h[8..16] == [0; 8] {
         return None;
     }
     let be16 = |b: &[u8], i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
@@ -240,9 +254,7 @@ impl Engine {
                     )
                 };
                 if !reuse {
-                    let back =
-                        session_route6(&self.cfg.routes, &mut self.sessions6, i, TO_CLIENT, p.key.src, None);
-                    if !route::rp_ok(back, rx) {
+                    if !session_rp_ok6(&self.cfg.routes, &mut self.sessions6, i, TO_CLIENT, p.key.src, rx) {
                         return Err(Action::Drop(Drop::ReversePath));
                     }
                     return Ok((i, Dir::Input));
@@ -255,16 +267,7 @@ impl Engine {
         }
         if reply_first || !self.snap.owns6(p.key.dst) {
             if let Some(i) = self.sessions6.lookup_out(&p.key) {
-                // A NAT64 session's reply key is IPv4-mapped: its replies
-                // arrive as IPv4 (`nat64_reply`), never as IPv6 from a
-                // mapped source (RFC 4291 §2.5.5.2: not on the wire), and
-                // its server-side route is an IPv4 one.
-                if super::nat64::v4_of(p.key.src).is_some() {
-                    return Err(Action::Drop(Drop::ReversePath));
-                }
-                let back =
-                    session_route6(&self.cfg.routes, &mut self.sessions6, i, TO_SERVER, p.key.src, None);
-                if !route::rp_ok(back, rx) {
+                if !session_rp_ok6(&self.cfg.routes, &mut self.sessions6, i, TO_SERVER, p.key.src, rx) {
                     return Err(Action::Drop(Drop::ReversePath));
                 }
                 return Ok((i, Dir::Output));
@@ -631,6 +634,39 @@ pub(super) fn session_route6(
             }),
         },
     }
+}
+
+/// The reverse-path check of a packet from `src`, session `i`'s address
+/// on side `way` (an IPv6 one: NAT64's IPv4 side is IPv4's): by the route
+/// the session remembers toward it, a compare; the first time by the
+/// search, whose route the session then remembers ([`session_route6`]:
+/// the one its packets to `src` take).
+#[inline(always)]
+fn session_rp_ok6(
+    routes: &Routes,
+    sessions6: &mut SessionTable6,
+    i: u32,
+    way: usize,
+    src: u128,
+    rx: &Iface,
+) -> bool {
+    match sessions6.get(i).route[way] {
+        Some(no) => routes.reverse_path_ok6_at(no, rx),
+        None => session_rp_first6(routes, sessions6, i, way, src, rx),
+    }
+}
+
+/// [`session_rp_ok6`] of a session that does not know the route yet.
+#[inline(never)]
+fn session_rp_first6(
+    routes: &Routes,
+    sessions6: &mut SessionTable6,
+    i: u32,
+    way: usize,
+    src: u128,
+    rx: &Iface,
+) -> bool {
+    route::rp_ok(session_route6(routes, sessions6, i, way, src, None), rx)
 }
 
 /// The IPv4 path's RFC 5961-style check ([`crate::tcp_seq`]) for an IPv6

@@ -396,12 +396,14 @@ fn frame6(tcp: bool, hop_by_hop: bool, payload: &[u8]) -> Vec<u8> {
 }
 
 /// What [`Engine::ipv6`]'s ladder hands the TCP/UDP step for `frame`
-/// (the header's checks, the chain walk, a source that is not multicast,
-/// no fragment, then [`l4_info`]), and the walk's transport offset.
+/// (the header's checks, the chain walk, a source that is not multicast
+/// nor in `::/64`, no fragment, then [`l4_info`]), and the walk's
+/// transport offset.
 fn ladder6(frame: &[u8]) -> Option<(L4Info6, usize)> {
     let ip = ipv6::Packet::new_checked(frame.get(ethernet::HEADER_LEN..)?).ok()?;
     let t = ip.transport().ok()?;
     if ip.src_addr().is_multicast()
+        || ip.src_addr().segments()[..4] == [0; 4]
         || t.fragment.is_some()
         || !matches!(t.protocol, NextHeader::Tcp | NextHeader::Udp)
     {

@@ -258,7 +258,7 @@ fn fragmentation_needed_from_the_ipv4_side_reaches_the_client_as_packet_too_big(
 /// the server side and the IPv4 server from the client side are dropped
 /// (`drop_reverse_path`), for a new flow and an established one, without touching
 /// the session; an IPv6 packet from the server's IPv4-mapped address
-/// cannot pose as its reply.
+/// cannot pose as its reply (`drop_bad_source_addr`).
 #[test]
 fn nat64_spoofed_sources_are_dropped_by_the_reverse_path_check() {
     use crate::engine::ipv6_fwd::tests::{engine2, FAR_CIP};
@@ -279,12 +279,13 @@ fn nat64_spoofed_sources_are_dropped_by_the_reverse_path_check() {
     // check by the session's IPv4 route.
     let mut rst = tcp4((RIP1, 8080), (LIP, lport), false, false, &[]);
     assert_eq!(e.process(1, 0, &mut rst), Action::Drop(Drop::ReversePath));
-    // Its IPv4-mapped address as an IPv6 source, on either side.
+    // Its IPv4-mapped address as an IPv6 source, on either side: never a
+    // source on the wire.
     let mapped6 = Ipv6Addr::from(mapped(u32::from(RIP1)));
     let lip6 = Ipv6Addr::from(mapped(u32::from(LIP)));
     for port in [0, 1] {
         let mut f = tcp_frame((mapped6, 8080), (lip6, lport), false, true, &[]);
-        assert_eq!(e.process(1, port, &mut f), Action::Drop(Drop::ReversePath));
+        assert_eq!(e.process(1, port, &mut f), Action::Drop(Drop::BadSourceAddr));
     }
     // The client's established flow from the server side.
     let mut ack = tcp_frame((FAR_CIP, 40000), (VIP, 80), false, true, &[]);
