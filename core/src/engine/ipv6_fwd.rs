@@ -111,11 +111,11 @@ pub(super) fn bad_source6(src: u128) -> bool {
 
 /// [`l4_info`] of an IPv6 frame whose header names TCP or UDP itself (no
 /// extension header: almost every packet), from a source that is not
-/// multicast nor [`bad_source6`]: what [`Engine::ipv6`]'s ladder (the header's checks, the
-/// chain walk, the source check) and [`l4_info`] find for it, read from
-/// the fixed 40-byte header with one bounds check (issue 14). `None` for
-/// anything else, which then takes the ladder (a proptest holds the two
-/// equal).
+/// multicast nor [`bad_source6`]: what [`Engine::ipv6`]'s ladder (the
+/// header's checks, the chain walk, the source checks) and [`l4_info`]
+/// find for it, read from the fixed 40-byte header with one bounds check
+/// (issue 14). `None` for anything else, which then takes the ladder (a
+/// proptest holds the two equal).
 #[inline]
 pub(super) fn l4_info_plain(frame: &[u8]) -> Option<L4Info6> {
     let at = ethernet::HEADER_LEN;

@@ -688,3 +688,72 @@ fn a_link_local_source_passes_the_reverse_path_filter() {
     let mut f = udp_frame((ll, 40000), (VIP, 80), b"x");
     assert!(matches!(e.process(0, 1, &mut f), Action::Forward6 { port: 1, .. }));
 }
+
+/// `frame` (Ethernet, IPv6 without extension headers) as the first
+/// fragment of two (offset 0, more fragments; RFC 8200 §4.5).
+fn first_fragment(frame: &[u8]) -> Vec<u8> {
+    let at = ethernet::HEADER_LEN;
+    let mut f = frame[..at + ipv6::HEADER_LEN].to_vec();
+    let next = f[at + 6];
+    f[at + 6] = 44;
+    let body = &frame[at + ipv6::HEADER_LEN..];
+    let part = &body[..body.len().min(16)];
+    f.extend_from_slice(&[next, 0, 0, 1, 0, 0, 0x12, 0x34]);
+    f.extend_from_slice(part);
+    let len = (8 + part.len()) as u16;
+    f[at + 4..at + 6].copy_from_slice(&len.to_be_bytes());
+    f
+}
+
+/// Fragments to a VIP and ICMPv6 errors pass the reverse-path filter by
+/// the search before reassembly or translation, as IPv4's (issue 17): a
+/// fragment "from" the real server arriving on the client side is dropped
+/// without a reassembly buffer; a Packet Too Big "from" a server-side
+/// router arriving on the client side cannot reach the session.
+#[test]
+fn ipv6_fragments_and_icmpv6_errors_pass_the_reverse_path_filter_first() {
+    use etherparse::Icmpv6Type;
+    let mut e = engine2(service2(ForwardMode::FullNat, P::Udp), crate::route::RpFilter::Strict, true);
+    let mut spoof = first_fragment(&udp_frame((RIP2, 8080), (VIP, 80), &[7; 40]));
+    assert!(etherparse::SlicedPacket::from_ethernet(&spoof).is_ok(), "etherparse reads the fragment");
+    assert_eq!(e.process(0, 0, &mut spoof), Action::Drop(Drop::ReversePath));
+    let mut genuine = first_fragment(&udp_frame((FAR_CIP, 40000), (VIP, 80), &[7; 40]));
+    assert_ne!(
+        e.process(0, 0, &mut genuine),
+        Action::Drop(Drop::ReversePath),
+        "the client's fragment is held"
+    );
+    // A session, and an error about its packet toward the real server.
+    let mut f = udp_frame((FAR_CIP, 40001), (VIP, 80), &[1; 100]);
+    assert!(matches!(e.process(1, 0, &mut f), Action::Forward6 { port: 1, .. }));
+    let quoted = &f[ethernet::HEADER_LEN..];
+    let ptb = |src: Ipv6Addr| {
+        let mut out = Vec::new();
+        PacketBuilder::ethernet2(PEER_MAC, GW_MAC.0)
+            .ipv6(src.octets(), LIP.octets(), 64)
+            .icmpv6(Icmpv6Type::PacketTooBig { mtu: 1280 })
+            .write(&mut out, quoted)
+            .unwrap();
+        out
+    };
+    let server_router = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 0xfe);
+    let mut spoofed = ptb(server_router);
+    assert_eq!(e.process(2, 0, &mut spoofed), Action::Drop(Drop::ReversePath));
+    let mut real = ptb(server_router);
+    assert_ne!(e.process(2, 1, &mut real), Action::Drop(Drop::ReversePath));
+}
+
+/// IPv6 TCP/UDP from `::/64` (unspecified, loopback, IPv4-compatible,
+/// IPv4-mapped: RFC 4291 §2.5.2-§2.5.5) is a bad source on the plain
+/// reading and on the ladder alike.
+#[test]
+fn ipv6_tcp_udp_from_the_first_64_is_a_bad_source() {
+    let mut e = engine2(service2(ForwardMode::FullNat, P::Udp), crate::route::RpFilter::Off, true);
+    for src in ["::", "::1", "::198.18.0.2", "::ffff:198.18.0.2"] {
+        let src: Ipv6Addr = src.parse().unwrap();
+        let mut f = udp_frame((src, 40000), (VIP, 80), b"x");
+        assert_eq!(l4_info_plain(&f), None, "{src}");
+        assert_eq!(e.process(0, 0, &mut f), Action::Drop(Drop::BadSourceAddr), "{src}");
+    }
+    assert!(e.sessions6.is_empty());
+}
