@@ -80,7 +80,7 @@ counters! {
             "IPv4 total length beyond the received frame; on an af_packet port, a datagram the kernel \
              reassembled (DPDK's PACKET_FANOUT_FLAG_DEFRAG) larger than the ring frame (`workers.mbuf_size`)",
         Ipv4BadChecksum = "drop_ipv4_bad_checksum", "wrong IPv4 header checksum",
-        BadSourceAddr = "drop_bad_source_addr", "source is 0.0.0.0, broadcast, loopback or multicast",
+        BadSourceAddr = "drop_bad_source_addr", "source is 0.0.0.0, broadcast, loopback or multicast (IPv6: multicast; for TCP/UDP also in ::/64, IPv4-mapped among them)",
         ReversePath = "drop_reverse_path",
             "the route back to the source does not leave through the port the packet came in on \
              (`rp_filter`, strict per port by default; `loose`: no route back at all)",

@@ -251,6 +251,20 @@ impl Routes {
         Some(e.hop(dst))
     }
 
+    /// [`Routes::reverse_path_ok6`] for a source whose route is `no`
+    /// ([`Routes::lookup6_numbered`], remembered by its session): a
+    /// compare of the route's port, no search. A route exists, so only
+    /// `strict` can refuse.
+    #[inline(always)]
+    pub fn reverse_path_ok6_at(&self, no: RouteNo, rx: &Iface) -> bool {
+        match rx.rp_filter {
+            RpFilter::Strict => {
+                self.v6.entries.get(usize::from(no.0.get() - 1)).is_some_and(|e| e.port == rx.port)
+            }
+            RpFilter::Loose | RpFilter::Off => true,
+        }
+    }
+
     /// Output port and next-hop address for the IPv6 `dst`: the
     /// destination itself on a connected prefix, else the route's gateway.
     /// Link-local destinations (`fe80::/10`) are on no prefix: the caller
@@ -267,10 +281,14 @@ impl Routes {
         rp_ok(self.lookup(src), rx)
     }
 
-    /// [`Routes::reverse_path_ok`] for an IPv6 source.
+    /// [`Routes::reverse_path_ok`] for an IPv6 source. A link-local
+    /// source (`fe80::/10`) passes: it is on the link it arrives from,
+    /// never routed (RFC 4291 §2.5.6), as Linux's `rpfilter` match looks
+    /// it up scoped to the arriving interface (a router may send its
+    /// ICMPv6 errors from one).
     #[inline]
     pub fn reverse_path_ok6(&self, src: u128, rx: &Iface) -> bool {
-        rp_ok(self.lookup6(src), rx)
+        src >> 118 == 0x3fa || rp_ok(self.lookup6(src), rx)
     }
 }
 
@@ -551,5 +569,8 @@ mod v6_tests {
         assert!(r.reverse_path_ok6(client, &loose));
         let connected = Routes::new(&ifaces, &[]);
         assert!(!connected.reverse_path_ok6(client, &loose), "no route back at all");
+        let link_local = v6("fe80::1");
+        assert!(r.reverse_path_ok6(link_local, &ifaces[0]) && r.reverse_path_ok6(link_local, &ifaces[1]));
+        assert!(!r.reverse_path_ok6(v6("fec0::1"), &ifaces[1]), "site-local (fec0::/10) is not link-local");
     }
 }

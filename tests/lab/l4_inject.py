@@ -7,7 +7,9 @@ a SYN-ACK). The packets go out through a raw socket with IP_HDRINCL, so the
 source port may be one a local server already holds, e.g. a NAT real server
 "answering" from its service port to a client that has no session. The
 kernel routes them as usual (NAT real servers: via the gateway). Prints the
-number of packets sent."""
+number of packets sent. An IPv6 SRC (it has a colon) sends IPv6: a raw
+IPPROTO_RAW socket of AF_INET6 takes the whole IPv6 header as well (hop
+limit 64, no extension header)."""
 import socket
 import struct
 import sys
@@ -25,7 +27,9 @@ def csum(b):
 proto, src, sport, dst, dport = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 count = int(sys.argv[6]) if len(sys.argv) > 6 else 1
 flag_names = sys.argv[7] if len(sys.argv) > 7 else "SA"
-sip, dip = socket.inet_aton(src), socket.inet_aton(dst)
+v6 = ":" in src
+fam = socket.AF_INET6 if v6 else socket.AF_INET
+sip, dip = socket.inet_pton(fam, src), socket.inet_pton(fam, dst)
 payload = b"no session here"
 if proto == "udp":
     num = 17
@@ -40,12 +44,19 @@ elif proto == "tcp":
     check_at = 16
 else:
     sys.exit(f"unknown protocol {proto}")
-pseudo = sip + dip + struct.pack("!BBH", 0, num, len(l4))
+if v6:
+    # RFC 8200 §8.1: the upper-layer length and next header, 32 bits each.
+    pseudo = sip + dip + struct.pack("!IxxxB", len(l4), num)
+else:
+    pseudo = sip + dip + struct.pack("!BBH", 0, num, len(l4))
 c = csum(pseudo + l4)
 l4 = l4[:check_at] + struct.pack("!H", c or 0xFFFF) + l4[check_at + 2:]
-# IPv4 header: the kernel fills in the checksum (and the ID when 0).
-ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), 0, 0x4000, 64, num, 0, sip, dip)
-s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+if v6:
+    ip = struct.pack("!IHBB16s16s", 6 << 28, len(l4), num, 64, sip, dip)
+else:
+    # IPv4 header: the kernel fills in the checksum (and the ID when 0).
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), 0, 0x4000, 64, num, 0, sip, dip)
+s = socket.socket(fam, socket.SOCK_RAW, socket.IPPROTO_RAW)
 for _ in range(count):
     s.sendto(ip + l4, (dst, 0))
 print(count)

@@ -7,11 +7,19 @@
 //! kernel's, if the port has a kernel interface).
 //!
 //! Checks, in order: the IPv6 header and its extension-header chain
-//! (`drop_ipv6_malformed`); a multicast source (`drop_bad_source_addr`);
+//! (`drop_ipv6_malformed`); a multicast source, or for TCP/UDP one in
+//! `::/64` (`drop_bad_source_addr`, [`super::ipv6_fwd::bad_source6`]);
 //! fragments to a VIP, a local address or (without a kernel interface)
-//! the port's address go to reassembly; only ICMPv6 right after the fixed
+//! the port's address go to reassembly, those to a VIP or local address
+//! once their source passes the port's reverse-path filter
+//! (`drop_reverse_path`, [`crate::route::Routes::reverse_path_ok6`]);
+//! TCP/UDP take [`super::ipv6_fwd`]'s session step, which checks the
+//! reverse path by the session's remembered route (the search for a
+//! packet without a session); only ICMPv6 right after the fixed
 //! header is handled (a packet with other extension headers is not ours to
-//! answer); the ICMPv6 checksum; then per message.
+//! answer); the ICMPv6 checksum; then per message (an error's source
+//! passes the reverse-path filter first; neighbour discovery and echo to
+//! on-link sources are the link's own, as ARP is IPv4's).
 //!
 //! An echo reply to an on-link source (link-local, or on the port's
 //! prefix) goes back to the frame's source MAC, no neighbour lookup. One
@@ -70,10 +78,18 @@ impl Engine {
         }
         if let Some(f) = t.fragment {
             if self.snap.owns6(u128::from(dst)) || self.snap.is_masq_addr6(u128::from(src)) {
+                // The reverse path before reassembly, as IPv4's: no
+                // fragment buffer held for a spoofed source.
+                if !self.cfg.routes.reverse_path_ok6(u128::from(src), iface) {
+                    return Action::Drop(Drop::ReversePath);
+                }
                 return self.fragment6(now, iface, frame, &t, f);
             }
         }
         if matches!(t.protocol, NextHeader::Tcp | NextHeader::Udp) && t.fragment.is_none() {
+            if super::ipv6_fwd::bad_source6(u128::from(src)) {
+                return Action::Drop(Drop::BadSourceAddr);
+            }
             return self.ipv6_l4(now, iface, frame, &t);
         }
         if let Some(f) = t.fragment {
@@ -103,7 +119,14 @@ impl Engine {
                 self.echo6(iface, frame, src, dst, icmp_len)
             }
             // About a session's packet ([`super::icmp6`]).
-            m if m.is_error() => self.icmp6_error(frame, icmp_len),
+            // The reverse path first, as IPv4's ICMP errors: an error
+            // "from a router" on the wrong side cannot end a session.
+            m if m.is_error() => {
+                if !self.cfg.routes.reverse_path_ok6(u128::from(src), iface) {
+                    return Action::Drop(Drop::ReversePath);
+                }
+                self.icmp6_error(frame, icmp_len)
+            }
             _ => Action::Drop(Drop::Ipv6NotHandled),
         }
     }

@@ -66,7 +66,7 @@ use super::{Action, Engine};
 use crate::client_addr;
 use crate::counters::{Drop, Event};
 use crate::modes;
-use crate::route::{Iface, Routes};
+use crate::route::{self, Iface, Routes};
 use crate::sched::{self, Flow};
 use crate::service::{fold32, Service};
 use crate::session::ipv6::{FlowKey6, Session6, SessionTable6};
@@ -96,19 +96,33 @@ pub(super) struct L4Info6 {
     pub l4: usize,
 }
 
+/// Whether `src` cannot be the source of an IPv6 TCP/UDP packet from the
+/// wire: `::/64` holds the unspecified and loopback addresses, the
+/// IPv4-compatible ones (deprecated) and the IPv4-mapped ones, which are
+/// not sent on the wire (RFC 4291 §2.5.2, §2.5.3, §2.5.5). IPv6's
+/// twin of IPv4's `bad_source` for TCP/UDP (neighbour discovery's DAD
+/// uses `::`): a packet from an IPv4-mapped address must never pose as a
+/// NAT64 session's reply, whose key is IPv4-mapped and whose replies come
+/// as IPv4 (`nat64_reply`).
+#[inline(always)]
+pub(super) fn bad_source6(src: u128) -> bool {
+    (src >> 64) as u64 == 0
+}
+
 /// [`l4_info`] of an IPv6 frame whose header names TCP or UDP itself (no
 /// extension header: almost every packet), from a source that is not
-/// multicast: what [`Engine::ipv6`]'s ladder (the header's checks, the
-/// chain walk, the source check) and [`l4_info`] find for it, read from
-/// the fixed 40-byte header with one bounds check (issue 14). `None` for
-/// anything else, which then takes the ladder (a proptest holds the two
-/// equal).
+/// multicast nor [`bad_source6`]: what [`Engine::ipv6`]'s ladder (the
+/// header's checks, the chain walk, the source checks) and [`l4_info`]
+/// find for it, read from the fixed 40-byte header with one bounds check
+/// (issue 14). `None` for anything else, which then takes the ladder (a
+/// proptest holds the two equal).
 #[inline]
 pub(super) fn l4_info_plain(frame: &[u8]) -> Option<L4Info6> {
     let at = ethernet::HEADER_LEN;
     let h: &[u8; ipv6::HEADER_LEN] = frame.get(at..at + ipv6::HEADER_LEN)?.try_into().ok()?;
-    // Version 6, a source that is not multicast (ff00::/8).
-    if h[0] >> 4 != 6 || h[8] == 0xff {
+    // Version 6, a source that is not multicast (ff00::/8) nor in ::/64
+    // ([`bad_source6`]).
+    if h[0] >> 4 != 6 || h[8] == 0xff || h[8..16] == [0; 8] {
         return None;
     }
     let be16 = |b: &[u8], i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
@@ -207,6 +221,15 @@ impl Engine {
 
     /// The IPv6 session of TCP/UDP packet `p` and the side it came from,
     /// or what became of a packet that has none ([`Engine::open6`]).
+    ///
+    /// The reverse-path check ([`crate::route::RpFilter`], as IPv4's
+    /// `find_session`) comes first in effect: an established packet's
+    /// source is its session's client or real server, so the route the
+    /// session remembers toward that side ([`session_route6`], the one its
+    /// replies take) decides, a compare; a packet that reschedules a
+    /// session or has none is checked by the route search before anything
+    /// changes (no session ended or created, no state moved by a spoofed
+    /// packet).
     #[inline(always)]
     fn find_session6(
         &mut self,
@@ -215,6 +238,7 @@ impl Engine {
         frame: &mut [u8],
         p: &L4Info6,
     ) -> Result<(u32, Dir), Action> {
+        let mut rp_pending = true;
         let reply_first = self.snap.is_laddr6(p.key.dst);
         if !reply_first {
             if let Some(i) = self.sessions6.lookup_in(&p.key) {
@@ -230,18 +254,39 @@ impl Engine {
                     )
                 };
                 if !reuse {
+                    if !session_rp_ok6(&self.cfg.routes, &mut self.sessions6, i, TO_CLIENT, p.key.src, rx) {
+                        return Err(Action::Drop(Drop::ReversePath));
+                    }
                     return Ok((i, Dir::Input));
                 }
+                rp_pending = false;
+                self.rp_search6(rx, p)?;
                 self.counters.event(Event::SessionsReused, 1);
                 self.end6(i);
             }
         }
         if reply_first || !self.snap.owns6(p.key.dst) {
             if let Some(i) = self.sessions6.lookup_out(&p.key) {
+                if !session_rp_ok6(&self.cfg.routes, &mut self.sessions6, i, TO_SERVER, p.key.src, rx) {
+                    return Err(Action::Drop(Drop::ReversePath));
+                }
                 return Ok((i, Dir::Output));
             }
         }
+        if rp_pending {
+            self.rp_search6(rx, p)?;
+        }
         Err(self.open6(now, rx, frame, p))
+    }
+
+    /// The reverse-path check of packet `p`, which has no session, by the
+    /// route table's search ([`Routes::reverse_path_ok6`]).
+    #[inline(always)]
+    fn rp_search6(&self, rx: &Iface, p: &L4Info6) -> Result<(), Action> {
+        if !self.cfg.routes.reverse_path_ok6(p.key.src, rx) {
+            return Err(Action::Drop(Drop::ReversePath));
+        }
+        Ok(())
     }
 
     /// An IPv6 packet that found no session: a SYNPROXY service's SYN, or
@@ -589,6 +634,39 @@ pub(super) fn session_route6(
             }),
         },
     }
+}
+
+/// The reverse-path check of a packet from `src`, session `i`'s address
+/// on side `way` (an IPv6 one: NAT64's IPv4 side is IPv4's): by the route
+/// the session remembers toward it, a compare; the first time by the
+/// search, whose route the session then remembers ([`session_route6`]:
+/// the one its packets to `src` take).
+#[inline(always)]
+fn session_rp_ok6(
+    routes: &Routes,
+    sessions6: &mut SessionTable6,
+    i: u32,
+    way: usize,
+    src: u128,
+    rx: &Iface,
+) -> bool {
+    match sessions6.get(i).route[way] {
+        Some(no) => routes.reverse_path_ok6_at(no, rx),
+        None => session_rp_first6(routes, sessions6, i, way, src, rx),
+    }
+}
+
+/// [`session_rp_ok6`] of a session that does not know the route yet.
+#[inline(never)]
+fn session_rp_first6(
+    routes: &Routes,
+    sessions6: &mut SessionTable6,
+    i: u32,
+    way: usize,
+    src: u128,
+    rx: &Iface,
+) -> bool {
+    route::rp_ok(session_route6(routes, sessions6, i, way, src, None), rx)
 }
 
 /// The IPv4 path's RFC 5961-style check ([`crate::tcp_seq`]) for an IPv6

@@ -313,6 +313,9 @@ fn persistent_ipv6_services_keep_a_prefix_on_one_server() {
         svc.dests.iter().map(|d| DestConf::new(1, crate::service::sched_addr(d.addr), d.port)).collect();
     svc.prep = Prepared::build(Scheduler::Rr, 0, &confs);
     let mut e = engine(svc, 0, 1);
+    // A route back to the other /64 below (the reverse-path filter).
+    let def = crate::route::Route6 { net: 0, prefix: 0, via: Some(u128::from(GW6) + 0xfd), port: 0 };
+    e.cfg.routes = Routes::dual(&e.cfg.ifaces, &[], &[def]);
     let mut servers = vec![];
     for n in 0..4u16 {
         let client = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0x77, n);
@@ -393,12 +396,14 @@ fn frame6(tcp: bool, hop_by_hop: bool, payload: &[u8]) -> Vec<u8> {
 }
 
 /// What [`Engine::ipv6`]'s ladder hands the TCP/UDP step for `frame`
-/// (the header's checks, the chain walk, a source that is not multicast,
-/// no fragment, then [`l4_info`]), and the walk's transport offset.
+/// (the header's checks, the chain walk, a source that is not multicast
+/// nor in `::/64`, no fragment, then [`l4_info`]), and the walk's
+/// transport offset.
 fn ladder6(frame: &[u8]) -> Option<(L4Info6, usize)> {
     let ip = ipv6::Packet::new_checked(frame.get(ethernet::HEADER_LEN..)?).ok()?;
     let t = ip.transport().ok()?;
     if ip.src_addr().is_multicast()
+        || ip.src_addr().segments()[..4] == [0; 4]
         || t.fragment.is_some()
         || !matches!(t.protocol, NextHeader::Tcp | NextHeader::Udp)
     {
@@ -511,4 +516,244 @@ fn one_expiry_budget_covers_both_tables() {
     assert_eq!(e.expire_with(301_000, 5), Expired { examined: 1, freed: 1 });
     assert!(e.sessions6.is_empty());
     assert_eq!(e.counters.event_count(crate::counters::Event::SessionsExpired), 10);
+}
+
+/// The two-port lab of the reverse-path tests: port 0 the client side
+/// (198.18.0.1/24, 2001:db8:1::1/64, with the default routes of both
+/// families through a router there if `defaults`), port 1 the server side
+/// (198.18.1.1/24, 2001:db8:2::1/64), both with filter `rp`.
+pub(crate) fn engine2(svc: Service, rp: crate::route::RpFilter, defaults: bool) -> Engine {
+    let port = |n: u16| Iface {
+        port: n,
+        addr: Ipv4Addr::new(198, 18, n as u8, 1),
+        prefix: 24,
+        addr6: Some((Ipv6Addr::new(0x2001, 0xdb8, n + 1, 0, 0, 0, 0, 1), 64)),
+        mac: GW_MAC,
+        mtu: 1500,
+        rp_filter: rp,
+    };
+    let ifaces = vec![port(0), port(1)];
+    let (r4, r6) = if defaults {
+        let r6 = crate::route::Route6 { net: 0, prefix: 0, via: Some(u128::from(ROUTER6)), port: 0 };
+        (vec![crate::route::Route { net: 0, prefix: 0, via: Some(0xc612_00fe), port: 0 }], vec![r6])
+    } else {
+        (vec![], vec![])
+    };
+    let mut e = engine(svc, 0, 1);
+    e.cfg.routes = Routes::dual(&ifaces, &r4, &r6);
+    e.cfg.ifaces = ifaces;
+    e
+}
+
+/// [`engine2`]'s router on the client side, a client beyond it and a real
+/// server on the server side.
+const ROUTER6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0xfe);
+pub(crate) const FAR_CIP: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 9);
+const RIP2: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 0x200);
+
+/// Session `s` as text, less its route memory (a spoofed packet's check
+/// may fill it: the route toward an address of the session is the same
+/// whoever asks).
+pub(crate) fn unmemo(s: &Session6) -> String {
+    let mut s = *s;
+    s.route = [None; 2];
+    format!("{s:?}")
+}
+
+fn service2(mode: ForwardMode, proto: P) -> Service {
+    let mut svc = service(mode, proto, false);
+    svc.dests[0].addr = IpAddr::V6(RIP2);
+    svc
+}
+
+fn frame_of(proto: P, src: (Ipv6Addr, u16), dst: (Ipv6Addr, u16), syn: bool) -> Vec<u8> {
+    match proto {
+        P::Tcp => tcp_frame(src, dst, syn, !syn, &[]),
+        _ => udp_frame(src, dst, b"d"),
+    }
+}
+
+/// A real server's address arriving on the client-side port, a client's
+/// on the server-side port: dropped as `drop_reverse_path` (the worker counts it)
+/// before any session is made or touched, in every IPv6 mode, for a new
+/// flow (the route search) and an established one (the session's route);
+/// the genuine packets pass (issue 17).
+#[test]
+fn spoofed_ipv6_sources_are_dropped_by_the_reverse_path_check_in_every_mode() {
+    use crate::route::RpFilter;
+    for mode in [ForwardMode::FullNat, ForwardMode::Masq, ForwardMode::Route, ForwardMode::Tunnel] {
+        for proto in [P::Tcp, P::Udp] {
+            let what = format!("{mode:?} {proto:?}");
+            let mut e = engine2(service2(mode, proto), RpFilter::Strict, true);
+            let c = e.counters.clone();
+            // New flows: the server's address from the client side, the
+            // client's from the server side.
+            let mut f = frame_of(proto, (RIP2, 8080), (VIP, 80), true);
+            assert_eq!(e.process(0, 0, &mut f), Action::Drop(Drop::ReversePath), "{what}");
+            let mut f = frame_of(proto, (FAR_CIP, 40000), (VIP, 80), true);
+            assert_eq!(e.process(0, 1, &mut f), Action::Drop(Drop::ReversePath), "{what}");
+            assert!(e.sessions6.is_empty(), "{what}: no session for a spoofed packet");
+            assert_eq!(c.event_count(Event::HalfOpen), 0, "{what}");
+            // The genuine first packet goes to the server side.
+            let mut f = frame_of(proto, (FAR_CIP, 40000), (VIP, 80), true);
+            let a = e.process(0, 0, &mut f);
+            assert!(
+                matches!(a, Action::Forward6 { port: 1, .. } | Action::Encap6 { port: 1, .. }),
+                "{what}: {a:?}"
+            );
+            assert_eq!(e.sessions6.len(), 1, "{what}");
+            let before = crate::engine::ipv6_fwd::tests::unmemo(e.sessions6.get(0));
+            let inpkts = c.dests[0].inpkts.get();
+            // The established flow's client packet from the server side:
+            // a RST (TCP) or a datagram (UDP) does not reach the session.
+            let mut spoof = match proto {
+                P::Tcp => {
+                    let mut out = Vec::new();
+                    PacketBuilder::ethernet2(PEER_MAC, GW_MAC.0)
+                        .ipv6(FAR_CIP.octets(), VIP.octets(), 64)
+                        .tcp(40000, 80, 1001, 0)
+                        .rst()
+                        .write(&mut out, &[])
+                        .unwrap();
+                    out
+                }
+                _ => udp_frame((FAR_CIP, 40000), (VIP, 80), b"spoof"),
+            };
+            assert_eq!(e.process(1, 1, &mut spoof), Action::Drop(Drop::ReversePath), "{what}");
+            // The reply side (FULLNAT66, NAT66): from the client side.
+            if matches!(mode, ForwardMode::FullNat | ForwardMode::Masq) {
+                let s = *e.sessions6.get(0);
+                let to = if mode == ForwardMode::FullNat { (s.lip, s.lport) } else { (s.cip, s.cport) };
+                let to = (Ipv6Addr::from(to.0), to.1);
+                let mut r = frame_of(proto, (RIP2, 8080), to, false);
+                assert_eq!(e.process(1, 0, &mut r), Action::Drop(Drop::ReversePath), "{what} reply");
+                assert_eq!(e.sessions6.len(), 1, "{what}");
+                assert_eq!(
+                    crate::engine::ipv6_fwd::tests::unmemo(e.sessions6.get(0)),
+                    before,
+                    "{what}: the session is as it was"
+                );
+                assert_eq!(c.dests[0].inpkts.get(), inpkts, "{what}: nothing counted as forwarded");
+                assert_eq!(c.dests[0].outpkts.get(), 0, "{what}");
+                // The genuine reply passes to the client side.
+                let mut r = frame_of(proto, (RIP2, 8080), to, false);
+                let a = e.process(2, 1, &mut r);
+                assert_eq!(a, Action::Forward6 { port: 0, next_hop: u128::from(ROUTER6) }, "{what}");
+                assert_eq!(read(&r), ((VIP, 80), (FAR_CIP, 40000), 63), "{what}");
+            } else {
+                assert_eq!(
+                    crate::engine::ipv6_fwd::tests::unmemo(e.sessions6.get(0)),
+                    before,
+                    "{what}: the session is as it was"
+                );
+                assert_eq!(c.dests[0].inpkts.get(), inpkts, "{what}");
+            }
+            // The genuine client keeps going.
+            let mut f = frame_of(proto, (FAR_CIP, 40000), (VIP, 80), false);
+            let a = e.process(3, 0, &mut f);
+            assert!(matches!(a, Action::Forward6 { port: 1, .. } | Action::Encap6 { port: 1, .. }), "{what}");
+        }
+    }
+}
+
+/// `loose` wants a route back through any port, `off` none, as IPv4's.
+#[test]
+fn loose_and_off_reverse_path_filters_for_ipv6() {
+    use crate::route::RpFilter;
+    // Loose: the client from the server side passes (a route back exists).
+    let mut e = engine2(service2(ForwardMode::FullNat, P::Udp), RpFilter::Loose, true);
+    let mut f = udp_frame((FAR_CIP, 40000), (VIP, 80), b"x");
+    assert!(matches!(e.process(0, 1, &mut f), Action::Forward6 { port: 1, .. }));
+    // Loose without a default route: no route back at all.
+    let mut e = engine2(service2(ForwardMode::FullNat, P::Udp), RpFilter::Loose, false);
+    let mut f = udp_frame((FAR_CIP, 40000), (VIP, 80), b"x");
+    assert_eq!(e.process(0, 0, &mut f), Action::Drop(Drop::ReversePath));
+    assert!(e.sessions6.is_empty());
+    // Off: no check (the session is then made and dropped for want of a
+    // route to the client only when its reply comes).
+    let mut e = engine2(service2(ForwardMode::FullNat, P::Udp), RpFilter::Off, false);
+    let mut f = udp_frame((FAR_CIP, 40000), (VIP, 80), b"x");
+    assert!(matches!(e.process(0, 0, &mut f), Action::Forward6 { port: 1, .. }));
+    let mut f = udp_frame((RIP2, 8080), (VIP, 80), b"x");
+    assert!(matches!(e.process(0, 0, &mut f), Action::Forward6 { port: 1, .. }));
+}
+
+/// A link-local source passes the filter on any port (it is on the link
+/// it came from), as Linux's `rpfilter` match; the session then has no
+/// route to it.
+#[test]
+fn a_link_local_source_passes_the_reverse_path_filter() {
+    let mut e = engine2(service2(ForwardMode::FullNat, P::Udp), crate::route::RpFilter::Strict, false);
+    let ll: Ipv6Addr = "fe80::9".parse().unwrap();
+    let mut f = udp_frame((ll, 40000), (VIP, 80), b"x");
+    assert!(matches!(e.process(0, 1, &mut f), Action::Forward6 { port: 1, .. }));
+}
+
+/// `frame` (Ethernet, IPv6 without extension headers) as the first
+/// fragment of two (offset 0, more fragments; RFC 8200 §4.5).
+fn first_fragment(frame: &[u8]) -> Vec<u8> {
+    let at = ethernet::HEADER_LEN;
+    let mut f = frame[..at + ipv6::HEADER_LEN].to_vec();
+    let next = f[at + 6];
+    f[at + 6] = 44;
+    let body = &frame[at + ipv6::HEADER_LEN..];
+    let part = &body[..body.len().min(16)];
+    f.extend_from_slice(&[next, 0, 0, 1, 0, 0, 0x12, 0x34]);
+    f.extend_from_slice(part);
+    let len = (8 + part.len()) as u16;
+    f[at + 4..at + 6].copy_from_slice(&len.to_be_bytes());
+    f
+}
+
+/// Fragments to a VIP and ICMPv6 errors pass the reverse-path filter by
+/// the search before reassembly or translation, as IPv4's (issue 17): a
+/// fragment "from" the real server arriving on the client side is dropped
+/// without a reassembly buffer; a Packet Too Big "from" a server-side
+/// router arriving on the client side cannot reach the session.
+#[test]
+fn ipv6_fragments_and_icmpv6_errors_pass_the_reverse_path_filter_first() {
+    use etherparse::Icmpv6Type;
+    let mut e = engine2(service2(ForwardMode::FullNat, P::Udp), crate::route::RpFilter::Strict, true);
+    let mut spoof = first_fragment(&udp_frame((RIP2, 8080), (VIP, 80), &[7; 40]));
+    assert!(etherparse::SlicedPacket::from_ethernet(&spoof).is_ok(), "etherparse reads the fragment");
+    assert_eq!(e.process(0, 0, &mut spoof), Action::Drop(Drop::ReversePath));
+    let mut genuine = first_fragment(&udp_frame((FAR_CIP, 40000), (VIP, 80), &[7; 40]));
+    assert_ne!(
+        e.process(0, 0, &mut genuine),
+        Action::Drop(Drop::ReversePath),
+        "the client's fragment is held"
+    );
+    // A session, and an error about its packet toward the real server.
+    let mut f = udp_frame((FAR_CIP, 40001), (VIP, 80), &[1; 100]);
+    assert!(matches!(e.process(1, 0, &mut f), Action::Forward6 { port: 1, .. }));
+    let quoted = &f[ethernet::HEADER_LEN..];
+    let ptb = |src: Ipv6Addr| {
+        let mut out = Vec::new();
+        PacketBuilder::ethernet2(PEER_MAC, GW_MAC.0)
+            .ipv6(src.octets(), LIP.octets(), 64)
+            .icmpv6(Icmpv6Type::PacketTooBig { mtu: 1280 })
+            .write(&mut out, quoted)
+            .unwrap();
+        out
+    };
+    let server_router = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 0xfe);
+    let mut spoofed = ptb(server_router);
+    assert_eq!(e.process(2, 0, &mut spoofed), Action::Drop(Drop::ReversePath));
+    let mut real = ptb(server_router);
+    assert_ne!(e.process(2, 1, &mut real), Action::Drop(Drop::ReversePath));
+}
+
+/// IPv6 TCP/UDP from `::/64` (unspecified, loopback, IPv4-compatible,
+/// IPv4-mapped: RFC 4291 §2.5.2-§2.5.5) is a bad source on the plain
+/// reading and on the ladder alike.
+#[test]
+fn ipv6_tcp_udp_from_the_first_64_is_a_bad_source() {
+    let mut e = engine2(service2(ForwardMode::FullNat, P::Udp), crate::route::RpFilter::Off, true);
+    for src in ["::", "::1", "::198.18.0.2", "::ffff:198.18.0.2"] {
+        let src: Ipv6Addr = src.parse().unwrap();
+        let mut f = udp_frame((src, 40000), (VIP, 80), b"x");
+        assert_eq!(l4_info_plain(&f), None, "{src}");
+        assert_eq!(e.process(0, 0, &mut f), Action::Drop(Drop::BadSourceAddr), "{src}");
+    }
+    assert!(e.sessions6.is_empty());
 }

@@ -253,3 +253,52 @@ fn fragmentation_needed_from_the_ipv4_side_reaches_the_client_as_packet_too_big(
         .unwrap();
     assert_eq!(e.process(2, 0, &mut stray), Action::Drop(Drop::IcmpUnknownFlow));
 }
+
+/// NAT64 under the reverse-path filter (issue 17): the IPv6 client from
+/// the server side and the IPv4 server from the client side are dropped
+/// (`drop_reverse_path`), for a new flow and an established one, without touching
+/// the session; an IPv6 packet from the server's IPv4-mapped address
+/// cannot pose as its reply (`drop_bad_source_addr`).
+#[test]
+fn nat64_spoofed_sources_are_dropped_by_the_reverse_path_check() {
+    use crate::engine::ipv6_fwd::tests::{engine2, FAR_CIP};
+    const RIP1: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 200);
+    let mut svc = service(P::Tcp);
+    svc.dests[0].addr = IpAddr::V4(RIP1);
+    let mut e = engine2(svc, crate::route::RpFilter::Strict, true);
+    let c = e.counters.clone();
+    let mut syn = tcp_frame((FAR_CIP, 40000), (VIP, 80), true, false, &[]);
+    assert_eq!(e.process(0, 1, &mut syn), Action::Drop(Drop::ReversePath));
+    assert!(e.sessions6.is_empty());
+    let mut syn = tcp_frame((FAR_CIP, 40000), (VIP, 80), true, false, &[]);
+    assert_eq!(e.process(0, 0, &mut syn), Action::Nat64To4 { port: 1, next_hop: u32::from(RIP1) });
+    translate(&e, &mut syn);
+    let lport = read(&syn).0 .1;
+    let before = crate::engine::ipv6_fwd::tests::unmemo(e.sessions6.get(0));
+    // The server's reply (IPv4) from the client side: the IPv4 path's
+    // check by the session's IPv4 route.
+    let mut rst = tcp4((RIP1, 8080), (LIP, lport), false, false, &[]);
+    assert_eq!(e.process(1, 0, &mut rst), Action::Drop(Drop::ReversePath));
+    // Its IPv4-mapped address as an IPv6 source, on either side: never a
+    // source on the wire.
+    let mapped6 = Ipv6Addr::from(mapped(u32::from(RIP1)));
+    let lip6 = Ipv6Addr::from(mapped(u32::from(LIP)));
+    for port in [0, 1] {
+        let mut f = tcp_frame((mapped6, 8080), (lip6, lport), false, true, &[]);
+        assert_eq!(e.process(1, port, &mut f), Action::Drop(Drop::BadSourceAddr));
+    }
+    // The client's established flow from the server side.
+    let mut ack = tcp_frame((FAR_CIP, 40000), (VIP, 80), false, true, &[]);
+    assert_eq!(e.process(1, 1, &mut ack), Action::Drop(Drop::ReversePath));
+    assert_eq!(
+        crate::engine::ipv6_fwd::tests::unmemo(e.sessions6.get(0)),
+        before,
+        "the session is as it was"
+    );
+    assert_eq!((c.dests[0].inpkts.get(), c.dests[0].outpkts.get()), (1, 0));
+    // The genuine reply and client packet pass.
+    let mut synack = tcp4((RIP1, 8080), (LIP, lport), true, true, &[]);
+    assert!(matches!(e.process(2, 1, &mut synack), Action::Nat64To6 { port: 0, .. }));
+    let mut ack = tcp_frame((FAR_CIP, 40000), (VIP, 80), false, true, &[]);
+    assert!(matches!(e.process(3, 0, &mut ack), Action::Nat64To4 { port: 1, .. }));
+}
