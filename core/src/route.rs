@@ -233,6 +233,22 @@ impl Routes {
         Some(e.hop(dst))
     }
 
+    /// [`Routes::lookup_at`] by the route `known` holds, else
+    /// [`Routes::lookup_numbered`], whose route `known` then holds: one of
+    /// a session's two remembered routes (`Session::route`,
+    /// `Session6::route`; for NAT64 the IPv4 side's), searched once per
+    /// address, then a compare.
+    #[inline(always)]
+    pub fn lookup_remembered(&self, known: &mut Option<RouteNo>, dst: u32) -> Option<(u16, u32)> {
+        remembered(known, |no| self.lookup_at(no, dst), || self.lookup_numbered(dst))
+    }
+
+    /// [`Routes::lookup_remembered`] for the IPv6 `dst`.
+    #[inline(always)]
+    pub fn lookup6_remembered(&self, known: &mut Option<RouteNo>, dst: u128) -> Option<(u16, u128)> {
+        remembered(known, |no| self.lookup6_at(no, dst), || self.lookup6_numbered(dst))
+    }
+
     /// [`Routes::lookup_numbered`] for the IPv6 `dst`: the number of its
     /// route in the IPv6 table, which [`Routes::lookup6_at`] takes back
     /// (`Session6::route`).
@@ -306,6 +322,24 @@ impl RouteNo {
     #[inline]
     fn new(index: usize) -> Option<RouteNo> {
         u16::try_from(index + 1).ok().and_then(std::num::NonZeroU16::new).map(RouteNo)
+    }
+}
+
+/// The hop by route `known`, else by `search`, whose route `known` then
+/// holds ([`Routes::lookup_remembered`], [`Routes::lookup6_remembered`]).
+#[inline(always)]
+fn remembered<H>(
+    known: &mut Option<RouteNo>,
+    at: impl FnOnce(RouteNo) -> Option<H>,
+    search: impl FnOnce() -> Option<(RouteNo, H)>,
+) -> Option<H> {
+    match *known {
+        Some(no) => at(no),
+        None => {
+            let (no, hop) = search()?;
+            *known = Some(no);
+            Some(hop)
+        }
     }
 }
 

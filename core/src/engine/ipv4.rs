@@ -493,13 +493,7 @@ fn session_route(
     way: usize,
     to: u32,
 ) -> Option<(u16, u32)> {
-    match sessions.get(i).route[way] {
-        Some(no) => routes.lookup_at(no, to),
-        None => routes.lookup_numbered(to).map(|(no, hop)| {
-            sessions.get_mut(i).route[way] = Some(no);
-            hop
-        }),
-    }
+    routes.lookup_remembered(&mut sessions.get_mut(i).route[way], to)
 }
 
 /// The transmit of a datagram of a UDP session with PROXY v2 (UOA,

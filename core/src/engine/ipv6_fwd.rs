@@ -614,25 +614,12 @@ pub(super) fn session_route6(
     to: u128,
     nat64: Option<u32>,
 ) -> Option<(u16, u128)> {
-    let known = sessions6.get(i).route[way];
+    let known = &mut sessions6.get_mut(i).route[way];
     match (nat64, way) {
         (Some(rip4), TO_SERVER) => {
-            let hop = match known {
-                Some(no) => routes.lookup_at(no, rip4),
-                None => routes.lookup_numbered(rip4).map(|(no, hop)| {
-                    sessions6.get_mut(i).route[way] = Some(no);
-                    hop
-                }),
-            };
-            hop.map(|(port, hop)| (port, u128::from(hop)))
+            routes.lookup_remembered(known, rip4).map(|(port, hop)| (port, u128::from(hop)))
         }
-        _ => match known {
-            Some(no) => routes.lookup6_at(no, to),
-            None => routes.lookup6_numbered(to).map(|(no, hop)| {
-                sessions6.get_mut(i).route[way] = Some(no);
-                hop
-            }),
-        },
+        _ => routes.lookup6_remembered(known, to),
     }
 }
 
