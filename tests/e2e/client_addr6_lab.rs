@@ -27,10 +27,10 @@ mod common;
 use std::path::PathBuf;
 
 use common::proxy::{
-    haproxy_cfg, nginx_conf, nginx_logged, servers_name_the_client, service, sha256_of, toa_seen,
-    udp_server_learns, wait_listening, write_random,
+    early_data, early_neighbour, haproxy_cfg, nginx_conf, nginx_logged, servers_name_the_client, service,
+    sha256_of, toa_seen, udp_server_learns, wait_listening, write_random,
 };
-use common::{hostport, script, text, Lab, Topology, CLIENT6, FULLNAT6, NAT64, VIP6};
+use common::{hostport, script, Lab, Topology, CLIENT6, FULLNAT6, NAT64, VIP6};
 
 /// The download through PROXY: 32 MiB.
 const BIG: usize = 32 << 20;
@@ -103,16 +103,9 @@ fn client_address_lab(topo: &'static Topology, name: &str, lip: &str) {
     // until nginx's SYN-ACK, then sent after the PROXY v2 header, which
     // names the scapy client.
     let early = "2001:db8::77";
-    let cmac = lab.mac("client", "c0");
-    lab.gwctl_ok(&["--add-neighbour", early, "--mac", &cmac, "--port", "outside"]);
+    early_neighbour(&lab, early);
     let held = lab.counter("synproxy_data_held");
-    let sed = script("sp_early_data.py").display().to_string();
-    let o = lab.exec(
-        "client",
-        &["timeout", "60", "/usr/bin/python3", &sed, "c0", early, VIP6, "85", "GET /who HTTP/1.0\\n\\n"],
-    );
-    assert!(o.status.success(), "sp_early_data: {}", String::from_utf8_lossy(&o.stderr));
-    let t = text(&o);
+    let t = early_data(&lab, early, VIP6, 85, "GET /who HTTP/1.0\\n\\n");
     assert_eq!(t.lines().last().unwrap_or_default().trim(), format!("{early} 34567"), "{t:?}");
     assert_eq!(lab.counter("synproxy_data_held") - held, 1);
     requests += 1;

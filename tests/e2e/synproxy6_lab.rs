@@ -25,6 +25,7 @@ mod common;
 
 use std::io::BufRead;
 
+use common::proxy::{early_data, early_neighbour};
 use common::{hostport, script, text, Lab, Topology, FULLNAT6, FULLNAT6_2W, NAT64, VIP6};
 
 /// Packets per flood (af_packet on veth loses some before the gateway).
@@ -72,16 +73,9 @@ fn synproxy_lab(topo: &'static Topology, name: &str) {
     // kernel does not hold (so it resets nothing), reached through a static
     // neighbour: held until the real server's SYN-ACK, then delivered.
     let early = "2001:db8::77";
-    let cmac = lab.mac("client", "c0");
-    lab.gwctl_ok(&["--add-neighbour", early, "--mac", &cmac, "--port", "outside"]);
+    early_neighbour(&lab, early);
     let held = lab.counter("synproxy_data_held");
-    let sed = script("sp_early_data.py").display().to_string();
-    let o = lab.exec(
-        "client",
-        &["timeout", "60", "/usr/bin/python3", &sed, "c0", early, VIP6, "80", "GET / HTTP/1.0\\n\\n"],
-    );
-    assert!(o.status.success(), "sp_early_data: {}", String::from_utf8_lossy(&o.stderr));
-    let t = text(&o);
+    let t = early_data(&lab, early, VIP6, 80, "GET / HTTP/1.0\\n\\n");
     let body = t.lines().last().unwrap_or_default();
     let f: Vec<&str> = body.split_whitespace().collect();
     assert!(f.len() == 2 && f[1].starts_with(&format!("{lip}:")), "the third ACK's request answered: {t:?}");

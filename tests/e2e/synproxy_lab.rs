@@ -19,7 +19,7 @@ mod common;
 
 use std::io::BufRead;
 
-use common::proxy::udp_server_learns;
+use common::proxy::{early_data, early_neighbour, udp_server_learns};
 use common::{script, text, Lab, CLIENT, FULLNAT_2W, VIP};
 
 const LIP: &str = "198.18.1.10";
@@ -93,19 +93,11 @@ fn synproxy_splices_big_transfers_and_keeps_floods_from_the_real_servers() {
     // after the PROXY header on VIP:92; the server's answer is the
     // request's sha256 (pp_server.py's PUT).
     let early = "198.18.0.77";
-    let cmac = lab.mac("client", "c0");
-    lab.gwctl_ok(&["--add-neighbour", early, "--mac", &cmac, "--port", "outside"]);
+    early_neighbour(&lab, early);
     let held = lab.counter("synproxy_data_held");
-    let sed = script("sp_early_data.py").display().to_string();
     let want = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
     for (vport, who) in [(91, "-:0".to_string()), (92, format!("{early}:34567"))] {
-        let port = vport.to_string();
-        let o = lab.exec(
-            "client",
-            &["timeout", "60", "/usr/bin/python3", &sed, "c0", early, VIP, &port, "PUT 5\\nhello"],
-        );
-        assert!(o.status.success(), "sp_early_data {vport}: {}", String::from_utf8_lossy(&o.stderr));
-        let t = text(&o);
+        let t = early_data(&lab, early, VIP, vport, "PUT 5\\nhello");
         let f: Vec<&str> = t.split_whitespace().collect();
         assert_eq!(f.len(), 3, "VIP:{vport}: {t:?}");
         assert!(f[0].starts_with(&who), "VIP:{vport}: the server saw {t:?}");

@@ -217,3 +217,24 @@ pub fn toa_seen(lab: &Lab, url: &str, lip: &str, client: &str) {
     let data = lines.iter().find(|l| l.starts_with("PA ")).unwrap_or_else(|| panic!("no request: {lines:?}"));
     assert!(!data.contains(&toa), "TOA only on the handshake: {data}");
 }
+
+/// Makes `from`, an address the client's kernel does not hold (so its
+/// kernel resets nothing the gateway sends there), reachable at the
+/// client's interface c0: a static neighbour on the gateway's outside
+/// port, for [`early_data`].
+pub fn early_neighbour(lab: &Lab, from: &str) {
+    let cmac = lab.mac("client", "c0");
+    lab.gwctl_ok(&["--add-neighbour", from, "--mac", &cmac, "--port", "outside"]);
+}
+
+/// Sends `data` on the third ACK of a handshake from `from` to
+/// `vip`:`vport` (tests/lab/sp_early_data.py, scapy, on c0; `from` made
+/// reachable by [`early_neighbour`]) and returns what the script printed:
+/// the answer to the request.
+pub fn early_data(lab: &Lab, from: &str, vip: &str, vport: u16, data: &str) -> String {
+    let sed = script("sp_early_data.py").display().to_string();
+    let port = vport.to_string();
+    let o = lab.exec("client", &["timeout", "60", "/usr/bin/python3", &sed, "c0", from, vip, &port, data]);
+    assert!(o.status.success(), "sp_early_data {vip} {vport}: {}", String::from_utf8_lossy(&o.stderr));
+    text(&o)
+}
