@@ -25,7 +25,7 @@ use gw_core::wire::tcp::flags;
 
 use crate::args::{Args, Proto};
 use crate::gen::{Flows, Gen, Traffic};
-use crate::{OPEN_TCP_PPS, OPEN_TCP_RETRIES, PRIME_FLOWS, PRIME_PPS};
+use crate::{PRIME_FLOWS, PRIME_PPS};
 
 /// Seconds of warm-up per family before the first pair.
 const WARMUP_S: f64 = 0.5;
@@ -154,36 +154,7 @@ fn open(args: &Args, g: &mut Gen, f: &Family, report: &mut GenReport) {
         frag: None,
     };
     report.phases.push(g.run(&format!("prime_{}", f.name), &mut prime, None));
-    let tcp = args.proto == Proto::Tcp;
-    let mut all = Traffic {
-        templates: &f.open,
-        pattern: &one,
-        flows: Flows::Once { next: 0, end: args.flows },
-        rate: if tcp { OPEN_TCP_PPS } else { 0.0 },
-        seconds: None,
-        frag: None,
-    };
-    if tcp {
-        g.answered = vec![false; args.flows as usize];
-    }
-    let p = g.run(&format!("open_{}", f.name), &mut all, None);
-    for _ in 0..OPEN_TCP_RETRIES {
-        let missing: Vec<u64> =
-            (0..args.flows).filter(|i| g.answered.get(*i as usize) == Some(&false)).collect();
-        if missing.is_empty() {
-            break;
-        }
-        let mut again = Traffic {
-            templates: &f.open,
-            pattern: &one,
-            flows: Flows::List { flows: missing, next: 0 },
-            rate: OPEN_TCP_PPS,
-            seconds: None,
-            frag: None,
-        };
-        g.run("open_again", &mut again, None);
-    }
-    g.answered = vec![];
+    let p = crate::open_flows(args, g, &f.open, &format!("open_{}", f.name));
     eprintln!("gw-pktgen: opened {} {} flows, {} answers", args.flows, f.name, p.client_rx);
     report.phases.push(p);
 }

@@ -17,7 +17,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use gw_benches::traffic::frame::{FragTemplate, L4Kind, Template};
 use gw_benches::traffic::frame6::{AnyTemplate, Template6};
-use gw_benches::traffic::report::GenReport;
+use gw_benches::traffic::report::{GenReport, Phase};
 use gw_core::wire::ethernet::MacAddr;
 use gw_core::wire::tcp::flags;
 use gw_dpdk::{self as dpdk, Eal, Mempool, Port, DEFAULT_DATA_ROOM};
@@ -175,36 +175,7 @@ fn phases(args: &Args, g: &mut Gen) -> Result<GenReport> {
     };
     report.phases.push(g.run("prime", &mut prime, None));
     if !args.no_open {
-        let mut open = Traffic {
-            templates: &open_tpl,
-            pattern: &one,
-            flows: Flows::Once { next: 0, end: args.flows },
-            rate: if args.proto == Proto::Tcp { OPEN_TCP_PPS } else { 0.0 },
-            seconds: None,
-            frag: None,
-        };
-        if args.proto == Proto::Tcp {
-            g.answered = vec![false; args.flows as usize];
-        }
-        let p = g.run("open", &mut open, None);
-        for round in 1..=OPEN_TCP_RETRIES {
-            let missing: Vec<u64> =
-                (0..args.flows).filter(|f| g.answered.get(*f as usize) == Some(&false)).collect();
-            if missing.is_empty() {
-                break;
-            }
-            eprintln!("gw-pktgen: {} flows' SYN unanswered, sent again (round {round})", missing.len());
-            let mut again = Traffic {
-                templates: &open_tpl,
-                pattern: &one,
-                flows: Flows::List { flows: missing, next: 0 },
-                rate: OPEN_TCP_PPS,
-                seconds: None,
-                frag: None,
-            };
-            g.run("open_again", &mut again, None);
-        }
-        g.answered = vec![];
+        let p = open_flows(args, g, &open_tpl, "open");
         eprintln!(
             "gw-pktgen: opened {} flows in {:.2} s ({:.0}/s), {} answers",
             args.flows,
@@ -356,4 +327,46 @@ fn syn_flood(
         }
         report.phases.push(p);
     }
+}
+
+/// Opens flows 0..`args.flows` with `templates` (one packet each, phase
+/// `name`, returned): TCP at [`OPEN_TCP_PPS`] with each flow's SYN
+/// tracked and the unanswered ones sent again, at most
+/// [`OPEN_TCP_RETRIES`] rounds (phases `open_again`, not reported), so no
+/// flow starts the measurement unopened; UDP as fast as the link takes
+/// them. Used by the measurement and by `--alternate` for each family.
+fn open_flows(args: &Args, g: &mut Gen, templates: &[AnyTemplate], name: &str) -> Phase {
+    let one = [0usize];
+    let tcp = args.proto == Proto::Tcp;
+    let mut open = Traffic {
+        templates,
+        pattern: &one,
+        flows: Flows::Once { next: 0, end: args.flows },
+        rate: if tcp { OPEN_TCP_PPS } else { 0.0 },
+        seconds: None,
+        frag: None,
+    };
+    if tcp {
+        g.answered = vec![false; args.flows as usize];
+    }
+    let p = g.run(name, &mut open, None);
+    for round in 1..=OPEN_TCP_RETRIES {
+        let missing: Vec<u64> =
+            (0..args.flows).filter(|f| g.answered.get(*f as usize) == Some(&false)).collect();
+        if missing.is_empty() {
+            break;
+        }
+        eprintln!("gw-pktgen: {} flows' SYN unanswered, sent again (round {round})", missing.len());
+        let mut again = Traffic {
+            templates,
+            pattern: &one,
+            flows: Flows::List { flows: missing, next: 0 },
+            rate: OPEN_TCP_PPS,
+            seconds: None,
+            frag: None,
+        };
+        g.run("open_again", &mut again, None);
+    }
+    g.answered = vec![];
+    p
 }
