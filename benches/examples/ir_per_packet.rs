@@ -33,18 +33,10 @@
 //!   the buffer back in a free list, as a TX burst and the mempool would;
 //!   the neighbours are learnt before the run, as if ARP/ND had answered.
 //!
-//! - `poll0`, `poll1`, `poll4`, `poll32` (issue 14): the poll loop's own
-//!   steps (`dataplane::io`'s `receive` and `after_bursts`, the
-//!   `PollClock`), as `WorkerLoop::run` runs them, without the NIC's rx and
-//!   tx calls (DPDK's, which testpmd makes too) and with a TSC that moves
-//!   1,000 ticks a poll. `pollB`: each poll receives a burst of B frames on
-//!   each port (B flows' client frames on port 0, their replies on port 1:
-//!   2B packets a poll), so (Ir(2N) - Ir(N)) / 2N is the cost per packet
-//!   with the poll's fixed cost spread over 2B packets. `poll0`: 2N polls
-//!   that receive nothing (each an idle poll), so the same formula is the
-//!   cost of one empty poll. The TX side ([`PollTx`]) queues a burst per
-//!   port and flushes as the DPDK one does (counted, the buffers back to
-//!   the free list).
+//! The poll loop's own steps around `Worker::handle` (issue 14) are
+//! counted by `ir_per_poll`, a separate example (another instantiation of
+//! the worker in this binary would change how LLVM inlines it here), which
+//! takes this file's setup as a module.
 //!
 //! Frames are built by etherparse; what the engine chose (real server, local
 //! address and port) is read back from the forwarded SYN by etherparse too.
@@ -53,7 +45,6 @@
 //!   valgrind --tool=callgrind --callgrind-out-file=/tmp/a target/release/examples/ir_per_packet 100000
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use dataplane::io::{after_bursts, receive, Flush, PollClock, Queues};
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use gw_benches::*;
 use gw_core::engine::nat64::Pending;
@@ -129,7 +120,7 @@ fn engine6(mode: Mode) -> Engine {
 /// A packet buffer with 128 bytes of headroom: `prepend` and `adj` move the
 /// start of the data, as DPDK's `rte_pktmbuf_prepend`/`_adj` do (a `Vec`
 /// would move the bytes).
-struct Headroom {
+pub(crate) struct Headroom {
     buf: [u8; 384],
     start: usize,
     len: usize,
@@ -137,11 +128,11 @@ struct Headroom {
 
 impl Headroom {
     const HEADROOM: usize = 128;
-    fn new() -> Headroom {
+    pub(crate) fn new() -> Headroom {
         Headroom { buf: [0; 384], start: Self::HEADROOM, len: 0 }
     }
     /// Resets the buffer to hold `frame` after the headroom.
-    fn fill(&mut self, frame: &[u8]) {
+    pub(crate) fn fill(&mut self, frame: &[u8]) {
         self.start = Self::HEADROOM;
         self.len = frame.len();
         self.buf[self.start..self.start + self.len].copy_from_slice(frame);
@@ -292,7 +283,7 @@ fn setup6(engine: &mut Engine, mode: Mode, tcp: bool, flows: u32) -> Vec<[(u16, 
 
 /// The `worker` run's buffer: a [`Headroom`] from [`PoolIo`]'s free list
 /// (moved by pointer, as an mbuf is).
-struct Pooled(Box<Headroom>);
+pub(crate) struct Pooled(pub(crate) Box<Headroom>);
 
 impl AsRef<[u8]> for Pooled {
     #[inline(always)]
@@ -325,9 +316,9 @@ impl PacketBuf for Pooled {
 
 /// The `worker` run's I/O layer: buffers from a free list (a mempool's
 /// cache), put back when sent (the NIC's TX completion), and counted.
-struct PoolIo {
-    free: Vec<Pooled>,
-    sent: u32,
+pub(crate) struct PoolIo {
+    pub(crate) free: Vec<Pooled>,
+    pub(crate) sent: u32,
 }
 
 impl Io<Pooled> for PoolIo {
@@ -344,7 +335,7 @@ impl Io<Pooled> for PoolIo {
 /// `engine` in a [`Worker`] whose neighbours are every next hop the frames
 /// are forwarded to (found by one pass of each frame through the engine,
 /// learnt with a MAC of their own), and its I/O layer.
-fn worker_for(mut engine: Engine, frames: &[[(u16, Vec<u8>); 2]]) -> (Worker<Pooled>, PoolIo) {
+pub(crate) fn worker_for(mut engine: Engine, frames: &[[(u16, Vec<u8>); 2]]) -> (Worker<Pooled>, PoolIo) {
     let mut hops = vec![];
     let mut buf = Headroom::new();
     for (port, frame) in frames.iter().flatten() {
@@ -385,128 +376,16 @@ fn run_worker(engine: Engine, frames: &[[(u16, Vec<u8>); 2]], n: u32) -> u32 {
     io.sent
 }
 
-/// The `pollB` runs' TX side: a queue of at most a burst per port, flushed
-/// when full and by the poll steps as `DpdkIo` does (the packets counted as
-/// `tx_packets`, the buffers back to the free list as the NIC's TX
-/// completion would put them).
-struct PollTx {
-    io: PoolIo,
-    tx: [Vec<Pooled>; 2],
-    counters: std::sync::Arc<gw_core::counters::WorkerCounters>,
-}
+/// Per flow, the client's frame and the server's reply, each with the
+/// port it arrives on.
+pub(crate) type Frames = Vec<[(u16, Vec<u8>); 2]>;
 
-impl PollTx {
-    fn flush(&mut self, i: usize) {
-        self.counters.event(gw_core::counters::Event::TxPackets, self.tx[i].len() as u64);
-        self.io.sent += self.tx[i].len() as u32;
-        self.io.free.append(&mut self.tx[i]);
-    }
-}
-
-impl Io<Pooled> for PollTx {
-    fn alloc(&mut self) -> Option<Pooled> {
-        self.io.free.pop()
-    }
-    #[inline(always)]
-    fn send(&mut self, port: u16, pkt: Pooled) {
-        let i = usize::from(port & 1);
-        if self.tx[i].len() == gw_dpdk::BURST {
-            self.flush(i);
-        }
-        self.tx[i].push(pkt);
-    }
-}
-
-impl Flush<Pooled> for PollTx {
-    fn flush_all(&mut self) {
-        for i in 0..self.tx.len() {
-            if !self.tx[i].is_empty() {
-                self.flush(i);
-            }
-        }
-    }
-}
-
-/// The `pollB` run (`burst` = B, 0 for empty polls): the worker of
-/// [`worker_for`] driven by the poll loop's steps, one worker, no kernel
-/// interface; how many packets were sent.
-fn run_poll(engine: Engine, frames: &[[(u16, Vec<u8>); 2]], n: u32, burst: usize) -> u32 {
-    let (mut worker, io) = worker_for(engine, frames);
-    let counters = worker.engine.counters().clone();
-    let mut tx = PollTx {
-        io,
-        tx: [Vec::with_capacity(gw_dpdk::BURST), Vec::with_capacity(gw_dpdk::BURST)],
-        counters: counters.clone(),
-    };
-    tx.io.free.extend((0..4 * gw_dpdk::BURST).map(|_| Pooled(Box::new(Headroom::new()))));
-    let redirect = steer::Redirect::<Pooled>::new(1, dataplane::engine_config::REDIRECT_INBOX);
-    let neighbours = steer::Redirect::new(1, 64);
-    let (_control, mailbox) = gw_core::mailbox::mailbox();
-    let q = Queues {
-        me: 0,
-        workers: 1,
-        counters: &counters,
-        redirect: &redirect,
-        neighbours: &neighbours,
-        from_kernel: None,
-        mailbox: &mailbox,
-    };
-    // 2.6 GHz; the engine's clock starts at 1 ms (the frames' sessions were
-    // opened then), a poll is 1,000 ticks.
-    let per_ms = 2_600_000u64;
-    let mut tsc = per_ms;
-    let mut clock = PollClock::new(per_ms, tsc);
-    let (mut staged, mut from_port) =
-        (Vec::with_capacity(gw_dpdk::BURST), Vec::with_capacity(gw_dpdk::BURST));
-    let mut bursts: [Vec<Pooled>; 2] =
-        [Vec::with_capacity(gw_dpdk::BURST), Vec::with_capacity(gw_dpdk::BURST)];
-    let flows = frames.len();
-    let polls = (n as usize).checked_div(burst).unwrap_or(2 * n as usize);
-    for p in 0..polls {
-        tsc += 1000;
-        let (start, now) = clock.begin(&counters, || tsc);
-        let mut received = 0;
-        for (side, b) in bursts.iter_mut().enumerate() {
-            // The NIC's rx burst: B buffers filled with this side's frames.
-            for f in 0..burst {
-                let (_, frame) = &frames[(p * burst + f) % flows][side];
-                let mut m = tx.alloc().expect("buffers come back when sent");
-                m.0.fill(frame);
-                b.push(m);
-            }
-            if b.is_empty() {
-                continue;
-            }
-            received += b.len();
-            let port = frames[0][side].0;
-            receive(&mut worker, &q, now, port, b.drain(..), &mut staged, &mut tx);
-        }
-        let (handed, from_kernel) =
-            after_bursts(&mut worker, &q, now, received, &mut staged, &mut from_port, &mut tx);
-        if received > 0 || handed > 0 || from_kernel > 0 {
-            clock.end_busy(&counters, start, tsc + 500, received);
-        } else {
-            counters.event(gw_core::counters::Event::IdlePolls, 1);
-        }
-    }
-    tx.io.sent
-}
-
-fn main() {
-    let n: u32 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
-    let flows = 1000u32;
-    let words: Vec<String> = std::env::args().skip(2).collect();
-    // How frames reach the engine: (workers classify steers for, parsed).
-    let paths = ["steer1", "steer2", "parsed1", "parsed2"];
-    let path = paths.iter().position(|w| words.iter().any(|a| a == w)).map(|i| (1 + (i as u32 & 1), i >= 2));
-    let polls = ["poll0", "poll1", "poll4", "poll32"];
-    let poll = polls.iter().find(|w| words.iter().any(|a| a == *w)).map(|w| w[4..].parse::<usize>().unwrap());
-    let what = words
-        .iter()
-        .find(|w| !paths.contains(&w.as_str()) && !polls.contains(&w.as_str()) && *w != "worker")
-        .cloned()
-        .unwrap_or_default();
-    let (mut engine, frames) = match what.as_str() {
+/// The engine and the frames of the run `what` (the example's second
+/// word: `udp`, `toa`, `fnat66`, ..., or nothing for FULLNAT TCP), with
+/// `flows` sessions opened: per flow, the client's frame and the server's
+/// reply, each with the port it arrives on.
+pub(crate) fn setup(what: &str, flows: u32) -> (Engine, Frames) {
+    match what {
         "fnat66" | "fnat66-udp" | "nat64" | "nat64-udp" => {
             let mode = if what.starts_with("fnat66") { Mode::Fnat66 } else { Mode::Nat64 };
             let tcp = !what.ends_with("-udp");
@@ -516,7 +395,7 @@ fn main() {
         }
         _ => {
             // A second argument: the service's client address (toa, v1, v2).
-            let ca = match what.as_str() {
+            let ca = match what {
                 "toa" => gw_proto::ClientAddr::Toa,
                 "v1" => gw_proto::ClientAddr::ProxyV1,
                 "v2" => gw_proto::ClientAddr::ProxyV2,
@@ -545,12 +424,19 @@ fn main() {
             }
             (engine, frames)
         }
-    };
-    if let Some(burst) = poll {
-        let want = if burst == 0 { 0 } else { 2 * (n / burst as u32 * burst as u32) };
-        assert_eq!(run_poll(engine, &frames, n, burst), want, "every packet sent");
-        return;
     }
+}
+
+fn main() {
+    let n: u32 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let flows = 1000u32;
+    let words: Vec<String> = std::env::args().skip(2).collect();
+    // How frames reach the engine: (workers classify steers for, parsed).
+    let paths = ["steer1", "steer2", "parsed1", "parsed2"];
+    let path = paths.iter().position(|w| words.iter().any(|a| a == w)).map(|i| (1 + (i as u32 & 1), i >= 2));
+    let what =
+        words.iter().find(|w| !paths.contains(&w.as_str()) && *w != "worker").cloned().unwrap_or_default();
+    let (mut engine, frames) = setup(&what, flows);
     if words.iter().any(|w| w == "worker") {
         assert_eq!(run_worker(engine, &frames, n), 2 * n, "every packet sent");
         return;
