@@ -24,7 +24,7 @@
 //!   valgrind --tool=callgrind --callgrind-out-file=/tmp/a target/release/examples/ir_per_poll 20000 udp 1
 use std::sync::Arc;
 
-use dataplane::io::{after_bursts, receive, Flush, PollClock, Queues};
+use dataplane::io::{after_bursts, receive, Flush, PollClock, Queues, Staging};
 use gw_core::counters::{Event, WorkerCounters};
 use gw_core::engine::Engine;
 use gw_core::steer::Redirect;
@@ -102,7 +102,7 @@ fn run(engine: Engine, frames: &[[(u16, Vec<u8>); 2]], n: u32, burst: usize) -> 
     let per_ms = 2_600_000u64;
     let mut tsc = per_ms;
     let mut clock = PollClock::new(per_ms, tsc);
-    let (mut staged, mut from_port) = (Vec::with_capacity(BURST), Vec::with_capacity(BURST));
+    let mut staged = Staging::new();
     let mut bursts: [Vec<Pooled>; 2] = [Vec::with_capacity(BURST), Vec::with_capacity(BURST)];
     let flows = frames.len();
     let polls = (n as usize).checked_div(burst).unwrap_or(2 * n as usize);
@@ -125,8 +125,7 @@ fn run(engine: Engine, frames: &[[(u16, Vec<u8>); 2]], n: u32, burst: usize) -> 
             let port = frames[0][side].0;
             receive(&mut worker, &q, now, port, b.drain(..), &mut staged, &mut tx);
         }
-        let (handed, from_kernel) =
-            after_bursts(&mut worker, &q, now, received, &mut staged, &mut from_port, &mut tx);
+        let (handed, from_kernel) = after_bursts(&mut worker, &q, now, received, &mut staged, &mut tx);
         if received > 0 || handed > 0 || from_kernel > 0 {
             clock.end_busy(&counters, start, tsc + 500, received);
         } else {

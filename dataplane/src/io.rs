@@ -140,16 +140,19 @@ fn stage<B: AsRef<[u8]>>(
     me: u32,
     burst: impl Iterator<Item = B>,
     staged: &mut Vec<(B, Parsed)>,
+    hashes: &mut [(u64, bool, bool); BURST],
 ) {
     let sessions = engine.sessions();
     let snap = engine.snapshot();
-    let mut hashes = [(0u64, false, false); BURST];
     for (i, m) in burst.enumerate() {
         let p = steer::classify(snap, workers, me, m.as_ref());
-        if let (Some(k), Some(h)) = (p.key(), hashes.get_mut(i)) {
-            let out = snap.is_laddr(k.dst);
-            *h = (sessions.hash(&k), out, true);
-            gw_dpdk::prefetch(sessions.bucket_line(h.0, out));
+        if let Some(h) = hashes.get_mut(i) {
+            h.2 = false;
+            if let Some(k) = p.key() {
+                let out = snap.is_laddr(k.dst);
+                *h = (sessions.hash(&k), out, true);
+                gw_dpdk::prefetch(sessions.bucket_line(h.0, out));
+            }
         }
         staged.push((m, p));
     }
@@ -183,22 +186,52 @@ pub struct Queues<'a, B> {
     pub mailbox: &'a WorkerMailbox,
 }
 
+/// A burst between its stages, and what the stages keep of it: allocated
+/// once per worker, so that a poll neither allocates nor clears a
+/// burst's worth of memory ([`stage`] overwrites the entries it reads).
+pub struct Staging<B> {
+    /// The frames with their records ([`stage`]'s output).
+    frames: Vec<(B, Parsed)>,
+    /// The port each frame handed over by another worker came in on.
+    ports: Vec<u16>,
+    /// Per frame: its flow key's hash, whether it is to a local address,
+    /// whether it has a key.
+    hashes: [(u64, bool, bool); BURST],
+}
+
+impl<B> Staging<B> {
+    pub fn new() -> Staging<B> {
+        Staging {
+            frames: Vec::with_capacity(BURST),
+            ports: Vec::with_capacity(BURST),
+            hashes: [(0, false, false); BURST],
+        }
+    }
+}
+
+impl<B> Default for Staging<B> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// One burst received on `port`: staged ([`stage`]: parsed once, hashed,
 /// prefetched), each packet handed to the worker that owns it or processed
 /// here, then every port's TX buffer flushed (out before the next port's
 /// burst is processed). The packets handed over are counted once per burst.
+#[inline(never)]
 pub fn receive<B: PacketBuf>(
     worker: &mut Worker<B>,
     q: &Queues<B>,
     now: u64,
     port: u16,
     burst: impl Iterator<Item = B>,
-    staged: &mut Vec<(B, Parsed)>,
+    st: &mut Staging<B>,
     io: &mut impl Flush<B>,
 ) {
-    stage(&worker.engine, q.workers, q.me, burst, staged);
+    stage(&worker.engine, q.workers, q.me, burst, &mut st.frames, &mut st.hashes);
     let mut handed = 0;
-    for (m, p) in staged.drain(..) {
+    for (m, p) in st.frames.drain(..) {
         match p.owner {
             Owner::Worker(w) if w != q.me => match q.redirect.send(w, port, m) {
                 Ok(()) => handed += 1,
@@ -228,12 +261,10 @@ pub fn after_bursts<B: PacketBuf>(
     q: &Queues<B>,
     now: u64,
     received: usize,
-    staged: &mut Vec<(B, Parsed)>,
-    from_port: &mut Vec<u16>,
+    st: &mut Staging<B>,
     io: &mut impl Flush<B>,
 ) -> (usize, usize) {
-    let handed =
-        if q.redirect.is_empty(q.me) { 0 } else { handed_over(worker, q, now, staged, from_port, io) };
+    let handed = if q.redirect.is_empty(q.me) { 0 } else { handed_over(worker, q, now, st, io) };
     let mut from_kernel = 0;
     if let Some(ring) = q.from_kernel.filter(|r| !r.is_empty(q.me)) {
         // What the kernel sent: out of the port as it is (the kernel
@@ -270,8 +301,7 @@ fn handed_over<B: PacketBuf>(
     worker: &mut Worker<B>,
     q: &Queues<B>,
     now: u64,
-    staged: &mut Vec<(B, Parsed)>,
-    from_port: &mut Vec<u16>,
+    st: &mut Staging<B>,
     io: &mut impl Flush<B>,
 ) -> usize {
     let mut handed = 0;
@@ -280,13 +310,14 @@ fn handed_over<B: PacketBuf>(
             break;
         }
         let inbox = std::iter::from_fn(|| q.redirect.recv(q.me)).take(BURST);
+        let ports = &mut st.ports;
         let inbox = inbox.map(|(port, m)| {
-            from_port.push(port);
+            ports.push(port);
             m
         });
-        stage(&worker.engine, 1, q.me, inbox, staged);
-        handed += staged.len();
-        for ((m, p), port) in staged.drain(..).zip(from_port.drain(..)) {
+        stage(&worker.engine, 1, q.me, inbox, &mut st.frames, &mut st.hashes);
+        handed += st.frames.len();
+        for ((m, p), port) in st.frames.drain(..).zip(st.ports.drain(..)) {
             worker.handle_parsed(now, port, m, p.l4.as_ref(), io);
         }
     }
@@ -384,8 +415,7 @@ impl WorkerLoop {
         let mut tx: Vec<TxBuffer> = self.ports.iter().map(|_| TxBuffer::new()).collect();
         let mut empty_polls = 0u32;
         // A burst between its stages (allocated once, here).
-        let mut staged: Vec<(Mbuf, Parsed)> = Vec::with_capacity(BURST);
-        let mut from_port: Vec<u16> = Vec::with_capacity(BURST);
+        let mut staged: Staging<Mbuf> = Staging::new();
         let mut generation = self.worker.engine.snapshot().generation;
         counters.generation.set(generation);
         let mut clock = PollClock::new(hz / 1000, tsc());
@@ -435,7 +465,7 @@ impl WorkerLoop {
                 }
             }
             let (handed, from_kernel) =
-                after_bursts(&mut self.worker, &q, now, received, &mut staged, &mut from_port, &mut io);
+                after_bursts(&mut self.worker, &q, now, received, &mut staged, &mut io);
             if received > 0 || handed > 0 || from_kernel > 0 {
                 clock.end_busy(&counters, start, tsc(), received);
                 empty_polls = 0;

@@ -13,7 +13,7 @@ mod common;
 
 use common::*;
 use dataplane::engine_config::expire_budget;
-use dataplane::io::{after_bursts, receive, Flush, PollClock, Queues};
+use dataplane::io::{after_bursts, receive, Flush, PollClock, Queues, Staging};
 use gw_core::counters::{Event, WorkerCounters};
 use gw_core::mailbox::{mailbox, ControlMailbox, WorkerMailbox};
 use gw_core::steer::Redirect;
@@ -145,13 +145,13 @@ fn bursts_of_any_size_meet_the_fate_of_one_packet_at_a_time() {
         let counters = polled.counters.clone();
         let q = rings.queues(&counters);
         let mut tx = Tx::default();
-        let (mut staged, mut from_port) = (vec![], vec![]);
+        let mut staged = Staging::new();
         let now = polled.now;
         for (port, frames) in [(0u16, &clients), (1, &replies)] {
             for chunk in frames.chunks(burst) {
                 let w = &mut polled.worker;
                 receive(w, &q, now, port, chunk.iter().cloned(), &mut staged, &mut tx);
-                let done = after_bursts(w, &q, now, chunk.len(), &mut staged, &mut from_port, &mut tx);
+                let done = after_bursts(w, &q, now, chunk.len(), &mut staged, &mut tx);
                 assert_eq!(done, (0, 0), "nothing handed over, nothing from the kernel");
                 for f in chunk {
                     ladder.worker.handle(ladder.now, port, f.clone(), &mut ladder.io);
@@ -188,7 +188,7 @@ fn the_inbox_from_other_workers_is_read_two_bursts_a_poll() {
     let counters = polled.counters.clone();
     let q = rings.queues(&counters);
     let mut tx = Tx::default();
-    let (mut staged, mut from_port) = (vec![], vec![]);
+    let mut staged = Staging::new();
     // As if another worker had received them (its rx burst, its classify
     // step) and found this one the owner.
     for f in &clients {
@@ -198,7 +198,7 @@ fn the_inbox_from_other_workers_is_read_two_bursts_a_poll() {
     let now = polled.now;
     let mut handed = vec![];
     for _ in 0..3 {
-        let (h, k) = after_bursts(&mut polled.worker, &q, now, 0, &mut staged, &mut from_port, &mut tx);
+        let (h, k) = after_bursts(&mut polled.worker, &q, now, 0, &mut staged, &mut tx);
         assert_eq!(k, 0);
         handed.push(h);
     }
@@ -221,7 +221,7 @@ fn frames_from_the_kernel_leave_as_they_are() {
     let counters = polled.counters.clone();
     let q = rings.queues(&counters);
     let mut tx = Tx::default();
-    let (mut staged, mut from_port) = (vec![], vec![]);
+    let mut staged = Staging::new();
     let frames: Vec<(u16, Vec<u8>)> = (0..3)
         .map(|i| (i % 2, udp([2, 0, 0, 0, 0, 9], MacAddr(CLIENT_MAC), (GW_OUT_ADDR, 22), (CLIENT, 5000 + i))))
         .collect();
@@ -229,11 +229,11 @@ fn frames_from_the_kernel_leave_as_they_are() {
         rings.from_kernel.send(0, *port, f.clone()).expect("room");
     }
     let now = polled.now;
-    let done = after_bursts(&mut polled.worker, &q, now, 0, &mut staged, &mut from_port, &mut tx);
+    let done = after_bursts(&mut polled.worker, &q, now, 0, &mut staged, &mut tx);
     assert_eq!(done, (0, 3));
     assert_eq!(tx.out, per_port(&frames), "out of their ports, unchanged");
     assert_eq!(counters.event_count(Event::FromKernel), 3);
-    let done = after_bursts(&mut polled.worker, &q, now, 0, &mut staged, &mut from_port, &mut tx);
+    let done = after_bursts(&mut polled.worker, &q, now, 0, &mut staged, &mut tx);
     assert_eq!(done, (0, 0));
     assert_eq!(counters.event_count(Event::FromKernel), 3);
 }
@@ -247,7 +247,7 @@ fn neighbours_are_learnt_from_and_shared_with_the_other_workers() {
     let counters = polled.counters.clone();
     let q = rings.queues(&counters);
     let mut tx = Tx::default();
-    let (mut staged, mut from_port) = (vec![], vec![]);
+    let mut staged = Staging::new();
     let now = polled.now;
     // Another worker learnt new MACs for both real servers.
     let new_mac = |i: usize| MacAddr([2, 0xee, 0, 0, 0, i as u8]);
@@ -255,7 +255,7 @@ fn neighbours_are_learnt_from_and_shared_with_the_other_workers() {
         let learned = (1, IpAddr::V4(Ipv4Addr::from(*rs)), new_mac(i), true);
         rings.neighbours.send(0, 1, learned).expect("room");
     }
-    after_bursts(&mut polled.worker, &q, now, 0, &mut staged, &mut from_port, &mut tx);
+    after_bursts(&mut polled.worker, &q, now, 0, &mut staged, &mut tx);
     assert!(rings.neighbours.is_empty(0), "the inbox was read");
     // (Straight to the worker: with two workers the poll would hand some
     // flows to the other one.)
@@ -275,7 +275,7 @@ fn neighbours_are_learnt_from_and_shared_with_the_other_workers() {
     let host = ([198, 18, 0, 77], [2, 0xc0, 0, 0, 0, 0x77]);
     let arp = arp_request(host.1, host.0, VIP);
     receive(&mut polled.worker, &q, now, 0, std::iter::once(arp), &mut staged, &mut tx);
-    after_bursts(&mut polled.worker, &q, now, 1, &mut staged, &mut from_port, &mut tx);
+    after_bursts(&mut polled.worker, &q, now, 1, &mut staged, &mut tx);
     let (port, (from, ip, mac, _)) = rings.neighbours.recv(1).expect("shared with worker 1");
     assert_eq!((port, from, ip, mac), (0, 0, IpAddr::V4(Ipv4Addr::from(host.0)), MacAddr(host.1)));
     assert!(rings.neighbours.is_empty(0) && rings.neighbours.is_empty(1));
@@ -289,14 +289,14 @@ fn a_connection_listing_is_answered_between_polls() {
     let counters = polled.counters.clone();
     let q = rings.queues(&counters);
     let mut tx = Tx::default();
-    let (mut staged, mut from_port) = (vec![], vec![]);
+    let mut staged = Staging::new();
     let now = polled.now;
     receive(&mut polled.worker, &q, now, 0, clients.iter().cloned(), &mut staged, &mut tx);
     let listed = std::thread::scope(|s| {
         let control = &rings.control;
         let listing = s.spawn(move || control.list(None, 16, Duration::from_secs(30)));
         while !listing.is_finished() {
-            after_bursts(&mut polled.worker, &q, now, 0, &mut staged, &mut from_port, &mut tx);
+            after_bursts(&mut polled.worker, &q, now, 0, &mut staged, &mut tx);
             std::thread::yield_now();
         }
         listing.join().unwrap()
