@@ -11,15 +11,17 @@
 //! ([`gw_core::synproxy::shed`]).
 //!
 //! What a poll does besides the NIC's rx and tx calls is generic over the
-//! buffer ([`receive`], [`after_bursts`], [`PollClock`]), so that
-//! `benches/examples/ir_per_packet.rs` counts its instructions without
-//! DPDK (its `poll` modes) and the tests run it on `Vec<u8>`s. Its fixed
+//! buffer ([`receive`], [`after_bursts`], [`PollClock`]), so that a
+//! benchmark counts its instructions without DPDK and the tests
+//! (`dataplane/tests/poll_steps.rs`) run it on `Vec<u8>`s. Its fixed
 //! cost per poll is kept to a test per queue (issue 14: at half load the
 //! bursts are small, and testpmd's loop is rx, swap, tx): an empty inbox
 //! is a load and a compare, not a `pop` (whose empty case is a full
 //! fence), the mailbox one counter, expiry its own "nothing due" test,
-//! one TX flush after the housekeeping, one TSC read per poll and the
-//! millisecond clock without a division.
+//! one TX flush after the housekeeping, one TSC read per poll, the
+//! millisecond clock without a division, and the stages' scratch
+//! ([`Staging`]) kept from poll to poll. `benches/examples/ir_per_poll.rs`
+//! counts them (docs/benchmarks.md, "The poll loop's fixed costs").
 //!
 //! A loop's length is the longest a packet can wait in an rx ring before
 //! the worker looks: every loop is counted in a histogram of TSC cycles
@@ -133,7 +135,9 @@ pub struct Idle {
 /// line. `staged` receives the frames with their records, in order, for the
 /// last stage (processing, [`Worker::handle_parsed`], which starts at the
 /// session step). As `rte_hash_lookup_bulk` does, this turns a burst's
-/// dependent cache misses into misses in flight together.
+/// dependent cache misses into misses in flight together. `hashes` is the
+/// caller's scratch ([`Staging`]): entry `i` is written for frame `i`
+/// before it is read, so it is never cleared.
 fn stage<B: AsRef<[u8]>>(
     engine: &gw_core::engine::Engine,
     workers: u32,
@@ -200,6 +204,7 @@ pub struct Staging<B> {
 }
 
 impl<B> Staging<B> {
+    /// Room for a burst (the only allocation, at the worker's start).
     pub fn new() -> Staging<B> {
         Staging {
             frames: Vec::with_capacity(BURST),
