@@ -74,7 +74,9 @@ impl DpdkIo<'_> {
     fn flush(&mut self, i: usize) {
         let (sent, dropped) = self.tx[i].flush(self.ports[i], self.queue);
         self.counters.event(Event::TxPackets, sent as u64);
-        self.counters.count_drops(Drop::TxFull, dropped as u64);
+        if dropped > 0 {
+            self.counters.count_drops(Drop::TxFull, dropped as u64);
+        }
     }
 }
 
