@@ -33,6 +33,11 @@
 //!   the buffer back in a free list, as a TX burst and the mempool would;
 //!   the neighbours are learnt before the run, as if ARP/ND had answered.
 //!
+//! The poll loop's own steps around `Worker::handle` (issue 14) are
+//! counted by `ir_per_poll`, a separate example (another instantiation of
+//! the worker in this binary would change how LLVM inlines it here), which
+//! takes this file's setup as a module.
+//!
 //! Frames are built by etherparse; what the engine chose (real server, local
 //! address and port) is read back from the forwarded SYN by etherparse too.
 //!
@@ -115,7 +120,7 @@ fn engine6(mode: Mode) -> Engine {
 /// A packet buffer with 128 bytes of headroom: `prepend` and `adj` move the
 /// start of the data, as DPDK's `rte_pktmbuf_prepend`/`_adj` do (a `Vec`
 /// would move the bytes).
-struct Headroom {
+pub(crate) struct Headroom {
     buf: [u8; 384],
     start: usize,
     len: usize,
@@ -123,11 +128,11 @@ struct Headroom {
 
 impl Headroom {
     const HEADROOM: usize = 128;
-    fn new() -> Headroom {
+    pub(crate) fn new() -> Headroom {
         Headroom { buf: [0; 384], start: Self::HEADROOM, len: 0 }
     }
     /// Resets the buffer to hold `frame` after the headroom.
-    fn fill(&mut self, frame: &[u8]) {
+    pub(crate) fn fill(&mut self, frame: &[u8]) {
         self.start = Self::HEADROOM;
         self.len = frame.len();
         self.buf[self.start..self.start + self.len].copy_from_slice(frame);
@@ -278,7 +283,7 @@ fn setup6(engine: &mut Engine, mode: Mode, tcp: bool, flows: u32) -> Vec<[(u16, 
 
 /// The `worker` run's buffer: a [`Headroom`] from [`PoolIo`]'s free list
 /// (moved by pointer, as an mbuf is).
-struct Pooled(Box<Headroom>);
+pub(crate) struct Pooled(pub(crate) Box<Headroom>);
 
 impl AsRef<[u8]> for Pooled {
     #[inline(always)]
@@ -311,9 +316,9 @@ impl PacketBuf for Pooled {
 
 /// The `worker` run's I/O layer: buffers from a free list (a mempool's
 /// cache), put back when sent (the NIC's TX completion), and counted.
-struct PoolIo {
-    free: Vec<Pooled>,
-    sent: u32,
+pub(crate) struct PoolIo {
+    pub(crate) free: Vec<Pooled>,
+    pub(crate) sent: u32,
 }
 
 impl Io<Pooled> for PoolIo {
@@ -327,11 +332,10 @@ impl Io<Pooled> for PoolIo {
     }
 }
 
-/// The `worker` run: `engine` in a [`Worker`] whose neighbours are every
-/// next hop the frames are forwarded to (found by one pass of each frame
-/// through the engine, learnt with a MAC of their own), then `n` rounds of
-/// all frames through [`Worker::handle`]; how many were sent.
-fn run_worker(mut engine: Engine, frames: &[[(u16, Vec<u8>); 2]], n: u32) -> u32 {
+/// `engine` in a [`Worker`] whose neighbours are every next hop the frames
+/// are forwarded to (found by one pass of each frame through the engine,
+/// learnt with a MAC of their own), and its I/O layer.
+pub(crate) fn worker_for(mut engine: Engine, frames: &[[(u16, Vec<u8>); 2]]) -> (Worker<Pooled>, PoolIo) {
     let mut hops = vec![];
     let mut buf = Headroom::new();
     for (port, frame) in frames.iter().flatten() {
@@ -354,6 +358,13 @@ fn run_worker(mut engine: Engine, frames: &[[(u16, Vec<u8>); 2]], n: u32) -> u32
     for (i, (port, ip)) in hops.into_iter().enumerate() {
         worker.learn(1, (port, ip, MacAddr([2, 0xbb, 0, 0, 0, i as u8]), true), &mut io);
     }
+    (worker, io)
+}
+
+/// The `worker` run: the worker of [`worker_for`], then `n` rounds of all
+/// frames through [`Worker::handle`]; how many were sent.
+fn run_worker(engine: Engine, frames: &[[(u16, Vec<u8>); 2]], n: u32) -> u32 {
+    let (mut worker, mut io) = worker_for(engine, frames);
     let flows = frames.len() as u32;
     for i in 0..n {
         for (port, frame) in &frames[(i % flows) as usize] {
@@ -365,16 +376,16 @@ fn run_worker(mut engine: Engine, frames: &[[(u16, Vec<u8>); 2]], n: u32) -> u32
     io.sent
 }
 
-fn main() {
-    let n: u32 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
-    let flows = 1000u32;
-    let words: Vec<String> = std::env::args().skip(2).collect();
-    // How frames reach the engine: (workers classify steers for, parsed).
-    let paths = ["steer1", "steer2", "parsed1", "parsed2"];
-    let path = paths.iter().position(|w| words.iter().any(|a| a == w)).map(|i| (1 + (i as u32 & 1), i >= 2));
-    let what =
-        words.iter().find(|w| !paths.contains(&w.as_str()) && *w != "worker").cloned().unwrap_or_default();
-    let (mut engine, frames) = match what.as_str() {
+/// Per flow, the client's frame and the server's reply, each with the
+/// port it arrives on.
+pub(crate) type Frames = Vec<[(u16, Vec<u8>); 2]>;
+
+/// The engine and the frames of the run `what` (the example's second
+/// word: `udp`, `toa`, `fnat66`, ..., or nothing for FULLNAT TCP), with
+/// `flows` sessions opened: per flow, the client's frame and the server's
+/// reply, each with the port it arrives on.
+pub(crate) fn setup(what: &str, flows: u32) -> (Engine, Frames) {
+    match what {
         "fnat66" | "fnat66-udp" | "nat64" | "nat64-udp" => {
             let mode = if what.starts_with("fnat66") { Mode::Fnat66 } else { Mode::Nat64 };
             let tcp = !what.ends_with("-udp");
@@ -384,7 +395,7 @@ fn main() {
         }
         _ => {
             // A second argument: the service's client address (toa, v1, v2).
-            let ca = match what.as_str() {
+            let ca = match what {
                 "toa" => gw_proto::ClientAddr::Toa,
                 "v1" => gw_proto::ClientAddr::ProxyV1,
                 "v2" => gw_proto::ClientAddr::ProxyV2,
@@ -413,7 +424,19 @@ fn main() {
             }
             (engine, frames)
         }
-    };
+    }
+}
+
+fn main() {
+    let n: u32 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let flows = 1000u32;
+    let words: Vec<String> = std::env::args().skip(2).collect();
+    // How frames reach the engine: (workers classify steers for, parsed).
+    let paths = ["steer1", "steer2", "parsed1", "parsed2"];
+    let path = paths.iter().position(|w| words.iter().any(|a| a == w)).map(|i| (1 + (i as u32 & 1), i >= 2));
+    let what =
+        words.iter().find(|w| !paths.contains(&w.as_str()) && *w != "worker").cloned().unwrap_or_default();
+    let (mut engine, frames) = setup(&what, flows);
     if words.iter().any(|w| w == "worker") {
         assert_eq!(run_worker(engine, &frames, n), 2 * n, "every packet sent");
         return;

@@ -14,9 +14,10 @@
 //! scans ([`ConnQuery::six`]) and is filled in `out` or `out6`, so the
 //! control plane lists a worker's IPv4 sessions, then its IPv6 ones.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::session::ipv6::Session6;
@@ -65,6 +66,12 @@ pub struct ConnQuery {
 pub struct WorkerMailbox {
     queries: Receiver<ConnQuery>,
     answers: SyncSender<ConnQuery>,
+    /// Queries the control plane has sent ([`ControlMailbox`]'s `sent`),
+    /// and those this worker took: while the two agree there is nothing
+    /// to take, and [`WorkerMailbox::serve`] reads one counter instead of
+    /// the channel (whose empty `try_recv` costs a full fence per poll).
+    sent: Arc<AtomicU64>,
+    taken: Cell<u64>,
 }
 
 /// The control plane's end.
@@ -72,23 +79,37 @@ pub struct ControlMailbox {
     queries: SyncSender<ConnQuery>,
     answers: Mutex<Receiver<ConnQuery>>,
     next_id: AtomicU64,
+    /// Queries sent, counted after each is in the channel (so a worker that
+    /// sees the count can take the query).
+    sent: Arc<AtomicU64>,
 }
 
 /// A connected pair of ends.
 pub fn mailbox() -> (ControlMailbox, WorkerMailbox) {
     let (qt, qr) = sync_channel(1);
     let (at, ar) = sync_channel(1);
+    let sent = Arc::new(AtomicU64::new(0));
     (
-        ControlMailbox { queries: qt, answers: Mutex::new(ar), next_id: AtomicU64::new(1) },
-        WorkerMailbox { queries: qr, answers: at },
+        ControlMailbox {
+            queries: qt,
+            answers: Mutex::new(ar),
+            next_id: AtomicU64::new(1),
+            sent: sent.clone(),
+        },
+        WorkerMailbox { queries: qr, answers: at, sent, taken: Cell::new(0) },
     )
 }
 
 impl WorkerMailbox {
-    /// Answers a pending query, if any, with `fill`. Never blocks.
+    /// Answers a pending query, if any, with `fill`. Never blocks; with
+    /// no query sent since the last one taken, one load.
     #[inline]
     pub fn serve(&self, fill: impl FnOnce(&mut ConnQuery)) {
+        if self.sent.load(Ordering::Acquire) == self.taken.get() {
+            return;
+        }
         if let Ok(mut q) = self.queries.try_recv() {
+            self.taken.set(self.taken.get() + 1);
             fill(&mut q);
             // Depth 1 and one query at a time: the slot is free. If the
             // control plane went away, the answer is dropped here (control
@@ -157,6 +178,7 @@ impl ControlMailbox {
             if self.queries.try_send(q).is_err() {
                 return (now, false);
             }
+            self.sent.fetch_add(1, Ordering::Release);
             let answer = loop {
                 match answers.recv_timeout(timeout) {
                     Ok(a) if a.id == id => break Ok(a),
@@ -176,5 +198,54 @@ impl ControlMailbox {
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return (now, false),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The worker takes every query the control plane sent, also one left
+    /// in the channel by a listing that gave up (the counters agree
+    /// again after it), and calls `fill` for nothing else.
+    #[test]
+    fn serve_takes_what_was_sent_and_only_that() {
+        let (control, worker) = mailbox();
+        let mut filled = 0;
+        for _ in 0..3 {
+            worker.serve(|_| filled += 1);
+        }
+        assert_eq!(filled, 0, "nothing sent, nothing filled");
+        std::thread::scope(|s| {
+            let w = s.spawn(move || {
+                let mut served = 0;
+                while served < 2 {
+                    worker.serve(|q| {
+                        q.next = None;
+                        served += 1;
+                    });
+                    std::thread::yield_now();
+                }
+                worker
+            });
+            // Two listings, each one chunk (`next: None` ends it).
+            for _ in 0..2 {
+                let (_, _, complete) = control.list(None, 4, Duration::from_secs(10));
+                assert!(complete, "the worker answered");
+            }
+            let worker = w.join().unwrap();
+            let mut more = 0;
+            worker.serve(|_| more += 1);
+            assert_eq!(more, 0, "no query left");
+        });
+        // A query the worker never answered in time stays in the channel,
+        // counted: the worker still takes it.
+        let (control, worker) = mailbox();
+        let (_, _, complete) = control.list(None, 4, Duration::from_millis(1));
+        assert!(!complete);
+        let mut late = 0;
+        worker.serve(|_| late += 1);
+        worker.serve(|_| late += 1);
+        assert_eq!(late, 1);
     }
 }

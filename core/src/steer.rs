@@ -270,6 +270,13 @@ impl<B> Redirect<B> {
     pub fn workers(&self) -> usize {
         self.inboxes.len()
     }
+    /// Whether worker `me`'s inbox is empty: two loads, no fence (a `recv`
+    /// that finds nothing costs a full fence, `ArrayQueue::pop`'s); the
+    /// poll loop's test before it reads an inbox.
+    #[inline]
+    pub fn is_empty(&self, me: u32) -> bool {
+        self.inboxes[me as usize].is_empty()
+    }
 }
 
 #[cfg(test)]

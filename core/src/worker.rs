@@ -859,51 +859,63 @@ impl<B: PacketBuf> Worker<B> {
 
     /// [`Worker::tick`] with the session expiry's budget given
     /// ([`Engine::expire_with`]): the poll loop's entry. Returns what the
-    /// expiry pass did.
+    /// expiry pass did. Inline: on most polls it is a few tests.
+    #[inline]
     pub fn tick_with(&mut self, now: u64, expire_budget: usize, io: &mut impl Io<B>) -> Expired {
         let done = self.engine.expire_with(now, expire_budget);
         self.timers(now, io);
         done
     }
 
-    /// The timers other than session expiry.
+    /// The timers other than session expiry: inline, their tests only
+    /// (most polls: no static neighbours published, the neighbour tick not
+    /// due), the work out of line.
+    #[inline]
     fn timers(&mut self, now: u64, io: &mut impl Io<B>) {
-        self.refresh_statics(io);
+        if self.statics.is_some() || self.statics6.is_some() {
+            self.refresh_statics(io);
+        }
         if now.saturating_sub(self.last_neigh_tick) >= NEIGH_TICK_MS {
-            self.last_neigh_tick = now;
-            self.engine.expire_fragments(now);
-            let mut probes: [Option<Probe>; 16] = [None; 16];
-            let mut n = 0;
-            let counters = self.engine.counters();
-            self.neigh.tick(
-                now,
-                |p| {
-                    if n < probes.len() {
-                        probes[n] = Some(p);
-                        n += 1;
-                    }
-                },
-                |_dropped| counters.count_drop(Drop::NeighUnresolved),
-            );
-            for p in probes.into_iter().flatten() {
-                self.send_probe(p, io);
-            }
-            let mut probes6: [Option<Probe<u128>>; 16] = [None; 16];
-            let mut n = 0;
-            let counters = self.engine.counters();
-            self.neigh6.tick(
-                now,
-                |p| {
-                    if n < probes6.len() {
-                        probes6[n] = Some(p);
-                        n += 1;
-                    }
-                },
-                |_dropped| counters.count_drop(Drop::NeighUnresolved),
-            );
-            for p in probes6.into_iter().flatten() {
-                self.send_solicit(p, io);
-            }
+            self.neigh_tick(now, io);
+        }
+    }
+
+    /// Every [`NEIGH_TICK_MS`]: reassembly timeouts, ARP and ND probes.
+    #[inline(never)]
+    fn neigh_tick(&mut self, now: u64, io: &mut impl Io<B>) {
+        self.last_neigh_tick = now;
+        self.engine.expire_fragments(now);
+        let mut probes: [Option<Probe>; 16] = [None; 16];
+        let mut n = 0;
+        let counters = self.engine.counters();
+        self.neigh.tick(
+            now,
+            |p| {
+                if n < probes.len() {
+                    probes[n] = Some(p);
+                    n += 1;
+                }
+            },
+            |_dropped| counters.count_drop(Drop::NeighUnresolved),
+        );
+        for p in probes.into_iter().flatten() {
+            self.send_probe(p, io);
+        }
+        let mut probes6: [Option<Probe<u128>>; 16] = [None; 16];
+        let mut n = 0;
+        let counters = self.engine.counters();
+        self.neigh6.tick(
+            now,
+            |p| {
+                if n < probes6.len() {
+                    probes6[n] = Some(p);
+                    n += 1;
+                }
+            },
+            |_dropped| counters.count_drop(Drop::NeighUnresolved),
+        );
+        for p in probes6.into_iter().flatten() {
+            self.send_solicit(p, io);
         }
     }
 }

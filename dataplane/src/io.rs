@@ -10,6 +10,19 @@
 //! sheds SYNs beyond its budget before the stages
 //! ([`gw_core::synproxy::shed`]).
 //!
+//! What a poll does besides the NIC's rx and tx calls is generic over the
+//! buffer ([`receive`], [`after_bursts`], [`PollClock`]), so that a
+//! benchmark counts its instructions without DPDK and the tests
+//! (`dataplane/tests/poll_steps.rs`) run it on `Vec<u8>`s. Its fixed
+//! cost per poll is kept to a test per queue (issue 14: at half load the
+//! bursts are small, and testpmd's loop is rx, swap, tx): an empty inbox
+//! is a load and a compare, not a `pop` (whose empty case is a full
+//! fence), the mailbox one counter, expiry its own "nothing due" test,
+//! one TX flush after the housekeeping, one TSC read per poll, the
+//! millisecond clock without a division, and the stages' scratch
+//! ([`Staging`]) kept from poll to poll. `benches/examples/ir_per_poll.rs`
+//! counts them (docs/benchmarks.md, "The poll loop's fixed costs").
+//!
 //! A loop's length is the longest a packet can wait in an rx ring before
 //! the worker looks: every loop is counted in a histogram of TSC cycles
 //! ([`WorkerCounters::count_loop`], `gwctl --counters`' `loops_*`), and
@@ -29,7 +42,7 @@ use gw_core::mailbox::WorkerMailbox;
 use gw_core::service::Publisher;
 use gw_core::steer::{self, Owner, Parsed, Redirect};
 use gw_core::synproxy::shed::Shed;
-use gw_core::worker::{Io, Learned, Worker};
+use gw_core::worker::{Io, Learned, PacketBuf, Worker};
 use gw_dpdk::{tsc, tsc_hz, Mbuf, Mempool, Port, RxBurst, TxBuffer, BURST};
 
 /// TX side of one worker: one buffer per port, on this worker's queue.
@@ -61,8 +74,13 @@ impl DpdkIo<'_> {
     fn flush(&mut self, i: usize) {
         let (sent, dropped) = self.tx[i].flush(self.ports[i], self.queue);
         self.counters.event(Event::TxPackets, sent as u64);
-        self.counters.count_drops(Drop::TxFull, dropped as u64);
+        if dropped > 0 {
+            self.counters.count_drops(Drop::TxFull, dropped as u64);
+        }
     }
+}
+
+impl Flush<Mbuf> for DpdkIo<'_> {
     fn flush_all(&mut self) {
         for i in 0..self.tx.len() {
             if !self.tx[i].is_empty() {
@@ -119,23 +137,28 @@ pub struct Idle {
 /// line. `staged` receives the frames with their records, in order, for the
 /// last stage (processing, [`Worker::handle_parsed`], which starts at the
 /// session step). As `rte_hash_lookup_bulk` does, this turns a burst's
-/// dependent cache misses into misses in flight together.
-fn stage(
+/// dependent cache misses into misses in flight together. `hashes` is the
+/// caller's scratch ([`Staging`]): entry `i` is written for frame `i`
+/// before it is read, so it is never cleared.
+fn stage<B: AsRef<[u8]>>(
     engine: &gw_core::engine::Engine,
     workers: u32,
     me: u32,
-    burst: impl Iterator<Item = Mbuf>,
-    staged: &mut Vec<(Mbuf, Parsed)>,
+    burst: impl Iterator<Item = B>,
+    staged: &mut Vec<(B, Parsed)>,
+    hashes: &mut [(u64, bool, bool); BURST],
 ) {
     let sessions = engine.sessions();
     let snap = engine.snapshot();
-    let mut hashes = [(0u64, false, false); BURST];
     for (i, m) in burst.enumerate() {
         let p = steer::classify(snap, workers, me, m.as_ref());
-        if let (Some(k), Some(h)) = (p.key(), hashes.get_mut(i)) {
-            let out = snap.is_laddr(k.dst);
-            *h = (sessions.hash(&k), out, true);
-            gw_dpdk::prefetch(sessions.bucket_line(h.0, out));
+        if let Some(h) = hashes.get_mut(i) {
+            h.2 = false;
+            if let Some(k) = p.key() {
+                let out = snap.is_laddr(k.dst);
+                *h = (sessions.hash(&k), out, true);
+                gw_dpdk::prefetch(sessions.bucket_line(h.0, out));
+            }
         }
         staged.push((m, p));
     }
@@ -143,6 +166,225 @@ fn stage(
         if let Some(s) = sessions.session_line(h, out) {
             gw_dpdk::prefetch(s);
         }
+    }
+}
+
+/// What the poll steps need of the TX side besides [`Io`].
+pub trait Flush<B>: Io<B> {
+    /// Hands what is queued for every port to its TX queue (counted).
+    fn flush_all(&mut self);
+}
+
+/// A worker's queues besides its ports, as one poll reads them.
+pub struct Queues<'a, B> {
+    /// This worker's index, and how many workers there are.
+    pub me: u32,
+    pub workers: u32,
+    pub counters: &'a WorkerCounters,
+    /// Every worker's inbox of packets another worker received for it.
+    pub redirect: &'a Redirect<B>,
+    /// Every worker's inbox of neighbours learnt by another one.
+    pub neighbours: &'a Redirect<Learned>,
+    /// The frames the kernel interfaces sent, one ring per worker
+    /// ([`KernelRings::from_kernel`]), if any port has one.
+    pub from_kernel: Option<&'a Redirect<B>>,
+    /// Control-plane questions (connection listing).
+    pub mailbox: &'a WorkerMailbox,
+}
+
+/// A burst between its stages, and what the stages keep of it: allocated
+/// once per worker, so that a poll neither allocates nor clears a
+/// burst's worth of memory ([`stage`] overwrites the entries it reads).
+pub struct Staging<B> {
+    /// The frames with their records ([`stage`]'s output).
+    frames: Vec<(B, Parsed)>,
+    /// The port each frame handed over by another worker came in on.
+    ports: Vec<u16>,
+    /// Per frame: its flow key's hash, whether it is to a local address,
+    /// whether it has a key.
+    hashes: [(u64, bool, bool); BURST],
+}
+
+impl<B> Staging<B> {
+    /// Room for a burst (the only allocation, at the worker's start).
+    pub fn new() -> Staging<B> {
+        Staging {
+            frames: Vec::with_capacity(BURST),
+            ports: Vec::with_capacity(BURST),
+            hashes: [(0, false, false); BURST],
+        }
+    }
+}
+
+impl<B> Default for Staging<B> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// One burst received on `port`: staged ([`stage`]: parsed once, hashed,
+/// prefetched), each packet handed to the worker that owns it or processed
+/// here, then every port's TX buffer flushed (out before the next port's
+/// burst is processed). The packets handed over are counted once per burst.
+#[inline(never)]
+pub fn receive<B: PacketBuf>(
+    worker: &mut Worker<B>,
+    q: &Queues<B>,
+    now: u64,
+    port: u16,
+    burst: impl Iterator<Item = B>,
+    st: &mut Staging<B>,
+    io: &mut impl Flush<B>,
+) {
+    stage(&worker.engine, q.workers, q.me, burst, &mut st.frames, &mut st.hashes);
+    let mut handed = 0;
+    for (m, p) in st.frames.drain(..) {
+        match p.owner {
+            Owner::Worker(w) if w != q.me => match q.redirect.send(w, port, m) {
+                Ok(()) => handed += 1,
+                Err(m) => {
+                    drop(m);
+                    q.counters.count_drop(Drop::RedirectFull);
+                }
+            },
+            _ => worker.handle_parsed(now, port, m, p.l4.as_ref(), io),
+        }
+    }
+    if handed > 0 {
+        q.counters.event(Event::RedirectOut, handed);
+    }
+    io.flush_all();
+}
+
+/// The rest of a poll, after the ports' bursts (`received` packets): the
+/// packets other workers handed over (up to two bursts, counted as
+/// `redirect_in`, not again as `rx_packets`), the kernel's frames, the
+/// neighbours other workers learnt and those to tell them, the timers with
+/// the expiry budget of the poll's packets, one TX flush, and a
+/// control-plane question. Each queue is tested for emptiness before it is
+/// read. Returns (packets handed over, frames from the kernel).
+pub fn after_bursts<B: PacketBuf>(
+    worker: &mut Worker<B>,
+    q: &Queues<B>,
+    now: u64,
+    received: usize,
+    st: &mut Staging<B>,
+    io: &mut impl Flush<B>,
+) -> (usize, usize) {
+    let handed = if q.redirect.is_empty(q.me) { 0 } else { handed_over(worker, q, now, st, io) };
+    let mut from_kernel = 0;
+    if let Some(ring) = q.from_kernel.filter(|r| !r.is_empty(q.me)) {
+        // What the kernel sent: out of the port as it is (the kernel
+        // resolved the MACs through the same port).
+        while from_kernel < FROM_KERNEL_BURST {
+            let Some((port, m)) = ring.recv(q.me) else { break };
+            io.send(port, m);
+            from_kernel += 1;
+        }
+        q.counters.event(Event::FromKernel, from_kernel as u64);
+    }
+    if !q.neighbours.is_empty(q.me) {
+        while let Some((_, learned)) = q.neighbours.recv(q.me) {
+            worker.learn(now, learned, io);
+        }
+    }
+    for learned in worker.take_learned() {
+        for w in (0..q.workers).filter(|w| *w != q.me) {
+            // A full inbox only delays that worker's own ARP.
+            let _ = q.neighbours.send(w, learned.0, learned);
+        }
+    }
+    worker.tick_with(now, expire_budget(received + handed), io);
+    io.flush_all();
+    let engine = &worker.engine;
+    q.mailbox.serve(|query| engine.dump(now, query));
+    (handed, from_kernel)
+}
+
+/// The packets other workers handed over, up to two bursts (counted as
+/// `redirect_in`, not again as `rx_packets`); how many.
+#[inline(never)]
+fn handed_over<B: PacketBuf>(
+    worker: &mut Worker<B>,
+    q: &Queues<B>,
+    now: u64,
+    st: &mut Staging<B>,
+    io: &mut impl Flush<B>,
+) -> usize {
+    let mut handed = 0;
+    for _ in 0..2 {
+        if q.redirect.is_empty(q.me) {
+            break;
+        }
+        let inbox = std::iter::from_fn(|| q.redirect.recv(q.me)).take(BURST);
+        let ports = &mut st.ports;
+        let inbox = inbox.map(|(port, m)| {
+            ports.push(port);
+            m
+        });
+        stage(&worker.engine, 1, q.me, inbox, &mut st.frames, &mut st.hashes);
+        handed += st.frames.len();
+        for ((m, p), port) in st.frames.drain(..).zip(st.ports.drain(..)) {
+            worker.handle_parsed(now, port, m, p.l4.as_ref(), io);
+        }
+    }
+    q.counters.event(Event::RedirectIn, handed as u64);
+    handed
+}
+
+/// A poll loop's clock: the milliseconds its steps run with, from TSC
+/// readings, and the loop lengths and busy cycles it counts. One TSC read
+/// per poll: a busy poll's end is the next poll's start. The millisecond
+/// is `tsc / per_ms` as before, but divided only when the TSC has passed
+/// the next millisecond's first tick (one compare on other polls).
+pub struct PollClock {
+    per_ms: u64,
+    /// The current millisecond, and the TSC at which the next one starts.
+    now: u64,
+    next_ms: u64,
+    /// The start of the previous loop, and whether it slept.
+    last: u64,
+    slept: bool,
+    /// The TSC a busy poll ended at: the next poll's start.
+    resume: Option<u64>,
+}
+
+impl PollClock {
+    /// A clock of `per_ms` TSC ticks per millisecond, started at `tsc`.
+    pub fn new(per_ms: u64, tsc: u64) -> PollClock {
+        let per_ms = per_ms.max(1);
+        PollClock { per_ms, now: 0, next_ms: 0, last: tsc, slept: false, resume: None }
+    }
+
+    /// Starts a poll: its first TSC (the last busy poll's end, else
+    /// `read()`), the loop before it counted ([`WorkerCounters::count_loop`],
+    /// unless it slept). Returns the poll's start and its millisecond.
+    #[inline]
+    pub fn begin(&mut self, counters: &WorkerCounters, read: impl FnOnce() -> u64) -> (u64, u64) {
+        let start = self.resume.take().unwrap_or_else(read);
+        if !self.slept {
+            counters.count_loop(start.saturating_sub(self.last));
+        }
+        (self.last, self.slept) = (start, false);
+        if start >= self.next_ms {
+            self.now = start / self.per_ms;
+            self.next_ms = (self.now + 1).saturating_mul(self.per_ms);
+        }
+        (start, self.now)
+    }
+
+    /// Ends a poll that received (or was handed) `received` packets from
+    /// the NICs, started at `start`, at TSC `end`: counted as busy.
+    #[inline]
+    pub fn end_busy(&mut self, counters: &WorkerCounters, start: u64, end: u64, received: usize) {
+        counters.event(Event::RxPackets, received as u64);
+        counters.event(Event::BusyCycles, end.wrapping_sub(start));
+        self.resume = Some(end);
+    }
+
+    /// The idle policy slept after this poll: the next loop is not counted.
+    pub fn slept(&mut self) {
+        self.slept = true;
     }
 }
 
@@ -175,31 +417,31 @@ impl WorkerLoop {
     /// Runs until `stop` is set. Returns 0 (the lcore's exit status).
     pub fn run(mut self) -> i32 {
         let hz = tsc_hz().max(1000);
-        let per_ms = hz / 1000;
         let counters = self.worker.engine.counters().clone();
         let mut rx = RxBurst::new();
         let mut tx: Vec<TxBuffer> = self.ports.iter().map(|_| TxBuffer::new()).collect();
         let mut empty_polls = 0u32;
         // A burst between its stages (allocated once, here).
-        let mut staged: Vec<(Mbuf, Parsed)> = Vec::with_capacity(BURST);
-        let mut from_port: Vec<u16> = Vec::with_capacity(BURST);
+        let mut staged: Staging<Mbuf> = Staging::new();
         let mut generation = self.worker.engine.snapshot().generation;
         counters.generation.set(generation);
-        // The start of the previous loop, and whether it slept.
-        let mut last = tsc();
-        let mut slept = false;
+        let mut clock = PollClock::new(hz / 1000, tsc());
+        let q = Queues {
+            me: self.me,
+            workers: self.redirect.workers() as u32,
+            counters: &counters,
+            redirect: &self.redirect,
+            neighbours: &self.neighbours,
+            from_kernel: self.kernel.as_ref().map(|k| &k.from_kernel),
+            mailbox: &self.mailbox,
+        };
         while !self.stop.load(Ordering::Relaxed) {
             if let Some(snap) = self.publisher.newer_than(generation) {
                 generation = snap.generation;
                 drop(self.worker.engine.set_snapshot(snap));
                 counters.generation.set(generation);
             }
-            let start = tsc();
-            if !slept {
-                counters.count_loop(start.saturating_sub(last));
-            }
-            (last, slept) = (start, false);
-            let now = start / per_ms;
+            let (start, now) = clock.begin(&counters, tsc);
             let mut io = DpdkIo {
                 pool: &self.pool,
                 ports: &self.ports,
@@ -210,7 +452,6 @@ impl WorkerLoop {
                 me: self.me,
                 kernel: self.kernel.as_ref(),
             };
-            let workers = self.redirect.workers() as u32;
             let mut received = 0;
             for (port, shed) in self.ports.iter().zip(self.shed.iter_mut()) {
                 let n = port.rx_burst(self.queue, &mut rx);
@@ -218,79 +459,22 @@ impl WorkerLoop {
                     continue;
                 }
                 received += n;
+                let w = &mut self.worker;
                 if shed.rx_burst(now, n == BURST) {
                     let mut dropped = 0;
                     let admitted = shed.admitted(rx.drain(), &mut dropped);
-                    stage(&self.worker.engine, workers, self.me, admitted, &mut staged);
+                    receive(w, &q, now, port.id(), admitted, &mut staged, &mut io);
                     if dropped > 0 {
                         counters.count_drops(Drop::SynShed, dropped);
                     }
                 } else {
-                    stage(&self.worker.engine, workers, self.me, rx.drain(), &mut staged);
-                }
-                for (m, p) in staged.drain(..) {
-                    match p.owner {
-                        Owner::Worker(w) if w != self.me => match self.redirect.send(w, port.id(), m) {
-                            Ok(()) => counters.event(Event::RedirectOut, 1),
-                            Err(m) => {
-                                drop(m);
-                                counters.count_drop(Drop::RedirectFull);
-                            }
-                        },
-                        _ => self.worker.handle_parsed(now, port.id(), m, p.l4.as_ref(), &mut io),
-                    }
-                }
-                // Out before the next port's burst is processed.
-                io.flush_all();
-            }
-            // Packets other workers received for this one (counted as
-            // redirect_in, not again as rx_packets).
-            let mut handed = 0;
-            for _ in 0..2 {
-                let inbox = std::iter::from_fn(|| self.redirect.recv(self.me)).take(BURST);
-                let from = &mut from_port;
-                let inbox = inbox.map(|(port, m)| {
-                    from.push(port);
-                    m
-                });
-                stage(&self.worker.engine, 1, self.me, inbox, &mut staged);
-                handed += staged.len();
-                for ((m, p), port) in staged.drain(..).zip(from_port.drain(..)) {
-                    self.worker.handle_parsed(now, port, m, p.l4.as_ref(), &mut io);
+                    receive(w, &q, now, port.id(), rx.drain(), &mut staged, &mut io);
                 }
             }
-            counters.event(Event::RedirectIn, handed as u64);
-            let mut from_kernel = 0;
-            if let Some(k) = &self.kernel {
-                // What the kernel sent: out of the port as it is (the
-                // kernel resolved the MACs through the same port).
-                while from_kernel < FROM_KERNEL_BURST {
-                    let Some((port, m)) = k.from_kernel.recv(self.me) else { break };
-                    io.send(port, m);
-                    from_kernel += 1;
-                }
-                if from_kernel > 0 {
-                    counters.event(Event::FromKernel, from_kernel as u64);
-                }
-            }
-            while let Some((_, learned)) = self.neighbours.recv(self.me) {
-                self.worker.learn(now, learned, &mut io);
-            }
-            for learned in self.worker.take_learned() {
-                for w in (0..workers).filter(|w| *w != self.me) {
-                    // A full inbox only delays that worker's own ARP.
-                    let _ = self.neighbours.send(w, learned.0, learned);
-                }
-            }
-            io.flush_all();
-            let packets = received + handed;
-            self.worker.tick_with(now, expire_budget(packets), &mut io);
-            io.flush_all();
-            let engine = &self.worker.engine;
-            self.mailbox.serve(|q| engine.dump(now, q));
+            let (handed, from_kernel) =
+                after_bursts(&mut self.worker, &q, now, received, &mut staged, &mut io);
             if received > 0 || handed > 0 || from_kernel > 0 {
-                counters.event(Event::RxPackets, received as u64);
-                counters.event(Event::BusyCycles, tsc().wrapping_sub(start));
+                clock.end_busy(&counters, start, tsc(), received);
                 empty_polls = 0;
                 continue;
             }
@@ -301,7 +485,7 @@ impl WorkerLoop {
                     empty_polls += 1;
                     if empty_polls >= self.idle.polls {
                         std::thread::sleep(self.idle.sleep);
-                        slept = true;
+                        clock.slept();
                     }
                 }
             }

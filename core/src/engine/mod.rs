@@ -537,7 +537,19 @@ impl Engine {
     /// goes first with half the budget, then the IPv4 table with what is
     /// left, then the IPv6 table again: neither table's backlog holds the
     /// other's expiry back.
+    #[inline]
     pub fn expire_with(&mut self, now: u64, budget: usize) -> crate::session::Expired {
+        // Most polls: nothing due in either table (what the three walks
+        // would find), tested inline in the poll loop.
+        if !self.sessions.expiry_due(now) && !self.sessions6.expiry_due(now) {
+            return crate::session::Expired::default();
+        }
+        self.expire_walk(now, budget)
+    }
+
+    /// [`Engine::expire_with`]'s walks of the two tables.
+    #[inline(never)]
+    fn expire_walk(&mut self, now: u64, budget: usize) -> crate::session::Expired {
         let mut done = self.expire6(now, budget / 2);
         let Engine { cfg, snap, sessions, counters, overloaded, .. } = self;
         done += sessions.expire_with(now, budget - done.examined, |s| {

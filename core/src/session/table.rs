@@ -379,6 +379,17 @@ impl<E: Entry> Table<E> {
         self.expire_with(now_ms, budget, on_expire).freed
     }
 
+    /// Whether [`Table::expire_with`] at `now_ms` would do anything. It
+    /// would not when the wheel has been walked past `now_ms`'s tick and
+    /// the table's clock already reads that tick (most polls: a tick is
+    /// 64 ms): then it would store the same clock and walk no slot. Two
+    /// loads and compares, for the poll loop to skip the call.
+    #[inline]
+    pub fn expiry_due(&self, now_ms: u64) -> bool {
+        let now = ms_to_tick(now_ms);
+        now >= self.cur_tick || now != self.now_tick
+    }
+
     /// [`Table::expire`], saying how many sessions it examined; prefetches
     /// with the table's hint ([`Table::set_prefetch`]).
     ///

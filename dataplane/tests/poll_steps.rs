@@ -1,0 +1,357 @@
+//! The poll loop's own steps (issue 14, `dataplane::io`: [`receive`],
+//! [`after_bursts`], [`PollClock`]), run on `Vec<u8>` buffers as
+//! `WorkerLoop::run` runs them on mbufs. Bursts of any size meet the fate
+//! of the same frames one at a time through `Worker::handle` (the same
+//! frames out of each port, in order, and every counter the same); each
+//! queue besides the ports is read when something waits in it, and what
+//! it held is processed and counted; the clock reads the millisecond the
+//! division did and counts what it counted. Frames are built and the
+//! forwarded ones checked with `etherparse`.
+#![cfg(feature = "dpdk")]
+
+mod common;
+
+use common::*;
+use dataplane::engine_config::expire_budget;
+use dataplane::io::{after_bursts, receive, Flush, PollClock, Queues, Staging};
+use gw_core::counters::{Event, WorkerCounters};
+use gw_core::mailbox::{mailbox, ControlMailbox, WorkerMailbox};
+use gw_core::steer::Redirect;
+use gw_core::wire::ethernet::MacAddr;
+use gw_core::worker::{Io, Learned};
+use gw_proto::Scheduler;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+/// The TX side: a queue per port, which a flush moves to what that port
+/// sent (in order).
+#[derive(Default)]
+struct Tx {
+    queued: [Vec<Vec<u8>>; 2],
+    out: [Vec<Vec<u8>>; 2],
+}
+
+impl Io<Vec<u8>> for Tx {
+    fn alloc(&mut self) -> Option<Vec<u8>> {
+        Some(Vec::new())
+    }
+    fn send(&mut self, port: u16, pkt: Vec<u8>) {
+        self.queued[usize::from(port)].push(pkt);
+    }
+}
+
+impl Flush<Vec<u8>> for Tx {
+    fn flush_all(&mut self) {
+        for (q, out) in self.queued.iter_mut().zip(self.out.iter_mut()) {
+            out.append(q);
+        }
+    }
+}
+
+/// One worker's queues besides its ports, owned (the test's [`Queues`]
+/// borrows them).
+struct Rings {
+    redirect: Redirect<Vec<u8>>,
+    neighbours: Redirect<Learned>,
+    from_kernel: Redirect<Vec<u8>>,
+    control: ControlMailbox,
+    mailbox: WorkerMailbox,
+}
+
+impl Rings {
+    /// Worker 0's queues among `workers`.
+    fn new(workers: usize) -> Rings {
+        let (control, mailbox) = mailbox();
+        Rings {
+            redirect: Redirect::new(workers, 256),
+            neighbours: Redirect::new(workers, 16),
+            from_kernel: Redirect::new(workers, 16),
+            control,
+            mailbox,
+        }
+    }
+    fn queues<'a>(&'a self, counters: &'a WorkerCounters) -> Queues<'a, Vec<u8>> {
+        Queues {
+            me: 0,
+            workers: self.redirect.workers() as u32,
+            counters,
+            redirect: &self.redirect,
+            neighbours: &self.neighbours,
+            from_kernel: Some(&self.from_kernel),
+            mailbox: &self.mailbox,
+        }
+    }
+}
+
+fn lab() -> Lab {
+    let mut l = LabConfig { sessions: 1024, ..LabConfig::default() }.build().with_services(Scheduler::Rr);
+    l.learn_neighbours();
+    l
+}
+
+/// What `sent` (in order, both ports) put out of each port.
+fn per_port(sent: &[(u16, Vec<u8>)]) -> [Vec<Vec<u8>>; 2] {
+    let mut out: [Vec<Vec<u8>>; 2] = Default::default();
+    for (port, f) in sent {
+        out[usize::from(*port)].push(f.clone());
+    }
+    out
+}
+
+/// Client frames: 40 UDP flows, 20 TCP SYNs, and frames that are dropped
+/// or answered (a bad IPv4 checksum, no service, an ARP request, a
+/// datagram to a local address with no session); then, built from what the
+/// gateway forwarded in a first lab, the real servers' replies.
+fn traffic() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let mut clients = vec![];
+    for i in 0..40 {
+        clients.push(udp(CLIENT_MAC, GW_OUT, (CLIENT, 20_000 + i), (VIP, VPORT)));
+        if i % 2 == 0 {
+            clients.push(tcp(CLIENT_MAC, GW_OUT, (CLIENT, 30_000 + i), (VIP, VPORT), true, false));
+        }
+    }
+    let mut bad_sum = udp(CLIENT_MAC, GW_OUT, (CLIENT, 40_000), (VIP, VPORT));
+    bad_sum[14 + 10] ^= 0x55;
+    clients.insert(7, bad_sum);
+    clients.insert(13, udp(CLIENT_MAC, GW_OUT, (CLIENT, 40_001), (VIP, 81)));
+    clients.insert(21, arp_request(CLIENT_MAC, CLIENT, VIP));
+    let mut first = lab();
+    let mut replies = vec![];
+    for f in &clients {
+        for (port, out) in first.rx(0, f.clone()) {
+            if port != 1 {
+                continue;
+            }
+            let (_, _, local, rs, _) = inspect(&out);
+            let mac = RS_MAC[RS.iter().position(|r| *r == rs.0).expect("to a real server")];
+            replies.push(if out[14 + 9] == 17 {
+                udp(mac, GW_IN, rs, local)
+            } else {
+                tcp(mac, GW_IN, rs, local, true, true)
+            });
+        }
+    }
+    assert_eq!(replies.len(), 60, "every flow forwarded");
+    replies.insert(5, udp(RS_MAC[0], GW_IN, (RS[0], 8080), (LIP, 9)));
+    (clients, replies)
+}
+
+#[test]
+fn bursts_of_any_size_meet_the_fate_of_one_packet_at_a_time() {
+    let (clients, replies) = traffic();
+    for burst in [1, 4, 32] {
+        let (mut polled, mut ladder) = (lab(), lab());
+        let rings = Rings::new(1);
+        let counters = polled.counters.clone();
+        let q = rings.queues(&counters);
+        let mut tx = Tx::default();
+        let mut staged = Staging::new();
+        let now = polled.now;
+        for (port, frames) in [(0u16, &clients), (1, &replies)] {
+            for chunk in frames.chunks(burst) {
+                let w = &mut polled.worker;
+                receive(w, &q, now, port, chunk.iter().cloned(), &mut staged, &mut tx);
+                let done = after_bursts(w, &q, now, chunk.len(), &mut staged, &mut tx);
+                assert_eq!(done, (0, 0), "nothing handed over, nothing from the kernel");
+                for f in chunk {
+                    ladder.worker.handle(ladder.now, port, f.clone(), &mut ladder.io);
+                }
+                let budget = expire_budget(chunk.len());
+                ladder.worker.tick_with(ladder.now, budget, &mut ladder.io);
+            }
+        }
+        assert!(tx.queued.iter().all(Vec::is_empty), "burst {burst}: everything flushed");
+        let want = per_port(&ladder.io.sent);
+        assert_eq!(tx.out, want, "burst {burst}: the same frames out of each port, in order");
+        assert_eq!(counters.snapshot(), ladder.counters.snapshot(), "burst {burst}: the same counters");
+        // Forwarded both ways (checked by etherparse), and the faults counted.
+        let l4 = |f: &&Vec<u8>| f[12..14] == [8, 0] && [6, 17].contains(&f[14 + 9]);
+        assert_eq!((tx.out[0].iter().filter(l4).count(), tx.out[1].iter().filter(l4).count()), (60, 60));
+        for f in tx.out.iter().flatten().filter(l4) {
+            inspect(f);
+        }
+        assert_eq!(counters.event_count(Event::FwdIn), 60);
+        assert_eq!(counters.event_count(Event::FwdOut), 60);
+        for why in [gw_core::counters::Drop::Ipv4BadChecksum, gw_core::counters::Drop::UnknownReply] {
+            assert_eq!(counters.drop_count(why), 1, "burst {burst}: {why:?}");
+        }
+    }
+}
+
+#[test]
+fn the_inbox_from_other_workers_is_read_two_bursts_a_poll() {
+    let (mut clients, _) = traffic();
+    clients.extend((0..40).map(|i| udp(CLIENT_MAC, GW_OUT, (CLIENT, 21_000 + i), (VIP, VPORT))));
+    assert!(clients.len() > 64 && clients.len() <= 128);
+    let (mut polled, mut ladder) = (lab(), lab());
+    let rings = Rings::new(1);
+    let counters = polled.counters.clone();
+    let q = rings.queues(&counters);
+    let mut tx = Tx::default();
+    let mut staged = Staging::new();
+    // As if another worker had received them (its rx burst, its classify
+    // step) and found this one the owner.
+    for f in &clients {
+        rings.redirect.send(0, 0, f.clone()).expect("room");
+        ladder.worker.handle(ladder.now, 0, f.clone(), &mut ladder.io);
+    }
+    let now = polled.now;
+    let mut handed = vec![];
+    for _ in 0..3 {
+        let (h, k) = after_bursts(&mut polled.worker, &q, now, 0, &mut staged, &mut tx);
+        assert_eq!(k, 0);
+        handed.push(h);
+    }
+    assert_eq!(handed, [64, clients.len() - 64, 0], "two bursts a poll, then nothing");
+    assert_eq!(tx.out, per_port(&ladder.io.sent), "the same frames out as received here");
+    assert_eq!(counters.event_count(Event::RedirectIn), clients.len() as u64);
+    // Counted as handed over, not received: otherwise the same counters.
+    let snap = |c: &WorkerCounters| {
+        let mut s = c.snapshot();
+        s.retain(|c| c.name != "redirect_in_packets");
+        s
+    };
+    assert_eq!(snap(&counters), snap(&ladder.counters));
+}
+
+#[test]
+fn frames_from_the_kernel_leave_as_they_are() {
+    let mut polled = lab();
+    let rings = Rings::new(1);
+    let counters = polled.counters.clone();
+    let q = rings.queues(&counters);
+    let mut tx = Tx::default();
+    let mut staged = Staging::new();
+    let frames: Vec<(u16, Vec<u8>)> = (0..3)
+        .map(|i| (i % 2, udp([2, 0, 0, 0, 0, 9], MacAddr(CLIENT_MAC), (GW_OUT_ADDR, 22), (CLIENT, 5000 + i))))
+        .collect();
+    for (port, f) in &frames {
+        rings.from_kernel.send(0, *port, f.clone()).expect("room");
+    }
+    let now = polled.now;
+    let done = after_bursts(&mut polled.worker, &q, now, 0, &mut staged, &mut tx);
+    assert_eq!(done, (0, 3));
+    assert_eq!(tx.out, per_port(&frames), "out of their ports, unchanged");
+    assert_eq!(counters.event_count(Event::FromKernel), 3);
+    let done = after_bursts(&mut polled.worker, &q, now, 0, &mut staged, &mut tx);
+    assert_eq!(done, (0, 0));
+    assert_eq!(counters.event_count(Event::FromKernel), 3);
+}
+
+#[test]
+fn neighbours_are_learnt_from_and_shared_with_the_other_workers() {
+    let mut polled = lab();
+    // What the lab's own ARP exchanges taught it (no other worker then).
+    assert_eq!(polled.worker.take_learned().count(), 3);
+    let rings = Rings::new(2);
+    let counters = polled.counters.clone();
+    let q = rings.queues(&counters);
+    let mut tx = Tx::default();
+    let mut staged = Staging::new();
+    let now = polled.now;
+    // Another worker learnt new MACs for both real servers.
+    let new_mac = |i: usize| MacAddr([2, 0xee, 0, 0, 0, i as u8]);
+    for (i, rs) in RS.iter().enumerate() {
+        let learned = (1, IpAddr::V4(Ipv4Addr::from(*rs)), new_mac(i), true);
+        rings.neighbours.send(0, 1, learned).expect("room");
+    }
+    after_bursts(&mut polled.worker, &q, now, 0, &mut staged, &mut tx);
+    assert!(rings.neighbours.is_empty(0), "the inbox was read");
+    // (Straight to the worker: with two workers the poll would hand some
+    // flows to the other one.)
+    for i in 0..2 {
+        let flow = udp(CLIENT_MAC, GW_OUT, (CLIENT, 20_000 + i), (VIP, VPORT));
+        polled.worker.handle(now, 0, flow, &mut tx);
+    }
+    tx.flush_all();
+    assert_eq!(tx.out[1].len(), 2);
+    for f in &tx.out[1] {
+        let (_, dst_mac, _, rs, _) = inspect(f);
+        let i = RS.iter().position(|r| *r == rs.0).unwrap();
+        assert_eq!(dst_mac, new_mac(i).0, "to the MAC the other worker learnt");
+    }
+    // A neighbour this worker learns (a host's ARP request for the VIP) goes
+    // to the other worker's inbox, not back to its own.
+    let host = ([198, 18, 0, 77], [2, 0xc0, 0, 0, 0, 0x77]);
+    let arp = arp_request(host.1, host.0, VIP);
+    receive(&mut polled.worker, &q, now, 0, std::iter::once(arp), &mut staged, &mut tx);
+    after_bursts(&mut polled.worker, &q, now, 1, &mut staged, &mut tx);
+    let (port, (from, ip, mac, _)) = rings.neighbours.recv(1).expect("shared with worker 1");
+    assert_eq!((port, from, ip, mac), (0, 0, IpAddr::V4(Ipv4Addr::from(host.0)), MacAddr(host.1)));
+    assert!(rings.neighbours.is_empty(0) && rings.neighbours.is_empty(1));
+}
+
+#[test]
+fn a_connection_listing_is_answered_between_polls() {
+    let (clients, _) = traffic();
+    let mut polled = lab();
+    let rings = Rings::new(1);
+    let counters = polled.counters.clone();
+    let q = rings.queues(&counters);
+    let mut tx = Tx::default();
+    let mut staged = Staging::new();
+    let now = polled.now;
+    receive(&mut polled.worker, &q, now, 0, clients.iter().cloned(), &mut staged, &mut tx);
+    let listed = std::thread::scope(|s| {
+        let control = &rings.control;
+        let listing = s.spawn(move || control.list(None, 16, Duration::from_secs(30)));
+        while !listing.is_finished() {
+            after_bursts(&mut polled.worker, &q, now, 0, &mut staged, &mut tx);
+            std::thread::yield_now();
+        }
+        listing.join().unwrap()
+    });
+    let (sessions, _, complete) = listed;
+    assert!(complete, "every chunk answered");
+    assert_eq!(sessions.len(), 60, "the 40 UDP and 20 TCP sessions");
+    assert_eq!(counters.event_count(Event::SessionsLive), 60);
+}
+
+/// The clock's millisecond is the TSC divided by the ticks per
+/// millisecond, as the loop computed it every poll; a busy poll's end is
+/// the next one's start (no second TSC read); the loops' lengths add up to
+/// the time between the first and the last start, less the loops that
+/// slept; the busy cycles and received packets are counted.
+#[test]
+fn the_poll_clock_reads_what_the_division_read() {
+    let c = WorkerCounters::new(0, 0, 1, 1);
+    let per_ms = 2_600;
+    let mut tsc = 1_000_000u64;
+    let mut clock = PollClock::new(per_ms, tsc);
+    let (mut rng, mut busy_cycles, mut rx, mut looped, mut last) = (0x9e37_79b9_7f4a_7c15u64, 0, 0, 0, tsc);
+    let mut resumed: Option<u64> = None;
+    let mut slept = false;
+    for i in 0..20_000u64 {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        tsc += rng % 5_000;
+        let (start, now) = clock.begin(&c, || {
+            assert!(resumed.is_none(), "poll {i}: read the TSC after a busy poll");
+            tsc
+        });
+        assert_eq!(start, resumed.take().unwrap_or(tsc), "poll {i}");
+        assert_eq!(now, start / per_ms, "poll {i}");
+        if !slept {
+            looped += start - last;
+        }
+        (last, slept) = (start, false);
+        match rng % 4 {
+            0 | 1 => {
+                let end = start + rng % 9_000;
+                clock.end_busy(&c, start, end, (i % 33) as usize);
+                (busy_cycles, rx) = (busy_cycles + end - start, rx + i % 33);
+                tsc = tsc.max(end);
+                resumed = Some(end);
+            }
+            2 => {
+                clock.slept();
+                slept = true;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(c.event_count(Event::LoopCycles), looped);
+    assert_eq!(c.event_count(Event::BusyCycles), busy_cycles);
+    assert_eq!(c.event_count(Event::RxPackets), rx);
+}
