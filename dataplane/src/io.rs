@@ -84,6 +84,7 @@ impl DpdkIo<'_> {
 }
 
 impl Flush<Mbuf> for DpdkIo<'_> {
+    #[inline]
     fn flush_all(&mut self) {
         for i in 0..self.tx.len() {
             if !self.tx[i].is_empty() {
@@ -257,7 +258,11 @@ pub fn receive<B: PacketBuf>(
 /// neighbours other workers learnt and those to tell them, the timers with
 /// the expiry budget of the poll's packets, one TX flush, and a
 /// control-plane question. Each queue is tested for emptiness before it is
-/// read. Returns (packets handed over, frames from the kernel).
+/// read. Returns (packets handed over, frames from the kernel). Inline:
+/// a copy in the caller's codegen unit, so that its queue tests join the
+/// loop's code (out of line in another unit, an empty poll read 221 Ir
+/// instead of 149 in `ir_per_poll`).
+#[inline]
 pub fn after_bursts<B: PacketBuf>(
     worker: &mut Worker<B>,
     q: &Queues<B>,
