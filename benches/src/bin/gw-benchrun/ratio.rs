@@ -171,6 +171,9 @@ pub struct Measured {
     pub steal_pct: Option<f64>,
     /// The generator's TSC ticks per second.
     pub tsc_hz: u64,
+    /// The CPU link's round trip before and after, TSC cycles
+    /// (`Row::cpu_link_rtt`).
+    pub cpu_link_rtt: Option<(f64, f64)>,
 }
 
 impl Measured {
@@ -185,6 +188,7 @@ impl Measured {
             others_cpu_pct: r.others_cpu_pct,
             steal_pct: r.steal_pct,
             tsc_hz: r.tsc_hz,
+            cpu_link_rtt: r.cpu_link_rtt,
         }
     }
 }
@@ -581,12 +585,12 @@ pub fn markdown(res: &[PairResult], env: &Env, builds: &Builds, rounds: u32) -> 
         md.push_str("| (no issue goal applies to these pairs) | | | |\n");
     }
     md.push_str(
-        "\n## Every round\n\n| pair | round | first | A cycles/pkt | B cycles/pkt | B/A | A / B p99 half load µs | A / B DUT busy % | A / B others' CPU % | A / B steal % |\n|---|--:|---|--:|--:|--:|--:|--:|--:|--:|\n",
+        "\n## Every round\n\n| pair | round | first | A cycles/pkt | B cycles/pkt | B/A | A / B p99 half load µs | A / B DUT busy % | A / B others' CPU % | A / B steal % | A / B CPU link round trip, cycles |\n|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|\n",
     );
     for r in res {
         for (i, x) in r.rounds.iter().enumerate() {
             md.push_str(&format!(
-                "| `{}` | {} | {} | {} | {} | {} | {} / {} | {} / {} | {} / {} | {} / {} |\n",
+                "| `{}` | {} | {} | {} | {} | {} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} |\n",
                 r.pair.label(),
                 i + 1,
                 if x.a_first { "A" } else { "B" },
@@ -605,10 +609,22 @@ pub fn markdown(res: &[PairResult], env: &Env, builds: &Builds, rounds: u32) -> 
                 opt(x.b.others_cpu_pct, 0),
                 opt(x.a.steal_pct, 1),
                 opt(x.b.steal_pct, 1),
+                link(x.a.cpu_link_rtt),
+                link(x.b.cpu_link_rtt),
             ));
         }
     }
     md
+}
+
+/// A side's CPU link round trips: the mean of before and after, with
+/// both when they differ by more than a tenth (the level changed).
+fn link(rtt: Option<(f64, f64)>) -> String {
+    match rtt {
+        None => "–".into(),
+        Some((a, b)) if (a - b).abs() > 0.1 * a.min(b) => format!("{a:.0}→{b:.0}"),
+        Some((a, b)) => format!("{:.0}", (a + b) / 2.0),
+    }
 }
 
 /// The per-round ratios a goal judges.
