@@ -468,12 +468,25 @@ impl Partition {
         (first <= hi as u32).then(|| Partition { first, span: (hi as u32 - first) / nw + 1, nw })
     }
 
+    /// The place in the partition (below `span`) that the low half of a
+    /// keyed hash `h` names: a multiply and a shift, not a division.
+    #[inline(always)]
+    pub(super) fn offset_of(self, h: u64) -> u32 {
+        (((h & 0xffff_ffff) * u64::from(self.span)) >> 32) as u32
+    }
+
+    /// How many ports the partition holds.
+    #[inline(always)]
+    pub(super) fn span(self) -> u32 {
+        self.span
+    }
+
     /// The port `k` places after the one at `offset` (below `span`),
     /// around the end of the partition. Divides only when `k` is a whole
     /// partition or more (the search's cursor): a next port's `k` is 0 or
     /// a few.
     #[inline(always)]
-    fn port(self, offset: u32, k: u32) -> u16 {
+    pub(super) fn port(self, offset: u32, k: u32) -> u16 {
         debug_assert!(offset < self.span);
         let i = offset + k;
         let i = if i < self.span {
@@ -554,7 +567,7 @@ impl NextPort {
     ) -> NextPort {
         let h = next_port_hash(secret, svc.slot, rs, last, seq);
         let k = laddr_index(h, svc.laddrs.len());
-        let offset = (((h & 0xffff_ffff) * u64::from(part.span)) >> 32) as u32;
+        let offset = part.offset_of(h);
         let lport = part.port(offset, 0);
         NextPort { lip: svc.laddrs[k], lport, rport: rs.1, rip: rs.0, k: k as u32, proto: 0, offset, h: 0 }
     }
