@@ -647,8 +647,9 @@ fn alloc_lport_search(
         // insert finds both lines in cache (it increments the one and
         // writes the other). Reading the count only after the lookup (or
         // only at the insert) put its miss after the bucket's (issue 14).
-        // The bucket's ten ways are compared only when the count is not
-        // 0 (a port no reply key uses is free whatever the bucket holds).
+        // The bucket's ten signatures are compared only when the count is
+        // not 0 (a port no reply key uses is free whatever the bucket
+        // holds), and no session is read: a matching one counts as taken.
         let p0 = port(offset, start);
         let k0 = reply(lip, p0);
         let h0 = sessions.hash(&k0);
