@@ -424,6 +424,24 @@ mod tests {
         check(&ix, &HashMap::from([(8, one)]));
     }
 
+    /// A bucket with a free last way names no alternative; a full one names
+    /// the bucket the next insert of its hash takes a way in.
+    #[test]
+    fn a_crowded_bucket_names_the_alternative_an_insert_takes() {
+        let mut ix = Index::new(7 * 64);
+        let h = |i: u64| (i + 1) << 48 | 5; // all primary bucket 5
+        for i in 0..WAYS as u64 {
+            assert!(ix.alt_if_crowded(h(i)).is_none(), "room after {i} entries");
+            ix.insert(h(i), i as u32).unwrap();
+        }
+        let next = h(WAYS as u64);
+        let alt = ix.alt_if_crowded(next).expect("a full bucket names its alternative") as *const Bucket;
+        ix.insert(next, 99).unwrap();
+        let b = ix.buckets.iter().position(|b| b.idx.contains(&99)).unwrap();
+        assert_eq!(&ix.buckets[b] as *const Bucket, alt);
+        assert_ne!(b, 5);
+    }
+
     #[test]
     fn displacement_fills_both_buckets_and_undoes_a_failure() {
         // Two buckets: every entry's two candidates are the two buckets, so
