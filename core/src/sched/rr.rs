@@ -87,8 +87,8 @@ mod tests {
     }
 
     /// After the list shrinks below the last choice, rr goes on from
-    /// `(last + 1) % n`, as the kernel's list walk from a removed entry
-    /// would start over; past the end it wraps to the first available.
+    /// `(last + 1) % n` (as it did with a division each time); past the
+    /// end it wraps to the first available server.
     #[test]
     fn rr_after_the_list_shrank_and_around_the_end() {
         let five = servers(&[1, 1, 1, 1, 1]);
