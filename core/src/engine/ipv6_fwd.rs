@@ -790,7 +790,9 @@ fn alloc_lport6(
             let lport = part.port(offset, u32::from(st.lport_next));
             st.lport_next = st.lport_next.wrapping_add(1);
             let key = FlowKey6 { proto: flow.proto, src: rs.0, sport: rs.1, dst: lip, dport: lport };
-            if sessions.lookup_out(&key).is_none() {
+            // The reply bucket's signatures alone: no session read (a
+            // matching one counts as taken).
+            if !sessions.out_hash_may_be_live(sessions.hash(&key)) {
                 return Ok((lip, lport));
             }
         }

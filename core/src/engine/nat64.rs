@@ -122,7 +122,12 @@ pub(super) fn alloc_lport(
                 dst: mapped(lip),
                 dport: lport,
             };
-            if sessions.lookup_out(&key4).is_none() && sessions6.lookup_out(&key6).is_none() {
+            // Free in both tables, by the IPv4 reply-port count (no
+            // bucket read when 0) and the reply buckets' signatures (no
+            // session read: a matching one counts as taken).
+            let free4 = sessions.reply_port_unused(lip, lport)
+                || !sessions.out_hash_may_be_live(sessions.hash(&key4));
+            if free4 && !sessions6.out_hash_may_be_live(sessions6.hash(&key6)) {
                 return Ok((mapped(lip), lport));
             }
         }
