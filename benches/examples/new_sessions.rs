@@ -17,7 +17,8 @@
 //! the refusals are printed.
 //!
 //! The engine has gatewayd's prefetch hint (`Engine::set_prefetch`: the
-//! next free slot, a real server's next reply lines).
+//! next free slot, a real server's next reply lines, the reply bucket of
+//! a port a bind moved on to, a crowded bucket's alternative).
 //!
 //! Instructions and cache misses per new flow, deterministic: callgrind
 //! counting `Bursts::run` only, at two NEW, `(X(2N) - X(N)) / N`. Its cache

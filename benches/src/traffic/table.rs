@@ -81,6 +81,11 @@ pub struct Row {
     /// Percent of the DUT's CPU time the hypervisor stole during the run.
     #[serde(default)]
     pub steal_pct: Option<f64>,
+    /// A cache line's round trip between the generator's CPU and the
+    /// DUT's, in TSC cycles, measured right before and right after the
+    /// scenario (the machine's level: `gw-benchrun`'s `cpulink`).
+    #[serde(default)]
+    pub cpu_link_rtt: Option<(f64, f64)>,
     /// Anything a reader must know about this row.
     pub note: String,
 }
@@ -152,13 +157,13 @@ fn count(n: u64) -> String {
 pub fn markdown(rows: &[Row]) -> String {
     let mut s = String::new();
     s.push_str(
-        "| scenario | DUT | flows | frame B | Mpps fwd (range) | cycles/pkt (range) | Mpps/core from cycles | vs testpmd Mpps | vs testpmd cycles | drop % | new sess/s | lat p50/p99 µs, half load | p99 half load vs testpmd | lat p50/p99 µs, max load | B/session | sessions live | RSS MiB | others' CPU / steal % |\n",
+        "| scenario | DUT | flows | frame B | Mpps fwd (range) | cycles/pkt (range) | Mpps/core from cycles | vs testpmd Mpps | vs testpmd cycles | drop % | new sess/s | lat p50/p99 µs, half load | p99 half load vs testpmd | lat p50/p99 µs, max load | B/session | sessions live | RSS MiB | others' CPU / steal % | CPU link round trip, cycles before / after |\n",
     );
-    s.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+    s.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
     for r in rows {
         let dut = if r.workers > 1 { format!("{} ({} workers)", r.dut, r.workers) } else { r.dut.clone() };
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.scenario,
             dut,
             count(r.flows),
@@ -177,6 +182,7 @@ pub fn markdown(rows: &[Row]) -> String {
             r.sessions_live.map_or_else(|| "–".to_string(), count),
             opt(r.rss_mib, 0),
             machine(r),
+            r.cpu_link_rtt.map_or_else(|| "–".to_string(), |(a, b)| format!("{a:.0} / {b:.0}")),
         ));
     }
     let notes: Vec<_> = rows.iter().filter(|r| !r.note.is_empty()).collect();

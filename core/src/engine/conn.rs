@@ -17,7 +17,7 @@ use crate::client_addr;
 use crate::counters::{Drop, Event, TrafficCells, WorkerCounters};
 use crate::modes::{self, BindCx, Bound, Mode, ModeOp};
 use crate::persist;
-use crate::sched::{self, Dests, Flow};
+use crate::sched::{self, sip13_words, Dests, Flow};
 use crate::service::{Dest, Service, Snapshot};
 use crate::session::{fold_mul, Flags, FlowKey, Session};
 use crate::tcp_state::{flags, Dir, State};
@@ -192,7 +192,9 @@ impl Engine {
         h_in: u64,
         svc: Option<u32>,
     ) -> Result<u32, Drop> {
-        let Engine { cfg, snap, sessions, svc: svc_state, counters, overloaded, ca, next_ports, .. } = self;
+        let Engine {
+            cfg, snap, sessions, svc: svc_state, counters, overloaded, ca, next_ports, lports, ..
+        } = self;
         let (key, tcp_flags) = (p.key, p.tcp_flags);
         debug_assert_eq!(svc, snap.service_slot(key.proto, key.dst, key.dport));
         let Some(svc) = svc.map(|i| snap.service_at(i)) else {
@@ -229,8 +231,8 @@ impl Engine {
             }
         };
         let dest = &svc.dests[d];
-        let cx = BindCx { cfg, sessions, st, svc, next: next_ports };
-        let Bound { rs, local, mut flags } =
+        let cx = BindCx { cfg, lports: *lports, sessions, st, svc, next: next_ports };
+        let Bound { rs, local, mut flags, reply_hash } =
             modes::dispatch(dest.mode, Bind { cx, key: &key, dest, ttl: p.ttl })?;
         if svc.one_packet && key.proto == Protocol::Udp {
             flags |= Flags::ONE_PACKET;
@@ -254,8 +256,9 @@ impl Engine {
         } else {
             s.flags = flags;
         }
-        let i =
-            sessions.insert_hashed(s, h_in, now, snap.timeouts.of_ms(state)).map_err(|_| Drop::TableFull)?;
+        let i = sessions
+            .insert_with_hashes(s, h_in, reply_hash, now, snap.timeouts.of_ms(state))
+            .map_err(|_| Drop::TableFull)?;
         if pp && svc.client_addr != ClientAddr::Toa {
             let len = client_addr::proxy_len(svc.client_addr == ClientAddr::ProxyV2, &s);
             ca.set(i, p.seq, len);
@@ -391,34 +394,42 @@ pub(crate) fn unbind_parts(
 /// When there is no next port (the server's first connection on this
 /// worker, a port-0 server met on another port than last time, an address
 /// deleted since) or it is taken, [`alloc_lport_search`].
+///
+/// Returns the local address and port, and the index hash of the reply
+/// key they make when the bind computed it (the session's insert then
+/// does not hash that key again).
 pub(crate) fn alloc_lport(
     cx: &mut BindCx<'_>,
     flow: &FlowKey,
     rs: (u32, u16),
     dest: u32,
-) -> Result<(u32, u16), Drop> {
+) -> Result<((u32, u16), Option<u64>), Drop> {
     let n = cx.svc.laddrs.len();
     if n == 0 {
         return Err(Drop::NoLaddr);
     }
-    let Some(part) = Partition::of(cx.cfg) else { return Err(Drop::LaddrExhausted) };
+    let Some(part) = cx.lports else { return Err(Drop::LaddrExhausted) };
     let (svc, sessions) = (cx.svc, cx.sessions);
     let taken = cx.next.get_mut(dest as usize).and_then(|c| c.take(svc, flow.proto, rs)).and_then(|c| {
         // Both lines are in cache: a count of 0 says free without the
-        // bucket; else the bucket, then this address's next ports whose
-        // count is 0 (their counts share the line).
-        let key = c.reply_key(flow.proto, rs);
-        if sessions.reply_port_unused(c.lip, c.lport) || sessions.find_out(&key, c.h).is_none() {
-            return Some((c.lip, c.lport));
+        // bucket; else the bucket's signatures (a matching one is taken for
+        // the key: reading its session to be sure was a random cache miss,
+        // in about one bind in five at 1 M live, for a port that almost
+        // always is taken), then this address's next ports whose count is
+        // 0 (their counts share the line).
+        if sessions.reply_port_unused(c.lip, c.lport) || !sessions.out_hash_may_be_live(c.h) {
+            sessions.prefetch_insert_alt(c.h, true);
+            return Some(((c.lip, c.lport), Some(c.h)));
         }
         let tries = (part.span as usize).min(LPORT_TRIES) as u32;
-        (1..tries)
-            .map(|t| part.port(c.offset, t))
-            .find(|&p| sessions.reply_port_unused(c.lip, p))
-            .map(|p| (c.lip, p))
+        let p = (1..tries).map(|t| part.port(c.offset, t)).find(|&p| sessions.reply_port_unused(c.lip, p))?;
+        // The insert writes this port's reply bucket: start its miss now.
+        let h = sessions.hash(&c.reply_key_at(flow.proto, rs, p));
+        sessions.prefetch_out_bucket(h);
+        Some(((c.lip, p), Some(h)))
     });
-    let local = match taken {
-        Some(local) => local,
+    let (local, reply_hash) = match taken {
+        Some(found) => found,
         None => alloc_lport_search(cx, flow, rs, part)?,
     };
     if let Some(c) = cx.next.get_mut(dest as usize) {
@@ -428,12 +439,14 @@ pub(crate) fn alloc_lport(
         c.h = sessions.hash(&c.reply_key(flow.proto, rs));
         sessions.prefetch_reply(c.lip, c.lport, c.h);
     }
-    Ok(local)
+    Ok((local, reply_hash))
 }
 
 /// The ports of this worker's partition of the local port range: `span`
-/// ports from `first`, `nw` apart.
-#[derive(Clone, Copy, Debug)]
+/// ports from `first`, `nw` apart. The engine works it out once
+/// ([`Partition::of`] its configuration): three divisions a new flow no
+/// longer makes, each tens of cycles (issue 14).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Partition {
     first: u32,
     span: u32,
@@ -443,19 +456,47 @@ pub(crate) struct Partition {
 impl Partition {
     /// This worker's partition of `cfg.lport_range`; `None` when it has no
     /// port.
-    #[inline]
-    fn of(cfg: &super::EngineConfig) -> Option<Partition> {
-        let (lo, hi) = cfg.lport_range;
-        let (w, nw) = (cfg.worker, cfg.workers.max(1));
+    pub(crate) fn of(cfg: &super::EngineConfig) -> Option<Partition> {
+        Partition::new(cfg.lport_range, cfg.worker, cfg.workers)
+    }
+
+    /// Worker `w` of `nw`'s partition of the ports `lo..=hi`.
+    fn new((lo, hi): (u16, u16), w: u32, nw: u32) -> Option<Partition> {
+        let nw = nw.max(1);
         // First port of this worker's partition at or above `lo`.
         let first = lo as u32 + (w + nw - lo as u32 % nw) % nw;
         (first <= hi as u32).then(|| Partition { first, span: (hi as u32 - first) / nw + 1, nw })
     }
 
-    /// The port `k` places after the one at `offset` (below `span`).
+    /// The place in the partition (below `span`) that the low half of a
+    /// keyed hash `h` names: a multiply and a shift, not a division.
     #[inline(always)]
-    fn port(self, offset: u32, k: u32) -> u16 {
-        (self.first + (offset + k) % self.span * self.nw) as u16
+    pub(super) fn offset_of(self, h: u64) -> u32 {
+        (((h & 0xffff_ffff) * u64::from(self.span)) >> 32) as u32
+    }
+
+    /// How many ports the partition holds.
+    #[inline(always)]
+    pub(super) fn span(self) -> u32 {
+        self.span
+    }
+
+    /// The port `k` places after the one at `offset` (below `span`),
+    /// around the end of the partition. Divides only when `k` is a whole
+    /// partition or more (the search's cursor): a next port's `k` is 0 or
+    /// a few.
+    #[inline(always)]
+    pub(super) fn port(self, offset: u32, k: u32) -> u16 {
+        debug_assert!(offset < self.span);
+        let i = offset + k;
+        let i = if i < self.span {
+            i
+        } else if i - self.span < self.span {
+            i - self.span
+        } else {
+            i % self.span
+        };
+        (self.first + i * self.nw) as u16
     }
 }
 
@@ -503,7 +544,12 @@ impl NextPort {
     }
 
     fn reply_key(&self, proto: Protocol, rs: (u32, u16)) -> FlowKey {
-        FlowKey { proto, src: rs.0, sport: rs.1, dst: self.lip, dport: self.lport }
+        self.reply_key_at(proto, rs, self.lport)
+    }
+
+    /// The reply key toward `rs` of its local address and port `lport`.
+    fn reply_key_at(&self, proto: Protocol, rs: (u32, u16), lport: u16) -> FlowKey {
+        FlowKey { proto, src: rs.0, sport: rs.1, dst: self.lip, dport: lport }
     }
 
     /// Chooses the next local address and port toward `rs` after `last`,
@@ -521,7 +567,7 @@ impl NextPort {
     ) -> NextPort {
         let h = next_port_hash(secret, svc.slot, rs, last, seq);
         let k = laddr_index(h, svc.laddrs.len());
-        let offset = (((h & 0xffff_ffff) * u64::from(part.span)) >> 32) as u32;
+        let offset = part.offset_of(h);
         let lport = part.port(offset, 0);
         NextPort { lip: svc.laddrs[k], lport, rport: rs.1, rip: rs.0, k: k as u32, proto: 0, offset, h: 0 }
     }
@@ -533,16 +579,15 @@ impl NextPort {
 /// choices do not cycle through the few ports a chain of hashes of the
 /// last one alone would meet).
 fn next_port_hash(secret: u64, svc: u32, rs: (u32, u16), last: (u32, u16), seq: u64) -> u64 {
-    use std::hash::Hasher;
-    let mut msg = [0u8; 32];
-    msg[0..8].copy_from_slice(&(secret ^ NEXT_PORT_TWEAK).to_le_bytes());
-    msg[8..16].copy_from_slice(&(u64::from(rs.0) << 32 | u64::from(last.0)).to_le_bytes());
-    msg[16..24]
-        .copy_from_slice(&(u64::from(svc) << 32 | u64::from(rs.1) << 16 | u64::from(last.1)).to_le_bytes());
-    msg[24..32].copy_from_slice(&seq.to_le_bytes());
-    let mut h = std::hash::DefaultHasher::new();
-    h.write(&msg);
-    h.finish()
+    sip13_words(
+        (0, 0),
+        [
+            secret ^ NEXT_PORT_TWEAK,
+            u64::from(rs.0) << 32 | u64::from(last.0),
+            u64::from(svc) << 32 | u64::from(rs.1) << 16 | u64::from(last.1),
+            seq,
+        ],
+    )
 }
 
 // One line holds two real servers' next ports.
@@ -583,7 +628,7 @@ fn alloc_lport_search(
     flow: &FlowKey,
     rs: (u32, u16),
     part: Partition,
-) -> Result<(u32, u16), Drop> {
+) -> Result<((u32, u16), Option<u64>), Drop> {
     let BindCx { cfg, sessions, st, svc, .. } = cx;
     let n = svc.laddrs.len();
     let span = part.span;
@@ -602,14 +647,15 @@ fn alloc_lport_search(
         // insert finds both lines in cache (it increments the one and
         // writes the other). Reading the count only after the lookup (or
         // only at the insert) put its miss after the bucket's (issue 14).
-        // The bucket's ten ways are compared only when the count is not
-        // 0 (a port no reply key uses is free whatever the bucket holds).
+        // The bucket's ten signatures are compared only when the count is
+        // not 0 (a port no reply key uses is free whatever the bucket
+        // holds), and no session is read: a matching one counts as taken.
         let p0 = port(offset, start);
         let k0 = reply(lip, p0);
         let h0 = sessions.hash(&k0);
         sessions.load_out_bucket(h0);
         let unused = sessions.reply_port_unused(lip, p0);
-        let t = if unused || sessions.find_out(&k0, h0).is_none() {
+        let t = if unused || !sessions.out_hash_may_be_live(h0) {
             Some(0)
         } else {
             (1..tries as u32)
@@ -618,7 +664,7 @@ fn alloc_lport_search(
         };
         st.lport_next = st.lport_next.wrapping_add(t.map_or(tries, |t| t as usize + 1) as u16);
         if let Some(t) = t {
-            return Ok((lip, port(offset, start + t)));
+            return Ok(((lip, port(offset, start + t)), (t == 0).then_some(h0)));
         }
     }
     Err(Drop::LaddrExhausted)
@@ -650,26 +696,27 @@ pub(super) fn laddr_index(h: u64, n: usize) -> usize {
 /// Separates the local-address hash's key from the others (same seed).
 const LADDR_TWEAK: u64 = 0x1add_5eed_7e11_0c4b;
 
-/// RFC 6056's F(): a keyed hash of the flow. SipHash-1-3 (std's
-/// `DefaultHasher`) over the secret followed by the flow, as the RFC's
-/// MD5(addresses, ports, secret_key); no allocation. The 32 bytes go in
-/// one `write` (four whole SipHash blocks): six small writes each took
-/// the hasher's tail-buffering path, 366 instructions per new flow
-/// against 146 now (issue 14).
+/// RFC 6056's F(): a keyed hash of the flow. SipHash-1-3 over the secret
+/// followed by the flow, as the RFC's MD5(addresses, ports, secret_key);
+/// no allocation. Four whole words ([`sip13_words`], the bytes std's
+/// `DefaultHasher` hashed here before, in straight-line code): six small
+/// writes to std's hasher took its tail-buffering path, 366 instructions
+/// per new flow; one `write` of the 32 bytes 260; the words about 120
+/// (issue 14).
 fn port_offset(secret: u64, flow: &FlowKey, rs: (u32, u16), lip: u32) -> u64 {
-    use std::hash::Hasher;
     let ports = u64::from(flow.sport) << 48
         | u64::from(flow.dport) << 32
         | u64::from(rs.1) << 16
         | u64::from(u8::from(flow.proto));
-    let mut msg = [0u8; 32];
-    msg[0..8].copy_from_slice(&(secret ^ PORT_SECRET_TWEAK).to_le_bytes());
-    msg[8..16].copy_from_slice(&(u64::from(flow.src) << 32 | u64::from(flow.dst)).to_le_bytes());
-    msg[16..24].copy_from_slice(&(u64::from(rs.0) << 32 | u64::from(lip)).to_le_bytes());
-    msg[24..32].copy_from_slice(&ports.to_le_bytes());
-    let mut h = std::hash::DefaultHasher::new();
-    h.write(&msg);
-    h.finish()
+    sip13_words(
+        (0, 0),
+        [
+            secret ^ PORT_SECRET_TWEAK,
+            u64::from(flow.src) << 32 | u64::from(flow.dst),
+            u64::from(rs.0) << 32 | u64::from(lip),
+            ports,
+        ],
+    )
 }
 
 /// Separates the port hash's key from the session index's (same seed).
@@ -758,6 +805,32 @@ mod tests {
             0,
         );
         assert!(!ConnReuse::new(3).unwrap().reschedules(&s, false));
+    }
+
+    /// A partition's ports around its end are the modulo's, for the
+    /// offsets a bind draws (below the span) and any step, the search
+    /// cursor's whole laps included; the partition of each worker of a
+    /// range holds exactly the range's ports of its class.
+    #[test]
+    fn partition_ports_wrap_as_the_modulo() {
+        for (range, nw) in
+            [((1024, 65535), 1), ((1024, 65535), 3), ((2000, 2127), 2), ((5, 5), 1), ((60000, 60003), 5)]
+        {
+            for w in 0..nw {
+                let Some(p) = Partition::new(range, w, nw) else {
+                    assert!((range.0..=range.1).all(|port| u32::from(port) % nw != w), "{range:?} {w}/{nw}");
+                    continue;
+                };
+                let mine: Vec<u16> = (range.0..=range.1).filter(|&port| u32::from(port) % nw == w).collect();
+                assert_eq!((0..p.span).map(|o| p.port(o, 0)).collect::<Vec<_>>(), mine);
+                for offset in [0, 1, p.span / 2, p.span - 1].into_iter().filter(|&o| o < p.span) {
+                    for k in [0, 1, 63, p.span - 1, p.span, p.span + 1, 2 * p.span + 5, 65535 + 63] {
+                        let want = (p.first + (offset + k) % p.span * p.nw) as u16;
+                        assert_eq!(p.port(offset, k), want, "{range:?} {w}/{nw} offset {offset} k {k}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -462,6 +462,9 @@ impl Engine {
     /// of line: the established path through [`Engine::l4`] stays small.
     #[inline(never)]
     fn open(&mut self, now: u64, rx: &Iface, frame: &mut [u8], p: &L4Info, h_in: u64) -> Action {
+        // The insert comes after the service lookup, the scheduler and the
+        // bind: time enough for the line of a full bucket's alternative.
+        self.sessions.prefetch_insert_alt(h_in, false);
         // One service lookup for both the SYNPROXY check and the session.
         let svc = self.snap.service_slot(p.key.proto, p.key.dst, p.key.dport);
         if p.key.proto == Protocol::Tcp && svc.is_some_and(|i| self.snap.service_at(i).synproxy) {

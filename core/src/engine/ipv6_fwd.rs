@@ -60,14 +60,14 @@ use std::net::Ipv6Addr;
 
 use gw_proto::ForwardMode;
 
-use super::conn::{count_traffic, per_worker, plain_syn, state_moved, unbind_parts, SvcDests};
+use super::conn::{count_traffic, per_worker, plain_syn, state_moved, unbind_parts, Partition, SvcDests};
 use super::ipv4::{TO_CLIENT, TO_SERVER};
 use super::{Action, Engine};
 use crate::client_addr;
 use crate::counters::{Drop, Event};
 use crate::modes;
 use crate::route::{self, Iface, Routes};
-use crate::sched::{self, Flow};
+use crate::sched::{self, sip13_words, Flow};
 use crate::service::{fold32, Service};
 use crate::session::ipv6::{FlowKey6, Session6, SessionTable6};
 use crate::session::{Expired, Flags};
@@ -331,7 +331,9 @@ impl Engine {
 
     /// The session for the first packet of an IPv6 flow to a service.
     pub(super) fn new_session6(&mut self, now: u64, p: &L4Info6) -> Result<u32, Drop> {
-        let Engine { cfg, snap, sessions, sessions6, svc: svc_state, counters, overloaded, ca, .. } = self;
+        let Engine {
+            cfg, snap, sessions, sessions6, svc: svc_state, counters, overloaded, ca, lports, ..
+        } = self;
         let key = p.key;
         let Some(svc) = snap.service6(key.proto, key.dst, key.dport) else {
             let reply = snap.is_laddr6(key.dst) || snap.masq_dest6(key.proto, key.src, key.sport).is_some();
@@ -385,16 +387,12 @@ impl Engine {
         let rs = (rip, if dest.port == 0 { key.dport } else { dest.port });
         let (local, flags) = match dest.mode {
             ForwardMode::FullNat if rip4.is_some() => {
-                let (t, w) = ((&*sessions, &*sessions6), (cfg.worker, cfg.workers));
+                let t = (&*sessions, &*sessions6);
                 let rs4 = (rip4.unwrap_or_default(), rs.1);
-                (super::nat64::alloc_lport(t, cfg.lport_range, w, svc, st, &key, rs4)?, Flags::NONE)
+                (super::nat64::alloc_lport(t, *lports, svc, st, &key, rs4)?, Flags::NONE)
             }
             _ if rip4.is_some() => return Err(Drop::Ipv6NotHandled),
-            ForwardMode::FullNat => {
-                let l =
-                    alloc_lport6(sessions6, cfg.lport_range, (cfg.worker, cfg.workers), svc, st, &key, rs)?;
-                (l, Flags::NONE)
-            }
+            ForwardMode::FullNat => (alloc_lport6(sessions6, *lports, svc, st, &key, rs)?, Flags::NONE),
             ForwardMode::Masq => ((key.src, key.sport), Flags::NONE),
             ForwardMode::Route | ForwardMode::Tunnel => ((key.src, key.sport), Flags::NO_OUT),
         };
@@ -774,8 +772,7 @@ pub(crate) fn xmit6(s: &Session6, out: bool, routed: bool, frame: &mut [u8], p: 
 /// §3.3.3), skipping a port whose reply key is live.
 fn alloc_lport6(
     sessions: &SessionTable6,
-    (lo, hi): (u16, u16),
-    (w, nw): (u32, u32),
+    part: Option<Partition>,
     svc: &Service,
     st: &mut super::SvcState,
     flow: &FlowKey6,
@@ -785,24 +782,20 @@ fn alloc_lport6(
     if n == 0 {
         return Err(Drop::NoLaddr);
     }
-    let nw = nw.max(1);
-    let first = lo as u32 + (w + nw - lo as u32 % nw) % nw;
-    if first > hi as u32 {
-        return Err(Drop::LaddrExhausted);
-    }
-    let span = (hi as u32 - first) / nw + 1;
-    let tries = (span as usize).min(LPORT_TRIES);
+    let Some(part) = part else { return Err(Drop::LaddrExhausted) };
+    let tries = (part.span() as usize).min(LPORT_TRIES);
     let h = sessions.hash(flow);
     let k0 = super::conn::laddr_index(h, n);
     for k in 0..n {
         let lip = svc.laddrs6[(k0 + k) % n];
-        let offset = (port_offset6(h, rs, lip) % span as u64) as u32;
+        let offset = part.offset_of(port_offset6(h, rs, lip));
         for _ in 0..tries {
-            let idx = (offset + st.lport_next as u32) % span;
+            let lport = part.port(offset, u32::from(st.lport_next));
             st.lport_next = st.lport_next.wrapping_add(1);
-            let lport = (first + idx * nw) as u16;
             let key = FlowKey6 { proto: flow.proto, src: rs.0, sport: rs.1, dst: lip, dport: lport };
-            if sessions.lookup_out(&key).is_none() {
+            // The reply bucket's signatures alone: no session read (a
+            // matching one counts as taken).
+            if !sessions.out_hash_may_be_live(sessions.hash(&key)) {
                 return Ok((lip, lport));
             }
         }
@@ -810,16 +803,14 @@ fn alloc_lport6(
     Err(Drop::LaddrExhausted)
 }
 
-/// RFC 6056's F() for IPv6: SipHash over the flow's keyed table hash (the
-/// table's secret seed is in it), the real server and the local address.
+/// RFC 6056's F() for IPv6: SipHash-1-3 over the flow's keyed table hash
+/// (the table's secret seed is in it), the real server and the local
+/// address, six whole words ([`sip13_words`]: std's hasher took its
+/// tail-buffering path for the 2-byte port).
 pub(super) fn port_offset6(flow_hash: u64, rs: (u128, u16), lip: u128) -> u64 {
-    use std::hash::Hasher;
-    let mut h = std::hash::DefaultHasher::new();
-    h.write_u64(flow_hash);
-    h.write_u128(rs.0);
-    h.write_u16(rs.1);
-    h.write_u128(lip);
-    h.finish()
+    let w = |a: u128| [a as u64, (a >> 64) as u64];
+    let ([r0, r1], [l0, l1]) = (w(rs.0), w(lip));
+    sip13_words((0, 0), [flow_hash, r0, r1, u64::from(rs.1), l0, l1])
 }
 
 #[cfg(test)]

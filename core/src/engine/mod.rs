@@ -240,6 +240,8 @@ pub struct Engine {
     /// Each real server's next FULLNAT local port ([`conn::NextPort`]),
     /// by real-server slot.
     next_ports: Box<[conn::NextPort]>,
+    /// This worker's share of `cfg.lport_range` ([`conn::Partition`]).
+    lports: Option<conn::Partition>,
     /// The token bucket of replies ([`reject`]).
     replies: reject::TokenBucket,
     /// Fragments being reassembled, and the datagram last completed (its
@@ -286,6 +288,7 @@ impl Engine {
         let svc = vec![SvcState::default(); cfg.max_services].into_boxed_slice();
         let overloaded = vec![false; counters.dests.len()].into_boxed_slice();
         let next_ports = vec![conn::NextPort::default(); counters.dests.len()].into_boxed_slice();
+        let lports = conn::Partition::of(&cfg);
         counters.event_cell(Event::SessionTableBytes).set(sessions.memory_bytes() as u64);
         counters.event_cell(Event::Session6TableBytes).set(sessions6.memory_bytes() as u64);
         counters.event_cell(Event::SessionCapacity).set(sessions.capacity() as u64);
@@ -309,6 +312,7 @@ impl Engine {
             counters,
             overloaded,
             next_ports,
+            lports,
             replies,
             frag,
             reassembled: None,

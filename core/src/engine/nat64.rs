@@ -94,8 +94,7 @@ pub enum Pending {
 /// key is live in either table. Returns the mapped local address.
 pub(super) fn alloc_lport(
     (sessions, sessions6): (&SessionTable, &SessionTable6),
-    (lo, hi): (u16, u16),
-    (w, nw): (u32, u32),
+    part: Option<super::conn::Partition>,
     svc: &Service,
     st: &mut SvcState,
     flow: &FlowKey6,
@@ -105,22 +104,16 @@ pub(super) fn alloc_lport(
     if n == 0 {
         return Err(Drop::NoLaddr);
     }
-    let nw = nw.max(1);
-    let first = lo as u32 + (w + nw - lo as u32 % nw) % nw;
-    if first > hi as u32 {
-        return Err(Drop::LaddrExhausted);
-    }
-    let span = (hi as u32 - first) / nw + 1;
-    let tries = (span as usize).min(LPORT_TRIES);
+    let Some(part) = part else { return Err(Drop::LaddrExhausted) };
+    let tries = (part.span() as usize).min(LPORT_TRIES);
     let h = sessions6.hash(flow);
     let k0 = super::conn::laddr_index(h, n);
     for k in 0..n {
         let lip = svc.laddrs[(k0 + k) % n];
-        let offset = (port_offset6(h, (mapped(rs.0), rs.1), mapped(lip)) % span as u64) as u32;
+        let offset = part.offset_of(port_offset6(h, (mapped(rs.0), rs.1), mapped(lip)));
         for _ in 0..tries {
-            let idx = (offset + st.lport_next as u32) % span;
+            let lport = part.port(offset, u32::from(st.lport_next));
             st.lport_next = st.lport_next.wrapping_add(1);
-            let lport = (first + idx * nw) as u16;
             let key4 = FlowKey { proto: flow.proto, src: rs.0, sport: rs.1, dst: lip, dport: lport };
             let key6 = FlowKey6 {
                 proto: flow.proto,
@@ -129,7 +122,12 @@ pub(super) fn alloc_lport(
                 dst: mapped(lip),
                 dport: lport,
             };
-            if sessions.lookup_out(&key4).is_none() && sessions6.lookup_out(&key6).is_none() {
+            // Free in both tables, by the IPv4 reply-port count (no
+            // bucket read when 0) and the reply buckets' signatures (no
+            // session read: a matching one counts as taken).
+            let free4 = sessions.reply_port_unused(lip, lport)
+                || !sessions.out_hash_may_be_live(sessions.hash(&key4));
+            if free4 && !sessions6.out_hash_may_be_live(sessions6.hash(&key6)) {
                 return Ok((mapped(lip), lport));
             }
         }

@@ -23,7 +23,12 @@ impl Mode for Dr {
 
     #[inline]
     fn bind(_: &mut BindCx<'_>, key: &FlowKey, dest: &Dest) -> Result<Bound, Drop> {
-        Ok(Bound { rs: (dest.addr4(), key.dport), local: (key.src, key.sport), flags: Flags::NO_OUT })
+        Ok(Bound {
+            rs: (dest.addr4(), key.dport),
+            local: (key.src, key.sport),
+            flags: Flags::NO_OUT,
+            reply_hash: None,
+        })
     }
 
     /// Only the MACs change (the worker writes them for the next hop).

@@ -29,8 +29,8 @@ impl Mode for FullNat {
     #[inline]
     fn bind(cx: &mut BindCx<'_>, key: &FlowKey, dest: &Dest) -> Result<Bound, Drop> {
         let rs = (dest.addr4(), rs_port(key, dest));
-        let local = alloc_lport(cx, key, rs, dest.slot)?;
-        Ok(Bound { rs, local, flags: Flags::NONE })
+        let (local, reply_hash) = alloc_lport(cx, key, rs, dest.slot)?;
+        Ok(Bound { rs, local, flags: Flags::NONE, reply_hash })
     }
 
     /// CIP:cport -> VIP:vport becomes LIP:lport -> RIP:rport.

@@ -48,6 +48,10 @@ pub struct Bound {
     pub local: (u32, u16),
     /// [`Flags::NO_OUT`] if replies bypass the gateway, else none.
     pub flags: Flags,
+    /// The index hash of the reply key (`rs` -> `local`) when the bind
+    /// computed it (a FULLNAT bind that checked the port is free), for the
+    /// insert not to hash it again.
+    pub reply_hash: Option<u64>,
 }
 
 /// What binding may look at: the worker's configuration and sessions (a
@@ -56,6 +60,9 @@ pub struct Bound {
 pub struct BindCx<'a> {
     /// The worker's settings (local port range, worker index).
     pub(crate) cfg: &'a EngineConfig,
+    /// This worker's share of `cfg.lport_range`, worked out once
+    /// ([`crate::engine::conn::Partition::of`]); `None` when it has none.
+    pub(crate) lports: Option<crate::engine::conn::Partition>,
     /// The worker's sessions, to check a reply key is free.
     pub(crate) sessions: &'a SessionTable,
     /// The service's local address and port cursors.

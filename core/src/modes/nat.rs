@@ -38,7 +38,7 @@ impl Mode for Nat {
         if cx.sessions.lookup_out(&reply).is_some() {
             return Err(Drop::NatConflict);
         }
-        Ok(Bound { rs, local, flags: Flags::NONE })
+        Ok(Bound { rs, local, flags: Flags::NONE, reply_hash: None })
     }
 
     #[inline(always)]

@@ -8,7 +8,7 @@ use gw_proto::{ForwardMode, Protocol as SvcProto, Scheduler, ServiceKey, TunnelE
 
 use super::*;
 use crate::counters::Event;
-use crate::engine::conn::NextPort;
+use crate::engine::conn::{NextPort, Partition};
 use crate::route::Routes;
 use crate::sched::{DestConf, Prepared};
 use crate::tcp_state::State;
@@ -108,7 +108,14 @@ fn bind(
     }
     let svc = service(d);
     let mut st = SvcState::default();
-    dispatch(mode, B(BindCx { cfg, sessions, st: &mut st, svc: &svc, next: &mut [] }, key, d))
+    dispatch(
+        mode,
+        B(
+            BindCx { cfg, lports: Partition::of(cfg), sessions, st: &mut st, svc: &svc, next: &mut [] },
+            key,
+            d,
+        ),
+    )
 }
 
 #[test]
@@ -237,7 +244,7 @@ fn fullnat_takes_the_next_port_chosen_at_the_last_bind() {
     let mut st = SvcState::default();
     let mut next = [NextPort::default(); 1];
     let mut bind = |sessions: &SessionTable, svc: &Service, next: &mut [NextPort], cport: u16, proto| {
-        let cx = BindCx { cfg: &cfg, sessions, st: &mut st, svc, next };
+        let cx = BindCx { cfg: &cfg, lports: Partition::of(&cfg), sessions, st: &mut st, svc, next };
         struct B<'a>(BindCx<'a>, FlowKey, &'a Dest);
         impl ModeOp for B<'_> {
             type Out = Result<Bound, Drop>;

@@ -81,6 +81,7 @@ mod siphash;
 pub use cache::CACHE_WAYS;
 pub use hashing::{HASH_TAB_SIZE, MH_TAB_SIZE};
 pub use locality::{DEFAULT_CACHE_ENTRIES, DEFAULT_EXPIRATION_MS, LBLCR_SET_MAX};
+pub(crate) use siphash::sip13_words;
 
 /// What schedulers see of the real servers of one service, on this worker.
 /// Index `i` is the same server as `DestConf` number `i` given to

@@ -5,7 +5,11 @@
 //! - A bucket is one 64-byte cache line: [`WAYS`] 16-bit signatures (as
 //!   `rte_hash`'s short signatures), [`WAYS`] session indexes, which ways
 //!   hold an entry away from its primary bucket, and the bucket's spill
-//!   count. A way is empty when its index is [`NIL`].
+//!   count. A way is empty when its index is [`NIL`], and then its
+//!   signature is 0, which no entry's is ([`sig_of`]): a lookup compares
+//!   the signatures alone, one compare per way, and a bucket's empty ways
+//!   never match (a lookup that finds nothing, every new flow's, compares
+//!   ten signatures and reads no index).
 //! - An entry with hash `h` lives in its primary bucket `h & mask` or in its
 //!   alternative `primary ^ alt(sig)`, where `sig` is the hash's top 16
 //!   bits. XOR makes `alt` an involution, so a displaced entry finds its
@@ -79,13 +83,12 @@ impl Bucket {
         }
     }
 
-    /// The way holding an entry of signature `sig` for which `is` holds.
+    /// The way holding an entry of signature `sig` (never 0) for which
+    /// `is` holds.
     #[inline(always)]
     fn find(&self, sig: u16, is: &impl Fn(u32) -> bool) -> Option<u32> {
-        (0..WAYS)
-            .map(|w| (self.sig[w], self.idx[w]))
-            .find(|&(s, i)| s == sig && i != NIL && is(i))
-            .map(|(_, i)| i)
+        debug_assert_ne!(sig, 0, "0 is an empty way's signature");
+        (0..WAYS).map(|w| (self.sig[w], self.idx[w])).find(|&(s, i)| s == sig && is(i)).map(|(_, i)| i)
     }
 }
 
@@ -99,9 +102,12 @@ pub(super) struct Index {
     mask: u32,
 }
 
+/// The signature of hash `h`: its top 16 bits, 0 taken as 1 (0 marks an
+/// empty way, so a way's signature alone says it may hold `h`'s entry).
 #[inline(always)]
 fn sig_of(h: u64) -> u16 {
-    (h >> 48) as u16
+    let s = (h >> 48) as u16;
+    s | u16::from(s == 0)
 }
 
 impl Index {
@@ -154,7 +160,23 @@ impl Index {
     pub fn candidate(&self, h: u64) -> Option<u32> {
         let sig = sig_of(h);
         let b = &self.buckets[self.primary(h)];
+        // (The index check is implied, since an empty way's signature is 0;
+        // with it the compiler loads the index in each way's own branch
+        // instead of one shared load that every way passes a number to.)
         (0..WAYS).find(|&w| b.sig[w] == sig && b.idx[w] != NIL).map(|w| b.idx[w])
+    }
+
+    /// Whether an entry of hash `h` may be in the index, from the
+    /// signatures alone: no session line is read. `false` is exact (no
+    /// entry has hash `h`); `true` may be an entry of another hash with the
+    /// same signature (1 in 2^16 per way). Reads the alternative bucket only
+    /// when the primary has spilled.
+    #[inline(always)]
+    pub fn has_sig(&self, h: u64) -> bool {
+        let sig = sig_of(h);
+        let b1 = self.primary(h);
+        let b = &self.buckets[b1];
+        b.sig.contains(&sig) || (b.spill != 0 && self.buckets[self.alt(b1, sig)].sig.contains(&sig))
     }
 
     /// The entry of hash `h` for which `is` holds. Reads the alternative
@@ -173,14 +195,35 @@ impl Index {
         self.buckets[self.alt(b1, sig)].find(sig, &is)
     }
 
-    /// Adds entry `idx` with hash `h` (the caller knows it is absent).
+    /// The alternative bucket of hash `h` when its primary may be full
+    /// (its last way is taken: a bucket whose last way is free has room),
+    /// for prefetching the line an insert of `h` would then write. Reads
+    /// the primary bucket's line, which should be in cache.
+    #[inline(always)]
+    pub fn alt_if_crowded(&self, h: u64) -> Option<&Bucket> {
+        let b1 = self.primary(h);
+        (self.buckets[b1].idx[WAYS - 1] != NIL).then(|| &self.buckets[self.alt(b1, sig_of(h))])
+    }
+
+    /// Adds entry `idx` with hash `h` (the caller knows it is absent):
+    /// inline when its primary bucket has room (most inserts), else
+    /// [`Index::insert_away`].
+    #[inline(always)]
     pub fn insert(&mut self, h: u64, idx: u32) -> Result<(), NoRoom> {
-        let sig = sig_of(h);
         let b1 = self.primary(h);
         if let Some(w) = self.buckets[b1].free_way() {
-            self.put(b1, w, (sig, idx, false));
+            self.put(b1, w, (sig_of(h), idx, false));
             return Ok(());
         }
+        self.insert_away(h, idx)
+    }
+
+    /// [`Index::insert`] when the primary bucket is full: the alternative
+    /// bucket, else a displacement path.
+    #[inline(never)]
+    fn insert_away(&mut self, h: u64, idx: u32) -> Result<(), NoRoom> {
+        let sig = sig_of(h);
+        let b1 = self.primary(h);
         let b2 = self.alt(b1, sig);
         if let Some(w) = self.buckets[b2].free_way() {
             self.put(b2, w, (sig, idx, true));
@@ -302,6 +345,12 @@ mod tests {
         assert!(stored.iter().all(|i| model.contains_key(i)));
         // Each way's away bit says whether it is off its primary bucket,
         // and each bucket's spill count is the number of its entries away.
+        // A way's signature is 0 exactly when it is empty.
+        for bucket in ix.buckets.iter() {
+            for w in 0..WAYS {
+                assert_eq!(bucket.idx[w] == NIL, bucket.sig[w] == 0, "way {w}: {:?}", bucket.idx);
+            }
+        }
         let mut spill = vec![0u16; ix.buckets.len()];
         for (b, bucket) in ix.buckets.iter().enumerate() {
             for w in (0..WAYS).filter(|&w| bucket.idx[w] != NIL) {
@@ -352,6 +401,45 @@ mod tests {
                 check(&ix, &model);
             }
         }
+    }
+
+    /// A hash whose top 16 bits are 0 (signature 1, as a hash whose top
+    /// bits are 1) is found, not taken for an empty way, and kept apart
+    /// from its twin by the compare.
+    #[test]
+    fn a_zero_signature_is_not_an_empty_way() {
+        let mut ix = Index::new(64);
+        let (zero, one) = (5u64, 1 << 48 | 5);
+        assert_eq!((sig_of(zero), sig_of(one)), (1, 1));
+        ix.insert(zero, 7).unwrap();
+        ix.insert(one, 8).unwrap();
+        let model = HashMap::from([(7, zero), (8, one)]);
+        check(&ix, &model);
+        assert_eq!(ix.find(zero, |i| i == 7), Some(7));
+        assert_eq!(ix.find(one, |i| i == 8), Some(8));
+        assert_eq!(ix.candidate(zero), Some(7), "the first way of that signature");
+        assert!(ix.remove(zero, 7));
+        assert_eq!(ix.find(zero, |i| i == 7), None);
+        assert_eq!(ix.find(one, |i| i == 8), Some(8));
+        check(&ix, &HashMap::from([(8, one)]));
+    }
+
+    /// A bucket with a free last way names no alternative; a full one names
+    /// the bucket the next insert of its hash takes a way in.
+    #[test]
+    fn a_crowded_bucket_names_the_alternative_an_insert_takes() {
+        let mut ix = Index::new(7 * 64);
+        let h = |i: u64| (i + 1) << 48 | 5; // all primary bucket 5
+        for i in 0..WAYS as u64 {
+            assert!(ix.alt_if_crowded(h(i)).is_none(), "room after {i} entries");
+            ix.insert(h(i), i as u32).unwrap();
+        }
+        let next = h(WAYS as u64);
+        let alt = ix.alt_if_crowded(next).expect("a full bucket names its alternative") as *const Bucket;
+        ix.insert(next, 99).unwrap();
+        let b = ix.buckets.iter().position(|b| b.idx.contains(&99)).unwrap();
+        assert_eq!(&ix.buckets[b] as *const Bucket, alt);
+        assert_ne!(b, 5);
     }
 
     #[test]

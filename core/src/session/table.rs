@@ -218,6 +218,18 @@ impl<E: Entry> Table<E> {
         self.out_index.find(h, |i| self.slots[i as usize].is_out(k, proto))
     }
 
+    /// Whether a session may have the reply key of hash `h`, from the reply
+    /// index's signatures alone (no session line is read, where a
+    /// [`Table::find_out`] that meets a matching signature reads one, a
+    /// random cache miss): `false` is exact, a `true` is a session with
+    /// that key or, 1 in 2^16 per way, one whose hash shares its
+    /// signature. For a FULLNAT bind, which may pass over a free port but
+    /// never hand out a taken one.
+    #[inline(always)]
+    pub fn out_hash_may_be_live(&self, h: u64) -> bool {
+        self.out_index.has_sig(h)
+    }
+
     /// The bucket line a lookup of hash `h` reads first, for the caller to
     /// prefetch (the core has no unsafe code, so it cannot prefetch itself).
     #[inline(always)]
@@ -227,6 +239,29 @@ impl<E: Entry> Table<E> {
         } else {
             self.in_index.bucket_of(h)
         }
+    }
+
+    /// Prefetches (through the table's [`Prefetch`]) the alternative
+    /// bucket line an insert of hash `h` into the client-side index
+    /// (`dir_out` false) or the reply index writes when `h`'s primary
+    /// bucket is full, which at a high load is several percent of inserts;
+    /// nothing when the primary's last way is free. Reads the primary
+    /// bucket line: for a caller that has it in cache (the lookup that
+    /// missed read it, or the bind's prefetch fetched it), far enough
+    /// ahead of the insert for the alternative line to arrive.
+    #[inline(always)]
+    pub fn prefetch_insert_alt(&self, h: u64, dir_out: bool) {
+        let ix = if dir_out { &self.out_index } else { &self.in_index };
+        if let Some(b) = ix.alt_if_crowded(h) {
+            self.prefetch.line(b);
+        }
+    }
+
+    /// Prefetches (through the table's [`Prefetch`]) the reply-index
+    /// bucket line of hash `h`, which an insert of that hash writes.
+    #[inline(always)]
+    pub fn prefetch_out_bucket(&self, h: u64) {
+        self.prefetch.line(self.out_index.bucket_of(h));
     }
 
     /// Starts reading the reply-index bucket line of hash `h` (one load,
@@ -265,14 +300,30 @@ impl<E: Entry> Table<E> {
     /// once.
     #[inline]
     pub fn insert_hashed(&mut self, s: E, hin: u64, now_ms: u64, timeout_ms: u64) -> Result<u32, Full> {
+        self.insert_with_hashes(s, hin, None, now_ms, timeout_ms)
+    }
+
+    /// [`Table::insert_hashed`] with, when known, `hout ==
+    /// self.hash(&s.out_key())`, which a FULLNAT bind computed when it
+    /// checked that the reply key is free: a new flow hashes each key once.
+    #[inline]
+    pub fn insert_with_hashes(
+        &mut self,
+        s: E,
+        hin: u64,
+        hout: Option<u64>,
+        now_ms: u64,
+        timeout_ms: u64,
+    ) -> Result<u32, Full> {
         debug_assert_eq!(hin, self.hash(&s.in_key()), "the hash of the session's client-side key");
+        debug_assert!(hout.is_none_or(|h| h == self.hash(&s.out_key())), "the hash of the reply key");
         if self.free_head == NIL {
             return Err(Full);
         }
         let idx = self.free_head;
         self.in_index.insert(hin, idx).map_err(|_| Full)?;
         if !s.flags().contains(Flags::NO_OUT) {
-            let hout = self.hash(&s.out_key());
+            let hout = hout.unwrap_or_else(|| self.hash(&s.out_key()));
             if self.out_index.insert(hout, idx).is_err() {
                 self.in_index.remove(hin, idx);
                 return Err(Full);
@@ -342,6 +393,7 @@ impl<E: Entry> Table<E> {
         self.live -= 1;
     }
 
+    #[inline]
     fn wheel_link(&mut self, idx: u32, deadline: u32) {
         // Never schedule into the past or beyond one lap of the wheel.
         let tick = deadline.clamp(self.cur_tick, self.cur_tick + WHEEL_SLOTS as u32 - 1);

@@ -182,6 +182,65 @@ fn reply_port_counts_follow_inserts_and_removes() {
     assert!(t.is_empty());
 }
 
+/// The bind's signature check never calls a live reply key free, and in a
+/// table filled to capacity it calls almost every absent key free (a
+/// matching signature of another key is 1 in 2^16 per way).
+#[test]
+fn a_live_reply_key_always_may_be_live_and_an_absent_one_almost_never() {
+    let n = 7 * 4096;
+    let mut t = SessionTable::new(n, 11, 0);
+    for k in 0..n as u32 {
+        t.insert(sess(k as u16, k as u16 + 1, 0xc612_0000 | (k >> 4)), 0, 1000).unwrap();
+    }
+    for k in 0..n as u32 {
+        let s = sess(k as u16, k as u16 + 1, 0xc612_0000 | (k >> 4));
+        assert!(t.out_hash_may_be_live(t.hash(&s.out_key())), "live key {k} said free");
+    }
+    let mut false_live = 0;
+    for k in 0..n as u32 {
+        let absent = sess(k as u16, 9, 0xc613_0000 | k).out_key();
+        assert_eq!(t.lookup_out(&absent), None);
+        false_live += usize::from(t.out_hash_may_be_live(t.hash(&absent)));
+    }
+    assert!(false_live < 20, "{false_live} of {n} absent keys looked live");
+}
+
+/// The hint of an insert's alternative bucket: none while the primary
+/// has room, one once it is full (which line: `index`'s
+/// `a_crowded_bucket_names_the_alternative_an_insert_takes`).
+#[test]
+fn a_full_primary_bucket_hints_its_alternative() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static HINTED: AtomicUsize = AtomicUsize::new(0);
+    let mut t = SessionTable::new(7 * 64, 5, 0);
+    t.set_prefetch(Prefetch(|p| HINTED.store(p as usize, Ordering::Relaxed)));
+    // Sessions whose reply keys share the primary bucket of the first.
+    let first = sess(1, 1, 0xc612_0102);
+    let h = t.hash(&first.out_key());
+    let same: Vec<Session> = (2..60_000u16)
+        .map(|p| sess(p, p, 0xc612_0102))
+        .filter(|s| t.hash(&s.out_key()) & 63 == h & 63)
+        .take(index::WAYS + 1)
+        .collect();
+    t.insert(first, 0, 1000).unwrap();
+    for s in &same[..index::WAYS - 1] {
+        HINTED.store(0, Ordering::Relaxed);
+        t.prefetch_insert_alt(t.hash(&s.out_key()), true);
+        assert_eq!(HINTED.load(Ordering::Relaxed), 0, "a bucket with room hinted");
+        t.insert(*s, 0, 1000).unwrap();
+    }
+    // Full: the next one goes to its alternative, the hinted line.
+    let s = same[index::WAYS - 1];
+    let hs = t.hash(&s.out_key());
+    HINTED.store(0, Ordering::Relaxed);
+    t.prefetch_insert_alt(hs, true);
+    let hinted = HINTED.load(Ordering::Relaxed);
+    assert_ne!(hinted, 0, "a full bucket hinted nothing");
+    assert_ne!(hinted, t.bucket_line(hs, true) as *const _ as usize, "the hint is not the primary");
+    let i = t.insert(s, 0, 1000).unwrap();
+    assert_eq!(t.lookup_out(&s.out_key()), Some(i));
+}
+
 #[test]
 fn session_is_one_cache_line() {
     assert_eq!(std::mem::size_of::<Session>(), 64);

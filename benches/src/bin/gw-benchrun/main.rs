@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 mod alternate;
+mod cpulink;
 mod procs;
 mod ratio;
 mod results;

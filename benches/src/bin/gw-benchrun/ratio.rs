@@ -171,6 +171,9 @@ pub struct Measured {
     pub steal_pct: Option<f64>,
     /// The generator's TSC ticks per second.
     pub tsc_hz: u64,
+    /// The CPU link's round trip before and after, TSC cycles
+    /// (`Row::cpu_link_rtt`).
+    pub cpu_link_rtt: Option<(f64, f64)>,
 }
 
 impl Measured {
@@ -185,6 +188,7 @@ impl Measured {
             others_cpu_pct: r.others_cpu_pct,
             steal_pct: r.steal_pct,
             tsc_hz: r.tsc_hz,
+            cpu_link_rtt: r.cpu_link_rtt,
         }
     }
 }
@@ -216,6 +220,39 @@ impl Measured {
     /// side without the figure (testpmd) counts as saturated.
     pub fn saturated(&self) -> bool {
         self.dut_busy_pct.is_none_or(|b| b >= run::SATURATED_BUSY_PCT)
+    }
+}
+
+/// Below this CPU link round trip (TSC cycles) the host had the two vCPUs
+/// near each other (measured on this VM: 120-330 near, 870-1070 far,
+/// switching every few tens of seconds; `cpulink.rs`).
+pub const NEAR_LINK_CYCLES: f64 = 500.0;
+
+/// Where the host had the generator's and the DUT's vCPUs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Near,
+    Far,
+}
+
+impl Measured {
+    /// The side's level: both probes (before and after) on the same side
+    /// of [`NEAR_LINK_CYCLES`]; `None` when it changed or was not measured.
+    pub fn level(&self) -> Option<Level> {
+        let (before, after) = self.cpu_link_rtt?;
+        match (before < NEAR_LINK_CYCLES, after < NEAR_LINK_CYCLES) {
+            (true, true) => Some(Level::Near),
+            (false, false) => Some(Level::Far),
+            _ => None,
+        }
+    }
+}
+
+impl Round {
+    /// Both sides ran at one level from start to end.
+    pub fn level(&self) -> Option<Level> {
+        let l = self.a.level()?;
+        (self.b.level()? == l).then_some(l)
     }
 }
 
@@ -286,6 +323,12 @@ impl PairResult {
     }
     pub fn p99_ratio(&self) -> Option<Stat> {
         Stat::of(self.rounds.iter().map(Round::p99_ratio))
+    }
+    /// The cycles and p99 ratios over the rounds run wholly at `level`.
+    pub fn at_level(&self, level: Level) -> (usize, Option<Stat>, Option<Stat>) {
+        let at = || self.rounds.iter().filter(move |r| r.level() == Some(level));
+        let cycles = Stat::of(at().filter(|r| r.saturated()).map(Round::cycles_ratio));
+        (at().count(), cycles, Stat::of(at().map(Round::p99_ratio)))
     }
 }
 
@@ -580,13 +623,35 @@ pub fn markdown(res: &[PairResult], env: &Env, builds: &Builds, rounds: u32) -> 
     if !any {
         md.push_str("| (no issue goal applies to these pairs) | | | |\n");
     }
+    if res.iter().any(|r| r.rounds.iter().any(|x| x.a.cpu_link_rtt.is_some())) {
+        md.push_str(&format!(
+            "\n## By the CPU link's level\n\nThe same ratios over the rounds whose two sides both ran with the \
+             generator's and the DUT's vCPUs near each other (a cache line's round trip between them under \
+             {NEAR_LINK_CYCLES:.0} TSC cycles before and after each side), or both far apart. Every packet crosses \
+             between the two CPUs, so the level adds the same cycles to both DUTs: a ratio to a DUT that does \
+             little else (testpmd) depends on it. Rounds whose level changed or differed between the sides are \
+             in neither column.\n\n| pair A : B | near: rounds | B/A cycles/pkt | B/A p99 half load | far: rounds | B/A cycles/pkt | B/A p99 half load |\n|---|--:|--:|--:|--:|--:|--:|\n"
+        ));
+        for r in res {
+            let (nn, nc, np) = r.at_level(Level::Near);
+            let (fnn, fc, fp) = r.at_level(Level::Far);
+            md.push_str(&format!(
+                "| `{}` | {nn} | {} | {} | {fnn} | {} | {} |\n",
+                r.pair.label(),
+                stat(nc, 3),
+                stat(np, 2),
+                stat(fc, 3),
+                stat(fp, 2),
+            ));
+        }
+    }
     md.push_str(
-        "\n## Every round\n\n| pair | round | first | A cycles/pkt | B cycles/pkt | B/A | A / B p99 half load µs | A / B DUT busy % | A / B others' CPU % | A / B steal % |\n|---|--:|---|--:|--:|--:|--:|--:|--:|--:|\n",
+        "\n## Every round\n\n| pair | round | first | A cycles/pkt | B cycles/pkt | B/A | A / B p99 half load µs | A / B DUT busy % | A / B others' CPU % | A / B steal % | A / B CPU link round trip, cycles |\n|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|\n",
     );
     for r in res {
         for (i, x) in r.rounds.iter().enumerate() {
             md.push_str(&format!(
-                "| `{}` | {} | {} | {} | {} | {} | {} / {} | {} / {} | {} / {} | {} / {} |\n",
+                "| `{}` | {} | {} | {} | {} | {} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} |\n",
                 r.pair.label(),
                 i + 1,
                 if x.a_first { "A" } else { "B" },
@@ -605,10 +670,22 @@ pub fn markdown(res: &[PairResult], env: &Env, builds: &Builds, rounds: u32) -> 
                 opt(x.b.others_cpu_pct, 0),
                 opt(x.a.steal_pct, 1),
                 opt(x.b.steal_pct, 1),
+                link(x.a.cpu_link_rtt),
+                link(x.b.cpu_link_rtt),
             ));
         }
     }
     md
+}
+
+/// A side's CPU link round trips: the mean of before and after, with
+/// both when they differ by more than a tenth (the level changed).
+fn link(rtt: Option<(f64, f64)>) -> String {
+    match rtt {
+        None => "–".into(),
+        Some((a, b)) if (a - b).abs() > 0.1 * a.min(b) => format!("{a:.0}→{b:.0}"),
+        Some((a, b)) => format!("{:.0}", (a + b) / 2.0),
+    }
 }
 
 /// The per-round ratios a goal judges.
@@ -785,6 +862,65 @@ mod tests {
             scenario_for(&p.b.id, &all).unwrap();
             assert_eq!(goals(&p).len(), 1, "{}", p.label());
         }
+    }
+
+    #[test]
+    fn rounds_split_by_the_cpu_links_level() {
+        let at = |m: Measured, before: f64, after: f64| Measured { cpu_link_rtt: Some((before, after)), ..m };
+        let r = PairResult {
+            pair: parse_pair("testpmd-64:fullnat-udp-1k").unwrap(),
+            rounds: vec![
+                // Near on both sides: 2.5x; far on both: 1.5x.
+                Round {
+                    a_first: true,
+                    a: at(tp(95.0, Some(5.0)), 200.0, 180.0),
+                    b: at(gw(200.0, 237.5, Some(15.0)), 150.0, 300.0),
+                },
+                Round {
+                    a_first: false,
+                    a: at(tp(240.0, Some(10.0)), 900.0, 950.0),
+                    b: at(gw(300.0, 360.0, Some(20.0)), 1000.0, 880.0),
+                },
+                Round {
+                    a_first: true,
+                    a: at(tp(94.0, Some(5.0)), 210.0, 220.0),
+                    b: at(gw(200.0, 235.0, Some(10.0)), 190.0, 200.0),
+                },
+                // The level changed during B, and differed between the sides.
+                Round {
+                    a_first: false,
+                    a: at(tp(95.0, Some(5.0)), 200.0, 200.0),
+                    b: at(gw(250.0, 300.0, Some(9.0)), 200.0, 900.0),
+                },
+                Round {
+                    a_first: true,
+                    a: at(tp(240.0, Some(5.0)), 900.0, 900.0),
+                    b: at(gw(200.0, 240.0, Some(9.0)), 200.0, 200.0),
+                },
+            ],
+            failed: 0,
+        };
+        assert_eq!(
+            r.rounds.iter().map(Round::level).collect::<Vec<_>>(),
+            [Some(Level::Near), Some(Level::Far), Some(Level::Near), None, None]
+        );
+        let (n, c, p) = r.at_level(Level::Near);
+        assert_eq!((n, c.unwrap().lo, c.unwrap().hi, p.unwrap().median), (2, 2.5, 2.5, 2.5));
+        let (n, c, p) = r.at_level(Level::Far);
+        assert_eq!((n, c.unwrap().median, p.unwrap().median), (1, 1.5, 2.0));
+        assert_eq!(Measured::default().level(), None);
+        let md = markdown(std::slice::from_ref(&r), &env(), &Builds { a: "g".into(), b: None }, 5);
+        assert!(md.contains("| `testpmd-64:fullnat-udp-1k` | 2 | 2.500 (2.500–2.500) | 2.50"), "{md}");
+        assert!(md.contains("| 1 | 1.500 (1.500–1.500) | 2.00 (2.00–2.00) |"), "{md}");
+        // Each side's probes: one figure, or before→after when it moved.
+        assert!(md.contains("| 925 / 1000→880 |"), "{md}");
+        // Without probes (older results) there is no such section.
+        let plain = PairResult {
+            rounds: vec![Round { a_first: true, a: tp(95.0, None), b: gw(200.0, 237.5, None) }],
+            ..r.clone()
+        };
+        let md = markdown(std::slice::from_ref(&plain), &env(), &Builds { a: "g".into(), b: None }, 1);
+        assert!(!md.contains("By the CPU link"), "{md}");
     }
 
     #[test]

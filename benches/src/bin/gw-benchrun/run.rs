@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use gw_benches::traffic::report::{self, GenReport};
 use gw_benches::traffic::table::{self, Row};
 
+use crate::cpulink;
 use crate::procs::{self, Proc};
 use crate::scenarios::{self, fragment_frames, Dut, Endpoints, Scenario};
 
@@ -21,6 +22,8 @@ const DUT_OUTSIDE_MAC: &str = "02:00:00:00:00:01";
 const DUT_INSIDE_MAC: &str = "02:00:00:00:01:01";
 /// The CPU the DUT's worker (gatewayd's, testpmd's forwarding lcore) runs on.
 pub const DUT_CPU: usize = 1;
+/// The CPU the generator runs on.
+pub const GEN_CPU: usize = 0;
 
 /// What every scenario of one harness run shares.
 #[derive(Clone)]
@@ -71,6 +74,7 @@ pub fn scenario(ctx: &Ctx, s: &Scenario) -> Result<Row> {
     let busy_before = ctx.wait_quiet();
     let ep = ctx.endpoints(&s.id);
     let prefix = |what: &str| format!("{}-{}-{what}", ctx.tag, s.id);
+    let link0 = cpulink::round_trip(GEN_CPU, DUT_CPU);
     let t0 = procs::machine_ticks();
     let steal0 = procs::cpu_steal_ticks(DUT_CPU);
     let result = match s.dut {
@@ -83,6 +87,7 @@ pub fn scenario(ctx: &Ctx, s: &Scenario) -> Result<Row> {
     let (report, dut, ours) = result?;
     let t1 = procs::machine_ticks();
     let mut row = to_row(s, &report, &dut)?;
+    row.cpu_link_rtt = link0.zip(cpulink::round_trip(GEN_CPU, DUT_CPU));
     if let (Some(a), Some(b)) = (t0, t1) {
         row.others_cpu_pct = Some(procs::others_pct(a, b, ours));
     }
@@ -527,6 +532,7 @@ fn to_row(s: &Scenario, r: &GenReport, dut: &DutFigures) -> Result<Row> {
         dut_preemptions_per_s: dut.preemptions_per_s,
         others_cpu_pct: None,
         steal_pct: None,
+        cpu_link_rtt: None,
         note,
     })
 }
