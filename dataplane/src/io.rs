@@ -22,8 +22,9 @@
 //! millisecond clock without a division, and the stages' scratch
 //! ([`Staging`]) kept from poll to poll. A packet's flow key is hashed and
 //! its destination tested against the local addresses once, in [`stage`],
-//! for the prefetch and the engine's lookup alike. `benches/examples/ir_per_poll.rs`
-//! counts them (docs/benchmarks.md, "The poll loop's fixed costs").
+//! for the prefetch and the engine's lookup alike.
+//! `benches/examples/ir_per_poll.rs` counts them (docs/benchmarks.md, "The
+//! poll loop's fixed costs", "The established path's work done once").
 //!
 //! A loop's length is the longest a packet can wait in an rx ring before
 //! the worker looks: every loop is counted in a histogram of TSC cycles
@@ -261,7 +262,7 @@ pub fn receive<B: PacketBuf>(
 /// read. Returns (packets handed over, frames from the kernel). Inline:
 /// a copy in the caller's codegen unit, so that its queue tests join the
 /// loop's code (out of line in another unit, an empty poll read 221 Ir
-/// instead of 149 in `ir_per_poll`).
+/// instead of 136 in `ir_per_poll`).
 #[inline]
 pub fn after_bursts<B: PacketBuf>(
     worker: &mut Worker<B>,
