@@ -24,8 +24,9 @@
 //!   loop's classify step read before parse-once) and then
 //!   `Engine::process` (the frame parsed twice); `parsedW` through
 //!   `steer::classify` and then `Engine::process_parsed` with its record
-//!   (parsed once). With 2 workers classify also computes the owner; the
-//!   example processes every frame whatever its owner.
+//!   and its lookup's inputs (`Engine::stage`: parsed and hashed once).
+//!   With 2 workers classify also computes the owner; the example
+//!   processes every frame whatever its owner.
 //! - `worker` (issue 14): each frame goes through `Worker::handle` instead,
 //!   so the count also holds the worker's output step (the next hop's MAC
 //!   from the neighbour table, the MAC writes, the send) and its NAT64
@@ -200,7 +201,8 @@ fn run_by(engine: &mut Engine, port: u16, frame: &mut impl PacketBuf, path: Opti
         None => engine.process(1, port, frame.as_mut()),
         Some((workers, true)) => {
             let p = std::hint::black_box(steer::classify(engine.snapshot(), workers, 0, frame.as_ref()));
-            engine.process_parsed(1, port, frame.as_mut(), p.l4.as_ref())
+            let s = p.l4.map(|l4| engine.stage(l4));
+            engine.process_parsed(1, port, frame.as_mut(), s.as_ref())
         }
         Some((workers, false)) => {
             std::hint::black_box(steer::owner(engine.snapshot(), workers, frame.as_ref()));

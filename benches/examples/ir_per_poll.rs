@@ -68,6 +68,7 @@ impl Io<Pooled> for PollTx {
 }
 
 impl Flush<Pooled> for PollTx {
+    #[inline]
     fn flush_all(&mut self) {
         for i in 0..self.tx.len() {
             if !self.tx[i].is_empty() {

@@ -9,9 +9,9 @@
 //!
 //! The timed flows go as the poll loop (`dataplane/src/io.rs`, `stage`)
 //! sends them: in bursts of 32, each frame parsed once
-//! (`L4Info::check`), the burst's keys hashed and their bucket lines
-//! prefetched, then their likely session lines, then
-//! `Engine::process_parsed`. The table is on hugepages when the machine
+//! (`L4Info::check`), the burst's keys hashed (`Engine::stage`) and their
+//! bucket lines prefetched, then their likely session lines, then
+//! `Engine::process_parsed` (which uses the stage's hash). The table is on hugepages when the machine
 //! has them (gatewayd's allocator), as in gatewayd. A bind that finds no
 //! free port in its 64 candidates is refused (`drop_laddr_exhausted`);
 //! the refusals are printed.
@@ -106,22 +106,18 @@ impl Bursts {
     /// forwarded.
     fn run(&mut self, engine: &mut Engine, now: u64, burst: &[Vec<u8>]) -> u32 {
         let mut parsed = [None; BURST];
-        let mut hashes = [0u64; BURST];
         let sessions = engine.sessions();
-        for (((f, b), p), h) in burst.iter().zip(&mut self.bufs).zip(&mut parsed).zip(&mut hashes) {
+        for ((f, b), p) in burst.iter().zip(&mut self.bufs).zip(&mut parsed) {
             b.clear();
             b.extend_from_slice(f);
-            *p = L4Info::check(b);
+            *p = L4Info::check(b).map(|l4| engine.stage(l4));
             if let Some(p) = p {
-                *h = sessions.hash(&p.key());
-                fetch(self.load, sessions.bucket_line(*h, false));
+                fetch(self.load, sessions.bucket_line(p.lookup.hash(), false));
             }
         }
-        for (p, h) in parsed.iter().zip(&hashes).take(burst.len()) {
-            if p.is_some() {
-                if let Some(s) = sessions.session_line(*h, false) {
-                    fetch(self.load, s);
-                }
+        for p in parsed.iter().take(burst.len()).flatten() {
+            if let Some(s) = sessions.session_line(p.lookup.hash(), false) {
+                fetch(self.load, s);
             }
         }
         let mut ok = 0;

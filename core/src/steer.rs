@@ -87,17 +87,19 @@ impl Parsed {
 /// The owner of `frame` among `workers` workers, and the engine's record
 /// of it when worker `me` processes it (the owner is `me` or
 /// [`Owner::Here`]): a frame handed to another worker is checked there.
+/// Inline (in the poll loop's stage): with one worker, the record alone,
+/// written where the stage keeps it.
+#[inline]
 pub fn classify(snap: &Snapshot, workers: u32, me: u32, frame: &[u8]) -> Parsed {
+    if workers <= 1 {
+        // One worker owns everything: the record alone (what the ladder
+        // of `classify_in` ends in for every frame then).
+        return Parsed { owner: Owner::Here, l4: L4Info::check(frame) };
+    }
     classify_in(snap, workers, Some(me), frame)
 }
 
-#[inline]
 fn classify_in(snap: &Snapshot, workers: u32, me: Option<u32>, frame: &[u8]) -> Parsed {
-    if workers <= 1 && me.is_some() {
-        // One worker owns everything: the record alone (what the ladder
-        // below ends in for every frame then).
-        return Parsed { owner: Owner::Here, l4: L4Info::check(frame) };
-    }
     let here = Parsed { owner: Owner::Here, l4: None };
     let Ok(eth) = ethernet::Frame::new_checked(frame) else { return here };
     if eth.ethertype() != EtherType::Ipv4 {

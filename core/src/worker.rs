@@ -13,7 +13,7 @@ use crate::client_addr;
 use crate::counters::{Drop, Event, WorkerCounters};
 use crate::engine::nat64::Pending as Nat64Pending;
 use crate::engine::reject::{self, Reject};
-use crate::engine::{Action, Engine, L4Info};
+use crate::engine::{Action, Engine, Staged};
 use crate::frag::{self, Datagram};
 use crate::modes::tun;
 use crate::nat64;
@@ -238,14 +238,15 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     /// Processes one received packet with the record the poll loop's
-    /// classify step made of it ([`steer::Parsed`]`::l4`, see
-    /// [`Engine::process_parsed`]): the engine does not parse it again.
+    /// stages made of it ([`steer::Parsed`]`::l4` through
+    /// [`Engine::stage`], see [`Engine::process_parsed`]): the engine does
+    /// not parse it again, nor hash its key or test its destination again.
     pub fn handle_parsed(
         &mut self,
         now: u64,
         port: u16,
         mut pkt: B,
-        parsed: Option<&L4Info>,
+        parsed: Option<&Staged>,
         io: &mut impl Io<B>,
     ) {
         match self.engine.process_parsed(now, port, pkt.as_mut(), parsed) {

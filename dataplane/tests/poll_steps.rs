@@ -14,12 +14,13 @@ mod common;
 use common::*;
 use dataplane::engine_config::expire_budget;
 use dataplane::io::{after_bursts, receive, Flush, PollClock, Queues, Staging};
-use gw_core::counters::{Event, WorkerCounters};
+use etherparse::PacketBuilder;
+use gw_core::counters::{Drop, Event, WorkerCounters};
 use gw_core::mailbox::{mailbox, ControlMailbox, WorkerMailbox};
 use gw_core::steer::Redirect;
 use gw_core::wire::ethernet::MacAddr;
 use gw_core::worker::{Io, Learned};
-use gw_proto::Scheduler;
+use gw_proto::{DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceSpec};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
@@ -174,6 +175,118 @@ fn bursts_of_any_size_meet_the_fate_of_one_packet_at_a_time() {
         assert_eq!(counters.event_count(Event::FwdOut), 60);
         for why in [gw_core::counters::Drop::Ipv4BadChecksum, gw_core::counters::Drop::UnknownReply] {
             assert_eq!(counters.drop_count(why), 1, "burst {burst}: {why:?}");
+        }
+    }
+}
+
+/// A lab whose services (FULLNAT, both real servers, the local address)
+/// schedule every UDP datagram anew if `one_packet` (`ipvsadm -o`).
+fn lab_one_packet(one_packet: bool) -> Lab {
+    let mut l = LabConfig { sessions: 1024, ..LabConfig::default() }.build();
+    for proto in [Protocol::Tcp, Protocol::Udp] {
+        let mut spec = ServiceSpec::new(key(proto), Scheduler::Rr);
+        spec.one_packet = one_packet;
+        l.ok(Request::AddService { spec });
+        for rs in RS {
+            let dest = DestSpec::new(Ipv4Addr::from(rs), 8080, ForwardMode::FullNat, 1);
+            l.ok(Request::AddDest { service: key(proto), dest });
+        }
+        l.ok(Request::AddLaddr { service: key(proto), addr: Ipv4Addr::from(LIP).into() });
+    }
+    l.learn_neighbours();
+    l
+}
+
+/// A client's TCP RST `s -> d`.
+fn rst(s: ([u8; 4], u16), d: ([u8; 4], u16)) -> Vec<u8> {
+    let mut out = vec![];
+    PacketBuilder::ethernet2(CLIENT_MAC, GW_OUT.0)
+        .ipv4(s.0, d.0, 64)
+        .tcp(s.1, d.1, 1001, 64000)
+        .rst()
+        .write(&mut out, &[])
+        .unwrap();
+    out
+}
+
+/// The stage hashes a whole burst, and tests each destination against the
+/// local addresses, before the first packet is processed (issue 14), and
+/// the engine's lookups use those hashes; but the index they are looked
+/// up in changes under them: an earlier packet of the burst opens the
+/// session of a later one, ends it (an RST, then a SYN that reschedules
+/// the closed session), or with one-packet scheduling ends and opens it
+/// again for every datagram. One burst each way meets the fate of its
+/// frames one at a time through the full ladder (which hashes each when
+/// it is processed): the same frames out and the same counters.
+#[test]
+fn a_burst_whose_packets_open_and_end_each_others_sessions_meets_the_fate_of_one_at_a_time() {
+    let (x, y, z) = ((CLIENT, 20_000), (CLIENT, 20_001), (CLIENT, 20_002));
+    let to_vip = (VIP, VPORT);
+    let clients = vec![
+        udp(CLIENT_MAC, GW_OUT, x, to_vip),
+        udp(CLIENT_MAC, GW_OUT, x, to_vip),
+        tcp(CLIENT_MAC, GW_OUT, y, to_vip, true, false),
+        udp(CLIENT_MAC, GW_OUT, x, to_vip),
+        tcp(CLIENT_MAC, GW_OUT, y, to_vip, false, true),
+        rst(y, to_vip),
+        tcp(CLIENT_MAC, GW_OUT, y, to_vip, true, false),
+        tcp(CLIENT_MAC, GW_OUT, y, to_vip, false, true),
+        tcp(CLIENT_MAC, GW_OUT, z, to_vip, true, false),
+        tcp(CLIENT_MAC, GW_OUT, z, to_vip, true, false),
+        udp(CLIENT_MAC, GW_OUT, x, to_vip),
+    ];
+    for one_packet in [false, true] {
+        let (mut polled, mut ladder) = (lab_one_packet(one_packet), lab_one_packet(one_packet));
+        let rings = Rings::new(1);
+        let counters = polled.counters.clone();
+        let q = rings.queues(&counters);
+        let (mut tx, mut staged) = (Tx::default(), Staging::new());
+        let now = polled.now;
+        let mut burst = |polled: &mut Lab, ladder: &mut Lab, port: u16, frames: &[Vec<u8>], tx: &mut Tx| {
+            receive(&mut polled.worker, &q, now, port, frames.iter().cloned(), &mut staged, tx);
+            after_bursts(&mut polled.worker, &q, now, frames.len(), &mut staged, tx);
+            for f in frames {
+                ladder.worker.handle(ladder.now, port, f.clone(), &mut ladder.io);
+            }
+            ladder.worker.tick_with(ladder.now, expire_budget(frames.len()), &mut ladder.io);
+        };
+        burst(&mut polled, &mut ladder, 0, &clients, &mut tx);
+        let ctx = format!("one_packet {one_packet}");
+        assert_eq!(tx.out, per_port(&ladder.io.sent), "{ctx}: the same frames out");
+        assert_eq!(tx.out[1].len(), clients.len(), "{ctx}: every client frame forwarded");
+        assert_eq!(counters.event_count(Event::SessionsReused), 1, "{ctx}: the closed session rescheduled");
+        // The real servers answer every frame, twice, in one burst: to
+        // local ports whose sessions live, and (one-packet) to ports of
+        // sessions a later datagram ended.
+        let replies: Vec<Vec<u8>> = tx.out[1]
+            .iter()
+            .flat_map(|out| {
+                let (_, _, local, rs, _) = inspect(out);
+                let mac = RS_MAC[RS.iter().position(|r| *r == rs.0).expect("to a real server")];
+                let f = if out[14 + 9] == 17 {
+                    udp(mac, GW_IN, rs, local)
+                } else {
+                    tcp(mac, GW_IN, rs, local, true, true)
+                };
+                [f.clone(), f]
+            })
+            .collect();
+        burst(&mut polled, &mut ladder, 1, &replies, &mut tx);
+        assert_eq!(tx.out, per_port(&ladder.io.sent), "{ctx}: the same replies out");
+        assert_eq!(counters.snapshot(), ladder.counters.snapshot(), "{ctx}: the same counters");
+        let back = tx.out[0].len();
+        let fwd_out = counters.event_count(Event::FwdOut) as usize;
+        assert_eq!(back, fwd_out, "{ctx}: what went back to the client was forwarded out");
+        // Unanswered: the replies (twice each) to the three frames of the
+        // rescheduled TCP session, and with one-packet scheduling to the
+        // first three datagrams, whose sessions the next one ended.
+        let ended = if one_packet { 12 } else { 6 };
+        assert_eq!(counters.drop_count(Drop::UnknownReply), ended, "{ctx}");
+        assert_eq!(back, replies.len() - ended as usize, "{ctx}: every other reply forwarded");
+        let created = if one_packet { 7 } else { 4 };
+        assert_eq!(counters.event_count(Event::SessionsCreated), created, "{ctx}");
+        for f in tx.out.iter().flatten() {
+            inspect(f);
         }
     }
 }

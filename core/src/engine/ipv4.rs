@@ -13,6 +13,7 @@ use crate::client_addr;
 use crate::counters::{Drop, Event};
 use crate::modes::{self, XmitCx};
 use crate::route::{self, Iface, Routes};
+use crate::service::Snapshot;
 use crate::session::{Flags, FlowKey, Session, SessionTable};
 use crate::tcp_seq::{self, Verdict};
 use crate::tcp_state::{self, Dir, State};
@@ -171,6 +172,84 @@ impl L4Info {
     }
 }
 
+/// What the session lookup of a TCP/UDP packet computes before it reads
+/// the index: its flow key's hash and whether the key goes to a local
+/// address (then the packet can only be a FULLNAT reply, looked up in the
+/// reply index first). Both are pure functions of the key, of the session
+/// table's seed (fixed for the table's life) and of the configuration
+/// snapshot (which changes only between the poll loop's bursts), so the
+/// poll loop's stage computes them once ([`Engine::stage`]), for its
+/// prefetch and for the engine's lookup (issue 14). What the index holds
+/// is not reused: an earlier packet of the burst may have inserted or
+/// removed a session, so the lookup reads the index again. Only the
+/// engine makes one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lookup {
+    hash: u64,
+    to_laddr: bool,
+}
+
+impl Lookup {
+    /// The flow key's hash in the session table.
+    #[inline(always)]
+    pub fn hash(&self) -> u64 {
+        self.hash
+    }
+    /// Whether the packet goes to a local address (the reply index is the
+    /// one its lookup reads first).
+    #[inline(always)]
+    pub fn to_laddr(&self) -> bool {
+        self.to_laddr
+    }
+}
+
+/// Where a session lookup's inputs come from: the poll loop's stage
+/// ([`Lookup`]), or the lookup itself ([`Unstaged`], [`Engine::process`]'s
+/// single frame), each with the engine's step compiled for it, so that
+/// neither tests where the inputs came from.
+pub(super) trait LookupInputs: Copy {
+    /// Whether flow key `k` goes to a local address of `snap`.
+    fn to_laddr(self, snap: &Snapshot, k: &FlowKey) -> bool;
+    /// `k`'s hash in `t`.
+    fn hash(self, t: &SessionTable, k: &FlowKey) -> u64;
+}
+
+impl LookupInputs for Lookup {
+    #[inline(always)]
+    fn to_laddr(self, _: &Snapshot, _: &FlowKey) -> bool {
+        self.to_laddr
+    }
+    #[inline(always)]
+    fn hash(self, _: &SessionTable, _: &FlowKey) -> u64 {
+        self.hash
+    }
+}
+
+/// A lookup's inputs computed where they are needed, for a frame the
+/// stage did not see.
+#[derive(Clone, Copy)]
+pub(super) struct Unstaged;
+
+impl LookupInputs for Unstaged {
+    #[inline(always)]
+    fn to_laddr(self, snap: &Snapshot, k: &FlowKey) -> bool {
+        snap.is_laddr(k.dst)
+    }
+    #[inline(always)]
+    fn hash(self, t: &SessionTable, k: &FlowKey) -> u64 {
+        t.hash(k)
+    }
+}
+
+/// A frame's record as the poll loop's stages hand it to
+/// [`Engine::process_parsed`]: the stateless checks' findings and its
+/// session lookup's inputs, computed once per packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Staged {
+    pub l4: L4Info,
+    pub lookup: Lookup,
+}
+
 impl Engine {
     /// The IPv4 TCP/UDP frame `frame` received on `iface`, whose stateless
     /// checks [`L4Info::check`] passed: the source address checks, then
@@ -179,11 +258,32 @@ impl Engine {
     /// `rpf`): a packet of an established session takes the route its
     /// session remembers rather than searching the table.
     #[inline]
-    pub(super) fn ipv4_checked(&mut self, now: u64, iface: &Iface, frame: &mut [u8], p: &L4Info) -> Action {
+    pub(super) fn ipv4_checked(
+        &mut self,
+        now: u64,
+        iface: &Iface,
+        frame: &mut [u8],
+        p: &L4Info,
+        look: impl LookupInputs,
+    ) -> Action {
         if bad_source(p.key.src) {
             return Action::Drop(Drop::BadSourceAddr);
         }
-        self.l4(now, iface, frame, p, true)
+        self.l4(now, iface, frame, p, look, true)
+    }
+
+    /// The inputs of the session lookup of flow key `k` ([`Lookup`]).
+    #[inline(always)]
+    pub(super) fn lookup_of(&self, k: &FlowKey) -> Lookup {
+        Lookup { hash: self.sessions.hash(k), to_laddr: self.snap.is_laddr(k.dst) }
+    }
+
+    /// `l4` with its session lookup's inputs, for the poll loop's stage:
+    /// it prefetches the index lines they name, and
+    /// [`Engine::process_parsed`] looks the session up with them.
+    #[inline]
+    pub fn stage(&self, l4: L4Info) -> Staged {
+        Staged { l4, lookup: self.lookup_of(&l4.key) }
     }
 
     /// An IPv4 frame received on `iface`. Inline in [`Engine::process`],
@@ -194,7 +294,7 @@ impl Engine {
         // A TCP/UDP packet without options that passes every stateless
         // check (most): the same step as the ladder below takes for it.
         if let Some(Some(p)) = L4Info::check_plain(&frame[ethernet::HEADER_LEN..]) {
-            return self.ipv4_checked(now, iface, frame, &p);
+            return self.ipv4_checked(now, iface, frame, &p, Unstaged);
         }
         let l3 = &mut frame[ethernet::HEADER_LEN..];
         let ip = match ipv4::Packet::new_checked(&*l3) {
@@ -222,7 +322,7 @@ impl Engine {
         let tl = ip.total_len() as usize;
         match ip.protocol() {
             Protocol::Tcp | Protocol::Udp => match L4Info::of(&ip) {
-                Some(p) => self.l4(now, iface, frame, &p, false),
+                Some(p) => self.l4(now, iface, frame, &p, Unstaged, false),
                 None => Action::Drop(Drop::L4Malformed),
             },
             Protocol::Icmp => self.icmp(iface, frame, hl, tl),
@@ -232,14 +332,24 @@ impl Engine {
         }
     }
 
-    /// The session step of TCP/UDP packet `p`; `rpf`: its reverse path is
-    /// still to be checked (done here before anything changes, by the
-    /// session's remembered route for an established packet).
-    fn l4(&mut self, now: u64, rx: &Iface, frame: &mut [u8], p: &L4Info, rpf: bool) -> Action {
+    /// The session step of TCP/UDP packet `p`, with its lookup's inputs
+    /// if the poll loop's stage computed them ([`Engine::stage`]), else
+    /// computed here; `rpf`: its reverse path is still to be checked (done
+    /// here before anything changes, by the session's remembered route for
+    /// an established packet).
+    fn l4(
+        &mut self,
+        now: u64,
+        rx: &Iface,
+        frame: &mut [u8],
+        p: &L4Info,
+        look: impl LookupInputs,
+        rpf: bool,
+    ) -> Action {
         // The established packet's one way out: the session step inline
         // here, once for both directions (issue 14: no call, no arguments
         // through the stack for it).
-        let (i, dir) = match self.find_session(now, rx, frame, p, rpf) {
+        let (i, dir) = match self.find_session(now, rx, frame, p, look, rpf) {
             Ok(found) => found,
             Err(action) => return action,
         };
@@ -251,7 +361,9 @@ impl Engine {
     /// reply, a drop). With `rpf`, the reverse-path check comes first in
     /// effect: by the session's route for an established packet (its
     /// source is the session's client or real server), else by the
-    /// search, before anything is changed.
+    /// search, before anything is changed. `look` is the lookup's inputs
+    /// (the key's hash, whether it goes to a local address), computed once
+    /// per packet: by the poll loop's stage, or by the caller.
     #[inline(always)]
     fn find_session(
         &mut self,
@@ -259,14 +371,18 @@ impl Engine {
         rx: &Iface,
         frame: &mut [u8],
         p: &L4Info,
+        look: impl LookupInputs,
         rpf: bool,
     ) -> Result<(u32, Dir), Action> {
         let mut rp_pending = rpf;
         // A packet to a local address can only be a FULLNAT reply: skip the
         // client-side index (a likely cache miss) for it.
-        let reply_first = self.snap.is_laddr(p.key.dst);
+        let reply_first = look.to_laddr(&self.snap, &p.key);
+        // The key's hash, the same in both indexes and for the insert of a
+        // new session: the stage's, else computed where it is needed
+        // (NAT64's reply needs none).
         if !reply_first {
-            let h = self.sessions.hash(&p.key);
+            let h = look.hash(&self.sessions, &p.key);
             if let Some(i) = self.sessions.find_in(&p.key, h) {
                 let s = self.sessions.get(i);
                 // One-packet scheduling: every datagram is scheduled anew;
@@ -309,7 +425,7 @@ impl Engine {
             && !self.sessions6.is_empty()
             && self.sessions.reply_port_unused(p.key.dst, p.key.dport);
         if !nat64_only {
-            if let Some(i) = self.sessions.lookup_out(&p.key) {
+            if let Some(i) = self.sessions.find_out(&p.key, look.hash(&self.sessions, &p.key)) {
                 if rp_pending {
                     let back = session_route(&self.cfg.routes, &mut self.sessions, i, TO_SERVER, p.key.src);
                     if !route::rp_ok(back, rx) {
@@ -327,8 +443,8 @@ impl Engine {
             }
         }
         self.rp_search(&mut rp_pending, rx, p)?;
-        let h_in = self.sessions.hash(&p.key);
-        Err(self.open(now, rx, frame, p, h_in))
+        let h = look.hash(&self.sessions, &p.key);
+        Err(self.open(now, rx, frame, p, h))
     }
 
     /// The reverse-path check by the route table's search, if `pending`

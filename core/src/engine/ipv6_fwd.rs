@@ -240,8 +240,11 @@ impl Engine {
     ) -> Result<(u32, Dir), Action> {
         let mut rp_pending = true;
         let reply_first = self.snap.is_laddr6(p.key.dst);
+        // One hash for both indexes (a key hashes the same in each): a
+        // NAT66 reply, which misses the client-side index, is hashed once.
+        let h = self.sessions6.hash(&p.key);
         if !reply_first {
-            if let Some(i) = self.sessions6.lookup_in(&p.key) {
+            if let Some(i) = self.sessions6.find_in(&p.key, h) {
                 // Only a plain SYN can reschedule: the session is read
                 // for it only.
                 let reuse = plain_syn(p.tcp_flags) && {
@@ -266,7 +269,7 @@ impl Engine {
             }
         }
         if reply_first || !self.snap.owns6(p.key.dst) {
-            if let Some(i) = self.sessions6.lookup_out(&p.key) {
+            if let Some(i) = self.sessions6.find_out(&p.key, h) {
                 if !session_rp_ok6(&self.cfg.routes, &mut self.sessions6, i, TO_SERVER, p.key.src, rx) {
                     return Err(Action::Drop(Drop::ReversePath));
                 }

@@ -40,7 +40,7 @@ mod synproxy;
 mod synproxy6;
 
 pub use conn::{ConnReuse, NextPort, NoDest};
-pub use ipv4::L4Info;
+pub use ipv4::{L4Info, Lookup, Staged};
 /// The IPv6 engine tests' frames and engines, for the worker's tests.
 #[cfg(test)]
 pub(crate) use ipv6::tests as ipv6_tests;
@@ -463,28 +463,31 @@ impl Engine {
     }
 
     /// Processes one frame received on `port` whose record `parsed` the
-    /// poll loop's classify step made ([`L4Info::check`] on this frame,
-    /// unchanged since): the Ethernet destination and the source-address
-    /// checks, then straight to the session step, without parsing the
-    /// frame again. Without a record, or for a frame not to this port's
-    /// MAC, [`Engine::process`]'s full ladder.
+    /// poll loop's stages made ([`L4Info::check`] on this frame, unchanged
+    /// since, then [`Engine::stage`] under this snapshot): the Ethernet
+    /// destination and the source-address checks, then straight to the
+    /// session step, without parsing the frame again, and the lookup with
+    /// the hash and the local-address test the stage computed. Without a
+    /// record, or for a frame not to this port's MAC, [`Engine::process`]'s
+    /// full ladder.
     #[inline]
     pub fn process_parsed(
         &mut self,
         now: u64,
         port: u16,
         frame: &mut [u8],
-        parsed: Option<&L4Info>,
+        parsed: Option<&Staged>,
     ) -> Action {
         let Some(p) = parsed else { return self.process_inline(now, port, frame) };
-        debug_assert_eq!(L4Info::check(frame).as_ref(), Some(p), "the record is this frame's");
+        debug_assert_eq!(L4Info::check(frame), Some(p.l4), "the record is this frame's");
+        debug_assert_eq!(p.lookup, self.lookup_of(&p.l4.key), "the lookup's inputs are this key's, now");
         let Some(iface) = self.iface(port).copied() else {
             return Action::Drop(Drop::NotForUs);
         };
         if frame.get(..6) != Some(&iface.mac.0[..]) {
             return self.process(now, port, frame);
         }
-        self.ipv4_checked(now, &iface, frame, p)
+        self.ipv4_checked(now, &iface, frame, &p.l4, p.lookup)
     }
 
     /// Copies one chunk of live sessions into a control-plane query (see
