@@ -86,8 +86,37 @@ pub struct Row {
     /// scenario (the machine's level: `gw-benchrun`'s `cpulink`).
     #[serde(default)]
     pub cpu_link_rtt: Option<(f64, f64)>,
+    /// The testpmd row the ratios to testpmd divide by ran at this row's
+    /// CPU link level (`None`: no ratio, or levels not measured).
+    #[serde(default)]
+    pub vs_testpmd_same_level: Option<bool>,
     /// Anything a reader must know about this row.
     pub note: String,
+}
+
+/// Below this CPU link round trip (TSC cycles) the host had the
+/// generator's and the DUT's vCPUs near each other (measured on this VM:
+/// 120-330 near, 870-1070 far, switching every few tens of seconds;
+/// `gw-benchrun`'s `cpulink.rs`).
+pub const NEAR_LINK_CYCLES: f64 = 500.0;
+
+/// Where the host had the generator's and the DUT's vCPUs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Near,
+    Far,
+}
+
+/// The level of a run whose link probes read `rtt` (before, after): both
+/// on the same side of [`NEAR_LINK_CYCLES`]; `None` when it changed during
+/// the run or was not measured.
+pub fn level(rtt: Option<(f64, f64)>) -> Option<Level> {
+    let (before, after) = rtt?;
+    match (before < NEAR_LINK_CYCLES, after < NEAR_LINK_CYCLES) {
+        (true, true) => Some(Level::Near),
+        (false, false) => Some(Level::Far),
+        _ => None,
+    }
 }
 
 /// Above this share of the machine's CPU time used by other processes, a
@@ -102,6 +131,11 @@ impl Row {
     pub fn noisy(&self) -> bool {
         self.others_cpu_pct.is_some_and(|o| o > NOISY_OTHERS_PCT)
             || self.steal_pct.is_some_and(|s| s > NOISY_STEAL_PCT)
+    }
+
+    /// The CPU link's level over the whole row ([`level`]).
+    pub fn level(&self) -> Option<Level> {
+        level(self.cpu_link_rtt)
     }
 
     /// Packets per second one core could forward at the measured cycles per

@@ -49,6 +49,10 @@ struct Args {
     /// List the scenarios and exit.
     #[arg(long)]
     list: bool,
+    /// Write results.md and plot.svg again from this results.json (its ratios
+    /// and goals recomputed by this build's rules), into --out or next to it.
+    #[arg(long)]
+    render: Option<PathBuf>,
     /// Where results.md, results.json and plot.svg go (default: benches/results,
     /// or nowhere for --smoke).
     #[arg(long)]
@@ -156,6 +160,12 @@ impl Drop for Scratch {
 }
 
 fn real_main(args: Args) -> Result<i32> {
+    if let Some(json) = &args.render {
+        let out = args.out.clone().or_else(|| json.parent().map(Path::to_path_buf)).unwrap_or_default();
+        results::render(json, &out)?;
+        eprintln!("gw-benchrun: wrote {}/results.md, results.json, plot.svg", out.display());
+        return Ok(0);
+    }
     let mut list = if args.smoke { scenarios::smoke() } else { scenarios::full() };
     if !args.only.is_empty() {
         let all: Vec<_> =

@@ -25,7 +25,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use anyhow::{bail, Context, Result};
 use gw_benches::traffic::report::spread;
-use gw_benches::traffic::table::Row;
+use gw_benches::traffic::table::{self, Level, Row, NEAR_LINK_CYCLES};
 use serde::Serialize;
 
 use crate::results::Env;
@@ -223,28 +223,10 @@ impl Measured {
     }
 }
 
-/// Below this CPU link round trip (TSC cycles) the host had the two vCPUs
-/// near each other (measured on this VM: 120-330 near, 870-1070 far,
-/// switching every few tens of seconds; `cpulink.rs`).
-pub const NEAR_LINK_CYCLES: f64 = 500.0;
-
-/// Where the host had the generator's and the DUT's vCPUs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Level {
-    Near,
-    Far,
-}
-
 impl Measured {
-    /// The side's level: both probes (before and after) on the same side
-    /// of [`NEAR_LINK_CYCLES`]; `None` when it changed or was not measured.
+    /// The side's level over its whole run (`table::level`).
     pub fn level(&self) -> Option<Level> {
-        let (before, after) = self.cpu_link_rtt?;
-        match (before < NEAR_LINK_CYCLES, after < NEAR_LINK_CYCLES) {
-            (true, true) => Some(Level::Near),
-            (false, false) => Some(Level::Far),
-            _ => None,
-        }
+        table::level(self.cpu_link_rtt)
     }
 }
 

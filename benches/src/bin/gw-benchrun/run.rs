@@ -533,6 +533,7 @@ fn to_row(s: &Scenario, r: &GenReport, dut: &DutFigures) -> Result<Row> {
         others_cpu_pct: None,
         steal_pct: None,
         cpu_link_rtt: None,
+        vs_testpmd_same_level: None,
         note,
     })
 }
