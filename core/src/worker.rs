@@ -886,39 +886,36 @@ impl<B: PacketBuf> Worker<B> {
     fn neigh_tick(&mut self, now: u64, io: &mut impl Io<B>) {
         self.last_neigh_tick = now;
         self.engine.expire_fragments(now);
-        let mut probes: [Option<Probe>; 16] = [None; 16];
-        let mut n = 0;
-        let counters = self.engine.counters();
-        self.neigh.tick(
-            now,
-            |p| {
-                if n < probes.len() {
-                    probes[n] = Some(p);
-                    n += 1;
-                }
-            },
-            |_dropped| counters.count_drop(Drop::NeighUnresolved),
-        );
-        for p in probes.into_iter().flatten() {
+        for p in due_probes(&mut self.neigh, now, self.engine.counters()).into_iter().flatten() {
             self.send_probe(p, io);
         }
-        let mut probes6: [Option<Probe<u128>>; 16] = [None; 16];
-        let mut n = 0;
-        let counters = self.engine.counters();
-        self.neigh6.tick(
-            now,
-            |p| {
-                if n < probes6.len() {
-                    probes6[n] = Some(p);
-                    n += 1;
-                }
-            },
-            |_dropped| counters.count_drop(Drop::NeighUnresolved),
-        );
-        for p in probes6.into_iter().flatten() {
+        for p in due_probes(&mut self.neigh6, now, self.engine.counters()).into_iter().flatten() {
             self.send_solicit(p, io);
         }
     }
+}
+
+/// The requests (ARP or ND) neighbour table `table` wants sent at `now`,
+/// at most 16 per tick; the held packets of neighbours that never answered
+/// are counted as `drop_neigh_unresolved`.
+fn due_probes<B, A: NeighAddr>(
+    table: &mut NeighTable<B, A>,
+    now: u64,
+    counters: &WorkerCounters,
+) -> [Option<Probe<A>>; 16] {
+    let mut probes = [None; 16];
+    let mut n = 0;
+    table.tick(
+        now,
+        |p| {
+            if n < probes.len() {
+                probes[n] = Some(p);
+                n += 1;
+            }
+        },
+        |_dropped| counters.count_drop(Drop::NeighUnresolved),
+    );
+    probes
 }
 
 /// Hands `pkt` to `port`'s kernel interface and counts it
