@@ -15,10 +15,10 @@
 //!   drain (the packets' bytes and the ring's descriptors the other CPU
 //!   reads), per burst, idle ones included.
 //! * **held across bursts** ([`HeldPair`], `QueuePair`: the workers): a
-//!   queue id's rx and tx slots are taken once and kept. Per burst the holder makes one
-//!   relaxed load of the port's `wanted` count (a line only the control
-//!   path writes, so it stays in every poller's cache) and nothing else: no
-//!   locked instruction, no store to a shared line.
+//!   queue id's rx and tx slots are taken once and kept. Per burst the
+//!   holder makes one relaxed load of the port's `wanted` count (a line
+//!   only the control path writes, so it stays in every poller's cache)
+//!   and nothing else: no locked instruction, no store to a shared line.
 //!
 //! The control path ([`lock_port`]) raises `wanted`, then takes every slot
 //! of the port, waiting. A holder that sees `wanted` raised at its next
@@ -27,8 +27,9 @@
 //! `wanted` lowered) it takes each slot again at its next burst in that
 //! direction, and reads the configured queue count anew. (One pair for rx
 //! and tx, so that a holder that polls rx every loop but has nothing to
-//! send on this port still gives its tx slot back.) A per-burst claim also defers to a raised `wanted`, so that
-//! a tight polling loop cannot starve the control path.
+//! send on this port still gives its tx slot back.) A per-burst claim
+//! also defers to a raised `wanted`, so that a tight polling loop cannot
+//! starve the control path.
 //!
 //! Why it is safe, and what ordering each step needs:
 //! * Exclusion rests on the slots alone: a burst runs only while its thread
@@ -45,7 +46,8 @@
 //!   the next holder does.
 //! * `wanted` is a count, not a flag: two control calls on one port may
 //!   overlap, and the second's wait must not see the first's lowering (the
-//!   holders would take their slots back and keep them). A call counts
+//!   holders would claim their slots again and keep them: the second call
+//!   would wait for ever). A call counts
 //!   itself before it waits and uncounts itself after it released its
 //!   slots, so the count is not 0 while any call waits. (A holder that
 //!   reads 0 before the last call's slots are free fails its swap and
