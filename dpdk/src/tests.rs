@@ -343,6 +343,7 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 fn held_queues(ring: Port, pool: &Mempool) {
     held_pair_excludes_others(ring, pool);
     lock_port_while_polling(ring, pool);
+    overlapping_locks_while_polling(ring, pool);
     reconfigure_while_polling(ring, pool);
     assert_eq!(pool.in_use(), 0);
 }
@@ -506,6 +507,51 @@ fn lock_port_while_polling(ring: Port, pool: &Mempool) {
     fill(&mut tx, pool, 0, 1);
     assert_eq!(tx.flush(ring, 0), (1, 0));
     assert_eq!(ring.rx_burst(0, &mut rx), 1);
+}
+
+/// Two threads lock the port over and over, overlapping, while a worker
+/// polls with a held pair and another thread holds queue 1 (not
+/// configured) and polls it slowly: every lock completes (the count of
+/// calls that want the port keeps both holders from claiming again while
+/// either call waits; a call that waits for the slow holder would
+/// otherwise wait for ever), and the worker's bursts work after.
+fn overlapping_locks_while_polling(ring: Port, pool: &Mempool) {
+    let p = Progress::default();
+    std::thread::scope(|s| {
+        s.spawn(|| poll(ring, 0, pool, &p));
+        let _stop = StopOnDrop(&p);
+        s.spawn(|| {
+            let mut slow = ring.queue_pair(1);
+            let mut rx = RxBurst::new();
+            while !p.stop.load(std::sync::atomic::Ordering::SeqCst) {
+                assert_eq!(slow.rx_burst(&mut rx), 0, "queue 1 is not configured");
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        });
+        wait_until("the worker receives", || p.get().2 > 10);
+        let (done_tx, done) = std::sync::mpsc::channel();
+        for _ in 0..2 {
+            let done_tx = done_tx.clone();
+            std::thread::spawn(move || {
+                for _ in 0..1000 {
+                    // Held a while, so that the other thread's call
+                    // usually arrives meanwhile and waits.
+                    let lock = queues::lock_port(ring.id());
+                    std::thread::sleep(std::time::Duration::from_micros(20));
+                    drop(lock);
+                }
+                done_tx.send(()).unwrap();
+            });
+        }
+        for _ in 0..2 {
+            done.recv_timeout(std::time::Duration::from_secs(60))
+                .expect("overlapping lock_port calls complete");
+        }
+        let received = p.get().2;
+        wait_until("the worker receives again", || p.get().2 > received + 10);
+    });
+    let (_, sent, received) = p.get();
+    assert_eq!(sent, received, "everything sent came back");
 }
 
 /// The real control path (stop, configure, start) on a port a worker
