@@ -13,9 +13,10 @@
 //! atomic swap, a locked instruction, each time); a [`QueuePair`] (from
 //! [`Port::queue_pair`]) keeps its rx and tx queue from burst to burst, at
 //! the cost of one relaxed load per burst, and gives them back when the
-//! control path wants the port and when dropped. A poll loop (the workers) uses the second; tools, the
-//! exception path and tests the first. Either does nothing (receives 0,
-//! frees what it would send) on a queue another thread holds.
+//! control path wants the port and when dropped. A poll loop (the
+//! workers) uses the second; tools, the exception path and tests the
+//! first. Either does nothing (receives 0, frees what it would send) on a
+//! queue another thread holds.
 
 use std::ptr::{self, NonNull};
 
@@ -137,8 +138,9 @@ impl Drop for Drain<'_> {
 impl Port {
     /// Receives up to [`BURST`] mbufs from rx `queue` into `burst`, first
     /// freeing anything `burst` still held. Returns how many arrived: 0
-    /// also when the queue is not configured or another thread is polling
-    /// it at the same moment.
+    /// also when the queue is not configured, another thread is polling it
+    /// at the same moment or holds it (a [`QueuePair`]), or the control
+    /// path wants the port.
     #[inline]
     pub fn rx_burst(&self, queue: u16, burst: &mut RxBurst) -> usize {
         burst.clear();
@@ -301,7 +303,8 @@ impl<const N: usize> TxBuffer<N> {
     /// Sends everything on tx `queue` of `port` with one
     /// `rte_eth_tx_burst`, frees what the device did not take, and returns
     /// `(sent, freed)`. The buffer is empty afterwards. If the queue is not
-    /// configured or another thread is using it, everything is freed.
+    /// configured, another thread is using or holding it, or the control
+    /// path wants the port, everything is freed.
     #[inline]
     pub fn flush(&mut self, port: Port, queue: u16) -> (usize, usize) {
         let len = std::mem::take(&mut self.len);
