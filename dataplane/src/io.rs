@@ -8,7 +8,11 @@
 //! when nothing arrived. Nothing here allocates or locks per packet;
 //! sleeping happens only when idle. A worker whose rx bursts come back full
 //! sheds SYNs beyond its budget before the stages
-//! ([`gw_core::synproxy::shed`]).
+//! ([`gw_core::synproxy::shed`]). The worker holds its queue of each port
+//! from poll to poll ([`QueuePair`]): a burst costs one relaxed load of
+//! the port's "control path wants it" count, not a locked swap; the pairs
+//! are given back while the control path changes a port, and when the
+//! loop ends.
 //!
 //! What a poll does besides the NIC's rx and tx calls is generic over the
 //! buffer ([`receive`], [`after_bursts`], [`PollClock`]), so that a
@@ -47,14 +51,15 @@ use gw_core::service::Publisher;
 use gw_core::steer::{self, Owner, Redirect};
 use gw_core::synproxy::shed::Shed;
 use gw_core::worker::{Io, Learned, PacketBuf, Worker};
-use gw_dpdk::{tsc, tsc_hz, Mbuf, Mempool, Port, RxBurst, TxBuffer, BURST};
+use gw_dpdk::{tsc, tsc_hz, Mbuf, Mempool, Port, QueuePair, RxBurst, TxBuffer, BURST};
 
-/// TX side of one worker: one buffer per port, on this worker's queue.
+/// TX side of one worker: one buffer per port, sent on this worker's
+/// queue of that port (held across polls, as the rx queue: one
+/// [`QueuePair`] per port, in the ports' order).
 struct DpdkIo<'a> {
     pool: &'a Mempool,
-    ports: &'a [Port],
+    queues: &'a mut [QueuePair],
     tx: &'a mut [TxBuffer],
-    queue: u16,
     counters: &'a WorkerCounters,
     redirect: &'a Redirect<Mbuf>,
     /// This worker's index, and the rings toward the kernel interfaces
@@ -64,19 +69,19 @@ struct DpdkIo<'a> {
 }
 
 impl DpdkIo<'_> {
-    /// The index in `ports` (and `tx`) of DPDK port `port`: the port's id
+    /// The index in `queues` (and `tx`) of DPDK port `port`: the port's id
     /// itself when the ports are listed in id order (they usually are:
     /// ids 0, 1, ...), one compare; else a search.
     #[inline]
     fn slot(&self, port: u16) -> Option<usize> {
         let i = usize::from(port);
-        if self.ports.get(i).is_some_and(|p| p.id() == port) {
+        if self.queues.get(i).is_some_and(|q| q.port().id() == port) {
             return Some(i);
         }
-        self.ports.iter().position(|p| p.id() == port)
+        self.queues.iter().position(|q| q.port().id() == port)
     }
     fn flush(&mut self, i: usize) {
-        let (sent, dropped) = self.tx[i].flush(self.ports[i], self.queue);
+        let (sent, dropped) = self.queues[i].flush(&mut self.tx[i]);
         self.counters.event(Event::TxPackets, sent as u64);
         if dropped > 0 {
             self.counters.count_drops(Drop::TxFull, dropped as u64);
@@ -421,6 +426,11 @@ impl WorkerLoop {
         let counters = self.worker.engine.counters().clone();
         let mut rx = RxBurst::new();
         let mut tx: Vec<TxBuffer> = self.ports.iter().map(|_| TxBuffer::new()).collect();
+        // This worker's queue of each port, held from poll to poll (no
+        // locked instruction per burst) and given back when the control
+        // path changes the port, and when the loop ends (see gw_dpdk's
+        // queues.rs).
+        let mut queues: Vec<QueuePair> = self.ports.iter().map(|p| p.queue_pair(self.queue)).collect();
         let mut empty_polls = 0u32;
         // A burst between its stages (allocated once, here).
         let mut staged: Staging<Mbuf> = Staging::new();
@@ -445,17 +455,16 @@ impl WorkerLoop {
             let (start, now) = clock.begin(&counters, tsc);
             let mut io = DpdkIo {
                 pool: &self.pool,
-                ports: &self.ports,
+                queues: &mut queues,
                 tx: &mut tx,
-                queue: self.queue,
                 counters: &counters,
                 redirect: &self.redirect,
                 me: self.me,
                 kernel: self.kernel.as_ref(),
             };
             let mut received = 0;
-            for (port, shed) in self.ports.iter().zip(self.shed.iter_mut()) {
-                let n = port.rx_burst(self.queue, &mut rx);
+            for (i, (port, shed)) in self.ports.iter().zip(self.shed.iter_mut()).enumerate() {
+                let n = io.queues[i].rx_burst(&mut rx);
                 if n == 0 {
                     continue;
                 }

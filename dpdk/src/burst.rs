@@ -1,11 +1,22 @@
 //! The data path: [`RxBurst`] and [`TxBuffer`], fixed arrays of mbuf
 //! pointers that own what they hold.
 //!
-//! No allocation, lock or system call: a burst claims its queue with one
-//! atomic swap (`queues.rs`), calls the PMD through the C shim, and frees
-//! leftovers with one `rte_pktmbuf_free_bulk`. Nothing is ever leaked:
-//! whatever an [`RxBurst`] did not hand out and whatever a [`TxBuffer`]
-//! could not send is freed and, for tx, counted in the return value.
+//! No allocation, lock or system call: a burst makes sure its thread
+//! holds the queue (`queues.rs`), calls the PMD through the C shim, and
+//! frees leftovers with one `rte_pktmbuf_free_bulk`. Nothing is ever
+//! leaked: whatever an [`RxBurst`] did not hand out and whatever a
+//! [`TxBuffer`] could not send is freed and, for tx, counted in the return
+//! value.
+//!
+//! Two ways to name the queue: [`Port::rx_burst`] and [`TxBuffer::flush`]
+//! take a port and a queue id and claim the queue for that one burst (an
+//! atomic swap, a locked instruction, each time); a [`QueuePair`] (from
+//! [`Port::queue_pair`]) keeps its rx and tx queue from burst to burst, at
+//! the cost of one relaxed load per burst, and gives them back when the
+//! control path wants the port and when dropped. A poll loop (the
+//! workers) uses the second; tools, the exception path and tests the
+//! first. Either does nothing (receives 0, frees what it would send) on a
+//! queue another thread holds.
 
 use std::ptr::{self, NonNull};
 
@@ -13,7 +24,7 @@ use dpdk_sys as sys;
 
 use super::mbuf::Mbuf;
 use super::port::Port;
-use super::queues::{claim, Dir};
+use super::queues::{claim, Dir, HeldPair};
 
 /// Packets per burst.
 pub const BURST: usize = 32;
@@ -127,8 +138,9 @@ impl Drop for Drain<'_> {
 impl Port {
     /// Receives up to [`BURST`] mbufs from rx `queue` into `burst`, first
     /// freeing anything `burst` still held. Returns how many arrived: 0
-    /// also when the queue is not configured or another thread is polling
-    /// it at the same moment.
+    /// also when the queue is not configured, another thread is polling it
+    /// at the same moment or holds it (a [`QueuePair`]), or the control
+    /// path wants the port.
     #[inline]
     pub fn rx_burst(&self, queue: u16, burst: &mut RxBurst) -> usize {
         burst.clear();
@@ -142,6 +154,96 @@ impl Port {
         let n = unsafe { sys::gw_rte_eth_rx_burst(self.id(), queue, burst.pkts.as_mut_ptr(), BURST as u16) };
         burst.len = usize::from(n);
         burst.len
+    }
+
+    /// Rx and tx `queue`, to be held by one thread across bursts
+    /// ([`QueuePair`]). Claims nothing yet.
+    pub fn queue_pair(&self, queue: u16) -> QueuePair {
+        QueuePair { port: *self, queue, held: HeldPair::new(self.id(), queue) }
+    }
+}
+
+/// The rx and the tx queue of one id on a port, kept by their owner (a
+/// worker) from burst to burst: each claimed at its first burst, both given
+/// back at the first burst (rx or tx) that sees the control path want the
+/// port (the bursts meanwhile do nothing) and claimed again after, both
+/// given back on drop. So the owner calls [`QueuePair::rx_burst`] every
+/// poll (or drops the pair), and a thread must not stop, configure or
+/// close a port one of whose pairs it holds (it would wait for itself).
+/// Not `Clone`: one holder per queue.
+pub struct QueuePair {
+    port: Port,
+    queue: u16,
+    held: HeldPair,
+}
+
+impl QueuePair {
+    /// Receives up to [`BURST`] mbufs into `burst`, first freeing anything
+    /// `burst` still held, as [`Port::rx_burst`] does. Returns how many
+    /// arrived: 0 also when the queue is not configured, another thread
+    /// holds it, or the control path wants the port.
+    #[inline]
+    pub fn rx_burst(&mut self, burst: &mut RxBurst) -> usize {
+        burst.clear();
+        if !self.held.ready(Dir::Rx) {
+            return 0;
+        }
+        // SAFETY: the port id is valid and the queue below its configured
+        // rx count (checked when the slot was claimed; the count changes
+        // only with every slot taken back); holding the slot makes this
+        // thread the queue's only user; pkts has room for BURST pointers.
+        let n = unsafe {
+            sys::gw_rte_eth_rx_burst(self.port.id(), self.queue, burst.pkts.as_mut_ptr(), BURST as u16)
+        };
+        burst.len = usize::from(n);
+        burst.len
+    }
+
+    /// Sends everything in `buf` with one `rte_eth_tx_burst`, frees what
+    /// the device did not take, and returns `(sent, freed)`, as
+    /// [`TxBuffer::flush`] does. The buffer is empty afterwards. If the
+    /// queue is not configured, another thread holds it or the control
+    /// path wants the port, everything is freed.
+    #[inline]
+    pub fn flush<const N: usize>(&mut self, buf: &mut TxBuffer<N>) -> (usize, usize) {
+        let len = std::mem::take(&mut buf.len);
+        if len == 0 {
+            return (0, 0);
+        }
+        let sent = if self.held.ready(Dir::Tx) {
+            // SAFETY: as in rx_burst, for the tx count; pkts[..len] are
+            // owned mbufs. The device takes ownership of the first `sent`,
+            // the rest stay ours.
+            usize::from(unsafe {
+                sys::gw_rte_eth_tx_burst(self.port.id(), self.queue, buf.pkts.as_mut_ptr(), len as u16)
+            })
+        } else {
+            0
+        };
+        free_all(&mut buf.pkts[sent..len]);
+        (sent, len - sent)
+    }
+
+    /// The port.
+    #[inline]
+    pub fn port(&self) -> Port {
+        self.port
+    }
+
+    /// The queue id.
+    pub fn queue(&self) -> u16 {
+        self.queue
+    }
+
+    /// Whether this holds the rx queue now (since its last burst).
+    pub fn holds_rx(&self) -> bool {
+        self.held.is_held(Dir::Rx)
+    }
+
+    /// Whether this holds the tx queue now (since its last non-empty
+    /// flush, or until a burst gave it back).
+    pub fn holds_tx(&self) -> bool {
+        self.held.is_held(Dir::Tx)
     }
 }
 
@@ -201,7 +303,8 @@ impl<const N: usize> TxBuffer<N> {
     /// Sends everything on tx `queue` of `port` with one
     /// `rte_eth_tx_burst`, frees what the device did not take, and returns
     /// `(sent, freed)`. The buffer is empty afterwards. If the queue is not
-    /// configured or another thread is using it, everything is freed.
+    /// configured, another thread is using or holding it, or the control
+    /// path wants the port, everything is freed.
     #[inline]
     pub fn flush(&mut self, port: Port, queue: u16) -> (usize, usize) {
         let len = std::mem::take(&mut self.len);

@@ -35,7 +35,7 @@ mod signal;
 #[cfg(test)]
 mod tests;
 
-pub use burst::{Drain, RxBurst, TxBuffer, BURST};
+pub use burst::{Drain, QueuePair, RxBurst, TxBuffer, BURST};
 pub use eal::Eal;
 pub use error::DpdkError;
 pub use flow::FlowRule;

@@ -2,7 +2,9 @@
 //! stop, close, link, MAC, stats). The data path is in `burst.rs`.
 //!
 //! Every call here holds an EAL [`Hold`] and, if it changes the port, all
-//! of the port's queues (`queues.rs`), so it never races a burst. A
+//! of the port's queues (`queues.rs`: it waits for a burst in progress to
+//! end and for a worker holding a queue across polls to give it back at
+//! its next burst), so it never races a burst. A
 //! configured port keeps a handle to each mempool its rx queues allocate
 //! from, until [`Port::close`].
 

@@ -78,6 +78,7 @@ fn with_eal() {
     unsent_mbufs_are_freed(ring, &pool);
     null_port(null, &pool);
     launch_on_worker(&eal, &pool);
+    held_queues(ring, &pool);
 
     // Close the ports and drop the pool: the EAL's drop can then clean up.
     for p in [null, ring] {
@@ -325,4 +326,259 @@ fn launch_on_worker(eal: &Eal, pool: &Mempool) {
     assert!(eal.launch(eal.main_lcore(), || 0).is_err());
     assert!(eal.launch(4000, || 0).is_err());
     assert_eq!(eal.wait(eal.main_lcore()), -libc::EINVAL);
+}
+
+// Queues held across bursts (`QueuePair`, queues.rs): the workers' way.
+
+/// Waits until `done()` (the other thread's progress): a guard against a
+/// hang, not a timing assert (a minute is never the expected wait).
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(60), "no progress: {what}");
+        std::thread::yield_now();
+    }
+}
+
+fn held_queues(ring: Port, pool: &Mempool) {
+    held_pair_excludes_others(ring, pool);
+    lock_port_while_polling(ring, pool);
+    overlapping_locks_while_polling(ring, pool);
+    reconfigure_while_polling(ring, pool);
+    assert_eq!(pool.in_use(), 0);
+}
+
+/// A held pair makes every other thread's bursts on its queues do nothing,
+/// and its drop gives the queues back.
+fn held_pair_excludes_others(ring: Port, pool: &Mempool) {
+    let mut qp = ring.queue_pair(0);
+    assert_eq!((qp.port(), qp.queue()), (ring, 0));
+    assert!(!qp.holds_rx() && !qp.holds_tx(), "nothing claimed before the first burst");
+    let mut tx = TxBuffer::new();
+    fill(&mut tx, pool, 0, 6);
+    assert_eq!(qp.flush(&mut tx), (6, 0));
+    assert!(qp.holds_tx() && !qp.holds_rx());
+    let mut rx = RxBurst::new();
+    assert_eq!(qp.rx_burst(&mut rx), 6);
+    assert_eq!(rx.drain().map(|m| m.as_ref()[0]).collect::<Vec<u8>>(), (0..6).collect::<Vec<u8>>());
+    assert!(qp.holds_rx() && qp.holds_tx(), "kept after the bursts");
+
+    // Six more in the ring: another thread's bursts on the queue receive
+    // none of them and send nothing (they free what they would send).
+    fill(&mut tx, pool, 10, 6);
+    assert_eq!(qp.flush(&mut tx), (6, 0));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut rx = RxBurst::new();
+            assert_eq!(ring.rx_burst(0, &mut rx), 0, "queue held by another thread");
+            let mut tx = TxBuffer::new();
+            fill(&mut tx, pool, 0, 3);
+            assert_eq!(tx.flush(ring, 0), (0, 3));
+            let mut other = ring.queue_pair(0);
+            assert_eq!(other.rx_burst(&mut rx), 0, "a second pair cannot claim it either");
+            fill(&mut tx, pool, 0, 3);
+            assert_eq!(other.flush(&mut tx), (0, 3));
+            assert!(!other.holds_rx() && !other.holds_tx());
+        });
+    });
+    // The holder's own burst gets them all; then its drop gives the
+    // queues back and the per-burst API works again.
+    assert_eq!(qp.rx_burst(&mut rx), 6);
+    assert_eq!(rx.drain().map(|m| m.as_ref()[0]).collect::<Vec<u8>>(), (10..16).collect::<Vec<u8>>());
+    fill(&mut tx, pool, 20, 2);
+    assert_eq!(qp.flush(&mut tx), (2, 0));
+    drop(qp);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut rx = RxBurst::new();
+            assert_eq!(ring.rx_burst(0, &mut rx), 2, "released on drop");
+            let mut tx = TxBuffer::new();
+            fill(&mut tx, pool, 0, 1);
+            assert_eq!(tx.flush(ring, 0), (1, 0));
+            assert_eq!(ring.rx_burst(0, &mut rx), 1);
+        });
+    });
+
+    // Queues that do not exist: a pair claims them but never bursts.
+    let mut none = ring.queue_pair(1);
+    assert_eq!(none.rx_burst(&mut rx), 0);
+    fill(&mut tx, pool, 0, 4);
+    assert_eq!(none.flush(&mut tx), (0, 4));
+    let mut past = ring.queue_pair(u16::MAX);
+    assert_eq!(past.rx_burst(&mut rx), 0);
+    fill(&mut tx, pool, 0, 4);
+    assert_eq!(past.flush(&mut tx), (0, 4));
+    assert!(!past.holds_rx() && !past.holds_tx());
+    drop(rx);
+    assert_eq!(pool.in_use(), 0);
+}
+
+/// What a polling thread has done: bursts made, packets sent and received.
+#[derive(Default)]
+struct Progress {
+    polls: std::sync::atomic::AtomicU64,
+    sent: std::sync::atomic::AtomicU64,
+    received: std::sync::atomic::AtomicU64,
+    stop: std::sync::atomic::AtomicBool,
+}
+
+/// Tells the polling thread to stop when dropped: also when an assert
+/// fails in the scope, so that the scope's join does not wait forever.
+struct StopOnDrop<'a>(&'a Progress);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// `lock_port` on another thread, with a guard against a hang (a holder
+/// that never gives its queues back): a minute is never the expected wait.
+fn lock_port_from_another_thread(port: Port) -> queues::PortLock {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(queues::lock_port(port.id())));
+    rx.recv_timeout(std::time::Duration::from_secs(60)).expect("lock_port completes while the holder polls")
+}
+
+impl Progress {
+    fn get(&self) -> (u64, u64, u64) {
+        use std::sync::atomic::Ordering::SeqCst;
+        (self.polls.load(SeqCst), self.sent.load(SeqCst), self.received.load(SeqCst))
+    }
+}
+
+/// A worker's loop on queue `q` of `ring` with a held pair: each poll
+/// sends two packets and receives what came back, until told to stop.
+/// Checks every packet it receives is one it sent, in order.
+fn poll(ring: Port, q: u16, pool: &Mempool, p: &Progress) {
+    use std::sync::atomic::Ordering::SeqCst;
+    let mut qp = ring.queue_pair(q);
+    let (mut tx, mut rx) = (TxBuffer::new(), RxBurst::new());
+    let mut next = 0u8;
+    let mut expect = 0u8;
+    while !p.stop.load(SeqCst) {
+        fill(&mut tx, pool, next, 2);
+        let (sent, _) = qp.flush(&mut tx);
+        next = next.wrapping_add(sent as u8);
+        qp.rx_burst(&mut rx);
+        for m in rx.drain() {
+            assert_eq!(m.as_ref()[0], expect, "in order, none lost");
+            expect = expect.wrapping_add(1);
+            p.received.fetch_add(1, SeqCst);
+        }
+        p.sent.fetch_add(sent as u64, SeqCst);
+        p.polls.fetch_add(1, SeqCst);
+        std::thread::yield_now();
+    }
+    // Drain what is left, then drop the pair (released).
+    while qp.rx_burst(&mut rx) > 0 {
+        p.received.fetch_add(rx.drain().count() as u64, SeqCst);
+    }
+}
+
+/// `lock_port` from another thread completes while a worker polls with a
+/// held pair: the worker gives the queues back and does nothing while the
+/// lock stands, then takes them again and its bursts work.
+fn lock_port_while_polling(ring: Port, pool: &Mempool) {
+    let p = Progress::default();
+    std::thread::scope(|s| {
+        s.spawn(|| poll(ring, 0, pool, &p));
+        let _stop = StopOnDrop(&p);
+        wait_until("the worker receives", || p.get().2 > 10);
+        for _ in 0..3 {
+            let lock = lock_port_from_another_thread(ring);
+            // The lock has every slot: the worker gave its pair back. Its
+            // counts are read once a poll begun under the lock has ended.
+            let polls = p.get().0;
+            wait_until("a poll under the lock", || p.get().0 > polls + 1);
+            let (polls, sent, received) = p.get();
+            wait_until("the worker polls under the lock", || p.get().0 > polls + 50);
+            let (_, sent2, received2) = p.get();
+            assert_eq!((sent2, received2), (sent, received), "no burst ran while the port was locked");
+            drop(lock);
+            wait_until("the worker receives again", || p.get().2 > received + 10);
+        }
+    });
+    let (_, sent, received) = p.get();
+    assert_eq!(sent, received, "everything sent came back");
+    // The worker's pair was dropped with its thread: free for others.
+    let mut rx = RxBurst::new();
+    let mut tx = TxBuffer::new();
+    fill(&mut tx, pool, 0, 1);
+    assert_eq!(tx.flush(ring, 0), (1, 0));
+    assert_eq!(ring.rx_burst(0, &mut rx), 1);
+}
+
+/// Two threads lock the port over and over, overlapping, while a worker
+/// polls with a held pair and another thread holds queue 1 (not
+/// configured) and polls it slowly: every lock completes (the count of
+/// calls that want the port keeps both holders from claiming again while
+/// either call waits; a call that waits for the slow holder would
+/// otherwise wait for ever), and the worker's bursts work after.
+fn overlapping_locks_while_polling(ring: Port, pool: &Mempool) {
+    let p = Progress::default();
+    std::thread::scope(|s| {
+        s.spawn(|| poll(ring, 0, pool, &p));
+        let _stop = StopOnDrop(&p);
+        s.spawn(|| {
+            let mut slow = ring.queue_pair(1);
+            let mut rx = RxBurst::new();
+            while !p.stop.load(std::sync::atomic::Ordering::SeqCst) {
+                assert_eq!(slow.rx_burst(&mut rx), 0, "queue 1 is not configured");
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        });
+        wait_until("the worker receives", || p.get().2 > 10);
+        let (done_tx, done) = std::sync::mpsc::channel();
+        for _ in 0..2 {
+            let done_tx = done_tx.clone();
+            std::thread::spawn(move || {
+                for _ in 0..1000 {
+                    // Held a while, so that the other thread's call
+                    // usually arrives meanwhile and waits.
+                    let lock = queues::lock_port(ring.id());
+                    std::thread::sleep(std::time::Duration::from_micros(20));
+                    drop(lock);
+                }
+                done_tx.send(()).unwrap();
+            });
+        }
+        for _ in 0..2 {
+            done.recv_timeout(std::time::Duration::from_secs(60))
+                .expect("overlapping lock_port calls complete");
+        }
+        let received = p.get().2;
+        wait_until("the worker receives again", || p.get().2 > received + 10);
+    });
+    let (_, sent, received) = p.get();
+    assert_eq!(sent, received, "everything sent came back");
+}
+
+/// The real control path (stop, configure, start) on a port a worker
+/// polls with a held pair on queue 1: not configured at first (its bursts
+/// do nothing, though it holds the slots), then configured by the change
+/// (the pair reads the count again when it claims anew).
+fn reconfigure_while_polling(ring: Port, pool: &Mempool) {
+    let p = Progress::default();
+    std::thread::scope(|s| {
+        s.spawn(|| poll(ring, 1, pool, &p));
+        let _stop = StopOnDrop(&p);
+        wait_until("the worker polls", || p.get().0 > 10);
+        assert_eq!(p.get().1, 0, "queue 1 is not configured: nothing sent");
+        ring.stop();
+        ring.configure(2, 2, 256, 256, pool, SOCKET_ANY).unwrap();
+        ring.start().unwrap();
+        wait_until("the worker receives on the new queue", || p.get().2 > 10);
+    });
+    let (_, sent, received) = p.get();
+    assert_eq!(sent, received, "everything sent on queue 1 came back");
+    // Back to one queue (the worker is gone, its pair dropped).
+    ring.stop();
+    ring.configure(1, 1, 256, 256, pool, SOCKET_ANY).unwrap();
+    ring.start().unwrap();
+    let mut rx = RxBurst::new();
+    let mut tx = TxBuffer::new();
+    fill(&mut tx, pool, 0, 1);
+    assert_eq!(tx.flush(ring, 0), (1, 0));
+    assert_eq!(ring.rx_burst(0, &mut rx), 1);
 }
