@@ -353,19 +353,26 @@ impl std::fmt::Debug for Mbuf {
 }
 
 /// The packet core's worker runs on mbufs as it runs on `Vec<u8>` in tests.
+/// Inline: the worker, in another crate, calls these per NAT64 packet
+/// (without `#[inline]` each was a call the worker's crate could not
+/// inline, around the field updates above).
 impl gw_core::worker::PacketBuf for Mbuf {
+    #[inline]
     fn set_len(&mut self, len: usize) -> bool {
         Mbuf::set_len(self, len)
     }
+    #[inline]
     fn prepend(&mut self, n: usize) -> bool {
         Mbuf::prepend(self, n)
     }
+    #[inline]
     fn truncate(&mut self, len: usize) {
         let cur = self.len();
         if len < cur {
             self.trim(cur - len);
         }
     }
+    #[inline]
     fn adj(&mut self, n: usize) -> bool {
         Mbuf::adj(self, n)
     }
