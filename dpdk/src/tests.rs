@@ -209,6 +209,21 @@ fn mbuf_fields_as_the_shim(pool: &Mempool) {
         }
     }
     assert!(checked > 500);
+    // What prepend and append add is zeroed, exactly: every length from 0
+    // to the whole headroom (the short ones are written as overlapping
+    // stores), over bytes left dirty, with the data beyond untouched.
+    for n in 0..=128usize {
+        let mut m = pool.alloc().unwrap();
+        assert!(m.prepend(128) && m.append(64));
+        m.as_mut().fill(0xaa);
+        assert!(m.adj(128), "the headroom now holds 0xaa");
+        assert!(m.prepend(n));
+        assert!(m.as_ref()[..n].iter().all(|b| *b == 0), "prepend {n}: zeroed");
+        assert!(m.as_ref()[n..].iter().all(|b| *b == 0xaa), "prepend {n}: the data untouched");
+        assert!(m.adj(n) && m.trim(64), "empty again, the tail dirty");
+        assert!(m.append(n));
+        assert!(m.as_ref().iter().all(|b| *b == 0), "append {n}: zeroed over the old data");
+    }
     // Beyond 16 bits: refused, unchanged (DPDK's take a u16).
     let mut m = make(128, 60, 1);
     let before = m.fields();
