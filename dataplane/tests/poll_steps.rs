@@ -21,7 +21,7 @@ use gw_core::steer::Redirect;
 use gw_core::wire::ethernet::MacAddr;
 use gw_core::worker::{Io, Learned};
 use gw_proto::{DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceSpec};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 /// The TX side: a queue per port, which a flush moves to what that port
@@ -176,6 +176,166 @@ fn bursts_of_any_size_meet_the_fate_of_one_packet_at_a_time() {
         for why in [gw_core::counters::Drop::Ipv4BadChecksum, gw_core::counters::Drop::UnknownReply] {
             assert_eq!(counters.drop_count(why), 1, "burst {burst}: {why:?}");
         }
+    }
+}
+
+/// The NAT64 service of [`traffic6`]: UDP [VIP6]:81 -> RS[0]:8080 (IPv4,
+/// FULLNAT) from the local address LIP.
+fn key64() -> gw_proto::ServiceKey {
+    gw_proto::ServiceKey { proto: Protocol::Udp, addr: IpAddr::V6(v6::VIP6), port: 81 }
+}
+
+/// A dual-stack lab: FULLNAT66 on [VIP6]:80 (TCP and UDP, real server
+/// RS6 on port 0), NAT64 on [VIP6]:81 (UDP, RS[0] on port 1), the IPv4
+/// FULLNAT services, every neighbour known.
+fn lab_dual() -> Lab {
+    let mut l = v6::lab6_from(ForwardMode::FullNat, LabConfig { sessions: 1024, ..LabConfig::default() });
+    l.ok(Request::AddService { spec: ServiceSpec::new(key64(), Scheduler::Rr) });
+    let dest = DestSpec::new(Ipv4Addr::from(RS[0]), 8080, ForwardMode::FullNat, 1);
+    l.ok(Request::AddDest { service: key64(), dest });
+    l.ok(Request::AddLaddr { service: key64(), addr: Ipv4Addr::from(LIP).into() });
+    let mut l = l.with_services(Scheduler::Rr);
+    l.learn_neighbours();
+    l
+}
+
+/// A UDP datagram `s -> d` from `mac` to `port`'s MAC.
+fn udp6_to(port: u16, mac: [u8; 6], s: (Ipv6Addr, u16), d: (Ipv6Addr, u16)) -> Vec<u8> {
+    let mut out = vec![];
+    PacketBuilder::ethernet2(mac, port_mac(port).0)
+        .ipv6(s.0.octets(), d.0.octets(), 64)
+        .udp(s.1, d.1)
+        .write(&mut out, b"datagram")
+        .unwrap();
+    out
+}
+
+/// Client frames of [`lab_dual`] on port 0: IPv6 UDP flows to FULLNAT66
+/// and to NAT64, TCP SYNs to FULLNAT66, IPv4 UDP flows between them, a
+/// datagram to an IPv6 port without a service and one from a spoofed
+/// IPv4-mapped source; then, built from what the gateway forwarded in a
+/// first lab, the real servers' replies (IPv6 from RS6, IPv4 from RS[0]
+/// to the NAT64 local address), with one to a local port no session has.
+/// Each: (port, frame).
+fn traffic6() -> Vec<(u16, Vec<u8>)> {
+    use v6::{CLIENT6, VIP6};
+    let mut clients = vec![];
+    for i in 0..24 {
+        clients.push(udp6_to(0, ROUTER_MAC, (CLIENT6, 20_000 + i), (VIP6, VPORT)));
+        clients.push(udp6_to(0, ROUTER_MAC, (CLIENT6, 21_000 + i), (VIP6, 81)));
+        if i % 3 == 0 {
+            clients.push(udp(CLIENT_MAC, GW_OUT, (CLIENT, 22_000 + i), (VIP, VPORT)));
+            let mut syn = vec![];
+            PacketBuilder::ethernet2(ROUTER_MAC, GW_OUT.0)
+                .ipv6(CLIENT6.octets(), VIP6.octets(), 64)
+                .tcp(23_000 + i, VPORT, 1000, 64000)
+                .syn()
+                .write(&mut syn, &[])
+                .unwrap();
+            clients.push(syn);
+        }
+    }
+    clients.insert(9, udp6_to(0, ROUTER_MAC, (CLIENT6, 40_000), (VIP6, 99)));
+    let mapped = Ipv4Addr::from(CLIENT).to_ipv6_mapped();
+    clients.insert(17, udp6_to(0, ROUTER_MAC, (mapped, 40_001), (VIP6, 81)));
+    let mut first = lab_dual();
+    let mut frames: Vec<(u16, Vec<u8>)> = clients.iter().map(|f| (0, f.clone())).collect();
+    let mut replies = vec![];
+    for f in &clients {
+        for (port, out) in first.rx(0, f.clone()) {
+            let p = etherparse::SlicedPacket::from_ethernet(&out).expect("etherparse parses it");
+            let (src, dst) = match (&p.net, &p.transport) {
+                (Some(etherparse::NetSlice::Ipv6(ip)), _) => {
+                    (IpAddr::V6(ip.header().source_addr()), IpAddr::V6(ip.header().destination_addr()))
+                }
+                (Some(etherparse::NetSlice::Ipv4(ip)), _) => {
+                    (IpAddr::V4(ip.header().source_addr()), IpAddr::V4(ip.header().destination_addr()))
+                }
+                _ => continue,
+            };
+            let (sport, dport, is_tcp) = match &p.transport {
+                Some(etherparse::TransportSlice::Udp(u)) => (u.source_port(), u.destination_port(), false),
+                Some(etherparse::TransportSlice::Tcp(t)) => (t.source_port(), t.destination_port(), true),
+                _ => continue,
+            };
+            let reply = match (dst, src) {
+                (IpAddr::V6(rs), IpAddr::V6(local)) if !is_tcp => {
+                    udp6_to(port, RS_MAC[0], (rs, dport), (local, sport))
+                }
+                (IpAddr::V6(rs), IpAddr::V6(local)) => {
+                    let mut f = vec![];
+                    PacketBuilder::ethernet2(RS_MAC[0], port_mac(port).0)
+                        .ipv6(rs.octets(), local.octets(), 64)
+                        .tcp(dport, sport, 5000, 64000)
+                        .syn()
+                        .ack(1001)
+                        .write(&mut f, &[])
+                        .unwrap();
+                    f
+                }
+                (IpAddr::V4(rs), IpAddr::V4(local)) => {
+                    let k = RS.iter().position(|r| *r == rs.octets()).expect("to a real server");
+                    udp(RS_MAC[k], port_mac(port), (rs.octets(), dport), (local.octets(), sport))
+                }
+                _ => unreachable!("no other family pair"),
+            };
+            replies.push((port, reply));
+        }
+    }
+    assert_eq!(replies.len(), 24 + 24 + 8 + 8, "every flow forwarded");
+    replies.insert(3, (1, udp(RS_MAC[0], GW_IN, (RS[0], 8080), (LIP, 9))));
+    frames.extend(replies);
+    frames
+}
+
+#[test]
+fn ipv6_and_nat64_bursts_meet_the_fate_of_one_packet_at_a_time() {
+    let frames = traffic6();
+    for burst in [1, 4, 32] {
+        let (mut polled, mut ladder) = (lab_dual(), lab_dual());
+        let rings = Rings::new(1);
+        let counters = polled.counters.clone();
+        let q = rings.queues(&counters);
+        let mut tx = Tx::default();
+        let mut staged = Staging::new();
+        let now = polled.now;
+        // Bursts of consecutive frames of one port, as a NIC gives them.
+        let mut at = 0;
+        while at < frames.len() {
+            let port = frames[at].0;
+            let n = frames[at..].iter().take(burst).take_while(|(p, _)| *p == port).count();
+            let chunk = &frames[at..at + n];
+            at += n;
+            let w = &mut polled.worker;
+            receive(w, &q, now, port, chunk.iter().map(|(_, f)| f.clone()), &mut staged, &mut tx);
+            let done = after_bursts(w, &q, now, chunk.len(), &mut staged, &mut tx);
+            assert_eq!(done, (0, 0), "nothing handed over, nothing from the kernel");
+            for (_, f) in chunk {
+                ladder.worker.handle(ladder.now, port, f.clone(), &mut ladder.io);
+            }
+            ladder.worker.tick_with(ladder.now, expire_budget(chunk.len()), &mut ladder.io);
+        }
+        assert!(tx.queued.iter().all(Vec::is_empty), "burst {burst}: everything flushed");
+        let want = per_port(&ladder.io.sent);
+        assert_eq!(tx.out, want, "burst {burst}: the same frames out of each port, in order");
+        assert_eq!(counters.snapshot(), ladder.counters.snapshot(), "burst {burst}: the same counters");
+        // Every flow forwarded both ways: 24 + 24 + 8 + 8 each way.
+        assert_eq!(counters.event_count(Event::FwdIn), 64, "burst {burst}");
+        assert_eq!(counters.event_count(Event::FwdOut), 64, "burst {burst}");
+        // NAT64's replies left port 0 as IPv6 from [VIP6]:81 (etherparse).
+        let from_81 = tx.out[0]
+            .iter()
+            .filter_map(|f| etherparse::SlicedPacket::from_ethernet(f).ok())
+            .filter(|p| match (&p.net, &p.transport) {
+                (Some(etherparse::NetSlice::Ipv6(ip)), Some(etherparse::TransportSlice::Udp(u))) => {
+                    ip.header().source_addr() == v6::VIP6 && u.source_port() == 81
+                }
+                _ => false,
+            })
+            .count();
+        assert_eq!(from_81, 24, "burst {burst}: NAT64's replies translated");
+        assert_eq!(counters.drop_count(Drop::UnknownReply), 1, "burst {burst}");
+        assert_eq!(counters.drop_count(Drop::BadSourceAddr), 1, "burst {burst}");
     }
 }
 

@@ -7,6 +7,14 @@
 //! the first segment's data is always a valid, exclusively owned slice.
 //! Bytes that appear through [`Mbuf::prepend`], [`Mbuf::append`] or
 //! [`Mbuf::set_len`] are zeroed, so an old packet never leaks into a new one.
+//!
+//! Prepend, adj, and append and trim of a single-segment mbuf (gatewayd's
+//! pools make no others) are DPDK's inline functions written out on the
+//! mbuf's fields (`data_off`, `data_len`, `pkt_len`), with the same
+//! checks: NAT64 grows or cuts every packet it translates, and a call
+//! into the C shim per packet is what the compiler cannot inline. A
+//! chained mbuf's append and trim (its last segment) go to the shim. The
+//! tests hold both to the shim's results.
 
 use std::ptr::{self, NonNull};
 
@@ -131,31 +139,48 @@ impl Mbuf {
     /// if the headroom is short.
     #[inline]
     pub fn prepend(&mut self, n: usize) -> bool {
-        let Ok(n16) = u16::try_from(n) else {
-            return false;
-        };
-        // SAFETY: we own the mbuf; prepend checks the headroom and returns
-        // NULL, changing nothing, if it is short.
-        let p = unsafe { sys::gw_rte_pktmbuf_prepend(self.ptr.as_ptr(), n16) };
-        if p.is_null() {
-            return false;
-        }
+        let Some(p) = self.prepend_raw(n) else { return false };
         // SAFETY: p is the new data start, followed by at least n bytes of
         // this mbuf's buffer, which we own.
-        unsafe { ptr::write_bytes(p.cast::<u8>(), 0, n) };
+        unsafe { zero(p, n) };
         true
     }
 
+    /// `rte_pktmbuf_prepend` (without the zeroing): the new data start, or
+    /// `None`, unchanged, if the headroom is short. Written out on the
+    /// mbuf's fields as DPDK's inline function does (it touches the first
+    /// segment and `pkt_len` only, whatever the segments), so that the
+    /// NAT64 translation's per-packet grow is not a call into the C shim.
+    #[inline]
+    fn prepend_raw(&mut self, n: usize) -> Option<*mut u8> {
+        let n = u16::try_from(n).ok()?;
+        let m = self.raw_mut();
+        if n > m.data_off {
+            return None;
+        }
+        // data_off + data_len <= buf_len (a u16), so data_len + n fits.
+        m.data_off -= n;
+        m.data_len += n;
+        m.pkt_len += u32::from(n);
+        // SAFETY: data_off <= buf_len: the new data start is inside the
+        // buffer of buf_len bytes at buf_addr.
+        Some(unsafe { m.buf_addr.cast::<u8>().add(usize::from(m.data_off)) })
+    }
+
     /// Strips `n` bytes from the front; false, unchanged, if the first
-    /// segment holds fewer.
+    /// segment holds fewer. `rte_pktmbuf_adj` on the mbuf's fields, as
+    /// [`Mbuf::prepend`] is written.
     #[inline]
     pub fn adj(&mut self, n: usize) -> bool {
-        let Ok(n16) = u16::try_from(n) else {
+        let Ok(n) = u16::try_from(n) else { return false };
+        let m = self.raw_mut();
+        if n > m.data_len {
             return false;
-        };
-        // SAFETY: we own the mbuf; adj checks n against data_len and
-        // returns NULL, changing nothing, if it is larger.
-        !unsafe { sys::gw_rte_pktmbuf_adj(self.ptr.as_ptr(), n16) }.is_null()
+        }
+        m.data_len -= n;
+        m.data_off += n;
+        m.pkt_len -= u32::from(n);
+        true
     }
 
     /// Grows the data by `n` bytes at the end of the last segment (zeroed);
@@ -165,15 +190,30 @@ impl Mbuf {
         let Ok(n16) = u16::try_from(n) else {
             return false;
         };
-        // SAFETY: we own the mbuf; append checks the tailroom and returns
-        // NULL, changing nothing, if it is short.
-        let p = unsafe { sys::gw_rte_pktmbuf_append(self.ptr.as_ptr(), n16) };
-        if p.is_null() {
-            return false;
-        }
+        let p = if self.nb_segs() == 1 {
+            // The last segment is the first: `rte_pktmbuf_append` on its
+            // fields.
+            let m = self.raw_mut();
+            if usize::from(n16) > usize::from(m.buf_len) - usize::from(m.data_off) - usize::from(m.data_len) {
+                return false;
+            }
+            let tail = usize::from(m.data_off) + usize::from(m.data_len);
+            m.data_len += n16;
+            m.pkt_len += u32::from(n16);
+            // SAFETY: tail + n <= buf_len: inside the mbuf's buffer.
+            unsafe { m.buf_addr.cast::<u8>().add(tail) }
+        } else {
+            // SAFETY: we own the mbuf; append checks the tailroom and
+            // returns NULL, changing nothing, if it is short.
+            let p = unsafe { sys::gw_rte_pktmbuf_append(self.ptr.as_ptr(), n16) };
+            if p.is_null() {
+                return false;
+            }
+            p.cast::<u8>()
+        };
         // SAFETY: p is the start of the n bytes just added to the last
         // segment, inside its buffer, which we own.
-        unsafe { ptr::write_bytes(p.cast::<u8>(), 0, n) };
+        unsafe { zero(p, n) };
         true
     }
 
@@ -184,9 +224,61 @@ impl Mbuf {
         let Ok(n16) = u16::try_from(n) else {
             return false;
         };
+        if self.nb_segs() == 1 {
+            // The last segment is the first: `rte_pktmbuf_trim` on its
+            // fields.
+            let m = self.raw_mut();
+            if n16 > m.data_len {
+                return false;
+            }
+            m.data_len -= n16;
+            m.pkt_len -= u32::from(n16);
+            return true;
+        }
         // SAFETY: we own the mbuf; trim checks n against the last
         // segment's data_len and returns -1, changing nothing, if larger.
         unsafe { sys::gw_rte_pktmbuf_trim(self.ptr.as_ptr(), n16) == 0 }
+    }
+
+    /// The C shim's (DPDK's own) prepend, adj, append and trim, for the
+    /// tests that hold the Rust versions above to them: `op` 0..=3 in that
+    /// order; the C function's result as the Rust version's (`true` =
+    /// done).
+    #[cfg(test)]
+    pub(crate) fn shim_op(&mut self, op: u8, n: u16) -> bool {
+        let m = self.ptr.as_ptr();
+        // SAFETY: we own the mbuf; each function checks its length and
+        // changes nothing when it refuses.
+        unsafe {
+            match op {
+                0 => !sys::gw_rte_pktmbuf_prepend(m, n).is_null(),
+                1 => !sys::gw_rte_pktmbuf_adj(m, n).is_null(),
+                2 => !sys::gw_rte_pktmbuf_append(m, n).is_null(),
+                _ => sys::gw_rte_pktmbuf_trim(m, n) == 0,
+            }
+        }
+    }
+
+    /// Chains `tail` after this single-segment mbuf, as
+    /// `rte_pktmbuf_chain` does, for the tests of chained mbufs.
+    #[cfg(test)]
+    pub(crate) fn chain(&mut self, tail: Mbuf) {
+        assert_eq!(self.nb_segs(), 1);
+        let tail = tail.into_raw();
+        let m = self.raw_mut();
+        // SAFETY: tail is a valid mbuf we owned (into_raw): it is now this
+        // chain's, freed with it by rte_pktmbuf_free.
+        let (len, segs) = unsafe { ((*tail).pkt_len, (*tail).nb_segs) };
+        m.next = tail;
+        m.nb_segs += segs;
+        m.pkt_len += len;
+    }
+
+    /// (data_off, data_len, pkt_len, nb_segs), for the tests.
+    #[cfg(test)]
+    pub(crate) fn fields(&self) -> (u16, u16, u32, u16) {
+        let m = self.raw();
+        (m.data_off, m.data_len, m.pkt_len, m.nb_segs)
     }
 
     /// Sets the data length of a single-segment mbuf, zeroing any bytes it
@@ -202,6 +294,51 @@ impl Mbuf {
             self.append(len - cur)
         } else {
             self.trim(cur - len)
+        }
+    }
+}
+
+/// Zeroes the `n` bytes at `p`. What a worker prepends is short (NAT64's
+/// 20 bytes, a tunnel's outer header, a TOA option): up to 64 bytes are
+/// two or four overlapping stores inside `p..p + n` rather than a call to
+/// `memset` (which `write_bytes` of a length not known at compile time
+/// is).
+///
+/// # Safety
+/// `p..p + n` is memory of this mbuf that we may write.
+#[inline(always)]
+unsafe fn zero(p: *mut u8, n: usize) {
+    const Z8: [u8; 8] = [0; 8];
+    const Z16: [u8; 16] = [0; 16];
+    // SAFETY: every store of every arm lies inside p..p + n (the
+    // caller's promise): it starts at p or ends at p + n.
+    unsafe {
+        match n {
+            0 => {}
+            1..=3 => {
+                p.write(0);
+                p.add(n / 2).write(0);
+                p.add(n - 1).write(0);
+            }
+            4..=7 => {
+                p.cast::<[u8; 4]>().write_unaligned([0; 4]);
+                p.add(n - 4).cast::<[u8; 4]>().write_unaligned([0; 4]);
+            }
+            8..=16 => {
+                p.cast::<[u8; 8]>().write_unaligned(Z8);
+                p.add(n - 8).cast::<[u8; 8]>().write_unaligned(Z8);
+            }
+            17..=32 => {
+                p.cast::<[u8; 16]>().write_unaligned(Z16);
+                p.add(n - 16).cast::<[u8; 16]>().write_unaligned(Z16);
+            }
+            33..=64 => {
+                p.cast::<[u8; 16]>().write_unaligned(Z16);
+                p.add(16).cast::<[u8; 16]>().write_unaligned(Z16);
+                p.add(n - 32).cast::<[u8; 16]>().write_unaligned(Z16);
+                p.add(n - 16).cast::<[u8; 16]>().write_unaligned(Z16);
+            }
+            _ => ptr::write_bytes(p, 0, n),
         }
     }
 }
@@ -261,19 +398,26 @@ impl std::fmt::Debug for Mbuf {
 }
 
 /// The packet core's worker runs on mbufs as it runs on `Vec<u8>` in tests.
+/// Inline: the worker, in another crate, calls these per NAT64 packet
+/// (without `#[inline]` each was a call the worker's crate could not
+/// inline, around the field updates above).
 impl gw_core::worker::PacketBuf for Mbuf {
+    #[inline]
     fn set_len(&mut self, len: usize) -> bool {
         Mbuf::set_len(self, len)
     }
+    #[inline]
     fn prepend(&mut self, n: usize) -> bool {
         Mbuf::prepend(self, n)
     }
+    #[inline]
     fn truncate(&mut self, len: usize) {
         let cur = self.len();
         if len < cur {
             self.trim(cur - len);
         }
     }
+    #[inline]
     fn adj(&mut self, n: usize) -> bool {
         Mbuf::adj(self, n)
     }

@@ -22,6 +22,7 @@ pub fn prefetch<T>(r: &T) {
 /// [`prefetch`] of the line at `p`, as a plain function the core's
 /// session table can hold (`gw_core::session::Prefetch`): the core has no
 /// unsafe code, so it is lent this one.
+#[inline(always)]
 pub fn prefetch_addr(p: *const u8) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: PREFETCHT0 is a hint: it never faults and never changes

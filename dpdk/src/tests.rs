@@ -73,6 +73,7 @@ fn with_eal() {
     let pool = Mempool::new("gwtest", 4095, 32, DEFAULT_DATA_ROOM, SOCKET_ANY).unwrap();
     assert_eq!((pool.available(), pool.in_use()), (4095, 0));
     mbuf_ops(&pool);
+    mbuf_fields_as_the_shim(&pool);
     let (null, ring) = ports(&pool);
     ring_tx_rx(ring, &pool);
     unsent_mbufs_are_freed(ring, &pool);
@@ -160,6 +161,77 @@ fn mbuf_ops(pool: &Mempool) {
     assert_eq!((held.len(), small.available()), (7, 0));
     drop(held);
     assert_eq!(small.in_use(), 0);
+}
+
+/// `Mbuf::prepend`, `adj`, `append` and `trim`, written on the mbuf's
+/// fields (and through the shim for a chained mbuf's last segment), leave
+/// the mbuf as DPDK's own functions (the C shim) do, and refuse what they
+/// refuse: every operation, at lengths around each limit, from mbufs of
+/// several headrooms and lengths, one segment or two.
+fn mbuf_fields_as_the_shim(pool: &Mempool) {
+    // An mbuf of `len` bytes with `room` bytes of headroom, `segs`
+    // segments (a second of 100 bytes).
+    let make = |room: usize, len: usize, segs: u16| {
+        let mut m = pool.alloc().unwrap();
+        assert!(m.append(len + 128 - room) && m.adj(128 - room));
+        if segs == 2 {
+            let mut t = pool.alloc().unwrap();
+            assert!(t.append(100));
+            m.chain(t);
+        }
+        m
+    };
+    let mut checked = 0;
+    for segs in [1u16, 2] {
+        for room in [0usize, 1, 14, 40, 128] {
+            for len in [0usize, 1, 20, 60, 1500, 2048 - 128 + room] {
+                let tail_len = if segs == 2 { 100 } else { len };
+                let limits = [room, len, 2048 + 128 - room - len, tail_len, 100];
+                let ns = limits.iter().flat_map(|&l| [l.saturating_sub(1), l, l + 1]).chain([0, 65535]);
+                for n in ns.filter(|&n| n <= 65535) {
+                    for op in 0..4u8 {
+                        let (mut a, mut b) = (make(room, len, segs), make(room, len, segs));
+                        assert_eq!(a.fields(), b.fields());
+                        let ours = match op {
+                            0 => a.prepend(n),
+                            1 => a.adj(n),
+                            2 => a.append(n),
+                            _ => a.trim(n),
+                        };
+                        let theirs = b.shim_op(op, n as u16);
+                        let what = format!("op {op} n {n} room {room} len {len} segs {segs}");
+                        assert_eq!(ours, theirs, "{what}");
+                        assert_eq!(a.fields(), b.fields(), "{what}");
+                        assert_eq!(a.len(), b.len(), "{what}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked > 500);
+    // What prepend and append add is zeroed, exactly: every length from 0
+    // to the whole headroom (the short ones are written as overlapping
+    // stores), over bytes left dirty, with the data beyond untouched.
+    for n in 0..=128usize {
+        let mut m = pool.alloc().unwrap();
+        assert!(m.prepend(128) && m.append(64));
+        m.as_mut().fill(0xaa);
+        assert!(m.adj(128), "the headroom now holds 0xaa");
+        assert!(m.prepend(n));
+        assert!(m.as_ref()[..n].iter().all(|b| *b == 0), "prepend {n}: zeroed");
+        assert!(m.as_ref()[n..].iter().all(|b| *b == 0xaa), "prepend {n}: the data untouched");
+        assert!(m.adj(n) && m.trim(64), "empty again, the tail dirty");
+        assert!(m.append(n));
+        assert!(m.as_ref().iter().all(|b| *b == 0), "append {n}: zeroed over the old data");
+    }
+    // Beyond 16 bits: refused, unchanged (DPDK's take a u16).
+    let mut m = make(128, 60, 1);
+    let before = m.fields();
+    assert!(!m.prepend(65536) && !m.adj(65536) && !m.append(65536) && !m.trim(65536));
+    assert_eq!(m.fields(), before);
+    drop(m);
+    assert_eq!(pool.in_use(), 0, "chains freed whole");
 }
 
 fn ports(pool: &Mempool) -> (Port, Port) {
