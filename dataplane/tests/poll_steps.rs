@@ -137,6 +137,30 @@ fn traffic() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     (clients, replies)
 }
 
+/// One burst of `frames` received on `port`, twice: through the poll
+/// loop's steps on `polled` (with `q`'s queues, which stay empty: nothing
+/// handed over, nothing from the kernel) and one frame at a time through
+/// `Worker::handle` on `ladder`, each side then running its timers with
+/// the same expiry budget.
+fn burst_both(
+    polled: &mut Lab,
+    ladder: &mut Lab,
+    q: &Queues<Vec<u8>>,
+    staged: &mut Staging<Vec<u8>>,
+    tx: &mut Tx,
+    port: u16,
+    frames: &[Vec<u8>],
+) {
+    let now = polled.now;
+    receive(&mut polled.worker, q, now, port, frames.iter().cloned(), staged, tx);
+    let done = after_bursts(&mut polled.worker, q, now, frames.len(), staged, tx);
+    assert_eq!(done, (0, 0), "nothing handed over, nothing from the kernel");
+    for f in frames {
+        ladder.worker.handle(ladder.now, port, f.clone(), &mut ladder.io);
+    }
+    ladder.worker.tick_with(ladder.now, expire_budget(frames.len()), &mut ladder.io);
+}
+
 #[test]
 fn bursts_of_any_size_meet_the_fate_of_one_packet_at_a_time() {
     let (clients, replies) = traffic();
@@ -145,20 +169,10 @@ fn bursts_of_any_size_meet_the_fate_of_one_packet_at_a_time() {
         let rings = Rings::new(1);
         let counters = polled.counters.clone();
         let q = rings.queues(&counters);
-        let mut tx = Tx::default();
-        let mut staged = Staging::new();
-        let now = polled.now;
+        let (mut tx, mut staged) = (Tx::default(), Staging::new());
         for (port, frames) in [(0u16, &clients), (1, &replies)] {
             for chunk in frames.chunks(burst) {
-                let w = &mut polled.worker;
-                receive(w, &q, now, port, chunk.iter().cloned(), &mut staged, &mut tx);
-                let done = after_bursts(w, &q, now, chunk.len(), &mut staged, &mut tx);
-                assert_eq!(done, (0, 0), "nothing handed over, nothing from the kernel");
-                for f in chunk {
-                    ladder.worker.handle(ladder.now, port, f.clone(), &mut ladder.io);
-                }
-                let budget = expire_budget(chunk.len());
-                ladder.worker.tick_with(ladder.now, budget, &mut ladder.io);
+                burst_both(&mut polled, &mut ladder, &q, &mut staged, &mut tx, port, chunk);
             }
         }
         assert!(tx.queued.iter().all(Vec::is_empty), "burst {burst}: everything flushed");
@@ -296,24 +310,15 @@ fn ipv6_and_nat64_bursts_meet_the_fate_of_one_packet_at_a_time() {
         let rings = Rings::new(1);
         let counters = polled.counters.clone();
         let q = rings.queues(&counters);
-        let mut tx = Tx::default();
-        let mut staged = Staging::new();
-        let now = polled.now;
+        let (mut tx, mut staged) = (Tx::default(), Staging::new());
         // Bursts of consecutive frames of one port, as a NIC gives them.
         let mut at = 0;
         while at < frames.len() {
             let port = frames[at].0;
             let n = frames[at..].iter().take(burst).take_while(|(p, _)| *p == port).count();
-            let chunk = &frames[at..at + n];
+            let chunk: Vec<Vec<u8>> = frames[at..at + n].iter().map(|(_, f)| f.clone()).collect();
             at += n;
-            let w = &mut polled.worker;
-            receive(w, &q, now, port, chunk.iter().map(|(_, f)| f.clone()), &mut staged, &mut tx);
-            let done = after_bursts(w, &q, now, chunk.len(), &mut staged, &mut tx);
-            assert_eq!(done, (0, 0), "nothing handed over, nothing from the kernel");
-            for (_, f) in chunk {
-                ladder.worker.handle(ladder.now, port, f.clone(), &mut ladder.io);
-            }
-            ladder.worker.tick_with(ladder.now, expire_budget(chunk.len()), &mut ladder.io);
+            burst_both(&mut polled, &mut ladder, &q, &mut staged, &mut tx, port, &chunk);
         }
         assert!(tx.queued.iter().all(Vec::is_empty), "burst {burst}: everything flushed");
         let want = per_port(&ladder.io.sent);
@@ -401,16 +406,7 @@ fn a_burst_whose_packets_open_and_end_each_others_sessions_meets_the_fate_of_one
         let counters = polled.counters.clone();
         let q = rings.queues(&counters);
         let (mut tx, mut staged) = (Tx::default(), Staging::new());
-        let now = polled.now;
-        let mut burst = |polled: &mut Lab, ladder: &mut Lab, port: u16, frames: &[Vec<u8>], tx: &mut Tx| {
-            receive(&mut polled.worker, &q, now, port, frames.iter().cloned(), &mut staged, tx);
-            after_bursts(&mut polled.worker, &q, now, frames.len(), &mut staged, tx);
-            for f in frames {
-                ladder.worker.handle(ladder.now, port, f.clone(), &mut ladder.io);
-            }
-            ladder.worker.tick_with(ladder.now, expire_budget(frames.len()), &mut ladder.io);
-        };
-        burst(&mut polled, &mut ladder, 0, &clients, &mut tx);
+        burst_both(&mut polled, &mut ladder, &q, &mut staged, &mut tx, 0, &clients);
         let ctx = format!("one_packet {one_packet}");
         assert_eq!(tx.out, per_port(&ladder.io.sent), "{ctx}: the same frames out");
         assert_eq!(tx.out[1].len(), clients.len(), "{ctx}: every client frame forwarded");
@@ -431,7 +427,7 @@ fn a_burst_whose_packets_open_and_end_each_others_sessions_meets_the_fate_of_one
                 [f.clone(), f]
             })
             .collect();
-        burst(&mut polled, &mut ladder, 1, &replies, &mut tx);
+        burst_both(&mut polled, &mut ladder, &q, &mut staged, &mut tx, 1, &replies);
         assert_eq!(tx.out, per_port(&ladder.io.sent), "{ctx}: the same replies out");
         assert_eq!(counters.snapshot(), ladder.counters.snapshot(), "{ctx}: the same counters");
         let back = tx.out[0].len();
