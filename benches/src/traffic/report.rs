@@ -131,6 +131,13 @@ pub struct Phase {
     /// `--window-timeout-ms`), so that the window opens again.
     #[serde(default)]
     pub window_lost: u64,
+    /// The generator's own loop lengths over the phase, counted in the
+    /// buckets of gatewayd's poll-loop histogram (TSC cycles under 4k,
+    /// 16k, 64k, 256k, 1M, and more: `gw_core::counters::LOOP_BUCKETS`):
+    /// a stall of the generator delays the packets it should receive as
+    /// one of the DUT's does (issue 14's p99), whatever the DUT.
+    #[serde(default)]
+    pub gen_loops: [u64; 6],
 }
 
 impl Phase {

@@ -404,8 +404,11 @@ impl Gen {
         let retry = matches!(t.flows, Flows::Once { .. } | Flows::List { .. });
         self.window.reset(t0);
         let window_timeout = self.window.timeout_ms * self.hz / 1000;
+        let mut last = t0;
         loop {
             let now = tsc();
+            self.cur.gen_loops[gw_core::counters::loop_bucket(now - last)] += 1;
+            last = now;
             if end.is_some_and(|e| now >= e) || t.flows.done() || self.stop.load(Relaxed) {
                 break;
             }

@@ -236,6 +236,12 @@ fn phases(args: &Args, g: &mut Gen) -> Result<GenReport> {
             "gw-pktgen: half load {:.0} pps: p50 {:?} us p99 {:?} us",
             t.rate, h.latency.p50_us, h.latency.p99_us
         );
+        // The generator's own stalls, whatever the DUT (issue 14).
+        let own: Vec<String> = h.gen_loops.iter().map(u64::to_string).collect();
+        eprintln!(
+            "gw-pktgen: half load: gw-pktgen's own loops by TSC cycles <4k/<16k/<64k/<256k/<1M/more: {}",
+            own.join("/")
+        );
         if h.gw.is_some() {
             // The worker's own stalls beside the latency (issue 14).
             let loops: Vec<String> =
