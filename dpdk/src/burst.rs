@@ -58,6 +58,23 @@ impl RxBurst {
         RxBurst { pkts: [ptr::null_mut(); BURST], len: 0, pos: 0 }
     }
 
+    /// Fills this (cleared) burst from rx `queue` of `port` with one
+    /// `rte_eth_rx_burst`; returns how many arrived. Both ways of naming a
+    /// queue ([`Port::rx_burst`], [`QueuePair::rx_burst`]) end here.
+    ///
+    /// # Safety
+    /// The calling thread holds rx `queue` of `port` (a claim or a held
+    /// slot), and the queue is below the port's configured rx count (or
+    /// the port is stopped and DPDK's dummy burst runs).
+    #[inline]
+    unsafe fn receive(&mut self, port: u16, queue: u16) -> usize {
+        debug_assert_eq!((self.pos, self.len), (0, 0), "cleared first");
+        // SAFETY: the caller's promise; pkts has room for BURST pointers.
+        let n = unsafe { sys::gw_rte_eth_rx_burst(port, queue, self.pkts.as_mut_ptr(), BURST as u16) };
+        self.len = usize::from(n);
+        self.len
+    }
+
     /// Mbufs received and not yet drained.
     #[inline]
     pub fn len(&self) -> usize {
@@ -147,13 +164,9 @@ impl Port {
         let Some(_claim) = claim(self.id(), queue, Dir::Rx) else {
             return 0;
         };
-        // SAFETY: the port id is valid and `queue` is below its configured
-        // rx count, so the PMD's queue exists (or the port is stopped and
-        // DPDK's dummy burst runs); the claim makes this thread its only
-        // user; pkts has room for BURST pointers.
-        let n = unsafe { sys::gw_rte_eth_rx_burst(self.id(), queue, burst.pkts.as_mut_ptr(), BURST as u16) };
-        burst.len = usize::from(n);
-        burst.len
+        // SAFETY: the claim makes this thread the only user of `queue`,
+        // which it found below the port's configured rx count.
+        unsafe { burst.receive(self.id(), queue) }
     }
 
     /// Rx and tx `queue`, to be held by one thread across bursts
@@ -188,15 +201,11 @@ impl QueuePair {
         if !self.held.ready(Dir::Rx) {
             return 0;
         }
-        // SAFETY: the port id is valid and the queue below its configured
-        // rx count (checked when the slot was claimed; the count changes
-        // only with every slot taken back); holding the slot makes this
-        // thread the queue's only user; pkts has room for BURST pointers.
-        let n = unsafe {
-            sys::gw_rte_eth_rx_burst(self.port.id(), self.queue, burst.pkts.as_mut_ptr(), BURST as u16)
-        };
-        burst.len = usize::from(n);
-        burst.len
+        // SAFETY: holding the slot makes this thread the queue's only user,
+        // and the queue is below the configured rx count (checked when the
+        // slot was claimed; the count changes only with every slot taken
+        // back).
+        unsafe { burst.receive(self.port.id(), self.queue) }
     }
 
     /// Sends everything in `buf` with one `rte_eth_tx_burst`, frees what
@@ -206,22 +215,12 @@ impl QueuePair {
     /// path wants the port, everything is freed.
     #[inline]
     pub fn flush<const N: usize>(&mut self, buf: &mut TxBuffer<N>) -> (usize, usize) {
-        let len = std::mem::take(&mut buf.len);
-        if len == 0 {
+        if buf.is_empty() {
             return (0, 0);
         }
-        let sent = if self.held.ready(Dir::Tx) {
-            // SAFETY: as in rx_burst, for the tx count; pkts[..len] are
-            // owned mbufs. The device takes ownership of the first `sent`,
-            // the rest stay ours.
-            usize::from(unsafe {
-                sys::gw_rte_eth_tx_burst(self.port.id(), self.queue, buf.pkts.as_mut_ptr(), len as u16)
-            })
-        } else {
-            0
-        };
-        free_all(&mut buf.pkts[sent..len]);
-        (sent, len - sent)
+        let held = self.held.ready(Dir::Tx);
+        // SAFETY: if `held`, as in rx_burst, for the tx count.
+        unsafe { buf.send(self.port.id(), self.queue, held) }
     }
 
     /// The port.
@@ -307,20 +306,35 @@ impl<const N: usize> TxBuffer<N> {
     /// path wants the port, everything is freed.
     #[inline]
     pub fn flush(&mut self, port: Port, queue: u16) -> (usize, usize) {
-        let len = std::mem::take(&mut self.len);
-        if len == 0 {
+        if self.is_empty() {
             return (0, 0);
         }
-        let sent = match claim(port.id(), queue, Dir::Tx) {
-            // SAFETY: the port id is valid and `queue` is below its
-            // configured tx count (or DPDK's dummy burst runs on a stopped
-            // port); the claim makes this thread the queue's only user;
-            // pkts[..len] are owned mbufs. The device takes ownership of
-            // the first `sent`, the rest stay ours.
-            Some(_claim) => usize::from(unsafe {
-                sys::gw_rte_eth_tx_burst(port.id(), queue, self.pkts.as_mut_ptr(), len as u16)
-            }),
-            None => 0,
+        let claim = claim(port.id(), queue, Dir::Tx);
+        // SAFETY: with the claim (alive until the end of this function),
+        // this thread is the only user of `queue`, which it found below
+        // the port's configured tx count.
+        unsafe { self.send(port.id(), queue, claim.is_some()) }
+    }
+
+    /// Empties the buffer: everything sent on tx `queue` of `port` with one
+    /// `rte_eth_tx_burst` if `held`, then what the device did not take
+    /// freed; returns `(sent, freed)`. Both ways of naming a queue
+    /// ([`TxBuffer::flush`], [`QueuePair::flush`]) end here.
+    ///
+    /// # Safety
+    /// If `held`, the calling thread holds tx `queue` of `port` (a claim
+    /// or a held slot), and the queue is below the port's configured tx
+    /// count (or the port is stopped and DPDK's dummy burst runs).
+    #[inline]
+    unsafe fn send(&mut self, port: u16, queue: u16, held: bool) -> (usize, usize) {
+        let len = std::mem::take(&mut self.len);
+        let sent = if held {
+            // SAFETY: the caller's promise; pkts[..len] are owned mbufs.
+            // The device takes ownership of the first `sent`, the rest
+            // stay ours.
+            usize::from(unsafe { sys::gw_rte_eth_tx_burst(port, queue, self.pkts.as_mut_ptr(), len as u16) })
+        } else {
+            0
         };
         free_all(&mut self.pkts[sent..len]);
         (sent, len - sent)
