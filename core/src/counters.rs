@@ -281,6 +281,12 @@ counters! {
         LoopsOver1m = "loops_over_1m_cycles",
             "Poll loops of 1,048,576 TSC cycles or more (0.4 ms at 2.6 GHz: packets waited that long).",
         LoopCyclesMax = "loop_cycles_max", "The longest poll loop so far, in TSC cycles (a gauge).",
+        // testpmd's `--record-core-cycles` accounting, for comparing with it
+        // like for like (issue 14): only with `workers.record_burst_cycles`.
+        BurstCycles = "burst_cycles",
+            "TSC cycles from each rx burst that received packets to the end of its processing and TX \
+             (empty polls and the poll's other work left out, as testpmd's --record-core-cycles counts); \
+             counted only with workers.record_burst_cycles.",
     }
 }
 

@@ -151,6 +151,12 @@ pub struct WorkersSection {
     pub idle: IdlePolicy,
     pub idle_polls: u32,
     pub idle_sleep_us: u64,
+    /// Count `burst_cycles`: the TSC cycles of each rx burst that received
+    /// packets, from the rx call to the end of its TX, as testpmd's
+    /// `--record-core-cycles` counts its own (benchmarks: a like-for-like
+    /// comparison). Off by default: it reads the TSC once more per port
+    /// and poll.
+    pub record_burst_cycles: bool,
     /// Session-table capacity of each worker.
     pub sessions: usize,
     /// IPv6 session-table capacity of each worker (a table of its own, of
@@ -196,6 +202,7 @@ impl Default for WorkersSection {
             idle: IdlePolicy::Sleep,
             idle_polls: 64,
             idle_sleep_us: 100,
+            record_burst_cycles: false,
             sessions: 1 << 20,
             sessions6_setting: None,
             lport_min: 1024,

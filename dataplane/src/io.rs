@@ -417,6 +417,10 @@ pub struct WorkerLoop {
     /// come back full), one per port in `ports`' order: SYNs beyond the
     /// quota are dropped before the stages.
     pub shed: Vec<Shed>,
+    /// Count `burst_cycles` (`workers.record_burst_cycles`): each port's
+    /// burst that received packets, from its rx call to the end of its TX
+    /// flush, as testpmd's `--record-core-cycles` counts a stream's.
+    pub record_bursts: bool,
 }
 
 impl WorkerLoop {
@@ -464,6 +468,7 @@ impl WorkerLoop {
             };
             let mut received = 0;
             for (i, (port, shed)) in self.ports.iter().zip(self.shed.iter_mut()).enumerate() {
+                let burst_start = if self.record_bursts { tsc() } else { 0 };
                 let n = io.queues[i].rx_burst(&mut rx);
                 if n == 0 {
                     continue;
@@ -479,6 +484,9 @@ impl WorkerLoop {
                     }
                 } else {
                     receive(w, &q, now, port.id(), rx.drain(), &mut staged, &mut io);
+                }
+                if self.record_bursts {
+                    counters.event(Event::BurstCycles, tsc().wrapping_sub(burst_start));
                 }
             }
             let (handed, from_kernel) =

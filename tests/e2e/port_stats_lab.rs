@@ -58,3 +58,35 @@ fn a_full_receive_ring_is_counted_as_imissed_and_shown_by_gwctl() {
     // What the port received is what the worker counted.
     assert_eq!(lab.counter("rx_packets"), received + port_stat(&lab, "inside", "ipackets"));
 }
+
+/// `workers.record_burst_cycles` (issue 14): the worker counts its bursts'
+/// cycles as testpmd's `--record-core-cycles` does, a part of its busy
+/// cycles; without the setting it counts none.
+#[test]
+fn burst_cycles_are_counted_only_when_asked_and_within_busy_cycles() {
+    // 1,000 datagrams, then until the worker counted them received.
+    let blast = |lab: &Lab| -> u64 {
+        lab.add_service("-u");
+        let sent =
+            lab.python("client", "udp_blast.py", &[VIP, "80", "200", "5", "200"]).trim().parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while lab.counter("rx_packets") < sent && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        sent
+    };
+    let lab = Lab::up_tweaked(&FULLNAT, "pm-burst", |c| {
+        c.replace("idle_sleep_us = 200", "idle_sleep_us = 200\nrecord_burst_cycles = true")
+    });
+    assert_eq!(blast(&lab), 1_000);
+    let (bursts, busy, rx) =
+        (lab.counter("burst_cycles"), lab.counter("busy_cycles"), lab.counter("rx_packets"));
+    eprintln!("burst_cycles {bursts}, busy_cycles {busy}, rx_packets {rx}");
+    assert!(rx >= 1_000, "rx_packets {rx}");
+    assert!(bursts > 0 && bursts <= busy, "burst_cycles {bursts} against busy_cycles {busy}");
+    drop(lab);
+    let lab = Lab::up_tweaked(&FULLNAT, "pm-noburst", |c| c.to_string());
+    assert_eq!(blast(&lab), 1_000);
+    assert!(lab.counter("busy_cycles") > 0);
+    assert_eq!(lab.counter("burst_cycles"), 0, "counted without workers.record_burst_cycles");
+}

@@ -36,6 +36,13 @@ pub struct Row {
     /// like.
     #[serde(default)]
     pub cycles_testpmd_scope: Option<f64>,
+    /// gatewayd's `burst_cycles` / rx packets over the same phases: its
+    /// cycles counted as testpmd's `--record-core-cycles` counts its own
+    /// (each rx burst that received packets, from the rx call to the end
+    /// of its TX; empty polls and the poll's other work left out). The
+    /// ratios to testpmd use it when present.
+    #[serde(default)]
+    pub cycles_testpmd_accounting: Option<f64>,
     /// TSC ticks per second.
     pub tsc_hz: u64,
     /// `mpps / testpmd's mpps` on the same link and frame sizes.
@@ -126,6 +133,14 @@ pub const NOISY_OTHERS_PCT: f64 = 10.0;
 pub const NOISY_STEAL_PCT: f64 = 2.0;
 
 impl Row {
+    /// gatewayd's cycles/packet to hold against testpmd's
+    /// `--record-core-cycles` figure: counted as testpmd counts
+    /// (`cycles_testpmd_accounting`) when the run recorded it, else over
+    /// the same phases (`cycles_testpmd_scope`), else the measurement's.
+    pub fn testpmd_comparable_cycles(&self) -> Option<f64> {
+        self.cycles_testpmd_accounting.or(self.cycles_testpmd_scope).or(self.cycles_per_packet)
+    }
+
     /// Whether the machine was busy with something else during the row
     /// (other processes or the hypervisor): shown in bold in the table.
     pub fn noisy(&self) -> bool {

@@ -278,6 +278,7 @@ fn run(args: Args) -> Result<()> {
             neighbours: neighbours.clone(),
             kernel: kernel_rings.clone(),
             shed: ports.iter().map(|_| Shed::new(cfg.workers.overload_syn_rate)).collect(),
+            record_bursts: cfg.workers.record_burst_cycles,
         };
         eal.launch(*lcore, move || worker.run())
             .with_context(|| format!("launching worker on lcore {lcore}"))?;

@@ -158,6 +158,10 @@ pub struct Measured {
     /// gatewayd's cycles/packet over the phases testpmd's figure spans
     /// (`Row::cycles_testpmd_scope`): used against a testpmd side.
     pub cycles_testpmd_scope: Option<f64>,
+    /// The same counted as testpmd counts its own
+    /// (`Row::cycles_testpmd_accounting`): preferred against a testpmd side.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cycles_testpmd_accounting: Option<f64>,
     /// The side is testpmd.
     pub testpmd: bool,
     pub mpps: f64,
@@ -181,6 +185,7 @@ impl Measured {
         Measured {
             cycles_per_packet: r.cycles_per_packet.filter(|c| *c > 0.0),
             cycles_testpmd_scope: r.cycles_testpmd_scope.filter(|c| *c > 0.0),
+            cycles_testpmd_accounting: r.cycles_testpmd_accounting.filter(|c| *c > 0.0),
             testpmd: r.dut.starts_with("testpmd"),
             mpps: r.mpps,
             p99_half_us: r.latency_half_load.as_ref().and_then(|l| l.p99_us).filter(|p| *p > 0.0),
@@ -204,10 +209,11 @@ pub struct Round {
 
 impl Measured {
     /// Cycles/packet to compare with `other`: against testpmd, gatewayd's
-    /// figure over the same phases as testpmd's.
+    /// figure over the same phases as testpmd's, counted as testpmd counts
+    /// when the run recorded its bursts.
     pub fn cycles_against(&self, other: &Measured) -> Option<f64> {
         if other.testpmd && !self.testpmd {
-            self.cycles_testpmd_scope.or(self.cycles_per_packet)
+            self.cycles_testpmd_accounting.or(self.cycles_testpmd_scope).or(self.cycles_per_packet)
         } else {
             self.cycles_per_packet
         }
@@ -789,6 +795,18 @@ mod tests {
             elapsed_s: 100.0,
             command: "benches/run.sh --ratio issues --rounds 3".into(),
         }
+    }
+
+    #[test]
+    fn against_testpmd_gatewayd_counts_as_testpmd_counts_when_recorded() {
+        let t = tp(100.0, None);
+        let g = gw(180.0, 220.0, None);
+        assert_eq!(g.cycles_against(&t), Some(220.0));
+        assert_eq!(g.cycles_against(&gw(1.0, 1.0, None)), Some(180.0));
+        let counted = Measured { cycles_testpmd_accounting: Some(190.0), ..g.clone() };
+        assert_eq!(counted.cycles_against(&t), Some(190.0));
+        assert_eq!(counted.cycles_against(&g), Some(180.0));
+        assert_eq!(t.cycles_against(&counted), Some(100.0));
     }
 
     #[test]

@@ -495,7 +495,9 @@ fn to_row(s: &Scenario, r: &GenReport, dut: &DutFigures) -> Result<Row> {
     let capacity = m.gw("session_capacity");
     // The phases testpmd's figure spans (the open phase is gatewayd's own).
     let scoped = r.phases.iter().filter(|p| matches!(p.name.as_str(), "warmup" | "measure" | "half_load"));
-    let (busy, rx) = scoped.fold((0, 0), |(b, n), p| (b + p.gw("busy_cycles"), n + p.gw("rx_packets")));
+    let (busy, bursts, rx) = scoped.fold((0, 0, 0), |(b, c, n), p| {
+        (b + p.gw("busy_cycles"), c + p.gw("burst_cycles"), n + p.gw("rx_packets"))
+    });
     Ok(Row {
         id: s.id.clone(),
         scenario: s.title.clone(),
@@ -508,6 +510,8 @@ fn to_row(s: &Scenario, r: &GenReport, dut: &DutFigures) -> Result<Row> {
         cycles_per_packet: cycles,
         cycles_range,
         cycles_testpmd_scope: (gw && s.fragment == 0 && rx > 0).then(|| busy as f64 / rx as f64),
+        cycles_testpmd_accounting: (gw && s.fragment == 0 && rx > 0 && bursts > 0)
+            .then(|| bursts as f64 / rx as f64),
         tsc_hz: r.tsc_hz,
         vs_testpmd_mpps: None,
         vs_testpmd_cycles: None,

@@ -426,6 +426,8 @@ pub fn gatewayd_config(conf_dir: &Path, s: &Scenario, ep: &Endpoints, prefix: &s
     w.insert("cores".into(), (1..=i64::from(workers)).map(toml::Value::from).collect::<Vec<_>>().into());
     w.insert("sessions".into(), (s.sessions as i64).into());
     w.insert("idle".into(), "busy".into());
+    // Count as testpmd counts too (`burst_cycles`), for the ratios to it.
+    w.insert("record_burst_cycles".into(), true.into());
     let c = t.entry("control").or_insert_with(|| toml::Value::Table(toml::Table::new()));
     c.as_table_mut()
         .context("[control] is not a table")?
@@ -523,6 +525,7 @@ mod tests {
             let c = dataplane::config::Config::parse(&text, Path::new("x.toml")).unwrap();
             assert_eq!(c.workers.cores.len() as u32, s.workers());
             assert_eq!(c.workers.sessions, s.sessions);
+            assert!(c.workers.record_burst_cycles, "{}", s.id);
             assert!(c.ports[0].device.contains("socket=/run/gwbench.x/o.sock,"), "{}", c.ports[0].device);
             assert!(c.eal.args.contains(&"gwbench-x-gw".to_string()));
             assert_eq!(c.control.socket, Path::new("/run/gwbench.x/c.sock"));
