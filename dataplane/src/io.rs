@@ -231,7 +231,10 @@ impl<B> Default for Staging<B> {
 /// prefetched), each packet handed to the worker that owns it or processed
 /// here, then every port's TX buffer flushed (out before the next port's
 /// burst is processed). The packets handed over are counted once per burst.
-#[inline(never)]
+/// A burst of at most one frame (its iterator's bound) takes the same
+/// steps without the stages ([`receive_one`]). Inline: the test of the
+/// bound joins the caller's code, which then makes one call either way.
+#[inline]
 pub fn receive<B: PacketBuf>(
     worker: &mut Worker<B>,
     q: &Queues<B>,
@@ -243,8 +246,23 @@ pub fn receive<B: PacketBuf>(
 ) {
     let mut burst = burst;
     if burst.size_hint().1 == Some(1) {
-        return receive_one(worker, q, now, port, burst.next(), io);
+        receive_one(worker, q, now, port, burst.next(), io)
+    } else {
+        receive_burst(worker, q, now, port, burst, st, io)
     }
+}
+
+/// [`receive`] of a burst that may hold several frames: the stages.
+#[inline(never)]
+fn receive_burst<B: PacketBuf>(
+    worker: &mut Worker<B>,
+    q: &Queues<B>,
+    now: u64,
+    port: u16,
+    burst: impl Iterator<Item = B>,
+    st: &mut Staging<B>,
+    io: &mut impl Flush<B>,
+) {
     stage(&worker.engine, q.workers, q.me, burst, &mut st.frames);
     let mut handed = 0;
     for (m, owner, s) in st.frames.drain(..) {
@@ -268,8 +286,9 @@ pub fn receive<B: PacketBuf>(
 /// [`receive`] of a burst of at most one frame, `m` (most bursts at low
 /// load): no other packet's misses to overlap its own with, so no stages
 /// (the same steps straight: classified, staged, handed over or processed,
-/// then every port's TX buffer flushed). Out of line, so that the longer
-/// bursts' loop keeps its code.
+/// then every port's TX buffer flushed). Out of line, apart from
+/// [`receive_burst`]: inlined there, it changed the longer bursts' loop
+/// (their staged records copied twice).
 #[inline(never)]
 fn receive_one<B: PacketBuf>(
     worker: &mut Worker<B>,
