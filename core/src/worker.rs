@@ -621,6 +621,14 @@ impl<B: PacketBuf> Worker<B> {
         stored
     }
 
+    /// Whether a neighbour was learnt since the last
+    /// [`take_learned`](Self::take_learned): the poll's one test on most
+    /// polls.
+    #[inline]
+    pub fn has_learned(&self) -> bool {
+        self.n_learned > 0
+    }
+
     /// The neighbours learnt since the last call (for the other workers).
     pub fn take_learned(&mut self) -> impl Iterator<Item = Learned> + '_ {
         let n = std::mem::take(&mut self.n_learned);

@@ -353,10 +353,12 @@ pub fn after_bursts<B: PacketBuf>(
             worker.learn(now, learned, io);
         }
     }
-    for learned in worker.take_learned() {
-        for w in (0..q.workers).filter(|w| *w != q.me) {
-            // A full inbox only delays that worker's own ARP.
-            let _ = q.neighbours.send(w, learned.0, learned);
+    if worker.has_learned() {
+        for learned in worker.take_learned() {
+            for w in (0..q.workers).filter(|w| *w != q.me) {
+                // A full inbox only delays that worker's own ARP.
+                let _ = q.neighbours.send(w, learned.0, learned);
+            }
         }
     }
     worker.tick_with(now, expire_budget(received + handed), io);
