@@ -41,10 +41,13 @@ mod per_packet;
 use per_packet::{Headroom, PoolIo, Pooled};
 
 /// The TX side: a queue of at most a burst per port, flushed when full and
-/// by the poll steps.
+/// by the poll steps. A fixed array and its length, as `gw_dpdk`'s
+/// `TxBuffer`: queueing is a store and an increment wherever it is inlined
+/// (a `Vec::push` was inlined or not depending on its caller's shape).
 struct PollTx {
     io: PoolIo,
-    tx: [Vec<Pooled>; 2],
+    tx: [[Option<Pooled>; BURST]; 2],
+    len: [usize; 2],
     counters: Arc<WorkerCounters>,
 }
 
@@ -52,9 +55,13 @@ impl PollTx {
     /// Out of line, as the NIC's tx burst is.
     #[inline(never)]
     fn flush(&mut self, i: usize) {
-        self.counters.event(Event::TxPackets, self.tx[i].len() as u64);
-        self.io.sent += self.tx[i].len() as u32;
-        self.io.free.append(&mut self.tx[i]);
+        let n = self.len[i];
+        self.counters.event(Event::TxPackets, n as u64);
+        self.io.sent += n as u32;
+        for p in &mut self.tx[i][..n] {
+            self.io.free.push(p.take().expect("queued"));
+        }
+        self.len[i] = 0;
     }
 }
 
@@ -65,10 +72,11 @@ impl Io<Pooled> for PollTx {
     #[inline(always)]
     fn send(&mut self, port: u16, pkt: Pooled) {
         let i = usize::from(port & 1);
-        if self.tx[i].len() == BURST {
+        if self.len[i] == BURST {
             self.flush(i);
         }
-        self.tx[i].push(pkt);
+        self.tx[i][self.len[i]] = Some(pkt);
+        self.len[i] += 1;
     }
 }
 
@@ -76,7 +84,7 @@ impl Flush<Pooled> for PollTx {
     #[inline]
     fn flush_all(&mut self) {
         for i in 0..self.tx.len() {
-            if !self.tx[i].is_empty() {
+            if self.len[i] > 0 {
                 self.flush(i);
             }
         }
@@ -109,8 +117,7 @@ fn nic_rx(
 fn run(engine: Engine, frames: &[[(u16, Vec<u8>); 2]], n: u32, burst: usize) -> u32 {
     let (mut worker, io) = per_packet::worker_for(engine, frames);
     let counters = worker.engine.counters().clone();
-    let mut tx =
-        PollTx { io, tx: [Vec::with_capacity(BURST), Vec::with_capacity(BURST)], counters: counters.clone() };
+    let mut tx = PollTx { io, tx: Default::default(), len: [0; 2], counters: counters.clone() };
     tx.io.free.extend((0..4 * BURST).map(|_| Pooled(Box::new(Headroom::new()))));
     let redirect = Redirect::<Pooled>::new(1, dataplane::engine_config::REDIRECT_INBOX);
     let neighbours = Redirect::new(1, 64);
