@@ -18,7 +18,10 @@
 //! The TX side ([`PollTx`]) queues a burst per port and flushes as the DPDK
 //! one does (counted as `tx_packets`, the buffers back to the free list as
 //! the NIC's TX completion would put them). One worker, no kernel
-//! interface.
+//! interface. The stand-ins for the NIC's rx and tx bursts are out of
+//! line, as DPDK's are: their own instructions then stay the same whatever
+//! the poll steps inline around them (inline, they moved by up to 3 Ir
+//! per packet when `receive` changed shape).
 //!
 //!   cargo build --release -p gw-benches --example ir_per_poll
 //!   valgrind --tool=callgrind --callgrind-out-file=/tmp/a target/release/examples/ir_per_poll 20000 udp 1
@@ -38,18 +41,27 @@ mod per_packet;
 use per_packet::{Headroom, PoolIo, Pooled};
 
 /// The TX side: a queue of at most a burst per port, flushed when full and
-/// by the poll steps.
+/// by the poll steps. A fixed array and its length, as `gw_dpdk`'s
+/// `TxBuffer`: queueing is a store and an increment wherever it is inlined
+/// (a `Vec::push` was inlined or not depending on its caller's shape).
 struct PollTx {
     io: PoolIo,
-    tx: [Vec<Pooled>; 2],
+    tx: [[Option<Pooled>; BURST]; 2],
+    len: [usize; 2],
     counters: Arc<WorkerCounters>,
 }
 
 impl PollTx {
+    /// Out of line, as the NIC's tx burst is.
+    #[inline(never)]
     fn flush(&mut self, i: usize) {
-        self.counters.event(Event::TxPackets, self.tx[i].len() as u64);
-        self.io.sent += self.tx[i].len() as u32;
-        self.io.free.append(&mut self.tx[i]);
+        let n = self.len[i];
+        self.counters.event(Event::TxPackets, n as u64);
+        self.io.sent += n as u32;
+        for p in &mut self.tx[i][..n] {
+            self.io.free.push(p.take().expect("queued"));
+        }
+        self.len[i] = 0;
     }
 }
 
@@ -60,10 +72,11 @@ impl Io<Pooled> for PollTx {
     #[inline(always)]
     fn send(&mut self, port: u16, pkt: Pooled) {
         let i = usize::from(port & 1);
-        if self.tx[i].len() == BURST {
+        if self.len[i] == BURST {
             self.flush(i);
         }
-        self.tx[i].push(pkt);
+        self.tx[i][self.len[i]] = Some(pkt);
+        self.len[i] += 1;
     }
 }
 
@@ -71,10 +84,30 @@ impl Flush<Pooled> for PollTx {
     #[inline]
     fn flush_all(&mut self) {
         for i in 0..self.tx.len() {
-            if !self.tx[i].is_empty() {
+            if self.len[i] > 0 {
                 self.flush(i);
             }
         }
+    }
+}
+
+/// The NIC's rx burst: `side`'s frames of `burst` flows from the
+/// `first`, into `b`. Out of line: the stand-in's code stays the same
+/// whatever the poll steps inline around it.
+#[inline(never)]
+fn nic_rx(
+    tx: &mut PollTx,
+    frames: &[[(u16, Vec<u8>); 2]],
+    first: usize,
+    burst: usize,
+    side: usize,
+    b: &mut Vec<Pooled>,
+) {
+    for f in 0..burst {
+        let (_, frame) = &frames[(first + f) % frames.len()][side];
+        let mut m = tx.alloc().expect("buffers come back when sent");
+        m.0.fill(frame);
+        b.push(m);
     }
 }
 
@@ -84,8 +117,7 @@ impl Flush<Pooled> for PollTx {
 fn run(engine: Engine, frames: &[[(u16, Vec<u8>); 2]], n: u32, burst: usize) -> u32 {
     let (mut worker, io) = per_packet::worker_for(engine, frames);
     let counters = worker.engine.counters().clone();
-    let mut tx =
-        PollTx { io, tx: [Vec::with_capacity(BURST), Vec::with_capacity(BURST)], counters: counters.clone() };
+    let mut tx = PollTx { io, tx: Default::default(), len: [0; 2], counters: counters.clone() };
     tx.io.free.extend((0..4 * BURST).map(|_| Pooled(Box::new(Headroom::new()))));
     let redirect = Redirect::<Pooled>::new(1, dataplane::engine_config::REDIRECT_INBOX);
     let neighbours = Redirect::new(1, 64);
@@ -112,12 +144,8 @@ fn run(engine: Engine, frames: &[[(u16, Vec<u8>); 2]], n: u32, burst: usize) -> 
         let (start, now) = clock.begin(&counters, || tsc);
         let mut received = 0;
         for (side, b) in bursts.iter_mut().enumerate() {
-            // The NIC's rx burst: this side's frames of the next flows.
-            for f in 0..burst {
-                let (_, frame) = &frames[(p * burst + f) % flows][side];
-                let mut m = tx.alloc().expect("buffers come back when sent");
-                m.0.fill(frame);
-                b.push(m);
+            if burst > 0 {
+                nic_rx(&mut tx, frames, (p * burst) % flows, burst, side, b);
             }
             if b.is_empty() {
                 continue;

@@ -305,10 +305,32 @@ pub const LOOP_BUCKETS: [(Event, u64); 6] = [
 /// length, with no branch or search (12 bits or fewer: the first bucket,
 /// then two more bits per bucket).
 #[inline(always)]
-pub fn loop_bucket(cycles: u64) -> usize {
-    let bits = 64 - cycles.leading_zeros() as usize;
-    (bits.saturating_sub(11) / 2).min(LOOP_BUCKETS.len() - 1)
+pub const fn loop_bucket(cycles: u64) -> usize {
+    bucket_of_leading_zeros(cycles.leading_zeros() as usize)
 }
+
+/// [`loop_bucket`] of a length with `lz` leading zero bits.
+const fn bucket_of_leading_zeros(lz: usize) -> usize {
+    let i = (64 - lz).saturating_sub(11) / 2;
+    if i < LOOP_BUCKETS.len() - 1 {
+        i
+    } else {
+        LOOP_BUCKETS.len() - 1
+    }
+}
+
+/// The histogram's counter of a loop length with `lz` leading zero bits
+/// (index `lz`): [`loop_bucket`]'s steps done once, so that counting a
+/// loop is one load from this table (issue 14: it runs every poll).
+const LOOP_EVENT_BY_LEADING_ZEROS: [Event; 65] = {
+    let mut t = [Event::LoopsUnder4k; 65];
+    let mut lz = 0;
+    while lz < t.len() {
+        t[lz] = LOOP_BUCKETS[bucket_of_leading_zeros(lz)].0;
+        lz += 1;
+    }
+    t
+};
 
 const N_DROPS: usize = Drop::ALL.len();
 const N_EVENTS: usize = Event::ALL.len();
@@ -415,7 +437,7 @@ impl WorkerCounters {
     /// once per loop, not per packet).
     #[inline(always)]
     pub fn count_loop(&self, cycles: u64) {
-        self.event(LOOP_BUCKETS[loop_bucket(cycles)].0, 1);
+        self.event(LOOP_EVENT_BY_LEADING_ZEROS[cycles.leading_zeros() as usize], 1);
         self.event(Event::LoopCycles, cycles);
         let max = self.event_cell(Event::LoopCyclesMax);
         if cycles > max.get() {
@@ -452,6 +474,11 @@ mod tests {
             }
         }
         assert_eq!(loop_bucket(u64::MAX), LOOP_BUCKETS.len() - 1);
+        for b in 0..=64 {
+            let c = if b == 0 { 0 } else { 1u64 << (b - 1) };
+            let e = LOOP_EVENT_BY_LEADING_ZEROS[c.leading_zeros() as usize];
+            assert_eq!(e, LOOP_BUCKETS[by_search(c)].0, "{c} cycles: the table's counter");
+        }
         let w = WorkerCounters::new(0, 0, 1, 1);
         for c in [100, 5_000, 5_000, 3_000_000, 70_000] {
             w.count_loop(c);

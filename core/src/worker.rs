@@ -241,6 +241,11 @@ impl<B: PacketBuf> Worker<B> {
     /// stages made of it ([`steer::Parsed`]`::l4` through
     /// [`Engine::stage`], see [`Engine::process_parsed`]): the engine does
     /// not parse it again, nor hash its key or test its destination again.
+    /// Inline: a staged packet's step (the engine's session step, then the
+    /// output of a forwarded packet) joins the poll loop's code, without a
+    /// call per packet; every other action, and a packet without a record,
+    /// out of line ([`Worker::carry_out`]).
+    #[inline(always)]
     pub fn handle_parsed(
         &mut self,
         now: u64,
@@ -249,7 +254,32 @@ impl<B: PacketBuf> Worker<B> {
         parsed: Option<&Staged>,
         io: &mut impl Io<B>,
     ) {
-        match self.engine.process_parsed(now, port, pkt.as_mut(), parsed) {
+        let Some(p) = parsed else { return self.handle_unstaged(now, port, pkt, io) };
+        match self.engine.process_parsed(now, port, pkt.as_mut(), Some(p)) {
+            Action::Forward { port, next_hop } => self.output(now, port, next_hop, pkt, io),
+            action => self.carry_out_apart(now, action, pkt, io),
+        }
+    }
+
+    /// [`Worker::handle_parsed`] of a packet without a record (the
+    /// engine's full ladder): one call, as a staged packet's action other
+    /// than a forward.
+    #[inline(never)]
+    fn handle_unstaged(&mut self, now: u64, port: u16, mut pkt: B, io: &mut impl Io<B>) {
+        let action = self.engine.process_parsed(now, port, pkt.as_mut(), None);
+        self.carry_out(now, action, pkt, io)
+    }
+
+    /// [`Worker::carry_out`] out of the poll loop's code.
+    #[inline(never)]
+    fn carry_out_apart(&mut self, now: u64, action: Action, pkt: B, io: &mut impl Io<B>) {
+        self.carry_out(now, action, pkt, io)
+    }
+
+    /// Carries out the engine's `action` for `pkt`.
+    #[inline(always)]
+    fn carry_out(&mut self, now: u64, action: Action, mut pkt: B, io: &mut impl Io<B>) {
+        match action {
             Action::Forward { port, next_hop } => self.output(now, port, next_hop, pkt, io),
             Action::Forward6 { port, next_hop } => self.output6(now, port, next_hop, pkt, io),
             Action::Nat64To4 { port, next_hop } => {
@@ -621,6 +651,14 @@ impl<B: PacketBuf> Worker<B> {
         stored
     }
 
+    /// Whether a neighbour was learnt since the last
+    /// [`take_learned`](Self::take_learned): the poll's one test on most
+    /// polls.
+    #[inline]
+    pub fn has_learned(&self) -> bool {
+        self.n_learned > 0
+    }
+
     /// The neighbours learnt since the last call (for the other workers).
     pub fn take_learned(&mut self) -> impl Iterator<Item = Learned> + '_ {
         let n = std::mem::take(&mut self.n_learned);
@@ -930,10 +968,13 @@ fn kernel_or_count<B>(counters: &WorkerCounters, port: u16, pkt: B, io: &mut imp
     }
 }
 
-/// Sets source and destination MAC of an outgoing frame.
+/// Sets source and destination MAC of an outgoing frame (one length test
+/// for both: the view then writes a 12-byte slice; a frame too short for
+/// them, never seen here, is left as it is).
 #[inline]
 pub fn set_macs(frame: &mut [u8], src: MacAddr, dst: MacAddr) {
-    let mut eth = ethernet::Frame::new_unchecked(frame);
+    let Some(macs) = frame.get_mut(..ethernet::field::SRC_ADDR.end) else { return };
+    let mut eth = ethernet::Frame::new_unchecked(macs);
     eth.set_dst_addr(dst);
     eth.set_src_addr(src);
 }

@@ -26,7 +26,10 @@
 //! millisecond clock without a division, and the stages' scratch
 //! ([`Staging`]) kept from poll to poll. A packet's flow key is hashed and
 //! its destination tested against the local addresses once, in [`stage`],
-//! for the prefetch and the engine's lookup alike.
+//! for the prefetch and the engine's lookup alike. A burst of one frame
+//! (most bursts at low load) skips the stages ([`receive`]'s one-frame
+//! path): with no other packet to overlap its misses with, staging it only
+//! costs instructions.
 //! `benches/examples/ir_per_poll.rs` counts them (docs/benchmarks.md, "The
 //! poll loop's fixed costs", "The established path's work done once").
 //!
@@ -228,8 +231,30 @@ impl<B> Default for Staging<B> {
 /// prefetched), each packet handed to the worker that owns it or processed
 /// here, then every port's TX buffer flushed (out before the next port's
 /// burst is processed). The packets handed over are counted once per burst.
-#[inline(never)]
+/// A burst of at most one frame (its iterator's bound) takes the same
+/// steps without the stages ([`receive_one`]). Inline: the test of the
+/// bound joins the caller's code, which then makes one call either way.
+#[inline]
 pub fn receive<B: PacketBuf>(
+    worker: &mut Worker<B>,
+    q: &Queues<B>,
+    now: u64,
+    port: u16,
+    burst: impl Iterator<Item = B>,
+    st: &mut Staging<B>,
+    io: &mut impl Flush<B>,
+) {
+    let mut burst = burst;
+    if burst.size_hint().1 == Some(1) {
+        receive_one(worker, q, now, port, burst.next(), io)
+    } else {
+        receive_burst(worker, q, now, port, burst, st, io)
+    }
+}
+
+/// [`receive`] of a burst that may hold several frames: the stages.
+#[inline(never)]
+fn receive_burst<B: PacketBuf>(
     worker: &mut Worker<B>,
     q: &Queues<B>,
     now: u64,
@@ -254,6 +279,40 @@ pub fn receive<B: PacketBuf>(
     }
     if handed > 0 {
         q.counters.event(Event::RedirectOut, handed);
+    }
+    io.flush_all();
+}
+
+/// [`receive`] of a burst of at most one frame, `m` (most bursts at low
+/// load): no other packet's misses to overlap its own with, so no stages
+/// (the same steps straight: classified, staged, handed over or processed,
+/// then every port's TX buffer flushed). Out of line, apart from
+/// [`receive_burst`]: inlined there, it changed the longer bursts' loop
+/// (their staged records copied twice).
+#[inline(never)]
+fn receive_one<B: PacketBuf>(
+    worker: &mut Worker<B>,
+    q: &Queues<B>,
+    now: u64,
+    port: u16,
+    m: Option<B>,
+    io: &mut impl Flush<B>,
+) {
+    if let Some(m) = m {
+        let p = steer::classify(worker.engine.snapshot(), q.workers, q.me, m.as_ref());
+        match p.owner {
+            Owner::Worker(w) if w != q.me => match q.redirect.send(w, port, m) {
+                Ok(()) => q.counters.event(Event::RedirectOut, 1),
+                Err(m) => {
+                    drop(m);
+                    q.counters.count_drop(Drop::RedirectFull);
+                }
+            },
+            _ => {
+                let s = p.l4.map(|l4| worker.engine.stage(l4));
+                worker.handle_parsed(now, port, m, s.as_ref(), io);
+            }
+        }
     }
     io.flush_all();
 }
@@ -294,10 +353,12 @@ pub fn after_bursts<B: PacketBuf>(
             worker.learn(now, learned, io);
         }
     }
-    for learned in worker.take_learned() {
-        for w in (0..q.workers).filter(|w| *w != q.me) {
-            // A full inbox only delays that worker's own ARP.
-            let _ = q.neighbours.send(w, learned.0, learned);
+    if worker.has_learned() {
+        for learned in worker.take_learned() {
+            for w in (0..q.workers).filter(|w| *w != q.me) {
+                // A full inbox only delays that worker's own ARP.
+                let _ = q.neighbours.send(w, learned.0, learned);
+            }
         }
     }
     worker.tick_with(now, expire_budget(received + handed), io);

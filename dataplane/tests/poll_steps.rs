@@ -193,6 +193,49 @@ fn bursts_of_any_size_meet_the_fate_of_one_packet_at_a_time() {
     }
 }
 
+/// With two workers, a burst of one frame (which `receive` takes without
+/// the stages) and longer bursts hand the same frames over, in the same
+/// order, and count the same; what stays is processed alike; an iterator
+/// that may hold one frame but holds none does nothing but flush.
+#[test]
+fn one_frame_bursts_hand_over_and_process_as_longer_bursts_do() {
+    let (clients, _) = traffic();
+    let run = |burst: usize| {
+        let mut polled = LabConfig { sessions: 1024, workers: 2, ..LabConfig::default() }
+            .build()
+            .with_services(Scheduler::Rr);
+        polled.learn_neighbours();
+        let rings = Rings::new(2);
+        let counters = polled.counters.clone();
+        let q = rings.queues(&counters);
+        let (mut tx, mut staged) = (Tx::default(), Staging::new());
+        let now = polled.now;
+        for chunk in clients.chunks(burst) {
+            receive(&mut polled.worker, &q, now, 0, chunk.iter().cloned(), &mut staged, &mut tx);
+            after_bursts(&mut polled.worker, &q, now, chunk.len(), &mut staged, &mut tx);
+        }
+        let none = clients.iter().take(1).filter(|_| false).cloned();
+        assert_eq!(none.size_hint(), (0, Some(1)));
+        receive(&mut polled.worker, &q, now, 0, none, &mut staged, &mut tx);
+        assert!(tx.queued.iter().all(Vec::is_empty), "burst {burst}: everything flushed");
+        let inbox: Vec<(u16, Vec<u8>)> = std::iter::from_fn(|| rings.redirect.recv(1)).collect();
+        (tx.out, inbox, counters.snapshot())
+    };
+    let (out, inbox, counted) = run(1);
+    assert!(!inbox.is_empty() && inbox.len() < clients.len(), "some frames handed to worker 1");
+    assert!(inbox.iter().all(|(port, _)| *port == 0));
+    assert!(out[1].len() > 10, "the others forwarded here");
+    for f in out[1].iter() {
+        inspect(f);
+    }
+    for burst in [2, 32] {
+        let (o, i, c) = run(burst);
+        assert_eq!(o, out, "burst {burst}: the same frames out of each port, in order");
+        assert_eq!(i, inbox, "burst {burst}: the same frames handed over, in order");
+        assert_eq!(c, counted, "burst {burst}: the same counters");
+    }
+}
+
 /// The NAT64 service of [`traffic6`]: UDP [VIP6]:81 -> RS[0]:8080 (IPv4,
 /// FULLNAT) from the local address LIP.
 fn key64() -> gw_proto::ServiceKey {
