@@ -119,10 +119,13 @@ impl L4Info {
             return Some(None);
         }
         // RFC 1071 over the five 32-bit words (see `checksum::sum`): a
-        // valid header sums to negative zero.
-        let acc: u64 = (0..5).map(|w| u64::from(be32(h, 4 * w))).sum();
-        let acc = (acc & 0xffff_ffff) + (acc >> 32);
-        if crate::wire::checksum::fold(acc as u32) != 0xffff {
+        // valid header sums to negative zero. The words are read in the
+        // host's byte order, without a swap: the ones' complement sum of
+        // byte-swapped words is the swapped sum (RFC 1071 §2(B)), and
+        // 0xffff is its own swap.
+        let ne32 = |at: usize| u32::from_ne_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+        let acc: u64 = (0..5).map(|w| u64::from(ne32(4 * w))).sum();
+        if crate::wire::checksum::fold64(acc) != 0xffff {
             return Some(None);
         }
         let l4 = &ip[ipv4::MIN_HEADER_LEN..tl];
@@ -506,14 +509,17 @@ impl Engine {
         frame: &mut [u8],
         p: &L4Info,
     ) -> Action {
-        let synproxy = crate::synproxy::is_synproxy(self.sessions.get(i).flags, p.key.proto == Protocol::Tcp);
+        // One copy of the session line, read before anything moves (the
+        // SYNPROXY step may change the session: then read again).
+        let mut s = *self.sessions.get(i);
+        let synproxy = crate::synproxy::is_synproxy(s.flags, p.key.proto == Protocol::Tcp);
         if synproxy {
             if let Some(a) = self.synproxy_step(now, rx, i, dir, frame, p) {
                 return a;
             }
+            s = *self.sessions.get(i);
         }
         let Engine { cfg, snap, sessions, counters, overloaded, min_mtu, ca, sp, .. } = self;
-        let s = *sessions.get(i);
         let mode = modes::traits(s.mode);
         if !cfg.nodest.forwards(snap, s.dest) {
             // The server is deleted: as IPVS, drop until it is re-added
@@ -531,11 +537,14 @@ impl Engine {
             Dir::Output => (s.cip, Event::FwdOut, TO_CLIENT),
             _ => (s.rip, Event::FwdIn, TO_SERVER),
         };
-        let Some((port, next_hop)) = session_route(&cfg.routes, sessions, i, way, to) else {
+        // The route, the sequence marks and the state: one reference to
+        // the session for all three (one index check).
+        let sm = sessions.get_mut(i);
+        let Some((port, next_hop)) = cfg.routes.lookup_remembered(&mut sm.route[way], to) else {
             return Action::Drop(Drop::NoRoute);
         };
         if p.key.proto == Protocol::Tcp && !s.flags.contains(Flags::NO_OUT) {
-            if let Err(why) = track_seq(sessions.get_mut(i), dir, p) {
+            if let Err(why) = track_seq(sm, dir, p) {
                 return Action::Drop(why);
             }
         }
@@ -543,7 +552,6 @@ impl Engine {
         let old = s.state;
         let new = if p.key.proto == Protocol::Tcp { tcp_state::next(old, table, p.tcp_flags) } else { old };
         if new != old {
-            let sm = sessions.get_mut(i);
             state_moved(counters, (&mut sm.state, &mut sm.flags), s.dest, old, new);
         }
         sessions.touch(i, now, snap.timeouts.of_ms(new));

@@ -473,9 +473,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         let addrs = Delta::word32(addr(h, field::SRC_ADDR.start), src)
             + Delta::word32(addr(h, field::DST_ADDR.start), dst);
         debug_assert!(h[field::TTL] > 0, "the caller checks the TTL");
-        let ttl_proto = word(h, field::TTL);
-        let ttl = Delta::word(ttl_proto, ttl_proto.wrapping_sub(0x100));
-        let csum = (addrs + ttl).apply(word(h, field::CHECKSUM.start));
+        // The TTL is the high byte of the word it shares with the
+        // protocol: one less is that word down by 0x100, whatever the
+        // protocol, the same change as a word 0x0100 becoming 0 (~m + m'
+        // = 0xffff - 0x100 either way), a constant.
+        const TTL_DOWN: Delta = Delta::word(0x0100, 0);
+        let csum = (addrs + TTL_DOWN).apply(word(h, field::CHECKSUM.start));
         h[field::TTL] = h[field::TTL].wrapping_sub(1);
         h[field::CHECKSUM].copy_from_slice(&csum.to_be_bytes());
         h[field::SRC_ADDR].copy_from_slice(&src.to_be_bytes());
