@@ -230,6 +230,20 @@ impl Delta {
         Delta((0..4).map(|i| word(!o, i) + word(n, i)).sum())
     }
 
+    /// The change folded to 16 bits (in `1..=0xffff` unless no word
+    /// changed by anything): the same change, in two bytes, for storing
+    /// ([`Delta::from_folded`]); its complement `!v` is the change undone.
+    #[inline]
+    pub fn folded(self) -> u16 {
+        fold64(self.0)
+    }
+
+    /// A change stored by [`Delta::folded`] (or its complement).
+    #[inline(always)]
+    pub const fn from_folded(v: u16) -> Delta {
+        Delta(v as u64)
+    }
+
     /// Applies the change to checksum `csum` (complemented, as stored) and
     /// returns the new one. For UDP see the module docs: skip it when the
     /// stored checksum is `0`, and store `0xffff` if it returns `0`.
