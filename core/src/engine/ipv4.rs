@@ -674,7 +674,7 @@ fn xmit_client_addr(
 /// segment is dropped (before it can move the state). A SYN outside an
 /// established connection (a new ISN: the server's SYN-ACK, a client
 /// reusing its port after TIME_WAIT) sets the mark afresh.
-#[inline]
+#[inline(always)]
 fn track_seq(s: &mut Session, dir: Dir, p: &L4Info) -> Result<(), Drop> {
     let (d, bit) = if dir == Dir::Output { (1, Flags::SEQ_OUT) } else { (0, Flags::SEQ_IN) };
     let syn = p.tcp_flags & tcp_state::flags::SYN != 0;

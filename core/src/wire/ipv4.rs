@@ -13,13 +13,13 @@
 use std::net::Ipv4Addr;
 
 use super::checksum::{self, Delta};
+use super::{read_ipv4, read_u16, write_u16, Error, Result};
 
 /// The checksum change of a TTL one less: the TTL is the high byte of the
 /// word it shares with the protocol, so that word goes down by 0x100
 /// whatever the protocol, the same change as a word 0x0100 becoming 0
 /// (`~m + m'` = 0xffff - 0x100 either way), a constant.
 const TTL_DOWN: Delta = Delta::word(0x0100, 0);
-use super::{read_ipv4, read_u16, write_u16, Error, Result};
 
 /// The IP protocol number (IANA "Assigned Internet Protocol Numbers").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
