@@ -567,7 +567,12 @@ impl Engine {
                 return a;
             }
         }
-        let cx = XmitCx {
+        // The transmit's context, made where each transmit takes it: the
+        // client-address transmits take it by reference out of line, and
+        // a context made once before them would be written to memory on
+        // every packet's path, where FULLNAT's and NAT's inline transmit
+        // reads only its route and lengths (issue 14).
+        let cx = || XmitCx {
             ifaces: &cfg.ifaces,
             rx,
             counters,
@@ -583,6 +588,7 @@ impl Engine {
             splice(sp, i, out, frame);
         }
         if client_addr::concerns(s.flags, old, out, p.tcp_flags) {
+            let cx = cx();
             if p.key.proto == Protocol::Udp {
                 return xmit_uoa(ca, &cx, i, &s, out, frame);
             }
@@ -598,7 +604,7 @@ impl Engine {
             }
             return xmit_client_addr(ca, &cx, i, &s, old, out, p.tcp_flags, frame);
         }
-        modes::xmit(s.mode, out, &cx, &s, frame)
+        modes::xmit(s.mode, out, &cx(), &s, frame)
     }
 }
 
