@@ -81,6 +81,15 @@ impl L4Info {
         if let Some(p) = L4Info::check_plain(ip) {
             return p;
         }
+        L4Info::check_with_options(ip)
+    }
+
+    /// [`L4Info::check`] of an IPv4 packet that [`L4Info::check_plain`]
+    /// does not take (a header with options, a short or odd one): out of
+    /// line, so that the plain path has few registers to save (issue 14).
+    #[cold]
+    #[inline(never)]
+    fn check_with_options(ip: &[u8]) -> Option<L4Info> {
         L4Info::check_ip_ladder(&ipv4::Packet::new_checked(ip).ok()?)
     }
 
