@@ -414,12 +414,7 @@ impl Engine {
                     return Ok((i, Dir::Input));
                 }
                 self.rp_search(&mut rp_pending, rx, p)?;
-                let s = *self.sessions.get(i);
-                if reuse {
-                    self.counters.event(Event::SessionsReused, 1);
-                }
-                unbind(&self.counters, &mut self.overloaded, &self.snap, self.cfg.workers, &s);
-                self.sessions.remove(i);
+                self.end_to_reschedule(i, reuse);
             }
             // A packet to a VIP is never a reply (replies go to a local
             // address or, for NAT, to the client): a new flow skips the
@@ -457,6 +452,21 @@ impl Engine {
         self.rp_search(&mut rp_pending, rx, p)?;
         let h = look.hash(&self.sessions, &p.key);
         Err(self.open(now, rx, frame, p, h))
+    }
+
+    /// Ends session `i` so that its packet is scheduled anew (one-packet
+    /// scheduling, or a new connection on a closing one's address when
+    /// `reuse`). Out of line and cold: the established path keeps no copy
+    /// of a session line for it.
+    #[cold]
+    #[inline(never)]
+    fn end_to_reschedule(&mut self, i: u32, reuse: bool) {
+        let s = *self.sessions.get(i);
+        if reuse {
+            self.counters.event(Event::SessionsReused, 1);
+        }
+        unbind(&self.counters, &mut self.overloaded, &self.snap, self.cfg.workers, &s);
+        self.sessions.remove(i);
     }
 
     /// The reverse-path check by the route table's search, if `pending`
