@@ -81,6 +81,15 @@ impl L4Info {
         if let Some(p) = L4Info::check_plain(ip) {
             return p;
         }
+        L4Info::check_with_options(ip)
+    }
+
+    /// [`L4Info::check`] of an IPv4 packet that [`L4Info::check_plain`]
+    /// does not take (a header with options, a short or odd one): out of
+    /// line, so that the plain path has few registers to save (issue 14).
+    #[cold]
+    #[inline(never)]
+    fn check_with_options(ip: &[u8]) -> Option<L4Info> {
         L4Info::check_ip_ladder(&ipv4::Packet::new_checked(ip).ok()?)
     }
 
@@ -119,10 +128,13 @@ impl L4Info {
             return Some(None);
         }
         // RFC 1071 over the five 32-bit words (see `checksum::sum`): a
-        // valid header sums to negative zero.
-        let acc: u64 = (0..5).map(|w| u64::from(be32(h, 4 * w))).sum();
-        let acc = (acc & 0xffff_ffff) + (acc >> 32);
-        if crate::wire::checksum::fold(acc as u32) != 0xffff {
+        // valid header sums to negative zero. The words are read in the
+        // host's byte order, without a swap: the ones' complement sum of
+        // byte-swapped words is the swapped sum (RFC 1071 §2(B)), and
+        // 0xffff is its own swap.
+        let ne32 = |at: usize| u32::from_ne_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+        let acc: u64 = (0..5).map(|w| u64::from(ne32(4 * w))).sum();
+        if crate::wire::checksum::fold64(acc) != 0xffff {
             return Some(None);
         }
         let l4 = &ip[ipv4::MIN_HEADER_LEN..tl];
@@ -402,12 +414,7 @@ impl Engine {
                     return Ok((i, Dir::Input));
                 }
                 self.rp_search(&mut rp_pending, rx, p)?;
-                let s = *self.sessions.get(i);
-                if reuse {
-                    self.counters.event(Event::SessionsReused, 1);
-                }
-                unbind(&self.counters, &mut self.overloaded, &self.snap, self.cfg.workers, &s);
-                self.sessions.remove(i);
+                self.end_to_reschedule(i, reuse);
             }
             // A packet to a VIP is never a reply (replies go to a local
             // address or, for NAT, to the client): a new flow skips the
@@ -445,6 +452,21 @@ impl Engine {
         self.rp_search(&mut rp_pending, rx, p)?;
         let h = look.hash(&self.sessions, &p.key);
         Err(self.open(now, rx, frame, p, h))
+    }
+
+    /// Ends session `i` so that its packet is scheduled anew (one-packet
+    /// scheduling, or a new connection on a closing one's address when
+    /// `reuse`). Out of line and cold: the established path keeps no copy
+    /// of a session line for it.
+    #[cold]
+    #[inline(never)]
+    fn end_to_reschedule(&mut self, i: u32, reuse: bool) {
+        let s = *self.sessions.get(i);
+        if reuse {
+            self.counters.event(Event::SessionsReused, 1);
+        }
+        unbind(&self.counters, &mut self.overloaded, &self.snap, self.cfg.workers, &s);
+        self.sessions.remove(i);
     }
 
     /// The reverse-path check by the route table's search, if `pending`
@@ -506,14 +528,17 @@ impl Engine {
         frame: &mut [u8],
         p: &L4Info,
     ) -> Action {
-        let synproxy = crate::synproxy::is_synproxy(self.sessions.get(i).flags, p.key.proto == Protocol::Tcp);
+        // One copy of the session line, read before anything moves (the
+        // SYNPROXY step may change the session: then read again).
+        let mut s = *self.sessions.get(i);
+        let synproxy = crate::synproxy::is_synproxy(s.flags, p.key.proto == Protocol::Tcp);
         if synproxy {
             if let Some(a) = self.synproxy_step(now, rx, i, dir, frame, p) {
                 return a;
             }
+            s = *self.sessions.get(i);
         }
         let Engine { cfg, snap, sessions, counters, overloaded, min_mtu, ca, sp, .. } = self;
-        let s = *sessions.get(i);
         let mode = modes::traits(s.mode);
         if !cfg.nodest.forwards(snap, s.dest) {
             // The server is deleted: as IPVS, drop until it is re-added
@@ -531,11 +556,14 @@ impl Engine {
             Dir::Output => (s.cip, Event::FwdOut, TO_CLIENT),
             _ => (s.rip, Event::FwdIn, TO_SERVER),
         };
-        let Some((port, next_hop)) = session_route(&cfg.routes, sessions, i, way, to) else {
+        // The route, the sequence marks and the state: one reference to
+        // the session for all three (one index check).
+        let sm = sessions.get_mut(i);
+        let Some((port, next_hop)) = cfg.routes.lookup_remembered(&mut sm.route[way], to) else {
             return Action::Drop(Drop::NoRoute);
         };
         if p.key.proto == Protocol::Tcp && !s.flags.contains(Flags::NO_OUT) {
-            if let Err(why) = track_seq(sessions.get_mut(i), dir, p) {
+            if let Err(why) = track_seq(sm, dir, p) {
                 return Action::Drop(why);
             }
         }
@@ -543,7 +571,6 @@ impl Engine {
         let old = s.state;
         let new = if p.key.proto == Protocol::Tcp { tcp_state::next(old, table, p.tcp_flags) } else { old };
         if new != old {
-            let sm = sessions.get_mut(i);
             state_moved(counters, (&mut sm.state, &mut sm.flags), s.dest, old, new);
         }
         sessions.touch(i, now, snap.timeouts.of_ms(new));
@@ -559,7 +586,12 @@ impl Engine {
                 return a;
             }
         }
-        let cx = XmitCx {
+        // The transmit's context, made where each transmit takes it: the
+        // client-address transmits take it by reference out of line, and
+        // a context made once before them would be written to memory on
+        // every packet's path, where FULLNAT's and NAT's inline transmit
+        // reads only its route and lengths (issue 14).
+        let cx = || XmitCx {
             ifaces: &cfg.ifaces,
             rx,
             counters,
@@ -575,6 +607,7 @@ impl Engine {
             splice(sp, i, out, frame);
         }
         if client_addr::concerns(s.flags, old, out, p.tcp_flags) {
+            let cx = cx();
             if p.key.proto == Protocol::Udp {
                 return xmit_uoa(ca, &cx, i, &s, out, frame);
             }
@@ -590,7 +623,7 @@ impl Engine {
             }
             return xmit_client_addr(ca, &cx, i, &s, old, out, p.tcp_flags, frame);
         }
-        modes::xmit(s.mode, out, &cx, &s, frame)
+        modes::xmit(s.mode, out, &cx(), &s, frame)
     }
 }
 
@@ -666,7 +699,7 @@ fn xmit_client_addr(
 /// segment is dropped (before it can move the state). A SYN outside an
 /// established connection (a new ISN: the server's SYN-ACK, a client
 /// reusing its port after TIME_WAIT) sets the mark afresh.
-#[inline]
+#[inline(always)]
 fn track_seq(s: &mut Session, dir: Dir, p: &L4Info) -> Result<(), Drop> {
     let (d, bit) = if dir == Dir::Output { (1, Flags::SEQ_OUT) } else { (0, Flags::SEQ_IN) };
     let syn = p.tcp_flags & tcp_state::flags::SYN != 0;

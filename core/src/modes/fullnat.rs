@@ -9,7 +9,7 @@
 //! (see [`crate::engine::conn::alloc_lport`]), chosen from a keyed hash
 //! (RFC 6056), so it cannot be guessed. The rewrite is NAT's.
 
-use super::nat::{rewrite_tcp_shifted, xmit_rewrite};
+use super::nat::{rewrite_tcp_shifted, xmit_session};
 use super::{rs_port, BindCx, Bound, Mode, XmitCx};
 use crate::counters::Drop;
 use crate::engine::conn::alloc_lport;
@@ -36,13 +36,13 @@ impl Mode for FullNat {
     /// CIP:cport -> VIP:vport becomes LIP:lport -> RIP:rport.
     #[inline(always)]
     fn xmit_in(cx: &XmitCx<'_>, s: &Session, frame: &mut [u8]) -> Action {
-        xmit_rewrite(cx, frame, (s.lip, s.lport), (s.rip, s.rport))
+        xmit_session(cx, s, false, frame)
     }
 
     /// RIP:rport -> LIP:lport becomes VIP:vport -> CIP:cport.
     #[inline(always)]
     fn xmit_out(cx: &XmitCx<'_>, s: &Session, frame: &mut [u8]) -> Action {
-        xmit_rewrite(cx, frame, (s.vip, s.vport), (s.cip, s.cport))
+        xmit_session(cx, s, true, frame)
     }
 }
 

@@ -43,22 +43,72 @@ impl Mode for Nat {
 
     #[inline(always)]
     fn xmit_in(cx: &XmitCx<'_>, s: &Session, frame: &mut [u8]) -> Action {
-        xmit_rewrite(cx, frame, (s.lip, s.lport), (s.rip, s.rport))
+        xmit_session(cx, s, false, frame)
     }
 
     #[inline(always)]
     fn xmit_out(cx: &XmitCx<'_>, s: &Session, frame: &mut [u8]) -> Action {
-        xmit_rewrite(cx, frame, (s.vip, s.vport), (s.cip, s.cport))
+        xmit_session(cx, s, true, frame)
     }
 }
 
-/// Rewrites the packet of `frame` to `src -> dst` and forwards it. One
-/// out-of-line copy serves both directions of FULLNAT and NAT.
-#[inline(never)]
-pub(super) fn xmit_rewrite(cx: &XmitCx<'_>, frame: &mut [u8], src: (u32, u16), dst: (u32, u16)) -> Action {
+/// FULLNAT's and NAT's transmit of a packet of session `s` from its
+/// reply side (`out`: `rip:rport -> lip:lport` becomes `vip:vport ->
+/// cip:cport`) or its client side (`cip:cport -> vip:vport` becomes
+/// `lip:lport -> rip:rport`): the rewrite with the checksum changes the
+/// session worked out when it was made ([`Session::rewrite_change`]), so
+/// no old address or port is read. The packet is one the session was
+/// found by (its addresses and ports are that side's key; a debug
+/// assertion holds it to that). Inline in the engine's established step.
+#[inline(always)]
+pub(super) fn xmit_session(cx: &XmitCx<'_>, s: &Session, out: bool, frame: &mut [u8]) -> Action {
+    let (src, dst) =
+        if out { ((s.vip, s.vport), (s.cip, s.cport)) } else { ((s.lip, s.lport), (s.rip, s.rport)) };
     let ip = &mut frame[ethernet::HEADER_LEN..ethernet::HEADER_LEN + cx.tl];
-    rewrite(ip, cx.proto, src, dst);
+    debug_assert!(is_side_of(ip, cx.proto, s, out), "the packet is not session {s:?}'s (out: {out})");
+    rewrite_with(ip, cx.proto, src, dst, s.rewrite_change(out));
     Action::Forward { port: cx.port, next_hop: cx.next_hop }
+}
+
+/// Whether IPv4 packet `ip` (TCP or UDP of protocol `proto`) has the
+/// addresses and ports of session `s`'s reply side (`out`) or client
+/// side: the packets [`Session::rewrite_change`] is exact for.
+fn is_side_of(ip: &[u8], proto: Protocol, s: &Session, out: bool) -> bool {
+    let Ok(p) = ipv4::Packet::new_checked(ip) else { return false };
+    let l4 = p.payload();
+    let ports = match proto {
+        Protocol::Tcp | Protocol::Udp if l4.len() >= 4 => {
+            (u16::from_be_bytes([l4[0], l4[1]]), u16::from_be_bytes([l4[2], l4[3]]))
+        }
+        _ => return false,
+    };
+    let (src, dst) = (u32::from(p.src_addr()), u32::from(p.dst_addr()));
+    let key = if out { s.out_key() } else { s.in_key() };
+    (src, ports.0, dst, ports.1) == (key.src, key.sport, key.dst, key.dport)
+}
+
+/// [`rewrite`] with the checksum changes known beforehand (`ip_change`
+/// over the addresses, `l4_change` over the pseudo header's addresses and
+/// the ports: [`Session::rewrite_change`]): the same bytes as [`rewrite`]
+/// for a packet whose addresses and ports those changes start from (unit
+/// and property tests below, checked with etherparse).
+#[inline]
+pub fn rewrite_with(
+    ip: &mut [u8],
+    proto: Protocol,
+    src: (u32, u16),
+    dst: (u32, u16),
+    (ip_change, l4_change): (Delta, Delta),
+) {
+    let mut pkt = ipv4::Packet::new_unchecked(&mut *ip);
+    let hl = pkt.header_len();
+    pkt.forward_with(src.0, dst.0, ip_change);
+    let l4 = &mut ip[hl..];
+    match proto {
+        Protocol::Tcp => tcp::Packet::new_unchecked(l4).set_ports_with(src.1, dst.1, l4_change),
+        Protocol::Udp => udp::Packet::new_unchecked(l4).set_ports_with(src.1, dst.1, l4_change),
+        _ => {}
+    }
 }
 
 /// Rewrites source and destination address and port of a TCP or UDP packet
@@ -176,7 +226,87 @@ mod tests {
         assert_eq!(&p[hl + 6..hl + 8], &[0, 0]);
     }
 
+    fn build_between(proto: Protocol, src: (u32, u16), dst: (u32, u16), payload: &[u8], ttl: u8) -> Vec<u8> {
+        let b = PacketBuilder::ipv4(src.0.to_be_bytes(), dst.0.to_be_bytes(), ttl);
+        let mut out = Vec::new();
+        match proto {
+            Protocol::Tcp => b.tcp(src.1, dst.1, 7, 64240).ack(9).write(&mut out, payload).unwrap(),
+            _ => b.udp(src.1, dst.1).write(&mut out, payload).unwrap(),
+        }
+        out
+    }
+
+    /// A session's stored checksum changes rewrite both of its sides as
+    /// the rewrite that reads the old fields does, and as etherparse
+    /// recomputes (`session`: client, VIP, real server, local side).
+    fn session_sides_rewrite_as_recomputed(
+        proto: Protocol,
+        [c, v, r, l]: [(u32, u16); 4],
+        payload: &[u8],
+        ttl: u8,
+    ) {
+        use crate::session::Session;
+        let s = Session::new(
+            proto,
+            c,
+            v,
+            r,
+            l,
+            crate::tcp_state::State::Established,
+            gw_proto::ForwardMode::FullNat,
+            0,
+            0,
+        );
+        for (out, from, to) in [(false, (c, v), (l, r)), (true, (r, l), (v, c))] {
+            let mut by_change = build_between(proto, from.0, from.1, payload, ttl);
+            let mut by_fields = by_change.clone();
+            rewrite_with(&mut by_change, proto, to.0, to.1, s.rewrite_change(out));
+            rewrite(&mut by_fields, proto, to.0, to.1);
+            assert_eq!(by_change, by_fields, "out: {out}");
+            check(&by_change, (to.0 .0.to_be_bytes(), to.0 .1), (to.1 .0.to_be_bytes(), to.1 .1), ttl - 1);
+        }
+    }
+
+    #[test]
+    fn a_sessions_stored_changes_rewrite_both_sides() {
+        let (c, v, r, l) =
+            ((0xc612_0002, 40000), (0xc612_0064, 80), (0xc612_0102, 8080), (0xc612_010a, 5000));
+        for proto in [Protocol::Tcp, Protocol::Udp] {
+            session_sides_rewrite_as_recomputed(proto, [c, v, r, l], b"GET / HTTP/1.0\r\n\r\n", 64);
+            // NAT: the local side is the client itself.
+            session_sides_rewrite_as_recomputed(proto, [c, v, r, c], b"x", 2);
+        }
+        // A UDP datagram without a checksum keeps none.
+        let s = crate::session::Session::new(
+            Protocol::Udp,
+            c,
+            v,
+            r,
+            l,
+            crate::tcp_state::State::Udp,
+            gw_proto::ForwardMode::FullNat,
+            0,
+            0,
+        );
+        let mut p = build_between(Protocol::Udp, c, v, b"x", 9);
+        p[26..28].copy_from_slice(&[0, 0]);
+        rewrite_with(&mut p, Protocol::Udp, l, r, s.rewrite_change(false));
+        assert_eq!(&p[26..28], &[0, 0]);
+    }
+
     proptest! {
+        #[test]
+        fn a_sessions_stored_changes_equal_a_full_recompute(
+            tcp in any::<bool>(),
+            payload in proptest::collection::vec(any::<u8>(), 0..64),
+            c in any::<u32>(), cp in 1u16.., v in any::<u32>(), vp in 1u16..,
+            r in any::<u32>(), rp in 1u16.., l in any::<u32>(), lp in 1u16..,
+            ttl in 2u8..,
+        ) {
+            let proto = if tcp { Protocol::Tcp } else { Protocol::Udp };
+            session_sides_rewrite_as_recomputed(proto, [(c, cp), (v, vp), (r, rp), (l, lp)], &payload, ttl);
+        }
+
         #[test]
         fn incremental_rewrite_equals_full_recompute(
             tcp in any::<bool>(),

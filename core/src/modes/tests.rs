@@ -359,6 +359,17 @@ fn frame(payload: usize, df: bool) -> Vec<u8> {
     f
 }
 
+/// A real server's TCP reply frame `src -> dst`.
+fn reply_frame(src: (u32, u16), dst: (u32, u16)) -> Vec<u8> {
+    let mut f = vec![];
+    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 9], [2, 0, 0, 0, 0, 1])
+        .ipv4(src.0.to_be_bytes(), dst.0.to_be_bytes(), 64)
+        .tcp(src.1, dst.1, 1, 1000)
+        .write(&mut f, &[7; 10])
+        .unwrap();
+    f
+}
+
 fn session(mode: ForwardMode) -> Session {
     let local = if mode == ForwardMode::FullNat { (LIP, 5001) } else { (CIP, 40000) };
     Session::new(Protocol::Tcp, (CIP, 40000), (VIP, 80), (RIP, 8080), local, State::None, mode, 0, 0)
@@ -426,8 +437,10 @@ fn the_nat_modes_rewrite_both_ways_and_dr_forwards_untouched() {
     let mut f = frame(10, true);
     assert_eq!(xmit(ForwardMode::FullNat, false, &mut f, 1500, &counters), fwd);
     assert_eq!(addrs(&f), ((LIP, 5001), (RIP, 8080), 63));
+    // The real server's reply, RIP:8080 -> LIP:5001.
+    let mut f = reply_frame((RIP, 8080), (LIP, 5001));
     assert_eq!(xmit(ForwardMode::FullNat, true, &mut f, 1500, &counters), fwd);
-    assert_eq!(addrs(&f), ((VIP, 80), (CIP, 40000), 62));
+    assert_eq!(addrs(&f), ((VIP, 80), (CIP, 40000), 63));
     let mut f = frame(10, true);
     assert_eq!(xmit(ForwardMode::Masq, false, &mut f, 1500, &counters), fwd);
     assert_eq!(addrs(&f), ((CIP, 40000), (RIP, 8080), 63));

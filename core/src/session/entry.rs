@@ -13,6 +13,7 @@ use gw_proto::ForwardMode;
 
 use super::{FlowKey, Links, NIL, TICK_SHIFT};
 use crate::tcp_state::State;
+use crate::wire::checksum::Delta;
 use crate::wire::ipv4::Protocol;
 
 /// A session's flag bits, one byte.
@@ -107,6 +108,12 @@ impl BitOrAssign for Flags {
 /// from narrowing the service and real-server slots to 16 bits: the
 /// configuration allows at most 65536 of each (`workers.max_services`,
 /// `workers.max_dests`).
+///
+/// A connection's addresses and ports are set once, by [`Session::new`],
+/// which also works out the checksum changes of FULLNAT's and NAT's
+/// rewrite from them ([`Session::rewrite_change`]); nothing changes them
+/// afterwards (a template's reuse of `lip` and `lport` leaves its changes
+/// meaningless, and a template is never forwarded).
 #[derive(Clone, Copy, Debug)]
 #[repr(C, align(64))]
 pub struct Session {
@@ -144,6 +151,14 @@ pub struct Session {
     pub route: [Option<crate::route::RouteNo>; 2],
     /// The persistence template that controls this connection, or [`NIL`].
     pub control: u32,
+    /// What FULLNAT's and NAT's rewrite of a client packet does to its
+    /// checksums, worked out once ([`Session::rewrite_change`]): `[0]` the
+    /// IPv4 header's (both addresses), `[1]` the TCP/UDP checksum's (the
+    /// pseudo header's addresses and both ports), each folded to 16 bits
+    /// (RFC 1624 eqn. 3's `~m + m'` summed over the changed words). The
+    /// four bytes are those the free list's link took before it moved into
+    /// `Links::wheel_next`.
+    rewrite_sum: [u16; 2],
 }
 
 const _: () = assert!(std::mem::size_of::<Session>() == 64 && std::mem::align_of::<Session>() == 64);
@@ -182,6 +197,35 @@ impl Session {
             links: Links::NONE,
             route: [None; 2],
             control: NIL,
+            rewrite_sum: Session::rewrite_sum_of((client.0, client.1), vip, rs, local),
+        }
+    }
+
+    /// [`Session::rewrite_sum`] of a session: a client packet
+    /// `client -> vip` becomes `local -> rs`.
+    fn rewrite_sum_of(client: (u32, u16), vip: (u32, u16), rs: (u32, u16), local: (u32, u16)) -> [u16; 2] {
+        let ports = |src: u16, dst: u16| u32::from(src) << 16 | u32::from(dst);
+        let addrs = Delta::word32(client.0, local.0) + Delta::word32(vip.0, rs.0);
+        let l4 = addrs + Delta::word32(ports(client.1, vip.1), ports(local.1, rs.1));
+        [addrs.folded(), l4.folded()]
+    }
+
+    /// The change that FULLNAT's and NAT's rewrite makes to the IPv4 header
+    /// checksum (addresses only; the TTL's is the caller's) and to the
+    /// TCP/UDP checksum, for a packet of this session's client side
+    /// (`out` false: `cip:cport -> vip:vport` becomes `lip:lport ->
+    /// rip:rport`) or of its reply side (`out`: `rip:rport -> lip:lport`
+    /// becomes `vip:vport -> cip:cport`). The reply side's change is the
+    /// client side's undone, its ones' complement negative. Exact only for
+    /// a packet whose addresses and ports are that side's key, as a packet
+    /// the session was found by has.
+    #[inline(always)]
+    pub fn rewrite_change(&self, out: bool) -> (Delta, Delta) {
+        let [ip, l4] = self.rewrite_sum;
+        if out {
+            (Delta::from_folded(!ip), Delta::from_folded(!l4))
+        } else {
+            (Delta::from_folded(ip), Delta::from_folded(l4))
         }
     }
     /// The IP protocol.

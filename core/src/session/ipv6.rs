@@ -83,7 +83,7 @@ pub struct Session6 {
     /// session's IPv4 real server (`rip` IPv4-mapped) the IPv4 table's
     /// ([`crate::route::Routes::lookup_numbered`]). `None` until then.
     /// The four bytes come from the second line's tail, which the fields
-    /// above leave free (108 bytes of 128).
+    /// above leave free (104 bytes of 128).
     pub route: [Option<crate::route::RouteNo>; 2],
 }
 

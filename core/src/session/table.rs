@@ -19,8 +19,12 @@ use super::index::Index;
 use super::{ms_to_tick, Flags, Full, Prefetch, NIL, TICK_SHIFT, WHEEL_SLOTS};
 use crate::persist;
 
-/// An entry's links and deadline, owned by the [`Table`] (20 bytes, the
+/// An entry's links and deadline, owned by the [`Table`] (16 bytes, the
 /// same fields in both entry types).
+///
+/// A free slot is in no wheel list, so its `wheel_next` links the free
+/// list (the next free slot, or [`NIL`]): the free list needs no field of
+/// its own (its four bytes hold [`super::Session`]'s checksum changes).
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
 pub struct Links {
@@ -28,16 +32,15 @@ pub struct Links {
     pub(super) expires: u32,
     /// The tick of the wheel slot this entry is linked in.
     pub(super) wheel_tick: u32,
-    /// The next free slot, while this slot is free.
-    pub(super) next_free: u32,
+    /// The next entry in its wheel list; while the slot is free, the next
+    /// free slot.
     pub(super) wheel_next: u32,
     pub(super) wheel_prev: u32,
 }
 
 impl Links {
     /// Unlinked, no deadline.
-    pub(super) const NONE: Links =
-        Links { expires: 0, wheel_tick: 0, next_free: NIL, wheel_next: NIL, wheel_prev: NIL };
+    pub(super) const NONE: Links = Links { expires: 0, wheel_tick: 0, wheel_next: NIL, wheel_prev: NIL };
 }
 
 /// Lists per wheel slot ([`Table::expire_with`] walks them side by side,
@@ -138,7 +141,7 @@ impl<E: Entry> Table<E> {
         assert!(capacity > 0 && capacity < NIL as usize, "session capacity out of range");
         let mut slots = vec![E::vacant(); capacity].into_boxed_slice();
         for (i, s) in slots.iter_mut().enumerate() {
-            s.links_mut().next_free = if i + 1 < capacity { i as u32 + 1 } else { NIL };
+            s.links_mut().wheel_next = if i + 1 < capacity { i as u32 + 1 } else { NIL };
         }
         Table {
             slots,
@@ -330,7 +333,8 @@ impl<E: Entry> Table<E> {
             }
             E::reply_key_added(&mut self.aux, &s);
         }
-        self.free_head = self.slots[idx as usize].links().next_free;
+        // A free slot's `wheel_next` is the free list's link (`Links`).
+        self.free_head = self.slots[idx as usize].links().wheel_next;
         // The next insert writes the new head's line: after expiries the
         // free list runs through the slab at random, so start its miss now
         // rather than on the next new flow's path.
@@ -388,7 +392,8 @@ impl<E: Entry> Table<E> {
         let slot = &mut self.slots[idx as usize];
         // Protocol 0 marks a free slot (see `slot`).
         slot.set_free();
-        slot.links_mut().next_free = self.free_head;
+        // Unlinked from the wheel above: `wheel_next` now links the free list.
+        slot.links_mut().wheel_next = self.free_head;
         self.free_head = idx;
         self.live -= 1;
     }

@@ -71,9 +71,22 @@ pub fn sum(data: &[u8]) -> u32 {
 /// Returns `0` only for a zero sum; any non-zero sum folds to `1..=0xffff`.
 #[inline]
 pub fn fold(sum: u32) -> u16 {
-    let s = (sum & 0xffff) + (sum >> 16); // <= 0x1fffe
-    let s = (s & 0xffff) + (s >> 16); // <= 0xffff
-    s as u16
+    // `sum + (sum rotated by 16)` has `hi + lo` in its low half and, in its
+    // high half, `hi + lo` plus that addition's carry: the end-around
+    // carry, so the high half is the folded sum (Linux's `csum_fold`). A
+    // carry out of the high half cannot happen with the low half's: `hi +
+    // lo + 1` overflows 16 bits only when `hi + lo` did, and then it is at
+    // most 0xffff after the wrap. Three instructions for the two folds.
+    (sum.wrapping_add(sum.rotate_left(16)) >> 16) as u16
+}
+
+/// [`fold`] of a 64-bit sum of 32-bit words (as [`Delta`] keeps them):
+/// first to 32 bits by the same rotate-and-add as [`fold`] (the high half
+/// of `s + (s rotated by 32)` is `hi + lo` with its end-around carry),
+/// then [`fold`]. Not complemented.
+#[inline(always)]
+pub fn fold64(s: u64) -> u16 {
+    fold((s.wrapping_add(s.rotate_left(32)) >> 32) as u32)
 }
 
 /// The Internet checksum of `data`: `!fold(sum(data))`. Complemented, ready
@@ -190,8 +203,8 @@ pub struct Delta(u64);
 impl Delta {
     /// A 16-bit word changed from `old` to `new`.
     #[inline]
-    pub fn word(old: u16, new: u16) -> Delta {
-        Delta(u64::from(!old) + u64::from(new))
+    pub const fn word(old: u16, new: u16) -> Delta {
+        Delta(!old as u64 + new as u64)
     }
 
     /// Two adjacent 16-bit words (at an even offset) changed from `old` to
@@ -217,17 +230,28 @@ impl Delta {
         Delta((0..4).map(|i| word(!o, i) + word(n, i)).sum())
     }
 
+    /// The change folded to 16 bits (in `1..=0xffff` unless no word
+    /// changed by anything): the same change, in two bytes, for storing
+    /// ([`Delta::from_folded`]); its complement `!v` is the change undone.
+    #[inline]
+    pub fn folded(self) -> u16 {
+        fold64(self.0)
+    }
+
+    /// A change stored by [`Delta::folded`] (or its complement).
+    #[inline(always)]
+    pub const fn from_folded(v: u16) -> Delta {
+        Delta(v as u64)
+    }
+
     /// Applies the change to checksum `csum` (complemented, as stored) and
     /// returns the new one. For UDP see the module docs: skip it when the
     /// stored checksum is `0`, and store `0xffff` if it returns `0`.
-    #[inline]
+    #[inline(always)]
     pub fn apply(self, csum: u16) -> u16 {
         // 64 -> 32 bits with end-around carry (twice bounds it), then as
         // `finish_update`.
-        let mut s = self.0 + u64::from(!csum) + 0xffff;
-        s = (s & 0xffff_ffff) + (s >> 32);
-        s = (s & 0xffff_ffff) + (s >> 32);
-        !fold(s as u32)
+        !fold64(self.0 + u64::from(!csum) + 0xffff)
     }
 }
 
@@ -311,6 +335,10 @@ mod tests {
         assert_eq!(fold(0x1_0000), 0x0001);
         assert_eq!(fold(0x1_fffe), 0xffff);
         assert_eq!(fold(0xffff_ffff), 0xffff);
+        assert_eq!(fold(0xffff_0001), 0x0001);
+        assert_eq!(fold64(u64::MAX), 0xffff);
+        assert_eq!(fold64(0xffff_ffff_0000_0001), 0x0001);
+        assert_eq!(fold64(1 << 32), 0x0001);
         // A negative-zero sum stays negative zero: it never folds to 0.
         assert_eq!(fold(sum(&[0xff, 0xff, 0xff, 0xff])), 0xffff);
     }
@@ -473,6 +501,20 @@ mod tests {
         ) {
             let one_by_one = update16(update32(csum, a, b), w, x);
             prop_assert_eq!((Delta::word32(a, b) + Delta::word(w, x)).apply(csum), one_by_one);
+        }
+
+        /// The rotate-and-add folds equal folding 16 bits at a time until
+        /// the sum fits (RFC 1071's loop).
+        #[test]
+        fn folds_equal_the_loop(x in any::<u32>(), y in 0u64..(1 << 62)) {
+            let by_loop = |mut v: u64| {
+                while v > 0xffff {
+                    v = (v & 0xffff) + (v >> 16);
+                }
+                v as u16
+            };
+            prop_assert_eq!(fold(x), by_loop(u64::from(x)));
+            prop_assert_eq!(fold64(y), by_loop(y));
         }
     }
 }

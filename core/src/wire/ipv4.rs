@@ -15,6 +15,12 @@ use std::net::Ipv4Addr;
 use super::checksum::{self, Delta};
 use super::{read_ipv4, read_u16, write_u16, Error, Result};
 
+/// The checksum change of a TTL one less: the TTL is the high byte of the
+/// word it shares with the protocol, so that word goes down by 0x100
+/// whatever the protocol, the same change as a word 0x0100 becoming 0
+/// (`~m + m'` = 0xffff - 0x100 either way), a constant.
+const TTL_DOWN: Delta = Delta::word(0x0100, 0);
+
 /// The IP protocol number (IANA "Assigned Internet Protocol Numbers").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Protocol {
@@ -473,14 +479,29 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         let addrs = Delta::word32(addr(h, field::SRC_ADDR.start), src)
             + Delta::word32(addr(h, field::DST_ADDR.start), dst);
         debug_assert!(h[field::TTL] > 0, "the caller checks the TTL");
-        let ttl_proto = word(h, field::TTL);
-        let ttl = Delta::word(ttl_proto, ttl_proto.wrapping_sub(0x100));
-        let csum = (addrs + ttl).apply(word(h, field::CHECKSUM.start));
+        let csum = (addrs + TTL_DOWN).apply(word(h, field::CHECKSUM.start));
         h[field::TTL] = h[field::TTL].wrapping_sub(1);
         h[field::CHECKSUM].copy_from_slice(&csum.to_be_bytes());
         h[field::SRC_ADDR].copy_from_slice(&src.to_be_bytes());
         h[field::DST_ADDR].copy_from_slice(&dst.to_be_bytes());
         addrs
+    }
+
+    /// [`Packet::rewrite_addrs_and_forward`] with the addresses' change to
+    /// the checksum known beforehand: `change` is RFC 1624's `~m + m'`
+    /// summed over both addresses, from those the packet has to `src` and
+    /// `dst` (a FULLNAT or NAT session's, [`crate::session::Session::rewrite_change`]),
+    /// so no old address is read. The TTL must be above 0.
+    #[inline]
+    pub fn forward_with(&mut self, src: u32, dst: u32, change: Delta) {
+        let h: &mut [u8; MIN_HEADER_LEN] = (&mut self.buffer.as_mut()[..MIN_HEADER_LEN]).try_into().unwrap();
+        debug_assert!(h[field::TTL] > 0, "the caller checks the TTL");
+        let at = field::CHECKSUM.start;
+        let csum = (change + TTL_DOWN).apply(u16::from_be_bytes([h[at], h[at + 1]]));
+        h[field::TTL] = h[field::TTL].wrapping_sub(1);
+        h[field::CHECKSUM].copy_from_slice(&csum.to_be_bytes());
+        h[field::SRC_ADDR].copy_from_slice(&src.to_be_bytes());
+        h[field::DST_ADDR].copy_from_slice(&dst.to_be_bytes());
     }
 
     /// Option bytes, mutable.

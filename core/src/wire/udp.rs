@@ -256,6 +256,20 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         }
     }
 
+    /// Sets the ports to `src` and `dst` and updates the checksum by
+    /// `change`, known beforehand (as `tcp::Packet::set_ports_with`), unless
+    /// the datagram has none (RFC 768; a computed `0` is sent as `0xffff`).
+    #[inline]
+    pub fn set_ports_with(&mut self, src: u16, dst: u16, change: Delta) {
+        let h: &mut [u8; HEADER_LEN] = (&mut self.buffer.as_mut()[..HEADER_LEN]).try_into().unwrap();
+        h[..4].copy_from_slice(&(u32::from(src) << 16 | u32::from(dst)).to_be_bytes());
+        let at = field::CHECKSUM.start;
+        let csum = u16::from_be_bytes([h[at], h[at + 1]]);
+        if csum != 0 {
+            h[field::CHECKSUM].copy_from_slice(&zero_to_ffff(change.apply(csum)).to_be_bytes());
+        }
+    }
+
     /// Updates the checksum for a pseudo-header address that the IPv4
     /// header changed from `old` to `new`, unless the datagram has none.
     #[inline]
