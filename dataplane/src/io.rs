@@ -267,13 +267,7 @@ fn receive_burst<B: PacketBuf>(
     let mut handed = 0;
     for (m, owner, s) in st.frames.drain(..) {
         match owner {
-            Owner::Worker(w) if w != q.me => match q.redirect.send(w, port, m) {
-                Ok(()) => handed += 1,
-                Err(m) => {
-                    drop(m);
-                    q.counters.count_drop(Drop::RedirectFull);
-                }
-            },
+            Owner::Worker(w) if w != q.me => handed += u64::from(hand_over(q, w, port, m)),
             _ => worker.handle_parsed(now, port, m, s.as_ref(), io),
         }
     }
@@ -281,6 +275,20 @@ fn receive_burst<B: PacketBuf>(
         q.counters.event(Event::RedirectOut, handed);
     }
     io.flush_all();
+}
+
+/// Hands `m`, received on `port`, to worker `w`'s inbox; whether it went
+/// (a full inbox: dropped and counted, never a wait).
+#[inline(always)]
+fn hand_over<B>(q: &Queues<B>, w: u32, port: u16, m: B) -> bool {
+    match q.redirect.send(w, port, m) {
+        Ok(()) => true,
+        Err(m) => {
+            drop(m);
+            q.counters.count_drop(Drop::RedirectFull);
+            false
+        }
+    }
 }
 
 /// [`receive`] of a burst of at most one frame, `m` (most bursts at low
@@ -301,13 +309,11 @@ fn receive_one<B: PacketBuf>(
     if let Some(m) = m {
         let p = steer::classify(worker.engine.snapshot(), q.workers, q.me, m.as_ref());
         match p.owner {
-            Owner::Worker(w) if w != q.me => match q.redirect.send(w, port, m) {
-                Ok(()) => q.counters.event(Event::RedirectOut, 1),
-                Err(m) => {
-                    drop(m);
-                    q.counters.count_drop(Drop::RedirectFull);
+            Owner::Worker(w) if w != q.me => {
+                if hand_over(q, w, port, m) {
+                    q.counters.event(Event::RedirectOut, 1);
                 }
-            },
+            }
             _ => {
                 let s = p.l4.map(|l4| worker.engine.stage(l4));
                 worker.handle_parsed(now, port, m, s.as_ref(), io);
