@@ -149,6 +149,12 @@ pub struct To4 {
     /// Upper bound of the MTU a translated Packet Too Big reports (the
     /// IPv4 next hop's MTU); `u16::MAX` for none.
     pub mtu: u16,
+    /// The TCP/UDP checksum's change for a packet whose addresses and
+    /// ports are known to be this translation's own (a session's packet:
+    /// [`l4_change`] of its ends and [`To4::ends`]), folded as
+    /// [`Delta::folded`]: the common packet's translation then does not
+    /// sum the addresses. `None` to compute it from the packet.
+    pub l4_change: Option<u16>,
 }
 
 /// Parameters of an IPv4 -> IPv6 translation.
@@ -162,6 +168,9 @@ pub struct To6 {
     /// Upper bound of the MTU a translated fragmentation-needed reports
     /// (the IPv6 next hop's MTU); `u16::MAX` for none.
     pub mtu: u16,
+    /// As [`To4::l4_change`], the other way: a session's reply, whose
+    /// change is the client side's undone (its complement).
+    pub l4_change: Option<u16>,
 }
 
 /// Where the translated packet is: `buf[start..start + len]`.
@@ -312,22 +321,44 @@ fn sum4(a: Ipv4Addr, b: Ipv4Addr) -> u32 {
     ((s & 0xffff_ffff) + (s >> 32)) as u32
 }
 
+/// The TCP/UDP checksum change, folded ([`Delta::folded`]), of translating
+/// a packet `from` (IPv6 addresses and ports) to `to` (IPv4): the
+/// pseudo-header's addresses and the ports. A session computes it once
+/// ([`crate::session::ipv6::Session6::new`]) for [`To4::l4_change`]; its
+/// complement is the reply's ([`To6::l4_change`]). The ones' complement sum
+/// does not depend on the words' order, so the reply's swapped addresses
+/// and ports undo it exactly.
+pub fn l4_change(from: Ends<Ipv6Addr>, to: Ends<Ipv4Addr>) -> u16 {
+    let ports = |sport: u16, dport: u16| u32::from(sport) << 16 | u32::from(dport);
+    let pseudo = pseudo_6to4((from.src, from.dst), (to.src, to.dst));
+    (pseudo + Delta::word32(ports(from.sport, from.dport), ports(to.sport, to.dport))).folded()
+}
+
 /// Rewrites the ports of a TCP/UDP header and updates its checksum by
 /// `pseudo` (the pseudo-header change) plus the port change. `l4` may be a
 /// quote cut short: the ports need 4 bytes, the checksum its own field.
 /// A UDP checksum of 0 stays 0 (the caller handles IPv4 -> IPv6).
 #[inline(always)]
 fn rewrite_l4(l4: &mut [u8], proto: u8, pseudo: Delta, sport: u16, dport: u16) {
+    let Some(ports) = l4.get(0..4) else { return };
+    let ports_change = Delta::word32(read_u32(ports), u32::from(sport) << 16 | u32::from(dport));
+    rewrite_l4_by(l4, proto, pseudo + ports_change, sport, dport)
+}
+
+/// [`rewrite_l4`] with the whole checksum change known (`change`: the
+/// pseudo header's and the ports'), as a session's packet has it
+/// ([`To4::l4_change`]): the ports are written, not read.
+#[inline(always)]
+fn rewrite_l4_by(l4: &mut [u8], proto: u8, change: Delta, sport: u16, dport: u16) {
     let Some(ports) = l4.get_mut(0..4) else { return };
-    let (old_ports, new_ports) = (read_u32(ports), u32::from(sport) << 16 | u32::from(dport));
-    write_u32(ports, new_ports);
+    write_u32(ports, u32::from(sport) << 16 | u32::from(dport));
     let at = if proto == PROTO_TCP { 16 } else { 6 };
     let Some(c) = l4.get_mut(at..at + 2) else { return };
     let old = read_u16(c);
     if proto == PROTO_UDP && old == 0 {
         return;
     }
-    let mut new = (pseudo + Delta::word32(old_ports, new_ports)).apply(old);
+    let mut new = change.apply(old);
     if proto == PROTO_UDP && new == 0 {
         new = 0xffff;
     }
@@ -422,8 +453,13 @@ fn plain_to_ipv4(buf: &mut [u8], start: usize, p: &To4) -> Option<Translated> {
     let (src6, dst6) = (read_ipv6(&h[8..24]), read_ipv6(&h[24..40]));
     let l4 = start + IPV6_LEN;
     let seg = buf.get_mut(l4..l4 + payload_len)?;
-    let pseudo = pseudo_6to4((src6, dst6), (p.ends.src, p.ends.dst));
-    rewrite_l4(seg, proto, pseudo, p.ends.sport, p.ends.dport);
+    match p.l4_change {
+        Some(change) => rewrite_l4_by(seg, proto, Delta::from_folded(change), p.ends.sport, p.ends.dport),
+        None => {
+            let pseudo = pseudo_6to4((src6, dst6), (p.ends.src, p.ends.dst));
+            rewrite_l4(seg, proto, pseudo, p.ends.sport, p.ends.dport)
+        }
+    }
     let (ident, flags_off) = frag_to4(None, p.ident, total);
     let hdr = Hdr4 {
         tos: (w0 >> 20) as u8,
@@ -699,8 +735,13 @@ fn plain_to_ipv6(buf: &mut [u8], start: usize, p: &To6) -> Option<Translated> {
     if proto == PROTO_UDP && read_u16(&seg[6..8]) == 0 {
         return None;
     }
-    let pseudo = pseudo_4to6((src4.into(), dst4.into()), (p.ends.src, p.ends.dst));
-    rewrite_l4(seg, proto, pseudo, p.ends.sport, p.ends.dport);
+    match p.l4_change {
+        Some(change) => rewrite_l4_by(seg, proto, Delta::from_folded(change), p.ends.sport, p.ends.dport),
+        None => {
+            let pseudo = pseudo_4to6((src4.into(), dst4.into()), (p.ends.src, p.ends.dst));
+            rewrite_l4(seg, proto, pseudo, p.ends.sport, p.ends.dport)
+        }
+    }
     let hdr = Hdr6 {
         tc: (w0 >> 16) as u8,
         payload_len: (total - IPV4_LEN) as u16,
