@@ -98,7 +98,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::wire::checksum::{self, Delta};
 use crate::wire::ethernet::{self, EtherType};
-use crate::wire::{ipv4, ipv6, read_u16, read_u32, write_u32};
+use crate::wire::{ipv4, ipv6, read_u16, read_u32, write_u16, write_u32};
 use crate::worker::PacketBuf;
 
 const ETH_LEN: usize = ethernet::HEADER_LEN;
@@ -907,9 +907,28 @@ pub const MAX_GROWTH: usize = 2 * (IPV6_LEN + FRAG_LEN - IPV4_LEN);
 /// [`to_ipv4`] over an Ethernet frame (untagged, IPv6 at byte 14): the
 /// Ethernet header moves in front of the IPv4 packet, its EtherType becomes
 /// IPv4, and the buffer loses the bytes in front (`adj`) and any after the
-/// packet. MACs are left for the worker to set.
+/// packet. MACs are left for the worker to set. The common packet
+/// ([`plain_to_ipv4`]'s) with one view of the buffer and no second parse;
+/// any other through [`frame_to_ipv4_any`].
 pub fn frame_to_ipv4<B: PacketBuf>(pkt: &mut B, p: &To4) -> Result<(), Error> {
-    let t = to_ipv4(pkt.as_mut(), ETH_LEN, p)?;
+    let buf = pkt.as_mut();
+    let Some(t) = plain_to_ipv4(buf, ETH_LEN, p) else { return frame_to_ipv4_any(pkt, p) };
+    // The header shrank by 20 bytes: the Ethernet header follows it.
+    const SHRINK: usize = IPV6_LEN - IPV4_LEN;
+    move_eth(buf, 0, SHRINK);
+    write_u16(&mut buf[SHRINK + 12..SHRINK + 14], EtherType::Ipv4.into());
+    if !pkt.adj(SHRINK) {
+        return Err(Error::Malformed);
+    }
+    pkt.truncate(ETH_LEN + t.len);
+    Ok(())
+}
+
+/// [`frame_to_ipv4`] of a packet [`plain_to_ipv4`] leaves: extension
+/// headers, fragments, ICMP, bad input.
+#[inline(never)]
+fn frame_to_ipv4_any<B: PacketBuf>(pkt: &mut B, p: &To4) -> Result<(), Error> {
+    let t = any_to_ipv4(pkt.as_mut(), ETH_LEN, p)?;
     reframe(pkt, t, EtherType::Ipv4)
 }
 
@@ -917,10 +936,32 @@ pub fn frame_to_ipv4<B: PacketBuf>(pkt: &mut B, p: &To4) -> Result<(), Error> {
 /// buffer first grows in front (`prepend`, the mbuf's headroom;
 /// [`Error::Headroom`] without it) by what the new header needs, then loses
 /// what the translation did not use; the Ethernet header moves in front of
-/// the IPv6 packet with EtherType IPv6. An unfragmented TCP/UDP packet (the
-/// common case) grows by exactly the 40 bytes less its own header, so the
-/// Ethernet header moves once; anything else by [`MAX_GROWTH`].
+/// the IPv6 packet with EtherType IPv6. The common packet
+/// ([`plain_to_ipv6`]'s: unfragmented TCP/UDP without options) grows by
+/// exactly the 40 bytes less its own header, so the Ethernet header moves
+/// once, and it is parsed once; any other goes back as it came (the 20
+/// bytes and the Ethernet header given back) to [`frame_to_ipv6_any`],
+/// which grows it by what it needs, at most [`MAX_GROWTH`].
 pub fn frame_to_ipv6<B: PacketBuf>(pkt: &mut B, p: &To6) -> Result<(), Error> {
+    const GROW: usize = IPV6_LEN - IPV4_LEN;
+    if pkt.prepend(GROW) {
+        let buf = pkt.as_mut();
+        move_eth(buf, GROW, 0);
+        if let Some(t) = plain_to_ipv6(buf, GROW + ETH_LEN, p) {
+            write_u16(&mut buf[12..14], EtherType::Ipv6.into());
+            pkt.truncate(ETH_LEN + t.len);
+            return Ok(());
+        }
+        move_eth(buf, 0, GROW);
+        pkt.adj(GROW);
+    }
+    frame_to_ipv6_any(pkt, p)
+}
+
+/// [`frame_to_ipv6`] of any packet (its plain case included, which the
+/// tests compare): the growth from the IPv4 header, then [`to_ipv6`].
+#[inline(never)]
+fn frame_to_ipv6_any<B: PacketBuf>(pkt: &mut B, p: &To6) -> Result<(), Error> {
     let grow = match pkt.as_ref().get(ETH_LEN..ETH_LEN + IPV4_LEN) {
         Some(h) if matches!(h[9], PROTO_TCP | PROTO_UDP) && read_u16(&h[6..8]) & 0x3fff == 0 => {
             IPV6_LEN.saturating_sub(usize::from(h[0] & 0x0f) * 4)

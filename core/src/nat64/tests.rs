@@ -1288,3 +1288,63 @@ fn only_nat64_sessions_have_a_checksum_change() {
     let want = l4_change(from, Ends { src: LIP, sport: 5000, dst: RIP, dport: 8080 });
     assert_eq!((nat64.nat64_change(false), nat64.nat64_change(true)), (want, !want));
 }
+
+proptest! {
+    /// The frame-level fast paths ([`frame_to_ipv4`], [`frame_to_ipv6`]:
+    /// the plain packet with one view of the buffer) give what the general
+    /// frame translation gives ([`frame_to_ipv4_any`],
+    /// [`frame_to_ipv6_any`]): the same result, the same bytes, the same
+    /// start in the buffer, for packets of both families with short
+    /// segments, UDP checksum 0, Ethernet padding, little or no headroom
+    /// and a few bytes changed after the Ethernet header, so both the
+    /// fast path and its fallback (with what it gave back) are reached.
+    #[test]
+    fn the_frame_fast_paths_give_what_the_general_ones_give(
+        v6 in any::<bool>(), tcp in any::<bool>(), sport: u16, dport: u16, hop in 1u8.., tc: u8,
+        payload in proptest::collection::vec(any::<u8>(), 0..200), udp_sum0 in any::<bool>(),
+        pad in 0usize..8, room in 0usize..48, cut in 0usize..24, fix_len in any::<bool>(),
+        flips in proptest::collection::vec((0usize..48, any::<u8>()), 0..3),
+    ) {
+        let proto = if tcp { 6 } else { 17 };
+        let mut pkt = if v6 {
+            let mut p = v6_packet(proto, sport, dport, hop, &payload);
+            set_tc_flow(&mut p, tc, 0x54321);
+            p
+        } else {
+            let mut p = v4_packet(proto, sport, dport, hop, &payload);
+            p[1] = tc;
+            if !tcp && udp_sum0 {
+                p[26..28].copy_from_slice(&[0, 0]);
+            }
+            p
+        };
+        let ip_len = if v6 { 40 } else { 20 };
+        let keep = pkt.len() - cut.min(pkt.len() - ip_len);
+        pkt.truncate(keep);
+        if fix_len {
+            let (at, len) = if v6 { (4, keep - 40) } else { (2, keep) };
+            pkt[at..at + 2].copy_from_slice(&(len as u16).to_be_bytes());
+        }
+        pkt.extend(std::iter::repeat_n(0xa5, pad));
+        for (at, v) in flips {
+            let n = pkt.len();
+            pkt[at % n] ^= v;
+        }
+        let mut frame = vec![0u8; room];
+        let ty: [u8; 2] = if v6 { [0x86, 0xdd] } else { [0x08, 0x00] };
+        frame.extend_from_slice(&[2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, ty[0], ty[1]]);
+        frame.extend_from_slice(&pkt);
+        let mut fast = Headroom { buf: frame.clone(), start: room };
+        let mut any = Headroom { buf: frame, start: room };
+        let (r_fast, r_any) = if v6 {
+            let p = to4_params();
+            (frame_to_ipv4(&mut fast, &p), frame_to_ipv4_any(&mut any, &p))
+        } else {
+            let p = to6_params();
+            (frame_to_ipv6(&mut fast, &p), frame_to_ipv6_any(&mut any, &p))
+        };
+        prop_assert_eq!(r_fast, r_any);
+        prop_assert_eq!(fast.start, any.start);
+        prop_assert_eq!(fast.as_ref(), any.as_ref());
+    }
+}
