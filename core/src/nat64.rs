@@ -345,6 +345,16 @@ fn rewrite_l4(l4: &mut [u8], proto: u8, pseudo: Delta, sport: u16, dport: u16) {
     rewrite_l4_by(l4, proto, pseudo + ports_change, sport, dport)
 }
 
+/// Whether `change` (a session's, [`To4::l4_change`]) is the change the
+/// packet's own pseudo header (`pseudo`) and ports (the first 4 bytes of
+/// `l4`) give toward `ends`: equal as ones' complement values (mod
+/// 0xffff). For the debug builds' assertion (the labs run them).
+fn change_is<A>(change: u16, pseudo: Delta, l4: &[u8], ends: &Ends<A>) -> bool {
+    let new_ports = u32::from(ends.sport) << 16 | u32::from(ends.dport);
+    let own = (pseudo + Delta::word32(read_u32(&l4[0..4]), new_ports)).folded();
+    u32::from(own) % 0xffff == u32::from(change) % 0xffff
+}
+
 /// [`rewrite_l4`] with the whole checksum change known (`change`: the
 /// pseudo header's and the ports'), as a session's packet has it
 /// ([`To4::l4_change`]): the ports are written, not read.
@@ -454,7 +464,13 @@ fn plain_to_ipv4(buf: &mut [u8], start: usize, p: &To4) -> Option<Translated> {
     let l4 = start + IPV6_LEN;
     let seg = buf.get_mut(l4..l4 + payload_len)?;
     match p.l4_change {
-        Some(change) => rewrite_l4_by(seg, proto, Delta::from_folded(change), p.ends.sport, p.ends.dport),
+        Some(change) => {
+            debug_assert!(
+                change_is(change, pseudo_6to4((src6, dst6), (p.ends.src, p.ends.dst)), seg, &p.ends),
+                "a session's change is its packet's"
+            );
+            rewrite_l4_by(seg, proto, Delta::from_folded(change), p.ends.sport, p.ends.dport)
+        }
         None => {
             let pseudo = pseudo_6to4((src6, dst6), (p.ends.src, p.ends.dst));
             rewrite_l4(seg, proto, pseudo, p.ends.sport, p.ends.dport)
@@ -736,7 +752,18 @@ fn plain_to_ipv6(buf: &mut [u8], start: usize, p: &To6) -> Option<Translated> {
         return None;
     }
     match p.l4_change {
-        Some(change) => rewrite_l4_by(seg, proto, Delta::from_folded(change), p.ends.sport, p.ends.dport),
+        Some(change) => {
+            debug_assert!(
+                change_is(
+                    change,
+                    pseudo_4to6((src4.into(), dst4.into()), (p.ends.src, p.ends.dst)),
+                    seg,
+                    &p.ends
+                ),
+                "a session's change is its packet's"
+            );
+            rewrite_l4_by(seg, proto, Delta::from_folded(change), p.ends.sport, p.ends.dport)
+        }
         None => {
             let pseudo = pseudo_4to6((src4.into(), dst4.into()), (p.ends.src, p.ends.dst));
             rewrite_l4(seg, proto, pseudo, p.ends.sport, p.ends.dport)
