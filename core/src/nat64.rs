@@ -98,7 +98,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::wire::checksum::{self, Delta};
 use crate::wire::ethernet::{self, EtherType};
-use crate::wire::{ipv4, ipv6, read_u16, read_u32, write_u32};
+use crate::wire::{ipv4, ipv6, read_u16, read_u32, write_u16, write_u32};
 use crate::worker::PacketBuf;
 
 const ETH_LEN: usize = ethernet::HEADER_LEN;
@@ -149,6 +149,12 @@ pub struct To4 {
     /// Upper bound of the MTU a translated Packet Too Big reports (the
     /// IPv4 next hop's MTU); `u16::MAX` for none.
     pub mtu: u16,
+    /// The TCP/UDP checksum's change for a packet whose addresses and
+    /// ports are known to be this translation's own (a session's packet:
+    /// [`l4_change`] of its ends and [`To4::ends`]), folded as
+    /// [`Delta::folded`]: the common packet's translation then does not
+    /// sum the addresses. `None` to compute it from the packet.
+    pub l4_change: Option<u16>,
 }
 
 /// Parameters of an IPv4 -> IPv6 translation.
@@ -162,6 +168,9 @@ pub struct To6 {
     /// Upper bound of the MTU a translated fragmentation-needed reports
     /// (the IPv6 next hop's MTU); `u16::MAX` for none.
     pub mtu: u16,
+    /// As [`To4::l4_change`], the other way: a session's reply, whose
+    /// change is the client side's undone (its complement).
+    pub l4_change: Option<u16>,
 }
 
 /// Where the translated packet is: `buf[start..start + len]`.
@@ -312,22 +321,54 @@ fn sum4(a: Ipv4Addr, b: Ipv4Addr) -> u32 {
     ((s & 0xffff_ffff) + (s >> 32)) as u32
 }
 
+/// The TCP/UDP checksum change, folded ([`Delta::folded`]), of translating
+/// a packet `from` (IPv6 addresses and ports) to `to` (IPv4): the
+/// pseudo-header's addresses and the ports. A session computes it once
+/// ([`crate::session::ipv6::Session6::new`]) for [`To4::l4_change`]; its
+/// complement is the reply's ([`To6::l4_change`]). The ones' complement sum
+/// does not depend on the words' order, so the reply's swapped addresses
+/// and ports undo it exactly.
+pub fn l4_change(from: Ends<Ipv6Addr>, to: Ends<Ipv4Addr>) -> u16 {
+    let ports = |sport: u16, dport: u16| u32::from(sport) << 16 | u32::from(dport);
+    let pseudo = pseudo_6to4((from.src, from.dst), (to.src, to.dst));
+    (pseudo + Delta::word32(ports(from.sport, from.dport), ports(to.sport, to.dport))).folded()
+}
+
 /// Rewrites the ports of a TCP/UDP header and updates its checksum by
 /// `pseudo` (the pseudo-header change) plus the port change. `l4` may be a
 /// quote cut short: the ports need 4 bytes, the checksum its own field.
 /// A UDP checksum of 0 stays 0 (the caller handles IPv4 -> IPv6).
 #[inline(always)]
 fn rewrite_l4(l4: &mut [u8], proto: u8, pseudo: Delta, sport: u16, dport: u16) {
+    let Some(ports) = l4.get(0..4) else { return };
+    let ports_change = Delta::word32(read_u32(ports), u32::from(sport) << 16 | u32::from(dport));
+    rewrite_l4_by(l4, proto, pseudo + ports_change, sport, dport)
+}
+
+/// Whether `change` (a session's, [`To4::l4_change`]) is the change the
+/// packet's own pseudo header (`pseudo`) and ports (the first 4 bytes of
+/// `l4`) give toward `ends`: equal as ones' complement values (mod
+/// 0xffff). For the debug builds' assertion (the labs run them).
+fn change_is<A>(change: u16, pseudo: Delta, l4: &[u8], ends: &Ends<A>) -> bool {
+    let new_ports = u32::from(ends.sport) << 16 | u32::from(ends.dport);
+    let own = (pseudo + Delta::word32(read_u32(&l4[0..4]), new_ports)).folded();
+    u32::from(own) % 0xffff == u32::from(change) % 0xffff
+}
+
+/// [`rewrite_l4`] with the whole checksum change known (`change`: the
+/// pseudo header's and the ports'), as a session's packet has it
+/// ([`To4::l4_change`]): the ports are written, not read.
+#[inline(always)]
+fn rewrite_l4_by(l4: &mut [u8], proto: u8, change: Delta, sport: u16, dport: u16) {
     let Some(ports) = l4.get_mut(0..4) else { return };
-    let (old_ports, new_ports) = (read_u32(ports), u32::from(sport) << 16 | u32::from(dport));
-    write_u32(ports, new_ports);
+    write_u32(ports, u32::from(sport) << 16 | u32::from(dport));
     let at = if proto == PROTO_TCP { 16 } else { 6 };
     let Some(c) = l4.get_mut(at..at + 2) else { return };
     let old = read_u16(c);
     if proto == PROTO_UDP && old == 0 {
         return;
     }
-    let mut new = (pseudo + Delta::word32(old_ports, new_ports)).apply(old);
+    let mut new = change.apply(old);
     if proto == PROTO_UDP && new == 0 {
         new = 0xffff;
     }
@@ -422,8 +463,19 @@ fn plain_to_ipv4(buf: &mut [u8], start: usize, p: &To4) -> Option<Translated> {
     let (src6, dst6) = (read_ipv6(&h[8..24]), read_ipv6(&h[24..40]));
     let l4 = start + IPV6_LEN;
     let seg = buf.get_mut(l4..l4 + payload_len)?;
-    let pseudo = pseudo_6to4((src6, dst6), (p.ends.src, p.ends.dst));
-    rewrite_l4(seg, proto, pseudo, p.ends.sport, p.ends.dport);
+    match p.l4_change {
+        Some(change) => {
+            debug_assert!(
+                change_is(change, pseudo_6to4((src6, dst6), (p.ends.src, p.ends.dst)), seg, &p.ends),
+                "a session's change is its packet's"
+            );
+            rewrite_l4_by(seg, proto, Delta::from_folded(change), p.ends.sport, p.ends.dport)
+        }
+        None => {
+            let pseudo = pseudo_6to4((src6, dst6), (p.ends.src, p.ends.dst));
+            rewrite_l4(seg, proto, pseudo, p.ends.sport, p.ends.dport)
+        }
+    }
     let (ident, flags_off) = frag_to4(None, p.ident, total);
     let hdr = Hdr4 {
         tos: (w0 >> 20) as u8,
@@ -699,8 +751,24 @@ fn plain_to_ipv6(buf: &mut [u8], start: usize, p: &To6) -> Option<Translated> {
     if proto == PROTO_UDP && read_u16(&seg[6..8]) == 0 {
         return None;
     }
-    let pseudo = pseudo_4to6((src4.into(), dst4.into()), (p.ends.src, p.ends.dst));
-    rewrite_l4(seg, proto, pseudo, p.ends.sport, p.ends.dport);
+    match p.l4_change {
+        Some(change) => {
+            debug_assert!(
+                change_is(
+                    change,
+                    pseudo_4to6((src4.into(), dst4.into()), (p.ends.src, p.ends.dst)),
+                    seg,
+                    &p.ends
+                ),
+                "a session's change is its packet's"
+            );
+            rewrite_l4_by(seg, proto, Delta::from_folded(change), p.ends.sport, p.ends.dport)
+        }
+        None => {
+            let pseudo = pseudo_4to6((src4.into(), dst4.into()), (p.ends.src, p.ends.dst));
+            rewrite_l4(seg, proto, pseudo, p.ends.sport, p.ends.dport)
+        }
+    }
     let hdr = Hdr6 {
         tc: (w0 >> 16) as u8,
         payload_len: (total - IPV4_LEN) as u16,
@@ -866,9 +934,28 @@ pub const MAX_GROWTH: usize = 2 * (IPV6_LEN + FRAG_LEN - IPV4_LEN);
 /// [`to_ipv4`] over an Ethernet frame (untagged, IPv6 at byte 14): the
 /// Ethernet header moves in front of the IPv4 packet, its EtherType becomes
 /// IPv4, and the buffer loses the bytes in front (`adj`) and any after the
-/// packet. MACs are left for the worker to set.
+/// packet. MACs are left for the worker to set. The common packet
+/// ([`plain_to_ipv4`]'s) with one view of the buffer and no second parse;
+/// any other through [`frame_to_ipv4_any`].
 pub fn frame_to_ipv4<B: PacketBuf>(pkt: &mut B, p: &To4) -> Result<(), Error> {
-    let t = to_ipv4(pkt.as_mut(), ETH_LEN, p)?;
+    let buf = pkt.as_mut();
+    let Some(t) = plain_to_ipv4(buf, ETH_LEN, p) else { return frame_to_ipv4_any(pkt, p) };
+    // The header shrank by 20 bytes: the Ethernet header follows it.
+    const SHRINK: usize = IPV6_LEN - IPV4_LEN;
+    move_eth(buf, 0, SHRINK);
+    write_u16(&mut buf[SHRINK + 12..SHRINK + 14], EtherType::Ipv4.into());
+    if !pkt.adj(SHRINK) {
+        return Err(Error::Malformed);
+    }
+    pkt.truncate(ETH_LEN + t.len);
+    Ok(())
+}
+
+/// [`frame_to_ipv4`] of a packet [`plain_to_ipv4`] leaves: extension
+/// headers, fragments, ICMP, bad input.
+#[inline(never)]
+fn frame_to_ipv4_any<B: PacketBuf>(pkt: &mut B, p: &To4) -> Result<(), Error> {
+    let t = any_to_ipv4(pkt.as_mut(), ETH_LEN, p)?;
     reframe(pkt, t, EtherType::Ipv4)
 }
 
@@ -876,10 +963,32 @@ pub fn frame_to_ipv4<B: PacketBuf>(pkt: &mut B, p: &To4) -> Result<(), Error> {
 /// buffer first grows in front (`prepend`, the mbuf's headroom;
 /// [`Error::Headroom`] without it) by what the new header needs, then loses
 /// what the translation did not use; the Ethernet header moves in front of
-/// the IPv6 packet with EtherType IPv6. An unfragmented TCP/UDP packet (the
-/// common case) grows by exactly the 40 bytes less its own header, so the
-/// Ethernet header moves once; anything else by [`MAX_GROWTH`].
+/// the IPv6 packet with EtherType IPv6. The common packet
+/// ([`plain_to_ipv6`]'s: unfragmented TCP/UDP without options) grows by
+/// exactly the 40 bytes less its own header, so the Ethernet header moves
+/// once, and it is parsed once; any other goes back as it came (the 20
+/// bytes and the Ethernet header given back) to [`frame_to_ipv6_any`],
+/// which grows it by what it needs, at most [`MAX_GROWTH`].
 pub fn frame_to_ipv6<B: PacketBuf>(pkt: &mut B, p: &To6) -> Result<(), Error> {
+    const GROW: usize = IPV6_LEN - IPV4_LEN;
+    if pkt.prepend(GROW) {
+        let buf = pkt.as_mut();
+        move_eth(buf, GROW, 0);
+        if let Some(t) = plain_to_ipv6(buf, GROW + ETH_LEN, p) {
+            write_u16(&mut buf[12..14], EtherType::Ipv6.into());
+            pkt.truncate(ETH_LEN + t.len);
+            return Ok(());
+        }
+        move_eth(buf, 0, GROW);
+        pkt.adj(GROW);
+    }
+    frame_to_ipv6_any(pkt, p)
+}
+
+/// [`frame_to_ipv6`] of any packet (its plain case included, which the
+/// tests compare): the growth from the IPv4 header, then [`to_ipv6`].
+#[inline(never)]
+fn frame_to_ipv6_any<B: PacketBuf>(pkt: &mut B, p: &To6) -> Result<(), Error> {
     let grow = match pkt.as_ref().get(ETH_LEN..ETH_LEN + IPV4_LEN) {
         Some(h) if matches!(h[9], PROTO_TCP | PROTO_UDP) && read_u16(&h[6..8]) & 0x3fff == 0 => {
             IPV6_LEN.saturating_sub(usize::from(h[0] & 0x0f) * 4)

@@ -176,6 +176,7 @@ impl Engine {
             inner: Some(Ends { src: rip, sport: s.rport, dst: lip, dport: s.lport }),
             ident: 0,
             mtu: self.iface(port).map_or(u16::MAX, |i| i.mtu),
+            l4_change: None,
         });
         self.counters.event(Event::IcmpErrorsTranslated, 1);
         Action::Nat64To4 { port, next_hop }

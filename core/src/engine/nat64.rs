@@ -196,6 +196,7 @@ pub(super) fn xmit(
             ends: Ends { src: v6(s.vip), sport: s.vport, dst: v6(s.cip), dport: s.cport },
             inner: None,
             mtu: u16::MAX,
+            l4_change: Some(s.nat64_change(true)),
         });
         return Action::Nat64To6 { port, next_hop };
     }
@@ -219,6 +220,7 @@ pub(super) fn xmit(
         inner: None,
         ident: 0,
         mtu: u16::MAX,
+        l4_change: Some(s.nat64_change(false)),
     });
     Action::Nat64To4 { port, next_hop: next_hop as u32 }
 }
@@ -230,6 +232,7 @@ impl Pending {
         inner: None,
         ident: 0,
         mtu: 0,
+        l4_change: None,
     });
 }
 
@@ -330,6 +333,7 @@ impl Engine {
             ends: Ends { src: vip, sport: 0, dst: cip, dport: 0 },
             inner: Some(Ends { src: cip, sport: s.cport, dst: vip, dport: s.vport }),
             mtu: self.iface(port).map_or(ipv6::MIN_MTU, |i| i.mtu),
+            l4_change: None,
         });
         self.counters.event(crate::counters::Event::IcmpErrorsTranslated, 1);
         Action::Nat64To6 { port, next_hop }

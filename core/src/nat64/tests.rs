@@ -29,6 +29,7 @@ fn to4_params() -> To4 {
         inner: Some(Ends { src: RIP, sport: 8080, dst: LIP, dport: 5000 }),
         ident: 0x4242,
         mtu: u16::MAX,
+        l4_change: None,
     }
 }
 
@@ -37,6 +38,7 @@ fn to6_params() -> To6 {
         ends: Ends { src: VIP6, sport: 80, dst: CLIENT6, dport: 40000 },
         inner: Some(Ends { src: CLIENT6, sport: 40000, dst: VIP6, dport: 80 }),
         mtu: u16::MAX,
+        l4_change: None,
     }
 }
 
@@ -218,6 +220,7 @@ proptest! {
             ends: Ends { src: CLIENT6, sport, dst: VIP6, dport },
             inner: None,
             mtu: u16::MAX,
+            l4_change: None,
         };
         let t6 = to_ipv6(&mut buf, t4.start, &back).unwrap();
         prop_assert_eq!(t6.start, ROOM);
@@ -852,8 +855,12 @@ fn frames_move_their_ethernet_header_and_change_size() {
     );
 
     // And back, through the headroom the IPv6 header needs.
-    let back =
-        To6 { ends: Ends { src: CLIENT6, sport: 40000, dst: VIP6, dport: 80 }, inner: None, mtu: u16::MAX };
+    let back = To6 {
+        ends: Ends { src: CLIENT6, sport: 40000, dst: VIP6, dport: 80 },
+        inner: None,
+        mtu: u16::MAX,
+        l4_change: None,
+    };
     frame_to_ipv6(&mut frame, &back).unwrap();
     assert_eq!(frame.len(), len6);
     let p = SlicedPacket::from_ethernet(&frame).unwrap();
@@ -1023,7 +1030,7 @@ proptest! {
             b.udp(sport, dport).write(&mut pkt, &payload).unwrap();
         }
         let mut buf = roomy(&pkt);
-        let p4 = To4 { ends: Ends { src: s4, sport: nsport, dst: d4, dport: ndport }, inner: None, ident, mtu: u16::MAX };
+        let p4 = To4 { ends: Ends { src: s4, sport: nsport, dst: d4, dport: ndport }, inner: None, ident, mtu: u16::MAX, l4_change: None };
         let t = to_ipv4(&mut buf, ROOM, &p4).unwrap();
         let (h, ports, body) = check4(&buf[t.start..t.start + t.len]);
         prop_assert_eq!((h.source, h.destination), (s4.octets(), d4.octets()));
@@ -1036,7 +1043,7 @@ proptest! {
         frame.extend_from_slice(&[2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00]);
         frame.extend_from_slice(&v4);
         let mut pkt_buf = Headroom { buf: frame, start: 64 };
-        let p6 = To6 { ends: Ends { src: d6, sport: ndport, dst: s6, dport: nsport }, inner: None, mtu: u16::MAX };
+        let p6 = To6 { ends: Ends { src: d6, sport: ndport, dst: s6, dport: nsport }, inner: None, mtu: u16::MAX, l4_change: None };
         frame_to_ipv6(&mut pkt_buf, &p6).unwrap();
         prop_assert_eq!(pkt_buf.start, 64 - 20, "an unfragmented packet grows by 20 bytes exactly");
         let f = pkt_buf.as_ref();
@@ -1180,5 +1187,164 @@ fn plain_packets_take_the_plain_path() {
         assert!(plain_to_ipv4(&mut b, ROOM, &to4_params()).is_some(), "IPv6 proto {proto}");
         let mut b = roomy(&v4_packet(proto, 8080, 5000, 64, &[1; 100]));
         assert!(plain_to_ipv6(&mut b, ROOM, &to6_params()).is_some(), "IPv4 proto {proto}");
+    }
+}
+
+proptest! {
+    /// A NAT64 session's checksum change, computed once
+    /// ([`crate::session::ipv6::Session6::nat64_change`], through
+    /// [`To4::l4_change`]/[`To6::l4_change`]) instead of from each packet's
+    /// addresses and ports: for any addresses and ports of a session, its
+    /// client packets (IPv6 -> IPv4) and its replies (IPv4 -> IPv6, framed,
+    /// a UDP checksum of 0 included: computed) come out byte for byte as
+    /// without it, with the checksums etherparse computes from scratch.
+    #[test]
+    fn a_sessions_checksum_change_gives_what_the_packets_own_gives(
+        tcp in any::<bool>(), cip: u128, vip: u128, rip: u32, lip: u32, cport: u16, vport: u16,
+        rport: u16, lport: u16, hop in 1u8.., ident: u16, udp_zero in any::<bool>(),
+        payload in proptest::collection::vec(any::<u8>(), 0..300),
+    ) {
+        use crate::session::ipv6::Session6;
+        use crate::tcp_state::State;
+        use crate::wire::ipv4::Protocol;
+        let (proto, state) = if tcp { (Protocol::Tcp, State::Established) } else { (Protocol::Udp, State::Udp) };
+        let mapped = |a: u32| u128::from(Ipv4Addr::from(a).to_ipv6_mapped());
+        let s = Session6::new(
+            proto, (cip, cport), (vip, vport), (mapped(rip), rport), (mapped(lip), lport),
+            state, gw_proto::ForwardMode::FullNat, 0, 0,
+        );
+        let (c6, v6, r4, l4) = (Ipv6Addr::from(cip), Ipv6Addr::from(vip), Ipv4Addr::from(rip), Ipv4Addr::from(lip));
+        // Client -> server.
+        let b = PacketBuilder::ipv6(c6.octets(), v6.octets(), hop);
+        let mut pkt = vec![];
+        if tcp {
+            b.tcp(cport, vport, 7, 1000).write(&mut pkt, &payload).unwrap();
+        } else {
+            b.udp(cport, vport).write(&mut pkt, &payload).unwrap();
+        }
+        let ends = Ends { src: l4, sport: lport, dst: r4, dport: rport };
+        let own = To4 { ends, inner: None, ident, mtu: u16::MAX, l4_change: None };
+        let known = To4 { l4_change: Some(s.nat64_change(false)), ..own };
+        let (mut a, mut b) = (roomy(&pkt), roomy(&pkt));
+        let ta = to_ipv4(&mut a, ROOM, &own).unwrap();
+        let tb = to_ipv4(&mut b, ROOM, &known).unwrap();
+        prop_assert_eq!(ta, tb);
+        prop_assert_eq!(&a, &b);
+        let (h, ports, body) = check4(&b[tb.start..tb.start + tb.len]);
+        prop_assert_eq!((h.source, h.destination, ports), (l4.octets(), r4.octets(), Some((lport, rport))));
+        prop_assert_eq!(&body, &payload);
+        // Server -> client, as a frame.
+        let b4 = PacketBuilder::ipv4(r4.octets(), l4.octets(), hop);
+        let mut v4 = vec![];
+        if tcp {
+            b4.tcp(rport, lport, 9, 2000).write(&mut v4, &payload).unwrap();
+        } else {
+            b4.udp(rport, lport).write(&mut v4, &payload).unwrap();
+            if udp_zero {
+                v4[26..28].copy_from_slice(&[0, 0]);
+            }
+        }
+        let mut frame = vec![0u8; 64];
+        frame.extend_from_slice(&[2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00]);
+        frame.extend_from_slice(&v4);
+        let ends = Ends { src: v6, sport: vport, dst: c6, dport: cport };
+        let own = To6 { ends, inner: None, mtu: u16::MAX, l4_change: None };
+        let known = To6 { l4_change: Some(s.nat64_change(true)), ..own };
+        let mut a = Headroom { buf: frame.clone(), start: 64 };
+        let mut b = Headroom { buf: frame, start: 64 };
+        frame_to_ipv6(&mut a, &own).unwrap();
+        frame_to_ipv6(&mut b, &known).unwrap();
+        prop_assert_eq!(a.as_ref(), b.as_ref());
+        let (h6, ports6, body6) = check6(&b.as_ref()[14..]);
+        prop_assert_eq!((h6.source, h6.destination, ports6), (v6.octets(), c6.octets(), Some((vport, cport))));
+        prop_assert_eq!(&body6, &payload);
+    }
+}
+
+/// A session of another kind (FULLNAT66, NAT66) has no NAT64 change.
+#[test]
+fn only_nat64_sessions_have_a_checksum_change() {
+    use crate::session::ipv6::Session6;
+    let mapped = |a: Ipv4Addr| u128::from(a.to_ipv6_mapped());
+    let (c, v) = ((u128::from(CLIENT6), 40000), (u128::from(VIP6), 80));
+    let s = |rs, local| {
+        Session6::new(
+            crate::wire::ipv4::Protocol::Tcp,
+            c,
+            v,
+            rs,
+            local,
+            crate::tcp_state::State::Established,
+            gw_proto::ForwardMode::FullNat,
+            0,
+            0,
+        )
+    };
+    let six = (u128::from(ROUTER6), 8080);
+    assert_eq!(s(six, six).nat64_change(false), 0);
+    assert_eq!(s((mapped(RIP), 8080), six).nat64_change(false), 0);
+    let nat64 = s((mapped(RIP), 8080), (mapped(LIP), 5000));
+    let from = Ends { src: CLIENT6, sport: 40000, dst: VIP6, dport: 80 };
+    let want = l4_change(from, Ends { src: LIP, sport: 5000, dst: RIP, dport: 8080 });
+    assert_eq!((nat64.nat64_change(false), nat64.nat64_change(true)), (want, !want));
+}
+
+proptest! {
+    /// The frame-level fast paths ([`frame_to_ipv4`], [`frame_to_ipv6`]:
+    /// the plain packet with one view of the buffer) give what the general
+    /// frame translation gives ([`frame_to_ipv4_any`],
+    /// [`frame_to_ipv6_any`]): the same result, the same bytes, the same
+    /// start in the buffer, for packets of both families with short
+    /// segments, UDP checksum 0, Ethernet padding, little or no headroom
+    /// and a few bytes changed after the Ethernet header, so both the
+    /// fast path and its fallback (with what it gave back) are reached.
+    #[test]
+    fn the_frame_fast_paths_give_what_the_general_ones_give(
+        v6 in any::<bool>(), tcp in any::<bool>(), sport: u16, dport: u16, hop in 1u8.., tc: u8,
+        payload in proptest::collection::vec(any::<u8>(), 0..200), udp_sum0 in any::<bool>(),
+        pad in 0usize..8, room in 0usize..48, cut in 0usize..24, fix_len in any::<bool>(),
+        flips in proptest::collection::vec((0usize..48, any::<u8>()), 0..3),
+    ) {
+        let proto = if tcp { 6 } else { 17 };
+        let mut pkt = if v6 {
+            let mut p = v6_packet(proto, sport, dport, hop, &payload);
+            set_tc_flow(&mut p, tc, 0x54321);
+            p
+        } else {
+            let mut p = v4_packet(proto, sport, dport, hop, &payload);
+            p[1] = tc;
+            if !tcp && udp_sum0 {
+                p[26..28].copy_from_slice(&[0, 0]);
+            }
+            p
+        };
+        let ip_len = if v6 { 40 } else { 20 };
+        let keep = pkt.len() - cut.min(pkt.len() - ip_len);
+        pkt.truncate(keep);
+        if fix_len {
+            let (at, len) = if v6 { (4, keep - 40) } else { (2, keep) };
+            pkt[at..at + 2].copy_from_slice(&(len as u16).to_be_bytes());
+        }
+        pkt.extend(std::iter::repeat_n(0xa5, pad));
+        for (at, v) in flips {
+            let n = pkt.len();
+            pkt[at % n] ^= v;
+        }
+        let mut frame = vec![0u8; room];
+        let ty: [u8; 2] = if v6 { [0x86, 0xdd] } else { [0x08, 0x00] };
+        frame.extend_from_slice(&[2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, ty[0], ty[1]]);
+        frame.extend_from_slice(&pkt);
+        let mut fast = Headroom { buf: frame.clone(), start: room };
+        let mut any = Headroom { buf: frame, start: room };
+        let (r_fast, r_any) = if v6 {
+            let p = to4_params();
+            (frame_to_ipv4(&mut fast, &p), frame_to_ipv4_any(&mut any, &p))
+        } else {
+            let p = to6_params();
+            (frame_to_ipv6(&mut fast, &p), frame_to_ipv6_any(&mut any, &p))
+        };
+        prop_assert_eq!(r_fast, r_any);
+        prop_assert_eq!(fast.start, any.start);
+        prop_assert_eq!(fast.as_ref(), any.as_ref());
     }
 }

@@ -27,9 +27,12 @@
 //! connections in the unused local port, behind [`Session6::timeout_ms`] and
 //! [`Session6::n_control`].
 
+use std::net::{Ipv4Addr, Ipv6Addr};
+
 use gw_proto::ForwardMode;
 
 use super::{fold_mul, Entry, Flags, Links, Table, NIL, TICK_SHIFT};
+use crate::nat64::Ends;
 use crate::tcp_state::State;
 use crate::wire::ipv4::Protocol;
 
@@ -85,6 +88,13 @@ pub struct Session6 {
     /// The four bytes come from the second line's tail, which the fields
     /// above leave free (104 bytes of 128).
     pub route: [Option<crate::route::RouteNo>; 2],
+    /// A NAT64 session's TCP/UDP checksum change from a client packet to
+    /// its IPv4 translation ([`crate::nat64::l4_change`]: the pseudo
+    /// header's addresses and the ports), computed once here instead of
+    /// per packet; its complement is the reply's. 0 for a session of
+    /// another kind. Two bytes of the second line's free tail (108 of 128
+    /// before it).
+    nat64_change: u16,
 }
 
 const _: () = assert!(std::mem::size_of::<Session6>() == 128 && std::mem::align_of::<Session6>() == 64);
@@ -123,6 +133,32 @@ impl Session6 {
             links: Links::NONE,
             control: NIL,
             route: [None; 2],
+            nat64_change: Session6::nat64_change_of(client, vip, rs, local),
+        }
+    }
+
+    /// [`Session6::nat64_change`] of a session: a client packet
+    /// `client -> vip` becomes `local -> rs` as IPv4, when both `rs` and
+    /// `local` are IPv4-mapped (NAT64); else 0.
+    fn nat64_change_of(client: (u128, u16), vip: (u128, u16), rs: (u128, u16), local: (u128, u16)) -> u16 {
+        let v4 = |a: u128| (a >> 32 == 0xffff).then_some(Ipv4Addr::from(a as u32));
+        let (Some(rip), Some(lip)) = (v4(rs.0), v4(local.0)) else { return 0 };
+        let from =
+            Ends { src: Ipv6Addr::from(client.0), sport: client.1, dst: Ipv6Addr::from(vip.0), dport: vip.1 };
+        crate::nat64::l4_change(from, Ends { src: lip, sport: local.1, dst: rip, dport: rs.1 })
+    }
+
+    /// The TCP/UDP checksum change of a NAT64 session's translation
+    /// ([`crate::nat64::To4::l4_change`], [`crate::nat64::To6::l4_change`]):
+    /// for a client packet (`out` false) or a reply (`out`), the client
+    /// side's change undone. Exact only for a packet whose addresses and
+    /// ports are that side's key, as a packet the session was found by has.
+    #[inline(always)]
+    pub fn nat64_change(&self, out: bool) -> u16 {
+        if out {
+            !self.nat64_change
+        } else {
+            self.nat64_change
         }
     }
     #[inline]
