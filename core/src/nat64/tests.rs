@@ -1098,6 +1098,63 @@ impl PacketBuf for Headroom {
     }
 }
 
+/// The headers of a fast-path test's packet: its family and protocol,
+/// ports, hop limit, traffic class (IPv6: and flow label; IPv4: DF), and
+/// whether an IPv4 UDP packet's checksum is 0.
+struct Shape {
+    v6: bool,
+    tcp: bool,
+    sport: u16,
+    dport: u16,
+    hop: u8,
+    tc: u8,
+    flow: u32,
+    df: bool,
+    udp_sum0: bool,
+}
+
+/// A packet of `shape` carrying `payload`, its segment cut short by up to
+/// `cut` bytes behind an IP length set to match (`fix_len`: a short
+/// segment) or left as it was (a truncated packet); and its IP header's
+/// length.
+fn cut_packet(shape: &Shape, payload: &[u8], cut: usize, fix_len: bool) -> (Vec<u8>, usize) {
+    let Shape { v6, tcp, sport, dport, hop, tc, flow, df, udp_sum0 } = *shape;
+    let proto = if tcp { 6 } else { 17 };
+    let mut pkt = if v6 {
+        let mut p = v6_packet(proto, sport, dport, hop, payload);
+        set_tc_flow(&mut p, tc, flow);
+        p
+    } else {
+        let mut p = v4_packet(proto, sport, dport, hop, payload);
+        p[1] = tc;
+        if df {
+            p[6] |= 0x40;
+        }
+        if !tcp && udp_sum0 {
+            p[26..28].copy_from_slice(&[0, 0]);
+        }
+        p
+    };
+    let ip_len = if v6 { 40 } else { 20 };
+    let keep = pkt.len() - cut.min(pkt.len() - ip_len);
+    pkt.truncate(keep);
+    if fix_len {
+        let (at, len) = if v6 { (4, keep - 40) } else { (2, keep) };
+        pkt[at..at + 2].copy_from_slice(&(len as u16).to_be_bytes());
+    }
+    (pkt, ip_len)
+}
+
+/// `pkt` followed by `pad` bytes of Ethernet padding, then with each of
+/// `flips` (an offset, wrapped, and a byte to xor there) applied.
+fn pad_and_flip(pkt: &mut Vec<u8>, pad: usize, flips: &[(usize, u8)]) {
+    pkt.extend(std::iter::repeat_n(0xa5, pad));
+    for &(at, v) in flips {
+        let n = pkt.len();
+        pkt[at % n] ^= v;
+    }
+}
+
 proptest! {
     /// The fast path of a session's plain TCP/UDP packet
     /// ([`plain_to_ipv4`], [`plain_to_ipv6`]) writes exactly what the
@@ -1113,42 +1170,15 @@ proptest! {
         df in any::<bool>(), pad in 0usize..8, room in 0usize..48, cut in 0usize..24, fix_len in any::<bool>(),
         flips in proptest::collection::vec((0usize..48, any::<u8>()), 0..3),
     ) {
-        let proto = if tcp { 6 } else { 17 };
-        let mut pkt = if v6 {
-            let mut p = v6_packet(proto, sport, dport, hop, &payload);
-            set_tc_flow(&mut p, tc, 0x12345);
-            p
-        } else {
-            let mut p = v4_packet(proto, sport, dport, hop, &payload);
-            p[1] = tc;
-            if df {
-                p[6] |= 0x40;
-            }
-            if !tcp && udp_sum0 {
-                p[26..28].copy_from_slice(&[0, 0]);
-            }
-            p
-        };
-        // A segment cut short, behind its IP length set to match (a
-        // short segment) or left as it was (a truncated packet), then up
-        // to 8 bytes of padding; then the flips.
-        let ip_len = if v6 { 40 } else { 20 };
-        let keep = pkt.len() - cut.min(pkt.len() - ip_len);
-        pkt.truncate(keep);
-        if fix_len {
-            let (at, len) = if v6 { (4, keep - 40) } else { (2, keep) };
-            pkt[at..at + 2].copy_from_slice(&(len as u16).to_be_bytes());
-        }
+        let shape = Shape { v6, tcp, sport, dport, hop, tc, flow: 0x12345, df, udp_sum0 };
+        let (mut pkt, ip_len) = cut_packet(&shape, &payload, cut, fix_len);
+        let keep = pkt.len();
         // What the plain path must take: whole lengths, the checksum field
         // in the segment, and for IPv4 a UDP checksum and IPv6's headroom.
         let whole = flips.is_empty() && (cut == 0 || fix_len);
         let csum_in = keep - ip_len >= if tcp { 18 } else { 8 };
         let plain = whole && csum_in && (v6 || (room >= 20 && (tcp || !udp_sum0)));
-        pkt.extend(std::iter::repeat_n(0xa5, pad));
-        for (at, v) in flips {
-            let n = pkt.len();
-            pkt[at % n] ^= v;
-        }
+        pad_and_flip(&mut pkt, pad, &flips);
         let mut orig = vec![0u8; room];
         orig.extend_from_slice(&pkt);
         let (mut fast, mut any) = (orig.clone(), orig.clone());
@@ -1305,31 +1335,9 @@ proptest! {
         pad in 0usize..8, room in 0usize..48, cut in 0usize..24, fix_len in any::<bool>(),
         flips in proptest::collection::vec((0usize..48, any::<u8>()), 0..3),
     ) {
-        let proto = if tcp { 6 } else { 17 };
-        let mut pkt = if v6 {
-            let mut p = v6_packet(proto, sport, dport, hop, &payload);
-            set_tc_flow(&mut p, tc, 0x54321);
-            p
-        } else {
-            let mut p = v4_packet(proto, sport, dport, hop, &payload);
-            p[1] = tc;
-            if !tcp && udp_sum0 {
-                p[26..28].copy_from_slice(&[0, 0]);
-            }
-            p
-        };
-        let ip_len = if v6 { 40 } else { 20 };
-        let keep = pkt.len() - cut.min(pkt.len() - ip_len);
-        pkt.truncate(keep);
-        if fix_len {
-            let (at, len) = if v6 { (4, keep - 40) } else { (2, keep) };
-            pkt[at..at + 2].copy_from_slice(&(len as u16).to_be_bytes());
-        }
-        pkt.extend(std::iter::repeat_n(0xa5, pad));
-        for (at, v) in flips {
-            let n = pkt.len();
-            pkt[at % n] ^= v;
-        }
+        let shape = Shape { v6, tcp, sport, dport, hop, tc, flow: 0x54321, df: false, udp_sum0 };
+        let (mut pkt, _) = cut_packet(&shape, &payload, cut, fix_len);
+        pad_and_flip(&mut pkt, pad, &flips);
         let mut frame = vec![0u8; room];
         let ty: [u8; 2] = if v6 { [0x86, 0xdd] } else { [0x08, 0x00] };
         frame.extend_from_slice(&[2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, ty[0], ty[1]]);
