@@ -355,6 +355,21 @@ pub fn gatewayd_custom(
     run_gatewayd_conf(ctx, s, ep, gen_prefix, conf, extra).map(|(r, d, _)| (r, d.preemptions_per_s))
 }
 
+/// `conf` as the build `gatewayd` accepts it, asked with `--check`: a
+/// build from before `workers.record_burst_cycles` (a reference build of a
+/// ratio run, `--gatewayd-b`) refuses the key, so its runs go without it
+/// (no `burst_cycles`: its ratios to testpmd use the whole-poll figure).
+/// Any other refusal is left for the start itself to report.
+fn accepted_config(gatewayd: &Path, path: &Path, conf: String) -> Result<String> {
+    std::fs::write(path, &conf)?;
+    let out = Command::new(gatewayd).arg("--check").arg("--config").arg(path).output()?;
+    if out.status.success() || !String::from_utf8_lossy(&out.stderr).contains("`record_burst_cycles`") {
+        return Ok(conf);
+    }
+    eprintln!("gw-benchrun: {} predates workers.record_burst_cycles: it runs without it", gatewayd.display());
+    scenarios::without_burst_cycles(&conf)
+}
+
 fn run_gatewayd_conf(
     ctx: &Ctx,
     s: &Scenario,
@@ -364,6 +379,7 @@ fn run_gatewayd_conf(
     extra: &dyn Fn(u32) -> Vec<String>,
 ) -> Result<(GenReport, DutFigures, u64)> {
     let conf_path = ctx.dir.join(format!("{}.toml", s.id));
+    let conf = accepted_config(&ctx.gatewayd, &conf_path, conf)?;
     std::fs::write(&conf_path, conf)?;
     let mut cmd = Command::new(&ctx.gatewayd);
     cmd.arg("--config").arg(&conf_path).env("RUST_LOG", "warn");

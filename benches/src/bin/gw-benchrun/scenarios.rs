@@ -388,6 +388,16 @@ pub struct Endpoints {
 
 /// gatewayd's config for a scenario: `conf/bench-*.toml` with the run's
 /// sockets, file prefix, lcores and session capacity.
+/// gatewayd config `conf` without `workers.record_burst_cycles`, for a
+/// build that predates it.
+pub fn without_burst_cycles(conf: &str) -> Result<String> {
+    let mut t: toml::Table = conf.parse().context("parsing gatewayd's config")?;
+    if let Some(w) = t.get_mut("workers").and_then(|w| w.as_table_mut()) {
+        w.remove("record_burst_cycles");
+    }
+    Ok(toml::to_string(&t)?)
+}
+
 pub fn gatewayd_config(conf_dir: &Path, s: &Scenario, ep: &Endpoints, prefix: &str) -> Result<String> {
     let Dut::Gatewayd { mode, workers } = s.dut else { bail!("{} is not a gatewayd scenario", s.id) };
     let path = conf_dir.join(mode.conf_name());
@@ -526,6 +536,12 @@ mod tests {
             assert_eq!(c.workers.cores.len() as u32, s.workers());
             assert_eq!(c.workers.sessions, s.sessions);
             assert!(c.workers.record_burst_cycles, "{}", s.id);
+            // For a build from before the setting: the same config without it.
+            let older = without_burst_cycles(&text).unwrap();
+            assert!(!older.contains("record_burst_cycles"), "{older}");
+            let c2 = dataplane::config::Config::parse(&older, Path::new("x.toml")).unwrap();
+            assert!(!c2.workers.record_burst_cycles);
+            assert_eq!((c2.workers.sessions, c2.ports.len()), (c.workers.sessions, c.ports.len()));
             assert!(c.ports[0].device.contains("socket=/run/gwbench.x/o.sock,"), "{}", c.ports[0].device);
             assert!(c.eal.args.contains(&"gwbench-x-gw".to_string()));
             assert_eq!(c.control.socket, Path::new("/run/gwbench.x/c.sock"));
