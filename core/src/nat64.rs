@@ -345,6 +345,29 @@ fn rewrite_l4(l4: &mut [u8], proto: u8, pseudo: Delta, sport: u16, dport: u16) {
     rewrite_l4_by(l4, proto, pseudo + ports_change, sport, dport)
 }
 
+/// The ports of TCP/UDP segment `seg` become `ends`' with the checksum
+/// updated: by `change` when the translation knows it (a session's packet,
+/// [`To4::l4_change`]: the packet's own addresses and ports are not read;
+/// debug builds check it against them), else by the pseudo header's change
+/// (`pseudo`, computed only then) and the ports'. One step for both
+/// directions.
+#[inline(always)]
+fn rewrite_l4_to<A>(
+    seg: &mut [u8],
+    proto: u8,
+    change: Option<u16>,
+    ends: &Ends<A>,
+    pseudo: impl FnOnce() -> Delta,
+) {
+    match change {
+        Some(change) => {
+            debug_assert!(change_is(change, pseudo(), seg, ends), "a session's change is its packet's");
+            rewrite_l4_by(seg, proto, Delta::from_folded(change), ends.sport, ends.dport)
+        }
+        None => rewrite_l4(seg, proto, pseudo(), ends.sport, ends.dport),
+    }
+}
+
 /// Whether `change` (a session's, [`To4::l4_change`]) is the change the
 /// packet's own pseudo header (`pseudo`) and ports (the first 4 bytes of
 /// `l4`) give toward `ends`: equal as ones' complement values (mod
@@ -463,19 +486,7 @@ fn plain_to_ipv4(buf: &mut [u8], start: usize, p: &To4) -> Option<Translated> {
     let (src6, dst6) = (read_ipv6(&h[8..24]), read_ipv6(&h[24..40]));
     let l4 = start + IPV6_LEN;
     let seg = buf.get_mut(l4..l4 + payload_len)?;
-    match p.l4_change {
-        Some(change) => {
-            debug_assert!(
-                change_is(change, pseudo_6to4((src6, dst6), (p.ends.src, p.ends.dst)), seg, &p.ends),
-                "a session's change is its packet's"
-            );
-            rewrite_l4_by(seg, proto, Delta::from_folded(change), p.ends.sport, p.ends.dport)
-        }
-        None => {
-            let pseudo = pseudo_6to4((src6, dst6), (p.ends.src, p.ends.dst));
-            rewrite_l4(seg, proto, pseudo, p.ends.sport, p.ends.dport)
-        }
-    }
+    rewrite_l4_to(seg, proto, p.l4_change, &p.ends, || pseudo_6to4((src6, dst6), (p.ends.src, p.ends.dst)));
     let (ident, flags_off) = frag_to4(None, p.ident, total);
     let hdr = Hdr4 {
         tos: (w0 >> 20) as u8,
@@ -751,24 +762,9 @@ fn plain_to_ipv6(buf: &mut [u8], start: usize, p: &To6) -> Option<Translated> {
     if proto == PROTO_UDP && read_u16(&seg[6..8]) == 0 {
         return None;
     }
-    match p.l4_change {
-        Some(change) => {
-            debug_assert!(
-                change_is(
-                    change,
-                    pseudo_4to6((src4.into(), dst4.into()), (p.ends.src, p.ends.dst)),
-                    seg,
-                    &p.ends
-                ),
-                "a session's change is its packet's"
-            );
-            rewrite_l4_by(seg, proto, Delta::from_folded(change), p.ends.sport, p.ends.dport)
-        }
-        None => {
-            let pseudo = pseudo_4to6((src4.into(), dst4.into()), (p.ends.src, p.ends.dst));
-            rewrite_l4(seg, proto, pseudo, p.ends.sport, p.ends.dport)
-        }
-    }
+    rewrite_l4_to(seg, proto, p.l4_change, &p.ends, || {
+        pseudo_4to6((src4.into(), dst4.into()), (p.ends.src, p.ends.dst))
+    });
     let hdr = Hdr6 {
         tc: (w0 >> 16) as u8,
         payload_len: (total - IPV4_LEN) as u16,
