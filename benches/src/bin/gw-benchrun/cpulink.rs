@@ -58,7 +58,7 @@ fn wait_for(line: &Line, v: u64, deadline: Instant) -> bool {
 /// The median round trip of a cache line between CPUs `a` and `b`, in TSC
 /// cycles; `None` if either CPU cannot be used or the probe ran out of time.
 pub fn round_trip(a: usize, b: usize) -> Option<f64> {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpus = crate::procs::online_cpus();
     if a.max(b) >= cpus {
         return None;
     }
@@ -114,7 +114,7 @@ mod tests {
 
     #[test]
     fn a_round_trip_between_two_cpus_is_measured_and_an_absent_cpu_gives_none() {
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cpus = crate::procs::online_cpus();
         if cpus >= 2 {
             let rtt = round_trip(0, 1).expect("CPUs 0 and 1 exist");
             // Two line transfers and two stores at least; not a timing bound.

@@ -122,6 +122,12 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
+    if !run::keep_off_the_dut_cpu() {
+        eprintln!(
+            "gw-benchrun: could not pin itself to CPU {}: its wake-ups may take the DUT's CPU",
+            run::GEN_CPU
+        );
+    }
     match real_main(args) {
         Ok(code) => std::process::exit(code),
         Err(e) => {

@@ -189,6 +189,21 @@ pub fn cpu_steal_ticks(cpu: usize) -> Option<(u64, u64)> {
     steal_of_line(line)
 }
 
+/// The machine's online CPUs (the `cpuN` lines of /proc/stat), whatever
+/// this process's affinity: the harness pins itself to one CPU
+/// (`run::keep_off_the_dut_cpu`), so `available_parallelism` says 1.
+pub fn online_cpus() -> usize {
+    let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    cpus_of_stat(&s)
+}
+
+fn cpus_of_stat(s: &str) -> usize {
+    let is_cpu_n = |w: &str| {
+        w.strip_prefix("cpu").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    s.lines().filter(|l| l.split_whitespace().next().is_some_and(is_cpu_n)).count()
+}
+
 /// Steal (the 8th value) and the sum of the first eight of a `cpuN` line.
 fn steal_of_line(line: &str) -> Option<(u64, u64)> {
     let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
@@ -234,6 +249,13 @@ pub fn remove_dpdk_runtime(prefix: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn online_cpus_count_the_cpu_n_lines_not_the_sum_line() {
+        let stat = "cpu  10 0 5 100 0 0 0 0 0 0\ncpu0 5 0 2 50 0 0 0 0 0 0\ncpu1 5 0 3 50 0 0 0 0 0 0\nintr 7\ncpufreq 1\n";
+        assert_eq!(cpus_of_stat(stat), 2);
+        assert!(online_cpus() >= 1);
+    }
 
     #[test]
     fn our_own_accounting_reads() {

@@ -63,7 +63,7 @@ impl Env {
         Env {
             date_utc: cmd_out("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
             cpu,
-            cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            cpus: crate::procs::online_cpus(),
             kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
                 .unwrap_or_default()
                 .trim()
