@@ -30,6 +30,7 @@ use gw_core::modes::nat;
 use gw_core::neigh::NeighConfig;
 use gw_core::session::{Session, SessionTable};
 use gw_core::tcp_state::Timeouts;
+use gw_core::wire::checksum::Delta;
 use gw_core::wire::ipv4::Protocol;
 use gw_core::worker::Worker;
 
@@ -110,8 +111,26 @@ fn session(c: &mut Criterion) {
 
 // --------------------------------------------------------------------- NAT
 
-/// New (source, destination) of a rewrite, host-order addresses.
-type Rewrite = ((u32, u16), (u32, u16));
+/// New (source, destination) of a rewrite, host-order addresses, and the
+/// change it makes to the IPv4 and TCP/UDP checksums.
+type Rewrite = ((u32, u16), (u32, u16), (Delta, Delta));
+
+/// The two rewrites the loop alternates, as the established path makes
+/// them ([`nat::rewrite_with`] with a session's stored change,
+/// `Session::rewrite_change`): a client packet `cl -> VIP` becomes `LIP ->
+/// RS`, then that one becomes `VIP -> cl` (the change undone: the sums of
+/// the addresses and of the ports do not depend on their order).
+fn rewrites(cl: (u32, u16)) -> [Rewrite; 2] {
+    let (local, rs, vip) = ((ip(LIP), 5000), (ip(RS[0]), 8080), (ip(VIP), VPORT));
+    let ports = |a: u16, b: u16| u32::from(a) << 16 | u32::from(b);
+    let addrs = Delta::word32(cl.0, local.0) + Delta::word32(vip.0, rs.0);
+    let l4 = addrs + Delta::word32(ports(cl.1, vip.1), ports(local.1, rs.1));
+    let (a, b) = (addrs.folded(), l4.folded());
+    [
+        (local, rs, (Delta::from_folded(a), Delta::from_folded(b))),
+        (vip, cl, (Delta::from_folded(!a), Delta::from_folded(!b))),
+    ]
+}
 
 /// One step of the rewrite loop: alternates client->VIP => LIP->RS and back,
 /// restoring the frame from `tpl` once the TTL (decremented by every
@@ -120,24 +139,26 @@ type Rewrite = ((u32, u16), (u32, u16));
 fn nat_step(buf: &mut [u8], tpl: &[u8], proto: Protocol, rewrites: &[Rewrite; 2], flip: &mut usize) {
     if buf[L3 + 8] <= 1 {
         buf.copy_from_slice(tpl);
+        *flip = 0;
     }
-    let (src, dst) = rewrites[*flip];
+    let (src, dst, change) = rewrites[*flip];
     *flip ^= 1;
-    nat::rewrite(&mut buf[L3..], proto, src, dst);
+    nat::rewrite_with(&mut buf[L3..], proto, src, dst, change);
 }
 
 fn nat(c: &mut Criterion) {
     let mut g = c.benchmark_group("nat");
     g.throughput(Throughput::Elements(1));
     let cl = client(0);
-    let rewrites = [((ip(LIP), 5000), (ip(RS[0]), 8080)), ((ip(VIP), VPORT), (ip(cl.0), cl.1))];
+    let rewrites = rewrites((ip(cl.0), cl.1));
     let frames = [
         ("rewrite_tcp", Protocol::Tcp, tcp_frame(ROUTER_MAC, GW_OUT, cl, (VIP, VPORT), Tcp::AckData)),
         ("rewrite_udp", Protocol::Udp, udp_frame(ROUTER_MAC, GW_OUT, cl, (VIP, VPORT))),
     ];
     for (name, proto, tpl) in frames {
         assert_eq!(tpl.len(), FRAME_LEN);
-        // The loop keeps the packet valid through the TTL wrap-around.
+        // The loop keeps the packet valid through the TTL wrap-around:
+        // etherparse checks both checksums after every step.
         let mut buf = tpl.clone();
         let mut flip = 0;
         for _ in 0..200 {
