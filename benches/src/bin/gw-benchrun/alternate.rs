@@ -25,11 +25,11 @@ use anyhow::{bail, Context, Result};
 use gw_benches::traffic::report::GenReport;
 use serde::Serialize;
 
-use crate::procs;
 use crate::ratio::Stat;
 use crate::results::Env;
 use crate::run::{self, Ctx, SATURATED_BUSY_PCT};
 use crate::scenarios::{self, Dut, Endpoints, Mode, Scenario};
+use crate::{cpulink, procs};
 
 /// `--alternate issue17`: the IPv6 rows issue 17 compares with IPv4's.
 pub const ISSUE17: [&str; 4] = ["fullnat6-udp-1k", "fullnat6-tcp-1k", "nat64-udp-1k", "nat64-tcp-1k"];
@@ -208,6 +208,10 @@ pub struct AltRun {
     pub preemptions_per_s: Option<f64>,
     /// Percent of the DUT's CPU the hypervisor stole.
     pub steal_pct: Option<f64>,
+    /// A cache line's round trip between the generator's and the DUT's CPU
+    /// before and after the run, TSC cycles ([`crate::cpulink`]): the
+    /// host's placement of the two vCPUs, which moves every packet's cost.
+    pub cpu_link_rtt: Option<(f64, f64)>,
     /// The generator's TSC ticks per second.
     pub tsc_hz: u64,
     pub error: Option<String>,
@@ -336,6 +340,7 @@ fn run_one(ctx: &Ctx, s6: &Scenario, pairs: u32, phase_ms: u32) -> Result<AltRun
     let id = format!("alt-{}", s.id);
     let ep = ctx.endpoints(&id);
     let prefix = |what: &str| format!("{}-{id}-{what}", ctx.tag);
+    let link0 = cpulink::round_trip(run::GEN_CPU, run::DUT_CPU);
     let steal0 = procs::cpu_steal_ticks(run::DUT_CPU);
     let extra = |pid: u32| -> Vec<String> {
         [
@@ -356,7 +361,8 @@ fn run_one(ctx: &Ctx, s6: &Scenario, pairs: u32, phase_ms: u32) -> Result<AltRun
         procs::remove_dpdk_runtime(&prefix(p));
     }
     let steal_pct = steal0.zip(procs::cpu_steal_ticks(run::DUT_CPU)).map(|(a, b)| procs::steal_pct(a, b));
-    let mut r = AltRun { steal_pct, ..AltRun::default() };
+    let cpu_link_rtt = link0.zip(cpulink::round_trip(run::GEN_CPU, run::DUT_CPU));
+    let mut r = AltRun { steal_pct, cpu_link_rtt, ..AltRun::default() };
     match got {
         Ok((report, preempt)) => {
             r.pairs = pairs_of(&report);
@@ -438,7 +444,7 @@ pub fn markdown(res: &[AltResult], env: &Env) -> String {
         ));
     }
     md.push_str(&format!(
-        "\nA pair is at the slow level when its IPv4 phase took >= {SLOW_LEVEL}x the row's fastest IPv4 phase.\n\n## Every run\n\n| IPv6 row | run | pairs | IPv6 / IPv4 | DUT preempted /s | steal |\n|---|--:|--:|--:|--:|--:|\n"
+        "\nA pair is at the slow level when its IPv4 phase took >= {SLOW_LEVEL}x the row's fastest IPv4 phase.\n\n## Every run\n\n| IPv6 row | run | pairs | IPv6 / IPv4 | DUT preempted /s | steal | CPU link round trip, cycles |\n|---|--:|--:|--:|--:|--:|--:|\n"
     ));
     for r in res {
         for (k, run) in r.runs.iter().enumerate() {
@@ -449,12 +455,13 @@ pub fn markdown(res: &[AltResult], env: &Env) -> String {
                 None => format!("{sat} of {} saturated", run.pairs.len()),
             };
             md.push_str(&format!(
-                "| `{}` | {} | {pairs} | {} | {} | {} |\n",
+                "| `{}` | {} | {pairs} | {} | {} | {} | {} |\n",
                 r.ipv6_id,
                 k + 1,
                 show(run.ratio(), 3),
                 num(run.preemptions_per_s, 0),
                 run.steal_pct.map_or("–".into(), |s| format!("{s:.1} %")),
+                crate::ratio::link(run.cpu_link_rtt),
             ));
         }
     }
@@ -611,6 +618,7 @@ mod tests {
                     pairs: p,
                     preemptions_per_s: Some(3.0),
                     steal_pct: Some(0.0),
+                    cpu_link_rtt: Some((1000.0, 160.0)),
                     tsc_hz: hz,
                     error: None,
                 },
@@ -631,10 +639,12 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("| `fullnat6-udp-1k` | 1 | 2 of 4 saturated | 1.292 (1.250–1.333) | 3 | 0.0 % |"),
+            md.contains(
+                "| `fullnat6-udp-1k` | 1 | 2 of 4 saturated | 1.292 (1.250–1.333) | 3 | 0.0 % | 1000→160 |"
+            ),
             "{md}"
         );
-        assert!(md.contains("| `fullnat6-udp-1k` | 2 | 1 | 1.150 (1.150–1.150) | – | – |"), "{md}");
+        assert!(md.contains("| `fullnat6-udp-1k` | 2 | 1 | 1.150 (1.150–1.150) | – | – | – |"), "{md}");
         assert!(
             md.contains("| 2 | IPv6 | 300 (300; 100 / 100 %) | 400 (440; 100 / 91 %) | 1.333 | 1.467 |"),
             "{md}"

@@ -668,7 +668,7 @@ pub fn markdown(res: &[PairResult], env: &Env, builds: &Builds, rounds: u32) -> 
 
 /// A side's CPU link round trips: the mean of before and after, with
 /// both when they differ by more than a tenth (the level changed).
-fn link(rtt: Option<(f64, f64)>) -> String {
+pub fn link(rtt: Option<(f64, f64)>) -> String {
     match rtt {
         None => "–".into(),
         Some((a, b)) if (a - b).abs() > 0.1 * a.min(b) => format!("{a:.0}→{b:.0}"),
