@@ -29,10 +29,11 @@ use gw_core::engine::Engine;
 use gw_core::modes::nat;
 use gw_core::neigh::NeighConfig;
 use gw_core::session::{Session, SessionTable};
-use gw_core::tcp_state::Timeouts;
+use gw_core::tcp_state::{State, Timeouts};
 use gw_core::wire::checksum::Delta;
 use gw_core::wire::ipv4::Protocol;
 use gw_core::worker::Worker;
+use gw_proto::ForwardMode;
 
 /// Session capacity of the engines under test, as a production worker.
 const ENGINE_SESSIONS: usize = 1 << 20;
@@ -116,20 +117,15 @@ fn session(c: &mut Criterion) {
 type Rewrite = ((u32, u16), (u32, u16), (Delta, Delta));
 
 /// The two rewrites the loop alternates, as the established path makes
-/// them ([`nat::rewrite_with`] with a session's stored change,
+/// them ([`nat::rewrite_with`] with the change a FULLNAT session stores,
 /// `Session::rewrite_change`): a client packet `cl -> VIP` becomes `LIP ->
-/// RS`, then that one becomes `VIP -> cl` (the change undone: the sums of
-/// the addresses and of the ports do not depend on their order).
-fn rewrites(cl: (u32, u16)) -> [Rewrite; 2] {
+/// RS` (the client side's change), then that one becomes `VIP -> cl` (the
+/// reply side's: the sums of the addresses and of the ports do not depend
+/// on their order).
+fn rewrites(proto: Protocol, cl: (u32, u16)) -> [Rewrite; 2] {
     let (local, rs, vip) = ((ip(LIP), 5000), (ip(RS[0]), 8080), (ip(VIP), VPORT));
-    let ports = |a: u16, b: u16| u32::from(a) << 16 | u32::from(b);
-    let addrs = Delta::word32(cl.0, local.0) + Delta::word32(vip.0, rs.0);
-    let l4 = addrs + Delta::word32(ports(cl.1, vip.1), ports(local.1, rs.1));
-    let (a, b) = (addrs.folded(), l4.folded());
-    [
-        (local, rs, (Delta::from_folded(a), Delta::from_folded(b))),
-        (vip, cl, (Delta::from_folded(!a), Delta::from_folded(!b))),
-    ]
+    let s = Session::new(proto, cl, vip, rs, local, State::Established, ForwardMode::FullNat, 0, 0);
+    [(local, rs, s.rewrite_change(false)), (vip, cl, s.rewrite_change(true))]
 }
 
 /// One step of the rewrite loop: alternates client->VIP => LIP->RS and back,
@@ -150,13 +146,13 @@ fn nat(c: &mut Criterion) {
     let mut g = c.benchmark_group("nat");
     g.throughput(Throughput::Elements(1));
     let cl = client(0);
-    let rewrites = rewrites((ip(cl.0), cl.1));
     let frames = [
         ("rewrite_tcp", Protocol::Tcp, tcp_frame(ROUTER_MAC, GW_OUT, cl, (VIP, VPORT), Tcp::AckData)),
         ("rewrite_udp", Protocol::Udp, udp_frame(ROUTER_MAC, GW_OUT, cl, (VIP, VPORT))),
     ];
     for (name, proto, tpl) in frames {
         assert_eq!(tpl.len(), FRAME_LEN);
+        let rewrites = rewrites(proto, (ip(cl.0), cl.1));
         // The loop keeps the packet valid through the TTL wrap-around:
         // etherparse checks both checksums after every step.
         let mut buf = tpl.clone();
