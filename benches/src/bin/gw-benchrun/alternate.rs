@@ -25,11 +25,11 @@ use anyhow::{bail, Context, Result};
 use gw_benches::traffic::report::GenReport;
 use serde::Serialize;
 
+use crate::procs;
 use crate::ratio::Stat;
 use crate::results::Env;
 use crate::run::{self, Ctx, SATURATED_BUSY_PCT};
 use crate::scenarios::{self, Dut, Endpoints, Mode, Scenario};
-use crate::{cpulink, procs};
 
 /// `--alternate issue17`: the IPv6 rows issue 17 compares with IPv4's.
 pub const ISSUE17: [&str; 4] = ["fullnat6-udp-1k", "fullnat6-tcp-1k", "nat64-udp-1k", "nat64-tcp-1k"];
@@ -340,8 +340,7 @@ fn run_one(ctx: &Ctx, s6: &Scenario, pairs: u32, phase_ms: u32) -> Result<AltRun
     let id = format!("alt-{}", s.id);
     let ep = ctx.endpoints(&id);
     let prefix = |what: &str| format!("{}-{id}-{what}", ctx.tag);
-    let link0 = cpulink::round_trip(run::GEN_CPU, run::DUT_CPU);
-    let steal0 = procs::cpu_steal_ticks(run::DUT_CPU);
+    let around = run::Around::start();
     let extra = |pid: u32| -> Vec<String> {
         [
             "--alternate".to_string(),
@@ -360,8 +359,7 @@ fn run_one(ctx: &Ctx, s6: &Scenario, pairs: u32, phase_ms: u32) -> Result<AltRun
     for p in ["gw", "gen"] {
         procs::remove_dpdk_runtime(&prefix(p));
     }
-    let steal_pct = steal0.zip(procs::cpu_steal_ticks(run::DUT_CPU)).map(|(a, b)| procs::steal_pct(a, b));
-    let cpu_link_rtt = link0.zip(cpulink::round_trip(run::GEN_CPU, run::DUT_CPU));
+    let (cpu_link_rtt, steal_pct) = around.end();
     let mut r = AltRun { steal_pct, cpu_link_rtt, ..AltRun::default() };
     match got {
         Ok((report, preempt)) => {

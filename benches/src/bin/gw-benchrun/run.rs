@@ -28,15 +28,36 @@ pub const GEN_CPU: usize = 0;
 /// Keeps the harness (and what it starts, until a process pins its own
 /// threads) off the DUT's CPU: pins the calling thread to [`GEN_CPU`].
 /// Called first thing, so every thread and child inherits it. Left to the
-/// scheduler, the harness's own wake-ups (its 20 ms polls of the children)
-/// landed on the DUT's CPU in gatewayd's runs and not in testpmd's: a
-/// tracefs record of CPU 1 showed gatewayd's worker away 1.9 % of a second,
-/// 48 times 139 µs of it gw-benchrun, testpmd's 0.1 %. That is the same
-/// share as the worker's stalls behind issue 14's p99 at half load. The
-/// generator's CPU carries the harness for both DUTs alike. False if the
-/// kernel refused (the harness runs on unpinned).
+/// scheduler, the harness's own wake-ups (its polls of the children, then
+/// every 20 ms) landed on the DUT's CPU in gatewayd's runs and not in
+/// testpmd's: a tracefs record of CPU 1 showed gatewayd's worker away 1.9 %
+/// of a second, 48 times 139 µs of it gw-benchrun, testpmd's 0.1 %. That
+/// is the same share as the worker's stalls behind issue 14's p99 at half
+/// load. The generator's CPU carries the harness for both DUTs alike. False
+/// if the kernel refused (the harness runs on unpinned).
 pub fn keep_off_the_dut_cpu() -> bool {
     core_affinity::set_for_current(core_affinity::CoreId { id: GEN_CPU })
+}
+
+/// What the DUT's CPU went through around one run, read before and after
+/// it: the CPU link's round trip ([`cpulink`]: the host's placement of the
+/// two vCPUs) and the hypervisor's steal.
+pub struct Around {
+    link0: Option<f64>,
+    steal0: Option<(u64, u64)>,
+}
+
+impl Around {
+    pub fn start() -> Around {
+        Around { link0: cpulink::round_trip(GEN_CPU, DUT_CPU), steal0: procs::cpu_steal_ticks(DUT_CPU) }
+    }
+
+    /// The round trips before and after, TSC cycles, and the percent of the
+    /// DUT's CPU stolen.
+    pub fn end(self) -> (Option<(f64, f64)>, Option<f64>) {
+        let steal = self.steal0.zip(procs::cpu_steal_ticks(DUT_CPU)).map(|(a, b)| procs::steal_pct(a, b));
+        (self.link0.zip(cpulink::round_trip(GEN_CPU, DUT_CPU)), steal)
+    }
 }
 
 /// How often the harness looks at its children while the generator runs.
@@ -91,9 +112,8 @@ pub fn scenario(ctx: &Ctx, s: &Scenario) -> Result<Row> {
     let busy_before = ctx.wait_quiet();
     let ep = ctx.endpoints(&s.id);
     let prefix = |what: &str| format!("{}-{}-{what}", ctx.tag, s.id);
-    let link0 = cpulink::round_trip(GEN_CPU, DUT_CPU);
+    let around = Around::start();
     let t0 = procs::machine_ticks();
-    let steal0 = procs::cpu_steal_ticks(DUT_CPU);
     let result = match s.dut {
         Dut::Gatewayd { .. } => run_gatewayd(ctx, s, &ep, &prefix("gw"), &prefix("gen")),
         Dut::Testpmd => run_testpmd(ctx, s, &ep, &prefix("tp"), &prefix("gen")),
@@ -102,13 +122,13 @@ pub fn scenario(ctx: &Ctx, s: &Scenario) -> Result<Row> {
         procs::remove_dpdk_runtime(&prefix(p));
     }
     let (report, dut, ours) = result?;
+    // Before the link probe: its spin is not the machine's other work.
     let t1 = procs::machine_ticks();
     let mut row = to_row(s, &report, &dut)?;
-    row.cpu_link_rtt = link0.zip(cpulink::round_trip(GEN_CPU, DUT_CPU));
+    (row.cpu_link_rtt, row.steal_pct) = around.end();
     if let (Some(a), Some(b)) = (t0, t1) {
         row.others_cpu_pct = Some(procs::others_pct(a, b, ours));
     }
-    row.steal_pct = steal0.zip(procs::cpu_steal_ticks(DUT_CPU)).map(|(a, b)| procs::steal_pct(a, b));
     let others = row.others_cpu_pct.unwrap_or(0.0);
     let preempt = row.dut_preemptions_per_s.unwrap_or(0.0);
     // Two workers on one CPU preempt each other by design (see the row's note).
