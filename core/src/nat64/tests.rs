@@ -77,7 +77,20 @@ fn roomy(pkt: &[u8]) -> Vec<u8> {
 }
 
 fn v6_packet(proto: u8, sport: u16, dport: u16, hop: u8, payload: &[u8]) -> Vec<u8> {
-    let b = PacketBuilder::ipv6(CLIENT6.octets(), VIP6.octets(), hop);
+    v6_packet_between(CLIENT6, VIP6, proto, sport, dport, hop, payload)
+}
+
+/// [`v6_packet`] from `src` to `dst`.
+fn v6_packet_between(
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    proto: u8,
+    sport: u16,
+    dport: u16,
+    hop: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let b = PacketBuilder::ipv6(src.octets(), dst.octets(), hop);
     let mut out = vec![];
     match proto {
         6 => b.tcp(sport, dport, 1000, 64000).write(&mut out, payload).unwrap(),
@@ -88,7 +101,20 @@ fn v6_packet(proto: u8, sport: u16, dport: u16, hop: u8, payload: &[u8]) -> Vec<
 }
 
 fn v4_packet(proto: u8, sport: u16, dport: u16, ttl: u8, payload: &[u8]) -> Vec<u8> {
-    let b = PacketBuilder::ipv4(RIP.octets(), LIP.octets(), ttl);
+    v4_packet_between(RIP, LIP, proto, sport, dport, ttl, payload)
+}
+
+/// [`v4_packet`] from `src` to `dst`.
+fn v4_packet_between(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    proto: u8,
+    sport: u16,
+    dport: u16,
+    ttl: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let b = PacketBuilder::ipv4(src.octets(), dst.octets(), ttl);
     let mut out = vec![];
     match proto {
         6 => b.tcp(sport, dport, 1000, 64000).write(&mut out, payload).unwrap(),
@@ -1022,13 +1048,7 @@ proptest! {
         payload in proptest::collection::vec(any::<u8>(), 0..300),
     ) {
         let (s6, d6, s4, d4) = (Ipv6Addr::from(src6), Ipv6Addr::from(dst6), Ipv4Addr::from(src4), Ipv4Addr::from(dst4));
-        let b = PacketBuilder::ipv6(s6.octets(), d6.octets(), hop);
-        let mut pkt = vec![];
-        if tcp {
-            b.tcp(sport, dport, 7, 1000).write(&mut pkt, &payload).unwrap();
-        } else {
-            b.udp(sport, dport).write(&mut pkt, &payload).unwrap();
-        }
+        let pkt = v6_packet_between(s6, d6, if tcp { 6 } else { 17 }, sport, dport, hop, &payload);
         let mut buf = roomy(&pkt);
         let p4 = To4 { ends: Ends { src: s4, sport: nsport, dst: d4, dport: ndport }, inner: None, ident, mtu: u16::MAX, l4_change: None };
         let t = to_ipv4(&mut buf, ROOM, &p4).unwrap();
@@ -1038,11 +1058,7 @@ proptest! {
         prop_assert_eq!(h.identification, ident);
         prop_assert_eq!(&body, &payload);
         // And back, to other IPv6 ends, as a frame in a buffer with headroom.
-        let v4 = buf[t.start..t.start + t.len].to_vec();
-        let mut frame = vec![0u8; 64];
-        frame.extend_from_slice(&[2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00]);
-        frame.extend_from_slice(&v4);
-        let mut pkt_buf = Headroom { buf: frame, start: 64 };
+        let mut pkt_buf = Headroom::framed(64, IPV4_TYPE, &buf[t.start..t.start + t.len]);
         let p6 = To6 { ends: Ends { src: d6, sport: ndport, dst: s6, dport: nsport }, inner: None, mtu: u16::MAX, l4_change: None };
         frame_to_ipv6(&mut pkt_buf, &p6).unwrap();
         prop_assert_eq!(pkt_buf.start, 64 - 20, "an unfragmented packet grows by 20 bytes exactly");
@@ -1060,6 +1076,21 @@ proptest! {
 struct Headroom {
     buf: Vec<u8>,
     start: usize,
+}
+
+/// The EtherTypes of IPv4 and IPv6, as a frame carries them.
+const IPV4_TYPE: [u8; 2] = [0x08, 0x00];
+const IPV6_TYPE: [u8; 2] = [0x86, 0xdd];
+
+impl Headroom {
+    /// `pkt` in an Ethernet frame of type `ethertype`, after `room` bytes
+    /// of headroom.
+    fn framed(room: usize, ethertype: [u8; 2], pkt: &[u8]) -> Headroom {
+        let mut buf = vec![0u8; room];
+        buf.extend_from_slice(&[2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, ethertype[0], ethertype[1]]);
+        buf.extend_from_slice(pkt);
+        Headroom { buf, start: room }
+    }
 }
 
 impl AsRef<[u8]> for Headroom {
@@ -1245,13 +1276,8 @@ proptest! {
         );
         let (c6, v6, r4, l4) = (Ipv6Addr::from(cip), Ipv6Addr::from(vip), Ipv4Addr::from(rip), Ipv4Addr::from(lip));
         // Client -> server.
-        let b = PacketBuilder::ipv6(c6.octets(), v6.octets(), hop);
-        let mut pkt = vec![];
-        if tcp {
-            b.tcp(cport, vport, 7, 1000).write(&mut pkt, &payload).unwrap();
-        } else {
-            b.udp(cport, vport).write(&mut pkt, &payload).unwrap();
-        }
+        let proto_nr = if tcp { 6 } else { 17 };
+        let pkt = v6_packet_between(c6, v6, proto_nr, cport, vport, hop, &payload);
         let ends = Ends { src: l4, sport: lport, dst: r4, dport: rport };
         let own = To4 { ends, inner: None, ident, mtu: u16::MAX, l4_change: None };
         let known = To4 { l4_change: Some(s.nat64_change(false)), ..own };
@@ -1264,24 +1290,15 @@ proptest! {
         prop_assert_eq!((h.source, h.destination, ports), (l4.octets(), r4.octets(), Some((lport, rport))));
         prop_assert_eq!(&body, &payload);
         // Server -> client, as a frame.
-        let b4 = PacketBuilder::ipv4(r4.octets(), l4.octets(), hop);
-        let mut v4 = vec![];
-        if tcp {
-            b4.tcp(rport, lport, 9, 2000).write(&mut v4, &payload).unwrap();
-        } else {
-            b4.udp(rport, lport).write(&mut v4, &payload).unwrap();
-            if udp_zero {
-                v4[26..28].copy_from_slice(&[0, 0]);
-            }
+        let mut v4 = v4_packet_between(r4, l4, proto_nr, rport, lport, hop, &payload);
+        if !tcp && udp_zero {
+            v4[26..28].copy_from_slice(&[0, 0]);
         }
-        let mut frame = vec![0u8; 64];
-        frame.extend_from_slice(&[2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00]);
-        frame.extend_from_slice(&v4);
         let ends = Ends { src: v6, sport: vport, dst: c6, dport: cport };
         let own = To6 { ends, inner: None, mtu: u16::MAX, l4_change: None };
         let known = To6 { l4_change: Some(s.nat64_change(true)), ..own };
-        let mut a = Headroom { buf: frame.clone(), start: 64 };
-        let mut b = Headroom { buf: frame, start: 64 };
+        let mut a = Headroom::framed(64, IPV4_TYPE, &v4);
+        let mut b = Headroom::framed(64, IPV4_TYPE, &v4);
         frame_to_ipv6(&mut a, &own).unwrap();
         frame_to_ipv6(&mut b, &known).unwrap();
         prop_assert_eq!(a.as_ref(), b.as_ref());
@@ -1338,12 +1355,9 @@ proptest! {
         let shape = Shape { v6, tcp, sport, dport, hop, tc, flow: 0x54321, df: false, udp_sum0 };
         let (mut pkt, _) = cut_packet(&shape, &payload, cut, fix_len);
         pad_and_flip(&mut pkt, pad, &flips);
-        let mut frame = vec![0u8; room];
-        let ty: [u8; 2] = if v6 { [0x86, 0xdd] } else { [0x08, 0x00] };
-        frame.extend_from_slice(&[2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, ty[0], ty[1]]);
-        frame.extend_from_slice(&pkt);
-        let mut fast = Headroom { buf: frame.clone(), start: room };
-        let mut any = Headroom { buf: frame, start: room };
+        let ty = if v6 { IPV6_TYPE } else { IPV4_TYPE };
+        let mut fast = Headroom::framed(room, ty, &pkt);
+        let mut any = Headroom::framed(room, ty, &pkt);
         let (r_fast, r_any) = if v6 {
             let p = to4_params();
             (frame_to_ipv4(&mut fast, &p), frame_to_ipv4_any(&mut any, &p))
