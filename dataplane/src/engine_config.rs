@@ -26,7 +26,7 @@ use crate::config::Config;
 /// entry to a few hundred cycles. 64 of them is some 10-30 µs at worst,
 /// about one burst's processing; the former 4096 per poll was up to a
 /// millisecond and more when a slot held thousands of sessions opened
-/// together (docs/benchmarks.md, "The poll loop's stalls").
+/// together (docs/benchmarks-log.md, "The poll loop's stalls").
 pub const EXPIRE_BUDGET: usize = 64;
 
 /// Sessions the expiry pass of a poll that received packets examines

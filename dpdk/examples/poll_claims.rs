@@ -16,7 +16,7 @@
 //! Per poll, deterministic: (Ir(2N) - Ir(N)) / N from two runs, and the
 //! locked instructions executed (callgrind's per-instruction counts,
 //! `--dump-instr=yes`, of the instructions with a `lock` prefix or an
-//! `xchg` with memory; `docs/benchmarks.md`, "Queues held across polls"):
+//! `xchg` with memory; `docs/benchmarks-log.md`, "Queues held across polls"):
 //!
 //! ```text
 //! cargo build --release -p gw-dpdk --example poll_claims
