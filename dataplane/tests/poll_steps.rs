@@ -490,6 +490,85 @@ fn a_burst_whose_packets_open_and_end_each_others_sessions_meets_the_fate_of_one
     }
 }
 
+/// A staged burst of established sessions' packets mixed with every kind
+/// the session step declines or drops before it forwards (a frame to
+/// another MAC, a loopback source, TTL 1, a FIN and an RST that move the
+/// state, a segment out of the sequence window, a reply arriving on the
+/// client's port, a new flow, a datagram to a local address with no
+/// session), one burst each way, meets the fate of its frames one at a
+/// time through the full ladder: the same frames out, in order, and the
+/// same counters (branch `h14-run` holds an established path for such
+/// bursts to this test).
+#[test]
+fn an_established_burst_with_every_branch_meets_the_fate_of_one_at_a_time() {
+    let to_vip = (VIP, VPORT);
+    let (u, t) = ((CLIENT, 21_000), (CLIENT, 21_001));
+    let seg =
+        |seq: u32, fin: bool, rst: bool| Seg { seq, ack: Some(1), fin, rst, data: b"data", ..Seg::default() };
+    let opening = vec![udp(CLIENT_MAC, GW_OUT, u, to_vip), tcp(CLIENT_MAC, GW_OUT, t, to_vip, true, false)];
+    let (mut polled, mut ladder) = (lab(), lab());
+    let rings = Rings::new(1);
+    let counters = polled.counters.clone();
+    let q = rings.queues(&counters);
+    let (mut tx, mut staged) = (Tx::default(), Staging::new());
+    burst_both(&mut polled, &mut ladder, &q, &mut staged, &mut tx, 0, &opening);
+    // The sessions' server sides, from what the gateway forwarded.
+    let sides: Vec<(Endpoint, Endpoint, [u8; 6])> = tx.out[1]
+        .iter()
+        .map(|out| {
+            let (_, _, local, rs, _) = inspect(out);
+            (rs, local, RS_MAC[RS.iter().position(|r| *r == rs.0).expect("to a real server")])
+        })
+        .collect();
+    assert_eq!(sides.len(), 2, "both flows opened");
+    let ((urs, ulocal, umac), (trs, tlocal, tmac)) = (sides[0], sides[1]);
+    let synack = tcp(tmac, GW_IN, trs, tlocal, true, true);
+    burst_both(&mut polled, &mut ladder, &q, &mut staged, &mut tx, 1, &[synack]);
+    let mut ttl1 = udp(CLIENT_MAC, GW_OUT, u, to_vip);
+    ttl1[14 + 8] = 1;
+    ttl1[14 + 10..14 + 12].copy_from_slice(&[0, 0]);
+    let sum =
+        etherparse::Ipv4HeaderSlice::from_slice(&ttl1[14..]).unwrap().to_header().calc_header_checksum();
+    ttl1[14 + 10..14 + 12].copy_from_slice(&sum.to_be_bytes());
+    let clients = vec![
+        udp(CLIENT_MAC, GW_OUT, u, to_vip),
+        segment(CLIENT_MAC, GW_OUT.0, t, to_vip, seg(1001, false, false)),
+        udp(CLIENT_MAC, GW_IN, u, to_vip),
+        udp(CLIENT_MAC, GW_OUT, ([127, 0, 0, 1], 21_000), to_vip),
+        ttl1,
+        segment(CLIENT_MAC, GW_OUT.0, t, to_vip, seg(1005 + (1 << 31), false, false)),
+        udp(CLIENT_MAC, GW_OUT, u, to_vip),
+        udp(CLIENT_MAC, GW_OUT, (CLIENT, 21_002), to_vip),
+        udp(umac, GW_OUT, urs, ulocal),
+        segment(CLIENT_MAC, GW_OUT.0, t, to_vip, seg(1005, false, false)),
+        udp(CLIENT_MAC, GW_OUT, u, to_vip),
+    ];
+    burst_both(&mut polled, &mut ladder, &q, &mut staged, &mut tx, 0, &clients);
+    let replies = vec![
+        udp(umac, GW_IN, urs, ulocal),
+        segment(tmac, GW_IN.0, trs, tlocal, seg(1, false, false)),
+        udp(umac, GW_IN, urs, (LIP, 9)),
+        udp(umac, GW_IN, urs, ulocal),
+        segment(tmac, GW_IN.0, trs, tlocal, seg(5, true, false)),
+        segment(tmac, GW_IN.0, trs, tlocal, seg(6, false, false)),
+        segment(tmac, GW_IN.0, trs, tlocal, seg(7, false, true)),
+        udp(umac, GW_IN, urs, ulocal),
+    ];
+    burst_both(&mut polled, &mut ladder, &q, &mut staged, &mut tx, 1, &replies);
+    assert_eq!(tx.out, per_port(&ladder.io.sent), "the same frames out of each port, in order");
+    assert_eq!(counters.snapshot(), ladder.counters.snapshot(), "the same counters");
+    for f in tx.out.iter().flatten().filter(|f| f[12..14] == [8, 0] && [6, 17].contains(&f[14 + 9])) {
+        inspect(f);
+    }
+    // Each kind met its fate: forwarded both ways, and every drop counted.
+    assert!(counters.event_count(Event::FwdIn) >= 6 && counters.event_count(Event::FwdOut) >= 4);
+    let drops =
+        [Drop::NotOurMac, Drop::BadSourceAddr, Drop::TtlExceeded, Drop::TcpOutOfWindow, Drop::ReversePath];
+    for why in drops.into_iter().chain([Drop::UnknownReply]) {
+        assert_eq!(counters.drop_count(why), 1, "{why:?}");
+    }
+}
+
 #[test]
 fn the_inbox_from_other_workers_is_read_two_bursts_a_poll() {
     let (mut clients, _) = traffic();
