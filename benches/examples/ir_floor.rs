@@ -123,6 +123,64 @@ fn parse(frame: &[u8]) -> Option<(FlowKey, u16, u8)> {
     ))
 }
 
+/// The first pass over a burst: each frame parsed, its key hashed and
+/// its bucket line prefetched, its record written; how many frames.
+#[inline(always)]
+fn stage(t: &Table<Session>, laddr: u32, bufs: &[Box<Buf>], recs: &mut [Rec; BURST]) -> usize {
+    for (m, r) in bufs.iter().zip(recs.iter_mut()) {
+        match parse(&m.data[..m.len]) {
+            Some((key, tl, ttl)) => {
+                let out = key.dst == laddr;
+                let hash = t.hash(&key);
+                gw_dpdk::prefetch(t.bucket_line(hash, out));
+                *r = Rec { key, hash, tl, ttl, out, ok: true };
+            }
+            None => r.ok = false,
+        }
+    }
+    bufs.len()
+}
+
+/// The session of record `r`: by its client side, or by its reply side
+/// for a packet to the local address.
+#[inline(always)]
+fn find(t: &Table<Session>, r: &Rec) -> Option<u32> {
+    if r.out {
+        t.find_out(&r.key, r.hash)
+    } else {
+        t.find_in(&r.key, r.hash)
+    }
+}
+
+/// Session `s`'s packet `m` (record `r`): its timer touched, a packet and
+/// a byte counter per real server and direction and, if `service`, per
+/// service bumped, a forward counter bumped, the frame rewritten.
+#[inline(always)]
+fn count_and_rewrite(
+    t: &mut Table<Session>,
+    (i, s): (u32, &Session),
+    r: &Rec,
+    now: u64,
+    service: bool,
+    counters: &mut [u64; 64],
+    m: &mut Buf,
+) {
+    t.touch(i, now, 300_000);
+    let d = usize::from(s.dest & 7);
+    counters[8 + d * 2 + usize::from(r.out)] += 1;
+    counters[24 + d * 2 + usize::from(r.out)] += u64::from(r.tl);
+    if service {
+        let sv = usize::from(s.service & 7);
+        counters[40 + sv * 2 + usize::from(r.out)] += 1;
+        counters[48 + sv * 2 + usize::from(r.out)] += u64::from(r.tl);
+    }
+    counters[2 + usize::from(r.out)] += 1;
+    let (src, dst) =
+        if r.out { ((s.vip, s.vport), (s.cip, s.cport)) } else { ((s.lip, s.lport), (s.rip, s.rport)) };
+    let tl = usize::from(r.tl);
+    rewrite_with(&mut m.data[14..14 + tl], Protocol::Udp, src, dst, s.rewrite_change(r.out));
+}
+
 /// One burst: parse, hash and prefetch each frame, then look each up,
 /// count, rewrite and queue it (a frame without a session is counted and
 /// dropped).
@@ -138,39 +196,19 @@ fn burst_step(
     counters: &mut [u64; 64],
     macs: &[[u8; 12]; 2],
 ) {
-    let n = bufs.len();
-    for (m, r) in bufs.iter().zip(recs.iter_mut()) {
-        match parse(&m.data[..m.len]) {
-            Some((key, tl, ttl)) => {
-                let out = key.dst == laddr;
-                let hash = t.hash(&key);
-                gw_dpdk::prefetch(t.bucket_line(hash, out));
-                *r = Rec { key, hash, tl, ttl, out, ok: true };
-            }
-            None => r.ok = false,
-        }
-    }
+    let n = stage(t, laddr, bufs, recs);
     for (m, r) in bufs.drain(..).zip(recs[..n].iter()) {
         if !r.ok || r.ttl <= 1 {
             counters[0] += 1;
             continue;
         }
-        let found = if r.out { t.find_out(&r.key, r.hash) } else { t.find_in(&r.key, r.hash) };
-        let Some(i) = found else {
+        let Some(i) = find(t, r) else {
             counters[1] += 1;
             continue;
         };
         let s = *t.get(i);
-        t.touch(i, now, 300_000);
-        let d = usize::from(s.dest & 7);
-        counters[8 + d * 2 + usize::from(r.out)] += 1;
-        counters[24 + d * 2 + usize::from(r.out)] += u64::from(r.tl);
-        counters[2 + usize::from(r.out)] += 1;
-        let (src, dst) =
-            if r.out { ((s.vip, s.vport), (s.cip, s.cport)) } else { ((s.lip, s.lport), (s.rip, s.rport)) };
         let mut m = m;
-        let tl = usize::from(r.tl);
-        rewrite_with(&mut m.data[14..14 + tl], Protocol::Udp, src, dst, s.rewrite_change(r.out));
+        count_and_rewrite(t, (i, &s), r, now, false, counters, &mut m);
         let port = usize::from(!r.out);
         m.data[..12].copy_from_slice(&macs[port]);
         tx[port].push(m);
@@ -206,18 +244,7 @@ fn burst_step_checked(
     tx: &mut [Vec<Box<Buf>>; 2],
     counters: &mut [u64; 64],
 ) {
-    let n = bufs.len();
-    for (m, r) in bufs.iter().zip(recs.iter_mut()) {
-        match parse(&m.data[..m.len]) {
-            Some((key, tl, ttl)) => {
-                let out = key.dst == laddr;
-                let hash = t.hash(&key);
-                gw_dpdk::prefetch(t.bucket_line(hash, out));
-                *r = Rec { key, hash, tl, ttl, out, ok: true };
-            }
-            None => r.ok = false,
-        }
-    }
+    let n = stage(t, laddr, bufs, recs);
     for r in recs[..n].iter().filter(|r| r.ok) {
         if let Some(line) = t.session_line(r.hash, r.out) {
             gw_dpdk::prefetch(line);
@@ -233,8 +260,7 @@ fn burst_step_checked(
             counters[0] += 1;
             continue;
         }
-        let found = if r.out { t.find_out(&r.key, r.hash) } else { t.find_in(&r.key, r.hash) };
-        let Some(i) = found else {
+        let Some(i) = find(t, r) else {
             counters[1] += 1;
             continue;
         };
@@ -258,19 +284,8 @@ fn burst_step_checked(
             counters[6] += 1;
             continue;
         }
-        t.touch(i, now, 300_000);
-        let d = usize::from(s.dest & 7);
-        let sv = usize::from(s.service & 7);
-        counters[8 + d * 2 + usize::from(r.out)] += 1;
-        counters[24 + d * 2 + usize::from(r.out)] += u64::from(r.tl);
-        counters[40 + sv * 2 + usize::from(r.out)] += 1;
-        counters[48 + sv * 2 + usize::from(r.out)] += u64::from(r.tl);
-        counters[2 + usize::from(r.out)] += 1;
-        let (src, dst) =
-            if r.out { ((s.vip, s.vport), (s.cip, s.cport)) } else { ((s.lip, s.lport), (s.rip, s.rport)) };
         let mut m = m;
-        let tl = usize::from(r.tl);
-        rewrite_with(&mut m.data[14..14 + tl], Protocol::Udp, src, dst, s.rewrite_change(r.out));
+        count_and_rewrite(t, (i, &s), r, now, true, counters, &mut m);
         let Some(out_if) = ifaces.get(usize::from(out_port)) else { continue };
         let Some(mac) = neigh.cached(out_port, next_hop).or_else(|| neigh.resolve(out_port, next_hop)) else {
             counters[7] += 1;
