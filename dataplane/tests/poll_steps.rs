@@ -524,18 +524,12 @@ fn an_established_burst_with_every_branch_meets_the_fate_of_one_at_a_time() {
     let ((urs, ulocal, umac), (trs, tlocal, tmac)) = (sides[0], sides[1]);
     let synack = tcp(tmac, GW_IN, trs, tlocal, true, true);
     burst_both(&mut polled, &mut ladder, &q, &mut staged, &mut tx, 1, &[synack]);
-    let mut ttl1 = udp(CLIENT_MAC, GW_OUT, u, to_vip);
-    ttl1[14 + 8] = 1;
-    ttl1[14 + 10..14 + 12].copy_from_slice(&[0, 0]);
-    let sum =
-        etherparse::Ipv4HeaderSlice::from_slice(&ttl1[14..]).unwrap().to_header().calc_header_checksum();
-    ttl1[14 + 10..14 + 12].copy_from_slice(&sum.to_be_bytes());
     let clients = vec![
         udp(CLIENT_MAC, GW_OUT, u, to_vip),
         segment(CLIENT_MAC, GW_OUT.0, t, to_vip, seg(1001, false, false)),
         udp(CLIENT_MAC, GW_IN, u, to_vip),
         udp(CLIENT_MAC, GW_OUT, ([127, 0, 0, 1], 21_000), to_vip),
-        ttl1,
+        udp_ttl(CLIENT_MAC, GW_OUT, u, to_vip, 1),
         segment(CLIENT_MAC, GW_OUT.0, t, to_vip, seg(1005 + (1 << 31), false, false)),
         udp(CLIENT_MAC, GW_OUT, u, to_vip),
         udp(CLIENT_MAC, GW_OUT, (CLIENT, 21_002), to_vip),

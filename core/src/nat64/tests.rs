@@ -7,8 +7,8 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use etherparse::{
-    icmpv4::DestUnreachableHeader, Icmpv4Type, Icmpv6Type, Ipv4Header, Ipv6Header, NetSlice, PacketBuilder,
-    SlicedPacket, TransportSlice, UdpHeader,
+    icmpv4::DestUnreachableHeader, Icmpv4Type, Icmpv6Type, IpHeaders, Ipv4Header, Ipv6Header, NetSlice,
+    PacketBuilder, PacketBuilderStep, SlicedPacket, TransportSlice, UdpHeader,
 };
 use proptest::prelude::*;
 
@@ -90,14 +90,7 @@ fn v6_packet_between(
     hop: u8,
     payload: &[u8],
 ) -> Vec<u8> {
-    let b = PacketBuilder::ipv6(src.octets(), dst.octets(), hop);
-    let mut out = vec![];
-    match proto {
-        6 => b.tcp(sport, dport, 1000, 64000).write(&mut out, payload).unwrap(),
-        17 => b.udp(sport, dport).write(&mut out, payload).unwrap(),
-        _ => b.icmpv6_echo_request(sport, dport).write(&mut out, payload).unwrap(),
-    }
-    out
+    l4_packet(PacketBuilder::ipv6(src.octets(), dst.octets(), hop), true, proto, sport, dport, payload)
 }
 
 fn v4_packet(proto: u8, sport: u16, dport: u16, ttl: u8, payload: &[u8]) -> Vec<u8> {
@@ -114,11 +107,25 @@ fn v4_packet_between(
     ttl: u8,
     payload: &[u8],
 ) -> Vec<u8> {
-    let b = PacketBuilder::ipv4(src.octets(), dst.octets(), ttl);
+    l4_packet(PacketBuilder::ipv4(src.octets(), dst.octets(), ttl), false, proto, sport, dport, payload)
+}
+
+/// The packet of `proto` on IP step `b` (IPv6 if `v6`): TCP (6), UDP (17),
+/// else an ICMP echo (an ICMPv6 echo request, an ICMPv4 echo reply),
+/// `sport` and `dport` its identifier and sequence number.
+fn l4_packet(
+    b: PacketBuilderStep<IpHeaders>,
+    v6: bool,
+    proto: u8,
+    sport: u16,
+    dport: u16,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut out = vec![];
     match proto {
         6 => b.tcp(sport, dport, 1000, 64000).write(&mut out, payload).unwrap(),
         17 => b.udp(sport, dport).write(&mut out, payload).unwrap(),
+        _ if v6 => b.icmpv6_echo_request(sport, dport).write(&mut out, payload).unwrap(),
         _ => b.icmpv4_echo_reply(sport, dport).write(&mut out, payload).unwrap(),
     }
     out

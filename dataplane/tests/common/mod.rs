@@ -36,9 +36,14 @@ pub fn tcp(
 }
 
 pub fn udp(src_mac: [u8; 6], dst_mac: MacAddr, s: ([u8; 4], u16), d: ([u8; 4], u16)) -> Vec<u8> {
+    udp_ttl(src_mac, dst_mac, s, d, 64)
+}
+
+/// [`udp`] with TTL `ttl`.
+pub fn udp_ttl(src_mac: [u8; 6], dst_mac: MacAddr, s: ([u8; 4], u16), d: ([u8; 4], u16), ttl: u8) -> Vec<u8> {
     let mut out = vec![];
     PacketBuilder::ethernet2(src_mac, dst_mac.0)
-        .ipv4(s.0, d.0, 64)
+        .ipv4(s.0, d.0, ttl)
         .udp(s.1, d.1)
         .write(&mut out, b"ping")
         .unwrap();
