@@ -237,6 +237,35 @@ impl<B: PacketBuf> Worker<B> {
         self.handle_parsed(now, port, pkt, None, io)
     }
 
+    /// [`Worker::handle_parsed`] for a frame of a burst received on
+    /// `port`, whose interface (`rx`, looked up once per burst) the caller
+    /// passes: an established FULLNAT or NAT packet takes the engine's
+    /// step without the ladder ([`Engine::established`]) and the output,
+    /// inline; any other (or one that step declines, unchanged) goes to
+    /// [`Worker::handle_parsed`], out of line.
+    #[inline(always)]
+    pub fn handle_staged(
+        &mut self,
+        now: u64,
+        port: u16,
+        rx: Option<&crate::route::Iface>,
+        mut pkt: B,
+        parsed: Option<&Staged>,
+        io: &mut impl Io<B>,
+    ) {
+        let Some(p) = parsed else { return self.handle_unstaged(now, port, pkt, io) };
+        if let Some(rx) = rx {
+            if self.engine.nat64_reply_first(p) {
+                let action = self.engine.nat64_reply_staged(now, rx, pkt.as_mut(), p);
+                return self.carry_out_apart(now, action, pkt, io);
+            }
+            if let Some((out, next_hop)) = self.engine.established(now, rx, pkt.as_mut(), p) {
+                return self.output(now, out, next_hop, pkt, io);
+            }
+        }
+        self.handle_parsed(now, port, pkt, parsed, io)
+    }
+
     /// Processes one received packet with the record the poll loop's
     /// stages made of it ([`steer::Parsed`]`::l4` through
     /// [`Engine::stage`], see [`Engine::process_parsed`]): the engine does

@@ -265,10 +265,11 @@ fn receive_burst<B: PacketBuf>(
 ) {
     stage(&worker.engine, q.workers, q.me, burst, &mut st.frames);
     let mut handed = 0;
+    let rx = worker.engine.iface(port).copied();
     for (m, owner, s) in st.frames.drain(..) {
         match owner {
             Owner::Worker(w) if w != q.me => handed += u64::from(hand_over(q, w, port, m)),
-            _ => worker.handle_parsed(now, port, m, s.as_ref(), io),
+            _ => worker.handle_staged(now, port, rx.as_ref(), m, s.as_ref(), io),
         }
     }
     if handed > 0 {
@@ -398,7 +399,8 @@ fn handed_over<B: PacketBuf>(
         stage(&worker.engine, 1, q.me, inbox, &mut st.frames);
         handed += st.frames.len();
         for ((m, _, s), port) in st.frames.drain(..).zip(st.ports.drain(..)) {
-            worker.handle_parsed(now, port, m, s.as_ref(), io);
+            let rx = worker.engine.iface(port).copied();
+            worker.handle_staged(now, port, rx.as_ref(), m, s.as_ref(), io);
         }
     }
     q.counters.event(Event::RedirectIn, handed as u64);

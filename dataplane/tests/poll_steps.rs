@@ -563,6 +563,79 @@ fn an_established_burst_with_every_branch_meets_the_fate_of_one_at_a_time() {
     }
 }
 
+/// A client's datagram of `len` bytes of payload, DF clear.
+fn big_udp(s: Endpoint, d: Endpoint, len: usize) -> Vec<u8> {
+    let mut out = vec![];
+    PacketBuilder::ethernet2(CLIENT_MAC, GW_OUT.0)
+        .ipv4(s.0, d.0, 64)
+        .udp(s.1, d.1)
+        .write(&mut out, &vec![0x5a; len])
+        .unwrap();
+    out
+}
+
+/// NAT (`-m`) sessions' packets in staged bursts, the poll loop's
+/// established step's other mode (issue 14): a datagram over the inside
+/// port's MTU (fragmented or answered, as the full step does) among them,
+/// and after one real server is deleted its sessions' packets (dropped
+/// until it is re-added, as IPVS does) among the others'. One burst each
+/// way, before and after the deletion, meets the fate of its frames one
+/// at a time through the full ladder: the same frames out, in order, and
+/// the same counters.
+#[test]
+fn nat_bursts_with_a_large_datagram_and_a_deleted_server_meet_the_fate_of_one_at_a_time() {
+    let lab_nat =
+        || {
+            let mut l = LabConfig { sessions: 1024, inside_mtu: 1400, ..LabConfig::default() }
+                .build()
+                .with_mode(Scheduler::Rr, ForwardMode::Masq, 8080);
+            l.learn_neighbours();
+            l
+        };
+    let to_vip = (VIP, VPORT);
+    let flows: Vec<Endpoint> = (0..6).map(|i| (CLIENT, 22_000 + i)).collect();
+    let (mut polled, mut ladder) = (lab_nat(), lab_nat());
+    let rings = Rings::new(1);
+    let counters = polled.counters.clone();
+    let q = rings.queues(&counters);
+    let (mut tx, mut staged) = (Tx::default(), Staging::new());
+    let mut clients: Vec<Vec<u8>> = flows.iter().map(|&c| udp(CLIENT_MAC, GW_OUT, c, to_vip)).collect();
+    burst_both(&mut polled, &mut ladder, &q, &mut staged, &mut tx, 0, &clients);
+    // NAT keeps the client as the source: the servers answer it.
+    let replies: Vec<Vec<u8>> = tx.out[1]
+        .iter()
+        .map(|out| {
+            let (_, _, client, rs, _) = inspect(out);
+            assert_eq!(client.0, CLIENT, "NAT keeps the client's address");
+            udp(RS_MAC[RS.iter().position(|r| *r == rs.0).expect("to a real server")], GW_IN, rs, client)
+        })
+        .collect();
+    assert_eq!(replies.len(), flows.len(), "every flow opened");
+    clients.insert(3, big_udp(flows[1], to_vip, 1450));
+    for deleted in [false, true] {
+        if deleted {
+            for l in [&mut polled, &mut ladder] {
+                let addr = Ipv4Addr::from(RS[0]).into();
+                l.ok(Request::DelDest { service: key(Protocol::Udp), addr, port: 8080 });
+            }
+        }
+        burst_both(&mut polled, &mut ladder, &q, &mut staged, &mut tx, 0, &clients);
+        burst_both(&mut polled, &mut ladder, &q, &mut staged, &mut tx, 1, &replies);
+        assert_eq!(tx.out, per_port(&ladder.io.sent), "deleted {deleted}: the same frames out, in order");
+        assert_eq!(counters.snapshot(), ladder.counters.snapshot(), "deleted {deleted}: the same counters");
+    }
+    for f in
+        tx.out.iter().flatten().filter(|f| f[12..14] == [8, 0] && f[14 + 9] == 17 && f[14 + 6] & 0x3f == 0)
+    {
+        inspect(f);
+    }
+    assert!(tx.out[1].iter().all(|f| f.len() <= 14 + 1400), "nothing over the inside MTU");
+    // Half of the flows were the deleted server's (round robin: the large
+    // datagram's is the other's): their packets both ways.
+    assert_eq!(counters.drop_count(Drop::DestUnavailable), 2 * 3);
+    assert!(counters.event_count(Event::FwdIn) >= 2 * 5 && counters.event_count(Event::FwdOut) >= 6 + 3);
+}
+
 #[test]
 fn the_inbox_from_other_workers_is_read_two_bursts_a_poll() {
     let (mut clients, _) = traffic();

@@ -719,5 +719,7 @@ fn track_seq(s: &mut Session, dir: Dir, p: &L4Info) -> Result<(), Drop> {
     }
 }
 
+mod established;
+
 #[cfg(test)]
 mod tests;

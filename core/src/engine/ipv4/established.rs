@@ -1,0 +1,142 @@
+//! The established FULLNAT or NAT packet's step, without the ladder (issue
+//! 14): the poll loop's staged packets that have a session, in the common
+//! case, take this step inside the worker's burst loop
+//! ([`crate::worker::Worker::handle_staged`]); anything else declines
+//! before it changes a thing and takes [`Engine::process_parsed`] as
+//! before.
+//!
+//! It is [`Engine::process_parsed`]'s step for the packets it takes: the
+//! same lookup, reverse-path check by the session's remembered route,
+//! state move, timer, counters and rewrite, in the same order (the poll
+//! step tests hold a burst with every branch to the full step's fate, one
+//! frame at a time). What it leaves to the full step: a frame not to the
+//! port's MAC, a bad source, no session (a new flow, NAT64's reply), a
+//! session to reschedule (one-packet scheduling, a connection reused), a
+//! failed reverse path, SYNPROXY, a deleted real server, TTL 1, a packet
+//! over the smallest MTU, a client-address choice, DR and TUN, a segment
+//! out of window, a route not found: each then meets the full step's
+//! answer (its drop or its other transmit).
+
+use super::super::conn::{count_traffic, plain_syn, state_moved};
+use super::super::{bad_source, Action, Engine};
+use super::{track_seq, Staged, TO_CLIENT, TO_SERVER};
+use crate::client_addr;
+use crate::counters::{Drop, Event};
+use crate::route::{self, Iface};
+use crate::session::Flags;
+use crate::tcp_state::{self, Dir};
+use crate::wire::ethernet;
+use crate::wire::ipv4::Protocol;
+use gw_proto::ForwardMode;
+
+impl Engine {
+    /// The step of staged frame `frame` (record `p`) received on `rx` when
+    /// it is an established FULLNAT or NAT packet that takes nothing
+    /// uncommon: its session moved and counted, the frame rewritten, and
+    /// the output port and next hop returned; else `None`, with nothing
+    /// changed (the caller then runs [`Engine::process_parsed`]).
+    /// Whether staged packet `p` can only be NAT64's reply: to a local
+    /// address:port that no IPv4 session has in its reply key while IPv6
+    /// sessions are live (`find_session`'s test).
+    #[inline(always)]
+    pub fn nat64_reply_first(&self, p: &Staged) -> bool {
+        p.lookup.to_laddr()
+            && !self.sessions6.is_empty()
+            && self.sessions.reply_port_unused(p.l4.key.dst, p.l4.key.dport)
+    }
+
+    /// The full step of a staged packet that [`Engine::established`] found
+    /// to be NAT64's reply: [`Engine::process_parsed`]'s checks, then
+    /// straight to the NAT64 session's step (its lookup in the IPv6 table
+    /// by the mapped reply key, the reverse path by its route); without an
+    /// IPv6 session, the full step from the start.
+    #[inline(never)]
+    pub fn nat64_reply_staged(&mut self, now: u64, rx: &Iface, frame: &mut [u8], p: &Staged) -> Action {
+        if frame.get(..6) != Some(&rx.mac.0[..]) {
+            return self.process(now, rx.port, frame);
+        }
+        if bad_source(p.l4.key.src) {
+            return Action::Drop(Drop::BadSourceAddr);
+        }
+        match self.nat64_reply(now, rx, frame, &p.l4, true) {
+            Some(a) => a,
+            None => self.process_parsed(now, rx.port, frame, Some(p)),
+        }
+    }
+
+    /// The step of staged frame `frame` (record `p`) received on `rx`, a
+    /// packet that is not NAT64's reply ([`Engine::nat64_reply_first`]),
+    /// when it is an established FULLNAT or NAT packet that takes nothing
+    /// uncommon: its session moved and counted, the frame rewritten, and
+    /// the output port and next hop returned; else `None`, with nothing
+    /// changed (the caller then runs [`Engine::process_parsed`]).
+    #[inline(always)]
+    pub fn established(&mut self, now: u64, rx: &Iface, frame: &mut [u8], p: &Staged) -> Option<(u16, u32)> {
+        let (l4, look) = (&p.l4, p.lookup);
+        debug_assert_eq!(look, self.lookup_of(&l4.key), "the lookup's inputs are this key's, now");
+        let to_laddr = look.to_laddr();
+        if frame.get(..6) != Some(&rx.mac.0[..]) || bad_source(l4.key.src) {
+            return None;
+        }
+        let tcp = l4.key.proto == Protocol::Tcp;
+        // The session and the side the packet came from, as
+        // `find_session` finds it; a miss is the full step's.
+        let found = if to_laddr { None } else { self.sessions.find_in(&l4.key, look.hash()) };
+        let (i, dir) = match found {
+            Some(i) => (i, Dir::Input),
+            None => {
+                // A packet to a VIP without a session opens one.
+                if !to_laddr && self.snap.owns(l4.key.dst) {
+                    return None;
+                }
+                (self.sessions.find_out(&l4.key, look.hash())?, Dir::Output)
+            }
+        };
+        let Engine { cfg, snap, sessions, counters, min_mtu, .. } = self;
+        // The session in place (no copy of its line): every test first,
+        // then the frame's rewrite, then the session's own moves.
+        let s = sessions.get_mut(i);
+        if dir == Dir::Input
+            && ((plain_syn(l4.tcp_flags) && cfg.conn_reuse.reschedules(s, snap.dest_live(u32::from(s.dest))))
+                || (s.flags.contains(Flags::ONE_PACKET) && !tcp))
+        {
+            return None;
+        }
+        let out = dir == Dir::Output;
+        if !matches!(s.mode, ForwardMode::FullNat | ForwardMode::Masq)
+            || crate::synproxy::is_synproxy(s.flags, tcp)
+            || !cfg.nodest.forwards(snap, s.dest)
+            || l4.ttl <= 1
+            || l4.tl > *min_mtu as usize
+            || client_addr::concerns(s.flags, s.state, out, l4.tcp_flags)
+        {
+            return None;
+        }
+        // The reverse path by the session's route back, then the route on:
+        // both remembered in the session (a search fills it, as the full
+        // step's would).
+        let (back, way, to) = if out { (TO_SERVER, TO_CLIENT, s.cip) } else { (TO_CLIENT, TO_SERVER, s.rip) };
+        if !route::rp_ok(cfg.routes.lookup_remembered(&mut s.route[back], l4.key.src), rx) {
+            return None;
+        }
+        let (port, next_hop) = cfg.routes.lookup_remembered(&mut s.route[way], to)?;
+        if tcp && !s.flags.contains(Flags::NO_OUT) && track_seq(s, dir, l4).is_err() {
+            return None;
+        }
+        // Nothing declines from here on: the full step's moves.
+        let ip = &mut frame[ethernet::HEADER_LEN..ethernet::HEADER_LEN + l4.tl];
+        let (src, dst) =
+            if out { ((s.vip, s.vport), (s.cip, s.cport)) } else { ((s.lip, s.lport), (s.rip, s.rport)) };
+        crate::modes::nat::rewrite_with(ip, l4.key.proto, src, dst, s.rewrite_change(out));
+        let (old, dest, service) = (s.state, s.dest, s.service);
+        let table = if out { dir } else { crate::modes::traits(s.mode).in_table };
+        let new = if tcp { tcp_state::next(old, table, l4.tcp_flags) } else { old };
+        if new != old {
+            state_moved(counters, (&mut s.state, &mut s.flags), dest, old, new);
+        }
+        sessions.touch(i, now, snap.timeouts.of_ms(new));
+        counters.event(if out { Event::FwdOut } else { Event::FwdIn }, 1);
+        count_traffic(counters, (dest, service), dir, l4.tl as u64);
+        Some((port, next_hop))
+    }
+}
