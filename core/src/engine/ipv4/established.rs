@@ -7,15 +7,21 @@
 //!
 //! It is [`Engine::process_parsed`]'s step for the packets it takes: the
 //! same lookup, reverse-path check by the session's remembered route,
-//! state move, timer, counters and rewrite, in the same order (the poll
-//! step tests hold a burst with every branch to the full step's fate, one
-//! frame at a time). What it leaves to the full step: a frame not to the
-//! port's MAC, a bad source, no session (a new flow, NAT64's reply), a
-//! session to reschedule (one-packet scheduling, a connection reused), a
-//! failed reverse path, SYNPROXY, a deleted real server, TTL 1, a packet
-//! over the smallest MTU, a client-address choice, DR and TUN, a segment
-//! out of window, a route not found: each then meets the full step's
-//! answer (its drop or its other transmit).
+//! route on, sequence check, rewrite, state move, timer and counters, on
+//! the session in place rather than a copy of its line, every test before
+//! any change (the rewrite comes before the session's moves here, which
+//! changes nothing: both are certain by then). The poll step tests
+//! (`dataplane/tests/poll_steps.rs`) hold bursts with every branch to the
+//! full step's fate, one frame at a time.
+//!
+//! What it leaves to the full step: a frame not to the port's MAC, a bad
+//! source, no session (a new flow; NAT64's reply goes to its own step,
+//! [`Engine::nat64_reply_staged`]), a session to reschedule (one-packet
+//! scheduling, a connection reused), a failed reverse path, SYNPROXY, a
+//! deleted real server, TTL 1, a packet over the smallest MTU, a
+//! client-address choice, DR and TUN, a segment out of window, a route
+//! not found: each then meets the full step's answer (its drop or its
+//! other transmit).
 
 use super::super::conn::{count_traffic, plain_syn, state_moved};
 use super::super::{bad_source, Action, Engine};
@@ -30,11 +36,6 @@ use crate::wire::ipv4::Protocol;
 use gw_proto::ForwardMode;
 
 impl Engine {
-    /// The step of staged frame `frame` (record `p`) received on `rx` when
-    /// it is an established FULLNAT or NAT packet that takes nothing
-    /// uncommon: its session moved and counted, the frame rewritten, and
-    /// the output port and next hop returned; else `None`, with nothing
-    /// changed (the caller then runs [`Engine::process_parsed`]).
     /// Whether staged packet `p` can only be NAT64's reply: to a local
     /// address:port that no IPv4 session has in its reply key while IPv6
     /// sessions are live (`find_session`'s test).
@@ -45,8 +46,8 @@ impl Engine {
             && self.sessions.reply_port_unused(p.l4.key.dst, p.l4.key.dport)
     }
 
-    /// The full step of a staged packet that [`Engine::established`] found
-    /// to be NAT64's reply: [`Engine::process_parsed`]'s checks, then
+    /// The full step of a staged packet that [`Engine::nat64_reply_first`]
+    /// says is NAT64's reply: [`Engine::process_parsed`]'s checks, then
     /// straight to the NAT64 session's step (its lookup in the IPv6 table
     /// by the mapped reply key, the reverse path by its route); without an
     /// IPv6 session, the full step from the start.
