@@ -323,13 +323,16 @@ impl Lab {
     }
 
     /// Feeds `frame` to the worker on `port` at [`Lab::now`] as the poll
-    /// loop does (parsed once by [`gw_core::steer::classify`], staged by
-    /// [`gw_core::engine::Engine::stage`], then [`Worker::handle_parsed`]);
-    /// returns what it sent.
+    /// loop does with a burst's frames (parsed once by
+    /// [`gw_core::steer::classify`], staged by
+    /// [`gw_core::engine::Engine::stage`], then [`Worker::handle_staged`]:
+    /// an established FULLNAT or NAT packet takes the engine's established
+    /// step, anything else the full one); returns what it sent.
     pub fn rx(&mut self, port: u16, frame: Vec<u8>) -> Vec<(u16, Vec<u8>)> {
         let engine = &self.worker.engine;
         let p = gw_core::steer::classify(engine.snapshot(), 1, 0, &frame).l4.map(|l4| engine.stage(l4));
-        self.worker.handle_parsed(self.now, port, frame, p.as_ref(), &mut self.io);
+        let rx = engine.iface(port).copied();
+        self.worker.handle_staged(self.now, port, rx.as_ref(), frame, p.as_ref(), &mut self.io);
         std::mem::take(&mut self.io.sent)
     }
 
