@@ -240,9 +240,10 @@ impl<B: PacketBuf> Worker<B> {
     /// [`Worker::handle_parsed`] for a frame of a burst received on
     /// `port`, whose interface (`rx`, looked up once per burst) the caller
     /// passes: an established FULLNAT or NAT packet takes the engine's
-    /// step without the ladder ([`Engine::established`]) and the output,
-    /// inline; any other (or one that step declines, unchanged) goes to
-    /// [`Worker::handle_parsed`], out of line.
+    /// step without the ladder ([`Engine::established`]) and the output;
+    /// NAT64's reply goes straight to its own step
+    /// ([`Engine::nat64_reply_staged`]); any other (or one that step
+    /// declines, unchanged) to [`Worker::handle_parsed`].
     #[inline(always)]
     pub fn handle_staged(
         &mut self,

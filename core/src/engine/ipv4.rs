@@ -428,10 +428,7 @@ impl Engine {
         // A reply to a local address:port that no IPv4 session has in its
         // reply key (its reply-port count is 0) can only be NAT64's: skip
         // the IPv4 reply index, whose miss reads two bucket lines.
-        let nat64_only = reply_first
-            && !self.sessions6.is_empty()
-            && self.sessions.reply_port_unused(p.key.dst, p.key.dport);
-        if !nat64_only {
+        if !self.nat64_only(reply_first, &p.key) {
             if let Some(i) = self.sessions.find_out(&p.key, look.hash(&self.sessions, &p.key)) {
                 if rp_pending {
                     let back = session_route(&self.cfg.routes, &mut self.sessions, i, TO_SERVER, p.key.src);
@@ -452,6 +449,14 @@ impl Engine {
         self.rp_search(&mut rp_pending, rx, p)?;
         let h = look.hash(&self.sessions, &p.key);
         Err(self.open(now, rx, frame, p, h))
+    }
+
+    /// Whether a packet of key `k`, to a local address if `to_laddr`, can
+    /// only be NAT64's reply: no IPv4 session has its local address:port
+    /// in its reply key while IPv6 sessions are live.
+    #[inline(always)]
+    fn nat64_only(&self, to_laddr: bool, k: &FlowKey) -> bool {
+        to_laddr && !self.sessions6.is_empty() && self.sessions.reply_port_unused(k.dst, k.dport)
     }
 
     /// Ends session `i` so that its packet is scheduled anew (one-packet

@@ -53,21 +53,31 @@ impl Mode for Nat {
 }
 
 /// FULLNAT's and NAT's transmit of a packet of session `s` from its
-/// reply side (`out`: `rip:rport -> lip:lport` becomes `vip:vport ->
-/// cip:cport`) or its client side (`cip:cport -> vip:vport` becomes
-/// `lip:lport -> rip:rport`): the rewrite with the checksum changes the
-/// session worked out when it was made ([`Session::rewrite_change`]), so
-/// no old address or port is read. The packet is one the session was
-/// found by (its addresses and ports are that side's key; a debug
-/// assertion holds it to that). Inline in the engine's established step.
+/// reply side or its client side ([`rewrite_session`]). Inline in the
+/// engine's full step.
 #[inline(always)]
 pub(super) fn xmit_session(cx: &XmitCx<'_>, s: &Session, out: bool, frame: &mut [u8]) -> Action {
+    rewrite_session(frame, cx.proto, cx.tl, s, out);
+    Action::Forward { port: cx.port, next_hop: cx.next_hop }
+}
+
+/// Rewrites the IPv4 TCP/UDP packet of `tl` bytes in Ethernet frame
+/// `frame`, a packet of session `s` from its reply side (`out`: `rip:rport
+/// -> lip:lport` becomes `vip:vport -> cip:cport`) or its client side
+/// (`cip:cport -> vip:vport` becomes `lip:lport -> rip:rport`): the
+/// rewrite with the checksum changes the session worked out when it was
+/// made ([`Session::rewrite_change`]), so no old address or port is read.
+/// The packet is one the session was found by (its addresses and ports
+/// are that side's key; a debug assertion holds it to that). FULLNAT's
+/// and NAT's transmit, and the engine's established step
+/// (`Engine::established`).
+#[inline(always)]
+pub(crate) fn rewrite_session(frame: &mut [u8], proto: Protocol, tl: usize, s: &Session, out: bool) {
     let (src, dst) =
         if out { ((s.vip, s.vport), (s.cip, s.cport)) } else { ((s.lip, s.lport), (s.rip, s.rport)) };
-    let ip = &mut frame[ethernet::HEADER_LEN..ethernet::HEADER_LEN + cx.tl];
-    debug_assert!(is_side_of(ip, cx.proto, s, out), "the packet is not session {s:?}'s (out: {out})");
-    rewrite_with(ip, cx.proto, src, dst, s.rewrite_change(out));
-    Action::Forward { port: cx.port, next_hop: cx.next_hop }
+    let ip = &mut frame[ethernet::HEADER_LEN..ethernet::HEADER_LEN + tl];
+    debug_assert!(is_side_of(ip, proto, s, out), "the packet is not session {s:?}'s (out: {out})");
+    rewrite_with(ip, proto, src, dst, s.rewrite_change(out));
 }
 
 /// Whether IPv4 packet `ip` (TCP or UDP of protocol `proto`) has the

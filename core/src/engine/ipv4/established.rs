@@ -31,7 +31,6 @@ use crate::counters::{Drop, Event};
 use crate::route::{self, Iface};
 use crate::session::Flags;
 use crate::tcp_state::{self, Dir};
-use crate::wire::ethernet;
 use crate::wire::ipv4::Protocol;
 use gw_proto::ForwardMode;
 
@@ -41,9 +40,7 @@ impl Engine {
     /// sessions are live (`find_session`'s test).
     #[inline(always)]
     pub fn nat64_reply_first(&self, p: &Staged) -> bool {
-        p.lookup.to_laddr()
-            && !self.sessions6.is_empty()
-            && self.sessions.reply_port_unused(p.l4.key.dst, p.l4.key.dport)
+        self.nat64_only(p.lookup.to_laddr(), &p.l4.key)
     }
 
     /// The full step of a staged packet that [`Engine::nat64_reply_first`]
@@ -125,10 +122,7 @@ impl Engine {
             return None;
         }
         // Nothing declines from here on: the full step's moves.
-        let ip = &mut frame[ethernet::HEADER_LEN..ethernet::HEADER_LEN + l4.tl];
-        let (src, dst) =
-            if out { ((s.vip, s.vport), (s.cip, s.cport)) } else { ((s.lip, s.lport), (s.rip, s.rport)) };
-        crate::modes::nat::rewrite_with(ip, l4.key.proto, src, dst, s.rewrite_change(out));
+        crate::modes::nat::rewrite_session(frame, l4.key.proto, l4.tl, s, out);
         let (old, dest, service) = (s.state, s.dest, s.service);
         let table = if out { dir } else { crate::modes::traits(s.mode).in_table };
         let new = if tcp { tcp_state::next(old, table, l4.tcp_flags) } else { old };
