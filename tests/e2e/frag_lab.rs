@@ -169,10 +169,26 @@ fn a_fragment_flood_is_counted_and_bounded_while_real_echoes_succeed() {
     assert!(flood.wait().unwrap().success());
     assert!(echoes > 0, "the flood ended before any echo ran alongside it");
     // Every flood fragment that reached gatewayd took a slot and was
-    // evicted (pcap may miss some under the flood: the port's imissed).
+    // evicted, or found its (random) identification already held: all but
+    // the 32 still held, and the real echoes' own fragments (8,000 and
+    // 30,000 bytes are 6 and 21 fragments, 60,000 are 41; requests and
+    // echoes; at most three tries each).
     let evicted = lab.counter("drop_frag_evicted");
-    assert!(evicted >= 30_000, "the flood shows as evictions: {evicted}");
-    assert!(lab.counter("frag_received") >= evicted, "{evicted}");
+    let duplicate = lab.counter("drop_frag_duplicate");
+    let received = lab.counter("frag_received");
+    let real = (echoes / 2 * (6 + 21) + (6 + 41)) * 2 * 3;
+    assert!(received >= evicted, "received {received}, evicted {evicted}");
+    assert!(
+        evicted + duplicate + 32 + real >= received,
+        "received {received}, evicted {evicted}, duplicate {duplicate}"
+    );
+    // The rest of the 60,000 did not reach gatewayd: pcap's ring missed
+    // them under the flood (the port's imissed; half of them on a slow VM),
+    // a few the kernel dropped before pcap saw them.
+    let missed = lab.port_stat("outside", "imissed");
+    eprintln!("received {received}, evicted {evicted}, duplicate {duplicate}, missed at the port {missed}");
+    assert!(evicted >= 1_000, "the flood shows as evictions: {evicted}");
+    assert!(evicted + missed >= 50_000, "evicted {evicted}, missed at the port {missed}");
     let peak = lab.counter("frag_datagrams_peak");
     assert!(peak <= 32 && peak > 0, "the table held {peak} datagrams at most, of 32");
     assert!(lab.counter("frag_datagrams") <= 32);
