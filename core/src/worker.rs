@@ -243,7 +243,9 @@ impl<B: PacketBuf> Worker<B> {
     /// step without the ladder ([`Engine::established`]) and the output;
     /// NAT64's reply goes straight to its own step
     /// ([`Engine::nat64_reply_staged`]); any other (or one that step
-    /// declines, unchanged) to [`Worker::handle_parsed`].
+    /// declines, unchanged) to [`Worker::handle_parsed`]. A frame without
+    /// a record that is IPv6 TCP/UDP goes straight to its session step
+    /// ([`Engine::ipv6_staged`]).
     #[inline(always)]
     pub fn handle_staged(
         &mut self,
@@ -254,7 +256,12 @@ impl<B: PacketBuf> Worker<B> {
         parsed: Option<&Staged>,
         io: &mut impl Io<B>,
     ) {
-        let Some(p) = parsed else { return self.handle_unstaged(now, port, pkt, io) };
+        let Some(p) = parsed else {
+            return match rx {
+                Some(rx) => self.handle_unstaged_on(now, rx, pkt, io),
+                None => self.handle_unstaged(now, port, pkt, io),
+            };
+        };
         if let Some(rx) = rx {
             if self.engine.nat64_reply_first(p) {
                 let action = self.engine.nat64_reply_staged(now, rx, pkt.as_mut(), p);
@@ -297,6 +304,18 @@ impl<B: PacketBuf> Worker<B> {
     #[inline(never)]
     fn handle_unstaged(&mut self, now: u64, port: u16, mut pkt: B, io: &mut impl Io<B>) {
         let action = self.engine.process_parsed(now, port, pkt.as_mut(), None);
+        self.carry_out(now, action, pkt, io)
+    }
+
+    /// [`Worker::handle_unstaged`] of a frame of a burst received on
+    /// `rx`: an IPv6 TCP/UDP packet goes straight to its session step
+    /// ([`Engine::ipv6_staged`]).
+    #[inline(never)]
+    fn handle_unstaged_on(&mut self, now: u64, rx: &crate::route::Iface, mut pkt: B, io: &mut impl Io<B>) {
+        let action = match self.engine.ipv6_staged(now, rx, pkt.as_mut()) {
+            Some(action) => action,
+            None => self.engine.process(now, rx.port, pkt.as_mut()),
+        };
         self.carry_out(now, action, pkt, io)
     }
 

@@ -451,12 +451,10 @@ impl Engine {
             EtherType::Ipv4 => self.ipv4(now, &iface, frame),
             // What the dataplane does not answer of IPv6 (the kernel's own
             // link-local ND, other ICMPv6, TCP/UDP) is the kernel's, if any.
-            EtherType::Ipv6 if iface.addr6.is_some() => match self.ipv6(now, &iface, frame) {
-                Action::Drop(Drop::Ipv6NotHandled | Drop::NotForUs) if self.has_kernel(&iface) => {
-                    Action::Kernel { port }
-                }
-                action => action,
-            },
+            EtherType::Ipv6 if iface.addr6.is_some() => {
+                let action = self.ipv6(now, &iface, frame);
+                self.unhandled6_to_kernel(&iface, action)
+            }
             _ if self.has_kernel(&iface) => Action::Kernel { port },
             _ => Action::Drop(Drop::UnsupportedEthertype),
         }
