@@ -341,6 +341,12 @@ fn traffic6() -> Vec<(u16, Vec<u8>)> {
     }
     assert_eq!(replies.len(), 24 + 24 + 8 + 8, "every flow forwarded");
     replies.insert(3, (1, udp(RS_MAC[0], GW_IN, (RS[0], 8080), (LIP, 9))));
+    // A NAT64 reply of a live session sent to another MAC (the port runs
+    // promiscuous): the ladder's drop, not the NAT64 step's forward.
+    let nat64 = replies.iter().position(|(_, f)| f[12..14] == [0x08, 0x00]).expect("a NAT64 reply");
+    let mut stray = replies[nat64].clone();
+    stray.1[..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x99]);
+    replies.insert(nat64, stray);
     frames.extend(replies);
     frames
 }
@@ -384,6 +390,7 @@ fn ipv6_and_nat64_bursts_meet_the_fate_of_one_packet_at_a_time() {
         assert_eq!(from_81, 24, "burst {burst}: NAT64's replies translated");
         assert_eq!(counters.drop_count(Drop::UnknownReply), 1, "burst {burst}");
         assert_eq!(counters.drop_count(Drop::BadSourceAddr), 1, "burst {burst}");
+        assert_eq!(counters.drop_count(Drop::NotOurMac), 1, "burst {burst}: the stray NAT64 reply");
     }
 }
 

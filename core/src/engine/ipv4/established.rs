@@ -27,7 +27,7 @@ use super::super::conn::{count_traffic, plain_syn, state_moved};
 use super::super::{bad_source, Action, Engine};
 use super::{track_seq, Staged, TO_CLIENT, TO_SERVER};
 use crate::client_addr;
-use crate::counters::{Drop, Event};
+use crate::counters::Event;
 use crate::route::{self, Iface};
 use crate::session::Flags;
 use crate::tcp_state::{self, Dir};
@@ -44,22 +44,18 @@ impl Engine {
     }
 
     /// The full step of a staged packet that [`Engine::nat64_reply_first`]
-    /// says is NAT64's reply: [`Engine::process_parsed`]'s checks, then
-    /// straight to the NAT64 session's step (its lookup in the IPv6 table
-    /// by the mapped reply key, the reverse path by its route); without an
-    /// IPv6 session, the full step from the start.
+    /// says is NAT64's reply: straight to the NAT64 session's step (its
+    /// lookup in the IPv6 table by the mapped reply key, the reverse path
+    /// by its route); a frame that is not `sane_for_us`, or without an IPv6
+    /// session, takes the full step from the start.
     #[inline(never)]
     pub fn nat64_reply_staged(&mut self, now: u64, rx: &Iface, frame: &mut [u8], p: &Staged) -> Action {
-        if frame.get(..6) != Some(&rx.mac.0[..]) {
-            return self.process(now, rx.port, frame);
+        if sane_for_us(rx, frame, p) {
+            if let Some(a) = self.nat64_reply(now, rx, frame, &p.l4, true) {
+                return a;
+            }
         }
-        if bad_source(p.l4.key.src) {
-            return Action::Drop(Drop::BadSourceAddr);
-        }
-        match self.nat64_reply(now, rx, frame, &p.l4, true) {
-            Some(a) => a,
-            None => self.process_parsed(now, rx.port, frame, Some(p)),
-        }
+        self.process_parsed(now, rx.port, frame, Some(p))
     }
 
     /// The step of staged frame `frame` (record `p`) received on `rx`, a
@@ -73,7 +69,7 @@ impl Engine {
         let (l4, look) = (&p.l4, p.lookup);
         debug_assert_eq!(look, self.lookup_of(&l4.key), "the lookup's inputs are this key's, now");
         let to_laddr = look.to_laddr();
-        if frame.get(..6) != Some(&rx.mac.0[..]) || bad_source(l4.key.src) {
+        if !sane_for_us(rx, frame, p) {
             return None;
         }
         let tcp = l4.key.proto == Protocol::Tcp;
@@ -134,4 +130,15 @@ impl Engine {
         count_traffic(counters, (dest, service), dir, l4.tl as u64);
         Some((port, next_hop))
     }
+}
+
+/// Whether staged frame `frame` (record `p`) received on `rx` is to the
+/// port's MAC and from a source that may send TCP/UDP: the checks of the
+/// full step before the session's ([`Engine::process_parsed`], then
+/// `ipv4_checked`'s source test). The steps that start at the session
+/// take a frame only then; any other takes the full step, which answers
+/// it (the ladder for another MAC, a counted drop for a bad source).
+#[inline(always)]
+fn sane_for_us(rx: &Iface, frame: &[u8], p: &Staged) -> bool {
+    frame.get(..6) == Some(&rx.mac.0[..]) && !bad_source(p.l4.key.src)
 }
