@@ -10,7 +10,7 @@
 use super::conn::{count_traffic, plain_syn, state_moved, unbind, NoDest};
 use super::{bad_source, Action, Engine};
 use crate::client_addr;
-use crate::counters::{Drop, Event};
+use crate::counters::{Drop, Event, WorkerCounters};
 use crate::modes::{self, XmitCx};
 use crate::route::{self, Iface, Routes};
 use crate::service::Snapshot;
@@ -557,12 +557,12 @@ impl Engine {
         if mode.routed && p.ttl <= 1 {
             return Action::Drop(Drop::TtlExceeded);
         }
-        let (to, event, way) = match dir {
-            Dir::Output => (s.cip, Event::FwdOut, TO_CLIENT),
-            _ => (s.rip, Event::FwdIn, TO_SERVER),
+        let (to, way) = match dir {
+            Dir::Output => (s.cip, TO_CLIENT),
+            _ => (s.rip, TO_SERVER),
         };
-        // The route, the sequence marks and the state: one reference to
-        // the session for all three (one index check).
+        // The route and the sequence marks: one reference to the session
+        // for both (one index check).
         let sm = sessions.get_mut(i);
         let Some((port, next_hop)) = cfg.routes.lookup_remembered(&mut sm.route[way], to) else {
             return Action::Drop(Drop::NoRoute);
@@ -573,16 +573,10 @@ impl Engine {
             }
         }
         let table = if dir == Dir::Input { mode.in_table } else { dir };
-        let old = s.state;
-        let new = if p.key.proto == Protocol::Tcp { tcp_state::next(old, table, p.tcp_flags) } else { old };
-        if new != old {
-            state_moved(counters, (&mut sm.state, &mut sm.flags), s.dest, old, new);
-        }
-        sessions.touch(i, now, snap.timeouts.of_ms(new));
-        counters.event(event, 1);
         // As IPVS: the packet is counted (and moves the state) before it is
         // transmitted, also when transmission then fails (TUN too big).
-        count_traffic(counters, (s.dest, s.service), dir, p.tl as u64);
+        let (old, new) = forwarded(counters, sm, (dir, table), p);
+        sessions.touch(i, now, snap.timeouts.of_ms(new));
         // Over the smallest MTU only: DF and the output port's MTU.
         if p.tl > *min_mtu as usize {
             let big = super::frag::too_big(s.mode, &cfg.ifaces, rx, port, p.tl, p.dont_frag, frame);
@@ -630,6 +624,29 @@ impl Engine {
         }
         modes::xmit(s.mode, out, &cx(), &s, frame)
     }
+}
+
+/// The moves of a packet of session `s` that is forwarded (its step
+/// declines nothing from here on): the session's TCP state by the
+/// packet's flags (`table`: the state table of its direction `dir`),
+/// the forward event and the traffic counts. Returns the states before
+/// and after (the caller then moves the session's timer by the new
+/// one's timeout). [`Engine::forward`]'s and the established step's.
+#[inline(always)]
+fn forwarded(
+    counters: &WorkerCounters,
+    s: &mut Session,
+    (dir, table): (Dir, Dir),
+    p: &L4Info,
+) -> (State, State) {
+    let (old, dest, service) = (s.state, s.dest, s.service);
+    let new = if p.key.proto == Protocol::Tcp { tcp_state::next(old, table, p.tcp_flags) } else { old };
+    if new != old {
+        state_moved(counters, (&mut s.state, &mut s.flags), dest, old, new);
+    }
+    counters.event(if dir == Dir::Output { Event::FwdOut } else { Event::FwdIn }, 1);
+    count_traffic(counters, (dest, service), dir, p.tl as u64);
+    (old, new)
 }
 
 /// [`Session::route`]'s side toward the real server (its `rip`); also

@@ -23,14 +23,13 @@
 //! not found: each then meets the full step's answer (its drop or its
 //! other transmit).
 
-use super::super::conn::{count_traffic, plain_syn, state_moved};
+use super::super::conn::plain_syn;
 use super::super::{bad_source, Action, Engine};
-use super::{track_seq, Staged, TO_CLIENT, TO_SERVER};
+use super::{forwarded, track_seq, Staged, TO_CLIENT, TO_SERVER};
 use crate::client_addr;
-use crate::counters::Event;
 use crate::route::{self, Iface};
 use crate::session::Flags;
-use crate::tcp_state::{self, Dir};
+use crate::tcp_state::Dir;
 use crate::wire::ipv4::Protocol;
 use gw_proto::ForwardMode;
 
@@ -119,15 +118,9 @@ impl Engine {
         }
         // Nothing declines from here on: the full step's moves.
         crate::modes::nat::rewrite_session(frame, l4.key.proto, l4.tl, s, out);
-        let (old, dest, service) = (s.state, s.dest, s.service);
         let table = if out { dir } else { crate::modes::traits(s.mode).in_table };
-        let new = if tcp { tcp_state::next(old, table, l4.tcp_flags) } else { old };
-        if new != old {
-            state_moved(counters, (&mut s.state, &mut s.flags), dest, old, new);
-        }
+        let (_, new) = forwarded(counters, s, (dir, table), l4);
         sessions.touch(i, now, snap.timeouts.of_ms(new));
-        counters.event(if out { Event::FwdOut } else { Event::FwdIn }, 1);
-        count_traffic(counters, (dest, service), dir, l4.tl as u64);
         Some((port, next_hop))
     }
 }
