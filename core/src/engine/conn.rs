@@ -155,6 +155,32 @@ pub(super) fn state_moved(
     }
 }
 
+/// The moves of a packet that is forwarded (its step declines nothing
+/// from here on), either family's: its session's TCP state by the
+/// segment's flags (`tcp_flags`, with `tcp`; none for UDP) through the state table
+/// of its direction (`table`), the forward event, and the traffic counts
+/// of its real server and service (`bytes` from the IP header on).
+/// Returns the states before and after (the caller moves the session's
+/// timer by the new one's timeout).
+#[inline(always)]
+pub(super) fn forwarded(
+    counters: &WorkerCounters,
+    (state, flags): (&mut State, &mut Flags),
+    (dest, service): (u16, u16),
+    (dir, table): (Dir, Dir),
+    (tcp, tcp_flags): (bool, u8),
+    bytes: u64,
+) -> (State, State) {
+    let old = *state;
+    let new = if tcp { crate::tcp_state::next(old, table, tcp_flags) } else { old };
+    if new != old {
+        state_moved(counters, (state, flags), dest, old, new);
+    }
+    counters.event(if dir == Dir::Output { Event::FwdOut } else { Event::FwdIn }, 1);
+    count_traffic(counters, (dest, service), dir, bytes);
+    (old, new)
+}
+
 /// Counts a forwarded packet of `bytes` coming from `dir` for its real
 /// server and its service, in either family.
 #[inline(always)]

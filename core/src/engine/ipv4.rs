@@ -7,10 +7,10 @@
 //! state, timers and counters move before the transmit, also when it then
 //! fails (as IPVS).
 
-use super::conn::{count_traffic, plain_syn, state_moved, unbind, NoDest};
+use super::conn::{forwarded, plain_syn, unbind, NoDest};
 use super::{bad_source, Action, Engine};
 use crate::client_addr;
-use crate::counters::{Drop, Event, WorkerCounters};
+use crate::counters::{Drop, Event};
 use crate::modes::{self, XmitCx};
 use crate::route::{self, Iface, Routes};
 use crate::service::Snapshot;
@@ -575,7 +575,8 @@ impl Engine {
         let table = if dir == Dir::Input { mode.in_table } else { dir };
         // As IPVS: the packet is counted (and moves the state) before it is
         // transmitted, also when transmission then fails (TUN too big).
-        let (old, new) = forwarded(counters, sm, (dir, table), p);
+        let (state, tcp) = ((&mut sm.state, &mut sm.flags), (p.key.proto == Protocol::Tcp, p.tcp_flags));
+        let (old, new) = forwarded(counters, state, (s.dest, s.service), (dir, table), tcp, p.tl as u64);
         sessions.touch(i, now, snap.timeouts.of_ms(new));
         // Over the smallest MTU only: DF and the output port's MTU.
         if p.tl > *min_mtu as usize {
@@ -624,29 +625,6 @@ impl Engine {
         }
         modes::xmit(s.mode, out, &cx(), &s, frame)
     }
-}
-
-/// The moves of a packet of session `s` that is forwarded (its step
-/// declines nothing from here on): the session's TCP state by the
-/// packet's flags (`table`: the state table of its direction `dir`),
-/// the forward event and the traffic counts. Returns the states before
-/// and after (the caller then moves the session's timer by the new
-/// one's timeout). [`Engine::forward`]'s and the established step's.
-#[inline(always)]
-fn forwarded(
-    counters: &WorkerCounters,
-    s: &mut Session,
-    (dir, table): (Dir, Dir),
-    p: &L4Info,
-) -> (State, State) {
-    let (old, dest, service) = (s.state, s.dest, s.service);
-    let new = if p.key.proto == Protocol::Tcp { tcp_state::next(old, table, p.tcp_flags) } else { old };
-    if new != old {
-        state_moved(counters, (&mut s.state, &mut s.flags), dest, old, new);
-    }
-    counters.event(if dir == Dir::Output { Event::FwdOut } else { Event::FwdIn }, 1);
-    count_traffic(counters, (dest, service), dir, p.tl as u64);
-    (old, new)
 }
 
 /// [`Session::route`]'s side toward the real server (its `rip`); also

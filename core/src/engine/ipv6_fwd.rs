@@ -60,7 +60,7 @@ use std::net::Ipv6Addr;
 
 use gw_proto::ForwardMode;
 
-use super::conn::{count_traffic, per_worker, plain_syn, state_moved, unbind_parts, Partition, SvcDests};
+use super::conn::{forwarded, per_worker, plain_syn, unbind_parts, Partition, SvcDests};
 use super::ipv4::{TO_CLIENT, TO_SERVER};
 use super::{Action, Engine};
 use crate::client_addr;
@@ -512,9 +512,9 @@ impl Engine {
         if mode.routed && p.hop_limit <= 1 {
             return Action::Drop(Drop::TtlExceeded);
         }
-        let (to, event, way) = match dir {
-            Dir::Output => (s.cip, Event::FwdOut, TO_CLIENT),
-            _ => (s.rip, Event::FwdIn, TO_SERVER),
+        let (to, way) = match dir {
+            Dir::Output => (s.cip, TO_CLIENT),
+            _ => (s.rip, TO_SERVER),
         };
         let nat64 = super::nat64::v4_of(s.rip);
         let Some((port, next_hop)) = session_route6(&cfg.routes, sessions6, i, way, to, nat64) else {
@@ -527,14 +527,10 @@ impl Engine {
             }
         }
         let table = if dir == Dir::Input { mode.in_table } else { dir };
-        let new = if p.key.proto == Protocol::Tcp { tcp_state::next(old, table, p.tcp_flags) } else { old };
-        if new != old {
-            let sm = sessions6.get_mut(i);
-            state_moved(counters, (&mut sm.state, &mut sm.flags), dest, old, new);
-        }
+        let sm = sessions6.get_mut(i);
+        let (state, tcp) = ((&mut sm.state, &mut sm.flags), (p.key.proto == Protocol::Tcp, p.tcp_flags));
+        let (_, new) = forwarded(counters, state, (dest, service), (dir, table), tcp, p.len as u64);
         sessions6.touch(i, now, snap.timeouts.of_ms(new));
-        counters.event(event, 1);
-        count_traffic(counters, (dest, service), dir, p.len as u64);
         let s = sessions6.get(i);
         // TOA or a PROXY header (FULLNAT66, NAT64): one test of the flag
         // byte for every other session.

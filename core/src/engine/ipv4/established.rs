@@ -23,9 +23,9 @@
 //! not found: each then meets the full step's answer (its drop or its
 //! other transmit).
 
-use super::super::conn::plain_syn;
+use super::super::conn::{forwarded, plain_syn};
 use super::super::{bad_source, Action, Engine};
-use super::{forwarded, track_seq, Staged, TO_CLIENT, TO_SERVER};
+use super::{track_seq, Staged, TO_CLIENT, TO_SERVER};
 use crate::client_addr;
 use crate::route::{self, Iface};
 use crate::session::Flags;
@@ -119,7 +119,9 @@ impl Engine {
         // Nothing declines from here on: the full step's moves.
         crate::modes::nat::rewrite_session(frame, l4.key.proto, l4.tl, s, out);
         let table = if out { dir } else { crate::modes::traits(s.mode).in_table };
-        let (_, new) = forwarded(counters, s, (dir, table), l4);
+        let ids = (s.dest, s.service);
+        let (state, tcp) = ((&mut s.state, &mut s.flags), (tcp, l4.tcp_flags));
+        let (_, new) = forwarded(counters, state, ids, (dir, table), tcp, l4.tl as u64);
         sessions.touch(i, now, snap.timeouts.of_ms(new));
         Some((port, next_hop))
     }
