@@ -129,7 +129,7 @@ pub(super) fn half_open(state: State) -> bool {
 /// (`new != old`), in either family's table: store it, and keep the
 /// half-open count and the real server's active/inactive gauges in step.
 #[inline(always)]
-pub(super) fn state_moved(
+fn state_moved(
     counters: &WorkerCounters,
     (state, flags): (&mut State, &mut Flags),
     dest: u16,
@@ -157,11 +157,11 @@ pub(super) fn state_moved(
 
 /// The moves of a packet that is forwarded (its step declines nothing
 /// from here on), either family's: its session's TCP state by the
-/// segment's flags (`tcp_flags`, with `tcp`; none for UDP) through the state table
-/// of its direction (`table`), the forward event, and the traffic counts
-/// of its real server and service (`bytes` from the IP header on).
-/// Returns the states before and after (the caller moves the session's
-/// timer by the new one's timeout).
+/// segment's flags (`tcp_flags` if `tcp`; UDP has no state to move)
+/// through the state table of its direction (`table`), the forward
+/// event, and the traffic counts of its real server and service (`bytes`
+/// from the IP header on). Returns the states before and after (the
+/// caller moves the session's timer by the new one's timeout).
 #[inline(always)]
 pub(super) fn forwarded(
     counters: &WorkerCounters,
@@ -184,7 +184,7 @@ pub(super) fn forwarded(
 /// Counts a forwarded packet of `bytes` coming from `dir` for its real
 /// server and its service, in either family.
 #[inline(always)]
-pub(super) fn count_traffic(counters: &WorkerCounters, (dest, service): (u16, u16), dir: Dir, bytes: u64) {
+fn count_traffic(counters: &WorkerCounters, (dest, service): (u16, u16), dir: Dir, bytes: u64) {
     let account = |c: &TrafficCells| {
         if dir == Dir::Output {
             c.outpkts.add(1);
