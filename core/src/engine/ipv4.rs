@@ -8,7 +8,7 @@
 //! fails (as IPVS).
 
 use super::conn::{forwarded, plain_syn, unbind, NoDest};
-use super::{bad_source, Action, Engine};
+use super::{bad_source, Action, Engine, EngineConfig};
 use crate::client_addr;
 use crate::counters::{Drop, Event};
 use crate::modes::{self, XmitCx};
@@ -396,14 +396,8 @@ impl Engine {
         if !reply_first {
             let h = look.hash(&self.sessions, &p.key);
             if let Some(i) = self.sessions.find_in(&p.key, h) {
-                let s = self.sessions.get(i);
-                // One-packet scheduling: every datagram is scheduled anew;
-                // a new connection on a closing one's address too
-                // (`conn_reuse_mode`).
-                let reuse = plain_syn(p.tcp_flags)
-                    && self.cfg.conn_reuse.reschedules(s, self.snap.dest_live(u32::from(s.dest)));
-                let one_packet = s.flags.contains(Flags::ONE_PACKET) && s.proto == u8::from(Protocol::Udp);
-                if !reuse && !one_packet {
+                // Kept, unless the packet schedules its session anew.
+                let Some(reuse) = rescheduled(&self.cfg, &self.snap, self.sessions.get(i), p) else {
                     if rpf {
                         let back =
                             session_route(&self.cfg.routes, &mut self.sessions, i, TO_CLIENT, p.key.src);
@@ -412,7 +406,7 @@ impl Engine {
                         }
                     }
                     return Ok((i, Dir::Input));
-                }
+                };
                 self.rp_search(&mut rp_pending, rx, p)?;
                 self.end_to_reschedule(i, reuse);
             }
@@ -625,6 +619,19 @@ impl Engine {
         }
         modes::xmit(s.mode, out, &cx(), &s, frame)
     }
+}
+
+/// Whether client packet `p` ends its session `s` to be scheduled anew:
+/// `Some(true)` for a new connection on a closing one's address
+/// (`conn_reuse_mode`), `Some(false)` for a datagram of a session with
+/// one-packet scheduling (every datagram scheduled anew); `None` keeps
+/// it. The full step's lookup and the established step's.
+#[inline(always)]
+fn rescheduled(cfg: &EngineConfig, snap: &Snapshot, s: &Session, p: &L4Info) -> Option<bool> {
+    if plain_syn(p.tcp_flags) && cfg.conn_reuse.reschedules(s, snap.dest_live(u32::from(s.dest))) {
+        return Some(true);
+    }
+    (s.flags.contains(Flags::ONE_PACKET) && p.key.proto == Protocol::Udp).then_some(false)
 }
 
 /// [`Session::route`]'s side toward the real server (its `rip`); also

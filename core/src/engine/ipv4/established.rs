@@ -23,9 +23,9 @@
 //! not found: each then meets the full step's answer (its drop or its
 //! other transmit).
 
-use super::super::conn::{forwarded, plain_syn};
+use super::super::conn::forwarded;
 use super::super::{bad_source, Action, Engine};
-use super::{track_seq, Staged, TO_CLIENT, TO_SERVER};
+use super::{rescheduled, track_seq, Staged, TO_CLIENT, TO_SERVER};
 use crate::client_addr;
 use crate::route::{self, Iface};
 use crate::session::Flags;
@@ -89,10 +89,7 @@ impl Engine {
         // The session in place (no copy of its line): every test first,
         // then the frame's rewrite, then the session's own moves.
         let s = sessions.get_mut(i);
-        if dir == Dir::Input
-            && ((plain_syn(l4.tcp_flags) && cfg.conn_reuse.reschedules(s, snap.dest_live(u32::from(s.dest))))
-                || (s.flags.contains(Flags::ONE_PACKET) && !tcp))
-        {
+        if dir == Dir::Input && rescheduled(cfg, snap, s, l4).is_some() {
             return None;
         }
         let out = dir == Dir::Output;
