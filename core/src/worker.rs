@@ -309,7 +309,10 @@ impl<B: PacketBuf> Worker<B> {
 
     /// [`Worker::handle_unstaged`] of a frame of a burst received on
     /// `rx`: an IPv6 TCP/UDP packet goes straight to its session step
-    /// ([`Engine::ipv6_staged`]).
+    /// ([`Engine::ipv6_staged`]). A function of its own, with the out of
+    /// line [`Engine::process`] behind it: sharing `handle_unstaged` (one
+    /// frame at a time, `process_parsed` inline) cost that path 10-20
+    /// instructions per packet (docs/benchmarks-log.md).
     #[inline(never)]
     fn handle_unstaged_on(&mut self, now: u64, rx: &crate::route::Iface, mut pkt: B, io: &mut impl Io<B>) {
         let action = match self.engine.ipv6_staged(now, rx, pkt.as_mut()) {

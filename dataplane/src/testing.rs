@@ -327,7 +327,8 @@ impl Lab {
     /// [`gw_core::steer::classify`], staged by
     /// [`gw_core::engine::Engine::stage`], then [`Worker::handle_staged`]:
     /// an established FULLNAT or NAT packet takes the engine's established
-    /// step, anything else the full one); returns what it sent.
+    /// step, an IPv6 TCP/UDP packet its session step straight away,
+    /// anything else the full one); returns what it sent.
     pub fn rx(&mut self, port: u16, frame: Vec<u8>) -> Vec<(u16, Vec<u8>)> {
         let engine = &self.worker.engine;
         let p = gw_core::steer::classify(engine.snapshot(), 1, 0, &frame).l4.map(|l4| engine.stage(l4));
