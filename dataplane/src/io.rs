@@ -294,8 +294,9 @@ fn hand_over<B>(q: &Queues<B>, w: u32, port: u16, m: B) -> bool {
 
 /// [`receive`] of a burst of at most one frame, `m` (most bursts at low
 /// load): no other packet's misses to overlap its own with, so no stages
-/// (the same steps straight: classified, staged, handed over or processed,
-/// then every port's TX buffer flushed). Out of line, apart from
+/// (the same steps straight: classified, staged, handed over or processed
+/// by [`Worker::handle_staged`] as a burst's frames are, then every port's
+/// TX buffer flushed). Out of line, apart from
 /// [`receive_burst`]: inlined there, it changed the longer bursts' loop
 /// (their staged records copied twice).
 #[inline(never)]
@@ -317,7 +318,8 @@ fn receive_one<B: PacketBuf>(
             }
             _ => {
                 let s = p.l4.map(|l4| worker.engine.stage(l4));
-                worker.handle_parsed(now, port, m, s.as_ref(), io);
+                let rx = worker.engine.iface(port).copied();
+                worker.handle_staged(now, port, rx.as_ref(), m, s.as_ref(), io);
             }
         }
     }
