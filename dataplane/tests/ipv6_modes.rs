@@ -192,3 +192,39 @@ fn fullnat66_every_server_meets_every_local_address() {
         }
     }
 }
+
+/// One-packet scheduling (`-o`) on an IPv6 UDP service, as IPv4's
+/// (`persistence::one_packet_scheduling_schedules_every_datagram`): every
+/// datagram of one client address and port is scheduled anew, so round
+/// robin over two real servers alternates, in each mode; each datagram
+/// ends the last one's session. TCP services are not affected.
+#[test]
+fn one_packet_scheduling_schedules_every_ipv6_datagram() {
+    for mode in [ForwardMode::FullNat, ForwardMode::Masq, ForwardMode::Route] {
+        let mut lab = lab6(mode, 1);
+        let rs2 = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x201);
+        assert_eq!(lab.rx(0, ns(RS_MAC[1], rs2)).len(), 1, "the solicitation is answered");
+        for proto in [Protocol::Tcp, Protocol::Udp] {
+            lab.ok(Request::AddDest { service: key6(proto), dest: DestSpec::new(rs2, 8080, mode, 1) });
+        }
+        let mut spec = gw_proto::ServiceSpec::new(key6(Protocol::Udp), gw_proto::Scheduler::Rr);
+        spec.one_packet = true;
+        lab.ok(Request::EditService { spec });
+        let mut seen = vec![];
+        for _ in 0..4 {
+            let out = lab.rx(0, udp6(ROUTER_MAC, (CLIENT6, 5353), (VIP6, VPORT)));
+            let (_, mac, _, _, _) = read(&out);
+            seen.push(mac);
+        }
+        let (a, b) = (RS_MAC[0], RS_MAC[1]);
+        assert_eq!(seen, [a, b, a, b], "{mode:?}: the same client port goes round robin");
+        assert_eq!(lab.counters.event_count(Event::SessionsCreated), 4, "{mode:?}");
+        assert_eq!(lab.counters.event_count(Event::SessionsLive), 1, "{mode:?}: one at a time");
+        assert_eq!(lab.counters.event_count(Event::SessionsReused), 0, "{mode:?}: not conn_reuse");
+        // TCP keeps its connection's server.
+        let out = lab.rx(0, tcp6(ROUTER_MAC, (CLIENT6, 7000), (VIP6, VPORT), true, false));
+        let first = read(&out).1;
+        let out = lab.rx(0, tcp6(ROUTER_MAC, (CLIENT6, 7000), (VIP6, VPORT), false, true));
+        assert_eq!(read(&out).1, first, "{mode:?}: TCP is not affected by -o");
+    }
+}

@@ -199,3 +199,34 @@ fn a_nat64_reply_from_the_client_side_is_dropped_by_the_sessions_route() {
     assert_eq!(lab.counters.event_count(Event::SessionsCreated), 1);
     assert_eq!(lab.counters.event_count(Event::FwdOut), 2);
 }
+
+/// One-packet scheduling (`-o`) on a NAT64 UDP service: every datagram of
+/// one client address and port is scheduled anew, so round robin over two
+/// IPv4 real servers alternates (as IPv4's and IPv6's services).
+#[test]
+fn one_packet_scheduling_reschedules_every_nat64_datagram() {
+    let mut lab = LabConfig::default().build();
+    let key = ServiceKey { proto: Protocol::Udp, addr: IpAddr::V6(VIP6), port: 53 };
+    let mut spec = ServiceSpec::new(key, Scheduler::Rr);
+    spec.one_packet = true;
+    lab.ok(Request::AddService { spec });
+    for (mac, rs) in RS_MAC.iter().zip(RS).take(2) {
+        assert_eq!(lab.rx(1, arp_request(*mac, rs, GW_IN_ADDR)).len(), 1, "ARP answered");
+        let dest = DestSpec::new(Ipv4Addr::from(rs), 5353, ForwardMode::FullNat, 1);
+        lab.ok(Request::AddDest { service: key, dest });
+    }
+    lab.ok(Request::AddLaddr { service: key, addr: Ipv4Addr::from(LIP).into() });
+    let mut seen = vec![];
+    for _ in 0..4 {
+        let out = lab.rx(0, common::v6::udp6(ROUTER_MAC, (CLIENT6, 40000), (VIP6, 53)));
+        assert_eq!(out.len(), 1, "one datagram out");
+        let p = SlicedPacket::from_ethernet(&out[0].1).expect("etherparse parses it");
+        let Some(NetSlice::Ipv4(ip)) = &p.net else { panic!("not IPv4: {:?}", p.net) };
+        let Some(TransportSlice::Udp(u)) = &p.transport else { panic!("not UDP") };
+        assert_eq!(u.destination_port(), 5353);
+        seen.push(ip.header().destination());
+    }
+    assert_eq!(seen, [RS[0], RS[1], RS[0], RS[1]], "the same client port goes round robin");
+    assert_eq!(lab.counters.event_count(Event::SessionsCreated), 4);
+    assert_eq!(lab.counters.event_count(Event::SessionsLive), 1);
+}

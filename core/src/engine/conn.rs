@@ -119,6 +119,26 @@ pub(super) fn plain_syn(tcp_flags: u8) -> bool {
     tcp_flags & flags::SYN != 0 && tcp_flags & (flags::ACK | flags::RST | flags::FIN) == 0
 }
 
+/// Whether a client packet ends its session to be scheduled anew:
+/// `Some(true)` for a new connection on a closing one's address
+/// ([`ConnReuse`]), `Some(false)` for a datagram of a session with
+/// one-packet scheduling (`-o`: every datagram scheduled anew, as IPVS);
+/// `None` keeps it. Either family's: `s` is the session's protocol,
+/// state, flags and real server, `p` the packet's protocol and TCP flags.
+#[inline(always)]
+pub(super) fn rescheduled(
+    reuse: ConnReuse,
+    snap: &Snapshot,
+    s: (Protocol, State, Flags, u16),
+    p: (Protocol, u8),
+) -> Option<bool> {
+    let (proto, state, flags, dest) = s;
+    if plain_syn(p.1) && reuse.reschedules_state(proto, state, flags, snap.dest_live(u32::from(dest))) {
+        return Some(true);
+    }
+    (flags.contains(Flags::ONE_PACKET) && p.0 == Protocol::Udp).then_some(false)
+}
+
 /// A TCP state before the handshake completed.
 #[inline]
 pub(super) fn half_open(state: State) -> bool {

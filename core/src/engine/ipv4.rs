@@ -7,7 +7,7 @@
 //! state, timers and counters move before the transmit, also when it then
 //! fails (as IPVS).
 
-use super::conn::{forwarded, plain_syn, unbind, NoDest};
+use super::conn::{self, forwarded, unbind, NoDest};
 use super::{bad_source, Action, Engine, EngineConfig};
 use crate::client_addr;
 use crate::counters::{Drop, Event};
@@ -621,17 +621,16 @@ impl Engine {
     }
 }
 
-/// Whether client packet `p` ends its session `s` to be scheduled anew:
-/// `Some(true)` for a new connection on a closing one's address
-/// (`conn_reuse_mode`), `Some(false)` for a datagram of a session with
-/// one-packet scheduling (every datagram scheduled anew); `None` keeps
-/// it. The full step's lookup and the established step's.
+/// [`conn::rescheduled`] for client packet `p` of IPv4 session `s`: the
+/// full step's lookup and the established step's.
 #[inline(always)]
 fn rescheduled(cfg: &EngineConfig, snap: &Snapshot, s: &Session, p: &L4Info) -> Option<bool> {
-    if plain_syn(p.tcp_flags) && cfg.conn_reuse.reschedules(s, snap.dest_live(u32::from(s.dest))) {
-        return Some(true);
-    }
-    (s.flags.contains(Flags::ONE_PACKET) && p.key.proto == Protocol::Udp).then_some(false)
+    conn::rescheduled(
+        cfg.conn_reuse,
+        snap,
+        (s.protocol(), s.state, s.flags, s.dest),
+        (p.key.proto, p.tcp_flags),
+    )
 }
 
 /// [`Session::route`]'s side toward the real server (its `rip`); also

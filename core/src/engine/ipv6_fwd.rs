@@ -60,7 +60,7 @@ use std::net::Ipv6Addr;
 
 use gw_proto::ForwardMode;
 
-use super::conn::{forwarded, per_worker, plain_syn, unbind_parts, Partition, SvcDests};
+use super::conn::{self, forwarded, per_worker, plain_syn, unbind_parts, Partition, SvcDests};
 use super::ipv4::{TO_CLIENT, TO_SERVER};
 use super::{Action, Engine};
 use crate::client_addr;
@@ -245,26 +245,25 @@ impl Engine {
         let h = self.sessions6.hash(&p.key);
         if !reply_first {
             if let Some(i) = self.sessions6.find_in(&p.key, h) {
-                // Only a plain SYN can reschedule: the session is read
-                // for it only.
-                let reuse = plain_syn(p.tcp_flags) && {
-                    let s = self.sessions6.get(i);
-                    self.cfg.conn_reuse.reschedules_state(
-                        s.protocol(),
-                        s.state,
-                        s.flags,
-                        self.snap.dest_live(u32::from(s.dest)),
-                    )
-                };
-                if !reuse {
+                // Kept, unless the packet schedules its session anew.
+                let s = self.sessions6.get(i);
+                let again = conn::rescheduled(
+                    self.cfg.conn_reuse,
+                    &self.snap,
+                    (s.protocol(), s.state, s.flags, s.dest),
+                    (p.key.proto, p.tcp_flags),
+                );
+                let Some(reuse) = again else {
                     if !session_rp_ok6(&self.cfg.routes, &mut self.sessions6, i, TO_CLIENT, p.key.src, rx) {
                         return Err(Action::Drop(Drop::ReversePath));
                     }
                     return Ok((i, Dir::Input));
-                }
+                };
                 rp_pending = false;
                 self.rp_search6(rx, p)?;
-                self.counters.event(Event::SessionsReused, 1);
+                if reuse {
+                    self.counters.event(Event::SessionsReused, 1);
+                }
                 self.end6(i);
             }
         }
@@ -396,6 +395,7 @@ impl Engine {
             ForwardMode::Masq => ((key.src, key.sport), Flags::NONE),
             ForwardMode::Route | ForwardMode::Tunnel => ((key.src, key.sport), Flags::NO_OUT),
         };
+        let flags = if svc.one_packet && !tcp { flags | Flags::ONE_PACKET } else { flags };
         let state = if tcp { State::None } else { State::Udp };
         let mut s = Session6::new(
             key.proto,
