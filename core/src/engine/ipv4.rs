@@ -138,7 +138,7 @@ impl L4Info {
             return Some(None);
         }
         let l4 = &ip[ipv4::MIN_HEADER_LEN..tl];
-        let (proto, tcp_flags, seq, seg_len) = if h[9] == 6 {
+        let (proto, tcp_flags, seq, seg_len, (sport, dport)) = if h[9] == 6 {
             // `tcp::Packet::check_len`: 20 bytes, data offset in 20..=len.
             if l4.len() < 20 {
                 return Some(None);
@@ -149,15 +149,16 @@ impl L4Info {
             }
             let f = l4[13];
             let ctl = u32::from(f & tcp_state::flags::SYN != 0) + u32::from(f & tcp_state::flags::FIN != 0);
-            (Protocol::Tcp, f, be32(l4, 4), (l4.len() - doff) as u32 + ctl)
+            (Protocol::Tcp, f, be32(l4, 4), (l4.len() - doff) as u32 + ctl, (be16(l4, 0), be16(l4, 2)))
         } else {
             // `udp::Packet::check_len`: 8 bytes, its length in 8..=len.
             if l4.len() < 8 || !(8..=l4.len()).contains(&usize::from(be16(l4, 4))) {
                 return Some(None);
             }
-            (Protocol::Udp, 0, 0, 0)
+            (Protocol::Udp, 0, 0, 0, (be16(l4, 0), be16(l4, 2)))
         };
-        let (sport, dport) = (be16(l4, 0), be16(l4, 2));
+        // The ports are read in each branch, where the length check is
+        // known: no bounds check of their own.
         if sport == 0 || dport == 0 {
             return Some(None);
         }
