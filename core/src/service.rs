@@ -286,6 +286,11 @@ pub struct Snapshot {
     /// [`Snapshot::is_laddr`] answers most other addresses (a client's
     /// packet to a VIP, every packet) without the set's probe.
     lips_filter: u64,
+    /// IPv4 local addresses that NAT64 sessions (an IPv6 service's, with
+    /// IPv4 real servers) may hold, so that an IPv4 FULLNAT bind checks the
+    /// IPv6 table too for them ([`Snapshot::nat64_laddr`]); a trashed IPv4
+    /// server's are counted in whatever its service's family.
+    nat64_lips: FxHashSet<u32>,
     /// Real-server slots: live (with thresholds), trashed or gone.
     dest_slots: Vec<DestSlot>,
     /// Tunnel types of real-server slots (`--tun-type`), live or trashed;
@@ -329,6 +334,9 @@ impl Snapshot {
             for l in &svc.laddrs6 {
                 s.owned6.insert(*l);
                 s.insert_lip6(*l);
+            }
+            if k.addr.is_ipv6() {
+                s.nat64_lips.extend(&svc.laddrs);
             }
             for d in &svc.dests {
                 if let Some(x) = s.dest_slots.get_mut(d.slot as usize) {
@@ -383,6 +391,10 @@ impl Snapshot {
             for l in &d.laddrs {
                 self.owned.insert(*l);
                 self.insert_lip(*l);
+            }
+            if d.addr.is_ipv4() {
+                // Maybe a NAT64 server: the trash does not say.
+                self.nat64_lips.extend(&d.laddrs);
             }
             for l in &d.laddrs6 {
                 self.owned6.insert(*l);
@@ -460,6 +472,12 @@ impl Snapshot {
     #[inline]
     pub fn is_laddr(&self, addr: u32) -> bool {
         self.lips_filter & lip_bit(addr) != 0 && self.lips.contains(&addr)
+    }
+    /// Whether NAT64 sessions may hold ports of IPv4 local address `lip`
+    /// (see `nat64_lips`).
+    #[inline]
+    pub fn nat64_laddr(&self, lip: u32) -> bool {
+        !self.nat64_lips.is_empty() && self.nat64_lips.contains(&lip)
     }
     /// Adds local address `l` (the set and its filter).
     fn insert_lip(&mut self, l: u32) {

@@ -230,3 +230,47 @@ fn one_packet_scheduling_reschedules_every_nat64_datagram() {
     assert_eq!(lab.counters.event_count(Event::SessionsCreated), 4);
     assert_eq!(lab.counters.event_count(Event::SessionsLive), 1);
 }
+
+/// The IPv4 local port a frame leaving toward a real server comes from.
+fn lport_of(frame: &[u8]) -> u16 {
+    let p = SlicedPacket::from_ethernet(frame).expect("etherparse parses it");
+    let Some(TransportSlice::Tcp(t)) = &p.transport else { panic!("not TCP") };
+    t.source_port()
+}
+
+/// An IPv4 FULLNAT service and a NAT64 service share a local address and
+/// a real server (a dual-stack front end): an IPv4 connection never takes
+/// the LIP:lport a NAT64 connection holds toward that server, where the
+/// server would see one 4-tuple for two connections and answer one client
+/// for both. With two ports, each connection gets its own, the server's
+/// answers reach each client in its family, and a third connection finds
+/// every port in use.
+#[test]
+fn ipv4_fullnat_and_nat64_sharing_a_local_address_never_share_a_port() {
+    let mut lab = LabConfig { lports: (1024, 1025), ..LabConfig::default() }.build();
+    assert_eq!(lab.rx(1, arp_request(RS_MAC[0], RS[0], GW_IN_ADDR)).len(), 1);
+    for service in [key6(), key(Protocol::Tcp)] {
+        lab.ok(Request::AddService { spec: ServiceSpec::new(service, Scheduler::Rr) });
+        let dest = DestSpec::new(Ipv4Addr::from(RS[0]), 8080, ForwardMode::FullNat, 1);
+        lab.ok(Request::AddDest { service, dest });
+        lab.ok(Request::AddLaddr { service, addr: Ipv4Addr::from(LIP).into() });
+    }
+    assert_eq!(lab.rx(0, router_advert()).len(), 0, "the router learnt");
+    let out = lab.rx(0, syn6(b"", true));
+    assert_eq!(out.len(), 1, "the NAT64 SYN leaves");
+    let p6 = lport_of(&out[0].1);
+    let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 5000), (VIP, VPORT), true, false));
+    assert_eq!(out.len(), 1, "the IPv4 SYN leaves");
+    let p4 = lport_of(&out[0].1);
+    assert_ne!(p4, p6, "the IPv4 connection took the NAT64 one's port");
+    // The server's SYN-ACKs reach each client in its own family.
+    for (lport, v6) in [(p6, true), (p4, false)] {
+        let out = lab.rx(1, tcp(RS_MAC[0], GW_IN, (RS[0], 8080), (LIP, lport), true, true));
+        assert_eq!(out.len(), 1);
+        let p = SlicedPacket::from_ethernet(&out[0].1).unwrap();
+        assert_eq!(matches!(p.net, Some(NetSlice::Ipv6(_))), v6, "port {lport}");
+    }
+    let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 5001), (VIP, VPORT), true, false));
+    assert!(out.is_empty());
+    assert_eq!(lab.counters.drop_count(Drop::LaddrExhausted), 1);
+}

@@ -239,7 +239,17 @@ impl Engine {
         svc: Option<u32>,
     ) -> Result<u32, Drop> {
         let Engine {
-            cfg, snap, sessions, svc: svc_state, counters, overloaded, ca, next_ports, lports, ..
+            cfg,
+            snap,
+            sessions,
+            sessions6,
+            svc: svc_state,
+            counters,
+            overloaded,
+            ca,
+            next_ports,
+            lports,
+            ..
         } = self;
         let (key, tcp_flags) = (p.key, p.tcp_flags);
         debug_assert_eq!(svc, snap.service_slot(key.proto, key.dst, key.dport));
@@ -277,7 +287,8 @@ impl Engine {
             }
         };
         let dest = &svc.dests[d];
-        let cx = BindCx { cfg, lports: *lports, sessions, st, svc, next: next_ports };
+        let held6 = super::nat64::Held6::of(snap, sessions6);
+        let cx = BindCx { cfg, lports: *lports, sessions, st, svc, next: next_ports, held6 };
         let Bound { rs, local, mut flags, reply_hash } =
             modes::dispatch(dest.mode, Bind { cx, key: &key, dest, ttl: p.ttl })?;
         if svc.one_packet && key.proto == Protocol::Udp {
@@ -456,6 +467,7 @@ pub(crate) fn alloc_lport(
     }
     let Some(part) = cx.lports else { return Err(Drop::LaddrExhausted) };
     let (svc, sessions) = (cx.svc, cx.sessions);
+    let held6 = |lip: u32, lport: u16| cx.held6.is_some_and(|h| h.holds(flow.proto, rs, lip, lport));
     let taken = cx.next.get_mut(dest as usize).and_then(|c| c.take(svc, flow.proto, rs)).and_then(|c| {
         // Both lines are in cache: a count of 0 says free without the
         // bucket; else the bucket's signatures (a matching one is taken for
@@ -463,12 +475,15 @@ pub(crate) fn alloc_lport(
         // in about one bind in five at 1 M live, for a port that almost
         // always is taken), then this address's next ports whose count is
         // 0 (their counts share the line).
-        if sessions.reply_port_unused(c.lip, c.lport) || !sessions.out_hash_may_be_live(c.h) {
+        let free = sessions.reply_port_unused(c.lip, c.lport) || !sessions.out_hash_may_be_live(c.h);
+        if free && !held6(c.lip, c.lport) {
             sessions.prefetch_insert_alt(c.h, true);
             return Some(((c.lip, c.lport), Some(c.h)));
         }
         let tries = (part.span as usize).min(LPORT_TRIES) as u32;
-        let p = (1..tries).map(|t| part.port(c.offset, t)).find(|&p| sessions.reply_port_unused(c.lip, p))?;
+        let p = (1..tries)
+            .map(|t| part.port(c.offset, t))
+            .find(|&p| sessions.reply_port_unused(c.lip, p) && !held6(c.lip, p))?;
         // The insert writes this port's reply bucket: start its miss now.
         let h = sessions.hash(&c.reply_key_at(flow.proto, rs, p));
         sessions.prefetch_out_bucket(h);
@@ -675,14 +690,15 @@ fn alloc_lport_search(
     rs: (u32, u16),
     part: Partition,
 ) -> Result<((u32, u16), Option<u64>), Drop> {
-    let BindCx { cfg, sessions, st, svc, .. } = cx;
+    let BindCx { cfg, sessions, st, svc, held6, .. } = cx;
+    let held6 = |lip: u32, lport: u16| held6.is_some_and(|h| h.holds(flow.proto, rs, lip, lport));
     let n = svc.laddrs.len();
     let span = part.span;
     let tries = (span as usize).min(LPORT_TRIES);
     let port = |offset: u32, k: u32| part.port(offset, k);
     let reply =
         |lip: u32, lport: u16| FlowKey { proto: flow.proto, src: rs.0, sport: rs.1, dst: lip, dport: lport };
-    let free = |lip: u32, lport: u16| sessions.lookup_out(&reply(lip, lport)).is_none();
+    let free = |lip: u32, lport: u16| sessions.lookup_out(&reply(lip, lport)).is_none() && !held6(lip, lport);
     let k0 = laddr_start(cfg.seed, flow, n);
     for k in 0..n {
         let lip = svc.laddrs[(k0 + k) % n];
@@ -701,11 +717,14 @@ fn alloc_lport_search(
         let h0 = sessions.hash(&k0);
         sessions.load_out_bucket(h0);
         let unused = sessions.reply_port_unused(lip, p0);
-        let t = if unused || !sessions.out_hash_may_be_live(h0) {
+        let t = if (unused || !sessions.out_hash_may_be_live(h0)) && !held6(lip, p0) {
             Some(0)
         } else {
             (1..tries as u32)
-                .find(|&t| sessions.reply_port_unused(lip, port(offset, start + t)))
+                .find(|&t| {
+                    sessions.reply_port_unused(lip, port(offset, start + t))
+                        && !held6(lip, port(offset, start + t))
+                })
                 .or_else(|| (1..tries as u32).find(|&t| free(lip, port(offset, start + t))))
         };
         st.lport_next = st.lport_next.wrapping_add(t.map_or(tries, |t| t as usize + 1) as u16);

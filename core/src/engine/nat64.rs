@@ -50,7 +50,7 @@ use crate::counters::{Drop, Event, WorkerCounters};
 use crate::modes::tun::frag_needed_in_place;
 use crate::nat64::{Ends, To4, To6};
 use crate::route::Iface;
-use crate::service::Service;
+use crate::service::{Service, Snapshot};
 use crate::session::ipv6::{FlowKey6, Session6, SessionTable6};
 use crate::session::SessionTable;
 use crate::tcp_state::Dir;
@@ -85,6 +85,39 @@ pub enum Pending {
     To4(To4),
     /// IPv4 -> IPv6.
     To6(To6),
+}
+
+/// The NAT64 sessions an IPv4 FULLNAT bind must not collide with. An IPv4
+/// local address that an IPv6 service uses too ([`Snapshot::nat64_laddr`])
+/// can have ports held by NAT64 sessions, which live in the IPv6 table: the
+/// IPv4 table's reply counts and index do not see them, so without this an
+/// IPv4 connection could take a NAT64 one's LIP:lport toward the same real
+/// server, and the server's replies would reach one client for both.
+/// NAT64's own bind ([`alloc_lport`]) checks both tables the same way.
+#[derive(Clone, Copy)]
+pub(crate) struct Held6<'a> {
+    snap: &'a Snapshot,
+    sessions6: &'a SessionTable6,
+}
+
+impl<'a> Held6<'a> {
+    /// `None` (nothing to check) while the IPv6 table is empty.
+    #[inline]
+    pub(crate) fn of(snap: &'a Snapshot, sessions6: &'a SessionTable6) -> Option<Held6<'a>> {
+        (!sessions6.is_empty()).then_some(Held6 { snap, sessions6 })
+    }
+
+    /// Whether a NAT64 session may hold the reply key (`proto`, `rs`,
+    /// `lip`:`lport`): its reply bucket's signatures, as NAT64's bind
+    /// reads them (a matching one counts as held).
+    #[inline]
+    pub(crate) fn holds(self, proto: ipv4::Protocol, rs: (u32, u16), lip: u32, lport: u16) -> bool {
+        if !self.snap.nat64_laddr(lip) {
+            return false;
+        }
+        let key6 = FlowKey6 { proto, src: mapped(rs.0), sport: rs.1, dst: mapped(lip), dport: lport };
+        self.sessions6.out_hash_may_be_live(self.sessions6.hash(&key6))
+    }
 }
 
 /// Picks LIP:lport (IPv4) for a new NAT64 session of `flow` toward `rs`

@@ -72,6 +72,9 @@ pub struct BindCx<'a> {
     /// Each real server's next FULLNAT local address and port, by real
     /// server slot ([`crate::engine::conn::NextPort`]); may be empty.
     pub(crate) next: &'a mut [crate::engine::conn::NextPort],
+    /// The NAT64 sessions a FULLNAT bind must also find free; `None` while
+    /// the IPv6 table is empty.
+    pub(crate) held6: Option<crate::engine::nat64::Held6<'a>>,
 }
 
 /// What a transmit may look at besides the session and the frame.

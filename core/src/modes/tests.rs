@@ -111,7 +111,15 @@ fn bind(
     dispatch(
         mode,
         B(
-            BindCx { cfg, lports: Partition::of(cfg), sessions, st: &mut st, svc: &svc, next: &mut [] },
+            BindCx {
+                cfg,
+                lports: Partition::of(cfg),
+                sessions,
+                st: &mut st,
+                svc: &svc,
+                next: &mut [],
+                held6: None,
+            },
             key,
             d,
         ),
@@ -244,7 +252,8 @@ fn fullnat_takes_the_next_port_chosen_at_the_last_bind() {
     let mut st = SvcState::default();
     let mut next = [NextPort::default(); 1];
     let mut bind = |sessions: &SessionTable, svc: &Service, next: &mut [NextPort], cport: u16, proto| {
-        let cx = BindCx { cfg: &cfg, lports: Partition::of(&cfg), sessions, st: &mut st, svc, next };
+        let cx =
+            BindCx { cfg: &cfg, lports: Partition::of(&cfg), sessions, st: &mut st, svc, next, held6: None };
         struct B<'a>(BindCx<'a>, FlowKey, &'a Dest);
         impl ModeOp for B<'_> {
             type Out = Result<Bound, Drop>;
