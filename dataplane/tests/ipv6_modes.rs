@@ -228,3 +228,26 @@ fn one_packet_scheduling_schedules_every_ipv6_datagram() {
         assert_eq!(read(&out).1, first, "{mode:?}: TCP is not affected by -o");
     }
 }
+
+/// NAT66: replies come back to the client's own address, so two services
+/// sending one client address:port to the same real server would share a
+/// reply key, and the server's answers to both would leave from the first
+/// VIP. The second connection is refused (`drop_nat_conflict`, as
+/// IPv4's NAT); the first keeps its replies.
+#[test]
+fn nat66_refuses_a_second_service_connection_with_the_same_reply_key() {
+    let mut lab = lab6(ForwardMode::Masq, 1);
+    let other = gw_proto::ServiceKey { port: VPORT + 1, ..key6(Protocol::Tcp) };
+    lab.ok(Request::AddService { spec: gw_proto::ServiceSpec::new(other, gw_proto::Scheduler::Rr) });
+    lab.ok(Request::AddDest { service: other, dest: DestSpec::new(RS6, 8080, ForwardMode::Masq, 1) });
+    let out = lab.rx(0, tcp6(ROUTER_MAC, (CLIENT6, 40000), (VIP6, VPORT), true, false));
+    assert_eq!(read(&out).3, (RS6, 8080));
+    let out = lab.rx(0, tcp6(ROUTER_MAC, (CLIENT6, 40000), (VIP6, VPORT + 1), true, false));
+    assert!(out.is_empty(), "the second connection is refused");
+    assert_eq!(lab.counters.drop_count(gw_core::counters::Drop::NatConflict), 1);
+    let out = lab.rx(0, tcp6(RS_MAC[0], (RS6, 8080), (CLIENT6, 40000), true, true));
+    assert_eq!(read(&out).2, (VIP6, VPORT), "the first connection's replies");
+    // Another client port is no conflict.
+    let out = lab.rx(0, tcp6(ROUTER_MAC, (CLIENT6, 40001), (VIP6, VPORT + 1), true, false));
+    assert_eq!(read(&out).3, (RS6, 8080));
+}

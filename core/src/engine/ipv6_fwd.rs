@@ -392,7 +392,18 @@ impl Engine {
             }
             _ if rip4.is_some() => return Err(Drop::Ipv6NotHandled),
             ForwardMode::FullNat => (alloc_lport6(sessions6, *lports, svc, st, &key, rs)?, Flags::NONE),
-            ForwardMode::Masq => ((key.src, key.sport), Flags::NONE),
+            ForwardMode::Masq => {
+                // Replies come back to the client address itself: a second
+                // service's connection with the same reply key (the same
+                // client address:port to the same real server) would take
+                // the first one's replies (IPv4's `drop_nat_conflict`).
+                let reply =
+                    FlowKey6 { proto: key.proto, src: rs.0, sport: rs.1, dst: key.src, dport: key.sport };
+                if sessions6.lookup_out(&reply).is_some() {
+                    return Err(Drop::NatConflict);
+                }
+                ((key.src, key.sport), Flags::NONE)
+            }
             ForwardMode::Route | ForwardMode::Tunnel => ((key.src, key.sport), Flags::NO_OUT),
         };
         let flags = if svc.one_packet && !tcp { flags | Flags::ONE_PACKET } else { flags };
