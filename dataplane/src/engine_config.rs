@@ -127,6 +127,7 @@ impl Config {
             expire_budget: EXPIRE_BUDGET,
             max_services: w.max_services,
             half_open_max: self.half_open_max(),
+            half_open_max6: (w.sessions6() * w.half_open_percent as usize).div_ceil(100),
             conn_reuse: ConnReuse::new(self.ipvs.conn_reuse_mode).unwrap_or_default(),
             nodest: self.ipvs.nodest_conn,
             reject: self.ipvs.reject(),
@@ -188,6 +189,7 @@ mod tests {
         assert_eq!(e1.lport_range, (2000, 3000));
         assert_eq!(e1.expire_budget, EXPIRE_BUDGET);
         assert_eq!(e1.half_open_max, 101, "10% of 1001, rounded up");
+        assert_eq!(e1.half_open_max6, 25, "10% of the IPv6 table's 250");
         assert_eq!(e0.seed, 7);
         assert_eq!(e1.seed, 7 ^ SEED_STRIDE);
         assert_eq!(e0.synproxy_secret, e1.synproxy_secret, "any worker checks any SYN cookie");

@@ -146,7 +146,7 @@ pub struct LabConfig {
     pub lports: (u16, u16),
     /// IP MTU of port 1.
     pub inside_mtu: u16,
-    /// Cap on half-open TCP sessions.
+    /// Cap on half-open TCP sessions (each family's).
     pub half_open_max: usize,
     /// What a SYN on a closing session does (IPVS's `conn_reuse_mode`).
     pub conn_reuse: ConnReuse,
@@ -235,6 +235,7 @@ impl LabConfig {
             expire_budget: self.expire_budget,
             max_services: MAX_SERVICES,
             half_open_max: self.half_open_max,
+            half_open_max6: self.half_open_max,
             conn_reuse: self.conn_reuse,
             nodest: self.nodest,
             reject: self.reject,

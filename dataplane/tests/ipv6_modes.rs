@@ -251,3 +251,43 @@ fn nat66_refuses_a_second_service_connection_with_the_same_reply_key() {
     let out = lab.rx(0, tcp6(ROUTER_MAC, (CLIENT6, 40001), (VIP6, VPORT + 1), true, false));
     assert_eq!(read(&out).3, (RS6, 8080));
 }
+
+/// SYN flood protection per family: each table holds its own share of
+/// half-open sessions (`half_open_max`, `half_open_max6`), so a flood of
+/// one family neither fills the other's table nor holds back its new
+/// connections. `sessions_half_open` counts both, `sessions_half_open_ipv6`
+/// the IPv6 ones; a completed handshake frees its place.
+#[test]
+fn each_family_holds_its_own_share_of_half_open_sessions() {
+    use gw_core::counters::Drop;
+    let mut lab = lab6_from(ForwardMode::FullNat, LabConfig { half_open_max: 3, ..LabConfig::default() });
+    let v4 = key(Protocol::Tcp);
+    lab.ok(Request::AddService { spec: gw_proto::ServiceSpec::new(v4, gw_proto::Scheduler::Rr) });
+    let dest = DestSpec::new(std::net::Ipv4Addr::from(RS[0]), 8080, ForwardMode::Masq, 1);
+    lab.ok(Request::AddDest { service: v4, dest });
+    lab.learn_neighbours();
+    for cport in 1000..1003 {
+        let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, cport), (VIP, VPORT), true, false));
+        assert_eq!(out.len(), 1, "IPv4 SYN {cport} leaves");
+    }
+    assert!(lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 1003), (VIP, VPORT), true, false)).is_empty());
+    assert_eq!(lab.counters.drop_count(Drop::HalfOpenLimit), 1, "the IPv4 share is full");
+    let mut lports = vec![];
+    for cport in 1000..1003 {
+        let out = lab.rx(0, tcp6(ROUTER_MAC, (CLIENT6, cport), (VIP6, VPORT), true, false));
+        lports.push(read(&out).2 .1);
+    }
+    assert!(lab.rx(0, tcp6(ROUTER_MAC, (CLIENT6, 1003), (VIP6, VPORT), true, false)).is_empty());
+    assert_eq!(lab.counters.drop_count(Drop::HalfOpenLimit), 2, "so is the IPv6 one, on its own");
+    assert_eq!(lab.counters.event_count(Event::HalfOpen), 6);
+    assert_eq!(lab.counters.event_count(Event::HalfOpen6), 3);
+    // The first IPv6 connection completes its handshake: room for one more.
+    let out = lab.rx(0, tcp6(RS_MAC[0], (RS6, 8080), (LIP6, lports[0]), true, true));
+    assert_eq!(read(&out).3, (CLIENT6, 1000));
+    let out = lab.rx(0, tcp6(ROUTER_MAC, (CLIENT6, 1000), (VIP6, VPORT), false, true));
+    assert_eq!(read(&out).3, (RS6, 8080));
+    assert_eq!(lab.counters.event_count(Event::HalfOpen6), 2);
+    let out = lab.rx(0, tcp6(ROUTER_MAC, (CLIENT6, 1003), (VIP6, VPORT), true, false));
+    assert_eq!(read(&out).3, (RS6, 8080), "a new IPv6 connection opens again");
+    assert_eq!(lab.counters.event_count(Event::HalfOpen), 6);
+}

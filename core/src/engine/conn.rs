@@ -139,6 +139,32 @@ pub(super) fn rescheduled(
     (flags.contains(Flags::ONE_PACKET) && p.0 == Protocol::Udp).then_some(false)
 }
 
+/// One more half-open TCP session (`sessions_half_open`, and
+/// `sessions_half_open_ipv6` if `v6`).
+#[inline]
+pub(super) fn half_open_add(counters: &WorkerCounters, v6: bool) {
+    counters.event(Event::HalfOpen, 1);
+    if v6 {
+        counters.event(Event::HalfOpen6, 1);
+    }
+}
+
+/// One half-open TCP session fewer ([`half_open_add`]'s undo).
+#[inline]
+fn half_open_sub(counters: &WorkerCounters, v6: bool) {
+    counters.event_cell(Event::HalfOpen).sub(1);
+    if v6 {
+        counters.event_cell(Event::HalfOpen6).sub(1);
+    }
+}
+
+/// Half-open TCP sessions of the IPv4 table (the limit `half_open_max`
+/// holds; IPv6's is `sessions_half_open_ipv6` against `half_open_max6`).
+#[inline]
+fn half_open4(counters: &WorkerCounters) -> u64 {
+    counters.event_count(Event::HalfOpen).saturating_sub(counters.event_count(Event::HalfOpen6))
+}
+
 /// A TCP state before the handshake completed.
 #[inline]
 pub(super) fn half_open(state: State) -> bool {
@@ -146,20 +172,21 @@ pub(super) fn half_open(state: State) -> bool {
 }
 
 /// A forwarded packet moved its session's TCP state from `old` to `new`
-/// (`new != old`), in either family's table: store it, and keep the
-/// half-open count and the real server's active/inactive gauges in step.
+/// (`new != old`), in either family's table (IPv6's if `v6`): store it,
+/// and keep the half-open counts and the real server's active/inactive
+/// gauges in step.
 #[inline(always)]
 fn state_moved(
     counters: &WorkerCounters,
     (state, flags): (&mut State, &mut Flags),
     dest: u16,
-    old: State,
-    new: State,
+    (old, new): (State, State),
+    v6: bool,
 ) {
     *state = new;
     match (half_open(old), half_open(new)) {
-        (true, false) => counters.event_cell(Event::HalfOpen).sub(1),
-        (false, true) => counters.event(Event::HalfOpen, 1),
+        (true, false) => half_open_sub(counters, v6),
+        (false, true) => half_open_add(counters, v6),
         _ => {}
     }
     let cells = &counters.dests[dest as usize];
@@ -190,11 +217,12 @@ pub(super) fn forwarded(
     (dir, table): (Dir, Dir),
     (tcp, tcp_flags): (bool, u8),
     bytes: u64,
+    v6: bool,
 ) -> (State, State) {
     let old = *state;
     let new = if tcp { crate::tcp_state::next(old, table, tcp_flags) } else { old };
     if new != old {
-        state_moved(counters, (state, flags), dest, old, new);
+        state_moved(counters, (state, flags), dest, (old, new), v6);
     }
     counters.event(if dir == Dir::Output { Event::FwdOut } else { Event::FwdIn }, 1);
     count_traffic(counters, (dest, service), dir, bytes);
@@ -266,7 +294,7 @@ impl Engine {
         if tcp && !plain_syn(tcp_flags) {
             return Err(Drop::NoSessionNotSyn);
         }
-        if tcp && counters.event_count(Event::HalfOpen) >= cfg.half_open_max as u64 {
+        if tcp && half_open4(counters) >= cfg.half_open_max as u64 {
             return Err(Drop::HalfOpenLimit);
         }
         let st = &mut svc_state[svc.slot as usize];
@@ -326,7 +354,7 @@ impl Engine {
         counters.event(Event::SessionsCreated, 1);
         counters.event(Event::SessionsLive, 1);
         if tcp {
-            counters.event(Event::HalfOpen, 1);
+            half_open_add(counters, false);
         }
         for cells in [&counters.dests[dest.slot as usize], &counters.services[svc.slot as usize]] {
             cells.conns.add(1);
@@ -383,11 +411,11 @@ pub(crate) fn unbind(
     workers: u32,
     s: &Session,
 ) {
-    unbind_parts(counters, overloaded, snap, workers, s.dest, s.flags, s.protocol(), s.state);
+    unbind_parts(counters, overloaded, snap, workers, s.dest, s.flags, (s.protocol(), s.state), false);
 }
 
-/// [`unbind`] for a session of either family, from its real-server slot,
-/// flags, protocol and state.
+/// [`unbind`] for a session of either family (IPv6's if `v6`), from its
+/// real-server slot, flags, protocol and state.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn unbind_parts(
     counters: &WorkerCounters,
@@ -396,8 +424,8 @@ pub(crate) fn unbind_parts(
     workers: u32,
     dest: u16,
     flags: Flags,
-    proto: Protocol,
-    state: State,
+    (proto, state): (Protocol, State),
+    v6: bool,
 ) {
     let cells = &counters.dests[dest as usize];
     if flags.contains(Flags::ACTIVE) {
@@ -408,7 +436,7 @@ pub(crate) fn unbind_parts(
     counters.event(Event::SessionsExpired, 1);
     counters.event_cell(Event::SessionsLive).sub(1);
     if proto == Protocol::Tcp && half_open(state) {
-        counters.event_cell(Event::HalfOpen).sub(1);
+        half_open_sub(counters, v6);
     }
     let total = cells.active.get() + cells.inactive.get();
     let clear = match snap.dest_thresholds(u32::from(dest)) {

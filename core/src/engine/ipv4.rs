@@ -571,7 +571,8 @@ impl Engine {
         // As IPVS: the packet is counted (and moves the state) before it is
         // transmitted, also when transmission then fails (TUN too big).
         let (state, tcp) = ((&mut sm.state, &mut sm.flags), (p.key.proto == Protocol::Tcp, p.tcp_flags));
-        let (old, new) = forwarded(counters, state, (s.dest, s.service), (dir, table), tcp, p.tl as u64);
+        let (old, new) =
+            forwarded(counters, state, (s.dest, s.service), (dir, table), tcp, p.tl as u64, false);
         sessions.touch(i, now, snap.timeouts.of_ms(new));
         // Over the smallest MTU only: DF and the output port's MTU.
         if p.tl > *min_mtu as usize {

@@ -311,7 +311,7 @@ impl Engine {
     pub(super) fn end6(&mut self, i: u32) {
         let s = *self.sessions6.get(i);
         let (c, o, snap, w) = (&self.counters, &mut self.overloaded, &self.snap, self.cfg.workers);
-        unbind_parts(c, o, snap, w, s.dest, s.flags, s.protocol(), s.state);
+        unbind_parts(c, o, snap, w, s.dest, s.flags, (s.protocol(), s.state), true);
         self.sessions6.remove(i);
     }
 
@@ -323,7 +323,16 @@ impl Engine {
             if s.is_template() {
                 return crate::persist::expire(counters, s);
             }
-            unbind_parts(counters, overloaded, snap, cfg.workers, s.dest, s.flags, s.protocol(), s.state);
+            unbind_parts(
+                counters,
+                overloaded,
+                snap,
+                cfg.workers,
+                s.dest,
+                s.flags,
+                (s.protocol(), s.state),
+                true,
+            );
             None
         })
     }
@@ -348,7 +357,7 @@ impl Engine {
         if tcp && !plain_syn(p.tcp_flags) {
             return Err(Drop::NoSessionNotSyn);
         }
-        if tcp && counters.event_count(Event::HalfOpen) >= cfg.half_open_max as u64 {
+        if tcp && counters.event_count(Event::HalfOpen6) >= cfg.half_open_max6 as u64 {
             return Err(Drop::HalfOpenLimit);
         }
         let st = &mut svc_state[svc.slot as usize];
@@ -434,7 +443,7 @@ impl Engine {
         counters.event(Event::SessionsCreated, 1);
         counters.event(Event::SessionsLive, 1);
         if tcp {
-            counters.event(Event::HalfOpen, 1);
+            super::conn::half_open_add(counters, true);
         }
         for cells in [&counters.dests[dest.slot as usize], &counters.services[svc.slot as usize]] {
             cells.conns.add(1);
@@ -515,7 +524,16 @@ impl Engine {
         let mode = modes::traits(smode);
         if !cfg.nodest.forwards(snap, s.dest) {
             if cfg.nodest == super::conn::NoDest::Expire {
-                unbind_parts(counters, overloaded, snap, cfg.workers, s.dest, s.flags, s.protocol(), s.state);
+                unbind_parts(
+                    counters,
+                    overloaded,
+                    snap,
+                    cfg.workers,
+                    s.dest,
+                    s.flags,
+                    (s.protocol(), s.state),
+                    true,
+                );
                 sessions6.remove(i);
             }
             return Action::Drop(Drop::DestUnavailable);
@@ -540,7 +558,7 @@ impl Engine {
         let table = if dir == Dir::Input { mode.in_table } else { dir };
         let sm = sessions6.get_mut(i);
         let (state, tcp) = ((&mut sm.state, &mut sm.flags), (p.key.proto == Protocol::Tcp, p.tcp_flags));
-        let (_, new) = forwarded(counters, state, (dest, service), (dir, table), tcp, p.len as u64);
+        let (_, new) = forwarded(counters, state, (dest, service), (dir, table), tcp, p.len as u64, true);
         sessions6.touch(i, now, snap.timeouts.of_ms(new));
         let s = sessions6.get(i);
         // TOA or a PROXY header (FULLNAT66, NAT64): one test of the flag

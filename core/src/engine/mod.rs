@@ -92,10 +92,13 @@ pub struct EngineConfig {
     pub expire_budget: usize,
     /// Service slots (sizes the per-service scheduler state).
     pub max_services: usize,
-    /// Most TCP sessions in NONE/SYN_RECV at once; new connections beyond
-    /// it are dropped (`drop_half_open_limit`) so a SYN flood cannot take
-    /// the table from established sessions.
+    /// Most IPv4 TCP sessions in NONE/SYN_RECV at once; new connections
+    /// beyond it are dropped (`drop_half_open_limit`) so a SYN flood cannot
+    /// take the table from established sessions.
     pub half_open_max: usize,
+    /// The same for the IPv6 table (its own share: a flood of one family
+    /// neither fills the other's table nor holds its connections back).
+    pub half_open_max6: usize,
     /// IPVS's `net.ipv4.vs.conn_reuse_mode` (see [`conn::ConnReuse`]):
     /// what a plain SYN that matches a closing session does.
     pub conn_reuse: conn::ConnReuse,
@@ -292,6 +295,7 @@ impl Engine {
         counters.event_cell(Event::SessionTableBytes).set(sessions.memory_bytes() as u64);
         counters.event_cell(Event::Session6TableBytes).set(sessions6.memory_bytes() as u64);
         counters.event_cell(Event::SessionCapacity).set(sessions.capacity() as u64);
+        counters.event_cell(Event::Session6Capacity).set(sessions6.capacity() as u64);
         let replies = reject::TokenBucket::new(cfg.reject.rate, cfg.reject.burst, now_ms);
         let frag = crate::frag::Reassembler::new(cfg.frag);
         counters.event_cell(Event::FragCapacity).set(frag.capacity() as u64);

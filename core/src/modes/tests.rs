@@ -78,6 +78,7 @@ fn config(worker: u32, workers: u32) -> EngineConfig {
         expire_budget: 64,
         max_services: 1,
         half_open_max: 64,
+        half_open_max6: 64,
         conn_reuse: crate::engine::ConnReuse::default(),
         nodest: crate::engine::NoDest::default(),
         reject: Default::default(),

@@ -763,7 +763,8 @@ fn nat66_synproxy_handshake_then_spliced_data_both_ways() {
 #[test]
 fn held_data_slots_of_expired_ipv6_handshakes_are_taken_over() {
     let probe = engine(service(IpAddr::V6(RIP6), ForwardMode::FullNat), 0, 1);
-    let cfg = EngineConfig { sessions6: 256, half_open_max: 256, ..probe.config().clone() };
+    let cfg =
+        EngineConfig { sessions6: 256, half_open_max: 256, half_open_max6: 256, ..probe.config().clone() };
     let e = Engine::new(cfg, probe.snapshot().clone(), Arc::new(WorkerCounters::new(0, 0, 1, 4)), 0);
     let neigh =
         NeighConfig { capacity: 16, per_port_max: 16, reachable_ms: 30_000, retry_ms: 1000, max_probes: 3 };

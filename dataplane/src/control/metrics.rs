@@ -101,9 +101,11 @@ fn is_gauge(e: Event) -> bool {
         e,
         Event::SessionsLive
             | Event::HalfOpen
+            | Event::HalfOpen6
             | Event::SessionTableBytes
             | Event::Session6TableBytes
             | Event::SessionCapacity
+            | Event::Session6Capacity
             | Event::LoopCyclesMax
     )
 }
@@ -308,7 +310,8 @@ impl Control {
                 }
             }
             loop_histogram(f, w, &worker);
-            let cap = w.event_count(Event::SessionCapacity);
+            // Both tables: `sessions_live` counts both families.
+            let cap = w.event_count(Event::SessionCapacity) + w.event_count(Event::Session6Capacity);
             let live = w.event_count(Event::SessionsLive);
             f.gauge(
                 "gatewayd_session_table_fill_ratio",

@@ -117,7 +117,8 @@ impl Engine {
         crate::modes::nat::rewrite_session(frame, l4.key.proto, l4.tl, s, out);
         let table = if out { dir } else { crate::modes::traits(s.mode).in_table };
         let (state, tcp) = ((&mut s.state, &mut s.flags), (tcp, l4.tcp_flags));
-        let (_, new) = forwarded(counters, state, (s.dest, s.service), (dir, table), tcp, l4.tl as u64);
+        let (_, new) =
+            forwarded(counters, state, (s.dest, s.service), (dir, table), tcp, l4.tl as u64, false);
         sessions.touch(i, now, snap.timeouts.of_ms(new));
         Some((port, next_hop))
     }

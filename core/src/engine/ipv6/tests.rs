@@ -48,6 +48,7 @@ pub(crate) fn engine_with_routes(addr6: Option<(Ipv6Addr, u8)>, routes6: &[crate
         expire_budget: 16,
         max_services: 1,
         half_open_max: 16,
+        half_open_max6: 16,
         conn_reuse: Default::default(),
         nodest: Default::default(),
         reject: Default::default(),

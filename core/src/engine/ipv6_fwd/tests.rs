@@ -73,6 +73,7 @@ pub(crate) fn engine(svc: Service, worker: u32, workers: u32) -> Engine {
         expire_budget: 64,
         max_services: 1,
         half_open_max: 16,
+        half_open_max6: 16,
         conn_reuse: Default::default(),
         nodest: Default::default(),
         reject: Default::default(),
