@@ -191,6 +191,17 @@ pub fn sessions6_of(sessions: usize) -> usize {
     (sessions / 4).max(1)
 }
 
+/// [`super::conn::unbind`] for IPv6 session `s`.
+fn unbind6(
+    counters: &crate::counters::WorkerCounters,
+    overloaded: &mut [bool],
+    snap: &crate::service::Snapshot,
+    workers: u32,
+    s: &Session6,
+) {
+    unbind_parts(counters, overloaded, snap, workers, s.dest, s.flags, (s.protocol(), s.state), true);
+}
+
 impl Engine {
     /// A TCP/UDP packet to or from an IPv6 service (not a fragment).
     pub(super) fn ipv6_l4(&mut self, now: u64, rx: &Iface, frame: &mut [u8], t: &Transport) -> Action {
@@ -311,7 +322,7 @@ impl Engine {
     pub(super) fn end6(&mut self, i: u32) {
         let s = *self.sessions6.get(i);
         let (c, o, snap, w) = (&self.counters, &mut self.overloaded, &self.snap, self.cfg.workers);
-        unbind_parts(c, o, snap, w, s.dest, s.flags, (s.protocol(), s.state), true);
+        unbind6(c, o, snap, w, &s);
         self.sessions6.remove(i);
     }
 
@@ -323,16 +334,7 @@ impl Engine {
             if s.is_template() {
                 return crate::persist::expire(counters, s);
             }
-            unbind_parts(
-                counters,
-                overloaded,
-                snap,
-                cfg.workers,
-                s.dest,
-                s.flags,
-                (s.protocol(), s.state),
-                true,
-            );
+            unbind6(counters, overloaded, snap, cfg.workers, s);
             None
         })
     }
@@ -524,16 +526,7 @@ impl Engine {
         let mode = modes::traits(smode);
         if !cfg.nodest.forwards(snap, s.dest) {
             if cfg.nodest == super::conn::NoDest::Expire {
-                unbind_parts(
-                    counters,
-                    overloaded,
-                    snap,
-                    cfg.workers,
-                    s.dest,
-                    s.flags,
-                    (s.protocol(), s.state),
-                    true,
-                );
+                unbind6(counters, overloaded, snap, cfg.workers, s);
                 sessions6.remove(i);
             }
             return Action::Drop(Drop::DestUnavailable);
