@@ -227,7 +227,7 @@ counters! {
         TcpRstSent = "tcp_rst_sent",
             "TCP RSTs sent for a segment with no session, or a SYN with no service (no_service_reply).",
         IcmpPortUnreachSent = "icmp_port_unreach_sent",
-            "ICMP port unreachable sent for a SYN or datagram to a VIP:port with no service or real server.",
+            "ICMP (or ICMPv6) port unreachable sent for a SYN or datagram to a VIP:port with no service or real server.",
         RepliesRateLimited = "replies_rate_limited",
             "RSTs and port unreachables not sent: the worker's token bucket was empty.",
         FragReceived = "frag_received", "IPv4 fragments taken into reassembly.",

@@ -389,7 +389,16 @@ impl<B: PacketBuf> Worker<B> {
                 io.send(port, pkt);
             }
             Action::Reject { port, next_hop, reply, why } => {
-                self.reject(now, port, next_hop, reply, why, pkt, io)
+                self.ip_ident = self.ip_ident.wrapping_add(1);
+                let ident = self.ip_ident;
+                if self.rejected(&mut pkt, reply, why, |p| reject::build(p, reply, ident)) {
+                    self.output(now, port, next_hop, pkt, io);
+                }
+            }
+            Action::Reject6 { port, next_hop, reply, why } => {
+                if self.rejected(&mut pkt, reply, why, |p| reject::build6(p, reply)) {
+                    self.output6(now, port, next_hop, pkt, io);
+                }
             }
             Action::Kernel { port } => self.punt(port, pkt, io),
             Action::Arp { port, sender, reply, create, kernel } => {
@@ -592,7 +601,9 @@ impl<B: PacketBuf> Worker<B> {
             Action::Drop(why) => self.engine.counters().count_drop(why),
             // A reassembled datagram with nowhere to go is only counted:
             // replies quote the first fragment's header, which is gone.
-            Action::Reject { why, .. } => self.engine.counters().count_drop(why),
+            Action::Reject { why, .. } | Action::Reject6 { why, .. } => {
+                self.engine.counters().count_drop(why)
+            }
             // A TOA option or PROXY header belongs in a handshake segment,
             // which is never fragmented: a reassembled one is refused rather
             // than sent without what its sequence numbers now assume.
@@ -722,25 +733,15 @@ impl<B: PacketBuf> Worker<B> {
         kernel_or_count(self.engine.counters(), port, pkt, io);
     }
 
-    /// Counts the drop `why`, turns `pkt` into `reply` ([`reject::build`])
-    /// and sends it to `next_hop` like a routed packet.
+    /// Counts the drop `why` and turns `pkt` into `reply` with `build`
+    /// ([`reject::build`], [`reject::build6`]); true if it is to be sent to
+    /// the sender's next hop like a routed packet (then counted as sent).
     #[cold]
-    #[allow(clippy::too_many_arguments)]
-    fn reject(
-        &mut self,
-        now: u64,
-        port: u16,
-        next_hop: u32,
-        reply: Reject,
-        why: Drop,
-        mut pkt: B,
-        io: &mut impl Io<B>,
-    ) {
+    fn rejected(&self, pkt: &mut B, reply: Reject, why: Drop, build: impl FnOnce(&mut B) -> bool) -> bool {
         let counters = self.engine.counters();
         counters.count_drop(why);
-        self.ip_ident = self.ip_ident.wrapping_add(1);
-        if !reject::build(&mut pkt, reply, self.ip_ident) {
-            return; // Not resizable (never for a single-segment buffer).
+        if !build(pkt) {
+            return false; // Not resizable (never for a single-segment buffer).
         }
         counters.event(
             match reply {
@@ -749,7 +750,7 @@ impl<B: PacketBuf> Worker<B> {
             },
             1,
         );
-        self.output(now, port, next_hop, pkt, io);
+        true
     }
 
     /// Sends a routed packet to `next_hop`, resolving its MAC first. The

@@ -229,3 +229,133 @@ fn a_reply_to_an_unresolved_sender_waits_for_arp_like_any_routed_packet() {
     assert_eq!((src, dst), (Ipv4Addr::from(VIP), Ipv4Addr::from(CLIENT)));
     assert_eq!(&out[0].1[0..6], &CLIENT_MAC);
 }
+
+mod v6 {
+    //! The same replies for IPv6 services: ICMPv6 port unreachable (type 1
+    //! code 4) where IPv4 sends ICMP's, RSTs over IPv6, the same rules and
+    //! the same bucket.
+
+    use std::net::Ipv6Addr;
+
+    use super::common::v6::*;
+    use super::common::*;
+    use super::sent;
+    use etherparse::{Icmpv6Type, NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
+    use gw_core::counters::{Drop, Event};
+    use gw_core::engine::RejectConfig;
+    use gw_proto::{ForwardMode, Protocol};
+
+    type End6 = (Ipv6Addr, u16);
+    /// A reply's source, destination, and for a RST its ports, seq and ack.
+    type Reply6 = (Ipv6Addr, Ipv6Addr, Option<(u16, u16, u32, u32)>);
+
+    /// A TCP segment `s -> d` from `mac`, with SYN alone or ACK `ack`.
+    fn seg6(mac: [u8; 6], s: End6, d: End6, ack: Option<u32>) -> Vec<u8> {
+        let b = PacketBuilder::ethernet2(mac, GW_OUT.0)
+            .ipv6(s.0.octets(), d.0.octets(), 64)
+            .tcp(s.1, d.1, 77, 64000);
+        let b = match ack {
+            Some(a) => b.ack(a),
+            None => b.syn(),
+        };
+        let mut out = vec![];
+        b.write(&mut out, if ack.is_some() { b"late data" } else { b"" }).unwrap();
+        out
+    }
+
+    /// The IPv6 header of the one frame out (port 0, to `mac`) and its
+    /// transport, read by etherparse, with the L4 checksum checked there.
+    fn one_out(out: &[(u16, Vec<u8>)], mac: [u8; 6]) -> Reply6 {
+        assert_eq!(out.len(), 1, "one reply");
+        let (port, f) = &out[0];
+        assert_eq!((*port, &f[0..6], &f[6..12]), (0, &mac[..], &GW_OUT.0[..]), "back out port 0");
+        let p = SlicedPacket::from_ethernet(f).unwrap();
+        let Some(NetSlice::Ipv6(ip)) = &p.net else { panic!("not IPv6") };
+        let h = ip.header().to_header();
+        assert_eq!(h.hop_limit, 64);
+        let (src, dst) = (Ipv6Addr::from(h.source), Ipv6Addr::from(h.destination));
+        match &p.transport {
+            Some(TransportSlice::Icmpv6(icmp)) => {
+                let port = etherparse::icmpv6::DestUnreachableCode::Port;
+                assert_eq!(icmp.icmp_type(), Icmpv6Type::DestinationUnreachable(port));
+                let want = icmp.header().icmp_type.calc_checksum(h.source, h.destination, icmp.payload());
+                assert_eq!(icmp.checksum(), want.unwrap());
+                (src, dst, None)
+            }
+            Some(TransportSlice::Tcp(t)) => {
+                let th = t.to_header();
+                assert_eq!(th.checksum, th.calc_checksum_ipv6(&h, &[]).unwrap());
+                assert!(th.rst && t.payload().is_empty(), "a bare RST");
+                (
+                    src,
+                    dst,
+                    Some((th.source_port, th.destination_port, th.sequence_number, th.acknowledgment_number)),
+                )
+            }
+            other => panic!("neither ICMPv6 nor TCP: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_ipv6_syn_or_datagram_with_nowhere_to_go_gets_icmpv6_port_unreachable_from_the_vip() {
+        let mut lab = lab6(ForwardMode::FullNat, 1);
+        // A port of the VIP with no service.
+        let out = lab.rx(0, seg6(ROUTER_MAC, (CLIENT6, 40000), (VIP6, 81), None));
+        assert_eq!(one_out(&out, ROUTER_MAC), (VIP6, CLIENT6, None));
+        let out = lab.rx(0, udp6(ROUTER_MAC, (CLIENT6, 5353), (VIP6, 81)));
+        assert_eq!(one_out(&out, ROUTER_MAC), (VIP6, CLIENT6, None));
+        assert_eq!(lab.counters.drop_count(Drop::NoService), 2, "still counted as the drop it is");
+        // A service whose only server is quiesced (weight 0).
+        let mut dest = gw_proto::DestSpec::new(RS6, 8080, ForwardMode::FullNat, 1);
+        dest.weight = 0;
+        lab.ok(gw_proto::Request::EditDest { service: key6(Protocol::Udp), dest });
+        let out = lab.rx(0, udp6(ROUTER_MAC, (CLIENT6, 5353), (VIP6, VPORT)));
+        assert_eq!(one_out(&out, ROUTER_MAC), (VIP6, CLIENT6, None));
+        assert_eq!(lab.counters.drop_count(Drop::NoDest), 1);
+        assert_eq!(sent(&lab, Event::IcmpPortUnreachSent), 3);
+    }
+
+    #[test]
+    fn an_ipv6_segment_with_no_session_is_reset_from_where_it_was_sent() {
+        let mut lab = lab6(ForwardMode::FullNat, 1);
+        // A client's segment after its session is gone: RST from VIP6:80,
+        // seq = its ack (RFC 793).
+        let out = lab.rx(0, seg6(ROUTER_MAC, (CLIENT6, 40000), (VIP6, VPORT), Some(0xdead_beef)));
+        assert_eq!(one_out(&out, ROUTER_MAC), (VIP6, CLIENT6, Some((VPORT, 40000, 0xdead_beef, 0))));
+        assert_eq!(lab.counters.drop_count(Drop::NoSessionNotSyn), 1);
+        // A real server's segment to a local address:port with no session:
+        // RST from LIP6 to the server, on its link.
+        let out = lab.rx(0, seg6(RS_MAC[0], (RS6, 8080), (LIP6, 2000), Some(5)));
+        assert_eq!(one_out(&out, RS_MAC[0]), (LIP6, RS6, Some((2000, 8080, 5, 0))));
+        assert_eq!(lab.counters.drop_count(Drop::UnknownReply), 1);
+        assert_eq!(sent(&lab, Event::TcpRstSent), 2);
+    }
+
+    #[test]
+    fn no_ipv6_reply_to_multicast_our_own_addresses_or_beyond_the_bucket() {
+        let reject = RejectConfig { rate: 1, burst: 2, ..RejectConfig::default() };
+        let mut lab = lab6_from(ForwardMode::FullNat, LabConfig { reject, ..LabConfig::default() });
+        // Sent to a multicast MAC; from a multicast MAC.
+        let mut f = udp6(ROUTER_MAC, (CLIENT6, 5353), (VIP6, 81));
+        f[0..6].copy_from_slice(&[0x33, 0x33, 0, 0, 0, 1]);
+        assert!(lab.rx(0, f).is_empty());
+        assert!(lab.rx(0, udp6([0x33, 0x33, 0, 0, 0, 2], (CLIENT6, 5353), (VIP6, 81))).is_empty());
+        // "From" the VIP, a local address, the port's own address.
+        for src in [VIP6, LIP6, GW_OUT_ADDR6] {
+            assert!(lab.rx(0, udp6(ROUTER_MAC, (src, 5353), (VIP6, 81))).is_empty(), "{src}");
+        }
+        assert_eq!(lab.counters.drop_count(Drop::NoService), 5, "each counted");
+        assert_eq!(sent(&lab, Event::IcmpPortUnreachSent), 0);
+        // The bucket (2 tokens, the worker's clock standing still) is the
+        // IPv4 replies' too: one IPv4 reply, one IPv6, then none.
+        let spec = gw_proto::ServiceSpec::new(key(Protocol::Udp), gw_proto::Scheduler::Rr);
+        lab.ok(gw_proto::Request::AddService { spec });
+        lab.learn_neighbours();
+        let out = lab.rx(0, udp(CLIENT_MAC, GW_OUT, (CLIENT, 5353), (VIP, 81)));
+        assert_eq!(out.len(), 1, "an ICMP port unreachable");
+        let out = lab.rx(0, udp6(ROUTER_MAC, (CLIENT6, 5353), (VIP6, 81)));
+        assert_eq!(one_out(&out, ROUTER_MAC).0, VIP6);
+        assert!(lab.rx(0, udp6(ROUTER_MAC, (CLIENT6, 5353), (VIP6, 81))).is_empty());
+        assert_eq!(sent(&lab, Event::RepliesRateLimited), 1);
+    }
+}

@@ -10,6 +10,9 @@
 //!   (exit 28), and so does a port with no service; a UDP client gets
 //!   ECONNREFUSED; with `no_service_reply = "rst"` curl is refused by a RST.
 //!
+//! - the same for an IPv6 service (FULLNAT66 lab): curl over IPv6 and a UDP
+//!   client are refused by ICMPv6 port unreachable from the IPv6 VIP.
+//!
 //! The reply counters are read with `gwctl --counters`. Times are printed
 //! for information only: what is asserted is how each socket call ended.
 
@@ -126,4 +129,25 @@ fn no_service_reply_rst_refuses_curl_with_a_rst() {
     assert_eq!(code, CURL_COULDNT_CONNECT, "curl: {err}\n{}", lab.diag());
     assert!(lab.counter("tcp_rst_sent") >= 1, "{}", lab.diag());
     assert_eq!(lab.counter("icmp_port_unreach_sent"), 0);
+}
+
+#[test]
+fn an_ipv6_service_without_real_servers_refuses_tcp_and_udp_clients_at_once() {
+    let lab = Lab::up(&FULLNAT6, "ff-nodest6");
+    let vip = format!("[{VIP6}]:{VPORT}");
+    lab.gwctl_ok(&["-A", "-t", &vip, "-s", "rr"]);
+    lab.gwctl_ok(&["-A", "-u", &vip, "-s", "rr"]);
+    let (code, err) = curl(&lab, &format!("http://{vip}/"));
+    assert_eq!(code, CURL_COULDNT_CONNECT, "curl: {err}\n{}", lab.diag());
+    assert!(lab.counter("drop_no_dest") >= 1);
+    let (code, err) = curl(&lab, &format!("http://[{VIP6}]:81/"));
+    assert_eq!(code, CURL_COULDNT_CONNECT, "curl: {err}\n{}", lab.diag());
+    assert!(lab.counter("drop_no_service") >= 1);
+    let out = lab.python("client", "udp_refused.py", &[VIP6, &VPORT.to_string()]);
+    assert_eq!(out.trim(), "refused", "{}", lab.diag());
+    assert!(lab.counter("icmp_port_unreach_sent") >= 3, "{}", lab.diag());
+    // The service again with its real servers: the same client is served.
+    lab.gwctl_ok(&["-D", "-t", &vip]);
+    lab.add_service("-t");
+    assert_eq!(lab.http().remote, format!("{VIP6}:80"));
 }

@@ -314,7 +314,7 @@ impl Engine {
         }
         match self.new_session6(now, p) {
             Ok(i) => self.forward6(now, rx, i, Dir::Input, frame, p),
-            Err(d) => Action::Drop(d),
+            Err(d) => self.reject_or_drop6(now, rx, frame, p, d),
         }
     }
 

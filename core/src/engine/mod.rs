@@ -167,6 +167,9 @@ pub enum Action {
     /// frame with [`reject::build`] and send it out `port` to the MAC of
     /// `next_hop` (the sender's next hop), see [`reject`].
     Reject { port: u16, next_hop: u32, reply: Reject, why: Drop },
+    /// [`Action::Reject`] for an IPv6 packet: built with
+    /// [`reject::build6`], sent to the IPv6 `next_hop`.
+    Reject6 { port: u16, next_hop: u128, reply: Reject, why: Drop },
     /// A fragment kept for reassembly: free the buffer (counted as
     /// `frag_received`).
     Absorbed,

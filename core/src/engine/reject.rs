@@ -33,22 +33,28 @@
 //! (`replies_rate_limited`). The packet is counted under its drop reason in
 //! every case: a reply is extra, not instead.
 //!
-//! The engine only decides ([`Action::Reject`]); the worker builds the reply
+//! IPv6 packets get the same replies under the same rules ([`build6`]):
+//! ICMPv6 port unreachable (type 1 code 4, RFC 4443) where IPv4 sends ICMP's,
+//! as IPVS's `ip_vs_leave` does for an IPv6 service, and RSTs over IPv6.
+//!
+//! The engine only decides ([`Action::Reject`], [`Action::Reject6`]); the worker builds the reply
 //! over the received buffer ([`build`]: the first bytes of the original are
 //! copied aside, the buffer is resized, no allocation) and sends it to the
 //! sender's next hop through the neighbour table, as any routed packet.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::conn::plain_syn;
 use super::ipv4::L4Info;
+use super::ipv6_fwd::L4Info6;
 use super::{Action, Engine};
 use crate::counters::{Drop, Event};
 use crate::route::Iface;
 use crate::tcp_state::flags;
 use crate::wire::ethernet::{self, EtherType};
 use crate::wire::ipv4::{self, Protocol};
-use crate::wire::{icmpv4, tcp};
+use crate::wire::ipv6::{self, NextHeader};
+use crate::wire::{icmpv4, icmpv6, tcp};
 use crate::worker::PacketBuf;
 
 /// What a TCP SYN (and a UDP datagram) to a VIP:port with no service or no
@@ -153,14 +159,14 @@ pub fn rst_numbers(seg_flags: u8, seq: u32, ack: u32, seg_len: u32) -> (u32, u32
     }
 }
 
-/// The reply a packet dropped for `why` gets under `cfg`, if any.
-fn reply_for(cfg: &RejectConfig, p: &L4Info, why: Drop) -> Option<Reject> {
-    let tcp = p.key.proto == Protocol::Tcp;
-    if tcp && p.tcp_flags & flags::RST != 0 {
+/// The reply a packet (TCP with `tcp_flags` if `tcp`, else UDP; of either
+/// family) dropped for `why` gets under `cfg`, if any.
+fn reply_for(cfg: &RejectConfig, (tcp, tcp_flags): (bool, u8), why: Drop) -> Option<Reject> {
+    if tcp && tcp_flags & flags::RST != 0 {
         return None; // Never answer a RST (RFC 793).
     }
     match why {
-        Drop::NoService | Drop::NoDest if !tcp || plain_syn(p.tcp_flags) => match cfg.no_service {
+        Drop::NoService | Drop::NoDest if !tcp || plain_syn(tcp_flags) => match cfg.no_service {
             NoServiceReply::Icmp => Some(Reject::PortUnreachable),
             NoServiceReply::Rst if tcp => Some(Reject::Rst),
             NoServiceReply::Rst => Some(Reject::PortUnreachable),
@@ -193,22 +199,75 @@ impl Engine {
         if why == Drop::NoService && self.for_kernel(rx, p.key.dst) {
             return Action::Kernel { port: rx.port };
         }
-        let Some(reply) = reply_for(&self.cfg.reject, p, why) else {
-            return Action::Drop(why);
-        };
-        if !self.may_reply(rx, frame, p.key.src) {
-            return Action::Drop(why);
+        let l4 = (p.key.proto == Protocol::Tcp, p.tcp_flags);
+        let may = |e: &Engine| e.may_reply(rx, frame, p.key.src);
+        match self.reply_route(now, rx, l4, why, may, |r| r.lookup(p.key.src)) {
+            Some((reply, port, next_hop)) => Action::Reject { port, next_hop, reply, why },
+            None => Action::Drop(why),
         }
-        // Back through the port it came in on, to the sender's next hop.
-        let Some((port, next_hop)) = self.cfg.routes.lookup(p.key.src).filter(|(port, _)| *port == rx.port)
-        else {
-            return Action::Drop(why);
-        };
+    }
+
+    /// [`Engine::reject_or_drop`] for an IPv6 packet: [`Action::Reject6`],
+    /// the same replies under the same rules (ICMPv6 port unreachable where
+    /// IPv4 sends ICMP's, as IPVS's `ip_vs_leave` for an IPv6 service), from
+    /// the same bucket (Linux's ICMP and ICMPv6 share theirs).
+    #[cold]
+    pub(super) fn reject_or_drop6(
+        &mut self,
+        now: u64,
+        rx: &Iface,
+        frame: &[u8],
+        p: &L4Info6,
+        why: Drop,
+    ) -> Action {
+        let l4 = (p.key.proto == Protocol::Tcp, p.tcp_flags);
+        let may = |e: &Engine| e.may_reply6(rx, frame, p.key.src);
+        match self.reply_route(now, rx, l4, why, may, |r| r.lookup6(p.key.src)) {
+            Some((reply, port, next_hop)) => Action::Reject6 { port, next_hop, reply, why },
+            None => Action::Drop(why),
+        }
+    }
+
+    /// The reply a packet (`l4`: TCP and its flags, or UDP) dropped for
+    /// `why` gets, if the sender `may` have one, where it goes (the port
+    /// and next hop `back` finds for the sender, which must be `rx`: the
+    /// route back leaves where the packet came in), and if the bucket has a
+    /// token for it (else `replies_rate_limited`). Either family's.
+    fn reply_route<H>(
+        &mut self,
+        now: u64,
+        rx: &Iface,
+        l4: (bool, u8),
+        why: Drop,
+        may: impl FnOnce(&Engine) -> bool,
+        back: impl FnOnce(&crate::route::Routes) -> Option<(u16, H)>,
+    ) -> Option<(Reject, u16, H)> {
+        let reply = reply_for(&self.cfg.reject, l4, why)?;
+        if !may(self) {
+            return None;
+        }
+        let (port, next_hop) = back(&self.cfg.routes).filter(|(port, _)| *port == rx.port)?;
         if !self.replies.take(now) {
             self.counters.event(Event::RepliesRateLimited, 1);
-            return Action::Drop(why);
+            return None;
         }
-        Action::Reject { port, next_hop, reply, why }
+        Some((reply, port, next_hop))
+    }
+
+    /// [`Engine::may_reply`] for IPv6 source `src`: unicast frame to the
+    /// port's MAC from a unicast MAC, and a source that is neither
+    /// unspecified, multicast nor one of our addresses (IPv6 has no
+    /// broadcast).
+    fn may_reply6(&self, rx: &Iface, frame: &[u8], src: u128) -> bool {
+        let eth = ethernet::Frame::new_unchecked(frame);
+        if eth.dst_addr() != rx.mac || !eth.src_addr().is_unicast() {
+            return false;
+        }
+        let a = Ipv6Addr::from(src);
+        !(a.is_unspecified()
+            || a.is_multicast()
+            || self.snap.owns6(src)
+            || self.cfg.ifaces.iter().any(|i| i.ipv6() == Some(a)))
     }
 
     /// Whether the sender of `frame` (IPv4 source `src`) may get a reply:
@@ -234,6 +293,7 @@ const REPLY_TTL: u8 = 64;
 const QUOTE_MAX: usize = ipv4::MAX_HEADER_LEN + icmpv4::QUOTED_L4_LEN;
 const ETH: usize = ethernet::HEADER_LEN;
 const IP: usize = 20;
+const IP6: usize = ipv6::HEADER_LEN;
 
 /// Turns `pkt`, the frame the engine returned [`Action::Reject`] for, into
 /// the reply `reply` with IPv4 identification `ident` (the worker then sets
@@ -253,32 +313,16 @@ pub fn build<B: PacketBuf>(pkt: &mut B, reply: Reject, ident: u16) -> bool {
     }
     match reply {
         Reject::Rst => {
-            let Ok(t) = tcp::Packet::new_checked(&f[ETH + hl..ETH + tl]) else {
+            let Some(rst) = Rst::answering(&f[ETH + hl..ETH + tl]) else {
                 return false;
             };
-            let (fl, seq, ack) = (t.flags(), t.seq_number(), t.ack_number());
-            if fl & flags::RST != 0 {
-                return false;
-            }
-            let ctl = u32::from(fl & flags::SYN != 0) + u32::from(fl & flags::FIN != 0);
-            let seg_len = (tl - hl - t.header_len()) as u32 + ctl;
-            let (sport, dport) = (t.src_port(), t.dst_port());
             let len = ETH + IP + tcp::MIN_HEADER_LEN;
             if !pkt.set_len(len) {
                 return false;
             }
             let frame = pkt.as_mut();
-            frame[ETH + IP..len].fill(0);
             write_ip(&mut frame[ETH..ETH + IP], Protocol::Tcp, 0, len - ETH, ident, dst, src);
-            let (rseq, rack, rflags) = rst_numbers(fl, seq, ack, seg_len);
-            let mut r = tcp::Packet::new_unchecked(&mut frame[ETH + IP..len]);
-            r.set_src_port(dport);
-            r.set_dst_port(sport);
-            r.set_seq_number(rseq);
-            r.set_ack_number(rack);
-            r.set_header_len(tcp::MIN_HEADER_LEN);
-            r.set_flags(rflags);
-            r.fill_checksum(dst, src);
+            rst.write(&mut frame[ETH + IP..len]).fill_checksum(dst, src);
         }
         Reject::PortUnreachable => {
             let n = (hl + icmpv4::QUOTED_L4_LEN).min(tl);
@@ -303,6 +347,110 @@ pub fn build<B: PacketBuf>(pkt: &mut B, reply: Reject, ident: u16) -> bool {
     }
     ethernet::Frame::new_unchecked(pkt.as_mut()).set_ethertype(EtherType::Ipv4);
     true
+}
+
+/// The RST answering a TCP segment, either family's: its ports swapped
+/// and RFC 793's numbers ([`rst_numbers`]).
+struct Rst {
+    sport: u16,
+    dport: u16,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+}
+
+impl Rst {
+    /// The RST for `segment` (TCP header and payload), or `None` for a
+    /// malformed one or a RST (never answered).
+    fn answering(segment: &[u8]) -> Option<Rst> {
+        let t = tcp::Packet::new_checked(segment).ok()?;
+        let fl = t.flags();
+        if fl & flags::RST != 0 {
+            return None;
+        }
+        let ctl = u32::from(fl & flags::SYN != 0) + u32::from(fl & flags::FIN != 0);
+        let seg_len = (segment.len() - t.header_len()) as u32 + ctl;
+        let (seq, ack, flags) = rst_numbers(fl, t.seq_number(), t.ack_number(), seg_len);
+        Some(Rst { sport: t.dst_port(), dport: t.src_port(), seq, ack, flags })
+    }
+
+    /// Writes it as a 20-byte TCP header over `buf`, checksum left to the
+    /// caller (the family's pseudo-header).
+    fn write(self, buf: &mut [u8]) -> tcp::Packet<&mut [u8]> {
+        buf.fill(0);
+        let mut r = tcp::Packet::new_unchecked(buf);
+        r.set_src_port(self.sport);
+        r.set_dst_port(self.dport);
+        r.set_seq_number(self.seq);
+        r.set_ack_number(self.ack);
+        r.set_header_len(tcp::MIN_HEADER_LEN);
+        r.set_flags(self.flags);
+        r
+    }
+}
+
+/// [`build`] for an IPv6 packet ([`Action::Reject6`]): the RST as IPv4's,
+/// over IPv6 (hop limit [`REPLY_TTL`]); the port unreachable as ICMPv6
+/// destination unreachable, port unreachable (type 1 code 4, RFC 4443
+/// §3.1) from the packet's destination, quoting as much of the packet as
+/// fits in the minimum MTU (§2.4 (c)). A RST needs TCP right after the
+/// fixed header: a segment with extension headers is only dropped.
+pub fn build6<B: PacketBuf>(pkt: &mut B, reply: Reject) -> bool {
+    let f = pkt.as_ref();
+    let Ok(ip) = ipv6::Packet::new_checked(f.get(ETH..).unwrap_or_default()) else {
+        return false;
+    };
+    let len = IP6 + usize::from(ip.payload_len());
+    let (src, dst, next) = (ip.src_addr(), ip.dst_addr(), ip.next_header());
+    if ETH + len > f.len() {
+        return false;
+    }
+    match reply {
+        Reject::Rst => {
+            if next != NextHeader::Tcp {
+                return false;
+            }
+            let Some(rst) = Rst::answering(&f[ETH + IP6..ETH + len]) else {
+                return false;
+            };
+            let rlen = ETH + IP6 + tcp::MIN_HEADER_LEN;
+            if !pkt.set_len(rlen) {
+                return false;
+            }
+            let frame = pkt.as_mut();
+            write_ip6(&mut frame[ETH..ETH + IP6], NextHeader::Tcp, tcp::MIN_HEADER_LEN, dst, src);
+            rst.write(&mut frame[ETH + IP6..rlen]).fill_checksum_v6(dst, src);
+        }
+        Reject::PortUnreachable => {
+            // The quote moves up by the two headers: grow (or cut) first,
+            // then move it within the buffer.
+            let quoted = len.min(usize::from(ipv6::MIN_MTU) - IP6 - icmpv6::HEADER_LEN);
+            let start = ETH + IP6 + icmpv6::HEADER_LEN;
+            if !pkt.set_len(start + quoted) {
+                return false;
+            }
+            let frame = pkt.as_mut();
+            frame.copy_within(ETH..ETH + quoted, start);
+            let icmp_len = icmpv6::HEADER_LEN + quoted;
+            write_ip6(&mut frame[ETH..ETH + IP6], NextHeader::Icmpv6, icmp_len, dst, src);
+            frame[ETH + IP6..start].fill(0);
+            let mut icmp = icmpv6::Packet::new_unchecked(&mut frame[ETH + IP6..start + quoted]);
+            icmp.set_msg_type(icmpv6::Message::DstUnreachable);
+            icmp.set_code(icmpv6::CODE_PORT_UNREACHABLE);
+            icmp.fill_checksum(dst, src);
+        }
+    }
+    ethernet::Frame::new_unchecked(pkt.as_mut()).set_ethertype(EtherType::Ipv6);
+    true
+}
+
+/// Writes a 40-byte IPv6 header (traffic class and flow label 0, hop limit
+/// [`REPLY_TTL`]) for `payload` bytes of `next`.
+fn write_ip6(buf: &mut [u8], next: NextHeader, payload: usize, src: Ipv6Addr, dst: Ipv6Addr) {
+    let mut ip = ipv6::Packet::new_unchecked(buf);
+    ip.set_version(6);
+    ip.set_next_header(next);
+    super::ipv6::reply_header(&mut ip, src, dst, payload as u16, REPLY_TTL);
 }
 
 /// Writes a 20-byte IPv4 header (no options, DF clear, TTL [`REPLY_TTL`]).

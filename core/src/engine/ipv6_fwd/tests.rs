@@ -240,9 +240,18 @@ fn synproxy_with_toa_answers_statelessly_and_nat64_without_a_laddr_is_a_counted_
 fn no_session_without_a_syn_no_service_no_local_address() {
     let mut e = engine(service(ForwardMode::FullNat, P::Tcp, false), 0, 1);
     let mut ack = tcp_frame((CIP, 40000), (VIP, 80), false, true, &[]);
-    assert_eq!(e.process(0, 0, &mut ack), Action::Drop(Drop::NoSessionNotSyn));
+    // Dropped for their reasons, and answered as IPv4's ([`super::reject`]).
+    let rst = crate::engine::Reject::Rst;
+    let why = Drop::NoSessionNotSyn;
+    assert!(
+        matches!(e.process(0, 0, &mut ack), Action::Reject6 { reply, why: w, .. } if reply == rst && w == why)
+    );
     let mut other = tcp_frame((CIP, 40000), (VIP, 81), true, false, &[]);
-    assert_eq!(e.process(0, 0, &mut other), Action::Drop(Drop::NoService));
+    let unreach = crate::engine::Reject::PortUnreachable;
+    assert!(matches!(
+        e.process(0, 0, &mut other),
+        Action::Reject6 { reply, why: Drop::NoService, .. } if reply == unreach
+    ));
     let mut svc = service(ForwardMode::FullNat, P::Tcp, false);
     svc.laddrs6.clear();
     let mut e = engine(svc, 0, 1);

@@ -2,10 +2,11 @@
 //! ports, checksums, RFC 793's seq/ack rule, the quote of an ICMP error;
 //! the token bucket's burst and refill; which drops get which reply.
 
-use etherparse::{Icmpv4Type, NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
+use etherparse::{
+    Icmpv4Type, IpHeaders, NetSlice, PacketBuilder, PacketBuilderStep, SlicedPacket, TransportSlice,
+};
 
 use super::*;
-use crate::session::FlowKey;
 
 const CLIENT: [u8; 4] = [198, 18, 0, 2];
 const VIP: [u8; 4] = [198, 18, 0, 100];
@@ -15,7 +16,12 @@ const GMAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
 /// A TCP segment client:40000 -> VIP:80 with `flags` (tcp_state::flags
 /// bits), sequence 1000, ack `ack` (used with ACK) and `payload`.
 fn tcp_frame(fl: u8, ack: u32, payload: &[u8]) -> Vec<u8> {
-    let mut b = PacketBuilder::ethernet2(CMAC, GMAC).ipv4(CLIENT, VIP, 61).tcp(40000, 80, 1000, 64000);
+    tcp_on(PacketBuilder::ethernet2(CMAC, GMAC).ipv4(CLIENT, VIP, 61), fl, ack, payload)
+}
+
+/// [`tcp_frame`]'s segment over the IP header `ip` builds.
+fn tcp_on(ip: PacketBuilderStep<IpHeaders>, fl: u8, ack: u32, payload: &[u8]) -> Vec<u8> {
+    let mut b = ip.tcp(40000, 80, 1000, 64000);
     if fl & flags::SYN != 0 {
         b = b.syn();
     }
@@ -107,9 +113,9 @@ fn a_rst_is_never_answered_with_a_rst() {
         assert_eq!(f, before, "and leaves the frame alone");
         let p = info(Protocol::Tcp, fl);
         for why in Drop::ALL {
-            assert_eq!(reply_for(&RejectConfig::default(), &p, why), None, "{why:?}");
+            assert_eq!(reply_for(&RejectConfig::default(), p, why), None, "{why:?}");
             let rst = RejectConfig { no_service: NoServiceReply::Rst, ..RejectConfig::default() };
-            assert_eq!(reply_for(&rst, &p, why), None, "{why:?}");
+            assert_eq!(reply_for(&rst, p, why), None, "{why:?}");
         }
     }
 }
@@ -201,22 +207,9 @@ fn the_bucket_spends_its_burst_then_refills_at_its_rate() {
     assert!(one.take(0) && !one.take(999) && one.take(1_000));
 }
 
-fn info(proto: Protocol, tcp_flags: u8) -> L4Info {
-    L4Info {
-        key: FlowKey {
-            proto,
-            src: u32::from_be_bytes(CLIENT),
-            sport: 40000,
-            dst: u32::from_be_bytes(VIP),
-            dport: 80,
-        },
-        tcp_flags,
-        seq: 1000,
-        seg_len: 0,
-        ttl: 64,
-        tl: 40,
-        dont_frag: false,
-    }
+/// What [`reply_for`] reads of a packet: TCP (with `tcp_flags`) or UDP.
+fn info(proto: Protocol, tcp_flags: u8) -> (bool, u8) {
+    (proto == Protocol::Tcp, tcp_flags)
 }
 
 #[test]
@@ -228,28 +221,101 @@ fn which_drop_gets_which_reply() {
     let icmp = Some(Reject::PortUnreachable);
     let rst = Some(Reject::Rst);
     for why in [Drop::NoService, Drop::NoDest] {
-        assert_eq!(reply_for(&d, &syn, why), icmp, "IPVS's ip_vs_leave: ICMP for a SYN too");
-        assert_eq!(reply_for(&d, &udp, why), icmp);
+        assert_eq!(reply_for(&d, syn, why), icmp, "IPVS's ip_vs_leave: ICMP for a SYN too");
+        assert_eq!(reply_for(&d, udp, why), icmp);
         let r = RejectConfig { no_service: NoServiceReply::Rst, ..d };
-        assert_eq!(reply_for(&r, &syn, why), rst);
-        assert_eq!(reply_for(&r, &udp, why), icmp, "UDP has no RST");
+        assert_eq!(reply_for(&r, syn, why), rst);
+        assert_eq!(reply_for(&r, udp, why), icmp, "UDP has no RST");
         let n = RejectConfig { no_service: NoServiceReply::None, ..d };
-        assert_eq!((reply_for(&n, &syn, why), reply_for(&n, &udp, why)), (None, None));
+        assert_eq!((reply_for(&n, syn, why), reply_for(&n, udp, why)), (None, None));
     }
     for why in [Drop::NoService, Drop::NoSessionNotSyn, Drop::UnknownReply] {
-        assert_eq!(reply_for(&d, &ack, why), rst, "{why:?}");
+        assert_eq!(reply_for(&d, ack, why), rst, "{why:?}");
         let off = RejectConfig { no_session_rst: false, ..d };
-        assert_eq!(reply_for(&off, &ack, why), None, "{why:?}");
+        assert_eq!(reply_for(&off, ack, why), None, "{why:?}");
     }
-    assert_eq!(reply_for(&d, &syn, Drop::UnknownReply), rst, "a SYN to a local address: closed");
-    assert_eq!(reply_for(&d, &udp, Drop::UnknownReply), None, "no reply to a stray datagram");
-    assert_eq!(reply_for(&d, &udp, Drop::NoSessionNotSyn), None);
+    assert_eq!(reply_for(&d, syn, Drop::UnknownReply), rst, "a SYN to a local address: closed");
+    assert_eq!(reply_for(&d, udp, Drop::UnknownReply), None, "no reply to a stray datagram");
+    assert_eq!(reply_for(&d, udp, Drop::NoSessionNotSyn), None);
     // Exhaustion, floods, foreign and malformed traffic get nothing.
     for why in Drop::ALL {
         if !matches!(why, Drop::NoService | Drop::NoDest | Drop::NoSessionNotSyn | Drop::UnknownReply) {
-            for p in [&syn, &ack, &udp] {
+            for p in [syn, ack, udp] {
                 assert_eq!(reply_for(&d, p, why), None, "{why:?}");
             }
         }
     }
+}
+
+const CLIENT6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9];
+const VIP6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x50];
+
+/// [`tcp_frame`] from CLIENT6 to VIP6.
+fn tcp6_frame(fl: u8, ack: u32, payload: &[u8]) -> Vec<u8> {
+    tcp_on(PacketBuilder::ethernet2(CMAC, GMAC).ipv6(CLIENT6, VIP6, 61), fl, ack, payload)
+}
+
+/// (IPv6 header, ICMPv6 payload: 4 unused bytes, then the quote) of a
+/// built ICMPv6 port unreachable, its checksum and lengths checked with
+/// etherparse.
+fn parse_unreachable6(f: &[u8]) -> (etherparse::Ipv6Header, Vec<u8>) {
+    let p = SlicedPacket::from_ethernet(f).expect("etherparse parses the ICMPv6 error");
+    let Some(NetSlice::Ipv6(ip)) = &p.net else { panic!("not IPv6") };
+    let h = ip.header().to_header();
+    assert_eq!(usize::from(h.payload_length), f.len() - 14 - 40, "no padding, no trailer");
+    let Some(TransportSlice::Icmpv6(icmp)) = &p.transport else { panic!("not ICMPv6") };
+    assert_eq!(
+        icmp.icmp_type(),
+        etherparse::Icmpv6Type::DestinationUnreachable(etherparse::icmpv6::DestUnreachableCode::Port)
+    );
+    let want = icmp.header().icmp_type.calc_checksum(h.source, h.destination, icmp.payload()).unwrap();
+    assert_eq!(icmp.checksum(), want, "ICMPv6 checksum");
+    assert_eq!(&f[14 + 40 + 4..14 + 40 + 8], &[0; 4], "the unused word is zero");
+    (h, f[14 + 40 + 8..].to_vec())
+}
+
+#[test]
+fn an_ipv6_port_unreachable_quotes_the_packet_and_fits_the_minimum_mtu() {
+    // A SYN: quoted whole, the frame grown.
+    let orig = tcp6_frame(flags::SYN, 0, b"");
+    let mut f = orig.clone();
+    assert!(build6(&mut f, Reject::PortUnreachable));
+    let (ip, quote) = parse_unreachable6(&f);
+    assert_eq!((ip.source, ip.destination, ip.hop_limit), (VIP6, CLIENT6, 64), "from the VIP");
+    assert_eq!(quote, orig[14..], "the whole packet");
+    // A big one: as much as fits in 1280 bytes (RFC 4443 §2.4 (c)).
+    let orig = tcp6_frame(flags::ACK, 1, &[7u8; 1400]);
+    let mut f = orig.clone();
+    assert!(build6(&mut f, Reject::PortUnreachable));
+    let (_, quote) = parse_unreachable6(&f);
+    assert_eq!(f.len() - 14, 1280);
+    assert_eq!(quote, orig[14..14 + 1280 - 48]);
+}
+
+#[test]
+fn an_ipv6_rst_follows_rfc_793_with_an_ipv6_checksum() {
+    for (fl, ack, payload, want) in [
+        (flags::ACK, 0xdead_beef, &b"data"[..], (0xdead_beef, 0, false)),
+        (flags::SYN, 0, &b""[..], (0, 1001, true)),
+        (flags::ACK | flags::FIN, 7, &b"xy"[..], (7, 0, false)),
+    ] {
+        let mut f = tcp6_frame(fl, ack, payload);
+        assert!(build6(&mut f, Reject::Rst));
+        assert_eq!(f.len(), 14 + 40 + 20, "Ethernet + IPv6 + TCP, no options, no payload");
+        let p = SlicedPacket::from_ethernet(&f).expect("etherparse parses the RST");
+        let Some(NetSlice::Ipv6(ip)) = &p.net else { panic!("not IPv6") };
+        let h = ip.header().to_header();
+        assert_eq!((h.source, h.destination, h.hop_limit, h.payload_length), (VIP6, CLIENT6, 64, 20));
+        let Some(TransportSlice::Tcp(t)) = &p.transport else { panic!("not TCP") };
+        let th = t.to_header();
+        assert_eq!(th.checksum, th.calc_checksum_ipv6(&h, &[]).unwrap(), "TCP checksum");
+        assert_eq!((th.source_port, th.destination_port), (80, 40000));
+        assert!(th.rst && !th.syn && !th.fin);
+        assert_eq!((th.sequence_number, th.acknowledgment_number, th.ack), want, "{fl:#x}");
+    }
+    // Never a RST for a RST.
+    let mut f = tcp6_frame(flags::RST | flags::ACK, 5, b"");
+    let before = f.clone();
+    assert!(!build6(&mut f, Reject::Rst));
+    assert_eq!(f, before);
 }
