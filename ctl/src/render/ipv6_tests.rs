@@ -237,13 +237,37 @@ fn without_n_ipv6_ports_are_named_inside_brackets_after() {
     assert_eq!(lines[3], "  -> [2001:db8::2]:http           Masq    1      0          0         ");
 }
 
+/// The resolver of the naming tests: two IPv6 hosts, one long name.
+fn hosts(a: IpAddr) -> Option<String> {
+    match a.to_string().as_str() {
+        "2001:db8::1" => Some("vip6.example".into()),
+        "2001:db8::2" => Some("rs6.example".into()),
+        "2001:db8::10" => Some("a-client-whose-name-is-longer-than-ipvsadm-show.example".into()),
+        _ => None,
+    }
+}
+
 #[test]
-fn without_n_ipv6_connections_name_ports_not_hosts() {
-    // print_conn's addrport_to_anyname without FMT_NUMERIC: "[%s]:%s", the
-    // IPv6 host never named (addr_to_host's IPv4 length), the port by
-    // /etc/services; a NAT64 session's IPv4 server in ipvsadm's IPv4 form.
+fn without_n_ipv6_hosts_are_named_as_ipvsadm_1_31_names_them() {
+    // ipvsadm 1.31's addr_to_host: gethostbyaddr with the family's own
+    // address length (sizeof(struct in6_addr) for AF_INET6).
     let ports = crate::services::PortNames::builtin();
-    let names = super::Names::resolving(&ports);
+    let names = super::Names::resolving_with(&ports, &hosts);
+    let mut out = String::new();
+    super::list_with(&mut out, None, &sorted(services())[1..2], ListFormat::Plain, false, &names);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[2], "TCP  [vip6.example]:http wrr persistent 360 mask 64");
+    assert_eq!(lines[3], "  -> [rs6.example]:http           Masq    1      0          0         ");
+}
+
+#[test]
+fn without_n_ipv6_connections_name_hosts_and_ports() {
+    // print_conn's addrport_to_anyname without FMT_NUMERIC: "[%s]:%s" of
+    // the host's name (cut with the port at 59 characters, the 60-byte
+    // buffer) or number, the port by /etc/services; a NAT64 session's IPv4
+    // server in ipvsadm's IPv4 form (its own family, `daf`).
+    let ports = crate::services::PortNames::builtin();
+    let names = super::Names::resolving_with(&ports, &hosts);
     let c = ConnInfo {
         worker: 0,
         proto: Protocol::Tcp,
@@ -260,6 +284,9 @@ fn without_n_ipv6_connections_name_ports_not_hosts() {
     super::conns_with(&mut out, &[c], false, &names);
     assert_eq!(
         out.lines().nth(2),
-        Some("TCP 14:59  ESTABLISHED [2001:db8::10]:43210 [2001:db8::1]:http 198.18.1.10:1029   198.18.1.2:http-alt 0")
+        Some(
+            "TCP 14:59  ESTABLISHED [a-client-whose-name-is-longer-than-ipvsadm-show.example]:4 \
+             [vip6.example]:http 198.18.1.10:1029   198.18.1.2:http-alt 0"
+        )
     );
 }

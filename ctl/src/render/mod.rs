@@ -47,34 +47,46 @@ pub use tables::{counters, laddrs};
 pub struct Names<'a> {
     ports: Option<&'a PortNames>,
     hosts: RefCell<HashMap<IpAddr, Option<String>>>,
+    /// The host resolver, else `ports`' (the system's, if it resolves hosts).
+    host_name: Option<HostName<'a>>,
 }
+
+/// How a host's name is found.
+type HostName<'a> = &'a dyn Fn(IpAddr) -> Option<String>;
 
 impl<'a> Names<'a> {
     /// Numbers only, as with `-n`.
     pub fn numeric() -> Names<'static> {
-        Names { ports: None, hosts: RefCell::default() }
+        Names { ports: None, hosts: RefCell::default(), host_name: None }
     }
 
     /// Names from `ports` (and from the system resolver if `ports` resolves hosts).
     pub fn resolving(ports: &'a PortNames) -> Names<'a> {
-        Names { ports: Some(ports), hosts: RefCell::default() }
+        Names { ports: Some(ports), hosts: RefCell::default(), host_name: None }
+    }
+
+    /// Names from `ports`, hosts' from `host_name` (tests: a fixed table).
+    pub fn resolving_with(ports: &'a PortNames, host_name: HostName<'a>) -> Names<'a> {
+        Names { ports: Some(ports), hosts: RefCell::default(), host_name: Some(host_name) }
     }
 
     /// Appends `addr:port`, named or numeric; an IPv6 address in brackets
-    /// and never named (`[2001:db8::1]:http`), as ipvsadm's
-    /// `addrport_to_anyname`.
+    /// (`[ip6-localhost]:http`, `[2001:db8::1]:http`), as ipvsadm's
+    /// `addrport_to_anyname`, whose 60-byte buffer cuts a named one at 59
+    /// characters.
     pub fn push(&self, out: &mut String, addr: IpAddr, port: u16, proto: Protocol) {
         let Some(ports) = self.ports else {
             let _ = write!(out, "{}", gw_proto::AddrPort(addr, port));
             return;
         };
+        let start = out.len();
         let (open, close) = if addr.is_ipv6() { ("[", "]") } else { ("", "") };
         out.push_str(open);
         let mut hosts = self.hosts.borrow_mut();
-        // ipvsadm's addr_to_host passes gethostbyaddr the length of an IPv4
-        // address whatever the family, which glibc refuses for AF_INET6: an
-        // IPv6 address is never named, so it is not looked up.
-        let name = |a: IpAddr| if a.is_ipv6() { None } else { ports.host_name(a) };
+        // ipvsadm 1.31's addr_to_host asks gethostbyaddr with the family's
+        // own address length (1.26 passed IPv4's for both, which named no
+        // IPv6 host).
+        let name = |a| self.host_name.map_or_else(|| ports.host_name(a), |f| f(a));
         match hosts.entry(addr).or_insert_with(|| name(addr)) {
             Some(host) => out.push_str(host),
             None => {
@@ -89,8 +101,20 @@ impl<'a> Names<'a> {
                 let _ = write!(out, "{port}");
             }
         }
+        // snprintf(buf, 60, ...): at most 59 bytes (names are ASCII; a
+        // cut never splits a character).
+        let mut end = start + ADDRPORT_MAX;
+        if out.len() > end {
+            while !out.is_char_boundary(end) {
+                end -= 1;
+            }
+            out.truncate(end);
+        }
     }
 }
+
+/// Bytes of a named `addr:port` ipvsadm prints at most (its 60-byte buffer).
+const ADDRPORT_MAX: usize = 59;
 
 /// The IPVS version gatewayd reports in ipvsadm's first listing line.
 pub const IPVS_VERSION: &str = "1.2.1";
