@@ -12,9 +12,12 @@ use crate::services::PortNames;
 /// ipvsadm's `MAX_TIMEOUT`: 31 days, the largest `-p` and `--set` value.
 pub const MAX_TIMEOUT: u32 = 86_400 * 31;
 
-/// ipvsadm's `string_to_number`: a decimal integer (optional sign, as
-/// `strtol`) within `min..=max`.
+/// ipvsadm's `string_to_number`: a decimal integer within `min..=max`, as
+/// `strtol` reads it (leading white space skipped, an optional sign), with
+/// nothing after it.
 pub fn number(s: &str, min: i64, max: i64) -> Option<u32> {
+    // isspace in the C locale.
+    let s = s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
     let n = s.parse::<i64>().ok()?;
     if (min..=max).contains(&n) {
         u32::try_from(n).ok()
@@ -237,6 +240,22 @@ mod tests {
         assert_eq!(p("[2001:db8::g]:80"), None);
         // ipvsadm's quirk: IPv4 in brackets loses its port.
         assert_eq!(p("[1.2.3.4]:80"), Some((ip4(1, 2, 3, 4), None)));
+    }
+
+    /// strtol's reading: white space before, a sign, nothing after.
+    #[test]
+    fn numbers_are_read_as_string_to_number_reads_them() {
+        assert_eq!(number("80", 0, 65535), Some(80));
+        assert_eq!(number(" 80", 0, 65535), Some(80));
+        assert_eq!(number("\t+80", 0, 65535), Some(80));
+        assert_eq!(number("-0", 0, 65535), Some(0));
+        for bad in ["", " ", "80 ", "8 0", "- 5", "0x50", "65536", "-1", "99999999999999999999"] {
+            assert_eq!(number(bad, 0, 65535), None, "{bad:?}");
+        }
+        let n = PortNames::builtin();
+        let v6 = IpAddr::V6("2001:db8::1".parse().unwrap());
+        assert_eq!(addr_port("[2001:db8::1]: 80", Protocol::Tcp, &n), Some((v6, Some(80))));
+        assert_eq!(addr_port("198.18.0.1: 80", Protocol::Tcp, &n), Some((ip4(198, 18, 0, 1), Some(80))));
     }
 
     #[test]
