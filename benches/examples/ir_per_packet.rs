@@ -54,7 +54,7 @@ use gw_core::nat64;
 use gw_core::neigh::NeighConfig;
 use gw_core::steer;
 use gw_core::wire::ethernet::MacAddr;
-use gw_core::worker::{Io, PacketBuf, Worker};
+use gw_core::worker::{Io, Learned, PacketBuf, Worker};
 use gw_proto::{DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceKey, ServiceSpec};
 
 /// The IPv6 VIP (any address: the services' own).
@@ -358,7 +358,8 @@ pub(crate) fn worker_for(mut engine: Engine, frames: &[[(u16, Vec<u8>); 2]]) -> 
     let mut worker = Worker::new(engine, NeighConfig::default());
     let mut io = PoolIo { free: (0..64).map(|_| Pooled(Box::new(Headroom::new()))).collect(), sent: 0 };
     for (i, (port, ip)) in hops.into_iter().enumerate() {
-        worker.learn(1, (port, ip, MacAddr([2, 0xbb, 0, 0, 0, i as u8]), true), &mut io);
+        let mac = MacAddr([2, 0xbb, 0, 0, 0, i as u8]);
+        worker.learn(1, Learned { port, ip, mac, create: true, replace: true }, &mut io);
     }
     (worker, io)
 }

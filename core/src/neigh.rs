@@ -20,7 +20,14 @@
 //! recently confirmed one, incomplete and stale entries first, on the port
 //! holding the most entries: resolving a new on-link host always succeeds,
 //! and a flood on one segment only ever evicts that segment's entries
-//! once it holds more than any other.
+//! once it holds more than any other. Entries the gateway itself sends to
+//! or is resolving (*wanted*: a packet was parked for it, or a forwarded
+//! packet looked it up) go after every other, and an entry a stranger's
+//! request creates only ever takes the place of another stranger's: a
+//! flood of requests from made-up senders (IPv6's link-local sources are
+//! not bounded by a subnet, RFC 6583) cannot evict the router or a
+//! resolution in progress; when only wanted entries are left it is
+//! answered without an entry.
 //!
 //! Static neighbours (`[[neighbour]]`, `gwctl --add-neighbour`) live beside
 //! the learnt ones: they are never evicted, never probed, and ARP never
@@ -78,6 +85,8 @@ struct Entry<B, A> {
     /// When the last request went out.
     probed: u64,
     probes: u8,
+    /// The gateway sends to it, or is resolving it (see the module docs).
+    wanted: bool,
     held: [Option<B>; HOLD],
 }
 
@@ -164,11 +173,12 @@ pub struct NeighTable<B, A = u32> {
 }
 
 impl<B, A> Entry<B, A> {
-    /// Eviction order: stale or incomplete before fresh, then the least
-    /// recently confirmed or probed.
-    fn rank(&self, now: u64, reachable_ms: u64) -> (bool, u64) {
+    /// Eviction order: strangers' entries before wanted ones, stale or
+    /// incomplete before fresh, then the least recently confirmed or
+    /// probed.
+    fn rank(&self, now: u64, reachable_ms: u64) -> (bool, bool, u64) {
         let fresh = self.mac.is_some() && now.saturating_sub(self.confirmed) < reachable_ms;
-        (fresh, self.confirmed.max(self.probed))
+        (self.wanted, fresh, self.confirmed.max(self.probed))
     }
 }
 
@@ -241,8 +251,9 @@ impl<B, A: NeighAddr> NeighTable<B, A> {
 
     /// A free slot for a new entry on `port`: a free one while the table
     /// and the port's share have room, else the slot of an evicted entry
-    /// (its parked packets go to `fail`). Runs only when an entry is made.
-    fn slot_for(&mut self, now: u64, port: u16, mut fail: impl FnMut(B)) -> Option<u32> {
+    /// (its parked packets go to `fail`); for a stranger's entry
+    /// (`!wanted`) only another stranger's. Runs only when an entry is made.
+    fn slot_for(&mut self, now: u64, port: u16, wanted: bool, mut fail: impl FnMut(B)) -> Option<u32> {
         let full_port = self.per_port[port_slot(port)] as usize >= self.cfg.per_port_max;
         if !full_port {
             if let Some(i) = self.free.pop() {
@@ -260,7 +271,8 @@ impl<B, A: NeighAddr> NeighTable<B, A> {
             .enumerate()
             .filter_map(|(i, e)| e.as_ref().map(|e| (i, e)))
             .filter(|(_, e)| port_slot(e.port) == victim_port)
-            .min_by_key(|(_, e)| e.rank(now, reachable))?;
+            .min_by_key(|(_, e)| e.rank(now, reachable))
+            .filter(|(_, e)| wanted || !e.wanted)?;
         let e = self.entries[i].take().expect("victim exists");
         self.generation += 1;
         self.index.remove(&(e.port, e.ip));
@@ -341,6 +353,11 @@ impl<B, A: NeighAddr> NeighTable<B, A> {
         }
         let line = ip.hot_line(port);
         let mac = self.lookup(port, ip)?;
+        if let Some(&i) = self.index.get(&(port, ip)) {
+            if let Some(e) = self.entries[i as usize].as_mut() {
+                e.wanted = true;
+            }
+        }
         self.hot[line] = Hot { generation: self.generation, port, ip, mac };
         Some(mac)
     }
@@ -351,6 +368,7 @@ impl<B, A: NeighAddr> NeighTable<B, A> {
     pub fn park(&mut self, now: u64, port: u16, ip: A, pkt: B, fail: impl FnMut(B)) -> Resolve<B> {
         if let Some(&i) = self.index.get(&(port, ip)) {
             let e = self.entries[i as usize].as_mut().expect("indexed entry");
+            e.wanted = true;
             return match e.held.iter_mut().find(|h| h.is_none()) {
                 Some(slot) => {
                     *slot = Some(pkt);
@@ -359,12 +377,15 @@ impl<B, A: NeighAddr> NeighTable<B, A> {
                 None => Resolve::Full(pkt),
             };
         }
-        let Some(i) = self.slot_for(now, port, fail) else {
+        let Some(i) = self.slot_for(now, port, true, fail) else {
             return Resolve::Full(pkt);
         };
         let mut held: [Option<B>; HOLD] = Default::default();
         held[0] = Some(pkt);
-        self.insert(i, Entry { port, ip, mac: None, confirmed: 0, probed: now, probes: 1, held });
+        self.insert(
+            i,
+            Entry { port, ip, mac: None, confirmed: 0, probed: now, probes: 1, wanted: true, held },
+        );
         Resolve::HeldProbe
     }
 
@@ -386,7 +407,7 @@ impl<B, A: NeighAddr> NeighTable<B, A> {
         }
         let i = match self.index.get(&(port, ip)) {
             Some(&i) => i,
-            None if create => match self.slot_for(now, port, fail) {
+            None if create => match self.slot_for(now, port, false, fail) {
                 Some(i) => {
                     let e = Entry {
                         port,
@@ -395,6 +416,7 @@ impl<B, A: NeighAddr> NeighTable<B, A> {
                         confirmed: now,
                         probed: now,
                         probes: 0,
+                        wanted: false,
                         held: Default::default(),
                     };
                     self.insert(i, e);
@@ -511,10 +533,11 @@ mod tests {
         // A gratuitous ARP moves it.
         t.learn(1, (0, 7), other, false, |_, _| {}, drop);
         assert_eq!(t.resolve(0, 7), Some(other));
-        // Two new neighbours on a table of two evict it.
-        t.learn(2, (0, 8), MAC, true, |_, _| {}, drop);
-        t.learn(3, (0, 9), MAC, true, |_, _| {}, drop);
+        // Two new next hops on a table of two evict it once it is stale.
+        t.park(2000, 0, 8, 1, drop);
+        t.park(2001, 0, 9, 2, drop);
         assert_eq!(t.resolve(0, 7), None);
+        t.learn(2002, (0, 9), MAC, false, |_, _| {}, drop);
         // A static neighbour takes precedence over a learnt one.
         assert_eq!(t.resolve(0, 9), Some(MAC));
         t.set_statics(&[StaticNeigh { port: 0, ip: 9, mac: other }], |_, _, _| {});
@@ -652,11 +675,49 @@ mod tests {
     fn incomplete_entries_go_before_fresh_ones_and_their_packets_are_failed() {
         let mut t: NeighTable<u32> = NeighTable::new(cfg(2, 2));
         t.park(10, 0, 50, 1, drop);
-        t.learn(5, (0, 51), MAC, true, |_, _| {}, drop);
+        t.learn(5, (0, 51), MAC, false, |_, _| {}, drop);
+        t.park(6, 0, 51, 2, drop);
+        assert!(t.learn(7, (0, 51), MAC, false, |_, _| {}, drop), "51 resolved, in use");
         let mut failed = vec![];
-        assert!(t.learn(20, (0, 52), MAC, true, |_, _| {}, |p| failed.push(p)));
+        assert!(matches!(t.park(20, 0, 52, 3, |p| failed.push(p)), Resolve::HeldProbe));
         assert_eq!(failed, vec![1], "the incomplete entry went, not the fresh one");
         assert_eq!(t.lookup(0, 51), Some(MAC));
+    }
+
+    /// RFC 6583's neighbour-cache exhaustion: requests from made-up senders
+    /// (each makes an entry, as a request to us does) take only each
+    /// other's places, never that of a neighbour the gateway sends to or is
+    /// resolving; once only those are left, they make no entry.
+    #[test]
+    fn strangers_entries_never_evict_the_neighbours_the_gateway_needs() {
+        let mut t: NeighTable<u32> = NeighTable::new(cfg(4, 4));
+        // The router, resolved and used; a server being resolved.
+        t.park(0, 0, 1, 10, drop);
+        assert!(t.learn(1, (0, 1), MAC, false, |_, _| {}, drop));
+        assert_eq!(t.resolve(0, 1), Some(MAC));
+        assert!(matches!(t.park(2, 0, 2, 20, drop), Resolve::HeldProbe));
+        // A stranger learnt from its request, then looked up by a forwarded
+        // packet: wanted from then on.
+        assert!(t.learn(3, (0, 3), MAC, true, |_, _| {}, drop));
+        assert_eq!(t.resolve(0, 3), Some(MAC));
+        // A flood of strangers: the first takes the last free slot, each
+        // next one the previous one's.
+        let mut failed = vec![];
+        for ip in 100..200 {
+            assert!(t.learn(4 + ip as u64, (0, ip), MAC, true, |_, _| {}, |p| failed.push(p)), "{ip}");
+        }
+        assert!(failed.is_empty(), "no parked packet was failed");
+        assert_eq!((t.lookup(0, 1), t.lookup(0, 3), t.lookup(0, 199)), (Some(MAC), Some(MAC), Some(MAC)));
+        assert_eq!(t.evicted(), 99);
+        // A new next hop takes the stranger's place; then only wanted
+        // entries are left, and a stranger's request makes none.
+        assert!(matches!(t.park(300, 0, 4, 40, drop), Resolve::HeldProbe));
+        assert_eq!(t.lookup(0, 199), None, "the stranger's went");
+        assert!(!t.learn(301, (0, 200), MAC, true, |_, _| {}, drop));
+        assert_eq!(t.len(), 4);
+        let mut out = vec![];
+        assert!(t.learn(302, (0, 2), MAC, false, |p, _| out.push(p), drop));
+        assert_eq!(out, vec![20], "the resolution in progress completed");
     }
 
     #[test]

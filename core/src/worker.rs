@@ -133,10 +133,20 @@ pub fn build_neighbour_solicit(buf: &mut [u8], mac: MacAddr, src: Ipv6Addr, targ
     let _ = ns.emit(&mut icmpv6::Packet::new_unchecked(body), src, group);
 }
 
-/// A neighbour learnt from ARP or neighbour discovery: (port, address,
-/// MAC, whether it may make an entry or only refresh one, see
-/// [`Action::Arp`]).
-pub type Learned = (u16, IpAddr, MacAddr, bool);
+/// A neighbour learnt from ARP or neighbour discovery, by this worker or
+/// shared by another: every worker applies the same rules to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Learned {
+    pub port: u16,
+    pub ip: IpAddr,
+    pub mac: MacAddr,
+    /// It may make an entry, or only refresh one (see [`Action::Arp`]).
+    pub create: bool,
+    /// It may change a known neighbour's MAC: always for ARP, for an IPv6
+    /// advertisement only with the override flag (RFC 4861 §7.2.5; an
+    /// entry being resolved takes the MAC either way).
+    pub replace: bool,
+}
 
 /// Neighbours learnt since the I/O layer last asked (to tell other workers).
 const LEARNED_MAX: usize = 16;
@@ -402,7 +412,8 @@ impl<B: PacketBuf> Worker<B> {
             }
             Action::Kernel { port } => self.punt(port, pkt, io),
             Action::Arp { port, sender, reply, create, kernel } => {
-                let learned = (port, IpAddr::V4(Ipv4Addr::from(sender.0)), sender.1, create);
+                let ip = IpAddr::V4(Ipv4Addr::from(sender.0));
+                let learned = Learned { port, ip, mac: sender.1, create, replace: true };
                 let stored = self.learn_from(now, learned, io);
                 self.share(learned);
                 if reply {
@@ -417,14 +428,11 @@ impl<B: PacketBuf> Worker<B> {
                 }
             }
             Action::Nd { port, addr, mac, create, replace, reply, kernel } => {
-                // Without the override flag, a known neighbour keeps its MAC
-                // (here and, not shared, on the other workers).
-                let keeps = !replace && self.neigh6.lookup(port, addr).is_some_and(|m| m != mac);
-                let learned = (port, IpAddr::V6(Ipv6Addr::from(addr)), mac, create);
-                let stored = !keeps && self.learn_from(now, learned, io);
-                if !keeps {
-                    self.share(learned);
-                }
+                // Without the override flag a known neighbour keeps its MAC,
+                // here and on the other workers (`learn_from`'s rule).
+                let learned = Learned { port, ip: IpAddr::V6(Ipv6Addr::from(addr)), mac, create, replace };
+                let stored = self.learn_from(now, learned, io);
+                self.share(learned);
                 if reply != 0 {
                     pkt.truncate(reply.into());
                     io.send(port, pkt);
@@ -690,7 +698,16 @@ impl<B: PacketBuf> Worker<B> {
 
     /// [`Worker::learn`], creating an entry only if `create`; whether the
     /// neighbour was stored. Evictions and the packets they drop are counted.
-    fn learn_from(&mut self, now: u64, (port, ip, mac, create): Learned, io: &mut impl Io<B>) -> bool {
+    fn learn_from(&mut self, now: u64, learned: Learned, io: &mut impl Io<B>) -> bool {
+        let Learned { port, ip, mac, create, replace } = learned;
+        // Without `replace`, a neighbour whose MAC is known keeps it.
+        let known = match ip {
+            IpAddr::V4(a) => self.neigh.lookup(port, u32::from(a)),
+            IpAddr::V6(a) => self.neigh6.lookup(port, u128::from(a)),
+        };
+        if !replace && known.is_some_and(|m| m != mac) {
+            return false;
+        }
         let Some(src_mac) = self.engine.iface(port).map(|i| i.mac) else { return false };
         let counters = self.engine.counters();
         let release = |mut p: B, mac| {

@@ -366,7 +366,7 @@ pub fn after_bursts<B: PacketBuf>(
         for learned in worker.take_learned() {
             for w in (0..q.workers).filter(|w| *w != q.me) {
                 // A full inbox only delays that worker's own ARP.
-                let _ = q.neighbours.send(w, learned.0, learned);
+                let _ = q.neighbours.send(w, learned.port, learned);
             }
         }
     }

@@ -291,3 +291,31 @@ fn each_family_holds_its_own_share_of_half_open_sessions() {
     assert_eq!(read(&out).3, (RS6, 8080), "a new IPv6 connection opens again");
     assert_eq!(lab.counters.event_count(Event::HalfOpen), 6);
 }
+
+/// RFC 6583's neighbour-cache exhaustion from the link: solicitations from
+/// made-up link-local senders (a /10, unbounded where IPv4's ARP senders
+/// are held to the port's subnet) are each answered, and their entries take
+/// only each other's places: the router and the real server a connection
+/// uses stay resolved, and the connection goes on without a solicitation.
+#[test]
+fn a_flood_of_link_local_solicitations_never_evicts_the_neighbours_in_use() {
+    let neigh = gw_core::neigh::NeighConfig { capacity: 16, per_port_max: 12, ..Default::default() };
+    let mut lab = lab6_from(ForwardMode::FullNat, LabConfig { neigh, ..LabConfig::default() });
+    let out = lab.rx(0, tcp6(ROUTER_MAC, (CLIENT6, 40000), (VIP6, VPORT), true, false));
+    let (_, mac, (_, lport), _, _) = read(&out);
+    assert_eq!(mac, RS_MAC[0]);
+    let out = lab.rx(0, tcp6(RS_MAC[0], (RS6, 8080), (LIP6, lport), true, true));
+    assert_eq!(read(&out).1, ROUTER_MAC);
+    for i in 0..200u16 {
+        let src = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0xbad, i);
+        let out = lab.rx(0, ns([0x02, 0xbb, 0, 0, (i >> 8) as u8, i as u8], src));
+        assert_eq!(out.len(), 1, "solicitation {i} is answered");
+    }
+    assert!(lab.counters.event_count(Event::NeighEvicted) > 0, "the strangers replaced each other");
+    // No solicitation for either side: both are still known.
+    let out = lab.rx(0, tcp6(ROUTER_MAC, (CLIENT6, 40000), (VIP6, VPORT), false, true));
+    assert_eq!(read(&out).1, RS_MAC[0]);
+    let out = lab.rx(0, tcp6(RS_MAC[0], (RS6, 8080), (LIP6, lport), false, true));
+    assert_eq!(read(&out).1, ROUTER_MAC);
+    assert_eq!(lab.counters.drop_count(gw_core::counters::Drop::NeighUnresolved), 0);
+}

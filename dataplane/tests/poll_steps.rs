@@ -717,7 +717,8 @@ fn neighbours_are_learnt_from_and_shared_with_the_other_workers() {
     // Another worker learnt new MACs for both real servers.
     let new_mac = |i: usize| MacAddr([2, 0xee, 0, 0, 0, i as u8]);
     for (i, rs) in RS.iter().enumerate() {
-        let learned = (1, IpAddr::V4(Ipv4Addr::from(*rs)), new_mac(i), true);
+        let ip = IpAddr::V4(Ipv4Addr::from(*rs));
+        let learned = Learned { port: 1, ip, mac: new_mac(i), create: true, replace: true };
         rings.neighbours.send(0, 1, learned).expect("room");
     }
     after_bursts(&mut polled.worker, &q, now, 0, &mut staged, &mut tx);
@@ -741,8 +742,8 @@ fn neighbours_are_learnt_from_and_shared_with_the_other_workers() {
     let arp = arp_request(host.1, host.0, VIP);
     receive(&mut polled.worker, &q, now, 0, std::iter::once(arp), &mut staged, &mut tx);
     after_bursts(&mut polled.worker, &q, now, 1, &mut staged, &mut tx);
-    let (port, (from, ip, mac, _)) = rings.neighbours.recv(1).expect("shared with worker 1");
-    assert_eq!((port, from, ip, mac), (0, 0, IpAddr::V4(Ipv4Addr::from(host.0)), MacAddr(host.1)));
+    let (tag, l) = rings.neighbours.recv(1).expect("shared with worker 1");
+    assert_eq!((tag, l.port, l.ip, l.mac), (0, 0, IpAddr::V4(Ipv4Addr::from(host.0)), MacAddr(host.1)));
     assert!(rings.neighbours.is_empty(0) && rings.neighbours.is_empty(1));
 }
 

@@ -214,7 +214,9 @@ fn a_neighbour_learnt_on_one_worker_reaches_the_others_parked_packets() {
     b.handle(1, 0, na(ROUTER6, GW6, ROUTER6, 0xe0, Some(ROUTER_MAC), 255), &mut io_b);
     assert_eq!(b.neigh6.len(), 0, "b was resolving nothing: no entry there");
     let shared: Vec<Learned> = b.take_learned().collect();
-    assert_eq!(shared, [(0, IpAddr::V6(ROUTER6), MacAddr(ROUTER_MAC), false)]);
+    let want =
+        Learned { port: 0, ip: IpAddr::V6(ROUTER6), mac: MacAddr(ROUTER_MAC), create: false, replace: true };
+    assert_eq!(shared, [want]);
     for l in shared {
         a.learn(2, l, &mut io_a);
     }
@@ -232,7 +234,38 @@ fn without_a_dual_stack_port_an_ipv6_next_hop_is_no_route_and_no_table_is_kept()
     assert_eq!(w.engine.counters().drop_count(Drop::NoRoute), 1);
     assert_eq!(w.neigh6.len(), 0);
     // Its IPv6 table has no room at all: nothing learnt, even when asked to.
-    let l = (0, IpAddr::V6(ROUTER6), MacAddr(ROUTER_MAC), true);
+    let l =
+        Learned { port: 0, ip: IpAddr::V6(ROUTER6), mac: MacAddr(ROUTER_MAC), create: true, replace: true };
     w.learn(1, l, &mut io);
     assert_eq!(w.neigh6.len(), 0);
+}
+
+/// RFC 4861 §7.2.5 on every worker: an advertisement without the override
+/// flag, received by a worker that does not know the neighbour, is shared
+/// with its flag, so a worker that knows another MAC keeps it, and one
+/// that is resolving the neighbour takes the MAC.
+#[test]
+fn an_advertisement_without_the_override_flag_keeps_the_other_workers_macs_too() {
+    let (mut a, mut b, mut c) = (worker(16), worker(16), worker(16));
+    let (mut io_a, mut io_b, mut io_c) = (Sent::default(), Sent::default(), Sent::default());
+    a.handle(0, 0, ipv6_tests::echo_from(CLIENT6, GW6, GW_MAC), &mut io_a);
+    a.handle(1, 0, na(ROUTER6, GW6, ROUTER6, 0xe0, Some(ROUTER_MAC), 255), &mut io_a);
+    assert_eq!(a.neigh6.lookup(0, u128::from(ROUTER6)), Some(MacAddr(ROUTER_MAC)));
+    c.handle(0, 0, ipv6_tests::echo_from(CLIENT6, GW6, GW_MAC), &mut io_c);
+    io_c.0.clear();
+    // Worker b, which knows nothing of the router, gets R|S without O.
+    let evil = [2, 0, 0, 0, 0, 0x66];
+    b.handle(2, 0, na(ROUTER6, GW6, ROUTER6, 0xc0, Some(evil), 255), &mut io_b);
+    let shared: Vec<Learned> = b.take_learned().collect();
+    assert_eq!(shared.len(), 1);
+    assert!(!shared[0].replace);
+    a.learn(3, shared[0], &mut io_a);
+    assert_eq!(
+        a.neigh6.lookup(0, u128::from(ROUTER6)),
+        Some(MacAddr(ROUTER_MAC)),
+        "a keeps the router's MAC"
+    );
+    c.learn(3, shared[0], &mut io_c);
+    assert_eq!(io_c.0.len(), 1, "c was resolving: its parked reply leaves");
+    assert_eq!(c.neigh6.lookup(0, u128::from(ROUTER6)), Some(MacAddr(evil)));
 }
