@@ -59,6 +59,9 @@ counters! {
             "not IPv4, ARP or IPv6 (VLAN tags, ...); IPv6 on a port without an IPv6 address",
         Ipv6Malformed = "drop_ipv6_malformed",
             "IPv6 header or extension headers malformed or beyond the frame, or an ICMPv6 checksum is wrong",
+        Ipv6RoutingHeader = "drop_ipv6_routing_header",
+            "an IPv6 packet with a routing header whose segments left is not 0: the address it was sent \
+             to is not its last (RFC 8200 4.4; type 0 is deprecated, RFC 5095)",
         Ipv6NotHandled = "drop_ipv6_not_handled",
             "IPv6 the dataplane does not handle yet: not neighbour discovery, echo for the gateway's \
              IPv6 addresses, or TCP/UDP of an IPv6 service; or, on an IPv6 service, NAT64 before its \

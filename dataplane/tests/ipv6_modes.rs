@@ -319,3 +319,42 @@ fn a_flood_of_link_local_solicitations_never_evicts_the_neighbours_in_use() {
     assert_eq!(read(&out).1, ROUTER_MAC);
     assert_eq!(lab.counters.drop_count(gw_core::counters::Drop::NeighUnresolved), 0);
 }
+
+/// `frame` (Ethernet + IPv6 + upper layer, no extension header) with a
+/// routing header of type 0 and `left` segments left inserted after the
+/// fixed header (one 16-byte address: 24 bytes).
+fn with_routing_header(frame: &[u8], left: u8) -> Vec<u8> {
+    let mut f = frame.to_vec();
+    let next = f[14 + 6];
+    f[14 + 6] = 43;
+    let plen = u16::from_be_bytes([f[18], f[19]]) + 24;
+    f[18..20].copy_from_slice(&plen.to_be_bytes());
+    let mut rh = vec![next, 2, 0, left, 0, 0, 0, 0];
+    rh.extend_from_slice(&Ipv6Addr::new(0x2001, 0xdb8, 0x99, 0, 0, 0, 0, 1).octets());
+    f.splice(14 + 40..14 + 40, rh);
+    f
+}
+
+/// Sources that never appear on the wire (`::/64`: loopback, IPv4-mapped,
+/// IPv4-compatible) are dropped for every IPv6 packet, as IPv4's 127/8,
+/// not only for TCP/UDP: an echo "from ::1" got a reply routed to the
+/// router. A packet whose routing header still has segments left was sent
+/// to the VIP on its way elsewhere (RFC 8200 §4.4, RFC 5095): dropped; with
+/// none left it is the VIP's.
+#[test]
+fn impossible_sources_and_unfinished_routing_headers_are_dropped() {
+    use gw_core::counters::Drop;
+    let mut lab = lab6(ForwardMode::FullNat, 1);
+    assert_eq!(lab.rx(0, echo_request(CLIENT6)).len(), 1, "a real client's echo is answered");
+    for src in ["::1", "::ffff:198.18.0.2", "::198.18.0.2"] {
+        assert!(lab.rx(0, echo_request(src.parse().unwrap())).is_empty(), "{src}");
+    }
+    assert_eq!(lab.counters.drop_count(Drop::BadSourceAddr), 3);
+    let syn = tcp6(ROUTER_MAC, (CLIENT6, 40000), (VIP6, VPORT), true, false);
+    assert!(lab.rx(0, with_routing_header(&syn, 1)).is_empty());
+    assert_eq!(lab.counters.drop_count(Drop::Ipv6RoutingHeader), 1);
+    assert_eq!(lab.counters.event_count(Event::SessionsCreated), 0);
+    let out = lab.rx(0, with_routing_header(&syn, 0));
+    assert_eq!(out.len(), 1, "no segment left: the VIP's packet");
+    assert_eq!(lab.counters.event_count(Event::SessionsCreated), 1);
+}

@@ -10,21 +10,12 @@ mod common;
 
 use std::net::Ipv6Addr;
 
+use common::v6::echo_request;
 use common::*;
 use etherparse::{Icmpv6Type, LinkSlice, NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use gw_core::counters::{Drop, Event};
 
 const CLIENT6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x77, 0, 0, 0, 0, 9);
-
-fn echo_request(src: Ipv6Addr) -> Vec<u8> {
-    let mut out = vec![];
-    PacketBuilder::ethernet2(ROUTER_MAC, GW_OUT.0)
-        .ipv6(src.octets(), GW_OUT_ADDR6.octets(), 60)
-        .icmpv6_echo_request(0x42, 1)
-        .write(&mut out, b"through the router")
-        .unwrap();
-    out
-}
 
 /// The router's solicited advertisement of itself to the gateway's address.
 fn router_advert() -> Vec<u8> {

@@ -114,6 +114,18 @@ impl Engine {
         if src.is_multicast() {
             return Action::Drop(Drop::BadSourceAddr);
         }
+        // `::/64` (loopback, IPv4-mapped or -compatible) is never a source on
+        // the wire, for any packet (RFC 4291 §2.5.3, IPv4's 127/8); the
+        // unspecified address only in neighbour discovery's DAD probes,
+        // which `nd` ignores.
+        let dad = src.is_unspecified() && t.protocol == NextHeader::Icmpv6 && t.fragment.is_none();
+        if super::ipv6_fwd::bad_source6(u128::from(src)) && !dad {
+            return Action::Drop(Drop::BadSourceAddr);
+        }
+        // Sent to us on its way elsewhere: neither a VIP's packet nor ours.
+        if t.routing_left {
+            return Action::Drop(Drop::Ipv6RoutingHeader);
+        }
         if let Some(f) = t.fragment {
             if self.snap.owns6(u128::from(dst)) || self.snap.is_masq_addr6(u128::from(src)) {
                 // The reverse path before reassembly, as IPv4's: no
@@ -125,13 +137,13 @@ impl Engine {
             }
         }
         if matches!(t.protocol, NextHeader::Tcp | NextHeader::Udp) && t.fragment.is_none() {
-            if super::ipv6_fwd::bad_source6(u128::from(src)) {
-                return Action::Drop(Drop::BadSourceAddr);
-            }
             return self.ipv6_l4(now, iface, frame, &t);
         }
         if let Some(f) = t.fragment {
             if self.reassembles_for_port(iface, dst) {
+                if !self.cfg.routes.reverse_path_ok6(u128::from(src), iface) {
+                    return Action::Drop(Drop::ReversePath);
+                }
                 return self.fragment6(now, iface, frame, &t, f);
             }
         }
@@ -160,6 +172,9 @@ impl Engine {
             // The reverse path first, as IPv4's ICMP errors: an error
             // "from a router" on the wrong side cannot end a session.
             m if m.is_error() => {
+                if src.is_unspecified() {
+                    return Action::Drop(Drop::BadSourceAddr);
+                }
                 if !self.cfg.routes.reverse_path_ok6(u128::from(src), iface) {
                     return Action::Drop(Drop::ReversePath);
                 }

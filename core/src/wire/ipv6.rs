@@ -214,6 +214,9 @@ pub struct Transport {
     pub offset: usize,
     /// The fragment header, if the chain had one.
     pub fragment: Option<Fragment>,
+    /// The chain had a routing header with segments left (RFC 8200 §4.4):
+    /// the destination address is not the packet's last one.
+    pub routing_left: bool,
 }
 
 impl Transport {
@@ -237,9 +240,10 @@ pub fn walk(first: NextHeader, bytes: &[u8], base: usize) -> Result<Transport> {
     let mut next = first;
     let mut at = 0usize;
     let mut fragment: Option<Fragment> = None;
+    let mut routing_left = false;
     for i in 0..=MAX_EXT_HEADERS {
         if !next.is_extension() {
-            return Ok(Transport { protocol: next, offset: base + at, fragment });
+            return Ok(Transport { protocol: next, offset: base + at, fragment, routing_left });
         }
         if i == MAX_EXT_HEADERS {
             break;
@@ -264,11 +268,17 @@ pub fn walk(first: NextHeader, bytes: &[u8], base: usize) -> Result<Transport> {
                 fragment = Some(frag);
                 if !frag.is_first() {
                     // The rest is fragment data, not headers.
-                    return Ok(Transport { protocol: next, offset: base + at + FRAG_HEADER_LEN, fragment });
+                    let offset = base + at + FRAG_HEADER_LEN;
+                    return Ok(Transport { protocol: next, offset, fragment, routing_left });
                 }
                 FRAG_HEADER_LEN
             }
             NextHeader::Ah => (usize::from(h[ext_field::LENGTH]) + 2) * 4,
+            NextHeader::Routing => {
+                // Segments left, the fourth byte (in the 8 bytes checked below).
+                routing_left |= bytes.get(at + 3).is_some_and(|&n| n != 0);
+                (usize::from(h[ext_field::LENGTH]) + 1) * 8
+            }
             _ => (usize::from(h[ext_field::LENGTH]) + 1) * 8,
         };
         if bytes.len() < at + len {
@@ -432,7 +442,12 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn transport(&self) -> Result<Transport> {
         let first = self.next_header();
         if !first.is_extension() {
-            return Ok(Transport { protocol: first, offset: HEADER_LEN, fragment: None });
+            return Ok(Transport {
+                protocol: first,
+                offset: HEADER_LEN,
+                fragment: None,
+                routing_left: false,
+            });
         }
         walk(first, self.payload(), HEADER_LEN)
     }

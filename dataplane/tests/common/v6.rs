@@ -42,6 +42,17 @@ pub fn ns_for(mac: [u8; 6], src: Ipv6Addr, target: Ipv6Addr) -> Vec<u8> {
     out
 }
 
+/// An echo request from `src` to port 0's IPv6 address, through the router.
+pub fn echo_request(src: Ipv6Addr) -> Vec<u8> {
+    let mut out = vec![];
+    PacketBuilder::ethernet2(ROUTER_MAC, GW_OUT.0)
+        .ipv6(src.octets(), GW_OUT_ADDR6.octets(), 60)
+        .icmpv6_echo_request(0x42, 1)
+        .write(&mut out, b"through the router")
+        .unwrap();
+    out
+}
+
 /// A UDP datagram `s -> d` carrying "datagram", from `mac` to port 0.
 pub fn udp6(mac: [u8; 6], s: (Ipv6Addr, u16), d: (Ipv6Addr, u16)) -> Vec<u8> {
     let mut out = vec![];
