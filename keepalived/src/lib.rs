@@ -109,6 +109,7 @@ pub fn parse_str(name: &Path, text: &str) -> Result<Loaded, Error> {
 fn resolve(nodes: Vec<tree::Node>) -> Result<Loaded, Error> {
     let mut conf = model::parse(&nodes)?;
     let mut notices = std::mem::take(&mut conf.notices);
+    requests::validate(&mut conf, &mut notices);
     let services = requests::services(&conf, &mut notices)?;
     Ok(Loaded { conf, services, notices })
 }

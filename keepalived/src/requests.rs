@@ -63,6 +63,111 @@ fn keys_of(conf: &Conf, vs: &VirtualServer) -> Result<Vec<(IpAddr, u16)>, Error>
     }
 }
 
+/// The family a virtual server's addresses are of: its address's, or its
+/// group's first entry's (`None` for an unknown or empty group).
+fn family_of(conf: &Conf, vs: &VirtualServer) -> Option<bool> {
+    match &vs.addr {
+        VsAddr::Addr { addr, .. } => Some(addr.is_ipv6()),
+        VsAddr::Group(g) => conf.groups.get(g)?.entries.first().map(|e| e.first.is_ipv6()),
+    }
+}
+
+/// Whether a `kind` ("real" or "sorry") server of `addr`, forwarded by
+/// `mode`, cannot serve a virtual server of family `v6`, and keepalived's
+/// warning for it: keepalived's `rs_end_handler` and `vs_end_handler` skip
+/// a server of the other family unless it is tunnelled; gatewayd takes the
+/// other family only for FULLNAT's NAT64 (an IPv4 server behind an IPv6
+/// VIP), not for TUN.
+fn family_mismatch(v6: bool, addr: IpAddr, mode: ForwardMode, kind: &str) -> Option<String> {
+    let skip = match (v6, addr.is_ipv6(), mode) {
+        (a, b, _) if a == b => return None,
+        (true, false, ForwardMode::FullNat) => return None,
+        (_, _, ForwardMode::Tunnel) => "a tunnel of another family is not supported by gatewayd",
+        (false, true, ForwardMode::FullNat) => {
+            "an IPv6 FNAT server behind an IPv4 VIP is not supported by gatewayd"
+        }
+        _ => return Some(format!(
+            "Address family of virtual server and {kind} server {addr} don't match - skipping {kind} server."
+        )),
+    };
+    Some(format!("{kind} server {addr}: {skip} - skipping {kind} server."))
+}
+
+/// keepalived's corrections of a parsed file (`rs_end_handler`,
+/// `vs_end_handler`, `check_data.c`'s `validate_check_config`), each with
+/// its warning: a real or sorry server of the other family is skipped (see
+/// [`family_mismatch`]); a DR or TUN server on another port than its
+/// virtual server's is moved to that port (only reported for a group); a
+/// `quorum` above the real servers' total weight is lowered to it, and a
+/// `hysteresis` not below the quorum to one less.
+pub fn validate(conf: &mut Conf, notices: &mut Vec<Notice>) {
+    let families: Vec<Option<bool>> = conf.virtual_servers.iter().map(|vs| family_of(conf, vs)).collect();
+    for (vs, v6) in conf.virtual_servers.iter_mut().zip(families) {
+        let name = match &vs.addr {
+            VsAddr::Addr { addr, port } => gw_proto::AddrPort(*addr, *port).to_string(),
+            VsAddr::Group(g) => format!("group {g}"),
+        };
+        let vs_mode = vs.forward.unwrap_or(ForwardMode::Masq);
+        if let Some(v6) = v6 {
+            vs.real_servers.retain(|rs| {
+                match family_mismatch(v6, rs.addr, rs.forward.unwrap_or(vs_mode), "real") {
+                    Some(m) => {
+                        notices.push(Notice::new(&rs.at, m));
+                        false
+                    }
+                    None => true,
+                }
+            });
+            let sorry = vs.sorry_server.as_ref();
+            if let Some(m) =
+                sorry.and_then(|ss| family_mismatch(v6, ss.addr, ss.forward.unwrap_or(vs_mode), "sorry"))
+            {
+                notices.push(Notice::new(&vs.sorry_server.take().expect("checked").at, m));
+            }
+        }
+        let routed = |m: ForwardMode| matches!(m, ForwardMode::Route | ForwardMode::Tunnel);
+        match vs.addr {
+            VsAddr::Addr { port: vport, .. } => {
+                for rs in vs.real_servers.iter_mut().filter(|rs| routed(rs.forward.unwrap_or(vs_mode))) {
+                    if rs.port.is_some_and(|p| p != vport) {
+                        let m = format!("WARNING - virtual server {name} and real server {} ports don't match - resetting", gw_proto::AddrPort(rs.addr, rs.port.unwrap_or(0)));
+                        notices.push(Notice::new(&rs.at, m));
+                        rs.port = None;
+                    }
+                }
+                if let Some(ss) = vs.sorry_server.as_mut().filter(|ss| routed(ss.forward.unwrap_or(vs_mode)))
+                {
+                    if ss.port.is_some_and(|p| p != vport) {
+                        let m = format!(
+                            "WARNING - virtual server {name} and sorry server ports don't match - resetting"
+                        );
+                        notices.push(Notice::new(&ss.at, m));
+                        ss.port = None;
+                    }
+                }
+            }
+            VsAddr::Group(_) => {}
+        }
+        // (A virtual server without real servers is ignored whole.)
+        let weight_sum: u64 =
+            vs.real_servers.iter().map(|rs| u64::from(rs.weight.or(vs.weight).unwrap_or(1))).sum();
+        if u64::from(vs.quorum) > weight_sum && !vs.real_servers.is_empty() {
+            let m = format!("Warning - quorum {} for {name} exceeds total weight of real servers {weight_sum}, reducing quorum to {weight_sum}", vs.quorum);
+            notices.push(Notice::new(&vs.at, m));
+            vs.quorum = weight_sum as u32;
+        }
+        if vs.hysteresis >= vs.quorum && vs.hysteresis > 0 {
+            let h = vs.quorum.saturating_sub(1);
+            let m = format!(
+                "Virtual server {name}: hysteresis {} >= quorum {}; setting hysteresis to {h}",
+                vs.hysteresis, vs.quorum
+            );
+            notices.push(Notice::new(&vs.at, m));
+            vs.hysteresis = h;
+        }
+    }
+}
+
 /// Resolves every virtual server to its services, in file order.
 pub fn services(conf: &Conf, notices: &mut Vec<Notice>) -> Result<Vec<Service>, Error> {
     let mut out: Vec<Service> = vec![];

@@ -209,10 +209,12 @@ virtual_server 2001:db8::2 53 {
         dests,
         [
             dest("2001:db8:1::2", 80, ForwardMode::Masq, 1),
-            dest("2001:db8:1::3", 8080, ForwardMode::Route, 1),
+            // keepalived's validate_check_config: a DR server's port is the VIP's.
+            dest("2001:db8:1::3", 80, ForwardMode::Route, 1),
             dest("2001:db8:1::4", 80, ForwardMode::Tunnel, 1),
         ]
     );
+    assert!(notices(&l).contains(&"21: WARNING - virtual server [2001:db8::1]:80 and real server [2001:db8:1::3]:8080 ports don't match - resetting".to_owned()), "{:?}", notices(&l));
     let rs = &l.conf.virtual_servers[0].real_servers[0];
     assert_eq!(rs.checkers[0].common.connect_ip, Some("2001:db8:1::9".parse().unwrap()));
     assert_eq!(l.services[1].dests[0].1, dest("2001:db8:1::5", 80, ForwardMode::Route, 1));
@@ -565,4 +567,53 @@ virtual_server 198.18.0.100 80 {
     ] {
         assert_eq!(refused(&vs(m)), format!("(k.conf: Line 3) {want}"), "{m}");
     }
+}
+
+/// keepalived's corrections, each with its warning (`check_parser.c`'s
+/// `rs_end_handler`/`vs_end_handler`, `check_data.c`'s
+/// `validate_check_config`): a NAT or DR server of the other family is
+/// skipped (a TUN one too here: gatewayd cannot tunnel across families;
+/// FULLNAT's NAT64, an IPv4 server behind an IPv6 VIP, is kept), and so is
+/// such a sorry server; a quorum above the total weight is lowered to it
+/// and the hysteresis below it. The file loads, as keepalived runs it.
+#[test]
+fn servers_of_the_other_family_are_skipped_and_the_quorum_lowered_as_keepalived_does() {
+    let text = "\
+virtual_server 2001:db8::1 80 {
+  protocol TCP
+  lb_algo rr
+  lb_kind NAT
+  quorum 5
+  hysteresis 9
+  sorry_server 198.18.1.9 80
+  real_server 198.18.1.2 80
+  real_server 2001:db8:1::2 80 {
+    weight 2
+  }
+  real_server 198.18.1.3 80 {
+    lvs_method TUN
+  }
+  real_server 198.18.1.4 80 {
+    lvs_method FNAT
+  }
+}
+";
+    let l = parse_str(Path::new("k.conf"), text).unwrap();
+    let dests: Vec<DestSpec> = l.services[0].dests.iter().map(|(_, d)| *d).collect();
+    assert_eq!(
+        dests,
+        [dest("2001:db8:1::2", 80, ForwardMode::Masq, 2), dest("198.18.1.4", 80, ForwardMode::FullNat, 1)]
+    );
+    assert_eq!(l.conf.virtual_servers[0].sorry_server, None);
+    assert_eq!((l.conf.virtual_servers[0].quorum, l.conf.virtual_servers[0].hysteresis), (3, 2));
+    assert_eq!(
+        notices(&l),
+        [
+            "8: Address family of virtual server and real server 198.18.1.2 don't match - skipping real server.",
+            "12: real server 198.18.1.3: a tunnel of another family is not supported by gatewayd - skipping real server.",
+            "7: Address family of virtual server and sorry server 198.18.1.9 don't match - skipping sorry server.",
+            "1: Warning - quorum 5 for [2001:db8::1]:80 exceeds total weight of real servers 3, reducing quorum to 3",
+            "1: Virtual server [2001:db8::1]:80: hysteresis 9 >= quorum 3; setting hysteresis to 2",
+        ]
+    );
 }
