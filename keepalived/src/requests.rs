@@ -86,9 +86,11 @@ fn family_mismatch(v6: bool, addr: IpAddr, mode: ForwardMode, kind: &str) -> Opt
         (false, true, ForwardMode::FullNat) => {
             "an IPv6 FNAT server behind an IPv4 VIP is not supported by gatewayd"
         }
-        _ => return Some(format!(
+        _ => {
+            return Some(format!(
             "Address family of virtual server and {kind} server {addr} don't match - skipping {kind} server."
-        )),
+        ))
+        }
     };
     Some(format!("{kind} server {addr}: {skip} - skipping {kind} server."))
 }

@@ -360,6 +360,36 @@ mod tests {
         let r = c.handle(Request::AddLaddr { service: key(80), addr: v6("2001:db8:1::10") });
         assert!(matches!(r, Response::Error { kind: ErrorKind::Invalid, .. }), "{r:?}");
         assert_eq!(p.current().generation, generation, "nothing was published");
+        // Addresses no packet carries (::/64: IPv4-mapped, -compatible,
+        // loopback; the engine would read a mapped server as NAT64's), and
+        // an IPv6 persistence prefix outside 1..=128, from a raw client.
+        let mut bad = vec![];
+        for a in ["::ffff:198.18.1.5", "::198.18.1.5", "::1"] {
+            let dest = DestSpec::new(v6(a), 80, ForwardMode::Masq, 1);
+            bad.push(Request::AddDest { service: key6, dest });
+            bad.push(Request::AddLaddr { service: key6, addr: v6(a) });
+            let k = gw_proto::ServiceKey { addr: v6(a), ..key(80) };
+            bad.push(Request::AddService { spec: ServiceSpec::new(k, Scheduler::Rr) });
+        }
+        for prefix6 in [0, 129] {
+            let k = gw_proto::ServiceKey { addr: v6("2001:db8::9"), ..key(80) };
+            let mut spec = ServiceSpec::new(k, Scheduler::Rr);
+            (spec.persistent, spec.prefix6) = (Some(60), prefix6);
+            bad.push(Request::AddService { spec });
+        }
+        // A port-0 service made non-persistent by an edit.
+        let k0 = gw_proto::ServiceKey { addr: v6("2001:db8::9"), ..key(0) };
+        let mut spec = ServiceSpec::new(k0, Scheduler::Rr);
+        spec.persistent = Some(60);
+        assert_eq!(c.handle(Request::AddService { spec: spec.clone() }), Response::Ok);
+        let generation = p.current().generation;
+        spec.persistent = None;
+        bad.push(Request::EditService { spec });
+        for r in bad {
+            let got = c.handle(r.clone());
+            assert!(matches!(got, Response::Error { kind: ErrorKind::Invalid, .. }), "{r:?}: {got:?}");
+        }
+        assert_eq!(p.current().generation, generation, "nothing was published");
         // Deleted, it leaves the snapshot.
         assert_eq!(c.handle(Request::DelService { key: key6 }), Response::Ok);
         assert!(p.current().service6(P::Tcp, vip, 80).is_none());

@@ -166,11 +166,7 @@ impl Control {
         let version = m.version;
         match req {
             Request::AddService { spec } => {
-                validate_persistence(&spec)?;
-                // IPVS: a port-0 ("all ports") service must be persistent.
-                if spec.key.port == 0 && spec.persistent.is_none() {
-                    return Err(err(ErrorKind::Invalid, "a port 0 service must be persistent"));
-                }
+                validate_spec(&spec)?;
                 if m.services.contains_key(&spec.key) {
                     return Err(err(ErrorKind::ServiceExists, format!("{}", spec.key)));
                 }
@@ -196,7 +192,7 @@ impl Control {
                 Ok(true)
             }
             Request::EditService { spec } => {
-                validate_persistence(&spec)?;
+                validate_spec(&spec)?;
                 let s = m.services.get_mut(&spec.key).ok_or_else(|| no_service(&spec.key))?;
                 s.spec = spec;
                 s.version = version;
@@ -283,7 +279,12 @@ impl Control {
             }
             Request::AddLaddr { service, addr } => {
                 let broadcast = gw_proto::v4(addr).is_some_and(|a| a.is_broadcast());
-                if addr.is_unspecified() || broadcast || addr.is_multicast() || addr.is_loopback() {
+                if addr.is_unspecified()
+                    || broadcast
+                    || addr.is_multicast()
+                    || addr.is_loopback()
+                    || !on_the_wire(addr)
+                {
                     return Err(err(ErrorKind::Invalid, format!("{addr} cannot be a local address")));
                 }
                 let s = m.services.get_mut(&service).ok_or_else(|| no_service(&service))?;
@@ -373,14 +374,44 @@ impl Control {
     }
 }
 
-/// A persistence timeout the session wheel can hold (as `--set`'s timeouts).
-fn validate_persistence(spec: &ServiceSpec) -> Result<(), Response> {
-    match spec.persistent {
-        Some(p) if !crate::limits::timeout_in_range(p) => {
-            let max = crate::limits::MAX_TIMEOUT_S;
-            Err(err(ErrorKind::Invalid, format!("persistence timeout {p} is not within 1..={max} seconds")))
-        }
-        _ => Ok(()),
+/// What any client may send as a service (gwctl and the rules files check
+/// as ipvsadm; this is for the others, e.g. a raw request on the socket):
+/// a VIP packets can carry, a persistence timeout the session wheel can
+/// hold (as `--set`'s timeouts), an IPv6 persistence prefix of 1..=128
+/// (ipvsadm's `-M` for IPv6: `-S` writes it and `-R` must read it back),
+/// and, as IPVS, persistence for a port-0 ("all ports") service.
+fn validate_spec(spec: &ServiceSpec) -> Result<(), Response> {
+    let vip = spec.key.addr;
+    if vip.is_unspecified() || vip.is_multicast() || !on_the_wire(vip) {
+        return Err(err(ErrorKind::Invalid, format!("{vip} cannot be a virtual service address")));
+    }
+    if let Some(p) = spec.persistent.filter(|p| !crate::limits::timeout_in_range(*p)) {
+        let max = crate::limits::MAX_TIMEOUT_S;
+        return Err(err(
+            ErrorKind::Invalid,
+            format!("persistence timeout {p} is not within 1..={max} seconds"),
+        ));
+    }
+    if !(1..=128).contains(&spec.prefix6) {
+        return Err(err(
+            ErrorKind::Invalid,
+            format!("IPv6 persistence prefix {} is not within 1..=128", spec.prefix6),
+        ));
+    }
+    if spec.key.port == 0 && spec.persistent.is_none() {
+        return Err(err(ErrorKind::Invalid, "a port 0 service must be persistent"));
+    }
+    Ok(())
+}
+
+/// Whether `a` can be a packet's address on the wire: not an IPv6 address
+/// of `::/64` (loopback, IPv4-mapped or -compatible, RFC 4291 §2.5; the
+/// engine drops packets from them, and it reads a mapped one as NAT64's
+/// IPv4 server). An IPv4 server behind an IPv6 VIP is given as IPv4.
+fn on_the_wire(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(_) => true,
+        IpAddr::V6(a) => (u128::from(a) >> 64) != 0,
     }
 }
 
@@ -460,7 +491,7 @@ fn validate_dest(d: &DestSpec) -> Result<(), Response> {
         return Err(err(ErrorKind::Invalid, "weight must be 0..=65535"));
     }
     let broadcast = gw_proto::v4(d.addr).is_some_and(|a| a.is_broadcast());
-    if d.addr.is_unspecified() || d.addr.is_multicast() || broadcast {
+    if d.addr.is_unspecified() || d.addr.is_multicast() || broadcast || !on_the_wire(d.addr) {
         return Err(err(ErrorKind::Invalid, format!("bad real server {}:{}", d.addr, d.port)));
     }
     // As the kernel's ip_vs_add_dest/ip_vs_edit_dest (ERANGE): a lower

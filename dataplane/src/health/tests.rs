@@ -63,7 +63,7 @@ fn start(h: &Arc<Health>, c: &Arc<Control>, loaded: &gw_keepalived::Loaded) {
 
 fn vs(body: &str) -> String {
     format!(
-        "virtual_server 198.18.0.100 80 {{\n lb_algo rr\n lb_kind DR\n protocol TCP\n delay_loop 0.1\n{body}\n}}\n"
+        "virtual_server 198.18.0.100 80 {{\n lb_algo rr\n lb_kind NAT\n protocol TCP\n delay_loop 0.1\n{body}\n}}\n"
     )
 }
 
