@@ -52,7 +52,7 @@ pub(super) struct SvcEntry {
 
 /// A slot allocator. Only slots no session references are released to it
 /// (the trash holds the others, [`super::trash`]).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct Slots {
     next: u32,
     pub(super) max: u32,
@@ -78,6 +78,7 @@ impl Slots {
 }
 
 /// The configuration as gwctl changes it, behind [`Control`]'s one mutex.
+#[derive(Clone)]
 pub(super) struct Model {
     pub(super) services: BTreeMap<ServiceKey, SvcEntry>,
     pub(super) svc_slots: Slots,

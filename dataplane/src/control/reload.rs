@@ -3,9 +3,12 @@
 //!
 //! Invariants: the desired requests are validated in full on a scratch
 //! [`Control`] before anything changes, so a bad file changes nothing; the
-//! differences go through [`Control::handle`] as one `Restore`, so workers see
-//! one new snapshot (or none when nothing differs); services, real servers and
-//! local addresses that stay keep their slots, statistics and sessions.
+//! differences are applied to a copy of the model under the model's lock
+//! and take its place only if every one succeeds, so a reload the running
+//! table cannot take (slots of deleted services not yet free for new ones)
+//! changes nothing either, and workers see one new snapshot (or none when
+//! nothing differs); services, real servers and local addresses that stay
+//! keep their slots, statistics and sessions.
 
 use std::sync::Arc;
 
@@ -21,7 +24,9 @@ impl Control {
     /// empty scratch model: if any request fails, nothing changes and the
     /// error says which. Otherwise only the differences are applied, as one
     /// change: services, servers and local addresses that stay keep their
-    /// slots, statistics and sessions.
+    /// slots, statistics and sessions. If one of them fails on the running
+    /// table (slots run out: a deleted service's are free for new ones only
+    /// once every worker has left the snapshot that had it), nothing changes.
     pub fn sync(&self, desired: Vec<Request>) -> Response {
         let empty = Arc::new(Publisher::new(Arc::new(Snapshot::new(0, vec![], self.max_dests))));
         let scratch = Control::new(empty, vec![], 0, self.max_services, self.max_dests);
@@ -29,8 +34,8 @@ impl Control {
             return e;
         }
         let want = std::mem::take(&mut scratch.lock().services);
+        let mut m = self.lock();
         let ops = {
-            let m = self.lock();
             let mut ops = vec![];
             for k in m.services.keys().filter(|k| !want.contains_key(k)) {
                 ops.push(Request::DelService { key: *k });
@@ -70,7 +75,27 @@ impl Control {
         if ops.is_empty() {
             return Response::Ok;
         }
-        self.handle(Request::Restore { requests: ops })
+        // All or nothing: on a copy first (the model's own requests have no
+        // effect outside it; `Restore`'s would publish what came before a
+        // failure, as ipvsadm -R keeps it).
+        let mut next = m.clone();
+        let mut changed = false;
+        for (i, r) in ops.into_iter().enumerate() {
+            match self.apply(&mut next, r) {
+                Ok(c) => changed |= c,
+                Err(Response::Error { kind, message }) => {
+                    let message = format!("change {} of the reload: {message}; nothing was changed", i + 1);
+                    return Response::Error { kind, message };
+                }
+                Err(other) => return other,
+            }
+        }
+        *m = next;
+        if changed {
+            self.publish(&mut m);
+        }
+        self.release_retired(&mut m);
+        Response::Ok
     }
 }
 
@@ -122,5 +147,36 @@ mod tests {
             Response::Ok
         );
         assert!(!c.lock().services.contains_key(&key(80)));
+    }
+
+    /// A reload whose new services only fit once the deleted ones' slots
+    /// are free (the workers still run the snapshot that has them) fails
+    /// whole: every running service stays, and nothing is published.
+    #[test]
+    fn a_reload_the_running_table_cannot_take_changes_nothing() {
+        let (c, p) = control(1);
+        let max = c.max_services;
+        let old: Vec<_> = (0..max as u16).map(|i| key(1000 + i)).collect();
+        for k in &old {
+            assert_eq!(
+                c.handle(Request::AddService { spec: ServiceSpec::new(*k, Scheduler::Rr) }),
+                Response::Ok
+            );
+        }
+        let generation = p.current().generation;
+        let new: Vec<Request> = (0..max as u16)
+            .map(|i| Request::AddService { spec: ServiceSpec::new(key(2000 + i), Scheduler::Rr) })
+            .collect();
+        match c.sync(new) {
+            Response::Error { kind, message } => {
+                assert_eq!(kind, ErrorKind::Full, "{message}");
+                assert!(message.contains("nothing was changed"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(p.current().generation, generation, "nothing was published");
+        let m = c.lock();
+        assert!(old.iter().all(|k| m.services.contains_key(k)), "every running service stays");
+        assert_eq!(m.services.len(), max);
     }
 }

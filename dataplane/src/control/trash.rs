@@ -80,7 +80,7 @@ pub(super) struct TrashedSvc {
 }
 
 /// The trash: deleted services by key, deleted servers by (service, address, port).
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(super) struct TrashBin {
     pub(super) services: HashMap<ServiceKey, TrashedSvc>,
     pub(super) dests: HashMap<DestKey, TrashedDest>,
