@@ -278,6 +278,21 @@ mod tests {
         assert_eq!(seen.last(), Some(&vec![]));
     }
 
+    /// A service takes at most `MAX_LADDRS` local addresses: one more is
+    /// refused (`Full`), and a restore that brings more stops there.
+    #[test]
+    fn a_service_takes_a_bounded_number_of_local_addresses() {
+        let (c, _) = control(1);
+        add(&c);
+        let lip = |i: usize| std::net::IpAddr::from(Ipv4Addr::from(0xc612_0000 + i as u32));
+        let max = model::MAX_LADDRS;
+        let requests = (0..max).map(|i| Request::AddLaddr { service: key(80), addr: lip(i) }).collect();
+        assert_eq!(c.handle(Request::Restore { requests }), Response::Ok);
+        let r = c.handle(Request::AddLaddr { service: key(80), addr: lip(max) });
+        assert!(matches!(r, Response::Error { kind: gw_proto::ErrorKind::Full, .. }), "{r:?}");
+        assert_eq!(c.lock().services[&key(80)].laddrs.len(), max);
+    }
+
     /// IPv6 services, servers and local addresses reach the snapshot under
     /// ipvsadm's and DPVS's family rules; what breaks them is refused by
     /// name and changes nothing.

@@ -77,6 +77,13 @@ impl Slots {
     }
 }
 
+/// Local addresses one service takes at most: each gives a FULLNAT service
+/// a worker's share of the local port range toward each real server (a
+/// DPVS director uses a few to tens), and a request's duplicate check and
+/// every publish walk them; without a bound one restore of ~600 k could
+/// hold the model's lock for minutes.
+pub(super) const MAX_LADDRS: usize = 1024;
+
 /// The configuration as gwctl changes it, behind [`Control`]'s one mutex.
 #[derive(Clone)]
 pub(super) struct Model {
@@ -291,6 +298,10 @@ impl Control {
                 let s = m.services.get_mut(&service).ok_or_else(|| no_service(&service))?;
                 if s.laddrs.contains(&addr) {
                     return Err(err(ErrorKind::LaddrExists, addr.to_string()));
+                }
+                if s.laddrs.len() >= MAX_LADDRS {
+                    let m = format!("service {service} has {MAX_LADDRS} local addresses, the most it takes");
+                    return Err(err(ErrorKind::Full, m));
                 }
                 s.laddrs.push(addr);
                 Ok(true)
