@@ -2,16 +2,21 @@
 //! server on the control plane's side, never on a worker's core.
 //!
 //! One thread accepts; each client gets its own short-lived thread, at most
-//! [`MAX_CLIENTS`] at once (one more is answered 503 and closed), and the
-//! whole exchange has a deadline ([`DEADLINE`]): a client that sends its
-//! request slowly or never reads the answer is dropped. The body is
+//! [`MAX_CLIENTS`] at once, and the whole exchange has a deadline
+//! ([`DEADLINE`]): a client that sends its request slowly or never reads
+//! the answer is dropped. When every slot is taken, a new client takes the
+//! place of the one the server has waited on longest (as the control
+//! socket's): clients that connect and say nothing cannot keep a scrape
+//! out. Only when every slot is building its answer is one more answered
+//! 503 and closed. The body is
 //! [`Control::metrics`] (see `control/metrics.rs`); every answer closes the
 //! connection.
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
+use std::net::Shutdown;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::control::Control;
@@ -29,11 +34,10 @@ pub fn serve(control: Arc<Control>, addr: SocketAddr) -> std::io::Result<SocketA
     let listener = TcpListener::bind(addr)?;
     let local = listener.local_addr()?;
     std::thread::Builder::new().name("gw-metrics".into()).spawn(move || {
-        let busy = Arc::new(AtomicUsize::new(0));
+        let clients = Arc::new(Clients::default());
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { continue };
-            if busy.fetch_add(1, Ordering::AcqRel) >= MAX_CLIENTS {
-                busy.fetch_sub(1, Ordering::AcqRel);
+            let Some(id) = clients.admit(&conn) else {
                 // Takes what the client already sent (so closing does not
                 // reset the connection before it reads the answer), briefly.
                 let _ = conn.set_read_timeout(Some(Duration::from_millis(50)));
@@ -42,18 +46,62 @@ pub fn serve(control: Arc<Control>, addr: SocketAddr) -> std::io::Result<SocketA
                 let _ =
                     respond(&mut conn, "503 Service Unavailable", "text/plain", b"too many clients\n", true);
                 continue;
-            }
-            let (control, mine) = (control.clone(), busy.clone());
+            };
+            let (control, mine) = (control.clone(), clients.clone());
             let spawned = std::thread::Builder::new().name("gw-metrics-client".into()).spawn(move || {
-                let _ = handle(&control, conn);
-                mine.fetch_sub(1, Ordering::AcqRel);
+                let _ = handle(&control, conn, |waiting| mine.set_waiting(id, waiting));
+                mine.remove(id);
             });
             if spawned.is_err() {
-                busy.fetch_sub(1, Ordering::AcqRel);
+                clients.remove(id);
             }
         }
     })?;
     Ok(local)
+}
+
+/// The clients being served: a handle on each connection (to shut it down
+/// when evicted) and since when the server has waited on it (for its
+/// request or for it to take the answer; `None` while the answer is built).
+#[derive(Default)]
+struct Clients {
+    inner: Mutex<ClientTable>,
+}
+
+/// The next client's id, and each client's connection and waiting time.
+type ClientTable = (u64, HashMap<u64, (TcpStream, Option<Instant>)>);
+
+impl Clients {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ClientTable> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A slot for `conn`, evicting the longest-waiting client if all are
+    /// taken; `None` if every slot is building an answer.
+    fn admit(&self, conn: &TcpStream) -> Option<u64> {
+        let stream = conn.try_clone().ok()?;
+        let mut t = self.lock();
+        if t.1.len() >= MAX_CLIENTS {
+            let (_, oldest) = t.1.iter().filter_map(|(id, (_, since))| since.map(|s| (s, *id))).min()?;
+            if let Some((s, _)) = t.1.remove(&oldest) {
+                let _ = s.shutdown(Shutdown::Both);
+            }
+        }
+        let id = t.0;
+        t.0 += 1;
+        t.1.insert(id, (stream, Some(Instant::now())));
+        Some(id)
+    }
+
+    fn set_waiting(&self, id: u64, waiting: bool) {
+        if let Some(c) = self.lock().1.get_mut(&id) {
+            c.1 = waiting.then(Instant::now);
+        }
+    }
+
+    fn remove(&self, id: u64) {
+        self.lock().1.remove(&id);
+    }
 }
 
 /// Reads the request head within the deadline.
@@ -74,8 +122,10 @@ fn read_head(conn: &mut TcpStream, deadline: Instant) -> std::io::Result<Option<
     Ok(Some(head))
 }
 
-/// One exchange: `GET /metrics` (or `HEAD`), anything else 404/405/400.
-fn handle(control: &Control, mut conn: TcpStream) -> std::io::Result<()> {
+/// One exchange: `GET /metrics` (or `HEAD`), anything else 404/405/400;
+/// `waiting(false)` while the answer is built (the client cannot be
+/// evicted then), `waiting(true)` again to send it.
+fn handle(control: &Control, mut conn: TcpStream, waiting: impl Fn(bool)) -> std::io::Result<()> {
     let deadline = Instant::now() + DEADLINE;
     let Some(head) = read_head(&mut conn, deadline)? else { return Ok(()) };
     conn.set_write_timeout(Some(
@@ -92,7 +142,9 @@ fn handle(control: &Control, mut conn: TcpStream) -> std::io::Result<()> {
     let head_only = method == "HEAD";
     match (method, path) {
         ("GET" | "HEAD", "/metrics") => {
+            waiting(false);
             let body = control.metrics();
+            waiting(true);
             respond(&mut conn, "200 OK", prometheus::TEXT_FORMAT, body.as_bytes(), !head_only)
         }
         ("GET" | "HEAD", "/") => respond(
@@ -169,31 +221,21 @@ mod tests {
     }
 
     #[test]
-    fn silent_clients_beyond_the_limit_get_503_and_a_scrape_still_works_after() {
+    fn silent_clients_cannot_keep_a_scrape_out() {
         let addr = serve(control(), "127.0.0.1:0".parse().unwrap()).unwrap();
-        // MAX_CLIENTS clients that connect and say nothing hold every slot.
-        let idle: Vec<TcpStream> = (0..MAX_CLIENTS).map(|_| TcpStream::connect(addr).unwrap()).collect();
-        // The accept loop counts them in order; the next one is refused.
-        let mut refused = false;
-        for _ in 0..50 {
+        // MAX_CLIENTS clients that connect and say nothing take every slot,
+        // then more keep coming: each scrape still gets its answer, taking
+        // the place of the one waited on longest.
+        let mut idle: Vec<TcpStream> = (0..MAX_CLIENTS).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        for _ in 0..3 {
             let r = get(addr, "GET /metrics HTTP/1.1\r\n\r\n");
-            if r.starts_with("HTTP/1.1 503 ") {
-                refused = true;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+            assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r}");
+            idle.extend((0..MAX_CLIENTS).map(|_| TcpStream::connect(addr).unwrap()));
         }
-        assert!(refused, "a client beyond MAX_CLIENTS was served");
-        drop(idle);
-        // Closed clients free their slots (their read ends at once).
-        let mut served = false;
-        for _ in 0..100 {
-            if get(addr, "GET /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 200 ") {
-                served = true;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        assert!(served);
+        // An evicted client's connection is closed: it reads the end.
+        let mut first = idle.swap_remove(0);
+        first.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 16];
+        assert!(matches!(first.read(&mut buf), Ok(0) | Err(_)), "evicted: closed");
     }
 }
