@@ -727,6 +727,14 @@ impl Config {
                 if !(68..=9000).contains(&p.mtu) {
                     return Err(invalid(field("mtu"), format!("{} is not within 68..=9000", p.mtu)));
                 }
+                // IPv6 links carry at least 1280 (RFC 8200 §5): a Packet Too
+                // Big never says less, so a smaller port would black-hole.
+                if addr6.is_some() && p.mtu < 1280 {
+                    return Err(invalid(
+                        field("mtu"),
+                        format!("{} is below IPv6's 1280 on a port with an IPv6 address", p.mtu),
+                    ));
+                }
                 if let Some(k) = &p.kernel {
                     check_kernel_name(k).map_err(|why| invalid(field("kernel"), format!("{k:?} {why}")))?;
                 }
@@ -1055,6 +1063,11 @@ mod tests {
     fn a_port_may_have_one_ipv4_and_one_ipv6_address() {
         let dual =
             GOOD.replace("address = \"198.18.0.1/24\"", "address = [\"198.18.0.1/24\", \"2001:db8::1/64\"]");
+        let small = dual.replace(
+            "address = [\"198.18.0.1/24\", \"2001:db8::1/64\"]",
+            "address = [\"198.18.0.1/24\", \"2001:db8::1/64\"]\nmtu = 1279",
+        );
+        assert!(err_of(&small).contains("below IPv6's 1280"), "{}", err_of(&small));
         let ports = parse(&dual).unwrap().port_confs().unwrap();
         assert_eq!(ports[0].addr6, Some(("2001:db8::1".parse().unwrap(), 64)));
         assert_eq!(ports[1].addr6, None);

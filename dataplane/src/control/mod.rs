@@ -386,6 +386,10 @@ mod tests {
             let k = gw_proto::ServiceKey { addr: v6(a), ..key(80) };
             bad.push(Request::AddService { spec: ServiceSpec::new(k, Scheduler::Rr) });
         }
+        let mut flags =
+            ServiceSpec::new(gw_proto::ServiceKey { addr: v6("2001:db8::9"), ..key(80) }, Scheduler::Sh);
+        flags.sched_flags = 8;
+        bad.push(Request::AddService { spec: flags });
         for prefix6 in [0, 129] {
             let k = gw_proto::ServiceKey { addr: v6("2001:db8::9"), ..key(80) };
             let mut spec = ServiceSpec::new(k, Scheduler::Rr);

@@ -404,6 +404,13 @@ fn validate_spec(spec: &ServiceSpec) -> Result<(), Response> {
             format!("persistence timeout {p} is not within 1..={max} seconds"),
         ));
     }
+    let known = gw_proto::sched_flags::FLAG1 | gw_proto::sched_flags::FLAG2 | gw_proto::sched_flags::FLAG3;
+    if spec.sched_flags & !known != 0 {
+        return Err(err(
+            ErrorKind::Invalid,
+            format!("unknown scheduler flags {:#x}", spec.sched_flags & !known),
+        ));
+    }
     if !(1..=128).contains(&spec.prefix6) {
         return Err(err(
             ErrorKind::Invalid,
