@@ -16,7 +16,7 @@ use gw_proto::{sched_flags, ForwardMode, Protocol, Scheduler, TunnelCsum, Tunnel
 use crate::check::{self, Checker, TimingOverrides, OTHER_CHECKERS};
 use crate::reader::Pos;
 use crate::tree::Node;
-use crate::values::{block, flag, ip, leaf, number, number_at, port, word};
+use crate::values::{block, flag, ip, leaf, no_block, number, number_at, port, word};
 use crate::{Error, Notice};
 
 /// The largest weight gatewayd (as ipvsadm) accepts.
@@ -582,9 +582,9 @@ fn virtual_server(n: &Node, notices: &mut Vec<Notice>) -> Result<VirtualServer, 
                 leaf(s, 1)?;
                 vs.laddr_group = Some((s.at.clone(), word(s, 1)?.to_owned()))
             }
-            "inhibit_on_failure" => vs.inhibit_on_failure = flag(s)?,
-            "alpha" => vs.alpha = flag(s)?,
-            "omega" => vs.omega = flag(s)?,
+            "inhibit_on_failure" => vs.inhibit_on_failure = vs_on(s, notices)?,
+            "alpha" => vs.alpha = vs_on(s, notices)?,
+            "omega" => vs.omega = vs_on(s, notices)?,
             "quorum" => {
                 leaf(s, 1)?;
                 vs.quorum = number_at(s, 1, 1, u64::from(u32::MAX), "Quorum")? as u32
@@ -595,7 +595,7 @@ fn virtual_server(n: &Node, notices: &mut Vec<Notice>) -> Result<VirtualServer, 
             }
             "quorum_up" => vs.quorum_up = Some(script(s)?),
             "quorum_down" => vs.quorum_down = Some(script(s)?),
-            "ha_suspend" => vs.ha_suspend = flag(s)?,
+            "ha_suspend" => vs.ha_suspend = vs_on(s, notices)?,
             "syn_proxy" => vs.syn_proxy = flag(s)?,
             "sorry_server" => {
                 leaf(s, 2)?;
@@ -637,6 +637,19 @@ fn virtual_server(n: &Node, notices: &mut Vec<Notice>) -> Result<VirtualServer, 
         }
     }
     Ok(vs)
+}
+
+/// A `virtual_server`'s `alpha`, `omega`, `ha_suspend` or
+/// `inhibit_on_failure`: on, whatever follows (keepalived's handlers read
+/// no argument there, so `alpha off` turns alpha on; a real server's take
+/// one); an argument is noted.
+fn vs_on(n: &Node, notices: &mut Vec<Notice>) -> Result<bool, Error> {
+    no_block(n)?;
+    if let Some(arg) = n.words.get(1) {
+        let m = format!("{}: keepalived reads no argument here - '{arg}' ignored, on", n.keyword());
+        notices.push(Notice::new(&n.at, m));
+    }
+    Ok(true)
 }
 
 /// A notify script: the rest of the line, as keepalived's quoted keywords take it.
@@ -683,7 +696,9 @@ fn real_server(n: &Node, notices: &mut Vec<Notice>) -> Result<RealServer, Error>
                     s.at.error(format!("Real server weight {w} is outside range 0-{MAX_WEIGHT}"))
                 })? as u32);
             }
-            "lvs_method" | "lb_kind" => {
+            // keepalived has no `lb_kind` in a real server (only
+            // `lvs_method`): an unknown keyword there, ignored.
+            "lvs_method" => {
                 leaf(s, 7)?;
                 let (m, t) = forwarding(s, "real")?;
                 (rs.forward, rs.tunnel) = (Some(m), t);

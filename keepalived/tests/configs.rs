@@ -617,3 +617,35 @@ virtual_server 2001:db8::1 80 {
         ]
     );
 }
+
+/// keepalived's handlers: a virtual server's `alpha`, `omega`,
+/// `ha_suspend` and `inhibit_on_failure` read no argument (`alpha off` is
+/// on, noted); a real server's take one. `lb_kind` is a virtual server's
+/// keyword only: in a real server it is unknown and ignored.
+#[test]
+fn virtual_server_switches_ignore_their_argument_and_lb_kind_is_not_a_real_servers() {
+    let text = "\
+virtual_server 198.18.0.100 80 {
+  protocol TCP
+  lb_algo rr
+  lb_kind DR
+  alpha off
+  omega
+  real_server 198.18.1.2 80 {
+    lb_kind NAT
+    alpha off
+  }
+}
+";
+    let l = parse_str(Path::new("k.conf"), text).unwrap();
+    let vs = &l.conf.virtual_servers[0];
+    assert!(vs.alpha && vs.omega);
+    assert_eq!(vs.real_servers[0].alpha, Some(false), "a real server's alpha takes its argument");
+    assert_eq!(l.services[0].dests[0].1.mode, ForwardMode::Route, "the real server's lb_kind is ignored");
+    let n = notices(&l);
+    assert!(
+        n.contains(&"5: alpha: keepalived reads no argument here - 'off' ignored, on".to_owned()),
+        "{n:?}"
+    );
+    assert!(n.iter().any(|m| m.starts_with("8: ") && m.contains("lb_kind")), "{n:?}");
+}

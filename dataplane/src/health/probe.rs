@@ -44,17 +44,20 @@ fn tcp(to: SocketAddr, timeout: Duration) -> Result<TcpStream, String> {
     Ok(s)
 }
 
-/// The request keepalived's HTTP_GET sends (`http_protocol` 1.0 by default).
-fn request(url: &Url, h: &HttpCheck, host: &str) -> String {
-    let proto = match h.http_protocol.as_deref() {
-        Some("1.1") => "HTTP/1.1",
-        _ => "HTTP/1.0",
+/// The request keepalived's HTTP_GET sends (`check_http.c`'s
+/// `request_template`): HTTP/1.0 by default, `Connection: close` only with
+/// `http_protocol` 1.0C or 1.1, and `Host:` the virtual host (url's,
+/// checker's, then `host`'s) or else the server's `address:port` (IPv6 in
+/// brackets, `request_template_ipv6`).
+fn request(url: &Url, h: &HttpCheck, host: Option<&str>, to: SocketAddr) -> String {
+    let (minor, close) = match h.http_protocol.as_deref() {
+        Some("1.1") => (1, "Connection: close\r\n"),
+        Some("1.0C" | "1.0c") => (0, "Connection: close\r\n"),
+        _ => (0, ""),
     };
-    let host = url.virtualhost.as_deref().or(h.virtualhost.as_deref()).unwrap_or(host);
-    format!(
-        "GET {} {proto}\r\nUser-Agent: KeepAliveClient\r\nHost: {host}\r\nConnection: close\r\n\r\n",
-        url.path
-    )
+    let vhost = url.virtualhost.as_deref().or(h.virtualhost.as_deref()).or(host);
+    let host = vhost.map_or_else(|| to.to_string(), str::to_owned);
+    format!("GET {} HTTP/1.{minor}\r\nUser-Agent: KeepAliveClient\r\n{close}Host: {host}\r\n\r\n", url.path)
 }
 
 fn http(
@@ -65,18 +68,14 @@ fn http(
     tls: bool,
 ) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
-    // keepalived's REQUEST_TEMPLATE_IPV6: an IPv6 server's Host in brackets.
-    let host = host.map(str::to_owned).unwrap_or_else(|| match to.ip() {
-        IpAddr::V6(a) => format!("[{a}]"),
-        a => a.to_string(),
-    });
     for url in &h.urls {
         let stream = tcp(to, timeout)?;
+        let req = request(url, h, host, to);
         let raw = if tls {
-            let name = h.sni_name.clone().unwrap_or_else(|| host.trim_matches(['[', ']']).to_owned());
-            fetch_tls(stream, &name, request(url, h, &host).as_bytes(), deadline)?
+            let name = h.sni_name.clone().or(host.map(str::to_owned)).unwrap_or_else(|| to.ip().to_string());
+            fetch_tls(stream, &name, req.as_bytes(), deadline)?
         } else {
-            fetch(stream, request(url, h, &host).as_bytes(), deadline)?
+            fetch(stream, req.as_bytes(), deadline)?
         };
         check_response(url, &raw).map_err(|e| format!("{} {}: {e}", to, url.path))?;
     }
@@ -327,6 +326,33 @@ mod tests {
         Url { path: path.into(), ..Default::default() }
     }
 
+    /// keepalived's `request_template`(`_ipv6`), byte for byte.
+    #[test]
+    fn the_request_is_keepaliveds() {
+        let v4: SocketAddr = "198.18.0.3:8081".parse().unwrap();
+        let v6: SocketAddr = "[2001:db8:1::2]:80".parse().unwrap();
+        let mut h = HttpCheck::default();
+        assert_eq!(
+            request(&url("/"), &h, None, v4),
+            "GET / HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nHost: 198.18.0.3:8081\r\n\r\n"
+        );
+        assert_eq!(
+            request(&url("/x"), &h, None, v6),
+            "GET /x HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nHost: [2001:db8:1::2]:80\r\n\r\n"
+        );
+        h.http_protocol = Some("1.1".into());
+        assert_eq!(
+            request(&url("/"), &h, Some("www.example"), v6),
+            "GET / HTTP/1.1\r\nUser-Agent: KeepAliveClient\r\nConnection: close\r\nHost: www.example\r\n\r\n"
+        );
+        h.http_protocol = Some("1.0C".into());
+        let u = Url { virtualhost: Some("u.example".into()), ..url("/") };
+        assert_eq!(
+            request(&u, &h, Some("www.example"), v4),
+            "GET / HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nConnection: close\r\nHost: u.example\r\n\r\n"
+        );
+    }
+
     #[test]
     fn md5_is_genhash_s() {
         // `echo -n hello | md5sum`
@@ -360,10 +386,12 @@ mod tests {
 
     /// A peer on `bind` that takes two connections: the first a TCP
     /// check's (nothing read), the second an HTTP check's GET, which must
-    /// name `host` in its Host header and gets "hello".
+    /// name `host` and the peer's port in its Host header (keepalived's
+    /// `Host: %s%s` with ":port") and gets "hello".
     fn web_peer(bind: &str, host: &'static str) -> (SocketAddr, std::thread::JoinHandle<()>) {
         let l = TcpListener::bind(bind).unwrap();
         let to = l.local_addr().unwrap();
+        let port = to.port();
         let server = std::thread::spawn(move || {
             for _ in 0..2 {
                 let (mut c, _) = l.accept().unwrap();
@@ -371,7 +399,7 @@ mod tests {
                 let n = c.read(&mut buf).unwrap();
                 let req = String::from_utf8_lossy(&buf[..n]).to_string();
                 if req.starts_with("GET /") {
-                    assert!(req.contains(&format!("Host: {host}\r\n")), "{req}");
+                    assert!(req.contains(&format!("Host: {host}:{port}\r\n")), "{req}");
                     c.write_all(b"HTTP/1.0 200 OK\r\n\r\nhello").unwrap();
                 }
             }
