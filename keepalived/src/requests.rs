@@ -127,6 +127,22 @@ pub fn validate(conf: &mut Conf, notices: &mut Vec<Notice>) {
                 notices.push(Notice::new(&vs.sorry_server.take().expect("checked").at, m));
             }
         }
+        // A link-local target needs the interface to leave by (keepalived:
+        // `bind_if`, else the checker is dropped, `check_conn_opts`); the
+        // checks here do not bind to one, so such a checker is skipped
+        // either way (its server is then up, as keepalived's without one).
+        for rs in &mut vs.real_servers {
+            let rs_addr = rs.addr;
+            rs.checkers.retain(|c| {
+                let to = c.common.connect_ip.unwrap_or(rs_addr);
+                let link_local = matches!(to, IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80);
+                if link_local {
+                    let m = format!("checker of link-local {to}: gatewayd's checks do not bind to an interface (bind_if) - skipped");
+                    notices.push(Notice::new(&c.at, m));
+                }
+                !link_local
+            });
+        }
         let routed = |m: ForwardMode| matches!(m, ForwardMode::Route | ForwardMode::Tunnel);
         match vs.addr {
             VsAddr::Addr { port: vport, .. } => {

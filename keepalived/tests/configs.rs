@@ -649,3 +649,34 @@ virtual_server 198.18.0.100 80 {
     );
     assert!(n.iter().any(|m| m.starts_with("8: ") && m.contains("lb_kind")), "{n:?}");
 }
+
+/// A checker of a link-local address needs the interface to leave by
+/// (keepalived's `bind_if`, without which it drops the checker); gatewayd's
+/// checks do not bind to one, so it is skipped with a notice.
+#[test]
+fn a_link_local_checker_is_skipped() {
+    let text = "\
+virtual_server 2001:db8::1 80 {
+  protocol TCP
+  lb_algo rr
+  lb_kind NAT
+  real_server 2001:db8:1::2 80 {
+    TCP_CHECK {
+      connect_ip fe80::2
+      bind_if eth0
+    }
+    HTTP_GET {
+      url {
+        path /
+      }
+    }
+  }
+}
+";
+    let l = parse_str(Path::new("k.conf"), text).unwrap();
+    let rs = &l.conf.virtual_servers[0].real_servers[0];
+    assert_eq!(rs.checkers.len(), 1, "the HTTP_GET to the server's own address stays");
+    assert!(matches!(rs.checkers[0].kind, CheckKind::Http(_)));
+    let n = notices(&l);
+    assert!(n.iter().any(|m| m.starts_with("6: checker of link-local fe80::2")), "{n:?}");
+}

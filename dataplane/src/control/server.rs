@@ -297,8 +297,20 @@ fn serve_tracked(control: &Control, conn: &mut UnixStream, slot: Option<(&Conns,
         };
         waiting(true);
         let mut replying = Deadline { conn, until: Instant::now() + REPLY_DEADLINE };
-        if write_frame(&mut replying, &reply).is_err() {
-            return;
+        match write_frame(&mut replying, &reply) {
+            Ok(()) => {}
+            // Nothing was sent: an answer the client can act on instead
+            // (e.g. every connection of a big table at once).
+            Err(FrameError::TooLarge(n)) => {
+                let why = format!(
+                    "the answer is {n} bytes, above the {} MiB a reply may take: ask for less (one service with -t/-u)",
+                    gw_proto::MAX_FRAME >> 20
+                );
+                if write_frame(&mut replying, &err(ErrorKind::Full, why)).is_err() {
+                    return;
+                }
+            }
+            Err(_) => return,
         }
     }
 }
