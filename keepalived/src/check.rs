@@ -122,7 +122,10 @@ pub struct Timing {
     pub warmup: Duration,
 }
 
-/// keepalived's defaults (`check_data.c`, `check_api.c`).
+/// keepalived's defaults (`check_data.c`, `check_api.c`), for a checker
+/// whose kind has none of its own ([`Checker::effective`]: HTTP_GET and
+/// SSL_GET retry after 3 s, MISC_CHECK does not retry, and the warmup is
+/// the checker's `delay_loop`).
 pub const DEFAULT_TIMING: Timing = Timing {
     delay_loop: Duration::from_secs(60),
     connect_timeout: Duration::from_secs(5),
@@ -143,12 +146,23 @@ pub struct TimingOverrides {
 
 impl Checker {
     /// The checker's timing: its own options, else the real server's, else
-    /// the virtual server's, else keepalived's defaults.
+    /// the virtual server's, else keepalived's defaults, which depend on the
+    /// kind (`check_api.c`'s `queue_checker`, `check_http.c`'s
+    /// `http_get_handler`, `check_misc.c`; `check_data.c` takes the warmup
+    /// from the checker's `delay_loop` when none is set). The warmup is the
+    /// most a checker waits before its first check: a random part of it.
     pub fn effective(&self, rs: &TimingOverrides, vs: &TimingOverrides) -> Timing {
         let c = &self.common;
-        let d = DEFAULT_TIMING;
+        let d = match self.kind {
+            CheckKind::Http(_) | CheckKind::Ssl(_) => {
+                Timing { delay_before_retry: Duration::from_secs(3), ..DEFAULT_TIMING }
+            }
+            CheckKind::Misc(_) => Timing { retry: 0, ..DEFAULT_TIMING },
+            _ => DEFAULT_TIMING,
+        };
+        let delay_loop = c.delay_loop.or(rs.delay_loop).or(vs.delay_loop).unwrap_or(d.delay_loop);
         Timing {
-            delay_loop: c.delay_loop.or(rs.delay_loop).or(vs.delay_loop).unwrap_or(d.delay_loop),
+            delay_loop,
             connect_timeout: c
                 .connect_timeout
                 .or(rs.connect_timeout)
@@ -160,7 +174,7 @@ impl Checker {
                 .or(rs.delay_before_retry)
                 .or(vs.delay_before_retry)
                 .unwrap_or(d.delay_before_retry),
-            warmup: c.warmup.or(rs.warmup).or(vs.warmup).unwrap_or(d.warmup),
+            warmup: c.warmup.or(rs.warmup).or(vs.warmup).unwrap_or(delay_loop),
         }
     }
 }

@@ -69,7 +69,8 @@ fn keepalived_doc_sample_loads_and_skips_what_is_not_ipvs() {
             connect_timeout: Duration::from_secs(3),
             retry: 3,
             delay_before_retry: Duration::from_secs(3),
-            warmup: Duration::ZERO,
+            // keepalived: the checker's delay_loop when none is set.
+            warmup: Duration::from_secs(6),
         }
     );
 }
@@ -679,4 +680,41 @@ virtual_server 2001:db8::1 80 {
     assert!(matches!(rs.checkers[0].kind, CheckKind::Http(_)));
     let n = notices(&l);
     assert!(n.iter().any(|m| m.starts_with("6: checker of link-local fe80::2")), "{n:?}");
+}
+
+/// keepalived's timing defaults depend on the checker: HTTP_GET and
+/// SSL_GET retry after 3 s (`http_get_handler`), MISC_CHECK does not retry
+/// (`check_misc.c`), the others once after 1 s; the warmup (the most a
+/// checker waits before its first check) is its delay_loop.
+#[test]
+fn timing_defaults_are_each_checkers_own() {
+    let text = "\
+virtual_server 198.18.0.100 80 {
+  protocol TCP
+  lb_algo rr
+  lb_kind NAT
+  delay_loop 10
+  real_server 198.18.1.2 80 {
+    HTTP_GET {
+      url {
+        path /
+      }
+    }
+    MISC_CHECK {
+      misc_path /bin/true
+    }
+    TCP_CHECK {
+      delay_loop 4
+    }
+  }
+}
+";
+    let l = parse_str(Path::new("k.conf"), text).unwrap();
+    let vs = &l.conf.virtual_servers[0];
+    let rs = &vs.real_servers[0];
+    let t: Vec<Timing> = rs.checkers.iter().map(|c| c.effective(&rs.timing, &vs.timing)).collect();
+    let s = Duration::from_secs;
+    assert_eq!((t[0].retry, t[0].delay_before_retry, t[0].warmup), (1, s(3), s(10)), "HTTP_GET");
+    assert_eq!((t[1].retry, t[1].delay_before_retry, t[1].warmup), (0, s(1), s(10)), "MISC_CHECK");
+    assert_eq!((t[2].retry, t[2].delay_before_retry, t[2].warmup), (1, s(1), s(4)), "TCP_CHECK");
 }

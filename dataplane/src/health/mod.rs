@@ -402,7 +402,9 @@ impl Health {
             gw_keepalived::check::CheckKind::Misc(_) => timing.delay_loop,
             _ => timing.connect_timeout,
         };
-        if !self.sleep(slot, timing.warmup) {
+        // keepalived's warmup: a random part of it, so that checks of one
+        // server do not all start at once.
+        if !self.sleep(slot, timing.warmup.mul_f64(random_fraction())) {
             return;
         }
         loop {
@@ -569,6 +571,17 @@ impl Health {
     fn publish(&self, st: &State) {
         self.control.set_health(st.services.iter().map(|s| (s.key, s.view())).collect());
     }
+}
+
+/// A random number in [0, 1) from the standard library's per-process
+/// random hash keys (no other source is needed for a start delay).
+fn random_fraction() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos(),
+    );
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]
