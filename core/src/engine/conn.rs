@@ -750,8 +750,8 @@ fn alloc_lport_search(
         } else {
             (1..tries as u32)
                 .find(|&t| {
-                    sessions.reply_port_unused(lip, port(offset, start + t))
-                        && !held6(lip, port(offset, start + t))
+                    let p = port(offset, start + t);
+                    sessions.reply_port_unused(lip, p) && !held6(lip, p)
                 })
                 .or_else(|| (1..tries as u32).find(|&t| free(lip, port(offset, start + t))))
         };

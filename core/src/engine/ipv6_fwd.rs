@@ -96,17 +96,14 @@ pub(super) struct L4Info6 {
     pub l4: usize,
 }
 
-/// Whether `src` cannot be the source of an IPv6 TCP/UDP packet from the
-/// wire: `::/64` holds the unspecified and loopback addresses, the
-/// IPv4-compatible ones (deprecated) and the IPv4-mapped ones, which are
-/// not sent on the wire (RFC 4291 §2.5.2, §2.5.3, §2.5.5). IPv6's
-/// twin of IPv4's `bad_source` for TCP/UDP (neighbour discovery's DAD
-/// uses `::`): a packet from an IPv4-mapped address must never pose as a
-/// NAT64 session's reply, whose key is IPv4-mapped and whose replies come
-/// as IPv4 (`nat64_reply`).
+/// Whether `src` cannot be the source of an IPv6 packet from the wire
+/// ([`ipv6::never_on_the_wire`]), IPv6's twin of IPv4's `bad_source`
+/// (neighbour discovery's DAD uses `::`): a packet from an IPv4-mapped
+/// address must never pose as a NAT64 session's reply, whose key is
+/// IPv4-mapped and whose replies come as IPv4 (`nat64_reply`).
 #[inline(always)]
 pub(super) fn bad_source6(src: u128) -> bool {
-    (src >> 64) as u64 == 0
+    ipv6::never_on_the_wire(src)
 }
 
 /// [`l4_info`] of an IPv6 frame whose header names TCP or UDP itself (no

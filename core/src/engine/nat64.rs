@@ -112,12 +112,23 @@ impl<'a> Held6<'a> {
     /// reads them (a matching one counts as held).
     #[inline]
     pub(crate) fn holds(self, proto: ipv4::Protocol, rs: (u32, u16), lip: u32, lport: u16) -> bool {
-        if !self.snap.nat64_laddr(lip) {
-            return false;
-        }
-        let key6 = FlowKey6 { proto, src: mapped(rs.0), sport: rs.1, dst: mapped(lip), dport: lport };
-        self.sessions6.out_hash_may_be_live(self.sessions6.hash(&key6))
+        self.snap.nat64_laddr(lip) && reply6_may_be_live(self.sessions6, proto, rs, (lip, lport))
     }
+}
+
+/// Whether a NAT64 session may hold the reply key from IPv4 real server
+/// `rs` to IPv4 local address:port `local`, by the IPv6 table's reply
+/// bucket (its signatures: a matching one counts as held, no session is
+/// read).
+#[inline]
+fn reply6_may_be_live(
+    sessions6: &SessionTable6,
+    proto: ipv4::Protocol,
+    rs: (u32, u16),
+    local: (u32, u16),
+) -> bool {
+    let key6 = FlowKey6 { proto, src: mapped(rs.0), sport: rs.1, dst: mapped(local.0), dport: local.1 };
+    sessions6.out_hash_may_be_live(sessions6.hash(&key6))
 }
 
 /// Picks LIP:lport (IPv4) for a new NAT64 session of `flow` toward `rs`
@@ -148,19 +159,12 @@ pub(super) fn alloc_lport(
             let lport = part.port(offset, u32::from(st.lport_next));
             st.lport_next = st.lport_next.wrapping_add(1);
             let key4 = FlowKey { proto: flow.proto, src: rs.0, sport: rs.1, dst: lip, dport: lport };
-            let key6 = FlowKey6 {
-                proto: flow.proto,
-                src: mapped(rs.0),
-                sport: rs.1,
-                dst: mapped(lip),
-                dport: lport,
-            };
             // Free in both tables, by the IPv4 reply-port count (no
             // bucket read when 0) and the reply buckets' signatures (no
             // session read: a matching one counts as taken).
             let free4 = sessions.reply_port_unused(lip, lport)
                 || !sessions.out_hash_may_be_live(sessions.hash(&key4));
-            if free4 && !sessions6.out_hash_may_be_live(sessions6.hash(&key6)) {
+            if free4 && !reply6_may_be_live(sessions6, flow.proto, rs, (lip, lport)) {
                 return Ok((mapped(lip), lport));
             }
         }

@@ -259,8 +259,7 @@ impl Engine {
     /// unspecified, multicast nor one of our addresses (IPv6 has no
     /// broadcast).
     fn may_reply6(&self, rx: &Iface, frame: &[u8], src: u128) -> bool {
-        let eth = ethernet::Frame::new_unchecked(frame);
-        if eth.dst_addr() != rx.mac || !eth.src_addr().is_unicast() {
+        if !unicast_to(rx, frame) {
             return false;
         }
         let a = Ipv6Addr::from(src);
@@ -274,8 +273,7 @@ impl Engine {
     /// the frame was unicast to the port's MAC from a unicast MAC, and the
     /// source is neither one of our addresses nor a subnet's broadcast.
     fn may_reply(&self, rx: &Iface, frame: &[u8], src: u32) -> bool {
-        let eth = ethernet::Frame::new_unchecked(frame);
-        if eth.dst_addr() != rx.mac || !eth.src_addr().is_unicast() {
+        if !unicast_to(rx, frame) {
             return false;
         }
         let directed_broadcast = |i: &Iface| {
@@ -284,6 +282,13 @@ impl Engine {
         };
         !(self.snap.owns(src) || self.is_iface_addr(src) || self.cfg.ifaces.iter().any(directed_broadcast))
     }
+}
+
+/// Whether `frame` was unicast to port `rx`'s MAC from a unicast MAC: the
+/// first test of either family's [`Engine::may_reply`].
+fn unicast_to(rx: &Iface, frame: &[u8]) -> bool {
+    let eth = ethernet::Frame::new_unchecked(frame);
+    eth.dst_addr() == rx.mac && eth.src_addr().is_unicast()
 }
 
 /// TTL of the replies the gateway originates.

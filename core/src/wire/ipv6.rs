@@ -289,6 +289,15 @@ pub fn walk(first: NextHeader, bytes: &[u8], base: usize) -> Result<Transport> {
     Err(Error::Malformed)
 }
 
+/// Whether `addr` lies in `::/64`, which holds the unspecified and loopback
+/// addresses, the IPv4-compatible ones (deprecated) and the IPv4-mapped
+/// ones: none is an address a packet carries on the wire (RFC 4291
+/// §2.5.2, §2.5.3, §2.5.5).
+#[inline(always)]
+pub fn never_on_the_wire(addr: u128) -> bool {
+    (addr >> 64) as u64 == 0
+}
+
 /// The solicited-node multicast address of `addr` (RFC 4291 §2.7.1):
 /// `ff02::1:ff00:0/104` plus the low 24 bits of `addr`; where neighbour
 /// solicitations for `addr` are sent (RFC 4861 §7.2.2).

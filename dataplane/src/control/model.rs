@@ -424,13 +424,13 @@ fn validate_spec(spec: &ServiceSpec) -> Result<(), Response> {
 }
 
 /// Whether `a` can be a packet's address on the wire: not an IPv6 address
-/// of `::/64` (loopback, IPv4-mapped or -compatible, RFC 4291 §2.5; the
-/// engine drops packets from them, and it reads a mapped one as NAT64's
-/// IPv4 server). An IPv4 server behind an IPv6 VIP is given as IPv4.
+/// of `::/64` ([`gw_core::wire::ipv6::never_on_the_wire`]; the engine drops
+/// packets from them, and it reads a mapped one as NAT64's IPv4 server).
+/// An IPv4 server behind an IPv6 VIP is given as IPv4.
 fn on_the_wire(a: IpAddr) -> bool {
     match a {
         IpAddr::V4(_) => true,
-        IpAddr::V6(a) => (u128::from(a) >> 64) != 0,
+        IpAddr::V6(a) => !gw_core::wire::ipv6::never_on_the_wire(u128::from(a)),
     }
 }
 
