@@ -2,6 +2,7 @@
 //! `gwctl`'s socket, and the poll loop that runs the packet core
 //! (`gw-core`) on DPDK ports (`gw-dpdk`).
 
+mod client_slots;
 pub mod config;
 pub mod control;
 pub mod engine_config;

@@ -5,20 +5,19 @@
 //! [`MAX_CLIENTS`] at once, and the whole exchange has a deadline
 //! ([`DEADLINE`]): a client that sends its request slowly or never reads
 //! the answer is dropped. When every slot is taken, a new client takes the
-//! place of the one the server has waited on longest (as the control
-//! socket's): clients that connect and say nothing cannot keep a scrape
+//! place of the one the server has waited on longest (the control socket's
+//! [`Slots`]): clients that connect and say nothing cannot keep a scrape
 //! out. Only when every slot is building its answer is one more answered
 //! 503 and closed. The body is
 //! [`Control::metrics`] (see `control/metrics.rs`); every answer closes the
 //! connection.
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::Shutdown;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::client_slots::Slots;
 use crate::control::Control;
 
 /// Clients served at once; further ones get 503.
@@ -34,7 +33,7 @@ pub fn serve(control: Arc<Control>, addr: SocketAddr) -> std::io::Result<SocketA
     let listener = TcpListener::bind(addr)?;
     let local = listener.local_addr()?;
     std::thread::Builder::new().name("gw-metrics".into()).spawn(move || {
-        let clients = Arc::new(Clients::default());
+        let clients = Arc::new(Slots::new(MAX_CLIENTS));
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { continue };
             let Some(id) = clients.admit(&conn) else {
@@ -58,50 +57,6 @@ pub fn serve(control: Arc<Control>, addr: SocketAddr) -> std::io::Result<SocketA
         }
     })?;
     Ok(local)
-}
-
-/// The clients being served: a handle on each connection (to shut it down
-/// when evicted) and since when the server has waited on it (for its
-/// request or for it to take the answer; `None` while the answer is built).
-#[derive(Default)]
-struct Clients {
-    inner: Mutex<ClientTable>,
-}
-
-/// The next client's id, and each client's connection and waiting time.
-type ClientTable = (u64, HashMap<u64, (TcpStream, Option<Instant>)>);
-
-impl Clients {
-    fn lock(&self) -> std::sync::MutexGuard<'_, ClientTable> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// A slot for `conn`, evicting the longest-waiting client if all are
-    /// taken; `None` if every slot is building an answer.
-    fn admit(&self, conn: &TcpStream) -> Option<u64> {
-        let stream = conn.try_clone().ok()?;
-        let mut t = self.lock();
-        if t.1.len() >= MAX_CLIENTS {
-            let (_, oldest) = t.1.iter().filter_map(|(id, (_, since))| since.map(|s| (s, *id))).min()?;
-            if let Some((s, _)) = t.1.remove(&oldest) {
-                let _ = s.shutdown(Shutdown::Both);
-            }
-        }
-        let id = t.0;
-        t.0 += 1;
-        t.1.insert(id, (stream, Some(Instant::now())));
-        Some(id)
-    }
-
-    fn set_waiting(&self, id: u64, waiting: bool) {
-        if let Some(c) = self.lock().1.get_mut(&id) {
-            c.1 = waiting.then(Instant::now);
-        }
-    }
-
-    fn remove(&self, id: u64) {
-        self.lock().1.remove(&id);
-    }
 }
 
 /// Reads the request head within the deadline.

@@ -23,18 +23,17 @@
 //!   others. Requests are length-prefixed JSON frames ([`gw_proto::read_frame`]);
 //!   every request goes to [`Control::query`].
 
-use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::Shutdown;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gw_proto::{read_frame, write_frame, ErrorKind, FrameError, Request};
 
 use super::{err, Control};
+use crate::client_slots::Slots;
 
 /// Most control connections served at once.
 pub const MAX_CLIENTS: usize = 64;
@@ -135,7 +134,7 @@ fn bind_private(path: &Path, mode: u32, group: Option<u32>) -> io::Result<UnixLi
 pub fn serve_with_group(control: Arc<Control>, path: &Path, group: Option<u32>) -> io::Result<PathBuf> {
     let mode = if group.is_some() { 0o660 } else { 0o600 };
     let listener = bind_private(path, mode, group)?;
-    let conns = Arc::new(Conns::default());
+    let conns = Arc::new(Slots::new(MAX_CLIENTS));
     std::thread::Builder::new().name("gw-control".into()).spawn(move || {
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { continue };
@@ -163,64 +162,6 @@ pub fn serve_with_group(control: Arc<Control>, path: &Path, group: Option<u32>) 
 /// their own threads.
 pub fn serve(control: Arc<Control>, path: &Path) -> io::Result<PathBuf> {
     serve_with_group(control, path, None)
-}
-
-/// The open connections, for [`MAX_CLIENTS`] and eviction.
-#[derive(Default)]
-struct Conns {
-    inner: Mutex<ConnTable>,
-}
-
-#[derive(Default)]
-struct ConnTable {
-    next: u64,
-    open: HashMap<u64, Open>,
-}
-
-struct Open {
-    /// A handle on the connection, to shut it down when evicted.
-    stream: UnixStream,
-    /// Since when the server has waited on this client (for a request or
-    /// for it to take a reply); `None` while a request runs.
-    waiting_since: Option<Instant>,
-}
-
-impl Conns {
-    fn lock(&self) -> std::sync::MutexGuard<'_, ConnTable> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// A slot for `conn`, evicting the longest-waiting connection if all are
-    /// taken; `None` if every slot is running a request.
-    fn admit(&self, conn: &UnixStream) -> Option<u64> {
-        let stream = conn.try_clone().ok()?;
-        let mut t = self.lock();
-        if t.open.len() >= MAX_CLIENTS {
-            let oldest = t
-                .open
-                .iter()
-                .filter_map(|(id, o)| o.waiting_since.map(|since| (since, *id)))
-                .min()
-                .map(|(_, id)| id)?;
-            if let Some(o) = t.open.remove(&oldest) {
-                let _ = o.stream.shutdown(Shutdown::Both);
-            }
-        }
-        let id = t.next;
-        t.next += 1;
-        t.open.insert(id, Open { stream, waiting_since: Some(Instant::now()) });
-        Some(id)
-    }
-
-    fn set_waiting(&self, id: u64, waiting: bool) {
-        if let Some(o) = self.lock().open.get_mut(&id) {
-            o.waiting_since = waiting.then(Instant::now);
-        }
-    }
-
-    fn remove(&self, id: u64) {
-        self.lock().open.remove(&id);
-    }
 }
 
 /// A connection with one total deadline for everything read or written
@@ -272,7 +213,7 @@ pub fn serve_conn(control: &Control, conn: &mut UnixStream) {
     serve_tracked(control, conn, None)
 }
 
-fn serve_tracked(control: &Control, conn: &mut UnixStream, slot: Option<(&Conns, u64)>) {
+fn serve_tracked(control: &Control, conn: &mut UnixStream, slot: Option<(&Slots<UnixStream>, u64)>) {
     let waiting = |w: bool| {
         if let Some((conns, id)) = slot {
             conns.set_waiting(id, w);
