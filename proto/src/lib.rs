@@ -774,6 +774,14 @@ pub fn write_frame<W: Write, T: Serialize>(w: &mut W, msg: &T) -> Result<(), Fra
 /// Reads one frame. A length above [`MAX_FRAME`] is refused before anything
 /// is read; memory grows only with the bytes that arrive.
 pub fn read_frame<R: Read, T: for<'de> Deserialize<'de>>(r: &mut R) -> Result<T, FrameError> {
+    let len = read_frame_len(r)?;
+    read_frame_body(r, len)
+}
+
+/// Reads a frame's length prefix (the first half of [`read_frame`], for a
+/// server that decides whether to take a body of that size before reading
+/// it). Above [`MAX_FRAME`] is an error.
+pub fn read_frame_len<R: Read>(r: &mut R) -> Result<usize, FrameError> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len) {
         Ok(()) => {}
@@ -784,6 +792,15 @@ pub fn read_frame<R: Read, T: for<'de> Deserialize<'de>>(r: &mut R) -> Result<T,
     if len > MAX_FRAME {
         return Err(FrameError::TooLarge(len));
     }
+    Ok(len)
+}
+
+/// Reads and decodes a body of `len` bytes (the second half of
+/// [`read_frame`]).
+pub fn read_frame_body<R: Read, T: for<'de> Deserialize<'de>>(
+    r: &mut R,
+    len: usize,
+) -> Result<T, FrameError> {
     // Grow with what actually arrives: a peer announcing a large frame and
     // sending nothing costs nothing.
     let mut body = Vec::with_capacity(len.min(64 * 1024));

@@ -221,6 +221,9 @@ pub fn error_text(req: &Request, kind: ErrorKind, detail: &str) -> String {
         (ErrorKind::Unsupported, _) if !detail.is_empty() => {
             return format!("{}: {detail}", kind.ipvsadm_text());
         }
+        // Not an IPVS error: gatewayd's own words say which limit was hit
+        // (its connections, or its budget for large requests).
+        (ErrorKind::Busy, _) if !detail.is_empty() => return detail.to_owned(),
         _ => kind.ipvsadm_text(),
     };
     head.to_owned()
@@ -294,6 +297,9 @@ mod tests {
         let del = Request::DelService { key: svc };
         assert_eq!(error_text(&del, ErrorKind::NoService, ""), "No such service");
         assert_eq!(error_text(&del, ErrorKind::NoService, "No such service"), "No such service");
+        let why = "a request of 2000000 bytes does not fit: other large requests hold most of the 128 MiB";
+        assert_eq!(error_text(&del, ErrorKind::Busy, why), why);
+        assert_eq!(error_text(&del, ErrorKind::Busy, ""), "too many control connections");
         // IPv6 refused by gatewayd: libipvs's EAFNOSUPPORT line and why.
         let adds = Request::AddService { spec: ServiceSpec::new(svc, Scheduler::Rr) };
         assert_eq!(

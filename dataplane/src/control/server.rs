@@ -22,15 +22,24 @@
 //! - One that sends garbage gets an error reply and cannot stall or crash the
 //!   others. Requests are length-prefixed JSON frames ([`gw_proto::read_frame`]);
 //!   every request goes to [`Control::query`].
+//! - Memory for requests is bounded over all connections, not only per
+//!   frame: a request up to [`SMALL_REQUEST`] is always read; a larger one
+//!   (a restore of a big table) first takes its announced size from one
+//!   shared [`LARGE_REQUESTS`] budget and holds it until its answer is sent
+//!   (the parsed request lives that long). One that does not fit is refused
+//!   before its body is read ([`ErrorKind::Busy`]) and the connection
+//!   closed, so 64 clients announcing 64 MiB each cannot make the daemon
+//!   hold 4 GiB of bodies, and several times that parsed.
 
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gw_proto::{read_frame, write_frame, ErrorKind, FrameError, Request};
+use gw_proto::{read_frame_body, read_frame_len, write_frame, ErrorKind, FrameError, Request};
 
 use super::{err, Control};
 use crate::client_slots::Slots;
@@ -48,6 +57,58 @@ pub const REQUEST_DEADLINE: Duration = Duration::from_secs(3);
 /// Time a client has to take one whole reply (a listing of 10,000 services
 /// is a few megabytes: milliseconds for a client that reads).
 pub const REPLY_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Requests up to this size are read whatever else is in flight: every
+/// gwctl command but a restore of thousands of rules (64 such: 64 MiB).
+pub const SMALL_REQUEST: usize = 1 << 20;
+
+/// Bytes of larger requests held at once over all connections: two of the
+/// largest frame.
+pub const LARGE_REQUESTS: usize = 2 * gw_proto::MAX_FRAME;
+
+/// The shared budget of large request bodies (see the module docs).
+pub(crate) struct Budget {
+    held: AtomicUsize,
+    limit: usize,
+    small: usize,
+}
+
+/// Bytes taken from a [`Budget`], given back when dropped.
+pub(crate) struct Held<'a> {
+    budget: &'a Budget,
+    bytes: usize,
+}
+
+impl Budget {
+    pub(crate) const fn new(limit: usize, small: usize) -> Budget {
+        Budget { held: AtomicUsize::new(0), limit, small }
+    }
+
+    /// Room for a body of `len` bytes: free up to the small size, else taken
+    /// from the budget if it fits.
+    fn take(&self, len: usize) -> Option<Held<'_>> {
+        if len <= self.small {
+            return Some(Held { budget: self, bytes: 0 });
+        }
+        self.held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |h| {
+                h.checked_add(len).filter(|t| *t <= self.limit)
+            })
+            .ok()
+            .map(|_| Held { budget: self, bytes: len })
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if self.bytes > 0 {
+            self.budget.held.fetch_sub(self.bytes, Ordering::AcqRel);
+        }
+    }
+}
+
+/// The daemon's budget, shared by every connection of every socket.
+static BUDGET: Budget = Budget::new(LARGE_REQUESTS, SMALL_REQUEST);
 
 /// The numeric id of group `name`, from `/etc/group`.
 pub fn group_id(name: &str) -> io::Result<u32> {
@@ -145,7 +206,7 @@ pub fn serve_with_group(control: Arc<Control>, path: &Path, group: Option<u32>) 
             };
             let (control, conns2) = (control.clone(), conns.clone());
             let spawned = std::thread::Builder::new().name("gw-ctl-conn".into()).spawn(move || {
-                serve_tracked(&control, &mut conn, Some((&conns2, id)));
+                serve_tracked(&control, &mut conn, Some((&conns2, id)), &BUDGET);
                 conns2.remove(id);
             });
             if spawned.is_err() {
@@ -210,10 +271,15 @@ impl Write for Deadline<'_> {
 /// Serves requests on one connection until it closes, misbehaves or misses
 /// a deadline ([`REQUEST_DEADLINE`], [`REPLY_DEADLINE`]).
 pub fn serve_conn(control: &Control, conn: &mut UnixStream) {
-    serve_tracked(control, conn, None)
+    serve_tracked(control, conn, None, &BUDGET)
 }
 
-fn serve_tracked(control: &Control, conn: &mut UnixStream, slot: Option<(&Slots<UnixStream>, u64)>) {
+fn serve_tracked(
+    control: &Control,
+    conn: &mut UnixStream,
+    slot: Option<(&Slots<UnixStream>, u64)>,
+    budget: &Budget,
+) {
     let waiting = |w: bool| {
         if let Some((conns, id)) = slot {
             conns.set_waiting(id, w);
@@ -222,7 +288,27 @@ fn serve_tracked(control: &Control, conn: &mut UnixStream, slot: Option<(&Slots<
     loop {
         waiting(true);
         let mut reading = Deadline { conn, until: Instant::now() + REQUEST_DEADLINE };
-        let reply = match read_frame::<_, Request>(&mut reading) {
+        let len = match read_frame_len(&mut reading) {
+            Ok(len) => len,
+            Err(FrameError::Closed) => return,
+            Err(e) => {
+                let mut replying = Deadline { conn, until: Instant::now() + Duration::from_secs(1) };
+                let _ = write_frame(&mut replying, &err(ErrorKind::BadRequest, e.to_string()));
+                return;
+            }
+        };
+        // Held until the answer is written: the parsed request lives as long.
+        let Some(_held) = budget.take(len) else {
+            let why = format!(
+                "a request of {len} bytes does not fit: other large requests hold most of the {} MiB \
+                 the daemon reads at once; retry when they are done",
+                budget.limit >> 20
+            );
+            let mut replying = Deadline { conn, until: Instant::now() + Duration::from_secs(1) };
+            let _ = write_frame(&mut replying, &err(ErrorKind::Busy, why));
+            return;
+        };
+        let reply = match read_frame_body::<_, Request>(&mut reading, len) {
             Ok(req) => {
                 waiting(false);
                 control.query(req)
@@ -260,7 +346,8 @@ fn serve_tracked(control: &Control, conn: &mut UnixStream, slot: Option<(&Slots<
 mod tests {
     use super::*;
     use crate::control::test_util::{add, control};
-    use gw_proto::Response;
+    use gw_proto::{read_frame, Response};
+    use std::io::Write;
 
     #[test]
     fn the_socket_survives_hostile_clients_and_keeps_the_rules() {
@@ -352,6 +439,59 @@ mod tests {
         let r: Response = read_frame(&mut a).unwrap();
         assert!(matches!(r, Response::Error { kind: ErrorKind::BadRequest, .. }));
         t.join().unwrap();
+    }
+
+    #[test]
+    fn large_requests_share_one_budget_and_small_ones_are_always_read() {
+        use std::io::Read;
+        let (c, _) = control(1);
+        add(&c);
+        let c = Arc::new(c);
+        // Bodies above 1 KiB share 10 KiB.
+        let budget: &'static Budget = Box::leak(Box::new(Budget::new(10 << 10, 1 << 10)));
+        let serve = |c: Arc<Control>| {
+            let (a, mut b) = UnixStream::pair().unwrap();
+            let t = std::thread::spawn(move || serve_tracked(&c, &mut b, None, budget));
+            (a, t)
+        };
+        // A restore of 8 KiB, sent slowly: the first half, then it waits.
+        let restore = Request::Restore { requests: vec![Request::List { service: None }; 300] };
+        let body = serde_json::to_vec(&restore).unwrap();
+        assert!((8 << 10..10 << 10).contains(&body.len()), "{}", body.len());
+        let (mut slow, t1) = serve(c.clone());
+        slow.write_all(&(body.len() as u32).to_be_bytes()).unwrap();
+        slow.write_all(&body[..100]).unwrap();
+        // Another large one does not fit: refused before its body is read,
+        // with gatewayd's reason, and its connection closed.
+        let (mut second, t2) = serve(c.clone());
+        second.write_all(&(4u32 << 10).to_be_bytes()).unwrap();
+        let r: Response = read_frame(&mut second).unwrap();
+        let Response::Error { kind, message } = r else { panic!("{r:?}") };
+        assert_eq!(kind, ErrorKind::Busy);
+        assert!(message.contains("4096 bytes does not fit"), "{message}");
+        let mut rest = vec![];
+        assert_eq!(second.read_to_end(&mut rest).unwrap(), 0);
+        t2.join().unwrap();
+        // A small request is read meanwhile.
+        let (mut small, t3) = serve(c.clone());
+        write_frame(&mut small, &Request::List { service: None }).unwrap();
+        assert!(matches!(read_frame(&mut small).unwrap(), Response::Services { .. }));
+        drop(small);
+        t3.join().unwrap();
+        // The slow one completes and is answered; its bytes are given back.
+        slow.write_all(&body[100..]).unwrap();
+        let r: Response = read_frame(&mut slow).unwrap();
+        assert_eq!(r, c.query(restore));
+        drop(slow);
+        t1.join().unwrap();
+        assert_eq!(budget.held.load(Ordering::SeqCst), 0);
+        let (mut again, t4) = serve(c.clone());
+        again.write_all(&(4u32 << 10).to_be_bytes()).unwrap();
+        again.write_all(&[b' '; 4 << 10]).unwrap();
+        let r: Response = read_frame(&mut again).unwrap();
+        assert!(matches!(r, Response::Error { kind: ErrorKind::BadRequest, .. }), "{r:?}");
+        drop(again);
+        t4.join().unwrap();
     }
 
     #[test]
