@@ -245,13 +245,30 @@ impl Config {
         }
     }
 
-    /// Each large allocation, and their sum, below the machine's memory.
-    fn check_memory(&self, mem: u64) -> Result<(), ConfigError> {
+    /// How many lblc/lblcr services the control plane accepts at once. Each
+    /// worker allocates a cache for each ([`gw_core::sched::locality_cache_bytes`],
+    /// 384 KiB), so `workers.max_services` of them could need more than the
+    /// machine has (65,536 such services: 24 GiB per worker). They may take
+    /// half of the memory [`Config::check_limits`]'s parts leave; never more
+    /// than `max_services`, never fewer than 1. `mem`: `MemTotal`, `None` when
+    /// unknown (then `max_services`).
+    pub fn locality_services(&self, mem: Option<u64>) -> usize {
+        let max = self.workers.max_services;
+        let Some(mem) = mem else { return max };
+        let used: u64 = self.memory_parts().iter().map(|p| p.1).sum();
+        let per_service = gw_core::sched::locality_cache_bytes() as u64 * workers_estimate(self);
+        let fit = mem.saturating_sub(used) / 2 / per_service.max(1);
+        (fit.min(max as u64) as usize).max(1)
+    }
+
+    /// The large allocations [`Config::check_memory`] counts, by the key
+    /// that sizes them.
+    fn memory_parts(&self) -> [(&'static str, u64); 6] {
         let w = &self.workers;
         let workers = workers_estimate(self);
         let v6 = SessionTable6::bytes_for(w.sessions6()) as u64 * workers;
         let (v6_default, v6_set) = if w.sessions6_setting.is_some() { (0, v6) } else { (v6, 0) };
-        let parts = [
+        [
             // The IPv6 table counts under the key that sized it.
             ("workers.sessions", SessionTable::bytes_for(w.sessions) as u64 * workers + v6_default),
             ("workers.sessions6", v6_set),
@@ -263,7 +280,13 @@ impl Config {
             ("workers.max_services", counter_bytes(w.max_services) * workers),
             ("workers.mbufs", u64::from(w.mbufs) * (self.mbuf_size() as u64 + MBUF_OVERHEAD)),
             ("fragments.datagrams", frag_bytes(self.fragments.datagrams) * workers),
-        ];
+        ]
+    }
+
+    /// Each large allocation, and their sum, below the machine's memory.
+    fn check_memory(&self, mem: u64) -> Result<(), ConfigError> {
+        let workers = workers_estimate(self);
+        let parts = self.memory_parts();
         let limit = format!("the machine's memory ({}, MemTotal)", gib(mem));
         for (field, bytes) in parts {
             if bytes > mem {
@@ -309,6 +332,19 @@ mod tests {
 
     fn workers_refusal(workers: &str) -> String {
         config_with(workers, "").expect_err(workers).to_string()
+    }
+
+    #[test]
+    fn lblc_services_take_at_most_half_the_memory_the_tables_leave() {
+        let c = config("").unwrap();
+        assert_eq!(c.workers.max_services, 4096);
+        let per = gw_core::sched::locality_cache_bytes() as u64;
+        assert!((96 << 10..=512 << 10).contains(&per), "{per}");
+        let used: u64 = c.memory_parts().iter().map(|p| p.1).sum();
+        assert_eq!(c.locality_services(None), 4096);
+        assert_eq!(c.locality_services(Some(used + 2 * 10 * per + 1)), 10);
+        assert_eq!(c.locality_services(Some(1 << 50)), 4096);
+        assert_eq!(c.locality_services(Some(0)), 1);
     }
 
     #[test]

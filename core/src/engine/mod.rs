@@ -55,14 +55,14 @@ pub use reject::{NoServiceReply, Reject, RejectConfig};
 
 use std::sync::Arc;
 
-use gw_proto::TunnelEncap;
+use gw_proto::{Scheduler, TunnelEncap};
 
 use crate::counters::{Drop, Event, WorkerCounters};
 use crate::mailbox::{ConnQuery, SCAN_PER_CHUNK};
 use crate::persist;
 use crate::route::{Iface, Routes};
 use crate::sched::SchedState;
-use crate::service::Snapshot;
+use crate::service::{Service, Snapshot};
 use crate::session::{Prefetch, SessionTable};
 use crate::wire::ethernet::{self, EtherType, MacAddr};
 
@@ -225,6 +225,9 @@ pub(crate) struct SvcState {
     /// Next ports chosen ([`conn::NextPort`]), never reset: the choices'
     /// sequence number.
     binds: u64,
+    /// Scratch mark of [`Engine::release_locality_caches`]; false between
+    /// its calls.
+    keep: bool,
 }
 
 /// One worker's sessions and packet logic.
@@ -368,7 +371,46 @@ impl Engine {
     /// retired snapshot until all workers report a newer generation, so the
     /// last reference is never dropped on a worker.
     pub fn set_snapshot(&mut self, snap: Arc<Snapshot>) -> Arc<Snapshot> {
-        std::mem::replace(&mut self.snap, snap)
+        let old = std::mem::replace(&mut self.snap, snap);
+        self.release_locality_caches(&old);
+        old
+    }
+
+    /// Frees the lblc/lblcr cache of every service slot that no longer holds
+    /// such a service (deleted, or another scheduler now), so that the
+    /// caches a worker holds are those of the live lblc/lblcr services, which
+    /// the control plane bounds. A cache is only ever made for a service of
+    /// the snapshot in use, so the candidates are `old`'s lblc/lblcr
+    /// services: O(services), no full scan of the slots.
+    fn release_locality_caches(&mut self, old: &Snapshot) {
+        let locality = |s: &Service| matches!(s.scheduler, Scheduler::Lblc | Scheduler::Lblcr);
+        if !old.services().iter().any(|s| locality(s)) {
+            return;
+        }
+        let slot = |s: &Service| s.slot as usize;
+        for s in self.snap.services().iter().filter(|s| locality(s)) {
+            if let Some(st) = self.svc.get_mut(slot(s)) {
+                st.keep = true;
+            }
+        }
+        for s in old.services().iter().filter(|s| locality(s)) {
+            if let Some(st) = self.svc.get_mut(slot(s)) {
+                if !st.keep && st.sched.cache_capacity() > 0 {
+                    // Version 0: the slot's next service sets its state up anew.
+                    *st = SvcState { binds: st.binds, ..SvcState::default() };
+                }
+            }
+        }
+        for s in self.snap.services().iter().filter(|s| locality(s)) {
+            if let Some(st) = self.svc.get_mut(slot(s)) {
+                st.keep = false;
+            }
+        }
+    }
+
+    /// Entries of the lblc/lblcr caches this worker holds (all services).
+    pub fn locality_cache_entries(&self) -> usize {
+        self.svc.iter().map(|s| s.sched.cache_capacity()).sum()
     }
 
     /// The outer (source, destination) of the last [`Action::Encap6`].

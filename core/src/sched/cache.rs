@@ -39,6 +39,10 @@ impl<V: Copy + Default> Table<V> {
         self.slots.len()
     }
 
+    pub fn bytes(&self) -> usize {
+        std::mem::size_of_val(&*self.slots)
+    }
+
     /// Start and length of the buffer: they never change after `new`.
     #[cfg(test)]
     pub fn buffer(&self) -> (usize, usize) {

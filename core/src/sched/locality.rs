@@ -81,6 +81,15 @@ impl Cache {
         }
     }
 
+    /// Bytes of the cache's slots.
+    pub fn bytes(&self) -> usize {
+        match self {
+            Cache::None => 0,
+            Cache::Lblc(t) => t.bytes(),
+            Cache::Lblcr(t) => t.bytes(),
+        }
+    }
+
     pub fn capacity(&self) -> usize {
         match self {
             Cache::None => 0,

@@ -81,6 +81,12 @@ mod siphash;
 pub use cache::CACHE_WAYS;
 pub use hashing::{HASH_TAB_SIZE, MH_TAB_SIZE};
 pub use locality::{DEFAULT_CACHE_ENTRIES, DEFAULT_EXPIRATION_MS, LBLCR_SET_MAX};
+
+/// Bytes one worker allocates for one lblc or lblcr service's cache (the
+/// larger of the two: lblcr's sets).
+pub fn locality_cache_bytes() -> usize {
+    SchedState::new(Scheduler::Lblcr).cache.bytes().max(SchedState::new(Scheduler::Lblc).cache.bytes())
+}
 pub(crate) use siphash::sip13_words;
 
 /// What schedulers see of the real servers of one service, on this worker.
@@ -273,6 +279,11 @@ impl SchedState {
 
     pub fn scheduler(&self) -> Scheduler {
         self.sched
+    }
+
+    /// Entries allocated for the lblc/lblcr cache (0 for the others).
+    pub fn cache_capacity(&self) -> usize {
+        self.cache.capacity()
     }
 
     /// Live lblc/lblcr cache entries (for statistics; walks the cache).

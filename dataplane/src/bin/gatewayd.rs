@@ -192,6 +192,7 @@ fn run(args: Args) -> Result<()> {
     let neigh_ports = cfg.neigh_ports(&port_confs, |i| ports[i].id());
     let control = Arc::new(
         Control::new(publisher.clone(), counters.clone(), table_size, max_services, max_dests)
+            .with_locality_services(cfg.locality_services(dataplane::limits::mem_total()))
             .with_mailboxes(control_boxes)
             .with_port_stats(move || port_stats.read())
             .with_static_neighbours(

@@ -62,6 +62,8 @@ pub struct Control {
     conn_table_size: u64,
     max_services: usize,
     max_dests: usize,
+    /// Most lblc/lblcr services at once ([`Control::with_locality_services`]).
+    max_locality: usize,
     /// The DPDK ports' statistics (none without a reader).
     ports: stats::PortStats,
     /// Static neighbours (none without ports).
@@ -111,6 +113,7 @@ impl Control {
             conn_table_size,
             max_services,
             max_dests,
+            max_locality: max_services,
             ports: Default::default(),
             statics: None,
             health: Mutex::new(BTreeMap::new()),
@@ -162,6 +165,16 @@ impl Control {
         reader: impl Fn() -> Vec<gw_proto::PortCounters> + Send + Sync + 'static,
     ) -> Control {
         self.ports.reader = Some(Box::new(reader));
+        self
+    }
+
+    /// Accepts at most `n` lblc/lblcr services at once (each worker allocates
+    /// a cache for each: [`crate::config::Config::locality_services`]); one
+    /// more is refused as the kernel refuses what it cannot allocate
+    /// ([`ErrorKind::Full`]: ipvsadm's "Memory allocation problem").
+    /// Without this call: `max_services`.
+    pub fn with_locality_services(mut self, n: usize) -> Control {
+        self.max_locality = n;
         self
     }
 

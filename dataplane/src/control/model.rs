@@ -20,7 +20,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use gw_proto::{DestSpec, ErrorKind, Request, Response, ServiceKey, ServiceSpec, Stats};
+use gw_proto::{DestSpec, ErrorKind, Request, Response, Scheduler, ServiceKey, ServiceSpec, Stats};
 
 use gw_core::sched::{DestConf, Prepared};
 use gw_core::service::{Dest, Service, Snapshot};
@@ -167,6 +167,27 @@ impl Control {
         self.notify_laddrs(m);
     }
 
+    /// Room for `spec` (added, or replacing the service of its key) among
+    /// the lblc/lblcr services each worker can hold a cache for.
+    fn check_locality(&self, m: &Model, spec: &ServiceSpec) -> Result<(), Response> {
+        let locality = |s: Scheduler| matches!(s, Scheduler::Lblc | Scheduler::Lblcr);
+        if !locality(spec.scheduler) {
+            return Ok(());
+        }
+        let others =
+            m.services.values().filter(|s| s.spec.key != spec.key && locality(s.spec.scheduler)).count();
+        if others >= self.max_locality {
+            let why = format!(
+                "{others} lblc/lblcr services already: a worker may hold a cache of {} KiB for each, \
+                 and the machine's memory allows {}",
+                gw_core::sched::locality_cache_bytes() >> 10,
+                self.max_locality
+            );
+            return Err(err(ErrorKind::Full, why));
+        }
+        Ok(())
+    }
+
     /// Applies a request to the model; `Ok(true)` if it changed.
     pub(super) fn apply(&self, m: &mut Model, req: Request) -> Result<bool, Response> {
         check_families(&req)?;
@@ -178,6 +199,7 @@ impl Control {
                 if m.services.contains_key(&spec.key) {
                     return Err(err(ErrorKind::ServiceExists, format!("{}", spec.key)));
                 }
+                self.check_locality(m, &spec)?;
                 // The same service deleted earlier comes back with its slot
                 // (statistics continue); its servers come back as they are added.
                 let slot = match Self::untrash_service(m, spec.key) {
@@ -201,6 +223,10 @@ impl Control {
             }
             Request::EditService { spec } => {
                 validate_spec(&spec)?;
+                if !m.services.contains_key(&spec.key) {
+                    return Err(no_service(&spec.key));
+                }
+                self.check_locality(m, &spec)?;
                 let s = m.services.get_mut(&spec.key).ok_or_else(|| no_service(&spec.key))?;
                 s.spec = spec;
                 s.version = version;
@@ -526,6 +552,39 @@ mod tests {
     use super::*;
     use crate::control::test_util::{add, control, dest, key};
     use gw_proto::{Scheduler, TimeoutSet};
+
+    #[test]
+    fn lblc_and_lblcr_services_beyond_what_memory_allows_are_refused_as_enomem() {
+        let (c, p) = control(1);
+        let c = c.with_locality_services(2);
+        let add = |port, sched| c.handle(Request::AddService { spec: ServiceSpec::new(key(port), sched) });
+        let edit = |port, sched| c.handle(Request::EditService { spec: ServiceSpec::new(key(port), sched) });
+        let full = |r: Response| match r {
+            Response::Error { kind: ErrorKind::Full, message } => message,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(add(80, Scheduler::Lblc), Response::Ok);
+        assert_eq!(add(81, Scheduler::Lblcr), Response::Ok);
+        let generation = p.current().generation;
+        let why = full(add(82, Scheduler::Lblc));
+        assert!(why.starts_with("2 lblc/lblcr services already"), "{why}");
+        assert_eq!(p.current().generation, generation, "nothing published");
+        // Other schedulers are not counted; editing one into lblc is.
+        assert_eq!(add(82, Scheduler::Wlc), Response::Ok);
+        full(edit(82, Scheduler::Lblcr));
+        // A locality service changing between lblc and lblcr keeps its room.
+        assert_eq!(edit(80, Scheduler::Lblcr), Response::Ok);
+        // Room again once one goes.
+        assert_eq!(c.handle(Request::DelService { key: key(81) }), Response::Ok);
+        assert_eq!(edit(82, Scheduler::Lblc), Response::Ok);
+        full(add(83, Scheduler::Lblc));
+        // A reload wanting three is refused whole.
+        let desired = (90..93)
+            .map(|port| Request::AddService { spec: ServiceSpec::new(key(port), Scheduler::Lblc) })
+            .collect();
+        full(c.sync(desired));
+        assert_eq!(p.current().services().len(), 2);
+    }
 
     #[test]
     fn changes_publish_snapshots_and_errors_do_not() {

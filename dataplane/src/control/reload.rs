@@ -29,7 +29,8 @@ impl Control {
     /// once every worker has left the snapshot that had it), nothing changes.
     pub fn sync(&self, desired: Vec<Request>) -> Response {
         let empty = Arc::new(Publisher::new(Arc::new(Snapshot::new(0, vec![], self.max_dests))));
-        let scratch = Control::new(empty, vec![], 0, self.max_services, self.max_dests);
+        let scratch = Control::new(empty, vec![], 0, self.max_services, self.max_dests)
+            .with_locality_services(self.max_locality);
         if let e @ Response::Error { .. } = scratch.handle(Request::Restore { requests: desired }) {
             return e;
         }

@@ -767,3 +767,44 @@ fn ipv6_tcp_udp_from_the_first_64_is_a_bad_source() {
     }
     assert!(e.sessions6.is_empty());
 }
+
+#[test]
+fn a_workers_lblc_cache_is_freed_when_its_service_goes_or_changes_scheduler() {
+    let with = |sched: Scheduler, version: u64| {
+        let mut s = service(ForwardMode::FullNat, P::Udp, false);
+        s.scheduler = sched;
+        s.prep =
+            Prepared::build(sched, 0, &[DestConf::new(1, crate::service::sched_addr(IpAddr::V6(RIP)), 8080)]);
+        s.version = version;
+        Arc::new(s)
+    };
+    let mut e = engine(Service::clone(&with(Scheduler::Lblc, 1)), 0, 1);
+    let new_flow = |e: &mut Engine, cport: u16| {
+        let mut f = udp_frame((CIP, cport), (VIP, 80), b"x");
+        assert!(matches!(e.process(0, 0, &mut f), Action::Forward6 { .. }));
+    };
+    assert_eq!(e.locality_cache_entries(), 0, "made at the service's first new connection");
+    new_flow(&mut e, 30000);
+    let entries = e.locality_cache_entries();
+    assert!(entries >= crate::sched::DEFAULT_CACHE_ENTRIES, "{entries}");
+    // The same service in a new snapshot (another service added): kept.
+    e.set_snapshot(Arc::new(Snapshot::new(2, vec![with(Scheduler::Lblc, 1)], 4)));
+    assert_eq!(e.locality_cache_entries(), entries);
+    // Edited to lblcr: a new cache at its next connection, the old one gone.
+    e.set_snapshot(Arc::new(Snapshot::new(3, vec![with(Scheduler::Lblcr, 2)], 4)));
+    new_flow(&mut e, 30001);
+    assert_eq!(e.locality_cache_entries(), entries);
+    // Edited to rr: freed at once.
+    e.set_snapshot(Arc::new(Snapshot::new(4, vec![with(Scheduler::Rr, 3)], 4)));
+    assert_eq!(e.locality_cache_entries(), 0);
+    // Back to lblc, then deleted: freed.
+    e.set_snapshot(Arc::new(Snapshot::new(5, vec![with(Scheduler::Lblc, 4)], 4)));
+    new_flow(&mut e, 30002);
+    assert_eq!(e.locality_cache_entries(), entries);
+    e.set_snapshot(Arc::new(Snapshot::new(6, vec![], 4)));
+    assert_eq!(e.locality_cache_entries(), 0);
+    // The slot's next lblc service gets a cache of its own.
+    e.set_snapshot(Arc::new(Snapshot::new(7, vec![with(Scheduler::Lblc, 5)], 4)));
+    new_flow(&mut e, 30003);
+    assert_eq!(e.locality_cache_entries(), entries);
+}
