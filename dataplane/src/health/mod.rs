@@ -410,7 +410,7 @@ impl Health {
         loop {
             let mut tries = 0;
             let result = loop {
-                let r = probe::probe(&checker, to, timeout, host.as_deref());
+                let r = probe::probe_until(&checker, to, timeout, host.as_deref(), &|| !self.current(slot));
                 if r.is_ok() || tries >= timing.retry {
                     break r;
                 }

@@ -3,13 +3,18 @@
 //! digest (MD5 of the body, as keepalived's `genhash` prints it),
 //! `UDP_CHECK` sends its payload and reads a reply or an ICMP error,
 //! `MISC_CHECK` runs its script. Every attempt is bounded by the checker's
-//! `connect_timeout` (`misc_timeout` for a script), as keepalived bounds it.
+//! `connect_timeout` (`misc_timeout` for a script), as keepalived bounds it,
+//! and ends within [`SLICE`] once its checker is replaced (a reload, the
+//! daemon's stop): every wait (connect, read, a script) is taken in slices,
+//! so a reload does not leave threads behind that wait out a long
+//! `connect_timeout` on a server that does not answer.
 //!
 //! The source address is the kernel's choice for the route to the real
 //! server: through the exception path, the DPDK port's address.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +26,36 @@ use md5::{Digest, Md5};
 /// a health page is small).
 pub const MAX_BODY: usize = 1 << 20;
 
+/// The longest an attempt waits before it looks whether its checker was
+/// replaced.
+pub const SLICE: Duration = Duration::from_millis(50);
+
+/// One attempt's bounds: its deadline, and whether its checker was
+/// replaced.
+struct Attempt<'a> {
+    deadline: Instant,
+    replaced: &'a dyn Fn() -> bool,
+}
+
+/// Why an attempt stopped waiting.
+const REPLACED: &str = "checker replaced";
+
+impl Attempt<'_> {
+    /// The next wait: at most [`SLICE`], ending at the deadline. `Err(None)`
+    /// when the deadline passed, `Err(Some(REPLACED))` when the checker was
+    /// replaced.
+    fn slice(&self) -> Result<Duration, Option<&'static str>> {
+        if (self.replaced)() {
+            return Err(Some(REPLACED));
+        }
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(None);
+        }
+        Ok(left.min(SLICE))
+    }
+}
+
 /// Where a checker connects: its `connect_ip` / `connect_port`, else the real server's.
 pub fn target(c: &Checker, addr: IpAddr, port: u16) -> SocketAddr {
     SocketAddr::new(c.common.connect_ip.unwrap_or(addr), c.common.connect_port.unwrap_or(port))
@@ -28,19 +63,61 @@ pub fn target(c: &Checker, addr: IpAddr, port: u16) -> SocketAddr {
 
 /// Runs one attempt of `c` against `to`; `Err` says why it failed.
 pub fn probe(c: &Checker, to: SocketAddr, timeout: Duration, host: Option<&str>) -> Result<(), String> {
+    probe_until(c, to, timeout, host, &|| false)
+}
+
+/// [`probe`], given up within [`SLICE`] once `replaced` says so.
+pub fn probe_until(
+    c: &Checker,
+    to: SocketAddr,
+    timeout: Duration,
+    host: Option<&str>,
+    replaced: &dyn Fn() -> bool,
+) -> Result<(), String> {
+    let a = Attempt { deadline: Instant::now() + timeout, replaced };
     match &c.kind {
-        CheckKind::Tcp => tcp(to, timeout).map(drop),
-        CheckKind::Http(h) => http(h, to, timeout, host, false),
-        CheckKind::Ssl(h) => http(h, to, timeout, host, true),
-        CheckKind::Udp(u) => udp(u, to, timeout),
-        CheckKind::Misc(m) => misc(m, timeout),
+        CheckKind::Tcp => tcp(to, &a).map(drop),
+        CheckKind::Http(h) => http(h, to, host, false, &a),
+        CheckKind::Ssl(h) => http(h, to, host, true, &a),
+        CheckKind::Udp(u) => udp(u, to, &a),
+        CheckKind::Misc(m) => misc(m, timeout, replaced),
     }
 }
 
-fn tcp(to: SocketAddr, timeout: Duration) -> Result<TcpStream, String> {
-    let s = TcpStream::connect_timeout(&to, timeout).map_err(|e| format!("connect {to}: {e}"))?;
-    s.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    s.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+/// A connected stream, its reads in slices ([`read_all`]).
+fn tcp(to: SocketAddr, a: &Attempt) -> Result<TcpStream, String> {
+    let failed = |e: std::io::Error| format!("connect {to}: {e}");
+    let s = socket2::Socket::new(socket2::Domain::for_address(to), socket2::Type::STREAM, None)
+        .map_err(failed)?;
+    s.set_nonblocking(true).map_err(failed)?;
+    match s.connect(&to.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => loop {
+            let wait = match a.slice() {
+                Ok(w) => w,
+                Err(why) => return Err(why.map_or_else(|| failed(ErrorKind::TimedOut.into()), str::to_owned)),
+            };
+            let mut fd = libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
+            // SAFETY: one pollfd, valid for the call; the socket outlives it.
+            let n = unsafe { libc::poll(&mut fd, 1, wait.as_millis().clamp(1, 1000) as libc::c_int) };
+            if n > 0 {
+                break;
+            }
+            let e = std::io::Error::last_os_error();
+            if n < 0 && e.kind() != ErrorKind::Interrupted {
+                return Err(failed(e));
+            }
+        },
+        Err(e) => return Err(failed(e)),
+    }
+    if let Some(e) = s.take_error().map_err(failed)? {
+        return Err(failed(e));
+    }
+    s.set_nonblocking(false).map_err(failed)?;
+    let s = TcpStream::from(s);
+    let left = a.deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+    s.set_read_timeout(Some(SLICE.min(left))).map_err(|e| e.to_string())?;
+    s.set_write_timeout(Some(left)).map_err(|e| e.to_string())?;
     Ok(s)
 }
 
@@ -60,40 +137,32 @@ fn request(url: &Url, h: &HttpCheck, host: Option<&str>, to: SocketAddr) -> Stri
     format!("GET {} HTTP/1.{minor}\r\nUser-Agent: KeepAliveClient\r\n{close}Host: {host}\r\n\r\n", url.path)
 }
 
-fn http(
-    h: &HttpCheck,
-    to: SocketAddr,
-    timeout: Duration,
-    host: Option<&str>,
-    tls: bool,
-) -> Result<(), String> {
-    let deadline = Instant::now() + timeout;
+fn http(h: &HttpCheck, to: SocketAddr, host: Option<&str>, tls: bool, a: &Attempt) -> Result<(), String> {
     for url in &h.urls {
-        let stream = tcp(to, timeout)?;
+        let stream = tcp(to, a)?;
         let req = request(url, h, host, to);
         let raw = if tls {
             let name = h.sni_name.clone().or(host.map(str::to_owned)).unwrap_or_else(|| to.ip().to_string());
-            fetch_tls(stream, &name, req.as_bytes(), deadline)?
+            fetch_tls(stream, &name, req.as_bytes(), a)?
         } else {
-            fetch(stream, req.as_bytes(), deadline)?
+            fetch(stream, req.as_bytes(), a)?
         };
         check_response(url, &raw).map_err(|e| format!("{} {}: {e}", to, url.path))?;
     }
     Ok(())
 }
 
-fn fetch(mut s: TcpStream, req: &[u8], deadline: Instant) -> Result<Vec<u8>, String> {
+fn fetch(mut s: TcpStream, req: &[u8], a: &Attempt) -> Result<Vec<u8>, String> {
     s.write_all(req).map_err(|e| format!("send: {e}"))?;
-    read_all(&mut s, deadline)
+    read_all(&mut s, a)
 }
 
-fn read_all(s: &mut impl Read, deadline: Instant) -> Result<Vec<u8>, String> {
+/// Reads to the end; the socket's read timeout is a [`SLICE`], after which
+/// the attempt's bounds are looked at again.
+fn read_all(s: &mut impl Read, a: &Attempt) -> Result<Vec<u8>, String> {
     let mut out = vec![];
     let mut buf = [0u8; 4096];
     loop {
-        if Instant::now() > deadline {
-            return Err("timeout reading the response".into());
-        }
         match s.read(&mut buf) {
             Ok(0) => return Ok(out),
             Ok(n) => {
@@ -103,14 +172,17 @@ fn read_all(s: &mut impl Read, deadline: Instant) -> Result<Vec<u8>, String> {
                 }
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
             // A TLS peer that closes without close_notify: what was read counts.
             Err(e) if e.kind() == ErrorKind::UnexpectedEof && !out.is_empty() => return Ok(out),
             Err(e) => return Err(format!("read: {e}")),
         }
+        if let Err(why) = a.slice() {
+            return Err(why.unwrap_or("timeout reading the response").to_owned());
+        }
     }
 }
 
-/// MD5 of `body` as 32 lowercase hex digits (keepalived's `genhash`).
 pub fn md5_hex(body: &[u8]) -> String {
     Md5::digest(body).iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -216,48 +288,80 @@ fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
     Ok(Arc::new(cfg))
 }
 
-fn fetch_tls(mut s: TcpStream, name: &str, req: &[u8], deadline: Instant) -> Result<Vec<u8>, String> {
+fn fetch_tls(mut s: TcpStream, name: &str, req: &[u8], a: &Attempt) -> Result<Vec<u8>, String> {
     let server = rustls::pki_types::ServerName::try_from(name.to_owned())
         .map_err(|e| format!("TLS server name {name}: {e}"))?;
     let mut conn = rustls::ClientConnection::new(tls_config()?, server).map_err(|e| format!("TLS: {e}"))?;
+    // The handshake first, its reads in slices like the response's.
+    while conn.is_handshaking() {
+        match conn.complete_io(&mut s) {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) =>
+            {
+                if let Err(why) = a.slice() {
+                    return Err(why.unwrap_or("TLS: timeout in the handshake").to_owned());
+                }
+            }
+            Err(e) => return Err(format!("TLS: {e}")),
+        }
+    }
     let mut tls = rustls::Stream::new(&mut conn, &mut s);
     tls.write_all(req).map_err(|e| format!("TLS: {e}"))?;
-    read_all(&mut tls, deadline)
+    read_all(&mut tls, a)
 }
 
-fn udp(u: &UdpCheck, to: SocketAddr, timeout: Duration) -> Result<(), String> {
+fn udp(u: &UdpCheck, to: SocketAddr, a: &Attempt) -> Result<(), String> {
     let any: IpAddr = if to.is_ipv4() { Ipv4Addr::UNSPECIFIED.into() } else { Ipv6Addr::UNSPECIFIED.into() };
     let s = UdpSocket::bind((any, 0)).map_err(|e| e.to_string())?;
     s.connect(to).map_err(|e| format!("connect {to}: {e}"))?;
-    s.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(SLICE)).map_err(|e| e.to_string())?;
     s.send(u.payload.as_deref().unwrap_or(&[])).map_err(|e| format!("send to {to}: {e}"))?;
     let mut buf = vec![0u8; 65536];
-    match s.recv(&mut buf) {
-        Ok(n) => {
-            let reply = &buf[..n];
-            if let Some(want) = &u.require_reply {
-                if !reply.starts_with(want) {
-                    return Err(format!("reply from {to} does not start with the required bytes"));
+    loop {
+        match s.recv(&mut buf) {
+            Ok(n) => {
+                let reply = &buf[..n];
+                if let Some(want) = &u.require_reply {
+                    if !reply.starts_with(want) {
+                        return Err(format!("reply from {to} does not start with the required bytes"));
+                    }
+                }
+                if u.min_reply_length.is_some_and(|m| (n as u32) < m)
+                    || u.max_reply_length.is_some_and(|m| n as u32 > m)
+                {
+                    return Err(format!("reply of {n} bytes from {to} outside the allowed length"));
+                }
+                return Ok(());
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) =>
+            {
+                match a.slice() {
+                    Ok(_) => {}
+                    Err(Some(why)) => return Err(why.to_owned()),
+                    // Nothing back within the timeout: up, unless a reply is required.
+                    Err(None) => {
+                        return match u.require_reply {
+                            Some(_) => Err(format!("no reply from {to}")),
+                            None => Ok(()),
+                        }
+                    }
                 }
             }
-            if u.min_reply_length.is_some_and(|m| (n as u32) < m)
-                || u.max_reply_length.is_some_and(|m| n as u32 > m)
-            {
-                return Err(format!("reply of {n} bytes from {to} outside the allowed length"));
-            }
-            Ok(())
+            // The ICMP error (port unreachable) of a closed port.
+            Err(e) => return Err(format!("{to}: {e}")),
         }
-        // Nothing back within the timeout: up, unless a reply is required.
-        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => match u.require_reply {
-            Some(_) => Err(format!("no reply from {to}")),
-            None => Ok(()),
-        },
-        // The ICMP error (port unreachable) of a closed port.
-        Err(e) => Err(format!("{to}: {e}")),
     }
 }
 
-fn misc(m: &MiscCheck, timeout: Duration) -> Result<(), String> {
+fn misc(m: &MiscCheck, timeout: Duration, replaced: &dyn Fn() -> bool) -> Result<(), String> {
     let timeout = m.timeout.unwrap_or(timeout);
     let mut words = split_command(&m.path);
     if words.is_empty() {
@@ -280,6 +384,11 @@ fn misc(m: &MiscCheck, timeout: Duration) -> Result<(), String> {
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(format!("{prog}: timed out after {timeout:?}"));
+            }
+            Ok(None) if replaced() => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(REPLACED.to_owned());
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
             Err(e) => return Err(format!("{prog}: {e}")),
@@ -437,6 +546,59 @@ mod tests {
     /// TCP_CHECK, HTTP_GET (Host in brackets, keepalived's
     /// REQUEST_TEMPLATE_IPV6) and UDP_CHECK against IPv6 peers on `::1`,
     /// and a `connect_ip` of IPv6 that redirects a checker.
+    /// Runs `probe_until` on its own thread, `replaced` turning true after
+    /// `after`; its result, or `None` if it has not returned 20 s later (a
+    /// bound for a hang, not a measure of speed).
+    fn replaced_after(c: Checker, to: SocketAddr, after: Duration) -> Option<Result<(), String>> {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let flag = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let f = flag.clone();
+        std::thread::spawn(move || {
+            let r = probe_until(&c, to, Duration::from_secs(3600), None, &|| f.load(Ordering::SeqCst));
+            let _ = tx.send(r);
+        });
+        std::thread::sleep(after);
+        flag.store(true, Ordering::SeqCst);
+        rx.recv_timeout(Duration::from_secs(20)).ok()
+    }
+
+    #[test]
+    fn a_replaced_checker_gives_up_a_connect_a_read_and_a_script_that_never_end() {
+        let at = gw_keepalived::reader::Pos { file: std::path::Path::new("t").into(), line: 1 };
+        let tcp = Checker { at, kind: CheckKind::Tcp, common: Default::default() };
+        // A listener whose accept queue is full drops further SYNs: the
+        // connect waits in SYN-SENT (retransmitting) for as long as allowed.
+        let l = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        l.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into()).unwrap();
+        l.listen(0).unwrap();
+        let to = l.local_addr().unwrap().as_socket().unwrap();
+        let queued: Vec<_> =
+            (0..2).map(|_| TcpStream::connect_timeout(&to, Duration::from_millis(300))).collect();
+        assert!(queued[0].is_ok());
+        let r = replaced_after(tcp.clone(), to, Duration::from_millis(300));
+        assert_eq!(r, Some(Err(REPLACED.to_owned())), "the connect is given up");
+        // A server that accepts and never answers the request.
+        let quiet = TcpListener::bind("127.0.0.1:0").unwrap();
+        let to = quiet.local_addr().unwrap();
+        let mut h = HttpCheck::default();
+        h.urls.push(url("/health"));
+        let http = Checker { kind: CheckKind::Http(h), ..tcp.clone() };
+        let r = replaced_after(http, to, Duration::from_millis(300));
+        assert_eq!(r, Some(Err(REPLACED.to_owned())), "the read is given up");
+        drop(quiet);
+        // A script that sleeps is killed.
+        let misc = Checker {
+            kind: CheckKind::Misc(MiscCheck { path: "/bin/sleep 3600".into(), ..Default::default() }),
+            ..tcp.clone()
+        };
+        let r = replaced_after(misc, to, Duration::from_millis(100));
+        assert_eq!(r, Some(Err(REPLACED.to_owned())), "the script is killed");
+        // Not replaced: the attempt still ends at its timeout.
+        let r = probe(&tcp, to, Duration::from_millis(200), None);
+        assert!(r.is_err(), "{r:?}");
+    }
+
     #[test]
     fn ipv6_peers_are_checked() {
         let (to, server) = web_peer("[::1]:0", "[::1]");
@@ -467,7 +629,7 @@ mod tests {
             require_reply: Some(b"ping".to_vec()),
             ..Default::default()
         };
-        assert_eq!(udp(&u, uto, t), Ok(()));
+        assert_eq!(probe(&Checker { kind: CheckKind::Udp(u), ..tcp.clone() }, uto, t, None), Ok(()));
         server.join().unwrap();
     }
 
@@ -486,10 +648,15 @@ mod tests {
             let (n, from) = echo.recv_from(&mut b).unwrap();
             echo.send_to(&b[..n], from).unwrap();
         });
-        assert_eq!(udp(&u, to, t), Ok(()));
+        let checker = |u: UdpCheck| Checker {
+            at: gw_keepalived::reader::Pos { file: std::path::Path::new("t").into(), line: 1 },
+            kind: CheckKind::Udp(u),
+            common: Default::default(),
+        };
+        assert_eq!(probe(&checker(u), to, t, None), Ok(()));
         server.join().unwrap();
         // The socket is closed now: ICMP port unreachable.
-        assert!(udp(&UdpCheck::default(), to, t).is_err());
+        assert!(probe(&checker(UdpCheck::default()), to, t, None).is_err());
     }
 
     /// SSL_GET against `openssl s_server -www` (a second TLS implementation,

@@ -190,3 +190,56 @@ fn omega_runs_the_down_scripts_of_what_is_still_up_at_shutdown() {
     std::fs::remove_dir_all(&dir).unwrap();
     drop(l1);
 }
+
+/// Threads of this process whose name starts with `prefix`.
+fn threads_named(prefix: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with(prefix))
+        .count()
+}
+
+/// Sockets of this machine in SYN-SENT toward 127.0.0.1:`port`.
+fn syn_sent_to(port: u16) -> usize {
+    let want = format!("0100007F:{port:04X}");
+    std::fs::read_to_string("/proc/net/tcp")
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 3 && f[2] == want && f[3] == "02"
+        })
+        .count()
+}
+
+#[test]
+fn reloads_leave_no_checker_threads_behind_waiting_out_a_long_connect_timeout() {
+    // A listener with a full accept queue: connects to it wait in SYN-SENT.
+    let l = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    l.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+    l.listen(0).unwrap();
+    let to = l.local_addr().unwrap().as_socket().unwrap();
+    let _queued: Vec<_> =
+        (0..2).map(|_| std::net::TcpStream::connect_timeout(&to, Duration::from_millis(300))).collect();
+    let text = |w: u32| {
+        vs(&format!(
+            " real_server 127.0.0.1 {} {{\n weight {w}\n TCP_CHECK {{\n connect_timeout 3600\n }} }}",
+            to.port()
+        ))
+    };
+    let c = control();
+    let h = Health::new(c.clone());
+    start(&h, &c, &conf(&text(1)));
+    wait("the checker started", || threads_named("gw-check-") == 1);
+    // Ten reloads, each while the running checker waits in its connect.
+    for w in 2..12 {
+        wait("a checker's connect in SYN-SENT", || syn_sent_to(to.port()) >= 1);
+        let r = h.apply(vec![], &conf(&text(w)), |reqs| c.sync(reqs));
+        assert_eq!(r, Response::Ok);
+    }
+    wait("one checker thread, the last reload's", || threads_named("gw-check-") == 1);
+    h.stop();
+    wait("no checker thread after the stop", || threads_named("gw-check-") == 0);
+}
