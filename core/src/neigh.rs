@@ -21,8 +21,9 @@
 //! holding the most entries: resolving a new on-link host always succeeds,
 //! and a flood on one segment only ever evicts that segment's entries
 //! once it holds more than any other. Entries the gateway itself sends to
-//! or is resolving (*wanted*: a packet was parked for it, or a forwarded
-//! packet looked it up) go after every other, and an entry a stranger's
+//! or is resolving (*wanted*: a packet it forwards was parked for it, or
+//! looked it up; a reply the gateway makes on its own to a packet's sender
+//! does not count, [`NeighTable::park`]) go after every other, and an entry a stranger's
 //! request creates only ever takes the place of another stranger's: a
 //! flood of requests from made-up senders (IPv6's link-local sources are
 //! not bounded by a subnet, RFC 6583) cannot evict the router or a
@@ -364,11 +365,23 @@ impl<B, A: NeighAddr> NeighTable<B, A> {
 
     /// Parks `pkt` until the MAC of `ip` on `port` is known (after
     /// [`lookup`](Self::lookup) found none); packets of an entry evicted to
-    /// make room go to `fail`.
-    pub fn park(&mut self, now: u64, port: u16, ip: A, pkt: B, fail: impl FnMut(B)) -> Resolve<B> {
+    /// make room go to `fail`. `wanted`: the entry becomes *wanted* (a
+    /// packet the gateway forwards); a reply the gateway makes on its own
+    /// to whoever sent a packet (a RST, a port unreachable, a SYNPROXY
+    /// cookie) parks as a stranger's, so that answering a flood from
+    /// made-up on-link sources cannot evict a wanted entry.
+    pub fn park(
+        &mut self,
+        now: u64,
+        port: u16,
+        ip: A,
+        pkt: B,
+        wanted: bool,
+        fail: impl FnMut(B),
+    ) -> Resolve<B> {
         if let Some(&i) = self.index.get(&(port, ip)) {
             let e = self.entries[i as usize].as_mut().expect("indexed entry");
-            e.wanted = true;
+            e.wanted |= wanted;
             return match e.held.iter_mut().find(|h| h.is_none()) {
                 Some(slot) => {
                     *slot = Some(pkt);
@@ -377,15 +390,12 @@ impl<B, A: NeighAddr> NeighTable<B, A> {
                 None => Resolve::Full(pkt),
             };
         }
-        let Some(i) = self.slot_for(now, port, true, fail) else {
+        let Some(i) = self.slot_for(now, port, wanted, fail) else {
             return Resolve::Full(pkt);
         };
         let mut held: [Option<B>; HOLD] = Default::default();
         held[0] = Some(pkt);
-        self.insert(
-            i,
-            Entry { port, ip, mac: None, confirmed: 0, probed: now, probes: 1, wanted: true, held },
-        );
+        self.insert(i, Entry { port, ip, mac: None, confirmed: 0, probed: now, probes: 1, wanted, held });
         Resolve::HeldProbe
     }
 
@@ -498,7 +508,7 @@ mod tests {
                     t.learn(now, (port, ip), mac, kind % 5 == 0, |_, _| {}, drop);
                 }
                 2 => {
-                    t.park(now, port, ip, 0u32, drop);
+                    t.park(now, port, ip, 0u32, true, drop);
                 }
                 3 => t.tick(now, |_| {}, drop),
                 _ => {
@@ -534,8 +544,8 @@ mod tests {
         t.learn(1, (0, 7), other, false, |_, _| {}, drop);
         assert_eq!(t.resolve(0, 7), Some(other));
         // Two new next hops on a table of two evict it once it is stale.
-        t.park(2000, 0, 8, 1, drop);
-        t.park(2001, 0, 9, 2, drop);
+        t.park(2000, 0, 8, 1, true, drop);
+        t.park(2001, 0, 9, 2, true, drop);
         assert_eq!(t.resolve(0, 7), None);
         t.learn(2002, (0, 9), MAC, false, |_, _| {}, drop);
         // A static neighbour takes precedence over a learnt one.
@@ -553,7 +563,7 @@ mod tests {
         let mut t: NeighTable<u32> = NeighTable::new(cfg);
         // A packet waits for 7 on port 1; then 7 is made static: it leaves
         // with the static MAC and the learnt entry's slot is free again.
-        assert!(matches!(t.park(0, 1, 7, 100, drop), Resolve::HeldProbe));
+        assert!(matches!(t.park(0, 1, 7, 100, true, drop), Resolve::HeldProbe));
         let fixed = MacAddr([2, 0, 0, 0, 0, 7]);
         let mut out = vec![];
         t.set_statics(&[StaticNeigh { port: 1, ip: 7, mac: fixed }], |p, port, m| out.push((p, port, m)));
@@ -596,8 +606,8 @@ mod tests {
     fn parks_until_the_reply_then_releases_in_order() {
         let mut t: NeighTable<u32> = NeighTable::new(NeighConfig::default());
         assert_eq!(t.lookup(1, 7), None);
-        assert!(matches!(t.park(0, 1, 7, 100, drop), Resolve::HeldProbe));
-        assert!(matches!(t.park(1, 1, 7, 101, drop), Resolve::Held));
+        assert!(matches!(t.park(0, 1, 7, 100, true, drop), Resolve::HeldProbe));
+        assert!(matches!(t.park(1, 1, 7, 101, true, drop), Resolve::Held));
         let mut out = vec![];
         t.learn(2, (1, 7), MAC, false, |p, m| out.push((p, m)), drop);
         assert_eq!(out, vec![(100, MAC), (101, MAC)]);
@@ -605,12 +615,35 @@ mod tests {
     }
 
     #[test]
+    fn a_stranger_park_never_takes_a_wanted_entry_or_makes_one() {
+        let cfg = NeighConfig { capacity: 2, per_port_max: 2, ..NeighConfig::default() };
+        let mut t: NeighTable<u32> = NeighTable::new(cfg);
+        assert!(matches!(t.park(0, 0, 7, 1, true, drop), Resolve::HeldProbe));
+        assert!(matches!(t.park(0, 0, 8, 2, false, drop), Resolve::HeldProbe));
+        // Full: a stranger takes the stranger's place, never the wanted one.
+        let mut failed = vec![];
+        assert!(matches!(t.park(1, 0, 9, 3, false, |p| failed.push(p)), Resolve::HeldProbe));
+        assert_eq!(failed, vec![2]);
+        // Parking a reply for it does not make the stranger wanted: the
+        // next stranger still takes its place.
+        assert!(matches!(t.park(2, 0, 9, 4, false, drop), Resolve::Held));
+        assert!(matches!(t.park(3, 0, 10, 5, false, |p| failed.push(p)), Resolve::HeldProbe));
+        assert_eq!(failed, vec![2, 3, 4]);
+        // Only wanted entries left: a stranger's reply finds no room.
+        assert!(matches!(t.park(4, 0, 11, 6, true, drop), Resolve::HeldProbe));
+        assert!(matches!(t.park(5, 0, 12, 7, false, drop), Resolve::Full(7)));
+        let mut out = vec![];
+        t.learn(6, (0, 7), MAC, false, |p, m| out.push((p, m)), drop);
+        assert_eq!(out, vec![(1, MAC)], "the wanted entry's packet was kept");
+    }
+
+    #[test]
     fn hold_queue_is_bounded() {
         let mut t: NeighTable<u32> = NeighTable::new(NeighConfig::default());
         for p in 0..HOLD as u32 {
-            assert!(!matches!(t.park(0, 0, 7, p, drop), Resolve::Full(_)));
+            assert!(!matches!(t.park(0, 0, 7, p, true, drop), Resolve::Full(_)));
         }
-        assert!(matches!(t.park(0, 0, 7, 99, drop), Resolve::Full(99)));
+        assert!(matches!(t.park(0, 0, 7, 99, true, drop), Resolve::Full(99)));
     }
 
     #[test]
@@ -618,7 +651,7 @@ mod tests {
         let cfg =
             NeighConfig { capacity: 2, per_port_max: 2, reachable_ms: 10_000, retry_ms: 100, max_probes: 3 };
         let mut t: NeighTable<u32> = NeighTable::new(cfg);
-        t.park(0, 0, 7, 1, drop);
+        t.park(0, 0, 7, 1, true, drop);
         let (mut probes, mut failed) = (0, vec![]);
         for now in (0..=1000).step_by(50) {
             t.tick(now, |_| probes += 1, |p| failed.push(p));
@@ -627,7 +660,7 @@ mod tests {
         assert_eq!(failed, vec![1]);
         assert!(t.is_empty());
         // The slot is free again.
-        assert!(matches!(t.park(2000, 0, 8, 2, drop), Resolve::HeldProbe));
+        assert!(matches!(t.park(2000, 0, 8, 2, true, drop), Resolve::HeldProbe));
     }
 
     #[test]
@@ -660,7 +693,7 @@ mod tests {
         }
         t.learn(2000, (0, 2), MAC, false, |_, _| {}, drop); // 2 confirmed again, fresh
                                                             // A new next hop: parked, evicting the oldest stale entry (1).
-        assert!(matches!(t.park(2001, 0, 99, 7, drop), Resolve::HeldProbe));
+        assert!(matches!(t.park(2001, 0, 99, 7, true, drop), Resolve::HeldProbe));
         assert_eq!(t.lookup(0, 1), None);
         assert_eq!(t.lookup(0, 2), Some(MAC));
         assert_eq!(t.evicted(), 1);
@@ -674,12 +707,12 @@ mod tests {
     #[test]
     fn incomplete_entries_go_before_fresh_ones_and_their_packets_are_failed() {
         let mut t: NeighTable<u32> = NeighTable::new(cfg(2, 2));
-        t.park(10, 0, 50, 1, drop);
+        t.park(10, 0, 50, 1, true, drop);
         t.learn(5, (0, 51), MAC, false, |_, _| {}, drop);
-        t.park(6, 0, 51, 2, drop);
+        t.park(6, 0, 51, 2, true, drop);
         assert!(t.learn(7, (0, 51), MAC, false, |_, _| {}, drop), "51 resolved, in use");
         let mut failed = vec![];
-        assert!(matches!(t.park(20, 0, 52, 3, |p| failed.push(p)), Resolve::HeldProbe));
+        assert!(matches!(t.park(20, 0, 52, 3, true, |p| failed.push(p)), Resolve::HeldProbe));
         assert_eq!(failed, vec![1], "the incomplete entry went, not the fresh one");
         assert_eq!(t.lookup(0, 51), Some(MAC));
     }
@@ -692,10 +725,10 @@ mod tests {
     fn strangers_entries_never_evict_the_neighbours_the_gateway_needs() {
         let mut t: NeighTable<u32> = NeighTable::new(cfg(4, 4));
         // The router, resolved and used; a server being resolved.
-        t.park(0, 0, 1, 10, drop);
+        t.park(0, 0, 1, 10, true, drop);
         assert!(t.learn(1, (0, 1), MAC, false, |_, _| {}, drop));
         assert_eq!(t.resolve(0, 1), Some(MAC));
-        assert!(matches!(t.park(2, 0, 2, 20, drop), Resolve::HeldProbe));
+        assert!(matches!(t.park(2, 0, 2, 20, true, drop), Resolve::HeldProbe));
         // A stranger learnt from its request, then looked up by a forwarded
         // packet: wanted from then on.
         assert!(t.learn(3, (0, 3), MAC, true, |_, _| {}, drop));
@@ -711,7 +744,7 @@ mod tests {
         assert_eq!(t.evicted(), 99);
         // A new next hop takes the stranger's place; then only wanted
         // entries are left, and a stranger's request makes none.
-        assert!(matches!(t.park(300, 0, 4, 40, drop), Resolve::HeldProbe));
+        assert!(matches!(t.park(300, 0, 4, 40, true, drop), Resolve::HeldProbe));
         assert_eq!(t.lookup(0, 199), None, "the stranger's went");
         assert!(!t.learn(301, (0, 200), MAC, true, |_, _| {}, drop));
         assert_eq!(t.len(), 4);

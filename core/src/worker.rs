@@ -390,7 +390,7 @@ impl<B: PacketBuf> Worker<B> {
             }
             Action::Built6 { port, next_hop } => {
                 if self.take_built(&mut pkt) {
-                    self.output6(now, port, next_hop, pkt, io);
+                    self.output6_reply(now, port, next_hop, pkt, io);
                 }
             }
             Action::Again { port, held } => self.again(now, port, held, pkt, io),
@@ -402,12 +402,12 @@ impl<B: PacketBuf> Worker<B> {
                 self.ip_ident = self.ip_ident.wrapping_add(1);
                 let ident = self.ip_ident;
                 if self.rejected(&mut pkt, reply, why, |p| reject::build(p, reply, ident)) {
-                    self.output(now, port, next_hop, pkt, io);
+                    self.output_reply(now, port, next_hop, pkt, io);
                 }
             }
             Action::Reject6 { port, next_hop, reply, why } => {
                 if self.rejected(&mut pkt, reply, why, |p| reject::build6(p, reply)) {
-                    self.output6(now, port, next_hop, pkt, io);
+                    self.output6_reply(now, port, next_hop, pkt, io);
                 }
             }
             Action::Kernel { port } => self.punt(port, pkt, io),
@@ -623,7 +623,7 @@ impl<B: PacketBuf> Worker<B> {
             Action::Built6 { port, next_hop } => {
                 if let Some(mut b) = io.alloc() {
                     if self.take_built(&mut b) {
-                        self.output6(now, port, next_hop, b, io);
+                        self.output6_reply(now, port, next_hop, b, io);
                     }
                 } else {
                     self.engine.counters().count_drop(Drop::NoMbuf);
@@ -785,14 +785,31 @@ impl<B: PacketBuf> Worker<B> {
                 }
             }
         }
-        self.output_slow(now, port, next_hop, pkt, io)
+        self.output_slow(now, port, next_hop, pkt, io, true)
+    }
+
+    /// [`Worker::output`] for a reply the gateway makes on its own to the
+    /// sender of a packet (a RST, a port unreachable): an unresolved next
+    /// hop is solicited as a stranger's entry, never a *wanted* one
+    /// ([`NeighTable::park`]).
+    fn output_reply(&mut self, now: u64, port: u16, next_hop: u32, pkt: B, io: &mut impl Io<B>) {
+        self.output_slow(now, port, next_hop, pkt, io, false)
     }
 
     /// [`Worker::output`] when the fast case does not apply: no such port,
     /// over the MTU (fragments, or the drop), the neighbour not cached
-    /// (the table, else parked while ARP runs).
+    /// (the table, else parked while ARP runs; `wanted` as
+    /// [`NeighTable::park`]'s).
     #[inline(never)]
-    fn output_slow(&mut self, now: u64, port: u16, next_hop: u32, mut pkt: B, io: &mut impl Io<B>) {
+    fn output_slow(
+        &mut self,
+        now: u64,
+        port: u16,
+        next_hop: u32,
+        mut pkt: B,
+        io: &mut impl Io<B>,
+        wanted: bool,
+    ) {
         let Some((src_mac, mtu)) = self.engine.iface(port).map(|i| (i.mac, i.mtu as usize)) else {
             self.engine.counters().count_drop(Drop::NoRoute);
             return;
@@ -809,15 +826,18 @@ impl<B: PacketBuf> Worker<B> {
             }
             return;
         }
-        if let Some(mac) = self.neigh.resolve(port, next_hop) {
+        let known =
+            if wanted { self.neigh.resolve(port, next_hop) } else { self.neigh.lookup(port, next_hop) };
+        if let Some(mac) = known {
             set_macs(pkt.as_mut(), src_mac, mac);
             io.send(port, pkt);
             return;
         }
         let counters = self.engine.counters();
         let evicted = self.neigh.evicted();
-        let parked =
-            self.neigh.park(now, port, next_hop, pkt, |_dropped| counters.count_drop(Drop::NeighUnresolved));
+        let parked = self
+            .neigh
+            .park(now, port, next_hop, pkt, wanted, |_dropped| counters.count_drop(Drop::NeighUnresolved));
         counters.event(Event::NeighEvicted, self.neigh.evicted() - evicted);
         match parked {
             Resolve::HeldProbe => {
@@ -846,12 +866,27 @@ impl<B: PacketBuf> Worker<B> {
                 }
             }
         }
-        self.output6_slow(now, port, next_hop, pkt, io)
+        self.output6_slow(now, port, next_hop, pkt, io, true)
     }
 
-    /// [`Worker::output6`] when its fast case does not apply.
+    /// [`Worker::output_reply`] for IPv6 (an ICMPv6 error, a RST, a
+    /// SYNPROXY cookie SYN-ACK).
+    fn output6_reply(&mut self, now: u64, port: u16, next_hop: u128, pkt: B, io: &mut impl Io<B>) {
+        self.output6_slow(now, port, next_hop, pkt, io, false)
+    }
+
+    /// [`Worker::output6`] when its fast case does not apply (`wanted` as
+    /// [`Worker::output_slow`]'s).
     #[inline(never)]
-    fn output6_slow(&mut self, now: u64, port: u16, next_hop: u128, mut pkt: B, io: &mut impl Io<B>) {
+    fn output6_slow(
+        &mut self,
+        now: u64,
+        port: u16,
+        next_hop: u128,
+        mut pkt: B,
+        io: &mut impl Io<B>,
+        wanted: bool,
+    ) {
         let Some((src_mac, mtu, has6)) =
             self.engine.iface(port).map(|i| (i.mac, i.mtu as usize, i.addr6.is_some()))
         else {
@@ -862,7 +897,9 @@ impl<B: PacketBuf> Worker<B> {
             self.engine.counters().count_drop(Drop::CannotFragment);
             return;
         }
-        if let Some(mac) = self.neigh6.resolve(port, next_hop) {
+        let known =
+            if wanted { self.neigh6.resolve(port, next_hop) } else { self.neigh6.lookup(port, next_hop) };
+        if let Some(mac) = known {
             set_macs(pkt.as_mut(), src_mac, mac);
             io.send(port, pkt);
             return;
@@ -874,8 +911,9 @@ impl<B: PacketBuf> Worker<B> {
         }
         let counters = self.engine.counters();
         let evicted = self.neigh6.evicted();
-        let parked =
-            self.neigh6.park(now, port, next_hop, pkt, |_dropped| counters.count_drop(Drop::NeighUnresolved));
+        let parked = self
+            .neigh6
+            .park(now, port, next_hop, pkt, wanted, |_dropped| counters.count_drop(Drop::NeighUnresolved));
         counters.event(Event::NeighEvicted, self.neigh6.evicted() - evicted);
         match parked {
             Resolve::HeldProbe => {

@@ -358,3 +358,43 @@ fn impossible_sources_and_unfinished_routing_headers_are_dropped() {
     assert_eq!(out.len(), 1, "no segment left: the VIP's packet");
     assert_eq!(lab.counters.event_count(Event::SessionsCreated), 1);
 }
+
+/// The gateway answers packets from on-link sources it has not resolved
+/// (a port unreachable here) by soliciting them, as a stranger's entry:
+/// answering a flood from made-up on-link sources cannot evict a real
+/// server's resolution in progress (its first packet parked) or the
+/// router, which a wanted entry each would have done.
+#[test]
+fn answering_made_up_on_link_sources_never_evicts_a_resolution_in_progress() {
+    use gw_core::counters::Drop;
+    let neigh = gw_core::neigh::NeighConfig { capacity: 16, per_port_max: 12, ..Default::default() };
+    let reject = gw_core::engine::RejectConfig { rate: 1_000_000, burst: 1_000_000, ..Default::default() };
+    let mut lab = lab6_from(ForwardMode::FullNat, LabConfig { neigh, reject, ..LabConfig::default() });
+    // A second real server, not resolved yet, takes the new flows.
+    let (rs2, rs2_mac) = (Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x201), [0x02, 0x52, 0, 0, 0, 2]);
+    let key = key6(Protocol::Udp);
+    lab.ok(Request::AddDest { service: key, dest: DestSpec::new(rs2, 8080, ForwardMode::FullNat, 1) });
+    lab.ok(Request::EditDest { service: key, dest: DestSpec::new(RS6, 8080, ForwardMode::FullNat, 0) });
+    let out = lab.rx(0, udp6(ROUTER_MAC, (CLIENT6, 40000), (VIP6, VPORT)));
+    assert_eq!(out.len(), 1, "a solicitation for the new server; its datagram waits");
+    assert_eq!(lab.counters.event_count(Event::NeighHeld), 1);
+    // 200 datagrams from made-up on-link sources to a port without a
+    // service: each is answered, its source solicited first.
+    for i in 0..200u16 {
+        let src = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0xbad, i);
+        let out = lab.rx(0, udp6([0x02, 0xbb, 0, 0, (i >> 8) as u8, i as u8], (src, 5000), (VIP6, 9999)));
+        assert_eq!(out.len(), 1, "datagram {i}: a solicitation for its source");
+    }
+    assert!(lab.counters.event_count(Event::NeighEvicted) > 0, "the strangers replaced each other");
+    // The server answers: its datagram leaves.
+    let out = lab.rx(0, na(rs2_mac, rs2, 0x60));
+    let (port, mac, _, dst, _) = read(&out);
+    assert_eq!((port, mac, dst), (0, rs2_mac, (rs2, 8080)));
+    // The router is still known: a reply goes out without a solicitation.
+    let (_, _, (lip, lport), _, _) = read(&out);
+    assert_eq!(lip, LIP6);
+    let out = lab.rx(0, udp6(rs2_mac, (rs2, 8080), (LIP6, lport)));
+    assert_eq!(read(&out).1, ROUTER_MAC);
+    // Every entry evicted was a made-up source's, holding its one reply.
+    assert_eq!(lab.counters.drop_count(Drop::NeighUnresolved), lab.counters.event_count(Event::NeighEvicted));
+}

@@ -12,6 +12,7 @@ mod common;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use common::v6::na;
 use common::*;
 use etherparse::{Icmpv6Type, LinkSlice, NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use gw_core::counters::{Drop, Event};
@@ -47,19 +48,10 @@ fn syn6(payload: &[u8], syn: bool) -> Vec<u8> {
     out
 }
 
-/// The router's advertisement of itself, answering the gateway's
-/// solicitation.
+/// The router's solicited advertisement of itself (R, S, O) to the
+/// gateway's address.
 fn router_advert() -> Vec<u8> {
-    let mut body = ROUTER6.octets().to_vec();
-    body.extend_from_slice(&[2, 1]);
-    body.extend_from_slice(&ROUTER_MAC);
-    let mut out = vec![];
-    PacketBuilder::ethernet2(ROUTER_MAC, GW_OUT.0)
-        .ipv6(ROUTER6.octets(), GW_OUT_ADDR6.octets(), 255)
-        .icmpv6(Icmpv6Type::Unknown { type_u8: 136, code_u8: 0, bytes5to8: [0xe0, 0, 0, 0] })
-        .write(&mut out, &body)
-        .unwrap();
-    out
+    na(ROUTER_MAC, ROUTER6, 0xe0)
 }
 
 /// An address and port.

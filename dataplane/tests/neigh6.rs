@@ -10,26 +10,17 @@ mod common;
 
 use std::net::Ipv6Addr;
 
-use common::v6::echo_request;
+use common::v6::{echo_request, na};
 use common::*;
 use etherparse::{Icmpv6Type, LinkSlice, NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use gw_core::counters::{Drop, Event};
 
 const CLIENT6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x77, 0, 0, 0, 0, 9);
 
-/// The router's solicited advertisement of itself to the gateway's address.
+/// The router's solicited advertisement of itself (R, S, O) to the
+/// gateway's address.
 fn router_advert() -> Vec<u8> {
-    let mut body = ROUTER6.octets().to_vec();
-    body.extend_from_slice(&[2, 1]);
-    body.extend_from_slice(&ROUTER_MAC);
-    let mut out = vec![];
-    PacketBuilder::ethernet2(ROUTER_MAC, GW_OUT.0)
-        .ipv6(ROUTER6.octets(), GW_OUT_ADDR6.octets(), 255)
-        // R, S, O.
-        .icmpv6(Icmpv6Type::Unknown { type_u8: 136, code_u8: 0, bytes5to8: [0xe0, 0, 0, 0] })
-        .write(&mut out, &body)
-        .unwrap();
-    out
+    na(ROUTER_MAC, ROUTER6, 0xe0)
 }
 
 /// (destination MAC, source, destination, hop limit, ICMPv6 bytes) as

@@ -461,6 +461,12 @@ mod tests {
         let (mut slow, t1) = serve(c.clone());
         slow.write_all(&(body.len() as u32).to_be_bytes()).unwrap();
         slow.write_all(&body[..100]).unwrap();
+        // Its server has taken the room (a bound for a hang, not a timing).
+        let end = Instant::now() + Duration::from_secs(20);
+        while budget.held.load(Ordering::SeqCst) != body.len() {
+            assert!(Instant::now() < end, "the slow request never took its room");
+            std::thread::sleep(Duration::from_millis(5));
+        }
         // Another large one does not fit: refused before its body is read,
         // with gatewayd's reason, and its connection closed.
         let (mut second, t2) = serve(c.clone());

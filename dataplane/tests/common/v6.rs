@@ -42,6 +42,21 @@ pub fn ns_for(mac: [u8; 6], src: Ipv6Addr, target: Ipv6Addr) -> Vec<u8> {
     out
 }
 
+/// A neighbour advertisement from `addr` at `mac` to port 0's address,
+/// with `flags` (R 0x80, S 0x40, O 0x20) and the target link-layer option.
+pub fn na(mac: [u8; 6], addr: Ipv6Addr, flags: u8) -> Vec<u8> {
+    let mut body = addr.octets().to_vec();
+    body.extend_from_slice(&[2, 1]);
+    body.extend_from_slice(&mac);
+    let mut out = vec![];
+    PacketBuilder::ethernet2(mac, GW_OUT.0)
+        .ipv6(addr.octets(), GW_OUT_ADDR6.octets(), 255)
+        .icmpv6(Icmpv6Type::Unknown { type_u8: 136, code_u8: 0, bytes5to8: [flags, 0, 0, 0] })
+        .write(&mut out, &body)
+        .unwrap();
+    out
+}
+
 /// An echo request from `src` to port 0's IPv6 address, through the router.
 pub fn echo_request(src: Ipv6Addr) -> Vec<u8> {
     let mut out = vec![];
