@@ -122,17 +122,22 @@ impl WorkerMailbox {
 }
 
 impl ControlMailbox {
-    /// All IPv4 sessions matching `filter`, chunk by chunk. Gives up
-    /// (returning what it has) if the worker does not answer within
-    /// `timeout` per chunk.
+    /// All IPv4 sessions matching `filter`, chunk by chunk, stopping once
+    /// there are `max` or more (at most a chunk more): the caller's bound on
+    /// what it can use. Gives up (returning what it has, `false`) if the
+    /// worker does not answer within `timeout` per chunk.
     pub fn list(
         &self,
         filter: Option<ConnFilter>,
         chunk: usize,
         timeout: Duration,
+        max: usize,
     ) -> (Vec<Session>, u64, bool) {
         let mut all = Vec::new();
-        let (now, complete) = self.scan(filter, (chunk, 0), timeout, |a| all.extend_from_slice(&a.out));
+        let (now, complete) = self.scan(filter, (chunk, 0), timeout, |a| {
+            all.extend_from_slice(&a.out);
+            all.len() < max
+        });
         (all, now, complete)
     }
 
@@ -142,22 +147,26 @@ impl ControlMailbox {
         filter: Option<ConnFilter>,
         chunk: usize,
         timeout: Duration,
+        max: usize,
     ) -> (Vec<Session6>, u64, bool) {
         let mut all = Vec::new();
-        let (now, complete) = self.scan(filter, (0, chunk), timeout, |a| all.extend_from_slice(&a.out6));
+        let (now, complete) = self.scan(filter, (0, chunk), timeout, |a| {
+            all.extend_from_slice(&a.out6);
+            all.len() < max
+        });
         (all, now, complete)
     }
 
     /// Sends queries with room for `(chunk, chunk6)` sessions until the
-    /// worker has scanned its table (the IPv6 one when `chunk6` is not 0),
-    /// handing each answer to `take`. Returns the worker's clock and
-    /// whether the scan completed.
+    /// worker has scanned its table (the IPv6 one when `chunk6` is not 0)
+    /// or `take`, handed each answer, wants no more. Returns the worker's
+    /// clock and whether every query was answered.
     fn scan(
         &self,
         filter: Option<ConnFilter>,
         (chunk, chunk6): (usize, usize),
         timeout: Duration,
-        mut take: impl FnMut(&ConnQuery),
+        mut take: impl FnMut(&ConnQuery) -> bool,
     ) -> (u64, bool) {
         // One listing at a time per worker.
         let answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
@@ -189,10 +198,10 @@ impl ControlMailbox {
             match answer {
                 Ok(a) => {
                     now = a.now_ms;
-                    take(&a);
+                    let more = take(&a);
                     match a.next {
-                        Some(n) => start = n,
-                        None => return (now, true),
+                        Some(n) if more => start = n,
+                        _ => return (now, true),
                     }
                 }
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return (now, false),
@@ -230,7 +239,7 @@ mod tests {
             });
             // Two listings, each one chunk (`next: None` ends it).
             for _ in 0..2 {
-                let (_, _, complete) = control.list(None, 4, Duration::from_secs(10));
+                let (_, _, complete) = control.list(None, 4, Duration::from_secs(10), usize::MAX);
                 assert!(complete, "the worker answered");
             }
             let worker = w.join().unwrap();
@@ -241,7 +250,7 @@ mod tests {
         // A query the worker never answered in time stays in the channel,
         // counted: the worker still takes it.
         let (control, worker) = mailbox();
-        let (_, _, complete) = control.list(None, 4, Duration::from_millis(1));
+        let (_, _, complete) = control.list(None, 4, Duration::from_millis(1), usize::MAX);
         assert!(!complete);
         let mut late = 0;
         worker.serve(|_| late += 1);

@@ -760,7 +760,7 @@ fn a_connection_listing_is_answered_between_polls() {
     receive(&mut polled.worker, &q, now, 0, clients.iter().cloned(), &mut staged, &mut tx);
     let listed = std::thread::scope(|s| {
         let control = &rings.control;
-        let listing = s.spawn(move || control.list(None, 16, Duration::from_secs(30)));
+        let listing = s.spawn(move || control.list(None, 16, Duration::from_secs(30), usize::MAX));
         while !listing.is_finished() {
             after_bursts(&mut polled.worker, &q, now, 0, &mut staged, &mut tx);
             std::thread::yield_now();

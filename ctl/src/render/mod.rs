@@ -224,6 +224,11 @@ pub fn error_text(req: &Request, kind: ErrorKind, detail: &str) -> String {
         // Not an IPVS error: gatewayd's own words say which limit was hit
         // (its connections, or its budget for large requests).
         (ErrorKind::Busy, _) if !detail.is_empty() => return detail.to_owned(),
+        // A listing larger than a reply may carry: the kernel lists any
+        // size, so ipvsadm has no text for it; gatewayd says what to ask.
+        (ErrorKind::Full, Request::List { .. } | Request::ListConns { .. }) if !detail.is_empty() => {
+            return detail.to_owned()
+        }
         _ => kind.ipvsadm_text(),
     };
     head.to_owned()
@@ -300,6 +305,10 @@ mod tests {
         let why = "a request of 2000000 bytes does not fit: other large requests hold most of the 128 MiB";
         assert_eq!(error_text(&del, ErrorKind::Busy, why), why);
         assert_eq!(error_text(&del, ErrorKind::Busy, ""), "too many control connections");
+        let big =
+            "the answer is more than 447392 connections, above the 64 MiB a reply may take: ask for less";
+        assert_eq!(error_text(&Request::ListConns { service: None }, ErrorKind::Full, big), big);
+        assert_eq!(error_text(&del, ErrorKind::Full, big), "Memory allocation problem");
         // IPv6 refused by gatewayd: libipvs's EAFNOSUPPORT line and why.
         let adds = Request::AddService { spec: ServiceSpec::new(svc, Scheduler::Rr) };
         assert_eq!(

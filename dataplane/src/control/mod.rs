@@ -64,6 +64,9 @@ pub struct Control {
     max_dests: usize,
     /// Most lblc/lblcr services at once ([`Control::with_locality_services`]).
     max_locality: usize,
+    /// Most connections a listing collects ([`query::MAX_LISTED`]; lower in
+    /// tests).
+    max_listed: usize,
     /// The DPDK ports' statistics (none without a reader).
     ports: stats::PortStats,
     /// Static neighbours (none without ports).
@@ -114,6 +117,7 @@ impl Control {
             max_services,
             max_dests,
             max_locality: max_services,
+            max_listed: query::MAX_LISTED,
             ports: Default::default(),
             statics: None,
             health: Mutex::new(BTreeMap::new()),

@@ -23,6 +23,17 @@ use gw_core::session::Session;
 use super::stats::sub;
 use super::{err, no_service, Control};
 
+/// The fewest bytes one connection takes in a reply (its JSON with every
+/// field at its shortest; a test holds it to that): a listing of more
+/// connections than [`MAX_LISTED`] cannot fit in a frame.
+const MIN_CONN_BYTES: usize = 150;
+
+/// The most connections a listing collects. Past it the answer could not
+/// be sent anyway ([`gw_proto::MAX_FRAME`]), so the scan stops there and
+/// the client is told to ask for less, instead of the control plane
+/// building gigabytes for a table of millions.
+pub(super) const MAX_LISTED: usize = gw_proto::MAX_FRAME / MIN_CONN_BYTES;
+
 /// A session as `gwctl -L -c` shows it.
 fn conn_info(worker: u32, s: &Session, now_ms: u64) -> ConnInfo {
     let a = |ip: u32, port: u16| (IpAddr::V4(Ipv4Addr::from(ip)), port);
@@ -149,21 +160,30 @@ impl Control {
         let (chunk, timeout) = (gw_core::mailbox::LIST_CHUNK, Duration::from_secs(2));
         let late =
             |w: usize| err(ErrorKind::Invalid, format!("worker {w} did not answer the connection listing"));
+        let max = self.max_listed;
+        let too_many =
+            || err(ErrorKind::Full, super::server::too_large(&format!("more than {max} connections")));
         let mut conns = vec![];
         for (w, mb) in self.mailboxes.iter().enumerate() {
             if four {
-                let (sessions, now, complete) = mb.list(filter, chunk, timeout);
+                let (sessions, now, complete) = mb.list(filter, chunk, timeout, max + 1 - conns.len());
                 if !complete {
                     return late(w);
                 }
                 conns.extend(sessions.iter().map(|s| conn_info(w as u32, s, now)));
+                if conns.len() > max {
+                    return too_many();
+                }
             }
             if six {
-                let (sessions, now, complete) = mb.list6(filter, chunk, timeout);
+                let (sessions, now, complete) = mb.list6(filter, chunk, timeout, max + 1 - conns.len());
                 if !complete {
                     return late(w);
                 }
                 conns.extend(sessions.iter().map(|s| conn_info6(w as u32, s, now)));
+                if conns.len() > max {
+                    return too_many();
+                }
             }
         }
         Response::Conns { conns }
@@ -199,6 +219,70 @@ mod tests {
     use gw_proto::ForwardMode;
 
     use super::*;
+
+    /// A listing stops asking the workers once it holds more connections
+    /// than a reply can carry, and says so; below that, everything.
+    #[test]
+    fn a_listing_of_more_connections_than_a_reply_holds_stops_early_and_says_so() {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let (control_end, worker_end) = gw_core::mailbox::mailbox();
+        let (c, _) = super::super::test_util::control(1);
+        let mut c = c.with_mailboxes(vec![control_end]);
+        // A worker with 10,000 IPv4 sessions, answering chunk by chunk.
+        let (queries, stop) = (AtomicUsize::new(0), AtomicBool::new(false));
+        let s = Session::new(
+            IpProto::Udp,
+            (1, 1),
+            (2, 80),
+            (3, 80),
+            (4, 1024),
+            State::None,
+            ForwardMode::FullNat,
+            0,
+            0,
+        );
+        std::thread::scope(|scope| {
+            let (queries, stop) = (&queries, &stop);
+            scope.spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    worker_end.serve(|q| {
+                        if q.six {
+                            q.next = None; // no IPv6 sessions
+                            return;
+                        }
+                        queries.fetch_add(1, Ordering::SeqCst);
+                        let n = (10_000 - q.start).min(q.out.capacity());
+                        q.out.extend(std::iter::repeat_n(s, n));
+                        q.next = (q.start + n < 10_000).then_some(q.start + n);
+                    });
+                    std::thread::yield_now();
+                }
+            });
+            c.max_listed = 2_500;
+            let Response::Error { kind, message } = c.conns(None) else { panic!("listed") };
+            assert_eq!(kind, ErrorKind::Full);
+            assert!(
+                message.starts_with("the answer is more than 2500 connections, above the 64 MiB"),
+                "{message}"
+            );
+            assert_eq!(queries.swap(0, Ordering::SeqCst), 3, "three chunks of 1,024, not ten");
+            c.max_listed = 10_000;
+            let Response::Conns { conns } = c.conns(None) else { panic!("not listed") };
+            assert_eq!(conns.len(), 10_000);
+            stop.store(true, Ordering::SeqCst);
+        });
+    }
+
+    /// [`MIN_CONN_BYTES`] is no more than the shortest connection's JSON.
+    #[test]
+    fn no_connection_takes_fewer_bytes_in_a_reply_than_the_listing_bound_assumes() {
+        let s =
+            Session::new(IpProto::Udp, (0, 0), (0, 0), (0, 0), (0, 0), State::None, ForwardMode::Route, 0, 0);
+        let c = conn_info(0, &s, 0);
+        let n = serde_json::to_vec(&c).unwrap().len();
+        assert!(n >= MIN_CONN_BYTES, "{n}");
+        const { assert!(MAX_LISTED * MIN_CONN_BYTES <= gw_proto::MAX_FRAME) };
+    }
 
     /// `-lnc` of a persistence template: no invented local address (its
     /// storage holds the template's count and timeout); the local column

@@ -268,6 +268,15 @@ impl Write for Deadline<'_> {
     }
 }
 
+/// What a client is told when the answer to its request holds `what`:
+/// more than a reply may take.
+pub(super) fn too_large(what: &str) -> String {
+    format!(
+        "the answer is {what}, above the {} MiB a reply may take: ask for less (one service with -t/-u)",
+        gw_proto::MAX_FRAME >> 20
+    )
+}
+
 /// Serves requests on one connection until it closes, misbehaves or misses
 /// a deadline ([`REQUEST_DEADLINE`], [`REPLY_DEADLINE`]).
 pub fn serve_conn(control: &Control, conn: &mut UnixStream) {
@@ -329,10 +338,7 @@ fn serve_tracked(
             // Nothing was sent: an answer the client can act on instead
             // (e.g. every connection of a big table at once).
             Err(FrameError::TooLarge(n)) => {
-                let why = format!(
-                    "the answer is {n} bytes, above the {} MiB a reply may take: ask for less (one service with -t/-u)",
-                    gw_proto::MAX_FRAME >> 20
-                );
+                let why = too_large(&format!("{n} bytes"));
                 if write_frame(&mut replying, &err(ErrorKind::Full, why)).is_err() {
                     return;
                 }
