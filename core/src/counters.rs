@@ -117,10 +117,10 @@ counters! {
         UnknownReply = "drop_unknown_reply",
             "packet to a local address (LIP), or from a NAT real server, that matches no session",
         TcpRstOutOfWindow = "drop_tcp_rst_out_of_window",
-            "FULLNAT/NAT: a RST whose sequence number is more than one 64 KiB unit from what its sender \
-             has sent (RFC 5961; a spoofed RST cannot close the session)",
+            "FULLNAT/NAT: a RST whose sequence number is more than one 64 KiB unit from what its receiver \
+             expects (RFC 5961; a spoofed RST cannot close the session)",
         TcpOutOfWindow = "drop_tcp_out_of_window",
-            "FULLNAT/NAT: a TCP segment more than 16 MiB from what its sender has sent (moves no state)",
+            "FULLNAT/NAT: a TCP segment more than 16 MiB from what its receiver expects (moves no state)",
         NoSessionNotSyn = "drop_no_session_not_syn",
             "TCP without a session that is not a plain SYN (no session is created)",
         NoDest = "drop_no_dest", "the service has no real server with weight > 0",

@@ -280,3 +280,45 @@ fn a_rst_from_the_right_side_is_accepted_only_in_the_senders_window() {
         assert_eq!(live_after_close_timeout(&mut lab), live - 1, "{mode:?}: closed by the real RST");
     }
 }
+
+/// A blind attacker who guessed a connection's four-tuple sweeps the
+/// client's sequence space with empty ACKs (one every 2^24): none of them
+/// moves what the client's segments are checked against (the server's
+/// acknowledgements), so the real client's data still passes, a RST far
+/// from it is dropped, and the session is not closed for a SYN to reuse.
+/// (When accepted client segments advanced the client's own mark, 129 of
+/// these walked it away: the real data was dropped, the RST at the swept
+/// place accepted and the session rescheduled.)
+#[test]
+fn a_sweep_of_spoofed_client_acks_never_shuts_the_real_client_out() {
+    for mode in [ForwardMode::FullNat, ForwardMode::Masq] {
+        let mut lab = Lab::new(64, (1024, 65535)).with_mode(Scheduler::Rr, mode, 8080);
+        lab.learn_neighbours();
+        let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, 80), true, false));
+        let (_, _, src, rip, _) = inspect(&out[0].1);
+        let idx = RS.iter().position(|r| *r == rip.0).unwrap();
+        let from_server = |seq: u32, ack: u32, data: &'static [u8]| {
+            segment(RS_MAC[idx], GW_IN.0, rip, src, Seg { seq, ack: Some(ack), data, ..Seg::default() })
+        };
+        let from_client = |seq: u32, ack: u32, rst: bool, data: &'static [u8]| {
+            let s = Seg { seq, ack: (!rst).then_some(ack), rst, data, ..Seg::default() };
+            segment(CLIENT_MAC, GW_OUT.0, (CLIENT, 40000), (VIP, 80), s)
+        };
+        let syn_ack = Seg { seq: 5000, ack: Some(1001), syn: true, ..Seg::default() };
+        assert_eq!(lab.rx(1, segment(RS_MAC[idx], GW_IN.0, rip, src, syn_ack)).len(), 1);
+        assert_eq!(lab.rx(0, from_client(1001, 5001, false, b"GET")).len(), 1);
+        assert_eq!(lab.rx(1, from_server(5001, 1004, b"200")).len(), 1);
+        let forwarded: usize =
+            (0..=128u32).map(|k| lab.rx(0, from_client(k << 24, 5004, false, b"")).len()).sum();
+        assert!(forwarded <= 2, "{mode:?}: only segments near the real place pass ({forwarded})");
+        assert_eq!(lab.rx(0, from_client(1004, 5004, false, b"more")).len(), 1, "{mode:?}: real data");
+        assert!(lab.rx(0, from_client(0x8000_0000, 0, true, b"")).is_empty(), "{mode:?}");
+        let reused = lab.counters.event_count(Event::SessionsReused);
+        let syn = Seg { seq: 77, syn: true, ..Seg::default() };
+        lab.rx(0, segment(CLIENT_MAC, GW_OUT.0, (CLIENT, 40000), (VIP, 80), syn));
+        assert_eq!(lab.counters.event_count(Event::SessionsReused), reused, "{mode:?}: not rescheduled");
+        assert_eq!(lab.rx(1, from_server(5004, 1008, b"ok")).len(), 1, "{mode:?}: the server's side too");
+        // The real client's RST, at what the server acknowledged, closes.
+        assert_eq!(lab.rx(0, from_client(1008, 0, true, b"")).len(), 1, "{mode:?}");
+    }
+}

@@ -15,7 +15,6 @@ use crate::modes::{self, XmitCx};
 use crate::route::{self, Iface, Routes};
 use crate::service::Snapshot;
 use crate::session::{Flags, FlowKey, Session, SessionTable};
-use crate::tcp_seq::{self, Verdict};
 use crate::tcp_state::{self, Dir, State};
 use crate::wire::ethernet;
 use crate::wire::ipv4::{self, Protocol};
@@ -33,6 +32,8 @@ pub struct L4Info {
     /// (payload, plus one each for SYN and FIN); 0 for UDP.
     pub(super) seq: u32,
     pub(super) seg_len: u32,
+    /// TCP acknowledgement number (0 for UDP).
+    pub(super) ack: u32,
     pub(super) ttl: u8,
     /// IPv4 total length.
     pub(super) tl: usize,
@@ -46,15 +47,15 @@ impl L4Info {
     fn of(ip: &ipv4::Packet<&[u8]>) -> Option<L4Info> {
         let proto = ip.protocol();
         let l4 = ip.payload();
-        let (sport, dport, tcp_flags, seq, seg_len) = if proto == Protocol::Tcp {
+        let (sport, dport, tcp_flags, seq, seg_len, ack) = if proto == Protocol::Tcp {
             let t = tcp::Packet::new_checked(l4).ok()?;
             let f = t.flags();
             let ctl = u32::from(f & tcp_state::flags::SYN != 0) + u32::from(f & tcp_state::flags::FIN != 0);
             let len = (l4.len() - t.header_len()) as u32 + ctl;
-            (t.src_port(), t.dst_port(), f, t.seq_number(), len)
+            (t.src_port(), t.dst_port(), f, t.seq_number(), len, t.ack_number())
         } else {
             let u = udp::Packet::new_checked(l4).ok()?;
-            (u.src_port(), u.dst_port(), 0, 0, 0)
+            (u.src_port(), u.dst_port(), 0, 0, 0, 0)
         };
         if sport == 0 || dport == 0 {
             return None;
@@ -62,7 +63,7 @@ impl L4Info {
         let (src, dst) = (u32::from(ip.src_addr()), u32::from(ip.dst_addr()));
         let key = FlowKey { proto, src, sport, dst, dport };
         let (ttl, tl, dont_frag) = (ip.ttl(), ip.total_len() as usize, ip.dont_frag());
-        Some(L4Info { key, tcp_flags, seq, seg_len, ttl, tl, dont_frag })
+        Some(L4Info { key, tcp_flags, seq, seg_len, ack, ttl, tl, dont_frag })
     }
 
     /// The record of Ethernet frame `frame` when it is an unfragmented
@@ -138,7 +139,7 @@ impl L4Info {
             return Some(None);
         }
         let l4 = &ip[ipv4::MIN_HEADER_LEN..tl];
-        let (proto, tcp_flags, seq, seg_len, (sport, dport)) = if h[9] == 6 {
+        let (proto, tcp_flags, seq, seg_len, ack, (sport, dport)) = if h[9] == 6 {
             // `tcp::Packet::check_len`: 20 bytes, data offset in 20..=len.
             if l4.len() < 20 {
                 return Some(None);
@@ -149,13 +150,14 @@ impl L4Info {
             }
             let f = l4[13];
             let ctl = u32::from(f & tcp_state::flags::SYN != 0) + u32::from(f & tcp_state::flags::FIN != 0);
-            (Protocol::Tcp, f, be32(l4, 4), (l4.len() - doff) as u32 + ctl, (be16(l4, 0), be16(l4, 2)))
+            let len = (l4.len() - doff) as u32 + ctl;
+            (Protocol::Tcp, f, be32(l4, 4), len, be32(l4, 8), (be16(l4, 0), be16(l4, 2)))
         } else {
             // `udp::Packet::check_len`: 8 bytes, its length in 8..=len.
             if l4.len() < 8 || !(8..=l4.len()).contains(&usize::from(be16(l4, 4))) {
                 return Some(None);
             }
-            (Protocol::Udp, 0, 0, 0, (be16(l4, 0), be16(l4, 2)))
+            (Protocol::Udp, 0, 0, 0, 0, (be16(l4, 0), be16(l4, 2)))
         };
         // The ports are read in each branch, where the length check is
         // known: no bounds check of their own.
@@ -164,7 +166,7 @@ impl L4Info {
         }
         let key = FlowKey { proto, src: be32(h, 12), sport, dst: be32(h, 16), dport };
         let dont_frag = frag & 0x4000 != 0;
-        Some(Some(L4Info { key, tcp_flags, seq, seg_len, ttl: h[8], tl, dont_frag }))
+        Some(Some(L4Info { key, tcp_flags, seq, seg_len, ack, ttl: h[8], tl, dont_frag }))
     }
 
     /// [`L4Info::check_ip`] by the views' checks one after another.
@@ -703,28 +705,24 @@ fn xmit_client_addr(
 }
 
 /// RFC 5961-style validation of a TCP segment of a session that sees both
-/// directions ([`tcp_seq`]): updates the sender's mark, or says why the
-/// segment is dropped (before it can move the state). A SYN outside an
+/// directions ([`tcp_seq`]), before it can move the state: a client's
+/// segment against what the real server has acknowledged, a server's
+/// against the highest sequence number it has used (which it advances),
+/// its acknowledgement then the client's reference. A SYN outside an
 /// established connection (a new ISN: the server's SYN-ACK, a client
-/// reusing its port after TIME_WAIT) sets the mark afresh.
+/// reusing its port after TIME_WAIT) starts its direction afresh.
 #[inline(always)]
 fn track_seq(s: &mut Session, dir: Dir, p: &L4Info) -> Result<(), Drop> {
-    let (d, bit) = if dir == Dir::Output { (1, Flags::SEQ_OUT) } else { (0, Flags::SEQ_IN) };
-    let syn = p.tcp_flags & tcp_state::flags::SYN != 0;
-    let fresh =
-        syn && !matches!(s.state, State::Established | State::FinWait | State::CloseWait | State::LastAck);
-    let mark = (s.flags.contains(bit) && !fresh).then_some(s.seq_mark[d]);
-    match tcp_seq::check(mark, p.seq, p.seg_len, p.tcp_flags & tcp_state::flags::RST != 0) {
-        Verdict::Accept { mark: m } => {
-            if mark != Some(m) {
-                s.seq_mark[d] = m;
-                s.flags.insert(bit);
-            }
-            Ok(())
-        }
-        Verdict::RstOutOfWindow => Err(Drop::TcpRstOutOfWindow),
-        Verdict::OutOfWindow => Err(Drop::TcpOutOfWindow),
-    }
+    let fresh = fresh_syn(p.tcp_flags, s.state);
+    let marks = crate::tcp_seq::Marks { flags: &mut s.flags, marks: &mut s.seq_mark };
+    marks.track(dir == Dir::Output, fresh, (p.seq, p.seg_len, p.ack), p.tcp_flags)
+}
+
+/// A SYN that starts a direction's sequence space afresh ([`track_seq`]).
+#[inline(always)]
+pub(super) fn fresh_syn(tcp_flags: u8, state: State) -> bool {
+    tcp_flags & tcp_state::flags::SYN != 0
+        && !matches!(state, State::Established | State::FinWait | State::CloseWait | State::LastAck)
 }
 
 mod established;

@@ -89,6 +89,8 @@ pub(super) struct L4Info6 {
     /// (payload, plus one each for SYN and FIN); 0 for UDP.
     pub seq: u32,
     pub seg_len: u32,
+    /// TCP acknowledgement number (0 for UDP).
+    pub ack: u32,
     pub hop_limit: u8,
     /// Bytes from the IPv6 header to the end of the payload.
     pub len: usize,
@@ -125,7 +127,7 @@ pub(super) fn l4_info_plain(frame: &[u8]) -> Option<L4Info6> {
     let be16 = |b: &[u8], i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
     let len = ipv6::HEADER_LEN + usize::from(be16(h, 4));
     let seg = frame.get(at + ipv6::HEADER_LEN..at + len)?;
-    let (proto, tcp_flags, seq, seg_len) = match h[6] {
+    let (proto, tcp_flags, seq, seg_len, ack) = match h[6] {
         6 => {
             // `tcp::Packet::check_len`: 20 bytes, data offset in 20..=len.
             if seg.len() < 20 {
@@ -138,21 +140,22 @@ pub(super) fn l4_info_plain(frame: &[u8]) -> Option<L4Info6> {
             let f = seg[13];
             let ctl = u32::from(f & tcp_state::flags::SYN != 0) + u32::from(f & tcp_state::flags::FIN != 0);
             let seq = u32::from_be_bytes([seg[4], seg[5], seg[6], seg[7]]);
-            (Protocol::Tcp, f, seq, (seg.len() - doff) as u32 + ctl)
+            let ack = u32::from_be_bytes([seg[8], seg[9], seg[10], seg[11]]);
+            (Protocol::Tcp, f, seq, (seg.len() - doff) as u32 + ctl, ack)
         }
         17 => {
             // `udp::Packet::check_len`: 8 bytes, its length in 8..=len.
             if seg.len() < 8 || !(8..=seg.len()).contains(&usize::from(be16(seg, 4))) {
                 return None;
             }
-            (Protocol::Udp, 0, 0, 0)
+            (Protocol::Udp, 0, 0, 0, 0)
         }
         _ => return None,
     };
     let addr = |r: core::ops::Range<usize>| u128::from(ipv6::read_ipv6(&h[r]));
     let (src, dst) = (addr(ipv6::field::SRC_ADDR), addr(ipv6::field::DST_ADDR));
     let key = FlowKey6 { proto, src, sport: be16(seg, 0), dst, dport: be16(seg, 2) };
-    Some(L4Info6 { key, tcp_flags, seq, seg_len, hop_limit: h[7], len, l4: at + ipv6::HEADER_LEN })
+    Some(L4Info6 { key, tcp_flags, seq, seg_len, ack, hop_limit: h[7], len, l4: at + ipv6::HEADER_LEN })
 }
 
 /// Reads the 5-tuple of a TCP or UDP packet whose transport header the
@@ -162,23 +165,23 @@ pub(super) fn l4_info(frame: &[u8], t: &Transport) -> Option<L4Info6> {
     let l4 = ethernet::HEADER_LEN + t.offset;
     let len = ipv6::HEADER_LEN + usize::from(ip.payload_len());
     let seg = frame.get(l4..ethernet::HEADER_LEN + len)?;
-    let (proto, sport, dport, tcp_flags, seq, seg_len) = match t.protocol {
+    let (proto, sport, dport, tcp_flags, seq, seg_len, ack) = match t.protocol {
         NextHeader::Tcp => {
             let p = tcp::Packet::new_checked(seg).ok()?;
             let f = p.flags();
             let ctl = u32::from(f & tcp_state::flags::SYN != 0) + u32::from(f & tcp_state::flags::FIN != 0);
             let len = seg.len().checked_sub(p.header_len())? as u32 + ctl;
-            (Protocol::Tcp, p.src_port(), p.dst_port(), f, p.seq_number(), len)
+            (Protocol::Tcp, p.src_port(), p.dst_port(), f, p.seq_number(), len, p.ack_number())
         }
         NextHeader::Udp => {
             let p = udp::Packet::new_checked(seg).ok()?;
-            (Protocol::Udp, p.src_port(), p.dst_port(), 0, 0, 0)
+            (Protocol::Udp, p.src_port(), p.dst_port(), 0, 0, 0, 0)
         }
         _ => return None,
     };
     let key =
         FlowKey6 { proto, src: u128::from(ip.src_addr()), sport, dst: u128::from(ip.dst_addr()), dport };
-    Some(L4Info6 { key, tcp_flags, seq, seg_len, hop_limit: ip.hop_limit(), len, l4 })
+    Some(L4Info6 { key, tcp_flags, seq, seg_len, ack, hop_limit: ip.hop_limit(), len, l4 })
 }
 
 /// The number of IPv6 sessions a worker with `sessions` IPv4 sessions
@@ -673,26 +676,11 @@ fn session_rp_first6(
 }
 
 /// The IPv4 path's RFC 5961-style check ([`crate::tcp_seq`]) for an IPv6
-/// session that sees both directions: updates the sender's mark or says
-/// why the segment is dropped, before it can move the state.
+/// session that sees both directions, before it can move the state.
 fn track_seq6(s: &mut Session6, dir: Dir, p: &L4Info6) -> Result<(), Drop> {
-    use crate::tcp_seq::{self, Verdict};
-    let (d, bit) = if dir == Dir::Output { (1, Flags::SEQ_OUT) } else { (0, Flags::SEQ_IN) };
-    let syn = p.tcp_flags & tcp_state::flags::SYN != 0;
-    let fresh =
-        syn && !matches!(s.state, State::Established | State::FinWait | State::CloseWait | State::LastAck);
-    let mark = (s.flags.contains(bit) && !fresh).then_some(s.seq_mark[d]);
-    match tcp_seq::check(mark, p.seq, p.seg_len, p.tcp_flags & tcp_state::flags::RST != 0) {
-        Verdict::Accept { mark: m } => {
-            if mark != Some(m) {
-                s.seq_mark[d] = m;
-                s.flags.insert(bit);
-            }
-            Ok(())
-        }
-        Verdict::RstOutOfWindow => Err(Drop::TcpRstOutOfWindow),
-        Verdict::OutOfWindow => Err(Drop::TcpOutOfWindow),
-    }
+    let fresh = super::ipv4::fresh_syn(p.tcp_flags, s.state);
+    let marks = crate::tcp_seq::Marks { flags: &mut s.flags, marks: &mut s.seq_mark };
+    marks.track(dir == Dir::Output, fresh, (p.seq, p.seg_len, p.ack), p.tcp_flags)
 }
 
 /// FULLNAT66's transmit of a packet of a session with a client-address

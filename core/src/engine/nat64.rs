@@ -309,6 +309,7 @@ impl Engine {
             tcp_flags: p.tcp_flags,
             seq: p.seq,
             seg_len: p.seg_len,
+            ack: p.ack,
             hop_limit: p.ttl,
             len: p.tl,
             l4: ethernet::HEADER_LEN + ihl,

@@ -160,8 +160,17 @@ impl Engine {
             };
             let key =
                 FlowKey { proto: Protocol::Tcp, src: s.cip, sport: s.cport, dst: s.vip, dport: s.vport };
-            let q =
-                L4Info { key, tcp_flags: tf::ACK, seq: ack.seq, seg_len: 0, ttl: 64, tl, dont_frag: true };
+            // The client's side: its acknowledgement is not read ([`crate::tcp_seq`]).
+            let q = L4Info {
+                key,
+                tcp_flags: tf::ACK,
+                seq: ack.seq,
+                seg_len: 0,
+                ack: 0,
+                ttl: 64,
+                tl,
+                dont_frag: true,
+            };
             let act = self.forward(now, rx, i, Dir::Input, frame, &q);
             // The data the cookie ACK carried follows the handshake ACK.
             return Some(match act {

@@ -808,3 +808,49 @@ fn a_workers_lblc_cache_is_freed_when_its_service_goes_or_changes_scheduler() {
     new_flow(&mut e, 30003);
     assert_eq!(e.locality_cache_entries(), entries);
 }
+
+/// IPv6's twin of the worker test `a_sweep_of_spoofed_client_acks_never_shuts_the_real_client_out`:
+/// a blind sweep of ACKs spoofed from the client moves nothing the
+/// client's segments are checked against.
+#[test]
+fn a_sweep_of_spoofed_client_acks_never_shuts_the_real_client_out_ipv6() {
+    let seg = |src: (Ipv6Addr, u16), dst: (Ipv6Addr, u16), seq: u32, ack: u32, flags: &str, data: &[u8]| {
+        let mut b = PacketBuilder::ethernet2(PEER_MAC, GW_MAC.0)
+            .ipv6(src.0.octets(), dst.0.octets(), 64)
+            .tcp(src.1, dst.1, seq, 4096);
+        if flags.contains('S') {
+            b = b.syn();
+        }
+        if flags.contains('R') {
+            b = b.rst();
+        } else if flags.contains('A') {
+            b = b.ack(ack);
+        }
+        let mut out = Vec::new();
+        b.write(&mut out, data).unwrap();
+        out
+    };
+    let mut e = engine(service(ForwardMode::FullNat, P::Tcp, false), 0, 1);
+    let (c, v) = ((CIP, 40000), (VIP, 80));
+    let mut syn = seg(c, v, 1000, 0, "S", &[]);
+    assert!(matches!(e.process(0, 0, &mut syn), Action::Forward6 { .. }));
+    let (local, server) = {
+        let (l, s, _) = read(&syn);
+        (l, s)
+    };
+    let mut syn_ack = seg(server, local, 5000, 1001, "SA", &[]);
+    assert!(matches!(e.process(1, 0, &mut syn_ack), Action::Forward6 { .. }));
+    let mut data = seg(c, v, 1001, 5001, "A", b"GET");
+    assert!(matches!(e.process(2, 0, &mut data), Action::Forward6 { .. }));
+    let mut answer = seg(server, local, 5001, 1004, "A", b"200");
+    assert!(matches!(e.process(3, 0, &mut answer), Action::Forward6 { .. }));
+    for k in 0..=128u32 {
+        let mut spoof = seg(c, v, k << 24, 5004, "A", &[]);
+        e.process(4, 0, &mut spoof);
+    }
+    let mut more = seg(c, v, 1004, 5004, "A", b"more");
+    assert!(matches!(e.process(5, 0, &mut more), Action::Forward6 { .. }), "the real client's data");
+    let mut rst = seg(c, v, 0x8000_0000, 0, "R", &[]);
+    assert_eq!(e.process(6, 0, &mut rst), Action::Drop(Drop::TcpRstOutOfWindow));
+    assert_eq!(e.sessions6.get(0).state, State::Established);
+}
