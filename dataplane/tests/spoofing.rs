@@ -247,14 +247,21 @@ fn live_after_close_timeout(lab: &mut Lab) -> usize {
     lab.worker.engine.sessions().len()
 }
 
+/// A lab of `mode` after the client's SYN from CLIENT:40000: the real
+/// server's side of it ((RIP, rport), its destination, RS index).
+fn syn_sent(mode: ForwardMode) -> (Lab, Endpoint, Endpoint, usize) {
+    let mut lab = Lab::new(64, (1024, 65535)).with_mode(Scheduler::Rr, mode, 8080);
+    lab.learn_neighbours();
+    let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, 80), true, false));
+    let (_, _, src, rip, _) = inspect(&out[0].1);
+    let idx = RS.iter().position(|r| *r == rip.0).unwrap();
+    (lab, rip, src, idx)
+}
+
 #[test]
 fn a_rst_from_the_right_side_is_accepted_only_in_the_senders_window() {
     for mode in [ForwardMode::FullNat, ForwardMode::Masq] {
-        let mut lab = Lab::new(64, (1024, 65535)).with_mode(Scheduler::Rr, mode, 8080);
-        lab.learn_neighbours();
-        let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, 80), true, false));
-        let (_, _, src, rip, _) = inspect(&out[0].1);
-        let idx = RS.iter().position(|r| *r == rip.0).unwrap();
+        let (mut lab, rip, src, idx) = syn_sent(mode);
         lab.rx(1, tcp(RS_MAC[idx], GW_IN, rip, src, true, true)); // SYN-ACK, seq 1000
         lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, 80), false, true));
         let live = lab.worker.engine.sessions().len();
@@ -292,11 +299,7 @@ fn a_rst_from_the_right_side_is_accepted_only_in_the_senders_window() {
 #[test]
 fn a_sweep_of_spoofed_client_acks_never_shuts_the_real_client_out() {
     for mode in [ForwardMode::FullNat, ForwardMode::Masq] {
-        let mut lab = Lab::new(64, (1024, 65535)).with_mode(Scheduler::Rr, mode, 8080);
-        lab.learn_neighbours();
-        let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, 80), true, false));
-        let (_, _, src, rip, _) = inspect(&out[0].1);
-        let idx = RS.iter().position(|r| *r == rip.0).unwrap();
+        let (mut lab, rip, src, idx) = syn_sent(mode);
         let from_server = |seq: u32, ack: u32, data: &'static [u8]| {
             segment(RS_MAC[idx], GW_IN.0, rip, src, Seg { seq, ack: Some(ack), data, ..Seg::default() })
         };
