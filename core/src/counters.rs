@@ -107,7 +107,8 @@ counters! {
             "an incomplete datagram dropped after `fragments.timeout_s` (as `ipfrag_time`)",
         L4Malformed = "drop_l4_malformed", "TCP/UDP header truncated or inconsistent, or port 0",
         IcmpUnhandled = "drop_icmp_unhandled",
-            "ICMP to us that is neither a valid echo request nor an error about a session",
+            "ICMP to us that is neither a valid echo request nor an error about a session, or an ICMP error \
+             with a bad checksum",
         // ICMP errors are unreachable, time exceeded and the like.
         IcmpUnknownFlow = "drop_icmp_unknown_flow", "an ICMP error quoting a flow with no session",
         UnsupportedProto = "drop_unsupported_proto",

@@ -63,6 +63,12 @@ fn a_real_servers_port_unreachable_reaches_the_client_about_its_own_packet_fulln
         Icmpv4Type::DestinationUnreachable(DestUnreachableHeader::Port),
         &sent,
     );
+    // Corrupted on the way: dropped, not forwarded with a checksum the
+    // rewrite would make valid again.
+    let mut bad = err.clone();
+    bad[14 + 20 + 2] ^= 0x5a;
+    assert!(lab.rx(1, bad).is_empty());
+    assert_eq!(lab.counters.drop_count(Drop::IcmpUnhandled), 1);
     let out = lab.rx(1, err);
     assert_eq!(out.len(), 1);
     let (port, f) = &out[0];

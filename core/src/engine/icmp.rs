@@ -41,6 +41,11 @@ impl Engine {
             return Action::Drop(Drop::IcmpUnhandled);
         };
         if icmp.msg_type().is_error() {
+            // As IPVS's ip_vs_in_icmp: a corrupt error is dropped, never
+            // forwarded with a checksum made valid by the rewrite.
+            if !icmp.verify_checksum() {
+                return Action::Drop(Drop::IcmpUnhandled);
+            }
             return self.icmp_error(iface, frame, hl, tl);
         }
         let dst = u32::from(ipv4::Packet::new_unchecked(l3).dst_addr());
