@@ -97,4 +97,45 @@ impl<S: Conn> Slots<S> {
     pub(crate) fn remove(&self, id: u64) {
         self.lock().open.remove(&id);
     }
+
+    /// Frees slot `id` when dropped: however the connection's thread ends
+    /// (a panic included), its slot does not stay taken.
+    pub(crate) fn leaving(&self, id: u64) -> Leaving<'_, S> {
+        Leaving { slots: self, id }
+    }
+}
+
+/// See [`Slots::leaving`].
+pub(crate) struct Leaving<'a, S: Conn> {
+    slots: &'a Slots<S>,
+    id: u64,
+}
+
+impl<S: Conn> Drop for Leaving<'_, S> {
+    fn drop(&mut self) {
+        self.slots.remove(self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connection's thread that panics while working on a request (the
+    /// slot cannot be evicted then) still gives its slot back.
+    #[test]
+    fn a_slot_is_freed_however_its_thread_ends() {
+        let slots = Slots::new(1);
+        let (a, _a) = UnixStream::pair().unwrap();
+        let (b, _b) = UnixStream::pair().unwrap();
+        let id = slots.admit(&a).unwrap();
+        slots.set_waiting(id, false);
+        assert_eq!(slots.admit(&b), None, "every slot working on a request");
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _leaving = slots.leaving(id);
+            panic!("a bug while serving");
+        }));
+        assert!(r.is_err());
+        assert!(slots.admit(&b).is_some(), "the slot came back");
+    }
 }

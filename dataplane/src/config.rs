@@ -298,6 +298,13 @@ impl Config {
         ports: &[PortConf],
     ) -> Result<Vec<gw_proto::StaticNeighbour>, ConfigError> {
         let nports = self.neigh_ports(ports, |i| i as u16);
+        let max = crate::control::MAX_STATIC_NEIGHBOURS;
+        if self.static_neighbours.len() > max {
+            return Err(invalid(
+                "neighbour",
+                format!("{} entries, at most {max}", self.static_neighbours.len()),
+            ));
+        }
         let mut out: Vec<gw_proto::StaticNeighbour> = vec![];
         for (i, n) in self.static_neighbours.iter().enumerate() {
             let field = |f: &str| format!("neighbour[{i}].{f}");
@@ -1047,6 +1054,19 @@ mod tests {
 
     fn err_of(mutated: &str) -> String {
         parse(mutated).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn more_static_neighbours_than_the_control_plane_keeps_are_refused() {
+        let max = crate::control::MAX_STATIC_NEIGHBOURS;
+        let entry = |i: usize| {
+            format!(
+                "[[neighbour]]\naddress = \"198.18.0.{}\"\nmac = \"02:00:00:00:00:09\"\nport = \"outside\"\n",
+                2 + i % 200
+            )
+        };
+        let text: String = std::iter::once(GOOD.to_owned()).chain((0..=max).map(entry)).collect();
+        assert_eq!(err_of(&text), format!("neighbour: {} entries, at most {max}", max + 1));
     }
 
     #[test]

@@ -151,6 +151,12 @@ impl Config {
         if w.sessions6_setting.is_some_and(|n| n == 0 || n > MAX_SESSIONS) {
             return Err(invalid("workers.sessions6", format!("must be between 1 and {MAX_SESSIONS}")));
         }
+        if let Some((i, c)) = w.cores.iter().enumerate().find(|(i, c)| w.cores[..*i].contains(c)) {
+            return Err(invalid(
+                "workers.cores",
+                format!("lcore {c} is listed twice (at {i}): one worker per lcore"),
+            ));
+        }
         for (field, v) in [("workers.max_services", w.max_services), ("workers.max_dests", w.max_dests)] {
             if v == 0 || v > MAX_SLOTS {
                 return Err(invalid(field, format!("must be between 1 and {MAX_SLOTS}")));
@@ -332,6 +338,16 @@ mod tests {
 
     fn workers_refusal(workers: &str) -> String {
         config_with(workers, "").expect_err(workers).to_string()
+    }
+
+    #[test]
+    fn an_lcore_listed_twice_is_refused() {
+        let e = Config::parse(
+            "[[port]]\ndevice = \"net_null0\"\naddress = \"198.18.0.1/24\"\n[workers]\ncores = [1, 2, 1]\n",
+            Path::new("test.toml"),
+        )
+        .expect_err("duplicate");
+        assert_eq!(e.to_string(), "workers.cores: lcore 1 is listed twice (at 2): one worker per lcore");
     }
 
     #[test]

@@ -48,8 +48,8 @@ pub fn serve(control: Arc<Control>, addr: SocketAddr) -> std::io::Result<SocketA
             };
             let (control, mine) = (control.clone(), clients.clone());
             let spawned = std::thread::Builder::new().name("gw-metrics-client".into()).spawn(move || {
+                let _leaving = mine.leaving(id);
                 let _ = handle(&control, conn, |waiting| mine.set_waiting(id, waiting));
-                mine.remove(id);
             });
             if spawned.is_err() {
                 clients.remove(id);

@@ -22,8 +22,10 @@ use crate::{Error, Notice};
 /// The largest weight gatewayd (as ipvsadm) accepts.
 pub const MAX_WEIGHT: u32 = 65535;
 
-/// The most addresses one `local_address_group` may hold.
-pub const MAX_LADDRS: usize = 4096;
+/// The most addresses one `local_address_group` may hold: what a service
+/// takes ([`gw_proto::MAX_LADDRS`]), so a file `--check` passes is one
+/// gatewayd loads.
+pub const MAX_LADDRS: usize = gw_proto::MAX_LADDRS;
 
 /// keepalived's `LVS_MAX_TIMEOUT`: 31 days.
 pub const MAX_PERSISTENCE: u32 = 86400 * 31;

@@ -432,8 +432,13 @@ fn broken_files_are_refused_with_their_line() {
     );
     assert_eq!(
         refused("local_address_group g {\n  10.0.0.0-10.255.255.255 dpdk0\n}\n"),
-        "(k.conf: Line 2) local address group g: more than 4096 addresses"
+        "(k.conf: Line 2) local address group g: more than 1024 addresses"
     );
+    // What a service takes: 1024 load, 1025 do not.
+    let group =
+        |n: u32| format!("local_address_group g {{\n  10.0.0.1-10.0.{}.{} dpdk0\n}}\n", n / 256, n % 256);
+    assert!(parse_str(Path::new("k.conf"), &group(1024)).is_ok());
+    assert_eq!(refused(&group(1025)), "(k.conf: Line 2) local address group g: more than 1024 addresses");
     assert_eq!(
         refused("virtual_server_group g {\n  10.0.0.0/8 80\n}\nvirtual_server group g {\n  real_server 10.1.1.1 80\n}\n"),
         "(k.conf: Line 1) virtual_server_group g stands for 16777216 addresses; gatewayd takes at most 4096"

@@ -15,6 +15,12 @@ use serde::{Deserialize, Serialize};
 /// Largest frame body either side accepts (a listing of 10,000 services fits).
 pub const MAX_FRAME: usize = 64 << 20;
 
+/// Local addresses one service takes at most (`--add-laddr`, a keepalived
+/// `local_address_group`): each gives a FULLNAT service a worker's share of
+/// the local port range toward each real server (a DPVS director uses a few
+/// to tens), and a request's duplicate check and every publish walk them.
+pub const MAX_LADDRS: usize = 1024;
+
 /// Layer-4 protocol of a virtual service.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]

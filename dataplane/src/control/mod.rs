@@ -41,7 +41,7 @@ use gw_core::service::Publisher;
 
 use self::model::{Model, Slots};
 
-pub use self::neighbours::{check as check_neighbour, NeighPort};
+pub use self::neighbours::{check as check_neighbour, NeighPort, MAX_STATIC_NEIGHBOURS};
 pub use self::server::{
     clear_socket_path, group_id, remove_socket, serve, serve_conn, serve_with_group, MAX_CLIENTS,
     REPLY_DEADLINE, REQUEST_DEADLINE,

@@ -77,12 +77,10 @@ impl Slots {
     }
 }
 
-/// Local addresses one service takes at most: each gives a FULLNAT service
-/// a worker's share of the local port range toward each real server (a
-/// DPVS director uses a few to tens), and a request's duplicate check and
-/// every publish walk them; without a bound one restore of ~600 k could
-/// hold the model's lock for minutes.
-pub(super) const MAX_LADDRS: usize = 1024;
+/// Local addresses one service takes at most ([`gw_proto::MAX_LADDRS`]):
+/// without a bound one restore of ~600 k could hold the model's lock for
+/// minutes.
+pub(super) const MAX_LADDRS: usize = gw_proto::MAX_LADDRS;
 
 /// The configuration as gwctl changes it, behind [`Control`]'s one mutex.
 #[derive(Clone)]

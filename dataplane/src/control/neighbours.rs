@@ -17,6 +17,11 @@ use gw_proto::{ErrorKind, NeighbourRequest, Response, StaticNeighbour};
 
 use super::{err, Control};
 
+/// Most static neighbours, both families together: every change publishes
+/// the whole set and each worker rebuilds its map from it between bursts,
+/// so the set is kept to what a gateway's next hops need.
+pub const MAX_STATIC_NEIGHBOURS: usize = 4096;
+
 /// A port as static neighbours name it.
 #[derive(Clone, Debug)]
 pub struct NeighPort {
@@ -154,6 +159,11 @@ impl Control {
                         format!("{} on port {:?} is already a static neighbour", n.addr, n.port),
                     );
                 }
+                if entries.len() >= MAX_STATIC_NEIGHBOURS {
+                    let why =
+                        format!("there are {MAX_STATIC_NEIGHBOURS} static neighbours, the most there may be");
+                    return err(ErrorKind::Full, why);
+                }
                 entries.push(n);
             }
             NeighbourRequest::Del { addr, port } => {
@@ -205,6 +215,25 @@ mod tests {
     }
     fn req(r: NeighbourRequest) -> Request {
         Request::Neighbour(r)
+    }
+
+    #[test]
+    fn static_neighbours_are_bounded() {
+        let publisher = (Arc::new(StaticNeighbours::new(vec![])), Arc::new(StaticNeighbours::new(vec![])));
+        let (c, _) = control(1);
+        let c = c.with_static_neighbours(publisher, ports(), vec![]);
+        let v6 = |i: usize| StaticNeighbour {
+            addr: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, (i >> 16) as u16, i as u16 + 2).into(),
+            mac: [2, 0, 0, 0, (i >> 8) as u8, i as u8],
+            port: "outside".into(),
+        };
+        for i in 0..MAX_STATIC_NEIGHBOURS {
+            assert_eq!(c.query(req(NeighbourRequest::Add(v6(i)))), Response::Ok, "{i}");
+        }
+        let r = c.query(req(NeighbourRequest::Add(v6(MAX_STATIC_NEIGHBOURS))));
+        assert!(matches!(r, Response::Error { kind: ErrorKind::Full, .. }), "{r:?}");
+        let Response::Neighbours { entries } = c.query(req(NeighbourRequest::List)) else { panic!() };
+        assert_eq!(entries.len(), MAX_STATIC_NEIGHBOURS);
     }
 
     #[test]

@@ -206,8 +206,8 @@ pub fn serve_with_group(control: Arc<Control>, path: &Path, group: Option<u32>) 
             };
             let (control, conns2) = (control.clone(), conns.clone());
             let spawned = std::thread::Builder::new().name("gw-ctl-conn".into()).spawn(move || {
+                let _leaving = conns2.leaving(id);
                 serve_tracked(&control, &mut conn, Some((&conns2, id)), &BUDGET);
-                conns2.remove(id);
             });
             if spawned.is_err() {
                 conns.remove(id);

@@ -253,7 +253,12 @@ fn notify(script: &Option<String>) {
     let prog = words.remove(0);
     match Command::new(&prog).args(&words).stdin(Stdio::null()).spawn() {
         Ok(mut child) => {
-            std::thread::spawn(move || child.wait());
+            // Reaped by a waiter of its own; if no thread can be started
+            // the transition still completes (the script is left unreaped).
+            let waiter = std::thread::Builder::new().name("gw-notify".into()).spawn(move || child.wait());
+            if let Err(e) = waiter {
+                tracing::warn!(script = %line, error = %e, "health: cannot wait for the notify script");
+            }
         }
         Err(e) => tracing::warn!(script = %line, error = %e, "health: cannot run the notify script"),
     }
@@ -392,8 +397,12 @@ impl Health {
     fn run(self: Arc<Self>, slot: Slot) {
         let (checker, timing, to, host) = {
             let st = self.lock();
-            let Some(rs) = st.services.get(slot.svc).and_then(|s| s.rss.get(slot.rs)) else { return };
-            let ck = &rs.checkers[slot.ck];
+            // A reload may have replaced the checks before this thread ran.
+            if !self.current(slot) {
+                return;
+            }
+            let rs = st.services.get(slot.svc).and_then(|s| s.rss.get(slot.rs));
+            let Some((rs, ck)) = rs.and_then(|rs| Some((rs, rs.checkers.get(slot.ck)?))) else { return };
             let to = probe::target(&ck.checker, rs.dest.addr, rs.dest.port);
             (ck.checker.clone(), ck.timing, to, rs.host.clone())
         };
