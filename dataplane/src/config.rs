@@ -443,11 +443,22 @@ pub fn load_rules(path: &Path) -> Result<Vec<Request>, ConfigError> {
 /// `[[service]]` sections of the configuration file at `config`, then the
 /// rules file `rules`. The whole configuration file is validated again.
 pub fn reload_requests(config: &Path, rules: Option<&Path>) -> Result<Vec<Request>, ConfigError> {
-    let mut requests = Config::load(config)?.service_requests()?;
+    reload_config(config, rules).map(|(_, requests)| requests)
+}
+
+/// [`reload_requests`], with the file's `[timeouts]`: a reload makes the
+/// session timeouts equal to them too (then a rules file's `--set` lines),
+/// as a restart would.
+pub fn reload_config(
+    config: &Path,
+    rules: Option<&Path>,
+) -> Result<(gw_core::tcp_state::Timeouts, Vec<Request>), ConfigError> {
+    let cfg = Config::load(config)?;
+    let mut requests = cfg.service_requests()?;
     if let Some(path) = rules {
         requests.extend(load_rules(path)?);
     }
-    Ok(requests)
+    Ok((cfg.timeouts, requests))
 }
 
 /// The mbuf size of DPDK's default pool (`RTE_MBUF_DEFAULT_DATAROOM`), and

@@ -71,7 +71,8 @@ pub fn reload_requests(
 
 /// SIGHUP with health checks: [`reload_requests`]'s configuration, with
 /// every checked real server in or out as its health says, applied with
-/// [`crate::control::Control::sync`]; the checkers follow the new file
+/// [`crate::control::Control::sync_with_timeouts`] (the session timeouts
+/// too: `[timeouts]`, then the rules' `--set`); the checkers follow the new file
 /// (those of unchanged real servers keep their state).
 pub fn reload(
     control: &crate::control::Control,
@@ -80,13 +81,13 @@ pub fn reload(
     rules: Option<&Path>,
     keepalived: Option<&Path>,
 ) -> Result<gw_proto::Response, ConfigError> {
-    let requests = crate::config::reload_requests(config, rules)?;
+    let (timeouts, requests) = crate::config::reload_config(config, rules)?;
     match keepalived {
         Some(path) => {
             let loaded = load(path)?;
             check_overlap(&requests, path, &loaded)?;
-            Ok(health.apply(requests, &loaded, |reqs| control.sync(reqs)))
+            Ok(health.apply(requests, &loaded, |reqs| control.sync_with_timeouts(timeouts, reqs)))
         }
-        None => Ok(control.sync(requests)),
+        None => Ok(control.sync_with_timeouts(timeouts, requests)),
     }
 }

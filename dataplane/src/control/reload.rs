@@ -15,6 +15,7 @@ use std::sync::Arc;
 use gw_proto::{DestSpec, Request, Response};
 
 use gw_core::service::{Publisher, Snapshot};
+use gw_core::tcp_state::Timeouts;
 
 use super::Control;
 
@@ -27,15 +28,39 @@ impl Control {
     /// slots, statistics and sessions. If one of them fails on the running
     /// table (slots run out: a deleted service's are free for new ones only
     /// once every worker has left the snapshot that had it), nothing changes.
+    /// The session timeouts stay as they are (a `--set` in `desired` is
+    /// checked, not applied): [`Control::sync_with_timeouts`] sets them.
     pub fn sync(&self, desired: Vec<Request>) -> Response {
-        let empty = Arc::new(Publisher::new(Arc::new(Snapshot::new(0, vec![], self.max_dests))));
-        let scratch = Control::new(empty, vec![], 0, self.max_services, self.max_dests)
-            .with_locality_services(self.max_locality);
+        self.sync_inner(None, desired)
+    }
+
+    /// [`Control::sync`] that also makes the session timeouts `timeouts`
+    /// (the configuration file's `[timeouts]`) with `desired`'s `--set`
+    /// lines applied on top, in the same all-or-nothing change: a reload
+    /// sets what a restart would.
+    pub fn sync_with_timeouts(&self, timeouts: Timeouts, desired: Vec<Request>) -> Response {
+        self.sync_inner(Some(timeouts), desired)
+    }
+
+    fn sync_inner(&self, timeouts: Option<Timeouts>, desired: Vec<Request>) -> Response {
+        let first = Snapshot::new(0, vec![], self.max_dests).with_timeouts(timeouts.unwrap_or_default());
+        let scratch = Control::new(
+            Arc::new(Publisher::new(Arc::new(first))),
+            vec![],
+            0,
+            self.max_services,
+            self.max_dests,
+        )
+        .with_locality_services(self.max_locality);
         if let e @ Response::Error { .. } = scratch.handle(Request::Restore { requests: desired }) {
             return e;
         }
-        let want = std::mem::take(&mut scratch.lock().services);
+        let (want, want_timeouts) = {
+            let mut s = scratch.lock();
+            (std::mem::take(&mut s.services), s.timeouts)
+        };
         let mut m = self.lock();
+        let new_timeouts = timeouts.is_some() && want_timeouts != m.timeouts;
         let ops = {
             let mut ops = vec![];
             for k in m.services.keys().filter(|k| !want.contains_key(k)) {
@@ -73,14 +98,17 @@ impl Control {
             }
             ops
         };
-        if ops.is_empty() {
+        if ops.is_empty() && !new_timeouts {
             return Response::Ok;
         }
         // All or nothing: on a copy first (the model's own requests have no
         // effect outside it; `Restore`'s would publish what came before a
         // failure, as ipvsadm -R keeps it).
         let mut next = m.clone();
-        let mut changed = false;
+        let mut changed = new_timeouts;
+        if new_timeouts {
+            next.timeouts = want_timeouts;
+        }
         for (i, r) in ops.into_iter().enumerate() {
             match self.apply(&mut next, r) {
                 Ok(c) => changed |= c,
@@ -105,6 +133,46 @@ mod tests {
     use super::*;
     use crate::control::test_util::{add, control, dest, key};
     use gw_proto::{ErrorKind, Scheduler, ServiceSpec};
+
+    /// A reload sets the session timeouts a restart would: the file's
+    /// `[timeouts]`, then the rules' `--set`; a refused reload keeps them.
+    #[test]
+    fn a_reload_sets_the_files_timeouts_then_the_rules_set() {
+        use gw_proto::TimeoutSet;
+        let (c, p) = control(1);
+        add(&c);
+        let generation = p.current().generation;
+        let file = Timeouts { established: 300, udp: 60, ..Timeouts::default() };
+        let services = || {
+            vec![
+                Request::AddService { spec: ServiceSpec::new(key(80), Scheduler::Rr) },
+                Request::AddDest { service: key(80), dest: dest(2) },
+            ]
+        };
+        assert_eq!(c.sync_with_timeouts(file, services()), Response::Ok);
+        let now = p.current();
+        assert_eq!((now.timeouts.established, now.timeouts.udp), (300, 60));
+        assert_eq!(now.generation, generation + 1, "published though no service changed");
+        // The rules' --set on top of the file's.
+        let mut with_set = services();
+        with_set.push(Request::SetTimeouts { timeouts: TimeoutSet { tcp: 120, tcpfin: 0, udp: 0 } });
+        assert_eq!(c.sync_with_timeouts(file, with_set.clone()), Response::Ok);
+        assert_eq!((p.current().timeouts.established, p.current().timeouts.udp), (120, 60));
+        // Refused: nothing changes, timeouts included.
+        let mut bad = with_set;
+        bad.push(Request::AddService { spec: ServiceSpec::new(key(80), Scheduler::Rr) });
+        assert!(matches!(c.sync_with_timeouts(Timeouts::default(), bad), Response::Error { .. }));
+        assert_eq!(p.current().timeouts.established, 120);
+        // The same again: nothing to publish.
+        let g = p.current().generation;
+        assert_eq!(c.sync_with_timeouts(file, services()), Response::Ok);
+        assert_eq!(p.current().timeouts.established, 300);
+        assert_eq!(c.sync_with_timeouts(file, services()), Response::Ok);
+        assert_eq!(p.current().generation, g + 1);
+        // sync alone leaves them.
+        assert_eq!(c.sync(services()), Response::Ok);
+        assert_eq!(p.current().timeouts.established, 300);
+    }
 
     #[test]
     fn a_reload_applies_only_the_differences_and_a_bad_one_changes_nothing() {
