@@ -48,13 +48,15 @@ impl FlowSteering {
         FlowSteering { ports, workers, state: Default::default() }
     }
 
-    /// Rules for exactly the local addresses `laddrs` on every willing port.
+    /// Rules for exactly the local addresses `laddrs` (sorted, as the
+    /// control plane's hook gives them) on every willing port.
     pub fn reconcile(&self, laddrs: &[Ipv4Addr]) {
         if self.workers < 2 || !self.workers.is_power_of_two() {
             return;
         }
+        debug_assert!(laddrs.is_sorted());
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        st.rules.retain(|(_, a), _| laddrs.contains(a));
+        st.rules.retain(|(_, a), _| laddrs.binary_search(a).is_ok());
         for port in &self.ports {
             for addr in laddrs {
                 if st.refused.contains(&port.id()) || st.rules.contains_key(&(port.id(), *addr)) {

@@ -68,12 +68,25 @@ fn check_refuses_each_guarded_value_with_its_field() {
             "[[service]]\nrules = \"-A -t 198.18.0.100:80\"\n[[service]]\nrules = \"-A -t 198.18.0.100:80\"",
             "service[1].rules: line 1: TCP 198.18.0.100:80 is already defined in service[0]",
         ),
+        ("[workers]\ncores = [1, 1]", "workers.cores: lcore 1 is listed twice (at 1)"),
     ];
     for (body, want) in cases {
         let (code, err) = gatewayd(&d.0, body, true);
         assert_eq!(code, Some(2), "{body}: {err}");
         assert!(err.starts_with(&format!("gatewayd: {want}")), "{body}: {err}");
     }
+    // A rules file whose requests the control plane refuses (a real server
+    // added twice): --check applies them as the start does, so it fails
+    // where the start would, with the start's words.
+    let rules = d.0.join("rules");
+    let dup = "-a -t 198.18.0.100:80 -r 198.18.0.2:80 -m";
+    std::fs::write(&rules, format!("-A -t 198.18.0.100:80 -s rr\n{dup}\n{dup}\n")).unwrap();
+    let (code, err) = gatewayd(&d.0, &format!("[control]\nrules = {:?}", rules.display().to_string()), true);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.starts_with(&format!("gatewayd: rules file {}: rule 3: 198.18.0.2:80", rules.display())),
+        "{err}"
+    );
     // Not a number of sessions at all: refused, naming the key.
     let (code, err) = gatewayd(&d.0, "[workers]\nsessions6 = -1", true);
     assert_eq!(code, Some(2), "{err}");

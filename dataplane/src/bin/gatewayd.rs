@@ -77,6 +77,31 @@ fn reload(
     }
 }
 
+/// The `[[service]]` sections, then the rules file (`rules`, read from
+/// `rules_path`), through `control`: the start's first requests, and
+/// `--check`'s on a scratch control plane.
+fn apply_rules(
+    control: &Control,
+    cfg: &Config,
+    rules_path: Option<&Path>,
+    rules: Option<Vec<gw_proto::Request>>,
+) -> Result<()> {
+    for r in cfg.service_rules()? {
+        if let Response::Error { kind, message } = control.handle(r.request) {
+            let (section, line) = (r.section, r.line);
+            bail!("service[{section}].rules: line {line}: refused: {} ({message})", kind.ipvsadm_text());
+        }
+    }
+    if let (Some(path), Some(requests)) = (rules_path, rules) {
+        let n = requests.len();
+        if let Response::Error { message, .. } = control.handle(gw_proto::Request::Restore { requests }) {
+            bail!("rules file {}: {message}", path.display());
+        }
+        tracing::info!(rules = n, file = %path.display(), "rules applied");
+    }
+    Ok(())
+}
+
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -112,6 +137,21 @@ fn run(args: Args) -> Result<()> {
         None => None,
     };
     if args.check {
+        // What the start applies, on a control plane of the same limits
+        // without workers: a file --check passes is one the start loads.
+        let first = Snapshot::new(0, vec![], cfg.workers.max_dests).with_timeouts(cfg.timeouts);
+        let (max_services, max_dests) = (cfg.workers.max_services, cfg.workers.max_dests);
+        let scratch =
+            Control::new(Arc::new(Publisher::new(Arc::new(first))), vec![], 0, max_services, max_dests)
+                .with_locality_services(cfg.locality_services(dataplane::limits::mem_total()));
+        apply_rules(&scratch, &cfg, rules_path.as_deref(), rules)?;
+        if let (Some(path), Some(k)) = (&keepalived_path, &keepalived) {
+            if let Response::Error { message, .. } =
+                scratch.handle(gw_proto::Request::Restore { requests: k.requests() })
+            {
+                bail!("keepalived file {}: {message}", path.display());
+            }
+        }
         println!("{}: ok", args.config.display());
         if let (Some(path), Some(k)) = (&keepalived_path, &keepalived) {
             println!("{}: ok ({} services, {} notices)", path.display(), k.services.len(), k.notices.len());
@@ -205,19 +245,7 @@ fn run(args: Args) -> Result<()> {
                 move |laddrs| flows.reconcile(laddrs)
             }),
     );
-    for r in cfg.service_rules()? {
-        if let Response::Error { kind, message } = control.handle(r.request) {
-            let (section, line) = (r.section, r.line);
-            bail!("service[{section}].rules: line {line}: refused: {} ({message})", kind.ipvsadm_text());
-        }
-    }
-    if let (Some(path), Some(requests)) = (&rules_path, rules) {
-        let n = requests.len();
-        if let Response::Error { message, .. } = control.handle(gw_proto::Request::Restore { requests }) {
-            bail!("rules file {}: {message}", path.display());
-        }
-        tracing::info!(rules = n, file = %path.display(), "rules applied");
-    }
+    apply_rules(&control, &cfg, rules_path.as_deref(), rules)?;
     // Health checks run in the control plane, one thread per checker; they
     // start once the file's services are applied (servers with `alpha`
     // start out of the pool).
