@@ -557,6 +557,9 @@ fn any_to_ipv4(buf: &mut [u8], start: usize, p: &To4) -> Result<Translated, Erro
     Ok(Translated { start: l4 - IPV4_LEN, len: total })
 }
 
+/// The IPv6 minimum link MTU (RFC 8200 §5).
+const IPV6_MIN_MTU: u32 = 1280;
+
 /// ICMPv6 -> ICMP type, code and the 4 bytes after the checksum
 /// (RFC 7915 §5.2); `None` for what has no translation. `quote_frag`: the
 /// quoted packet has a fragment header (Packet Too Big's MTU moves by 8
@@ -569,8 +572,13 @@ fn map_icmp6(ty: u8, code: u8, rest: u32, quote_frag: bool, mtu_cap: u16) -> Opt
         (1, 1) => (3, 10, 0),
         (1, 4) => (3, 3, 0),
         (2, _) => {
+            // No IPv6 link is under 1280 bytes (RFC 8200 §5; RFC 8021: a
+            // smaller Packet Too Big only ever asked for atomic fragments):
+            // as Linux, a smaller one counts as 1280, so a client cannot
+            // drive an IPv4 server's path MTU toward the shared local
+            // address below 1260.
             let shrink = if quote_frag { 28 } else { 20 };
-            let mtu = rest.saturating_sub(shrink).min(u32::from(mtu_cap));
+            let mtu = rest.max(IPV6_MIN_MTU).saturating_sub(shrink).min(u32::from(mtu_cap));
             (3, 4, mtu)
         }
         (3, _) => (11, code, 0),

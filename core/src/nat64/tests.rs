@@ -662,6 +662,9 @@ fn rfc_7915_code_tables() {
     assert_eq!(map_icmp6(4, 1, 6, false, u16::MAX), Some((3, 2, 0)), "unrecognized next header");
     assert_eq!(map_icmp6(4, 2, 0, false, u16::MAX), None, "unrecognized option");
     assert_eq!(map_icmp6(2, 0, 1500, true, u16::MAX), Some((3, 4, 1472)), "fragment header: 28");
+    // Below IPv6's minimum MTU: as 1280.
+    assert_eq!(map_icmp6(2, 0, 68, false, u16::MAX), Some((3, 4, 1260)));
+    assert_eq!(map_icmp6(2, 0, 0, true, u16::MAX), Some((3, 4, 1252)));
     // Parameter problem pointers (Figure 6).
     for (p6, p4) in [
         (0, Some(0)),
