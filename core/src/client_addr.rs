@@ -254,6 +254,20 @@ impl std::io::Write for Cursor<'_> {
     }
 }
 
+/// Bytes a SYNPROXY cookie SYN-ACK's MSS leaves for the PROXY header of a
+/// service handing the client address as `ca` (the longest header of the
+/// client's family; 0 without a header): the client sizes its first
+/// segment by that MSS, and the header goes in front of it.
+pub fn mss_room(ca: ClientAddr, v6: bool) -> u16 {
+    (match (ca, v6) {
+        (ClientAddr::ProxyV1, false) => V1_MAX,
+        (ClientAddr::ProxyV1, true) => HDR_MAX,
+        (ClientAddr::ProxyV2, false) => V2_LEN,
+        (ClientAddr::ProxyV2, true) => V2_LEN6,
+        _ => 0,
+    }) as u16
+}
+
 /// The PROXY header length of session `s`.
 pub fn proxy_len(v2: bool, s: &Session) -> usize {
     proxy_len_of(v2, &s.conn())
@@ -432,17 +446,24 @@ fn clamp_mss(hdr: &mut [u8], by: u16) {
 
 /// Maps a server acknowledgement (or SACK edge) back to the client's
 /// sequence space: minus the header, an edge inside the header to ISN+1.
+/// Everything the server acknowledges lies at or after ISN+1, however far
+/// the connection has gone (2 GiB and more: a signed distance would stop
+/// mapping there); only a value just before it (within [`BEFORE`], an old
+/// segment or a keepalive's) is left as it is.
 #[inline]
 pub(crate) fn unmap(v: u32, first: u32, len: u32) -> u32 {
     let off = v.wrapping_sub(first);
-    if off >= len && (off as i32) >= 0 {
-        v.wrapping_sub(len)
-    } else if (off as i32) >= 0 {
+    if off >= BEFORE.wrapping_neg() {
+        v
+    } else if off < len {
         first
     } else {
-        v
+        v.wrapping_sub(len)
     }
 }
+
+/// How far before ISN+1 a value [`unmap`] is given is taken as before it.
+const BEFORE: u32 = 1 << 16;
 
 /// Puts back in the client's sequence space the TCP sequence number at
 /// `at` in ICMP or ICMPv6 message `icmp`, an error toward the client that
@@ -627,6 +648,12 @@ fn slow(
         }
         let (isn, len) = table.get(i);
         if let Some((g, thl)) = tcp_geo(frame).filter(|_| len != 0) {
+            if syn {
+                // The client sizes its segments by the MSS it receives: a
+                // full first segment must leave room for the header (as
+                // DPVS's tcp_out_adjust_mss).
+                clamp_mss(&mut frame[g.l4..g.l4 + thl], len as u16);
+            }
             unmap_acks(&mut frame[g.l4..g.end], thl, isn.wrapping_add(1), len);
         }
         return act;
@@ -660,6 +687,10 @@ fn slow(
     }
     let first = isn.wrapping_add(1);
     if syn {
+        // A new ISN on a kept session (a SYN again in SYN_RECV, a port
+        // reused from TIME_WAIT): the header goes after this one.
+        let seq = tcp::Packet::new_unchecked(&frame[g.l4..g.end]).seq_number();
+        table.set(i, seq, len as usize);
         clamp_mss(&mut frame[g.l4..g.l4 + thl], len as u16);
         return act;
     }
@@ -940,6 +971,13 @@ mod tests {
         assert_eq!(unmap(first.wrapping_add(25), first, len), first.wrapping_add(15));
         // Before the first byte (an old segment): untouched.
         assert_eq!(unmap(first.wrapping_sub(1), first, len), first.wrapping_sub(1));
+        // 2 GiB and more of client data on: still mapped.
+        for sent in [1u32 << 31, (1 << 31) + 4096, u32::MAX - (1 << 17)] {
+            assert_eq!(
+                unmap(first.wrapping_add(len).wrapping_add(sent), first, len),
+                first.wrapping_add(sent)
+            );
+        }
     }
 
     use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};

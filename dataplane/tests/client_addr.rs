@@ -145,8 +145,10 @@ fn proxy_connection(ca: ClientAddr, hdr: &[u8]) {
     assert_eq!(mss(&g.opts), Some(1460 - n as u16), "MSS leaves room for the header");
     assert_eq!(g.seq, ISN);
     let lport = g.src.1;
-    let g = one(lab.rx(1, server(lport, Seg { seq: SISN, ack: Some(ISN + 1), syn: true, ..Seg::default() })));
+    let syn_ack = Seg { seq: SISN, ack: Some(ISN + 1), syn: true, opts: &SYN_OPTS, ..Seg::default() };
+    let g = one(lab.rx(1, server(lport, syn_ack)));
     assert_eq!(g.ack, ISN + 1);
+    assert_eq!(mss(&g.opts), Some(1460 - n as u16), "the client's full segments leave room for the header");
     // Handshake ACK: the header goes with it (a server may speak first).
     let g = one(lab.rx(0, client(Seg { seq: ISN + 1, ack: Some(SISN + 1), ..Seg::default() })));
     assert_eq!((g.seq, g.ack), (ISN + 1, SISN + 1));
@@ -182,6 +184,32 @@ fn proxy_connection(ca: ClientAddr, hdr: &[u8]) {
     let fin = Seg { seq: ISN + 11, ack: Some(SISN + 9), fin: true, ..Seg::default() };
     assert_eq!(one(lab.rx(0, client(fin))).seq, ISN + 11 + n);
     assert_eq!(lab.counters.event_count(Event::ProxyHeadersSent), 3);
+    assert_eq!(lab.counters.drop_count(Drop::ProxyHeaderNoRoom), 0);
+}
+
+/// A full-size first segment (what the client sends with the MSS it was
+/// given) leaves with the header in front; and a new ISN on a kept session
+/// (a SYN again while the server has not answered) moves where the header
+/// goes.
+#[test]
+fn a_full_first_segment_and_a_new_isn_carry_the_header() {
+    let hdr = v2_header();
+    let n = hdr.len() as u32;
+    let mut lab = lab(ClientAddr::ProxyV2);
+    let g = one(lab.rx(0, client(Seg { seq: 5, syn: true, opts: &SYN_OPTS, ..Seg::default() })));
+    let lport = g.src.1;
+    // The client tries again with another ISN before the server answers.
+    let g = one(lab.rx(0, client(Seg { seq: ISN, syn: true, opts: &SYN_OPTS, ..Seg::default() })));
+    assert_eq!(g.seq, ISN);
+    let syn_ack = Seg { seq: SISN, ack: Some(ISN + 1), syn: true, opts: &SYN_OPTS, ..Seg::default() };
+    let given = mss(&one(lab.rx(1, server(lport, syn_ack))).opts).unwrap();
+    let full = vec![b'x'; usize::from(given)];
+    let first = Seg { seq: ISN + 1, ack: Some(SISN + 1), data: &full, ..Seg::default() };
+    let g = one(lab.rx(0, client(first)));
+    assert_eq!(g.seq, ISN + 1);
+    assert_eq!(g.payload, [&hdr[..], &full].concat());
+    let next = Seg { seq: ISN + 1 + u32::from(given), ack: Some(SISN + 1), data: b"more", ..Seg::default() };
+    assert_eq!(one(lab.rx(0, client(next))).seq, ISN + 1 + u32::from(given) + n);
     assert_eq!(lab.counters.drop_count(Drop::ProxyHeaderNoRoom), 0);
 }
 

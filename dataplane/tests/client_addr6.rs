@@ -474,6 +474,9 @@ fn synproxy_with_proxy_v2(kind: Kind) {
     let opts = [MaximumSegmentSize(1440)];
     let g = one(lab.rx(0, client(Seg { seq: ISN, syn: true, opts: &opts, ..Seg::default() })));
     assert_eq!((g.port, g.dst, g.ack), (0, c6, ISN + 1), "the cookie SYN-ACK to the client");
+    // Its MSS leaves room for the header in front of a full first segment
+    // (1500 - 60 of IPv6 and TCP, less v2's 52 bytes for an IPv6 client).
+    assert_eq!(mss(&g.opts), Some(1440 - 52));
     assert_eq!(lab.counters.event_count(Event::SessionsCreated), 0);
     let cookie = g.seq;
     let g = one(lab.rx(0, client(Seg { seq: ISN + 1, ack: Some(cookie.wrapping_add(1)), ..Seg::default() })));

@@ -62,14 +62,22 @@ fn wscale(opts: &[TcpOptionElement]) -> Option<u8> {
 const SYN_OPTS: [TcpOptionElement; 5] =
     [MaximumSegmentSize(1460), SelectiveAcknowledgementPermitted, Timestamp(111, 0), Noop, WindowScale(6)];
 
-/// The client's SYN answered by the gateway: the cookie, its TSval.
-fn handshake(lab: &mut Lab) -> (u32, u32) {
+/// The client's SYN answered by the gateway: the cookie, its TSval. The
+/// gateway's MSS is the port's (1500 - 40) less the longest PROXY header
+/// the service (`ca`) puts in front of the client's first segment (v1's
+/// 56 bytes for IPv4, v2's 28).
+fn handshake(lab: &mut Lab, ca: ClientAddr) -> (u32, u32) {
+    let room = match ca {
+        ClientAddr::ProxyV1 => 56,
+        ClientAddr::ProxyV2 => 28,
+        _ => 0,
+    };
     let g = one(lab.rx(0, client(Seg { seq: ISN, syn: true, opts: &SYN_OPTS, ..Seg::default() })));
     assert_eq!(g.port, 0, "back out the client's port");
     assert!(g.syn && g.ackf);
     assert_eq!((g.src, g.dst), ((VIP, 80), (CLIENT, CPORT)), "from the VIP");
     assert_eq!(g.ack, ISN + 1);
-    assert_eq!(mss(&g.opts), Some(1460));
+    assert_eq!(mss(&g.opts), Some(1460 - room));
     assert_eq!(wscale(&g.opts), Some(7), "the gateway's window scale");
     assert!(g.opts.contains(&SelectiveAcknowledgementPermitted));
     let (tsval, tsecr) = ts(&g.opts).expect("timestamps");
@@ -118,7 +126,7 @@ fn icmp_about(
 
 fn splice(ca: ClientAddr, mode: ForwardMode, hdr_len: u32) {
     let mut lab = lab(ca, mode);
-    let (cookie, gw_ts) = handshake(&mut lab);
+    let (cookie, gw_ts) = handshake(&mut lab, ca);
     // The cookie ACK, with data the gateway keeps for the real server.
     let tso = [Noop, Noop, Timestamp(112, gw_ts)];
     let ack =

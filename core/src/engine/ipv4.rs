@@ -491,8 +491,11 @@ impl Engine {
         self.sessions.prefetch_insert_alt(h_in, false);
         // One service lookup for both the SYNPROXY check and the session.
         let svc = self.snap.service_slot(p.key.proto, p.key.dst, p.key.dport);
-        if p.key.proto == Protocol::Tcp && svc.is_some_and(|i| self.snap.service_at(i).synproxy) {
-            return self.synproxy_new(now, rx, frame, p);
+        if let Some(s) =
+            svc.map(|i| self.snap.service_at(i)).filter(|s| s.synproxy && p.key.proto == Protocol::Tcp)
+        {
+            let room = crate::client_addr::mss_room(s.client_addr, false);
+            return self.synproxy_new(now, rx, frame, p, room);
         }
         match self.new_session_hashed(now, *p, h_in, svc) {
             Ok(i) => self.forward(now, rx, i, Dir::Input, frame, p),

@@ -307,10 +307,11 @@ impl Engine {
     /// through [`Engine::ipv6_l4_checked`] stays small.
     #[inline(never)]
     fn open6(&mut self, now: u64, rx: &Iface, frame: &mut [u8], p: &L4Info6) -> Action {
-        if p.key.proto == Protocol::Tcp
-            && self.snap.service6(p.key.proto, p.key.dst, p.key.dport).is_some_and(|s| s.synproxy)
-        {
-            return self.synproxy_new6(now, rx, frame, p);
+        if p.key.proto == Protocol::Tcp {
+            if let Some(s) = self.snap.service6(p.key.proto, p.key.dst, p.key.dport).filter(|s| s.synproxy) {
+                let room = crate::client_addr::mss_room(s.client_addr, true);
+                return self.synproxy_new6(now, rx, frame, p, room);
+            }
         }
         match self.new_session6(now, p) {
             Ok(i) => self.forward6(now, rx, i, Dir::Input, frame, p),

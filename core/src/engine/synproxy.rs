@@ -20,15 +20,23 @@ use crate::wire::ipv4::Protocol;
 
 impl Engine {
     /// A TCP packet without a session to a SYNPROXY service: a plain SYN
-    /// is answered with a cookie SYN-ACK (no state); an ACK with a valid
-    /// cookie opens the connection; anything else is dropped.
+    /// is answered with a cookie SYN-ACK (no state; its MSS leaves `room`
+    /// for a PROXY header, [`crate::client_addr::mss_room`]); an ACK with a
+    /// valid cookie opens the connection; anything else is dropped.
     #[inline(never)]
-    pub(super) fn synproxy_new(&mut self, now: u64, rx: &Iface, frame: &mut [u8], p: &L4Info) -> Action {
+    pub(super) fn synproxy_new(
+        &mut self,
+        now: u64,
+        rx: &Iface,
+        frame: &mut [u8],
+        p: &L4Info,
+        room: u16,
+    ) -> Action {
         let secret = self.cfg.synproxy_secret;
         let seg = sp::read(frame);
         let f = p.tcp_flags;
         if plain_syn(f) {
-            let mss = rx.mtu.saturating_sub(sp::V4.headers).max(sp::V4.default_mss);
+            let mss = rx.mtu.saturating_sub(sp::V4.headers + room).max(sp::V4.default_mss);
             let mut o = [0; 20];
             let (sa, n) = sp::syn_ack(secret, now, &sp::V4, &seg, mss, &mut o);
             let Some((port, next_hop)) = self.cfg.routes.lookup(seg.src as u32) else {

@@ -99,15 +99,23 @@ impl Built {
 
 impl Engine {
     /// A TCP packet without a session to an IPv6 SYNPROXY service: a plain
-    /// SYN is answered with a cookie SYN-ACK (no state); an ACK with a
+    /// SYN is answered with a cookie SYN-ACK (no state; its MSS leaves
+    /// `room` for a PROXY header); an ACK with a
     /// valid cookie opens the connection; anything else is dropped.
     #[inline(never)]
-    pub(super) fn synproxy_new6(&mut self, now: u64, rx: &Iface, frame: &mut [u8], p: &L4Info6) -> Action {
+    pub(super) fn synproxy_new6(
+        &mut self,
+        now: u64,
+        rx: &Iface,
+        frame: &mut [u8],
+        p: &L4Info6,
+        room: u16,
+    ) -> Action {
         let secret = self.cfg.synproxy_secret;
         let seg = sp::read6(frame, p.l4, ETH + p.len);
         let f = p.tcp_flags;
         if plain_syn(f) {
-            let mss = rx.mtu.saturating_sub(sp::V6.headers).max(sp::V6.default_mss);
+            let mss = rx.mtu.saturating_sub(sp::V6.headers + room).max(sp::V6.default_mss);
             let mut o = [0; 20];
             let (sa, n) = sp::syn_ack(secret, now, &sp::V6, &seg, mss, &mut o);
             let Some((port, next_hop)) = self.cfg.routes.lookup6(seg.src) else {
