@@ -128,6 +128,8 @@ counters! {
         NoLaddr = "drop_no_laddr", "FULLNAT service without a local address",
         LaddrExhausted = "drop_laddr_exhausted", "every local address:port toward that real server is in use",
         TableFull = "drop_table_full", "the worker's session table is full (existing sessions keep working)",
+        PersistFull = "drop_persist_full",
+            "a persistence template already controls 65535 connections, as many as its count holds",
         ProxyHeaderNoRoom = "drop_proxy_header_no_room",
             "a client's first segment could not grow by its PROXY header (over the MTU, or a buffer without tailroom)",
         SynproxyBadCookie = "drop_synproxy_bad_cookie",

@@ -131,6 +131,12 @@ pub fn schedule<E: Family>(
 ) -> Result<(usize, u32), Drop> {
     let tkey = E::template_key(key, svc);
     let found = sessions.lookup_in(&tkey);
+    // Its count of connections is 16 bits (in the template's local port):
+    // one more would wrap it, and the template would be freed under its
+    // connections, whose ends then write into whatever took its slot.
+    if found.is_some_and(|t| sessions.get(t).n_control() == u16::MAX) {
+        return Err(Drop::PersistFull);
+    }
     let kept = found.and_then(|t| svc.dests.iter().position(|d| d.slot == u32::from(sessions.get(t).dest())));
     let d = match kept {
         Some(d) => d,
@@ -324,6 +330,28 @@ mod tests {
         assert_eq!(sessions.get(t).expires_in_ms(0), 1_984, "2 s in 64 ms ticks");
         assert_eq!(expire(&counters, sessions.get(t)), None);
         assert_eq!(counters.dests[0].persist.get(), 0, "the gauge drops with it");
+    }
+
+    /// A template at its count's limit takes no more connections (a
+    /// counted drop) instead of wrapping; one ending makes room again.
+    #[test]
+    fn a_template_controlling_65535_connections_takes_no_more() {
+        let counters = WorkerCounters::new(0, 0, 1, 1);
+        let mut sessions = SessionTable::new(16, 1, 0);
+        let s = svc(&[0xc612_0102]);
+        let (_, t) =
+            schedule(&mut sessions, &counters, &s, &key(0xc612_0002, 1000), 0, 2_000, || Some(0)).unwrap();
+        let conn =
+            Session::new(Protocol::Tcp, (1, 1), (2, 2), (3, 3), (1, 1), State::Udp, ForwardMode::Route, 0, 0);
+        let c = sessions.insert(conn, 0, 60_000).unwrap();
+        attach(&mut sessions, t, c);
+        sessions.get_mut(t).set_n_control(u16::MAX);
+        let more = schedule(&mut sessions, &counters, &s, &key(0xc612_0003, 1000), 0, 2_000, || Some(0));
+        assert_eq!(more, Err(Drop::PersistFull));
+        sessions.remove(c);
+        assert_eq!(sessions.get(t).n_control(), u16::MAX - 1);
+        let again = schedule(&mut sessions, &counters, &s, &key(0xc612_0003, 1000), 0, 2_000, || Some(0));
+        assert_eq!(again, Ok((0, t)));
     }
 
     #[test]
