@@ -311,8 +311,10 @@ mod tests {
         assert_eq!(sessions.len(), 1, "still one template");
     }
 
-    #[test]
-    fn a_template_lives_while_it_controls_connections_then_its_timeout() {
+    /// A template (2 s, one server) and one connection it controls: the
+    /// counters, the table, the service, the template's and the
+    /// connection's slots.
+    fn one_connection() -> (WorkerCounters, SessionTable, Service, u32, u32) {
         let counters = WorkerCounters::new(0, 0, 1, 1);
         let mut sessions = SessionTable::new(16, 1, 0);
         let s = svc(&[0xc612_0102]);
@@ -322,6 +324,12 @@ mod tests {
             Session::new(Protocol::Tcp, (1, 1), (2, 2), (3, 3), (1, 1), State::Udp, ForwardMode::Route, 0, 0);
         let c = sessions.insert(conn, 0, 60_000).unwrap();
         attach(&mut sessions, t, c);
+        (counters, sessions, s, t, c)
+    }
+
+    #[test]
+    fn a_template_lives_while_it_controls_connections_then_its_timeout() {
+        let (counters, mut sessions, _, t, c) = one_connection();
         assert_eq!((sessions.get(t).n_control(), sessions.get(c).control), (1, t));
         assert_eq!(expire(&counters, sessions.get(t)), Some(2_000), "re-armed: it controls a connection");
         sessions.remove(c);
@@ -336,15 +344,7 @@ mod tests {
     /// counted drop) instead of wrapping; one ending makes room again.
     #[test]
     fn a_template_controlling_65535_connections_takes_no_more() {
-        let counters = WorkerCounters::new(0, 0, 1, 1);
-        let mut sessions = SessionTable::new(16, 1, 0);
-        let s = svc(&[0xc612_0102]);
-        let (_, t) =
-            schedule(&mut sessions, &counters, &s, &key(0xc612_0002, 1000), 0, 2_000, || Some(0)).unwrap();
-        let conn =
-            Session::new(Protocol::Tcp, (1, 1), (2, 2), (3, 3), (1, 1), State::Udp, ForwardMode::Route, 0, 0);
-        let c = sessions.insert(conn, 0, 60_000).unwrap();
-        attach(&mut sessions, t, c);
+        let (counters, mut sessions, s, t, c) = one_connection();
         sessions.get_mut(t).set_n_control(u16::MAX);
         let more = schedule(&mut sessions, &counters, &s, &key(0xc612_0003, 1000), 0, 2_000, || Some(0));
         assert_eq!(more, Err(Drop::PersistFull));
