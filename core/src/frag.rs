@@ -19,8 +19,12 @@
 //!   dropped, and the datagram with it (except for the multiple-of-8 and
 //!   empty cases, which only drop the fragment);
 //! - when every slot is in use, the oldest incomplete datagram is evicted
-//!   for the newcomer (a flood of random IDs only ever evicts its own kind,
-//!   and costs the table nothing beyond its size);
+//!   for the newcomer (`drop_frag_evicted`). A flood of first fragments
+//!   with random IDs costs the table nothing beyond its size, but it does
+//!   evict real datagrams still waiting for a fragment, as Linux's
+//!   evictor frees the oldest queues above `ipfrag_high_thresh`: the
+//!   defence is `fragments.datagrams` (more slots than a flood can cycle
+//!   within a datagram's arrival) and the timeout, not fairness per source;
 //! - a datagram still incomplete after the timeout is dropped by
 //!   [`Reassembler::expire`]; an IPv6 one after twice the timeout (60 s
 //!   by default: RFC 8200 §4.5, Linux's `ip6frag_time`).
