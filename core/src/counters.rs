@@ -122,6 +122,9 @@ counters! {
              expects (RFC 5961; a spoofed RST cannot close the session)",
         TcpOutOfWindow = "drop_tcp_out_of_window",
             "FULLNAT/NAT: a TCP segment more than 16 MiB from what its receiver expects (moves no state)",
+        TcpBeforeServer = "drop_tcp_before_server",
+            "FULLNAT/NAT: a client's ACK or FIN before the real server answered its SYN (forged: it would take \
+             the session out of the half-open count)",
         NoSessionNotSyn = "drop_no_session_not_syn",
             "TCP without a session that is not a plain SYN (no session is created)",
         NoDest = "drop_no_dest", "the service has no real server with weight > 0",

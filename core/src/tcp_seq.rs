@@ -146,6 +146,15 @@ impl Marks<'_> {
                 self.flags.insert(Flags::SEQ_IN);
                 return Ok(());
             }
+            // Before the real server has answered, a client sends only its
+            // SYN (or a RST giving up): an ACK or FIN then is forged, and
+            // would take a half-open session out of the half-open count
+            // (SYN_RECV to ESTABLISHED or TIME_WAIT: a SYN flood past its
+            // limit at two packets a session). A SYNPROXY session exists only
+            // after a valid cookie, its server's SYN-ACK never comes here.
+            if !rst && !self.flags.contains(Flags::SEQ_OUT) && !self.flags.contains(Flags::SYNPROXY) {
+                return Err(Drop::TcpBeforeServer);
+            }
             let reference = self.flags.contains(Flags::SEQ_IN).then_some(self.marks[0]);
             return match check_acked(reference, seq, rst) {
                 Verdict::Accept { .. } => Ok(()),

@@ -235,6 +235,8 @@ fn plain_fullnat_and_other_modes_are_untouched() {
     lab.ok(Request::AddDest { service: key(Protocol::Tcp), dest });
     lab.learn_neighbours();
     one(lab.rx(0, client(Seg { seq: ISN, syn: true, opts: &SYN_OPTS, ..Seg::default() })));
+    let syn_ack = Seg { seq: SISN, ack: Some(ISN + 1), syn: true, ..Seg::default() };
+    one(lab.rx(1, segment(RS_MAC[0], GW_IN.0, (RS[0], 8080), (CLIENT, CPORT), syn_ack)));
     let g = one(lab.rx(0, client(Seg { seq: ISN + 1, ack: Some(SISN + 1), data: b"x", ..Seg::default() })));
     assert_eq!((g.seq, g.payload.as_slice()), (ISN + 1, &b"x"[..]));
     assert_eq!(lab.counters.event_count(Event::ProxyHeadersSent), 0);

@@ -50,6 +50,20 @@ fn tcp6(mac: [u8; 6], s: (Ipv6Addr, u16), d: (Ipv6Addr, u16), syn: bool, payload
     out
 }
 
+/// The real server's SYN-ACK (seq 4999, acknowledging the client's ISN
+/// 1000) from `s` to `d`, from `mac` on port 0's link.
+fn syn_ack6(mac: [u8; 6], s: (Ipv6Addr, u16), d: (Ipv6Addr, u16)) -> Vec<u8> {
+    let mut out = vec![];
+    PacketBuilder::ethernet2(mac, GW_OUT.0)
+        .ipv6(s.0.octets(), d.0.octets(), 64)
+        .tcp(s.1, d.1, 4999, 64000)
+        .syn()
+        .ack(1001)
+        .write(&mut out, &[])
+        .unwrap();
+    out
+}
+
 /// An ICMPv6 error `t` from `src` to `dst` (from `mac`) quoting the IPv6
 /// packet of `quoted` (a frame), whole or cut at `max` bytes.
 fn error6(mac: [u8; 6], src: Ipv6Addr, dst: Ipv6Addr, t: Icmpv6Type, quoted: &[u8], max: usize) -> Vec<u8> {
@@ -257,7 +271,9 @@ fn errors_about_no_session_or_with_garbage_quotes_are_counted() {
 #[test]
 fn an_ipv6_packet_over_the_mtu_gets_packet_too_big() {
     let mut lab = lab6(ForwardMode::FullNat, 1);
-    lab.rx(0, tcp6(ROUTER_MAC, (CLIENT6, 40000), (VIP6, VPORT), true, &[]));
+    let out = lab.rx(0, tcp6(ROUTER_MAC, (CLIENT6, 40000), (VIP6, VPORT), true, &[]));
+    let (lport, _) = ports(&out[0].1);
+    assert_eq!(lab.rx(0, syn_ack6(RS_MAC[0], (RS6, 8080), (LIP6, lport))).len(), 1);
     let big = tcp6(ROUTER_MAC, (CLIENT6, 40000), (VIP6, VPORT), false, &[5; 1500]);
     let out = lab.rx(0, big.clone());
     assert_eq!(out.len(), 1);
@@ -279,6 +295,15 @@ fn nat64_too_big_either_way_is_answered() {
     let mut lab = lab64(1300);
     let out = lab.rx(0, tcp6(ROUTER_MAC, (CLIENT6, 40000), (VIP6, VPORT), true, &[]));
     let (lport, _) = ports(&out[0].1);
+    let mut syn_ack = vec![];
+    PacketBuilder::ethernet2(RS_MAC[0], GW_IN.0)
+        .ipv4(RS[0], LIP, 64)
+        .tcp(8080, lport, 4999, 64000)
+        .syn()
+        .ack(1001)
+        .write(&mut syn_ack, &[])
+        .unwrap();
+    assert_eq!(lab.rx(1, syn_ack).len(), 1, "the server's SYN-ACK");
     let out = lab.rx(0, tcp6(ROUTER_MAC, (CLIENT6, 40000), (VIP6, VPORT), false, &[5; 1300]));
     assert_eq!(out.len(), 1);
     let (_, dst, _, t, qs, _) = read6(&out[0].1);

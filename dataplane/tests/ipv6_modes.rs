@@ -221,10 +221,10 @@ fn one_packet_scheduling_schedules_every_ipv6_datagram() {
         assert_eq!(lab.counters.event_count(Event::SessionsCreated), 4, "{mode:?}");
         assert_eq!(lab.counters.event_count(Event::SessionsLive), 1, "{mode:?}: one at a time");
         assert_eq!(lab.counters.event_count(Event::SessionsReused), 0, "{mode:?}: not conn_reuse");
-        // TCP keeps its connection's server.
+        // TCP keeps its connection's server (its SYN sent again).
         let out = lab.rx(0, tcp6(ROUTER_MAC, (CLIENT6, 7000), (VIP6, VPORT), true, false));
         let first = read(&out).1;
-        let out = lab.rx(0, tcp6(ROUTER_MAC, (CLIENT6, 7000), (VIP6, VPORT), false, true));
+        let out = lab.rx(0, tcp6(ROUTER_MAC, (CLIENT6, 7000), (VIP6, VPORT), true, false));
         assert_eq!(read(&out).1, first, "{mode:?}: TCP is not affected by -o");
     }
 }

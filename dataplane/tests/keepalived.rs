@@ -290,6 +290,8 @@ fn a_reload_of_an_edited_file_applies_only_the_difference_and_keeps_sessions() {
         (dmac, src, dst)
     };
     let first = flow(&mut lab, true);
+    let (server_mac, local, server) = first;
+    assert_eq!(lab.rx(1, tcp(server_mac, GW_IN, server, local, true, true)).len(), 1, "the server's SYN-ACK");
     let generation = lab.publisher.current().generation;
 
     // Edited: 198.18.1.3's weight, a third FNAT server, the DR scheduler.

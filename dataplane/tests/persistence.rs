@@ -127,7 +127,7 @@ fn one_packet_scheduling_schedules_every_datagram() {
     assert_eq!(seen, vec![RS[0], RS[1], RS[0], RS[1]], "the same client port goes round robin");
     // TCP is not affected by -o.
     let a = connect(&mut lab, CLIENT, 7000);
-    let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 7000), (VIP, 80), false, true));
+    let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 7000), (VIP, 80), true, false));
     assert_eq!(inspect(&out[0].1).3 .0, a);
 }
 

@@ -174,7 +174,8 @@ fn unsolicited_and_gratuitous_arp_make_no_entry_but_refresh_one() {
     // Now a gratuitous ARP with a new MAC refreshes that entry.
     let new_mac = [0x02, 0xaa, 0, 0, 0, 0x77];
     assert!(lab.rx(1, arp_request(new_mac, target, target)).is_empty());
-    let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, 80), false, true));
+    // (The client's SYN again: the server has not answered it yet.)
+    let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, 80), true, false));
     assert_eq!(inspect(&out[0].1).1, new_mac);
 }
 
@@ -323,5 +324,48 @@ fn a_sweep_of_spoofed_client_acks_never_shuts_the_real_client_out() {
         assert_eq!(lab.rx(1, from_server(5004, 1008, b"ok")).len(), 1, "{mode:?}: the server's side too");
         // The real client's RST, at what the server acknowledged, closes.
         assert_eq!(lab.rx(0, from_client(1008, 0, true, b"")).len(), 1, "{mode:?}");
+    }
+}
+
+/// A SYN flood cannot pass the half-open limit by following each SYN with
+/// a forged FIN or ACK (which would move the session to TIME_WAIT or
+/// ESTABLISHED, out of the half-open count): before the real server has
+/// answered, a client's ACK or FIN is dropped, in FULLNAT and NAT.
+#[test]
+fn a_syn_flood_cannot_leave_the_half_open_count_with_a_forged_second_segment() {
+    for mode in [ForwardMode::FullNat, ForwardMode::Masq] {
+        let mut lab = LabConfig { half_open_max: 4, ..LabConfig::default() }.build();
+        lab.ok(gw_proto::Request::AddService {
+            spec: gw_proto::ServiceSpec::new(key(gw_proto::Protocol::Tcp), Scheduler::Rr),
+        });
+        let dest = gw_proto::DestSpec::new(std::net::Ipv4Addr::from(RS[0]), 8080, mode, 1);
+        lab.ok(gw_proto::Request::AddDest { service: key(gw_proto::Protocol::Tcp), dest });
+        lab.ok(gw_proto::Request::AddLaddr {
+            service: key(gw_proto::Protocol::Tcp),
+            addr: std::net::Ipv4Addr::from(LIP).into(),
+        });
+        lab.learn_neighbours();
+        for port in 30000..30010u16 {
+            let from = (CLIENT, port);
+            lab.rx(
+                0,
+                segment(CLIENT_MAC, GW_OUT.0, from, (VIP, 80), Seg { seq: 7, syn: true, ..Seg::default() }),
+            );
+            let second = if port % 2 == 0 {
+                Seg { seq: 8, fin: true, ..Seg::default() }
+            } else {
+                Seg { seq: 8, ack: Some(1), ..Seg::default() }
+            };
+            let out = lab.rx(0, segment(CLIENT_MAC, GW_OUT.0, from, (VIP, 80), second));
+            // The first four have a session (it drops the segment); the
+            // others' SYNs were refused, and a segment without a session
+            // is answered with a RST (fail-fast).
+            assert_eq!(out.is_empty(), port < 30004, "{mode:?} {port}");
+        }
+        let c = &lab.counters;
+        assert_eq!(c.event_count(Event::SessionsCreated), 4, "{mode:?}");
+        assert_eq!(c.drop_count(Drop::HalfOpenLimit), 6, "{mode:?}");
+        assert_eq!(c.event_count(Event::HalfOpen), 4, "{mode:?}: still half-open");
+        assert_eq!(c.drop_count(Drop::TcpBeforeServer), 4, "{mode:?}");
     }
 }
