@@ -323,9 +323,29 @@ impl Table {
     }
     #[inline]
     pub(crate) fn get(&self, i: u32) -> (u32, u32) {
-        self.entries.get(i as usize).copied().unwrap_or((0, 0))
+        let (isn, len) = self.entries.get(i as usize).copied().unwrap_or((0, 0));
+        (isn, len & !ACKED)
+    }
+    /// Whether the server of entry `i` has acknowledged the whole header.
+    fn acked(&self, i: u32) -> bool {
+        self.entries.get(i as usize).is_some_and(|e| e.1 & ACKED != 0)
+    }
+    /// Entry `i`'s server acknowledged `ack`: past the header, it is known
+    /// to have it (a new ISN, [`Table::set`], forgets).
+    fn note_ack(&mut self, i: u32, ack: u32) {
+        if let Some(e) = self.entries.get_mut(i as usize) {
+            let off = ack.wrapping_sub(e.0.wrapping_add(1));
+            if e.1 & ACKED == 0 && off >= e.1 && off < 1 << 31 {
+                e.1 |= ACKED;
+            }
+        }
     }
 }
+
+/// The bit of a [`Table`] entry's length that says the server has
+/// acknowledged the header: until then a client segment at ISN+1, a bare
+/// ACK too (the handshake's again, after the first was lost), carries it.
+const ACKED: u32 = 1 << 31;
 
 /// A forwarding action toward the real server and the one that grows the
 /// frame first, with its output port: [`Action::Grow`], [`Action::Grow6`]
@@ -516,7 +536,7 @@ pub(crate) fn concerns(f: Flags, old: State, out: bool, tcp_flags: u8) -> bool {
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn established_shift(
-    table: &Table,
+    table: &mut Table,
     tl: usize,
     i: u32,
     s: &Session,
@@ -536,7 +556,13 @@ pub(crate) fn established_shift(
 /// [`established_shift`]'s step on TCP segment `seg` (header checked by
 /// the engine) of table entry `i`, for either family.
 #[inline(always)]
-fn segment_shift(table: &Table, i: u32, out: bool, tcp_flags: u8, seg: &mut [u8]) -> Option<(usize, u32)> {
+fn segment_shift(
+    table: &mut Table,
+    i: u32,
+    out: bool,
+    tcp_flags: u8,
+    seg: &mut [u8],
+) -> Option<(usize, u32)> {
     let (isn, len) = table.get(i);
     if len == 0 {
         return None;
@@ -549,13 +575,14 @@ fn segment_shift(table: &Table, i: u32, out: bool, tcp_flags: u8, seg: &mut [u8]
         if tcp_flags & tf::ACK == 0 {
             return Some((8, a));
         }
+        table.note_ack(i, a);
         if thl > tcp::MIN_HEADER_LEN && thl <= seg.len() {
             unmap_sack(&mut seg[..thl], first, len);
         }
         return Some((8, unmap(a, first, len)));
     }
     let seq = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
-    if seq == first && seg.len() > thl {
+    if seq == first && (seg.len() > thl || !table.acked(i)) {
         return None;
     }
     Some((4, seq.wrapping_add(len)))
@@ -570,7 +597,7 @@ fn segment_shift(table: &Table, i: u32, out: bool, tcp_flags: u8, seg: &mut [u8]
 #[inline]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn shift_established(
-    table: &Table,
+    table: &mut Table,
     i: u32,
     f: Flags,
     old: State,
@@ -648,6 +675,7 @@ fn slow(
         }
         let (isn, len) = table.get(i);
         if let Some((g, thl)) = tcp_geo(frame).filter(|_| len != 0) {
+            table.note_ack(i, tcp::Packet::new_unchecked(&frame[g.l4..g.end]).ack_number());
             if syn {
                 // The client sizes its segments by the MSS it receives: a
                 // full first segment must leave room for the header (as
@@ -696,8 +724,10 @@ fn slow(
     }
     let seg = &mut frame[g.l4..g.end];
     let seq = tcp::Packet::new_unchecked(&*seg).seq_number();
-    // The first data, or the handshake's ACK: the header goes before it.
-    if seq == first && !rst && (seg.len() > thl || (ack && old == State::SynRecv)) {
+    // The first data, or the handshake's ACK (again while the server has
+    // not acknowledged the header: the first may have been lost): the
+    // header goes before it.
+    if seq == first && !rst && (seg.len() > thl || (ack && (old == State::SynRecv || !table.acked(i)))) {
         if out_len(&g, act) + len as usize > mtu_of(ifaces, port) {
             return Action::Drop(Drop::ProxyHeaderNoRoom);
         }

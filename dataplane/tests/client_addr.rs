@@ -213,6 +213,32 @@ fn a_full_first_segment_and_a_new_isn_carry_the_header() {
     assert_eq!(lab.counters.drop_count(Drop::ProxyHeaderNoRoom), 0);
 }
 
+/// The handshake's ACK, which carries the header, is lost: the server
+/// sends its SYN-ACK again and the client's ACK again carries the header
+/// (a server that speaks first would otherwise take the connection with a
+/// gap where the header belongs). Once the server has acknowledged it, a
+/// bare ACK goes without.
+#[test]
+fn a_lost_handshake_ack_is_followed_by_the_header_again() {
+    let hdr = v1_header();
+    let n = hdr.len() as u32;
+    let mut lab = lab(ClientAddr::ProxyV1);
+    let lport = one(lab.rx(0, client(Seg { seq: ISN, syn: true, opts: &SYN_OPTS, ..Seg::default() }))).src.1;
+    let syn_ack = Seg { seq: SISN, ack: Some(ISN + 1), syn: true, ..Seg::default() };
+    one(lab.rx(1, server(lport, syn_ack)));
+    let hs = Seg { seq: ISN + 1, ack: Some(SISN + 1), ..Seg::default() };
+    assert_eq!(one(lab.rx(0, client(hs))).payload, hdr, "the header with the handshake's ACK (lost)");
+    one(lab.rx(1, server(lport, syn_ack)));
+    let g = one(lab.rx(0, client(hs)));
+    assert_eq!((g.seq, g.payload.as_slice()), (ISN + 1, &hdr[..]), "again");
+    // The server's banner acknowledges it: a bare ACK now goes without.
+    let banner = Seg { seq: SISN + 1, ack: Some(ISN + 1 + n), data: b"220 hi\r\n", ..Seg::default() };
+    assert_eq!(one(lab.rx(1, server(lport, banner))).ack, ISN + 1);
+    let g = one(lab.rx(0, client(Seg { seq: ISN + 1, ack: Some(SISN + 9), ..Seg::default() })));
+    assert_eq!((g.seq, g.payload.len()), (ISN + 1 + n, 0));
+    assert_eq!(lab.counters.event_count(Event::ProxyHeadersSent), 2);
+}
+
 #[test]
 fn proxy_protocol_v1_header_and_sequence_shift() {
     proxy_connection(ClientAddr::ProxyV1, &v1_header());
