@@ -287,7 +287,8 @@ fn burst_step_checked(
         let mut m = m;
         count_and_rewrite(t, (i, &s), r, now, true, counters, &mut m);
         let Some(out_if) = ifaces.get(usize::from(out_port)) else { continue };
-        let Some(mac) = neigh.cached(out_port, next_hop).or_else(|| neigh.resolve(out_port, next_hop)) else {
+        let Some(mac) = neigh.cached(out_port, next_hop).or_else(|| neigh.resolve(out_port, next_hop, true))
+        else {
             counters[7] += 1;
             continue;
         };

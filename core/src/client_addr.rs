@@ -334,8 +334,9 @@ impl Table {
     /// to have it (a new ISN, [`Table::set`], forgets).
     fn note_ack(&mut self, i: u32, ack: u32) {
         if let Some(e) = self.entries.get_mut(i as usize) {
+            // After ISN+1 as `unmap` takes it, and past the header.
             let off = ack.wrapping_sub(e.0.wrapping_add(1));
-            if e.1 & ACKED == 0 && off >= e.1 && off < 1 << 31 {
+            if e.1 & ACKED == 0 && off >= e.1 && off < BEFORE.wrapping_neg() {
                 e.1 |= ACKED;
             }
         }

@@ -346,14 +346,19 @@ impl<B, A: NeighAddr> NeighTable<B, A> {
 
     /// [`lookup`](Self::lookup) through the resolved-MAC cache: the
     /// per-packet question. A hit is one line compared; a miss asks the
-    /// maps and keeps a MAC found.
+    /// maps and, for a packet the gateway forwards (`wanted`, as
+    /// [`park`](Self::park)'s), makes the entry wanted and keeps the MAC
+    /// in the cache; a reply the gateway makes on its own does neither.
     #[inline]
-    pub fn resolve(&mut self, port: u16, ip: A) -> Option<MacAddr> {
+    pub fn resolve(&mut self, port: u16, ip: A, wanted: bool) -> Option<MacAddr> {
         if let Some(mac) = self.cached(port, ip) {
             return Some(mac);
         }
         let line = ip.hot_line(port);
         let mac = self.lookup(port, ip)?;
+        if !wanted {
+            return Some(mac);
+        }
         if let Some(&i) = self.index.get(&(port, ip)) {
             if let Some(e) = self.entries[i as usize].as_mut() {
                 e.wanted = true;
@@ -519,7 +524,11 @@ mod tests {
             }
             for port in 0..3 {
                 for ip in 0..100 {
-                    assert_eq!(t.resolve(port, ip), t.lookup(port, ip), "port {port} ip {ip} after {kind}");
+                    assert_eq!(
+                        t.resolve(port, ip, true),
+                        t.lookup(port, ip),
+                        "port {port} ip {ip} after {kind}"
+                    );
                 }
             }
         }
@@ -539,21 +548,21 @@ mod tests {
         let mut t: NeighTable<u32> = NeighTable::new(cfg(2, 2));
         let other = MacAddr([2, 0, 0, 0, 0, 10]);
         t.learn(0, (0, 7), MAC, true, |_, _| {}, drop);
-        assert_eq!(t.resolve(0, 7), Some(MAC));
+        assert_eq!(t.resolve(0, 7, true), Some(MAC));
         // A gratuitous ARP moves it.
         t.learn(1, (0, 7), other, false, |_, _| {}, drop);
-        assert_eq!(t.resolve(0, 7), Some(other));
+        assert_eq!(t.resolve(0, 7, true), Some(other));
         // Two new next hops on a table of two evict it once it is stale.
         t.park(2000, 0, 8, 1, true, drop);
         t.park(2001, 0, 9, 2, true, drop);
-        assert_eq!(t.resolve(0, 7), None);
+        assert_eq!(t.resolve(0, 7, true), None);
         t.learn(2002, (0, 9), MAC, false, |_, _| {}, drop);
         // A static neighbour takes precedence over a learnt one.
-        assert_eq!(t.resolve(0, 9), Some(MAC));
+        assert_eq!(t.resolve(0, 9, true), Some(MAC));
         t.set_statics(&[StaticNeigh { port: 0, ip: 9, mac: other }], |_, _, _| {});
-        assert_eq!(t.resolve(0, 9), Some(other));
+        assert_eq!(t.resolve(0, 9, true), Some(other));
         t.set_statics(&[], |_, _, _| {});
-        assert_eq!(t.resolve(0, 9), None);
+        assert_eq!(t.resolve(0, 9, true), None);
     }
 
     #[test]
@@ -629,6 +638,11 @@ mod tests {
         assert!(matches!(t.park(2, 0, 9, 4, false, drop), Resolve::Held));
         assert!(matches!(t.park(3, 0, 10, 5, false, |p| failed.push(p)), Resolve::HeldProbe));
         assert_eq!(failed, vec![2, 3, 4]);
+        // A resolved stranger answered by the gateway stays a stranger.
+        t.learn(3, (0, 10), MAC, false, |_, _| {}, drop);
+        assert_eq!(t.resolve(0, 10, false), Some(MAC));
+        assert!(matches!(t.park(3, 0, 13, 9, false, |p| failed.push(p)), Resolve::HeldProbe));
+        assert_eq!(t.lookup(0, 10), None, "the next stranger took its place");
         // Only wanted entries left: a stranger's reply finds no room.
         assert!(matches!(t.park(4, 0, 11, 6, true, drop), Resolve::HeldProbe));
         assert!(matches!(t.park(5, 0, 12, 7, false, drop), Resolve::Full(7)));
@@ -727,12 +741,12 @@ mod tests {
         // The router, resolved and used; a server being resolved.
         t.park(0, 0, 1, 10, true, drop);
         assert!(t.learn(1, (0, 1), MAC, false, |_, _| {}, drop));
-        assert_eq!(t.resolve(0, 1), Some(MAC));
+        assert_eq!(t.resolve(0, 1, true), Some(MAC));
         assert!(matches!(t.park(2, 0, 2, 20, true, drop), Resolve::HeldProbe));
         // A stranger learnt from its request, then looked up by a forwarded
         // packet: wanted from then on.
         assert!(t.learn(3, (0, 3), MAC, true, |_, _| {}, drop));
-        assert_eq!(t.resolve(0, 3), Some(MAC));
+        assert_eq!(t.resolve(0, 3, true), Some(MAC));
         // A flood of strangers: the first takes the last free slot, each
         // next one the previous one's.
         let mut failed = vec![];

@@ -459,6 +459,16 @@ impl Snapshot {
         let proto = u8::from(proto);
         self.by_key.get(&(proto, addr, port)).or_else(|| self.by_key.get(&(proto, addr, 0))).copied()
     }
+    /// The service of exactly `key`, either family (no port-0 fallback):
+    /// the same service in another snapshot.
+    pub fn find(&self, key: &ServiceKey) -> Option<&Service> {
+        let p = key.proto.number();
+        let i = match key.addr {
+            IpAddr::V4(a) => self.by_key.get(&(p, u32::from(a), key.port)),
+            IpAddr::V6(a) => self.by_key6.get(&(p, u128::from(a), key.port)),
+        }?;
+        Some(&*self.services[*i as usize])
+    }
     /// The service [`Snapshot::service_slot`] found.
     #[inline]
     pub fn service_at(&self, slot: u32) -> &Service {

@@ -45,6 +45,7 @@
 //! with RST seq 0.
 
 use crate::counters::Drop;
+use crate::tcp_state::State;
 
 /// Bits of a sequence number below a unit.
 pub const UNIT_SHIFT: u32 = 16;
@@ -65,6 +66,17 @@ pub enum Verdict {
     OutOfWindow,
 }
 
+/// Why `seq` is outside the window around `mark` (a RST: one unit either
+/// way; anything else: [`MAX_AHEAD_UNITS`]), or `None`.
+#[inline(always)]
+fn outside(mark: u16, seq: u32, rst: bool) -> Option<Verdict> {
+    let d = ((seq >> UNIT_SHIFT) as u16).wrapping_sub(mark) as i16;
+    if rst {
+        return (!(-1..=1).contains(&d)).then_some(Verdict::RstOutOfWindow);
+    }
+    (!(-MAX_AHEAD_UNITS..=MAX_AHEAD_UNITS).contains(&d)).then_some(Verdict::OutOfWindow)
+}
+
 /// Checks a segment of `seq`, occupying `len` sequence numbers (payload,
 /// plus one each for SYN and FIN), against its sender's `mark` (`None` if
 /// no segment of that direction was seen yet).
@@ -74,15 +86,12 @@ pub fn check(mark: Option<u16>, seq: u32, len: u32, rst: bool) -> Verdict {
     let Some(mark) = mark else {
         return Verdict::Accept { mark: end };
     };
-    let d = ((seq >> UNIT_SHIFT) as u16).wrapping_sub(mark) as i16;
-    if rst {
-        return if (-1..=1).contains(&d) { Verdict::Accept { mark } } else { Verdict::RstOutOfWindow };
+    if let Some(v) = outside(mark, seq, rst) {
+        return v;
     }
-    if !(-MAX_AHEAD_UNITS..=MAX_AHEAD_UNITS).contains(&d) {
-        return Verdict::OutOfWindow;
-    }
-    // The mark only moves forward (sequence-number arithmetic, RFC 1982).
-    let ahead = end.wrapping_sub(mark) as i16 > 0;
+    // The mark only moves forward (sequence-number arithmetic, RFC 1982),
+    // never by a RST.
+    let ahead = !rst && end.wrapping_sub(mark) as i16 > 0;
     Verdict::Accept { mark: if ahead { end } else { mark } }
 }
 
@@ -94,14 +103,24 @@ pub fn check_acked(acked: Option<u16>, seq: u32, rst: bool) -> Verdict {
     let Some(mark) = acked else {
         return Verdict::Accept { mark: 0 };
     };
-    let d = ((seq >> UNIT_SHIFT) as u16).wrapping_sub(mark) as i16;
-    if rst {
-        return if (-1..=1).contains(&d) { Verdict::Accept { mark } } else { Verdict::RstOutOfWindow };
+    outside(mark, seq, rst).unwrap_or(Verdict::Accept { mark })
+}
+
+/// The drop counted for a segment [`check`] or [`check_acked`] refused.
+fn refused(v: Verdict) -> Drop {
+    match v {
+        Verdict::RstOutOfWindow => Drop::TcpRstOutOfWindow,
+        _ => Drop::TcpOutOfWindow,
     }
-    if !(-MAX_AHEAD_UNITS..=MAX_AHEAD_UNITS).contains(&d) {
-        return Verdict::OutOfWindow;
-    }
-    Verdict::Accept { mark }
+}
+
+/// A SYN that starts a direction's sequence space afresh: outside an
+/// established connection (a new ISN: the server's SYN-ACK, a client
+/// reusing its port after TIME_WAIT).
+#[inline(always)]
+fn fresh_syn(tcp_flags: u8, state: State) -> bool {
+    tcp_flags & crate::tcp_state::flags::SYN != 0
+        && !matches!(state, State::Established | State::FinWait | State::CloseWait | State::LastAck)
 }
 
 /// The client's reference ([`check_acked`]) after the real server
@@ -125,19 +144,21 @@ pub struct Marks<'a> {
 
 impl Marks<'_> {
     /// Checks a segment (`seq`, sequence numbers it occupies, `ack`) of the
-    /// server (`out`) or the client, and moves the marks it may move. A
-    /// `fresh` SYN (a new ISN) starts its direction afresh.
+    /// server (`out`) or the client, received in session state `state`,
+    /// and moves the marks it may move. A SYN outside an established
+    /// connection starts its direction afresh.
     #[inline(always)]
     pub fn track(
         self,
         out: bool,
-        fresh: bool,
+        state: State,
         (seq, len, ack): (u32, u32, u32),
         tcp_flags: u8,
     ) -> Result<(), Drop> {
         use crate::session::Flags;
         use crate::tcp_state::flags::{ACK, RST};
         let rst = tcp_flags & RST != 0;
+        let fresh = fresh_syn(tcp_flags, state);
         if !out {
             if fresh {
                 // The client's new ISN: what the server will acknowledge
@@ -158,8 +179,7 @@ impl Marks<'_> {
             let reference = self.flags.contains(Flags::SEQ_IN).then_some(self.marks[0]);
             return match check_acked(reference, seq, rst) {
                 Verdict::Accept { .. } => Ok(()),
-                Verdict::RstOutOfWindow => Err(Drop::TcpRstOutOfWindow),
-                Verdict::OutOfWindow => Err(Drop::TcpOutOfWindow),
+                v => Err(refused(v)),
             };
         }
         let mark = (self.flags.contains(Flags::SEQ_OUT) && !fresh).then_some(self.marks[1]);
@@ -174,8 +194,7 @@ impl Marks<'_> {
                 }
                 Ok(())
             }
-            Verdict::RstOutOfWindow => Err(Drop::TcpRstOutOfWindow),
-            Verdict::OutOfWindow => Err(Drop::TcpOutOfWindow),
+            v => Err(refused(v)),
         }
     }
 }

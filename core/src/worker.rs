@@ -826,9 +826,7 @@ impl<B: PacketBuf> Worker<B> {
             }
             return;
         }
-        let known =
-            if wanted { self.neigh.resolve(port, next_hop) } else { self.neigh.lookup(port, next_hop) };
-        if let Some(mac) = known {
+        if let Some(mac) = self.neigh.resolve(port, next_hop, wanted) {
             set_macs(pkt.as_mut(), src_mac, mac);
             io.send(port, pkt);
             return;
@@ -897,9 +895,7 @@ impl<B: PacketBuf> Worker<B> {
             self.engine.counters().count_drop(Drop::CannotFragment);
             return;
         }
-        let known =
-            if wanted { self.neigh6.resolve(port, next_hop) } else { self.neigh6.lookup(port, next_hop) };
-        if let Some(mac) = known {
+        if let Some(mac) = self.neigh6.resolve(port, next_hop, wanted) {
             set_macs(pkt.as_mut(), src_mac, mac);
             io.send(port, pkt);
             return;

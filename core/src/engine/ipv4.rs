@@ -708,24 +708,14 @@ fn xmit_client_addr(
 }
 
 /// RFC 5961-style validation of a TCP segment of a session that sees both
-/// directions ([`tcp_seq`]), before it can move the state: a client's
-/// segment against what the real server has acknowledged, a server's
-/// against the highest sequence number it has used (which it advances),
-/// its acknowledgement then the client's reference. A SYN outside an
-/// established connection (a new ISN: the server's SYN-ACK, a client
-/// reusing its port after TIME_WAIT) starts its direction afresh.
+/// directions ([`crate::tcp_seq`]), before it can move the state: a
+/// client's segment against what the real server has acknowledged, a
+/// server's against the highest sequence number it has used (which it
+/// advances), its acknowledgement then the client's reference.
 #[inline(always)]
 fn track_seq(s: &mut Session, dir: Dir, p: &L4Info) -> Result<(), Drop> {
-    let fresh = fresh_syn(p.tcp_flags, s.state);
     let marks = crate::tcp_seq::Marks { flags: &mut s.flags, marks: &mut s.seq_mark };
-    marks.track(dir == Dir::Output, fresh, (p.seq, p.seg_len, p.ack), p.tcp_flags)
-}
-
-/// A SYN that starts a direction's sequence space afresh ([`track_seq`]).
-#[inline(always)]
-pub(super) fn fresh_syn(tcp_flags: u8, state: State) -> bool {
-    tcp_flags & tcp_state::flags::SYN != 0
-        && !matches!(state, State::Established | State::FinWait | State::CloseWait | State::LastAck)
+    marks.track(dir == Dir::Output, s.state, (p.seq, p.seg_len, p.ack), p.tcp_flags)
 }
 
 mod established;

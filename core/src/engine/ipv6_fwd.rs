@@ -679,9 +679,8 @@ fn session_rp_first6(
 /// The IPv4 path's RFC 5961-style check ([`crate::tcp_seq`]) for an IPv6
 /// session that sees both directions, before it can move the state.
 fn track_seq6(s: &mut Session6, dir: Dir, p: &L4Info6) -> Result<(), Drop> {
-    let fresh = super::ipv4::fresh_syn(p.tcp_flags, s.state);
     let marks = crate::tcp_seq::Marks { flags: &mut s.flags, marks: &mut s.seq_mark };
-    marks.track(dir == Dir::Output, fresh, (p.seq, p.seg_len, p.ack), p.tcp_flags)
+    marks.track(dir == Dir::Output, s.state, (p.seq, p.seg_len, p.ack), p.tcp_flags)
 }
 
 /// FULLNAT66's transmit of a packet of a session with a client-address

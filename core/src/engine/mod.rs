@@ -225,9 +225,6 @@ pub(crate) struct SvcState {
     /// Next ports chosen ([`conn::NextPort`]), never reset: the choices'
     /// sequence number.
     binds: u64,
-    /// Scratch mark of [`Engine::release_locality_caches`]; false between
-    /// its calls.
-    keep: bool,
 }
 
 /// One worker's sessions and packet logic.
@@ -381,29 +378,16 @@ impl Engine {
     /// caches a worker holds are those of the live lblc/lblcr services, which
     /// the control plane bounds. A cache is only ever made for a service of
     /// the snapshot in use, so the candidates are `old`'s lblc/lblcr
-    /// services: O(services), no full scan of the slots.
+    /// services, each looked up by its key in the new one: O(services).
     fn release_locality_caches(&mut self, old: &Snapshot) {
         let locality = |s: &Service| matches!(s.scheduler, Scheduler::Lblc | Scheduler::Lblcr);
-        if !old.services().iter().any(|s| locality(s)) {
-            return;
-        }
-        let slot = |s: &Service| s.slot as usize;
-        for s in self.snap.services().iter().filter(|s| locality(s)) {
-            if let Some(st) = self.svc.get_mut(slot(s)) {
-                st.keep = true;
-            }
-        }
         for s in old.services().iter().filter(|s| locality(s)) {
-            if let Some(st) = self.svc.get_mut(slot(s)) {
-                if !st.keep && st.sched.cache_capacity() > 0 {
-                    // Version 0: the slot's next service sets its state up anew.
-                    *st = SvcState { binds: st.binds, ..SvcState::default() };
-                }
-            }
-        }
-        for s in self.snap.services().iter().filter(|s| locality(s)) {
-            if let Some(st) = self.svc.get_mut(slot(s)) {
-                st.keep = false;
+            let kept = self.snap.find(&s.key).is_some_and(|n| n.slot == s.slot && locality(n));
+            if let Some(st) =
+                self.svc.get_mut(s.slot as usize).filter(|st| !kept && st.sched.cache_capacity() > 0)
+            {
+                // Version 0: the slot's next service sets its state up anew.
+                *st = SvcState { binds: st.binds, ..SvcState::default() };
             }
         }
     }

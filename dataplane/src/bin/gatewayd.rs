@@ -77,6 +77,22 @@ fn reload(
     }
 }
 
+/// The control plane of `cfg`'s limits over `counters`, publishing from
+/// an empty snapshot with `cfg`'s timeouts, and its publisher: the
+/// start's, and `--check`'s without workers.
+fn control_plane(
+    cfg: &Config,
+    counters: Vec<Arc<WorkerCounters>>,
+    table_size: u64,
+) -> (Arc<Publisher>, Control) {
+    let (max_services, max_dests) = (cfg.workers.max_services, cfg.workers.max_dests);
+    let first = Snapshot::new(0, vec![], max_dests).with_timeouts(cfg.timeouts);
+    let publisher = Arc::new(Publisher::new(Arc::new(first)));
+    let control = Control::new(publisher.clone(), counters, table_size, max_services, max_dests)
+        .with_locality_services(cfg.locality_services(dataplane::limits::mem_total()));
+    (publisher, control)
+}
+
 /// The `[[service]]` sections, then the rules file (`rules`, read from
 /// `rules_path`), through `control`: the start's first requests, and
 /// `--check`'s on a scratch control plane.
@@ -139,11 +155,7 @@ fn run(args: Args) -> Result<()> {
     if args.check {
         // What the start applies, on a control plane of the same limits
         // without workers: a file --check passes is one the start loads.
-        let first = Snapshot::new(0, vec![], cfg.workers.max_dests).with_timeouts(cfg.timeouts);
-        let (max_services, max_dests) = (cfg.workers.max_services, cfg.workers.max_dests);
-        let scratch =
-            Control::new(Arc::new(Publisher::new(Arc::new(first))), vec![], 0, max_services, max_dests)
-                .with_locality_services(cfg.locality_services(dataplane::limits::mem_total()));
+        let (_, scratch) = control_plane(&cfg, vec![], 0);
         apply_rules(&scratch, &cfg, rules_path.as_deref(), rules)?;
         if let (Some(path), Some(k)) = (&keepalived_path, &keepalived) {
             if let Response::Error { message, .. } =
@@ -216,8 +228,6 @@ fn run(args: Args) -> Result<()> {
 
     let max_services = cfg.workers.max_services;
     let max_dests = cfg.workers.max_dests;
-    let first = Snapshot::new(0, vec![], max_dests).with_timeouts(cfg.timeouts);
-    let publisher = Arc::new(Publisher::new(Arc::new(first)));
     let counters: Vec<Arc<WorkerCounters>> = lcores
         .iter()
         .enumerate()
@@ -230,9 +240,9 @@ fn run(args: Args) -> Result<()> {
     let static_neigh = Arc::new(StaticNeighbours::new(vec![]));
     let static_neigh6 = Arc::new(StaticNeighbours::new(vec![]));
     let neigh_ports = cfg.neigh_ports(&port_confs, |i| ports[i].id());
+    let (publisher, control) = control_plane(&cfg, counters.clone(), table_size);
     let control = Arc::new(
-        Control::new(publisher.clone(), counters.clone(), table_size, max_services, max_dests)
-            .with_locality_services(cfg.locality_services(dataplane::limits::mem_total()))
+        control
             .with_mailboxes(control_boxes)
             .with_port_stats(move || port_stats.read())
             .with_static_neighbours(

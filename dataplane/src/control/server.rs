@@ -277,6 +277,13 @@ pub(super) fn too_large(what: &str) -> String {
     )
 }
 
+/// The answer before a connection is closed (its stream out of step, or
+/// its request refused unread): one second for the client to take it.
+fn last_word(conn: &UnixStream, reply: gw_proto::Response) {
+    let mut replying = Deadline { conn, until: Instant::now() + Duration::from_secs(1) };
+    let _ = write_frame(&mut replying, &reply);
+}
+
 /// Serves requests on one connection until it closes, misbehaves or misses
 /// a deadline ([`REQUEST_DEADLINE`], [`REPLY_DEADLINE`]).
 pub fn serve_conn(control: &Control, conn: &mut UnixStream) {
@@ -301,9 +308,7 @@ fn serve_tracked(
             Ok(len) => len,
             Err(FrameError::Closed) => return,
             Err(e) => {
-                let mut replying = Deadline { conn, until: Instant::now() + Duration::from_secs(1) };
-                let _ = write_frame(&mut replying, &err(ErrorKind::BadRequest, e.to_string()));
-                return;
+                return last_word(conn, err(ErrorKind::BadRequest, e.to_string()));
             }
         };
         // Held until the answer is written: the parsed request lives as long.
@@ -313,9 +318,7 @@ fn serve_tracked(
                  the daemon reads at once; retry when they are done",
                 budget.limit >> 20
             );
-            let mut replying = Deadline { conn, until: Instant::now() + Duration::from_secs(1) };
-            let _ = write_frame(&mut replying, &err(ErrorKind::Busy, why));
-            return;
+            return last_word(conn, err(ErrorKind::Busy, why));
         };
         let reply = match read_frame_body::<_, Request>(&mut reading, len) {
             Ok(req) => {
@@ -326,9 +329,7 @@ fn serve_tracked(
             // The body was read whole, so the stream is still in step.
             Err(FrameError::Decode(e)) => err(ErrorKind::BadRequest, format!("malformed request: {e}")),
             Err(e) => {
-                let mut replying = Deadline { conn, until: Instant::now() + Duration::from_secs(1) };
-                let _ = write_frame(&mut replying, &err(ErrorKind::BadRequest, e.to_string()));
-                return;
+                return last_word(conn, err(ErrorKind::BadRequest, e.to_string()));
             }
         };
         waiting(true);

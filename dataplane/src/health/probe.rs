@@ -40,6 +40,12 @@ struct Attempt<'a> {
 /// Why an attempt stopped waiting.
 const REPLACED: &str = "checker replaced";
 
+/// An I/O error that only says a wait ended (a socket timeout of one
+/// [`SLICE`], a signal): the attempt's bounds decide what follows.
+fn waited(e: &std::io::Error) -> bool {
+    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted)
+}
+
 impl Attempt<'_> {
     /// The next wait: at most [`SLICE`], ending at the deadline. `Err(None)`
     /// when the deadline passed, `Err(Some(REPLACED))` when the checker was
@@ -171,8 +177,7 @@ fn read_all(s: &mut impl Read, a: &Attempt) -> Result<Vec<u8>, String> {
                     return Err(format!("response larger than {MAX_BODY} bytes"));
                 }
             }
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) if waited(&e) => {}
             // A TLS peer that closes without close_notify: what was read counts.
             Err(e) if e.kind() == ErrorKind::UnexpectedEof && !out.is_empty() => return Ok(out),
             Err(e) => return Err(format!("read: {e}")),
@@ -296,12 +301,7 @@ fn fetch_tls(mut s: TcpStream, name: &str, req: &[u8], a: &Attempt) -> Result<Ve
     while conn.is_handshaking() {
         match conn.complete_io(&mut s) {
             Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
-                ) =>
-            {
+            Err(e) if waited(&e) => {
                 if let Err(why) = a.slice() {
                     return Err(why.unwrap_or("TLS: timeout in the handshake").to_owned());
                 }
@@ -337,12 +337,7 @@ fn udp(u: &UdpCheck, to: SocketAddr, a: &Attempt) -> Result<(), String> {
                 }
                 return Ok(());
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
-                ) =>
-            {
+            Err(e) if waited(&e) => {
                 match a.slice() {
                     Ok(_) => {}
                     Err(Some(why)) => return Err(why.to_owned()),
@@ -363,6 +358,7 @@ fn udp(u: &UdpCheck, to: SocketAddr, a: &Attempt) -> Result<(), String> {
 
 fn misc(m: &MiscCheck, timeout: Duration, replaced: &dyn Fn() -> bool) -> Result<(), String> {
     let timeout = m.timeout.unwrap_or(timeout);
+    let a = Attempt { deadline: Instant::now() + timeout, replaced };
     let mut words = split_command(&m.path);
     if words.is_empty() {
         return Err("empty misc_path".into());
@@ -375,22 +371,20 @@ fn misc(m: &MiscCheck, timeout: Duration, replaced: &dyn Fn() -> bool) -> Result
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("{prog}: {e}"))?;
-    let deadline = Instant::now() + timeout;
     loop {
         match child.try_wait() {
             Ok(Some(st)) if st.success() => return Ok(()),
             Ok(Some(st)) => return Err(format!("{prog}: {st}")),
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("{prog}: timed out after {timeout:?}"));
-            }
-            Ok(None) if replaced() => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(REPLACED.to_owned());
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Ok(None) => match a.slice() {
+                Ok(wait) => std::thread::sleep(wait.min(Duration::from_millis(10))),
+                Err(why) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(
+                        why.map_or_else(|| format!("{prog}: timed out after {timeout:?}"), str::to_owned)
+                    );
+                }
+            },
             Err(e) => return Err(format!("{prog}: {e}")),
         }
     }
