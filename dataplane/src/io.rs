@@ -148,7 +148,8 @@ pub struct Idle {
 /// to a local address) and prefetches the bucket line its lookup reads
 /// first (the client-side index, or the reply index for a packet to a
 /// local address); then, with those lines on their way, prefetches each
-/// likely session line. `staged` receives the frames with their owners and
+/// likely session line, its index kept in the record as a hint for the
+/// lookup ([`Engine::hint`]). `staged` receives the frames with their owners and
 /// staged records, in order, for the last stage (processing,
 /// [`Worker::handle_parsed`], which starts at the session step and looks
 /// the session up with the same hash: computed once per packet, as the
@@ -157,6 +158,7 @@ pub struct Idle {
 /// flight together.
 ///
 /// [`Engine::stage`]: gw_core::engine::Engine::stage
+/// [`Engine::hint`]: gw_core::engine::Engine::hint
 fn stage<B: AsRef<[u8]>>(
     engine: &gw_core::engine::Engine,
     workers: u32,
@@ -174,8 +176,8 @@ fn stage<B: AsRef<[u8]>>(
         }
         staged.push((m, p.owner, s));
     }
-    for (_, _, s) in staged.iter() {
-        if let Some(line) = s.and_then(|s| sessions.session_line(s.lookup.hash(), s.lookup.to_laddr())) {
+    for (_, _, s) in staged.iter_mut() {
+        if let Some(line) = s.as_mut().and_then(|s| engine.hint(s)) {
             gw_dpdk::prefetch(line);
         }
     }

@@ -194,14 +194,20 @@ impl L4Info {
 /// table's seed (fixed for the table's life) and of the configuration
 /// snapshot (which changes only between the poll loop's bursts), so the
 /// poll loop's stage computes them once ([`Engine::stage`]), for its
-/// prefetch and for the engine's lookup (issue 14). What the index holds
-/// is not reused: an earlier packet of the burst may have inserted or
-/// removed a session, so the lookup reads the index again. Only the
-/// engine makes one.
+/// prefetch and for the engine's lookup (issue 14). What the index held
+/// when the stage prefetched is kept only as a *hint* ([`Engine::hint`]):
+/// an earlier packet of the burst may have inserted or removed a session,
+/// so the established step takes the hinted session only if it is live
+/// and holds the packet's key (keys are unique in the table, and a free
+/// slot matches none), else reads the index again. Only the engine makes
+/// one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Lookup {
     hash: u64,
     to_laddr: bool,
+    /// The session the index named for this key's signature when the
+    /// stage read it, or `NIL`.
+    hint: u32,
 }
 
 impl Lookup {
@@ -215,6 +221,12 @@ impl Lookup {
     #[inline(always)]
     pub fn to_laddr(&self) -> bool {
         self.to_laddr
+    }
+    /// The inputs without the hint: what must still be the key's when the
+    /// record is used.
+    #[inline(always)]
+    pub(super) fn inputs(&self) -> (u64, bool) {
+        (self.hash, self.to_laddr)
     }
 }
 
@@ -290,7 +302,7 @@ impl Engine {
     /// The inputs of the session lookup of flow key `k` ([`Lookup`]).
     #[inline(always)]
     pub(super) fn lookup_of(&self, k: &FlowKey) -> Lookup {
-        Lookup { hash: self.sessions.hash(k), to_laddr: self.snap.is_laddr(k.dst) }
+        Lookup { hash: self.sessions.hash(k), to_laddr: self.snap.is_laddr(k.dst), hint: crate::session::NIL }
     }
 
     /// `l4` with its session lookup's inputs, for the poll loop's stage:
@@ -299,6 +311,19 @@ impl Engine {
     #[inline]
     pub fn stage(&self, l4: L4Info) -> Staged {
         Staged { l4, lookup: self.lookup_of(&l4.key) }
+    }
+
+    /// The stage's second step for staged packet `p`, once its bucket line
+    /// has been prefetched: the session line its lookup will likely read,
+    /// for the caller to prefetch, kept in `p` as the established step's
+    /// hint (one read of the bucket per packet, not two).
+    #[inline(always)]
+    pub fn hint(&self, p: &mut Staged) -> Option<&impl Sized> {
+        let (h, out) = (p.lookup.hash, p.lookup.to_laddr);
+        let i = if out { self.sessions.candidate_out(h) } else { self.sessions.candidate_in(h) };
+        let i = i?;
+        p.lookup.hint = i;
+        Some(self.sessions.get(i))
     }
 
     /// An IPv4 frame received on `iface`. Inline in [`Engine::process`],

@@ -511,7 +511,11 @@ impl Engine {
     ) -> Action {
         let Some(p) = parsed else { return self.process_inline(now, port, frame) };
         debug_assert_eq!(L4Info::check(frame), Some(p.l4), "the record is this frame's");
-        debug_assert_eq!(p.lookup, self.lookup_of(&p.l4.key), "the lookup's inputs are this key's, now");
+        debug_assert_eq!(
+            p.lookup.inputs(),
+            self.lookup_of(&p.l4.key).inputs(),
+            "the lookup's inputs are this key's, now"
+        );
         let Some(iface) = self.iface(port).copied() else {
             return Action::Drop(Drop::NotForUs);
         };

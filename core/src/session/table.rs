@@ -221,6 +221,43 @@ impl<E: Entry> Table<E> {
         self.out_index.find(h, |i| self.slots[i as usize].is_out(k, proto))
     }
 
+    /// [`Table::find_in`], trying session `hint` first (a stage's
+    /// [`Table::candidate_in`], or `NIL`): taken when it is live and holds
+    /// `k` as its client-side key, which only the session the index would
+    /// find does (keys are unique; a free slot's protocol is 0, which no
+    /// key has), so a hint gone stale is only a miss.
+    #[inline(always)]
+    pub fn find_in_hinted(&self, k: &E::Key, h: u64, hint: u32) -> Option<u32> {
+        match self.slots.get(hint as usize) {
+            Some(s) if s.is_in(k, E::key_proto(k)) => Some(hint),
+            _ => self.find_in(k, h),
+        }
+    }
+
+    /// [`Table::find_out`] as [`Table::find_in_hinted`] (a session without
+    /// a reply key, `NO_OUT`, is never the reply index's).
+    #[inline(always)]
+    pub fn find_out_hinted(&self, k: &E::Key, h: u64, hint: u32) -> Option<u32> {
+        match self.slots.get(hint as usize) {
+            Some(s) if s.is_out(k, E::key_proto(k)) && !s.flags().contains(Flags::NO_OUT) => Some(hint),
+            _ => self.find_out(k, h),
+        }
+    }
+
+    /// The session of the client-side index's primary bucket of hash `h`
+    /// whose signature is `h`'s, if any: what a lookup of `h` most likely
+    /// finds (see [`Table::session_line`]).
+    #[inline(always)]
+    pub fn candidate_in(&self, h: u64) -> Option<u32> {
+        self.in_index.candidate(h)
+    }
+
+    /// [`Table::candidate_in`] in the reply index.
+    #[inline(always)]
+    pub fn candidate_out(&self, h: u64) -> Option<u32> {
+        self.out_index.candidate(h)
+    }
+
     /// Whether a session may have the reply key of hash `h`, from the reply
     /// index's signatures alone (no session line is read, where a
     /// [`Table::find_out`] that meets a matching signature reads one, a

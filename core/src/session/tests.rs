@@ -47,6 +47,42 @@ fn sessions_without_a_reply_key_are_found_from_the_client_side_only() {
     assert!(t.is_empty());
 }
 
+/// A stage's hint (the index's candidate when the burst was staged) is
+/// taken only while its session is live and holds the key: after the
+/// session ended, and after its slot went to another flow, the hinted
+/// lookups answer as the index does.
+#[test]
+fn a_stale_hint_answers_as_the_index() {
+    let mut t = SessionTable::new(16, 42, 0);
+    let a = sess(40000, 5000, 0xc612_0102);
+    let i = t.insert(a, 0, 1000).unwrap();
+    let (hi, ho) = (t.hash(&a.in_key()), t.hash(&a.out_key()));
+    assert_eq!((t.candidate_in(hi), t.candidate_out(ho)), (Some(i), Some(i)));
+    assert_eq!(t.find_in_hinted(&a.in_key(), hi, i), Some(i));
+    assert_eq!(t.find_out_hinted(&a.out_key(), ho, i), Some(i));
+    // A hint of another session, or none, still finds the key's.
+    let b = sess(40001, 5001, 0xc612_0102);
+    let j = t.insert(b, 0, 1000).unwrap();
+    assert_eq!(t.find_in_hinted(&a.in_key(), hi, j), Some(i));
+    assert_eq!(t.find_out_hinted(&a.out_key(), ho, NIL), Some(i));
+    // Ended: the freed slot holds the old key's bytes but matches nothing.
+    t.remove(i);
+    assert_eq!(t.find_in_hinted(&a.in_key(), hi, i), None);
+    assert_eq!(t.find_out_hinted(&a.out_key(), ho, i), None);
+    // Reused by another flow: the hint names that flow's session, not a's.
+    let c = sess(40002, 5002, 0xc612_0103);
+    assert_eq!(t.insert(c, 0, 1000), Ok(i));
+    assert_eq!(t.find_in_hinted(&a.in_key(), hi, i), None);
+    assert_eq!(t.find_in_hinted(&c.in_key(), t.hash(&c.in_key()), i), Some(i));
+    // A session without a reply key is never the reply index's.
+    t.remove(i);
+    let mut d = sess(40003, 40003, 0xc612_0104);
+    d.flags = Flags::NO_OUT;
+    assert_eq!(t.insert(d, 0, 1000), Ok(i));
+    assert_eq!(t.find_out_hinted(&d.out_key(), t.hash(&d.out_key()), i), None);
+    assert_eq!(t.find_in_hinted(&d.in_key(), t.hash(&d.in_key()), i), Some(i));
+}
+
 #[test]
 fn full_table_refuses_new_sessions_and_keeps_old_ones() {
     let mut t = SessionTable::new(4, 1, 0);

@@ -28,7 +28,7 @@ use super::super::{bad_source, Action, Engine};
 use super::{rescheduled, track_seq, Staged, TO_CLIENT, TO_SERVER};
 use crate::client_addr;
 use crate::route::{self, Iface};
-use crate::session::Flags;
+use crate::session::{Flags, NIL};
 use crate::tcp_state::Dir;
 use crate::wire::ipv4::Protocol;
 use gw_proto::ForwardMode;
@@ -66,7 +66,11 @@ impl Engine {
     #[inline(always)]
     pub fn established(&mut self, now: u64, rx: &Iface, frame: &mut [u8], p: &Staged) -> Option<(u16, u32)> {
         let (l4, look) = (&p.l4, p.lookup);
-        debug_assert_eq!(look, self.lookup_of(&l4.key), "the lookup's inputs are this key's, now");
+        debug_assert_eq!(
+            look.inputs(),
+            self.lookup_of(&l4.key).inputs(),
+            "the lookup's inputs are this key's, now"
+        );
         let to_laddr = look.to_laddr();
         if !sane_for_us(rx, frame, p) {
             return None;
@@ -74,7 +78,9 @@ impl Engine {
         let tcp = l4.key.proto == Protocol::Tcp;
         // The session and the side the packet came from, as
         // `find_session` finds it; a miss is the full step's.
-        let found = if to_laddr { None } else { self.sessions.find_in(&l4.key, look.hash()) };
+        // The stage's hint first: the session it names if it holds this key.
+        let found =
+            if to_laddr { None } else { self.sessions.find_in_hinted(&l4.key, look.hash(), look.hint) };
         let (i, dir) = match found {
             Some(i) => (i, Dir::Input),
             None => {
@@ -82,7 +88,8 @@ impl Engine {
                 if !to_laddr && self.snap.owns(l4.key.dst) {
                     return None;
                 }
-                (self.sessions.find_out(&l4.key, look.hash())?, Dir::Output)
+                let hint = if to_laddr { look.hint } else { NIL };
+                (self.sessions.find_out_hinted(&l4.key, look.hash(), hint)?, Dir::Output)
             }
         };
         let Engine { cfg, snap, sessions, counters, min_mtu, .. } = self;
