@@ -319,7 +319,13 @@ fn receive_one<B: PacketBuf>(
                 }
             }
             _ => {
-                let s = p.l4.map(|l4| worker.engine.stage(l4));
+                // With the hint, as a burst's (the lookup then reads the
+                // bucket once either way).
+                let s = p.l4.map(|l4| {
+                    let mut s = worker.engine.stage(l4);
+                    worker.engine.hint(&mut s);
+                    s
+                });
                 let rx = worker.engine.iface(port).copied();
                 worker.handle_staged(now, port, rx.as_ref(), m, s.as_ref(), io);
             }
