@@ -154,6 +154,9 @@ counters! {
         HalfOpenLimit = "drop_half_open_limit",
             "a new TCP connection while half-open sessions hold their share of the table \
              (`workers.half_open_percent`, SYN flood protection)",
+        UdpUnrepliedLimit = "drop_udp_unreplied_limit",
+            "a new UDP flow while flows their real server has not answered hold their share of the table \
+             (`workers.half_open_percent`, as half-open TCP sessions: UDP flood protection)",
         DestUnavailable = "drop_dest_unavailable",
             "packet of a session whose real server was deleted (until it is re-added, \
              as IPVS's `expire_nodest_conn = 0`; see `[ipvs] nodest_conn`)",
@@ -255,6 +258,11 @@ counters! {
         HalfOpen = "sessions_half_open", "TCP sessions in NONE or SYN_RECV (a gauge).",
         HalfOpen6 = "sessions_half_open_ipv6",
             "IPv6 TCP sessions in NONE or SYN_RECV (a gauge; also counted in `sessions_half_open`).",
+        UdpUnreplied = "sessions_udp_unreplied",
+            "FULLNAT/NAT UDP sessions whose real server has not answered yet (a gauge).",
+        UdpUnreplied6 = "sessions_udp_unreplied_ipv6",
+            "IPv6 (and NAT64) UDP sessions whose real server has not answered yet (a gauge; also counted in \
+             `sessions_udp_unreplied`).",
         SessionTableBytes = "session_table_bytes",
             "Bytes the IPv4 session table allocated (slab, both indexes, timer wheel).",
         Session6TableBytes = "session6_table_bytes",

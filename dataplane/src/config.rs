@@ -172,7 +172,9 @@ pub struct WorkersSection {
     pub max_services: usize,
     pub max_dests: usize,
     /// Share of each worker's session table that half-open TCP sessions
-    /// (NONE, SYN_RECV) may take, in percent (SYN flood protection).
+    /// (NONE, SYN_RECV) may take, in percent (SYN flood protection); the
+    /// same share for FULLNAT/NAT UDP flows no real server has answered
+    /// yet (UDP flood protection).
     pub half_open_percent: u8,
     /// SYNs per second a worker answers at most while overloaded (its
     /// receive bursts come back full), beyond its per-burst quota; the

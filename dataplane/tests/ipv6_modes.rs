@@ -398,3 +398,41 @@ fn answering_made_up_on_link_sources_never_evicts_a_resolution_in_progress() {
     // Every entry evicted was a made-up source's, holding its one reply.
     assert_eq!(lab.counters.drop_count(Drop::NeighUnresolved), lab.counters.event_count(Event::NeighEvicted));
 }
+
+/// UDP flood protection per family, as [`each_family_holds_its_own_share_of_half_open_sessions`]
+/// for TCP: each table holds its own share of FULLNAT/NAT flows no real
+/// server has answered (`drop_udp_unreplied_limit` past it);
+/// `sessions_udp_unreplied` counts both families, `_ipv6` the IPv6 ones;
+/// a flow its server answered frees its place.
+#[test]
+fn each_family_holds_its_own_share_of_unanswered_udp_flows() {
+    use gw_core::counters::Drop;
+    let mut lab = lab6_from(ForwardMode::FullNat, LabConfig { half_open_max: 3, ..LabConfig::default() });
+    let v4 = key(Protocol::Udp);
+    lab.ok(Request::AddService { spec: gw_proto::ServiceSpec::new(v4, gw_proto::Scheduler::Rr) });
+    let dest = DestSpec::new(std::net::Ipv4Addr::from(RS[0]), 8080, ForwardMode::Masq, 1);
+    lab.ok(Request::AddDest { service: v4, dest });
+    lab.learn_neighbours();
+    for cport in 1000..1003 {
+        let out = lab.rx(0, udp(CLIENT_MAC, GW_OUT, (CLIENT, cport), (VIP, VPORT)));
+        assert_eq!(out.len(), 1, "IPv4 datagram {cport} leaves");
+    }
+    assert!(lab.rx(0, udp(CLIENT_MAC, GW_OUT, (CLIENT, 1003), (VIP, VPORT))).is_empty());
+    assert_eq!(lab.counters.drop_count(Drop::UdpUnrepliedLimit), 1, "the IPv4 share is full");
+    let mut lports = vec![];
+    for cport in 1000..1003 {
+        let out = lab.rx(0, udp6(ROUTER_MAC, (CLIENT6, cport), (VIP6, VPORT)));
+        lports.push(read(&out).2 .1);
+    }
+    assert!(lab.rx(0, udp6(ROUTER_MAC, (CLIENT6, 1003), (VIP6, VPORT))).is_empty());
+    assert_eq!(lab.counters.drop_count(Drop::UdpUnrepliedLimit), 2, "so is the IPv6 one, on its own");
+    assert_eq!(lab.counters.event_count(Event::UdpUnreplied), 6);
+    assert_eq!(lab.counters.event_count(Event::UdpUnreplied6), 3);
+    // The real server answers the first IPv6 flow: room for one more.
+    let out = lab.rx(0, udp6(RS_MAC[0], (RS6, 8080), (LIP6, lports[0])));
+    assert_eq!(read(&out).3, (CLIENT6, 1000));
+    assert_eq!(lab.counters.event_count(Event::UdpUnreplied6), 2);
+    assert_eq!(lab.counters.event_count(Event::UdpUnreplied), 5);
+    let out = lab.rx(0, udp6(ROUTER_MAC, (CLIENT6, 1003), (VIP6, VPORT)));
+    assert_eq!(read(&out).3, (RS6, 8080), "a new IPv6 flow opens again");
+}

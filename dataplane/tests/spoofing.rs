@@ -369,3 +369,68 @@ fn a_syn_flood_cannot_leave_the_half_open_count_with_a_forged_second_segment() {
         assert_eq!(c.drop_count(Drop::TcpBeforeServer), 4, "{mode:?}");
     }
 }
+
+/// A UDP flood from made-up client ports fills at most the share of the
+/// table `half_open_percent` gives to flows no real server has answered
+/// (`drop_udp_unreplied_limit`), as a SYN flood fills half-open TCP's: new
+/// TCP connections still open, a flow its server answered leaves the
+/// count (and makes room for another), and an ended flow leaves it too.
+/// DR's flows, whose answers bypass the gateway, are never counted.
+#[test]
+fn a_udp_flood_fills_at_most_its_share_and_an_answered_flow_leaves_it() {
+    for mode in [ForwardMode::FullNat, ForwardMode::Masq, ForwardMode::Route] {
+        let dr = mode == ForwardMode::Route;
+        let rport = if dr { 80 } else { 8080 };
+        let mut lab = Lab::build(64, (1024, 65535), 1500, 4).with_mode(Scheduler::Rr, mode, rport);
+        lab.learn_neighbours();
+        // The server answers this one at once.
+        let out = lab.rx(0, udp(CLIENT_MAC, GW_OUT, (CLIENT, 5353), (VIP, 80)));
+        assert_eq!(out.len(), 1, "{mode:?}");
+        let answer = |lab: &mut Lab, out: &[(u16, Vec<u8>)]| {
+            let (_, _, src, rip, _) = inspect(&out[0].1);
+            let idx = RS.iter().position(|r| *r == rip.0).unwrap();
+            assert_eq!(lab.rx(1, udp(RS_MAC[idx], GW_IN, rip, src)).len(), 1);
+        };
+        if !dr {
+            answer(&mut lab, &out);
+        }
+        let mut first = None;
+        for port in 20000..20010u16 {
+            let out = lab.rx(0, udp(CLIENT_MAC, GW_OUT, (CLIENT, port), (VIP, 80)));
+            first = first.or((!out.is_empty()).then_some(out));
+        }
+        let c = &lab.counters;
+        let (admitted, refused) = if dr { (10, 0) } else { (4, 6) };
+        assert_eq!(c.event_count(Event::SessionsCreated), 1 + admitted, "{mode:?}");
+        assert_eq!(c.drop_count(Drop::UdpUnrepliedLimit), refused, "{mode:?}");
+        assert_eq!(c.event_count(Event::UdpUnreplied), if dr { 0 } else { 4 }, "{mode:?}");
+        // TCP is not held back by the UDP flood.
+        let syn = segment(
+            CLIENT_MAC,
+            GW_OUT.0,
+            (CLIENT, 30000),
+            (VIP, 80),
+            Seg { seq: 7, syn: true, ..Seg::default() },
+        );
+        assert_eq!(lab.rx(0, syn).len(), 1, "{mode:?}");
+        if !dr {
+            // One of the flood's flows answered: room for one more.
+            answer(&mut lab, &first.unwrap());
+            assert_eq!(lab.counters.event_count(Event::UdpUnreplied), 3, "{mode:?}");
+            assert_eq!(lab.rx(0, udp(CLIENT_MAC, GW_OUT, (CLIENT, 21000), (VIP, 80))).len(), 1, "{mode:?}");
+            assert!(lab.rx(0, udp(CLIENT_MAC, GW_OUT, (CLIENT, 21001), (VIP, 80))).is_empty(), "{mode:?}");
+        }
+        // Ended flows leave the count: past the UDP timeout (300 s).
+        for _ in 0..31 {
+            lab.now += 10_000;
+            lab.worker.tick(lab.now, &mut lab.io);
+        }
+        assert_eq!(lab.worker.engine.sessions().len(), 0, "{mode:?}");
+        assert_eq!(lab.counters.event_count(Event::UdpUnreplied), 0, "{mode:?}");
+        // (The ticks' ARP refreshes meanwhile: answered, and not counted below.)
+        lab.io.sent.clear();
+        lab.learn_neighbours();
+        assert_eq!(lab.rx(0, udp(CLIENT_MAC, GW_OUT, (CLIENT, 22000), (VIP, 80))).len(), 1, "{mode:?}");
+        assert_eq!(lab.counters.event_count(Event::UdpUnreplied), u64::from(!dr), "{mode:?}");
+    }
+}

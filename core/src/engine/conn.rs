@@ -139,23 +139,54 @@ pub(super) fn rescheduled(
     (flags.contains(Flags::ONE_PACKET) && p.0 == Protocol::Udp).then_some(false)
 }
 
+/// Moves a gauge kept per family (`all` counts both families' sessions,
+/// `v6_part` the IPv6 table's): one up (`up`) or down, in `v6_part` too
+/// if the session is IPv6's (`v6`).
+#[inline]
+fn family_gauge(counters: &WorkerCounters, (all, v6_part): (Event, Event), v6: bool, up: bool) {
+    for (e, moves) in [(all, true), (v6_part, v6)] {
+        match (moves, up) {
+            (false, _) => {}
+            (true, true) => counters.event(e, 1),
+            (true, false) => counters.event_cell(e).sub(1),
+        }
+    }
+}
+
 /// One more half-open TCP session (`sessions_half_open`, and
 /// `sessions_half_open_ipv6` if `v6`).
 #[inline]
 pub(super) fn half_open_add(counters: &WorkerCounters, v6: bool) {
-    counters.event(Event::HalfOpen, 1);
-    if v6 {
-        counters.event(Event::HalfOpen6, 1);
-    }
+    family_gauge(counters, (Event::HalfOpen, Event::HalfOpen6), v6, true);
 }
 
 /// One half-open TCP session fewer ([`half_open_add`]'s undo).
 #[inline]
 fn half_open_sub(counters: &WorkerCounters, v6: bool) {
-    counters.event_cell(Event::HalfOpen).sub(1);
-    if v6 {
-        counters.event_cell(Event::HalfOpen6).sub(1);
-    }
+    family_gauge(counters, (Event::HalfOpen, Event::HalfOpen6), v6, false);
+}
+
+/// One more FULLNAT/NAT UDP session its real server has not answered
+/// (`sessions_udp_unreplied`, and `sessions_udp_unreplied_ipv6` if `v6`):
+/// flag `flags`.
+#[inline]
+pub(super) fn unreplied_add(counters: &WorkerCounters, flags: &mut Flags, v6: bool) {
+    flags.insert(Flags::UDP_UNREPLIED);
+    family_gauge(counters, (Event::UdpUnreplied, Event::UdpUnreplied6), v6, true);
+}
+
+/// [`unreplied_add`]'s undo: the server answered, or the session ended.
+#[inline]
+fn unreplied_sub(counters: &WorkerCounters, v6: bool) {
+    family_gauge(counters, (Event::UdpUnreplied, Event::UdpUnreplied6), v6, false);
+}
+
+/// FULLNAT/NAT UDP sessions of the IPv4 table no server answered yet
+/// (the limit `half_open_max` holds for them as for half-open TCP: a UDP
+/// flood from made-up sources fills at most that share of the table).
+#[inline]
+pub(super) fn unreplied4(counters: &WorkerCounters) -> u64 {
+    counters.event_count(Event::UdpUnreplied).saturating_sub(counters.event_count(Event::UdpUnreplied6))
 }
 
 /// Half-open TCP sessions of the IPv4 table (the limit `half_open_max`
@@ -223,6 +254,11 @@ pub(super) fn forwarded(
     let new = if tcp { crate::tcp_state::next(old, table, tcp_flags) } else { old };
     if new != old {
         state_moved(counters, (state, flags), dest, (old, new), v6);
+    }
+    // A UDP flow's first answer from its server.
+    if !tcp && dir == Dir::Output && flags.contains(Flags::UDP_UNREPLIED) {
+        flags.remove(Flags::UDP_UNREPLIED);
+        unreplied_sub(counters, v6);
     }
     counters.event(if dir == Dir::Output { Event::FwdOut } else { Event::FwdIn }, 1);
     count_traffic(counters, (dest, service), dir, bytes);
@@ -297,6 +333,9 @@ impl Engine {
         if tcp && half_open4(counters) >= cfg.half_open_max as u64 {
             return Err(Drop::HalfOpenLimit);
         }
+        if !tcp && unreplied4(counters) >= cfg.half_open_max as u64 {
+            return Err(Drop::UdpUnrepliedLimit);
+        }
         let st = &mut svc_state[svc.slot as usize];
         if st.version != svc.version {
             st.version = svc.version;
@@ -355,6 +394,9 @@ impl Engine {
         counters.event(Event::SessionsLive, 1);
         if tcp {
             half_open_add(counters, false);
+        } else if !s.flags.contains(Flags::NO_OUT) {
+            // DR/TUN: the answers bypass the gateway, never counted.
+            unreplied_add(counters, &mut sessions.get_mut(i).flags, false);
         }
         for cells in [&counters.dests[dest.slot as usize], &counters.services[svc.slot as usize]] {
             cells.conns.add(1);
@@ -437,6 +479,9 @@ pub(crate) fn unbind_parts(
     counters.event_cell(Event::SessionsLive).sub(1);
     if proto == Protocol::Tcp && half_open(state) {
         half_open_sub(counters, v6);
+    }
+    if proto == Protocol::Udp && flags.contains(Flags::UDP_UNREPLIED) {
+        unreplied_sub(counters, v6);
     }
     let total = cells.active.get() + cells.inactive.get();
     let clear = match snap.dest_thresholds(u32::from(dest)) {

@@ -363,6 +363,9 @@ impl Engine {
         if tcp && counters.event_count(Event::HalfOpen6) >= cfg.half_open_max6 as u64 {
             return Err(Drop::HalfOpenLimit);
         }
+        if !tcp && counters.event_count(Event::UdpUnreplied6) >= cfg.half_open_max6 as u64 {
+            return Err(Drop::UdpUnrepliedLimit);
+        }
         let st = &mut svc_state[svc.slot as usize];
         if st.version != svc.version {
             st.version = svc.version;
@@ -447,6 +450,9 @@ impl Engine {
         counters.event(Event::SessionsLive, 1);
         if tcp {
             super::conn::half_open_add(counters, true);
+        } else if !s.flags.contains(Flags::NO_OUT) {
+            // DR/TUN: the answers bypass the gateway, never counted.
+            super::conn::unreplied_add(counters, &mut sessions6.get_mut(i).flags, true);
         }
         for cells in [&counters.dests[dest.slot as usize], &counters.services[svc.slot as usize]] {
             cells.conns.add(1);

@@ -39,6 +39,10 @@ impl Flags {
     pub const SYNPROXY: Flags = Flags(8);
     /// `seq_mark[0]` holds the client's sequence mark ([`crate::tcp_seq`]).
     pub const SEQ_IN: Flags = Flags(16);
+    /// UDP: the real server has not answered yet (a FULLNAT or NAT
+    /// session, counted in `sessions_udp_unreplied`). The same bit as
+    /// [`Flags::SEQ_IN`], which only TCP sessions use.
+    pub const UDP_UNREPLIED: Flags = Flags(16);
     /// `seq_mark[1]` holds the real server's sequence mark.
     pub const SEQ_OUT: Flags = Flags(32);
     /// Two bits: how the real server learns the client's address

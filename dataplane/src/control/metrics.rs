@@ -102,6 +102,8 @@ fn is_gauge(e: Event) -> bool {
         Event::SessionsLive
             | Event::HalfOpen
             | Event::HalfOpen6
+            | Event::UdpUnreplied
+            | Event::UdpUnreplied6
             | Event::SessionTableBytes
             | Event::Session6TableBytes
             | Event::SessionCapacity
