@@ -82,3 +82,45 @@ fn real_requests_all_succeed_through_malformed_frames_and_floods() {
     // The daemon still answers and has its rules.
     assert!(lab.listing().contains("TCP  198.18.0.100:80 rr"));
 }
+
+/// A UDP flood from spoofed sources to a UDP service whose real servers do
+/// not answer it (no listener: their kernels send port unreachable, not a
+/// datagram) fills at most the share of the table `half_open_percent`
+/// gives such flows: counted past it, the table never full, and new TCP
+/// connections (real HTTP requests) still open.
+#[test]
+fn a_udp_flood_stays_within_its_share_and_tcp_goes_on() {
+    let lab = Lab::up_tweaked(&FULLNAT, "hostudp", small_table);
+    lab.add_service("-t");
+    lab.http();
+    // UDP VIP:9 to the real servers' port 9, where nothing listens (the
+    // lab's servers answer UDP on their HTTP port).
+    let vip = FULLNAT.service(9);
+    lab.gwctl_ok(&["-A", "-u", &vip, "-s", "rr"]);
+    for (_, rip) in FULLNAT.servers {
+        lab.gwctl_ok(&["-a", "-u", &vip, "-r", &format!("{rip}:9"), FULLNAT.forward, "-w", "1"]);
+    }
+    lab.gwctl_ok(&["--add-laddr", "-z", FULLNAT.laddr.unwrap(), "-u", &vip]);
+    let port = "9".to_string();
+    // Batches of 2000 until the share is reached (a burst may overflow the
+    // af_packet ring on a busy machine; those packets never reach gatewayd).
+    for batch in 0..10 {
+        let base = (200 + batch * 10).to_string();
+        lab.python("client", "tcp_flood.py", &[VIP, &port, "2000", "U", &base]);
+        if lab.counter("drop_udp_unreplied_limit") > 0 {
+            break;
+        }
+    }
+    assert!(
+        lab.counter("drop_udp_unreplied_limit") > 0,
+        "the share was reached and counted:\n{}",
+        lab.gwctl_ok(&["--counters"])
+    );
+    assert!(lab.counter("sessions_udp_unreplied") <= 4096, "the flood stays within its share");
+    assert_eq!(lab.counter("drop_table_full"), 0, "the table never filled");
+    let url = format!("http://{VIP}:{VPORT}/");
+    let out = lab.python("client", "http_burst.py", &[&url, "20", "4"]);
+    let failed = out.lines().filter(|l| l.starts_with("error")).count();
+    assert_eq!(failed, 0, "real requests failed after the UDP flood:\n{out}\n{}", lab.log_text());
+    assert_eq!(out.lines().count(), 20);
+}
