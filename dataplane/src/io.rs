@@ -319,13 +319,7 @@ fn receive_one<B: PacketBuf>(
                 }
             }
             _ => {
-                // With the hint, as a burst's (the lookup then reads the
-                // bucket once either way).
-                let s = p.l4.map(|l4| {
-                    let mut s = worker.engine.stage(l4);
-                    worker.engine.hint(&mut s);
-                    s
-                });
+                let s = p.l4.map(|l4| worker.engine.stage_hinted(l4));
                 let rx = worker.engine.iface(port).copied();
                 worker.handle_staged(now, port, rx.as_ref(), m, s.as_ref(), io);
             }

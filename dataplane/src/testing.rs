@@ -326,18 +326,14 @@ impl Lab {
     /// Feeds `frame` to the worker on `port` at [`Lab::now`] as the poll
     /// loop does with a burst's frames (parsed once by
     /// [`gw_core::steer::classify`], staged by
-    /// [`gw_core::engine::Engine::stage`] with its hint
-    /// ([`gw_core::engine::Engine::hint`]), then [`Worker::handle_staged`]:
+    /// [`gw_core::engine::Engine::stage_hinted`], then [`Worker::handle_staged`]:
     /// an established FULLNAT or NAT packet takes the engine's established
     /// step, an IPv6 TCP/UDP packet its session step straight away,
     /// anything else the full one); returns what it sent.
     pub fn rx(&mut self, port: u16, frame: Vec<u8>) -> Vec<(u16, Vec<u8>)> {
         let engine = &self.worker.engine;
-        let p = gw_core::steer::classify(engine.snapshot(), 1, 0, &frame).l4.map(|l4| {
-            let mut s = engine.stage(l4);
-            engine.hint(&mut s);
-            s
-        });
+        let p =
+            gw_core::steer::classify(engine.snapshot(), 1, 0, &frame).l4.map(|l4| engine.stage_hinted(l4));
         let rx = engine.iface(port).copied();
         self.worker.handle_staged(self.now, port, rx.as_ref(), frame, p.as_ref(), &mut self.io);
         std::mem::take(&mut self.io.sent)

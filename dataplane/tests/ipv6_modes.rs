@@ -252,6 +252,20 @@ fn nat66_refuses_a_second_service_connection_with_the_same_reply_key() {
     assert_eq!(read(&out).3, (RS6, 8080));
 }
 
+/// A FULLNAT66 lab whose tables each hold 3 sessions no server has
+/// answered (`half_open_max`, `half_open_max6`), with an IPv4 NAT service
+/// of `proto` beside its IPv6 ones (real server `RS[0]`:8080), neighbours
+/// learnt: the per-family share tests' lab.
+fn dual_stack_shares(proto: Protocol) -> Lab {
+    let mut lab = lab6_from(ForwardMode::FullNat, LabConfig { half_open_max: 3, ..LabConfig::default() });
+    let v4 = key(proto);
+    lab.ok(Request::AddService { spec: gw_proto::ServiceSpec::new(v4, gw_proto::Scheduler::Rr) });
+    let dest = DestSpec::new(std::net::Ipv4Addr::from(RS[0]), 8080, ForwardMode::Masq, 1);
+    lab.ok(Request::AddDest { service: v4, dest });
+    lab.learn_neighbours();
+    lab
+}
+
 /// SYN flood protection per family: each table holds its own share of
 /// half-open sessions (`half_open_max`, `half_open_max6`), so a flood of
 /// one family neither fills the other's table nor holds back its new
@@ -260,12 +274,7 @@ fn nat66_refuses_a_second_service_connection_with_the_same_reply_key() {
 #[test]
 fn each_family_holds_its_own_share_of_half_open_sessions() {
     use gw_core::counters::Drop;
-    let mut lab = lab6_from(ForwardMode::FullNat, LabConfig { half_open_max: 3, ..LabConfig::default() });
-    let v4 = key(Protocol::Tcp);
-    lab.ok(Request::AddService { spec: gw_proto::ServiceSpec::new(v4, gw_proto::Scheduler::Rr) });
-    let dest = DestSpec::new(std::net::Ipv4Addr::from(RS[0]), 8080, ForwardMode::Masq, 1);
-    lab.ok(Request::AddDest { service: v4, dest });
-    lab.learn_neighbours();
+    let mut lab = dual_stack_shares(Protocol::Tcp);
     for cport in 1000..1003 {
         let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, cport), (VIP, VPORT), true, false));
         assert_eq!(out.len(), 1, "IPv4 SYN {cport} leaves");
@@ -407,12 +416,7 @@ fn answering_made_up_on_link_sources_never_evicts_a_resolution_in_progress() {
 #[test]
 fn each_family_holds_its_own_share_of_unanswered_udp_flows() {
     use gw_core::counters::Drop;
-    let mut lab = lab6_from(ForwardMode::FullNat, LabConfig { half_open_max: 3, ..LabConfig::default() });
-    let v4 = key(Protocol::Udp);
-    lab.ok(Request::AddService { spec: gw_proto::ServiceSpec::new(v4, gw_proto::Scheduler::Rr) });
-    let dest = DestSpec::new(std::net::Ipv4Addr::from(RS[0]), 8080, ForwardMode::Masq, 1);
-    lab.ok(Request::AddDest { service: v4, dest });
-    lab.learn_neighbours();
+    let mut lab = dual_stack_shares(Protocol::Udp);
     for cport in 1000..1003 {
         let out = lab.rx(0, udp(CLIENT_MAC, GW_OUT, (CLIENT, cport), (VIP, VPORT)));
         assert_eq!(out.len(), 1, "IPv4 datagram {cport} leaves");

@@ -319,11 +319,19 @@ impl Engine {
     /// hint (one read of the bucket per packet, not two).
     #[inline(always)]
     pub fn hint(&self, p: &mut Staged) -> Option<&impl Sized> {
-        let (h, out) = (p.lookup.hash, p.lookup.to_laddr);
-        let i = if out { self.sessions.candidate_out(h) } else { self.sessions.candidate_in(h) };
-        let i = i?;
+        let i = self.sessions.candidate(p.lookup.hash, p.lookup.to_laddr)?;
         p.lookup.hint = i;
         Some(self.sessions.get(i))
+    }
+
+    /// [`Engine::stage`] and [`Engine::hint`] at once, for a frame staged
+    /// alone (nothing to prefetch between the two): the lookup then reads
+    /// the bucket once, as a burst's does.
+    #[inline(always)]
+    pub fn stage_hinted(&self, l4: L4Info) -> Staged {
+        let mut s = self.stage(l4);
+        self.hint(&mut s);
+        s
     }
 
     /// An IPv4 frame received on `iface`. Inline in [`Engine::process`],

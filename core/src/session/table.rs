@@ -222,7 +222,7 @@ impl<E: Entry> Table<E> {
     }
 
     /// [`Table::find_in`], trying session `hint` first (a stage's
-    /// [`Table::candidate_in`], or `NIL`): taken when it is live and holds
+    /// [`Table::candidate`], or `NIL`): taken when it is live and holds
     /// `k` as its client-side key, which only the session the index would
     /// find does (keys are unique; a free slot's protocol is 0, which no
     /// key has), so a hint gone stale is only a miss.
@@ -242,20 +242,6 @@ impl<E: Entry> Table<E> {
             Some(s) if s.is_out(k, E::key_proto(k)) && !s.flags().contains(Flags::NO_OUT) => Some(hint),
             _ => self.find_out(k, h),
         }
-    }
-
-    /// The session of the client-side index's primary bucket of hash `h`
-    /// whose signature is `h`'s, if any: what a lookup of `h` most likely
-    /// finds (see [`Table::session_line`]).
-    #[inline(always)]
-    pub fn candidate_in(&self, h: u64) -> Option<u32> {
-        self.in_index.candidate(h)
-    }
-
-    /// [`Table::candidate_in`] in the reply index.
-    #[inline(always)]
-    pub fn candidate_out(&self, h: u64) -> Option<u32> {
-        self.out_index.candidate(h)
     }
 
     /// Whether a session may have the reply key of hash `h`, from the reply
@@ -316,8 +302,20 @@ impl<E: Entry> Table<E> {
     /// its bucket line is in cache, for the caller to prefetch.
     #[inline(always)]
     pub fn session_line(&self, h: u64, dir_out: bool) -> Option<&E> {
-        let i = if dir_out { self.out_index.candidate(h) } else { self.in_index.candidate(h) };
-        i.map(|i| &self.slots[i as usize])
+        self.candidate(h, dir_out).map(|i| &self.slots[i as usize])
+    }
+
+    /// The session of the client-side index's (`dir_out` false) or the
+    /// reply index's primary bucket of hash `h` whose signature is `h`'s,
+    /// if any: what a lookup of `h` most likely finds, and the line
+    /// [`Table::session_line`] names.
+    #[inline(always)]
+    pub fn candidate(&self, h: u64, dir_out: bool) -> Option<u32> {
+        if dir_out {
+            self.out_index.candidate(h)
+        } else {
+            self.in_index.candidate(h)
+        }
     }
 
     #[inline]

@@ -57,7 +57,7 @@ fn a_stale_hint_answers_as_the_index() {
     let a = sess(40000, 5000, 0xc612_0102);
     let i = t.insert(a, 0, 1000).unwrap();
     let (hi, ho) = (t.hash(&a.in_key()), t.hash(&a.out_key()));
-    assert_eq!((t.candidate_in(hi), t.candidate_out(ho)), (Some(i), Some(i)));
+    assert_eq!((t.candidate(hi, false), t.candidate(ho, true)), (Some(i), Some(i)));
     assert_eq!(t.find_in_hinted(&a.in_key(), hi, i), Some(i));
     assert_eq!(t.find_out_hinted(&a.out_key(), ho, i), Some(i));
     // A hint of another session, or none, still finds the key's.
