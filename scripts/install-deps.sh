@@ -10,6 +10,7 @@ pkgs=(dpdk dpdk-dev libdpdk-dev libclang-dev pkg-config build-essential
       nginx-light haproxy python3-scapy  # real servers and a capture for the client-address lab
       bird2  # the exception-path lab: BGP over a DPDK port
       openssl  # SSL_GET's test peer (openssl s_server)
+      nftables  # the SYNPROXY lab: a real server's side that loses a SYN
       dpkg-dev systemd)  # the package: dpkg-shlibdeps, systemd-analyze verify
 missing=()
 for p in "${pkgs[@]}"; do

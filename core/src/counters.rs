@@ -143,6 +143,9 @@ counters! {
              (the client retransmits it)",
         SynproxyMode = "drop_synproxy_mode",
             "SYNPROXY: the service scheduled a DR/TUN real server (SYNPROXY needs FULLNAT or NAT)",
+        SynproxyServerAck = "drop_synproxy_server_ack",
+            "SYNPROXY: a real server's SYN-ACK or RST that does not acknowledge the gateway's SYN \
+             (spoofed or stale; the handshake goes on)",
         SynproxyNoRoom = "drop_synproxy_no_room",
             "SYNPROXY: a SYN too short to be turned into the SYN-ACK with its options (IPv6: a buffer \
              without room for the frame SYNPROXY wrote)",
@@ -277,6 +280,8 @@ counters! {
         SynproxySynAcks = "synproxy_syn_acks_sent", "SYNPROXY: SYN cookie SYN-ACKs sent to clients.",
         SynproxyOpened = "synproxy_conns_opened",
             "SYNPROXY: valid cookie ACKs that opened a connection to a real server.",
+        SynproxySynResent = "synproxy_syn_resent",
+            "SYNPROXY: SYNs sent to a real server again (no SYN-ACK yet when the client retransmitted).",
         SynproxyDataRetransmit = "synproxy_data_left",
             "SYNPROXY: client data carried by the cookie ACK, left for the client to retransmit \
              (every hold slot taken, or the frame larger than a slot).",

@@ -51,6 +51,26 @@
 //! (`drop_synproxy_pending`): the client retransmits them. The server
 //! refusing (RST) resets the client.
 //!
+//! **The server's answer is checked** as the client's own stack would
+//! check it, since the gateway stands in for the client in that handshake
+//! (RFC 793's acceptable ACK in SYN-SENT, [`answers_syn`]): a SYN-ACK or
+//! RST must acknowledge exactly the SYN the gateway sent (a RST without
+//! ACK is not acceptable there), and a SYN-ACK after the splice must carry
+//! the server's ISN again. Anything else (spoofed toward the local
+//! address, or a stale answer) is dropped (`drop_synproxy_server_ack`)
+//! and sets nothing: before this check one forged SYN-ACK fixed the
+//! splice's offsets and broke the connection.
+//!
+//! **A lost SYN is sent again** (DPVS's `syn_retry`, [`resend_due`]): a
+//! client segment at its first sequence number acknowledging the cookie
+//! (the cookie ACK's retransmission, or its first data) arriving at least
+//! [`RESEND_AFTER_MS`] after the last SYN toward the server, while no
+//! SYN-ACK came, is turned into the SYN again (rebuilt from the cookie, as
+//! the first), at most [`SYN_RESENDS`] times (`synproxy_syn_resent`).
+//! DPVS resends from the session's timer; here only a client segment does,
+//! so a client that waits for the server to speak first (its ACK carried
+//! no data, nothing to retransmit) is not helped.
+//!
 //! The code here is the same for both families: [`Seg`] holds addresses
 //! as `u128` (an IPv4 one in the low 32 bits), [`read`]/[`write`] and
 //! [`read6`]/[`write6`] are the only family-specific steps, and the
@@ -270,6 +290,72 @@ pub struct Entry {
     pub ws_rs: u8,
     /// The server's SYN-ACK was seen: the offsets are set.
     pub spliced: bool,
+    /// The client's ISN + 1: what the server's SYN-ACK (or RST) must
+    /// acknowledge ([`answers_syn`]), and the first sequence number of a
+    /// client segment that sends the SYN again ([`resend_due`]).
+    pub client_next: u32,
+    /// When the last SYN toward the server went (milliseconds, the low
+    /// 32 bits of the engine's clock).
+    pub syn_sent_ms: u32,
+    /// SYNs sent again so far (at most [`SYN_RESENDS`]).
+    pub resends: u8,
+    /// The next client SYN of this session is the gateway's own, sent
+    /// again: let it through once ([`let_resent_syn_through`]).
+    pub resending: bool,
+}
+
+/// At most this many times a handshake's SYN is sent again to the real
+/// server (DPVS's `syn_retry` default).
+pub const SYN_RESENDS: u8 = 3;
+/// The least time between two SYNs of a handshake toward the real server:
+/// Linux's smallest retransmission timeout, so that the client segments
+/// that follow the cookie ACK at once (its first window of data) send no
+/// second SYN while the first is on its way.
+pub const RESEND_AFTER_MS: u32 = 200;
+
+/// Whether the real server's SYN-ACK or RST `sa` is an acceptable answer
+/// to the SYN the gateway sent it for `e` (RFC 793, SYN-SENT: the ACK bit
+/// set and the acknowledgement exactly the SYN's sequence number + 1); once
+/// spliced, a SYN-ACK (a retransmission: the handshake ACK was lost) must
+/// also carry the server's ISN the splice was set from.
+pub fn answers_syn(e: &Entry, sa: &Seg) -> bool {
+    if sa.flags & tf::ACK == 0 || sa.ack != e.client_next {
+        return false;
+    }
+    let syn_again = e.spliced && sa.flags & tf::SYN != 0;
+    !syn_again || sa.seq == e.cookie_isn.wrapping_add(e.off)
+}
+
+/// Whether client segment `seg`, arriving at `now_ms` while the handshake
+/// of `e` waits for the real server, is to send the SYN again: a plain ACK
+/// (data or not) at the client's first sequence number acknowledging the
+/// cookie, [`RESEND_AFTER_MS`] after the last SYN, fewer than
+/// [`SYN_RESENDS`] times so far.
+pub fn resend_due(e: &Entry, seg: &Seg, now_ms: u64) -> bool {
+    let plain_ack = seg.flags & (tf::SYN | tf::RST | tf::FIN | tf::ACK) == tf::ACK;
+    let waited = (now_ms as u32).wrapping_sub(e.syn_sent_ms) >= RESEND_AFTER_MS;
+    !e.spliced
+        && e.resends < SYN_RESENDS
+        && plain_ack
+        && seg.seq == e.client_next
+        && seg.ack == e.cookie_isn.wrapping_add(1)
+        && waited
+}
+
+/// `e` as the SYN is sent again at `now_ms`: counted, timed, and marked
+/// so that the session's own step lets that one SYN through.
+pub fn resent(e: &Entry, now_ms: u64) -> Entry {
+    Entry { resends: e.resends + 1, syn_sent_ms: now_ms as u32, resending: true, ..*e }
+}
+
+/// Whether a client segment with TCP flags `f` is the SYN [`resent`]
+/// marked (then the mark is cleared in `e`: it lets one SYN through).
+pub fn let_resent_syn_through(e: &mut Entry, f: u8) -> bool {
+    let ours = e.resending && f & (tf::SYN | tf::ACK | tf::RST | tf::FIN) == tf::SYN;
+    if ours {
+        e.resending = false;
+    }
+    ours
 }
 
 /// [`Entry`] per session index, allocated zeroed for the whole table: the
@@ -608,6 +694,10 @@ pub fn syn_of_ack(
         ws_gw: if ws.is_some() { WSCALE } else { 0 },
         ws_rs: 0,
         spliced: false,
+        client_next: ack.seq,
+        syn_sent_ms: now_ms as u32,
+        resends: 0,
+        resending: false,
     };
     let win = if let Some(w) = ws { (u32::from(ack.win) << w).min(65535) as u16 } else { ack.win };
     let syn = Seg {

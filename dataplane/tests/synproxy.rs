@@ -345,3 +345,110 @@ fn cookie_ack_data_is_held_in_bounded_slots_freed_when_the_server_refuses() {
     assert_eq!(lab.counters.event_count(Event::SynproxyDataHeld), u64::from(slots) + 1);
     assert_eq!(lab.counters.event_count(Event::SynproxyDataRetransmit), 1);
 }
+
+/// The cookie handshake up to the SYN toward the real server, the cookie
+/// ACK carrying `data` (`ca`: the service's client-address choice): the
+/// cookie, the gateway's TSval, and that SYN.
+fn to_the_server(lab: &mut Lab, ca: ClientAddr, data: &'static [u8]) -> (u32, u32, Got) {
+    let (cookie, gw_ts) = handshake(lab, ca);
+    let tso = [Noop, Noop, Timestamp(112, gw_ts)];
+    let ack = Seg { seq: ISN + 1, ack: Some(cookie + 1), win: 700, opts: &tso, data, ..Seg::default() };
+    let syn = one(lab.rx(0, client(ack)));
+    assert!(syn.syn && !syn.ackf && syn.port == 1);
+    (cookie, gw_ts, syn)
+}
+
+#[test]
+fn a_server_answer_that_does_not_acknowledge_the_syn_is_dropped_and_sets_nothing() {
+    let mut lab = lab(ClientAddr::None, ForwardMode::FullNat);
+    let (cookie, _, syn) = to_the_server(&mut lab, ClientAddr::None, b"");
+    let local = syn.src;
+    let bad = |ack: Option<u32>, seq: u32, syn: bool, rst: bool| Seg { seq, ack, syn, rst, ..Seg::default() };
+    // Forged or stale answers to the local address: a SYN-ACK or RST
+    // acknowledging anything but the SYN, a RST without ACK.
+    for s in [
+        bad(Some(ISN + 2), 0x1234_0000, true, false),
+        bad(Some(ISN), 0x1234_0000, true, false),
+        bad(Some(ISN + 5), 0, false, true),
+        bad(None, ISN + 1, false, true),
+    ] {
+        assert!(lab.rx(1, server(local, s)).is_empty());
+    }
+    assert_eq!(lab.counters.drop_count(Drop::SynproxyServerAck), 4);
+    assert_eq!(lab.worker.engine.sessions().len(), 1, "the handshake goes on");
+    // The real SYN-ACK sets the splice from its own ISN.
+    let sa = Seg { seq: SISN, ack: Some(ISN + 1), syn: true, ..Seg::default() };
+    let g = one(lab.rx(1, server(local, sa)));
+    assert!(g.ackf && !g.syn && g.port == 1);
+    assert_eq!((g.seq, g.ack), (ISN + 1, SISN + 1));
+    // A repeated SYN-ACK with another ISN is not the server's: dropped; the
+    // same one again (the handshake ACK was lost) is answered again.
+    let other = Seg { seq: SISN + 777, ..sa };
+    assert!(lab.rx(1, server(local, other)).is_empty());
+    assert_eq!(lab.counters.drop_count(Drop::SynproxyServerAck), 5);
+    let g = one(lab.rx(1, server(local, sa)));
+    assert_eq!((g.seq, g.ack), (ISN + 1, SISN + 1));
+    // Server data reaches the client in the cookie's sequence space.
+    let d = Seg { seq: SISN + 1, ack: Some(ISN + 1), data: b"banner", ..Seg::default() };
+    let g = one(lab.rx(1, server(local, d)));
+    assert_eq!((g.port, g.dst, g.seq), (0, (CLIENT, CPORT), cookie + 1));
+    assert_eq!(g.payload, b"banner");
+}
+
+/// A lost SYN toward the real server: the client's retransmissions send it
+/// again, not sooner than 200 ms after the last one, at most 3 times, each
+/// as the first was made (`ca`: with TOA or a PROXY header's room too).
+fn a_lost_syn_is_sent_again(ca: ClientAddr) {
+    let mut lab = lab(ca, ForwardMode::FullNat);
+    let (cookie, gw_ts, first) = to_the_server(&mut lab, ca, b"early");
+    let tso = [Noop, Noop, Timestamp(113, gw_ts)];
+    let again =
+        Seg { seq: ISN + 1, ack: Some(cookie + 1), win: 700, opts: &tso, data: b"early", ..Seg::default() };
+    // At once (the client's first window): the SYN is on its way.
+    lab.now += 50;
+    assert!(lab.rx(0, client(again)).is_empty());
+    assert_eq!(lab.counters.drop_count(Drop::SynproxyPending), 1);
+    let mut resent = 0;
+    for _ in 0..5 {
+        lab.now += 250;
+        let out = lab.rx(0, client(again));
+        if resent == 3 {
+            assert!(out.is_empty(), "at most 3 times");
+            continue;
+        }
+        resent += 1;
+        let g = one(out);
+        assert!(g.syn && !g.ackf && g.payload.is_empty(), "the SYN again, without the data");
+        assert_eq!((g.port, g.src, g.dst, g.seq), (first.port, first.src, first.dst, ISN));
+        assert_eq!(mss(&g.opts), mss(&first.opts), "the MSS the first SYN announced");
+        assert_eq!(wscale(&g.opts), wscale(&first.opts));
+        assert!(g.opts.contains(&SelectiveAcknowledgementPermitted));
+        assert_eq!(ts(&g.opts), Some((113, 0)), "the client's clock");
+        assert_eq!(lab.counters.event_count(Event::SynproxySynResent), resent);
+    }
+    assert_eq!(lab.counters.drop_count(Drop::SynproxyPending), 3);
+    assert_eq!(lab.counters.event_count(Event::SynproxyOpened), 1, "one connection");
+    assert_eq!(lab.worker.engine.sessions().len(), 1);
+    // The server answers at last: the handshake ACK, then the held data.
+    let sa = Seg { seq: SISN, ack: Some(ISN + 1), syn: true, ..Seg::default() };
+    let sent = lab.rx(1, server(first.src, sa));
+    assert_eq!(sent.len(), 2, "the handshake ACK, then the cookie ACK's data");
+    let n = match ca {
+        ClientAddr::ProxyV1 | ClientAddr::ProxyV2 => one(vec![sent[0].clone()]).payload.len(),
+        _ => 0,
+    };
+    let data = one(vec![sent[1].clone()]);
+    assert_eq!((data.seq, data.ack), (ISN + 1, SISN + 1));
+    assert_eq!(&data.payload[n..], b"early");
+}
+
+#[test]
+fn a_lost_syn_is_sent_again_when_the_client_retransmits() {
+    a_lost_syn_is_sent_again(ClientAddr::None);
+}
+
+#[test]
+fn a_lost_syn_is_sent_again_with_toa_and_a_proxy_header() {
+    a_lost_syn_is_sent_again(ClientAddr::Toa);
+    a_lost_syn_is_sent_again(ClientAddr::ProxyV2);
+}

@@ -9,7 +9,10 @@
 //! tests/lab/syn_count.py) while a legitimate connection still succeeds;
 //! a request carried by the handshake's third ACK (scapy,
 //! tests/lab/sp_early_data.py) is held and delivered, after a PROXY
-//! header too; the rules round-trip through `-S`/`-R`.
+//! header too; the rules round-trip through `-S`/`-R`. A SYN lost on the
+//! real server's side (an nftables rule in its namespace, nftables from
+//! scripts/install-deps.sh) is sent again on the client's own
+//! retransmission, and the connection completes.
 //!
 //! FULLNAT topology of tests/lab/lab.sh with two workers
 //! (conf/lab-fullnat-2w.toml) under the prefix `gwe-syp`; python3-scapy
@@ -17,7 +20,7 @@
 
 mod common;
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 use common::proxy::{early_data, early_neighbour, udp_server_learns};
 use common::{script, text, Lab, CLIENT, FULLNAT_2W, VIP};
@@ -152,4 +155,46 @@ fn synproxy_splices_big_transfers_and_keeps_floods_from_the_real_servers() {
     let bad = lab.counter("drop_synproxy_bad_cookie") - before_bad;
     assert!(bad as usize >= 2 * FLOOD, "ACK/RST/FIN/PSH-ACK floods dropped as bad cookies: {bad}");
     drop(procs);
+}
+
+#[test]
+fn synproxy_sends_a_lost_syn_again_when_the_client_retransmits() {
+    let lab = Lab::up(&FULLNAT_2W, "sypl");
+    let ps = script("pp_server.py").display().to_string();
+    let mut server = lab.spawn("rs2", &["python3", &ps, "8094", "bulk", "noheader"]);
+    server.ready();
+    service(&lab, 94, RS2, 8094, &[]);
+    // rs2's kernel drops every SYN to 8094 (counted) until the rule goes.
+    let nft = |cmd: &str| {
+        let o = lab.exec("rs2", &["nft", cmd]);
+        assert!(o.status.success(), "nft {cmd}: {}", String::from_utf8_lossy(&o.stderr));
+        text(&o)
+    };
+    nft("add table inet gwlost");
+    nft("add chain inet gwlost in { type filter hook input priority 0 ; }");
+    nft("add rule inet gwlost in tcp dport 8094 tcp flags syn counter drop");
+    let resent = lab.counter("synproxy_syn_resent");
+    let pc = script("pp_client.py").display().to_string();
+    // The client sends its request at once (dropped while the server's
+    // handshake is under way) and retransmits it.
+    let mut client = lab.spawn("client", &["timeout", "60", "python3", &pc, VIP, "94", "get", "100000"]);
+    let dropped = |rules: &str| {
+        let at = rules.find("counter packets ").expect("the rule's counter") + "counter packets ".len();
+        rules[at..].split_whitespace().next().unwrap().parse::<u64>().unwrap()
+    };
+    let mut waited = 0;
+    while dropped(&nft("list table inet gwlost")) == 0 {
+        assert!(waited < 500, "no SYN reached rs2");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        waited += 1;
+    }
+    nft("delete table inet gwlost");
+    let mut out = String::new();
+    client.0.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(client.0.wait().unwrap().success(), "the client gave up: {out:?}");
+    let got: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(got.first(), Some(&"100000"), "{out:?}");
+    // Without the resend the handshake waited for SYN_SENT's 120 s and
+    // the client's 30 s socket timeout ended it.
+    assert!(lab.counter("synproxy_syn_resent") > resent, "the SYN was sent again");
 }

@@ -76,19 +76,49 @@ impl Engine {
         if let Some(k) = held {
             self.sp_hold.bind(k, Some(i));
         }
-        // The room TOA or a PROXY header takes from the client's segments.
-        let less = match client_addr::of_flags(s.flags) {
-            ClientAddr::None => 0,
-            ClientAddr::Toa => client_addr::TOA_LEN,
-            ca => client_addr::proxy_len(ca == ClientAddr::ProxyV2, &s),
-        };
-        let mss = u16::from_be_bytes([opts[2], opts[3]]).saturating_sub(less as u16).max(536 - 40);
-        opts[2..4].copy_from_slice(&mss.to_be_bytes());
+        lower_mss(&s, &mut opts);
         self.counters.event(Event::SynproxyOpened, 1);
         let act = self.forward(now, rx, i, Dir::Input, frame, &q);
         // Marked after the SYN went through: from now on the splice.
         self.sessions.get_mut(i).flags.insert(Flags::SYNPROXY);
         self.sp.set(i, e);
+        self.with_syn_options(act, opts, n)
+    }
+
+    /// The SYN of SYNPROXY session `i` sent to the real server again
+    /// ([`sp::resend_due`] held for client segment `seg`, the frame):
+    /// rebuilt from the cookie in place of the segment, as
+    /// [`Engine::synproxy_new`] builds the first, and taken through the
+    /// session's path (its step lets it through once, [`sp::resent`]).
+    #[cold]
+    fn resend_syn(
+        &mut self,
+        now: u64,
+        rx: &Iface,
+        i: u32,
+        frame: &mut [u8],
+        p: &L4Info,
+        seg: &sp::Seg,
+    ) -> Action {
+        let secret = self.cfg.synproxy_secret;
+        // The cookie is good for two minutes: a later segment only waits.
+        let Some((syn, _, mut opts, n)) = sp::syn_of_ack(secret, now, &sp::V4, seg, 0) else {
+            return Action::Drop(Drop::SynproxyPending);
+        };
+        let Some(tl) = sp::write(frame, &syn, &[], p.ttl) else {
+            return Action::Drop(Drop::SynproxyNoRoom);
+        };
+        let q = L4Info { tcp_flags: tf::SYN, seq: syn.seq, seg_len: 1, tl, dont_frag: true, ..*p };
+        lower_mss(self.sessions.get(i), &mut opts);
+        self.sp.set(i, sp::resent(&self.sp.get(i), now));
+        self.counters.event(Event::SynproxySynResent, 1);
+        let act = self.forward(now, rx, i, Dir::Input, frame, &q);
+        self.with_syn_options(act, opts, n)
+    }
+
+    /// `act`, the action for a SYN built without its options: with them
+    /// (`opts`, `n` bytes) for the worker to insert, if it is sent.
+    fn with_syn_options(&mut self, act: Action, opts: [u8; 20], n: usize) -> Action {
         match act {
             Action::Forward { port, next_hop } | Action::Grow { port, next_hop } => {
                 self.ca.set_pending(sp::insert(opts, n));
@@ -159,6 +189,9 @@ impl Engine {
         if out && f & (tf::SYN | tf::ACK) == tf::SYN | tf::ACK && f & tf::RST == 0 {
             let s = *self.sessions.get(i);
             let sa = sp::read(frame);
+            if !sp::answers_syn(&e, &sa) {
+                return Some(Action::Drop(Drop::SynproxyServerAck));
+            }
             let mut o = [0; 20];
             let (client, virt) = ((s.cip.into(), s.cport), (s.vip.into(), s.vport));
             let (ack, n) = sp::ack_of_syn_ack(&mut e, &sa, client, virt, &mut o);
@@ -194,7 +227,14 @@ impl Engine {
         if e.spliced {
             return None;
         }
+        if !out && sp::let_resent_syn_through(&mut e, f) {
+            self.sp.set(i, e);
+            return None;
+        }
         if out && f & tf::RST != 0 {
+            if !sp::answers_syn(&e, &sp::read(frame)) {
+                return Some(Action::Drop(Drop::SynproxyServerAck));
+            }
             // The server refuses: reset the client where it expects it.
             let hl = crate::wire::ipv4::Packet::new_unchecked(&frame[ETH..]).header_len();
             let mut t = crate::wire::tcp::Packet::new_unchecked(&mut frame[ETH + hl..]);
@@ -202,6 +242,25 @@ impl Engine {
             self.sp_hold.forget(i, e.cookie_isn);
             return None;
         }
+        if !out {
+            let seg = sp::read(frame);
+            if sp::resend_due(&e, &seg, now) {
+                return Some(self.resend_syn(now, rx, i, frame, p, &seg));
+            }
+        }
         Some(Action::Drop(Drop::SynproxyPending))
     }
+}
+
+/// Lowers the MSS option at the front of `opts` (a SYN's, from
+/// [`sp::syn_of_ack`]) by the room session `s`'s client-address choice
+/// takes from the client's segments (TOA, a PROXY header).
+fn lower_mss(s: &crate::session::Session, opts: &mut [u8; 20]) {
+    let less = match client_addr::of_flags(s.flags) {
+        ClientAddr::None => 0,
+        ClientAddr::Toa => client_addr::TOA_LEN,
+        ca => client_addr::proxy_len(ca == ClientAddr::ProxyV2, s),
+    };
+    let mss = u16::from_be_bytes([opts[2], opts[3]]).saturating_sub(less as u16).max(536 - 40);
+    opts[2..4].copy_from_slice(&mss.to_be_bytes());
 }

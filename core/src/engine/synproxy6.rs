@@ -171,6 +171,8 @@ impl Engine {
     #[inline(never)]
     pub(super) fn synproxy_step6(
         &mut self,
+        now: u64,
+        rx: &Iface,
         i: u32,
         dir: Dir,
         frame: &mut [u8],
@@ -180,13 +182,17 @@ impl Engine {
         let s = *self.sessions6.get(i);
         let out = dir == Dir::Output;
         let f = p.tcp_flags;
+        // IPv6 from a FULLNAT66 or NAT66 server, IPv4 from a NAT64 one;
+        // only its sequence numbers and options are read.
+        let server_seg = |frame: &[u8]| match super::nat64::v4_of(s.rip) {
+            Some(_) => sp::read(frame),
+            None => sp::read6(frame, p.l4, ETH + p.len),
+        };
         if out && f & (tf::SYN | tf::ACK) == tf::SYN | tf::ACK && f & tf::RST == 0 {
-            // IPv6 from a FULLNAT66 or NAT66 server, IPv4 from a NAT64 one;
-            // only its sequence numbers and options are read.
-            let sa = match super::nat64::v4_of(s.rip) {
-                Some(_) => sp::read(frame),
-                None => sp::read6(frame, p.l4, ETH + p.len),
-            };
+            let sa = server_seg(frame);
+            if !sp::answers_syn(&e, &sa) {
+                return Some(Action::Drop(Drop::SynproxyServerAck));
+            }
             let Some((port, _)) = self.cfg.routes.lookup6(s.cip) else {
                 return Some(Action::Drop(Drop::NoRoute));
             };
@@ -211,13 +217,53 @@ impl Engine {
             // The client's SYN rebuilt from its cookie ACK.
             return None;
         }
+        if !out && sp::let_resent_syn_through(&mut e, f) {
+            // That SYN sent again ([`Engine::resend_syn6`]).
+            self.sp6.set(i, e);
+            return None;
+        }
         if out && f & tf::RST != 0 {
+            if !sp::answers_syn(&e, &server_seg(frame)) {
+                return Some(Action::Drop(Drop::SynproxyServerAck));
+            }
             // The server refuses: reset the client where it expects it.
             tcp::Packet::new_unchecked(&mut frame[p.l4..]).rewrite_seq_number(e.cookie_isn.wrapping_add(1));
             self.sp_hold.forget(i | sp::V6_OWNER, e.cookie_isn);
             return None;
         }
+        if !out {
+            let seg = sp::read6(frame, p.l4, ETH + p.len);
+            if sp::resend_due(&e, &seg, now) {
+                return Some(self.resend_syn6(now, rx.port, i, frame, p, &seg));
+            }
+        }
         Some(Action::Drop(Drop::SynproxyPending))
+    }
+
+    /// The SYN of IPv6 SYNPROXY session `i` sent to the real server again
+    /// ([`sp::resend_due`] held for client segment `seg`, the frame):
+    /// rebuilt from the cookie as [`Engine::synproxy_new6`] builds the
+    /// first, and processed again by the worker (the session's step lets
+    /// it through once, [`sp::resent`]).
+    #[cold]
+    fn resend_syn6(
+        &mut self,
+        now: u64,
+        port: u16,
+        i: u32,
+        frame: &[u8],
+        p: &L4Info6,
+        seg: &sp::Seg,
+    ) -> Action {
+        let secret = self.cfg.synproxy_secret;
+        // The cookie is good for two minutes: a later segment only waits.
+        let Some((syn, _, opts, n)) = sp::syn_of_ack(secret, now, &sp::V6, seg, 0) else {
+            return Action::Drop(Drop::SynproxyPending);
+        };
+        self.sp6.set(i, sp::resent(&self.sp6.get(i), now));
+        self.sp_built.write(frame, &syn, &opts[..n], p.hop_limit);
+        self.counters.event(Event::SynproxySynResent, 1);
+        Action::Again { port, held: false }
     }
 }
 
@@ -242,7 +288,7 @@ impl Engine {
         frame: &mut [u8],
         p: &L4Info6,
     ) -> Action {
-        if let Some(a) = self.synproxy_step6(i, dir, frame, p) {
+        if let Some(a) = self.synproxy_step6(now, rx, i, dir, frame, p) {
             return a;
         }
         let act = self.forward6(now, rx, i, dir, frame, p);

@@ -431,6 +431,68 @@ fn client_segments_wait_for_the_server_and_its_refusal_resets_the_client() {
     assert_eq!(out[0].seq, h.cookie.wrapping_add(1));
 }
 
+/// A lost SYN toward server `rs` (FULLNAT66, or NAT64's IPv4 server):
+/// the client's retransmission 200 ms or more later sends it again, as
+/// the first was, at most 3 times; a server answer that does not
+/// acknowledge it is dropped and sets nothing, the real one splices.
+fn lost_syn_and_forged_answers(rs_ip: IpAddr) {
+    let mut w = worker(service(rs_ip, ForwardMode::FullNat));
+    let (h, first) = open(&mut w, b"");
+    let c = w.engine.counters().clone();
+    let opts = [TcpOptionElement::Noop, TcpOptionElement::Noop, TcpOptionElement::Timestamp(113, h.gw_tsval)];
+    let again = || tcp(C(), V(), CLIENT_ISN + 1, Some(h.cookie.wrapping_add(1)), false, false, &opts, b"x");
+    assert!(run(&mut w, 1_100, again()).is_empty(), "100 ms after the SYN: it waits");
+    for (k, now) in [1_300, 1_600, 1_900].into_iter().enumerate() {
+        let out = run(&mut w, now, again());
+        assert_eq!(out.len(), 1, "the SYN again: {out:?}");
+        let syn = &out[0];
+        assert!(syn.syn && !syn.ack_flag && syn.payload.is_empty());
+        assert_eq!((syn.src, syn.dst, syn.seq, syn.hops), (first.src, first.dst, CLIENT_ISN, first.hops));
+        assert_eq!(
+            (syn.mss, syn.wscale, syn.sack_ok, syn.ts),
+            (first.mss, first.wscale, true, Some((113, 0)))
+        );
+        assert_eq!(c.event_count(Event::SynproxySynResent), k as u64 + 1);
+    }
+    assert!(run(&mut w, 2_200, again()).is_empty(), "at most 3 times");
+    assert_eq!(c.drop_count(Drop::SynproxyPending), 2);
+    assert_eq!(c.event_count(Event::SessionsCreated), 1, "one session");
+    // Answers that do not acknowledge the SYN: dropped, nothing set.
+    let rs = (rs_ip, 8080);
+    for (seq, ack, syn, rst) in
+        [(5, Some(CLIENT_ISN + 9), true, false), (0, Some(CLIENT_ISN), false, true), (0, None, false, true)]
+    {
+        assert!(run(&mut w, 2_300, tcp(rs, h.local, seq, ack, syn, rst, &[], &[])).is_empty());
+    }
+    assert_eq!(c.drop_count(Drop::SynproxyServerAck), 3);
+    // The real SYN-ACK: the handshake ACK in the server's space.
+    let out = run(&mut w, 2_400, tcp(rs, h.local, SERVER_ISN, Some(CLIENT_ISN + 1), true, false, &[], &[]));
+    assert_eq!(out.len(), 1);
+    assert!(out[0].ack_flag && !out[0].syn);
+    assert_eq!((out[0].seq, out[0].ack), (CLIENT_ISN + 1, SERVER_ISN + 1));
+    // Another ISN on a repeated SYN-ACK is not the server's.
+    let other = tcp(rs, h.local, SERVER_ISN + 7, Some(CLIENT_ISN + 1), true, false, &[], &[]);
+    assert!(run(&mut w, 2_500, other).is_empty());
+    assert_eq!(c.drop_count(Drop::SynproxyServerAck), 4);
+    // Client data now goes through, spliced.
+    let out = run(&mut w, 2_600, again());
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        (out[0].seq, out[0].ack, out[0].payload.as_slice()),
+        (CLIENT_ISN + 1, SERVER_ISN + 1, &b"x"[..])
+    );
+}
+
+#[test]
+fn fullnat66_a_lost_syn_is_sent_again_and_forged_answers_are_dropped() {
+    lost_syn_and_forged_answers(IpAddr::V6(RIP6));
+}
+
+#[test]
+fn nat64_a_lost_syn_is_sent_again_and_forged_answers_are_dropped() {
+    lost_syn_and_forged_answers(IpAddr::V4(RIP4));
+}
+
 #[test]
 fn bad_cookies_and_stray_segments_are_dropped_counted_and_leave_no_state() {
     for rip in [IpAddr::V6(RIP6), IpAddr::V4(RIP4)] {
