@@ -279,6 +279,12 @@ impl<B> Redirect<B> {
     pub fn is_empty(&self, me: u32) -> bool {
         self.inboxes[me as usize].is_empty()
     }
+    /// How many packets wait in worker `me`'s inbox (two loads, as
+    /// [`Redirect::is_empty`]).
+    #[inline]
+    pub fn len(&self, me: u32) -> usize {
+        self.inboxes[me as usize].len()
+    }
 }
 
 #[cfg(test)]

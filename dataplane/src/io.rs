@@ -214,12 +214,22 @@ pub struct Staging<B> {
     frames: Vec<(B, Owner, Option<Staged>)>,
     /// The port each frame handed over by another worker came in on.
     ports: Vec<u16>,
+    /// SYN shedding while the inbox of packets other workers handed over
+    /// holds a backlog ([`gw_core::synproxy::shed`]'s "The inbox").
+    inbox_shed: Shed,
 }
 
 impl<B> Staging<B> {
-    /// Room for a burst (the only allocation, at the worker's start).
+    /// Room for a burst (the only allocation, at the worker's start); the
+    /// inbox's SYN shedding at the default rate.
     pub fn new() -> Staging<B> {
-        Staging { frames: Vec::with_capacity(BURST), ports: Vec::with_capacity(BURST) }
+        Staging::with_inbox_shed(Shed::default())
+    }
+
+    /// [`Staging::new`] with the inbox's SYN shedding `shed` (the rate of
+    /// `workers.overload_syn_rate`).
+    pub fn with_inbox_shed(shed: Shed) -> Staging<B> {
+        Staging { frames: Vec::with_capacity(BURST), ports: Vec::with_capacity(BURST), inbox_shed: shed }
     }
 }
 
@@ -380,7 +390,9 @@ pub fn after_bursts<B: PacketBuf>(
 }
 
 /// The packets other workers handed over, up to two bursts (counted as
-/// `redirect_in`, not again as `rx_packets`); how many.
+/// `redirect_in`, not again as `rx_packets`; those read count, shed SYNs
+/// too); how many. While the inbox holds a backlog, plain SYNs beyond the
+/// quota are shed before the stages, as an rx burst's are (`drop_syn_shed`).
 #[inline(never)]
 fn handed_over<B: PacketBuf>(
     worker: &mut Worker<B>,
@@ -390,16 +402,25 @@ fn handed_over<B: PacketBuf>(
     io: &mut impl Flush<B>,
 ) -> usize {
     let mut handed = 0;
+    let mut shed = 0;
     for _ in 0..2 {
         if q.redirect.is_empty(q.me) {
             break;
         }
+        // A burst read whole: the inbox held a backlog (as a full rx burst).
+        let shedding = st.inbox_shed.rx_burst(now, q.redirect.len(q.me) >= BURST);
         let inbox = std::iter::from_fn(|| q.redirect.recv(q.me)).take(BURST);
-        let ports = &mut st.ports;
-        let inbox = inbox.map(|(port, m)| {
-            ports.push(port);
-            m
-        });
+        let (ports, syns) = (&mut st.ports, &mut st.inbox_shed);
+        let inbox = inbox
+            .filter(|(_, m)| {
+                let keep = !shedding || syns.admit(m.as_ref());
+                shed += u64::from(!keep);
+                keep
+            })
+            .map(|(port, m)| {
+                ports.push(port);
+                m
+            });
         stage(&worker.engine, 1, q.me, inbox, &mut st.frames);
         handed += st.frames.len();
         for ((m, _, s), port) in st.frames.drain(..).zip(st.ports.drain(..)) {
@@ -407,8 +428,11 @@ fn handed_over<B: PacketBuf>(
             worker.handle_staged(now, port, rx.as_ref(), m, s.as_ref(), io);
         }
     }
-    q.counters.event(Event::RedirectIn, handed as u64);
-    handed
+    q.counters.event(Event::RedirectIn, handed as u64 + shed);
+    if shed > 0 {
+        q.counters.count_drops(Drop::SynShed, shed);
+    }
+    handed + shed as usize
 }
 
 /// A poll loop's clock: the milliseconds its steps run with, from TSC
@@ -490,6 +514,8 @@ pub struct WorkerLoop {
     /// come back full), one per port in `ports`' order: SYNs beyond the
     /// quota are dropped before the stages.
     pub shed: Vec<Shed>,
+    /// `workers.overload_syn_rate`, for the inbox's shedding too.
+    pub syn_rate: u32,
     /// Count `burst_cycles` (`workers.record_burst_cycles`): each port's
     /// burst that received packets, from its rx call to the end of its TX
     /// flush, as testpmd's `--record-core-cycles` counts a stream's.
@@ -510,7 +536,7 @@ impl WorkerLoop {
         let mut queues: Vec<QueuePair> = self.ports.iter().map(|p| p.queue_pair(self.queue)).collect();
         let mut empty_polls = 0u32;
         // A burst between its stages (allocated once, here).
-        let mut staged: Staging<Mbuf> = Staging::new();
+        let mut staged: Staging<Mbuf> = Staging::with_inbox_shed(Shed::new(self.syn_rate));
         let mut generation = self.worker.engine.snapshot().generation;
         counters.generation.set(generation);
         let mut clock = PollClock::new(hz / 1000, tsc());

@@ -693,6 +693,59 @@ fn the_inbox_from_other_workers_is_read_two_bursts_a_poll() {
     assert_eq!(snap(&counters), snap(&ladder.counters));
 }
 
+/// A SYN flood that another worker hands over (all to this one, as a
+/// flood from one source to a persistent service goes): while the inbox
+/// holds a backlog (every burst read from it whole) its SYNs beyond the
+/// quota are shed before the stages (`drop_syn_shed`), as an rx burst's
+/// are, and the established datagrams among them are all forwarded; every
+/// SYN is either shed or processed.
+#[test]
+fn a_syn_flood_handed_over_is_shed_at_the_inbox_and_established_flows_go_on() {
+    let mut polled = lab();
+    let rings = Rings::new(1);
+    let counters = polled.counters.clone();
+    let q = rings.queues(&counters);
+    let mut tx = Tx::default();
+    let mut staged = Staging::new();
+    let now = polled.now;
+    // Eight established UDP flows.
+    let flow = |i: u16| udp(CLIENT_MAC, GW_OUT, (CLIENT, 20_000 + i), (VIP, VPORT));
+    for i in 0..8 {
+        rings.redirect.send(0, 0, flow(i)).expect("room");
+    }
+    after_bursts(&mut polled.worker, &q, now, 0, &mut staged, &mut tx);
+    assert_eq!(tx.out[1].len(), 8, "the flows' first datagrams");
+    // Each poll finds the inbox backed up (both of its bursts read whole):
+    // 56 SYNs from one source, with a datagram of each flow among them.
+    let (polls, syns_per_poll) = (60u16, 56u16);
+    let mut syn_port = 1_000u16;
+    for _ in 0..polls {
+        for k in 0..syns_per_poll {
+            let syn = tcp(CLIENT_MAC, GW_OUT, (CLIENT, syn_port), (VIP, VPORT), true, false);
+            rings.redirect.send(0, 0, syn).expect("room");
+            syn_port += 1;
+            if k % 7 == 6 {
+                rings.redirect.send(0, 0, flow(k / 7)).expect("room");
+            }
+        }
+        assert_eq!(rings.redirect.len(0), 64);
+        let (handed, _) = after_bursts(&mut polled.worker, &q, now, 0, &mut staged, &mut tx);
+        assert_eq!(handed, 64, "shed or processed, all read");
+    }
+    assert!(rings.redirect.is_empty(0));
+    let syns = u64::from(polls) * u64::from(syns_per_poll);
+    let shed = counters.drop_count(Drop::SynShed);
+    assert!(shed > syns / 2, "the flood shed at the inbox once it backed up: {shed} of {syns}");
+    let udp_out = tx.out[1].iter().filter(|f| f[14 + 9] == 17).count();
+    assert_eq!(udp_out, 8 + 8 * usize::from(polls), "every established datagram forwarded");
+    let syns_processed = tx.out[1].iter().filter(|f| f[14 + 9] == 6).count() as u64
+        + counters.drop_count(Drop::TableFull)
+        + counters.drop_count(Drop::HalfOpenLimit);
+    assert_eq!(syns_processed + shed, syns, "every SYN processed or shed");
+    assert_eq!(counters.drop_count(Drop::RedirectFull), 0);
+    assert_eq!(counters.event_count(Event::RedirectIn), 8 + syns + 8 * u64::from(polls));
+}
+
 #[test]
 fn frames_from_the_kernel_leave_as_they_are() {
     let mut polled = lab();

@@ -39,8 +39,18 @@
 //!   everything else are never shed. The decision does not know the
 //!   service: under overload a plain SYN to any destination (a plain
 //!   FULLNAT/NAT service, the kernel's own ports) is within the quota or
-//!   shed alike. Redirected packets (another worker read them) are not
-//!   shed again.
+//!   shed alike.
+//! * **The inbox** of packets other workers handed over (the flows this
+//!   worker owns: a persistent or locality service's, or any flow with
+//!   software steering) is a queue of its own, with its own `Shed`: the
+//!   receiving workers forward a flood at the cost of a copy, and their
+//!   rings never back up, but the owner's inbox does (a SYN flood from
+//!   one source to a persistent service all goes to one worker). Each
+//!   inbox burst read whole counts as a full burst, and SYNs beyond the
+//!   quota are shed there before the stages; the packets of established
+//!   flows behind them are not refused by the full inbox
+//!   (`drop_redirect_full`). A SYN is shed at most once: the receiving
+//!   worker's shed applies to its rx bursts, the owner's to its inbox.
 //! * **The rate cap** ([`Shed::admit`]): while overloaded, the SYNs within
 //!   the quota are also held to `workers.overload_syn_rate` per second per
 //!   worker and port (a token bucket holding one millisecond's worth, at least one

@@ -317,6 +317,7 @@ fn run(args: Args) -> Result<()> {
             neighbours: neighbours.clone(),
             kernel: kernel_rings.clone(),
             shed: ports.iter().map(|_| Shed::new(cfg.workers.overload_syn_rate)).collect(),
+            syn_rate: cfg.workers.overload_syn_rate,
             record_bursts: cfg.workers.record_burst_cycles,
         };
         eal.launch(*lcore, move || worker.run())
