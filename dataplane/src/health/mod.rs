@@ -243,7 +243,8 @@ fn build(loaded: &Loaded) -> State {
     State { services }
 }
 
-/// Runs a notify script without a shell and without waiting for it.
+/// Runs a notify script without a shell and without waiting for it (as
+/// keepalived's `notify_exec`: never killed, however long it runs).
 fn notify(script: &Option<String>) {
     let Some(line) = script else { return };
     let mut words = probe::split_command(line);
@@ -252,16 +253,44 @@ fn notify(script: &Option<String>) {
     }
     let prog = words.remove(0);
     match Command::new(&prog).args(&words).stdin(Stdio::null()).spawn() {
-        Ok(mut child) => {
-            // Reaped by a waiter of its own; if no thread can be started
-            // the transition still completes (the script is left unreaped).
-            let waiter = std::thread::Builder::new().name("gw-notify".into()).spawn(move || child.wait());
-            if let Err(e) = waiter {
-                tracing::warn!(script = %line, error = %e, "health: cannot wait for the notify script");
-            }
-        }
+        Ok(child) => reap_later(child),
         Err(e) => tracing::warn!(script = %line, error = %e, "health: cannot run the notify script"),
     }
+}
+
+/// The notify scripts still running, for [`reap_later`].
+static RUNNING: Mutex<Vec<std::process::Child>> = Mutex::new(Vec::new());
+
+/// How often the reaper looks for notify scripts that ended.
+const REAP_EVERY: Duration = Duration::from_millis(200);
+
+/// Hands `child` (a notify script) to the one reaper thread of all of them
+/// (started with the first), which collects each as it ends: a script
+/// that never ends holds its own process, as under keepalived, but no
+/// thread of gatewayd's (one waiter thread per script piled up under a
+/// flapping server whose script hangs). Those already ended are collected
+/// here too, so without the thread (it could not start) they do not pile
+/// up either.
+fn reap_later(child: std::process::Child) {
+    static REAPER: std::sync::Once = std::sync::Once::new();
+    let mut running = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
+    reap(&mut running);
+    running.push(child);
+    drop(running);
+    REAPER.call_once(|| {
+        let started = std::thread::Builder::new().name("gw-notify-reap".into()).spawn(|| loop {
+            std::thread::sleep(REAP_EVERY);
+            reap(&mut RUNNING.lock().unwrap_or_else(|p| p.into_inner()));
+        });
+        if let Err(e) = started {
+            tracing::warn!(error = %e, "health: no reaper thread; notify scripts are collected at the next one");
+        }
+    });
+}
+
+/// Collects the notify scripts of `running` that ended.
+fn reap(running: &mut Vec<std::process::Child>) {
+    running.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
 }
 
 /// A checker's identity for its thread.

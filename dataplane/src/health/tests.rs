@@ -243,3 +243,24 @@ fn reloads_leave_no_checker_threads_behind_waiting_out_a_long_connect_timeout() 
     h.stop();
     wait("no checker thread after the stop", || threads_named("gw-check-") == 0);
 }
+
+/// Notify scripts that hang (`sleep`, as a script stuck on a lock would)
+/// hold their own processes but no thread each: one reaper collects every
+/// script as it ends, the hung ones once they do.
+#[test]
+fn hung_notify_scripts_hold_no_thread_each_and_are_reaped_when_they_end() {
+    let hung = Some("/bin/sleep 30".to_string());
+    for _ in 0..40 {
+        super::notify(&hung);
+    }
+    let quick = Some("/bin/true".to_string());
+    for _ in 0..10 {
+        super::notify(&quick);
+    }
+    assert_eq!(threads_named("gw-notify"), 1, "one reaper thread for all of them");
+    wait("the scripts that ended are reaped", || super::RUNNING.lock().unwrap().len() == 40);
+    for c in super::RUNNING.lock().unwrap().iter_mut() {
+        c.kill().unwrap();
+    }
+    wait("killed, they are reaped too", || super::RUNNING.lock().unwrap().is_empty());
+}
