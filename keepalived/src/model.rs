@@ -354,6 +354,13 @@ fn range(n: &Node, s: &str, what: &str) -> Result<(IpAddr, IpAddr), Error> {
             .ok()
             .filter(|e| *e <= max && !end.starts_with('+'))
             .ok_or_else(bad)?;
+        // keepalived's `alloc_vsg_entry`: the short form's end must be
+        // above the start's last byte or group (`a.b.c.5-5` is not taken
+        // as one address).
+        if u128::from(e) <= ip_bits(first) & low {
+            let m = format!("Address range end is not greater than address range start - {s}");
+            return Err(n.at.error(m));
+        }
         ip_of(first, (ip_bits(first) & !low) | u128::from(e))
     };
     if first > last {

@@ -422,6 +422,12 @@ fn broken_files_are_refused_with_their_line() {
         refused("virtual_server_group g {\n  2001:db8::1-10000 80\n}\n"),
         "(k.conf: Line 2) Invalid range end 2001:db8::1-10000"
     );
+    for short in ["198.18.0.5-5", "198.18.0.5-4", "2001:db8::1f-1f"] {
+        assert_eq!(
+            refused(&format!("virtual_server_group g {{\n  {short} 80\n}}\n")),
+            format!("(k.conf: Line 2) Address range end is not greater than address range start - {short}")
+        );
+    }
     assert_eq!(
         refused("virtual_server_group g {\n  2001:db8::1-198.18.0.1 80\n}\n"),
         "(k.conf: Line 2) Invalid range 2001:db8::1-198.18.0.1: the ends are of different families"
