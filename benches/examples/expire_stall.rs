@@ -64,7 +64,7 @@ fn drain(t: &mut SessionTable, n: u32, budget: usize) -> (Vec<u64>, f64) {
     let (mut passes, mut total, mut examined) = (vec![], 0, 0);
     loop {
         let t0 = tsc();
-        let done = t.expire_with(now, budget, |_| None);
+        let done = t.expire_with(now, budget, |_, _| None);
         let dt = tsc() - t0;
         assert!(done.examined <= budget);
         if done.examined == 0 {

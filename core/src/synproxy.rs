@@ -61,15 +61,22 @@
 //! and sets nothing: before this check one forged SYN-ACK fixed the
 //! splice's offsets and broke the connection.
 //!
-//! **A lost SYN is sent again** (DPVS's `syn_retry`, [`resend_due`]): a
-//! client segment at its first sequence number acknowledging the cookie
-//! (the cookie ACK's retransmission, or its first data) arriving at least
-//! [`RESEND_AFTER_MS`] after the last SYN toward the server, while no
-//! SYN-ACK came, is turned into the SYN again (rebuilt from the cookie, as
-//! the first), at most [`SYN_RESENDS`] times (`synproxy_syn_resent`).
-//! DPVS resends from the session's timer; here only a client segment does,
-//! so a client that waits for the server to speak first (its ACK carried
-//! no data, nothing to retransmit) is not helped.
+//! **A lost SYN is sent again** (DPVS's `syn_retry`), at most
+//! [`SYN_RESENDS`] times in all (`synproxy_syn_resent`), each rebuilt
+//! from the cookie as the first was:
+//!
+//! - from the session's timer ([`timer_resend_due`], as DPVS): while the
+//!   handshake waits for the real server, the session's deadline is
+//!   [`resend_timer`] after the last SYN (1, 2, then 4 s: RFC 6298's
+//!   first retransmission timeout, doubled), not SYN_SENT's timeout; due,
+//!   the session stays and the worker sends the SYN again; due after the
+//!   last resend (8 s later), the session ends, 15 s after the first SYN.
+//!   This helps a client that waits for the server to speak first (SSH,
+//!   SMTP, MySQL: its ACK carried no data, it retransmits nothing);
+//! - sooner on the client's retransmission ([`resend_due`]): a client
+//!   segment at its first sequence number acknowledging the cookie (the
+//!   cookie ACK again, or its first data) at least [`RESEND_AFTER_MS`]
+//!   after the last SYN.
 //!
 //! The code here is the same for both families: [`Seg`] holds addresses
 //! as `u128` (an IPv4 one in the low 32 bits), [`read`]/[`write`] and
@@ -340,6 +347,41 @@ pub fn resend_due(e: &Entry, seg: &Seg, now_ms: u64) -> bool {
         && seg.seq == e.client_next
         && seg.ack == e.cookie_isn.wrapping_add(1)
         && waited
+}
+
+/// The first wait of a handshake's timer for the real server's SYN-ACK
+/// (RFC 6298's initial retransmission timeout); each resend doubles it.
+pub const RESEND_TIMER_MS: u64 = 1_000;
+
+/// The session's deadline after the SYN went to the real server for the
+/// `resends`-th time again (0: the first SYN): [`RESEND_TIMER_MS`] doubled
+/// that many times.
+pub fn resend_timer(resends: u8) -> u64 {
+    RESEND_TIMER_MS << resends.min(SYN_RESENDS)
+}
+
+/// Whether the handshake of `e`, its session's timer due, sends the SYN
+/// again (the session stays); otherwise the session ends as any other.
+pub fn timer_resend_due(e: &Entry) -> bool {
+    !e.spliced && e.resends < SYN_RESENDS
+}
+
+/// The cookie ACK of `e`'s handshake as the client sent it, rebuilt from
+/// the entry and the session's client side `client` and `virt` (what
+/// [`syn_of_ack`] makes the SYN of, for the timer's resend).
+pub fn cookie_ack(e: &Entry, client: (u128, u16), virt: (u128, u16)) -> Seg {
+    Seg {
+        src: client.0,
+        dst: virt.0,
+        sport: client.1,
+        dport: virt.1,
+        seq: e.client_next,
+        ack: e.cookie_isn.wrapping_add(1),
+        flags: tf::ACK,
+        win: e.client_win,
+        opts: Opts { ts: e.ts.then_some((e.client_tsval, e.gw_tsval)), ..Opts::default() },
+        data: 0,
+    }
 }
 
 /// `e` as the SYN is sent again at `now_ms`: counted, timed, and marked

@@ -13,7 +13,7 @@ use crate::client_addr;
 use crate::counters::{Drop, Event, WorkerCounters};
 use crate::engine::nat64::Pending as Nat64Pending;
 use crate::engine::reject::{self, Reject};
-use crate::engine::{Action, Engine, Staged};
+use crate::engine::{Action, Engine, Staged, TimerResend, TIMER_SYN_LEN};
 use crate::frag::{self, Datagram};
 use crate::modes::tun;
 use crate::nat64;
@@ -1000,6 +1000,37 @@ impl<B: PacketBuf> Worker<B> {
         self.timers(now, io);
     }
 
+    /// SYNPROXY handshakes whose timer came due during the expiry pass,
+    /// still waiting for the real server: each SYN, rebuilt by the engine
+    /// ([`Engine::next_timer_resend`]), processed as received from the
+    /// client on its side's port ([`Worker::again`]), then the handshake's
+    /// timer set again.
+    #[inline(never)]
+    fn timer_resends(&mut self, now: u64, io: &mut impl Io<B>) {
+        while let Some(r) = self.engine.next_timer_resend(now) {
+            let Some(mut b) = io.alloc() else {
+                self.engine.counters().count_drop(Drop::NoMbuf);
+                continue;
+            };
+            match r {
+                TimerResend::Again { owner, port } => {
+                    self.again(now, port, false, b, io);
+                    self.engine.rearm_resend(now, owner);
+                }
+                TimerResend::Ipv4 { owner } => {
+                    if !b.set_len(TIMER_SYN_LEN) {
+                        self.engine.counters().count_drop(Drop::NoMbuf);
+                        continue;
+                    }
+                    b.truncate(TIMER_SYN_LEN);
+                    if let Some(action) = self.engine.timer_resend4(now, owner, b.as_mut()) {
+                        self.carry_out_apart(now, action, b, io);
+                    }
+                }
+            }
+        }
+    }
+
     /// [`Worker::tick`] with the session expiry's budget given
     /// ([`Engine::expire_with`]): the poll loop's entry. Returns what the
     /// expiry pass did. Inline: on most polls it is a few tests.
@@ -1015,6 +1046,9 @@ impl<B: PacketBuf> Worker<B> {
     /// due), the work out of line.
     #[inline]
     fn timers(&mut self, now: u64, io: &mut impl Io<B>) {
+        if self.engine.timer_resends_due() {
+            self.timer_resends(now, io);
+        }
         if self.statics.is_some() || self.statics6.is_some() {
             self.refresh_statics(io);
         }

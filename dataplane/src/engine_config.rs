@@ -258,7 +258,7 @@ mod tests {
                 // The engine's cheap test before its walks: nothing it
                 // skips would have done anything.
                 let due = t.expiry_due(now_ms);
-                let done = t.expire_with(now_ms, expire_budget(packets), |s: &Session| {
+                let done = t.expire_with(now_ms, expire_budget(packets), |_, s: &Session| {
                     let id = (s.cip - 0x0a00_0000) as usize;
                     let (due, now) = (deadline[id] >> 6, now_ms >> 6);
                     assert!(due <= now, "session {id} freed before its deadline");

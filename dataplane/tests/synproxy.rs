@@ -452,3 +452,63 @@ fn a_lost_syn_is_sent_again_with_toa_and_a_proxy_header() {
     a_lost_syn_is_sent_again(ClientAddr::Toa);
     a_lost_syn_is_sent_again(ClientAddr::ProxyV2);
 }
+
+/// Runs the worker's timers at `at` ms after `t0`; what they sent.
+fn tick_at(lab: &mut Lab, t0: u64, at: u64) -> Vec<(u16, Vec<u8>)> {
+    lab.now = t0 + at;
+    lab.worker.tick(lab.now, &mut lab.io);
+    std::mem::take(&mut lab.io.sent)
+}
+
+/// A client that waits for the server to speak first (its cookie ACK
+/// carried no data; SSH, SMTP): nothing of its own to retransmit. The
+/// session's timer sends the lost SYN again 1, 3 and 7 s after the first
+/// (each wait doubled), as the first was made; 15 s after the first the
+/// handshake ends. With TOA, the SYN again carries what the first did.
+#[test]
+fn the_timer_sends_a_lost_syn_again_for_a_client_that_waits() {
+    for ca in [ClientAddr::None, ClientAddr::Toa] {
+        let mut lab = lab(ca, ForwardMode::FullNat);
+        let (_, _, first) = to_the_server(&mut lab, ca, b"");
+        let t0 = lab.now;
+        let toa = lab.counters.event_count(Event::ToaAdded);
+        assert!(tick_at(&mut lab, t0, 800).is_empty(), "{ca:?}: not yet");
+        for (k, at) in [(1, 1_000), (2, 3_000), (3, 7_000)] {
+            let g = one(tick_at(&mut lab, t0, at + 150));
+            assert!(g.syn && !g.ackf && g.payload.is_empty(), "{ca:?}: the SYN again at {at} ms");
+            assert_eq!((g.port, g.src, g.dst, g.seq), (first.port, first.src, first.dst, ISN));
+            assert_eq!((mss(&g.opts), wscale(&g.opts)), (mss(&first.opts), wscale(&first.opts)));
+            assert_eq!(ts(&g.opts), ts(&first.opts), "the client's clock of its cookie ACK");
+            assert_eq!(g.raw_opts, first.raw_opts, "{ca:?}: the same options");
+            assert_eq!(lab.counters.event_count(Event::SynproxySynResent), k);
+            assert!(tick_at(&mut lab, t0, at + 600).is_empty(), "{ca:?}: once");
+        }
+        assert_eq!(lab.counters.event_count(Event::ToaAdded), toa, "{ca:?}: TOA as on the first SYN");
+        assert!(tick_at(&mut lab, t0, 14_700).is_empty());
+        assert_eq!(lab.worker.engine.sessions().len(), 1, "{ca:?}: still waiting");
+        assert!(tick_at(&mut lab, t0, 15_300).is_empty());
+        assert_eq!(lab.worker.engine.sessions().len(), 0, "{ca:?}: ended 15 s after the first SYN");
+        assert_eq!(lab.counters.event_count(Event::SynproxySynResent), 3);
+    }
+}
+
+/// The server answers after the timer's first resend: the handshake is
+/// spliced, the timer sends nothing more, and the connection lives on.
+#[test]
+fn an_answered_handshake_stops_the_resend_timer() {
+    let mut lab = lab(ClientAddr::None, ForwardMode::FullNat);
+    let (cookie, _, first) = to_the_server(&mut lab, ClientAddr::None, b"");
+    let t0 = lab.now;
+    assert!(one(tick_at(&mut lab, t0, 1_150)).syn);
+    let sa = Seg { seq: SISN, ack: Some(ISN + 1), syn: true, ..Seg::default() };
+    let g = one(lab.rx(1, server(first.src, sa)));
+    assert!(g.ackf && !g.syn);
+    for at in [3_150, 7_150, 15_150, 60_000] {
+        assert!(tick_at(&mut lab, t0, at).is_empty(), "nothing at {at} ms");
+    }
+    assert_eq!(lab.counters.event_count(Event::SynproxySynResent), 1);
+    assert_eq!(lab.worker.engine.sessions().len(), 1, "established");
+    let d = Seg { seq: SISN + 1, ack: Some(ISN + 1), data: b"hi", ..Seg::default() };
+    let g = one(lab.rx(1, server(first.src, d)));
+    assert_eq!((g.dst, g.seq, g.payload.as_slice()), ((CLIENT, CPORT), cookie + 1, &b"hi"[..]));
+}

@@ -11,8 +11,9 @@
 //! tests/lab/sp_early_data.py) is held and delivered, after a PROXY
 //! header too; the rules round-trip through `-S`/`-R`. A SYN lost on the
 //! real server's side (an nftables rule in its namespace, nftables from
-//! scripts/install-deps.sh) is sent again on the client's own
-//! retransmission, and the connection completes.
+//! scripts/install-deps.sh) is sent again, on the client's own
+//! retransmission or from the session's timer (a server that speaks
+//! first), and the connections complete.
 //!
 //! FULLNAT topology of tests/lab/lab.sh with two workers
 //! (conf/lab-fullnat-2w.toml) under the prefix `gwe-syp`; python3-scapy
@@ -157,14 +158,27 @@ fn synproxy_splices_big_transfers_and_keeps_floods_from_the_real_servers() {
     drop(procs);
 }
 
+/// A SYN lost on the real server's side (rs2's kernel drops SYNs to 8094
+/// and 8095, nftables, until each port has lost one): toward 8094 the
+/// client speaks first and its retransmission has the gateway send the SYN
+/// again; toward 8095 the server speaks first (a banner: the client sends
+/// nothing and retransmits nothing) and the session's timer does. Both
+/// connections complete (`synproxy_syn_resent`). Without the resends the
+/// handshakes waited for SYN_SENT's 120 s and the clients' 30 s socket
+/// timeout ended them.
 #[test]
-fn synproxy_sends_a_lost_syn_again_when_the_client_retransmits() {
+fn synproxy_sends_a_lost_syn_again() {
     let lab = Lab::up(&FULLNAT_2W, "sypl");
     let ps = script("pp_server.py").display().to_string();
-    let mut server = lab.spawn("rs2", &["python3", &ps, "8094", "bulk", "noheader"]);
-    server.ready();
+    let mut servers = vec![
+        lab.spawn("rs2", &["python3", &ps, "8094", "bulk", "noheader"]),
+        lab.spawn("rs2", &["python3", &ps, "8095", "banner", "noheader"]),
+    ];
+    for s in &mut servers {
+        s.ready();
+    }
     service(&lab, 94, RS2, 8094, &[]);
-    // rs2's kernel drops every SYN to 8094 (counted) until the rule goes.
+    service(&lab, 95, RS2, 8095, &[]);
     let nft = |cmd: &str| {
         let o = lab.exec("rs2", &["nft", cmd]);
         assert!(o.status.success(), "nft {cmd}: {}", String::from_utf8_lossy(&o.stderr));
@@ -173,28 +187,37 @@ fn synproxy_sends_a_lost_syn_again_when_the_client_retransmits() {
     nft("add table inet gwlost");
     nft("add chain inet gwlost in { type filter hook input priority 0 ; }");
     nft("add rule inet gwlost in tcp dport 8094 tcp flags syn counter drop");
+    nft("add rule inet gwlost in tcp dport 8095 tcp flags syn counter drop");
     let resent = lab.counter("synproxy_syn_resent");
     let pc = script("pp_client.py").display().to_string();
-    // The client sends its request at once (dropped while the server's
-    // handshake is under way) and retransmits it.
-    let mut client = lab.spawn("client", &["timeout", "60", "python3", &pc, VIP, "94", "get", "100000"]);
-    let dropped = |rules: &str| {
-        let at = rules.find("counter packets ").expect("the rule's counter") + "counter packets ".len();
-        rules[at..].split_whitespace().next().unwrap().parse::<u64>().unwrap()
+    let mut clients = vec![
+        lab.spawn("client", &["timeout", "60", "python3", &pc, VIP, "94", "get", "100000"]),
+        lab.spawn("client", &["timeout", "60", "python3", &pc, VIP, "95", "banner"]),
+    ];
+    // Each rule's count of SYNs dropped.
+    let dropped = |rules: &str| -> Vec<u64> {
+        rules
+            .split("counter packets ")
+            .skip(1)
+            .map(|t| t.split_whitespace().next().unwrap().parse().unwrap())
+            .collect()
     };
     let mut waited = 0;
-    while dropped(&nft("list table inet gwlost")) == 0 {
-        assert!(waited < 500, "no SYN reached rs2");
+    while dropped(&nft("list table inet gwlost")).contains(&0) {
+        assert!(waited < 500, "a SYN never reached rs2");
         std::thread::sleep(std::time::Duration::from_millis(20));
         waited += 1;
     }
     nft("delete table inet gwlost");
-    let mut out = String::new();
-    client.0.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-    assert!(client.0.wait().unwrap().success(), "the client gave up: {out:?}");
-    let got: Vec<&str> = out.split_whitespace().collect();
-    assert_eq!(got.first(), Some(&"100000"), "{out:?}");
-    // Without the resend the handshake waited for SYN_SENT's 120 s and
-    // the client's 30 s socket timeout ended it.
-    assert!(lab.counter("synproxy_syn_resent") > resent, "the SYN was sent again");
+    let mut out = vec![];
+    for c in &mut clients {
+        let mut o = String::new();
+        c.0.stdout.take().unwrap().read_to_string(&mut o).unwrap();
+        assert!(c.0.wait().unwrap().success(), "a client gave up: {o:?}");
+        out.push(o);
+    }
+    assert_eq!(out[0].split_whitespace().next(), Some("100000"), "{out:?}");
+    assert!(out[1].starts_with("220 "), "the server's banner: {out:?}");
+    assert!(out[1].contains("221 bye"), "{out:?}");
+    assert!(lab.counter("synproxy_syn_resent") >= resent + 2, "both SYNs sent again");
 }

@@ -330,10 +330,15 @@ impl Engine {
     /// Expires due IPv6 sessions, examining at most `budget` (see
     /// [`Engine::expire_with`]).
     pub(super) fn expire6(&mut self, now: u64, budget: usize) -> Expired {
-        let Engine { cfg, snap, sessions6, counters, overloaded, .. } = self;
-        sessions6.expire_with(now, budget, |s| {
+        let Engine { cfg, snap, sessions6, counters, overloaded, sp6, sp_due, .. } = self;
+        sessions6.expire_with(now, budget, |i, s| {
             if s.is_template() {
                 return crate::persist::expire(counters, s);
+            }
+            let tcp = s.protocol() == Protocol::Tcp;
+            let owner = i | crate::synproxy::V6_OWNER;
+            if let Some(wait) = super::synproxy::timer(sp6, sp_due, i, owner, s.flags, tcp) {
+                return Some(wait);
             }
             unbind6(counters, overloaded, snap, cfg.workers, s);
             None

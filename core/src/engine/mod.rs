@@ -52,6 +52,7 @@ pub(crate) use ipv6_fwd::tests as ipv6_fwd_tests;
 #[cfg(test)]
 pub(crate) use nd::tests as nd_tests;
 pub use reject::{NoServiceReply, Reject, RejectConfig};
+pub use synproxy::{TimerResend, TIMER_SYN_LEN};
 
 use std::sync::Arc;
 
@@ -272,6 +273,11 @@ pub struct Engine {
     sp6: crate::synproxy::Table,
     /// The frame of the last [`Action::Built6`] or [`Action::Again`].
     sp_built: synproxy6::Built,
+    /// SYNPROXY handshakes whose timer came due waiting for the real
+    /// server (their session index, [`crate::synproxy::V6_OWNER`] for the
+    /// IPv6 table's): the worker sends their SYN again
+    /// ([`Engine::next_timer_resend`]). Allocated once, never beyond.
+    sp_due: Vec<u32>,
     /// Port `k`'s interface is `cfg.ifaces[k]` for every `k` (as gatewayd
     /// builds them): [`Engine::iface`] indexes instead of searching.
     ifaces_indexed: bool,
@@ -330,6 +336,7 @@ impl Engine {
             sp_hold: crate::synproxy::Hold::default(),
             sp6,
             sp_built: synproxy6::Built::default(),
+            sp_due: Vec::with_capacity(synproxy::TIMER_RESENDS_PER_TICK),
             ifaces_indexed,
         }
     }
@@ -593,10 +600,14 @@ impl Engine {
     #[inline(never)]
     fn expire_walk(&mut self, now: u64, budget: usize) -> crate::session::Expired {
         let mut done = self.expire6(now, budget / 2);
-        let Engine { cfg, snap, sessions, counters, overloaded, .. } = self;
-        done += sessions.expire_with(now, budget - done.examined, |s| {
+        let Engine { cfg, snap, sessions, counters, overloaded, sp, sp_due, .. } = self;
+        done += sessions.expire_with(now, budget - done.examined, |i, s| {
             if s.is_template() {
                 return persist::expire(counters, s);
+            }
+            let tcp = s.protocol() == crate::wire::ipv4::Protocol::Tcp;
+            if let Some(wait) = synproxy::timer(sp, sp_due, i, i, s.flags, tcp) {
+                return Some(wait);
             }
             conn::unbind(counters, overloaded, snap, cfg.workers, s);
             None

@@ -82,6 +82,7 @@ impl Engine {
         // Marked after the SYN went through: from now on the splice.
         self.sessions.get_mut(i).flags.insert(Flags::SYNPROXY);
         self.sp.set(i, e);
+        self.arm_resend(now, i);
         self.with_syn_options(act, opts, n)
     }
 
@@ -113,7 +114,125 @@ impl Engine {
         self.sp.set(i, sp::resent(&self.sp.get(i), now));
         self.counters.event(Event::SynproxySynResent, 1);
         let act = self.forward(now, rx, i, Dir::Input, frame, &q);
+        self.arm_resend(now, i);
         self.with_syn_options(act, opts, n)
+    }
+
+    /// Sets the deadline of IPv4 SYNPROXY session `i` (if it still waits
+    /// for the real server's SYN-ACK) to its resend timer
+    /// ([`sp::resend_timer`]), after a SYN went toward the server: the
+    /// session's path had set SYN_SENT's timeout.
+    fn arm_resend(&mut self, now: u64, i: u32) {
+        let e = self.sp.get(i);
+        if self.sessions.get(i).proto != 0 && !e.spliced {
+            self.sessions.touch(i, now, sp::resend_timer(e.resends));
+        }
+    }
+
+    /// The next SYNPROXY handshake whose timer came due waiting for the
+    /// real server ([`timer`]), its SYN to be sent again, rebuilt from the
+    /// cookie as the first was ([`sp::cookie_ack`], [`sp::syn_of_ack`]),
+    /// marked to pass its session's step once ([`sp::resent`]) and counted
+    /// (`synproxy_syn_resent`): an IPv6 one written whole into the frame
+    /// [`Engine::built_frame`] gives, to be processed as received on the
+    /// client's side; an IPv4 one is written by [`Engine::timer_resend4`]
+    /// into a buffer of the worker's. `None` when none is left. A
+    /// handshake that ended or was answered meanwhile, or whose cookie aged
+    /// out (two minutes), is skipped.
+    pub fn next_timer_resend(&mut self, now: u64) -> Option<TimerResend> {
+        while let Some(owner) = self.sp_due.pop() {
+            let i = owner & !sp::V6_OWNER;
+            if owner & sp::V6_OWNER == 0 {
+                let s = self.sessions.get(i);
+                if resend_pending(&self.sp.get(i), s.proto, s.flags) {
+                    return Some(TimerResend::Ipv4 { owner });
+                }
+            } else if let Some(port) = self.build_timer_resend6(now, i) {
+                return Some(TimerResend::Again { owner, port });
+            }
+        }
+        None
+    }
+
+    /// Whether [`Engine::next_timer_resend`] has work.
+    #[inline]
+    pub fn timer_resends_due(&self) -> bool {
+        !self.sp_due.is_empty()
+    }
+
+    /// [`Engine::next_timer_resend`] of IPv6 session `i`: its SYN in the
+    /// built frame; the port it is to be processed as received on.
+    fn build_timer_resend6(&mut self, now: u64, i: u32) -> Option<u16> {
+        let s = *self.sessions6.get(i);
+        let e = self.sp6.get(i);
+        if !resend_pending(&e, s.proto, s.flags) {
+            return None;
+        }
+        let ack = sp::cookie_ack(&e, (s.cip, s.cport), (s.vip, s.vport));
+        let (syn, _, opts, n) = sp::syn_of_ack(self.cfg.synproxy_secret, now, &sp::V6, &ack, 0)?;
+        let port = self.cfg.routes.lookup6(s.cip)?.0;
+        let mac = self.iface(port)?.mac;
+        self.sp_built.write_new(mac, &syn, &opts[..n]);
+        if self.sp_built.frame().is_empty() {
+            return None;
+        }
+        self.sp6.set(i, sp::resent(&e, now));
+        self.counters.event(Event::SynproxySynResent, 1);
+        Some(port)
+    }
+
+    /// The SYN of IPv4 SYNPROXY session `i` ([`TimerResend::Ipv4`]) sent
+    /// again, as [`Engine::synproxy_new`] sends the first: written without
+    /// its options into `frame` ([`TIMER_SYN_LEN`] bytes, the client's
+    /// SYN as received on the client's side) and taken through the
+    /// session's path; the action for the frame (its options inserted by
+    /// the worker, [`Action::Grow`]), or `None` (nothing to send).
+    pub fn timer_resend4(&mut self, now: u64, i: u32, frame: &mut [u8]) -> Option<Action> {
+        let s = *self.sessions.get(i);
+        let e = self.sp.get(i);
+        if !resend_pending(&e, s.proto, s.flags) {
+            return None;
+        }
+        let (client, virt) = ((u128::from(s.cip), s.cport), (u128::from(s.vip), s.vport));
+        let ack = sp::cookie_ack(&e, client, virt);
+        let (syn, _, mut opts, n) = sp::syn_of_ack(self.cfg.synproxy_secret, now, &sp::V4, &ack, 0)?;
+        let rx = *self.iface(self.cfg.routes.lookup(s.cip)?.0)?;
+        let eth = frame.get_mut(..ETH)?;
+        eth[..6].copy_from_slice(&rx.mac.0);
+        eth[6..12].copy_from_slice(&rx.mac.0);
+        eth[12..].copy_from_slice(&u16::from(crate::wire::ethernet::EtherType::Ipv4).to_be_bytes());
+        let tl = sp::write(frame, &syn, &[], 64)?;
+        lower_mss(&s, &mut opts);
+        self.sp.set(i, sp::resent(&e, now));
+        self.counters.event(Event::SynproxySynResent, 1);
+        let key = FlowKey { proto: Protocol::Tcp, src: s.cip, sport: s.cport, dst: s.vip, dport: s.vport };
+        let q = L4Info {
+            key,
+            tcp_flags: tf::SYN,
+            seq: syn.seq,
+            seg_len: 1,
+            ack: 0,
+            ttl: 64,
+            tl,
+            dont_frag: true,
+        };
+        let act = self.forward(now, &rx, i, Dir::Input, frame, &q);
+        self.arm_resend(now, i);
+        Some(self.with_syn_options(act, opts, n))
+    }
+
+    /// After the SYN of queue entry `owner` ([`Engine::next_timer_resend`])
+    /// went through its session's path: the session's deadline back to its
+    /// resend timer, if it still waits for the real server.
+    pub fn rearm_resend(&mut self, now: u64, owner: u32) {
+        let i = owner & !sp::V6_OWNER;
+        if owner & sp::V6_OWNER == 0 {
+            return self.arm_resend(now, i);
+        }
+        let e = self.sp6.get(i);
+        if self.sessions6.get(i).proto != 0 && !e.spliced {
+            self.sessions6.touch(i, now, sp::resend_timer(e.resends));
+        }
     }
 
     /// `act`, the action for a SYN built without its options: with them
@@ -250,6 +369,59 @@ impl Engine {
         }
         Some(Action::Drop(Drop::SynproxyPending))
     }
+}
+
+/// What [`Engine::next_timer_resend`] found: an IPv6 handshake's SYN in
+/// the built frame, to be processed as received on `port`; an IPv4 one,
+/// for [`Engine::timer_resend4`]. `owner`: the handshake, for
+/// [`Engine::rearm_resend`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimerResend {
+    Again { owner: u32, port: u16 },
+    Ipv4 { owner: u32 },
+}
+
+/// The length of the frame [`Engine::timer_resend4`] writes: Ethernet,
+/// IPv4 and TCP headers, without options.
+pub const TIMER_SYN_LEN: usize = ETH + 20 + crate::wire::tcp::MIN_HEADER_LEN;
+
+/// Whether the handshake of a session (`proto`, `flags`, splice `e`) still
+/// waits for the real server and may send its SYN again.
+fn resend_pending(e: &sp::Entry, proto: u8, flags: Flags) -> bool {
+    proto == u8::from(Protocol::Tcp) && flags.contains(Flags::SYNPROXY) && sp::timer_resend_due(e)
+}
+
+/// The most SYNPROXY handshakes one expiry pass queues for the timer's
+/// resend ([`timer`]); the rest wait a little ([`sp::RESEND_AFTER_MS`]).
+pub(super) const TIMER_RESENDS_PER_TICK: usize = 64;
+
+/// The decision of the session expiry for session `i` (`flags`, `tcp`)
+/// whose deadline came, from SYNPROXY's side (`table`: its family's
+/// splices): `Some(wait)` keeps it that much longer, a handshake still
+/// waiting for the real server whose SYN goes again
+/// ([`sp::timer_resend_due`]; queued as `owner` in `due` for the worker);
+/// `None` lets it end as any session (not SYNPROXY, answered, or resent
+/// [`sp::SYN_RESENDS`] times).
+pub(super) fn timer(
+    table: &sp::Table,
+    due: &mut Vec<u32>,
+    i: u32,
+    owner: u32,
+    flags: Flags,
+    tcp: bool,
+) -> Option<u64> {
+    if !sp::is_synproxy(flags, tcp) {
+        return None;
+    }
+    let e = table.get(i);
+    if !sp::timer_resend_due(&e) {
+        return None;
+    }
+    if due.len() == due.capacity() {
+        return Some(u64::from(sp::RESEND_AFTER_MS));
+    }
+    due.push(owner);
+    Some(sp::resend_timer(e.resends + 1))
 }
 
 /// Lowers the MSS option at the front of `opts` (a SYN's, from

@@ -95,6 +95,15 @@ impl Built {
         // BUILT_MAX holds the longest header and options `sp` writes.
         self.len = sp::write6(&mut self.buf, seg, opts, hop_limit).map_or(0, |l| ETH + l);
     }
+
+    /// Writes `seg` with `opts` as a new IPv6 frame (hop limit 64)
+    /// addressed to MAC `mac` (from it too), as a frame a port with that
+    /// address receives: SYNPROXY's timer resend.
+    pub(super) fn write_new(&mut self, mac: crate::wire::ethernet::MacAddr, seg: &sp::Seg, opts: &[u8]) {
+        self.buf[..6].copy_from_slice(&mac.0);
+        self.buf[6..12].copy_from_slice(&mac.0);
+        self.len = sp::write6(&mut self.buf, seg, opts, 64).map_or(0, |l| ETH + l);
+    }
 }
 
 impl Engine {
@@ -307,6 +316,12 @@ impl Engine {
         );
         if e.spliced && sent {
             sp::splice_tcp(&e, dir == Dir::Output, &mut frame[p.l4..ETH + p.len]);
+        }
+        let syn = p.tcp_flags & (tf::SYN | tf::ACK | tf::RST | tf::FIN) == tf::SYN;
+        if !e.spliced && sent && dir == Dir::Input && syn {
+            // The SYN went toward the server (the first, or again): the
+            // session waits for its resend timer, not SYN_SENT's timeout.
+            self.sessions6.touch(i, now, sp::resend_timer(e.resends));
         }
         act
     }

@@ -467,8 +467,13 @@ impl<E: Entry> Table<E> {
     /// more (a persistence template that still controls connections).
     /// Examines at most `budget` sessions, so one call's cost is bounded;
     /// returns the number freed ([`Table::expire_with`] says more).
-    pub fn expire(&mut self, now_ms: u64, budget: usize, on_expire: impl FnMut(&E) -> Option<u64>) -> usize {
-        self.expire_with(now_ms, budget, on_expire).freed
+    pub fn expire(
+        &mut self,
+        now_ms: u64,
+        budget: usize,
+        mut on_expire: impl FnMut(&E) -> Option<u64>,
+    ) -> usize {
+        self.expire_with(now_ms, budget, |_, e| on_expire(e)).freed
     }
 
     /// Whether [`Table::expire_with`] at `now_ms` would do anything. It
@@ -483,7 +488,8 @@ impl<E: Entry> Table<E> {
     }
 
     /// [`Table::expire`], saying how many sessions it examined; prefetches
-    /// with the table's hint ([`Table::set_prefetch`]).
+    /// with the table's hint ([`Table::set_prefetch`]). `on_expire` is
+    /// given the session's index too.
     ///
     /// A wheel slot's lists are intrusive: each entry's line must arrive
     /// before the next one is known, and at a million sessions each is a
@@ -502,7 +508,7 @@ impl<E: Entry> Table<E> {
         &mut self,
         now_ms: u64,
         budget: usize,
-        mut on_expire: impl FnMut(&E) -> Option<u64>,
+        mut on_expire: impl FnMut(u32, &E) -> Option<u64>,
     ) -> Expired {
         let pf = self.prefetch;
         let now = ms_to_tick(now_ms);
@@ -581,7 +587,7 @@ impl<E: Entry> Table<E> {
         i: u32,
         now: u32,
         now_ms: u64,
-        on_expire: &mut impl FnMut(&E) -> Option<u64>,
+        on_expire: &mut impl FnMut(u32, &E) -> Option<u64>,
         done: &mut Expired,
     ) {
         let s = self.slots[i as usize];
@@ -590,7 +596,7 @@ impl<E: Entry> Table<E> {
             return;
         }
         if l.expires <= now {
-            match on_expire(&s) {
+            match on_expire(i, &s) {
                 None => {
                     self.remove(i);
                     done.freed += 1;

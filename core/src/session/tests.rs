@@ -373,7 +373,7 @@ mod expiry {
         let before = PREFETCHED.with(Cell::get);
         let mut calls = 0;
         while !t.is_empty() {
-            let done = t.expire_with(61_000, 64, |_| None);
+            let done = t.expire_with(61_000, 64, |_, _| None);
             assert!(done.examined <= 64 && done.freed == done.examined, "{done:?}");
             calls += 1;
         }
@@ -395,7 +395,7 @@ mod expiry {
         }
         let mut calls = 0;
         while t.expiry_backlog(61_000) > 0 {
-            let done = t.expire_with(61_000, 64, |_| None);
+            let done = t.expire_with(61_000, 64, |_, _| None);
             assert_eq!((done.freed, done.examined.min(64)), (0, done.examined));
             calls += 1;
         }
@@ -423,7 +423,7 @@ mod expiry {
             let keep = |s: &Session| (s.is_template() && s.n_control() > 0).then_some(1_000);
             let mut freed = 0;
             while t.expiry_backlog(61_000) > 0 {
-                freed += t.expire_with(61_000, budget, keep).freed;
+                freed += t.expire_with(61_000, budget, |_, s| keep(s)).freed;
             }
             assert_eq!((freed, t.len()), (1, 1), "budget {budget}: the connection only");
             // The connection ended at its deadline (60 s): the template
@@ -486,7 +486,7 @@ mod expiry {
                         loop {
                             let mut early = None;
                             let due = t.expiry_due(now);
-                            let done = t.expire_with(now, budget, |s| {
+                            let done = t.expire_with(now, budget, |_, s| {
                                 let d = model.get(&s.cport).map(|m| m.1);
                                 if d.is_none_or(|d| d > tick) {
                                     early = Some(s.cport);

@@ -483,6 +483,63 @@ fn lost_syn_and_forged_answers(rs_ip: IpAddr) {
     );
 }
 
+/// Runs the worker's timers at `now`; what they sent.
+fn tick(w: &mut Worker<Vec<u8>>, now: u64) -> Vec<Seen> {
+    let mut io = Sent::default();
+    w.tick(now, &mut io);
+    io.0.iter().map(|(_, f)| seen(f)).collect()
+}
+
+/// A client that waits for the server to speak first, toward server
+/// `rs_ip` (FULLNAT66, or NAT64's IPv4 server): the session's timer sends
+/// the lost SYN again 1, 3 and 7 s after the first, as the first was made;
+/// the handshake ends 15 s after the first SYN. Another handshake, whose
+/// server answers after the first resend, is spliced and resends nothing
+/// more.
+fn timer_resends(rs_ip: IpAddr) {
+    let mut w = worker(service(rs_ip, ForwardMode::FullNat));
+    let (_, first) = open(&mut w, b"");
+    let c = w.engine.counters().clone();
+    let t0 = 1_010;
+    assert!(tick(&mut w, t0 + 800).is_empty(), "not yet");
+    for (k, at) in [(1, 1_000), (2, 3_000), (3, 7_000)] {
+        let out = tick(&mut w, t0 + at + 150);
+        assert_eq!(out.len(), 1, "the SYN again at {at} ms: {out:?}");
+        let syn = &out[0];
+        assert!(syn.syn && !syn.ack_flag && syn.payload.is_empty());
+        assert_eq!((syn.src, syn.dst, syn.seq, syn.hops), (first.src, first.dst, CLIENT_ISN, first.hops));
+        assert_eq!((syn.mss, syn.wscale, syn.sack_ok, syn.ts), (first.mss, first.wscale, true, first.ts));
+        assert_eq!(c.event_count(Event::SynproxySynResent), k);
+        assert!(tick(&mut w, t0 + at + 600).is_empty(), "once");
+    }
+    assert!(tick(&mut w, t0 + 14_700).is_empty());
+    assert_eq!(c.event_count(Event::SessionsExpired), 0, "still waiting");
+    assert!(tick(&mut w, t0 + 15_300).is_empty());
+    assert_eq!(c.event_count(Event::SessionsExpired), 1, "ended 15 s after the first SYN");
+    // The server answers after the timer's first resend.
+    let mut w = worker(service(rs_ip, ForwardMode::FullNat));
+    let (h2, _) = open(&mut w, b"");
+    assert_eq!(tick(&mut w, t0 + 1_150).len(), 1);
+    let rs = (rs_ip, 8080);
+    let sa = tcp(rs, h2.local, SERVER_ISN, Some(CLIENT_ISN + 1), true, false, &[], &[]);
+    assert_eq!(run(&mut w, t0 + 1_200, sa).len(), 1, "the handshake ACK");
+    for at in [3_150, 7_150, 15_150, 60_000] {
+        assert!(tick(&mut w, t0 + at).is_empty(), "nothing at {at} ms");
+    }
+    let c = w.engine.counters().clone();
+    assert_eq!((c.event_count(Event::SynproxySynResent), c.event_count(Event::SessionsExpired)), (1, 0));
+}
+
+#[test]
+fn fullnat66_the_timer_sends_a_lost_syn_again_for_a_client_that_waits() {
+    timer_resends(IpAddr::V6(RIP6));
+}
+
+#[test]
+fn nat64_the_timer_sends_a_lost_syn_again_for_a_client_that_waits() {
+    timer_resends(IpAddr::V4(RIP4));
+}
+
 #[test]
 fn fullnat66_a_lost_syn_is_sent_again_and_forged_answers_are_dropped() {
     lost_syn_and_forged_answers(IpAddr::V6(RIP6));
