@@ -997,6 +997,9 @@ impl<B: PacketBuf> Worker<B> {
     /// Call once per poll loop.
     pub fn tick(&mut self, now: u64, io: &mut impl Io<B>) {
         self.engine.expire(now);
+        if self.engine.timer_resends_due() {
+            self.timer_resends(now, io);
+        }
         self.timers(now, io);
     }
 
@@ -1007,11 +1010,14 @@ impl<B: PacketBuf> Worker<B> {
     /// timer set again.
     #[inline(never)]
     fn timer_resends(&mut self, now: u64, io: &mut impl Io<B>) {
-        while let Some(r) = self.engine.next_timer_resend(now) {
+        while self.engine.timer_resends_due() {
+            // The buffer first: without one the rest are given up (their
+            // sessions' timers come due again, `synproxy::resend_timer`).
             let Some(mut b) = io.alloc() else {
                 self.engine.counters().count_drop(Drop::NoMbuf);
-                continue;
+                return self.engine.forget_timer_resends();
             };
+            let Some(r) = self.engine.next_timer_resend(now) else { return };
             match r {
                 TimerResend::Again { owner, port } => {
                     self.again(now, port, false, b, io);
@@ -1037,6 +1043,10 @@ impl<B: PacketBuf> Worker<B> {
     #[inline]
     pub fn tick_with(&mut self, now: u64, expire_budget: usize, io: &mut impl Io<B>) -> Expired {
         let done = self.engine.expire_with(now, expire_budget);
+        // Only an expiry pass that examined sessions queues resends.
+        if done.examined > 0 && self.engine.timer_resends_due() {
+            self.timer_resends(now, io);
+        }
         self.timers(now, io);
         done
     }
@@ -1046,9 +1056,6 @@ impl<B: PacketBuf> Worker<B> {
     /// due), the work out of line.
     #[inline]
     fn timers(&mut self, now: u64, io: &mut impl Io<B>) {
-        if self.engine.timer_resends_due() {
-            self.timer_resends(now, io);
-        }
         if self.statics.is_some() || self.statics6.is_some() {
             self.refresh_statics(io);
         }

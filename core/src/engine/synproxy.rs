@@ -160,6 +160,12 @@ impl Engine {
         !self.sp_due.is_empty()
     }
 
+    /// Gives up the queued resends (no buffer for them): each session's
+    /// deadline, set when it was queued, brings it back.
+    pub fn forget_timer_resends(&mut self) {
+        self.sp_due.clear();
+    }
+
     /// [`Engine::next_timer_resend`] of IPv6 session `i`: its SYN in the
     /// built frame; the port it is to be processed as received on.
     fn build_timer_resend6(&mut self, now: u64, i: u32) -> Option<u16> {
