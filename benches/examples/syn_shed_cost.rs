@@ -57,7 +57,7 @@ fn main() {
         "answer" => {
             let mut answered = 0u32;
             for f in &mut frames {
-                if let Action::Grow { .. } = e.process(1, 0, f) {
+                if let Action::GrowReply { .. } = e.process(1, 0, f) {
                     client_addr::apply(f, e.pending_insert()).expect("insert");
                     answered += 1;
                 }

@@ -80,7 +80,7 @@ fn frame(
 fn run(e: &mut Engine, port: u16, mut f: Vec<u8>) -> Vec<u8> {
     match e.process(1, port, &mut f) {
         Action::Forward { .. } => f,
-        Action::Grow { .. } => {
+        Action::Grow { .. } | Action::GrowReply { .. } => {
             client_addr::apply(&mut f, e.pending_insert()).expect("insert");
             f
         }

@@ -178,7 +178,8 @@ pub fn establish(engine: &mut Engine, now: u64, f: u32) -> (Endpoint, Endpoint) 
 /// Whether an engine verdict sends the frame on: forwarded, or grown
 /// first (TOA, a PROXY header: [`gw_core::engine::Action::Grow`]).
 fn sent(a: gw_core::engine::Action) -> bool {
-    matches!(a, gw_core::engine::Action::Forward { .. } | gw_core::engine::Action::Grow { .. })
+    use gw_core::engine::Action;
+    matches!(a, Action::Forward { .. } | Action::Grow { .. } | Action::GrowReply { .. })
 }
 
 /// Whether an engine verdict forwards the frame.

@@ -367,7 +367,8 @@ impl<B: PacketBuf> Worker<B> {
                     Err(why) => self.engine.counters().count_drop(why),
                 }
             }
-            Action::Grow { port, next_hop } => self.grow(now, port, next_hop, pkt, io),
+            Action::Grow { port, next_hop } => self.grow(now, port, next_hop, pkt, io, true),
+            Action::GrowReply { port, next_hop } => self.grow(now, port, next_hop, pkt, io, false),
             Action::Grow6 { port, next_hop } => {
                 let ins = self.engine.pending_insert();
                 let r = client_addr::apply(&mut pkt, ins);
@@ -377,12 +378,12 @@ impl<B: PacketBuf> Worker<B> {
             }
             Action::Nat64Grow { port, next_hop } => {
                 if self.translate(&mut pkt) {
-                    self.grow(now, port, next_hop, pkt, io)
+                    self.grow(now, port, next_hop, pkt, io, true)
                 }
             }
             Action::ThenHeld { port, next_hop, grow } => {
                 if grow {
-                    self.grow(now, port, next_hop, pkt, io);
+                    self.grow(now, port, next_hop, pkt, io, true);
                 } else {
                     self.output(now, port, next_hop, pkt, io);
                 }
@@ -464,12 +465,19 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     /// [`Action::Grow`]: inserts what the engine asks
-    /// ([`client_addr::apply`]), then sends.
-    fn grow(&mut self, now: u64, port: u16, next_hop: u32, mut pkt: B, io: &mut impl Io<B>) {
+    /// ([`client_addr::apply`]), then sends; [`Action::GrowReply`]
+    /// (`wanted` false) as a reply of the gateway's own
+    /// ([`Worker::output_reply`]).
+    fn grow(&mut self, now: u64, port: u16, next_hop: u32, mut pkt: B, io: &mut impl Io<B>, wanted: bool) {
         let ins = self.engine.pending_insert();
         let r = client_addr::apply(&mut pkt, ins);
-        if client_addr::count(self.engine.counters(), r, ins) {
+        if !client_addr::count(self.engine.counters(), r, ins) {
+            return;
+        }
+        if wanted {
             self.output(now, port, next_hop, pkt, io);
+        } else {
+            self.output_reply(now, port, next_hop, pkt, io);
         }
     }
 
@@ -615,9 +623,10 @@ impl<B: PacketBuf> Worker<B> {
             // A TOA option or PROXY header belongs in a handshake segment,
             // which is never fragmented: a reassembled one is refused rather
             // than sent without what its sequence numbers now assume.
-            Action::Grow { .. } | Action::Grow6 { .. } | Action::Nat64Grow { .. } => {
-                self.engine.counters().count_drop(Drop::ProxyHeaderNoRoom)
-            }
+            Action::Grow { .. }
+            | Action::GrowReply { .. }
+            | Action::Grow6 { .. }
+            | Action::Nat64Grow { .. } => self.engine.counters().count_drop(Drop::ProxyHeaderNoRoom),
             // SYNPROXY's frames (a reassembled SYN or cookie ACK) are
             // small: a fresh buffer for them.
             Action::Built6 { port, next_hop } => {

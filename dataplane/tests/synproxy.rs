@@ -512,3 +512,66 @@ fn an_answered_handshake_stops_the_resend_timer() {
     let g = one(lab.rx(1, server(first.src, d)));
     assert_eq!((g.dst, g.seq, g.payload.as_slice()), ((CLIENT, CPORT), cookie + 1, &b"hi"[..]));
 }
+
+/// The cookie SYN-ACK to a source the gateway has not resolved solicits it
+/// as a stranger's neighbour entry, as a RST or a port unreachable does:
+/// answering a SYN flood from made-up on-link sources replaces only such
+/// entries, never a resolution in progress (a real server's, its first
+/// datagram parked) or a client the gateway sends to.
+#[test]
+fn cookie_syn_acks_to_made_up_on_link_sources_never_evict_the_neighbours_in_use() {
+    use gw_core::neigh::NeighConfig;
+    let neigh = NeighConfig { capacity: 16, per_port_max: 12, ..NeighConfig::default() };
+    let mut lab = LabConfig { sessions: 256, lports: (1024, 65535), neigh, ..LabConfig::default() }.build();
+    let mut spec = ServiceSpec::new(key(Protocol::Tcp), Scheduler::Rr);
+    spec.synproxy = true;
+    lab.ok(Request::AddService { spec });
+    let udp_key = key(Protocol::Udp);
+    lab.ok(Request::AddService { spec: ServiceSpec::new(udp_key, Scheduler::Rr) });
+    for k in [key(Protocol::Tcp), udp_key] {
+        let dest = DestSpec::new(Ipv4Addr::from(RS[0]), 8080, ForwardMode::FullNat, 1);
+        lab.ok(Request::AddDest { service: k, dest });
+        lab.ok(Request::AddLaddr { service: k, addr: Ipv4Addr::from(LIP).into() });
+    }
+    lab.learn_neighbours();
+    // A new real server, not resolved yet, takes the new UDP flows.
+    let (rs2, rs2_mac) = ([198, 18, 1, 9], [0x02, 0xaa, 0, 0, 0, 0x09]);
+    lab.ok(Request::AddDest {
+        service: udp_key,
+        dest: DestSpec::new(Ipv4Addr::from(rs2), 8080, ForwardMode::FullNat, 1),
+    });
+    lab.ok(Request::EditDest {
+        service: udp_key,
+        dest: DestSpec::new(Ipv4Addr::from(RS[0]), 8080, ForwardMode::FullNat, 0),
+    });
+    let out = lab.rx(0, udp(CLIENT_MAC, GW_OUT, (CLIENT, 40000), (VIP, VPORT)));
+    assert_eq!(out.len(), 1, "an ARP request for the new server; its datagram waits");
+    assert_eq!(lab.counters.event_count(Event::NeighHeld), 1);
+    // 200 SYNs from made-up on-link sources: each answered with a cookie,
+    // its source asked for first.
+    for host in 10..210u8 {
+        let syn = Seg { seq: ISN, syn: true, ..Seg::default() };
+        let f = segment(
+            [0x02, 0xbb, 0, 0, 0, host],
+            GW_OUT.0,
+            ([198, 18, 0, host], 5000),
+            (VIP, 80),
+            with_window(syn),
+        );
+        let out = lab.rx(0, f);
+        assert_eq!(out.len(), 1, "SYN from .{host}: an ARP request for its source");
+    }
+    assert_eq!(lab.counters.event_count(Event::SynproxySynAcks), 200);
+    assert!(lab.counters.event_count(Event::NeighEvicted) > 0, "the strangers replaced each other");
+    // The new server answers: its datagram leaves.
+    let out = lab.rx(1, arp_reply(rs2_mac, rs2, GW_IN, GW_IN_ADDR));
+    assert_eq!(out.len(), 1);
+    let (_, mac, local, dst, _) = inspect(&out[0].1);
+    assert_eq!((mac, dst), (rs2_mac, (rs2, 8080)));
+    // The client is still known: the server's reply goes to it at once.
+    let out = lab.rx(1, udp(rs2_mac, GW_IN, (rs2, 8080), local));
+    assert_eq!(out.len(), 1);
+    assert_eq!(inspect(&out[0].1).1, CLIENT_MAC);
+    // Every entry evicted was a made-up source's, holding its SYN-ACK.
+    assert_eq!(lab.counters.drop_count(Drop::NeighUnresolved), lab.counters.event_count(Event::NeighEvicted));
+}

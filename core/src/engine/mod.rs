@@ -181,6 +181,13 @@ pub enum Action {
     /// `ins` ([`crate::client_addr::apply`]: TOA, a PROXY header) first.
     /// What to insert: [`Engine::pending_insert`].
     Grow { port: u16, next_hop: u32 },
+    /// SYNPROXY's cookie SYN-ACK (IPv4): grown as [`Action::Grow`] (its
+    /// options), then sent as a reply the gateway makes on its own to a
+    /// packet's sender: an unresolved next hop is solicited as a
+    /// stranger's neighbour entry, never a *wanted* one, so that answering
+    /// a SYN flood from made-up on-link sources cannot evict the
+    /// neighbours in use.
+    GrowReply { port: u16, next_hop: u32 },
     /// NAT64, client to server: the IPv6 frame is to be translated to
     /// IPv4 ([`crate::nat64::frame_to_ipv4`] with
     /// [`Engine::pending_nat64`] and the worker's IPv4 identification),

@@ -49,7 +49,7 @@ impl Engine {
             }
             self.counters.event(Event::SynproxySynAcks, 1);
             self.ca.set_pending(sp::insert(o, n));
-            return Action::Grow { port, next_hop };
+            return Action::GrowReply { port, next_hop };
         }
         if f & (tf::SYN | tf::RST | tf::FIN) != 0 || f & tf::ACK == 0 {
             return Action::Drop(Drop::SynproxyBadCookie);
