@@ -14,7 +14,10 @@
 //!   IPv6 sources and ACKs with bad cookies create no session and put no
 //!   packet on the real servers' wire (counted there by scapy,
 //!   tests/lab/syn_count.py);
-//! - the rule round-trips through `-S`/`-R`.
+//! - the rule round-trips through `-S`/`-R`;
+//! - a SYN the real servers' side loses (nftables in their namespaces,
+//!   from scripts/install-deps.sh) is sent again and the request
+//!   completes.
 //!
 //! The FULLNAT lab dual-stack (tests/lab/lab.sh up PREFIX fullnat dual),
 //! one worker and, for FULLNAT66, two (conf/lab-fullnat-2w.toml), under the
@@ -23,7 +26,7 @@
 
 mod common;
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 use common::proxy::{early_data, early_neighbour};
 use common::{hostport, script, text, Lab, Topology, FULLNAT6, FULLNAT6_2W, NAT64, VIP6};
@@ -137,6 +140,47 @@ fn synproxy_lab(topo: &'static Topology, name: &str) {
     assert!(dropped as usize > FLOOD, "the ACK floods dropped as bad cookies: {dropped}");
     // Still serving.
     assert!(lab.http().peer.starts_with(&format!("{lip}:")));
+
+    // A SYN lost on the real servers' side (their kernels drop SYNs to the
+    // service's port, nftables, until one was lost): the gateway sends it
+    // again (the client's retransmission or the session's timer,
+    // `synproxy_syn_resent`) and the request completes.
+    let nft = |rs: &str, cmd: &str| {
+        let o = lab.exec(rs, &["nft", cmd]);
+        assert!(o.status.success(), "nft {cmd} in {rs}: {}", String::from_utf8_lossy(&o.stderr));
+        text(&o)
+    };
+    for (rs, _) in topo.servers {
+        nft(rs, "add table inet gwlost");
+        nft(rs, "add chain inet gwlost in { type filter hook input priority 0 ; }");
+        nft(
+            rs,
+            &format!("add rule inet gwlost in tcp dport {} tcp flags syn counter drop", topo.server_port),
+        );
+    }
+    let resent = lab.counter("synproxy_syn_resent");
+    let url = format!("http://{}/", hostport(VIP6, 80));
+    let mut curl = lab.spawn("client", &["curl", "-g", "-s", "-S", "-m", "20", &url]);
+    let lost = || {
+        topo.servers.iter().any(|(rs, _)| {
+            let t = nft(rs, "list table inet gwlost");
+            !t.contains("counter packets 0 ")
+        })
+    };
+    let mut waited = 0;
+    while !lost() {
+        assert!(waited < 500, "no SYN reached a real server");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        waited += 1;
+    }
+    for (rs, _) in topo.servers {
+        nft(rs, "delete table inet gwlost");
+    }
+    let mut body = String::new();
+    curl.0.stdout.take().unwrap().read_to_string(&mut body).unwrap();
+    assert!(curl.0.wait().unwrap().success(), "curl gave up: {body:?}");
+    assert!(body.contains(&format!("{lip}:")), "answered through the local address: {body:?}");
+    assert!(lab.counter("synproxy_syn_resent") > resent, "the lost SYN was sent again");
 }
 
 #[test]
