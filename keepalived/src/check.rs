@@ -79,6 +79,8 @@ pub struct MiscCheck {
     /// The exit status sets the weight (keepalived's `misc_dynamic`).
     pub dynamic: bool,
     pub user: Option<(String, Option<String>)>,
+    /// The uid and gid of `user`; `None`: gatewayd's own.
+    pub run_as: Option<(u32, u32)>,
 }
 
 /// What a checker does.
@@ -193,7 +195,7 @@ pub fn timing_keyword(n: &Node, t: &mut TimingOverrides) -> Result<bool, Error> 
             t.delay_before_retry = Some(timer(n, 1, Duration::ZERO).and_then(|d| one(n, d))?)
         }
         "warmup" => t.warmup = Some(timer(n, 1, Duration::ZERO).and_then(|d| one(n, d))?),
-        "retry" | "nb_get_retry" => {
+        "retry" => {
             leaf(n, 1)?;
             t.retry = Some(number_at(n, 1, 1, u64::from(u32::MAX), "retry value")? as u32)
         }
@@ -210,7 +212,9 @@ fn one<T>(n: &Node, v: T) -> Result<T, Error> {
 /// Parses the checker block `n` (its keyword is one of [`CheckKind::keyword`]).
 /// A keyword the checker does not know is noted and ignored, as keepalived
 /// does (files often carry keywords of other versions, e.g. `nb_sock_retry`).
-pub fn parse(n: &Node, notices: &mut Vec<Notice>) -> Result<Checker, Error> {
+/// `None`: a `MISC_CHECK` whose `user` or group does not exist, removed
+/// with keepalived's notice.
+pub fn parse(n: &Node, notices: &mut Vec<Notice>) -> Result<Option<Checker>, Error> {
     leaf_words(n)?;
     let mut kind = match n.keyword() {
         "TCP_CHECK" => CheckKind::Tcp,
@@ -226,9 +230,9 @@ pub fn parse(n: &Node, notices: &mut Vec<Notice>) -> Result<Checker, Error> {
             continue;
         }
         let known = match &mut kind {
-            CheckKind::Http(h) | CheckKind::Ssl(h) => http_keyword(s, h, notices)?,
+            CheckKind::Http(h) | CheckKind::Ssl(h) => http_keyword(s, h, &mut common, notices)?,
             CheckKind::Udp(u) => udp_keyword(s, u)?,
-            CheckKind::Misc(m) => misc_keyword(s, m)?,
+            CheckKind::Misc(m) => misc_keyword(s, m, notices)?,
             CheckKind::Tcp => false,
         };
         if !known {
@@ -242,6 +246,11 @@ pub fn parse(n: &Node, notices: &mut Vec<Notice>) -> Result<Checker, Error> {
         CheckKind::Misc(m) if m.path.is_empty() => {
             return Err(n.at.error("MISC_CHECK has no misc_path"));
         }
+        CheckKind::Misc(m) if m.user.is_some() && m.run_as.is_none() => {
+            let msg = format!("Failed to set uid/gid for misc checker script {} - removing", m.path);
+            notices.push(Notice::new(&n.at, msg));
+            return Ok(None);
+        }
         CheckKind::Udp(u) => {
             if let (Some(lo), Some(hi)) = (u.min_reply_length, u.max_reply_length) {
                 if lo > hi {
@@ -251,7 +260,7 @@ pub fn parse(n: &Node, notices: &mut Vec<Notice>) -> Result<Checker, Error> {
         }
         _ => {}
     }
-    Ok(Checker { at: n.at.clone(), kind, common })
+    Ok(Some(Checker { at: n.at.clone(), kind, common }))
 }
 
 fn leaf_words(n: &Node) -> Result<(), Error> {
@@ -267,7 +276,7 @@ pub(crate) fn unknown(n: &Node) -> Notice {
 }
 
 fn common_keyword(n: &Node, c: &mut CheckCommon, connection: bool) -> Result<bool, Error> {
-    if !connection && matches!(n.keyword(), "nb_get_retry" | "connect_timeout") {
+    if !connection && n.keyword() == "connect_timeout" {
         return Ok(false);
     }
     if n.keyword() == "retry" {
@@ -322,8 +331,23 @@ fn string(n: &Node) -> Result<String, Error> {
     Ok(word(n, 1)?.to_owned())
 }
 
-fn http_keyword(n: &Node, h: &mut HttpCheck, notices: &mut Vec<Notice>) -> Result<bool, Error> {
+/// `HTTP_GET`'s and `SSL_GET`'s own keywords. `nb_get_retry` is theirs
+/// alone (`check_http.c`): the deprecated `retry`, 0 allowed. In any other
+/// checker, and at the virtual and real server's level, keepalived does not
+/// know it (`Unknown keyword ... - ignored`), so a `TCP_CHECK` with
+/// `nb_get_retry 3` pasted in retries once, as keepalived's does.
+fn http_keyword(
+    n: &Node,
+    h: &mut HttpCheck,
+    c: &mut CheckCommon,
+    notices: &mut Vec<Notice>,
+) -> Result<bool, Error> {
     match n.keyword() {
+        "nb_get_retry" => {
+            leaf(n, 1)?;
+            notices.push(Notice::new(&n.at, "nb_get_retry is deprecated - please use 'retry'"));
+            c.retry = Some(number_at(n, 1, 0, u64::from(u32::MAX), "nb_get_retry value")? as u32)
+        }
         "virtualhost" => h.virtualhost = Some(string(n)?),
         "http_protocol" => {
             let p = string(n)?;
@@ -413,22 +437,35 @@ fn udp_keyword(n: &Node, u: &mut UdpCheck) -> Result<bool, Error> {
     Ok(true)
 }
 
-fn misc_keyword(n: &Node, m: &mut MiscCheck) -> Result<bool, Error> {
+fn misc_keyword(n: &Node, m: &mut MiscCheck, notices: &mut Vec<Notice>) -> Result<bool, Error> {
     match n.keyword() {
         "misc_path" => {
             no_block(n)?;
-            // keepalived takes the rest of the line (quoted or not) as the command.
-            word(n, 1)?;
-            m.path = n.words[1..].join(" ")
+            // keepalived's `set_script_params_array` runs word 1 alone (the
+            // command and its arguments quoted as one); more words are not
+            // part of it.
+            m.path = word(n, 1)?.to_owned();
+            if let Some(rest) = n.words.get(2..).filter(|r| !r.is_empty()) {
+                let msg = format!(
+                    "misc_path: '{}' is not part of the command (quote the command with its arguments) - ignored",
+                    rest.join(" ")
+                );
+                notices.push(Notice::new(&n.at, msg));
+            }
         }
         "misc_timeout" => {
-            m.timeout = Some(timer(n, 1, Duration::from_micros(1))?);
-            leaf(n, 1)?
+            // Whole seconds, 0 for the default (the virtual server's
+            // `delay_loop`), as `misc_timeout_handler` reads it.
+            leaf(n, 1)?;
+            let t = number_at(n, 1, 0, u64::from(u32::MAX) / 1_000_000, "misc_timeout value")?;
+            m.timeout = (t > 0).then(|| Duration::from_secs(t))
         }
         "misc_dynamic" => m.dynamic = flag(n)?,
         "user" => {
             leaf(n, 2)?;
-            m.user = Some((word(n, 1)?.to_owned(), n.words.get(2).cloned()))
+            let (user, group) = (word(n, 1)?.to_owned(), n.words.get(2).cloned());
+            m.run_as = crate::values::run_as(&user, group.as_deref());
+            m.user = Some((user, group));
         }
         _ => return Ok(false),
     }

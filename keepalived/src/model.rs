@@ -135,8 +135,8 @@ pub struct VirtualServer {
     pub omega: bool,
     pub quorum: u32,
     pub hysteresis: u32,
-    pub quorum_up: Option<String>,
-    pub quorum_down: Option<String>,
+    pub quorum_up: Option<Script>,
+    pub quorum_down: Option<Script>,
     pub sorry_server: Option<SorryServer>,
     pub ha_suspend: bool,
     /// DPVS's `syn_proxy`: SYNPROXY for the service (TCP only).
@@ -161,9 +161,22 @@ pub struct RealServer {
     pub alpha: Option<bool>,
     pub timing: TimingOverrides,
     pub virtualhost: Option<String>,
-    pub notify_up: Option<String>,
-    pub notify_down: Option<String>,
+    pub notify_up: Option<Script>,
+    pub notify_down: Option<Script>,
     pub checkers: Vec<Checker>,
+}
+
+/// A notify script (`notify_up`, `notify_down`, `quorum_up`,
+/// `quorum_down`): `KEYWORD COMMAND [USER [GROUP]]`, the command one word
+/// (quoted when it has arguments), as keepalived's `notify_script_init`
+/// reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Script {
+    /// The command line, split into its words when run
+    /// ([`crate::values::split_command`]).
+    pub command: String,
+    /// The uid and gid of its `USER` and `GROUP`; `None`: gatewayd's own.
+    pub run_as: Option<(u32, u32)>,
 }
 
 /// Top-level blocks keepalived has that gatewayd does not run.
@@ -602,8 +615,8 @@ fn virtual_server(n: &Node, notices: &mut Vec<Notice>) -> Result<VirtualServer, 
                 leaf(s, 1)?;
                 vs.hysteresis = number_at(s, 1, 0, u64::from(u32::MAX), "Hysteresis")? as u32
             }
-            "quorum_up" => vs.quorum_up = Some(script(s)?),
-            "quorum_down" => vs.quorum_down = Some(script(s)?),
+            "quorum_up" => vs.quorum_up = script(s, notices)?,
+            "quorum_down" => vs.quorum_down = script(s, notices)?,
             "ha_suspend" => vs.ha_suspend = vs_on(s, notices)?,
             "syn_proxy" => vs.syn_proxy = flag(s)?,
             "sorry_server" => {
@@ -661,13 +674,27 @@ fn vs_on(n: &Node, notices: &mut Vec<Notice>) -> Result<bool, Error> {
     Ok(true)
 }
 
-/// A notify script: the rest of the line, as keepalived's quoted keywords take it.
-fn script(n: &Node) -> Result<String, Error> {
+/// A notify script ([`Script`]). A user or group that does not exist
+/// drops the script with keepalived's notice: `notify_down /bin/down.sh
+/// DOWN` (an unquoted argument taken for a user) runs nothing, as in
+/// keepalived.
+fn script(n: &Node, notices: &mut Vec<Notice>) -> Result<Option<Script>, Error> {
     if n.block.is_some() {
         leaf(n, 0)?;
     }
-    word(n, 1)?;
-    Ok(n.words[1..].join(" "))
+    let command = word(n, 1)?.to_owned();
+    let run_as = match n.words.get(2) {
+        None => None,
+        Some(user) => match crate::values::run_as(user, n.words.get(3).map(String::as_str)) {
+            Some(ids) => Some(ids),
+            None => {
+                let m = format!("Invalid user/group for {} script {command} - ignoring", n.keyword());
+                notices.push(Notice::new(&n.at, m));
+                return Ok(None);
+            }
+        },
+    };
+    Ok(Some(Script { command, run_as }))
 }
 
 fn real_server(n: &Node, notices: &mut Vec<Notice>) -> Result<RealServer, Error> {
@@ -726,14 +753,14 @@ fn real_server(n: &Node, notices: &mut Vec<Notice>) -> Result<RealServer, Error>
                 leaf(s, 1)?;
                 rs.virtualhost = Some(word(s, 1)?.to_owned())
             }
-            "notify_up" => rs.notify_up = Some(script(s)?),
-            "notify_down" => rs.notify_down = Some(script(s)?),
+            "notify_up" => rs.notify_up = script(s, notices)?,
+            "notify_down" => rs.notify_down = script(s, notices)?,
             "smtp_alert" | "snmp_name" => {
                 leaf(s, 1)?;
                 notices.push(Notice::new(&s.at, format!("{k}: not supported by gatewayd - ignored")))
             }
             "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "UDP_CHECK" | "MISC_CHECK" => {
-                rs.checkers.push(check::parse(s, notices)?)
+                rs.checkers.extend(check::parse(s, notices)?)
             }
             _ if OTHER_CHECKERS.contains(&k) => {
                 block(s)?;

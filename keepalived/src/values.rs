@@ -120,6 +120,52 @@ pub fn hex(n: &Node, s: &str) -> Result<Vec<u8>, Error> {
         .collect()
 }
 
+/// keepalived's `set_uid_gid`: the uid and gid a script of `user` (and
+/// `group`, else the user's own; a leading `:` asks keepalived for the
+/// supplementary groups too, which gatewayd does not set) runs with, or
+/// `None` when either does not exist.
+pub fn run_as(user: &str, group: Option<&str>) -> Option<(u32, u32)> {
+    use nix::unistd::{Group, User};
+    let group = group.map(|g| g.strip_prefix(':').unwrap_or(g)).filter(|g| !g.is_empty());
+    let u = User::from_name(user).ok()??;
+    let gid = match group {
+        Some(g) => Group::from_name(g).ok()??.gid,
+        None => u.gid,
+    };
+    Some((u.uid.as_raw(), gid.as_raw()))
+}
+
+/// Splits a script's command line into words as keepalived's
+/// `alloc_strvec_quoted_escaped` does: by blanks, single or double quotes
+/// grouping (no shell).
+pub fn split_command(line: &str) -> Vec<String> {
+    let mut out = vec![];
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut any = false;
+    for ch in line.chars() {
+        match (quote, ch) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => cur.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(ch);
+                any = true
+            }
+            (None, c) if c.is_whitespace() => {
+                if any || !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+                any = false
+            }
+            (None, c) => cur.push(c),
+        }
+    }
+    if any || !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gw_keepalived::check::{CheckKind, Timing};
+use gw_keepalived::model::Script;
 use gw_keepalived::{load, parse_str, Loaded};
 use gw_proto::{sched_flags, DestSpec, ForwardMode, Protocol, Request, Scheduler, ServiceKey, ServiceSpec};
 
@@ -246,7 +247,10 @@ fn every_checker_is_parsed_with_its_options() {
     let vs = &l.conf.virtual_servers[0];
     assert!(vs.alpha && vs.omega && vs.inhibit_on_failure);
     assert_eq!((vs.quorum, vs.hysteresis), (2, 1));
-    assert_eq!(vs.quorum_up.as_deref(), Some("/usr/local/sbin/quorum-up.sh up"));
+    assert_eq!(
+        vs.quorum_up,
+        Some(Script { command: "/usr/local/sbin/quorum-up.sh up".into(), run_as: None })
+    );
     assert_eq!(vs.virtualhost.as_deref(), Some("www.example.net"));
     assert!(vs.sorry_server.as_ref().unwrap().inhibit);
     let CheckKind::Ssl(h) = &vs.real_servers[0].checkers[0].kind else { panic!() };
@@ -255,7 +259,10 @@ fn every_checker_is_parsed_with_its_options() {
     assert_eq!(vs.real_servers[0].checkers[0].common.delay_before_retry, Some(Duration::from_millis(1500)));
     let rs1 = &vs.real_servers[1];
     assert_eq!(rs1.inhibit_on_failure, Some(false));
-    assert_eq!(rs1.notify_down.as_deref(), Some("/usr/local/bin/down.sh 198.18.1.3"));
+    assert_eq!(
+        rs1.notify_down.as_ref().map(|s| s.command.as_str()),
+        Some("/usr/local/bin/down.sh 198.18.1.3")
+    );
     let CheckKind::Http(h) = &rs1.checkers[0].kind else { panic!() };
     assert_eq!((h.http_protocol.as_deref(), rs1.checkers[0].common.connect_port), (Some("1.1"), Some(80)));
     assert_eq!(rs1.checkers[0].common.retry, Some(0), "a checker may say retry 0");
@@ -271,6 +278,7 @@ fn every_checker_is_parsed_with_its_options() {
     assert_eq!(m.path, "/usr/local/bin/check.sh 198.18.1.3");
     assert_eq!((m.timeout, m.dynamic), (Some(Duration::from_secs(5)), true));
     assert_eq!(m.user, Some(("nobody".to_owned(), Some("nogroup".to_owned()))));
+    assert_eq!(m.run_as, Some((65534, 65534)), "Debian's nobody and nogroup");
     let tcp_check = &vs.real_servers[2].checkers[0];
     assert_eq!(tcp_check.kind, CheckKind::Tcp);
     assert_eq!(
@@ -728,4 +736,109 @@ virtual_server 198.18.0.100 80 {
     assert_eq!((t[0].retry, t[0].delay_before_retry, t[0].warmup), (1, s(3), s(10)), "HTTP_GET");
     assert_eq!((t[1].retry, t[1].delay_before_retry, t[1].warmup), (0, s(1), s(10)), "MISC_CHECK");
     assert_eq!((t[2].retry, t[2].delay_before_retry, t[2].warmup), (1, s(1), s(4)), "TCP_CHECK");
+}
+
+/// `nb_get_retry` is HTTP_GET's and SSL_GET's alone (`check_http.c`, the
+/// deprecated `retry`, 0 allowed): pasted into a TCP_CHECK, or at the
+/// virtual or real server's level, keepalived does not know it, and the
+/// checker keeps its default of one retry.
+#[test]
+fn nb_get_retry_counts_only_in_http_and_ssl_checkers() {
+    let text = "\
+virtual_server 198.18.0.100 80 {
+  protocol TCP
+  lb_algo rr
+  lb_kind NAT
+  nb_get_retry 5
+  real_server 198.18.1.2 80 {
+    nb_get_retry 6
+    TCP_CHECK {
+      connect_timeout 3
+      nb_get_retry 3
+    }
+    HTTP_GET {
+      url {
+        path /
+      }
+      nb_get_retry 0
+    }
+    SSL_GET {
+      url {
+        path /
+      }
+      nb_get_retry 2
+    }
+  }
+}
+";
+    let l = parse_str(Path::new("k.conf"), text).unwrap();
+    let vs = &l.conf.virtual_servers[0];
+    let rs = &vs.real_servers[0];
+    let t: Vec<u32> = rs.checkers.iter().map(|c| c.effective(&rs.timing, &vs.timing).retry).collect();
+    assert_eq!(t, [1, 0, 2], "TCP_CHECK keeps its default; HTTP_GET and SSL_GET take theirs, 0 included");
+    assert_eq!(
+        notices(&l),
+        [
+            "5: Unknown keyword 'nb_get_retry' - ignored",
+            "7: Unknown keyword 'nb_get_retry' - ignored",
+            "10: Unknown keyword 'nb_get_retry' - ignored",
+            "16: nb_get_retry is deprecated - please use 'retry'",
+            "22: nb_get_retry is deprecated - please use 'retry'",
+        ]
+    );
+}
+
+/// keepalived's scripts (`notify_script_init`, `misc_path_handler`): word 1
+/// is the command (quoted with its arguments), words 2 and 3 of a notify
+/// script its user and group. An unquoted argument taken for a user that
+/// does not exist drops the script; a `MISC_CHECK` whose `user` does not
+/// exist is removed; `misc_timeout` is whole seconds, 0 the default.
+#[test]
+fn scripts_take_one_command_word_then_a_user_and_group() {
+    let text = "\
+virtual_server 198.18.0.100 80 {
+  protocol TCP
+  lb_algo rr
+  lb_kind NAT
+  quorum_up \"/bin/up.sh UP\" root
+  quorum_down /bin/qdown.sh nobody nogroup
+  real_server 198.18.1.2 80 {
+    notify_up \"/bin/up.sh UP\" root
+    notify_down /bin/down.sh DOWN
+    MISC_CHECK {
+      misc_path /bin/chk a b
+      misc_timeout 0
+    }
+  }
+  real_server 198.18.1.3 80 {
+    MISC_CHECK {
+      misc_path /bin/true
+      user gw-no-such-user
+    }
+  }
+}
+";
+    let l = parse_str(Path::new("k.conf"), text).unwrap();
+    let vs = &l.conf.virtual_servers[0];
+    assert_eq!(vs.quorum_up, Some(Script { command: "/bin/up.sh UP".into(), run_as: Some((0, 0)) }));
+    assert_eq!(
+        vs.quorum_down,
+        Some(Script { command: "/bin/qdown.sh".into(), run_as: Some((65534, 65534)) })
+    );
+    let rs = &vs.real_servers[0];
+    assert_eq!(rs.notify_up, Some(Script { command: "/bin/up.sh UP".into(), run_as: Some((0, 0)) }));
+    assert_eq!(rs.notify_down, None, "DOWN is no user: the script is dropped");
+    let CheckKind::Misc(m) = &rs.checkers[0].kind else { panic!() };
+    assert_eq!((m.path.as_str(), m.timeout), ("/bin/chk", None));
+    assert!(vs.real_servers[1].checkers.is_empty(), "a MISC_CHECK of no such user is removed");
+    assert_eq!(
+        notices(&l),
+        [
+            "9: Invalid user/group for notify_down script /bin/down.sh - ignoring",
+            "11: misc_path: 'a b' is not part of the command (quote the command with its arguments) - ignored",
+            "16: Failed to set uid/gid for misc checker script /bin/true - removing",
+        ]
+    );
+    let e = refused(&text.replace("misc_timeout 0", "misc_timeout 1.5"));
+    assert!(e.contains("misc_timeout value '1.5' invalid"), "{e}");
 }

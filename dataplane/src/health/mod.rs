@@ -3,8 +3,13 @@
 //! `ipwrapper.c`):
 //!
 //! - each checker runs on its own thread every `delay_loop`; a failed
-//!   attempt is retried `retry` times, `delay_before_retry` apart, before
-//!   the checker is declared failed; one success declares it up;
+//!   attempt of a checker that is up is retried `retry` times,
+//!   `delay_before_retry` apart, before the checker is declared failed; one
+//!   success declares it up. As keepalived's `tcp_epilog` and its kin: a
+//!   checker that is down is not retried, and at start (not at a reload)
+//!   one failure is enough (`check_data.c`: "For non alpha mode, one
+//!   failure is enough initially"), so a server dead at start leaves at
+//!   its first check;
 //! - a real server is up when all its checkers are; `alpha` starts its
 //!   checkers failed (the server joins after its first success), otherwise
 //!   it starts up;
@@ -40,7 +45,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use gw_keepalived::check::{Checker, Timing};
+use gw_keepalived::check::{CheckKind, Checker, Timing, DEFAULT_TIMING};
+use gw_keepalived::model::Script;
 use gw_keepalived::Loaded;
 use gw_proto::{DestSpec, ErrorKind, ForwardMode, Request, Response, RsHealth, ServiceKey};
 
@@ -70,8 +76,8 @@ struct Svc {
     quorum: u32,
     hysteresis: u32,
     quorum_up: bool,
-    quorum_up_script: Option<String>,
-    quorum_down_script: Option<String>,
+    quorum_up_script: Option<Script>,
+    quorum_down_script: Option<Script>,
     /// keepalived's `omega`: at shutdown, `notify_down` for every server
     /// still up and `quorum_down` if the quorum was held.
     omega: bool,
@@ -89,8 +95,8 @@ struct Rs {
     checkers: Vec<Ck>,
     transitions: u64,
     last_error: String,
-    notify_up: Option<String>,
-    notify_down: Option<String>,
+    notify_up: Option<Script>,
+    notify_down: Option<Script>,
     host: Option<String>,
 }
 
@@ -98,11 +104,45 @@ struct Ck {
     checker: Checker,
     timing: Timing,
     up: bool,
+    /// It has reported once (keepalived's `has_run`).
+    has_run: bool,
+    /// It started with gatewayd, not at a reload: its first failure is
+    /// final, without retries.
+    at_start: bool,
+    /// One attempt's bound: `connect_timeout`, or a script's `misc_timeout`
+    /// (by default the virtual server's `delay_loop`, `check_misc.c`).
+    timeout: Duration,
+    /// A `misc_dynamic` script's share of the server's weight
+    /// (keepalived's `cur_weight`): its last exit status's weight less the
+    /// file's, 0 after exit 0 or a failure.
+    weight_delta: i64,
+    /// The last exit status a `misc_dynamic` script succeeded with.
+    last_status: Option<u8>,
+}
+
+impl Ck {
+    /// How many times a failed attempt is tried again before it counts
+    /// (keepalived's `retry_it` against `retry`): none while the checker
+    /// is down, none for the first attempt at start, else `retry`.
+    fn retries(&self) -> u32 {
+        if !self.up || (!self.has_run && self.at_start) {
+            0
+        } else {
+            self.timing.retry
+        }
+    }
 }
 
 impl Rs {
     fn up(&self) -> bool {
         self.checkers.iter().all(|c| c.up)
+    }
+
+    /// The file's weight with every `misc_dynamic` script's share
+    /// (keepalived's `effective_weight`), at least 0.
+    fn dynamic_weight(&self) -> u32 {
+        let w = i64::from(self.dest.weight) + self.checkers.iter().map(|c| c.weight_delta).sum::<i64>();
+        w.clamp(0, i64::from(u32::MAX)) as u32
     }
 }
 
@@ -134,9 +174,24 @@ impl Svc {
         out
     }
 
+    /// The weights of the live servers (keepalived's `weigh_live_realservers`).
+    fn live_weight(&self) -> u64 {
+        self.rss.iter().filter(|r| r.up()).map(|r| u64::from(r.restore)).sum()
+    }
+
+    /// keepalived's `set_quorum_states`, at start and at each reload: the
+    /// quorum is held from the first when the live weight reaches
+    /// `quorum + hysteresis` (keepalived's sample: "the quorum will not be
+    /// reached until 9 (7+2)"), else it starts lost (with a sorry server,
+    /// that one serves: `update_quorum_state`'s "Starting with quorum
+    /// down").
+    fn start_quorum(&mut self) {
+        self.quorum_up = self.live_weight() >= u64::from(self.quorum) + u64::from(self.hysteresis);
+    }
+
     /// keepalived's `update_quorum_state`; `Some(up)` when it changed.
     fn update_quorum(&mut self) -> Option<bool> {
-        let sum: u64 = self.rss.iter().filter(|r| r.up()).map(|r| u64::from(r.restore)).sum();
+        let sum = self.live_weight();
         let (q, h) = (u64::from(self.quorum), u64::from(self.hysteresis));
         if !self.quorum_up && sum >= q + h {
             self.quorum_up = true;
@@ -187,8 +242,8 @@ impl Svc {
 }
 
 /// The checked services of `loaded`, every checker in its starting state
-/// (`alpha`: failed).
-fn build(loaded: &Loaded) -> State {
+/// (`alpha`: failed); `at_start` when gatewayd starts (not a reload).
+fn build(loaded: &Loaded, at_start: bool) -> State {
     let mut services = vec![];
     for s in &loaded.services {
         let vs = &loaded.conf.virtual_servers[s.vs];
@@ -200,10 +255,23 @@ fn build(loaded: &Loaded) -> State {
                 let checkers = rs
                     .checkers
                     .iter()
-                    .map(|c| Ck {
-                        checker: c.clone(),
-                        timing: c.effective(&rs.timing, &vs.timing),
-                        up: !c.common.alpha.or(rs.alpha).unwrap_or(vs.alpha),
+                    .filter(|c| runnable(c))
+                    .map(|c| {
+                        let timing = c.effective(&rs.timing, &vs.timing);
+                        let timeout = match &c.kind {
+                            CheckKind::Misc(_) => vs.timing.delay_loop.unwrap_or(DEFAULT_TIMING.delay_loop),
+                            _ => timing.connect_timeout,
+                        };
+                        Ck {
+                            checker: c.clone(),
+                            timing,
+                            up: !c.common.alpha.or(rs.alpha).unwrap_or(vs.alpha),
+                            has_run: false,
+                            at_start,
+                            timeout,
+                            weight_delta: 0,
+                            last_status: None,
+                        }
                     })
                     .collect();
                 Rs {
@@ -237,24 +305,54 @@ fn build(loaded: &Loaded) -> State {
             sorry,
             rss,
         };
-        svc.update_quorum();
+        svc.start_quorum();
         services.push(svc);
     }
     State { services }
 }
 
+/// Whether checker `c` can run: a `MISC_CHECK` whose program is not found
+/// or not executable is disabled, as keepalived's
+/// `check_misc_script_security` disables it ("Disabling misc script ...
+/// since not found/accessible"): its server is then not held down by it.
+fn runnable(c: &Checker) -> bool {
+    let CheckKind::Misc(m) = &c.kind else { return true };
+    let Some(prog) = probe::split_command(&m.path).into_iter().next() else { return false };
+    let executable = |p: &std::path::Path| {
+        use std::os::unix::fs::PermissionsExt;
+        p.metadata().is_ok_and(|md| md.is_file() && md.permissions().mode() & 0o111 != 0)
+    };
+    let found = if prog.contains('/') {
+        executable(std::path::Path::new(&prog))
+    } else {
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| executable(&dir.join(&prog))))
+    };
+    if !found {
+        tracing::warn!(script = %m.path, "health: Disabling misc script {prog} since not found/accessible");
+    }
+    found
+}
+
 /// Runs a notify script without a shell and without waiting for it (as
-/// keepalived's `notify_exec`: never killed, however long it runs).
-fn notify(script: &Option<String>) {
-    let Some(line) = script else { return };
-    let mut words = probe::split_command(line);
+/// keepalived's `notify_exec`: never killed, however long it runs), as its
+/// user and group if it names them.
+fn notify(script: &Option<Script>) {
+    use std::os::unix::process::CommandExt;
+    let Some(Script { command, run_as }) = script else { return };
+    let mut words = probe::split_command(command);
     if words.is_empty() {
         return;
     }
     let prog = words.remove(0);
-    match Command::new(&prog).args(&words).stdin(Stdio::null()).spawn() {
+    let mut cmd = Command::new(&prog);
+    cmd.args(&words).stdin(Stdio::null());
+    if let Some((uid, gid)) = *run_as {
+        cmd.uid(uid).gid(gid);
+    }
+    match cmd.spawn() {
         Ok(child) => reap_later(child),
-        Err(e) => tracing::warn!(script = %line, error = %e, "health: cannot run the notify script"),
+        Err(e) => tracing::warn!(script = %command, error = %e, "health: cannot run the notify script"),
     }
 }
 
@@ -331,7 +429,7 @@ impl Health {
         apply: impl FnOnce(Vec<Request>) -> Response,
     ) -> Response {
         let mut st = self.lock();
-        let mut next = build(loaded);
+        let mut next = build(loaded, self.generation.load(Ordering::SeqCst) == 0);
         for svc in &mut next.services {
             let Some(old) = st.services.iter().find(|o| o.key == svc.key) else { continue };
             for rs in &mut svc.rss {
@@ -344,14 +442,19 @@ impl Health {
                     && o.checkers.iter().zip(&rs.checkers).all(|(a, b)| same_checker(&a.checker, &b.checker));
                 if same {
                     for (n, o) in rs.checkers.iter_mut().zip(&o.checkers) {
-                        n.up = o.up;
+                        (n.up, n.has_run, n.at_start) = (o.up, o.has_run, o.at_start);
+                        (n.weight_delta, n.last_status) = (o.weight_delta, o.last_status);
                     }
+                    // keepalived's `migrate_misc_check`: a dynamic weight
+                    // outlives a reload that did not change its script.
+                    rs.restore = rs.dynamic_weight();
                     rs.transitions = o.transitions;
                     rs.last_error = o.last_error.clone();
                 }
             }
-            svc.quorum_up = true;
-            svc.update_quorum();
+        }
+        for svc in &mut next.services {
+            svc.start_quorum();
         }
         let pools: BTreeMap<ServiceKey, _> = next.services.iter().map(|s| (s.key, s.pool())).collect();
         for s in &loaded.services {
@@ -369,6 +472,15 @@ impl Health {
         let r = apply(requests);
         if matches!(r, Response::Error { .. }) {
             return r;
+        }
+        // keepalived's "Starting with quorum down": a service whose sorry
+        // server comes in now runs its `quorum_down` (not one that served
+        // from it already before a reload).
+        for svc in next.services.iter().filter(|s| s.sorry_mode()) {
+            if !st.services.iter().any(|o| o.key == svc.key && o.sorry_mode()) {
+                tracing::warn!(service = %svc.key, "health: starting with quorum down");
+                notify(&svc.quorum_down_script);
+            }
         }
         *st = next;
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
@@ -389,7 +501,8 @@ impl Health {
     }
 
     /// Stops every checker (at shutdown); with `omega`, runs the down
-    /// scripts of what was still up, as keepalived does when it exits.
+    /// scripts of what was still up and every `quorum_down`, as keepalived
+    /// does when it exits (`update_vs_notifies` when stopping).
     pub fn stop(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -397,9 +510,7 @@ impl Health {
             for rs in svc.rss.iter().filter(|r| r.up()) {
                 notify(&rs.notify_down);
             }
-            if svc.quorum_up {
-                notify(&svc.quorum_down_script);
-            }
+            notify(&svc.quorum_down_script);
         }
     }
 
@@ -424,7 +535,7 @@ impl Health {
 
     /// A checker's thread: probe, retry, report, wait `delay_loop`.
     fn run(self: Arc<Self>, slot: Slot) {
-        let (checker, timing, to, host) = {
+        let (checker, timing, to, host, timeout) = {
             let st = self.lock();
             // A reload may have replaced the checks before this thread ran.
             if !self.current(slot) {
@@ -433,12 +544,7 @@ impl Health {
             let rs = st.services.get(slot.svc).and_then(|s| s.rss.get(slot.rs));
             let Some((rs, ck)) = rs.and_then(|rs| Some((rs, rs.checkers.get(slot.ck)?))) else { return };
             let to = probe::target(&ck.checker, rs.dest.addr, rs.dest.port);
-            (ck.checker.clone(), ck.timing, to, rs.host.clone())
-        };
-        // keepalived: a script's `misc_timeout` defaults to `delay_loop`.
-        let timeout = match checker.kind {
-            gw_keepalived::check::CheckKind::Misc(_) => timing.delay_loop,
-            _ => timing.connect_timeout,
+            (ck.checker.clone(), ck.timing, to, rs.host.clone(), ck.timeout)
         };
         // keepalived's warmup: a random part of it, so that checks of one
         // server do not all start at once.
@@ -446,10 +552,12 @@ impl Health {
             return;
         }
         loop {
+            let Some(retries) = self.retries(slot) else { return };
             let mut tries = 0;
             let result = loop {
-                let r = probe::probe_until(&checker, to, timeout, host.as_deref(), &|| !self.current(slot));
-                if r.is_ok() || tries >= timing.retry {
+                let r =
+                    probe::probe_weighing(&checker, to, timeout, host.as_deref(), &|| !self.current(slot));
+                if r.is_ok() || tries >= retries {
                     break r;
                 }
                 tries += 1;
@@ -464,34 +572,49 @@ impl Health {
         }
     }
 
+    /// [`Ck::retries`] of the checker in `slot`; `None` when it was replaced.
+    fn retries(&self, slot: Slot) -> Option<u32> {
+        let st = self.lock();
+        if !self.current(slot) {
+            return None;
+        }
+        Some(st.services[slot.svc].rss[slot.rs].checkers[slot.ck].retries())
+    }
+
     /// A checker's result; false when the checker was replaced.
-    fn report(&self, slot: Slot, result: Result<(), String>) -> bool {
+    fn report(&self, slot: Slot, result: Result<Option<u8>, String>) -> bool {
         let mut st = self.lock();
         if !self.current(slot) {
             return false;
         }
         let svc = &mut st.services[slot.svc];
+        let reweighed = self.reweigh(svc, slot, &result);
         let before = svc.pool();
         let rs = &mut svc.rss[slot.rs];
         let was_up = rs.up();
         let ck = &mut rs.checkers[slot.ck];
         let ok = result.is_ok();
-        if ck.up == ok {
-            return true;
+        let first = !std::mem::replace(&mut ck.has_run, true);
+        let (key, addr, port) = (svc.key, rs.dest.addr, rs.dest.port);
+        if ck.up != ok {
+            ck.up = ok;
+            let kw = ck.checker.kind.keyword();
+            match &result {
+                Ok(_) => {
+                    tracing::info!(service = %key, server = %format!("{addr}:{port}"), checker = kw, "health: check succeeded")
+                }
+                Err(e) => {
+                    tracing::warn!(service = %key, server = %format!("{addr}:{port}"), checker = kw, error = %e, "health: check failed")
+                }
+            }
+        } else if first && !ok {
+            // keepalived's `update_svr_checker_state`: a checker that
+            // starts failed (`alpha`) and fails its first check runs the
+            // server's `notify_down`, as a server going down would.
+            notify(&rs.notify_down);
         }
-        ck.up = ok;
-        let kw = ck.checker.kind.keyword();
         if let Err(e) = &result {
             rs.last_error = e.clone();
-        }
-        let (key, addr, port) = (svc.key, rs.dest.addr, rs.dest.port);
-        match &result {
-            Ok(()) => {
-                tracing::info!(service = %key, server = %format!("{addr}:{port}"), checker = kw, "health: check succeeded")
-            }
-            Err(e) => {
-                tracing::warn!(service = %key, server = %format!("{addr}:{port}"), checker = kw, error = %e, "health: check failed")
-            }
         }
         let now_up = rs.up();
         if now_up != was_up {
@@ -505,6 +628,8 @@ impl Health {
                 tracing::warn!(service = %key, server = %format!("{addr}:{port}"), inhibit = rs.inhibit, "health: real server down, taking it out");
                 notify(&rs.notify_down);
             }
+        }
+        if now_up != was_up || reweighed {
             match svc.update_quorum() {
                 Some(true) => {
                     tracing::info!(service = %key, "health: gained quorum");
@@ -520,6 +645,48 @@ impl Health {
             self.change(svc, before, after);
         }
         self.publish(&st);
+        true
+    }
+
+    /// keepalived's `misc_dynamic` (`misc_check_child_thread`): a script's
+    /// new exit status 2..=255 makes the server's weight `status - 2`
+    /// (with other scripts' shares, [`Rs::dynamic_weight`]), exit 0 or a
+    /// failure gives the file's back. A server in the pool gets the new
+    /// weight at once (`EditDest`); true when the weight changed, for the
+    /// quorum.
+    fn reweigh(&self, svc: &mut Svc, slot: Slot, result: &Result<Option<u8>, String>) -> bool {
+        let (key, sorry) = (svc.key, svc.sorry_mode());
+        let rs = &mut svc.rss[slot.rs];
+        let file = i64::from(rs.dest.weight);
+        let ck = &mut rs.checkers[slot.ck];
+        match *result {
+            Ok(Some(status)) if ck.last_status != Some(status) => {
+                ck.last_status = Some(status);
+                ck.weight_delta = if status == 0 { 0 } else { i64::from(status) - 2 - file };
+            }
+            Err(_) if ck.last_status.is_some() => {
+                ck.last_status = None;
+                ck.weight_delta = 0;
+            }
+            _ => return false,
+        }
+        let w = rs.dynamic_weight();
+        if w == rs.restore {
+            return false;
+        }
+        rs.restore = w;
+        let (addr, port) = (rs.dest.addr, rs.dest.port);
+        if rs.up() && !sorry {
+            if let Some(live) = self.live(key, addr, port) {
+                tracing::info!(service = %key, server = %format!("{addr}:{port}"), weight = w, "health: misc_dynamic sets the weight");
+                let r = self
+                    .control
+                    .handle(Request::EditDest { service: key, dest: DestSpec { weight: w, ..live } });
+                if let Response::Error { message, .. } = r {
+                    tracing::error!(service = %key, %message, "health: request refused");
+                }
+            }
+        }
         true
     }
 

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gw_keepalived::check::{CheckKind, Checker, HttpCheck, MiscCheck, UdpCheck, Url};
+pub use gw_keepalived::values::split_command;
 use md5::{Digest, Md5};
 
 /// The most body bytes read for a digest (keepalived reads the whole body;
@@ -80,12 +81,26 @@ pub fn probe_until(
     host: Option<&str>,
     replaced: &dyn Fn() -> bool,
 ) -> Result<(), String> {
+    probe_weighing(c, to, timeout, host, replaced).map(drop)
+}
+
+/// [`probe_until`], with what a `misc_dynamic` script's exit status says
+/// of the weight: `Ok(Some(status))` for its success, 0 (the file's
+/// weight) or 2..=255 (weight `status - 2`), keepalived's
+/// `misc_check_child_thread`; `Ok(None)` for any other checker's success.
+pub fn probe_weighing(
+    c: &Checker,
+    to: SocketAddr,
+    timeout: Duration,
+    host: Option<&str>,
+    replaced: &dyn Fn() -> bool,
+) -> Result<Option<u8>, String> {
     let a = Attempt { deadline: Instant::now() + timeout, replaced };
     match &c.kind {
-        CheckKind::Tcp => tcp(to, &a).map(drop),
-        CheckKind::Http(h) => http(h, to, host, false, &a),
-        CheckKind::Ssl(h) => http(h, to, host, true, &a),
-        CheckKind::Udp(u) => udp(u, to, &a),
+        CheckKind::Tcp => tcp(to, &a).map(|_| None),
+        CheckKind::Http(h) => http(h, to, host, false, &a).map(|()| None),
+        CheckKind::Ssl(h) => http(h, to, host, true, &a).map(|()| None),
+        CheckKind::Udp(u) => udp(u, to, &a).map(|()| None),
         CheckKind::Misc(m) => misc(m, timeout, replaced),
     }
 }
@@ -356,7 +371,13 @@ fn udp(u: &UdpCheck, to: SocketAddr, a: &Attempt) -> Result<(), String> {
     }
 }
 
-fn misc(m: &MiscCheck, timeout: Duration, replaced: &dyn Fn() -> bool) -> Result<(), String> {
+/// Runs a `MISC_CHECK` script without a shell, in a process group of its
+/// own, as `m.run_as` says (its `user`). Past its timeout (or once the
+/// checker is replaced) the group gets SIGTERM, then SIGKILL 2 s later, as
+/// keepalived's `misc_check_child_thread` ends a script and what it
+/// started.
+fn misc(m: &MiscCheck, timeout: Duration, replaced: &dyn Fn() -> bool) -> Result<Option<u8>, String> {
+    use std::os::unix::process::CommandExt;
     let timeout = m.timeout.unwrap_or(timeout);
     let a = Attempt { deadline: Instant::now() + timeout, replaced };
     let mut words = split_command(&m.path);
@@ -364,22 +385,25 @@ fn misc(m: &MiscCheck, timeout: Duration, replaced: &dyn Fn() -> bool) -> Result
         return Err("empty misc_path".into());
     }
     let prog = words.remove(0);
-    let mut child = Command::new(&prog)
-        .args(&words)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("{prog}: {e}"))?;
+    let mut cmd = Command::new(&prog);
+    cmd.args(&words).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).process_group(0);
+    if let Some((uid, gid)) = m.run_as {
+        cmd.uid(uid).gid(gid);
+    }
+    let mut child = cmd.spawn().map_err(|e| format!("{prog}: {e}"))?;
     loop {
         match child.try_wait() {
-            Ok(Some(st)) if st.success() => return Ok(()),
-            Ok(Some(st)) => return Err(format!("{prog}: {st}")),
+            Ok(Some(st)) => {
+                return match st.code() {
+                    Some(0) => Ok(m.dynamic.then_some(0)),
+                    Some(c @ 2..=255) if m.dynamic => Ok(Some(c as u8)),
+                    _ => Err(format!("{prog}: {st}")),
+                }
+            }
             Ok(None) => match a.slice() {
                 Ok(wait) => std::thread::sleep(wait.min(Duration::from_millis(10))),
                 Err(why) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
+                    end_group(&mut child);
                     return Err(
                         why.map_or_else(|| format!("{prog}: timed out after {timeout:?}"), str::to_owned)
                     );
@@ -390,34 +414,26 @@ fn misc(m: &MiscCheck, timeout: Duration, replaced: &dyn Fn() -> bool) -> Result
     }
 }
 
-/// Splits a `misc_path` into words as keepalived does: by blanks, with
-/// single or double quotes grouping (no shell).
-pub fn split_command(line: &str) -> Vec<String> {
-    let mut out = vec![];
-    let mut cur = String::new();
-    let mut quote: Option<char> = None;
-    let mut any = false;
-    for ch in line.chars() {
-        match (quote, ch) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), c) => cur.push(c),
-            (None, '"' | '\'') => {
-                quote = Some(ch);
-                any = true
-            }
-            (None, c) if c.is_whitespace() => {
-                if any || !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                }
-                any = false
-            }
-            (None, c) => cur.push(c),
+/// Ends script `child` and its process group: SIGTERM, then SIGKILL if it
+/// has not ended 2 s later; reaped.
+fn end_group(child: &mut std::process::Child) {
+    let group = -(child.id() as libc::pid_t);
+    // SAFETY: kill(2) with a negative pid signals that process group, the
+    // one `process_group(0)` made for this child alone.
+    unsafe { libc::kill(group, libc::SIGTERM) };
+    let end = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < end {
+        if let Ok(Some(_)) = child.try_wait() {
+            // The script ended; what it started may not have.
+            // SAFETY: as above.
+            unsafe { libc::kill(group, libc::SIGKILL) };
+            return;
         }
+        std::thread::sleep(Duration::from_millis(10));
     }
-    if any || !cur.is_empty() {
-        out.push(cur);
-    }
-    out
+    // SAFETY: as above.
+    unsafe { libc::kill(group, libc::SIGKILL) };
+    let _ = child.wait();
 }
 
 #[cfg(test)]
@@ -712,5 +728,31 @@ mod tests {
         assert_eq!(ok, Ok(()));
         assert_eq!(wrong.unwrap_err(), format!("{to} /: HTTP status code 200"));
         assert!(plain.is_err());
+    }
+
+    /// A script past its `misc_timeout` is ended with the process group
+    /// it made, as keepalived's `kill(-pid, ...)`: what it started in the
+    /// background goes too, and the attempt fails.
+    #[test]
+    fn a_script_past_its_timeout_ends_with_what_it_started() {
+        let pidfile = std::env::temp_dir().join(format!("gw-misc-group-{}", std::process::id()));
+        let m = MiscCheck {
+            path: format!("/bin/sh -c 'sleep 300 & echo $! > {}; wait'", pidfile.display()),
+            timeout: Some(Duration::from_millis(500)),
+            ..Default::default()
+        };
+        let r = misc(&m, Duration::from_secs(60), &|| false);
+        assert!(r.unwrap_err().contains("timed out"));
+        let pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_string();
+        let gone = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map_or(true, |st| st.split_whitespace().nth(2) == Some("Z"))
+        };
+        let end = Instant::now() + Duration::from_secs(10);
+        while !gone() {
+            assert!(Instant::now() < end, "the background sleep {pid} outlived its script");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::fs::remove_file(&pidfile).unwrap();
     }
 }

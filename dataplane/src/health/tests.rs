@@ -249,11 +249,12 @@ fn reloads_leave_no_checker_threads_behind_waiting_out_a_long_connect_timeout() 
 /// script as it ends, the hung ones once they do.
 #[test]
 fn hung_notify_scripts_hold_no_thread_each_and_are_reaped_when_they_end() {
-    let hung = Some("/bin/sleep 30".to_string());
+    let script = |c: &str| Some(gw_keepalived::model::Script { command: c.into(), run_as: None });
+    let hung = script("/bin/sleep 30");
     for _ in 0..40 {
         super::notify(&hung);
     }
-    let quick = Some("/bin/true".to_string());
+    let quick = script("/bin/true");
     for _ in 0..10 {
         super::notify(&quick);
     }
@@ -263,4 +264,156 @@ fn hung_notify_scripts_hold_no_thread_each_and_are_reaped_when_they_end() {
         c.kill().unwrap();
     }
     wait("killed, they are reaped too", || super::RUNNING.lock().unwrap().is_empty());
+}
+
+/// A port nothing listens on.
+fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// keepalived (`check_data.c`, "For non alpha mode, one failure is enough
+/// initially"): a server dead when gatewayd starts leaves at its first
+/// failed check, not after `retry` more attempts `delay_before_retry`
+/// apart (here 3 x 30 s, far beyond the wait's bound).
+#[test]
+fn a_server_dead_at_start_leaves_at_its_first_failure() {
+    let p = closed_port();
+    let text = vs(&format!(
+        " real_server 127.0.0.1 {p} {{\n weight 1\n TCP_CHECK {{\n connect_timeout 1\n retry 3\n \
+         delay_before_retry 30\n warmup 0\n }} }}"
+    ));
+    let c = control();
+    let h = Health::new(c.clone());
+    start(&h, &c, &conf(&text));
+    wait("the dead server leaves at its first check", || !health(&c)[0].up);
+    assert_eq!(dests(&c), vec![], "taken out of the pool");
+    h.stop();
+}
+
+/// The retries as keepalived's `retry_it` counts them: none while the
+/// checker is down, none for a checker's first attempt at start, `retry`
+/// for one that is up after it ran, or new at a reload.
+#[test]
+fn retries_follow_keepalived() {
+    let l = conf(&vs(" real_server 127.0.0.1 9 {\n TCP_CHECK {\n retry 4\n }\n }"));
+    let vs = &l.conf.virtual_servers[0];
+    let rs = &vs.real_servers[0];
+    let ck = |up, has_run, at_start| super::Ck {
+        checker: rs.checkers[0].clone(),
+        timing: rs.checkers[0].effective(&rs.timing, &vs.timing),
+        up,
+        has_run,
+        at_start,
+        timeout: Duration::from_secs(1),
+        weight_delta: 0,
+        last_status: None,
+    };
+    assert_eq!(ck(true, false, true).retries(), 0, "first attempt at start");
+    assert_eq!(ck(true, false, false).retries(), 4, "first attempt of a checker new at a reload");
+    assert_eq!(ck(true, true, true).retries(), 4, "up, after it ran");
+    assert_eq!(ck(false, true, false).retries(), 0, "down");
+    assert_eq!(ck(false, false, true).retries(), 0, "alpha, not run yet");
+}
+
+/// keepalived's `update_svr_checker_state`: an `alpha` checker (it starts
+/// failed) whose first check fails runs the server's `notify_down`.
+#[test]
+fn an_alpha_checkers_first_failure_runs_notify_down() {
+    let p = closed_port();
+    let dir = std::env::temp_dir().join(format!("gw-health-alpha-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let down = dir.join("notify_down");
+    let text = vs(&format!(
+        " alpha\n real_server 127.0.0.1 {p} {{\n notify_down \"/usr/bin/touch {}\"\n \
+         TCP_CHECK {{ connect_timeout 1\n warmup 0 }} }}",
+        down.display()
+    ));
+    let c = control();
+    let h = Health::new(c.clone());
+    start(&h, &c, &conf(&text));
+    wait("notify_down runs at the first failure", || down.exists());
+    assert!(!health(&c)[0].up);
+    h.stop();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A script file in `dir` that exits with the status written in `status`.
+fn status_script(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let (script, status) = (dir.join("check.sh"), dir.join("status"));
+    std::fs::write(&script, format!("#!/bin/sh\nexit $(cat {})\n", status.display())).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (script, status)
+}
+
+/// keepalived's `misc_dynamic`: exit 2..=255 is up with weight
+/// `status - 2` (given to the server at once), exit 0 up with the file's
+/// weight, exit 1 down; without `misc_dynamic` exit 5 is a failure.
+#[test]
+fn misc_dynamic_exit_statuses_set_the_weight() {
+    let dir = std::env::temp_dir().join(format!("gw-health-dynamic-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (script, status) = status_script(&dir);
+    std::fs::write(&status, "7").unwrap();
+    let text = vs(&format!(
+        " real_server 127.0.0.1 81 {{\n weight 3\n MISC_CHECK {{\n misc_path {}\n misc_dynamic\n \
+         warmup 0\n }} }}\n \
+         real_server 127.0.0.1 82 {{\n weight 4\n MISC_CHECK {{\n misc_path {}\n warmup 0\n }} }}",
+        script.display(),
+        script.display()
+    ));
+    let c = control();
+    let h = Health::new(c.clone());
+    start(&h, &c, &conf(&text));
+    wait("exit 7: weight 5; without misc_dynamic: down", || dests(&c) == vec![(81, 5)]);
+    std::fs::write(&status, "2").unwrap();
+    wait("exit 2: weight 0, still up", || dests(&c) == vec![(81, 0)] && health(&c)[0].up);
+    std::fs::write(&status, "0").unwrap();
+    wait("exit 0: the file's weights, both up", || dests(&c) == vec![(81, 3), (82, 4)]);
+    std::fs::write(&status, "1").unwrap();
+    wait("exit 1: both down", || dests(&c).is_empty());
+    h.stop();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// keepalived disables a `MISC_CHECK` whose script is not found or not
+/// executable ("Disabling misc script ... since not found/accessible"):
+/// the server stays in the pool rather than failing every check.
+#[test]
+fn a_misc_check_without_its_script_is_disabled() {
+    let text = vs(" real_server 127.0.0.1 81 {\n MISC_CHECK {\n misc_path \"/nonexistent/gw-check a\"\n warmup 0\n }\n \
+         TCP_CHECK {\n connect_port 9\n warmup 30\n }\n }");
+    let c = control();
+    let h = Health::new(c.clone());
+    start(&h, &c, &conf(&text));
+    assert_eq!(health(&c)[0].checkers, vec!["TCP_CHECK".to_string()], "only the TCP_CHECK runs");
+    assert_eq!(dests(&c), vec![(81, 1)]);
+    h.stop();
+}
+
+/// keepalived's `set_quorum_states`: the quorum is held at start only
+/// from `quorum + hysteresis` on; below it a sorry server serves from the
+/// start and `quorum_down` runs ("Starting with quorum down").
+#[test]
+fn the_quorum_starts_held_only_from_quorum_plus_hysteresis() {
+    let l1 = TcpListener::bind("127.0.0.1:0").unwrap();
+    let l2 = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (p1, p2) = (l1.local_addr().unwrap().port(), l2.local_addr().unwrap().port());
+    let dir = std::env::temp_dir().join(format!("gw-health-quorum-start-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let quorum_down = dir.join("quorum_down");
+    let text = vs(&format!(
+        " quorum 2\n hysteresis 1\n quorum_down \"/usr/bin/touch {}\"\n sorry_server 127.0.0.1 99\n \
+         real_server 127.0.0.1 {p1} {{\n weight 1\n TCP_CHECK {{ connect_timeout 1 }} }}\n \
+         real_server 127.0.0.1 {p2} {{\n weight 1\n TCP_CHECK {{ connect_timeout 1 }} }}",
+        quorum_down.display()
+    ));
+    let c = control();
+    let h = Health::new(c.clone());
+    start(&h, &c, &conf(&text));
+    assert_eq!(dests(&c), vec![(99, 1)], "live weight 2 < 2 + 1: the sorry server serves");
+    wait("quorum_down runs at start", || quorum_down.exists());
+    h.stop();
+    std::fs::remove_dir_all(&dir).unwrap();
+    drop((l1, l2));
 }
