@@ -30,7 +30,7 @@ pub use gw_ipvsadm::{parse_rules, RulesError};
 
 use crate::cli::Cli;
 use crate::client::{Client, TIMEOUT};
-use crate::error::{os_text, Failure};
+use crate::error::{os_text, try_help, Failure};
 use crate::resolve::{Command, Invocation, View};
 use crate::services::PortNames;
 
@@ -99,10 +99,13 @@ where
             w => words.push(w),
         }
     }
-    // ipvsadm honours -h and -v only as the first option.
+    // ipvsadm honours -h and -v only as the first option; popt reads a
+    // cluster (`-hL`) from its first letter.
     match words.first().copied() {
-        Some("-h" | "--help") => return Ok(gw_ipvsadm::usage::usage(program)),
-        Some("-v" | "--version") => return Ok(gw_ipvsadm::usage::VERSION.to_owned()),
+        Some(w) if w == "--help" || w.starts_with("-h") => return Ok(gw_ipvsadm::usage::usage(program)),
+        Some(w) if w == "--version" || w.starts_with("-v") => {
+            return Ok(gw_ipvsadm::usage::VERSION.to_owned())
+        }
         _ => {}
     }
     // The static-neighbour extension, outside ipvsadm's grammar.
@@ -134,9 +137,14 @@ where
             });
         }
     };
+    if cli.is_bare() && !words.is_empty() {
+        // Only `--`, which clap takes: popt stops there, with no command.
+        return Err(try_help(program));
+    }
     let names = PortNames::system();
     let mut inv = resolve::resolve_with(&cli, &names).map_err(|f| match f {
         Failure::TryHelp => try_help(program),
+        Failure::InvalidOption => cli::invalid_option(&words),
         f => f,
     })?;
     let mut timeout = timeout;
@@ -145,7 +153,7 @@ where
         input
             .read_to_string(&mut text)
             .map_err(|e| Failure::Usage(format!("cannot read the rules from stdin: {}", os_text(&e))))?;
-        let rules = rules::parse_rule_lines(&text, &names).map_err(Failure::Rules)?;
+        let rules = rules::parse_rule_lines_as(&text, &names, program).map_err(Failure::Rules)?;
         let (lines, requests) = rules.into_iter().map(|r| (r.line, r.request)).unzip();
         inv.lines = lines;
         inv.request = Request::Restore { requests };
@@ -228,11 +236,6 @@ pub fn present_with(inv: &Invocation, mut resp: Response, names: &PortNames) -> 
         _ => {}
     }
     Ok(out)
-}
-
-/// ipvsadm's `tryhelp_exit`, with the program name as typed (exit 255).
-fn try_help(program: &str) -> Failure {
-    Failure::BadOption(format!("Try `{program} -h' or '{program} --help' for more information."))
 }
 
 fn answer_name(resp: &Response) -> &'static str {

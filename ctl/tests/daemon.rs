@@ -346,6 +346,94 @@ fn bad_input_never_reaches_the_daemon() {
     assert!(listener.accept().is_err(), "gwctl connected although the command line was bad");
 }
 
+/// What ipvsadm 1.31 (built against a stub libipvs, popt 1.19) prints for
+/// these: a required value is the next word, whatever it is; a second command,
+/// or -h/-v after the first option, is "invalid option `WORD'" with the word
+/// as typed; `--` or `-6` alone is no command.
+#[test]
+fn popts_reading_of_the_words_is_ipvsadms() {
+    let sock = SockPath::new();
+    let listener = UnixListener::bind(&sock.0).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let try_help = "Try `gwctl -h' or 'gwctl --help' for more information.";
+    let cases: [(&[&str], u8, &str); 13] = [
+        (
+            &["-a", "-t", "198.18.0.100:80", "-r", "-w", "2"],
+            2,
+            "illegal real server address[:port] specified",
+        ),
+        (&["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.2", "-w", "-m"], 2, "illegal weight specified"),
+        (&["-A", "-t", "-s", "rr"], 2, "illegal virtual server address[:port] specified"),
+        (&["-A", "-s", "-t", "198.18.0.100:80"], 2, "unexpected argument 198.18.0.100:80"),
+        (&["-L", "-Z"], 2, "invalid option `-Z'"),
+        (&["-Z", "--list"], 2, "invalid option `--list'"),
+        (&["-lZ"], 2, "invalid option `-lZ'"),
+        (&["-Lh"], 2, "invalid option `-Lh'"),
+        (&["-L", "--help"], 2, "invalid option `--help'"),
+        (&["-L", "--version"], 2, "invalid option `--version'"),
+        (&["-A", "-t", "198.18.0.100:80", "--edit-service"], 2, "invalid option `--edit-service'"),
+        (&["--"], 255, try_help),
+        (&["-6"], 255, try_help),
+    ];
+    for (args, code, msg) in cases {
+        let r = gwctl(&sock, args);
+        assert_eq!(
+            (r.code, r.out.as_str(), r.err.as_str()),
+            (code, "", format!("{msg}\n").as_str()),
+            "{args:?}"
+        );
+    }
+    // In a rules file too, and "Try" names the program as typed.
+    let r = restore(&sock, "-C\n-a -t 198.18.0.100:80 -r -w 2\n");
+    assert_eq!((r.code, r.err.as_str()), (2, "line 2: illegal real server address[:port] specified\n"));
+    let r = restore(&sock, "-C\n-C -Z\n");
+    assert_eq!((r.code, r.err.as_str()), (2, "line 2: invalid option `-Z'\n"));
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = gwctl::run_with_input(
+        ["/usr/sbin/gwctl", "--socket", sock.arg(), "-R"],
+        &mut &b"-C\n-n\n"[..],
+        &mut out,
+        &mut err,
+        Duration::from_secs(1),
+    );
+    assert_eq!(
+        (code, String::from_utf8(err).unwrap().as_str()),
+        (255, "line 2: Try `/usr/sbin/gwctl -h' or '/usr/sbin/gwctl --help' for more information.\n")
+    );
+    assert!(listener.accept().is_err(), "gwctl connected although the command line was bad");
+}
+
+#[test]
+fn empty_scheduler_is_wlc_and_zero_of_any_address_zeroes_all() {
+    // ipvsadm.c: an empty sched_name becomes DEF_SCHED; libipvs sends
+    // IPVS_CMD_ZERO without a service for address and port zero.
+    let sock = SockPath::new();
+    let daemon = serve_once(&sock.0, Response::Ok);
+    let r = gwctl(&sock, &["-A", "-t", "198.18.0.100:80", "-s", ""]);
+    assert_eq!((r.code, r.err.as_str()), (0, ""));
+    assert_eq!(daemon.join().unwrap(), Request::AddService { spec: ServiceSpec::new(key(), Scheduler::Wlc) });
+    let sock = SockPath::new();
+    let daemon = serve_once(&sock.0, Response::Ok);
+    let r = gwctl(&sock, &["-Z", "-t", "0.0.0.0:0"]);
+    assert_eq!((r.code, r.err.as_str()), (0, ""));
+    assert_eq!(daemon.join().unwrap(), Request::Zero { service: None });
+}
+
+#[test]
+fn refused_as_invalid_prints_libipvs_einval_line() {
+    // libipvs ipvs_strerror's row { 0, EINVAL, ... } matches every call: the
+    // kernel's EINVAL for a real server that is not unicast prints it.
+    let sock = SockPath::new();
+    let daemon =
+        serve_once(&sock.0, Response::error(ErrorKind::Invalid, "real server 224.0.0.1 is not unicast"));
+    let r = gwctl(&sock, &["-a", "-t", "198.18.0.100:80", "-r", "224.0.0.1", "-m"]);
+    assert_eq!(
+        (r.code, r.err.as_str()),
+        (255, "Invalid operation.  Possibly wrong module version, address not unicast, ...\n")
+    );
+    daemon.join().unwrap();
+}
+
 /// `ipvsadm -h` and `-v`, from the strings of Debian's ipvsadm 1:1.31-1
 /// binary (`usage_exit`'s and `version`'s formats, `%s` = argv[0], DEF_SCHED
 /// wlc, tunnel type ipip, IPVS 1.2.1): stdout, exit 0, as the first option.
@@ -354,11 +442,12 @@ fn help_and_version_are_ipvsadms() {
     let sock = SockPath::new();
     let h = include_str!("fixtures/ipvsadm-1.31-h.txt");
     let v = include_str!("fixtures/ipvsadm-1.31-v.txt");
-    for args in [&["-h"][..], &["--help"][..], &["-h", "-L"][..]] {
+    // popt reads a cluster from its first letter: `-hL` is -h first.
+    for args in [&["-h"][..], &["--help"][..], &["-h", "-L"][..], &["-hL"][..]] {
         let r = gwctl(&sock, args);
         assert_eq!((r.code, r.out.as_str(), r.err.as_str()), (0, h, ""), "{args:?}");
     }
-    for args in [&["-v"][..], &["--version"][..]] {
+    for args in [&["-v"][..], &["--version"][..], &["-vZ"][..]] {
         let r = gwctl(&sock, args);
         assert_eq!((r.code, r.out.as_str(), r.err.as_str()), (0, v, ""), "{args:?}");
     }

@@ -7,6 +7,11 @@
 //! message and exit code. clap itself rejects only an option it does not know
 //! or a missing value (popt errors in ipvsadm, exit 255).
 //!
+//! An option with a required value takes the next word whatever it is, as popt
+//! does (`allow_hyphen_values`): `-r -w 2` is the real server `-w`, which
+//! `resolve` refuses with ipvsadm's "illegal real server address[:port]
+//! specified", and the value is missing only when the option is the last word.
+//!
 //! Two options take an optional value, as popt's `POPT_ARGFLAG_OPTIONAL` does in
 //! ipvsadm: `-p [timeout]`, and `-b`, which is DPVS's FULLNAT flag on its own and
 //! ipvsadm's `--sched-flags` when a word follows. The next word is their value
@@ -19,7 +24,7 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgAction, Parser};
+use clap::{ArgAction, CommandFactory, Parser};
 
 /// Where gatewayd listens unless `--socket` or `GWCTL_SOCKET` says otherwise.
 pub const DEFAULT_SOCKET: &str = "/run/gatewayd.sock";
@@ -106,6 +111,7 @@ pub struct Cli {
         long = "tcp-service",
         value_name = "VIP:PORT",
         action = ArgAction::Append,
+        allow_hyphen_values = true,
         help_heading = SERVICE
     )]
     pub tcp_service: Vec<String>,
@@ -115,6 +121,7 @@ pub struct Cli {
         long = "udp-service",
         value_name = "VIP:PORT",
         action = ArgAction::Append,
+        allow_hyphen_values = true,
         help_heading = SERVICE
     )]
     pub udp_service: Vec<String>,
@@ -125,6 +132,7 @@ pub struct Cli {
         long = "scheduler",
         value_name = "SCHEDULER",
         action = ArgAction::Append,
+        allow_hyphen_values = true,
         help_heading = OPTIONS
     )]
     pub scheduler: Vec<String>,
@@ -145,6 +153,7 @@ pub struct Cli {
         long = "netmask",
         value_name = "NETMASK",
         action = ArgAction::Append,
+        allow_hyphen_values = true,
         help_heading = OPTIONS
     )]
     pub netmask: Vec<String>,
@@ -153,12 +162,25 @@ pub struct Cli {
     pub ops: u8,
     /// TCP FULLNAT: hand the client's address to the real server in a PROXY
     /// protocol header (disable, v1, v2), as DPVS's ipvsadm.
-    #[arg(long = "proxy-protocol", value_name = "VERSION", action = ArgAction::Append, help_heading = OPTIONS)]
+    #[arg(
+        long = "proxy-protocol",
+        value_name = "VERSION",
+        action = ArgAction::Append,
+        allow_hyphen_values = true,
+        help_heading = OPTIONS
+    )]
     pub proxy_protocol: Vec<String>,
     /// TCP FULLNAT/NAT: answer the client's SYN with a SYN cookie and open
     /// the connection to the real server only after its valid ACK
     /// (enable, disable), as DPVS's ipvsadm.
-    #[arg(short = 'j', long = "synproxy", value_name = "enable|disable", action = ArgAction::Append, help_heading = OPTIONS)]
+    #[arg(
+        short = 'j',
+        long = "synproxy",
+        value_name = "enable|disable",
+        action = ArgAction::Append,
+        allow_hyphen_values = true,
+        help_heading = OPTIONS
+    )]
     pub synproxy: Vec<String>,
     /// TCP FULLNAT: hand the client's address to the real server in a TOA
     /// option (kind 254) on the handshake (gwctl's).
@@ -183,6 +205,7 @@ pub struct Cli {
         long = "real-server",
         value_name = "RIP[:PORT]",
         action = ArgAction::Append,
+        allow_hyphen_values = true,
         help_heading = OPTIONS
     )]
     pub real_server: Vec<String>,
@@ -204,7 +227,7 @@ pub struct Cli {
         long = "weight",
         value_name = "WEIGHT",
         action = ArgAction::Append,
-        allow_negative_numbers = true,
+        allow_hyphen_values = true,
         help_heading = OPTIONS
     )]
     pub weight: Vec<String>,
@@ -214,7 +237,7 @@ pub struct Cli {
         long = "u-threshold",
         value_name = "UTHRESHOLD",
         action = ArgAction::Append,
-        allow_negative_numbers = true,
+        allow_hyphen_values = true,
         help_heading = OPTIONS
     )]
     pub u_threshold: Vec<String>,
@@ -224,7 +247,7 @@ pub struct Cli {
         long = "l-threshold",
         value_name = "LTHRESHOLD",
         action = ArgAction::Append,
-        allow_negative_numbers = true,
+        allow_hyphen_values = true,
         help_heading = OPTIONS
     )]
     pub l_threshold: Vec<String>,
@@ -234,6 +257,7 @@ pub struct Cli {
         long = "laddr",
         value_name = "LIP",
         action = ArgAction::Append,
+        allow_hyphen_values = true,
         help_heading = OPTIONS
     )]
     pub laddr: Vec<String>,
@@ -311,35 +335,41 @@ pub struct Cli {
 /// `--tun-*csum`), honoured, which `resolve` checks as ipvsadm does.
 #[derive(clap::Args, Debug, Default, Clone)]
 pub struct Unsupported {
-    #[arg(short = 'f', long = "fwmark-service", hide = true, action = ArgAction::Append)]
+    #[arg(
+        short = 'f',
+        long = "fwmark-service",
+        hide = true,
+        action = ArgAction::Append,
+        allow_hyphen_values = true
+    )]
     pub fwmark_service: Vec<String>,
-    #[arg(long = "sctp-service", hide = true, action = ArgAction::Append)]
+    #[arg(long = "sctp-service", hide = true, action = ArgAction::Append, allow_hyphen_values = true)]
     pub sctp_service: Vec<String>,
     #[arg(short = '6', long = "ipv6", hide = true, action = ArgAction::Count)]
     pub ipv6: u8,
-    #[arg(long = "start-daemon", hide = true, action = ArgAction::Append)]
+    #[arg(long = "start-daemon", hide = true, action = ArgAction::Append, allow_hyphen_values = true)]
     pub start_daemon: Vec<String>,
-    #[arg(long = "stop-daemon", hide = true, action = ArgAction::Append)]
+    #[arg(long = "stop-daemon", hide = true, action = ArgAction::Append, allow_hyphen_values = true)]
     pub stop_daemon: Vec<String>,
     #[arg(long = "daemon", hide = true, action = ArgAction::Count)]
     pub daemon: u8,
-    #[arg(long = "mcast-interface", hide = true, action = ArgAction::Append)]
+    #[arg(long = "mcast-interface", hide = true, action = ArgAction::Append, allow_hyphen_values = true)]
     pub mcast_interface: Vec<String>,
-    #[arg(long = "syncid", hide = true, action = ArgAction::Append)]
+    #[arg(long = "syncid", hide = true, action = ArgAction::Append, allow_hyphen_values = true)]
     pub syncid: Vec<String>,
-    #[arg(long = "mcast-group", hide = true, action = ArgAction::Append)]
+    #[arg(long = "mcast-group", hide = true, action = ArgAction::Append, allow_hyphen_values = true)]
     pub mcast_group: Vec<String>,
-    #[arg(long = "mcast-port", hide = true, action = ArgAction::Append)]
+    #[arg(long = "mcast-port", hide = true, action = ArgAction::Append, allow_hyphen_values = true)]
     pub mcast_port: Vec<String>,
-    #[arg(long = "mcast-ttl", hide = true, action = ArgAction::Append)]
+    #[arg(long = "mcast-ttl", hide = true, action = ArgAction::Append, allow_hyphen_values = true)]
     pub mcast_ttl: Vec<String>,
-    #[arg(long = "sync-maxlen", hide = true, action = ArgAction::Append)]
+    #[arg(long = "sync-maxlen", hide = true, action = ArgAction::Append, allow_hyphen_values = true)]
     pub sync_maxlen: Vec<String>,
-    #[arg(long = "pe", hide = true, action = ArgAction::Append)]
+    #[arg(long = "pe", hide = true, action = ArgAction::Append, allow_hyphen_values = true)]
     pub pe: Vec<String>,
-    #[arg(long = "tun-type", hide = true, action = ArgAction::Append)]
+    #[arg(long = "tun-type", hide = true, action = ArgAction::Append, allow_hyphen_values = true)]
     pub tun_type: Vec<String>,
-    #[arg(long = "tun-port", hide = true, action = ArgAction::Append)]
+    #[arg(long = "tun-port", hide = true, action = ArgAction::Append, allow_hyphen_values = true)]
     pub tun_port: Vec<String>,
     #[arg(long = "tun-nocsum", hide = true, action = ArgAction::Count)]
     pub tun_nocsum: u8,
@@ -361,11 +391,6 @@ impl Unsupported {
         }
         if given(self.sctp_service.len()) {
             return Some("SCTP services (--sctp-service) are not supported by gatewayd");
-        }
-        if given(self.ipv6.into()) {
-            // ipvsadm takes -6 only after -f (which is refused above), for
-            // an fwmark service of IPv6; its message keeps its newline.
-            return Some("-6 used before -f\n");
         }
         let daemon = [
             self.start_daemon.len(),
@@ -469,6 +494,7 @@ impl Cli {
             self.json,
             self.health,
             self.unsupported.daemon,
+            self.unsupported.ipv6,
             self.help,
             self.version,
             self.unsupported.tun_nocsum,
@@ -529,10 +555,81 @@ pub fn popt_message<S: AsRef<str>>(e: &clap::Error, words: &[S]) -> Option<Strin
     (at > 0).then(|| format!("{}: {why}", words[at]))
 }
 
+/// The word ipvsadm names in "invalid option `WORD'": the first that holds a
+/// second command, or `-h`/`-v` other than as the first option, as typed
+/// (`-Z`, `--list`, the whole cluster `-lZ`). ipvsadm reads a command only as
+/// the first option; later, its option loop refuses the word that holds one
+/// (`poptBadOption`). Values are skipped as clap takes them, so `-t -Z` holds
+/// no command. `words` are the arguments after the program name.
+pub fn invalid_option_word<S: AsRef<str>>(words: &[S]) -> Option<&str> {
+    let mut cmd = Cli::command();
+    cmd.build();
+    let args: Vec<&clap::Arg> = cmd.get_arguments().filter(|a| !a.is_positional()).collect();
+    let by_short = |c: char| {
+        args.iter()
+            .copied()
+            .find(|a| a.get_short() == Some(c) || a.get_all_short_aliases().is_some_and(|s| s.contains(&c)))
+    };
+    let by_long = |l: &str| args.iter().copied().find(|a| a.get_long() == Some(l));
+    let mut commands = 0;
+    // True when `arg` makes its word the one to name.
+    let mut refused = |arg: &clap::Arg| match arg.get_id().as_str() {
+        "help" | "version" => true,
+        _ if arg.get_help_heading() == Some(COMMANDS) => {
+            commands += 1;
+            commands > 1
+        }
+        _ => false,
+    };
+    // None for a flag, else whether its value may be left out (`-p`, `-b`).
+    let value = |arg: &clap::Arg| {
+        arg.get_action().takes_values().then(|| arg.get_num_args().is_some_and(|n| n.min_values() == 0))
+    };
+    let mut rest = words.iter().map(AsRef::as_ref).peekable();
+    while let Some(word) = rest.next() {
+        // The option and whether its value is in the word itself.
+        let mut options: Vec<(&clap::Arg, bool)> = Vec::new();
+        if word == "--" {
+            break;
+        } else if let Some(long) = word.strip_prefix("--") {
+            let (name, inline) = long.split_once('=').map_or((long, false), |(n, _)| (n, true));
+            options.extend(by_long(name).map(|a| (a, inline)));
+        } else if let Some(shorts) = word.strip_prefix('-') {
+            for (i, c) in shorts.char_indices() {
+                let Some(arg) = by_short(c) else { break };
+                let inline = i + c.len_utf8() < shorts.len();
+                options.push((arg, inline));
+                if value(arg).is_some() {
+                    break; // the rest of the cluster is its value
+                }
+            }
+        }
+        for (arg, inline) in options {
+            if refused(arg) {
+                return Some(word);
+            }
+            match value(arg) {
+                Some(false) if !inline => drop(rest.next()),
+                Some(true) if !inline => drop(rest.next_if(|w| !w.starts_with('-'))),
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
+/// ipvsadm's refusal of a second command or a late `-h`/`-v` (exit 2), for
+/// [`crate::error::Failure::InvalidOption`], naming the word as typed.
+pub fn invalid_option<S: AsRef<str>>(words: &[S]) -> crate::error::Failure {
+    match invalid_option_word(words) {
+        Some(word) => crate::error::Failure::Usage(format!("invalid option `{word}'")),
+        None => crate::error::Failure::InvalidOption,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     fn popt(words: &[&str]) -> Option<String> {
         let argv = std::iter::once("gwctl").chain(words.iter().copied());
@@ -545,7 +642,62 @@ mod tests {
         assert_eq!(popt(&["--frobnicate"]), None);
         assert_eq!(popt(&["-L", "--frobnicate"]).as_deref(), Some("--frobnicate: unknown option"));
         assert_eq!(popt(&["-A", "-t"]).as_deref(), Some("-t: missing argument"));
+        assert_eq!(popt(&["-A", "-t", "1.2.3.4:80", "-s"]).as_deref(), Some("-s: missing argument"));
         assert_eq!(popt(&["-t"]), None);
+    }
+
+    #[test]
+    fn a_required_value_is_the_next_word_as_in_popt() {
+        let c = Cli::try_parse_from(["gwctl", "-a", "-t", "1.2.3.4:80", "-r", "-w", "2"]).unwrap();
+        assert_eq!(
+            (c.real_server.as_slice(), c.weight.len(), c.extra.as_slice()),
+            (&["-w".to_owned()][..], 0, &["2".to_owned()][..])
+        );
+        let c = Cli::try_parse_from(["gwctl", "-A", "-t", "-s", "rr"]).unwrap();
+        assert_eq!((c.tcp_service.as_slice(), c.scheduler.len()), (&["-s".to_owned()][..], 0));
+        let c = Cli::try_parse_from(["gwctl", "-a", "-w", "-1", "-x", "--", "-y", "-"]).unwrap();
+        assert_eq!(
+            (c.weight.as_slice(), c.u_threshold.as_slice()),
+            (&["-1".to_owned()][..], &["--".to_owned()][..])
+        );
+        assert_eq!(c.l_threshold, ["-"]);
+        let c = Cli::try_parse_from(["gwctl", "--start-daemon", "--syncid"]).unwrap();
+        assert_eq!(c.unsupported.start_daemon, ["--syncid"]);
+    }
+
+    #[test]
+    fn invalid_option_names_the_word_as_typed() {
+        let word = |words: &[&str]| invalid_option_word(words).map(str::to_owned);
+        let cases: [(&[&str], &str); 16] = [
+            (&["-L", "-Z"], "-Z"),
+            (&["-L", "--zero"], "--zero"),
+            (&["-Z", "--list"], "--list"),
+            (&["-lZ"], "-lZ"),
+            (&["-Lh"], "-Lh"),
+            (&["-L", "--help"], "--help"),
+            (&["-L", "--version"], "--version"),
+            (&["-Ln", "-v"], "-v"),
+            (&["-L", "-nZ"], "-nZ"),
+            (&["-L", "-t", "1.2.3.4:80", "-Zn"], "-Zn"),
+            (&["-A", "-t", "1.2.3.4:80", "--edit-service"], "--edit-service"),
+            (&["--set", "1", "2", "3", "-L"], "-L"),
+            (&["-L", "-h", "-Z"], "-h"),
+            (&["-L", "-Z", "-h"], "-Z"),
+            // Values are skipped as clap takes them: required, then optional.
+            (&["-A", "-t", "-Z", "-s", "-L", "-E"], "-E"),
+            (&["-A", "-p", "-E", "-p", "60", "-b", "-D"], "-E"),
+        ];
+        for (words, want) in cases {
+            assert_eq!(word(words).as_deref(), Some(want), "{words:?}");
+        }
+        assert_eq!(word(&["-A", "-t", "-Z"]), None);
+        assert_eq!(word(&["-A", "-t=-Z", "-s-L"]), None);
+        assert_eq!(word(&["--socket", "-L", "-Z"]), None, "gwctl's own option takes a value too");
+        assert_eq!(word(&["-L", "--", "-Z"]), None);
+        assert_eq!(word(&["-L", "-n"]), None);
+        let f = invalid_option(&["-L", "-Z"]);
+        assert_eq!((f.ipvsadm_text().as_str(), f.exit_code()), ("invalid option `-Z'", 2));
+        assert_eq!(invalid_option(&["-L"]), crate::error::Failure::InvalidOption);
     }
 
     #[test]

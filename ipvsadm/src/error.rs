@@ -18,9 +18,15 @@ pub enum Failure {
     /// The command line is wrong (ipvsadm's `fail(2, ...)` messages). Exit 2.
     #[error("{0}")]
     Usage(String),
-    /// No command was given. Exit 255.
+    /// No command was given. Exit 255. The caller, which knows the program
+    /// name as typed, prints [`try_help`]'s text for it.
     #[error("Try `gwctl -h' or 'gwctl --help' for more information.")]
     TryHelp,
+    /// A second command, or `-h`/`-v` after the first option. Exit 2. The
+    /// caller, which has the words as typed, names the one ipvsadm names
+    /// ([`crate::cli::invalid_option`]: "invalid option `-Z'").
+    #[error("invalid option")]
+    InvalidOption,
     /// clap refused an option it does not know or a missing value (popt's error). Exit 255.
     #[error("{0}")]
     BadOption(String),
@@ -47,7 +53,7 @@ impl Failure {
     /// The process exit status for this failure.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Failure::Usage(_) | Failure::Unreachable { .. } => 2,
+            Failure::Usage(_) | Failure::InvalidOption | Failure::Unreachable { .. } => 2,
             Failure::TryHelp | Failure::BadOption(_) | Failure::ChangeFailed(_) | Failure::NoScheduler(_) => {
                 255
             }
@@ -64,6 +70,11 @@ impl Failure {
             other => other.to_string(),
         }
     }
+}
+
+/// ipvsadm's `tryhelp_exit` (exit 255), with the program name as typed.
+pub fn try_help(program: &str) -> Failure {
+    Failure::BadOption(format!("Try `{program} -h' or '{program} --help' for more information."))
 }
 
 /// An OS error as `strerror` words it: std's text without the " (os error N)" suffix.
@@ -83,6 +94,12 @@ mod tests {
     fn exit_codes_follow_ipvsadm() {
         assert_eq!(Failure::Usage("illegal weight specified".into()).exit_code(), 2);
         assert_eq!(Failure::TryHelp.exit_code(), 255);
+        assert_eq!(Failure::InvalidOption.exit_code(), 2);
+        let t = try_help("/sbin/gwctl");
+        assert_eq!(
+            (t.ipvsadm_text().as_str(), t.exit_code()),
+            ("Try `/sbin/gwctl -h' or '/sbin/gwctl --help' for more information.", 255)
+        );
         assert_eq!(Failure::ChangeFailed("No such service".into()).exit_code(), 255);
         assert_eq!(Failure::QueryFailed("No such service".into()).exit_code(), 1);
         let u = Failure::Unreachable { socket: "/x".into(), reason: "No such file or directory".into() };

@@ -21,4 +21,4 @@ pub mod services;
 pub mod usage;
 pub mod values;
 
-pub use crate::rules::{parse_rule_lines, parse_rules, Rule, RulesError};
+pub use crate::rules::{parse_rule_lines, parse_rule_lines_as, parse_rules, Rule, RulesError};

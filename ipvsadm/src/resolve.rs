@@ -3,8 +3,9 @@
 //! This follows ipvsadm 1.31's `process_options`, with its messages and exit
 //! statuses, and never contacts gatewayd:
 //! 0. options gatewayd does not support (fwmark, sync daemon, ...): a clear refusal;
-//! 1. exactly one command (none: "Try ... --help", 255; several: "multiple
-//!    commands specified");
+//! 1. exactly one command (none: "Try ... --help", 255; a second one, or `-h`
+//!    or `-v` after the first option: "invalid option `WORD'", 2, the word
+//!    named by the caller with [`crate::cli::invalid_option`]);
 //! 2. no option class given twice ("multiple 'weight' options specified"; -t and
 //!    -u are one class, as are -b/-m/-g/-i);
 //! 3. values: addresses, ports, weight, thresholds, timeouts, mask ("illegal
@@ -396,14 +397,17 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
         return Err(usage(why));
     }
     // -h and -v count only as the first option (see `crate::usage`); later
-    // ipvsadm's option loop refuses them.
-    if cli.help > 0 {
-        return Err(usage("invalid option `-h'"));
-    }
-    if cli.version > 0 {
-        return Err(usage("invalid option `-v'"));
+    // ipvsadm's option loop refuses them, as it does a second command.
+    if cli.help > 0 || cli.version > 0 {
+        return Err(Failure::InvalidOption);
     }
     let cmd = command(cli)?;
+    if cli.unsupported.ipv6 > 0 {
+        // ipvsadm takes -6 only after -f (refused above), for an fwmark
+        // service of IPv6; its message keeps its newline. Without a
+        // command, ipvsadm's "Try ..." comes first.
+        return Err(usage("-6 used before -f\n"));
+    }
     for opt in OPTS {
         if opt.count(cli) > 1 {
             return Err(usage(format!("multiple '{}' options specified", opt.name())));
@@ -428,8 +432,11 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
             let scheduler = match cli.scheduler.first() {
                 // ipvsadm sends any name; the kernel's ENOENT comes back as
                 // libipvs's text, and the failed change exits 255.
-                Some(s) => s.parse::<Scheduler>().map_err(|_| Failure::NoScheduler(s.clone()))?,
-                None => DEFAULT_SCHEDULER,
+                Some(s) if !s.is_empty() => {
+                    s.parse::<Scheduler>().map_err(|_| Failure::NoScheduler(s.clone()))?
+                }
+                // An empty name (`-s ""`) is no name: ipvsadm's DEF_SCHED.
+                _ => DEFAULT_SCHEDULER,
             };
             let sched_flags = match cli.b.iter().find(|b| *b != BARE) {
                 Some(f) => values::sched_flags(scheduler, f).map_err(usage)?,
@@ -498,7 +505,11 @@ pub fn resolve_with(cli: &Cli, names: &PortNames) -> Result<Invocation, Failure>
         Command::SetTimeouts => Request::SetTimeouts { timeouts: v.timeouts.expect("parsed for --set") },
         Command::Restore => Request::Restore { requests: Vec::new() },
         Command::Save => Request::List { service: None },
-        Command::Zero => Request::Zero { service },
+        // libipvs sends no service for address and port zero (and the
+        // kernel's sockopt path reads them so): every service is zeroed.
+        Command::Zero => {
+            Request::Zero { service: service.filter(|k| !k.addr.is_unspecified() || k.port != 0) }
+        }
         Command::AddLaddr | Command::DelLaddr => {
             let service = key();
             let addr = v.laddr.expect("local-address is required for this command");
@@ -563,7 +574,9 @@ fn command(cli: &Cli) -> Result<Command, Failure> {
     match total {
         0 => Err(Failure::TryHelp),
         1 => Ok(counts.iter().find(|&&(n, _)| n > 0).map(|&(_, c)| c).expect("one is set")),
-        _ => Err(usage("multiple commands specified")),
+        // ipvsadm reads a command only as the first option: its option loop
+        // refuses a later one as an invalid option.
+        _ => Err(Failure::InvalidOption),
     }
 }
 
@@ -1019,6 +1032,9 @@ mod tests {
     fn ipv6_flag_needs_fwmark() {
         assert_eq!(fail(&["-A", "-t", "[2001:db8::1]:80", "-6"]), "-6 used before -f\n");
         assert!(fail(&["-A", "-f", "1", "-6"]).starts_with("fwmark services"));
+        // Alone, -6 is ipvsadm's first option and not a command: "Try ...", 255.
+        assert_eq!(run(&["-6"]), Err(Failure::TryHelp));
+        assert!(!Cli::try_parse_from(["gwctl", "-6"]).unwrap().is_bare());
     }
 
     fn spec(args: &[&str]) -> ServiceSpec {
@@ -1058,6 +1074,75 @@ mod tests {
             assert_eq!(spec(&["-A", "-t", "198.18.0.100:80", "-s", s.name()]).scheduler, s);
             assert_eq!(spec(&["-A", "-t", "198.18.0.100:80", "--scheduler", s.name()]).scheduler, s);
         }
+    }
+
+    /// ipvsadm.c process_options: an empty scheduler name is none (DEF_SCHED),
+    /// for -A and -E alike, and parse_sched_flags reads the flags for wlc.
+    #[test]
+    fn empty_scheduler_is_wlc() {
+        assert_eq!(
+            req(&["-A", "-t", "198.18.0.100:80", "-s", ""]),
+            Request::AddService { spec: ServiceSpec::new(tcp(80), Scheduler::Wlc) }
+        );
+        assert_eq!(
+            req(&["-E", "-t", "198.18.0.100:80", "--scheduler="]),
+            Request::EditService { spec: ServiceSpec::new(tcp(80), Scheduler::Wlc) }
+        );
+        let s = spec(&["-A", "-t", "198.18.0.100:80", "-s", "", "-b", "flag-1"]);
+        assert_eq!((s.scheduler, s.sched_flags), (Scheduler::Wlc, sched_flags::FLAG1));
+        assert_eq!(
+            fail(&["-A", "-t", "198.18.0.100:80", "-s", "", "-b", "sh-port"]),
+            "incompatible scheduler flag `sh-port'"
+        );
+        // Still an option given: the table refuses it where it does not belong.
+        assert_eq!(
+            fail(&["-a", "-t", "198.18.0.100:80", "-r", "198.18.1.2", "-s", ""]),
+            "Illegal 'scheduler' option with the 'add-server' command"
+        );
+    }
+
+    /// popt gives an option with a required value the next word, whatever it
+    /// is; ipvsadm then refuses the value (exit 2), where clap alone would say
+    /// the value is missing. `-p` and `-b` keep their optional values.
+    #[test]
+    fn a_value_that_starts_with_a_dash_is_the_options_value() {
+        let vip = "198.18.0.100:80";
+        let cases: [(&[&str], &str); 12] = [
+            (&["-A", "-t", "-s", "rr"], "illegal virtual server address[:port] specified"),
+            (&["-L", "-t", "-n"], "illegal virtual server address[:port] specified"),
+            (&["-Z", "-u", "-L"], "illegal virtual server address[:port] specified"),
+            (&["-d", "-t", "-r", "198.18.1.2"], "illegal virtual server address[:port] specified"),
+            (&["-A", "-s", "-t", vip], "unexpected argument 198.18.0.100:80"),
+            (&["-a", "-t", vip, "-r", "-w", "2"], "illegal real server address[:port] specified"),
+            (&["-a", "-t", vip, "--real-server", "-m"], "illegal real server address[:port] specified"),
+            (&["-a", "-t", vip, "-r", "198.18.1.2", "-w", "-m"], "illegal weight specified"),
+            (&["-a", "-t", vip, "-r", "198.18.1.2", "-x", "-y", "5"], "illegal u_threshold specified"),
+            (&["-a", "-t", vip, "-r", "198.18.1.2", "-y", "-x", "5"], "illegal l_threshold specified"),
+            (&["-A", "-t", vip, "-M", "-p"], "illegal virtual server persistent mask specified"),
+            (
+                &["-a", "-t", vip, "-r", "198.18.1.2", "-i", "--tun-type", "-g"],
+                "illegal tunnel type specified",
+            ),
+        ];
+        for (args, want) in cases {
+            assert_eq!(fail(args), want, "{args:?}");
+            assert_eq!(run(args).unwrap_err().exit_code(), 2, "{args:?}");
+        }
+        // The scheduler `-p` is sent as ipvsadm sends it: the kernel's ENOENT, 255.
+        match run(&["-A", "-t", vip, "-s", "-p"]) {
+            Err(f @ Failure::NoScheduler(_)) => assert_eq!(
+                (f.ipvsadm_text().as_str(), f.exit_code()),
+                ("Scheduler or persistence engine not found", 255)
+            ),
+            other => panic!("{other:?}"),
+        }
+        // Optional values: the next word only when it does not start with '-'.
+        let s = spec(&["-A", "-t", vip, "-p", "-s", "rr"]);
+        assert_eq!((s.persistent, s.scheduler), (Some(DEFAULT_PERSISTENCE), Scheduler::Rr));
+        assert_eq!(
+            req(&["-a", "-t", vip, "-r", "198.18.1.2", "-b", "-w", "2"]),
+            Request::AddDest { service: tcp(80), dest: dest(80, ForwardMode::FullNat, 2) }
+        );
     }
 
     #[test]
@@ -1353,6 +1438,13 @@ mod tests {
         assert!(run(&["-L", "--json"]).unwrap().json);
         assert_eq!(req(&["-Z"]), Request::Zero { service: None });
         assert_eq!(req(&["-Z", "-t", "198.18.0.100:80"]), Request::Zero { service: Some(tcp(80)) });
+        // libipvs ipvs_zero_service sends no service for address and port
+        // zero, and the kernel then zeroes every service.
+        for any in [&["-Z", "-t", "0.0.0.0:0"][..], &["-Z", "-u", "0.0.0.0"], &["-Z", "-t", "[::]:0"]] {
+            assert_eq!(req(any), Request::Zero { service: None }, "{any:?}");
+        }
+        let any80 = ServiceKey { proto: Protocol::Tcp, addr: Ipv4Addr::UNSPECIFIED.into(), port: 80 };
+        assert_eq!(req(&["-Z", "-t", "0.0.0.0:80"]), Request::Zero { service: Some(any80) });
         let i = run(&["--counters", "--json"]).unwrap();
         assert_eq!((i.request, i.view, i.json), (Request::Counters, View::Counters, true));
     }
@@ -1679,9 +1771,15 @@ mod tests {
 
     #[test]
     fn bad_combinations_give_ipvsadms_messages() {
-        assert_eq!(fail(&["-A", "-a", "-t", "198.18.0.100:80"]), "multiple commands specified");
-        assert_eq!(fail(&["-L", "-L"]), "multiple commands specified");
-        assert_eq!(fail(&["-S", "-R"]), "multiple commands specified");
+        // ipvsadm's option loop refuses a second command as an invalid
+        // option; the caller names the word (`cli::invalid_option`).
+        for args in [&["-A", "-a", "-t", "198.18.0.100:80"][..], &["-L", "-L"], &["-S", "-R"], &["-lZ"]] {
+            assert_eq!(run(args), Err(Failure::InvalidOption), "{args:?}");
+        }
+        for args in [&["-L", "-h"][..], &["-L", "--version"], &["-Ln", "-v"]] {
+            assert_eq!(run(args), Err(Failure::InvalidOption), "{args:?}");
+        }
+        assert_eq!(Failure::InvalidOption.exit_code(), 2);
         assert_eq!(
             fail(&["-A", "-t", "198.18.0.100:80", "-u", "198.18.0.100:80"]),
             "multiple 'service-address' options specified"

@@ -34,6 +34,7 @@ use clap::{CommandFactory, FromArgMatches};
 use gw_proto::Request;
 
 use crate::cli::Cli;
+use crate::error::{try_help, Failure};
 use crate::services::PortNames;
 
 /// Marks word `i` of a line's shape. A line may not hold a NUL, so no real word
@@ -151,6 +152,12 @@ pub fn parse_rules(text: &str) -> Result<Vec<Request>, RulesError> {
 
 /// [`parse_rules`], keeping each request's line, with the port names in `names`.
 pub fn parse_rule_lines(text: &str, names: &PortNames) -> Result<Vec<Rule>, RulesError> {
+    parse_rule_lines_as(text, names, "gwctl")
+}
+
+/// [`parse_rule_lines`] for `PROGRAM -R`: a line without a command says
+/// "Try `PROGRAM -h' ...", as ipvsadm names its argv[0] there too.
+pub fn parse_rule_lines_as(text: &str, names: &PortNames, program: &str) -> Result<Vec<Rule>, RulesError> {
     let mut parser = ShapeParser::new();
     let mut rules = Vec::new();
     for (i, raw) in text.split('\n').enumerate() {
@@ -173,7 +180,15 @@ pub fn parse_rule_lines(text: &str, names: &PortNames) -> Result<Vec<Rule>, Rule
                 crate::cli::popt_message(&e, words).unwrap_or_else(|| format!("{first}: {}", popt_why(&e)));
             err(message, 255)
         })?;
-        let inv = crate::resolve::resolve_with(&cli, names).map_err(|f| {
+        // A line clap left bare (`--` alone) has no command: popt stops at `--`.
+        let resolved =
+            if cli.is_bare() { Err(Failure::TryHelp) } else { crate::resolve::resolve_with(&cli, names) };
+        let inv = resolved.map_err(|f| {
+            let f = match f {
+                Failure::TryHelp => try_help(program),
+                Failure::InvalidOption => crate::cli::invalid_option(&argv[1..]),
+                f => f,
+            };
             let mut e = err(f.to_string(), f.exit_code());
             e.ipvsadm = Some(f.ipvsadm_text()).filter(|t| *t != e.message);
             e
@@ -259,6 +274,33 @@ mod tests {
         assert!(e.message.starts_with("fwmark services"), "{}", e.message);
     }
 
+    /// Each line is read as ipvsadm's process_options reads a command line:
+    /// popt's values, "invalid option `WORD'", `--` before any command.
+    #[test]
+    fn a_line_gets_the_command_lines_messages() {
+        let e = parse("-A -t 198.18.0.100:80\n-a -t 198.18.0.100:80 -r -w 2\n").unwrap_err();
+        assert_eq!(
+            (e.line, e.message.as_str(), e.exit_code()),
+            (2, "illegal real server address[:port] specified", 2)
+        );
+        let e = parse("-C\n-a -t 198.18.0.100:80 -r 198.18.1.2 -x -y 5\n").unwrap_err();
+        assert_eq!((e.line, e.message.as_str(), e.exit_code()), (2, "illegal u_threshold specified", 2));
+        let e = parse("-A -t 198.18.0.100:80\n-A -t 198.18.0.100:80 -E\n").unwrap_err();
+        assert_eq!((e.line, e.message.as_str(), e.exit_code()), (2, "invalid option `-E'", 2));
+        let e = parse("-C -lZ\n").unwrap_err();
+        assert_eq!(e.message, "invalid option `-lZ'");
+        let e = parse("-C\n--\n").unwrap_err();
+        assert_eq!((e.line, e.exit_code()), (2, 255));
+        assert_eq!(e.message, "Try `gwctl -h' or 'gwctl --help' for more information.");
+        // The program as typed, as ipvsadm passes its argv[0] to each line.
+        let e = parse_rule_lines_as("-C\n-n\n", &PortNames::builtin(), "/usr/sbin/gwctl").unwrap_err();
+        assert_eq!((e.line, e.exit_code()), (2, 255));
+        assert_eq!(
+            e.to_string(),
+            "line 2: Try `/usr/sbin/gwctl -h' or '/usr/sbin/gwctl --help' for more information."
+        );
+    }
+
     /// clap's own parse of `argv`, for comparison.
     fn direct(argv: &[&str]) -> String {
         use clap::Parser;
@@ -283,8 +325,10 @@ mod tests {
             }
         }
         // Whole lines of one shape with different words, and shapes with optional values.
-        let lines: [&[&str]; 8] = [
+        let lines: [&[&str]; 10] = [
             &["gwctl", "-a", "-t", "1.2.3.4:80", "-r", "5.6.7.8:81", "-b", "-w", "3", "-x", "9"],
+            &["gwctl", "-a", "-t", "1.2.3.4:80", "-r", "-w", "3", "-x", "9"],
+            &["gwctl", "-A", "-t", "1.2.3.4:80", "-s", "-p", "60"],
             &["gwctl", "-a", "-t", "9.9.9.9:8", "-r", "7.7.7.7", "-b", "-w", "0", "-x", "1"],
             &["gwctl", "-A", "-u", "1.2.3.4:53", "-s", "sh", "-p", "-b", "sh-port", "-o"],
             &["gwctl", "-A", "-u", "1.2.3.4:53", "-s", "sh", "-p", "60", "-b", "sh-port", "-o"],

@@ -198,7 +198,8 @@ pub fn timeouts(t: &TimeoutSet) -> String {
     format!("Timeout (tcp tcpfin udp): {} {} {}\n", t.tcp, t.tcpfin, t.udp)
 }
 
-/// libipvs `ipvs_strerror`'s text for EINVAL where no command has its own.
+/// libipvs `ipvs_strerror`'s text for EINVAL: no call has its own, so every
+/// one gets this line, never strerror's "Invalid argument".
 const EINVAL_TEXT: &str = "Invalid operation.  Possibly wrong module version, address not unicast, ...";
 
 /// The text for a refused request: ipvsadm's one line (libipvs's
@@ -213,9 +214,9 @@ pub fn error_text(req: &Request, kind: ErrorKind, detail: &str) -> String {
             ErrorKind::NoService,
             Request::AddDest { .. } | Request::EditDest { .. } | Request::DelDest { .. },
         ) => "Service not defined",
-        // libipvs has no entry of its own for ipvs_set_timeout: the kernel's
-        // EINVAL gets the generic line.
-        (ErrorKind::Invalid, Request::SetTimeouts { .. }) => EINVAL_TEXT,
+        // The kernel's EINVAL (a real server that is not unicast, a timeout
+        // out of range, ...): libipvs's catch-all line, whatever the call.
+        (ErrorKind::Invalid, _) => EINVAL_TEXT,
         // libipvs's EAFNOSUPPORT line, then why: gatewayd's own words
         // (IPv6 not yet carried by its dataplane).
         (ErrorKind::Unsupported, _) if !detail.is_empty() => {
@@ -322,7 +323,19 @@ mod tests {
         );
         let deld = Request::DelDest { service: svc, addr: Ipv4Addr::new(1, 2, 3, 4).into(), port: 80 };
         assert_eq!(error_text(&deld, ErrorKind::NoService, ""), "Service not defined");
-        assert_eq!(error_text(&del, ErrorKind::Invalid, "weight above 65535"), "Invalid argument");
+        assert_eq!(error_text(&del, ErrorKind::Invalid, "weight above 65535"), EINVAL_TEXT);
+        // ip_vs_new_dest's EINVAL for a server that is not unicast: libipvs's
+        // catch-all row, for every call, so never strerror's "Invalid argument".
+        let mcast = Request::AddDest {
+            service: svc,
+            dest: DestSpec::new(Ipv4Addr::new(224, 0, 0, 1), 80, ForwardMode::Masq, 1),
+        };
+        assert_eq!(
+            error_text(&mcast, ErrorKind::Invalid, "real server 224.0.0.1 is not unicast"),
+            "Invalid operation.  Possibly wrong module version, address not unicast, ..."
+        );
+        let laddr = Request::AddLaddr { service: svc, addr: Ipv4Addr::new(198, 18, 2, 1).into() };
+        assert_eq!(error_text(&laddr, ErrorKind::Invalid, "not FULLNAT"), EINVAL_TEXT);
         let add = Request::AddDest {
             service: svc,
             dest: gw_proto::DestSpec::new(Ipv4Addr::new(1, 2, 3, 4), 80, ForwardMode::Tunnel, 1),
@@ -351,7 +364,11 @@ mod tests {
             "line 3: Service already exists"
         );
         assert_eq!(t(ErrorKind::NoService, "rule 2: "), "line 7: Service not defined");
-        assert_eq!(t(ErrorKind::Invalid, "rule 9: x"), "Invalid argument");
+        assert_eq!(t(ErrorKind::Invalid, "rule 9: x"), EINVAL_TEXT);
+        assert_eq!(
+            t(ErrorKind::Invalid, "rule 2: real server 224.0.0.1 is not unicast"),
+            format!("line 7: {EINVAL_TEXT}")
+        );
         assert_eq!(t(ErrorKind::Full, "too many"), "Memory allocation problem");
     }
 }
