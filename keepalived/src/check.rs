@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::reader::Pos;
 use crate::tree::Node;
-use crate::values::{block, flag, hex, ip, leaf, no_block, number, number_at, port, timer, word};
+use crate::values::{block, flag, hex_line, ip, leaf, no_block, number, number_at, port, timer, word};
 use crate::{Error, Notice};
 
 /// Options every checker takes (`install_checker_common_keywords`).
@@ -64,11 +64,22 @@ pub struct HttpCheck {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UdpCheck {
     pub payload: Option<Vec<u8>>,
-    /// `require_reply [HEX]`: a reply is needed; with bytes, it must start with them.
+    /// `require_reply [HEX]`: a reply is needed; with bytes, the reply's
+    /// first bytes (as many as both have) must be them, and its length
+    /// within `min_reply_length`..=`max_reply_length` (`check_udp_reply`).
     pub require_reply: Option<Vec<u8>>,
+    /// The bits of `require_reply` that need not match (its `x` nibbles).
+    pub reply_mask: Option<Vec<u8>>,
     pub min_reply_length: Option<u32>,
     pub max_reply_length: Option<u32>,
 }
+
+/// What `UDP_CHECK` sends without a `payload`: keepalived's `set_buf`
+/// fills its 32-byte `UDP_BUFSIZE` buffer with this text, repeated.
+pub const UDP_DEFAULT_PAYLOAD: &[u8; 32] = b"keepalived check - keepalived ch";
+
+/// keepalived's `max_reply_length` unless set (`UINT8_MAX`).
+pub const UDP_DEFAULT_MAX_REPLY: u32 = 255;
 
 /// `MISC_CHECK`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -351,7 +362,7 @@ fn http_keyword(
         "virtualhost" => h.virtualhost = Some(string(n)?),
         "http_protocol" => {
             let p = string(n)?;
-            if !["0", "1.0", "1.0C", "1.1"].contains(&p.as_str()) {
+            if !["0", "1.0", "1.0C", "1.0c", "1.1"].contains(&p.as_str()) {
                 return Err(n.at.error(format!("Invalid http_protocol {p}")));
             }
             h.http_protocol = Some(p)
@@ -364,7 +375,7 @@ fn http_keyword(
             leaf_words(n)?;
             let mut u = Url::default();
             for s in block(n)? {
-                if !url_keyword(s, &mut u, h)? {
+                if !url_keyword(s, &mut u, h, notices)? {
                     notices.push(unknown(s));
                 }
             }
@@ -378,7 +389,7 @@ fn http_keyword(
     Ok(true)
 }
 
-fn url_keyword(n: &Node, u: &mut Url, h: &mut HttpCheck) -> Result<bool, Error> {
+fn url_keyword(n: &Node, u: &mut Url, h: &mut HttpCheck, notices: &mut Vec<Notice>) -> Result<bool, Error> {
     match n.keyword() {
         "path" => u.path = string(n)?,
         "digest" => {
@@ -389,8 +400,9 @@ fn url_keyword(n: &Node, u: &mut Url, h: &mut HttpCheck) -> Result<bool, Error> 
             u.digest = Some(d)
         }
         "status_code" => {
+            // No code at all leaves the default (200-299), as keepalived's
+            // `status_code_handler`, whose loop then sets nothing.
             no_block(n)?;
-            word(n, 1)?;
             for s in &n.words[1..] {
                 let (lo, hi) = s.split_once('-').unwrap_or((s, s));
                 match (number(lo, 100, 599), number(hi, 100, 599)) {
@@ -400,7 +412,11 @@ fn url_keyword(n: &Node, u: &mut Url, h: &mut HttpCheck) -> Result<bool, Error> 
             }
         }
         "virtualhost" => u.virtualhost = Some(string(n)?),
-        "regex" => u.regex = Some(string(n)?),
+        "regex" => {
+            u.regex = Some(string(n)?);
+            let m = "regex: not run by gatewayd (the status code and digest are checked) - ignored";
+            notices.push(Notice::new(&n.at, m));
+        }
         "regex_no_match" => u.regex_no_match = flag(n)?,
         "regex_options" | "regex_min_offset" | "regex_max_offset" | "regex_stack" => {
             leaf(n, 8)?;
@@ -414,15 +430,19 @@ fn url_keyword(n: &Node, u: &mut Url, h: &mut HttpCheck) -> Result<bool, Error> 
 fn udp_keyword(n: &Node, u: &mut UdpCheck) -> Result<bool, Error> {
     match n.keyword() {
         "payload" => {
-            leaf(n, 1)?;
-            u.payload = Some(hex(n, word(n, 1)?)?)
+            no_block(n)?;
+            word(n, 1)?;
+            u.payload = Some(hex_line(n, false, "payload")?.0)
         }
         "require_reply" => {
-            leaf(n, 1)?;
-            u.require_reply = Some(match n.words.get(1) {
-                Some(h) => hex(n, h)?,
-                None => vec![],
-            })
+            no_block(n)?;
+            (u.require_reply, u.reply_mask) = match n.words.len() {
+                1 => (Some(vec![]), None),
+                _ => {
+                    let (bytes, mask) = hex_line(n, true, "reply")?;
+                    (Some(bytes), mask)
+                }
+            }
         }
         "min_reply_length" => {
             leaf(n, 1)?;

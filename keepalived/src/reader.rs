@@ -47,9 +47,18 @@ pub enum Token {
     Close,
 }
 
+/// keepalived's config id when none is given: the host name up to its
+/// first dot (`main.c`: "the default is the hostname", `get_local_name`).
+/// `@ID line` is kept on this host only when `ID` is it, `@^ID line` when
+/// it is not.
+pub fn config_id() -> String {
+    let name = nix::unistd::gethostname().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    name.split('.').next().unwrap_or_default().to_owned()
+}
+
 /// Reads `path` and everything it includes, in order.
 pub fn read(path: &Path) -> Result<Vec<(Pos, Token)>, Error> {
-    let mut r = Reader { defs: BTreeMap::new(), out: Vec::new(), stack: Vec::new() };
+    let mut r = Reader { defs: BTreeMap::new(), out: Vec::new(), stack: Vec::new(), id: config_id() };
     r.file(path, None)?;
     Ok(r.out)
 }
@@ -57,7 +66,7 @@ pub fn read(path: &Path) -> Result<Vec<(Pos, Token)>, Error> {
 /// Reads `text` as if it were the file `name` (includes are relative to its
 /// directory), for tests and fuzzing.
 pub fn read_str(name: &Path, text: &str) -> Result<Vec<(Pos, Token)>, Error> {
-    let mut r = Reader { defs: BTreeMap::new(), out: Vec::new(), stack: Vec::new() };
+    let mut r = Reader { defs: BTreeMap::new(), out: Vec::new(), stack: Vec::new(), id: config_id() };
     r.text(Arc::from(name), text)?;
     Ok(r.out)
 }
@@ -68,6 +77,8 @@ struct Reader {
     out: Vec<(Pos, Token)>,
     /// Files being read (canonical paths), to refuse include cycles.
     stack: Vec<PathBuf>,
+    /// keepalived's config id ([`config_id`]).
+    id: String,
 }
 
 impl Reader {
@@ -104,15 +115,17 @@ impl Reader {
             if line.is_empty() {
                 continue;
             }
-            // `@id line` is kept only on the system whose config id is `id`;
-            // gatewayd has none, so only `@^id line` (not on `id`) is kept.
+            // `@id line` is kept only on the system whose config id is `id`,
+            // `@^id line` only on the others.
             if let Some(rest) = line.strip_prefix('@') {
                 let (rev, rest) = match rest.strip_prefix('^') {
                     Some(r) => (true, r),
                     None => (false, rest),
                 };
                 match rest.find([' ', '\t']) {
-                    Some(end) if rev => line = rest[end..].trim_start().to_owned(),
+                    Some(end) if (rest[..end] == *self.id) != rev => {
+                        line = rest[end..].trim_start().to_owned()
+                    }
                     _ => continue,
                 }
             }
@@ -349,16 +362,18 @@ mod tests {
 
     #[test]
     fn conditional_lines_and_definitions() {
-        let text = concat!(
-            "@lb1 lb_algo rr\n",
-            "@^lb1 lb_algo wrr\n",
-            "$VIP=10.0.0.1\n",
-            "$PORT = 80\n",
-            "virtual_server $VIP ${PORT} $UNKNOWN\n",
+        let id = config_id();
+        let text = format!(
+            "@gw-other-host lb_algo rr\n@^gw-other-host lb_algo wrr\n@{id} lb_algo lc\n@^{id} lb_algo sh\n\
+             $VIP=10.0.0.1\n$PORT = 80\nvirtual_server $VIP ${{PORT}} $UNKNOWN\n"
         );
         assert_eq!(
-            toks(text),
-            vec![(2, w(&["lb_algo", "wrr"])), (5, w(&["virtual_server", "10.0.0.1", "80", "$UNKNOWN"]))]
+            toks(&text),
+            vec![
+                (2, w(&["lb_algo", "wrr"])),
+                (3, w(&["lb_algo", "lc"])),
+                (7, w(&["virtual_server", "10.0.0.1", "80", "$UNKNOWN"]))
+            ]
         );
         let e = read_str(Path::new("k.conf"), "~SEQ(i, 1, 3)\n").unwrap_err();
         assert_eq!(e.message, "~SEQ is not supported by gatewayd");

@@ -108,16 +108,43 @@ pub fn port(n: &Node, s: &str, what: &str) -> Result<u16, Error> {
     number(s, 0, 65535).map(|p| p as u16).ok_or_else(|| n.at.error(format!("Invalid {what} port {s}")))
 }
 
-/// Hexadecimal bytes (UDP_CHECK's `payload`, `require_reply`).
-pub fn hex(n: &Node, s: &str) -> Result<Vec<u8>, Error> {
-    let s = s.strip_prefix("0x").unwrap_or(s);
-    if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(n.at.error(format!("{}: '{s}' is not an even number of hex digits", n.keyword())));
+/// keepalived's `read_hex_str` over the rest of `n`'s line
+/// (`make_strvec_str`): bytes of one or two hex digits, blanks between
+/// bytes optional (`0a0b`, `0a 0b`, `a b`); with `wildcard` (a required
+/// reply), `x` stands for any nibble. The bytes and, with a wildcard, the
+/// mask of the bits that need not match.
+pub fn hex_line(n: &Node, wildcard: bool, what: &str) -> Result<(Vec<u8>, Option<Vec<u8>>), Error> {
+    let bad = || n.at.error(format!("Invalid hex string for UDP_CHECK {what}"));
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Some((c - b'0', 0)),
+        b'a'..=b'f' | b'A'..=b'F' => Some(((c | 0x20) - b'a' + 10, 0)),
+        b'x' | b'X' if wildcard => Some((0, 0x0f)),
+        _ => None,
+    };
+    let line = n.words[1..].join(" ");
+    let mut p = line.as_bytes();
+    let (mut bytes, mut mask) = (vec![], vec![]);
+    loop {
+        while let [b' ' | b'\t', rest @ ..] = p {
+            p = rest;
+        }
+        let [c, rest @ ..] = p else { break };
+        let (mut v, mut m) = nibble(*c).ok_or_else(bad)?;
+        p = rest;
+        if let [c, rest @ ..] = p {
+            if *c != b' ' {
+                let (v2, m2) = nibble(*c).ok_or_else(bad)?;
+                (v, m) = (v << 4 | v2, m << 4 | m2);
+                p = rest;
+            }
+        }
+        bytes.push(v);
+        mask.push(m);
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| n.at.error("bad hex")))
-        .collect()
+    if bytes.is_empty() {
+        return Err(bad());
+    }
+    Ok((bytes, mask.iter().any(|&m| m != 0).then_some(mask)))
 }
 
 /// keepalived's `set_uid_gid`: the uid and gid a script of `user` (and
@@ -209,8 +236,22 @@ mod tests {
         );
         assert_eq!(ip(&n, "10.1.2.3", "real server").unwrap(), IpAddr::from([10, 1, 2, 3]));
         assert_eq!(ip(&n, "2001:db8::2", "real server").unwrap(), "2001:db8::2".parse::<IpAddr>().unwrap());
-        assert_eq!(hex(&n, "0aFF").unwrap(), vec![0x0a, 0xff]);
-        assert!(hex(&n, "abc").is_err());
+        let hex = |line: &str, wildcard| hex_line(&node(line), wildcard, "payload");
+        assert_eq!(hex("payload 0aFF", false).unwrap(), (vec![0x0a, 0xff], None));
+        assert_eq!(
+            hex("payload 0a 0b c", false).unwrap(),
+            (vec![0x0a, 0x0b, 0x0c], None),
+            "keepalived's free format"
+        );
+        assert_eq!(hex("payload abc", false).unwrap(), (vec![0xab, 0x0c], None));
+        assert_eq!(
+            hex("r 4x x1", true).unwrap(),
+            (vec![0x40, 0x01], Some(vec![0x0f, 0xf0])),
+            "x: any nibble"
+        );
+        assert!(hex("payload 0x0a", false).is_err(), "no 0x prefix in keepalived");
+        assert!(hex("payload 4x", false).is_err(), "no wildcard in a payload");
+        assert!(hex("payload zz", false).is_err());
         assert!(leaf(&node("weight 1 2"), 1).is_err());
         assert!(leaf(&node("weight 1 {}"), 1).is_err());
     }

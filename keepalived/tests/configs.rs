@@ -842,3 +842,41 @@ virtual_server 198.18.0.100 80 {
     let e = refused(&text.replace("misc_timeout 0", "misc_timeout 1.5"));
     assert!(e.contains("misc_timeout value '1.5' invalid"), "{e}");
 }
+
+/// Values keepalived takes that gatewayd refused before: `http_protocol
+/// 1.0c`, a `status_code` with no code (the default stays), and UDP hex in
+/// keepalived's free format (`read_hex_str`: blanks, one-digit bytes, `x`
+/// nibbles in a required reply).
+#[test]
+fn keepalived_value_formats_are_taken() {
+    let text = "\
+virtual_server 198.18.0.100 80 {
+  protocol TCP
+  lb_algo rr
+  lb_kind NAT
+  real_server 198.18.1.2 80 {
+    HTTP_GET {
+      http_protocol 1.0c
+      url {
+        path /
+        status_code
+      }
+    }
+    UDP_CHECK {
+      payload 01 02 3
+      require_reply 0a x1 4x
+    }
+  }
+}
+";
+    let l = parse_str(Path::new("k.conf"), text).unwrap();
+    let rs = &l.conf.virtual_servers[0].real_servers[0];
+    let CheckKind::Http(h) = &rs.checkers[0].kind else { panic!() };
+    assert_eq!((h.http_protocol.as_deref(), h.urls[0].status_code.len()), (Some("1.0c"), 0));
+    let CheckKind::Udp(u) = &rs.checkers[1].kind else { panic!() };
+    assert_eq!(u.payload.as_deref(), Some(&[1u8, 2, 3][..]));
+    assert_eq!(u.require_reply.as_deref(), Some(&[0x0a, 0x01, 0x40][..]));
+    assert_eq!(u.reply_mask.as_deref(), Some(&[0x00, 0xf0, 0x0f][..]));
+    let e = refused(&text.replace("payload 01 02 3", "payload 0x01"));
+    assert!(e.contains("Invalid hex string for UDP_CHECK payload"), "{e}");
+}

@@ -97,7 +97,11 @@ struct Rs {
     last_error: String,
     notify_up: Option<Script>,
     notify_down: Option<Script>,
+    /// The Host header's fallback: its `virtualhost`, else the virtual
+    /// server's ([`probe::Vhosts`]).
     host: Option<String>,
+    /// The TLS server name's fallback: the virtual server's `virtualhost`.
+    sni_host: Option<String>,
 }
 
 struct Ck {
@@ -284,6 +288,7 @@ fn build(loaded: &Loaded, at_start: bool) -> State {
                     notify_up: rs.notify_up.clone(),
                     notify_down: rs.notify_down.clone(),
                     host: rs.virtualhost.clone().or(vs.virtualhost.clone()),
+                    sni_host: vs.virtualhost.clone(),
                 }
             })
             .collect();
@@ -535,7 +540,7 @@ impl Health {
 
     /// A checker's thread: probe, retry, report, wait `delay_loop`.
     fn run(self: Arc<Self>, slot: Slot) {
-        let (checker, timing, to, host, timeout) = {
+        let (checker, timing, to, (host, sni_host), timeout) = {
             let st = self.lock();
             // A reload may have replaced the checks before this thread ran.
             if !self.current(slot) {
@@ -544,19 +549,19 @@ impl Health {
             let rs = st.services.get(slot.svc).and_then(|s| s.rss.get(slot.rs));
             let Some((rs, ck)) = rs.and_then(|rs| Some((rs, rs.checkers.get(slot.ck)?))) else { return };
             let to = probe::target(&ck.checker, rs.dest.addr, rs.dest.port);
-            (ck.checker.clone(), ck.timing, to, rs.host.clone(), ck.timeout)
+            (ck.checker.clone(), ck.timing, to, (rs.host.clone(), rs.sni_host.clone()), ck.timeout)
         };
         // keepalived's warmup: a random part of it, so that checks of one
         // server do not all start at once.
         if !self.sleep(slot, timing.warmup.mul_f64(random_fraction())) {
             return;
         }
+        let hosts = probe::Vhosts { header: host.as_deref(), sni: sni_host.as_deref() };
         loop {
             let Some(retries) = self.retries(slot) else { return };
             let mut tries = 0;
             let result = loop {
-                let r =
-                    probe::probe_weighing(&checker, to, timeout, host.as_deref(), &|| !self.current(slot));
+                let r = probe::probe_weighing(&checker, to, timeout, hosts, &|| !self.current(slot));
                 if r.is_ok() || tries >= retries {
                     break r;
                 }

@@ -19,22 +19,26 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gw_keepalived::check::{CheckKind, Checker, HttpCheck, MiscCheck, UdpCheck, Url};
+use gw_keepalived::check::{
+    CheckKind, Checker, HttpCheck, MiscCheck, UdpCheck, Url, UDP_DEFAULT_MAX_REPLY, UDP_DEFAULT_PAYLOAD,
+};
 pub use gw_keepalived::values::split_command;
 use md5::{Digest, Md5};
 
-/// The most body bytes read for a digest (keepalived reads the whole body;
-/// a health page is small).
-pub const MAX_BODY: usize = 1 << 20;
+/// The longest HTTP response header read (the body has no bound: it is
+/// hashed as it arrives, as keepalived hashes it).
+pub const MAX_HEADER: usize = 64 << 10;
 
 /// The longest an attempt waits before it looks whether its checker was
 /// replaced.
 pub const SLICE: Duration = Duration::from_millis(50);
 
-/// One attempt's bounds: its deadline, and whether its checker was
-/// replaced.
+/// One attempt's bounds: its deadline, the timeout that set it, and
+/// whether its checker was replaced.
+#[derive(Clone, Copy)]
 struct Attempt<'a> {
     deadline: Instant,
+    timeout: Duration,
     replaced: &'a dyn Fn() -> bool,
 }
 
@@ -47,7 +51,17 @@ fn waited(e: &std::io::Error) -> bool {
     matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted)
 }
 
-impl Attempt<'_> {
+impl<'a> Attempt<'a> {
+    fn new(timeout: Duration, replaced: &'a dyn Fn() -> bool) -> Self {
+        Attempt { deadline: Instant::now() + timeout, timeout, replaced }
+    }
+
+    /// The same bound, from now: keepalived times each step (an HTTP
+    /// check's connect, each of its reads) with `connect_timeout`.
+    fn renewed(&self) -> Self {
+        Attempt::new(self.timeout, self.replaced)
+    }
+
     /// The next wait: at most [`SLICE`], ending at the deadline. `Err(None)`
     /// when the deadline passed, `Err(Some(REPLACED))` when the checker was
     /// replaced.
@@ -68,7 +82,19 @@ pub fn target(c: &Checker, addr: IpAddr, port: u16) -> SocketAddr {
     SocketAddr::new(c.common.connect_ip.unwrap_or(addr), c.common.connect_port.unwrap_or(port))
 }
 
-/// Runs one attempt of `c` against `to`; `Err` says why it failed.
+/// The virtual hosts (`virtualhost`) of a checked server that an HTTP
+/// check falls back on after its url's and its own: `header` for the Host
+/// header (keepalived's `http_request_thread`: the real server's, else the
+/// virtual server's), `sni` for the TLS server name (`ssl_connect`: the
+/// virtual server's only).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Vhosts<'a> {
+    pub header: Option<&'a str>,
+    pub sni: Option<&'a str>,
+}
+
+/// Runs one attempt of `c` against `to`; `Err` says why it failed. `host`:
+/// the server's virtual host ([`Vhosts`]).
 pub fn probe(c: &Checker, to: SocketAddr, timeout: Duration, host: Option<&str>) -> Result<(), String> {
     probe_until(c, to, timeout, host, &|| false)
 }
@@ -81,7 +107,7 @@ pub fn probe_until(
     host: Option<&str>,
     replaced: &dyn Fn() -> bool,
 ) -> Result<(), String> {
-    probe_weighing(c, to, timeout, host, replaced).map(drop)
+    probe_weighing(c, to, timeout, Vhosts { header: host, sni: host }, replaced).map(drop)
 }
 
 /// [`probe_until`], with what a `misc_dynamic` script's exit status says
@@ -92,10 +118,10 @@ pub fn probe_weighing(
     c: &Checker,
     to: SocketAddr,
     timeout: Duration,
-    host: Option<&str>,
+    host: Vhosts,
     replaced: &dyn Fn() -> bool,
 ) -> Result<Option<u8>, String> {
-    let a = Attempt { deadline: Instant::now() + timeout, replaced };
+    let a = Attempt::new(timeout, replaced);
     match &c.kind {
         CheckKind::Tcp => tcp(to, &a).map(|_| None),
         CheckKind::Http(h) => http(h, to, host, false, &a).map(|()| None),
@@ -158,43 +184,59 @@ fn request(url: &Url, h: &HttpCheck, host: Option<&str>, to: SocketAddr) -> Stri
     format!("GET {} HTTP/1.{minor}\r\nUser-Agent: KeepAliveClient\r\n{close}Host: {host}\r\n\r\n", url.path)
 }
 
-fn http(h: &HttpCheck, to: SocketAddr, host: Option<&str>, tls: bool, a: &Attempt) -> Result<(), String> {
+/// Fetches each url of `h` in turn, each with its own `connect_timeout`
+/// for the connect and for each read (keepalived re-arms its timer after
+/// every read: a slow page that keeps coming is not cut off).
+fn http(h: &HttpCheck, to: SocketAddr, host: Vhosts, tls: bool, a: &Attempt) -> Result<(), String> {
     for url in &h.urls {
-        let stream = tcp(to, a)?;
-        let req = request(url, h, host, to);
-        let raw = if tls {
-            let name = h.sni_name.clone().or(host.map(str::to_owned)).unwrap_or_else(|| to.ip().to_string());
-            fetch_tls(stream, &name, req.as_bytes(), a)?
+        let mut a = a.renewed();
+        let stream = tcp(to, &a)?;
+        let req = request(url, h, host.header, to);
+        let mut resp = Response::new(url);
+        if tls {
+            fetch_tls(stream, sni(h, url, host), req.as_bytes(), &mut a, &mut resp)?
         } else {
-            fetch(stream, req.as_bytes(), a)?
+            fetch(stream, req.as_bytes(), &mut a, &mut resp)?
         };
-        check_response(url, &raw).map_err(|e| format!("{} {}: {e}", to, url.path))?;
+        resp.check().map_err(|e| format!("{} {}: {e}", to, url.path))?;
     }
     Ok(())
 }
 
-fn fetch(mut s: TcpStream, req: &[u8], a: &Attempt) -> Result<Vec<u8>, String> {
-    s.write_all(req).map_err(|e| format!("send: {e}"))?;
-    read_all(&mut s, a)
+/// The TLS server name an `SSL_GET` sends, as keepalived's `ssl_connect`:
+/// only with `enable_sni` (which `sni_name` sets), the `sni_name`, else
+/// the url's, the checker's or the virtual server's `virtualhost`.
+fn sni<'a>(h: &'a HttpCheck, url: &'a Url, host: Vhosts<'a>) -> Option<&'a str> {
+    if !(h.enable_sni || h.sni_name.is_some()) {
+        return None;
+    }
+    h.sni_name.as_deref().or(url.virtualhost.as_deref()).or(h.virtualhost.as_deref()).or(host.sni)
 }
 
-/// Reads to the end; the socket's read timeout is a [`SLICE`], after which
-/// the attempt's bounds are looked at again.
-fn read_all(s: &mut impl Read, a: &Attempt) -> Result<Vec<u8>, String> {
-    let mut out = vec![];
+fn fetch(mut s: TcpStream, req: &[u8], a: &mut Attempt, resp: &mut Response) -> Result<(), String> {
+    s.write_all(req).map_err(|e| format!("send: {e}"))?;
+    read_response(&mut s, a, resp)
+}
+
+/// Reads `s` into `resp` until the response is whole ([`Response::done`])
+/// or the stream ends. The socket's read timeout is a [`SLICE`], after
+/// which the attempt's bounds are looked at again; bytes that arrive renew
+/// the attempt.
+fn read_response(s: &mut impl Read, a: &mut Attempt, resp: &mut Response) -> Result<(), String> {
     let mut buf = [0u8; 4096];
     loop {
         match s.read(&mut buf) {
-            Ok(0) => return Ok(out),
+            Ok(0) => return Ok(()),
             Ok(n) => {
-                out.extend_from_slice(&buf[..n]);
-                if out.len() > MAX_BODY {
-                    return Err(format!("response larger than {MAX_BODY} bytes"));
+                resp.feed(&buf[..n]);
+                if resp.done() {
+                    return Ok(());
                 }
+                *a = a.renewed();
             }
             Err(e) if waited(&e) => {}
             // A TLS peer that closes without close_notify: what was read counts.
-            Err(e) if e.kind() == ErrorKind::UnexpectedEof && !out.is_empty() => return Ok(out),
+            Err(e) if e.kind() == ErrorKind::UnexpectedEof && resp.arrived() => return Ok(()),
             Err(e) => return Err(format!("read: {e}")),
         }
         if let Err(why) = a.slice() {
@@ -204,56 +246,123 @@ fn read_all(s: &mut impl Read, a: &Attempt) -> Result<Vec<u8>, String> {
 }
 
 pub fn md5_hex(body: &[u8]) -> String {
-    Md5::digest(body).iter().map(|b| format!("{b:02x}")).collect()
+    hex(&Md5::digest(body))
 }
 
-/// Checks a whole HTTP response against `url`: the status code (200-299
-/// unless `status_code` says otherwise) and the digest of the body.
-pub fn check_response(url: &Url, raw: &[u8]) -> Result<(), String> {
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("no end of the HTTP header")?;
-    let head = String::from_utf8_lossy(&raw[..end]);
-    let status = head
-        .split("\r\n")
+fn hex(d: &[u8]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An HTTP response as it arrives, checked as keepalived's
+/// `http_process_response` checks it: the status code (200-299 unless the
+/// url's `status_code` says otherwise) and the MD5 of the body, the raw
+/// bytes after the header up to its Content-Length (a chunked body is
+/// hashed with its chunk lines, as keepalived and `genhash` hash it). Only
+/// the header is kept; the body is hashed as it comes.
+pub struct Response<'u> {
+    url: &'u Url,
+    head: Vec<u8>,
+    /// The status code and Content-Length, once the header is whole.
+    header: Option<Result<(u16, Option<usize>), String>>,
+    md5: Md5,
+    body: usize,
+}
+
+impl<'u> Response<'u> {
+    pub fn new(url: &'u Url) -> Self {
+        Response { url, head: vec![], header: None, md5: Md5::new(), body: 0 }
+    }
+
+    /// Takes the next bytes of the response.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        if self.header.is_some() {
+            return self.body(bytes);
+        }
+        let from = self.head.len().saturating_sub(3);
+        self.head.extend_from_slice(bytes);
+        match self.head[from..].windows(4).position(|w| w == b"\r\n\r\n") {
+            Some(at) => {
+                let rest = self.head.split_off(from + at + 4);
+                self.header = Some(parse_header(&self.head));
+                self.body(&rest);
+            }
+            None if self.head.len() > MAX_HEADER => {
+                self.header = Some(Err(format!("HTTP header longer than {MAX_HEADER} bytes")))
+            }
+            None => {}
+        }
+    }
+
+    fn body(&mut self, bytes: &[u8]) {
+        let Some(Ok((_, len))) = self.header else { return };
+        let take = len.map_or(bytes.len(), |n| bytes.len().min(n - self.body));
+        if self.url.digest.is_some() {
+            self.md5.update(&bytes[..take]);
+        }
+        self.body += take;
+    }
+
+    /// Something arrived.
+    fn arrived(&self) -> bool {
+        !self.head.is_empty()
+    }
+
+    /// Nothing more can change the verdict: a header refused, a status
+    /// code refused, or Content-Length's bytes in.
+    pub fn done(&self) -> bool {
+        match &self.header {
+            None => false,
+            Some(Err(_)) => true,
+            Some(Ok((status, len))) => !self.status_ok(*status) || len.is_some_and(|n| self.body >= n),
+        }
+    }
+
+    fn status_ok(&self, status: u16) -> bool {
+        if self.url.status_code.is_empty() {
+            (200..=299).contains(&status)
+        } else {
+            self.url.status_code.iter().any(|(lo, hi)| (*lo..=*hi).contains(&status))
+        }
+    }
+
+    /// The verdict on what arrived.
+    pub fn check(self) -> Result<(), String> {
+        let (status, _) = self.header.clone().ok_or("no end of the HTTP header")??;
+        if !self.status_ok(status) {
+            return Err(format!("HTTP status code {status}"));
+        }
+        if let Some(want) = &self.url.digest {
+            let got = hex(&self.md5.finalize());
+            if &got != want {
+                return Err(format!("MD5 digest {got}, expected {want}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The status code and Content-Length of a header (its bytes before the
+/// blank line).
+fn parse_header(head: &[u8]) -> Result<(u16, Option<usize>), String> {
+    let head = String::from_utf8_lossy(head);
+    let mut lines = head.split("\r\n");
+    let status = lines
         .next()
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|c| c.parse::<u16>().ok())
         .ok_or("no HTTP status line")?;
-    let ok = if url.status_code.is_empty() {
-        (200..=299).contains(&status)
-    } else {
-        url.status_code.iter().any(|(lo, hi)| (*lo..=*hi).contains(&status))
-    };
-    if !ok {
-        return Err(format!("HTTP status code {status}"));
-    }
-    if let Some(want) = &url.digest {
-        let chunked = head.lines().any(|l| {
-            let l = l.to_ascii_lowercase();
-            l.starts_with("transfer-encoding:") && l.contains("chunked")
-        });
-        let body = &raw[end + 4..];
-        let body = if chunked { dechunk(body).ok_or("bad chunked body")? } else { body.to_vec() };
-        let got = md5_hex(&body);
-        if &got != want {
-            return Err(format!("MD5 digest {got}, expected {want}"));
-        }
-    }
-    Ok(())
+    let len = lines.find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.trim().eq_ignore_ascii_case("content-length").then(|| value.trim().parse::<usize>().ok())?
+    });
+    Ok((status, len))
 }
 
-fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
-    let mut out = vec![];
-    loop {
-        let eol = b.windows(2).position(|w| w == b"\r\n")?;
-        let line = std::str::from_utf8(&b[..eol]).ok()?;
-        let size = usize::from_str_radix(line.split(';').next()?.trim(), 16).ok()?;
-        b = &b[eol + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        out.extend_from_slice(b.get(..size)?);
-        b = b.get(size + 2..)?;
-    }
+/// Checks a whole HTTP response against `url` ([`Response`]).
+pub fn check_response(url: &Url, raw: &[u8]) -> Result<(), String> {
+    let mut r = Response::new(url);
+    r.feed(raw);
+    r.check()
 }
 
 /// keepalived checks no certificate unless told to (`SSL { ca ... }` is
@@ -308,9 +417,20 @@ fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
     Ok(Arc::new(cfg))
 }
 
-fn fetch_tls(mut s: TcpStream, name: &str, req: &[u8], a: &Attempt) -> Result<Vec<u8>, String> {
-    let server = rustls::pki_types::ServerName::try_from(name.to_owned())
-        .map_err(|e| format!("TLS server name {name}: {e}"))?;
+/// [`fetch`] over TLS; `name`: the server name sent ([`sni`]), none
+/// without one (the server's address then names it, and no SNI is sent).
+fn fetch_tls(
+    mut s: TcpStream,
+    name: Option<&str>,
+    req: &[u8],
+    a: &mut Attempt,
+    resp: &mut Response,
+) -> Result<(), String> {
+    use rustls::pki_types::ServerName;
+    let server = match name {
+        Some(n) => ServerName::try_from(n.to_owned()).map_err(|e| format!("TLS server name {n}: {e}"))?,
+        None => ServerName::IpAddress(s.peer_addr().map_err(|e| format!("TLS: {e}"))?.ip().into()),
+    };
     let mut conn = rustls::ClientConnection::new(tls_config()?, server).map_err(|e| format!("TLS: {e}"))?;
     // The handshake first, its reads in slices like the response's.
     while conn.is_handshaking() {
@@ -326,7 +446,7 @@ fn fetch_tls(mut s: TcpStream, name: &str, req: &[u8], a: &Attempt) -> Result<Ve
     }
     let mut tls = rustls::Stream::new(&mut conn, &mut s);
     tls.write_all(req).map_err(|e| format!("TLS: {e}"))?;
-    read_all(&mut tls, a)
+    read_response(&mut tls, a, resp)
 }
 
 fn udp(u: &UdpCheck, to: SocketAddr, a: &Attempt) -> Result<(), String> {
@@ -334,23 +454,13 @@ fn udp(u: &UdpCheck, to: SocketAddr, a: &Attempt) -> Result<(), String> {
     let s = UdpSocket::bind((any, 0)).map_err(|e| e.to_string())?;
     s.connect(to).map_err(|e| format!("connect {to}: {e}"))?;
     s.set_read_timeout(Some(SLICE)).map_err(|e| e.to_string())?;
-    s.send(u.payload.as_deref().unwrap_or(&[])).map_err(|e| format!("send to {to}: {e}"))?;
+    let payload = u.payload.as_deref().unwrap_or(UDP_DEFAULT_PAYLOAD);
+    s.send(payload).map_err(|e| format!("send to {to}: {e}"))?;
     let mut buf = vec![0u8; 65536];
     loop {
         match s.recv(&mut buf) {
             Ok(n) => {
-                let reply = &buf[..n];
-                if let Some(want) = &u.require_reply {
-                    if !reply.starts_with(want) {
-                        return Err(format!("reply from {to} does not start with the required bytes"));
-                    }
-                }
-                if u.min_reply_length.is_some_and(|m| (n as u32) < m)
-                    || u.max_reply_length.is_some_and(|m| n as u32 > m)
-                {
-                    return Err(format!("reply of {n} bytes from {to} outside the allowed length"));
-                }
-                return Ok(());
+                return udp_reply(u, &buf[..n]).map_err(|e| format!("reply of {n} bytes from {to}: {e}"))
             }
             Err(e) if waited(&e) => {
                 match a.slice() {
@@ -371,6 +481,24 @@ fn udp(u: &UdpCheck, to: SocketAddr, a: &Attempt) -> Result<(), String> {
     }
 }
 
+/// keepalived's `check_udp_reply`, for a `require_reply` with bytes: the
+/// reply's length within `min_reply_length`..=`max_reply_length` (255
+/// unless set), and its first bytes, as many as both have, equal to the
+/// required ones but for their `x` nibbles. Any reply passes a bare
+/// `require_reply`.
+fn udp_reply(u: &UdpCheck, reply: &[u8]) -> Result<(), &'static str> {
+    let Some(want) = u.require_reply.as_deref().filter(|w| !w.is_empty()) else { return Ok(()) };
+    let n = reply.len() as u32;
+    if n < u.min_reply_length.unwrap_or(0) || n > u.max_reply_length.unwrap_or(UDP_DEFAULT_MAX_REPLY) {
+        return Err("outside the allowed length");
+    }
+    let mask = |i: usize| u.reply_mask.as_ref().map_or(0, |m| m[i]);
+    if reply.iter().zip(want).enumerate().any(|(i, (r, w))| (r ^ w) & !mask(i) != 0) {
+        return Err("not the required bytes");
+    }
+    Ok(())
+}
+
 /// Runs a `MISC_CHECK` script without a shell, in a process group of its
 /// own, as `m.run_as` says (its `user`). Past its timeout (or once the
 /// checker is replaced) the group gets SIGTERM, then SIGKILL 2 s later, as
@@ -379,7 +507,7 @@ fn udp(u: &UdpCheck, to: SocketAddr, a: &Attempt) -> Result<(), String> {
 fn misc(m: &MiscCheck, timeout: Duration, replaced: &dyn Fn() -> bool) -> Result<Option<u8>, String> {
     use std::os::unix::process::CommandExt;
     let timeout = m.timeout.unwrap_or(timeout);
-    let a = Attempt { deadline: Instant::now() + timeout, replaced };
+    let a = Attempt::new(timeout, replaced);
     let mut words = split_command(&m.path);
     if words.is_empty() {
         return Err("empty misc_path".into());
@@ -490,9 +618,22 @@ mod tests {
         u.status_code = vec![];
         u.digest = Some(md5_hex(b"hello"));
         assert_eq!(check_response(&u, ok), Ok(()));
-        let chunked =
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n";
-        assert_eq!(check_response(&u, chunked), Ok(()));
+        // keepalived and genhash hash the raw bytes after the header, up to
+        // Content-Length: a chunked body with its chunk lines.
+        let body = b"3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n";
+        let chunked = [&b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"[..], body].concat();
+        assert!(check_response(&u, &chunked).unwrap_err().starts_with("MD5 digest"));
+        let mut raw = u.clone();
+        raw.digest = Some(md5_hex(body));
+        assert_eq!(check_response(&raw, &chunked), Ok(()));
+        let longer = b"HTTP/1.0 200 OK\r\ncontent-length: 5\r\n\r\nhello, and more";
+        assert_eq!(check_response(&u, longer), Ok(()), "only Content-Length's bytes are hashed");
+        let big = [&b"HTTP/1.0 200 OK\r\n\r\n"[..], &vec![b'x'; 3 << 20]].concat();
+        let mut large = url("/");
+        large.digest = Some(md5_hex(&big[19..]));
+        assert_eq!(check_response(&large, &big), Ok(()), "a body of any size");
+        let long_header = [&b"HTTP/1.0 200 OK\r\nX: "[..], &vec![b'x'; MAX_HEADER]].concat();
+        assert!(check_response(&url("/"), &long_header).unwrap_err().starts_with("HTTP header longer"));
         let other = b"HTTP/1.1 200 OK\r\n\r\nhellO";
         assert!(check_response(&u, other).unwrap_err().starts_with("MD5 digest"));
         assert!(check_response(&u, b"garbage").is_err());
@@ -754,5 +895,84 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         std::fs::remove_file(&pidfile).unwrap();
+    }
+
+    /// keepalived times an HTTP check's connect and each read with
+    /// `connect_timeout`, each url on its own: a page that keeps coming
+    /// (eight pieces 200 ms apart against a 1 s timeout), and two such
+    /// urls, pass; a page that stops for longer than the timeout fails.
+    #[test]
+    fn each_read_and_each_url_has_its_own_timeout() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let to = l.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            for pause in [200, 200, 1500] {
+                let (mut c, _) = l.accept().unwrap();
+                let mut buf = [0u8; 1024];
+                let _ = c.read(&mut buf).unwrap();
+                c.write_all(b"HTTP/1.0 200 OK\r\n\r\n").unwrap();
+                for _ in 0..8 {
+                    std::thread::sleep(Duration::from_millis(pause));
+                    if c.write_all(b"piece").is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let at = gw_keepalived::reader::Pos { file: std::path::Path::new("t").into(), line: 1 };
+        let mut h = HttpCheck::default();
+        let mut u = url("/");
+        u.digest = Some(md5_hex(&b"piece".repeat(8)));
+        h.urls = vec![u.clone(), u];
+        let http = Checker { at, kind: CheckKind::Http(h.clone()), common: Default::default() };
+        assert_eq!(probe(&http, to, Duration::from_secs(1), None), Ok(()));
+        h.urls.truncate(1);
+        let http = Checker { kind: CheckKind::Http(h), ..http };
+        let stalled = probe(&http, to, Duration::from_secs(1), None);
+        assert_eq!(stalled, Err("timeout reading the response".into()));
+        server.join().unwrap();
+    }
+
+    /// keepalived's `check_udp_reply`: the length within 0..=255 unless
+    /// set, then as many bytes as both have compared, `x` nibbles
+    /// excepted; a bare `require_reply` takes any reply.
+    #[test]
+    fn udp_replies_are_checked_as_keepalived_checks_them() {
+        let want = |bytes: &[u8], mask: Option<Vec<u8>>| UdpCheck {
+            require_reply: Some(bytes.to_vec()),
+            reply_mask: mask,
+            ..Default::default()
+        };
+        let u = want(b"pong", None);
+        assert_eq!(udp_reply(&u, b"pong and more"), Ok(()));
+        assert_eq!(udp_reply(&u, b"po"), Ok(()), "a shorter reply: its own bytes are compared");
+        assert_eq!(udp_reply(&u, b"ping"), Err("not the required bytes"));
+        assert_eq!(udp_reply(&u, &[b'p'; 256]), Err("outside the allowed length"), "255 at most by default");
+        let u = UdpCheck { min_reply_length: Some(4), ..want(b"pong", None) };
+        assert_eq!(udp_reply(&u, b"po"), Err("outside the allowed length"));
+        let u = want(&[0x40, 0x01], Some(vec![0x0f, 0xf0]));
+        assert_eq!(udp_reply(&u, &[0x4a, 0x71]), Ok(()), "4x x1");
+        assert_eq!(udp_reply(&u, &[0x5a, 0x71]), Err("not the required bytes"));
+        assert_eq!(udp_reply(&want(b"", None), &[0u8; 1000]), Ok(()), "a bare require_reply");
+    }
+
+    /// Without a `payload` keepalived sends its 32-byte filler.
+    #[test]
+    fn udp_check_without_a_payload_sends_keepaliveds_filler() {
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = peer.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let mut b = [0u8; 64];
+            let (n, from) = peer.recv_from(&mut b).unwrap();
+            peer.send_to(&b[..n], from).unwrap();
+            b[..n].to_vec()
+        });
+        let c = Checker {
+            at: gw_keepalived::reader::Pos { file: std::path::Path::new("t").into(), line: 1 },
+            kind: CheckKind::Udp(UdpCheck { require_reply: Some(vec![]), ..Default::default() }),
+            common: Default::default(),
+        };
+        assert_eq!(probe(&c, to, Duration::from_secs(2), None), Ok(()));
+        assert_eq!(server.join().unwrap(), b"keepalived check - keepalived ch");
     }
 }
