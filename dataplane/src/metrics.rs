@@ -9,8 +9,9 @@
 //! [`Slots`]): clients that connect and say nothing cannot keep a scrape
 //! out. Only when every slot is building its answer is one more answered
 //! 503 and closed. The body is
-//! [`Control::metrics`] (see `control/metrics.rs`); every answer closes the
-//! connection.
+//! [`Control::metrics`] (see `control/metrics.rs`), gzipped when the
+//! request accepts it (Prometheus asks for it: thousands of services make
+//! tens of MB of text); every answer closes the connection.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -22,7 +23,8 @@ use crate::control::Control;
 
 /// Clients served at once; further ones get 503.
 pub const MAX_CLIENTS: usize = 4;
-/// Time a client has to send its request and read the answer.
+/// Time a client has to send its request, and then to read the answer
+/// (counted from when the answer is built).
 pub const DEADLINE: Duration = Duration::from_secs(5);
 /// The longest request head read (request line and headers).
 const MAX_HEAD: usize = 8192;
@@ -98,9 +100,18 @@ fn handle(control: &Control, mut conn: TcpStream, waiting: impl Fn(bool)) -> std
     match (method, path) {
         ("GET" | "HEAD", "/metrics") => {
             waiting(false);
-            let body = control.metrics();
+            let text = control.metrics();
+            let gzip = accepts_gzip(&head);
+            let body = if gzip { gzipped(text.as_bytes())? } else { text.into_bytes() };
             waiting(true);
-            respond(&mut conn, "200 OK", prometheus::TEXT_FORMAT, body.as_bytes(), !head_only)
+            // Building a large answer must not eat the client's time to read it.
+            conn.set_write_timeout(Some(DEADLINE))?;
+            let ty = prometheus::TEXT_FORMAT;
+            if gzip {
+                respond_encoded(&mut conn, "200 OK", ty, Some("gzip"), &body, !head_only)
+            } else {
+                respond(&mut conn, "200 OK", ty, &body, !head_only)
+            }
         }
         ("GET" | "HEAD", "/") => respond(
             &mut conn,
@@ -114,6 +125,28 @@ fn handle(control: &Control, mut conn: TcpStream, waiting: impl Fn(bool)) -> std
     }
 }
 
+/// Whether the request head's `Accept-Encoding` takes gzip (not at `q=0`).
+fn accepts_gzip(head: &[u8]) -> bool {
+    String::from_utf8_lossy(head).lines().any(|l| {
+        let Some((name, value)) = l.split_once(':') else { return false };
+        name.trim().eq_ignore_ascii_case("accept-encoding")
+            && value.split(',').any(|coding| {
+                let mut parts = coding.split(';').map(str::trim);
+                let name = parts.next().unwrap_or("");
+                let q0 = parts
+                    .any(|p| p.strip_prefix("q=").is_some_and(|q| q.parse::<f32>().is_ok_and(|q| q == 0.0)));
+                name.eq_ignore_ascii_case("gzip") && !q0
+            })
+    })
+}
+
+fn gzipped(body: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut z =
+        flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 16), flate2::Compression::fast());
+    z.write_all(body)?;
+    z.finish()
+}
+
 fn respond(
     conn: &mut TcpStream,
     status: &str,
@@ -121,8 +154,20 @@ fn respond(
     body: &[u8],
     with_body: bool,
 ) -> std::io::Result<()> {
+    respond_encoded(conn, status, ty, None, body, with_body)
+}
+
+fn respond_encoded(
+    conn: &mut TcpStream,
+    status: &str,
+    ty: &str,
+    encoding: Option<&str>,
+    body: &[u8],
+    with_body: bool,
+) -> std::io::Result<()> {
+    let encoding = encoding.map(|e| format!("Content-Encoding: {e}\r\n")).unwrap_or_default();
     let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {ty}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status}\r\nContent-Type: {ty}\r\n{encoding}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     conn.write_all(head.as_bytes())?;
@@ -192,5 +237,35 @@ mod tests {
         first.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut buf = [0u8; 16];
         assert!(matches!(first.read(&mut buf), Ok(0) | Err(_)), "evicted: closed");
+    }
+
+    /// A scrape that accepts gzip (as Prometheus's does) gets the same
+    /// text gzipped, which gzip(1) decodes; `q=0` refuses it.
+    #[test]
+    fn gzip_when_the_scrape_accepts_it() {
+        let addr = serve(control(), "127.0.0.1:0".parse().unwrap()).unwrap();
+        let raw = |req: &str| {
+            let mut c = TcpStream::connect(addr).unwrap();
+            c.write_all(req.as_bytes()).unwrap();
+            let mut out = vec![];
+            let _ = c.read_to_end(&mut out);
+            out
+        };
+        let r = raw("GET /metrics HTTP/1.1\r\nAccept-Encoding: identity, gzip\r\n\r\n");
+        let end = r.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let head = String::from_utf8_lossy(&r[..end]).to_string();
+        assert!(head.contains("\r\nContent-Encoding: gzip"), "{head}");
+        let mut gunzip = std::process::Command::new("gzip")
+            .arg("-dc")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        gunzip.stdin.take().unwrap().write_all(&r[end + 4..]).unwrap();
+        let text = String::from_utf8(gunzip.wait_with_output().unwrap().stdout).unwrap();
+        assert!(text.contains("\nnode_ipvs_connections_total 0\n"), "{text}");
+        let plain =
+            String::from_utf8(raw("GET /metrics HTTP/1.1\r\nAccept-Encoding: gzip;q=0\r\n\r\n")).unwrap();
+        assert!(!plain.contains("Content-Encoding") && plain.contains("\nnode_ipvs_connections_total 0\n"));
     }
 }

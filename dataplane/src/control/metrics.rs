@@ -190,9 +190,12 @@ impl Control {
         for (name, help, v) in rows {
             f.counter(name, help, &[], v);
         }
+        // Under the lock only what names the series (labels, slots,
+        // weights, the counters' origins); the counters are read after it,
+        // so gwctl and the health checks do not wait on a large scrape.
         let m = self.lock();
-        let mut per_service = vec![];
-        let mut per_dest = vec![];
+        let mut services = vec![];
+        let mut dests = vec![];
         for s in m.services.values() {
             let k = s.spec.key;
             let svc = [
@@ -200,8 +203,6 @@ impl Control {
                 ("local_port", k.port.to_string()),
                 ("proto", k.proto.label().to_string()),
             ];
-            let base = m.svc_base.get(&s.slot).copied().unwrap_or_default();
-            per_service.push((svc.clone(), sub(self.svc_stats(s.slot), base)));
             for d in &s.dests {
                 // node_exporter's label order; local_mark is empty for a
                 // service by address (gatewayd has no fwmark services).
@@ -213,35 +214,56 @@ impl Control {
                     svc[2].clone(),
                     ("local_mark", String::new()),
                 ];
-                let (st, active, inactive) = self.dest_stats(d.slot);
-                let base = m.dest_base.get(&d.slot).copied().unwrap_or_default();
-                f.gauge(
-                    "node_ipvs_backend_connections_active",
-                    "The current active connections by local and remote address.",
-                    &labels,
-                    active as f64,
-                );
-                f.gauge(
-                    "node_ipvs_backend_connections_inactive",
-                    "The current inactive connections by local and remote address.",
-                    &labels,
-                    inactive as f64,
-                );
-                f.gauge(
-                    "node_ipvs_backend_weight",
-                    "The current backend weight by local and remote address.",
-                    &labels,
-                    f64::from(d.spec.weight),
-                );
-                per_dest.push((labels, sub(st, base), self.dest_persist(d.slot)));
+                let origin = m.dest_origin.get(&d.slot).copied().unwrap_or_default();
+                dests.push((labels, d.slot, d.spec.weight, origin));
             }
+            services.push((svc, s.slot, m.svc_origin.get(&s.slot).copied().unwrap_or_default()));
         }
         drop(m);
+        let mut per_dest = Vec::with_capacity(dests.len());
+        for (labels, slot, weight, origin) in dests {
+            let (st, active, inactive) = self.dest_stats(slot);
+            f.gauge(
+                "node_ipvs_backend_connections_active",
+                "The current active connections by local and remote address.",
+                &labels,
+                active as f64,
+            );
+            f.gauge(
+                "node_ipvs_backend_connections_inactive",
+                "The current inactive connections by local and remote address.",
+                &labels,
+                inactive as f64,
+            );
+            f.gauge(
+                "node_ipvs_backend_weight",
+                "The current backend weight by local and remote address.",
+                &labels,
+                f64::from(weight),
+            );
+            per_dest.push((labels, sub(st, origin), self.dest_persist(slot)));
+        }
+        let per_service: Vec<_> = services
+            .into_iter()
+            .map(|(svc, slot, origin)| (svc, sub(self.svc_stats(slot), origin)))
+            .collect();
         for (labels, st) in per_service {
-            traffic(f, "gatewayd_service", "of a virtual service (as -L --stats, reset by -Z)", &labels, st);
+            traffic(
+                f,
+                "gatewayd_service",
+                "of a virtual service since it was added (-Z does not reset it)",
+                &labels,
+                st,
+            );
         }
         for (labels, st, persist) in per_dest {
-            traffic(f, "gatewayd_backend", "of a real server (as -L --stats, reset by -Z)", &labels, st);
+            traffic(
+                f,
+                "gatewayd_backend",
+                "of a real server since it was added (-Z does not reset it)",
+                &labels,
+                st,
+            );
             f.gauge(
                 "gatewayd_backend_connections_persistent",
                 "Live persistence templates pointing at a real server (PersistConn).",
@@ -257,12 +279,15 @@ impl Control {
         let health = self.health.lock().unwrap_or_else(|e| e.into_inner()).clone();
         for (k, servers) in &health {
             for h in servers.iter().filter(|h| !h.sorry) {
+                // node_exporter's backend labels, local_mark included, so
+                // these join node_ipvs_backend_* without `ignoring`.
                 let labels = [
                     ("local_address", ip_label(k.addr)),
                     ("local_port", k.port.to_string()),
                     ("remote_address", ip_label(h.addr)),
                     ("remote_port", h.port.to_string()),
                     ("proto", k.proto.label().to_string()),
+                    ("local_mark", String::new()),
                 ];
                 f.gauge(
                     "gatewayd_health_up",
@@ -397,7 +422,7 @@ mod tests {
         };
         c.set_health([(key(80), vec![h])].into_iter().collect());
         let body = c.metrics();
-        let labels = r#"{local_address="198.18.0.100",local_port="80",remote_address="198.18.1.2",remote_port="80",proto="TCP"}"#;
+        let labels = r#"{local_address="198.18.0.100",local_port="80",remote_address="198.18.1.2",remote_port="80",proto="TCP",local_mark=""}"#;
         assert!(body.contains(&format!("gatewayd_health_up{labels} 0")), "{body}");
         assert!(body.contains(&format!("gatewayd_health_in_pool{labels} 0")), "{body}");
         assert!(body.contains(&format!("gatewayd_health_transitions_total{labels} 3")), "{body}");
@@ -424,11 +449,18 @@ mod tests {
         assert_eq!(sample(&body, &format!("node_ipvs_backend_weight{labels}")), 1.0);
         let svc = r#"{local_address="198.18.0.100",local_port="80",proto="TCP"}"#;
         assert_eq!(sample(&body, &format!("gatewayd_service_connections_total{svc}")), 7.0);
-        // -Z resets the per-service counters; the box-wide total only grows.
+        // -Z zeroes -L --stats, not a Prometheus counter: those reset only
+        // with the process (or a new service), else rate() would undercount.
         assert_eq!(c.query(Request::Zero { service: Some(key(80)) }), Response::Ok);
         let body = c.metrics();
-        assert_eq!(sample(&body, &format!("gatewayd_service_connections_total{svc}")), 0.0);
+        assert_eq!(sample(&body, &format!("gatewayd_service_connections_total{svc}")), 7.0);
         assert_eq!(sample(&body, "node_ipvs_connections_total"), 7.0);
+        match c.query(Request::List { service: Some(key(80)) }) {
+            Response::Services { services, .. } => {
+                assert_eq!(services[0].stats.conns, 0, "-L --stats zeroed")
+            }
+            r => panic!("{r:?}"),
+        }
     }
 
     #[test]

@@ -106,6 +106,8 @@ impl Control {
                 retired: vec![],
                 svc_base: HashMap::new(),
                 dest_base: HashMap::new(),
+                svc_origin: HashMap::new(),
+                dest_origin: HashMap::new(),
                 rates: HashMap::new(),
                 last_estimate: None,
             }),

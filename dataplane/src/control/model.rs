@@ -97,6 +97,11 @@ pub(super) struct Model {
     /// Counter values at the last `-Z` (or slot reuse), subtracted on read.
     pub(super) svc_base: HashMap<u32, Stats>,
     pub(super) dest_base: HashMap<u32, Stats>,
+    /// Counter values when the slot was taken (never moved by `-Z`): the
+    /// metrics' counters start there and only grow, as Prometheus counters
+    /// must.
+    pub(super) svc_origin: HashMap<u32, Stats>,
+    pub(super) dest_origin: HashMap<u32, Stats>,
     /// Rate estimators by (is a real server, slot).
     pub(super) rates: HashMap<(bool, u32), RateEst>,
     pub(super) last_estimate: Option<Instant>,
@@ -212,6 +217,7 @@ impl Control {
                         })?;
                         let base = self.svc_stats(slot);
                         m.svc_base.insert(slot, base);
+                        m.svc_origin.insert(slot, base);
                         m.rates.remove(&(false, slot));
                         slot
                     }
@@ -272,6 +278,7 @@ impl Control {
                         })?;
                         let base = self.dest_stats(slot).0;
                         m.dest_base.insert(slot, base);
+                        m.dest_origin.insert(slot, base);
                         m.rates.remove(&(true, slot));
                         DestEntry { spec: dest, slot, last_weight: dest.weight }
                     }
