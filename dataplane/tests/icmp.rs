@@ -30,6 +30,19 @@ fn icmp_error(
     f
 }
 
+/// The (packets, bytes) counted in and out for every real server, and for
+/// every service (IPVS's `-L --stats`).
+fn traffic(lab: &Lab) -> [(u64, u64); 4] {
+    let sum = |cells: &[gw_core::counters::TrafficCells], out: bool| {
+        cells.iter().fold((0, 0), |(p, b), c| {
+            let (cp, cb) = if out { (&c.outpkts, &c.outbytes) } else { (&c.inpkts, &c.inbytes) };
+            (p + cp.get(), b + cb.get())
+        })
+    };
+    let c = &lab.counters;
+    [sum(&c.dests, false), sum(&c.dests, true), sum(&c.services, false), sum(&c.services, true)]
+}
+
 /// (outer src, outer dst, quoted src, quoted dst, icmp type), checking every checksum.
 #[allow(clippy::type_complexity)]
 fn read_error(f: &[u8]) -> ([u8; 4], [u8; 4], ([u8; 4], u16), ([u8; 4], u16), Icmpv4Type) {
@@ -69,7 +82,14 @@ fn a_real_servers_port_unreachable_reaches_the_client_about_its_own_packet_fulln
     bad[14 + 20 + 2] ^= 0x5a;
     assert!(lab.rx(1, bad).is_empty());
     assert_eq!(lab.counters.drop_count(Drop::IcmpUnhandled), 1);
+    let before = traffic(&lab);
     let out = lab.rx(1, err);
+    // Counted as the session's traffic from the server's side, as IPVS's
+    // handle_response_icmp counts it: 56 bytes (IP 20, ICMP 8, quote 28).
+    let after = traffic(&lab);
+    assert_eq!((after[1].0 - before[1].0, after[1].1 - before[1].1), (1, 56), "the real server's out");
+    assert_eq!((after[3].0 - before[3].0, after[3].1 - before[3].1), (1, 56), "the service's out");
+    assert_eq!((after[0], after[2]), (before[0], before[2]), "nothing in");
     assert_eq!(out.len(), 1);
     let (port, f) = &out[0];
     assert_eq!(*port, 0);
@@ -108,7 +128,14 @@ fn a_clients_error_about_a_reply_reaches_the_real_server() {
     let out = lab.rx(1, udp(RS_MAC[0], GW_IN, (RS[0], 8080), (LIP, lport)));
     let reply = out[0].1.clone();
     let ttl = Icmpv4Type::TimeExceeded(etherparse::icmpv4::TimeExceededCode::TtlExceededInTransit);
+    let before = traffic(&lab);
     let out = lab.rx(0, icmp_error(CLIENT_MAC, GW_OUT.0, CLIENT, VIP, ttl, &reply));
+    let after = traffic(&lab);
+    assert_eq!(
+        (after[0].0 - before[0].0, after[2].0 - before[2].0),
+        (1, 1),
+        "in, as ip_vs_in_icmp counts it"
+    );
     let (port, f) = &out[0];
     assert_eq!(*port, 1);
     let (osrc, odst, qsrc, qdst, _) = read_error(f);
@@ -169,7 +196,10 @@ fn lab_with_connection(mode: ForwardMode, inside_mtu: u16) -> Lab {
 fn dr_frag_needed_about_a_reply_goes_to_the_real_server_with_only_the_macs_changed() {
     let mut lab = lab_with_connection(ForwardMode::Route, 1500);
     let err = frag_needed_about_a_reply(548);
+    let before = traffic(&lab);
     let out = lab.rx(0, err.clone());
+    let after = traffic(&lab);
+    assert_eq!(after[0].1 - before[0].1, (err.len() - 14) as u64, "counted in, its IP length");
     assert_eq!(out.len(), 1);
     let (port, f) = &out[0];
     assert_eq!(*port, 1, "toward the real servers");

@@ -138,7 +138,21 @@ fn fullnat66_packet_too_big_from_the_server_side_reaches_the_client() {
     let sent = out[0].1.clone();
     let (lport, _) = ports(&sent);
     let ptb = Icmpv6Type::PacketTooBig { mtu: 1400 };
-    let out = lab.rx(0, error6(RS_MAC[0], RS6, LIP6, ptb, &sent, 1232));
+    let err = error6(RS_MAC[0], RS6, LIP6, ptb, &sent, 1232);
+    let out_pkts = |lab: &Lab| {
+        (
+            lab.counters.dests.iter().map(|d| d.outpkts.get()).sum::<u64>(),
+            lab.counters.dests.iter().map(|d| d.outbytes.get()).sum::<u64>(),
+        )
+    };
+    let before = out_pkts(&lab);
+    let out = lab.rx(0, err.clone());
+    let after = out_pkts(&lab);
+    assert_eq!(
+        (after.0 - before.0, after.1 - before.1),
+        (1, (err.len() - 14) as u64),
+        "counted out, as IPVS"
+    );
     assert_eq!(out.len(), 1);
     let (port, f) = &out[0];
     assert_eq!((*port, &f[0..6], &f[6..12]), (0, &ROUTER_MAC[..], &GW_OUT.0[..]), "to the client's side");
@@ -225,7 +239,10 @@ fn nat64_packet_too_big_from_the_ipv6_side_becomes_frag_needed_to_the_server() {
     assert_eq!(out.len(), 1);
     let reply6 = out[0].1.clone();
     let err = error6(ROUTER_MAC, HOP6, VIP6, Icmpv6Type::PacketTooBig { mtu: 1280 }, &reply6, 1232);
+    let in_pkts = |lab: &Lab| lab.counters.services.iter().map(|d| d.inpkts.get()).sum::<u64>();
+    let before = in_pkts(&lab);
     let out = lab.rx(0, err);
+    assert_eq!(in_pkts(&lab) - before, 1, "counted in, as IPVS");
     assert_eq!(out.len(), 1);
     let (port, f) = &out[0];
     assert_eq!((*port, &f[0..6]), (1, &RS_MAC[0][..]));

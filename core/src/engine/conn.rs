@@ -266,9 +266,11 @@ pub(super) fn forwarded(
 }
 
 /// Counts a forwarded packet of `bytes` coming from `dir` for its real
-/// server and its service, in either family.
+/// server and its service, in either family. An ICMP error about a
+/// session counts as its traffic too, as IPVS's `ip_vs_in_icmp` and
+/// `handle_response_icmp` count it (`ip_vs_in_stats`, `ip_vs_out_stats`).
 #[inline(always)]
-fn count_traffic(counters: &WorkerCounters, (dest, service): (u16, u16), dir: Dir, bytes: u64) {
+pub(super) fn count_traffic(counters: &WorkerCounters, (dest, service): (u16, u16), dir: Dir, bytes: u64) {
     let account = |c: &TrafficCells| {
         if dir == Dir::Output {
             c.outpkts.add(1);

@@ -28,6 +28,7 @@ use crate::counters::{Drop, Event};
 use crate::modes::{self, XmitCx};
 use crate::route::Iface;
 use crate::session::{Flags, Session};
+use crate::tcp_state::Dir;
 use crate::wire::{ethernet, icmpv4, ipv4};
 
 /// TTL of the echo replies the gateway originates.
@@ -137,6 +138,8 @@ impl Engine {
         outer_ip.set_ttl(ttl - 1);
         outer_ip.fill_checksum();
         self.counters.event(Event::IcmpErrorsTranslated, 1);
+        let from = if toward_client { Dir::Output } else { Dir::Input };
+        super::conn::count_traffic(&self.counters, (s.dest, s.service), from, tl as u64);
         Action::Forward { port, next_hop }
     }
 
@@ -186,6 +189,7 @@ impl Engine {
         let action = modes::xmit(s.mode, false, &cx, s, frame);
         if !matches!(action, Action::Drop(_)) {
             counters.event(Event::IcmpErrorsForwarded, 1);
+            super::conn::count_traffic(counters, (s.dest, s.service), Dir::Input, tl as u64);
         }
         action
     }

@@ -62,6 +62,7 @@ use crate::nat64::{Ends, To4};
 use crate::route::Iface;
 use crate::session::ipv6::{FlowKey6, Session6};
 use crate::session::Flags;
+use crate::tcp_state::Dir;
 use crate::wire::ethernet::{self, MacAddr};
 use crate::wire::icmpv6::{self, Message};
 use crate::wire::ipv4::Protocol;
@@ -103,7 +104,7 @@ impl Engine {
         }
         if s.flags.contains(Flags::NO_OUT) {
             // DR6, TUN6: found by the client key (they have no other).
-            return self.icmp6_to_real_server(&s);
+            return self.icmp6_to_real_server(&s, (ipv6::HEADER_LEN + icmp_len) as u64);
         }
         if !toward_client && crate::synproxy::is_synproxy(s.flags, proto == Protocol::Tcp) {
             // A reply the splice moved into the client's sequence space.
@@ -115,7 +116,7 @@ impl Engine {
             return Action::Drop(Drop::TtlExceeded);
         }
         if let Some(rip4) = v4_of(s.rip) {
-            return self.icmp6_to_nat64_server(&s, rip4, frame);
+            return self.icmp6_to_nat64_server(&s, rip4, frame, (ipv6::HEADER_LEN + icmp_len) as u64);
         }
         let v6 = |(a, p): (u128, u16)| (Ipv6Addr::from(a), p);
         let (outer, quoted_src, quoted_dst, to) = if toward_client {
@@ -138,17 +139,21 @@ impl Engine {
         icmp.rewrite_quoted(v6(quoted_src), v6(quoted_dst));
         icmp.fill_checksum(src, dst);
         self.counters.event(Event::IcmpErrorsTranslated, 1);
+        let from = if toward_client { Dir::Output } else { Dir::Input };
+        let bytes = (ipv6::HEADER_LEN + icmp_len) as u64;
+        super::conn::count_traffic(&self.counters, (s.dest, s.service), from, bytes);
         Action::Forward6 { port, next_hop }
     }
 
     /// An ICMPv6 error about a DR6 or TUN6 session `s`, untouched toward
     /// its real server: DR to its MAC, TUN wrapped in IPv6 from the output
     /// port's address.
-    fn icmp6_to_real_server(&mut self, s: &Session6) -> Action {
+    fn icmp6_to_real_server(&mut self, s: &Session6, bytes: u64) -> Action {
         let Some((port, next_hop)) = self.cfg.routes.lookup6(s.rip) else {
             return Action::Drop(Drop::NoRoute);
         };
         self.counters.event(Event::IcmpErrorsForwarded, 1);
+        super::conn::count_traffic(&self.counters, (s.dest, s.service), Dir::Input, bytes);
         if s.mode != ForwardMode::Tunnel {
             return Action::Forward6 { port, next_hop };
         }
@@ -163,7 +168,7 @@ impl Engine {
     /// `s` (IPv4 server `rip4`): the worker translates it into the ICMPv4
     /// error toward the server, quoting the server's own packet. The hop
     /// limit is decremented here (the translation copies it into the TTL).
-    fn icmp6_to_nat64_server(&mut self, s: &Session6, rip4: u32, frame: &mut [u8]) -> Action {
+    fn icmp6_to_nat64_server(&mut self, s: &Session6, rip4: u32, frame: &mut [u8], bytes: u64) -> Action {
         let Some((port, next_hop)) = self.cfg.routes.lookup(rip4) else {
             return Action::Drop(Drop::NoRoute);
         };
@@ -179,6 +184,7 @@ impl Engine {
             l4_change: None,
         });
         self.counters.event(Event::IcmpErrorsTranslated, 1);
+        super::conn::count_traffic(&self.counters, (s.dest, s.service), Dir::Input, bytes);
         Action::Nat64To4 { port, next_hop }
     }
 }

@@ -374,6 +374,8 @@ impl Engine {
             l4_change: None,
         });
         self.counters.event(crate::counters::Event::IcmpErrorsTranslated, 1);
+        let bytes = u64::from(ip.total_len());
+        super::conn::count_traffic(&self.counters, (s.dest, s.service), Dir::Output, bytes);
         Action::Nat64To6 { port, next_hop }
     }
 
