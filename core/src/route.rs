@@ -308,6 +308,12 @@ impl Routes {
     }
 }
 
+/// Most routes one family's table holds, its connected subnets included:
+/// 65,535, the numbers a [`RouteNo`] has. The forwarding path finds a
+/// session's routes by number only ([`Routes::lookup_remembered`]), so a
+/// route beyond them would never be used; gatewayd refuses more.
+pub const MAX_ROUTES: usize = u16::MAX as usize;
+
 /// The number of a route in one of [`Routes`]' two tables (its position
 /// plus one, so that an `Option<RouteNo>` is two bytes and 0 is "not
 /// known yet"): the IPv4 table's ([`Routes::lookup_numbered`]) or the
@@ -317,8 +323,8 @@ impl Routes {
 pub struct RouteNo(std::num::NonZeroU16);
 
 impl RouteNo {
-    /// The number of the route at `index`; `None` beyond 65,534 routes
-    /// (those are searched per packet).
+    /// The number of the route at `index`; `None` at [`MAX_ROUTES`] and
+    /// beyond (a table that large is refused by the configuration).
     #[inline]
     fn new(index: usize) -> Option<RouteNo> {
         u16::try_from(index + 1).ok().and_then(std::num::NonZeroU16::new).map(RouteNo)
@@ -356,6 +362,12 @@ pub(crate) fn rp_ok<A>(back: Option<(u16, A)>, rx: &Iface) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_route_of_a_table_of_max_routes_has_a_number() {
+        assert!(RouteNo::new(MAX_ROUTES - 1).is_some());
+        assert!(RouteNo::new(MAX_ROUTES).is_none());
+    }
 
     #[test]
     fn longest_prefix_wins_and_connected_hops_are_the_destination() {

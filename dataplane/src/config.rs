@@ -270,6 +270,20 @@ pub struct ControlSection {
     pub group: Option<String>,
 }
 
+/// Longest path a unix socket is bound at: `sun_path` holds 108 bytes
+/// with the final NUL.
+const MAX_SOCKET_PATH: usize = 107;
+
+/// Where the control server first binds a socket for `path` (the
+/// temporary `PARENT/.NAME.PID/s` it then links into place, see
+/// `control::serve_with_group`), with the longest process id Linux gives
+/// (7 digits: `pid_max` is at most 2^22); `None` when `path` names no file.
+fn socket_bind_path(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?;
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    Some(parent.join(format!(".{}.4194304", name.to_string_lossy())).join("s"))
+}
+
 impl Default for ControlSection {
     fn default() -> Self {
         ControlSection {
@@ -437,7 +451,7 @@ pub struct ServiceSection {
 /// error naming the file and the line.
 pub fn load_rules(path: &Path) -> Result<Vec<Request>, ConfigError> {
     let fail = |msg: String| ConfigError::Rules { path: path.into(), msg };
-    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    let text = read_config_text(path).map_err(|e| fail(e.to_string()))?;
     gw_ipvsadm::parse_rules(&text).map_err(|e| fail(e.to_string()))
 }
 
@@ -587,11 +601,54 @@ fn is_pci(s: &str) -> bool {
 }
 
 /// `address` of a port: one `ADDRESS/PREFIX` or a list of them.
-#[derive(Debug, Deserialize, Clone)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum Addresses {
     One(String),
     Many(Vec<String>),
+}
+
+/// What `address` must be, in a refusal of any other TOML value.
+const ADDRESSES_EXPECTED: &str = "\"ADDRESS/PREFIX\" or a list of them (one IPv4, at most one IPv6)";
+
+impl<'de> Deserialize<'de> for Addresses {
+    /// A string or a list of strings; anything else is refused with what
+    /// `address` takes (not serde's "did not match any variant").
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Addresses, D::Error> {
+        struct One(String);
+        impl<'de> Deserialize<'de> for One {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<One, D::Error> {
+                struct V;
+                impl serde::de::Visitor<'_> for V {
+                    type Value = One;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str("an \"ADDRESS/PREFIX\" string")
+                    }
+                    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<One, E> {
+                        Ok(One(s.to_owned()))
+                    }
+                }
+                d.deserialize_str(V)
+            }
+        }
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Addresses;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(ADDRESSES_EXPECTED)
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Addresses, E> {
+                Ok(Addresses::One(s.to_owned()))
+            }
+            fn visit_seq<S: serde::de::SeqAccess<'de>>(self, mut seq: S) -> Result<Addresses, S::Error> {
+                let mut all = vec![];
+                while let Some(One(s)) = seq.next_element()? {
+                    all.push(s);
+                }
+                Ok(Addresses::Many(all))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl Addresses {
@@ -644,7 +701,57 @@ fn port_addresses(a: &Addresses, field: &str) -> Result<(Cidr4, Option<Cidr6>), 
     }
     let v4 =
         v4.ok_or_else(|| invalid(field, "needs an IPv4 ADDRESS/PREFIX: the dataplane forwards IPv4 only"))?;
+    if let Some(why) = not_a_host4(v4) {
+        let (a, p) = v4;
+        return Err(invalid(
+            field,
+            format!("\"{a}/{p}\" is not ADDRESS/PREFIX of a unicast IPv4 host: {why}"),
+        ));
+    }
     Ok((v4, v6))
+}
+
+/// Why `a`/`prefix` cannot be a port's IPv4 address, as [`parse_cidr6`]
+/// refuses the IPv6 ones that cannot: an address no host has (unspecified,
+/// the limited broadcast, multicast, loopback), a prefix of 0 (every
+/// address would be on the link), and below /31 (RFC 3021) the subnet's
+/// network and broadcast addresses.
+fn not_a_host4((a, prefix): Cidr4) -> Option<String> {
+    let why = if a.is_unspecified() {
+        format!("{a} is the unspecified address")
+    } else if a.is_broadcast() {
+        format!("{a} is the broadcast address")
+    } else if a.is_multicast() {
+        format!("{a} is multicast")
+    } else if a.is_loopback() {
+        format!("{a} is loopback (127.0.0.0/8)")
+    } else if prefix == 0 {
+        "a prefix of 0 puts every address on the link".to_string()
+    } else if prefix < 31 {
+        let (bits, mask) = (u32::from(a), u32::mask(prefix));
+        let net = format!("{}/{prefix}", Ipv4Addr::from(bits & mask));
+        if bits & !mask == 0 {
+            format!("{a} is the network address of {net}")
+        } else if bits & !mask == !mask {
+            format!("{a} is the broadcast address of {net}")
+        } else {
+            return None;
+        }
+    } else {
+        return None;
+    };
+    Some(why)
+}
+
+/// How an error names port `i`: `port[1] ("inside")`.
+fn port_label(i: usize, p: &PortConf) -> String {
+    format!("port[{i}] ({:?})", p.name)
+}
+
+/// Whether `a`/`m` and `b`/`n` share an address (one holds the other).
+fn overlaps<A: RouteAddr>((a, m): (A, u8), (b, n): (A, u8)) -> bool {
+    let mask = A::mask(m.min(n));
+    a & mask == b & mask
 }
 
 /// Whether `s` is a route destination: `A.B.C.D/N` (N up to 32) or
@@ -664,10 +771,25 @@ pub fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
     Some((a.parse().ok()?, p))
 }
 
+/// Most bytes of a file gatewayd reads as configuration: the config file,
+/// a rules file, a keepalived file with its includes (16 MiB).
+pub use gw_keepalived::reader::MAX_CONFIG_FILE;
+
+/// The text of the configuration file at `path` (`--config`, a rules
+/// file): a regular file of at most [`MAX_CONFIG_FILE`] bytes of UTF-8,
+/// read as keepalived files are ([`gw_keepalived::reader::read_config_file`]):
+/// a FIFO, a device or a file too large is refused, never waited on or
+/// read whole.
+pub fn read_config_text(path: &Path) -> std::io::Result<String> {
+    let bytes = gw_keepalived::reader::read_config_file(path, MAX_CONFIG_FILE)?;
+    String::from_utf8(bytes).map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, "stream did not contain valid UTF-8")
+    })
+}
+
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|err| ConfigError::Read { path: path.into(), err })?;
+        let text = read_config_text(path).map_err(|err| ConfigError::Read { path: path.into(), err })?;
         Config::parse(&text, path)
     }
 
@@ -685,9 +807,7 @@ impl Config {
         }
         let ports = self.port_confs()?;
         for (i, p) in ports.iter().enumerate() {
-            if ports[..i].iter().any(|q| q.name == p.name) {
-                return Err(invalid(format!("port[{i}].name"), format!("duplicate name {:?}", p.name)));
-            }
+            self.check_port_pairs(&ports, i)?;
             if p.kernel.is_some() && ports[..i].iter().any(|q| q.kernel == p.kernel) {
                 return Err(invalid(format!("port[{i}].kernel"), format!("duplicate name {:?}", p.kernel)));
             }
@@ -698,6 +818,10 @@ impl Config {
         if w.lport_min == 0 || w.lport_min > w.lport_max {
             return Err(invalid("workers.lport_min", "must be >= 1 and <= workers.lport_max"));
         }
+        if !w.cores.is_empty() {
+            self.check_local_ports(w.cores.len())?;
+        }
+        self.check_control()?;
         if !(1..=100).contains(&w.half_open_percent) {
             return Err(invalid("workers.half_open_percent", "must be 1..=100"));
         }
@@ -722,6 +846,140 @@ impl Config {
         Ok(())
     }
 
+    /// Port `i` against the ports before it: a name, a device, an address
+    /// or a subnet (IPv4 or IPv6) of its own. Two ports on one subnet would
+    /// leave the second unused: the first one's connected route wins every
+    /// lookup, and its strict reverse-path check drops what arrives on it.
+    fn check_port_pairs(&self, ports: &[PortConf], i: usize) -> Result<(), ConfigError> {
+        let p = &ports[i];
+        let field = |f: &str| format!("port[{i}].{f}");
+        for (j, q) in ports[..i].iter().enumerate() {
+            let other = port_label(j, q);
+            if q.name == p.name {
+                return Err(match (&self.ports[j].name, &self.ports[i].name) {
+                    (Some(_), None) => invalid(
+                        format!("port[{i}]"),
+                        format!("its default name {:?} is taken by port[{j}].name: give it a name", p.name),
+                    ),
+                    (None, _) => invalid(
+                        field("name"),
+                        format!("duplicate name {:?} (port[{j}]'s default name)", p.name),
+                    ),
+                    _ => invalid(field("name"), format!("duplicate name {:?}", p.name)),
+                });
+            }
+            if q.eal_device().1 == p.eal_device().1 {
+                let msg = format!("{:?} is {other}'s device too", p.eal_device().1);
+                return Err(invalid(field("device"), msg));
+            }
+            let v4 = |c: &PortConf| (u32::from(c.addr), c.prefix);
+            let v6 = |c: &PortConf| c.addr6.map(|(a, n)| (u128::from(a), n));
+            let clash = if p.addr == q.addr {
+                Some(format!("{} is {other}'s address too", p.addr))
+            } else if overlaps(v4(p), v4(q)) {
+                Some(format!("{}/{} overlaps {other}'s subnet {}/{}", p.addr, p.prefix, q.addr, q.prefix))
+            } else {
+                match (p.addr6, q.addr6) {
+                    (Some((a, _)), Some((b, _))) if a == b => Some(format!("{a} is {other}'s address too")),
+                    (Some((a, m)), Some((b, n))) if overlaps(v6(p).unwrap(), v6(q).unwrap()) => {
+                        Some(format!("{a}/{m} overlaps {other}'s prefix {b}/{n}"))
+                    }
+                    _ => None,
+                }
+            };
+            if let Some(msg) = clash {
+                return Err(invalid(field("address"), msg));
+            }
+        }
+        Ok(())
+    }
+
+    /// `workers.lport_min..=lport_max` against `workers` workers: worker
+    /// `w` takes the local ports `p` with `p % workers == w` (FULLNAT's
+    /// partition, `gw_core::engine`), so a range of fewer ports than
+    /// workers leaves some worker none, and every FULLNAT connection that
+    /// reaches it is dropped (`drop_laddr_exhausted`). `--check` knows the
+    /// workers when `workers.cores` lists them; the start checks again
+    /// with the lcores EAL gives.
+    pub fn check_local_ports(&self, workers: usize) -> Result<(), ConfigError> {
+        let w = &self.workers;
+        let span = usize::from(w.lport_max).saturating_sub(usize::from(w.lport_min)) + 1;
+        if span < workers {
+            let msg = format!(
+                "{}..={} holds {span} local port(s) for {workers} workers; worker w takes the ports p with \
+                 p % {workers} == w, so the range needs at least {workers}",
+                w.lport_min, w.lport_max
+            );
+            return Err(invalid("workers.lport_min", msg));
+        }
+        Ok(())
+    }
+
+    /// `[control]` values the start would refuse, as far as the file alone
+    /// tells: empty paths and names, and a socket path a unix socket cannot
+    /// be bound at. [`Config::check_host`] looks at the machine.
+    fn check_control(&self) -> Result<(), ConfigError> {
+        let c = &self.control;
+        for (field, path) in [("control.rules", &c.rules), ("control.keepalived", &c.keepalived)] {
+            if path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+                return Err(invalid(field, "must not be empty (leave the key out for none)"));
+            }
+        }
+        if c.group.as_ref().is_some_and(|g| g.is_empty()) {
+            return Err(invalid("control.group", "must not be empty (leave the key out for root only)"));
+        }
+        let sock = &c.socket;
+        if sock.as_os_str().is_empty() {
+            return Err(invalid("control.socket", "must not be empty"));
+        }
+        let tmp = socket_bind_path(sock)
+            .ok_or_else(|| invalid("control.socket", format!("{:?} names no file", sock.display())))?;
+        let len = tmp.as_os_str().len();
+        if len > MAX_SOCKET_PATH {
+            let msg = format!(
+                "{:?} is too long: gatewayd binds the socket first at {:?} ({len} bytes with a \
+                 7-digit process id), and a unix socket path holds at most {MAX_SOCKET_PATH} bytes",
+                sock.display(),
+                tmp.display()
+            );
+            return Err(invalid("control.socket", msg));
+        }
+        Ok(())
+    }
+
+    /// What the start would refuse on this machine, checked without
+    /// touching anything (`--check`, and the start before EAL): the control
+    /// socket's directory exists and nothing but a socket is at its path
+    /// (the start keeps and refuses anything else), `control.group` is a
+    /// group, and `metrics.listen` is an address of this host (a trial bind
+    /// of port 0 on it: the port itself may be a running gatewayd's).
+    pub fn check_host(&self) -> Result<(), ConfigError> {
+        use std::os::unix::fs::FileTypeExt;
+        let sock = &self.control.socket;
+        let dir = sock.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(invalid("control.socket", format!("{} is not a directory", dir.display()))),
+            Err(e) => return Err(invalid("control.socket", format!("directory {}: {e}", dir.display()))),
+        }
+        if std::fs::symlink_metadata(sock).is_ok_and(|m| !m.file_type().is_socket()) {
+            let msg = format!("{} exists and is not a socket; not removed", sock.display());
+            return Err(invalid("control.socket", msg));
+        }
+        if let Some(name) = &self.control.group {
+            crate::control::group_id(name).map_err(|e| invalid("control.group", e.to_string()))?;
+        }
+        if let Some(addr) = self.metrics.listen_addr()? {
+            std::net::TcpListener::bind((addr.ip(), 0)).map_err(|e| {
+                invalid(
+                    "metrics.listen",
+                    format!("{addr}: {} is not an address of this host ({e})", addr.ip()),
+                )
+            })?;
+        }
+        Ok(())
+    }
+
     pub fn port_confs(&self) -> Result<Vec<PortConf>, ConfigError> {
         let ring_frame = self.af_packet_frame(self.mbuf_need());
         self.ports
@@ -732,17 +990,37 @@ impl Config {
                 if p.device.trim().is_empty() {
                     return Err(invalid(field("device"), "must not be empty"));
                 }
+                if let Some(name) = &p.name {
+                    if name.is_empty() {
+                        return Err(invalid(field("name"), "must not be empty"));
+                    }
+                    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                        let msg = format!(
+                            "{name:?} holds white space or control characters \
+                             (it names the port in routes, gwctl and metrics)"
+                        );
+                        return Err(invalid(field("name"), msg));
+                    }
+                }
                 let ((addr, prefix), addr6) = port_addresses(&p.address, &field("address"))?;
                 let mac = match &p.mac {
                     Some(m) => {
-                        Some(m.parse::<MacAddr>().ok().filter(|m| m.is_unicast()).ok_or_else(|| {
-                            invalid(field("mac"), format!("{m:?} is not a unicast MAC address"))
-                        })?)
+                        let mac: MacAddr = m
+                            .parse()
+                            .map_err(|_| invalid(field("mac"), format!("{m:?} is not a MAC address")))?;
+                        // As `[[neighbour]] mac` is refused (a multicast
+                        // source, or none at all, is dropped on the way).
+                        if !mac.is_unicast() || mac == MacAddr::ZERO {
+                            return Err(invalid(field("mac"), format!("{mac} is not a unicast MAC address")));
+                        }
+                        Some(mac)
                     }
                     None => None,
                 };
-                if p.rx_desc == 0 || p.tx_desc == 0 {
-                    return Err(invalid(field("rx_desc"), "descriptor counts must be above 0"));
+                for (name, n) in [("rx_desc", p.rx_desc), ("tx_desc", p.tx_desc)] {
+                    if n == 0 {
+                        return Err(invalid(field(name), "must be above 0"));
+                    }
                 }
                 if !(68..=9000).contains(&p.mtu) {
                     return Err(invalid(field("mtu"), format!("{} is not within 68..=9000", p.mtu)));
@@ -781,6 +1059,7 @@ impl Config {
     pub fn static_routes(&self, ports: &[PortConf]) -> Result<Vec<Route>, ConfigError> {
         self.routes_of(
             ports,
+            "IPv4",
             |s| s.parse::<Ipv4Addr>().ok().map(u32::from),
             |p| vec![(u32::from(p.addr), p.prefix)],
         )
@@ -792,21 +1071,29 @@ impl Config {
     pub fn static_routes6(&self, ports: &[PortConf]) -> Result<Vec<Route6>, ConfigError> {
         self.routes_of(
             ports,
+            "IPv6",
             |s| s.parse::<Ipv6Addr>().ok().map(u128::from),
             |p| p.addr6.map(|(a, n)| (u128::from(a), n)).into_iter().collect(),
         )
     }
 
     /// The `[[route]]` entries whose `dest` is of the family `parse`
-    /// reads, checked; `subnets` are a port's connected prefixes in it.
-    fn routes_of<A: RouteAddr>(
+    /// reads (`family`), checked; `subnets` are a port's connected
+    /// prefixes in it. Each route must be one the table uses: no prefix
+    /// twice (a static one or a port's connected one: the first would win
+    /// every lookup), a next hop that is neither the gateway's own address
+    /// nor, in IPv4, its subnet's network or broadcast address, and no
+    /// more than [`gw_core::route::MAX_ROUTES`] in all.
+    fn routes_of<A: RouteAddr + std::hash::Hash + std::ops::Not<Output = A>>(
         &self,
         ports: &[PortConf],
+        family: &str,
         parse: impl Fn(&str) -> Option<A>,
         subnets: impl Fn(&PortConf) -> Vec<(A, u8)>,
     ) -> Result<Vec<Route<A>>, ConfigError> {
         let width = if std::mem::size_of::<A>() == 4 { 32 } else { 128 };
         let mut out = vec![];
+        let mut seen: HashMap<(A, u8), usize> = HashMap::new();
         for (i, r) in self.routes.iter().enumerate() {
             let field = |f: &str| format!("route[{i}].{f}");
             let (net, prefix) = r.dest.split_once('/').unwrap_or((&r.dest, ""));
@@ -815,9 +1102,34 @@ impl Config {
             }
             let Some(net) = parse(net) else { continue }; // The other family's.
             let prefix: u8 = prefix.parse().expect("checked by parse_route_dest");
+            if let Some(j) = seen.insert((net & A::mask(prefix), prefix), i) {
+                let other = &self.routes[j].dest;
+                let other = if *other == r.dest { String::new() } else { format!(" ({other:?})") };
+                let msg = format!(
+                    "{:?} is route[{j}]'s destination{other} too; the first route would win every lookup",
+                    r.dest
+                );
+                return Err(invalid(field("dest"), msg));
+            }
+            for (j, p) in ports.iter().enumerate() {
+                if subnets(p).iter().any(|&(a, n)| n == prefix && overlaps((a, n), (net, prefix))) {
+                    let msg = format!(
+                        "{:?} is {}'s connected subnet; the connected route wins every lookup",
+                        r.dest,
+                        port_label(j, p)
+                    );
+                    return Err(invalid(field("dest"), msg));
+                }
+            }
             let via = parse(&r.via).ok_or_else(|| {
                 invalid(field("via"), format!("{:?} is not an address of the family of dest", r.via))
             })?;
+            if let Some((j, p)) =
+                ports.iter().enumerate().find(|(_, p)| subnets(p).iter().any(|s| s.0 == via))
+            {
+                let msg = format!("{} is {}'s own address, not a next hop", r.via, port_label(j, p));
+                return Err(invalid(field("via"), msg));
+            }
             let link_local = width == 128 && (A::mask(10) & via) == parse("fe80::").expect("an IPv6 address");
             let on = |p: &PortConf| subnets(p).iter().any(|&(a, n)| a & A::mask(n) == via & A::mask(n));
             let port = match &r.port {
@@ -847,7 +1159,41 @@ impl Config {
                     .position(on)
                     .ok_or_else(|| invalid(field("via"), format!("{} is in no port's subnet", r.via)))?,
             };
+            // IPv4 below /31 (RFC 3021): no host has the subnet's network or
+            // broadcast address.
+            if let Some(&(_, n)) = subnets(&ports[port]).iter().find(|&&(_, n)| width == 32 && n < 31) {
+                let host = !A::mask(n);
+                let what = if via & host == A::default() {
+                    Some("network")
+                } else if via & host == host {
+                    Some("broadcast")
+                } else {
+                    None
+                };
+                if let Some(what) = what {
+                    let p = &ports[port];
+                    let msg = format!(
+                        "{} is the {what} address of {}'s subnet {}/{}, not a next hop",
+                        r.via,
+                        port_label(port, p),
+                        Ipv4Addr::from(u32::from(p.addr) & u32::mask(n)),
+                        n
+                    );
+                    return Err(invalid(field("via"), msg));
+                }
+            }
             out.push(Route { net, prefix, via: Some(via), port: port as u16 });
+        }
+        let connected: usize = ports.iter().map(|p| subnets(p).len()).sum();
+        let max = gw_core::route::MAX_ROUTES;
+        if out.len() + connected > max {
+            let msg = format!(
+                "{} {family} routes and the ports' {connected} connected subnet(s) make {} routes, above the \
+                 {max} an {family} route table holds (a session remembers its routes by 16-bit number)",
+                out.len(),
+                out.len() + connected
+            );
+            return Err(invalid("route", msg));
         }
         Ok(out)
     }
@@ -1247,6 +1593,295 @@ mod tests {
         let missing = dir.join("missing");
         let e = load_rules(&missing).unwrap_err().to_string();
         assert!(e.starts_with(&format!("rules file {}: No such file", missing.display())), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn more_routes_than_a_route_table_numbers_are_refused() {
+        let mut c = parse(GOOD).unwrap();
+        let ports = c.port_confs().unwrap();
+        // The two ports' subnets and the default route are 3 of the 65,535.
+        let route = |k: usize| RouteSection {
+            dest: format!("10.{}.{}.0/24", k >> 8, k & 255),
+            via: "198.18.0.254".into(),
+            port: None,
+        };
+        c.routes.extend((0..gw_core::route::MAX_ROUTES - 3).map(route));
+        assert_eq!(c.static_routes(&ports).unwrap().len(), 65_533);
+        c.routes.push(route(65_533));
+        assert_eq!(
+            c.static_routes(&ports).unwrap_err().to_string(),
+            "route: 65534 IPv4 routes and the ports' 2 connected subnet(s) make 65536 routes, above the 65535 \
+             an IPv4 route table holds (a session remembers its routes by 16-bit number)"
+        );
+        assert!(c.validate().unwrap_err().to_string().starts_with("route: 65534 IPv4 routes"));
+    }
+
+    #[test]
+    fn a_port_ipv4_address_must_be_a_unicast_host_on_its_subnet() {
+        let at = |a: &str| GOOD.replace("\"198.18.0.1/24\"", &format!("{a:?}"));
+        for (addr, why) in [
+            ("0.0.0.0/24", "0.0.0.0 is the unspecified address"),
+            ("255.255.255.255/24", "255.255.255.255 is the broadcast address"),
+            ("224.0.0.1/24", "224.0.0.1 is multicast"),
+            ("127.0.0.1/8", "127.0.0.1 is loopback (127.0.0.0/8)"),
+            ("198.18.0.1/0", "a prefix of 0 puts every address on the link"),
+            ("198.18.0.0/24", "198.18.0.0 is the network address of 198.18.0.0/24"),
+            ("198.18.0.255/24", "198.18.0.255 is the broadcast address of 198.18.0.0/24"),
+            ("198.18.0.63/26", "198.18.0.63 is the broadcast address of 198.18.0.0/26"),
+        ] {
+            assert_eq!(
+                err_of(&at(addr)),
+                format!("port[0].address: \"{addr}\" is not ADDRESS/PREFIX of a unicast IPv4 host: {why}")
+            );
+        }
+        // In a dual-stack list too.
+        let e = err_of(&GOOD.replace("\"198.18.0.1/24\"", "[\"224.0.0.1/24\", \"2001:db8::1/64\"]"));
+        assert!(e.starts_with("port[0].address: \"224.0.0.1/24\" is not ADDRESS/PREFIX"), "{e}");
+        // /31 (RFC 3021) and /32 have no network or broadcast address.
+        let p2p = at("198.18.0.0/31").replace("198.18.0.254", "198.18.0.1");
+        assert_eq!(parse(&p2p).unwrap().port_confs().unwrap()[0].prefix, 31);
+        parse(at("198.18.0.1/32").split("[[route]]").next().unwrap()).unwrap();
+        // The port MAC: unicast, as a [[neighbour]]'s.
+        let mac = |m: &str| err_of(&GOOD.replace("02:00:00:00:01:01", m));
+        assert_eq!(mac("00:00:00:00:00:00"), "port[1].mac: 00:00:00:00:00:00 is not a unicast MAC address");
+        assert_eq!(mac("01:00:5e:00:00:01"), "port[1].mac: 01:00:5e:00:00:01 is not a unicast MAC address");
+        assert_eq!(mac("02:00:00:00:01"), "port[1].mac: \"02:00:00:00:01\" is not a MAC address");
+    }
+
+    #[test]
+    fn two_ports_may_not_share_an_address_a_subnet_or_a_device() {
+        let second = |a: &str| GOOD.replace("\"198.18.1.1/24\"", a);
+        assert_eq!(
+            err_of(&second("\"198.18.0.1/24\"")),
+            "port[1].address: 198.18.0.1 is port[0] (\"outside\")'s address too"
+        );
+        assert_eq!(
+            err_of(&second("\"198.18.0.9/16\"")),
+            "port[1].address: 198.18.0.9/16 overlaps port[0] (\"outside\")'s subnet 198.18.0.1/24"
+        );
+        assert_eq!(
+            err_of(&second("\"198.18.0.130/25\"")),
+            "port[1].address: 198.18.0.130/25 overlaps port[0] (\"outside\")'s subnet 198.18.0.1/24"
+        );
+        // Beside each other: fine.
+        parse(&second("\"198.18.0.129/25\"").replace("198.18.0.1/24", "198.18.0.1/25")).unwrap();
+        let dual = |a: &str, b: &str| {
+            GOOD.replace("\"198.18.0.1/24\"", &format!("[\"198.18.0.1/24\", \"{a}\"]"))
+                .replace("\"198.18.1.1/24\"", &format!("[\"198.18.1.1/24\", \"{b}\"]"))
+        };
+        assert_eq!(
+            err_of(&dual("2001:db8::1/64", "2001:db8::1/64")),
+            "port[1].address: 2001:db8::1 is port[0] (\"outside\")'s address too"
+        );
+        assert_eq!(
+            err_of(&dual("2001:db8::1/48", "2001:db8:0:5::1/64")),
+            "port[1].address: 2001:db8:0:5::1/64 overlaps port[0] (\"outside\")'s prefix 2001:db8::1/48"
+        );
+        parse(&dual("2001:db8::1/64", "2001:db8:0:1::1/64")).unwrap();
+        let dev = GOOD.replace("0000:03:00.0", "net_af_packet0,iface=gw-d");
+        assert_eq!(err_of(&dev), "port[1].device: \"net_af_packet0\" is port[0] (\"outside\")'s device too");
+    }
+
+    #[test]
+    fn a_static_route_must_be_one_the_table_uses() {
+        let with = |route: &str| format!("{GOOD}\n[[route]]\n{route}");
+        assert_eq!(
+            err_of(&with("dest = \"0.0.0.0/0\"\nvia = \"198.18.1.254\"")),
+            "route[1].dest: \"0.0.0.0/0\" is route[0]'s destination too; the first route would win every lookup"
+        );
+        let twice = with("dest = \"10.0.0.0/8\"\nvia = \"198.18.1.254\"\n[[route]]\ndest = \"10.1.2.3/8\"\nvia = \"198.18.1.253\"");
+        assert_eq!(
+            err_of(&twice),
+            "route[2].dest: \"10.1.2.3/8\" is route[1]'s destination (\"10.0.0.0/8\") too; \
+             the first route would win every lookup"
+        );
+        assert_eq!(
+            err_of(&with("dest = \"198.18.1.0/24\"\nvia = \"198.18.0.254\"")),
+            "route[1].dest: \"198.18.1.0/24\" is port[1] (\"port1\")'s connected subnet; \
+             the connected route wins every lookup"
+        );
+        // A narrower part of a connected subnet is a route of its own.
+        parse(&with("dest = \"198.18.1.128/25\"\nvia = \"198.18.0.254\"")).unwrap();
+        for (via, why) in [
+            ("198.18.0.1", "198.18.0.1 is port[0] (\"outside\")'s own address, not a next hop"),
+            ("198.18.1.1", "198.18.1.1 is port[1] (\"port1\")'s own address, not a next hop"),
+            (
+                "198.18.0.0",
+                "198.18.0.0 is the network address of port[0] (\"outside\")'s subnet 198.18.0.0/24, not a next hop",
+            ),
+            (
+                "198.18.1.255",
+                "198.18.1.255 is the broadcast address of port[1] (\"port1\")'s subnet 198.18.1.0/24, not a next hop",
+            ),
+        ] {
+            assert_eq!(err_of(&with(&format!("dest = \"10.0.0.0/8\"\nvia = \"{via}\""))), format!("route[1].via: {why}"));
+        }
+        // IPv6: the same prefix twice, the port's own address.
+        let dual = GOOD.replace("\"198.18.0.1/24\"", "[\"198.18.0.1/24\", \"2001:db8::1/64\"]");
+        let v6 = |r: &str| format!("{dual}\n[[route]]\n{r}");
+        let e = err_of(&v6("dest = \"::/0\"\nvia = \"2001:db8::fe\"\n[[route]]\ndest = \"::/0\"\nvia = \"fe80::1\"\nport = \"outside\""));
+        assert!(e.starts_with("route[2].dest: \"::/0\" is route[1]'s destination too"), "{e}");
+        assert_eq!(
+            err_of(&v6("dest = \"::/0\"\nvia = \"2001:db8::1\"")),
+            "route[1].via: 2001:db8::1 is port[0] (\"outside\")'s own address, not a next hop"
+        );
+        parse(&v6("dest = \"::/0\"\nvia = \"2001:db8::fe\"")).unwrap();
+    }
+
+    #[test]
+    fn every_worker_needs_a_local_port() {
+        let with = |w: &str| GOOD.replace("sessions = 1000", &format!("sessions = 1000\n{w}"));
+        let e = err_of(&with("cores = [1, 2]\nlport_min = 65535\nlport_max = 65535"));
+        assert_eq!(
+            e,
+            "workers.lport_min: 65535..=65535 holds 1 local port(s) for 2 workers; worker w takes the ports p \
+             with p % 2 == w, so the range needs at least 2"
+        );
+        parse(&with("cores = [1, 2]\nlport_min = 65534\nlport_max = 65535")).unwrap();
+        // Without `cores` the start checks with the lcores EAL gives.
+        let c = parse(&with("lport_min = 65535\nlport_max = 65535")).unwrap();
+        c.check_local_ports(1).unwrap();
+        assert!(c.check_local_ports(3).unwrap_err().to_string().contains("1 local port(s) for 3 workers"));
+    }
+
+    #[test]
+    fn unclear_values_get_messages_that_name_them() {
+        let tx = GOOD.replace("mac = \"02:00:00:00:01:01\"", "mac = \"02:00:00:00:01:01\"\ntx_desc = 0");
+        assert_eq!(err_of(&tx), "port[1].tx_desc: must be above 0");
+        assert_eq!(err_of(&tx.replace("tx_desc", "rx_desc")), "port[1].rx_desc: must be above 0");
+        let e = err_of(&GOOD.replace("\"198.18.1.1/24\"", "5"));
+        assert!(
+            e.ends_with(
+                "invalid type: integer `5`, expected \"ADDRESS/PREFIX\" or a list of them (one IPv4, at most one IPv6)\n"
+            ),
+            "{e}"
+        );
+        let e = err_of(&GOOD.replace("\"198.18.1.1/24\"", "[[\"198.18.1.1/24\"]]"));
+        assert!(e.ends_with("invalid type: sequence, expected an \"ADDRESS/PREFIX\" string\n"), "{e}");
+        // Port names.
+        let named = |n: &str| GOOD.replace("name = \"outside\"", &format!("name = {n:?}"));
+        assert_eq!(err_of(&named("")), "port[0].name: must not be empty");
+        assert_eq!(
+            err_of(&named("out side")),
+            "port[0].name: \"out side\" holds white space or control characters \
+             (it names the port in routes, gwctl and metrics)"
+        );
+        assert!(err_of(&named("out\tside")).starts_with("port[0].name: \"out\\tside\" holds white space"));
+        assert_eq!(
+            err_of(&named("port1")),
+            "port[1]: its default name \"port1\" is taken by port[0].name: give it a name"
+        );
+        let e = err_of(
+            &GOOD.replace("name = \"outside\"\n", "").replace("mac = \"02", "name = \"port0\"\nmac = \"02"),
+        );
+        assert_eq!(e, "port[1].name: duplicate name \"port0\" (port[0]'s default name)");
+        // Empty paths and names in [control].
+        let control = |c: &str| format!("{GOOD}\n[control]\n{c}");
+        assert_eq!(
+            err_of(&control("rules = \"\"")),
+            "control.rules: must not be empty (leave the key out for none)"
+        );
+        assert_eq!(
+            err_of(&control("keepalived = \"\"")),
+            "control.keepalived: must not be empty (leave the key out for none)"
+        );
+        assert_eq!(
+            err_of(&control("group = \"\"")),
+            "control.group: must not be empty (leave the key out for root only)"
+        );
+    }
+
+    #[test]
+    fn the_control_socket_path_must_be_one_a_socket_can_be_bound_at() {
+        let socket = |s: &str| format!("{GOOD}\n[control]\nsocket = {s:?}");
+        assert_eq!(err_of(&socket("")), "control.socket: must not be empty");
+        assert_eq!(err_of(&socket("/")), "control.socket: \"/\" names no file");
+        // 96 bytes: bound first as /run/.NAME.PID/s, 107 bytes.
+        let fits = format!("/run/{}", "a".repeat(91));
+        parse(&socket(&fits)).unwrap();
+        let e = err_of(&socket(&format!("{fits}a")));
+        assert_eq!(
+            e,
+            format!(
+                "control.socket: \"{fits}a\" is too long: gatewayd binds the socket first at \"/run/.{}a.4194304/s\" \
+                 (108 bytes with a 7-digit process id), and a unix socket path holds at most 107 bytes",
+                &fits[5..]
+            )
+        );
+    }
+
+    #[test]
+    fn the_host_is_checked_for_what_the_start_would_refuse() {
+        let dir = std::env::temp_dir().join(format!("gw-config-host-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let host = |extra: &str| parse(&format!("{GOOD}\n{extra}")).unwrap().check_host();
+        let socket = |p: &Path| format!("[control]\nsocket = {:?}", p.to_str().unwrap());
+        host(&socket(&dir.join("gw.sock"))).unwrap();
+        let e = host(&socket(&dir.join("missing/gw.sock"))).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "control.socket: directory {}: No such file or directory (os error 2)",
+                dir.join("missing").display()
+            )
+        );
+        std::fs::write(dir.join("file"), "").unwrap();
+        let e = host(&socket(&dir.join("file/gw.sock"))).unwrap_err().to_string();
+        assert_eq!(e, format!("control.socket: {} is not a directory", dir.join("file").display()));
+        // Anything but a socket at the path: the start refuses it and keeps it.
+        let e = host(&socket(&dir)).unwrap_err().to_string();
+        assert_eq!(e, format!("control.socket: {} exists and is not a socket; not removed", dir.display()));
+        let e = host(&format!("{}\ngroup = \"gw-no-such-group-x\"", socket(&dir.join("gw.sock"))))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "control.group: no group \"gw-no-such-group-x\" in /etc/group");
+        host(&format!("{}\ngroup = \"root\"", socket(&dir.join("gw.sock")))).unwrap();
+        // A metrics address of another host (TEST-NET-1) cannot be served.
+        let metrics = |a: &str| host(&format!("{}\n[metrics]\nlisten = {a:?}", socket(&dir.join("gw.sock"))));
+        let e = metrics("192.0.2.1:9120").unwrap_err().to_string();
+        assert!(
+            e.starts_with("metrics.listen: 192.0.2.1:9120: 192.0.2.1 is not an address of this host ("),
+            "{e}"
+        );
+        metrics("127.0.0.1:9120").unwrap();
+        metrics("0.0.0.0:9120").unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn config_and_rules_files_must_be_regular_files_of_bounded_size() {
+        let dir = std::env::temp_dir().join(format!("gw-config-files-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // Too large (a sparse file: nothing is written, nothing read).
+        let big = dir.join("big.toml");
+        std::fs::File::create(&big).unwrap().set_len(MAX_CONFIG_FILE + 1).unwrap();
+        let e = Config::load(&big).unwrap_err().to_string();
+        assert_eq!(e, format!("cannot read {}: 16777217 bytes, above the limit of 16 MiB", big.display()));
+        let e = load_rules(&big).unwrap_err().to_string();
+        assert_eq!(e, format!("rules file {}: 16777217 bytes, above the limit of 16 MiB", big.display()));
+        // A FIFO (no writer: the read would wait forever), a device that
+        // never ends, a directory: refused at once.
+        let fifo = dir.join("fifo");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        for (path, what) in [
+            (fifo.as_path(), "a FIFO"),
+            (Path::new("/dev/zero"), "a character device"),
+            (&dir, "a directory"),
+        ] {
+            let e = Config::load(path).unwrap_err().to_string();
+            assert_eq!(e, format!("cannot read {}: not a regular file ({what})", path.display()));
+            let e = load_rules(path).unwrap_err().to_string();
+            assert_eq!(e, format!("rules file {}: not a regular file ({what})", path.display()));
+        }
+        // The same at a reload (SIGHUP).
+        let conf = dir.join("gw.toml");
+        std::fs::write(&conf, GOOD).unwrap();
+        let e = reload_requests(&conf, Some(&fifo)).unwrap_err().to_string();
+        assert_eq!(e, format!("rules file {}: not a regular file (a FIFO)", fifo.display()));
+        assert_eq!(reload_requests(&conf, None).unwrap().len(), 3);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

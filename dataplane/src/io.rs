@@ -141,6 +141,19 @@ pub struct Idle {
     pub sleep: Duration,
 }
 
+impl Idle {
+    /// Counts one more empty poll in a row in `empty` and tells whether to
+    /// sleep after it: from the `polls`-th on. The count saturates: a
+    /// worker idle for days (2^32 empty polls) keeps sleeping, it does not
+    /// overflow (a panic in a debug build, a burst of busy polls in a
+    /// release one). Once per empty poll, never per packet.
+    #[inline]
+    pub fn after_empty_poll(&self, empty: &mut u32) -> bool {
+        *empty = empty.saturating_add(1);
+        *empty >= self.polls
+    }
+}
+
 /// The first stages of the burst pipeline: parses each frame of `burst`
 /// once ([`steer::classify`]: its owner and, for a TCP/UDP packet this
 /// worker processes, the engine's record of it), computes its session
@@ -599,8 +612,7 @@ impl WorkerLoop {
             match self.idle.policy {
                 IdlePolicy::Busy => std::hint::spin_loop(),
                 IdlePolicy::Sleep => {
-                    empty_polls += 1;
-                    if empty_polls >= self.idle.polls {
+                    if self.idle.after_empty_poll(&mut empty_polls) {
                         std::thread::sleep(self.idle.sleep);
                         clock.slept();
                     }
@@ -608,5 +620,26 @@ impl WorkerLoop {
             }
         }
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_empty_poll_count_saturates_and_keeps_the_worker_asleep() {
+        let idle = Idle { policy: IdlePolicy::Sleep, polls: 3, sleep: Duration::from_micros(100) };
+        let mut empty = 0;
+        assert!(!idle.after_empty_poll(&mut empty));
+        assert!(!idle.after_empty_poll(&mut empty));
+        assert!(idle.after_empty_poll(&mut empty), "the third empty poll in a row sleeps");
+        // Days of idleness: the count stops at its maximum, still asleep.
+        let mut empty = u32::MAX - 1;
+        assert!(idle.after_empty_poll(&mut empty));
+        assert!(idle.after_empty_poll(&mut empty));
+        assert_eq!(empty, u32::MAX);
+        let most = Idle { polls: u32::MAX, ..idle };
+        assert!(most.after_empty_poll(&mut empty));
     }
 }

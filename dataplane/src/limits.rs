@@ -65,6 +65,12 @@ pub const MAX_AF_PACKET: usize = 61_440 - 66;
 /// sleep delays SIGTERM, new rules and the first packet after a quiet spell.
 pub const MAX_IDLE_SLEEP_US: u64 = 10_000;
 
+/// Most lcores, and one above the largest lcore id: DPDK's
+/// `RTE_MAX_LCORE` (128 in the Debian build; gatewayd asserts at compile
+/// time that its DPDK agrees). `workers.cores` beyond it names lcores EAL
+/// cannot have.
+pub const MAX_LCORE: u32 = 128;
+
 /// Longest `neighbours.reachable_s`: one day (it is multiplied into
 /// milliseconds; Linux's `base_reachable_time` is 30 s).
 pub const MAX_REACHABLE_S: u64 = 86_400;
@@ -151,6 +157,14 @@ impl Config {
         if w.sessions6_setting.is_some_and(|n| n == 0 || n > MAX_SESSIONS) {
             return Err(invalid("workers.sessions6", format!("must be between 1 and {MAX_SESSIONS}")));
         }
+        if w.cores.len() > MAX_LCORE as usize {
+            let msg = format!("{} lcores, at most {MAX_LCORE} (DPDK's RTE_MAX_LCORE)", w.cores.len());
+            return Err(invalid("workers.cores", msg));
+        }
+        if let Some(c) = w.cores.iter().find(|&&c| c >= MAX_LCORE) {
+            let msg = format!("lcore {c} is not below {MAX_LCORE} (DPDK's RTE_MAX_LCORE)");
+            return Err(invalid("workers.cores", msg));
+        }
         if let Some((i, c)) = w.cores.iter().enumerate().find(|(i, c)| w.cores[..*i].contains(c)) {
             return Err(invalid(
                 "workers.cores",
@@ -180,6 +194,14 @@ impl Config {
         }
         if w.idle_sleep_us > MAX_IDLE_SLEEP_US {
             let msg = format!("{} is above {MAX_IDLE_SLEEP_US} (10 ms)", w.idle_sleep_us);
+            return Err(invalid("workers.idle_sleep_us", msg));
+        }
+        // "sleep" sleeps idle_sleep_us (README, "Idle policy"): a zero sleep
+        // is none, a busy poll under another name.
+        if w.idle == crate::config::IdlePolicy::Sleep && w.idle_sleep_us == 0 {
+            let msg = format!(
+                "must be 1..={MAX_IDLE_SLEEP_US} with idle = \"sleep\" (idle = \"busy\" polls without pause)"
+            );
             return Err(invalid("workers.idle_sleep_us", msg));
         }
         let n = &self.neighbours;
@@ -341,6 +363,28 @@ mod tests {
     }
 
     #[test]
+    fn more_lcores_than_dpdk_has_are_refused_before_their_memory() {
+        let cores = |list: &str| {
+            Config::parse(
+                &format!("[[port]]\ndevice = \"net_null0\"\naddress = \"198.18.0.1/24\"\n[workers]\ncores = [{list}]\n"),
+                Path::new("test.toml"),
+            )
+            .expect_err(list)
+            .to_string()
+        };
+        let all: Vec<String> = (1..=1000).map(|c| c.to_string()).collect();
+        assert_eq!(cores(&all.join(", ")), "workers.cores: 1000 lcores, at most 128 (DPDK's RTE_MAX_LCORE)");
+        assert_eq!(
+            cores("1, 4294967295"),
+            "workers.cores: lcore 4294967295 is not below 128 (DPDK's RTE_MAX_LCORE)"
+        );
+        assert_eq!(cores("128"), "workers.cores: lcore 128 is not below 128 (DPDK's RTE_MAX_LCORE)");
+        let top = "[[port]]\ndevice = \"net_null0\"\naddress = \"198.18.0.1/24\"\n\
+                   [workers]\ncores = [127]\nsessions = 1000\n";
+        assert_eq!(Config::parse(top, Path::new("test.toml")).unwrap().workers.cores, [127]);
+    }
+
+    #[test]
     fn an_lcore_listed_twice_is_refused() {
         let e = Config::parse(
             "[[port]]\ndevice = \"net_null0\"\naddress = \"198.18.0.1/24\"\n[workers]\ncores = [1, 2, 1]\n",
@@ -463,6 +507,14 @@ mod tests {
         let e = refusal("idle_sleep_us = 3600000000");
         assert_eq!(e, "workers.idle_sleep_us: 3600000000 is above 10000 (10 ms)");
         config("idle_sleep_us = 10000").unwrap();
+        // "sleep" with no sleep would poll without pause.
+        let e = refusal("idle_sleep_us = 0");
+        assert_eq!(
+            e,
+            "workers.idle_sleep_us: must be 1..=10000 with idle = \"sleep\" (idle = \"busy\" polls without pause)"
+        );
+        config("idle_sleep_us = 0\nidle = \"busy\"").unwrap();
+        config("idle_sleep_us = 1").unwrap();
         let e = refusal("[neighbours]\nreachable_s = 9223372036854775807");
         assert_eq!(e, "neighbours.reachable_s: must be between 1 and 86400 seconds");
         assert!(refusal("[neighbours]\nreachable_s = 0").starts_with("neighbours.reachable_s: "));

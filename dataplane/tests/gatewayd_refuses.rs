@@ -69,6 +69,17 @@ fn check_refuses_each_guarded_value_with_its_field() {
             "service[1].rules: line 1: TCP 198.18.0.100:80 is already defined in service[0]",
         ),
         ("[workers]\ncores = [1, 1]", "workers.cores: lcore 1 is listed twice (at 1)"),
+        ("[workers]\ncores = [4294967295]", "workers.cores: lcore 4294967295 is not below 128"),
+        ("[workers]\nidle_sleep_us = 0", "workers.idle_sleep_us: must be 1..=10000 with idle = \"sleep\""),
+        ("[workers]\ncores = [1, 2]\nlport_min = 65535", "workers.lport_min: 65535..=65535 holds 1 local port(s) for 2 workers"),
+        ("[[route]]\ndest = \"0.0.0.0/0\"\nvia = \"198.18.0.1\"", "route[0].via: 198.18.0.1 is port[0] (\"port0\")'s own address"),
+        // What the start refuses late (after EAL and the ports), --check
+        // refuses too.
+        ("[control]\nsocket = \"\"", "control.socket: must not be empty"),
+        ("[control]\nsocket = \"/nonexistent-gw-dir/gw.sock\"", "control.socket: directory /nonexistent-gw-dir: No such file"),
+        ("[control]\nsocket = \"/tmp\"", "control.socket: /tmp exists and is not a socket"),
+        ("[control]\ngroup = \"gw-no-such-group-x\"", "control.group: no group \"gw-no-such-group-x\" in /etc/group"),
+        ("[metrics]\nlisten = \"192.0.2.1:9120\"", "metrics.listen: 192.0.2.1:9120: 192.0.2.1 is not an address of this host"),
     ];
     for (body, want) in cases {
         let (code, err) = gatewayd(&d.0, body, true);
@@ -100,6 +111,53 @@ fn check_refuses_each_guarded_value_with_its_field() {
     assert_eq!(code, Some(0), "{err}");
     let (code, err) = gatewayd(&d.0, "[metrics]\nlisten = \"[::1]:9120\"", true);
     assert_eq!(code, Some(0), "{err}");
+}
+
+#[test]
+fn the_start_refuses_before_eal_what_check_refuses_on_this_host() {
+    let d = dir("host");
+    for (body, want) in [
+        (
+            "[control]\ngroup = \"gw-no-such-group-x\"",
+            "control.group: no group \"gw-no-such-group-x\" in /etc/group",
+        ),
+        (
+            "[metrics]\nlisten = \"192.0.2.1:9120\"",
+            "metrics.listen: 192.0.2.1:9120: 192.0.2.1 is not an address of this host",
+        ),
+    ] {
+        let (code, err) = gatewayd(&d.0, body, false);
+        assert_eq!(code, Some(2), "{body}: {err}");
+        assert!(err.starts_with(&format!("gatewayd: {want}")), "{body}: {err}");
+        assert!(!err.contains("EAL"), "refused before EAL: {err}");
+    }
+}
+
+#[test]
+fn a_fifo_or_a_device_as_a_file_is_refused_not_waited_on() {
+    let d = dir("fifo");
+    let fifo = d.0.join("fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let conf = d.0.join("gw.toml");
+    std::fs::write(&conf, "[[port]]\ndevice = \"net_null0\"\naddress = \"198.18.0.1/24\"\n").unwrap();
+    let run = |args: &[&std::ffi::OsStr]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_gatewayd")).arg("--check").args(args).output().unwrap();
+        (out.status.code(), String::from_utf8(out.stderr).unwrap())
+    };
+    let (f, c) = (fifo.as_os_str(), conf.as_os_str());
+    for (args, want) in [
+        (vec!["--config".as_ref(), f], format!("cannot read {}: not a regular file (a FIFO)", fifo.display())),
+        (vec!["--config".as_ref(), "/dev/zero".as_ref()], "cannot read /dev/zero: not a regular file (a character device)".into()),
+        (vec!["--config".as_ref(), c, "--rules".as_ref(), f], format!("rules file {}: not a regular file (a FIFO)", fifo.display())),
+        (
+            vec!["--config".as_ref(), c, "--keepalived".as_ref(), "/dev/zero".as_ref()],
+            "keepalived file /dev/zero: (/dev/zero) Unable to read configuration file /dev/zero: not a regular file (a character device)".into(),
+        ),
+    ] {
+        let (code, err) = run(&args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert_eq!(err, format!("gatewayd: {want}\n"), "{args:?}");
+    }
 }
 
 #[test]

@@ -6,7 +6,11 @@
 //! of the *including* file's `include` is not kept: an error inside an
 //! included file names that file); includes nest at most [`MAX_INCLUDE_DEPTH`]
 //! deep and a file that includes itself (directly or not) is refused, so a
-//! bad tree of files ends with an error, never a loop.
+//! bad tree of files ends with an error, never a loop. Every file is read
+//! through [`read_config_file`] (a regular file, at most
+//! [`MAX_CONFIG_FILE`] bytes), and all of them together are at most
+//! [`MAX_CONFIG_FILE`] bytes too, so a FIFO or `/dev/zero` ends with an
+//! error, never a hang or a huge allocation.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,6 +21,64 @@ use crate::Error;
 
 /// How deep `include` may nest (keepalived has no limit but the open files).
 pub const MAX_INCLUDE_DEPTH: usize = 32;
+
+/// Most bytes of one configuration file, and of a keepalived file with all
+/// its includes: 16 MiB, far above any real configuration (thousands of
+/// services take a few MiB) and far below what would strain the machine.
+pub const MAX_CONFIG_FILE: u64 = 16 << 20;
+
+/// The bytes of the configuration file at `path` (symlinks followed), at
+/// most `max` of them. Only a regular file is read: a FIFO would block the
+/// read forever and a device such as `/dev/zero` never ends, so anything
+/// else is refused (opened without blocking, checked on what was opened);
+/// so is a file above `max` bytes, and, read through a bound of `max` + 1
+/// bytes, one that grows beyond `max` while it is read. gatewayd reads
+/// every file it takes as configuration through this (`--config`, rules
+/// files, keepalived files and their includes).
+pub fn read_config_file(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Error, ErrorKind, Read};
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    // O_NONBLOCK: opening a FIFO for reading does not wait for a writer
+    // (a regular file ignores the flag).
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(nix::libc::O_NONBLOCK).open(path)?;
+    let meta = file.metadata()?;
+    let t = meta.file_type();
+    if !t.is_file() {
+        let what = if t.is_dir() {
+            "a directory"
+        } else if t.is_fifo() {
+            "a FIFO"
+        } else if t.is_char_device() {
+            "a character device"
+        } else if t.is_block_device() {
+            "a block device"
+        } else if t.is_socket() {
+            "a socket"
+        } else {
+            "not a file"
+        };
+        return Err(Error::new(ErrorKind::InvalidInput, format!("not a regular file ({what})")));
+    }
+    let limit = || format!("above the limit of {}", size_text(max));
+    if meta.len() > max {
+        return Err(Error::new(ErrorKind::InvalidData, format!("{} bytes, {}", meta.len(), limit())));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(Error::new(ErrorKind::InvalidData, format!("grew while read, {}", limit())));
+    }
+    Ok(bytes)
+}
+
+/// `n` bytes as a person writes them: `16 MiB`, `4 KiB`, `100 bytes`.
+fn size_text(n: u64) -> String {
+    match n {
+        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
+        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{} KiB", n >> 10),
+        n => format!("{n} bytes"),
+    }
+}
 
 /// Where a word was read: a file and a line of it (counted from 1).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,7 +120,13 @@ pub fn config_id() -> String {
 
 /// Reads `path` and everything it includes, in order.
 pub fn read(path: &Path) -> Result<Vec<(Pos, Token)>, Error> {
-    let mut r = Reader { defs: BTreeMap::new(), out: Vec::new(), stack: Vec::new(), id: config_id() };
+    let mut r = Reader {
+        defs: BTreeMap::new(),
+        out: Vec::new(),
+        stack: Vec::new(),
+        id: config_id(),
+        left: MAX_CONFIG_FILE,
+    };
     r.file(path, None)?;
     Ok(r.out)
 }
@@ -66,7 +134,13 @@ pub fn read(path: &Path) -> Result<Vec<(Pos, Token)>, Error> {
 /// Reads `text` as if it were the file `name` (includes are relative to its
 /// directory), for tests and fuzzing.
 pub fn read_str(name: &Path, text: &str) -> Result<Vec<(Pos, Token)>, Error> {
-    let mut r = Reader { defs: BTreeMap::new(), out: Vec::new(), stack: Vec::new(), id: config_id() };
+    let mut r = Reader {
+        defs: BTreeMap::new(),
+        out: Vec::new(),
+        stack: Vec::new(),
+        id: config_id(),
+        left: MAX_CONFIG_FILE,
+    };
     r.text(Arc::from(name), text)?;
     Ok(r.out)
 }
@@ -79,6 +153,10 @@ struct Reader {
     stack: Vec<PathBuf>,
     /// keepalived's config id ([`config_id`]).
     id: String,
+    /// Bytes the files still to be read may hold together (of
+    /// [`MAX_CONFIG_FILE`]): a glob that matches many large files ends
+    /// with an error too.
+    left: u64,
 }
 
 impl Reader {
@@ -87,8 +165,16 @@ impl Reader {
             Some(at) => at.error(message),
             None => Error { file: path.to_path_buf(), line: 0, message },
         };
-        let bytes = std::fs::read(path)
-            .map_err(|e| fail(format!("Unable to read configuration file {}: {e}", path.display())))?;
+        let bytes = read_config_file(path, self.left).map_err(|e| {
+            let size = e.kind() == std::io::ErrorKind::InvalidData;
+            let together = if size && self.left < MAX_CONFIG_FILE {
+                format!(" (with the files read before it: at most {} in all)", size_text(MAX_CONFIG_FILE))
+            } else {
+                String::new()
+            };
+            fail(format!("Unable to read configuration file {}: {e}{together}", path.display()))
+        })?;
+        self.left -= bytes.len() as u64;
         let canon = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         if self.stack.contains(&canon) {
             return Err(fail(format!("{} includes itself", path.display())));
@@ -418,6 +504,65 @@ mod tests {
         let e = read(&dir.join("main.conf")).unwrap_err();
         assert_eq!((e.file, e.line), (dir.join("conf.d/loop"), 2));
         assert!(e.message.ends_with("includes itself"), "{}", e.message);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn only_regular_files_of_bounded_size_are_read() {
+        let dir = std::env::temp_dir().join(format!("gw-ka-bounded-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+        // A FIFO without a writer, a device that never ends and a directory:
+        // refused at once, not read (the FIFO would block forever, /dev/zero
+        // would fill the memory).
+        for (path, what) in [
+            (fifo.as_path(), "a FIFO"),
+            (Path::new("/dev/zero"), "a character device"),
+            (dir.as_path(), "a directory"),
+        ] {
+            let e = read(path).unwrap_err();
+            let want =
+                format!("Unable to read configuration file {}: not a regular file ({what})", path.display());
+            assert_eq!(e.message, want);
+            // And as an include, named at the include line (an include
+            // skips directories, as keepalived's does).
+            if what == "a directory" {
+                continue;
+            }
+            std::fs::write(dir.join("main.conf"), format!("a\ninclude {}\n", path.display())).unwrap();
+            let e = read(&dir.join("main.conf")).unwrap_err();
+            assert_eq!((e.line, e.message.as_str()), (2, want.as_str()));
+        }
+        // Above the limit (a sparse file: nothing is written or read).
+        let big = dir.join("big.conf");
+        std::fs::File::create(&big).unwrap().set_len(MAX_CONFIG_FILE + 1).unwrap();
+        let e = read(&big).unwrap_err();
+        assert!(e.message.ends_with(": 16777217 bytes, above the limit of 16 MiB"), "{}", e.message);
+        std::fs::File::create(&big).unwrap().set_len(100).unwrap();
+        let e = read_config_file(&big, 99).unwrap_err();
+        assert_eq!(e.to_string(), "100 bytes, above the limit of 99 bytes");
+        assert_eq!(read_config_file(&big, 100).unwrap().len(), 100);
+        // Files that fit one by one but not together.
+        let line = format!("# {}\n", "x".repeat(62));
+        let part = line.repeat((MAX_CONFIG_FILE as usize / 2 + 1024) / line.len());
+        std::fs::write(dir.join("a.part"), &part).unwrap();
+        std::fs::write(dir.join("b.part"), &part).unwrap();
+        std::fs::write(dir.join("main.conf"), "include *.part\n").unwrap();
+        let e = read(&dir.join("main.conf")).unwrap_err();
+        assert!(
+            e.message
+                .starts_with(&format!("Unable to read configuration file {}", dir.join("b.part").display())),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message.ends_with("(with the files read before it: at most 16 MiB in all)"),
+            "{}",
+            e.message
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

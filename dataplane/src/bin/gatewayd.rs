@@ -33,6 +33,9 @@ use gw_core::worker::Worker;
 use gw_dpdk::{self as dpdk, Eal, Mempool};
 use gw_proto::Response;
 
+// `--check` holds `workers.cores` to the lcores this DPDK can have.
+const _: () = assert!(dataplane::limits::MAX_LCORE == dpdk::sys::RTE_MAX_LCORE);
+
 /// Large allocations (the session tables) on hugepages: see [`gw_dpdk::huge`].
 #[global_allocator]
 static ALLOC: dpdk::huge::HugeAlloc = dpdk::huge::HugeAlloc;
@@ -135,6 +138,9 @@ fn main() {
 
 fn run(args: Args) -> Result<()> {
     let cfg = Config::load(&args.config)?;
+    // What the start would refuse on this machine (socket directory and
+    // path, group, metrics address), before anything is read or started.
+    cfg.check_host()?;
     let rules_path = args.rules.clone().or(cfg.control.rules.clone());
     let rules = rules_path.as_deref().map(load_rules).transpose()?;
     let keepalived_path = args.keepalived.clone().or(cfg.control.keepalived.clone());
@@ -198,6 +204,9 @@ fn run(args: Args) -> Result<()> {
     if let Some(c) = lcores.iter().find(|c| !available.contains(c)) {
         bail!("workers.cores: lcore {c} is not a worker lcore enabled in EAL ({available:?})");
     }
+    // The local ports split between the workers EAL gave (--check could
+    // only count `workers.cores`).
+    cfg.check_local_ports(lcores.len())?;
     let nworkers = lcores.len() as u16;
     let socket = eal.socket_id();
     let pool = Arc::new(
