@@ -477,6 +477,28 @@ pub fn reload_config(
     Ok((cfg.timeouts, requests))
 }
 
+/// The sections of configuration `text` that a reload does not apply, as
+/// TOML values: every top-level table but `[[service]]` and `[timeouts]`
+/// (ports, routes, workers, ... take effect at a start). Empty for a text
+/// that does not parse (the reload then reports it).
+pub fn restart_sections(text: &str) -> toml::Table {
+    let mut t: toml::Table = toml::from_str(text).unwrap_or_default();
+    t.remove("service");
+    t.remove("timeouts");
+    t
+}
+
+/// The sections of the configuration file at `path` that differ from
+/// `running` ([`restart_sections`] of the file gatewayd started with):
+/// what a reload leaves for the next start, by name (`port`, `workers`).
+pub fn restart_changes(path: &Path, running: &toml::Table) -> Vec<String> {
+    let now = read_config_text(path).map(|t| restart_sections(&t)).unwrap_or_default();
+    let mut keys: Vec<&String> = now.keys().chain(running.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter().filter(|k| now.get(*k) != running.get(*k)).cloned().collect()
+}
+
 /// The mbuf size of DPDK's default pool (`RTE_MBUF_DEFAULT_DATAROOM`), and
 /// what an af_packet ring frame holds by default.
 pub const DEFAULT_MBUF_SIZE: usize = 2048;
@@ -1304,6 +1326,22 @@ mod tests {
 
     fn parse(s: &str) -> Result<Config, ConfigError> {
         Config::parse(s, Path::new("test.toml"))
+    }
+
+    /// A reload applies `[[service]]` and `[timeouts]`; edits to any other
+    /// section are named, for its warning that they wait for a start.
+    #[test]
+    fn a_reload_names_the_sections_it_does_not_apply() {
+        let path = std::env::temp_dir().join(format!("gw-restart-sections-{}.toml", std::process::id()));
+        let running = restart_sections(GOOD);
+        let edited = GOOD.replace("established = 300", "established = 900").replace("-s rr", "-s wrr");
+        std::fs::write(&path, &edited).unwrap();
+        assert_eq!(restart_changes(&path, &running), Vec::<String>::new(), "services and timeouts reload");
+        let edited =
+            edited.replace("sessions = 1000", "sessions = 2000").replace("198.18.0.254", "198.18.0.253");
+        std::fs::write(&path, edited).unwrap();
+        assert_eq!(restart_changes(&path, &running), ["route", "workers"]);
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

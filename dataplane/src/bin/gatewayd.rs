@@ -63,11 +63,13 @@ struct Args {
 /// SIGHUP: re-reads the `[[service]]` sections, the rules file and the
 /// keepalived file and makes the running configuration equal to them. Any
 /// error (unreadable or invalid file, refused request) is logged and the
-/// running configuration is kept.
+/// running configuration is kept. Edits to the other sections of the file
+/// (`running`: as gatewayd started) are named in a warning: they take
+/// effect at the next start.
 fn reload(
     control: &Control,
     health: &Arc<Health>,
-    config: &Path,
+    (config, running): (&Path, &toml::Table),
     rules: Option<&Path>,
     keepalived: Option<&Path>,
 ) {
@@ -75,7 +77,13 @@ fn reload(
         Ok(Response::Error { kind, message }) => {
             tracing::error!(error = %message, kind = kind.ipvsadm_text(), "reload refused; the running configuration is kept")
         }
-        Ok(_) => tracing::info!("reloaded"),
+        Ok(_) => match dataplane::config::restart_changes(config, running) {
+            changed if changed.is_empty() => tracing::info!("reloaded"),
+            changed => tracing::warn!(
+                sections = %changed.join(", "),
+                "reloaded [[service]], [timeouts], the rules and keepalived files; the changed sections take effect at the next start"
+            ),
+        },
         Err(e) => tracing::error!(error = %e, "reload failed; the running configuration is kept"),
     }
 }
@@ -138,6 +146,10 @@ fn main() {
 
 fn run(args: Args) -> Result<()> {
     let cfg = Config::load(&args.config)?;
+    // What a reload cannot apply, as started (for its warning).
+    let running = dataplane::config::read_config_text(&args.config)
+        .map(|t| dataplane::config::restart_sections(&t))
+        .unwrap_or_default();
     // What the start would refuse on this machine (socket directory and
     // path, group, metrics address), before anything is read or started.
     cfg.check_host()?;
@@ -367,7 +379,8 @@ fn run(args: Args) -> Result<()> {
         std::thread::sleep(CONTROL_TICK);
         control.tick(std::time::Instant::now());
         if reload_signal.swap(false, Ordering::Relaxed) {
-            reload(&control, &health, &args.config, rules_path.as_deref(), keepalived_path.as_deref());
+            let config = (args.config.as_path(), &running);
+            reload(&control, &health, config, rules_path.as_deref(), keepalived_path.as_deref());
         }
     }
     tracing::info!("stopping");
