@@ -368,7 +368,15 @@ fn http_keyword(
             h.http_protocol = Some(p)
         }
         "enable_sni" => h.enable_sni = flag(n)?,
-        "sni_name" => h.sni_name = Some(string(n)?),
+        // keepalived's `sni_name_handler`: a name (or none: the default
+        // one) and SNI on; a later `enable_sni off` turns it off again.
+        "sni_name" => {
+            leaf(n, 1)?;
+            if let Some(name) = n.words.get(1) {
+                h.sni_name = Some(name.clone());
+            }
+            h.enable_sni = true
+        }
         "fast_recovery" => h.fast_recovery = flag(n)?,
         "tls_compliant" => h.tls_compliant = flag(n)?,
         "url" => {
@@ -475,9 +483,19 @@ fn misc_keyword(n: &Node, m: &mut MiscCheck, notices: &mut Vec<Notice>) -> Resul
         }
         "misc_timeout" => {
             // Whole seconds, 0 for the default (the virtual server's
-            // `delay_loop`), as `misc_timeout_handler` reads it.
+            // `delay_loop`), as `misc_timeout_handler` reads it; like its
+            // `strtoul`, `1.5` is noted and read as 1.
             leaf(n, 1)?;
-            let t = number_at(n, 1, 0, u64::from(u32::MAX) / 1_000_000, "misc_timeout value")?;
+            let w = word(n, 1)?;
+            let digits = w.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 {
+                return Err(n.at.error(format!("Invalid misc_timeout value '{w}'")));
+            }
+            if digits < w.len() {
+                notices.push(Notice::new(&n.at, format!("WARNING - invalid number '{w}'")));
+            }
+            let t = number(&w[..digits], 0, u64::from(u32::MAX) / 1_000_000)
+                .ok_or_else(|| n.at.error(format!("Invalid misc_timeout value '{w}'")))?;
             m.timeout = (t > 0).then(|| Duration::from_secs(t))
         }
         "misc_dynamic" => m.dynamic = flag(n)?,

@@ -839,8 +839,14 @@ virtual_server 198.18.0.100 80 {
             "16: Failed to set uid/gid for misc checker script /bin/true - removing",
         ]
     );
-    let e = refused(&text.replace("misc_timeout 0", "misc_timeout 1.5"));
-    assert!(e.contains("misc_timeout value '1.5' invalid"), "{e}");
+    // keepalived's strtoul reads 1.5 as 1, with a warning; a word with no
+    // number at all is refused.
+    let l = parse_str(Path::new("k.conf"), &text.replace("misc_timeout 0", "misc_timeout 1.5")).unwrap();
+    let CheckKind::Misc(m) = &l.conf.virtual_servers[0].real_servers[0].checkers[0].kind else { panic!() };
+    assert_eq!(m.timeout, Some(Duration::from_secs(1)));
+    assert!(notices(&l).contains(&"12: WARNING - invalid number '1.5'".to_string()), "{:?}", notices(&l));
+    let e = refused(&text.replace("misc_timeout 0", "misc_timeout soon"));
+    assert!(e.contains("Invalid misc_timeout value 'soon'"), "{e}");
 }
 
 /// Values keepalived takes that gatewayd refused before: `http_protocol

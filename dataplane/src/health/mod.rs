@@ -22,12 +22,16 @@
 //! - `quorum` / `hysteresis`: the sum of the live servers' weights; when it
 //!   falls below `quorum - hysteresis` and the virtual server has a
 //!   `sorry_server`, the sorry server is added and the live servers taken
-//!   out; at `quorum + hysteresis` they come back and the sorry server goes;
+//!   out; at `quorum + hysteresis` they come back and the sorry server goes.
+//!   A service starts with the quorum held only from `quorum + hysteresis`
+//!   (`set_quorum_states`); a reload keeps the state and moves it by the
+//!   same tests;
+//! - `misc_dynamic`: a script's exit status 2..=255 sets its server's
+//!   weight (`status - 2`);
 //! - `notify_up` / `notify_down` / `quorum_up` / `quorum_down` scripts run
-//!   (without a shell, not waited for); with `omega`, at shutdown the
-//!   `notify_down` of every server still up and `quorum_down` if the quorum
-//!   was held. Not run: `misc_dynamic` (the exit status is only success or
-//!   failure).
+//!   (without a shell, not waited for, as their `USER`/`GROUP`); with
+//!   `omega`, at shutdown the `notify_down` of every server still up and
+//!   every `quorum_down`.
 //!
 //! A weight changed with `gwctl -e` is not overwritten: when a checker
 //! takes a server out it remembers the weight the server had then (gwctl's
@@ -79,7 +83,7 @@ struct Svc {
     quorum_up_script: Option<Script>,
     quorum_down_script: Option<Script>,
     /// keepalived's `omega`: at shutdown, `notify_down` for every server
-    /// still up and `quorum_down` if the quorum was held.
+    /// still up and `quorum_down`.
     omega: bool,
     sorry: Option<DestSpec>,
     rss: Vec<Rs>,
@@ -116,11 +120,9 @@ struct Ck {
     /// One attempt's bound: `connect_timeout`, or a script's `misc_timeout`
     /// (by default the virtual server's `delay_loop`, `check_misc.c`).
     timeout: Duration,
-    /// A `misc_dynamic` script's share of the server's weight
-    /// (keepalived's `cur_weight`): its last exit status's weight less the
-    /// file's, 0 after exit 0 or a failure.
-    weight_delta: i64,
-    /// The last exit status a `misc_dynamic` script succeeded with.
+    /// The last exit status a `misc_dynamic` script succeeded with (none
+    /// after a failure): its share of the server's weight
+    /// ([`Rs::dynamic_weight`]).
     last_status: Option<u8>,
 }
 
@@ -143,9 +145,14 @@ impl Rs {
     }
 
     /// The file's weight with every `misc_dynamic` script's share
-    /// (keepalived's `effective_weight`), at least 0.
+    /// (keepalived's `effective_weight`, each script's `cur_weight` its
+    /// last status's weight `status - 2` less the file's; none after exit 0
+    /// or a failure), at least 0. Taken against the file's weight now, so
+    /// a reload that changes `weight` moves it as `migrate_misc_check`.
     fn dynamic_weight(&self) -> u32 {
-        let w = i64::from(self.dest.weight) + self.checkers.iter().map(|c| c.weight_delta).sum::<i64>();
+        let file = i64::from(self.dest.weight);
+        let share = |c: &Ck| c.last_status.filter(|s| *s >= 2).map_or(0, |s| i64::from(s) - 2 - file);
+        let w = file + self.checkers.iter().map(share).sum::<i64>();
         w.clamp(0, i64::from(u32::MAX)) as u32
     }
 }
@@ -273,7 +280,6 @@ fn build(loaded: &Loaded, at_start: bool) -> State {
                             has_run: false,
                             at_start,
                             timeout,
-                            weight_delta: 0,
                             last_status: None,
                         }
                     })
@@ -316,6 +322,31 @@ fn build(loaded: &Loaded, at_start: bool) -> State {
     State { services }
 }
 
+/// A reload's real server `rs` takes over the state of its running self
+/// `old`, checker by checker as keepalived's `migrate_checkers`: a checker
+/// equal to one of `old`'s keeps that one's state (up or down, has it run,
+/// a `misc_dynamic` status); a new one of a server that was down fails at
+/// its first failure, without retries (keepalived's `retry_it = retry` for
+/// a failed server's new checkers).
+fn migrate(rs: &mut Rs, old: &Rs) {
+    let mut taken = vec![false; old.checkers.len()];
+    for n in &mut rs.checkers {
+        let found =
+            old.checkers.iter().enumerate().find(|(j, o)| !taken[*j] && same_checker(&o.checker, &n.checker));
+        match found {
+            Some((j, o)) => {
+                taken[j] = true;
+                (n.up, n.has_run, n.at_start, n.last_status) = (o.up, o.has_run, o.at_start, o.last_status);
+            }
+            None if !old.up() => n.at_start = true,
+            None => {}
+        }
+    }
+    rs.restore = rs.dynamic_weight();
+    rs.transitions = old.transitions;
+    rs.last_error = old.last_error.clone();
+}
+
 /// Whether checker `c` can run: a `MISC_CHECK` whose program is not found
 /// or not executable is disabled, as keepalived's
 /// `check_misc_script_security` disables it ("Disabling misc script ...
@@ -323,9 +354,25 @@ fn build(loaded: &Loaded, at_start: bool) -> State {
 fn runnable(c: &Checker) -> bool {
     let CheckKind::Misc(m) = &c.kind else { return true };
     let Some(prog) = probe::split_command(&m.path).into_iter().next() else { return false };
+    // Executable by the script's user and group (its `user`, else ours),
+    // by the file's mode bits as keepalived's `check_script_secure` reads
+    // them; root needs one execute bit.
+    // SAFETY: geteuid(2) and getegid(2) cannot fail and touch no memory.
+    let (uid, gid) = m.run_as.unwrap_or_else(|| unsafe { (libc::geteuid(), libc::getegid()) });
     let executable = |p: &std::path::Path| {
-        use std::os::unix::fs::PermissionsExt;
-        p.metadata().is_ok_and(|md| md.is_file() && md.permissions().mode() & 0o111 != 0)
+        use std::os::unix::fs::MetadataExt;
+        p.metadata().is_ok_and(|md| {
+            let bits = if uid == 0 {
+                0o111
+            } else if md.uid() == uid {
+                0o100
+            } else if md.gid() == gid {
+                0o010
+            } else {
+                0o001
+            };
+            md.is_file() && md.mode() & bits != 0
+        })
     };
     let found = if prog.contains('/') {
         executable(std::path::Path::new(&prog))
@@ -434,7 +481,10 @@ impl Health {
         apply: impl FnOnce(Vec<Request>) -> Response,
     ) -> Response {
         let mut st = self.lock();
-        let mut next = build(loaded, self.generation.load(Ordering::SeqCst) == 0);
+        let at_start = self.generation.load(Ordering::SeqCst) == 0;
+        let mut next = build(loaded, at_start);
+        // Quorum changes a reload makes, for their scripts once applied.
+        let mut quorum_moves = vec![];
         for svc in &mut next.services {
             let Some(old) = st.services.iter().find(|o| o.key == svc.key) else { continue };
             for rs in &mut svc.rss {
@@ -443,23 +493,14 @@ impl Health {
                 else {
                     continue;
                 };
-                let same = o.checkers.len() == rs.checkers.len()
-                    && o.checkers.iter().zip(&rs.checkers).all(|(a, b)| same_checker(&a.checker, &b.checker));
-                if same {
-                    for (n, o) in rs.checkers.iter_mut().zip(&o.checkers) {
-                        (n.up, n.has_run, n.at_start) = (o.up, o.has_run, o.at_start);
-                        (n.weight_delta, n.last_status) = (o.weight_delta, o.last_status);
-                    }
-                    // keepalived's `migrate_misc_check`: a dynamic weight
-                    // outlives a reload that did not change its script.
-                    rs.restore = rs.dynamic_weight();
-                    rs.transitions = o.transitions;
-                    rs.last_error = o.last_error.clone();
-                }
+                migrate(rs, o);
             }
-        }
-        for svc in &mut next.services {
-            svc.start_quorum();
+            // keepalived (`ipwrapper.c`'s reload): the quorum state carries
+            // over, then the usual test moves it.
+            svc.quorum_up = old.quorum_up;
+            if let Some(up) = svc.update_quorum() {
+                quorum_moves.push((svc.key, up));
+            }
         }
         let pools: BTreeMap<ServiceKey, _> = next.services.iter().map(|s| (s.key, s.pool())).collect();
         for s in &loaded.services {
@@ -478,13 +519,22 @@ impl Health {
         if matches!(r, Response::Error { .. }) {
             return r;
         }
-        // keepalived's "Starting with quorum down": a service whose sorry
-        // server comes in now runs its `quorum_down` (not one that served
-        // from it already before a reload).
-        for svc in next.services.iter().filter(|s| s.sorry_mode()) {
-            if !st.services.iter().any(|o| o.key == svc.key && o.sorry_mode()) {
-                tracing::warn!(service = %svc.key, "health: starting with quorum down");
-                notify(&svc.quorum_down_script);
+        // keepalived's `update_quorum_state` at a service's start: it
+        // starts with the quorum up (`quorum_up` runs) or down (with a sorry
+        // server, which then serves: `quorum_down` runs); then the moves a
+        // reload made.
+        for svc in &next.services {
+            let new = !st.services.iter().any(|o| o.key == svc.key);
+            let moved = quorum_moves.iter().find(|(k, _)| *k == svc.key).map(|(_, up)| *up);
+            match (new, moved) {
+                (true, _) if svc.quorum_up => notify(&svc.quorum_up_script),
+                (true, _) if svc.sorry.is_some() => {
+                    tracing::warn!(service = %svc.key, "health: starting with quorum down");
+                    notify(&svc.quorum_down_script)
+                }
+                (false, Some(true)) => notify(&svc.quorum_up_script),
+                (false, Some(false)) => notify(&svc.quorum_down_script),
+                _ => {}
             }
         }
         *st = next;
@@ -612,10 +662,16 @@ impl Health {
                     tracing::warn!(service = %key, server = %format!("{addr}:{port}"), checker = kw, error = %e, "health: check failed")
                 }
             }
-        } else if first && !ok {
+        } else if first
+            && !ok
+            && ck.at_start
+            && !matches!(ck.checker.kind, CheckKind::Http(_) | CheckKind::Ssl(_))
+        {
             // keepalived's `update_svr_checker_state`: a checker that
             // starts failed (`alpha`) and fails its first check runs the
-            // server's `notify_down`, as a server going down would.
+            // server's `notify_down`, as a server going down would. Not an
+            // HTTP_GET's or SSL_GET's (their `timeout_epilog` marks them run
+            // first), nor one new at a reload.
             notify(&rs.notify_down);
         }
         if let Err(e) = &result {
@@ -662,17 +718,10 @@ impl Health {
     fn reweigh(&self, svc: &mut Svc, slot: Slot, result: &Result<Option<u8>, String>) -> bool {
         let (key, sorry) = (svc.key, svc.sorry_mode());
         let rs = &mut svc.rss[slot.rs];
-        let file = i64::from(rs.dest.weight);
         let ck = &mut rs.checkers[slot.ck];
         match *result {
-            Ok(Some(status)) if ck.last_status != Some(status) => {
-                ck.last_status = Some(status);
-                ck.weight_delta = if status == 0 { 0 } else { i64::from(status) - 2 - file };
-            }
-            Err(_) if ck.last_status.is_some() => {
-                ck.last_status = None;
-                ck.weight_delta = 0;
-            }
+            Ok(Some(status)) if ck.last_status != Some(status) => ck.last_status = Some(status),
+            Err(_) if ck.last_status.is_some() => ck.last_status = None,
             _ => return false,
         }
         let w = rs.dynamic_weight();

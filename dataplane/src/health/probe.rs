@@ -207,7 +207,7 @@ fn http(h: &HttpCheck, to: SocketAddr, host: Vhosts, tls: bool, a: &Attempt) -> 
 /// only with `enable_sni` (which `sni_name` sets), the `sni_name`, else
 /// the url's, the checker's or the virtual server's `virtualhost`.
 fn sni<'a>(h: &'a HttpCheck, url: &'a Url, host: Vhosts<'a>) -> Option<&'a str> {
-    if !(h.enable_sni || h.sni_name.is_some()) {
+    if !h.enable_sni {
         return None;
     }
     h.sni_name.as_deref().or(url.virtualhost.as_deref()).or(h.virtualhost.as_deref()).or(host.sni)
@@ -427,8 +427,10 @@ fn fetch_tls(
     resp: &mut Response,
 ) -> Result<(), String> {
     use rustls::pki_types::ServerName;
-    let server = match name {
-        Some(n) => ServerName::try_from(n.to_owned()).map_err(|e| format!("TLS server name {n}: {e}"))?,
+    // A name rustls cannot send (`www.example.com:8443`, which keepalived
+    // sends as it is) goes as no SNI rather than failing every attempt.
+    let server = match name.and_then(|n| ServerName::try_from(n.to_owned()).ok()) {
+        Some(n) => n,
         None => ServerName::IpAddress(s.peer_addr().map_err(|e| format!("TLS: {e}"))?.ip().into()),
     };
     let mut conn = rustls::ClientConnection::new(tls_config()?, server).map_err(|e| format!("TLS: {e}"))?;

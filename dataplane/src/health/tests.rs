@@ -305,7 +305,6 @@ fn retries_follow_keepalived() {
         has_run,
         at_start,
         timeout: Duration::from_secs(1),
-        weight_delta: 0,
         last_status: None,
     };
     assert_eq!(ck(true, false, true).retries(), 0, "first attempt at start");
@@ -416,4 +415,109 @@ fn the_quorum_starts_held_only_from_quorum_plus_hysteresis() {
     h.stop();
     std::fs::remove_dir_all(&dir).unwrap();
     drop((l1, l2));
+}
+
+/// keepalived's reload keeps the quorum's state and moves it only by the
+/// usual tests: a held quorum with a live weight between `quorum -
+/// hysteresis` and `quorum + hysteresis` stays held across a SIGHUP (it
+/// does not start over, which would bring the sorry server in).
+#[test]
+fn a_reload_keeps_a_held_quorum() {
+    let ls: Vec<TcpListener> = (0..3).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    let ports: Vec<u16> = ls.iter().map(|l| l.local_addr().unwrap().port()).collect();
+    let servers: String = ports
+        .iter()
+        .map(|p| {
+            format!(" real_server 127.0.0.1 {p} {{\n weight 1\n TCP_CHECK {{\n connect_timeout 1\n retry 0\n }} }}\n")
+        })
+        .collect();
+    let text = vs(&format!(" quorum 2\n hysteresis 1\n sorry_server 127.0.0.1 99\n{servers}"));
+    let c = control();
+    let h = Health::new(c.clone());
+    start(&h, &c, &conf(&text));
+    let mut all: Vec<(u16, u32)> = ports.iter().map(|p| (*p, 1)).collect();
+    all.sort();
+    assert_eq!(dests(&c), all, "live weight 3 = 2 + 1: held from the start");
+    let mut ls = ls;
+    drop(ls.pop());
+    wait("one server down", || dests(&c).len() == 2);
+    let two: Vec<(u16, u32)> = all.iter().copied().filter(|(p, _)| *p != ports[2]).collect();
+    assert_eq!(dests(&c), two, "live weight 2 is not below 2 - 1: still held");
+    let r = h.apply(vec![], &conf(&text), |reqs| c.sync(reqs));
+    assert_eq!(r, Response::Ok);
+    assert_eq!(dests(&c), two, "a reload keeps it held: no sorry server");
+    h.stop();
+    drop(ls);
+}
+
+/// keepalived's `migrate_misc_check`: after a reload that changes the
+/// server's `weight`, a `misc_dynamic` status keeps its meaning (weight
+/// `status - 2`), not a share taken against the old weight.
+#[test]
+fn a_dynamic_weight_survives_a_reload_that_changes_the_file_weight() {
+    let dir = std::env::temp_dir().join(format!("gw-health-dynamic-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (script, status) = status_script(&dir);
+    std::fs::write(&status, "7").unwrap();
+    let text = |w: u32| {
+        vs(&format!(
+            " real_server 127.0.0.1 81 {{\n weight {w}\n MISC_CHECK {{\n misc_path {}\n misc_dynamic\n warmup 0\n }} }}",
+            script.display()
+        ))
+    };
+    let c = control();
+    let h = Health::new(c.clone());
+    start(&h, &c, &conf(&text(3)));
+    wait("exit 7: weight 5", || dests(&c) == vec![(81, 5)]);
+    let r = h.apply(vec![], &conf(&text(10)), |reqs| c.sync(reqs));
+    assert_eq!(r, Response::Ok);
+    assert_eq!(dests(&c), vec![(81, 5)], "still status - 2");
+    h.stop();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// keepalived migrates checker by checker: editing one checker of a dead
+/// server keeps the dead one's state (the server stays out), and the new
+/// checker of a failed server fails at its first failure.
+#[test]
+fn a_reload_that_edits_one_checker_keeps_the_others_state() {
+    let p = closed_port();
+    let text = |t: &str| {
+        vs(&format!(
+            " real_server 127.0.0.1 {p} {{\n TCP_CHECK {{\n connect_timeout 1\n retry 0\n }}\n \
+             MISC_CHECK {{\n misc_path /bin/true\n misc_timeout {t}\n }} }}"
+        ))
+    };
+    let c = control();
+    let h = Health::new(c.clone());
+    start(&h, &c, &conf(&text("5")));
+    wait("the dead server out", || dests(&c).is_empty());
+    let r = h.apply(vec![], &conf(&text("6")), |reqs| c.sync(reqs));
+    assert_eq!(r, Response::Ok);
+    assert!(dests(&c).is_empty(), "its unchanged TCP_CHECK still says down");
+    assert!(!health(&c)[0].up);
+    h.stop();
+}
+
+/// keepalived starts a virtual server's quorum down and gains it at once
+/// when the live weight suffices ("Starting with quorum up"): `quorum_up`
+/// runs at start.
+#[test]
+fn quorum_up_runs_at_start_when_the_quorum_is_held() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let p = l.local_addr().unwrap().port();
+    let dir = std::env::temp_dir().join(format!("gw-health-quorum-up-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let up = dir.join("quorum_up");
+    let text = vs(&format!(
+        " quorum 1\n quorum_up \"/usr/bin/touch {}\"\n real_server 127.0.0.1 {p} {{\n TCP_CHECK {{ connect_timeout 1 }} }}",
+        up.display()
+    ));
+    let c = control();
+    let h = Health::new(c.clone());
+    start(&h, &c, &conf(&text));
+    wait("quorum_up runs at start", || up.exists());
+    h.stop();
+    std::fs::remove_dir_all(&dir).unwrap();
+    drop(l);
 }
