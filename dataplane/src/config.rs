@@ -794,7 +794,7 @@ pub fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
 }
 
 /// Most bytes of a file gatewayd reads as configuration: the config file,
-/// a rules file, a keepalived file with its includes (16 MiB).
+/// a rules file, a keepalived file with its includes (256 MiB).
 pub use gw_keepalived::reader::MAX_CONFIG_FILE;
 
 /// The text of the configuration file at `path` (`--config`, a rules
@@ -896,15 +896,19 @@ impl Config {
             }
             let v4 = |c: &PortConf| (u32::from(c.addr), c.prefix);
             let v6 = |c: &PortConf| c.addr6.map(|(a, n)| (u128::from(a), n));
+            // The same subnet on two ports: the first one's connected route
+            // would win every lookup. Nested subnets are fine (the longest
+            // prefix wins, as in Linux).
+            let same = |a, b| overlaps(a, b) && a.1 == b.1;
             let clash = if p.addr == q.addr {
                 Some(format!("{} is {other}'s address too", p.addr))
-            } else if overlaps(v4(p), v4(q)) {
-                Some(format!("{}/{} overlaps {other}'s subnet {}/{}", p.addr, p.prefix, q.addr, q.prefix))
+            } else if same(v4(p), v4(q)) {
+                Some(format!("{}/{} is {other}'s subnet {}/{} too", p.addr, p.prefix, q.addr, q.prefix))
             } else {
                 match (p.addr6, q.addr6) {
                     (Some((a, _)), Some((b, _))) if a == b => Some(format!("{a} is {other}'s address too")),
-                    (Some((a, m)), Some((b, n))) if overlaps(v6(p).unwrap(), v6(q).unwrap()) => {
-                        Some(format!("{a}/{m} overlaps {other}'s prefix {b}/{n}"))
+                    (Some((a, m)), Some((b, n))) if overlaps(v6(p).unwrap(), v6(q).unwrap()) && m == n => {
+                        Some(format!("{a}/{m} is {other}'s prefix {b}/{n} too"))
                     }
                     _ => None,
                 }
@@ -974,7 +978,9 @@ impl Config {
     /// socket's directory exists and nothing but a socket is at its path
     /// (the start keeps and refuses anything else), `control.group` is a
     /// group, and `metrics.listen` is an address of this host (a trial bind
-    /// of port 0 on it: the port itself may be a running gatewayd's).
+    /// of port 0 on it: the port itself may be a running gatewayd's), or a
+    /// port's own address, which its kernel interface takes only at the
+    /// start (the exception path: scraped through the DPDK port).
     pub fn check_host(&self) -> Result<(), ConfigError> {
         use std::os::unix::fs::FileTypeExt;
         let sock = &self.control.socket;
@@ -991,7 +997,14 @@ impl Config {
         if let Some(name) = &self.control.group {
             crate::control::group_id(name).map_err(|e| invalid("control.group", e.to_string()))?;
         }
-        if let Some(addr) = self.metrics.listen_addr()? {
+        let ports = self.port_confs()?;
+        let own = |ip: IpAddr| {
+            ports.iter().any(|p| {
+                p.kernel.is_some()
+                    && (IpAddr::V4(p.addr) == ip || p.addr6.is_some_and(|(a, _)| IpAddr::V6(a) == ip))
+            })
+        };
+        if let Some(addr) = self.metrics.listen_addr()?.filter(|a| !own(a.ip())) {
             std::net::TcpListener::bind((addr.ip(), 0)).map_err(|e| {
                 invalid(
                     "metrics.listen",
@@ -1176,9 +1189,14 @@ impl Config {
                         format!("needed for the link-local next hop {}", r.via),
                     ));
                 }
-                None => ports
-                    .iter()
-                    .position(on)
+                // The port whose subnet holding the next hop is the
+                // longest (subnets of two ports may nest).
+                None => (0..ports.len())
+                    .filter(|&j| on(&ports[j]))
+                    .max_by_key(|&j| {
+                        let holds = |&&(a, n): &&(A, u8)| a & A::mask(n) == via & A::mask(n);
+                        subnets(&ports[j]).iter().filter(holds).map(|&(_, n)| n).max()
+                    })
                     .ok_or_else(|| invalid(field("via"), format!("{} is in no port's subnet", r.via)))?,
             };
             // IPv4 below /31 (RFC 3021): no host has the subnet's network or
@@ -1695,13 +1713,12 @@ mod tests {
             "port[1].address: 198.18.0.1 is port[0] (\"outside\")'s address too"
         );
         assert_eq!(
-            err_of(&second("\"198.18.0.9/16\"")),
-            "port[1].address: 198.18.0.9/16 overlaps port[0] (\"outside\")'s subnet 198.18.0.1/24"
+            err_of(&second("\"198.18.0.9/24\"")),
+            "port[1].address: 198.18.0.9/24 is port[0] (\"outside\")'s subnet 198.18.0.1/24 too"
         );
-        assert_eq!(
-            err_of(&second("\"198.18.0.130/25\"")),
-            "port[1].address: 198.18.0.130/25 overlaps port[0] (\"outside\")'s subnet 198.18.0.1/24"
-        );
+        // Nested subnets: the longest prefix wins, as in Linux.
+        parse(&second("\"198.18.0.130/25\"")).unwrap();
+        parse(&second("\"198.18.2.1/16\"")).unwrap();
         // Beside each other: fine.
         parse(&second("\"198.18.0.129/25\"").replace("198.18.0.1/24", "198.18.0.1/25")).unwrap();
         let dual = |a: &str, b: &str| {
@@ -1713,9 +1730,10 @@ mod tests {
             "port[1].address: 2001:db8::1 is port[0] (\"outside\")'s address too"
         );
         assert_eq!(
-            err_of(&dual("2001:db8::1/48", "2001:db8:0:5::1/64")),
-            "port[1].address: 2001:db8:0:5::1/64 overlaps port[0] (\"outside\")'s prefix 2001:db8::1/48"
+            err_of(&dual("2001:db8::1/64", "2001:db8::5/64")),
+            "port[1].address: 2001:db8::5/64 is port[0] (\"outside\")'s prefix 2001:db8::1/64 too"
         );
+        parse(&dual("2001:db8::1/48", "2001:db8:0:5::1/64")).unwrap();
         parse(&dual("2001:db8::1/64", "2001:db8:0:1::1/64")).unwrap();
         let dev = GOOD.replace("0000:03:00.0", "net_af_packet0,iface=gw-d");
         assert_eq!(err_of(&dev), "port[1].device: \"net_af_packet0\" is port[0] (\"outside\")'s device too");
@@ -1885,7 +1903,29 @@ mod tests {
         );
         metrics("127.0.0.1:9120").unwrap();
         metrics("0.0.0.0:9120").unwrap();
+        // A port's own address, which its kernel interface takes at the
+        // start (scraped through the DPDK port): not checked now.
+        let kernel =
+            GOOD.replace("address = \"198.18.0.1/24\"", "address = \"198.18.0.1/24\"\nkernel = \"gw-out\"");
+        let sock = socket(&dir.join("gw.sock"));
+        parse(&format!("{kernel}\n{sock}\n[metrics]\nlisten = \"198.18.0.1:9120\""))
+            .unwrap()
+            .check_host()
+            .unwrap();
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Nested port subnets: a next hop goes out the port whose subnet
+    /// holding it is the longest, as Linux's connected routes choose.
+    #[test]
+    fn a_next_hop_goes_out_the_port_of_the_longest_subnet_holding_it() {
+        let nested =
+            GOOD.replace("\"198.18.1.1/24\"", "\"198.18.0.129/25\"").replace("198.18.0.254", "198.18.0.200");
+        let cfg = parse(&nested).unwrap();
+        let ports = cfg.port_confs().unwrap();
+        let routes = cfg.static_routes(&ports).unwrap();
+        assert_eq!(routes.len(), 1);
+        assert_eq!(routes[0].port, 1, "198.18.0.200 is in port[1]'s /25 and port[0]'s /24");
     }
 
     #[test]
@@ -1897,9 +1937,9 @@ mod tests {
         let big = dir.join("big.toml");
         std::fs::File::create(&big).unwrap().set_len(MAX_CONFIG_FILE + 1).unwrap();
         let e = Config::load(&big).unwrap_err().to_string();
-        assert_eq!(e, format!("cannot read {}: 16777217 bytes, above the limit of 16 MiB", big.display()));
+        assert_eq!(e, format!("cannot read {}: 268435457 bytes, above the limit of 256 MiB", big.display()));
         let e = load_rules(&big).unwrap_err().to_string();
-        assert_eq!(e, format!("rules file {}: 16777217 bytes, above the limit of 16 MiB", big.display()));
+        assert_eq!(e, format!("rules file {}: 268435457 bytes, above the limit of 256 MiB", big.display()));
         // A FIFO (no writer: the read would wait forever), a device that
         // never ends, a directory: refused at once.
         let fifo = dir.join("fifo");

@@ -151,8 +151,16 @@ fn run(args: Args) -> Result<()> {
         .map(|t| dataplane::config::restart_sections(&t))
         .unwrap_or_default();
     // What the start would refuse on this machine (socket directory and
-    // path, group, metrics address), before anything is read or started.
-    cfg.check_host()?;
+    // path, group, metrics address), before anything is read or started;
+    // `--check` says it as a warning: the machine's state may change before
+    // the start (a RuntimeDirectory, a group made by the package), the
+    // file stays valid.
+    match cfg.check_host() {
+        Err(e) if args.check => {
+            eprintln!("gatewayd: warning: {e} (the start would refuse it on this host now)")
+        }
+        r => r?,
+    }
     let rules_path = args.rules.clone().or(cfg.control.rules.clone());
     let rules = rules_path.as_deref().map(load_rules).transpose()?;
     let keepalived_path = args.keepalived.clone().or(cfg.control.keepalived.clone());
