@@ -44,6 +44,10 @@ impl Drop for Dir {
 /// VIP:81 and an FNAT service on VIP:80 with DPVS's local address group.
 /// `{w}` is rs 198.18.1.3's FNAT weight, `{extra}` more FNAT real servers,
 /// `{algo}` the DR service's scheduler.
+/// A DPVS-style director's file. Its checkers' servers do not exist; their
+/// `delay_loop` (so their warmup) of 60 s keeps them from running within a
+/// test, so a server dead at its first check (keepalived's rule) never
+/// leaves the listings these tests compare.
 fn director(w: u32, extra: &str, algo: &str) -> String {
     format!(
         r#"! Configuration File for keepalived
@@ -66,7 +70,7 @@ local_address_group laddr_g1 {{
 }}
 
 virtual_server 198.18.0.100 81 {{
-    delay_loop 3
+    delay_loop 60
     lb_algo {algo}
     lb_kind DR
     protocol TCP
@@ -82,7 +86,7 @@ virtual_server 198.18.0.100 81 {{
 }}
 
 virtual_server 198.18.0.100 80 {{
-    delay_loop 3
+    delay_loop 60
     lb_algo rr
     lb_kind FNAT
     protocol TCP
