@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use dataplane::config::{load_rules, Config};
+use dataplane::config::{load_rules, Config, ConfigError};
 use dataplane::control::{self, Control};
 use dataplane::engine_config::{CONTROL_TICK, MBUF_CACHE, NEIGHBOUR_INBOX, REDIRECT_INBOX};
 use dataplane::health::Health;
@@ -145,11 +145,12 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<()> {
-    let cfg = Config::load(&args.config)?;
-    // What a reload cannot apply, as started (for its warning).
-    let running = dataplane::config::read_config_text(&args.config)
-        .map(|t| dataplane::config::restart_sections(&t))
-        .unwrap_or_default();
+    // One read of the file: what starts, and what a reload cannot apply
+    // (for its warning).
+    let text = dataplane::config::read_config_text(&args.config)
+        .map_err(|err| ConfigError::Read { path: args.config.clone(), err })?;
+    let cfg = Config::parse(&text, &args.config)?;
+    let running = dataplane::config::restart_sections(&text);
     // What the start would refuse on this machine (socket directory and
     // path, group, metrics address), before anything is read or started;
     // `--check` says it as a warning: the machine's state may change before

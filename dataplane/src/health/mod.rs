@@ -44,7 +44,7 @@ pub mod probe;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -190,8 +190,10 @@ impl Svc {
         self.rss.iter().filter(|r| r.up()).map(|r| u64::from(r.restore)).sum()
     }
 
-    /// keepalived's `set_quorum_states`, at start and at each reload: the
-    /// quorum is held from the first when the live weight reaches
+    /// keepalived's `set_quorum_states`, for a service that starts (at
+    /// gatewayd's start or new at a reload; a reload keeps a running
+    /// service's state): the quorum is held from the first when the live
+    /// weight reaches
     /// `quorum + hysteresis` (keepalived's sample: "the quorum will not be
     /// reached until 9 (7+2)"), else it starts lost (with a sorry server,
     /// that one serves: `update_quorum_state`'s "Starting with quorum
@@ -390,19 +392,9 @@ fn runnable(c: &Checker) -> bool {
 /// keepalived's `notify_exec`: never killed, however long it runs), as its
 /// user and group if it names them.
 fn notify(script: &Option<Script>) {
-    use std::os::unix::process::CommandExt;
     let Some(Script { command, run_as }) = script else { return };
-    let mut words = probe::split_command(command);
-    if words.is_empty() {
-        return;
-    }
-    let prog = words.remove(0);
-    let mut cmd = Command::new(&prog);
-    cmd.args(&words).stdin(Stdio::null());
-    if let Some((uid, gid)) = *run_as {
-        cmd.uid(uid).gid(gid);
-    }
-    match cmd.spawn() {
+    let Some((_, mut cmd)) = probe::script_command(command, *run_as) else { return };
+    match cmd.stdin(Stdio::null()).spawn() {
         Ok(child) => reap_later(child),
         Err(e) => tracing::warn!(script = %command, error = %e, "health: cannot run the notify script"),
     }
@@ -733,12 +725,7 @@ impl Health {
         if rs.up() && !sorry {
             if let Some(live) = self.live(key, addr, port) {
                 tracing::info!(service = %key, server = %format!("{addr}:{port}"), weight = w, "health: misc_dynamic sets the weight");
-                let r = self
-                    .control
-                    .handle(Request::EditDest { service: key, dest: DestSpec { weight: w, ..live } });
-                if let Response::Error { message, .. } = r {
-                    tracing::error!(service = %key, %message, "health: request refused");
-                }
+                self.request(key, Request::EditDest { service: key, dest: DestSpec { weight: w, ..live } });
             }
         }
         true
@@ -814,16 +801,22 @@ impl Health {
             }
         }
         for r in reqs {
-            let what = format!("{r:?}");
-            match self.control.handle(r) {
-                Response::Error { kind: ErrorKind::DestExists | ErrorKind::NoDest, message } => {
-                    tracing::info!(service = %key, request = %what, %message, "health: already done by gwctl")
-                }
-                Response::Error { message, .. } => {
-                    tracing::error!(service = %key, request = %what, %message, "health: request refused")
-                }
-                _ => {}
+            self.request(key, r);
+        }
+    }
+
+    /// Applies `r` (about service `key`) through the control path, as a
+    /// gwctl request: what gwctl already did is noted, a refusal logged.
+    fn request(&self, key: ServiceKey, r: Request) {
+        let what = format!("{r:?}");
+        match self.control.handle(r) {
+            Response::Error { kind: ErrorKind::DestExists | ErrorKind::NoDest, message } => {
+                tracing::info!(service = %key, request = %what, %message, "health: already done by gwctl")
             }
+            Response::Error { message, .. } => {
+                tracing::error!(service = %key, request = %what, %message, "health: request refused")
+            }
+            _ => {}
         }
     }
 

@@ -327,7 +327,11 @@ impl<'u> Response<'u> {
 
     /// The verdict on what arrived.
     pub fn check(self) -> Result<(), String> {
-        let (status, _) = self.header.clone().ok_or("no end of the HTTP header")??;
+        let status = match &self.header {
+            None => return Err("no end of the HTTP header".into()),
+            Some(Err(e)) => return Err(e.clone()),
+            Some(Ok((status, _))) => *status,
+        };
         if !self.status_ok(status) {
             return Err(format!("HTTP status code {status}"));
         }
@@ -510,16 +514,8 @@ fn misc(m: &MiscCheck, timeout: Duration, replaced: &dyn Fn() -> bool) -> Result
     use std::os::unix::process::CommandExt;
     let timeout = m.timeout.unwrap_or(timeout);
     let a = Attempt::new(timeout, replaced);
-    let mut words = split_command(&m.path);
-    if words.is_empty() {
-        return Err("empty misc_path".into());
-    }
-    let prog = words.remove(0);
-    let mut cmd = Command::new(&prog);
-    cmd.args(&words).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).process_group(0);
-    if let Some((uid, gid)) = m.run_as {
-        cmd.uid(uid).gid(gid);
-    }
+    let (prog, mut cmd) = script_command(&m.path, m.run_as).ok_or("empty misc_path")?;
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).process_group(0);
     let mut child = cmd.spawn().map_err(|e| format!("{prog}: {e}"))?;
     loop {
         match child.try_wait() {
@@ -542,6 +538,22 @@ fn misc(m: &MiscCheck, timeout: Duration, replaced: &dyn Fn() -> bool) -> Result
             Err(e) => return Err(format!("{prog}: {e}")),
         }
     }
+}
+
+/// A script's command line (a `misc_path`, a notify script) as keepalived
+/// runs it: split into words ([`split_command`]), without a shell, as
+/// `run_as`'s uid and gid when set. Its program and the command; `None`
+/// for an empty line.
+pub fn script_command(line: &str, run_as: Option<(u32, u32)>) -> Option<(String, Command)> {
+    use std::os::unix::process::CommandExt;
+    let mut words = split_command(line).into_iter();
+    let prog = words.next()?;
+    let mut cmd = Command::new(&prog);
+    cmd.args(words);
+    if let Some((uid, gid)) = run_as {
+        cmd.uid(uid).gid(gid);
+    }
+    Some((prog, cmd))
 }
 
 /// Ends script `child` and its process group: SIGTERM, then SIGKILL if it
