@@ -3,12 +3,14 @@
 //! a kernel interface on the DPDK port carries the port's address, so the
 //! checks leave from 198.18.0.1 through the DPDK port.
 //!
-//! Three virtual servers on the VIP:
+//! Four virtual servers on the VIP:
 //! - DR TCP :8081 -> nginx on rs1 and rs2 (HTTP_GET, a digest on rs1's url);
 //! - FNAT TCP :9000 (one-armed, local address 198.18.0.10) -> rs_server.py
 //!   on rs1 (TCP_CHECK) and rs2 (MISC_CHECK: a bash script connecting to it);
 //! - FNAT UDP :9000 -> the same rs_server.py's UDP echo (UDP_CHECK with a
-//!   payload and a required reply).
+//!   payload and a required reply);
+//! - FNAT TCP :9002, wrr -> rs_server.py :9000 on both, each checked by a
+//!   `misc_dynamic` MISC_CHECK whose exit status sets its weight.
 //!
 //! For each checker kind a daemon is stopped under a steady curl loop: the
 //! server is taken out, after that no request fails; the daemon starts
@@ -130,7 +132,78 @@ virtual_server {VIP} 9000 {{
 }}
 "#,
         misc = misc.display()
-    )
+    ) + &dynamic_vs()
+}
+
+/// A fourth virtual server, FNAT TCP :9002 with wrr over rs_server.py on
+/// both real servers, each checked by a `misc_dynamic` MISC_CHECK whose
+/// script exits with the status in its file ([`set_status`]): keepalived's
+/// rule is 0 up at the file's weight, 1 down, 2..255 up at weight
+/// status - 2.
+fn dynamic_vs() -> String {
+    let mut s = format!(
+        r#"
+virtual_server {VIP} 9002 {{
+    delay_loop 1
+    lb_algo wrr
+    lb_kind FNAT
+    protocol TCP
+    laddr_group_name laddr_g
+"#
+    );
+    for n in ["rs1", "rs2"] {
+        let addr = if n == "rs1" { "198.18.0.3" } else { "198.18.0.4" };
+        s += &format!(
+            r#"
+    real_server {addr} 9000 {{
+        weight 1
+        MISC_CHECK {{
+            misc_path "{}"
+            misc_timeout 2
+            misc_dynamic
+        }}
+    }}
+"#,
+            tmp(&format!("dyn-{n}.sh")).display()
+        );
+    }
+    s + "}\n"
+}
+
+/// The exit status `n`'s `misc_dynamic` script returns from now on
+/// (written whole, then renamed over the old file: the script never reads
+/// a half-written one).
+fn set_status(n: &str, status: u8) {
+    let (f, next) = (tmp(&format!("dyn-{n}.status")), tmp(&format!("dyn-{n}.status.new")));
+    std::fs::write(&next, format!("{status}\n")).unwrap();
+    std::fs::rename(&next, &f).unwrap();
+}
+
+/// Writes `n`'s `misc_dynamic` script, exiting 0 to start with.
+fn write_dynamic_script(n: &str) -> PathBuf {
+    set_status(n, 0);
+    let script = tmp(&format!("dyn-{n}.sh"));
+    let status = tmp(&format!("dyn-{n}.status"));
+    std::fs::write(&script, format!("#!/bin/bash\nexit $(cat {})\n", status.display())).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    script
+}
+
+/// Waits until real server `rs` ("198.18.0.4:9000") shows weight `weight`
+/// in service `svc`'s lines of the plain listing (`gwctl -L -n`).
+fn wait_weight(lab: &Lab, svc: &str, rs: &str, weight: u32) {
+    wait_for(lab, 30, &format!("{rs} at weight {weight} in {svc}"), || {
+        let listing = lab.listing();
+        let mut in_svc = false;
+        listing.lines().any(|line| {
+            if !line.starts_with("  ") {
+                in_svc = line.starts_with(&format!("{svc} "));
+                return false;
+            }
+            let w: Vec<&str> = line.split_whitespace().collect();
+            in_svc && w.len() >= 4 && w[1] == rs && w[3] == weight.to_string()
+        })
+    });
 }
 
 /// MD5 of `b` in hex, from `md5sum` (a second implementation).
@@ -310,6 +383,7 @@ fn rs_json(json: &str, addr: &str, port: u16) -> String {
 
 #[test]
 fn checks_take_dead_servers_out_and_bring_them_back() {
+    let dyn_scripts = [write_dynamic_script("rs1"), write_dynamic_script("rs2")];
     let misc = tmp("misc.sh");
     std::fs::write(&misc, "#!/bin/bash\nexec 3<>/dev/tcp/198.18.0.4/9000\n").unwrap();
     std::fs::set_permissions(&misc, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
@@ -400,6 +474,40 @@ fn checks_take_dead_servers_out_and_bring_them_back() {
     let log = lab.log_text();
     assert!(log.contains("health: real server down") && log.contains("health: real server up"), "{log}");
 
+    // misc_dynamic: the script's exit status sets rs2's weight on :9002,
+    // and wrr's real picks follow it (22 connections: two whole cycles of
+    // weights 1 and 10).
+    let dynamic = format!("TCP  {VIP}:9002");
+    let dyn_url = format!("http://{VIP}:9002/");
+    for rs in ["198.18.0.3:9000", "198.18.0.4:9000"] {
+        wait_for(&lab, 30, &format!("{rs} up in {dynamic}"), || {
+            health_of(&lab, &dynamic, rs).as_deref() == Some("UP")
+        });
+    }
+    set_status("rs2", 12);
+    wait_weight(&lab, &dynamic, "198.18.0.4:9000", 10);
+    let by = answers(&lab, &dyn_url, 22);
+    let rs2 = by.iter().filter(|s| *s == "rs2").count();
+    assert_eq!((by.len() - rs2, rs2), (2, 20), "wrr at weights 1 and 10: {by:?}");
+    // Exit 2: up at weight 0, quiesced (no new connection).
+    set_status("rs2", 2);
+    wait_weight(&lab, &dynamic, "198.18.0.4:9000", 0);
+    assert!(answers(&lab, &dyn_url, 6).iter().all(|s| s == "rs1"), "weight 0 takes no new connection");
+    assert_eq!(health_of(&lab, &dynamic, "198.18.0.4:9000").as_deref(), Some("UP"));
+    // Exit 1: down, out of the pool; exit 0: up at the file's weight.
+    set_status("rs2", 1);
+    wait_for(&lab, 30, "exit 1 takes rs2 out", || {
+        health_of(&lab, &dynamic, "198.18.0.4:9000").as_deref() == Some("OUT")
+    });
+    set_status("rs2", 0);
+    wait_for(&lab, 30, "exit 0 brings rs2 back", || {
+        health_of(&lab, &dynamic, "198.18.0.4:9000").as_deref() == Some("UP")
+    });
+    wait_weight(&lab, &dynamic, "198.18.0.4:9000", 1);
+    let mut by = answers(&lab, &dyn_url, 4);
+    by.sort();
+    assert_eq!(by, ["rs1", "rs1", "rs2", "rs2"], "wrr at the file's weights again");
+
     // A broken file: refused with its line number, by --check and by SIGHUP.
     let broken = tmp("broken.conf");
     std::fs::write(
@@ -466,6 +574,12 @@ fn checks_take_dead_servers_out_and_bring_them_back() {
     drop(nginx);
     drop(rs9000);
     for f in [misc, file, broken, body] {
+        let _ = std::fs::remove_file(f);
+    }
+    for n in ["rs1", "rs2"] {
+        let _ = std::fs::remove_file(tmp(&format!("dyn-{n}.status")));
+    }
+    for f in dyn_scripts {
         let _ = std::fs::remove_file(f);
     }
 }
