@@ -459,22 +459,31 @@ pub fn load_rules(path: &Path) -> Result<Vec<Request>, ConfigError> {
 /// `[[service]]` sections of the configuration file at `config`, then the
 /// rules file `rules`. The whole configuration file is validated again.
 pub fn reload_requests(config: &Path, rules: Option<&Path>) -> Result<Vec<Request>, ConfigError> {
-    reload_config(config, rules).map(|(_, requests)| requests)
+    reload_config(config, rules).map(|r| r.requests)
 }
 
-/// [`reload_requests`], with the file's `[timeouts]`: a reload makes the
-/// session timeouts equal to them too (then a rules file's `--set` lines),
-/// as a restart would.
-pub fn reload_config(
-    config: &Path,
-    rules: Option<&Path>,
-) -> Result<(gw_core::tcp_state::Timeouts, Vec<Request>), ConfigError> {
-    let cfg = Config::load(config)?;
+/// What a reload reads from the configuration file and the rules file.
+pub struct Reload {
+    /// The file's `[timeouts]`: a reload makes the session timeouts equal
+    /// to them (then a rules file's `--set` lines), as a restart would.
+    pub timeouts: gw_core::tcp_state::Timeouts,
+    /// [`reload_requests`]'s requests.
+    pub requests: Vec<Request>,
+    /// The sections it does not apply ([`restart_sections`]), from the
+    /// same read of the file: what [`restart_changes`] compares.
+    pub restart: toml::Table,
+}
+
+/// [`reload_requests`], with the file's `[timeouts]` and the sections a
+/// reload leaves for the next start, all from one read of the file.
+pub fn reload_config(config: &Path, rules: Option<&Path>) -> Result<Reload, ConfigError> {
+    let text = read_config_text(config).map_err(|err| ConfigError::Read { path: config.into(), err })?;
+    let cfg = Config::parse(&text, config)?;
     let mut requests = cfg.service_requests()?;
     if let Some(path) = rules {
         requests.extend(load_rules(path)?);
     }
-    Ok((cfg.timeouts, requests))
+    Ok(Reload { timeouts: cfg.timeouts, requests, restart: restart_sections(&text) })
 }
 
 /// The sections of configuration `text` that a reload does not apply, as
@@ -488,11 +497,10 @@ pub fn restart_sections(text: &str) -> toml::Table {
     t
 }
 
-/// The sections of the configuration file at `path` that differ from
+/// The sections in `now` (a reload's [`Reload::restart`]) that differ from
 /// `running` ([`restart_sections`] of the file gatewayd started with):
 /// what a reload leaves for the next start, by name (`port`, `workers`).
-pub fn restart_changes(path: &Path, running: &toml::Table) -> Vec<String> {
-    let now = read_config_text(path).map(|t| restart_sections(&t)).unwrap_or_default();
+pub fn restart_changes(now: &toml::Table, running: &toml::Table) -> Vec<String> {
     let mut keys: Vec<&String> = now.keys().chain(running.keys()).collect();
     keys.sort();
     keys.dedup();
@@ -1354,11 +1362,19 @@ mod tests {
         let running = restart_sections(GOOD);
         let edited = GOOD.replace("established = 300", "established = 900").replace("-s rr", "-s wrr");
         std::fs::write(&path, &edited).unwrap();
-        assert_eq!(restart_changes(&path, &running), Vec::<String>::new(), "services and timeouts reload");
+        let r = reload_config(&path, None).unwrap();
+        assert_eq!(r.timeouts.established, 900);
+        assert!(r.requests.len() > 1);
+        assert_eq!(
+            restart_changes(&r.restart, &running),
+            Vec::<String>::new(),
+            "services and timeouts reload"
+        );
         let edited =
             edited.replace("sessions = 1000", "sessions = 2000").replace("198.18.0.254", "198.18.0.253");
         std::fs::write(&path, edited).unwrap();
-        assert_eq!(restart_changes(&path, &running), ["route", "workers"]);
+        let r = reload_config(&path, None).unwrap();
+        assert_eq!(restart_changes(&r.restart, &running), ["route", "workers"]);
         std::fs::remove_file(&path).unwrap();
     }
 
@@ -1892,7 +1908,7 @@ mod tests {
         let e = host(&format!("{}\ngroup = \"gw-no-such-group-x\"", socket(&dir.join("gw.sock"))))
             .unwrap_err()
             .to_string();
-        assert_eq!(e, "control.group: no group \"gw-no-such-group-x\" in /etc/group");
+        assert_eq!(e, "control.group: no group \"gw-no-such-group-x\"");
         host(&format!("{}\ngroup = \"root\"", socket(&dir.join("gw.sock")))).unwrap();
         // A metrics address of another host (TEST-NET-1) cannot be served.
         let metrics = |a: &str| host(&format!("{}\n[metrics]\nlisten = {a:?}", socket(&dir.join("gw.sock"))));

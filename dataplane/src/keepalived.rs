@@ -73,21 +73,24 @@ pub fn reload_requests(
 /// every checked real server in or out as its health says, applied with
 /// [`crate::control::Control::sync_with_timeouts`] (the session timeouts
 /// too: `[timeouts]`, then the rules' `--set`); the checkers follow the new file
-/// (those of unchanged real servers keep their state).
+/// (those of unchanged real servers keep their state). With the answer,
+/// the configuration file's sections a reload does not apply, as this
+/// reload read them ([`crate::config::Reload::restart`]).
 pub fn reload(
     control: &crate::control::Control,
     health: &std::sync::Arc<crate::health::Health>,
     config: &Path,
     rules: Option<&Path>,
     keepalived: Option<&Path>,
-) -> Result<gw_proto::Response, ConfigError> {
-    let (timeouts, requests) = crate::config::reload_config(config, rules)?;
-    match keepalived {
+) -> Result<(gw_proto::Response, toml::Table), ConfigError> {
+    let crate::config::Reload { timeouts, requests, restart } = crate::config::reload_config(config, rules)?;
+    let answer = match keepalived {
         Some(path) => {
             let loaded = load(path)?;
             check_overlap(&requests, path, &loaded)?;
-            Ok(health.apply(requests, &loaded, |reqs| control.sync_with_timeouts(timeouts, reqs)))
+            health.apply(requests, &loaded, |reqs| control.sync_with_timeouts(timeouts, reqs))
         }
-        None => Ok(control.sync_with_timeouts(timeouts, requests)),
-    }
+        None => control.sync_with_timeouts(timeouts, requests),
+    };
+    Ok((answer, restart))
 }

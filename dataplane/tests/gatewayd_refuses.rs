@@ -91,10 +91,7 @@ fn check_refuses_each_guarded_value_with_its_field() {
             "control.socket: directory /nonexistent-gw-dir: No such file",
         ),
         ("[control]\nsocket = \"/tmp\"", "control.socket: /tmp exists and is not a socket"),
-        (
-            "[control]\ngroup = \"gw-no-such-group-x\"",
-            "control.group: no group \"gw-no-such-group-x\" in /etc/group",
-        ),
+        ("[control]\ngroup = \"gw-no-such-group-x\"", "control.group: no group \"gw-no-such-group-x\""),
         (
             "[metrics]\nlisten = \"192.0.2.1:9120\"",
             "metrics.listen: 192.0.2.1:9120: 192.0.2.1 is not an address of this host",
@@ -135,10 +132,7 @@ fn check_refuses_each_guarded_value_with_its_field() {
 fn the_start_refuses_before_eal_what_check_refuses_on_this_host() {
     let d = dir("host");
     for (body, want) in [
-        (
-            "[control]\ngroup = \"gw-no-such-group-x\"",
-            "control.group: no group \"gw-no-such-group-x\" in /etc/group",
-        ),
+        ("[control]\ngroup = \"gw-no-such-group-x\"", "control.group: no group \"gw-no-such-group-x\""),
         (
             "[metrics]\nlisten = \"192.0.2.1:9120\"",
             "metrics.listen: 192.0.2.1:9120: 192.0.2.1 is not an address of this host",

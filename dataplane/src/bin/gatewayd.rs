@@ -74,10 +74,10 @@ fn reload(
     keepalived: Option<&Path>,
 ) {
     match dataplane::keepalived::reload(control, health, config, rules, keepalived) {
-        Ok(Response::Error { kind, message }) => {
+        Ok((Response::Error { kind, message }, _)) => {
             tracing::error!(error = %message, kind = kind.ipvsadm_text(), "reload refused; the running configuration is kept")
         }
-        Ok(_) => match dataplane::config::restart_changes(config, running) {
+        Ok((_, now)) => match dataplane::config::restart_changes(&now, running) {
             changed if changed.is_empty() => tracing::info!("reloaded"),
             changed => tracing::warn!(
                 sections = %changed.join(", "),

@@ -110,17 +110,19 @@ impl Drop for Held<'_> {
 /// The daemon's budget, shared by every connection of every socket.
 static BUDGET: Budget = Budget::new(LARGE_REQUESTS, SMALL_REQUEST);
 
-/// The numeric id of group `name`, from `/etc/group`.
+/// The numeric id of group `name`: looked up by name through the C
+/// library (NSS: `/etc/group`, LDAP, sssd, as `chgrp` does), else `name`
+/// itself when it is a number (a gid with no entry, as `chgrp 1001`).
 pub fn group_id(name: &str) -> io::Result<u32> {
-    let text = std::fs::read_to_string("/etc/group")?;
-    text.lines()
-        .filter_map(|l| {
-            let mut f = l.split(':');
-            let (n, _, gid) = (f.next()?, f.next()?, f.next()?);
-            (n == name).then(|| gid.parse().ok()).flatten()
-        })
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no group {name:?} in /etc/group")))
+    match nix::unistd::Group::from_name(name) {
+        Ok(Some(g)) => Ok(g.gid.as_raw()),
+        Ok(None) => name
+            .parse::<u32>()
+            .ok()
+            .filter(|_| name.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no group {name:?}"))),
+        Err(e) => Err(io::Error::other(format!("group {name:?}: {e}"))),
+    }
 }
 
 /// Makes `path` free for a new control socket: nothing there, or a stale
@@ -425,6 +427,12 @@ mod tests {
         assert_eq!(meta.permissions().mode() & 0o777, 0o660);
         assert_eq!(meta.gid(), gid);
         assert!(group_id("no-such-group-here").is_err());
+        // A number is a gid, whether or not it has an entry; a name that
+        // only starts with digits is not.
+        assert_eq!(group_id("0").unwrap(), 0);
+        assert_eq!(group_id("4242").unwrap(), 4242);
+        assert!(group_id("42x").is_err());
+        assert!(group_id("+42").is_err());
         let _ = std::fs::remove_file(&path);
     }
 
