@@ -521,7 +521,7 @@ const L2_OVERHEAD: usize = 18;
 /// requires to fit in an mbuf beyond the packet data (`framesz - 32 <=
 /// mbuf size`).
 const TPACKET_MAC_OFFSET: usize = 66;
-const TPACKET_SLACK: usize = 32;
+pub(crate) const TPACKET_SLACK: usize = 32;
 /// Ring frames are whole pages (one frame per block).
 const PAGE: usize = 4096;
 
@@ -535,12 +535,23 @@ impl Config {
     /// reassembles fragments before the driver sees them, and a datagram
     /// larger than the frame arrives cut (`drop_ipv4_truncated`), so this
     /// size is also the largest datagram that crosses an af_packet port.
+    ///
+    /// A ring frame size the operator gives in a device string
+    /// (`framesz=N`) sizes the mbufs too (at least `N - 32`): the driver
+    /// refuses to start a port whose frames do not fit its mbufs.
     pub fn mbuf_size(&self) -> usize {
         let need = self.mbuf_need();
-        match self.af_packet_frame(need) {
+        let size = match self.af_packet_frame(need) {
             Some(frame) => frame - TPACKET_SLACK,
             None => need,
-        }
+        };
+        size.max(self.largest_given_framesz().saturating_sub(TPACKET_SLACK))
+    }
+
+    /// The largest af_packet ring frame size a port's device string gives
+    /// (`framesz=N`), 0 if none does.
+    pub(crate) fn largest_given_framesz(&self) -> usize {
+        self.ports.iter().filter_map(|p| given_framesz(&p.device)?.ok()).max().unwrap_or(0)
     }
 
     /// `workers.mbuf_size`, at least the largest port MTU + 18.
@@ -555,6 +566,17 @@ impl Config {
         let af_packet = self.ports.iter().any(|p| p.device.starts_with("net_af_packet"));
         (af_packet && need > DEFAULT_MBUF_SIZE).then(|| (need + TPACKET_MAC_OFFSET).next_multiple_of(PAGE))
     }
+}
+
+/// The af_packet ring frame size device string `device` gives
+/// (`framesz=N`), if it is an af_packet device that gives one; an error
+/// names a value that is not a number.
+fn given_framesz(device: &str) -> Option<Result<usize, String>> {
+    if !device.starts_with("net_af_packet") {
+        return None;
+    }
+    let v = device.split(',').find_map(|kv| kv.trim().strip_prefix("framesz="))?;
+    Some(v.trim().parse::<usize>().map_err(|_| format!("framesz={v} is not a number of bytes")))
 }
 
 /// A port after validation.
@@ -1079,6 +1101,22 @@ impl Config {
                 if let Some(k) = &p.kernel {
                     check_kernel_name(k).map_err(|why| invalid(field("kernel"), format!("{k:?} {why}")))?;
                 }
+                // A ring frame too small for the MTU: larger frames would
+                // arrive cut (counted as truncated, never forwarded).
+                if let Some(given) = given_framesz(&p.device) {
+                    let f = given.map_err(|e| invalid(field("device"), e))?;
+                    let frame = usize::from(p.mtu) + L2_OVERHEAD;
+                    if f < frame + TPACKET_MAC_OFFSET {
+                        let msg = format!(
+                            "framesz={f} holds frames of at most {} bytes, below this port's mtu {} + {L2_OVERHEAD} \
+                             (framesz={} or more, or leave it out and gatewayd sizes it)",
+                            f.saturating_sub(TPACKET_MAC_OFFSET),
+                            p.mtu,
+                            frame + TPACKET_MAC_OFFSET
+                        );
+                        return Err(invalid(field("device"), msg));
+                    }
+                }
                 Ok(PortConf {
                     name: p.name.clone().unwrap_or_else(|| format!("port{i}")),
                     device: p.device.clone(),
@@ -1561,10 +1599,27 @@ mod tests {
             ports[0].eal_device().0,
             ["--vdev=net_af_packet0,iface=gw-c,framesz=12288,blocksz=12288".to_string()]
         );
-        // Given by the operator: kept.
+        // Given by the operator: kept, and the mbufs hold its frames (the
+        // driver's rx queue setup needs framesz - 32 bytes of mbuf).
         let given = jumbo.replace("iface=gw-c", "iface=gw-c,framesz=16384,blocksz=16384");
-        let dev = parse(&given).unwrap().port_confs().unwrap()[0].eal_device().0;
+        let c = parse(&given).unwrap();
+        let dev = c.port_confs().unwrap()[0].eal_device().0;
         assert_eq!(dev, ["--vdev=net_af_packet0,iface=gw-c,framesz=16384,blocksz=16384".to_string()]);
+        assert_eq!(c.mbuf_size(), 16_384 - 32);
+        // Too small for the MTU (a 9018-byte frame would arrive cut), or
+        // not a number: refused with the port's device.
+        let small = jumbo.replace("iface=gw-c", "iface=gw-c,framesz=8192,blocksz=8192");
+        assert_eq!(
+            err_of(&small),
+            "port[0].device: framesz=8192 holds frames of at most 8126 bytes, below this port's mtu 9000 + 18 \
+             (framesz=9084 or more, or leave it out and gatewayd sizes it)"
+        );
+        let fits = GOOD.replace("iface=gw-c", "iface=gw-c,framesz=2048");
+        assert_eq!(parse(&fits).unwrap().mbuf_size(), 2048, "1518 + 66 bytes fit a 2048-byte frame");
+        let e = err_of(&GOOD.replace("iface=gw-c", "iface=gw-c,framesz=2k"));
+        assert_eq!(e, "port[0].device: framesz=2k is not a number of bytes");
+        let e = err_of(&GOOD.replace("iface=gw-c", "iface=gw-c,framesz=131072,blocksz=131072"));
+        assert!(e.starts_with("port.device: framesz=131072 would need mbufs of 131040, above 65407"), "{e}");
         // Room for kernel-reassembled datagrams of 60,000 bytes.
         let big = GOOD.replace("sessions = 1000", "sessions = 1000\nmbuf_size = 60100\nmbufs = 1024");
         assert_eq!(parse(&big).unwrap().mbuf_size(), 61_440 - 32);

@@ -18,7 +18,9 @@ use gw_core::counters::TrafficCells;
 use gw_core::session::ipv6::SessionTable6;
 use gw_core::session::{SessionTable, TICK_SHIFT};
 
-use crate::config::{invalid, Config, ConfigError, DEFAULT_MBUF_SIZE, MAX_MBUF_SIZE, MBUF_HEADROOM};
+use crate::config::{
+    invalid, Config, ConfigError, DEFAULT_MBUF_SIZE, MAX_MBUF_SIZE, MBUF_HEADROOM, TPACKET_SLACK,
+};
 
 /// Longest timeout, in seconds, of any `[timeouts]` value and of `gwctl --set`:
 /// 31 days, ipvsadm's own maximum (`--set` and `-p` refuse more). Deadlines
@@ -182,6 +184,15 @@ impl Config {
         if !(DEFAULT_MBUF_SIZE..=MAX_MBUF_SIZE).contains(&w.mbuf_size) {
             let msg = format!("{} is not within {DEFAULT_MBUF_SIZE}..={MAX_MBUF_SIZE}", w.mbuf_size);
             return Err(invalid("workers.mbuf_size", msg));
+        }
+        let given = self.largest_given_framesz();
+        if given.saturating_sub(TPACKET_SLACK) > MAX_MBUF_SIZE {
+            let msg = format!(
+                "framesz={given} would need mbufs of {}, above {MAX_MBUF_SIZE} \
+                 (af_packet holds at most {MAX_AF_PACKET} bytes of packet)",
+                given - TPACKET_SLACK
+            );
+            return Err(invalid("port.device", msg));
         }
         if self.mbuf_size() > MAX_MBUF_SIZE {
             let msg = format!(
