@@ -189,6 +189,19 @@ impl Port {
         check("rte_eth_dev_adjust_nb_rx_tx_desc", unsafe {
             sys::rte_eth_dev_adjust_nb_rx_tx_desc(self.id, &mut rxd, &mut txd)
         })?;
+        // The device's limits moved a configured count (`rx_desc`,
+        // `tx_desc`): said once, with both figures, so a ring smaller
+        // than configured is never a surprise under load.
+        if (rxd, txd) != (rx_desc, tx_desc) {
+            tracing::warn!(
+                port = self.id,
+                rx_desc,
+                rx_desc_used = rxd,
+                tx_desc,
+                tx_desc_used = txd,
+                "the device's descriptor limits changed the configured ring sizes"
+            );
+        }
 
         if rx_queues > 0 {
             // The rx queues allocate from the pool from now on.
