@@ -49,6 +49,11 @@ pub const MAX_SESSIONS: usize = 1 << 31;
 /// 64-byte line), so 2^16.
 pub const MAX_SLOTS: usize = 1 << 16;
 
+/// The share of the machine's memory (`MemTotal`, percent) past which the
+/// configuration's large allocations are warned about
+/// ([`Config::memory_warning`]); past 100 % they are refused.
+pub const MEMORY_WARN_PERCENT: u32 = 80;
+
 /// Most mbufs: DPDK sizes the pool's ring to the next power of two above the
 /// count, which must fit in 31 bits.
 pub const MAX_MBUFS: u32 = 1 << 30;
@@ -322,6 +327,27 @@ impl Config {
         ]
     }
 
+    /// A warning when [`Config::check_memory`]'s allocations together take
+    /// more than [`MEMORY_WARN_PERCENT`] of the machine's memory `mem`
+    /// (`MemTotal`, `None`: unknown): allowed, but the kernel, DPDK's own
+    /// allocations, the control plane and the health checks share the
+    /// rest, and a host that swaps or meets the OOM killer drops traffic.
+    pub fn memory_warning(&self, mem: Option<u64>) -> Option<String> {
+        let mem = mem?;
+        let total: u64 = self.memory_parts().iter().map(|p| p.1).sum();
+        let percent = total as u128 * 100 / u128::from(mem.max(1));
+        (percent > u128::from(MEMORY_WARN_PERCENT)).then(|| {
+            format!(
+                "sessions, counters, mbufs and reassembly need {} with {} worker(s), {percent} % of the \
+                 machine's memory ({}, MemTotal); above {MEMORY_WARN_PERCENT} % the kernel and the rest \
+                 of gatewayd may run short",
+                gib(total),
+                workers_estimate(self),
+                gib(mem)
+            )
+        })
+    }
+
     /// Each large allocation, and their sum, below the machine's memory.
     fn check_memory(&self, mem: u64) -> Result<(), ConfigError> {
         let workers = workers_estimate(self);
@@ -499,6 +525,24 @@ mod tests {
         let sum = config_with("sessions = 6000000\nmbufs = 250000", "").unwrap();
         let e = sum.check_limits(Some(GIB)).unwrap_err().to_string();
         assert!(e.starts_with("workers: sessions, counters, mbufs and reassembly together need"), "{e}");
+    }
+
+    #[test]
+    fn sizes_near_the_machines_memory_are_allowed_with_a_warning() {
+        const GIB: u64 = 1 << 30;
+        // 2.2 GiB in all (2.1 GiB of sessions, the test above) on 2.5 GiB:
+        // allowed, 87 %.
+        let big = config_with("sessions = 16777216", "").unwrap();
+        let mem = 5 * GIB / 2;
+        big.check_limits(Some(mem)).unwrap();
+        let w = big.memory_warning(Some(mem)).expect("a warning above 80 %");
+        assert!(
+            w.starts_with("sessions, counters, mbufs and reassembly need 2.2 GiB with 1 worker(s), 87 %"),
+            "{w}"
+        );
+        assert!(w.contains(" % of the machine's memory (2.5 GiB, MemTotal); above 80 %"), "{w}");
+        assert_eq!(big.memory_warning(Some(4 * GIB)), None, "half of it");
+        assert_eq!(big.memory_warning(None), None, "unknown memory");
     }
 
     #[test]

@@ -162,6 +162,12 @@ fn run(args: Args) -> Result<()> {
         }
         r => r?,
     }
+    if let Some(w) = cfg.memory_warning(dataplane::limits::mem_total()) {
+        match args.check {
+            true => eprintln!("gatewayd: warning: workers: {w}"),
+            false => tracing::warn!("workers: {w}"),
+        }
+    }
     let rules_path = args.rules.clone().or(cfg.control.rules.clone());
     let rules = rules_path.as_deref().map(load_rules).transpose()?;
     let keepalived_path = args.keepalived.clone().or(cfg.control.keepalived.clone());
