@@ -99,6 +99,30 @@ pub fn classify(snap: &Snapshot, workers: u32, me: u32, frame: &[u8]) -> Parsed 
     classify_in(snap, workers, Some(me), frame)
 }
 
+/// [`classify`] with the record written into `out` (the poll loop's
+/// staging slot): the owner, and whether the frame has a record (then in
+/// `out`). One worker: [`L4Info::check_into`], its fields written once.
+#[inline]
+pub fn classify_into(
+    snap: &Snapshot,
+    workers: u32,
+    me: u32,
+    frame: &[u8],
+    out: &mut L4Info,
+) -> (Owner, bool) {
+    if workers <= 1 {
+        return (Owner::Here, L4Info::check_into(frame, out));
+    }
+    let p = classify_in(snap, workers, Some(me), frame);
+    match p.l4 {
+        Some(l4) => {
+            *out = l4;
+            (p.owner, true)
+        }
+        None => (p.owner, false),
+    }
+}
+
 fn classify_in(snap: &Snapshot, workers: u32, me: Option<u32>, frame: &[u8]) -> Parsed {
     let here = Parsed { owner: Owner::Here, l4: None };
     let Ok(eth) = ethernet::Frame::new_checked(frame) else { return here };
@@ -379,6 +403,33 @@ mod tests {
         let mut bad = f.clone();
         bad[14 + 10] ^= 0xff;
         assert_eq!(classify(&s, 1, 0, &bad).l4, None);
+    }
+
+    /// The poll loop's stage writes the record in place
+    /// ([`classify_into`]): the same owner and record as [`classify`], for
+    /// one worker and several, whatever the slot held before.
+    #[test]
+    fn classify_into_writes_what_classify_returns() {
+        let s = snap(false, ForwardMode::FullNat);
+        let ok = tcp(([198, 18, 0, 2], 40000), (VIP, 80));
+        let reply = tcp(([198, 18, 1, 2], 8080), (LIP, 1027));
+        let mut bad_sum = ok.clone();
+        bad_sum[14 + 10] ^= 0xff;
+        let mut options = ok.clone();
+        options[14] = 0x46;
+        let stale = L4Info::check(&reply).unwrap();
+        for f in [ok.clone(), reply.clone(), bad_sum, options, ok[..20].to_vec(), ok[..40].to_vec(), vec![]] {
+            for (workers, me) in [(1, 0), (4, 0), (4, 1), (4, 3)] {
+                let p = classify(&s, workers, me, &f);
+                let mut out = stale;
+                let (owner, staged) = classify_into(&s, workers, me, &f, &mut out);
+                assert_eq!(
+                    (owner, staged.then_some(out)),
+                    (p.owner, p.l4),
+                    "{workers} workers, me {me}: {f:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -327,7 +327,7 @@ impl Config {
         ]
     }
 
-    /// A warning when [`Config::check_memory`]'s allocations together take
+    /// A warning when the large allocations `check_memory` counts together take
     /// more than [`MEMORY_WARN_PERCENT`] of the machine's memory `mem`
     /// (`MemTotal`, `None`: unknown): allowed, but the kernel, DPDK's own
     /// allocations, the control plane and the health checks share the

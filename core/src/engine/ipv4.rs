@@ -41,6 +41,18 @@ pub struct L4Info {
 }
 
 impl L4Info {
+    /// A record to be written over ([`L4Info::check_into`]'s `out`).
+    pub const BLANK: L4Info = L4Info {
+        key: FlowKey { proto: Protocol::Udp, src: 0, sport: 0, dst: 0, dport: 0 },
+        tcp_flags: 0,
+        seq: 0,
+        seg_len: 0,
+        ack: 0,
+        ttl: 0,
+        tl: 0,
+        dont_frag: false,
+    };
+
     /// The L4 facts of unfragmented IPv4 TCP/UDP packet `ip`: `None` when
     /// its TCP/UDP header is malformed or a port is 0 (`drop_l4_malformed`).
     #[inline]
@@ -85,6 +97,29 @@ impl L4Info {
         L4Info::check_with_options(ip)
     }
 
+    /// [`L4Info::check`] written where the caller keeps its record (the
+    /// poll loop's staging slot), not returned: whether the frame has a
+    /// record, then in `out` (else `out` holds anything). The plain
+    /// header's fields go straight to `out` ([`L4Info::check_plain_into`]),
+    /// not through a returned value and its copies (issue 14).
+    #[inline]
+    pub fn check_into(frame: &[u8], out: &mut L4Info) -> bool {
+        if frame.get(12..14) != Some(&[0x08, 0x00][..]) {
+            return false; // Not IPv4 (`EtherType::Ipv4`), or no Ethernet header.
+        }
+        let ip = &frame[ethernet::HEADER_LEN..];
+        if let Some(ok) = L4Info::check_plain_into(ip, out) {
+            return ok;
+        }
+        match L4Info::check_with_options(ip) {
+            Some(p) => {
+                *out = p;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// [`L4Info::check`] of an IPv4 packet that [`L4Info::check_plain`]
     /// does not take (a header with options, a short or odd one): out of
     /// line, so that the plain path has few registers to save (issue 14).
@@ -115,6 +150,15 @@ impl L4Info {
     /// holds it equal to the ladder.
     #[inline]
     fn check_plain(ip: &[u8]) -> Option<Option<L4Info>> {
+        let mut out = L4Info::BLANK;
+        L4Info::check_plain_into(ip, &mut out).map(|ok| ok.then_some(out))
+    }
+
+    /// [`L4Info::check_plain`] writing the record into `out`: `None` when
+    /// it does not apply, else whether the packet passed (then `out` holds
+    /// its record; else anything).
+    #[inline]
+    fn check_plain_into(ip: &[u8], out: &mut L4Info) -> Option<bool> {
         let h: &[u8; ipv4::MIN_HEADER_LEN] = ip.get(..ipv4::MIN_HEADER_LEN)?.try_into().ok()?;
         if h[0] != 0x45 {
             return None;
@@ -126,7 +170,7 @@ impl L4Info {
         // Total length within the buffer, not a fragment (MF or offset),
         // TCP or UDP: `check_len`, `is_fragment`, the protocol.
         if tl < ipv4::MIN_HEADER_LEN || tl > ip.len() || frag & 0x3fff != 0 || !matches!(h[9], 6 | 17) {
-            return Some(None);
+            return Some(false);
         }
         // RFC 1071 over the five 32-bit words (see `checksum::sum`): a
         // valid header sums to negative zero. The words are read in the
@@ -136,17 +180,17 @@ impl L4Info {
         let ne32 = |at: usize| u32::from_ne_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
         let acc: u64 = (0..5).map(|w| u64::from(ne32(4 * w))).sum();
         if crate::wire::checksum::fold64(acc) != 0xffff {
-            return Some(None);
+            return Some(false);
         }
         let l4 = &ip[ipv4::MIN_HEADER_LEN..tl];
         let (proto, tcp_flags, seq, seg_len, ack, (sport, dport)) = if h[9] == 6 {
             // `tcp::Packet::check_len`: 20 bytes, data offset in 20..=len.
             if l4.len() < 20 {
-                return Some(None);
+                return Some(false);
             }
             let doff = usize::from(l4[12] >> 4) * 4;
             if doff < 20 || doff > l4.len() {
-                return Some(None);
+                return Some(false);
             }
             let f = l4[13];
             let ctl = u32::from(f & tcp_state::flags::SYN != 0) + u32::from(f & tcp_state::flags::FIN != 0);
@@ -155,18 +199,19 @@ impl L4Info {
         } else {
             // `udp::Packet::check_len`: 8 bytes, its length in 8..=len.
             if l4.len() < 8 || !(8..=l4.len()).contains(&usize::from(be16(l4, 4))) {
-                return Some(None);
+                return Some(false);
             }
             (Protocol::Udp, 0, 0, 0, 0, (be16(l4, 0), be16(l4, 2)))
         };
         // The ports are read in each branch, where the length check is
         // known: no bounds check of their own.
         if sport == 0 || dport == 0 {
-            return Some(None);
+            return Some(false);
         }
         let key = FlowKey { proto, src: be32(h, 12), sport, dst: be32(h, 16), dport };
         let dont_frag = frag & 0x4000 != 0;
-        Some(Some(L4Info { key, tcp_flags, seq, seg_len, ack, ttl: h[8], tl, dont_frag }))
+        *out = L4Info { key, tcp_flags, seq, seg_len, ack, ttl: h[8], tl, dont_frag };
+        Some(true)
     }
 
     /// [`L4Info::check_ip`] by the views' checks one after another.
@@ -277,6 +322,12 @@ pub struct Staged {
     pub lookup: Lookup,
 }
 
+impl Staged {
+    /// A record to be written over (a staging slot before its first frame).
+    pub const BLANK: Staged =
+        Staged { l4: L4Info::BLANK, lookup: Lookup { hash: 0, to_laddr: false, hint: crate::session::NIL } };
+}
+
 impl Engine {
     /// The IPv4 TCP/UDP frame `frame` received on `iface`, whose stateless
     /// checks [`L4Info::check`] passed: the source address checks, then
@@ -313,6 +364,13 @@ impl Engine {
         Staged { l4, lookup: self.lookup_of(&l4.key) }
     }
 
+    /// [`Engine::stage`] of the record in `s` (written there by
+    /// [`L4Info::check_into`]), in place.
+    #[inline]
+    pub fn stage_in_place(&self, s: &mut Staged) {
+        s.lookup = self.lookup_of(&s.l4.key);
+    }
+
     /// The stage's second step for staged packet `p`, once its bucket line
     /// has been prefetched: the session line its lookup will likely read,
     /// for the caller to prefetch, kept in `p` as the established step's
@@ -325,8 +383,8 @@ impl Engine {
     }
 
     /// [`Engine::stage`] and [`Engine::hint`] at once, for a frame staged
-    /// alone (nothing to prefetch between the two): the lookup then reads
-    /// the bucket once, as a burst's does.
+    /// alone (the tests' fixture): the lookup then reads the bucket once,
+    /// as a burst's does.
     #[inline(always)]
     pub fn stage_hinted(&self, l4: L4Info) -> Staged {
         let mut s = self.stage(l4);

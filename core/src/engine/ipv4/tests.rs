@@ -1,5 +1,6 @@
 //! [`L4Info::check_plain`], the established path's parse of a header
-//! without options, against the ladder of views it stands in for.
+//! without options, against the ladder of views it stands in for (and
+//! [`L4Info::check_into`], the same written in place).
 
 use super::*;
 use etherparse::PacketBuilder;
@@ -146,5 +147,10 @@ proptest! {
             .filter(|e| e.ethertype() == ethernet::EtherType::Ipv4)
             .and_then(|_| ladder(ip));
         prop_assert_eq!(L4Info::check(f), by_views);
+        // Written in place over another record (the poll loop's slot):
+        // the same answer, every field written.
+        let mut out = L4Info::check(&frame(!tcp, !syn_fin, b"stale")).unwrap();
+        let staged = L4Info::check_into(f, &mut out);
+        prop_assert_eq!(staged.then_some(out), by_views);
     }
 }
