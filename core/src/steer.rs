@@ -103,7 +103,7 @@ pub fn classify(snap: &Snapshot, workers: u32, me: u32, frame: &[u8]) -> Parsed 
 /// staging slot): the owner, and whether the frame has a record (then in
 /// `out`). One worker: [`L4Info::check_into`], its fields written once.
 #[inline]
-pub fn classify_into(
+pub(crate) fn classify_into(
     snap: &Snapshot,
     workers: u32,
     me: u32,

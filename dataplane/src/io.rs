@@ -48,10 +48,10 @@ use crate::config::IdlePolicy;
 use crate::engine_config::expire_budget;
 use crate::kernel::{KernelRings, FROM_KERNEL_BURST};
 use gw_core::counters::{Drop, Event, WorkerCounters};
-use gw_core::engine::Staged;
+use gw_core::engine::StagedSlot;
 use gw_core::mailbox::WorkerMailbox;
 use gw_core::service::Publisher;
-use gw_core::steer::{self, Owner, Redirect};
+use gw_core::steer::{Owner, Redirect};
 use gw_core::synproxy::shed::Shed;
 use gw_core::worker::{Io, Learned, PacketBuf, Worker};
 use gw_dpdk::{tsc, tsc_hz, Mbuf, Mempool, Port, QueuePair, RxBurst, TxBuffer, BURST};
@@ -155,11 +155,10 @@ impl Idle {
 }
 
 /// The first stages of the burst pipeline: parses each frame of `burst`
-/// once ([`steer::classify_into`]: its owner and, for a TCP/UDP packet
-/// this worker processes, the engine's record of it), computes its session
-/// lookup's inputs ([`Engine::stage_in_place`]: the flow key's hash,
-/// whether it goes to a local address) and prefetches the bucket line its
-/// lookup reads first (the client-side index, or the reply index for a
+/// once ([`StagedSlot::stage`]: its owner and, for a TCP/UDP packet
+/// this worker processes, the engine's record of it with its session
+/// lookup's inputs, the flow key's hash and whether it goes to a local
+/// address) and prefetches the bucket line its lookup reads first (the client-side index, or the reply index for a
 /// packet to a local address); then, with those lines on their way,
 /// prefetches each likely session line, its index kept in the record as a
 /// hint for the lookup ([`Engine::hint`]). The frames, their owners and
@@ -173,7 +172,6 @@ impl Idle {
 /// `rte_hash_lookup_bulk` does, this turns a burst's dependent cache
 /// misses into misses in flight together.
 ///
-/// [`Engine::stage_in_place`]: gw_core::engine::Engine::stage_in_place
 /// [`Engine::hint`]: gw_core::engine::Engine::hint
 fn stage<B: AsRef<[u8]>>(
     engine: &gw_core::engine::Engine,
@@ -183,20 +181,18 @@ fn stage<B: AsRef<[u8]>>(
     slots: &mut [Slot<B>],
 ) -> usize {
     let sessions = engine.sessions();
-    let snap = engine.snapshot();
     let mut n = 0;
     for slot in slots.iter_mut() {
         let Some(m) = burst.next() else { break };
-        let (owner, staged) = steer::classify_into(snap, workers, me, m.as_ref(), &mut slot.s.l4);
-        if staged {
-            engine.stage_in_place(&mut slot.s);
-            gw_dpdk::prefetch(sessions.bucket_line(slot.s.lookup.hash(), slot.s.lookup.to_laddr()));
+        slot.owner = slot.s.stage(engine, workers, me, m.as_ref());
+        if let Some(s) = slot.s.get() {
+            gw_dpdk::prefetch(sessions.bucket_line(s.lookup.hash(), s.lookup.to_laddr()));
         }
-        (slot.owner, slot.staged, slot.m) = (owner, staged, Some(m));
+        slot.m = Some(m);
         n += 1;
     }
     for slot in &mut slots[..n] {
-        if let Some(line) = slot.staged.then(|| engine.hint(&mut slot.s)).flatten() {
+        if let Some(line) = slot.s.get_mut().and_then(|s| engine.hint(s)) {
             gw_dpdk::prefetch(line);
         }
     }
@@ -245,8 +241,7 @@ pub struct Staging<B> {
 struct Slot<B> {
     m: Option<B>,
     owner: Owner,
-    staged: bool,
-    s: Staged,
+    s: StagedSlot,
 }
 
 impl<B> Staging<B> {
@@ -259,7 +254,7 @@ impl<B> Staging<B> {
     /// [`Staging::new`] with the inbox's SYN shedding `shed` (the rate of
     /// `workers.overload_syn_rate`).
     pub fn with_inbox_shed(shed: Shed) -> Staging<B> {
-        let slots = (0..BURST).map(|_| Slot { m: None, owner: Owner::Here, staged: false, s: Staged::BLANK });
+        let slots = (0..BURST).map(|_| Slot { m: None, owner: Owner::Here, s: StagedSlot::default() });
         Staging { slots: slots.collect(), ports: Vec::with_capacity(BURST), inbox_shed: shed }
     }
 }
@@ -317,7 +312,7 @@ fn receive_burst<B: PacketBuf>(
             let Some(m) = slot.m.take() else { continue };
             match slot.owner {
                 Owner::Worker(w) if w != q.me => handed += u64::from(hand_over(q, w, port, m)),
-                _ => worker.handle_staged(now, port, rx.as_ref(), m, slot.staged.then_some(&slot.s), io),
+                _ => worker.handle_staged(now, port, rx.as_ref(), m, slot.s.get(), io),
             }
         }
         if n < st.slots.len() {
@@ -363,22 +358,20 @@ fn receive_one<B: PacketBuf>(
 ) {
     if let Some(m) = m {
         // The first slot holds the record, written there once.
-        let slot = &mut st.slots[0];
-        let snap = worker.engine.snapshot();
-        let (owner, staged) = steer::classify_into(snap, q.workers, q.me, m.as_ref(), &mut slot.s.l4);
-        match owner {
+        let slot = &mut st.slots[0].s;
+        match slot.stage(&worker.engine, q.workers, q.me, m.as_ref()) {
             Owner::Worker(w) if w != q.me => {
                 if hand_over(q, w, port, m) {
                     q.counters.event(Event::RedirectOut, 1);
                 }
             }
             _ => {
-                if staged {
-                    worker.engine.stage_in_place(&mut slot.s);
-                    worker.engine.hint(&mut slot.s);
-                }
+                let s = slot.get_mut().map(|s| {
+                    worker.engine.hint(s);
+                    &*s
+                });
                 let rx = worker.engine.iface(port).copied();
-                worker.handle_staged(now, port, rx.as_ref(), m, staged.then_some(&slot.s), io);
+                worker.handle_staged(now, port, rx.as_ref(), m, s, io);
             }
         }
     }
@@ -473,7 +466,7 @@ fn handed_over<B: PacketBuf>(
         for (slot, port) in st.slots[..n].iter_mut().zip(st.ports.drain(..)) {
             let Some(m) = slot.m.take() else { continue };
             let rx = worker.engine.iface(port).copied();
-            worker.handle_staged(now, port, rx.as_ref(), m, slot.staged.then_some(&slot.s), io);
+            worker.handle_staged(now, port, rx.as_ref(), m, slot.s.get(), io);
         }
     }
     q.counters.event(Event::RedirectIn, handed as u64 + shed);

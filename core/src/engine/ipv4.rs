@@ -42,7 +42,7 @@ pub struct L4Info {
 
 impl L4Info {
     /// A record to be written over ([`L4Info::check_into`]'s `out`).
-    pub const BLANK: L4Info = L4Info {
+    const BLANK: L4Info = L4Info {
         key: FlowKey { proto: Protocol::Udp, src: 0, sport: 0, dst: 0, dport: 0 },
         tcp_flags: 0,
         seq: 0,
@@ -103,7 +103,7 @@ impl L4Info {
     /// header's fields go straight to `out` ([`L4Info::check_plain_into`]),
     /// not through a returned value and its copies (issue 14).
     #[inline]
-    pub fn check_into(frame: &[u8], out: &mut L4Info) -> bool {
+    pub(crate) fn check_into(frame: &[u8], out: &mut L4Info) -> bool {
         if frame.get(12..14) != Some(&[0x08, 0x00][..]) {
             return false; // Not IPv4 (`EtherType::Ipv4`), or no Ethernet header.
         }
@@ -324,8 +324,54 @@ pub struct Staged {
 
 impl Staged {
     /// A record to be written over (a staging slot before its first frame).
-    pub const BLANK: Staged =
+    const BLANK: Staged =
         Staged { l4: L4Info::BLANK, lookup: Lookup { hash: 0, to_laddr: false, hint: crate::session::NIL } };
+}
+
+/// The poll loop's place for one frame's staged record, written there in
+/// place by [`StagedSlot::stage`] and read by reference
+/// ([`StagedSlot::get`]): the record is never returned and copied on its
+/// way (issue 14), and it is still only the engine's own (no record comes
+/// out of a slot the engine's checks did not fill for the frame staged
+/// last).
+#[derive(Debug)]
+pub struct StagedSlot {
+    s: Staged,
+    staged: bool,
+}
+
+impl Default for StagedSlot {
+    fn default() -> Self {
+        StagedSlot { s: Staged::BLANK, staged: false }
+    }
+}
+
+impl StagedSlot {
+    /// [`crate::steer::classify`] of `frame` with the record (if any)
+    /// written into this slot, then its lookup's inputs
+    /// ([`Engine::stage`]); the owner.
+    #[inline(always)]
+    pub fn stage(&mut self, engine: &Engine, workers: u32, me: u32, frame: &[u8]) -> crate::steer::Owner {
+        let (owner, staged) =
+            crate::steer::classify_into(engine.snapshot(), workers, me, frame, &mut self.s.l4);
+        if staged {
+            self.s.lookup = engine.lookup_of(&self.s.l4.key);
+        }
+        self.staged = staged;
+        owner
+    }
+
+    /// The record of the frame staged last, if it has one.
+    #[inline(always)]
+    pub fn get(&self) -> Option<&Staged> {
+        self.staged.then_some(&self.s)
+    }
+
+    /// [`StagedSlot::get`], for [`Engine::hint`].
+    #[inline(always)]
+    pub fn get_mut(&mut self) -> Option<&mut Staged> {
+        self.staged.then_some(&mut self.s)
+    }
 }
 
 impl Engine {
@@ -362,13 +408,6 @@ impl Engine {
     #[inline]
     pub fn stage(&self, l4: L4Info) -> Staged {
         Staged { l4, lookup: self.lookup_of(&l4.key) }
-    }
-
-    /// [`Engine::stage`] of the record in `s` (written there by
-    /// [`L4Info::check_into`]), in place.
-    #[inline]
-    pub fn stage_in_place(&self, s: &mut Staged) {
-        s.lookup = self.lookup_of(&s.l4.key);
     }
 
     /// The stage's second step for staged packet `p`, once its bucket line

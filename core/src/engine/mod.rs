@@ -40,7 +40,7 @@ mod synproxy;
 mod synproxy6;
 
 pub use conn::{ConnReuse, NextPort, NoDest};
-pub use ipv4::{L4Info, Lookup, Staged};
+pub use ipv4::{L4Info, Lookup, Staged, StagedSlot};
 /// The IPv6 engine tests' frames and engines, for the worker's tests.
 #[cfg(test)]
 pub(crate) use ipv6::tests as ipv6_tests;

@@ -154,3 +154,27 @@ proptest! {
         prop_assert_eq!(staged.then_some(out), by_views);
     }
 }
+
+/// A staging slot gives the record of the frame staged last, and only if
+/// the engine's checks made one for it: a slot that held a record gives
+/// none after a frame without one (not IPv4, a bad checksum, cut short),
+/// and the record it gives is [`Engine::stage`]'s of [`L4Info::check`]'s.
+#[test]
+fn a_staging_slot_gives_only_the_last_frames_own_record() {
+    let engine = crate::engine::ipv6::tests::engine(None);
+    let ok = frame(false, false, b"0123456789");
+    let mut bad_sum = ok.clone();
+    bad_sum[ethernet::HEADER_LEN + 10] ^= 0xff;
+    let mut not_ip = ok.clone();
+    not_ip[12] = 0x86;
+    let mut slot = StagedSlot::default();
+    assert_eq!(slot.get(), None, "a new slot holds no record");
+    for bad in [bad_sum, not_ip, ok[..30].to_vec(), vec![]] {
+        assert_eq!(slot.stage(&engine, 1, 0, &ok), crate::steer::Owner::Here);
+        let want = engine.stage(L4Info::check(&ok).unwrap());
+        assert_eq!(slot.get(), Some(&want));
+        slot.stage(&engine, 1, 0, &bad);
+        assert_eq!(slot.get(), None, "{bad:?}");
+        assert!(slot.get_mut().is_none());
+    }
+}
