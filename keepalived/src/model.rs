@@ -615,8 +615,8 @@ fn virtual_server(n: &Node, notices: &mut Vec<Notice>) -> Result<VirtualServer, 
                 leaf(s, 1)?;
                 vs.hysteresis = number_at(s, 1, 0, u64::from(u32::MAX), "Hysteresis")? as u32
             }
-            "quorum_up" => vs.quorum_up = script(s, notices)?,
-            "quorum_down" => vs.quorum_down = script(s, notices)?,
+            "quorum_up" => script_once(&mut vs.quorum_up, s, notices)?,
+            "quorum_down" => script_once(&mut vs.quorum_down, s, notices)?,
             "ha_suspend" => vs.ha_suspend = vs_on(s, notices)?,
             "syn_proxy" => vs.syn_proxy = flag(s)?,
             "sorry_server" => {
@@ -697,6 +697,20 @@ fn script(n: &Node, notices: &mut Vec<Notice>) -> Result<Option<Script>, Error> 
     Ok(Some(Script { command, run_as }))
 }
 
+/// [`script`] into `slot` unless it holds one: keepalived keeps the
+/// first of a repeated `notify_up`, `notify_down`, `quorum_up` or
+/// `quorum_down` and says so (`notify_up_handler`); one it dropped (an
+/// invalid user) leaves room for the next.
+fn script_once(slot: &mut Option<Script>, n: &Node, notices: &mut Vec<Notice>) -> Result<(), Error> {
+    if slot.is_some() {
+        let m = format!("{} script already specified - ignoring {}", n.keyword(), word(n, 1)?);
+        notices.push(Notice::new(&n.at, m));
+        return Ok(());
+    }
+    *slot = script(n, notices)?;
+    Ok(())
+}
+
 fn real_server(n: &Node, notices: &mut Vec<Notice>) -> Result<RealServer, Error> {
     leaf_words(n, 2)?;
     let addr = ip(n, word(n, 1)?, "real server")?;
@@ -753,8 +767,8 @@ fn real_server(n: &Node, notices: &mut Vec<Notice>) -> Result<RealServer, Error>
                 leaf(s, 1)?;
                 rs.virtualhost = Some(word(s, 1)?.to_owned())
             }
-            "notify_up" => rs.notify_up = script(s, notices)?,
-            "notify_down" => rs.notify_down = script(s, notices)?,
+            "notify_up" => script_once(&mut rs.notify_up, s, notices)?,
+            "notify_down" => script_once(&mut rs.notify_down, s, notices)?,
             "smtp_alert" | "snmp_name" => {
                 leaf(s, 1)?;
                 notices.push(Notice::new(&s.at, format!("{k}: not supported by gatewayd - ignored")))

@@ -847,6 +847,23 @@ virtual_server 198.18.0.100 80 {
     assert!(notices(&l).contains(&"12: WARNING - invalid number '1.5'".to_string()), "{:?}", notices(&l));
     let e = refused(&text.replace("misc_timeout 0", "misc_timeout soon"));
     assert!(e.contains("Invalid misc_timeout value 'soon'"), "{e}");
+    // A repeated script keyword: the first stays, as in keepalived; one
+    // dropped for its user leaves room for the next.
+    let twice = text
+        .replace("  quorum_down /bin/qdown.sh", "  quorum_up /bin/second.sh\n  quorum_down /bin/qdown.sh")
+        .replace(
+            "    notify_down /bin/down.sh DOWN\n",
+            "    notify_down /bin/down.sh DOWN\n    notify_down /bin/d2.sh\n",
+        );
+    let l = parse_str(Path::new("k.conf"), &twice).unwrap();
+    let vs = &l.conf.virtual_servers[0];
+    assert_eq!(vs.quorum_up, Some(Script { command: "/bin/up.sh UP".into(), run_as: Some((0, 0)) }));
+    assert_eq!(vs.real_servers[0].notify_down, Some(Script { command: "/bin/d2.sh".into(), run_as: None }));
+    let n = notices(&l);
+    assert!(
+        n.contains(&"6: quorum_up script already specified - ignoring /bin/second.sh".to_string()),
+        "{n:?}"
+    );
 }
 
 /// Values keepalived takes that gatewayd refused before: `http_protocol
