@@ -255,6 +255,21 @@ impl Delta {
     }
 }
 
+impl Delta {
+    /// [`Delta::apply`] of a small change: at most [`Delta::SMALL`], as a
+    /// folded change ([`Delta::from_folded`]) with a word or two added.
+    /// Its sum with the checksum then fits 32 bits and folds once less.
+    #[inline(always)]
+    pub fn apply_small(self, csum: u16) -> u16 {
+        debug_assert!(self.0 <= Delta::SMALL, "{:#x} is not a small change", self.0);
+        !fold(self.0 as u32 + u32::from(!csum) + 0xffff)
+    }
+
+    /// The largest change [`Delta::apply_small`] takes: its sum with a
+    /// checksum's complement and 0xffff stays below 2^32.
+    pub const SMALL: u64 = (1 << 31) - 1;
+}
+
 impl std::ops::Add for Delta {
     type Output = Delta;
     #[inline]
@@ -410,6 +425,14 @@ mod tests {
             (proptest::collection::vec(any::<u8>(), words * 2), proptest::sample::select(starts))
                 .prop_map(move |(v, f)| (v, c * 2, f * 2))
         })
+    }
+
+    proptest! {
+        /// A small change applies as the general one does.
+        #[test]
+        fn a_small_change_applies_as_any_change(d in 0..=Delta::SMALL, csum in any::<u16>()) {
+            prop_assert_eq!(Delta(d).apply_small(csum), Delta(d).apply(csum));
+        }
     }
 
     proptest! {

@@ -491,13 +491,14 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// the checksum known beforehand: `change` is RFC 1624's `~m + m'`
     /// summed over both addresses, from those the packet has to `src` and
     /// `dst` (a FULLNAT or NAT session's, [`crate::session::Session::rewrite_change`]),
-    /// so no old address is read. The TTL must be above 0.
+    /// so no old address is read; a folded change ([`Delta::apply_small`]).
+    /// The TTL must be above 0.
     #[inline]
     pub fn forward_with(&mut self, src: u32, dst: u32, change: Delta) {
         let h: &mut [u8; MIN_HEADER_LEN] = (&mut self.buffer.as_mut()[..MIN_HEADER_LEN]).try_into().unwrap();
         debug_assert!(h[field::TTL] > 0, "the caller checks the TTL");
         let at = field::CHECKSUM.start;
-        let csum = (change + TTL_DOWN).apply(u16::from_be_bytes([h[at], h[at + 1]]));
+        let csum = (change + TTL_DOWN).apply_small(u16::from_be_bytes([h[at], h[at + 1]]));
         h[field::TTL] = h[field::TTL].wrapping_sub(1);
         h[field::CHECKSUM].copy_from_slice(&csum.to_be_bytes());
         h[field::SRC_ADDR].copy_from_slice(&src.to_be_bytes());

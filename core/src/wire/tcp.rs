@@ -445,13 +445,14 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// Sets the ports to `src` and `dst` and updates the checksum by
     /// `change`, known beforehand: RFC 1624's `~m + m'` over the ports and
     /// the pseudo header's addresses (a FULLNAT or NAT session's,
-    /// [`crate::session::Session::rewrite_change`]); no old port is read.
+    /// [`crate::session::Session::rewrite_change`]: a folded change,
+    /// [`Delta::apply_small`]); no old port is read.
     #[inline]
     pub fn set_ports_with(&mut self, src: u16, dst: u16, change: Delta) {
         let h: &mut [u8; field::CHECKSUM.end] =
             (&mut self.buffer.as_mut()[..field::CHECKSUM.end]).try_into().unwrap();
         let at = field::CHECKSUM.start;
-        let csum = change.apply(u16::from_be_bytes([h[at], h[at + 1]]));
+        let csum = change.apply_small(u16::from_be_bytes([h[at], h[at + 1]]));
         h[..4].copy_from_slice(&(u32::from(src) << 16 | u32::from(dst)).to_be_bytes());
         h[field::CHECKSUM].copy_from_slice(&csum.to_be_bytes());
     }

@@ -257,7 +257,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
 
     /// Sets the ports to `src` and `dst` and updates the checksum by
-    /// `change`, known beforehand (as `tcp::Packet::set_ports_with`), unless
+    /// `change`, known beforehand and folded (as `tcp::Packet::set_ports_with`), unless
     /// the datagram has none (RFC 768; a computed `0` is sent as `0xffff`).
     #[inline]
     pub fn set_ports_with(&mut self, src: u16, dst: u16, change: Delta) {
@@ -266,7 +266,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         let at = field::CHECKSUM.start;
         let csum = u16::from_be_bytes([h[at], h[at + 1]]);
         if csum != 0 {
-            h[field::CHECKSUM].copy_from_slice(&zero_to_ffff(change.apply(csum)).to_be_bytes());
+            h[field::CHECKSUM].copy_from_slice(&zero_to_ffff(change.apply_small(csum)).to_be_bytes());
         }
     }
 
