@@ -73,11 +73,15 @@ pub(super) fn xmit_session(cx: &XmitCx<'_>, s: &Session, out: bool, frame: &mut 
 /// (`Engine::established`).
 #[inline(always)]
 pub(crate) fn rewrite_session(frame: &mut [u8], proto: Protocol, tl: usize, s: &Session, out: bool) {
-    let (src, dst) =
-        if out { ((s.vip, s.vport), (s.cip, s.cport)) } else { ((s.lip, s.lport), (s.rip, s.rport)) };
     let ip = &mut frame[ethernet::HEADER_LEN..ethernet::HEADER_LEN + tl];
     debug_assert!(is_side_of(ip, proto, s, out), "the packet is not session {s:?}'s (out: {out})");
-    rewrite_with(ip, proto, src, dst, s.rewrite_change(out));
+    // One rewrite per direction, each reading only its four fields (one
+    // rewrite with the fields selected by `out` read all eight).
+    if out {
+        rewrite_with(ip, proto, (s.vip, s.vport), (s.cip, s.cport), s.rewrite_change(true));
+    } else {
+        rewrite_with(ip, proto, (s.lip, s.lport), (s.rip, s.rport), s.rewrite_change(false));
+    }
 }
 
 /// Whether IPv4 packet `ip` (TCP or UDP of protocol `proto`) has the
