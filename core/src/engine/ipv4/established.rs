@@ -75,31 +75,48 @@ impl Engine {
         if !sane_for_us(rx, frame, p) {
             return None;
         }
-        let tcp = l4.key.proto == Protocol::Tcp;
         // The session and the side the packet came from, as
         // `find_session` finds it; a miss is the full step's.
         // The stage's hint first: the session it names if it holds this key.
         let found =
             if to_laddr { None } else { self.sessions.find_in_hinted(&l4.key, look.hash(), look.hint) };
-        let (i, dir) = match found {
-            Some(i) => (i, Dir::Input),
+        match found {
+            Some(i) => self.established_at::<false>(now, rx, frame, l4, i),
             None => {
                 // A packet to a VIP without a session opens one.
                 if !to_laddr && self.snap.owns(l4.key.dst) {
                     return None;
                 }
                 let hint = if to_laddr { look.hint } else { NIL };
-                (self.sessions.find_out_hinted(&l4.key, look.hash(), hint)?, Dir::Output)
+                let i = self.sessions.find_out_hinted(&l4.key, look.hash(), hint)?;
+                self.established_at::<true>(now, rx, frame, l4, i)
             }
-        };
+        }
+    }
+
+    /// [`Engine::established`] once session `i` is found, from its reply
+    /// side (`OUT`) or its client side: one copy of the step per
+    /// direction, so that what depends on the direction (the fields the
+    /// rewrite reads, the routes, the state table) is chosen where the
+    /// code is made, not per packet.
+    #[inline(always)]
+    fn established_at<const OUT: bool>(
+        &mut self,
+        now: u64,
+        rx: &Iface,
+        frame: &mut [u8],
+        l4: &super::L4Info,
+        i: u32,
+    ) -> Option<(u16, u32)> {
+        let tcp = l4.key.proto == Protocol::Tcp;
+        let (out, dir) = (OUT, if OUT { Dir::Output } else { Dir::Input });
         let Engine { cfg, snap, sessions, counters, min_mtu, .. } = self;
         // The session in place (no copy of its line): every test first,
         // then the frame's rewrite, then the session's own moves.
         let s = sessions.get_mut(i);
-        if dir == Dir::Input && rescheduled(cfg, snap, s, l4).is_some() {
+        if !OUT && rescheduled(cfg, snap, s, l4).is_some() {
             return None;
         }
-        let out = dir == Dir::Output;
         if !matches!(s.mode, ForwardMode::FullNat | ForwardMode::Masq)
             || crate::synproxy::is_synproxy(s.flags, tcp)
             || !cfg.nodest.forwards(snap, s.dest)
