@@ -487,7 +487,14 @@ impl Engine {
         if crate::synproxy::is_synproxy(self.sessions6.get(i).flags, p.key.proto == Protocol::Tcp) {
             return self.forward6_synproxy(now, rx, i, dir, frame, p);
         }
-        self.forward6_inline(now, rx, i, dir, frame, p)
+        // One copy of the step per direction (as IPv4's
+        // `established_at`): what the direction picks (the route, the state
+        // table, the rewrite's fields) is chosen where the code is made.
+        match dir {
+            Dir::Output => self.forward6_inline(now, rx, i, Dir::Output, frame, p),
+            Dir::Input => self.forward6_inline(now, rx, i, Dir::Input, frame, p),
+            Dir::InputOnly => self.forward6_inline(now, rx, i, Dir::InputOnly, frame, p),
+        }
     }
 
     /// Forwards a packet of IPv6 session `i` coming from `dir` (received
