@@ -477,8 +477,7 @@ pub struct Reload {
 /// [`reload_requests`], with the file's `[timeouts]` and the sections a
 /// reload leaves for the next start, all from one read of the file.
 pub fn reload_config(config: &Path, rules: Option<&Path>) -> Result<Reload, ConfigError> {
-    let text = read_config_text(config).map_err(|err| ConfigError::Read { path: config.into(), err })?;
-    let cfg = Config::parse(&text, config)?;
+    let (cfg, text) = Config::load_with_text(config)?;
     let mut requests = cfg.service_requests()?;
     if let Some(path) = rules {
         requests.extend(load_rules(path)?);
@@ -841,8 +840,15 @@ pub fn read_config_text(path: &Path) -> std::io::Result<String> {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_with_text(path).map(|(c, _)| c)
+    }
+
+    /// [`Config::load`] with the text it read: one read of the file for
+    /// the configuration and for what else its text tells
+    /// ([`restart_sections`]).
+    pub fn load_with_text(path: &Path) -> Result<(Config, String), ConfigError> {
         let text = read_config_text(path).map_err(|err| ConfigError::Read { path: path.into(), err })?;
-        Config::parse(&text, path)
+        Ok((Config::parse(&text, path)?, text))
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {

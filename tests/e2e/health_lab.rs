@@ -194,16 +194,21 @@ fn write_dynamic_script(n: &str) -> PathBuf {
 fn wait_weight(lab: &Lab, svc: &str, rs: &str, weight: u32) {
     wait_for(lab, 30, &format!("{rs} at weight {weight} in {svc}"), || {
         let listing = lab.listing();
-        let mut in_svc = false;
-        listing.lines().any(|line| {
-            if !line.starts_with("  ") {
-                in_svc = line.starts_with(&format!("{svc} "));
-                return false;
-            }
-            let w: Vec<&str> = line.split_whitespace().collect();
-            in_svc && w.len() >= 4 && w[1] == rs && w[3] == weight.to_string()
-        })
+        rs_line(&listing, svc, rs).and_then(|l| l.split_whitespace().nth(3)) == Some(&weight.to_string())
     });
+}
+
+/// The line of real server `rs` ("198.18.0.3:8081") under service `svc`
+/// ("TCP  198.18.0.100:8081") in a `gwctl -L -n` listing, if listed.
+fn rs_line<'a>(listing: &'a str, svc: &str, rs: &str) -> Option<&'a str> {
+    let mut in_svc = false;
+    listing.lines().find(|line| {
+        if !line.starts_with("  ") {
+            in_svc = line.starts_with(&format!("{svc} "));
+            return false;
+        }
+        in_svc && line.starts_with(&format!("  -> {rs} "))
+    })
 }
 
 /// MD5 of `b` in hex, from `md5sum` (a second implementation).
@@ -282,20 +287,11 @@ fn wait_for(lab: &Lab, secs: u64, what: &str, mut f: impl FnMut() -> bool) {
 /// out of the pool, None when not listed at all.
 fn health_of(lab: &Lab, svc: &str, rs: &str) -> Option<String> {
     let listing = lab.gwctl_ok(&["-L", "-n", "--health"]);
-    let mut in_svc = false;
-    for line in listing.lines() {
-        if !line.starts_with("  ") {
-            in_svc = line.starts_with(&format!("{svc} "));
-            continue;
-        }
-        if in_svc && line.starts_with(&format!("  -> {rs} ")) {
-            if line.contains("(out of the pool") {
-                return Some("OUT".into());
-            }
-            return line.split_whitespace().last().map(str::to_string);
-        }
+    let line = rs_line(&listing, svc, rs)?;
+    if line.contains("(out of the pool") {
+        return Some("OUT".into());
     }
-    None
+    line.split_whitespace().last().map(str::to_string)
 }
 
 /// A steady request loop from the client: one curl after the other.

@@ -87,14 +87,8 @@ impl L4Info {
     /// [`Engine::process_parsed`] still checks.
     #[inline]
     pub fn check(frame: &[u8]) -> Option<L4Info> {
-        if frame.get(12..14)? != [0x08, 0x00] {
-            return None; // Not IPv4 (`EtherType::Ipv4`), or no Ethernet header.
-        }
-        let ip = &frame[ethernet::HEADER_LEN..];
-        if let Some(p) = L4Info::check_plain(ip) {
-            return p;
-        }
-        L4Info::check_with_options(ip)
+        let mut out = L4Info::BLANK;
+        L4Info::check_into(frame, &mut out).then_some(out)
     }
 
     /// [`L4Info::check`] written where the caller keeps its record (the

@@ -253,9 +253,7 @@ impl Delta {
         // `finish_update`.
         !fold64(self.0 + u64::from(!csum) + 0xffff)
     }
-}
 
-impl Delta {
     /// [`Delta::apply`] of a small change: at most [`Delta::SMALL`], as a
     /// folded change ([`Delta::from_folded`]) with a word or two added.
     /// Its sum with the checksum then fits 32 bits and folds once less.

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use dataplane::config::{load_rules, Config, ConfigError};
+use dataplane::config::{load_rules, Config};
 use dataplane::control::{self, Control};
 use dataplane::engine_config::{CONTROL_TICK, MBUF_CACHE, NEIGHBOUR_INBOX, REDIRECT_INBOX};
 use dataplane::health::Health;
@@ -147,9 +147,7 @@ fn main() {
 fn run(args: Args) -> Result<()> {
     // One read of the file: what starts, and what a reload cannot apply
     // (for its warning).
-    let text = dataplane::config::read_config_text(&args.config)
-        .map_err(|err| ConfigError::Read { path: args.config.clone(), err })?;
-    let cfg = Config::parse(&text, &args.config)?;
+    let (cfg, text) = Config::load_with_text(&args.config)?;
     let running = dataplane::config::restart_sections(&text);
     // What the start would refuse on this machine (socket directory and
     // path, group, metrics address), before anything is read or started;
@@ -163,9 +161,10 @@ fn run(args: Args) -> Result<()> {
         r => r?,
     }
     if let Some(w) = cfg.memory_warning(dataplane::limits::mem_total()) {
-        match args.check {
-            true => eprintln!("gatewayd: warning: workers: {w}"),
-            false => tracing::warn!("workers: {w}"),
+        if args.check {
+            eprintln!("gatewayd: warning: workers: {w}")
+        } else {
+            tracing::warn!("workers: {w}")
         }
     }
     let rules_path = args.rules.clone().or(cfg.control.rules.clone());
