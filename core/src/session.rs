@@ -123,7 +123,7 @@ impl Entry for Session {
     #[inline(always)]
     fn vacant() -> Session {
         Session::new(
-            Protocol::Unknown(0),
+            Protocol::from(0),
             (0, 0),
             (0, 0),
             (0, 0),

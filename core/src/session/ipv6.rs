@@ -278,7 +278,7 @@ impl Entry for Session6 {
     #[inline(always)]
     fn vacant() -> Session6 {
         Session6::new(
-            Protocol::Unknown(0),
+            Protocol::from(0),
             (0, 0),
             (0, 0),
             (0, 0),

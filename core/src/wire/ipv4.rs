@@ -22,57 +22,56 @@ use super::{read_ipv4, read_u16, write_u16, Error, Result};
 const TTL_DOWN: Delta = Delta::word(0x0100, 0);
 
 /// The IP protocol number (IANA "Assigned Internet Protocol Numbers").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Protocol {
+///
+/// The number itself, so that reading it from a header, writing it back,
+/// hashing it into a session key and comparing it are each one byte
+/// operation. The named numbers are constants spelled as variants
+/// (`Protocol::Tcp`), and they work as patterns: `match p { Protocol::Tcp
+/// => .., Protocol::Udp => .., _ => .. }`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Protocol(u8);
+
+#[allow(non_upper_case_globals)]
+impl Protocol {
     /// 1, ICMP (RFC 792).
-    Icmp,
+    pub const Icmp: Protocol = Protocol(1);
     /// 4, IP in IP (RFC 2003), the tunnel of LVS/DPVS "TUN" forwarding.
-    IpIp,
+    pub const IpIp: Protocol = Protocol(4);
     /// 6, TCP.
-    Tcp,
+    pub const Tcp: Protocol = Protocol(6);
     /// 17, UDP.
-    Udp,
-    /// Any other value (never one of the above).
-    Unknown(u8),
+    pub const Udp: Protocol = Protocol(17);
+
+    /// Whether the number is none of the named ones.
+    #[inline]
+    pub fn is_unknown(self) -> bool {
+        !matches!(self, Protocol::Icmp | Protocol::IpIp | Protocol::Tcp | Protocol::Udp)
+    }
 }
 
 impl From<u8> for Protocol {
     #[inline]
     fn from(v: u8) -> Self {
-        match v {
-            1 => Protocol::Icmp,
-            4 => Protocol::IpIp,
-            6 => Protocol::Tcp,
-            17 => Protocol::Udp,
-            other => Protocol::Unknown(other),
-        }
+        Protocol(v)
     }
 }
 
 impl From<Protocol> for u8 {
     #[inline]
     fn from(p: Protocol) -> Self {
-        // TCP and UDP by two compares (the session hash asks per packet);
-        // a full match here compiles to a jump table.
-        match p {
-            Protocol::Tcp => 6,
-            Protocol::Udp => 17,
-            _ => p.other_number(),
-        }
+        p.0
     }
 }
 
-impl Protocol {
-    /// The number of a protocol other than TCP and UDP.
-    #[cold]
-    #[inline(never)]
-    fn other_number(self) -> u8 {
-        match self {
-            Protocol::Icmp => 1,
-            Protocol::IpIp => 4,
-            Protocol::Tcp => 6,
-            Protocol::Udp => 17,
-            Protocol::Unknown(other) => other,
+impl core::fmt::Debug for Protocol {
+    /// By name (`Tcp`), or as `Unknown(47)` for any other number.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            Protocol::Icmp => f.write_str("Icmp"),
+            Protocol::IpIp => f.write_str("IpIp"),
+            Protocol::Tcp => f.write_str("Tcp"),
+            Protocol::Udp => f.write_str("Udp"),
+            Protocol(other) => write!(f, "Unknown({other})"),
         }
     }
 }

@@ -209,7 +209,7 @@ fn protocol_numbers() {
         (Protocol::IpIp, 4),
         (Protocol::Tcp, 6),
         (Protocol::Udp, 17),
-        (Protocol::Unknown(47), 47),
+        (Protocol::from(47), 47),
     ] {
         assert_eq!(Protocol::from(n), p);
         assert_eq!(u8::from(p), n);
@@ -397,6 +397,6 @@ fn protocol_numbers_round_trip() {
     for n in 0..=u8::MAX {
         let p = Protocol::from(n);
         assert_eq!(u8::from(p), n);
-        assert_eq!(matches!(p, Protocol::Unknown(_)), !matches!(n, 1 | 4 | 6 | 17), "{n}");
+        assert_eq!(p.is_unknown(), !matches!(n, 1 | 4 | 6 | 17), "{n}");
     }
 }
