@@ -68,6 +68,21 @@ fn check_refuses_each_guarded_value_with_its_field() {
             "[[service]]\nrules = \"-A -t 198.18.0.100:80\"\n[[service]]\nrules = \"-A -t 198.18.0.100:80\"",
             "service[1].rules: line 1: TCP 198.18.0.100:80 is already defined in service[0]",
         ),
+        // A real server on the port's own address, a local address on its
+        // subnet's broadcast address, a loopback VIP: the control plane's
+        // refusals, with the ports --check reads.
+        (
+            "[[service]]\nrules = \"-A -t 198.18.0.100:80\\n-a -t 198.18.0.100:80 -r 198.18.0.1:80 -m\"",
+            "service[0].rules: line 2: refused: Invalid argument (bad real server 198.18.0.1:80: it is port \"port0\"'s own address)",
+        ),
+        (
+            "[[service]]\nrules = \"-A -t 198.18.0.100:80\\n--add-laddr -t 198.18.0.100:80 -z 198.18.0.255\"",
+            "service[0].rules: line 2: refused: Invalid argument (198.18.0.255 cannot be a local address: it is the broadcast address of port \"port0\"'s subnet 198.18.0.0/24)",
+        ),
+        (
+            "[[service]]\nrules = \"-A -u 127.0.0.1:53\"",
+            "service[0].rules: line 1: refused: Invalid argument (127.0.0.1 cannot be a virtual service address: it is loopback (127.0.0.0/8))",
+        ),
         ("[workers]\ncores = [1, 1]", "workers.cores: lcore 1 is listed twice (at 1)"),
         ("[workers]\ncores = [4294967295]", "workers.cores: lcore 4294967295 is not below 128"),
         ("[workers]\nidle_sleep_us = 0", "workers.idle_sleep_us: must be 1..=10000 with idle = \"sleep\""),

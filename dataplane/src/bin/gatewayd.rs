@@ -188,6 +188,7 @@ fn run(args: Args) -> Result<()> {
         // What the start applies, on a control plane of the same limits
         // without workers: a file --check passes is one the start loads.
         let (_, scratch) = control_plane(&cfg, vec![], 0);
+        let scratch = scratch.with_port_addrs(cfg.neigh_ports(&cfg.port_confs()?, |i| i as u16));
         apply_rules(&scratch, &cfg, rules_path.as_deref(), rules)?;
         if let (Some(path), Some(k)) = (&keepalived_path, &keepalived) {
             if let Response::Error { message, .. } =

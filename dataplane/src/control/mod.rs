@@ -71,6 +71,9 @@ pub struct Control {
     ports: stats::PortStats,
     /// Static neighbours (none without ports).
     statics: Option<neighbours::Statics>,
+    /// The ports' addresses and subnets, which a real server or a local
+    /// address must not be (none without ports; [`model::on_a_port`]).
+    port_addrs: Arc<[NeighPort]>,
     /// The health checkers' view of their real servers, per service, as
     /// [`crate::health`] last published it (listings only).
     health: Mutex<BTreeMap<ServiceKey, Vec<gw_proto::RsHealth>>>,
@@ -122,6 +125,7 @@ impl Control {
             max_listed: query::MAX_LISTED,
             ports: Default::default(),
             statics: None,
+            port_addrs: Arc::new([]),
             health: Mutex::new(BTreeMap::new()),
         }
     }

@@ -26,6 +26,7 @@ use gw_core::sched::{DestConf, Prepared};
 use gw_core::service::{Dest, Service, Snapshot};
 use gw_core::tcp_state::Timeouts;
 
+use super::neighbours::NeighPort;
 use super::stats::RateEst;
 use super::trash::TrashBin;
 use super::{err, no_service, Control};
@@ -194,6 +195,26 @@ impl Control {
     /// Applies a request to the model; `Ok(true)` if it changed.
     pub(super) fn apply(&self, m: &mut Model, req: Request) -> Result<bool, Response> {
         check_families(&req)?;
+        match &req {
+            Request::AddDest { dest, .. } | Request::EditDest { dest, .. } => {
+                if let Some(why) = on_a_port(&self.port_addrs, dest.addr, true) {
+                    let msg = format!("bad real server {}:{}: {why}", dest.addr, dest.port);
+                    return Err(err(ErrorKind::Invalid, msg));
+                }
+            }
+            Request::AddService { spec } => {
+                if let Some(why) = on_a_port(&self.port_addrs, spec.key.addr, false) {
+                    let msg = format!("{} cannot be a virtual service address: {why}", spec.key.addr);
+                    return Err(err(ErrorKind::Invalid, msg));
+                }
+            }
+            Request::AddLaddr { addr, .. } => {
+                if let Some(why) = on_a_port(&self.port_addrs, *addr, false) {
+                    return Err(err(ErrorKind::Invalid, format!("{addr} cannot be a local address: {why}")));
+                }
+            }
+            _ => {}
+        }
         m.version += 1;
         let version = m.version;
         match req {
@@ -317,14 +338,8 @@ impl Control {
                 Ok(true)
             }
             Request::AddLaddr { service, addr } => {
-                let broadcast = gw_proto::v4(addr).is_some_and(|a| a.is_broadcast());
-                if addr.is_unspecified()
-                    || broadcast
-                    || addr.is_multicast()
-                    || addr.is_loopback()
-                    || !on_the_wire(addr)
-                {
-                    return Err(err(ErrorKind::Invalid, format!("{addr} cannot be a local address")));
+                if let Some(why) = not_a_host(addr) {
+                    return Err(err(ErrorKind::Invalid, format!("{addr} cannot be a local address: {why}")));
                 }
                 let s = m.services.get_mut(&service).ok_or_else(|| no_service(&service))?;
                 if s.laddrs.contains(&addr) {
@@ -425,8 +440,8 @@ impl Control {
 /// and, as IPVS, persistence for a port-0 ("all ports") service.
 fn validate_spec(spec: &ServiceSpec) -> Result<(), Response> {
     let vip = spec.key.addr;
-    if vip.is_unspecified() || vip.is_multicast() || !on_the_wire(vip) {
-        return Err(err(ErrorKind::Invalid, format!("{vip} cannot be a virtual service address")));
+    if let Some(why) = not_a_host(vip) {
+        return Err(err(ErrorKind::Invalid, format!("{vip} cannot be a virtual service address: {why}")));
     }
     if let Some(p) = spec.persistent.filter(|p| !crate::limits::timeout_in_range(*p)) {
         let max = crate::limits::MAX_TIMEOUT_S;
@@ -454,15 +469,62 @@ fn validate_spec(spec: &ServiceSpec) -> Result<(), Response> {
     Ok(())
 }
 
-/// Whether `a` can be a packet's address on the wire: not an IPv6 address
-/// of `::/64` ([`gw_core::wire::ipv6::never_on_the_wire`]; the engine drops
-/// packets from them, and it reads a mapped one as NAT64's IPv4 server).
-/// An IPv4 server behind an IPv6 VIP is given as IPv4.
-fn on_the_wire(a: IpAddr) -> bool {
-    match a {
-        IpAddr::V4(_) => true,
-        IpAddr::V6(a) => !gw_core::wire::ipv6::never_on_the_wire(u128::from(a)),
-    }
+/// Why `a` cannot be a virtual service's, a real server's or a local
+/// address: it is no unicast host's address on the wire. Both families
+/// refuse the unspecified address and multicast; IPv4 also the rest of
+/// `0.0.0.0/8` ("this network", RFC 1122 §3.2.1.3), loopback (`127/8`), the
+/// reserved `240/4` (RFC 1112 §4) and the limited broadcast; IPv6 the rest
+/// of `::/64` ([`gw_core::wire::ipv6::never_on_the_wire`]: loopback, the
+/// IPv4-mapped and -compatible addresses; the engine reads a mapped one as
+/// NAT64's IPv4 server). An IPv4 server behind an IPv6 VIP is given as
+/// IPv4. The kernel's IPVS takes a loopback server as a local one;
+/// gatewayd has no local delivery on that path, so it refuses it as it
+/// refuses `::1`.
+fn not_a_host(a: IpAddr) -> Option<&'static str> {
+    let why = match a {
+        IpAddr::V4(a) if a.is_unspecified() => "it is the unspecified address",
+        IpAddr::V4(a) if a.octets()[0] == 0 => "it is in 0.0.0.0/8 (this network)",
+        IpAddr::V4(a) if a.is_loopback() => "it is loopback (127.0.0.0/8)",
+        IpAddr::V4(a) if a.is_multicast() => "it is multicast (224.0.0.0/4)",
+        IpAddr::V4(a) if a.is_broadcast() => "it is the broadcast address",
+        IpAddr::V4(a) if a.octets()[0] >= 240 => "it is reserved (240.0.0.0/4)",
+        IpAddr::V6(a) if a.is_unspecified() => "it is the unspecified address",
+        IpAddr::V6(a) if a.is_multicast() => "it is multicast (ff00::/8)",
+        IpAddr::V6(a) if gw_core::wire::ipv6::never_on_the_wire(u128::from(a)) => {
+            "it is in ::/64 (loopback, IPv4-mapped or -compatible)"
+        }
+        _ => return None,
+    };
+    Some(why)
+}
+
+/// Why `a` cannot be a real server's (`server`), a virtual service's or a
+/// local address beside `ports`: below /31 (RFC 3021), the network or
+/// broadcast address of a port's IPv4 subnet, which no host has; for a
+/// real server also a port's own address (the gateway would send the
+/// connections to itself). A port's own address may be a VIP or a local
+/// address, as a director's interface address may in LVS and DPVS.
+pub(super) fn on_a_port(ports: &[NeighPort], a: IpAddr, server: bool) -> Option<String> {
+    ports.iter().find_map(|p| {
+        let own = match a {
+            IpAddr::V4(a) => a == p.addr,
+            IpAddr::V6(a) => p.addr6.is_some_and(|(own, _)| own == a),
+        };
+        if own && server {
+            return Some(format!("it is port {:?}'s own address", p.name));
+        }
+        let a = gw_proto::v4(a)?;
+        let mask = u32::MAX.checked_shl(32 - u32::from(p.prefix)).unwrap_or(0);
+        let (bits, net) = (u32::from(a), u32::from(p.addr) & mask);
+        let what = match bits {
+            _ if p.prefix >= 31 || bits & mask != net => return None,
+            b if b == net => "network",
+            b if b == net | !mask => "broadcast",
+            _ => return None,
+        };
+        let net = std::net::Ipv4Addr::from(net);
+        Some(format!("it is the {what} address of port {:?}'s subnet {net}/{}", p.name, p.prefix))
+    })
 }
 
 /// The address families a request may combine, checked before anything
@@ -540,9 +602,8 @@ fn validate_dest(d: &DestSpec) -> Result<(), Response> {
     if d.weight > 65535 {
         return Err(err(ErrorKind::Invalid, "weight must be 0..=65535"));
     }
-    let broadcast = gw_proto::v4(d.addr).is_some_and(|a| a.is_broadcast());
-    if d.addr.is_unspecified() || d.addr.is_multicast() || broadcast || !on_the_wire(d.addr) {
-        return Err(err(ErrorKind::Invalid, format!("bad real server {}:{}", d.addr, d.port)));
+    if let Some(why) = not_a_host(d.addr) {
+        return Err(err(ErrorKind::Invalid, format!("bad real server {}:{}: {why}", d.addr, d.port)));
     }
     // As the kernel's ip_vs_add_dest/ip_vs_edit_dest (ERANGE): a lower
     // threshold above the upper one, also when the upper one is 0 (none).
@@ -557,6 +618,98 @@ mod tests {
     use super::*;
     use crate::control::test_util::{add, control, dest, key};
     use gw_proto::{Scheduler, TimeoutSet};
+
+    /// Addresses no host has on the wire, and, beside the ports, a port's
+    /// own address as a real server and a subnet's network or broadcast
+    /// address: refused as invalid with the reason, nothing published.
+    /// The same addresses one off are taken.
+    #[test]
+    fn addresses_no_host_has_are_refused_as_vip_server_or_local_address() {
+        use std::net::Ipv4Addr;
+        let port = |name: &str, addr: [u8; 4], prefix, addr6: Option<&str>| NeighPort {
+            name: name.into(),
+            id: 0,
+            addr: Ipv4Addr::from(addr),
+            prefix,
+            addr6: addr6.map(|a| (a.parse().unwrap(), 64)),
+        };
+        let ports = vec![
+            port("outside", [198, 18, 0, 1], 24, Some("2001:db8::1")),
+            port("inside", [198, 18, 1, 1], 24, None),
+            port("p2p", [198, 18, 2, 0], 31, None),
+        ];
+        let (c, p) = control(1);
+        let c = c.with_port_addrs(ports);
+        add(&c);
+        let v6key = ServiceKey { addr: "2001:db8::100".parse().unwrap(), ..key(80) };
+        let spec6 = ServiceSpec::new(v6key, Scheduler::Rr);
+        assert_eq!(c.handle(Request::AddService { spec: spec6 }), Response::Ok);
+        let generation = p.current().generation;
+        let refused = |r: Request, want: &str| match c.handle(r.clone()) {
+            Response::Error { kind: ErrorKind::Invalid, message } => {
+                assert!(message.ends_with(want), "{r:?}: {message}")
+            }
+            other => panic!("{r:?}: {other:?}"),
+        };
+        let vip = |a: &str| Request::AddService {
+            spec: ServiceSpec::new(ServiceKey { addr: a.parse().unwrap(), ..key(81) }, Scheduler::Rr),
+        };
+        let rs = |a: &str| Request::AddDest {
+            service: if a.contains(':') { v6key } else { key(80) },
+            dest: DestSpec::new(a.parse::<IpAddr>().unwrap(), 80, gw_proto::ForwardMode::Masq, 1),
+        };
+        let lip = |a: &str| Request::AddLaddr { service: key(80), addr: a.parse().unwrap() };
+        let nowhere = [
+            ("0.0.0.0", "it is the unspecified address"),
+            ("0.1.2.3", "it is in 0.0.0.0/8 (this network)"),
+            ("127.0.0.1", "it is loopback (127.0.0.0/8)"),
+            ("127.255.0.9", "it is loopback (127.0.0.0/8)"),
+            ("224.0.0.1", "it is multicast (224.0.0.0/4)"),
+            ("239.255.255.255", "it is multicast (224.0.0.0/4)"),
+            ("240.0.0.1", "it is reserved (240.0.0.0/4)"),
+            ("255.255.255.255", "it is the broadcast address"),
+        ];
+        for (a, why) in nowhere {
+            refused(vip(a), why);
+            refused(rs(a), why);
+            refused(lip(a), why);
+        }
+        for (a, why) in [
+            ("::1", "it is in ::/64 (loopback, IPv4-mapped or -compatible)"),
+            ("ff02::1", "it is multicast (ff00::/8)"),
+        ] {
+            refused(vip(a), why);
+            refused(rs(a), why);
+        }
+        let subnet = [
+            ("198.18.1.0", "it is the network address of port \"inside\"'s subnet 198.18.1.0/24"),
+            ("198.18.1.255", "it is the broadcast address of port \"inside\"'s subnet 198.18.1.0/24"),
+            ("198.18.0.255", "it is the broadcast address of port \"outside\"'s subnet 198.18.0.0/24"),
+        ];
+        for (a, why) in subnet {
+            refused(rs(a), why);
+            refused(lip(a), why);
+        }
+        refused(rs("198.18.1.1"), "it is port \"inside\"'s own address");
+        refused(rs("2001:db8::1"), "it is port \"outside\"'s own address");
+        let edit = DestSpec::new(Ipv4Addr::new(198, 18, 1, 1), 80, gw_proto::ForwardMode::FullNat, 1);
+        refused(Request::EditDest { service: key(80), dest: edit }, "it is port \"inside\"'s own address");
+        assert_eq!(p.current().generation, generation, "nothing was published");
+        // One off each is a host; a /31's two addresses both are (RFC
+        // 3021); a port's own address may be a local address.
+        for a in ["198.18.1.254", "198.18.0.2", "198.18.2.1", "1.0.0.1", "126.255.255.255", "223.255.255.254"]
+        {
+            assert_eq!(c.handle(rs(a)), Response::Ok, "{a}");
+        }
+        for a in ["198.18.1.1", "198.18.1.253", "198.18.2.0"] {
+            assert_eq!(c.handle(lip(a)), Response::Ok, "{a}");
+        }
+        for (a, why) in &subnet[..2] {
+            refused(vip(a), why);
+        }
+        assert_eq!(c.handle(vip("198.18.0.1")), Response::Ok, "a port's own address may be a VIP");
+        assert_eq!(c.handle(rs("2001:db8::2")), Response::Ok);
+    }
 
     #[test]
     fn lblc_and_lblcr_services_beyond_what_memory_allows_are_refused_as_enomem() {

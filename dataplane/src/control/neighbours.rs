@@ -135,9 +135,18 @@ impl Control {
         ports: Vec<NeighPort>,
         initial: Vec<StaticNeighbour>,
     ) -> Control {
+        self.port_addrs = ports.clone().into();
         let s = Statics { publisher, publisher6, ports, entries: Mutex::new(initial) };
         s.publish(&s.entries.lock().unwrap_or_else(|e| e.into_inner()));
         self.statics = Some(s);
+        self
+    }
+
+    /// Checks real servers and local addresses against `ports`' addresses
+    /// ([`Control::with_static_neighbours`] does too): `gatewayd --check`'s
+    /// control plane, which has no neighbours to publish.
+    pub fn with_port_addrs(mut self, ports: Vec<NeighPort>) -> Control {
+        self.port_addrs = ports.into();
         self
     }
 

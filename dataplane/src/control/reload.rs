@@ -51,7 +51,8 @@ impl Control {
             self.max_services,
             self.max_dests,
         )
-        .with_locality_services(self.max_locality);
+        .with_locality_services(self.max_locality)
+        .with_port_addrs(self.port_addrs.to_vec());
         if let e @ Response::Error { .. } = scratch.handle(Request::Restore { requests: desired }) {
             return e;
         }

@@ -73,8 +73,8 @@ fn a_dead_server_leaves_and_comes_back_with_its_weight() {
     let l2 = TcpListener::bind("127.0.0.1:0").unwrap();
     let (p1, p2) = (l1.local_addr().unwrap().port(), l2.local_addr().unwrap().port());
     let text = vs(&format!(
-        " real_server 127.0.0.1 {p1} {{\n weight 3\n TCP_CHECK {{\n connect_timeout 1\n retry 1\n delay_before_retry 0.05\n }} }}\n \
-         real_server 127.0.0.1 {p2} {{\n weight 2\n TCP_CHECK {{ connect_timeout 1 }} }}"
+        " real_server 198.18.1.2 {p1} {{\n weight 3\n TCP_CHECK {{\n connect_ip 127.0.0.1\n connect_timeout 1\n retry 1\n delay_before_retry 0.05\n }} }}\n \
+         real_server 198.18.1.2 {p2} {{\n weight 2\n TCP_CHECK {{\n connect_ip 127.0.0.1\n connect_timeout 1 }} }}"
     ));
     let c = control();
     let h = Health::new(c.clone());
@@ -101,13 +101,13 @@ fn inhibit_on_failure_sets_weight_zero_and_gwctl_edits_survive() {
     let l1 = TcpListener::bind("127.0.0.1:0").unwrap();
     let p1 = l1.local_addr().unwrap().port();
     let text = vs(&format!(
-        " inhibit_on_failure\n real_server 127.0.0.1 {p1} {{\n weight 3\n TCP_CHECK {{\n connect_timeout 1\n retry 0\n }} }}"
+        " inhibit_on_failure\n real_server 198.18.1.2 {p1} {{\n weight 3\n TCP_CHECK {{\n connect_ip 127.0.0.1\n connect_timeout 1\n retry 0\n }} }}"
     ));
     let c = control();
     let h = Health::new(c.clone());
     start(&h, &c, &conf(&text));
     // gwctl -e changes the weight while the server is up ...
-    let edited = DestSpec::new(Ipv4Addr::LOCALHOST, p1, ForwardMode::Route, 7);
+    let edited = DestSpec::new(Ipv4Addr::new(198, 18, 1, 2), p1, ForwardMode::Route, 7);
     assert_eq!(c.handle(Request::EditDest { service: key(), dest: edited }), Response::Ok);
     drop(l1);
     wait("weight 0", || dests(&c) == vec![(p1, 0)]);
@@ -125,8 +125,8 @@ fn alpha_starts_down_and_quorum_loss_brings_the_sorry_server() {
     std::fs::write(&script, format!("#!/bin/sh\ntest -e {}\n", flag.display())).unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let text = vs(&format!(
-        " alpha\n quorum 2\n sorry_server 127.0.0.9 8080\n \
-         real_server 127.0.0.1 81 {{\n weight 2\n MISC_CHECK {{\n misc_path {}\n }} }}",
+        " alpha\n quorum 2\n sorry_server 198.18.1.9 8080\n \
+         real_server 198.18.1.2 81 {{\n weight 2\n MISC_CHECK {{\n misc_path {}\n }} }}",
         script.display()
     ));
     let c = control();
@@ -151,8 +151,8 @@ fn a_reload_keeps_the_state_of_unchanged_checkers() {
     drop(l1);
     let text = |w: u32| {
         vs(&format!(
-            " real_server 127.0.0.1 {p1} {{\n weight 3\n TCP_CHECK {{\n connect_timeout 1\n retry 0\n }} }}\n \
-             real_server 127.0.0.2 {p1} {{\n weight {w}\n }}"
+            " real_server 198.18.1.2 {p1} {{\n weight 3\n TCP_CHECK {{\n connect_ip 127.0.0.1\n connect_timeout 1\n retry 0\n }} }}\n \
+             real_server 198.18.1.3 {p1} {{\n weight {w}\n }}"
         ))
     };
     let c = control();
@@ -176,7 +176,7 @@ fn omega_runs_the_down_scripts_of_what_is_still_up_at_shutdown() {
     let (down, quorum_down) = (dir.join("notify_down"), dir.join("quorum_down"));
     let text = vs(&format!(
         " omega\n quorum 1\n quorum_down \"/usr/bin/touch {}\"\n \
-         real_server 127.0.0.1 {p1} {{\n weight 1\n notify_down \"/usr/bin/touch {}\"\n TCP_CHECK {{ connect_timeout 1 }} }}",
+         real_server 198.18.1.2 {p1} {{\n weight 1\n notify_down \"/usr/bin/touch {}\"\n TCP_CHECK {{\n connect_ip 127.0.0.1\n connect_timeout 1 }} }}",
         quorum_down.display(),
         down.display()
     ));
@@ -225,7 +225,7 @@ fn reloads_leave_no_checker_threads_behind_waiting_out_a_long_connect_timeout() 
         (0..2).map(|_| std::net::TcpStream::connect_timeout(&to, Duration::from_millis(300))).collect();
     let text = |w: u32| {
         vs(&format!(
-            " real_server 127.0.0.1 {} {{\n weight {w}\n TCP_CHECK {{\n connect_timeout 3600\n }} }}",
+            " real_server 198.18.1.2 {} {{\n weight {w}\n TCP_CHECK {{\n connect_ip 127.0.0.1\n connect_timeout 3600\n }} }}",
             to.port()
         ))
     };
@@ -279,7 +279,7 @@ fn closed_port() -> u16 {
 fn a_server_dead_at_start_leaves_at_its_first_failure() {
     let p = closed_port();
     let text = vs(&format!(
-        " real_server 127.0.0.1 {p} {{\n weight 1\n TCP_CHECK {{\n connect_timeout 1\n retry 3\n \
+        " real_server 198.18.1.2 {p} {{\n weight 1\n TCP_CHECK {{\n connect_ip 127.0.0.1\n connect_timeout 1\n retry 3\n \
          delay_before_retry 30\n warmup 0\n }} }}"
     ));
     let c = control();
@@ -295,7 +295,7 @@ fn a_server_dead_at_start_leaves_at_its_first_failure() {
 /// for one that is up after it ran, or new at a reload.
 #[test]
 fn retries_follow_keepalived() {
-    let l = conf(&vs(" real_server 127.0.0.1 9 {\n TCP_CHECK {\n retry 4\n }\n }"));
+    let l = conf(&vs(" real_server 198.18.1.2 9 {\n TCP_CHECK {\n connect_ip 127.0.0.1\n retry 4\n }\n }"));
     let vs = &l.conf.virtual_servers[0];
     let rs = &vs.real_servers[0];
     let ck = |up, has_run, at_start| super::Ck {
@@ -323,8 +323,8 @@ fn an_alpha_checkers_first_failure_runs_notify_down() {
     std::fs::create_dir_all(&dir).unwrap();
     let down = dir.join("notify_down");
     let text = vs(&format!(
-        " alpha\n real_server 127.0.0.1 {p} {{\n notify_down \"/usr/bin/touch {}\"\n \
-         TCP_CHECK {{ connect_timeout 1\n warmup 0 }} }}",
+        " alpha\n real_server 198.18.1.2 {p} {{\n notify_down \"/usr/bin/touch {}\"\n \
+         TCP_CHECK {{\n connect_ip 127.0.0.1\n connect_timeout 1\n warmup 0 }} }}",
         down.display()
     ));
     let c = control();
@@ -355,9 +355,9 @@ fn misc_dynamic_exit_statuses_set_the_weight() {
     let (script, status) = status_script(&dir);
     std::fs::write(&status, "7").unwrap();
     let text = vs(&format!(
-        " real_server 127.0.0.1 81 {{\n weight 3\n MISC_CHECK {{\n misc_path {}\n misc_dynamic\n \
+        " real_server 198.18.1.2 81 {{\n weight 3\n MISC_CHECK {{\n misc_path {}\n misc_dynamic\n \
          warmup 0\n }} }}\n \
-         real_server 127.0.0.1 82 {{\n weight 4\n MISC_CHECK {{\n misc_path {}\n warmup 0\n }} }}",
+         real_server 198.18.1.2 82 {{\n weight 4\n MISC_CHECK {{\n misc_path {}\n warmup 0\n }} }}",
         script.display(),
         script.display()
     ));
@@ -380,8 +380,8 @@ fn misc_dynamic_exit_statuses_set_the_weight() {
 /// the server stays in the pool rather than failing every check.
 #[test]
 fn a_misc_check_without_its_script_is_disabled() {
-    let text = vs(" real_server 127.0.0.1 81 {\n MISC_CHECK {\n misc_path \"/nonexistent/gw-check a\"\n warmup 0\n }\n \
-         TCP_CHECK {\n connect_port 9\n warmup 30\n }\n }");
+    let text = vs(" real_server 198.18.1.2 81 {\n MISC_CHECK {\n misc_path \"/nonexistent/gw-check a\"\n warmup 0\n }\n \
+         TCP_CHECK {\n connect_ip 127.0.0.1\n connect_port 9\n warmup 30\n }\n }");
     let c = control();
     let h = Health::new(c.clone());
     start(&h, &c, &conf(&text));
@@ -402,9 +402,9 @@ fn the_quorum_starts_held_only_from_quorum_plus_hysteresis() {
     std::fs::create_dir_all(&dir).unwrap();
     let quorum_down = dir.join("quorum_down");
     let text = vs(&format!(
-        " quorum 2\n hysteresis 1\n quorum_down \"/usr/bin/touch {}\"\n sorry_server 127.0.0.1 99\n \
-         real_server 127.0.0.1 {p1} {{\n weight 1\n TCP_CHECK {{ connect_timeout 1 }} }}\n \
-         real_server 127.0.0.1 {p2} {{\n weight 1\n TCP_CHECK {{ connect_timeout 1 }} }}",
+        " quorum 2\n hysteresis 1\n quorum_down \"/usr/bin/touch {}\"\n sorry_server 198.18.1.99 99\n \
+         real_server 198.18.1.2 {p1} {{\n weight 1\n TCP_CHECK {{\n connect_ip 127.0.0.1\n connect_timeout 1 }} }}\n \
+         real_server 198.18.1.2 {p2} {{\n weight 1\n TCP_CHECK {{\n connect_ip 127.0.0.1\n connect_timeout 1 }} }}",
         quorum_down.display()
     ));
     let c = control();
@@ -428,10 +428,10 @@ fn a_reload_keeps_a_held_quorum() {
     let servers: String = ports
         .iter()
         .map(|p| {
-            format!(" real_server 127.0.0.1 {p} {{\n weight 1\n TCP_CHECK {{\n connect_timeout 1\n retry 0\n }} }}\n")
+            format!(" real_server 198.18.1.2 {p} {{\n weight 1\n TCP_CHECK {{\n connect_ip 127.0.0.1\n connect_timeout 1\n retry 0\n }} }}\n")
         })
         .collect();
-    let text = vs(&format!(" quorum 2\n hysteresis 1\n sorry_server 127.0.0.1 99\n{servers}"));
+    let text = vs(&format!(" quorum 2\n hysteresis 1\n sorry_server 198.18.1.99 99\n{servers}"));
     let c = control();
     let h = Health::new(c.clone());
     start(&h, &c, &conf(&text));
@@ -461,7 +461,7 @@ fn a_dynamic_weight_survives_a_reload_that_changes_the_file_weight() {
     std::fs::write(&status, "7").unwrap();
     let text = |w: u32| {
         vs(&format!(
-            " real_server 127.0.0.1 81 {{\n weight {w}\n MISC_CHECK {{\n misc_path {}\n misc_dynamic\n warmup 0\n }} }}",
+            " real_server 198.18.1.2 81 {{\n weight {w}\n MISC_CHECK {{\n misc_path {}\n misc_dynamic\n warmup 0\n }} }}",
             script.display()
         ))
     };
@@ -484,7 +484,7 @@ fn a_reload_that_edits_one_checker_keeps_the_others_state() {
     let p = closed_port();
     let text = |t: &str| {
         vs(&format!(
-            " real_server 127.0.0.1 {p} {{\n TCP_CHECK {{\n connect_timeout 1\n retry 0\n }}\n \
+            " real_server 198.18.1.2 {p} {{\n TCP_CHECK {{\n connect_ip 127.0.0.1\n connect_timeout 1\n retry 0\n }}\n \
              MISC_CHECK {{\n misc_path /bin/true\n misc_timeout {t}\n }} }}"
         ))
     };
@@ -510,7 +510,7 @@ fn quorum_up_runs_at_start_when_the_quorum_is_held() {
     std::fs::create_dir_all(&dir).unwrap();
     let up = dir.join("quorum_up");
     let text = vs(&format!(
-        " quorum 1\n quorum_up \"/usr/bin/touch {}\"\n real_server 127.0.0.1 {p} {{\n TCP_CHECK {{ connect_timeout 1 }} }}",
+        " quorum 1\n quorum_up \"/usr/bin/touch {}\"\n real_server 198.18.1.2 {p} {{\n TCP_CHECK {{\n connect_ip 127.0.0.1\n connect_timeout 1 }} }}",
         up.display()
     ));
     let c = control();
