@@ -370,6 +370,10 @@ impl Config {
 pub struct MetricsSection {
     /// `address:port` to serve `/metrics` on, e.g. "127.0.0.1:9120".
     pub listen: Option<String>,
+    /// The labels `node_ipvs_backend_*` keep, as node_exporter's
+    /// `--collector.ipvs.backend-labels` (e.g. "local_address,local_port,proto":
+    /// one series per service); all six when not given.
+    pub backend_labels: Option<String>,
 }
 
 impl MetricsSection {
@@ -383,6 +387,12 @@ impl MetricsSection {
             return Err(invalid("metrics.listen", "the port must be 1..=65535"));
         }
         Ok(Some(a))
+    }
+
+    /// The backend labels (validated as node_exporter validates its flag).
+    pub fn backend_labels(&self) -> Result<crate::control::BackendLabels, ConfigError> {
+        let Some(s) = &self.backend_labels else { return Ok(Default::default()) };
+        crate::control::BackendLabels::parse(s).map_err(|e| invalid("metrics.backend_labels", e))
     }
 }
 
@@ -899,6 +909,7 @@ impl Config {
         }
         self.check_limits(crate::limits::mem_total())?;
         self.metrics.listen_addr()?;
+        self.metrics.backend_labels()?;
         self.static_neighbours(&ports)?;
         self.service_requests()?;
         Ok(())

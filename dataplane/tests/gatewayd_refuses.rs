@@ -61,6 +61,10 @@ fn check_refuses_each_guarded_value_with_its_field() {
         ("[metrics]\nlisten = \"localhost\"", "metrics.listen: \"localhost\" is not an address:port"),
         ("[metrics]\nlisten = \"127.0.0.1:0\"", "metrics.listen: the port must be 1..=65535"),
         (
+            "[metrics]\nbackend_labels = \"local_port,vip,proto\"",
+            "metrics.backend_labels: unknown IPVS backend labels: \"vip\"",
+        ),
+        (
             "[metrics]\nlisten = \"127.0.0.1:70000\"",
             "metrics.listen: \"127.0.0.1:70000\" is not an address:port",
         ),

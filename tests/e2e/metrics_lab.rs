@@ -186,3 +186,29 @@ fn prometheus_reads_the_connection_count_and_drops_that_gwctl_shows() {
     assert_eq!(lab.stats().service("TCP").conns, conns);
     assert_eq!(lab.counter("drop_no_service"), no_service);
 }
+
+/// `[metrics] backend_labels`, node_exporter's `--collector.ipvs.backend-labels`:
+/// with the service's labels only, Prometheus stores one
+/// `node_ipvs_backend_*` series for the service, the two real servers
+/// summed, and gatewayd's per-server families keep the servers apart.
+#[test]
+fn prometheus_sees_one_backend_series_per_service_with_the_services_labels() {
+    let lab = Lab::up_tweaked(&FULLNAT, "mb", |c| {
+        format!(
+            "{c}\n[metrics]\nlisten = \"{METRICS}\"\nbackend_labels = \"proto,local_port,local_address\"\n"
+        )
+    });
+    lab.add_service("-t");
+    for _ in 0..4 {
+        lab.http();
+    }
+    let prom = Prometheus::start(&lab);
+    let q = r#"node_ipvs_backend_weight{local_address="198.18.0.100",local_port="80",proto="TCP"}"#;
+    assert_eq!(prom.wait_for(q, 2.0), Some(2.0), "{q}\n{}", prom.log());
+    assert_eq!(prom.query("count(node_ipvs_backend_weight)"), Some(1.0));
+    assert_eq!(prom.query(r#"count(node_ipvs_backend_weight{remote_address!=""})"#), None);
+    let q = r#"count(gatewayd_backend_connections_total{local_port="80"})"#;
+    assert_eq!(prom.query(q), Some(2.0), "{q}");
+    let q = r#"sum(gatewayd_backend_connections_total{local_port="80"})"#;
+    assert_eq!(prom.query(q), Some(4.0), "{q}");
+}

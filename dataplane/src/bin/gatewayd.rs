@@ -286,6 +286,7 @@ fn run(args: Args) -> Result<()> {
                 neigh_ports,
                 static_neighbours,
             )
+            .with_backend_labels(cfg.metrics.backend_labels()?)
             .with_laddr_hook({
                 let flows = flows.clone();
                 move |laddrs| flows.reconcile(laddrs)

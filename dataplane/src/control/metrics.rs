@@ -44,6 +44,47 @@ fn ip_label(addr: IpAddr) -> String {
     }
 }
 
+/// node_exporter's backend labels, in its order.
+const BACKEND_LABELS: [&str; 6] =
+    ["local_address", "local_port", "remote_address", "remote_port", "proto", "local_mark"];
+
+/// Which of node_exporter's backend labels `node_ipvs_backend_*` carry, as
+/// its `--collector.ipvs.backend-labels` chooses them: real servers whose
+/// kept labels are the same are summed into one series (active and
+/// inactive connections, weights). All six by default: one series per
+/// real server. The `gatewayd_*` families keep all six.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackendLabels(u8);
+
+impl Default for BackendLabels {
+    fn default() -> Self {
+        BackendLabels((1 << BACKEND_LABELS.len()) - 1)
+    }
+}
+
+impl BackendLabels {
+    /// node_exporter's `parseIpvsLabels`: a comma-separated list in any
+    /// order, empty items and repeats ignored, kept in node_exporter's own
+    /// order; an unknown name is refused with its message (the unknown
+    /// names sorted).
+    pub fn parse(list: &str) -> Result<BackendLabels, String> {
+        let mut unknown: Vec<&str> =
+            list.split(',').filter(|l| !l.is_empty() && !BACKEND_LABELS.contains(l)).collect();
+        if !unknown.is_empty() {
+            unknown.sort_unstable();
+            unknown.dedup();
+            return Err(format!("unknown IPVS backend labels: {:?}", unknown.join(", ")));
+        }
+        let kept = BACKEND_LABELS.iter().enumerate().filter(|(_, l)| list.split(',').any(|x| x == **l));
+        Ok(BackendLabels(kept.fold(0, |m, (i, _)| m | 1 << i)))
+    }
+
+    /// `labels` (node_exporter's six, in its order) without the ones not kept.
+    fn keep(self, labels: &[(&'static str, String); 6]) -> Vec<(&'static str, String)> {
+        labels.iter().enumerate().filter(|(i, _)| self.0 & 1 << i != 0).map(|(_, l)| l.clone()).collect()
+    }
+}
+
 /// The families of one scrape, in the order they are first named.
 #[derive(Default)]
 struct Families(Vec<MetricFamily>, BTreeMap<String, usize>);
@@ -221,8 +262,16 @@ impl Control {
         }
         drop(m);
         let mut per_dest = Vec::with_capacity(dests.len());
+        // By the kept labels: real servers that share them are summed, as
+        // node_exporter sums them.
+        let mut backends: BTreeMap<Vec<(&str, String)>, (u64, u64, u64)> = BTreeMap::new();
         for (labels, slot, weight, origin) in dests {
             let (st, active, inactive) = self.dest_stats(slot);
+            let sum = backends.entry(self.backend_labels.keep(&labels)).or_default();
+            *sum = (sum.0 + active, sum.1 + inactive, sum.2 + u64::from(weight));
+            per_dest.push((labels, sub(st, origin), self.dest_persist(slot)));
+        }
+        for (labels, (active, inactive, weight)) in backends {
             f.gauge(
                 "node_ipvs_backend_connections_active",
                 "The current active connections by local and remote address.",
@@ -239,9 +288,8 @@ impl Control {
                 "node_ipvs_backend_weight",
                 "The current backend weight by local and remote address.",
                 &labels,
-                f64::from(weight),
+                weight as f64,
             );
-            per_dest.push((labels, sub(st, origin), self.dest_persist(slot)));
         }
         let per_service: Vec<_> = services
             .into_iter()
@@ -426,6 +474,72 @@ mod tests {
         assert!(body.contains(&format!("gatewayd_health_up{labels} 0")), "{body}");
         assert!(body.contains(&format!("gatewayd_health_in_pool{labels} 0")), "{body}");
         assert!(body.contains(&format!("gatewayd_health_transitions_total{labels} 3")), "{body}");
+    }
+
+    /// `--collector.ipvs.backend-labels`'s rules: node_exporter's order
+    /// whatever the order given, empty items and repeats ignored, unknown
+    /// names refused with its message.
+    #[test]
+    fn backend_labels_parse_as_node_exporters_flag() {
+        use super::BackendLabels;
+        let full =
+            BackendLabels::parse("local_address,local_port,remote_address,remote_port,proto,local_mark");
+        assert_eq!(full, Ok(BackendLabels::default()));
+        assert_eq!(
+            BackendLabels::parse("proto,,local_port,local_address,proto"),
+            BackendLabels::parse("local_address,local_port,proto")
+        );
+        assert_eq!(BackendLabels::parse(""), Ok(BackendLabels(0)));
+        assert_eq!(
+            BackendLabels::parse("foo,local_port,bar,foo"),
+            Err(r#"unknown IPVS backend labels: "bar, foo""#.to_string())
+        );
+        assert_eq!(
+            BackendLabels::parse("Proto"),
+            Err(r#"unknown IPVS backend labels: "Proto""#.to_string()),
+            "names are case-sensitive"
+        );
+    }
+
+    /// With fewer labels, real servers that share the kept ones are summed
+    /// into one series, as node_exporter sums them; the gatewayd_backend_*
+    /// families stay per real server.
+    #[test]
+    fn backends_sharing_the_kept_labels_are_summed() {
+        let (c, _) = control(2);
+        let c = c.with_backend_labels(super::BackendLabels::parse("proto,local_port,local_address").unwrap());
+        add(&c);
+        let mut d3 = crate::control::test_util::dest(3);
+        d3.weight = 4;
+        assert_eq!(c.handle(Request::AddDest { service: key(80), dest: d3 }), Response::Ok);
+        let spec = gw_proto::ServiceSpec::new(key(81), gw_proto::Scheduler::Rr);
+        assert_eq!(c.handle(Request::AddService { spec }), Response::Ok);
+        let d2 = crate::control::test_util::dest(2);
+        assert_eq!(c.handle(Request::AddDest { service: key(81), dest: d2 }), Response::Ok);
+        // Slots in the order added: :80's two servers, then :81's.
+        c.workers[0].dests[0].active.add(2);
+        c.workers[1].dests[1].active.add(3);
+        c.workers[1].dests[1].inactive.add(7);
+        c.workers[0].dests[2].active.add(11);
+        let body = c.metrics();
+        let s80 = r#"{local_address="198.18.0.100",local_port="80",proto="TCP"}"#;
+        let s81 = r#"{local_address="198.18.0.100",local_port="81",proto="TCP"}"#;
+        assert_eq!(sample(&body, &format!("node_ipvs_backend_connections_active{s80}")), 5.0, "{body}");
+        assert_eq!(sample(&body, &format!("node_ipvs_backend_connections_inactive{s80}")), 7.0);
+        assert_eq!(sample(&body, &format!("node_ipvs_backend_weight{s80}")), 5.0);
+        assert_eq!(sample(&body, &format!("node_ipvs_backend_connections_active{s81}")), 11.0);
+        assert_eq!(sample(&body, &format!("node_ipvs_backend_weight{s81}")), 1.0);
+        assert_eq!(body.lines().filter(|l| l.starts_with("node_ipvs_backend_weight{")).count(), 2, "{body}");
+        assert!(!body.lines().any(|l| l.starts_with("node_ipvs_backend") && l.contains("remote_")), "{body}");
+        let rs3 = r#"remote_address="198.18.1.3",remote_port="80""#;
+        assert!(body.lines().any(|l| l.starts_with("gatewayd_backend_") && l.contains(rs3)), "{body}");
+        // No label at all: one series for the whole box.
+        let (c, _) = control(1);
+        let c = c.with_backend_labels(super::BackendLabels::parse("").unwrap());
+        add(&c);
+        assert_eq!(c.handle(Request::AddDest { service: key(80), dest: d3 }), Response::Ok);
+        let body = c.metrics();
+        assert_eq!(sample(&body, "node_ipvs_backend_weight"), 5.0, "{body}");
     }
 
     #[test]

@@ -41,6 +41,7 @@ use gw_core::service::Publisher;
 
 use self::model::{Model, Slots};
 
+pub use self::metrics::BackendLabels;
 pub use self::neighbours::{check as check_neighbour, NeighPort, MAX_STATIC_NEIGHBOURS};
 pub use self::server::{
     clear_socket_path, group_id, remove_socket, serve, serve_conn, serve_with_group, MAX_CLIENTS,
@@ -74,6 +75,8 @@ pub struct Control {
     /// The ports' addresses and subnets, which a real server or a local
     /// address must not be (none without ports; [`model::on_a_port`]).
     port_addrs: Arc<[NeighPort]>,
+    /// The labels `node_ipvs_backend_*` keep (`[metrics] backend_labels`).
+    backend_labels: BackendLabels,
     /// The health checkers' view of their real servers, per service, as
     /// [`crate::health`] last published it (listings only).
     health: Mutex<BTreeMap<ServiceKey, Vec<gw_proto::RsHealth>>>,
@@ -126,6 +129,7 @@ impl Control {
             ports: Default::default(),
             statics: None,
             port_addrs: Arc::new([]),
+            backend_labels: BackendLabels::default(),
             health: Mutex::new(BTreeMap::new()),
         }
     }
@@ -185,6 +189,13 @@ impl Control {
     /// Without this call: `max_services`.
     pub fn with_locality_services(mut self, n: usize) -> Control {
         self.max_locality = n;
+        self
+    }
+
+    /// The labels `node_ipvs_backend_*` keep ([`BackendLabels`]; without
+    /// this call all six, one series per real server).
+    pub fn with_backend_labels(mut self, labels: BackendLabels) -> Control {
+        self.backend_labels = labels;
         self
     }
 
