@@ -80,10 +80,13 @@ impl BackendLabels {
     }
 
     /// `labels` (node_exporter's six, in its order) without the ones not kept.
-    fn keep(self, labels: &[(&'static str, String); 6]) -> Vec<(&'static str, String)> {
+    fn keep(self, labels: &[(&'static str, String); 6]) -> Labels {
         labels.iter().enumerate().filter(|(i, _)| self.0 & 1 << i != 0).map(|(_, l)| l.clone()).collect()
     }
 }
+
+/// A series' labels, names and values.
+type Labels = Vec<(&'static str, String)>;
 
 /// The families of one scrape, in the order they are first named.
 #[derive(Default)]
@@ -264,7 +267,7 @@ impl Control {
         let mut per_dest = Vec::with_capacity(dests.len());
         // By the kept labels: real servers that share them are summed, as
         // node_exporter sums them.
-        let mut backends: BTreeMap<Vec<(&str, String)>, (u64, u64, u64)> = BTreeMap::new();
+        let mut backends: BTreeMap<Labels, (u64, u64, u64)> = BTreeMap::new();
         for (labels, slot, weight, origin) in dests {
             let (st, active, inactive) = self.dest_stats(slot);
             let sum = backends.entry(self.backend_labels.keep(&labels)).or_default();
