@@ -245,7 +245,11 @@ mod tests {
         const SCALE: u64 = 100;
         const TIMEOUT_MS: u64 = 2_000;
         const RUN_MS: u64 = 7_000;
-        let burst = 2 * gw_dpdk::BURST; // two ports, full bursts: the fewest polls
+        // gw_dpdk::BURST, which this crate has only with `dpdk`.
+        const BURST: usize = 32;
+        #[cfg(feature = "dpdk")]
+        const _: () = assert!(BURST == gw_dpdk::BURST);
+        let burst = 2 * BURST; // two ports, full bursts: the fewest polls
         let poll_us = burst as u64 * 1_000_000 * SCALE / packets_per_s;
         let mut t = SessionTable::new(1 << 17, 1, 0);
         let mut deadline: Vec<u64> = vec![]; // per session id, in ms

@@ -257,6 +257,7 @@ impl LabConfig {
             MAX_SERVICES,
             self.max_dests,
         );
+        #[cfg_attr(not(feature = "dpdk"), allow(unused_mut))]
         let mut engine =
             Engine::new(self.engine_config(), publisher.current(), counters.clone(), self.start_ms);
         // As gatewayd's workers (a hint: the tests see the same results).
