@@ -257,6 +257,11 @@ pub fn parse(n: &Node, notices: &mut Vec<Notice>) -> Result<Option<Checker>, Err
         CheckKind::Misc(m) if m.path.is_empty() => {
             return Err(n.at.error("MISC_CHECK has no misc_path"));
         }
+        // What keepalived cannot split leaves the checker without a script.
+        CheckKind::Misc(m) if crate::values::parse_command(&m.path).map_or(true, |w| w.is_empty()) => {
+            let why = crate::values::parse_command(&m.path).err().unwrap_or_else(|| "no word".into());
+            return Err(n.at.error(format!("MISC_CHECK has no misc_path it can run: {why}")));
+        }
         CheckKind::Misc(m) if m.user.is_some() && m.run_as.is_none() => {
             let msg = format!("Failed to set uid/gid for misc checker script {} - removing", m.path);
             notices.push(Notice::new(&n.at, msg));

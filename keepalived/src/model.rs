@@ -683,6 +683,17 @@ fn script(n: &Node, notices: &mut Vec<Notice>) -> Result<Option<Script>, Error> 
         leaf(n, 0)?;
     }
     let command = word(n, 1)?.to_owned();
+    // keepalived splits the command when it reads it (`notify_script_init`)
+    // and drops one it cannot split or that has no word.
+    match crate::values::parse_command(&command) {
+        Ok(words) if !words.is_empty() => {}
+        why => {
+            let why = why.err().map_or_else(String::new, |e| format!(" ({e})"));
+            let m = format!("Unable to parse script '{command}' - ignoring{why}");
+            notices.push(Notice::new(&n.at, m));
+            return Ok(None);
+        }
+    }
     let run_as = match n.words.get(2) {
         None => None,
         Some(user) => match crate::values::run_as(user, n.words.get(3).map(String::as_str)) {

@@ -163,34 +163,101 @@ pub fn run_as(user: &str, group: Option<&str>) -> Option<(u32, u32)> {
 }
 
 /// Splits a script's command line into words as keepalived's
-/// `alloc_strvec_quoted_escaped` does: by blanks, single or double quotes
-/// grouping (no shell).
-pub fn split_command(line: &str) -> Vec<String> {
+/// `alloc_strvec_quoted_escaped` does (`lib/parser.c`; no shell): blanks
+/// separate words outside quotes; single or double quotes group (and are
+/// dropped); a backslash, inside quotes or not, escapes the next character
+/// as C does (`\n`, `\t`, `\a`, `\b`, `\f`, `\r`, `\v`, `\E` for ESC,
+/// `\xHH` of one or two hex digits, `\NNN` of one to three octal digits,
+/// `\cX` for control-X, and any other character as itself: `\ `, `\"`,
+/// `\'`, `\\`). A word ends at a NUL an escape makes, as keepalived's
+/// `STRNDUP` ends it. Refused as keepalived refuses them: a backslash at
+/// the end, an unmatched quote, and bytes that are not UTF-8.
+pub fn parse_command(line: &str) -> Result<Vec<String>, String> {
+    const BLANKS: &[u8] = b" \t\x0c\n\r\x0b";
+    let src = line.as_bytes();
     let mut out = vec![];
-    let mut cur = String::new();
-    let mut quote: Option<char> = None;
-    let mut any = false;
-    for ch in line.chars() {
-        match (quote, ch) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), c) => cur.push(c),
-            (None, '"' | '\'') => {
-                quote = Some(ch);
-                any = true
-            }
-            (None, c) if c.is_whitespace() => {
-                if any || !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                }
-                any = false
-            }
-            (None, c) => cur.push(c),
+    let mut at = 0;
+    loop {
+        while src.get(at).is_some_and(|c| BLANKS.contains(c)) {
+            at += 1;
         }
+        if at == src.len() {
+            return Ok(out);
+        }
+        let mut word: Vec<u8> = vec![];
+        let mut quote: Option<u8> = None;
+        while let Some(&c) = src.get(at) {
+            match (quote, c) {
+                (_, b'\\') => {
+                    let (byte, len) = escape(&src[at + 1..])
+                        .ok_or_else(|| format!("Missing escape char at end: '{line}'"))?;
+                    word.push(byte);
+                    at += 1 + len;
+                }
+                (Some(q), c) if c == q => {
+                    quote = None;
+                    at += 1;
+                }
+                (Some(_), c) => {
+                    word.push(c);
+                    at += 1;
+                }
+                (None, b'"' | b'\'') => {
+                    quote = Some(c);
+                    at += 1;
+                }
+                (None, c) if BLANKS.contains(&c) => break,
+                (None, c) => {
+                    word.push(c);
+                    at += 1;
+                }
+            }
+        }
+        if let Some(q) = quote {
+            return Err(format!("String '{line}': missing terminating {}", char::from(q)));
+        }
+        if let Some(nul) = word.iter().position(|&b| b == 0) {
+            word.truncate(nul);
+        }
+        let word =
+            String::from_utf8(word).map_err(|_| format!("String '{line}': its escapes are not UTF-8"))?;
+        out.push(word);
     }
-    if any || !cur.is_empty() {
-        out.push(cur);
-    }
-    out
+}
+
+/// The byte of the escape that starts `rest` (after its backslash), and
+/// how many bytes of `rest` it takes; `None` when `rest` is empty.
+fn escape(rest: &[u8]) -> Option<(u8, usize)> {
+    let first = *rest.first()?;
+    let hex = || {
+        let n = rest[1..].iter().take(2).take_while(|c| c.is_ascii_hexdigit()).count();
+        let v = rest[1..=n].iter().fold(0u32, |v, c| v * 16 + char::from(*c).to_digit(16).unwrap_or(0));
+        (v as u8, 1 + n)
+    };
+    Some(match first {
+        b'x' if rest.get(1).is_some_and(u8::is_ascii_hexdigit) => hex(),
+        b'c' if rest.len() > 1 => (rest[1] & 0x1f, 2),
+        b'0'..=b'7' => {
+            let n = rest.iter().take(3).take_while(|c| (b'0'..=b'7').contains(*c)).count();
+            let v = rest[..n].iter().fold(0u32, |v, c| v * 8 + u32::from(c - b'0'));
+            (v as u8, n)
+        }
+        b'a' => (0x07, 1),
+        b'b' => (0x08, 1),
+        b'E' => (0x1b, 1),
+        b'f' => (0x0c, 1),
+        b'n' => (b'\n', 1),
+        b'r' => (b'\r', 1),
+        b't' => (b'\t', 1),
+        b'v' => (0x0b, 1),
+        other => (other, 1),
+    })
+}
+
+/// [`parse_command`]'s words, none for a line it refuses (the
+/// configuration refuses those, so only lines it took reach a run).
+pub fn split_command(line: &str) -> Vec<String> {
+    parse_command(line).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -203,6 +270,41 @@ mod tests {
 
     fn node(text: &str) -> Node {
         build(read_str(Path::new("k"), text).unwrap()).unwrap().remove(0)
+    }
+
+    /// `alloc_strvec_quoted_escaped` (keepalived's `lib/parser.c`) on
+    /// the lines its code takes each branch for: the results written out
+    /// from that function, byte by byte.
+    #[test]
+    fn commands_split_with_keepalived_quotes_and_escapes() {
+        let ok = |line: &str, want: &[&str]| {
+            assert_eq!(parse_command(line), Ok(want.iter().map(|w| w.to_string()).collect()), "{line:?}")
+        };
+        // The review's case: an escaped blank, a quoted one.
+        ok(r"/bin/echo a\ b 'c d'", &["/bin/echo", "a b", "c d"]);
+        ok("/bin/check  -x 'a b' \"\"", &["/bin/check", "-x", "a b", ""]);
+        ok("\t /bin/true \x0b", &["/bin/true"]);
+        // Escapes inside either quote; the other quote is plain there.
+        ok(r#""a\"b" 'c\'d' "e'f" 'g"h'"#, &["a\"b", "c'd", "e'f", "g\"h"]);
+        ok(r"a\\b \q", &["a\\b", "q"]);
+        // C's escapes; \x takes one or two hex digits, octal one to three.
+        ok(r"\t\n\r\a\b\f\v\E", &["\t\n\r\x07\x08\x0c\x0b\x1b"]);
+        ok(r"\x41\x4a\x4 \x4g \xg", &["AJ\x04", "\x04g", "xg"]);
+        ok(r"\101\1012 \7 \08", &["AA2", "\x07", ""]);
+        ok(r"\cA\c[ \c", &["\x01\x1b", "c"]);
+        // A NUL ends the word (STRNDUP); the rest of the word is dropped.
+        ok(r"ab\0cd ef", &["ab", "ef"]);
+        ok(r"ab\x00cd", &["ab"]);
+        ok("", &[]);
+        ok("   ", &[]);
+        assert_eq!(parse_command(r"/bin/echo a\"), Err(r"Missing escape char at end: '/bin/echo a\'".into()));
+        assert_eq!(
+            parse_command("/bin/echo 'a b"),
+            Err("String '/bin/echo 'a b': missing terminating '".into())
+        );
+        assert_eq!(parse_command("x \"y"), Err("String 'x \"y': missing terminating \"".into()));
+        assert!(parse_command(r"\xff").unwrap_err().ends_with("its escapes are not UTF-8"));
+        assert_eq!(split_command(r"/bin/echo a\"), Vec::<String>::new());
     }
 
     #[test]

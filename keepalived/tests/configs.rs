@@ -866,6 +866,48 @@ virtual_server 198.18.0.100 80 {
     );
 }
 
+/// Script lines keepalived cannot split (`alloc_strvec_quoted_escaped`:
+/// here an unmatched quote): a notify script is dropped
+/// with keepalived's notice, a MISC_CHECK without a script it can run is
+/// refused as one without `misc_path`; escapes reach the words.
+#[test]
+fn scripts_keepalived_cannot_split_are_dropped_or_refused() {
+    let text = r#"
+virtual_server 198.18.0.100 80 {
+  protocol TCP
+  lb_algo rr
+  lb_kind NAT
+  quorum_up "/bin/up.sh 'a"
+  quorum_down "/bin/down.sh it\'s"
+  real_server 198.18.1.2 80 {
+    notify_up "/bin/echo a\ b\tc"
+    MISC_CHECK {
+      misc_path "/bin/check \x41"
+    }
+  }
+}
+"#;
+    let l = parse_str(Path::new("k.conf"), text).unwrap();
+    let vs = &l.conf.virtual_servers[0];
+    assert_eq!(vs.quorum_up, None);
+    assert_eq!(
+        notices(&l),
+        ["6: Unable to parse script '/bin/up.sh 'a' - ignoring (String '/bin/up.sh 'a': missing terminating ')"]
+    );
+    let down = vs.quorum_down.as_ref().unwrap();
+    assert_eq!(gw_keepalived::values::split_command(&down.command), ["/bin/down.sh", "it's"]);
+    let rs = &vs.real_servers[0];
+    let up = rs.notify_up.as_ref().unwrap();
+    assert_eq!(gw_keepalived::values::split_command(&up.command), ["/bin/echo", "a b\tc"]);
+    let CheckKind::Misc(m) = &rs.checkers[0].kind else { panic!() };
+    assert_eq!(gw_keepalived::values::split_command(&m.path), ["/bin/check", "A"]);
+    let e = refused(&text.replace("\\x41", "'x"));
+    assert!(
+        e.contains("MISC_CHECK has no misc_path it can run: String '/bin/check 'x': missing terminating '"),
+        "{e}"
+    );
+}
+
 /// Values keepalived takes that gatewayd refused before: `http_protocol
 /// 1.0c`, a `status_code` with no code (the default stays), and UDP hex in
 /// keepalived's free format (`read_hex_str`: blanks, one-digit bytes, `x`

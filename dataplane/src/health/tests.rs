@@ -476,6 +476,19 @@ fn a_dynamic_weight_survives_a_reload_that_changes_the_file_weight() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A MISC_CHECK's command is split with keepalived's escapes: `exit\ 9`
+/// is one word, so `sh -c` exits 9 and `misc_dynamic` sets weight 7 (split
+/// at the blank, sh would run `exit\` and exit 127: weight 125).
+#[test]
+fn a_misc_check_command_is_split_with_keepalived_escapes() {
+    let text = vs(" real_server 198.18.1.2 81 {\n weight 3\n MISC_CHECK {\n misc_path \"/bin/sh -c exit\\ 9\"\n misc_dynamic\n warmup 0\n }\n }");
+    let c = control();
+    let h = Health::new(c.clone());
+    start(&h, &c, &conf(&text));
+    wait("exit 9: weight 7", || dests(&c) == vec![(81, 7)]);
+    h.stop();
+}
+
 /// keepalived migrates checker by checker: editing one checker of a dead
 /// server keeps the dead one's state (the server stays out), and the new
 /// checker of a failed server fails at its first failure.
