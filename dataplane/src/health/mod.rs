@@ -31,7 +31,8 @@
 //! - `notify_up` / `notify_down` / `quorum_up` / `quorum_down` scripts run
 //!   (without a shell, not waited for, as their `USER`/`GROUP`); with
 //!   `omega`, at shutdown the `notify_down` of every server still up and
-//!   every `quorum_down`.
+//!   in the pool (not in sorry mode) and every `quorum_down`, also for a
+//!   service without checkers.
 //!
 //! A weight changed with `gwctl -e` is not overwritten: when a checker
 //! takes a server out it remembers the weight the server had then (gwctl's
@@ -304,7 +305,14 @@ fn build(loaded: &Loaded, at_start: bool) -> State {
             let mode = ss.forward.or(vs.forward).unwrap_or(ForwardMode::Masq);
             DestSpec::new(ss.addr, ss.port.unwrap_or(s.spec.key.port), mode, 1)
         });
-        if rss.iter().all(|r| r.checkers.is_empty()) && sorry.is_none() {
+        // A service the health checks have nothing to do for: no checker,
+        // no sorry server, no script (keepalived runs the quorum and
+        // notify scripts of a service without checkers too: at start, and
+        // with `omega` at shutdown).
+        let scripts = vs.quorum_up.is_some()
+            || vs.quorum_down.is_some()
+            || rss.iter().any(|r| r.notify_up.is_some() || r.notify_down.is_some());
+        if rss.iter().all(|r| r.checkers.is_empty()) && sorry.is_none() && !scripts {
             continue;
         }
         let mut svc = Svc {
@@ -548,13 +556,16 @@ impl Health {
     }
 
     /// Stops every checker (at shutdown); with `omega`, runs the down
-    /// scripts of what was still up and every `quorum_down`, as keepalived
-    /// does when it exits (`update_vs_notifies` when stopping).
+    /// scripts of what was still up and in the pool and every
+    /// `quorum_down`, as keepalived does when it exits (`clear_service_rs`
+    /// notifies a server that is alive and set: in sorry mode the live
+    /// servers are out of the pool and get none; `update_vs_notifies` when
+    /// stopping).
     pub fn stop(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         for svc in st.services.iter().filter(|s| s.omega) {
-            for rs in svc.rss.iter().filter(|r| r.up()) {
+            for rs in svc.rss.iter().filter(|r| r.up() && !svc.sorry_mode()) {
                 notify(&rs.notify_down);
             }
             notify(&svc.quorum_down_script);

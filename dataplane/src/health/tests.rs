@@ -191,6 +191,59 @@ fn omega_runs_the_down_scripts_of_what_is_still_up_at_shutdown() {
     drop(l1);
 }
 
+/// keepalived's `omega` for what the checks do not watch: a service
+/// without checkers runs its server's `notify_down` and its `quorum_down`
+/// at shutdown; in sorry mode the live servers are out of the pool and
+/// get no `notify_down` (`clear_service_rs` notifies only a server that
+/// is alive and set), while `quorum_down` runs.
+#[test]
+fn omega_at_shutdown_covers_unchecked_services_and_skips_servers_out_of_the_pool() {
+    let dir = std::env::temp_dir().join(format!("gw-health-omega2-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = |n: &str| dir.join(n);
+    let text = vs(&format!(
+        " omega\n quorum_down \"/usr/bin/touch {}\"\n \
+         real_server 198.18.1.2 80 {{\n weight 1\n notify_down \"/usr/bin/touch {}\"\n }}",
+        f("q1").display(),
+        f("d1").display()
+    ));
+    let c = control();
+    let h = Health::new(c.clone());
+    start(&h, &c, &conf(&text));
+    assert_eq!(dests(&c), vec![(80, 1)]);
+    h.stop();
+    wait("the unchecked service's scripts run at shutdown", || f("q1").exists() && f("d1").exists());
+
+    // Quorum 5 over a live server of weight 1 and a dead one of weight 5
+    // (keepalived lowers a quorum above the total weight): sorry mode from
+    // the start, the live server out of the pool.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let p = l.local_addr().unwrap().port();
+    let text = vs(&format!(
+        " omega\n quorum 5\n quorum_down \"/usr/bin/touch {}\"\n sorry_server 198.18.1.9 8080\n \
+         real_server 198.18.1.2 {p} {{\n weight 1\n notify_down \"/usr/bin/touch {}\"\n \
+         TCP_CHECK {{\n connect_ip 127.0.0.1\n connect_timeout 1 }} }}\n \
+         real_server 198.18.1.3 80 {{\n weight 5\n alpha\n MISC_CHECK {{\n misc_path /bin/false\n }} }}",
+        f("q2").display(),
+        f("d2").display()
+    ));
+    let c = control();
+    let h = Health::new(c.clone());
+    start(&h, &c, &conf(&text));
+    wait("the server up, the sorry server serving", || {
+        health(&c).iter().any(|v| !v.sorry && v.up && !v.in_pool) && dests(&c) == vec![(8080, 1)]
+    });
+    // The quorum_down of the start (it starts lost, with a sorry server).
+    wait("quorum_down at start", || f("q2").exists());
+    std::fs::remove_file(f("q2")).unwrap();
+    h.stop();
+    wait("quorum_down at shutdown", || f("q2").exists());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!f("d2").exists(), "no notify_down for a server out of the pool");
+    std::fs::remove_dir_all(&dir).unwrap();
+    drop(l);
+}
+
 /// Threads of this process whose name starts with `prefix`.
 fn threads_named(prefix: &str) -> usize {
     std::fs::read_dir("/proc/self/task")
