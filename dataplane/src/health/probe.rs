@@ -185,7 +185,8 @@ fn request(url: &Url, h: &HttpCheck, host: Option<&str>, to: SocketAddr) -> Stri
 }
 
 /// Fetches each url of `h` in turn, each with its own `connect_timeout`
-/// for the connect and for each read (keepalived re-arms its timer after
+/// for the connect (and TLS handshake), from the request, and for each
+/// read (keepalived re-arms its timer when it sends the request and after
 /// every read: a slow page that keeps coming is not cut off).
 fn http(h: &HttpCheck, to: SocketAddr, host: Vhosts, tls: bool, a: &Attempt) -> Result<(), String> {
     for url in &h.urls {
@@ -213,8 +214,13 @@ fn sni<'a>(h: &'a HttpCheck, url: &'a Url, host: Vhosts<'a>) -> Option<&'a str> 
     h.sni_name.as_deref().or(url.virtualhost.as_deref()).or(h.virtualhost.as_deref()).or(host.sni)
 }
 
+/// Sends the request and reads the response. Sending it re-arms the
+/// attempt, as keepalived's `http_request_thread` re-arms
+/// `connect_timeout`: the time the connect took does not count against
+/// the response.
 fn fetch(mut s: TcpStream, req: &[u8], a: &mut Attempt, resp: &mut Response) -> Result<(), String> {
     s.write_all(req).map_err(|e| format!("send: {e}"))?;
+    *a = a.renewed();
     read_response(&mut s, a, resp)
 }
 
@@ -450,8 +456,12 @@ fn fetch_tls(
             Err(e) => return Err(format!("TLS: {e}")),
         }
     }
+    // The connect and the handshake share one timeout; sending the
+    // request re-arms it (keepalived's `ssl_connect`, then
+    // `http_request_thread`).
     let mut tls = rustls::Stream::new(&mut conn, &mut s);
     tls.write_all(req).map_err(|e| format!("TLS: {e}"))?;
+    *a = a.renewed();
     read_response(&mut tls, a, resp)
 }
 
@@ -585,6 +595,36 @@ mod tests {
 
     fn url(path: &str) -> Url {
         Url { path: path.into(), ..Default::default() }
+    }
+
+    /// The wait for the response is timed from the request, as keepalived
+    /// re-arms `connect_timeout` when it sends it: an attempt with 0.2 s
+    /// left of 1 s when the request goes out (a slow connect or TLS
+    /// handshake) still takes a response that comes 0.5 s later.
+    #[test]
+    fn the_wait_for_the_response_is_timed_from_the_request() {
+        use std::io::{BufRead, BufReader};
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let to = l.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (s, _) = l.accept().unwrap();
+            let mut r = BufReader::new(s);
+            let mut line = String::new();
+            while r.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
+                line.clear();
+            }
+            std::thread::sleep(Duration::from_millis(500));
+            r.get_mut().write_all(b"HTTP/1.0 200 OK\r\n\r\nhello").unwrap();
+        });
+        let never = || false;
+        let mut a = Attempt::new(Duration::from_secs(1), &never);
+        let stream = tcp(to, &a).unwrap();
+        std::thread::sleep(Duration::from_millis(800));
+        let u = url("/");
+        let mut resp = Response::new(&u);
+        assert_eq!(fetch(stream, b"GET / HTTP/1.0\r\n\r\n", &mut a, &mut resp), Ok(()));
+        assert_eq!(resp.check(), Ok(()));
+        server.join().unwrap();
     }
 
     /// keepalived's `request_template`(`_ipv6`), byte for byte.
