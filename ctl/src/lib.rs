@@ -149,10 +149,14 @@ where
     })?;
     let mut timeout = timeout;
     if inv.command == Command::Restore {
-        let mut text = String::new();
+        // Bytes, as ipvsadm's `fgets` reads them: a byte that is not UTF-8
+        // (a Latin-1 comment) becomes U+FFFD, ignored in a comment and
+        // refused where ipvsadm would refuse it too (a host name).
+        let mut bytes = vec![];
         input
-            .read_to_string(&mut text)
+            .read_to_end(&mut bytes)
             .map_err(|e| Failure::Usage(format!("cannot read the rules from stdin: {}", os_text(&e))))?;
+        let text = String::from_utf8_lossy(&bytes);
         let rules = rules::parse_rule_lines_as(&text, &names, program).map_err(Failure::Rules)?;
         let (lines, requests) = rules.into_iter().map(|r| (r.line, r.request)).unzip();
         inv.lines = lines;

@@ -609,6 +609,33 @@ fn restore_error_names_the_line_and_sends_nothing() {
     assert!(listener.accept().is_err(), "gwctl connected although the rules were bad");
 }
 
+/// ipvsadm reads the rules as bytes (`fgets`): a Latin-1 comment does not
+/// refuse the file; a byte that is not UTF-8 in a host name is refused as
+/// a host ipvsadm cannot resolve.
+#[test]
+fn restore_reads_bytes_that_are_not_utf8() {
+    let sock = SockPath::new();
+    let daemon = serve_once(&sock.0, Response::Ok);
+    let rules = b"# caf\xe9 rules\n-A -t 198.18.0.100:80 -s rr # \xff\xfe\n";
+    let argv = vec!["gwctl", "--socket", sock.arg(), "-R"];
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = gwctl::run_with_input(argv, &mut &rules[..], &mut out, &mut err, Duration::from_secs(5));
+    assert_eq!((code, String::from_utf8_lossy(&err).as_ref()), (0, ""));
+    let spec = ServiceSpec::new(key(), Scheduler::Rr);
+    assert_eq!(daemon.join().unwrap(), Request::Restore { requests: vec![Request::AddService { spec }] });
+    let argv = vec!["gwctl", "--socket", sock.arg(), "-R"];
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = gwctl::run_with_input(
+        argv,
+        &mut &b"-A -t caf\xe9:80\n"[..],
+        &mut out,
+        &mut err,
+        Duration::from_secs(5),
+    );
+    let err = String::from_utf8_lossy(&err);
+    assert_eq!((code, err.as_ref()), (2, "line 1: illegal virtual server address[:port] specified\n"));
+}
+
 #[test]
 fn ipvsadms_tun_save_file_restores_and_saves_back() {
     // ipvsadm 1.31's -S for an ipip server: "-a %s -r %s %s -w %d --tun-type %s\n".
