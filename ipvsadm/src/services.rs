@@ -10,7 +10,7 @@
 //! [`PortNames::system`]; the built-in table of tests never resolves hosts.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr};
 
 use gw_proto::Protocol;
 
@@ -101,16 +101,14 @@ impl PortNames {
         self.names.get(&(port, proto)).map(String::as_str)
     }
 
-    /// ipvsadm's `host_to_addr`: the first IPv4 address of host `name`, from
-    /// the system resolver. `None` for a table that does not resolve hosts.
+    /// ipvsadm's `host_to_addr`: the first address `gethostbyname` gives
+    /// for host `name`, if it is IPv4. `None` for a table that does not
+    /// resolve hosts.
     pub fn host_addr(&self, name: &str) -> Option<Ipv4Addr> {
         if !self.hosts || name.is_empty() {
             return None;
         }
-        (name, 0).to_socket_addrs().ok()?.find_map(|a| match a.ip() {
-            IpAddr::V4(v4) => Some(v4),
-            IpAddr::V6(_) => None,
-        })
+        gethostbyname4(name)
     }
 
     /// ipvsadm's `addr_to_host`: the name of `addr` from the system resolver
@@ -127,6 +125,80 @@ impl PortNames {
     /// A table that resolves host names with the system resolver (for tests).
     pub fn with_hosts(self) -> PortNames {
         PortNames { hosts: true, ..self }
+    }
+}
+
+/// glibc's `struct hostent` (`<netdb.h>`), which the libc crate does not
+/// declare for Linux.
+#[repr(C)]
+struct HostEnt {
+    h_name: *mut libc::c_char,
+    h_aliases: *mut *mut libc::c_char,
+    h_addrtype: libc::c_int,
+    h_length: libc::c_int,
+    h_addr_list: *mut *mut libc::c_char,
+}
+
+extern "C" {
+    /// glibc's reentrant `gethostbyname`.
+    fn gethostbyname_r(
+        name: *const libc::c_char,
+        ret: *mut HostEnt,
+        buf: *mut libc::c_char,
+        buflen: libc::size_t,
+        result: *mut *mut HostEnt,
+        h_errnop: *mut libc::c_int,
+    ) -> libc::c_int;
+}
+
+/// The first address of `name` as `gethostbyname` gives it, if it is IPv4:
+/// ipvsadm's lookup. Not `getaddrinfo`, which sorts a name's addresses by
+/// RFC 6724 (its longest-prefix rule puts an address near one of this
+/// host's first), where `gethostbyname` keeps the resolver's order: with
+/// several addresses the two pick different VIPs.
+fn gethostbyname4(name: &str) -> Option<Ipv4Addr> {
+    let name = std::ffi::CString::new(name).ok()?;
+    let mut buf = vec![0 as libc::c_char; 1024];
+    loop {
+        let mut ent = std::mem::MaybeUninit::<HostEnt>::uninit();
+        let mut result: *mut HostEnt = std::ptr::null_mut();
+        let mut herr: libc::c_int = 0;
+        // SAFETY: `name` is NUL-terminated; `ent`, `buf` (of `buf.len()`
+        // bytes), `result` and `herr` are valid for writes and outlive the
+        // call; glibc writes the entry's strings and lists into `buf`.
+        let rc = unsafe {
+            gethostbyname_r(
+                name.as_ptr(),
+                ent.as_mut_ptr(),
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut result,
+                &mut herr,
+            )
+        };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 2, 0);
+            continue;
+        }
+        if rc != 0 || result.is_null() {
+            return None;
+        }
+        // SAFETY: on success `result` points at `ent`, which glibc filled,
+        // with its pointers into `buf`, still alive.
+        let ent = unsafe { &*result };
+        if ent.h_addrtype != libc::AF_INET || ent.h_length != 4 || ent.h_addr_list.is_null() {
+            return None;
+        }
+        // SAFETY: `h_addr_list` is a NULL-terminated list in `buf`; its
+        // first entry, when not NULL, holds `h_length` (4) bytes.
+        let first = unsafe { *ent.h_addr_list };
+        if first.is_null() {
+            return None;
+        }
+        let mut octets = [0u8; 4];
+        // SAFETY: as above, `first` points at 4 readable bytes.
+        unsafe { std::ptr::copy_nonoverlapping(first.cast::<u8>(), octets.as_mut_ptr(), 4) };
+        return Some(Ipv4Addr::from(octets));
     }
 }
 

@@ -83,3 +83,38 @@ fn a_restored_rules_file_gives_persistence_and_quiescing_and_survives_a_restart(
     assert!(again == "rs1" || again == "rs2");
     let _ = std::fs::remove_file(&file);
 }
+
+/// ipvsadm's `host_to_addr` takes the first address `gethostbyname` gives;
+/// `getaddrinfo` sorts a name's addresses (RFC 6724: here the one sharing
+/// the longest prefix with the client namespace's 198.18.0.2/24 first).
+/// With an /etc/hosts (bind-mounted in a mount namespace of its own) that
+/// lists 198.19.255.7 before 198.18.0.200 for one name, glibc's
+/// `getent ahostsv4` (getaddrinfo) puts 198.18.0.200 first, and gwctl in
+/// the client namespace, as ipvsadm, makes the service on 198.19.255.7.
+#[test]
+fn a_host_name_is_its_first_gethostbyname_address_as_in_ipvsadm() {
+    let lab = Lab::up(&FULLNAT, "rhost");
+    let hosts = std::env::temp_dir().join(format!("{}-hosts", lab.prefix));
+    let name = "vip.gw-lab.test";
+    std::fs::write(&hosts, format!("127.0.0.1 localhost\n198.19.255.7 {name}\n198.18.0.200 {name}\n"))
+        .unwrap();
+    let in_client_with_hosts = |args: &[&str]| {
+        let script = format!("mount --bind {} /etc/hosts && exec \"$@\"", hosts.display());
+        let argv: Vec<&str> = ["unshare", "-m", "sh", "-c", &script, "sh"]
+            .iter()
+            .copied()
+            .chain(args.iter().copied())
+            .collect();
+        lab.exec("client", &argv)
+    };
+    let gai = in_client_with_hosts(&["getent", "ahostsv4", name]);
+    assert!(text(&gai).starts_with("198.18.0.200 "), "getaddrinfo's order: {}", text(&gai));
+    let gwctl = binary("gwctl", "GWCTL_BIN");
+    let socket = lab.socket.to_str().unwrap();
+    let vip = format!("{name}:80");
+    let o =
+        in_client_with_hosts(&[gwctl.to_str().unwrap(), "--socket", socket, "-A", "-t", &vip, "-s", "rr"]);
+    assert!(o.status.success(), "{}{}", text(&o), String::from_utf8_lossy(&o.stderr));
+    let _ = std::fs::remove_file(&hosts);
+    assert_eq!(lab.gwctl_ok(&["-S", "-n"]), "-A -t 198.19.255.7:80 -s rr\n");
+}
