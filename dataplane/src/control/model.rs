@@ -338,7 +338,7 @@ impl Control {
                 Ok(true)
             }
             Request::AddLaddr { service, addr } => {
-                if let Some(why) = not_a_host(addr) {
+                if let Some(why) = not_a_host(addr).or(link_local(addr)) {
                     return Err(err(ErrorKind::Invalid, format!("{addr} cannot be a local address: {why}")));
                 }
                 let s = m.services.get_mut(&service).ok_or_else(|| no_service(&service))?;
@@ -498,6 +498,17 @@ fn not_a_host(a: IpAddr) -> Option<&'static str> {
     Some(why)
 }
 
+/// Why `a` cannot be a real server's or a local address when it is IPv6
+/// link-local (`fe80::/10`): the kernel's `ip_vs_new_dest` refuses a
+/// link-local server (EINVAL) unless it is the director's own, and
+/// gatewayd's sessions and routes carry no link (scope) to reach one.
+fn link_local(a: IpAddr) -> Option<&'static str> {
+    match a {
+        IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80 => Some("it is link-local (fe80::/10)"),
+        _ => None,
+    }
+}
+
 /// Why `a` cannot be a real server's (`server`), a virtual service's or a
 /// local address beside `ports`: below /31 (RFC 3021), the network or
 /// broadcast address of a port's IPv4 subnet, which no host has; for a
@@ -602,7 +613,7 @@ fn validate_dest(d: &DestSpec) -> Result<(), Response> {
     if d.weight > 65535 {
         return Err(err(ErrorKind::Invalid, "weight must be 0..=65535"));
     }
-    if let Some(why) = not_a_host(d.addr) {
+    if let Some(why) = not_a_host(d.addr).or(link_local(d.addr)) {
         return Err(err(ErrorKind::Invalid, format!("bad real server {}:{}: {why}", d.addr, d.port)));
     }
     // As the kernel's ip_vs_add_dest/ip_vs_edit_dest (ERANGE): a lower
@@ -681,6 +692,10 @@ mod tests {
             refused(vip(a), why);
             refused(rs(a), why);
         }
+        refused(rs("fe80::2"), "it is link-local (fe80::/10)");
+        refused(rs("febf::2"), "it is link-local (fe80::/10)");
+        let lip6 = |a: &str| Request::AddLaddr { service: v6key, addr: a.parse().unwrap() };
+        refused(lip6("fe80::10"), "it is link-local (fe80::/10)");
         let subnet = [
             ("198.18.1.0", "it is the network address of port \"inside\"'s subnet 198.18.1.0/24"),
             ("198.18.1.255", "it is the broadcast address of port \"inside\"'s subnet 198.18.1.0/24"),
@@ -709,6 +724,7 @@ mod tests {
         }
         assert_eq!(c.handle(vip("198.18.0.1")), Response::Ok, "a port's own address may be a VIP");
         assert_eq!(c.handle(rs("2001:db8::2")), Response::Ok);
+        assert_eq!(c.handle(rs("fec0::2")), Response::Ok, "fec0::/10 is not link-local");
     }
 
     #[test]
