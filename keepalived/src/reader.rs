@@ -336,7 +336,9 @@ fn definition(line: &str) -> Option<(&str, &str)> {
 }
 
 /// keepalived's `decomment`: drops leading and trailing blanks and all from
-/// a `#` or `!` outside double quotes; `\#` and `\!` stand for the character.
+/// a `#` or `!` outside double quotes; `\#` and `\!` there stand for the
+/// character. A backslash protects the character after it (kept, with the
+/// backslash), so `\"` neither opens nor closes a quote.
 pub(crate) fn decomment(line: &str) -> Result<String, String> {
     let mut out = String::with_capacity(line.len());
     let mut quote = false;
@@ -350,6 +352,10 @@ pub(crate) fn decomment(line: &str) -> Result<String, String> {
             '\\' if !quote && matches!(chars.peek(), Some('#' | '!')) => {
                 out.push(chars.next().unwrap_or('#'))
             }
+            '\\' => {
+                out.push(c);
+                out.extend(chars.next());
+            }
             '#' | '!' if !quote => break,
             _ => out.push(c),
         }
@@ -360,10 +366,32 @@ pub(crate) fn decomment(line: &str) -> Result<String, String> {
     Ok(out.trim_end_matches([' ', '\t']).to_owned())
 }
 
+/// The keywords whose line keepalived reads a second time, quotes and
+/// backslashes respected (`alloc_strvec_quoted`): the scripts
+/// (`notify_script_init`) and `misc_path` (`install_keyword_quoted`).
+const SCRIPT_KEYWORDS: [&str; 5] = ["notify_up", "notify_down", "quorum_up", "quorum_down", "misc_path"];
+
 /// Splits a decommented line into words and braces. A word that starts with
 /// `"` runs to the next `"` (quotes dropped, blanks and braces kept); any
 /// other word ends at a blank, a quote or a brace outside quotes.
+///
+/// A script's line (without braces) is split as keepalived's
+/// `alloc_strvec_quoted` splits it: single or double quotes group, and a
+/// backslash protects the next character (both kept, for the script's own
+/// split, [`crate::values::parse_command`]): `notify_up "/bin/logger
+/// \"a b\""` has the command `/bin/logger \"a b\"`. A line that reading
+/// refuses keeps its command whole, for the script's split to refuse it
+/// with keepalived's notice.
 fn tokens(line: &str, mut emit: impl FnMut(Token)) -> Result<(), String> {
+    let keyword = line.split([' ', '\t']).next().unwrap_or("");
+    if SCRIPT_KEYWORDS.contains(&keyword) && !line.contains(['{', '}']) {
+        let words = crate::values::split_quoted(line, false).unwrap_or_else(|_| {
+            let rest = line[keyword.len()..].trim_matches([' ', '\t']);
+            vec![keyword.to_owned(), rest.to_owned()]
+        });
+        emit(Token::Words(words));
+        return Ok(());
+    }
     let mut words: Vec<String> = Vec::new();
     let flush = |words: &mut Vec<String>, emit: &mut dyn FnMut(Token)| {
         if !words.is_empty() {

@@ -173,6 +173,15 @@ pub fn run_as(user: &str, group: Option<&str>) -> Option<(u32, u32)> {
 /// `STRNDUP` ends it. Refused as keepalived refuses them: a backslash at
 /// the end, an unmatched quote, and bytes that are not UTF-8.
 pub fn parse_command(line: &str) -> Result<Vec<String>, String> {
+    split_quoted(line, true)
+}
+
+/// keepalived's `alloc_strvec_quoted_escaped_common` (`lib/parser.c`):
+/// with `escapes`, [`parse_command`]; without (`alloc_strvec_quoted`, its
+/// first reading of a script's configuration line), quotes group the same
+/// way and a backslash keeps itself and protects the next character, so
+/// that `"a \"b\""` is the one word `a \"b\"`.
+pub(crate) fn split_quoted(line: &str, escapes: bool) -> Result<Vec<String>, String> {
     const BLANKS: &[u8] = b" \t\x0c\n\r\x0b";
     let src = line.as_bytes();
     let mut out = vec![];
@@ -188,6 +197,12 @@ pub fn parse_command(line: &str) -> Result<Vec<String>, String> {
         let mut quote: Option<u8> = None;
         while let Some(&c) = src.get(at) {
             match (quote, c) {
+                (_, b'\\') if !escapes => {
+                    let next =
+                        *src.get(at + 1).ok_or_else(|| format!("Missing escape char at end: '{line}'"))?;
+                    word.extend([b'\\', next]);
+                    at += 2;
+                }
                 (_, b'\\') => {
                     let (byte, len) = escape(&src[at + 1..])
                         .ok_or_else(|| format!("Missing escape char at end: '{line}'"))?;

@@ -908,6 +908,46 @@ virtual_server 198.18.0.100 80 {
     );
 }
 
+/// A script's line as keepalived reads it twice (`alloc_strvec_quoted`,
+/// then `alloc_strvec_quoted_escaped` on the command): escaped double
+/// quotes inside the quoted command stay in it (and are then characters of
+/// their words, not quotes), single quotes group as double ones do, a `#`
+/// after an escaped quote is still inside the quotes (`decomment` skips
+/// the character after a backslash), and the user after such a command is
+/// the user. Before, the command ended at the escaped quote and the next
+/// word was taken for the user.
+#[test]
+fn script_lines_are_read_as_keepalived_reads_them() {
+    let text = r##"
+virtual_server 198.18.0.100 80 {
+  protocol TCP
+  lb_algo rr
+  lb_kind NAT
+  quorum_up "/usr/bin/logger \"quorum up\""
+  quorum_down '/bin/echo a b' nobody
+  real_server 198.18.1.2 80 {
+    notify_up "/bin/echo \"x\" y" root
+    MISC_CHECK {
+      misc_path "/bin/check \"#1\" 'two words'"
+    }
+  }
+}
+"##;
+    let l = parse_str(Path::new("k.conf"), text).unwrap();
+    assert_eq!(notices(&l), Vec::<String>::new());
+    let split = |s: &Option<Script>| gw_keepalived::values::split_command(&s.as_ref().unwrap().command);
+    let vs = &l.conf.virtual_servers[0];
+    // An escaped quote is a character of the word, not a quote.
+    assert_eq!(split(&vs.quorum_up), ["/usr/bin/logger", "\"quorum", "up\""]);
+    assert_eq!(split(&vs.quorum_down), ["/bin/echo", "a", "b"]);
+    assert_eq!(vs.quorum_down.as_ref().unwrap().run_as, Some((65534, 65534)));
+    let rs = &vs.real_servers[0];
+    assert_eq!(split(&rs.notify_up), ["/bin/echo", "\"x\"", "y"]);
+    assert_eq!(rs.notify_up.as_ref().unwrap().run_as, Some((0, 0)));
+    let CheckKind::Misc(m) = &rs.checkers[0].kind else { panic!() };
+    assert_eq!(gw_keepalived::values::split_command(&m.path), ["/bin/check", "\"#1\"", "two words"]);
+}
+
 /// Values keepalived takes that gatewayd refused before: `http_protocol
 /// 1.0c`, a `status_code` with no code (the default stays), and UDP hex in
 /// keepalived's free format (`read_hex_str`: blanks, one-digit bytes, `x`
