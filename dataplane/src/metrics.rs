@@ -29,6 +29,10 @@ pub const DEADLINE: Duration = Duration::from_secs(5);
 /// The longest request head read (request line and headers).
 const MAX_HEAD: usize = 8192;
 
+/// The Prometheus text format 0.0.4's Content-Type, as node_exporter's
+/// (`expfmt`) names it.
+const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
 /// Binds `addr` and serves `/metrics` from `control` on a thread of its own.
 /// Returns the bound address (the port is chosen by the system for port 0).
 pub fn serve(control: Arc<Control>, addr: SocketAddr) -> std::io::Result<SocketAddr> {
@@ -106,7 +110,9 @@ fn handle(control: &Control, mut conn: TcpStream, waiting: impl Fn(bool)) -> std
             waiting(true);
             // Building a large answer must not eat the client's time to read it.
             conn.set_write_timeout(Some(DEADLINE))?;
-            let ty = prometheus::TEXT_FORMAT;
+            // The text format's type as node_exporter sends it, with the
+            // charset (the prometheus crate's TEXT_FORMAT has none).
+            let ty = CONTENT_TYPE;
             if gzip {
                 respond_encoded(&mut conn, "200 OK", ty, Some("gzip"), &body, !head_only)
             } else {
@@ -207,7 +213,7 @@ mod tests {
         let addr = serve(control(), "127.0.0.1:0".parse().unwrap()).unwrap();
         let r = get(addr, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
         assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r}");
-        assert!(r.contains("Content-Type: text/plain; version=0.0.4\r\n"), "{r}");
+        assert!(r.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"), "{r}");
         let (head, body) = r.split_once("\r\n\r\n").unwrap();
         let len: usize =
             head.lines().find_map(|l| l.strip_prefix("Content-Length: ")).unwrap().parse().unwrap();
