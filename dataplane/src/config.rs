@@ -788,20 +788,28 @@ fn not_a_host4((a, prefix): Cidr4) -> Option<String> {
         format!("{a} is loopback (127.0.0.0/8)")
     } else if prefix == 0 {
         "a prefix of 0 puts every address on the link".to_string()
-    } else if prefix < 31 {
-        let (bits, mask) = (u32::from(a), u32::mask(prefix));
-        let net = format!("{}/{prefix}", Ipv4Addr::from(bits & mask));
-        if bits & !mask == 0 {
-            format!("{a} is the network address of {net}")
-        } else if bits & !mask == !mask {
-            format!("{a} is the broadcast address of {net}")
-        } else {
-            return None;
-        }
     } else {
-        return None;
+        let bits = u32::from(a);
+        let edge = subnet_edge(bits, bits, prefix)?;
+        format!("{a} is the {edge} address of {}/{prefix}", Ipv4Addr::from(bits & u32::mask(prefix)))
     };
     Some(why)
+}
+
+/// Which edge of the IPv4 subnet of `net`/`prefix` address `a` is: its
+/// `"network"` or its `"broadcast"` address, which no host has; `None`
+/// for any other address, one outside the subnet, and at /31 and /32
+/// (RFC 3021), which have neither.
+pub(crate) fn subnet_edge(a: u32, net: u32, prefix: u8) -> Option<&'static str> {
+    let mask = u32::mask(prefix);
+    if prefix >= 31 || a & mask != net & mask {
+        return None;
+    }
+    match a & !mask {
+        0 => Some("network"),
+        host if host == !mask => Some("broadcast"),
+        _ => None,
+    }
 }
 
 /// How an error names port `i`: `port[1] ("inside")`.

@@ -524,16 +524,9 @@ pub(super) fn on_a_port(ports: &[NeighPort], a: IpAddr, server: bool) -> Option<
         if own && server {
             return Some(format!("it is port {:?}'s own address", p.name));
         }
-        let a = gw_proto::v4(a)?;
-        let mask = u32::MAX.checked_shl(32 - u32::from(p.prefix)).unwrap_or(0);
-        let (bits, net) = (u32::from(a), u32::from(p.addr) & mask);
-        let what = match bits {
-            _ if p.prefix >= 31 || bits & mask != net => return None,
-            b if b == net => "network",
-            b if b == net | !mask => "broadcast",
-            _ => return None,
-        };
-        let net = std::net::Ipv4Addr::from(net);
+        let (a, own) = (u32::from(gw_proto::v4(a)?), u32::from(p.addr));
+        let what = crate::config::subnet_edge(a, own, p.prefix)?;
+        let net = std::net::Ipv4Addr::from(own & <u32 as gw_core::route::RouteAddr>::mask(p.prefix));
         Some(format!("it is the {what} address of port {:?}'s subnet {net}/{}", p.name, p.prefix))
     })
 }

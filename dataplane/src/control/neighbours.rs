@@ -105,7 +105,7 @@ fn check4(port: &NeighPort, addr: Ipv4Addr, mac: MacAddr) -> Result<StaticNeigh,
     if addr == port.addr {
         return Err(("address", format!("{} is port {:?}'s own address", addr, port.name)));
     }
-    if port.prefix < 31 && (a == net || a == net | !mask) {
+    if crate::config::subnet_edge(a, net, port.prefix).is_some() {
         return Err(("address", format!("{} is the network or broadcast address of {:?}", addr, port.name)));
     }
     Ok(StaticNeigh { port: port.id, ip: a, mac })
