@@ -45,7 +45,8 @@ pub enum Checked {
 pub(super) struct Statics {
     publisher: Arc<StaticNeighbours>,
     publisher6: Arc<StaticNeighbours<u128>>,
-    ports: Vec<NeighPort>,
+    /// The same list as [`Control`]'s `port_addrs`.
+    ports: Arc<[NeighPort]>,
     entries: Mutex<Vec<StaticNeighbour>>,
 }
 
@@ -135,7 +136,8 @@ impl Control {
         ports: Vec<NeighPort>,
         initial: Vec<StaticNeighbour>,
     ) -> Control {
-        self.port_addrs = ports.clone().into();
+        let ports: Arc<[NeighPort]> = ports.into();
+        self.port_addrs = ports.clone();
         let s = Statics { publisher, publisher6, ports, entries: Mutex::new(initial) };
         s.publish(&s.entries.lock().unwrap_or_else(|e| e.into_inner()));
         self.statics = Some(s);
@@ -145,7 +147,7 @@ impl Control {
     /// Checks real servers and local addresses against `ports`' addresses
     /// ([`Control::with_static_neighbours`] does too): `gatewayd --check`'s
     /// control plane, which has no neighbours to publish.
-    pub fn with_port_addrs(mut self, ports: Vec<NeighPort>) -> Control {
+    pub fn with_port_addrs(mut self, ports: impl Into<Arc<[NeighPort]>>) -> Control {
         self.port_addrs = ports.into();
         self
     }

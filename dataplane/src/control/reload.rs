@@ -52,7 +52,7 @@ impl Control {
             self.max_dests,
         )
         .with_locality_services(self.max_locality)
-        .with_port_addrs(self.port_addrs.to_vec());
+        .with_port_addrs(self.port_addrs.clone());
         if let e @ Response::Error { .. } = scratch.handle(Request::Restore { requests: desired }) {
             return e;
         }
