@@ -258,14 +258,20 @@ pub fn parse(n: &Node, notices: &mut Vec<Notice>) -> Result<Option<Checker>, Err
             return Err(n.at.error("MISC_CHECK has no misc_path"));
         }
         // What keepalived cannot split leaves the checker without a script.
-        CheckKind::Misc(m) if crate::values::parse_command(&m.path).map_or(true, |w| w.is_empty()) => {
-            let why = crate::values::parse_command(&m.path).err().unwrap_or_else(|| "no word".into());
-            return Err(n.at.error(format!("MISC_CHECK has no misc_path it can run: {why}")));
-        }
-        CheckKind::Misc(m) if m.user.is_some() && m.run_as.is_none() => {
-            let msg = format!("Failed to set uid/gid for misc checker script {} - removing", m.path);
-            notices.push(Notice::new(&n.at, msg));
-            return Ok(None);
+        CheckKind::Misc(m) => {
+            let why = match crate::values::parse_command(&m.path) {
+                Ok(words) if words.is_empty() => Some("no word".to_owned()),
+                Ok(_) => None,
+                Err(e) => Some(e),
+            };
+            if let Some(why) = why {
+                return Err(n.at.error(format!("MISC_CHECK has no misc_path it can run: {why}")));
+            }
+            if m.user.is_some() && m.run_as.is_none() {
+                let msg = format!("Failed to set uid/gid for misc checker script {} - removing", m.path);
+                notices.push(Notice::new(&n.at, msg));
+                return Ok(None);
+            }
         }
         CheckKind::Udp(u) => {
             if let (Some(lo), Some(hi)) = (u.min_reply_length, u.max_reply_length) {
