@@ -88,6 +88,29 @@ impl BackendLabels {
 /// A series' labels, names and values.
 type Labels = Vec<(&'static str, String)>;
 
+/// node_exporter's three backend gauges of one series: active and
+/// inactive connections and weight.
+fn backend_gauges(f: &mut Families, labels: &[(&str, String)], (active, inactive, weight): (u64, u64, u64)) {
+    f.gauge(
+        "node_ipvs_backend_connections_active",
+        "The current active connections by local and remote address.",
+        labels,
+        active as f64,
+    );
+    f.gauge(
+        "node_ipvs_backend_connections_inactive",
+        "The current inactive connections by local and remote address.",
+        labels,
+        inactive as f64,
+    );
+    f.gauge(
+        "node_ipvs_backend_weight",
+        "The current backend weight by local and remote address.",
+        labels,
+        weight as f64,
+    );
+}
+
 /// The families of one scrape, in the order they are first named.
 #[derive(Default)]
 struct Families(Vec<MetricFamily>, BTreeMap<String, usize>);
@@ -265,34 +288,25 @@ impl Control {
         }
         drop(m);
         let mut per_dest = Vec::with_capacity(dests.len());
-        // By the kept labels: real servers that share them are summed, as
-        // node_exporter sums them.
-        let mut backends: BTreeMap<Labels, (u64, u64, u64)> = BTreeMap::new();
+        // With all six labels, one series per real server; with fewer,
+        // real servers that share the kept ones are summed, as
+        // node_exporter sums them (the map only then: a scrape of every
+        // server does not copy its labels).
+        let aggregate = self.backend_labels != BackendLabels::default();
+        let mut sums: BTreeMap<Labels, (u64, u64, u64)> = BTreeMap::new();
         for (labels, slot, weight, origin) in dests {
             let (st, active, inactive) = self.dest_stats(slot);
-            let sum = backends.entry(self.backend_labels.keep(&labels)).or_default();
-            *sum = (sum.0 + active, sum.1 + inactive, sum.2 + u64::from(weight));
+            let weight = u64::from(weight);
+            if aggregate {
+                let sum = sums.entry(self.backend_labels.keep(&labels)).or_default();
+                *sum = (sum.0 + active, sum.1 + inactive, sum.2 + weight);
+            } else {
+                backend_gauges(f, &labels, (active, inactive, weight));
+            }
             per_dest.push((labels, sub(st, origin), self.dest_persist(slot)));
         }
-        for (labels, (active, inactive, weight)) in backends {
-            f.gauge(
-                "node_ipvs_backend_connections_active",
-                "The current active connections by local and remote address.",
-                &labels,
-                active as f64,
-            );
-            f.gauge(
-                "node_ipvs_backend_connections_inactive",
-                "The current inactive connections by local and remote address.",
-                &labels,
-                inactive as f64,
-            );
-            f.gauge(
-                "node_ipvs_backend_weight",
-                "The current backend weight by local and remote address.",
-                &labels,
-                weight as f64,
-            );
+        for (labels, sum) in sums {
+            backend_gauges(f, &labels, sum);
         }
         let per_service: Vec<_> = services
             .into_iter()
