@@ -94,9 +94,17 @@ fn a_restored_rules_file_gives_persistence_and_quiescing_and_survives_a_restart(
 #[test]
 fn a_host_name_is_its_first_gethostbyname_address_as_in_ipvsadm() {
     let lab = Lab::up(&FULLNAT, "rhost");
-    let hosts = std::env::temp_dir().join(format!("{}-hosts", lab.prefix));
+    /// The hosts file, removed when the test ends, also when it fails.
+    struct HostsFile(std::path::PathBuf);
+    impl Drop for HostsFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let hosts = HostsFile(std::env::temp_dir().join(format!("{}-hosts", lab.prefix)));
+    let hosts = &hosts.0;
     let name = "vip.gw-lab.test";
-    std::fs::write(&hosts, format!("127.0.0.1 localhost\n198.19.255.7 {name}\n198.18.0.200 {name}\n"))
+    std::fs::write(hosts, format!("127.0.0.1 localhost\n198.19.255.7 {name}\n198.18.0.200 {name}\n"))
         .unwrap();
     let in_client_with_hosts = |args: &[&str]| {
         let script = format!("mount --bind {} /etc/hosts && exec \"$@\"", hosts.display());
@@ -115,6 +123,5 @@ fn a_host_name_is_its_first_gethostbyname_address_as_in_ipvsadm() {
     let o =
         in_client_with_hosts(&[gwctl.to_str().unwrap(), "--socket", socket, "-A", "-t", &vip, "-s", "rr"]);
     assert!(o.status.success(), "{}{}", text(&o), String::from_utf8_lossy(&o.stderr));
-    let _ = std::fs::remove_file(&hosts);
     assert_eq!(lab.gwctl_ok(&["-S", "-n"]), "-A -t 198.19.255.7:80 -s rr\n");
 }
