@@ -19,8 +19,9 @@ use crate::tree::Node;
 use crate::values::{block, flag, ip, leaf, no_block, number, number_at, port, word};
 use crate::{Error, Notice};
 
-/// The largest weight gatewayd (as ipvsadm) accepts.
-pub const MAX_WEIGHT: u32 = 65535;
+/// keepalived's `IPVS_WEIGHT_LIMIT`: the largest weight the kernel (and
+/// gatewayd) holds.
+pub const MAX_WEIGHT: u32 = gw_proto::MAX_WEIGHT;
 
 /// The most addresses one `local_address_group` may hold: what a service
 /// takes ([`gw_proto::MAX_LADDRS`]), so a file `--check` passes is one

@@ -359,8 +359,12 @@ fn broken_files_are_refused_with_their_line() {
         "(k.conf: Line 4) PARSER : unknown [XX] routing method for virtual server."
     );
     assert_eq!(
-        refused(&vs("    real_server 198.18.1.2 80 {\n        weight 70000\n    }")),
-        "(k.conf: Line 5) Real server weight 70000 is outside range 0-65535"
+        refused(&vs("    real_server 198.18.1.2 80 {\n        weight 2147483648\n    }")),
+        "(k.conf: Line 5) Real server weight 2147483648 is outside range 0-2147483647"
+    );
+    assert_eq!(
+        refused(&vs("    weight 0")),
+        "(k.conf: Line 4) Virtual server weight 0 is outside range 1-2147483647"
     );
     assert_eq!(
         refused(&vs("    persistence_timeout x")),
@@ -476,6 +480,32 @@ fn unknown_keywords_in_blocks_are_noted_as_keepalived_does_but_not_at_the_top() 
     assert_eq!(
         refused("virtual_sever 198.18.0.100 80 {\n}\n"),
         "(k.conf: Line 1) Unknown keyword 'virtual_sever'"
+    );
+}
+
+/// keepalived's weights go to `IPVS_WEIGHT_LIMIT` (`INT32_MAX`), beyond
+/// ipvsadm's 65535: a real server's own, and the virtual server's that a
+/// real server without one takes.
+#[test]
+fn weights_go_up_to_keepalived_s_limit() {
+    let l = parse_str(
+        Path::new("k.conf"),
+        "virtual_server 198.18.0.100 80 {\n  protocol TCP\n  lb_kind DR\n  weight 70000\n  \
+         real_server 198.18.1.2 80 {\n    weight 2147483647\n  }\n  real_server 198.18.1.3 80\n}\n",
+    )
+    .unwrap();
+    let svc = tcp("198.18.0.100", 80);
+    let dests: Vec<Request> =
+        l.requests().into_iter().filter(|r| matches!(r, Request::AddDest { .. })).collect();
+    assert_eq!(
+        dests,
+        [
+            Request::AddDest {
+                service: svc,
+                dest: dest("198.18.1.2", 80, ForwardMode::Route, 2_147_483_647)
+            },
+            Request::AddDest { service: svc, dest: dest("198.18.1.3", 80, ForwardMode::Route, 70000) },
+        ]
     );
 }
 

@@ -341,12 +341,18 @@ impl ServiceSpec {
     }
 }
 
+/// The largest weight of a real server: the kernel keeps it in an `int`
+/// (`ip_vs_add_dest` refuses one below 0), and keepalived takes up to
+/// `INT32_MAX` (`IPVS_WEIGHT_LIMIT`). ipvsadm's own `-w` stops at 65535.
+pub const MAX_WEIGHT: u32 = i32::MAX as u32;
+
 /// A real server as added with `-a` or changed with `-e`.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DestSpec {
     pub addr: IpAddr,
     pub port: u16,
     pub mode: ForwardMode,
+    /// 0 ..= [`MAX_WEIGHT`].
     pub weight: u32,
     /// `-x`: upper connection threshold (0 = none).
     #[serde(default)]

@@ -35,6 +35,13 @@ pub(super) fn rr<D: Dests + ?Sized>(st: &mut SchedState, d: &D) -> Option<usize>
 /// concurrently below the gcd is still reached; the weights here come from
 /// an immutable [`Prepared`] and are all multiples of the gcd, so levels at
 /// multiples of the gcd give the same sequence.
+///
+/// The kernel walks every level down to one a server can take, one sweep of
+/// the list each: with weights 2,147,483,647 and 1 and the first server
+/// overloaded, that is two billion sweeps for one connection. A level above
+/// the largest weight of the servers that can take one picks nothing in
+/// its sweep, so this goes straight to that weight instead: the same
+/// choices and the same level, in at most two sweeps whatever the weights.
 pub(super) fn wrr<D: Dests + ?Sized>(p: &Prepared, st: &mut SchedState, d: &D) -> Option<usize> {
     let (n, max, g) = (d.len(), p.max_weight, p.gcd);
     if n == 0 || max == 0 {
@@ -42,12 +49,18 @@ pub(super) fn wrr<D: Dests + ?Sized>(p: &Prepared, st: &mut SchedState, d: &D) -
     }
     let mut cw = if st.cw == 0 || st.cw > max { max } else { st.cw };
     let mut i = st.last.map_or(0, |l| l.saturating_add(1));
-    // Enough steps to try every server at every level once, plus the rest
-    // of the first sweep.
-    for _ in 0..n * (max / g + 2) as usize {
+    // The rest of this sweep, then one at the highest level a server can
+    // take: it picks that server if no other before it.
+    let mut top = None;
+    for _ in 0..2 * n + 1 {
         if i >= n {
             i = 0;
-            cw = if cw <= g { max } else { cw - g };
+            let next = if cw <= g { max } else { cw - g };
+            // The largest weight among the servers that can take a
+            // connection, a multiple of the gcd as every weight is.
+            let top =
+                *top.get_or_insert_with(|| (0..n).filter(|j| available(d, *j)).map(|j| d.weight(j)).max());
+            cw = next.min(top?);
         }
         if d.weight(i) >= cw && !d.overloaded(i) {
             st.last = Some(i);
@@ -165,6 +178,70 @@ mod tests {
         let mut rr = SchedState::new(Scheduler::Rr);
         rr.last = Some(usize::MAX);
         assert_eq!(pick(&prepare(Scheduler::Rr, 0, &ds), &mut rr, &ds[..], &f), Some(0));
+    }
+
+    /// The kernel's walk, one level at a time (`ip_vs_wrr_schedule`, levels
+    /// at multiples of the gcd): the reference the level jump must match.
+    fn wrr_level_by_level(p: &Prepared, st: &mut SchedState, d: &[D]) -> Option<usize> {
+        let (n, max, g) = (d.len(), p.max_weight, p.gcd);
+        if n == 0 || max == 0 {
+            return None;
+        }
+        let mut cw = if st.cw == 0 || st.cw > max { max } else { st.cw };
+        let mut i = st.last.map_or(0, |l| l.saturating_add(1));
+        for _ in 0..n * (max / g + 2) as usize {
+            if i >= n {
+                i = 0;
+                cw = if cw <= g { max } else { cw - g };
+            }
+            if d[i].w >= cw && !d[i].over {
+                st.last = Some(i);
+                st.cw = cw;
+                return Some(i);
+            }
+            i += 1;
+        }
+        None
+    }
+
+    proptest::proptest! {
+        /// Whatever the weights and however the overload flags change
+        /// between connections: the same choices, and the same level, as
+        /// the kernel's walk.
+        #[test]
+        fn wrr_chooses_as_the_kernels_walk(
+            weights in proptest::collection::vec(0u32..13, 1..6),
+            scale in proptest::sample::select(vec![1u32, 2, 3, 1000]),
+            overloads in proptest::collection::vec(proptest::collection::vec(proptest::bool::weighted(0.3), 6), 1..40),
+        ) {
+            let mut ds = servers(&weights.iter().map(|w| w * scale).collect::<Vec<_>>());
+            let p = prepare(Scheduler::Wrr, 0, &ds);
+            let (mut fast, mut kernel) = (SchedState::new(Scheduler::Wrr), SchedState::new(Scheduler::Wrr));
+            for over in &overloads {
+                ds.iter_mut().zip(over).for_each(|(d, o)| d.over = *o);
+                let want = wrr_level_by_level(&p, &mut kernel, &ds);
+                proptest::prop_assert_eq!(super::wrr(&p, &mut fast, &ds[..]), want);
+                proptest::prop_assert_eq!((fast.last, fast.cw), (kernel.last, kernel.cw));
+            }
+        }
+    }
+
+    /// keepalived's largest weight beside weight 1, the heavy server
+    /// overloaded: the light one is chosen at once (the kernel's walk takes
+    /// two billion sweeps), and the heavy one again when it recovers.
+    #[test]
+    fn wrr_with_the_largest_weights_takes_two_sweeps_at_most() {
+        let mut ds = servers(&[i32::MAX as u32, 1]);
+        let p = prepare(Scheduler::Wrr, 0, &ds);
+        let mut st = SchedState::new(Scheduler::Wrr);
+        let f = flow(1, 2, 0);
+        assert_eq!(pick(&p, &mut st, &ds[..], &f), Some(0));
+        ds[0].over = true;
+        assert_eq!(pick(&p, &mut st, &ds[..], &f), Some(1));
+        assert_eq!(st.cw, 1);
+        ds[0].over = false;
+        let s: String = (0..3).map(|_| letter(pick(&p, &mut st, &ds[..], &f))).collect();
+        assert_eq!(s, "AAA");
     }
 
     #[test]

@@ -603,8 +603,8 @@ pub(super) fn laddrs6(a: &[IpAddr]) -> Vec<u128> {
 }
 
 fn validate_dest(d: &DestSpec) -> Result<(), Response> {
-    if d.weight > 65535 {
-        return Err(err(ErrorKind::Invalid, "weight must be 0..=65535"));
+    if d.weight > gw_proto::MAX_WEIGHT {
+        return Err(err(ErrorKind::Invalid, format!("weight must be 0..={}", gw_proto::MAX_WEIGHT)));
     }
     if let Some(why) = not_a_host(d.addr).or(link_local(d.addr)) {
         return Err(err(ErrorKind::Invalid, format!("bad real server {}:{}: {why}", d.addr, d.port)));
@@ -622,6 +622,36 @@ mod tests {
     use super::*;
     use crate::control::test_util::{add, control, dest, key};
     use gw_proto::{Scheduler, TimeoutSet};
+
+    /// A weight up to the kernel's `INT_MAX` (keepalived's limit) is taken
+    /// on add and edit and listed back; one above is refused, nothing
+    /// published.
+    #[test]
+    fn weights_go_up_to_int_max() {
+        let (c, p) = control(1);
+        add(&c);
+        let mut d = dest(3);
+        d.weight = 70_000;
+        assert_eq!(c.handle(Request::AddDest { service: key(80), dest: d }), Response::Ok);
+        d.weight = gw_proto::MAX_WEIGHT;
+        assert_eq!(c.handle(Request::EditDest { service: key(80), dest: d }), Response::Ok);
+        let generation = p.current().generation;
+        d.weight = gw_proto::MAX_WEIGHT + 1;
+        for r in
+            [Request::EditDest { service: key(80), dest: d }, Request::AddDest { service: key(80), dest: d }]
+        {
+            match c.handle(r) {
+                Response::Error { kind: ErrorKind::Invalid, message } => {
+                    assert_eq!(message, "weight must be 0..=2147483647")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(p.current().generation, generation);
+        let snap = p.current();
+        let svc = snap.service(gw_core::wire::ipv4::Protocol::Tcp, 0xc612_0064, 80).expect("the service");
+        assert_eq!(svc.dests.iter().map(|d| d.weight).collect::<Vec<_>>(), [1, gw_proto::MAX_WEIGHT]);
+    }
 
     /// Addresses no host has on the wire, and, beside the ports, a port's
     /// own address as a real server and a subnet's network or broadcast

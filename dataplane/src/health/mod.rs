@@ -148,13 +148,14 @@ impl Rs {
     /// The file's weight with every `misc_dynamic` script's share
     /// (keepalived's `effective_weight`, each script's `cur_weight` its
     /// last status's weight `status - 2` less the file's; none after exit 0
-    /// or a failure), at least 0. Taken against the file's weight now, so
+    /// or a failure), at least 0 and at most [`gw_proto::MAX_WEIGHT`]
+    /// (keepalived's `real_weight`). Taken against the file's weight now, so
     /// a reload that changes `weight` moves it as `migrate_misc_check`.
     fn dynamic_weight(&self) -> u32 {
         let file = i64::from(self.dest.weight);
         let share = |c: &Ck| c.last_status.filter(|s| *s >= 2).map_or(0, |s| i64::from(s) - 2 - file);
         let w = file + self.checkers.iter().map(share).sum::<i64>();
-        w.clamp(0, i64::from(u32::MAX)) as u32
+        w.clamp(0, i64::from(gw_proto::MAX_WEIGHT)) as u32
     }
 }
 
