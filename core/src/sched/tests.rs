@@ -81,6 +81,30 @@ fn a_state_for_another_scheduler_still_picks() {
     }
 }
 
+/// The largest weights keepalived sets (the kernel's `INT_MAX`), beside
+/// small ones, with loads and overloads: every scheduler picks an available
+/// server without overflowing (the tests build with overflow checks).
+#[test]
+fn the_largest_weights_do_not_overflow() {
+    let max = i32::MAX as u32;
+    for s in Scheduler::ALL {
+        let mut ds =
+            loaded(&[max, 1, max / 3, max - 1], &[u32::MAX, 0, 7, u32::MAX - 1], &[u32::MAX, 3, 0, 1]);
+        let p = prepare(s, sched_flags::FLAG1, &ds);
+        let mut st = SchedState::with_capacity(s, 16);
+        for k in 0..64u32 {
+            ds[0].over = k % 3 == 0;
+            let got = pick(&p, &mut st, &ds[..], &flow(k, k / 2, u64::from(k)));
+            if let Some(i) = got {
+                assert!(available(&ds[..], i), "{s} chose {i}");
+            }
+            if !matches!(s, Scheduler::Dh | Scheduler::Sh | Scheduler::Mh | Scheduler::Ovf) {
+                assert!(got.is_some(), "{s} found nothing");
+            }
+        }
+    }
+}
+
 fn any_servers() -> impl Strategy<Value = Vec<D>> {
     prop::collection::vec((0u32..4, 0u32..6, 0u32..6, prop::bool::weighted(0.2)), 0..7).prop_map(|v| {
         v.into_iter()
