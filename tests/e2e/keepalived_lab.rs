@@ -175,6 +175,18 @@ fn a_keepalived_conf_drives_the_dr_lab_and_a_sighup_applies_only_the_difference(
         lab.log_text()
     );
     assert_eq!(lab.gwctl_ok(&["-S", "-n"]), saved, "the refused reload changed nothing");
+
+    // keepalived takes weights beyond ipvsadm's 65535 (up to INT32_MAX):
+    // rs2 at 100000 under wrr takes every new connection before rs1's one.
+    std::fs::write(&file, keepalived_conf(100_000, false).replace("lb_algo rr", "lb_algo wrr")).unwrap();
+    lab.sighup();
+    wait_log(&lab, "reloaded", 2);
+    let listing = lab.listing();
+    assert!(listing.contains(&format!("TCP  {VIP}:{VPORT} wrr\n")), "{listing}");
+    assert!(listing.contains(&DR.dest_line(DR.servers[1].1, 100_000)), "{listing}");
+    for _ in 0..4 {
+        assert_eq!(lab.http().server, "rs2", "wrr: the heavier server first");
+    }
     let _ = std::fs::remove_file(&file);
 }
 
