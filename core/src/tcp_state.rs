@@ -48,6 +48,16 @@ impl State {
         ]
     };
 
+    /// Whether a TCP session in this state counts in its real server's
+    /// ActiveConn, else in InActConn: the kernel's `tcp_state_active_table`
+    /// (since Linux 4.7 the handshake's states count as active too, so a
+    /// server that leaves SYNs unanswered weighs as busy for the
+    /// least-connection schedulers). UDP sessions are always inactive.
+    #[inline]
+    pub fn is_active(self) -> bool {
+        matches!(self, State::Established | State::SynSent | State::SynRecv | State::SynAck)
+    }
+
     /// The name `ipvsadm -lnc` prints.
     pub fn name(self) -> &'static str {
         use State::*;
@@ -100,7 +110,7 @@ const TABLE: [[[State; 11]; 4]; 3] = [
     [
         /*syn*/ [SR, ES, ES, SR, SR, SR, SR, SR, SR, SR, SR],
         /*fin*/ [CL, CW, SS, TW, TW, TW, CL, CW, LA, LI, TW],
-        /*ack*/ [CL, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES],
+        /*ack*/ [ES, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES],
         /*rst*/ [CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, SR],
     ],
     // OUTPUT: NO  ES  SS  SR  FW  TW  CL  CW  LA  LI  SA
@@ -114,13 +124,17 @@ const TABLE: [[[State; 11]; 4]; 3] = [
     [
         /*syn*/ [SR, ES, ES, SR, SR, SR, SR, SR, SR, SR, SR],
         /*fin*/ [CL, FW, SS, TW, FW, TW, CL, CW, LA, LI, TW],
-        /*ack*/ [CL, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES],
+        /*ack*/ [ES, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES],
         /*rst*/ [CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, CL],
     ],
 ];
 
 /// The next state after a packet with TCP `flags` from `dir`.
-/// A packet with none of SYN/FIN/ACK/RST leaves the state unchanged.
+/// A packet with none of SYN/FIN/ACK/RST leaves the state unchanged. The
+/// kernel's `set_tcp_state` moves such a connection to CLOSE; the
+/// endpoints drop a segment without ACK once synchronised (RFC 9293
+/// §3.10.7.4), so here it ends nothing: one spoofed flagless segment must
+/// not cut an established session's timeout to CLOSE's 10 s.
 #[inline]
 pub fn next(state: State, dir: Dir, tcp_flags: u8) -> State {
     let event = EVENT[usize::from(tcp_flags & (flags::FIN | flags::SYN | flags::RST | flags::ACK)) & 0x1f];

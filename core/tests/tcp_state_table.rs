@@ -6,8 +6,12 @@
 //! (the default table; `tcp_states_dos`, used with the `secure_tcp` sysctl, is
 //! not implemented here), read through `set_tcp_state()`, which indexes it as
 //! `tcp_state_table[tcp_state_off[direction] + tcp_state_idx(th)].next_state[cp->state]`.
-//! `tcp_state_idx()` picks the event: RST first, then SYN, then FIN, then ACK;
-//! a packet with none of them leaves the state as it was.
+//! `tcp_state_idx()` picks the event: RST first, then SYN, then FIN, then ACK.
+//! A packet with none of them is not in the table: the kernel then moves the
+//! connection to CLOSE (`new_state` starts as `IP_VS_TCP_S_CLOSE`), where
+//! gatewayd leaves the state as it was, on purpose (`tcp_state::next`).
+//! The table is the current kernel's: an ACK in state NONE gives
+//! ESTABLISHED (CLOSE before Linux 3.12's sloppy TCP).
 //!
 //! The rows are kept in the kernel's spelling (`sNO`, `sES`, ...) so a reader
 //! can put them side by side with the C source.
@@ -24,7 +28,7 @@ const KERNEL: [(&str, [[&str; 11]; 4]); 3] = [
         //       sNO,   sES,   sSS,   sSR,   sFW,   sTW,   sCL,   sCW,   sLA,   sLI,   sSA
         /*syn*/ ["sSR", "sES", "sES", "sSR", "sSR", "sSR", "sSR", "sSR", "sSR", "sSR", "sSR"],
         /*fin*/ ["sCL", "sCW", "sSS", "sTW", "sTW", "sTW", "sCL", "sCW", "sLA", "sLI", "sTW"],
-        /*ack*/ ["sCL", "sES", "sSS", "sES", "sFW", "sTW", "sCL", "sCW", "sCL", "sLI", "sES"],
+        /*ack*/ ["sES", "sES", "sSS", "sES", "sFW", "sTW", "sCL", "sCW", "sCL", "sLI", "sES"],
         /*rst*/ ["sCL", "sCL", "sCL", "sSR", "sCL", "sCL", "sCL", "sCL", "sLA", "sLI", "sSR"],
     ]),
     ("OUTPUT", [
@@ -38,7 +42,7 @@ const KERNEL: [(&str, [[&str; 11]; 4]); 3] = [
         //       sNO,   sES,   sSS,   sSR,   sFW,   sTW,   sCL,   sCW,   sLA,   sLI,   sSA
         /*syn*/ ["sSR", "sES", "sES", "sSR", "sSR", "sSR", "sSR", "sSR", "sSR", "sSR", "sSR"],
         /*fin*/ ["sCL", "sFW", "sSS", "sTW", "sFW", "sTW", "sCL", "sCW", "sLA", "sLI", "sTW"],
-        /*ack*/ ["sCL", "sES", "sSS", "sES", "sFW", "sTW", "sCL", "sCW", "sCL", "sLI", "sES"],
+        /*ack*/ ["sES", "sES", "sSS", "sES", "sFW", "sTW", "sCL", "sCW", "sCL", "sLI", "sES"],
         /*rst*/ ["sCL", "sCL", "sCL", "sSR", "sCL", "sCL", "sCL", "sCL", "sLA", "sLI", "sCL"],
     ]),
 ];

@@ -200,3 +200,85 @@ fn nat_ttl_of_one_is_not_forwarded() {
     assert!(lab.rx(0, f).is_empty());
     assert_eq!(lab.counters.drop_count(Drop::TtlExceeded), 1);
 }
+
+/// IPVS's ActiveConn/InActConn as the kernel counts them since Linux 4.7
+/// (`tcp_state_active_table`): the handshake's states are active, the
+/// closing ones inactive. So lc sends the next connection away from a
+/// server that leaves a SYN unanswered (counted active, 256 in its
+/// overhead), where counting only ESTABLISHED as active tied it with a
+/// server that holds one closing connection, and the tie went to it.
+#[test]
+fn handshake_states_count_as_active_and_lc_avoids_a_server_that_leaves_a_syn_unanswered() {
+    let mut lab = Lab::new(64, (1024, 65535)).with_mode(Scheduler::Lc, ForwardMode::Masq, 8080);
+    lab.learn_neighbours();
+    let counts = |lab: &Lab| -> Vec<(u64, u64)> {
+        dest_line(lab, Protocol::Tcp).dests.iter().map(|d| (d.active_conns, d.inactive_conns)).collect()
+    };
+    let to_server = |lab: &mut Lab, cport: u16, syn: bool, ack: bool| {
+        let out = lab.rx(0, tcp(CLIENT_MAC, GW_OUT, (CLIENT, cport), (VIP, 80), syn, ack));
+        assert_eq!(out.len(), 1, "forwarded");
+        inspect(&out[0].1).3 .0
+    };
+    // A SYN the first server never answers: SYN_RECV, active at once.
+    assert_eq!(to_server(&mut lab, 40000, true, false), RS[0]);
+    assert_eq!(counts(&lab), [(1, 0), (0, 0)]);
+    // The second server's handshake: active throughout.
+    assert_eq!(to_server(&mut lab, 40001, true, false), RS[1], "lc: the idle server");
+    assert_eq!(counts(&lab), [(1, 0), (1, 0)]);
+    assert_eq!(lab.rx(1, tcp(RS_MAC[1], GW_IN, (RS[1], 8080), (CLIENT, 40001), true, true)).len(), 1);
+    assert_eq!(counts(&lab), [(1, 0), (1, 0)], "SYN_RECV still");
+    assert_eq!(to_server(&mut lab, 40001, false, true), RS[1]);
+    assert_eq!(counts(&lab), [(1, 0), (1, 0)], "ESTABLISHED");
+    // The client closes: CLOSE_WAIT is inactive.
+    let mut fin = tcp(CLIENT_MAC, GW_OUT, (CLIENT, 40001), (VIP, 80), false, true);
+    fin[14 + 20 + 13] |= 0x01;
+    let csum = {
+        let p = SlicedPacket::from_ethernet(&fin).unwrap();
+        let Some(TransportSlice::Tcp(t)) = p.transport else { panic!() };
+        t.to_header().calc_checksum_ipv4_raw(CLIENT, VIP, t.payload()).unwrap()
+    };
+    fin[14 + 20 + 16..14 + 20 + 18].copy_from_slice(&csum.to_be_bytes());
+    assert_eq!(lab.rx(0, fin).len(), 1);
+    assert_eq!(counts(&lab), [(1, 0), (0, 1)]);
+    // Overheads 256 and 1: the next connection goes to the second server.
+    assert_eq!(to_server(&mut lab, 40002, true, false), RS[1]);
+    assert_eq!(counts(&lab), [(1, 0), (1, 1)]);
+}
+
+/// One-packet scheduling (`-o`) keeps no session beyond what a datagram
+/// needs, as IPVS and DPVS keep none: a DR or TUN session ends with its
+/// datagram (nothing listed or counted after it); a NAT or FULLNAT one
+/// carries its answer back to the client and ends with it, a second
+/// answer finding none.
+#[test]
+fn one_packet_sessions_end_with_their_datagram_or_its_answer() {
+    for mode in [ForwardMode::FullNat, ForwardMode::Masq, ForwardMode::Route, ForwardMode::Tunnel] {
+        let mut lab = Lab::new(64, (1024, 65535)).with_mode(Scheduler::Rr, mode, 8080);
+        lab.learn_neighbours();
+        let mut spec = gw_proto::ServiceSpec::new(key(Protocol::Udp), Scheduler::Rr);
+        spec.one_packet = true;
+        lab.ok(Request::EditService { spec });
+        let live = |lab: &Lab| lab.counters.event_count(Event::SessionsLive);
+        let inactive =
+            |lab: &Lab| dest_line(lab, Protocol::Udp).dests.iter().map(|d| d.inactive_conns).sum::<u64>();
+        let out = lab.rx(0, udp(CLIENT_MAC, GW_OUT, (CLIENT, 5353), (VIP, 80)));
+        assert_eq!(out.len(), 1, "{mode:?}: the datagram is forwarded");
+        if matches!(mode, ForwardMode::Route | ForwardMode::Tunnel) {
+            assert_eq!((live(&lab), inactive(&lab)), (0, 0), "{mode:?}: no session after the datagram");
+            assert_eq!(lab.counters.event_count(Event::SessionsExpired), 1, "{mode:?}");
+            continue;
+        }
+        assert_eq!((live(&lab), inactive(&lab)), (1, 1), "{mode:?}: kept for the answer");
+        // The answer as the server sends it: to the client (NAT) or to the
+        // local address and port the datagram came from (FULLNAT).
+        let (_, _, src, dst, _) = inspect(&out[0].1);
+        let answer = || udp(RS_MAC[0], GW_IN, dst, src);
+        let back = lab.rx(1, answer());
+        assert_eq!(back.len(), 1, "{mode:?}: the answer goes back");
+        let (_, _, bsrc, bdst, _) = inspect(&back[0].1);
+        assert_eq!((bsrc, bdst), ((VIP, 80), (CLIENT, 5353)), "{mode:?}");
+        assert_eq!((live(&lab), inactive(&lab)), (0, 0), "{mode:?}: ended with its answer");
+        assert!(lab.rx(1, answer()).is_empty(), "{mode:?}: a second answer finds no session");
+        assert_eq!(lab.counters.drop_count(Drop::UnknownReply), 1, "{mode:?}");
+    }
+}

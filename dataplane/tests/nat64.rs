@@ -209,6 +209,7 @@ fn one_packet_scheduling_reschedules_every_nat64_datagram() {
     }
     lab.ok(Request::AddLaddr { service: key, addr: Ipv4Addr::from(LIP).into() });
     let mut seen = vec![];
+    let mut lport = 0;
     for _ in 0..4 {
         let out = lab.rx(0, common::v6::udp6(ROUTER_MAC, (CLIENT6, 40000), (VIP6, 53)));
         assert_eq!(out.len(), 1, "one datagram out");
@@ -217,10 +218,23 @@ fn one_packet_scheduling_reschedules_every_nat64_datagram() {
         let Some(TransportSlice::Udp(u)) = &p.transport else { panic!("not UDP") };
         assert_eq!(u.destination_port(), 5353);
         seen.push(ip.header().destination());
+        lport = u.source_port();
     }
     assert_eq!(seen, [RS[0], RS[1], RS[0], RS[1]], "the same client port goes round robin");
     assert_eq!(lab.counters.event_count(Event::SessionsCreated), 4);
     assert_eq!(lab.counters.event_count(Event::SessionsLive), 1);
+    // The last datagram's answer goes back to the IPv6 client and ends
+    // the session; a second answer finds none.
+    let answer = || udp(RS_MAC[1], GW_IN, (RS[1], 5353), (LIP, lport));
+    assert_eq!(lab.rx(1, answer()).len(), 1, "a neighbour solicitation for the router");
+    lab.now += 5;
+    let back = lab.rx(0, router_advert());
+    assert_eq!(back.len(), 1, "the parked answer leaves");
+    let p = SlicedPacket::from_ethernet(&back[0].1).expect("etherparse parses it");
+    let Some(NetSlice::Ipv6(ip)) = &p.net else { panic!("not IPv6: {:?}", p.net) };
+    assert_eq!(ip.header().destination_addr(), CLIENT6);
+    assert_eq!(lab.counters.event_count(Event::SessionsLive), 0, "ended with its answer");
+    assert!(lab.rx(1, answer()).is_empty(), "a second answer finds no session");
 }
 
 /// The IPv4 local port a frame leaving toward a real server comes from.

@@ -5,7 +5,8 @@
 //! flag of the `-x`/`-y` thresholds, half-open and live gauges).
 //!
 //! Invariants: a session is counted once in its real server's
-//! inactive (or, once ESTABLISHED, active) gauge from insert to unbind;
+//! inactive gauge, or its active one while its TCP state is
+//! [`State::is_active`], from insert to unbind;
 //! every TCP session in NONE/SYN_RECV counts in `HalfOpen`; nothing here
 //! allocates.
 
@@ -139,6 +140,19 @@ pub(super) fn rescheduled(
     (flags.contains(Flags::ONE_PACKET) && p.0 == Protocol::Udp).then_some(false)
 }
 
+/// Whether a one-packet (`-o`) UDP session (`flags`; the bit is
+/// SYNPROXY's on a TCP session, which the caller rules out) ends once the
+/// packet from `dir` is forwarded. IPVS and DPVS never keep one: a DR or
+/// TUN session, whose answers bypass the gateway, ends with its datagram;
+/// a NAT or FULLNAT one, which the gateway keeps for the answer that must
+/// come back through it, ends with that answer (a second answer finds no
+/// session). Either way a DNS load balancer's table does not fill with
+/// five-minute sessions of one datagram each.
+#[inline(always)]
+pub(super) fn ops_ends(flags: Flags, dir: Dir) -> bool {
+    flags.contains(Flags::ONE_PACKET) && (dir == Dir::Output || flags.contains(Flags::NO_OUT))
+}
+
 /// Moves a gauge kept per family (`all` counts both families' sessions,
 /// `v6_part` the IPv6 table's): one up (`up`) or down, in `v6_part` too
 /// if the session is IPv6's (`v6`).
@@ -222,11 +236,11 @@ fn state_moved(
     }
     let cells = &counters.dests[dest as usize];
     let was_active = flags.contains(Flags::ACTIVE);
-    if new == State::Established && !was_active {
+    if new.is_active() && !was_active {
         flags.insert(Flags::ACTIVE);
         cells.active.add(1);
         cells.inactive.sub(1);
-    } else if new != State::Established && was_active {
+    } else if !new.is_active() && was_active {
         flags.remove(Flags::ACTIVE);
         cells.active.sub(1);
         cells.inactive.add(1);

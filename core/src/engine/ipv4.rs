@@ -580,10 +580,11 @@ impl Engine {
         to_laddr && !self.sessions6.is_empty() && self.sessions.reply_port_unused(k.dst, k.dport)
     }
 
-    /// Ends session `i` so that its packet is scheduled anew (one-packet
-    /// scheduling, or a new connection on a closing one's address when
-    /// `reuse`). Out of line and cold: the established path keeps no copy
-    /// of a session line for it.
+    /// Ends session `i`, with its accounting: so that its packet is
+    /// scheduled anew (one-packet scheduling, or a new connection on a
+    /// closing one's address when `reuse`), or after a one-packet
+    /// session's last packet. Out of line and cold: the established path
+    /// keeps no copy of a session line for it.
     #[cold]
     #[inline(never)]
     fn end_to_reschedule(&mut self, i: u32, reuse: bool) {
@@ -646,6 +647,28 @@ impl Engine {
         self.forward_inline(now, rx, i, dir, frame, p)
     }
 
+    /// [`Engine::forward`] of the packet a one-packet session ends with
+    /// ([`conn::ops_ends`]): forwarded as any other, then the session is
+    /// gone (if the step did not end it already).
+    #[cold]
+    #[inline(never)]
+    fn forward_last(
+        &mut self,
+        now: u64,
+        rx: &Iface,
+        i: u32,
+        dir: Dir,
+        frame: &mut [u8],
+        p: &L4Info,
+    ) -> Action {
+        self.sessions.get_mut(i).flags.remove(Flags::ONE_PACKET);
+        let act = self.forward(now, rx, i, dir, frame, p);
+        if self.sessions.slot(i as usize).is_some() {
+            self.end_to_reschedule(i, false);
+        }
+        act
+    }
+
     /// [`Engine::forward`]'s body.
     #[inline(always)]
     fn forward_inline(
@@ -660,12 +683,16 @@ impl Engine {
         // One copy of the session line, read before anything moves (the
         // SYNPROXY step may change the session: then read again).
         let mut s = *self.sessions.get(i);
-        let synproxy = crate::synproxy::is_synproxy(s.flags, p.key.proto == Protocol::Tcp);
+        // SYNPROXY's bit (TCP) is one-packet scheduling's (UDP): one test.
+        let special = s.flags.contains(Flags::SYNPROXY);
+        let synproxy = special && p.key.proto == Protocol::Tcp;
         if synproxy {
             if let Some(a) = self.synproxy_step(now, rx, i, dir, frame, p) {
                 return a;
             }
             s = *self.sessions.get(i);
+        } else if special && conn::ops_ends(s.flags, dir) {
+            return self.forward_last(now, rx, i, dir, frame, p);
         }
         let Engine { cfg, snap, sessions, counters, overloaded, min_mtu, ca, sp, .. } = self;
         let mode = modes::traits(s.mode);

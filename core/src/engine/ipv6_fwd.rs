@@ -314,6 +314,13 @@ impl Engine {
             }
         }
         match self.new_session6(now, p) {
+            // A DR/TUN one-packet session ends with its datagram.
+            Ok(i)
+                if p.key.proto == Protocol::Udp
+                    && conn::ops_ends(self.sessions6.get(i).flags, Dir::Input) =>
+            {
+                self.forward6_last(now, rx, i, Dir::Input, frame, p)
+            }
             Ok(i) => self.forward6(now, rx, i, Dir::Input, frame, p),
             Err(d) => self.reject_or_drop6(now, rx, frame, p, d),
         }
@@ -471,9 +478,9 @@ impl Engine {
         Ok(i)
     }
 
-    /// [`Engine::forward6`] for a session a lookup found: a SYNPROXY
-    /// session's through [`Engine::forward6_synproxy`] (one flag test for
-    /// the others; a new session is never a SYNPROXY one).
+    /// [`Engine::forward6`] for a session a lookup found: a SYNPROXY or
+    /// one-packet session's through [`Engine::forward6_special`] (one flag
+    /// test for the others; a new session is never a SYNPROXY one).
     #[inline(always)]
     pub(super) fn forward6_found(
         &mut self,
@@ -484,8 +491,9 @@ impl Engine {
         frame: &mut [u8],
         p: &L4Info6,
     ) -> Action {
-        if crate::synproxy::is_synproxy(self.sessions6.get(i).flags, p.key.proto == Protocol::Tcp) {
-            return self.forward6_synproxy(now, rx, i, dir, frame, p);
+        // SYNPROXY's bit (TCP) is one-packet scheduling's (UDP): one test.
+        if self.sessions6.get(i).flags.contains(Flags::SYNPROXY) {
+            return self.forward6_special(now, rx, i, dir, frame, p);
         }
         // One copy of the step per direction (as IPv4's
         // `established_at`): what the direction picks (the route, the state
@@ -495,6 +503,51 @@ impl Engine {
             Dir::Input => self.forward6_inline(now, rx, i, Dir::Input, frame, p),
             Dir::InputOnly => self.forward6_inline(now, rx, i, Dir::InputOnly, frame, p),
         }
+    }
+
+    /// [`Engine::forward6_found`] for a session with SYNPROXY's bit: a
+    /// SYNPROXY session's step (TCP), or a one-packet session's (UDP),
+    /// which may end with this packet ([`conn::ops_ends`]).
+    #[cold]
+    #[inline(never)]
+    fn forward6_special(
+        &mut self,
+        now: u64,
+        rx: &Iface,
+        i: u32,
+        dir: Dir,
+        frame: &mut [u8],
+        p: &L4Info6,
+    ) -> Action {
+        if p.key.proto == Protocol::Tcp {
+            return self.forward6_synproxy(now, rx, i, dir, frame, p);
+        }
+        if conn::ops_ends(self.sessions6.get(i).flags, dir) {
+            return self.forward6_last(now, rx, i, dir, frame, p);
+        }
+        self.forward6(now, rx, i, dir, frame, p)
+    }
+
+    /// [`Engine::forward6`] of the packet a one-packet session ends with
+    /// ([`conn::ops_ends`]): forwarded as any other, then the session is
+    /// gone (if the step did not end it already).
+    #[cold]
+    #[inline(never)]
+    fn forward6_last(
+        &mut self,
+        now: u64,
+        rx: &Iface,
+        i: u32,
+        dir: Dir,
+        frame: &mut [u8],
+        p: &L4Info6,
+    ) -> Action {
+        self.sessions6.get_mut(i).flags.remove(Flags::ONE_PACKET);
+        let act = self.forward6(now, rx, i, dir, frame, p);
+        if self.sessions6.slot(i as usize).is_some() {
+            self.end6(i);
+        }
+        act
     }
 
     /// Forwards a packet of IPv6 session `i` coming from `dir` (received

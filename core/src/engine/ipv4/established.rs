@@ -17,7 +17,8 @@
 //! What it leaves to the full step: a frame not to the port's MAC, a bad
 //! source, no session (a new flow; NAT64's reply goes to its own step,
 //! [`Engine::nat64_reply_staged`]), a session to reschedule (one-packet
-//! scheduling, a connection reused), a failed reverse path, SYNPROXY, a
+//! scheduling, a connection reused), a failed reverse path, SYNPROXY or
+//! a one-packet session (its answer may end it), a
 //! deleted real server, TTL 1, a packet over the smallest MTU, a
 //! client-address choice, DR and TUN, a segment out of window, a route
 //! not found: each then meets the full step's answer (its drop or its
@@ -118,7 +119,8 @@ impl Engine {
             return None;
         }
         if !matches!(s.mode, ForwardMode::FullNat | ForwardMode::Masq)
-            || crate::synproxy::is_synproxy(s.flags, tcp)
+            // SYNPROXY's (TCP) or one-packet scheduling's (UDP) bit.
+            || s.flags.contains(Flags::SYNPROXY)
             || !cfg.nodest.forwards(snap, s.dest)
             || l4.ttl <= 1
             || l4.tl > *min_mtu as usize
