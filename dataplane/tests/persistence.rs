@@ -155,6 +155,50 @@ fn an_upper_threshold_overloads_a_server_until_it_drops_below_three_quarters() {
     assert!(later.contains(&RS[0]), "{later:?}");
 }
 
+/// IPVS's rule when a server is edited: an upper threshold taken away
+/// (`-e -x 0`) or raised clears the overload flag at once, where the
+/// server used to stay skipped until one of its connections ended; a
+/// lowered one does not, and the next connection bound at the threshold
+/// sets the flag again.
+#[test]
+fn editing_the_upper_threshold_away_or_up_takes_an_overloaded_server_back_at_once() {
+    let mut lab = Lab::new(256, (1024, 65535));
+    let spec = ServiceSpec::new(key(Protocol::Tcp), Scheduler::Rr);
+    lab.ok(Request::AddService { spec });
+    let dest = |i: usize, upper: u32| {
+        let mut d = DestSpec::new(Ipv4Addr::from(RS[i]), 8080, ForwardMode::Masq, 1);
+        d.upper = upper;
+        d
+    };
+    lab.ok(Request::AddDest { service: key(Protocol::Tcp), dest: dest(0, 2) });
+    lab.ok(Request::AddDest { service: key(Protocol::Tcp), dest: dest(1, 0) });
+    lab.learn_neighbours();
+    let mut cport = 1000;
+    let mut picks = |lab: &mut Lab, n: u16| -> Vec<[u8; 4]> {
+        (0..n)
+            .map(|_| {
+                cport += 1;
+                connect(lab, CLIENT, cport)
+            })
+            .collect()
+    };
+    assert_eq!(
+        picks(&mut lab, 4),
+        [RS[0], RS[1], RS[0], RS[1]],
+        "2 connections: the first is now overloaded"
+    );
+    assert_eq!(picks(&mut lab, 2), [RS[1], RS[1]], "skipped");
+    // Lowered from 2 to 1: still overloaded.
+    lab.ok(Request::EditDest { service: key(Protocol::Tcp), dest: dest(0, 1) });
+    assert_eq!(picks(&mut lab, 2), [RS[1], RS[1]], "a lowered threshold keeps the flag");
+    // Raised to 3: back at once, and overloaded again at its third.
+    lab.ok(Request::EditDest { service: key(Protocol::Tcp), dest: dest(0, 3) });
+    assert_eq!(picks(&mut lab, 3), [RS[0], RS[1], RS[1]], "raised: one more, then skipped again");
+    // Taken away: back for good.
+    lab.ok(Request::EditDest { service: key(Protocol::Tcp), dest: dest(0, 0) });
+    assert_eq!(picks(&mut lab, 4), [RS[0], RS[1], RS[0], RS[1]], "no threshold: round robin");
+}
+
 #[test]
 fn a_port_zero_service_takes_every_port_and_shares_one_template() {
     let mut lab = Lab::new(256, (1024, 65535));

@@ -384,7 +384,29 @@ impl Engine {
     pub fn set_snapshot(&mut self, snap: Arc<Snapshot>) -> Arc<Snapshot> {
         let old = std::mem::replace(&mut self.snap, snap);
         self.release_locality_caches(&old);
+        self.recheck_overloads(&old);
         old
+    }
+
+    /// IPVS's rule when a real server is edited (`__ip_vs_update_dest`):
+    /// an upper threshold taken away (`-x 0`) or raised clears the
+    /// overload flag, so the server takes connections again at once; the
+    /// next one bound sets it again if the server is still at its
+    /// threshold. A server gone from `old`'s slot (deleted) is cleared
+    /// too. Only the flagged slots are looked at, at a configuration
+    /// change.
+    fn recheck_overloads(&mut self, old: &Snapshot) {
+        let workers = self.cfg.workers;
+        let upper = |s: &Snapshot, slot: usize| {
+            s.dest_thresholds(slot as u32).map(|(u, _)| conn::per_worker(u, workers))
+        };
+        let new = &self.snap;
+        for (slot, flag) in self.overloaded.iter_mut().enumerate().filter(|(_, f)| **f) {
+            *flag = match (upper(old, slot), upper(new, slot)) {
+                (Some(was), Some(now)) => now != 0 && now <= was,
+                _ => false,
+            };
+        }
     }
 
     /// Frees the lblc/lblcr cache of every service slot that no longer holds
