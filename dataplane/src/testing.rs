@@ -310,10 +310,12 @@ impl Lab {
 
     /// A TCP and a UDP service on VIP:80 with the two real servers [`RS`] of
     /// `mode` on `rport`, weight 1, and (FULLNAT) the local address [`LIP`].
+    /// The list reads `RS[0]`, `RS[1]` (each server added goes first, as
+    /// IPVS's: they are added last to first).
     pub fn with_mode(mut self, scheduler: Scheduler, mode: ForwardMode, rport: u16) -> Lab {
         for proto in [Protocol::Tcp, Protocol::Udp] {
             self.ok(Request::AddService { spec: ServiceSpec::new(key(proto), scheduler) });
-            for rs in RS {
+            for rs in RS.into_iter().rev() {
                 let dest = DestSpec::new(Ipv4Addr::from(rs), rport, mode, 1);
                 self.ok(Request::AddDest { service: key(proto), dest });
             }

@@ -314,7 +314,9 @@ fn a_reload_of_an_edited_file_applies_only_the_difference_and_keeps_sessions() {
     let dests: Vec<(Ipv4Addr, u32)> =
         fnat.dests.iter().map(|d| (gw_proto::v4(d.spec.addr).unwrap(), d.spec.weight)).collect();
     let ip = |l| Ipv4Addr::new(198, 18, 1, l);
-    assert_eq!(dests, [(ip(2), 1), (ip(3), 5), (ip(4), 1)]);
+    // The list as IPVS's: each server added goes first (.4, the edit's,
+    // then the file's .2 and .3 last to first).
+    assert_eq!(dests, [(ip(4), 1), (ip(3), 5), (ip(2), 1)]);
     let sessions: u64 = fnat.dests.iter().map(|d| d.active_conns + d.inactive_conns).sum();
     assert_eq!(sessions, 1, "the session is still counted");
     let dr = services.iter().find(|s| s.spec.key.port == 81).unwrap();

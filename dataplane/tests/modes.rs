@@ -174,7 +174,8 @@ fn tun_packets_too_big_for_the_mtu_get_frag_needed_or_go_as_outer_fragments() {
 fn a_service_may_mix_modes_and_each_server_gets_its_own() {
     let mut lab = Lab::new(64, (1024, 65535));
     lab.ok(Request::AddService { spec: gw_proto::ServiceSpec::new(key(Protocol::Udp), Scheduler::Rr) });
-    for (rs, mode) in RS.iter().zip([ForwardMode::Masq, ForwardMode::Route]) {
+    // Last to first: the NAT server heads the list (IPVS's order).
+    for (rs, mode) in RS.iter().zip([ForwardMode::Masq, ForwardMode::Route]).rev() {
         let dest = gw_proto::DestSpec::new(Ipv4Addr::from(*rs), 80, mode, 1);
         lab.ok(Request::AddDest { service: key(Protocol::Udp), dest });
     }

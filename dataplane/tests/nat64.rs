@@ -202,7 +202,7 @@ fn one_packet_scheduling_reschedules_every_nat64_datagram() {
     let mut spec = ServiceSpec::new(key, Scheduler::Rr);
     spec.one_packet = true;
     lab.ok(Request::AddService { spec });
-    for (mac, rs) in RS_MAC.iter().zip(RS).take(2) {
+    for (mac, rs) in RS_MAC.iter().zip(RS).take(2).rev() {
         assert_eq!(lab.rx(1, arp_request(*mac, rs, GW_IN_ADDR)).len(), 1, "ARP answered");
         let dest = DestSpec::new(Ipv4Addr::from(rs), 5353, ForwardMode::FullNat, 1);
         lab.ok(Request::AddDest { service: key, dest });

@@ -17,7 +17,8 @@ fn lab(edit: impl Fn(&mut ServiceSpec)) -> Lab {
         let mut spec = ServiceSpec::new(key(proto), Scheduler::Rr);
         edit(&mut spec);
         lab.ok(Request::AddService { spec });
-        for rs in RS {
+        // Last to first: each server added goes first (IPVS's list order).
+        for rs in RS.into_iter().rev() {
             let dest = DestSpec::new(Ipv4Addr::from(rs), 8080, ForwardMode::Masq, 1);
             lab.ok(Request::AddDest { service: key(proto), dest });
         }
@@ -136,7 +137,7 @@ fn an_upper_threshold_overloads_a_server_until_it_drops_below_three_quarters() {
     let mut lab = Lab::new(256, (1024, 65535));
     let spec = ServiceSpec::new(key(Protocol::Tcp), Scheduler::Rr);
     lab.ok(Request::AddService { spec });
-    for (i, rs) in RS.iter().enumerate() {
+    for (i, rs) in RS.iter().enumerate().rev() {
         let mut dest = DestSpec::new(Ipv4Addr::from(*rs), 8080, ForwardMode::Masq, 1);
         dest.upper = if i == 0 { 2 } else { 0 };
         lab.ok(Request::AddDest { service: key(Protocol::Tcp), dest });
@@ -170,8 +171,8 @@ fn editing_the_upper_threshold_away_or_up_takes_an_overloaded_server_back_at_onc
         d.upper = upper;
         d
     };
-    lab.ok(Request::AddDest { service: key(Protocol::Tcp), dest: dest(0, 2) });
     lab.ok(Request::AddDest { service: key(Protocol::Tcp), dest: dest(1, 0) });
+    lab.ok(Request::AddDest { service: key(Protocol::Tcp), dest: dest(0, 2) });
     lab.learn_neighbours();
     let mut cport = 1000;
     let mut picks = |lab: &mut Lab, n: u16| -> Vec<[u8; 4]> {

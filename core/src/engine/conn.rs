@@ -898,6 +898,9 @@ impl Dests for SvcDests<'_> {
     fn port(&self, i: usize) -> u16 {
         self.svc.dests[i].port
     }
+    fn id(&self, i: usize) -> u32 {
+        self.svc.dests[i].slot
+    }
     fn conns(&self, i: usize) -> (u32, u32) {
         let c = &self.counters.dests[self.svc.dests[i].slot as usize];
         (c.active.get().min(u32::MAX as u64) as u32, c.inactive.get().min(u32::MAX as u64) as u32)

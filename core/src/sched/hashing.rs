@@ -4,7 +4,9 @@
 //! The tables are built by the control plane into [`Prepared`] with the
 //! kernel's rules and hash functions, so a client goes to the same server on
 //! every worker, and to the same server as on a kernel director with the
-//! same servers in the same list order (64-bit kernel, default table sizes).
+//! same servers in the same list order (64-bit kernel, default table sizes):
+//! the order the same `-a` commands or keepalived file make there, since
+//! gatewayd's control plane also puts each server added at the head.
 //! A table slot holds the index of a server or [`NONE`] (no servers).
 
 use super::siphash::{hash_32, hsiphash_u32};

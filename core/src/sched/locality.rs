@@ -8,8 +8,8 @@
 //! has fewer than half its weight in active connections.
 //!
 //! The cache is per worker, bounded and preallocated ([`super::cache`]);
-//! entries name servers by address and port ([`DestRef`]) so they survive
-//! a change of the server list.
+//! entries name servers by their [`super::Dests::id`] ([`DestRef`]) so
+//! they survive a change of the server list.
 
 use gw_proto::Scheduler;
 
@@ -24,27 +24,26 @@ pub const LBLCR_SET_MAX: usize = 8;
 /// The kernel's default `lblc_expiration` and `lblcr_expiration`: 24 hours.
 pub const DEFAULT_EXPIRATION_MS: u64 = 24 * 60 * 60 * 1000;
 
-/// A server named by address and port, with the index where it was last
+/// A server named by its [`Dests::id`], with the index where it was last
 /// seen to find it fast.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct DestRef {
-    addr: u32,
-    port: u16,
+    id: u32,
     hint: u16,
 }
 
 impl DestRef {
     fn of<D: Dests + ?Sized>(d: &D, i: usize) -> DestRef {
-        DestRef { addr: d.addr(i), port: d.port(i), hint: i.min(u16::MAX as usize) as u16 }
+        DestRef { id: d.id(i), hint: i.min(u16::MAX as usize) as u16 }
     }
 
     fn same(&self, other: &DestRef) -> bool {
-        self.addr == other.addr && self.port == other.port
+        self.id == other.id
     }
 
     /// Current index of the server, if it is still in the list.
     fn resolve<D: Dests + ?Sized>(&mut self, d: &D) -> Option<usize> {
-        let is = |i: usize| d.addr(i) == self.addr && d.port(i) == self.port;
+        let is = |i: usize| d.id(i) == self.id;
         let h = self.hint as usize;
         if h < d.len() && is(h) {
             return Some(h);

@@ -17,6 +17,9 @@
 //!   &dests, &flow)` returns the index of the chosen server in `dests`, or
 //!   `None` ("no destination available"). `dests` is the worker's view of the
 //!   same server list, in the same order as the `DestConf`s ([`Dests`]).
+//!   The list is in IPVS's order: the control plane puts each server added
+//!   at its head (`list_add_rcu` in `__ip_vs_update_dest`), so rr starts
+//!   with the server added last, and ties go to it.
 //!
 //! # Invariants
 //!
@@ -65,9 +68,10 @@
 //!   (it only applies its own "more active connections than weight" rule);
 //!   here, as for every scheduler, a server flagged overloaded is never
 //!   chosen, so the connection is rescheduled.
-//! * lblc/lblcr cache entries name servers by address and port, not by index,
-//!   so they survive configuration changes (the kernel keeps a reference to
-//!   the server, which it keeps in its trash while it is deleted).
+//! * lblc/lblcr cache entries name servers by [`Dests::id`] (gatewayd: the
+//!   server's slot), not by index, so they survive configuration changes
+//!   (the kernel keeps a reference to the server, which it keeps in its
+//!   trash while it is deleted).
 
 use gw_proto::{sched_flags, Scheduler};
 
@@ -101,6 +105,12 @@ pub trait Dests {
     fn addr(&self, i: usize) -> u32;
     /// Port, host order.
     fn port(&self, i: usize) -> u16;
+    /// What tells server `i` from every other server of the service, and
+    /// stays with it when the list changes (gatewayd: its slot). The
+    /// lblc/lblcr caches name servers by it, as the kernel's by the
+    /// `ip_vs_dest` pointer: an IPv6 server's [`Dests::addr`] is folded to
+    /// 32 bits, and two servers' folds can be equal.
+    fn id(&self, i: usize) -> u32;
     /// (active, inactive) connections to server `i` owned by this worker.
     fn conns(&self, i: usize) -> (u32, u32);
     /// `IP_VS_DEST_F_OVERLOAD`: above its upper connection threshold (`-x`)
@@ -170,6 +180,10 @@ pub struct Prepared {
     /// lblc/lblcr: idle time after which a cache entry is forgotten, and an
     /// lblcr set unchanged for this long loses its most loaded member.
     expiration_ms: u64,
+    /// rr: each server's address and port, in list order, for the cursor
+    /// to find its server again after a change ([`SchedState::reconfigure`]).
+    /// Empty for the others.
+    ids: Box<[(u32, u16)]>,
 }
 
 impl Prepared {
@@ -192,6 +206,10 @@ impl Prepared {
             gcd,
             table,
             expiration_ms: DEFAULT_EXPIRATION_MS,
+            ids: match sched {
+                Scheduler::Rr => dests.iter().map(|d| (d.addr, d.port)).collect(),
+                _ => Box::default(),
+            },
         }
     }
 
@@ -236,6 +254,8 @@ pub struct SchedState {
     /// rr: index chosen last; wrr: index examined last. `None`: start at the
     /// head of the list.
     last: Option<usize>,
+    /// rr: address and port of the server chosen last.
+    last_id: (u32, u16),
     /// wrr's current weight; 0 before the first pick.
     cw: u32,
     /// Entries of the lblc/lblcr cache, kept across scheduler changes.
@@ -253,19 +273,37 @@ impl SchedState {
     /// State for `sched` with a cache of about `entries` entries (rounded up
     /// to whole buckets of [`CACHE_WAYS`]) if it is lblc or lblcr.
     pub fn with_capacity(sched: Scheduler, entries: usize) -> SchedState {
-        SchedState { sched, last: None, cw: 0, entries, cache: locality::Cache::new(sched, entries) }
+        SchedState {
+            sched,
+            last: None,
+            last_id: (0, 0),
+            cw: 0,
+            entries,
+            cache: locality::Cache::new(sched, entries),
+        }
     }
 
     /// Follows a configuration change of the service. A new scheduler gets a
     /// new state (this allocates the cache of lblc/lblcr). Otherwise, as the
     /// kernel's `dest_changed` hooks do: wrr restarts from the head of the
-    /// list at its current weight level (rounded to the new gcd); rr keeps its
-    /// cursor; lblc/lblcr keep their cache (entries name servers by address
-    /// and port, so they follow a server that moved in the list).
+    /// list at its current weight level (rounded to the new gcd); rr's
+    /// cursor stays on the server it chose last, wherever servers added at
+    /// the head moved it, and when that server is gone it steps back one
+    /// (`ip_vs_rr_del_dest`: the next choice is the one after it);
+    /// lblc/lblcr keep their cache (entries name servers by
+    /// [`Dests::id`], so they follow a server that moved in the list).
     pub fn reconfigure(&mut self, prep: &Prepared) {
         if prep.sched != self.sched {
             *self = SchedState::with_capacity(prep.sched, self.entries);
             return;
+        }
+        if self.sched == Scheduler::Rr {
+            if let Some(l) = self.last {
+                self.last = match prep.ids.iter().position(|id| *id == self.last_id) {
+                    Some(j) => Some(j),
+                    None => l.checked_sub(1),
+                };
+            }
         }
         if self.sched == Scheduler::Wrr {
             self.last = None;
@@ -347,12 +385,14 @@ pub(crate) mod testutil {
     //! A server list for tests.
     use super::*;
 
-    /// A test server: weight, address, port, (active, inactive), overloaded.
+    /// A test server: weight, address, port, (active, inactive), overloaded;
+    /// `id` its [`Dests::id`] (0: its address).
     #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
     pub struct D {
         pub w: u32,
         pub addr: u32,
         pub port: u16,
+        pub id: u32,
         pub act: u32,
         pub inact: u32,
         pub over: bool,
@@ -370,6 +410,13 @@ pub(crate) mod testutil {
         }
         fn port(&self, i: usize) -> u16 {
             self[i].port
+        }
+        fn id(&self, i: usize) -> u32 {
+            if self[i].id != 0 {
+                self[i].id
+            } else {
+                self[i].addr
+            }
         }
         fn conns(&self, i: usize) -> (u32, u32) {
             (self[i].act, self[i].inact)

@@ -23,6 +23,7 @@ pub(super) fn rr<D: Dests + ?Sized>(st: &mut SchedState, d: &D) -> Option<usize>
     let i =
         (0..n).map(|k| if start + k < n { start + k } else { start + k - n }).find(|i| available(d, *i))?;
     st.last = Some(i);
+    st.last_id = (d.addr(i), d.port(i));
     Some(i)
 }
 
@@ -118,6 +119,38 @@ mod tests {
         let quiesced = servers(&[0, 1, 1]);
         let p = prepare(Scheduler::Rr, 0, &quiesced);
         assert_eq!(letter(pick(&p, &mut st, &quiesced[..], &flow(1, 2, 0))), 'B');
+    }
+
+    /// A server added goes to the head of the list (IPVS's order), ahead
+    /// of the cursor's index: rr goes on after the server it chose last,
+    /// as the kernel's cursor (a pointer to that server) does. When that
+    /// server is deleted, the next choice is the one after it.
+    #[test]
+    fn rr_goes_on_after_its_server_when_the_list_changes() {
+        let f = flow(1, 2, 0);
+        let abc = servers(&[1, 1, 1]);
+        let mut st = SchedState::new(Scheduler::Rr);
+        let p = prepare(Scheduler::Rr, 0, &abc);
+        let s: String = (0..2).map(|_| letter(pick(&p, &mut st, &abc[..], &f))).collect();
+        assert_eq!(s, "AB");
+        // D added at the head: D A B C; after B comes C, then D.
+        let mut dabc = servers(&[1, 1, 1, 1]);
+        dabc.rotate_right(1);
+        let p = prepare(Scheduler::Rr, 0, &dabc);
+        st.reconfigure(&p);
+        let names: String = (0..4)
+            .map(|_| {
+                let i = pick(&p, &mut st, &dabc[..], &f).unwrap();
+                letter(Some((dabc[i].addr - 0x0a00_0001) as usize))
+            })
+            .collect();
+        assert_eq!(names, "CDAB");
+        // B (the last chosen) deleted: D A C; the next is C, the one after it.
+        let dac: Vec<D> = dabc.iter().filter(|d| d.addr != 0x0a00_0002).cloned().collect();
+        let p = prepare(Scheduler::Rr, 0, &dac);
+        st.reconfigure(&p);
+        let i = pick(&p, &mut st, &dac[..], &f).unwrap();
+        assert_eq!(dac[i].addr, 0x0a00_0003);
     }
 
     #[test]

@@ -110,6 +110,7 @@ fn any_servers() -> impl Strategy<Value = Vec<D>> {
         v.into_iter()
             .enumerate()
             .map(|(i, (w, act, inact, over))| D {
+                id: 0,
                 w,
                 addr: 0x0a00_0001 + i as u32,
                 port: 80,

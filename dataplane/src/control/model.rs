@@ -305,7 +305,7 @@ impl Control {
                     }
                 };
                 let s = m.services.get_mut(&service).expect("checked above");
-                s.dests.push(entry);
+                s.dests.insert(0, entry);
                 s.version = version;
                 Ok(true)
             }
@@ -650,7 +650,8 @@ mod tests {
         assert_eq!(p.current().generation, generation);
         let snap = p.current();
         let svc = snap.service(gw_core::wire::ipv4::Protocol::Tcp, 0xc612_0064, 80).expect("the service");
-        assert_eq!(svc.dests.iter().map(|d| d.weight).collect::<Vec<_>>(), [1, gw_proto::MAX_WEIGHT]);
+        // The server added last goes first, as in IPVS's list.
+        assert_eq!(svc.dests.iter().map(|d| d.weight).collect::<Vec<_>>(), [gw_proto::MAX_WEIGHT, 1]);
     }
 
     /// Addresses no host has on the wire, and, beside the ports, a port's

@@ -71,7 +71,10 @@ impl Control {
                 let same_dest = |a: &DestSpec, b: &DestSpec| (a.addr, a.port) == (b.addr, b.port);
                 let Some(cur) = m.services.get(k) else {
                     ops.push(Request::AddService { spec: w.spec.clone() });
-                    ops.extend(w.dests.iter().map(|d| Request::AddDest { service: *k, dest: d.spec }));
+                    // `want` holds the list as the file makes it (each
+                    // server added goes first, as IPVS's); adding its
+                    // servers last to first makes the same list.
+                    ops.extend(w.dests.iter().rev().map(|d| Request::AddDest { service: *k, dest: d.spec }));
                     ops.extend(w.laddrs.iter().map(|a| Request::AddLaddr { service: *k, addr: *a }));
                     continue;
                 };
@@ -81,7 +84,9 @@ impl Control {
                 for d in cur.dests.iter().filter(|d| !w.dests.iter().any(|x| same_dest(&x.spec, &d.spec))) {
                     ops.push(Request::DelDest { service: *k, addr: d.spec.addr, port: d.spec.port });
                 }
-                for d in &w.dests {
+                // Last to first, as above: the new servers head the list
+                // in the file's order for them, before the kept ones.
+                for d in w.dests.iter().rev() {
                     match cur.dests.iter().find(|x| same_dest(&x.spec, &d.spec)) {
                         None => ops.push(Request::AddDest { service: *k, dest: d.spec }),
                         Some(x) if x.spec != d.spec => {

@@ -345,7 +345,8 @@ mod tests {
         let mut other = dest(2);
         other.port = 81;
         assert_eq!(c.handle(Request::AddDest { service: key(80), dest: other }), Response::Ok);
-        assert_ne!(c.lock().services[&key(80)].dests[1].slot, slot);
+        // (It heads the list: a server added goes first, as IPVS's.)
+        assert_ne!(c.lock().services[&key(80)].dests[0].slot, slot);
     }
 
     #[test]

@@ -22,7 +22,7 @@ impl Lb {
         let Cache::Lblcr(t) = &mut self.st.cache else { panic!() };
         let k = t.find(dst, 0, u64::MAX).unwrap();
         let s = t.slot(k).val;
-        s.members[..s.len as usize].iter().map(|m| m.addr & 0xff).collect()
+        s.members[..s.len as usize].iter().map(|m| m.id & 0xff).collect()
     }
 }
 
@@ -92,7 +92,7 @@ fn lblc_reschedules_quiesced_overloaded_or_removed_servers() {
     assert_eq!(lb.to(&only_c, DST, 6), Some(0));
     let Cache::Lblc(t) = &mut lb.st.cache else { panic!() };
     let k = t.find(DST, 6, u64::MAX).unwrap();
-    assert_eq!(t.slot(k).val.addr, ds[2].addr);
+    assert_eq!(t.slot(k).val.id, ds[2].addr);
 }
 
 #[test]
@@ -223,4 +223,27 @@ fn lblcr_entries_expire() {
     assert_eq!(lb.to(&ds, DST, 24 * HOUR - 1), Some(0));
     assert_eq!(lb.to(&ds, DST, 48 * HOUR - 1), Some(1));
     assert_eq!(lb.set(DST), vec![2]);
+}
+
+/// Two servers whose [`Dests::addr`] is the same (IPv6 addresses fold to
+/// 32 bits: 2001:db8:0:2::2 and 2001:db8:0:3::3 both give 0x20010db8) are
+/// still two servers: a cached one is found by its id, not by the first
+/// server with its folded address, after the list changed under the
+/// entry's index hint.
+#[test]
+fn servers_with_one_folded_address_stay_apart_in_the_caches() {
+    let fold = 0x2001_0db8;
+    let w = D { w: 1, addr: 0x0a00_0001, port: 80, id: 1, ..D::default() };
+    let x = D { w: 1, addr: fold, port: 80, id: 2, act: 1, ..D::default() };
+    let y = D { w: 1, addr: fold, port: 80, id: 3, ..D::default() };
+    for s in [Scheduler::Lblc, Scheduler::Lblcr] {
+        let mut ds = vec![D { act: 5, ..w }, x, y];
+        let mut lb = Lb::new(s, &ds, 64);
+        assert_eq!(lb.to(&ds, DST, 0), Some(2), "{s}: the least loaded, Y");
+        // W leaves: Y is now at index 1, where X was at 1 before.
+        ds.remove(0);
+        lb.p = prepare(s, 0, &ds);
+        lb.st.reconfigure(&lb.p);
+        assert_eq!(lb.to(&ds, DST, 1), Some(1), "{s}: still Y, not X");
+    }
 }
