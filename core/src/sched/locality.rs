@@ -167,11 +167,15 @@ impl DestSet {
 
     /// Position in the set of the member with the most overhead / weight,
     /// first on ties, among those still in the list with weight above 0
-    /// (flagged overloaded ones included, as in the kernel).
+    /// (flagged overloaded ones included, as in the kernel); a member that
+    /// left the list comes first. (The kernel weighs a deleted member,
+    /// which its trash keeps, with its own counts; here it is gone from the
+    /// list, and it can take no connection: it is the one to drop. Skipping
+    /// it dropped a live member and kept a set of the gone one alone.)
     fn max<D: Dests + ?Sized>(&mut self, d: &D) -> Option<usize> {
         let mut best: Option<(usize, (u64, u32))> = None;
         for m in self.members() {
-            let Some(i) = self.members[m].resolve(d) else { continue };
+            let Some(i) = self.members[m].resolve(d) else { return Some(m) };
             let (h, w) = (overhead(d, i), d.weight(i));
             if w > 0 && best.is_none_or(|(_, (bh, bw))| lighter(bh, bw, (h, w))) {
                 best = Some((m, (h, w)));

@@ -277,12 +277,11 @@ impl Control {
                 }
                 // The same server deleted earlier comes back with its slot:
                 // its sessions resume, its statistics continue.
+                // An add sets `last_weight` even to 0 (`__ip_vs_update_dest`:
+                // `if (add || udest->weight != 0)`): a server back from the
+                // trash with -w 0 takes no Maglev slots.
                 let entry = match Self::untrash_dest(m, service, dest.addr, dest.port) {
-                    Some(old) => DestEntry {
-                        spec: dest,
-                        slot: old.slot,
-                        last_weight: if dest.weight != 0 { dest.weight } else { old.last_weight },
-                    },
+                    Some(old) => DestEntry { spec: dest, slot: old.slot, last_weight: dest.weight },
                     None => {
                         let slot = match m.dest_slots.alloc() {
                             Some(s) => Some(s),

@@ -349,6 +349,25 @@ mod tests {
         assert_ne!(c.lock().services[&key(80)].dests[0].slot, slot);
     }
 
+    /// As the kernel's add (`if (add || udest->weight != 0)`): a server
+    /// taken back from the trash with weight 0 has `last_weight` 0, so mh
+    /// gives it no slots, where keeping its old one left clients with no
+    /// server.
+    #[test]
+    fn a_server_back_from_the_trash_with_weight_zero_has_last_weight_zero() {
+        let (c, _) = control(1);
+        add(&c);
+        let slot = slot_of(&c, key(80), 2).unwrap();
+        c.workers[0].dests[slot as usize].active.add(1);
+        del(&c, 2);
+        let mut d = dest(2);
+        d.weight = 0;
+        assert_eq!(c.handle(Request::AddDest { service: key(80), dest: d }), Response::Ok);
+        let m = c.lock();
+        let e = m.services[&key(80)].dests.iter().find(|e| e.slot == slot).expect("back with its slot");
+        assert_eq!((e.spec.weight, e.last_weight), (0, 0));
+    }
+
     #[test]
     fn clear_then_restore_of_the_same_rules_keeps_every_slot() {
         let (c, p) = control(1);

@@ -247,3 +247,31 @@ fn servers_with_one_folded_address_stay_apart_in_the_caches() {
         assert_eq!(lb.to(&ds, DST, 1), Some(1), "{s}: still Y, not X");
     }
 }
+
+/// A set member deleted from the service is the one an expired set drops,
+/// not a live member (which left the set holding the gone server alone).
+#[test]
+fn lblcr_drops_a_member_that_left_the_list_first() {
+    let mut ds = servers(&[10, 10, 10]);
+    let mut lb = Lb::new(Scheduler::Lblcr, &ds, 64);
+    assert_eq!(lb.to(&ds, DST, 0), Some(0));
+    // A overloaded, B busy: C, the least loaded, joins the set.
+    ds[0].act = 11;
+    ds[1].act = 11;
+    assert_eq!(lb.to(&ds, DST, 1), Some(2));
+    assert_eq!(lb.set(DST), vec![3, 1]);
+    // C is deleted; a day later the set drops it and keeps A.
+    ds.remove(2);
+    ds[0].act = 0;
+    ds[1].act = 0;
+    lb.p = prepare(Scheduler::Lblcr, 0, &ds);
+    lb.st.reconfigure(&lb.p);
+    // Used every hour (the entry stays), the set unchanged.
+    for h in 1..25 {
+        assert_eq!(lb.to(&ds, DST, h * HOUR), Some(0));
+    }
+    assert_eq!(lb.set(DST), vec![3, 1], "the gone member is still in the set");
+    assert_eq!(lb.to(&ds, DST, 24 * HOUR + 2), Some(0));
+    assert_eq!(lb.set(DST), vec![1]);
+    assert_eq!(lb.to(&ds, DST, 24 * HOUR + 3), Some(0), "A stays the set's server");
+}
