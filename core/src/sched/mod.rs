@@ -184,6 +184,10 @@ pub struct Prepared {
     /// to find its server again after a change ([`SchedState::reconfigure`]).
     /// Empty for the others.
     ids: Box<[(u32, u16)]>,
+    /// A fingerprint of the servers' addresses, ports and weights in list
+    /// order: whether a change of the service touched its servers (wrr's
+    /// state follows those only, as the kernel's `dest_changed` hook).
+    dests_sig: u64,
 }
 
 impl Prepared {
@@ -210,6 +214,10 @@ impl Prepared {
                 Scheduler::Rr => dests.iter().map(|d| (d.addr, d.port)).collect(),
                 _ => Box::default(),
             },
+            dests_sig: dests.iter().fold(dests.len() as u64, |h, d| {
+                let word = u64::from(d.addr) << 32 | u64::from(d.port) << 16;
+                crate::session::fold_mul(h ^ word, 0x9e37_79b9_7f4a_7c15 ^ u64::from(d.weight))
+            }),
         }
     }
 
@@ -258,6 +266,10 @@ pub struct SchedState {
     last_id: (u32, u16),
     /// wrr's current weight; 0 before the first pick.
     cw: u32,
+    /// wrr: the gcd `cw` is a multiple of, and the servers' fingerprint,
+    /// of the configuration last taken up.
+    gcd: u32,
+    sig: u64,
     /// Entries of the lblc/lblcr cache, kept across scheduler changes.
     entries: usize,
     cache: locality::Cache,
@@ -278,6 +290,8 @@ impl SchedState {
             last: None,
             last_id: (0, 0),
             cw: 0,
+            gcd: 1,
+            sig: 0,
             entries,
             cache: locality::Cache::new(sched, entries),
         }
@@ -285,8 +299,10 @@ impl SchedState {
 
     /// Follows a configuration change of the service. A new scheduler gets a
     /// new state (this allocates the cache of lblc/lblcr). Otherwise, as the
-    /// kernel's `dest_changed` hooks do: wrr restarts from the head of the
-    /// list at its current weight level (rounded to the new gcd); rr's
+    /// kernel's `dest_changed` hooks do: when the servers changed (not on an
+    /// edit of the service alone, which has no hook), wrr restarts from the
+    /// head of the list at its current weight level mapped as the kernel
+    /// maps it to the new gcd ([`wrr_level`]); rr's
     /// cursor stays on the server it chose last, wherever servers added at
     /// the head moved it, and when that server is gone it steps back one
     /// (`ip_vs_rr_del_dest`: the next choice is the one after it);
@@ -305,14 +321,11 @@ impl SchedState {
                 };
             }
         }
-        if self.sched == Scheduler::Wrr {
+        if self.sched == Scheduler::Wrr && prep.dests_sig != self.sig {
             self.last = None;
-            if self.cw > prep.max_weight {
-                self.cw = 0;
-            } else if self.cw > 0 {
-                self.cw = (self.cw / prep.gcd).max(1) * prep.gcd;
-            }
+            self.cw = wrr_level(self.cw, self.gcd, prep);
         }
+        (self.gcd, self.sig) = (prep.gcd, prep.dests_sig);
     }
 
     pub fn scheduler(&self) -> Scheduler {
@@ -328,6 +341,25 @@ impl SchedState {
     pub fn cached(&self, now_ms: u64, prep: &Prepared) -> usize {
         self.cache.live(now_ms, prep.expiration_ms)
     }
+}
+
+/// wrr's level `cw` (a multiple of `gcd`; 0: the top) after the servers
+/// changed to `prep`'s, as `ip_vs_wrr_dest_changed` maps it. The kernel's
+/// levels are `max - (gcd - 1) - k * gcd` where these are `max - k * gcd`,
+/// the same sequence shifted by `gcd - 1`: the level goes to the kernel's
+/// form, through its rule (the top if above the new top, else rounded to
+/// the new gcd as `cw / gcd * gcd + 1`), and back.
+fn wrr_level(cw: u32, gcd: u32, prep: &Prepared) -> u32 {
+    if cw == 0 {
+        return 0;
+    }
+    let (k, g) = (cw.saturating_sub(gcd.max(1) - 1).max(1), prep.gcd.max(1));
+    let top = prep.max_weight.saturating_sub(g - 1);
+    if k > top {
+        return 0;
+    }
+    let k = if g > 1 { k / g * g + 1 } else { k };
+    k + (g - 1)
 }
 
 impl Default for SchedState {

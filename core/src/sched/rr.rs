@@ -44,6 +44,18 @@ pub(super) fn rr<D: Dests + ?Sized>(st: &mut SchedState, d: &D) -> Option<usize>
 /// its sweep, so this goes straight to that weight instead: the same
 /// choices and the same level, in at most two sweeps whatever the weights.
 pub(super) fn wrr<D: Dests + ?Sized>(p: &Prepared, st: &mut SchedState, d: &D) -> Option<usize> {
+    let got = wrr_walk(p, st, d);
+    // No server could take it (all overloaded): the kernel's walk ends at
+    // the head at the top level, unless it started at the lowest level
+    // past the head, where it stops back at its start.
+    if got.is_none() && p.max_weight > 0 && (st.last.is_none() || st.cw != p.gcd) {
+        (st.last, st.cw) = (None, 0);
+    }
+    got
+}
+
+/// [`wrr`]'s walk, which changes the state only when it picks.
+fn wrr_walk<D: Dests + ?Sized>(p: &Prepared, st: &mut SchedState, d: &D) -> Option<usize> {
     let (n, max, g) = (d.len(), p.max_weight, p.gcd);
     if n == 0 || max == 0 {
         return None;
@@ -213,28 +225,51 @@ mod tests {
         assert_eq!(pick(&prepare(Scheduler::Rr, 0, &ds), &mut rr, &ds[..], &f), Some(0));
     }
 
-    /// The kernel's walk, one level at a time (`ip_vs_wrr_schedule`, levels
-    /// at multiples of the gcd): the reference the level jump must match.
-    fn wrr_level_by_level(p: &Prepared, st: &mut SchedState, d: &[D]) -> Option<usize> {
+    /// The kernel's `ip_vs_wrr_schedule`, step by step over list indices
+    /// (`None`: the list head), one level at a time, with its `last_pass`,
+    /// `restarted` and `stop` and where each of its ends leaves the cursor
+    /// and the level. Levels are the kernel's shifted by `gcd - 1` (see
+    /// `wrr_level`): the kernel's `cw <= di` is `cw == gcd` here. The
+    /// reference the level jump and the failure rule must match.
+    fn kernel_wrr(p: &Prepared, st: &mut SchedState, d: &[D]) -> Option<usize> {
         let (n, max, g) = (d.len(), p.max_weight, p.gcd);
         if n == 0 || max == 0 {
-            return None;
+            return None; // err_noavail: the cursor stays.
         }
         let mut cw = if st.cw == 0 || st.cw > max { max } else { st.cw };
-        let mut i = st.last.map_or(0, |l| l.saturating_add(1));
-        for _ in 0..n * (max / g + 2) as usize {
-            if i >= n {
-                i = 0;
-                cw = if cw <= g { max } else { cw - g };
+        let last = st.last.filter(|l| *l < n);
+        let mut i = last.map_or(0, |l| l + 1);
+        let (mut last_pass, mut restarted, mut stop) = (false, false, None);
+        loop {
+            while i < n {
+                if !d[i].over && d[i].w >= cw {
+                    (st.last, st.cw) = (Some(i), cw);
+                    return Some(i);
+                }
+                if Some(i) == stop {
+                    // err_over at `stop`, on the last pass's level.
+                    (st.last, st.cw) = (Some(i), cw);
+                    return None;
+                }
+                i += 1;
             }
-            if d[i].w >= cw && !d[i].over {
-                st.last = Some(i);
-                st.cw = cw;
-                return Some(i);
+            if cw <= g {
+                cw = max;
+                if last_pass || last.is_none() {
+                    // err_over at the head, at the top.
+                    (st.last, st.cw) = (None, cw);
+                    return None;
+                }
+                restarted = true;
+            } else {
+                cw -= g;
             }
-            i += 1;
+            last_pass = cw <= g;
+            if last_pass && restarted && last.is_some() {
+                stop = last;
+            }
+            i = 0;
         }
-        None
     }
 
     proptest::proptest! {
@@ -252,9 +287,11 @@ mod tests {
             let (mut fast, mut kernel) = (SchedState::new(Scheduler::Wrr), SchedState::new(Scheduler::Wrr));
             for over in &overloads {
                 ds.iter_mut().zip(over).for_each(|(d, o)| d.over = *o);
-                let want = wrr_level_by_level(&p, &mut kernel, &ds);
+                let want = kernel_wrr(&p, &mut kernel, &ds);
                 proptest::prop_assert_eq!(super::wrr(&p, &mut fast, &ds[..]), want);
-                proptest::prop_assert_eq!((fast.last, fast.cw), (kernel.last, kernel.cw));
+                // The top level is 0 or the largest weight: the same.
+                let top = |cw: u32| if cw == 0 { p.max_weight } else { cw };
+                proptest::prop_assert_eq!((fast.last, top(fast.cw)), (kernel.last, top(kernel.cw)));
             }
         }
     }
@@ -275,6 +312,55 @@ mod tests {
         ds[0].over = false;
         let s: String = (0..3).map(|_| letter(pick(&p, &mut st, &ds[..], &f))).collect();
         assert_eq!(s, "AAA");
+    }
+
+    /// The kernel's sequences (`ip_vs_wrr_schedule`, `ip_vs_wrr_dest_changed`)
+    /// around a pick that finds every server overloaded, an edit of the
+    /// service alone, and weight changes that change the gcd.
+    #[test]
+    fn wrr_follows_the_kernel_across_failures_and_changes() {
+        let f = flow(1, 2, 0);
+        let run = |p: &Prepared, st: &mut SchedState, ds: &[D], n: usize| -> String {
+            (0..n).map(|_| letter(pick(p, st, ds, &f))).collect()
+        };
+        // Weights 2,1: A, then both overloaded, then both back.
+        let mut ds = servers(&[2, 1]);
+        let p = prepare(Scheduler::Wrr, 0, &ds);
+        let mut st = SchedState::new(Scheduler::Wrr);
+        assert_eq!(run(&p, &mut st, &ds, 1), "A");
+        ds.iter_mut().for_each(|d| d.over = true);
+        assert_eq!(run(&p, &mut st, &ds, 1), "-");
+        ds.iter_mut().for_each(|d| d.over = false);
+        assert_eq!(run(&p, &mut st, &ds, 6), "AABAAB");
+        // Weights 1,1,1: an edit of the service alone (the same servers)
+        // leaves the sequence where it was.
+        let ds = servers(&[1, 1, 1]);
+        let p = prepare(Scheduler::Wrr, 0, &ds);
+        let mut st = SchedState::new(Scheduler::Wrr);
+        st.reconfigure(&p);
+        assert_eq!(run(&p, &mut st, &ds, 1), "A");
+        st.reconfigure(&prepare(Scheduler::Wrr, 0, &ds));
+        assert_eq!(run(&p, &mut st, &ds, 4), "BCAB");
+        // Weights 4,2, then B edited to 3 (gcd 2 -> 1).
+        let mut st = SchedState::new(Scheduler::Wrr);
+        let ds = servers(&[4, 2]);
+        let p = prepare(Scheduler::Wrr, 0, &ds);
+        st.reconfigure(&p);
+        assert_eq!(run(&p, &mut st, &ds, 1), "A");
+        let ds = servers(&[4, 3]);
+        let p = prepare(Scheduler::Wrr, 0, &ds);
+        st.reconfigure(&p);
+        assert_eq!(run(&p, &mut st, &ds, 9), "ABABABAAB");
+        // Weights 3,2, then A edited to 4 (gcd 1 -> 2).
+        let mut st = SchedState::new(Scheduler::Wrr);
+        let ds = servers(&[3, 2]);
+        let p = prepare(Scheduler::Wrr, 0, &ds);
+        st.reconfigure(&p);
+        assert_eq!(run(&p, &mut st, &ds, 1), "A");
+        let ds = servers(&[4, 2]);
+        let p = prepare(Scheduler::Wrr, 0, &ds);
+        st.reconfigure(&p);
+        assert_eq!(run(&p, &mut st, &ds, 8), "AABAABAA");
     }
 
     #[test]
