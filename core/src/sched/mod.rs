@@ -311,17 +311,14 @@ impl SchedState {
     pub fn reconfigure(&mut self, prep: &Prepared) {
         if prep.sched != self.sched {
             *self = SchedState::with_capacity(prep.sched, self.entries);
-            return;
-        }
-        if self.sched == Scheduler::Rr {
+        } else if self.sched == Scheduler::Rr {
             if let Some(l) = self.last {
                 self.last = match prep.ids.iter().position(|id| *id == self.last_id) {
                     Some(j) => Some(j),
                     None => l.checked_sub(1),
                 };
             }
-        }
-        if self.sched == Scheduler::Wrr && prep.dests_sig != self.sig {
+        } else if self.sched == Scheduler::Wrr && prep.dests_sig != self.sig {
             self.last = None;
             self.cw = wrr_level(self.cw, self.gcd, prep);
         }

@@ -341,6 +341,13 @@ mod tests {
         assert_eq!(run(&p, &mut st, &ds, 1), "A");
         st.reconfigure(&prepare(Scheduler::Wrr, 0, &ds));
         assert_eq!(run(&p, &mut st, &ds, 4), "BCAB");
+        // The same after the scheduler changed to wrr: the state made anew
+        // knows its servers.
+        let mut st = SchedState::new(Scheduler::Rr);
+        st.reconfigure(&p);
+        assert_eq!(run(&p, &mut st, &ds, 1), "A");
+        st.reconfigure(&prepare(Scheduler::Wrr, 0, &ds));
+        assert_eq!(run(&p, &mut st, &ds, 2), "BC");
         // Weights 4,2, then B edited to 3 (gcd 2 -> 1).
         let mut st = SchedState::new(Scheduler::Wrr);
         let ds = servers(&[4, 2]);
