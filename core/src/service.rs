@@ -714,7 +714,7 @@ mod tests {
             .collect();
         let confs: Vec<DestConf> = dests
             .iter()
-            .map(|d| DestConf { weight: 1, last_weight: 1, addr: d.addr4(), port: d.port })
+            .map(|d| DestConf { weight: 1, last_weight: 1, addr: d.addr4(), port: d.port, id: d.slot })
             .collect();
         Service {
             slot,

@@ -154,12 +154,15 @@ pub struct DestConf {
     pub addr: u32,
     /// Port, host order.
     pub port: u16,
+    /// The server's [`Dests::id`] (gatewayd: its slot).
+    pub id: u32,
 }
 
 impl DestConf {
-    /// A server whose `last_weight` is its weight (a server just added).
+    /// A server whose `last_weight` is its weight (a server just added),
+    /// its address for its id (the test servers' default id, [`Dests::id`]).
     pub fn new(weight: u32, addr: u32, port: u16) -> DestConf {
-        DestConf { weight, last_weight: weight, addr, port }
+        DestConf { weight, last_weight: weight, addr, port, id: addr }
     }
 }
 
@@ -180,10 +183,10 @@ pub struct Prepared {
     /// lblc/lblcr: idle time after which a cache entry is forgotten, and an
     /// lblcr set unchanged for this long loses its most loaded member.
     expiration_ms: u64,
-    /// rr: each server's address and port, in list order, for the cursor
-    /// to find its server again after a change ([`SchedState::reconfigure`]).
+    /// rr: each server's [`Dests::id`], in list order, for the cursor to
+    /// find its server again after a change ([`SchedState::reconfigure`]).
     /// Empty for the others.
-    ids: Box<[(u32, u16)]>,
+    ids: Box<[u32]>,
     /// A fingerprint of the servers' addresses, ports and weights in list
     /// order: whether a change of the service touched its servers (wrr's
     /// state follows those only, as the kernel's `dest_changed` hook).
@@ -211,7 +214,7 @@ impl Prepared {
             table,
             expiration_ms: DEFAULT_EXPIRATION_MS,
             ids: match sched {
-                Scheduler::Rr => dests.iter().map(|d| (d.addr, d.port)).collect(),
+                Scheduler::Rr => dests.iter().map(|d| d.id).collect(),
                 _ => Box::default(),
             },
             dests_sig: dests.iter().fold(dests.len() as u64, |h, d| {
@@ -262,8 +265,8 @@ pub struct SchedState {
     /// rr: index chosen last; wrr: index examined last. `None`: start at the
     /// head of the list.
     last: Option<usize>,
-    /// rr: address and port of the server chosen last.
-    last_id: (u32, u16),
+    /// rr: the [`Dests::id`] of the server chosen last.
+    last_id: u32,
     /// wrr's current weight; 0 before the first pick.
     cw: u32,
     /// wrr: the gcd `cw` is a multiple of, and the servers' fingerprint,
@@ -288,7 +291,7 @@ impl SchedState {
         SchedState {
             sched,
             last: None,
-            last_id: (0, 0),
+            last_id: 0,
             cw: 0,
             gcd: 1,
             sig: 0,
@@ -475,7 +478,10 @@ pub(crate) mod testutil {
     }
 
     pub fn confs(ds: &[D]) -> Vec<DestConf> {
-        ds.iter().map(|d| DestConf::new(d.w, d.addr, d.port)).collect()
+        ds.iter()
+            .enumerate()
+            .map(|(i, d)| DestConf { id: ds.id(i), ..DestConf::new(d.w, d.addr, d.port) })
+            .collect()
     }
 
     pub fn prepare(sched: Scheduler, flags: u8, ds: &[D]) -> Prepared {

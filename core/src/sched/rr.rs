@@ -23,7 +23,7 @@ pub(super) fn rr<D: Dests + ?Sized>(st: &mut SchedState, d: &D) -> Option<usize>
     let i =
         (0..n).map(|k| if start + k < n { start + k } else { start + k - n }).find(|i| available(d, *i))?;
     st.last = Some(i);
-    st.last_id = (d.addr(i), d.port(i));
+    st.last_id = d.id(i);
     Some(i)
 }
 

@@ -36,8 +36,10 @@ const SERVER_ISN: u32 = 0x8000_0000;
 /// family.
 fn service(rip: IpAddr, mode: ForwardMode) -> Service {
     let dests = vec![Dest { slot: 0, addr: rip, port: 8080, mode, weight: 1, upper: 0, lower: 0 }];
-    let confs: Vec<DestConf> =
-        dests.iter().map(|d| DestConf::new(1, crate::service::sched_addr(d.addr), d.port)).collect();
+    let confs: Vec<DestConf> = dests
+        .iter()
+        .map(|d| DestConf { id: d.slot, ..DestConf::new(1, crate::service::sched_addr(d.addr), d.port) })
+        .collect();
     Service {
         slot: 0,
         version: 1,

@@ -124,6 +124,7 @@ impl Control {
                         last_weight: d.last_weight,
                         addr: gw_core::service::sched_addr(d.spec.addr),
                         port: d.spec.port,
+                        id: d.slot,
                     })
                     .collect();
                 let dests: Vec<Dest> = s

@@ -28,8 +28,10 @@ const RIP: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x200);
 fn service(mode: ForwardMode, proto: P, persistent: bool) -> Service {
     let dests =
         vec![Dest { slot: 0, addr: IpAddr::V6(RIP), port: 8080, mode, weight: 1, upper: 0, lower: 0 }];
-    let confs: Vec<DestConf> =
-        dests.iter().map(|d| DestConf::new(1, crate::service::sched_addr(d.addr), d.port)).collect();
+    let confs: Vec<DestConf> = dests
+        .iter()
+        .map(|d| DestConf { id: d.slot, ..DestConf::new(1, crate::service::sched_addr(d.addr), d.port) })
+        .collect();
     Service {
         slot: 0,
         version: 1,
@@ -319,8 +321,11 @@ fn persistent_ipv6_services_keep_a_prefix_on_one_server() {
         ..svc.dests[0].clone()
     };
     svc.dests.push(second);
-    let confs: Vec<DestConf> =
-        svc.dests.iter().map(|d| DestConf::new(1, crate::service::sched_addr(d.addr), d.port)).collect();
+    let confs: Vec<DestConf> = svc
+        .dests
+        .iter()
+        .map(|d| DestConf { id: d.slot, ..DestConf::new(1, crate::service::sched_addr(d.addr), d.port) })
+        .collect();
     svc.prep = Prepared::build(Scheduler::Rr, 0, &confs);
     let mut e = engine(svc, 0, 1);
     // A route back to the other /64 below (the reverse-path filter).

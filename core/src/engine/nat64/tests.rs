@@ -28,8 +28,10 @@ fn service(proto: P) -> Service {
         upper: 0,
         lower: 0,
     }];
-    let confs: Vec<DestConf> =
-        dests.iter().map(|d| DestConf::new(1, crate::service::sched_addr(d.addr), d.port)).collect();
+    let confs: Vec<DestConf> = dests
+        .iter()
+        .map(|d| DestConf { id: d.slot, ..DestConf::new(1, crate::service::sched_addr(d.addr), d.port) })
+        .collect();
     Service {
         slot: 0,
         version: 1,
