@@ -10,7 +10,8 @@ pkgs=(dpdk dpdk-dev libdpdk-dev libclang-dev pkg-config build-essential
       nginx-light haproxy python3-scapy  # real servers and a capture for the client-address lab
       bird2  # the exception-path lab: BGP over a DPDK port
       openssl  # SSL_GET's test peer (openssl s_server)
-      nftables  # the SYNPROXY lab: a real server's side that loses a SYN
+      nftables  # the SYNPROXY lab: a real server's side that loses a SYN; a server that leaves SYNs unanswered
+      dnsmasq-base  # one_packet_lab: real DNS servers behind a one-packet (-o) service
       dpkg-dev systemd)  # the package: dpkg-shlibdeps, systemd-analyze verify
 missing=()
 for p in "${pkgs[@]}"; do
