@@ -10,7 +10,7 @@
 //!   counted in InActConn); with `-o` (ipvsadm's `--ops`) every query is
 //!   scheduled on its own (rr: the servers alternate) and no session is
 //!   left once the answers are back: FULLNAT and NAT keep a one-packet
-//!   session for its answer only. `--stats` counts a connection per query.
+//!   session for its answer only, DR none past its datagram. `--stats` counts a connection per query.
 //! - ActiveConn counts handshakes (Linux 4.7 on): a real server whose
 //!   kernel drops SYNs (nftables in its namespace) holds a connection in
 //!   SYN_RECV at the gateway; `-L -n` lists it under ActiveConn, so lc
@@ -18,7 +18,8 @@
 //!   it would tie with a closed connection, and lc would pick the silent
 //!   server again for every second client).
 //!
-//! FULLNAT and NAT topologies of tests/lab/lab.sh.
+//! FULLNAT, NAT and DR topologies of tests/lab/lab.sh (DR: dnsmasq listens
+//! on the VIP, on the real servers' lo, and answers the client directly).
 
 mod common;
 
@@ -40,6 +41,7 @@ fn dnsmasq(lab: &Lab, port: u16) -> Vec<Daemon> {
     let port_s = port.to_string();
     let mut daemons = vec![];
     for (name, rip) in lab.topo.servers {
+        let listen = lab.topo.server_bind.unwrap_or(rip);
         daemons.push(lab.spawn_quiet(
             name,
             &[
@@ -51,17 +53,20 @@ fn dnsmasq(lab: &Lab, port: u16) -> Vec<Daemon> {
                 "--no-resolv",
                 "--no-hosts",
                 "--bind-interfaces",
-                &format!("--listen-address={rip}"),
+                &format!("--listen-address={listen}"),
                 &format!("--port={port_s}"),
                 &format!("--host-record={NAME},{rip}"),
             ],
         ));
     }
     for (name, rip) in lab.topo.servers {
+        let listen = lab.topo.server_bind.unwrap_or(rip);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let o = lab
-                .exec(name, &["python3", script("dns_query.py").to_str().unwrap(), rip, &port_s, "1", NAME]);
+            let o = lab.exec(
+                name,
+                &["python3", script("dns_query.py").to_str().unwrap(), listen, &port_s, "1", NAME],
+            );
             if text(&o).starts_with(&format!("A {rip} ")) {
                 break;
             }
@@ -177,8 +182,10 @@ fn one_packet_dns(topo: &'static Topology, name: &str) {
         "a connection per query:\n{}",
         stats.text
     );
-    // The answers went back through the gateway: one reply counted per query.
-    assert_eq!(stats.service_at("UDP", DNS_PORT).outpkts, 26, "{}", stats.text);
+    // NAT and FULLNAT: the answers went back through the gateway, one
+    // reply counted per query; DR: straight to the client.
+    let replies = if topo.forward == "-g" { 0 } else { 26 };
+    assert_eq!(stats.service_at("UDP", DNS_PORT).outpkts, replies, "{}", stats.text);
 }
 
 #[test]
@@ -189,6 +196,11 @@ fn fullnat_one_packet_dns_schedules_every_query_and_keeps_no_session() {
 #[test]
 fn nat_one_packet_dns_schedules_every_query_and_keeps_no_session() {
     one_packet_dns(&NAT, "ops-nat");
+}
+
+#[test]
+fn dr_one_packet_dns_schedules_every_query_and_keeps_no_session() {
+    one_packet_dns(&DR, "ops-dr");
 }
 
 #[test]
