@@ -10,7 +10,8 @@
 //!   counted in InActConn); with `-o` (ipvsadm's `--ops`) every query is
 //!   scheduled on its own (rr: the servers alternate) and no session is
 //!   left once the answers are back: FULLNAT and NAT keep a one-packet
-//!   session for its answer only, DR none past its datagram. `--stats` counts a connection per query.
+//!   session for its answer only, DR none past its datagram. `--stats`
+//!   counts a connection per query.
 //! - ActiveConn counts handshakes (Linux 4.7 on): a real server whose
 //!   kernel drops SYNs (nftables in its namespace) holds a connection in
 //!   SYN_RECV at the gateway; `-L -n` lists it under ActiveConn, so lc
@@ -19,7 +20,9 @@
 //!   server again for every second client).
 //!
 //! FULLNAT, NAT and DR topologies of tests/lab/lab.sh (DR: dnsmasq listens
-//! on the VIP, on the real servers' lo, and answers the client directly).
+//! on the VIP, on the real servers' lo, and answers the client directly),
+//! and the DNS balancer over IPv6 too: FULLNAT66 (IPv6 servers) and NAT64
+//! (an IPv6 client and VIP, IPv4 servers).
 
 mod common;
 
@@ -32,11 +35,22 @@ const NAME: &str = "which.test";
 /// The DNS service's port at the VIP.
 const DNS_PORT: u16 = 53;
 
+/// What real server `rip` of `topo` answers for `NAME`: its own address,
+/// or for an IPv6 server the IPv4 twin of the FULLNAT lab's (an A record
+/// either way).
+fn tag(topo: &Topology, rip: &str) -> &'static str {
+    let i = topo.servers.iter().position(|(_, r)| *r == rip).expect("a real server of the lab");
+    if rip.contains(':') {
+        FULLNAT.servers[i].1
+    } else {
+        topo.servers[i].1
+    }
+}
+
 /// dnsmasq on both real servers of `lab` at `port` (53 for FULLNAT; 5353
 /// for NAT, which maps the port: dnsmasq takes the port for TCP too, and
-/// the lab's HTTP server holds 8080), answering `NAME`
-/// with the server's own address; returned once each answers from inside
-/// its namespace.
+/// the lab's HTTP server holds 8080), answering `NAME` with the server's
+/// [`tag`]; returned once each answers from inside its namespace.
 fn dnsmasq(lab: &Lab, port: u16) -> Vec<Daemon> {
     let port_s = port.to_string();
     let mut daemons = vec![];
@@ -55,7 +69,7 @@ fn dnsmasq(lab: &Lab, port: u16) -> Vec<Daemon> {
                 "--bind-interfaces",
                 &format!("--listen-address={listen}"),
                 &format!("--port={port_s}"),
-                &format!("--host-record={NAME},{rip}"),
+                &format!("--host-record={NAME},{}", tag(lab.topo, rip)),
             ],
         ));
     }
@@ -67,7 +81,7 @@ fn dnsmasq(lab: &Lab, port: u16) -> Vec<Daemon> {
                 name,
                 &["python3", script("dns_query.py").to_str().unwrap(), listen, &port_s, "1", NAME],
             );
-            if text(&o).starts_with(&format!("A {rip} ")) {
+            if text(&o).starts_with(&format!("A {} ", tag(lab.topo, rip))) {
                 break;
             }
             assert!(
@@ -83,10 +97,11 @@ fn dnsmasq(lab: &Lab, port: u16) -> Vec<Daemon> {
 }
 
 /// `n` queries for `NAME` to VIP:53 from one client socket: the address
-/// each answer carried (which real server answered), every answer checked
-/// to come from VIP:53.
+/// each answer carried (which real server answered: its [`tag`]), every
+/// answer checked to come from VIP:53.
 fn ask(lab: &Lab, n: usize) -> Vec<String> {
-    let out = lab.python("client", "dns_query.py", &[VIP, &DNS_PORT.to_string(), &n.to_string(), NAME]);
+    let vip = lab.topo.vip;
+    let out = lab.python("client", "dns_query.py", &[vip, &DNS_PORT.to_string(), &n.to_string(), NAME]);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), n + 1, "dns_query.py: {out}\n{}", lab.diag());
     assert!(lines[n].starts_with("local "), "{out}");
@@ -100,7 +115,7 @@ fn ask(lab: &Lab, n: usize) -> Vec<String> {
                 "no answer: {l:?} in\n{out}\n{}",
                 lab.diag()
             );
-            assert_eq!(f[3], format!("{VIP}:{DNS_PORT}"), "the answer came from the VIP:\n{out}");
+            assert_eq!(f[3], format!("{vip}:{DNS_PORT}"), "the answer came from the VIP:\n{out}");
             f[1].to_string()
         })
         .collect()
@@ -108,7 +123,7 @@ fn ask(lab: &Lab, n: usize) -> Vec<String> {
 
 /// The `-L -n -c` lines of the DNS service's connections.
 fn dns_sessions(lab: &Lab) -> Vec<String> {
-    let vip = format!("{VIP}:{DNS_PORT} ");
+    let vip = format!("{} ", lab.topo.service(DNS_PORT));
     lab.gwctl_ok(&["-L", "-n", "-c"]).lines().filter(|l| l.contains(&vip)).map(str::to_string).collect()
 }
 
@@ -116,8 +131,8 @@ fn dns_sessions(lab: &Lab) -> Vec<String> {
 /// `proto` VIP:`port` (the lines after the service's, up to the next one).
 fn conns(lab: &Lab, proto: &str, port: u16, rip: &str, rport: u16) -> (u64, u64) {
     let listing = lab.listing();
-    let svc = format!("{proto}  {VIP}:{port} ");
-    let rs = format!("  -> {rip}:{rport} ");
+    let svc = format!("{proto}  {} ", lab.topo.service(port));
+    let rs = format!("  -> {} ", hostport(rip, rport));
     let line = listing
         .lines()
         .skip_while(|l| !l.starts_with(&svc))
@@ -137,23 +152,23 @@ fn one_packet_dns(topo: &'static Topology, name: &str) {
         _ => DNS_PORT,
     };
     let _dns = dnsmasq(&lab, rport);
-    let vip = format!("{VIP}:{DNS_PORT}");
+    let vip = topo.service(DNS_PORT);
     lab.gwctl_ok(&["-A", "-u", &vip, "-s", "rr"]);
     for (_, rip) in topo.servers {
-        lab.gwctl_ok(&["-a", "-u", &vip, "-r", &format!("{rip}:{rport}"), topo.forward]);
+        lab.gwctl_ok(&["-a", "-u", &vip, "-r", &hostport(rip, rport), topo.forward]);
     }
     if let Some(lip) = topo.laddr {
         lab.gwctl_ok(&["--add-laddr", "-z", lip, "-u", &vip]);
     }
-    let rips: Vec<String> = topo.servers.iter().map(|(_, rip)| rip.to_string()).collect();
+    let tags: Vec<&str> = topo.servers.iter().map(|(_, rip)| tag(topo, rip)).collect();
 
     // Without -o: one socket is one flow, on one server, and its session stays.
     let sticky = ask(&lab, 6);
     assert!(sticky.iter().all(|a| *a == sticky[0]), "one flow went to several servers: {sticky:?}");
-    assert!(rips.contains(&sticky[0]), "{sticky:?}");
+    assert!(tags.contains(&sticky[0].as_str()), "{sticky:?}");
     let held = dns_sessions(&lab);
     assert_eq!(held.len(), 1, "one UDP session for the flow:\n{held:?}\n{}", lab.diag());
-    let server = topo.servers.iter().find(|(_, rip)| *rip == sticky[0]).unwrap().1;
+    let server = topo.servers.iter().find(|(_, rip)| tag(topo, rip) == sticky[0]).unwrap().1;
     assert_eq!(conns(&lab, "UDP", DNS_PORT, server, rport), (0, 1), "the session counts as inactive");
 
     // With -o (ipvsadm -E ... --ops): each query is scheduled on its own.
@@ -165,8 +180,8 @@ fn one_packet_dns(topo: &'static Topology, name: &str) {
     for pair in answers.windows(2) {
         assert_ne!(pair[0], pair[1], "rr alternates per datagram with -o: {answers:?}");
     }
-    for rip in &rips {
-        assert_eq!(answers.iter().filter(|a| *a == rip).count(), 10, "{answers:?}");
+    for t in &tags {
+        assert_eq!(answers.iter().filter(|a| a == t).count(), 10, "{answers:?}");
     }
     // No session is left of the twenty: only the first flow's, from before.
     assert_eq!(dns_sessions(&lab), held, "one-packet sessions are gone once answered:\n{}", lab.diag());
@@ -196,6 +211,16 @@ fn fullnat_one_packet_dns_schedules_every_query_and_keeps_no_session() {
 #[test]
 fn nat_one_packet_dns_schedules_every_query_and_keeps_no_session() {
     one_packet_dns(&NAT, "ops-nat");
+}
+
+#[test]
+fn fullnat66_one_packet_dns_schedules_every_query_and_keeps_no_session() {
+    one_packet_dns(&FULLNAT6, "ops-fn6");
+}
+
+#[test]
+fn nat64_one_packet_dns_schedules_every_query_and_keeps_no_session() {
+    one_packet_dns(&NAT64, "ops-n64");
 }
 
 #[test]
