@@ -239,24 +239,12 @@ fn a_server_that_leaves_syns_unanswered_is_active_and_lc_avoids_it() {
         lab.gwctl_ok(&["-a", "-t", &vip, "-r", &FULLNAT.rs_arg(rip), "-b", "-w", w]);
     }
     lab.gwctl_ok(&["--add-laddr", "-z", FULLNAT.laddr.unwrap(), "-t", &vip]);
-    let nft = |cmd: &str| {
-        let o = lab.exec("rs1", &["nft", cmd]);
-        assert!(o.status.success(), "nft {cmd}: {}", String::from_utf8_lossy(&o.stderr));
-        text(&o)
-    };
-    nft("add table inet gwsilent");
-    nft("add chain inet gwsilent in { type filter hook input priority 0 ; }");
-    nft("add rule inet gwsilent in tcp dport 80 tcp flags syn counter drop");
-    let dropped = || {
-        let rules = nft("list table inet gwsilent");
-        let n = rules.split("counter packets ").nth(1).and_then(|r| r.split_whitespace().next());
-        n.and_then(|n| n.parse::<u64>().ok()).unwrap_or_else(|| panic!("no counter in\n{rules}"))
-    };
+    lab.drop_syns("rs1", &[VPORT]);
     // A client whose SYNs rs1 drops: the gateway's session waits in SYN_RECV.
     let url = format!("http://{vip}/");
     let _silent = lab.spawn_quiet("client", &["curl", "-s", "-m", "30", &url]);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while dropped() == 0 {
+    while lab.syns_dropped("rs1") == [0] {
         assert!(Instant::now() < deadline, "no SYN reached rs1:\n{}", lab.diag());
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -145,28 +145,13 @@ fn synproxy_lab(topo: &'static Topology, name: &str) {
     // service's port, nftables, until one was lost): the gateway sends it
     // again (the client's retransmission or the session's timer,
     // `synproxy_syn_resent`) and the request completes.
-    let nft = |rs: &str, cmd: &str| {
-        let o = lab.exec(rs, &["nft", cmd]);
-        assert!(o.status.success(), "nft {cmd} in {rs}: {}", String::from_utf8_lossy(&o.stderr));
-        text(&o)
-    };
     for (rs, _) in topo.servers {
-        nft(rs, "add table inet gwlost");
-        nft(rs, "add chain inet gwlost in { type filter hook input priority 0 ; }");
-        nft(
-            rs,
-            &format!("add rule inet gwlost in tcp dport {} tcp flags syn counter drop", topo.server_port),
-        );
+        lab.drop_syns(rs, &[topo.server_port]);
     }
     let resent = lab.counter("synproxy_syn_resent");
     let url = format!("http://{}/", hostport(VIP6, 80));
     let mut curl = lab.spawn("client", &["curl", "-g", "-s", "-S", "-m", "20", &url]);
-    let lost = || {
-        topo.servers.iter().any(|(rs, _)| {
-            let t = nft(rs, "list table inet gwlost");
-            !t.contains("counter packets 0 ")
-        })
-    };
+    let lost = || topo.servers.iter().any(|(rs, _)| lab.syns_dropped(rs) != [0]);
     let mut waited = 0;
     while !lost() {
         assert!(waited < 500, "no SYN reached a real server");
@@ -174,7 +159,7 @@ fn synproxy_lab(topo: &'static Topology, name: &str) {
         waited += 1;
     }
     for (rs, _) in topo.servers {
-        nft(rs, "delete table inet gwlost");
+        lab.stop_dropping_syns(rs);
     }
     let mut body = String::new();
     curl.0.stdout.take().unwrap().read_to_string(&mut body).unwrap();

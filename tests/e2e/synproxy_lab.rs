@@ -179,36 +179,20 @@ fn synproxy_sends_a_lost_syn_again() {
     }
     service(&lab, 94, RS2, 8094, &[]);
     service(&lab, 95, RS2, 8095, &[]);
-    let nft = |cmd: &str| {
-        let o = lab.exec("rs2", &["nft", cmd]);
-        assert!(o.status.success(), "nft {cmd}: {}", String::from_utf8_lossy(&o.stderr));
-        text(&o)
-    };
-    nft("add table inet gwlost");
-    nft("add chain inet gwlost in { type filter hook input priority 0 ; }");
-    nft("add rule inet gwlost in tcp dport 8094 tcp flags syn counter drop");
-    nft("add rule inet gwlost in tcp dport 8095 tcp flags syn counter drop");
+    lab.drop_syns("rs2", &[8094, 8095]);
     let resent = lab.counter("synproxy_syn_resent");
     let pc = script("pp_client.py").display().to_string();
     let mut clients = vec![
         lab.spawn("client", &["timeout", "60", "python3", &pc, VIP, "94", "get", "100000"]),
         lab.spawn("client", &["timeout", "60", "python3", &pc, VIP, "95", "banner"]),
     ];
-    // Each rule's count of SYNs dropped.
-    let dropped = |rules: &str| -> Vec<u64> {
-        rules
-            .split("counter packets ")
-            .skip(1)
-            .map(|t| t.split_whitespace().next().unwrap().parse().unwrap())
-            .collect()
-    };
     let mut waited = 0;
-    while dropped(&nft("list table inet gwlost")).contains(&0) {
+    while lab.syns_dropped("rs2").contains(&0) {
         assert!(waited < 500, "a SYN never reached rs2");
         std::thread::sleep(std::time::Duration::from_millis(20));
         waited += 1;
     }
-    nft("delete table inet gwlost");
+    lab.stop_dropping_syns("rs2");
     let mut out = vec![];
     for c in &mut clients {
         let mut o = String::new();

@@ -993,6 +993,44 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// `nft CMD` in namespace `n` (nftables from scripts/install-deps.sh):
+    /// its output; panics if it fails.
+    pub fn nft(&self, n: &str, cmd: &str) -> String {
+        let o = self.exec(n, &["nft", cmd]);
+        assert!(o.status.success(), "nft {cmd} in {n}: {}", stderr(&o));
+        text(&o)
+    }
+
+    /// Has the kernel of namespace `n` (a real server's) drop TCP SYNs to
+    /// `ports`, one counting rule a port (table `inet gwsyn`): a server
+    /// that loses SYNs or leaves them unanswered.
+    pub fn drop_syns(&self, n: &str, ports: &[u16]) {
+        self.nft(n, "add table inet gwsyn");
+        self.nft(n, "add chain inet gwsyn in { type filter hook input priority 0 ; }");
+        for p in ports {
+            self.nft(n, &format!("add rule inet gwsyn in tcp dport {p} tcp flags syn counter drop"));
+        }
+    }
+
+    /// The SYNs each of [`drop_syns`](Self::drop_syns)'s rules in `n` has
+    /// dropped, in the order of its ports.
+    pub fn syns_dropped(&self, n: &str) -> Vec<u64> {
+        let rules = self.nft(n, "list table inet gwsyn");
+        rules
+            .split("counter packets ")
+            .skip(1)
+            .map(|t| t.split_whitespace().next().and_then(|c| c.parse().ok()))
+            .collect::<Option<_>>()
+            .unwrap_or_else(|| panic!("odd counters in\n{rules}"))
+    }
+
+    /// Ends [`drop_syns`](Self::drop_syns) in `n`.
+    pub fn stop_dropping_syns(&self, n: &str) {
+        self.nft(n, "delete table inet gwsyn");
+    }
+}
+
 /// Reads one line of a helper's output, panicking on EOF.
 pub fn read_line(out: &mut BufReader<ChildStdout>) -> String {
     let mut l = String::new();
