@@ -810,7 +810,11 @@ fn xmit_client_addr6(
 
 /// Rewrites the IPv6 packet of session `s` for its mode (`out`: a reply
 /// from the real server); decrements the hop limit if `routed`. Inline
-/// in the established path, as IPv4's rewrite is in its.
+/// in the established path, as IPv4's rewrite is in its. FULLNAT66's and
+/// NAT66's rewrite updates the TCP/UDP checksum by the change the session
+/// worked out when it was made ([`Session6::rewrite_change`]), so no old
+/// address or port is read: `p` is a packet the session was found by (a
+/// debug assertion holds it to that side's key).
 #[inline(always)]
 pub(crate) fn xmit6(s: &Session6, out: bool, routed: bool, frame: &mut [u8], p: &L4Info6) {
     // (new source, new destination) addresses and ports, if rewritten.
@@ -830,11 +834,13 @@ pub(crate) fn xmit6(s: &Session6, out: bool, routed: bool, frame: &mut [u8], p: 
         }
         return;
     };
-    let pseudo = ip.rewrite_addrs(Ipv6Addr::from(src), Ipv6Addr::from(dst), routed);
+    debug_assert_eq!(p.key, if out { s.out_key() } else { s.in_key() }, "not session {s:?}'s packet");
+    ip.set_addrs(Ipv6Addr::from(src), Ipv6Addr::from(dst), routed);
+    let change = s.rewrite_change(out);
     let seg = &mut frame[p.l4..ethernet::HEADER_LEN + p.len];
     match p.key.proto {
-        Protocol::Tcp => tcp::Packet::new_unchecked(seg).rewrite_ports(sport, dport, pseudo),
-        _ => udp::Packet::new_unchecked(seg).rewrite_ports(sport, dport, pseudo),
+        Protocol::Tcp => tcp::Packet::new_unchecked(seg).set_ports_with(sport, dport, change),
+        _ => udp::Packet::new_unchecked(seg).set_ports_with(sport, dport, change),
     }
 }
 

@@ -34,6 +34,7 @@ use gw_proto::ForwardMode;
 use super::{fold_mul, Entry, Flags, Links, Table, NIL, TICK_SHIFT};
 use crate::nat64::Ends;
 use crate::tcp_state::State;
+use crate::wire::checksum::Delta;
 use crate::wire::ipv4::Protocol;
 
 /// The 5-tuple of an IPv6 packet, addresses host order.
@@ -95,6 +96,14 @@ pub struct Session6 {
     /// another kind. Two bytes of the second line's free tail (108 of 128
     /// before it).
     nat64_change: u16,
+    /// A FULLNAT66 or NAT66 session's TCP/UDP checksum change from a client
+    /// packet to its rewrite (`cip:cport -> vip:vport` becoming `lip:lport
+    /// -> rip:rport`: the pseudo header's addresses and the ports),
+    /// computed once here instead of per packet, as IPv4's
+    /// [`super::Session::rewrite_change`]; its complement is the reply's.
+    /// Meaningless for the other kinds, which do not read it. Two more bytes
+    /// of the second line's free tail (110 of 128 before it).
+    rewrite_change: u16,
 }
 
 const _: () = assert!(std::mem::size_of::<Session6>() == 128 && std::mem::align_of::<Session6>() == 64);
@@ -134,7 +143,28 @@ impl Session6 {
             control: NIL,
             route: [None; 2],
             nat64_change: Session6::nat64_change_of(client, vip, rs, local),
+            rewrite_change: Session6::rewrite_change_of(client, vip, rs, local),
         }
+    }
+
+    /// [`Session6::rewrite_change`] of a session: a client packet
+    /// `client -> vip` becomes `local -> rs`, IPv6 both.
+    fn rewrite_change_of(client: (u128, u16), vip: (u128, u16), rs: (u128, u16), local: (u128, u16)) -> u16 {
+        let addr = |from: u128, to: u128| Delta::addr6(Ipv6Addr::from(from), Ipv6Addr::from(to));
+        let ports = |src: u16, dst: u16| u32::from(src) << 16 | u32::from(dst);
+        let d = addr(client.0, local.0) + addr(vip.0, rs.0);
+        (d + Delta::word32(ports(client.1, vip.1), ports(local.1, rs.1))).folded()
+    }
+
+    /// The TCP/UDP checksum change of a FULLNAT66 or NAT66 session's
+    /// rewrite: for a client packet (`out` false: `cip:cport -> vip:vport`
+    /// becomes `lip:lport -> rip:rport`) or a reply (`out`: `rip:rport ->
+    /// lip:lport` becomes `vip:vport -> cip:cport`), the client side's
+    /// change undone. Exact only for a packet whose addresses and ports are
+    /// that side's key, as a packet the session was found by has.
+    #[inline(always)]
+    pub fn rewrite_change(&self, out: bool) -> Delta {
+        Delta::from_folded(if out { !self.rewrite_change } else { self.rewrite_change })
     }
 
     /// [`Session6::nat64_change`] of a session: a client packet

@@ -577,6 +577,21 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         d
     }
 
+    /// Sets the source and destination addresses, and decrements the hop
+    /// limit if `forward` (the caller checked it is above 1): the rewrite
+    /// of [`Packet::rewrite_addrs`] for a caller that knows the checksum
+    /// change beforehand (a session's, `Session6::rewrite_change`), so no
+    /// old address is read.
+    #[inline]
+    pub fn set_addrs(&mut self, src: Ipv6Addr, dst: Ipv6Addr, forward: bool) {
+        let h: &mut [u8; HEADER_LEN] = (&mut self.buffer.as_mut()[..HEADER_LEN]).try_into().unwrap();
+        if forward {
+            h[field::HOP_LIMIT] = h[field::HOP_LIMIT].wrapping_sub(1);
+        }
+        h[field::SRC_ADDR].copy_from_slice(&src.octets());
+        h[field::DST_ADDR].copy_from_slice(&dst.octets());
+    }
+
     /// The payload (`40..40 + payload_len`), mutable.
     #[inline]
     pub fn payload_mut(&mut self) -> &mut [u8] {
