@@ -559,27 +559,10 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         d
     }
 
-    /// Sets both addresses and, if `forward`, decrements the hop limit
-    /// (the caller checked it is above 1); returns the pseudo-header
-    /// change of both addresses. NAT's and FULLNAT's whole IPv6 header
-    /// rewrite, on the fixed 40-byte header (one bounds check), as
-    /// `ipv4::Packet::rewrite_addrs_and_forward` is for IPv4.
-    #[inline]
-    pub fn rewrite_addrs(&mut self, src: Ipv6Addr, dst: Ipv6Addr, forward: bool) -> Delta {
-        let h: &mut [u8; HEADER_LEN] = (&mut self.buffer.as_mut()[..HEADER_LEN]).try_into().unwrap();
-        let addr = |h: &[u8; HEADER_LEN], at: core::ops::Range<usize>| read_ipv6(&h[at]);
-        let d = Delta::addr6(addr(h, field::SRC_ADDR), src) + Delta::addr6(addr(h, field::DST_ADDR), dst);
-        if forward {
-            h[field::HOP_LIMIT] = h[field::HOP_LIMIT].wrapping_sub(1);
-        }
-        h[field::SRC_ADDR].copy_from_slice(&src.octets());
-        h[field::DST_ADDR].copy_from_slice(&dst.octets());
-        d
-    }
-
     /// Sets the source and destination addresses, and decrements the hop
-    /// limit if `forward` (the caller checked it is above 1): the rewrite
-    /// of [`Packet::rewrite_addrs`] for a caller that knows the checksum
+    /// limit if `forward` (the caller checked it is above 1): NAT's and
+    /// FULLNAT's whole IPv6 header rewrite, on the fixed 40-byte header
+    /// (one bounds check), for a caller that knows the TCP/UDP checksum
     /// change beforehand (a session's, `Session6::rewrite_change`), so no
     /// old address is read.
     #[inline]
