@@ -77,8 +77,9 @@ fn spoofed_from_the_client_side(topo: &'static Topology, prefix: &str, inside: &
     }
     // Counted (af_packet may lose a frame on a busy machine: at least
     // most). The client's kernel holds them until it has resolved the
-    // gateway's address (the route's next hop, not asked for before); an
-    // IPv6 resolution can take its one-second retransmission: wait for them.
+    // gateway's address (the route's next hop, not asked for before), and
+    // releases them together; an IPv6 resolution here at times took about a
+    // second, after the frames were sent: wait for them to be counted.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while lab.counter("drop_reverse_path") - before < 10 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(100));
