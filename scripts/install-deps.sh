@@ -12,16 +12,32 @@ pkgs=(dpdk dpdk-dev libdpdk-dev libclang-dev pkg-config build-essential
       openssl  # SSL_GET's test peer (openssl s_server)
       nftables  # the SYNPROXY lab: a real server's side that loses a SYN; a server that leaves SYNs unanswered
       dnsmasq-base  # one_packet_lab: real DNS servers behind a one-packet (-o) service
+      keepalived  # gw-keepalived's tests: keepalived's own --config-test as the reference
       dpkg-dev systemd)  # the package: dpkg-shlibdeps, systemd-analyze verify
 missing=()
 for p in "${pkgs[@]}"; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+    # Installed, not just known (a removed package keeps its status).
+    [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
 done
 if ((${#missing[@]})); then
     echo "installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
+    # The labs start the daemons they need in their namespaces: the
+    # packages' own services (nginx on :80, keepalived, ...) are not started
+    # on the host (policy-rc.d, unless the machine has its own).
+    policy=/usr/sbin/policy-rc.d ours=
+    if [ ! -e "$policy" ]; then
+        ours=1
+        printf '#!/bin/sh\nexit 101\n' >"$policy"
+        chmod +x "$policy"
+        trap 'rm -f "$policy"' EXIT
+    fi
     apt-get install -y -qq "${missing[@]}" >/dev/null
+    if [ -n "$ours" ]; then
+        rm -f "$policy"
+        trap - EXIT
+    fi
 fi
 if ! command -v cargo >/dev/null; then
     echo "cargo not found: install Rust (rustup) first" >&2

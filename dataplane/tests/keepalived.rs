@@ -183,27 +183,27 @@ virtual_server 2001:db8::1 81 {
     lb_algo wrr
     lvs_method DR
     protocol TCP
-    real_server 2001:db8:1::2 81
+    real_server 2001:db8:1::2 81 { }
 }
 virtual_server 2001:db8::1 82 {
     lb_algo wrr
     lvs_method TUN
     protocol UDP
-    real_server 2001:db8:1::4 82
+    real_server 2001:db8:1::4 82 { }
 }
 virtual_server 2001:db8::2 80 {
     lb_algo rr
     lvs_method FNAT
     protocol TCP
     laddr_group_name l6
-    real_server 2001:db8:1::2 8080
+    real_server 2001:db8:1::2 8080 { }
 }
 virtual_server 2001:db8::3 80 {
     lb_algo rr
     lvs_method FNAT
     protocol TCP
     laddr_group_name l4
-    real_server 198.18.1.2 8080
+    real_server 198.18.1.2 8080 { }
 }
 ";
 

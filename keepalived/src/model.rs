@@ -744,8 +744,11 @@ fn real_server(n: &Node, notices: &mut Vec<Notice>) -> Result<RealServer, Error>
         notify_down: None,
         checkers: vec![],
     };
-    // keepalived: `real_server IP PORT` with no block is a server with defaults.
-    for s in n.block.as_deref().unwrap_or(&[]) {
+    // keepalived's `real_server` is a block keyword: without its `{` (on
+    // the line or the next) keepalived reports this error and reads the next
+    // line as inside the server's block, so a following `real_server` is
+    // lost and the `}` meant for the virtual server closes the server's.
+    for s in block(n)? {
         let k = s.keyword();
         if check::timing_keyword(s, &mut rs.timing)? {
             continue;

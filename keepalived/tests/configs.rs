@@ -180,13 +180,13 @@ virtual_server 2001:db8::1 80 {
 virtual_server group g6 {
   protocol TCP
   lvs_method DR
-  real_server 2001:db8:1::5 0
+  real_server 2001:db8:1::5 0 { }
 }
 virtual_server 2001:db8::2 53 {
   protocol UDP
   lvs_method FNAT
   laddr_group_name l6
-  real_server 2001:db8:1::6 53
+  real_server 2001:db8:1::6 53 { }
 }
 ";
     let l = parse_str(Path::new("k.conf"), text).unwrap();
@@ -387,11 +387,11 @@ fn broken_files_are_refused_with_their_line() {
         "(k.conf: Line 8) Invalid HTTP_GET status code '99'"
     );
     assert_eq!(
-        refused(&vs("    laddr_group_name none\n    lb_kind FNAT\n    real_server 198.18.1.2 80")),
+        refused(&vs("    laddr_group_name none\n    lb_kind FNAT\n    real_server 198.18.1.2 80 { }")),
         "(k.conf: Line 4) local_address_group none not found"
     );
     assert_eq!(
-        refused("virtual_server group none {\n  protocol TCP\n  real_server 198.18.1.2 80\n}\n"),
+        refused("virtual_server group none {\n  protocol TCP\n  real_server 198.18.1.2 80 { }\n}\n"),
         "(k.conf: Line 1) virtual_server_group none not found"
     );
     assert_eq!(
@@ -402,6 +402,13 @@ fn broken_files_are_refused_with_their_line() {
     assert_eq!(
         refused("virtual_server 198.18.0.100 80\nreal_server 1.2.3.4\n"),
         "(k.conf: Line 1) Missing '{' at beginning of configuration block"
+    );
+    // keepalived 2.2.7 reads a `real_server` without a block as one that
+    // takes the next line into its block: its --config-test reports this,
+    // and the second server below would be lost (`Unknown keyword`).
+    assert_eq!(
+        refused(&vs("    real_server 198.18.1.2 80\n    real_server 198.18.1.3 80 {\n    }")),
+        "(k.conf: Line 4) Missing '{' at beginning of configuration block"
     );
     let twice = format!("{}{}", vs(rs), vs(rs));
     assert_eq!(
@@ -415,7 +422,7 @@ fn broken_files_are_refused_with_their_line() {
     assert_eq!(refused(&vs("    ip_family inet5")), "(k.conf: Line 4) ip_family: inet or inet6");
     let v6 = |body: &str| {
         format!(
-            "virtual_server 2001:db8::1 80 {{\n  protocol TCP\n{body}\n  real_server 2001:db8:1::2 80\n}}\n"
+            "virtual_server 2001:db8::1 80 {{\n  protocol TCP\n{body}\n  real_server 2001:db8:1::2 80 {{ }}\n}}\n"
         )
     };
     assert_eq!(
@@ -445,7 +452,7 @@ fn broken_files_are_refused_with_their_line() {
         "(k.conf: Line 2) Invalid range 2001:db8::1-198.18.0.1: the ends are of different families"
     );
     assert_eq!(
-        refused("virtual_server_group g {\n  2001:db8::/64 80\n}\nvirtual_server group g {\n  real_server 2001:db8:1::2 80\n}\n"),
+        refused("virtual_server_group g {\n  2001:db8::/64 80\n}\nvirtual_server group g {\n  real_server 2001:db8:1::2 80 { }\n}\n"),
         "(k.conf: Line 1) virtual_server_group g stands for 18446744073709551616 addresses; gatewayd takes at most 4096"
     );
     assert_eq!(
@@ -458,7 +465,7 @@ fn broken_files_are_refused_with_their_line() {
     assert!(parse_str(Path::new("k.conf"), &group(1024)).is_ok());
     assert_eq!(refused(&group(1025)), "(k.conf: Line 2) local address group g: more than 1024 addresses");
     assert_eq!(
-        refused("virtual_server_group g {\n  10.0.0.0/8 80\n}\nvirtual_server group g {\n  real_server 10.1.1.1 80\n}\n"),
+        refused("virtual_server_group g {\n  10.0.0.0/8 80\n}\nvirtual_server group g {\n  real_server 10.1.1.1 80 { }\n}\n"),
         "(k.conf: Line 1) virtual_server_group g stands for 16777216 addresses; gatewayd takes at most 4096"
     );
 }
@@ -491,7 +498,7 @@ fn weights_go_up_to_keepalived_s_limit() {
     let l = parse_str(
         Path::new("k.conf"),
         "virtual_server 198.18.0.100 80 {\n  protocol TCP\n  lb_kind DR\n  weight 70000\n  \
-         real_server 198.18.1.2 80 {\n    weight 2147483647\n  }\n  real_server 198.18.1.3 80\n}\n",
+         real_server 198.18.1.2 80 {\n    weight 2147483647\n  }\n  real_server 198.18.1.3 80 { }\n}\n",
     )
     .unwrap();
     let svc = tcp("198.18.0.100", 80);
@@ -513,7 +520,7 @@ fn weights_go_up_to_keepalived_s_limit() {
 fn keepalived_defaults_are_applied_and_said() {
     let l = parse_str(
         Path::new("k.conf"),
-        "virtual_server 198.18.0.100 80 {\n  ops\n  real_server 198.18.1.2 80\n  real_server 198.18.1.2 80\n}\nvirtual_server 198.18.0.100 81 {\n}\n",
+        "virtual_server 198.18.0.100 80 {\n  ops\n  real_server 198.18.1.2 80 { }\n  real_server 198.18.1.2 80 { }\n}\nvirtual_server 198.18.0.100 81 {\n}\n",
     )
     .unwrap();
     let svc = key(Protocol::Udp, "198.18.0.100", 80);
@@ -572,7 +579,7 @@ fn tun_type_gue_and_gre_options_reach_the_real_servers() {
 virtual_server 198.18.0.100 80 {
   protocol TCP
   lvs_method TUN type gue port 6080 csum
-  real_server 198.18.1.2 80
+  real_server 198.18.1.2 80 { }
   real_server 198.18.1.3 80 {
     lvs_method TUN type gre
   }
@@ -636,7 +643,7 @@ virtual_server 2001:db8::1 80 {
   quorum 5
   hysteresis 9
   sorry_server 198.18.1.9 80
-  real_server 198.18.1.2 80
+  real_server 198.18.1.2 80 { }
   real_server 2001:db8:1::2 80 {
     weight 2
   }

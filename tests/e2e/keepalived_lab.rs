@@ -30,7 +30,7 @@ use common::*;
 fn keepalived_conf(w2: u32, udp: bool) -> String {
     let udp = if udp {
         "virtual_server 198.18.0.100 80 {\n    lb_algo rr\n    lb_kind DR\n    protocol UDP\n    \
-         real_server 198.18.0.3 80\n    real_server 198.18.0.4 80\n}\n"
+         real_server 198.18.0.3 80 { }\n    real_server 198.18.0.4 80 { }\n}\n"
     } else {
         ""
     };

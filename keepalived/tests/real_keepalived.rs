@@ -1,0 +1,83 @@
+//! keepalived itself as the reference: its configuration test
+//! (`keepalived --config-test`, Debian 12's keepalived 2.2.7 from
+//! scripts/install-deps.sh) reads the same files as gatewayd's reader, and
+//! its whole report is compared.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+/// keepalived's configuration test of `path`: its exit status and the
+/// lines of its report.
+fn config_test(path: &Path) -> (Option<i32>, Vec<String>) {
+    let out = Command::new("keepalived")
+        .arg("--config-test")
+        .arg("--use-file")
+        .arg(path)
+        .output()
+        .expect("keepalived (scripts/install-deps.sh installs it)");
+    let report = String::from_utf8_lossy(&out.stderr).lines().map(str::to_owned).collect();
+    (out.status.code(), report)
+}
+
+/// The fixtures keepalived can judge: it reports nothing, or only what
+/// concerns the VRRP part gatewayd skips, and gatewayd loads them. Left
+/// out: `dpvs-fnat.conf` (DPVS's keywords, which keepalived does not know)
+/// and `checks.conf` (keepalived 2.2.7's configuration test ends itself
+/// with SIGTERM, reporting nothing, on a `MISC_CHECK` with `user`).
+#[test]
+#[ignore = "needs keepalived (scripts/install-deps.sh)"]
+fn keepalived_and_gatewayd_both_load_the_fixtures() {
+    let sync_group = "Sync group VG1 has only 1 virtual router(s) - this probably isn't what you want";
+    let cases: [(&str, &[&str]); 4] = [
+        ("doc-sample.conf", &[]),
+        ("virtual-server-group.conf", &[]),
+        ("split/keepalived.conf", &[]),
+        ("dr-keepalived.conf", &[sync_group]),
+    ];
+    for (name, expected) in cases {
+        let path = fixture(name);
+        let (status, report) = config_test(&path);
+        assert_eq!(report, expected, "keepalived's report on {name}");
+        assert_eq!(status, Some(if expected.is_empty() { 0 } else { 5 }), "{name}: {report:?}");
+        let loaded = gw_keepalived::load(&path).unwrap_or_else(|e| panic!("gatewayd refused {name}: {e}"));
+        assert!(!loaded.services.is_empty(), "{name}");
+    }
+}
+
+/// A `real_server` line without its block: keepalived reads the next line
+/// as inside the server's block, so the second server is an unknown
+/// keyword there and lost; gatewayd refuses the file with keepalived's
+/// message (naming the `real_server` line, where keepalived names the
+/// line it wanted a `{` on).
+#[test]
+#[ignore = "needs keepalived (scripts/install-deps.sh)"]
+fn a_real_server_without_its_block_is_an_error_for_both() {
+    let dir = std::env::temp_dir().join(format!("gw-keepalived-bob-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("keepalived.conf");
+    let text = "virtual_server 198.18.0.100 80 {\n    lb_algo rr\n    lb_kind DR\n    protocol UDP\n    \
+                real_server 198.18.0.3 80\n    real_server 198.18.0.4 80\n}\n";
+    std::fs::write(&path, text).unwrap();
+    let (status, report) = config_test(&path);
+    let p = path.display();
+    assert_eq!(
+        report,
+        [
+            format!("({p}: Line 6) Missing '{{' at beginning of configuration block"),
+            format!("({p}: Line 6) Unknown keyword 'real_server'"),
+        ]
+    );
+    assert_ne!(status, Some(0));
+    let refused = gw_keepalived::load(&path).map(|_| ()).unwrap_err().to_string();
+    assert_eq!(refused, format!("({p}: Line 5) Missing '{{' at beginning of configuration block"));
+    // With its block (`{ }` on the line) both read it alike: two servers.
+    std::fs::write(&path, text.replace(" 80\n", " 80 { }\n")).unwrap();
+    assert_eq!(config_test(&path), (Some(0), vec![]));
+    let loaded = gw_keepalived::load(&path).unwrap();
+    assert_eq!(loaded.conf.virtual_servers[0].real_servers.len(), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
