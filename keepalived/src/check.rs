@@ -247,7 +247,7 @@ pub fn parse(n: &Node, notices: &mut Vec<Notice>) -> Result<Option<Checker>, Err
             CheckKind::Tcp => false,
         };
         if !known {
-            notices.push(unknown(s));
+            notices.push(unknown(s)?);
         }
     }
     match &kind {
@@ -292,9 +292,19 @@ fn leaf_words(n: &Node) -> Result<(), Error> {
     Ok(())
 }
 
-/// keepalived's warning for a keyword it does not know in a block.
-pub(crate) fn unknown(n: &Node) -> Notice {
-    Notice::new(&n.at, format!("Unknown keyword '{}' - ignored", n.keyword()))
+/// keepalived's warning for a keyword it does not know in a block; an error
+/// for one with a block of its own, whose structure keepalived does not
+/// keep: it reports the `{` as unexpected, reads the block's lines as the
+/// enclosing block's and its `}` as the end of the enclosing block, so what
+/// follows lands a level up (a `real_server` after it is lost).
+pub(crate) fn unknown(n: &Node) -> Result<Notice, Error> {
+    if n.block.is_some() {
+        return Err(n.at.error(format!(
+            "Unknown keyword '{}' opens a block: keepalived reads its lines as the enclosing block's and ends that block at its '}}'",
+            n.keyword()
+        )));
+    }
+    Ok(Notice::new(&n.at, format!("Unknown keyword '{}' - ignored", n.keyword())))
 }
 
 fn common_keyword(n: &Node, c: &mut CheckCommon, connection: bool) -> Result<bool, Error> {
@@ -395,7 +405,7 @@ fn http_keyword(
             let mut u = Url::default();
             for s in block(n)? {
                 if !url_keyword(s, &mut u, h, notices)? {
-                    notices.push(unknown(s));
+                    notices.push(unknown(s)?);
                 }
             }
             if u.path.is_empty() {

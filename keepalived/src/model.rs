@@ -656,7 +656,7 @@ fn virtual_server(n: &Node, notices: &mut Vec<Notice>) -> Result<VirtualServer, 
             _ if REFUSED_VS.contains(&k) => {
                 return Err(s.at.error(format!("{k} is not supported by gatewayd")));
             }
-            _ => notices.push(check::unknown(s)),
+            _ => notices.push(check::unknown(s)?),
         }
     }
     Ok(vs)
@@ -795,7 +795,7 @@ fn real_server(n: &Node, notices: &mut Vec<Notice>) -> Result<RealServer, Error>
                 block(s)?;
                 notices.push(Notice::new(&s.at, format!("{k}: not supported by gatewayd - skipped")))
             }
-            _ => notices.push(check::unknown(s)),
+            _ => notices.push(check::unknown(s)?),
         }
     }
     Ok(rs)

@@ -473,17 +473,26 @@ fn broken_files_are_refused_with_their_line() {
 #[test]
 fn unknown_keywords_in_blocks_are_noted_as_keepalived_does_but_not_at_the_top() {
     let text = "virtual_server 198.18.0.100 80 {\n  protocol TCP\n  lb_algoo rr\n  real_server 198.18.1.2 80 {\n    \
-                future_option 3\n    TCP_CHECK {\n      url {\n        path /\n      }\n    }\n  }\n}\n";
+                future_option 3\n    TCP_CHECK {\n      connect_port 80\n      url_path /\n    }\n  }\n}\n";
     let l = parse_str(Path::new("k.conf"), text).unwrap();
     assert_eq!(
         notices(&l)[..3],
         [
             "3: Unknown keyword 'lb_algoo' - ignored",
             "5: Unknown keyword 'future_option' - ignored",
-            "7: Unknown keyword 'url' - ignored",
+            "8: Unknown keyword 'url_path' - ignored",
         ]
     );
     assert_eq!(l.services.len(), 1);
+    // An unknown keyword with a block: keepalived reports the '{' as
+    // unexpected and takes the block's '}' as TCP_CHECK's end, so the
+    // rest moves a level up and the second server is lost.
+    let text = "virtual_server 198.18.0.100 80 {\n  protocol TCP\n  real_server 198.18.1.2 80 {\n    TCP_CHECK {\n      \
+                url {\n        path /\n      }\n    }\n  }\n  real_server 198.18.1.3 80 {\n  }\n}\n";
+    assert_eq!(
+        refused(text),
+        "(k.conf: Line 5) Unknown keyword 'url' opens a block: keepalived reads its lines as the enclosing block's and ends that block at its '}'"
+    );
     assert_eq!(
         refused("virtual_sever 198.18.0.100 80 {\n}\n"),
         "(k.conf: Line 1) Unknown keyword 'virtual_sever'"

@@ -10,6 +10,13 @@ fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
+/// A new directory of its own for a test's file.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gw-keepalived-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// keepalived's configuration test of `path`: its exit status and the
 /// lines of its report.
 fn config_test(path: &Path) -> (Option<i32>, Vec<String>) {
@@ -56,8 +63,7 @@ fn keepalived_and_gatewayd_both_load_the_fixtures() {
 #[test]
 #[ignore = "needs keepalived (scripts/install-deps.sh)"]
 fn a_real_server_without_its_block_is_an_error_for_both() {
-    let dir = std::env::temp_dir().join(format!("gw-keepalived-bob-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("bob");
     let path = dir.join("keepalived.conf");
     let text = "virtual_server 198.18.0.100 80 {\n    lb_algo rr\n    lb_kind DR\n    protocol UDP\n    \
                 real_server 198.18.0.3 80\n    real_server 198.18.0.4 80\n}\n";
@@ -79,5 +85,45 @@ fn a_real_server_without_its_block_is_an_error_for_both() {
     assert_eq!(config_test(&path), (Some(0), vec![]));
     let loaded = gw_keepalived::load(&path).unwrap();
     assert_eq!(loaded.conf.virtual_servers[0].real_servers.len(), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// An unknown keyword with a block, inside a checker: keepalived reports
+/// the `{` as unexpected and ends `TCP_CHECK` at the block's `}`, so the
+/// lines after it move a level up: the second `real_server` is read at
+/// the top level and lost. gatewayd refuses the file, naming the keyword.
+#[test]
+#[ignore = "needs keepalived (scripts/install-deps.sh)"]
+fn an_unknown_keyword_with_a_block_loses_what_follows_in_keepalived_and_is_refused() {
+    let dir = scratch("unknown");
+    let path = dir.join("keepalived.conf");
+    std::fs::write(
+        &path,
+        "virtual_server 198.18.0.100 80 {\n  protocol TCP\n  lb_algo rr\n  lb_kind NAT\n  \
+         real_server 198.18.1.2 80 {\n    TCP_CHECK {\n      url {\n        path /\n      }\n    }\n  }\n  \
+         real_server 198.18.1.3 80 {\n  }\n}\n",
+    )
+    .unwrap();
+    let (status, report) = config_test(&path);
+    let p = path.display();
+    assert_eq!(
+        report,
+        [
+            format!("({p}: Line 7) Unknown keyword 'url'"),
+            format!("({p}: Line 7) Unexpected '{{' - ignoring"),
+            format!("({p}: Line 8) Unknown keyword 'path'"),
+            format!("({p}: Line 12) Unknown keyword 'real_server'"),
+            format!("({p}: Line 12) Unexpected '{{' - ignoring"),
+            format!("({p}: Line 13) Unknown keyword '}}'"),
+            format!("({p}: Line 14) Unknown keyword '}}'"),
+        ]
+    );
+    assert_ne!(status, Some(0));
+    assert_eq!(
+        gw_keepalived::load(&path).map(|_| ()).unwrap_err().to_string(),
+        format!(
+            "({p}: Line 7) Unknown keyword 'url' opens a block: keepalived reads its lines as the enclosing block's and ends that block at its '}}'"
+        )
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
