@@ -268,7 +268,8 @@ pub fn parse(n: &Node, notices: &mut Vec<Notice>) -> Result<Option<Checker>, Err
                 return Err(n.at.error(format!("MISC_CHECK has no misc_path it can run: {why}")));
             }
             if m.user.is_some() && m.run_as.is_none() {
-                let msg = format!("Failed to set uid/gid for misc checker script {} - removing", m.path);
+                let path = crate::values::cmd_str(&m.path);
+                let msg = format!("Failed to set uid/gid for misc checker script {path} - removing");
                 notices.push(Notice::new(&n.at, msg));
                 return Ok(None);
             }

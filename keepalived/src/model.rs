@@ -242,6 +242,7 @@ const REFUSED_VS: [&str; 9] = [
 /// Parses the tree of a whole file.
 pub fn parse(nodes: &[Node]) -> Result<Conf, Error> {
     let mut conf = Conf::default();
+    let mut script_user = None;
     for n in nodes {
         let k = n.keyword();
         match k {
@@ -275,13 +276,108 @@ pub fn parse(nodes: &[Node]) -> Result<Conf, Error> {
                 conf.laddr_groups.insert(name, g);
             }
             "SSL" => conf.ssl = Some(ssl(n)?),
+            "global_defs" => global_defs(n, &mut script_user, &mut conf.notices)?,
             _ if SKIPPED_ROOTS.contains(&k) || SKIPPED_DPVS.contains(&k) => {
                 conf.notices.push(Notice::new(&n.at, format!("{k}: not run by gatewayd - skipped")))
             }
             _ => return Err(n.at.error(format!("Unknown keyword '{k}'"))),
         }
     }
+    default_script_user(&mut conf, script_user);
     Ok(conf)
+}
+
+/// `global_defs`: gatewayd takes its `script_user USER [GROUP]` (the last
+/// one) and runs nothing else of it (a notice says so).
+fn global_defs(n: &Node, script_user: &mut Option<Node>, notices: &mut Vec<Notice>) -> Result<(), Error> {
+    let mut taken = false;
+    for c in block(n)? {
+        match c.keyword() {
+            "script_user" if c.words.len() < 2 => {
+                notices.push(Notice::new(&c.at, "No script username specified"))
+            }
+            "script_user" => {
+                leaf(c, 2)?;
+                *script_user = Some(c.clone());
+                taken = true;
+            }
+            "enable_script_security" => notices.push(Notice::new(
+                &c.at,
+                "enable_script_security: not enforced by gatewayd (it runs scripts as their user without checking who can write them)",
+            )),
+            _ => {}
+        }
+    }
+    let m = if taken {
+        "global_defs: only script_user is taken by gatewayd - the rest skipped"
+    } else {
+        "global_defs: not run by gatewayd - skipped"
+    };
+    notices.push(Notice::new(&n.at, m));
+    Ok(())
+}
+
+/// keepalived's default script user (`get_default_script_user`): the
+/// `global_defs` `script_user`, else `keepalived_script` when that user
+/// exists, else gatewayd's own; it runs every script that names no user.
+/// When `script_user` names no user of this system keepalived says so and
+/// drops those scripts (each with its own notice, as keepalived's).
+fn default_script_user(conf: &mut Conf, script_user: Option<Node>) {
+    let ids = match &script_user {
+        Some(c) => {
+            let ids = crate::values::run_as(&c.words[1], c.words.get(2).map(String::as_str));
+            if ids.is_none() {
+                conf.notices.push(Notice::new(&c.at, "Error setting global script uid/gid"));
+            }
+            Some(ids)
+        }
+        None => crate::values::run_as("keepalived_script", None).map(Some),
+    };
+    let Some(ids) = ids else { return };
+    let notices = &mut conf.notices;
+    for vs in &mut conf.virtual_servers {
+        default_user(&mut vs.quorum_up, ids, "quorum_up", &vs.at, notices);
+        default_user(&mut vs.quorum_down, ids, "quorum_down", &vs.at, notices);
+        for rs in &mut vs.real_servers {
+            default_user(&mut rs.notify_up, ids, "notify_up", &rs.at, notices);
+            default_user(&mut rs.notify_down, ids, "notify_down", &rs.at, notices);
+            rs.checkers.retain_mut(|c| {
+                let check::CheckKind::Misc(m) = &mut c.kind else { return true };
+                if m.user.is_some() {
+                    return true;
+                }
+                m.run_as = ids;
+                if ids.is_none() {
+                    let path = crate::values::cmd_str(&m.path);
+                    let msg = format!("Unable to set default user for misc script {path} - removing");
+                    notices.push(Notice::new(&c.at, msg));
+                }
+                ids.is_some()
+            });
+        }
+    }
+}
+
+/// The default user `ids` for the script in `slot` if it names none; the
+/// script dropped, with keepalived's notice, when there is no default
+/// (`notify_script_init`).
+fn default_user(
+    slot: &mut Option<Script>,
+    ids: Option<(u32, u32)>,
+    kind: &str,
+    at: &Pos,
+    notices: &mut Vec<Notice>,
+) {
+    let Some(script) = slot.as_mut().filter(|s| s.run_as.is_none()) else { return };
+    match ids {
+        Some(ids) => script.run_as = Some(ids),
+        None => {
+            let program = crate::values::program(&script.command);
+            let m = format!("Failed to set default user for {kind} script {program} - ignoring");
+            notices.push(Notice::new(at, m));
+            *slot = None;
+        }
+    }
 }
 
 fn ssl(n: &Node) -> Result<Ssl, Error> {
@@ -700,7 +796,8 @@ fn script(n: &Node, notices: &mut Vec<Notice>) -> Result<Option<Script>, Error> 
         Some(user) => match crate::values::run_as(user, n.words.get(3).map(String::as_str)) {
             Some(ids) => Some(ids),
             None => {
-                let m = format!("Invalid user/group for {} script {command} - ignoring", n.keyword());
+                let program = crate::values::program(&command);
+                let m = format!("Invalid user/group for {} script {program} - ignoring", n.keyword());
                 notices.push(Notice::new(&n.at, m));
                 return Ok(None);
             }

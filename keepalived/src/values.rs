@@ -162,6 +162,27 @@ pub fn run_as(user: &str, group: Option<&str>) -> Option<(u32, u32)> {
     Some((u.uid.as_raw(), gid.as_raw()))
 }
 
+/// A script's command as keepalived's messages show it (`cmd_str`): each
+/// word in single quotes (a first word starting with `<` or `>` bare),
+/// separated by blanks; the line as written if it does not split.
+pub fn cmd_str(line: &str) -> String {
+    let Ok(words) = parse_command(line) else { return line.to_owned() };
+    let quoted = |(i, w): (usize, &String)| {
+        if i == 0 && (w.starts_with('<') || w.starts_with('>')) {
+            w.clone()
+        } else {
+            format!("'{w}'")
+        }
+    };
+    words.iter().enumerate().map(quoted).collect::<Vec<_>>().join(" ")
+}
+
+/// A script's program, its first word, as keepalived's notify messages
+/// name it (`script->args[0]`).
+pub fn program(line: &str) -> String {
+    parse_command(line).ok().and_then(|w| w.into_iter().next()).unwrap_or_else(|| line.to_owned())
+}
+
 /// Splits a script's command line into words as keepalived's
 /// `alloc_strvec_quoted_escaped` does (`lib/parser.c`; no shell): blanks
 /// separate words outside quotes; single or double quotes group (and are

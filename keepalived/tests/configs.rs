@@ -839,6 +839,70 @@ virtual_server 198.18.0.100 80 {
 /// script its user and group. An unquoted argument taken for a user that
 /// does not exist drops the script; a `MISC_CHECK` whose `user` does not
 /// exist is removed; `misc_timeout` is whole seconds, 0 the default.
+/// keepalived's default script user (`get_default_script_user`): a
+/// `global_defs` `script_user` runs every script that names no user of
+/// its own; one that names no user of this system drops those scripts.
+/// (Without it keepalived takes `keepalived_script` when that user exists;
+/// this machine has none, so its scripts run as gatewayd.)
+#[test]
+fn global_defs_script_user_runs_the_scripts_that_name_no_user() {
+    let text = |user: &str| {
+        format!(
+            "global_defs {{\n  router_id lb1\n  {user}\n  enable_script_security\n}}\n\
+             virtual_server 198.18.0.100 80 {{\n  protocol TCP\n  quorum_up /bin/up.sh\n  quorum_down /bin/qdown.sh root\n  \
+             real_server 198.18.1.2 80 {{\n    notify_down /bin/down.sh\n    \
+             MISC_CHECK {{\n      misc_path /bin/true\n    }}\n    MISC_CHECK {{\n      misc_path /bin/false\n      user root\n    }}\n  }}\n}}\n"
+        )
+    };
+    let nobody = gw_keepalived::values::run_as("nobody", Some("nogroup")).expect("Debian's nobody");
+    let root = Some((0, 0));
+    let l = parse_str(Path::new("k.conf"), &text("script_user nobody nogroup")).unwrap();
+    let vs = &l.conf.virtual_servers[0];
+    assert_eq!(vs.quorum_up.as_ref().unwrap().run_as, Some(nobody));
+    assert_eq!(vs.quorum_down.as_ref().unwrap().run_as, root, "its own user stays");
+    let rs = &vs.real_servers[0];
+    assert_eq!(rs.notify_down.as_ref().unwrap().run_as, Some(nobody));
+    let misc: Vec<_> = rs
+        .checkers
+        .iter()
+        .map(|c| match &c.kind {
+            CheckKind::Misc(m) => (m.path.as_str(), m.run_as),
+            _ => panic!(),
+        })
+        .collect();
+    assert_eq!(misc, [("/bin/true", Some(nobody)), ("/bin/false", root)]);
+    assert_eq!(
+        notices(&l)[..2],
+        [
+            "4: enable_script_security: not enforced by gatewayd (it runs scripts as their user without checking who can write them)",
+            "1: global_defs: only script_user is taken by gatewayd - the rest skipped",
+        ]
+    );
+
+    // No such user: keepalived's error, and the scripts without a user go.
+    let l = parse_str(Path::new("k.conf"), &text("script_user gw-no-such-user")).unwrap();
+    let vs = &l.conf.virtual_servers[0];
+    assert_eq!((vs.quorum_up.is_none(), vs.quorum_down.is_some()), (true, true));
+    let rs = &vs.real_servers[0];
+    assert!(rs.notify_down.is_none());
+    assert_eq!(rs.checkers.len(), 1, "the MISC_CHECK with its own user stays");
+    let n = notices(&l);
+    for m in [
+        "3: Error setting global script uid/gid",
+        "6: Failed to set default user for quorum_up script /bin/up.sh - ignoring",
+        "10: Failed to set default user for notify_down script /bin/down.sh - ignoring",
+        "12: Unable to set default user for misc script '/bin/true' - removing",
+    ] {
+        assert!(n.iter().any(|x| x == m), "{m:?} in {n:?}");
+    }
+
+    // Without script_user (and no keepalived_script user here): gatewayd's own.
+    assert!(gw_keepalived::values::run_as("keepalived_script", None).is_none());
+    let l = parse_str(Path::new("k.conf"), &text("")).unwrap();
+    assert_eq!(l.conf.virtual_servers[0].quorum_up.as_ref().unwrap().run_as, None);
+    assert!(notices(&l).contains(&"1: global_defs: not run by gatewayd - skipped".to_owned()));
+}
+
 #[test]
 fn scripts_take_one_command_word_then_a_user_and_group() {
     let text = "\
@@ -882,7 +946,7 @@ virtual_server 198.18.0.100 80 {
         [
             "9: Invalid user/group for notify_down script /bin/down.sh - ignoring",
             "11: misc_path: 'a b' is not part of the command (quote the command with its arguments) - ignored",
-            "16: Failed to set uid/gid for misc checker script /bin/true - removing",
+            "16: Failed to set uid/gid for misc checker script '/bin/true' - removing",
         ]
     );
     // keepalived's strtoul reads 1.5 as 1, with a warning; a word with no

@@ -127,3 +127,42 @@ fn an_unknown_keyword_with_a_block_loses_what_follows_in_keepalived_and_is_refus
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `global_defs { script_user }` naming no user of this system: keepalived
+/// says so and removes the MISC_CHECK that names no user of its own (its
+/// notify scripts go too, in its log, which the configuration test does not
+/// show); gatewayd's notices carry the same two messages.
+#[test]
+#[ignore = "needs keepalived (scripts/install-deps.sh)"]
+fn a_script_user_of_no_such_user_removes_the_scripts_in_both() {
+    let dir = scratch("script-user");
+    let path = dir.join("keepalived.conf");
+    std::fs::write(
+        &path,
+        "global_defs {\n  script_user gw-no-such-user\n}\nvirtual_server 198.18.0.100 80 {\n  protocol TCP\n  \
+         lb_algo rr\n  lb_kind NAT\n  real_server 198.18.1.2 80 {\n    MISC_CHECK {\n      misc_path /bin/true\n    \
+         }\n    MISC_CHECK {\n      misc_path \"/bin/sh -c 'exit 1'\"\n      user root\n    }\n  }\n}\n",
+    )
+    .unwrap();
+    let (status, report) = config_test(&path);
+    let p = path.display();
+    assert_eq!(
+        report,
+        [
+            "(Line 2) Error setting global script uid/gid".to_owned(),
+            format!("({p}: Line 11) Unable to set default user for misc script '/bin/true' - removing"),
+            "SECURITY VIOLATION - check scripts are being executed but script_security not enabled."
+                .to_owned(),
+        ]
+    );
+    assert_ne!(status, Some(0));
+    let loaded = gw_keepalived::load(&path).unwrap();
+    let said: Vec<&str> = loaded.notices.iter().map(|n| n.message.as_str()).collect();
+    for line in &report[..2] {
+        let message = line.split_once(") ").unwrap().1;
+        assert!(said.contains(&message), "{message:?} in {said:?}");
+    }
+    let checkers = &loaded.conf.virtual_servers[0].real_servers[0].checkers;
+    assert_eq!(checkers.len(), 1, "the MISC_CHECK with its own user stays");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

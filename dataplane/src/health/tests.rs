@@ -428,6 +428,28 @@ fn misc_dynamic_exit_statuses_set_the_weight() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// keepalived's default script user: with `global_defs { script_user }` a
+/// `MISC_CHECK` that names no user runs as that user (here the check
+/// passes only under nobody's uid), one with its own `user` as that one.
+#[test]
+#[ignore = "needs root (the scripts run as other users)"]
+fn a_misc_check_without_a_user_runs_as_the_global_script_user() {
+    let (uid, _) = gw_keepalived::values::run_as("nobody", Some("nogroup")).expect("Debian's nobody");
+    let check = format!("\"/bin/sh -c '[ $(id -u) = {uid} ]'\"");
+    let text = format!(
+        "global_defs {{\n script_user nobody nogroup\n}}\n{}",
+        vs(&format!(
+            " real_server 198.18.1.2 81 {{\n MISC_CHECK {{\n misc_path {check}\n warmup 0\n }} }}\n \
+             real_server 198.18.1.2 82 {{\n MISC_CHECK {{\n misc_path {check}\n user root\n warmup 0\n }} }}"
+        ))
+    );
+    let c = control();
+    let h = Health::new(c.clone());
+    start(&h, &c, &conf(&text));
+    wait("the check run as nobody passes, the one run as root fails", || dests(&c) == vec![(81, 1)]);
+    h.stop();
+}
+
 /// keepalived disables a `MISC_CHECK` whose script is not found or not
 /// executable ("Disabling misc script ... since not found/accessible"):
 /// the server stays in the pool rather than failing every check.
