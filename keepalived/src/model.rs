@@ -39,6 +39,10 @@ pub struct Conf {
     pub laddr_groups: BTreeMap<String, LaddrGroup>,
     /// The global `SSL` block (keys for `SSL_GET`).
     pub ssl: Option<Ssl>,
+    /// `global_defs { enable_script_security }`: a script that runs as root
+    /// and that others can replace is disabled (see gatewayd's health
+    /// checks).
+    pub script_security: bool,
     pub notices: Vec<Notice>,
 }
 
@@ -276,7 +280,7 @@ pub fn parse(nodes: &[Node]) -> Result<Conf, Error> {
                 conf.laddr_groups.insert(name, g);
             }
             "SSL" => conf.ssl = Some(ssl(n)?),
-            "global_defs" => global_defs(n, &mut script_user, &mut conf.notices)?,
+            "global_defs" => global_defs(n, &mut script_user, &mut conf)?,
             _ if SKIPPED_ROOTS.contains(&k) || SKIPPED_DPVS.contains(&k) => {
                 conf.notices.push(Notice::new(&n.at, format!("{k}: not run by gatewayd - skipped")))
             }
@@ -288,41 +292,44 @@ pub fn parse(nodes: &[Node]) -> Result<Conf, Error> {
 }
 
 /// `global_defs`: gatewayd takes its `script_user USER [GROUP]` (the last
-/// one) and runs nothing else of it (a notice says so).
-fn global_defs(n: &Node, script_user: &mut Option<Node>, notices: &mut Vec<Notice>) -> Result<(), Error> {
+/// one) and `enable_script_security`, and runs nothing else of it (a
+/// notice says so).
+fn global_defs(n: &Node, script_user: &mut Option<Node>, conf: &mut Conf) -> Result<(), Error> {
     let mut taken = false;
     for c in block(n)? {
         match c.keyword() {
             "script_user" if c.words.len() < 2 => {
-                notices.push(Notice::new(&c.at, "No script username specified"))
+                conf.notices.push(Notice::new(&c.at, "No script username specified"))
             }
             "script_user" => {
                 leaf(c, 2)?;
                 *script_user = Some(c.clone());
                 taken = true;
             }
-            "enable_script_security" => notices.push(Notice::new(
-                &c.at,
-                "enable_script_security: not enforced by gatewayd (it runs scripts as their user without checking who can write them)",
-            )),
+            "enable_script_security" => {
+                conf.script_security = true;
+                taken = true;
+            }
             _ => {}
         }
     }
     let m = if taken {
-        "global_defs: only script_user is taken by gatewayd - the rest skipped"
+        "global_defs: only script_user and enable_script_security are taken by gatewayd - the rest skipped"
     } else {
         "global_defs: not run by gatewayd - skipped"
     };
-    notices.push(Notice::new(&n.at, m));
+    conf.notices.push(Notice::new(&n.at, m));
     Ok(())
 }
 
 /// keepalived's default script user (`get_default_script_user`): the
 /// `global_defs` `script_user`, else `keepalived_script` when that user
-/// exists, else gatewayd's own; it runs every script that names no user.
-/// When `script_user` names no user of this system keepalived says so and
-/// drops those scripts (each with its own notice, as keepalived's).
+/// exists, else gatewayd's own (but not with `enable_script_security`);
+/// it runs every script that names no user. When there is none keepalived
+/// says so and drops those scripts (each with its own notice, as
+/// keepalived's).
 fn default_script_user(conf: &mut Conf, script_user: Option<Node>) {
+    const DEFAULT: &str = "keepalived_script";
     let ids = match &script_user {
         Some(c) => {
             let ids = crate::values::run_as(&c.words[1], c.words.get(2).map(String::as_str));
@@ -331,7 +338,16 @@ fn default_script_user(conf: &mut Conf, script_user: Option<Node>) {
             }
             Some(ids)
         }
-        None => crate::values::run_as("keepalived_script", None).map(Some),
+        None => match crate::values::run_as(DEFAULT, None) {
+            Some(ids) => Some(Some(ids)),
+            None if conf.script_security && has_scripts(conf) => {
+                let at = conf.virtual_servers.first().map(|vs| vs.at.clone()).expect("a script has a server");
+                conf.notices
+                    .push(Notice::new(&at, format!("Unable to set default user {DEFAULT} for script")));
+                Some(None)
+            }
+            None => None,
+        },
     };
     let Some(ids) = ids else { return };
     let notices = &mut conf.notices;
@@ -356,6 +372,20 @@ fn default_script_user(conf: &mut Conf, script_user: Option<Node>) {
             });
         }
     }
+}
+
+/// Whether any virtual server has a script (notify, quorum or
+/// `MISC_CHECK`).
+fn has_scripts(conf: &Conf) -> bool {
+    conf.virtual_servers.iter().any(|vs| {
+        vs.quorum_up.is_some()
+            || vs.quorum_down.is_some()
+            || vs.real_servers.iter().any(|rs| {
+                rs.notify_up.is_some()
+                    || rs.notify_down.is_some()
+                    || rs.checkers.iter().any(|c| matches!(c.kind, check::CheckKind::Misc(_)))
+            })
+    })
 }
 
 /// The default user `ids` for the script in `slot` if it names none; the

@@ -842,13 +842,14 @@ virtual_server 198.18.0.100 80 {
 /// keepalived's default script user (`get_default_script_user`): a
 /// `global_defs` `script_user` runs every script that names no user of
 /// its own; one that names no user of this system drops those scripts.
-/// (Without it keepalived takes `keepalived_script` when that user exists;
-/// this machine has none, so its scripts run as gatewayd.)
+/// Without it keepalived takes `keepalived_script` when that user exists
+/// (this machine has none), else itself, but not under
+/// `enable_script_security`, which then drops those scripts too.
 #[test]
 fn global_defs_script_user_runs_the_scripts_that_name_no_user() {
-    let text = |user: &str| {
+    let text = |user: &str, security: &str| {
         format!(
-            "global_defs {{\n  router_id lb1\n  {user}\n  enable_script_security\n}}\n\
+            "global_defs {{\n  router_id lb1\n  {user}\n  {security}\n}}\n\
              virtual_server 198.18.0.100 80 {{\n  protocol TCP\n  quorum_up /bin/up.sh\n  quorum_down /bin/qdown.sh root\n  \
              real_server 198.18.1.2 80 {{\n    notify_down /bin/down.sh\n    \
              MISC_CHECK {{\n      misc_path /bin/true\n    }}\n    MISC_CHECK {{\n      misc_path /bin/false\n      user root\n    }}\n  }}\n}}\n"
@@ -856,7 +857,9 @@ fn global_defs_script_user_runs_the_scripts_that_name_no_user() {
     };
     let nobody = gw_keepalived::values::run_as("nobody", Some("nogroup")).expect("Debian's nobody");
     let root = Some((0, 0));
-    let l = parse_str(Path::new("k.conf"), &text("script_user nobody nogroup")).unwrap();
+    let l = parse_str(Path::new("k.conf"), &text("script_user nobody nogroup", "enable_script_security"))
+        .unwrap();
+    assert!(l.conf.script_security);
     let vs = &l.conf.virtual_servers[0];
     assert_eq!(vs.quorum_up.as_ref().unwrap().run_as, Some(nobody));
     assert_eq!(vs.quorum_down.as_ref().unwrap().run_as, root, "its own user stays");
@@ -872,20 +875,20 @@ fn global_defs_script_user_runs_the_scripts_that_name_no_user() {
         .collect();
     assert_eq!(misc, [("/bin/true", Some(nobody)), ("/bin/false", root)]);
     assert_eq!(
-        notices(&l)[..2],
-        [
-            "4: enable_script_security: not enforced by gatewayd (it runs scripts as their user without checking who can write them)",
-            "1: global_defs: only script_user is taken by gatewayd - the rest skipped",
-        ]
+        notices(&l)[0],
+        "1: global_defs: only script_user and enable_script_security are taken by gatewayd - the rest skipped"
     );
 
     // No such user: keepalived's error, and the scripts without a user go.
-    let l = parse_str(Path::new("k.conf"), &text("script_user gw-no-such-user")).unwrap();
-    let vs = &l.conf.virtual_servers[0];
-    assert_eq!((vs.quorum_up.is_none(), vs.quorum_down.is_some()), (true, true));
-    let rs = &vs.real_servers[0];
-    assert!(rs.notify_down.is_none());
-    assert_eq!(rs.checkers.len(), 1, "the MISC_CHECK with its own user stays");
+    let dropped = |l: &gw_keepalived::Loaded| {
+        let vs = &l.conf.virtual_servers[0];
+        assert_eq!((vs.quorum_up.is_none(), vs.quorum_down.is_some()), (true, true));
+        let rs = &vs.real_servers[0];
+        assert!(rs.notify_down.is_none());
+        assert_eq!(rs.checkers.len(), 1, "the MISC_CHECK with its own user stays");
+    };
+    let l = parse_str(Path::new("k.conf"), &text("script_user gw-no-such-user", "")).unwrap();
+    dropped(&l);
     let n = notices(&l);
     for m in [
         "3: Error setting global script uid/gid",
@@ -898,9 +901,15 @@ fn global_defs_script_user_runs_the_scripts_that_name_no_user() {
 
     // Without script_user (and no keepalived_script user here): gatewayd's own.
     assert!(gw_keepalived::values::run_as("keepalived_script", None).is_none());
-    let l = parse_str(Path::new("k.conf"), &text("")).unwrap();
+    let l = parse_str(Path::new("k.conf"), &text("", "")).unwrap();
     assert_eq!(l.conf.virtual_servers[0].quorum_up.as_ref().unwrap().run_as, None);
+    assert!(!l.conf.script_security);
     assert!(notices(&l).contains(&"1: global_defs: not run by gatewayd - skipped".to_owned()));
+    // ... but not under script security: no default user at all.
+    let l = parse_str(Path::new("k.conf"), &text("", "enable_script_security")).unwrap();
+    dropped(&l);
+    let n = notices(&l);
+    assert!(n.contains(&"6: Unable to set default user keepalived_script for script".to_owned()), "{n:?}");
 }
 
 #[test]

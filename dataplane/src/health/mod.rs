@@ -42,6 +42,7 @@
 //! applied: servers down stay out, the others get the file's weights.
 
 pub mod probe;
+mod security;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -260,6 +261,7 @@ impl Svc {
 /// (`alpha`: failed); `at_start` when gatewayd starts (not a reload).
 fn build(loaded: &Loaded, at_start: bool) -> State {
     let mut services = vec![];
+    let mut scripts = Scripts { security: loaded.conf.script_security, audit: security::Audit::default() };
     for s in &loaded.services {
         let vs = &loaded.conf.virtual_servers[s.vs];
         let rss: Vec<Rs> = s
@@ -270,7 +272,7 @@ fn build(loaded: &Loaded, at_start: bool) -> State {
                 let checkers = rs
                     .checkers
                     .iter()
-                    .filter(|c| runnable(c))
+                    .filter(|c| scripts.runnable(c))
                     .map(|c| {
                         let timing = c.effective(&rs.timing, &vs.timing);
                         let timeout = match &c.kind {
@@ -295,8 +297,8 @@ fn build(loaded: &Loaded, at_start: bool) -> State {
                     checkers,
                     transitions: 0,
                     last_error: String::new(),
-                    notify_up: rs.notify_up.clone(),
-                    notify_down: rs.notify_down.clone(),
+                    notify_up: scripts.notify(&rs.notify_up),
+                    notify_down: scripts.notify(&rs.notify_down),
                     host: rs.virtualhost.clone().or(vs.virtualhost.clone()),
                     sni_host: vs.virtualhost.clone(),
                 }
@@ -310,10 +312,12 @@ fn build(loaded: &Loaded, at_start: bool) -> State {
         // no sorry server, no script (keepalived runs the quorum and
         // notify scripts of a service without checkers too: at start, and
         // with `omega` at shutdown).
-        let scripts = vs.quorum_up.is_some()
-            || vs.quorum_down.is_some()
+        let (quorum_up_script, quorum_down_script) =
+            (scripts.notify(&vs.quorum_up), scripts.notify(&vs.quorum_down));
+        let has_scripts = quorum_up_script.is_some()
+            || quorum_down_script.is_some()
             || rss.iter().any(|r| r.notify_up.is_some() || r.notify_down.is_some());
-        if rss.iter().all(|r| r.checkers.is_empty()) && sorry.is_none() && !scripts {
+        if rss.iter().all(|r| r.checkers.is_empty()) && sorry.is_none() && !has_scripts {
             continue;
         }
         let mut svc = Svc {
@@ -321,14 +325,17 @@ fn build(loaded: &Loaded, at_start: bool) -> State {
             quorum: vs.quorum,
             hysteresis: vs.hysteresis,
             quorum_up: true,
-            quorum_up_script: vs.quorum_up.clone(),
-            quorum_down_script: vs.quorum_down.clone(),
+            quorum_up_script,
+            quorum_down_script,
             omega: vs.omega,
             sorry,
             rss,
         };
         svc.start_quorum();
         services.push(svc);
+    }
+    if let Some(w) = scripts.audit.warning(scripts.security) {
+        tracing::warn!("health: {w}");
     }
     State { services }
 }
@@ -358,43 +365,48 @@ fn migrate(rs: &mut Rs, old: &Rs) {
     rs.last_error = old.last_error.clone();
 }
 
-/// Whether checker `c` can run: a `MISC_CHECK` whose program is not found
-/// or not executable is disabled, as keepalived's
-/// `check_misc_script_security` disables it ("Disabling misc script ...
-/// since not found/accessible"): its server is then not held down by it.
-fn runnable(c: &Checker) -> bool {
-    let CheckKind::Misc(m) = &c.kind else { return true };
-    let Some(prog) = probe::split_command(&m.path).into_iter().next() else { return false };
-    // Executable by the script's user and group (its `user`, else ours),
-    // by the file's mode bits as keepalived's `check_script_secure` reads
-    // them; root needs one execute bit.
-    // SAFETY: geteuid(2) and getegid(2) cannot fail and touch no memory.
-    let (uid, gid) = m.run_as.unwrap_or_else(|| unsafe { (libc::geteuid(), libc::getegid()) });
-    let executable = |p: &std::path::Path| {
-        use std::os::unix::fs::MetadataExt;
-        p.metadata().is_ok_and(|md| {
-            let bits = if uid == 0 {
-                0o111
-            } else if md.uid() == uid {
-                0o100
-            } else if md.gid() == gid {
-                0o010
-            } else {
-                0o001
-            };
-            md.is_file() && md.mode() & bits != 0
-        })
-    };
-    let found = if prog.contains('/') {
-        executable(std::path::Path::new(&prog))
-    } else {
-        std::env::var_os("PATH")
-            .is_some_and(|path| std::env::split_paths(&path).any(|dir| executable(&dir.join(&prog))))
-    };
-    if !found {
-        tracing::warn!(script = %m.path, "health: Disabling misc script {prog} since not found/accessible");
+/// The checks of a configuration's scripts ([`security`]): whether script
+/// security is on, and what the scripts came to.
+struct Scripts {
+    security: bool,
+    audit: security::Audit,
+}
+
+impl Scripts {
+    /// The verdict on a script of command line `line` run as `run_as`
+    /// (its user, else gatewayd's).
+    fn verdict(&mut self, line: &str, run_as: Option<(u32, u32)>) -> security::Verdict {
+        let Some(prog) = probe::split_command(line).into_iter().next() else {
+            return security::Verdict::Missing;
+        };
+        // SAFETY: geteuid(2) and getegid(2) cannot fail and touch no memory.
+        let ids = run_as.unwrap_or_else(|| unsafe { (libc::geteuid(), libc::getegid()) });
+        security::check(&prog, ids, self.security, &mut self.audit)
     }
-    found
+
+    /// Whether checker `c` can run: a `MISC_CHECK` whose program is not
+    /// found or not executable, or is insecure under script security, is
+    /// disabled as keepalived's `check_misc_script_security` disables it
+    /// ("Disabling misc script ..."): its server is then not held down by
+    /// it.
+    fn runnable(&mut self, c: &Checker) -> bool {
+        let CheckKind::Misc(m) = &c.kind else { return true };
+        let why = match self.verdict(&m.path, m.run_as) {
+            security::Verdict::Run => return true,
+            security::Verdict::Missing => "since not found/accessible",
+            security::Verdict::Insecure => "due to insecure",
+        };
+        let cmd = gw_keepalived::values::cmd_str(&m.path);
+        tracing::warn!(script = %m.path, "health: Disabling misc script {cmd} {why}");
+        false
+    }
+
+    /// A notify script, unless it is missing or insecure
+    /// (`check_notify_script_secure`).
+    fn notify(&mut self, script: &Option<Script>) -> Option<Script> {
+        let s = script.as_ref()?;
+        (self.verdict(&s.command, s.run_as) == security::Verdict::Run).then(|| s.clone())
+    }
 }
 
 /// Runs a notify script without a shell and without waiting for it (as

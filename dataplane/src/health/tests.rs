@@ -450,6 +450,45 @@ fn a_misc_check_without_a_user_runs_as_the_global_script_user() {
     h.stop();
 }
 
+/// keepalived's `enable_script_security`: a `MISC_CHECK` run as root whose
+/// script sits in a directory anyone may write (anyone could replace it and
+/// have root run it) is disabled; without script security it runs.
+#[test]
+#[ignore = "needs root (the files must be root's)"]
+fn script_security_disables_a_root_check_others_can_replace() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("gw-health-insecure-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (script, status) = status_script(&dir);
+    std::fs::write(&status, "1").unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let text = |security: &str| {
+        format!(
+            "global_defs {{\n script_user root\n {security}\n}}\n{}",
+            vs(&format!(
+                " real_server 198.18.1.2 81 {{\n MISC_CHECK {{\n misc_path {}\n warmup 0\n }}\n \
+                 TCP_CHECK {{\n connect_ip 127.0.0.1\n connect_port {}\n }} }}",
+                script.display(),
+                listener.local_addr().unwrap().port()
+            ))
+        )
+    };
+    let c = control();
+    let h = Health::new(c.clone());
+    start(&h, &c, &conf(&text("enable_script_security")));
+    assert_eq!(health(&c)[0].checkers, vec!["TCP_CHECK".to_string()], "the insecure MISC_CHECK is disabled");
+    assert_eq!(dests(&c), vec![(81, 1)]);
+    h.stop();
+    let c = control();
+    let h = Health::new(c.clone());
+    start(&h, &c, &conf(&text("")));
+    assert_eq!(health(&c)[0].checkers, vec!["MISC_CHECK".to_string(), "TCP_CHECK".to_string()]);
+    wait("without script security it runs (exit 1: down)", || dests(&c).is_empty());
+    h.stop();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// keepalived disables a `MISC_CHECK` whose script is not found or not
 /// executable ("Disabling misc script ... since not found/accessible"):
 /// the server stays in the pool rather than failing every check.
