@@ -93,6 +93,17 @@ fn a_keepalived_conf_drives_the_dr_lab_and_a_sighup_applies_only_the_difference(
     let log = lab.log_text();
     assert_eq!(log.matches("vrrp_instance: not run by gatewayd - skipped").count(), 1, "{log}");
     assert!(log.contains(&format!("({path}: Line 6) vrrp_instance")), "the notice names the line: {log}");
+    // keepalived's own configuration test of the same file: beside its
+    // remarks on the VRRP instance (they depend on this host's interfaces)
+    // it says only that the checks' scripts run as root without script
+    // security; gatewayd warns the same.
+    let violation = "SECURITY VIOLATION - check scripts are being executed but script_security not enabled.";
+    let out = Command::new("keepalived").arg("--config-test").arg("--use-file").arg(&file).output().unwrap();
+    let report = String::from_utf8_lossy(&out.stderr);
+    let rest: Vec<&str> =
+        report.lines().filter(|l| !l.contains("vrrp_instance") && !l.contains("interface")).collect();
+    assert_eq!(rest, [violation], "keepalived's report:\n{report}");
+    assert!(log.contains(violation), "{log}");
 
     let listing = lab.listing();
     for proto in ["TCP", "UDP"] {
