@@ -184,9 +184,10 @@ pub struct Script {
     pub run_as: Option<(u32, u32)>,
 }
 
-/// Top-level blocks keepalived has that gatewayd does not run.
-const SKIPPED_ROOTS: [&str; 22] = [
-    "global_defs",
+/// Top-level blocks keepalived has that gatewayd does not run
+/// (`global_defs`, of which it takes the script settings, has its own
+/// reader).
+const SKIPPED_ROOTS: [&str; 21] = [
     "vrrp_instance",
     "vrrp_sync_group",
     "vrrp_script",
