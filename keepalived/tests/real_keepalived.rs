@@ -34,7 +34,8 @@ fn config_test(path: &Path) -> (Option<i32>, Vec<String>) {
 /// concerns the VRRP part gatewayd skips, and gatewayd loads them. Left
 /// out: `dpvs-fnat.conf` (DPVS's keywords, which keepalived does not know)
 /// and `checks.conf` (keepalived 2.2.7's configuration test ends itself
-/// with SIGTERM, reporting nothing, on a `MISC_CHECK` with `user`).
+/// with SIGTERM, reporting nothing, on a script run as another user;
+/// apparently `check_script_secure`'s `main_pid != getppid()` test).
 #[test]
 #[ignore = "needs keepalived (scripts/install-deps.sh)"]
 fn keepalived_and_gatewayd_both_load_the_fixtures() {
