@@ -311,6 +311,13 @@ fn global_defs(n: &Node, script_user: &mut Option<Node>, conf: &mut Conf) -> Res
                 conf.script_security = true;
                 taken = true;
             }
+            // keepalived sets IPVS's timeouts from it (`ipvsadm --set`), and
+            // back to the defaults on a reload without it: not done here,
+            // so it is said on its own.
+            "lvs_timeouts" => conf.notices.push(Notice::new(
+                &c.at,
+                "lvs_timeouts: not applied by gatewayd - set the session timeouts in [timeouts] or with gwctl --set",
+            )),
             _ => {}
         }
     }

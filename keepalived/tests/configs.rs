@@ -905,6 +905,15 @@ fn global_defs_script_user_runs_the_scripts_that_name_no_user() {
     assert_eq!(l.conf.virtual_servers[0].quorum_up.as_ref().unwrap().run_as, None);
     assert!(!l.conf.script_security);
     assert!(notices(&l).contains(&"1: global_defs: not run by gatewayd - skipped".to_owned()));
+    // keepalived's lvs_timeouts would change the session timeouts: said.
+    let l = parse_str(Path::new("k.conf"), &text("lvs_timeouts tcp 7200 tcpfin 120 udp 300", "")).unwrap();
+    assert_eq!(
+        notices(&l)[..2],
+        [
+            "3: lvs_timeouts: not applied by gatewayd - set the session timeouts in [timeouts] or with gwctl --set",
+            "1: global_defs: not run by gatewayd - skipped",
+        ]
+    );
     // ... but not under script security: no default user at all.
     let l = parse_str(Path::new("k.conf"), &text("", "enable_script_security")).unwrap();
     dropped(&l);
