@@ -180,7 +180,7 @@ pub fn cmd_str(line: &str) -> String {
 /// A script's program, its first word, as keepalived's notify messages
 /// name it (`script->args[0]`).
 pub fn program(line: &str) -> String {
-    parse_command(line).ok().and_then(|w| w.into_iter().next()).unwrap_or_else(|| line.to_owned())
+    split_command(line).into_iter().next().unwrap_or_else(|| line.to_owned())
 }
 
 /// Splits a script's command line into words as keepalived's

@@ -297,8 +297,8 @@ fn build(loaded: &Loaded, at_start: bool) -> State {
                     checkers,
                     transitions: 0,
                     last_error: String::new(),
-                    notify_up: scripts.notify(&rs.notify_up),
-                    notify_down: scripts.notify(&rs.notify_down),
+                    notify_up: scripts.kept(&rs.notify_up),
+                    notify_down: scripts.kept(&rs.notify_down),
                     host: rs.virtualhost.clone().or(vs.virtualhost.clone()),
                     sni_host: vs.virtualhost.clone(),
                 }
@@ -313,7 +313,7 @@ fn build(loaded: &Loaded, at_start: bool) -> State {
         // notify scripts of a service without checkers too: at start, and
         // with `omega` at shutdown).
         let (quorum_up_script, quorum_down_script) =
-            (scripts.notify(&vs.quorum_up), scripts.notify(&vs.quorum_down));
+            (scripts.kept(&vs.quorum_up), scripts.kept(&vs.quorum_down));
         let has_scripts = quorum_up_script.is_some()
             || quorum_down_script.is_some()
             || rss.iter().any(|r| r.notify_up.is_some() || r.notify_down.is_some());
@@ -401,9 +401,9 @@ impl Scripts {
         false
     }
 
-    /// A notify script, unless it is missing or insecure
+    /// A notify script to keep, unless it is missing or insecure
     /// (`check_notify_script_secure`).
-    fn notify(&mut self, script: &Option<Script>) -> Option<Script> {
+    fn kept(&mut self, script: &Option<Script>) -> Option<Script> {
         let s = script.as_ref()?;
         (self.verdict(&s.command, s.run_as) == security::Verdict::Run).then(|| s.clone())
     }
