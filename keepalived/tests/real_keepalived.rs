@@ -10,11 +10,27 @@ fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
-/// A new directory of its own for a test's file.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gw-keepalived-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A test's `keepalived.conf` in a directory of its own, removed with it
+/// (also when the test fails).
+struct ConfFile {
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl ConfFile {
+    fn new(name: &str, text: &str) -> ConfFile {
+        let dir = std::env::temp_dir().join(format!("gw-keepalived-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("keepalived.conf");
+        std::fs::write(&path, text).unwrap();
+        ConfFile { dir, path }
+    }
+}
+
+impl Drop for ConfFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// keepalived's configuration test of `path`: its exit status and the
@@ -64,12 +80,11 @@ fn keepalived_and_gatewayd_both_load_the_fixtures() {
 #[test]
 #[ignore = "needs keepalived (scripts/install-deps.sh)"]
 fn a_real_server_without_its_block_is_an_error_for_both() {
-    let dir = scratch("bob");
-    let path = dir.join("keepalived.conf");
     let text = "virtual_server 198.18.0.100 80 {\n    lb_algo rr\n    lb_kind DR\n    protocol UDP\n    \
                 real_server 198.18.0.3 80\n    real_server 198.18.0.4 80\n}\n";
-    std::fs::write(&path, text).unwrap();
-    let (status, report) = config_test(&path);
+    let file = ConfFile::new("bob", text);
+    let path = &file.path;
+    let (status, report) = config_test(path);
     let p = path.display();
     assert_eq!(
         report,
@@ -79,14 +94,13 @@ fn a_real_server_without_its_block_is_an_error_for_both() {
         ]
     );
     assert_ne!(status, Some(0));
-    let refused = gw_keepalived::load(&path).map(|_| ()).unwrap_err().to_string();
+    let refused = gw_keepalived::load(path).map(|_| ()).unwrap_err().to_string();
     assert_eq!(refused, format!("({p}: Line 5) Missing '{{' at beginning of configuration block"));
     // With its block (`{ }` on the line) both read it alike: two servers.
-    std::fs::write(&path, text.replace(" 80\n", " 80 { }\n")).unwrap();
-    assert_eq!(config_test(&path), (Some(0), vec![]));
-    let loaded = gw_keepalived::load(&path).unwrap();
+    std::fs::write(path, text.replace(" 80\n", " 80 { }\n")).unwrap();
+    assert_eq!(config_test(path), (Some(0), vec![]));
+    let loaded = gw_keepalived::load(path).unwrap();
     assert_eq!(loaded.conf.virtual_servers[0].real_servers.len(), 2);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// An unknown keyword with a block, inside a checker: keepalived reports
@@ -96,16 +110,14 @@ fn a_real_server_without_its_block_is_an_error_for_both() {
 #[test]
 #[ignore = "needs keepalived (scripts/install-deps.sh)"]
 fn an_unknown_keyword_with_a_block_loses_what_follows_in_keepalived_and_is_refused() {
-    let dir = scratch("unknown");
-    let path = dir.join("keepalived.conf");
-    std::fs::write(
-        &path,
+    let file = ConfFile::new(
+        "unknown",
         "virtual_server 198.18.0.100 80 {\n  protocol TCP\n  lb_algo rr\n  lb_kind NAT\n  \
          real_server 198.18.1.2 80 {\n    TCP_CHECK {\n      url {\n        path /\n      }\n    }\n  }\n  \
          real_server 198.18.1.3 80 {\n  }\n}\n",
-    )
-    .unwrap();
-    let (status, report) = config_test(&path);
+    );
+    let path = &file.path;
+    let (status, report) = config_test(path);
     let p = path.display();
     assert_eq!(
         report,
@@ -121,12 +133,11 @@ fn an_unknown_keyword_with_a_block_loses_what_follows_in_keepalived_and_is_refus
     );
     assert_ne!(status, Some(0));
     assert_eq!(
-        gw_keepalived::load(&path).map(|_| ()).unwrap_err().to_string(),
+        gw_keepalived::load(path).map(|_| ()).unwrap_err().to_string(),
         format!(
             "({p}: Line 7) Unknown keyword 'url' opens a block: keepalived reads its lines as the enclosing block's and ends that block at its '}}'"
         )
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// `global_defs { script_user }` naming no user of this system: keepalived
@@ -136,16 +147,14 @@ fn an_unknown_keyword_with_a_block_loses_what_follows_in_keepalived_and_is_refus
 #[test]
 #[ignore = "needs keepalived (scripts/install-deps.sh)"]
 fn a_script_user_of_no_such_user_removes_the_scripts_in_both() {
-    let dir = scratch("script-user");
-    let path = dir.join("keepalived.conf");
-    std::fs::write(
-        &path,
+    let file = ConfFile::new(
+        "script-user",
         "global_defs {\n  script_user gw-no-such-user\n}\nvirtual_server 198.18.0.100 80 {\n  protocol TCP\n  \
          lb_algo rr\n  lb_kind NAT\n  real_server 198.18.1.2 80 {\n    MISC_CHECK {\n      misc_path /bin/true\n    \
          }\n    MISC_CHECK {\n      misc_path \"/bin/sh -c 'exit 1'\"\n      user root\n    }\n  }\n}\n",
-    )
-    .unwrap();
-    let (status, report) = config_test(&path);
+    );
+    let path = &file.path;
+    let (status, report) = config_test(path);
     let p = path.display();
     assert_eq!(
         report,
@@ -157,7 +166,7 @@ fn a_script_user_of_no_such_user_removes_the_scripts_in_both() {
         ]
     );
     assert_ne!(status, Some(0));
-    let loaded = gw_keepalived::load(&path).unwrap();
+    let loaded = gw_keepalived::load(path).unwrap();
     let said: Vec<&str> = loaded.notices.iter().map(|n| n.message.as_str()).collect();
     for line in &report[..2] {
         let message = line.split_once(") ").unwrap().1;
@@ -165,5 +174,4 @@ fn a_script_user_of_no_such_user_removes_the_scripts_in_both() {
     }
     let checkers = &loaded.conf.virtual_servers[0].real_servers[0].checkers;
     assert_eq!(checkers.len(), 1, "the MISC_CHECK with its own user stays");
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -143,6 +143,7 @@ fn safe(path: &Path) -> bool {
 mod tests {
     use std::os::unix::fs::PermissionsExt;
 
+    use super::super::tests::ScratchDir;
     use super::*;
 
     fn script_in(dir: &Path, mode: u32) -> PathBuf {
@@ -161,7 +162,7 @@ mod tests {
     #[test]
     #[ignore = "needs root (the files must be root's)"]
     fn a_root_script_others_can_replace_is_disabled_with_script_security() {
-        let base = std::env::temp_dir().join(format!("gw-script-security-{}", std::process::id()));
+        let base = ScratchDir::new("gw-script-security");
         let open = script_in(&base.join("open"), 0o777);
         let closed = script_in(&base.join("closed"), 0o755);
         let root = (0, 0);
@@ -187,7 +188,6 @@ mod tests {
         let nobody = (65534, 65534);
         assert_eq!(check(open.to_str().unwrap(), nobody, true, &mut Audit::default()), Verdict::Run);
         assert_eq!(check("/nonexistent/x", root, true, &mut Audit::default()), Verdict::Missing);
-        std::fs::remove_dir_all(&base).unwrap();
     }
 
     /// Whether keepalived's own configuration test finds the script at
@@ -221,7 +221,7 @@ mod tests {
     #[test]
     #[ignore = "needs root and keepalived (scripts/install-deps.sh)"]
     fn keepalived_finds_the_same_scripts_insecure() {
-        let base = std::env::temp_dir().join(format!("gw-script-security-ka-{}", std::process::id()));
+        let base = ScratchDir::new("gw-script-security-ka");
         let nobody = Some(65534);
         // (directory mode, directory owner, script mode, script group, insecure)
         let layouts = [
@@ -247,6 +247,5 @@ mod tests {
                 "{name}"
             );
         }
-        std::fs::remove_dir_all(&base).unwrap();
     }
 }

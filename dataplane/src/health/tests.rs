@@ -171,8 +171,7 @@ fn a_reload_keeps_the_state_of_unchanged_checkers() {
 fn omega_runs_the_down_scripts_of_what_is_still_up_at_shutdown() {
     let l1 = TcpListener::bind("127.0.0.1:0").unwrap();
     let p1 = l1.local_addr().unwrap().port();
-    let dir = std::env::temp_dir().join(format!("gw-health-omega-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = ScratchDir::new("gw-health-omega");
     let (down, quorum_down) = (dir.join("notify_down"), dir.join("quorum_down"));
     let text = vs(&format!(
         " omega\n quorum 1\n quorum_down \"/usr/bin/touch {}\"\n \
@@ -187,7 +186,6 @@ fn omega_runs_the_down_scripts_of_what_is_still_up_at_shutdown() {
     assert!(!down.exists() && !quorum_down.exists(), "nothing went down while running");
     h.stop();
     wait("notify_down and quorum_down run at shutdown", || down.exists() && quorum_down.exists());
-    std::fs::remove_dir_all(&dir).unwrap();
     drop(l1);
 }
 
@@ -198,8 +196,7 @@ fn omega_runs_the_down_scripts_of_what_is_still_up_at_shutdown() {
 /// is alive and set), while `quorum_down` runs.
 #[test]
 fn omega_at_shutdown_covers_unchecked_services_and_skips_servers_out_of_the_pool() {
-    let dir = std::env::temp_dir().join(format!("gw-health-omega2-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = ScratchDir::new("gw-health-omega2");
     let f = |n: &str| dir.join(n);
     let text = vs(&format!(
         " omega\n quorum_down \"/usr/bin/touch {}\"\n \
@@ -240,7 +237,6 @@ fn omega_at_shutdown_covers_unchecked_services_and_skips_servers_out_of_the_pool
     wait("quorum_down at shutdown", || f("q2").exists());
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert!(!f("d2").exists(), "no notify_down for a server out of the pool");
-    std::fs::remove_dir_all(&dir).unwrap();
     drop(l);
 }
 
@@ -372,8 +368,7 @@ fn retries_follow_keepalived() {
 #[test]
 fn an_alpha_checkers_first_failure_runs_notify_down() {
     let p = closed_port();
-    let dir = std::env::temp_dir().join(format!("gw-health-alpha-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = ScratchDir::new("gw-health-alpha");
     let down = dir.join("notify_down");
     let text = vs(&format!(
         " alpha\n real_server 198.18.1.2 {p} {{\n notify_down \"/usr/bin/touch {}\"\n \
@@ -386,7 +381,37 @@ fn an_alpha_checkers_first_failure_runs_notify_down() {
     wait("notify_down runs at the first failure", || down.exists());
     assert!(!health(&c)[0].up);
     h.stop();
-    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A directory of a test's own under the temporary directory, removed with
+/// everything in it when the test ends, also when it fails.
+pub(super) struct ScratchDir(std::path::PathBuf);
+
+impl ScratchDir {
+    pub(super) fn new(name: &str) -> ScratchDir {
+        let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        ScratchDir(dir)
+    }
+}
+
+impl std::ops::Deref for ScratchDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for ScratchDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A script file in `dir` that exits with the status written in `status`.
@@ -403,8 +428,7 @@ fn status_script(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
 /// weight, exit 1 down; without `misc_dynamic` exit 5 is a failure.
 #[test]
 fn misc_dynamic_exit_statuses_set_the_weight() {
-    let dir = std::env::temp_dir().join(format!("gw-health-dynamic-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = ScratchDir::new("gw-health-dynamic");
     let (script, status) = status_script(&dir);
     std::fs::write(&status, "7").unwrap();
     let text = vs(&format!(
@@ -425,7 +449,6 @@ fn misc_dynamic_exit_statuses_set_the_weight() {
     std::fs::write(&status, "1").unwrap();
     wait("exit 1: both down", || dests(&c).is_empty());
     h.stop();
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// keepalived's default script user: with `global_defs { script_user }` a
@@ -457,8 +480,7 @@ fn a_misc_check_without_a_user_runs_as_the_global_script_user() {
 #[ignore = "needs root (the files must be root's)"]
 fn script_security_disables_a_root_check_others_can_replace() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = std::env::temp_dir().join(format!("gw-health-insecure-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = ScratchDir::new("gw-health-insecure");
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
     let (script, status) = status_script(&dir);
     std::fs::write(&status, "1").unwrap();
@@ -486,7 +508,6 @@ fn script_security_disables_a_root_check_others_can_replace() {
     assert_eq!(health(&c)[0].checkers, vec!["MISC_CHECK".to_string(), "TCP_CHECK".to_string()]);
     wait("without script security it runs (exit 1: down)", || dests(&c).is_empty());
     h.stop();
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// keepalived disables a `MISC_CHECK` whose script is not found or not
@@ -512,8 +533,7 @@ fn the_quorum_starts_held_only_from_quorum_plus_hysteresis() {
     let l1 = TcpListener::bind("127.0.0.1:0").unwrap();
     let l2 = TcpListener::bind("127.0.0.1:0").unwrap();
     let (p1, p2) = (l1.local_addr().unwrap().port(), l2.local_addr().unwrap().port());
-    let dir = std::env::temp_dir().join(format!("gw-health-quorum-start-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = ScratchDir::new("gw-health-quorum-start");
     let quorum_down = dir.join("quorum_down");
     let text = vs(&format!(
         " quorum 2\n hysteresis 1\n quorum_down \"/usr/bin/touch {}\"\n sorry_server 198.18.1.99 99\n \
@@ -527,7 +547,6 @@ fn the_quorum_starts_held_only_from_quorum_plus_hysteresis() {
     assert_eq!(dests(&c), vec![(99, 1)], "live weight 2 < 2 + 1: the sorry server serves");
     wait("quorum_down runs at start", || quorum_down.exists());
     h.stop();
-    std::fs::remove_dir_all(&dir).unwrap();
     drop((l1, l2));
 }
 
@@ -569,8 +588,7 @@ fn a_reload_keeps_a_held_quorum() {
 /// `status - 2`), not a share taken against the old weight.
 #[test]
 fn a_dynamic_weight_survives_a_reload_that_changes_the_file_weight() {
-    let dir = std::env::temp_dir().join(format!("gw-health-dynamic-reload-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = ScratchDir::new("gw-health-dynamic-reload");
     let (script, status) = status_script(&dir);
     std::fs::write(&status, "7").unwrap();
     let text = |w: u32| {
@@ -587,7 +605,6 @@ fn a_dynamic_weight_survives_a_reload_that_changes_the_file_weight() {
     assert_eq!(r, Response::Ok);
     assert_eq!(dests(&c), vec![(81, 5)], "still status - 2");
     h.stop();
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A MISC_CHECK's command is split with keepalived's escapes: `exit\ 9`
@@ -633,8 +650,7 @@ fn a_reload_that_edits_one_checker_keeps_the_others_state() {
 fn quorum_up_runs_at_start_when_the_quorum_is_held() {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let p = l.local_addr().unwrap().port();
-    let dir = std::env::temp_dir().join(format!("gw-health-quorum-up-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = ScratchDir::new("gw-health-quorum-up");
     let up = dir.join("quorum_up");
     let text = vs(&format!(
         " quorum 1\n quorum_up \"/usr/bin/touch {}\"\n real_server 198.18.1.2 {p} {{\n TCP_CHECK {{\n connect_ip 127.0.0.1\n connect_timeout 1 }} }}",
@@ -645,6 +661,5 @@ fn quorum_up_runs_at_start_when_the_quorum_is_held() {
     start(&h, &c, &conf(&text));
     wait("quorum_up runs at start", || up.exists());
     h.stop();
-    std::fs::remove_dir_all(&dir).unwrap();
     drop(l);
 }
